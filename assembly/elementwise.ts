@@ -1,0 +1,123 @@
+// Elementwise kernels over an element range [e0, e1) or a row range, f32. No fused
+// multiply-add here: vector lanes and the scalar tail must round the same way, so a split
+// anywhere gives the same bits.
+
+export function biasAdd(y: usize, ldy: i32, bias: usize, cols: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const row = y + (<usize>r * <usize>ldy << 2);
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
+    }
+    for (; c < cols; c++) {
+      const o = <usize>c << 2;
+      store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
+    }
+  }
+}
+
+// out[c] = sum over r = 0 .. rows-1 of g[r, c], for columns [c0, c1): the bias gradient.
+// Rows are added in ascending order for every column; a partition splits columns only.
+export function colSum(g: usize, ldg: i32, out: usize, rows: i32, c0: i32, c1: i32): void {
+  for (let c = c0; c < c1; c++) store<f32>(out + (<usize>c << 2), 0);
+  for (let r = 0; r < rows; r++) {
+    const row = g + (<usize>r * <usize>ldg << 2);
+    let c = c0;
+    for (; c + 4 <= c1; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(out + o, f32x4.add(v128.load(out + o), v128.load(row + o)));
+    }
+    for (; c < c1; c++) {
+      const o = <usize>c << 2;
+      store<f32>(out + o, load<f32>(out + o) + load<f32>(row + o));
+    }
+  }
+}
+
+export function relu(x: usize, y: usize, e0: i32, e1: i32): void {
+  const z = f32x4.splat(0);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.max(v128.load(x + o), z));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    const v = load<f32>(x + o);
+    store<f32>(y + o, v > 0 ? v : 0);
+  }
+}
+
+// gx = gy where the forward output y was positive, else 0.
+export function reluBackward(y: usize, gy: usize, gx: usize, e0: i32, e1: i32): void {
+  const z = f32x4.splat(0);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    const keep = f32x4.gt(v128.load(y + o), z);
+    v128.store(gx + o, v128.and(v128.load(gy + o), keep));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(gx + o, load<f32>(y + o) > 0 ? load<f32>(gy + o) : 0);
+  }
+}
+
+export function scale(x: usize, alpha: f32, y: usize, e0: i32, e1: i32): void {
+  const a = f32x4.splat(alpha);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.mul(v128.load(x + o), a));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(x + o) * alpha);
+  }
+}
+
+// y += alpha * x
+export function axpy(alpha: f32, x: usize, y: usize, e0: i32, e1: i32): void {
+  const a = f32x4.splat(alpha);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(v128.load(x + o), a)));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o) * alpha);
+  }
+}
+
+// y += x: the fixed-order gradient reduction of batch splitting adds shards one at a time.
+export function addInto(x: usize, y: usize, e0: i32, e1: i32): void {
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), v128.load(x + o)));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
+  }
+}
+
+export function fillF32(p: usize, value: f32, e0: i32, e1: i32): void {
+  const v = f32x4.splat(value);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) v128.store(p + (<usize>i << 2), v);
+  for (; i < e1; i++) store<f32>(p + (<usize>i << 2), value);
+}
+
+export function copyF32(src: usize, dst: usize, e0: i32, e1: i32): void {
+  if (e1 > e0) memory.copy(dst + (<usize>e0 << 2), src + (<usize>e0 << 2), <usize>(e1 - e0) << 2);
+}
+
+// Sequential sum in f64 (the losses' final reduction runs on one thread, in row order).
+export function sumF32(p: usize, n: i32): f64 {
+  let s: f64 = 0;
+  for (let i = 0; i < n; i++) s += <f64>load<f32>(p + (<usize>i << 2));
+  return s;
+}

@@ -1,0 +1,253 @@
+import { madd, maddS } from './madd';
+
+// Dense GEMM in the three forms backpropagation needs, f32, row-major, leading dimensions in
+// elements, C overwritten, output rows [m0, m1) only (the runtime's unit of splitting).
+//
+//   gemmNN: C[M,N] = A[M,K] · B[K,N]      (X·W, forward)
+//   gemmTN: C[M,N] = A[K,M]ᵀ · B[K,N]     (Xᵀ·G, weight gradient)
+//   gemmNT: C[M,N] = A[M,K] · B[N,K]ᵀ     (G·Wᵀ, input gradient)
+//
+// Every element of C is one sequential sum in a fixed order (k ascending for NN/TN; four
+// interleaved lane sums over k then a fixed horizontal add for NT), and the remainder paths
+// repeat exactly that order, so the bits do not depend on how rows are split. Register blocks
+// of 4 rows × 8 columns keep eight independent accumulators in flight: V8 does not fuse
+// mul+add, so latency hiding needs several chains.
+
+// @ts-ignore: decorator
+@inline function splatAt(p: usize): v128 { return f32x4.splat(load<f32>(p)); }
+
+export function gemmNN(
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  n: i32, k: i32, m0: i32, m1: i32,
+): void {
+  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  let i = m0;
+  for (; i + 4 <= m1; i += 4) {
+    const a0 = a + <usize>i * sa, a1 = a0 + sa, a2 = a1 + sa, a3 = a2 + sa;
+    const c0 = c + <usize>i * sc;
+    let j = 0;
+    for (; j + 8 <= n; j += 8) {
+      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x10 = f32x4.splat(0), x11 = f32x4.splat(0);
+      let x20 = f32x4.splat(0), x21 = f32x4.splat(0), x30 = f32x4.splat(0), x31 = f32x4.splat(0);
+      let bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+        const o = <usize>p << 2;
+        const v0 = splatAt(a0 + o), v1 = splatAt(a1 + o), v2 = splatAt(a2 + o), v3 = splatAt(a3 + o);
+        x00 = madd(v0, b0, x00); x01 = madd(v0, b1, x01);
+        x10 = madd(v1, b0, x10); x11 = madd(v1, b1, x11);
+        x20 = madd(v2, b0, x20); x21 = madd(v2, b1, x21);
+        x30 = madd(v3, b0, x30); x31 = madd(v3, b1, x31);
+        bp += sb;
+      }
+      const q = c0 + (<usize>j << 2);
+      v128.store(q, x00); v128.store(q, x01, 16);
+      v128.store(q + sc, x10); v128.store(q + sc, x11, 16);
+      v128.store(q + 2 * sc, x20); v128.store(q + 2 * sc, x21, 16);
+      v128.store(q + 3 * sc, x30); v128.store(q + 3 * sc, x31, 16);
+    }
+    for (; j + 4 <= n; j += 4) {
+      let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+      let bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(bp);
+        const o = <usize>p << 2;
+        x0 = madd(splatAt(a0 + o), b0, x0); x1 = madd(splatAt(a1 + o), b0, x1);
+        x2 = madd(splatAt(a2 + o), b0, x2); x3 = madd(splatAt(a3 + o), b0, x3);
+        bp += sb;
+      }
+      const q = c0 + (<usize>j << 2);
+      v128.store(q, x0); v128.store(q + sc, x1); v128.store(q + 2 * sc, x2); v128.store(q + 3 * sc, x3);
+    }
+    for (let r = 0; r < 4; r++) nnScalarCols(a0 + <usize>r * sa, b, sb, c0 + <usize>r * sc, j, n, k);
+  }
+  for (; i < m1; i++) {
+    const ar = a + <usize>i * sa, cr = c + <usize>i * sc;
+    let j = 0;
+    for (; j + 8 <= n; j += 8) {
+      let x0 = f32x4.splat(0), x1 = f32x4.splat(0);
+      let bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const v = splatAt(ar + (<usize>p << 2));
+        x0 = madd(v, v128.load(bp), x0); x1 = madd(v, v128.load(bp, 16), x1);
+        bp += sb;
+      }
+      v128.store(cr + (<usize>j << 2), x0); v128.store(cr + (<usize>j << 2), x1, 16);
+    }
+    for (; j + 4 <= n; j += 4) {
+      let x0 = f32x4.splat(0);
+      let bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        x0 = madd(splatAt(ar + (<usize>p << 2)), v128.load(bp), x0);
+        bp += sb;
+      }
+      v128.store(cr + (<usize>j << 2), x0);
+    }
+    nnScalarCols(ar, b, sb, cr, j, n, k);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function nnScalarCols(ar: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32): void {
+  for (let j = j0; j < n; j++) {
+    let s: f32 = 0;
+    let bp = b + (<usize>j << 2);
+    for (let p = 0; p < k; p++) {
+      s = maddS(load<f32>(ar + (<usize>p << 2)), load<f32>(bp), s);
+      bp += sb;
+    }
+    store<f32>(cr + (<usize>j << 2), s);
+  }
+}
+
+export function gemmTN(
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  n: i32, k: i32, m0: i32, m1: i32,
+): void {
+  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  let i = m0;
+  for (; i + 4 <= m1; i += 4) {
+    const c0 = c + <usize>i * sc;
+    const ai = a + (<usize>i << 2);
+    let j = 0;
+    for (; j + 8 <= n; j += 8) {
+      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x10 = f32x4.splat(0), x11 = f32x4.splat(0);
+      let x20 = f32x4.splat(0), x21 = f32x4.splat(0), x30 = f32x4.splat(0), x31 = f32x4.splat(0);
+      let ap = ai, bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+        const v0 = splatAt(ap), v1 = splatAt(ap + 4), v2 = splatAt(ap + 8), v3 = splatAt(ap + 12);
+        x00 = madd(v0, b0, x00); x01 = madd(v0, b1, x01);
+        x10 = madd(v1, b0, x10); x11 = madd(v1, b1, x11);
+        x20 = madd(v2, b0, x20); x21 = madd(v2, b1, x21);
+        x30 = madd(v3, b0, x30); x31 = madd(v3, b1, x31);
+        ap += sa; bp += sb;
+      }
+      const q = c0 + (<usize>j << 2);
+      v128.store(q, x00); v128.store(q, x01, 16);
+      v128.store(q + sc, x10); v128.store(q + sc, x11, 16);
+      v128.store(q + 2 * sc, x20); v128.store(q + 2 * sc, x21, 16);
+      v128.store(q + 3 * sc, x30); v128.store(q + 3 * sc, x31, 16);
+    }
+    for (; j + 4 <= n; j += 4) {
+      let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+      let ap = ai, bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(bp);
+        x0 = madd(splatAt(ap), b0, x0); x1 = madd(splatAt(ap + 4), b0, x1);
+        x2 = madd(splatAt(ap + 8), b0, x2); x3 = madd(splatAt(ap + 12), b0, x3);
+        ap += sa; bp += sb;
+      }
+      const q = c0 + (<usize>j << 2);
+      v128.store(q, x0); v128.store(q + sc, x1); v128.store(q + 2 * sc, x2); v128.store(q + 3 * sc, x3);
+    }
+    for (let r = 0; r < 4; r++) tnScalarCols(ai + (<usize>r << 2), sa, b, sb, c0 + <usize>r * sc, j, n, k);
+  }
+  for (; i < m1; i++) {
+    const ai = a + (<usize>i << 2), cr = c + <usize>i * sc;
+    let j = 0;
+    for (; j + 8 <= n; j += 8) {
+      let x0 = f32x4.splat(0), x1 = f32x4.splat(0);
+      let ap = ai, bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        const v = splatAt(ap);
+        x0 = madd(v, v128.load(bp), x0); x1 = madd(v, v128.load(bp, 16), x1);
+        ap += sa; bp += sb;
+      }
+      v128.store(cr + (<usize>j << 2), x0); v128.store(cr + (<usize>j << 2), x1, 16);
+    }
+    for (; j + 4 <= n; j += 4) {
+      let x0 = f32x4.splat(0);
+      let ap = ai, bp = b + (<usize>j << 2);
+      for (let p = 0; p < k; p++) {
+        x0 = madd(splatAt(ap), v128.load(bp), x0);
+        ap += sa; bp += sb;
+      }
+      v128.store(cr + (<usize>j << 2), x0);
+    }
+    tnScalarCols(ai, sa, b, sb, cr, j, n, k);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function tnScalarCols(ai: usize, sa: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32): void {
+  for (let j = j0; j < n; j++) {
+    let s: f32 = 0;
+    let ap = ai, bp = b + (<usize>j << 2);
+    for (let p = 0; p < k; p++) {
+      s = maddS(load<f32>(ap), load<f32>(bp), s);
+      ap += sa; bp += sb;
+    }
+    store<f32>(cr + (<usize>j << 2), s);
+  }
+}
+
+// Horizontal sum in a fixed order: (l0 + l1) + (l2 + l3).
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+// One NT element: the order every path below reproduces.
+// @ts-ignore: decorator
+@inline function ntDot(ar: usize, br: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  const k4 = k & ~3;
+  for (let p = 0; p < k4; p += 4) {
+    acc = madd(v128.load(ar + (<usize>p << 2)), v128.load(br + (<usize>p << 2)), acc);
+  }
+  let s = hsum(acc);
+  for (let p = k4; p < k; p++) s = maddS(load<f32>(ar + (<usize>p << 2)), load<f32>(br + (<usize>p << 2)), s);
+  return s;
+}
+
+// @ts-ignore: decorator
+@inline function ntTail(ar: usize, br: usize, k4: i32, k: i32, s: f32): f32 {
+  for (let p = k4; p < k; p++) s = maddS(load<f32>(ar + (<usize>p << 2)), load<f32>(br + (<usize>p << 2)), s);
+  return s;
+}
+
+export function gemmNT(
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  n: i32, k: i32, m0: i32, m1: i32,
+): void {
+  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  const k4 = k & ~3;
+  let i = m0;
+  for (; i + 2 <= m1; i += 2) {
+    const a0 = a + <usize>i * sa, a1 = a0 + sa;
+    const cr0 = c + <usize>i * sc, cr1 = cr0 + sc;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const b0 = b + <usize>j * sb, b1 = b0 + sb, b2 = b1 + sb, b3 = b2 + sb;
+      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x02 = f32x4.splat(0), x03 = f32x4.splat(0);
+      let x10 = f32x4.splat(0), x11 = f32x4.splat(0), x12 = f32x4.splat(0), x13 = f32x4.splat(0);
+      for (let p = 0; p < k4; p += 4) {
+        const o = <usize>p << 2;
+        const u0 = v128.load(a0 + o), u1 = v128.load(a1 + o);
+        const w0 = v128.load(b0 + o), w1 = v128.load(b1 + o), w2 = v128.load(b2 + o), w3 = v128.load(b3 + o);
+        x00 = madd(u0, w0, x00); x01 = madd(u0, w1, x01); x02 = madd(u0, w2, x02); x03 = madd(u0, w3, x03);
+        x10 = madd(u1, w0, x10); x11 = madd(u1, w1, x11); x12 = madd(u1, w2, x12); x13 = madd(u1, w3, x13);
+      }
+      const q0 = cr0 + (<usize>j << 2), q1 = cr1 + (<usize>j << 2);
+      store<f32>(q0, ntTail(a0, b0, k4, k, hsum(x00)));
+      store<f32>(q0, ntTail(a0, b1, k4, k, hsum(x01)), 4);
+      store<f32>(q0, ntTail(a0, b2, k4, k, hsum(x02)), 8);
+      store<f32>(q0, ntTail(a0, b3, k4, k, hsum(x03)), 12);
+      store<f32>(q1, ntTail(a1, b0, k4, k, hsum(x10)));
+      store<f32>(q1, ntTail(a1, b1, k4, k, hsum(x11)), 4);
+      store<f32>(q1, ntTail(a1, b2, k4, k, hsum(x12)), 8);
+      store<f32>(q1, ntTail(a1, b3, k4, k, hsum(x13)), 12);
+    }
+    for (; j < n; j++) {
+      const br = b + <usize>j * sb;
+      store<f32>(cr0 + (<usize>j << 2), ntDot(a0, br, k));
+      store<f32>(cr1 + (<usize>j << 2), ntDot(a1, br, k));
+    }
+  }
+  for (; i < m1; i++) {
+    const ar = a + <usize>i * sa, cr = c + <usize>i * sc;
+    for (let j = 0; j < n; j++) store<f32>(cr + (<usize>j << 2), ntDot(ar, b + <usize>j * sb, k));
+  }
+}

@@ -1,0 +1,65 @@
+import { madd, maddS } from './madd';
+
+// Y[r, c0:c1] = sum_k vals[k] * X[colIdx[k], c0:c1] for k in rowPtr[r] .. rowPtr[r+1], r in [r0, r1).
+//
+// Layout: rowPtr i32[nRows+1], colIdx i32[nnz], vals f32[nnz], X f32 row-major with leading
+// dimension ldx (elements), Y likewise with ldy. Y is overwritten. Addresses need only 4-byte
+// alignment. Each output element is summed over its row's nonzeros in storage order, whatever
+// the row range and column block, so any partition gives the same bits.
+//
+// Columns go in panels of 32 (eight v128 accumulators held in registers for the whole row),
+// then 4, then single lanes: one pass over a row's nonzeros per panel keeps the gathered X rows'
+// cache lines hot and the accumulators out of memory.
+export function spmmCsr(
+  rowPtr: usize, colIdx: usize, vals: usize,
+  x: usize, ldx: i32, y: usize, ldy: i32,
+  c0: i32, c1: i32, r0: i32, r1: i32,
+): void {
+  const xStride = <usize>ldx << 2;
+  for (let r = r0; r < r1; r++) {
+    const kBeg = load<i32>(rowPtr + (<usize>r << 2));
+    const kEnd = load<i32>(rowPtr + (<usize>(r + 1) << 2));
+    const yRow = y + (<usize>r * <usize>ldy << 2);
+    let c = c0;
+    for (; c + 32 <= c1; c += 32) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+      const xc = x + (<usize>c << 2);
+      for (let k = kBeg; k < kEnd; k++) {
+        const j = <usize>load<i32>(colIdx + (<usize>k << 2));
+        const v = f32x4.splat(load<f32>(vals + (<usize>k << 2)));
+        const p = xc + j * xStride;
+        a0 = madd(v128.load(p), v, a0);
+        a1 = madd(v128.load(p, 16), v, a1);
+        a2 = madd(v128.load(p, 32), v, a2);
+        a3 = madd(v128.load(p, 48), v, a3);
+        a4 = madd(v128.load(p, 64), v, a4);
+        a5 = madd(v128.load(p, 80), v, a5);
+        a6 = madd(v128.load(p, 96), v, a6);
+        a7 = madd(v128.load(p, 112), v, a7);
+      }
+      const q = yRow + (<usize>c << 2);
+      v128.store(q, a0); v128.store(q, a1, 16); v128.store(q, a2, 32); v128.store(q, a3, 48);
+      v128.store(q, a4, 64); v128.store(q, a5, 80); v128.store(q, a6, 96); v128.store(q, a7, 112);
+    }
+    for (; c + 4 <= c1; c += 4) {
+      let a0 = f32x4.splat(0);
+      const xc = x + (<usize>c << 2);
+      for (let k = kBeg; k < kEnd; k++) {
+        const j = <usize>load<i32>(colIdx + (<usize>k << 2));
+        const v = f32x4.splat(load<f32>(vals + (<usize>k << 2)));
+        a0 = madd(v128.load(xc + j * xStride), v, a0);
+      }
+      v128.store(yRow + (<usize>c << 2), a0);
+    }
+    for (; c < c1; c++) {
+      let s: f32 = 0;
+      const xc = x + (<usize>c << 2);
+      for (let k = kBeg; k < kEnd; k++) {
+        const j = <usize>load<i32>(colIdx + (<usize>k << 2));
+        s = maddS(load<f32>(xc + j * xStride), load<f32>(vals + (<usize>k << 2)), s);
+      }
+      store<f32>(yRow + (<usize>c << 2), s);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// The kernel ABI shared by the WebAssembly builds and the plain-TypeScript reference: byte
+// addresses into the shared memory, counts, leading dimensions in elements, and a work range
+// (rows, elements, columns or graphs) as the last two arguments. No kernel checks anything.
+
+export interface KernelBackend {
+  readonly kind: BackendKind;
+  spmmCsr(rowPtr: number, colIdx: number, vals: number, x: number, ldx: number, y: number, ldy: number,
+    c0: number, c1: number, r0: number, r1: number): void;
+  gemmNN(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, n: number, k: number, m0: number, m1: number): void;
+  gemmTN(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, n: number, k: number, m0: number, m1: number): void;
+  gemmNT(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, n: number, k: number, m0: number, m1: number): void;
+  biasAdd(y: number, ldy: number, bias: number, cols: number, r0: number, r1: number): void;
+  colSum(g: number, ldg: number, out: number, rows: number, c0: number, c1: number): void;
+  relu(x: number, y: number, e0: number, e1: number): void;
+  reluBackward(y: number, gy: number, gx: number, e0: number, e1: number): void;
+  scale(x: number, alpha: number, y: number, e0: number, e1: number): void;
+  axpy(alpha: number, x: number, y: number, e0: number, e1: number): void;
+  addInto(x: number, y: number, e0: number, e1: number): void;
+  fillF32(p: number, value: number, e0: number, e1: number): void;
+  copyF32(src: number, dst: number, e0: number, e1: number): void;
+  sumF32(p: number, n: number): number;
+  dropoutForward(x: number, y: number, mask: number, key0: number, key1: number, threshold: number, scale: number, e0: number, e1: number): void;
+  dropoutBackward(gy: number, mask: number, gx: number, scale: number, e0: number, e1: number): void;
+  softmaxCrossEntropy(logits: number, ld: number, labels: number, mask: number, classes: number,
+    grad: number, ldg: number, lossRows: number, invCount: number, r0: number, r1: number): void;
+  mseLoss(pred: number, ldp: number, target: number, ldt: number, mask: number, cols: number,
+    grad: number, ldg: number, lossRows: number, invCount: number, r0: number, r1: number): void;
+  bceWithLogits(logits: number, ld: number, targets: number, ldt: number, labelMask: number, posWeight: number, cols: number,
+    grad: number, ldg: number, lossRows: number, invCount: number, r0: number, r1: number): void;
+  sgdStep(w: number, g: number, buf: number, lr: number, momentum: number, dampening: number, weightDecay: number,
+    nesterov: number, first: number, e0: number, e1: number): void;
+  adamStep(w: number, g: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: number, stepSize: number, sqrtBc2: number, e0: number, e1: number): void;
+  segmentPool(x: number, ldx: number, offsets: number, out: number, ldo: number, argmax: number, cols: number, mode: number,
+    g0: number, g1: number): void;
+  segmentPoolBackward(gOut: number, ldo: number, offsets: number, gx: number, ldx: number, argmax: number, cols: number,
+    mode: number, g0: number, g1: number): void;
+  streamTriad(a: number, b: number, c: number, s: number, e0: number, e1: number): void;
+}
+
+/** 'relaxed': relaxed-SIMD build (fused multiply-add); 'simd': SIMD128 build; 'js': the reference. */
+export type BackendKind = 'relaxed' | 'simd' | 'js';
+
+export type KernelName = Exclude<keyof KernelBackend, 'kind'>;

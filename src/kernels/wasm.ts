@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { argTypeError, GraftError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import type { BackendKind, KernelBackend } from './backend.js';
+import { createReferenceBackend } from './reference.js';
+
+// Smallest modules that use one instruction of each feature; WebAssembly.validate on them
+// tells what this engine accepts without compiling the kernels twice.
+//   (func (result v128) (v128.const i32x4 0 0 0 0))                              SIMD128
+//   (func (result v128) v128.const×3 f32x4.relaxed_madd)                          relaxed SIMD
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
+]);
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  253, 133, 2, 11,
+]);
+
+export function engineSupports(): { simd: boolean; relaxed: boolean } {
+  return { simd: WebAssembly.validate(SIMD_PROBE), relaxed: WebAssembly.validate(RELAXED_PROBE) };
+}
+
+/**
+ * The backend this process uses: GRAFT_BACKEND (relaxed | simd | js) when set, else the
+ * relaxed-SIMD build where the engine accepts it (Node 22+, or Node 20 started with
+ * --experimental-wasm-relaxed-simd), else SIMD128, else the plain-TypeScript reference.
+ */
+export function chooseBackend(requested: string | undefined = process.env['GRAFT_BACKEND']): BackendKind {
+  const has = engineSupports();
+  if (requested !== undefined && requested !== '' && requested !== 'auto') {
+    if (requested !== 'relaxed' && requested !== 'simd' && requested !== 'js') {
+      throw argTypeError('chooseBackend', 'backend (GRAFT_BACKEND)', "'relaxed', 'simd', 'js' or 'auto'", requested);
+    }
+    if (requested === 'relaxed' && !has.relaxed) {
+      throw new GraftError("backend 'relaxed' asked for, but this engine does not accept relaxed SIMD " +
+        '(on Node 20 start node with --experimental-wasm-relaxed-simd)');
+    }
+    if (requested === 'simd' && !has.simd) throw new GraftError("backend 'simd' asked for, but this engine has no WebAssembly SIMD");
+    return requested;
+  }
+  return has.relaxed ? 'relaxed' : has.simd ? 'simd' : 'js';
+}
+
+const modules = new Map<BackendKind, WebAssembly.Module>();
+
+/** The compiled kernel module for a WASM backend (compiled once per thread, then cached). */
+export function kernelModule(kind: 'relaxed' | 'simd'): WebAssembly.Module {
+  let m = modules.get(kind);
+  if (!m) {
+    const file = `${packageRoot()}/build/graft-${kind}.wasm`;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (err) {
+      throw new GraftError(`cannot read the kernel binary ${file} (run 'npm run build'): ${(err as Error).message}`);
+    }
+    m = new WebAssembly.Module(new Uint8Array(bytes));
+    modules.set(kind, m);
+  }
+  return m;
+}
+
+/** Instantiates the kernels of `kind` on `memory`; any number of instances may share it. */
+export function createBackend(kind: BackendKind, memory: WebAssembly.Memory, module?: WebAssembly.Module): KernelBackend {
+  if (kind === 'js') return createReferenceBackend(memory);
+  const instance = new WebAssembly.Instance(module ?? kernelModule(kind), { env: { memory } });
+  return Object.assign(Object.create(null), instance.exports, { kind }) as KernelBackend;
+}

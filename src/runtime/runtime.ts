@@ -1,0 +1,224 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { argRangeError, argTypeError, checkPositiveInt } from '../errors.js';
+import type { BackendKind, KernelBackend } from '../kernels/backend.js';
+import { chooseBackend, createBackend, kernelModule } from '../kernels/wasm.js';
+import { Heap, type HeapOptions } from '../memory/heap.js';
+import { packageRoot } from '../paths.js';
+import type { Exec } from './exec.js';
+import { Future } from './future.js';
+import type { PingResult, WorkerInit } from './protocol.js';
+import { Team } from './team.js';
+
+export interface RuntimeOptions {
+  /** Threads that compute, the calling thread included; default: the machine's cores. */
+  threads?: number;
+  /** 'relaxed' | 'simd' | 'js' | 'auto' (default: GRAFT_BACKEND, else the best the engine accepts). */
+  backend?: BackendKind | 'auto';
+  /** Shared memory sizes. */
+  memory?: HeapOptions;
+  /** Microseconds an idle helper spins before sleeping (default 200). */
+  helperSpinMicros?: number;
+  /** Microseconds the leader spins for helpers before waiting asynchronously (default 2000). */
+  leaderSpinMicros?: number;
+}
+
+export interface ForkOptions {
+  /** Worker threads for the branch (default: half of those the caller's team has, at least 1). */
+  threads?: number;
+}
+
+/**
+ * Graft's runtime: one shared memory holding every tensor, the kernels instantiated on it on
+ * every thread, and a Piscina pool of `threads - 1` workers. The calling thread leads the main
+ * team and computes part of each op; workers join teams through shared memory, so an op costs
+ * no message round trip. Results are bitwise the same for any `threads`.
+ *
+ * @example
+ *   const rt = await Runtime.create({ threads: 4 });
+ *   const y = await matmul(rt.exec, x, w);
+ *   await rt.close();
+ */
+export class Runtime {
+  readonly heap: Heap;
+  readonly backend: KernelBackend;
+  readonly threads: number;
+  private readonly pool: Piscina | null;
+  private readonly main: Team;
+  private readonly teamOptions: { helperSpinMicros: number; leaderSpinMicros: number };
+  private forks = 0;
+  private reconfig: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(threads: number, kind: BackendKind, options: RuntimeOptions) {
+    this.threads = threads;
+    this.heap = new Heap(options.memory);
+    const module = kind === 'js' ? null : kernelModule(kind);
+    this.backend = createBackend(kind, this.heap.memory, module ?? undefined);
+    this.teamOptions = {
+      helperSpinMicros: options.helperSpinMicros ?? 200,
+      leaderSpinMicros: options.leaderSpinMicros ?? 2000,
+    };
+    const workerData: WorkerInit = { memory: this.heap.memory, module, backend: kind };
+    this.pool = threads > 1
+      ? new Piscina({
+        filename: `${packageRoot()}/dist/runtime/worker.js`,
+        minThreads: threads - 1,
+        maxThreads: threads - 1,
+        idleTimeout: 2 ** 31 - 1,
+        workerData,
+      })
+      : null;
+    this.main = new Team(this.heap, this.backend, this.pool, this.teamOptions);
+  }
+
+  static async create(options: RuntimeOptions = {}): Promise<Runtime> {
+    if (options === null || typeof options !== 'object') throw argTypeError('Runtime.create', 'options', 'an object', options);
+    const threads = options.threads === undefined ? availableParallelism() : checkPositiveInt('Runtime.create', 'options.threads', options.threads);
+    if (threads > 256) throw argRangeError('Runtime.create', 'options.threads', 'at most 256', threads);
+    const kind = chooseBackend(options.backend);
+    const rt = new Runtime(threads, kind, options);
+    await rt.main.addHelpers(threads - 1);
+    return rt;
+  }
+
+  get backendKind(): BackendKind {
+    return this.backend.kind;
+  }
+
+  /** The main team: pass it to ops. */
+  get exec(): Exec {
+    return this.main;
+  }
+
+  /** Worker threads currently serving the main team. */
+  get mainHelpers(): number {
+    return this.main.helpers;
+  }
+
+  /**
+   * Runs `fn` as an independent branch on its own group of worker threads and returns at
+   * once, as torch.jit.fork does; `join()` the Future for its result. The threads come from
+   * the main team and go back when the branch ends. While branches run, the calling thread
+   * only dispatches (of its own team's ops too), so no branch waits for another's arithmetic.
+   * With no worker to spare the branch runs on the calling thread, interleaved: same results.
+   */
+  fork<T>(fn: (exec: Exec) => Promise<T>, options: ForkOptions = {}): Future<T> {
+    if (typeof fn !== 'function') throw argTypeError('Runtime.fork', 'fn', 'a function (exec) => Promise', fn);
+    if (options.threads !== undefined) checkPositiveInt('Runtime.fork', 'options.threads', options.threads);
+    this.checkOpen('fork');
+    this.enterFork();
+    const branch = this.acquireBranch(options.threads);
+    const done = (async () => {
+      const team = await branch;
+      try {
+        return await fn(team);
+      } finally {
+        await this.returnBranch(team);
+        this.leaveFork();
+      }
+    })();
+    return new Future(done);
+  }
+
+  /**
+   * Batch splitting, as torch.nn.DataParallel: `fn(exec, shard)` runs for shard = 0 .. shards-1,
+   * groups of threads taking shards at once (shard s on group s mod groups, in order). Each
+   * shard writes its own gradient buffers; reduce them in shard order afterwards (see
+   * reduceInOrder) and the result does not depend on the thread count.
+   */
+  async dataParallel(shards: number, fn: (exec: Exec, shard: number) => Promise<void>): Promise<void> {
+    checkPositiveInt('Runtime.dataParallel', 'shards', shards);
+    if (typeof fn !== 'function') throw argTypeError('Runtime.dataParallel', 'fn', 'a function (exec, shard) => Promise', fn);
+    this.checkOpen('dataParallel');
+    const groups = Math.min(shards, this.main.helpers + 1);
+    const runGroup = async (exec: Exec, g: number): Promise<void> => {
+      for (let s = g; s < shards; s += groups) await fn(exec, s);
+    };
+    if (groups <= 1) return runGroup(this.main, 0);
+    const per = Math.max(1, Math.floor(this.threads / groups));
+    const branches: Future<void>[] = [];
+    for (let g = 1; g < groups; g++) branches.push(this.fork((exec) => runGroup(exec, g), { threads: per }));
+    const results = await Promise.allSettled([runGroup(this.main, 0), ...branches.map((b) => b.join())]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Runs a task on a pooled worker through Piscina (the coarse path: no shared team). */
+  async ping(): Promise<PingResult[]> {
+    if (!this.pool) return [];
+    // Helpers are busy serving; briefly release them so the pings reach every worker.
+    const n = this.threads - 1;
+    await this.serialize(() => this.main.releaseFrom(0));
+    try {
+      const pool = this.pool;
+      return (await Promise.all(Array.from({ length: n }, () => pool.run({ type: 'ping' })))) as PingResult[];
+    } finally {
+      await this.serialize(() => this.main.addHelpers(n));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.reconfig;
+    if (this.pool) {
+      await this.main.dissolve().catch(() => undefined);
+      await this.pool.destroy();
+    }
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closed) throw new Error(`Runtime.${what}: the runtime is closed`);
+  }
+
+  private serialize<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.reconfig.then(step);
+    this.reconfig = next.then(() => undefined, () => undefined);
+    return next;
+  }
+
+  private enterFork(): void {
+    if (this.forks++ === 0) {
+      this.main.spinLeader = false;
+      this.main.yieldInline = true;
+    }
+    this.main.leaderComputes = this.main.helpers === 0;
+  }
+
+  private leaveFork(): void {
+    if (--this.forks === 0) {
+      this.main.spinLeader = true;
+      this.main.yieldInline = false;
+      this.main.leaderComputes = true;
+    } else {
+      this.main.leaderComputes = this.main.helpers === 0;
+    }
+  }
+
+  private acquireBranch(threads: number | undefined): Promise<Team> {
+    return this.serialize(async () => {
+      const spare = this.main.helpers;
+      const team = new Team(this.heap, this.backend, this.pool, this.teamOptions);
+      team.spinLeader = false;
+      team.yieldInline = true;
+      if (spare === 0) return team; // inline on the calling thread
+      const k = Math.min(spare, threads ?? Math.max(1, Math.ceil(spare / 2)));
+      await this.main.releaseFrom(spare - k);
+      this.main.leaderComputes = this.main.helpers === 0;
+      team.leaderComputes = false;
+      await team.addHelpers(k);
+      return team;
+    });
+  }
+
+  private returnBranch(team: Team): Promise<void> {
+    return this.serialize(async () => {
+      const k = team.helpers;
+      if (k === 0) return;
+      await team.dissolve();
+      await this.main.addHelpers(k);
+      if (this.forks > 1) this.main.leaderComputes = this.main.helpers === 0;
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { threadId } from 'node:worker_threads';
+import { workerData } from 'piscina';
+import type { KernelBackend } from '../kernels/backend.js';
+import { invokeKernel, kernelName } from '../kernels/registry.js';
+import { createBackend } from '../kernels/wasm.js';
+import * as C from './control.js';
+import type { PingResult, ServeResult, WorkerInit, WorkerTask } from './protocol.js';
+
+// A pooled worker. Piscina owns its life (start, replacement after a death, shutdown) and
+// hands it coarse tasks; the fine-grained ops of a team arrive through shared memory while
+// a 'serve' task runs, so an op costs no message round trip.
+
+const init = workerData as WorkerInit;
+let backend: KernelBackend | undefined;
+function kernels(): KernelBackend {
+  return (backend ??= createBackend(init.backend, init.memory, init.module ?? undefined));
+}
+
+// The team this thread serves and the part it is running, so a process.exit() inside a
+// kernel still reports to the leader instead of leaving it waiting for a decrement.
+let serving: { control: SharedArrayBuffer; rank: number } | null = null;
+let runningKernel = -1;
+process.on('exit', (code) => {
+  if (!serving) return;
+  const { control, rank } = serving;
+  const ctl = new Int32Array(control);
+  Atomics.store(ctl, C.kExited + rank, 1);
+  Atomics.add(ctl, C.kExits, 1);
+  if (runningKernel >= 0) {
+    C.recordError(control, rank, `worker exited with code ${code} while running ${kernelName(runningKernel)}`);
+    runningKernel = -1;
+    if (Atomics.sub(ctl, C.kRemaining, 1) === 1) Atomics.notify(ctl, C.kRemaining);
+  }
+});
+
+export default function handle(task: WorkerTask): ServeResult | PingResult {
+  switch (task.type) {
+    case 'serve': return serve(task.control, task.rank);
+    case 'ping': return { type: 'pong', threadId, backend: kernels().kind };
+    default: throw new TypeError(`graft worker: unknown task ${JSON.stringify(task)}`);
+  }
+}
+
+/** Waits for a published generation other than `seen`: spins while ops come fast, then sleeps. */
+function nextGeneration(ctl: Int32Array, seen: number): number {
+  let deadline = performance.now() + Atomics.load(ctl, C.kSpinMicros) / 1000;
+  for (let i = 1; ; i++) {
+    const g = Atomics.load(ctl, C.kGeneration);
+    if (g !== seen) {
+      if ((g & 1) === 0) return g;
+      continue; // the leader is writing this very moment
+    }
+    if ((i & 255) === 0 && performance.now() > deadline) {
+      Atomics.add(ctl, C.kSleepers, 1);
+      Atomics.wait(ctl, C.kGeneration, seen);
+      Atomics.sub(ctl, C.kSleepers, 1);
+      deadline = performance.now() + Atomics.load(ctl, C.kSpinMicros) / 1000;
+    }
+  }
+}
+
+function serve(control: SharedArrayBuffer, rank: number): ServeResult {
+  const k = kernels();
+  const ctl = new Int32Array(control);
+  const args = new Float64Array(control, C.ARGS_OFFSET, C.MAX_ARGS);
+  // Read the generation before announcing the join: the leader publishes nothing for this
+  // rank until it has seen the join, so every op meant for it comes after `seen`.
+  let seen = Atomics.load(ctl, C.kGeneration);
+  serving = { control, rank };
+  Atomics.add(ctl, C.kJoined, 1);
+  Atomics.notify(ctl, C.kJoined);
+  let ops = 0;
+  for (;;) {
+    const g = nextGeneration(ctl, seen);
+    const kernel = ctl[C.kKernel]!;
+    const parts = ctl[C.kParts]!;
+    const part = rank + ctl[C.kLeaderParts]!;
+    const releaseFrom = ctl[C.kReleaseFrom]!;
+    const start = ctl[C.kBounds + part]!;
+    const end = ctl[C.kBounds + part + 1]!;
+    if (Atomics.load(ctl, C.kGeneration) !== g) continue; // torn read: the leader moved on
+    seen = g;
+    if (kernel === C.RELEASE) {
+      if (rank >= releaseFrom) {
+        serving = null;
+        return { type: 'released', rank, ops };
+      }
+      continue;
+    }
+    if (part >= parts) continue;
+    runningKernel = kernel;
+    try {
+      invokeKernel(k, kernel, args, start, end);
+    } catch (err) {
+      const e = err as Error;
+      C.recordError(control, rank, `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`);
+    }
+    runningKernel = -1;
+    ops++;
+    if (Atomics.sub(ctl, C.kRemaining, 1) === 1 && Atomics.load(ctl, C.kLeaderWaiting) !== 0) {
+      Atomics.notify(ctl, C.kRemaining);
+    }
+  }
+}
