@@ -1,0 +1,31 @@
+import { argRangeError, argTypeError, shapeError } from '../errors.js';
+import { Tensor, type DType } from '../tensor.js';
+
+// Checks shared by the public ops: a live tensor of the right dtype and rank.
+
+export function tensorArg(fn: string, arg: string, t: unknown, dtype: DType, rank?: number): Tensor {
+  if (!(t instanceof Tensor)) throw argTypeError(fn, arg, 'a Tensor', t);
+  t.expectDtype(fn, arg, dtype);
+  if (rank !== undefined && t.shape.length !== rank) {
+    throw argRangeError(fn, arg, `a rank-${rank} tensor`, `shape [${t.shape.join(', ')}]`);
+  }
+  return t;
+}
+
+export function matrixArg(fn: string, arg: string, t: unknown, dtype: DType = 'float32'): Tensor & { shape: [number, number] } {
+  return tensorArg(fn, arg, t, dtype, 2) as Tensor & { shape: [number, number] };
+}
+
+export function sameShape(fn: string, arg: string, t: Tensor, like: Tensor): void {
+  if (t.shape.length !== like.shape.length || t.shape.some((d, i) => d !== like.shape[i])) {
+    throw shapeError(fn, arg, like.shape, t.shape);
+  }
+}
+
+/** An output tensor: the one given (checked) or a new one. */
+export function outArg(fn: string, out: Tensor | undefined, like: { heap: Tensor['heap'] }, dtype: DType, shape: readonly number[]): Tensor {
+  if (out === undefined) return Tensor.empty(like.heap, dtype, shape, `${fn} output`);
+  tensorArg(fn, 'out', out, dtype);
+  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw shapeError(fn, 'out', shape, out.shape);
+  return out;
+}

@@ -1,0 +1,104 @@
+import { argRangeError, checkFinite } from '../errors.js';
+import type { Exec } from '../runtime/exec.js';
+import { partsFor, splitEven } from '../runtime/partition.js';
+import type { Tensor } from '../tensor.js';
+import { matrixArg, outArg, sameShape, tensorArg } from './check.js';
+
+// Elementwise and row/column ops. Element ranges are cut on multiples of 16 so each part's
+// SIMD body lines up; results do not depend on the cut.
+
+const GRAIN = 1 << 15;
+
+function elementBounds(exec: Exec, n: number): number[] {
+  return splitEven(n, partsFor(exec.threads, n, GRAIN), 16);
+}
+
+/** y[r, :] += bias, in place. Shapes: y [m, n], bias [n]. */
+export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor): Promise<Tensor> {
+  matrixArg('biasAdd', 'y', y);
+  tensorArg('biasAdd', 'bias', bias, 'float32', 1);
+  const [m, n] = y.shape as [number, number];
+  if (bias.size !== n) throw argRangeError('biasAdd', 'bias', `${n} elements (y's columns)`, bias.size);
+  await exec.run('biasAdd', [y.ptr, n, bias.ptr, n], splitEven(m, partsFor(exec.threads, m * n, GRAIN)));
+  return y;
+}
+
+/** Column sums (the bias gradient): out[c] = Σ_r g[r, c], rows added in order. Shapes: g [m, n] → [n]. */
+export async function colSum(exec: Exec, g: Tensor, out?: Tensor): Promise<Tensor> {
+  matrixArg('colSum', 'g', g);
+  const [m, n] = g.shape as [number, number];
+  const o = outArg('colSum', out, g, 'float32', [n]);
+  await exec.run('colSum', [g.ptr, n, o.ptr, m], splitEven(n, partsFor(exec.threads, m * n, GRAIN), 4));
+  return o;
+}
+
+export async function relu(exec: Exec, x: Tensor, out?: Tensor): Promise<Tensor> {
+  tensorArg('relu', 'x', x, 'float32');
+  const y = outArg('relu', out, x, 'float32', x.shape);
+  await exec.run('relu', [x.ptr, y.ptr], elementBounds(exec, x.size));
+  return y;
+}
+
+/** gx = gy where the forward output y > 0, else 0. */
+export async function reluBackward(exec: Exec, y: Tensor, gy: Tensor, out?: Tensor): Promise<Tensor> {
+  tensorArg('reluBackward', 'y', y, 'float32');
+  tensorArg('reluBackward', 'gy', gy, 'float32');
+  sameShape('reluBackward', 'gy', gy, y);
+  const gx = outArg('reluBackward', out, y, 'float32', y.shape);
+  await exec.run('reluBackward', [y.ptr, gy.ptr, gx.ptr], elementBounds(exec, y.size));
+  return gx;
+}
+
+/** y = alpha · x (y may be x). */
+export async function scale(exec: Exec, x: Tensor, alpha: number, out?: Tensor): Promise<Tensor> {
+  tensorArg('scale', 'x', x, 'float32');
+  checkFinite('scale', 'alpha', alpha);
+  const y = outArg('scale', out, x, 'float32', x.shape);
+  await exec.run('scale', [x.ptr, alpha, y.ptr], elementBounds(exec, x.size));
+  return y;
+}
+
+/** y += alpha · x, in place. */
+export async function axpy(exec: Exec, alpha: number, x: Tensor, y: Tensor): Promise<Tensor> {
+  checkFinite('axpy', 'alpha', alpha);
+  tensorArg('axpy', 'x', x, 'float32');
+  tensorArg('axpy', 'y', y, 'float32');
+  sameShape('axpy', 'y', y, x);
+  await exec.run('axpy', [alpha, x.ptr, y.ptr], elementBounds(exec, x.size));
+  return y;
+}
+
+/** y += x, in place. */
+export async function addInto(exec: Exec, x: Tensor, y: Tensor): Promise<Tensor> {
+  tensorArg('addInto', 'x', x, 'float32');
+  tensorArg('addInto', 'y', y, 'float32');
+  sameShape('addInto', 'y', y, x);
+  await exec.run('addInto', [x.ptr, y.ptr], elementBounds(exec, x.size));
+  return y;
+}
+
+export async function fill(exec: Exec, x: Tensor, value: number): Promise<Tensor> {
+  tensorArg('fill', 'x', x, 'float32');
+  if (typeof value !== 'number') throw argRangeError('fill', 'value', 'a number', value);
+  await exec.run('fillF32', [x.ptr, value], elementBounds(exec, x.size));
+  return x;
+}
+
+export async function copy(exec: Exec, src: Tensor, dst: Tensor): Promise<Tensor> {
+  tensorArg('copy', 'src', src, 'float32');
+  tensorArg('copy', 'dst', dst, 'float32');
+  sameShape('copy', 'dst', dst, src);
+  await exec.run('copyF32', [src.ptr, dst.ptr], elementBounds(exec, src.size));
+  return dst;
+}
+
+/**
+ * Batch splitting's reduction: target = Σ_s parts[s], added in shard order, so the bits are
+ * fixed by the shard count alone.
+ */
+export async function reduceInOrder(exec: Exec, parts: readonly Tensor[], target: Tensor): Promise<Tensor> {
+  if (parts.length === 0) throw argRangeError('reduceInOrder', 'parts', 'at least one tensor', parts);
+  await copy(exec, parts[0]!, target);
+  for (let s = 1; s < parts.length; s++) await addInto(exec, parts[s]!, target);
+  return target;
+}

@@ -1,0 +1,60 @@
+import { argRangeError } from '../errors.js';
+import type { Exec } from '../runtime/exec.js';
+import { partsFor, splitByPrefix } from '../runtime/partition.js';
+import { Tensor } from '../tensor.js';
+import { matrixArg, outArg, tensorArg } from './check.js';
+
+export type PoolMode = 'sum' | 'mean' | 'max';
+const MODES: Record<PoolMode, number> = { sum: 0, mean: 1, max: 2 };
+
+export interface PoolResult {
+  out: Tensor;
+  /** For 'max': int32 [graphs, cols], the winning node per output (-1 for an empty graph). */
+  argmax?: Tensor<'int32'>;
+}
+
+function offsetsArg(fn: string, offsets: Tensor, nodes: number): Int32Array {
+  tensorArg(fn, 'offsets', offsets, 'int32', 1);
+  const o = offsets.data() as Int32Array;
+  if (o.length < 1 || o[0] !== 0 || o[o.length - 1] !== nodes) {
+    throw argRangeError(fn, 'offsets', `graph offsets from 0 to ${nodes} (the node count)`, `[${o[0]} … ${o[o.length - 1]}]`);
+  }
+  for (let g = 1; g < o.length; g++) if (o[g]! < o[g - 1]!) throw argRangeError(fn, `offsets[${g}]`, `>= offsets[${g - 1}] = ${o[g - 1]}`, o[g]);
+  return o;
+}
+
+/**
+ * Pools node rows per graph of a batch (nodes stored graph by graph; graph g owns rows
+ * offsets[g] .. offsets[g+1]). Shapes: x [nodes, f], offsets int32 [graphs + 1] → [graphs, f].
+ */
+export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: PoolMode): Promise<PoolResult> {
+  const fn = 'segmentPool';
+  matrixArg(fn, 'x', x);
+  if (!(mode in MODES)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
+  const [nodes, f] = x.shape as [number, number];
+  const o = offsetsArg(fn, offsets, nodes);
+  const graphs = o.length - 1;
+  const out = Tensor.empty(x.heap, 'float32', [graphs, f], 'pooled');
+  const argmax = mode === 'max' ? Tensor.empty(x.heap, 'int32', [graphs, f], 'pool argmax') : undefined;
+  const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);
+  await exec.run(fn, [x.ptr, f, offsets.ptr, out.ptr, f, argmax?.ptr ?? 0, f, MODES[mode]], bounds);
+  return argmax ? { out, argmax } : { out };
+}
+
+export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Tensor, mode: PoolMode, nodes: number,
+  argmax?: Tensor<'int32'>, out?: Tensor): Promise<Tensor> {
+  const fn = 'segmentPoolBackward';
+  matrixArg(fn, 'gOut', gOut);
+  if (!(mode in MODES)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
+  const [graphs, f] = gOut.shape as [number, number];
+  const o = offsetsArg(fn, offsets, nodes);
+  if (o.length - 1 !== graphs) throw argRangeError(fn, 'offsets', `${graphs + 1} entries`, o.length);
+  if (mode === 'max') {
+    if (argmax === undefined) throw argRangeError(fn, 'argmax', "the argmax from segmentPool for mode 'max'", argmax);
+    tensorArg(fn, 'argmax', argmax, 'int32', 2);
+  }
+  const gx = outArg(fn, out, gOut, 'float32', [nodes, f]);
+  const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);
+  await exec.run(fn, [gOut.ptr, f, offsets.ptr, gx.ptr, f, argmax?.ptr ?? 0, f, MODES[mode]], bounds);
+  return gx;
+}

@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BackendKind } from '../src/kernels/backend.js';
+import { engineSupports } from '../src/kernels/wasm.js';
+
+/** Seeded uniform [0, 1) generator (mulberry32) for test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randn(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+/** Backends this engine can run: 'js' always, the WASM builds where validate accepts them. */
+export function availableBackends(): BackendKind[] {
+  const s = engineSupports();
+  return [...(s.relaxed ? ['relaxed' as const] : []), ...(s.simd ? ['simd' as const] : []), 'js'];
+}
+
+/** Largest |a - b| / (atol + rtol·|b|); ≤ 1 passes. */
+export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!));
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  return worst;
+}
+
+export function bitsEqual(a: Float32Array | Int32Array | Uint8Array, b: Float32Array | Int32Array | Uint8Array): boolean {
+  const x = new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+  const y = new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** The shared data sets folder, or undefined (a fresh clone without ../shared). */
+export function sharedData(): string | undefined {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const dir = join(root, '..', 'shared', 'data');
+  return existsSync(dir) ? dir : undefined;
+}
+
+/** Awkward sizes: empty, below, at and above every SIMD width and unroll. */
+export const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 17, 100, 240];
