@@ -100,9 +100,31 @@ export function gemmNN(
   }
 }
 
+// Rows of A and B per pass in gemmTN: A[p0:p1, :] and B[p0:p1, :] stay in L2 while every
+// register block of C takes its share, instead of streaming K rows from memory per block.
+// Later passes reload C into the accumulators and keep adding in the same k order, so the
+// bits equal an unblocked sum.
+const KC: i32 = 256;
+
 export function gemmTN(
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   n: i32, k: i32, m0: i32, m1: i32,
+): void {
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const p1 = min(k, p0 + KC);
+    gemmTNBlock(a + <usize>p0 * (<usize>lda << 2), lda, b + <usize>p0 * (<usize>ldb << 2), ldb, c, ldc, n, p1 - p0, m0, m1, p0 > 0);
+  }
+  if (k == 0) gemmTNBlock(a, lda, b, ldb, c, ldc, n, 0, m0, m1, false);
+}
+
+// @ts-ignore: decorator
+@inline function acc0(q: usize, more: bool): v128 {
+  return more ? v128.load(q) : f32x4.splat(0);
+}
+
+function gemmTNBlock(
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  n: i32, k: i32, m0: i32, m1: i32, more: bool,
 ): void {
   const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
   let i = m0;
@@ -111,8 +133,9 @@ export function gemmTN(
     const ai = a + (<usize>i << 2);
     let j = 0;
     for (; j + 8 <= n; j += 8) {
-      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x10 = f32x4.splat(0), x11 = f32x4.splat(0);
-      let x20 = f32x4.splat(0), x21 = f32x4.splat(0), x30 = f32x4.splat(0), x31 = f32x4.splat(0);
+      const q = c0 + (<usize>j << 2);
+      let x00 = acc0(q, more), x01 = acc0(q + 16, more), x10 = acc0(q + sc, more), x11 = acc0(q + sc + 16, more);
+      let x20 = acc0(q + 2 * sc, more), x21 = acc0(q + 2 * sc + 16, more), x30 = acc0(q + 3 * sc, more), x31 = acc0(q + 3 * sc + 16, more);
       let ap = ai, bp = b + (<usize>j << 2);
       for (let p = 0; p < k; p++) {
         const b0 = v128.load(bp), b1 = v128.load(bp, 16);
@@ -123,14 +146,14 @@ export function gemmTN(
         x30 = madd(v3, b0, x30); x31 = madd(v3, b1, x31);
         ap += sa; bp += sb;
       }
-      const q = c0 + (<usize>j << 2);
       v128.store(q, x00); v128.store(q, x01, 16);
       v128.store(q + sc, x10); v128.store(q + sc, x11, 16);
       v128.store(q + 2 * sc, x20); v128.store(q + 2 * sc, x21, 16);
       v128.store(q + 3 * sc, x30); v128.store(q + 3 * sc, x31, 16);
     }
     for (; j + 4 <= n; j += 4) {
-      let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+      const q = c0 + (<usize>j << 2);
+      let x0 = acc0(q, more), x1 = acc0(q + sc, more), x2 = acc0(q + 2 * sc, more), x3 = acc0(q + 3 * sc, more);
       let ap = ai, bp = b + (<usize>j << 2);
       for (let p = 0; p < k; p++) {
         const b0 = v128.load(bp);
@@ -138,41 +161,42 @@ export function gemmTN(
         x2 = madd(splatAt(ap + 8), b0, x2); x3 = madd(splatAt(ap + 12), b0, x3);
         ap += sa; bp += sb;
       }
-      const q = c0 + (<usize>j << 2);
       v128.store(q, x0); v128.store(q + sc, x1); v128.store(q + 2 * sc, x2); v128.store(q + 3 * sc, x3);
     }
-    for (let r = 0; r < 4; r++) tnScalarCols(ai + (<usize>r << 2), sa, b, sb, c0 + <usize>r * sc, j, n, k);
+    for (let r = 0; r < 4; r++) tnScalarCols(ai + (<usize>r << 2), sa, b, sb, c0 + <usize>r * sc, j, n, k, more);
   }
   for (; i < m1; i++) {
     const ai = a + (<usize>i << 2), cr = c + <usize>i * sc;
     let j = 0;
     for (; j + 8 <= n; j += 8) {
-      let x0 = f32x4.splat(0), x1 = f32x4.splat(0);
+      const q = cr + (<usize>j << 2);
+      let x0 = acc0(q, more), x1 = acc0(q + 16, more);
       let ap = ai, bp = b + (<usize>j << 2);
       for (let p = 0; p < k; p++) {
         const v = splatAt(ap);
         x0 = madd(v, v128.load(bp), x0); x1 = madd(v, v128.load(bp, 16), x1);
         ap += sa; bp += sb;
       }
-      v128.store(cr + (<usize>j << 2), x0); v128.store(cr + (<usize>j << 2), x1, 16);
+      v128.store(q, x0); v128.store(q, x1, 16);
     }
     for (; j + 4 <= n; j += 4) {
-      let x0 = f32x4.splat(0);
+      const q = cr + (<usize>j << 2);
+      let x0 = acc0(q, more);
       let ap = ai, bp = b + (<usize>j << 2);
       for (let p = 0; p < k; p++) {
         x0 = madd(splatAt(ap), v128.load(bp), x0);
         ap += sa; bp += sb;
       }
-      v128.store(cr + (<usize>j << 2), x0);
+      v128.store(q, x0);
     }
-    tnScalarCols(ai, sa, b, sb, cr, j, n, k);
+    tnScalarCols(ai, sa, b, sb, cr, j, n, k, more);
   }
 }
 
 // @ts-ignore: decorator
-@inline function tnScalarCols(ai: usize, sa: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32): void {
+@inline function tnScalarCols(ai: usize, sa: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32, more: bool): void {
   for (let j = j0; j < n; j++) {
-    let s: f32 = 0;
+    let s: f32 = more ? load<f32>(cr + (<usize>j << 2)) : 0;
     let ap = ai, bp = b + (<usize>j << 2);
     for (let p = 0; p < k; p++) {
       s = maddS(load<f32>(ap), load<f32>(bp), s);

@@ -62,7 +62,7 @@ export class Runtime {
     const workerData: WorkerInit = { memory: this.heap.memory, module, backend: kind };
     this.pool = threads > 1
       ? new Piscina({
-        filename: `${packageRoot()}/dist/runtime/worker.js`,
+        filename: `${packageRoot()}/dist/src/runtime/worker.js`,
         minThreads: threads - 1,
         maxThreads: threads - 1,
         idleTimeout: 2 ** 31 - 1,

@@ -1,0 +1,114 @@
+// npm run bench:kernels [-- --threads 1,2,16] [--only gemm,spmm,triad,dispatch]
+// One JSON line per case:
+//   {"kernel":"gemmNN","shape":"...","threads","ms","gflops"}
+//   {"kernel":"spmmCsr","shape":"...","threads","ms","gbps","triad_fraction"}
+//   {"kernel":"stream-triad","threads","gbps"}  {"kernel":"dispatch","threads","us"}
+import { availableParallelism } from 'node:os';
+import { CsrMatrix } from '../src/graph/csr.js';
+import { matmul } from '../src/ops/linalg.js';
+import { spmm } from '../src/ops/sparse.js';
+import { partsFor, splitEven } from '../src/runtime/partition.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { Tensor } from '../src/tensor.js';
+import { flag, measure, threadList } from './measure.js';
+
+const only = flag('only')?.split(',');
+const want = (k: string): boolean => !only || only.includes(k);
+
+function randomGraph(n: number, avgDegree: number, seed: number): { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array } {
+  // Uniform random symmetric edges plus self loops, built straight into CSR (counting sort).
+  let s = seed >>> 0;
+  const next = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
+  const m = Math.round((n * avgDegree) / 2);
+  const src = new Int32Array(2 * m + n), dst = new Int32Array(2 * m + n);
+  for (let e = 0; e < m; e++) {
+    const a = Math.floor(next() * n), b = Math.floor(next() * n);
+    src[2 * e] = a; dst[2 * e] = b; src[2 * e + 1] = b; dst[2 * e + 1] = a;
+  }
+  for (let i = 0; i < n; i++) { src[2 * m + i] = i; dst[2 * m + i] = i; }
+  const rowPtr = new Int32Array(n + 1);
+  for (const a of src) rowPtr[a + 1]!++;
+  for (let i = 0; i < n; i++) rowPtr[i + 1]! += rowPtr[i]!;
+  const fill = rowPtr.slice(0, n), colIdx = new Int32Array(src.length);
+  for (let e = 0; e < src.length; e++) colIdx[fill[src[e]!]!++] = dst[e]!;
+  const vals = new Float32Array(src.length).fill(0.125);
+  return { rowPtr, colIdx, vals };
+}
+
+const line = (o: object): void => console.log(JSON.stringify(o));
+
+async function main(): Promise<void> {
+  const cores = availableParallelism();
+  for (const threads of threadList(cores)) {
+    const rt = await Runtime.create({ threads });
+    const h = rt.heap;
+    let triadGbps = NaN;
+
+    if (want('dispatch')) {
+      const bounds = Array.from({ length: threads + 1 }, (_, i) => i);
+      for (let i = 0; i < 2000; i++) await rt.exec.run('noop', [], bounds);
+      const n = 20000;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await rt.exec.run('noop', [], bounds);
+      line({ kernel: 'dispatch', threads, us: +(((performance.now() - t0) * 1000) / n).toFixed(2) });
+    }
+
+    if (want('triad') || want('spmm')) {
+      const n = 1 << 25; // three 128 MiB arrays: far beyond any cache
+      const a = Tensor.empty(h, 'float32', [n]), b = Tensor.empty(h, 'float32', [n]), c = Tensor.empty(h, 'float32', [n]);
+      b.data().fill(1); c.data().fill(2);
+      const bounds = splitEven(n, threads, 16);
+      const t = await measure('triad', () => rt.exec.run('streamTriad', [a.ptr, b.ptr, c.ptr, 3], bounds), 10);
+      triadGbps = (3 * n * 4) / (t.ms / 1000) / 1e9;
+      line({ kernel: 'stream-triad', threads, gbps: +triadGbps.toFixed(2) });
+      a.free(); b.free(); c.free();
+    }
+
+    if (want('gemm')) {
+      const shapes: [string, number, number, number, 'NN' | 'TN' | 'NT'][] = [
+        ['cora X·W', 2708, 1433, 16, 'NN'],
+        ['genomic X·W', 383, 20000, 64, 'NN'],
+        ['genomic Xᵀ·G', 20000, 383, 64, 'TN'],
+        ['arxiv H·W', 32768, 256, 256, 'NN'],
+        ['arxiv Hᵀ·G', 256, 32768, 256, 'TN'],
+        ['arxiv G·Wᵀ', 32768, 256, 256, 'NT'],
+      ];
+      for (const [name, m, k, n, form] of shapes) {
+        const a = form === 'TN' ? Tensor.empty(h, 'float32', [k, m]) : Tensor.empty(h, 'float32', [m, k]);
+        const b = form === 'NT' ? Tensor.empty(h, 'float32', [n, k]) : Tensor.empty(h, 'float32', [k, n]);
+        a.data().fill(0.5); b.data().fill(0.25);
+        const c = Tensor.empty(h, 'float32', [m, n]);
+        const opts = { transA: form === 'TN', transB: form === 'NT' };
+        const t = await measure(name, () => matmul(rt.exec, a, b, c, opts), 5);
+        line({ kernel: `gemm${form}`, shape: `${name} [${m}x${k}]·[${k}x${n}]`, threads, ms: +t.ms.toFixed(3),
+          gflops: +((2 * m * n * k) / (t.ms / 1000) / 1e9).toFixed(2) });
+        a.free(); b.free(); c.free();
+      }
+    }
+
+    if (want('spmm')) {
+      const nodes = 169_343, cols = 256;
+      const g = randomGraph(nodes, 7, 1);
+      const adj = CsrMatrix.fromArrays(h, nodes, nodes, g.rowPtr, g.colIdx, g.vals);
+      const x = Tensor.empty(h, 'float32', [nodes, cols]);
+      x.data().fill(1);
+      const y = Tensor.empty(h, 'float32', [nodes, cols]);
+      // Bytes a perfect cache would still move: the CSR once, each gathered X row, Y once.
+      const bytes = adj.nnz * 8 + (nodes + 1) * 4 + adj.nnz * cols * 4 + nodes * cols * 4;
+      for (const colBlock of [0, 64]) {
+        const t = await measure('spmm', () => spmm(rt.exec, adj, x, y, { colBlock }), 5);
+        const gbps = bytes / (t.ms / 1000) / 1e9;
+        line({ kernel: 'spmmCsr', shape: `arxiv ${nodes}x${nodes} nnz=${adj.nnz} · [${nodes}x${cols}] colBlock=${colBlock || 'none'}`,
+          threads, ms: +t.ms.toFixed(3), gbps: +gbps.toFixed(2), triad_fraction: +(gbps / triadGbps).toFixed(3),
+          parts: partsFor(threads, (adj.nnz + nodes) * cols) });
+      }
+      adj.free(); x.free(); y.free();
+    }
+    await rt.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
