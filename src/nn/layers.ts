@@ -1,0 +1,173 @@
+import { CsrMatrix } from '../graph/csr.js';
+import type { Heap } from '../memory/heap.js';
+import { dropout, dropoutBackward, dropoutKey } from '../ops/dropout.js';
+import { biasAdd, colSum, relu, reluBackward } from '../ops/elementwise.js';
+import { matmul } from '../ops/linalg.js';
+import { segmentPool, segmentPoolBackward, type PoolMode } from '../ops/pooling.js';
+import { spmm } from '../ops/sparse.js';
+import type { Tensor } from '../tensor.js';
+import { disposeParams, glorotParameter, zerosParameter } from './init.js';
+import type { Layer, Parameter, PassContext } from './layer.js';
+import type { Rng } from './random.js';
+
+/** Â, and Âᵀ when it differs (a directed graph); set per batch by the model. */
+export interface Propagation {
+  adj: CsrMatrix;
+  adjT: CsrMatrix;
+}
+
+/**
+ * Dense layer: Y = X·W + b.
+ * Shapes: X [n, in], W [in, out], b [out] → Y [n, out].
+ */
+export class Linear implements Layer {
+  readonly kind = 'linear';
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  private x: Tensor | null = null;
+
+  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
+    options: { bias?: boolean; weightDecay?: number } = {}) {
+    this.weight = glorotParameter(heap, `${name}.weight`, inFeatures, outFeatures, rng, options.weightDecay ?? 0);
+    this.bias = options.bias === false ? null : zerosParameter(heap, `${name}.bias`, [outFeatures]);
+  }
+
+  params(): Parameter[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    const y = await matmul(ctx.exec, x, this.weight.value);
+    if (this.bias) await biasAdd(ctx.exec, y, this.bias.value);
+    this.x = x;
+    return y;
+  }
+
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    const x = this.take();
+    await matmul(ctx.exec, x, gy, this.weight.grad, { transA: true });
+    if (this.bias) await colSum(ctx.exec, gy, this.bias.grad);
+    return needInputGrad ? matmul(ctx.exec, gy, this.weight.value, undefined, { transB: true }) : null;
+  }
+
+  private take(): Tensor {
+    if (!this.x) throw new Error(`${this.name}: backward without forward`);
+    const x = this.x;
+    this.x = null;
+    return x;
+  }
+
+  release(): void { this.x = null; }
+  dispose(): void { disposeParams(this.params()); }
+}
+
+/**
+ * Kipf & Welling's graph convolution, linear then propagate: H = Â·(X·W) + b with the
+ * normalized adjacency Â = D^-1/2 (A+I) D^-1/2 computed once (gcnNorm).
+ * Per node: h_i = Σ_j â_ij (x_j W) + b.
+ * Shapes: X [n, in], Â [n, n] → H [n, out].
+ */
+export class GCNConv implements Layer {
+  readonly kind = 'gcn';
+  readonly lin: Linear;
+  private x: Tensor | null = null;
+
+  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
+    private readonly graph: () => Propagation, options: { weightDecay?: number } = {}) {
+    this.lin = new Linear(heap, name, inFeatures, outFeatures, rng, { bias: true, weightDecay: options.weightDecay ?? 0 });
+  }
+
+  params(): Parameter[] {
+    return this.lin.params();
+  }
+
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    const xw = await matmul(ctx.exec, x, this.lin.weight.value);
+    const y = await spmm(ctx.exec, this.graph().adj, xw);
+    xw.free();
+    await biasAdd(ctx.exec, y, this.lin.bias!.value);
+    this.x = x;
+    return y;
+  }
+
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    if (!this.x) throw new Error(`${this.name}: backward without forward`);
+    const x = this.x;
+    this.x = null;
+    // dL/d(XW) = Âᵀ·G; dW = Xᵀ·(Âᵀ·G); db = colsum(G); dX = (Âᵀ·G)·Wᵀ.
+    const g = await spmm(ctx.exec, this.graph().adjT, gy);
+    await matmul(ctx.exec, x, g, this.lin.weight.grad, { transA: true });
+    await colSum(ctx.exec, gy, this.lin.bias!.grad);
+    const gx = needInputGrad ? await matmul(ctx.exec, g, this.lin.weight.value, undefined, { transB: true }) : null;
+    g.free();
+    return gx;
+  }
+
+  release(): void { this.x = null; }
+  dispose(): void { this.lin.dispose(); }
+}
+
+export class ReLU implements Layer {
+  readonly kind = 'relu';
+  private y: Tensor | null = null;
+  params(): Parameter[] { return []; }
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    const y = await relu(ctx.exec, x);
+    this.y = y;
+    return y;
+  }
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    const y = this.y;
+    this.y = null;
+    if (!y) throw new Error('relu: backward without forward');
+    return needInputGrad ? reluBackward(ctx.exec, y, gy) : null;
+  }
+  release(): void { this.y = null; }
+  dispose(): void {}
+}
+
+/** Inverted dropout with the counter-based generator; the identity when not training. */
+export class Dropout implements Layer {
+  readonly kind = 'dropout';
+  private mask: Tensor<'uint8'> | null = null;
+  constructor(readonly p: number, readonly index: number) {}
+  params(): Parameter[] { return []; }
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    if (!ctx.training || this.p === 0) return x;
+    const { y, mask } = await dropout(ctx.exec, x, this.p, dropoutKey(ctx.seed, ctx.step * 64 + this.index));
+    this.mask = mask;
+    return y;
+  }
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    const mask = this.mask;
+    this.mask = null;
+    if (!mask) return needInputGrad ? gy : null; // eval-mode identity
+    const gx = needInputGrad ? await dropoutBackward(ctx.exec, gy, mask, this.p) : null;
+    mask.free();
+    return gx;
+  }
+  release(): void { this.mask?.free(); this.mask = null; }
+  dispose(): void { this.release(); }
+}
+
+/** Pools node rows into one row per graph of a batch (offsets set per batch by the model). */
+export class GraphPool implements Layer {
+  readonly kind = 'pool';
+  private argmax: Tensor<'int32'> | null = null;
+  private nodes = 0;
+  constructor(readonly mode: PoolMode, private readonly offsets: () => Tensor) {}
+  params(): Parameter[] { return []; }
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    const r = await segmentPool(ctx.exec, x, this.offsets(), this.mode);
+    this.argmax = r.argmax ?? null;
+    this.nodes = x.shape[0]!;
+    return r.out;
+  }
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    const gx = needInputGrad ? await segmentPoolBackward(ctx.exec, gy, this.offsets(), this.mode, this.nodes, this.argmax ?? undefined) : null;
+    this.release();
+    return gx;
+  }
+  release(): void { this.argmax?.free(); this.argmax = null; }
+  dispose(): void { this.release(); }
+}

@@ -1,0 +1,60 @@
+import type { Tensor } from '../tensor.js';
+import type { Layer, Parameter, PassContext } from './layer.js';
+
+/**
+ * Layers applied in order. The model owns every activation it makes (the output included)
+ * until backward() or release(): call one of them once per forward.
+ */
+export class Sequential {
+  private acts: Tensor[] = [];
+
+  constructor(readonly layers: Layer[]) {}
+
+  params(): Parameter[] {
+    return this.layers.flatMap((l) => l.params());
+  }
+
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    if (this.acts.length) this.release();
+    this.acts = [x];
+    let h = x;
+    for (const layer of this.layers) {
+      h = await layer.forward(ctx, h);
+      this.acts.push(h);
+    }
+    return h;
+  }
+
+  /** Backpropagates gOut (owned by the caller) into every parameter's grad; frees the activations. */
+  async backward(ctx: PassContext, gOut: Tensor): Promise<void> {
+    if (this.acts.length !== this.layers.length + 1) throw new Error('Sequential.backward: no forward pass to differentiate');
+    let g = gOut;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const next = await this.layers[i]!.backward(ctx, g, i > 0);
+      if (g !== gOut && g !== next) g.free();
+      if (next === null) break;
+      g = next;
+    }
+    this.freeActs();
+  }
+
+  /** Ends a pass that has no backward (evaluation). */
+  release(): void {
+    for (const l of this.layers) l.release();
+    this.freeActs();
+  }
+
+  dispose(): void {
+    this.release();
+    for (const l of this.layers) l.dispose();
+  }
+
+  private freeActs(): void {
+    const input = this.acts[0];
+    const seen = new Set<Tensor>();
+    for (const t of this.acts.slice(1)) {
+      if (t !== input && !seen.has(t)) { seen.add(t); t.free(); }
+    }
+    this.acts = [];
+  }
+}

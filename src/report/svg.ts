@@ -1,0 +1,53 @@
+// Small line charts as standalone SVG (no dependency): one chart, several series.
+
+export interface Series { name: string; values: number[] }
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function niceTicks(lo: number, hi: number, n = 5): number[] {
+  if (!(hi > lo)) { hi = lo + 1; }
+  const step0 = (hi - lo) / n;
+  const mag = 10 ** Math.floor(Math.log10(step0));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) ?? 10 * mag;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) out.push(+t.toPrecision(6));
+  return out;
+}
+
+export function lineChart(title: string, xLabel: string, series: Series[], options: { x?: number[]; width?: number; height?: number } = {}): string {
+  const W = options.width ?? 640, H = options.height ?? 360, L = 60, R = 140, T = 36, B = 48;
+  const n = Math.max(0, ...series.map((s) => s.values.length));
+  const xs = options.x ?? Array.from({ length: n }, (_, i) => i + 1);
+  const finite = series.flatMap((s) => s.values).filter(Number.isFinite);
+  let lo = finite.length ? Math.min(...finite) : 0, hi = finite.length ? Math.max(...finite) : 1;
+  if (hi === lo) { hi += 0.5; lo -= 0.5; }
+  const x0 = xs[0] ?? 0, x1 = xs[xs.length - 1] ?? 1;
+  const px = (x: number): number => L + ((x - x0) / Math.max(1e-12, x1 - x0)) * (W - L - R);
+  const py = (y: number): number => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`);
+  for (const t of niceTicks(lo, hi)) {
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(t)}" y2="${py(t)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${L - 6}" y="${py(t) + 4}" text-anchor="end">${t}</text>`);
+  }
+  for (const t of niceTicks(x0, x1)) {
+    parts.push(`<text x="${px(t)}" y="${H - B + 16}" text-anchor="middle">${t}</text>`);
+  }
+  parts.push(`<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333"/>`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">${esc(xLabel)}</text>`);
+  series.forEach((s, k) => {
+    const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${px(xs[i]!).toFixed(1)},${py(v).toFixed(1)}` : '')).filter(Boolean).join(' ');
+    const c = COLORS[k % COLORS.length];
+    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.8" points="${pts}"/>`);
+    parts.push(`<line x1="${W - R + 10}" x2="${W - R + 30}" y1="${T + 16 * k + 6}" y2="${T + 16 * k + 6}" stroke="${c}" stroke-width="2"/>`);
+    parts.push(`<text x="${W - R + 34}" y="${T + 16 * k + 10}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { GraftError } from '../errors.js';
+
+// Checkpoints in the safetensors layout (the field's convention): an 8-byte little-endian
+// header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {...}},
+// then the raw little-endian tensor bytes. __metadata__["graft.sha256"] is the SHA-256 of
+// the data section, verified on load. Writes go to a temporary file in the same folder,
+// are fsynced, then renamed over the target, so a crash leaves the old file or the new one.
+
+export type StoredArray = Float32Array | Int32Array | Uint8Array | Uint32Array;
+const DTYPES: Record<string, { code: string; ctor: new (b: ArrayBuffer, o: number, n: number) => StoredArray; bytes: number }> = {
+  Float32Array: { code: 'F32', ctor: Float32Array, bytes: 4 },
+  Int32Array: { code: 'I32', ctor: Int32Array, bytes: 4 },
+  Uint32Array: { code: 'U32', ctor: Uint32Array, bytes: 4 },
+  Uint8Array: { code: 'U8', ctor: Uint8Array, bytes: 1 },
+};
+const BY_CODE = Object.fromEntries(Object.values(DTYPES).map((d) => [d.code, d]));
+
+export interface StoredTensor { shape: number[]; data: StoredArray }
+export interface Checkpoint { tensors: Map<string, StoredTensor>; metadata: Record<string, string> }
+
+export function encodeCheckpoint(cp: Checkpoint): Buffer {
+  const names = [...cp.tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const name of names) {
+    const t = cp.tensors.get(name)!;
+    const d = DTYPES[t.data.constructor.name];
+    if (!d) throw new GraftError(`checkpoint: tensor ${name} has unsupported type ${t.data.constructor.name}`);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n !== t.data.length) throw new GraftError(`checkpoint: tensor ${name} has ${t.data.length} values for shape [${t.shape}]`);
+    const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype: d.code, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(Buffer.from(bytes));
+    offset += bytes.length;
+  }
+  const data = Buffer.concat(chunks);
+  header['__metadata__'] = { ...cp.metadata, 'graft.sha256': createHash('sha256').update(data).digest('hex') };
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json), data]);
+}
+
+export function decodeCheckpoint(buf: Buffer, file = 'checkpoint'): Checkpoint {
+  const bad = (why: string): GraftError => new GraftError(`${file}: not a valid checkpoint: ${why}`);
+  if (buf.length < 8) throw bad('shorter than its 8-byte header length');
+  const hlen = Number(buf.readBigUInt64LE(0));
+  if (hlen > buf.length - 8) throw bad(`header length ${hlen} runs past the end of the file (${buf.length} bytes)`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw bad(`header is not JSON (${(err as Error).message})`);
+  }
+  const data = buf.subarray(8 + hlen);
+  const metadata = (header['__metadata__'] ?? {}) as Record<string, string>;
+  const want = metadata['graft.sha256'];
+  const got = createHash('sha256').update(data).digest('hex');
+  if (want !== got) throw bad(`checksum mismatch (stored ${want ?? 'none'}, data hashes to ${got}): the file is damaged or truncated`);
+  const tensors = new Map<string, StoredTensor>();
+  for (const [name, v] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets: off } = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const d = BY_CODE[dtype];
+    if (!d) throw bad(`tensor ${name} has unknown dtype ${dtype}`);
+    const copy = new Uint8Array(off[1] - off[0]);
+    copy.set(data.subarray(off[0], off[1]));
+    tensors.set(name, { shape, data: new d.ctor(copy.buffer, 0, copy.length / d.bytes) });
+  }
+  const meta = { ...metadata };
+  delete meta['graft.sha256'];
+  return { tensors, metadata: meta };
+}
+
+/** Writes atomically: temp file, fsync, rename, fsync of the folder. */
+export function writeFileAtomic(file: string, bytes: Buffer | string): void {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+      let at = 0;
+      while (at < b.length) at += writeSync(fd, b, at, b.length - at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  try {
+    const dfd = openSync(dirname(file), 'r');
+    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  } catch {
+    // Some filesystems refuse fsync on folders; the rename itself is already atomic.
+  }
+}
+
+export function saveCheckpoint(file: string, cp: Checkpoint): void {
+  writeFileAtomic(file, encodeCheckpoint(cp));
+}
+
+export function loadCheckpoint(file: string): Checkpoint {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (err) {
+    throw new GraftError(`${file}: cannot read checkpoint: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return decodeCheckpoint(buf, file);
+}
