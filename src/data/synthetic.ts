@@ -34,9 +34,10 @@ export function plantedPartition(opts: { nodes?: number; classes?: number; featu
   const train: number[] = [], counts = new Array<number>(k).fill(0);
   for (const i of order) if (counts[labels[i]!]! < perClass) { counts[labels[i]!]!++; train.push(i); }
   const rest = order.filter((i) => !train.includes(i));
+  const nVal = Math.min(500, Math.floor(rest.length / 3)), nTest = Math.min(1000, rest.length - nVal);
   return {
     name: 'planted-partition', numNodes: n, numFeatures: f, numClasses: k, features, labels, src, dst,
-    split: { train: Int32Array.from(train).sort(), val: Int32Array.from(rest.slice(0, 500)).sort(), test: Int32Array.from(rest.slice(500, 1500)).sort() },
+    split: { train: Int32Array.from(train).sort(), val: Int32Array.from(rest.slice(0, nVal)).sort(), test: Int32Array.from(rest.slice(nVal, nVal + nTest)).sort() },
     ids: Array.from({ length: n }, (_, i) => `n${i}`),
   };
 }

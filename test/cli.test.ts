@@ -1,0 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadNodeCsv } from '../src/data/node-dataset.js';
+import { packageRoot } from '../src/paths.js';
+
+const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+const graft = (...args: string[]): { code: number | null; out: string; err: string } => {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, GRAFT_DATA: '/nonexistent' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe('graft CLI', () => {
+  it('train writes a complete run folder; eval and predict read it back', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'graft-cli-')), 'run');
+    const r = graft('train', '--dataset', 'synthetic', '--epochs', '30', '--threads', '2', '--seed', '4', '--out', out, '--quiet');
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv']);
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
+    expect(metrics['test_accuracy']).toBeGreaterThan(0.5);
+    expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_accuracy,ms');
+    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>$/);
+    const ev = graft('eval', '--run', out, '--threads', '1');
+    expect(ev.code, ev.err).toBe(0);
+    expect((JSON.parse(ev.out) as Record<string, number>)['test_accuracy']).toBe(metrics['test_accuracy']);
+    const pred = graft('predict', '--run', out, '--out', join(out, 'p.csv'));
+    expect(pred.code, pred.err).toBe(0);
+    expect(readFileSync(join(out, 'p.csv'), 'utf8').split('\n')[0]).toBe('id,predicted,label,split,p0,p1,p2,p3,p4');
+  });
+
+  it('reports bad flags and missing data with exit code 2 and leaves no run folder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'graft-cli-'));
+    const a = graft('train', '--lr', 'fast', '--out', join(dir, 'a'));
+    expect(a.code).toBe(2);
+    expect(a.err).toContain('--lr must be a number, got "fast"');
+    const b = graft('train', '--dataset', 'cora', '--out', join(dir, 'b'));
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/data set 'cora' needs the shared data folder/);
+    expect(existsSync(join(dir, 'a')) || existsSync(join(dir, 'b'))).toBe(false);
+    expect(graft('frobnicate').code).toBe(1);
+  });
+});
+
+describe('CSV node loader', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'graft-csv-'));
+  const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
+  const feats = put('f.csv', 'id,a,b\nx,1,0\ny,0,1\nz,1,1\n');
+  const edges = put('e.csv', 'source,target\nx,y\ny,z\n');
+  const labels = put('l.csv', 'id,label,split\nx,cat,train\ny,dog,val\nz,cat,test\n');
+
+  it('reads nodes, edges, labels and splits by id', () => {
+    const ds = loadNodeCsv({ features: feats, edges, labels });
+    expect(ds.numNodes).toBe(3);
+    expect([...ds.labels]).toEqual([0, 1, 0]);
+    expect(ds.classNames).toEqual(['cat', 'dog']);
+    expect([...ds.split.val]).toEqual([1]);
+  });
+
+  it('names the file and line of each problem', () => {
+    expect(() => loadNodeCsv({ features: put('r.csv', 'id,a,b\nx,1\n'), edges, labels })).toThrow(/r.csv:2: 2 fields, but the header has 3/);
+    expect(() => loadNodeCsv({ features: put('n.csv', 'id,a\nx,1\ny,abc\n'), edges, labels })).toThrow(/n.csv:3: column 'a' is "abc", not a finite number/);
+    expect(() => loadNodeCsv({ features: put('d.csv', 'id,a\nx,1\nx,2\n'), edges, labels })).toThrow(/d.csv:3: duplicate node id "x" \(first on line 2\)/);
+    expect(() => loadNodeCsv({ features: feats, edges: put('u.csv', 'source,target\nx,q\n'), labels })).toThrow(/u.csv:2: unknown node id "q"/);
+    expect(() => loadNodeCsv({ features: put('empty.csv', ''), edges, labels })).toThrow(/empty.csv: the file is empty/);
+    expect(() => loadNodeCsv({ features: feats, edges, labels: put('one.csv', 'id,label\nx,cat\n') })).toThrow(/one.csv: only one class/);
+    expect(() => loadNodeCsv({ features: join(dir, 'nope.csv'), edges, labels })).toThrow(/nope.csv: cannot read: ENOENT/);
+  });
+});
