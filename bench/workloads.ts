@@ -1,0 +1,135 @@
+// npm run bench [-- --threads 1,2] [--only cora,arxiv] [--reps 10] [--workloads FILE]
+// Every workload of ../shared/bench/workloads.json end to end, as its "about" defines them:
+// one training epoch = full-batch forward + backward + one Adam step (lr 0.01) on MSE against
+// random targets; inference = one forward pass; median of `reps` timed repetitions after two
+// warm-up ones. Prints one JSON line per workload and thread count:
+//   {"workload","threads","train_ms","infer_ms","peak_rss_mb"}
+// Models: `layers` GCN layers (X·W then Â·, ReLU between, no dropout); for graph batches
+// (molecules) the last layer is a Linear head after mean pooling per graph.
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { CsrMatrix } from '../src/graph/csr.js';
+import { Adam } from '../src/nn/adam.js';
+import type { Layer, PassContext } from '../src/nn/layer.js';
+import { GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../src/nn/layers.js';
+import { Rng } from '../src/nn/random.js';
+import { Sequential } from '../src/nn/sequential.js';
+import { mseLoss } from '../src/ops/losses.js';
+import { packageRoot } from '../src/paths.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { Tensor } from '../src/tensor.js';
+import { flag, threadList } from './measure.js';
+
+export interface Workload {
+  name: string; nodes?: number; avgDegree: number; features: number; hidden: number; layers: number; outputs: number;
+  graphs?: number; nodesPerGraph?: number;
+}
+
+/** Uniform random edges (round(n·d/2), made symmetric) plus self loops, normalized D^-1/2 (A+I) D^-1/2, in CSR. */
+export function workloadGraph(n: number, avgDegree: number, rng: Rng, blocks = 1): { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array; offsets: Int32Array } {
+  const per = n / blocks;
+  const src: number[] = [], dst: number[] = [];
+  for (let b = 0; b < blocks; b++) {
+    const m = Math.round((per * avgDegree) / 2);
+    for (let e = 0; e < m; e++) {
+      const a = b * per + Math.floor(rng.next() * per), c = b * per + Math.floor(rng.next() * per);
+      src.push(a, c); dst.push(c, a);
+    }
+  }
+  for (let i = 0; i < n; i++) { src.push(i); dst.push(i); }
+  const rowPtr = new Int32Array(n + 1);
+  for (const a of src) rowPtr[a + 1]!++;
+  for (let i = 0; i < n; i++) rowPtr[i + 1]! += rowPtr[i]!;
+  const fill = rowPtr.slice(0, n), colIdx = new Int32Array(src.length);
+  for (let e = 0; e < src.length; e++) colIdx[fill[src[e]!]!++] = dst[e]!;
+  // Sort each row's columns (determinism of the layout, and cache order for the gathers).
+  for (let r = 0; r < n; r++) colIdx.subarray(rowPtr[r]!, rowPtr[r + 1]!).sort();
+  const deg = new Float64Array(n);
+  for (let r = 0; r < n; r++) deg[r] = rowPtr[r + 1]! - rowPtr[r]!; // duplicates count, as in A's sum
+  const vals = new Float32Array(src.length);
+  for (let r = 0; r < n; r++) for (let k = rowPtr[r]!; k < rowPtr[r + 1]!; k++) vals[k] = 1 / Math.sqrt(deg[r]! * deg[colIdx[k]!]!);
+  const offsets = Int32Array.from({ length: blocks + 1 }, (_, b) => b * per);
+  return { rowPtr, colIdx, vals, offsets };
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+
+async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ train_ms: number; infer_ms: number }> {
+  const h = rt.heap, rng = new Rng(1234);
+  const graphs = w.graphs ?? 1;
+  const n = w.graphs ? w.graphs * w.nodesPerGraph! : w.nodes!;
+  const g = workloadGraph(n, w.avgDegree, rng, graphs);
+  const adj = CsrMatrix.fromArrays(h, n, n, g.rowPtr, g.colIdx, g.vals);
+  const prop: Propagation = { adj, adjT: adj };
+  const offsets = Tensor.from(h, 'int32', [graphs + 1], g.offsets);
+  const x = Tensor.empty(h, 'float32', [n, w.features]);
+  const xd = x.data() as Float32Array;
+  for (let i = 0; i < xd.length; i++) xd[i] = rng.normal();
+  const layers: Layer[] = [];
+  const widths = [w.features, ...Array<number>(w.layers - 1).fill(w.hidden), w.outputs];
+  const pooled = w.graphs !== undefined;
+  for (let l = 0; l < w.layers; l++) {
+    const last = l === w.layers - 1;
+    if (last && pooled) {
+      layers.push(new GraphPool('mean', () => offsets), new Linear(h, `out`, widths[l]!, widths[l + 1]!, rng));
+    } else {
+      layers.push(new GCNConv(h, `gcn${l}`, widths[l]!, widths[l + 1]!, rng, () => prop));
+      if (!last) layers.push(new ReLU());
+    }
+  }
+  const model = new Sequential(layers);
+  const adam = new Adam(model.params(), { lr: 0.01 });
+  const rows = pooled ? graphs : n;
+  const target = Tensor.empty(h, 'float32', [rows, w.outputs]);
+  const td = target.data() as Float32Array;
+  for (let i = 0; i < td.length; i++) td[i] = rng.normal();
+  const train = async (): Promise<void> => {
+    const ctx: PassContext = { exec: rt.exec, training: true, seed: 1, step: 1 };
+    const out = await model.forward(ctx, x);
+    const loss = await mseLoss(rt.exec, out, target);
+    await model.backward(ctx, loss.grad);
+    loss.grad.free();
+    await adam.update(rt.exec);
+  };
+  const infer = async (): Promise<void> => {
+    await model.forward({ exec: rt.exec, training: false, seed: 1, step: 1 }, x);
+    model.release();
+  };
+  const time = async (fn: () => Promise<void>): Promise<number> => {
+    for (let i = 0; i < 2; i++) await fn();
+    const ts: number[] = [];
+    for (let i = 0; i < reps; i++) { const t0 = performance.now(); await fn(); ts.push(performance.now() - t0); }
+    return median(ts);
+  };
+  const train_ms = await time(train), infer_ms = await time(infer);
+  model.dispose(); adam.dispose(); adj.free(); offsets.free(); x.free(); target.free();
+  return { train_ms, infer_ms };
+}
+
+async function main(): Promise<void> {
+  const file = flag('workloads') ?? join(packageRoot(), '..', 'shared', 'bench', 'workloads.json');
+  if (!existsSync(file)) throw new Error(`bench: ${file} not found (pass --workloads FILE)`);
+  const all = (JSON.parse(readFileSync(file, 'utf8')) as { workloads: Workload[] }).workloads;
+  const only = flag('only')?.split(',');
+  const reps = Number(flag('reps') ?? 10);
+  // Default: the machine's cores; --threads 1,2,16 for a sweep.
+  for (const threads of flag('threads') ? threadList(availableParallelism()) : [availableParallelism()]) {
+    const rt = await Runtime.create({ threads });
+    for (const w of all.filter((x) => !only || only.includes(x.name))) {
+      const r = await runWorkload(rt, w, reps);
+      console.log(JSON.stringify({
+        workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
+        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      }));
+    }
+    await rt.close();
+  }
+}
+
+if (process.argv[1]?.endsWith('workloads.js')) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
