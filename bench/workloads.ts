@@ -19,6 +19,8 @@ import { mseLoss } from '../src/ops/losses.js';
 import { packageRoot } from '../src/paths.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/tensor.js';
+import { collate, type GraphSample } from '../src/graph/batch.js';
+import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { flag, threadList } from './measure.js';
 
 export interface Workload {
@@ -107,6 +109,42 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
   return { train_ms, infer_ms };
 }
 
+/**
+ * The graph-batch workload with batch splitting: the 128 graphs cut into shards of
+ * `shardSize`, forward/backward per shard at once on groups of threads, gradients reduced in
+ * shard order. Same model (GCN layers, mean pooling, Linear head); shards collated once.
+ */
+async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: number): Promise<{ train_ms: number; infer_ms: number }> {
+  const rng = new Rng(1234);
+  const per = w.nodesPerGraph!;
+  const samples: GraphSample[] = Array.from({ length: w.graphs! }, () => {
+    const m = Math.round((per * w.avgDegree) / 2);
+    const src = new Int32Array(m), dst = new Int32Array(m);
+    for (let e = 0; e < m; e++) { src[e] = Math.floor(rng.next() * per); dst[e] = Math.floor(rng.next() * per); }
+    const x = Float32Array.from({ length: per * w.features }, () => rng.normal());
+    const y = Float32Array.from({ length: w.outputs }, () => rng.normal());
+    return { nodes: per, x, src, dst, y };
+  });
+  const trainer = new GraphTrainer(rt, w.features, w.outputs, {
+    task: 'regression', layers: w.layers, hidden: w.hidden, dropout: 0, pool: 'mean', lr: 0.01, weightDecay: 0,
+    epochs: 1, batchSize: w.graphs!, shardSize, patience: 0, seed: 1,
+  });
+  const shards: ReturnType<typeof collate>[] = [];
+  for (let i = 0; i < samples.length; i += shardSize) shards.push(collate(rt.heap, samples.slice(i, i + shardSize), w.features, w.outputs));
+  const whole = collate(rt.heap, samples, w.features, w.outputs);
+  const time = async (fn: () => Promise<unknown>): Promise<number> => {
+    for (let i = 0; i < 2; i++) await fn();
+    const ts: number[] = [];
+    for (let i = 0; i < reps; i++) { const t0 = performance.now(); await fn(); ts.push(performance.now() - t0); }
+    return median(ts);
+  };
+  const train_ms = await time(() => trainer.trainShards(shards));
+  const infer_ms = await time(() => trainer.predictBatch(whole));
+  for (const b of [...shards, whole]) b.free();
+  trainer.dispose();
+  return { train_ms, infer_ms };
+}
+
 async function main(): Promise<void> {
   const file = flag('workloads') ?? join(packageRoot(), '..', 'shared', 'bench', 'workloads.json');
   if (!existsSync(file)) throw new Error(`bench: ${file} not found (pass --workloads FILE)`);
@@ -117,11 +155,16 @@ async function main(): Promise<void> {
   for (const threads of flag('threads') ? threadList(availableParallelism()) : [availableParallelism()]) {
     const rt = await Runtime.create({ threads });
     for (const w of all.filter((x) => !only || only.includes(x.name))) {
-      const r = await runWorkload(rt, w, reps);
-      console.log(JSON.stringify({
-        workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
-        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-      }));
+      // Graph batches run twice: one block-diagonal batch split intra-op, and batch splitting
+      // (shards of 32 graphs on groups of threads, gradients reduced in shard order).
+      const modes: (string | undefined)[] = w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
+      for (const mode of modes) {
+        const r = mode ? await runBatchSplit(rt, w, reps, 32) : await runWorkload(rt, w, reps);
+        console.log(JSON.stringify({
+          workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
+          peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ...(mode ? { mode } : {}),
+        }));
+      }
     }
     await rt.close();
   }

@@ -20,6 +20,16 @@ async function finish(exec: Exec, rows: number, lossRows: Tensor, invCount: numb
   return total * invCount;
 }
 
+/**
+ * The mean's denominator: the count of this call's rows (or labels), or a caller's total
+ * when one batch is split into shards, so the shards' gradients add up to the batch's.
+ */
+function normalizerArg(fn: string, normalizer: number | undefined, count: number): number {
+  if (normalizer === undefined) return count;
+  if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw argRangeError(fn, 'normalizer', 'a positive number', normalizer);
+  return normalizer;
+}
+
 function maskArg(fn: string, mask: Tensor | undefined, n: number): Tensor | undefined {
   if (mask === undefined) return undefined;
   tensorArg(fn, 'mask', mask, 'uint8', 1);
@@ -58,7 +68,7 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
  * Mean squared error averaged over the counted rows and all columns.
  * Shapes: pred [n, t], target [n, t], mask uint8 [n].
  */
-export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: Tensor, gradOut?: Tensor): Promise<LossResult> {
+export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: Tensor, gradOut?: Tensor, normalizer?: number): Promise<LossResult> {
   const fn = 'mseLoss';
   matrixArg(fn, 'pred', pred);
   tensorArg(fn, 'target', target, 'float32');
@@ -67,10 +77,10 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: T
   const m = maskArg(fn, mask, n);
   let rows = n;
   if (m) rows = (m.data() as Uint8Array).reduce((s, v) => s + (v ? 1 : 0), 0);
-  if (rows === 0 || t === 0) throw argRangeError(fn, 'mask', 'at least one row and column', `${rows} rows × ${t} columns`);
+  if ((rows === 0 && normalizer === undefined) || t === 0) throw argRangeError(fn, 'mask', 'at least one row and column', `${rows} rows × ${t} columns`);
   const grad = outArg(fn, gradOut, pred, 'float32', pred.shape);
   const lossRows = Tensor.empty(pred.heap, 'float32', [n], 'loss rows');
-  const inv = 1 / (rows * t);
+  const inv = 1 / normalizerArg(fn, normalizer, rows * t);
   await exec.run(fn, [pred.ptr, t, target.ptr, t, m?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
     splitEven(n, partsFor(exec.threads, n * t * 4, 1 << 15)));
   return { loss: await finish(exec, n, lossRows, inv), grad, count: rows };
@@ -81,7 +91,7 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: T
  * 0 = missing), with an optional positive weight per label (float32 [t]).
  */
 export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
-  options: { labelMask?: Tensor; posWeight?: Tensor } = {}, gradOut?: Tensor): Promise<LossResult> {
+  options: { labelMask?: Tensor; posWeight?: Tensor; normalizer?: number } = {}, gradOut?: Tensor): Promise<LossResult> {
   const fn = 'bceWithLogits';
   matrixArg(fn, 'logits', logits);
   tensorArg(fn, 'targets', targets, 'float32');
@@ -94,7 +104,8 @@ export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
     sameShape(fn, 'options.labelMask', lm, logits);
     count = (lm.data() as Uint8Array).reduce((s, v) => s + (v ? 1 : 0), 0);
   }
-  if (count === 0) throw argRangeError(fn, 'options.labelMask', 'at least one label present', 'none');
+  if (count === 0 && options.normalizer === undefined) throw argRangeError(fn, 'options.labelMask', 'at least one label present', 'none');
+  const inv = 1 / normalizerArg(fn, options.normalizer, count);
   const pw = options.posWeight;
   if (pw !== undefined) {
     tensorArg(fn, 'options.posWeight', pw, 'float32', 1);
@@ -110,7 +121,7 @@ export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
   }
   const grad = outArg(fn, gradOut, logits, 'float32', logits.shape);
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
-  await exec.run(fn, [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, 1 / count],
+  await exec.run(fn, [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
     splitEven(n, partsFor(exec.threads, n * t * 8, 1 << 15)));
-  return { loss: await finish(exec, n, lossRows, 1 / count), grad, count };
+  return { loss: await finish(exec, n, lossRows, inv), grad, count };
 }

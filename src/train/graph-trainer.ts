@@ -1,0 +1,240 @@
+import { argRangeError } from '../errors.js';
+import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
+import { Adam } from '../nn/adam.js';
+import type { Layer, PassContext } from '../nn/layer.js';
+import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../nn/layers.js';
+import { Rng } from '../nn/random.js';
+import { Sequential } from '../nn/sequential.js';
+import { reduceInOrder } from '../ops/elementwise.js';
+import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
+import type { PoolMode } from '../ops/pooling.js';
+import type { Exec } from '../runtime/exec.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { regressionReport } from './metrics.js';
+
+export interface GraphTrainConfig {
+  task: 'regression' | 'multilabel';
+  layers: number;
+  hidden: number;
+  dropout: number;
+  pool: PoolMode;
+  lr: number;
+  weightDecay: number;
+  epochs: number;
+  /** Graphs per optimizer step. */
+  batchSize: number;
+  /**
+   * Graphs per shard of batch splitting: a batch is cut into ⌈batchSize/shardSize⌉ shards
+   * that run forward and backward at once on groups of threads, and their gradients are
+   * added in shard order. Fixed by the config, never by the thread count: same bits for any.
+   */
+  shardSize: number;
+  /** Stop when validation loss has not improved for this many epochs (0: never). */
+  patience: number;
+  seed: number;
+}
+
+export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; ms: number }
+
+/** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
+export function buildGraphGcn(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
+  offsets: () => GraphBatch['offsets']): Sequential {
+  const rng = new Rng(c.seed);
+  const layers: Layer[] = [];
+  let width = features;
+  for (let l = 0; l < c.layers - 1; l++) {
+    if (c.dropout > 0 && l > 0) layers.push(new Dropout(c.dropout, l));
+    layers.push(new GCNConv(rt.heap, `gcn${l}`, width, c.hidden, rng, graph, { weightDecay: c.weightDecay }), new ReLU());
+    width = c.hidden;
+  }
+  layers.push(new GraphPool(c.pool, offsets));
+  if (c.dropout > 0) layers.push(new Dropout(c.dropout, c.layers));
+  layers.push(new Linear(rt.heap, 'head', width, targets, rng, { weightDecay: c.weightDecay }));
+  return new Sequential(layers);
+}
+
+/** A model and the batch it currently runs on: one per shard, all sharing the master's weights. */
+interface Replica { model: Sequential; batch: GraphBatch | null }
+
+function shardsOf<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Mini-batch training over many small graphs with batch splitting (as torch.nn.DataParallel):
+ * each shard of a batch runs forward and backward on its own replica (own activations and
+ * gradients, the master's weight tensors), shards run at once through Runtime.dataParallel,
+ * and gradients are reduced into the master in shard order before one Adam step.
+ */
+export class GraphTrainer {
+  readonly master: Sequential;
+  private readonly replicas: Replica[];
+  private readonly adam: Adam;
+  readonly history: GraphEpoch[] = [];
+  private readonly rng: Rng;
+  step = 0;
+
+  constructor(private readonly rt: Runtime, readonly features: number, readonly targets: number, readonly config: GraphTrainConfig) {
+    const fn = 'GraphTrainer';
+    for (const k of ['layers', 'hidden', 'epochs', 'batchSize', 'shardSize'] as const) {
+      if (!Number.isInteger(config[k]) || config[k] < 1) throw argRangeError(fn, `config.${k}`, 'a positive integer', config[k]);
+    }
+    if (config.layers < 2) throw argRangeError(fn, 'config.layers', 'at least 2 (GCN layers then the head)', config.layers);
+    if (config.task !== 'regression' && config.task !== 'multilabel') throw argRangeError(fn, 'config.task', "'regression' or 'multilabel'", config.task);
+    const shards = Math.ceil(config.batchSize / config.shardSize);
+    const make = (): Replica => {
+      const r: Replica = { model: null as unknown as Sequential, batch: null };
+      const prop = (): Propagation => ({ adj: r.batch!.adj, adjT: r.batch!.adj });
+      r.model = buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets);
+      return r;
+    };
+    const first = make();
+    this.master = first.model;
+    this.replicas = [first];
+    for (let s = 1; s < shards; s++) {
+      const r = make();
+      // Share the master's weight tensors; each replica keeps its own gradient buffers.
+      r.model.params().forEach((p, i) => { p.value.free(); p.value = this.master.params()[i]!.value; });
+      this.replicas.push(r);
+    }
+    this.adam = new Adam(this.master.params(), { lr: config.lr });
+    this.rng = new Rng(config.seed ^ 0x5eed);
+  }
+
+  private loss(exec: Exec, out: GraphBatch['x'], b: GraphBatch, normalizer: number): Promise<LossResult> {
+    return this.config.task === 'multilabel'
+      ? bceWithLogits(exec, out, b.y, { labelMask: b.labelMask, normalizer })
+      : mseLoss(exec, out, b.y, undefined, undefined, normalizer);
+  }
+
+  /** One optimizer step on `batch` (graphs); returns the batch's mean loss (NaN if it has no label). */
+  async trainStep(batch: readonly GraphSample[]): Promise<number> {
+    const shards = shardsOf(batch, this.config.shardSize).map((part) => collate(this.rt.heap, part, this.features, this.targets));
+    try {
+      return await this.trainShards(shards);
+    } finally {
+      for (const b of shards) b.free();
+    }
+  }
+
+  /**
+   * One optimizer step on a batch already collated into shards (at most
+   * ⌈batchSize/shardSize⌉; the caller keeps and frees them).
+   */
+  async trainShards(shards: readonly GraphBatch[]): Promise<number> {
+    if (shards.length === 0 || shards.length > this.replicas.length) {
+      throw argRangeError('GraphTrainer.trainShards', 'shards', `1 to ${this.replicas.length} collated shards`, shards.length);
+    }
+    const used = this.replicas.slice(0, shards.length);
+    const graphs = shards.reduce((a, b) => a + b.graphs, 0);
+    const total = this.config.task === 'multilabel' ? shards.reduce((a, b) => a + b.labels, 0) : graphs * this.targets;
+    if (total === 0) return NaN;
+    used.forEach((r, s) => { r.batch = shards[s]!; });
+    const losses = new Float64Array(shards.length);
+    const step = this.step++;
+    try {
+      await this.rt.dataParallel(shards.length, async (exec, s) => {
+        const r = used[s]!;
+        const ctx: PassContext = { exec, training: true, seed: this.config.seed, step: step * this.replicas.length + s };
+        const out = await r.model.forward(ctx, r.batch!.x);
+        const l = await this.loss(exec, out, r.batch!, total);
+        await r.model.backward(ctx, l.grad);
+        l.grad.free();
+        losses[s] = l.loss;
+      });
+      const master = this.master.params();
+      if (used.length > 1) {
+        for (let i = 0; i < master.length; i++) await reduceInOrder(this.rt.exec, used.map((r) => r.model.params()[i]!.grad), master[i]!.grad);
+      }
+      await this.adam.update(this.rt.exec);
+    } finally {
+      used.forEach((r) => { r.batch = null; });
+    }
+    return losses.reduce((a, b) => a + b, 0);
+  }
+
+  /** Outputs for an already collated batch, row-major [graphs, targets]. */
+  async predictBatch(batch: GraphBatch): Promise<Float32Array> {
+    const r = this.replicas[0]!;
+    r.batch = batch;
+    try {
+      const y = await r.model.forward({ exec: this.rt.exec, training: false, seed: 0, step: 0 }, batch.x);
+      const out = (y.data() as Float32Array).slice();
+      r.model.release();
+      return out;
+    } finally {
+      r.batch = null;
+    }
+  }
+
+  /** Outputs (logits or regression values) for every sample, row-major [samples, targets]. */
+  async predict(samples: readonly GraphSample[]): Promise<Float32Array> {
+    const out = new Float32Array(samples.length * this.targets);
+    for (let i = 0; i < samples.length; i += this.config.batchSize) {
+      const batch = collate(this.rt.heap, samples.slice(i, i + this.config.batchSize), this.features, this.targets);
+      try {
+        out.set(await this.predictBatch(batch), i * this.targets);
+      } finally {
+        batch.free();
+      }
+    }
+    return out;
+  }
+
+  /** Mean loss of the model on `samples` (no update). */
+  async evaluate(samples: readonly GraphSample[]): Promise<number> {
+    const pred = await this.predict(samples);
+    let s = 0, n = 0;
+    samples.forEach((g, i) => {
+      for (let t = 0; t < this.targets; t++) {
+        const y = g.y[t]!;
+        if (Number.isNaN(y)) continue;
+        const v = pred[i * this.targets + t]!;
+        s += this.config.task === 'multilabel' ? Math.max(v, 0) - v * y + Math.log1p(Math.exp(-Math.abs(v))) : (v - y) ** 2;
+        n++;
+      }
+    });
+    return n ? s / n : NaN;
+  }
+
+  /** Epochs of shuffled mini-batches with early stopping on validation loss. */
+  async fit(train: readonly GraphSample[], val: readonly GraphSample[], onEpoch?: (e: GraphEpoch) => void): Promise<GraphEpoch[]> {
+    let best = Infinity, bad = 0;
+    for (let epoch = 1; epoch <= this.config.epochs; epoch++) {
+      const t0 = performance.now();
+      const order = this.rng.shuffle(Array.from(train.keys()));
+      let sum = 0, batches = 0;
+      for (let i = 0; i < order.length; i += this.config.batchSize) {
+        const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
+        if (!Number.isNaN(loss)) { sum += loss; batches++; }
+      }
+      const valLoss = val.length ? await this.evaluate(val) : NaN;
+      const rec = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ms: performance.now() - t0 };
+      this.history.push(rec);
+      onEpoch?.(rec);
+      if (valLoss < best) { best = valLoss; bad = 0; } else if (++bad >= this.config.patience && this.config.patience > 0) break;
+    }
+    return this.history;
+  }
+
+  dispose(): void {
+    const shared = new Set(this.master.params().map((p) => p.value));
+    for (const r of this.replicas.slice(1)) {
+      r.model.release();
+      for (const p of r.model.params()) { p.grad.free(); if (!shared.has(p.value)) p.value.free(); }
+    }
+    this.master.dispose();
+    this.adam.dispose();
+  }
+}
+
+/** Regression metrics per target on the samples with a label there. */
+export function regressionByTarget(pred: Float32Array, samples: readonly GraphSample[], targets: number): ReturnType<typeof regressionReport>[] {
+  return Array.from({ length: targets }, (_, t) => {
+    const p: number[] = [], y: number[] = [];
+    samples.forEach((g, i) => { if (!Number.isNaN(g.y[t]!)) { p.push(pred[i * targets + t]!); y.push(g.y[t]!); } });
+    return regressionReport(p, y);
+  });
+}
