@@ -11,8 +11,8 @@ import { Rng } from './nn/random.js';
 import { Runtime } from './runtime/runtime.js';
 import { loadCheckpoint, writeFileAtomic } from './train/checkpoint.js';
 import { accuracy, classificationReport } from './train/metrics.js';
-import { checkNodeConfig, ensureDir, KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from './train/node-trainer.js';
-import { writeHistory, writeJson } from './train/run-folder.js';
+import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from './train/node-trainer.js';
+import { ensureDir, writeHistory, writeJson } from './train/run-folder.js';
 
 const USAGE = `graft: graph convolutional networks on CPUs
 

@@ -18,7 +18,7 @@ async function train(threads: number, config: GraphTrainConfig, graphs = synthet
 
 describe('graph-level training with batch splitting', () => {
   it('ends with bitwise-identical weights with 1, 2 and 4 threads (4 shards per batch)', async () => {
-    const runs = [];
+    const runs: Awaited<ReturnType<typeof train>>[] = [];
     for (const t of [1, 2, 4]) {
       const r = await train(t, base);
       runs.push(r);

@@ -75,7 +75,7 @@ describe('checkpoint files', () => {
   it('detects a damaged or truncated file by its checksum', () => {
     const dir = mkdtempSync(join(tmpdir(), 'graft-ckpt-'));
     const buf = encodeCheckpoint({ tensors: new Map([['w', { shape: [4], data: Float32Array.of(1, 2, 3, 4) }]]), metadata: {} });
-    buf[buf.length - 1] ^= 0xff;
+    buf[buf.length - 1] = buf[buf.length - 1]! ^ 0xff;
     writeFileSync(join(dir, 'bad'), buf);
     expect(() => loadCheckpoint(join(dir, 'bad'))).toThrow(/bad: not a valid checkpoint: checksum mismatch/);
     writeFileSync(join(dir, 'short'), buf.subarray(0, 5));

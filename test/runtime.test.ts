@@ -125,7 +125,7 @@ describe('determinism', () => {
         await matmul(exec, xs[s]![0], xs[s]![1], grads[s], { transA: true });
       });
       const total = await reduceInOrder(rt.exec, grads, Tensor.empty(h, 'float32', [64, 32]));
-      const out = total.data().slice();
+      const out = (total.data() as Float32Array).slice();
       await rt.close();
       return out;
     };

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { argRangeError } from '../errors.js';
 import type { NodeDataset } from '../data/node-dataset.js';
 import type { CsrMatrix } from '../graph/csr.js';
@@ -237,12 +235,6 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
   return { history, bestEpoch, stoppedEpoch: stopped, metrics, predictions: pred, weights: finalWeights };
 }
 
-export function ensureDir(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-export const runFile = (dir: string, name: string): string => join(dir, name);
 
 /** Class scores and predictions of a trained model (weights by parameter name) on every node. */
 export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {

@@ -1,8 +1,12 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChart } from '../report/svg.js';
 import { writeFileAtomic } from './checkpoint.js';
-import { ensureDir } from './node-trainer.js';
+
+export function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
 
 /** Writes a run's per-epoch records as CSV and JSON plus SVG curves of every loss and metric. */
 export function writeHistory(dir: string, history: Record<string, number>[]): void {
