@@ -22,6 +22,13 @@ export function sameShape(fn: string, arg: string, t: Tensor, like: Tensor): voi
   }
 }
 
+/** Two live float32 tensors where `b` must have `a`'s shape (elementwise pairs). */
+export function sameShapePair(fn: string, aName: string, a: Tensor, bName: string, b: Tensor): void {
+  tensorArg(fn, aName, a, 'float32');
+  tensorArg(fn, bName, b, 'float32');
+  sameShape(fn, bName, b, a);
+}
+
 /** An output tensor: the one given (checked) or a new one. */
 export function outArg(fn: string, out: Tensor | undefined, like: { heap: Tensor['heap'] }, dtype: DType, shape: readonly number[]): Tensor {
   if (out === undefined) return Tensor.empty(like.heap, dtype, shape, `${fn} output`);

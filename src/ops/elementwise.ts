@@ -2,7 +2,7 @@ import { argRangeError, checkFinite } from '../errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../tensor.js';
-import { matrixArg, outArg, sameShape, tensorArg } from './check.js';
+import { matrixArg, outArg, sameShapePair, tensorArg } from './check.js';
 
 // Elementwise and row/column ops. Element ranges are cut on multiples of 16 so each part's
 // SIMD body lines up; results do not depend on the cut.
@@ -41,9 +41,7 @@ export async function relu(exec: Exec, x: Tensor, out?: Tensor): Promise<Tensor>
 
 /** gx = gy where the forward output y > 0, else 0. */
 export async function reluBackward(exec: Exec, y: Tensor, gy: Tensor, out?: Tensor): Promise<Tensor> {
-  tensorArg('reluBackward', 'y', y, 'float32');
-  tensorArg('reluBackward', 'gy', gy, 'float32');
-  sameShape('reluBackward', 'gy', gy, y);
+  sameShapePair('reluBackward', 'y', y, 'gy', gy);
   const gx = outArg('reluBackward', out, y, 'float32', y.shape);
   await exec.run('reluBackward', [y.ptr, gy.ptr, gx.ptr], elementBounds(exec, y.size));
   return gx;
@@ -61,18 +59,14 @@ export async function scale(exec: Exec, x: Tensor, alpha: number, out?: Tensor):
 /** y += alpha · x, in place. */
 export async function axpy(exec: Exec, alpha: number, x: Tensor, y: Tensor): Promise<Tensor> {
   checkFinite('axpy', 'alpha', alpha);
-  tensorArg('axpy', 'x', x, 'float32');
-  tensorArg('axpy', 'y', y, 'float32');
-  sameShape('axpy', 'y', y, x);
+  sameShapePair('axpy', 'x', x, 'y', y);
   await exec.run('axpy', [alpha, x.ptr, y.ptr], elementBounds(exec, x.size));
   return y;
 }
 
 /** y += x, in place. */
 export async function addInto(exec: Exec, x: Tensor, y: Tensor): Promise<Tensor> {
-  tensorArg('addInto', 'x', x, 'float32');
-  tensorArg('addInto', 'y', y, 'float32');
-  sameShape('addInto', 'y', y, x);
+  sameShapePair('addInto', 'x', x, 'y', y);
   await exec.run('addInto', [x.ptr, y.ptr], elementBounds(exec, x.size));
   return y;
 }
@@ -85,9 +79,7 @@ export async function fill(exec: Exec, x: Tensor, value: number): Promise<Tensor
 }
 
 export async function copy(exec: Exec, src: Tensor, dst: Tensor): Promise<Tensor> {
-  tensorArg('copy', 'src', src, 'float32');
-  tensorArg('copy', 'dst', dst, 'float32');
-  sameShape('copy', 'dst', dst, src);
+  sameShapePair('copy', 'src', src, 'dst', dst);
   await exec.run('copyF32', [src.ptr, dst.ptr], elementBounds(exec, src.size));
   return dst;
 }

@@ -2,7 +2,7 @@ import { argRangeError, checkFinite } from '../errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../tensor.js';
-import { sameShape, tensorArg } from './check.js';
+import { sameShape, sameShapePair, tensorArg } from './check.js';
 
 function bounds(exec: Exec, n: number): number[] {
   return splitEven(n, partsFor(exec.threads, n * 4, 1 << 15), 16);
@@ -41,7 +41,7 @@ export interface SgdHyper {
 /** One SGD step (PyTorch's rule); `first` marks the step that initializes the momentum buffer. */
 export async function sgdStep(exec: Exec, w: Tensor, g: Tensor, buf: Tensor | null, first: boolean, h: SgdHyper): Promise<void> {
   const fn = 'sgdStep';
-  tensorArg(fn, 'w', w, 'float32'); tensorArg(fn, 'g', g, 'float32'); sameShape(fn, 'g', g, w);
+  sameShapePair(fn, 'w', w, 'g', g);
   for (const k of ['lr', 'momentum', 'dampening', 'weightDecay'] as const) checkFinite(fn, `h.${k}`, h[k]);
   if (h.momentum !== 0) {
     if (buf === null) throw argRangeError(fn, 'buf', 'a momentum buffer when momentum != 0', buf);
