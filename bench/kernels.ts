@@ -10,30 +10,12 @@ import { spmm } from '../src/ops/sparse.js';
 import { partsFor, splitEven } from '../src/runtime/partition.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/tensor.js';
+import { Rng } from '../src/nn/random.js';
+import { workloadGraph } from './graph.js';
 import { flag, measure, threadList } from './measure.js';
 
 const only = flag('only')?.split(',');
 const want = (k: string): boolean => !only || only.includes(k);
-
-function randomGraph(n: number, avgDegree: number, seed: number): { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array } {
-  // Uniform random symmetric edges plus self loops, built straight into CSR (counting sort).
-  let s = seed >>> 0;
-  const next = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
-  const m = Math.round((n * avgDegree) / 2);
-  const src = new Int32Array(2 * m + n), dst = new Int32Array(2 * m + n);
-  for (let e = 0; e < m; e++) {
-    const a = Math.floor(next() * n), b = Math.floor(next() * n);
-    src[2 * e] = a; dst[2 * e] = b; src[2 * e + 1] = b; dst[2 * e + 1] = a;
-  }
-  for (let i = 0; i < n; i++) { src[2 * m + i] = i; dst[2 * m + i] = i; }
-  const rowPtr = new Int32Array(n + 1);
-  for (const a of src) rowPtr[a + 1]!++;
-  for (let i = 0; i < n; i++) rowPtr[i + 1]! += rowPtr[i]!;
-  const fill = rowPtr.slice(0, n), colIdx = new Int32Array(src.length);
-  for (let e = 0; e < src.length; e++) colIdx[fill[src[e]!]!++] = dst[e]!;
-  const vals = new Float32Array(src.length).fill(0.125);
-  return { rowPtr, colIdx, vals };
-}
 
 const line = (o: object): void => console.log(JSON.stringify(o));
 
@@ -88,7 +70,7 @@ async function main(): Promise<void> {
 
     if (want('spmm')) {
       const nodes = 169_343, cols = 256;
-      const g = randomGraph(nodes, 7, 1);
+      const g = workloadGraph(nodes, 7, new Rng(1));
       const adj = CsrMatrix.fromArrays(h, nodes, nodes, g.rowPtr, g.colIdx, g.vals);
       const x = Tensor.empty(h, 'float32', [nodes, cols]);
       x.data().fill(1);
