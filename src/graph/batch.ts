@@ -14,8 +14,6 @@ export interface GraphSample {
   dst: Int32Array;
   /** Targets [t]; NaN where missing. */
   y: Float32Array;
-  /** Graph-level descriptors for a dense branch (hybrid models), optional. */
-  extra?: Float32Array;
 }
 
 /** Graphs side by side: one block-diagonal Â, stacked features, per-graph offsets, targets and label mask. */

@@ -44,12 +44,3 @@ export function gcnNorm(heap: Heap, nodes: number, src: ArrayLike<number>, dst: 
   return a;
 }
 
-/** True when the CSR equals its transpose (same pattern and values): Âᵀ·G is then Â·G. */
-export function isSymmetric(a: CsrMatrix): boolean {
-  if (a.rows !== a.cols) return false;
-  const t = a.transpose();
-  const same = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => v === y[i]);
-  const ok = same(a.rowPtr.data(), t.rowPtr.data()) && same(a.colIdx.data(), t.colIdx.data()) && same(a.vals.data(), t.vals.data());
-  t.free();
-  return ok;
-}
