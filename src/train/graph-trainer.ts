@@ -155,48 +155,57 @@ export class GraphTrainer {
     return losses.reduce((a, b) => a + b, 0);
   }
 
-  /** Outputs for an already collated batch, row-major [graphs, targets]. */
-  async predictBatch(batch: GraphBatch): Promise<Float32Array> {
+  /** Runs the evaluation forward pass on a collated batch and hands the output to `use`. */
+  private async withEvalForward<T>(batch: GraphBatch, use: (out: GraphBatch['x']) => Promise<T> | T): Promise<T> {
     const r = this.replicas[0]!;
     r.batch = batch;
     try {
-      const y = await r.model.forward({ exec: this.rt.exec, training: false, seed: 0, step: 0 }, batch.x);
-      const out = (y.data() as Float32Array).slice();
-      r.model.release();
-      return out;
+      return await use(await r.model.forward({ exec: this.rt.exec, training: false, seed: 0, step: 0 }, batch.x));
     } finally {
+      r.model.release();
       r.batch = null;
     }
   }
 
-  /** Outputs (logits or regression values) for every sample, row-major [samples, targets]. */
-  async predict(samples: readonly GraphSample[]): Promise<Float32Array> {
-    const out = new Float32Array(samples.length * this.targets);
+  /** Collates `samples` batch by batch and runs `use` on each batch's evaluation output. */
+  private async eachBatch(samples: readonly GraphSample[], use: (batch: GraphBatch, out: GraphBatch['x'], at: number) => Promise<void> | void): Promise<void> {
     for (let i = 0; i < samples.length; i += this.config.batchSize) {
       const batch = collate(this.rt.heap, samples.slice(i, i + this.config.batchSize), this.features, this.targets);
       try {
-        out.set(await this.predictBatch(batch), i * this.targets);
+        await this.withEvalForward(batch, (out) => use(batch, out, i));
       } finally {
         batch.free();
       }
     }
-    return out;
   }
 
-  /** Mean loss of the model on `samples` (no update). */
+  /** Outputs for an already collated batch, row-major [graphs, targets]. */
+  predictBatch(batch: GraphBatch): Promise<Float32Array> {
+    return this.withEvalForward(batch, (out) => (out.data() as Float32Array).slice());
+  }
+
+  /** Outputs (logits or regression values) for every sample, row-major [samples, targets]. */
+  async predict(samples: readonly GraphSample[]): Promise<Float32Array> {
+    const pred = new Float32Array(samples.length * this.targets);
+    await this.eachBatch(samples, (_, out, at) => { pred.set(out.data() as Float32Array, at * this.targets); });
+    return pred;
+  }
+
+  /** Mean loss of the model on `samples` (no update), by the same loss ops training uses. */
   async evaluate(samples: readonly GraphSample[]): Promise<number> {
-    const pred = await this.predict(samples);
-    let s = 0, n = 0;
-    samples.forEach((g, i) => {
-      for (let t = 0; t < this.targets; t++) {
-        const y = g.y[t]!;
-        if (Number.isNaN(y)) continue;
-        const v = pred[i * this.targets + t]!;
-        s += this.config.task === 'multilabel' ? Math.max(v, 0) - v * y + Math.log1p(Math.exp(-Math.abs(v))) : (v - y) ** 2;
-        n++;
-      }
+    let total = samples.length * this.targets;
+    if (this.config.task === 'multilabel') {
+      total = 0;
+      for (const g of samples) for (const v of g.y) if (!Number.isNaN(v)) total++;
+    }
+    if (total === 0) return NaN;
+    let sum = 0;
+    await this.eachBatch(samples, async (batch, out) => {
+      const l = await this.loss(this.rt.exec, out, batch, total);
+      l.grad.free();
+      sum += l.loss;
     });
-    return n ? s / n : NaN;
+    return sum;
   }
 
   /** Epochs of shuffled mini-batches with early stopping on validation loss. */
