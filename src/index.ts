@@ -15,3 +15,16 @@ export { dropout, dropoutBackward, dropoutKey, type DropoutResult } from './ops/
 export { softmaxCrossEntropy, mseLoss, bceWithLogits, type LossResult } from './ops/losses.js';
 export { segmentPool, segmentPoolBackward, type PoolMode, type PoolResult } from './ops/pooling.js';
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './ops/optim.js';
+export { gcnNorm, type GcnNormOptions } from './graph/gcn-norm.js';
+export { collate, type GraphBatch, type GraphSample } from './graph/batch.js';
+export { GCNConv, Linear, ReLU, Dropout, GraphPool, type Propagation } from './nn/layers.js';
+export type { Layer, Parameter, PassContext } from './nn/layer.js';
+export { Sequential } from './nn/sequential.js';
+export { Adam, type AdamOptions } from './nn/adam.js';
+export { Rng } from './nn/random.js';
+export { trainNodeClassifier, predictNodes, KIPF_DEFAULTS, type NodeTrainConfig, type NodeTrainResult } from './train/node-trainer.js';
+export { GraphTrainer, type GraphTrainConfig } from './train/graph-trainer.js';
+export { accuracy, classificationReport, regressionReport } from './train/metrics.js';
+export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
+export { loadPlanetoid, loadNodeCsv, rowNormalize, type NodeDataset } from './data/node-dataset.js';
+export { DataError } from './data/csv.js';
