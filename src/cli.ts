@@ -13,6 +13,7 @@ import { loadCheckpoint, writeFileAtomic } from './train/checkpoint.js';
 import { accuracy, classificationReport } from './train/metrics.js';
 import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from './train/node-trainer.js';
 import { ensureDir, writeHistory, writeJson } from './train/run-folder.js';
+import { generateGp, gp, gpDemo, GP_USAGE } from './cli-gp.js';
 
 const USAGE = `graft: graph convolutional networks on CPUs
 
@@ -23,7 +24,9 @@ Usage:
               [--data-dir DIR] [--no-normalize] [--quiet]
   graft eval --run DIR [--threads N]
   graft predict --run DIR [--out FILE] [--threads N]
-  graft demo            (what npm start runs)
+${GP_USAGE}
+  graft demo [gp options]  (what npm start runs: genomic prediction on wheat, or the synthetic set)
+  graft demo-cora          (the node-classification demo: Cora, or a planted-partition graph)
 
 A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics.svg,
 checkpoint.safetensors and predictions.csv.`;
@@ -162,7 +165,7 @@ async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise<void> 
   }
 }
 
-async function demo(): Promise<void> {
+async function demoCora(): Promise<void> {
   const dir = sharedDataDir();
   const dataset = dir && existsSync(join(dir, 'planetoid', 'cora.json')) ? 'cora' : 'synthetic';
   if (dataset === 'synthetic') console.error('graft demo: ../shared/data not found; training on a generated planted-partition graph instead');
@@ -176,7 +179,10 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'train': await train(rest); break;
       case 'eval': await fromRun(rest, 'eval'); break;
       case 'predict': await fromRun(rest, 'predict'); break;
-      case 'demo': await demo(); break;
+      case 'gp': await gp(rest); break;
+      case 'generate-gp': generateGp(rest); break;
+      case 'demo': await gpDemo(rest); break;
+      case 'demo-cora': await demoCora(); break;
       case undefined: case '-h': case '--help': case 'help': console.log(USAGE); return cmd === undefined ? 1 : 0;
       default: console.error(`graft: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`); return 1;
     }

@@ -51,3 +51,37 @@ export function lineChart(title: string, xLabel: string, series: Series[], optio
   parts.push('</svg>');
   return parts.join('\n');
 }
+
+export interface PointSeries { name: string; x: number[]; y: number[] }
+
+/** A scatter plot of several point series with the y = x line (predicted against observed). */
+export function scatterChart(title: string, xLabel: string, yLabel: string, series: PointSeries[], options: { width?: number; height?: number } = {}): string {
+  const W = options.width ?? 560, H = options.height ?? 480, L = 60, R = 130, T = 36, B = 48;
+  const all = series.flatMap((s) => [...s.x, ...s.y]).filter(Number.isFinite);
+  let lo = all.length ? Math.min(...all) : 0, hi = all.length ? Math.max(...all) : 1;
+  if (hi === lo) { hi += 0.5; lo -= 0.5; }
+  const pad = (hi - lo) * 0.04;
+  lo -= pad; hi += pad;
+  const px = (x: number): number => L + ((x - lo) / (hi - lo)) * (W - L - R);
+  const py = (y: number): number => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`);
+  for (const t of niceTicks(lo, hi)) {
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(t)}" y2="${py(t)}" stroke="#eee"/><text x="${L - 6}" y="${py(t) + 4}" text-anchor="end">${t}</text>`);
+    parts.push(`<text x="${px(t)}" y="${H - B + 16}" text-anchor="middle">${t}</text>`);
+  }
+  parts.push(`<line x1="${px(lo)}" y1="${py(lo)}" x2="${px(hi)}" y2="${py(hi)}" stroke="#999" stroke-dasharray="4 3"/>`);
+  parts.push(`<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333"/>`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">${esc(xLabel)}</text>`);
+  parts.push(`<text transform="translate(14 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  series.forEach((s, k) => {
+    const c = COLORS[k % COLORS.length];
+    const dots = s.x.map((x, i) => (Number.isFinite(x) && Number.isFinite(s.y[i]!) ? `<circle cx="${px(x).toFixed(1)}" cy="${py(s.y[i]!).toFixed(1)}" r="2.2" fill="${c}" fill-opacity="0.55"/>` : ''));
+    parts.push(dots.join(''));
+    parts.push(`<circle cx="${W - R + 16}" cy="${T + 16 * k + 6}" r="4" fill="${c}"/><text x="${W - R + 26}" y="${T + 16 * k + 10}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

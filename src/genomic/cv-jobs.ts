@@ -1,0 +1,77 @@
+import { Runtime } from '../runtime/runtime.js';
+import { trainGcnRegressor, type GcnRegressorConfig } from './gcn-regressor.js';
+import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelBasis } from './kernel-reml.js';
+import type { StudyData } from './study-data.js';
+
+export type GpModel = 'gcn' | 'hybrid' | 'gblup' | 'rrblup';
+export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'gblup', 'rrblup'];
+
+/**
+ * One unit of cross-validation work: a model on one fold of one repeat, for the listed
+ * traits. Baselines take every trait at once, sharing the eigendecomposition of a training
+ * block among traits with the same training samples; a GCN job is one trait.
+ */
+export interface CvJob {
+  model: GpModel;
+  repeat: number;
+  fold: number;
+  traits: number[];
+}
+
+export interface CvJobResult {
+  job: CvJob;
+  perTrait: { trait: number; test: number[]; predicted: number[]; info: Record<string, number> }[];
+  ms: number;
+}
+
+/** Fold per sample for each repeat (0 = in no fold). */
+export type FoldPlan = Int32Array[];
+
+/** Runs one job; the result depends only on the job and the data, never on the thread it ran on. */
+export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, job: CvJob, gcn: GcnRegressorConfig): Promise<CvJobResult> {
+  const t0 = performance.now();
+  const fold = folds[job.repeat]!;
+  const bases = new Map<string, KernelBasis>();
+  const perTrait: CvJobResult['perTrait'] = [];
+  for (const t of job.traits) {
+    const y = data.y[t]!;
+    const train: number[] = [], test: number[] = [];
+    for (let i = 0; i < data.n; i++) {
+      if (!Number.isFinite(y[i]!) || fold[i] === 0) continue;
+      (fold[i] === job.fold ? test : train).push(i);
+    }
+    if (test.length === 0) { perTrait.push({ trait: t, test, predicted: [], info: {} }); continue; }
+    const trainIdx = Int32Array.from(train), testIdx = Int32Array.from(test);
+    if (job.model === 'gblup' || job.model === 'rrblup') {
+      const k = job.model === 'gblup' ? data.grm : data.markerKernel;
+      const key = train.join(',');
+      let basis = bases.get(key);
+      if (!basis) { basis = kernelBasis(trainBlock(k, data.n, trainIdx), train.length); bases.set(key, basis); }
+      const fit = fitKernelReml(basis, Float64Array.from(train, (i) => y[i]!));
+      const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
+      perTrait.push({ trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 } });
+    } else {
+      const seed = gcn.seed + 1000 * job.repeat + job.fold;
+      const r = await trainGcnRegressor(rt, {
+        n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
+        ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
+      }, { ...gcn, seed });
+      perTrait.push({ trait: t, test, predicted: test.map((i) => r.predictions[i]!), info: { best_epoch: r.bestEpoch, epochs_run: r.epochsRun } });
+    }
+  }
+  return { job, perTrait, ms: performance.now() - t0 };
+}
+
+/** The jobs of a study, longest first (GCN training dominates), so a pool finishes evenly. */
+export function planJobs(models: GpModel[], repeats: number, k: number, traits: number): CvJob[] {
+  const jobs: CvJob[] = [];
+  for (const model of [...models].sort((a, b) => weight(b) - weight(a))) {
+    for (let r = 0; r < repeats; r++) for (let f = 1; f <= k; f++) {
+      if (model === 'gcn' || model === 'hybrid') for (let t = 0; t < traits; t++) jobs.push({ model, repeat: r, fold: f, traits: [t] });
+      else jobs.push({ model, repeat: r, fold: f, traits: Array.from({ length: traits }, (_, t) => t) });
+    }
+  }
+  return jobs;
+}
+
+const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'gcn' ? 2 : m === 'rrblup' ? 1 : 0);

@@ -1,0 +1,13 @@
+import { workerData } from 'piscina';
+import { Runtime } from '../runtime/runtime.js';
+import { runCvJob, type CvJob, type CvJobResult } from './cv-jobs.js';
+import type { CvPoolInit } from './cv-pool.js';
+
+// A cross-validation worker: one job per task, on a one-thread runtime of its own.
+const init = workerData as CvPoolInit;
+let rt: Promise<Runtime> | undefined;
+
+export default async function handle(job: CvJob): Promise<CvJobResult> {
+  rt ??= Runtime.create({ threads: 1 });
+  return runCvJob(await rt, init.data, init.folds, job, init.gcn);
+}

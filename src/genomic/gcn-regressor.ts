@@ -1,0 +1,210 @@
+import { argRangeError } from '../errors.js';
+import { gcnNorm } from '../graph/gcn-norm.js';
+import type { CsrMatrix } from '../graph/csr.js';
+import { Adam } from '../nn/adam.js';
+import type { Parameter, PassContext } from '../nn/layer.js';
+import { Dropout, GCNConv, Linear, ReLU, type Propagation } from '../nn/layers.js';
+import { Rng } from '../nn/random.js';
+import { Sequential } from '../nn/sequential.js';
+import { mseLoss } from '../ops/losses.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Tensor } from '../tensor.js';
+
+export interface GcnRegressorConfig {
+  /** GCN layers (the founding study: 3). */
+  layers: number;
+  hidden: number;
+  dropout: number;
+  lr: number;
+  /** L2 weight decay on every weight. */
+  weightDecay: number;
+  epochs: number;
+  /** Early stopping on the inner validation loss (0: never stop early). */
+  patience: number;
+  /** Fraction of the training samples held out, seeded, to choose the epoch. */
+  valFraction: number;
+  seed: number;
+  /** Width of the dense covariate branch of the hybrid model. */
+  denseHidden: number;
+}
+
+export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
+  layers: 3, hidden: 64, dropout: 0.5, lr: 0.005, weightDecay: 5e-4, epochs: 300, patience: 30, valFraction: 0.1, seed: 1, denseHidden: 16,
+};
+
+export interface GcnRegressionInput {
+  n: number;
+  /** Node features [n, f]. */
+  features: Float32Array;
+  f: number;
+  /** Undirected edges of the sample graph. */
+  src: Int32Array;
+  dst: Int32Array;
+  /** Phenotype per node (NaN where unknown). */
+  y: Float64Array;
+  /** Nodes whose phenotypes may be used for training (the rest are predicted). */
+  train: Int32Array;
+  /** Covariates [n, c] for the hybrid model's dense branch. */
+  covariates?: { values: Float32Array; width: number };
+}
+
+export interface GcnRegressionResult {
+  /** Prediction for every node, on the phenotype's scale. */
+  predictions: Float64Array;
+  bestEpoch: number;
+  epochsRun: number;
+  valLoss: number;
+}
+
+interface Model {
+  params(): Parameter[];
+  forward(ctx: PassContext): Promise<Tensor>;
+  backward(ctx: PassContext, g: Tensor): Promise<void>;
+  release(): void;
+  dispose(): void;
+}
+
+/**
+ * A GCN for a node-level continuous trait, trained transductively: every genotype is a node
+ * of the graph, only training nodes' phenotypes enter the loss (MSE on the standardized
+ * trait), the epoch is chosen on a seeded inner validation split, and the model predicts all
+ * nodes. With covariates, the hybrid: a GCN branch and a dense branch, forked to run at once,
+ * concatenated before the output layer.
+ */
+export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c: GcnRegressorConfig): Promise<GcnRegressionResult> {
+  const fn = 'trainGcnRegressor';
+  if (!Number.isInteger(c.layers) || c.layers < 1) throw argRangeError(fn, 'config.layers', 'a positive integer', c.layers);
+  if (!(c.valFraction > 0 && c.valFraction < 1)) throw argRangeError(fn, 'config.valFraction', 'in (0, 1)', c.valFraction);
+  const heap = rt.heap, n = data.n;
+  const labelled = Array.from(data.train).filter((i) => Number.isFinite(data.y[i]!));
+  if (labelled.length < 4) throw argRangeError(fn, 'data.train', 'at least 4 nodes with a phenotype', labelled.length);
+  new Rng(c.seed ^ 0x5eed).shuffle(labelled);
+  const nVal = Math.max(1, Math.round(labelled.length * c.valFraction));
+  const valIdx = labelled.slice(0, nVal), fitIdx = labelled.slice(nVal);
+  let mean = 0;
+  for (const i of fitIdx) mean += data.y[i]!;
+  mean /= fitIdx.length;
+  let sd = 0;
+  for (const i of fitIdx) sd += (data.y[i]! - mean) ** 2;
+  sd = Math.sqrt(sd / Math.max(1, fitIdx.length - 1)) || 1;
+  const target = new Float32Array(n);
+  for (let i = 0; i < n; i++) target[i] = Number.isFinite(data.y[i]!) ? (data.y[i]! - mean) / sd : 0;
+  const mask = (idx: number[]): Tensor => { const m = new Uint8Array(n); for (const i of idx) m[i] = 1; return Tensor.from(heap, 'uint8', [n], m); };
+
+  const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst);
+  const prop: Propagation = { adj, adjT: adj };
+  const x = Tensor.from(heap, 'float32', [n, data.f], data.features);
+  const yT = Tensor.from(heap, 'float32', [n, 1], target);
+  const fitMask = mask(fitIdx), valMask = mask(valIdx);
+  const cov = data.covariates ? Tensor.from(heap, 'float32', [n, data.covariates.width], data.covariates.values) : null;
+  const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
+  const params = model.params();
+  const adam = new Adam(params, { lr: c.lr });
+  const best = params.map((p) => (p.value.data() as Float32Array).slice());
+  let bestLoss = Infinity, bestEpoch = 0, bad = 0, epoch = 0;
+  try {
+    for (epoch = 1; epoch <= c.epochs; epoch++) {
+      const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
+      const out = await model.forward(ctx);
+      const l = await mseLoss(rt.exec, out, yT, fitMask);
+      await model.backward(ctx, l.grad);
+      l.grad.free();
+      await adam.update(rt.exec);
+      const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
+      const vl = await mseLoss(rt.exec, ev, yT, valMask);
+      vl.grad.free();
+      model.release();
+      if (vl.loss < bestLoss) {
+        bestLoss = vl.loss; bestEpoch = epoch; bad = 0;
+        params.forEach((p, i) => best[i]!.set(p.value.data() as Float32Array));
+      } else if (c.patience > 0 && ++bad >= c.patience) break;
+    }
+    params.forEach((p, i) => (p.value.data() as Float32Array).set(best[i]!));
+    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
+    const raw = ev.data() as Float32Array;
+    const predictions = new Float64Array(n);
+    for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
+    model.release();
+    return { predictions, bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: bestLoss };
+  } finally {
+    model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
+  }
+}
+
+/** [dropout → GCN → ReLU] × (layers − 1), dropout → GCN → 1 output. */
+function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, graph: () => Propagation): Model {
+  const rng = new Rng(c.seed);
+  const seq = new Sequential(gcnStack(rt, c, f, rng, graph, true));
+  return {
+    params: () => seq.params(),
+    forward: (ctx) => seq.forward(ctx, x),
+    backward: (ctx, g) => seq.backward(ctx, g),
+    release: () => seq.release(),
+    dispose: () => seq.dispose(),
+  };
+}
+
+function gcnStack(rt: Runtime, c: GcnRegressorConfig, f: number, rng: Rng, graph: () => Propagation, withOutput: boolean) {
+  const layers = [];
+  let width = f;
+  const count = withOutput ? c.layers : c.layers - 1;
+  for (let l = 0; l < Math.max(1, count); l++) {
+    const last = withOutput && l === c.layers - 1;
+    const out = last ? 1 : c.hidden;
+    if (c.dropout > 0) layers.push(new Dropout(c.dropout, l));
+    layers.push(new GCNConv(rt.heap, `gcn${l}`, width, out, rng, graph, { weightDecay: c.weightDecay }));
+    if (!last) layers.push(new ReLU());
+    width = out;
+  }
+  return layers;
+}
+
+/**
+ * The hybrid: GCN layers on the graph ([n, hidden]) beside a dense layer on the covariates
+ * ([n, denseHidden]), the two branches forked; their outputs are joined column-wise and a
+ * linear layer makes the prediction.
+ */
+function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, cov: Tensor, graph: () => Propagation): Model {
+  const rng = new Rng(c.seed);
+  const graphBranch = new Sequential(gcnStack(rt, c, f, rng, graph, false));
+  const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', cov.shape[1]!, c.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
+  const headIn = c.hidden + c.denseHidden;
+  const head = new Linear(rt.heap, 'head', headIn, 1, rng, { weightDecay: c.weightDecay });
+  let joined: Tensor | null = null, out: Tensor | null = null;
+  const n = x.shape[0]!;
+  const drop = (): void => { joined?.free(); joined = null; out?.free(); out = null; head.release(); };
+  return {
+    params: () => [...graphBranch.params(), ...denseBranch.params(), ...head.params()],
+    async forward(ctx) {
+      drop();
+      const a = rt.fork((exec) => graphBranch.forward({ ...ctx, exec }, x));
+      const b = rt.fork((exec) => denseBranch.forward({ ...ctx, exec }, cov));
+      const [ha, hb] = await Promise.all([a.join(), b.join()]);
+      joined = Tensor.empty(rt.heap, 'float32', [n, headIn], 'hybrid join');
+      const j = joined.data() as Float32Array, da = ha.data() as Float32Array, db = hb.data() as Float32Array;
+      for (let i = 0; i < n; i++) {
+        j.set(da.subarray(i * c.hidden, (i + 1) * c.hidden), i * headIn);
+        j.set(db.subarray(i * c.denseHidden, (i + 1) * c.denseHidden), i * headIn + c.hidden);
+      }
+      out = await head.forward(ctx, joined);
+      return out;
+    },
+    async backward(ctx, g) {
+      // The head's input gradient, split back into the two branches' columns.
+      const gj = (await head.backward(ctx, g, true))!;
+      const ga = Tensor.empty(rt.heap, 'float32', [n, c.hidden]), gb = Tensor.empty(rt.heap, 'float32', [n, c.denseHidden]);
+      const s = gj.data() as Float32Array, a = ga.data() as Float32Array, b = gb.data() as Float32Array;
+      for (let i = 0; i < n; i++) {
+        a.set(s.subarray(i * headIn, i * headIn + c.hidden), i * c.hidden);
+        b.set(s.subarray(i * headIn + c.hidden, (i + 1) * headIn), i * c.denseHidden);
+      }
+      gj.free();
+      const fa = rt.fork((exec) => graphBranch.backward({ ...ctx, exec }, ga));
+      const fb = rt.fork((exec) => denseBranch.backward({ ...ctx, exec }, gb));
+      await Promise.all([fa.join(), fb.join()]);
+      ga.free(); gb.free(); drop();
+    },
+    release() { graphBranch.release(); denseBranch.release(); drop(); },
+    dispose() { graphBranch.dispose(); denseBranch.dispose(); drop(); head.dispose(); },
+  };
+}
