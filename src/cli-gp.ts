@@ -13,10 +13,10 @@ import { packageRoot } from './paths.js';
 
 export const GP_USAGE = `  graft gp --geno FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models gcn,gblup,rrblup[,hybrid]] [--k 10] [--repeats 1] [--seed 1]
-           [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 10] [--threshold X]
+           [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
-           [--layers 3] [--hidden 64] [--dropout 0.5] [--lr 0.005] [--weight-decay 5e-4]
-           [--epochs 300] [--patience 30] [--threads N] [--quiet]
+           [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
+           [--epochs 300] [--patience 60] [--threads N] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 function num(v: string | undefined, flag: string, int = false): number | undefined {
@@ -60,7 +60,7 @@ export async function gp(argv: string[]): Promise<void> {
   const o: StudyOptions = {
     geno: v.geno, pheno: v.pheno, traits: v.trait.split(',').map((s) => s.trim()).filter(Boolean),
     qc: { minMaf: num(v['min-maf'], '--min-maf') ?? 0.01, minCallRate: num(v['min-call-rate'], '--min-call-rate') ?? 0.9 },
-    features, pcs: num(v.pcs, '--pcs', true) ?? 50, graph, knn: num(v.knn, '--knn', true) ?? 10, threshold: num(v.threshold, '--threshold') ?? 0,
+    features, pcs: num(v.pcs, '--pcs', true) ?? 50, graph, knn: num(v.knn, '--knn', true) ?? 5, threshold: num(v.threshold, '--threshold') ?? 0,
     ...(v.relationship ? { relationship: v.relationship } : {}),
     ...(v.covariates ? { covariates: v.covariates.split(',').map((s) => s.trim()) } : {}),
     ...(v.folds ? { foldsFile: v.folds } : {}),

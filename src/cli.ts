@@ -14,6 +14,7 @@ import { accuracy, classificationReport } from './train/metrics.js';
 import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from './train/node-trainer.js';
 import { ensureDir, writeHistory, writeJson } from './train/run-folder.js';
 import { generateGp, gp, gpDemo, GP_USAGE } from './cli-gp.js';
+import { GRAPH_USAGE, trainGraphTask } from './cli-molecules.js';
 
 const USAGE = `graft: graph convolutional networks on CPUs
 
@@ -22,6 +23,7 @@ Usage:
               [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume] [--checkpoint-every N]
               [--data-dir DIR] [--no-normalize] [--quiet]
+${GRAPH_USAGE}
   graft eval --run DIR [--threads N]
   graft predict --run DIR [--out FILE] [--threads N]
 ${GP_USAGE}
@@ -176,7 +178,14 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
-      case 'train': await train(rest); break;
+      case 'train': {
+        const at = rest.indexOf('--task');
+        const task = at >= 0 ? rest[at + 1] : rest.find((a) => a.startsWith('--task='))?.slice(7);
+        if (task === 'graph') await trainGraphTask(rest);
+        else if (task === undefined || task === 'node') await train(rest.filter((_, i) => i !== at && i !== at + 1 && !rest[i]!.startsWith('--task=')));
+        else throw new GraftError(`graft train: --task must be 'node' or 'graph', got ${JSON.stringify(task)}`);
+        break;
+      }
       case 'eval': await fromRun(rest, 'eval'); break;
       case 'predict': await fromRun(rest, 'predict'); break;
       case 'gp': await gp(rest); break;

@@ -12,6 +12,10 @@ export interface GraphSample {
   /** Undirected edges, each once. */
   src: Int32Array;
   dst: Int32Array;
+  /** Edge weights (e.g. bond order); 1 when absent. */
+  w?: Float32Array;
+  /** Graph-level features for a hybrid model's dense branch (e.g. fingerprint bits). */
+  descriptors?: Float32Array;
   /** Targets [t]; NaN where missing. */
   y: Float32Array;
 }
@@ -27,6 +31,8 @@ export interface GraphBatch {
   labelMask: Tensor<'uint8'>;
   /** Labels present. */
   labels: number;
+  /** Stacked graph-level descriptors [graphs, d], when the samples carry them. */
+  descriptors: Tensor | null;
   free(): void;
 }
 
@@ -35,7 +41,9 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
   if (samples.length === 0) throw argRangeError('collate', 'samples', 'at least one graph', 0);
   let n = 0, m = 0;
   for (const g of samples) { n += g.nodes; m += g.src.length; }
-  const src = new Int32Array(m), dst = new Int32Array(m);
+  const src = new Int32Array(m), dst = new Int32Array(m), w = new Float32Array(m);
+  const dd = samples[0]!.descriptors?.length ?? 0;
+  const desc = dd > 0 ? new Float32Array(samples.length * dd) : null;
   const x = new Float32Array(n * features);
   const offsets = new Int32Array(samples.length + 1);
   const y = new Float32Array(samples.length * targets), mask = new Uint8Array(samples.length * targets);
@@ -44,7 +52,11 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     if (g.x.length !== g.nodes * features) throw argRangeError('collate', `samples[${i}].x`, `${g.nodes * features} values (${g.nodes} nodes × ${features})`, g.x.length);
     if (g.y.length !== targets) throw argRangeError('collate', `samples[${i}].y`, `${targets} targets`, g.y.length);
     x.set(g.x, at * features);
-    for (let k = 0; k < g.src.length; k++) { src[e] = g.src[k]! + at; dst[e] = g.dst[k]! + at; e++; }
+    for (let k = 0; k < g.src.length; k++) { src[e] = g.src[k]! + at; dst[e] = g.dst[k]! + at; w[e] = g.w ? g.w[k]! : 1; e++; }
+    if (desc) {
+      if (g.descriptors?.length !== dd) throw argRangeError('collate', `samples[${i}].descriptors`, `${dd} values (as samples[0])`, g.descriptors?.length ?? 0);
+      desc.set(g.descriptors, i * dd);
+    }
     for (let t = 0; t < targets; t++) {
       const v = g.y[t]!;
       if (!Number.isNaN(v)) { y[i * targets + t] = v; mask[i * targets + t] = 1; labels++; }
@@ -52,14 +64,15 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     at += g.nodes;
     offsets[i + 1] = at;
   });
-  const adj = gcnNorm(heap, n, src, dst);
+  const adj = gcnNorm(heap, n, src, dst, { weights: w });
   const batch: GraphBatch = {
     graphs: samples.length, nodes: n, adj, labels,
     x: Tensor.from(heap, 'float32', [n, features], x),
     offsets: Tensor.from(heap, 'int32', [samples.length + 1], offsets),
     y: Tensor.from(heap, 'float32', [samples.length, targets], y),
     labelMask: Tensor.from(heap, 'uint8', [samples.length, targets], mask) as Tensor<'uint8'>,
-    free() { adj.free(); batch.x.free(); batch.offsets.free(); batch.y.free(); batch.labelMask.free(); },
+    descriptors: desc ? Tensor.from(heap, 'float32', [samples.length, dd], desc) : null,
+    free() { adj.free(); batch.x.free(); batch.offsets.free(); batch.y.free(); batch.labelMask.free(); batch.descriptors?.free(); },
   };
   return batch;
 }

@@ -1,7 +1,8 @@
 import { argRangeError } from '../errors.js';
 import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import { Adam } from '../nn/adam.js';
-import type { Layer, PassContext } from '../nn/layer.js';
+import type { Layer, Parameter, PassContext } from '../nn/layer.js';
+import { Tensor } from '../tensor.js';
 import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../nn/layers.js';
 import { Rng } from '../nn/random.js';
 import { Sequential } from '../nn/sequential.js';
@@ -32,6 +33,11 @@ export interface GraphTrainConfig {
   /** Stop when validation loss has not improved for this many epochs (0: never). */
   patience: number;
   seed: number;
+  /**
+   * The hybrid: beside the GCN branch, a dense branch (Linear + ReLU, `denseHidden` wide) on
+   * each graph's descriptors; the two run forked and are joined before the head.
+   */
+  hybrid?: { descriptors: number; denseHidden: number };
 }
 
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; ms: number }
@@ -53,8 +59,89 @@ export function buildGraphGcn(rt: Runtime, features: number, targets: number, c:
   return new Sequential(layers);
 }
 
+/** A graph-level model: the plain GCN or the hybrid. */
+export interface GraphModel {
+  params(): Parameter[];
+  forward(ctx: PassContext, batch: GraphBatch): Promise<Tensor>;
+  backward(ctx: PassContext, g: Tensor): Promise<void>;
+  release(): void;
+  dispose(): void;
+}
+
+function plainModel(seq: Sequential): GraphModel {
+  return {
+    params: () => seq.params(),
+    forward: (ctx, b) => seq.forward(ctx, b.x),
+    backward: (ctx, g) => seq.backward(ctx, g),
+    release: () => seq.release(),
+    dispose: () => seq.dispose(),
+  };
+}
+
+/**
+ * GCN branch (GCN layers, pooling) and dense branch (Linear + ReLU on the descriptors) side
+ * by side, joined column-wise, then a Linear head. On the main team the branches are forked
+ * (torch.jit.fork); inside a batch-splitting shard they run one after the other on the
+ * shard's threads. Same bits either way: each branch's arithmetic is the same.
+ */
+function hybridModel(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
+  offsets: () => GraphBatch['offsets']): GraphModel {
+  const h = c.hybrid!;
+  const rng = new Rng(c.seed);
+  const gl: Layer[] = [];
+  let width = features;
+  for (let l = 0; l < c.layers - 1; l++) {
+    if (c.dropout > 0 && l > 0) gl.push(new Dropout(c.dropout, l));
+    gl.push(new GCNConv(rt.heap, `gcn${l}`, width, c.hidden, rng, graph, { weightDecay: c.weightDecay }), new ReLU());
+    width = c.hidden;
+  }
+  gl.push(new GraphPool(c.pool, offsets));
+  const graphBranch = new Sequential(gl);
+  const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', h.descriptors, h.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
+  const join = c.hidden + h.denseHidden;
+  const head = new Linear(rt.heap, 'head', join, targets, rng, { weightDecay: c.weightDecay });
+  let joined: Tensor | null = null, out: Tensor | null = null, graphs = 0;
+  const drop = (): void => { joined?.free(); joined = null; out?.free(); out = null; head.release(); };
+  const both = async <A, B>(exec: Exec, a: (e: Exec) => Promise<A>, b: (e: Exec) => Promise<B>): Promise<[A, B]> => {
+    if (exec !== rt.exec) return [await a(exec), await b(exec)];
+    const fa = rt.fork(a), fb = rt.fork(b);
+    return Promise.all([fa.join(), fb.join()]);
+  };
+  return {
+    params: () => [...graphBranch.params(), ...denseBranch.params(), ...head.params()],
+    async forward(ctx, b) {
+      drop();
+      if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
+      const [ha, hb] = await both(ctx.exec, (exec) => graphBranch.forward({ ...ctx, exec }, b.x), (exec) => denseBranch.forward({ ...ctx, exec }, b.descriptors!));
+      graphs = b.graphs;
+      joined = Tensor.empty(rt.heap, 'float32', [graphs, join], 'hybrid join');
+      const j = joined.data() as Float32Array, da = ha.data() as Float32Array, db = hb.data() as Float32Array;
+      for (let i = 0; i < graphs; i++) {
+        j.set(da.subarray(i * c.hidden, (i + 1) * c.hidden), i * join);
+        j.set(db.subarray(i * h.denseHidden, (i + 1) * h.denseHidden), i * join + c.hidden);
+      }
+      out = await head.forward(ctx, joined);
+      return out;
+    },
+    async backward(ctx, g) {
+      const gj = (await head.backward(ctx, g, true))!;
+      const ga = Tensor.empty(rt.heap, 'float32', [graphs, c.hidden]), gb = Tensor.empty(rt.heap, 'float32', [graphs, h.denseHidden]);
+      const sj = gj.data() as Float32Array, a = ga.data() as Float32Array, bb = gb.data() as Float32Array;
+      for (let i = 0; i < graphs; i++) {
+        a.set(sj.subarray(i * join, i * join + c.hidden), i * c.hidden);
+        bb.set(sj.subarray(i * join + c.hidden, (i + 1) * join), i * h.denseHidden);
+      }
+      gj.free();
+      await both(ctx.exec, (exec) => graphBranch.backward({ ...ctx, exec }, ga), (exec) => denseBranch.backward({ ...ctx, exec }, gb));
+      ga.free(); gb.free(); drop();
+    },
+    release() { graphBranch.release(); denseBranch.release(); drop(); },
+    dispose() { graphBranch.dispose(); denseBranch.dispose(); drop(); head.dispose(); },
+  };
+}
+
 /** A model and the batch it currently runs on: one per shard, all sharing the master's weights. */
-interface Replica { model: Sequential; batch: GraphBatch | null }
+interface Replica { model: GraphModel; batch: GraphBatch | null }
 
 function shardsOf<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -69,7 +156,7 @@ function shardsOf<T>(items: readonly T[], size: number): T[][] {
  * and gradients are reduced into the master in shard order before one Adam step.
  */
 export class GraphTrainer {
-  readonly master: Sequential;
+  readonly master: GraphModel;
   private readonly replicas: Replica[];
   private readonly adam: Adam;
   readonly history: GraphEpoch[] = [];
@@ -85,9 +172,11 @@ export class GraphTrainer {
     if (config.task !== 'regression' && config.task !== 'multilabel') throw argRangeError(fn, 'config.task', "'regression' or 'multilabel'", config.task);
     const shards = Math.ceil(config.batchSize / config.shardSize);
     const make = (): Replica => {
-      const r: Replica = { model: null as unknown as Sequential, batch: null };
+      const r: Replica = { model: null as unknown as GraphModel, batch: null };
       const prop = (): Propagation => ({ adj: r.batch!.adj, adjT: r.batch!.adj });
-      r.model = buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets);
+      r.model = config.hybrid
+        ? hybridModel(rt, features, targets, config, prop, () => r.batch!.offsets)
+        : plainModel(buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets));
       return r;
     };
     const first = make();
@@ -138,7 +227,7 @@ export class GraphTrainer {
       await this.rt.dataParallel(shards.length, async (exec, s) => {
         const r = used[s]!;
         const ctx: PassContext = { exec, training: true, seed: this.config.seed, step: step * this.replicas.length + s };
-        const out = await r.model.forward(ctx, r.batch!.x);
+        const out = await r.model.forward(ctx, r.batch!);
         const l = await this.loss(exec, out, r.batch!, total);
         await r.model.backward(ctx, l.grad);
         l.grad.free();
@@ -160,7 +249,7 @@ export class GraphTrainer {
     const r = this.replicas[0]!;
     r.batch = batch;
     try {
-      return await use(await r.model.forward({ exec: this.rt.exec, training: false, seed: 0, step: 0 }, batch.x));
+      return await use(await r.model.forward({ exec: this.rt.exec, training: false, seed: 0, step: 0 }, batch));
     } finally {
       r.model.release();
       r.batch = null;
@@ -208,9 +297,17 @@ export class GraphTrainer {
     return sum;
   }
 
-  /** Epochs of shuffled mini-batches with early stopping on validation loss. */
-  async fit(train: readonly GraphSample[], val: readonly GraphSample[], onEpoch?: (e: GraphEpoch) => void): Promise<GraphEpoch[]> {
+  /** Epoch with the lowest validation loss (0 before any). */
+  bestEpoch = 0;
+
+  /**
+   * Epochs of shuffled mini-batches with early stopping on validation loss; with
+   * `restoreBest`, the weights of the best validation epoch are put back at the end.
+   */
+  async fit(train: readonly GraphSample[], val: readonly GraphSample[], onEpoch?: (e: GraphEpoch) => void, restoreBest = false): Promise<GraphEpoch[]> {
     let best = Infinity, bad = 0;
+    const params = this.master.params();
+    const saved = restoreBest ? params.map((p) => (p.value.data() as Float32Array).slice()) : null;
     for (let epoch = 1; epoch <= this.config.epochs; epoch++) {
       const t0 = performance.now();
       const order = this.rng.shuffle(Array.from(train.keys()));
@@ -223,8 +320,12 @@ export class GraphTrainer {
       const rec = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ms: performance.now() - t0 };
       this.history.push(rec);
       onEpoch?.(rec);
-      if (valLoss < best) { best = valLoss; bad = 0; } else if (++bad >= this.config.patience && this.config.patience > 0) break;
+      if (valLoss < best) {
+        best = valLoss; bad = 0; this.bestEpoch = epoch;
+        saved?.forEach((s, i) => s.set(params[i]!.value.data() as Float32Array));
+      } else if (++bad >= this.config.patience && this.config.patience > 0) break;
     }
+    if (saved && this.bestEpoch > 0) saved.forEach((s, i) => (params[i]!.value.data() as Float32Array).set(s));
     return this.history;
   }
 
