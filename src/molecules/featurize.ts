@@ -12,7 +12,7 @@ const SLOT = new Map(ELEMENTS.map((e, i) => [Z_OF[e]!, i]));
 /**
  * Atom feature layout (one row per heavy atom): element one-hot (25 + other), degree 0..5+,
  * formal charge −2..+2 (clamped), aromatic, hybridization sp / sp2 / sp3 / other, hydrogen
- * count 0..4+, in a ring. 45 columns.
+ * count 0..4+, in a ring. 48 columns.
  */
 export const ATOM_FEATURES = ELEMENTS.length + 1 + 6 + 5 + 1 + 4 + 5 + 1;
 
