@@ -11,12 +11,12 @@ import { writeStudyReport } from './genomic/report.js';
 import { formatTable, runStudy, type StudyOptions } from './genomic/study.js';
 import { packageRoot } from './paths.js';
 
-export const GP_USAGE = `  graft gp --geno FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
+export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models gcn,gblup,rrblup[,hybrid]] [--k 10] [--repeats 1] [--seed 1]
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
-           [--epochs 300] [--patience 60] [--threads N] [--quiet]
+           [--epochs 300] [--patience 60] [--ensemble 1] [--threads N] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 function num(v: string | undefined, flag: string, int = false): number | undefined {
@@ -35,11 +35,11 @@ export async function gp(argv: string[]): Promise<void> {
       features: { type: 'string' }, pcs: { type: 'string' }, graph: { type: 'string' }, knn: { type: 'string' }, threshold: { type: 'string' },
       relationship: { type: 'string' }, covariates: { type: 'string' }, 'min-maf': { type: 'string' }, 'min-call-rate': { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
-      epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+      epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
-  if (!v.geno || !v.pheno || !v.trait) throw new GraftError('graft gp: --geno FILE, --pheno FILE and --trait NAME are required');
-  const models = (v.models ?? (v.covariates ? 'gcn,hybrid,gblup,rrblup' : 'gcn,gblup,rrblup')).split(',').map((s) => s.trim()) as GpModel[];
+  if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('graft gp: --geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
+  const models = (v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup${v.geno ? ',rrblup' : ''}`).split(',').map((s) => s.trim()) as GpModel[];
   for (const m of models) if (!GP_MODELS.includes(m)) throw new GraftError(`graft gp: --models: unknown model '${m}' (choose from ${GP_MODELS.join(', ')})`);
   const features = v.features ?? 'markers';
   if (features !== 'markers' && features !== 'pcs') throw new GraftError(`graft gp: --features must be 'markers' or 'pcs', got ${JSON.stringify(features)}`);
@@ -56,9 +56,11 @@ export async function gp(argv: string[]): Promise<void> {
     epochs: num(v.epochs, '--epochs', true) ?? GCN_GP_DEFAULTS.epochs,
     patience: num(v.patience, '--patience', true) ?? GCN_GP_DEFAULTS.patience,
     seed: num(v.seed, '--seed', true) ?? 1,
+    ensemble: num(v.ensemble, '--ensemble', true) ?? GCN_GP_DEFAULTS.ensemble,
   };
+  if (gcn.ensemble < 1) throw new GraftError('graft gp: --ensemble must be at least 1');
   const o: StudyOptions = {
-    geno: v.geno, pheno: v.pheno, traits: v.trait.split(',').map((s) => s.trim()).filter(Boolean),
+    ...(v.geno ? { geno: v.geno } : {}), pheno: v.pheno, traits: v.trait.split(',').map((s) => s.trim()).filter(Boolean),
     qc: { minMaf: num(v['min-maf'], '--min-maf') ?? 0.01, minCallRate: num(v['min-call-rate'], '--min-call-rate') ?? 0.9 },
     features, pcs: num(v.pcs, '--pcs', true) ?? 50, graph, knn: num(v.knn, '--knn', true) ?? 5, threshold: num(v.threshold, '--threshold') ?? 0,
     ...(v.relationship ? { relationship: v.relationship } : {}),

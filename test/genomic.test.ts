@@ -10,7 +10,7 @@ import { readGenotypes } from '../src/genomic/genotypes.js';
 import { readPhenotypes, traitValues } from '../src/genomic/phenotypes.js';
 import { matchSamples } from '../src/genomic/match.js';
 import { qualityControl } from '../src/genomic/qc.js';
-import { vanRadenGrm } from '../src/genomic/relationship.js';
+import { readRelationship, vanRadenGrm } from '../src/genomic/relationship.js';
 import { knnGraph } from '../src/genomic/similarity-graph.js';
 import { foldMetrics, kFoldSplits, readFolds } from '../src/genomic/cv.js';
 import { runStudy, type StudyOptions } from '../src/genomic/study.js';
@@ -266,4 +266,26 @@ describe('graft gp CLI', () => {
     expect(bad.stderr).toMatch(/nope\.csv: cannot read: ENOENT/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);
   }, 120_000);
+});
+
+describe('a relationship matrix instead of markers', () => {
+  it('GBLUP from the GRM written to a file equals GBLUP from the markers; bad matrices are named by line', async () => {
+    const geno = join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), pheno = join(SYNTHETIC_GP_DIR, 'phenotypes.csv');
+    const rt = await Runtime.create({ threads: 1 });
+    const g = await readGenotypes(geno);
+    const grm = await vanRadenGrm(rt, qualityControl(g, { minMaf: 0.01, minCallRate: 0.9 }));
+    await rt.close();
+    const n = grm.n;
+    const rows = grm.ids.map((id, i) => [id, ...Array.from(grm.values.subarray(i * n, (i + 1) * n), (v) => v.toPrecision(17))].join(','));
+    const relFile = put('grm.csv', ['id,' + grm.ids.join(','), ...rows].join('\n') + '\n');
+    const common: StudyOptions = {
+      pheno, traits: ['height'], features: 'pcs', pcs: 10, graph: 'knn', knn: 5, threshold: 0, models: ['gblup'], k: 4, repeats: 1, seed: 2, threads: 1, gcn: GCN_GP_DEFAULTS,
+    };
+    const fromMarkers = await runStudy({ ...common, geno });
+    const fromFile = await runStudy({ ...common, relationship: relFile });
+    expect(fromFile.predictions).toEqual(fromMarkers.predictions);
+    await expect(runStudy({ ...common, relationship: relFile, models: ['rrblup'] })).rejects.toThrow(/rrBLUP needs marker genotypes/);
+    expect(() => readRelationship(put('asym.csv', 'id,a,b\na,1,0.5\nb,0.4,1\n'))).toThrow(/asym\.csv:3: not symmetric: \[b, a\] = 0\.4 but \[a, b\] = 0\.5/);
+    expect(() => readRelationship(put('rr.csv', 'id,a,b\na,1,0.5\nb,0.5\n'))).toThrow(/rr\.csv:3: 2 fields, but the header has 3/);
+  }, 60_000);
 });

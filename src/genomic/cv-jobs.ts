@@ -51,12 +51,19 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 } });
     } else {
-      const seed = gcn.seed + 1000 * job.repeat + job.fold;
-      const r = await trainGcnRegressor(rt, {
-        n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
-        ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
-      }, { ...gcn, seed });
-      perTrait.push({ trait: t, test, predicted: test.map((i) => r.predictions[i]!), info: { best_epoch: r.bestEpoch, epochs_run: r.epochsRun } });
+      const members = Math.max(1, gcn.ensemble);
+      const sum = new Float64Array(data.n);
+      let bestEpoch = 0;
+      for (let e = 0; e < members; e++) {
+        const seed = gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
+        const r = await trainGcnRegressor(rt, {
+          n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
+          ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
+        }, { ...gcn, seed });
+        for (let i = 0; i < data.n; i++) sum[i]! += r.predictions[i]!;
+        bestEpoch += r.bestEpoch / members;
+      }
+      perTrait.push({ trait: t, test, predicted: test.map((i) => sum[i]! / members), info: { best_epoch: bestEpoch, members } });
     }
   }
   return { job, perTrait, ms: performance.now() - t0 };

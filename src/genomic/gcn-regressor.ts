@@ -26,10 +26,12 @@ export interface GcnRegressorConfig {
   seed: number;
   /** Width of the dense covariate branch of the hybrid model. */
   denseHidden: number;
+  /** Models trained from different seeds (init, dropout, inner validation split) whose predictions are averaged. */
+  ensemble: number;
 }
 
 export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
-  layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16,
+  layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16, ensemble: 1,
 };
 
 export interface GcnRegressionInput {

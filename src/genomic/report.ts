@@ -12,7 +12,7 @@ const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'NA');
 export function resultsJson(res: StudyResult): Record<string, unknown> {
   const { phenoRow: _omit, ...match } = res.summary.match;
   return {
-    geno: res.options.geno, pheno: res.options.pheno, traits: res.data.traits, samples: res.data.n,
+    geno: res.options.geno ?? null, pheno: res.options.pheno, traits: res.data.traits, samples: res.data.n,
     protocol: res.protocol, models: res.table,
     data: { ...res.summary, match: { matched: match.matched, genotyped_only: match.genotypedOnly.length, phenotyped_only: match.phenotypedOnly.length, text: match.text } },
     settings: {
@@ -43,9 +43,9 @@ export function writeStudyReport(dir: string, res: StudyResult): void {
   ].join('\n') + '\n');
   const md: string[] = [
     '# Genomic prediction report', '',
-    `Genotypes: \`${res.options.geno}\`; phenotypes: \`${res.options.pheno}\`.`, '',
+    `Genotypes: \`${res.options.geno ?? '(none: relationship matrix only)'}\`; phenotypes: \`${res.options.pheno}\`.`, '',
     `- Samples: ${res.summary.match.text}.`,
-    `- QC: ${res.summary.qc.markersKept} of ${res.summary.qc.markersIn} markers kept (call rate −${res.summary.qc.removedCallRate}, MAF −${res.summary.qc.removedMaf}, monomorphic −${res.summary.qc.removedMonomorphic}); ${res.summary.qc.imputedCells} cells mean-imputed; coding ${res.summary.qc.coding}.`,
+    ...(res.summary.qc ? [`- QC: ${res.summary.qc.markersKept} of ${res.summary.qc.markersIn} markers kept (call rate −${res.summary.qc.removedCallRate}, MAF −${res.summary.qc.removedMaf}, monomorphic −${res.summary.qc.removedMonomorphic}); ${res.summary.qc.imputedCells} cells mean-imputed; coding ${res.summary.qc.coding}.`] : []),
     `- Relationship: ${res.summary.relationship}. Graph: ${res.summary.graph}. GCN features: ${res.summary.features}.`,
     `- Protocol: ${res.protocol}.`,
     `- Time: ${res.timing.prepare_s.toFixed(1)} s to prepare, ${res.timing.cv_s.toFixed(1)} s of cross-validation on ${res.timing.threads} thread(s).`, '',

@@ -9,7 +9,8 @@ import { alignRelationship, crossProduct, principalComponents, readRelationship,
 import { knnGraph, thresholdGraph } from './similarity-graph.js';
 
 export interface StudyInputs {
-  geno: string;
+  /** Marker genotypes; may be omitted when a relationship matrix is given (no rrBLUP then). */
+  geno?: string;
   pheno: string;
   /** Trait columns; ['all'] takes every numeric column of the phenotype file. */
   traits: string[];
@@ -49,7 +50,7 @@ export interface StudyData {
 
 export interface StudySummary {
   match: SampleMatch & { text: string };
-  qc: QcReport;
+  qc: QcReport | null;
   skippedRecords: Record<string, number>;
   relationship: string;
   graph: string;
@@ -63,17 +64,21 @@ function sharedI32(a: Int32Array): Int32Array { const s = new Int32Array(new Sha
 
 /** Reads, matches and cleans the inputs and builds the kernels, graph and features once. */
 export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}): Promise<{ data: StudyData; summary: StudySummary }> {
-  const g = await readGenotypes(o.geno);
+  if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (--geno) or a relationship matrix (--relationship)');
+  const g = o.geno ? await readGenotypes(o.geno) : null;
+  const given = o.relationship ? readRelationship(o.relationship) : null;
+  const ids = g ? g.ids : given!.ids, idSource = o.geno ?? o.relationship!;
   const p = readPhenotypes(o.pheno);
-  const match = matchSamples(g.ids, o.geno, p.ids, o.pheno);
-  log(`${o.geno}: ${g.ids.length} samples × ${g.markers.length} markers${Object.keys(g.skipped).length ? ` (${Object.entries(g.skipped).map(([k, v]) => `${v} ${k}`).join(', ')} records skipped)` : ''}`);
+  const match = matchSamples(ids, idSource, p.ids, o.pheno);
+  if (g) log(`${o.geno}: ${g.ids.length} samples × ${g.markers.length} markers${Object.keys(g.skipped).length ? ` (${Object.entries(g.skipped).map(([k, v]) => `${v} ${k}`).join(', ')} records skipped)` : ''}`);
+  else log(`${o.relationship}: ${ids.length} samples (no marker genotypes: GCN features are the relationship's principal components)`);
   log(describeMatch(match));
   let traits = o.traits;
   if (traits.length === 1 && traits[0] === 'all') {
     traits = p.columns.filter((c) => { try { traitValues(p, c); return true; } catch { return false; } });
     if (traits.length === 0) throw new DataError(o.pheno, 1, 'no numeric trait column');
   }
-  const n = g.ids.length;
+  const n = ids.length;
   const missingPerTrait: Record<string, number> = {};
   const y = traits.map((t) => {
     const col = traitValues(p, t);
@@ -85,24 +90,45 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     missingPerTrait[t] = n - obs.length;
     return sharedF64(out);
   });
-  const clean = qualityControl(g, o.qc);
-  if (clean.m === 0) throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
-  log(`QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`);
-  const w = standardizeMarkers(clean);
-  const rel = o.relationship ? alignRelationship(readRelationship(o.relationship), g.ids) : await vanRadenGrm(rt, clean);
-  const markerKernel = await crossProduct(rt, w, n, clean.m);
+  let features: Float32Array, f: number, featText: string, markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
+  let rel;
+  if (g) {
+    const clean = qualityControl(g, o.qc);
+    qc = clean.report;
+    if (clean.m === 0) throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
+    log(`QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`);
+    const w = standardizeMarkers(clean);
+    rel = given ? alignRelationship(given, g.ids) : await vanRadenGrm(rt, clean);
+    markerKernel = await crossProduct(rt, w, n, clean.m);
+    if (o.features === 'pcs') {
+      const pc = principalComponents(rel, o.pcs);
+      features = pc.scores; f = pc.k;
+      featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
+    } else if (clean.m > n) {
+      // More markers than samples: the standardized marker matrix W has rank ≤ n, W = U·S·Vᵀ,
+      // and the first layer's W·Θ equals (U·S)·(Vᵀ·Θ). Training on the n scores U·S is the same
+      // model with far fewer multiply-adds (an L2 penalty's minimizer lies in V's span anyway);
+      // only dropout on the input differs (it drops scores, not markers).
+      ({ features, f } = fullRankScores(markerKernel, n, g.ids));
+      featText = `${clean.m} standardized markers, as their ${f} principal-component scores (an exact reparametrization of the first layer: ${clean.m} markers > ${n} samples)`;
+    } else {
+      features = w; f = clean.m;
+      featText = `${clean.m} standardized markers`;
+    }
+  } else {
+    rel = given!;
+    if (o.features === 'pcs') {
+      const pc = principalComponents(rel, o.pcs);
+      features = pc.scores; f = pc.k;
+      featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
+    } else {
+      ({ features, f } = fullRankScores(rel.values, n, ids));
+      featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
+    }
+  }
   const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
   if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower --threshold or use --graph knn`);
   log(`graph: ${graph.description}`);
-  let features: Float32Array, f: number, featText: string;
-  if (o.features === 'pcs') {
-    const pc = principalComponents(rel, o.pcs);
-    features = pc.scores; f = pc.k;
-    featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
-  } else {
-    features = w; f = clean.m;
-    featText = `${clean.m} standardized markers`;
-  }
   let covariates: StudyData['covariates'];
   if (o.covariates?.length) {
     const cm = covariateMatrix(p, o.covariates);
@@ -111,11 +137,25 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     covariates = { values: sharedF32(values), width: cm.width, columns: cm.columns };
   }
   const data: StudyData = {
-    n, ids: g.ids, traits, y, features: sharedF32(features), f, grm: sharedF64(rel.values), markerKernel: sharedF64(markerKernel),
+    n, ids, traits, y, features: sharedF32(features), f, grm: sharedF64(rel.values), markerKernel: sharedF64(markerKernel),
     src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(covariates ? { covariates } : {}),
   };
   return {
     data,
-    summary: { match: { ...match, text: describeMatch(match) }, qc: clean.report, skippedRecords: g.skipped, relationship: rel.source, graph: graph.description, features: featText, missingPerTrait },
+    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graph.description, features: featText, missingPerTrait },
   };
+}
+
+/** U·S for every component of a Gram matrix K = U·S²·Uᵀ with a non-negligible eigenvalue. */
+function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: Float32Array; f: number } {
+  const pc = principalComponents({ ids, n, values: k, source: '' }, n);
+  let rank = 0;
+  for (let c = 0; c < pc.k; c++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += pc.scores[i * pc.k + c]! ** 2;
+    if (s > 1e-6 * n) rank = c + 1;
+  }
+  const features = new Float32Array(n * rank);
+  for (let i = 0; i < n; i++) features.set(pc.scores.subarray(i * pc.k, i * pc.k + rank), i * rank);
+  return { features, f: rank };
 }
