@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sharedDataDir } from './data/locate.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from './data/genomic-synthetic.js';
+import { num } from './cli-args.js';
 import { GraftError } from './errors.js';
 import { GP_MODELS, type GpModel } from './genomic/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from './genomic/gcn-regressor.js';
@@ -19,12 +20,6 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--epochs 300] [--patience 60] [--ensemble 1] [--threads N] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
-function num(v: string | undefined, flag: string, int = false): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || (int && !Number.isInteger(x))) throw new GraftError(`${flag} must be ${int ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
-  return x;
-}
 
 /** `graft gp`: cross-validated genomic prediction, GCN beside GBLUP and rrBLUP; writes a report folder. */
 export async function gp(argv: string[]): Promise<void> {

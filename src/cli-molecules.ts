@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { num } from './cli-args.js';
 import { GraftError } from './errors.js';
 import { loadMoleculeCsv } from './molecules/dataset.js';
 import { OVERSAMPLERS, type Oversampler } from './molecules/imbalance.js';
@@ -18,12 +19,6 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--lr 0.001] [--weight-decay 0] [--epochs 60] [--batch-size 64] [--shard-size 32]
               [--patience 10] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
 
-function num(v: string | undefined, flag: string, int = false): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || (int && !Number.isInteger(x))) throw new GraftError(`${flag} must be ${int ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
-  return x;
-}
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<void> {

@@ -6,6 +6,7 @@ import { DataError } from './data/csv.js';
 import { sharedDataDir } from './data/locate.js';
 import { loadNodeCsv, loadPlanetoid, rowNormalize, type NodeDataset } from './data/node-dataset.js';
 import { plantedPartition } from './data/synthetic.js';
+import { num } from './cli-args.js';
 import { GraftError } from './errors.js';
 import { Rng } from './nn/random.js';
 import { Runtime } from './runtime/runtime.js';
@@ -58,12 +59,6 @@ function loadData(c: DataChoice, seed: number): NodeDataset {
   return ds;
 }
 
-function num(v: string | undefined, flag: string, int = false): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || (int && !Number.isInteger(x))) throw new GraftError(`${flag} must be ${int ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
-  return x;
-}
 
 async function train(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
@@ -182,7 +177,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
         const at = rest.indexOf('--task');
         const task = at >= 0 ? rest[at + 1] : rest.find((a) => a.startsWith('--task='))?.slice(7);
         if (task === 'graph') await trainGraphTask(rest);
-        else if (task === undefined || task === 'node') await train(rest.filter((_, i) => i !== at && i !== at + 1 && !rest[i]!.startsWith('--task=')));
+        else if (task === undefined || task === 'node') await train(rest.filter((a, i) => (at < 0 || (i !== at && i !== at + 1)) && !a.startsWith('--task=')));
         else throw new GraftError(`graft train: --task must be 'node' or 'graph', got ${JSON.stringify(task)}`);
         break;
       }

@@ -1,6 +1,7 @@
 import { DataError, parseTable } from '../data/csv.js';
 import { argRangeError } from '../errors.js';
 import { Rng } from '../nn/random.js';
+import { regressionReport } from '../train/metrics.js';
 
 /**
  * Seeded k-fold assignment: fold (1..k) per sample, balanced to within one, from a
@@ -51,18 +52,8 @@ export interface FoldMetrics {
 
 /** Pearson r, RMSE and R² (1 − SSE/SST around the observed mean) of predictions. */
 export function foldMetrics(obs: ArrayLike<number>, pred: ArrayLike<number>): FoldMetrics {
-  const n = obs.length;
-  let mo = 0, mp = 0;
-  for (let i = 0; i < n; i++) { mo += obs[i]!; mp += pred[i]!; }
-  mo /= n; mp /= n;
-  let sop = 0, soo = 0, spp = 0, sse = 0;
-  for (let i = 0; i < n; i++) {
-    const a = obs[i]! - mo, b = pred[i]! - mp;
-    sop += a * b; soo += a * a; spp += b * b;
-    sse += (obs[i]! - pred[i]!) ** 2;
-  }
-  const r = soo > 0 && spp > 0 ? sop / Math.sqrt(soo * spp) : NaN;
-  return { n, r, rmse: Math.sqrt(sse / n), r2: soo > 0 ? 1 - sse / soo : NaN };
+  const r = regressionReport(pred, obs);
+  return { n: obs.length, r: r.pearson, rmse: r.rmse, r2: r.r2 };
 }
 
 export function meanSd(xs: number[]): { mean: number; sd: number } {

@@ -6,6 +6,7 @@ import type { Parameter, PassContext } from '../nn/layer.js';
 import { Dropout, GCNConv, Linear, ReLU, type Propagation } from '../nn/layers.js';
 import { Rng } from '../nn/random.js';
 import { Sequential } from '../nn/sequential.js';
+import { TwoBranchJoin } from '../nn/two-branch.js';
 import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
@@ -172,41 +173,12 @@ function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, c
   const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', cov.shape[1]!, c.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
   const headIn = c.hidden + c.denseHidden;
   const head = new Linear(rt.heap, 'head', headIn, 1, rng, { weightDecay: c.weightDecay });
-  let joined: Tensor | null = null, out: Tensor | null = null;
-  const n = x.shape[0]!;
-  const drop = (): void => { joined?.free(); joined = null; out?.free(); out = null; head.release(); };
+  const join = new TwoBranchJoin(rt, graphBranch, denseBranch, head, c.hidden);
   return {
-    params: () => [...graphBranch.params(), ...denseBranch.params(), ...head.params()],
-    async forward(ctx) {
-      drop();
-      const a = rt.fork((exec) => graphBranch.forward({ ...ctx, exec }, x));
-      const b = rt.fork((exec) => denseBranch.forward({ ...ctx, exec }, cov));
-      const [ha, hb] = await Promise.all([a.join(), b.join()]);
-      joined = Tensor.empty(rt.heap, 'float32', [n, headIn], 'hybrid join');
-      const j = joined.data() as Float32Array, da = ha.data() as Float32Array, db = hb.data() as Float32Array;
-      for (let i = 0; i < n; i++) {
-        j.set(da.subarray(i * c.hidden, (i + 1) * c.hidden), i * headIn);
-        j.set(db.subarray(i * c.denseHidden, (i + 1) * c.denseHidden), i * headIn + c.hidden);
-      }
-      out = await head.forward(ctx, joined);
-      return out;
-    },
-    async backward(ctx, g) {
-      // The head's input gradient, split back into the two branches' columns.
-      const gj = (await head.backward(ctx, g, true))!;
-      const ga = Tensor.empty(rt.heap, 'float32', [n, c.hidden]), gb = Tensor.empty(rt.heap, 'float32', [n, c.denseHidden]);
-      const s = gj.data() as Float32Array, a = ga.data() as Float32Array, b = gb.data() as Float32Array;
-      for (let i = 0; i < n; i++) {
-        a.set(s.subarray(i * headIn, i * headIn + c.hidden), i * c.hidden);
-        b.set(s.subarray(i * headIn + c.hidden, (i + 1) * headIn), i * c.denseHidden);
-      }
-      gj.free();
-      const fa = rt.fork((exec) => graphBranch.backward({ ...ctx, exec }, ga));
-      const fb = rt.fork((exec) => denseBranch.backward({ ...ctx, exec }, gb));
-      await Promise.all([fa.join(), fb.join()]);
-      ga.free(); gb.free(); drop();
-    },
-    release() { graphBranch.release(); denseBranch.release(); drop(); },
-    dispose() { graphBranch.dispose(); denseBranch.dispose(); drop(); head.dispose(); },
+    params: () => join.params(),
+    forward: (ctx) => join.forward(ctx, x, cov),
+    backward: (ctx, g) => join.backward(ctx, g),
+    release: () => join.release(),
+    dispose: () => join.dispose(),
   };
 }

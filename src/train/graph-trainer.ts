@@ -6,6 +6,7 @@ import { Tensor } from '../tensor.js';
 import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../nn/layers.js';
 import { Rng } from '../nn/random.js';
 import { Sequential } from '../nn/sequential.js';
+import { TwoBranchJoin } from '../nn/two-branch.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
@@ -42,10 +43,8 @@ export interface GraphTrainConfig {
 
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; ms: number }
 
-/** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
-export function buildGraphGcn(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
-  offsets: () => GraphBatch['offsets']): Sequential {
-  const rng = new Rng(c.seed);
+/** GCN layers with ReLU (dropout between them), then pooling per graph: [graphs, hidden]. */
+function gcnPoolStack(rt: Runtime, features: number, c: GraphTrainConfig, rng: Rng, graph: () => Propagation, offsets: () => GraphBatch['offsets']): Layer[] {
   const layers: Layer[] = [];
   let width = features;
   for (let l = 0; l < c.layers - 1; l++) {
@@ -54,8 +53,16 @@ export function buildGraphGcn(rt: Runtime, features: number, targets: number, c:
     width = c.hidden;
   }
   layers.push(new GraphPool(c.pool, offsets));
+  return layers;
+}
+
+/** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
+export function buildGraphGcn(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
+  offsets: () => GraphBatch['offsets']): Sequential {
+  const rng = new Rng(c.seed);
+  const layers = gcnPoolStack(rt, features, c, rng, graph, offsets);
   if (c.dropout > 0) layers.push(new Dropout(c.dropout, c.layers));
-  layers.push(new Linear(rt.heap, 'head', width, targets, rng, { weightDecay: c.weightDecay }));
+  layers.push(new Linear(rt.heap, 'head', c.hidden, targets, rng, { weightDecay: c.weightDecay }));
   return new Sequential(layers);
 }
 
@@ -88,55 +95,20 @@ function hybridModel(rt: Runtime, features: number, targets: number, c: GraphTra
   offsets: () => GraphBatch['offsets']): GraphModel {
   const h = c.hybrid!;
   const rng = new Rng(c.seed);
-  const gl: Layer[] = [];
-  let width = features;
-  for (let l = 0; l < c.layers - 1; l++) {
-    if (c.dropout > 0 && l > 0) gl.push(new Dropout(c.dropout, l));
-    gl.push(new GCNConv(rt.heap, `gcn${l}`, width, c.hidden, rng, graph, { weightDecay: c.weightDecay }), new ReLU());
-    width = c.hidden;
-  }
-  gl.push(new GraphPool(c.pool, offsets));
-  const graphBranch = new Sequential(gl);
+  const graphBranch = new Sequential(gcnPoolStack(rt, features, c, rng, graph, offsets));
   const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', h.descriptors, h.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
   const join = c.hidden + h.denseHidden;
   const head = new Linear(rt.heap, 'head', join, targets, rng, { weightDecay: c.weightDecay });
-  let joined: Tensor | null = null, out: Tensor | null = null, graphs = 0;
-  const drop = (): void => { joined?.free(); joined = null; out?.free(); out = null; head.release(); };
-  const both = async <A, B>(exec: Exec, a: (e: Exec) => Promise<A>, b: (e: Exec) => Promise<B>): Promise<[A, B]> => {
-    if (exec !== rt.exec) return [await a(exec), await b(exec)];
-    const fa = rt.fork(a), fb = rt.fork(b);
-    return Promise.all([fa.join(), fb.join()]);
-  };
+  const two = new TwoBranchJoin(rt, graphBranch, denseBranch, head, c.hidden);
   return {
-    params: () => [...graphBranch.params(), ...denseBranch.params(), ...head.params()],
-    async forward(ctx, b) {
-      drop();
+    params: () => two.params(),
+    forward(ctx, b) {
       if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
-      const [ha, hb] = await both(ctx.exec, (exec) => graphBranch.forward({ ...ctx, exec }, b.x), (exec) => denseBranch.forward({ ...ctx, exec }, b.descriptors!));
-      graphs = b.graphs;
-      joined = Tensor.empty(rt.heap, 'float32', [graphs, join], 'hybrid join');
-      const j = joined.data() as Float32Array, da = ha.data() as Float32Array, db = hb.data() as Float32Array;
-      for (let i = 0; i < graphs; i++) {
-        j.set(da.subarray(i * c.hidden, (i + 1) * c.hidden), i * join);
-        j.set(db.subarray(i * h.denseHidden, (i + 1) * h.denseHidden), i * join + c.hidden);
-      }
-      out = await head.forward(ctx, joined);
-      return out;
+      return two.forward(ctx, b.x, b.descriptors);
     },
-    async backward(ctx, g) {
-      const gj = (await head.backward(ctx, g, true))!;
-      const ga = Tensor.empty(rt.heap, 'float32', [graphs, c.hidden]), gb = Tensor.empty(rt.heap, 'float32', [graphs, h.denseHidden]);
-      const sj = gj.data() as Float32Array, a = ga.data() as Float32Array, bb = gb.data() as Float32Array;
-      for (let i = 0; i < graphs; i++) {
-        a.set(sj.subarray(i * join, i * join + c.hidden), i * c.hidden);
-        bb.set(sj.subarray(i * join + c.hidden, (i + 1) * join), i * h.denseHidden);
-      }
-      gj.free();
-      await both(ctx.exec, (exec) => graphBranch.backward({ ...ctx, exec }, ga), (exec) => denseBranch.backward({ ...ctx, exec }, gb));
-      ga.free(); gb.free(); drop();
-    },
-    release() { graphBranch.release(); denseBranch.release(); drop(); },
-    dispose() { graphBranch.dispose(); denseBranch.dispose(); drop(); head.dispose(); },
+    backward: (ctx, g) => two.backward(ctx, g),
+    release: () => two.release(),
+    dispose: () => two.dispose(),
   };
 }
 
