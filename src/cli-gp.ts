@@ -17,7 +17,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
-           [--epochs 300] [--patience 60] [--ensemble 1] [--threads N] [--quiet]
+           [--epochs 300] [--patience 60] [--ensemble 5] [--threads N] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 

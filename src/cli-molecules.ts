@@ -16,8 +16,8 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
               [--invalid skip|fail] [--layers 3] [--hidden 64] [--dropout 0.1] [--pool mean|sum|max]
-              [--lr 0.001] [--weight-decay 0] [--epochs 60] [--batch-size 64] [--shard-size 32]
-              [--patience 10] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
+              [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
+              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */

@@ -205,7 +205,7 @@ describe('cross-validation study on the shipped synthetic data', () => {
   const base: StudyOptions = {
     geno, pheno, traits: ['yield', 'height'], qc: { minMaf: 0.01, minCallRate: 0.9 }, features: 'pcs', pcs: 20, graph: 'knn', knn: 5, threshold: 0,
     covariates: ['site'], models: ['gcn', 'hybrid', 'gblup', 'rrblup'], k: 3, repeats: 1, seed: 3, threads: 1,
-    gcn: { ...GCN_GP_DEFAULTS, epochs: 25, patience: 0, hidden: 16 },
+    gcn: { ...GCN_GP_DEFAULTS, epochs: 25, patience: 0, hidden: 16, ensemble: 2 },
   };
 
   it('a pool of 2 workers gives exactly the results of a serial run; GBLUP reaches the accuracy the heritability allows', async () => {

@@ -32,7 +32,7 @@ export interface GcnRegressorConfig {
 }
 
 export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
-  layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16, ensemble: 1,
+  layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16, ensemble: 5,
 };
 
 export interface GcnRegressionInput {

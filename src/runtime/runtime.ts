@@ -144,6 +144,40 @@ export class Runtime {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * Batch splitting over many steps: the groups of threads are formed once for the whole
+   * `body` (an epoch of mini-batches, say) instead of once per dataParallel call, so a step
+   * pays no Piscina round trip. `run(shards, fn)` inside behaves as dataParallel, shard s on
+   * group s mod groups; ops on `exec` meanwhile run on the main team (its share of threads).
+   */
+  async withShardGroups<T>(shards: number, body: (run: (shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) => Promise<T>): Promise<T> {
+    checkPositiveInt('Runtime.withShardGroups', 'shards', shards);
+    this.checkOpen('withShardGroups');
+    const groups = Math.min(shards, this.main.helpers + 1);
+    const serial = async (n: number, fn: (exec: Exec, shard: number) => Promise<void>): Promise<void> => {
+      for (let s = 0; s < n; s++) await fn(this.main, s);
+    };
+    if (groups <= 1) return body(serial);
+    const per = Math.max(1, Math.floor(this.threads / groups));
+    const teams: Team[] = [];
+    for (let g = 1; g < groups; g++) { this.enterFork(); teams.push(await this.acquireBranch(per)); }
+    const execs: Exec[] = [this.main, ...teams];
+    const run = async (n: number, fn: (exec: Exec, shard: number) => Promise<void>): Promise<void> => {
+      checkPositiveInt('Runtime.withShardGroups run', 'shards', n);
+      const used = Math.min(n, execs.length);
+      const results = await Promise.allSettled(execs.slice(0, used).map(async (exec, g) => {
+        for (let s = g; s < n; s += used) await fn(exec, s);
+      }));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    };
+    try {
+      return await body(run);
+    } finally {
+      for (const t of teams) { await this.returnBranch(t); this.leaveFork(); }
+    }
+  }
+
   /** Runs a task on a pooled worker through Piscina (the coarse path: no shared team). */
   async ping(): Promise<PingResult[]> {
     if (!this.pool) return [];

@@ -134,6 +134,8 @@ export class GraphTrainer {
   readonly history: GraphEpoch[] = [];
   private readonly rng: Rng;
   step = 0;
+  /** Set while fit() holds groups of threads for a whole epoch (Runtime.withShardGroups). */
+  private shardRunner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;
 
   constructor(private readonly rt: Runtime, readonly features: number, readonly targets: number, readonly config: GraphTrainConfig) {
     const fn = 'GraphTrainer';
@@ -196,7 +198,7 @@ export class GraphTrainer {
     const losses = new Float64Array(shards.length);
     const step = this.step++;
     try {
-      await this.rt.dataParallel(shards.length, async (exec, s) => {
+      await (this.shardRunner ?? ((n, fn) => this.rt.dataParallel(n, fn)))(shards.length, async (exec, s) => {
         const r = used[s]!;
         const ctx: PassContext = { exec, training: true, seed: this.config.seed, step: step * this.replicas.length + s };
         const out = await r.model.forward(ctx, r.batch!);
@@ -284,10 +286,18 @@ export class GraphTrainer {
       const t0 = performance.now();
       const order = this.rng.shuffle(Array.from(train.keys()));
       let sum = 0, batches = 0;
-      for (let i = 0; i < order.length; i += this.config.batchSize) {
-        const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
-        if (!Number.isNaN(loss)) { sum += loss; batches++; }
-      }
+      // The groups of threads are formed once per epoch, not once per step.
+      await this.rt.withShardGroups(this.replicas.length, async (run) => {
+        this.shardRunner = run;
+        try {
+          for (let i = 0; i < order.length; i += this.config.batchSize) {
+            const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
+            if (!Number.isNaN(loss)) { sum += loss; batches++; }
+          }
+        } finally {
+          this.shardRunner = null;
+        }
+      });
       const valLoss = val.length ? await this.evaluate(val) : NaN;
       const rec = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ms: performance.now() - t0 };
       this.history.push(rec);
