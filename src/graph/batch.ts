@@ -1,8 +1,8 @@
 import { argRangeError } from '../errors.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../tensor.js';
-import type { CsrMatrix } from './csr.js';
-import { gcnNorm } from './gcn-norm.js';
+import { CsrMatrix } from './csr.js';
+import { gcnNormArrays, type CsrArrays } from './gcn-norm.js';
 
 /** One small graph with its node features and targets (NaN marks a missing label). */
 export interface GraphSample {
@@ -36,12 +36,25 @@ export interface GraphBatch {
   free(): void;
 }
 
+// Each graph's Â, computed once and kept with its edge arrays (samples are treated as
+// immutable; an oversampled copy shares its source's edges and so its Â).
+const normCache = new WeakMap<Int32Array, { nodes: number; dst: Int32Array; w: Float32Array | undefined; norm: CsrArrays }>();
+function normOf(g: GraphSample): CsrArrays {
+  const hit = normCache.get(g.src);
+  if (hit && hit.nodes === g.nodes && hit.dst === g.dst && hit.w === g.w) return hit.norm;
+  const norm = gcnNormArrays(g.nodes, g.src, g.dst, g.w ? { weights: g.w } : {});
+  normCache.set(g.src, { nodes: g.nodes, dst: g.dst, w: g.w, norm });
+  return norm;
+}
+
 /** Collates samples into one block-diagonal batch (Â = D^-1/2 (A+I) D^-1/2 per graph). */
 export function collate(heap: Heap, samples: readonly GraphSample[], features: number, targets: number): GraphBatch {
   if (samples.length === 0) throw argRangeError('collate', 'samples', 'at least one graph', 0);
-  let n = 0, m = 0;
-  for (const g of samples) { n += g.nodes; m += g.src.length; }
-  const src = new Int32Array(m), dst = new Int32Array(m), w = new Float32Array(m);
+  let n = 0;
+  for (const g of samples) n += g.nodes;
+  let nnz = 0;
+  const norms = samples.map((g) => { const a = normOf(g); nnz += a.colIdx.length; return a; });
+  const rowPtr = new Int32Array(n + 1), colIdx = new Int32Array(nnz), vals = new Float32Array(nnz);
   const dd = samples[0]!.descriptors?.length ?? 0;
   const desc = dd > 0 ? new Float32Array(samples.length * dd) : null;
   const x = new Float32Array(n * features);
@@ -52,7 +65,12 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     if (g.x.length !== g.nodes * features) throw argRangeError('collate', `samples[${i}].x`, `${g.nodes * features} values (${g.nodes} nodes × ${features})`, g.x.length);
     if (g.y.length !== targets) throw argRangeError('collate', `samples[${i}].y`, `${targets} targets`, g.y.length);
     x.set(g.x, at * features);
-    for (let k = 0; k < g.src.length; k++) { src[e] = g.src[k]! + at; dst[e] = g.dst[k]! + at; w[e] = g.w ? g.w[k]! : 1; e++; }
+    // Â is block diagonal: each graph's rows, shifted by the nodes before it.
+    const a = norms[i]!;
+    for (let r = 0; r < g.nodes; r++) rowPtr[at + r + 1] = e + a.rowPtr[r + 1]!;
+    for (let k = 0; k < a.colIdx.length; k++) colIdx[e + k] = a.colIdx[k]! + at;
+    vals.set(a.vals, e);
+    e += a.colIdx.length;
     if (desc) {
       if (g.descriptors?.length !== dd) throw argRangeError('collate', `samples[${i}].descriptors`, `${dd} values (as samples[0])`, g.descriptors?.length ?? 0);
       desc.set(g.descriptors, i * dd);
@@ -64,7 +82,7 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     at += g.nodes;
     offsets[i + 1] = at;
   });
-  const adj = gcnNorm(heap, n, src, dst, { weights: w });
+  const adj = CsrMatrix.fromArrays(heap, n, n, rowPtr, colIdx, vals);
   const batch: GraphBatch = {
     graphs: samples.length, nodes: n, adj, labels,
     x: Tensor.from(heap, 'float32', [n, features], x),
