@@ -112,7 +112,8 @@ async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: 
     for (let i = 0; i < reps; i++) { const t0 = performance.now(); await fn(); ts.push(performance.now() - t0); }
     return median(ts);
   };
-  const train_ms = await time(() => trainer.trainShards(shards));
+  // Groups of threads held across steps, as GraphTrainer.fit holds them for an epoch.
+  const train_ms = await trainer.holdingShardGroups(() => time(() => trainer.trainShards(shards)));
   const infer_ms = await time(() => trainer.predictBatch(whole));
   for (const b of [...shards, whole]) b.free();
   trainer.dispose();

@@ -218,6 +218,21 @@ export class GraphTrainer {
     return losses.reduce((a, b) => a + b, 0);
   }
 
+  /**
+   * Runs `body` (many training steps) with the batch-splitting groups of threads formed once
+   * (Runtime.withShardGroups), as fit() does for each epoch.
+   */
+  holdingShardGroups<T>(body: () => Promise<T>): Promise<T> {
+    return this.rt.withShardGroups(this.replicas.length, async (run) => {
+      this.shardRunner = run;
+      try {
+        return await body();
+      } finally {
+        this.shardRunner = null;
+      }
+    });
+  }
+
   /** Runs the evaluation forward pass on a collated batch and hands the output to `use`. */
   private async withEvalForward<T>(batch: GraphBatch, use: (out: GraphBatch['x']) => Promise<T> | T): Promise<T> {
     const r = this.replicas[0]!;
@@ -287,15 +302,10 @@ export class GraphTrainer {
       const order = this.rng.shuffle(Array.from(train.keys()));
       let sum = 0, batches = 0;
       // The groups of threads are formed once per epoch, not once per step.
-      await this.rt.withShardGroups(this.replicas.length, async (run) => {
-        this.shardRunner = run;
-        try {
-          for (let i = 0; i < order.length; i += this.config.batchSize) {
-            const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
-            if (!Number.isNaN(loss)) { sum += loss; batches++; }
-          }
-        } finally {
-          this.shardRunner = null;
+      await this.holdingShardGroups(async () => {
+        for (let i = 0; i < order.length; i += this.config.batchSize) {
+          const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
+          if (!Number.isNaN(loss)) { sum += loss; batches++; }
         }
       });
       const valLoss = val.length ? await this.evaluate(val) : NaN;
