@@ -15,7 +15,7 @@ import { ensureDir, writeHistory, writeJson } from './train/run-folder.js';
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
-              [--invalid skip|fail] [--layers 3] [--hidden 64] [--dropout 0.1] [--pool mean|sum|max]
+              [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 64] [--dropout 0.1] [--pool mean|sum|max]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
 
@@ -28,7 +28,7 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
       split: { type: 'string' }, oversample: { type: 'string' }, 'oversample-fraction': { type: 'string' }, hybrid: { type: 'boolean' }, invalid: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
-      patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, quiet: { type: 'boolean' },
+      patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
   if (!v.data) throw new GraftError('graft train --task graph: --data FILE.csv is required');
@@ -40,6 +40,8 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
   if (!OVERSAMPLERS.includes(oversample)) throw new GraftError(`--oversample must be one of ${OVERSAMPLERS.join(', ')}, got ${JSON.stringify(oversample)}`);
   const invalid = v.invalid ?? 'skip';
   if (invalid !== 'skip' && invalid !== 'fail') throw new GraftError(`--invalid must be 'skip' or 'fail', got ${JSON.stringify(invalid)}`);
+  const selectBy = v['select-by'] ?? 'auc';
+  if (selectBy !== 'auc' && selectBy !== 'loss') throw new GraftError(`--select-by must be 'auc' or 'loss', got ${JSON.stringify(selectBy)}`);
   const pool = (v.pool ?? MOLECULE_DEFAULTS.pool) as PoolMode;
   if (!['mean', 'sum', 'max'].includes(pool)) throw new GraftError(`--pool must be mean, sum or max, got ${JSON.stringify(pool)}`);
   const config: GraphTrainConfig = {
@@ -63,10 +65,10 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
     ensureDir(out);
-    writeJson(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    writeJson(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     const progress = new Progress(config.epochs, !v.quiet);
-    const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, config },
-      (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss }));
+    const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, selectBy, config },
+      (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
     writeHistory(out, res.history as unknown as Record<string, number>[]);
     writeJson(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics });

@@ -14,6 +14,8 @@ export interface MoleculeTaskOptions {
   /** Clones per training molecule for ML-ROS and LP-ROS (default 0.25). */
   oversampleFraction: number;
   hybrid: boolean;
+  /** Multi-label: choose the epoch by validation ROC-AUC ('auc') or loss ('loss'). */
+  selectBy?: 'auc' | 'loss';
   config: GraphTrainConfig;
 }
 
@@ -63,7 +65,13 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
   }
   const trainer = new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, T, { ...c, ...(o.hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}) });
   try {
-    const history = await trainer.fit(train, val, onEpoch, true);
+    const yVal = new Float32Array(val.length * T);
+    val.forEach((g, i) => yVal.set(g.y, i * T));
+    // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
+    const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
+      ? (pred: Float32Array): number => multilabelReport(pred.map(sigmoid), yVal, ds.targets, new Float32Array(T).fill(0.5)).roc_auc
+      : undefined;
+    const history = await trainer.fit(train, val, onEpoch, true, valAuc);
     const pv = await trainer.predict(val), pt = await trainer.predict(test);
     const yv = new Float32Array(val.length * T), yt = new Float32Array(test.length * T);
     val.forEach((g, i) => yv.set(g.y, i * T));

@@ -41,7 +41,7 @@ export interface GraphTrainConfig {
   hybrid?: { descriptors: number; denseHidden: number };
 }
 
-export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; ms: number }
+export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
 
 /** GCN layers with ReLU (dropout between them), then pooling per graph: [graphs, hidden]. */
 function gcnPoolStack(rt: Runtime, features: number, c: GraphTrainConfig, rng: Rng, graph: () => Propagation, offsets: () => GraphBatch['offsets']): Layer[] {
@@ -293,7 +293,8 @@ export class GraphTrainer {
    * Epochs of shuffled mini-batches with early stopping on validation loss; with
    * `restoreBest`, the weights of the best validation epoch are put back at the end.
    */
-  async fit(train: readonly GraphSample[], val: readonly GraphSample[], onEpoch?: (e: GraphEpoch) => void, restoreBest = false): Promise<GraphEpoch[]> {
+  async fit(train: readonly GraphSample[], val: readonly GraphSample[], onEpoch?: (e: GraphEpoch) => void, restoreBest = false,
+    valScore?: (pred: Float32Array) => number): Promise<GraphEpoch[]> {
     let best = Infinity, bad = 0;
     const params = this.master.params();
     const saved = restoreBest ? params.map((p) => (p.value.data() as Float32Array).slice()) : null;
@@ -309,11 +310,14 @@ export class GraphTrainer {
         }
       });
       const valLoss = val.length ? await this.evaluate(val) : NaN;
-      const rec = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ms: performance.now() - t0 };
+      // With a validation score (higher is better, e.g. ROC-AUC) the epoch is chosen by it.
+      const score = valScore && val.length ? valScore(await this.predict(val)) : NaN;
+      const rec: GraphEpoch = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
       this.history.push(rec);
       onEpoch?.(rec);
-      if (valLoss < best) {
-        best = valLoss; bad = 0; this.bestEpoch = epoch;
+      const criterion = valScore ? -score : valLoss;
+      if (criterion < best) {
+        best = criterion; bad = 0; this.bestEpoch = epoch;
         saved?.forEach((s, i) => s.set(params[i]!.value.data() as Float32Array));
       } else if (++bad >= this.config.patience && this.config.patience > 0) break;
     }
