@@ -61,6 +61,22 @@ describe('graph-level training with batch splitting', () => {
     await r.rt.close();
   });
 
+  it('restores the weights of the epoch with the best validation score when one is given', async () => {
+    const rt = await Runtime.create({ threads: 2 });
+    const trainer = new GraphTrainer(rt, 8, 4, { ...base, epochs: 4 });
+    const data = syntheticMolecules({ graphs: 64, seed: 8 });
+    const scores = [0.2, 0.9, 0.4, 0.5];
+    const snapshots: Float32Array[][] = [];
+    let calls = 0;
+    await trainer.fit(data, data.slice(0, 8), () => snapshots.push(trainer.master.params().map((p) => (p.value.data() as Float32Array).slice())), true, () => scores[calls++]!);
+    expect(trainer.bestEpoch).toBe(2);
+    expect(trainer.history.map((h) => h.val_score)).toEqual(scores);
+    trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, snapshots[1]![i]!)).toBe(true));
+    expect(bitsEqual(snapshots[3]![0]!, snapshots[1]![0]!)).toBe(false);
+    trainer.dispose();
+    await rt.close();
+  });
+
   it('rejects a bad configuration by name', async () => {
     const rt = await Runtime.create({ threads: 1 });
     expect(() => new GraphTrainer(rt, 8, 4, { ...base, shardSize: 0 })).toThrow("GraphTrainer: argument 'config.shardSize' must be a positive integer, got 0");
