@@ -230,7 +230,8 @@ describe('molecule training', () => {
     const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), 'train', '--task', 'graph', '--data', f, '--targets', 'common,mid,rare',
       '--oversample', 'lpros', '--hybrid', '--epochs', '3', '--threads', '2', '--out', out, '--quiet', '--no-cache'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'metrics.json']);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'metrics.json', 'metrics.svg']);
+    expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,val_loss,val_score,ms'); // val_score: validation ROC-AUC
     // Prefixing 'C' breaks three SMILES (e.g. CO=C(O)…: a pentavalent O); they are skipped and listed by line.
     expect(readFileSync(join(out, 'invalid.csv'), 'utf8').trim().split('\n')).toEqual(['line,smiles', '33,"CO=C(O)CCC(=O)O"', '37,"CClC(Cl)Cl"', '49,"CFC(F)(F)c1ccccc1"']);
     const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
