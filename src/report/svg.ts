@@ -18,6 +18,15 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
+/** The opening of a chart: the svg element, a white background and the title. */
+function frame(W: number, H: number, title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+  ];
+}
+
 export function lineChart(title: string, xLabel: string, series: Series[], options: { x?: number[]; width?: number; height?: number } = {}): string {
   const W = options.width ?? 640, H = options.height ?? 360, L = 60, R = 140, T = 36, B = 48;
   const n = Math.max(0, ...series.map((s) => s.values.length));
@@ -28,10 +37,7 @@ export function lineChart(title: string, xLabel: string, series: Series[], optio
   const x0 = xs[0] ?? 0, x1 = xs[xs.length - 1] ?? 1;
   const px = (x: number): number => L + ((x - x0) / Math.max(1e-12, x1 - x0)) * (W - L - R);
   const py = (y: number): number => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
-  const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`);
+  const parts = frame(W, H, title);
   for (const t of niceTicks(lo, hi)) {
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(t)}" y2="${py(t)}" stroke="#ddd"/>`);
     parts.push(`<text x="${L - 6}" y="${py(t) + 4}" text-anchor="end">${t}</text>`);
@@ -64,10 +70,7 @@ export function scatterChart(title: string, xLabel: string, yLabel: string, seri
   lo -= pad; hi += pad;
   const px = (x: number): number => L + ((x - lo) / (hi - lo)) * (W - L - R);
   const py = (y: number): number => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
-  const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`);
+  const parts = frame(W, H, title);
   for (const t of niceTicks(lo, hi)) {
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(t)}" y2="${py(t)}" stroke="#eee"/><text x="${L - 6}" y="${py(t) + 4}" text-anchor="end">${t}</text>`);
     parts.push(`<text x="${px(t)}" y="${H - B + 16}" text-anchor="middle">${t}</text>`);
