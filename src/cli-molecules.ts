@@ -64,12 +64,13 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
   log(`${v.data}: ${ds.graphs.length} molecules, ${ds.targets.length} targets${ds.invalid.length ? `; ${ds.invalid.length} invalid SMILES skipped (lines ${ds.invalid.slice(0, 5).map((r) => r.line).join(', ')}${ds.invalid.length > 5 ? ', …' : ''})` : ''}; ${ds.fromCache ? 'featurized graphs from the cache' : 'featurized with RDKit'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
-    ensureDir(out);
-    writeJson(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     const progress = new Progress(config.epochs, !v.quiet);
     const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, selectBy, config },
       (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
+    // The run folder is written only once training has succeeded: a failed run leaves nothing.
+    ensureDir(out);
+    writeJson(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
     writeJson(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics });
     const cols = Object.keys(res.perLabel[0] ?? {});
