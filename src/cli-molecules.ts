@@ -15,7 +15,7 @@ import { ensureDir, writeHistory, writeJson } from './train/run-folder.js';
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
-              [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 64] [--dropout 0.1] [--pool mean|sum|max]
+              [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
 

@@ -20,7 +20,7 @@ export interface MoleculeTaskOptions {
 }
 
 export const MOLECULE_DEFAULTS: Omit<GraphTrainConfig, 'task'> = {
-  layers: 3, hidden: 64, dropout: 0.1, pool: 'mean', lr: 1e-3, weightDecay: 0, epochs: 150, batchSize: 64, shardSize: 32, patience: 15, seed: 1,
+  layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 150, batchSize: 64, shardSize: 32, patience: 15, seed: 1,
 };
 
 export interface MoleculeTaskResult {
