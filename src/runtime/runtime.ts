@@ -131,17 +131,7 @@ export class Runtime {
     checkPositiveInt('Runtime.dataParallel', 'shards', shards);
     if (typeof fn !== 'function') throw argTypeError('Runtime.dataParallel', 'fn', 'a function (exec, shard) => Promise', fn);
     this.checkOpen('dataParallel');
-    const groups = Math.min(shards, this.main.helpers + 1);
-    const runGroup = async (exec: Exec, g: number): Promise<void> => {
-      for (let s = g; s < shards; s += groups) await fn(exec, s);
-    };
-    if (groups <= 1) return runGroup(this.main, 0);
-    const per = Math.max(1, Math.floor(this.threads / groups));
-    const branches: Future<void>[] = [];
-    for (let g = 1; g < groups; g++) branches.push(this.fork((exec) => runGroup(exec, g), { threads: per }));
-    const results = await Promise.allSettled([runGroup(this.main, 0), ...branches.map((b) => b.join())]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await this.withShardGroups(shards, (run) => run(shards, fn));
   }
 
   /**
@@ -154,16 +144,12 @@ export class Runtime {
     checkPositiveInt('Runtime.withShardGroups', 'shards', shards);
     this.checkOpen('withShardGroups');
     const groups = Math.min(shards, this.main.helpers + 1);
-    const serial = async (n: number, fn: (exec: Exec, shard: number) => Promise<void>): Promise<void> => {
-      for (let s = 0; s < n; s++) await fn(this.main, s);
-    };
-    if (groups <= 1) return body(serial);
     const per = Math.max(1, Math.floor(this.threads / groups));
     const teams: Team[] = [];
-    for (let g = 1; g < groups; g++) { this.enterFork(); teams.push(await this.acquireBranch(per)); }
-    const execs: Exec[] = [this.main, ...teams];
+    // With one group (no worker to spare) the shards run one after another on the main team.
     const run = async (n: number, fn: (exec: Exec, shard: number) => Promise<void>): Promise<void> => {
       checkPositiveInt('Runtime.withShardGroups run', 'shards', n);
+      const execs: Exec[] = [this.main, ...teams];
       const used = Math.min(n, execs.length);
       const results = await Promise.allSettled(execs.slice(0, used).map(async (exec, g) => {
         for (let s = g; s < n; s += used) await fn(exec, s);
@@ -172,6 +158,16 @@ export class Runtime {
       if (failed) throw failed.reason;
     };
     try {
+      // Inside the try, so a failed acquisition still gives back the groups already formed.
+      for (let g = 1; g < groups; g++) {
+        this.enterFork();
+        try {
+          teams.push(await this.acquireBranch(per));
+        } catch (err) {
+          this.leaveFork();
+          throw err;
+        }
+      }
       return await body(run);
     } finally {
       for (const t of teams) { await this.returnBranch(t); this.leaveFork(); }
