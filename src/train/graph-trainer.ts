@@ -271,19 +271,27 @@ export class GraphTrainer {
 
   /** Mean loss of the model on `samples` (no update), by the same loss ops training uses. */
   async evaluate(samples: readonly GraphSample[]): Promise<number> {
+    return (await this.lossAndOutputs(samples, false)).loss;
+  }
+
+  /** One evaluation pass: the mean loss and, when asked, the outputs [samples, targets]. */
+  private async lossAndOutputs(samples: readonly GraphSample[], keep: boolean): Promise<{ loss: number; outputs: Float32Array | null }> {
     let total = samples.length * this.targets;
     if (this.config.task === 'multilabel') {
       total = 0;
       for (const g of samples) for (const v of g.y) if (!Number.isNaN(v)) total++;
     }
-    if (total === 0) return NaN;
+    if (total === 0 && !keep) return { loss: NaN, outputs: null };
+    const outputs = keep ? new Float32Array(samples.length * this.targets) : null;
     let sum = 0;
-    await this.eachBatch(samples, async (batch, out) => {
+    await this.eachBatch(samples, async (batch, out, at) => {
+      outputs?.set(out.data() as Float32Array, at * this.targets);
+      if (total === 0) return;
       const l = await this.loss(this.rt.exec, out, batch, total);
       l.grad.free();
       sum += l.loss;
     });
-    return sum;
+    return { loss: total === 0 ? NaN : sum, outputs };
   }
 
   /** Epoch with the lowest validation loss (0 before any). */
@@ -309,9 +317,11 @@ export class GraphTrainer {
           if (!Number.isNaN(loss)) { sum += loss; batches++; }
         }
       });
-      const valLoss = val.length ? await this.evaluate(val) : NaN;
+      // One pass over the validation set gives its loss and, for a score, its outputs.
+      const ev = val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+      const valLoss = ev.loss;
       // With a validation score (higher is better, e.g. ROC-AUC) the epoch is chosen by it.
-      const score = valScore && val.length ? valScore(await this.predict(val)) : NaN;
+      const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
       const rec: GraphEpoch = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
       this.history.push(rec);
       onEpoch?.(rec);
