@@ -5,7 +5,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { readGenotypes } from './genotypes.js';
 import { describeMatch, matchSamples, type SampleMatch } from './match.js';
 import { qualityControl, standardizeMarkers, type QcOptions, type QcReport } from './qc.js';
-import { alignRelationship, crossProduct, principalComponents, readRelationship, vanRadenGrm } from './relationship.js';
+import { alignRelationship, crossProduct, principalComponents, readRelationship, vanRadenGrm, type Relationship } from './relationship.js';
 import { knnGraph, thresholdGraph } from './similarity-graph.js';
 
 export interface StudyInputs {
@@ -90,41 +90,38 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     missingPerTrait[t] = n - obs.length;
     return sharedF64(out);
   });
-  let features: Float32Array, f: number, featText: string, markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
-  let rel;
+  let markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
+  let markers: { m: number; w: Float32Array } | null = null;
+  let rel: Relationship;
   if (g) {
     const clean = qualityControl(g, o.qc);
     qc = clean.report;
     if (clean.m === 0) throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
     log(`QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`);
-    const w = standardizeMarkers(clean);
+    markers = { m: clean.m, w: standardizeMarkers(clean) };
     rel = given ? alignRelationship(given, g.ids) : await vanRadenGrm(rt, clean);
-    markerKernel = await crossProduct(rt, w, n, clean.m);
-    if (o.features === 'pcs') {
-      const pc = principalComponents(rel, o.pcs);
-      features = pc.scores; f = pc.k;
-      featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
-    } else if (clean.m > n) {
-      // More markers than samples: the standardized marker matrix W has rank ≤ n, W = U·S·Vᵀ,
-      // and the first layer's W·Θ equals (U·S)·(Vᵀ·Θ). Training on the n scores U·S is the same
-      // model with far fewer multiply-adds (an L2 penalty's minimizer lies in V's span anyway);
-      // only dropout on the input differs (it drops scores, not markers).
-      ({ features, f } = fullRankScores(markerKernel, n, g.ids));
-      featText = `${clean.m} standardized markers, as their ${f} principal-component scores (an exact reparametrization of the first layer: ${clean.m} markers > ${n} samples)`;
-    } else {
-      features = w; f = clean.m;
-      featText = `${clean.m} standardized markers`;
-    }
+    markerKernel = await crossProduct(rt, markers.w, n, clean.m);
   } else {
-    rel = given!;
-    if (o.features === 'pcs') {
-      const pc = principalComponents(rel, o.pcs);
-      features = pc.scores; f = pc.k;
-      featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
-    } else {
-      ({ features, f } = fullRankScores(rel.values, n, ids));
-      featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
-    }
+    rel = given!; // checked at the top: without genotypes a relationship matrix is given
+  }
+  let features: Float32Array, f: number, featText: string;
+  if (o.features === 'pcs') {
+    const pc = principalComponents(rel, o.pcs);
+    features = pc.scores; f = pc.k;
+    featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
+  } else if (!markers) {
+    ({ features, f } = fullRankScores(rel.values, n, ids));
+    featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
+  } else if (markers.m > n) {
+    // More markers than samples: the standardized marker matrix W has rank ≤ n, W = U·S·Vᵀ,
+    // and the first layer's W·Θ equals (U·S)·(Vᵀ·Θ). Training on the n scores U·S is the same
+    // model with far fewer multiply-adds (an L2 penalty's minimizer lies in V's span anyway);
+    // only dropout on the input differs (it drops scores, not markers).
+    ({ features, f } = fullRankScores(markerKernel, n, ids));
+    featText = `${markers.m} standardized markers, as their ${f} principal-component scores (an exact reparametrization of the first layer: ${markers.m} markers > ${n} samples)`;
+  } else {
+    features = markers.w; f = markers.m;
+    featText = `${markers.m} standardized markers`;
   }
   const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
   if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower --threshold or use --graph knn`);
