@@ -1,4 +1,4 @@
-import { DataError, readText } from '../data/csv.js';
+import { DataError, parseTable } from '../data/csv.js';
 import { matmul } from '../ops/linalg.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../tensor.js';
@@ -11,6 +11,8 @@ export interface Relationship {
   n: number;
   values: Float64Array;
   source: string;
+  /** The file it was read from, if any. */
+  file?: string;
 }
 
 /** Z·Zᵀ for a row-major [n, m] float32 Z, on the engine's GEMM (threads split the rows). */
@@ -45,40 +47,36 @@ export async function vanRadenGrm(rt: Runtime, c: CleanGenotypes): Promise<Relat
  * then one row per sample (id, values) in the same order. It must be square and symmetric.
  */
 export function readRelationship(file: string): Relationship {
-  const lines = readText(file).split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
-  if (lines.length === 0) throw new DataError(file, 0, 'the file is empty');
-  const delim = lines[0]!.includes('\t') ? '\t' : ',';
-  const unq = (s: string): string => s.trim().replace(/^"(.*)"$/, '$1');
-  const ids = lines[0]!.split(delim).slice(1).map(unq);
+  const t = parseTable(file);
+  const ids = t.header.slice(1);
   const n = ids.length;
-  if (lines.length - 1 !== n) throw new DataError(file, 0, `${lines.length - 1} rows for ${n} columns: a relationship matrix is square`);
+  if (t.rows.length !== n) throw new DataError(file, 0, `${t.rows.length} rows for ${n} columns: a relationship matrix is square`);
   const values = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const f = lines[i + 1]!.split(delim);
-    if (f.length !== n + 1) throw new DataError(file, i + 2, `${f.length} fields, but the header has ${n + 1} (a ragged row)`);
-    if (unq(f[0]!) !== ids[i]) throw new DataError(file, i + 2, `row id '${unq(f[0]!)}' differs from column ${i + 2}'s id '${ids[i]}': rows and columns must be in the same order`);
+  t.rows.forEach((row, i) => {
+    const line = t.lines[i]!;
+    if (row[0] !== ids[i]) throw new DataError(file, line, `row id '${row[0]}' differs from column ${i + 2}'s id '${ids[i]}': rows and columns must be in the same order`);
     for (let j = 0; j < n; j++) {
-      const v = Number(f[j + 1]);
-      if (f[j + 1]!.trim() === '' || !Number.isFinite(v)) throw new DataError(file, i + 2, `column '${ids[j]}': ${JSON.stringify(f[j + 1])} is not a number`);
+      const v = Number(row[j + 1]);
+      if (row[j + 1] === '' || !Number.isFinite(v)) throw new DataError(file, line, `column '${ids[j]}': ${JSON.stringify(row[j + 1])} is not a number`);
       values[i * n + j] = v;
     }
-  }
+  });
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) {
     const a = values[i * n + j]!, b = values[j * n + i]!;
-    if (Math.abs(a - b) > 1e-6 * Math.max(1, Math.abs(a), Math.abs(b))) throw new DataError(file, i + 2, `not symmetric: [${ids[i]}, ${ids[j]}] = ${a} but [${ids[j]}, ${ids[i]}] = ${b}`);
+    if (Math.abs(a - b) > 1e-6 * Math.max(1, Math.abs(a), Math.abs(b))) throw new DataError(file, t.lines[i]!, `not symmetric: [${ids[i]}, ${ids[j]}] = ${a} but [${ids[j]}, ${ids[i]}] = ${b}`);
   }
-  return { ids, n, values, source: `relationship matrix from ${file}` };
+  return { ids, n, values, source: `relationship matrix from ${file}`, file };
 }
 
 /** The relationship restricted and reordered to `ids`; an id it lacks is an error. */
 export function alignRelationship(r: Relationship, ids: string[]): Relationship {
   const at = new Map(r.ids.map((id, i) => [id, i]));
   const missing = ids.filter((id) => !at.has(id));
-  if (missing.length) throw new DataError(r.source.replace(/^relationship matrix from /, ''), 1, `${missing.length} genotyped sample(s) are not in the relationship matrix (e.g. ${missing.slice(0, 3).map((s) => `'${s}'`).join(', ')})`);
+  if (missing.length) throw new DataError(r.file ?? r.source, 1, `${missing.length} genotyped sample(s) are not in the relationship matrix (e.g. ${missing.slice(0, 3).map((s) => `'${s}'`).join(', ')})`);
   const n = ids.length, idx = ids.map((id) => at.get(id)!);
   const values = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) values[i * n + j] = r.values[idx[i]! * r.n + idx[j]!]!;
-  return { ids, n, values, source: r.source };
+  return { ids, n, values, source: r.source, ...(r.file ? { file: r.file } : {}) };
 }
 
 /** The top `k` principal components of the samples from their relationship matrix: U_k·sqrt(Λ_k), [n, k]. */
