@@ -3,7 +3,8 @@ import { gcnNorm } from '../graph/gcn-norm.js';
 import type { CsrMatrix } from '../graph/csr.js';
 import { Adam } from '../nn/adam.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
-import { Dropout, GCNConv, Linear, ReLU, type Propagation } from '../nn/layers.js';
+import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
+import { Linear, ReLU, type Propagation } from '../nn/layers.js';
 import { Rng } from '../nn/random.js';
 import { Sequential } from '../nn/sequential.js';
 import { TwoBranchJoin } from '../nn/two-branch.js';
@@ -136,8 +137,7 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
 
 /** [dropout → GCN → ReLU] × (layers − 1), dropout → GCN → 1 output. */
 function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, graph: () => Propagation): Model {
-  const rng = new Rng(c.seed);
-  const seq = new Sequential(gcnStack(rt, c, f, rng, graph, true));
+  const seq = new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, f, 1)));
   return {
     params: () => seq.params(),
     forward: (ctx) => seq.forward(ctx, x),
@@ -147,20 +147,9 @@ function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, grap
   };
 }
 
-function gcnStack(rt: Runtime, c: GcnRegressorConfig, f: number, rng: Rng, graph: () => Propagation, withOutput: boolean) {
-  const layers = [];
-  let width = f;
-  const count = withOutput ? c.layers : c.layers - 1;
-  for (let l = 0; l < Math.max(1, count); l++) {
-    const last = withOutput && l === c.layers - 1;
-    const out = last ? 1 : c.hidden;
-    if (c.dropout > 0) layers.push(new Dropout(c.dropout, l));
-    layers.push(new GCNConv(rt.heap, `gcn${l}`, width, out, rng, graph, { weightDecay: c.weightDecay }));
-    if (!last) layers.push(new ReLU());
-    width = out;
-  }
-  return layers;
-}
+const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStackShape => ({
+  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, out, weightDecay: () => c.weightDecay,
+});
 
 /**
  * The hybrid: GCN layers on the graph ([n, hidden]) beside a dense layer on the covariates
@@ -169,7 +158,7 @@ function gcnStack(rt: Runtime, c: GcnRegressorConfig, f: number, rng: Rng, graph
  */
 function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, cov: Tensor, graph: () => Propagation): Model {
   const rng = new Rng(c.seed);
-  const graphBranch = new Sequential(gcnStack(rt, c, f, rng, graph, false));
+  const graphBranch = new Sequential(gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)));
   const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', cov.shape[1]!, c.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
   const headIn = c.hidden + c.denseHidden;
   const head = new Linear(rt.heap, 'head', headIn, 1, rng, { weightDecay: c.weightDecay });

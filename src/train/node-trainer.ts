@@ -4,7 +4,8 @@ import type { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Adam } from '../nn/adam.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
-import { Dropout, GCNConv, ReLU, type Propagation } from '../nn/layers.js';
+import { gcnStack } from '../nn/gcn-stack.js';
+import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../nn/random.js';
 import { Sequential } from '../nn/sequential.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
@@ -87,18 +88,10 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
 
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
 export function buildNodeGcn(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, graph: () => Propagation): Sequential {
-  const rng = new Rng(c.seed);
-  const layers = [];
-  let width = inFeatures;
-  for (let l = 0; l < c.layers; l++) {
-    const out = l === c.layers - 1 ? classes : c.hidden;
-    const wd = c.weightDecayScope === 'all' || l === 0 ? c.weightDecay : 0;
-    if (c.dropout > 0) layers.push(new Dropout(c.dropout, l));
-    layers.push(new GCNConv(rt.heap, `gcn${l}`, width, out, rng, graph, { weightDecay: wd }));
-    if (l < c.layers - 1) layers.push(new ReLU());
-    width = out;
-  }
-  return new Sequential(layers);
+  return new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, {
+    inFeatures, hidden: c.hidden, layers: c.layers, dropout: c.dropout, out: classes,
+    weightDecay: (l) => (c.weightDecayScope === 'all' || l === 0 ? c.weightDecay : 0),
+  }));
 }
 
 function maskOf(heap: Runtime['heap'], n: number, idx: Int32Array): Tensor {
