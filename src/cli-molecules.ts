@@ -53,6 +53,7 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     patience: num(v.patience, '--patience', true) ?? MOLECULE_DEFAULTS.patience, seed: num(v.seed, '--seed', true) ?? MOLECULE_DEFAULTS.seed,
   };
   const threads = num(v.threads, '--threads', true);
+  const oversampleFraction = num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25;
   const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
   const out = resolve(v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft: ${s}`);
@@ -65,12 +66,12 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
     const progress = new Progress(config.epochs, !v.quiet);
-    const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, selectBy, config },
+    const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config },
       (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
     // The run folder is written only once training has succeeded: a failed run leaves nothing.
     ensureDir(out);
-    writeJson(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    writeJson(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
     writeJson(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics });
     const cols = Object.keys(res.perLabel[0] ?? {});

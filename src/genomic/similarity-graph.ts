@@ -17,11 +17,10 @@ export function knnGraph(r: Relationship, k: number): SampleGraph {
   if (!Number.isInteger(k) || k < 1) throw argRangeError('knnGraph', 'k', 'a positive integer', k);
   const n = r.n, kk = Math.min(k, n - 1);
   const edges = new Set<number>();
-  const order = new Int32Array(n);
+  const others = (i: number): number[] => { const c: number[] = []; for (let j = 0; j < n; j++) if (j !== i) c.push(j); return c; };
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) order[j] = j;
     const row = r.values.subarray(i * n, i * n + n);
-    const cand = Array.from(order).filter((j) => j !== i).sort((a, b) => (row[b]! - row[a]!) || (a - b));
+    const cand = others(i).sort((a, b) => (row[b]! - row[a]!) || (a - b));
     for (let t = 0; t < kk; t++) {
       const j = cand[t]!;
       edges.add(i < j ? i * n + j : j * n + i);

@@ -120,12 +120,18 @@ function sparseOnes(a: Float32Array): number[] {
   return out;
 }
 
+/** A 0/1 vector of length n with ones at `idx` (the inverse of sparseOnes). */
+function ones(idx: number[], n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (const i of idx) a[i] = 1;
+  return a;
+}
+
 function decodeGraphs(text: string): (MolGraph | null)[] {
   const doc = JSON.parse(text) as { version: string; graphs: ({ atoms: number; x: number[]; src: number[]; dst: number[]; w: number[]; z: number[]; inRing: number[]; aromatic: number[]; morgan: number[] } | null)[] };
   if (doc.version !== FEATURIZER_VERSION) return [];
   return doc.graphs.map((g) => {
     if (!g) return null;
-    const ones = (idx: number[], n: number): Float32Array => { const a = new Float32Array(n); for (const i of idx) a[i] = 1; return a; };
     return {
       atoms: g.atoms, x: ones(g.x, g.atoms * ATOM_FEATURES), src: Int32Array.from(g.src), dst: Int32Array.from(g.dst), w: Float32Array.from(g.w),
       z: Int32Array.from(g.z), inRing: Uint8Array.from(g.inRing), aromatic: Uint8Array.from(g.aromatic), morgan: ones(g.morgan, MORGAN_BITS),
