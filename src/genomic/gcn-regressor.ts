@@ -2,6 +2,7 @@ import { argRangeError } from '../errors.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import type { CsrMatrix } from '../graph/csr.js';
 import { Adam } from '../nn/adam.js';
+import { ParamSnapshot } from '../nn/param-snapshot.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
 import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
 import { Linear, ReLU, type Propagation } from '../nn/layers.js';
@@ -104,7 +105,7 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
   const params = model.params();
   const adam = new Adam(params, { lr: c.lr });
-  const best = params.map((p) => (p.value.data() as Float32Array).slice());
+  const best = new ParamSnapshot(params);
   let bestLoss = Infinity, bestEpoch = 0, bad = 0, epoch = 0;
   try {
     for (epoch = 1; epoch <= c.epochs; epoch++) {
@@ -120,10 +121,10 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
       model.release();
       if (vl.loss < bestLoss) {
         bestLoss = vl.loss; bestEpoch = epoch; bad = 0;
-        params.forEach((p, i) => best[i]!.set(p.value.data() as Float32Array));
+        best.take();
       } else if (c.patience > 0 && ++bad >= c.patience) break;
     }
-    params.forEach((p, i) => (p.value.data() as Float32Array).set(best[i]!));
+    best.restore();
     const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
     const raw = ev.data() as Float32Array;
     const predictions = new Float64Array(n);

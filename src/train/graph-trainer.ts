@@ -1,6 +1,7 @@
 import { argRangeError } from '../errors.js';
 import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import { Adam } from '../nn/adam.js';
+import { ParamSnapshot } from '../nn/param-snapshot.js';
 import type { Layer, Parameter, PassContext } from '../nn/layer.js';
 import { Tensor } from '../tensor.js';
 import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../nn/layers.js';
@@ -305,7 +306,7 @@ export class GraphTrainer {
     valScore?: (pred: Float32Array) => number): Promise<GraphEpoch[]> {
     let best = Infinity, bad = 0;
     const params = this.master.params();
-    const saved = restoreBest ? params.map((p) => (p.value.data() as Float32Array).slice()) : null;
+    const saved = restoreBest ? new ParamSnapshot(params) : null;
     for (let epoch = 1; epoch <= this.config.epochs; epoch++) {
       const t0 = performance.now();
       const order = this.rng.shuffle(Array.from(train.keys()));
@@ -328,10 +329,10 @@ export class GraphTrainer {
       const criterion = valScore ? -score : valLoss;
       if (criterion < best) {
         best = criterion; bad = 0; this.bestEpoch = epoch;
-        saved?.forEach((s, i) => s.set(params[i]!.value.data() as Float32Array));
+        saved?.take();
       } else if (++bad >= this.config.patience && this.config.patience > 0) break;
     }
-    if (saved && this.bestEpoch > 0) saved.forEach((s, i) => (params[i]!.value.data() as Float32Array).set(s));
+    if (saved && this.bestEpoch > 0) saved.restore();
     return this.history;
   }
 

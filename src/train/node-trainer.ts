@@ -3,6 +3,7 @@ import type { NodeDataset } from '../data/node-dataset.js';
 import type { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Adam } from '../nn/adam.js';
+import { ParamSnapshot } from '../nn/param-snapshot.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import type { Propagation } from '../nn/layers.js';
@@ -118,7 +119,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
   const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => prop);
   const params = model.params();
   const adam = new Adam(params, { lr: config.lr });
-  const best = params.map(copyOf);
+  const best = new ParamSnapshot(params);
   let history: EpochRecord[] = [];
   let bestLoss = Infinity, bestEpoch = 0, bad = 0, startEpoch = 1;
 
@@ -128,7 +129,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
       tensors.set(`model.${p.name}`, { shape: [...p.value.shape], data: copyOf(p) });
       tensors.set(`adam.m.${p.name}`, { shape: [...p.value.shape], data: (adam.m[i]!.data() as Float32Array).slice() });
       tensors.set(`adam.v.${p.name}`, { shape: [...p.value.shape], data: (adam.v[i]!.data() as Float32Array).slice() });
-      tensors.set(`best.${p.name}`, { shape: [...p.value.shape], data: best[i]! });
+      tensors.set(`best.${p.name}`, { shape: [...p.value.shape], data: best.values[i]! });
     });
     return {
       tensors,
@@ -158,7 +159,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
       (p.value.data() as Float32Array).set(get(`model.${p.name}`));
       (adam.m[i]!.data() as Float32Array).set(get(`adam.m.${p.name}`));
       (adam.v[i]!.data() as Float32Array).set(get(`adam.v.${p.name}`));
-      best[i]!.set(get(`best.${p.name}`));
+      best.values[i]!.set(get(`best.${p.name}`));
     });
     adam.step = Number(cp.metadata['adam_step']);
     ({ bestLoss, bestEpoch, bad } = JSON.parse(cp.metadata['early_stop']!) as { bestLoss: number; bestEpoch: number; bad: number });
@@ -198,7 +199,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     history.push(rec);
     if (ev.valLoss < bestLoss) {
       bestLoss = ev.valLoss; bestEpoch = epoch; bad = 0;
-      params.forEach((p, i) => best[i]!.set(p.value.data() as Float32Array));
+      best.take();
     } else bad++;
     stopped = epoch;
     progress.tick(epoch, { loss: rec.train_loss, val_loss: rec.val_loss, val_acc: rec.val_accuracy });
@@ -210,8 +211,8 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
   }
   progress.end();
 
-  const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best[i]!.slice() : copyOf(p)]));
-  if (config.restoreBest) params.forEach((p, i) => (p.value.data() as Float32Array).set(best[i]!));
+  const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best.values[i]!.slice() : copyOf(p)]));
+  if (config.restoreBest) best.restore();
   const { pred, valLoss } = await evaluate();
   const report = classificationReport(pred, data.labels, data.split.test, data.numClasses);
   const metrics: Record<string, number> = {
