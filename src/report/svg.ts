@@ -18,6 +18,17 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
+/**
+ * The range of the finite values (0..1 when none; widened by ±0.5 when flat). A loop, not
+ * Math.min(...values): a spread of a large study's predictions overflows the call stack.
+ */
+function extent(lists: number[][]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (const l of lists) for (const v of l) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo > hi) return [0, 1];
+  return hi === lo ? [lo - 0.5, hi + 0.5] : [lo, hi];
+}
+
 /** The opening of a chart: the svg element, a white background and the title. */
 function frame(W: number, H: number, title: string): string[] {
   return [
@@ -31,9 +42,7 @@ export function lineChart(title: string, xLabel: string, series: Series[], optio
   const W = options.width ?? 640, H = options.height ?? 360, L = 60, R = 140, T = 36, B = 48;
   const n = Math.max(0, ...series.map((s) => s.values.length));
   const xs = options.x ?? Array.from({ length: n }, (_, i) => i + 1);
-  const finite = series.flatMap((s) => s.values).filter(Number.isFinite);
-  let lo = finite.length ? Math.min(...finite) : 0, hi = finite.length ? Math.max(...finite) : 1;
-  if (hi === lo) { hi += 0.5; lo -= 0.5; }
+  const [lo, hi] = extent(series.map((s) => s.values));
   const x0 = xs[0] ?? 0, x1 = xs[xs.length - 1] ?? 1;
   const px = (x: number): number => L + ((x - x0) / Math.max(1e-12, x1 - x0)) * (W - L - R);
   const py = (y: number): number => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
@@ -63,9 +72,7 @@ export interface PointSeries { name: string; x: number[]; y: number[] }
 /** A scatter plot of several point series with the y = x line (predicted against observed). */
 export function scatterChart(title: string, xLabel: string, yLabel: string, series: PointSeries[], options: { width?: number; height?: number } = {}): string {
   const W = options.width ?? 560, H = options.height ?? 480, L = 60, R = 130, T = 36, B = 48;
-  const all = series.flatMap((s) => [...s.x, ...s.y]).filter(Number.isFinite);
-  let lo = all.length ? Math.min(...all) : 0, hi = all.length ? Math.max(...all) : 1;
-  if (hi === lo) { hi += 0.5; lo -= 0.5; }
+  let [lo, hi] = extent(series.flatMap((s) => [s.x, s.y]));
   const pad = (hi - lo) * 0.04;
   lo -= pad; hi += pad;
   const px = (x: number): number => L + ((x - lo) / (hi - lo)) * (W - L - R);
