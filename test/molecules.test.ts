@@ -11,7 +11,7 @@ import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../src/molecules/train-mol
 import { packageRoot } from '../src/paths.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { GraphTrainer } from '../src/train/graph-trainer.js';
-import { chooseThresholds, multilabelReport, prAuc, rocAuc } from '../src/train/multilabel-metrics.js';
+import { chooseThresholds, meanRocAuc, multilabelReport, prAuc, rocAuc } from '../src/train/multilabel-metrics.js';
 import { bitsEqual, rng, sharedData } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'graft-mol-'));
@@ -125,6 +125,15 @@ describe('multi-label metrics (oracle: definitions by brute force)', () => {
     }
     expect(rocAuc(score, truth)).toBeCloseTo(num / den, 12);
     expect(rocAuc(score, Float32Array.from(truth, (t) => (Number.isNaN(t) ? t : 1)))).toBeNaN();
+  });
+
+  it('meanRocAuc is the report\'s mean ROC-AUC over labels', () => {
+    const L = 3, prob = Float32Array.from({ length: n * L }, (_, i) => score[Math.floor(i / L)]! * (1 + (i % L)) / 3);
+    const y = Float32Array.from({ length: n * L }, (_, i) => (i % L === 2 ? 0 : truth[Math.floor(i / L)]!)); // label 2: one class only
+    const rep = multilabelReport(prob, y, ['a', 'b', 'c'], new Float32Array(L).fill(0.5));
+    expect(rep.perLabel[2]!.roc_auc).toBeNaN();
+    expect(meanRocAuc(prob, y, L)).toBe(rep.roc_auc);
+    expect(rep.roc_auc).toBe((rep.perLabel[0]!.roc_auc + rep.perLabel[1]!.roc_auc) / 2);
   });
 
   it('PR-AUC is the average precision: Σ over thresholds of Δrecall · precision', () => {

@@ -2,7 +2,7 @@ import { GraftError } from '../errors.js';
 import type { GraphSample } from '../graph/batch.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphTrainConfig } from '../train/graph-trainer.js';
-import { chooseThresholds, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
+import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
 import type { MoleculeDataset } from './dataset.js';
 import { MORGAN_BITS, toSample } from './featurize.js';
 import { imbalanceStats, lpRos, mlRos, mlSmote, withSynthetic, type Oversampler, type Synthetic } from './imbalance.js';
@@ -69,20 +69,19 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     val.forEach((g, i) => yVal.set(g.y, i * T));
     // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
     const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
-      ? (pred: Float32Array): number => multilabelReport(pred.map(sigmoid), yVal, ds.targets, new Float32Array(T).fill(0.5)).roc_auc
+      ? (pred: Float32Array): number => meanRocAuc(pred.map(sigmoid), yVal, T)
       : undefined;
     const history = await trainer.fit(train, val, onEpoch, true, valAuc);
     const pv = await trainer.predict(val), pt = await trainer.predict(test);
-    const yv = new Float32Array(val.length * T), yt = new Float32Array(test.length * T);
-    val.forEach((g, i) => yv.set(g.y, i * T));
+    const yt = new Float32Array(test.length * T);
     test.forEach((g, i) => yt.set(g.y, i * T));
     const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: train.length, val_molecules: val.length, test_molecules: test.length,
       mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
     let perLabel: MoleculeTaskResult['perLabel'];
     if (c.task === 'multilabel') {
       const probV = pv.map(sigmoid), probT = pt.map(sigmoid);
-      const th = chooseThresholds(probV, yv, T);
-      const rv = multilabelReport(probV, yv, ds.targets, th), rtest: MultilabelReport = multilabelReport(probT, yt, ds.targets, th);
+      const th = chooseThresholds(probV, yVal, T);
+      const rv = multilabelReport(probV, yVal, ds.targets, th), rtest: MultilabelReport = multilabelReport(probT, yt, ds.targets, th);
       Object.assign(metrics, {
         test_roc_auc: rtest.roc_auc, test_pr_auc: rtest.pr_auc, test_f1_weighted: rtest.f1.weighted, test_f1_micro: rtest.f1.micro, test_f1_macro: rtest.f1.macro,
         test_precision_weighted: rtest.precision.weighted, test_recall_weighted: rtest.recall.weighted,

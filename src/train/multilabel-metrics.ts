@@ -79,14 +79,25 @@ export function chooseThresholds(prob: Float32Array, truth: Float32Array, labels
 }
 
 /** The report for probabilities `prob` [n, labels] against `truth` (0/1/NaN) at the given thresholds. */
+/** Label t's column of a row-major [n, L] matrix. */
+function column(m: Float32Array, L: number, t: number): Float32Array {
+  const n = m.length / L, out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = m[i * L + t]!;
+  return out;
+}
+
+/** Mean ROC-AUC over labels (those with both classes present): multilabelReport's roc_auc alone. */
+export function meanRocAuc(prob: Float32Array, truth: Float32Array, labels: number): number {
+  return nanMean(Array.from({ length: labels }, (_, t) => rocAuc(column(prob, labels, t), column(truth, labels, t))));
+}
+
 export function multilabelReport(prob: Float32Array, truth: Float32Array, names: string[], thresholds: Float32Array): MultilabelReport {
   const L = names.length, n = truth.length / L;
   const counts: LabelCounts[] = [];
   const perLabel = names.map((label, t) => {
-    const s = new Float32Array(n), y = new Float32Array(n);
+    const s = column(prob, L, t), y = column(truth, L, t);
     const c: LabelCounts = { tp: 0, fp: 0, fn: 0, support: 0 };
     for (let i = 0; i < n; i++) {
-      s[i] = prob[i * L + t]!; y[i] = truth[i * L + t]!;
       if (Number.isNaN(y[i]!)) continue;
       const p = s[i]! >= thresholds[t]!;
       if (y[i] === 1) { c.support++; if (p) c.tp++; else c.fn++; } else if (p) c.fp++;
