@@ -1,5 +1,5 @@
 import { argRangeError } from '../errors.js';
-import type { GenotypeMatrix } from './genotypes.js';
+import { isBinaryCoded, type GenotypeMatrix } from './genotypes.js';
 
 export interface QcOptions {
   /** Drop markers observed in fewer than this fraction of samples (default 0.9). */
@@ -43,8 +43,7 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
   if (!(minCall >= 0 && minCall <= 1)) throw argRangeError('qualityControl', 'options.minCallRate', 'in [0, 1]', minCall);
   if (!(minMaf >= 0 && minMaf < 0.5)) throw argRangeError('qualityControl', 'options.minMaf', 'in [0, 0.5)', minMaf);
   const n = g.ids.length, m = g.markers.length, x = g.dosage;
-  let binary = true;
-  for (let k = 0; k < x.length; k++) if (x[k]! > 1) { binary = false; break; }
+  const binary = isBinaryCoded(g);
   const scale = binary ? 2 : 1;
   const sum = new Float64Array(m), obs = new Int32Array(m);
   for (let i = 0; i < n; i++) {
