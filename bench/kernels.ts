@@ -9,8 +9,8 @@ import { matmul } from '../src/ops/linalg.js';
 import { spmm } from '../src/ops/sparse.js';
 import { partsFor, splitEven } from '../src/runtime/partition.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { Tensor } from '../src/tensor.js';
-import { Rng } from '../src/nn/random.js';
+import { Tensor } from '../src/memory/tensor.js';
+import { Rng } from '../src/core/random.js';
 import { workloadGraph } from './graph.js';
 import { flag, measure, threadList } from './measure.js';
 

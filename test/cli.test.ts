@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeCsv } from '../src/data/node-dataset.js';
-import { packageRoot } from '../src/paths.js';
+import { packageRoot } from '../src/core/paths.js';
 
-const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const graft = (...args: string[]): { code: number | null; out: string; err: string } => {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, GRAFT_DATA: '/nonexistent' } });
   return { code: r.status, out: r.stdout, err: r.stderr };

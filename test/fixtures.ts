@@ -1,6 +1,6 @@
 import { CsrMatrix } from '../src/graph/csr.js';
 import type { Heap } from '../src/memory/heap.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/memory/tensor.js';
 import { randn, rng } from './helpers.js';
 
 /** A random symmetric graph with self loops as CSR (uniform edges, like the bench workloads). */

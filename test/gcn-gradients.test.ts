@@ -5,11 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { gcnNorm } from '../src/graph/gcn-norm.js';
 import type { Parameter, PassContext } from '../src/nn/layer.js';
 import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../src/nn/layers.js';
-import { Rng } from '../src/nn/random.js';
+import { Rng } from '../src/core/random.js';
 import { Sequential } from '../src/nn/sequential.js';
 import { bceWithLogits, softmaxCrossEntropy, type LossResult } from '../src/ops/losses.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/memory/tensor.js';
 import { randn } from './helpers.js';
 
 // The loss is summed in f64, so central differences with h = 2e-3 on f32 weights resolve the

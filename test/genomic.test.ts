@@ -4,18 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EigenvalueDecomposition, Matrix, solve } from 'ml-matrix';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { symmetricEigen } from '../src/linalg/symmetric-eigen.js';
-import { fitKernelReml, kernelBasis, predictKernel } from '../src/genomic/kernel-reml.js';
-import { readGenotypes } from '../src/genomic/genotypes.js';
-import { readPhenotypes, traitValues } from '../src/genomic/phenotypes.js';
-import { matchSamples } from '../src/genomic/match.js';
-import { qualityControl } from '../src/genomic/qc.js';
-import { readRelationship, vanRadenGrm } from '../src/genomic/relationship.js';
-import { knnGraph } from '../src/genomic/similarity-graph.js';
-import { foldMetrics, kFoldSplits, readFolds } from '../src/genomic/cv.js';
-import { runStudy, type StudyOptions } from '../src/genomic/study.js';
-import { GCN_GP_DEFAULTS } from '../src/genomic/gcn-regressor.js';
-import { SYNTHETIC_GP_DIR } from '../src/cli-gp.js';
+import { symmetricEigen } from '../src/genomics/symmetric-eigen.js';
+import { fitKernelReml, kernelBasis, predictKernel } from '../src/genomics/kernel-reml.js';
+import { readGenotypes } from '../src/data/genotypes.js';
+import { readPhenotypes, traitValues } from '../src/data/phenotypes.js';
+import { matchSamples } from '../src/genomics/match.js';
+import { qualityControl } from '../src/genomics/qc.js';
+import { readRelationship, vanRadenGrm } from '../src/genomics/relationship.js';
+import { knnGraph } from '../src/graph/sample-graph.js';
+import { readFolds } from '../src/data/folds.js';
+import { foldMetrics, kFoldSplits } from '../src/train/cv.js';
+import { runStudy, type StudyOptions } from '../src/genomics/study.js';
+import { GCN_GP_DEFAULTS } from '../src/genomics/gcn-regressor.js';
+import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { rng, sharedData } from './helpers.js';
 
@@ -249,8 +250,8 @@ describe.skipIf(!wheat || !existsSync(join(wheat, 'wheat_X.csv')))('published fi
 describe('graft gp CLI', () => {
   it('writes results.json, folds, predictions, report.md and SVGs; bad flags exit 2', async () => {
     const { spawnSync } = await import('node:child_process');
-    const { packageRoot } = await import('../src/paths.js');
-    const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+    const { packageRoot } = await import('../src/core/paths.js');
+    const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
     const out = join(dir, 'gp-run');
     const r = spawnSync(process.execPath, [cli, 'gp', '--geno', join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), '--pheno', join(SYNTHETIC_GP_DIR, 'phenotypes.csv'),
       '--trait', 'height', '--k', '3', '--epochs', '10', '--models', 'gcn,gblup,rrblup', '--features', 'pcs', '--threads', '2', '--out', out, '--quiet'], { encoding: 'utf8' });

@@ -5,7 +5,7 @@
 // the work range in two changes no bit (the runtime's determinism rests on that).
 import { describe, expect, it } from 'vitest';
 import type { KernelBackend } from '../src/kernels/backend.js';
-import { createReferenceBackend, dropoutHash } from '../src/kernels/reference.js';
+import { createReferenceBackend, dropoutHash } from '../src/reference/index.js';
 import { createBackend } from '../src/kernels/wasm.js';
 import { Heap } from '../src/memory/heap.js';
 import { availableBackends, bitsEqual, closeness, randn, rng, SIZES } from './helpers.js';

@@ -3,12 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadMoleculeCsv } from '../src/molecules/dataset.js';
-import { ATOM_FEATURES, ELEMENTS, smilesToGraph, toSample } from '../src/molecules/featurize.js';
-import { imbalanceStats, lpRos, mlRos, mlSmote, withSynthetic } from '../src/molecules/imbalance.js';
-import { scaffoldKey, scaffoldSplit } from '../src/molecules/split.js';
-import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../src/molecules/train-molecules.js';
-import { packageRoot } from '../src/paths.js';
+import { loadMoleculeCsv } from '../src/chem/dataset.js';
+import { ATOM_FEATURES, ELEMENTS, smilesToGraph, toSample } from '../src/chem/featurize.js';
+import { imbalanceStats, lpRos, mlRos, mlSmote, withSynthetic } from '../src/chem/imbalance.js';
+import { scaffoldKey, scaffoldSplit } from '../src/chem/split.js';
+import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../src/chem/train-molecules.js';
+import { packageRoot } from '../src/core/paths.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, prAuc, rocAuc } from '../src/train/multilabel-metrics.js';
@@ -236,7 +236,7 @@ describe('molecule training', () => {
   it('graft train --task graph writes a run folder with test_roc_auc, test_f1_weighted and a per-label table', () => {
     const f = put('cli.csv', csv([...labelRows, ...labelRows.map((r) => r.replace(/^([^,]+)/, 'C$1'))]));
     const out = join(dir, 'run');
-    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), 'train', '--task', 'graph', '--data', f, '--targets', 'common,mid,rare',
+    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', f, '--targets', 'common,mid,rare',
       '--oversample', 'lpros', '--hybrid', '--epochs', '3', '--threads', '2', '--out', out, '--quiet', '--no-cache'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'metrics.json', 'metrics.svg']);
@@ -248,7 +248,7 @@ describe('molecule training', () => {
     expect('test_roc_auc' in m).toBe(true);
     expect(m['mean_ir_after']).toBeLessThan(m['mean_ir_before']!);
     expect(readFileSync(join(out, 'labels.csv'), 'utf8').split('\n')[0]).toBe('label,roc_auc,pr_auc,precision,recall,f1,support,threshold');
-    const bad = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), 'train', '--task', 'graph', '--data', f, '--oversample', 'magic', '--out', join(dir, 'bad')], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', f, '--oversample', 'magic', '--out', join(dir, 'bad')], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--oversample must be one of none, mlros, mlsmote, lpros, got "magic"/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { WorkerError } from '../src/errors.js';
+import { WorkerError } from '../src/core/errors.js';
 import { FAULT_EXIT, FAULT_THROW } from '../src/kernels/registry.js';
 import { dropout, dropoutBackward, dropoutKey } from '../src/ops/dropout.js';
 import { addInto, axpy, biasAdd, colSum, copy, reduceInOrder, relu, reluBackward, scale } from '../src/ops/elementwise.js';
@@ -10,7 +10,7 @@ import { segmentPool, segmentPoolBackward } from '../src/ops/pooling.js';
 import { spmm } from '../src/ops/sparse.js';
 import type { Exec } from '../src/runtime/exec.js';
 import { Runtime, type RuntimeOptions } from '../src/runtime/runtime.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/memory/tensor.js';
 import { randomGraph, randomMatrix } from './fixtures.js';
 import { bitsEqual } from './helpers.js';
 

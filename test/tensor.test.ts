@@ -1,7 +1,7 @@
 import ndarray from 'ndarray';
 import { describe, expect, it } from 'vitest';
 import { Heap } from '../src/memory/heap.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/memory/tensor.js';
 
 const heap = new Heap({ initialBytes: 1 << 20 });
 

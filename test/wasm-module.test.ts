@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { chooseBackend, createBackend, engineSupports } from '../src/kernels/wasm.js';
 import { Heap } from '../src/memory/heap.js';
-import { packageRoot } from '../src/paths.js';
+import { packageRoot } from '../src/core/paths.js';
 
 /** Section ids present in a wasm binary (1 type, 2 import, 6 global, 8 start, 11 data, ...). */
 function sections(bytes: Uint8Array): Set<number> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { GraftError } from '../errors.js';
+import { GraftError } from '../core/errors.js';
 
 /** An input problem located in a file: "file:line: message". */
 export class DataError extends GraftError {

@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { Rng } from '../nn/random.js';
-import { writeFileAtomic } from '../train/checkpoint.js';
-import { ensureDir } from '../train/run-folder.js';
+import { Rng } from '../core/random.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { ensureDir } from '../core/atomic-write.js';
 
 export interface SyntheticGpOptions {
   samples?: number;

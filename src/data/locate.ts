@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 
 /**
  * The shared data folder: --data-dir, else GRAFT_DATA (either one, when given, is the only

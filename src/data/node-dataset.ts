@@ -1,24 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { NodeDataset } from '../graph/node-data.js';
 import { DataError, parseTable, readText } from './csv.js';
 
-/** A node-classification data set on the host, before it goes into the shared heap. */
-export interface NodeDataset {
-  name: string;
-  numNodes: number;
-  numFeatures: number;
-  numClasses: number;
-  /** Dense row-major [numNodes, numFeatures]. */
-  features: Float32Array;
-  /** Class per node, -1 for unlabelled. */
-  labels: Int32Array;
-  split: { train: Int32Array; val: Int32Array; test: Int32Array };
-  /** Undirected edges (each listed once). */
-  src: Int32Array;
-  dst: Int32Array;
-  /** Node identifiers in row order (for predictions). */
-  ids: string[];
-}
+export type { NodeDataset };
+
 
 /** Kipf & Welling's preprocessing: each feature row divided by its sum (empty rows stay 0). */
 export function rowNormalize(ds: NodeDataset): void {

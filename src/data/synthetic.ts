@@ -1,4 +1,4 @@
-import { Rng } from '../nn/random.js';
+import { Rng } from '../core/random.js';
 import type { NodeDataset } from './node-dataset.js';
 
 /**

@@ -1,6 +1,6 @@
-import { argRangeError } from '../errors.js';
+import { argRangeError } from '../core/errors.js';
 import type { Heap } from '../memory/heap.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import { CsrMatrix } from './csr.js';
 import { gcnNormArrays, type CsrArrays } from './gcn-norm.js';
 

@@ -1,6 +1,6 @@
-import { argRangeError, argTypeError } from '../errors.js';
+import { argRangeError, argTypeError } from '../core/errors.js';
 import type { Heap } from '../memory/heap.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 
 /**
  * A sparse matrix in compressed sparse row form, stored in the shared heap with 32-bit

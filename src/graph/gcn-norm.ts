@@ -1,4 +1,4 @@
-import { argRangeError, argTypeError } from '../errors.js';
+import { argRangeError, argTypeError } from '../core/errors.js';
 import type { Heap } from '../memory/heap.js';
 import { CsrMatrix } from './csr.js';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { argTypeError, GraftError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { argTypeError, GraftError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
 import type { BackendKind, KernelBackend } from './backend.js';
-import { createReferenceBackend } from './reference.js';
+import { createReferenceBackend } from '../reference/index.js';
 
 // Smallest modules that use one instruction of each feature; WebAssembly.validate on them
 // tells what this engine accepts without compiling the kernels twice.

@@ -1,4 +1,4 @@
-import { argRangeError, formatBytes, GraftError } from '../errors.js';
+import { argRangeError, formatBytes, GraftError } from '../core/errors.js';
 
 /** Bytes in a WebAssembly page. */
 export const PAGE = 65536;

@@ -1,7 +1,7 @@
 import type { Heap } from '../memory/heap.js';
 import type { Layer } from './layer.js';
 import { Dropout, GCNConv, ReLU, type Propagation } from './layers.js';
-import type { Rng } from './random.js';
+import type { Rng } from '../core/random.js';
 
 export interface GcnStackShape {
   inFeatures: number;

@@ -1,7 +1,7 @@
 import type { Heap } from '../memory/heap.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import type { Parameter } from './layer.js';
-import type { Rng } from './random.js';
+import type { Rng } from '../core/random.js';
 
 /** Glorot/Xavier uniform in ±sqrt(6 / (fanIn + fanOut)), as Kipf & Welling and PyG initialize. */
 export function glorotParameter(heap: Heap, name: string, fanIn: number, fanOut: number, rng: Rng, weightDecay = 0): Parameter {

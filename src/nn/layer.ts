@@ -1,5 +1,5 @@
 import type { Exec } from '../runtime/exec.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 
 /** A trainable tensor and its gradient (same shape, overwritten by each backward pass). */
 export interface Parameter {

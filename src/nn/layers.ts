@@ -5,10 +5,10 @@ import { biasAdd, colSum, relu, reluBackward } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
 import { segmentPool, segmentPoolBackward, type PoolMode } from '../ops/pooling.js';
 import { spmm } from '../ops/sparse.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import { disposeParams, glorotParameter, zerosParameter } from './init.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
-import type { Rng } from './random.js';
+import type { Rng } from '../core/random.js';
 
 /** Â, and Âᵀ when it differs (a directed graph); set per batch by the model. */
 export interface Propagation {

@@ -1,4 +1,4 @@
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 
 /**

@@ -1,7 +1,7 @@
 import { concatColumns, splitColumns } from '../ops/columns.js';
 import type { Exec } from '../runtime/exec.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import type { Parameter, PassContext } from './layer.js';
 import type { Linear } from './layers.js';
 import type { Sequential } from './sequential.js';

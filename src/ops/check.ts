@@ -1,5 +1,5 @@
-import { argRangeError, argTypeError, shapeError } from '../errors.js';
-import { Tensor, type DType } from '../tensor.js';
+import { argRangeError, argTypeError, shapeError } from '../core/errors.js';
+import { Tensor, type DType } from '../memory/tensor.js';
 
 // Checks shared by the public ops: a live tensor of the right dtype and rank.
 

@@ -1,5 +1,5 @@
 import type { Heap } from '../memory/heap.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 
 // The hybrids' join: two row-aligned matrices side by side, and the gradient cut back apart.
 // Host copies: the joined width is small (two hidden layers), and the copy is row order.

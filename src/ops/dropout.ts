@@ -1,7 +1,7 @@
-import { argRangeError, checkFinite } from '../errors.js';
+import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import { outArg, sameShape, tensorArg } from './check.js';
 
 /**

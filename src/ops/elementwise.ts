@@ -1,7 +1,7 @@
-import { argRangeError, checkFinite } from '../errors.js';
+import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, sameShapePair, tensorArg } from './check.js';
 
 // Elementwise and row/column ops. Element ranges are cut on multiples of 16 so each part's

@@ -1,7 +1,7 @@
-import { argRangeError, shapeError } from '../errors.js';
+import { argRangeError, shapeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg } from './check.js';
 
 export interface MatmulOptions {

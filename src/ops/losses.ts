@@ -1,7 +1,7 @@
-import { argRangeError } from '../errors.js';
+import { argRangeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, sameShape, tensorArg } from './check.js';
 
 export interface LossResult {

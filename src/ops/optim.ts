@@ -1,7 +1,7 @@
-import { argRangeError, checkFinite } from '../errors.js';
+import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import { sameShape, sameShapePair, tensorArg } from './check.js';
 
 function bounds(exec: Exec, n: number): number[] {

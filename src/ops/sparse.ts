@@ -1,8 +1,8 @@
-import { argRangeError, argTypeError, shapeError } from '../errors.js';
+import { argRangeError, argTypeError, shapeError } from '../core/errors.js';
 import { CsrMatrix } from '../graph/csr.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitByPrefix } from '../runtime/partition.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg } from './check.js';
 
 export interface SpmmOptions {

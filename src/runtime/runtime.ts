@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { argRangeError, argTypeError, checkPositiveInt } from '../errors.js';
+import { argRangeError, argTypeError, checkPositiveInt } from '../core/errors.js';
 import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { chooseBackend, createBackend, kernelModule } from '../kernels/wasm.js';
 import { Heap, type HeapOptions } from '../memory/heap.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import type { Exec } from './exec.js';
 import { Future } from './future.js';
 import type { PingResult, WorkerInit } from './protocol.js';

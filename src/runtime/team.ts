@@ -1,5 +1,5 @@
 import type { Piscina } from 'piscina';
-import { WorkerError } from '../errors.js';
+import { WorkerError } from '../core/errors.js';
 import type { KernelBackend } from '../kernels/backend.js';
 import { invokeKernel, kernelId, kernelName, type RunnableKernel } from '../kernels/registry.js';
 import type { Heap } from '../memory/heap.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { GraftError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { GraftError } from '../core/errors.js';
 
 // Checkpoints in the safetensors layout (the field's convention): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {...}},
@@ -75,32 +75,6 @@ export function decodeCheckpoint(buf: Buffer, file = 'checkpoint'): Checkpoint {
   const meta = { ...metadata };
   delete meta['graft.sha256'];
   return { tensors, metadata: meta };
-}
-
-/** Writes atomically: temp file, fsync, rename, fsync of the folder. */
-export function writeFileAtomic(file: string, bytes: Buffer | string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-      let at = 0;
-      while (at < b.length) at += writeSync(fd, b, at, b.length - at);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  try {
-    const dfd = openSync(dirname(file), 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch {
-    // Some filesystems refuse fsync on folders; the rename itself is already atomic.
-  }
 }
 
 export function saveCheckpoint(file: string, cp: Checkpoint): void {

@@ -1,11 +1,11 @@
-import { argRangeError } from '../errors.js';
+import { argRangeError } from '../core/errors.js';
 import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
-import { Adam } from '../nn/adam.js';
-import { ParamSnapshot } from '../nn/param-snapshot.js';
+import { Adam } from './adam.js';
+import { ParamSnapshot } from './param-snapshot.js';
 import type { Layer, Parameter, PassContext } from '../nn/layer.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../nn/layers.js';
-import { Rng } from '../nn/random.js';
+import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
 import { TwoBranchJoin } from '../nn/two-branch.js';
 import { reduceInOrder } from '../ops/elementwise.js';

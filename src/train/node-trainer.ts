@@ -1,20 +1,19 @@
-import { argRangeError } from '../errors.js';
-import type { NodeDataset } from '../data/node-dataset.js';
+import { argRangeError } from '../core/errors.js';
+import type { NodeDataset } from '../graph/node-data.js';
 import type { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
-import { Adam } from '../nn/adam.js';
-import { ParamSnapshot } from '../nn/param-snapshot.js';
+import { Adam } from './adam.js';
+import { ParamSnapshot } from './param-snapshot.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import type { Propagation } from '../nn/layers.js';
-import { Rng } from '../nn/random.js';
+import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type StoredTensor } from './checkpoint.js';
 import { accuracy, argmaxRows, classificationReport } from './metrics.js';
-import { Progress } from './progress.js';
 
 export interface NodeTrainConfig {
   /** GCN layers (≥ 1). */
@@ -69,7 +68,8 @@ export interface NodeTrainHooks {
   resumeFrom?: string;
   /** Stop (as if interrupted) after this epoch; for tests of resume. */
   stopAfter?: number;
-  progress?: boolean;
+  /** Called after every epoch with its record (progress display, logging). */
+  onEpoch?: (record: EpochRecord) => void;
 }
 
 export function checkNodeConfig(c: NodeTrainConfig): void {
@@ -168,7 +168,6 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     startEpoch = Number(cp.metadata['epoch']) + 1;
   }
 
-  const progress = new Progress(config.epochs, hooks.progress ?? false);
   const evaluate = async (): Promise<{ pred: Int32Array; valLoss: number }> => {
     const ctx: PassContext = { exec, training: false, seed: config.seed, step: 0 };
     const logits = await model.forward(ctx, x);
@@ -202,14 +201,13 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
       best.take();
     } else bad++;
     stopped = epoch;
-    progress.tick(epoch, { loss: rec.train_loss, val_loss: rec.val_loss, val_acc: rec.val_accuracy });
+    hooks.onEpoch?.(rec);
     const last = epoch === config.epochs || done() || epoch === hooks.stopAfter;
     if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
       saveCheckpoint(hooks.checkpointPath, state());
     }
     if (epoch === hooks.stopAfter) break;
   }
-  progress.end();
 
   const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best.values[i]!.slice() : copyOf(p)]));
   if (config.restoreBest) best.restore();

@@ -1,0 +1,103 @@
+import { GraftError } from '../core/errors.js';
+import type { GraphSample } from '../graph/batch.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
+import type { MoleculeDataset } from './dataset.js';
+import { MORGAN_BITS, toSample } from './featurize.js';
+import { imbalanceStats, lpRos, mlRos, mlSmote, withSynthetic, type Oversampler, type Synthetic } from './imbalance.js';
+import { randomSplit, scaffoldSplit, type Split } from './split.js';
+
+export interface MoleculeTaskOptions {
+  split: 'random' | 'scaffold';
+  oversample: Oversampler;
+  /** Clones per training molecule for ML-ROS and LP-ROS (default 0.25). */
+  oversampleFraction: number;
+  hybrid: boolean;
+  /** Multi-label: choose the epoch by validation ROC-AUC ('auc') or loss ('loss'). */
+  selectBy?: 'auc' | 'loss';
+  config: GraphTrainConfig;
+}
+
+export const MOLECULE_DEFAULTS: Omit<GraphTrainConfig, 'task'> = {
+  layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 150, batchSize: 64, shardSize: 32, patience: 15, seed: 1,
+};
+
+export interface MoleculeTaskResult {
+  split: Split;
+  history: GraphEpoch[];
+  bestEpoch: number;
+  metrics: Record<string, number>;
+  /** Multi-label: the per-label test report; regression: per-target rows. */
+  perLabel: Record<string, number | string>[];
+  imbalance?: { meanIRBefore: number; meanIRAfter: number; scumbleBefore: number; scumbleAfter: number; synthetic: number };
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/**
+ * Trains a graph-level model on a molecule data set: split (random or Bemis–Murcko scaffold),
+ * optional oversampling of the training part, mini-batches with batch splitting, early stopping
+ * on validation loss; multi-label thresholds are chosen on the validation split.
+ */
+export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: MoleculeTaskOptions, onEpoch?: (e: GraphEpoch) => void): Promise<MoleculeTaskResult> {
+  const T = ds.targets.length, c = o.config;
+  const split = o.split === 'scaffold' ? scaffoldSplit(ds.graphs, c.seed) : randomSplit(ds.graphs.length, c.seed);
+  if (split.train.length === 0 || split.val.length === 0 || split.test.length === 0) throw new GraftError(`${ds.file}: ${ds.graphs.length} molecules are too few for a train/validation/test split`);
+  const labelsOf = (i: number): Float32Array => ds.y.slice(i * T, (i + 1) * T);
+  const sample = (i: number): GraphSample => toSample(ds.graphs[i]!, labelsOf(i), o.hybrid);
+  const train = split.train.map(sample), val = split.val.map(sample), test = split.test.map(sample);
+  let imbalance: MoleculeTaskResult['imbalance'];
+  if (o.oversample !== 'none') {
+    if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (--task graph with 0/1 labels)');
+    const yTrain = new Float32Array(split.train.length * T);
+    split.train.forEach((i, k) => yTrain.set(labelsOf(i), k * T));
+    const seed = c.seed * 7919 + 1;
+    const extra: Synthetic[] = o.oversample === 'mlros' ? mlRos(yTrain, T, o.oversampleFraction, seed)
+      : o.oversample === 'lpros' ? lpRos(yTrain, T, o.oversampleFraction, seed)
+        : mlSmote(yTrain, T, split.train.map((i) => ds.graphs[i]!.morgan), 5, seed);
+    const before = imbalanceStats(yTrain, T), after = imbalanceStats(withSynthetic(yTrain, T, extra), T);
+    for (const s of extra) {
+      const base = train[s.source]!;
+      train.push({ ...base, y: s.y, ...(o.hybrid && s.descriptors ? { descriptors: s.descriptors } : {}) });
+    }
+    imbalance = { meanIRBefore: before.meanIR, meanIRAfter: after.meanIR, scumbleBefore: before.scumble, scumbleAfter: after.scumble, synthetic: extra.length };
+  }
+  const trainer = new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, T, { ...c, ...(o.hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}) });
+  try {
+    const yVal = new Float32Array(val.length * T);
+    val.forEach((g, i) => yVal.set(g.y, i * T));
+    // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
+    const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
+      ? (pred: Float32Array): number => meanRocAuc(pred.map(sigmoid), yVal, T)
+      : undefined;
+    const history = await trainer.fit(train, val, onEpoch, true, valAuc);
+    const pv = await trainer.predict(val), pt = await trainer.predict(test);
+    const yt = new Float32Array(test.length * T);
+    test.forEach((g, i) => yt.set(g.y, i * T));
+    const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: train.length, val_molecules: val.length, test_molecules: test.length,
+      mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
+    let perLabel: MoleculeTaskResult['perLabel'];
+    if (c.task === 'multilabel') {
+      const probV = pv.map(sigmoid), probT = pt.map(sigmoid);
+      const th = chooseThresholds(probV, yVal, T);
+      const rv = multilabelReport(probV, yVal, ds.targets, th), rtest: MultilabelReport = multilabelReport(probT, yt, ds.targets, th);
+      Object.assign(metrics, {
+        test_roc_auc: rtest.roc_auc, test_pr_auc: rtest.pr_auc, test_f1_weighted: rtest.f1.weighted, test_f1_micro: rtest.f1.micro, test_f1_macro: rtest.f1.macro,
+        test_precision_weighted: rtest.precision.weighted, test_recall_weighted: rtest.recall.weighted,
+        test_precision_micro: rtest.precision.micro, test_recall_micro: rtest.recall.micro, test_precision_macro: rtest.precision.macro, test_recall_macro: rtest.recall.macro,
+        val_roc_auc: rv.roc_auc, val_f1_weighted: rv.f1.weighted,
+      });
+      perLabel = rtest.perLabel;
+    } else {
+      const reps = regressionByTarget(pt, test, T);
+      perLabel = reps.map((r, t) => ({ label: ds.targets[t]!, ...r }));
+      const mean = (k: keyof (typeof reps)[number]): number => reps.reduce((a, r) => a + (r[k] as number), 0) / T;
+      Object.assign(metrics, { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') });
+    }
+    if (imbalance) Object.assign(metrics, { mean_ir_before: imbalance.meanIRBefore, mean_ir_after: imbalance.meanIRAfter, scumble_before: imbalance.scumbleBefore, scumble_after: imbalance.scumbleAfter, synthetic_samples: imbalance.synthetic });
+    return { split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, ...(imbalance ? { imbalance } : {}) };
+  } finally {
+    trainer.dispose();
+  }
+}

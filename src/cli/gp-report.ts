@@ -1,0 +1,72 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { lineChart, scatterChart } from './svg.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
+import { formatTable, type StudyResult } from '../genomics/study.js';
+
+const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'NA');
+
+/** What `results.json` holds: settings, data summary, the model × trait table and timing. */
+export function resultsJson(res: StudyResult): Record<string, unknown> {
+  const { phenoRow: _omit, ...match } = res.summary.match;
+  return {
+    geno: res.options.geno ?? null, pheno: res.options.pheno, traits: res.data.traits, samples: res.data.n,
+    protocol: res.protocol, models: res.table,
+    data: { ...res.summary, match: { matched: match.matched, genotyped_only: match.genotypedOnly.length, phenotyped_only: match.phenotypedOnly.length, text: match.text } },
+    settings: {
+      models: res.options.models, k: res.options.k, repeats: res.options.repeats, seed: res.options.seed, folds_file: res.options.foldsFile ?? null,
+      features: res.options.features, pcs: res.options.pcs, graph: res.options.graph, knn: res.options.knn, threshold: res.options.threshold,
+      relationship: res.options.relationship ?? null, covariates: res.options.covariates ?? [], qc: res.options.qc ?? {}, gcn: res.options.gcn,
+    },
+    timing: res.timing,
+  };
+}
+
+/**
+ * The report folder: results.json, folds.csv (metrics per model, trait, repeat, fold),
+ * predictions.csv (out-of-fold), report.md, and per trait an SVG of predicted against
+ * observed and one of r per fold. Each file is written whole or not at all.
+ */
+export function writeStudyReport(dir: string, res: StudyResult): void {
+  ensureDir(dir);
+  writeJsonAtomic(join(dir, 'results.json'), resultsJson(res));
+  const infoKeys = [...new Set(res.folds.flatMap((f) => Object.keys(f.info)))];
+  writeFileAtomic(join(dir, 'folds.csv'), [
+    ['model', 'trait', 'repeat', 'fold', 'n', 'r', 'rmse', 'r2', ...infoKeys].join(','),
+    ...res.folds.map((f) => [f.model, f.trait, f.repeat + 1, f.fold, f.n, f.r, f.rmse, f.r2, ...infoKeys.map((k) => f.info[k] ?? '')].map(String).join(',')),
+  ].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'predictions.csv'), [
+    'id,trait,model,repeat,fold,observed,predicted',
+    ...res.predictions.map((p) => [JSON.stringify(res.data.ids[p.sample]), p.trait, p.model, p.repeat + 1, p.fold, p.observed, p.predicted.toPrecision(7)].join(',')),
+  ].join('\n') + '\n');
+  const md: string[] = [
+    '# Genomic prediction report', '',
+    `Genotypes: \`${res.options.geno ?? '(none: relationship matrix only)'}\`; phenotypes: \`${res.options.pheno}\`.`, '',
+    `- Samples: ${res.summary.match.text}.`,
+    ...(res.summary.qc ? [`- QC: ${res.summary.qc.markersKept} of ${res.summary.qc.markersIn} markers kept (call rate −${res.summary.qc.removedCallRate}, MAF −${res.summary.qc.removedMaf}, monomorphic −${res.summary.qc.removedMonomorphic}); ${res.summary.qc.imputedCells} cells mean-imputed; coding ${res.summary.qc.coding}.`] : []),
+    `- Relationship: ${res.summary.relationship}. Graph: ${res.summary.graph}. GCN features: ${res.summary.features}.`,
+    `- Protocol: ${res.protocol}.`,
+    `- Time: ${res.timing.prepare_s.toFixed(1)} s to prepare, ${res.timing.cv_s.toFixed(1)} s of cross-validation on ${res.timing.threads} thread(s).`, '',
+    '## Prediction accuracy (Pearson r between predicted and observed, test folds)', '',
+    `| model | ${res.data.traits.join(' | ')} |`, `|---|${res.data.traits.map(() => '---').join('|')}|`,
+    ...Object.entries(res.table).map(([m, t]) => `| ${m} | ${res.data.traits.map((tr) => `${f3(t[tr]!.r_mean)} ± ${f3(t[tr]!.r_sd)}`).join(' | ')} |`), '',
+    '## RMSE and R²', '', `| model | trait | RMSE | R² |`, '|---|---|---|---|',
+    ...Object.entries(res.table).flatMap(([m, t]) => res.data.traits.map((tr) => `| ${m} | ${tr} | ${f3(t[tr]!.rmse_mean)} ± ${f3(t[tr]!.rmse_sd)} | ${f3(t[tr]!.r2_mean)} ± ${f3(t[tr]!.r2_sd)} |`)), '',
+  ];
+  for (const trait of res.data.traits) {
+    const name = fileSafe(trait);
+    const series = res.options.models.map((m) => {
+      const ps = res.predictions.filter((p) => p.model === m && p.trait === trait && p.repeat === 0);
+      return { name: m, x: ps.map((p) => p.observed), y: ps.map((p) => p.predicted) };
+    });
+    writeFileSync(join(dir, `pred-vs-obs-${name}.svg`), scatterChart(`${trait}: predicted vs observed (out of fold)`, 'observed', 'predicted', series));
+    const foldsOf = (m: string) => res.folds.filter((f) => f.model === m && f.trait === trait);
+    const nFolds = Math.max(0, ...res.options.models.map((m) => foldsOf(m).length));
+    writeFileSync(join(dir, `r-by-fold-${name}.svg`), lineChart(`${trait}: Pearson r per fold`, 'fold (repeats in sequence)', res.options.models.map((m) => ({ name: m, values: foldsOf(m).map((f) => f.r) })), { x: Array.from({ length: nFolds }, (_, i) => i + 1) }));
+    md.push(`## ${trait}`, '', `![predicted vs observed](pred-vs-obs-${name}.svg) ![r per fold](r-by-fold-${name}.svg)`, '');
+  }
+  md.push('```', formatTable(res), '```', '');
+  writeFileAtomic(join(dir, 'report.md'), md.join('\n'));
+}

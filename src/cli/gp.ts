@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { sharedDataDir } from '../data/locate.js';
+import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic-synthetic.js';
+import { num } from './args.js';
+import { GraftError } from '../core/errors.js';
+import { GP_MODELS, type GpModel } from '../genomics/cv-jobs.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
+import { writeStudyReport } from './gp-report.js';
+import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
+import { packageRoot } from '../core/paths.js';
+
+export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
+           [--models gcn,gblup,rrblup[,hybrid]] [--k 10] [--repeats 1] [--seed 1]
+           [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
+           [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
+           [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
+           [--epochs 300] [--patience 60] [--ensemble 5] [--threads N] [--quiet]
+  graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
+
+
+/** `graft gp`: cross-validated genomic prediction, GCN beside GBLUP and rrBLUP; writes a report folder. */
+export async function gp(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv, strict: true, options: {
+      geno: { type: 'string' }, pheno: { type: 'string' }, trait: { type: 'string' }, folds: { type: 'string' }, out: { type: 'string' },
+      models: { type: 'string' }, k: { type: 'string' }, repeats: { type: 'string' }, seed: { type: 'string' },
+      features: { type: 'string' }, pcs: { type: 'string' }, graph: { type: 'string' }, knn: { type: 'string' }, threshold: { type: 'string' },
+      relationship: { type: 'string' }, covariates: { type: 'string' }, 'min-maf': { type: 'string' }, 'min-call-rate': { type: 'string' },
+      layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
+      epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+    },
+  });
+  if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('graft gp: --geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
+  const models = (v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup${v.geno ? ',rrblup' : ''}`).split(',').map((s) => s.trim()) as GpModel[];
+  for (const m of models) if (!GP_MODELS.includes(m)) throw new GraftError(`graft gp: --models: unknown model '${m}' (choose from ${GP_MODELS.join(', ')})`);
+  const features = v.features ?? 'markers';
+  if (features !== 'markers' && features !== 'pcs') throw new GraftError(`graft gp: --features must be 'markers' or 'pcs', got ${JSON.stringify(features)}`);
+  const graph = v.graph ?? (v.threshold !== undefined ? 'threshold' : 'knn');
+  if (graph !== 'knn' && graph !== 'threshold') throw new GraftError(`graft gp: --graph must be 'knn' or 'threshold', got ${JSON.stringify(graph)}`);
+  if (graph === 'threshold' && v.threshold === undefined) throw new GraftError('graft gp: --graph threshold needs --threshold X');
+  const gcn: GcnRegressorConfig = {
+    ...GCN_GP_DEFAULTS,
+    layers: num(v.layers, '--layers', true) ?? GCN_GP_DEFAULTS.layers,
+    hidden: num(v.hidden, '--hidden', true) ?? GCN_GP_DEFAULTS.hidden,
+    dropout: num(v.dropout, '--dropout') ?? GCN_GP_DEFAULTS.dropout,
+    lr: num(v.lr, '--lr') ?? GCN_GP_DEFAULTS.lr,
+    weightDecay: num(v['weight-decay'], '--weight-decay') ?? GCN_GP_DEFAULTS.weightDecay,
+    epochs: num(v.epochs, '--epochs', true) ?? GCN_GP_DEFAULTS.epochs,
+    patience: num(v.patience, '--patience', true) ?? GCN_GP_DEFAULTS.patience,
+    seed: num(v.seed, '--seed', true) ?? 1,
+    ensemble: num(v.ensemble, '--ensemble', true) ?? GCN_GP_DEFAULTS.ensemble,
+  };
+  if (gcn.ensemble < 1) throw new GraftError('graft gp: --ensemble must be at least 1');
+  const o: StudyOptions = {
+    ...(v.geno ? { geno: v.geno } : {}), pheno: v.pheno, traits: v.trait.split(',').map((s) => s.trim()).filter(Boolean),
+    qc: { minMaf: num(v['min-maf'], '--min-maf') ?? 0.01, minCallRate: num(v['min-call-rate'], '--min-call-rate') ?? 0.9 },
+    features, pcs: num(v.pcs, '--pcs', true) ?? 50, graph, knn: num(v.knn, '--knn', true) ?? 5, threshold: num(v.threshold, '--threshold') ?? 0,
+    ...(v.relationship ? { relationship: v.relationship } : {}),
+    ...(v.covariates ? { covariates: v.covariates.split(',').map((s) => s.trim()) } : {}),
+    ...(v.folds ? { foldsFile: v.folds } : {}),
+    models, k: num(v.k, '--k', true) ?? 10, repeats: num(v.repeats, '--repeats', true) ?? 1, seed: num(v.seed, '--seed', true) ?? 1,
+    threads: num(v.threads, '--threads', true) ?? availableParallelism(), gcn,
+  };
+  if (o.threads < 1) throw new GraftError('graft gp: --threads must be at least 1');
+  const out = resolve(v.out ?? join('runs', 'gp'));
+  const log = v.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
+  const res = await runStudy(o, log);
+  writeStudyReport(out, res);
+  console.log(formatTable(res));
+  console.log(`\nreport: ${join(out, 'report.md')}; results: ${join(out, 'results.json')} (${res.timing.cv_s.toFixed(1)} s of cross-validation on ${o.threads} thread(s))`);
+}
+
+/** The data set `npm start` falls back to, shipped in data/ and made by `graft generate-gp`. */
+export const SYNTHETIC_GP_DIR = join(packageRoot(), 'data', 'synthetic-gp');
+
+export function generateGp(argv: string[]): void {
+  const { values: v } = parseArgs({ args: argv, strict: true, options: { out: { type: 'string' }, seed: { type: 'string' } } });
+  const dir = resolve(v.out ?? SYNTHETIC_GP_DIR);
+  writeSyntheticGenomicData(dir, syntheticGenomicData({ seed: num(v.seed, '--seed', true) ?? 2026 }));
+  console.log(`wrote ${dir}/genotypes.csv.gz, phenotypes.csv, truth.csv`);
+}
+
+/**
+ * What `npm start` runs: the founding study's cross-validation, GCN beside GBLUP and rrBLUP,
+ * on BGLR's wheat (4 environments, the shipped folds) when ../shared/data is there, else on
+ * the synthetic data set in data/.
+ */
+export async function gpDemo(extra: string[] = []): Promise<void> {
+  const dir = sharedDataDir();
+  const wheat = dir ? join(dir, 'wheat_bglr') : undefined;
+  if (wheat && existsSync(join(wheat, 'wheat_X.csv'))) {
+    console.error(`graft: genomic prediction on BGLR wheat (${wheat}): 599 lines, 4 environments, the shipped 10 folds`);
+    await gp(['--geno', join(wheat, 'wheat_X.csv'), '--pheno', join(wheat, 'wheat_Y.csv'), '--trait', 'all', '--folds', join(wheat, 'wheat_sets.csv'), '--out', join('runs', 'gp-wheat'), ...extra]);
+  } else {
+    console.error(`graft: ../shared/data not found; genomic prediction on the synthetic data set in ${SYNTHETIC_GP_DIR} (true heritability 0.5 and 0.8)`);
+    await gp(['--geno', join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), '--pheno', join(SYNTHETIC_GP_DIR, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '5', '--out', join('runs', 'gp-synthetic'), ...extra]);
+  }
+}

@@ -1,0 +1,88 @@
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { num } from './args.js';
+import { GraftError } from '../core/errors.js';
+import { loadMoleculeCsv } from '../chem/dataset.js';
+import { OVERSAMPLERS, type Oversampler } from '../chem/imbalance.js';
+import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../chem/train-molecules.js';
+import type { PoolMode } from '../ops/pooling.js';
+import { Runtime } from '../runtime/runtime.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import type { GraphTrainConfig } from '../train/graph-trainer.js';
+import { Progress } from './progress.js';
+import { writeHistory } from './run-folder.js';
+import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
+
+export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
+              [--type multilabel|regression] [--split random|scaffold]
+              [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
+              [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
+              [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
+              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
+
+
+/** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
+export async function trainGraphTask(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv, strict: true, options: {
+      task: { type: 'string' }, data: { type: 'string' }, smiles: { type: 'string' }, targets: { type: 'string' }, type: { type: 'string' },
+      split: { type: 'string' }, oversample: { type: 'string' }, 'oversample-fraction': { type: 'string' }, hybrid: { type: 'boolean' }, invalid: { type: 'string' },
+      layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
+      'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
+      patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
+    },
+  });
+  if (!v.data) throw new GraftError('graft train --task graph: --data FILE.csv is required');
+  const type = v.type ?? 'multilabel';
+  if (type !== 'multilabel' && type !== 'regression') throw new GraftError(`--type must be 'multilabel' or 'regression', got ${JSON.stringify(type)}`);
+  const split = v.split ?? 'random';
+  if (split !== 'random' && split !== 'scaffold') throw new GraftError(`--split must be 'random' or 'scaffold', got ${JSON.stringify(split)}`);
+  const oversample = (v.oversample ?? 'none') as Oversampler;
+  if (!OVERSAMPLERS.includes(oversample)) throw new GraftError(`--oversample must be one of ${OVERSAMPLERS.join(', ')}, got ${JSON.stringify(oversample)}`);
+  const invalid = v.invalid ?? 'skip';
+  if (invalid !== 'skip' && invalid !== 'fail') throw new GraftError(`--invalid must be 'skip' or 'fail', got ${JSON.stringify(invalid)}`);
+  const selectBy = v['select-by'] ?? 'auc';
+  if (selectBy !== 'auc' && selectBy !== 'loss') throw new GraftError(`--select-by must be 'auc' or 'loss', got ${JSON.stringify(selectBy)}`);
+  const pool = (v.pool ?? MOLECULE_DEFAULTS.pool) as PoolMode;
+  if (!['mean', 'sum', 'max'].includes(pool)) throw new GraftError(`--pool must be mean, sum or max, got ${JSON.stringify(pool)}`);
+  const config: GraphTrainConfig = {
+    task: type, pool,
+    layers: num(v.layers, '--layers', true) ?? MOLECULE_DEFAULTS.layers, hidden: num(v.hidden, '--hidden', true) ?? MOLECULE_DEFAULTS.hidden,
+    dropout: num(v.dropout, '--dropout') ?? MOLECULE_DEFAULTS.dropout, lr: num(v.lr, '--lr') ?? MOLECULE_DEFAULTS.lr,
+    weightDecay: num(v['weight-decay'], '--weight-decay') ?? MOLECULE_DEFAULTS.weightDecay, epochs: num(v.epochs, '--epochs', true) ?? MOLECULE_DEFAULTS.epochs,
+    batchSize: num(v['batch-size'], '--batch-size', true) ?? MOLECULE_DEFAULTS.batchSize, shardSize: num(v['shard-size'], '--shard-size', true) ?? MOLECULE_DEFAULTS.shardSize,
+    patience: num(v.patience, '--patience', true) ?? MOLECULE_DEFAULTS.patience, seed: num(v.seed, '--seed', true) ?? MOLECULE_DEFAULTS.seed,
+  };
+  const threads = num(v.threads, '--threads', true);
+  const oversampleFraction = num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25;
+  const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
+  const out = resolve(v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`));
+  const log = v.quiet ? () => {} : (s: string) => console.error(`graft: ${s}`);
+  const t0 = performance.now();
+  const ds = await loadMoleculeCsv(v.data, {
+    targets: v.targets === undefined || v.targets === 'all' ? 'all' : v.targets.split(',').map((s) => s.trim()),
+    task: type, invalid, cacheDir: v['no-cache'] ? null : undefined, ...(v.smiles ? { smiles: v.smiles } : {}),
+  });
+  log(`${v.data}: ${ds.graphs.length} molecules, ${ds.targets.length} targets${ds.invalid.length ? `; ${ds.invalid.length} invalid SMILES skipped (lines ${ds.invalid.slice(0, 5).map((r) => r.line).join(', ')}${ds.invalid.length > 5 ? ', …' : ''})` : ''}; ${ds.fromCache ? 'featurized graphs from the cache' : 'featurized with RDKit'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const rt = await Runtime.create(threads === undefined ? {} : { threads });
+  try {
+    const progress = new Progress(config.epochs, !v.quiet);
+    const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config },
+      (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
+    progress.end();
+    // The run folder is written only once training has succeeded: a failed run leaves nothing.
+    ensureDir(out);
+    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    writeHistory(out, res.history as unknown as Record<string, number>[]);
+    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics });
+    const cols = Object.keys(res.perLabel[0] ?? {});
+    writeFileAtomic(join(out, 'labels.csv'), [cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n') + '\n');
+    if (ds.invalid.length) writeFileAtomic(join(out, 'invalid.csv'), ['line,smiles', ...ds.invalid.map((r) => `${r.line},${JSON.stringify(r.smiles)}`)].join('\n') + '\n');
+    const m = res.metrics;
+    console.log(JSON.stringify(type === 'multilabel'
+      ? { data: name, split, oversample, hybrid: !!v.hybrid, seed: config.seed, test_roc_auc: m['test_roc_auc'], test_pr_auc: m['test_pr_auc'], test_f1_weighted: m['test_f1_weighted'], best_epoch: res.bestEpoch, mean_epoch_ms: m['mean_epoch_ms'], ...(res.imbalance ? { mean_ir_before: res.imbalance.meanIRBefore, mean_ir_after: res.imbalance.meanIRAfter } : {}), out }
+      : { data: name, split, seed: config.seed, test_rmse: m['test_rmse'], test_r: m['test_r'], best_epoch: res.bestEpoch, out }));
+  } finally {
+    await rt.close();
+  }
+}

@@ -1,0 +1,174 @@
+import { argRangeError } from '../core/errors.js';
+import { gcnNorm } from '../graph/gcn-norm.js';
+import type { CsrMatrix } from '../graph/csr.js';
+import { Adam } from '../train/adam.js';
+import { ParamSnapshot } from '../train/param-snapshot.js';
+import type { Parameter, PassContext } from '../nn/layer.js';
+import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
+import { Linear, ReLU, type Propagation } from '../nn/layers.js';
+import { Rng } from '../core/random.js';
+import { Sequential } from '../nn/sequential.js';
+import { TwoBranchJoin } from '../nn/two-branch.js';
+import { mseLoss } from '../ops/losses.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Tensor } from '../memory/tensor.js';
+
+export interface GcnRegressorConfig {
+  /** GCN layers (the founding study: 3). */
+  layers: number;
+  hidden: number;
+  dropout: number;
+  lr: number;
+  /** L2 weight decay on every weight. */
+  weightDecay: number;
+  epochs: number;
+  /** Early stopping on the inner validation loss (0: never stop early). */
+  patience: number;
+  /** Fraction of the training samples held out, seeded, to choose the epoch. */
+  valFraction: number;
+  seed: number;
+  /** Width of the dense covariate branch of the hybrid model. */
+  denseHidden: number;
+  /** Models trained from different seeds (init, dropout, inner validation split) whose predictions are averaged. */
+  ensemble: number;
+}
+
+export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
+  layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16, ensemble: 5,
+};
+
+export interface GcnRegressionInput {
+  n: number;
+  /** Node features [n, f]. */
+  features: Float32Array;
+  f: number;
+  /** Undirected edges of the sample graph. */
+  src: Int32Array;
+  dst: Int32Array;
+  /** Phenotype per node (NaN where unknown). */
+  y: Float64Array;
+  /** Nodes whose phenotypes may be used for training (the rest are predicted). */
+  train: Int32Array;
+  /** Covariates [n, c] for the hybrid model's dense branch. */
+  covariates?: { values: Float32Array; width: number };
+}
+
+export interface GcnRegressionResult {
+  /** Prediction for every node, on the phenotype's scale. */
+  predictions: Float64Array;
+  bestEpoch: number;
+  epochsRun: number;
+  valLoss: number;
+}
+
+interface Model {
+  params(): Parameter[];
+  forward(ctx: PassContext): Promise<Tensor>;
+  backward(ctx: PassContext, g: Tensor): Promise<void>;
+  release(): void;
+  dispose(): void;
+}
+
+/**
+ * A GCN for a node-level continuous trait, trained transductively: every genotype is a node
+ * of the graph, only training nodes' phenotypes enter the loss (MSE on the standardized
+ * trait), the epoch is chosen on a seeded inner validation split, and the model predicts all
+ * nodes. With covariates, the hybrid: a GCN branch and a dense branch, forked to run at once,
+ * concatenated before the output layer.
+ */
+export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c: GcnRegressorConfig): Promise<GcnRegressionResult> {
+  const fn = 'trainGcnRegressor';
+  if (!Number.isInteger(c.layers) || c.layers < 1) throw argRangeError(fn, 'config.layers', 'a positive integer', c.layers);
+  if (!(c.valFraction > 0 && c.valFraction < 1)) throw argRangeError(fn, 'config.valFraction', 'in (0, 1)', c.valFraction);
+  const heap = rt.heap, n = data.n;
+  const labelled = Array.from(data.train).filter((i) => Number.isFinite(data.y[i]!));
+  if (labelled.length < 4) throw argRangeError(fn, 'data.train', 'at least 4 nodes with a phenotype', labelled.length);
+  new Rng(c.seed ^ 0x5eed).shuffle(labelled);
+  const nVal = Math.max(1, Math.round(labelled.length * c.valFraction));
+  const valIdx = labelled.slice(0, nVal), fitIdx = labelled.slice(nVal);
+  let mean = 0;
+  for (const i of fitIdx) mean += data.y[i]!;
+  mean /= fitIdx.length;
+  let sd = 0;
+  for (const i of fitIdx) sd += (data.y[i]! - mean) ** 2;
+  sd = Math.sqrt(sd / Math.max(1, fitIdx.length - 1)) || 1;
+  const target = new Float32Array(n);
+  for (let i = 0; i < n; i++) target[i] = Number.isFinite(data.y[i]!) ? (data.y[i]! - mean) / sd : 0;
+  const mask = (idx: number[]): Tensor => { const m = new Uint8Array(n); for (const i of idx) m[i] = 1; return Tensor.from(heap, 'uint8', [n], m); };
+
+  const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst);
+  const prop: Propagation = { adj, adjT: adj };
+  const x = Tensor.from(heap, 'float32', [n, data.f], data.features);
+  const yT = Tensor.from(heap, 'float32', [n, 1], target);
+  const fitMask = mask(fitIdx), valMask = mask(valIdx);
+  const cov = data.covariates ? Tensor.from(heap, 'float32', [n, data.covariates.width], data.covariates.values) : null;
+  const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
+  const params = model.params();
+  const adam = new Adam(params, { lr: c.lr });
+  const best = new ParamSnapshot(params);
+  let bestLoss = Infinity, bestEpoch = 0, bad = 0, epoch = 0;
+  try {
+    for (epoch = 1; epoch <= c.epochs; epoch++) {
+      const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
+      const out = await model.forward(ctx);
+      const l = await mseLoss(rt.exec, out, yT, fitMask);
+      await model.backward(ctx, l.grad);
+      l.grad.free();
+      await adam.update(rt.exec);
+      const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
+      const vl = await mseLoss(rt.exec, ev, yT, valMask);
+      vl.grad.free();
+      model.release();
+      if (vl.loss < bestLoss) {
+        bestLoss = vl.loss; bestEpoch = epoch; bad = 0;
+        best.take();
+      } else if (c.patience > 0 && ++bad >= c.patience) break;
+    }
+    best.restore();
+    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
+    const raw = ev.data() as Float32Array;
+    const predictions = new Float64Array(n);
+    for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
+    model.release();
+    return { predictions, bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: bestLoss };
+  } finally {
+    model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
+  }
+}
+
+/** [dropout → GCN → ReLU] × (layers − 1), dropout → GCN → 1 output. */
+function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, graph: () => Propagation): Model {
+  const seq = new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, f, 1)));
+  return {
+    params: () => seq.params(),
+    forward: (ctx) => seq.forward(ctx, x),
+    backward: (ctx, g) => seq.backward(ctx, g),
+    release: () => seq.release(),
+    dispose: () => seq.dispose(),
+  };
+}
+
+const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStackShape => ({
+  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, out, weightDecay: () => c.weightDecay,
+});
+
+/**
+ * The hybrid: GCN layers on the graph ([n, hidden]) beside a dense layer on the covariates
+ * ([n, denseHidden]), the two branches forked; their outputs are joined column-wise and a
+ * linear layer makes the prediction.
+ */
+function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, cov: Tensor, graph: () => Propagation): Model {
+  const rng = new Rng(c.seed);
+  const graphBranch = new Sequential(gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)));
+  const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', cov.shape[1]!, c.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
+  const headIn = c.hidden + c.denseHidden;
+  const head = new Linear(rt.heap, 'head', headIn, 1, rng, { weightDecay: c.weightDecay });
+  const join = new TwoBranchJoin(rt, graphBranch, denseBranch, head, c.hidden);
+  return {
+    params: () => join.params(),
+    forward: (ctx) => join.forward(ctx, x, cov),
+    backward: (ctx, g) => join.backward(ctx, g),
+    release: () => join.release(),
+    dispose: () => join.dispose(),
+  };
+}

@@ -1,0 +1,158 @@
+import { readPhenotypes, traitValues, covariateMatrix } from '../data/phenotypes.js';
+import { DataError } from '../data/csv.js';
+import { GraftError } from '../core/errors.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { readGenotypes } from '../data/genotypes.js';
+import { describeMatch, matchSamples, type SampleMatch } from './match.js';
+import { qualityControl, standardizeMarkers, type QcOptions, type QcReport } from './qc.js';
+import { alignRelationship, crossProduct, principalComponents, readRelationship, vanRadenGrm, type Relationship } from './relationship.js';
+import { knnGraph, thresholdGraph } from '../graph/sample-graph.js';
+
+export interface StudyInputs {
+  /** Marker genotypes; may be omitted when a relationship matrix is given (no rrBLUP then). */
+  geno?: string;
+  pheno: string;
+  /** Trait columns; ['all'] takes every numeric column of the phenotype file. */
+  traits: string[];
+  qc?: QcOptions;
+  /** GCN node features: the standardized markers, or the top principal components. */
+  features: 'markers' | 'pcs';
+  pcs: number;
+  graph: 'knn' | 'threshold';
+  knn: number;
+  threshold: number;
+  /** A relationship matrix file to use instead of the VanRaden GRM (GBLUP kernel and graph). */
+  relationship?: string;
+  /** Phenotype-file columns for the hybrid model's dense branch. */
+  covariates?: string[];
+}
+
+/**
+ * Everything the cross-validation jobs read, in SharedArrayBuffers so a pool of workers gets
+ * it without copies. Index i is the i-th genotyped sample.
+ */
+export interface StudyData {
+  n: number;
+  ids: string[];
+  traits: string[];
+  /** Phenotype per trait and sample, NaN when missing or not phenotyped. */
+  y: Float64Array[];
+  features: Float32Array;
+  f: number;
+  /** GBLUP kernel (the GRM or the supplied relationship), [n, n]. */
+  grm: Float64Array;
+  /** rrBLUP kernel W·Wᵀ of the standardized markers, [n, n]. */
+  markerKernel: Float64Array;
+  src: Int32Array;
+  dst: Int32Array;
+  covariates?: { values: Float32Array; width: number; columns: string[] };
+}
+
+export interface StudySummary {
+  match: SampleMatch & { text: string };
+  qc: QcReport | null;
+  skippedRecords: Record<string, number>;
+  relationship: string;
+  graph: string;
+  features: string;
+  missingPerTrait: Record<string, number>;
+}
+
+function sharedF64(a: Float64Array): Float64Array { const s = new Float64Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
+function sharedF32(a: Float32Array): Float32Array { const s = new Float32Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
+function sharedI32(a: Int32Array): Int32Array { const s = new Int32Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
+
+/** Reads, matches and cleans the inputs and builds the kernels, graph and features once. */
+export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}): Promise<{ data: StudyData; summary: StudySummary }> {
+  if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (--geno) or a relationship matrix (--relationship)');
+  const g = o.geno ? await readGenotypes(o.geno) : null;
+  const given = o.relationship ? readRelationship(o.relationship) : null;
+  const ids = g ? g.ids : given!.ids, idSource = o.geno ?? o.relationship!;
+  const p = readPhenotypes(o.pheno);
+  const match = matchSamples(ids, idSource, p.ids, o.pheno);
+  if (g) log(`${o.geno}: ${g.ids.length} samples × ${g.markers.length} markers${Object.keys(g.skipped).length ? ` (${Object.entries(g.skipped).map(([k, v]) => `${v} ${k}`).join(', ')} records skipped)` : ''}`);
+  else log(`${o.relationship}: ${ids.length} samples (no marker genotypes: GCN features are the relationship's principal components)`);
+  log(describeMatch(match));
+  let traits = o.traits;
+  if (traits.length === 1 && traits[0] === 'all') {
+    traits = p.columns.filter((c) => { try { traitValues(p, c); return true; } catch { return false; } });
+    if (traits.length === 0) throw new DataError(o.pheno, 1, 'no numeric trait column');
+  }
+  const n = ids.length;
+  const missingPerTrait: Record<string, number> = {};
+  const y = traits.map((t) => {
+    const col = traitValues(p, t);
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) { const r = match.phenoRow[i]!; out[i] = r >= 0 ? col[r]! : NaN; }
+    const obs = Array.from(out).filter(Number.isFinite);
+    if (obs.length === 0) throw new DataError(o.pheno, 0, `trait '${t}' is missing (NA) for every genotyped sample`);
+    if (obs.every((v) => v === obs[0])) throw new DataError(o.pheno, 0, `trait '${t}' is constant (${obs[0]}) over the genotyped samples: nothing to predict`);
+    missingPerTrait[t] = n - obs.length;
+    return sharedF64(out);
+  });
+  let markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
+  let markers: { m: number; w: Float32Array } | null = null;
+  let rel: Relationship;
+  if (g) {
+    const clean = qualityControl(g, o.qc);
+    qc = clean.report;
+    if (clean.m === 0) throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
+    log(`QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`);
+    markers = { m: clean.m, w: standardizeMarkers(clean) };
+    rel = given ? alignRelationship(given, g.ids) : await vanRadenGrm(rt, clean);
+    markerKernel = await crossProduct(rt, markers.w, n, clean.m);
+  } else {
+    rel = given!; // checked at the top: without genotypes a relationship matrix is given
+  }
+  let features: Float32Array, f: number, featText: string;
+  if (o.features === 'pcs') {
+    const pc = principalComponents(rel, o.pcs);
+    features = pc.scores; f = pc.k;
+    featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
+  } else if (!markers) {
+    ({ features, f } = fullRankScores(rel.values, n, ids));
+    featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
+  } else if (markers.m > n) {
+    // More markers than samples: the standardized marker matrix W has rank ≤ n, W = U·S·Vᵀ,
+    // and the first layer's W·Θ equals (U·S)·(Vᵀ·Θ). Training on the n scores U·S is the same
+    // model with far fewer multiply-adds (an L2 penalty's minimizer lies in V's span anyway);
+    // only dropout on the input differs (it drops scores, not markers).
+    ({ features, f } = fullRankScores(markerKernel, n, ids));
+    featText = `${markers.m} standardized markers, as their ${f} principal-component scores (an exact reparametrization of the first layer: ${markers.m} markers > ${n} samples)`;
+  } else {
+    features = markers.w; f = markers.m;
+    featText = `${markers.m} standardized markers`;
+  }
+  const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
+  if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower --threshold or use --graph knn`);
+  log(`graph: ${graph.description}`);
+  let covariates: StudyData['covariates'];
+  if (o.covariates?.length) {
+    const cm = covariateMatrix(p, o.covariates);
+    const values = new Float32Array(n * cm.width);
+    for (let i = 0; i < n; i++) { const r = match.phenoRow[i]!; if (r >= 0) values.set(cm.values.subarray(r * cm.width, (r + 1) * cm.width), i * cm.width); }
+    covariates = { values: sharedF32(values), width: cm.width, columns: cm.columns };
+  }
+  const data: StudyData = {
+    n, ids, traits, y, features: sharedF32(features), f, grm: sharedF64(rel.values), markerKernel: sharedF64(markerKernel),
+    src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(covariates ? { covariates } : {}),
+  };
+  return {
+    data,
+    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graph.description, features: featText, missingPerTrait },
+  };
+}
+
+/** U·S for every component of a Gram matrix K = U·S²·Uᵀ with a non-negligible eigenvalue. */
+function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: Float32Array; f: number } {
+  const pc = principalComponents({ ids, n, values: k, source: '' }, n);
+  let rank = 0;
+  for (let c = 0; c < pc.k; c++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += pc.scores[i * pc.k + c]! ** 2;
+    if (s > 1e-6 * n) rank = c + 1;
+  }
+  const features = new Float32Array(n * rank);
+  for (let i = 0; i < n; i++) features.set(pc.scores.subarray(i * pc.k, i * pc.k + rank), i * rank);
+  return { features, f: rank };
+}

@@ -1,0 +1,119 @@
+import { GraftError } from '../core/errors.js';
+import { Runtime } from '../runtime/runtime.js';
+import { readFolds } from '../data/folds.js';
+import { foldMetrics, kFoldSplits, meanSd, type FoldMetrics } from '../train/cv.js';
+import { planJobs, type CvJobResult, type FoldPlan, type GpModel } from './cv-jobs.js';
+import { runCvJobs } from './cv-pool.js';
+import type { GcnRegressorConfig } from './gcn-regressor.js';
+import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';
+
+export interface StudyOptions extends StudyInputs {
+  models: GpModel[];
+  /** k-fold CV repeated `repeats` times with seeded folds, unless a folds file is given. */
+  k: number;
+  repeats: number;
+  seed: number;
+  foldsFile?: string;
+  threads: number;
+  gcn: GcnRegressorConfig;
+}
+
+export interface FoldRecord extends FoldMetrics { model: GpModel; trait: string; repeat: number; fold: number; info: Record<string, number> }
+
+export interface ModelTraitSummary { r_mean: number; r_sd: number; rmse_mean: number; rmse_sd: number; r2_mean: number; r2_sd: number; folds: number }
+
+export interface StudyResult {
+  options: StudyOptions;
+  summary: StudySummary;
+  data: StudyData;
+  protocol: string;
+  folds: FoldRecord[];
+  /** model → trait → summary over folds and repeats. */
+  table: Record<string, Record<string, ModelTraitSummary>>;
+  /** Out-of-fold predictions: [model, trait, repeat, fold, sample, observed, predicted]. */
+  predictions: { model: GpModel; trait: string; repeat: number; fold: number; sample: number; observed: number; predicted: number }[];
+  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number> };
+}
+
+/**
+ * Genomic prediction study: the GCN (and hybrid) beside GBLUP and rrBLUP under one
+ * cross-validation: the same folds, the same training samples per fold and trait.
+ */
+export async function runStudy(o: StudyOptions, log: (s: string) => void = () => {}): Promise<StudyResult> {
+  if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
+  if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (--geno); with only a relationship matrix use --models gcn,gblup');
+  if (o.models.includes('hybrid') && !o.covariates?.length) throw new GraftError('the hybrid model needs covariates (--covariates COL[,COL...])');
+  const t0 = performance.now();
+  const rt = await Runtime.create({ threads: o.threads });
+  let prepared;
+  try {
+    prepared = await prepareStudy(rt, o, log);
+  } finally {
+    await rt.close();
+  }
+  const { data, summary } = prepared;
+  const tPrep = performance.now();
+  let folds: FoldPlan, k: number, protocol: string;
+  if (o.foldsFile) {
+    const f = readFolds(o.foldsFile, data.ids);
+    folds = [f.fold]; k = f.k;
+    protocol = `${k} folds from ${o.foldsFile} (${f.unlisted} genotyped samples unlisted, ${f.unknown} listed ids not genotyped)`;
+  } else {
+    const phenotyped = Array.from({ length: data.n }, (_, i) => data.y.some((y) => Number.isFinite(y[i]!)));
+    folds = Array.from({ length: o.repeats }, (_, r) => kFoldSplits(data.n, o.k, o.seed + r, phenotyped));
+    k = o.k;
+    protocol = `${k}-fold cross-validation × ${o.repeats} repeat(s), folds seeded from ${o.seed}`;
+  }
+  log(`protocol: ${protocol}; models ${o.models.join(', ')}; traits ${data.traits.join(', ')}`);
+  const jobs = planJobs(o.models, folds.length, k, data.traits.length);
+  const results = await runCvJobs({ data, folds, gcn: o.gcn }, jobs, o.threads, (r, done) => {
+    log(`  [${done}/${jobs.length}] ${r.job.model} repeat ${r.job.repeat + 1} fold ${r.job.fold}${r.job.traits.length === 1 ? ` ${data.traits[r.job.traits[0]!]}` : ''}: ${(r.ms / 1000).toFixed(1)} s`);
+  });
+  const tCv = performance.now();
+  return { options: o, summary, data, protocol, ...collect(data, results, o.models), timing: { prepare_s: (tPrep - t0) / 1000, cv_s: (tCv - tPrep) / 1000, threads: o.threads, job_ms_by_model: msByModel(results) } };
+}
+
+function msByModel(results: CvJobResult[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of results) out[r.job.model] = (out[r.job.model] ?? 0) + r.ms;
+  return out;
+}
+
+/** Per-fold metrics and the model × trait table, in a fixed order (model, trait, repeat, fold). */
+function collect(data: StudyData, results: CvJobResult[], models: GpModel[]): Pick<StudyResult, 'folds' | 'table' | 'predictions'> {
+  const folds: FoldRecord[] = [];
+  const predictions: StudyResult['predictions'] = [];
+  for (const r of results) {
+    for (const pt of r.perTrait) {
+      if (pt.test.length === 0) continue;
+      const y = data.y[pt.trait]!, trait = data.traits[pt.trait]!;
+      const obs = pt.test.map((i) => y[i]!);
+      folds.push({ model: r.job.model, trait, repeat: r.job.repeat, fold: r.job.fold, ...foldMetrics(obs, pt.predicted), info: pt.info });
+      pt.test.forEach((s, q) => predictions.push({ model: r.job.model, trait, repeat: r.job.repeat, fold: r.job.fold, sample: s, observed: obs[q]!, predicted: pt.predicted[q]! }));
+    }
+  }
+  const order = (a: { model: GpModel; trait: string; repeat: number; fold: number }, b: typeof a): number =>
+    models.indexOf(a.model) - models.indexOf(b.model) || data.traits.indexOf(a.trait) - data.traits.indexOf(b.trait) || a.repeat - b.repeat || a.fold - b.fold;
+  folds.sort(order);
+  predictions.sort((a, b) => order(a, b) || a.sample - b.sample);
+  const table: StudyResult['table'] = {};
+  for (const m of models) {
+    table[m] = {};
+    for (const t of data.traits) {
+      const rows = folds.filter((f) => f.model === m && f.trait === t);
+      const r = meanSd(rows.map((x) => x.r)), e = meanSd(rows.map((x) => x.rmse)), q = meanSd(rows.map((x) => x.r2));
+      table[m]![t] = { r_mean: r.mean, r_sd: r.sd, rmse_mean: e.mean, rmse_sd: e.sd, r2_mean: q.mean, r2_sd: q.sd, folds: rows.length };
+    }
+  }
+  return { folds, table, predictions };
+}
+
+/** The comparison table as fixed-width text: one row per model, mean r ± sd per trait. */
+export function formatTable(res: StudyResult): string {
+  const traits = res.data.traits;
+  const head = ['model', ...traits.map((t) => `${t} r (mean ± sd)`)];
+  const rows = Object.entries(res.table).map(([m, byTrait]) => [m, ...traits.map((t) => { const s = byTrait[t]!; return `${s.r_mean.toFixed(3)} ± ${s.r_sd.toFixed(3)}`; })]);
+  const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
+  const line = (cells: string[]): string => cells.map((c, j) => c.padEnd(widths[j]!)).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
