@@ -12,7 +12,7 @@ export { spmm, autoColBlock, type SpmmOptions } from './ops/sparse.js';
 export { matmul, type MatmulOptions } from './ops/linalg.js';
 export { biasAdd, colSum, relu, reluBackward, scale, axpy, addInto, fill, copy, reduceInOrder } from './ops/elementwise.js';
 export { dropout, dropoutBackward, dropoutKey, type DropoutResult } from './ops/dropout.js';
-export { softmaxCrossEntropy, mseLoss, bceWithLogits, type LossResult } from './ops/losses.js';
+export { softmaxCrossEntropy, mseLoss, bceWithLogits, type LossResult, type LossOptions } from './ops/losses.js';
 export { segmentPool, segmentPoolBackward, type PoolMode, type PoolResult } from './ops/pooling.js';
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './ops/optim.js';
 export { gcnNorm, type GcnNormOptions } from './graph/gcn-norm.js';

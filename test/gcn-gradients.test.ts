@@ -62,7 +62,7 @@ describe('gradients against finite differences', () => {
     const labels = Tensor.from(rt.heap, 'int32', [n], Array.from({ length: n }, (_, i) => i % c));
     const mask = Tensor.from(rt.heap, 'uint8', [n], Array.from({ length: n }, (_, i) => (i % 2)));
     // Same (seed, step) each pass: the dropout masks are identical in every evaluation.
-    await check(model, x, (out) => softmaxCrossEntropy(rt.exec, out, labels, mask), { exec: rt.exec, training: true, seed: 9, step: 4 });
+    await check(model, x, (out) => softmaxCrossEntropy(rt.exec, out, labels, { mask }), { exec: rt.exec, training: true, seed: 9, step: 4 });
     model.dispose();
   });
 

@@ -53,9 +53,9 @@ async function everyOp(rt: Runtime, exec: Exec = rt.exec): Promise<Float32Array[
   const logits = await matmul(exec, ax, randomMatrix(h, 67, 7, 5));
   const labels = Tensor.from(h, 'int32', [3000], Array.from({ length: 3000 }, (_, i) => (i * 13) % 7));
   const mask = Tensor.from(h, 'uint8', [3000], Array.from({ length: 3000 }, (_, i) => (i % 3 ? 1 : 0)));
-  const ce = await softmaxCrossEntropy(exec, logits, labels, mask); keep(ce.grad); outs.push(Float32Array.of(ce.loss));
+  const ce = await softmaxCrossEntropy(exec, logits, labels, { mask }); keep(ce.grad); outs.push(Float32Array.of(ce.loss));
   const tgt = randomMatrix(h, 3000, 7, 6);
-  const mse = await mseLoss(exec, logits, tgt, mask); keep(mse.grad); outs.push(Float32Array.of(mse.loss));
+  const mse = await mseLoss(exec, logits, tgt, { mask }); keep(mse.grad); outs.push(Float32Array.of(mse.loss));
   const bin = Tensor.from(h, 'float32', [3000, 7], Array.from({ length: 21000 }, (_, i) => (i % 5 === 0 ? 1 : 0)));
   const bce = await bceWithLogits(exec, logits, bin); keep(bce.grad); outs.push(Float32Array.of(bce.loss));
   const mw = Tensor.zeros(h, 'float32', w.shape), vw = Tensor.zeros(h, 'float32', w.shape);

@@ -111,12 +111,12 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     for (epoch = 1; epoch <= c.epochs; epoch++) {
       const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
       const out = await model.forward(ctx);
-      const l = await mseLoss(rt.exec, out, yT, fitMask);
+      const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
       await model.backward(ctx, l.grad);
       l.grad.free();
       await adam.update(rt.exec);
       const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
-      const vl = await mseLoss(rt.exec, ev, yT, valMask);
+      const vl = await mseLoss(rt.exec, ev, yT, { mask: valMask });
       vl.grad.free();
       model.release();
       if (vl.loss < bestLoss) {

@@ -4,6 +4,19 @@ import { partsFor, splitEven } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, sameShape, tensorArg } from './check.js';
 
+/** What every loss takes besides its inputs. */
+export interface LossOptions {
+  /** uint8 [n]: rows counted (all rows without one). */
+  mask?: Tensor;
+  /** Where to write the gradient (a new tensor without one). */
+  gradOut?: Tensor;
+  /**
+   * The mean's denominator: the count of this call's rows (or labels), or a caller's total
+   * when one batch is split into shards, so the shards' gradients add up to the batch's.
+   */
+  normalizer?: number;
+}
+
 export interface LossResult {
   /** Mean loss over the counted rows (or labels). */
   loss: number;
@@ -20,20 +33,16 @@ async function finish(exec: Exec, rows: number, lossRows: Tensor, invCount: numb
   return total * invCount;
 }
 
-/**
- * The mean's denominator: the count of this call's rows (or labels), or a caller's total
- * when one batch is split into shards, so the shards' gradients add up to the batch's.
- */
 function normalizerArg(fn: string, normalizer: number | undefined, count: number): number {
   if (normalizer === undefined) return count;
-  if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw argRangeError(fn, 'normalizer', 'a positive number', normalizer);
+  if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw argRangeError(fn, 'options.normalizer', 'a positive number', normalizer);
   return normalizer;
 }
 
 function maskArg(fn: string, mask: Tensor | undefined, n: number): Tensor | undefined {
   if (mask === undefined) return undefined;
-  tensorArg(fn, 'mask', mask, 'uint8', 1);
-  if (mask.size !== n) throw argRangeError(fn, 'mask', `${n} entries (one per row)`, mask.size);
+  tensorArg(fn, 'options.mask', mask, 'uint8', 1);
+  if (mask.size !== n) throw argRangeError(fn, 'options.mask', `${n} entries (one per row)`, mask.size);
   return mask;
 }
 
@@ -41,8 +50,9 @@ function maskArg(fn: string, mask: Tensor | undefined, n: number): Tensor | unde
  * Mean softmax cross-entropy over the rows in `mask` (all rows without one).
  * Shapes: logits [n, c], labels int32 [n] (each in [0, c) where masked in), mask uint8 [n].
  */
-export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Tensor, mask?: Tensor, gradOut?: Tensor): Promise<LossResult> {
+export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Tensor, options: LossOptions = {}): Promise<LossResult> {
   const fn = 'softmaxCrossEntropy';
+  const { mask, gradOut } = options;
   matrixArg(fn, 'logits', logits);
   tensorArg(fn, 'labels', labels, 'int32', 1);
   const [n, c] = logits.shape as [number, number];
@@ -56,20 +66,22 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
     const l = lab[i]!;
     if (l < 0 || l >= c) throw argRangeError(fn, `labels[${i}]`, `a class in [0, ${c})`, l);
   }
-  if (count === 0) throw argRangeError(fn, 'mask', 'at least one row selected', 'none');
+  if (count === 0 && options.normalizer === undefined) throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
+  const inv = 1 / normalizerArg(fn, options.normalizer, count);
   const grad = outArg(fn, gradOut, logits, 'float32', logits.shape);
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
   const bounds = splitEven(n, partsFor(exec.threads, n * c * 8, 1 << 15));
-  await exec.run(fn, [logits.ptr, c, labels.ptr, m?.ptr ?? 0, c, grad.ptr, c, lossRows.ptr, 1 / count], bounds);
-  return { loss: await finish(exec, n, lossRows, 1 / count), grad, count };
+  await exec.run(fn, [logits.ptr, c, labels.ptr, m?.ptr ?? 0, c, grad.ptr, c, lossRows.ptr, inv], bounds);
+  return { loss: await finish(exec, n, lossRows, inv), grad, count };
 }
 
 /**
  * Mean squared error averaged over the counted rows and all columns.
  * Shapes: pred [n, t], target [n, t], mask uint8 [n].
  */
-export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: Tensor, gradOut?: Tensor, normalizer?: number): Promise<LossResult> {
+export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options: LossOptions = {}): Promise<LossResult> {
   const fn = 'mseLoss';
+  const { mask, gradOut, normalizer } = options;
   matrixArg(fn, 'pred', pred);
   tensorArg(fn, 'target', target, 'float32');
   sameShape(fn, 'target', target, pred);
@@ -77,7 +89,7 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: T
   const m = maskArg(fn, mask, n);
   let rows = n;
   if (m) rows = (m.data() as Uint8Array).reduce((s, v) => s + (v ? 1 : 0), 0);
-  if ((rows === 0 && normalizer === undefined) || t === 0) throw argRangeError(fn, 'mask', 'at least one row and column', `${rows} rows × ${t} columns`);
+  if ((rows === 0 && normalizer === undefined) || t === 0) throw argRangeError(fn, 'options.mask', 'at least one row and column', `${rows} rows × ${t} columns`);
   const grad = outArg(fn, gradOut, pred, 'float32', pred.shape);
   const lossRows = Tensor.empty(pred.heap, 'float32', [n], 'loss rows');
   const inv = 1 / normalizerArg(fn, normalizer, rows * t);
@@ -91,7 +103,7 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, mask?: T
  * 0 = missing), with an optional positive weight per label (float32 [t]).
  */
 export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
-  options: { labelMask?: Tensor; posWeight?: Tensor; normalizer?: number } = {}, gradOut?: Tensor): Promise<LossResult> {
+  options: Omit<LossOptions, 'mask'> & { labelMask?: Tensor; posWeight?: Tensor } = {}): Promise<LossResult> {
   const fn = 'bceWithLogits';
   matrixArg(fn, 'logits', logits);
   tensorArg(fn, 'targets', targets, 'float32');
@@ -119,7 +131,7 @@ export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
       throw argRangeError(fn, `targets[${Math.floor(i / t)}, ${i % t}]`, 'a value in [0, 1] (mask missing labels)', v);
     }
   }
-  const grad = outArg(fn, gradOut, logits, 'float32', logits.shape);
+  const grad = outArg(fn, options.gradOut, logits, 'float32', logits.shape);
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
   await exec.run(fn, [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
     splitEven(n, partsFor(exec.threads, n * t * 8, 1 << 15)));

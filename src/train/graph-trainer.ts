@@ -170,7 +170,7 @@ export class GraphTrainer {
   private loss(exec: Exec, out: GraphBatch['x'], b: GraphBatch, normalizer: number): Promise<LossResult> {
     return this.config.task === 'multilabel'
       ? bceWithLogits(exec, out, b.y, { labelMask: b.labelMask, normalizer })
-      : mseLoss(exec, out, b.y, undefined, undefined, normalizer);
+      : mseLoss(exec, out, b.y, { normalizer });
   }
 
   /** One optimizer step on `batch` (graphs); returns the batch's mean loss (NaN if it has no label). */

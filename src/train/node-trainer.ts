@@ -171,7 +171,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
   const evaluate = async (): Promise<{ pred: Int32Array; valLoss: number }> => {
     const ctx: PassContext = { exec, training: false, seed: config.seed, step: 0 };
     const logits = await model.forward(ctx, x);
-    const ce = await softmaxCrossEntropy(exec, logits, labels, masks.val);
+    const ce = await softmaxCrossEntropy(exec, logits, labels, { mask: masks.val });
     ce.grad.free();
     const pred = argmaxRows(logits.data() as Float32Array, n, data.numClasses);
     model.release();
@@ -184,7 +184,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     const t0 = performance.now();
     const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
     const logits = await model.forward(ctx, x);
-    const ce = await softmaxCrossEntropy(exec, logits, labels, masks.train);
+    const ce = await softmaxCrossEntropy(exec, logits, labels, { mask: masks.train });
     const trainPred = argmaxRows(logits.data() as Float32Array, n, data.numClasses);
     await model.backward(ctx, ce.grad);
     ce.grad.free();
