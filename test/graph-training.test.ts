@@ -44,7 +44,7 @@ describe('graph-level training with batch splitting', () => {
     const test = syntheticMolecules({ graphs: 200, seed: 4 });
     const r = await train(2, { ...base, epochs: 40, dropout: 0, batchSize: 32, shardSize: 8 }, data);
     const pred = await r.trainer.predict(test);
-    const rep = regressionByTarget(pred, test, 4);
+    const rep = regressionByTarget(test, pred, 4);
     for (const t of rep) expect(t.r2).toBeGreaterThan(0.8);
     expect(r.losses[r.losses.length - 1]!).toBeLessThan(r.losses[0]! / 5);
     r.trainer.dispose();
@@ -68,7 +68,10 @@ describe('graph-level training with batch splitting', () => {
     const scores = [0.2, 0.9, 0.4, 0.5];
     const snapshots: Float32Array[][] = [];
     let calls = 0;
-    await trainer.fit(data, data.slice(0, 8), () => snapshots.push(trainer.master.params().map((p) => (p.value.data() as Float32Array).slice())), true, () => scores[calls++]!);
+    await trainer.fit(data, data.slice(0, 8), {
+      onEpoch: () => snapshots.push(trainer.master.params().map((p) => (p.value.data() as Float32Array).slice())),
+      restoreBest: true, valScore: () => scores[calls++]!,
+    });
     expect(trainer.bestEpoch).toBe(2);
     expect(trainer.history.map((h) => h.val_score)).toEqual(scores);
     trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, snapshots[1]![i]!)).toBe(true));

@@ -123,16 +123,16 @@ describe('multi-label metrics (oracle: definitions by brute force)', () => {
       den++;
       num += score[i]! > score[j]! ? 1 : score[i] === score[j] ? 0.5 : 0;
     }
-    expect(rocAuc(score, truth)).toBeCloseTo(num / den, 12);
-    expect(rocAuc(score, Float32Array.from(truth, (t) => (Number.isNaN(t) ? t : 1)))).toBeNaN();
+    expect(rocAuc(truth, score)).toBeCloseTo(num / den, 12);
+    expect(rocAuc(Float32Array.from(truth, (t) => (Number.isNaN(t) ? t : 1)), score)).toBeNaN();
   });
 
   it('meanRocAuc is the report\'s mean ROC-AUC over labels', () => {
     const L = 3, prob = Float32Array.from({ length: n * L }, (_, i) => score[Math.floor(i / L)]! * (1 + (i % L)) / 3);
     const y = Float32Array.from({ length: n * L }, (_, i) => (i % L === 2 ? 0 : truth[Math.floor(i / L)]!)); // label 2: one class only
-    const rep = multilabelReport(prob, y, ['a', 'b', 'c'], new Float32Array(L).fill(0.5));
+    const rep = multilabelReport(y, prob, ['a', 'b', 'c'], new Float32Array(L).fill(0.5));
     expect(rep.perLabel[2]!.roc_auc).toBeNaN();
-    expect(meanRocAuc(prob, y, L)).toBe(rep.roc_auc);
+    expect(meanRocAuc(y, prob, L)).toBe(rep.roc_auc);
     expect(rep.roc_auc).toBe((rep.perLabel[0]!.roc_auc + rep.perLabel[1]!.roc_auc) / 2);
   });
 
@@ -146,22 +146,22 @@ describe('multi-label metrics (oracle: definitions by brute force)', () => {
       ap += (tp / pos - prev) * (tp / (tp + fp));
       prev = tp / pos;
     }
-    expect(prAuc(score, truth)).toBeCloseTo(ap, 12);
+    expect(prAuc(truth, score)).toBeCloseTo(ap, 12);
   });
 
   it('F1 averages: micro from pooled counts, macro unweighted, weighted by support; thresholds maximize validation F1', () => {
     const prob = Float32Array.of(0.9, 0.2, 0.8, 0.6, 0.3, 0.1, 0.4, 0.7);
     const y = Float32Array.of(1, 0, 1, 1, 0, NaN, 1, 1);
-    const rep = multilabelReport(prob, y, ['a', 'b'], Float32Array.of(0.5, 0.5));
+    const rep = multilabelReport(y, prob, ['a', 'b'], Float32Array.of(0.5, 0.5));
     // a: rows 0..3 → p 0.9,0.8,0.3,0.4 vs 1,1,0,1: tp 2, fp 0, fn 1. b: 0.2,0.6,0.1,0.7 vs 0,1,NaN,1: tp 2.
     expect(rep.perLabel[0]).toMatchObject({ precision: 1, recall: 2 / 3, support: 3 });
     expect(rep.perLabel[1]).toMatchObject({ precision: 1, recall: 1, support: 2 });
     expect(rep.f1.micro).toBeCloseTo((2 * 1 * 0.8) / 1.8, 12);
     expect(rep.f1.macro).toBeCloseTo((0.8 + 1) / 2, 12);
     expect(rep.f1.weighted).toBeCloseTo((0.8 * 3 + 1 * 2) / 5, 12);
-    const th = chooseThresholds(prob, y, 2);
+    const th = chooseThresholds(y, prob, 2);
     expect(th[0]!).toBeLessThan(0.4); // including the 0.4 positive gives F1 = 1
-    expect(multilabelReport(prob, y, ['a', 'b'], th).f1.macro).toBe(1);
+    expect(multilabelReport(y, prob, ['a', 'b'], th).f1.macro).toBe(1);
   });
 });
 

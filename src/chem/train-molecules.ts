@@ -69,9 +69,9 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     val.forEach((g, i) => yVal.set(g.y, i * T));
     // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
     const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
-      ? (pred: Float32Array): number => meanRocAuc(pred.map(sigmoid), yVal, T)
+      ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
       : undefined;
-    const history = await trainer.fit(train, val, onEpoch, true, valAuc);
+    const history = await trainer.fit(train, val, { restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
     const pv = await trainer.predict(val), pt = await trainer.predict(test);
     const yt = new Float32Array(test.length * T);
     test.forEach((g, i) => yt.set(g.y, i * T));
@@ -80,8 +80,8 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     let perLabel: MoleculeTaskResult['perLabel'];
     if (c.task === 'multilabel') {
       const probV = pv.map(sigmoid), probT = pt.map(sigmoid);
-      const th = chooseThresholds(probV, yVal, T);
-      const rv = multilabelReport(probV, yVal, ds.targets, th), rtest: MultilabelReport = multilabelReport(probT, yt, ds.targets, th);
+      const th = chooseThresholds(yVal, probV, T);
+      const rv = multilabelReport(yVal, probV, ds.targets, th), rtest: MultilabelReport = multilabelReport(yt, probT, ds.targets, th);
       Object.assign(metrics, {
         test_roc_auc: rtest.roc_auc, test_pr_auc: rtest.pr_auc, test_f1_weighted: rtest.f1.weighted, test_f1_micro: rtest.f1.micro, test_f1_macro: rtest.f1.macro,
         test_precision_weighted: rtest.precision.weighted, test_recall_weighted: rtest.recall.weighted,
@@ -90,7 +90,7 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
       });
       perLabel = rtest.perLabel;
     } else {
-      const reps = regressionByTarget(pt, test, T);
+      const reps = regressionByTarget(test, pt, T);
       perLabel = reps.map((r, t) => ({ label: ds.targets[t]!, ...r }));
       const mean = (k: keyof (typeof reps)[number]): number => reps.reduce((a, r) => a + (r[k] as number), 0) / T;
       Object.assign(metrics, { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') });

@@ -152,9 +152,9 @@ async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise<void> 
   try {
     const { probs, pred } = await predictNodes(rt, ds, saved, weights);
     if (mode === 'eval') {
-      const rep = classificationReport(pred, ds.labels, ds.split.test, ds.numClasses);
+      const rep = classificationReport(ds.labels, pred, ds.split.test, ds.numClasses);
       console.log(JSON.stringify({
-        dataset: ds.name, test_accuracy: accuracy(pred, ds.labels, ds.split.test), val_accuracy: accuracy(pred, ds.labels, ds.split.val),
+        dataset: ds.name, test_accuracy: accuracy(ds.labels, pred, ds.split.test), val_accuracy: accuracy(ds.labels, pred, ds.split.val),
         test_f1_micro: rep.f1.micro, test_f1_macro: rep.f1.macro, test_f1_weighted: rep.f1.weighted,
       }));
     } else {

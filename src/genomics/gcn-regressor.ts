@@ -2,13 +2,14 @@ import { argRangeError } from '../core/errors.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import type { CsrMatrix } from '../graph/csr.js';
 import { Adam } from '../train/adam.js';
-import { ParamSnapshot } from '../train/param-snapshot.js';
-import type { Parameter, PassContext } from '../nn/layer.js';
+import { EarlyStopping } from '../train/early-stopping.js';
+import type { PassContext } from '../nn/layer.js';
+import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
-import { Linear, ReLU, type Propagation } from '../nn/layers.js';
+import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { TwoBranchJoin } from '../nn/two-branch.js';
+import { hybridJoin } from '../nn/two-branch.js';
 import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
@@ -61,14 +62,6 @@ export interface GcnRegressionResult {
   valLoss: number;
 }
 
-interface Model {
-  params(): Parameter[];
-  forward(ctx: PassContext): Promise<Tensor>;
-  backward(ctx: PassContext, g: Tensor): Promise<void>;
-  release(): void;
-  dispose(): void;
-}
-
 /**
  * A GCN for a node-level continuous trait, trained transductively: every genotype is a node
  * of the graph, only training nodes' phenotypes enter the loss (MSE on the standardized
@@ -105,51 +98,42 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
   const params = model.params();
   const adam = new Adam(params, { lr: c.lr });
-  const best = new ParamSnapshot(params);
-  let bestLoss = Infinity, bestEpoch = 0, bad = 0, epoch = 0;
+  const stopper = new EarlyStopping(c.patience, params);
+  let epoch = 0;
   try {
     for (epoch = 1; epoch <= c.epochs; epoch++) {
       const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
-      const out = await model.forward(ctx);
+      const out = await model.forward(ctx, undefined);
       const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
       await model.backward(ctx, l.grad);
       l.grad.free();
       await adam.update(rt.exec);
-      const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
+      const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
       const vl = await mseLoss(rt.exec, ev, yT, { mask: valMask });
       vl.grad.free();
       model.release();
-      if (vl.loss < bestLoss) {
-        bestLoss = vl.loss; bestEpoch = epoch; bad = 0;
-        best.take();
-      } else if (c.patience > 0 && ++bad >= c.patience) break;
+      stopper.observe(epoch, vl.loss);
+      if (stopper.shouldStop) break;
     }
-    best.restore();
-    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 });
+    stopper.restoreBest();
+    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
     const raw = ev.data() as Float32Array;
     const predictions = new Float64Array(n);
     for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
     model.release();
-    return { predictions, bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: bestLoss };
+    return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: stopper.best };
   } finally {
     model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
   }
 }
 
-/** [dropout → GCN → ReLU] × (layers − 1), dropout → GCN → 1 output. */
-function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, graph: () => Propagation): Model {
-  const seq = new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, f, 1)));
-  return {
-    params: () => seq.params(),
-    forward: (ctx) => seq.forward(ctx, x),
-    backward: (ctx, g) => seq.backward(ctx, g),
-    release: () => seq.release(),
-    dispose: () => seq.dispose(),
-  };
+/** [dropout → GCN → ReLU] × (layers − 1), dropout → GCN → 1 output; the features are held. */
+function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, graph: () => Propagation): Model<void> {
+  return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, f, 1))), () => x);
 }
 
 const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStackShape => ({
-  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, out, weightDecay: () => c.weightDecay,
+  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, out, weightDecay: () => c.weightDecay,
 });
 
 /**
@@ -157,18 +141,10 @@ const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStack
  * ([n, denseHidden]), the two branches forked; their outputs are joined column-wise and a
  * linear layer makes the prediction.
  */
-function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, cov: Tensor, graph: () => Propagation): Model {
+function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, cov: Tensor, graph: () => Propagation): Model<void> {
   const rng = new Rng(c.seed);
-  const graphBranch = new Sequential(gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)));
-  const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', cov.shape[1]!, c.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
-  const headIn = c.hidden + c.denseHidden;
-  const head = new Linear(rt.heap, 'head', headIn, 1, rng, { weightDecay: c.weightDecay });
-  const join = new TwoBranchJoin(rt, graphBranch, denseBranch, head, c.hidden);
-  return {
-    params: () => join.params(),
-    forward: (ctx) => join.forward(ctx, x, cov),
-    backward: (ctx, g) => join.backward(ctx, g),
-    release: () => join.release(),
-    dispose: () => join.dispose(),
-  };
+  const join = hybridJoin(rt, rng, gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)), {
+    graphWidth: c.hidden, dense: { inFeatures: cov.shape[1]!, hidden: c.denseHidden }, out: 1, weightDecay: c.weightDecay,
+  });
+  return joinedModel(join, () => [x, cov]);
 }

@@ -1,37 +1,62 @@
 import type { Heap } from '../memory/heap.js';
+import type { Tensor } from '../memory/tensor.js';
+import type { PoolMode } from '../ops/pooling.js';
 import type { Layer } from './layer.js';
-import { Dropout, GCNConv, ReLU, type Propagation } from './layers.js';
+import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from './layers.js';
 import type { Rng } from '../core/random.js';
 
 export interface GcnStackShape {
   inFeatures: number;
   hidden: number;
-  /** GCN layers, the output layer included. */
+  /**
+   * Layers with weights, the output layer included: GCN layers for a node model; for a
+   * pooled (graph-level) model, layers − 1 GCN layers and the Linear head.
+   */
   layers: number;
-  /** Dropout before each GCN layer (0: none). */
+  /** Dropout rate (0: none). */
   dropout: number;
-  /** Columns of the output layer; null: stop after the hidden layers (a branch to join). */
+  /**
+   * Dropout on the input features too (Kipf & Welling: before every GCN layer), or only
+   * between layers (graph-level models: before GCN layers after the first, and the head).
+   */
+  inputDropout: boolean;
+  /** Columns of the output layer; null: stop after the hidden part (a branch to join). */
   out: number | null;
-  /** L2 weight decay of GCN layer l. */
+  /** L2 weight decay of layer l (the head is layer `layers − 1`). */
   weightDecay: (l: number) => number;
+  /** Graph-level: pool each graph's node rows (graph offsets per batch) after the GCN layers. */
+  pool?: { mode: PoolMode; offsets: () => Tensor };
 }
 
 /**
- * Kipf & Welling's stack: [dropout → GCN → ReLU] × (layers − 1), then dropout → GCN to
- * `out` columns. Without an output layer it is the hidden part alone (at least one layer).
- * Layers are named gcn0, gcn1, … and draw their initial weights from `rng` in that order.
+ * The one GCN stack for node, genomic and graph-level models, and their hybrids' graph
+ * branch. Node form: [dropout → GCN → ReLU] × (layers − 1), then dropout → GCN to `out`.
+ * Pooled form: GCN → ReLU per hidden layer (dropout between), pooling, then dropout → Linear
+ * head to `out`. Without an output layer it is the hidden part alone (at least one layer).
+ * Layers are named gcn0, gcn1, …, head, and draw their initial weights from `rng` in order.
  */
 export function gcnStack(heap: Heap, rng: Rng, graph: () => Propagation, s: GcnStackShape): Layer[] {
   const layers: Layer[] = [];
-  const count = s.out === null ? Math.max(1, s.layers - 1) : s.layers;
+  const pooled = s.pool !== undefined;
+  const gcnLayers = pooled || s.out === null ? Math.max(1, s.layers - 1) : s.layers;
+  const dropoutBefore = (l: number): void => {
+    if (s.dropout > 0 && (s.inputDropout || l > 0)) layers.push(new Dropout(s.dropout, l));
+  };
   let width = s.inFeatures;
-  for (let l = 0; l < count; l++) {
-    const last = s.out !== null && l === s.layers - 1;
+  for (let l = 0; l < gcnLayers; l++) {
+    const last = !pooled && s.out !== null && l === s.layers - 1;
     const out = last ? s.out! : s.hidden;
-    if (s.dropout > 0) layers.push(new Dropout(s.dropout, l));
+    dropoutBefore(l);
     layers.push(new GCNConv(heap, `gcn${l}`, width, out, rng, graph, { weightDecay: s.weightDecay(l) }));
     if (!last) layers.push(new ReLU());
     width = out;
+  }
+  if (s.pool) {
+    layers.push(new GraphPool(s.pool.mode, s.pool.offsets));
+    if (s.out !== null) {
+      if (s.dropout > 0) layers.push(new Dropout(s.dropout, s.layers));
+      layers.push(new Linear(heap, 'head', width, s.out, rng, { weightDecay: s.weightDecay(s.layers - 1) }));
+    }
   }
   return layers;
 }

@@ -2,9 +2,10 @@ import { concatColumns, splitColumns } from '../ops/columns.js';
 import type { Exec } from '../runtime/exec.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../memory/tensor.js';
-import type { Parameter, PassContext } from './layer.js';
-import type { Linear } from './layers.js';
-import type { Sequential } from './sequential.js';
+import type { Rng } from '../core/random.js';
+import type { Layer, Parameter, PassContext } from './layer.js';
+import { Linear, ReLU } from './layers.js';
+import { Sequential } from './sequential.js';
 
 /**
  * Two branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a
@@ -55,4 +56,26 @@ export class TwoBranchJoin {
     this.out?.free(); this.out = null;
     this.head.release();
   }
+}
+
+export interface HybridShape {
+  /** Columns the graph branch ends with. */
+  graphWidth: number;
+  /** The dense branch: a Linear + ReLU from `inFeatures` to `hidden` columns. */
+  dense: { inFeatures: number; hidden: number };
+  /** Columns of the head's output. */
+  out: number;
+  weightDecay: number;
+}
+
+/**
+ * The one hybrid builder (node, genomic and graph-level models): the given graph branch, a
+ * dense branch (Linear `dense0` + ReLU), and a Linear `head` on their joined columns. The
+ * dense branch and the head draw their weights from `rng` after the graph branch did.
+ */
+export function hybridJoin(rt: Runtime, rng: Rng, graphBranch: Layer[], s: HybridShape): TwoBranchJoin {
+  const wd = { weightDecay: s.weightDecay };
+  const dense = new Sequential([new Linear(rt.heap, 'dense0', s.dense.inFeatures, s.dense.hidden, rng, wd), new ReLU()]);
+  const head = new Linear(rt.heap, 'head', s.graphWidth + s.dense.hidden, s.out, rng, wd);
+  return new TwoBranchJoin(rt, new Sequential(graphBranch), dense, head, s.graphWidth);
 }

@@ -27,7 +27,7 @@ export interface FoldMetrics {
 
 /** Pearson r, RMSE and R² (1 − SSE/SST around the observed mean) of predictions. */
 export function foldMetrics(obs: ArrayLike<number>, pred: ArrayLike<number>): FoldMetrics {
-  const r = regressionReport(pred, obs);
+  const r = regressionReport(obs, pred);
   return { n: obs.length, r: r.pearson, rmse: r.rmse, r2: r.r2 };
 }
 

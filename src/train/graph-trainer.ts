@@ -1,13 +1,15 @@
 import { argRangeError } from '../core/errors.js';
 import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import { Adam } from './adam.js';
-import { ParamSnapshot } from './param-snapshot.js';
-import type { Layer, Parameter, PassContext } from '../nn/layer.js';
+import { EarlyStopping } from './early-stopping.js';
+import { gcnStack } from '../nn/gcn-stack.js';
+import type { Layer, PassContext } from '../nn/layer.js';
+import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { Tensor } from '../memory/tensor.js';
-import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../nn/layers.js';
+import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { TwoBranchJoin } from '../nn/two-branch.js';
+import { hybridJoin } from '../nn/two-branch.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
@@ -42,49 +44,34 @@ export interface GraphTrainConfig {
   hybrid?: { descriptors: number; denseHidden: number };
 }
 
+export interface GraphFitOptions {
+  /** Called after every epoch with its record. */
+  onEpoch?: (e: GraphEpoch) => void;
+  /** Put the best validation epoch's weights back at the end. */
+  restoreBest?: boolean;
+  /** Validation score of the outputs [samples, targets], higher is better: chooses the epoch instead of the loss. */
+  valScore?: (outputs: Float32Array) => number;
+}
+
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
 
-/** GCN layers with ReLU (dropout between them), then pooling per graph: [graphs, hidden]. */
-function gcnPoolStack(rt: Runtime, features: number, c: GraphTrainConfig, rng: Rng, graph: () => Propagation, offsets: () => GraphBatch['offsets']): Layer[] {
-  const layers: Layer[] = [];
-  let width = features;
-  for (let l = 0; l < c.layers - 1; l++) {
-    if (c.dropout > 0 && l > 0) layers.push(new Dropout(c.dropout, l));
-    layers.push(new GCNConv(rt.heap, `gcn${l}`, width, c.hidden, rng, graph, { weightDecay: c.weightDecay }), new ReLU());
-    width = c.hidden;
-  }
-  layers.push(new GraphPool(c.pool, offsets));
-  return layers;
+/** The GCN stack of a graph-level model: pooled per graph, then the head unless `out` is null. */
+function graphStack(rt: Runtime, features: number, out: number | null, c: GraphTrainConfig, rng: Rng, graph: () => Propagation,
+  offsets: () => GraphBatch['offsets']): Layer[] {
+  return gcnStack(rt.heap, rng, graph, {
+    inFeatures: features, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: false, out,
+    weightDecay: () => c.weightDecay, pool: { mode: c.pool, offsets },
+  });
 }
 
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
 export function buildGraphGcn(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): Sequential {
-  const rng = new Rng(c.seed);
-  const layers = gcnPoolStack(rt, features, c, rng, graph, offsets);
-  if (c.dropout > 0) layers.push(new Dropout(c.dropout, c.layers));
-  layers.push(new Linear(rt.heap, 'head', c.hidden, targets, rng, { weightDecay: c.weightDecay }));
-  return new Sequential(layers);
+  return new Sequential(graphStack(rt, features, targets, c, new Rng(c.seed), graph, offsets));
 }
 
-/** A graph-level model: the plain GCN or the hybrid. */
-export interface GraphModel {
-  params(): Parameter[];
-  forward(ctx: PassContext, batch: GraphBatch): Promise<Tensor>;
-  backward(ctx: PassContext, g: Tensor): Promise<void>;
-  release(): void;
-  dispose(): void;
-}
-
-function plainModel(seq: Sequential): GraphModel {
-  return {
-    params: () => seq.params(),
-    forward: (ctx, b) => seq.forward(ctx, b.x),
-    backward: (ctx, g) => seq.backward(ctx, g),
-    release: () => seq.release(),
-    dispose: () => seq.dispose(),
-  };
-}
+/** A graph-level model: the plain GCN or the hybrid, fed a collated batch. */
+export type GraphModel = Model<GraphBatch>;
 
 /**
  * GCN branch (GCN layers, pooling) and dense branch (Linear + ReLU on the descriptors) side
@@ -96,21 +83,13 @@ function hybridModel(rt: Runtime, features: number, targets: number, c: GraphTra
   offsets: () => GraphBatch['offsets']): GraphModel {
   const h = c.hybrid!;
   const rng = new Rng(c.seed);
-  const graphBranch = new Sequential(gcnPoolStack(rt, features, c, rng, graph, offsets));
-  const denseBranch = new Sequential([new Linear(rt.heap, 'dense0', h.descriptors, h.denseHidden, rng, { weightDecay: c.weightDecay }), new ReLU()]);
-  const join = c.hidden + h.denseHidden;
-  const head = new Linear(rt.heap, 'head', join, targets, rng, { weightDecay: c.weightDecay });
-  const two = new TwoBranchJoin(rt, graphBranch, denseBranch, head, c.hidden);
-  return {
-    params: () => two.params(),
-    forward(ctx, b) {
-      if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
-      return two.forward(ctx, b.x, b.descriptors);
-    },
-    backward: (ctx, g) => two.backward(ctx, g),
-    release: () => two.release(),
-    dispose: () => two.dispose(),
-  };
+  const join = hybridJoin(rt, rng, graphStack(rt, features, null, c, rng, graph, offsets), {
+    graphWidth: c.hidden, dense: { inFeatures: h.descriptors, hidden: h.denseHidden }, out: targets, weightDecay: c.weightDecay,
+  });
+  return joinedModel(join, (b) => {
+    if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
+    return [b.x, b.descriptors];
+  });
 }
 
 /** A model and the batch it currently runs on: one per shard, all sharing the master's weights. */
@@ -151,7 +130,7 @@ export class GraphTrainer {
       const prop = (): Propagation => ({ adj: r.batch!.adj, adjT: r.batch!.adj });
       r.model = config.hybrid
         ? hybridModel(rt, features, targets, config, prop, () => r.batch!.offsets)
-        : plainModel(buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets));
+        : sequentialModel(buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets), (b: GraphBatch) => b.x);
       return r;
     };
     const first = make();
@@ -295,18 +274,18 @@ export class GraphTrainer {
     return { loss: total === 0 ? NaN : sum, outputs };
   }
 
-  /** Epoch with the lowest validation loss (0 before any). */
+  /** Epoch with the best validation criterion (0 before any, and when there is no validation set). */
   bestEpoch = 0;
 
   /**
-   * Epochs of shuffled mini-batches with early stopping on validation loss; with
-   * `restoreBest`, the weights of the best validation epoch are put back at the end.
+   * Epochs of shuffled mini-batches with early stopping on validation loss, or on
+   * `options.valScore` (higher is better, e.g. ROC-AUC) when given. With an empty validation
+   * set every epoch runs and the last weights stay. With `options.restoreBest`, the weights of
+   * the best validation epoch are put back at the end.
    */
-  async fit(train: readonly GraphSample[], val: readonly GraphSample[], onEpoch?: (e: GraphEpoch) => void, restoreBest = false,
-    valScore?: (pred: Float32Array) => number): Promise<GraphEpoch[]> {
-    let best = Infinity, bad = 0;
-    const params = this.master.params();
-    const saved = restoreBest ? new ParamSnapshot(params) : null;
+  async fit(train: readonly GraphSample[], val: readonly GraphSample[], options: GraphFitOptions = {}): Promise<GraphEpoch[]> {
+    const { onEpoch, valScore } = options;
+    const stopper = new EarlyStopping(this.config.patience, options.restoreBest ? this.master.params() : undefined);
     for (let epoch = 1; epoch <= this.config.epochs; epoch++) {
       const t0 = performance.now();
       const order = this.rng.shuffle(Array.from(train.keys()));
@@ -320,19 +299,15 @@ export class GraphTrainer {
       });
       // One pass over the validation set gives its loss and, for a score, its outputs.
       const ev = val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
-      const valLoss = ev.loss;
-      // With a validation score (higher is better, e.g. ROC-AUC) the epoch is chosen by it.
       const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
-      const rec: GraphEpoch = { epoch, train_loss: sum / Math.max(1, batches), val_loss: valLoss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
+      const rec: GraphEpoch = { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
       this.history.push(rec);
       onEpoch?.(rec);
-      const criterion = valScore ? -score : valLoss;
-      if (criterion < best) {
-        best = criterion; bad = 0; this.bestEpoch = epoch;
-        saved?.take();
-      } else if (++bad >= this.config.patience && this.config.patience > 0) break;
+      stopper.observe(epoch, val.length === 0 ? null : valScore ? -score : ev.loss);
+      this.bestEpoch = stopper.bestEpoch;
+      if (stopper.shouldStop) break;
     }
-    if (saved && this.bestEpoch > 0) saved.restore();
+    stopper.restoreBest();
     return this.history;
   }
 
@@ -348,10 +323,10 @@ export class GraphTrainer {
 }
 
 /** Regression metrics per target on the samples with a label there. */
-export function regressionByTarget(pred: Float32Array, samples: readonly GraphSample[], targets: number): ReturnType<typeof regressionReport>[] {
+export function regressionByTarget(samples: readonly GraphSample[], pred: Float32Array, targets: number): ReturnType<typeof regressionReport>[] {
   return Array.from({ length: targets }, (_, t) => {
     const p: number[] = [], y: number[] = [];
     samples.forEach((g, i) => { if (!Number.isNaN(g.y[t]!)) { p.push(pred[i * targets + t]!); y.push(g.y[t]!); } });
-    return regressionReport(p, y);
+    return regressionReport(y, p);
   });
 }

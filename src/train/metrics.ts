@@ -12,7 +12,7 @@ export function argmaxRows(logits: Float32Array, rows: number, cols: number): In
   return out;
 }
 
-export function accuracy(pred: ArrayLike<number>, truth: ArrayLike<number>, idx: ArrayLike<number>): number {
+export function accuracy(truth: ArrayLike<number>, pred: ArrayLike<number>, idx: ArrayLike<number>): number {
   if (idx.length === 0) return NaN;
   let ok = 0;
   for (let i = 0; i < idx.length; i++) if (pred[idx[i]!] === truth[idx[i]!]) ok++;
@@ -26,7 +26,7 @@ export interface F1Report {
   perClass: { precision: number; recall: number; f1: number; support: number }[];
 }
 
-export function classificationReport(pred: ArrayLike<number>, truth: ArrayLike<number>, idx: ArrayLike<number>, classes: number): F1Report {
+export function classificationReport(truth: ArrayLike<number>, pred: ArrayLike<number>, idx: ArrayLike<number>, classes: number): F1Report {
   const tp = new Float64Array(classes), fp = new Float64Array(classes), fn = new Float64Array(classes);
   for (let i = 0; i < idx.length; i++) {
     const p = pred[idx[i]!]!, t = truth[idx[i]!]!;
@@ -54,7 +54,7 @@ export function classificationReport(pred: ArrayLike<number>, truth: ArrayLike<n
 
 export interface RegressionReport { mse: number; rmse: number; pearson: number; r2: number }
 
-export function regressionReport(pred: ArrayLike<number>, truth: ArrayLike<number>): RegressionReport {
+export function regressionReport(truth: ArrayLike<number>, pred: ArrayLike<number>): RegressionReport {
   const n = pred.length;
   let mp = 0, mt = 0;
   for (let i = 0; i < n; i++) { mp += pred[i]!; mt += truth[i]!; }

@@ -4,7 +4,7 @@
 // skip it.
 
 /** Area under the ROC curve by the rank statistic (ties get the average rank). */
-export function rocAuc(score: ArrayLike<number>, truth: ArrayLike<number>): number {
+export function rocAuc(truth: ArrayLike<number>, score: ArrayLike<number>): number {
   const idx: number[] = [];
   for (let i = 0; i < truth.length; i++) if (!Number.isNaN(truth[i]!)) idx.push(i);
   idx.sort((a, b) => score[a]! - score[b]!);
@@ -21,7 +21,7 @@ export function rocAuc(score: ArrayLike<number>, truth: ArrayLike<number>): numb
 }
 
 /** Average precision (area under the precision–recall curve, step-wise as scikit-learn). */
-export function prAuc(score: ArrayLike<number>, truth: ArrayLike<number>): number {
+export function prAuc(truth: ArrayLike<number>, score: ArrayLike<number>): number {
   const idx: number[] = [];
   for (let i = 0; i < truth.length; i++) if (!Number.isNaN(truth[i]!)) idx.push(i);
   idx.sort((a, b) => score[b]! - score[a]!);
@@ -58,7 +58,7 @@ const nanMean = (xs: number[]): number => { const v = xs.filter((x) => !Number.i
  * Per-label decision thresholds that maximize F1 on a validation set (scores are
  * probabilities); 0.5 where a label has no positive there.
  */
-export function chooseThresholds(prob: Float32Array, truth: Float32Array, labels: number): Float32Array {
+export function chooseThresholds(truth: Float32Array, prob: Float32Array, labels: number): Float32Array {
   const n = truth.length / labels, out = new Float32Array(labels).fill(0.5);
   for (let t = 0; t < labels; t++) {
     const rows: number[] = [];
@@ -87,11 +87,11 @@ function column(m: Float32Array, L: number, t: number): Float32Array {
 }
 
 /** Mean ROC-AUC over labels (those with both classes present): multilabelReport's roc_auc alone. */
-export function meanRocAuc(prob: Float32Array, truth: Float32Array, labels: number): number {
-  return nanMean(Array.from({ length: labels }, (_, t) => rocAuc(column(prob, labels, t), column(truth, labels, t))));
+export function meanRocAuc(truth: Float32Array, prob: Float32Array, labels: number): number {
+  return nanMean(Array.from({ length: labels }, (_, t) => rocAuc(column(truth, labels, t), column(prob, labels, t))));
 }
 
-export function multilabelReport(prob: Float32Array, truth: Float32Array, names: string[], thresholds: Float32Array): MultilabelReport {
+export function multilabelReport(truth: Float32Array, prob: Float32Array, names: string[], thresholds: Float32Array): MultilabelReport {
   const L = names.length, n = truth.length / L;
   const counts: LabelCounts[] = [];
   const perLabel = names.map((label, t) => {
@@ -104,7 +104,7 @@ export function multilabelReport(prob: Float32Array, truth: Float32Array, names:
     }
     counts.push(c);
     const precision = div(c.tp, c.tp + c.fp), recall = div(c.tp, c.tp + c.fn);
-    return { label, roc_auc: rocAuc(s, y), pr_auc: prAuc(s, y), precision, recall, f1: div(2 * precision * recall, precision + recall), support: c.support, threshold: thresholds[t]! };
+    return { label, roc_auc: rocAuc(y, s), pr_auc: prAuc(y, s), precision, recall, f1: div(2 * precision * recall, precision + recall), support: c.support, threshold: thresholds[t]! };
   });
   const sum = (k: keyof LabelCounts): number => counts.reduce((a, c) => a + c[k], 0);
   const tp = sum('tp'), fp = sum('fp'), fn = sum('fn'), support = sum('support');

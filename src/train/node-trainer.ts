@@ -3,7 +3,7 @@ import type { NodeDataset } from '../graph/node-data.js';
 import type { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Adam } from './adam.js';
-import { ParamSnapshot } from './param-snapshot.js';
+import { EarlyStopping, type EarlyStoppingState } from './early-stopping.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import type { Propagation } from '../nn/layers.js';
@@ -90,7 +90,7 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
 export function buildNodeGcn(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, graph: () => Propagation): Sequential {
   return new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, {
-    inFeatures, hidden: c.hidden, layers: c.layers, dropout: c.dropout, out: classes,
+    inFeatures, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, out: classes,
     weightDecay: (l) => (c.weightDecayScope === 'all' || l === 0 ? c.weightDecay : 0),
   }));
 }
@@ -103,130 +103,195 @@ function maskOf(heap: Runtime['heap'], n: number, idx: Int32Array): Tensor {
 
 const copyOf = (p: Parameter): Float32Array => (p.value.data() as Float32Array).slice();
 
+/** The task in the shared heap: Â, features, labels and split masks. */
+interface NodeTensors {
+  adj: CsrMatrix;
+  prop: Propagation;
+  x: Tensor;
+  labels: Tensor;
+  train: Tensor;
+  val: Tensor;
+  free(): void;
+}
+
+/** Step 1: the task's arrays into the shared heap (Â normalized once; it is symmetric). */
+function uploadNodeTask(heap: Runtime['heap'], data: NodeDataset): NodeTensors {
+  const n = data.numNodes;
+  const made: { free(): void }[] = [];
+  const keep = <T extends { free(): void }>(t: T): T => { made.push(t); return t; };
+  try {
+    const adj = keep(gcnNorm(heap, n, data.src, data.dst));
+    return {
+      adj, prop: { adj, adjT: adj },
+      x: keep(Tensor.from(heap, 'float32', [n, data.numFeatures], data.features)),
+      labels: keep(Tensor.from(heap, 'int32', [n], data.labels)),
+      train: keep(maskOf(heap, n, data.split.train)),
+      val: keep(maskOf(heap, n, data.split.val)),
+      free: () => { for (const t of made) t.free(); },
+    };
+  } catch (err) {
+    for (const t of made) t.free();
+    throw err;
+  }
+}
+
+/** Everything a run carries from epoch to epoch: what a checkpoint stores and resume restores. */
+interface NodeRunState {
+  model: Sequential;
+  params: Parameter[];
+  adam: Adam;
+  stopper: EarlyStopping;
+  history: EpochRecord[];
+}
+
+const NODE_CHECKPOINT_FORMAT = 'graft-checkpoint-v1';
+
+/** The run's state as a checkpoint: weights, Adam moments, best weights, early stopping, history. */
+function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainConfig): Checkpoint {
+  const tensors = new Map<string, StoredTensor>();
+  const best = run.stopper.bestValues!;
+  run.params.forEach((p, i) => {
+    tensors.set(`model.${p.name}`, { shape: [...p.value.shape], data: copyOf(p) });
+    tensors.set(`adam.m.${p.name}`, { shape: [...p.value.shape], data: (run.adam.m[i]!.data() as Float32Array).slice() });
+    tensors.set(`adam.v.${p.name}`, { shape: [...p.value.shape], data: (run.adam.v[i]!.data() as Float32Array).slice() });
+    tensors.set(`best.${p.name}`, { shape: [...p.value.shape], data: best[i]! });
+  });
+  const h = run.history;
+  return {
+    tensors,
+    metadata: {
+      format: NODE_CHECKPOINT_FORMAT, task: 'node', dataset: data.name,
+      config: JSON.stringify(config), epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
+      adam_step: String(run.adam.step), early_stop: JSON.stringify(run.stopper.state()), history: JSON.stringify(h),
+      rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
+    },
+  };
+}
+
+/** Step 3: continue from a checkpoint of the same config (epochs may differ); returns the next epoch. */
+function resumeNodeRun(run: NodeRunState, file: string, config: NodeTrainConfig): number {
+  const fn = 'trainNodeClassifier';
+  const cp = loadCheckpoint(file);
+  const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
+  for (const k of Object.keys(config) as (keyof NodeTrainConfig)[]) {
+    if (k !== 'epochs' && saved[k] !== config[k]) {
+      throw argRangeError(fn, `config.${k}`, `${JSON.stringify(saved[k])} as in the checkpoint ${file}`, config[k]);
+    }
+  }
+  const best = run.stopper.bestValues!;
+  run.params.forEach((p, i) => {
+    const get = (key: string): Float32Array => {
+      const t = cp.tensors.get(key);
+      if (!t || t.data.length !== p.value.size) throw argRangeError(fn, 'resumeFrom', `a checkpoint with ${key} of ${p.value.size} values`, t ? t.data.length : 'none');
+      return t.data as Float32Array;
+    };
+    (p.value.data() as Float32Array).set(get(`model.${p.name}`));
+    (run.adam.m[i]!.data() as Float32Array).set(get(`adam.m.${p.name}`));
+    (run.adam.v[i]!.data() as Float32Array).set(get(`adam.v.${p.name}`));
+    best[i]!.set(get(`best.${p.name}`));
+  });
+  run.adam.step = Number(cp.metadata['adam_step']);
+  run.stopper.load(JSON.parse(cp.metadata['early_stop']!) as EarlyStoppingState);
+  run.history = JSON.parse(cp.metadata['history']!) as EpochRecord[];
+  return Number(cp.metadata['epoch']) + 1;
+}
+
+/** The evaluation pass: class per node and the validation loss. */
+async function evaluateNodes(run: NodeRunState, t: NodeTensors, data: NodeDataset, config: NodeTrainConfig, exec: Runtime['exec']): Promise<{ pred: Int32Array; valLoss: number }> {
+  const ctx: PassContext = { exec, training: false, seed: config.seed, step: 0 };
+  try {
+    const logits = await run.model.forward(ctx, t.x);
+    const ce = await softmaxCrossEntropy(exec, logits, t.labels, { mask: t.val });
+    ce.grad.free();
+    return { pred: argmaxRows(logits.data() as Float32Array, data.numNodes, data.numClasses), valLoss: ce.loss };
+  } finally {
+    run.model.release();
+  }
+}
+
+/** One training epoch (forward, loss on the training nodes, backward, Adam) and its evaluation. */
+async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, config: NodeTrainConfig, exec: Runtime['exec'], epoch: number): Promise<EpochRecord> {
+  const t0 = performance.now();
+  const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
+  let trainPred: Int32Array, trainLoss: number;
+  try {
+    const logits = await run.model.forward(ctx, t.x);
+    const ce = await softmaxCrossEntropy(exec, logits, t.labels, { mask: t.train });
+    trainPred = argmaxRows(logits.data() as Float32Array, data.numNodes, data.numClasses);
+    trainLoss = ce.loss;
+    try {
+      await run.model.backward(ctx, ce.grad);
+    } finally {
+      ce.grad.free();
+    }
+  } finally {
+    run.model.release();
+  }
+  await run.adam.update(exec);
+  const ev = await evaluateNodes(run, t, data, config, exec);
+  return {
+    epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train),
+    val_loss: ev.valLoss, val_accuracy: accuracy(data.labels, ev.pred, data.split.val),
+    test_accuracy: accuracy(data.labels, ev.pred, data.split.test), ms: performance.now() - t0,
+  };
+}
+
+/** The final figures, from the predictions of the reported weights. */
+function nodeReport(data: NodeDataset, pred: Int32Array, valLoss: number, run: NodeRunState, stopped: number): Record<string, number> {
+  const report = classificationReport(data.labels, pred, data.split.test, data.numClasses);
+  const h = run.history;
+  return {
+    test_accuracy: accuracy(data.labels, pred, data.split.test),
+    val_accuracy: accuracy(data.labels, pred, data.split.val),
+    train_accuracy: accuracy(data.labels, pred, data.split.train),
+    val_loss: valLoss,
+    test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
+    test_precision_macro: report.precision.macro, test_recall_macro: report.recall.macro,
+    best_epoch: run.stopper.bestEpoch, epochs_run: stopped,
+    mean_epoch_ms: h.reduce((s, r) => s + r.ms, 0) / Math.max(1, h.length),
+  };
+}
+
 /**
  * Full-batch semi-supervised node classification (Kipf & Welling): cross-entropy on the
  * training nodes, Adam, early stopping on validation loss. Same seed, same bits, whatever
  * the thread count; a resumed run ends with the weights of a run never stopped.
+ * Steps: upload the task, build the model, resume, loop over epochs, report.
  */
 export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, hooks: NodeTrainHooks = {}): Promise<NodeTrainResult> {
   checkNodeConfig(config);
-  const heap = rt.heap, exec = rt.exec, n = data.numNodes;
-  const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst);
-  const prop: Propagation = { adj, adjT: adj }; // Â is symmetric
-  const x = Tensor.from(heap, 'float32', [n, data.numFeatures], data.features);
-  const labels = Tensor.from(heap, 'int32', [n], data.labels);
-  const masks = { train: maskOf(heap, n, data.split.train), val: maskOf(heap, n, data.split.val) };
-  const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => prop);
-  const params = model.params();
-  const adam = new Adam(params, { lr: config.lr });
-  const best = new ParamSnapshot(params);
-  let history: EpochRecord[] = [];
-  let bestLoss = Infinity, bestEpoch = 0, bad = 0, startEpoch = 1;
-
-  const state = (): Checkpoint => {
-    const tensors = new Map<string, StoredTensor>();
-    params.forEach((p, i) => {
-      tensors.set(`model.${p.name}`, { shape: [...p.value.shape], data: copyOf(p) });
-      tensors.set(`adam.m.${p.name}`, { shape: [...p.value.shape], data: (adam.m[i]!.data() as Float32Array).slice() });
-      tensors.set(`adam.v.${p.name}`, { shape: [...p.value.shape], data: (adam.v[i]!.data() as Float32Array).slice() });
-      tensors.set(`best.${p.name}`, { shape: [...p.value.shape], data: best.values[i]! });
-    });
-    return {
-      tensors,
-      metadata: {
-        format: 'graft-checkpoint-v1', task: 'node', dataset: data.name,
-        config: JSON.stringify(config), epoch: String(history.length ? history[history.length - 1]!.epoch : 0),
-        adam_step: String(adam.step), early_stop: JSON.stringify({ bestLoss, bestEpoch, bad }), history: JSON.stringify(history),
-        rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
-      },
-    };
-  };
-
-  if (hooks.resumeFrom) {
-    const cp = loadCheckpoint(hooks.resumeFrom);
-    const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
-    for (const k of Object.keys(config) as (keyof NodeTrainConfig)[]) {
-      if (k !== 'epochs' && saved[k] !== config[k]) {
-        throw argRangeError('trainNodeClassifier', `config.${k}`, `${JSON.stringify(saved[k])} as in the checkpoint ${hooks.resumeFrom}`, config[k]);
+  const exec = rt.exec;
+  const t = uploadNodeTask(rt.heap, data);
+  let run: NodeRunState | null = null;
+  try {
+    const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => t.prop);
+    const params = model.params();
+    run = { model, params, adam: new Adam(params, { lr: config.lr }), stopper: new EarlyStopping(config.patience, params), history: [] };
+    const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
+    let stopped = run.history.length ? run.history[run.history.length - 1]!.epoch : 0;
+    for (let epoch = startEpoch; epoch <= config.epochs && !run.stopper.shouldStop; epoch++) {
+      const rec = await nodeEpoch(run, t, data, config, exec, epoch);
+      run.history.push(rec);
+      run.stopper.observe(epoch, rec.val_loss);
+      stopped = epoch;
+      hooks.onEpoch?.(rec);
+      const last = epoch === config.epochs || run.stopper.shouldStop || epoch === hooks.stopAfter;
+      if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
+        saveCheckpoint(hooks.checkpointPath, nodeCheckpoint(run, data, config));
       }
+      if (epoch === hooks.stopAfter) break;
     }
-    params.forEach((p, i) => {
-      const get = (key: string): Float32Array => {
-        const t = cp.tensors.get(key);
-        if (!t || t.data.length !== p.value.size) throw argRangeError('trainNodeClassifier', 'resumeFrom', `a checkpoint with ${key} of ${p.value.size} values`, t ? t.data.length : 'none');
-        return t.data as Float32Array;
-      };
-      (p.value.data() as Float32Array).set(get(`model.${p.name}`));
-      (adam.m[i]!.data() as Float32Array).set(get(`adam.m.${p.name}`));
-      (adam.v[i]!.data() as Float32Array).set(get(`adam.v.${p.name}`));
-      best.values[i]!.set(get(`best.${p.name}`));
-    });
-    adam.step = Number(cp.metadata['adam_step']);
-    ({ bestLoss, bestEpoch, bad } = JSON.parse(cp.metadata['early_stop']!) as { bestLoss: number; bestEpoch: number; bad: number });
-    if (bestLoss === null) bestLoss = Infinity; // JSON has no Infinity
-    history = JSON.parse(cp.metadata['history']!) as EpochRecord[];
-    startEpoch = Number(cp.metadata['epoch']) + 1;
+    const best = run.stopper.bestValues!;
+    const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best[i]!.slice() : copyOf(p)]));
+    if (config.restoreBest) params.forEach((p, i) => (p.value.data() as Float32Array).set(best[i]!));
+    const { pred, valLoss } = await evaluateNodes(run, t, data, config, exec);
+    return { history: run.history, bestEpoch: run.stopper.bestEpoch, stoppedEpoch: stopped, metrics: nodeReport(data, pred, valLoss, run, stopped), predictions: pred, weights: finalWeights };
+  } finally {
+    run?.model.dispose();
+    run?.adam.dispose();
+    t.free();
   }
-
-  const evaluate = async (): Promise<{ pred: Int32Array; valLoss: number }> => {
-    const ctx: PassContext = { exec, training: false, seed: config.seed, step: 0 };
-    const logits = await model.forward(ctx, x);
-    const ce = await softmaxCrossEntropy(exec, logits, labels, { mask: masks.val });
-    ce.grad.free();
-    const pred = argmaxRows(logits.data() as Float32Array, n, data.numClasses);
-    model.release();
-    return { pred, valLoss: ce.loss };
-  };
-
-  let stopped = history.length ? history[history.length - 1]!.epoch : 0;
-  const done = (): boolean => config.patience > 0 && bad >= config.patience;
-  for (let epoch = startEpoch; epoch <= config.epochs && !done(); epoch++) {
-    const t0 = performance.now();
-    const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
-    const logits = await model.forward(ctx, x);
-    const ce = await softmaxCrossEntropy(exec, logits, labels, { mask: masks.train });
-    const trainPred = argmaxRows(logits.data() as Float32Array, n, data.numClasses);
-    await model.backward(ctx, ce.grad);
-    ce.grad.free();
-    await adam.update(exec);
-    const ev = await evaluate();
-    const rec: EpochRecord = {
-      epoch, train_loss: ce.loss, train_accuracy: accuracy(trainPred, data.labels, data.split.train),
-      val_loss: ev.valLoss, val_accuracy: accuracy(ev.pred, data.labels, data.split.val),
-      test_accuracy: accuracy(ev.pred, data.labels, data.split.test), ms: performance.now() - t0,
-    };
-    history.push(rec);
-    if (ev.valLoss < bestLoss) {
-      bestLoss = ev.valLoss; bestEpoch = epoch; bad = 0;
-      best.take();
-    } else bad++;
-    stopped = epoch;
-    hooks.onEpoch?.(rec);
-    const last = epoch === config.epochs || done() || epoch === hooks.stopAfter;
-    if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
-      saveCheckpoint(hooks.checkpointPath, state());
-    }
-    if (epoch === hooks.stopAfter) break;
-  }
-
-  const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best.values[i]!.slice() : copyOf(p)]));
-  if (config.restoreBest) best.restore();
-  const { pred, valLoss } = await evaluate();
-  const report = classificationReport(pred, data.labels, data.split.test, data.numClasses);
-  const metrics: Record<string, number> = {
-    test_accuracy: accuracy(pred, data.labels, data.split.test),
-    val_accuracy: accuracy(pred, data.labels, data.split.val),
-    train_accuracy: accuracy(pred, data.labels, data.split.train),
-    val_loss: valLoss,
-    test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
-    test_precision_macro: report.precision.macro, test_recall_macro: report.recall.macro,
-    best_epoch: bestEpoch, epochs_run: stopped,
-    mean_epoch_ms: history.reduce((s, r) => s + r.ms, 0) / Math.max(1, history.length),
-  };
-  model.dispose(); adam.dispose(); adj.free(); x.free(); labels.free(); masks.train.free(); masks.val.free();
-  return { history, bestEpoch, stoppedEpoch: stopped, metrics, predictions: pred, weights: finalWeights };
 }
-
 
 /** Class scores and predictions of a trained model (weights by parameter name) on every node. */
 export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {

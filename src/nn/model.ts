@@ -1,0 +1,42 @@
+import type { Tensor } from '../memory/tensor.js';
+import type { Parameter, PassContext } from './layer.js';
+import type { Sequential } from './sequential.js';
+import type { TwoBranchJoin } from './two-branch.js';
+
+/**
+ * What every trainer drives, whatever the model inside: parameters, a forward pass on the
+ * trainer's input `I` (a tensor, a collated batch, or nothing for a transductive model that
+ * holds its features), backward from the output's gradient, and cleanup. The model owns its
+ * output until backward() or release().
+ */
+export interface Model<I = Tensor> {
+  params(): Parameter[];
+  forward(ctx: PassContext, input: I): Promise<Tensor>;
+  backward(ctx: PassContext, gOut: Tensor): Promise<void>;
+  /** Ends a pass that has no backward (evaluation). */
+  release(): void;
+  /** Frees the parameters too. */
+  dispose(): void;
+}
+
+/** A Sequential fed by `input(i)`. */
+export function sequentialModel<I>(seq: Sequential, input: (i: I) => Tensor): Model<I> {
+  return {
+    params: () => seq.params(),
+    forward: (ctx, i) => seq.forward(ctx, input(i)),
+    backward: (ctx, g) => seq.backward(ctx, g),
+    release: () => seq.release(),
+    dispose: () => seq.dispose(),
+  };
+}
+
+/** A two-branch join fed by `inputs(i)` = [first branch's input, second branch's input]. */
+export function joinedModel<I>(join: TwoBranchJoin, inputs: (i: I) => [Tensor, Tensor]): Model<I> {
+  return {
+    params: () => join.params(),
+    forward: (ctx, i) => { const [a, b] = inputs(i); return join.forward(ctx, a, b); },
+    backward: (ctx, g) => join.backward(ctx, g),
+    release: () => join.release(),
+    dispose: () => join.dispose(),
+  };
+}
