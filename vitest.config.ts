@@ -10,6 +10,7 @@ const accepts = spawnSync(process.execPath, [flag, '-e', '0']).status === 0;
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -11,8 +11,9 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CsrMatrix } from '../src/graph/csr.js';
 import { Adam } from '../src/train/adam.js';
-import type { Layer, PassContext } from '../src/nn/layer.js';
-import { GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../src/nn/layers.js';
+import { gcnStack } from '../src/nn/gcn-stack.js';
+import type { PassContext } from '../src/nn/layer.js';
+import type { Propagation } from '../src/nn/layers.js';
 import { Rng } from '../src/core/random.js';
 import { Sequential } from '../src/nn/sequential.js';
 import { mseLoss } from '../src/ops/losses.js';
@@ -37,23 +38,18 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
   const n = w.graphs ? w.graphs * w.nodesPerGraph! : w.nodes!;
   const g = workloadGraph(n, w.avgDegree, rng, graphs);
   const adj = CsrMatrix.fromArrays(h, n, n, g.rowPtr, g.colIdx, g.vals);
-  const prop: Propagation = { adj, adjT: adj };
+  const prop: Propagation = { adj };
   const offsets = Tensor.from(h, 'int32', [graphs + 1], g.offsets);
   const x = Tensor.empty(h, 'float32', [n, w.features]);
   const xd = x.data() as Float32Array;
   for (let i = 0; i < xd.length; i++) xd[i] = rng.normal();
-  const layers: Layer[] = [];
-  const widths = [w.features, ...Array<number>(w.layers - 1).fill(w.hidden), w.outputs];
   const pooled = w.graphs !== undefined;
-  for (let l = 0; l < w.layers; l++) {
-    const last = l === w.layers - 1;
-    if (last && pooled) {
-      layers.push(new GraphPool('mean', () => offsets), new Linear(h, `out`, widths[l]!, widths[l + 1]!, rng));
-    } else {
-      layers.push(new GCNConv(h, `gcn${l}`, widths[l]!, widths[l + 1]!, rng, () => prop));
-      if (!last) layers.push(new ReLU());
-    }
-  }
+  // The product's own GCN stack: GCN → ReLU per layer, the last one linear (node workloads),
+  // or mean pooling and a Linear head after the GCN layers (the graph batch).
+  const layers = gcnStack(h, rng, () => prop, {
+    inFeatures: w.features, hidden: w.hidden, layers: w.layers, dropout: 0, inputDropout: false, out: w.outputs,
+    weightDecay: () => 0, ...(pooled ? { pool: { mode: 'mean' as const, offsets: () => offsets } } : {}),
+  });
   const model = new Sequential(layers);
   const adam = new Adam(model.params(), { lr: 0.01 });
   const rows = pooled ? graphs : n;

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeCsv } from '../src/data/node-dataset.js';
 import { packageRoot } from '../src/core/paths.js';
+import { tempDir } from './helpers.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const graft = (...args: string[]): { code: number | null; out: string; err: string } => {
@@ -14,7 +14,7 @@ const graft = (...args: string[]): { code: number | null; out: string; err: stri
 
 describe('graft CLI', () => {
   it('train writes a complete run folder; eval and predict read it back', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'graft-cli-')), 'run');
+    const out = join(tempDir('graft-cli-'), 'run');
     const r = graft('train', '--dataset', 'synthetic', '--epochs', '30', '--threads', '2', '--seed', '4', '--out', out, '--quiet');
     expect(r.code, r.err).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv']);
@@ -31,7 +31,7 @@ describe('graft CLI', () => {
   });
 
   it('reports bad flags and missing data with exit code 2 and leaves no run folder', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'graft-cli-'));
+    const dir = tempDir('graft-cli-');
     const a = graft('train', '--lr', 'fast', '--out', join(dir, 'a'));
     expect(a.code).toBe(2);
     expect(a.err).toContain('--lr must be a number, got "fast"');
@@ -44,7 +44,7 @@ describe('graft CLI', () => {
 });
 
 describe('CSV node loader', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'graft-csv-'));
+  const dir = tempDir('graft-csv-');
   const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
   const feats = put('f.csv', 'id,a,b\nx,1,0\ny,0,1\nz,1,1\n');
   const edges = put('e.csv', 'source,target\nx,y\ny,z\n');

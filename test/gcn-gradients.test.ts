@@ -53,7 +53,7 @@ describe('gradients against finite differences', () => {
     const src: number[] = [], dst: number[] = [];
     for (let e = 0; e < 80; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
     const adj = gcnNorm(rt.heap, n, src, dst);
-    const prop: Propagation = { adj, adjT: adj };
+    const prop: Propagation = { adj };
     const model = new Sequential([
       new Dropout(0.3, 0), new GCNConv(rt.heap, 'g0', f, 8, rng, () => prop), new ReLU(),
       new Dropout(0.3, 1), new GCNConv(rt.heap, 'g1', 8, c, rng, () => prop),
@@ -74,7 +74,7 @@ describe('gradients against finite differences', () => {
     const src: number[] = [], dst: number[] = [];
     sizes.forEach((s, g) => { for (let i = 1; i < s; i++) { src.push(offsets[g]! + i - 1); dst.push(offsets[g]! + i); } });
     const adj = gcnNorm(rt.heap, n, src, dst);
-    const prop: Propagation = { adj, adjT: adj };
+    const prop: Propagation = { adj };
     const off = Tensor.from(rt.heap, 'int32', [sizes.length + 1], offsets);
     const rng = new Rng(5);
     const model = new Sequential([

@@ -1,6 +1,5 @@
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EigenvalueDecomposition, Matrix, solve } from 'ml-matrix';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +17,9 @@ import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 import { GCN_GP_DEFAULTS } from '../src/genomics/gcn-regressor.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { rng, sharedData } from './helpers.js';
+import { rng, sharedData, tempDir } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'graft-gp-'));
+const dir = tempDir('graft-gp-');
 const put = (name: string, text: string | Buffer): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
 function randomSymmetric(n: number, seed: number, rank = n): Float64Array {

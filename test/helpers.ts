@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackendKind } from '../src/kernels/backend.js';
@@ -55,3 +56,8 @@ export function sharedData(): string | undefined {
 
 /** Awkward sizes: empty, below, at and above every SIMD width and unroll. */
 export const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 17, 100, 240];
+
+/** A new empty folder inside the test run's scratch folder (removed when the run ends). */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(process.env['GRAFT_TEST_TMP'] ?? tmpdir(), prefix));
+}

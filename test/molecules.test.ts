@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMoleculeCsv } from '../src/chem/dataset.js';
@@ -12,9 +11,9 @@ import { packageRoot } from '../src/core/paths.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, prAuc, rocAuc } from '../src/train/multilabel-metrics.js';
-import { bitsEqual, rng, sharedData } from './helpers.js';
+import { bitsEqual, rng, sharedData, tempDir } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'graft-mol-'));
+const dir = tempDir('graft-mol-');
 const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
 // A small multi-label set: 24 drug-like SMILES, 3 labels with a rare one and a missing cell.

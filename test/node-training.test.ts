@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPlanetoid, rowNormalize } from '../src/data/node-dataset.js';
@@ -7,7 +6,7 @@ import { plantedPartition } from '../src/data/synthetic.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../src/train/node-trainer.js';
-import { bitsEqual, sharedData } from './helpers.js';
+import { bitsEqual, sharedData, tempDir } from './helpers.js';
 
 const small = (): ReturnType<typeof plantedPartition> => plantedPartition({ nodes: 600, features: 64, seed: 3 });
 const cfg: NodeTrainConfig = { ...KIPF_DEFAULTS, epochs: 40, patience: 0 };
@@ -38,7 +37,7 @@ describe('node training', () => {
   });
 
   it('a run stopped and resumed from its checkpoint ends with the weights of a run never stopped', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'graft-resume-'));
+    const dir = tempDir('graft-resume-');
     const ckpt = join(dir, 'checkpoint.safetensors');
     const straight = await trainWith(2, { ...cfg, restoreBest: false });
     const first = await trainWith(2, { ...cfg, restoreBest: false }, { checkpointPath: ckpt, checkpointEvery: 5, stopAfter: 17 });
@@ -52,7 +51,7 @@ describe('node training', () => {
   });
 
   it('refuses to resume with a different configuration, naming the field', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'graft-resume-'));
+    const dir = tempDir('graft-resume-');
     const ckpt = join(dir, 'c.safetensors');
     await trainWith(1, cfg, { checkpointPath: ckpt, stopAfter: 2 });
     await expect(trainWith(1, { ...cfg, hidden: 32 }, { resumeFrom: ckpt })).rejects.toThrow(/config.hidden' must be 16 as in the checkpoint/);
@@ -73,7 +72,7 @@ describe('checkpoint files', () => {
   });
 
   it('detects a damaged or truncated file by its checksum', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'graft-ckpt-'));
+    const dir = tempDir('graft-ckpt-');
     const buf = encodeCheckpoint({ tensors: new Map([['w', { shape: [4], data: Float32Array.of(1, 2, 3, 4) }]]), metadata: {} });
     buf[buf.length - 1] = buf[buf.length - 1]! ^ 0xff;
     writeFileSync(join(dir, 'bad'), buf);
@@ -117,7 +116,7 @@ describe.skipIf(!planetoid)('published accuracy (Kipf & Welling setting)', () =>
   });
 
   it('the loader names the file and field of bad input', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'graft-planetoid-'));
+    const dir = tempDir('graft-planetoid-');
     const cora = JSON.parse(readFileSync(join(planetoid!, 'cora.json'), 'utf8')) as { edges: number[][] };
     cora.edges[3] = [0, 99999];
     writeFileSync(join(dir, 'broken.json'), JSON.stringify(cora));

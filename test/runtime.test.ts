@@ -1,6 +1,6 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerError } from '../src/core/errors.js';
-import { FAULT_EXIT, FAULT_THROW } from '../src/kernels/registry.js';
+import { FAULT_EXIT, FAULT_THROW } from '../src/core/test-fault.js';
 import { dropout, dropoutBackward, dropoutKey } from '../src/ops/dropout.js';
 import { addInto, axpy, biasAdd, colSum, copy, reduceInOrder, relu, reluBackward, scale } from '../src/ops/elementwise.js';
 import { matmul } from '../src/ops/linalg.js';
@@ -12,7 +12,7 @@ import type { Exec } from '../src/runtime/exec.js';
 import { Runtime, type RuntimeOptions } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { randomGraph, randomMatrix } from './fixtures.js';
-import { bitsEqual } from './helpers.js';
+import { bitsEqual, randn } from './helpers.js';
 
 const open: Runtime[] = [];
 async function runtime(options: RuntimeOptions): Promise<Runtime> {
@@ -135,7 +135,40 @@ describe('determinism', () => {
   });
 });
 
+describe('the fault-injection test hook', () => {
+  it('is off without GRAFT_TEST_FAULT: faultInject refuses to run', async () => {
+    const saved = process.env['GRAFT_TEST_FAULT'];
+    delete process.env['GRAFT_TEST_FAULT'];
+    try {
+      const rt = await runtime({ threads: 1 });
+      await expect(rt.exec.run('faultInject', [FAULT_THROW, 0], [0, 1])).rejects.toThrow('faultInject is a test hook: it runs only with GRAFT_TEST_FAULT set');
+    } finally {
+      if (saved !== undefined) process.env['GRAFT_TEST_FAULT'] = saved;
+    }
+  });
+
+  it('GRAFT_TEST_FAULT=throw:gemmNN:2 fails the second GEMM alone, on its last part', async () => {
+    const saved = process.env['GRAFT_TEST_FAULT'];
+    process.env['GRAFT_TEST_FAULT'] = 'throw:gemmNN:2';
+    try {
+      const rt = await runtime({ threads: 2 });
+      const a = Tensor.from(rt.heap, 'float32', [64, 64], randn(64 * 64, 1));
+      const first = await matmul(rt.exec, a, a);
+      await expect(matmul(rt.exec, a, a)).rejects.toThrow(/injected fault in part 1/);
+      const third = await matmul(rt.exec, a, a);
+      expect(bitsEqual(third.data() as Float32Array, first.data() as Float32Array)).toBe(true);
+      process.env['GRAFT_TEST_FAULT'] = 'explode';
+      await expect(matmul(rt.exec, a, a)).rejects.toThrow(/^GRAFT_TEST_FAULT: expected 1, or throw\|exit:KERNEL:N\[:PART\], got "explode"$/);
+    } finally {
+      if (saved === undefined) delete process.env['GRAFT_TEST_FAULT']; else process.env['GRAFT_TEST_FAULT'] = saved;
+    }
+  });
+});
+
 describe('faults', () => {
+  beforeAll(() => { process.env['GRAFT_TEST_FAULT'] = '1'; });
+  afterAll(() => { delete process.env['GRAFT_TEST_FAULT']; });
+
   it('a kernel that throws on a worker rejects the op with that worker\'s error; the next op works', async () => {
     const rt = await runtime({ threads: 3 });
     const err = await rt.exec.run('faultInject', [FAULT_THROW, 2], [0, 1, 2, 3]).catch((e: unknown) => e);

@@ -50,10 +50,6 @@ export function checkPositiveInt(fn: string, arg: string, v: unknown): number {
   return v;
 }
 
-export function checkNonNegativeInt(fn: string, arg: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw argTypeError(fn, arg, 'a non-negative integer', v);
-  return v;
-}
 
 export function checkFinite(fn: string, arg: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw argTypeError(fn, arg, 'a finite number', v);

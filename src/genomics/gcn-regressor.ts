@@ -90,7 +90,7 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const mask = (idx: number[]): Tensor => { const m = new Uint8Array(n); for (const i of idx) m[i] = 1; return Tensor.from(heap, 'uint8', [n], m); };
 
   const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst);
-  const prop: Propagation = { adj, adjT: adj };
+  const prop: Propagation = { adj };
   const x = Tensor.from(heap, 'float32', [n, data.f], data.features);
   const yT = Tensor.from(heap, 'float32', [n, 1], target);
   const fitMask = mask(fitIdx), valMask = mask(valIdx);

@@ -82,28 +82,6 @@ export class CsrMatrix {
     return CsrMatrix.fromArrays(heap, rows, cols, rowPtr, ci, vv);
   }
 
-  /** The transpose as its own CSR (built once; Aᵀ·X is then a plain SpMM). */
-  transpose(): CsrMatrix {
-    const rp = this.rowPtr.data(), ci = this.colIdx.data(), vv = this.vals.data();
-    const nnz = this.nnz;
-    const tPtr = new Int32Array(this.cols + 1);
-    for (let k = 0; k < nnz; k++) tPtr[ci[k]! + 1]!++;
-    for (let c = 0; c < this.cols; c++) tPtr[c + 1]! += tPtr[c]!;
-    const fill = tPtr.slice(0, this.cols);
-    const tIdx = new Int32Array(nnz), tVal = new Float32Array(nnz);
-    // Rows visited in order, so each transposed row lists its columns ascending.
-    for (let r = 0; r < this.rows; r++) {
-      for (let k = rp[r]!; k < rp[r + 1]!; k++) {
-        const at = fill[ci[k]!]!++;
-        tIdx[at] = r;
-        tVal[at] = vv[k]!;
-      }
-    }
-    const heap = this.rowPtr.heap;
-    return new CsrMatrix(this.cols, this.rows, Tensor.from(heap, 'int32', [this.cols + 1], tPtr),
-      Tensor.from(heap, 'int32', [nnz], tIdx), Tensor.from(heap, 'float32', [nnz], tVal));
-  }
-
   free(): void {
     this.rowPtr.free();
     this.colIdx.free();

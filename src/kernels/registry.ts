@@ -1,3 +1,5 @@
+import { GraftError } from '../core/errors.js';
+import { FAULT_EXIT, testFaultEnabled } from '../core/test-fault.js';
 import type { KernelBackend, KernelName } from './backend.js';
 
 // The kernel table both sides of the worker protocol index by number: an op travels as
@@ -54,9 +56,6 @@ export function kernelName(id: number): string {
   return KERNELS[id]?.name ?? `#${id}`;
 }
 
-/** Fault injection modes for the 'faultInject' kernel (argument 0); argument 1 is the part that faults. */
-export const FAULT_THROW = 1;
-export const FAULT_EXIT = 2;
 
 /**
  * Runs part [start, end) of kernel `id` with arguments args[0 .. arity-1] on `backend`.
@@ -67,6 +66,8 @@ export function invokeKernel(backend: KernelBackend, id: number, args: ArrayLike
   if (cfg === undefined) throw new RangeError(`kernel registry: no kernel with id ${id}`);
   if (cfg.name === 'noop') return;
   if (cfg.name === 'faultInject') {
+    // A test hook (runtime/test-fault.ts): argument 0 is the mode, argument 1 the part that faults.
+    if (!testFaultEnabled()) throw new GraftError('faultInject is a test hook: it runs only with GRAFT_TEST_FAULT set');
     if (start === args[1]) {
       if (args[0] === FAULT_EXIT) process.exit(70);
       throw new Error(`injected fault in part ${start}`);

@@ -9,10 +9,6 @@ type ArrayOf<D extends DType> = D extends 'float32' ? Float32Array : D extends '
 const BYTES: Record<DType, number> = { float32: 4, int32: 4, uint8: 1 };
 const CTORS = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array } as const;
 
-export function dtypeBytes(dtype: DType): number {
-  return BYTES[dtype];
-}
-
 function checkShape(fn: string, shape: readonly number[]): number {
   if (!Array.isArray(shape)) throw argTypeError(fn, 'shape', 'an array of non-negative integers', shape);
   let n = 1;

@@ -10,10 +10,12 @@ import { disposeParams, glorotParameter, zerosParameter } from './init.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import type { Rng } from '../core/random.js';
 
-/** Â, and Âᵀ when it differs (a directed graph); set per batch by the model. */
+/**
+ * The normalized adjacency a GCN layer propagates with, set per batch by the model. gcnNorm
+ * makes every edge undirected, so Â is symmetric and backward propagates with Â too.
+ */
 export interface Propagation {
   adj: CsrMatrix;
-  adjT: CsrMatrix;
 }
 
 /**
@@ -94,8 +96,8 @@ export class GCNConv implements Layer {
     if (!this.x) throw new Error(`${this.name}: backward without forward`);
     const x = this.x;
     this.x = null;
-    // dL/d(XW) = Âᵀ·G; dW = Xᵀ·(Âᵀ·G); db = colsum(G); dX = (Âᵀ·G)·Wᵀ.
-    const g = await spmm(ctx.exec, this.graph().adjT, gy);
+    // dL/d(XW) = Âᵀ·G = Â·G (Â symmetric); dW = Xᵀ·(Âᵀ·G); db = colsum(G); dX = (Âᵀ·G)·Wᵀ.
+    const g = await spmm(ctx.exec, this.graph().adj, gy);
     await matmul(ctx.exec, x, g, this.lin.weight.grad, { transA: true });
     await colSum(ctx.exec, gy, this.lin.bias!.grad);
     const gx = needInputGrad ? await matmul(ctx.exec, g, this.lin.weight.value, undefined, { transB: true }) : null;

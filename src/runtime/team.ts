@@ -3,6 +3,7 @@ import { WorkerError } from '../core/errors.js';
 import type { KernelBackend } from '../kernels/backend.js';
 import { invokeKernel, kernelId, kernelName, type RunnableKernel } from '../kernels/registry.js';
 import type { Heap } from '../memory/heap.js';
+import { plannedFault } from '../core/test-fault.js';
 import * as C from './control.js';
 import type { Exec } from './exec.js';
 import type { ServeResult, WorkerTask } from './protocol.js';
@@ -87,6 +88,9 @@ export class Team implements Exec {
   async run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void> {
     const id = kernelId(name);
     if (bounds.length < 2) return;
+    const parts = Math.min(bounds.length - 1, this.threads);
+    const fault = plannedFault(name, parts);
+    if (fault) return this.run('faultInject', fault, Array.from({ length: parts + 1 }, (_, i) => i));
     await this.lock();
     try {
       this.noteExits();

@@ -5,7 +5,6 @@ import { EarlyStopping } from './early-stopping.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import type { Layer, PassContext } from '../nn/layer.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
-import { Tensor } from '../memory/tensor.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
@@ -127,7 +126,7 @@ export class GraphTrainer {
     const shards = Math.ceil(config.batchSize / config.shardSize);
     const make = (): Replica => {
       const r: Replica = { model: null as unknown as GraphModel, batch: null };
-      const prop = (): Propagation => ({ adj: r.batch!.adj, adjT: r.batch!.adj });
+      const prop = (): Propagation => ({ adj: r.batch!.adj });
       r.model = config.hybrid
         ? hybridModel(rt, features, targets, config, prop, () => r.batch!.offsets)
         : sequentialModel(buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets), (b: GraphBatch) => b.x);

@@ -122,7 +122,7 @@ function uploadNodeTask(heap: Runtime['heap'], data: NodeDataset): NodeTensors {
   try {
     const adj = keep(gcnNorm(heap, n, data.src, data.dst));
     return {
-      adj, prop: { adj, adjT: adj },
+      adj, prop: { adj },
       x: keep(Tensor.from(heap, 'float32', [n, data.numFeatures], data.features)),
       labels: keep(Tensor.from(heap, 'int32', [n], data.labels)),
       train: keep(maskOf(heap, n, data.split.train)),
@@ -297,7 +297,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
 export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {
   const n = data.numNodes;
   const adj = gcnNorm(rt.heap, n, data.src, data.dst);
-  const prop: Propagation = { adj, adjT: adj };
+  const prop: Propagation = { adj };
   const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => prop);
   for (const p of model.params()) {
     const w = weights.get(p.name);
