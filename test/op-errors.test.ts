@@ -12,6 +12,7 @@ import { bceWithLogits, mseLoss, softmaxCrossEntropy } from '../src/ops/losses.j
 import { adamStep, sgdStep, type AdamHyper, type SgdHyper } from '../src/ops/optim.js';
 import { segmentPool, segmentPoolBackward, type PoolMode } from '../src/ops/pooling.js';
 import { spmm } from '../src/ops/sparse.js';
+import { concatColumns, splitColumns } from '../src/ops/columns.js';
 import type { Exec } from '../src/runtime/exec.js';
 import { Runtime } from '../src/runtime/runtime.js';
 
@@ -148,7 +149,7 @@ describe('dropout', () => {
     await fails(() => dropout(exec, f(4), -0.1, [1, 2]), /^dropout: argument 'p' must be in \[0, 1\), got -0\.1$/);
     await fails(() => dropout(exec, f(4), NaN, [1, 2]), /^dropout: argument 'p' must be a finite number, got NaN$/);
     await fails(() => dropout(exec, i32([1]), 0.5, [1, 2]), /^dropout: argument 'x' must be a float32 tensor, got "a int32 tensor"$/);
-    await fails(() => dropout(exec, f(4), 0.5, [1, 2], { y: f(5) }), /^dropout: argument 'out' must have shape \[4\], got \[5\]$/);
+    await fails(() => dropout(exec, f(4), 0.5, [1, 2], { y: f(5) }), /^dropout: argument 'out\.y' must have shape \[4\], got \[5\]$/);
     await fails(() => dropoutBackward(exec, f(4), f(4) as unknown as Tensor<'uint8'>, 0.5), /^dropoutBackward: argument 'mask' must be a uint8 tensor, got "a float32 tensor"$/);
     await fails(() => dropoutBackward(exec, f(4), u8([2, 2]), 0.5), /^dropoutBackward: argument 'mask' must have shape \[4\], got \[2, 2\]$/);
     await fails(() => dropoutBackward(exec, f(4), u8([4]), 1), /^dropoutBackward: argument 'p' must be in \[0, 1\), got 1$/);
@@ -179,7 +180,7 @@ describe('losses', () => {
     await fails(() => mseLoss(exec, f(8), f(8)), /^mseLoss: argument 'pred' must be a rank-2 tensor, got "shape \[8\]"$/);
     await fails(() => mseLoss(exec, pred, i32([1])), /^mseLoss: argument 'target' must be a float32 tensor, got "a int32 tensor"$/);
     await fails(() => mseLoss(exec, pred, f(4, 2), { mask: u8([3]) }), /^mseLoss: argument 'options\.mask' must be 4 entries \(one per row\), got 3$/);
-    await fails(() => mseLoss(exec, pred, f(4, 2), { mask: u8([4], 0) }), /^mseLoss: argument 'options\.mask' must be at least one row and column, got "0 rows × 2 columns"$/);
+    await fails(() => mseLoss(exec, pred, f(4, 2), { mask: u8([4], 0) }), /^mseLoss: argument 'options\.mask' must be at least one row selected, got "none"$/);
   });
 
   it('bceWithLogits', async () => {
@@ -303,5 +304,60 @@ describe('Tensor and Heap', () => {
     small.free(p);
     await fails(() => small.free(p), new RegExp(`^Heap\\.free: argument 'ptr' must be an address returned by alloc and not yet freed, got ${p}$`));
     expect(small.stats().blocks).toBe(0);
+  });
+});
+
+// Cases found by this suite's first review, each a bug before: a leak on a bad argument, a
+// mode name inherited from Object.prototype, an unchecked argmax shape, unchecked column
+// joins, output tensors named 'out' whatever the caller called them, and p = 0 dropout
+// dropping the one element whose hash is 2³² − 1.
+describe('regressions', () => {
+  it('mseLoss checks options.normalizer before allocating (it leaked two blocks)', async () => {
+    await fails(() => mseLoss(exec, f(2, 2), f(2, 2), { normalizer: -1 }), /^mseLoss: argument 'options\.normalizer' must be a positive number, got -1$/);
+    await fails(() => mseLoss(exec, f(2, 0), f(2, 0)), /^mseLoss: argument 'pred' must be at least one column, got "0 columns"$/);
+  });
+
+  it('segmentPool modes are own keys only: toString is not a mode', async () => {
+    await fails(() => segmentPool(exec, f(3, 2), i32([0, 3]), 'toString' as PoolMode), /^segmentPool: argument 'mode' must be 'sum', 'mean' or 'max', got "toString"$/);
+    await fails(() => segmentPoolBackward(exec, f(1, 2), i32([0, 3]), 'constructor' as PoolMode, 3), /^segmentPoolBackward: argument 'mode' must be 'sum', 'mean' or 'max', got "constructor"$/);
+  });
+
+  it("segmentPoolBackward checks argmax's shape", async () => {
+    const am = Tensor.zeros(h, 'int32', [1, 1]) as Tensor<'int32'>;
+    made.push(am);
+    await fails(() => segmentPoolBackward(exec, f(1, 2), i32([0, 3]), 'max', 3, am), /^segmentPoolBackward: argument 'argmax' must have shape \[1, 2\], got \[1, 1\]$/);
+  });
+
+  it('concatColumns and splitColumns check their arguments', async () => {
+    await fails(() => concatColumns(h, f(3, 2), f(1, 2)), /^concatColumns: argument 'b' must be 3 rows \(as many as a\), got 1$/);
+    await fails(() => splitColumns(h, f(3, 2), 3), /^splitColumns: argument 'p' must be an integer in \[0, 2\], got 3$/);
+  });
+
+  it('output tensors are named as the caller passed them', async () => {
+    await fails(() => softmaxCrossEntropy(exec, f(2, 3), i32([0, 1]), { gradOut: f(3, 2) }), /^softmaxCrossEntropy: argument 'options\.gradOut' must have shape \[2, 3\], got \[3, 2\]$/);
+    await fails(() => dropout(exec, f(4), 0.5, [1, 2], { mask: u8([5]) }), /^dropout: argument 'out\.mask' must have shape \[4\], got \[5\]$/);
+  });
+
+  it('CsrMatrix.fromCoo checks rows and cols before allocating', async () => {
+    await fails(() => CsrMatrix.fromCoo(h, -2, 2, [], []), /^CsrMatrix\.fromCoo: argument 'rows' must be a non-negative integer, got -2$/);
+  });
+
+  it('reduceInOrder checks every part before writing the target', async () => {
+    const target = f(2, 2);
+    target.data().set([7, 7, 7, 7]);
+    const a = f(2, 2);
+    a.data().set([1, 2, 3, 4]);
+    await fails(() => reduceInOrder(exec, [a, f(3, 2)], target), /^reduceInOrder: argument 'parts\[1\]' must have shape \[2, 2\], got \[3, 2\]$/);
+    expect(Array.from(target.data())).toEqual([7, 7, 7, 7]);
+  });
+
+  it('dropout with p = 0 is exactly the identity', async () => {
+    // Key found by search: element 5's hash is 2³² − 1, which the kernel's test never keeps.
+    const x = f(8);
+    x.data().set([1, 2, 3, 4, 5, 6, 7, 8]);
+    const r = await dropout(exec, x, 0, [-242416782, 12345]);
+    expect(Array.from(r.y.data())).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Array.from(r.mask.data())).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    r.y.free(); r.mask.free();
   });
 });

@@ -58,6 +58,8 @@ export class CsrMatrix {
   static fromCoo(heap: Heap, rows: number, cols: number, row: ArrayLike<number>, col: ArrayLike<number>,
     val?: ArrayLike<number>): CsrMatrix {
     const fn = 'CsrMatrix.fromCoo';
+    if (!Number.isInteger(rows) || rows < 0) throw argRangeError(fn, 'rows', 'a non-negative integer', rows);
+    if (!Number.isInteger(cols) || cols < 0) throw argRangeError(fn, 'cols', 'a non-negative integer', cols);
     const n = row.length;
     if (col.length !== n) throw argRangeError(fn, 'col', `${n} entries (as many as row)`, `${col.length} entries`);
     if (val !== undefined && val.length !== n) throw argRangeError(fn, 'val', `${n} entries (as many as row)`, `${val.length} entries`);

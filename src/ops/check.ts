@@ -29,10 +29,16 @@ export function sameShapePair(fn: string, aName: string, a: Tensor, bName: strin
   sameShape(fn, bName, b, a);
 }
 
-/** An output tensor: the one given (checked) or a new one. */
-export function outArg(fn: string, out: Tensor | undefined, like: { heap: Tensor['heap'] }, dtype: DType, shape: readonly number[]): Tensor {
+/** An output tensor: the one given (checked, and named `arg` in errors) or a new one. */
+export function outArg(fn: string, out: Tensor | undefined, like: { heap: Tensor['heap'] }, dtype: DType, shape: readonly number[], arg = 'out'): Tensor {
   if (out === undefined) return Tensor.empty(like.heap, dtype, shape, `${fn} output`);
-  tensorArg(fn, 'out', out, dtype);
-  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw shapeError(fn, 'out', shape, out.shape);
+  checkOut(fn, out, dtype, shape, arg);
   return out;
+}
+
+/** Checks a caller's output tensor without allocating (so a later allocation cannot leak). */
+export function checkOut(fn: string, out: Tensor | undefined, dtype: DType, shape: readonly number[], arg: string): void {
+  if (out === undefined) return;
+  tensorArg(fn, arg, out, dtype);
+  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw shapeError(fn, arg, shape, out.shape);
 }

@@ -2,7 +2,7 @@ import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
-import { outArg, sameShape, tensorArg } from './check.js';
+import { checkOut, outArg, sameShape, tensorArg } from './check.js';
 
 /**
  * The key of a counter-based draw: (seed, step) → two 32-bit words. A run seeds once; each
@@ -33,12 +33,19 @@ export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [n
   tensorArg('dropout', 'x', x, 'float32');
   checkFinite('dropout', 'p', p);
   if (p < 0 || p >= 1) throw argRangeError('dropout', 'p', 'in [0, 1)', p);
-  const y = outArg('dropout', out?.y, x, 'float32', x.shape);
-  const mask = (out?.mask ? outArg('dropout', out.mask, x, 'uint8', x.shape) : Tensor.empty(x.heap, 'uint8', x.shape, 'dropout mask')) as Tensor<'uint8'>;
+  checkOut('dropout', out?.mask, 'uint8', x.shape, 'out.mask');
+  const y = outArg('dropout', out?.y, x, 'float32', x.shape, 'out.y');
+  const mask = (out?.mask ?? Tensor.empty(x.heap, 'uint8', x.shape, 'dropout mask')) as Tensor<'uint8'>;
+  if (p === 0) {
+    // The identity, exactly: the kernel's test hash < threshold cannot keep a hash of 2³² − 1.
+    (mask.data() as Uint8Array).fill(1);
+    if (y !== x) await exec.run('copyF32', [x.ptr, y.ptr], splitEven(x.size, partsFor(exec.threads, x.size, 1 << 14), 16));
+    return { y, mask };
+  }
   const keep = 1 - p;
   const threshold = Math.min(0xffffffff, Math.round(keep * 2 ** 32));
   const bounds = splitEven(x.size, partsFor(exec.threads, x.size, 1 << 14), 16);
-  await exec.run('dropoutForward', [x.ptr, y.ptr, mask.ptr, key[0], key[1], threshold, p === 0 ? 1 : 1 / keep], bounds);
+  await exec.run('dropoutForward', [x.ptr, y.ptr, mask.ptr, key[0], key[1], threshold, 1 / keep], bounds);
   return { y, mask };
 }
 

@@ -90,6 +90,8 @@ export async function copy(exec: Exec, src: Tensor, dst: Tensor): Promise<Tensor
  */
 export async function reduceInOrder(exec: Exec, parts: readonly Tensor[], target: Tensor): Promise<Tensor> {
   if (parts.length === 0) throw argRangeError('reduceInOrder', 'parts', 'at least one tensor', parts);
+  // Every part checked before the target is touched.
+  parts.forEach((p, s) => sameShapePair('reduceInOrder', 'target', target, `parts[${s}]`, p));
   await copy(exec, parts[0]!, target);
   for (let s = 1; s < parts.length; s++) await addInto(exec, parts[s]!, target);
   return target;

@@ -68,7 +68,7 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
   }
   if (count === 0 && options.normalizer === undefined) throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
   const inv = 1 / normalizerArg(fn, options.normalizer, count);
-  const grad = outArg(fn, gradOut, logits, 'float32', logits.shape);
+  const grad = outArg(fn, gradOut, logits, 'float32', logits.shape, 'options.gradOut');
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
   const bounds = splitEven(n, partsFor(exec.threads, n * c * 8, 1 << 15));
   await exec.run(fn, [logits.ptr, c, labels.ptr, m?.ptr ?? 0, c, grad.ptr, c, lossRows.ptr, inv], bounds);
@@ -89,10 +89,11 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options:
   const m = maskArg(fn, mask, n);
   let rows = n;
   if (m) rows = (m.data() as Uint8Array).reduce((s, v) => s + (v ? 1 : 0), 0);
-  if ((rows === 0 && normalizer === undefined) || t === 0) throw argRangeError(fn, 'options.mask', 'at least one row and column', `${rows} rows × ${t} columns`);
-  const grad = outArg(fn, gradOut, pred, 'float32', pred.shape);
-  const lossRows = Tensor.empty(pred.heap, 'float32', [n], 'loss rows');
+  if (t === 0) throw argRangeError(fn, 'pred', 'at least one column', `${t} columns`);
+  if (rows === 0 && normalizer === undefined) throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
   const inv = 1 / normalizerArg(fn, normalizer, rows * t);
+  const grad = outArg(fn, gradOut, pred, 'float32', pred.shape, 'options.gradOut');
+  const lossRows = Tensor.empty(pred.heap, 'float32', [n], 'loss rows');
   await exec.run(fn, [pred.ptr, t, target.ptr, t, m?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
     splitEven(n, partsFor(exec.threads, n * t * 4, 1 << 15)));
   return { loss: await finish(exec, n, lossRows, inv), grad, count: rows };
@@ -131,7 +132,7 @@ export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
       throw argRangeError(fn, `targets[${Math.floor(i / t)}, ${i % t}]`, 'a value in [0, 1] (mask missing labels)', v);
     }
   }
-  const grad = outArg(fn, options.gradOut, logits, 'float32', logits.shape);
+  const grad = outArg(fn, options.gradOut, logits, 'float32', logits.shape, 'options.gradOut');
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
   await exec.run(fn, [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
     splitEven(n, partsFor(exec.threads, n * t * 8, 1 << 15)));

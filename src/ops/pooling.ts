@@ -1,4 +1,4 @@
-import { argRangeError } from '../core/errors.js';
+import { argRangeError, shapeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitByPrefix } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
@@ -30,7 +30,7 @@ function offsetsArg(fn: string, offsets: Tensor, nodes: number): Int32Array {
 export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: PoolMode): Promise<PoolResult> {
   const fn = 'segmentPool';
   matrixArg(fn, 'x', x);
-  if (!(mode in MODES)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
+  if (!Object.hasOwn(MODES, mode)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
   const [nodes, f] = x.shape as [number, number];
   const o = offsetsArg(fn, offsets, nodes);
   const graphs = o.length - 1;
@@ -45,13 +45,14 @@ export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Ten
   argmax?: Tensor<'int32'>, out?: Tensor): Promise<Tensor> {
   const fn = 'segmentPoolBackward';
   matrixArg(fn, 'gOut', gOut);
-  if (!(mode in MODES)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
+  if (!Object.hasOwn(MODES, mode)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
   const [graphs, f] = gOut.shape as [number, number];
   const o = offsetsArg(fn, offsets, nodes);
   if (o.length - 1 !== graphs) throw argRangeError(fn, 'offsets', `${graphs + 1} entries`, o.length);
   if (mode === 'max') {
     if (argmax === undefined) throw argRangeError(fn, 'argmax', "the argmax from segmentPool for mode 'max'", argmax);
     tensorArg(fn, 'argmax', argmax, 'int32', 2);
+    if (argmax.shape[0] !== graphs || argmax.shape[1] !== f) throw shapeError(fn, 'argmax', [graphs, f], argmax.shape);
   }
   const gx = outArg(fn, out, gOut, 'float32', [nodes, f]);
   const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);
