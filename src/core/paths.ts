@@ -1,18 +1,20 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 let root: string | undefined;
 
-/** The package's root folder (where package.json, build/ and dist/ are), from src/ or dist/. */
+/**
+ * The package's root folder (where package.json, build/ and dist/ are), from src/ or dist/,
+ * in the repository or installed under node_modules: the first folder above this file whose
+ * package.json names this package.
+ */
 export function packageRoot(): string {
   if (root) return root;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'asconfig.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find Graft's package root above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
+  const here = fileURLToPath(import.meta.url);
+  for (let dir = dirname(here); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'graft') return (root = dir);
+    if (dirname(dir) === dir) throw new Error(`cannot find Graft's package root (a package.json named "graft") above ${here}`);
   }
-  root = dir;
-  return dir;
 }
