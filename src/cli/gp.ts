@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sharedDataDir } from '../data/locate.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic-synthetic.js';
-import { num } from './args.js';
+import { choice, choices, num } from './args.js';
 import { GraftError } from '../core/errors.js';
-import { GP_MODELS, type GpModel } from '../genomics/cv-jobs.js';
+import { GP_MODELS } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';
 import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
@@ -33,14 +33,11 @@ export async function gp(argv: string[]): Promise<void> {
       epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
-  if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('graft gp: --geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
-  const models = (v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup${v.geno ? ',rrblup' : ''}`).split(',').map((s) => s.trim()) as GpModel[];
-  for (const m of models) if (!GP_MODELS.includes(m)) throw new GraftError(`graft gp: --models: unknown model '${m}' (choose from ${GP_MODELS.join(', ')})`);
-  const features = v.features ?? 'markers';
-  if (features !== 'markers' && features !== 'pcs') throw new GraftError(`graft gp: --features must be 'markers' or 'pcs', got ${JSON.stringify(features)}`);
-  const graph = v.graph ?? (v.threshold !== undefined ? 'threshold' : 'knn');
-  if (graph !== 'knn' && graph !== 'threshold') throw new GraftError(`graft gp: --graph must be 'knn' or 'threshold', got ${JSON.stringify(graph)}`);
-  if (graph === 'threshold' && v.threshold === undefined) throw new GraftError('graft gp: --graph threshold needs --threshold X');
+  if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
+  const models = choices(v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup${v.geno ? ',rrblup' : ''}`, '--models', GP_MODELS);
+  const features = choice(v.features, '--features', ['markers', 'pcs'], 'markers');
+  const graph = choice(v.graph, '--graph', ['knn', 'threshold'], v.threshold !== undefined ? 'threshold' : 'knn');
+  if (graph === 'threshold' && v.threshold === undefined) throw new GraftError('--graph threshold needs --threshold X');
   const gcn: GcnRegressorConfig = {
     ...GCN_GP_DEFAULTS,
     layers: num(v.layers, '--layers', true) ?? GCN_GP_DEFAULTS.layers,
@@ -53,7 +50,7 @@ export async function gp(argv: string[]): Promise<void> {
     seed: num(v.seed, '--seed', true) ?? 1,
     ensemble: num(v.ensemble, '--ensemble', true) ?? GCN_GP_DEFAULTS.ensemble,
   };
-  if (gcn.ensemble < 1) throw new GraftError('graft gp: --ensemble must be at least 1');
+  if (gcn.ensemble < 1) throw new GraftError('--ensemble must be at least 1');
   const o: StudyOptions = {
     ...(v.geno ? { geno: v.geno } : {}), pheno: v.pheno, traits: v.trait.split(',').map((s) => s.trim()).filter(Boolean),
     qc: { minMaf: num(v['min-maf'], '--min-maf') ?? 0.01, minCallRate: num(v['min-call-rate'], '--min-call-rate') ?? 0.9 },
@@ -64,7 +61,7 @@ export async function gp(argv: string[]): Promise<void> {
     models, k: num(v.k, '--k', true) ?? 10, repeats: num(v.repeats, '--repeats', true) ?? 1, seed: num(v.seed, '--seed', true) ?? 1,
     threads: num(v.threads, '--threads', true) ?? availableParallelism(), gcn,
   };
-  if (o.threads < 1) throw new GraftError('graft gp: --threads must be at least 1');
+  if (o.threads < 1) throw new GraftError('--threads must be at least 1');
   const out = resolve(v.out ?? join('runs', 'gp'));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
   const res = await runStudy(o, log);

@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { num } from './args.js';
+import { choice, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
-import { OVERSAMPLERS, type Oversampler } from '../chem/imbalance.js';
+import { OVERSAMPLERS } from '../chem/imbalance.js';
 import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../chem/train-molecules.js';
-import type { PoolMode } from '../ops/pooling.js';
+import { POOL_MODES } from '../ops/pooling.js';
 import { Runtime } from '../runtime/runtime.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
@@ -32,19 +32,13 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
       patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
-  if (!v.data) throw new GraftError('graft train --task graph: --data FILE.csv is required');
-  const type = v.type ?? 'multilabel';
-  if (type !== 'multilabel' && type !== 'regression') throw new GraftError(`--type must be 'multilabel' or 'regression', got ${JSON.stringify(type)}`);
-  const split = v.split ?? 'random';
-  if (split !== 'random' && split !== 'scaffold') throw new GraftError(`--split must be 'random' or 'scaffold', got ${JSON.stringify(split)}`);
-  const oversample = (v.oversample ?? 'none') as Oversampler;
-  if (!OVERSAMPLERS.includes(oversample)) throw new GraftError(`--oversample must be one of ${OVERSAMPLERS.join(', ')}, got ${JSON.stringify(oversample)}`);
-  const invalid = v.invalid ?? 'skip';
-  if (invalid !== 'skip' && invalid !== 'fail') throw new GraftError(`--invalid must be 'skip' or 'fail', got ${JSON.stringify(invalid)}`);
-  const selectBy = v['select-by'] ?? 'auc';
-  if (selectBy !== 'auc' && selectBy !== 'loss') throw new GraftError(`--select-by must be 'auc' or 'loss', got ${JSON.stringify(selectBy)}`);
-  const pool = (v.pool ?? MOLECULE_DEFAULTS.pool) as PoolMode;
-  if (!['mean', 'sum', 'max'].includes(pool)) throw new GraftError(`--pool must be mean, sum or max, got ${JSON.stringify(pool)}`);
+  if (!v.data) throw new GraftError('--data FILE.csv is required');
+  const type = choice(v.type, '--type', ['multilabel', 'regression'], 'multilabel');
+  const split = choice(v.split, '--split', ['random', 'scaffold'], 'random');
+  const oversample = choice(v.oversample, '--oversample', OVERSAMPLERS, 'none');
+  const invalid = choice(v.invalid, '--invalid', ['skip', 'fail'], 'skip');
+  const selectBy = choice(v['select-by'], '--select-by', ['auc', 'loss'], 'auc');
+  const pool = choice(v.pool, '--pool', POOL_MODES, MOLECULE_DEFAULTS.pool);
   const config: GraphTrainConfig = {
     task: type, pool,
     layers: num(v.layers, '--layers', true) ?? MOLECULE_DEFAULTS.layers, hidden: num(v.hidden, '--hidden', true) ?? MOLECULE_DEFAULTS.hidden,

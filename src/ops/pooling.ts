@@ -4,7 +4,8 @@ import { partsFor, splitByPrefix } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, tensorArg } from './check.js';
 
-export type PoolMode = 'sum' | 'mean' | 'max';
+export const POOL_MODES = ['sum', 'mean', 'max'] as const;
+export type PoolMode = (typeof POOL_MODES)[number];
 const MODES: Record<PoolMode, number> = { sum: 0, mean: 1, max: 2 };
 
 export interface PoolResult {

@@ -1,0 +1,123 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DataError } from '../data/csv.js';
+import { sharedDataDir } from '../data/locate.js';
+import { loadNodeCsv, loadPlanetoid, rowNormalize, type NodeDataset } from '../data/node-dataset.js';
+import { plantedPartition } from '../data/synthetic.js';
+import { GraftError } from '../core/errors.js';
+import { Rng } from '../core/random.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
+import { Runtime } from '../runtime/runtime.js';
+import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
+import { num } from './args.js';
+import { Progress } from './progress.js';
+import { writeHistory } from './run-folder.js';
+
+// `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
+
+export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic | --edges F --features F --labels F]
+              [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
+              [--patience N] [--threads N] [--seed N] [--out DIR] [--resume] [--checkpoint-every N]
+              [--data-dir DIR] [--no-normalize] [--quiet]`;
+
+export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
+
+export function loadData(c: DataChoice, seed: number): NodeDataset {
+  if (c.edges || c.features || c.labels) {
+    if (!c.edges || !c.features || !c.labels) throw new GraftError('--edges, --features and --labels go together');
+    const ds = loadNodeCsv({ edges: c.edges, features: c.features, labels: c.labels });
+    if (!ds.splitGiven) {
+      // No split column: a seeded 60/20/20 split of the labelled nodes.
+      const labelled = Array.from(ds.labels.keys()).filter((i) => ds.labels[i]! >= 0);
+      new Rng(seed).shuffle(labelled);
+      const a = Math.round(labelled.length * 0.6), b = Math.round(labelled.length * 0.8);
+      const sorted = (xs: number[]): Int32Array => Int32Array.from(xs).sort();
+      ds.split = { train: sorted(labelled.slice(0, a)), val: sorted(labelled.slice(a, b)), test: sorted(labelled.slice(b)) };
+    }
+    if (c.normalize) rowNormalize(ds);
+    return ds;
+  }
+  if (c.dataset === 'synthetic') return plantedPartition({ seed: 7 });
+  const dir = sharedDataDir(c.dataDir);
+  if (!dir) throw new GraftError(`data set '${c.dataset}' needs the shared data folder (../shared/data, GRAFT_DATA or --data-dir); none found`);
+  const ds = loadPlanetoid(join(dir, 'planetoid'), c.dataset);
+  if (c.normalize) rowNormalize(ds);
+  return ds;
+}
+
+
+export async function trainNode(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv, strict: true, options: {
+      config: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
+      layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
+      'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
+      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
+      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, quiet: { type: 'boolean' },
+    },
+  });
+  let file: Record<string, unknown> = {};
+  if (v.config) {
+    try {
+      file = JSON.parse(readFileSync(v.config, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new DataError(v.config, 0, `cannot read the config: ${(err as Error).message}`);
+    }
+  }
+  const pick = <T>(cli: T | undefined, key: string, fallback: T): T => (cli !== undefined ? cli : (file[key] as T | undefined) ?? fallback);
+  const config: NodeTrainConfig = {
+    layers: pick(num(v.layers, '--layers', true), 'layers', KIPF_DEFAULTS.layers),
+    hidden: pick(num(v.hidden, '--hidden', true), 'hidden', KIPF_DEFAULTS.hidden),
+    dropout: pick(num(v.dropout, '--dropout'), 'dropout', KIPF_DEFAULTS.dropout),
+    lr: pick(num(v.lr, '--lr'), 'lr', KIPF_DEFAULTS.lr),
+    weightDecay: pick(num(v['weight-decay'], '--weight-decay'), 'weightDecay', KIPF_DEFAULTS.weightDecay),
+    weightDecayScope: pick(undefined, 'weightDecayScope', KIPF_DEFAULTS.weightDecayScope),
+    epochs: pick(num(v.epochs, '--epochs', true), 'epochs', KIPF_DEFAULTS.epochs),
+    patience: pick(num(v.patience, '--patience', true), 'patience', KIPF_DEFAULTS.patience),
+    seed: pick(num(v.seed, '--seed', true), 'seed', KIPF_DEFAULTS.seed),
+    restoreBest: pick(undefined, 'restoreBest', KIPF_DEFAULTS.restoreBest),
+  };
+  checkNodeConfig(config);
+  const data: DataChoice = {
+    dataset: pick(v.dataset, 'dataset', 'cora'), dataDir: pick(v['data-dir'], 'dataDir', undefined),
+    edges: pick(v.edges, 'edges', undefined), features: pick(v.features, 'features', undefined), labels: pick(v.labels, 'labels', undefined),
+    normalize: !pick(v['no-normalize'], 'noNormalize', false),
+  };
+  const threads = pick(num(v.threads, '--threads', true), 'threads', undefined as number | undefined);
+  const out = resolve(pick(v.out, 'out', join('runs', `${data.dataset}-seed${config.seed}`)));
+  const ds = loadData(data, config.seed);
+  ensureDir(out);
+  const checkpoint = join(out, 'checkpoint.safetensors');
+  const resumeFrom = v.resume && existsSync(checkpoint) ? checkpoint : undefined;
+  const rt = await Runtime.create(threads === undefined ? {} : { threads });
+  try {
+    const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses };
+    writeJsonAtomic(join(out, 'config.json'), saved);
+    if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom}` : ''}`);
+    const progress = new Progress(config.epochs, !v.quiet);
+    const r = await trainNodeClassifier(rt, ds, config, { checkpointPath: checkpoint, checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10, onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}) });
+    progress.end();
+    writeHistory(out, r.history as unknown as Record<string, number>[]);
+    writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, ...r.metrics });
+    writePredictions(join(out, 'predictions.csv'), ds, r.predictions);
+    console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
+  } finally {
+    await rt.close();
+  }
+}
+
+export function writePredictions(file: string, ds: NodeDataset, pred: Int32Array, probs?: Float32Array): void {
+  const c = ds.numClasses;
+  const head = ['id', 'predicted', 'label', 'split', ...(probs ? Array.from({ length: c }, (_, j) => `p${j}`) : [])];
+  const split = new Map<number, string>();
+  for (const s of ['train', 'val', 'test'] as const) for (const i of ds.split[s]) split.set(i, s);
+  const lines = [head.join(',')];
+  for (let i = 0; i < ds.numNodes; i++) {
+    const row = [JSON.stringify(ds.ids[i]), pred[i], ds.labels[i]! >= 0 ? ds.labels[i] : '', split.get(i) ?? ''];
+    if (probs) for (let j = 0; j < c; j++) row.push(probs[i * c + j]!.toPrecision(5));
+    lines.push(row.join(','));
+  }
+  writeFileAtomic(file, lines.join('\n') + '\n');
+}
+
