@@ -1,0 +1,68 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../src/core/paths.js';
+
+// The architecture as a test: imports between src/ folders go one way only, the engine
+// below src/cli/ never prints, and its errors never name a command-line flag.
+
+/** Folders each src/ folder may import from (besides itself). */
+const ALLOWED: Record<string, string[]> = {
+  core: [],
+  memory: ['core'],
+  reference: ['kernels'], // only the KernelBackend interface (kernels/backend.ts)
+  kernels: ['core', 'reference'],
+  runtime: ['core', 'memory', 'kernels'],
+  graph: ['core', 'memory'],
+  ops: ['core', 'memory', 'runtime', 'graph'],
+  nn: ['core', 'memory', 'runtime', 'ops', 'graph'],
+  train: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn'],
+  data: ['core', 'graph'],
+  genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
+  chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
+};
+
+const src = join(packageRoot(), 'src');
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+}
+
+const all = files(src).map((f) => ({ file: relative(src, f), text: readFileSync(f, 'utf8') }));
+const folderOf = (rel: string): string => (rel.includes('/') ? rel.split('/')[0]! : '.');
+
+describe('layering of src/', () => {
+  it('every folder under src/ is a known layer', () => {
+    const folders = new Set(all.map((f) => folderOf(f.file)).filter((f) => f !== '.'));
+    expect([...folders].sort()).toEqual([...Object.keys(ALLOWED), 'cli'].sort());
+  });
+
+  it('imports go one way: each folder imports only from the folders below it', () => {
+    const bad: string[] = [];
+    for (const { file, text } of all) {
+      const from = folderOf(file);
+      if (from === '.' || from === 'cli') continue; // the package index and the CLI sit on top
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+        const target = relative(src, join(dirname(join(src, file)), m[1]!));
+        const to = folderOf(target);
+        if (to === from) continue;
+        const ok = ALLOWED[from]!.includes(to) && (from !== 'reference' || target === 'kernels/backend.js');
+        if (!ok) bad.push(`${file} imports ${target}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('below src/cli/ nothing prints and no error names a command-line flag', () => {
+    const bad: string[] = [];
+    for (const { file, text } of all) {
+      if (folderOf(file) === 'cli') continue;
+      text.split('\n').forEach((line, i) => {
+        const code = line.replace(/\/\/.*$/, '');
+        if (/\bconsole\.|process\.(stdout|stderr)/.test(code)) bad.push(`${file}:${i + 1} prints: ${line.trim()}`);
+        if (/['"`]--[a-z]/.test(code)) bad.push(`${file}:${i + 1} names a flag: ${line.trim()}`);
+      });
+    }
+    expect(bad).toEqual([]);
+  });
+});
