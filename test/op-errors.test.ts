@@ -224,9 +224,9 @@ describe('pooling', () => {
     await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'nope' as PoolMode, 5), /^segmentPoolBackward: argument 'mode' must be 'sum', 'mean' or 'max', got "nope"$/);
     await fails(() => segmentPoolBackward(exec, g, i32([0, 1, 2, 5]), 'sum', 5), /^segmentPoolBackward: argument 'offsets' must be 3 entries, got 4$/);
     await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'sum', 6), /^segmentPoolBackward: argument 'offsets' must be graph offsets from 0 to 6 \(the node count\), got "\[0 … 5\]"$/);
-    await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'max', 5), /^segmentPoolBackward: argument 'argmax' must be the argmax from segmentPool for mode 'max', got undefined$/);
-    await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'max', 5, f(2, 3) as unknown as Tensor<'int32'>), /^segmentPoolBackward: argument 'argmax' must be a int32 tensor, got "a float32 tensor"$/);
-    await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'sum', 5, undefined, f(5, 2)), /^segmentPoolBackward: argument 'out' must have shape \[5, 3\], got \[5, 2\]$/);
+    await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'max', 5), /^segmentPoolBackward: argument 'options.argmax' must be the argmax from segmentPool for mode 'max', got undefined$/);
+    await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'max', 5, { argmax: f(2, 3) as unknown as Tensor<'int32'> }), /^segmentPoolBackward: argument 'options.argmax' must be a int32 tensor, got "a float32 tensor"$/);
+    await fails(() => segmentPoolBackward(exec, g, i32([0, 2, 5]), 'sum', 5, { out: f(5, 2) }), /^segmentPoolBackward: argument 'options.out' must have shape \[5, 3\], got \[5, 2\]$/);
   });
 });
 
@@ -325,7 +325,7 @@ describe('regressions', () => {
   it("segmentPoolBackward checks argmax's shape", async () => {
     const am = Tensor.zeros(h, 'int32', [1, 1]) as Tensor<'int32'>;
     made.push(am);
-    await fails(() => segmentPoolBackward(exec, f(1, 2), i32([0, 3]), 'max', 3, am), /^segmentPoolBackward: argument 'argmax' must have shape \[1, 2\], got \[1, 1\]$/);
+    await fails(() => segmentPoolBackward(exec, f(1, 2), i32([0, 3]), 'max', 3, { argmax: am }), /^segmentPoolBackward: argument 'options.argmax' must have shape \[1, 2\], got \[1, 1\]$/);
   });
 
   it('concatColumns and splitColumns check their arguments', async () => {

@@ -69,7 +69,7 @@ async function everyOp(rt: Runtime, exec: Exec = rt.exec): Promise<Float32Array[
   const offsets = Tensor.from(h, 'int32', [121], Array.from({ length: 121 }, (_, g) => Math.round((g * 3000) / 120)));
   for (const mode of ['sum', 'mean', 'max'] as const) {
     const p = await segmentPool(exec, x, offsets, mode); keep(p.out);
-    keep(await segmentPoolBackward(exec, p.out, offsets, mode, 3000, p.argmax));
+    keep(await segmentPoolBackward(exec, p.out, offsets, mode, 3000, p.argmax ? { argmax: p.argmax } : {}));
   }
   return outs;
 }

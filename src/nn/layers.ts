@@ -166,7 +166,7 @@ export class GraphPool implements Layer {
     return r.out;
   }
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
-    const gx = needInputGrad ? await segmentPoolBackward(ctx.exec, gy, this.offsets(), this.mode, this.nodes, this.argmax ?? undefined) : null;
+    const gx = needInputGrad ? await segmentPoolBackward(ctx.exec, gy, this.offsets(), this.mode, this.nodes, this.argmax ? { argmax: this.argmax } : {}) : null;
     this.release();
     return gx;
   }

@@ -43,19 +43,20 @@ export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: 
 }
 
 export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Tensor, mode: PoolMode, nodes: number,
-  argmax?: Tensor<'int32'>, out?: Tensor): Promise<Tensor> {
+  options: { argmax?: Tensor<'int32'>; out?: Tensor } = {}): Promise<Tensor> {
   const fn = 'segmentPoolBackward';
+  const { argmax, out } = options;
   matrixArg(fn, 'gOut', gOut);
   if (!Object.hasOwn(MODES, mode)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
   const [graphs, f] = gOut.shape as [number, number];
   const o = offsetsArg(fn, offsets, nodes);
   if (o.length - 1 !== graphs) throw argRangeError(fn, 'offsets', `${graphs + 1} entries`, o.length);
   if (mode === 'max') {
-    if (argmax === undefined) throw argRangeError(fn, 'argmax', "the argmax from segmentPool for mode 'max'", argmax);
-    tensorArg(fn, 'argmax', argmax, 'int32', 2);
-    if (argmax.shape[0] !== graphs || argmax.shape[1] !== f) throw shapeError(fn, 'argmax', [graphs, f], argmax.shape);
+    if (argmax === undefined) throw argRangeError(fn, 'options.argmax', "the argmax from segmentPool for mode 'max'", argmax);
+    tensorArg(fn, 'options.argmax', argmax, 'int32', 2);
+    if (argmax.shape[0] !== graphs || argmax.shape[1] !== f) throw shapeError(fn, 'options.argmax', [graphs, f], argmax.shape);
   }
-  const gx = outArg(fn, out, gOut, 'float32', [nodes, f]);
+  const gx = outArg(fn, out, gOut, 'float32', [nodes, f], 'options.out');
   const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);
   await exec.run(fn, [gOut.ptr, f, offsets.ptr, gx.ptr, f, argmax?.ptr ?? 0, f, MODES[mode]], bounds);
   return gx;

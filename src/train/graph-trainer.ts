@@ -180,11 +180,18 @@ export class GraphTrainer {
       await (this.shardRunner ?? ((n, fn) => this.rt.dataParallel(n, fn)))(shards.length, async (exec, s) => {
         const r = used[s]!;
         const ctx: PassContext = { exec, training: true, seed: this.config.seed, step: step * this.replicas.length + s };
-        const out = await r.model.forward(ctx, r.batch!);
-        const l = await this.loss(exec, out, r.batch!, total);
-        await r.model.backward(ctx, l.grad);
-        l.grad.free();
-        losses[s] = l.loss;
+        try {
+          const out = await r.model.forward(ctx, r.batch!);
+          const l = await this.loss(exec, out, r.batch!, total);
+          try {
+            await r.model.backward(ctx, l.grad);
+          } finally {
+            l.grad.free();
+          }
+          losses[s] = l.loss;
+        } finally {
+          r.model.release(); // frees the pass's activations if it failed midway (a no-op after backward)
+        }
       });
       const master = this.master.params();
       if (used.length > 1) {

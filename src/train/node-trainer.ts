@@ -297,20 +297,23 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
 export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {
   const n = data.numNodes;
   const adj = gcnNorm(rt.heap, n, data.src, data.dst);
-  const prop: Propagation = { adj };
-  const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => prop);
-  for (const p of model.params()) {
-    const w = weights.get(p.name);
-    if (!w || w.length !== p.value.size) {
-      model.dispose(); adj.free();
-      throw argRangeError('predictNodes', 'weights', `${p.name} with ${p.value.size} values (a model of this config)`, w ? `${w.length} values` : 'missing');
+  const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => ({ adj }));
+  let x: Tensor | null = null;
+  let l: Float32Array;
+  try {
+    for (const p of model.params()) {
+      const w = weights.get(p.name);
+      if (!w || w.length !== p.value.size) {
+        throw argRangeError('predictNodes', 'weights', `${p.name} with ${p.value.size} values (a model of this config)`, w ? `${w.length} values` : 'missing');
+      }
+      (p.value.data() as Float32Array).set(w);
     }
-    (p.value.data() as Float32Array).set(w);
+    x = Tensor.from(rt.heap, 'float32', [n, data.numFeatures], data.features);
+    const logits = await model.forward({ exec: rt.exec, training: false, seed: config.seed, step: 0 }, x);
+    l = (logits.data() as Float32Array).slice();
+  } finally {
+    model.dispose(); x?.free(); adj.free();
   }
-  const x = Tensor.from(rt.heap, 'float32', [n, data.numFeatures], data.features);
-  const logits = await model.forward({ exec: rt.exec, training: false, seed: config.seed, step: 0 }, x);
-  const l = (logits.data() as Float32Array).slice();
-  model.dispose(); x.free(); adj.free();
   const c = data.numClasses, probs = new Float32Array(n * c);
   for (let i = 0; i < n; i++) {
     let m = -Infinity, s = 0;
