@@ -1,12 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
 
-// On Node 20 the relaxed-SIMD build needs --experimental-wasm-relaxed-simd; Node 22+ has it
-// and refuses the flag. Pass it only where this node accepts it, so the relaxed kernels are
-// tested wherever they can run.
-const flag = '--experimental-wasm-relaxed-simd';
-const accepts = spawnSync(process.execPath, [flag, '-e', '0']).status === 0;
-
+// No V8 flags: the engine turns relaxed SIMD on by itself where Node has it behind a flag
+// (kernels/wasm.ts enableRelaxedSimd), so the tests see what users get.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -14,7 +9,6 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    poolOptions: { forks: { execArgv: accepts ? [flag] : [] } },
     reporters: ['default'],
   },
 });

@@ -12,7 +12,8 @@ import type { Exec } from '../src/runtime/exec.js';
 import { Runtime, type RuntimeOptions } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { randomGraph, randomMatrix } from './fixtures.js';
-import { bitsEqual, randn } from './helpers.js';
+import { availableBackends, bitsEqual, randn } from './helpers.js';
+import { engineSupports } from '../src/kernels/wasm.js';
 
 const open: Runtime[] = [];
 async function runtime(options: RuntimeOptions): Promise<Runtime> {
@@ -75,18 +76,32 @@ async function everyOp(rt: Runtime, exec: Exec = rt.exec): Promise<Float32Array[
 }
 
 describe('determinism', () => {
-  it('every op gives bitwise-identical results with 1, 2, 3 and 4 threads', async () => {
-    const results: Float32Array[][] = [];
-    for (const threads of [1, 2, 3, 4]) {
-      const rt = await runtime({ threads });
-      results.push(await everyOp(rt));
-      await rt.close();
-    }
-    for (let t = 1; t < results.length; t++) {
-      results[t]!.forEach((out, i) => {
-        if (!bitsEqual(out, results[0]![i]!)) throw new Error(`output ${i} differs between 1 and ${t + 1} threads`);
-      });
-    }
+  // Both WASM builds: the relaxed build's fused multiply-adds give other bits than SIMD128,
+  // but they too must not depend on the thread count.
+  for (const backend of availableBackends().filter((b) => b !== 'js')) {
+    it(`every op gives bitwise-identical results with 1, 2, 3 and 4 threads (${backend} build)`, async () => {
+      const results: Float32Array[][] = [];
+      for (const threads of [1, 2, 3, 4]) {
+        const rt = await runtime({ threads, backend });
+        expect(rt.backendKind).toBe(backend);
+        results.push(await everyOp(rt));
+        await rt.close();
+      }
+      for (let t = 1; t < results.length; t++) {
+        results[t]!.forEach((out, i) => {
+          if (!bitsEqual(out, results[0]![i]!)) throw new Error(`output ${i} differs between 1 and ${t + 1} threads`);
+        });
+      }
+    });
+  }
+
+  it('the relaxed build is on by default wherever the engine can accept it (Node 20 needs no flag from the user)', async () => {
+    const rt = await runtime({ threads: 2 });
+    const want = engineSupports().relaxed ? 'relaxed' : 'simd';
+    expect(rt.backendKind).toBe(want);
+    for (const pong of await rt.ping()) expect(pong.backend).toBe(want);
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major === 20) expect(want).toBe('relaxed');
   });
 
   it('the plain-TypeScript backend is deterministic across threads too', async () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { argTypeError, GraftError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import type { BackendKind, KernelBackend } from './backend.js';
@@ -20,14 +21,35 @@ const RELAXED_PROBE = new Uint8Array([
   253, 133, 2, 11,
 ]);
 
+let relaxedTried = false;
+
+/**
+ * Turns relaxed SIMD on where the engine has it behind a flag: Node 20's V8 ships it as
+ * --experimental-wasm-relaxed-simd, which v8.setFlagsFromString accepts at run time as long
+ * as no module has been compiled with the old setting. V8's flags are per process, so one
+ * call serves the main thread and every worker; workers call it too, before their first
+ * compile, in case they start first. Node 22+ has relaxed SIMD on and prints an error for
+ * the flag, so it is only set when the probe fails on an older Node. Whether it took is
+ * decided by the probe afterwards, never assumed.
+ */
+export function enableRelaxedSimd(): void {
+  if (relaxedTried) return;
+  relaxedTried = true;
+  if (WebAssembly.validate(RELAXED_PROBE)) return;
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 22) return;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+}
+
 export function engineSupports(): { simd: boolean; relaxed: boolean } {
+  enableRelaxedSimd();
   return { simd: WebAssembly.validate(SIMD_PROBE), relaxed: WebAssembly.validate(RELAXED_PROBE) };
 }
 
 /**
  * The backend this process uses: GRAFT_BACKEND (relaxed | simd | js) when set, else the
- * relaxed-SIMD build where the engine accepts it (Node 22+, or Node 20 started with
- * --experimental-wasm-relaxed-simd), else SIMD128, else the plain-TypeScript reference.
+ * relaxed-SIMD build where the engine accepts it (Node 22+, and Node 20 once
+ * enableRelaxedSimd has set its flag), else SIMD128, else the plain-TypeScript reference.
  */
 export function chooseBackend(requested: string | undefined = process.env['GRAFT_BACKEND']): BackendKind {
   const has = engineSupports();
@@ -36,8 +58,7 @@ export function chooseBackend(requested: string | undefined = process.env['GRAFT
       throw argTypeError('chooseBackend', 'backend (GRAFT_BACKEND)', "'relaxed', 'simd', 'js' or 'auto'", requested);
     }
     if (requested === 'relaxed' && !has.relaxed) {
-      throw new GraftError("backend 'relaxed' asked for, but this engine does not accept relaxed SIMD " +
-        '(on Node 20 start node with --experimental-wasm-relaxed-simd)');
+      throw new GraftError("backend 'relaxed' asked for, but this engine does not accept relaxed SIMD");
     }
     if (requested === 'simd' && !has.simd) throw new GraftError("backend 'simd' asked for, but this engine has no WebAssembly SIMD");
     return requested;
@@ -58,6 +79,7 @@ export function kernelModule(kind: 'relaxed' | 'simd'): WebAssembly.Module {
     } catch (err) {
       throw new GraftError(`cannot read the kernel binary ${file} (run 'npm run build'): ${(err as Error).message}`);
     }
+    if (kind === 'relaxed') enableRelaxedSimd();
     m = new WebAssembly.Module(new Uint8Array(bytes));
     modules.set(kind, m);
   }

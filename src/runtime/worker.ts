@@ -2,7 +2,7 @@ import { threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import type { KernelBackend } from '../kernels/backend.js';
 import { invokeKernel, kernelName } from '../kernels/registry.js';
-import { createBackend } from '../kernels/wasm.js';
+import { createBackend, enableRelaxedSimd } from '../kernels/wasm.js';
 import * as C from './control.js';
 import type { PingResult, ServeResult, WorkerInit, WorkerTask } from './protocol.js';
 
@@ -11,6 +11,8 @@ import type { PingResult, ServeResult, WorkerInit, WorkerTask } from './protocol
 // a 'serve' task runs, so an op costs no message round trip.
 
 const init = workerData as WorkerInit;
+// Before anything compiles on this thread (see enableRelaxedSimd).
+enableRelaxedSimd();
 let backend: KernelBackend | undefined;
 function kernels(): KernelBackend {
   return (backend ??= createBackend(init.backend, init.memory, init.module ?? undefined));
