@@ -11,7 +11,7 @@ import { partsFor, splitEven } from '../src/runtime/partition.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { Rng } from '../src/core/random.js';
-import { workloadGraph } from './graph.js';
+import { workloadGraph } from '../src/bench/graph.js';
 import { flag, measure, threadList } from './measure.js';
 
 const only = flag('only')?.split(',');

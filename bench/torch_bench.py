@@ -9,9 +9,35 @@ training epoch = forward + backward + Adam step (lr 0.01) on MSE vs random targe
 inference = forward under no_grad. Median of --reps timed repetitions after 2 warm-ups.
 
     /usr/bin/python3 bench/torch_bench.py --threads 1 [--only cora,arxiv] [--sparse csr|coo]
+
+A fair PyTorch on Debian needs OpenBLAS (apt-get install libopenblas0-pthread): on the
+reference BLAS it is about 10x slower and every ratio is meaningless. The BLAS PyTorch
+actually loaded is read from /proc/self/maps after a matmul, printed in every JSON line, and
+the script refuses to run on the reference BLAS (--allow-reference-blas to override).
 """
-import argparse, json, resource, statistics, time
+import argparse, json, os, re, resource, statistics, sys, time
 import torch
+
+def loaded_blas():
+    """Which BLAS this process runs: the libraries mapped after a matmul, as one label."""
+    a = torch.randn(64, 64); (a @ a).sum()
+    libs = set()
+    with open('/proc/self/maps') as maps:
+        for line in maps:
+            path = line.split()[-1] if len(line.split()) >= 6 else ''
+            if re.search(r'blas|mkl|lapack|blis', os.path.basename(path)):
+                libs.add(os.path.realpath(path))
+    names = sorted(os.path.basename(p) for p in libs)
+    if any('mkl' in n for n in names): kind = 'mkl'
+    elif any('openblas' in n for n in names):
+        v = next((re.search(r'openblas\w*-r([\d.]+)', n) for n in names if 'openblas' in n), None)
+        variant = 'pthread' if any('pthread' in p for p in libs) else 'openmp' if any('openmp' in p for p in libs) else ''
+        kind = f"openblas{'-' + variant if variant else ''}{' ' + v.group(1).rstrip('.') if v else ''}"
+    elif any('blis' in n for n in names): kind = 'blis'
+    elif any(n.startswith('libblas') for n in names): kind = 'reference'
+    else: kind = 'builtin'  # no shared BLAS mapped: PyTorch's own kernels (MKL-DNN, or a static BLAS)
+    core = os.environ.get('OPENBLAS_CORETYPE')
+    return kind + (f' (OPENBLAS_CORETYPE={core})' if core and kind.startswith('openblas') else '')
 
 def graph(n, avg_degree, blocks, gen):
     per = n // blocks
@@ -81,7 +107,13 @@ def main():
     p.add_argument('--reps', type=int, default=10)
     p.add_argument('--sparse', default='coo', choices=['coo', 'csr'])
     p.add_argument('--workloads', default='../shared/bench/workloads.json')
+    p.add_argument('--allow-reference-blas', action='store_true')
     a = p.parse_args()
+    blas = loaded_blas()
+    if blas == 'reference' and not a.allow_reference_blas:
+        sys.exit('torch_bench: PyTorch is running on the reference BLAS (libblas.so.3 -> ' +
+                 os.path.realpath('/usr/lib/x86_64-linux-gnu/libblas.so.3') +
+                 '), about 10x slower than what users have; install libopenblas0-pthread (or pass --allow-reference-blas)')
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     only = set(filter(None, a.only.split(',')))
@@ -89,7 +121,7 @@ def main():
         if only and w['name'] not in only: continue
         train_ms, infer_ms = run(w, a.reps, a.sparse)
         print(json.dumps({'workload': w['name'], 'threads': a.threads, 'train_ms': round(train_ms, 3), 'infer_ms': round(infer_ms, 3),
-                          'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), 'impl': f'torch {torch.__version__} {a.sparse}'}), flush=True)
+                          'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), 'impl': f'torch {torch.__version__} {a.sparse}', 'blas': blas}), flush=True)
 
 if __name__ == '__main__':
     main()

@@ -20,6 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   data: ['core', 'graph'],
   genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
+  bench: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train'],
 };
 
 const src = join(packageRoot(), 'src');

@@ -1,29 +1,28 @@
-// npm run bench [-- --threads 1,2] [--only cora,arxiv] [--reps 10] [--workloads FILE]
-// Every workload of ../shared/bench/workloads.json end to end, as its "about" defines them:
-// one training epoch = full-batch forward + backward + one Adam step (lr 0.01) on MSE against
-// random targets; inference = one forward pass; median of `reps` timed repetitions after two
-// warm-up ones. Prints one JSON line per workload and thread count:
-//   {"workload","threads","train_ms","infer_ms","peak_rss_mb"}
+// The benchmark workloads (../shared/bench/workloads.json) end to end, as its "about" defines
+// them: one training epoch = full-batch forward + backward + one Adam step (lr 0.01) on MSE
+// against random targets; inference = one forward pass; median of `reps` timed repetitions
+// after two warm-up ones. One line per workload and thread count:
+//   {"workload","threads","train_ms","infer_ms","peak_rss_mb"}  (+ "mode" for variants)
 // Models: `layers` GCN layers (X·W then Â·, ReLU between, no dropout); for graph batches
-// (molecules) the last layer is a Linear head after mean pooling per graph.
+// (molecules) the last layer is a Linear head after mean pooling per graph. `graft bench`
+// and `npm run bench` print these lines.
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CsrMatrix } from '../src/graph/csr.js';
-import { Adam } from '../src/train/adam.js';
-import { gcnStack } from '../src/nn/gcn-stack.js';
-import type { PassContext } from '../src/nn/layer.js';
-import type { Propagation } from '../src/nn/layers.js';
-import { Rng } from '../src/core/random.js';
-import { Sequential } from '../src/nn/sequential.js';
-import { mseLoss } from '../src/ops/losses.js';
-import { packageRoot } from '../src/core/paths.js';
-import { Runtime } from '../src/runtime/runtime.js';
-import { Tensor } from '../src/memory/tensor.js';
-import { collate, type GraphSample } from '../src/graph/batch.js';
-import { GraphTrainer } from '../src/train/graph-trainer.js';
+import { GraftError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
+import { Rng } from '../core/random.js';
+import { collate, type GraphSample } from '../graph/batch.js';
+import { CsrMatrix } from '../graph/csr.js';
+import { Tensor } from '../memory/tensor.js';
+import { gcnStack } from '../nn/gcn-stack.js';
+import type { PassContext } from '../nn/layer.js';
+import type { Propagation } from '../nn/layers.js';
+import { Sequential } from '../nn/sequential.js';
+import { mseLoss } from '../ops/losses.js';
+import { Runtime } from '../runtime/runtime.js';
+import { Adam } from '../train/adam.js';
+import { GraphTrainer } from '../train/graph-trainer.js';
 import { workloadGraph } from './graph.js';
-import { flag, threadList } from './measure.js';
 
 export interface Workload {
   name: string; nodes?: number; avgDegree: number; features: number; hidden: number; layers: number; outputs: number;
@@ -116,34 +115,74 @@ async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: 
   return { train_ms, infer_ms };
 }
 
-async function main(): Promise<void> {
-  const file = flag('workloads') ?? join(packageRoot(), '..', 'shared', 'bench', 'workloads.json');
-  if (!existsSync(file)) throw new Error(`bench: ${file} not found (pass --workloads FILE)`);
-  const all = (JSON.parse(readFileSync(file, 'utf8')) as { workloads: Workload[] }).workloads;
-  const only = flag('only')?.split(',');
-  const reps = Number(flag('reps') ?? 10);
-  // Default: the machine's cores; --threads 1,2,16 for a sweep.
-  for (const threads of flag('threads') ? threadList(availableParallelism()) : [availableParallelism()]) {
-    const rt = await Runtime.create({ threads });
-    for (const w of all.filter((x) => !only || only.includes(x.name))) {
-      // Graph batches run twice: one block-diagonal batch split intra-op, and batch splitting
-      // (shards of 32 graphs on groups of threads, gradients reduced in shard order).
-      const modes: (string | undefined)[] = w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
-      for (const mode of modes) {
-        const r = mode ? await runBatchSplit(rt, w, reps, 32) : await runWorkload(rt, w, reps);
-        console.log(JSON.stringify({
-          workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
-          peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ...(mode ? { mode } : {}),
-        }));
-      }
-    }
-    await rt.close();
-  }
+/** One result line, as `graft bench` prints it. */
+export interface BenchLine {
+  workload: string;
+  threads: number;
+  train_ms: number;
+  infer_ms: number;
+  peak_rss_mb: number;
+  /** Variants only (e.g. batch-split/32); the default line has none. */
+  mode?: string;
 }
 
-if (process.argv[1]?.endsWith('workloads.js')) {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+/** Where the shared workloads are, from the package or the working folder; undefined if neither. */
+export function defaultWorkloadsFile(): string | undefined {
+  for (const dir of [join(packageRoot(), '..'), join(process.cwd(), '..'), process.cwd()]) {
+    const f = join(dir, 'shared', 'bench', 'workloads.json');
+    if (existsSync(f)) return f;
+  }
+  return undefined;
+}
+
+export function readWorkloads(file: string): Workload[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new GraftError(`${file}: cannot read the workloads: ${(err as Error).message}`);
+  }
+  const list = (parsed as { workloads?: unknown }).workloads;
+  if (!Array.isArray(list)) throw new GraftError(`${file}: expected {"workloads": [...]}`);
+  list.forEach((w: Partial<Workload>, i) => {
+    const ok = typeof w.name === 'string' && [w.avgDegree, w.features, w.hidden, w.layers, w.outputs].every((v) => typeof v === 'number' && v > 0)
+      && (typeof w.nodes === 'number' || (typeof w.graphs === 'number' && typeof w.nodesPerGraph === 'number'));
+    if (!ok) throw new GraftError(`${file}: workload ${i + 1} (${JSON.stringify(w.name)}) needs name, nodes (or graphs and nodesPerGraph), avgDegree, features, hidden, layers and outputs`);
   });
+  return list as Workload[];
+}
+
+export interface BenchOptions {
+  workloads: readonly Workload[];
+  threads: readonly number[];
+  reps: number;
+  /** Called with each line as soon as it is measured. */
+  onLine: (line: BenchLine) => void;
+}
+
+/** Runs every workload at every thread count; graph batches also with batch splitting. */
+export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  for (const threads of o.threads) {
+    const rt = await Runtime.create({ threads });
+    try {
+      for (const w of o.workloads) {
+        // Graph batches run twice: one block-diagonal batch split intra-op, and batch splitting
+        // (shards of 32 graphs on groups of threads, gradients reduced in shard order).
+        const modes: (string | undefined)[] = w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
+        for (const mode of modes) {
+          const r = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
+          const line: BenchLine = {
+            workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
+            peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ...(mode ? { mode } : {}),
+          };
+          lines.push(line);
+          o.onLine(line);
+        }
+      }
+    } finally {
+      await rt.close();
+    }
+  }
+  return lines;
 }

@@ -1,4 +1,4 @@
-import type { Rng } from '../src/core/random.js';
+import type { Rng } from '../core/random.js';
 
 /** Uniform random edges (round(n·d/2), made symmetric) plus self loops, normalized D^-1/2 (A+I) D^-1/2, in CSR. */
 export function workloadGraph(n: number, avgDegree: number, rng: Rng, blocks = 1): { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array; offsets: Int32Array } {

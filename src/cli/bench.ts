@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { compareBench, comparisonTable, parseBenchLines } from '../bench/compare.js';
+import { defaultWorkloadsFile, readWorkloads, runBench } from '../bench/workloads.js';
+import { GraftError } from '../core/errors.js';
+import { num } from './args.js';
+
+export const BENCH_USAGE = `  graft bench [--workloads FILE] [--threads 1,2,...] [--only NAME,...] [--reps 10]
+              [--baseline FILE --max-regression PCT]   (JSON lines; with a baseline, a Markdown
+              table of the changes on stderr and exit 3 on a slowdown beyond PCT)`;
+
+/** `graft bench`: the shared workloads end to end, one JSON line each; optionally gated on a baseline. */
+export async function bench(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv, strict: true, options: {
+      workloads: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' }, reps: { type: 'string' },
+      baseline: { type: 'string' }, 'max-regression': { type: 'string' },
+    },
+  });
+  const file = v.workloads ?? defaultWorkloadsFile();
+  if (!file) throw new GraftError('--workloads FILE is required here (no ../shared/bench/workloads.json found)');
+  const only = v.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const all = readWorkloads(file);
+  for (const name of only ?? []) if (!all.some((w) => w.name === name)) throw new GraftError(`--only: ${file} has no workload ${JSON.stringify(name)} (it has ${all.map((w) => w.name).join(', ')})`);
+  const threads = v.threads ? v.threads.split(',').map((s) => num(s, '--threads', true)!) : [availableParallelism()];
+  if (threads.some((t) => t < 1)) throw new GraftError(`--threads must list positive integers, got ${JSON.stringify(v.threads)}`);
+  const reps = num(v.reps, '--reps', true) ?? 10;
+  if (reps < 1) throw new GraftError('--reps must be at least 1');
+  if ((v.baseline === undefined) !== (v['max-regression'] === undefined)) throw new GraftError('--baseline FILE and --max-regression PCT go together');
+  const maxRegression = num(v['max-regression'], '--max-regression');
+  if (maxRegression !== undefined && maxRegression < 0) throw new GraftError(`--max-regression must be a non-negative percentage, got ${maxRegression}`);
+  // Read the baseline first: a bad file fails before minutes of benchmarking.
+  const baseline = v.baseline ? parseBenchLines(readTextOf(v.baseline), v.baseline) : null;
+  const lines = await runBench({
+    workloads: all.filter((w) => !only || only.includes(w.name)), threads, reps,
+    onLine: (l) => console.log(JSON.stringify(l)),
+  });
+  if (!baseline) return 0;
+  const c = compareBench(baseline, lines, maxRegression!);
+  console.error(comparisonTable(c, maxRegression!));
+  return c.regressions > 0 ? 3 : 0;
+}
+
+function readTextOf(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new GraftError(`${file}: cannot read the baseline: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
