@@ -272,46 +272,56 @@ function tnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   return s;
 }
 
+// Dot tiles in gemmNT: NT_ROWS rows of A against NT_COLS rows of B, one accumulator each;
+// R + C loads + R·C accumulators + a product temporary fill V8's 15 xmm registers. Measured
+// alternatives: 3×3 (relaxed: equal), 2×3 and 3×4 (slower, 3×4 spills). ntTile is written
+// for R ≤ 2, C ≤ 4; R = C = 1 is exactly ntDot. Pointer bumps instead of one index save
+// TurboFan a lea per stream and measure 3% faster.
+const NT_ROWS: i32 = 2;
+const NT_COLS: i32 = 4;
+
 export function gemmNT(
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   n: i32, k: i32, m0: i32, m1: i32,
 ): void {
   const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
-  const k4 = k & ~3;
   let i = m0;
-  for (; i + 2 <= m1; i += 2) {
-    const a0 = a + <usize>i * sa, a1 = a0 + sa;
-    const cr0 = c + <usize>i * sc, cr1 = cr0 + sc;
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
-      const b0 = b + <usize>j * sb, b1 = b0 + sb, b2 = b1 + sb, b3 = b2 + sb;
-      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x02 = f32x4.splat(0), x03 = f32x4.splat(0);
-      let x10 = f32x4.splat(0), x11 = f32x4.splat(0), x12 = f32x4.splat(0), x13 = f32x4.splat(0);
-      for (let p = 0; p < k4; p += 4) {
-        const o = <usize>p << 2;
-        const u0 = v128.load(a0 + o), u1 = v128.load(a1 + o);
-        const w0 = v128.load(b0 + o), w1 = v128.load(b1 + o), w2 = v128.load(b2 + o), w3 = v128.load(b3 + o);
-        x00 = madd(u0, w0, x00); x01 = madd(u0, w1, x01); x02 = madd(u0, w2, x02); x03 = madd(u0, w3, x03);
-        x10 = madd(u1, w0, x10); x11 = madd(u1, w1, x11); x12 = madd(u1, w2, x12); x13 = madd(u1, w3, x13);
-      }
-      const q0 = cr0 + (<usize>j << 2), q1 = cr1 + (<usize>j << 2);
-      store<f32>(q0, ntTail(a0, b0, k4, k, hsum(x00)));
-      store<f32>(q0, ntTail(a0, b1, k4, k, hsum(x01)), 4);
-      store<f32>(q0, ntTail(a0, b2, k4, k, hsum(x02)), 8);
-      store<f32>(q0, ntTail(a0, b3, k4, k, hsum(x03)), 12);
-      store<f32>(q1, ntTail(a1, b0, k4, k, hsum(x10)));
-      store<f32>(q1, ntTail(a1, b1, k4, k, hsum(x11)), 4);
-      store<f32>(q1, ntTail(a1, b2, k4, k, hsum(x12)), 8);
-      store<f32>(q1, ntTail(a1, b3, k4, k, hsum(x13)), 12);
-    }
-    for (; j < n; j++) {
-      const br = b + <usize>j * sb;
-      store<f32>(cr0 + (<usize>j << 2), ntDot(a0, br, k));
-      store<f32>(cr1 + (<usize>j << 2), ntDot(a1, br, k));
-    }
+  for (; i + NT_ROWS <= m1; i += NT_ROWS) ntRows(NT_ROWS, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k);
+  for (; i < m1; i++) ntRows(1, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k);
+}
+
+// @ts-ignore: decorator
+@inline function ntRows(R: i32, ar: usize, sa: usize, b: usize, sb: usize, cr: usize, sc: usize, n: i32, k: i32): void {
+  let j = 0;
+  for (; j + NT_COLS <= n; j += NT_COLS) ntTile(R, NT_COLS, ar, sa, b + <usize>j * sb, sb, cr + (<usize>j << 2), sc, k);
+  for (; j < n; j++) ntTile(R, 1, ar, sa, b + <usize>j * sb, sb, cr + (<usize>j << 2), sc, k);
+}
+
+// @ts-ignore: decorator
+@inline function ntTile(R: i32, C: i32, ar: usize, sa: usize, br: usize, sb: usize, q: usize, sc: usize, k: i32): void {
+  const k4 = k & ~3;
+  const a0 = ar, a1 = a0 + sa;
+  const b0 = br, b1 = b0 + sb, b2 = b1 + sb, b3 = b2 + sb;
+  let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x02 = f32x4.splat(0), x03 = f32x4.splat(0);
+  let x10 = f32x4.splat(0), x11 = f32x4.splat(0), x12 = f32x4.splat(0), x13 = f32x4.splat(0);
+  let pa0 = a0, pa1 = a1;
+  let pb0 = b0, pb1 = b1, pb2 = b2, pb3 = b3;
+  const end = a0 + (<usize>k4 << 2);
+  while (pa0 < end) {
+    const u0 = v128.load(pa0);
+    let u1 = f32x4.splat(0); if (R > 1) u1 = v128.load(pa1);
+    { const w = v128.load(pb0); x00 = madd(u0, w, x00); if (R > 1) { x10 = madd(u1, w, x10); } }
+    if (C > 1) { const w = v128.load(pb1); x01 = madd(u0, w, x01); if (R > 1) { x11 = madd(u1, w, x11); } }
+    if (C > 2) { const w = v128.load(pb2); x02 = madd(u0, w, x02); if (R > 1) { x12 = madd(u1, w, x12); } }
+    if (C > 3) { const w = v128.load(pb3); x03 = madd(u0, w, x03); if (R > 1) { x13 = madd(u1, w, x13); } }
+    pa0 += 16; if (R > 1) { pa1 += 16; } pb0 += 16; if (C > 1) { pb1 += 16; } if (C > 2) { pb2 += 16; } if (C > 3) { pb3 += 16; }
   }
-  for (; i < m1; i++) {
-    const ar = a + <usize>i * sa, cr = c + <usize>i * sc;
-    for (let j = 0; j < n; j++) store<f32>(cr + (<usize>j << 2), ntDot(ar, b + <usize>j * sb, k));
-  }
+  store<f32>(q, ntTail(a0, b0, k4, k, hsum(x00)), 0);
+  if (C > 1) { store<f32>(q, ntTail(a0, b1, k4, k, hsum(x01)), 4); }
+  if (C > 2) { store<f32>(q, ntTail(a0, b2, k4, k, hsum(x02)), 8); }
+  if (C > 3) { store<f32>(q, ntTail(a0, b3, k4, k, hsum(x03)), 12); }
+  if (R > 1) { store<f32>(q + 1 * sc, ntTail(a1, b0, k4, k, hsum(x10)), 0); }
+  if (R > 1 && C > 1) { store<f32>(q + 1 * sc, ntTail(a1, b1, k4, k, hsum(x11)), 4); }
+  if (R > 1 && C > 2) { store<f32>(q + 1 * sc, ntTail(a1, b2, k4, k, hsum(x12)), 8); }
+  if (R > 1 && C > 3) { store<f32>(q + 1 * sc, ntTail(a1, b3, k4, k, hsum(x13)), 12); }
 }
