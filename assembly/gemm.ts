@@ -62,14 +62,15 @@ function nnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x30 = f32x4.splat(0), x31 = f32x4.splat(0);
   let x40 = f32x4.splat(0), x41 = f32x4.splat(0);
   let x50 = f32x4.splat(0), x51 = f32x4.splat(0);
-  if (more) {
-    x00 = v128.load(q0, 0); x01 = v128.load(q0, 16);
-    if (R > 1) { x10 = v128.load(q1, 0); x11 = v128.load(q1, 16); }
-    if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
-    if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
-    if (R > 4) { x40 = v128.load(q4, 0); x41 = v128.load(q4, 16); }
-    if (R > 5) { x50 = v128.load(q5, 0); x51 = v128.load(q5, 16); }
-  }
+  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
+  // keeps one register per accumulator across the loop instead of shuffling copies.
+  const keep = i32x4.splat(more ? -1 : 0);
+  x00 = v128.and(v128.load(q0, 0), keep); x01 = v128.and(v128.load(q0, 16), keep);
+  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); x11 = v128.and(v128.load(q1, 16), keep); }
+  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); x21 = v128.and(v128.load(q2, 16), keep); }
+  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); x31 = v128.and(v128.load(q3, 16), keep); }
+  if (R > 4) { x40 = v128.and(v128.load(q4, 0), keep); x41 = v128.and(v128.load(q4, 16), keep); }
+  if (R > 5) { x50 = v128.and(v128.load(q5, 0), keep); x51 = v128.and(v128.load(q5, 16), keep); }
   let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
   let p = 0;
   for (; p < k; p++) {
@@ -102,14 +103,15 @@ function nnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x30 = f32x4.splat(0);
   let x40 = f32x4.splat(0);
   let x50 = f32x4.splat(0);
-  if (more) {
-    x00 = v128.load(q0, 0);
-    if (R > 1) { x10 = v128.load(q1, 0); }
-    if (R > 2) { x20 = v128.load(q2, 0); }
-    if (R > 3) { x30 = v128.load(q3, 0); }
-    if (R > 4) { x40 = v128.load(q4, 0); }
-    if (R > 5) { x50 = v128.load(q5, 0); }
-  }
+  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
+  // keeps one register per accumulator across the loop instead of shuffling copies.
+  const keep = i32x4.splat(more ? -1 : 0);
+  x00 = v128.and(v128.load(q0, 0), keep);
+  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); }
+  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); }
+  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); }
+  if (R > 4) { x40 = v128.and(v128.load(q4, 0), keep); }
+  if (R > 5) { x50 = v128.and(v128.load(q5, 0), keep); }
   let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
   let p = 0;
   for (; p < k; p++) {
@@ -186,12 +188,13 @@ function tnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x10 = f32x4.splat(0), x11 = f32x4.splat(0);
   let x20 = f32x4.splat(0), x21 = f32x4.splat(0);
   let x30 = f32x4.splat(0), x31 = f32x4.splat(0);
-  if (more) {
-    x00 = v128.load(q0, 0); x01 = v128.load(q0, 16);
-    if (R > 1) { x10 = v128.load(q1, 0); x11 = v128.load(q1, 16); }
-    if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
-    if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
-  }
+  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
+  // keeps one register per accumulator across the loop instead of shuffling copies.
+  const keep = i32x4.splat(more ? -1 : 0);
+  x00 = v128.and(v128.load(q0, 0), keep); x01 = v128.and(v128.load(q0, 16), keep);
+  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); x11 = v128.and(v128.load(q1, 16), keep); }
+  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); x21 = v128.and(v128.load(q2, 16), keep); }
+  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); x31 = v128.and(v128.load(q3, 16), keep); }
   for (let p = 0; p < k; p++) {
     const b0 = v128.load(bp, 0); const b1 = v128.load(bp, 16);
     { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); x01 = madd(v, b1, x01); }
@@ -213,12 +216,13 @@ function tnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x10 = f32x4.splat(0);
   let x20 = f32x4.splat(0);
   let x30 = f32x4.splat(0);
-  if (more) {
-    x00 = v128.load(q0, 0);
-    if (R > 1) { x10 = v128.load(q1, 0); }
-    if (R > 2) { x20 = v128.load(q2, 0); }
-    if (R > 3) { x30 = v128.load(q3, 0); }
-  }
+  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
+  // keeps one register per accumulator across the loop instead of shuffling copies.
+  const keep = i32x4.splat(more ? -1 : 0);
+  x00 = v128.and(v128.load(q0, 0), keep);
+  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); }
+  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); }
+  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); }
   for (let p = 0; p < k; p++) {
     const b0 = v128.load(bp, 0);
     { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); }
