@@ -9,12 +9,14 @@ import { madd, maddS } from './madd';
 //
 // Every element of C is one sequential sum in a fixed order (k ascending for NN/TN; four
 // interleaved lane sums over k then a fixed horizontal add for NT), and the remainder paths
-// repeat exactly that order, so the bits do not depend on how rows are split. Register blocks
-// of 4 rows × 8 columns keep eight independent accumulators in flight: V8 does not fuse
-// mul+add, so latency hiding needs several chains.
-
-// @ts-ignore: decorator
-@inline function splatAt(p: usize): v128 { return v128.load32_splat(p); }
+// repeat exactly that order, so the bits do not depend on how rows are split: one tile
+// routine per form serves the main block and the remainders (its row/column counts are
+// compile-time constants after inlining, and the `if (R > r)` guards fold away), so a row
+// takes the same vector ops for the same columns whichever path computes it, in either build.
+// Register blocks of 4 rows × 8 columns (NN, TN) and 2 × 4 dots (NT) keep eight independent
+// accumulators in flight: V8 does not fuse mul+add, so latency hiding needs several chains.
+// Splats are v128.load32_splat (vbroadcastss from memory, a load-port op) rather than
+// f32x4.splat of a scalar load (a shuffle on the port the adds need).
 
 // Rows per register block in gemmNN. TurboFan issues a loop body's loads first, so
 // (R splats + 2 B vectors) + 2R accumulators + a product temporary must fit V8's 15 xmm
