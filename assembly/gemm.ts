@@ -33,12 +33,22 @@ export function gemmNN(
   // later blocks reload C and keep adding in k order, so the bits equal an unblocked sum.
   const kc = max(64, ((1 << 17) / max(n, 1)) & ~3);
   for (let p0 = 0; p0 < k; p0 += kc) {
-    nnBlock(a + (<usize>p0 << 2), sa, b + <usize>p0 * sb, sb, c, sc, n, min(kc, k - p0), m0, m1, p0 > 0);
+    const ap = a + (<usize>p0 << 2), bp = b + <usize>p0 * sb, kb = min(kc, k - p0);
+    if (p0 == 0) nnFirst(ap, sa, bp, sb, c, sc, n, kb, m0, m1); else nnMore(ap, sa, bp, sb, c, sc, n, kb, m0, m1);
   }
-  if (k == 0) nnBlock(a, sa, b, sb, c, sc, n, 0, m0, m1, false);
+  if (k == 0) nnFirst(a, sa, b, sb, c, sc, n, 0, m0, m1);
 }
 
-function nnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
+function nnFirst(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  nnPass(a, sa, b, sb, c, sc, n, k, m0, m1, false);
+}
+
+function nnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  nnPass(a, sa, b, sb, c, sc, n, k, m0, m1, true);
+}
+
+// @ts-ignore: decorator
+@inline function nnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
   let i = m0;
   for (; i + NN_ROWS <= m1; i += NN_ROWS) nnRows(NN_ROWS, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k, more);
   for (; i < m1; i++) nnRows(1, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k, more);
@@ -64,15 +74,17 @@ function nnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x30 = f32x4.splat(0), x31 = f32x4.splat(0);
   let x40 = f32x4.splat(0), x41 = f32x4.splat(0);
   let x50 = f32x4.splat(0), x51 = f32x4.splat(0);
-  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
-  // keeps one register per accumulator across the loop instead of shuffling copies.
-  const keep = i32x4.splat(more ? -1 : 0);
-  x00 = v128.and(v128.load(q0, 0), keep); x01 = v128.and(v128.load(q0, 16), keep);
-  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); x11 = v128.and(v128.load(q1, 16), keep); }
-  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); x21 = v128.and(v128.load(q2, 16), keep); }
-  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); x31 = v128.and(v128.load(q3, 16), keep); }
-  if (R > 4) { x40 = v128.and(v128.load(q4, 0), keep); x41 = v128.and(v128.load(q4, 16), keep); }
-  if (R > 5) { x50 = v128.and(v128.load(q5, 0), keep); x51 = v128.and(v128.load(q5, 16), keep); }
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0); x01 = v128.load(q0, 16);
+    if (R > 1) { x10 = v128.load(q1, 0); x11 = v128.load(q1, 16); }
+    if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
+    if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
+    if (R > 4) { x40 = v128.load(q4, 0); x41 = v128.load(q4, 16); }
+    if (R > 5) { x50 = v128.load(q5, 0); x51 = v128.load(q5, 16); }
+  }
   let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
   let p = 0;
   for (; p < k; p++) {
@@ -105,15 +117,17 @@ function nnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x30 = f32x4.splat(0);
   let x40 = f32x4.splat(0);
   let x50 = f32x4.splat(0);
-  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
-  // keeps one register per accumulator across the loop instead of shuffling copies.
-  const keep = i32x4.splat(more ? -1 : 0);
-  x00 = v128.and(v128.load(q0, 0), keep);
-  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); }
-  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); }
-  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); }
-  if (R > 4) { x40 = v128.and(v128.load(q4, 0), keep); }
-  if (R > 5) { x50 = v128.and(v128.load(q5, 0), keep); }
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0);
+    if (R > 1) { x10 = v128.load(q1, 0); }
+    if (R > 2) { x20 = v128.load(q2, 0); }
+    if (R > 3) { x30 = v128.load(q3, 0); }
+    if (R > 4) { x40 = v128.load(q4, 0); }
+    if (R > 5) { x50 = v128.load(q5, 0); }
+  }
   let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
   let p = 0;
   for (; p < k; p++) {
@@ -152,7 +166,7 @@ function nnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
 // Rows of A and B per pass in gemmTN: a register block's A[p0:p1, i:i+4] and B[p0:p1, j:j+8]
 // strips stay in L1 while the block's neighbours reuse them. Both strips walk rows lda and
 // ldb floats apart; at a power-of-two stride such as 256 floats they fall into a few L1 sets,
-// so a short pass (measured: 32 rows, against 16..512) keeps them resident. Later passes
+// so a short pass (measured: 24 rows, against 16..512) keeps them resident. Later passes
 // reload C into the accumulators and keep adding in the same k order, so the bits equal an
 // unblocked sum.
 const KC: i32 = 24;
@@ -173,11 +187,12 @@ export function gemmTN(
       seen ^= touch(a + <usize>p1 * sa + (<usize>m0 << 2), sa, m1 - m0, p2 - p1);
       seen ^= touch(b + <usize>p1 * sb, sb, n, p2 - p1);
     }
-    tnBlock(a + <usize>p0 * sa, sa, b + <usize>p0 * sb, sb, c, sc, n, p1 - p0, m0, m1, p0 > 0);
+    const ap = a + <usize>p0 * sa, bp = b + <usize>p0 * sb;
+    if (p0 == 0) tnFirst(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1); else tnMore(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1);
   }
   // Keeps the touches alive; when taken it stores back the bits already there.
   if (seen == 0x5a5a5a5a && m1 > m0 && n > 0) store<i32>(c + <usize>m0 * sc, load<i32>(c + <usize>m0 * sc));
-  if (k == 0) tnBlock(a, sa, b, sb, c, sc, n, 0, m0, m1, false);
+  if (k == 0) tnFirst(a, sa, b, sb, c, sc, n, 0, m0, m1);
 }
 
 // One load per cache line of rows [0, rows) × floats [0, w) of a panel: issued together they
@@ -194,7 +209,16 @@ function touch(p: usize, stride: usize, w: i32, rows: i32): i32 {
   return x;
 }
 
-function tnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
+function tnFirst(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, false);
+}
+
+function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, true);
+}
+
+// @ts-ignore: decorator
+@inline function tnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
   let i = m0;
   for (; i + 4 <= m1; i += 4) tnRows(4, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
   for (; i < m1; i++) tnRows(1, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
@@ -216,13 +240,15 @@ function tnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x10 = f32x4.splat(0), x11 = f32x4.splat(0);
   let x20 = f32x4.splat(0), x21 = f32x4.splat(0);
   let x30 = f32x4.splat(0), x31 = f32x4.splat(0);
-  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
-  // keeps one register per accumulator across the loop instead of shuffling copies.
-  const keep = i32x4.splat(more ? -1 : 0);
-  x00 = v128.and(v128.load(q0, 0), keep); x01 = v128.and(v128.load(q0, 16), keep);
-  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); x11 = v128.and(v128.load(q1, 16), keep); }
-  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); x21 = v128.and(v128.load(q2, 16), keep); }
-  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); x31 = v128.and(v128.load(q3, 16), keep); }
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0); x01 = v128.load(q0, 16);
+    if (R > 1) { x10 = v128.load(q1, 0); x11 = v128.load(q1, 16); }
+    if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
+    if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
+  }
   for (let p = 0; p < k; p++) {
     const b0 = v128.load(bp, 0); const b1 = v128.load(bp, 16);
     { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); x01 = madd(v, b1, x01); }
@@ -244,13 +270,15 @@ function tnBlock(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, 
   let x10 = f32x4.splat(0);
   let x20 = f32x4.splat(0);
   let x30 = f32x4.splat(0);
-  // Accumulators start from C (later k-passes) or +0: a mask, not a branch, so TurboFan
-  // keeps one register per accumulator across the loop instead of shuffling copies.
-  const keep = i32x4.splat(more ? -1 : 0);
-  x00 = v128.and(v128.load(q0, 0), keep);
-  if (R > 1) { x10 = v128.and(v128.load(q1, 0), keep); }
-  if (R > 2) { x20 = v128.and(v128.load(q2, 0), keep); }
-  if (R > 3) { x30 = v128.and(v128.load(q3, 0), keep); }
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0);
+    if (R > 1) { x10 = v128.load(q1, 0); }
+    if (R > 2) { x20 = v128.load(q2, 0); }
+    if (R > 3) { x30 = v128.load(q3, 0); }
+  }
   for (let p = 0; p < k; p++) {
     const b0 = v128.load(bp, 0);
     { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); }
