@@ -86,8 +86,8 @@ function nnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
     if (R > 5) { x50 = v128.load(q5, 0); x51 = v128.load(q5, 16); }
   }
   let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
-  let p = 0;
-  for (; p < k; p++) {
+  const end = a0 + (<usize>k << 2);
+  while (pa0 < end) {
     {
       const b0 = v128.load(bp, 0); const b1 = v128.load(bp, 16); bp += sb;
       { const v = v128.load32_splat(pa0, 0); x00 = madd(v, b0, x00); x01 = madd(v, b1, x01); }
@@ -129,8 +129,8 @@ function nnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
     if (R > 5) { x50 = v128.load(q5, 0); }
   }
   let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
-  let p = 0;
-  for (; p < k; p++) {
+  const end = a0 + (<usize>k << 2);
+  while (pa0 < end) {
     {
       const b0 = v128.load(bp, 0); bp += sb;
       { const v = v128.load32_splat(pa0, 0); x00 = madd(v, b0, x00); }
@@ -249,7 +249,8 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
     if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
     if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
   }
-  for (let p = 0; p < k; p++) {
+  const end = bp + <usize>k * sb;
+  while (bp < end) {
     const b0 = v128.load(bp, 0); const b1 = v128.load(bp, 16);
     { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); x01 = madd(v, b1, x01); }
     if (R > 1) { const v = v128.load32_splat(ap, 4); x10 = madd(v, b0, x10); x11 = madd(v, b1, x11); }
@@ -279,7 +280,8 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
     if (R > 2) { x20 = v128.load(q2, 0); }
     if (R > 3) { x30 = v128.load(q3, 0); }
   }
-  for (let p = 0; p < k; p++) {
+  const end = bp + <usize>k * sb;
+  while (bp < end) {
     const b0 = v128.load(bp, 0);
     { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); }
     if (R > 1) { const v = v128.load32_splat(ap, 4); x10 = madd(v, b0, x10); }
