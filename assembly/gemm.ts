@@ -9,88 +9,151 @@ import { madd, maddS } from './madd';
 //
 // Every element of C is one sequential sum in a fixed order (k ascending for NN/TN; four
 // interleaved lane sums over k then a fixed horizontal add for NT), and the remainder paths
-// repeat exactly that order, so the bits do not depend on how rows are split. Register blocks
-// of 4 rows × 8 columns keep eight independent accumulators in flight: V8 does not fuse
-// mul+add, so latency hiding needs several chains.
+// repeat exactly that order, so the bits do not depend on how rows are split: one tile
+// routine per form serves the main block and the remainders (its row/column counts are
+// compile-time constants after inlining, and the `if (R > r)` guards fold away), so a row
+// takes the same vector ops for the same columns whichever path computes it, in either build.
+// Register blocks of 4 rows × 8 columns (NN, TN) and 2 × 4 dots (NT) keep eight independent
+// accumulators in flight: V8 does not fuse mul+add, so latency hiding needs several chains.
+// Splats are v128.load32_splat (vbroadcastss from memory, a load-port op) rather than
+// f32x4.splat of a scalar load (a shuffle on the port the adds need).
 
-// @ts-ignore: decorator
-@inline function splatAt(p: usize): v128 { return f32x4.splat(load<f32>(p)); }
+// Rows per register block in gemmNN. TurboFan issues a loop body's loads first, so
+// (R splats + 2 B vectors) + 2R accumulators + a product temporary must fit V8's 15 xmm
+// registers: R = 4. Measured: 5 or 6 rows (either build) spill and run 20-40% slower, and
+// unrolling k by 2 or 4 hoists all splats and spills too.
+const NN_ROWS: i32 = 4;
 
 export function gemmNN(
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   n: i32, k: i32, m0: i32, m1: i32,
 ): void {
   const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
-  let i = m0;
-  for (; i + 4 <= m1; i += 4) {
-    const a0 = a + <usize>i * sa, a1 = a0 + sa, a2 = a1 + sa, a3 = a2 + sa;
-    const c0 = c + <usize>i * sc;
-    let j = 0;
-    for (; j + 8 <= n; j += 8) {
-      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x10 = f32x4.splat(0), x11 = f32x4.splat(0);
-      let x20 = f32x4.splat(0), x21 = f32x4.splat(0), x30 = f32x4.splat(0), x31 = f32x4.splat(0);
-      let bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-        const o = <usize>p << 2;
-        const v0 = splatAt(a0 + o), v1 = splatAt(a1 + o), v2 = splatAt(a2 + o), v3 = splatAt(a3 + o);
-        x00 = madd(v0, b0, x00); x01 = madd(v0, b1, x01);
-        x10 = madd(v1, b0, x10); x11 = madd(v1, b1, x11);
-        x20 = madd(v2, b0, x20); x21 = madd(v2, b1, x21);
-        x30 = madd(v3, b0, x30); x31 = madd(v3, b1, x31);
-        bp += sb;
-      }
-      const q = c0 + (<usize>j << 2);
-      v128.store(q, x00); v128.store(q, x01, 16);
-      v128.store(q + sc, x10); v128.store(q + sc, x11, 16);
-      v128.store(q + 2 * sc, x20); v128.store(q + 2 * sc, x21, 16);
-      v128.store(q + 3 * sc, x30); v128.store(q + 3 * sc, x31, 16);
-    }
-    for (; j + 4 <= n; j += 4) {
-      let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
-      let bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        const b0 = v128.load(bp);
-        const o = <usize>p << 2;
-        x0 = madd(splatAt(a0 + o), b0, x0); x1 = madd(splatAt(a1 + o), b0, x1);
-        x2 = madd(splatAt(a2 + o), b0, x2); x3 = madd(splatAt(a3 + o), b0, x3);
-        bp += sb;
-      }
-      const q = c0 + (<usize>j << 2);
-      v128.store(q, x0); v128.store(q + sc, x1); v128.store(q + 2 * sc, x2); v128.store(q + 3 * sc, x3);
-    }
-    for (let r = 0; r < 4; r++) nnScalarCols(a0 + <usize>r * sa, b, sb, c0 + <usize>r * sc, j, n, k);
+  // k-blocks keep a B panel of about 512 KiB in L2 while every row block takes its share;
+  // later blocks reload C and keep adding in k order, so the bits equal an unblocked sum.
+  const kc = max(64, ((1 << 17) / max(n, 1)) & ~3);
+  for (let p0 = 0; p0 < k; p0 += kc) {
+    const ap = a + (<usize>p0 << 2), bp = b + <usize>p0 * sb, kb = min(kc, k - p0);
+    if (p0 == 0) nnFirst(ap, sa, bp, sb, c, sc, n, kb, m0, m1); else nnMore(ap, sa, bp, sb, c, sc, n, kb, m0, m1);
   }
-  for (; i < m1; i++) {
-    const ar = a + <usize>i * sa, cr = c + <usize>i * sc;
-    let j = 0;
-    for (; j + 8 <= n; j += 8) {
-      let x0 = f32x4.splat(0), x1 = f32x4.splat(0);
-      let bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        const v = splatAt(ar + (<usize>p << 2));
-        x0 = madd(v, v128.load(bp), x0); x1 = madd(v, v128.load(bp, 16), x1);
-        bp += sb;
-      }
-      v128.store(cr + (<usize>j << 2), x0); v128.store(cr + (<usize>j << 2), x1, 16);
-    }
-    for (; j + 4 <= n; j += 4) {
-      let x0 = f32x4.splat(0);
-      let bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        x0 = madd(splatAt(ar + (<usize>p << 2)), v128.load(bp), x0);
-        bp += sb;
-      }
-      v128.store(cr + (<usize>j << 2), x0);
-    }
-    nnScalarCols(ar, b, sb, cr, j, n, k);
-  }
+  if (k == 0) nnFirst(a, sa, b, sb, c, sc, n, 0, m0, m1);
+}
+
+function nnFirst(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  nnPass(a, sa, b, sb, c, sc, n, k, m0, m1, false);
+}
+
+function nnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  nnPass(a, sa, b, sb, c, sc, n, k, m0, m1, true);
 }
 
 // @ts-ignore: decorator
-@inline function nnScalarCols(ar: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32): void {
+@inline function nnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
+  let i = m0;
+  for (; i + NN_ROWS <= m1; i += NN_ROWS) nnRows(NN_ROWS, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k, more);
+  for (; i < m1; i++) nnRows(1, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k, more);
+}
+
+// R rows (a compile-time constant after inlining) of C: 8-column tiles, one 4-column tile,
+// then scalar columns; every row takes the same ops per column whichever R computes it.
+// @ts-ignore: decorator
+@inline function nnRows(R: i32, ar: usize, sa: usize, b: usize, sb: usize, cr: usize, sc: usize, n: i32, k: i32, more: bool): void {
+  let j = 0;
+  for (; j + 8 <= n; j += 8) nnTile8(R, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+  if (j + 4 <= n) { nnTile4(R, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more); j += 4; }
+  if (j < n) for (let r = 0; r < R; r++) nnScalarCols(ar + <usize>r * sa, b, sb, cr + <usize>r * sc, j, n, k, more);
+}
+
+// @ts-ignore: decorator
+@inline function nnTile8(R: i32, ar: usize, sa: usize, bp: usize, sb: usize, q: usize, sc: usize, k: i32, more: bool): void {
+  const a0 = ar, a1 = a0 + sa, a2 = a1 + sa, a3 = a2 + sa, a4 = a3 + sa, a5 = a4 + sa;
+  const q0 = q, q1 = q0 + sc, q2 = q1 + sc, q3 = q2 + sc, q4 = q3 + sc, q5 = q4 + sc;
+  let x00 = f32x4.splat(0), x01 = f32x4.splat(0);
+  let x10 = f32x4.splat(0), x11 = f32x4.splat(0);
+  let x20 = f32x4.splat(0), x21 = f32x4.splat(0);
+  let x30 = f32x4.splat(0), x31 = f32x4.splat(0);
+  let x40 = f32x4.splat(0), x41 = f32x4.splat(0);
+  let x50 = f32x4.splat(0), x51 = f32x4.splat(0);
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0); x01 = v128.load(q0, 16);
+    if (R > 1) { x10 = v128.load(q1, 0); x11 = v128.load(q1, 16); }
+    if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
+    if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
+    if (R > 4) { x40 = v128.load(q4, 0); x41 = v128.load(q4, 16); }
+    if (R > 5) { x50 = v128.load(q5, 0); x51 = v128.load(q5, 16); }
+  }
+  let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
+  const end = a0 + (<usize>k << 2);
+  while (pa0 < end) {
+    {
+      const b0 = v128.load(bp, 0); const b1 = v128.load(bp, 16); bp += sb;
+      { const v = v128.load32_splat(pa0, 0); x00 = madd(v, b0, x00); x01 = madd(v, b1, x01); }
+      if (R > 1) { const v = v128.load32_splat(pa1, 0); x10 = madd(v, b0, x10); x11 = madd(v, b1, x11); }
+      if (R > 2) { const v = v128.load32_splat(pa2, 0); x20 = madd(v, b0, x20); x21 = madd(v, b1, x21); }
+      if (R > 3) { const v = v128.load32_splat(pa3, 0); x30 = madd(v, b0, x30); x31 = madd(v, b1, x31); }
+      if (R > 4) { const v = v128.load32_splat(pa4, 0); x40 = madd(v, b0, x40); x41 = madd(v, b1, x41); }
+      if (R > 5) { const v = v128.load32_splat(pa5, 0); x50 = madd(v, b0, x50); x51 = madd(v, b1, x51); }
+    }
+    pa0 += 4; if (R > 1) pa1 += 4; if (R > 2) pa2 += 4; if (R > 3) pa3 += 4; if (R > 4) pa4 += 4; if (R > 5) pa5 += 4;
+  }
+  v128.store(q0, x00, 0); v128.store(q0, x01, 16);
+  if (R > 1) { v128.store(q1, x10, 0); v128.store(q1, x11, 16); }
+  if (R > 2) { v128.store(q2, x20, 0); v128.store(q2, x21, 16); }
+  if (R > 3) { v128.store(q3, x30, 0); v128.store(q3, x31, 16); }
+  if (R > 4) { v128.store(q4, x40, 0); v128.store(q4, x41, 16); }
+  if (R > 5) { v128.store(q5, x50, 0); v128.store(q5, x51, 16); }
+}
+
+// @ts-ignore: decorator
+@inline function nnTile4(R: i32, ar: usize, sa: usize, bp: usize, sb: usize, q: usize, sc: usize, k: i32, more: bool): void {
+  const a0 = ar, a1 = a0 + sa, a2 = a1 + sa, a3 = a2 + sa, a4 = a3 + sa, a5 = a4 + sa;
+  const q0 = q, q1 = q0 + sc, q2 = q1 + sc, q3 = q2 + sc, q4 = q3 + sc, q5 = q4 + sc;
+  let x00 = f32x4.splat(0);
+  let x10 = f32x4.splat(0);
+  let x20 = f32x4.splat(0);
+  let x30 = f32x4.splat(0);
+  let x40 = f32x4.splat(0);
+  let x50 = f32x4.splat(0);
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0);
+    if (R > 1) { x10 = v128.load(q1, 0); }
+    if (R > 2) { x20 = v128.load(q2, 0); }
+    if (R > 3) { x30 = v128.load(q3, 0); }
+    if (R > 4) { x40 = v128.load(q4, 0); }
+    if (R > 5) { x50 = v128.load(q5, 0); }
+  }
+  let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pa4 = a4, pa5 = a5;
+  const end = a0 + (<usize>k << 2);
+  while (pa0 < end) {
+    {
+      const b0 = v128.load(bp, 0); bp += sb;
+      { const v = v128.load32_splat(pa0, 0); x00 = madd(v, b0, x00); }
+      if (R > 1) { const v = v128.load32_splat(pa1, 0); x10 = madd(v, b0, x10); }
+      if (R > 2) { const v = v128.load32_splat(pa2, 0); x20 = madd(v, b0, x20); }
+      if (R > 3) { const v = v128.load32_splat(pa3, 0); x30 = madd(v, b0, x30); }
+      if (R > 4) { const v = v128.load32_splat(pa4, 0); x40 = madd(v, b0, x40); }
+      if (R > 5) { const v = v128.load32_splat(pa5, 0); x50 = madd(v, b0, x50); }
+    }
+    pa0 += 4; if (R > 1) pa1 += 4; if (R > 2) pa2 += 4; if (R > 3) pa3 += 4; if (R > 4) pa4 += 4; if (R > 5) pa5 += 4;
+  }
+  v128.store(q0, x00, 0);
+  if (R > 1) { v128.store(q1, x10, 0); }
+  if (R > 2) { v128.store(q2, x20, 0); }
+  if (R > 3) { v128.store(q3, x30, 0); }
+  if (R > 4) { v128.store(q4, x40, 0); }
+  if (R > 5) { v128.store(q5, x50, 0); }
+}
+
+// @ts-ignore: decorator
+@inline function nnScalarCols(ar: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32, more: bool): void {
   for (let j = j0; j < n; j++) {
-    let s: f32 = 0;
+    let s: f32 = more ? load<f32>(cr + (<usize>j << 2)) : 0;
     let bp = b + (<usize>j << 2);
     for (let p = 0; p < k; p++) {
       s = maddS(load<f32>(ar + (<usize>p << 2)), load<f32>(bp), s);
@@ -100,97 +163,136 @@ export function gemmNN(
   }
 }
 
-// Rows of A and B per pass in gemmTN: A[p0:p1, :] and B[p0:p1, :] stay in L2 while every
-// register block of C takes its share, instead of streaming K rows from memory per block.
-// Later passes reload C into the accumulators and keep adding in the same k order, so the
-// bits equal an unblocked sum.
-const KC: i32 = 256;
+// Rows of A and B per pass in gemmTN: a register block's A[p0:p1, i:i+4] and B[p0:p1, j:j+8]
+// strips stay in L1 while the block's neighbours reuse them. Both strips walk rows lda and
+// ldb floats apart; at a power-of-two stride such as 256 floats they fall into a few L1 sets,
+// so a short pass (measured: 24 rows, against 16..512) keeps them resident. Later passes
+// reload C into the accumulators and keep adding in the same k order, so the bits equal an
+// unblocked sum.
+const KC: i32 = 24;
 
 export function gemmTN(
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   n: i32, k: i32, m0: i32, m1: i32,
 ): void {
+  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  // Long passes over narrow panels (arxiv Hᵀ·G: K = 32768, 256 + 256 floats wide) stall on
+  // each pass's first misses; touching the next pass's panels first overlaps them (measured
+  // +8%). Wide panels (genomic Xᵀ·G: 20000 floats) would only evict L2, so they skip it.
+  const ahead = m1 - m0 + n <= 2048;
+  let seen = 0;
   for (let p0 = 0; p0 < k; p0 += KC) {
-    const p1 = min(k, p0 + KC);
-    gemmTNBlock(a + <usize>p0 * (<usize>lda << 2), lda, b + <usize>p0 * (<usize>ldb << 2), ldb, c, ldc, n, p1 - p0, m0, m1, p0 > 0);
+    const p1 = min(p0 + KC, k), p2 = min(p1 + KC, k);
+    if (ahead) {
+      seen ^= touch(a + <usize>p1 * sa + (<usize>m0 << 2), sa, m1 - m0, p2 - p1);
+      seen ^= touch(b + <usize>p1 * sb, sb, n, p2 - p1);
+    }
+    const ap = a + <usize>p0 * sa, bp = b + <usize>p0 * sb;
+    if (p0 == 0) tnFirst(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1); else tnMore(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1);
   }
-  if (k == 0) gemmTNBlock(a, lda, b, ldb, c, ldc, n, 0, m0, m1, false);
+  // Keeps the touches alive; when taken it stores back the bits already there.
+  if (seen == 0x5a5a5a5a && m1 > m0 && n > 0) store<i32>(c + <usize>m0 * sc, load<i32>(c + <usize>m0 * sc));
+  if (k == 0) tnFirst(a, sa, b, sb, c, sc, n, 0, m0, m1);
+}
+
+// One load per cache line of rows [0, rows) × floats [0, w) of a panel: issued together they
+// bring the next k-pass's panels in while the current pass computes.
+function touch(p: usize, stride: usize, w: i32, rows: i32): i32 {
+  let x = 0;
+  if (w <= 0) return 0;
+  const last = <usize>(w - 1) << 2;
+  for (let r = 0; r < rows; r++) {
+    for (let o: usize = 0; o <= last; o += 64) x ^= load<i32>(p + o);
+    x ^= load<i32>(p + last);
+    p += stride;
+  }
+  return x;
+}
+
+function tnFirst(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, false);
+}
+
+function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, true);
 }
 
 // @ts-ignore: decorator
-@inline function acc0(q: usize, more: bool): v128 {
-  return more ? v128.load(q) : f32x4.splat(0);
+@inline function tnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
+  let i = m0;
+  for (; i + 4 <= m1; i += 4) tnRows(4, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
+  for (; i < m1; i++) tnRows(1, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
 }
 
-function gemmTNBlock(
-  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
-  n: i32, k: i32, m0: i32, m1: i32, more: bool,
-): void {
-  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
-  let i = m0;
-  for (; i + 4 <= m1; i += 4) {
-    const c0 = c + <usize>i * sc;
-    const ai = a + (<usize>i << 2);
-    let j = 0;
-    for (; j + 8 <= n; j += 8) {
-      const q = c0 + (<usize>j << 2);
-      let x00 = acc0(q, more), x01 = acc0(q + 16, more), x10 = acc0(q + sc, more), x11 = acc0(q + sc + 16, more);
-      let x20 = acc0(q + 2 * sc, more), x21 = acc0(q + 2 * sc + 16, more), x30 = acc0(q + 3 * sc, more), x31 = acc0(q + 3 * sc + 16, more);
-      let ap = ai, bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-        const v0 = splatAt(ap), v1 = splatAt(ap + 4), v2 = splatAt(ap + 8), v3 = splatAt(ap + 12);
-        x00 = madd(v0, b0, x00); x01 = madd(v0, b1, x01);
-        x10 = madd(v1, b0, x10); x11 = madd(v1, b1, x11);
-        x20 = madd(v2, b0, x20); x21 = madd(v2, b1, x21);
-        x30 = madd(v3, b0, x30); x31 = madd(v3, b1, x31);
-        ap += sa; bp += sb;
-      }
-      v128.store(q, x00); v128.store(q, x01, 16);
-      v128.store(q + sc, x10); v128.store(q + sc, x11, 16);
-      v128.store(q + 2 * sc, x20); v128.store(q + 2 * sc, x21, 16);
-      v128.store(q + 3 * sc, x30); v128.store(q + 3 * sc, x31, 16);
-    }
-    for (; j + 4 <= n; j += 4) {
-      const q = c0 + (<usize>j << 2);
-      let x0 = acc0(q, more), x1 = acc0(q + sc, more), x2 = acc0(q + 2 * sc, more), x3 = acc0(q + 3 * sc, more);
-      let ap = ai, bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        const b0 = v128.load(bp);
-        x0 = madd(splatAt(ap), b0, x0); x1 = madd(splatAt(ap + 4), b0, x1);
-        x2 = madd(splatAt(ap + 8), b0, x2); x3 = madd(splatAt(ap + 12), b0, x3);
-        ap += sa; bp += sb;
-      }
-      v128.store(q, x0); v128.store(q + sc, x1); v128.store(q + 2 * sc, x2); v128.store(q + 3 * sc, x3);
-    }
-    for (let r = 0; r < 4; r++) tnScalarCols(ai + (<usize>r << 2), sa, b, sb, c0 + <usize>r * sc, j, n, k, more);
+// R rows of C (columns i..i+R-1 of A, contiguous in each A row): as nnRows.
+// @ts-ignore: decorator
+@inline function tnRows(R: i32, ai: usize, sa: usize, b: usize, sb: usize, cr: usize, sc: usize, n: i32, k: i32, more: bool): void {
+  let j = 0;
+  for (; j + 8 <= n; j += 8) tnTile8(R, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+  if (j + 4 <= n) { tnTile4(R, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more); j += 4; }
+  if (j < n) for (let r = 0; r < R; r++) tnScalarCols(ai + (<usize>r << 2), sa, b, sb, cr + <usize>r * sc, j, n, k, more);
+}
+
+// @ts-ignore: decorator
+@inline function tnTile8(R: i32, ap: usize, sa: usize, bp: usize, sb: usize, q: usize, sc: usize, k: i32, more: bool): void {
+  const q0 = q, q1 = q0 + sc, q2 = q1 + sc, q3 = q2 + sc;
+  let x00 = f32x4.splat(0), x01 = f32x4.splat(0);
+  let x10 = f32x4.splat(0), x11 = f32x4.splat(0);
+  let x20 = f32x4.splat(0), x21 = f32x4.splat(0);
+  let x30 = f32x4.splat(0), x31 = f32x4.splat(0);
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0); x01 = v128.load(q0, 16);
+    if (R > 1) { x10 = v128.load(q1, 0); x11 = v128.load(q1, 16); }
+    if (R > 2) { x20 = v128.load(q2, 0); x21 = v128.load(q2, 16); }
+    if (R > 3) { x30 = v128.load(q3, 0); x31 = v128.load(q3, 16); }
   }
-  for (; i < m1; i++) {
-    const ai = a + (<usize>i << 2), cr = c + <usize>i * sc;
-    let j = 0;
-    for (; j + 8 <= n; j += 8) {
-      const q = cr + (<usize>j << 2);
-      let x0 = acc0(q, more), x1 = acc0(q + 16, more);
-      let ap = ai, bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        const v = splatAt(ap);
-        x0 = madd(v, v128.load(bp), x0); x1 = madd(v, v128.load(bp, 16), x1);
-        ap += sa; bp += sb;
-      }
-      v128.store(q, x0); v128.store(q, x1, 16);
-    }
-    for (; j + 4 <= n; j += 4) {
-      const q = cr + (<usize>j << 2);
-      let x0 = acc0(q, more);
-      let ap = ai, bp = b + (<usize>j << 2);
-      for (let p = 0; p < k; p++) {
-        x0 = madd(splatAt(ap), v128.load(bp), x0);
-        ap += sa; bp += sb;
-      }
-      v128.store(q, x0);
-    }
-    tnScalarCols(ai, sa, b, sb, cr, j, n, k, more);
+  const end = bp + <usize>k * sb;
+  while (bp < end) {
+    const b0 = v128.load(bp, 0); const b1 = v128.load(bp, 16);
+    { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); x01 = madd(v, b1, x01); }
+    if (R > 1) { const v = v128.load32_splat(ap, 4); x10 = madd(v, b0, x10); x11 = madd(v, b1, x11); }
+    if (R > 2) { const v = v128.load32_splat(ap, 8); x20 = madd(v, b0, x20); x21 = madd(v, b1, x21); }
+    if (R > 3) { const v = v128.load32_splat(ap, 12); x30 = madd(v, b0, x30); x31 = madd(v, b1, x31); }
+    ap += sa; bp += sb;
   }
+  v128.store(q0, x00, 0); v128.store(q0, x01, 16);
+  if (R > 1) { v128.store(q1, x10, 0); v128.store(q1, x11, 16); }
+  if (R > 2) { v128.store(q2, x20, 0); v128.store(q2, x21, 16); }
+  if (R > 3) { v128.store(q3, x30, 0); v128.store(q3, x31, 16); }
+}
+
+// @ts-ignore: decorator
+@inline function tnTile4(R: i32, ap: usize, sa: usize, bp: usize, sb: usize, q: usize, sc: usize, k: i32, more: bool): void {
+  const q0 = q, q1 = q0 + sc, q2 = q1 + sc, q3 = q2 + sc;
+  let x00 = f32x4.splat(0);
+  let x10 = f32x4.splat(0);
+  let x20 = f32x4.splat(0);
+  let x30 = f32x4.splat(0);
+  // `more` is a compile-time constant here (see nnFirst/nnMore), so this folds: a run-time
+  // branch made TurboFan shuffle accumulator copies every step, and a C load masked to +0
+  // would wait on C's cold lines before the first pass could start.
+  if (more) {
+    x00 = v128.load(q0, 0);
+    if (R > 1) { x10 = v128.load(q1, 0); }
+    if (R > 2) { x20 = v128.load(q2, 0); }
+    if (R > 3) { x30 = v128.load(q3, 0); }
+  }
+  const end = bp + <usize>k * sb;
+  while (bp < end) {
+    const b0 = v128.load(bp, 0);
+    { const v = v128.load32_splat(ap, 0); x00 = madd(v, b0, x00); }
+    if (R > 1) { const v = v128.load32_splat(ap, 4); x10 = madd(v, b0, x10); }
+    if (R > 2) { const v = v128.load32_splat(ap, 8); x20 = madd(v, b0, x20); }
+    if (R > 3) { const v = v128.load32_splat(ap, 12); x30 = madd(v, b0, x30); }
+    ap += sa; bp += sb;
+  }
+  v128.store(q0, x00, 0);
+  if (R > 1) { v128.store(q1, x10, 0); }
+  if (R > 2) { v128.store(q2, x20, 0); }
+  if (R > 3) { v128.store(q3, x30, 0); }
 }
 
 // @ts-ignore: decorator
@@ -232,46 +334,56 @@ function gemmTNBlock(
   return s;
 }
 
+// Dot tiles in gemmNT: NT_ROWS rows of A against NT_COLS rows of B, one accumulator each;
+// R + C loads + R·C accumulators + a product temporary fill V8's 15 xmm registers. Measured
+// alternatives: 3×3 (relaxed: equal), 2×3 and 3×4 (slower, 3×4 spills). ntTile is written
+// for R ≤ 2, C ≤ 4; R = C = 1 is exactly ntDot. Pointer bumps instead of one index save
+// TurboFan a lea per stream and measure 3% faster.
+const NT_ROWS: i32 = 2;
+const NT_COLS: i32 = 4;
+
 export function gemmNT(
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   n: i32, k: i32, m0: i32, m1: i32,
 ): void {
   const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
-  const k4 = k & ~3;
   let i = m0;
-  for (; i + 2 <= m1; i += 2) {
-    const a0 = a + <usize>i * sa, a1 = a0 + sa;
-    const cr0 = c + <usize>i * sc, cr1 = cr0 + sc;
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
-      const b0 = b + <usize>j * sb, b1 = b0 + sb, b2 = b1 + sb, b3 = b2 + sb;
-      let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x02 = f32x4.splat(0), x03 = f32x4.splat(0);
-      let x10 = f32x4.splat(0), x11 = f32x4.splat(0), x12 = f32x4.splat(0), x13 = f32x4.splat(0);
-      for (let p = 0; p < k4; p += 4) {
-        const o = <usize>p << 2;
-        const u0 = v128.load(a0 + o), u1 = v128.load(a1 + o);
-        const w0 = v128.load(b0 + o), w1 = v128.load(b1 + o), w2 = v128.load(b2 + o), w3 = v128.load(b3 + o);
-        x00 = madd(u0, w0, x00); x01 = madd(u0, w1, x01); x02 = madd(u0, w2, x02); x03 = madd(u0, w3, x03);
-        x10 = madd(u1, w0, x10); x11 = madd(u1, w1, x11); x12 = madd(u1, w2, x12); x13 = madd(u1, w3, x13);
-      }
-      const q0 = cr0 + (<usize>j << 2), q1 = cr1 + (<usize>j << 2);
-      store<f32>(q0, ntTail(a0, b0, k4, k, hsum(x00)));
-      store<f32>(q0, ntTail(a0, b1, k4, k, hsum(x01)), 4);
-      store<f32>(q0, ntTail(a0, b2, k4, k, hsum(x02)), 8);
-      store<f32>(q0, ntTail(a0, b3, k4, k, hsum(x03)), 12);
-      store<f32>(q1, ntTail(a1, b0, k4, k, hsum(x10)));
-      store<f32>(q1, ntTail(a1, b1, k4, k, hsum(x11)), 4);
-      store<f32>(q1, ntTail(a1, b2, k4, k, hsum(x12)), 8);
-      store<f32>(q1, ntTail(a1, b3, k4, k, hsum(x13)), 12);
-    }
-    for (; j < n; j++) {
-      const br = b + <usize>j * sb;
-      store<f32>(cr0 + (<usize>j << 2), ntDot(a0, br, k));
-      store<f32>(cr1 + (<usize>j << 2), ntDot(a1, br, k));
-    }
+  for (; i + NT_ROWS <= m1; i += NT_ROWS) ntRows(NT_ROWS, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k);
+  for (; i < m1; i++) ntRows(1, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k);
+}
+
+// @ts-ignore: decorator
+@inline function ntRows(R: i32, ar: usize, sa: usize, b: usize, sb: usize, cr: usize, sc: usize, n: i32, k: i32): void {
+  let j = 0;
+  for (; j + NT_COLS <= n; j += NT_COLS) ntTile(R, NT_COLS, ar, sa, b + <usize>j * sb, sb, cr + (<usize>j << 2), sc, k);
+  for (; j < n; j++) ntTile(R, 1, ar, sa, b + <usize>j * sb, sb, cr + (<usize>j << 2), sc, k);
+}
+
+// @ts-ignore: decorator
+@inline function ntTile(R: i32, C: i32, ar: usize, sa: usize, br: usize, sb: usize, q: usize, sc: usize, k: i32): void {
+  const k4 = k & ~3;
+  const a0 = ar, a1 = a0 + sa;
+  const b0 = br, b1 = b0 + sb, b2 = b1 + sb, b3 = b2 + sb;
+  let x00 = f32x4.splat(0), x01 = f32x4.splat(0), x02 = f32x4.splat(0), x03 = f32x4.splat(0);
+  let x10 = f32x4.splat(0), x11 = f32x4.splat(0), x12 = f32x4.splat(0), x13 = f32x4.splat(0);
+  let pa0 = a0, pa1 = a1;
+  let pb0 = b0, pb1 = b1, pb2 = b2, pb3 = b3;
+  const end = a0 + (<usize>k4 << 2);
+  while (pa0 < end) {
+    const u0 = v128.load(pa0);
+    let u1 = f32x4.splat(0); if (R > 1) u1 = v128.load(pa1);
+    { const w = v128.load(pb0); x00 = madd(u0, w, x00); if (R > 1) { x10 = madd(u1, w, x10); } }
+    if (C > 1) { const w = v128.load(pb1); x01 = madd(u0, w, x01); if (R > 1) { x11 = madd(u1, w, x11); } }
+    if (C > 2) { const w = v128.load(pb2); x02 = madd(u0, w, x02); if (R > 1) { x12 = madd(u1, w, x12); } }
+    if (C > 3) { const w = v128.load(pb3); x03 = madd(u0, w, x03); if (R > 1) { x13 = madd(u1, w, x13); } }
+    pa0 += 16; if (R > 1) { pa1 += 16; } pb0 += 16; if (C > 1) { pb1 += 16; } if (C > 2) { pb2 += 16; } if (C > 3) { pb3 += 16; }
   }
-  for (; i < m1; i++) {
-    const ar = a + <usize>i * sa, cr = c + <usize>i * sc;
-    for (let j = 0; j < n; j++) store<f32>(cr + (<usize>j << 2), ntDot(ar, b + <usize>j * sb, k));
-  }
+  store<f32>(q, ntTail(a0, b0, k4, k, hsum(x00)), 0);
+  if (C > 1) { store<f32>(q, ntTail(a0, b1, k4, k, hsum(x01)), 4); }
+  if (C > 2) { store<f32>(q, ntTail(a0, b2, k4, k, hsum(x02)), 8); }
+  if (C > 3) { store<f32>(q, ntTail(a0, b3, k4, k, hsum(x03)), 12); }
+  if (R > 1) { store<f32>(q + 1 * sc, ntTail(a1, b0, k4, k, hsum(x10)), 0); }
+  if (R > 1 && C > 1) { store<f32>(q + 1 * sc, ntTail(a1, b1, k4, k, hsum(x11)), 4); }
+  if (R > 1 && C > 2) { store<f32>(q + 1 * sc, ntTail(a1, b2, k4, k, hsum(x12)), 8); }
+  if (R > 1 && C > 3) { store<f32>(q + 1 * sc, ntTail(a1, b3, k4, k, hsum(x13)), 12); }
 }
