@@ -108,6 +108,24 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
     });
   }
 
+  // K-blocked GEMM: NN runs passes of 2^17 / n rows of k and TN passes of 24, reloading
+  // partial sums; long k at small n crosses several pass boundaries (n = 64: 2048-row passes).
+  for (const form of ['gemmNN', 'gemmTN', 'gemmNT'] as const) {
+    it(`${form}: long k across the cache-blocking passes, split at 4 and 5 rows`, () => {
+      for (const [m, n, kk] of [[6, 64, 4500], [9, 17, 9000], [5, 256, 1100], [13, 8, 300]] as const) {
+        const a = put(randn(m * kk, 11 + m)), b = put(randn(kk * n, 12 + n));
+        const c = outBuf(m * n);
+        const lda = form === 'gemmTN' ? m : kk, ldb = form === 'gemmNT' ? kk : n;
+        const call = (be: KernelBackend, r0: number, r1: number): void => be[form](a, lda, b, ldb, c, n, n, kk, r0, r1);
+        runSplit(k, c, m * n, m, 4, call);
+        const got = runSplit(k, c, m * n, m, 5, call);
+        ref[form](a, lda, b, ldb, c, n, n, kk, 0, m);
+        expectMatch(kind, got, f32(c, m * n), kk);
+        heap.free(a); heap.free(b); heap.free(c);
+      }
+    });
+  }
+
   it('elementwise kernels: relu, reluBackward, scale, axpy, addInto, fill, copy, biasAdd, colSum', () => {
     for (const n of SIZES) {
       const x = put(randn(n, n)), g = put(randn(n, n + 1));
