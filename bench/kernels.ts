@@ -1,6 +1,6 @@
 // npm run bench:kernels [-- --threads 1,2,16] [--only gemm,spmm,triad,dispatch]
 // One JSON line per case:
-//   {"kernel":"gemmNN","shape":"...","threads","ms","gflops"}
+//   {"kernel":"gemmNN","backend","shape":"...","threads","ms","gflops","limit_fraction"}
 //   {"kernel":"spmmCsr","shape":"...","threads","ms","gbps","triad_fraction"}
 //   {"kernel":"stream-triad","threads","gbps"}  {"kernel":"dispatch","threads","us"}
 import { availableParallelism } from 'node:os';
@@ -15,6 +15,12 @@ import { workloadGraph } from '../src/bench/graph.js';
 import { flag, measure, threadList } from './measure.js';
 
 const only = flag('only')?.split(',');
+
+/**
+ * The WebAssembly SIMD128 ceiling of one core, GFLOP/s: 4 lanes × 2 FP pipes × 2 flops
+ * (multiply and add) × ~3.5 GHz. Every GEMM line reports its fraction of this per thread.
+ */
+const SIMD128_LIMIT_GFLOPS = 56;
 const want = (k: string): boolean => !only || only.includes(k);
 
 const line = (o: object): void => console.log(JSON.stringify(o));
@@ -62,8 +68,9 @@ async function main(): Promise<void> {
         const c = Tensor.empty(h, 'float32', [m, n]);
         const opts = { transA: form === 'TN', transB: form === 'NT' };
         const t = await measure(name, () => matmul(rt.exec, a, b, c, opts), 5);
-        line({ kernel: `gemm${form}`, shape: `${name} [${m}x${k}]·[${k}x${n}]`, threads, ms: +t.ms.toFixed(3),
-          gflops: +((2 * m * n * k) / (t.ms / 1000) / 1e9).toFixed(2) });
+        const gflops = (2 * m * n * k) / (t.ms / 1000) / 1e9;
+        line({ kernel: `gemm${form}`, backend: rt.backendKind, shape: `${name} [${m}x${k}]·[${k}x${n}]`, threads, ms: +t.ms.toFixed(3),
+          gflops: +gflops.toFixed(2), limit_fraction: +(gflops / (SIMD128_LIMIT_GFLOPS * threads)).toFixed(3) });
         a.free(); b.free(); c.free();
       }
     }

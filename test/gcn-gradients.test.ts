@@ -86,4 +86,20 @@ describe('gradients against finite differences', () => {
     await check(model, x, (out) => bceWithLogits(rt.exec, out, y, { labelMask: lm }), { exec: rt.exec, training: true, seed: 1, step: 1 });
     model.dispose();
   });
+
+  it('widening GCN layers propagate first, (ÂX)·W, with the cached ÂX on the first: input gradients through Â·(G·Wᵀ)', async () => {
+    const n = 30, rng = new Rng(11);
+    const src: number[] = [], dst: number[] = [];
+    for (let e = 0; e < 50; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
+    const adj = gcnNorm(rt.heap, n, src, dst);
+    const prop: Propagation = { adj };
+    const g0 = new GCNConv(rt.heap, 'g0', 4, 9, rng, () => prop, { constantInput: true });
+    const g1 = new GCNConv(rt.heap, 'g1', 9, 12, rng, () => prop);
+    const model = new Sequential([g0, new ReLU(), g1, new ReLU(), new GCNConv(rt.heap, 'g2', 12, 3, rng, () => prop)]);
+    expect([g0.propagateFirst, g1.propagateFirst]).toEqual([true, true]);
+    const x = Tensor.from(rt.heap, 'float32', [n, 4], randn(n * 4, 3));
+    const labels = Tensor.from(rt.heap, 'int32', [n], Array.from({ length: n }, (_, i) => i % 3));
+    await check(model, x, (out) => softmaxCrossEntropy(rt.exec, out, labels), { exec: rt.exec, training: true, seed: 2, step: 1 });
+    model.dispose();
+  });
 });

@@ -46,7 +46,7 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
   // The product's own GCN stack: GCN → ReLU per layer, the last one linear (node workloads),
   // or mean pooling and a Linear head after the GCN layers (the graph batch).
   const layers = gcnStack(h, rng, () => prop, {
-    inFeatures: w.features, hidden: w.hidden, layers: w.layers, dropout: 0, inputDropout: false, out: w.outputs,
+    inFeatures: w.features, hidden: w.hidden, layers: w.layers, dropout: 0, inputDropout: false, constantInput: true, out: w.outputs,
     weightDecay: () => 0, ...(pooled ? { pool: { mode: 'mean' as const, offsets: () => offsets } } : {}),
   });
   const model = new Sequential(layers);

@@ -133,7 +133,7 @@ function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, grap
 }
 
 const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStackShape => ({
-  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, out, weightDecay: () => c.weightDecay,
+  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, constantInput: true, out, weightDecay: () => c.weightDecay,
 });
 
 /**

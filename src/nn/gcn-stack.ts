@@ -24,6 +24,11 @@ export interface GcnStackShape {
   out: number | null;
   /** L2 weight decay of layer l (the head is layer `layers − 1`). */
   weightDecay: (l: number) => number;
+  /**
+   * The input is the same unchanged tensor every pass (full-batch features): the first
+   * layer, when no dropout precedes it, may then reuse its Â·X (GCNConv's constantInput).
+   */
+  constantInput?: boolean;
   /** Graph-level: pool each graph's node rows (graph offsets per batch) after the GCN layers. */
   pool?: { mode: PoolMode; offsets: () => Tensor };
 }
@@ -46,8 +51,10 @@ export function gcnStack(heap: Heap, rng: Rng, graph: () => Propagation, s: GcnS
   for (let l = 0; l < gcnLayers; l++) {
     const last = !pooled && s.out !== null && l === s.layers - 1;
     const out = last ? s.out! : s.hidden;
+    const dropped = s.dropout > 0 && (s.inputDropout || l > 0);
     dropoutBefore(l);
-    layers.push(new GCNConv(heap, `gcn${l}`, width, out, rng, graph, { weightDecay: s.weightDecay(l) }));
+    const constantInput = l === 0 && s.constantInput === true && !dropped;
+    layers.push(new GCNConv(heap, `gcn${l}`, width, out, rng, graph, { weightDecay: s.weightDecay(l), constantInput }));
     if (!last) layers.push(new ReLU());
     width = out;
   }

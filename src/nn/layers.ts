@@ -64,19 +64,31 @@ export class Linear implements Layer {
 }
 
 /**
- * Kipf & Welling's graph convolution, linear then propagate: H = Â·(X·W) + b with the
- * normalized adjacency Â = D^-1/2 (A+I) D^-1/2 computed once (gcnNorm).
+ * Kipf & Welling's graph convolution: H = Â·X·W + b with the normalized adjacency
+ * Â = D^-1/2 (A+I) D^-1/2 computed once (gcnNorm). The product is taken in the order that
+ * moves fewer columns through the memory-bound SpMM (as DGL's GraphConv does): Â·(X·W)
+ * when the layer narrows (in ≥ out), (Â·X)·W when it widens (in < out). With
+ * `constantInput` (the input is the same tensor, unchanged, every pass: full-batch features
+ * with no dropout before this layer), a widening layer computes Â·X once and reuses it.
  * Per node: h_i = Σ_j â_ij (x_j W) + b.
  * Shapes: X [n, in], Â [n, n] → H [n, out].
  */
 export class GCNConv implements Layer {
   readonly kind = 'gcn';
   readonly lin: Linear;
+  /** Propagate first: (Â·X)·W. */
+  readonly propagateFirst: boolean;
   private x: Tensor | null = null;
+  /** Propagate-first: Â·X of this pass (owned unless it is the cache). */
+  private ax: Tensor | null = null;
+  private cache: { x: Tensor; ptr: number; adj: CsrMatrix; ax: Tensor } | null = null;
+  private readonly constantInput: boolean;
 
   constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
-    private readonly graph: () => Propagation, options: { weightDecay?: number } = {}) {
+    private readonly graph: () => Propagation, options: { weightDecay?: number; constantInput?: boolean } = {}) {
     this.lin = new Linear(heap, name, inFeatures, outFeatures, rng, { bias: true, weightDecay: options.weightDecay ?? 0 });
+    this.propagateFirst = inFeatures < outFeatures;
+    this.constantInput = options.constantInput === true;
   }
 
   params(): Parameter[] {
@@ -84,29 +96,77 @@ export class GCNConv implements Layer {
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const xw = await matmul(ctx.exec, x, this.lin.weight.value);
-    const y = await spmm(ctx.exec, this.graph().adj, xw);
-    xw.free();
+    const adj = this.graph().adj;
+    let y: Tensor;
+    if (this.propagateFirst) {
+      const ax = await this.propagated(ctx, adj, x);
+      y = await matmul(ctx.exec, ax, this.lin.weight.value);
+      this.ax = ax;
+    } else {
+      const xw = await matmul(ctx.exec, x, this.lin.weight.value);
+      y = await spmm(ctx.exec, adj, xw);
+      xw.free();
+    }
     await biasAdd(ctx.exec, y, this.lin.bias!.value);
     this.x = x;
     return y;
+  }
+
+  /** Â·X: from the cache when the input is constant and the same as last time. */
+  private async propagated(ctx: PassContext, adj: CsrMatrix, x: Tensor): Promise<Tensor> {
+    const c = this.cache;
+    if (c && c.x === x && c.ptr === x.ptr && c.adj === adj && !x.isFreed) return c.ax;
+    this.dropCache();
+    const ax = await spmm(ctx.exec, adj, x);
+    if (this.constantInput) this.cache = { x, ptr: x.ptr, adj, ax };
+    return ax;
   }
 
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
     if (!this.x) throw new Error(`${this.name}: backward without forward`);
     const x = this.x;
     this.x = null;
-    // dL/d(XW) = Âᵀ·G = Â·G (Â symmetric); dW = Xᵀ·(Âᵀ·G); db = colsum(G); dX = (Âᵀ·G)·Wᵀ.
-    const g = await spmm(ctx.exec, this.graph().adj, gy);
-    await matmul(ctx.exec, x, g, this.lin.weight.grad, { transA: true });
+    const adj = this.graph().adj;
     await colSum(ctx.exec, gy, this.lin.bias!.grad);
+    if (this.propagateFirst) {
+      // Y = (ÂX)W: dW = (ÂX)ᵀ·G; dX = Âᵀ·(G·Wᵀ) = Â·(G·Wᵀ) (Â symmetric).
+      const ax = this.ax!;
+      this.ax = null;
+      await matmul(ctx.exec, ax, gy, this.lin.weight.grad, { transA: true });
+      this.freeAx(ax);
+      if (!needInputGrad) return null;
+      const gw = await matmul(ctx.exec, gy, this.lin.weight.value, undefined, { transB: true });
+      const gx = await spmm(ctx.exec, adj, gw);
+      gw.free();
+      return gx;
+    }
+    // Y = Â(XW): dL/d(XW) = Âᵀ·G = Â·G; dW = Xᵀ·(Â·G); dX = (Â·G)·Wᵀ.
+    const g = await spmm(ctx.exec, adj, gy);
+    await matmul(ctx.exec, x, g, this.lin.weight.grad, { transA: true });
     const gx = needInputGrad ? await matmul(ctx.exec, g, this.lin.weight.value, undefined, { transB: true }) : null;
     g.free();
     return gx;
   }
 
-  release(): void { this.x = null; }
-  dispose(): void { this.lin.dispose(); }
+  private freeAx(ax: Tensor): void {
+    if (ax !== this.cache?.ax) ax.free();
+  }
+
+  private dropCache(): void {
+    this.cache?.ax.free();
+    this.cache = null;
+  }
+
+  release(): void {
+    this.x = null;
+    if (this.ax) { this.freeAx(this.ax); this.ax = null; }
+  }
+
+  dispose(): void {
+    this.release();
+    this.dropCache();
+    this.lin.dispose();
+  }
 }
 
 export class ReLU implements Layer {

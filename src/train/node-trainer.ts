@@ -90,7 +90,7 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
 export function buildNodeGcn(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, graph: () => Propagation): Sequential {
   return new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, {
-    inFeatures, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, out: classes,
+    inFeatures, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, constantInput: true, out: classes,
     weightDecay: (l) => (c.weightDecayScope === 'all' || l === 0 ? c.weightDecay : 0),
   }));
 }

@@ -1,0 +1,74 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Rng } from '../src/core/random.js';
+import { gcnNorm } from '../src/graph/gcn-norm.js';
+import { Tensor } from '../src/memory/tensor.js';
+import type { PassContext } from '../src/nn/layer.js';
+import { GCNConv, type Propagation } from '../src/nn/layers.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { bitsEqual, closeness, randn } from './helpers.js';
+
+// GCNConv picks the narrower side: Â·(X·W) when it narrows, (Â·X)·W when it widens, with Â·X
+// cached for a constant input. Each path is held to the dense float64 formula H = ÂXW + b,
+// and cached to uncached bitwise.
+const rt = await Runtime.create({ threads: 2 });
+afterAll(() => rt.close());
+
+function denseHat(n: number, src: number[], dst: number[]): Float64Array {
+  const a = new Float64Array(n * n);
+  const add = (i: number, j: number): void => { a[i * n + j] = a[i * n + j]! + 1; };
+  for (let e = 0; e < src.length; e++) { add(src[e]!, dst[e]!); if (src[e] !== dst[e]) add(dst[e]!, src[e]!); }
+  for (let i = 0; i < n; i++) add(i, i);
+  const d = new Float64Array(n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) d[i] = d[i]! + a[i * n + j]!;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = a[i * n + j]! / Math.sqrt(d[i]! * d[j]!);
+  return a;
+}
+
+describe('GCNConv', () => {
+  for (const [fin, fout] of [[12, 5], [5, 12]] as const) {
+    it(`${fin} → ${fout} (${fin < fout ? '(ÂX)·W' : 'Â·(XW)'}) equals ÂXW + b; a constant input's cached ÂX gives the same bits`, async () => {
+      const n = 37, rng = new Rng(4);
+      const src: number[] = [], dst: number[] = [];
+      for (let e = 0; e < 70; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
+      const adj = gcnNorm(rt.heap, n, src, dst);
+      const prop: Propagation = { adj };
+      const plain = new GCNConv(rt.heap, 'g', fin, fout, new Rng(9), () => prop);
+      const cached = new GCNConv(rt.heap, 'g', fin, fout, new Rng(9), () => prop, { constantInput: true });
+      expect(plain.propagateFirst).toBe(fin < fout);
+      const bias = Float32Array.from({ length: fout }, (_, j) => 0.1 * j - 0.2);
+      for (const l of [plain, cached]) l.lin.bias!.value.data().set(bias);
+      const x = Tensor.from(rt.heap, 'float32', [n, fin], randn(n * fin, 5));
+      const ctx: PassContext = { exec: rt.exec, training: true, seed: 1, step: 1 };
+      const y0 = await plain.forward(ctx, x);
+      const want = new Float64Array(n * fout);
+      const hat = denseHat(n, src, dst), xv = x.data(), w = plain.lin.weight.value.data();
+      for (let i = 0; i < n; i++) for (let o = 0; o < fout; o++) {
+        let s = bias[o]!;
+        for (let j = 0; j < n; j++) { if (hat[i * n + j] === 0) continue; let xw = 0; for (let k = 0; k < fin; k++) xw += xv[j * fin + k]! * w[k * fout + o]!; s += hat[i * n + j]! * xw; }
+        want[i * fout + o] = s;
+      }
+      expect(closeness(y0.data() as Float32Array, want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+      // Three passes through the cached layer (the first fills the cache) equal the plain one.
+      for (let pass = 0; pass < 3; pass++) {
+        const y = await cached.forward(ctx, x);
+        expect(bitsEqual(y.data() as Float32Array, y0.data() as Float32Array)).toBe(true);
+        const g = Tensor.from(rt.heap, 'float32', [n, fout], randn(n * fout, 6));
+        const gx = await cached.backward(ctx, g, true);
+        y.free();
+        if (pass === 0) {
+          const gxPlain = await plain.backward(ctx, g, true);
+          expect(bitsEqual(gx!.data() as Float32Array, gxPlain!.data() as Float32Array)).toBe(true);
+          expect(bitsEqual(cached.lin.weight.grad.data() as Float32Array, plain.lin.weight.grad.data() as Float32Array)).toBe(true);
+          gxPlain!.free();
+        }
+        gx!.free(); g.free();
+      }
+      y0.free();
+      const blocks = rt.heap.stats().blocks;
+      plain.dispose(); cached.dispose();
+      // Each layer freed its weight, bias and their gradients; the cached one its ÂX too.
+      expect(blocks - rt.heap.stats().blocks).toBe(8 + (fin < fout ? 1 : 0));
+      x.free(); adj.free();
+    });
+  }
+});
