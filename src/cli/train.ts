@@ -10,7 +10,7 @@ import { Rng } from '../core/random.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
 import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
-import { num } from './args.js';
+import { choice, num } from './args.js';
 import { Progress } from './progress.js';
 import { writeHistory } from './run-folder.js';
 
@@ -19,7 +19,7 @@ import { writeHistory } from './run-folder.js';
 export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic | --edges F --features F --labels F]
               [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume] [--checkpoint-every N]
-              [--data-dir DIR] [--no-normalize] [--quiet]`;
+              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--quiet]`;
 
 export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
 
@@ -54,7 +54,7 @@ export async function trainNode(argv: string[]): Promise<void> {
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
       seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
-      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, quiet: { type: 'boolean' },
+      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
   let file: Record<string, unknown> = {};
@@ -77,6 +77,7 @@ export async function trainNode(argv: string[]): Promise<void> {
     patience: pick(num(v.patience, '--patience', true), 'patience', KIPF_DEFAULTS.patience),
     seed: pick(num(v.seed, '--seed', true), 'seed', KIPF_DEFAULTS.seed),
     restoreBest: pick(undefined, 'restoreBest', KIPF_DEFAULTS.restoreBest),
+    featureFormat: choice(v['feature-format'] ?? (file['featureFormat'] as string | undefined), '--feature-format', ['auto', 'sparse', 'dense'], KIPF_DEFAULTS.featureFormat),
   };
   checkNodeConfig(config);
   const data: DataChoice = {
@@ -99,7 +100,7 @@ export async function trainNode(argv: string[]): Promise<void> {
     const r = await trainNodeClassifier(rt, ds, config, { checkpointPath: checkpoint, checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10, onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}) });
     progress.end();
     writeHistory(out, r.history as unknown as Record<string, number>[]);
-    writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, ...r.metrics });
+    writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics });
     writePredictions(join(out, 'predictions.csv'), ds, r.predictions);
     console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
   } finally {

@@ -84,6 +84,57 @@ export class CsrMatrix {
     return CsrMatrix.fromArrays(heap, rows, cols, rowPtr, ci, vv);
   }
 
+  /**
+   * The same sparsity pattern with other values (vals float32 [nnz], owned by the caller): a
+   * view sharing rowPtr and colIdx. Free the values you made, never the view.
+   */
+  withValues(vals: Tensor<'float32'>): CsrMatrix {
+    if (vals.size !== this.nnz) throw argRangeError('CsrMatrix.withValues', 'vals', `${this.nnz} values (one per nonzero)`, vals.size);
+    return new CsrMatrix(this.rows, this.cols, this.rowPtr, this.colIdx, vals);
+  }
+
+  /** The nonzeros of a dense row-major matrix, columns ascending in each row. */
+  static fromDense(heap: Heap, rows: number, cols: number, data: ArrayLike<number>): CsrMatrix {
+    if (data.length !== rows * cols) throw argRangeError('CsrMatrix.fromDense', 'data', `${rows * cols} values (rows × cols)`, data.length);
+    let nnz = 0;
+    for (let i = 0; i < data.length; i++) if (data[i] !== 0) nnz++;
+    const rp = new Int32Array(rows + 1), ci = new Int32Array(nnz), vv = new Float32Array(nnz);
+    let k = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const v = data[r * cols + c]!;
+        if (v !== 0) { ci[k] = c; vv[k] = v; k++; }
+      }
+      rp[r + 1] = k;
+    }
+    return CsrMatrix.fromArrays(heap, rows, cols, rp, ci, vv);
+  }
+
+  /**
+   * Aᵀ as its own CSR, and `order`: transposed nonzero k' holds A's nonzero order[k'], so
+   * new values of A move to Aᵀ by a gather. Rows of A are visited in order, so each row of
+   * Aᵀ lists its columns ascending and every sum over it has a fixed order.
+   */
+  transposed(): { matrix: CsrMatrix; order: Int32Array } {
+    const rp = this.rowPtr.data(), ci = this.colIdx.data(), vv = this.vals.data();
+    const nnz = this.nnz;
+    const tPtr = new Int32Array(this.cols + 1);
+    for (let k = 0; k < nnz; k++) tPtr[ci[k]! + 1]!++;
+    for (let c = 0; c < this.cols; c++) tPtr[c + 1]! += tPtr[c]!;
+    const fill = tPtr.slice(0, this.cols);
+    const tIdx = new Int32Array(nnz), tVal = new Float32Array(nnz), order = new Int32Array(nnz);
+    for (let r = 0; r < this.rows; r++) {
+      for (let k = rp[r]!; k < rp[r + 1]!; k++) {
+        const at = fill[ci[k]!]!++;
+        tIdx[at] = r; tVal[at] = vv[k]!; order[at] = k;
+      }
+    }
+    const heap = this.rowPtr.heap;
+    const matrix = new CsrMatrix(this.cols, this.rows, Tensor.from(heap, 'int32', [this.cols + 1], tPtr),
+      Tensor.from(heap, 'int32', [nnz], tIdx), Tensor.from(heap, 'float32', [nnz], tVal));
+    return { matrix, order };
+  }
+
   free(): void {
     this.rowPtr.free();
     this.colIdx.free();

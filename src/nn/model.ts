@@ -24,7 +24,7 @@ export function sequentialModel<I>(seq: Sequential, input: (i: I) => Tensor): Mo
   return {
     params: () => seq.params(),
     forward: (ctx, i) => seq.forward(ctx, input(i)),
-    backward: (ctx, g) => seq.backward(ctx, g),
+    backward: async (ctx, g) => { await seq.backward(ctx, g); },
     release: () => seq.release(),
     dispose: () => seq.dispose(),
   };

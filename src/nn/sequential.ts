@@ -25,17 +25,21 @@ export class Sequential {
     return h;
   }
 
-  /** Backpropagates gOut (owned by the caller) into every parameter's grad; frees the activations. */
-  async backward(ctx: PassContext, gOut: Tensor): Promise<void> {
+  /**
+   * Backpropagates gOut (owned by the caller) into every parameter's grad; frees the
+   * activations. With `needInputGrad`, returns the gradient with respect to the input (the
+   * caller's to free); else null, and the first layer skips computing it.
+   */
+  async backward(ctx: PassContext, gOut: Tensor, needInputGrad = false): Promise<Tensor | null> {
     if (this.acts.length !== this.layers.length + 1) throw new Error('Sequential.backward: no forward pass to differentiate');
-    let g = gOut;
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      const next = await this.layers[i]!.backward(ctx, g, i > 0);
+    let g: Tensor | null = gOut;
+    for (let i = this.layers.length - 1; i >= 0 && g !== null; i--) {
+      const next: Tensor | null = await this.layers[i]!.backward(ctx, g, i > 0 || needInputGrad);
       if (g !== gOut && g !== next) g.free();
-      if (next === null) break;
       g = next;
     }
     this.freeActs();
+    return needInputGrad ? g : null;
   }
 
   /** Ends a pass that has no backward (evaluation). */
