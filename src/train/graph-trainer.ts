@@ -205,6 +205,28 @@ export class GraphTrainer {
   }
 
   /**
+   * Runs `body` (many training steps) with the shards of each step run one after another on
+   * the main team, every op split intra-op over all threads: the fallback when shards are too
+   * small to pay for their own groups of threads. Same bits as with groups: each shard's
+   * arithmetic and the shard-order reduction are the same.
+   */
+  async inlineShards<T>(body: () => Promise<T>): Promise<T> {
+    this.shardRunner = async (n, fn) => { for (let s = 0; s < n; s++) await fn(this.rt.exec, s); };
+    try {
+      return await body();
+    } finally {
+      this.shardRunner = null;
+    }
+  }
+
+  /**
+   * How batch splitting runs, chosen on the first epoch's steps ('auto'): groups of threads
+   * per shard, or the shards inline with intra-op splitting when that measured faster. The
+   * choice never changes the results, only the time.
+   */
+  shardPlacement: { mode: 'groups' | 'inline'; groupsMs: number; inlineMs: number } | null = null;
+
+  /**
    * Runs `body` (many training steps) with the batch-splitting groups of threads formed once
    * (Runtime.withShardGroups), as fit() does for each epoch.
    */
@@ -296,13 +318,13 @@ export class GraphTrainer {
       const t0 = performance.now();
       const order = this.rng.shuffle(Array.from(train.keys()));
       let sum = 0, batches = 0;
-      // The groups of threads are formed once per epoch, not once per step.
-      await this.holdingShardGroups(async () => {
-        for (let i = 0; i < order.length; i += this.config.batchSize) {
-          const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
-          if (!Number.isNaN(loss)) { sum += loss; batches++; }
-        }
-      });
+      const steps: number[] = [];
+      for (let i = 0; i < order.length; i += this.config.batchSize) steps.push(i);
+      const step = async (i: number): Promise<void> => {
+        const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
+        if (!Number.isNaN(loss)) { sum += loss; batches++; }
+      };
+      await this.epochSteps(steps, step);
       // One pass over the validation set gives its loss and, for a score, its outputs.
       const ev = val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
       const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
@@ -315,6 +337,28 @@ export class GraphTrainer {
     }
     stopper.restoreBest();
     return this.history;
+  }
+
+  /**
+   * One epoch's steps in order. With one shard per step, or one thread, there is nothing to
+   * place. Otherwise the first epoch times a few steps with groups of threads per shard and
+   * as many with the shards inline, and the rest of the run uses the faster (shardPlacement):
+   * batch splitting is never slower than intra-op splitting alone. The groups of threads are
+   * formed once per epoch, not once per step.
+   */
+  private async epochSteps(steps: number[], step: (i: number) => Promise<void>): Promise<void> {
+    const all = async (list: number[]): Promise<void> => { for (const i of list) await step(i); };
+    if (this.replicas.length === 1 || this.rt.threads === 1) return all(steps);
+    if (this.shardPlacement) return this.shardPlacement.mode === 'groups' ? this.holdingShardGroups(() => all(steps)) : this.inlineShards(() => all(steps));
+    const k = Math.min(4, Math.floor((steps.length - 2) / 2));
+    if (k < 1) return this.holdingShardGroups(() => all(steps)); // too few steps to measure: decide next epoch
+    const timed = async (list: number[]): Promise<number> => { const t0 = performance.now(); await all(list); return (performance.now() - t0) / list.length; };
+    // One untimed step each way first: the first step of either placement pays for warm-up.
+    const groupsMs = await this.holdingShardGroups(async () => { await all(steps.slice(0, 1)); return timed(steps.slice(1, 1 + k)); });
+    const inlineMs = await this.inlineShards(async () => { await all(steps.slice(1 + k, 2 + k)); return timed(steps.slice(2 + k, 2 + 2 * k)); });
+    this.shardPlacement = { mode: groupsMs <= inlineMs ? 'groups' : 'inline', groupsMs, inlineMs };
+    const rest = steps.slice(2 + 2 * k);
+    return this.shardPlacement.mode === 'groups' ? this.holdingShardGroups(() => all(rest)) : this.inlineShards(() => all(rest));
   }
 
   dispose(): void {
