@@ -83,7 +83,7 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
  * `shardSize`, forward/backward per shard at once on groups of threads, gradients reduced in
  * shard order. Same model (GCN layers, mean pooling, Linear head); shards collated once.
  */
-async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: number): Promise<{ train_ms: number; infer_ms: number; groups_ms: number; inline_ms: number }> {
+async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: number): Promise<{ train_ms: number; infer_ms: number; workers_ms: number; groups_ms: number; inline_ms: number }> {
   const rng = new Rng(1234);
   const per = w.nodesPerGraph!;
   const samples: GraphSample[] = Array.from({ length: w.graphs! }, () => {
@@ -108,20 +108,24 @@ async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: 
     return median(ts);
   };
   // Groups of threads held across steps, as GraphTrainer.fit holds them for an epoch.
-  const groups_ms = await trainer.holdingShardGroups(() => time(() => trainer.trainShards(shards)));
-  // The trainer's fallback when shards are too small for their own groups of threads.
-  const inline_ms = rt.threads > 1 ? await trainer.inlineShards(() => time(() => trainer.trainShards(shards))) : groups_ms;
+  // The three placements the trainer chooses from (GraphTrainer.shardPlacement): whole shard
+  // steps on worker threads, a group of threads per shard, and the shards inline.
+  const maxShard = { nodes: Math.max(...shards.map((b) => b.nodes)), graphs: shardSize };
+  const workers_ms = await trainer.holdingWorkers(maxShard, () => time(() => trainer.trainShards(shards)));
+  const groups_ms = rt.threads > 1 ? await trainer.holdingShardGroups(() => time(() => trainer.trainShards(shards))) : workers_ms;
+  const inline_ms = rt.threads > 1 ? await trainer.inlineShards(() => time(() => trainer.trainShards(shards))) : workers_ms;
   const infer_ms = await time(() => trainer.predictBatch(whole));
   for (const b of [...shards, whole]) b.free();
   trainer.dispose();
-  return { train_ms: Math.min(groups_ms, inline_ms), infer_ms, groups_ms, inline_ms };
+  return { train_ms: Math.min(workers_ms, groups_ms, inline_ms), infer_ms, workers_ms, groups_ms, inline_ms };
 }
 
-/** What the batch-splitting line says of its placement: groups per shard, or inline when faster. */
-function placementNote(groups: number, inline: number): Pick<BenchLine, 'placement' | 'groups_ms' | 'inline_ms'> {
+/** What the batch-splitting line says of its placement: the fastest of the three, and each time. */
+function placementNote(workers: number, groups: number, inline: number): Pick<BenchLine, 'placement' | 'workers_ms' | 'groups_ms' | 'inline_ms'> {
+  const best = Math.min(workers, groups, inline);
   return {
-    placement: groups <= inline ? 'groups' : 'inline: shards too small to pay for their own threads',
-    groups_ms: +groups.toFixed(3), inline_ms: +inline.toFixed(3),
+    placement: best === workers ? 'workers' : best === groups ? 'groups' : 'inline: shards too small to pay for their own threads',
+    workers_ms: +workers.toFixed(3), groups_ms: +groups.toFixed(3), inline_ms: +inline.toFixed(3),
   };
 }
 
@@ -136,6 +140,7 @@ export interface BenchLine {
   mode?: string;
   /** Batch splitting at several threads: how the trainer would place the shards, and both times. */
   placement?: string;
+  workers_ms?: number;
   groups_ms?: number;
   inline_ms?: number;
 }
@@ -185,11 +190,11 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
         // (shards of 32 graphs on groups of threads, gradients reduced in shard order).
         const modes: (string | undefined)[] = w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
         for (const mode of modes) {
-          const r: { train_ms: number; infer_ms: number; groups_ms?: number; inline_ms?: number } = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
+          const r: { train_ms: number; infer_ms: number; workers_ms?: number; groups_ms?: number; inline_ms?: number } = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
           const line: BenchLine = {
             workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
             peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ...(mode ? { mode } : {}),
-            ...(r.groups_ms !== undefined && r.inline_ms !== undefined && threads > 1 ? placementNote(r.groups_ms, r.inline_ms) : {}),
+            ...(r.workers_ms !== undefined && r.groups_ms !== undefined && r.inline_ms !== undefined && threads > 1 ? placementNote(r.workers_ms, r.groups_ms, r.inline_ms) : {}),
           };
           lines.push(line);
           o.onLine(line);

@@ -1,12 +1,15 @@
+import { isMainThread } from 'node:worker_threads';
 import { GraftError } from './errors.js';
 
 // An explicit test hook, off unless the environment variable GRAFT_TEST_FAULT is set, so no
 // ordinary run can trip it. The fault tests use it to make ops fail on purpose, also in a
 // spawned CLI (worker threads see the same environment):
 //   GRAFT_TEST_FAULT=1                       the diagnostic 'faultInject' kernel may run
-//   GRAFT_TEST_FAULT=throw:KERNEL:N[:PART]   the N-th dispatch (1-based, counted per process)
-//   GRAFT_TEST_FAULT=exit:KERNEL:N[:PART]    of KERNEL throws in, or exits, the thread that
-//                                            runs part PART (default: the op's last part)
+//   GRAFT_TEST_FAULT=throw:KERNEL:N[:PART][@main|@worker]
+//   GRAFT_TEST_FAULT=exit:KERNEL:N[:PART][@main|@worker]
+//        the N-th dispatch (1-based, counted per thread) of KERNEL throws in, or exits, the
+//        thread that runs part PART (default: the op's last part); with @main or @worker
+//        only dispatches from the main thread, or from worker threads, count
 
 /** Modes of the faultInject kernel (its argument 0). */
 export const FAULT_THROW = 1;
@@ -17,6 +20,7 @@ export interface FaultPlan {
   kernel: string;
   call: number;
   part: number | 'last';
+  scope: 'main' | 'worker' | 'any';
 }
 
 const VAR = 'GRAFT_TEST_FAULT';
@@ -34,9 +38,12 @@ export function faultPlan(): FaultPlan | null {
   if (parsed && parsed.spec === spec) return parsed.plan;
   let plan: FaultPlan | null = null;
   if (spec !== undefined && spec !== '' && spec !== '0' && spec !== '1') {
-    const m = /^(throw|exit):([A-Za-z]\w*):([1-9]\d*)(?::(\d+))?$/.exec(spec);
-    if (!m) throw new GraftError(`${VAR}: expected 1, or throw|exit:KERNEL:N[:PART], got ${JSON.stringify(spec)}`);
-    plan = { mode: m[1] === 'exit' ? FAULT_EXIT : FAULT_THROW, kernel: m[2]!, call: Number(m[3]), part: m[4] === undefined ? 'last' : Number(m[4]) };
+    const m = /^(throw|exit):([A-Za-z]\w*):([1-9]\d*)(?::(\d+))?(?:@(main|worker))?$/.exec(spec);
+    if (!m) throw new GraftError(`${VAR}: expected 1, or throw|exit:KERNEL:N[:PART][@main|@worker], got ${JSON.stringify(spec)}`);
+    plan = {
+      mode: m[1] === 'exit' ? FAULT_EXIT : FAULT_THROW, kernel: m[2]!, call: Number(m[3]), part: m[4] === undefined ? 'last' : Number(m[4]),
+      scope: (m[5] as 'main' | 'worker' | undefined) ?? 'any',
+    };
   }
   parsed = { spec, plan };
   dispatches = 0;
@@ -49,7 +56,9 @@ export function faultPlan(): FaultPlan | null {
  */
 export function plannedFault(kernel: string, parts: number): [number, number] | null {
   const plan = faultPlan();
-  if (!plan || plan.kernel !== kernel || ++dispatches !== plan.call) return null;
+  if (!plan || plan.kernel !== kernel) return null;
+  if (plan.scope !== 'any' && (plan.scope === 'main') !== isMainThread) return null;
+  if (++dispatches !== plan.call) return null;
   const part = plan.part === 'last' ? parts - 1 : Math.min(plan.part, parts - 1);
   return [plan.mode, part];
 }

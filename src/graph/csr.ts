@@ -15,6 +15,13 @@ export class CsrMatrix {
     readonly vals: Tensor<'float32'>,
   ) {}
 
+  /** A matrix over CSR tensors someone else owns (views, passed by address); free() frees only views. */
+  static view(rows: number, cols: number, rowPtr: Tensor<'int32'>, colIdx: Tensor<'int32'>, vals: Tensor<'float32'>): CsrMatrix {
+    if (rowPtr.size !== rows + 1) throw argRangeError('CsrMatrix.view', 'rowPtr', `${rows + 1} entries (rows + 1)`, rowPtr.size);
+    if (vals.size !== colIdx.size) throw argRangeError('CsrMatrix.view', 'vals', `${colIdx.size} values (one per nonzero)`, vals.size);
+    return new CsrMatrix(rows, cols, rowPtr, colIdx, vals);
+  }
+
   get nnz(): number {
     return this.colIdx.size;
   }

@@ -47,6 +47,38 @@ export class Heap {
   private used = 0;
   private peak = 0;
   private grows = 0;
+  /** A region of another heap's memory ([start, start + bytes)): it never grows. */
+  private region: { start: number; bytes: number } | null = null;
+
+  /**
+   * An allocator over a block of an existing memory that another heap handed out: a worker
+   * thread's arena for a step's activations, so it allocates without asking the owner. It
+   * never grows; `reset` moves it to another block once nothing in it is live.
+   */
+  static region(memory: WebAssembly.Memory, start: number, bytes: number): Heap {
+    const h = Object.create(Heap.prototype) as Heap;
+    Object.assign(h, { memory, maxBytes: 0, freeStart: [], freeSize: [], live: new Map(), used: 0, peak: 0, grows: 0, region: null });
+    h.setRegion(start, bytes);
+    return h;
+  }
+
+  /** Moves a region heap to the block [start, start + bytes); nothing may be live in it. */
+  reset(start: number, bytes: number): void {
+    if (!this.region) throw new GraftError('Heap.reset: only a region heap (Heap.region) can be moved');
+    if (this.live.size > 0) throw new GraftError(`Heap.reset: ${this.live.size} blocks are still live in the region`);
+    this.setRegion(start, bytes);
+  }
+
+  private setRegion(start: number, bytes: number): void {
+    if (!Number.isInteger(start) || start <= 0 || start % ALIGN !== 0) throw argRangeError('Heap.region', 'start', `a positive multiple of ${ALIGN}`, start);
+    const size = Math.floor(bytes / ALIGN) * ALIGN;
+    if (size < ALIGN) throw argRangeError('Heap.region', 'bytes', `at least ${ALIGN}`, bytes);
+    this.region = { start, bytes: size };
+    (this as { maxBytes: number }).maxBytes = start + size;
+    this.freeStart = [start];
+    this.freeSize = [size];
+    this.used = 0;
+  }
 
   constructor(options: HeapOptions = {}) {
     const maxBytes = options.maxBytes ?? MAX_PAGES * PAGE;
@@ -144,6 +176,10 @@ export class Heap {
   }
 
   private growFor(size: number, bytes: number, what: string): void {
+    if (this.region) {
+      throw new RangeError(`Heap.alloc: cannot allocate ${bytes} bytes (${formatBytes(bytes)}) for ${what}: ` +
+        `the arena of ${formatBytes(this.region.bytes)} is full (${formatBytes(this.used)} in use)`);
+    }
     const current = this.memory.buffer.byteLength;
     // The free block at the very end (if any) counts towards the request.
     const n = this.freeStart.length;

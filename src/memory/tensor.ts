@@ -33,8 +33,20 @@ export class Tensor<D extends DType = DType> {
   readonly size: number;
   private freed = false;
 
-  private constructor(readonly heap: Heap, readonly dtype: D, readonly shape: readonly number[], readonly ptr: number) {
+  private constructor(readonly heap: Heap, readonly dtype: D, readonly shape: readonly number[], readonly ptr: number,
+    private readonly borrowed = false) {
     this.size = shape.reduce((a, b) => a * b, 1);
+  }
+
+  /**
+   * A tensor over memory someone else owns (another thread's tensor, passed by address):
+   * no copy, and free() only ends this view, never the block.
+   */
+  static view<D extends DType>(heap: Heap, dtype: D, shape: readonly number[], ptr: number): Tensor<D> {
+    if (!(dtype in BYTES)) throw argTypeError('Tensor.view', 'dtype', "'float32', 'int32' or 'uint8'", dtype);
+    checkShape('Tensor.view', shape);
+    if (!Number.isInteger(ptr) || ptr <= 0 || ptr % BYTES[dtype] !== 0) throw argRangeError('Tensor.view', 'ptr', `a positive address aligned to ${BYTES[dtype]}`, ptr);
+    return new Tensor(heap, dtype, Object.freeze([...shape]), ptr, true);
   }
 
   /** Allocates an uninitialized tensor (its contents are whatever the block held). */
@@ -123,6 +135,6 @@ export class Tensor<D extends DType = DType> {
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    this.heap.free(this.ptr);
+    if (!this.borrowed) this.heap.free(this.ptr);
   }
 }

@@ -1,11 +1,22 @@
 import { concatColumns, splitColumns } from '../ops/columns.js';
 import type { Exec } from '../runtime/exec.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Heap } from '../memory/heap.js';
 import type { Tensor } from '../memory/tensor.js';
 import type { Rng } from '../core/random.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import { Linear, ReLU } from './layers.js';
 import { Sequential } from './sequential.js';
+
+/**
+ * What a two-branch join needs of its runtime: the heap for the join, the exec on which the
+ * branches are forked (any other exec runs them one after the other), and fork itself. A
+ * Runtime is one; a worker thread running a whole step has its own.
+ */
+export interface BranchHost {
+  readonly heap: Heap;
+  readonly exec: Exec;
+  fork<T>(fn: (exec: Exec) => Promise<T>): { join(): Promise<T> };
+}
 
 /**
  * Two branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a
@@ -17,7 +28,7 @@ export class TwoBranchJoin {
   private joined: Tensor | null = null;
   private out: Tensor | null = null;
 
-  constructor(private readonly rt: Runtime, readonly a: Sequential, readonly b: Sequential, readonly head: Linear, private readonly widthA: number) {}
+  constructor(private readonly rt: BranchHost, readonly a: Sequential, readonly b: Sequential, readonly head: Linear, private readonly widthA: number) {}
 
   params(): Parameter[] {
     return [...this.a.params(), ...this.b.params(), ...this.head.params()];
@@ -73,7 +84,7 @@ export interface HybridShape {
  * dense branch (Linear `dense0` + ReLU), and a Linear `head` on their joined columns. The
  * dense branch and the head draw their weights from `rng` after the graph branch did.
  */
-export function hybridJoin(rt: Runtime, rng: Rng, graphBranch: Layer[], s: HybridShape): TwoBranchJoin {
+export function hybridJoin(rt: BranchHost, rng: Rng, graphBranch: Layer[], s: HybridShape): TwoBranchJoin {
   const wd = { weightDecay: s.weightDecay };
   const dense = new Sequential([new Linear(rt.heap, 'dense0', s.dense.inFeatures, s.dense.hidden, rng, wd), new ReLU()]);
   const head = new Linear(rt.heap, 'head', s.graphWidth + s.dense.hidden, s.out, rng, wd);

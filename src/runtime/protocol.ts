@@ -1,4 +1,4 @@
-import type { BackendKind } from '../kernels/backend.js';
+import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 
 /** What every pooled worker receives once, as Piscina's workerData. */
 export interface WorkerInit {
@@ -10,7 +10,14 @@ export interface WorkerInit {
 /** Coarse tasks the pool runs; each worker handles them in one switch (worker.ts). */
 export type WorkerTask =
   | { type: 'serve'; control: SharedArrayBuffer; rank: number }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'call'; module: string; fn: string; payload: unknown };
+
+/** What a function run by a 'call' task gets: the shared memory and this thread's kernels on it. */
+export interface WorkerContext {
+  memory: WebAssembly.Memory;
+  backend: KernelBackend;
+}
 
 export type ServeResult = { type: 'released'; rank: number; ops: number };
 export type PingResult = { type: 'pong'; threadId: number; backend: BackendKind };

@@ -7,7 +7,7 @@ import { Heap, type HeapOptions } from '../memory/heap.js';
 import { packageRoot } from '../core/paths.js';
 import type { Exec } from './exec.js';
 import { Future } from './future.js';
-import type { PingResult, WorkerInit } from './protocol.js';
+import type { PingResult, WorkerInit, WorkerTask } from './protocol.js';
 import { Team } from './team.js';
 
 export interface RuntimeOptions {
@@ -22,6 +22,9 @@ export interface RuntimeOptions {
   /** Microseconds the leader spins for helpers before waiting asynchronously (default 2000). */
   leaderSpinMicros?: number;
 }
+
+/** Runs export `fn` of ES module `module` (file URL) on a worker thread with `payload`. */
+export type WorkerCall = (module: string, fn: string, payload: unknown) => Promise<unknown>;
 
 export interface ForkOptions {
   /** Worker threads for the branch (default: half of those the caller's team has, at least 1). */
@@ -171,6 +174,28 @@ export class Runtime {
       return await body(run);
     } finally {
       for (const t of teams) { await this.returnBranch(t); this.leaveFork(); }
+    }
+  }
+
+  /**
+   * Lends up to `n` worker threads out of the main team for the whole of `body`, which may
+   * `call(module, fn, payload)`: export `fn` of the ES module at file URL `module` runs on one
+   * of them with the shared memory and that thread's kernels (a WorkerContext) and resolves
+   * with its result. A whole step, JavaScript included, then runs on a worker while the
+   * calling thread does another. A call whose worker throws or dies rejects with that error;
+   * Piscina replaces the thread. `lent` says how many threads the calls can use at once.
+   */
+  async withWorkerCalls<T>(n: number, body: (call: WorkerCall, lent: number) => Promise<T>): Promise<T> {
+    checkPositiveInt('Runtime.withWorkerCalls', 'n', n);
+    this.checkOpen('withWorkerCalls');
+    const pool = this.pool;
+    if (!pool) return body(() => Promise.reject(new Error('Runtime.withWorkerCalls: no worker threads (threads: 1)')), 0);
+    const lent = Math.min(n, this.main.helpers);
+    await this.serialize(() => this.main.releaseFrom(this.main.helpers - lent));
+    try {
+      return await body((module, fn, payload) => pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask), lent);
+    } finally {
+      await this.serialize(() => this.main.addHelpers(lent));
     }
   }
 

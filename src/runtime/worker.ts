@@ -4,7 +4,7 @@ import type { KernelBackend } from '../kernels/backend.js';
 import { invokeKernel, kernelName } from '../kernels/registry.js';
 import { createBackend, enableRelaxedSimd } from '../kernels/wasm.js';
 import * as C from './control.js';
-import type { PingResult, ServeResult, WorkerInit, WorkerTask } from './protocol.js';
+import type { PingResult, ServeResult, WorkerContext, WorkerInit, WorkerTask } from './protocol.js';
 
 // A pooled worker. Piscina owns its life (start, replacement after a death, shutdown) and
 // hands it coarse tasks; the fine-grained ops of a team arrive through shared memory while
@@ -35,12 +35,26 @@ process.on('exit', (code) => {
   }
 });
 
-export default function handle(task: WorkerTask): ServeResult | PingResult {
+export default function handle(task: WorkerTask): ServeResult | PingResult | Promise<unknown> {
   switch (task.type) {
     case 'serve': return serve(task.control, task.rank);
     case 'ping': return { type: 'pong', threadId, backend: kernels().kind };
+    case 'call': return callExport(task.module, task.fn, task.payload);
     default: throw new TypeError(`graft worker: unknown task ${JSON.stringify(task)}`);
   }
+}
+
+/**
+ * Runs export `fn` of ES module `module` (a file URL) with this thread's context: a whole
+ * piece of work (a training shard's step, say) computed here, not only its kernels. What it
+ * returns, or throws, goes back to the caller through Piscina.
+ */
+async function callExport(module: string, fn: string, payload: unknown): Promise<unknown> {
+  const m = (await import(module)) as Record<string, unknown>;
+  const f = m[fn];
+  if (typeof f !== 'function') throw new TypeError(`graft worker: ${module} exports no function ${JSON.stringify(fn)}`);
+  const context: WorkerContext = { memory: init.memory, backend: kernels() };
+  return (f as (c: WorkerContext, p: unknown) => unknown)(context, payload);
 }
 
 /** Waits for a published generation other than `seen`: spins while ops come fast, then sleeps. */

@@ -8,12 +8,16 @@ import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { hybridJoin } from '../nn/two-branch.js';
+import { hybridJoin, type BranchHost } from '../nn/two-branch.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
 import type { Exec } from '../runtime/exec.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Runtime, WorkerCall } from '../runtime/runtime.js';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../core/paths.js';
+import { Tensor } from '../memory/tensor.js';
+import type { ShardStep, TensorRef } from './shard-worker.js';
 import { regressionReport } from './metrics.js';
 
 export interface GraphTrainConfig {
@@ -55,7 +59,7 @@ export interface GraphFitOptions {
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
 
 /** The GCN stack of a graph-level model: pooled per graph, then the head unless `out` is null. */
-function graphStack(rt: Runtime, features: number, out: number | null, c: GraphTrainConfig, rng: Rng, graph: () => Propagation,
+function graphStack(rt: BranchHost, features: number, out: number | null, c: GraphTrainConfig, rng: Rng, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): Layer[] {
   return gcnStack(rt.heap, rng, graph, {
     inFeatures: features, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: false, out,
@@ -64,7 +68,7 @@ function graphStack(rt: Runtime, features: number, out: number | null, c: GraphT
 }
 
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
-export function buildGraphGcn(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
+export function buildGraphGcn(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): Sequential {
   return new Sequential(graphStack(rt, features, targets, c, new Rng(c.seed), graph, offsets));
 }
@@ -78,7 +82,7 @@ export type GraphModel = Model<GraphBatch>;
  * (torch.jit.fork); inside a batch-splitting shard they run one after the other on the
  * shard's threads. Same bits either way: each branch's arithmetic is the same.
  */
-function hybridModel(rt: Runtime, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
+export function hybridModel(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): GraphModel {
   const h = c.hybrid!;
   const rng = new Rng(c.seed);
@@ -91,8 +95,28 @@ function hybridModel(rt: Runtime, features: number, targets: number, c: GraphTra
   });
 }
 
+/** The graph-level model of a config (plain GCN or hybrid), reading the current batch from `batch`. */
+export function graphModel(host: BranchHost, features: number, targets: number, config: GraphTrainConfig, batch: () => GraphBatch): GraphModel {
+  const prop = (): Propagation => ({ adj: batch().adj });
+  return config.hybrid
+    ? hybridModel(host, features, targets, config, prop, () => batch().offsets)
+    : sequentialModel(buildGraphGcn(host, features, targets, config, prop, () => batch().offsets), (b: GraphBatch) => b.x);
+}
+
+/** The task's loss: BCE on the labels present (multi-label) or MSE, averaged over `normalizer`. */
+export function graphLoss(exec: Exec, task: GraphTrainConfig['task'], out: GraphBatch['x'], b: GraphBatch, normalizer: number): Promise<LossResult> {
+  return task === 'multilabel'
+    ? bceWithLogits(exec, out, b.y, { labelMask: b.labelMask, normalizer })
+    : mseLoss(exec, out, b.y, { normalizer });
+}
+
 /** A model and the batch it currently runs on: one per shard, all sharing the master's weights. */
 interface Replica { model: GraphModel; batch: GraphBatch | null }
+
+let nextTrainerId = 1;
+
+/** Where batch splitting runs a step's shards (GraphTrainer.shardPlacement). */
+export type ShardMode = 'workers' | 'groups' | 'inline';
 
 function shardsOf<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -113,6 +137,10 @@ export class GraphTrainer {
   readonly history: GraphEpoch[] = [];
   private readonly rng: Rng;
   step = 0;
+  /** Set while holdingWorkers lends worker threads that run whole shard steps. */
+  private workers: { call: WorkerCall; arenas: Tensor[] } | null = null;
+  private readonly workerModule = pathToFileURL(`${packageRoot()}/dist/src/train/shard-worker.js`).href;
+  private readonly id = `${process.pid}:${nextTrainerId++}`;
   /** Set while fit() holds groups of threads for a whole epoch (Runtime.withShardGroups). */
   private shardRunner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;
 
@@ -126,10 +154,7 @@ export class GraphTrainer {
     const shards = Math.ceil(config.batchSize / config.shardSize);
     const make = (): Replica => {
       const r: Replica = { model: null as unknown as GraphModel, batch: null };
-      const prop = (): Propagation => ({ adj: r.batch!.adj });
-      r.model = config.hybrid
-        ? hybridModel(rt, features, targets, config, prop, () => r.batch!.offsets)
-        : sequentialModel(buildGraphGcn(rt, features, targets, config, prop, () => r.batch!.offsets), (b: GraphBatch) => b.x);
+      r.model = graphModel(rt, features, targets, config, () => r.batch!);
       return r;
     };
     const first = make();
@@ -146,9 +171,7 @@ export class GraphTrainer {
   }
 
   private loss(exec: Exec, out: GraphBatch['x'], b: GraphBatch, normalizer: number): Promise<LossResult> {
-    return this.config.task === 'multilabel'
-      ? bceWithLogits(exec, out, b.y, { labelMask: b.labelMask, normalizer })
-      : mseLoss(exec, out, b.y, { normalizer });
+    return graphLoss(exec, this.config.task, out, b, normalizer);
   }
 
   /** One optimizer step on `batch` (graphs); returns the batch's mean loss (NaN if it has no label). */
@@ -175,9 +198,11 @@ export class GraphTrainer {
     if (total === 0) return NaN;
     used.forEach((r, s) => { r.batch = shards[s]!; });
     const losses = new Float64Array(shards.length);
-    const step = this.step++;
+    // The step number (dropout keys) advances only when the step succeeds, so a step retried
+    // after a failure draws what it would have drawn.
+    const step = this.step;
     try {
-      await (this.shardRunner ?? ((n, fn) => this.rt.dataParallel(n, fn)))(shards.length, async (exec, s) => {
+      const local = async (exec: Exec, s: number): Promise<void> => {
         const r = used[s]!;
         const ctx: PassContext = { exec, training: true, seed: this.config.seed, step: step * this.replicas.length + s };
         try {
@@ -192,16 +217,74 @@ export class GraphTrainer {
         } finally {
           r.model.release(); // frees the pass's activations if it failed midway (a no-op after backward)
         }
-      });
+      };
+      const workers = this.workers;
+      if (workers) {
+        // Shard s on group s mod groups: group 0 is this thread, the others are workers that
+        // run the whole step (JavaScript included) in their own arena.
+        const groups = Math.min(shards.length, workers.arenas.length + 1);
+        const results = await Promise.allSettled(Array.from({ length: groups }, async (_, g) => {
+          for (let s = g; s < shards.length; s += groups) {
+            if (g === 0) await local(this.rt.exec, s);
+            else losses[s] = ((await workers.call(this.workerModule, 'trainShardStep', this.shardStep(s, shards[s]!, used[s]!, total, step, workers.arenas[g - 1]!))) as { loss: number }).loss;
+          }
+        }));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      } else {
+        await (this.shardRunner ?? ((n, fn) => this.rt.dataParallel(n, fn)))(shards.length, local);
+      }
       const master = this.master.params();
       if (used.length > 1) {
         for (let i = 0; i < master.length; i++) await reduceInOrder(this.rt.exec, used.map((r) => r.model.params()[i]!.grad), master[i]!.grad);
       }
       await this.adam.update(this.rt.exec);
+      this.step++;
     } finally {
       used.forEach((r) => { r.batch = null; });
     }
     return losses.reduce((a, b) => a + b, 0);
+  }
+
+  /** The step of shard s for a worker: everything by address (see shard-worker.ts). */
+  private shardStep(s: number, b: GraphBatch, r: Replica, total: number, step: number, arena: Tensor): ShardStep {
+    const ref = (t: Tensor): TensorRef => ({ ptr: t.ptr, shape: [...t.shape] });
+    const master = this.master.params(), mine = r.model.params();
+    return {
+      trainer: this.id, config: this.config, features: this.features, targets: this.targets,
+      arena: { ptr: arena.ptr, bytes: arena.byteLength },
+      params: master.map((p, i) => ({ value: ref(p.value), grad: ref(mine[i]!.grad) })),
+      batch: {
+        graphs: b.graphs, nodes: b.nodes, labels: b.labels, rowPtr: ref(b.adj.rowPtr), colIdx: ref(b.adj.colIdx), vals: ref(b.adj.vals),
+        x: ref(b.x), offsets: ref(b.offsets), y: ref(b.y), labelMask: ref(b.labelMask), descriptors: b.descriptors ? ref(b.descriptors) : null,
+      },
+      normalizer: total, ctx: { seed: this.config.seed, step: step * this.replicas.length + s },
+    };
+  }
+
+  /**
+   * Runs `body` (many training steps) with the shards of a step spread over worker threads
+   * that each run a whole shard step (Runtime.withWorkerCalls), this thread taking the first
+   * group: the JavaScript of the shards runs in parallel too, not only their kernels. Each
+   * worker gets an arena for its activations, sized from the largest shard `body` will train
+   * (`maxShard`: nodes and graphs); same bits as every other placement.
+   */
+  async holdingWorkers<T>(maxShard: { nodes: number; graphs: number }, body: () => Promise<T>): Promise<T> {
+    if (this.replicas.length === 1 || this.rt.threads === 1) return body();
+    return this.rt.withWorkerCalls(this.replicas.length - 1, async (call, lent) => {
+      if (lent === 0) return body();
+      const c = this.config, w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
+      // Activations of one pass: a few [nodes, width] tensors per layer, and their gradients.
+      const bytes = 4 * 1024 * 1024 + 4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0)));
+      const arenas = Array.from({ length: lent }, () => Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
+      this.workers = { call, arenas };
+      try {
+        return await body();
+      } finally {
+        this.workers = null;
+        for (const a of arenas) a.free();
+      }
+    });
   }
 
   /**
@@ -224,7 +307,7 @@ export class GraphTrainer {
    * per shard, or the shards inline with intra-op splitting when that measured faster. The
    * choice never changes the results, only the time.
    */
-  shardPlacement: { mode: 'groups' | 'inline'; groupsMs: number; inlineMs: number } | null = null;
+  shardPlacement: { mode: ShardMode; workersMs: number; groupsMs: number; inlineMs: number } | null = null;
 
   /**
    * Runs `body` (many training steps) with the batch-splitting groups of threads formed once
@@ -314,6 +397,9 @@ export class GraphTrainer {
   async fit(train: readonly GraphSample[], val: readonly GraphSample[], options: GraphFitOptions = {}): Promise<GraphEpoch[]> {
     const { onEpoch, valScore } = options;
     const stopper = new EarlyStopping(this.config.patience, options.restoreBest ? this.master.params() : undefined);
+    // The largest shard any step can have: the shardSize biggest graphs, for workers' arenas.
+    const sizes = train.map((g) => g.nodes).sort((a, b) => b - a);
+    const maxShard = { nodes: sizes.slice(0, this.config.shardSize).reduce((a, b) => a + b, 0), graphs: this.config.shardSize };
     for (let epoch = 1; epoch <= this.config.epochs; epoch++) {
       const t0 = performance.now();
       const order = this.rng.shuffle(Array.from(train.keys()));
@@ -324,7 +410,7 @@ export class GraphTrainer {
         const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
         if (!Number.isNaN(loss)) { sum += loss; batches++; }
       };
-      await this.epochSteps(steps, step);
+      await this.epochSteps(steps, step, maxShard);
       // One pass over the validation set gives its loss and, for a score, its outputs.
       const ev = val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
       const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
@@ -341,24 +427,39 @@ export class GraphTrainer {
 
   /**
    * One epoch's steps in order. With one shard per step, or one thread, there is nothing to
-   * place. Otherwise the first epoch times a few steps with groups of threads per shard and
-   * as many with the shards inline, and the rest of the run uses the faster (shardPlacement):
-   * batch splitting is never slower than intra-op splitting alone. The groups of threads are
-   * formed once per epoch, not once per step.
+   * place. Otherwise the first epoch times a few steps with each placement of the shards
+   * (whole shard steps on worker threads; a group of threads per shard; the shards inline,
+   * every op split intra-op) and the rest of the run uses the fastest (shardPlacement), so
+   * batch splitting is never slower than intra-op splitting alone. All three give the same
+   * bits. Threads are lent once per epoch, not once per step.
    */
-  private async epochSteps(steps: number[], step: (i: number) => Promise<void>): Promise<void> {
+  private async epochSteps(steps: number[], step: (i: number) => Promise<void>, maxShard: { nodes: number; graphs: number }): Promise<void> {
     const all = async (list: number[]): Promise<void> => { for (const i of list) await step(i); };
     if (this.replicas.length === 1 || this.rt.threads === 1) return all(steps);
-    if (this.shardPlacement) return this.shardPlacement.mode === 'groups' ? this.holdingShardGroups(() => all(steps)) : this.inlineShards(() => all(steps));
-    const k = Math.min(4, Math.floor((steps.length - 2) / 2));
-    if (k < 1) return this.holdingShardGroups(() => all(steps)); // too few steps to measure: decide next epoch
-    const timed = async (list: number[]): Promise<number> => { const t0 = performance.now(); await all(list); return (performance.now() - t0) / list.length; };
-    // One untimed step each way first: the first step of either placement pays for warm-up.
-    const groupsMs = await this.holdingShardGroups(async () => { await all(steps.slice(0, 1)); return timed(steps.slice(1, 1 + k)); });
-    const inlineMs = await this.inlineShards(async () => { await all(steps.slice(1 + k, 2 + k)); return timed(steps.slice(2 + k, 2 + 2 * k)); });
-    this.shardPlacement = { mode: groupsMs <= inlineMs ? 'groups' : 'inline', groupsMs, inlineMs };
-    const rest = steps.slice(2 + 2 * k);
-    return this.shardPlacement.mode === 'groups' ? this.holdingShardGroups(() => all(rest)) : this.inlineShards(() => all(rest));
+    const place = (mode: ShardMode, list: number[]): Promise<void> => mode === 'workers'
+      ? this.holdingWorkers(maxShard, () => all(list))
+      : mode === 'groups' ? this.holdingShardGroups(() => all(list)) : this.inlineShards(() => all(list));
+    if (this.shardPlacement) return place(this.shardPlacement.mode, steps);
+    const modes: ShardMode[] = ['workers', 'groups', 'inline'];
+    const k = Math.min(3, Math.floor((steps.length - modes.length) / modes.length));
+    if (k < 1) return place('workers', steps); // too few steps to measure: decide next epoch
+    const times: Record<ShardMode, number> = { workers: 0, groups: 0, inline: 0 };
+    let at = 0;
+    for (const mode of modes) {
+      // One untimed step first: the first step of a placement pays for its warm-up.
+      const list = steps.slice(at, at + 1 + k);
+      at += 1 + k;
+      times[mode] = await (mode === 'workers' ? (f: () => Promise<number>) => this.holdingWorkers(maxShard, f)
+        : mode === 'groups' ? (f: () => Promise<number>) => this.holdingShardGroups(f) : (f: () => Promise<number>) => this.inlineShards(f))(async () => {
+        await all(list.slice(0, 1));
+        const t0 = performance.now();
+        await all(list.slice(1));
+        return (performance.now() - t0) / k;
+      });
+    }
+    const best = modes.reduce((m, x) => (times[x] < times[m] ? x : m));
+    this.shardPlacement = { mode: best, workersMs: times.workers, groupsMs: times.groups, inlineMs: times.inline };
+    return place(best, steps.slice(at));
   }
 
   dispose(): void {

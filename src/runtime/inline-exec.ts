@@ -1,0 +1,23 @@
+import { plannedFault } from '../core/test-fault.js';
+import type { KernelBackend } from '../kernels/backend.js';
+import { invokeKernel, kernelId, type RunnableKernel } from '../kernels/registry.js';
+import type { Heap } from '../memory/heap.js';
+import type { Exec } from './exec.js';
+
+/**
+ * An exec that runs every part of every op on the calling thread, with no team: what a
+ * worker thread uses when it runs a whole step itself (Runtime.withWorkerCalls). Results are
+ * the bits of any other exec, since parts never change a sum.
+ */
+export class InlineExec implements Exec {
+  readonly threads = 1;
+
+  constructor(readonly heap: Heap, readonly backend: KernelBackend) {}
+
+  async run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void> {
+    const fault = plannedFault(name, 1);
+    if (fault) return this.run('faultInject', fault, [0, 1]);
+    const id = kernelId(name);
+    for (let p = 0; p + 1 < bounds.length; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
+  }
+}
