@@ -41,7 +41,7 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   const t = parseTable(file, text);
   const smilesCol = o.smiles ?? t.header.find((h) => h.toLowerCase() === 'smiles') ?? '';
   const si = t.header.indexOf(smilesCol);
-  if (si < 0) throw new DataError(file, 1, `no SMILES column${o.smiles ? ` '${o.smiles}'` : " (none named 'smiles'; pass --smiles COLUMN)"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`);
+  if (si < 0) throw new DataError(file, 1, `no SMILES column${o.smiles ? ` '${o.smiles}'` : " (none named 'smiles'; name it with options.smiles)"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`);
   const targets = o.targets === 'all' ? t.header.filter((_, j) => j !== si) : o.targets;
   if (targets.length === 0) throw new DataError(file, 1, 'no target columns');
   const tj = targets.map((name) => {

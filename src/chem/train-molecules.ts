@@ -49,7 +49,7 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
   const train = split.train.map(sample), val = split.val.map(sample), test = split.test.map(sample);
   let imbalance: MoleculeTaskResult['imbalance'];
   if (o.oversample !== 'none') {
-    if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (--task graph with 0/1 labels)');
+    if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (0/1 labels)');
     const yTrain = new Float32Array(split.train.length * T);
     split.train.forEach((i, k) => yTrain.set(labelsOf(i), k * T));
     const seed = c.seed * 7919 + 1;

@@ -35,6 +35,8 @@ export async function gp(argv: string[]): Promise<void> {
   });
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
   const models = choices(v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup${v.geno ? ',rrblup' : ''}`, '--models', GP_MODELS);
+  if (models.includes('rrblup') && !v.geno) throw new GraftError('--models rrblup needs marker genotypes (--geno); with only --relationship use --models gcn,gblup');
+  if (models.includes('hybrid') && !v.covariates) throw new GraftError('--models hybrid needs --covariates COL[,COL...]');
   const features = choice(v.features, '--features', ['markers', 'pcs'], 'markers');
   const graph = choice(v.graph, '--graph', ['knn', 'threshold'], v.threshold !== undefined ? 'threshold' : 'knn');
   if (graph === 'threshold' && v.threshold === undefined) throw new GraftError('--graph threshold needs --threshold X');

@@ -16,6 +16,12 @@ export interface CvJob {
   repeat: number;
   fold: number;
   traits: number[];
+  /**
+   * GCN only: train this one member of the ensemble (0-based), not all of them, so members
+   * can run as independent replicas on several threads; averaging the members' predictions
+   * in member order then gives the ensemble's bits.
+   */
+  member?: number;
 }
 
 export interface CvJobResult {
@@ -51,10 +57,12 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 } });
     } else {
-      const members = Math.max(1, gcn.ensemble);
+      const all = Math.max(1, gcn.ensemble);
+      const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
+      const members = chosen.length;
       const sum = new Float64Array(data.n);
       let bestEpoch = 0;
-      for (let e = 0; e < members; e++) {
+      for (const e of chosen) {
         const seed = gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
         const r = await trainGcnRegressor(rt, {
           n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,

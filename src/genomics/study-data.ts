@@ -64,7 +64,7 @@ function sharedI32(a: Int32Array): Int32Array { const s = new Int32Array(new Sha
 
 /** Reads, matches and cleans the inputs and builds the kernels, graph and features once. */
 export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}): Promise<{ data: StudyData; summary: StudySummary }> {
-  if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (--geno) or a relationship matrix (--relationship)');
+  if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (options.geno) or a relationship matrix (options.relationship)');
   const g = o.geno ? await readGenotypes(o.geno) : null;
   const given = o.relationship ? readRelationship(o.relationship) : null;
   const ids = g ? g.ids : given!.ids, idSource = o.geno ?? o.relationship!;
@@ -124,7 +124,7 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     featText = `${markers.m} standardized markers`;
   }
   const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
-  if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower --threshold or use --graph knn`);
+  if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower options.threshold or use the knn graph`);
   log(`graph: ${graph.description}`);
   let covariates: StudyData['covariates'];
   if (o.covariates?.length) {

@@ -41,8 +41,8 @@ export interface StudyResult {
  */
 export async function runStudy(o: StudyOptions, log: (s: string) => void = () => {}): Promise<StudyResult> {
   if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
-  if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (--geno); with only a relationship matrix use --models gcn,gblup');
-  if (o.models.includes('hybrid') && !o.covariates?.length) throw new GraftError('the hybrid model needs covariates (--covariates COL[,COL...])');
+  if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (options.geno); with only a relationship matrix, leave rrblup out of options.models');
+  if (o.models.includes('hybrid') && !o.covariates?.length) throw new GraftError('the hybrid model needs covariates (options.covariates)');
   const t0 = performance.now();
   const rt = await Runtime.create({ threads: o.threads });
   let prepared;
