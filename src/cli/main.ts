@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { GraftError } from '../core/errors.js';
 import { bench, BENCH_USAGE } from './bench.js';
+import { scaling, SCALING_USAGE } from './scaling.js';
 import { demoCora } from './demo-cora.js';
 import { EVAL_USAGE, fromRun } from './eval.js';
 import { generateGp, gp, gpDemo, GP_USAGE } from './gp.js';
@@ -17,6 +18,7 @@ ${GRAPH_USAGE}
 ${EVAL_USAGE}
 ${GP_USAGE}
 ${BENCH_USAGE}
+${SCALING_USAGE}
   graft demo [gp options]  (what npm start runs: genomic prediction on wheat, or the synthetic set)
   graft demo-cora          (the node-classification demo: Cora, or a planted-partition graph)
 
@@ -24,7 +26,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -49,6 +51,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'gp': await gp(rest); break;
       case 'generate-gp': generateGp(rest); break;
       case 'bench': return await bench(rest);
+      case 'scaling': await scaling(rest); break;
       case 'demo': await gpDemo(rest); break;
       case 'demo-cora': await demoCora(); break;
       case undefined: case '-h': case '--help': case 'help': console.log(USAGE); return cmd === undefined ? 1 : 0;

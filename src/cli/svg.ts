@@ -1,6 +1,6 @@
 // Small line charts as standalone SVG (no dependency): one chart, several series.
 
-export interface Series { name: string; values: number[] }
+export interface Series { name: string; values: number[]; dashed?: boolean }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 
@@ -59,8 +59,9 @@ export function lineChart(title: string, xLabel: string, series: Series[], optio
   series.forEach((s, k) => {
     const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${px(xs[i]!).toFixed(1)},${py(v).toFixed(1)}` : '')).filter(Boolean).join(' ');
     const c = COLORS[k % COLORS.length];
-    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.8" points="${pts}"/>`);
-    parts.push(`<line x1="${W - R + 10}" x2="${W - R + 30}" y1="${T + 16 * k + 6}" y2="${T + 16 * k + 6}" stroke="${c}" stroke-width="2"/>`);
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.8"${dash} points="${pts}"/>`);
+    parts.push(`<line x1="${W - R + 10}" x2="${W - R + 30}" y1="${T + 16 * k + 6}" y2="${T + 16 * k + 6}" stroke="${c}" stroke-width="2"${dash}/>`);
     parts.push(`<text x="${W - R + 34}" y="${T + 16 * k + 10}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');

@@ -441,19 +441,19 @@ export class GraphTrainer {
       : mode === 'groups' ? this.holdingShardGroups(() => all(list)) : this.inlineShards(() => all(list));
     if (this.shardPlacement) return place(this.shardPlacement.mode, steps);
     const modes: ShardMode[] = ['workers', 'groups', 'inline'];
-    const k = Math.min(3, Math.floor((steps.length - modes.length) / modes.length));
+    const warm = 2; // untimed steps per placement: the first steps pay for start-up and JIT warm-up
+    const k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
     if (k < 1) return place('workers', steps); // too few steps to measure: decide next epoch
     const times: Record<ShardMode, number> = { workers: 0, groups: 0, inline: 0 };
     let at = 0;
     for (const mode of modes) {
-      // One untimed step first: the first step of a placement pays for its warm-up.
-      const list = steps.slice(at, at + 1 + k);
-      at += 1 + k;
+      const list = steps.slice(at, at + warm + k);
+      at += warm + k;
       times[mode] = await (mode === 'workers' ? (f: () => Promise<number>) => this.holdingWorkers(maxShard, f)
         : mode === 'groups' ? (f: () => Promise<number>) => this.holdingShardGroups(f) : (f: () => Promise<number>) => this.inlineShards(f))(async () => {
-        await all(list.slice(0, 1));
+        await all(list.slice(0, warm));
         const t0 = performance.now();
-        await all(list.slice(1));
+        await all(list.slice(warm));
         return (performance.now() - t0) / k;
       });
     }

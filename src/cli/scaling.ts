@@ -1,0 +1,187 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadMoleculeCsv } from '../chem/dataset.js';
+import { toSample, MORGAN_BITS } from '../chem/featurize.js';
+import { randomSplit } from '../chem/split.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
+import { GraftError } from '../core/errors.js';
+import { Rng } from '../core/random.js';
+import { sharedDataDir } from '../data/locate.js';
+import { syntheticMolecules } from '../data/synthetic.js';
+import type { GraphSample } from '../graph/batch.js';
+import { runCvJobs } from '../genomics/cv-pool.js';
+import { runCvJob, type CvJob, type FoldPlan } from '../genomics/cv-jobs.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
+import { prepareStudy, type StudyData } from '../genomics/study-data.js';
+import { Runtime } from '../runtime/runtime.js';
+import { kFoldSplits, foldMetrics } from '../train/cv.js';
+import { GraphTrainer, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { meanRocAuc } from '../train/multilabel-metrics.js';
+import { num } from './args.js';
+import { SYNTHETIC_GP_DIR } from './gp.js';
+import { lineChart } from './svg.js';
+
+// `graft scaling`: the founding study's experiment. Its 3-layer GCN with ReLU on genotypes,
+// and the molecules task, trained with each kind of parallelism at 1, 2, … threads:
+//   serial      one thread;
+//   intra-op    every op split over the threads (one runtime, one model);
+//   replicas    the genomic GCN's ensemble members as independent trainings, one per thread;
+//   batch-split a molecule batch cut into shards that run at once (torch.nn.DataParallel);
+//   fork        the hybrid's graph and dense branches forked (torch.jit.fork).
+// Per strategy and thread count: ms per epoch, speed-up over its 1-thread run, efficiency,
+// and the model's accuracy, which must not move with threads.
+
+export const SCALING_USAGE = `  graft scaling [--out DIR] [--threads 1,2,...] [--epochs N] [--molecules N] [--quiet]`;
+
+interface Row { task: 'genomic' | 'molecules'; strategy: string; threads: number; ms_per_epoch: number; speedup: number; efficiency: number; metric: string; value: number; note?: string }
+
+export async function scaling(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args: argv, strict: true, options: { out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const cores = availableParallelism();
+  const threads = v.threads ? v.threads.split(',').map((s) => num(s, '--threads', true)!) : Array.from({ length: cores }, (_, i) => i + 1);
+  if (threads.some((t) => t < 1) || threads[0] !== 1) throw new GraftError(`--threads must start at 1 and list positive integers, got ${JSON.stringify(v.threads)}`);
+  const epochs = num(v.epochs, '--epochs', true) ?? 300;
+  const nMol = num(v.molecules, '--molecules', true) ?? 2000;
+  if (epochs < 1 || nMol < 64) throw new GraftError('--epochs must be at least 1 and --molecules at least 64');
+  const out = resolve(v.out ?? join('runs', 'scaling'));
+  const log = v.quiet ? () => {} : (s: string) => console.error(`graft scaling: ${s}`);
+  const rows: Row[] = [];
+  const add = (r: Omit<Row, 'speedup' | 'efficiency'>): void => {
+    const base = rows.find((x) => x.task === r.task && x.strategy === r.strategy && x.threads === 1)?.ms_per_epoch ?? r.ms_per_epoch;
+    const row = { ...r, speedup: base / r.ms_per_epoch, efficiency: base / r.ms_per_epoch / r.threads };
+    rows.push(row);
+    log(`${row.task} ${row.strategy} ×${row.threads}: ${row.ms_per_epoch.toFixed(2)} ms/epoch, speed-up ${row.speedup.toFixed(2)}, ${row.metric} ${row.value.toFixed(4)}`);
+  };
+
+  const gen = await genomicData(log);
+  await genomicScaling(gen, threads, epochs, add);
+  const mol = await moleculeData(nMol, log);
+  await moleculeScaling(mol, threads, add);
+
+  ensureDir(out);
+  const table = formatRows(rows);
+  writeJsonAtomic(join(out, 'scaling.json'), { threads, epochs, genomic: gen.name, molecules: mol.name, machine: { cores }, rows });
+  writeFileAtomic(join(out, 'scaling.md'), `# Scaling (${gen.name}; ${mol.name})\n\n${table}\n`);
+  const strategies = [...new Set(rows.map((r) => `${r.task} ${r.strategy}`))];
+  const series = strategies.map((name) => ({ name, values: threads.map((t) => rows.find((r) => `${r.task} ${r.strategy}` === name && r.threads === t)?.speedup ?? NaN) }));
+  writeFileAtomic(join(out, 'speedup.svg'), lineChart('Speed-up against threads', 'threads', [...series, { name: 'ideal', values: threads, dashed: true }], { x: threads }));
+  console.log(table);
+  console.log(`\nreport: ${join(out, 'scaling.md')}, ${join(out, 'scaling.json')}, ${join(out, 'speedup.svg')}`);
+}
+
+function formatRows(rows: Row[]): string {
+  const lines = ['| task | strategy | threads | ms / epoch | speed-up | efficiency | accuracy |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) lines.push(`| ${r.task} | ${r.strategy} | ${r.threads} | ${r.ms_per_epoch.toFixed(2)} | ${r.speedup.toFixed(2)}× | ${(100 * r.efficiency).toFixed(0)}% | ${r.metric} ${r.value.toFixed(4)} |`);
+  const notes = rows.filter((r) => r.note).map((r) => `- ${r.task} ${r.strategy} ×${r.threads}: ${r.note}`);
+  return [...lines, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+/** Arabidopsis FT16 on chromosome 5 (the study's setting, 162 accessions) when ../shared is there, else the synthetic set. */
+async function genomicData(log: (s: string) => void): Promise<{ name: string; data: StudyData; trait: number }> {
+  const dir = sharedDataDir();
+  const ara = dir ? join(dir, 'arabidopsis_ft16_chr5') : undefined;
+  const rt = await Runtime.create({ threads: 1 });
+  try {
+    const common = { features: 'markers' as const, pcs: 50, graph: 'knn' as const, knn: 5, threshold: 0 };
+    if (ara && existsSync(join(ara, 'genotype.csv.gz')) && existsSync(join(ara, 'phenotype_FT16.csv'))) {
+      const { data } = await prepareStudy(rt, { geno: join(ara, 'genotype.csv.gz'), pheno: join(ara, 'phenotype_FT16.csv'), traits: ['FT16'], ...common });
+      return { name: 'Arabidopsis FT16, chromosome 5', data, trait: 0 };
+    }
+    log(`Arabidopsis data not found; the genomic task runs on the synthetic set in ${SYNTHETIC_GP_DIR}`);
+    const { data } = await prepareStudy(rt, { geno: join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), pheno: join(SYNTHETIC_GP_DIR, 'phenotypes.csv'), traits: ['yield'], ...common });
+    return { name: 'synthetic genomic set (yield)', data, trait: 0 };
+  } finally {
+    await rt.close();
+  }
+}
+
+async function genomicScaling(g: { data: StudyData; trait: number }, threads: number[], epochs: number, add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
+  const d = g.data, y = d.y[g.trait]!;
+  const eligible = Array.from({ length: d.n }, (_, i) => Number.isFinite(y[i]!));
+  const folds: FoldPlan = [kFoldSplits(d.n, 5, 1, eligible)];
+  const gcn: GcnRegressorConfig = { ...GCN_GP_DEFAULTS, epochs, patience: 0, ensemble: 8 };
+  const init = { data: d, folds, gcn };
+  const score = (results: Awaited<ReturnType<typeof runCvJobs>>): number => {
+    // The ensemble: members' predictions averaged in member order, as one job would.
+    const test = results[0]!.perTrait[0]!.test;
+    const sum = new Float64Array(test.length);
+    for (const r of results) r.perTrait[0]!.predicted.forEach((p, i) => { sum[i]! += p; });
+    return foldMetrics(test.map((i) => y[i]!), Array.from(sum, (s) => s / results.length)).r;
+  };
+  const members: CvJob[] = Array.from({ length: gcn.ensemble }, (_, e) => ({ model: 'gcn', repeat: 0, fold: 1, traits: [g.trait], member: e }));
+  for (const t of threads) {
+    // Intra-op: one runtime with t threads trains the members one after another (timed from
+    // the second member: the first pays for compiling and warming up).
+    const rt = await Runtime.create({ threads: t });
+    const intra = [];
+    let t0 = 0;
+    try {
+      for (const [k, j] of members.entries()) {
+        if (k === 1) t0 = performance.now();
+        intra.push(await runCvJob(rt, d, folds, j, gcn));
+      }
+    } finally {
+      await rt.close();
+    }
+    const intraMs = (performance.now() - t0) / ((gcn.ensemble - 1) * epochs);
+    add({ task: 'genomic', strategy: t === 1 ? 'serial' : 'intra-op', threads: t, ms_per_epoch: intraMs, metric: 'r', value: score(intra) });
+    if (t === 1) add({ task: 'genomic', strategy: 'intra-op', threads: 1, ms_per_epoch: intraMs, metric: 'r', value: score(intra) });
+    // Replicas: the members as independent trainings on t one-thread workers; the pool's
+    // start-up is part of the time (it is part of the strategy), amortized over the members.
+    t0 = performance.now();
+    const rep = await runCvJobs(init, members, t);
+    add({ task: 'genomic', strategy: 'replicas', threads: t, ms_per_epoch: (performance.now() - t0) / (gcn.ensemble * epochs), metric: 'r', value: score(rep) });
+  }
+}
+
+/** Tox21 (a seeded subsample) when ../shared is there, else generated molecules. */
+async function moleculeData(n: number, log: (s: string) => void): Promise<{ name: string; samples: GraphSample[]; features: number; targets: number; descriptors: number }> {
+  const dir = sharedDataDir();
+  const file = dir ? join(dir, 'moleculenet', 'tox21.csv') : undefined;
+  if (file && existsSync(file)) {
+    const ds = await loadMoleculeCsv(file, { targets: 'all', task: 'multilabel' });
+    const T = ds.targets.length;
+    const order = new Rng(7).shuffle(Array.from(ds.graphs.keys())).slice(0, n);
+    const samples = order.map((i) => toSample(ds.graphs[i]!, ds.y.subarray(i * T, (i + 1) * T), true));
+    return { name: `Tox21, ${samples.length} molecules`, samples, features: samples[0]!.x.length / samples[0]!.nodes, targets: T, descriptors: MORGAN_BITS };
+  }
+  log('Tox21 not found; the molecules task runs on generated graphs');
+  const samples = syntheticMolecules({ graphs: n, task: 'multilabel', seed: 3 });
+  return { name: `generated molecules, ${n} graphs`, samples, features: samples[0]!.x.length / samples[0]!.nodes, targets: samples[0]!.y.length, descriptors: 0 };
+}
+
+async function moleculeScaling(m: Awaited<ReturnType<typeof moleculeData>>, threads: number[], add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
+  const split = randomSplit(m.samples.length, 1);
+  const train = split.train.map((i) => m.samples[i]!), test = split.test.map((i) => m.samples[i]!);
+  const yTest = new Float32Array(test.length * m.targets);
+  test.forEach((g, i) => yTest.set(g.y, i * m.targets));
+  const base: GraphTrainConfig = { task: 'multilabel', layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 6, batchSize: 64, shardSize: 64, patience: 0, seed: 1 };
+  const strategies: [string, GraphTrainConfig][] = [
+    ['intra-op', base],
+    ['batch-split', { ...base, shardSize: 32 }],
+    ...(m.descriptors > 0 ? [['fork', { ...base, hybrid: { descriptors: m.descriptors, denseHidden: 64 } }] as [string, GraphTrainConfig]] : []),
+  ];
+  for (const [strategy, config] of strategies) {
+    for (const t of threads) {
+      const rt = await Runtime.create({ threads: t });
+      const trainer = new GraphTrainer(rt, m.features, m.targets, config);
+      try {
+        const hist = await trainer.fit(train, []);
+        // The first epoch pays for warm-up (and the placement trial): time the others.
+        const ms = hist.slice(1).reduce((a, h) => a + h.ms, 0) / Math.max(1, hist.length - 1);
+        const auc = meanRocAuc(yTest, (await trainer.predict(test)).map((x) => 1 / (1 + Math.exp(-x))), m.targets);
+        if (t === 1 && strategy === 'intra-op') add({ task: 'molecules', strategy: 'serial', threads: 1, ms_per_epoch: ms, metric: 'roc_auc', value: auc });
+        const p = trainer.shardPlacement;
+        add({
+          task: 'molecules', strategy, threads: t, ms_per_epoch: ms, metric: 'roc_auc', value: auc,
+          ...(p ? { note: `shards placed on ${p.mode} (trial ms/step: workers ${p.workersMs.toFixed(1)}, groups ${p.groupsMs.toFixed(1)}, inline ${p.inlineMs.toFixed(1)})` } : {}),
+        });
+      } finally {
+        trainer.dispose();
+        await rt.close();
+      }
+    }
+  }
+}
