@@ -242,17 +242,27 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
   return tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, nxt, nrows, true);
 }
 
-// Every fourth row block (one cache line of A columns) also touches that line in each of the
-// next pass's nrows rows of A, so the next panel arrives spread over this pass's compute.
+// Every fourth row block also touches its share of the next pass's nrows rows of A, columns
+// [m0, m1), in address order (a cursor over rows, one load per cache line), so the next panel
+// arrives spread over this pass's compute as one sequential stream.
 // @ts-ignore: decorator
 @inline function tnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, nxt: usize, nrows: i32, more: bool): i32 {
   let x = 0;
+  const w = <usize>(m1 - m0) << 2;
+  const groups = (m1 - m0 + 15) >> 4;
+  const per = groups > 0 ? (nrows * <i32>((w + 63) >> 6) + groups - 1) / groups : 0;
+  let rowp = nxt + (<usize>m0 << 2), off: usize = 0, left = nrows;
   let i = m0;
   for (; i + 4 <= m1; i += 4) {
-    if (((i - m0) & 15) == 0) { let q = nxt + (<usize>i << 2); for (let r = 0; r < nrows; r++) { x ^= load<i32>(q); q += sa; } }
+    if (((i - m0) & 15) == 0) {
+      for (let t = 0; t < per && left > 0; t++) {
+        x ^= load<i32>(rowp + off);
+        off += 64;
+        if (off >= w) { off = 0; rowp += sa; left--; }
+      }
+    }
     tnRows(4, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
   }
-  if (i < m1) { let q = nxt + (<usize>(m1 - 1) << 2); for (let r = 0; r < nrows; r++) { x ^= load<i32>(q); q += sa; } }
   for (; i < m1; i++) tnRows(1, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
   return x;
 }
@@ -364,6 +374,14 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
     (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
+// hsum of four vectors into the lanes of one: [hsum(u0), hsum(u1), hsum(u2), hsum(u3)].
+// @ts-ignore: decorator
+@inline function hsum4(u0: v128, u1: v128, u2: v128, u3: v128): v128 {
+  const p01 = f32x4.add(v128.shuffle<f32>(u0, u1, 0, 4, 2, 6), v128.shuffle<f32>(u0, u1, 1, 5, 3, 7));
+  const p23 = f32x4.add(v128.shuffle<f32>(u2, u3, 0, 4, 2, 6), v128.shuffle<f32>(u2, u3, 1, 5, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(p01, p23, 0, 1, 4, 5), v128.shuffle<f32>(p01, p23, 2, 3, 6, 7));
+}
+
 // One NT element: the order every path below reproduces.
 // @ts-ignore: decorator
 @inline function ntDot(ar: usize, br: usize, k: i32): f32 {
@@ -427,6 +445,19 @@ export function gemmNT(
     if (C > 2) { const w = v128.load(pb2); x02 = madd(u0, w, x02); if (R > 1) { x12 = madd(u1, w, x12); } }
     if (C > 3) { const w = v128.load(pb3); x03 = madd(u0, w, x03); if (R > 1) { x13 = madd(u1, w, x13); } }
     pa0 += 16; if (R > 1) { pa1 += 16; } pb0 += 16; if (C > 1) { pb1 += 16; } if (C > 2) { pb2 += 16; } if (C > 3) { pb3 += 16; }
+  }
+  if (C == 4) {
+    // Four dots' horizontal sums at once, each lane (l0 + l1) + (l2 + l3) as hsum, then the
+    // k % 4 tail with B's four rows gathered per k: the same adds, fewer lane moves.
+    let s0 = hsum4(x00, x01, x02, x03);
+    for (let p = k4; p < k; p++) s0 = mulAdd(v128.load32_splat(a0 + (<usize>p << 2)), bCol(b0, sb, p), s0);
+    v128.store(q, s0);
+    if (R > 1) {
+      let s1 = hsum4(x10, x11, x12, x13);
+      for (let p = k4; p < k; p++) s1 = mulAdd(v128.load32_splat(a1 + (<usize>p << 2)), bCol(b0, sb, p), s1);
+      v128.store(q + sc, s1);
+    }
+    return;
   }
   store<f32>(q, ntTail(a0, b0, k4, k, hsum(x00)), 0);
   if (C > 1) { store<f32>(q, ntTail(a0, b1, k4, k, hsum(x01)), 4); }
