@@ -242,27 +242,17 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
   return tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, nxt, nrows, true);
 }
 
-// Every fourth row block also touches its share of the next pass's nrows rows of A, columns
-// [m0, m1), in address order (a cursor over rows, one load per cache line), so the next panel
-// arrives spread over this pass's compute as one sequential stream.
+// Every fourth row block (one cache line of A columns) also touches that line in each of the
+// next pass's nrows rows of A, so the next panel arrives spread over this pass's compute.
 // @ts-ignore: decorator
 @inline function tnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, nxt: usize, nrows: i32, more: bool): i32 {
   let x = 0;
-  const w = <usize>(m1 - m0) << 2;
-  const groups = (m1 - m0 + 15) >> 4;
-  const per = groups > 0 ? (nrows * <i32>((w + 63) >> 6) + groups - 1) / groups : 0;
-  let rowp = nxt + (<usize>m0 << 2), off: usize = 0, left = nrows;
   let i = m0;
   for (; i + 4 <= m1; i += 4) {
-    if (((i - m0) & 15) == 0) {
-      for (let t = 0; t < per && left > 0; t++) {
-        x ^= load<i32>(rowp + off);
-        off += 64;
-        if (off >= w) { off = 0; rowp += sa; left--; }
-      }
-    }
+    if (((i - m0) & 15) == 0) { let q = nxt + (<usize>i << 2); for (let r = 0; r < nrows; r++) { x ^= load<i32>(q); q += sa; } }
     tnRows(4, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
   }
+  if (i < m1) { let q = nxt + (<usize>(m1 - 1) << 2); for (let r = 0; r < nrows; r++) { x ^= load<i32>(q); q += sa; } }
   for (; i < m1; i++) tnRows(1, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
   return x;
 }
