@@ -1,6 +1,7 @@
 // Elementwise kernels over an element range [e0, e1) or a row range, f32. No fused
 // multiply-add here: vector lanes and the scalar tail must round the same way, so a split
 // anywhere gives the same bits.
+import { loadPart, storePart } from './madd';
 
 export function biasAdd(y: usize, ldy: i32, bias: usize, cols: i32, r0: i32, r1: i32): void {
   for (let r = r0; r < r1; r++) {
@@ -10,16 +11,29 @@ export function biasAdd(y: usize, ldy: i32, bias: usize, cols: i32, r0: i32, r1:
       const o = <usize>c << 2;
       v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
     }
-    for (; c < cols; c++) {
-      const o = <usize>c << 2;
-      store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
-    }
+    const rem = cols - c, o = <usize>c << 2;
+    if (rem == 1) storePart(row + o, f32x4.add(loadPart(row + o, 1), loadPart(bias + o, 1)), 1);
+    else if (rem == 2) storePart(row + o, f32x4.add(loadPart(row + o, 2), loadPart(bias + o, 2)), 2);
+    else if (rem == 3) storePart(row + o, f32x4.add(loadPart(row + o, 3), loadPart(bias + o, 3)), 3);
   }
 }
 
 // out[c] = sum over r = 0 .. rows-1 of g[r, c], for columns [c0, c1): the bias gradient.
 // Rows are added in ascending order for every column; a partition splits columns only.
+// Up to 16 columns (the narrow layers' bias gradients) keep their sums in registers over all
+// rows, in the same order, instead of loading and storing out once per row.
 export function colSum(g: usize, ldg: i32, out: usize, rows: i32, c0: i32, c1: i32): void {
+  if (c1 - c0 <= 16) {
+    let c = c0;
+    const sg = <usize>ldg << 2;
+    for (; c + 8 <= c1; c += 8) colSumNarrow(2, 0, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
+    if (c + 4 <= c1) { colSumNarrow(1, 0, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows); c += 4; }
+    const rem = c1 - c;
+    if (rem == 1) colSumNarrow(0, 1, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
+    else if (rem == 2) colSumNarrow(0, 2, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
+    else if (rem == 3) colSumNarrow(0, 3, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
+    return;
+  }
   for (let c = c0; c < c1; c++) store<f32>(out + (<usize>c << 2), 0);
   for (let r = 0; r < rows; r++) {
     const row = g + (<usize>r * <usize>ldg << 2);
@@ -33,6 +47,19 @@ export function colSum(g: usize, ldg: i32, out: usize, rows: i32, c0: i32, c1: i
       store<f32>(out + o, load<f32>(out + o) + load<f32>(row + o));
     }
   }
+}
+
+// V full vectors (V = 1, 2) or, with V = 0, one partial vector of P = 1..3 columns.
+// @ts-ignore: decorator
+@inline function colSumNarrow(V: i32, P: i32, p: usize, sg: usize, q: usize, rows: i32): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    if (V == 0) s0 = f32x4.add(s0, loadPart(p, P));
+    else { s0 = f32x4.add(s0, v128.load(p)); if (V > 1) s1 = f32x4.add(s1, v128.load(p, 16)); }
+    p += sg;
+  }
+  if (V == 0) storePart(q, s0, P);
+  else { v128.store(q, s0); if (V > 1) v128.store(q, s1, 16); }
 }
 
 export function relu(x: usize, y: usize, e0: i32, e1: i32): void {

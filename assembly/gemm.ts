@@ -1,4 +1,4 @@
-import { madd, maddS } from './madd';
+import { madd, maddS, loadPart, storePart, mulAdd } from './madd';
 
 // Dense GEMM in the three forms backpropagation needs, f32, row-major, leading dimensions in
 // elements, C overwritten, output rows [m0, m1) only (the runtime's unit of splitting).
@@ -55,13 +55,46 @@ function nnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
 }
 
 // R rows (a compile-time constant after inlining) of C: 8-column tiles, one 4-column tile,
-// then scalar columns; every row takes the same ops per column whichever R computes it.
+// then the last n % 4 columns as partial vectors (nnTileP); every row takes the same ops per column whichever R computes it.
 // @ts-ignore: decorator
 @inline function nnRows(R: i32, ar: usize, sa: usize, b: usize, sb: usize, cr: usize, sc: usize, n: i32, k: i32, more: bool): void {
   let j = 0;
   for (; j + 8 <= n; j += 8) nnTile8(R, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
   if (j + 4 <= n) { nnTile4(R, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more); j += 4; }
-  if (j < n) for (let r = 0; r < R; r++) nnScalarCols(ar + <usize>r * sa, b, sb, cr + <usize>r * sc, j, n, k, more);
+  const rem = n - j;
+  if (rem == 1) nnTileP(R, 1, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+  else if (rem == 2) nnTileP(R, 2, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+  else if (rem == 3) nnTileP(R, 3, ar, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+}
+
+// The last n % 4 columns (P = 1..3) as one partial vector per row: loads and stores touch only
+// those P floats, and each lane takes the scalar remainder's rounded multiply then add (mulAdd,
+// unfused in both builds), so the bits are the scalar loop's.
+// @ts-ignore: decorator
+@inline function nnTileP(R: i32, P: i32, ar: usize, sa: usize, bp: usize, sb: usize, q: usize, sc: usize, k: i32, more: bool): void {
+  const a0 = ar, a1 = a0 + sa, a2 = a1 + sa, a3 = a2 + sa;
+  const q0 = q, q1 = q0 + sc, q2 = q1 + sc, q3 = q2 + sc;
+  let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+  if (more) {
+    x0 = loadPart(q0, P);
+    if (R > 1) x1 = loadPart(q1, P);
+    if (R > 2) x2 = loadPart(q2, P);
+    if (R > 3) x3 = loadPart(q3, P);
+  }
+  let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3;
+  const end = a0 + (<usize>k << 2);
+  while (pa0 < end) {
+    const b0 = loadPart(bp, P); bp += sb;
+    x0 = mulAdd(v128.load32_splat(pa0), b0, x0);
+    if (R > 1) x1 = mulAdd(v128.load32_splat(pa1), b0, x1);
+    if (R > 2) x2 = mulAdd(v128.load32_splat(pa2), b0, x2);
+    if (R > 3) x3 = mulAdd(v128.load32_splat(pa3), b0, x3);
+    pa0 += 4; if (R > 1) pa1 += 4; if (R > 2) pa2 += 4; if (R > 3) pa3 += 4;
+  }
+  storePart(q0, x0, P);
+  if (R > 1) storePart(q1, x1, P);
+  if (R > 2) storePart(q2, x2, P);
+  if (R > 3) storePart(q3, x3, P);
 }
 
 // @ts-ignore: decorator
@@ -150,19 +183,6 @@ function nnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
   if (R > 5) { v128.store(q5, x50, 0); }
 }
 
-// @ts-ignore: decorator
-@inline function nnScalarCols(ar: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32, more: bool): void {
-  for (let j = j0; j < n; j++) {
-    let s: f32 = more ? load<f32>(cr + (<usize>j << 2)) : 0;
-    let bp = b + (<usize>j << 2);
-    for (let p = 0; p < k; p++) {
-      s = maddS(load<f32>(ar + (<usize>p << 2)), load<f32>(bp), s);
-      bp += sb;
-    }
-    store<f32>(cr + (<usize>j << 2), s);
-  }
-}
-
 // Rows of A and B per pass in gemmTN: a register block's A[p0:p1, i:i+4] and B[p0:p1, j:j+8]
 // strips stay in L1 while the block's neighbours reuse them. Both strips walk rows lda and
 // ldb floats apart; at a power-of-two stride such as 256 floats they fall into a few L1 sets,
@@ -179,20 +199,25 @@ export function gemmTN(
   // Long passes over narrow panels (arxiv Hᵀ·G: K = 32768, 256 + 256 floats wide) stall on
   // each pass's first misses; touching the next pass's panels first overlaps them (measured
   // +8%). Wide panels (genomic Xᵀ·G: 20000 floats) would only evict L2, so they skip it.
-  const ahead = m1 - m0 + n <= 2048;
+  // Narrow outputs (n <= 16: a pass is only a few tiles per row block) spread the next A panel's
+  // touches over the pass instead (see tnPass): measured 10% faster on cora's Xᵀ·G [1433x2708]
+  // ·[2708x16], 4% on pubmed's, while wider ones lose 4-10% that way.
+  const ahead = m1 - m0 + n <= 2048, spread = ahead && n <= 16;
   let seen = 0;
   for (let p0 = 0; p0 < k; p0 += KC) {
     const p1 = min(p0 + KC, k), p2 = min(p1 + KC, k);
+    const nxt = a + <usize>p1 * sa, nrows = spread ? p2 - p1 : 0;
     if (ahead) {
-      seen ^= touch(a + <usize>p1 * sa + (<usize>m0 << 2), sa, m1 - m0, p2 - p1);
+      if (!spread) seen ^= touch(a + <usize>p1 * sa + (<usize>m0 << 2), sa, m1 - m0, p2 - p1);
       seen ^= touch(b + <usize>p1 * sb, sb, n, p2 - p1);
     }
     const ap = a + <usize>p0 * sa, bp = b + <usize>p0 * sb;
-    if (p0 == 0) tnFirst(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1); else tnMore(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1);
+    if (p0 == 0) seen ^= tnFirst(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1, nxt, nrows);
+    else seen ^= tnMore(ap, sa, bp, sb, c, sc, n, p1 - p0, m0, m1, nxt, nrows);
   }
   // Keeps the touches alive; when taken it stores back the bits already there.
   if (seen == 0x5a5a5a5a && m1 > m0 && n > 0) store<i32>(c + <usize>m0 * sc, load<i32>(c + <usize>m0 * sc));
-  if (k == 0) tnFirst(a, sa, b, sb, c, sc, n, 0, m0, m1);
+  if (k == 0) tnFirst(a, sa, b, sb, c, sc, n, 0, m0, m1, a, 0);
 }
 
 // One load per cache line of rows [0, rows) × floats [0, w) of a panel: issued together they
@@ -209,19 +234,27 @@ function touch(p: usize, stride: usize, w: i32, rows: i32): i32 {
   return x;
 }
 
-function tnFirst(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
-  tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, false);
+function tnFirst(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, nxt: usize, nrows: i32): i32 {
+  return tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, nxt, nrows, false);
 }
 
-function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
-  tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, true);
+function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, nxt: usize, nrows: i32): i32 {
+  return tnPass(a, sa, b, sb, c, sc, n, k, m0, m1, nxt, nrows, true);
 }
 
+// Every fourth row block (one cache line of A columns) also touches that line in each of the
+// next pass's nrows rows of A, so the next panel arrives spread over this pass's compute.
 // @ts-ignore: decorator
-@inline function tnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, more: bool): void {
+@inline function tnPass(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32, nxt: usize, nrows: i32, more: bool): i32 {
+  let x = 0;
   let i = m0;
-  for (; i + 4 <= m1; i += 4) tnRows(4, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
+  for (; i + 4 <= m1; i += 4) {
+    if (((i - m0) & 15) == 0) { let q = nxt + (<usize>i << 2); for (let r = 0; r < nrows; r++) { x ^= load<i32>(q); q += sa; } }
+    tnRows(4, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
+  }
+  if (i < m1) { let q = nxt + (<usize>(m1 - 1) << 2); for (let r = 0; r < nrows; r++) { x ^= load<i32>(q); q += sa; } }
   for (; i < m1; i++) tnRows(1, a + (<usize>i << 2), sa, b, sb, c + <usize>i * sc, sc, n, k, more);
+  return x;
 }
 
 // R rows of C (columns i..i+R-1 of A, contiguous in each A row): as nnRows.
@@ -230,7 +263,36 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
   let j = 0;
   for (; j + 8 <= n; j += 8) tnTile8(R, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
   if (j + 4 <= n) { tnTile4(R, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more); j += 4; }
-  if (j < n) for (let r = 0; r < R; r++) tnScalarCols(ai + (<usize>r << 2), sa, b, sb, cr + <usize>r * sc, j, n, k, more);
+  const rem = n - j;
+  if (rem == 1) tnTileP(R, 1, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+  else if (rem == 2) tnTileP(R, 2, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+  else if (rem == 3) tnTileP(R, 3, ai, sa, b + (<usize>j << 2), sb, cr + (<usize>j << 2), sc, k, more);
+}
+
+// The last n % 4 columns as partial vectors: as nnTileP.
+// @ts-ignore: decorator
+@inline function tnTileP(R: i32, P: i32, ap: usize, sa: usize, bp: usize, sb: usize, q: usize, sc: usize, k: i32, more: bool): void {
+  const q0 = q, q1 = q0 + sc, q2 = q1 + sc, q3 = q2 + sc;
+  let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+  if (more) {
+    x0 = loadPart(q0, P);
+    if (R > 1) x1 = loadPart(q1, P);
+    if (R > 2) x2 = loadPart(q2, P);
+    if (R > 3) x3 = loadPart(q3, P);
+  }
+  const end = bp + <usize>k * sb;
+  while (bp < end) {
+    const b0 = loadPart(bp, P);
+    x0 = mulAdd(v128.load32_splat(ap, 0), b0, x0);
+    if (R > 1) x1 = mulAdd(v128.load32_splat(ap, 4), b0, x1);
+    if (R > 2) x2 = mulAdd(v128.load32_splat(ap, 8), b0, x2);
+    if (R > 3) x3 = mulAdd(v128.load32_splat(ap, 12), b0, x3);
+    ap += sa; bp += sb;
+  }
+  storePart(q0, x0, P);
+  if (R > 1) storePart(q1, x1, P);
+  if (R > 2) storePart(q2, x2, P);
+  if (R > 3) storePart(q3, x3, P);
 }
 
 // @ts-ignore: decorator
@@ -295,24 +357,19 @@ function tnMore(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n
   if (R > 3) { v128.store(q3, x30, 0); }
 }
 
-// @ts-ignore: decorator
-@inline function tnScalarCols(ai: usize, sa: usize, b: usize, sb: usize, cr: usize, j0: i32, n: i32, k: i32, more: bool): void {
-  for (let j = j0; j < n; j++) {
-    let s: f32 = more ? load<f32>(cr + (<usize>j << 2)) : 0;
-    let ap = ai, bp = b + (<usize>j << 2);
-    for (let p = 0; p < k; p++) {
-      s = maddS(load<f32>(ap), load<f32>(bp), s);
-      ap += sa; bp += sb;
-    }
-    store<f32>(cr + (<usize>j << 2), s);
-  }
-}
-
 // Horizontal sum in a fixed order: (l0 + l1) + (l2 + l3).
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) +
     (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+// hsum of four vectors into the lanes of one: [hsum(u0), hsum(u1), hsum(u2), hsum(u3)].
+// @ts-ignore: decorator
+@inline function hsum4(u0: v128, u1: v128, u2: v128, u3: v128): v128 {
+  const p01 = f32x4.add(v128.shuffle<f32>(u0, u1, 0, 4, 2, 6), v128.shuffle<f32>(u0, u1, 1, 5, 3, 7));
+  const p23 = f32x4.add(v128.shuffle<f32>(u2, u3, 0, 4, 2, 6), v128.shuffle<f32>(u2, u3, 1, 5, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(p01, p23, 0, 1, 4, 5), v128.shuffle<f32>(p01, p23, 2, 3, 6, 7));
 }
 
 // One NT element: the order every path below reproduces.
@@ -347,6 +404,7 @@ export function gemmNT(
   n: i32, k: i32, m0: i32, m1: i32,
 ): void {
   const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  if (k < 8 && n >= 4) { ntShort(a, sa, b, sb, c, sc, n, k, m0, m1); return; }
   let i = m0;
   for (; i + NT_ROWS <= m1; i += NT_ROWS) ntRows(NT_ROWS, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k);
   for (; i < m1; i++) ntRows(1, a + <usize>i * sa, sa, b, sb, c + <usize>i * sc, sc, n, k);
@@ -378,6 +436,19 @@ export function gemmNT(
     if (C > 3) { const w = v128.load(pb3); x03 = madd(u0, w, x03); if (R > 1) { x13 = madd(u1, w, x13); } }
     pa0 += 16; if (R > 1) { pa1 += 16; } pb0 += 16; if (C > 1) { pb1 += 16; } if (C > 2) { pb2 += 16; } if (C > 3) { pb3 += 16; }
   }
+  if (C == 4) {
+    // Four dots' horizontal sums at once, each lane (l0 + l1) + (l2 + l3) as hsum, then the
+    // k % 4 tail with B's four rows gathered per k: the same adds, fewer lane moves.
+    let s0 = hsum4(x00, x01, x02, x03);
+    for (let p = k4; p < k; p++) s0 = mulAdd(v128.load32_splat(a0 + (<usize>p << 2)), bCol(b0, sb, p), s0);
+    v128.store(q, s0);
+    if (R > 1) {
+      let s1 = hsum4(x10, x11, x12, x13);
+      for (let p = k4; p < k; p++) s1 = mulAdd(v128.load32_splat(a1 + (<usize>p << 2)), bCol(b0, sb, p), s1);
+      v128.store(q + sc, s1);
+    }
+    return;
+  }
   store<f32>(q, ntTail(a0, b0, k4, k, hsum(x00)), 0);
   if (C > 1) { store<f32>(q, ntTail(a0, b1, k4, k, hsum(x01)), 4); }
   if (C > 2) { store<f32>(q, ntTail(a0, b2, k4, k, hsum(x02)), 8); }
@@ -386,4 +457,72 @@ export function gemmNT(
   if (R > 1 && C > 1) { store<f32>(q + 1 * sc, ntTail(a1, b1, k4, k, hsum(x11)), 4); }
   if (R > 1 && C > 2) { store<f32>(q + 1 * sc, ntTail(a1, b2, k4, k, hsum(x12)), 8); }
   if (R > 1 && C > 3) { store<f32>(q + 1 * sc, ntTail(a1, b3, k4, k, hsum(x13)), 12); }
+}
+
+// Short dots (k < 8: G·Wᵀ into a narrow layer, pubmed's k = 3): dot tiles would spend most of
+// their time in horizontal adds and scalar tails, so four columns go at once instead, each lane
+// one element in ntDot's order: lane products of the first four k (madd onto zero), added
+// (p0 + p1) + (p2 + p3) as hsum does, then the rest with a rounded multiply then add. The four
+// B rows are transposed into registers once per column block; the last n % 4 columns take
+// ntDot itself.
+function ntShort(a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n: i32, k: i32, m0: i32, m1: i32): void {
+  const n4 = n & ~3;
+  if (k == 0) ntShortK(0, a, sa, b, sb, c, sc, n4, m0, m1);
+  else if (k == 1) ntShortK(1, a, sa, b, sb, c, sc, n4, m0, m1);
+  else if (k == 2) ntShortK(2, a, sa, b, sb, c, sc, n4, m0, m1);
+  else if (k == 3) ntShortK(3, a, sa, b, sb, c, sc, n4, m0, m1);
+  else if (k == 4) ntShortK(4, a, sa, b, sb, c, sc, n4, m0, m1);
+  else if (k == 5) ntShortK(5, a, sa, b, sb, c, sc, n4, m0, m1);
+  else if (k == 6) ntShortK(6, a, sa, b, sb, c, sc, n4, m0, m1);
+  else ntShortK(7, a, sa, b, sb, c, sc, n4, m0, m1);
+  if (n4 < n) {
+    for (let i = m0; i < m1; i++) {
+      const ar = a + <usize>i * sa, cr = c + <usize>i * sc;
+      for (let j = n4; j < n; j++) store<f32>(cr + (<usize>j << 2), ntDot(ar, b + <usize>j * sb, k));
+    }
+  }
+}
+
+// Lanes l = 0..3: B[j + l, q] (bj = B row j).
+// @ts-ignore: decorator
+@inline function bCol(bj: usize, sb: usize, q: i32): v128 {
+  const o = <usize>q << 2;
+  let v = v128.load32_zero(bj + o);
+  v = v128.load32_lane(bj + sb + o, v, 1);
+  v = v128.load32_lane(bj + 2 * sb + o, v, 2);
+  return v128.load32_lane(bj + 3 * sb + o, v, 3);
+}
+
+// @ts-ignore: decorator
+@inline function ntShortK(K: i32, a: usize, sa: usize, b: usize, sb: usize, c: usize, sc: usize, n4: i32, m0: i32, m1: i32): void {
+  const z = f32x4.splat(0);
+  for (let j = 0; j < n4; j += 4) {
+    const bj = b + <usize>j * sb;
+    let t0 = z, t1 = z, t2 = z, t3 = z, t4 = z, t5 = z, t6 = z;
+    if (K > 0) t0 = bCol(bj, sb, 0);
+    if (K > 1) t1 = bCol(bj, sb, 1);
+    if (K > 2) t2 = bCol(bj, sb, 2);
+    if (K > 3) t3 = bCol(bj, sb, 3);
+    if (K > 4) t4 = bCol(bj, sb, 4);
+    if (K > 5) t5 = bCol(bj, sb, 5);
+    if (K > 6) t6 = bCol(bj, sb, 6);
+    let ar = a + <usize>m0 * sa, q = c + <usize>m0 * sc + (<usize>j << 2);
+    for (let i = m0; i < m1; i++) {
+      let s = z;
+      if (K >= 4) {
+        s = f32x4.add(
+          f32x4.add(madd(v128.load32_splat(ar, 0), t0, z), madd(v128.load32_splat(ar, 4), t1, z)),
+          f32x4.add(madd(v128.load32_splat(ar, 8), t2, z), madd(v128.load32_splat(ar, 12), t3, z)));
+        if (K > 4) s = mulAdd(v128.load32_splat(ar, 16), t4, s);
+        if (K > 5) s = mulAdd(v128.load32_splat(ar, 20), t5, s);
+        if (K > 6) s = mulAdd(v128.load32_splat(ar, 24), t6, s);
+      } else {
+        if (K > 0) s = mulAdd(v128.load32_splat(ar, 0), t0, s);
+        if (K > 1) s = mulAdd(v128.load32_splat(ar, 4), t1, s);
+        if (K > 2) s = mulAdd(v128.load32_splat(ar, 8), t2, s);
+      }
+      v128.store(q, s);
+      ar += sa; q += sc;
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { madd, maddS } from './madd';
+import { madd, loadPart, storePart, mulAdd } from './madd';
 
 // Y[r, c0:c1] = sum_k vals[k] * X[colIdx[k], c0:c1] for k in rowPtr[r] .. rowPtr[r+1], r in [r0, r1).
 //
@@ -8,8 +8,9 @@ import { madd, maddS } from './madd';
 // the row range and column block, so any partition gives the same bits.
 //
 // Columns go in panels of 32 (eight v128 accumulators held in registers for the whole row),
-// then 4, then single lanes: one pass over a row's nonzeros per panel keeps the gathered X rows'
-// cache lines hot and the accumulators out of memory.
+// then at most one each of 16, 8 and 4, then the last c % 4 as one partial vector: one pass over
+// a row's nonzeros per panel keeps the gathered X rows' cache lines hot and the accumulators out
+// of memory (16 columns took four passes of 4 and 3 columns three scalar passes before).
 export function spmmCsr(
   rowPtr: usize, colIdx: usize, vals: usize,
   x: usize, ldx: i32, y: usize, ldy: i32,
@@ -42,24 +43,41 @@ export function spmmCsr(
       v128.store(q, a0); v128.store(q, a1, 16); v128.store(q, a2, 32); v128.store(q, a3, 48);
       v128.store(q, a4, 64); v128.store(q, a5, 80); v128.store(q, a6, 96); v128.store(q, a7, 112);
     }
-    for (; c + 4 <= c1; c += 4) {
-      let a0 = f32x4.splat(0);
-      const xc = x + (<usize>c << 2);
-      for (let k = kBeg; k < kEnd; k++) {
-        const j = <usize>load<i32>(colIdx + (<usize>k << 2));
-        const v = f32x4.splat(load<f32>(vals + (<usize>k << 2)));
-        a0 = madd(v128.load(xc + j * xStride), v, a0);
-      }
-      v128.store(yRow + (<usize>c << 2), a0);
-    }
-    for (; c < c1; c++) {
-      let s: f32 = 0;
-      const xc = x + (<usize>c << 2);
-      for (let k = kBeg; k < kEnd; k++) {
-        const j = <usize>load<i32>(colIdx + (<usize>k << 2));
-        s = maddS(load<f32>(xc + j * xStride), load<f32>(vals + (<usize>k << 2)), s);
-      }
-      store<f32>(yRow + (<usize>c << 2), s);
-    }
+    if (c + 16 <= c1) { spmmPanel(4, colIdx, vals, x + (<usize>c << 2), xStride, yRow + (<usize>c << 2), kBeg, kEnd); c += 16; }
+    if (c + 8 <= c1) { spmmPanel(2, colIdx, vals, x + (<usize>c << 2), xStride, yRow + (<usize>c << 2), kBeg, kEnd); c += 8; }
+    if (c + 4 <= c1) { spmmPanel(1, colIdx, vals, x + (<usize>c << 2), xStride, yRow + (<usize>c << 2), kBeg, kEnd); c += 4; }
+    const rem = c1 - c;
+    if (rem == 1) spmmPart(1, colIdx, vals, x + (<usize>c << 2), xStride, yRow + (<usize>c << 2), kBeg, kEnd);
+    else if (rem == 2) spmmPart(2, colIdx, vals, x + (<usize>c << 2), xStride, yRow + (<usize>c << 2), kBeg, kEnd);
+    else if (rem == 3) spmmPart(3, colIdx, vals, x + (<usize>c << 2), xStride, yRow + (<usize>c << 2), kBeg, kEnd);
   }
+}
+
+// V vectors (4V columns, V = 1, 2 or 4) of one row: as the 32-column panel.
+// @ts-ignore: decorator
+@inline function spmmPanel(V: i32, colIdx: usize, vals: usize, xc: usize, xStride: usize, q: usize, kBeg: i32, kEnd: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let k = kBeg; k < kEnd; k++) {
+    const j = <usize>load<i32>(colIdx + (<usize>k << 2));
+    const v = f32x4.splat(load<f32>(vals + (<usize>k << 2)));
+    const p = xc + j * xStride;
+    a0 = madd(v128.load(p), v, a0);
+    if (V > 1) a1 = madd(v128.load(p, 16), v, a1);
+    if (V > 2) { a2 = madd(v128.load(p, 32), v, a2); a3 = madd(v128.load(p, 48), v, a3); }
+  }
+  v128.store(q, a0);
+  if (V > 1) v128.store(q, a1, 16);
+  if (V > 2) { v128.store(q, a2, 32); v128.store(q, a3, 48); }
+}
+
+// The last P = 1..3 columns as one partial vector, each lane the scalar loop's rounded multiply
+// then add (mulAdd, unfused in both builds), reading and writing only those P floats.
+// @ts-ignore: decorator
+@inline function spmmPart(P: i32, colIdx: usize, vals: usize, xc: usize, xStride: usize, q: usize, kBeg: i32, kEnd: i32): void {
+  let a0 = f32x4.splat(0);
+  for (let k = kBeg; k < kEnd; k++) {
+    const j = <usize>load<i32>(colIdx + (<usize>k << 2));
+    a0 = mulAdd(loadPart(xc + j * xStride, P), v128.load32_splat(vals + (<usize>k << 2)), a0);
+  }
+  storePart(q, a0, P);
 }
