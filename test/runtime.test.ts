@@ -123,6 +123,21 @@ describe('determinism', () => {
     expect(rt.mainHelpers).toBe(3);
   });
 
+  it('forks inside withForkGroups use the groups formed ahead and give the results of a serial run', async () => {
+    const serial = await everyOp(await runtime({ threads: 1 }));
+    for (const threads of [2, 4]) {
+      const rt = await runtime({ threads });
+      await rt.withForkGroups(2, async () => {
+        for (let round = 0; round < 2; round++) {
+          const f1 = rt.fork((exec) => everyOp(rt, exec)), f2 = rt.fork((exec) => everyOp(rt, exec));
+          for (const res of [await f1.join(), await f2.join()]) res.forEach((out, i) => expect(bitsEqual(out, serial[i]!)).toBe(true));
+        }
+        expect(rt.mainHelpers).toBe(0); // every worker is in a held group
+      });
+      expect(rt.mainHelpers).toBe(threads - 1);
+    }
+  });
+
   it('batch splitting reduces shard gradients in shard order: same bits for 1, 2 and 4 threads', async () => {
     const run = async (threads: number): Promise<Float32Array> => {
       const rt = await runtime({ threads });

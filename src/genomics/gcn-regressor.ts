@@ -100,28 +100,32 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const adam = new Adam(params, { lr: c.lr });
   const stopper = new EarlyStopping(c.patience, params);
   let epoch = 0;
+  // The hybrid forks its branches in every pass: hold the groups of threads for the whole fit.
+  const holding = cov && rt.threads > 1 ? <T>(f: () => Promise<T>) => rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f();
   try {
-    for (epoch = 1; epoch <= c.epochs; epoch++) {
-      const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
-      const out = await model.forward(ctx, undefined);
-      const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
-      await model.backward(ctx, l.grad);
-      l.grad.free();
-      await adam.update(rt.exec);
+    return await holding(async () => {
+      for (epoch = 1; epoch <= c.epochs; epoch++) {
+        const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
+        const out = await model.forward(ctx, undefined);
+        const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
+        await model.backward(ctx, l.grad);
+        l.grad.free();
+        await adam.update(rt.exec);
+        const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
+        const vl = await mseLoss(rt.exec, ev, yT, { mask: valMask });
+        vl.grad.free();
+        model.release();
+        stopper.observe(epoch, vl.loss);
+        if (stopper.shouldStop) break;
+      }
+      stopper.restoreBest();
       const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
-      const vl = await mseLoss(rt.exec, ev, yT, { mask: valMask });
-      vl.grad.free();
+      const raw = ev.data() as Float32Array;
+      const predictions = new Float64Array(n);
+      for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
       model.release();
-      stopper.observe(epoch, vl.loss);
-      if (stopper.shouldStop) break;
-    }
-    stopper.restoreBest();
-    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
-    const raw = ev.data() as Float32Array;
-    const predictions = new Float64Array(n);
-    for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
-    model.release();
-    return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: stopper.best };
+      return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: stopper.best };
+    });
   } finally {
     model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
   }

@@ -50,6 +50,8 @@ export class Runtime {
   private readonly main: Team;
   private readonly teamOptions: { helperSpinMicros: number; leaderSpinMicros: number };
   private forks = 0;
+  /** Free groups of threads held by withForkGroups, or null. */
+  private heldBranches: Team[] | null = null;
   private reconfig: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -110,6 +112,19 @@ export class Runtime {
     if (typeof fn !== 'function') throw argTypeError('Runtime.fork', 'fn', 'a function (exec) => Promise', fn);
     if (options.threads !== undefined) checkPositiveInt('Runtime.fork', 'options.threads', options.threads);
     this.checkOpen('fork');
+    const held = this.heldBranches?.pop();
+    if (held) {
+      // A group formed ahead by withForkGroups: no threads change hands, so a fork costs
+      // what an op costs, not a Piscina round trip.
+      const done = (async () => {
+        try {
+          return await fn(held);
+        } finally {
+          this.heldBranches!.push(held);
+        }
+      })();
+      return new Future(done);
+    }
     this.enterFork();
     const branch = this.acquireBranch(options.threads);
     const done = (async () => {
@@ -135,6 +150,37 @@ export class Runtime {
     if (typeof fn !== 'function') throw argTypeError('Runtime.dataParallel', 'fn', 'a function (exec, shard) => Promise', fn);
     this.checkOpen('dataParallel');
     await this.withShardGroups(shards, (run) => run(shards, fn));
+  }
+
+  /**
+   * Forks over many steps: `n` groups of threads are formed once for the whole of `body`,
+   * and each fork() inside takes a free one (and gives it back at its end) instead of
+   * borrowing threads from the main team through Piscina on every call. A model that forks
+   * its branches in every forward and backward pass (the hybrids) holds them for an epoch.
+   * With fewer workers than groups the last groups run on the calling thread, interleaved.
+   */
+  async withForkGroups<T>(n: number, body: () => Promise<T>): Promise<T> {
+    checkPositiveInt('Runtime.withForkGroups', 'n', n);
+    this.checkOpen('withForkGroups');
+    if (this.heldBranches) return body(); // already held by an enclosing call
+    const teams: Team[] = [];
+    const per = Math.max(1, Math.floor(this.main.helpers / n));
+    try {
+      for (let g = 0; g < n; g++) {
+        this.enterFork();
+        try {
+          teams.push(await this.acquireBranch(g === n - 1 ? Number.MAX_SAFE_INTEGER : per));
+        } catch (err) {
+          this.leaveFork();
+          throw err;
+        }
+      }
+      this.heldBranches = [...teams].reverse(); // pop() hands out the first group first
+      return await body();
+    } finally {
+      this.heldBranches = null;
+      for (const t of teams) { await this.returnBranch(t); this.leaveFork(); }
+    }
   }
 
   /**

@@ -410,9 +410,14 @@ export class GraphTrainer {
         const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
         if (!Number.isNaN(loss)) { sum += loss; batches++; }
       };
-      await this.epochSteps(steps, step, maxShard);
-      // One pass over the validation set gives its loss and, for a score, its outputs.
-      const ev = val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+      // A hybrid trained without batch splitting forks its two branches in every pass: the
+      // groups of threads for them are formed once per epoch (validation included).
+      const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1;
+      const ev = await (forked ? <T>(f: () => Promise<T>) => this.rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f())(async () => {
+        await this.epochSteps(steps, step, maxShard);
+        // One pass over the validation set gives its loss and, for a score, its outputs.
+        return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+      });
       const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
       const rec: GraphEpoch = { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
       this.history.push(rec);
