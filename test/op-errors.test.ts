@@ -329,8 +329,9 @@ describe('regressions', () => {
   });
 
   it('concatColumns and splitColumns check their arguments', async () => {
-    await fails(() => concatColumns(h, f(3, 2), f(1, 2)), /^concatColumns: argument 'b' must be 3 rows \(as many as a\), got 1$/);
-    await fails(() => splitColumns(h, f(3, 2), 3), /^splitColumns: argument 'p' must be an integer in \[0, 2\], got 3$/);
+    await fails(() => concatColumns(h, [f(3, 2), f(1, 2)]), /^concatColumns: argument 'parts\[1\]' must be 3 rows \(as many as parts\[0\]\), got 1$/);
+    await fails(() => concatColumns(h, []), /^concatColumns: argument 'parts' must be at least one matrix, got "none"$/);
+    await fails(() => splitColumns(h, f(3, 2), [3]), /^splitColumns: argument 'widths' must be non-negative integers adding up to 2, got \[3\]$/);
   });
 
   it('output tensors are named as the caller passed them', async () => {

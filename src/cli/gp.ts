@@ -17,7 +17,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
-           [--epochs 300] [--patience 60] [--ensemble 5] [--threads N] [--quiet]
+           [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
@@ -30,7 +30,7 @@ export async function gp(argv: string[]): Promise<void> {
       features: { type: 'string' }, pcs: { type: 'string' }, graph: { type: 'string' }, knn: { type: 'string' }, threshold: { type: 'string' },
       relationship: { type: 'string' }, covariates: { type: 'string' }, 'min-maf': { type: 'string' }, 'min-call-rate': { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
-      epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+      epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, branches: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
@@ -53,10 +53,15 @@ export async function gp(argv: string[]): Promise<void> {
     ensemble: num(v.ensemble, '--ensemble', true) ?? GCN_GP_DEFAULTS.ensemble,
   };
   if (gcn.ensemble < 1) throw new GraftError('--ensemble must be at least 1');
+  const branches = num(v.branches, '--branches', true) ?? 1;
+  if (branches < 1) throw new GraftError('--branches must be at least 1');
+  if (branches > 1 && !v.geno) throw new GraftError('--branches N splits the markers into blocks: it needs --geno');
+  if (branches > 1 && v.features === 'pcs') throw new GraftError('--branches N needs marker features, not --features pcs');
+  if (branches > 1 && models.includes('hybrid')) throw new GraftError('--branches N and the hybrid model do not combine: leave hybrid out of --models');
   const o: StudyOptions = {
     ...(v.geno ? { geno: v.geno } : {}), pheno: v.pheno, traits: v.trait.split(',').map((s) => s.trim()).filter(Boolean),
     qc: { minMaf: num(v['min-maf'], '--min-maf') ?? 0.01, minCallRate: num(v['min-call-rate'], '--min-call-rate') ?? 0.9 },
-    features, pcs: num(v.pcs, '--pcs', true) ?? 50, graph, knn: num(v.knn, '--knn', true) ?? 5, threshold: num(v.threshold, '--threshold') ?? 0,
+    features, pcs: num(v.pcs, '--pcs', true) ?? 50, ...(branches > 1 ? { branches } : {}), graph, knn: num(v.knn, '--knn', true) ?? 5, threshold: num(v.threshold, '--threshold') ?? 0,
     ...(v.relationship ? { relationship: v.relationship } : {}),
     ...(v.covariates ? { covariates: v.covariates.split(',').map((s) => s.trim()) } : {}),
     ...(v.folds ? { foldsFile: v.folds } : {}),

@@ -57,6 +57,8 @@ export async function scaling(argv: string[]): Promise<void> {
 
   const gen = await genomicData(log);
   await genomicScaling(gen, threads, epochs, add);
+  // The founding study's branched model: the markers in 2 blocks, one GCN branch each, forked.
+  await genomicForkScaling(await genomicData(() => {}, 2), threads, epochs, add);
   const mol = await moleculeData(nMol, log);
   await moleculeScaling(mol, threads, add);
 
@@ -79,12 +81,12 @@ function formatRows(rows: Row[]): string {
 }
 
 /** Arabidopsis FT16 on chromosome 5 (the study's setting, 162 accessions) when ../shared is there, else the synthetic set. */
-async function genomicData(log: (s: string) => void): Promise<{ name: string; data: StudyData; trait: number }> {
+async function genomicData(log: (s: string) => void, branches = 1): Promise<{ name: string; data: StudyData; trait: number }> {
   const dir = sharedDataDir();
   const ara = dir ? join(dir, 'arabidopsis_ft16_chr5') : undefined;
   const rt = await Runtime.create({ threads: 1 });
   try {
-    const common = { features: 'markers' as const, pcs: 50, graph: 'knn' as const, knn: 5, threshold: 0 };
+    const common = { features: 'markers' as const, pcs: 50, graph: 'knn' as const, knn: 5, threshold: 0, ...(branches > 1 ? { branches } : {}) };
     if (ara && existsSync(join(ara, 'genotype.csv.gz')) && existsSync(join(ara, 'phenotype_FT16.csv'))) {
       const { data } = await prepareStudy(rt, { geno: join(ara, 'genotype.csv.gz'), pheno: join(ara, 'phenotype_FT16.csv'), traits: ['FT16'], ...common });
       return { name: 'Arabidopsis FT16, chromosome 5', data, trait: 0 };
@@ -133,6 +135,31 @@ async function genomicScaling(g: { data: StudyData; trait: number }, threads: nu
     t0 = performance.now();
     const rep = await runCvJobs(init, members, t);
     add({ task: 'genomic', strategy: 'replicas', threads: t, ms_per_epoch: (performance.now() - t0) / (gcn.ensemble * epochs), metric: 'r', value: score(rep) });
+  }
+}
+
+async function genomicForkScaling(g: { data: StudyData; trait: number }, threads: number[], epochs: number, add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
+  const d = g.data, y = d.y[g.trait]!;
+  const folds: FoldPlan = [kFoldSplits(d.n, 5, 1, Array.from({ length: d.n }, (_, i) => Number.isFinite(y[i]!)))];
+  const gcn: GcnRegressorConfig = { ...GCN_GP_DEFAULTS, epochs, patience: 0, ensemble: 3 };
+  for (const t of threads) {
+    const rt = await Runtime.create({ threads: t });
+    const res = [];
+    let t0 = 0;
+    try {
+      for (let e = 0; e < gcn.ensemble; e++) {
+        if (e === 1) t0 = performance.now();
+        res.push(await runCvJob(rt, d, folds, { model: 'gcn', repeat: 0, fold: 1, traits: [g.trait], member: e }, gcn));
+      }
+    } finally {
+      await rt.close();
+    }
+    const test = res[0]!.perTrait[0]!.test, sum = new Float64Array(test.length);
+    for (const r of res) r.perTrait[0]!.predicted.forEach((p, i) => { sum[i]! += p; });
+    add({
+      task: 'genomic', strategy: `fork (${d.featureBlocks?.length ?? 1} branches)`, threads: t, ms_per_epoch: (performance.now() - t0) / ((gcn.ensemble - 1) * epochs),
+      metric: 'r', value: foldMetrics(test.map((i) => y[i]!), Array.from(sum, (x) => x / res.length)).r,
+    });
   }
 }
 

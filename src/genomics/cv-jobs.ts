@@ -67,6 +67,7 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
         const r = await trainGcnRegressor(rt, {
           n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
           ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
+          ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
         }, { ...gcn, seed });
         for (let i = 0; i < data.n; i++) sum[i]! += r.predictions[i]!;
         bestEpoch += r.bestEpoch / members;

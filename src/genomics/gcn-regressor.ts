@@ -6,10 +6,11 @@ import { EarlyStopping } from '../train/early-stopping.js';
 import type { PassContext } from '../nn/layer.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
-import type { Propagation } from '../nn/layers.js';
+import { Linear, type Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { hybridJoin } from '../nn/two-branch.js';
+import { BranchJoin, hybridJoin } from '../nn/two-branch.js';
+import { splitColumns } from '../ops/columns.js';
 import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
@@ -52,6 +53,8 @@ export interface GcnRegressionInput {
   train: Int32Array;
   /** Covariates [n, c] for the hybrid model's dense branch. */
   covariates?: { values: Float32Array; width: number };
+  /** Feature columns per GCN branch (they add up to f): one branch per marker block. */
+  featureBlocks?: number[];
 }
 
 export interface GcnRegressionResult {
@@ -95,13 +98,20 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const yT = Tensor.from(heap, 'float32', [n, 1], target);
   const fitMask = mask(fitIdx), valMask = mask(valIdx);
   const cov = data.covariates ? Tensor.from(heap, 'float32', [n, data.covariates.width], data.covariates.values) : null;
-  const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
+  const blocks = data.featureBlocks && data.featureBlocks.length > 1 ? data.featureBlocks : null;
+  if (blocks && cov) throw argRangeError(fn, 'data', 'feature blocks (GCN branches) or covariates (the hybrid), not both', 'both');
+  if (blocks && blocks.reduce((a, b) => a + b, 0) !== data.f) throw argRangeError(fn, 'data.featureBlocks', `widths adding up to f = ${data.f}`, blocks);
+  const xs = blocks ? splitColumns(heap, x, blocks) : [];
+  const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop)
+    : blocks ? branchedModel(rt, c, blocks, xs, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
   const params = model.params();
   const adam = new Adam(params, { lr: c.lr });
   const stopper = new EarlyStopping(c.patience, params);
   let epoch = 0;
-  // The hybrid forks its branches in every pass: hold the groups of threads for the whole fit.
-  const holding = cov && rt.threads > 1 ? <T>(f: () => Promise<T>) => rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f();
+  // The hybrid and the branched model fork their branches in every pass: hold the groups of
+  // threads for the whole fit.
+  const forks = cov ? 2 : blocks ? blocks.length : 0;
+  const holding = forks > 0 && rt.threads > 1 ? <T>(f: () => Promise<T>) => rt.withForkGroups(forks, f) : <T>(f: () => Promise<T>) => f();
   try {
     return await holding(async () => {
       for (epoch = 1; epoch <= c.epochs; epoch++) {
@@ -128,6 +138,7 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     });
   } finally {
     model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
+    for (const t of xs) t.free();
   }
 }
 
@@ -151,4 +162,15 @@ function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, c
     graphWidth: c.hidden, dense: { inFeatures: cov.shape[1]!, hidden: c.denseHidden }, out: 1, weightDecay: c.weightDecay,
   });
   return joinedModel(join, () => [x, cov]);
+}
+
+/**
+ * The founding study's independent sections: one GCN stack per marker block on the same
+ * graph (each [n, hidden]), forked to run at once and joined column-wise before a linear head.
+ */
+function branchedModel(rt: Runtime, c: GcnRegressorConfig, blocks: number[], xs: Tensor[], graph: () => Propagation): Model<void> {
+  const rng = new Rng(c.seed);
+  const branches = blocks.map((w, b) => new Sequential(gcnStack(rt.heap, rng, graph, { ...shapeOf(c, w, null), name: `b${b}.gcn` })));
+  const head = new Linear(rt.heap, 'head', c.hidden * blocks.length, 1, rng, { weightDecay: c.weightDecay });
+  return joinedModel(new BranchJoin(rt, branches, head, blocks.map(() => c.hidden)), () => xs);
 }

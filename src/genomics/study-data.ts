@@ -25,6 +25,12 @@ export interface StudyInputs {
   relationship?: string;
   /** Phenotype-file columns for the hybrid model's dense branch. */
   covariates?: string[];
+  /**
+   * GCN branches: the markers cut into this many contiguous blocks (chromosome segments in
+   * file order), each block's features feeding its own GCN branch, joined before the head
+   * (the founding study's independent sections). 1: one GCN over all markers.
+   */
+  branches?: number;
 }
 
 /**
@@ -46,6 +52,8 @@ export interface StudyData {
   src: Int32Array;
   dst: Int32Array;
   covariates?: { values: Float32Array; width: number; columns: string[] };
+  /** With branches: the feature columns of each marker block, in order (they add up to f). */
+  featureBlocks?: number[];
 }
 
 export interface StudySummary {
@@ -105,6 +113,10 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     rel = given!; // checked at the top: without genotypes a relationship matrix is given
   }
   let features: Float32Array, f: number, featText: string;
+  let featureBlocks: number[] | undefined;
+  if ((o.branches ?? 1) > 1 && (o.features === 'pcs' || !markers)) {
+    throw new GraftError('GCN branches split the markers into blocks: they need marker genotypes and marker features (not pcs)');
+  }
   if (o.features === 'pcs') {
     const pc = principalComponents(rel, o.pcs);
     features = pc.scores; f = pc.k;
@@ -112,6 +124,25 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   } else if (!markers) {
     ({ features, f } = fullRankScores(rel.values, n, ids));
     featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
+  } else if ((o.branches ?? 1) > 1) {
+    // One feature block per marker block, each its block's full-rank scores (or its markers).
+    const k = o.branches!, parts: Float32Array[] = [], widths: number[] = [];
+    if (k > markers.m) throw new GraftError(`${k} branches need at least ${k} markers; ${markers.m} passed QC`);
+    for (let b = 0; b < k; b++) {
+      const c0 = Math.floor((markers.m * b) / k), c1 = Math.floor((markers.m * (b + 1)) / k), mb = c1 - c0;
+      const wb = new Float32Array(n * mb);
+      for (let i = 0; i < n; i++) wb.set(markers.w.subarray(i * markers.m + c0, i * markers.m + c1), i * mb);
+      const fb = mb > n ? fullRankScores(await crossProduct(rt, wb, n, mb), n, ids) : { features: wb, f: mb };
+      parts.push(fb.features); widths.push(fb.f);
+    }
+    f = widths.reduce((a, b) => a + b, 0);
+    features = new Float32Array(n * f);
+    for (let i = 0; i < n; i++) {
+      let at = 0;
+      parts.forEach((p, b) => { features.set(p.subarray(i * widths[b]!, (i + 1) * widths[b]!), i * f + at); at += widths[b]!; });
+    }
+    featureBlocks = widths;
+    featText = `${markers.m} standardized markers in ${k} blocks, one GCN branch each (features per block: ${widths.join(', ')})`;
   } else if (markers.m > n) {
     // More markers than samples: the standardized marker matrix W has rank ≤ n, W = U·S·Vᵀ,
     // and the first layer's W·Θ equals (U·S)·(Vᵀ·Θ). Training on the n scores U·S is the same
@@ -135,7 +166,7 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   }
   const data: StudyData = {
     n, ids, traits, y, features: sharedF32(features), f, grm: sharedF64(rel.values), markerKernel: sharedF64(markerKernel),
-    src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(covariates ? { covariates } : {}),
+    src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(covariates ? { covariates } : {}), ...(featureBlocks ? { featureBlocks } : {}),
   };
   return {
     data,

@@ -29,6 +29,8 @@ export interface GcnStackShape {
    * layer, when no dropout precedes it, may then reuse its Â·X (GCNConv's constantInput).
    */
   constantInput?: boolean;
+  /** Layer name prefix (default 'gcn': layers gcn0, gcn1, …); branches of one model need their own. */
+  name?: string;
   /** Graph-level: pool each graph's node rows (graph offsets per batch) after the GCN layers. */
   pool?: { mode: PoolMode; offsets: () => Tensor };
 }
@@ -54,7 +56,7 @@ export function gcnStack(heap: Heap, rng: Rng, graph: () => Propagation, s: GcnS
     const dropped = s.dropout > 0 && (s.inputDropout || l > 0);
     dropoutBefore(l);
     const constantInput = l === 0 && s.constantInput === true && !dropped;
-    layers.push(new GCNConv(heap, `gcn${l}`, width, out, rng, graph, { weightDecay: s.weightDecay(l), constantInput }));
+    layers.push(new GCNConv(heap, `${s.name ?? 'gcn'}${l}`, width, out, rng, graph, { weightDecay: s.weightDecay(l), constantInput }));
     if (!last) layers.push(new ReLU());
     width = out;
   }

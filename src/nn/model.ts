@@ -1,7 +1,7 @@
 import type { Tensor } from '../memory/tensor.js';
 import type { Parameter, PassContext } from './layer.js';
 import type { Sequential } from './sequential.js';
-import type { TwoBranchJoin } from './two-branch.js';
+import type { BranchJoin } from './two-branch.js';
 
 /**
  * What every trainer drives, whatever the model inside: parameters, a forward pass on the
@@ -30,11 +30,11 @@ export function sequentialModel<I>(seq: Sequential, input: (i: I) => Tensor): Mo
   };
 }
 
-/** A two-branch join fed by `inputs(i)` = [first branch's input, second branch's input]. */
-export function joinedModel<I>(join: TwoBranchJoin, inputs: (i: I) => [Tensor, Tensor]): Model<I> {
+/** A branch join fed by `inputs(i)`: one input per branch, in branch order. */
+export function joinedModel<I>(join: BranchJoin, inputs: (i: I) => Tensor[]): Model<I> {
   return {
     params: () => join.params(),
-    forward: (ctx, i) => { const [a, b] = inputs(i); return join.forward(ctx, a, b); },
+    forward: (ctx, i) => join.forward(ctx, inputs(i)),
     backward: (ctx, g) => join.backward(ctx, g),
     release: () => join.release(),
     dispose: () => join.dispose(),

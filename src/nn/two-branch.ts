@@ -19,48 +19,56 @@ export interface BranchHost {
 }
 
 /**
- * Two branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a
- * GCN branch beside a dense branch). On the main team the branches are forked (as
- * torch.jit.fork) forward and backward; on any other team (a batch-splitting shard) they run
- * one after the other on that team's threads. Same bits either way.
+ * Branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a GCN
+ * branch beside a dense branch) and the founding study's independent sections (one GCN
+ * branch per marker block) joined before the output layer. On the host's exec the branches
+ * are forked (as torch.jit.fork) forward and backward; on any other exec (a batch-splitting
+ * shard) they run one after the other on that exec's threads. Same bits either way.
  */
-export class TwoBranchJoin {
+export class BranchJoin {
   private joined: Tensor | null = null;
   private out: Tensor | null = null;
 
-  constructor(private readonly rt: BranchHost, readonly a: Sequential, readonly b: Sequential, readonly head: Linear, private readonly widthA: number) {}
+  constructor(private readonly rt: BranchHost, readonly branches: readonly Sequential[], readonly head: Linear, private readonly widths: readonly number[]) {}
 
   params(): Parameter[] {
-    return [...this.a.params(), ...this.b.params(), ...this.head.params()];
+    return [...this.branches.flatMap((b) => b.params()), ...this.head.params()];
   }
 
-  private async both<A, B>(exec: Exec, fa: (e: Exec) => Promise<A>, fb: (e: Exec) => Promise<B>): Promise<[A, B]> {
-    if (exec !== this.rt.exec) return [await fa(exec), await fb(exec)];
-    const x = this.rt.fork(fa), y = this.rt.fork(fb);
-    return Promise.all([x.join(), y.join()]);
+  private async all<T>(exec: Exec, f: (branch: Sequential, i: number, e: Exec) => Promise<T>): Promise<T[]> {
+    if (exec !== this.rt.exec) {
+      const out: T[] = [];
+      for (const [i, b] of this.branches.entries()) out.push(await f(b, i, exec));
+      return out;
+    }
+    const forks = this.branches.map((b, i) => this.rt.fork((e) => f(b, i, e)));
+    return Promise.all(forks.map((x) => x.join()));
   }
 
-  /** The head's output (owned here until backward or release). */
-  async forward(ctx: PassContext, xa: Tensor, xb: Tensor): Promise<Tensor> {
+  /** The head's output (owned here until backward or release); `inputs[i]` feeds branch i. */
+  async forward(ctx: PassContext, inputs: readonly Tensor[]): Promise<Tensor> {
     this.drop();
-    const [ha, hb] = await this.both(ctx.exec, (exec) => this.a.forward({ ...ctx, exec }, xa), (exec) => this.b.forward({ ...ctx, exec }, xb));
-    this.joined = concatColumns(this.rt.heap, ha, hb);
+    const hs = await this.all(ctx.exec, (b, i, exec) => b.forward({ ...ctx, exec }, inputs[i]!));
+    this.joined = concatColumns(this.rt.heap, hs);
     this.out = await this.head.forward(ctx, this.joined);
     return this.out;
   }
 
   async backward(ctx: PassContext, g: Tensor): Promise<void> {
-    // The head's input gradient, cut back into the two branches' columns.
+    // The head's input gradient, cut back into the branches' columns.
     const gj = (await this.head.backward(ctx, g, true))!;
-    const [ga, gb] = splitColumns(this.rt.heap, gj, this.widthA);
+    const gs = splitColumns(this.rt.heap, gj, this.widths);
     gj.free();
-    await this.both(ctx.exec, (exec) => this.a.backward({ ...ctx, exec }, ga), (exec) => this.b.backward({ ...ctx, exec }, gb));
-    ga.free(); gb.free();
-    this.drop();
+    try {
+      await this.all(ctx.exec, (b, i, exec) => b.backward({ ...ctx, exec }, gs[i]!));
+    } finally {
+      for (const t of gs) t.free();
+      this.drop();
+    }
   }
 
-  release(): void { this.a.release(); this.b.release(); this.drop(); }
-  dispose(): void { this.a.dispose(); this.b.dispose(); this.drop(); this.head.dispose(); }
+  release(): void { for (const b of this.branches) b.release(); this.drop(); }
+  dispose(): void { for (const b of this.branches) b.dispose(); this.drop(); this.head.dispose(); }
 
   private drop(): void {
     this.joined?.free(); this.joined = null;
@@ -84,9 +92,9 @@ export interface HybridShape {
  * dense branch (Linear `dense0` + ReLU), and a Linear `head` on their joined columns. The
  * dense branch and the head draw their weights from `rng` after the graph branch did.
  */
-export function hybridJoin(rt: BranchHost, rng: Rng, graphBranch: Layer[], s: HybridShape): TwoBranchJoin {
+export function hybridJoin(rt: BranchHost, rng: Rng, graphBranch: Layer[], s: HybridShape): BranchJoin {
   const wd = { weightDecay: s.weightDecay };
   const dense = new Sequential([new Linear(rt.heap, 'dense0', s.dense.inFeatures, s.dense.hidden, rng, wd), new ReLU()]);
   const head = new Linear(rt.heap, 'head', s.graphWidth + s.dense.hidden, s.out, rng, wd);
-  return new TwoBranchJoin(rt, new Sequential(graphBranch), dense, head, s.graphWidth);
+  return new BranchJoin(rt, [new Sequential(graphBranch), dense], head, [s.graphWidth, s.dense.hidden]);
 }

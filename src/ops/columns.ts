@@ -3,34 +3,43 @@ import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import { matrixArg } from './check.js';
 
-// The hybrids' join: two row-aligned matrices side by side, and the gradient cut back apart.
-// Host copies: the joined width is small (two hidden layers), and the copy is row order.
+// The branch joins: row-aligned matrices side by side, and the gradient cut back apart.
+// Host copies: the joined width is small (a few hidden layers), and the copy is row order.
 
-/** [a | b] for a [n, p] and b [n, q] → [n, p + q]. */
-export function concatColumns(heap: Heap, a: Tensor, b: Tensor): Tensor {
-  matrixArg('concatColumns', 'a', a);
-  matrixArg('concatColumns', 'b', b);
-  const n = a.shape[0]!, p = a.shape[1]!, q = b.shape[1]!, w = p + q;
-  if (b.shape[0] !== n) throw argRangeError('concatColumns', 'b', `${n} rows (as many as a)`, b.shape[0]);
+/** [p₀ | p₁ | …] for row-aligned matrices pᵢ [n, wᵢ] → [n, Σ wᵢ]. */
+export function concatColumns(heap: Heap, parts: readonly Tensor[]): Tensor {
+  if (parts.length === 0) throw argRangeError('concatColumns', 'parts', 'at least one matrix', 'none');
+  parts.forEach((t, i) => matrixArg('concatColumns', `parts[${i}]`, t));
+  const n = parts[0]!.shape[0]!;
+  parts.forEach((t, i) => { if (t.shape[0] !== n) throw argRangeError('concatColumns', `parts[${i}]`, `${n} rows (as many as parts[0])`, t.shape[0]); });
+  const w = parts.reduce((a, t) => a + t.shape[1]!, 0);
   const out = Tensor.empty(heap, 'float32', [n, w], 'concat');
-  const o = out.data() as Float32Array, da = a.data() as Float32Array, db = b.data() as Float32Array;
-  for (let i = 0; i < n; i++) {
-    o.set(da.subarray(i * p, (i + 1) * p), i * w);
-    o.set(db.subarray(i * q, (i + 1) * q), i * w + p);
+  const o = out.data() as Float32Array;
+  let at = 0;
+  for (const t of parts) {
+    const q = t.shape[1]!, d = t.data() as Float32Array;
+    for (let i = 0; i < n; i++) o.set(d.subarray(i * q, (i + 1) * q), i * w + at);
+    at += q;
   }
   return out;
 }
 
-/** The inverse of concatColumns: g [n, p + q] → ([n, p], [n, q]). */
-export function splitColumns(heap: Heap, g: Tensor, p: number): [Tensor, Tensor] {
+/** The inverse of concatColumns: g [n, Σ wᵢ] → the parts [n, wᵢ]. */
+export function splitColumns(heap: Heap, g: Tensor, widths: readonly number[]): Tensor[] {
   matrixArg('splitColumns', 'g', g);
-  const n = g.shape[0]!, w = g.shape[1]!, q = w - p;
-  if (!Number.isInteger(p) || p < 0 || p > w) throw argRangeError('splitColumns', 'p', `an integer in [0, ${w}]`, p);
-  const a = Tensor.empty(heap, 'float32', [n, p]), b = Tensor.empty(heap, 'float32', [n, q]);
-  const s = g.data() as Float32Array, da = a.data() as Float32Array, db = b.data() as Float32Array;
-  for (let i = 0; i < n; i++) {
-    da.set(s.subarray(i * w, i * w + p), i * p);
-    db.set(s.subarray(i * w + p, (i + 1) * w), i * q);
+  const n = g.shape[0]!, w = g.shape[1]!;
+  if (widths.some((x) => !Number.isInteger(x) || x < 0) || widths.reduce((a, b) => a + b, 0) !== w) {
+    throw argRangeError('splitColumns', 'widths', `non-negative integers adding up to ${w}`, [...widths]);
   }
-  return [a, b];
+  const s = g.data() as Float32Array;
+  const out: Tensor[] = [];
+  let at = 0;
+  for (const q of widths) {
+    const t = Tensor.empty(heap, 'float32', [n, q]);
+    const d = t.data() as Float32Array;
+    for (let i = 0; i < n; i++) d.set(s.subarray(i * w + at, i * w + at + q), i * q);
+    out.push(t);
+    at += q;
+  }
+  return out;
 }
