@@ -119,4 +119,26 @@ describe('graph-level training with batch splitting', () => {
       await rt.close(); await serialRt.close();
     }
   });
+
+  it('shard steps on worker threads: a worker step that throws rejects the step; the worker rebuilds its replica and the next step matches a serial run', async () => {
+    process.env['GRAFT_TEST_FAULT'] = 'throw:gemmNN:1@worker';
+    const rt = await Runtime.create({ threads: 2 });
+    delete process.env['GRAFT_TEST_FAULT'];
+    const serialRt = await Runtime.create({ threads: 1 });
+    const cfg = { ...base, batchSize: 32, shardSize: 16 };
+    const trainer = new GraphTrainer(rt, 8, 4, cfg), serial = new GraphTrainer(serialRt, 8, 4, cfg);
+    const batch = syntheticMolecules({ graphs: 32, seed: 5 });
+    try {
+      const maxShard = { nodes: batch.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
+      await expect(trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch))).rejects.toThrow(/injected fault in part 0/);
+      for (let i = 0; i < 2; i++) {
+        const loss = await trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch));
+        expect(loss).toBe(await serial.trainStep(batch));
+      }
+      trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true));
+    } finally {
+      trainer.dispose(); serial.dispose();
+      await rt.close(); await serialRt.close();
+    }
+  });
 });

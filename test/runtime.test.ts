@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerError } from '../src/core/errors.js';
-import { FAULT_EXIT, FAULT_THROW } from '../src/core/test-fault.js';
+import { FAULT_EXIT, FAULT_THROW, reloadFaultPlan } from '../src/core/test-fault.js';
 import { dropout, dropoutBackward, dropoutKey } from '../src/ops/dropout.js';
 import { addInto, axpy, biasAdd, colSum, copy, reduceInOrder, relu, reluBackward, scale } from '../src/ops/elementwise.js';
 import { matmul } from '../src/ops/linalg.js';
@@ -138,6 +138,21 @@ describe('determinism', () => {
     }
   });
 
+  it('a body that fails while a fork still runs: withForkGroups waits for that fork before the groups go back; the runtime keeps working', async () => {
+    const rt = await runtime({ threads: 3 });
+    let slowDone = false;
+    const body = rt.withForkGroups(2, async () => {
+      rt.fork(async (exec) => { await everyOp(rt, exec); slowDone = true; });
+      const bad = rt.fork(async () => { throw new Error('branch failed'); });
+      await bad.join(); // rejects while the slow branch still runs on its held group
+    });
+    await expect(body).rejects.toThrow('branch failed');
+    expect(slowDone).toBe(true);
+    expect(rt.mainHelpers).toBe(2);
+    const serial = await everyOp(await runtime({ threads: 1 }));
+    (await everyOp(rt)).forEach((out, i) => expect(bitsEqual(out, serial[i]!)).toBe(true));
+  });
+
   it('batch splitting reduces shard gradients in shard order: same bits for 1, 2 and 4 threads', async () => {
     const run = async (threads: number): Promise<Float32Array> => {
       const rt = await runtime({ threads });
@@ -169,17 +184,20 @@ describe('the fault-injection test hook', () => {
   it('is off without GRAFT_TEST_FAULT: faultInject refuses to run', async () => {
     const saved = process.env['GRAFT_TEST_FAULT'];
     delete process.env['GRAFT_TEST_FAULT'];
+    reloadFaultPlan();
     try {
       const rt = await runtime({ threads: 1 });
       await expect(rt.exec.run('faultInject', [FAULT_THROW, 0], [0, 1])).rejects.toThrow('faultInject is a test hook: it runs only with GRAFT_TEST_FAULT set');
     } finally {
       if (saved !== undefined) process.env['GRAFT_TEST_FAULT'] = saved;
+      reloadFaultPlan();
     }
   });
 
   it('GRAFT_TEST_FAULT=throw:gemmNN:2 fails the second GEMM alone, on its last part', async () => {
     const saved = process.env['GRAFT_TEST_FAULT'];
     process.env['GRAFT_TEST_FAULT'] = 'throw:gemmNN:2';
+    reloadFaultPlan();
     try {
       const rt = await runtime({ threads: 2 });
       const a = Tensor.from(rt.heap, 'float32', [64, 64], randn(64 * 64, 1));
@@ -188,16 +206,18 @@ describe('the fault-injection test hook', () => {
       const third = await matmul(rt.exec, a, a);
       expect(bitsEqual(third.data() as Float32Array, first.data() as Float32Array)).toBe(true);
       process.env['GRAFT_TEST_FAULT'] = 'explode';
+      reloadFaultPlan();
       await expect(matmul(rt.exec, a, a)).rejects.toThrow(/^GRAFT_TEST_FAULT: expected 1, or throw\|exit:KERNEL:N\[:PART\]\[@main\|@worker\], got "explode"$/);
     } finally {
       if (saved === undefined) delete process.env['GRAFT_TEST_FAULT']; else process.env['GRAFT_TEST_FAULT'] = saved;
+      reloadFaultPlan();
     }
   });
 });
 
 describe('faults', () => {
-  beforeAll(() => { process.env['GRAFT_TEST_FAULT'] = '1'; });
-  afterAll(() => { delete process.env['GRAFT_TEST_FAULT']; });
+  beforeAll(() => { process.env['GRAFT_TEST_FAULT'] = '1'; reloadFaultPlan(); });
+  afterAll(() => { delete process.env['GRAFT_TEST_FAULT']; reloadFaultPlan(); });
 
   it('a kernel that throws on a worker rejects the op with that worker\'s error; the next op works', async () => {
     const rt = await runtime({ threads: 3 });

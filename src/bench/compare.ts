@@ -22,7 +22,7 @@ export interface Comparison {
 }
 
 /** workload, threads and mode: what identifies a line across runs. */
-export function lineKey(l: BenchLine): string {
+function lineKey(l: BenchLine): string {
   return `${l.workload} ×${l.threads}${l.mode ? ` ${l.mode}` : ''}`;
 }
 

@@ -1,5 +1,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+
+let tempCounter = 0;
 
 // The one way Graft writes a file: readers never see half of it, and a crash leaves either the
 // old file or the new one.
@@ -11,7 +14,7 @@ export function ensureDir(dir: string): string {
 
 /** Writes atomically: temp file, fsync, rename, fsync of the folder. */
 export function writeFileAtomic(file: string, bytes: Buffer | string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${threadId}.${++tempCounter}.tmp`);
   try {
     const fd = openSync(tmp, 'w');
     try {

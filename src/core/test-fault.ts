@@ -24,41 +24,53 @@ export interface FaultPlan {
 }
 
 const VAR = 'GRAFT_TEST_FAULT';
-let parsed: { spec: string | undefined; plan: FaultPlan | null } | null = null;
+/** Read once per thread (ops ask on every dispatch); tests that change it call reloadFaultPlan. */
+let state: { enabled: boolean; plan: FaultPlan | null; error: GraftError | null } | null = null;
 let dispatches = 0;
 
-export function testFaultEnabled(): boolean {
-  const v = process.env[VAR];
-  return v !== undefined && v !== '' && v !== '0';
+function current(): NonNullable<typeof state> {
+  if (state) return state;
+  const spec = process.env[VAR];
+  const enabled = spec !== undefined && spec !== '' && spec !== '0';
+  let plan: FaultPlan | null = null, error: GraftError | null = null;
+  if (enabled && spec !== '1') {
+    const m = /^(throw|exit):([A-Za-z]\w*):([1-9]\d*)(?::(\d+))?(?:@(main|worker))?$/.exec(spec!);
+    if (!m) error = new GraftError(`${VAR}: expected 1, or throw|exit:KERNEL:N[:PART][@main|@worker], got ${JSON.stringify(spec)}`);
+    else {
+      plan = {
+        mode: m[1] === 'exit' ? FAULT_EXIT : FAULT_THROW, kernel: m[2]!, call: Number(m[3]), part: m[4] === undefined ? 'last' : Number(m[4]),
+        scope: (m[5] as 'main' | 'worker' | undefined) ?? 'any',
+      };
+    }
+  }
+  return (state = { enabled, plan, error });
 }
 
-/** The planned fault, or null (hook off, or on for 'faultInject' alone). */
-export function faultPlan(): FaultPlan | null {
-  const spec = process.env[VAR];
-  if (parsed && parsed.spec === spec) return parsed.plan;
-  let plan: FaultPlan | null = null;
-  if (spec !== undefined && spec !== '' && spec !== '0' && spec !== '1') {
-    const m = /^(throw|exit):([A-Za-z]\w*):([1-9]\d*)(?::(\d+))?(?:@(main|worker))?$/.exec(spec);
-    if (!m) throw new GraftError(`${VAR}: expected 1, or throw|exit:KERNEL:N[:PART][@main|@worker], got ${JSON.stringify(spec)}`);
-    plan = {
-      mode: m[1] === 'exit' ? FAULT_EXIT : FAULT_THROW, kernel: m[2]!, call: Number(m[3]), part: m[4] === undefined ? 'last' : Number(m[4]),
-      scope: (m[5] as 'main' | 'worker' | undefined) ?? 'any',
-    };
-  }
-  parsed = { spec, plan };
+/** Reads GRAFT_TEST_FAULT again and restarts the dispatch count (for tests that set it). */
+export function reloadFaultPlan(): void {
+  state = null;
   dispatches = 0;
-  return plan;
+}
+
+export function testFaultEnabled(): boolean {
+  return current().enabled;
 }
 
 /**
- * Called by a team before it dispatches `kernel` over `parts` parts: the faultInject
- * arguments to dispatch instead when this is the planned call, else null.
+ * Called by a team before it dispatches `kernel` over `parts()` parts: the faultInject
+ * arguments to dispatch instead when this is the planned call, else null. Costs a field
+ * read when the hook is off. (PART counts the parts the op was cut into; a team that has
+ * fewer threads merges parts after this.)
  */
-export function plannedFault(kernel: string, parts: number): [number, number] | null {
-  const plan = faultPlan();
+export function plannedFault(kernel: string, parts: () => number): [number, number] | null {
+  const s = current();
+  if (!s.enabled) return null;
+  if (s.error) throw s.error;
+  const plan = s.plan;
   if (!plan || plan.kernel !== kernel) return null;
   if (plan.scope !== 'any' && (plan.scope === 'main') !== isMainThread) return null;
   if (++dispatches !== plan.call) return null;
-  const part = plan.part === 'last' ? parts - 1 : Math.min(plan.part, parts - 1);
+  const n = parts();
+  const part = plan.part === 'last' ? n - 1 : Math.min(plan.part, n - 1);
   return [plan.mode, part];
 }

@@ -62,10 +62,13 @@ export class Heap {
     return h;
   }
 
-  /** Moves a region heap to the block [start, start + bytes); nothing may be live in it. */
+  /**
+   * Moves a region heap to the block [start, start + bytes) and forgets every block in it:
+   * an arena holds one step's activations, and between steps (a failed one included) nothing
+   * in it is worth keeping.
+   */
   reset(start: number, bytes: number): void {
     if (!this.region) throw new GraftError('Heap.reset: only a region heap (Heap.region) can be moved');
-    if (this.live.size > 0) throw new GraftError(`Heap.reset: ${this.live.size} blocks are still live in the region`);
     this.setRegion(start, bytes);
   }
 
@@ -77,6 +80,7 @@ export class Heap {
     (this as { maxBytes: number }).maxBytes = start + size;
     this.freeStart = [start];
     this.freeSize = [size];
+    this.live = new Map();
     this.used = 0;
   }
 

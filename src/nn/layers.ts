@@ -70,6 +70,8 @@ export class Linear implements Layer {
  * when the layer narrows (in ≥ out), (Â·X)·W when it widens (in < out). With
  * `constantInput` (the input is the same tensor, unchanged, every pass: full-batch features
  * with no dropout before this layer), a widening layer computes Â·X once and reuses it.
+ * The cache is keyed by the input tensor and Â, not by their contents: writing into X in
+ * place breaks that promise, and is the caller's to avoid.
  * Per node: h_i = Σ_j â_ij (x_j W) + b.
  * Shapes: X [n, in], Â [n, n] → H [n, out].
  */
@@ -81,7 +83,7 @@ export class GCNConv implements Layer {
   private x: Tensor | null = null;
   /** Propagate-first: Â·X of this pass (owned unless it is the cache). */
   private ax: Tensor | null = null;
-  private cache: { x: Tensor; ptr: number; adj: CsrMatrix; ax: Tensor } | null = null;
+  private cache: { x: Tensor; adj: CsrMatrix; ax: Tensor } | null = null;
   private readonly constantInput: boolean;
 
   constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
@@ -99,15 +101,22 @@ export class GCNConv implements Layer {
     const adj = this.graph().adj;
     let y: Tensor;
     if (this.propagateFirst) {
-      const ax = await this.propagated(ctx, adj, x);
-      y = await matmul(ctx.exec, ax, this.lin.weight.value);
-      this.ax = ax;
+      this.ax = await this.propagated(ctx, adj, x); // release() frees it if what follows fails
+      y = await matmul(ctx.exec, this.ax, this.lin.weight.value);
     } else {
       const xw = await matmul(ctx.exec, x, this.lin.weight.value);
-      y = await spmm(ctx.exec, adj, xw);
-      xw.free();
+      try {
+        y = await spmm(ctx.exec, adj, xw);
+      } finally {
+        xw.free();
+      }
     }
-    await biasAdd(ctx.exec, y, this.lin.bias!.value);
+    try {
+      await biasAdd(ctx.exec, y, this.lin.bias!.value);
+    } catch (err) {
+      y.free();
+      throw err;
+    }
     this.x = x;
     return y;
   }
@@ -115,10 +124,10 @@ export class GCNConv implements Layer {
   /** Â·X: from the cache when the input is constant and the same as last time. */
   private async propagated(ctx: PassContext, adj: CsrMatrix, x: Tensor): Promise<Tensor> {
     const c = this.cache;
-    if (c && c.x === x && c.ptr === x.ptr && c.adj === adj && !x.isFreed) return c.ax;
+    if (c && c.x === x && c.adj === adj && !x.isFreed) return c.ax;
     this.dropCache();
     const ax = await spmm(ctx.exec, adj, x);
-    if (this.constantInput) this.cache = { x, ptr: x.ptr, adj, ax };
+    if (this.constantInput) this.cache = { x, adj, ax };
     return ax;
   }
 

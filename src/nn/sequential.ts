@@ -33,12 +33,18 @@ export class Sequential {
   async backward(ctx: PassContext, gOut: Tensor, needInputGrad = false): Promise<Tensor | null> {
     if (this.acts.length !== this.layers.length + 1) throw new Error('Sequential.backward: no forward pass to differentiate');
     let g: Tensor | null = gOut;
-    for (let i = this.layers.length - 1; i >= 0 && g !== null; i--) {
-      const next: Tensor | null = await this.layers[i]!.backward(ctx, g, i > 0 || needInputGrad);
-      if (g !== gOut && g !== next) g.free();
-      g = next;
+    try {
+      for (let i = this.layers.length - 1; i >= 0 && g !== null; i--) {
+        const next: Tensor | null = await this.layers[i]!.backward(ctx, g, i > 0 || needInputGrad);
+        if (g !== gOut && g !== next) g.free();
+        g = next;
+      }
+    } catch (err) {
+      if (g !== null && g !== gOut) g.free(); // the gradient in flight when a layer failed
+      throw err;
+    } finally {
+      this.freeActs();
     }
-    this.freeActs();
     return needInputGrad ? g : null;
   }
 

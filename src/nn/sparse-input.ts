@@ -22,10 +22,6 @@ export class SparseFeatures {
     return new SparseFeatures(x, t.matrix, t.order);
   }
 
-  get density(): number {
-    return this.x.nnz / Math.max(1, this.x.rows * this.x.cols);
-  }
-
   /** Xᵀ with X's nonzero values `vals` (in X's order): a new values tensor for xT. */
   transposeValues(heap: Heap, vals: Tensor<'float32'>): Tensor<'float32'> {
     const out = Tensor.empty(heap, 'float32', [vals.size], 'Xᵀ values') as Tensor<'float32'>;
@@ -81,7 +77,12 @@ export class SparseInputGCNConv {
     } finally {
       xw.free();
     }
-    await biasAdd(ctx.exec, y, lin.bias!.value);
+    try {
+      await biasAdd(ctx.exec, y, lin.bias!.value);
+    } catch (err) {
+      y.free();
+      throw err;
+    }
     this.active = true;
     return y;
   }

@@ -42,7 +42,12 @@ export class BranchJoin {
       return out;
     }
     const forks = this.branches.map((b, i) => this.rt.fork((e) => f(b, i, e)));
-    return Promise.all(forks.map((x) => x.join()));
+    // Every branch ends before this returns, a failed one or not, so no branch still runs
+    // on threads its host has taken back.
+    const results = await Promise.allSettled(forks.map((x) => x.join()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<T>).value);
   }
 
   /** The head's output (owned here until backward or release); `inputs[i]` feeds branch i. */

@@ -29,10 +29,10 @@ export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, op
   matrixArg(fn, 'x', x);
   const [k, n] = x.shape as [number, number];
   if (k !== a.cols) throw shapeError(fn, 'x', [a.cols, '*'], x.shape);
-  const y = outArg(fn, out, x, 'float32', [a.rows, n]);
-  if (y.ptr === x.ptr && a.rows > 0 && n > 0) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
   const block = options.colBlock ?? 0;
   if (!Number.isInteger(block) || block < 0 || block % 32 !== 0) throw argRangeError(fn, 'options.colBlock', 'a non-negative multiple of 32', block);
+  if (out !== undefined && out.ptr === x.ptr && a.rows > 0 && n > 0) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
+  const y = outArg(fn, out, x, 'float32', [a.rows, n]);
   if (a.rows === 0 || n === 0) return y;
   const rowPtr = a.rowPtr.data();
   const parts = partsFor(exec.threads, (a.nnz + a.rows) * n, 1 << 16);

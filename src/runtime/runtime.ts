@@ -50,8 +50,8 @@ export class Runtime {
   private readonly main: Team;
   private readonly teamOptions: { helperSpinMicros: number; leaderSpinMicros: number };
   private forks = 0;
-  /** Free groups of threads held by withForkGroups, or null. */
-  private heldBranches: Team[] | null = null;
+  /** Groups of threads held by withForkGroups (the free ones, and forks running on the others), or null. */
+  private heldBranches: { free: Team[]; running: Set<Promise<unknown>> } | null = null;
   private reconfig: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -112,17 +112,20 @@ export class Runtime {
     if (typeof fn !== 'function') throw argTypeError('Runtime.fork', 'fn', 'a function (exec) => Promise', fn);
     if (options.threads !== undefined) checkPositiveInt('Runtime.fork', 'options.threads', options.threads);
     this.checkOpen('fork');
-    const held = this.heldBranches?.pop();
-    if (held) {
+    const pool = this.heldBranches;
+    const held = pool?.free.pop();
+    if (pool && held) {
       // A group formed ahead by withForkGroups: no threads change hands, so a fork costs
       // what an op costs, not a Piscina round trip.
       const done = (async () => {
         try {
           return await fn(held);
         } finally {
-          this.heldBranches!.push(held);
+          pool.free.push(held);
         }
       })();
+      pool.running.add(done);
+      void done.then(() => pool.running.delete(done), () => pool.running.delete(done));
       return new Future(done);
     }
     this.enterFork();
@@ -164,6 +167,7 @@ export class Runtime {
     this.checkOpen('withForkGroups');
     if (this.heldBranches) return body(); // already held by an enclosing call
     const teams: Team[] = [];
+    let held: { free: Team[]; running: Set<Promise<unknown>> } | null = null;
     const per = Math.max(1, Math.floor(this.main.helpers / n));
     try {
       for (let g = 0; g < n; g++) {
@@ -175,11 +179,14 @@ export class Runtime {
           throw err;
         }
       }
-      this.heldBranches = [...teams].reverse(); // pop() hands out the first group first
+      held = { free: [...teams].reverse(), running: new Set() }; // pop() hands out the first group first
+      this.heldBranches = held;
       return await body();
     } finally {
+      // Forks still running on a held group (body failed early) end before it goes back.
+      if (held) await Promise.allSettled([...held.running]);
       this.heldBranches = null;
-      for (const t of teams) { await this.returnBranch(t); this.leaveFork(); }
+      await this.returnGroups(teams);
     }
   }
 
@@ -219,7 +226,7 @@ export class Runtime {
       }
       return await body(run);
     } finally {
-      for (const t of teams) { await this.returnBranch(t); this.leaveFork(); }
+      await this.returnGroups(teams);
     }
   }
 
@@ -235,13 +242,18 @@ export class Runtime {
     checkPositiveInt('Runtime.withWorkerCalls', 'n', n);
     this.checkOpen('withWorkerCalls');
     const pool = this.pool;
-    if (!pool) return body(() => Promise.reject(new Error('Runtime.withWorkerCalls: no worker threads (threads: 1)')), 0);
-    const lent = Math.min(n, this.main.helpers);
-    await this.serialize(() => this.main.releaseFrom(this.main.helpers - lent));
+    const none: WorkerCall = () => Promise.reject(new Error('Runtime.withWorkerCalls: no worker thread is free to lend'));
+    if (!pool) return body(none, 0);
+    // The count is read where the release runs, after any reconfiguration queued before it.
+    const lent = await this.serialize(async () => {
+      const k = Math.min(n, this.main.helpers);
+      await this.main.releaseFrom(this.main.helpers - k);
+      return k;
+    });
     try {
-      return await body((module, fn, payload) => pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask), lent);
+      return await body(lent === 0 ? none : (module, fn, payload) => pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask), lent);
     } finally {
-      await this.serialize(() => this.main.addHelpers(lent));
+      if (lent > 0) await this.serialize(() => this.main.addHelpers(lent));
     }
   }
 
@@ -311,6 +323,21 @@ export class Runtime {
       await team.addHelpers(k);
       return team;
     });
+  }
+
+  /** Gives every group back (each on its own, so one failure does not keep the others). */
+  private async returnGroups(teams: readonly Team[]): Promise<void> {
+    let first: unknown;
+    for (const t of teams) {
+      try {
+        await this.returnBranch(t);
+      } catch (err) {
+        first ??= err;
+      } finally {
+        this.leaveFork();
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
   private returnBranch(team: Team): Promise<void> {

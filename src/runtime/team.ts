@@ -88,9 +88,9 @@ export class Team implements Exec {
   async run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void> {
     const id = kernelId(name);
     if (bounds.length < 2) return;
-    const parts = Math.min(bounds.length - 1, this.threads);
+    const parts = (): number => Math.min(bounds.length - 1, this.threads);
     const fault = plannedFault(name, parts);
-    if (fault) return this.run('faultInject', fault, Array.from({ length: parts + 1 }, (_, i) => i));
+    if (fault) return this.run('faultInject', fault, Array.from({ length: parts() + 1 }, (_, i) => i));
     await this.lock();
     try {
       this.noteExits();

@@ -82,7 +82,7 @@ export type GraphModel = Model<GraphBatch>;
  * (torch.jit.fork); inside a batch-splitting shard they run one after the other on the
  * shard's threads. Same bits either way: each branch's arithmetic is the same.
  */
-export function hybridModel(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
+function hybridModel(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): GraphModel {
   const h = c.hybrid!;
   const rng = new Rng(c.seed);
@@ -141,7 +141,7 @@ export class GraphTrainer {
   private workers: { call: WorkerCall; arenas: Tensor[] } | null = null;
   private readonly workerModule = pathToFileURL(`${packageRoot()}/dist/src/train/shard-worker.js`).href;
   private readonly id = `${process.pid}:${nextTrainerId++}`;
-  /** Set while fit() holds groups of threads for a whole epoch (Runtime.withShardGroups). */
+  /** How shards run while a placement holds its threads (withShardGroups groups, or inline); null: dataParallel per step. */
   private shardRunner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;
 
   constructor(private readonly rt: Runtime, readonly features: number, readonly targets: number, readonly config: GraphTrainConfig) {
@@ -276,9 +276,10 @@ export class GraphTrainer {
       const c = this.config, w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
       // Activations of one pass: a few [nodes, width] tensors per layer, and their gradients.
       const bytes = 4 * 1024 * 1024 + 4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0)));
-      const arenas = Array.from({ length: lent }, () => Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
-      this.workers = { call, arenas };
+      const arenas: Tensor[] = [];
       try {
+        for (let g = 0; g < lent; g++) arenas.push(Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
+        this.workers = { call, arenas };
         return await body();
       } finally {
         this.workers = null;
@@ -303,8 +304,9 @@ export class GraphTrainer {
   }
 
   /**
-   * How batch splitting runs, chosen on the first epoch's steps ('auto'): groups of threads
-   * per shard, or the shards inline with intra-op splitting when that measured faster. The
+   * Where batch splitting runs each step's shards, chosen on the first epoch's steps: whole
+   * shard steps on worker threads, a group of threads per shard, or the shards inline with
+   * intra-op splitting, whichever measured fastest (with the trial's ms per step). The
    * choice never changes the results, only the time.
    */
   shardPlacement: { mode: ShardMode; workersMs: number; groupsMs: number; inlineMs: number } | null = null;

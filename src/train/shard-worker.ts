@@ -37,7 +37,9 @@ export interface ShardStep {
 }
 
 interface Replica { heap: Heap; exec: InlineExec; model: GraphModel; batch: GraphBatch | null }
+/** Replicas by trainer, most recent last; a few are kept (a run makes one trainer at a time). */
 const replicas = new Map<string, Replica>();
+const KEEP_REPLICAS = 4;
 
 function replicaFor(w: WorkerContext, s: ShardStep): Replica {
   let r = replicas.get(s.trainer);
@@ -54,6 +56,7 @@ function replicaFor(w: WorkerContext, s: ShardStep): Replica {
   // Its own initial weights are never used: the parameters become views of the master's.
   for (const p of made.model.params()) { p.value.free(); p.grad.free(); }
   replicas.set(s.trainer, made);
+  if (replicas.size > KEEP_REPLICAS) replicas.delete(replicas.keys().next().value!);
   return made;
 }
 
@@ -83,6 +86,10 @@ export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ 
       l.grad.free();
     }
     return { loss: l.loss };
+  } catch (err) {
+    // A failed step may leave a layer's saved state behind: build the replica afresh next time.
+    replicas.delete(s.trainer);
+    throw err;
   } finally {
     r.model.release();
     r.batch = null;
