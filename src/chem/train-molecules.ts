@@ -1,5 +1,5 @@
 import { GraftError } from '../core/errors.js';
-import type { GraphSample } from '../graph/batch.js';
+import { stackTargets, type GraphSample } from '../graph/batch.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphTrainConfig } from '../train/graph-trainer.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
@@ -65,16 +65,14 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
   }
   const trainer = new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, T, { ...c, ...(o.hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}) });
   try {
-    const yVal = new Float32Array(val.length * T);
-    val.forEach((g, i) => yVal.set(g.y, i * T));
+    const yVal = stackTargets(val, T);
     // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
     const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
       ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
       : undefined;
     const history = await trainer.fit(train, val, { restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
     const pv = await trainer.predict(val), pt = await trainer.predict(test);
-    const yt = new Float32Array(test.length * T);
-    test.forEach((g, i) => yt.set(g.y, i * T));
+    const yt = stackTargets(test, T);
     const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: train.length, val_molecules: val.length, test_molecules: test.length,
       mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
     let perLabel: MoleculeTaskResult['perLabel'];

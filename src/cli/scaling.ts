@@ -10,7 +10,7 @@ import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { sharedDataDir } from '../data/locate.js';
 import { syntheticMolecules } from '../data/synthetic.js';
-import type { GraphSample } from '../graph/batch.js';
+import { stackTargets, type GraphSample } from '../graph/batch.js';
 import { runCvJobs } from '../genomics/cv-pool.js';
 import { runCvJob, type CvJob, type FoldPlan } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
@@ -99,66 +99,63 @@ async function genomicData(log: (s: string) => void, branches = 1): Promise<{ na
   }
 }
 
+/** The ensemble's r on the test fold: members' predictions averaged in member order, as one job would. */
+function ensembleR(results: Awaited<ReturnType<typeof runCvJobs>>, y: Float64Array): number {
+  const test = results[0]!.perTrait[0]!.test;
+  const sum = new Float64Array(test.length);
+  for (const r of results) r.perTrait[0]!.predicted.forEach((p, i) => { sum[i]! += p; });
+  return foldMetrics(test.map((i) => y[i]!), Array.from(sum, (x) => x / results.length)).r;
+}
+
+/** The members trained one after another on one runtime of t threads, timed from the second (the first warms up). */
+async function timedMembers(t: number, d: StudyData, folds: FoldPlan, members: CvJob[], gcn: GcnRegressorConfig): Promise<{ results: Awaited<ReturnType<typeof runCvJobs>>; msPerEpoch: number }> {
+  const rt = await Runtime.create({ threads: t });
+  const results = [];
+  let t0 = 0;
+  try {
+    for (const [k, j] of members.entries()) {
+      if (k === 1) t0 = performance.now();
+      results.push(await runCvJob(rt, d, folds, j, gcn));
+    }
+  } finally {
+    await rt.close();
+  }
+  return { results, msPerEpoch: (performance.now() - t0) / ((members.length - 1) * gcn.epochs) };
+}
+
+function memberJobs(g: { data: StudyData; trait: number }, members: number): { folds: FoldPlan; jobs: CvJob[] } {
+  const y = g.data.y[g.trait]!;
+  const folds: FoldPlan = [kFoldSplits(g.data.n, 5, 1, Array.from({ length: g.data.n }, (_, i) => Number.isFinite(y[i]!)))];
+  return { folds, jobs: Array.from({ length: members }, (_, e) => ({ model: 'gcn', repeat: 0, fold: 1, traits: [g.trait], member: e })) };
+}
+
 async function genomicScaling(g: { data: StudyData; trait: number }, threads: number[], epochs: number, add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
   const d = g.data, y = d.y[g.trait]!;
-  const eligible = Array.from({ length: d.n }, (_, i) => Number.isFinite(y[i]!));
-  const folds: FoldPlan = [kFoldSplits(d.n, 5, 1, eligible)];
   const gcn: GcnRegressorConfig = { ...GCN_GP_DEFAULTS, epochs, patience: 0, ensemble: 8 };
-  const init = { data: d, folds, gcn };
-  const score = (results: Awaited<ReturnType<typeof runCvJobs>>): number => {
-    // The ensemble: members' predictions averaged in member order, as one job would.
-    const test = results[0]!.perTrait[0]!.test;
-    const sum = new Float64Array(test.length);
-    for (const r of results) r.perTrait[0]!.predicted.forEach((p, i) => { sum[i]! += p; });
-    return foldMetrics(test.map((i) => y[i]!), Array.from(sum, (s) => s / results.length)).r;
-  };
-  const members: CvJob[] = Array.from({ length: gcn.ensemble }, (_, e) => ({ model: 'gcn', repeat: 0, fold: 1, traits: [g.trait], member: e }));
+  const { folds, jobs } = memberJobs(g, gcn.ensemble);
   for (const t of threads) {
-    // Intra-op: one runtime with t threads trains the members one after another (timed from
-    // the second member: the first pays for compiling and warming up).
-    const rt = await Runtime.create({ threads: t });
-    const intra = [];
-    let t0 = 0;
-    try {
-      for (const [k, j] of members.entries()) {
-        if (k === 1) t0 = performance.now();
-        intra.push(await runCvJob(rt, d, folds, j, gcn));
-      }
-    } finally {
-      await rt.close();
-    }
-    const intraMs = (performance.now() - t0) / ((gcn.ensemble - 1) * epochs);
-    add({ task: 'genomic', strategy: t === 1 ? 'serial' : 'intra-op', threads: t, ms_per_epoch: intraMs, metric: 'r', value: score(intra) });
-    if (t === 1) add({ task: 'genomic', strategy: 'intra-op', threads: 1, ms_per_epoch: intraMs, metric: 'r', value: score(intra) });
+    // Intra-op: one runtime with t threads trains the members one after another.
+    const intra = await timedMembers(t, d, folds, jobs, gcn);
+    const r = ensembleR(intra.results, y);
+    if (t === 1) add({ task: 'genomic', strategy: 'serial', threads: 1, ms_per_epoch: intra.msPerEpoch, metric: 'r', value: r });
+    add({ task: 'genomic', strategy: 'intra-op', threads: t, ms_per_epoch: intra.msPerEpoch, metric: 'r', value: r });
     // Replicas: the members as independent trainings on t one-thread workers; the pool's
     // start-up is part of the time (it is part of the strategy), amortized over the members.
-    t0 = performance.now();
-    const rep = await runCvJobs(init, members, t);
-    add({ task: 'genomic', strategy: 'replicas', threads: t, ms_per_epoch: (performance.now() - t0) / (gcn.ensemble * epochs), metric: 'r', value: score(rep) });
+    const t0 = performance.now();
+    const rep = await runCvJobs({ data: d, folds, gcn }, jobs, t);
+    add({ task: 'genomic', strategy: 'replicas', threads: t, ms_per_epoch: (performance.now() - t0) / (gcn.ensemble * epochs), metric: 'r', value: ensembleR(rep, y) });
   }
 }
 
+/** The branched model (one GCN branch per marker block, forked), trained on one runtime of t threads. */
 async function genomicForkScaling(g: { data: StudyData; trait: number }, threads: number[], epochs: number, add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
-  const d = g.data, y = d.y[g.trait]!;
-  const folds: FoldPlan = [kFoldSplits(d.n, 5, 1, Array.from({ length: d.n }, (_, i) => Number.isFinite(y[i]!)))];
   const gcn: GcnRegressorConfig = { ...GCN_GP_DEFAULTS, epochs, patience: 0, ensemble: 3 };
+  const { folds, jobs } = memberJobs(g, gcn.ensemble);
   for (const t of threads) {
-    const rt = await Runtime.create({ threads: t });
-    const res = [];
-    let t0 = 0;
-    try {
-      for (let e = 0; e < gcn.ensemble; e++) {
-        if (e === 1) t0 = performance.now();
-        res.push(await runCvJob(rt, d, folds, { model: 'gcn', repeat: 0, fold: 1, traits: [g.trait], member: e }, gcn));
-      }
-    } finally {
-      await rt.close();
-    }
-    const test = res[0]!.perTrait[0]!.test, sum = new Float64Array(test.length);
-    for (const r of res) r.perTrait[0]!.predicted.forEach((p, i) => { sum[i]! += p; });
+    const run = await timedMembers(t, g.data, folds, jobs, gcn);
     add({
-      task: 'genomic', strategy: `fork (${d.featureBlocks?.length ?? 1} branches)`, threads: t, ms_per_epoch: (performance.now() - t0) / ((gcn.ensemble - 1) * epochs),
-      metric: 'r', value: foldMetrics(test.map((i) => y[i]!), Array.from(sum, (x) => x / res.length)).r,
+      task: 'genomic', strategy: `fork (${g.data.featureBlocks?.length ?? 1} branches)`, threads: t, ms_per_epoch: run.msPerEpoch,
+      metric: 'r', value: ensembleR(run.results, g.data.y[g.trait]!),
     });
   }
 }
@@ -182,8 +179,7 @@ async function moleculeData(n: number, log: (s: string) => void): Promise<{ name
 async function moleculeScaling(m: Awaited<ReturnType<typeof moleculeData>>, threads: number[], add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
   const split = randomSplit(m.samples.length, 1);
   const train = split.train.map((i) => m.samples[i]!), test = split.test.map((i) => m.samples[i]!);
-  const yTest = new Float32Array(test.length * m.targets);
-  test.forEach((g, i) => yTest.set(g.y, i * m.targets));
+  const yTest = stackTargets(test, m.targets);
   const base: GraphTrainConfig = { task: 'multilabel', layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 6, batchSize: 64, shardSize: 64, patience: 0, seed: 1 };
   const strategies: [string, GraphTrainConfig][] = [
     ['intra-op', base],

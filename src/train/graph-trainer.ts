@@ -270,7 +270,7 @@ export class GraphTrainer {
    * (`maxShard`: nodes and graphs); same bits as every other placement.
    */
   async holdingWorkers<T>(maxShard: { nodes: number; graphs: number }, body: () => Promise<T>): Promise<T> {
-    if (this.replicas.length === 1 || this.rt.threads === 1) return body();
+    if (!this.splits) return body();
     return this.rt.withWorkerCalls(this.replicas.length - 1, async (call, lent) => {
       if (lent === 0) return body();
       const c = this.config, w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
@@ -414,7 +414,7 @@ export class GraphTrainer {
       };
       // A hybrid trained without batch splitting forks its two branches in every pass: the
       // groups of threads for them are formed once per epoch (validation included).
-      const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1;
+      const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1; // no shards to place: fork instead
       const ev = await (forked ? <T>(f: () => Promise<T>) => this.rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f())(async () => {
         await this.epochSteps(steps, step, maxShard);
         // One pass over the validation set gives its loss and, for a score, its outputs.
@@ -442,22 +442,20 @@ export class GraphTrainer {
    */
   private async epochSteps(steps: number[], step: (i: number) => Promise<void>, maxShard: { nodes: number; graphs: number }): Promise<void> {
     const all = async (list: number[]): Promise<void> => { for (const i of list) await step(i); };
-    if (this.replicas.length === 1 || this.rt.threads === 1) return all(steps);
-    const place = (mode: ShardMode, list: number[]): Promise<void> => mode === 'workers'
-      ? this.holdingWorkers(maxShard, () => all(list))
-      : mode === 'groups' ? this.holdingShardGroups(() => all(list)) : this.inlineShards(() => all(list));
-    if (this.shardPlacement) return place(this.shardPlacement.mode, steps);
+    if (!this.splits) return all(steps);
+    const holder = (mode: ShardMode) => <T>(f: () => Promise<T>): Promise<T> => mode === 'workers'
+      ? this.holdingWorkers(maxShard, f) : mode === 'groups' ? this.holdingShardGroups(f) : this.inlineShards(f);
+    if (this.shardPlacement) return holder(this.shardPlacement.mode)(() => all(steps));
     const modes: ShardMode[] = ['workers', 'groups', 'inline'];
     const warm = 2; // untimed steps per placement: the first steps pay for start-up and JIT warm-up
     const k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
-    if (k < 1) return place('workers', steps); // too few steps to measure: decide next epoch
+    if (k < 1) return holder('workers')(() => all(steps)); // too few steps to measure: decide next epoch
     const times: Record<ShardMode, number> = { workers: 0, groups: 0, inline: 0 };
     let at = 0;
     for (const mode of modes) {
       const list = steps.slice(at, at + warm + k);
       at += warm + k;
-      times[mode] = await (mode === 'workers' ? (f: () => Promise<number>) => this.holdingWorkers(maxShard, f)
-        : mode === 'groups' ? (f: () => Promise<number>) => this.holdingShardGroups(f) : (f: () => Promise<number>) => this.inlineShards(f))(async () => {
+      times[mode] = await holder(mode)(async () => {
         await all(list.slice(0, warm));
         const t0 = performance.now();
         await all(list.slice(warm));
@@ -466,7 +464,12 @@ export class GraphTrainer {
     }
     const best = modes.reduce((m, x) => (times[x] < times[m] ? x : m));
     this.shardPlacement = { mode: best, workersMs: times.workers, groupsMs: times.groups, inlineMs: times.inline };
-    return place(best, steps.slice(at));
+    return holder(best)(() => all(steps.slice(at)));
+  }
+
+  /** Batch splitting has shards to place: more than one shard per step and more than one thread. */
+  private get splits(): boolean {
+    return this.replicas.length > 1 && this.rt.threads > 1;
   }
 
   dispose(): void {
