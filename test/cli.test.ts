@@ -40,6 +40,23 @@ describe('graft CLI', () => {
     expect(b.err).toMatch(/data set 'cora' needs the shared data folder/);
     expect(existsSync(join(dir, 'a')) || existsSync(join(dir, 'b'))).toBe(false);
     expect(graft('frobnicate').code).toBe(1);
+    // --threads 0 used to leave an empty run folder; --checkpoint-every 0 and unknown config
+    // keys were accepted silently; a negative number needed the --flag=-1 form.
+    const c = graft('train', '--dataset', 'synthetic', '--threads', '0', '--out', join(dir, 'c'));
+    expect(c.code).toBe(2);
+    expect(c.err).toContain('--threads must be at least 1, got 0');
+    const d = graft('train', '--dataset', 'synthetic', '--checkpoint-every', '0', '--out', join(dir, 'd'));
+    expect(d.code).toBe(2);
+    expect(d.err).toContain('--checkpoint-every must be at least 1 epoch, got 0');
+    const cfg = join(dir, 'cfg.json');
+    writeFileSync(cfg, JSON.stringify({ dataset: 'synthetic', learningRate: 0.1 }));
+    const e = graft('train', '--config', cfg, '--out', join(dir, 'e'));
+    expect(e.code).toBe(2);
+    expect(e.err).toContain(`${cfg}: unknown config key "learningRate"`);
+    const f = graft('train', '--dataset', 'synthetic', '--weight-decay', '-1', '--out', join(dir, 'f'));
+    expect(f.code).toBe(2);
+    expect(f.err).toContain("argument 'config.weightDecay' must be a non-negative number, got -1");
+    for (const x of ['c', 'd', 'e', 'f']) expect(existsSync(join(dir, x)), x).toBe(false);
   });
 });
 

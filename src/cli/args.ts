@@ -27,3 +27,23 @@ function oneOf(options: readonly string[]): string {
   const q = options.map((o) => `'${o}'`);
   return q.length === 1 ? q[0]! : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1]}`;
 }
+
+/**
+ * `--flag -1` as `--flag=-1`: node's parseArgs takes a value that starts with '-' for an
+ * option and refuses it, so a negative number would need the '=' form.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && next !== undefined && /^-(\d|\.\d)/.test(next)) { out.push(`${a}=${next}`); i++; }
+    else out.push(a);
+  }
+  return out;
+}
+
+/** The keys a JSON config file may hold; any other is an error naming the file and the key. */
+export function checkConfigKeys(file: string, config: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(config).filter((k) => !known.includes(k));
+  if (unknown.length) throw new GraftError(`${file}: unknown config key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${known.join(', ')})`);
+}

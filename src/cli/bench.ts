@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { compareBench, comparisonTable, parseBenchLines } from '../bench/compare.js';
 import { defaultWorkloadsFile, readWorkloads, runBench } from '../bench/workloads.js';
 import { GraftError } from '../core/errors.js';
-import { num } from './args.js';
+import { num, joinNegativeValues } from './args.js';
 
 export const BENCH_USAGE = `  graft bench [--workloads FILE] [--threads 1,2,...] [--only NAME,...] [--reps 10]
               [--baseline FILE --max-regression PCT]   (JSON lines; with a baseline, a Markdown
@@ -13,7 +13,7 @@ export const BENCH_USAGE = `  graft bench [--workloads FILE] [--threads 1,2,...]
 /** `graft bench`: the shared workloads end to end, one JSON line each; optionally gated on a baseline. */
 export async function bench(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
-    args: argv, strict: true, options: {
+    args: joinNegativeValues(argv), strict: true, options: {
       workloads: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' }, reps: { type: 'string' },
       baseline: { type: 'string' }, 'max-regression': { type: 'string' },
     },

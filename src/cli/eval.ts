@@ -6,7 +6,7 @@ import { Runtime } from '../runtime/runtime.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { accuracy, classificationReport } from '../train/metrics.js';
 import { predictNodes, type NodeTrainConfig } from '../train/node-trainer.js';
-import { num } from './args.js';
+import { num, joinNegativeValues } from './args.js';
 import { loadData, writePredictions, type DataChoice } from './train.js';
 
 // `graft eval` and `graft predict`: a node run folder's checkpoint, on its data again.
@@ -15,7 +15,7 @@ export const EVAL_USAGE = `  graft eval --run DIR [--threads N]
   graft predict --run DIR [--out FILE] [--threads N]`;
 
 export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise<void> {
-  const { values: v } = parseArgs({ args: argv, strict: true, options: { run: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, 'data-dir': { type: 'string' } } });
+  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { run: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, 'data-dir': { type: 'string' } } });
   if (!v.run) throw new GraftError(`--run DIR (a folder written by graft train) is required`);
   const cfgFile = join(v.run, 'config.json');
   if (!existsSync(cfgFile)) throw new GraftError(`${cfgFile} not found (is ${v.run} a run folder?)`);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sharedDataDir } from '../data/locate.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic-synthetic.js';
-import { choice, choices, num } from './args.js';
+import { choice, choices, num, joinNegativeValues } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { GP_MODELS } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
@@ -24,7 +24,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
 /** `graft gp`: cross-validated genomic prediction, GCN beside GBLUP and rrBLUP; writes a report folder. */
 export async function gp(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args: argv, strict: true, options: {
+    args: joinNegativeValues(argv), strict: true, options: {
       geno: { type: 'string' }, pheno: { type: 'string' }, trait: { type: 'string' }, folds: { type: 'string' }, out: { type: 'string' },
       models: { type: 'string' }, k: { type: 'string' }, repeats: { type: 'string' }, seed: { type: 'string' },
       features: { type: 'string' }, pcs: { type: 'string' }, graph: { type: 'string' }, knn: { type: 'string' }, threshold: { type: 'string' },
@@ -81,7 +81,7 @@ export async function gp(argv: string[]): Promise<void> {
 export const SYNTHETIC_GP_DIR = join(packageRoot(), 'data', 'synthetic-gp');
 
 export function generateGp(argv: string[]): void {
-  const { values: v } = parseArgs({ args: argv, strict: true, options: { out: { type: 'string' }, seed: { type: 'string' } } });
+  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { out: { type: 'string' }, seed: { type: 'string' } } });
   const dir = resolve(v.out ?? SYNTHETIC_GP_DIR);
   writeSyntheticGenomicData(dir, syntheticGenomicData({ seed: num(v.seed, '--seed', true) ?? 2026 }));
   console.log(`wrote ${dir}/genotypes.csv.gz, phenotypes.csv, truth.csv`);

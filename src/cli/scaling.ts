@@ -19,7 +19,7 @@ import { Runtime } from '../runtime/runtime.js';
 import { kFoldSplits, foldMetrics } from '../train/cv.js';
 import { GraphTrainer, type GraphTrainConfig } from '../train/graph-trainer.js';
 import { meanRocAuc } from '../train/multilabel-metrics.js';
-import { num } from './args.js';
+import { num, joinNegativeValues } from './args.js';
 import { SYNTHETIC_GP_DIR } from './gp.js';
 import { lineChart } from './svg.js';
 
@@ -38,7 +38,7 @@ export const SCALING_USAGE = `  graft scaling [--out DIR] [--threads 1,2,...] [-
 interface Row { task: 'genomic' | 'molecules'; strategy: string; threads: number; ms_per_epoch: number; speedup: number; efficiency: number; metric: string; value: number; note?: string }
 
 export async function scaling(argv: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args: argv, strict: true, options: { out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, quiet: { type: 'boolean' } } });
   const cores = availableParallelism();
   const threads = v.threads ? v.threads.split(',').map((s) => num(s, '--threads', true)!) : Array.from({ length: cores }, (_, i) => i + 1);
   if (threads.some((t) => t < 1) || threads[0] !== 1) throw new GraftError(`--threads must start at 1 and list positive integers, got ${JSON.stringify(v.threads)}`);

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { choice, num } from './args.js';
+import { choice, num, joinNegativeValues } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { OVERSAMPLERS } from '../chem/imbalance.js';
@@ -24,7 +24,7 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args: argv, strict: true, options: {
+    args: joinNegativeValues(argv), strict: true, options: {
       task: { type: 'string' }, data: { type: 'string' }, smiles: { type: 'string' }, targets: { type: 'string' }, type: { type: 'string' },
       split: { type: 'string' }, oversample: { type: 'string' }, 'oversample-fraction': { type: 'string' }, hybrid: { type: 'boolean' }, invalid: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
@@ -48,6 +48,7 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     patience: num(v.patience, '--patience', true) ?? MOLECULE_DEFAULTS.patience, seed: num(v.seed, '--seed', true) ?? MOLECULE_DEFAULTS.seed,
   };
   const threads = num(v.threads, '--threads', true);
+  if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const oversampleFraction = num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25;
   const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
   const out = resolve(v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`));

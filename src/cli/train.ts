@@ -10,7 +10,7 @@ import { Rng } from '../core/random.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
 import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
-import { choice, num } from './args.js';
+import { checkConfigKeys, choice, joinNegativeValues, num } from './args.js';
 import { Progress } from './progress.js';
 import { writeHistory } from './run-folder.js';
 
@@ -47,9 +47,15 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
 }
 
 
+/** What `--config FILE` may set (flags win over it). */
+const CONFIG_KEYS = [
+  'dataset', 'dataDir', 'edges', 'features', 'labels', 'noNormalize', 'layers', 'hidden', 'dropout', 'lr', 'weightDecay',
+  'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'threads', 'out',
+] as const;
+
 export async function trainNode(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args: argv, strict: true, options: {
+    args: joinNegativeValues(argv), strict: true, options: {
       config: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
@@ -64,6 +70,7 @@ export async function trainNode(argv: string[]): Promise<void> {
     } catch (err) {
       throw new DataError(v.config, 0, `cannot read the config: ${(err as Error).message}`);
     }
+    checkConfigKeys(v.config, file, CONFIG_KEYS);
   }
   const pick = <T>(cli: T | undefined, key: string, fallback: T): T => (cli !== undefined ? cli : (file[key] as T | undefined) ?? fallback);
   const config: NodeTrainConfig = {
@@ -86,6 +93,9 @@ export async function trainNode(argv: string[]): Promise<void> {
     normalize: !pick(v['no-normalize'], 'noNormalize', false),
   };
   const threads = pick(num(v.threads, '--threads', true), 'threads', undefined as number | undefined);
+  if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
+  const checkpointEvery = num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10;
+  if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
   const out = resolve(pick(v.out, 'out', join('runs', `${data.dataset}-seed${config.seed}`)));
   const ds = loadData(data, config.seed);
   ensureDir(out);
@@ -97,7 +107,7 @@ export async function trainNode(argv: string[]): Promise<void> {
     writeJsonAtomic(join(out, 'config.json'), saved);
     if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom}` : ''}`);
     const progress = new Progress(config.epochs, !v.quiet);
-    const r = await trainNodeClassifier(rt, ds, config, { checkpointPath: checkpoint, checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10, onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}) });
+    const r = await trainNodeClassifier(rt, ds, config, { checkpointPath: checkpoint, checkpointEvery, onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}) });
     progress.end();
     writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics });
