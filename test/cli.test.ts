@@ -85,3 +85,36 @@ describe('CSV node loader', () => {
     expect(() => loadNodeCsv({ features: join(dir, 'nope.csv'), edges, labels })).toThrow(/nope.csv: cannot read: ENOENT/);
   });
 });
+
+describe('run folders', () => {
+  it('are never silently mixed: another run is refused, --overwrite replaces it, a live lock refuses, a stale lock is taken over', () => {
+    const out = join(tempDir('graft-cli-'), 'run');
+    const run = (...extra: string[]): ReturnType<typeof graft> => graft('train', '--dataset', 'synthetic', '--epochs', '3', '--seed', '2', '--out', out, '--quiet', ...extra);
+    expect(run().code).toBe(0);
+    const first = readFileSync(join(out, 'metrics.json'), 'utf8');
+    // Re-running into the finished folder used to replace its checkpoint silently.
+    const again = graft('train', '--dataset', 'synthetic', '--epochs', '3', '--seed', '3', '--out', out, '--quiet');
+    expect(again.code).toBe(2);
+    expect(again.err).toMatch(/already holds another run \(.*config\.json.*\): pass --overwrite to replace it, --resume to continue it/);
+    expect(readFileSync(join(out, 'metrics.json'), 'utf8')).toBe(first);
+    // --overwrite empties the folder first: no file of the old run survives.
+    writeFileSync(join(out, 'stale-from-old-run.svg'), '<svg/>');
+    expect(run('--overwrite').code).toBe(0);
+    expect(existsSync(join(out, 'stale-from-old-run.svg'))).toBe(false);
+    // A lock held by a live process (this test's) refuses; one whose process is gone is taken.
+    writeFileSync(join(out, '.graft.lock'), JSON.stringify({ pid: process.pid, command: 'graft train' }));
+    const locked = run('--overwrite');
+    expect(locked.code).toBe(2);
+    expect(locked.err).toContain(`is in use by another run (graft train, pid ${process.pid})`);
+    writeFileSync(join(out, '.graft.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, command: 'graft train' }));
+    expect(run('--overwrite').code).toBe(0);
+    expect(existsSync(join(out, '.graft.lock'))).toBe(false);
+    // --overwrite never empties a folder that is not a graft run's.
+    const other = tempDir('graft-cli-');
+    writeFileSync(join(other, 'thesis.tex'), 'precious');
+    const o = graft('train', '--dataset', 'synthetic', '--epochs', '2', '--out', other, '--overwrite', '--quiet');
+    expect(o.code).toBe(2);
+    expect(o.err).toMatch(/holds files that are not a graft run's \(thesis\.tex\)/);
+    expect(readFileSync(join(other, 'thesis.tex'), 'utf8')).toBe('precious');
+  });
+});

@@ -8,6 +8,6 @@ export async function demoCora(): Promise<void> {
   const dir = sharedDataDir();
   const dataset = dir && existsSync(join(dir, 'planetoid', 'cora.json')) ? 'cora' : 'synthetic';
   if (dataset === 'synthetic') console.error('graft demo: ../shared/data not found; training on a generated planted-partition graph instead');
-  await trainNode(['--dataset', dataset, '--seed', '1', '--out', join('runs', `demo-${dataset}`)]);
+  await trainNode(['--dataset', dataset, '--seed', '1', '--out', join('runs', `demo-${dataset}`), '--overwrite']);
 }
 

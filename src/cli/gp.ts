@@ -9,6 +9,7 @@ import { GraftError } from '../core/errors.js';
 import { GP_MODELS } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';
+import { claimRunFolder } from './run-folder.js';
 import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
 
@@ -17,7 +18,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
-           [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N] [--quiet]
+           [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N] [--overwrite] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
@@ -30,7 +31,7 @@ export async function gp(argv: string[]): Promise<void> {
       features: { type: 'string' }, pcs: { type: 'string' }, graph: { type: 'string' }, knn: { type: 'string' }, threshold: { type: 'string' },
       relationship: { type: 'string' }, covariates: { type: 'string' }, 'min-maf': { type: 'string' }, 'min-call-rate': { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
-      epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, branches: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+      epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, branches: { type: 'string' }, threads: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
   });
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
@@ -71,10 +72,19 @@ export async function gp(argv: string[]): Promise<void> {
   if (o.threads < 1) throw new GraftError('--threads must be at least 1');
   const out = resolve(v.out ?? join('runs', 'gp'));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
-  const res = await runStudy(o, log);
-  writeStudyReport(out, res);
+  const release = claimRunFolder(out, { command: 'graft gp', overwrite: v.overwrite === true });
+  try {
+    const res = await runStudy(o, log);
+    writeStudyReport(out, res);
+    printStudy(res, out, o.threads);
+  } finally {
+    release();
+  }
+}
+
+function printStudy(res: Awaited<ReturnType<typeof runStudy>>, out: string, threads: number): void {
   console.log(formatTable(res));
-  console.log(`\nreport: ${join(out, 'report.md')}; results: ${join(out, 'results.json')} (${res.timing.cv_s.toFixed(1)} s of cross-validation on ${o.threads} thread(s))`);
+  console.log(`\nreport: ${join(out, 'report.md')}; results: ${join(out, 'results.json')} (${res.timing.cv_s.toFixed(1)} s of cross-validation on ${threads} thread(s))`);
 }
 
 /** The data set `npm start` falls back to, shipped in data/ and made by `graft generate-gp`. */
@@ -97,9 +107,9 @@ export async function gpDemo(extra: string[] = []): Promise<void> {
   const wheat = dir ? join(dir, 'wheat_bglr') : undefined;
   if (wheat && existsSync(join(wheat, 'wheat_X.csv'))) {
     console.error(`graft: genomic prediction on BGLR wheat (${wheat}): 599 lines, 4 environments, the shipped 10 folds`);
-    await gp(['--geno', join(wheat, 'wheat_X.csv'), '--pheno', join(wheat, 'wheat_Y.csv'), '--trait', 'all', '--folds', join(wheat, 'wheat_sets.csv'), '--out', join('runs', 'gp-wheat'), ...extra]);
+    await gp(['--geno', join(wheat, 'wheat_X.csv'), '--pheno', join(wheat, 'wheat_Y.csv'), '--trait', 'all', '--folds', join(wheat, 'wheat_sets.csv'), '--out', join('runs', 'gp-wheat'), '--overwrite', ...extra]);
   } else {
     console.error(`graft: ../shared/data not found; genomic prediction on the synthetic data set in ${SYNTHETIC_GP_DIR} (true heritability 0.5 and 0.8)`);
-    await gp(['--geno', join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), '--pheno', join(SYNTHETIC_GP_DIR, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '5', '--out', join('runs', 'gp-synthetic'), ...extra]);
+    await gp(['--geno', join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), '--pheno', join(SYNTHETIC_GP_DIR, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '5', '--out', join('runs', 'gp-synthetic'), '--overwrite', ...extra]);
   }
 }

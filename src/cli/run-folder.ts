@@ -1,4 +1,6 @@
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GraftError } from '../core/errors.js';
 import { lineChart } from './svg.js';
 import { ensureDir, writeFileAtomic } from '../core/atomic-write.js';
 
@@ -21,3 +23,77 @@ function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toPrecision(7);
 }
 
+
+const LOCK = '.graft.lock';
+/** What marks a folder as a graft run's: --overwrite empties only folders holding one of these. */
+const RUN_MARKERS = ['config.json', 'results.json', 'metrics.json', 'scaling.json', 'checkpoint.safetensors'];
+
+export interface RunFolderClaim {
+  /** The command, for the lock file and messages. */
+  command: string;
+  /** Replace a finished run's folder (only one that holds a graft run). */
+  overwrite?: boolean;
+  /** Continue the run in the folder: its files stay. */
+  resume?: boolean;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes a run folder for one run: a run folder is never silently mixed with another run.
+ * - Two processes given the same folder cannot interleave: a lock file holds the PID, and a
+ *   lock whose process is gone is stale and taken over.
+ * - A folder that already holds another run's files is refused unless `overwrite` (then it
+ *   is emptied, only if it is a graft run's folder) or `resume` (then its files stay).
+ * - An empty or new folder is fine.
+ * Returns the release to call when the run ends: the lock goes, the results stay, and a
+ * folder this claim created that is still empty (a failed run) is removed.
+ */
+export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
+  const created = !existsSync(dir);
+  ensureDir(dir);
+  const lock = join(dir, LOCK);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lock, JSON.stringify({ pid: process.pid, command: o.command, started: new Date().toISOString() }) + '\n', { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw new GraftError(`${dir}: cannot take the run folder: ${(err as Error).message}`);
+      let holder: { pid?: number; command?: string } = {};
+      try { holder = JSON.parse(readFileSync(lock, 'utf8')) as typeof holder; } catch { /* unreadable: stale */ }
+      if (typeof holder.pid === 'number' && alive(holder.pid)) {
+        throw new GraftError(`${dir} is in use by another run (${holder.command ?? 'graft'}, pid ${holder.pid}); give this run another --out`);
+      }
+      rmSync(lock, { force: true }); // stale: its process is gone
+    }
+  }
+  try {
+    const present = readdirSync(dir).filter((f) => f !== LOCK);
+    if (present.length > 0 && !o.resume) {
+      const isRun = present.some((f) => RUN_MARKERS.includes(f));
+      if (!o.overwrite) {
+        throw new GraftError(`${dir} already holds ${isRun ? 'another run' : 'other files'} (${present.slice(0, 4).join(', ')}${present.length > 4 ? ', …' : ''}): ` +
+          `${isRun ? 'pass --overwrite to replace it, --resume to continue it where supported, or ' : ''}give this run another --out`);
+      }
+      if (!isRun) throw new GraftError(`${dir} holds files that are not a graft run's (${present.slice(0, 4).join(', ')}): --overwrite empties only run folders; give this run another --out`);
+      for (const f of present) rmSync(join(dir, f), { recursive: true, force: true });
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return release;
+
+  // A folder this claim made and the run left empty (it failed before writing) goes too.
+  function release(): void {
+    rmSync(lock, { force: true });
+    if (created && readdirSync(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+  }
+}

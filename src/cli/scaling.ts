@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { toSample, MORGAN_BITS } from '../chem/featurize.js';
 import { randomSplit } from '../chem/split.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
+import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
+import { claimRunFolder } from './run-folder.js';
 import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { sharedDataDir } from '../data/locate.js';
@@ -33,12 +34,12 @@ import { lineChart } from './svg.js';
 // Per strategy and thread count: ms per epoch, speed-up over its 1-thread run, efficiency,
 // and the model's accuracy, which must not move with threads.
 
-export const SCALING_USAGE = `  graft scaling [--out DIR] [--threads 1,2,...] [--epochs N] [--molecules N] [--quiet]`;
+export const SCALING_USAGE = `  graft scaling [--out DIR] [--threads 1,2,...] [--epochs N] [--molecules N] [--overwrite] [--quiet]`;
 
 interface Row { task: 'genomic' | 'molecules'; strategy: string; threads: number; ms_per_epoch: number; speedup: number; efficiency: number; metric: string; value: number; note?: string }
 
 export async function scaling(argv: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' } } });
   const cores = availableParallelism();
   const threads = v.threads ? v.threads.split(',').map((s) => num(s, '--threads', true)!) : Array.from({ length: cores }, (_, i) => i + 1);
   if (threads.some((t) => t < 1) || threads[0] !== 1) throw new GraftError(`--threads must start at 1 and list positive integers, got ${JSON.stringify(v.threads)}`);
@@ -46,7 +47,17 @@ export async function scaling(argv: string[]): Promise<void> {
   const nMol = num(v.molecules, '--molecules', true) ?? 2000;
   if (epochs < 1 || nMol < 64) throw new GraftError('--epochs must be at least 1 and --molecules at least 64');
   const out = resolve(v.out ?? join('runs', 'scaling'));
-  const log = v.quiet ? () => {} : (s: string) => console.error(`graft scaling: ${s}`);
+  const release = claimRunFolder(out, { command: 'graft scaling', overwrite: v.overwrite === true });
+  try {
+    await runScaling(out, threads, epochs, nMol, v.quiet === true);
+  } finally {
+    release();
+  }
+}
+
+async function runScaling(out: string, threads: number[], epochs: number, nMol: number, quiet: boolean): Promise<void> {
+  const cores = availableParallelism();
+  const log = quiet ? () => {} : (s: string) => console.error(`graft scaling: ${s}`);
   const rows: Row[] = [];
   const add = (r: Omit<Row, 'speedup' | 'efficiency'>): void => {
     const base = rows.find((x) => x.task === r.task && x.strategy === r.strategy && x.threads === 1)?.ms_per_epoch ?? r.ms_per_epoch;
@@ -62,7 +73,6 @@ export async function scaling(argv: string[]): Promise<void> {
   const mol = await moleculeData(nMol, log);
   await moleculeScaling(mol, threads, add);
 
-  ensureDir(out);
   const table = formatRows(rows);
   writeJsonAtomic(join(out, 'scaling.json'), { threads, epochs, genomic: gen.name, molecules: mol.name, machine: { cores }, rows });
   writeFileAtomic(join(out, 'scaling.md'), `# Scaling (${gen.name}; ${mol.name})\n\n${table}\n`);

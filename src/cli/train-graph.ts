@@ -10,15 +10,15 @@ import { Runtime } from '../runtime/runtime.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
 import { Progress } from './progress.js';
-import { writeHistory } from './run-folder.js';
-import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
+import { claimRunFolder, writeHistory } from './run-folder.js';
+import { writeJsonAtomic } from '../core/atomic-write.js';
 
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
               [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
-              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--no-cache] [--quiet]`;
+              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--overwrite] [--no-cache] [--quiet]`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
@@ -29,7 +29,7 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
       split: { type: 'string' }, oversample: { type: 'string' }, 'oversample-fraction': { type: 'string' }, hybrid: { type: 'boolean' }, invalid: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
-      patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
+      patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, overwrite: { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
   if (!v.data) throw new GraftError('--data FILE.csv is required');
@@ -59,14 +59,15 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     task: type, invalid, cacheDir: v['no-cache'] ? null : undefined, ...(v.smiles ? { smiles: v.smiles } : {}),
   });
   log(`${v.data}: ${ds.graphs.length} molecules, ${ds.targets.length} targets${ds.invalid.length ? `; ${ds.invalid.length} invalid SMILES skipped (lines ${ds.invalid.slice(0, 5).map((r) => r.line).join(', ')}${ds.invalid.length > 5 ? ', …' : ''})` : ''}; ${ds.fromCache ? 'featurized graphs from the cache' : 'featurized with RDKit'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const rt = await Runtime.create(threads === undefined ? {} : { threads });
+  // Claimed before training (so a concurrent run into the same folder is refused), written
+  // only once training has succeeded; a folder the claim made is removed if the run fails.
+  const release = claimRunFolder(out, { command: 'graft train --task graph', overwrite: v.overwrite === true });
+  const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
   try {
     const progress = new Progress(config.epochs, !v.quiet);
     const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config },
       (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
-    // The run folder is written only once training has succeeded: a failed run leaves nothing.
-    ensureDir(out);
     writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics });
@@ -79,5 +80,6 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
       : { data: name, split, seed: config.seed, test_rmse: m['test_rmse'], test_r: m['test_r'], best_epoch: res.bestEpoch, out }));
   } finally {
     await rt.close();
+    release();
   }
 }

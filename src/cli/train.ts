@@ -7,18 +7,18 @@ import { loadNodeCsv, loadPlanetoid, rowNormalize, type NodeDataset } from '../d
 import { plantedPartition } from '../data/synthetic.js';
 import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
+import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
 import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { checkConfigKeys, choice, joinNegativeValues, num } from './args.js';
 import { Progress } from './progress.js';
-import { writeHistory } from './run-folder.js';
+import { claimRunFolder, writeHistory } from './run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
 
 export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic | --edges F --features F --labels F]
               [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
-              [--patience N] [--threads N] [--seed N] [--out DIR] [--resume] [--checkpoint-every N]
+              [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
               [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--quiet]`;
 
 export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
@@ -59,7 +59,7 @@ export async function trainNode(argv: string[]): Promise<void> {
       config: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
-      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
+      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
       'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
@@ -98,10 +98,10 @@ export async function trainNode(argv: string[]): Promise<void> {
   if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
   const out = resolve(pick(v.out, 'out', join('runs', `${data.dataset}-seed${config.seed}`)));
   const ds = loadData(data, config.seed);
-  ensureDir(out);
+  const release = claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true });
   const checkpoint = join(out, 'checkpoint.safetensors');
   const resumeFrom = v.resume && existsSync(checkpoint) ? checkpoint : undefined;
-  const rt = await Runtime.create(threads === undefined ? {} : { threads });
+  const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
   try {
     const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses };
     writeJsonAtomic(join(out, 'config.json'), saved);
@@ -115,6 +115,7 @@ export async function trainNode(argv: string[]): Promise<void> {
     console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
   } finally {
     await rt.close();
+    release();
   }
 }
 
