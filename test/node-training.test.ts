@@ -81,6 +81,26 @@ describe('checkpoint files', () => {
     expect(() => loadCheckpoint(join(dir, 'short'))).toThrow(/shorter than its 8-byte header/);
     expect(() => loadCheckpoint(join(dir, 'missing'))).toThrow(/missing: cannot read checkpoint: ENOENT/);
   });
+
+  it('refuses an edited header: a one-byte dtype change (F32 to I32) used to load with exit 0', () => {
+    const good = encodeCheckpoint({ tensors: new Map([['w', { shape: [4], data: Float32Array.of(1, 2, 3, 4) }]]), metadata: { epoch: '3' } });
+    const at = good.indexOf('"F32"');
+    const edited = Buffer.from(good);
+    edited.write('I', at + 1);
+    expect(() => decodeCheckpoint(edited, 'x.safetensors')).toThrow(/^x\.safetensors: not a valid checkpoint: header checksum mismatch/);
+    const meta = Buffer.from(good);
+    meta.write('4', meta.indexOf('"epoch":"3"') + 9);
+    expect(() => decodeCheckpoint(meta, 'y.safetensors')).toThrow(/header checksum mismatch/);
+    // A shape that does not fit its bytes is named even without a header checksum (older files).
+    const hlen = Number(good.readBigUInt64LE(0));
+    const header = JSON.parse(good.subarray(8, 8 + hlen).toString()) as Record<string, Record<string, unknown>>;
+    header['w']!['shape'] = [5];
+    delete header['__metadata__']!['graft.header_sha256'];
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    expect(() => decodeCheckpoint(Buffer.concat([len, json, good.subarray(8 + hlen)]), 'z')).toThrow(/tensor w: data_offsets \[0,16\] do not hold shape \[5\] of F32/);
+  });
 });
 
 const data = sharedData();

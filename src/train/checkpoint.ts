@@ -6,7 +6,9 @@ import { GraftError } from '../core/errors.js';
 // Checkpoints in the safetensors layout (the field's convention): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {...}},
 // then the raw little-endian tensor bytes. __metadata__["graft.sha256"] is the SHA-256 of
-// the data section, verified on load. Writes go to a temporary file in the same folder,
+// the data section and __metadata__["graft.header_sha256"] that of the header itself (the
+// tensor table and the other metadata, as written), both verified on load: a flipped dtype
+// or shape is refused as surely as a flipped weight. Writes go to a temporary file in the same folder,
 // are fsynced, then renamed over the target, so a crash leaves the old file or the new one.
 
 export type StoredArray = Float32Array | Int32Array | Uint8Array | Uint32Array;
@@ -38,12 +40,20 @@ export function encodeCheckpoint(cp: Checkpoint): Buffer {
     offset += bytes.length;
   }
   const data = Buffer.concat(chunks);
-  header['__metadata__'] = { ...cp.metadata, 'graft.sha256': createHash('sha256').update(data).digest('hex') };
+  const meta: Record<string, string> = { ...cp.metadata, 'graft.sha256': createHash('sha256').update(data).digest('hex') };
+  header['__metadata__'] = { ...meta, 'graft.header_sha256': headerHash(header, meta) };
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
   return Buffer.concat([len, Buffer.from(json), data]);
+}
+
+/** The SHA-256 of the header's content: tensor table (names sorted) and metadata, hash fields aside. */
+function headerHash(header: Record<string, unknown>, metadata: Record<string, string>): string {
+  const table = Object.keys(header).filter((k) => k !== '__metadata__').sort().map((k) => [k, header[k]]);
+  const meta = Object.keys(metadata).filter((k) => k !== 'graft.header_sha256').sort().map((k) => [k, metadata[k]]);
+  return createHash('sha256').update(JSON.stringify([table, meta])).digest('hex');
 }
 
 export function decodeCheckpoint(buf: Buffer, file = 'checkpoint'): Checkpoint {
@@ -62,18 +72,28 @@ export function decodeCheckpoint(buf: Buffer, file = 'checkpoint'): Checkpoint {
   const want = metadata['graft.sha256'];
   const got = createHash('sha256').update(data).digest('hex');
   if (want !== got) throw bad(`checksum mismatch (stored ${want ?? 'none'}, data hashes to ${got}): the file is damaged or truncated`);
+  // Files from before header checksums have none; every file written now has one.
+  const headerWant = metadata['graft.header_sha256'];
+  if (headerWant !== undefined && headerWant !== headerHash(header, metadata)) {
+    throw bad('header checksum mismatch: the tensor table or metadata was changed after writing (a dtype, shape or setting)');
+  }
   const tensors = new Map<string, StoredTensor>();
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const { dtype, shape, data_offsets: off } = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const d = BY_CODE[dtype];
     if (!d) throw bad(`tensor ${name} has unknown dtype ${dtype}`);
+    const n = Array.isArray(shape) ? shape.reduce((a, b) => a * b, 1) : NaN;
+    if (!Array.isArray(off) || off.length !== 2 || !(off[0] >= 0 && off[1] <= data.length && off[1] - off[0] === n * d.bytes)) {
+      throw bad(`tensor ${name}: data_offsets ${JSON.stringify(off)} do not hold shape ${JSON.stringify(shape)} of ${dtype} within the ${data.length} data bytes`);
+    }
     const copy = new Uint8Array(off[1] - off[0]);
     copy.set(data.subarray(off[0], off[1]));
     tensors.set(name, { shape, data: new d.ctor(copy.buffer, 0, copy.length / d.bytes) });
   }
   const meta = { ...metadata };
   delete meta['graft.sha256'];
+  delete meta['graft.header_sha256'];
   return { tensors, metadata: meta };
 }
 
