@@ -67,6 +67,21 @@ describe('CSV node loader', () => {
   const edges = put('e.csv', 'source,target\nx,y\ny,z\n');
   const labels = put('l.csv', 'id,label,split\nx,cat,train\ny,dog,val\nz,cat,test\n');
 
+  it('orders class names naturally ("2" before "10") and writes them, not indices, to predictions.csv', () => {
+    const feats5 = put('f5.csv', 'id,a,b\nn1,1,0\nn2,0,1\nn3,1,1\nn4,0,0\nn5,1,0\nn6,0,1\n');
+    const edges5 = put('e5.csv', 'source,target\nn1,n2\nn2,n3\nn3,n4\nn4,n5\nn5,n6\n');
+    const labels5 = put('l5.csv', 'id,label,split\nn1,10,train\nn2,2,train\nn3,10,val\nn4,2,val\nn5,10,test\nn6,2,test\n');
+    const ds = loadNodeCsv({ features: feats5, edges: edges5, labels: labels5 });
+    expect(ds.classNames).toEqual(['2', '10']);
+    const out = join(dir, 'named-run');
+    const r = graft('train', '--features', feats5, '--edges', edges5, '--labels', labels5, '--epochs', '3', '--out', out, '--quiet');
+    expect(r.code, r.err).toBe(0);
+    const rows = readFileSync(join(out, 'predictions.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    expect(rows.map((x) => x[2])).toEqual(['"10"', '"2"', '"10"', '"2"', '"10"', '"2"']);
+    for (const x of rows) expect(['"2"', '"10"']).toContain(x[1]);
+    expect((JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { class_names: string[] }).class_names).toEqual(['2', '10']);
+  });
+
   it('reads nodes, edges, labels and splits by id', () => {
     const ds = loadNodeCsv({ features: feats, edges, labels });
     expect(ds.numNodes).toBe(3);
@@ -83,6 +98,8 @@ describe('CSV node loader', () => {
     expect(() => loadNodeCsv({ features: put('empty.csv', ''), edges, labels })).toThrow(/empty.csv: the file is empty/);
     expect(() => loadNodeCsv({ features: feats, edges, labels: put('one.csv', 'id,label\nx,cat\n') })).toThrow(/one.csv: only one class/);
     expect(() => loadNodeCsv({ features: join(dir, 'nope.csv'), edges, labels })).toThrow(/nope.csv: cannot read: ENOENT/);
+    // A second label row with another value used to override the first silently.
+    expect(() => loadNodeCsv({ features: feats, edges, labels: put('dup.csv', 'id,label\nx,cat\ny,dog\nx,dog\n') })).toThrow(/dup\.csv:4: node "x" is labelled "dog" here but "cat" on line 2/);
   });
 });
 

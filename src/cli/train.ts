@@ -103,7 +103,7 @@ export async function trainNode(argv: string[]): Promise<void> {
   const resumeFrom = v.resume && existsSync(checkpoint) ? checkpoint : undefined;
   const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
   try {
-    const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses };
+    const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
     writeJsonAtomic(join(out, 'config.json'), saved);
     if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom}` : ''}`);
     const progress = new Progress(config.epochs, !v.quiet);
@@ -125,8 +125,10 @@ export function writePredictions(file: string, ds: NodeDataset, pred: Int32Array
   const split = new Map<number, string>();
   for (const s of ['train', 'val', 'test'] as const) for (const i of ds.split[s]) split.set(i, s);
   const lines = [head.join(',')];
+  // Class names where the labels had them, so predictions read as the user's labels.
+  const name = (c: number): string | number => (ds.classNames ? JSON.stringify(ds.classNames[c]) : c);
   for (let i = 0; i < ds.numNodes; i++) {
-    const row = [JSON.stringify(ds.ids[i]), pred[i], ds.labels[i]! >= 0 ? ds.labels[i] : '', split.get(i) ?? ''];
+    const row = [JSON.stringify(ds.ids[i]), name(pred[i]!), ds.labels[i]! >= 0 ? name(ds.labels[i]!) : '', split.get(i) ?? ''];
     if (probs) for (let j = 0; j < c; j++) row.push(probs[i * c + j]!.toPrecision(5));
     lines.push(row.join(','));
   }

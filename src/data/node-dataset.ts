@@ -113,18 +113,24 @@ export function loadNodeCsv(files: { features: string; edges: string; labels: st
   et.rows.forEach((row, i) => { src[i] = node(et, i, row[0]!); dst[i] = node(et, i, row[1]!); });
   const lt = parseTable(files.labels);
   if (lt.header.length < 2) throw new DataError(lt.file, 1, 'need id and label columns');
-  const labelOf = new Map<number, string>(), splitOf = new Map<number, string>();
+  const labelOf = new Map<number, string>(), splitOf = new Map<number, string>(), lineOf = new Map<number, number>();
   lt.rows.forEach((row, i) => {
     const k = node(lt, i, row[0]!);
     if (row[1] === '' || row[1] === 'NA') return;
+    const before = labelOf.get(k);
+    if (before !== undefined && before !== row[1]) {
+      throw new DataError(lt.file, lt.lines[i]!, `node ${JSON.stringify(row[0])} is labelled ${JSON.stringify(row[1])} here but ${JSON.stringify(before)} on line ${lineOf.get(k)}`);
+    }
     labelOf.set(k, row[1]!);
+    lineOf.set(k, lt.lines[i]!);
     if (lt.header.length > 2 && row[2] !== '') {
       if (!['train', 'val', 'test'].includes(row[2]!)) throw new DataError(lt.file, lt.lines[i]!, `split ${JSON.stringify(row[2])} is not train, val or test`);
       splitOf.set(k, row[2]!);
     }
   });
   if (labelOf.size === 0) throw new DataError(lt.file, 0, 'no labelled nodes');
-  const classNames = [...new Set(labelOf.values())].sort();
+  // Natural order: "2" before "10", and numeric labels by value.
+  const classNames = [...new Set(labelOf.values())].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   if (classNames.length < 2) throw new DataError(lt.file, 0, `only one class (${JSON.stringify(classNames[0])}): nothing to classify`);
   const labels = new Int32Array(n).fill(-1);
   for (const [k, l] of labelOf) labels[k] = classNames.indexOf(l);

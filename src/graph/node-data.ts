@@ -17,4 +17,6 @@ export interface NodeDataset {
   dst: Int32Array;
   /** Node identifiers in row order (for predictions). */
   ids: string[];
+  /** The name of each class index, when the labels had names (a user's CSV). */
+  classNames?: string[];
 }
