@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -133,5 +133,26 @@ describe('run folders', () => {
     expect(o.code).toBe(2);
     expect(o.err).toMatch(/holds files that are not a graft run's \(thesis\.tex\)/);
     expect(readFileSync(join(other, 'thesis.tex'), 'utf8')).toBe('precious');
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('SIGINT during graft train writes a checkpoint at the epoch under way and exits 130; --resume finishes the run', async () => {
+    const out = join(tempDir('graft-cli-'), 'run');
+    const args = ['train', '--dataset', 'synthetic', '--epochs', '1000', '--patience', '0', '--out', out];
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/epoch 1\/1000/.test(err) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code, err).toBe(130);
+    expect(err).toMatch(/interrupted after epoch \d+; checkpoint written to .*checkpoint\.safetensors; continue with the same command and --resume/);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'metrics.json'))).toBe(false);
+    const resumed = graft(...args, '--resume', '--quiet');
+    expect(resumed.code, resumed.err).toBe(0);
+    expect((JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { epochs_run: number }).epochs_run).toBe(1000);
   });
 });

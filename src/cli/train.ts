@@ -53,7 +53,7 @@ const CONFIG_KEYS = [
   'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'threads', 'out',
 ] as const;
 
-export async function trainNode(argv: string[]): Promise<void> {
+export async function trainNode(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
       config: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
@@ -107,12 +107,24 @@ export async function trainNode(argv: string[]): Promise<void> {
     writeJsonAtomic(join(out, 'config.json'), saved);
     if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom}` : ''}`);
     const progress = new Progress(config.epochs, !v.quiet);
-    const r = await trainNodeClassifier(rt, ds, config, { checkpointPath: checkpoint, checkpointEvery, onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}) });
+    // Ctrl-C ends the epoch under way, writes a checkpoint there and exits 130; --resume continues.
+    let sigint = false;
+    const onSigint = (): void => { sigint = true; };
+    process.once('SIGINT', onSigint);
+    const r = await trainNodeClassifier(rt, ds, config, {
+      checkpointPath: checkpoint, checkpointEvery, interrupted: () => sigint,
+      onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}),
+    }).finally(() => process.removeListener('SIGINT', onSigint));
     progress.end();
+    if (r.interrupted) {
+      console.error(`graft train: interrupted after epoch ${r.stoppedEpoch}; checkpoint written to ${checkpoint}; continue with the same command and --resume`);
+      return 130;
+    }
     writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics });
     writePredictions(join(out, 'predictions.csv'), ds, r.predictions);
     console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
+    return 0;
   } finally {
     await rt.close();
     release();

@@ -70,6 +70,8 @@ export interface NodeTrainResult {
   weights: Map<string, Float32Array>;
   /** Whether the features were kept sparse (config.featureFormat). */
   sparseFeatures: boolean;
+  /** Stopped early by hooks.stopAfter or hooks.interrupted (the checkpoint holds where). */
+  interrupted: boolean;
 }
 
 export interface NodeTrainHooks {
@@ -80,6 +82,8 @@ export interface NodeTrainHooks {
   resumeFrom?: string;
   /** Stop (as if interrupted) after this epoch; for tests of resume. */
   stopAfter?: number;
+  /** Asked after every epoch: true stops there (a checkpoint is written first), as an interrupt. */
+  interrupted?: () => boolean;
   /** Called after every epoch with its record (progress display, logging). */
   onEpoch?: (record: EpochRecord) => void;
 }
@@ -287,17 +291,19 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     run = { model, params, adam: new Adam(params, { lr: config.lr }), stopper: new EarlyStopping(config.patience, params), history: [] };
     const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
     let stopped = run.history.length ? run.history[run.history.length - 1]!.epoch : 0;
+    let interrupted = false;
     for (let epoch = startEpoch; epoch <= config.epochs && !run.stopper.shouldStop; epoch++) {
       const rec = await nodeEpoch(run, t, data, config, exec, epoch);
       run.history.push(rec);
       run.stopper.observe(epoch, rec.val_loss);
       stopped = epoch;
       hooks.onEpoch?.(rec);
-      const last = epoch === config.epochs || run.stopper.shouldStop || epoch === hooks.stopAfter;
+      const stop = epoch === hooks.stopAfter || hooks.interrupted?.() === true;
+      const last = epoch === config.epochs || run.stopper.shouldStop || stop;
       if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
         saveCheckpoint(hooks.checkpointPath, nodeCheckpoint(run, data, config));
       }
-      if (epoch === hooks.stopAfter) break;
+      if (stop) { interrupted = epoch < config.epochs && !run.stopper.shouldStop; break; }
     }
     const best = run.stopper.bestValues!;
     const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best[i]!.slice() : copyOf(p)]));
@@ -305,7 +311,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     const { pred, valLoss } = await evaluateNodes(run, t, data, config, exec);
     return {
       history: run.history, bestEpoch: run.stopper.bestEpoch, stoppedEpoch: stopped, metrics: nodeReport(data, pred, valLoss, run, stopped),
-      predictions: pred, weights: finalWeights, sparseFeatures: sparse,
+      predictions: pred, weights: finalWeights, sparseFeatures: sparse, interrupted,
     };
   } finally {
     run?.model.dispose();
