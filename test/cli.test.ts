@@ -82,6 +82,14 @@ describe('CSV node loader', () => {
     expect((JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { class_names: string[] }).class_names).toEqual(['2', '10']);
   });
 
+  it('warns (stderr and metrics.json) when the graph has no edges', () => {
+    const out = join(dir, 'no-edges');
+    const r = graft('train', '--features', feats, '--edges', put('none.csv', 'source,target\n'), '--labels', labels, '--epochs', '2', '--out', out, '--quiet');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('warning: custom: the graph has no edges; each node sees only its own features');
+    expect((JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { warnings: string[] }).warnings).toHaveLength(1);
+  });
+
   it('reads nodes, edges, labels and splits by id', () => {
     const ds = loadNodeCsv({ features: feats, edges, labels });
     expect(ds.numNodes).toBe(3);

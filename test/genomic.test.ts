@@ -13,6 +13,7 @@ import { readRelationship, vanRadenGrm } from '../src/genomics/relationship.js';
 import { knnGraph } from '../src/graph/sample-graph.js';
 import { readFolds } from '../src/data/folds.js';
 import { foldMetrics, kFoldSplits } from '../src/train/cv.js';
+import { prepareStudy } from '../src/genomics/study-data.js';
 import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 import { GCN_GP_DEFAULTS } from '../src/genomics/gcn-regressor.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
@@ -197,6 +198,15 @@ describe('bad input: each error names the file and line, or the argument', () =>
     await expect(runStudy({ ...base, pheno: put('pc.csv', 'id,t\na,5\nb,5\nc,5\n') })).rejects.toThrow(/pc\.csv: trait 't' is constant \(5\)/);
     await expect(runStudy({ ...base, pheno: put('pa.csv', 'id,t,u\na,NA,1\nb,NA,2\nz,3,3\n') })).rejects.toThrow(/pa\.csv: trait 't' is missing \(NA\) for every genotyped sample/);
     expect(() => readFolds(put('f.csv', 'id,fold\na,1\nb,x\n'), ['a', 'b'])).toThrow(/f\.csv:3: fold "x" of sample 'b' is not a positive integer/);
+    // A NaN phenotype passed silently: it is missing, and the run says so.
+    const said: string[] = [];
+    const rt = await Runtime.create({ threads: 1 });
+    try {
+      await prepareStudy(rt, { ...base, pheno: put('pnan.csv', 'id,t\na,1\nb,NaN\nc,3\nd,2\n') }, (m) => said.push(m));
+    } finally {
+      await rt.close();
+    }
+    expect(said).toContain("warning: trait 't' is missing (NA, NaN or empty) for 1 of 4 genotyped samples: they are predicted but never scored");
   });
 });
 

@@ -251,6 +251,12 @@ describe('molecule training', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--oversample must be 'none', 'mlros', 'mlsmote' or 'lpros', got "magic"/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);
+    // A label column with no positive example passed silently: stderr and metrics.json say so.
+    const zeros = put('zeros.csv', ['smiles,common,never', ...labelRows.map((r) => `${r.split(',')[0]},${r.split(',')[1]},0`)].join('\n') + '\n');
+    const z = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', zeros, '--epochs', '1', '--out', join(dir, 'zeros'), '--quiet', '--no-cache'], { encoding: 'utf8' });
+    expect(z.status, z.stderr).toBe(0);
+    expect(z.stderr).toMatch(/warning: label 'never' has no positive example/);
+    expect((JSON.parse(readFileSync(join(dir, 'zeros', 'metrics.json'), 'utf8')) as { warnings: string[] }).warnings.some((w) => /label 'never' has no positive/.test(w))).toBe(true);
   });
 });
 

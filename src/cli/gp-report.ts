@@ -47,6 +47,8 @@ export function writeStudyReport(dir: string, res: StudyResult): void {
     `- Samples: ${res.summary.match.text}.`,
     ...(res.summary.qc ? [`- QC: ${res.summary.qc.markersKept} of ${res.summary.qc.markersIn} markers kept (call rate −${res.summary.qc.removedCallRate}, MAF −${res.summary.qc.removedMaf}, monomorphic −${res.summary.qc.removedMonomorphic}); ${res.summary.qc.imputedCells} cells mean-imputed; coding ${res.summary.qc.coding}.`] : []),
     `- Relationship: ${res.summary.relationship}. Graph: ${res.summary.graph}. GCN features: ${res.summary.features}.`,
+    ...Object.entries(res.summary.missingPerTrait).filter(([, k]) => k > 0)
+      .map(([t, k]) => `- Warning: trait ${t} is missing (NA, NaN or empty) for ${k} genotyped samples; they are predicted but never scored.`),
     `- Protocol: ${res.protocol}.`,
     `- Time: ${res.timing.prepare_s.toFixed(1)} s to prepare, ${res.timing.cv_s.toFixed(1)} s of cross-validation on ${res.timing.threads} thread(s).`, '',
     '## Prediction accuracy (Pearson r between predicted and observed, test folds)', '',

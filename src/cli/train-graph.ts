@@ -59,6 +59,17 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     task: type, invalid, cacheDir: v['no-cache'] ? null : undefined, ...(v.smiles ? { smiles: v.smiles } : {}),
   });
   log(`${v.data}: ${ds.graphs.length} molecules, ${ds.targets.length} targets${ds.invalid.length ? `; ${ds.invalid.length} invalid SMILES skipped (lines ${ds.invalid.slice(0, 5).map((r) => r.line).join(', ')}${ds.invalid.length > 5 ? ', …' : ''})` : ''}; ${ds.fromCache ? 'featurized graphs from the cache' : 'featurized with RDKit'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // A label with no positive (or no negative) example cannot be learned or scored: say so.
+  const warnings: string[] = [];
+  if (type === 'multilabel') {
+    const T = ds.targets.length;
+    ds.targets.forEach((name, t) => {
+      let pos = 0, neg = 0;
+      for (let i = 0; i < ds.graphs.length; i++) { const y = ds.y[i * T + t]!; if (y === 1) pos++; else if (y === 0) neg++; }
+      if (pos === 0 || neg === 0) warnings.push(`label '${name}' has ${pos === 0 ? 'no positive' : 'no negative'} example (${pos + neg} labelled molecules): its ROC-AUC is undefined and it is left out of the means`);
+    });
+  }
+  for (const w of warnings) console.error(`graft train: warning: ${w}`);
   // Claimed before training (so a concurrent run into the same folder is refused), written
   // only once training has succeeded; a folder the claim made is removed if the run fails.
   const release = claimRunFolder(out, { command: 'graft train --task graph', overwrite: v.overwrite === true });
@@ -70,7 +81,7 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     progress.end();
     writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
-    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics });
+    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...(warnings.length ? { warnings } : {}) });
     const cols = Object.keys(res.perLabel[0] ?? {});
     writeFileAtomic(join(out, 'labels.csv'), [cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n') + '\n');
     if (ds.invalid.length) writeFileAtomic(join(out, 'invalid.csv'), ['line,smiles', ...ds.invalid.map((r) => `${r.line},${JSON.stringify(r.smiles)}`)].join('\n') + '\n');

@@ -106,6 +106,8 @@ export async function trainNode(argv: string[]): Promise<number> {
     const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
     writeJsonAtomic(join(out, 'config.json'), saved);
     if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom}` : ''}`);
+    const warnings = ds.src.length === 0 ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`] : [];
+    for (const w of warnings) console.error(`graft train: warning: ${w}`);
     const progress = new Progress(config.epochs, !v.quiet);
     // Ctrl-C ends the epoch under way, writes a checkpoint there and exits 130; --resume continues.
     let sigint = false;
@@ -121,7 +123,7 @@ export async function trainNode(argv: string[]): Promise<number> {
       return 130;
     }
     writeHistory(out, r.history as unknown as Record<string, number>[]);
-    writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics });
+    writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics, ...(warnings.length ? { warnings } : {}) });
     writePredictions(join(out, 'predictions.csv'), ds, r.predictions);
     console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
     return 0;

@@ -96,6 +96,7 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     if (obs.length === 0) throw new DataError(o.pheno, 0, `trait '${t}' is missing (NA) for every genotyped sample`);
     if (obs.every((v) => v === obs[0])) throw new DataError(o.pheno, 0, `trait '${t}' is constant (${obs[0]}) over the genotyped samples: nothing to predict`);
     missingPerTrait[t] = n - obs.length;
+    if (obs.length < n) log(`warning: trait '${t}' is missing (NA, NaN or empty) for ${n - obs.length} of ${n} genotyped samples: they are predicted but never scored`);
     return sharedF64(out);
   });
   let markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
