@@ -352,6 +352,15 @@ describe('regressions', () => {
     expect(Array.from(target.data())).toEqual([7, 7, 7, 7]);
   });
 
+  it('a tensor of another Heap is refused by name (its addresses mean other bytes in this memory)', async () => {
+    const other = new Heap({ initialBytes: 1 << 16 });
+    const x = Tensor.from(other, 'float32', [4], [-1, 2, -3, 4]);
+    await fails(() => relu(exec, x), /^relu: argument 'x' must be a tensor in this runtime's memory, got "a tensor of another Heap"$/);
+    await fails(() => matmul(exec, f(2, 2), Tensor.from(other, 'float32', [2, 2], [1, 0, 0, 1])), /^matmul: argument 'b' must be a tensor in this runtime's memory/);
+    await fails(() => mseLoss(exec, f(4, 1), f(4, 1), { mask: Tensor.zeros(other, 'uint8', [4]) }), /^mseLoss: argument 'options\.mask' must be a tensor in this runtime's memory/);
+    expect(Array.from(x.data())).toEqual([-1, 2, -3, 4]);
+  });
+
   it('dropout with p = 0 is exactly the identity', async () => {
     // Key found by search: element 5's hash is 2³² − 1, which the kernel's test never keeps.
     const x = f(8);

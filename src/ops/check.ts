@@ -1,4 +1,5 @@
 import { argRangeError, argTypeError, shapeError } from '../core/errors.js';
+import type { Exec } from '../runtime/exec.js';
 import { Tensor, type DType } from '../memory/tensor.js';
 
 // Checks shared by the public ops: a live tensor of the right dtype and rank.
@@ -41,4 +42,17 @@ export function checkOut(fn: string, out: Tensor | undefined, dtype: DType, shap
   if (out === undefined) return;
   tensorArg(fn, arg, out, dtype);
   if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw shapeError(fn, arg, shape, out.shape);
+}
+
+/**
+ * Every tensor an op gets must live in the memory its exec's kernels run on: a tensor of
+ * another Heap has addresses that mean something else there, and the kernels would read and
+ * write the wrong bytes without a word. Checked before anything is allocated.
+ */
+export function sameMemory(fn: string, exec: Exec, tensors: Record<string, unknown>): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t instanceof Tensor && t.heap.memory !== exec.heap.memory) {
+      throw argRangeError(fn, name, "a tensor in this runtime's memory", 'a tensor of another Heap');
+    }
+  }
 }

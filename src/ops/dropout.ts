@@ -2,7 +2,7 @@ import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
-import { checkOut, outArg, sameShape, tensorArg } from './check.js';
+import { checkOut, outArg, sameShape, tensorArg, sameMemory } from './check.js';
 
 /**
  * The key of a counter-based draw: (seed, step) → two 32-bit words. A run seeds once; each
@@ -30,6 +30,7 @@ export interface DropoutResult {
  */
 export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [number, number],
   out?: { y?: Tensor; mask?: Tensor<'uint8'> }): Promise<DropoutResult> {
+  sameMemory('dropout', exec, { x, 'out.y': out?.y, 'out.mask': out?.mask });
   tensorArg('dropout', 'x', x, 'float32');
   checkFinite('dropout', 'p', p);
   if (p < 0 || p >= 1) throw argRangeError('dropout', 'p', 'in [0, 1)', p);
@@ -50,6 +51,7 @@ export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [n
 }
 
 export async function dropoutBackward(exec: Exec, gy: Tensor, mask: Tensor<'uint8'>, p: number, out?: Tensor): Promise<Tensor> {
+  sameMemory('dropoutBackward', exec, { gy, mask, out });
   tensorArg('dropoutBackward', 'gy', gy, 'float32');
   tensorArg('dropoutBackward', 'mask', mask, 'uint8');
   sameShape('dropoutBackward', 'mask', mask, gy);

@@ -2,7 +2,7 @@ import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
-import { matrixArg, outArg, sameShapePair, tensorArg } from './check.js';
+import { matrixArg, outArg, sameShapePair, tensorArg, sameMemory } from './check.js';
 
 // Elementwise and row/column ops. Element ranges are cut on multiples of 16 so each part's
 // SIMD body lines up; results do not depend on the cut.
@@ -15,6 +15,7 @@ function elementBounds(exec: Exec, n: number): number[] {
 
 /** y[r, :] += bias, in place. Shapes: y [m, n], bias [n]. */
 export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor): Promise<Tensor> {
+  sameMemory('biasAdd', exec, { y, bias });
   matrixArg('biasAdd', 'y', y);
   tensorArg('biasAdd', 'bias', bias, 'float32', 1);
   const [m, n] = y.shape as [number, number];
@@ -25,6 +26,7 @@ export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor): Promise<Tens
 
 /** Column sums (the bias gradient): out[c] = Σ_r g[r, c], rows added in order. Shapes: g [m, n] → [n]. */
 export async function colSum(exec: Exec, g: Tensor, out?: Tensor): Promise<Tensor> {
+  sameMemory('colSum', exec, { g, out });
   matrixArg('colSum', 'g', g);
   const [m, n] = g.shape as [number, number];
   const o = outArg('colSum', out, g, 'float32', [n]);
@@ -33,6 +35,7 @@ export async function colSum(exec: Exec, g: Tensor, out?: Tensor): Promise<Tenso
 }
 
 export async function relu(exec: Exec, x: Tensor, out?: Tensor): Promise<Tensor> {
+  sameMemory('relu', exec, { x, out });
   tensorArg('relu', 'x', x, 'float32');
   const y = outArg('relu', out, x, 'float32', x.shape);
   await exec.run('relu', [x.ptr, y.ptr], elementBounds(exec, x.size));
@@ -41,6 +44,7 @@ export async function relu(exec: Exec, x: Tensor, out?: Tensor): Promise<Tensor>
 
 /** gx = gy where the forward output y > 0, else 0. */
 export async function reluBackward(exec: Exec, y: Tensor, gy: Tensor, out?: Tensor): Promise<Tensor> {
+  sameMemory('reluBackward', exec, { y, gy, out });
   sameShapePair('reluBackward', 'y', y, 'gy', gy);
   const gx = outArg('reluBackward', out, y, 'float32', y.shape);
   await exec.run('reluBackward', [y.ptr, gy.ptr, gx.ptr], elementBounds(exec, y.size));
@@ -49,6 +53,7 @@ export async function reluBackward(exec: Exec, y: Tensor, gy: Tensor, out?: Tens
 
 /** y = alpha · x (y may be x). */
 export async function scale(exec: Exec, x: Tensor, alpha: number, out?: Tensor): Promise<Tensor> {
+  sameMemory('scale', exec, { x, out });
   tensorArg('scale', 'x', x, 'float32');
   checkFinite('scale', 'alpha', alpha);
   const y = outArg('scale', out, x, 'float32', x.shape);
@@ -58,6 +63,7 @@ export async function scale(exec: Exec, x: Tensor, alpha: number, out?: Tensor):
 
 /** y += alpha · x, in place. */
 export async function axpy(exec: Exec, alpha: number, x: Tensor, y: Tensor): Promise<Tensor> {
+  sameMemory('axpy', exec, { x, y });
   checkFinite('axpy', 'alpha', alpha);
   sameShapePair('axpy', 'x', x, 'y', y);
   await exec.run('axpy', [alpha, x.ptr, y.ptr], elementBounds(exec, x.size));
@@ -66,12 +72,14 @@ export async function axpy(exec: Exec, alpha: number, x: Tensor, y: Tensor): Pro
 
 /** y += x, in place. */
 export async function addInto(exec: Exec, x: Tensor, y: Tensor): Promise<Tensor> {
+  sameMemory('addInto', exec, { x, y });
   sameShapePair('addInto', 'x', x, 'y', y);
   await exec.run('addInto', [x.ptr, y.ptr], elementBounds(exec, x.size));
   return y;
 }
 
 export async function fill(exec: Exec, x: Tensor, value: number): Promise<Tensor> {
+  sameMemory('fill', exec, { x });
   tensorArg('fill', 'x', x, 'float32');
   if (typeof value !== 'number') throw argRangeError('fill', 'value', 'a number', value);
   await exec.run('fillF32', [x.ptr, value], elementBounds(exec, x.size));
@@ -79,6 +87,7 @@ export async function fill(exec: Exec, x: Tensor, value: number): Promise<Tensor
 }
 
 export async function copy(exec: Exec, src: Tensor, dst: Tensor): Promise<Tensor> {
+  sameMemory('copy', exec, { src, dst });
   sameShapePair('copy', 'src', src, 'dst', dst);
   await exec.run('copyF32', [src.ptr, dst.ptr], elementBounds(exec, src.size));
   return dst;
@@ -89,6 +98,7 @@ export async function copy(exec: Exec, src: Tensor, dst: Tensor): Promise<Tensor
  * fixed by the shard count alone.
  */
 export async function reduceInOrder(exec: Exec, parts: readonly Tensor[], target: Tensor): Promise<Tensor> {
+  sameMemory('reduceInOrder', exec, { target, ...Object.fromEntries(parts.map((t, i) => [`parts[${i}]`, t])) });
   if (parts.length === 0) throw argRangeError('reduceInOrder', 'parts', 'at least one tensor', parts);
   // Every part checked before the target is touched.
   parts.forEach((p, s) => sameShapePair('reduceInOrder', 'target', target, `parts[${s}]`, p));

@@ -2,7 +2,7 @@ import { argRangeError, shapeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
-import { matrixArg, outArg } from './check.js';
+import { matrixArg, outArg, sameMemory } from './check.js';
 
 export interface MatmulOptions {
   /** Use Aᵀ (A is then [k, m]). */
@@ -20,6 +20,7 @@ export interface MatmulOptions {
  * @example const h = await matmul(rt.exec, x, w);
  */
 export async function matmul(exec: Exec, a: Tensor, b: Tensor, out?: Tensor, options: MatmulOptions = {}): Promise<Tensor> {
+  sameMemory('matmul', exec, { a, b, out });
   const fn = 'matmul';
   matrixArg(fn, 'a', a);
   matrixArg(fn, 'b', b);

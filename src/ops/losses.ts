@@ -2,7 +2,7 @@ import { argRangeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
-import { matrixArg, outArg, sameShape, tensorArg } from './check.js';
+import { matrixArg, outArg, sameShape, tensorArg, sameMemory } from './check.js';
 
 /** What every loss takes besides its inputs. */
 export interface LossOptions {
@@ -51,6 +51,7 @@ function maskArg(fn: string, mask: Tensor | undefined, n: number): Tensor | unde
  * Shapes: logits [n, c], labels int32 [n] (each in [0, c) where masked in), mask uint8 [n].
  */
 export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Tensor, options: LossOptions = {}): Promise<LossResult> {
+  sameMemory('softmaxCrossEntropy', exec, { logits, labels, 'options.mask': options.mask, 'options.gradOut': options.gradOut });
   const fn = 'softmaxCrossEntropy';
   const { mask, gradOut } = options;
   matrixArg(fn, 'logits', logits);
@@ -80,6 +81,7 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
  * Shapes: pred [n, t], target [n, t], mask uint8 [n].
  */
 export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options: LossOptions = {}): Promise<LossResult> {
+  sameMemory('mseLoss', exec, { pred, target, 'options.mask': options.mask, 'options.gradOut': options.gradOut });
   const fn = 'mseLoss';
   const { mask, gradOut, normalizer } = options;
   matrixArg(fn, 'pred', pred);
@@ -105,6 +107,7 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options:
  */
 export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
   options: Omit<LossOptions, 'mask'> & { labelMask?: Tensor; posWeight?: Tensor } = {}): Promise<LossResult> {
+  sameMemory('bceWithLogits', exec, { logits, targets, 'options.labelMask': options.labelMask, 'options.posWeight': options.posWeight, 'options.gradOut': options.gradOut });
   const fn = 'bceWithLogits';
   matrixArg(fn, 'logits', logits);
   tensorArg(fn, 'targets', targets, 'float32');

@@ -2,7 +2,7 @@ import { argRangeError, checkFinite } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
-import { sameShape, sameShapePair, tensorArg } from './check.js';
+import { sameShape, sameShapePair, tensorArg, sameMemory } from './check.js';
 
 function bounds(exec: Exec, n: number): number[] {
   return splitEven(n, partsFor(exec.threads, n * 4, 1 << 15), 16);
@@ -20,6 +20,7 @@ export interface AdamHyper {
 
 /** One Adam/AdamW step on w with gradient g and moments m, v; `step` counts from 1. */
 export async function adamStep(exec: Exec, w: Tensor, g: Tensor, m: Tensor, v: Tensor, step: number, h: AdamHyper): Promise<void> {
+  sameMemory('adamStep', exec, { w, g, m, v });
   const fn = 'adamStep';
   for (const [name, t] of [['w', w], ['g', g], ['m', m], ['v', v]] as const) tensorArg(fn, name, t, 'float32');
   sameShape(fn, 'g', g, w); sameShape(fn, 'm', m, w); sameShape(fn, 'v', v, w);
@@ -40,6 +41,7 @@ export interface SgdHyper {
 
 /** One SGD step (PyTorch's rule); `first` marks the step that initializes the momentum buffer. */
 export async function sgdStep(exec: Exec, w: Tensor, g: Tensor, buf: Tensor | null, first: boolean, h: SgdHyper): Promise<void> {
+  sameMemory('sgdStep', exec, { w, g, buf });
   const fn = 'sgdStep';
   sameShapePair(fn, 'w', w, 'g', g);
   for (const k of ['lr', 'momentum', 'dampening', 'weightDecay'] as const) checkFinite(fn, `h.${k}`, h[k]);

@@ -2,7 +2,7 @@ import { argRangeError, shapeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitByPrefix } from '../runtime/partition.js';
 import { Tensor } from '../memory/tensor.js';
-import { matrixArg, outArg, tensorArg } from './check.js';
+import { matrixArg, outArg, tensorArg, sameMemory } from './check.js';
 
 export const POOL_MODES = ['sum', 'mean', 'max'] as const;
 export type PoolMode = (typeof POOL_MODES)[number];
@@ -29,6 +29,7 @@ function offsetsArg(fn: string, offsets: Tensor, nodes: number): Int32Array {
  * offsets[g] .. offsets[g+1]). Shapes: x [nodes, f], offsets int32 [graphs + 1] → [graphs, f].
  */
 export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: PoolMode): Promise<PoolResult> {
+  sameMemory('segmentPool', exec, { x, offsets });
   const fn = 'segmentPool';
   matrixArg(fn, 'x', x);
   if (!Object.hasOwn(MODES, mode)) throw argRangeError(fn, 'mode', "'sum', 'mean' or 'max'", mode);
@@ -44,6 +45,7 @@ export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: 
 
 export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Tensor, mode: PoolMode, nodes: number,
   options: { argmax?: Tensor<'int32'>; out?: Tensor } = {}): Promise<Tensor> {
+  sameMemory('segmentPoolBackward', exec, { gOut, offsets, 'options.argmax': options.argmax, 'options.out': options.out });
   const fn = 'segmentPoolBackward';
   const { argmax, out } = options;
   matrixArg(fn, 'gOut', gOut);

@@ -3,7 +3,7 @@ import { CsrMatrix } from '../graph/csr.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitByPrefix } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
-import { matrixArg, outArg } from './check.js';
+import { matrixArg, outArg, sameMemory } from './check.js';
 
 export interface SpmmOptions {
   /**
@@ -24,6 +24,7 @@ export interface SpmmOptions {
  * @example const ax = await spmm(rt.exec, adj, x);
  */
 export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, options: SpmmOptions = {}): Promise<Tensor> {
+  sameMemory('spmm', exec, { 'a.rowPtr': a instanceof CsrMatrix ? a.rowPtr : undefined, x, out });
   const fn = 'spmm';
   if (!(a instanceof CsrMatrix)) throw argTypeError(fn, 'a', 'a CsrMatrix', a);
   matrixArg(fn, 'x', x);
