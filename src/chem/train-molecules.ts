@@ -31,6 +31,8 @@ export interface MoleculeTaskResult {
   /** Multi-label: the per-label test report; regression: per-target rows. */
   perLabel: Record<string, number | string>[];
   imbalance?: { meanIRBefore: number; meanIRAfter: number; scumbleBefore: number; scumbleAfter: number; synthetic: number };
+  /** The reported (best-epoch) weights by parameter name: what a run folder's checkpoint holds. */
+  weights: Map<string, Float32Array>;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -42,11 +44,7 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
  */
 export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: MoleculeTaskOptions, onEpoch?: (e: GraphEpoch) => void): Promise<MoleculeTaskResult> {
   const T = ds.targets.length, c = o.config;
-  const split = o.split === 'scaffold' ? scaffoldSplit(ds.graphs, c.seed) : randomSplit(ds.graphs.length, c.seed);
-  if (split.train.length === 0 || split.val.length === 0 || split.test.length === 0) throw new GraftError(`${ds.file}: ${ds.graphs.length} molecules are too few for a train/validation/test split`);
-  const labelsOf = (i: number): Float32Array => ds.y.slice(i * T, (i + 1) * T);
-  const sample = (i: number): GraphSample => toSample(ds.graphs[i]!, labelsOf(i), o.hybrid);
-  const train = split.train.map(sample), val = split.val.map(sample), test = split.test.map(sample);
+  const { split, train, val, test, labelsOf } = moleculeSplit(ds, o);
   let imbalance: MoleculeTaskResult['imbalance'];
   if (o.oversample !== 'none') {
     if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (0/1 labels)');
@@ -63,7 +61,7 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     }
     imbalance = { meanIRBefore: before.meanIR, meanIRAfter: after.meanIR, scumbleBefore: before.scumble, scumbleAfter: after.scumble, synthetic: extra.length };
   }
-  const trainer = new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, T, { ...c, ...(o.hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}) });
+  const trainer = moleculeTrainer(rt, ds, c, o.hybrid);
   try {
     const yVal = stackTargets(val, T);
     // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
@@ -71,31 +69,60 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
       ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
       : undefined;
     const history = await trainer.fit(train, val, { restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
-    const pv = await trainer.predict(val), pt = await trainer.predict(test);
-    const yt = stackTargets(test, T);
     const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: train.length, val_molecules: val.length, test_molecules: test.length,
       mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
-    let perLabel: MoleculeTaskResult['perLabel'];
-    if (c.task === 'multilabel') {
-      const probV = pv.map(sigmoid), probT = pt.map(sigmoid);
-      const th = chooseThresholds(yVal, probV, T);
-      const rv = multilabelReport(yVal, probV, ds.targets, th), rtest: MultilabelReport = multilabelReport(yt, probT, ds.targets, th);
-      Object.assign(metrics, {
+    const report = await moleculeReport(trainer, ds, c.task, val, test);
+    Object.assign(metrics, report.metrics);
+    const perLabel = report.perLabel;
+    if (imbalance) Object.assign(metrics, { mean_ir_before: imbalance.meanIRBefore, mean_ir_after: imbalance.meanIRAfter, scumble_before: imbalance.scumbleBefore, scumble_after: imbalance.scumbleAfter, synthetic_samples: imbalance.synthetic });
+    const weights = new Map(trainer.master.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
+    return { split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, weights, ...(imbalance ? { imbalance } : {}) };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/** The task's split (seeded: the same every time for a data set and seed) as graph samples. */
+export function moleculeSplit(ds: MoleculeDataset, o: Pick<MoleculeTaskOptions, 'split' | 'hybrid'> & { config: Pick<GraphTrainConfig, 'seed'> }): {
+  split: Split; train: GraphSample[]; val: GraphSample[]; test: GraphSample[]; labelsOf: (i: number) => Float32Array;
+} {
+  const T = ds.targets.length, seed = o.config.seed;
+  const split = o.split === 'scaffold' ? scaffoldSplit(ds.graphs, seed) : randomSplit(ds.graphs.length, seed);
+  if (split.train.length === 0 || split.val.length === 0 || split.test.length === 0) throw new GraftError(`${ds.file}: ${ds.graphs.length} molecules are too few for a train/validation/test split`);
+  const labelsOf = (i: number): Float32Array => ds.y.slice(i * T, (i + 1) * T);
+  const sample = (i: number): GraphSample => toSample(ds.graphs[i]!, labelsOf(i), o.hybrid);
+  return { split, train: split.train.map(sample), val: split.val.map(sample), test: split.test.map(sample), labelsOf };
+}
+
+/**
+ * Test figures of a trained model: multi-label ROC-AUC, PR-AUC and F1 with each label's
+ * threshold chosen on validation, or regression RMSE, r and R² per target.
+ */
+export async function moleculeReport(trainer: GraphTrainer, ds: MoleculeDataset, task: GraphTrainConfig['task'], val: GraphSample[], test: GraphSample[]):
+  Promise<{ metrics: Record<string, number>; perLabel: MoleculeTaskResult['perLabel'] }> {
+  const T = ds.targets.length;
+  const pv = await trainer.predict(val), pt = await trainer.predict(test);
+  const yVal = stackTargets(val, T), yt = stackTargets(test, T);
+  if (task === 'multilabel') {
+    const probV = pv.map(sigmoid), probT = pt.map(sigmoid);
+    const th = chooseThresholds(yVal, probV, T);
+    const rv = multilabelReport(yVal, probV, ds.targets, th), rtest: MultilabelReport = multilabelReport(yt, probT, ds.targets, th);
+    return {
+      metrics: {
         test_roc_auc: rtest.roc_auc, test_pr_auc: rtest.pr_auc, test_f1_weighted: rtest.f1.weighted, test_f1_micro: rtest.f1.micro, test_f1_macro: rtest.f1.macro,
         test_precision_weighted: rtest.precision.weighted, test_recall_weighted: rtest.recall.weighted,
         test_precision_micro: rtest.precision.micro, test_recall_micro: rtest.recall.micro, test_precision_macro: rtest.precision.macro, test_recall_macro: rtest.recall.macro,
         val_roc_auc: rv.roc_auc, val_f1_weighted: rv.f1.weighted,
-      });
-      perLabel = rtest.perLabel;
-    } else {
-      const reps = regressionByTarget(test, pt, T);
-      perLabel = reps.map((r, t) => ({ label: ds.targets[t]!, ...r }));
-      const mean = (k: keyof (typeof reps)[number]): number => reps.reduce((a, r) => a + (r[k] as number), 0) / T;
-      Object.assign(metrics, { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') });
-    }
-    if (imbalance) Object.assign(metrics, { mean_ir_before: imbalance.meanIRBefore, mean_ir_after: imbalance.meanIRAfter, scumble_before: imbalance.scumbleBefore, scumble_after: imbalance.scumbleAfter, synthetic_samples: imbalance.synthetic });
-    return { split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, ...(imbalance ? { imbalance } : {}) };
-  } finally {
-    trainer.dispose();
+      },
+      perLabel: rtest.perLabel,
+    };
   }
+  const reps = regressionByTarget(test, pt, T);
+  const mean = (k: keyof (typeof reps)[number]): number => reps.reduce((a, r) => a + (r[k] as number), 0) / T;
+  return { metrics: { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') }, perLabel: reps.map((r, t) => ({ label: ds.targets[t]!, ...r })) };
+}
+
+/** The trainer of a molecule task: atom features in, one output per target; the hybrid adds the fingerprint branch. */
+export function moleculeTrainer(rt: Runtime, ds: MoleculeDataset, c: GraphTrainConfig, hybrid: boolean): GraphTrainer {
+  return new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, ds.targets.length, { ...c, ...(hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}) });
 }

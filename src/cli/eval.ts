@@ -3,13 +3,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GraftError } from '../core/errors.js';
 import { Runtime } from '../runtime/runtime.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { loadMoleculeCsv } from '../chem/dataset.js';
+import { moleculeReport, moleculeSplit, moleculeTrainer } from '../chem/train-molecules.js';
+import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import type { GraphTrainConfig } from '../train/graph-trainer.js';
 import { accuracy, classificationReport } from '../train/metrics.js';
 import { predictNodes, type NodeTrainConfig } from '../train/node-trainer.js';
 import { num, joinNegativeValues } from './args.js';
 import { loadData, writePredictions, type DataChoice } from './train.js';
 
-// `graft eval` and `graft predict`: a node run folder's checkpoint, on its data again.
+// `graft eval` and `graft predict`: a run folder's checkpoint, on its data again (node runs;
+// eval also scores graph runs).
 
 export const EVAL_USAGE = `  graft eval --run DIR [--threads N]
   graft predict --run DIR [--out FILE] [--threads N]`;
@@ -19,12 +23,16 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
   if (!v.run) throw new GraftError(`--run DIR (a folder written by graft train) is required`);
   const cfgFile = join(v.run, 'config.json');
   if (!existsSync(cfgFile)) throw new GraftError(`${cfgFile} not found (is ${v.run} a run folder?)`);
-  const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as NodeTrainConfig & DataChoice;
+  const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as NodeTrainConfig & DataChoice & { kind?: string };
   const cp = loadCheckpoint(join(v.run, 'checkpoint.safetensors'));
+  const threads = num(v.threads, '--threads', true);
+  if (saved.kind === 'graph') {
+    if (mode === 'predict') throw new GraftError(`${v.run} is a graph run: graft predict reads node runs; graft eval scores a graph run on its test split`);
+    return evalGraphRun(saved as unknown as GraphRunConfig, cp, threads);
+  }
   const prefix = saved.restoreBest ? 'best.' : 'model.';
   const weights = new Map([...cp.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t.data as Float32Array]));
   const ds = loadData({ ...saved, ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}) }, saved.seed);
-  const threads = num(v.threads, '--threads', true);
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
     const { probs, pred } = await predictNodes(rt, ds, saved, weights);
@@ -44,3 +52,33 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
   }
 }
 
+
+/** What train --task graph writes to config.json that eval needs. */
+interface GraphRunConfig extends Omit<GraphTrainConfig, 'hybrid' | 'task'> {
+  data: string; smiles?: string; type: 'multilabel' | 'regression'; targets: string[]; split: 'random' | 'scaffold'; hybrid: boolean;
+}
+
+/** A graph run scored again from its checkpoint: the same split (seeded) and the same test figures. */
+async function evalGraphRun(saved: GraphRunConfig, cp: Checkpoint, threads: number | undefined): Promise<void> {
+  const ds = await loadMoleculeCsv(saved.data, { targets: saved.targets, task: saved.type, ...(saved.smiles ? { smiles: saved.smiles } : {}) });
+  const { val, test } = moleculeSplit(ds, { split: saved.split, hybrid: saved.hybrid, config: saved });
+  const rt = await Runtime.create(threads === undefined ? {} : { threads });
+  const c = saved;
+  const config: GraphTrainConfig = {
+    task: c.type, layers: c.layers, hidden: c.hidden, dropout: c.dropout, pool: c.pool, lr: c.lr, weightDecay: c.weightDecay, epochs: c.epochs,
+    batchSize: c.batchSize, shardSize: c.shardSize, patience: c.patience, seed: c.seed,
+  };
+  const trainer = moleculeTrainer(rt, ds, config, c.hybrid);
+  try {
+    for (const p of trainer.master.params()) {
+      const t = cp.tensors.get(`model.${p.name}`);
+      if (!t || t.data.length !== p.value.size) throw new GraftError(`the checkpoint has no ${p.name} of ${p.value.size} values for this run's model (${t ? `${t.data.length} values` : 'missing'})`);
+      (p.value.data() as Float32Array).set(t.data as Float32Array);
+    }
+    const { metrics } = await moleculeReport(trainer, ds, saved.type, val, test);
+    console.log(JSON.stringify({ data: saved.data, split: saved.split, seed: saved.seed, ...metrics }));
+  } finally {
+    trainer.dispose();
+    await rt.close();
+  }
+}

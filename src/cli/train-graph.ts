@@ -9,6 +9,7 @@ import { POOL_MODES } from '../ops/pooling.js';
 import { Runtime } from '../runtime/runtime.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
+import { saveCheckpoint } from '../train/checkpoint.js';
 import { Progress } from './progress.js';
 import { claimRunFolder, writeHistory } from './run-folder.js';
 import { writeJsonAtomic } from '../core/atomic-write.js';
@@ -79,8 +80,13 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config },
       (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
-    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', data: v.data, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', data: resolve(v.data), ...(v.smiles ? { smiles: v.smiles } : {}), type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
+    // The reported weights, so graft eval can score the run again.
+    saveCheckpoint(join(out, 'checkpoint.safetensors'), {
+      tensors: new Map([...res.weights].map(([k, w]) => [`model.${k}`, { shape: [w.length], data: w }])),
+      metadata: { format: 'graft-checkpoint-v1', task: 'graph', config: JSON.stringify(config), hybrid: String(!!v.hybrid) },
+    });
     writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...(warnings.length ? { warnings } : {}) });
     const cols = Object.keys(res.perLabel[0] ?? {});
     writeFileAtomic(join(out, 'labels.csv'), [cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n') + '\n');
