@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { syntheticMolecules } from '../src/data/synthetic.js';
+import type { GraphSample } from '../src/graph/batch.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { GraphTrainer, regressionByTarget, type GraphTrainConfig } from '../src/train/graph-trainer.js';
 import { bitsEqual, closeness } from './helpers.js';
@@ -92,53 +93,45 @@ describe('graph-level training with batch splitting', () => {
     await rt.close();
   });
 
-  it('shard steps on worker threads: a worker that dies mid-shard makes the step reject with its error; the pool recovers and the next step works', async () => {
-    // Set only while the runtime starts: its workers copy the environment, the threads that
-    // Piscina makes to replace a dead one do not see the fault.
-    process.env['GRAFT_TEST_FAULT'] = 'exit:gemmNN:1@worker';
+  /**
+   * A 2-thread trainer whose worker threads carry GRAFT_TEST_FAULT = `spec` (set only while
+   * the runtime starts: Piscina's replacements for a dead thread do not see it), beside a
+   * serial trainer of the same config, both on one 32-graph batch in shards of 16.
+   */
+  async function faultyWorkers(spec: string, seed: number, body: (t: { trainer: GraphTrainer; serial: GraphTrainer; rt: Runtime; step: () => Promise<number>; batch: GraphSample[] }) => Promise<void>): Promise<void> {
+    process.env['GRAFT_TEST_FAULT'] = spec;
     const rt = await Runtime.create({ threads: 2 });
     delete process.env['GRAFT_TEST_FAULT'];
     const serialRt = await Runtime.create({ threads: 1 });
     const cfg = { ...base, batchSize: 32, shardSize: 16 };
     const trainer = new GraphTrainer(rt, 8, 4, cfg), serial = new GraphTrainer(serialRt, 8, 4, cfg);
-    const batch = syntheticMolecules({ graphs: 32, seed: 4 });
+    const batch = syntheticMolecules({ graphs: 32, seed });
+    const maxShard = { nodes: batch.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
     try {
-      const maxShard = { nodes: batch.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
-      const err = await trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch)).catch((e: unknown) => e);
+      await body({ trainer, serial, rt, batch, step: () => trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch)) });
+      trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true));
+    } finally {
+      trainer.dispose(); serial.dispose();
+      await rt.close(); await serialRt.close();
+    }
+  }
+
+  it('shard steps on worker threads: a worker that dies mid-shard makes the step reject with its error; the pool recovers and the next step works', async () => {
+    await faultyWorkers('exit:gemmNN:1@worker', 4, async ({ serial, rt, step, batch }) => {
+      const err = await step().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toMatch(/exit|terminated|code 70/i);
       // The failed step changed nothing: the replicas' gradients are rewritten by the next step
       // and Adam did not run. The next step on workers matches a serial trainer's first step.
-      const loss = await trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch));
-      const want = await serial.trainStep(batch);
-      expect(loss).toBe(want);
-      trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true));
+      expect(await step()).toBe(await serial.trainStep(batch));
       expect(rt.mainHelpers).toBe(1);
-    } finally {
-      trainer.dispose(); serial.dispose();
-      await rt.close(); await serialRt.close();
-    }
+    });
   });
 
   it('shard steps on worker threads: a worker step that throws rejects the step; the worker rebuilds its replica and the next step matches a serial run', async () => {
-    process.env['GRAFT_TEST_FAULT'] = 'throw:gemmNN:1@worker';
-    const rt = await Runtime.create({ threads: 2 });
-    delete process.env['GRAFT_TEST_FAULT'];
-    const serialRt = await Runtime.create({ threads: 1 });
-    const cfg = { ...base, batchSize: 32, shardSize: 16 };
-    const trainer = new GraphTrainer(rt, 8, 4, cfg), serial = new GraphTrainer(serialRt, 8, 4, cfg);
-    const batch = syntheticMolecules({ graphs: 32, seed: 5 });
-    try {
-      const maxShard = { nodes: batch.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
-      await expect(trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch))).rejects.toThrow(/injected fault in part 0/);
-      for (let i = 0; i < 2; i++) {
-        const loss = await trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch));
-        expect(loss).toBe(await serial.trainStep(batch));
-      }
-      trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true));
-    } finally {
-      trainer.dispose(); serial.dispose();
-      await rt.close(); await serialRt.close();
-    }
+    await faultyWorkers('throw:gemmNN:1@worker', 5, async ({ serial, step, batch }) => {
+      await expect(step()).rejects.toThrow(/injected fault in part 0/);
+      for (let i = 0; i < 2; i++) expect(await step()).toBe(await serial.trainStep(batch));
+    });
   });
 });

@@ -13,30 +13,24 @@ function ntDot(F: Float32Array, a: number, b: number, k: number): number {
   return s;
 }
 
+/** C[i, j] = Σ_p A(i, p)·B[p, j], one f32 sum over p ascending; A(i, p) at a + i·si + p·sp. */
+function sequentialK(F: Float32Array, a: number, si: number, sp: number, b: number, ldb: number, c: number, ldc: number,
+  n: number, k: number, m0: number, m1: number): void {
+  const ab = a >> 2, bb = b >> 2, cb = c >> 2;
+  for (let i = m0; i < m1; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s = f(s + f(F[ab + i * si + p * sp]! * F[bb + p * ldb + j]!));
+      F[cb + i * ldc + j] = s;
+    }
+  }
+}
+
 export function gemmKernels(views: HeapViews): Pick<KernelBackend, 'gemmNN' | 'gemmTN' | 'gemmNT'> {
   return {
-    gemmNN(a, lda, b, ldb, c, ldc, n, k, m0, m1) {
-      const { F } = views.refresh();
-      const ab = a >> 2, bb = b >> 2, cb = c >> 2;
-      for (let i = m0; i < m1; i++) {
-        for (let j = 0; j < n; j++) {
-          let s = 0;
-          for (let p = 0; p < k; p++) s = f(s + f(F[ab + i * lda + p]! * F[bb + p * ldb + j]!));
-          F[cb + i * ldc + j] = s;
-        }
-      }
-    },
-    gemmTN(a, lda, b, ldb, c, ldc, n, k, m0, m1) {
-      const { F } = views.refresh();
-      const ab = a >> 2, bb = b >> 2, cb = c >> 2;
-      for (let i = m0; i < m1; i++) {
-        for (let j = 0; j < n; j++) {
-          let s = 0;
-          for (let p = 0; p < k; p++) s = f(s + f(F[ab + p * lda + i]! * F[bb + p * ldb + j]!));
-          F[cb + i * ldc + j] = s;
-        }
-      }
-    },
+    // NN reads A[i, p] at i·lda + p, TN reads Aᵀ's at p·lda + i; the sum is the same.
+    gemmNN(a, lda, b, ldb, c, ldc, n, k, m0, m1) { sequentialK(views.refresh().F, a, lda, 1, b, ldb, c, ldc, n, k, m0, m1); },
+    gemmTN(a, lda, b, ldb, c, ldc, n, k, m0, m1) { sequentialK(views.refresh().F, a, 1, lda, b, ldb, c, ldc, n, k, m0, m1); },
     gemmNT(a, lda, b, ldb, c, ldc, n, k, m0, m1) {
       const { F } = views.refresh();
       const ab = a >> 2, bb = b >> 2, cb = c >> 2;
