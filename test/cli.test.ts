@@ -17,7 +17,7 @@ describe('graft CLI', () => {
     const out = join(tempDir('graft-cli-'), 'run');
     const r = graft('train', '--dataset', 'synthetic', '--epochs', '30', '--threads', '2', '--seed', '4', '--out', out, '--quiet');
     expect(r.code, r.err).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv']);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint.prev.safetensors', 'checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv']);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
     expect(metrics['test_accuracy']).toBeGreaterThan(0.5);
     expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_accuracy,ms');

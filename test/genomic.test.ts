@@ -266,7 +266,7 @@ describe('graft gp CLI', () => {
       '--trait', 'height', '--k', '3', '--epochs', '10', '--models', 'gcn,gblup,rrblup', '--features', 'pcs', '--threads', '2', '--out', out, '--quiet'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/model\s+height r \(mean ± sd\)/);
-    expect(readdirSync(out).sort()).toEqual(['folds.csv', 'pred-vs-obs-height.svg', 'predictions.csv', 'r-by-fold-height.svg', 'report.md', 'results.json']);
+    expect(readdirSync(out).sort()).toEqual(['folds.csv', 'jobs', 'pred-vs-obs-height.svg', 'predictions.csv', 'r-by-fold-height.svg', 'report.md', 'results.json']);
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { models: Record<string, Record<string, { r_mean: number; r_sd: number }>> };
     expect(Object.keys(res.models)).toEqual(['gcn', 'gblup', 'rrblup']);
     expect(res.models['gblup']!['height']!.r_mean).toBeGreaterThan(0.5);

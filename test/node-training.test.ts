@@ -47,7 +47,7 @@ describe('node training', () => {
     expect(resumed.history.map((h) => h.epoch)).toEqual(straight.history.map((h) => h.epoch));
     expect(resumed.history.map((h) => h.train_loss)).toEqual(straight.history.map((h) => h.train_loss));
     for (const [name, w] of straight.weights) expect(bitsEqual(resumed.weights.get(name)!, w), name).toBe(true);
-    expect(readdirSync(dir)).toEqual(['checkpoint.safetensors']); // no temp file left behind
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint.prev.safetensors', 'checkpoint.safetensors']); // the latest and the one before; no temp file left behind
   });
 
   it('refuses to resume with a different configuration, naming the field', async () => {

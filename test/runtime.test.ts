@@ -207,7 +207,7 @@ describe('the fault-injection test hook', () => {
       expect(bitsEqual(third.data() as Float32Array, first.data() as Float32Array)).toBe(true);
       process.env['GRAFT_TEST_FAULT'] = 'explode';
       reloadFaultPlan();
-      await expect(matmul(rt.exec, a, a)).rejects.toThrow(/^GRAFT_TEST_FAULT: expected 1, or throw\|exit:KERNEL:N\[:PART\]\[@main\|@worker\], got "explode"$/);
+      await expect(matmul(rt.exec, a, a)).rejects.toThrow(/^GRAFT_TEST_FAULT: expected 1, or throw\|exit\|kill:KERNEL:N\[xR\]\[:PART\]\[@main\|@worker\|@helper\], got "explode"$/);
     } finally {
       if (saved === undefined) delete process.env['GRAFT_TEST_FAULT']; else process.env['GRAFT_TEST_FAULT'] = saved;
       reloadFaultPlan();

@@ -1,7 +1,8 @@
 import { GraftError } from '../core/errors.js';
 import { stackTargets, type GraphSample } from '../graph/batch.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphFitOptions, type GraphTrainConfig } from '../train/graph-trainer.js';
+import type { SnapshotStats } from '../train/fault-recovery.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
 import type { MoleculeDataset } from './dataset.js';
 import { MORGAN_BITS, toSample } from './featurize.js';
@@ -17,6 +18,8 @@ export interface MoleculeTaskOptions {
   /** Multi-label: choose the epoch by validation ROC-AUC ('auc') or loss ('loss'). */
   selectBy?: 'auc' | 'loss';
   config: GraphTrainConfig;
+  /** Checkpoints, resume, interrupts and fault recovery, passed to GraphTrainer.fit. */
+  fit?: Pick<GraphFitOptions, 'checkpoint' | 'resume' | 'interrupted' | 'faults'>;
 }
 
 export const MOLECULE_DEFAULTS: Omit<GraphTrainConfig, 'task'> = {
@@ -31,8 +34,11 @@ export interface MoleculeTaskResult {
   /** Multi-label: the per-label test report; regression: per-target rows. */
   perLabel: Record<string, number | string>[];
   imbalance?: { meanIRBefore: number; meanIRAfter: number; scumbleBefore: number; scumbleAfter: number; synthetic: number };
-  /** The reported (best-epoch) weights by parameter name: what a run folder's checkpoint holds. */
+  /** The reported (best-epoch) weights by parameter name. */
   weights: Map<string, Float32Array>;
+  /** Stopped by fit.interrupted before the last epoch: no figures were computed (the checkpoint holds where). */
+  interrupted: boolean;
+  snapshot: SnapshotStats | null;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -68,7 +74,8 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
       ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
       : undefined;
-    const history = await trainer.fit(train, val, { restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
+    const history = await trainer.fit(train, val, { ...o.fit, restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
+    if (trainer.interrupted) return { split, history, bestEpoch: trainer.bestEpoch, metrics: {}, perLabel: [], weights: new Map(), interrupted: true, snapshot: trainer.snapshot };
     const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: train.length, val_molecules: val.length, test_molecules: test.length,
       mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
     const report = await moleculeReport(trainer, ds, c.task, val, test);
@@ -76,7 +83,7 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     const perLabel = report.perLabel;
     if (imbalance) Object.assign(metrics, { mean_ir_before: imbalance.meanIRBefore, mean_ir_after: imbalance.meanIRAfter, scumble_before: imbalance.scumbleBefore, scumble_after: imbalance.scumbleAfter, synthetic_samples: imbalance.synthetic });
     const weights = new Map(trainer.master.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
-    return { split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, weights, ...(imbalance ? { imbalance } : {}) };
+    return { split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, weights, interrupted: false, snapshot: trainer.snapshot, ...(imbalance ? { imbalance } : {}) };
   } finally {
     trainer.dispose();
   }

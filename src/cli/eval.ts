@@ -69,9 +69,12 @@ async function evalGraphRun(saved: GraphRunConfig, cp: Checkpoint, threads: numb
     batchSize: c.batchSize, shardSize: c.shardSize, patience: c.patience, seed: c.seed,
   };
   const trainer = moleculeTrainer(rt, ds, config, c.hybrid);
+  // The reported weights: the best validation epoch's (restored at the end of training) when there was one.
+  const best = (JSON.parse(cp.metadata['early_stop'] ?? 'null') as { bestEpoch?: number } | null)?.bestEpoch ?? 0;
+  const prefix = best > 0 && cp.tensors.has(`best.${trainer.master.params()[0]!.name}`) ? 'best.' : 'model.';
   try {
     for (const p of trainer.master.params()) {
-      const t = cp.tensors.get(`model.${p.name}`);
+      const t = cp.tensors.get(`${prefix}${p.name}`);
       if (!t || t.data.length !== p.value.size) throw new GraftError(`the checkpoint has no ${p.name} of ${p.value.size} values for this run's model (${t ? `${t.data.length} values` : 'missing'})`);
       (p.value.data() as Float32Array).set(t.data as Float32Array);
     }

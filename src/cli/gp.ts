@@ -10,6 +10,7 @@ import { GP_MODELS } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';
 import { claimRunFolder } from './run-folder.js';
+import { JobStore } from '../genomics/job-store.js';
 import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
 
@@ -18,7 +19,8 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
-           [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N] [--overwrite] [--quiet]
+           [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
+           [--resume | --overwrite] [--checkpoint-every 25] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
@@ -32,6 +34,7 @@ export async function gp(argv: string[]): Promise<void> {
       relationship: { type: 'string' }, covariates: { type: 'string' }, 'min-maf': { type: 'string' }, 'min-call-rate': { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
       epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, branches: { type: 'string' }, threads: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
     },
   });
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
@@ -70,11 +73,20 @@ export async function gp(argv: string[]): Promise<void> {
     threads: num(v.threads, '--threads', true) ?? availableParallelism(), gcn,
   };
   if (o.threads < 1) throw new GraftError('--threads must be at least 1');
+  if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
+  const checkpointEvery = num(v['checkpoint-every'], '--checkpoint-every', true) ?? 25;
+  if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
   const out = resolve(v.out ?? join('runs', 'gp'));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
-  const release = claimRunFolder(out, { command: 'graft gp', overwrite: v.overwrite === true });
+  const release = claimRunFolder(out, { command: 'graft gp', overwrite: v.overwrite === true, resume: v.resume === true });
   try {
-    const res = await runStudy(o, log);
+    // Every finished job is kept in out/jobs, so --resume runs only what is left. What the
+    // jobs depend on: every setting but the thread count, and the input files' contents.
+    const { threads: _threads, geno, pheno, relationship, foldsFile, ...settings } = o;
+    const inputs = Object.fromEntries(Object.entries({ geno, pheno, relationship, folds: foldsFile }).filter(([, f]) => f !== undefined).map(([k, f]) => [k, resolve(f!)]));
+    const jobDir = join(out, 'jobs');
+    const store = await JobStore.open(jobDir, { settings: settings as Record<string, unknown>, inputs }, v.resume === true);
+    const res = await runStudy(o, log, { cache: store, checkpoints: { dir: jobDir, every: checkpointEvery } });
     writeStudyReport(out, res);
     printStudy(res, out, o.threads);
   } finally {

@@ -41,7 +41,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'train': {
         const at = rest.indexOf('--task');
         const task = at >= 0 ? rest[at + 1] : rest.find((a) => a.startsWith('--task='))?.slice(7);
-        if (task === 'graph') await trainGraphTask(rest);
+        if (task === 'graph') return await trainGraphTask(rest);
         else if (task === undefined || task === 'node') return await trainNode(rest.filter((a, i) => (at < 0 || (i !== at && i !== at + 1)) && !a.startsWith('--task=')));
         else throw new GraftError(`--task must be 'node' or 'graph', got ${JSON.stringify(task)}`);
         break;

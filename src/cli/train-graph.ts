@@ -9,7 +9,7 @@ import { POOL_MODES } from '../ops/pooling.js';
 import { Runtime } from '../runtime/runtime.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
-import { saveCheckpoint } from '../train/checkpoint.js';
+import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
 import { Progress } from './progress.js';
 import { claimRunFolder, writeHistory } from './run-folder.js';
 import { writeJsonAtomic } from '../core/atomic-write.js';
@@ -19,11 +19,12 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
               [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
-              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--overwrite] [--no-cache] [--quiet]`;
+              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
+              [--no-cache] [--quiet]`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
-export async function trainGraphTask(argv: string[]): Promise<void> {
+export async function trainGraphTask(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
       task: { type: 'string' }, data: { type: 'string' }, smiles: { type: 'string' }, targets: { type: 'string' }, type: { type: 'string' },
@@ -31,6 +32,7 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
       patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, overwrite: { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
+      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
     },
   });
   if (!v.data) throw new GraftError('--data FILE.csv is required');
@@ -51,6 +53,9 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
   const threads = num(v.threads, '--threads', true);
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const oversampleFraction = num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25;
+  const checkpointEvery = num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10;
+  if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
+  if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
   const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
   const out = resolve(v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft: ${s}`);
@@ -73,21 +78,50 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
   for (const w of warnings) console.error(`graft train: warning: ${w}`);
   // Claimed before training (so a concurrent run into the same folder is refused), written
   // only once training has succeeded; a folder the claim made is removed if the run fails.
-  const release = claimRunFolder(out, { command: 'graft train --task graph', overwrite: v.overwrite === true });
-  const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
+  const release = claimRunFolder(out, { command: 'graft train --task graph', overwrite: v.overwrite === true, resume: v.resume === true });
+  // What else decides the run besides the trainer's config (which the trainer checks itself).
+  const settings = { data: resolve(v.data), smiles: v.smiles ?? null, type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy };
+  const checkpointFile = join(out, 'checkpoint.safetensors');
+  let resume: { checkpoint: Checkpoint; file: string } | undefined;
   try {
+    const found = v.resume ? latestGoodCheckpoint(checkpointFile) : null;
+    if (found) {
+      if (found.skipped) console.error(`graft train: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
+      const before = JSON.parse(found.checkpoint.metadata['settings'] ?? '{}') as Record<string, unknown>;
+      const differs = Object.keys(settings).filter((k) => JSON.stringify(before[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]));
+      if (differs.length) throw new GraftError(`${found.file}: cannot resume: the run was started with other settings (${differs.map((k) => `${k}: ${JSON.stringify(before[k])} then, ${JSON.stringify((settings as Record<string, unknown>)[k])} now`).join('; ')})`);
+      resume = { checkpoint: found.checkpoint, file: found.file };
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
+  let sigint = false;
+  const onSigint = (): void => { sigint = true; };
+  process.once('SIGINT', onSigint);
+  try {
+    if (resume && !v.quiet) console.error(`graft: resuming from ${resume.file} (epoch ${resume.checkpoint.metadata['epoch']})`);
     const progress = new Progress(config.epochs, !v.quiet);
-    const res = await trainMoleculeTask(rt, ds, { split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config },
-      (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
+    const res = await trainMoleculeTask(rt, ds, {
+      split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config,
+      fit: {
+        checkpoint: { every: checkpointEvery, write: (cp) => saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings) } }) },
+        ...(resume ? { resume } : {}),
+        interrupted: () => sigint,
+        faults: { onFault: (f) => console.error(`graft train: ${f.error} in epoch ${f.epoch}; rolled back to the epoch's in-memory snapshot and replaying it (failure ${f.failure}; restore ${f.restoreMs.toFixed(2)} ms, ${f.lostMs.toFixed(0)} ms redone)`) },
+      },
+    }, (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
-    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', data: resolve(v.data), ...(v.smiles ? { smiles: v.smiles } : {}), type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy, ...config, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    if (res.interrupted) {
+      console.error(`graft train: interrupted after epoch ${res.history.length}; checkpoint written to ${checkpointFile}; continue with the same command and --resume`);
+      return 130;
+    }
+    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', ...settings, ...(v.smiles ? { smiles: v.smiles } : {}), ...config, checkpoint_every: checkpointEvery, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
-    // The reported weights, so graft eval can score the run again.
-    saveCheckpoint(join(out, 'checkpoint.safetensors'), {
-      tensors: new Map([...res.weights].map(([k, w]) => [`model.${k}`, { shape: [w.length], data: w }])),
-      metadata: { format: 'graft-checkpoint-v1', task: 'graph', config: JSON.stringify(config), hybrid: String(!!v.hybrid) },
-    });
-    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...(warnings.length ? { warnings } : {}) });
+    const snap = res.snapshot;
+    const recovery = snap ? { snapshot_ms: snap.snapshotMs, snapshot_bytes: snap.bytes, worker_faults: snap.faults.length } : {};
+    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...recovery, ...(warnings.length ? { warnings } : {}) });
     const cols = Object.keys(res.perLabel[0] ?? {});
     writeFileAtomic(join(out, 'labels.csv'), [cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n') + '\n');
     if (ds.invalid.length) writeFileAtomic(join(out, 'invalid.csv'), ['line,smiles', ...ds.invalid.map((r) => `${r.line},${JSON.stringify(r.smiles)}`)].join('\n') + '\n');
@@ -95,7 +129,9 @@ export async function trainGraphTask(argv: string[]): Promise<void> {
     console.log(JSON.stringify(type === 'multilabel'
       ? { data: name, split, oversample, hybrid: !!v.hybrid, seed: config.seed, test_roc_auc: m['test_roc_auc'], test_pr_auc: m['test_pr_auc'], test_f1_weighted: m['test_f1_weighted'], best_epoch: res.bestEpoch, mean_epoch_ms: m['mean_epoch_ms'], ...(res.imbalance ? { mean_ir_before: res.imbalance.meanIRBefore, mean_ir_after: res.imbalance.meanIRAfter } : {}), out }
       : { data: name, split, seed: config.seed, test_rmse: m['test_rmse'], test_r: m['test_r'], best_epoch: res.bestEpoch, out }));
+    return 0;
   } finally {
+    process.removeListener('SIGINT', onSigint);
     await rt.close();
     release();
   }

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { latestGoodCheckpoint } from '../train/checkpoint.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DataError } from '../data/csv.js';
@@ -100,7 +101,15 @@ export async function trainNode(argv: string[]): Promise<number> {
   const ds = loadData(data, config.seed);
   const release = claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true });
   const checkpoint = join(out, 'checkpoint.safetensors');
-  const resumeFrom = v.resume && existsSync(checkpoint) ? checkpoint : undefined;
+  let resumeFrom: string | undefined;
+  try {
+    const found = v.resume ? latestGoodCheckpoint(checkpoint) : null;
+    if (found?.skipped) console.error(`graft train: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
+    resumeFrom = found?.file;
+  } catch (err) {
+    release();
+    throw err;
+  }
   const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
   try {
     const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
@@ -115,6 +124,7 @@ export async function trainNode(argv: string[]): Promise<number> {
     process.once('SIGINT', onSigint);
     const r = await trainNodeClassifier(rt, ds, config, {
       checkpointPath: checkpoint, checkpointEvery, interrupted: () => sigint,
+      faults: { onFault: (f) => console.error(`graft train: ${f.error} in epoch ${f.epoch}; rolled back to the epoch's in-memory snapshot and replaying it (failure ${f.failure}; restore ${f.restoreMs.toFixed(2)} ms, ${f.lostMs.toFixed(0)} ms redone)`) },
       onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}),
     }).finally(() => process.removeListener('SIGINT', onSigint));
     progress.end();
@@ -123,7 +133,10 @@ export async function trainNode(argv: string[]): Promise<number> {
       return 130;
     }
     writeHistory(out, r.history as unknown as Record<string, number>[]);
-    writeJsonAtomic(join(out, 'metrics.json'), { dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics, ...(warnings.length ? { warnings } : {}) });
+    writeJsonAtomic(join(out, 'metrics.json'), {
+      dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics,
+      snapshot_ms: r.snapshot.snapshotMs, snapshot_bytes: r.snapshot.bytes, worker_faults: r.snapshot.faults.length, ...(warnings.length ? { warnings } : {}),
+    });
     writePredictions(join(out, 'predictions.csv'), ds, r.predictions);
     console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
     return 0;

@@ -26,6 +26,12 @@ export class Rng {
     return Uint32Array.from(this.s);
   }
 
+  /** Continues from a state taken with `state` (a checkpoint's or a snapshot's). */
+  load(state: Uint32Array): void {
+    if (state.length !== 4) throw new RangeError(`Rng.load: a state is 4 words, got ${state.length}`);
+    this.s = Uint32Array.from(state);
+  }
+
   nextU32(): number {
     const s = this.s;
     const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;

@@ -2,6 +2,10 @@ import { Runtime } from '../runtime/runtime.js';
 import { trainGcnRegressor, type GcnRegressorConfig } from './gcn-regressor.js';
 import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelBasis } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
+import { jobCheckpointFile } from './job-store.js';
+
+/** GCN members checkpoint their training into a job folder (JobStore) every `every` epochs. */
+export interface JobCheckpoints { dir: string; every: number }
 
 export type GpModel = 'gcn' | 'hybrid' | 'gblup' | 'rrblup';
 export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'gblup', 'rrblup'];
@@ -34,7 +38,7 @@ export interface CvJobResult {
 export type FoldPlan = Int32Array[];
 
 /** Runs one job; the result depends only on the job and the data, never on the thread it ran on. */
-export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, job: CvJob, gcn: GcnRegressorConfig): Promise<CvJobResult> {
+export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, job: CvJob, gcn: GcnRegressorConfig, checkpoints?: JobCheckpoints): Promise<CvJobResult> {
   const t0 = performance.now();
   const fold = folds[job.repeat]!;
   const bases = new Map<string, KernelBasis>();
@@ -68,7 +72,7 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
           n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
           ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
           ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
-        }, { ...gcn, seed });
+        }, { ...gcn, seed }, checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {});
         for (let i = 0; i < data.n; i++) sum[i]! += r.predictions[i]!;
         bestEpoch += r.bestEpoch / members;
       }

@@ -2,13 +2,29 @@ import { Piscina } from 'piscina';
 import { packageRoot } from '../core/paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { GcnRegressorConfig } from './gcn-regressor.js';
-import { runCvJob, type CvJob, type CvJobResult, type FoldPlan } from './cv-jobs.js';
+import { runCvJob, type CvJob, type CvJobResult, type FoldPlan, type JobCheckpoints } from './cv-jobs.js';
 import type { StudyData } from './study-data.js';
 
 export interface CvPoolInit {
   data: StudyData;
   folds: FoldPlan;
   gcn: GcnRegressorConfig;
+  checkpoints?: JobCheckpoints;
+}
+
+/** Finished jobs kept between runs (JobStore): read back instead of run, recorded as they finish. */
+export interface JobCache {
+  load(job: CvJob): CvJobResult | null;
+  save(result: CvJobResult): void;
+}
+
+export interface CvRunOptions {
+  cache?: JobCache;
+  /** Called for each job done (`reused`: read back from the cache). */
+  onDone?: (r: CvJobResult, done: number, reused: boolean) => void;
+  /** A worker that dies or throws fails its job; the job runs again this many times in all (default 3). */
+  attempts?: number;
+  onRetry?: (job: CvJob, attempt: number, error: Error) => void;
 }
 
 /**
@@ -18,14 +34,34 @@ export interface CvPoolInit {
  * come back in job order and are the same bits either way: a job's arithmetic does not
  * depend on where it runs.
  */
-export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number, onDone?: (r: CvJobResult, done: number) => void): Promise<CvJobResult[]> {
+export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number, o: CvRunOptions = {}): Promise<CvJobResult[]> {
   let done = 0;
-  const tick = (r: CvJobResult): CvJobResult => { onDone?.(r, ++done); return r; };
+  const finish = (r: CvJobResult, reused: boolean): CvJobResult => {
+    if (!reused) o.cache?.save(r);
+    o.onDone?.(r, ++done, reused);
+    return r;
+  };
+  const attempts = Math.max(1, o.attempts ?? 3);
+  // A job's result depends only on the job, so one that failed with its thread runs again from its checkpoint.
+  const withRetries = async (job: CvJob, run: () => Promise<CvJobResult>): Promise<CvJobResult> => {
+    for (let a = 1; ; a++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (a >= attempts) throw err;
+        o.onRetry?.(job, a, err as Error);
+      }
+    }
+  };
+  const cached = jobs.map((j) => o.cache?.load(j) ?? null);
   if (threads <= 1) {
     const rt = await Runtime.create({ threads: 1 });
     try {
       const out: CvJobResult[] = [];
-      for (const j of jobs) out.push(tick(await runCvJob(rt, init.data, init.folds, j, init.gcn)));
+      for (const [i, j] of jobs.entries()) {
+        const c = cached[i];
+        out.push(c ? finish(c, true) : finish(await runCvJob(rt, init.data, init.folds, j, init.gcn, init.checkpoints), false));
+      }
       return out;
     } finally {
       await rt.close();
@@ -36,7 +72,10 @@ export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number
     minThreads: threads, maxThreads: threads, workerData: init,
   });
   try {
-    return await Promise.all(jobs.map((j) => (pool.run(j) as Promise<CvJobResult>).then(tick)));
+    return await Promise.all(jobs.map((j, i) => {
+      const c = cached[i];
+      return c ? Promise.resolve(finish(c, true)) : withRetries(j, () => pool.run(j) as Promise<CvJobResult>).then((r) => finish(r, false));
+    }));
   } finally {
     await pool.destroy();
   }

@@ -9,5 +9,5 @@ let rt: Promise<Runtime> | undefined;
 
 export default async function handle(job: CvJob): Promise<CvJobResult> {
   rt ??= Runtime.create({ threads: 1 });
-  return runCvJob(await rt, init.data, init.folds, job, init.gcn);
+  return runCvJob(await rt, init.data, init.folds, job, init.gcn, init.checkpoints);
 }

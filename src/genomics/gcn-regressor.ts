@@ -14,6 +14,10 @@ import { splitColumns } from '../ops/columns.js';
 import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
+import { createHash } from 'node:crypto';
+import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
+import { EpochGuard, type FaultRecoveryOptions, type RecoveredFault } from '../train/fault-recovery.js';
+import { loadTrainingState, trainingStateEntries, type TrainingState } from '../train/training-state.js';
 
 export interface GcnRegressorConfig {
   /** GCN layers (the founding study: 3). */
@@ -63,6 +67,31 @@ export interface GcnRegressionResult {
   bestEpoch: number;
   epochsRun: number;
   valLoss: number;
+  /** Mean cost of the in-memory snapshot taken before each epoch (ms), and the faults recovered from. */
+  snapshotMs: number;
+  faults: RecoveredFault[];
+  /** The epoch a checkpoint let it start from (1: from scratch). */
+  startEpoch: number;
+}
+
+export interface GcnRegressorHooks {
+  /**
+   * Checkpoint the training state to `file` every `every` epochs (kept with the previous one),
+   * and continue from it when it is there: the fit ends with the bits of one never stopped.
+   * The file is for one fit (same data, training nodes and config), checked on load.
+   */
+  checkpoint?: { file: string; every: number };
+  /** Rollback on a worker fault mid-epoch (see EpochGuard). */
+  faults?: FaultRecoveryOptions;
+}
+
+/** What identifies one fit: its config, the nodes it fits and validates on, and their targets. */
+function fitFingerprint(c: GcnRegressorConfig, fitIdx: number[], valIdx: number[], target: Float32Array, data: GcnRegressionInput): string {
+  const h = createHash('sha256').update(JSON.stringify([c, fitIdx, valIdx, data.n, data.f, data.featureBlocks ?? null, data.covariates?.width ?? 0]));
+  h.update(new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
+  h.update(new Uint8Array(data.features.buffer, data.features.byteOffset, data.features.byteLength));
+  h.update(new Uint8Array(data.src.buffer, data.src.byteOffset, data.src.byteLength));
+  return h.digest('hex');
 }
 
 /**
@@ -72,7 +101,7 @@ export interface GcnRegressionResult {
  * nodes. With covariates, the hybrid: a GCN branch and a dense branch, forked to run at once,
  * concatenated before the output layer.
  */
-export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c: GcnRegressorConfig): Promise<GcnRegressionResult> {
+export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c: GcnRegressorConfig, hooks: GcnRegressorHooks = {}): Promise<GcnRegressionResult> {
   const fn = 'trainGcnRegressor';
   if (!Number.isInteger(c.layers) || c.layers < 1) throw argRangeError(fn, 'config.layers', 'a positive integer', c.layers);
   if (!(c.valFraction > 0 && c.valFraction < 1)) throw argRangeError(fn, 'config.valFraction', 'in (0, 1)', c.valFraction);
@@ -107,37 +136,67 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const params = model.params();
   const adam = new Adam(params, { lr: c.lr });
   const stopper = new EarlyStopping(c.patience, params);
-  let epoch = 0;
+  const state: TrainingState = { params, adam, stopper };
+  // Dropout keys come from (seed, epoch): the tensors and Adam's step are all an epoch changes.
+  const guard = new EpochGuard(heap, [...params.map((p) => p.value), ...adam.m, ...adam.v], { save: () => adam.step, load: (s) => { adam.step = s; } }, hooks.faults);
+  const cpHook = hooks.checkpoint;
+  const fingerprint = cpHook ? fitFingerprint(c, fitIdx, valIdx, target, data) : '';
+  let start = 1;
+  const checkpointOf = (e: number): Checkpoint => {
+    const st = trainingStateEntries(state);
+    return { tensors: st.tensors, metadata: { ...st.metadata, format: 'graft-checkpoint-v1', task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint } };
+  };
+  let epoch = start - 1;
   // The hybrid and the branched model fork their branches in every pass: hold the groups of
   // threads for the whole fit.
   const forks = cov ? 2 : blocks ? blocks.length : 0;
   const holding = forks > 0 && rt.threads > 1 ? <T>(f: () => Promise<T>) => rt.withForkGroups(forks, f) : <T>(f: () => Promise<T>) => f();
   try {
     return await holding(async () => {
-      for (epoch = 1; epoch <= c.epochs; epoch++) {
-        const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: epoch };
-        const out = await model.forward(ctx, undefined);
-        const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
-        await model.backward(ctx, l.grad);
-        l.grad.free();
-        await adam.update(rt.exec);
-        const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
-        const vl = await mseLoss(rt.exec, ev, yT, { mask: valMask });
-        vl.grad.free();
-        model.release();
-        stopper.observe(epoch, vl.loss);
-        if (stopper.shouldStop) break;
+      if (cpHook) {
+        const found = latestGoodCheckpoint(cpHook.file);
+        if (found) {
+          if (found.checkpoint.metadata['fit_sha256'] !== fingerprint) throw argRangeError(fn, 'hooks.checkpoint', `a checkpoint of this fit (${found.file} is of another fit: other data, training nodes or config)`, found.file);
+          loadTrainingState(found.checkpoint, state, found.file, fn);
+          start = Number(found.checkpoint.metadata['epoch']) + 1;
+        }
       }
+      epoch = start - 1;
+      for (epoch = start; epoch <= c.epochs && !stopper.shouldStop; epoch++) {
+        const e = epoch;
+        const vl = await guard.run(e, async () => {
+          const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: e };
+          try {
+            const out = await model.forward(ctx, undefined);
+            const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
+            try { await model.backward(ctx, l.grad); } finally { l.grad.free(); }
+          } finally {
+            model.release();
+          }
+          await adam.update(rt.exec);
+          try {
+            const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
+            const v = await mseLoss(rt.exec, ev, yT, { mask: valMask });
+            v.grad.free();
+            return v.loss;
+          } finally {
+            model.release();
+          }
+        });
+        stopper.observe(epoch, vl);
+        if (cpHook && (epoch % cpHook.every === 0 || epoch === c.epochs || stopper.shouldStop)) saveCheckpointKeepingPrevious(cpHook.file, checkpointOf(epoch));
+      }
+      epoch--;
       stopper.restoreBest();
       const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
       const raw = ev.data() as Float32Array;
       const predictions = new Float64Array(n);
       for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
       model.release();
-      return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: Math.min(epoch, c.epochs), valLoss: stopper.best };
+      return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start };
     });
   } finally {
-    model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
+    guard.dispose(); model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
     for (const t of xs) t.free();
   }
 }

@@ -3,7 +3,8 @@ import { Runtime } from '../runtime/runtime.js';
 import { readFolds } from '../data/folds.js';
 import { foldMetrics, kFoldSplits, meanSd, type FoldMetrics } from '../train/cv.js';
 import { planJobs, type CvJobResult, type FoldPlan, type GpModel } from './cv-jobs.js';
-import { runCvJobs } from './cv-pool.js';
+import { runCvJobs, type JobCache } from './cv-pool.js';
+import type { JobCheckpoints } from './cv-jobs.js';
 import type { GcnRegressorConfig } from './gcn-regressor.js';
 import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';
 
@@ -39,7 +40,10 @@ export interface StudyResult {
  * Genomic prediction study: the GCN (and hybrid) beside GBLUP and rrBLUP under one
  * cross-validation: the same folds, the same training samples per fold and trait.
  */
-export async function runStudy(o: StudyOptions, log: (s: string) => void = () => {}): Promise<StudyResult> {
+/** Where a study keeps finished jobs and GCN training checkpoints, so it can resume (JobStore). */
+export interface StudyJobs { cache: JobCache; checkpoints: JobCheckpoints }
+
+export async function runStudy(o: StudyOptions, log: (s: string) => void = () => {}, jobStore?: StudyJobs): Promise<StudyResult> {
   if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
   if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (options.geno); with only a relationship matrix, leave rrblup out of options.models');
   if (o.models.includes('hybrid') && !o.covariates?.length) throw new GraftError('the hybrid model needs covariates (options.covariates)');
@@ -66,9 +70,17 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   }
   log(`protocol: ${protocol}; models ${o.models.join(', ')}; traits ${data.traits.join(', ')}`);
   const jobs = planJobs(o.models, folds.length, k, data.traits.length);
-  const results = await runCvJobs({ data, folds, gcn: o.gcn }, jobs, o.threads, (r, done) => {
-    log(`  [${done}/${jobs.length}] ${r.job.model} repeat ${r.job.repeat + 1} fold ${r.job.fold}${r.job.traits.length === 1 ? ` ${data.traits[r.job.traits[0]!]}` : ''}: ${(r.ms / 1000).toFixed(1)} s`);
+  const what = (j: CvJobResult['job']): string => `${j.model} repeat ${j.repeat + 1} fold ${j.fold}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;
+  let reusedJobs = 0;
+  const results = await runCvJobs({ data, folds, gcn: o.gcn, ...(jobStore ? { checkpoints: jobStore.checkpoints } : {}) }, jobs, o.threads, {
+    ...(jobStore ? { cache: jobStore.cache } : {}),
+    onDone: (r, done, reused) => {
+      if (reused) reusedJobs++;
+      log(`  [${done}/${jobs.length}] ${what(r.job)}: ${reused ? 'finished in an earlier run' : `${(r.ms / 1000).toFixed(1)} s`}`);
+    },
+    onRetry: (j, a, err) => log(`  ${what(j)}: its worker failed (${err.message}); running the job again (attempt ${a + 1})`),
   });
+  if (reusedJobs) log(`${reusedJobs} of ${jobs.length} jobs were read back from the earlier run`);
   const tCv = performance.now();
   return { options: o, summary, data, protocol, ...collect(data, results, o.models), timing: { prepare_s: (tPrep - t0) / 1000, cv_s: (tCv - tPrep) / 1000, threads: o.threads, job_ms_by_model: msByModel(results) } };
 }

@@ -16,7 +16,7 @@ export class InlineExec implements Exec {
 
   async run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void> {
     const fault = plannedFault(name, () => 1);
-    if (fault) return this.run('faultInject', fault, [0, 1]);
+    if (fault) return this.run('faultInject', fault.args, [0, 1]);
     const id = kernelId(name);
     for (let p = 0; p + 1 < bounds.length; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
   }

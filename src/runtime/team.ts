@@ -89,8 +89,8 @@ export class Team implements Exec {
     const id = kernelId(name);
     if (bounds.length < 2) return;
     const parts = (): number => Math.min(bounds.length - 1, this.threads);
-    const fault = plannedFault(name, parts);
-    if (fault) return this.run('faultInject', fault, Array.from({ length: parts() + 1 }, (_, i) => i));
+    const fault = plannedFault(name, parts, this.helpers);
+    if (fault) return this.run('faultInject', fault.args, Array.from({ length: fault.parts + 1 }, (_, i) => i));
     await this.lock();
     try {
       this.noteExits();

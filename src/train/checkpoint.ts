@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 
@@ -109,4 +109,58 @@ export function loadCheckpoint(file: string): Checkpoint {
     throw new GraftError(`${file}: cannot read checkpoint: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return decodeCheckpoint(buf, file);
+}
+
+/** Where the checkpoint before the latest is kept: `checkpoint.safetensors` → `checkpoint.prev.safetensors`. */
+export function previousCheckpointPath(file: string): string {
+  return file.replace(/(\.safetensors)?$/, '.prev.safetensors');
+}
+
+/**
+ * Writes a checkpoint and keeps the one it replaces as the previous (previousCheckpointPath):
+ * the new file is written and fsynced under a temporary name first, then the current file
+ * becomes the previous, then the new one takes its name. A crash at any point leaves at
+ * least one good checkpoint, and a damaged latest one still has a good one behind it.
+ */
+export function saveCheckpointKeepingPrevious(file: string, cp: Checkpoint): void {
+  const prev = previousCheckpointPath(file);
+  const staged = `${file}.next`;
+  writeFileAtomic(staged, encodeCheckpoint(cp));
+  if (existsSync(file)) renameSync(file, prev);
+  renameSync(staged, file);
+}
+
+export interface ResumePoint {
+  checkpoint: Checkpoint;
+  file: string;
+  /** The latest checkpoint, when it was damaged and the previous one was used: why. */
+  skipped?: string;
+}
+
+/**
+ * The checkpoint to resume from: `file`, or, when it is missing or damaged, the previous one
+ * (saveCheckpointKeepingPrevious) if that one is good. Null when there is neither. A damaged
+ * file with no good previous one throws its own error (what is wrong, and where).
+ */
+export function latestGoodCheckpoint(file: string): ResumePoint | null {
+  const prev = previousCheckpointPath(file);
+  let latestError: GraftError | null = null;
+  if (existsSync(file)) {
+    try {
+      return { checkpoint: loadCheckpoint(file), file };
+    } catch (err) {
+      if (!(err instanceof GraftError)) throw err;
+      latestError = err;
+    }
+  }
+  if (!existsSync(prev)) {
+    if (latestError) throw latestError;
+    return null;
+  }
+  try {
+    return { checkpoint: loadCheckpoint(prev), file: prev, ...(latestError ? { skipped: latestError.message } : { skipped: `${file} is missing` }) };
+  } catch (err) {
+    if (latestError && err instanceof GraftError) throw new GraftError(`${latestError.message}; and the previous one: ${err.message}`);
+    throw err;
+  }
 }

@@ -1,4 +1,5 @@
-import { argRangeError } from '../core/errors.js';
+import { createHash } from 'node:crypto';
+import { argRangeError, WorkerError } from '../core/errors.js';
 import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import { Adam } from './adam.js';
 import { EarlyStopping } from './early-stopping.js';
@@ -19,6 +20,9 @@ import { packageRoot } from '../core/paths.js';
 import { Tensor } from '../memory/tensor.js';
 import type { ShardStep, TensorRef } from './shard-worker.js';
 import { regressionReport } from './metrics.js';
+import type { Checkpoint } from './checkpoint.js';
+import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fault-recovery.js';
+import { loadTrainingState, trainingStateEntries } from './training-state.js';
 
 export interface GraphTrainConfig {
   task: 'regression' | 'multilabel';
@@ -54,6 +58,34 @@ export interface GraphFitOptions {
   restoreBest?: boolean;
   /** Validation score of the outputs [samples, targets], higher is better: chooses the epoch instead of the loss. */
   valScore?: (outputs: Float32Array) => number;
+  /**
+   * Hands `write` the run's state as a checkpoint every `every` epochs and after the last
+   * (stopped early, finished or interrupted): weights, Adam, the shuffling RNG and step
+   * counter, early stopping with its best weights, the history, and a hash of the training
+   * set (oversampled clones included).
+   */
+  checkpoint?: { every: number; write: (cp: Checkpoint) => void };
+  /** Continue from this checkpoint of the same model and training set (`fit` checks both). */
+  resume?: { checkpoint: Checkpoint; file: string };
+  /** Asked after every epoch: true stops there, after the checkpoint, as an interrupt. */
+  interrupted?: () => boolean;
+  /** Rollback on a worker fault mid-epoch (see EpochGuard). */
+  faults?: FaultRecoveryOptions;
+}
+
+/** The checkpoint format of graph-level training state (GraphTrainer.fit). */
+export const GRAPH_CHECKPOINT_FORMAT = 'graft-checkpoint-v1';
+
+/** SHA-256 of a training set as the trainer sees it (each sample's arrays, in order). */
+export function sampleSetHash(samples: readonly GraphSample[]): string {
+  const h = createHash('sha256');
+  const add = (a: ArrayBufferView | undefined): void => {
+    const n = new Uint32Array([a ? a.byteLength : 0xffffffff]);
+    h.update(new Uint8Array(n.buffer));
+    if (a) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  };
+  for (const g of samples) { add(Int32Array.of(g.nodes)); add(g.x); add(g.src); add(g.dst); add(g.w); add(g.descriptors); add(g.y); }
+  return h.digest('hex');
 }
 
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
@@ -226,7 +258,12 @@ export class GraphTrainer {
         const results = await Promise.allSettled(Array.from({ length: groups }, async (_, g) => {
           for (let s = g; s < shards.length; s += groups) {
             if (g === 0) await local(this.rt.exec, s);
-            else losses[s] = ((await workers.call(this.workerModule, 'trainShardStep', this.shardStep(s, shards[s]!, used[s]!, total, step, workers.arenas[g - 1]!))) as { loss: number }).loss;
+            else {
+              // A worker that throws or dies fails the step as a WorkerError, so a trainer can roll back and replay it.
+              const res = await workers.call(this.workerModule, 'trainShardStep', this.shardStep(s, shards[s]!, used[s]!, total, step, workers.arenas[g - 1]!))
+                .catch((err: unknown) => { throw new WorkerError(`shard ${s}'s step failed on worker thread ${g}: ${(err as Error).message}`, 'trainShardStep', g); });
+              losses[s] = (res as { loss: number }).loss;
+            }
           }
         }));
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -398,38 +435,106 @@ export class GraphTrainer {
    */
   async fit(train: readonly GraphSample[], val: readonly GraphSample[], options: GraphFitOptions = {}): Promise<GraphEpoch[]> {
     const { onEpoch, valScore } = options;
-    const stopper = new EarlyStopping(this.config.patience, options.restoreBest ? this.master.params() : undefined);
+    const params = this.master.params();
+    const stopper = new EarlyStopping(this.config.patience, options.restoreBest ? params : undefined);
+    const trainHash = options.checkpoint || options.resume ? sampleSetHash(train) : '';
+    let start = 1;
+    if (options.resume) start = this.resumeFrom(options.resume.checkpoint, options.resume.file, stopper, trainHash);
     // The largest shard any step can have: the shardSize biggest graphs, for workers' arenas.
     const sizes = train.map((g) => g.nodes).sort((a, b) => b - a);
     const maxShard = { nodes: sizes.slice(0, this.config.shardSize).reduce((a, b) => a + b, 0), graphs: this.config.shardSize };
-    for (let epoch = 1; epoch <= this.config.epochs; epoch++) {
-      const t0 = performance.now();
-      const order = this.rng.shuffle(Array.from(train.keys()));
-      let sum = 0, batches = 0;
-      const steps: number[] = [];
-      for (let i = 0; i < order.length; i += this.config.batchSize) steps.push(i);
-      const step = async (i: number): Promise<void> => {
-        const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
-        if (!Number.isNaN(loss)) { sum += loss; batches++; }
-      };
-      // A hybrid trained without batch splitting forks its two branches in every pass: the
-      // groups of threads for them are formed once per epoch (validation included).
-      const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1; // no shards to place: fork instead
-      const ev = await (forked ? <T>(f: () => Promise<T>) => this.rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f())(async () => {
-        await this.epochSteps(steps, step, maxShard);
-        // One pass over the validation set gives its loss and, for a score, its outputs.
-        return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
-      });
-      const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
-      const rec: GraphEpoch = { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
-      this.history.push(rec);
-      onEpoch?.(rec);
-      stopper.observe(epoch, val.length === 0 ? null : valScore ? -score : ev.loss);
-      this.bestEpoch = stopper.bestEpoch;
-      if (stopper.shouldStop) break;
+    // What an epoch changes besides the tensors: Adam's step, the step counter (dropout keys), the shuffling RNG.
+    const guard = new EpochGuard(this.rt.heap, [...params.map((p) => p.value), ...this.adam.m, ...this.adam.v], {
+      save: () => ({ adam: this.adam.step, step: this.step, rng: this.rng.state }),
+      load: (v) => { this.adam.step = v.adam; this.step = v.step; this.rng.load(v.rng); },
+    }, options.faults);
+    this.interrupted = false;
+    try {
+      for (let epoch = start; epoch <= this.config.epochs && !stopper.shouldStop; epoch++) {
+        const rec = await guard.run(epoch, () => this.epoch(epoch, train, val, valScore, maxShard));
+        this.history.push(rec);
+        onEpoch?.(rec);
+        stopper.observe(epoch, val.length === 0 ? null : valScore ? -rec.val_score! : rec.val_loss);
+        this.bestEpoch = stopper.bestEpoch;
+        const stop = options.interrupted?.() === true;
+        const last = epoch === this.config.epochs || stopper.shouldStop || stop;
+        if (options.checkpoint && (last || epoch % options.checkpoint.every === 0)) options.checkpoint.write(this.checkpointOf(epoch, stopper, trainHash));
+        if (stop && !last) { this.interrupted = true; break; }
+        if (stop) break;
+      }
+    } finally {
+      this.snapshot = guard.stats;
+      guard.dispose();
     }
-    stopper.restoreBest();
+    if (!this.interrupted) stopper.restoreBest();
     return this.history;
+  }
+
+  /** Set by fit: it stopped because options.interrupted said so, before its last epoch. */
+  interrupted = false;
+  /** Set by fit: its in-memory snapshots and the worker faults recovered from. */
+  snapshot: SnapshotStats | null = null;
+
+  /** One epoch: shuffled mini-batches, then the validation pass. */
+  private async epoch(epoch: number, train: readonly GraphSample[], val: readonly GraphSample[], valScore: GraphFitOptions['valScore'],
+    maxShard: { nodes: number; graphs: number }): Promise<GraphEpoch> {
+    const t0 = performance.now();
+    const order = this.rng.shuffle(Array.from(train.keys()));
+    let sum = 0, batches = 0;
+    const steps: number[] = [];
+    for (let i = 0; i < order.length; i += this.config.batchSize) steps.push(i);
+    const step = async (i: number): Promise<void> => {
+      const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
+      if (!Number.isNaN(loss)) { sum += loss; batches++; }
+    };
+    // A hybrid trained without batch splitting forks its two branches in every pass: the
+    // groups of threads for them are formed once per epoch (validation included).
+    const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1; // no shards to place: fork instead
+    const ev = await (forked ? <T>(f: () => Promise<T>) => this.rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f())(async () => {
+      await this.epochSteps(steps, step, maxShard);
+      // One pass over the validation set gives its loss and, for a score, its outputs.
+      return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+    });
+    const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
+    return { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
+  }
+
+  /** The trainer's state after `epoch` as a checkpoint (see GraphFitOptions.checkpoint). */
+  private checkpointOf(epoch: number, stopper: EarlyStopping, trainHash: string): Checkpoint {
+    const state = trainingStateEntries({ params: this.master.params(), adam: this.adam, stopper });
+    return {
+      tensors: state.tensors,
+      metadata: {
+        ...state.metadata, format: GRAPH_CHECKPOINT_FORMAT, task: 'graph', config: JSON.stringify(this.config),
+        features: String(this.features), targets: String(this.targets), epoch: String(epoch), step: String(this.step),
+        rng: Array.from(this.rng.state).join(','), history: JSON.stringify(this.history), train_sha256: trainHash,
+      },
+    };
+  }
+
+  /** Puts a checkpoint's state back; returns the epoch to continue with. */
+  private resumeFrom(cp: Checkpoint, file: string, stopper: EarlyStopping, trainHash: string): number {
+    const fn = 'GraphTrainer.fit';
+    const m = cp.metadata;
+    if (m['task'] !== 'graph' || m['epoch'] === undefined || m['rng'] === undefined) {
+      throw argRangeError(fn, 'options.resume', `a graph-training checkpoint with its training state (${file} has ${m['task'] ?? 'no'} task${m['rng'] === undefined ? ', no training state' : ''})`, m['task'] ?? 'none');
+    }
+    const saved = JSON.parse(m['config'] ?? '{}') as Record<string, unknown>;
+    const mine = this.config as unknown as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(saved), ...Object.keys(mine)])) {
+      if (k !== 'epochs' && JSON.stringify(saved[k]) !== JSON.stringify(mine[k])) {
+        throw argRangeError(fn, `config.${k}`, `${JSON.stringify(saved[k])} as in the checkpoint ${file}`, mine[k]);
+      }
+    }
+    if (m['train_sha256'] !== trainHash) {
+      throw argRangeError(fn, 'train', `the training set the checkpoint ${file} was trained on (its samples or oversampled clones differ: another data file, split or seed)`, 'a different set');
+    }
+    loadTrainingState(cp, { params: this.master.params(), adam: this.adam, stopper }, file, fn);
+    this.step = Number(m['step']);
+    this.rng.load(Uint32Array.from(m['rng'].split(',').map(Number)));
+    this.history.splice(0, this.history.length, ...(JSON.parse(m['history'] ?? '[]') as GraphEpoch[]));
+    this.bestEpoch = stopper.bestEpoch;
+    return Number(m['epoch']) + 1;
   }
 
   /**

@@ -14,7 +14,9 @@ import { Sequential } from '../nn/sequential.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
-import { loadCheckpoint, saveCheckpoint, type Checkpoint, type StoredTensor } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
+import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fault-recovery.js';
+import { loadTrainingState, trainingStateEntries } from './training-state.js';
 import { accuracy, argmaxRows, classificationReport } from './metrics.js';
 
 export interface NodeTrainConfig {
@@ -72,6 +74,8 @@ export interface NodeTrainResult {
   sparseFeatures: boolean;
   /** Stopped early by hooks.stopAfter or hooks.interrupted (the checkpoint holds where). */
   interrupted: boolean;
+  /** The in-memory snapshots taken before each epoch, and the worker faults recovered from. */
+  snapshot: SnapshotStats;
 }
 
 export interface NodeTrainHooks {
@@ -86,6 +90,8 @@ export interface NodeTrainHooks {
   interrupted?: () => boolean;
   /** Called after every epoch with its record (progress display, logging). */
   onEpoch?: (record: EpochRecord) => void;
+  /** Rollback on a worker fault mid-epoch (see EpochGuard). */
+  faults?: FaultRecoveryOptions;
 }
 
 export function checkNodeConfig(c: NodeTrainConfig): void {
@@ -168,21 +174,13 @@ const NODE_CHECKPOINT_FORMAT = 'graft-checkpoint-v1';
 
 /** The run's state as a checkpoint: weights, Adam moments, best weights, early stopping, history. */
 function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainConfig): Checkpoint {
-  const tensors = new Map<string, StoredTensor>();
-  const best = run.stopper.bestValues!;
-  run.params.forEach((p, i) => {
-    tensors.set(`model.${p.name}`, { shape: [...p.value.shape], data: copyOf(p) });
-    tensors.set(`adam.m.${p.name}`, { shape: [...p.value.shape], data: (run.adam.m[i]!.data() as Float32Array).slice() });
-    tensors.set(`adam.v.${p.name}`, { shape: [...p.value.shape], data: (run.adam.v[i]!.data() as Float32Array).slice() });
-    tensors.set(`best.${p.name}`, { shape: [...p.value.shape], data: best[i]! });
-  });
+  const state = trainingStateEntries(run);
   const h = run.history;
   return {
-    tensors,
+    tensors: state.tensors,
     metadata: {
-      format: NODE_CHECKPOINT_FORMAT, task: 'node', dataset: data.name,
-      config: JSON.stringify(config), epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
-      adam_step: String(run.adam.step), early_stop: JSON.stringify(run.stopper.state()), history: JSON.stringify(h),
+      ...state.metadata, format: NODE_CHECKPOINT_FORMAT, task: 'node', dataset: data.name,
+      config: JSON.stringify(config), epoch: String(h.length ? h[h.length - 1]!.epoch : 0), history: JSON.stringify(h),
       rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
     },
   };
@@ -192,26 +190,16 @@ function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainC
 function resumeNodeRun(run: NodeRunState, file: string, config: NodeTrainConfig): number {
   const fn = 'trainNodeClassifier';
   const cp = loadCheckpoint(file);
+  if (cp.metadata['task'] !== undefined && cp.metadata['task'] !== 'node') {
+    throw argRangeError(fn, 'resumeFrom', `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`, cp.metadata['task']);
+  }
   const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
   for (const k of Object.keys(config) as (keyof NodeTrainConfig)[]) {
     if (k !== 'epochs' && saved[k] !== config[k]) {
       throw argRangeError(fn, `config.${k}`, `${JSON.stringify(saved[k])} as in the checkpoint ${file}`, config[k]);
     }
   }
-  const best = run.stopper.bestValues!;
-  run.params.forEach((p, i) => {
-    const get = (key: string): Float32Array => {
-      const t = cp.tensors.get(key);
-      if (!t || t.data.length !== p.value.size) throw argRangeError(fn, 'resumeFrom', `a checkpoint with ${key} of ${p.value.size} values`, t ? t.data.length : 'none');
-      return t.data as Float32Array;
-    };
-    (p.value.data() as Float32Array).set(get(`model.${p.name}`));
-    (run.adam.m[i]!.data() as Float32Array).set(get(`adam.m.${p.name}`));
-    (run.adam.v[i]!.data() as Float32Array).set(get(`adam.v.${p.name}`));
-    best[i]!.set(get(`best.${p.name}`));
-  });
-  run.adam.step = Number(cp.metadata['adam_step']);
-  run.stopper.load(JSON.parse(cp.metadata['early_stop']!) as EarlyStoppingState);
+  loadTrainingState(cp, run, file, fn);
   run.history = JSON.parse(cp.metadata['history']!) as EpochRecord[];
   return Number(cp.metadata['epoch']) + 1;
 }
@@ -284,6 +272,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
   const sparse = config.featureFormat === 'sparse' || (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY);
   const t = uploadNodeTask(rt.heap, data, sparse);
   let run: NodeRunState | null = null;
+  let guard: EpochGuard<number> | null = null;
   try {
     const seq = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => t.prop);
     const model = t.sparse ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.prop) : sequentialModel(seq, () => t.x!);
@@ -292,8 +281,11 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
     let stopped = run.history.length ? run.history[run.history.length - 1]!.epoch : 0;
     let interrupted = false;
+    const adam = run.adam, r = run;
+    // Dropout keys come from (seed, epoch): the weights, the moments and Adam's step are all an epoch changes.
+    guard = new EpochGuard(rt.heap, [...params.map((p) => p.value), ...adam.m, ...adam.v], { save: () => adam.step, load: (s) => { adam.step = s; } }, hooks.faults);
     for (let epoch = startEpoch; epoch <= config.epochs && !run.stopper.shouldStop; epoch++) {
-      const rec = await nodeEpoch(run, t, data, config, exec, epoch);
+      const rec = await guard.run(epoch, () => nodeEpoch(r, t, data, config, exec, epoch));
       run.history.push(rec);
       run.stopper.observe(epoch, rec.val_loss);
       stopped = epoch;
@@ -301,7 +293,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
       const stop = epoch === hooks.stopAfter || hooks.interrupted?.() === true;
       const last = epoch === config.epochs || run.stopper.shouldStop || stop;
       if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
-        saveCheckpoint(hooks.checkpointPath, nodeCheckpoint(run, data, config));
+        saveCheckpointKeepingPrevious(hooks.checkpointPath, nodeCheckpoint(run, data, config));
       }
       if (stop) { interrupted = epoch < config.epochs && !run.stopper.shouldStop; break; }
     }
@@ -311,9 +303,10 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     const { pred, valLoss } = await evaluateNodes(run, t, data, config, exec);
     return {
       history: run.history, bestEpoch: run.stopper.bestEpoch, stoppedEpoch: stopped, metrics: nodeReport(data, pred, valLoss, run, stopped),
-      predictions: pred, weights: finalWeights, sparseFeatures: sparse, interrupted,
+      predictions: pred, weights: finalWeights, sparseFeatures: sparse, interrupted, snapshot: guard.stats,
     };
   } finally {
+    guard?.dispose();
     run?.model.dispose();
     run?.adam.dispose();
     t.free();
