@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -60,4 +61,11 @@ export const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 17, 100, 240];
 /** A new empty folder inside the test run's scratch folder (removed when the run ends). */
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(process.env['GRAFT_TEST_TMP'] ?? tmpdir(), prefix));
+}
+
+/** Runs the built CLI (dist/) with extra environment; the result of spawnSync, as text. */
+export function runGraft(args: string[], env: Record<string, string> = {}): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

@@ -11,15 +11,13 @@ import { packageRoot } from '../src/core/paths.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, prAuc, rocAuc } from '../src/train/multilabel-metrics.js';
+import { SMILES } from './fixtures.js';
 import { bitsEqual, rng, sharedData, tempDir } from './helpers.js';
 
 const dir = tempDir('graft-mol-');
 const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
-// A small multi-label set: 24 drug-like SMILES, 3 labels with a rare one and a missing cell.
-const SMILES = ['CCO', 'c1ccccc1O', 'CC(=O)Oc1ccccc1C(=O)O', 'CN1C=NC2=C1C(=O)N(C(=O)N2C)C', 'CC(C)Cc1ccc(cc1)C(C)C(=O)O', 'c1ccc2ccccc2c1',
-  'CCN(CC)CC', 'O=C(O)CCC(=O)O', 'c1ccncc1', 'C1CCCCC1', 'CC#N', 'ClC(Cl)Cl', 'OCC(O)CO', 'c1ccc(cc1)N', 'CC(=O)Nc1ccc(O)cc1', 'C1=CC=C(C=C1)C=O',
-  'CCCCCCCC', 'c1cc[nH]c1', 'NC(=O)N', 'CS(=O)C', 'c1ccc(cc1)c1ccccc1', 'OC1CCCCC1', 'CC1=CC=CC=C1', 'FC(F)(F)c1ccccc1'];
+// A small multi-label set: 24 drug-like SMILES (test/fixtures.ts), 3 labels with a rare one and a missing cell.
 const csv = (rows: string[]): string => ['smiles,common,mid,rare', ...rows].join('\n') + '\n';
 const labelRows = SMILES.map((s, i) => `${s},1,${i % 2},${i % 8 === 0 ? 1 : i === 5 ? '' : 0}`);
 

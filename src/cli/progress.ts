@@ -1,3 +1,5 @@
+import type { RecoveredFault } from '../train/fault-recovery.js';
+
 /** A progress bar on a TTY (stderr), plain lines every tenth of the run otherwise. */
 export class Progress {
   private readonly tty: boolean;
@@ -22,4 +24,9 @@ export class Progress {
   end(): void {
     if (this.tty) process.stderr.write('\n');
   }
+}
+
+/** What the CLI says when a trainer recovered from a worker fault (EpochGuard). */
+export function recoveredFaultLine(command: string, f: RecoveredFault): string {
+  return `${command}: ${f.error} in epoch ${f.epoch}; rolled back to the epoch's in-memory snapshot and replaying it (failure ${f.failure}; restore ${f.restoreMs.toFixed(2)} ms, ${f.lostMs.toFixed(0)} ms redone)`;
 }

@@ -58,7 +58,14 @@ function alive(pid: number): boolean {
  */
 export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
   const created = !existsSync(dir);
-  ensureDir(dir);
+  try {
+    ensureDir(dir);
+  } catch (err) {
+    // Before any training: a path under a regular file, a read-only or full disk.
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOTDIR' ? 'a part of the path is a file, not a folder' : code === 'EEXIST' ? 'it is a file, not a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message;
+    throw new GraftError(`${dir}: cannot create the run folder: ${why} (${code ?? 'error'}); give this run another --out`);
+  }
   const lock = join(dir, LOCK);
   for (let attempt = 0; ; attempt++) {
     try {

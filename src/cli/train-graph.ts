@@ -10,7 +10,7 @@ import { Runtime } from '../runtime/runtime.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
 import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
-import { Progress } from './progress.js';
+import { Progress, recoveredFaultLine } from './progress.js';
 import { claimRunFolder, writeHistory } from './run-folder.js';
 import { writeJsonAtomic } from '../core/atomic-write.js';
 
@@ -109,7 +109,7 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
         checkpoint: { every: checkpointEvery, write: (cp) => saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings) } }) },
         ...(resume ? { resume } : {}),
         interrupted: () => sigint,
-        faults: { onFault: (f) => console.error(`graft train: ${f.error} in epoch ${f.epoch}; rolled back to the epoch's in-memory snapshot and replaying it (failure ${f.failure}; restore ${f.restoreMs.toFixed(2)} ms, ${f.lostMs.toFixed(0)} ms redone)`) },
+        faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
       },
     }, (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();

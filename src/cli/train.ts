@@ -12,7 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
 import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { checkConfigKeys, choice, joinNegativeValues, num } from './args.js';
-import { Progress } from './progress.js';
+import { Progress, recoveredFaultLine } from './progress.js';
 import { claimRunFolder, writeHistory } from './run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
@@ -124,7 +124,7 @@ export async function trainNode(argv: string[]): Promise<number> {
     process.once('SIGINT', onSigint);
     const r = await trainNodeClassifier(rt, ds, config, {
       checkpointPath: checkpoint, checkpointEvery, interrupted: () => sigint,
-      faults: { onFault: (f) => console.error(`graft train: ${f.error} in epoch ${f.epoch}; rolled back to the epoch's in-memory snapshot and replaying it (failure ${f.failure}; restore ${f.restoreMs.toFixed(2)} ms, ${f.lostMs.toFixed(0)} ms redone)`) },
+      faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
       onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}),
     }).finally(() => process.removeListener('SIGINT', onSigint));
     progress.end();

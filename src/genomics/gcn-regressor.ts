@@ -144,7 +144,7 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   let start = 1;
   const checkpointOf = (e: number): Checkpoint => {
     const st = trainingStateEntries(state);
-    return { tensors: st.tensors, metadata: { ...st.metadata, format: 'graft-checkpoint-v1', task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint } };
+    return { tensors: st.tensors, metadata: { ...st.metadata, task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint } };
   };
   let epoch = start - 1;
   // The hybrid and the branched model fork their branches in every pass: hold the groups of

@@ -60,6 +60,7 @@ export function decodeCheckpoint(buf: Buffer, file = 'checkpoint'): Checkpoint {
   const bad = (why: string): GraftError => new GraftError(`${file}: not a valid checkpoint: ${why}`);
   if (buf.length < 8) throw bad('shorter than its 8-byte header length');
   const hlen = Number(buf.readBigUInt64LE(0));
+  if (hlen === 0) throw bad('its header length is zero (no tensor table)');
   if (hlen > buf.length - 8) throw bad(`header length ${hlen} runs past the end of the file (${buf.length} bytes)`);
   let header: Record<string, unknown>;
   try {

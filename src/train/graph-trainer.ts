@@ -73,9 +73,6 @@ export interface GraphFitOptions {
   faults?: FaultRecoveryOptions;
 }
 
-/** The checkpoint format of graph-level training state (GraphTrainer.fit). */
-export const GRAPH_CHECKPOINT_FORMAT = 'graft-checkpoint-v1';
-
 /** SHA-256 of a training set as the trainer sees it (each sample's arrays, in order). */
 export function sampleSetHash(samples: readonly GraphSample[]): string {
   const h = createHash('sha256');
@@ -457,10 +454,9 @@ export class GraphTrainer {
         stopper.observe(epoch, val.length === 0 ? null : valScore ? -rec.val_score! : rec.val_loss);
         this.bestEpoch = stopper.bestEpoch;
         const stop = options.interrupted?.() === true;
-        const last = epoch === this.config.epochs || stopper.shouldStop || stop;
-        if (options.checkpoint && (last || epoch % options.checkpoint.every === 0)) options.checkpoint.write(this.checkpointOf(epoch, stopper, trainHash));
-        if (stop && !last) { this.interrupted = true; break; }
-        if (stop) break;
+        const final = epoch === this.config.epochs || stopper.shouldStop;
+        if (options.checkpoint && (final || stop || epoch % options.checkpoint.every === 0)) options.checkpoint.write(this.checkpointOf(epoch, stopper, trainHash));
+        if (stop) { this.interrupted = !final; break; }
       }
     } finally {
       this.snapshot = guard.stats;
@@ -505,7 +501,7 @@ export class GraphTrainer {
     return {
       tensors: state.tensors,
       metadata: {
-        ...state.metadata, format: GRAPH_CHECKPOINT_FORMAT, task: 'graph', config: JSON.stringify(this.config),
+        ...state.metadata, task: 'graph', config: JSON.stringify(this.config),
         features: String(this.features), targets: String(this.targets), epoch: String(epoch), step: String(this.step),
         rng: Array.from(this.rng.state).join(','), history: JSON.stringify(this.history), train_sha256: trainHash,
       },

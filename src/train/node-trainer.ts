@@ -170,7 +170,6 @@ interface NodeRunState {
   history: EpochRecord[];
 }
 
-const NODE_CHECKPOINT_FORMAT = 'graft-checkpoint-v1';
 
 /** The run's state as a checkpoint: weights, Adam moments, best weights, early stopping, history. */
 function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainConfig): Checkpoint {
@@ -179,7 +178,7 @@ function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainC
   return {
     tensors: state.tensors,
     metadata: {
-      ...state.metadata, format: NODE_CHECKPOINT_FORMAT, task: 'node', dataset: data.name,
+      ...state.metadata, task: 'node', dataset: data.name,
       config: JSON.stringify(config), epoch: String(h.length ? h[h.length - 1]!.epoch : 0), history: JSON.stringify(h),
       rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
     },

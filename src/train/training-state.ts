@@ -27,14 +27,21 @@ export function trainingStateEntries(s: TrainingState): Checkpoint {
     tensors.set(`adam.v.${p.name}`, { shape, data: copy(s.adam.v[i]!.data() as Float32Array) });
     if (best) tensors.set(`best.${p.name}`, { shape, data: best[i]! });
   });
-  return { tensors, metadata: { adam_step: String(s.adam.step), early_stop: JSON.stringify(s.stopper.state()) } };
+  return { tensors, metadata: { format: TRAINING_STATE_FORMAT, adam_step: String(s.adam.step), early_stop: JSON.stringify(s.stopper.state()) } };
 }
 
 /**
  * Puts a checkpoint's state back into `s`. Every tensor must be there with the model's shape:
  * a checkpoint of another model is refused, naming the first tensor that does not fit.
  */
+/** The layout trainingStateEntries writes (metadata `format`); a checkpoint of another is refused. */
+export const TRAINING_STATE_FORMAT = 'graft-checkpoint-v1';
+
 export function loadTrainingState(cp: Checkpoint, s: TrainingState, file: string, fn: string): void {
+  const format = cp.metadata['format'];
+  if (format !== TRAINING_STATE_FORMAT) {
+    throw argRangeError(fn, 'resume', `a checkpoint in this version's format ${TRAINING_STATE_FORMAT} (${file} was written by another version or program)`, format ?? 'no format');
+  }
   const get = (key: string, p: Parameter): Float32Array => {
     const t = cp.tensors.get(key);
     const want = p.value.shape.join('×');
