@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/core/paths.js';
 
 // The architecture as a test: imports between src/ folders go one way only, the engine
-// below src/cli/ never prints, and its errors never name a command-line flag.
+// below src/cli/ never prints, its errors never name a command-line flag, and every file is
+// written through core/atomic-write (so nothing is ever half-written).
 
 /** Folders each src/ folder may import from (besides itself). */
 const ALLOWED: Record<string, string[]> = {
@@ -62,6 +63,18 @@ describe('layering of src/', () => {
         const code = line.replace(/\/\/.*$/, '');
         if (/\bconsole\.|process\.(stdout|stderr)/.test(code)) bad.push(`${file}:${i + 1} prints: ${line.trim()}`);
         if (/Error\(/.test(code) && /['"`( ]--[a-z]/.test(code)) bad.push(`${file}:${i + 1} names a flag: ${line.trim()}`);
+      });
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('files are written only through core/atomic-write (the run folder lock is an exclusive create, on purpose)', () => {
+    const bad: string[] = [];
+    for (const { file, text } of all) {
+      if (file === 'core/atomic-write.ts') continue;
+      text.split('\n').forEach((line, i) => {
+        const code = line.replace(/\/\/.*$/, '');
+        if (/\b(writeFileSync|appendFileSync|createWriteStream|writeFile|appendFile)\(/.test(code) && !/flag: 'wx'/.test(code)) bad.push(`${file}:${i + 1}: ${line.trim()}`);
       });
     }
     expect(bad).toEqual([]);

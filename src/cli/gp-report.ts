@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChart, scatterChart } from './svg.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
@@ -63,10 +62,10 @@ export function writeStudyReport(dir: string, res: StudyResult): void {
       const ps = res.predictions.filter((p) => p.model === m && p.trait === trait && p.repeat === 0);
       return { name: m, x: ps.map((p) => p.observed), y: ps.map((p) => p.predicted) };
     });
-    writeFileSync(join(dir, `pred-vs-obs-${name}.svg`), scatterChart(`${trait}: predicted vs observed (out of fold)`, 'observed', 'predicted', series));
+    writeFileAtomic(join(dir, `pred-vs-obs-${name}.svg`), scatterChart(`${trait}: predicted vs observed (out of fold)`, 'observed', 'predicted', series));
     const foldsOf = (m: string) => res.folds.filter((f) => f.model === m && f.trait === trait);
     const nFolds = Math.max(0, ...res.options.models.map((m) => foldsOf(m).length));
-    writeFileSync(join(dir, `r-by-fold-${name}.svg`), lineChart(`${trait}: Pearson r per fold`, 'fold (repeats in sequence)', res.options.models.map((m) => ({ name: m, values: foldsOf(m).map((f) => f.r) })), { x: Array.from({ length: nFolds }, (_, i) => i + 1) }));
+    writeFileAtomic(join(dir, `r-by-fold-${name}.svg`), lineChart(`${trait}: Pearson r per fold`, 'fold (repeats in sequence)', res.options.models.map((m) => ({ name: m, values: foldsOf(m).map((f) => f.r) })), { x: Array.from({ length: nFolds }, (_, i) => i + 1) }));
     md.push(`## ${trait}`, '', `![predicted vs observed](pred-vs-obs-${name}.svg) ![r per fold](r-by-fold-${name}.svg)`, '');
   }
   md.push('```', formatTable(res), '```', '');
