@@ -36,7 +36,7 @@ export { qualityControl, standardizeMarkers, type QcOptions, type QcReport, type
 export { vanRadenGrm, readRelationship, principalComponents, type Relationship } from './genomics/relationship.js';
 export { knnGraph, thresholdGraph, type SampleGraph } from './graph/sample-graph.js';
 export { kernelBasis, fitKernelReml, predictKernel, type KernelFit } from './genomics/kernel-reml.js';
-export { trainGcnRegressor, GCN_GP_DEFAULTS, type GcnRegressorConfig } from './genomics/gcn-regressor.js';
+export { trainGcnRegressor, GCN_GP_DEFAULTS, type GcnRegressorConfig } from './train/gcn-regressor.js';
 export { kFoldSplits, foldMetrics } from './train/cv.js';
 export { readFolds } from './data/folds.js';
 export { runStudy, formatTable, type StudyOptions, type StudyResult } from './genomics/study.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
-import { GCN_GP_DEFAULTS } from '../src/genomics/gcn-regressor.js';
+import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
 import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 
 // The founding study's independent sections: the markers in k blocks, one GCN branch per

@@ -15,7 +15,7 @@ import { readFolds } from '../src/data/folds.js';
 import { foldMetrics, kFoldSplits } from '../src/train/cv.js';
 import { prepareStudy } from '../src/genomics/study-data.js';
 import { runStudy, type StudyOptions } from '../src/genomics/study.js';
-import { GCN_GP_DEFAULTS } from '../src/genomics/gcn-regressor.js';
+import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { rng, sharedData, tempDir } from './helpers.js';

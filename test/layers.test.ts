@@ -21,6 +21,7 @@ const ALLOWED: Record<string, string[]> = {
   data: ['core', 'graph'],
   genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
+  microbiome: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   bench: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train'],
 };
 

@@ -5,7 +5,7 @@ import { WorkerError } from '../src/core/errors.js';
 import { Rng } from '../src/core/random.js';
 import { reloadFaultPlan } from '../src/core/test-fault.js';
 import { plantedPartition, syntheticMolecules } from '../src/data/synthetic.js';
-import { trainGcnRegressor, type GcnRegressionInput, type GcnRegressorConfig } from '../src/genomics/gcn-regressor.js';
+import { trainGcnRegressor, type GcnRegressionInput, type GcnRegressorConfig } from '../src/train/gcn-regressor.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { previousCheckpointPath } from '../src/train/checkpoint.js';
 import { GraphTrainer, type GraphTrainConfig } from '../src/train/graph-trainer.js';

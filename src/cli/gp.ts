@@ -7,7 +7,7 @@ import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic
 import { choice, choices, num, joinNegativeValues } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { GP_MODELS } from '../genomics/cv-jobs.js';
-import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';
 import { claimRunFolder } from './run-folder.js';
 import { JobStore } from '../genomics/job-store.js';

@@ -6,6 +6,7 @@ import { demoCora } from './demo-cora.js';
 import { EVAL_USAGE, fromRun } from './eval.js';
 import { generateGp, gp, gpDemo, GP_USAGE } from './gp.js';
 import { GRAPH_USAGE, trainGraphTask } from './train-graph.js';
+import { mb, MB_USAGE } from './mb.js';
 import { NODE_USAGE, trainNode } from './train.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
@@ -17,6 +18,7 @@ ${NODE_USAGE}
 ${GRAPH_USAGE}
 ${EVAL_USAGE}
 ${GP_USAGE}
+${MB_USAGE}
 ${BENCH_USAGE}
 ${SCALING_USAGE}
   graft demo [gp options]  (what npm start runs: genomic prediction on wheat, or the synthetic set)
@@ -26,7 +28,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -50,6 +52,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'predict': await fromRun(rest, 'predict'); break;
       case 'gp': await gp(rest); break;
       case 'generate-gp': generateGp(rest); break;
+      case 'mb': await mb(rest); break;
       case 'bench': return await bench(rest);
       case 'scaling': await scaling(rest); break;
       case 'demo': await gpDemo(rest); break;

@@ -14,7 +14,7 @@ import { syntheticMolecules } from '../data/synthetic.js';
 import { stackTargets, type GraphSample } from '../graph/batch.js';
 import { runCvJobs } from '../genomics/cv-pool.js';
 import { runCvJob, type CvJob, type FoldPlan } from '../genomics/cv-jobs.js';
-import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../genomics/gcn-regressor.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { prepareStudy, type StudyData } from '../genomics/study-data.js';
 import { Runtime } from '../runtime/runtime.js';
 import { kFoldSplits, foldMetrics } from '../train/cv.js';

@@ -1,14 +1,14 @@
-// Small line charts as standalone SVG (no dependency): one chart, several series.
+// Small charts as standalone SVG (no dependency): line charts and scatter plots here; bars, heat maps and trees beside.
 
 export interface Series { name: string; values: number[]; dashed?: boolean }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function niceTicks(lo: number, hi: number, n = 5): number[] {
+export function niceTicks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) { hi = lo + 1; }
   const step0 = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(step0));
@@ -30,7 +30,7 @@ function extent(lists: number[][]): [number, number] {
 }
 
 /** The opening of a chart: the svg element, a white background and the title. */
-function frame(W: number, H: number, title: string): string[] {
+export function frame(W: number, H: number, title: string): string[] {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,

@@ -1,5 +1,5 @@
 import { Runtime } from '../runtime/runtime.js';
-import { trainGcnRegressor, type GcnRegressorConfig } from './gcn-regressor.js';
+import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelBasis } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { packageRoot } from '../core/paths.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { GcnRegressorConfig } from './gcn-regressor.js';
+import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { runCvJob, type CvJob, type CvJobResult, type FoldPlan, type JobCheckpoints } from './cv-jobs.js';
 import type { StudyData } from './study-data.js';
 

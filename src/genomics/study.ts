@@ -5,7 +5,7 @@ import { foldMetrics, kFoldSplits, meanSd, type FoldMetrics } from '../train/cv.
 import { planJobs, type CvJobResult, type FoldPlan, type GpModel } from './cv-jobs.js';
 import { runCvJobs, type JobCache } from './cv-pool.js';
 import type { JobCheckpoints } from './cv-jobs.js';
-import type { GcnRegressorConfig } from './gcn-regressor.js';
+import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';
 
 export interface StudyOptions extends StudyInputs {

@@ -1,8 +1,8 @@
 import { argRangeError } from '../core/errors.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import type { CsrMatrix } from '../graph/csr.js';
-import { Adam } from '../train/adam.js';
-import { EarlyStopping } from '../train/early-stopping.js';
+import { Adam } from './adam.js';
+import { EarlyStopping } from './early-stopping.js';
 import type { PassContext } from '../nn/layer.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
@@ -15,9 +15,9 @@ import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
 import { createHash } from 'node:crypto';
-import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
-import { EpochGuard, type FaultRecoveryOptions, type RecoveredFault } from '../train/fault-recovery.js';
-import { loadTrainingState, trainingStateEntries, type TrainingState } from '../train/training-state.js';
+import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
+import { EpochGuard, type FaultRecoveryOptions, type RecoveredFault } from './fault-recovery.js';
+import { loadTrainingState, trainingStateEntries, type TrainingState } from './training-state.js';
 
 export interface GcnRegressorConfig {
   /** GCN layers (the founding study: 3). */
