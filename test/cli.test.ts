@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeCsv } from '../src/data/node-dataset.js';
 import { packageRoot } from '../src/core/paths.js';
-import { tempDir } from './helpers.js';
+import { interruptGraft, tempDir } from './helpers.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const graft = (...args: string[]): { code: number | null; out: string; err: string } => {
@@ -148,13 +148,7 @@ describe('Ctrl-C', () => {
   it('SIGINT during graft train writes a checkpoint at the epoch under way and exits 130; --resume finishes the run', async () => {
     const out = join(tempDir('graft-cli-'), 'run');
     const args = ['train', '--dataset', 'synthetic', '--epochs', '1000', '--patience', '0', '--out', out];
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/epoch 1\/1000/.test(err) && !child.killed) child.kill('SIGINT');
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stderr: err } = await interruptGraft(args, /epoch 1\/1000/);
     expect(code, err).toBe(130);
     expect(err).toMatch(/interrupted after epoch \d+; checkpoint written to .*checkpoint\.safetensors; continue with the same command and --resume/);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../src/core/paths.js';
 import { Rng } from '../src/core/random.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
 import { moleculeCsv } from './fixtures.js';
-import { runGraft, tempDir } from './helpers.js';
+import { interruptGraft, runGraft, tempDir } from './helpers.js';
 
 // Worker faults and Ctrl-C through the real CLI: a worker thread that dies mid-epoch costs a
 // replay of that epoch (node and graph training) or of that job (graft gp), and the run's
@@ -60,13 +58,7 @@ describe('Ctrl-C during graph training', () => {
     const args = (out: string): string[] => ['train', '--task', 'graph', '--data', molecules, '--epochs', '60', '--patience', '0', '--batch-size', '16', '--shard-size', '8',
       '--hidden', '16', '--threads', '2', '--out', out, '--no-cache'];
     const out = join(dir, 'graph-sigint');
-    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), ...args(out)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/epoch 1\/60/.test(err) && !child.killed) child.kill('SIGINT');
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stderr: err } = await interruptGraft(args(out), /epoch 1\/60/);
     expect(code, err).toBe(130);
     expect(err).toMatch(/interrupted after epoch \d+; checkpoint written to .*checkpoint\.safetensors; continue with the same command and --resume/);
     expect(existsSync(join(out, 'metrics.json'))).toBe(false);

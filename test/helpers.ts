@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -68,4 +68,16 @@ export function runGraft(args: string[], env: Record<string, string> = {}): { st
   const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the built CLI and sends it SIGINT (Ctrl-C) once its stderr matches `when`; resolves with the exit code and stderr. */
+export function interruptGraft(args: string[], when: RegExp): Promise<{ code: number | null; stderr: string }> {
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (when.test(stderr) && !child.killed) child.kill('SIGINT');
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
 }

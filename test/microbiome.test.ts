@@ -72,6 +72,7 @@ describe('graft mb input', () => {
     // Fractional values load (relative abundances), but rarefying needs reads.
     const frac = loadMicrobiome({ counts: put('c3.csv', head + 'x,0.5,0.5\ny,0.2,0.8\nz,1,0\n'), meta, label: 'y' });
     expect(frac.integerCounts).toBe(false);
+    expect(frac.firstFraction).toMatch(/c3\.csv:2: column 'a' is 0\.5$/);
     expect(incompatibility({ normalize: 'rarefy', zeros: 'none' }, frac.integerCounts)).toMatch(/must hold whole counts/);
     expect(incompatibility({ normalize: 'clr', zeros: 'none' }, true)).toMatch(/replace zeros first/);
     expect(incompatibility({ normalize: 'clr', zeros: 'pseudo' }, true)).toBeNull();

@@ -17,7 +17,7 @@ import { writeGridReport, writeMbReport } from './mb-report.js';
 import { claimRunFolder } from './run-folder.js';
 
 export const MB_USAGE = `  graft mb --counts FILE --meta FILE (--label COL | --target COL) [--group COL] [--subset COL=VALUE]
-           [--transpose] [--min-prevalence 0] [--normalize tss|css|com|rarefy|clr|mclr|none]
+           [--transpose] [--min-prevalence 0.1] [--normalize tss|css|com|rarefy|clr|mclr|none]
            [--zeros none|pseudo|multrepl|gbm] [--augment none|balanced] [--models rf,mlp,gcn,logistic]
            [--k 5] [--repeats 3] [--seed 1] [--graph aitchison|braycurtis] [--knn 10]
            [--trees 300] [--ensemble 5] [--epochs 200] [--grid] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
@@ -41,7 +41,8 @@ export async function mb(argv: string[]): Promise<void> {
     if (at <= 0) throw new GraftError(`--subset must be COLUMN=VALUE, got ${JSON.stringify(v.subset)}`);
     subset = { column: v.subset.slice(0, at), value: v.subset.slice(at + 1) };
   }
-  const minPrevalence = num(v['min-prevalence'], '--min-prevalence') ?? 0;
+  // ML Repo's protocol keeps taxa present in at least 10% of samples; it also gives GBM the two samples per taxon it needs.
+  const minPrevalence = num(v['min-prevalence'], '--min-prevalence') ?? 0.1;
   if (!(minPrevalence >= 0 && minPrevalence <= 1)) throw new GraftError(`--min-prevalence must be in [0, 1], got ${minPrevalence}`);
   const threads = num(v.threads, '--threads', true) ?? availableParallelism();
   if (threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
@@ -75,7 +76,7 @@ export async function mb(argv: string[]): Promise<void> {
   log(describeMicrobiomeMatch(data));
   if (!v.grid) {
     const why = incompatibility(o, data.integerCounts);
-    if (why) throw new GraftError(`--normalize ${o.normalize} with --zeros ${o.zeros}: ${why}`);
+    if (why) throw new GraftError(`--normalize ${o.normalize} with --zeros ${o.zeros}: ${why}${data.firstFraction && o.normalize === 'rarefy' ? ` (${data.firstFraction})` : ''}`);
   }
   const release = claimRunFolder(out, { command: 'graft mb', overwrite: v.overwrite === true });
   // One engine thread: the forest's trees take the other cores through their own pool.

@@ -31,6 +31,8 @@ export interface MicrobiomeData {
   counts: Float64Array;
   /** Whether every count is a whole number (rarefying and read-level noise need it). */
   integerCounts: boolean;
+  /** Where the first fractional value is ("file:line: column 'x' is 0.5"), when there is one. */
+  firstFraction: string | null;
   /** Classification: class per sample and the class names in natural order. */
   labels: Int32Array | null;
   classNames: string[];
@@ -45,7 +47,7 @@ export interface MicrobiomeData {
 const naturalOrder = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true });
 
 /** The counts table as sample ids, taxa and a [samples, taxa] matrix, with every cell checked. */
-function readCounts(file: string, transpose: boolean): { ids: string[]; taxa: string[]; values: Float64Array; integer: boolean; lineOf: (sample: number) => number } {
+function readCounts(file: string, transpose: boolean): { ids: string[]; taxa: string[]; values: Float64Array; integer: boolean; firstFraction: string | null; lineOf: (sample: number) => number } {
   const t: Table = parseTable(file);
   if (t.header.length < 2) throw new DataError(file, 1, 'a counts table needs an id column and at least one taxon column');
   if (t.rows.length === 0) throw new DataError(file, 0, 'the counts table has no rows');
@@ -60,11 +62,11 @@ function readCounts(file: string, transpose: boolean): { ids: string[]; taxa: st
   const ids = transpose ? cols : rowIds, taxa = transpose ? rowIds : cols;
   const n = ids.length, p = taxa.length;
   const values = new Float64Array(n * p);
-  let integer = true;
+  let integer = true, firstFraction: string | null = null;
   for (let r = 0; r < t.rows.length; r++) {
     for (let c = 0; c < cols.length; c++) {
       const v = cell(r, c);
-      if (!Number.isInteger(v)) integer = false;
+      if (integer && !Number.isInteger(v)) { integer = false; firstFraction = `${file}:${t.lines[r]}: column '${t.header[c + 1]}' is ${t.rows[r]![c + 1]}`; }
       if (transpose) values[c * p + r] = v; else values[r * p + c] = v;
     }
   }
@@ -77,7 +79,7 @@ function readCounts(file: string, transpose: boolean): { ids: string[]; taxa: st
     }
     seen.set(id, i);
   });
-  return { ids, taxa, values, integer, lineOf: (i) => (transpose ? 1 : t.lines[i]!) };
+  return { ids, taxa, values, integer, firstFraction, lineOf: (i) => (transpose ? 1 : t.lines[i]!) };
 }
 
 /**
@@ -162,7 +164,7 @@ export function loadMicrobiome(o: MicrobiomeInputs): MicrobiomeData {
     groups = Int32Array.from(kept, (_, r) => r);
   }
   return {
-    ids: kept.map((i) => c.ids[i]!), taxa: taxaKept.map((j) => c.taxa[j]!), n, p, counts, integerCounts: c.integer,
+    ids: kept.map((i) => c.ids[i]!), taxa: taxaKept.map((j) => c.taxa[j]!), n, p, counts, integerCounts: c.integer, firstFraction: c.firstFraction,
     labels, classNames, target, groups,
     match: { matched: n, countsOnly, metaOnly, noLabel, outsideSubset, taxaDropped: pAll - p },
   };

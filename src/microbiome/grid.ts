@@ -42,7 +42,16 @@ export async function runGrid(rt: Runtime, d: MicrobiomeData, base: Omit<MbStudy
         continue;
       }
       for (const augment of augs) {
-        const r = await runMbStudy(rt, d, { ...base, normalize, zeros: z, augment });
+        let r: MbStudyResult;
+        try {
+          r = await runMbStudy(rt, d, { ...base, normalize, zeros: z, augment });
+        } catch (err) {
+          // A method that refuses these data (GBM with a taxon seen in one sample only) is a result of the grid, not its end.
+          if (!(err instanceof RangeError)) throw err;
+          skipped.push({ normalize, zeros: z, why: `${augment}: ${err.message}` });
+          onCombination?.(++done, total, { normalize, zeros: z, augment }, null);
+          continue;
+        }
         for (const model of base.models) rows.push({ normalize, zeros: z, augment, model, metrics: r.summary[model]! });
         onCombination?.(++done, total, { normalize, zeros: z, augment }, r);
       }
