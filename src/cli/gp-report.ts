@@ -3,6 +3,7 @@ import { lineChart, scatterChart } from './svg.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
 import { formatTable, type StudyResult } from '../genomics/study.js';
+import { GP_FAMILY, type GpModel } from '../genomics/cv-jobs.js';
 
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'NA');
@@ -13,6 +14,8 @@ export function resultsJson(res: StudyResult): Record<string, unknown> {
   return {
     geno: res.options.geno ?? null, pheno: res.options.pheno, traits: res.data.traits, samples: res.data.n,
     protocol: res.protocol, models: res.table,
+    // Beside the table, so models → model → trait keeps its layout.
+    families: Object.fromEntries(Object.keys(res.table).map((m) => [m, GP_FAMILY[m as GpModel]])),
     data: { ...res.summary, match: { matched: match.matched, genotyped_only: match.genotypedOnly.length, phenotyped_only: match.phenotypedOnly.length, text: match.text } },
     settings: {
       models: res.options.models, k: res.options.k, repeats: res.options.repeats, seed: res.options.seed, folds_file: res.options.foldsFile ?? null,

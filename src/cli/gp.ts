@@ -15,7 +15,7 @@ import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
-           [--models gcn,gblup,rrblup[,hybrid]] [--k 10] [--repeats 1] [--seed 1]
+           [--models gcn,gblup,rkhs,rrblup[,hybrid,rkhs-ka]] [--k 10] [--repeats 1] [--seed 1]
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
@@ -38,7 +38,7 @@ export async function gp(argv: string[]): Promise<void> {
     },
   });
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
-  const models = choices(v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup${v.geno ? ',rrblup' : ''}`, '--models', GP_MODELS);
+  const models = choices(v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup,rkhs${v.geno ? ',rrblup' : ''}`, '--models', GP_MODELS);
   if (models.includes('rrblup') && !v.geno) throw new GraftError('--models rrblup needs marker genotypes (--geno); with only --relationship use --models gcn,gblup');
   if (models.includes('hybrid') && !v.covariates) throw new GraftError('--models hybrid needs --covariates COL[,COL...]');
   const features = choice(v.features, '--features', ['markers', 'pcs'], 'markers');

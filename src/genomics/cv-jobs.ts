@@ -3,12 +3,30 @@ import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regress
 import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelBasis } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
+import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
 
 /** GCN members checkpoint their training into a job folder (JobStore) every `every` epochs. */
 export interface JobCheckpoints { dir: string; every: number }
 
-export type GpModel = 'gcn' | 'hybrid' | 'gblup' | 'rrblup';
-export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'gblup', 'rrblup'];
+export type GpModel = 'gcn' | 'hybrid' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup';
+export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup'];
+
+/** What each model is, for the report: propagation over the sample graph, a kernel, or linear in the markers. */
+export const GP_FAMILY: Record<GpModel, 'graph' | 'kernel' | 'linear'> = {
+  gcn: 'graph', hybrid: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear',
+};
+
+/** Gaussian kernels of a study's relationship, made once per thread and data set (n² exponentials each). */
+const gaussianKernels = new WeakMap<Float64Array, Map<number, Float64Array>>();
+function kernelsAt(data: StudyData, thetas: readonly number[]): Float64Array[] {
+  let byTheta = gaussianKernels.get(data.grm);
+  if (!byTheta) { byTheta = new Map(); gaussianKernels.set(data.grm, byTheta); }
+  return thetas.map((t) => {
+    let k = byTheta!.get(t);
+    if (!k) { k = gaussianKernel(data.grm, data.n, t); byTheta!.set(t, k); }
+    return k;
+  });
+}
 
 /**
  * One unit of cross-validation work: a model on one fold of one repeat, for the listed
@@ -42,6 +60,9 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
   const t0 = performance.now();
   const fold = folds[job.repeat]!;
   const bases = new Map<string, KernelBasis>();
+  // RKHS: training-block decompositions by kernel, shared by the traits of this job (one training set per trait's missing values).
+  const kernelBases = new Map<string, Map<Float64Array, KernelBasis>>();
+  const mixes = new Map<string, Float64Array>();
   const perTrait: CvJobResult['perTrait'] = [];
   for (const t of job.traits) {
     const y = data.y[t]!;
@@ -60,6 +81,18 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       const fit = fitKernelReml(basis, Float64Array.from(train, (i) => y[i]!));
       const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 } });
+    } else if (job.model === 'rkhs' || job.model === 'rkhs-ka') {
+      const key = train.join(',');
+      if (!kernelBases.has(key)) kernelBases.set(key, new Map());
+      const yTrain = Float64Array.from(train, (i) => y[i]!);
+      const choice = job.model === 'rkhs'
+        ? fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, kernelBases.get(key))
+        : fitKernelAverage(kernelsAt(data, KERNEL_AVERAGE_BANDWIDTHS), data.n, trainIdx, yTrain, mixes, kernelBases.get(key));
+      const pred = predictKernel(choice.fit, choice.kernel, data.n, trainIdx, testIdx);
+      const info: Record<string, number> = { h2: choice.fit.h2, delta: choice.fit.delta };
+      if (choice.theta !== undefined) info['theta'] = choice.theta;
+      choice.weights?.forEach((w, k) => { info[`w${k + 1}`] = w; });
+      perTrait.push({ trait: t, test, predicted: Array.from(pred), info });
     } else {
       const all = Math.max(1, gcn.ensemble);
       const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
@@ -94,4 +127,4 @@ export function planJobs(models: GpModel[], repeats: number, k: number, traits: 
   return jobs;
 }
 
-const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'gcn' ? 2 : m === 'rrblup' ? 1 : 0);
+const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'gcn' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' ? 1 : 0);
