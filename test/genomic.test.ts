@@ -267,8 +267,9 @@ describe('graft gp CLI', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/model\s+height r \(mean ± sd\)/);
     expect(readdirSync(out).sort()).toEqual(['folds.csv', 'jobs', 'pred-vs-obs-height.svg', 'predictions.csv', 'r-by-fold-height.svg', 'report.md', 'results.json']);
-    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { models: Record<string, Record<string, { r_mean: number; r_sd: number }>> };
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { models: Record<string, Record<string, { r_mean: number; r_sd: number }>>; families: Record<string, string> };
     expect(Object.keys(res.models)).toEqual(['gcn', 'gblup', 'rrblup']);
+    expect(res.families).toEqual({ gcn: 'graph', gblup: 'kernel', rrblup: 'linear' });
     expect(res.models['gblup']!['height']!.r_mean).toBeGreaterThan(0.5);
     expect(readFileSync(join(out, 'predictions.csv'), 'utf8').split('\n').length).toBe(1 + 3 * 300 + 1);
     const bad = spawnSync(process.execPath, [cli, 'gp', '--geno', join(dir, 'nope.csv'), '--pheno', 'p.csv', '--trait', 't', '--out', join(dir, 'bad')], { encoding: 'utf8' });
