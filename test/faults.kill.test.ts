@@ -36,20 +36,31 @@ function sameCheckpointTensors(a: string, b: string): void {
   for (const [k, t] of x) expect(bitsEqual(t.data as Float32Array, y.get(k)!.data as Float32Array), k).toBe(true);
 }
 
+/**
+ * The kill-then-resume check of a checkpointing trainer: a clean run on 2 threads, the same
+ * run killed at GEMM `call` (it must leave a checkpoint inside the run and no metrics), then
+ * `--resume` on 1 thread; the final checkpoint's tensors and the figures must equal the
+ * clean run's. Returns both folders for the trainer's own further checks.
+ */
+function killThenResume(name: string, args: (out: string, threads: string) => string[], call: number, epochs: number): { clean: string; killed: string } {
+  const clean = join(dir, `${name}-clean`), killed = join(dir, `${name}-killed`);
+  expect(runGraft(args(clean, '2')).status).toBe(0);
+  killedAt(call, args(killed, '2'));
+  const at = Number(loadCheckpoint(join(killed, 'checkpoint.safetensors')).metadata['epoch']);
+  expect(at).toBeGreaterThan(0);
+  expect(at).toBeLessThan(epochs);
+  expect(existsSync(join(killed, 'metrics.json'))).toBe(false);
+  const resumed = runGraft([...args(killed, '1'), '--resume']);
+  expect(resumed.status, resumed.stderr).toBe(0);
+  sameCheckpointTensors(join(clean, 'checkpoint.safetensors'), join(killed, 'checkpoint.safetensors'));
+  expect(figures(join(killed, 'metrics.json'))).toEqual(figures(join(clean, 'metrics.json')));
+  return { clean, killed };
+}
+
 describe('kill -9 at a seeded point, then --resume, ends as a run never stopped', () => {
   it('graft train (node task): weights, Adam state, metrics and predictions', () => {
     const args = (out: string, threads: string): string[] => ['train', '--dataset', 'synthetic', '--epochs', '30', '--patience', '0', '--checkpoint-every', '3', '--threads', threads, '--out', out, '--quiet'];
-    const clean = join(dir, 'node-clean'), killed = join(dir, 'node-killed');
-    expect(runGraft(args(clean, '2')).status).toBe(0);
-    killedAt(between(10, 55), args(killed, '2'));
-    const at = Number(loadCheckpoint(join(killed, 'checkpoint.safetensors')).metadata['epoch']);
-    expect(at).toBeGreaterThan(0);
-    expect(at).toBeLessThan(30);
-    expect(existsSync(join(killed, 'metrics.json'))).toBe(false);
-    const resumed = runGraft([...args(killed, '1'), '--resume']);
-    expect(resumed.status, resumed.stderr).toBe(0);
-    sameCheckpointTensors(join(clean, 'checkpoint.safetensors'), join(killed, 'checkpoint.safetensors'));
-    expect(figures(join(killed, 'metrics.json'))).toEqual(figures(join(clean, 'metrics.json')));
+    const { clean, killed } = killThenResume('node', args, between(10, 55), 30);
     expect(readFileSync(join(killed, 'predictions.csv'), 'utf8')).toBe(readFileSync(join(clean, 'predictions.csv'), 'utf8'));
   });
 
@@ -58,16 +69,7 @@ describe('kill -9 at a seeded point, then --resume, ends as a run never stopped'
     writeFileSync(data, moleculeCsv(5));
     const args = (out: string, threads: string): string[] => ['train', '--task', 'graph', '--data', data, '--oversample', 'mlros', '--epochs', '8', '--patience', '0',
       '--batch-size', '16', '--shard-size', '8', '--hidden', '32', '--checkpoint-every', '2', '--threads', threads, '--out', out, '--quiet', '--no-cache'];
-    const clean = join(dir, 'graph-clean'), killed = join(dir, 'graph-killed');
-    expect(runGraft(args(clean, '2')).status).toBe(0);
-    killedAt(between(60, 200), args(killed, '2'));
-    const at = Number(loadCheckpoint(join(killed, 'checkpoint.safetensors')).metadata['epoch']);
-    expect(at).toBeGreaterThan(0);
-    expect(at).toBeLessThan(8);
-    const resumed = runGraft([...args(killed, '1'), '--resume']);
-    expect(resumed.status, resumed.stderr).toBe(0);
-    sameCheckpointTensors(join(clean, 'checkpoint.safetensors'), join(killed, 'checkpoint.safetensors'));
-    expect(figures(join(killed, 'metrics.json'))).toEqual(figures(join(clean, 'metrics.json')));
+    const { clean, killed } = killThenResume('graph', args, between(60, 200), 8);
     expect(readFileSync(join(killed, 'labels.csv'), 'utf8')).toBe(readFileSync(join(clean, 'labels.csv'), 'utf8'));
     const epochs = (d: string): number[][] => (json(join(d, 'epochs.json')) as unknown as { train_loss: number; val_loss: number }[]).map((e) => [e.train_loss, e.val_loss]);
     expect(epochs(killed)).toEqual(epochs(clean));
