@@ -1,14 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeCsv } from '../src/data/node-dataset.js';
-import { packageRoot } from '../src/core/paths.js';
-import { interruptGraft, tempDir } from './helpers.js';
+import { interruptGraft, runGraft, tempDir } from './helpers.js';
 
-const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const graft = (...args: string[]): { code: number | null; out: string; err: string } => {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, GRAFT_DATA: '/nonexistent' } });
+  const r = runGraft(args, { GRAFT_DATA: '/nonexistent' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 

@@ -5,7 +5,7 @@ import { Rng } from '../src/core/random.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
 import { moleculeCsv } from './fixtures.js';
-import { bitsEqual, runGraft, tempDir } from './helpers.js';
+import { bitsEqual, readJson, runFigures, runGraft, tempDir } from './helpers.js';
 
 // kill -9 at a seeded random point, then the same command with --resume (on another thread
 // count): the run ends with the weights and figures of a run never stopped. The kill is the
@@ -24,10 +24,6 @@ function killedAt(call: number, args: string[]): void {
   expect(existsSync(once)).toBe(true);
 }
 
-const json = (file: string): Record<string, unknown> => JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-/** Figures without the fields that are about time or threads (they differ between any two runs). */
-const figures = (file: string): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(json(file)).filter(([k]) => !/(_ms|_s)$|^threads$|^snapshot_|^timing$|^worker_faults$/.test(k)));
 
 function sameCheckpointTensors(a: string, b: string): void {
   const x = loadCheckpoint(a).tensors, y = loadCheckpoint(b).tensors;
@@ -53,7 +49,7 @@ function killThenResume(name: string, args: (out: string, threads: string) => st
   const resumed = runGraft([...args(killed, '1'), '--resume']);
   expect(resumed.status, resumed.stderr).toBe(0);
   sameCheckpointTensors(join(clean, 'checkpoint.safetensors'), join(killed, 'checkpoint.safetensors'));
-  expect(figures(join(killed, 'metrics.json'))).toEqual(figures(join(clean, 'metrics.json')));
+  expect(runFigures(join(killed, 'metrics.json'))).toEqual(runFigures(join(clean, 'metrics.json')));
   return { clean, killed };
 }
 
@@ -71,7 +67,7 @@ describe('kill -9 at a seeded point, then --resume, ends as a run never stopped'
       '--batch-size', '16', '--shard-size', '8', '--hidden', '32', '--checkpoint-every', '2', '--threads', threads, '--out', out, '--quiet', '--no-cache'];
     const { clean, killed } = killThenResume('graph', args, between(60, 200), 8);
     expect(readFileSync(join(killed, 'labels.csv'), 'utf8')).toBe(readFileSync(join(clean, 'labels.csv'), 'utf8'));
-    const epochs = (d: string): number[][] => (json(join(d, 'epochs.json')) as unknown as { train_loss: number; val_loss: number }[]).map((e) => [e.train_loss, e.val_loss]);
+    const epochs = (d: string): number[][] => (readJson(join(d, 'epochs.json')) as unknown as { train_loss: number; val_loss: number }[]).map((e) => [e.train_loss, e.val_loss]);
     expect(epochs(killed)).toEqual(epochs(clean));
     // Resuming with a setting that changes the run is refused, naming it.
     const other = runGraft([...args(killed, '1').map((a) => (a === 'mlros' ? 'lpros' : a)), '--resume']);
@@ -90,8 +86,8 @@ describe('kill -9 at a seeded point, then --resume, ends as a run never stopped'
     expect(readdirSync(join(killed, 'jobs')).some((f) => /^gcn-.*-m\d\.safetensors$/.test(f)), 'a GCN member\'s training checkpoint').toBe(true);
     const resumed = runGraft([...args(killed, '1'), '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
-    const { timing: _a, ...a } = json(join(clean, 'results.json'));
-    const { timing: _b, ...b } = json(join(killed, 'results.json'));
+    const { timing: _a, ...a } = readJson(join(clean, 'results.json'));
+    const { timing: _b, ...b } = readJson(join(killed, 'results.json'));
     expect(b).toEqual(a);
     for (const f of ['folds.csv', 'predictions.csv']) expect(readFileSync(join(killed, f), 'utf8'), f).toBe(readFileSync(join(clean, f), 'utf8'));
     // The settings and the inputs are checked: another epoch count is refused, and says so.

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
 import { moleculeCsv } from './fixtures.js';
-import { interruptGraft, runGraft, tempDir } from './helpers.js';
+import { interruptGraft, readJson, runFigures, runGraft, tempDir } from './helpers.js';
 
 // Worker faults and Ctrl-C through the real CLI: a worker thread that dies mid-epoch costs a
 // replay of that epoch (node and graph training) or of that job (graft gp), and the run's
@@ -13,9 +13,6 @@ import { interruptGraft, runGraft, tempDir } from './helpers.js';
 const dir = tempDir('graft-workers-');
 const seeded = new Rng(77);
 const between = (lo: number, hi: number): number => lo + Math.floor(seeded.next() * (hi - lo + 1));
-const json = (file: string): Record<string, unknown> => JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-const figures = (file: string): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(json(file)).filter(([k]) => !/(_ms|_s)$|^threads$|^snapshot_|^timing$|^worker_faults$/.test(k)));
 const molecules = join(dir, 'molecules.csv');
 writeFileSync(molecules, moleculeCsv(5));
 
@@ -26,8 +23,8 @@ describe('a worker that dies mid-run does not fail the run', () => {
     const r = runGraft(args(join(dir, 'node-fault'), '2'), { GRAFT_TEST_FAULT: `exit:gemmNN:${between(5, 45)}@helper` });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/graft train: faultInject failed on worker 0: worker exited with code 70 while running faultInject in epoch \d+; rolled back to the epoch's in-memory snapshot and replaying it \(failure 1; restore [\d.]+ ms, \d+ ms redone\)/);
-    expect(json(join(dir, 'node-fault', 'metrics.json'))['worker_faults']).toBe(1);
-    expect(figures(join(dir, 'node-fault', 'metrics.json'))).toEqual(figures(join(dir, 'node-clean', 'metrics.json')));
+    expect(readJson(join(dir, 'node-fault', 'metrics.json'))['worker_faults']).toBe(1);
+    expect(runFigures(join(dir, 'node-fault', 'metrics.json'))).toEqual(runFigures(join(dir, 'node-clean', 'metrics.json')));
   });
 
   it('graft train --task graph: the same for mini-batch graph training', () => {
@@ -37,7 +34,7 @@ describe('a worker that dies mid-run does not fail the run', () => {
     const r = runGraft(args(join(dir, 'graph-fault'), '2'), { GRAFT_TEST_FAULT: `exit:gemmNN:${between(10, 90)}@helper` });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/worker exited with code 70 .* in epoch \d+; rolled back to the epoch's in-memory snapshot and replaying it/);
-    expect(figures(join(dir, 'graph-fault', 'metrics.json'))).toEqual(figures(join(dir, 'graph-clean', 'metrics.json')));
+    expect(runFigures(join(dir, 'graph-fault', 'metrics.json'))).toEqual(runFigures(join(dir, 'graph-clean', 'metrics.json')));
   });
 
   it('graft gp: the job whose worker died runs again; results.json as a run with no fault', () => {
@@ -47,8 +44,8 @@ describe('a worker that dies mid-run does not fail the run', () => {
     const r = runGraft(args(join(dir, 'gp-fault')), { GRAFT_TEST_FAULT: `exit:gemmNN:${between(20, 150)}`, GRAFT_TEST_FAULT_ONCE: join(dir, 'gp-once') });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/gcn repeat 1 fold \d yield: its worker failed \(.*\); running the job again \(attempt 2\)/);
-    const { timing: _a, ...a } = json(join(dir, 'gp-clean', 'results.json'));
-    const { timing: _b, ...b } = json(join(dir, 'gp-fault', 'results.json'));
+    const { timing: _a, ...a } = readJson(join(dir, 'gp-clean', 'results.json'));
+    const { timing: _b, ...b } = readJson(join(dir, 'gp-fault', 'results.json'));
     expect(b).toEqual(a);
   });
 });
@@ -66,6 +63,6 @@ describe('Ctrl-C during graph training', () => {
     expect(resumed.status, resumed.stderr).toBe(0);
     const clean = runGraft([...args(join(dir, 'graph-sigint-clean')), '--quiet']);
     expect(clean.status).toBe(0);
-    expect(figures(join(out, 'metrics.json'))).toEqual(figures(join(dir, 'graph-sigint-clean', 'metrics.json')));
+    expect(runFigures(join(out, 'metrics.json'))).toEqual(runFigures(join(dir, 'graph-sigint-clean', 'metrics.json')));
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,4 +80,13 @@ export function interruptGraft(args: string[], when: RegExp): Promise<{ code: nu
     if (when.test(stderr) && !child.killed) child.kill('SIGINT');
   });
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+}
+
+export function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+/** A run's figures without the fields about time, threads or recovery, which differ between any two runs of one model. */
+export function runFigures(file: string): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(readJson(file)).filter(([k]) => !/(_ms|_s)$|^threads$|^snapshot_|^timing$|^worker_faults$/.test(k)));
 }

@@ -10,6 +10,13 @@ export function num(v: string | undefined, flag: string, int = false): number | 
   return x;
 }
 
+/** An integer flag's value, `fallback` when absent; below `least` is an error naming the flag (and what it counts). */
+export function intAtLeast(v: string | undefined, flag: string, fallback: number, least: number, unit = ''): number {
+  const x = num(v, flag, true) ?? fallback;
+  if (x < least) throw new GraftError(`${flag} must be at least ${least}${unit ? ` ${unit}` : ''}, got ${x}`);
+  return x;
+}
+
 /** One of `options` (the fallback when absent), typed as the option, never a cast. */
 export function choice<T extends string>(v: string | undefined, flag: string, options: readonly T[], fallback: T): T {
   if (v === undefined) return fallback;

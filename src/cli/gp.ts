@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sharedDataDir } from '../data/locate.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic-synthetic.js';
-import { choice, choices, num, joinNegativeValues } from './args.js';
+import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { GP_MODELS } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
@@ -74,8 +74,7 @@ export async function gp(argv: string[]): Promise<void> {
   };
   if (o.threads < 1) throw new GraftError('--threads must be at least 1');
   if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
-  const checkpointEvery = num(v['checkpoint-every'], '--checkpoint-every', true) ?? 25;
-  if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
+  const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 25, 1, 'epoch');
   const out = resolve(v.out ?? join('runs', 'gp'));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
   const release = claimRunFolder(out, { command: 'graft gp', overwrite: v.overwrite === true, resume: v.resume === true });

@@ -12,7 +12,7 @@ import { MB_DEFAULTS, runMbStudy, type MbStudyOptions } from '../microbiome/stud
 import { ZERO_REPLACEMENTS } from '../microbiome/zeros.js';
 import { Runtime } from '../runtime/runtime.js';
 import { closeForestPool } from '../microbiome/random-forest.js';
-import { choice, choices, joinNegativeValues, num } from './args.js';
+import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
 import { writeGridReport, writeMbReport } from './mb-report.js';
 import { claimRunFolder } from './run-folder.js';
 
@@ -46,24 +46,19 @@ export async function mb(argv: string[]): Promise<void> {
   if (!(minPrevalence >= 0 && minPrevalence <= 1)) throw new GraftError(`--min-prevalence must be in [0, 1], got ${minPrevalence}`);
   const threads = num(v.threads, '--threads', true) ?? availableParallelism();
   if (threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
-  const positive = (x: number | undefined, flag: string, fallback: number, least = 1): number => {
-    const y = x ?? fallback;
-    if (y < least) throw new GraftError(`${flag} must be at least ${least}, got ${y}`);
-    return y;
-  };
   const o: MbStudyOptions = {
     normalize: choice(v.normalize, '--normalize', NORMALIZATIONS, MB_DEFAULTS.normalize),
     zeros: choice(v.zeros, '--zeros', ZERO_REPLACEMENTS, MB_DEFAULTS.zeros),
     augment: choice(v.augment, '--augment', AUGMENTATIONS, MB_DEFAULTS.augment),
     models: choices(v.models ?? MB_MODELS.join(','), '--models', MB_MODELS),
-    k: positive(num(v.k, '--k', true), '--k', MB_DEFAULTS.k, 2), repeats: positive(num(v.repeats, '--repeats', true), '--repeats', MB_DEFAULTS.repeats),
+    k: intAtLeast(v.k, '--k', MB_DEFAULTS.k, 2), repeats: intAtLeast(v.repeats, '--repeats', MB_DEFAULTS.repeats, 1),
     seed: num(v.seed, '--seed', true) ?? MB_DEFAULTS.seed, graph: choice(v.graph, '--graph', ['aitchison', 'braycurtis'], MB_DEFAULTS.graph),
-    knn: positive(num(v.knn, '--knn', true), '--knn', MB_DEFAULTS.knn), valFraction: MB_DEFAULTS.valFraction,
+    knn: intAtLeast(v.knn, '--knn', MB_DEFAULTS.knn, 1), valFraction: MB_DEFAULTS.valFraction,
     settings: {
       ...MB_MODEL_DEFAULTS, threads,
-      forest: { ...MB_MODEL_DEFAULTS.forest, trees: positive(num(v.trees, '--trees', true), '--trees', MB_MODEL_DEFAULTS.forest.trees ?? 300) },
-      ensemble: positive(num(v.ensemble, '--ensemble', true), '--ensemble', MB_MODEL_DEFAULTS.ensemble),
-      epochs: positive(num(v.epochs, '--epochs', true), '--epochs', MB_MODEL_DEFAULTS.epochs),
+      forest: { ...MB_MODEL_DEFAULTS.forest, trees: intAtLeast(v.trees, '--trees', MB_MODEL_DEFAULTS.forest.trees ?? 300, 1) },
+      ensemble: intAtLeast(v.ensemble, '--ensemble', MB_MODEL_DEFAULTS.ensemble, 1),
+      epochs: intAtLeast(v.epochs, '--epochs', MB_MODEL_DEFAULTS.epochs, 1),
     },
   };
   if (o.models.length === 0) throw new GraftError('--models lists no model');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { GraftError } from '../core/errors.js';
 import { lineChart } from './svg.js';
 import { ensureDir, writeFileAtomic } from '../core/atomic-write.js';
+import { latestGoodCheckpoint, type ResumePoint } from '../train/checkpoint.js';
 
 /** Writes a run's per-epoch records as CSV and JSON plus SVG curves of every loss and metric. */
 export function writeHistory(dir: string, history: Record<string, number>[]): void {
@@ -103,4 +104,11 @@ export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
     rmSync(lock, { force: true });
     if (created && readdirSync(dir).length === 0) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The checkpoint `--resume` continues from (latestGoodCheckpoint), saying so on stderr when a damaged latest one is passed over. */
+export function resumePoint(file: string, command: string): ResumePoint | null {
+  const found = latestGoodCheckpoint(file);
+  if (found?.skipped) console.error(`${command}: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
+  return found;
 }

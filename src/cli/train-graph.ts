@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { choice, num, joinNegativeValues } from './args.js';
+import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { OVERSAMPLERS } from '../chem/imbalance.js';
@@ -9,9 +9,9 @@ import { POOL_MODES } from '../ops/pooling.js';
 import { Runtime } from '../runtime/runtime.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
-import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
+import { saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
 import { Progress, recoveredFaultLine } from './progress.js';
-import { claimRunFolder, writeHistory } from './run-folder.js';
+import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 import { writeJsonAtomic } from '../core/atomic-write.js';
 
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
@@ -53,8 +53,7 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
   const threads = num(v.threads, '--threads', true);
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const oversampleFraction = num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25;
-  const checkpointEvery = num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10;
-  if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
+  const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
   if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
   const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
   const out = resolve(v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`));
@@ -84,9 +83,8 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
   const checkpointFile = join(out, 'checkpoint.safetensors');
   let resume: { checkpoint: Checkpoint; file: string } | undefined;
   try {
-    const found = v.resume ? latestGoodCheckpoint(checkpointFile) : null;
+    const found = v.resume ? resumePoint(checkpointFile, 'graft train') : null;
     if (found) {
-      if (found.skipped) console.error(`graft train: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
       const before = JSON.parse(found.checkpoint.metadata['settings'] ?? '{}') as Record<string, unknown>;
       const differs = Object.keys(settings).filter((k) => JSON.stringify(before[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]));
       if (differs.length) throw new GraftError(`${found.file}: cannot resume: the run was started with other settings (${differs.map((k) => `${k}: ${JSON.stringify(before[k])} then, ${JSON.stringify((settings as Record<string, unknown>)[k])} now`).join('; ')})`);

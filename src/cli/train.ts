@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { latestGoodCheckpoint } from '../train/checkpoint.js';
+import type { ResumePoint } from '../train/checkpoint.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DataError } from '../data/csv.js';
@@ -11,9 +11,9 @@ import { Rng } from '../core/random.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
 import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
-import { checkConfigKeys, choice, joinNegativeValues, num } from './args.js';
+import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { Progress, recoveredFaultLine } from './progress.js';
-import { claimRunFolder, writeHistory } from './run-folder.js';
+import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
 
@@ -95,17 +95,14 @@ export async function trainNode(argv: string[]): Promise<number> {
   };
   const threads = pick(num(v.threads, '--threads', true), 'threads', undefined as number | undefined);
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
-  const checkpointEvery = num(v['checkpoint-every'], '--checkpoint-every', true) ?? 10;
-  if (checkpointEvery < 1) throw new GraftError(`--checkpoint-every must be at least 1 epoch, got ${checkpointEvery}`);
+  const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
   const out = resolve(pick(v.out, 'out', join('runs', `${data.dataset}-seed${config.seed}`)));
   const ds = loadData(data, config.seed);
   const release = claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true });
   const checkpoint = join(out, 'checkpoint.safetensors');
-  let resumeFrom: string | undefined;
+  let resumeFrom: ResumePoint | null = null;
   try {
-    const found = v.resume ? latestGoodCheckpoint(checkpoint) : null;
-    if (found?.skipped) console.error(`graft train: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
-    resumeFrom = found?.file;
+    resumeFrom = v.resume ? resumePoint(checkpoint, 'graft train') : null;
   } catch (err) {
     release();
     throw err;
@@ -114,7 +111,7 @@ export async function trainNode(argv: string[]): Promise<number> {
   try {
     const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
     writeJsonAtomic(join(out, 'config.json'), saved);
-    if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom}` : ''}`);
+    if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
     const warnings = ds.src.length === 0 ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`] : [];
     for (const w of warnings) console.error(`graft train: warning: ${w}`);
     const progress = new Progress(config.epochs, !v.quiet);

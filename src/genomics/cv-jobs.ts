@@ -1,6 +1,6 @@
 import { Runtime } from '../runtime/runtime.js';
 import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
-import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelBasis } from './kernel-reml.js';
+import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
 import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
@@ -59,9 +59,8 @@ export type FoldPlan = Int32Array[];
 export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, job: CvJob, gcn: GcnRegressorConfig, checkpoints?: JobCheckpoints): Promise<CvJobResult> {
   const t0 = performance.now();
   const fold = folds[job.repeat]!;
-  const bases = new Map<string, KernelBasis>();
-  // RKHS: training-block decompositions by kernel, shared by the traits of this job (one training set per trait's missing values).
-  const kernelBases = new Map<string, Map<Float64Array, KernelBasis>>();
+  // Training-block decompositions by training set, then by kernel: the traits of a job with the same missing values share them.
+  const bases = new Map<string, Map<Float64Array, KernelBasis>>();
   const mixes = new Map<string, Float64Array>();
   const perTrait: CvJobResult['perTrait'] = [];
   for (const t of job.traits) {
@@ -73,21 +72,19 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
     }
     if (test.length === 0) { perTrait.push({ trait: t, test, predicted: [], info: {} }); continue; }
     const trainIdx = Int32Array.from(train), testIdx = Int32Array.from(test);
+    const key = train.join(',');
+    if (!bases.has(key)) bases.set(key, new Map());
+    const trainBases = bases.get(key)!;
     if (job.model === 'gblup' || job.model === 'rrblup') {
       const k = job.model === 'gblup' ? data.grm : data.markerKernel;
-      const key = train.join(',');
-      let basis = bases.get(key);
-      if (!basis) { basis = kernelBasis(trainBlock(k, data.n, trainIdx), train.length); bases.set(key, basis); }
-      const fit = fitKernelReml(basis, Float64Array.from(train, (i) => y[i]!));
+      const fit = fitKernelReml(cachedBasis(k, data.n, trainIdx, trainBases), Float64Array.from(train, (i) => y[i]!));
       const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 } });
     } else if (job.model === 'rkhs' || job.model === 'rkhs-ka') {
-      const key = train.join(',');
-      if (!kernelBases.has(key)) kernelBases.set(key, new Map());
       const yTrain = Float64Array.from(train, (i) => y[i]!);
       const choice = job.model === 'rkhs'
-        ? fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, kernelBases.get(key))
-        : fitKernelAverage(kernelsAt(data, KERNEL_AVERAGE_BANDWIDTHS), data.n, trainIdx, yTrain, mixes, kernelBases.get(key));
+        ? fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases)
+        : fitKernelAverage(kernelsAt(data, KERNEL_AVERAGE_BANDWIDTHS), data.n, trainIdx, yTrain, mixes, trainBases);
       const pred = predictKernel(choice.fit, choice.kernel, data.n, trainIdx, testIdx);
       const info: Record<string, number> = { h2: choice.fit.h2, delta: choice.fit.delta };
       if (choice.theta !== undefined) info['theta'] = choice.theta;

@@ -118,3 +118,13 @@ export function trainBlock(kFull: Float64Array, nFull: number, train: Int32Array
   }
   return out;
 }
+
+/**
+ * The decomposition of K[train, train], from `cache` when this kernel's block for the same
+ * training set was decomposed before (traits with the same training set share it).
+ */
+export function cachedBasis(kFull: Float64Array, nFull: number, train: Int32Array, cache?: Map<Float64Array, KernelBasis>): KernelBasis {
+  let basis = cache?.get(kFull);
+  if (!basis) { basis = kernelBasis(trainBlock(kFull, nFull, train), train.length); cache?.set(kFull, basis); }
+  return basis;
+}

@@ -1,5 +1,5 @@
 import { GraftError } from '../core/errors.js';
-import { fitKernelReml, kernelBasis, trainBlock, type KernelBasis, type KernelFit } from './kernel-reml.js';
+import { cachedBasis, fitKernelReml, type KernelBasis, type KernelFit } from './kernel-reml.js';
 
 // Reproducing-kernel Hilbert-space regression (Gianola & van Kaam 2008; Crossa et al. 2010):
 // the GBLUP mixed model with a Gaussian kernel of marker distances instead of the linear
@@ -50,9 +50,7 @@ function bestOf(candidates: Float64Array[], nFull: number, train: Int32Array, ys
   let at = -1, fit: KernelFit | null = null;
   const lls: number[] = [];
   candidates.forEach((k, c) => {
-    let basis = bases?.get(k);
-    if (!basis) { basis = kernelBasis(trainBlock(k, nFull, train), train.length); bases?.set(k, basis); }
-    const f = fitKernelReml(basis, ys);
+    const f = fitKernelReml(cachedBasis(k, nFull, train, bases), ys);
     lls.push(f.logLik);
     if (!fit || f.logLik > fit.logLik) { fit = f; at = c; }
   });

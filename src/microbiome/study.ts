@@ -88,11 +88,16 @@ export async function runMbStudy(rt: Runtime, d: MicrobiomeData, o: MbStudyOptio
     for (let f = 1; f <= o.k; f++) {
       const trainOrig: number[] = [], test: number[] = [];
       for (let i = 0; i < d.n; i++) (assign[i] === f ? test : trainOrig).push(i);
-      for (const model of o.models) {
-        const seed = o.seed * 100_003 + rep * 1009 + f;
+      const seed = o.seed * 100_003 + rep * 1009 + f;
+      // The fold's table and features depend only on whether validation rows are held out, so
+      // they are made once for the models that hold them out and once for the others.
+      const prepared = new Map<boolean, { fitOrig: number[]; val: number[]; table: ReturnType<typeof withAugmented>; x: Float64Array }>();
+      const prepare = (holdOut: boolean): NonNullable<ReturnType<typeof prepared.get>> => {
+        const known = prepared.get(holdOut);
+        if (known) return known;
         // Validation rows, chosen by group so a subject's samples stay together; they are not augmented.
         let fitOrig = trainOrig, val: number[] = [];
-        if (NEEDS_VALIDATION.has(model)) {
+        if (holdOut) {
           const groups = [...new Set(trainOrig.map((i) => d.groups[i]!))];
           new Rng(seed ^ 0x9e37).shuffle(groups);
           const held = new Set(groups.slice(0, Math.max(1, Math.round(groups.length * o.valFraction))));
@@ -100,7 +105,12 @@ export async function runMbStudy(rt: Runtime, d: MicrobiomeData, o: MbStudyOptio
           val = trainOrig.filter((i) => held.has(d.groups[i]!));
         }
         const table = withAugmented(d, fitOrig, o.augment, seed);
-        const x = preprocess(table.counts, table.n, d.p, { normalize: o.normalize, zeros: o.zeros, seed });
+        const made = { fitOrig, val, table, x: preprocess(table.counts, table.n, d.p, { normalize: o.normalize, zeros: o.zeros, seed }) };
+        prepared.set(holdOut, made);
+        return made;
+      };
+      for (const model of o.models) {
+        const { fitOrig, val, table, x } = prepare(NEEDS_VALIDATION.has(model));
         const graph = model === 'gcn' ? compositionGraph(table.counts, table.n, d.p, o.graph, o.knn) : null;
         const fit = Int32Array.from([...fitOrig, ...Array.from({ length: table.n - d.n }, (_, c) => d.n + c)]);
         const testRows = Int32Array.from(test);

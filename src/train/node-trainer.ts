@@ -82,8 +82,8 @@ export interface NodeTrainHooks {
   /** Write a checkpoint here every `checkpointEvery` epochs and at the end. */
   checkpointPath?: string;
   checkpointEvery?: number;
-  /** Continue from this checkpoint. */
-  resumeFrom?: string;
+  /** Continue from this checkpoint: a file, or one already read (as the CLI's latestGoodCheckpoint gives it). */
+  resumeFrom?: string | { checkpoint: Checkpoint; file: string };
   /** Stop (as if interrupted) after this epoch; for tests of resume. */
   stopAfter?: number;
   /** Asked after every epoch: true stops there (a checkpoint is written first), as an interrupt. */
@@ -186,9 +186,9 @@ function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainC
 }
 
 /** Step 3: continue from a checkpoint of the same config (epochs may differ); returns the next epoch. */
-function resumeNodeRun(run: NodeRunState, file: string, config: NodeTrainConfig): number {
+function resumeNodeRun(run: NodeRunState, from: NonNullable<NodeTrainHooks['resumeFrom']>, config: NodeTrainConfig): number {
   const fn = 'trainNodeClassifier';
-  const cp = loadCheckpoint(file);
+  const { checkpoint: cp, file } = typeof from === 'string' ? { checkpoint: loadCheckpoint(from), file: from } : from;
   if (cp.metadata['task'] !== undefined && cp.metadata['task'] !== 'node') {
     throw argRangeError(fn, 'resumeFrom', `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`, cp.metadata['task']);
   }
