@@ -2,6 +2,7 @@
 // as plain numbers, allocate nothing, keep no static data and check nothing: the TypeScript
 // layer owns memory and validation (see src/kernels/registry.ts).
 export { spmmCsr } from './spmm_csr';
+export { sddmmCsr } from './sddmm_csr';
 export { gemmNN, gemmTN, gemmNT } from './gemm';
 export {
   biasAdd, colSum, relu, reluBackward, scale, axpy, fillF32, copyF32, sumF32, addInto,

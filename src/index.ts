@@ -8,7 +8,7 @@ export { GraftError, WorkerError } from './core/errors.js';
 export type { BackendKind } from './kernels/backend.js';
 export { chooseBackend, engineSupports } from './kernels/wasm.js';
 export { CsrMatrix } from './graph/csr.js';
-export { spmm, type SpmmOptions } from './ops/sparse.js';
+export { sddmm, spmm, type SpmmOptions } from './ops/sparse.js';
 export { matmul, type MatmulOptions } from './ops/linalg.js';
 export { biasAdd, colSum, relu, reluBackward, scale, axpy, addInto, fill, copy, reduceInOrder } from './ops/elementwise.js';
 export { dropout, dropoutBackward, dropoutKey, type DropoutResult } from './ops/dropout.js';

@@ -8,6 +8,10 @@ import type { KernelBackend } from '../src/kernels/backend.js';
 import { createReferenceBackend, dropoutHash } from '../src/reference/index.js';
 import { createBackend } from '../src/kernels/wasm.js';
 import { Heap } from '../src/memory/heap.js';
+import { Tensor } from '../src/memory/tensor.js';
+import { sddmm, spmm } from '../src/ops/sparse.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { randomGraph, randomMatrix } from './fixtures.js';
 import { availableBackends, bitsEqual, closeness, randn, rng, SIZES } from './helpers.js';
 
 const heap = new Heap({ initialBytes: 64 << 20 });
@@ -83,6 +87,34 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
           ref.spmmCsr(pr, pc, pv, px, n, py, n, 0, n, 0, rows);
           expectMatch(kind, got, f32(py, rows * n), 9);
           for (const p of [pr, pc, pv, px, py]) heap.free(p);
+        }
+      }
+    }
+  });
+
+  it('sddmmCsr: out[e] = G[r]·H[colIdx[e]] over every 16/4/1-column path, padded rows, empty rows', () => {
+    // n past 16 and 32 with each count of 4-column steps (0 to 3) and of tail columns.
+    for (const rows of [0, 1, 5, 17, 100]) {
+      for (const n of [...SIZES, 12, 15, 16, 20, 28, 31, 33, 47, 63]) {
+        for (const hRows of [1, 9, 240]) {
+          const { rp, ci } = randomCsr(rows, hRows, rows * 1000 + n + hRows);
+          const nnz = ci.length, ldg = n + 1, ldh = n + 3; // padded rows: the strides are honoured
+          const gv = randn(rows * ldg, n + 11), hv = randn(hRows * ldh, n + 13);
+          const pr = put(rp, 'i32'), pc = put(ci, 'i32'), pg = put(gv), ph = put(hv);
+          const po = outBuf(nnz);
+          const call = (b: KernelBackend, r0: number, r1: number): void => b.sddmmCsr(pr, pc, pg, ldg, ph, ldh, n, po, r0, r1);
+          const got = runSplit(k, po, nnz, rows, rows >> 1, call);
+          ref.sddmmCsr(pr, pc, pg, ldg, ph, ldh, n, po, 0, rows);
+          expectMatch(kind, got, f32(po, nnz), n);
+          // Against the exact dot in f64: within n roundings of the magnitudes summed.
+          for (let r = 0; r < rows; r++) {
+            for (let e = rp[r]!; e < rp[r + 1]!; e++) {
+              let exact = 0, mag = 0;
+              for (let c = 0; c < n; c++) { const p = gv[r * ldg + c]! * hv[ci[e]! * ldh + c]!; exact += p; mag += Math.abs(p); }
+              if (!(Math.abs(got[e]! - exact) <= n * 2 ** -23 * mag)) throw new Error(`rows ${rows}, n ${n}: out[${e}] = ${got[e]}, exact ${exact}`);
+            }
+          }
+          for (const p of [pr, pc, pg, ph, po]) heap.free(p);
         }
       }
     }
@@ -306,5 +338,41 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
       expect(bitsEqual(got, f32(a, n))).toBe(true);
       heap.free(a); heap.free(b); heap.free(c);
     }
+  });
+});
+
+// The public op over the worker pool: rows split by nonzeros must not change a bit, and the
+// result is the gradient it claims to be: Σ_e vals[e]·out[e] = Σ G ∘ (A·H) (both bilinear).
+describe.each(availableBackends())('sddmm op on the %s backend', (backend) => {
+  it('1 and 2 threads give the same bits, equal to the kernel run whole, and the gradient identity holds', async () => {
+    const results: Float32Array[] = [];
+    for (const threads of [1, 2]) {
+      const rt = await Runtime.create({ threads, backend });
+      try {
+        const h = rt.heap;
+        const adj = randomGraph(h, 3000, 8, 1);
+        const g = randomMatrix(h, 3000, 37, 2), x = randomMatrix(h, 3000, 37, 3);
+        const out = await sddmm(rt.exec, adj, g, x);
+        const got = out.data().slice() as Float32Array;
+        results.push(got);
+        // One kernel call over all rows, on this thread, with the same backend kind.
+        const one = Tensor.from(h, 'float32', [adj.nnz], new Float32Array(adj.nnz).fill(NaN));
+        const be = backend === 'js' ? createReferenceBackend(h.memory) : createBackend(backend, h.memory);
+        be.sddmmCsr(adj.rowPtr.ptr, adj.colIdx.ptr, g.ptr, 37, x.ptr, 37, 37, one.ptr, 0, adj.rows);
+        expect(bitsEqual(got, one.data().slice() as Float32Array)).toBe(true);
+        const y = await spmm(rt.exec, adj, x);
+        const vals = adj.vals.data(), gd = g.data(), yd = y.data();
+        let lhs = 0, rhs = 0, mag = 0;
+        for (let e = 0; e < adj.nnz; e++) { lhs += vals[e]! * got[e]!; mag += Math.abs(vals[e]! * got[e]!); }
+        for (let i = 0; i < gd.length; i++) rhs += gd[i]! * yd[i]!;
+        expect(Math.abs(lhs - rhs)).toBeLessThan(1e-5 * mag);
+        for (const t of [out, one, g, x, y]) t.free();
+        adj.free();
+      } finally {
+        await rt.close();
+      }
+    }
+    expect(results[0]!.length).toBeGreaterThan(20_000);
+    expect(bitsEqual(results[0]!, results[1]!)).toBe(true);
   });
 });

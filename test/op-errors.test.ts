@@ -11,7 +11,7 @@ import { matmul } from '../src/ops/linalg.js';
 import { bceWithLogits, mseLoss, softmaxCrossEntropy } from '../src/ops/losses.js';
 import { adamStep, sgdStep, type AdamHyper, type SgdHyper } from '../src/ops/optim.js';
 import { segmentPool, segmentPoolBackward, type PoolMode } from '../src/ops/pooling.js';
-import { spmm } from '../src/ops/sparse.js';
+import { sddmm, spmm } from '../src/ops/sparse.js';
 import { concatColumns, splitColumns } from '../src/ops/columns.js';
 import type { Exec } from '../src/runtime/exec.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -105,6 +105,19 @@ describe('linear algebra', () => {
     const out = f(3, 2);
     await fails(() => spmm(exec, adj, x, out, { colBlock: 48 }), /^spmm: argument 'options\.colBlock' must be a non-negative multiple of 32, got 48$/);
     await fails(() => spmm(exec, adj, x, out, { colBlock: -32 }), /^spmm: argument 'options\.colBlock' must be a non-negative multiple of 32, got -32$/);
+  });
+
+  it('sddmm', async () => {
+    const adj = CsrMatrix.fromCoo(h, 3, 4, [0, 1, 2], [1, 3, 0]);
+    made.push(adj);
+    await fails(() => sddmm(exec, f(3, 4) as unknown as CsrMatrix, f(3, 2), f(4, 2)), /^sddmm: argument 'a' must be a CsrMatrix, got a Tensor$/);
+    await fails(() => sddmm(exec, adj, f(3), f(4, 2)), /^sddmm: argument 'g' must be a rank-2 tensor, got "shape \[3\]"$/);
+    await fails(() => sddmm(exec, adj, f(4, 2), f(4, 2)), /^sddmm: argument 'g' must have shape \[3, \*\], got \[4, 2\]$/);
+    await fails(() => sddmm(exec, adj, f(3, 2), f(3, 2)), /^sddmm: argument 'h' must have shape \[4, 2\], got \[3, 2\]$/);
+    await fails(() => sddmm(exec, adj, f(3, 2), f(4, 5)), /^sddmm: argument 'h' must have shape \[4, 2\], got \[4, 5\]$/);
+    await fails(() => sddmm(exec, adj, f(3, 2), f(4, 2), f(3, 1)), /^sddmm: argument 'out' must have shape \[3\], got \[3, 1\]$/);
+    const g = f(3, 2);
+    await fails(() => sddmm(exec, adj, g, f(4, 2), Tensor.view(h, 'float32', [3], g.ptr)), /^sddmm: argument 'out' must be a tensor other than g and h, got "one of them"$/);
   });
 });
 

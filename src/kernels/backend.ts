@@ -36,6 +36,8 @@ export interface KernelBackend {
   segmentPoolBackward(gOut: number, ldo: number, offsets: number, gx: number, ldx: number, argmax: number, cols: number,
     mode: number, g0: number, g1: number): void;
   streamTriad(a: number, b: number, c: number, s: number, e0: number, e1: number): void;
+  sddmmCsr(rowPtr: number, colIdx: number, g: number, ldg: number, h: number, ldh: number, n: number, out: number,
+    r0: number, r1: number): void;
 }
 
 /** 'relaxed': relaxed-SIMD build (fused multiply-add); 'simd': SIMD128 build; 'js': the reference. */

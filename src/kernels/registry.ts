@@ -38,6 +38,7 @@ export const KERNELS: readonly KernelConfig[] = [
   { name: 'segmentPool', arity: 8 },
   { name: 'segmentPoolBackward', arity: 8 },
   { name: 'streamTriad', arity: 4 },
+  { name: 'sddmmCsr', arity: 8 },
   { name: 'noop', arity: 0 },
   { name: 'faultInject', arity: 2 },
 ];

@@ -45,3 +45,32 @@ export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, op
   }
   return y;
 }
+
+/**
+ * The sampled dense-dense product on A's pattern: out[e] = Σ_c G[r, c] · H[j, c] for every
+ * nonzero e = (r, j) of A, in A's storage order. It is the gradient of Y = A · H with respect
+ * to A's values (∂L/∂A.vals, given G = ∂L/∂Y); A's own values are not read. Rows are split
+ * across the exec's threads by nonzeros, and each output is one dot in an order fixed by n,
+ * so the bits do not depend on the thread count.
+ *
+ * Shapes: A [m, k] with nnz nonzeros, G [m, n], H [k, n] → out [nnz].
+ * @example const gVals = await sddmm(rt.exec, adj, gy, x); // Y = adj · X, gy = ∂L/∂Y
+ */
+export async function sddmm(exec: Exec, a: CsrMatrix, g: Tensor, h: Tensor, out?: Tensor): Promise<Tensor> {
+  sameMemory('sddmm', exec, { 'a.rowPtr': a instanceof CsrMatrix ? a.rowPtr : undefined, g, h, out });
+  const fn = 'sddmm';
+  if (!(a instanceof CsrMatrix)) throw argTypeError(fn, 'a', 'a CsrMatrix', a);
+  const [m, n] = matrixArg(fn, 'g', g).shape;
+  const [k, hn] = matrixArg(fn, 'h', h).shape;
+  if (m !== a.rows) throw shapeError(fn, 'g', [a.rows, '*'], g.shape);
+  if (k !== a.cols || hn !== n) throw shapeError(fn, 'h', [a.cols, n], h.shape);
+  const y = outArg(fn, out, g, 'float32', [a.nnz]);
+  if (a.nnz === 0) return y;
+  // Checked only once there is something to write, as spmm does: an empty output overlaps nothing.
+  if (y.ptr === g.ptr || y.ptr === h.ptr) throw argRangeError(fn, 'out', 'a tensor other than g and h', 'one of them');
+  // Every nonzero costs a dot of n (at least one step when n = 0: its output is still written).
+  const parts = partsFor(exec.threads, (a.nnz + a.rows) * Math.max(n, 1), 1 << 16);
+  const bounds = splitByPrefix(a.rowPtr.data(), a.rows, parts, 1);
+  await exec.run('sddmmCsr', [a.rowPtr.ptr, a.colIdx.ptr, g.ptr, n, h.ptr, n, n, y.ptr], bounds);
+  return y;
+}

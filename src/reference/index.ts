@@ -5,6 +5,7 @@ import { gemmKernels } from './gemm.js';
 import { lossesKernels } from './losses.js';
 import { optimKernels } from './optim.js';
 import { poolingKernels } from './pooling.js';
+import { sddmmCsrKernels } from './sddmm_csr.js';
 import { spmmCsrKernels } from './spmm_csr.js';
 import { triadKernels } from './triad.js';
 import { HeapViews } from './views.js';
@@ -28,5 +29,6 @@ export function createReferenceBackend(memory: WebAssembly.Memory): KernelBacken
     ...optimKernels(views),
     ...poolingKernels(views),
     ...triadKernels(views),
+    ...sddmmCsrKernels(views),
   };
 }
