@@ -17,6 +17,7 @@ import { prepareStudy } from '../src/genomics/study-data.js';
 import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
 import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { syntheticGenomicData, writeSyntheticGenomicData } from '../src/data/genomic-synthetic.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { rng, sharedData, tempDir } from './helpers.js';
 
@@ -207,6 +208,59 @@ describe('bad input: each error names the file and line, or the argument', () =>
       await rt.close();
     }
     expect(said).toContain("warning: trait 't' is missing (NA, NaN or empty) for 1 of 4 genotyped samples: they are predicted but never scored");
+  });
+});
+
+describe('the shipped synthetic data set', () => {
+  it('regenerates byte for byte (all four files), and qtl.csv\'s effects reproduce truth.csv', () => {
+    const d = syntheticGenomicData({ seed: 2026 });
+    const out = join(dir, 'synthetic-gp');
+    writeSyntheticGenomicData(out, d);
+    for (const f of ['genotypes.csv.gz', 'phenotypes.csv', 'truth.csv', 'qtl.csv']) {
+      expect(readFileSync(join(out, f)).equals(readFileSync(join(SYNTHETIC_GP_DIR, f))), `${f} differs from the shipped one`).toBe(true);
+    }
+    const n = d.ids.length, m = d.markers.length;
+    // The complete dosages are the file's wherever the file has a value, and only NaN went missing.
+    let missing = 0, differ = 0;
+    for (let k = 0; k < n * m; k++) {
+      if (Number.isNaN(d.dosage[k]!)) missing++;
+      else if (d.completeDosage[k] !== d.dosage[k]) differ++;
+    }
+    expect(differ).toBe(0);
+    expect(d.completeDosage.every((v) => v === 0 || v === 1 || v === 2)).toBe(true);
+    expect(missing / (n * m)).toBeGreaterThan(0.005);
+    expect(missing / (n * m)).toBeLessThan(0.02);
+    // qtl.csv: trait,marker,effect; 80 per trait, by trait then marker index.
+    const rows = readFileSync(join(SYNTHETIC_GP_DIR, 'qtl.csv'), 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('trait,marker,effect');
+    const qtl = rows.slice(1).map((l) => { const [trait, marker, effect] = l.split(','); return { trait: trait!, marker: d.markers.indexOf(marker!), effect: Number(effect) }; });
+    expect(qtl.every((q) => q.marker >= 0 && Number.isFinite(q.effect))).toBe(true);
+    const truth = readFileSync(join(SYNTHETIC_GP_DIR, 'truth.csv'), 'utf8').trim().split('\n');
+    expect(truth[0]).toBe('id,yield_genetic,height_genetic');
+    const truthRows = truth.slice(1).map((l) => l.split(','));
+    expect(truthRows.map((r) => r[0])).toEqual(d.ids);
+    d.traits.forEach((t, k) => {
+      const mine = qtl.filter((q) => q.trait === t.name);
+      expect(mine).toHaveLength(80);
+      expect(mine.map((q) => q.marker)).toEqual([...mine.map((q) => q.marker)].sort((a, b) => a - b));
+      expect(mine.map((q) => q.marker)).toEqual(t.qtl.map((q) => q.marker));
+      if (k > 0) expect(qtl.findIndex((q) => q.trait === t.name)).toBeGreaterThan(qtl.findIndex((q) => q.trait === d.traits[k - 1]!.name));
+      const g = new Float64Array(n);
+      for (const q of mine) for (let i = 0; i < n; i++) g[i]! += q.effect * d.completeDosage[i * m + q.marker]!;
+      const mean = g.reduce((a, b) => a + b, 0) / n;
+      let worst = 0, worstExact = 0;
+      for (let i = 0; i < n; i++) {
+        worst = Math.max(worst, Math.abs(g[i]! - mean - Number(truthRows[i]![k + 1])));
+        worstExact = Math.max(worstExact, Math.abs(g[i]! - mean - t.genetic[i]!));
+      }
+      expect(worst, `${t.name}: Σ effect·dosage (centred) against truth.csv`).toBeLessThan(1e-3);
+      expect(worstExact, `${t.name}: against the in-memory genetic values`).toBeLessThan(1e-3);
+      // The in-memory (unrounded) effects are exact.
+      const ge = new Float64Array(n);
+      for (const q of t.qtl) for (let i = 0; i < n; i++) ge[i]! += q.effect * d.completeDosage[i * m + q.marker]!;
+      const me = ge.reduce((a, b) => a + b, 0) / n;
+      for (let i = 0; i < n; i++) expect(ge[i]! - me).toBeCloseTo(t.genetic[i]!, 9);
+    });
   });
 });
 

@@ -105,7 +105,7 @@ export function generateGp(argv: string[]): void {
   const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { out: { type: 'string' }, seed: { type: 'string' } } });
   const dir = resolve(v.out ?? SYNTHETIC_GP_DIR);
   writeSyntheticGenomicData(dir, syntheticGenomicData({ seed: num(v.seed, '--seed', true) ?? 2026 }));
-  console.log(`wrote ${dir}/genotypes.csv.gz, phenotypes.csv, truth.csv`);
+  console.log(`wrote ${dir}/genotypes.csv.gz, phenotypes.csv, truth.csv, qtl.csv`);
 }
 
 /**

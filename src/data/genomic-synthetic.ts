@@ -24,8 +24,25 @@ export interface SyntheticGp {
   markers: string[];
   /** [n, m] dosages 0/1/2, NaN where set missing. */
   dosage: Float32Array;
-  traits: { name: string; h2: number; values: Float64Array; genetic: Float64Array }[];
+  /** [n, m] the same dosages before any were set missing (what the genetic values were computed from). */
+  completeDosage: Float32Array;
+  traits: SyntheticTrait[];
   site: string[];
+}
+
+/** A true QTL: its marker (index into `markers`) and its effect per allele on the scale of `genetic`. */
+export interface SyntheticQtl { marker: number; effect: number }
+
+export interface SyntheticTrait {
+  name: string;
+  h2: number;
+  values: Float64Array;
+  genetic: Float64Array;
+  /**
+   * The trait's QTL by marker index. genetic[i] = Σ_q effect_q · completeDosage[i, q] minus
+   * that sum's mean over the samples: the effects carry the rescaling to variance h².
+   */
+  qtl: SyntheticQtl[];
 }
 
 /**
@@ -67,24 +84,31 @@ export function syntheticGenomicData(o: SyntheticGpOptions = {}): SyntheticGp {
     const loci = Array.from({ length: m }, (_, j) => j);
     rng.shuffle(loci);
     const genetic = new Float64Array(n);
+    const raw: { marker: number; b: number }[] = [];
     for (const j of loci.slice(0, q)) {
       const b = gauss();
+      raw.push({ marker: j, b });
       for (let i = 0; i < n; i++) genetic[i]! += b * dosage[i * m + j]!;
     }
     const mean = genetic.reduce((a, b) => a + b, 0) / n;
     const sd = Math.sqrt(genetic.reduce((a, b) => a + (b - mean) ** 2, 0) / n) || 1;
     for (let i = 0; i < n; i++) genetic[i] = ((genetic[i]! - mean) / sd) * Math.sqrt(h2);
     const values = Float64Array.from(genetic, (g, i) => g + Math.sqrt(1 - h2) * gauss() + (name === 'yield' ? siteEffect[site[i]!]! : 0));
-    return { name, h2, values, genetic };
+    const qtl = raw.map(({ marker, b }) => ({ marker, effect: (b * Math.sqrt(h2)) / sd })).sort((a, b) => a.marker - b.marker);
+    return { name, h2, values, genetic, qtl };
   });
+  const completeDosage = dosage.slice();
   const miss = o.missingRate ?? 0.01;
   for (let k = 0; k < dosage.length; k++) if (rng.next() < miss) dosage[k] = NaN;
   const ids = Array.from({ length: n }, (_, i) => `S${String(i + 1).padStart(4, '0')}`);
   const markers = Array.from({ length: m }, (_, j) => `c${Math.floor(j / per) + 1}_m${(j % per) + 1}`);
-  return { ids, markers, dosage, traits, site };
+  return { ids, markers, dosage, completeDosage, traits, site };
 }
 
-/** Writes genotypes.csv.gz, phenotypes.csv and truth.csv (the genetic values) into `dir`. */
+/**
+ * Writes genotypes.csv.gz, phenotypes.csv, truth.csv (the genetic values) and qtl.csv (each
+ * trait's true QTL: trait, marker name, effect per allele on the genetic value's scale) into `dir`.
+ */
 export function writeSyntheticGenomicData(dir: string, d: SyntheticGp): void {
   ensureDir(dir);
   const m = d.markers.length;
@@ -99,4 +123,6 @@ export function writeSyntheticGenomicData(dir: string, d: SyntheticGp): void {
     ...d.ids.map((id, i) => [id, d.site[i], ...d.traits.map((t) => t.values[i]!.toFixed(5))].join(','))].join('\n') + '\n');
   writeFileAtomic(join(dir, 'truth.csv'), ['id,' + d.traits.map((t) => `${t.name}_genetic`).join(','),
     ...d.ids.map((id, i) => [id, ...d.traits.map((t) => t.genetic[i]!.toFixed(5))].join(','))].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'qtl.csv'), ['trait,marker,effect',
+    ...d.traits.flatMap((t) => [...t.qtl].sort((a, b) => a.marker - b.marker).map((q) => `${t.name},${d.markers[q.marker]},${q.effect.toFixed(6)}`))].join('\n') + '\n');
 }
