@@ -22,6 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   microbiome: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
+  explain: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'genomics'],
   bench: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train'],
 };
 

@@ -13,6 +13,9 @@ import { claimRunFolder } from './run-folder.js';
 import { JobStore } from '../genomics/job-store.js';
 import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
+import { Runtime } from '../runtime/runtime.js';
+import { fitGenomicMembers } from '../explain/genomic.js';
+import { fitFingerprint, genomicModelFile, saveGenomicModels } from '../explain/genomic-models.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models gcn,gblup,rkhs,rrblup[,hybrid,rkhs-ka]] [--k 10] [--repeats 1] [--seed 1]
@@ -20,7 +23,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
-           [--resume | --overwrite] [--checkpoint-every 25] [--quiet]
+           [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
@@ -34,7 +37,7 @@ export async function gp(argv: string[]): Promise<void> {
       relationship: { type: 'string' }, covariates: { type: 'string' }, 'min-maf': { type: 'string' }, 'min-call-rate': { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
       epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, branches: { type: 'string' }, threads: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
-      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
+      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' }, 'keep-models': { type: 'boolean' },
     },
   });
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
@@ -86,11 +89,31 @@ export async function gp(argv: string[]): Promise<void> {
     const jobDir = join(out, 'jobs');
     const store = await JobStore.open(jobDir, { settings: settings as Record<string, unknown>, inputs }, v.resume === true);
     const res = await runStudy(o, log, { cache: store, checkpoints: { dir: jobDir, every: checkpointEvery } });
+    if (v['keep-models']) await keepModels(res, out, o, log);
     writeStudyReport(out, res);
     printStudy(res, out, o.threads);
   } finally {
     release();
   }
+}
+
+/**
+ * --keep-models: the GCN ensemble of each trait fitted on every phenotyped sample (what
+ * graft explain explains), in out/models; its time is reported apart from the cross-validation's.
+ */
+async function keepModels(res: Awaited<ReturnType<typeof runStudy>>, out: string, o: StudyOptions, log: (s: string) => void): Promise<void> {
+  const t0 = performance.now();
+  const rt = await Runtime.create({ threads: o.threads });
+  try {
+    for (const [t, trait] of res.data.traits.entries()) {
+      const members = await fitGenomicMembers(rt, res.data, t, o.gcn);
+      saveGenomicModels(genomicModelFile(join(out, 'models'), trait), members, fitFingerprint(res.data, t, o.gcn));
+      log(`kept the GCN ensemble for ${trait} (${members.length} members fitted on every phenotyped sample)`);
+    }
+  } finally {
+    await rt.close();
+  }
+  res.timing.keep_models_s = (performance.now() - t0) / 1000;
 }
 
 function printStudy(res: Awaited<ReturnType<typeof runStudy>>, out: string, threads: number): void {

@@ -7,6 +7,7 @@ import { EVAL_USAGE, fromRun } from './eval.js';
 import { generateGp, gp, gpDemo, GP_USAGE } from './gp.js';
 import { GRAPH_USAGE, trainGraphTask } from './train-graph.js';
 import { mb, MB_USAGE } from './mb.js';
+import { explain, EXPLAIN_USAGE, motifTask } from './explain.js';
 import { NODE_USAGE, trainNode } from './train.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
@@ -19,6 +20,7 @@ ${GRAPH_USAGE}
 ${EVAL_USAGE}
 ${GP_USAGE}
 ${MB_USAGE}
+${EXPLAIN_USAGE}
 ${BENCH_USAGE}
 ${SCALING_USAGE}
   graft demo [gp options]  (what npm start runs: genomic prediction on wheat, or the synthetic set)
@@ -28,7 +30,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -53,6 +55,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'gp': await gp(rest); break;
       case 'generate-gp': generateGp(rest); break;
       case 'mb': await mb(rest); break;
+      case 'explain': await explain(rest); break;
+      case 'motif-task': await motifTask(rest); break;
       case 'bench': return await bench(rest);
       case 'scaling': await scaling(rest); break;
       case 'demo': await gpDemo(rest); break;

@@ -27,7 +27,7 @@ function fmt(v: number): string {
 
 const LOCK = '.graft.lock';
 /** What marks a folder as a graft run's: --overwrite empties only folders holding one of these. */
-const RUN_MARKERS = ['config.json', 'results.json', 'metrics.json', 'scaling.json', 'checkpoint.safetensors', 'checkpoint.prev.safetensors', 'jobs'];
+const RUN_MARKERS = ['config.json', 'results.json', 'metrics.json', 'scaling.json', 'checkpoint.safetensors', 'checkpoint.prev.safetensors', 'jobs', 'explanations.json'];
 
 export interface RunFolderClaim {
   /** The command, for the lock file and messages. */

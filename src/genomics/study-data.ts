@@ -4,7 +4,7 @@ import { GraftError } from '../core/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { readGenotypes } from '../data/genotypes.js';
 import { describeMatch, matchSamples, type SampleMatch } from './match.js';
-import { qualityControl, standardizeMarkers, type QcOptions, type QcReport } from './qc.js';
+import { qualityControl, standardizeMarkers, type CleanGenotypes, type QcOptions, type QcReport } from './qc.js';
 import { alignRelationship, crossProduct, principalComponents, readRelationship, vanRadenGrm, type Relationship } from './relationship.js';
 import { knnGraph, thresholdGraph } from '../graph/sample-graph.js';
 
@@ -71,7 +71,15 @@ function sharedF32(a: Float32Array): Float32Array { const s = new Float32Array(n
 function sharedI32(a: Int32Array): Int32Array { const s = new Int32Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
 
 /** Reads, matches and cleans the inputs and builds the kernels, graph and features once. */
-export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}): Promise<{ data: StudyData; summary: StudySummary }> {
+/** The markers after QC, for what needs them beyond the features (explanations: marker attributions and effects). */
+export interface StudyMarkers {
+  clean: CleanGenotypes;
+  /** Standardized markers [n, m] (what the GCN's features are made of, and rrBLUP's design). */
+  w: Float32Array;
+}
+
+export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}, keep: { markers?: boolean } = {}):
+  Promise<{ data: StudyData; summary: StudySummary; markers: StudyMarkers | null }> {
   if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (options.geno) or a relationship matrix (options.relationship)');
   const g = o.geno ? await readGenotypes(o.geno) : null;
   const given = o.relationship ? readRelationship(o.relationship) : null;
@@ -100,14 +108,14 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     return sharedF64(out);
   });
   let markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
-  let markers: { m: number; w: Float32Array } | null = null;
+  let markers: { m: number; w: Float32Array; clean: CleanGenotypes } | null = null;
   let rel: Relationship;
   if (g) {
     const clean = qualityControl(g, o.qc);
     qc = clean.report;
     if (clean.m === 0) throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
     log(`QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`);
-    markers = { m: clean.m, w: standardizeMarkers(clean) };
+    markers = { m: clean.m, w: standardizeMarkers(clean), clean };
     rel = given ? alignRelationship(given, g.ids) : await vanRadenGrm(rt, clean);
     markerKernel = await crossProduct(rt, markers.w, n, clean.m);
   } else {
@@ -170,7 +178,8 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(covariates ? { covariates } : {}), ...(featureBlocks ? { featureBlocks } : {}),
   };
   return {
-    data,
+    // The markers are dropped unless asked for: on a large panel they are most of the memory.
+    data, markers: markers && keep.markers ? { clean: markers.clean, w: markers.w } : null,
     summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graph.description, features: featText, missingPerTrait },
   };
 }

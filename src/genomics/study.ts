@@ -33,7 +33,8 @@ export interface StudyResult {
   table: Record<string, Record<string, ModelTraitSummary>>;
   /** Out-of-fold predictions: [model, trait, repeat, fold, sample, observed, predicted]. */
   predictions: { model: GpModel; trait: string; repeat: number; fold: number; sample: number; observed: number; predicted: number }[];
-  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number> };
+  /** keep_models_s: graft gp --keep-models' fits on all phenotyped samples, apart from the cross-validation. */
+  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number>; keep_models_s?: number };
 }
 
 /**

@@ -33,6 +33,8 @@ export interface GraphBatch {
   labels: number;
   /** Stacked graph-level descriptors [graphs, d], when the samples carry them. */
   descriptors: Tensor | null;
+  /** Set by an explainer: the GCN layers add ∂L/∂Â.vals into it (Propagation.edgeGrad). */
+  edgeGrad?: Tensor;
   free(): void;
 }
 

@@ -1,10 +1,10 @@
 import { CsrMatrix } from '../graph/csr.js';
 import type { Heap } from '../memory/heap.js';
 import { dropout, dropoutBackward, dropoutKey } from '../ops/dropout.js';
-import { biasAdd, colSum, relu, reluBackward } from '../ops/elementwise.js';
+import { addInto, biasAdd, colSum, relu, reluBackward } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
 import { segmentPool, segmentPoolBackward, type PoolMode } from '../ops/pooling.js';
-import { spmm } from '../ops/sparse.js';
+import { sddmm, spmm } from '../ops/sparse.js';
 import type { Tensor } from '../memory/tensor.js';
 import { disposeParams, glorotParameter, zerosParameter } from './init.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
@@ -16,6 +16,12 @@ import type { Rng } from '../core/random.js';
  */
 export interface Propagation {
   adj: CsrMatrix;
+  /**
+   * When set, every GCN layer's backward adds ∂L/∂(adj.vals) into it (float32 [adj.nnz]): the
+   * gradient an edge mask is learned from (GNNExplainer) or attributed by. adj must then stay
+   * symmetric (a mask shared by both directions of an edge), as backward propagates with adj.
+   */
+  edgeGrad?: Tensor;
 }
 
 /**
@@ -84,6 +90,8 @@ export class GCNConv implements Layer {
   /** Propagate-first: Â·X of this pass (owned unless it is the cache). */
   private ax: Tensor | null = null;
   private cache: { x: Tensor; adj: CsrMatrix; ax: Tensor } | null = null;
+  /** Propagate-last with an edge gradient wanted: X·W of this pass, what Â multiplied. */
+  private xw: Tensor | null = null;
   private readonly constantInput: boolean;
 
   constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
@@ -105,10 +113,11 @@ export class GCNConv implements Layer {
       y = await matmul(ctx.exec, this.ax, this.lin.weight.value);
     } else {
       const xw = await matmul(ctx.exec, x, this.lin.weight.value);
+      const keep = this.graph().edgeGrad !== undefined;
       try {
         y = await spmm(ctx.exec, adj, xw);
       } finally {
-        xw.free();
+        if (keep) this.xw = xw; else xw.free();
       }
     }
     try {
@@ -135,26 +144,41 @@ export class GCNConv implements Layer {
     if (!this.x) throw new Error(`${this.name}: backward without forward`);
     const x = this.x;
     this.x = null;
-    const adj = this.graph().adj;
+    const { adj, edgeGrad } = this.graph();
     await colSum(ctx.exec, gy, this.lin.bias!.grad);
     if (this.propagateFirst) {
-      // Y = (ÂX)W: dW = (ÂX)ᵀ·G; dX = Âᵀ·(G·Wᵀ) = Â·(G·Wᵀ) (Â symmetric).
+      // Y = (ÂX)W: dW = (ÂX)ᵀ·G; dX = Âᵀ·(G·Wᵀ) = Â·(G·Wᵀ) (Â symmetric); dÂ_ij = (G·Wᵀ)_i · X_j.
       const ax = this.ax!;
       this.ax = null;
       await matmul(ctx.exec, ax, gy, this.lin.weight.grad, { transA: true });
       this.freeAx(ax);
-      if (!needInputGrad) return null;
+      if (!needInputGrad && !edgeGrad) return null;
       const gw = await matmul(ctx.exec, gy, this.lin.weight.value, undefined, { transB: true });
-      const gx = await spmm(ctx.exec, adj, gw);
-      gw.free();
-      return gx;
+      try {
+        if (edgeGrad) await this.addEdgeGrad(ctx, adj, gw, x, edgeGrad);
+        return needInputGrad ? await spmm(ctx.exec, adj, gw) : null;
+      } finally {
+        gw.free();
+      }
     }
-    // Y = Â(XW): dL/d(XW) = Âᵀ·G = Â·G; dW = Xᵀ·(Â·G); dX = (Â·G)·Wᵀ.
+    // Y = Â(XW): dL/d(XW) = Âᵀ·G = Â·G; dW = Xᵀ·(Â·G); dX = (Â·G)·Wᵀ; dÂ_ij = G_i · (XW)_j.
+    if (edgeGrad) {
+      const xw = this.xw;
+      this.xw = null;
+      if (!xw) throw new Error(`${this.name}: the edge gradient was asked for after forward ran without it`);
+      try { await this.addEdgeGrad(ctx, adj, gy, xw, edgeGrad); } finally { xw.free(); }
+    }
     const g = await spmm(ctx.exec, adj, gy);
     await matmul(ctx.exec, x, g, this.lin.weight.grad, { transA: true });
     const gx = needInputGrad ? await matmul(ctx.exec, g, this.lin.weight.value, undefined, { transB: true }) : null;
     g.free();
     return gx;
+  }
+
+  /** edgeGrad += (G·Hᵀ) sampled at Â's nonzeros: ∂L/∂Â.vals of Â·H. */
+  private async addEdgeGrad(ctx: PassContext, adj: CsrMatrix, g: Tensor, h: Tensor, edgeGrad: Tensor): Promise<void> {
+    const e = await sddmm(ctx.exec, adj, g, h);
+    try { await addInto(ctx.exec, e, edgeGrad); } finally { e.free(); }
   }
 
   private freeAx(ax: Tensor): void {
@@ -169,6 +193,8 @@ export class GCNConv implements Layer {
   release(): void {
     this.x = null;
     if (this.ax) { this.freeAx(this.ax); this.ax = null; }
+    this.xw?.free();
+    this.xw = null;
   }
 
   dispose(): void {

@@ -12,7 +12,12 @@ import type { BranchJoin } from './two-branch.js';
 export interface Model<I = Tensor> {
   params(): Parameter[];
   forward(ctx: PassContext, input: I): Promise<Tensor>;
-  backward(ctx: PassContext, gOut: Tensor): Promise<void>;
+  /**
+   * Backward from the output's gradient into every parameter's grad. With `needInputGrads`,
+   * also returns the gradient with respect to each input tensor, in input order (the
+   * caller's to free): what attributions are made of. Else resolves to null.
+   */
+  backward(ctx: PassContext, gOut: Tensor, needInputGrads?: boolean): Promise<Tensor[] | null>;
   /** Ends a pass that has no backward (evaluation). */
   release(): void;
   /** Frees the parameters too. */
@@ -24,7 +29,10 @@ export function sequentialModel<I>(seq: Sequential, input: (i: I) => Tensor): Mo
   return {
     params: () => seq.params(),
     forward: (ctx, i) => seq.forward(ctx, input(i)),
-    backward: async (ctx, g) => { await seq.backward(ctx, g); },
+    backward: async (ctx, g, needInputGrads = false) => {
+      const gx = await seq.backward(ctx, g, needInputGrads);
+      return gx ? [gx] : null;
+    },
     release: () => seq.release(),
     dispose: () => seq.dispose(),
   };
@@ -35,7 +43,7 @@ export function joinedModel<I>(join: BranchJoin, inputs: (i: I) => Tensor[]): Mo
   return {
     params: () => join.params(),
     forward: (ctx, i) => join.forward(ctx, inputs(i)),
-    backward: (ctx, g) => join.backward(ctx, g),
+    backward: (ctx, g, needInputGrads = false) => join.backward(ctx, g, needInputGrads),
     release: () => join.release(),
     dispose: () => join.dispose(),
   };

@@ -137,7 +137,9 @@ export function sparseInputModel(heap: Heap, layers: Layer[], features: SparseFe
       h = await first.forward(ctx);
       return rest.forward(ctx, h);
     },
-    async backward(ctx, g) {
+    async backward(ctx, g, needInputGrads = false) {
+      // The input is data (sparse features): no gradient for it.
+      if (needInputGrads) throw new Error('sparseInputModel: no input gradient for sparse features (use the dense model)');
       const gh = await rest.backward(ctx, g, true);
       try {
         await first.backward(ctx, gh!);
@@ -145,6 +147,7 @@ export function sparseInputModel(heap: Heap, layers: Layer[], features: SparseFe
         if (gh !== g) gh?.free();
         dropH();
       }
+      return null;
     },
     release() { rest.release(); first.release(); dropH(); },
     dispose() { rest.dispose(); first.dispose(); dropH(); },

@@ -59,13 +59,15 @@ export class BranchJoin {
     return this.out;
   }
 
-  async backward(ctx: PassContext, g: Tensor): Promise<void> {
+  /** With `needInputGrads`, returns the gradient with respect to each branch's input, in branch order. */
+  async backward(ctx: PassContext, g: Tensor, needInputGrads = false): Promise<Tensor[] | null> {
     // The head's input gradient, cut back into the branches' columns.
     const gj = (await this.head.backward(ctx, g, true))!;
     const gs = splitColumns(this.rt.heap, gj, this.widths);
     gj.free();
     try {
-      await this.all(ctx.exec, (b, i, exec) => b.backward({ ...ctx, exec }, gs[i]!));
+      const gx = await this.all(ctx.exec, (b, i, exec) => b.backward({ ...ctx, exec }, gs[i]!, needInputGrads));
+      return needInputGrads ? gx.map((t) => t!) : null;
     } finally {
       for (const t of gs) t.free();
       this.drop();

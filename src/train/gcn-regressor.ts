@@ -72,6 +72,9 @@ export interface GcnRegressionResult {
   faults: RecoveredFault[];
   /** The epoch a checkpoint let it start from (1: from scratch). */
   startEpoch: number;
+  /** The reported (best-epoch) weights by parameter name, and the trait's scale: prediction = output · sd + mean. */
+  weights: Map<string, Float32Array>;
+  scale: { mean: number; sd: number };
 }
 
 export interface GcnRegressorHooks {
@@ -131,8 +134,8 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   if (blocks && cov) throw argRangeError(fn, 'data', 'feature blocks (GCN branches) or covariates (the hybrid), not both', 'both');
   if (blocks && blocks.reduce((a, b) => a + b, 0) !== data.f) throw argRangeError(fn, 'data.featureBlocks', `widths adding up to f = ${data.f}`, blocks);
   const xs = blocks ? splitColumns(heap, x, blocks) : [];
-  const model = cov ? hybridModel(rt, c, data.f, x, cov, () => prop)
-    : blocks ? branchedModel(rt, c, blocks, xs, () => prop) : gcnModel(rt, c, data.f, x, () => prop);
+  const held = cov ? [x, cov] : blocks ? xs : [x];
+  const model = gcnRegressorModel<void>(rt, c, { f: data.f, ...(cov ? { covariates: cov.shape[1]! } : {}), ...(blocks ? { blocks } : {}) }, () => prop, () => held);
   const params = model.params();
   const adam = new Adam(params, { lr: c.lr });
   const stopper = new EarlyStopping(c.patience, params);
@@ -193,7 +196,8 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
       const predictions = new Float64Array(n);
       for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
       model.release();
-      return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start };
+      const weights = new Map(params.map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
+      return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start, weights, scale: { mean, sd } };
     });
   } finally {
     guard.dispose(); model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
@@ -201,9 +205,19 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   }
 }
 
-/** [dropout → GCN → ReLU] × (layers − 1), dropout → GCN → 1 output; the features are held. */
-function gcnModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, graph: () => Propagation): Model<void> {
-  return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, f, 1))), () => x);
+/** What a genomic GCN reads besides its features: covariates (the hybrid) or marker blocks (one branch each). */
+export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: number[] }
+
+/**
+ * The genomic GCN of a config: the plain stack, the hybrid (with covariates) or the branched
+ * model (with marker blocks), fed `inputs(i)`: [features], [features, covariates] or one
+ * tensor per block. Weights are drawn from the config's seed in layer order, so the same
+ * config builds the same model (training builds it; explanations rebuild it and load weights).
+ */
+export function gcnRegressorModel<I>(rt: Runtime, c: GcnRegressorConfig, shape: GcnRegressorInputs, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
+  if (shape.covariates) return hybridModel(rt, c, shape.f, shape.covariates, graph, inputs);
+  if (shape.blocks && shape.blocks.length > 1) return branchedModel(rt, c, shape.blocks, graph, inputs);
+  return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, shape.f, 1))), (i: I) => inputs(i)[0]!);
 }
 
 const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStackShape => ({
@@ -215,21 +229,21 @@ const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStack
  * ([n, denseHidden]), the two branches forked; their outputs are joined column-wise and a
  * linear layer makes the prediction.
  */
-function hybridModel(rt: Runtime, c: GcnRegressorConfig, f: number, x: Tensor, cov: Tensor, graph: () => Propagation): Model<void> {
+function hybridModel<I>(rt: Runtime, c: GcnRegressorConfig, f: number, covariates: number, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
   const rng = new Rng(c.seed);
   const join = hybridJoin(rt, rng, gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)), {
-    graphWidth: c.hidden, dense: { inFeatures: cov.shape[1]!, hidden: c.denseHidden }, out: 1, weightDecay: c.weightDecay,
+    graphWidth: c.hidden, dense: { inFeatures: covariates, hidden: c.denseHidden }, out: 1, weightDecay: c.weightDecay,
   });
-  return joinedModel(join, () => [x, cov]);
+  return joinedModel(join, inputs);
 }
 
 /**
  * The founding study's independent sections: one GCN stack per marker block on the same
  * graph (each [n, hidden]), forked to run at once and joined column-wise before a linear head.
  */
-function branchedModel(rt: Runtime, c: GcnRegressorConfig, blocks: number[], xs: Tensor[], graph: () => Propagation): Model<void> {
+function branchedModel<I>(rt: Runtime, c: GcnRegressorConfig, blocks: number[], graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
   const rng = new Rng(c.seed);
   const branches = blocks.map((w, b) => new Sequential(gcnStack(rt.heap, rng, graph, { ...shapeOf(c, w, null), name: `b${b}.gcn` })));
   const head = new Linear(rt.heap, 'head', c.hidden * blocks.length, 1, rng, { weightDecay: c.weightDecay });
-  return joinedModel(new BranchJoin(rt, branches, head, blocks.map(() => c.hidden)), () => xs);
+  return joinedModel(new BranchJoin(rt, branches, head, blocks.map(() => c.hidden)), inputs);
 }

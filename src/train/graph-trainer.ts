@@ -126,7 +126,7 @@ function hybridModel(rt: BranchHost, features: number, targets: number, c: Graph
 
 /** The graph-level model of a config (plain GCN or hybrid), reading the current batch from `batch`. */
 export function graphModel(host: BranchHost, features: number, targets: number, config: GraphTrainConfig, batch: () => GraphBatch): GraphModel {
-  const prop = (): Propagation => ({ adj: batch().adj });
+  const prop = (): Propagation => { const b = batch(); return b.edgeGrad ? { adj: b.adj, edgeGrad: b.edgeGrad } : { adj: b.adj }; };
   return config.hybrid
     ? hybridModel(host, features, targets, config, prop, () => batch().offsets)
     : sequentialModel(buildGraphGcn(host, features, targets, config, prop, () => batch().offsets), (b: GraphBatch) => b.x);

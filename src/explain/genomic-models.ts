@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ensureDir } from '../core/atomic-write.js';
+import { GraftError } from '../core/errors.js';
+import type { StudyData } from '../genomics/study-data.js';
+import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
+import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
+import type { GcnMember } from './genomic.js';
+
+// The genomic GCN ensembles fitted on every phenotyped sample, one file per trait
+// (models/gcn-<trait>.safetensors): member e's weights as m<e>.<parameter>, with each member's
+// seed and the trait's scale in the metadata, and a fingerprint of what they were fitted on,
+// so a file from other data or settings is never explained as this run's.
+
+export const GENOMIC_MODEL_FORMAT = 'graft-gp-models-v1';
+
+const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
+export const genomicModelFile = (dir: string, trait: string): string => join(dir, `gcn-${fileSafe(trait)}.safetensors`);
+
+/** What the members depend on: the config, the trait's values, the features and the graph. */
+export function fitFingerprint(data: StudyData, trait: number, c: GcnRegressorConfig): string {
+  const h = createHash('sha256').update(JSON.stringify([c, data.n, data.f, data.featureBlocks ?? null]));
+  for (const a of [new Float64Array(data.y[trait]!), new Float32Array(data.features), new Int32Array(data.src), new Int32Array(data.dst)]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return h.digest('hex');
+}
+
+export function saveGenomicModels(file: string, members: GcnMember[], fingerprint: string): void {
+  ensureDir(dirname(file));
+  const tensors = new Map<string, StoredTensor>();
+  members.forEach((m, e) => { for (const [k, w] of m.weights) tensors.set(`m${e}.${k}`, { shape: [w.length], data: w }); });
+  saveCheckpoint(file, { tensors, metadata: { format: GENOMIC_MODEL_FORMAT, fit_sha256: fingerprint, members: JSON.stringify(members.map((m) => ({ seed: m.seed, scale: m.scale }))) } });
+}
+
+/** The members kept in `file`, or null when there is none; a file of another fit is refused. */
+export function loadGenomicModels(file: string, fingerprint: string): GcnMember[] | null {
+  if (!existsSync(file)) return null;
+  const cp = loadCheckpoint(file);
+  if (cp.metadata['format'] !== GENOMIC_MODEL_FORMAT) throw new GraftError(`${file}: not a graft gp model file (format ${cp.metadata['format'] ?? 'none'}, expected ${GENOMIC_MODEL_FORMAT})`);
+  if (cp.metadata['fit_sha256'] !== fingerprint) throw new GraftError(`${file}: these models were fitted on other data or settings than the run's (fingerprint differs); remove the file, or fit the models again with the run's data and settings`);
+  const info = JSON.parse(cp.metadata['members'] ?? '[]') as { seed: number; scale: { mean: number; sd: number } }[];
+  return info.map((m, e) => {
+    const weights = new Map<string, Float32Array>();
+    for (const [k, t] of cp.tensors) if (k.startsWith(`m${e}.`) && t.data instanceof Float32Array) weights.set(k.slice(`m${e}.`.length), t.data);
+    return { seed: m.seed, scale: m.scale, weights };
+  });
+}
