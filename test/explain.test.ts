@@ -127,7 +127,7 @@ describe('integrated gradients: completeness (attributions add up to φ(x) − �
     const full = fullNorm(ds);
     for (const baseline of ['zero', 'mean'] as const) {
       for (const v of [3, 17, 25]) {
-        const { explanation } = await explainNode(rt, ds, spec, full, v, 'ig', { steps: 64, baseline });
+        const { explanation } = await explainNode(rt, ds, spec, full, v, 'ig', { steps: 64, baseline, tolerance: 0 });
         expect(within(explanation.completeness!), JSON.stringify(explanation.completeness)).toBe(true);
       }
     }
@@ -149,7 +149,7 @@ describe('integrated gradients: completeness (attributions add up to φ(x) − �
         const sample = toSample(g!, new Float32Array(2), hybrid);
         const probe = moleculeProbe(rt, spec, sample);
         try {
-          const ex = await explainMolecule(probe, spec, sample, 1, 'ig', { steps: 64 });
+          const ex = await explainMolecule(probe, spec, sample, 1, 'ig', { steps: 64, tolerance: 0 });
           expect(within(ex.completeness!), JSON.stringify(ex.completeness)).toBe(true);
           expect(ex.atoms.length).toBe(g!.atoms);
         } finally {
@@ -210,7 +210,7 @@ describe.skipIf(!existsSync(SYN))('genomic explanations on the synthetic set', (
     const { data, markers } = await prepareStudy(rt, { ...synthetic, traits: ['height'] }, () => {}, { markers: true });
     const cfg = { ...GCN_GP_DEFAULTS, ensemble: 2, epochs: 60 };
     const members = await fitGenomicMembers(rt, data, 0, cfg);
-    const ex = await explainGenomic(rt, data, markers!, cfg, members, { method: 'ig', steps: 32 });
+    const ex = await explainGenomic(rt, data, markers!, cfg, members, { method: 'ig', steps: 32, tolerance: 0 });
     const c = ex.completeness!;
     expect(c.error).toBeLessThanOrEqual(Math.max(0.01 * Math.abs(c.expected), 1e-4));
     expect(ex.mapError).toBeLessThan(1e-2);

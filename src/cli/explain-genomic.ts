@@ -120,7 +120,7 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
       results.push({
         target: name, method, members: members.length, value: ex.value,
         ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
-        fidelity: ex.fidelity, marker_map_max_error: ex.mapError, passes: ex.passes, fit_s: fitS, explain_s: explainS,
+        ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, marker_map_max_error: ex.mapError, passes: ex.passes, fit_s: fitS, explain_s: explainS,
         ...(isQtl ? { auroc: { [`gcn-${method}`]: auroc[name]![`gcn-${method}`], rrblup: auroc[name]!['rrblup'], ...(gbAbs ? { gblup: auroc[name]!['gblup'] } : {}) } } : {}),
         top_markers: order.slice(0, 10).map((j) => ({ marker: names[j], importance: ex.importance[j], rrblup: rr.perSd[j], ...(gb ? { gblup: gb.perSd[j] } : {}) })),
         files: { markers: `markers-${safe}-${method}.csv`, manhattan_gcn: `manhattan-${safe}-gcn-${method}.svg`, manhattan_rrblup: `manhattan-${safe}-rrblup.svg` },

@@ -80,7 +80,7 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
           results.push({
             target: label, molecule: k + 1, line: ds.lines[i], smiles, method, value: ex.value,
             ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
-            fidelity: ex.fidelity, passes: ex.passes, ...(auroc !== undefined ? { auroc } : {}), file,
+            ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, passes: ex.passes, ...(auroc !== undefined ? { auroc } : {}), file,
           });
         }
       }

@@ -67,7 +67,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       results.push({
         target: ex.target, ...(ds.classNames ? { target_name: ds.classNames[ex.target] } : {}), node: id, method, value: ex.value, neighbourhood: { nodes: nb.nodes.length, edges: E },
         ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
-        fidelity: ex.fidelity, passes: ex.passes, top_edges: topEdges, top_features: topFeatures, file,
+        ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, passes: ex.passes, top_edges: topEdges, top_features: topFeatures, file,
       });
     }
   }

@@ -32,6 +32,14 @@ export type Baseline = 'zero' | 'mean';
 export interface AttributionOptions {
   /** Integrated gradients: points on the path (midpoint rule). */
   steps?: number;
+  /**
+   * Integrated gradients: while the completeness error exceeds this fraction of
+   * |φ(x) − φ(baseline)| (and 1e-4), the steps are doubled, up to `maxSteps` (as Captum's
+   * convergence delta is meant to be used). 0: never refine.
+   */
+  tolerance?: number;
+  /** Default: 8 × steps. */
+  maxSteps?: number;
   baseline?: Baseline;
   /** Attribute the edges too (a mask per edge, 1 = as it is). */
   edges?: boolean;
@@ -52,6 +60,8 @@ export interface Attribution {
   completeness?: { baselineValue: number; sum: number; expected: number; error: number };
   /** Forward + backward passes run. */
   passes: number;
+  /** Integrated gradients: the steps of the reported result (refined from the steps asked for when needed). */
+  steps?: number;
 }
 
 /** The baseline of attributed values: zero, or each column's mean over the nodes. */
@@ -77,8 +87,24 @@ export async function attribute(probe: GraphProbe, space: FeatureSpace, objectiv
     const eg = edges ? r.edgeGrads[0]! : null;
     return { method, features, edges: eg && method === 'saliency' ? eg.map(Math.abs) : eg, value: r.values[0]!, passes: Math.ceil(1 / probe.chunk) };
   }
-  // Integrated gradients on the straight path from (baseline, no edges) to (input, edges):
-  // A = (x − b) ⊙ mean over α of ∇φ(b + α(x − b)), α at the midpoints of `steps` intervals.
+  const tolerance = o.tolerance ?? 0.01, maxSteps = o.maxSteps ?? 8 * steps;
+  let r = await integrated(probe, space, objective, fx, steps, o);
+  let passes = r.passes;
+  for (let s = steps * 2; s <= maxSteps && tolerance > 0; s *= 2) {
+    const c = r.completeness!;
+    if (c.error <= Math.max(tolerance * Math.abs(c.expected), 1e-4)) break;
+    r = await integrated(probe, space, objective, fx, s, o);
+    passes += r.passes;
+  }
+  return { ...r, passes };
+}
+
+/**
+ * Integrated gradients on the straight path from (baseline, no edges) to (input, edges):
+ * A = (x − b) ⊙ mean over α of ∇φ(b + α(x − b)), α at the midpoints of `steps` intervals.
+ */
+async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Objective, fx: Float32Array, steps: number, o: AttributionOptions): Promise<Attribution> {
+  const edges = o.edges === true, E = probe.graph.src.length;
   const b = baselineOf(space.values, space.width, o.baseline ?? 'zero');
   const fb = await space.toModel(b);
   const copies: ProbeCopy[] = [];
@@ -104,7 +130,7 @@ export async function attribute(probe: GraphProbe, space: FeatureSpace, objectiv
   }
   const expected = ends.values[0]! - ends.values[1]!;
   return {
-    method, features, edges: edgeAttr, value: ends.values[0]!,
+    method: 'ig', features, edges: edgeAttr, value: ends.values[0]!, steps,
     completeness: { baselineValue: ends.values[1]!, sum, expected, error: Math.abs(sum - expected) },
     passes: Math.ceil(steps / probe.chunk) + 1,
   };

@@ -65,6 +65,8 @@ export interface GenomicExplanation {
   completeness?: { baselineValue: number; sum: number; expected: number; error: number };
   /** GNNExplainer's edge mask, mean over members (per sample-graph edge). */
   edges: Float32Array | null;
+  /** Integrated gradients: the most steps a member needed (refined until complete within 1%). */
+  steps?: number;
   fidelity: Fidelity;
   /** max |features rebuilt from the markers − features| (0 up to rounding: the marker map is exact). */
   mapError: number;
@@ -92,12 +94,13 @@ function spreadObjective(own: Float32Array): Objective {
 
 /** Explains the spread of the ensemble's predictions by marker; attributions are averaged over the members (each is linear in its model). */
 export async function explainGenomic(rt: Runtime, data: StudyData, markers: StudyMarkers, c: GcnRegressorConfig, members: GcnMember[],
-  o: { method: GenomicMethod; steps?: number; baseline?: Baseline; keep?: number }): Promise<GenomicExplanation> {
+  o: { method: GenomicMethod; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number }): Promise<GenomicExplanation> {
   const m = markers.clean.m, n = data.n, M = members.length;
   const space = await markerSpace(rt, data, markers);
   const importance = new Float64Array(m), signed = new Float64Array(m);
   let value = 0, passes = 0, edges: Float32Array | null = null;
   let completeness: GenomicExplanation['completeness'];
+  let steps: number | undefined;
   const fid: Fidelity = { plus: 0, minus: 0, keep: o.keep ?? 0.2 };
   try {
     for (const member of members) {
@@ -129,7 +132,7 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
           for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) scores[i * m + j] = g.featureMask[j]!;
           value += (spread.eval(orig, 0).value * member.scale.sd) / M;
         } else {
-          const a = await attribute(probe, space, spread, o.method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero' });
+          const a = await attribute(probe, space, spread, o.method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}) });
           const abs = perColumnAbs(a.features, m);
           for (let j = 0; j < m; j++) importance[j]! += abs[j]! * unit;
           for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) signed[j]! += a.features[i * m + j]! * unit;
@@ -141,6 +144,7 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
             completeness.expected += a.completeness.expected * unit;
           }
           passes += a.passes;
+          if (a.steps) steps = Math.max(steps ?? 0, a.steps);
           scores = a.features;
         }
         const f = await fidelity(probe, space, spread, { features: scores, edges: null }, 'value', 0, 1, fid.keep);
@@ -152,7 +156,7 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
       }
     }
     if (completeness) completeness.error = Math.abs(completeness.sum - completeness.expected);
-    return { method: o.method, importance, signed, value, ...(completeness ? { completeness } : {}), edges, fidelity: fid, mapError: space.mapError, passes };
+    return { method: o.method, importance, signed, value, ...(completeness ? { completeness } : {}), ...(steps ? { steps } : {}), edges, fidelity: fid, mapError: space.mapError, passes };
   } finally {
     space.dispose();
   }

@@ -55,6 +55,8 @@ export interface MoleculeExplanation {
   /** Per bond (the sample's edge order). */
   bonds: Float32Array | null;
   completeness?: { baselineValue: number; sum: number; expected: number; error: number };
+  /** Integrated gradients: the steps used (refined until complete within 1%). */
+  steps?: number;
   fidelity: Fidelity;
   passes: number;
 }
@@ -63,13 +65,14 @@ const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 
 /** Explains label `label` of one molecule with one method. */
 export async function explainMolecule(probe: GraphProbe, spec: GraphModelSpec, g: GraphSample, label: number, method: MoleculeMethod,
-  o: { steps?: number; baseline?: Baseline; keep?: number; seed?: number } = {}): Promise<MoleculeExplanation> {
+  o: { steps?: number; tolerance?: number; baseline?: Baseline; keep?: number; seed?: number } = {}): Promise<MoleculeExplanation> {
   const T = spec.targets, F = spec.features;
   const space = identitySpace(g.x, F);
   const output = columnObjective({ kind: 'graph' }, label, T);
   const multilabel = spec.config.task === 'multilabel';
   let atoms: Float32Array, bonds: Float32Array | null, value: number, passes: number;
   let completeness: MoleculeExplanation['completeness'];
+  let steps: number | undefined;
   let featureScores: Float32Array;
   if (method === 'gnnexplainer') {
     const y0 = (await probe.run([{ x: g.x }], output)).values[0]!;
@@ -93,11 +96,12 @@ export async function explainMolecule(probe: GraphProbe, spec: GraphModelSpec, g
     featureScores = new Float32Array(g.x.length);
     for (let i = 0; i < g.nodes; i++) for (let j = 0; j < F; j++) featureScores[i * F + j] = r.featureMask[i]!;
   } else {
-    const a = await attribute(probe, space, output, method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', edges: true });
+    const a = await attribute(probe, space, output, method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', edges: true, ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}) });
     atoms = perNode(a.features, F); bonds = a.edges; value = a.value; passes = a.passes;
     featureScores = a.features;
     if (a.completeness) completeness = a.completeness;
+    if (a.steps) steps = a.steps;
   }
   const fid = await fidelity(probe, space, output, { features: featureScores, edges: bonds }, multilabel ? 'sign' : 'value', label, T, o.keep ?? 0.2);
-  return { method, label, value, atoms, bonds, ...(completeness ? { completeness } : {}), fidelity: fid, passes: passes + 1 };
+  return { method, label, value, atoms, bonds, ...(completeness ? { completeness } : {}), ...(steps ? { steps } : {}), fidelity: fid, passes: passes + 1 };
 }

@@ -85,12 +85,14 @@ export interface NodeExplanation {
   /** Per neighbourhood edge. */
   edges: Float32Array;
   completeness?: { baselineValue: number; sum: number; expected: number; error: number };
+  /** Integrated gradients: the steps used (refined until complete within 1%). */
+  steps?: number;
   fidelity: Fidelity;
   passes: number;
 }
 
 export async function explainNode(rt: Runtime, ds: NodeDataset, spec: NodeModelSpec, full: CsrArrays, v: number, method: NodeMethod,
-  o: { target?: number; steps?: number; baseline?: Baseline; keep?: number } = {}): Promise<{ explanation: NodeExplanation; nb: Neighbourhood }> {
+  o: { target?: number; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number } = {}): Promise<{ explanation: NodeExplanation; nb: Neighbourhood }> {
   const nb = neighbourhood(full, v, spec.config.layers);
   const { probe, x } = nodeProbe(rt, ds, spec, nb);
   const C = ds.numClasses, F = ds.numFeatures;
@@ -102,6 +104,7 @@ export async function explainNode(rt: Runtime, ds: NodeDataset, spec: NodeModelS
     const space = identitySpace(x, F);
     let features: Float32Array, edges: Float32Array, passes: number;
     let completeness: NodeExplanation['completeness'];
+    let steps: number | undefined;
     if (method === 'gnnexplainer') {
       // PyG's loss for a classifier: −log softmax(logits)[explained class].
       const loss: Objective = {
@@ -121,12 +124,13 @@ export async function explainNode(rt: Runtime, ds: NodeDataset, spec: NodeModelS
       for (let i = 0; i < nb.nodes.length; i++) for (let j = 0; j < F; j++) if (x[i * F + j] !== 0) features[i * F + j] = r.featureMask[j]!;
       edges = r.edges; passes = r.passes;
     } else {
-      const a = await attribute(probe, space, output, method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', edges: true });
+      const a = await attribute(probe, space, output, method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', edges: true, ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}) });
       features = a.features; edges = a.edges!; passes = a.passes;
       if (a.completeness) completeness = a.completeness;
+      if (a.steps) steps = a.steps;
     }
     const fid = await fidelity(probe, space, output, { features, edges }, 'argmax', target, C, o.keep ?? 0.2);
-    return { explanation: { node: v, target, value: logits[target]!, features, edges, ...(completeness ? { completeness } : {}), fidelity: fid, passes: passes + 2 }, nb };
+    return { explanation: { node: v, target, value: logits[target]!, features, edges, ...(completeness ? { completeness } : {}), ...(steps ? { steps } : {}), fidelity: fid, passes: passes + 2 }, nb };
   } finally {
     probe.dispose();
   }
