@@ -14,6 +14,9 @@ import { markerSpace } from '../src/explain/marker-space.js';
 import { gblupEffects, predictFromEffects, rrBlupEffects } from '../src/explain/marker-effects.js';
 import { explainGenomic, fitGenomicMembers } from '../src/explain/genomic.js';
 import { spearman } from '../src/explain/rank.js';
+import { mapFromNames, readGenomeMap } from '../src/explain/genome-map.js';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { prepareStudy } from '../src/genomics/study-data.js';
 import { fitKernelReml, kernelBasis, predictKernel, trainBlock } from '../src/genomics/kernel-reml.js';
 import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
@@ -50,6 +53,22 @@ function randomWeights(ds: NodeDataset, config: NodeTrainConfig, seed: number): 
   seq.dispose();
   return w;
 }
+
+describe('where markers sit', () => {
+  it('a map file (marker, chromosome, position), names that carry it, and clear errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'graft-map-'));
+    const f = join(dir, 'map.csv');
+    writeFileSync(f, 'SNP.names,Chromosome,Position\nm1,2,30\nm2,1,10\n');
+    expect(readGenomeMap(f, ['m2', 'm1'])).toEqual({ chromosome: ['1', '2'], position: [10, 30], source: f });
+    expect(() => readGenomeMap(f, ['m1', 'm9'])).toThrow(/map\.csv: 1 of 2 markers are not in the map \(first: m9\)/);
+    writeFileSync(f, 'name,where\nm1,2\n');
+    expect(() => readGenomeMap(f, ['m1'])).toThrow(/map\.csv:1: a map needs chromosome and position columns/);
+    expect(mapFromNames(['chr5_1168', '5:2000', 'c3_m7'])).toEqual({ chromosome: ['5', '5', '3'], position: [1168, 2000, 7], source: 'marker names' });
+    expect(mapFromNames(['wPt-0538', 'c1_m1'])).toBeNull();
+    expect(spearman([1, 2, 3, 4], [10, 20, 30, 40])).toBeCloseTo(1, 12);
+    expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1, 12);
+  });
+});
 
 describe('attributions of a linear GCN equal their closed form', () => {
   it('one GCN layer, node v, class c: feature IG = x_uj·W_jc·Â_vu·(½ off v), edge IG = Â_vu·(x_u·W)_c / 2; saliency and gradient × input too', async () => {

@@ -13,6 +13,7 @@ import { fitFingerprint, genomicModelFile, loadGenomicModels, saveGenomicModels 
 import { mapFromNames, readGenomeMap, type GenomeMap } from '../explain/genome-map.js';
 import { gblupEffects, rrBlupEffects } from '../explain/marker-effects.js';
 import type { Baseline } from '../explain/attribution.js';
+import { spearman } from '../explain/rank.js';
 import { manhattanSvg } from './svg-manhattan.js';
 
 // `graft explain` on a `graft gp` run: marker importance of the GCN (attributed through the
@@ -64,7 +65,8 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
   const { data, markers } = await prepareStudy(rt, inputs, () => {}, { markers: true });
   if (!markers) throw new GraftError(`${a.run}: the run's genotypes gave no markers to explain`);
   const names = markers.clean.markers;
-  const map: GenomeMap | null = a.map ? readGenomeMap(a.map, names) : mapFromNames(names);
+  const sites = markers.clean.sites;
+  const map: GenomeMap | null = a.map ? readGenomeMap(a.map, names) : sites ? { ...sites, source: `${geno} (CHROM, POS)` } : mapFromNames(names);
   const traits = a.traits ?? data.traits;
   const grmFromMarkers = inputs.relationship === undefined;
   const results: Record<string, unknown>[] = [];
@@ -122,6 +124,8 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
         ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
         ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, marker_map_max_error: ex.mapError, passes: ex.passes, fit_s: fitS, explain_s: explainS,
         ...(isQtl ? { auroc: { [`gcn-${method}`]: auroc[name]![`gcn-${method}`], rrblup: auroc[name]!['rrblup'], ...(gbAbs ? { gblup: auroc[name]!['gblup'] } : {}) } } : {}),
+        // How far the GCN's ranking of the markers agrees with the linear models' (Spearman's ρ).
+        agreement: { rrblup: spearman(ex.importance, rrAbs), ...(gbAbs ? { gblup: spearman(ex.importance, gbAbs) } : {}) },
         top_markers: order.slice(0, 10).map((j) => ({ marker: names[j], importance: ex.importance[j], rrblup: rr.perSd[j], ...(gb ? { gblup: gb.perSd[j] } : {}) })),
         files: { markers: `markers-${safe}-${method}.csv`, manhattan_gcn: `manhattan-${safe}-gcn-${method}.svg`, manhattan_rrblup: `manhattan-${safe}-rrblup.svg` },
       });

@@ -63,6 +63,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       writeFileAtomic(join(a.out, file), egoSvg({
         title: `node ${id}: class ${ds.classNames?.[ex.target] ?? ex.target} (${method})`, hops: nb.hops, classes: Array.from(nb.nodes, (u) => ds.labels[u]!),
         names: Array.from(nb.nodes, (u) => ds.ids[u]!), src: nb.src, dst: nb.dst, edgeScores: ex.edges, top: a.top,
+        ...(method === 'gnnexplainer' ? { scoreNote: 'GNNExplainer edge mask, 0 to 1' } : {}),
       }));
       results.push({
         target: ex.target, ...(ds.classNames ? { target_name: ds.classNames[ex.target] } : {}), node: id, method, value: ex.value, neighbourhood: { nodes: nb.nodes.length, edges: E },

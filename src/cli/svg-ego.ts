@@ -18,10 +18,12 @@ export interface EgoOptions {
   edgeScores: ArrayLike<number>;
   /** Edges drawn thick (the top by |score|). */
   top?: number;
+  /** What the edge scores are, for the caption (default: attributions, signed). */
+  scoreNote?: string;
 }
 
 export function egoSvg(o: EgoOptions): string {
-  const W = 560, H = 560, cx = W / 2, cy = H / 2 + 10;
+  const W = 560, H = 580, cx = W / 2, cy = H / 2 + 20;
   const n = o.hops.length, maxHop = Math.max(1, ...Array.from(o.hops));
   const ring = new Map<number, number[]>();
   for (let i = 0; i < n; i++) { const h = o.hops[i]!; if (!ring.has(h)) ring.set(h, []); ring.get(h)!.push(i); }
@@ -35,7 +37,8 @@ export function egoSvg(o: EgoOptions): string {
   const strong = new Set(order.slice(0, top));
   const maxAbs = Math.max(1e-30, ...order.slice(0, top).map((e) => Math.abs(o.edgeScores[e]!)));
   const out = frame(W, H, o.title);
-  out.push(`<text x="${W / 2}" y="38" text-anchor="middle" fill="#555">${n} nodes within ${maxHop} hops, ${E} edges; the ${top} top edges by |attribution| thick (red raises, blue lowers the class)</text>`);
+  out.push(`<text x="${W / 2}" y="38" text-anchor="middle" fill="#555">${n} nodes within ${maxHop} hops, ${E} edges; fill: each node's class</text>`);
+  out.push(`<text x="${W / 2}" y="54" text-anchor="middle" fill="#555">thick: the ${top} top edges by |score| (${esc(o.scoreNote ?? 'attribution: red raises the class, blue lowers it')})</text>`);
   for (let e = 0; e < E; e++) {
     if (strong.has(e)) continue;
     const [x1, y1] = xy[o.src[e]!]!, [x2, y2] = xy[o.dst[e]!]!;

@@ -2,7 +2,7 @@ import { DataError, parseTable } from '../data/csv.js';
 
 // Where markers sit on the genome, for a Manhattan plot: from a map file (marker, chromosome,
 // position columns, as maize_drops' dropsMap.csv), else from names that carry it (VCF's
-// CHROM:POS, the synthetic set's c<chr>_m<k>), else none (plots go by marker index).
+// CHROM:POS, chr5_1168, the synthetic set's c<chr>_m<k>), else none (plots go by marker index).
 
 export interface GenomeMap { chromosome: string[]; position: number[]; source: string }
 
@@ -25,7 +25,7 @@ export function readGenomeMap(file: string, markers: readonly string[]): GenomeM
 /** A map read off the marker names, when every name carries one. */
 export function mapFromNames(markers: readonly string[]): GenomeMap | null {
   const parse = (m: string): { c: string; p: number } | null => {
-    let x = /^(?:chr)?([^:_]+):(\d+)$/i.exec(m);
+    let x = /^(?:chr)?([A-Za-z0-9]+)[:_](\d+)$/i.exec(m); // CHROM:POS (VCF without IDs), chr5_1168 (Arabidopsis)
     if (x) return { c: x[1]!, p: Number(x[2]) };
     x = /^c(\d+)_m(\d+)$/.exec(m);
     return x ? { c: x[1]!, p: Number(x[2]) } : null;
