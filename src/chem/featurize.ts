@@ -8,6 +8,12 @@ export const FEATURIZER_VERSION = 'graft-atoms-v1';
 export const ELEMENTS = ['C', 'N', 'O', 'S', 'F', 'Cl', 'Br', 'I', 'P', 'B', 'Si', 'Se', 'Na', 'K', 'Ca', 'Li', 'Mg', 'Al', 'Zn', 'Fe', 'Cu', 'Pt', 'Hg', 'As', 'Sn'];
 const Z_OF: Record<string, number> = { C: 6, N: 7, O: 8, S: 16, F: 9, Cl: 17, Br: 35, I: 53, P: 15, B: 5, Si: 14, Se: 34, Na: 11, K: 19, Ca: 20, Li: 3, Mg: 12, Al: 13, Zn: 30, Fe: 26, Cu: 29, Pt: 78, Hg: 80, As: 33, Sn: 50 };
 const SLOT = new Map(ELEMENTS.map((e, i) => [Z_OF[e]!, i]));
+const SYMBOL = new Map(ELEMENTS.map((e) => [Z_OF[e]!, e]));
+
+/** An atom's element symbol from its atomic number (Z<n> for elements without a slot of their own). */
+export function elementSymbol(z: number): string {
+  return SYMBOL.get(z) ?? `Z${z}`;
+}
 
 /**
  * Atom feature layout (one row per heavy atom): element one-hot (25 + other), degree 0..5+,

@@ -14,6 +14,7 @@ import { mapFromNames, readGenomeMap, type GenomeMap } from '../explain/genome-m
 import { gblupEffects, rrBlupEffects } from '../explain/marker-effects.js';
 import type { Baseline } from '../explain/attribution.js';
 import { spearman } from '../explain/rank.js';
+import { completenessRecord } from './explain-record.js';
 import { manhattanSvg } from './svg-manhattan.js';
 
 // `graft explain` on a `graft gp` run: marker importance of the GCN (attributed through the
@@ -121,7 +122,7 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
       writeFileAtomic(join(a.out, `manhattan-${safe}-gcn-${method}.svg`), plot(ex.importance, `GCN marker importance (${method})`, signed ? 'Σ |attribution|' : 'feature mask'));
       results.push({
         target: name, method, members: members.length, value: ex.value,
-        ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
+        ...completenessRecord(ex.completeness),
         ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, marker_map_max_error: ex.mapError, passes: ex.passes, fit_s: fitS, explain_s: explainS,
         ...(isQtl ? { auroc: { [`gcn-${method}`]: auroc[name]![`gcn-${method}`], rrblup: auroc[name]!['rrblup'], ...(gbAbs ? { gblup: auroc[name]!['gblup'] } : {}) } } : {}),
         // How far the GCN's ranking of the markers agrees with the linear models' (Spearman's ρ).

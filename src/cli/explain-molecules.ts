@@ -4,7 +4,7 @@ import { GraftError } from '../core/errors.js';
 import { ensureDir, writeFileAtomic } from '../core/atomic-write.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { moleculeSvg } from '../chem/draw.js';
-import { ELEMENTS, MORGAN_BITS } from '../chem/featurize.js';
+import { elementSymbol, MORGAN_BITS } from '../chem/featurize.js';
 import { motifAtoms, readMotifTask } from '../chem/motif.js';
 import { moleculeSplit } from '../chem/train-molecules.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -13,6 +13,7 @@ import type { GraphTrainConfig } from '../train/graph-trainer.js';
 import { rocAuc } from '../train/multilabel-metrics.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainMolecule, moleculeProbe, type MoleculeMethod } from '../explain/molecules.js';
+import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
 import { checkpointWeights } from '../explain/weights.js';
 
 // `graft explain` on a `graft train --task graph` run: atom and bond attributions for every
@@ -26,8 +27,6 @@ export interface MoleculeExplainArgs {
   labels: string[] | null; count: number; truth: string | null; log: (s: string) => void;
 }
 
-const Z_SYMBOL: Record<number, string> = { 6: 'C', 7: 'N', 8: 'O', 16: 'S', 9: 'F', 17: 'Cl', 35: 'Br', 53: 'I', 15: 'P', 5: 'B', 14: 'Si', 34: 'Se', 11: 'Na', 19: 'K', 20: 'Ca', 3: 'Li', 12: 'Mg', 13: 'Al', 30: 'Zn', 26: 'Fe', 29: 'Cu', 78: 'Pt', 80: 'Hg', 33: 'As', 50: 'Sn' };
-void ELEMENTS;
 
 export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): Promise<Record<string, unknown>> {
   const cfgFile = join(a.run, 'config.json');
@@ -76,10 +75,10 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
           }
           const file = `molecules/${k + 1}-${label.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${method}.svg`;
           writeFileAtomic(join(a.out, file), await moleculeSvg(smiles, ex.atoms, { title: `${label} (${method}): output ${ex.value.toFixed(3)}` }));
-          ex.atoms.forEach((s, atom) => csv.push([k + 1, ds.lines[i], JSON.stringify(smiles), JSON.stringify(label), method, atom, Z_SYMBOL[ds.graphs[i]!.z[atom]!] ?? `Z${ds.graphs[i]!.z[atom]}`, s.toPrecision(4), truthAtoms ? truthAtoms[atom] : ''].join(',')));
+          ex.atoms.forEach((s, atom) => csv.push([k + 1, ds.lines[i], JSON.stringify(smiles), JSON.stringify(label), method, atom, elementSymbol(ds.graphs[i]!.z[atom]!), s.toPrecision(4), truthAtoms ? truthAtoms[atom] : ''].join(',')));
           results.push({
             target: label, molecule: k + 1, line: ds.lines[i], smiles, method, value: ex.value,
-            ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
+            ...completenessRecord(ex.completeness),
             ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, passes: ex.passes, ...(auroc !== undefined ? { auroc } : {}), file,
           });
         }
@@ -89,14 +88,12 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
     }
   }
   writeFileAtomic(join(a.out, 'atoms.csv'), csv.join('\n') + '\n');
-  const mean = (v: number[]): number => v.reduce((s, x) => s + x, 0) / Math.max(1, v.length);
-  const auroc = motif ? Object.fromEntries([...aurocs].map(([m, v]) => [m, { mean: mean(v), molecules: v.length }])) : null;
+  const auroc = motif ? Object.fromEntries([...aurocs].map(([m, v]) => [m, { mean: meanOf(v), molecules: v.length }])) : null;
   if (auroc) for (const [m, v] of Object.entries(auroc)) a.log(`motif atoms found by ${m}: mean ROC-AUC ${v.mean.toFixed(3)} over ${v.molecules} molecule/label explanations with the motif`);
-  const fid = (m: string, k: 'plus' | 'minus'): number => mean(results.filter((r) => r['method'] === m).map((r) => (r['fidelity'] as Record<string, number>)[k]!));
   return {
     kind: 'graph', molecules: picked.length, labels: labels.map((t) => ds.targets[t]), motif: motif?.smarts ?? null,
     explanations: results, auroc,
-    fidelity: Object.fromEntries(a.methods.map((m) => [m, { plus: fid(m, 'plus'), minus: fid(m, 'minus'), keep: a.keep }])),
-    ms_per_explanation: Object.fromEntries(Object.entries(times).map(([m, v]) => [m, mean(v)])),
+    fidelity: fidelityByMethod(results, a.methods, a.keep),
+    ms_per_explanation: Object.fromEntries(Object.entries(times).map(([m, v]) => [m, meanOf(v)])),
   };
 }

@@ -7,6 +7,7 @@ import { loadCheckpoint } from '../train/checkpoint.js';
 import type { NodeTrainConfig } from '../train/node-trainer.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainNode, fullNorm, type NodeMethod } from '../explain/nodes.js';
+import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
 import { checkpointWeights } from '../explain/weights.js';
 import { loadData, type DataChoice } from './train.js';
 import { egoSvg } from './svg-ego.js';
@@ -67,18 +68,16 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       }));
       results.push({
         target: ex.target, ...(ds.classNames ? { target_name: ds.classNames[ex.target] } : {}), node: id, method, value: ex.value, neighbourhood: { nodes: nb.nodes.length, edges: E },
-        ...(ex.completeness ? { completeness: { ...ex.completeness, relative_error: ex.completeness.error / Math.max(Math.abs(ex.completeness.expected), 1e-12) } } : {}),
+        ...completenessRecord(ex.completeness),
         ...(ex.steps ? { steps: ex.steps } : {}), fidelity: ex.fidelity, passes: ex.passes, top_edges: topEdges, top_features: topFeatures, file,
       });
     }
   }
   writeFileAtomic(join(a.out, 'edges.csv'), edgeCsv.join('\n') + '\n');
   writeFileAtomic(join(a.out, 'features.csv'), featCsv.join('\n') + '\n');
-  const mean = (v: number[]): number => v.reduce((s, x) => s + x, 0) / Math.max(1, v.length);
-  const fid = (m: string, k: 'plus' | 'minus'): number => mean(results.filter((r) => r['method'] === m).map((r) => (r['fidelity'] as Record<string, number>)[k]!));
   return {
     kind: 'node', dataset: ds.name, nodes: nodes.length, explanations: results, auroc: null,
-    fidelity: Object.fromEntries(a.methods.map((m) => [m, { plus: fid(m, 'plus'), minus: fid(m, 'minus'), keep: a.keep }])),
-    ms_per_explanation: Object.fromEntries(Object.entries(times).map(([m, v]) => [m, mean(v)])),
+    fidelity: fidelityByMethod(results, a.methods, a.keep),
+    ms_per_explanation: Object.fromEntries(Object.entries(times).map(([m, v]) => [m, meanOf(v)])),
   };
 }

@@ -58,7 +58,6 @@ export async function explain(argv: string[]): Promise<void> {
   if (v.truth && !existsSync(v.truth)) throw new GraftError(`--truth ${v.truth}: no such file`);
   if (v.map && !existsSync(v.map)) throw new GraftError(`--map ${v.map}: no such file`);
   const kind = runKind(run);
-  if (kind === 'genomic' && methods.length === 0) throw new GraftError('--method: at least one');
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft explain: ${s}`);
   const final = join(run, 'explain');
   if (existsSync(final) && !v.overwrite) throw new GraftError(`${final} already holds explanations: pass --overwrite to replace them`);

@@ -19,8 +19,17 @@ interface Block {
   fs: Tensor | null;
 }
 
-async function mm(rt: Runtime, a: Tensor, b: Tensor, o: { transA?: boolean; transB?: boolean } = {}): Promise<Tensor> {
-  return matmul(rt.exec, a, b, undefined, o);
+/** (x·Aᵀ)·B on the engine's GEMM, for x [n, w] on the host, A [n, w] and B [n, k] in the heap: [n, k] on the host. */
+async function throughSamples(rt: Runtime, x: Float32Array, a: Tensor, b: Tensor): Promise<Float32Array> {
+  const xt = Tensor.from(rt.heap, 'float32', [a.shape[0]!, a.shape[1]!], x);
+  let xa: Tensor | null = null, r: Tensor | null = null;
+  try {
+    xa = await matmul(rt.exec, xt, a, undefined, { transB: true }); // [n, n]
+    r = await matmul(rt.exec, xa, b);
+    return (r.data() as Float32Array).slice();
+  } finally {
+    xt.free(); xa?.free(); r?.free();
+  }
 }
 
 function columns(src: Float32Array, rows: number, width: number, c0: number, c1: number): Float32Array {
@@ -66,17 +75,7 @@ export async function markerSpace(rt: Runtime, data: StudyData, markers: StudyMa
     const out = new Float32Array(n * f);
     for (const b of blocks) {
       const ab = columns(a, n, m, b.m0, b.m1), fw = b.f1 - b.f0;
-      let fb: Float32Array;
-      if (!b.w) fb = ab;
-      else {
-        const at = Tensor.from(rt.heap, 'float32', [n, b.m1 - b.m0], ab);
-        const awt = await mm(rt, at, b.w, { transB: true }); // a·Wᵀ [n, n]
-        at.free();
-        const r = await mm(rt, awt, b.fs!);
-        awt.free();
-        fb = (r.data() as Float32Array).slice();
-        r.free();
-      }
+      const fb = b.w ? await throughSamples(rt, ab, b.w, b.fs!) : ab; // (a·Wᵀ)·(F·S⁻²)
       for (let i = 0; i < n; i++) out.set(fb.subarray(i * fw, (i + 1) * fw), i * f + b.f0);
     }
     return out;
@@ -85,17 +84,7 @@ export async function markerSpace(rt: Runtime, data: StudyData, markers: StudyMa
     const out = new Float32Array(n * m);
     for (const b of blocks) {
       const gb = columns(g, n, f, b.f0, b.f1), mw = b.m1 - b.m0;
-      let ab: Float32Array;
-      if (!b.w) ab = gb;
-      else {
-        const gt = Tensor.from(rt.heap, 'float32', [n, b.f1 - b.f0], gb);
-        const gf = await mm(rt, gt, b.fs!, { transB: true }); // G·S⁻²·Fᵀ [n, n]
-        gt.free();
-        const r = await mm(rt, gf, b.w);
-        gf.free();
-        ab = (r.data() as Float32Array).slice();
-        r.free();
-      }
+      const ab = b.w ? await throughSamples(rt, gb, b.fs!, b.w) : gb; // (G·S⁻²·Fᵀ)·W
       for (let i = 0; i < n; i++) out.set(ab.subarray(i * mw, (i + 1) * mw), i * m + b.m0);
     }
     return out;
