@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readJson, runGraft, sharedData, tempDir } from './helpers.js';
+import { readJson, runGraftAsync, sharedData, tempDir } from './helpers.js';
 import { moleculeCsv } from './fixtures.js';
 
 // `graft explain` end to end on the three kinds of run, with the ground truths the issue
@@ -21,21 +21,21 @@ const completeOk = (e: Record<string, unknown>): boolean => {
   return c.error <= Math.max(0.01 * Math.abs(c.expected), 1e-4);
 };
 
-function ok(args: string[]): string {
-  const r = runGraft(args);
+async function ok(args: string[]): Promise<string> {
+  const r = await runGraftAsync(args);
   expect(r.status, r.stderr).toBe(0);
   return r.stderr;
 }
 
 describe('graft explain on a graft gp run (synthetic set: the true QTL are known)', () => {
-  it('--keep-models, then IG marker importance beside rrBLUP and GBLUP, QTL ROC-AUC above the floors, Manhattan plots, refusals', () => {
+  it('--keep-models, then IG marker importance beside rrBLUP and GBLUP, QTL ROC-AUC above the floors, Manhattan plots, refusals', async () => {
     const dir = tempDir('graft-explain-gp-');
     const run = join(dir, 'gp');
-    ok(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', join(SYN, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '3', '--models', 'gcn,gblup,rrblup',
+    await ok(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', join(SYN, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '3', '--models', 'gcn,gblup,rrblup',
       '--ensemble', '2', '--epochs', '80', '--keep-models', '--threads', '2', '--out', run, '--quiet']);
     expect(readdirSync(join(run, 'models')).sort()).toEqual(['gcn-height.safetensors', 'gcn-yield.safetensors']);
     expect(readJson(join(run, 'results.json'))['timing']).toHaveProperty('keep_models_s');
-    const err = ok(['explain', '--run', run, '--method', 'ig', '--threads', '2']);
+    const err = await ok(['explain', '--run', run, '--method', 'ig', '--threads', '2']);
     expect(err).not.toMatch(/fitting the GCN ensemble/); // the kept models were used
     const doc = readJson(join(run, 'explain', 'explanations.json')) as unknown as Doc;
     expect(doc.explanations).toHaveLength(2);
@@ -54,40 +54,40 @@ describe('graft explain on a graft gp run (synthetic set: the true QTL are known
     expect(csv[0]).toBe('rank,marker,chromosome,position,gcn_ig,gcn_signed,rrblup_effect,gblup_effect,qtl');
     expect(readFileSync(join(run, 'explain', 'manhattan-height-gcn-ig.svg'), 'utf8')).toMatch(/true QTL/);
     // An earlier explanation is never mixed with a new one.
-    const again = runGraft(['explain', '--run', run]);
+    const again = await runGraftAsync(['explain', '--run', run]);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/already holds explanations: pass --overwrite/);
     expect(readdirSync(run).filter((f) => f.startsWith('.explain'))).toEqual([]);
   });
 
-  it('refuses a run whose input files changed since, a folder that is no run, and bad arguments, leaving nothing behind', () => {
+  it('refuses a run whose input files changed since, a folder that is no run, and bad arguments, leaving nothing behind', async () => {
     const dir = tempDir('graft-explain-bad-');
     const pheno = join(dir, 'pheno.csv');
     copyFileSync(join(SYN, 'phenotypes.csv'), pheno);
     const run = join(dir, 'gp');
-    ok(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', pheno, '--trait', 'height', '--k', '2', '--models', 'gblup', '--out', run, '--quiet']);
+    await ok(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', pheno, '--trait', 'height', '--k', '2', '--models', 'gblup', '--out', run, '--quiet']);
     writeFileSync(pheno, readFileSync(pheno, 'utf8').replace(/\n$/, '\nEXTRA,north,1,1\n'));
-    const changed = runGraft(['explain', '--run', run]);
+    const changed = await runGraftAsync(['explain', '--run', run]);
     expect(changed.status).toBe(2);
     expect(changed.stderr).toMatch(/pheno\.csv: changed since the run/);
     expect(existsSync(join(run, 'explain'))).toBe(false);
     expect(readdirSync(run).filter((f) => f.startsWith('.explain'))).toEqual([]);
-    const none = runGraft(['explain', '--run', dir]);
+    const none = await runGraftAsync(['explain', '--run', dir]);
     expect(none.stderr).toMatch(/not a finished graft run folder/);
-    expect(runGraft(['explain', '--run', run, '--method', 'shap']).stderr).toMatch(/--method/);
-    expect(runGraft(['explain', '--run', run, '--keep', '2']).stderr).toMatch(/--keep must be in \(0, 1\)/);
-    expect(runGraft(['explain']).stderr).toMatch(/--run DIR is required/);
+    expect((await runGraftAsync(['explain', '--run', run, '--method', 'shap'])).stderr).toMatch(/--method/);
+    expect((await runGraftAsync(['explain', '--run', run, '--keep', '2'])).stderr).toMatch(/--keep must be in \(0, 1\)/);
+    expect((await runGraftAsync(['explain'])).stderr).toMatch(/--run DIR is required/);
   });
 });
 
 describe('graft explain on a graft train --task graph run', () => {
-  it('a small molecule run: every label of the test molecules, an SVG per molecule and label, atoms.csv, completeness', () => {
+  it('a small molecule run: every label of the test molecules, an SVG per molecule and label, atoms.csv, completeness', async () => {
     const dir = tempDir('graft-explain-mol-');
     const data = join(dir, 'mols.csv');
     writeFileSync(data, moleculeCsv(4));
     const run = join(dir, 'run');
-    ok(['train', '--task', 'graph', '--data', data, '--epochs', '5', '--hidden', '16', '--out', run, '--no-cache', '--quiet']);
-    ok(['explain', '--run', run, '--method', 'ig,gxi', '--count', '3']);
+    await ok(['train', '--task', 'graph', '--data', data, '--epochs', '5', '--hidden', '16', '--out', run, '--no-cache', '--quiet']);
+    await ok(['explain', '--run', run, '--method', 'ig,gxi', '--count', '3']);
     const doc = readJson(join(run, 'explain', 'explanations.json')) as unknown as Doc;
     expect(doc.explanations).toHaveLength(3 * 3 * 2); // molecules × labels × methods
     for (const e of doc.explanations.filter((x) => x['method'] === 'ig')) expect(completeOk(e), JSON.stringify(e['completeness'])).toBe(true);
@@ -95,14 +95,14 @@ describe('graft explain on a graft train --task graph run', () => {
     expect(readFileSync(join(run, 'explain', 'atoms.csv'), 'utf8').split('\n')[0]).toBe('molecule,line,smiles,label,method,atom,element,score,in_motif');
   });
 
-  it.skipIf(!tox21 || !existsSync(tox21))('benzene motif over 1,000 Tox21 molecules: atom attributions find the ring (ROC-AUC floors; Sanchez-Lengeling et al.: IG 0.97, CAM 0.97, gradient × input 0.72)', () => {
+  it.skipIf(!tox21 || !existsSync(tox21))('benzene motif over 1,000 Tox21 molecules: atom attributions find the ring (ROC-AUC floors; Sanchez-Lengeling et al.: IG 0.97, CAM 0.97, gradient × input 0.72)', async () => {
     const dir = tempDir('graft-explain-benzene-');
     const data = join(dir, 'benzene.csv');
-    ok(['motif-task', '--data', tox21!, '--out', data, '--sample', '1000', '--seed', '1']);
+    await ok(['motif-task', '--data', tox21!, '--out', data, '--sample', '1000', '--seed', '1']);
     expect(existsSync(`${data}.motif.json`)).toBe(true);
     const run = join(dir, 'run');
-    ok(['train', '--task', 'graph', '--data', data, '--epochs', '40', '--threads', '2', '--out', run, '--quiet']);
-    ok(['explain', '--run', run, '--method', 'ig,saliency,gxi,gnnexplainer', '--count', '40', '--threads', '2']);
+    await ok(['train', '--task', 'graph', '--data', data, '--epochs', '40', '--threads', '2', '--out', run, '--quiet']);
+    await ok(['explain', '--run', run, '--method', 'ig,saliency,gxi,gnnexplainer', '--count', '40', '--threads', '2']);
     const doc = readJson(join(run, 'explain', 'explanations.json')) as unknown as Doc;
     const a = doc.auroc as unknown as Record<string, { mean: number; molecules: number }>;
     // Measured (2026-12-02, seed 1): IG 0.973, gradient × input 0.967, saliency 0.838, GNNExplainer 0.86.
@@ -116,11 +116,11 @@ describe('graft explain on a graft train --task graph run', () => {
 });
 
 describe('graft explain on a node run', () => {
-  it('the planted-partition graph: top edges and features per test node, an SVG each, fidelity', () => {
+  it('the planted-partition graph: top edges and features per test node, an SVG each, fidelity', async () => {
     const dir = tempDir('graft-explain-node-');
     const run = join(dir, 'run');
-    ok(['train', '--dataset', 'synthetic', '--epochs', '30', '--out', run, '--quiet']);
-    ok(['explain', '--run', run, '--method', 'ig,gnnexplainer', '--count', '4', '--top', '5']);
+    await ok(['train', '--dataset', 'synthetic', '--epochs', '30', '--out', run, '--quiet']);
+    await ok(['explain', '--run', run, '--method', 'ig,gnnexplainer', '--count', '4', '--top', '5']);
     const doc = readJson(join(run, 'explain', 'explanations.json')) as unknown as Doc;
     expect(doc.explanations).toHaveLength(8);
     for (const e of doc.explanations) {
@@ -132,11 +132,11 @@ describe('graft explain on a node run', () => {
     expect(readdirSync(join(run, 'explain', 'nodes'))).toHaveLength(8);
   });
 
-  it.skipIf(!planetoid || !existsSync(planetoid))('Cora: the first test nodes explained, completeness within 1%', () => {
+  it.skipIf(!planetoid || !existsSync(planetoid))('Cora: the first test nodes explained, completeness within 1%', async () => {
     const dir = tempDir('graft-explain-cora-');
     const run = join(dir, 'run');
-    ok(['train', '--dataset', 'cora', '--threads', '2', '--out', run, '--quiet']);
-    ok(['explain', '--run', run, '--count', '5', '--threads', '2']);
+    await ok(['train', '--dataset', 'cora', '--threads', '2', '--out', run, '--quiet']);
+    await ok(['explain', '--run', run, '--count', '5', '--threads', '2']);
     const doc = readJson(join(run, 'explain', 'explanations.json')) as unknown as Doc;
     expect(doc.explanations).toHaveLength(5);
     for (const e of doc.explanations) expect(completeOk(e), JSON.stringify(e['completeness'])).toBe(true);

@@ -70,6 +70,22 @@ export function runGraft(args: string[], env: Record<string, string> = {}): { st
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * runGraft without blocking: the test process's event loop keeps running (a chain of long
+ * spawnSync calls starves vitest's own messages and fails the run with an RPC timeout).
+ */
+export function runGraftAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /** Runs the built CLI and sends it SIGINT (Ctrl-C) once its stderr matches `when`; resolves with the exit code and stderr. */
 export function interruptGraft(args: string[], when: RegExp): Promise<{ code: number | null; stderr: string }> {
   const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
