@@ -206,10 +206,11 @@ async function moleculeScaling(m: Awaited<ReturnType<typeof moleculeData>>, thre
         const ms = hist.slice(1).reduce((a, h) => a + h.ms, 0) / Math.max(1, hist.length - 1);
         const auc = meanRocAuc(yTest, (await trainer.predict(test)).map((x) => 1 / (1 + Math.exp(-x))), m.targets);
         if (t === 1 && strategy === 'intra-op') add({ task: 'molecules', strategy: 'serial', threads: 1, ms_per_epoch: ms, metric: 'roc_auc', value: auc });
-        const p = trainer.shardPlacement;
+        const p = trainer.shardPlacement ?? trainer.forkPlacement;
+        const what = trainer.shardPlacement ? 'shards' : 'branches';
         add({
           task: 'molecules', strategy, threads: t, ms_per_epoch: ms, metric: 'roc_auc', value: auc,
-          ...(p ? { note: `shards placed on ${p.mode} (trial ms/step: workers ${p.workersMs.toFixed(1)}, groups ${p.groupsMs.toFixed(1)}, inline ${p.inlineMs.toFixed(1)})` } : {}),
+          ...(p ? { note: `${what} placed on ${p.mode} (trial ms/step: workers ${p.workersMs.toFixed(1)}, groups ${p.groupsMs.toFixed(1)}, inline ${p.inlineMs.toFixed(1)})` } : {}),
         });
       } finally {
         trainer.dispose();

@@ -20,6 +20,12 @@ export interface Model<I = Tensor> {
   backward(ctx: PassContext, gOut: Tensor, needInputGrads?: boolean): Promise<Tensor[] | null>;
   /** Ends a pass that has no backward (evaluation). */
   release(): void;
+  /**
+   * Runs `body` (many passes) with this model's branches placed: 'workers' lends each branch
+   * but the first a worker of its own (whole passes there); 'inline' runs them one after
+   * another with every op split over all threads. Absent: the model has no branches.
+   */
+  holdThreads?<T>(body: () => Promise<T>, placement?: 'workers' | 'inline'): Promise<T>;
   /** Frees the parameters too. */
   dispose(): void;
 }
@@ -45,6 +51,7 @@ export function joinedModel<I>(join: BranchJoin, inputs: (i: I) => Tensor[]): Mo
     forward: (ctx, i) => join.forward(ctx, inputs(i)),
     backward: (ctx, g, needInputGrads = false) => join.backward(ctx, g, needInputGrads),
     release: () => join.release(),
+    holdThreads: (body, placement = 'workers') => (placement === 'inline' ? join.holdingInline(body) : join.holdingWorkers(body)),
     dispose: () => join.dispose(),
   };
 }

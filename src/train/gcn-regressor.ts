@@ -86,6 +86,12 @@ export interface GcnRegressorHooks {
   checkpoint?: { file: string; every: number };
   /** Rollback on a worker fault mid-epoch (see EpochGuard). */
   faults?: FaultRecoveryOptions;
+  /**
+   * Where the hybrid's and the branched model's branches run: each branch but the first on a
+   * worker of its own, a whole pass at a time (default), or forked onto groups of threads
+   * that this thread dispatches for. Same bits either way.
+   */
+  branches?: 'workers' | 'groups';
 }
 
 /** What identifies one fit: its config, the nodes it fits and validates on, and their targets. */
@@ -153,7 +159,9 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   // The hybrid and the branched model fork their branches in every pass: hold the groups of
   // threads for the whole fit.
   const forks = cov ? 2 : blocks ? blocks.length : 0;
-  const holding = forks > 0 && rt.threads > 1 ? <T>(f: () => Promise<T>) => rt.withForkGroups(forks, f) : <T>(f: () => Promise<T>) => f();
+  const onWorkers = (hooks.branches ?? 'workers') === 'workers' && model.holdThreads !== undefined;
+  const holding = forks === 0 || rt.threads === 1 ? <T>(f: () => Promise<T>) => f()
+    : onWorkers ? <T>(f: () => Promise<T>) => model.holdThreads!(f) : <T>(f: () => Promise<T>) => rt.withForkGroups(forks, f);
   try {
     return await holding(async () => {
       if (cpHook) {
@@ -233,7 +241,7 @@ function hybridModel<I>(rt: Runtime, c: GcnRegressorConfig, f: number, covariate
   const rng = new Rng(c.seed);
   const join = hybridJoin(rt, rng, gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)), {
     graphWidth: c.hidden, dense: { inFeatures: covariates, hidden: c.denseHidden }, out: 1, weightDecay: c.weightDecay,
-  });
+  }, { graph });
   return joinedModel(join, inputs);
 }
 
@@ -245,5 +253,5 @@ function branchedModel<I>(rt: Runtime, c: GcnRegressorConfig, blocks: number[], 
   const rng = new Rng(c.seed);
   const branches = blocks.map((w, b) => new Sequential(gcnStack(rt.heap, rng, graph, { ...shapeOf(c, w, null), name: `b${b}.gcn` })));
   const head = new Linear(rt.heap, 'head', c.hidden * blocks.length, 1, rng, { weightDecay: c.weightDecay });
-  return joinedModel(new BranchJoin(rt, branches, head, blocks.map(() => c.hidden)), inputs);
+  return joinedModel(new BranchJoin(rt, branches, head, blocks.map(() => c.hidden), { graph }), inputs);
 }

@@ -117,7 +117,7 @@ function hybridModel(rt: BranchHost, features: number, targets: number, c: Graph
   const rng = new Rng(c.seed);
   const join = hybridJoin(rt, rng, graphStack(rt, features, null, c, rng, graph, offsets), {
     graphWidth: c.hidden, dense: { inFeatures: h.descriptors, hidden: h.denseHidden }, out: targets, weightDecay: c.weightDecay,
-  });
+  }, { graph, offsets });
   return joinedModel(join, (b) => {
     if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
     return [b.x, b.descriptors];
@@ -143,6 +143,13 @@ export function graphLoss(exec: Exec, task: GraphTrainConfig['task'], out: Graph
 interface Replica { model: GraphModel; batch: GraphBatch | null }
 
 let nextTrainerId = 1;
+
+/**
+ * Where a hybrid's branches run when there is no batch splitting (GraphTrainer.forkPlacement):
+ * the dense branch on a worker of its own, both forked onto groups of threads, or one after
+ * another with intra-op splitting.
+ */
+export type BranchPlacement = 'workers' | 'groups' | 'inline';
 
 /** Where batch splitting runs a step's shards (GraphTrainer.shardPlacement). */
 export type ShardMode = 'workers' | 'groups' | 'inline';
@@ -344,6 +351,10 @@ export class GraphTrainer {
    * choice never changes the results, only the time.
    */
   shardPlacement: { mode: ShardMode; workersMs: number; groupsMs: number; inlineMs: number } | null = null;
+  /** Where a hybrid trained without batch splitting runs its branches; null: the first epoch's trial chooses (forkPlacement). */
+  branchPlacement: BranchPlacement | null = null;
+  /** The fork placement the first epoch chose, with the ms per step of each. */
+  forkPlacement: { mode: BranchPlacement; workersMs: number; groupsMs: number; inlineMs: number } | null = null;
 
   /**
    * Runs `body` (many training steps) with the batch-splitting groups of threads formed once
@@ -486,11 +497,13 @@ export class GraphTrainer {
     // A hybrid trained without batch splitting forks its two branches in every pass: the
     // groups of threads for them are formed once per epoch (validation included).
     const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1; // no shards to place: fork instead
-    const ev = await (forked ? <T>(f: () => Promise<T>) => this.rt.withForkGroups(2, f) : <T>(f: () => Promise<T>) => f())(async () => {
-      await this.epochSteps(steps, step, maxShard);
-      // One pass over the validation set gives its loss and, for a score, its outputs.
-      return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
-    });
+    const ev = forked
+      ? await this.forkedEpoch(steps, step, () => (val.length ? this.lossAndOutputs(val, valScore !== undefined) : Promise.resolve({ loss: NaN, outputs: null })))
+      : await (async () => {
+        await this.epochSteps(steps, step, maxShard);
+        // One pass over the validation set gives its loss and, for a score, its outputs.
+        return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+      })();
     const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
     return { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
   }
@@ -566,6 +579,40 @@ export class GraphTrainer {
     const best = modes.reduce((m, x) => (times[x] < times[m] ? x : m));
     this.shardPlacement = { mode: best, workersMs: times.workers, groupsMs: times.groups, inlineMs: times.inline };
     return holder(best)(() => all(steps.slice(at)));
+  }
+
+  /**
+   * An epoch of a hybrid trained without batch splitting: its branches placed on workers of
+   * their own (whole passes there), on groups of threads this thread dispatches for, or one
+   * after another with every op split intra-op (BranchPlacement). Unless chosen
+   * (branchPlacement), the first epoch times a few steps of each and the run keeps the
+   * fastest (forkPlacement), so forking is never slower than not forking. Same bits.
+   */
+  private async forkedEpoch<T>(steps: number[], step: (i: number) => Promise<void>, validate: () => Promise<T>): Promise<T> {
+    const all = async (list: number[]): Promise<void> => { for (const i of list) await step(i); };
+    const hold = this.master.holdThreads;
+    const holder = (mode: BranchPlacement) => <R>(f: () => Promise<R>): Promise<R> => mode === 'groups' || !hold
+      ? this.rt.withForkGroups(2, f) : hold<R>(f, mode);
+    const chosen = this.branchPlacement ?? this.forkPlacement?.mode;
+    if (chosen) return holder(chosen)(async () => { await all(steps); return validate(); });
+    const modes: BranchPlacement[] = ['workers', 'groups', 'inline'];
+    const warm = 2, k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
+    if (k < 1) return holder('workers')(async () => { await all(steps); return validate(); }); // too few steps to measure
+    const times: Record<BranchPlacement, number> = { workers: 0, groups: 0, inline: 0 };
+    let at = 0;
+    for (const mode of modes) {
+      const list = steps.slice(at, at + warm + k);
+      at += warm + k;
+      times[mode] = await holder(mode)(async () => {
+        await all(list.slice(0, warm));
+        const t0 = performance.now();
+        await all(list.slice(warm));
+        return (performance.now() - t0) / k;
+      });
+    }
+    const best = modes.reduce((m, x) => (times[x] < times[m] ? x : m));
+    this.forkPlacement = { mode: best, workersMs: times.workers, groupsMs: times.groups, inlineMs: times.inline };
+    return holder(best)(async () => { await all(steps.slice(at)); return validate(); });
   }
 
   /** Batch splitting has shards to place: more than one shard per step and more than one thread. */

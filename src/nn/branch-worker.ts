@@ -1,0 +1,99 @@
+import { CsrMatrix } from '../graph/csr.js';
+import { Heap } from '../memory/heap.js';
+import { Tensor } from '../memory/tensor.js';
+import { InlineExec } from '../runtime/inline-exec.js';
+import type { WorkerContext } from '../runtime/protocol.js';
+import type { PassContext } from './layer.js';
+import { buildLayers, type LayerSpec } from './layer-spec.js';
+import type { Propagation } from './layers.js';
+import { Sequential } from './sequential.js';
+
+// A forked branch served by a worker thread, JavaScript included, over the shared memory:
+// what lets two branches compute at once when one of them is the caller's. One call serves
+// the branch for a whole stretch of training (BranchJoin.holdingWorkers). Passes are asked
+// for through a block of shared int32 words, not messages, so a pass costs a notify, not a
+// Piscina round trip: the caller writes where this pass's input, graph and arena are and sets
+// REQUEST; the worker runs forward, publishes its output and sets FORWARD_DONE, then waits
+// for the caller's gradient of that output (BACKWARD) or the end of the pass (RELEASE), and
+// sets PASS_DONE. Its activations stay in its arena in between. Weights and gradient buffers
+// never move while the branch is served; they are sent once, with the layer specs.
+
+/** Words of the flag block the caller and the worker share. */
+export const SYNC = {
+  state: 0, outPtr: 1, outRows: 2, outCols: 3, gradPtr: 4, needInputGrad: 5, inGradPtr: 6,
+  inputPtr: 7, inputRows: 8, inputCols: 9, adjRows: 10, rowPtr: 11, colIdx: 12, vals: 13, nnz: 14,
+  offsetsPtr: 15, offsetsLen: 16, training: 17, seed: 18, step: 19, arenaPtr: 20, arenaBytes: 21,
+  words: 24,
+} as const;
+/** Values of SYNC.state. */
+export const PHASE = { idle: 0, forwardDone: 1, backward: 2, release: 3, request: 4, passDone: 5, stop: 6 } as const;
+
+export interface TensorRef { ptr: number; shape: number[] }
+
+export interface BranchService {
+  layers: LayerSpec[];
+  params: { value: TensorRef; grad: TensorRef }[];
+  sync: number;
+}
+
+/** Serves passes of one branch until the caller sets STOP; a pass that fails ends the service with its error. */
+export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{ passes: number }> {
+  const flags = (): Int32Array => new Int32Array(w.memory.buffer, s.sync, SYNC.words);
+  let heap: Heap | null = null, exec: InlineExec | null = null, seq: Sequential | null = null;
+  let prop: Propagation | null = null, offsets: Tensor | null = null;
+  let passes = 0;
+  for (;;) {
+    let f = flags();
+    let state = Atomics.load(f, SYNC.state);
+    while (state === PHASE.idle || state === PHASE.passDone) {
+      Atomics.wait(f, SYNC.state, state);
+      f = flags();
+      state = Atomics.load(f, SYNC.state);
+    }
+    if (state === PHASE.stop) return { passes };
+    if (state !== PHASE.request) throw new Error(`serveBranch: unexpected state ${state} before a pass`);
+    const arena = { ptr: f[SYNC.arenaPtr]!, bytes: f[SYNC.arenaBytes]! };
+    if (!heap) {
+      heap = Heap.region(w.memory, arena.ptr, arena.bytes);
+      exec = new InlineExec(heap, w.backend);
+      seq = new Sequential(buildLayers(heap, s.layers, () => prop!, () => offsets!));
+      const params = seq.params();
+      if (params.length !== s.params.length) throw new Error(`serveBranch: the branch has ${params.length} parameters, the service sends ${s.params.length}`);
+      // Point the parameters at the caller's weights and gradient buffers; the throwaway
+      // initial ones go with the arena's reset.
+      params.forEach((q, i) => { q.value.free(); q.grad.free(); q.value = Tensor.view(heap!, 'float32', s.params[i]!.value.shape, s.params[i]!.value.ptr); q.grad = Tensor.view(heap!, 'float32', s.params[i]!.grad.shape, s.params[i]!.grad.ptr); });
+    }
+    heap.reset(arena.ptr, arena.bytes);
+    const h = heap;
+    const view = (ptr: number, shape: number[], dtype: 'float32' | 'int32' = 'float32'): Tensor => Tensor.view(h, dtype, shape, ptr);
+    prop = f[SYNC.rowPtr] ? {
+      adj: CsrMatrix.view(f[SYNC.adjRows]!, f[SYNC.adjRows]!, view(f[SYNC.rowPtr]!, [f[SYNC.adjRows]! + 1], 'int32') as Tensor<'int32'>,
+        view(f[SYNC.colIdx]!, [f[SYNC.nnz]!], 'int32') as Tensor<'int32'>, view(f[SYNC.vals]!, [f[SYNC.nnz]!]) as Tensor<'float32'>),
+    } : null;
+    offsets = f[SYNC.offsetsPtr] ? view(f[SYNC.offsetsPtr]!, [f[SYNC.offsetsLen]!], 'int32') : null;
+    const ctx: PassContext = { exec: exec!, training: f[SYNC.training] === 1, seed: f[SYNC.seed]!, step: f[SYNC.step]! };
+    try {
+      const out = await seq!.forward(ctx, view(f[SYNC.inputPtr]!, [f[SYNC.inputRows]!, f[SYNC.inputCols]!]));
+      f = flags();
+      f[SYNC.outPtr] = out.ptr; f[SYNC.outRows] = out.shape[0]!; f[SYNC.outCols] = out.shape[1]!;
+      Atomics.store(f, SYNC.state, PHASE.forwardDone);
+      Atomics.notify(f, SYNC.state);
+      // The caller reads the output, runs the head and writes the output's gradient (or ends the pass).
+      Atomics.wait(f, SYNC.state, PHASE.forwardDone);
+      f = flags();
+      f[SYNC.inGradPtr] = 0;
+      if (Atomics.load(f, SYNC.state) === PHASE.backward) {
+        const gx = await seq!.backward(ctx, view(f[SYNC.gradPtr]!, [out.shape[0]!, out.shape[1]!]), f[SYNC.needInputGrad] === 1);
+        f = flags();
+        f[SYNC.inGradPtr] = gx ? gx.ptr : 0;
+      }
+    } finally {
+      seq!.release();
+      prop = null; offsets = null;
+    }
+    passes++;
+    f = flags();
+    Atomics.store(f, SYNC.state, PHASE.passDone);
+    Atomics.notify(f, SYNC.state);
+  }
+}
