@@ -29,11 +29,11 @@ const models: [string, GcnRegressionInput][] = [
 
 describe('genomic branches on workers', () => {
   for (const [name, data] of models) {
-    it(`${name}: 2 and 3 threads, on workers or on groups, give the predictions of 1 thread bit for bit`, async () => {
+    it(`${name}: 2, 3 and 4 threads, on workers or on groups, give the predictions of 1 thread bit for bit`, async () => {
       const one = await Runtime.create({ threads: 1 });
       const clean = await trainGcnRegressor(one, data, cfg);
       await one.close();
-      for (const threads of [2, 3]) {
+      for (const threads of [2, 3, 4]) {
         const rt = await Runtime.create({ threads });
         try {
           for (const branches of ['workers', 'groups'] as const) {
