@@ -30,6 +30,23 @@ export const PHASE = { idle: 0, forwardDone: 1, backward: 2, release: 3, request
 
 export interface TensorRef { ptr: number; shape: number[] }
 
+/**
+ * Microseconds either side spins on the flags before it sleeps: the other side's step between
+ * two signals (the head, a loss) is often shorter than a futex wake-up on a VM.
+ */
+export const SPIN_MICROS = 50;
+
+/** Spins while the state word is `state`, up to SPIN_MICROS; the state it saw last. */
+export function spinWhile(f: Int32Array, state: number): number {
+  const deadline = performance.now() + SPIN_MICROS / 1000;
+  let now = Atomics.load(f, SYNC.state);
+  for (let i = 1; now === state; i++) {
+    if ((i & 255) === 0 && performance.now() > deadline) break;
+    now = Atomics.load(f, SYNC.state);
+  }
+  return now;
+}
+
 export interface BranchService {
   layers: LayerSpec[];
   params: { value: TensorRef; grad: TensorRef }[];
@@ -44,7 +61,7 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
   let passes = 0;
   for (;;) {
     let f = flags();
-    let state = Atomics.load(f, SYNC.state);
+    let state = spinWhile(f, Atomics.load(f, SYNC.state));
     while (state === PHASE.idle || state === PHASE.passDone) {
       Atomics.wait(f, SYNC.state, state);
       f = flags();
@@ -79,7 +96,7 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
       Atomics.store(f, SYNC.state, PHASE.forwardDone);
       Atomics.notify(f, SYNC.state);
       // The caller reads the output, runs the head and writes the output's gradient (or ends the pass).
-      Atomics.wait(f, SYNC.state, PHASE.forwardDone);
+      if (spinWhile(f, PHASE.forwardDone) === PHASE.forwardDone) Atomics.wait(f, SYNC.state, PHASE.forwardDone);
       f = flags();
       f[SYNC.inGradPtr] = 0;
       if (Atomics.load(f, SYNC.state) === PHASE.backward) {

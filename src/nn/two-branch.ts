@@ -7,7 +7,7 @@ import type { WorkerCall } from '../runtime/runtime.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import type { Rng } from '../core/random.js';
-import { PHASE, SYNC, type BranchService, type TensorRef } from './branch-worker.js';
+import { PHASE, spinWhile, SYNC, type BranchService, type TensorRef } from './branch-worker.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import { describeLayers } from './layer-spec.js';
 import { Linear, ReLU, type Propagation } from './layers.js';
@@ -239,9 +239,10 @@ export class BranchJoin {
 
   /** Waits until the pass's state is one of `until`; rejects if its worker's service ends first. */
   private async waitState(p: PendingPass, until: number[]): Promise<number> {
-    for (;;) {
+    for (let spun = false; ; spun = true) {
       const f = this.flags(p);
-      const state = Atomics.load(f, SYNC.state);
+      // This thread has nothing else to do meanwhile: spin a little before sleeping.
+      const state = spun ? Atomics.load(f, SYNC.state) : spinWhile(f, Atomics.load(f, SYNC.state));
       if (until.includes(state)) return state;
       if (p.svc.ended) throw this.workerFailure(p, p.svc.error ?? new Error('its worker stopped serving'));
       const w = Atomics.waitAsync(f, SYNC.state, state);
