@@ -10,7 +10,7 @@ import { GP_MODELS } from '../genomics/cv-jobs.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';
 import { claimRunFolder } from './run-folder.js';
-import { JobStore } from '../genomics/job-store.js';
+import { JobStore, type JobIdentity } from '../genomics/job-store.js';
 import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -27,8 +27,19 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
-/** `graft gp`: cross-validated genomic prediction, GCN beside GBLUP and rrBLUP; writes a report folder. */
-export async function gp(argv: string[]): Promise<void> {
+/** What `graft gp`'s flags ask for (graft sweep plans with the same flags). */
+export interface GpRequest {
+  o: StudyOptions;
+  out: string;
+  checkpointEvery: number;
+  resume: boolean;
+  overwrite: boolean;
+  quiet: boolean;
+  keepModels: boolean;
+}
+
+/** Parses and checks `graft gp`'s flags. */
+export function parseGpArgs(argv: string[]): GpRequest {
   const { values: v } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
       geno: { type: 'string' }, pheno: { type: 'string' }, trait: { type: 'string' }, folds: { type: 'string' }, out: { type: 'string' },
@@ -79,22 +90,33 @@ export async function gp(argv: string[]): Promise<void> {
   if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
   const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 25, 1, 'epoch');
   const out = resolve(v.out ?? join('runs', 'gp'));
-  const log = v.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
-  const release = claimRunFolder(out, { command: 'graft gp', overwrite: v.overwrite === true, resume: v.resume === true });
+  return { o, out, checkpointEvery, resume: v.resume === true, overwrite: v.overwrite === true, quiet: v.quiet === true, keepModels: v['keep-models'] === true };
+}
+
+/** `graft gp`: cross-validated genomic prediction, GCN beside GBLUP and rrBLUP; writes a report folder. */
+export async function gp(argv: string[]): Promise<void> {
+  const r = parseGpArgs(argv);
+  const { o, out } = r;
+  const log = r.quiet ? () => {} : (s: string) => console.error(`graft gp: ${s}`);
+  const release = claimRunFolder(out, { command: 'graft gp', overwrite: r.overwrite, resume: r.resume });
   try {
-    // Every finished job is kept in out/jobs, so --resume runs only what is left. What the
-    // jobs depend on: every setting but the thread count, and the input files' contents.
-    const { threads: _threads, geno, pheno, relationship, foldsFile, ...settings } = o;
-    const inputs = Object.fromEntries(Object.entries({ geno, pheno, relationship, folds: foldsFile }).filter(([, f]) => f !== undefined).map(([k, f]) => [k, resolve(f!)]));
+    // Every finished job is kept in out/jobs, so --resume runs only what is left.
     const jobDir = join(out, 'jobs');
-    const store = await JobStore.open(jobDir, { settings: settings as Record<string, unknown>, inputs }, v.resume === true);
-    const res = await runStudy(o, log, { cache: store, checkpoints: { dir: jobDir, every: checkpointEvery } });
-    if (v['keep-models']) await keepModels(res, out, o, log);
+    const store = await JobStore.open(jobDir, studyIdentity(o), r.resume);
+    const res = await runStudy(o, log, { cache: store, checkpoints: { dir: jobDir, every: r.checkpointEvery } });
+    if (r.keepModels) await keepModels(res, out, o, log);
     writeStudyReport(out, res);
     printStudy(res, out, o.threads);
   } finally {
     release();
   }
+}
+
+/** What a study's jobs depend on: every setting but the thread count, and the input files (by absolute path). */
+export function studyIdentity(o: StudyOptions): JobIdentity {
+  const { threads: _threads, geno, pheno, relationship, foldsFile, ...settings } = o;
+  const inputs = Object.fromEntries(Object.entries({ geno, pheno, relationship, folds: foldsFile }).filter(([, f]) => f !== undefined).map(([k, f]) => [k, resolve(f!)]));
+  return { settings: settings as Record<string, unknown>, inputs };
 }
 
 /**

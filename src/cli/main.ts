@@ -8,6 +8,7 @@ import { generateGp, gp, gpDemo, GP_USAGE } from './gp.js';
 import { GRAPH_USAGE, trainGraphTask } from './train-graph.js';
 import { mb, MB_USAGE } from './mb.js';
 import { explain, EXPLAIN_USAGE, motifTask } from './explain.js';
+import { sweep, SWEEP_USAGE } from './sweep.js';
 import { NODE_USAGE, trainNode } from './train.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
@@ -21,6 +22,7 @@ ${EVAL_USAGE}
 ${GP_USAGE}
 ${MB_USAGE}
 ${EXPLAIN_USAGE}
+${SWEEP_USAGE}
 ${BENCH_USAGE}
 ${SCALING_USAGE}
   graft demo [gp options]  (what npm start runs: genomic prediction on wheat, or the synthetic set)
@@ -30,7 +32,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -56,6 +58,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'generate-gp': generateGp(rest); break;
       case 'mb': await mb(rest); break;
       case 'explain': await explain(rest); break;
+      case 'sweep': return await sweep(rest);
       case 'motif-task': await motifTask(rest); break;
       case 'bench': return await bench(rest);
       case 'scaling': await scaling(rest); break;

@@ -13,13 +13,22 @@ export type Decision = 'argmax' | 'sign' | 'value';
 
 export interface Fidelity { plus: number; minus: number; keep: number }
 
+/**
+ * The top `keep` fraction of the eligible entries by |score| (at least one). The cut is the
+ * k-th largest |score|, found by a typed-array sort (a genomic explanation has millions of
+ * entries); entries tied with it are kept too.
+ */
 function topMask(scores: ArrayLike<number>, eligible: (i: number) => boolean, keep: number): Uint8Array {
-  const idx: number[] = [];
-  for (let i = 0; i < scores.length; i++) if (eligible(i)) idx.push(i);
-  idx.sort((a, b) => Math.abs(scores[b]!) - Math.abs(scores[a]!) || a - b);
   const m = new Uint8Array(scores.length);
-  const k = idx.length === 0 ? 0 : Math.max(1, Math.round(keep * idx.length));
-  for (let t = 0; t < k; t++) m[idx[t]!] = 1;
+  let n = 0;
+  for (let i = 0; i < scores.length; i++) if (eligible(i)) n++;
+  if (n === 0) return m;
+  const abs = new Float64Array(n);
+  for (let i = 0, j = 0; i < scores.length; i++) if (eligible(i)) abs[j++] = Math.abs(scores[i]!);
+  abs.sort();
+  const k = Math.max(1, Math.round(keep * n));
+  const cut = abs[n - k]!;
+  for (let i = 0; i < scores.length; i++) if (eligible(i) && Math.abs(scores[i]!) >= cut) m[i] = 1;
   return m;
 }
 

@@ -44,6 +44,19 @@ export interface StudyResult {
 /** Where a study keeps finished jobs and GCN training checkpoints, so it can resume (JobStore). */
 export interface StudyJobs { cache: JobCache; checkpoints: JobCheckpoints }
 
+/** The folds of a study: from its folds file, or k-fold splits seeded from its seed, once per repeat. */
+export function studyFolds(o: Pick<StudyOptions, 'foldsFile' | 'k' | 'repeats' | 'seed'>, data: StudyData): { folds: FoldPlan; k: number; protocol: string } {
+  if (o.foldsFile) {
+    const f = readFolds(o.foldsFile, data.ids);
+    return { folds: [f.fold], k: f.k, protocol: `${f.k} folds from ${o.foldsFile} (${f.unlisted} genotyped samples unlisted, ${f.unknown} listed ids not genotyped)` };
+  }
+  const phenotyped = Array.from({ length: data.n }, (_, i) => data.y.some((y) => Number.isFinite(y[i]!)));
+  return {
+    folds: Array.from({ length: o.repeats }, (_, r) => kFoldSplits(data.n, o.k, o.seed + r, phenotyped)), k: o.k,
+    protocol: `${o.k}-fold cross-validation × ${o.repeats} repeat(s), folds seeded from ${o.seed}`,
+  };
+}
+
 export async function runStudy(o: StudyOptions, log: (s: string) => void = () => {}, jobStore?: StudyJobs): Promise<StudyResult> {
   if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
   if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (options.geno); with only a relationship matrix, leave rrblup out of options.models');
@@ -58,17 +71,7 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   }
   const { data, summary } = prepared;
   const tPrep = performance.now();
-  let folds: FoldPlan, k: number, protocol: string;
-  if (o.foldsFile) {
-    const f = readFolds(o.foldsFile, data.ids);
-    folds = [f.fold]; k = f.k;
-    protocol = `${k} folds from ${o.foldsFile} (${f.unlisted} genotyped samples unlisted, ${f.unknown} listed ids not genotyped)`;
-  } else {
-    const phenotyped = Array.from({ length: data.n }, (_, i) => data.y.some((y) => Number.isFinite(y[i]!)));
-    folds = Array.from({ length: o.repeats }, (_, r) => kFoldSplits(data.n, o.k, o.seed + r, phenotyped));
-    k = o.k;
-    protocol = `${k}-fold cross-validation × ${o.repeats} repeat(s), folds seeded from ${o.seed}`;
-  }
+  const { folds, k, protocol } = studyFolds(o, data);
   log(`protocol: ${protocol}; models ${o.models.join(', ')}; traits ${data.traits.join(', ')}`);
   const jobs = planJobs(o.models, folds.length, k, data.traits.length);
   const what = (j: CvJobResult['job']): string => `${j.model} repeat ${j.repeat + 1} fold ${j.fold}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;
