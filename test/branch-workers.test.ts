@@ -70,6 +70,17 @@ describe('genomic branches on workers', () => {
       }
     }
   });
+
+  it("a failure on the calling thread's own branch while the worker's runs ends the fit with that error, not a hang", async () => {
+    process.env['GRAFT_TEST_FAULT'] = 'throw:gemmNN:3@main';
+    reloadFaultPlan();
+    const rt = await Runtime.create({ threads: 2 });
+    try {
+      await expect(trainGcnRegressor(rt, models[1]![1], cfg)).rejects.toThrow(/injected fault/);
+    } finally {
+      await rt.close();
+    }
+  });
 });
 
 describe('the graph-level hybrid on workers', () => {

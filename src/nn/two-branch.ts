@@ -279,9 +279,14 @@ export class BranchJoin {
     const passes = this.pending;
     this.pending = [];
     for (const p of passes) {
-      if (Atomics.load(this.flags(p), SYNC.state) === PHASE.forwardDone) this.signal(p, PHASE.release);
+      try {
+        // A pass still in its forward (this thread failed first) is released once that ends.
+        if (await this.waitState(p, [PHASE.forwardDone, PHASE.passDone]) === PHASE.forwardDone) this.signal(p, PHASE.release);
+        await this.waitState(p, [PHASE.passDone]);
+      } catch {
+        // its service failed, and so ended the pass
+      }
     }
-    for (const p of passes) await this.waitState(p, [PHASE.passDone]).catch(() => undefined); // a failed service has ended its pass
   }
 
   release(): void {

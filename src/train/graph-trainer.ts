@@ -145,6 +145,31 @@ interface Replica { model: GraphModel; batch: GraphBatch | null }
 let nextTrainerId = 1;
 
 /**
+ * Times a few of an epoch's steps under each placement in turn (after 2 untimed ones, which
+ * pay for start-up and JIT warm-up) and returns the fastest, with ms per step of each and
+ * the steps not yet run; null when the epoch has too few steps to measure. Every placement
+ * gives the same bits, so the trial changes only the time.
+ */
+async function trialPlacements<M extends string>(modes: readonly M[], steps: number[], hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
+  all: (list: number[]) => Promise<void>): Promise<{ best: M; times: Record<M, number>; rest: number[] } | null> {
+  const warm = 2, k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
+  if (k < 1) return null;
+  const times = {} as Record<M, number>;
+  let at = 0;
+  for (const mode of modes) {
+    const list = steps.slice(at, at + warm + k);
+    at += warm + k;
+    times[mode] = await hold(mode, async () => {
+      await all(list.slice(0, warm));
+      const t0 = performance.now();
+      await all(list.slice(warm));
+      return (performance.now() - t0) / k;
+    });
+  }
+  return { best: modes.reduce((m, x) => (times[x] < times[m] ? x : m)), times, rest: steps.slice(at) };
+}
+
+/**
  * Where a hybrid's branches run when there is no batch splitting (GraphTrainer.forkPlacement):
  * the dense branch on a worker of its own, both forked onto groups of threads, or one after
  * another with intra-op splitting.
@@ -560,25 +585,10 @@ export class GraphTrainer {
     const holder = (mode: ShardMode) => <T>(f: () => Promise<T>): Promise<T> => mode === 'workers'
       ? this.holdingWorkers(maxShard, f) : mode === 'groups' ? this.holdingShardGroups(f) : this.inlineShards(f);
     if (this.shardPlacement) return holder(this.shardPlacement.mode)(() => all(steps));
-    const modes: ShardMode[] = ['workers', 'groups', 'inline'];
-    const warm = 2; // untimed steps per placement: the first steps pay for start-up and JIT warm-up
-    const k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
-    if (k < 1) return holder('workers')(() => all(steps)); // too few steps to measure: decide next epoch
-    const times: Record<ShardMode, number> = { workers: 0, groups: 0, inline: 0 };
-    let at = 0;
-    for (const mode of modes) {
-      const list = steps.slice(at, at + warm + k);
-      at += warm + k;
-      times[mode] = await holder(mode)(async () => {
-        await all(list.slice(0, warm));
-        const t0 = performance.now();
-        await all(list.slice(warm));
-        return (performance.now() - t0) / k;
-      });
-    }
-    const best = modes.reduce((m, x) => (times[x] < times[m] ? x : m));
-    this.shardPlacement = { mode: best, workersMs: times.workers, groupsMs: times.groups, inlineMs: times.inline };
-    return holder(best)(() => all(steps.slice(at)));
+    const trial = await trialPlacements(['workers', 'groups', 'inline'] as const, steps, (mode, f) => holder(mode)(f), all);
+    if (!trial) return holder('workers')(() => all(steps)); // too few steps to measure: decide next epoch
+    this.shardPlacement = { mode: trial.best, workersMs: trial.times.workers, groupsMs: trial.times.groups, inlineMs: trial.times.inline };
+    return holder(trial.best)(() => all(trial.rest));
   }
 
   /**
@@ -595,24 +605,10 @@ export class GraphTrainer {
       ? this.rt.withForkGroups(2, f) : hold<R>(f, mode);
     const chosen = this.branchPlacement ?? this.forkPlacement?.mode;
     if (chosen) return holder(chosen)(async () => { await all(steps); return validate(); });
-    const modes: BranchPlacement[] = ['workers', 'groups', 'inline'];
-    const warm = 2, k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
-    if (k < 1) return holder('workers')(async () => { await all(steps); return validate(); }); // too few steps to measure
-    const times: Record<BranchPlacement, number> = { workers: 0, groups: 0, inline: 0 };
-    let at = 0;
-    for (const mode of modes) {
-      const list = steps.slice(at, at + warm + k);
-      at += warm + k;
-      times[mode] = await holder(mode)(async () => {
-        await all(list.slice(0, warm));
-        const t0 = performance.now();
-        await all(list.slice(warm));
-        return (performance.now() - t0) / k;
-      });
-    }
-    const best = modes.reduce((m, x) => (times[x] < times[m] ? x : m));
-    this.forkPlacement = { mode: best, workersMs: times.workers, groupsMs: times.groups, inlineMs: times.inline };
-    return holder(best)(async () => { await all(steps.slice(at)); return validate(); });
+    const trial = await trialPlacements(['workers', 'groups', 'inline'] as const, steps, (mode, f) => holder(mode)(f), all);
+    if (!trial) return holder('workers')(async () => { await all(steps); return validate(); }); // too few steps to measure
+    this.forkPlacement = { mode: trial.best, workersMs: trial.times.workers, groupsMs: trial.times.groups, inlineMs: trial.times.inline };
+    return holder(trial.best)(async () => { await all(trial.rest); return validate(); });
   }
 
   /** Batch splitting has shards to place: more than one shard per step and more than one thread. */
