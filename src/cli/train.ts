@@ -109,7 +109,9 @@ export async function trainNode(argv: string[]): Promise<number> {
   }
   const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
   try {
-    const saved = { task: 'node', ...data, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
+    // Data paths absolute, so graft eval and graft explain find them from any working directory.
+    const files = Object.fromEntries((['edges', 'features', 'labels', 'dataDir'] as const).filter((k) => data[k] !== undefined).map((k) => [k, resolve(data[k]!)]));
+    const saved = { task: 'node', ...data, ...files, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
     writeJsonAtomic(join(out, 'config.json'), saved);
     if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
     const warnings = ds.src.length === 0 ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`] : [];
