@@ -75,6 +75,8 @@ export interface GcnRegressionResult {
   /** The reported (best-epoch) weights by parameter name, and the trait's scale: prediction = output · sd + mean. */
   weights: Map<string, Float32Array>;
   scale: { mean: number; sd: number };
+  /** The branches' placement a timed trial chose (ms per epoch of each), or null: no trial (no branches, one thread, or chosen by the hooks). */
+  branchPlacement: { mode: 'workers' | 'inline'; workersMs: number; inlineMs: number } | null;
 }
 
 export interface GcnRegressorHooks {
@@ -88,10 +90,12 @@ export interface GcnRegressorHooks {
   faults?: FaultRecoveryOptions;
   /**
    * Where the hybrid's and the branched model's branches run: each branch but the first on a
-   * worker of its own, a whole pass at a time (default), or forked onto groups of threads
-   * that this thread dispatches for. Same bits either way.
+   * worker of its own, a whole pass at a time; forked onto groups of threads that this thread
+   * dispatches for; or one after another with intra-op splitting. Default: a few epochs on
+   * workers and inline are timed and the faster runs the rest (result.branchPlacement). Same
+   * bits every way.
    */
-  branches?: 'workers' | 'groups';
+  branches?: 'workers' | 'groups' | 'inline';
 }
 
 /** What identifies one fit: its config, the nodes it fits and validates on, and their targets. */
@@ -151,65 +155,88 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const cpHook = hooks.checkpoint;
   const fingerprint = cpHook ? fitFingerprint(c, fitIdx, valIdx, target, data) : '';
   let start = 1;
+  let branchPlacement: GcnRegressionResult['branchPlacement'] = null;
   const checkpointOf = (e: number): Checkpoint => {
     const st = trainingStateEntries(state);
     return { tensors: st.tensors, metadata: { ...st.metadata, task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint } };
   };
   let epoch = start - 1;
-  // The hybrid and the branched model fork their branches in every pass: hold the groups of
-  // threads for the whole fit.
-  const forks = cov ? 2 : blocks ? blocks.length : 0;
-  const onWorkers = (hooks.branches ?? 'workers') === 'workers' && model.holdThreads !== undefined;
-  const holding = forks === 0 || rt.threads === 1 ? <T>(f: () => Promise<T>) => f()
-    : onWorkers ? <T>(f: () => Promise<T>) => model.holdThreads!(f) : <T>(f: () => Promise<T>) => rt.withForkGroups(forks, f);
-  try {
-    return await holding(async () => {
-      if (cpHook) {
-        const found = latestGoodCheckpoint(cpHook.file);
-        if (found) {
-          if (found.checkpoint.metadata['fit_sha256'] !== fingerprint) throw argRangeError(fn, 'hooks.checkpoint', `a checkpoint of this fit (${found.file} is of another fit: other data, training nodes or config)`, found.file);
-          loadTrainingState(found.checkpoint, state, found.file, fn);
-          start = Number(found.checkpoint.metadata['epoch']) + 1;
+  /** Runs epochs from `epoch` through `last` (or to the end of training), on whatever placement holds the threads. */
+  const runEpochs = async (last: number): Promise<void> => {
+    for (; epoch <= Math.min(last, c.epochs) && !stopper.shouldStop; epoch++) {
+      const e = epoch;
+      const vl = await guard.run(e, async () => {
+        const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: e };
+        try {
+          const out = await model.forward(ctx, undefined);
+          const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
+          try { await model.backward(ctx, l.grad); } finally { l.grad.free(); }
+        } finally {
+          model.release();
         }
+        await adam.update(rt.exec);
+        try {
+          const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
+          const v = await mseLoss(rt.exec, ev, yT, { mask: valMask });
+          v.grad.free();
+          return v.loss;
+        } finally {
+          model.release();
+        }
+      });
+      stopper.observe(epoch, vl);
+      if (cpHook && (epoch % cpHook.every === 0 || epoch === c.epochs || stopper.shouldStop)) saveCheckpointKeepingPrevious(cpHook.file, checkpointOf(epoch));
+    }
+  };
+  // The hybrid and the branched model run their branches in every pass. Where they run is
+  // held for stretches of epochs: each branch but the first on a worker of its own, forked
+  // groups of threads, or one after another with intra-op splitting. Unless the hooks choose,
+  // a few epochs under workers and under inline are timed and the rest of the fit uses the
+  // faster, so branches never make a fit slower than not forking. Same bits whatever runs where.
+  const forks = cov ? 2 : blocks ? blocks.length : 0;
+  const placed = (mode: 'workers' | 'groups' | 'inline') => <T>(f: () => Promise<T>): Promise<T> =>
+    forks === 0 || rt.threads === 1 ? f() : mode === 'groups' || !model.holdThreads ? rt.withForkGroups(forks, f) : model.holdThreads(f, mode);
+  const trialEpochs = 6; // per placement, the first untimed
+  try {
+    if (cpHook) {
+      const found = latestGoodCheckpoint(cpHook.file);
+      if (found) {
+        if (found.checkpoint.metadata['fit_sha256'] !== fingerprint) throw argRangeError(fn, 'hooks.checkpoint', `a checkpoint of this fit (${found.file} is of another fit: other data, training nodes or config)`, found.file);
+        loadTrainingState(found.checkpoint, state, found.file, fn);
+        start = Number(found.checkpoint.metadata['epoch']) + 1;
       }
-      epoch = start - 1;
-      for (epoch = start; epoch <= c.epochs && !stopper.shouldStop; epoch++) {
-        const e = epoch;
-        const vl = await guard.run(e, async () => {
-          const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: e };
-          try {
-            const out = await model.forward(ctx, undefined);
-            const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
-            try { await model.backward(ctx, l.grad); } finally { l.grad.free(); }
-          } finally {
-            model.release();
-          }
-          await adam.update(rt.exec);
-          try {
-            const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
-            const v = await mseLoss(rt.exec, ev, yT, { mask: valMask });
-            v.grad.free();
-            return v.loss;
-          } finally {
-            model.release();
-          }
-        });
-        stopper.observe(epoch, vl);
-        if (cpHook && (epoch % cpHook.every === 0 || epoch === c.epochs || stopper.shouldStop)) saveCheckpointKeepingPrevious(cpHook.file, checkpointOf(epoch));
-      }
-      epoch--;
-      stopper.restoreBest();
-      const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
-      const raw = ev.data() as Float32Array;
-      const predictions = new Float64Array(n);
-      for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
-      model.release();
-      const weights = new Map(params.map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
-      return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start, weights, scale: { mean, sd } };
-    });
+    }
+    epoch = start;
+    let mode: 'workers' | 'groups' | 'inline' = hooks.branches ?? 'workers';
+    if (hooks.branches === undefined && forks > 0 && rt.threads > 1 && c.epochs - start + 1 > 4 * trialEpochs) {
+      // A few epochs on workers, then as many inline (the workers given back), timed; the faster takes the rest.
+      const timed = async (): Promise<number> => {
+        await runEpochs(epoch);
+        const t0 = performance.now(), from = epoch;
+        await runEpochs(epoch + trialEpochs - 2);
+        return (performance.now() - t0) / Math.max(1, epoch - from);
+      };
+      const workersMs = await placed('workers')(timed);
+      const inlineMs = await placed('inline')(timed);
+      mode = workersMs <= inlineMs ? 'workers' : 'inline';
+      branchPlacement = { mode, workersMs, inlineMs };
+    }
+    return await placed(mode)(async () => { await runEpochs(c.epochs); return finish(); });
   } finally {
     guard.dispose(); model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
     for (const t of xs) t.free();
+  }
+
+  async function finish(): Promise<GcnRegressionResult> {
+    epoch--;
+    stopper.restoreBest();
+    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
+    const raw = ev.data() as Float32Array;
+    const predictions = new Float64Array(n);
+    for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
+    model.release();
+    const weights = new Map(params.map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
+    return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start, weights, scale: { mean, sd }, branchPlacement };
   }
 }
 
