@@ -74,19 +74,21 @@ async function plan(argv: string[]): Promise<void> {
   const points: SweepPoint[] = [], tasks: SweepTask[] = [];
   const rt = await Runtime.create({ threads: 1 });
   try {
+    // Every point is checked (its flags, its data, its folds) before anything is written.
     for (const g of gridPoints(v.grid ?? [])) {
       const pointDir = join(dir, 'points', g.name);
       const pointArgv = [...gpArgs, ...g.args, '--out', pointDir];
       const { o } = parseGpArgs(pointArgv);
       const { data } = await prepareStudy(rt, o);
       const { folds, k } = studyFolds(o, data);
-      await JobStore.open(join(pointDir, 'jobs'), studyIdentity(o), false);
       const p = points.push({ name: g.name, dir: pointDir, argv: pointArgv }) - 1;
       for (const job of planJobs(o.models, folds.length, k, data.traits.length)) tasks.push({ point: p, job, key: jobKey(job) });
     }
   } finally {
     await rt.close();
   }
+  if (tasks.length === 0) throw new GraftError('graft sweep plan: the grid has no cross-validation jobs to run');
+  for (const p of points) await JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), existsSync(join(p.dir, 'jobs', 'manifest.json')));
   ensureDir(join(dir, 'logs'));
   const sweep: Sweep = { format: FORMAT, created: new Date().toISOString(), points, tasks };
   writeJsonAtomic(join(dir, 'sweep.json'), sweep);

@@ -50,6 +50,7 @@ function decide(rows: Float32Array, d: Decision, column: number): number {
  */
 export async function fidelity(probe: GraphProbe, space: FeatureSpace, output: Objective, scores: { features: ArrayLike<number>; edges: ArrayLike<number> | null },
   decision: Decision, column: number, width: number, keep = 0.2): Promise<Fidelity> {
+  if (decision !== 'value' && output.rows.kind === 'all') throw new Error(`fidelity: a '${decision}' decision needs one output row (a node's or a graph's), not all of them`);
   const v = space.values;
   const fm = topMask(scores.features, (i) => v[i] !== 0, keep);
   const em = scores.edges ? topMask(scores.edges, () => true, keep) : null;

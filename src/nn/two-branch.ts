@@ -32,7 +32,7 @@ export interface BranchInputs { graph?: () => Propagation; offsets?: () => Tenso
 /** A worker serving one branch (its serveBranch call) and the flags passes are asked for through. */
 interface Service { branch: number; sync: Tensor; call: Promise<unknown>; settled: Promise<void>; ended: boolean; error: unknown }
 /** A pass under way on a service's worker. */
-interface PendingPass { branch: number; svc: Service; out: Tensor | null }
+interface PendingPass { branch: number; svc: Service; out: Tensor | null; inputShape: [number, number] }
 
 const BRANCH_WORKER = pathToFileURL(`${packageRoot()}/dist/src/nn/branch-worker.js`).href;
 let nextJoinId = 1;
@@ -84,8 +84,8 @@ export class BranchJoin {
     if (this.workers && ctx.exec === this.rt.exec) {
       // Branches 1..lent start on their workers; the rest run here meanwhile, in order.
       const lent = this.workers.services.length;
-      for (let i = 1; i <= lent && i < this.branches.length; i++) this.pending.push(this.startPass(ctx, i, inputs[i]!));
       try {
+        for (let i = 1; i <= lent && i < this.branches.length; i++) this.pending.push(this.startPass(ctx, i, inputs[i]!));
         const here: Tensor[] = [];
         for (const [i, b] of this.branches.entries()) if (i === 0 || i > lent) here.push(await b.forward(ctx, inputs[i]!));
         for (const p of this.pending) p.out = await this.forwardDone(p);
@@ -107,8 +107,12 @@ export class BranchJoin {
   async backward(ctx: PassContext, g: Tensor, needInputGrads = false): Promise<Tensor[] | null> {
     // The head's input gradient, cut back into the branches' columns.
     const gj = (await this.head.backward(ctx, g, true))!;
-    const gs = splitColumns(this.rt.heap, gj, this.widths);
-    gj.free();
+    let gs: Tensor[];
+    try {
+      gs = splitColumns(this.rt.heap, gj, this.widths);
+    } finally {
+      gj.free();
+    }
     try {
       if (this.pending.length > 0) {
         const onWorker = new Set(this.pending.map((p) => p.branch));
@@ -126,7 +130,7 @@ export class BranchJoin {
           try {
             await this.waitState(p, [PHASE.passDone]);
             const ptr = this.flags(p)[SYNC.inGradPtr]!;
-            const shape = [gs[p.branch]!.shape[0]!, this.inputWidth(p.branch)];
+            const shape = p.inputShape;
             if (ptr && needInputGrads) gx[p.branch] = Tensor.from(this.rt.heap, 'float32', shape, Tensor.view(this.rt.heap, 'float32', shape, ptr).data());
           } catch (err) {
             failure ??= err;
@@ -213,8 +217,10 @@ export class BranchJoin {
       w.arenas[k] = Tensor.empty(this.rt.heap, 'uint8', [bytes], 'branch worker arena');
     }
     const usesGraph = branch.layers.some((l) => l.kind === 'gcn');
-    const adj = usesGraph ? this.reads.graph?.().adj : undefined;
+    const prop = usesGraph ? this.reads.graph?.() : undefined;
+    const adj = prop?.adj;
     if (usesGraph && !adj) throw new Error('BranchJoin: a GCN branch on a worker needs the join to know its graph (BranchInputs.graph)');
+    if (prop?.edgeGrad) throw new Error('BranchJoin: edge gradients are not gathered from branches on workers; run the passes that want them without holdingWorkers');
     const offsets = branch.layers.some((l) => l.kind === 'pool') ? this.reads.offsets?.() : undefined;
     const f = this.flags(svc);
     f[SYNC.inputPtr] = input.ptr; f[SYNC.inputRows] = rows; f[SYNC.inputCols] = input.shape[1]!;
@@ -223,7 +229,7 @@ export class BranchJoin {
     f[SYNC.training] = ctx.training ? 1 : 0; f[SYNC.seed] = ctx.seed; f[SYNC.step] = ctx.step;
     f[SYNC.arenaPtr] = w.arenas[k].ptr; f[SYNC.arenaBytes] = w.arenas[k].byteLength;
     this.setState(svc, PHASE.request);
-    return { branch: i, svc, out: null };
+    return { branch: i, svc, out: null, inputShape: [rows, input.shape[1]!] };
   }
 
   private flags(x: PendingPass | Service): Int32Array {
@@ -257,12 +263,6 @@ export class BranchJoin {
     return Tensor.view(this.rt.heap, 'float32', [f[SYNC.outRows]!, f[SYNC.outCols]!], f[SYNC.outPtr]!);
   }
 
-  /** Columns of branch i's input (what its input gradient has). */
-  private inputWidth(i: number): number {
-    const first = this.branches[i]!.layers.find((l) => 'inFeatures' in l) as { inFeatures: number } | undefined;
-    if (!first) throw new Error(`BranchJoin: branch ${i} has no layer with weights`);
-    return first.inFeatures;
-  }
 
   private signal(p: PendingPass, phase: number, grad?: Tensor, needInputGrad = false): void {
     const f = this.flags(p);
