@@ -48,3 +48,13 @@ export { randomSplit, scaffoldSplit, scaffoldKey, type Split } from './chem/spli
 export { imbalanceStats, mlRos, mlSmote, lpRos, type Synthetic, type Oversampler } from './chem/imbalance.js';
 export { trainMoleculeTask, MOLECULE_DEFAULTS } from './chem/train-molecules.js';
 export { rocAuc, prAuc, multilabelReport, chooseThresholds } from './train/multilabel-metrics.js';
+export { attribute, identitySpace, perNode, perColumnAbs, type Attribution, type FeatureSpace } from './explain/attribution.js';
+export { GraphProbe, probeGraph, columnObjective, type Objective, type ProbeGraph } from './explain/graph-probe.js';
+export { gnnExplainer, GNNEXPLAINER_DEFAULTS } from './explain/gnnexplainer.js';
+export { fidelity } from './explain/fidelity.js';
+export { explainMolecule, moleculeProbe } from './explain/molecules.js';
+export { explainNode, neighbourhood } from './explain/nodes.js';
+export { explainGenomic, fitGenomicMembers } from './explain/genomic.js';
+export { rrBlupEffects, gblupEffects } from './explain/marker-effects.js';
+export { motifAtoms } from './chem/motif.js';
+export { moleculeSvg } from './chem/draw.js';
