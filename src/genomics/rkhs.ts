@@ -18,20 +18,35 @@ export const KERNEL_AVERAGE_BANDWIDTHS = [0.2, 1, 5] as const;
  */
 export function gaussianKernel(grm: Float64Array, n: number, theta: number): Float64Array {
   if (!(theta > 0)) throw new GraftError(`gaussianKernel: the bandwidth must be positive, got ${theta}`);
-  const d2 = new Float64Array(n * n), pairs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const v = Math.max(0, grm[i * n + i]! + grm[j * n + j]! - 2 * grm[i * n + j]!);
-      d2[i * n + j] = v; d2[j * n + i] = v;
-      pairs.push(v);
-    }
-  }
-  pairs.sort((a, b) => a - b);
-  const m = pairs.length, median = m === 0 ? 1 : m % 2 ? pairs[(m - 1) / 2]! : (pairs[m / 2 - 1]! + pairs[m / 2]!) / 2;
+  const { d2, median } = squaredDistances(grm, n);
   const scale = theta * (median > 0 ? median : 1);
   const k = new Float64Array(n * n);
   for (let t = 0; t < k.length; t++) k[t] = Math.exp(-d2[t]! / scale);
   return k;
+}
+
+/**
+ * d²_ij of a relationship and their median over pairs i < j, computed once per relationship
+ * (every bandwidth of RKHS and of the kernel average scales the same distances).
+ */
+const distances = new WeakMap<Float64Array, { n: number; d2: Float64Array; median: number }>();
+function squaredDistances(grm: Float64Array, n: number): { d2: Float64Array; median: number } {
+  const hit = distances.get(grm);
+  if (hit && hit.n === n) return hit;
+  const d2 = new Float64Array(n * n), pairs = new Float64Array((n * (n - 1)) / 2);
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const v = Math.max(0, grm[i * n + i]! + grm[j * n + j]! - 2 * grm[i * n + j]!);
+      d2[i * n + j] = v; d2[j * n + i] = v;
+      pairs[p++] = v;
+    }
+  }
+  pairs.sort();
+  const m = pairs.length, median = m === 0 ? 1 : m % 2 ? pairs[(m - 1) / 2]! : (pairs[m / 2 - 1]! + pairs[m / 2]!) / 2;
+  const made = { n, d2, median };
+  distances.set(grm, made);
+  return made;
 }
 
 export interface KernelChoice {
