@@ -1,4 +1,5 @@
 import { fitKernelReml, kernelBasis, trainBlock, type KernelFit } from '../genomics/kernel-reml.js';
+import { markerMoments } from '../genomics/qc.js';
 import type { StudyData, StudyMarkers } from '../genomics/study-data.js';
 
 // The linear baselines' marker effects, fitted on every phenotyped sample. Both models predict
@@ -50,11 +51,11 @@ export function gblupEffects(data: StudyData, markers: StudyMarkers, trait: numb
   const c = markers.clean, m = c.m;
   let denom = 0;
   for (const p of c.freq) denom += 2 * p * (1 - p);
-  const raw = new Float64Array(m), mean = new Float64Array(m), sq = new Float64Array(m);
+  const raw = new Float64Array(m);
   train.forEach((i, t) => { const a = fit.alpha[t]!; for (let j = 0; j < m; j++) raw[j]! += (c.dosage[i * m + j]! - 2 * c.freq[j]!) * a; });
   for (let j = 0; j < m; j++) raw[j]! /= denom;
-  for (let i = 0; i < c.n; i++) for (let j = 0; j < m; j++) { const v = c.dosage[i * m + j]!; mean[j]! += v; sq[j]! += v * v; }
-  const perSd = raw.map((b, j) => b * Math.sqrt(Math.max(0, sq[j]! / c.n - (mean[j]! / c.n) ** 2)));
+  const { variance } = markerMoments(c);
+  const perSd = raw.map((b, j) => b * Math.sqrt(Math.max(0, variance[j]!)));
   return { perSd, raw, mu: fit.mu, fit, train };
 }
 

@@ -86,17 +86,24 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
   };
 }
 
-/** Markers centred and scaled to unit variance, [n, m] float32 (features and rrBLUP's design). */
-export function standardizeMarkers(c: CleanGenotypes): Float32Array {
+/** Each kept marker's mean dosage and (population) variance over the samples. */
+export function markerMoments(c: CleanGenotypes): { mean: Float64Array; variance: Float64Array } {
   const { n, m, dosage } = c;
   const mean = new Float64Array(m), sq = new Float64Array(m);
   for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) { const v = dosage[i * m + j]!; mean[j]! += v; sq[j]! += v * v; }
-  const inv = new Float64Array(m);
+  const variance = new Float64Array(m);
   for (let j = 0; j < m; j++) {
     mean[j]! /= n;
-    const variance = sq[j]! / n - mean[j]! * mean[j]!;
-    inv[j] = variance > 1e-12 ? 1 / Math.sqrt(variance) : 0;
+    variance[j] = sq[j]! / n - mean[j]! * mean[j]!;
   }
+  return { mean, variance };
+}
+
+/** Markers centred and scaled to unit variance, [n, m] float32 (features and rrBLUP's design). */
+export function standardizeMarkers(c: CleanGenotypes): Float32Array {
+  const { n, m, dosage } = c;
+  const { mean, variance } = markerMoments(c);
+  const inv = variance.map((v) => (v > 1e-12 ? 1 / Math.sqrt(v) : 0));
   const out = new Float32Array(n * m);
   for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) out[i * m + j] = (dosage[i * m + j]! - mean[j]!) * inv[j]!;
   return out;
