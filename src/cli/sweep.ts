@@ -156,9 +156,10 @@ function alive(pid: number): boolean {
  * Per task: done (its job file is there), failed (it recorded an error, or it says it runs on
  * this host but its process is gone: killed), running (it says so), or missing (never run).
  */
-async function taskStates(dir: string, sweep: Sweep): Promise<('done' | 'failed' | 'running' | 'missing')[]> {
+async function taskStates(dir: string, sweep: Sweep): Promise<{ states: ('done' | 'failed' | 'running' | 'missing')[]; stores: JobStore[] }> {
+  // Opening a point's store checks its inputs' SHA-256 against the manifest: once per point.
   const stores = await Promise.all(sweep.points.map((p) => JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), true)));
-  return sweep.tasks.map((t, k) => {
+  const states = sweep.tasks.map((t, k) => {
     if (stores[t.point]!.load(t.job)) return 'done';
     if (existsSync(stateFile(dir, k, 'failed'))) return 'failed';
     const running = stateFile(dir, k, 'running');
@@ -166,13 +167,14 @@ async function taskStates(dir: string, sweep: Sweep): Promise<('done' | 'failed'
     const m = JSON.parse(readFileSync(running, 'utf8')) as { host: string; pid: number };
     return m.host === hostname() && !alive(m.pid) ? 'failed' : 'running';
   });
+  return { states, stores };
 }
 
 async function status(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({ args: argv, strict: true, options: { dir: { type: 'string' } } });
   if (!v.dir) throw new GraftError('--dir DIR is required');
   const dir = resolve(v.dir), sweep = readSweep(dir);
-  const states = await taskStates(dir, sweep);
+  const { states } = await taskStates(dir, sweep);
   const count = (s: string): number => states.filter((x) => x === s).length;
   const list = (s: string): number[] => states.flatMap((x, k) => (x === s ? [k] : []));
   console.log(JSON.stringify({ dir, tasks: states.length, done: count('done'), running: count('running'), failed: count('failed'), missing: count('missing'), failed_tasks: list('failed'), missing_tasks: list('missing') }));
@@ -183,16 +185,16 @@ async function merge(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({ args: argv, strict: true, options: { dir: { type: 'string' } } });
   if (!v.dir) throw new GraftError('--dir DIR is required');
   const dir = resolve(v.dir), sweep = readSweep(dir);
-  const states = await taskStates(dir, sweep);
+  const { states, stores } = await taskStates(dir, sweep);
   const notDone = states.flatMap((s, k) => (s === 'done' ? [] : [`${k} (${sweep.points[sweep.tasks[k]!.point]!.name} ${sweep.tasks[k]!.key}: ${s})`]));
   if (notDone.length) {
     console.error(`graft sweep merge: ${notDone.length} of ${states.length} tasks are not done; run them again (graft sweep run --dir ${dir} --task K), then merge:\n  ${notDone.join('\n  ')}`);
     return 1;
   }
   const summary: Record<string, unknown>[] = [];
-  for (const p of sweep.points) {
+  for (const [i, p] of sweep.points.entries()) {
     const { o } = parseGpArgs(p.argv);
-    const store = await JobStore.open(join(p.dir, 'jobs'), studyIdentity(o), true);
+    const store = stores[i]!;
     // Every job is in the store, so the study only reads them back: the results of one machine.
     const res = await runStudy({ ...o, threads: 1 }, () => {}, { cache: store, checkpoints: { dir: join(p.dir, 'jobs'), every: 1_000_000 } });
     writeStudyReport(p.dir, res);
