@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
 import { EpochGuard, type FaultRecoveryOptions, type RecoveredFault } from './fault-recovery.js';
 import { loadTrainingState, trainingStateEntries, type TrainingState } from './training-state.js';
+import { trialPlacements } from './placement-trial.js';
 
 export interface GcnRegressorConfig {
   /** GCN layers (the founding study: 3). */
@@ -196,7 +197,6 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const forks = cov ? 2 : blocks ? blocks.length : 0;
   const placed = (mode: 'workers' | 'groups' | 'inline') => <T>(f: () => Promise<T>): Promise<T> =>
     forks === 0 || rt.threads === 1 ? f() : mode === 'groups' || !model.holdThreads ? rt.withForkGroups(forks, f) : model.holdThreads(f, mode);
-  const trialEpochs = 6; // per placement, the first untimed
   try {
     if (cpHook) {
       const found = latestGoodCheckpoint(cpHook.file);
@@ -208,18 +208,14 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     }
     epoch = start;
     let mode: 'workers' | 'groups' | 'inline' = hooks.branches ?? 'workers';
-    if (hooks.branches === undefined && forks > 0 && rt.threads > 1 && c.epochs - start + 1 > 4 * trialEpochs) {
+    if (hooks.branches === undefined && forks > 0 && rt.threads > 1 && c.epochs - start + 1 > MIN_EPOCHS_FOR_TRIAL) {
       // A few epochs on workers, then as many inline (the workers given back), timed; the faster takes the rest.
-      const timed = async (): Promise<number> => {
-        await runEpochs(epoch);
-        const t0 = performance.now(), from = epoch;
-        await runEpochs(epoch + trialEpochs - 2);
-        return (performance.now() - t0) / Math.max(1, epoch - from);
-      };
-      const workersMs = await placed('workers')(timed);
-      const inlineMs = await placed('inline')(timed);
-      mode = workersMs <= inlineMs ? 'workers' : 'inline';
-      branchPlacement = { mode, workersMs, inlineMs };
+      const epochs = Array.from({ length: c.epochs - start + 1 }, (_, i) => start + i);
+      const trial = await trialPlacements(['workers', 'inline'] as const, epochs, (m, f) => placed(m)(f), (list) => runEpochs(list[list.length - 1]!));
+      if (trial) {
+        mode = trial.best;
+        branchPlacement = { mode, workersMs: trial.times.workers, inlineMs: trial.times.inline };
+      }
     }
     return await placed(mode)(async () => { await runEpochs(c.epochs); return finish(); });
   } finally {
@@ -239,6 +235,9 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start, weights, scale: { mean, sd }, branchPlacement };
   }
 }
+
+/** Fits of at most this many epochs do not time their branches' placements (the trial would be much of the fit). */
+const MIN_EPOCHS_FOR_TRIAL = 24;
 
 /** What a genomic GCN reads besides its features: covariates (the hybrid) or marker blocks (one branch each). */
 export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: number[] }

@@ -23,6 +23,7 @@ import { regressionReport } from './metrics.js';
 import type { Checkpoint } from './checkpoint.js';
 import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fault-recovery.js';
 import { loadTrainingState, trainingStateEntries } from './training-state.js';
+import { trialPlacements } from './placement-trial.js';
 
 export interface GraphTrainConfig {
   task: 'regression' | 'multilabel';
@@ -143,31 +144,6 @@ export function graphLoss(exec: Exec, task: GraphTrainConfig['task'], out: Graph
 interface Replica { model: GraphModel; batch: GraphBatch | null }
 
 let nextTrainerId = 1;
-
-/**
- * Times a few of an epoch's steps under each placement in turn (after 2 untimed ones, which
- * pay for start-up and JIT warm-up) and returns the fastest, with ms per step of each and
- * the steps not yet run; null when the epoch has too few steps to measure. Every placement
- * gives the same bits, so the trial changes only the time.
- */
-async function trialPlacements<M extends string>(modes: readonly M[], steps: number[], hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
-  all: (list: number[]) => Promise<void>): Promise<{ best: M; times: Record<M, number>; rest: number[] } | null> {
-  const warm = 2, k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
-  if (k < 1) return null;
-  const times = {} as Record<M, number>;
-  let at = 0;
-  for (const mode of modes) {
-    const list = steps.slice(at, at + warm + k);
-    at += warm + k;
-    times[mode] = await hold(mode, async () => {
-      await all(list.slice(0, warm));
-      const t0 = performance.now();
-      await all(list.slice(warm));
-      return (performance.now() - t0) / k;
-    });
-  }
-  return { best: modes.reduce((m, x) => (times[x] < times[m] ? x : m)), times, rest: steps.slice(at) };
-}
 
 /**
  * Where a hybrid's branches run when there is no batch splitting (GraphTrainer.forkPlacement):
