@@ -77,7 +77,7 @@ export function baselineOf(values: Float32Array, width: number, kind: Baseline):
 export async function attribute(probe: GraphProbe, space: FeatureSpace, objective: Objective, method: GradientMethod, o: AttributionOptions = {}): Promise<Attribution> {
   const steps = o.steps ?? 50;
   if (!Number.isInteger(steps) || steps < 1) throw argRangeError('attribute', 'options.steps', 'a positive integer', steps);
-  const edges = o.edges === true, E = probe.graph.src.length;
+  const edges = o.edges === true;
   const fx = await space.toModel(space.values);
   if (method !== 'ig') {
     const r = await probe.run([{ x: fx }], objective, { grads: true, edgeGrads: edges });
@@ -87,26 +87,33 @@ export async function attribute(probe: GraphProbe, space: FeatureSpace, objectiv
     const eg = edges ? r.edgeGrads[0]! : null;
     return { method, features, edges: eg && method === 'saliency' ? eg.map(Math.abs) : eg, value: r.values[0]!, passes: Math.ceil(1 / probe.chunk) };
   }
+  // The path's ends (baseline, and φ at both ends) are the same for every number of steps.
+  const b = baselineOf(space.values, space.width, o.baseline ?? 'zero');
+  const fb = await space.toModel(b);
+  const E = probe.graph.src.length;
+  const at = await probe.run([{ x: fx }, edges ? { x: fb, edgeMask: new Float32Array(E) } : { x: fb }], objective);
+  const ends: PathEnds = { fx, b, fb, fx0: at.values[0]!, fb0: at.values[1]! };
   const tolerance = o.tolerance ?? 0.01, maxSteps = o.maxSteps ?? 8 * steps;
-  let r = await integrated(probe, space, objective, fx, steps, o);
-  let passes = r.passes;
+  let r = await integrated(probe, space, objective, ends, steps, edges);
+  let passes = r.passes + 1;
   for (let s = steps * 2; s <= maxSteps && tolerance > 0; s *= 2) {
     const c = r.completeness!;
     if (c.error <= Math.max(tolerance * Math.abs(c.expected), 1e-4)) break;
-    r = await integrated(probe, space, objective, fx, s, o);
+    r = await integrated(probe, space, objective, ends, s, edges);
     passes += r.passes;
   }
   return { ...r, passes };
 }
 
+/** The ends of the integration path: the input and the baseline (attributed values and model features), and φ at each. */
+interface PathEnds { fx: Float32Array; b: Float32Array; fb: Float32Array; fx0: number; fb0: number }
+
 /**
  * Integrated gradients on the straight path from (baseline, no edges) to (input, edges):
  * A = (x − b) ⊙ mean over α of ∇φ(b + α(x − b)), α at the midpoints of `steps` intervals.
  */
-async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Objective, fx: Float32Array, steps: number, o: AttributionOptions): Promise<Attribution> {
-  const edges = o.edges === true, E = probe.graph.src.length;
-  const b = baselineOf(space.values, space.width, o.baseline ?? 'zero');
-  const fb = await space.toModel(b);
+async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Objective, ends: PathEnds, steps: number, edges: boolean): Promise<Attribution> {
+  const E = probe.graph.src.length, { fx, b, fb } = ends;
   const copies: ProbeCopy[] = [];
   for (let k = 0; k < steps; k++) {
     const a = (k + 0.5) / steps;
@@ -114,7 +121,6 @@ async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Obj
     for (let i = 0; i < x.length; i++) x[i] = fb[i]! + a * (fx[i]! - fb[i]!);
     copies.push(edges ? { x, edgeMask: new Float32Array(E).fill(a) } : { x });
   }
-  const ends = await probe.run([{ x: fx }, edges ? { x: fb, edgeMask: new Float32Array(E) } : { x: fb }], objective);
   const r = await probe.run(copies, objective, { grads: true, edgeGrads: edges });
   const mean = new Float32Array(fx.length);
   for (const g of r.grads) for (let i = 0; i < mean.length; i++) mean[i]! += g[i]! / steps;
@@ -128,11 +134,11 @@ async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Obj
     for (const g of r.edgeGrads) for (let e = 0; e < E; e++) edgeAttr[e]! += g[e]! / steps;
     for (let e = 0; e < E; e++) sum += edgeAttr[e]!;
   }
-  const expected = ends.values[0]! - ends.values[1]!;
+  const expected = ends.fx0 - ends.fb0;
   return {
-    method: 'ig', features, edges: edgeAttr, value: ends.values[0]!, steps,
-    completeness: { baselineValue: ends.values[1]!, sum, expected, error: Math.abs(sum - expected) },
-    passes: Math.ceil(steps / probe.chunk) + 1,
+    method: 'ig', features, edges: edgeAttr, value: ends.fx0, steps,
+    completeness: { baselineValue: ends.fb0, sum, expected, error: Math.abs(sum - expected) },
+    passes: Math.ceil(steps / probe.chunk),
   };
 }
 
