@@ -6,7 +6,7 @@ import { gcnRegressorModel, trainGcnRegressor, type GcnRegressorConfig } from '.
 import { attribute, perColumnAbs, type Baseline } from './attribution.js';
 import { fidelity, type Fidelity } from './fidelity.js';
 import { gnnExplainer } from './gnnexplainer.js';
-import { columnObjective, GraphProbe, probeGraph, type Objective } from './graph-probe.js';
+import { columnObjective, GraphProbe, probeGraph, type Objective, type ProbeGraph } from './graph-probe.js';
 import { markerSpace } from './marker-space.js';
 import { loadWeights } from './weights.js';
 
@@ -42,8 +42,7 @@ export async function fitGenomicMembers(rt: Runtime, data: StudyData, trait: num
   return members;
 }
 
-function memberProbe(rt: Runtime, data: StudyData, c: GcnRegressorConfig, m: GcnMember): GraphProbe {
-  const g = probeGraph(data.n, gcnNormArrays(data.n, data.src, data.dst), data.src, data.dst);
+function memberProbe(rt: Runtime, data: StudyData, g: ProbeGraph, c: GcnRegressorConfig, m: GcnMember): GraphProbe {
   const blocks = data.featureBlocks ?? [data.f];
   return new GraphProbe(rt, g, (graph) => {
     const model = gcnRegressorModel<Tensor[]>(rt, { ...c, seed: m.seed }, { f: data.f, ...(blocks.length > 1 ? { blocks } : {}) }, graph, (i) => i);
@@ -97,6 +96,8 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
   o: { method: GenomicMethod; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number }): Promise<GenomicExplanation> {
   const m = markers.clean.m, n = data.n, M = members.length;
   const space = await markerSpace(rt, data, markers);
+  // The sample graph is the same for every member.
+  const graph = probeGraph(data.n, gcnNormArrays(data.n, data.src, data.dst), data.src, data.dst);
   const importance = new Float64Array(m), signed = new Float64Array(m);
   let value = 0, passes = 0, edges: Float32Array | null = null;
   let completeness: GenomicExplanation['completeness'];
@@ -104,7 +105,7 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
   const fid: Fidelity = { plus: 0, minus: 0, keep: o.keep ?? 0.2 };
   try {
     for (const member of members) {
-      const probe = memberProbe(rt, data, c, member);
+      const probe = memberProbe(rt, data, graph, c, member);
       const own = (await probe.run([{ x: await space.toModel(space.values) }], columnObjective({ kind: 'all' }, 0, 1))).rows[0]!;
       const spread = spreadObjective(own);
       // Member outputs are standardized: trait units = output · sd (+ mean); the ensemble's φ is the members' mean.

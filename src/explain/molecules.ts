@@ -1,5 +1,4 @@
-import type { GraphBatch, GraphSample } from '../graph/batch.js';
-import { gcnNormArrays } from '../graph/gcn-norm.js';
+import { sampleNorm, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import type { Tensor } from '../memory/tensor.js';
 import type { Model } from '../nn/model.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -35,8 +34,7 @@ function probeModel(rt: Runtime, spec: GraphModelSpec, graph: () => { adj: Graph
 }
 
 export function moleculeProbe(rt: Runtime, spec: GraphModelSpec, g: GraphSample): GraphProbe {
-  const norm = gcnNormArrays(g.nodes, g.src, g.dst, g.w ? { weights: g.w } : {});
-  return new GraphProbe(rt, probeGraph(g.nodes, norm, g.src, g.dst), (graph, offsets) => ({
+  return new GraphProbe(rt, probeGraph(g.nodes, sampleNorm(g), g.src, g.dst), (graph, offsets) => ({
     model: probeModel(rt, spec, graph, offsets),
     blocks: [spec.features],
     extras: spec.config.hybrid && g.descriptors ? [{ values: g.descriptors, width: g.descriptors.length }] : [],

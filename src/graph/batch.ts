@@ -41,7 +41,8 @@ export interface GraphBatch {
 // Each graph's Â, computed once and kept with its edge arrays (samples are treated as
 // immutable; an oversampled copy shares its source's edges and so its Â).
 const normCache = new WeakMap<Int32Array, { nodes: number; dst: Int32Array; w: Float32Array | undefined; norm: CsrArrays }>();
-function normOf(g: GraphSample): CsrArrays {
+/** A sample's Â (gcnNorm of its edges and weights), computed once per sample's edge arrays. */
+export function sampleNorm(g: GraphSample): CsrArrays {
   const hit = normCache.get(g.src);
   if (hit && hit.nodes === g.nodes && hit.dst === g.dst && hit.w === g.w) return hit.norm;
   const norm = gcnNormArrays(g.nodes, g.src, g.dst, g.w ? { weights: g.w } : {});
@@ -55,7 +56,7 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
   let n = 0;
   for (const g of samples) n += g.nodes;
   let nnz = 0;
-  const norms = samples.map((g) => { const a = normOf(g); nnz += a.colIdx.length; return a; });
+  const norms = samples.map((g) => { const a = sampleNorm(g); nnz += a.colIdx.length; return a; });
   const rowPtr = new Int32Array(n + 1), colIdx = new Int32Array(nnz), vals = new Float32Array(nnz);
   const dd = samples[0]!.descriptors?.length ?? 0;
   const desc = dd > 0 ? new Float32Array(samples.length * dd) : null;
