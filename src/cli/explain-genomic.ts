@@ -87,7 +87,7 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
         const f0 = performance.now();
         members = await fitGenomicMembers(rt, data, t, gcn);
         fitS = (performance.now() - f0) / 1000;
-        saveGenomicModels(kept, members, fp);
+        saveGenomicModels(kept, members, fp, gcn, data);
       }
     }
     const rr = rrBlupEffects(data, markers, t);

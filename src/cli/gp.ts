@@ -15,7 +15,7 @@ import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { fitGenomicMembers } from '../explain/genomic.js';
-import { fitFingerprint, genomicModelFile, saveGenomicModels } from '../explain/genomic-models.js';
+import { fitFingerprint, genomicInputsFile, genomicModelFile, saveGenomicInputs, saveGenomicModels } from '../explain/genomic-models.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models gcn,gblup,rkhs,rrblup[,hybrid,rkhs-ka]] [--k 10] [--repeats 1] [--seed 1]
@@ -127,9 +127,10 @@ async function keepModels(res: Awaited<ReturnType<typeof runStudy>>, out: string
   const t0 = performance.now();
   const rt = await Runtime.create({ threads: o.threads });
   try {
+    saveGenomicInputs(genomicInputsFile(join(out, 'models')), res.data);
     for (const [t, trait] of res.data.traits.entries()) {
       const members = await fitGenomicMembers(rt, res.data, t, o.gcn);
-      saveGenomicModels(genomicModelFile(join(out, 'models'), trait), members, fitFingerprint(res.data, t, o.gcn));
+      saveGenomicModels(genomicModelFile(join(out, 'models'), trait), members, fitFingerprint(res.data, t, o.gcn), o.gcn, res.data);
       log(`kept the GCN ensemble for ${trait} (${members.length} members fitted on every phenotyped sample)`);
     }
   } finally {

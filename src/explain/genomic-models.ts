@@ -25,11 +25,35 @@ export function fitFingerprint(data: StudyData, trait: number, c: GcnRegressorCo
   return h.digest('hex');
 }
 
-export function saveGenomicModels(file: string, members: GcnMember[], fingerprint: string): void {
+/**
+ * Writes the members with what rebuilds them (the config and the input widths), so the
+ * inference entry (graft/infer) can run them from this file alone.
+ */
+export function saveGenomicModels(file: string, members: GcnMember[], fingerprint: string, config: GcnRegressorConfig, data: StudyData): void {
   ensureDir(dirname(file));
   const tensors = new Map<string, StoredTensor>();
   members.forEach((m, e) => { for (const [k, w] of m.weights) tensors.set(`m${e}.${k}`, { shape: [w.length], data: w }); });
-  saveCheckpoint(file, { tensors, metadata: { format: GENOMIC_MODEL_FORMAT, fit_sha256: fingerprint, members: JSON.stringify(members.map((m) => ({ seed: m.seed, scale: m.scale }))) } });
+  const shape = { features: data.f, blocks: data.featureBlocks ?? [data.f] };
+  saveCheckpoint(file, {
+    tensors,
+    metadata: {
+      format: GENOMIC_MODEL_FORMAT, fit_sha256: fingerprint, members: JSON.stringify(members.map((m) => ({ seed: m.seed, scale: m.scale }))),
+      config: JSON.stringify(config), shape: JSON.stringify(shape),
+    },
+  });
+}
+
+/** The file beside the models holding what they read: every sample's model features, the sample graph, and the sample ids. */
+export const genomicInputsFile = (dir: string): string => join(dir, 'inputs.safetensors');
+
+export function saveGenomicInputs(file: string, data: StudyData): void {
+  ensureDir(dirname(file));
+  const tensors = new Map<string, StoredTensor>([
+    ['features', { shape: [data.n, data.f], data: new Float32Array(data.features) }],
+    ['src', { shape: [data.src.length], data: new Int32Array(data.src) }],
+    ['dst', { shape: [data.dst.length], data: new Int32Array(data.dst) }],
+  ]);
+  saveCheckpoint(file, { tensors, metadata: { format: 'graft-gp-inputs-v1', ids: JSON.stringify(data.ids), traits: JSON.stringify(data.traits) } });
 }
 
 /** The members kept in `file`, or null when there is none; a file of another fit is refused. */

@@ -27,6 +27,11 @@ export interface HeapOptions {
   initialBytes?: number;
   /** Largest size in bytes; default and upper bound 4 GiB. */
   maxBytes?: number;
+  /**
+   * A shared memory (default), which worker threads instantiate the kernels on; false: a
+   * plain one for one thread, as a browser page without cross-origin isolation allows.
+   */
+  shared?: boolean;
 }
 
 /**
@@ -93,12 +98,12 @@ export class Heap {
     const initialBytes = options.initialBytes ?? 16 * 1024 * 1024;
     const initialPages = Math.min(maxPages, Math.max(1, Math.ceil(initialBytes / PAGE)));
     this.maxBytes = maxPages * PAGE;
-    this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: maxPages, shared: true });
+    this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: maxPages, shared: options.shared ?? true });
     this.freeStart.push(BASE);
     this.freeSize.push(initialPages * PAGE - BASE);
   }
 
-  /** The memory's buffer now (a new object after each grow). */
+  /** The memory's buffer now (a new object after each grow); an ArrayBuffer when the heap is not shared. */
   get buffer(): SharedArrayBuffer {
     return this.memory.buffer as unknown as SharedArrayBuffer;
   }

@@ -10,7 +10,8 @@ import type { Rng } from '../core/random.js';
 import { PHASE, spinWhile, SYNC, type BranchService, type TensorRef } from './branch-worker.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import { describeLayers } from './layer-spec.js';
-import { Linear, ReLU, type Propagation } from './layers.js';
+import { hybridParts, type HybridShape } from './join-parts.js';
+import type { Linear, Propagation } from './layers.js';
 import { Sequential } from './sequential.js';
 
 /**
@@ -304,24 +305,10 @@ export class BranchJoin {
   }
 }
 
-export interface HybridShape {
-  /** Columns the graph branch ends with. */
-  graphWidth: number;
-  /** The dense branch: a Linear + ReLU from `inFeatures` to `hidden` columns. */
-  dense: { inFeatures: number; hidden: number };
-  /** Columns of the head's output. */
-  out: number;
-  weightDecay: number;
-}
+export type { HybridShape } from './join-parts.js';
 
-/**
- * The one hybrid builder (node, genomic and graph-level models): the given graph branch, a
- * dense branch (Linear `dense0` + ReLU), and a Linear `head` on their joined columns. The
- * dense branch and the head draw their weights from `rng` after the graph branch did.
- */
+/** The hybrid (join-parts.ts) as a BranchJoin on `rt`. */
 export function hybridJoin(rt: BranchHost, rng: Rng, graphBranch: Layer[], s: HybridShape, reads: BranchInputs = {}): BranchJoin {
-  const wd = { weightDecay: s.weightDecay };
-  const dense = new Sequential([new Linear(rt.heap, 'dense0', s.dense.inFeatures, s.dense.hidden, rng, wd), new ReLU()]);
-  const head = new Linear(rt.heap, 'head', s.graphWidth + s.dense.hidden, s.out, rng, wd);
-  return new BranchJoin(rt, [new Sequential(graphBranch), dense], head, [s.graphWidth, s.dense.hidden], reads);
+  const p = hybridParts(rt.heap, rng, graphBranch, s);
+  return new BranchJoin(rt, p.branches, p.head, p.widths, reads);
 }

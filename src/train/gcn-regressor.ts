@@ -5,11 +5,12 @@ import { Adam } from './adam.js';
 import { EarlyStopping } from './early-stopping.js';
 import type { PassContext } from '../nn/layer.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
-import { gcnStack, type GcnStackShape } from '../nn/gcn-stack.js';
-import { Linear, type Propagation } from '../nn/layers.js';
+import { gcnStack } from '../nn/gcn-stack.js';
+import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { BranchJoin, hybridJoin } from '../nn/two-branch.js';
+import { BranchJoin } from '../nn/two-branch.js';
+import { genomicBranchParts, genomicHybridParts, genomicStackShape } from '../nn/task-models.js';
 import { splitColumns } from '../ops/columns.js';
 import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -251,12 +252,8 @@ export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: n
 export function gcnRegressorModel<I>(rt: Runtime, c: GcnRegressorConfig, shape: GcnRegressorInputs, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
   if (shape.covariates) return hybridModel(rt, c, shape.f, shape.covariates, graph, inputs);
   if (shape.blocks && shape.blocks.length > 1) return branchedModel(rt, c, shape.blocks, graph, inputs);
-  return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, shapeOf(c, shape.f, 1))), (i: I) => inputs(i)[0]!);
+  return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, genomicStackShape(c, shape.f, 1))), (i: I) => inputs(i)[0]!);
 }
-
-const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStackShape => ({
-  inFeatures: f, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, constantInput: true, out, weightDecay: () => c.weightDecay,
-});
 
 /**
  * The hybrid: GCN layers on the graph ([n, hidden]) beside a dense layer on the covariates
@@ -264,11 +261,8 @@ const shapeOf = (c: GcnRegressorConfig, f: number, out: number | null): GcnStack
  * linear layer makes the prediction.
  */
 function hybridModel<I>(rt: Runtime, c: GcnRegressorConfig, f: number, covariates: number, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
-  const rng = new Rng(c.seed);
-  const join = hybridJoin(rt, rng, gcnStack(rt.heap, rng, graph, shapeOf(c, f, null)), {
-    graphWidth: c.hidden, dense: { inFeatures: covariates, hidden: c.denseHidden }, out: 1, weightDecay: c.weightDecay,
-  }, { graph });
-  return joinedModel(join, inputs);
+  const p = genomicHybridParts(rt.heap, c, f, covariates, graph);
+  return joinedModel(new BranchJoin(rt, p.branches, p.head, p.widths, { graph }), inputs);
 }
 
 /**
@@ -276,8 +270,6 @@ function hybridModel<I>(rt: Runtime, c: GcnRegressorConfig, f: number, covariate
  * graph (each [n, hidden]), forked to run at once and joined column-wise before a linear head.
  */
 function branchedModel<I>(rt: Runtime, c: GcnRegressorConfig, blocks: number[], graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
-  const rng = new Rng(c.seed);
-  const branches = blocks.map((w, b) => new Sequential(gcnStack(rt.heap, rng, graph, { ...shapeOf(c, w, null), name: `b${b}.gcn` })));
-  const head = new Linear(rt.heap, 'head', c.hidden * blocks.length, 1, rng, { weightDecay: c.weightDecay });
-  return joinedModel(new BranchJoin(rt, branches, head, blocks.map(() => c.hidden), { graph }), inputs);
+  const p = genomicBranchParts(rt.heap, c, blocks, graph);
+  return joinedModel(new BranchJoin(rt, p.branches, p.head, p.widths, { graph }), inputs);
 }

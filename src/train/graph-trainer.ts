@@ -3,13 +3,13 @@ import { argRangeError, WorkerError } from '../core/errors.js';
 import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import { Adam } from './adam.js';
 import { EarlyStopping } from './early-stopping.js';
-import { gcnStack } from '../nn/gcn-stack.js';
-import type { Layer, PassContext } from '../nn/layer.js';
+import type { PassContext } from '../nn/layer.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { hybridJoin, type BranchHost } from '../nn/two-branch.js';
+import { BranchJoin, type BranchHost } from '../nn/two-branch.js';
+import { graphGcnLayers, graphHybridParts } from '../nn/task-models.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
@@ -88,19 +88,10 @@ export function sampleSetHash(samples: readonly GraphSample[]): string {
 
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
 
-/** The GCN stack of a graph-level model: pooled per graph, then the head unless `out` is null. */
-function graphStack(rt: BranchHost, features: number, out: number | null, c: GraphTrainConfig, rng: Rng, graph: () => Propagation,
-  offsets: () => GraphBatch['offsets']): Layer[] {
-  return gcnStack(rt.heap, rng, graph, {
-    inFeatures: features, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: false, out,
-    weightDecay: () => c.weightDecay, pool: { mode: c.pool, offsets },
-  });
-}
-
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
 export function buildGraphGcn(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): Sequential {
-  return new Sequential(graphStack(rt, features, targets, c, new Rng(c.seed), graph, offsets));
+  return new Sequential(graphGcnLayers(rt.heap, features, targets, c, new Rng(c.seed), graph, offsets));
 }
 
 /** A graph-level model: the plain GCN or the hybrid, fed a collated batch. */
@@ -114,11 +105,8 @@ export type GraphModel = Model<GraphBatch>;
  */
 function hybridModel(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
   offsets: () => GraphBatch['offsets']): GraphModel {
-  const h = c.hybrid!;
-  const rng = new Rng(c.seed);
-  const join = hybridJoin(rt, rng, graphStack(rt, features, null, c, rng, graph, offsets), {
-    graphWidth: c.hidden, dense: { inFeatures: h.descriptors, hidden: h.denseHidden }, out: targets, weightDecay: c.weightDecay,
-  }, { graph, offsets });
+  const p = graphHybridParts(rt.heap, features, targets, c, graph, offsets);
+  const join = new BranchJoin(rt, p.branches, p.head, p.widths, { graph, offsets });
   return joinedModel(join, (b) => {
     if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
     return [b.x, b.descriptors];

@@ -1,3 +1,5 @@
+import { nodeGcn } from '../nn/task-models.js';
+import { classScores } from '../infer/scores.js';
 import { argRangeError } from '../core/errors.js';
 import type { NodeDataset } from '../graph/node-data.js';
 import { CsrMatrix } from '../graph/csr.js';
@@ -5,11 +7,9 @@ import { gcnNorm } from '../graph/gcn-norm.js';
 import { Adam } from './adam.js';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
-import { gcnStack } from '../nn/gcn-stack.js';
 import { sequentialModel, type Model } from '../nn/model.js';
 import { densityOf, SparseFeatures, sparseInputModel } from '../nn/sparse-input.js';
 import type { Propagation } from '../nn/layers.js';
-import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -112,10 +112,7 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
 
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
 export function buildNodeGcn(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, graph: () => Propagation): Sequential {
-  return new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, {
-    inFeatures, hidden: c.hidden, layers: c.layers, dropout: c.dropout, inputDropout: true, constantInput: true, out: classes,
-    weightDecay: (l) => (c.weightDecayScope === 'all' || l === 0 ? c.weightDecay : 0),
-  }));
+  return nodeGcn(rt.heap, inFeatures, classes, c, graph);
 }
 
 function maskOf(heap: Runtime['heap'], n: number, idx: Int32Array): Tensor {
@@ -333,12 +330,5 @@ export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeT
   } finally {
     model.dispose(); x?.free(); adj.free();
   }
-  const c = data.numClasses, probs = new Float32Array(n * c);
-  for (let i = 0; i < n; i++) {
-    let m = -Infinity, s = 0;
-    for (let j = 0; j < c; j++) m = Math.max(m, l[i * c + j]!);
-    for (let j = 0; j < c; j++) s += Math.exp(l[i * c + j]! - m);
-    for (let j = 0; j < c; j++) probs[i * c + j] = Math.exp(l[i * c + j]! - m) / s;
-  }
-  return { probs, pred: argmaxRows(l, n, c) };
+  return classScores(l, n, data.numClasses);
 }

@@ -1,0 +1,255 @@
+import { GraftError } from '../core/errors.js';
+import { decodeSafetensors } from '../core/safetensors.js';
+import { sha256Hex } from '../core/sha256.js';
+import { collate, type GraphSample } from '../graph/batch.js';
+import { gcnNorm } from '../graph/gcn-norm.js';
+import type { BackendKind, KernelBackend } from '../kernels/backend.js';
+import { Heap } from '../memory/heap.js';
+import { Tensor } from '../memory/tensor.js';
+import { joinForward, type JoinParts } from '../nn/join-parts.js';
+import type { Parameter, PassContext } from '../nn/layer.js';
+import type { Propagation } from '../nn/layers.js';
+import { Sequential } from '../nn/sequential.js';
+import { gcnStack } from '../nn/gcn-stack.js';
+import { Rng } from '../core/random.js';
+import {
+  genomicBranchParts, genomicStackShape, graphGcnLayers, graphHybridParts, nodeGcn,
+  type GenomicModelConfig, type GraphModelConfig, type NodeModelConfig,
+} from '../nn/task-models.js';
+import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels.js';
+import { LocalExec } from './local-exec.js';
+import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
+import { classScores } from './scores.js';
+
+// graft/infer: a trained model run from its file's bytes, on one thread, with no Node
+// built-ins (no fs, worker_threads, Piscina or top-level process), so the same code runs in
+// Node, in a browser page without cross-origin isolation, and in a bare JavaScript context.
+// It rebuilds the task's model from the file's config (nn/task-models.ts, the trainers'
+// own builders), loads the weights and runs the forward pass over the same WASM kernels,
+// so its outputs are the Node runtime's bits for the same backend.
+
+export type { KernelBinaries } from './kernels.js';
+export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
+
+export interface LoadOptions {
+  /** The kernel binaries (the bundle passes its own). Absent: the plain-TypeScript reference kernels. */
+  kernels?: KernelBinaries;
+  /** 'relaxed' | 'simd' | 'js'; default: the best the engine accepts among the kernels given. */
+  backend?: BackendKind;
+  /** A name for the file in error messages (default 'model'). */
+  name?: string;
+}
+
+/** A node task's graph: features [nodes, features] row-major and undirected edges (each once or both ways). */
+export interface NodeGraph { numNodes: number; features: Float32Array; src: Int32Array | number[]; dst: Int32Array | number[] }
+
+/** One graph of a graph-level task: featurized as at training (graft's molecule featurizer for molecules). */
+export interface GraphInput { nodes: number; x: Float32Array; src: Int32Array; dst: Int32Array; w?: Float32Array; descriptors?: Float32Array }
+
+/** The samples of a genomic study: model features [n, f] (graft gp --keep-models writes them) and the sample graph's edges. */
+export interface GenomicInput { n: number; features: Float32Array; src: Int32Array; dst: Int32Array }
+
+export interface GraftModel {
+  readonly task: 'node' | 'graph' | 'genomic';
+  readonly backend: BackendKind;
+  /** The config the model was trained with, as stored in its file. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Node models: logits, class probabilities and the predicted class of every node. */
+  predictNodes(g: NodeGraph): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }>;
+  /** Graph models: outputs [graphs, targets] (logits for multi-label, with their sigmoid as `probs`). */
+  predictGraphs(graphs: readonly GraphInput[]): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }>;
+  /** Genomic models: the ensemble's prediction for every sample, in the trait's units. */
+  predictGenomic(input: GenomicInput): Promise<Float64Array>;
+  /** Frees the model's memory. */
+  dispose(): void;
+}
+
+/** Loads a model from the bytes of a checkpoint or model file (graft train, graft train --task graph, graft gp --keep-models, graft export, graft import). */
+export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOptions = {}): Promise<GraftModel> {
+  const name = options.name ?? 'model';
+  const buf = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const file = parseModelFile(decodeSafetensors(buf, name, sha256Hex), name);
+  const kind = chooseLocalBackend(options.kernels ?? {}, options.backend);
+  const heap = new Heap({ shared: false, initialBytes: 1 << 20 });
+  const backend = await localKernels(kind, options.kernels ?? {}, heap.memory);
+  return new LocalModel(file, heap, backend, name);
+}
+
+
+class LocalModel implements GraftModel {
+  readonly exec: LocalExec;
+  readonly task: GraftModel['task'];
+  readonly config: Readonly<Record<string, unknown>>;
+  private disposed = false;
+
+  constructor(private readonly file: ModelFile, readonly heap: Heap, backend: KernelBackend, private readonly name: string) {
+    this.exec = new LocalExec(heap, backend);
+    this.task = file.task;
+    this.config = file.config;
+  }
+
+  get backend(): BackendKind { return this.exec.backend.kind; }
+
+  private ctx(seed: number): PassContext { return { exec: this.exec, training: false, seed, step: 0 }; }
+
+  private check(task: GraftModel['task'], what: string): void {
+    if (this.disposed) throw new GraftError(`${this.name}: the model was disposed`);
+    if (this.task !== task) throw new GraftError(`${this.name} is a ${this.task} model: ${what} needs a ${task} model`);
+  }
+
+  async predictNodes(g: NodeGraph): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
+    this.check('node', 'predictNodes');
+    const c = this.file.config as unknown as NodeModelConfig;
+    const { features: f, classes } = this.file.shape;
+    const n = checkRows('predictNodes', 'g.features', g.numNodes, f, g.features);
+    const adj = gcnNorm(this.heap, n, g.src, g.dst);
+    const model = nodeGcn(this.heap, f, classes, c, () => ({ adj }));
+    let x: Tensor | null = null;
+    try {
+      loadInto(model.params(), modelWeights(this.file, ''), this.name);
+      x = Tensor.from(this.heap, 'float32', [n, f], g.features);
+      const out = await model.forward(this.ctx(c.seed), x);
+      const logits = (out.data() as Float32Array).slice();
+      return { logits, ...classScores(logits, n, classes), classes };
+    } finally {
+      model.dispose(); x?.free(); adj.free();
+    }
+  }
+
+  async predictGraphs(graphs: readonly GraphInput[]): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }> {
+    this.check('graph', 'predictGraphs');
+    const c = this.file.config as unknown as GraphModelConfig & { task: string };
+    const { features, targets } = this.file.shape;
+    const outputs = new Float32Array(graphs.length * targets);
+    let batch: ReturnType<typeof collate> | null = null;
+    const prop = (): Propagation => ({ adj: batch!.adj });
+    const offsets = (): Tensor => batch!.offsets;
+    const model: { params(): Parameter[]; dispose(): void; run(b: NonNullable<typeof batch>): Promise<Float32Array> } = c.hybrid
+      ? joined(this.heap, graphHybridParts(this.heap, features, targets, c, prop, offsets), (b) => [b.x, b.descriptors!], this.ctx(c.seed))
+      : sequential(new Sequential(graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)), (b) => b.x, this.ctx(c.seed));
+    try {
+      loadInto(model.params(), modelWeights(this.file, ''), this.name);
+      const BATCH = 128;
+      for (let at = 0; at < graphs.length; at += BATCH) {
+        const part = graphs.slice(at, at + BATCH).map((g, i) => graphSample(g, at + i, features, c.hybrid?.descriptors ?? 0, targets));
+        batch = collate(this.heap, part, features, targets);
+        try {
+          outputs.set(await model.run(batch), at * targets);
+        } finally {
+          batch.free(); batch = null;
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+    const probs = c.task === 'multilabel' ? outputs.map((v) => 1 / (1 + Math.exp(-v))) : null;
+    return { outputs, probs, targets };
+  }
+
+  async predictGenomic(input: GenomicInput): Promise<Float64Array> {
+    this.check('genomic', 'predictGenomic');
+    const c = this.file.config as unknown as GenomicModelConfig;
+    const { features: f, blocks } = this.file.shape;
+    const n = checkRows('predictGenomic', 'input.features', input.n, f, input.features);
+    const adj = gcnNorm(this.heap, n, input.src, input.dst);
+    const prop = (): Propagation => ({ adj });
+    const inputs: Tensor[] = [];
+    const sum = new Float64Array(n);
+    try {
+      if (blocks.length > 1) {
+        let col = 0;
+        for (const w of blocks) {
+          const part = new Float32Array(n * w);
+          for (let i = 0; i < n; i++) part.set(input.features.subarray(i * f + col, i * f + col + w), i * w);
+          inputs.push(Tensor.from(this.heap, 'float32', [n, w], part));
+          col += w;
+        }
+      } else {
+        inputs.push(Tensor.from(this.heap, 'float32', [n, f], input.features));
+      }
+      const members = this.file.members;
+      for (const [e, m] of members.entries()) {
+        const cm = { ...c, seed: m.seed };
+        const model = blocks.length > 1
+          ? joined(this.heap, genomicBranchParts(this.heap, cm, blocks, prop), () => inputs, this.ctx(m.seed))
+          : sequential(new Sequential(gcnStack(this.heap, new Rng(m.seed), prop, genomicStackShape(cm, f, 1))), () => inputs[0]!, this.ctx(m.seed));
+        try {
+          loadInto(model.params(), modelWeights(this.file, `m${e}.`), this.name);
+          const raw = await model.run(null);
+          for (let i = 0; i < n; i++) sum[i]! += raw[i]! * m.scale.sd + m.scale.mean;
+        } finally {
+          model.dispose();
+        }
+      }
+      for (let i = 0; i < n; i++) sum[i]! /= members.length;
+      return sum;
+    } finally {
+      for (const t of inputs) t.free();
+      adj.free();
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+function checkRows(fn: string, what: string, n: number, f: number, data: Float32Array): number {
+  if (!Number.isInteger(n) || n <= 0) throw new GraftError(`${fn}: the number of rows must be a positive integer (got ${String(n)})`);
+  if (!(data instanceof Float32Array) || data.length !== n * f) {
+    throw new GraftError(`${fn}: ${what} must be a Float32Array of ${n} × ${f} values (the model reads ${f} features), got ${data instanceof Float32Array ? data.length : typeof data}`);
+  }
+  return n;
+}
+
+function graphSample(g: GraphInput, i: number, features: number, descriptors: number, targets: number): GraphSample {
+  if (!(g.x instanceof Float32Array) || g.x.length !== g.nodes * features) {
+    throw new GraftError(`predictGraphs: graph ${i} must have x of ${g.nodes} × ${features} values (the model reads ${features} atom features), got ${g.x?.length}`);
+  }
+  if (descriptors > 0 && g.descriptors?.length !== descriptors) {
+    throw new GraftError(`predictGraphs: graph ${i} needs ${descriptors} descriptors for the hybrid's dense branch, got ${g.descriptors?.length ?? 'none'}`);
+  }
+  return { nodes: g.nodes, x: g.x, src: g.src, dst: g.dst, ...(g.w ? { w: g.w } : {}), ...(g.descriptors ? { descriptors: g.descriptors } : {}), y: new Float32Array(targets).fill(NaN) };
+}
+
+function loadInto(params: readonly Parameter[], weights: ReadonlyMap<string, Float32Array>, source: string): void {
+  for (const p of params) {
+    const w = weights.get(p.name);
+    if (!w) throw new GraftError(`${source}: no weights for ${p.name} (the file is of another model)`);
+    if (w.length !== p.value.size) throw new GraftError(`${source}: ${p.name} has ${w.length} values, the model ${p.value.size} ([${p.value.shape.join('×')}])`);
+    (p.value.data() as Float32Array).set(w);
+  }
+}
+
+type Runner<B> = { params(): Parameter[]; dispose(): void; run(b: B): Promise<Float32Array> };
+
+function sequential<B>(seq: Sequential, input: (b: B) => Tensor, ctx: PassContext): Runner<B> {
+  return {
+    params: () => seq.params(),
+    dispose: () => seq.dispose(),
+    run: async (b) => {
+      try {
+        return ((await seq.forward(ctx, input(b))).data() as Float32Array).slice();
+      } finally {
+        seq.release();
+      }
+    },
+  };
+}
+
+function joined<B>(heap: Heap, parts: JoinParts, inputs: (b: B) => Tensor[], ctx: PassContext): Runner<B> {
+  const all = [...parts.branches, parts.head];
+  return {
+    params: () => all.flatMap((l) => l.params()),
+    dispose: () => { for (const l of all) l.dispose(); },
+    run: async (b) => {
+      const r = await joinForward(heap, ctx, parts, inputs(b));
+      try {
+        return (r.out.data() as Float32Array).slice();
+      } finally {
+        r.release();
+      }
+    },
+  };
+}
+

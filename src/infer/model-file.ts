@@ -1,0 +1,92 @@
+import { GraftError } from '../core/errors.js';
+import type { Checkpoint } from '../core/safetensors.js';
+
+// What the inference entry reads from a file: the task, the config its model is built from,
+// the input and output widths, and which tensors are the reported weights. It accepts a
+// training checkpoint (graft train, graft train --task graph), a gp model file
+// (graft gp --keep-models) and a model file (graft export, graft import, graft quantize).
+
+/** The format `graft export --to graft` and `graft import` write: the reported weights and what rebuilds the model, nothing else. */
+export const MODEL_FORMAT = 'graft-model-v1';
+/** gp's kept ensembles (explain/genomic-models.ts). */
+const GP_MODELS_FORMAT = 'graft-gp-models-v1';
+
+export interface ModelShape {
+  features: number;
+  /** Node models. */
+  classes: number;
+  /** Graph models. */
+  targets: number;
+  /** Genomic models: feature columns per branch ([features] for one stack). */
+  blocks: number[];
+}
+
+export interface ModelFile {
+  task: 'node' | 'graph' | 'genomic';
+  config: Record<string, unknown>;
+  shape: ModelShape;
+  /** The reported weights' name prefix in `checkpoint` ('model.' or 'best.'). */
+  prefix: string;
+  /** Genomic ensembles: each member's seed and the trait's scale. */
+  members: { seed: number; scale: { mean: number; sd: number } }[];
+  checkpoint: Checkpoint;
+}
+
+const json = <T>(cp: Checkpoint, key: string, file: string): T => {
+  const v = cp.metadata[key];
+  if (v === undefined) throw new GraftError(`${file}: no '${key}' in its metadata (not a file graft can rebuild a model from)`);
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    throw new GraftError(`${file}: its metadata '${key}' is not JSON`);
+  }
+};
+
+const shapeOf = (cp: Checkpoint, name: string, file: string): number[] => {
+  const t = cp.tensors.get(name);
+  if (!t) throw new GraftError(`${file}: no tensor ${name}`);
+  return t.shape;
+};
+
+export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
+  const m = cp.metadata;
+  const empty: ModelShape = { features: 0, classes: 0, targets: 0, blocks: [] };
+  if (m['format'] === MODEL_FORMAT) {
+    const task = m['task'] as ModelFile['task'];
+    if (task !== 'node' && task !== 'graph' && task !== 'genomic') throw new GraftError(`${file}: unknown task ${String(task)}`);
+    return { task, config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: 'model.', members: task === 'genomic' ? json(cp, 'members', file) : [], checkpoint: cp };
+  }
+  if (m['format'] === GP_MODELS_FORMAT) {
+    if (m['config'] === undefined) throw new GraftError(`${file}: a gp model file from before inference was possible (no config in it): run graft gp --keep-models again`);
+    return { task: 'genomic', config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: '', members: json(cp, 'members', file), checkpoint: cp };
+  }
+  if (m['task'] === 'node') {
+    const config = json<Record<string, unknown>>(cp, 'config', file);
+    const best = config['restoreBest'] === true && [...cp.tensors.keys()].some((k) => k.startsWith('best.'));
+    const prefix = best ? 'best.' : 'model.';
+    const layers = Number(config['layers']);
+    return {
+      task: 'node', config, prefix, members: [], checkpoint: cp,
+      shape: { ...empty, features: shapeOf(cp, `${prefix}gcn0.weight`, file)[0]!, classes: shapeOf(cp, `${prefix}gcn${layers - 1}.weight`, file)[1]! },
+    };
+  }
+  if (m['task'] === 'graph') {
+    const config = json<Record<string, unknown>>(cp, 'config', file);
+    // The reported weights: the best validation epoch's when there was one (as graft eval scores them).
+    const stop = json<{ bestEpoch?: number } | null>(cp, 'early_stop', file);
+    const best = (stop?.bestEpoch ?? 0) > 0 && [...cp.tensors.keys()].some((k) => k.startsWith('best.'));
+    return {
+      task: 'graph', config, prefix: best ? 'best.' : 'model.', members: [], checkpoint: cp,
+      shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
+    };
+  }
+  throw new GraftError(`${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, a graft gp --keep-models file or a graft export model`);
+}
+
+/** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */
+export function modelWeights(f: ModelFile, member: string): Map<string, Float32Array> {
+  const prefix = f.prefix + member;
+  const out = new Map<string, Float32Array>();
+  for (const [k, t] of f.checkpoint.tensors) if (k.startsWith(prefix) && t.data instanceof Float32Array) out.set(k.slice(prefix.length), t.data);
+  return out;
+}

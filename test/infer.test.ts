@@ -1,0 +1,211 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { decodeSafetensors, utf8Decode, utf8Encode } from '../src/core/safetensors.js';
+import { sha256Hex } from '../src/core/sha256.js';
+import { plantedPartition, syntheticMolecules } from '../src/data/synthetic.js';
+import { saveGenomicModels } from '../src/explain/genomic-models.js';
+import type { StudyData } from '../src/genomics/study-data.js';
+import type { GraphSample } from '../src/graph/batch.js';
+import { loadModel, type KernelBinaries } from '../src/infer/index.js';
+import type { BackendKind } from '../src/kernels/backend.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { GCN_GP_DEFAULTS, trainGcnRegressor } from '../src/train/gcn-regressor.js';
+import { GraphTrainer } from '../src/train/graph-trainer.js';
+import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../src/train/node-trainer.js';
+import { MOLECULE_DEFAULTS } from '../src/chem/train-molecules.js';
+import { availableBackends, bitsEqual, rng, tempDir } from './helpers.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bundleFile = join(root, 'dist', 'infer', 'graft-infer.js');
+const kernels: KernelBinaries = {
+  relaxed: readFileSync(join(root, 'build', 'graft-relaxed-local.wasm')),
+  simd: readFileSync(join(root, 'build', 'graft-simd-local.wasm')),
+};
+const nodeSha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('graft/infer: what it reads files with', () => {
+  it('SHA-256 in plain TypeScript equals node:crypto at every padding boundary', () => {
+    const r = rng(5);
+    for (const n of [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 1000, 65_537]) {
+      const b = Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+      expect(sha256Hex(b), `${n} bytes`).toBe(nodeSha(b));
+    }
+    expect(sha256Hex(utf8Encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'); // FIPS 180-2 example
+  });
+
+  it('UTF-8 in plain TypeScript equals Buffer both ways, and refuses malformed bytes', () => {
+    for (const s of ['', 'gcn0.weight', 'é—λ', '分子', '𝔾 emoji 🧬', 'a\u0000b']) {
+      expect(Buffer.from(utf8Encode(s)).equals(Buffer.from(s, 'utf8')), s).toBe(true);
+      expect(utf8Decode(Buffer.from(s, 'utf8'))).toBe(s);
+    }
+    expect(() => utf8Decode(Uint8Array.of(0x61, 0xc3))).toThrow(/invalid UTF-8/);
+    expect(() => utf8Decode(Uint8Array.of(0xff))).toThrow(/invalid UTF-8/);
+  });
+
+  it('reads a Graft checkpoint as the Node runtime does, a checksum-less (PyTorch) file as written, and refuses a damaged one by name', () => {
+    const cp = { tensors: new Map([['w', { shape: [2, 3], data: Float32Array.of(1, 2, 3, 4, 5, 6) }], ['i', { shape: [2], data: Int32Array.of(-1, 7) }]]), metadata: { task: 'node', 'é': 'ü' } };
+    const bytes = encodeCheckpoint(cp);
+    const a = decodeSafetensors(bytes, 'm.safetensors', sha256Hex), b = decodeCheckpoint(bytes);
+    expect(a).toEqual(b);
+    expect([...a.tensors.get('w')!.data]).toEqual([1, 2, 3, 4, 5, 6]);
+    // A file as PyTorch's safetensors writes it: a header without Graft's metadata.
+    const header = Buffer.from(JSON.stringify({ 'conv1.bias': { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }));
+    const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(header.length));
+    const plain = Buffer.concat([len, header, Buffer.from(Float32Array.of(0.5, -2).buffer)]);
+    expect([...decodeSafetensors(plain, 'pyg.safetensors', sha256Hex).tensors.get('conv1.bias')!.data]).toEqual([0.5, -2]);
+    expect(() => decodeSafetensors(plain, 'pyg.safetensors', sha256Hex, { requireChecksums: true })).toThrow(/pyg\.safetensors: not a valid checkpoint: checksum mismatch \(stored none/);
+    const flipped = Buffer.from(bytes); flipped[flipped.length - 1]! ^= 1;
+    expect(() => decodeSafetensors(flipped, 'm.safetensors', sha256Hex)).toThrow(/m\.safetensors: not a valid checkpoint: checksum mismatch/);
+  });
+});
+
+describe('graft/infer bundle', () => {
+  const code = readFileSync(bundleFile, 'utf8');
+
+  it('is one ES module with no imports, no Node built-in, no require and no process', () => {
+    expect(code).not.toMatch(/\bimport\s*[{*\w][^;]*\sfrom\s*["']/);
+    expect(code).not.toMatch(/\bimport\s*\(/);
+    expect(code).not.toMatch(/node:|require\(|process\.|Buffer\.|TextDecoder|worker_threads|piscina/);
+    expect(code).toMatch(/export\s*\{/);
+    const size = JSON.parse(readFileSync(join(root, 'dist', 'infer', 'size.json'), 'utf8')) as { bytes: number };
+    expect(size.bytes).toBe(code.length);
+    expect(size.bytes).toBeLessThan(400 * 1024);
+  });
+
+  it('predicts a node model in a bare V8 context (no require, process or TextDecoder), bit for bit as the Node runtime on the same backend', async () => {
+    const dir = tempDir('graft-infer-vm-');
+    const { data, file, config } = await nodeRun(dir);
+    const inputs = {
+      numNodes: data.numNodes,
+      features: raw(dir, 'x.f32', data.features), src: raw(dir, 'src.i32', data.src), dst: raw(dir, 'dst.i32', data.dst),
+    };
+    writeFileSync(join(dir, 'inputs.json'), JSON.stringify(inputs));
+    const cases: { flags: string[]; backend: BackendKind }[] = [{ flags: [], backend: 'simd' }];
+    if (availableBackends().includes('relaxed') && Number(process.versions.node.split('.')[0]) < 22) cases.push({ flags: ['--experimental-wasm-relaxed-simd'], backend: 'relaxed' });
+    if (Number(process.versions.node.split('.')[0]) >= 22) cases[0]!.backend = 'relaxed';
+    for (const c of cases) {
+      const out = join(dir, `out-${c.backend}.json`);
+      const r = spawnSync(process.execPath, ['--experimental-vm-modules', '--no-warnings', ...c.flags, join(root, 'test', 'infer', 'vm-run.mjs'), bundleFile, file, join(dir, 'inputs.json'), out], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const got = JSON.parse(readFileSync(out, 'utf8')) as { backend: string; globals: Record<string, string>; probs: string; pred: number[] };
+      expect(got.backend).toBe(c.backend);
+      expect(got.globals).toEqual({ process: 'undefined', require: 'undefined', TextDecoder: 'undefined', fetch: 'undefined', Worker: 'undefined' });
+      const want = await runtimeNodePredictions(c.backend, data, config, file);
+      expect(bitsEqual(new Float32Array(new Uint8Array(Buffer.from(got.probs, 'base64')).buffer), want.probs)).toBe(true);
+      expect(got.pred).toEqual([...want.pred]);
+    }
+  });
+});
+
+function raw(dir: string, name: string, a: Float32Array | Int32Array): string {
+  const f = join(dir, name);
+  writeFileSync(f, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return f;
+}
+
+const nodeConfig: NodeTrainConfig = { ...KIPF_DEFAULTS, epochs: 15, patience: 0 };
+
+async function nodeRun(dir: string): Promise<{ data: ReturnType<typeof plantedPartition>; file: string; config: NodeTrainConfig }> {
+  const data = plantedPartition({ nodes: 300, features: 40, seed: 4 });
+  const file = join(dir, 'checkpoint.safetensors');
+  const rt = await Runtime.create({ threads: 2 });
+  try {
+    await trainNodeClassifier(rt, data, nodeConfig, { checkpointPath: file });
+  } finally {
+    await rt.close();
+  }
+  return { data, file, config: nodeConfig };
+}
+
+async function runtimeNodePredictions(backend: BackendKind, data: ReturnType<typeof plantedPartition>, config: NodeTrainConfig, file: string): Promise<{ probs: Float32Array; pred: Int32Array }> {
+  const cp = loadCheckpoint(file);
+  const weights = new Map([...cp.tensors].filter(([k]) => k.startsWith('best.')).map(([k, t]) => [k.slice(5), t.data as Float32Array]));
+  const rt = await Runtime.create({ threads: 2, backend });
+  try {
+    return await predictNodes(rt, data, config, weights);
+  } finally {
+    await rt.close();
+  }
+}
+
+describe.each(availableBackends())('graft/infer on the %s kernels gives the Node runtime\'s bits', (backend) => {
+  it('node model (a graft train checkpoint): logits, probabilities and classes', async () => {
+    const dir = tempDir('graft-infer-node-');
+    const { data, file, config } = await nodeRun(dir);
+    const model = await loadModel(readFileSync(file), { kernels, backend });
+    expect(model.task).toBe('node');
+    const got = await model.predictNodes({ numNodes: data.numNodes, features: data.features, src: data.src, dst: data.dst });
+    const want = await runtimeNodePredictions(backend, data, config, file);
+    expect(bitsEqual(got.probs, want.probs)).toBe(true);
+    expect([...got.pred]).toEqual([...want.pred]);
+    await expect(model.predictNodes({ numNodes: data.numNodes, features: data.features.subarray(1), src: data.src, dst: data.dst })).rejects.toThrow(/predictNodes: g\.features must be a Float32Array of 300 × 40 values/);
+    await expect(model.predictGraphs([])).rejects.toThrow(/is a node model: predictGraphs needs a graph model/);
+  });
+
+  it.each([false, true])('graph model (hybrid: %s): outputs over batches of any size', async (hybrid) => {
+    const r = rng(9);
+    const samples: GraphSample[] = syntheticMolecules({ graphs: backend === 'js' ? 50 : 150, types: 8, targets: 3, task: 'multilabel', seed: 3 })
+      .map((g) => (hybrid ? { ...g, descriptors: Float32Array.from({ length: 6 }, () => (r() < 0.3 ? 1 : 0)) } : g));
+    const config = { ...MOLECULE_DEFAULTS, task: 'multilabel' as const, epochs: 3, batchSize: 16, shardSize: 8, ...(hybrid ? { hybrid: { descriptors: 6, denseHidden: 8 } } : {}) };
+    const rt = await Runtime.create({ threads: 2, backend });
+    let cp: Parameters<typeof encodeCheckpoint>[0] | null = null;
+    let want: Float32Array;
+    try {
+      const tr = new GraphTrainer(rt, 8, 3, config);
+      await tr.fit(samples.slice(0, 30), samples.slice(30, 40), { restoreBest: true, checkpoint: { every: 100, write: (c) => { cp = c; } } });
+      want = await tr.predict(samples);
+      tr.dispose();
+    } finally {
+      await rt.close();
+    }
+    const model = await loadModel(encodeCheckpoint(cp!), { kernels, backend });
+    const got = await model.predictGraphs(samples.map(({ y: _y, ...g }) => g));
+    expect(got.targets).toBe(3);
+    expect(bitsEqual(got.outputs, want)).toBe(true);
+    expect(got.probs![0]).toBeCloseTo(1 / (1 + Math.exp(-want[0]!)), 6);
+  });
+
+  it.each([[null], [[10, 14]]])('genomic ensemble (marker blocks %j): predictions in the trait\'s units', async (blocks) => {
+    const data = plantedPartition({ nodes: 200, features: 24, seed: 8 });
+    const y = Float64Array.from({ length: data.numNodes }, (_, i) => data.labels[i]! * 2.5 + 10 + (i % 7) * 0.1);
+    const train = Int32Array.from({ length: 150 }, (_, i) => i);
+    const c = { ...GCN_GP_DEFAULTS, epochs: 20, patience: 0, hidden: 16, ensemble: 1 };
+    const input = { n: data.numNodes, features: data.features, f: data.numFeatures, src: data.src, dst: data.dst, y, train, ...(blocks ? { featureBlocks: blocks } : {}) };
+    const members = [];
+    let want = new Float64Array(data.numNodes);
+    for (const seed of [c.seed, c.seed + 1]) {
+      const rt = await Runtime.create({ threads: 2, backend });
+      try {
+        const res = await trainGcnRegressor(rt, input, { ...c, seed });
+        members.push({ seed, weights: res.weights, scale: res.scale });
+        want = want.map((v, i) => v + res.predictions[i]!);
+      } finally {
+        await rt.close();
+      }
+    }
+    want = want.map((v) => v / members.length);
+    const dir = tempDir('graft-infer-gp-');
+    const file = join(dir, 'gcn-y.safetensors');
+    const study = { n: data.numNodes, f: data.numFeatures, features: data.features, src: data.src, dst: data.dst, ids: [], traits: ['y'], ...(blocks ? { featureBlocks: blocks } : {}) } as unknown as StudyData;
+    saveGenomicModels(file, members, 'fp', c, study);
+    const model = await loadModel(readFileSync(file), { kernels, backend });
+    expect(model.task).toBe('genomic');
+    const got = await model.predictGenomic({ n: data.numNodes, features: data.features, src: data.src, dst: data.dst });
+    expect([...got]).toEqual([...want]);
+  });
+});
+
+describe('graft/infer refuses what is not a model', () => {
+  it('names the file and what it is', async () => {
+    const dir = tempDir('graft-infer-bad-');
+    const f = join(dir, 'other.safetensors');
+    saveCheckpoint(f, { tensors: new Map([['x', { shape: [1], data: Float32Array.of(1) }]]), metadata: { format: 'something' } });
+    await expect(loadModel(readFileSync(f), { kernels, name: 'other.safetensors' })).rejects.toThrow(/other\.safetensors: not a Graft model \(task none, format something\)/);
+    await expect(loadModel(Uint8Array.of(1, 2, 3), { kernels, name: 'tiny.bin' })).rejects.toThrow(/tiny\.bin: not a valid checkpoint: shorter than its 8-byte header length/);
+  });
+});
