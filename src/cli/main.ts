@@ -10,6 +10,7 @@ import { mb, MB_USAGE } from './mb.js';
 import { explain, EXPLAIN_USAGE, motifTask } from './explain.js';
 import { sweep, SWEEP_USAGE } from './sweep.js';
 import { NODE_USAGE, trainNode } from './train.js';
+import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
 
@@ -19,6 +20,7 @@ Usage:
 ${NODE_USAGE}
 ${GRAPH_USAGE}
 ${EVAL_USAGE}
+${INTEROP_USAGE}
 ${GP_USAGE}
 ${MB_USAGE}
 ${EXPLAIN_USAGE}
@@ -32,7 +34,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -54,6 +56,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       }
       case 'eval': await fromRun(rest, 'eval'); break;
       case 'predict': await fromRun(rest, 'predict'); break;
+      case 'import': await importModel(rest); break;
+      case 'export': await exportModel(rest); break;
       case 'gp': await gp(rest); break;
       case 'generate-gp': generateGp(rest); break;
       case 'mb': await mb(rest); break;

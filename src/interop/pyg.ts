@@ -1,0 +1,76 @@
+import { GraftError } from '../core/errors.js';
+import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
+
+// Weights between a PyTorch Geometric GCN's state_dict and Graft's GCN layers. PyG's GCNConv
+// (2.x) keeps a Linear without bias (`lin.weight`, stored [out, in] as every PyTorch Linear)
+// and a separate `bias` [out] added after propagation; PyG 1.x stored `weight` as [in, out].
+// Graft's GCNConv keeps `weight` [in, out] and `bias` [out], and computes the same
+// Â·(X·W) + b (or (Â·X)·W + b when a layer widens, the same value up to rounding). Layers
+// are named conv1 … convL (as in PyG's examples) or convs.0 … convs.(L−1) (a ModuleList).
+
+export interface GcnWeights {
+  /** Graft's parameters by name: gcn0.weight [in, out], gcn0.bias [out], … */
+  tensors: Map<string, StoredTensor>;
+  /** Input width, then each layer's output width. */
+  widths: number[];
+}
+
+const PATTERNS = [(i: number) => `conv${i + 1}.`, (i: number) => `convs.${i}.`];
+
+/** Graft GCN weights from a PyG state_dict; what does not fit is named (file and tensor). */
+export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, '')); // DataParallel's prefix
+  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const pattern = PATTERNS.find((p) => names.some((n) => n.startsWith(p(0))));
+  if (!pattern) throw new GraftError(`${file}: no GCN layers (expected conv1.lin.weight, conv1.bias, … as PyG's GCNConv names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`);
+  const tensors = new Map<string, StoredTensor>();
+  const widths: number[] = [];
+  let l = 0;
+  for (; names.some((n) => n.startsWith(pattern(l))); l++) {
+    const p = pattern(l);
+    const lin = get(`${p}lin.weight`), old = get(`${p}weight`), bias = get(`${p}bias`);
+    const f32 = (t: StoredTensor, k: string): Float32Array => {
+      if (!(t.data instanceof Float32Array)) throw new GraftError(`${file}: ${k} is not float32 (save the model with .float() first)`);
+      return t.data;
+    };
+    let w: Float32Array, inW: number, outW: number;
+    if (lin) {
+      if (lin.shape.length !== 2) throw new GraftError(`${file}: ${p}lin.weight has shape [${lin.shape}], expected [out, in]`);
+      [outW, inW] = lin.shape as [number, number];
+      const src = f32(lin, `${p}lin.weight`);
+      w = new Float32Array(inW * outW);
+      for (let o = 0; o < outW; o++) for (let i = 0; i < inW; i++) w[i * outW + o] = src[o * inW + i]!;
+    } else if (old) {
+      if (old.shape.length !== 2) throw new GraftError(`${file}: ${p}weight has shape [${old.shape}], expected [in, out]`);
+      [inW, outW] = old.shape as [number, number];
+      w = f32(old, `${p}weight`).slice();
+    } else {
+      throw new GraftError(`${file}: layer ${p.slice(0, -1)} has no lin.weight (PyG 2.x) or weight (PyG 1.x)`);
+    }
+    if (!bias) throw new GraftError(`${file}: ${p}bias is missing: Graft's GCN layers have a bias (a GCNConv(bias=False) cannot be imported)`);
+    if (bias.shape.length !== 1 || bias.shape[0] !== outW) throw new GraftError(`${file}: ${p}bias has shape [${bias.shape}], expected [${outW}]`);
+    if (l > 0 && widths[l] !== inW) throw new GraftError(`${file}: ${p.slice(0, -1)} reads ${inW} columns but the layer before it writes ${widths[l]}`);
+    if (l === 0) widths.push(inW);
+    widths.push(outW);
+    tensors.set(`gcn${l}.weight`, { shape: [inW, outW], data: w });
+    tensors.set(`gcn${l}.bias`, { shape: [outW], data: f32(bias, `${p}bias`).slice() });
+  }
+  const hidden = widths.slice(1, -1);
+  if (hidden.some((h) => h !== hidden[0])) throw new GraftError(`${file}: hidden layers of different widths (${hidden.join(', ')}): Graft's GCN has one hidden width`);
+  return { tensors, widths };
+}
+
+/** A PyG (2.x) state_dict from Graft GCN weights gcn0 … gcn(L−1): convN.lin.weight [out, in], convN.bias [out]. */
+export function gcnToPyg(weights: ReadonlyMap<string, Float32Array>, widths: readonly number[]): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (let l = 0; l + 1 < widths.length; l++) {
+    const inW = widths[l]!, outW = widths[l + 1]!;
+    const w = weights.get(`gcn${l}.weight`), b = weights.get(`gcn${l}.bias`);
+    if (!w || w.length !== inW * outW || !b || b.length !== outW) throw new GraftError(`the run's gcn${l} is not [${inW}, ${outW}] with a bias`);
+    const t = new Float32Array(inW * outW);
+    for (let i = 0; i < inW; i++) for (let o = 0; o < outW; o++) t[o * inW + i] = w[i * outW + o]!;
+    out.set(`conv${l + 1}.lin.weight`, { shape: [outW, inW], data: t });
+    out.set(`conv${l + 1}.bias`, { shape: [outW], data: b.slice() });
+  }
+  return out;
+}
