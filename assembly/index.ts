@@ -12,3 +12,4 @@ export { softmaxCrossEntropy, mseLoss, bceWithLogits } from './losses';
 export { sgdStep, adamStep } from './optim';
 export { segmentPool, segmentPoolBackward } from './pooling';
 export { streamTriad } from './triad';
+export { quantizeU7, gemmI8 } from './int8';

@@ -11,6 +11,7 @@ import { explain, EXPLAIN_USAGE, motifTask } from './explain.js';
 import { sweep, SWEEP_USAGE } from './sweep.js';
 import { NODE_USAGE, trainNode } from './train.js';
 import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
+import { quantize, QUANTIZE_USAGE } from './quantize.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
 
@@ -21,6 +22,7 @@ ${NODE_USAGE}
 ${GRAPH_USAGE}
 ${EVAL_USAGE}
 ${INTEROP_USAGE}
+${QUANTIZE_USAGE}
 ${GP_USAGE}
 ${MB_USAGE}
 ${EXPLAIN_USAGE}
@@ -34,7 +36,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -58,6 +60,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'predict': await fromRun(rest, 'predict'); break;
       case 'import': await importModel(rest); break;
       case 'export': await exportModel(rest); break;
+      case 'quantize': await quantize(rest); break;
       case 'gp': await gp(rest); break;
       case 'generate-gp': generateGp(rest); break;
       case 'mb': await mb(rest); break;

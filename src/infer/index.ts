@@ -7,8 +7,10 @@ import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import { joinForward, type JoinParts } from '../nn/join-parts.js';
-import type { Parameter, PassContext } from '../nn/layer.js';
-import type { Propagation } from '../nn/layers.js';
+import type { Layer, Parameter, PassContext } from '../nn/layer.js';
+import { GCNConv, Linear, type Propagation } from '../nn/layers.js';
+import { Int8Weight } from '../ops/int8.js';
+import { int8Values } from '../quant/int8.js';
 import { Sequential } from '../nn/sequential.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import { Rng } from '../core/random.js';
@@ -38,6 +40,11 @@ export interface LoadOptions {
   backend?: BackendKind;
   /** A name for the file in error messages (default 'model'). */
   name?: string;
+  /**
+   * Called with a model's linear maps (every GCN layer's and Linear's X·W) once its weights
+   * are in, before each forward pass: graft quantize watches their inputs through it.
+   */
+  onLinears?: (linears: Linear[], member: string) => void;
 }
 
 /** A node task's graph: features [nodes, features] row-major and undirected edges (each once or both ways). */
@@ -72,7 +79,7 @@ export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOp
   const kind = chooseLocalBackend(options.kernels ?? {}, options.backend);
   const heap = new Heap({ shared: false, initialBytes: 1 << 20 });
   const backend = await localKernels(kind, options.kernels ?? {}, heap.memory);
-  return new LocalModel(file, heap, backend, name);
+  return new LocalModel(file, heap, backend, name, options.onLinears);
 }
 
 
@@ -82,7 +89,8 @@ class LocalModel implements GraftModel {
   readonly config: Readonly<Record<string, unknown>>;
   private disposed = false;
 
-  constructor(private readonly file: ModelFile, readonly heap: Heap, backend: KernelBackend, private readonly name: string) {
+  constructor(private readonly file: ModelFile, readonly heap: Heap, backend: KernelBackend, private readonly name: string,
+    private readonly onLinears?: LoadOptions['onLinears']) {
     this.exec = new LocalExec(heap, backend);
     this.task = file.task;
     this.config = file.config;
@@ -106,7 +114,7 @@ class LocalModel implements GraftModel {
     const model = nodeGcn(this.heap, f, classes, c, () => ({ adj }));
     let x: Tensor | null = null;
     try {
-      loadInto(model.params(), modelWeights(this.file, ''), this.name);
+      this.prepare(model.params(), linearsOf(model.layers), '');
       x = Tensor.from(this.heap, 'float32', [n, f], g.features);
       const out = await model.forward(this.ctx(c.seed), x);
       const logits = (out.data() as Float32Array).slice();
@@ -121,14 +129,15 @@ class LocalModel implements GraftModel {
     const c = this.file.config as unknown as GraphModelConfig & { task: string };
     const { features, targets } = this.file.shape;
     const outputs = new Float32Array(graphs.length * targets);
-    let batch: ReturnType<typeof collate> | null = null;
+    type Batch = ReturnType<typeof collate>;
+    let batch: Batch | null = null;
     const prop = (): Propagation => ({ adj: batch!.adj });
     const offsets = (): Tensor => batch!.offsets;
-    const model: { params(): Parameter[]; dispose(): void; run(b: NonNullable<typeof batch>): Promise<Float32Array> } = c.hybrid
-      ? joined(this.heap, graphHybridParts(this.heap, features, targets, c, prop, offsets), (b) => [b.x, b.descriptors!], this.ctx(c.seed))
-      : sequential(new Sequential(graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)), (b) => b.x, this.ctx(c.seed));
+    const model: Runner<Batch> = c.hybrid
+      ? joined<Batch>(this.heap, graphHybridParts(this.heap, features, targets, c, prop, offsets), (b) => [b.x, b.descriptors!], this.ctx(c.seed))
+      : sequential<Batch>(new Sequential(graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)), (b) => b.x, this.ctx(c.seed));
     try {
-      loadInto(model.params(), modelWeights(this.file, ''), this.name);
+      this.prepare(model.params(), model.linears, '');
       const BATCH = 128;
       for (let at = 0; at < graphs.length; at += BATCH) {
         const part = graphs.slice(at, at + BATCH).map((g, i) => graphSample(g, at + i, features, c.hybrid?.descriptors ?? 0, targets));
@@ -174,7 +183,7 @@ class LocalModel implements GraftModel {
           ? joined(this.heap, genomicBranchParts(this.heap, cm, blocks, prop), () => inputs, this.ctx(m.seed))
           : sequential(new Sequential(gcnStack(this.heap, new Rng(m.seed), prop, genomicStackShape(cm, f, 1))), () => inputs[0]!, this.ctx(m.seed));
         try {
-          loadInto(model.params(), modelWeights(this.file, `m${e}.`), this.name);
+          this.prepare(model.params(), model.linears, `m${e}.`);
           const raw = await model.run(null);
           for (let i = 0; i < n; i++) sum[i]! += raw[i]! * m.scale.sd + m.scale.mean;
         } finally {
@@ -189,9 +198,38 @@ class LocalModel implements GraftModel {
     }
   }
 
+  /**
+   * Puts the file's weights into a freshly built model: float weights as they are; for an
+   * int8 file, each linear map's quantized weight (its float weight stays unread).
+   */
+  private prepare(params: readonly Parameter[], linears: readonly Linear[], member: string): void {
+    const int8 = this.file.checkpoint.metadata['precision'] === 'int8';
+    const skip = new Set<Parameter>();
+    if (int8) {
+      for (const lin of linears) {
+        const v = int8Values(this.file.checkpoint.tensors, this.file.prefix + member, lin.name);
+        if (!v) throw new GraftError(`${this.name}: an int8 model file without the int8 weights of ${member}${lin.name}`);
+        lin.quantized = Int8Weight.create(this.heap, v);
+        skip.add(lin.weight);
+      }
+    }
+    loadInto(params.filter((p) => !skip.has(p)), modelWeights(this.file, member), this.name);
+    this.onLinears?.([...linears], member);
+  }
+
   dispose(): void {
     this.disposed = true;
   }
+}
+
+/** The linear maps of a stack: each Linear, and each GCN layer's. */
+function linearsOf(layers: readonly Layer[]): Linear[] {
+  const out: Linear[] = [];
+  for (const l of layers) {
+    if (l instanceof Linear) out.push(l);
+    else if (l instanceof GCNConv) out.push(l.lin);
+  }
+  return out;
 }
 
 function checkRows(fn: string, what: string, n: number, f: number, data: Float32Array): number {
@@ -221,11 +259,12 @@ function loadInto(params: readonly Parameter[], weights: ReadonlyMap<string, Flo
   }
 }
 
-type Runner<B> = { params(): Parameter[]; dispose(): void; run(b: B): Promise<Float32Array> };
+type Runner<B> = { params(): Parameter[]; linears: Linear[]; dispose(): void; run(b: B): Promise<Float32Array> };
 
 function sequential<B>(seq: Sequential, input: (b: B) => Tensor, ctx: PassContext): Runner<B> {
   return {
     params: () => seq.params(),
+    linears: linearsOf(seq.layers),
     dispose: () => seq.dispose(),
     run: async (b) => {
       try {
@@ -241,6 +280,7 @@ function joined<B>(heap: Heap, parts: JoinParts, inputs: (b: B) => Tensor[], ctx
   const all = [...parts.branches, parts.head];
   return {
     params: () => all.flatMap((l) => l.params()),
+    linears: [...parts.branches.flatMap((b) => linearsOf(b.layers)), parts.head],
     dispose: () => { for (const l of all) l.dispose(); },
     run: async (b) => {
       const r = await joinForward(heap, ctx, parts, inputs(b));

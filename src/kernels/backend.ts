@@ -38,6 +38,9 @@ export interface KernelBackend {
   streamTriad(a: number, b: number, c: number, s: number, e0: number, e1: number): void;
   sddmmCsr(rowPtr: number, colIdx: number, g: number, ldg: number, h: number, ldh: number, n: number, out: number,
     r0: number, r1: number): void;
+  quantizeU7(x: number, ldx: number, q: number, ldq: number, k: number, inv: number, zp: number, r0: number, r1: number): void;
+  gemmI8(q: number, kPad: number, w: number, wsum: number, scale: number, zp: number, y: number, ldy: number, n: number,
+    r0: number, r1: number): void;
 }
 
 /** 'relaxed': relaxed-SIMD build (fused multiply-add); 'simd': SIMD128 build; 'js': the reference. */

@@ -39,6 +39,8 @@ export const KERNELS: readonly KernelConfig[] = [
   { name: 'segmentPoolBackward', arity: 8 },
   { name: 'streamTriad', arity: 4 },
   { name: 'sddmmCsr', arity: 8 },
+  { name: 'quantizeU7', arity: 7 },
+  { name: 'gemmI8', arity: 9 },
   { name: 'noop', arity: 0 },
   { name: 'faultInject', arity: 2 },
 ];

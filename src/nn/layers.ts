@@ -3,6 +3,7 @@ import type { Heap } from '../memory/heap.js';
 import { dropout, dropoutBackward, dropoutKey } from '../ops/dropout.js';
 import { addInto, biasAdd, colSum, relu, reluBackward } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
+import { matmulInt8, type Int8Weight } from '../ops/int8.js';
 import { segmentPool, segmentPoolBackward, type PoolMode } from '../ops/pooling.js';
 import { sddmm, spmm } from '../ops/sparse.js';
 import type { Tensor } from '../memory/tensor.js';
@@ -32,6 +33,13 @@ export class Linear implements Layer {
   readonly kind = 'linear';
   readonly weight: Parameter;
   readonly bias: Parameter | null;
+  /**
+   * Set for integer inference (graft quantize --int8): X·W then runs on the int8 path and the
+   * float weight is not read. Such a layer has no backward.
+   */
+  quantized: Int8Weight | null = null;
+  /** Set while calibrating: sees every input X·W is taken of. */
+  observe: ((x: Tensor) => void) | null = null;
   private x: Tensor | null = null;
 
   constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
@@ -45,13 +53,20 @@ export class Linear implements Layer {
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const y = await matmul(ctx.exec, x, this.weight.value);
+    const y = await this.project(ctx, x);
     if (this.bias) await biasAdd(ctx.exec, y, this.bias.value);
     this.x = x;
     return y;
   }
 
+  /** X·W: the float GEMM, or the int8 one when the layer is quantized. */
+  project(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    this.observe?.(x);
+    return this.quantized ? matmulInt8(ctx.exec, x, this.quantized) : matmul(ctx.exec, x, this.weight.value);
+  }
+
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    if (this.quantized) throw new Error(`${this.name}: a quantized layer is for inference only (no backward)`);
     const x = this.take();
     await matmul(ctx.exec, x, gy, this.weight.grad, { transA: true });
     if (this.bias) await colSum(ctx.exec, gy, this.bias.grad);
@@ -66,7 +81,11 @@ export class Linear implements Layer {
   }
 
   release(): void { this.x = null; }
-  dispose(): void { disposeParams(this.params()); }
+  dispose(): void {
+    disposeParams(this.params());
+    this.quantized?.free();
+    this.quantized = null;
+  }
 }
 
 /**
@@ -110,9 +129,9 @@ export class GCNConv implements Layer {
     let y: Tensor;
     if (this.propagateFirst) {
       this.ax = await this.propagated(ctx, adj, x); // release() frees it if what follows fails
-      y = await matmul(ctx.exec, this.ax, this.lin.weight.value);
+      y = await this.lin.project(ctx, this.ax);
     } else {
-      const xw = await matmul(ctx.exec, x, this.lin.weight.value);
+      const xw = await this.lin.project(ctx, x);
       const keep = this.graph().edgeGrad !== undefined;
       try {
         y = await spmm(ctx.exec, adj, xw);
@@ -142,6 +161,7 @@ export class GCNConv implements Layer {
 
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
     if (!this.x) throw new Error(`${this.name}: backward without forward`);
+    if (this.lin.quantized) throw new Error(`${this.name}: a quantized layer is for inference only (no backward)`);
     const x = this.x;
     this.x = null;
     const { adj, edgeGrad } = this.graph();

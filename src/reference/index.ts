@@ -8,6 +8,7 @@ import { poolingKernels } from './pooling.js';
 import { sddmmCsrKernels } from './sddmm_csr.js';
 import { spmmCsrKernels } from './spmm_csr.js';
 import { triadKernels } from './triad.js';
+import { int8Kernels } from './int8.js';
 import { HeapViews } from './views.js';
 
 // The plain-TypeScript twin of every kernel in assembly/, one file per assembly file with
@@ -30,5 +31,6 @@ export function createReferenceBackend(memory: WebAssembly.Memory): KernelBacken
     ...poolingKernels(views),
     ...triadKernels(views),
     ...sddmmCsrKernels(views),
+    ...int8Kernels(views),
   };
 }

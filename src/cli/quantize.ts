@@ -1,0 +1,132 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadMoleculeCsv } from '../chem/dataset.js';
+import { moleculeSplit } from '../chem/train-molecules.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { GraftError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
+import type { StoredTensor } from '../core/safetensors.js';
+import { loadModel, type GraftModel, type KernelBinaries, type LoadOptions } from '../infer/index.js';
+import { modelWeights, parseModelFile } from '../infer/model-file.js';
+import { enableRelaxedSimd } from '../kernels/wasm.js';
+import type { Linear } from '../nn/layers.js';
+import type { Int8WeightValues } from '../ops/int8.js';
+import { activationQuant, int8Entries, quantizeWeight, RangeObserver } from '../quant/int8.js';
+import { encodeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { meanRocAuc } from '../train/multilabel-metrics.js';
+import { modelMetadata } from './interop.js';
+import { loadData, type DataChoice } from './train.js';
+
+// graft quantize --int8: a run's model with int8 weights (symmetric, per output channel) and
+// 7-bit activations whose scale per tensor is calibrated on the training nodes or graphs,
+// accumulated exactly in int32 (quant/int8.ts, ops/int8.ts). It reports the test figures of
+// the float model and of the int8 one, both run by graft/infer on one thread, and the sizes.
+
+export const QUANTIZE_USAGE = `  graft quantize --run DIR --int8 [--out FILE]   (node and graph runs; writes DIR/model.int8.safetensors)`;
+
+/** The unshared kernel builds graft/infer runs on, read from the package. */
+function localKernels(): KernelBinaries {
+  enableRelaxedSimd();
+  const read = (k: string): Uint8Array => readFileSync(join(packageRoot(), 'build', `graft-${k}-local.wasm`));
+  return { relaxed: read('relaxed'), simd: read('simd') };
+}
+
+interface TaskData {
+  /** Runs the model on the calibration samples; `rows` selects a node model's calibration rows. */
+  calibrate(m: GraftModel): Promise<void>;
+  rows: Int32Array | null;
+  /** The test figures of a model. */
+  score(m: GraftModel): Promise<Record<string, number>>;
+}
+
+export async function quantize(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args: argv, strict: true, options: { run: { type: 'string' }, int8: { type: 'boolean' }, out: { type: 'string' } } });
+  if (!v.run) throw new GraftError('--run DIR (a folder written by graft train) is required');
+  if (!v.int8) throw new GraftError('--int8 is required (the one precision graft quantize makes)');
+  const cpFile = join(v.run, 'checkpoint.safetensors'), cfgFile = join(v.run, 'config.json');
+  if (!existsSync(cpFile) || !existsSync(cfgFile)) throw new GraftError(`${v.run} is not a run folder (no checkpoint.safetensors and config.json)`);
+  const file = parseModelFile(loadCheckpoint(cpFile), cpFile);
+  if (file.task === 'genomic') throw new GraftError(`${cpFile}: graft quantize covers node and graph runs`);
+  const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+  const task = file.task === 'node' ? await nodeTask(saved) : await graphTask(saved);
+  const kernels = localKernels();
+
+  // Calibration: every linear map's input range over the training rows, on the float model.
+  const ranges = new Map<string, RangeObserver>();
+  const observe: LoadOptions['onLinears'] = (linears: Linear[]) => {
+    for (const lin of linears) {
+      const r = ranges.get(lin.name) ?? new RangeObserver();
+      ranges.set(lin.name, r);
+      lin.observe = (x) => r.add(x.data() as Float32Array, x.shape[1]!, task.rows);
+    }
+  };
+  const floatBytes = encodeCheckpoint({ tensors: new Map([...modelWeights(file, '')].map(([k, w]) => [`model.${k}`, { shape: file.checkpoint.tensors.get(`${file.prefix}${k}`)!.shape, data: w }])), metadata: modelMetadata(file) });
+  const float = await loadModel(floatBytes, { kernels, onLinears: observe, name: cpFile });
+  await task.calibrate(float);
+  const floatScores = await task.score(await loadModel(floatBytes, { kernels, name: cpFile }));
+
+  const weights = modelWeights(file, '');
+  const tensors = new Map<string, StoredTensor>();
+  for (const [k, w] of weights) {
+    const lin = k.endsWith('.weight') ? ranges.get(k.slice(0, -'.weight'.length)) : undefined;
+    if (lin) continue;
+    tensors.set(`model.${k}`, { shape: file.checkpoint.tensors.get(`${file.prefix}${k}`)!.shape, data: w });
+  }
+  const calibration: Record<string, { min: number; max: number; scale: number; zero_point: number }> = {};
+  for (const [name, r] of ranges) {
+    const w = weights.get(`${name}.weight`);
+    const shape = file.checkpoint.tensors.get(`${file.prefix}${name}.weight`)?.shape;
+    if (!w || !shape) throw new GraftError(`${cpFile}: no weight for the linear map ${name}`);
+    const [k, out] = shape as [number, number];
+    if (!Number.isFinite(r.min)) throw new GraftError(`${name}: calibration saw no input rows`);
+    const { q, weightScale } = quantizeWeight(w, k, out);
+    const a = activationQuant(r.min, r.max);
+    const values: Int8WeightValues = { q, k, out, weightScale, ...a };
+    for (const [key, t] of int8Entries(`model.${name}`, values)) tensors.set(key, t);
+    calibration[name] = { min: r.min, max: r.max, scale: a.inputScale, zero_point: a.zeroPoint };
+  }
+  const bytes = encodeCheckpoint({ tensors, metadata: { ...modelMetadata(file), precision: 'int8', calibration: JSON.stringify(calibration) } });
+  const out = resolve(v.out ?? join(v.run, 'model.int8.safetensors'));
+  const int8 = await loadModel(bytes, { kernels, name: out });
+  const int8Scores = await task.score(int8);
+  writeFileAtomic(out, bytes);
+  console.log(JSON.stringify({
+    out, task: file.task, backend: int8.backend, float: floatScores, int8: int8Scores,
+    bytes: { float_model: floatBytes.length, int8_model: bytes.length, checkpoint: readFileSync(cpFile).length }, calibration,
+  }));
+}
+
+async function nodeTask(saved: Record<string, unknown>): Promise<TaskData> {
+  const ds = loadData(saved as unknown as DataChoice, Number(saved['seed']));
+  const g = { numNodes: ds.numNodes, features: ds.features, src: ds.src, dst: ds.dst };
+  return {
+    rows: ds.split.train,
+    calibrate: async (m) => { await m.predictNodes(g); },
+    score: async (m) => {
+      const { pred } = await m.predictNodes(g);
+      const acc = (idx: Int32Array): number => [...idx].filter((i) => pred[i] === ds.labels[i]).length / idx.length;
+      return { test_accuracy: acc(ds.split.test), val_accuracy: acc(ds.split.val) };
+    },
+  };
+}
+
+async function graphTask(saved: Record<string, unknown>): Promise<TaskData> {
+  const c = saved as { data: string; smiles?: string; targets: string[]; type: 'multilabel' | 'regression'; split: 'random' | 'scaffold'; hybrid: boolean; seed: number };
+  const ds = await loadMoleculeCsv(c.data, { targets: c.targets, task: c.type, ...(c.smiles ? { smiles: c.smiles } : {}) });
+  const { train, test } = moleculeSplit(ds, { split: c.split, hybrid: c.hybrid, config: { seed: c.seed } });
+  const T = c.targets.length;
+  const truth = new Float32Array(test.length * T);
+  test.forEach((g, i) => truth.set(g.y, i * T));
+  return {
+    rows: null,
+    calibrate: async (m) => { await m.predictGraphs(train); },
+    score: async (m): Promise<Record<string, number>> => {
+      const r = await m.predictGraphs(test);
+      if (c.type === 'multilabel') return { test_roc_auc: meanRocAuc(truth, r.probs!, T) };
+      let se = 0, n = 0;
+      for (let i = 0; i < truth.length; i++) if (!Number.isNaN(truth[i]!)) { se += (r.outputs[i]! - truth[i]!) ** 2; n++; }
+      return { test_rmse: Math.sqrt(se / n) };
+    },
+  };
+}
