@@ -34,8 +34,8 @@ for (const t of threads) {
     const order = turn++ % 2 === 0 ? [['graft', graft], ['torch', torch]] : [['torch', torch], ['graft', graft]];
     const got = {};
     for (const [who, run] of order) got[who] = run(w, t);
-    const g = got.graft.find((l) => !l.mode), p = got.torch[0];
-    results.push({ workload: w, threads: t, graft: g, torch: p, graftVariants: got.graft.filter((l) => l.mode) });
+    const g = got.graft.find((l) => !l.mode && !l.precision), p = got.torch[0];
+    results.push({ workload: w, threads: t, graft: g, torch: p, graftVariants: got.graft.filter((l) => l.mode || l.precision) });
     console.error(`compare: ${w} ×${t}: Graft ${g.train_ms} / ${g.infer_ms} ms, PyTorch ${p.train_ms} / ${p.infer_ms} ms`);
   }
 }

@@ -17,13 +17,12 @@ import { availableBackends, bitsEqual, rng, runGraftAsync, sharedData, tempDir }
 // The int8 kernels (assembly/int8.ts) against a plain-TS integer reference written here,
 // bit for bit, on every build; the op against the float product; graft quantize end to end.
 
-/** q = clamp(round-half-even(f32(x·inv)) + zp, 0, 127), NaN → 0. */
+/** q = round-half-even(clamp(f32(f32(x·inv) + zp), 0, 127)), NaN → 0. */
 function quantizeOracle(x: number, inv: number, zp: number): number {
-  const v = Math.fround(x * Math.fround(inv));
+  let v = Math.fround(Math.fround(x * Math.fround(inv)) + zp);
+  v = Number.isNaN(v) ? 0 : Math.min(127, Math.max(0, v));
   const fl = Math.floor(v), d = v - fl;
-  const r = d > 0.5 ? fl + 1 : d < 0.5 ? fl : fl % 2 === 0 ? fl : fl + 1;
-  const q = r + zp;
-  return Number.isNaN(q) ? 0 : Math.min(127, Math.max(0, q));
+  return d > 0.5 ? fl + 1 : d < 0.5 ? fl : fl % 2 === 0 ? fl : fl + 1;
 }
 
 function int8Oracle(x: Float32Array, m: number, k: number, q: Int8Array, out: number, weightScale: Float32Array, inputScale: number, zp: number): Float32Array {
@@ -44,7 +43,7 @@ function case_(m: number, k: number, out: number, seed: number, signed: boolean)
   const x = Float32Array.from({ length: m * k }, () => (signed ? r() * 2 - 1 : r()) * 3);
   // Exact ties of the quantization grid, zeros and values past the calibrated range.
   for (let i = 0; i < x.length; i += 7) x[i] = 0;
-  if (x.length > 3) { x[1] = 100; x[2] = signed ? -100 : 0; x[3] = 1.5 * (3 / 127); }
+  if (x.length > 5) { x[1] = 100; x[2] = signed ? -100 : 0; x[3] = 1.5 * (3 / 127); x[4] = NaN; x[5] = 2.5 * (3 / 127); }
   const w = Float32Array.from({ length: k * out }, () => r() * 2 - 1);
   return { x, w };
 }

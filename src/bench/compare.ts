@@ -21,9 +21,9 @@ export interface Comparison {
   regressions: number;
 }
 
-/** workload, threads and mode: what identifies a line across runs. */
+/** workload, threads, mode and precision: what identifies a line across runs. */
 function lineKey(l: BenchLine): string {
-  return `${l.workload} ×${l.threads}${l.mode ? ` ${l.mode}` : ''}`;
+  return `${l.workload} ×${l.threads}${l.mode ? ` ${l.mode}` : ''}${l.precision ? ` ${l.precision}` : ''}`;
 }
 
 /** Bench lines from text (one JSON object a line; blank lines and non-JSON lines skipped). */
@@ -39,7 +39,9 @@ export function parseBenchLines(text: string, file: string): BenchLine[] {
       throw new GraftError(`${file}:${i + 1}: not a JSON line: ${(err as Error).message}`);
     }
     if (o.workload === undefined && o.train_ms === undefined) return; // another tool's line
-    if (typeof o.workload !== 'string' || typeof o.threads !== 'number' || typeof o.train_ms !== 'number' || typeof o.infer_ms !== 'number') {
+    // An int8 line has no training time (training stays float32).
+    const needsTrain = o.precision === undefined;
+    if (typeof o.workload !== 'string' || typeof o.threads !== 'number' || (needsTrain && typeof o.train_ms !== 'number') || typeof o.infer_ms !== 'number') {
       throw new GraftError(`${file}:${i + 1}: a bench line needs workload, threads, train_ms and infer_ms`);
     }
     lines.push(o as BenchLine);
@@ -59,8 +61,10 @@ export function compareBench(baseline: readonly BenchLine[], current: readonly B
     const a = now.get(key);
     if (!a) continue;
     for (const metric of ['train_ms', 'infer_ms'] as const) {
-      const changePct = ((a[metric] - b[metric]) / b[metric]) * 100;
-      changes.push({ key, metric, before: b[metric], after: a[metric], changePct, regression: changePct > maxRegressionPct });
+      const was = b[metric], is = a[metric];
+      if (was === undefined || is === undefined) continue;
+      const changePct = ((is - was) / was) * 100;
+      changes.push({ key, metric, before: was, after: is, changePct, regression: changePct > maxRegressionPct });
     }
   }
   return {

@@ -3,6 +3,8 @@
 // against random targets; inference = one forward pass; median of `reps` timed repetitions
 // after two warm-up ones. One line per workload and thread count:
 //   {"workload","threads","train_ms","infer_ms","peak_rss_mb"}  (+ "mode" for variants)
+// and after it one int8 inference line: {"workload","threads","precision":"int8","infer_ms",
+// "float_infer_ms","model_bytes","float_model_bytes","peak_rss_mb"}.
 // Models: `layers` GCN layers (X·W then Â·, ReLU between, no dropout); for graph batches
 // (molecules) the last layer is a Linear head after mean pooling per graph. `graft bench`
 // and `npm run bench` print these lines.
@@ -16,7 +18,9 @@ import { CsrMatrix } from '../graph/csr.js';
 import { Tensor } from '../memory/tensor.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import type { PassContext } from '../nn/layer.js';
-import type { Propagation } from '../nn/layers.js';
+import { linearMaps, type Propagation } from '../nn/layers.js';
+import { Int8Weight } from '../ops/int8.js';
+import { activationQuant, quantizeWeight, RangeObserver } from '../quant/int8.js';
 import { Sequential } from '../nn/sequential.js';
 import { mseLoss } from '../ops/losses.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -31,7 +35,7 @@ export interface Workload {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
-async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ train_ms: number; infer_ms: number }> {
+async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ train_ms: number; infer_ms: number; int8: Int8Figures }> {
   const h = rt.heap, rng = new Rng(1234);
   const graphs = w.graphs ?? 1;
   const n = w.graphs ? w.graphs * w.nodesPerGraph! : w.nodes!;
@@ -74,9 +78,38 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
     return median(ts);
   };
   const train_ms = await time(train), infer_ms = await time(infer);
+  const int8 = await int8Inference(model, h, infer, time);
   model.dispose(); adam.dispose(); adj.free(); offsets.free(); x.free(); target.free();
-  return { train_ms, infer_ms };
+  return { train_ms, infer_ms, int8 };
 }
+
+/**
+ * The same model's inference on the int8 path (graft quantize --int8's scheme): every linear
+ * map's input range observed on one float pass, its weight quantized per output channel, then
+ * the forward pass timed again. Model bytes: the weights and biases as a model file holds them.
+ */
+async function int8Inference(model: Sequential, heap: Runtime['heap'], infer: () => Promise<void>, time: (fn: () => Promise<void>) => Promise<number>): Promise<Int8Figures> {
+  const maps = linearMaps(model.layers);
+  const ranges = maps.map((lin) => {
+    const r = new RangeObserver();
+    lin.observe = (x) => r.add(x.data() as Float32Array, x.shape[1]!, null);
+    return r;
+  });
+  await infer();
+  let floatBytes = 0, int8Bytes = 0;
+  maps.forEach((lin, i) => {
+    lin.observe = null;
+    const [k, out] = lin.weight.value.shape as [number, number];
+    const { q, weightScale } = quantizeWeight(lin.weight.value.data() as Float32Array, k, out);
+    lin.quantized = Int8Weight.create(heap, { q, k, out, weightScale, ...activationQuant(ranges[i]!.min, ranges[i]!.max) });
+    const bias = lin.bias ? 4 * out : 0;
+    floatBytes += 4 * k * out + bias;
+    int8Bytes += k * out + 4 * out + 8 + bias;
+  });
+  return { infer_ms: await time(infer), model_bytes: int8Bytes, float_model_bytes: floatBytes };
+}
+
+interface Int8Figures { infer_ms: number; model_bytes: number; float_model_bytes: number }
 
 /**
  * The graph-batch workload with batch splitting: the 128 graphs cut into shards of
@@ -133,11 +166,17 @@ function placementNote(workers: number, groups: number, inline: number): Pick<Be
 export interface BenchLine {
   workload: string;
   threads: number;
-  train_ms: number;
+  /** Absent on int8 lines (training stays float32). */
+  train_ms?: number;
   infer_ms: number;
   peak_rss_mb: number;
   /** Variants only (e.g. batch-split/32); the default line has none. */
   mode?: string;
+  /** 'int8': inference on the int8 path, beside the float line's time and the two model sizes. */
+  precision?: 'int8';
+  float_infer_ms?: number;
+  model_bytes?: number;
+  float_model_bytes?: number;
   /** Batch splitting at several threads: how the trainer would place the shards, and both times. */
   placement?: string;
   workers_ms?: number;
@@ -190,7 +229,7 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
         // (shards of 32 graphs on groups of threads, gradients reduced in shard order).
         const modes: (string | undefined)[] = w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
         for (const mode of modes) {
-          const r: { train_ms: number; infer_ms: number; workers_ms?: number; groups_ms?: number; inline_ms?: number } = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
+          const r: { train_ms: number; infer_ms: number; workers_ms?: number; groups_ms?: number; inline_ms?: number; int8?: Int8Figures } = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
           const line: BenchLine = {
             workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
             peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ...(mode ? { mode } : {}),
@@ -198,6 +237,15 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
           };
           lines.push(line);
           o.onLine(line);
+          if ('int8' in r && r.int8) {
+            const q = r.int8 as Int8Figures;
+            const l8: BenchLine = {
+              workload: w.name, threads, precision: 'int8', infer_ms: +q.infer_ms.toFixed(3), float_infer_ms: line.infer_ms,
+              model_bytes: q.model_bytes, float_model_bytes: q.float_model_bytes, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+            };
+            lines.push(l8);
+            o.onLine(l8);
+          }
         }
       }
     } finally {

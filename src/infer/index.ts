@@ -7,8 +7,8 @@ import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import { joinForward, type JoinParts } from '../nn/join-parts.js';
-import type { Layer, Parameter, PassContext } from '../nn/layer.js';
-import { GCNConv, Linear, type Propagation } from '../nn/layers.js';
+import type { Parameter, PassContext } from '../nn/layer.js';
+import { linearMaps, type Linear, type Propagation } from '../nn/layers.js';
 import { Int8Weight } from '../ops/int8.js';
 import { int8Values } from '../quant/int8.js';
 import { Sequential } from '../nn/sequential.js';
@@ -114,7 +114,7 @@ class LocalModel implements GraftModel {
     const model = nodeGcn(this.heap, f, classes, c, () => ({ adj }));
     let x: Tensor | null = null;
     try {
-      this.prepare(model.params(), linearsOf(model.layers), '');
+      this.prepare(model.params(), linearMaps(model.layers), '');
       x = Tensor.from(this.heap, 'float32', [n, f], g.features);
       const out = await model.forward(this.ctx(c.seed), x);
       const logits = (out.data() as Float32Array).slice();
@@ -222,15 +222,6 @@ class LocalModel implements GraftModel {
   }
 }
 
-/** The linear maps of a stack: each Linear, and each GCN layer's. */
-function linearsOf(layers: readonly Layer[]): Linear[] {
-  const out: Linear[] = [];
-  for (const l of layers) {
-    if (l instanceof Linear) out.push(l);
-    else if (l instanceof GCNConv) out.push(l.lin);
-  }
-  return out;
-}
 
 function checkRows(fn: string, what: string, n: number, f: number, data: Float32Array): number {
   if (!Number.isInteger(n) || n <= 0) throw new GraftError(`${fn}: the number of rows must be a positive integer (got ${String(n)})`);
@@ -264,7 +255,7 @@ type Runner<B> = { params(): Parameter[]; linears: Linear[]; dispose(): void; ru
 function sequential<B>(seq: Sequential, input: (b: B) => Tensor, ctx: PassContext): Runner<B> {
   return {
     params: () => seq.params(),
-    linears: linearsOf(seq.layers),
+    linears: linearMaps(seq.layers),
     dispose: () => seq.dispose(),
     run: async (b) => {
       try {
@@ -280,7 +271,7 @@ function joined<B>(heap: Heap, parts: JoinParts, inputs: (b: B) => Tensor[], ctx
   const all = [...parts.branches, parts.head];
   return {
     params: () => all.flatMap((l) => l.params()),
-    linears: [...parts.branches.flatMap((b) => linearsOf(b.layers)), parts.head],
+    linears: [...parts.branches.flatMap((b) => linearMaps(b.layers)), parts.head],
     dispose: () => { for (const l of all) l.dispose(); },
     run: async (b) => {
       const r = await joinForward(heap, ctx, parts, inputs(b));

@@ -288,3 +288,13 @@ export class GraphPool implements Layer {
   release(): void { this.argmax?.free(); this.argmax = null; }
   dispose(): void { this.release(); }
 }
+
+/** The linear maps of a stack of layers: each Linear, and each GCN layer's (what graft quantize quantizes). */
+export function linearMaps(layers: readonly Layer[]): Linear[] {
+  const out: Linear[] = [];
+  for (const l of layers) {
+    if (l instanceof Linear) out.push(l);
+    else if (l instanceof GCNConv) out.push(l.lin);
+  }
+  return out;
+}

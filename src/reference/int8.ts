@@ -9,10 +9,12 @@ export function nearestEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** One activation as quantizeU7 stores it. */
+/** One activation as quantizeU7 stores it: nearest(clamp(f32(f32(x · inv) + zp), 0, 127)), NaN → 0. */
 export function quantizeU7Value(x: number, inv: number, zp: number): number {
-  const v = nearestEven(f(x * inv)) + zp;
-  return Number.isNaN(v) ? 0 : Math.min(Math.max(v, 0), 127);
+  let v = f(f(x * inv) + zp);
+  v = 0 < v ? v : 0;
+  v = v < 127 ? v : 127;
+  return nearestEven(v);
 }
 
 export function int8Kernels(views: HeapViews): Pick<KernelBackend, 'quantizeU7' | 'gemmI8'> {
