@@ -53,7 +53,14 @@ try {
     "console.log('smoke ok', rt.backendKind);",
     'await rt.close();',
   ].join('\n') + '\n';
-  const files = [['smoke', smoke], ...examples.map((code, i) => [`example-${i + 1}`, code])];
+  // graft/infer from the installed package: the bundle resolves, type-checks and refuses a non-model by name.
+  const inferSmoke = [
+    "import { loadModel } from 'graft/infer';",
+    "await loadModel(new Uint8Array(3), { name: 'three-bytes' }).then(() => { throw new Error('graft/infer accepted 3 bytes'); },",
+    "  (e) => { if (!/three-bytes: not a valid checkpoint/.test(e.message)) throw e; });",
+    "console.log('graft/infer ok');",
+  ].join('\n') + '\n';
+  const files = [['smoke', smoke], ['infer-smoke', inferSmoke], ...examples.map((code, i) => [`example-${i + 1}`, code])];
   for (const [name, code] of files) {
     writeFileSync(join(app, `${name}.ts`), code);
     writeFileSync(join(app, `${name}.mjs`), code);
@@ -79,6 +86,7 @@ try {
     const help = run(cmd, [...pre, join(pkg, 'dist', 'src', 'cli', 'main.js'), '--help'], app, `graft --help on ${label}`);
     if (!help.includes('Usage:')) throw new Error(`graft --help on ${label} printed no usage:\n${help}`);
     console.log(run(cmd, [...pre, join(app, 'smoke.mjs')], app, `smoke test on ${label}`).trim(), `(${label})`);
+    console.log(run(cmd, [...pre, join(app, 'infer-smoke.mjs')], app, `graft/infer smoke test on ${label}`).trim(), `(${label})`);
     // The first example runs anywhere; the second reads data/synthetic-gp from the package root.
     run(cmd, [...pre, join(app, 'example-1.mjs')], app, `README example 1 on ${label}`);
     for (let i = 2; i <= examples.length; i++) run(cmd, [...pre, join(app, `example-${i}.mjs`)], pkg, `README example ${i} on ${label}`);
