@@ -38,6 +38,15 @@ describe('bench comparison', () => {
     expect(table).toContain('1 regression(s) beyond 10%');
   });
 
+  it('compares an int8 line with the int8 line only, on its inference time (it has no training time)', () => {
+    const int8 = (ms: number): string => JSON.stringify({ workload: 'cora', threads: 1, precision: 'int8', infer_ms: ms, float_infer_ms: 4, model_bytes: 10, float_model_bytes: 40, peak_rss_mb: 1 });
+    const float = JSON.stringify({ workload: 'cora', threads: 1, train_ms: 10, infer_ms: 4, peak_rss_mb: 1 });
+    const c = compareBench(parseBenchLines(`${float}\n${int8(2)}\n`, 'a'), parseBenchLines(`${float}\n${int8(3)}\n`, 'b'), 10);
+    expect(c.changes.map((x) => `${x.key} ${x.metric} ${x.changePct.toFixed(0)}`)).toEqual(['cora ×1 train_ms 0', 'cora ×1 infer_ms 0', 'cora ×1 int8 infer_ms 50']);
+    expect(c.regressions).toBe(1);
+    expect(() => parseBenchLines(JSON.stringify({ workload: 'cora', threads: 1, infer_ms: 1 }), 'c.jsonl')).toThrow(/c\.jsonl:1: a bench line needs workload, threads, train_ms/);
+  });
+
   it('names the file and line of a broken baseline', () => {
     expect(() => parseBenchLines('{"workload":"cora","threads":1,"train_ms":1,"infer_ms":1}\n{"workload": ', 'b.jsonl')).toThrow(/^b\.jsonl:2: not a JSON line/);
     expect(() => parseBenchLines('{"workload":"cora","threads":1}', 'b.jsonl')).toThrow('b.jsonl:1: a bench line needs workload, threads, train_ms and infer_ms');
@@ -56,7 +65,12 @@ describe('bench comparison', () => {
       [cli, 'bench', '--workloads', workloads, '--threads', '1', '--reps', '1', '--baseline', join(dir, baseline), '--max-regression', '50'], { encoding: 'utf8' });
     const bad = run('fast.jsonl');
     expect(bad.status, String(bad.stderr)).toBe(3);
-    expect(JSON.parse(String(bad.stdout).trim())).toMatchObject({ workload: 'tiny', threads: 1 });
+    const printed = String(bad.stdout).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(printed[0]).toMatchObject({ workload: 'tiny', threads: 1 });
+    expect(printed[0]!['precision']).toBeUndefined(); // the default line keeps its format
+    expect(printed[1]).toMatchObject({ workload: 'tiny', threads: 1, precision: 'int8' }); // then the int8 inference line
+    expect(printed[1]!['train_ms']).toBeUndefined();
+    expect(printed[1]!['model_bytes']).toBeLessThan(printed[1]!['float_model_bytes'] as number);
     expect(String(bad.stderr)).toContain('2 regression(s) beyond 50%');
     const good = run('slow.jsonl');
     expect(good.status, String(good.stderr)).toBe(0);

@@ -2,6 +2,9 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readJson, runGraftAsync, sharedData, tempDir } from './helpers.js';
+import { loadModel } from '../src/infer/index.js';
+import { decodeCheckpoint } from '../src/train/checkpoint.js';
+import { regressionReport } from '../src/train/metrics.js';
 import { moleculeCsv } from './fixtures.js';
 
 // `graft explain` end to end on the three kinds of run, with the ground truths the issue
@@ -33,7 +36,17 @@ describe('graft explain on a graft gp run (synthetic set: the true QTL are known
     const run = join(dir, 'gp');
     await ok(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', join(SYN, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '3', '--models', 'gcn,gblup,rrblup',
       '--ensemble', '2', '--epochs', '80', '--keep-models', '--threads', '2', '--out', run, '--quiet']);
-    expect(readdirSync(join(run, 'models')).sort()).toEqual(['gcn-height.safetensors', 'gcn-yield.safetensors']);
+    expect(readdirSync(join(run, 'models')).sort()).toEqual(['gcn-height.safetensors', 'gcn-yield.safetensors', 'inputs.safetensors']);
+    // The kept ensemble runs in graft/infer from these two files alone, and predicts the trait it was fitted on.
+    const inputs = decodeCheckpoint(readFileSync(join(run, 'models', 'inputs.safetensors')));
+    const feats = inputs.tensors.get('features')!;
+    const model = await loadModel(readFileSync(join(run, 'models', 'gcn-yield.safetensors')));
+    const yhat = await model.predictGenomic({ n: feats.shape[0]!, features: feats.data as Float32Array, src: inputs.tensors.get('src')!.data as Int32Array, dst: inputs.tensors.get('dst')!.data as Int32Array });
+    const ids = JSON.parse(inputs.metadata['ids']!) as string[];
+    const pheno = new Map(readFileSync(join(SYN, 'phenotypes.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')).map((c) => [c[0]!, Number(c[2])]));
+    const pairs = ids.map((id, i) => [yhat[i]!, pheno.get(id)!] as const).filter(([, y]) => Number.isFinite(y));
+    expect(pairs.length).toBeGreaterThan(100);
+    expect(regressionReport(pairs.map((p) => p[1]), pairs.map((p) => p[0])).pearson).toBeGreaterThan(0.3);
     expect(readJson(join(run, 'results.json'))['timing']).toHaveProperty('keep_models_s');
     const err = await ok(['explain', '--run', run, '--method', 'ig', '--threads', '2']);
     expect(err).not.toMatch(/fitting the GCN ensemble/); // the kept models were used

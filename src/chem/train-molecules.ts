@@ -1,7 +1,7 @@
 import { GraftError } from '../core/errors.js';
 import { stackTargets, type GraphSample } from '../graph/batch.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphFitOptions, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphFitOptions, type GraphTrainConfig, type StepSync } from '../train/graph-trainer.js';
 import type { SnapshotStats } from '../train/fault-recovery.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
 import type { MoleculeDataset } from './dataset.js';
@@ -20,6 +20,18 @@ export interface MoleculeTaskOptions {
   config: GraphTrainConfig;
   /** Checkpoints, resume, interrupts and fault recovery, passed to GraphTrainer.fit. */
   fit?: Pick<GraphFitOptions, 'checkpoint' | 'resume' | 'interrupted' | 'faults'>;
+  /**
+   * Data-parallel training over MPI ranks: this process trains on its shard of the training
+   * molecules (every `ranks`-th from `rank`, the same count on every rank) and `sync` averages.
+   */
+  distributed?: { rank: number; ranks: number; sync: StepSync };
+}
+
+/** Rank r's shard: molecules r, r + P, r + 2P, …, ⌊N/P⌋ of them, so every rank takes the same number of steps. */
+export function rankShard<T>(train: readonly T[], rank: number, ranks: number): T[] {
+  const per = Math.floor(train.length / ranks);
+  if (per === 0) throw new GraftError(`${train.length} training molecules are too few for ${ranks} ranks`);
+  return Array.from({ length: per }, (_, i) => train[i * ranks + rank]!);
 }
 
 export const MOLECULE_DEFAULTS: Omit<GraphTrainConfig, 'task'> = {
@@ -68,15 +80,20 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     imbalance = { meanIRBefore: before.meanIR, meanIRAfter: after.meanIR, scumbleBefore: before.scumble, scumbleAfter: after.scumble, synthetic: extra.length };
   }
   const trainer = moleculeTrainer(rt, ds, c, o.hybrid);
+  let mine = train;
+  if (o.distributed) {
+    mine = rankShard(train, o.distributed.rank, o.distributed.ranks);
+    trainer.sync = o.distributed.sync;
+  }
   try {
     const yVal = stackTargets(val, T);
     // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
     const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
       ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
       : undefined;
-    const history = await trainer.fit(train, val, { ...o.fit, restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
+    const history = await trainer.fit(mine, val, { ...o.fit, restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
     if (trainer.interrupted) return { split, history, bestEpoch: trainer.bestEpoch, metrics: {}, perLabel: [], weights: new Map(), interrupted: true, snapshot: trainer.snapshot };
-    const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: train.length, val_molecules: val.length, test_molecules: test.length,
+    const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: mine.length, val_molecules: val.length, test_molecules: test.length,
       mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
     const report = await moleculeReport(trainer, ds, c.task, val, test);
     Object.assign(metrics, report.metrics);

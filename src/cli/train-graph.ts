@@ -13,6 +13,8 @@ import { saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpo
 import { Progress, recoveredFaultLine } from './progress.js';
 import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 import { writeJsonAtomic } from '../core/atomic-write.js';
+import { RankAveraging } from '../distributed/averaging.js';
+import { loadMpi, type MpiBinding } from '../distributed/mpi.js';
 
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
@@ -20,12 +22,31 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
-              [--no-cache] [--quiet]`;
+              [--no-cache] [--quiet]
+              [--distributed sync|kavg|hieravg|bmuf --k 4 --local-k 4 --global-k 16 --block-momentum 0.9 --block-lr 1 --nesterov
+               --ranks-per-node N]   (under mpirun -np P or srun --mpi=pmix)`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs({
+  const v = parseGraphArgs(argv);
+  const dist = v.distributed === undefined ? null : startDistributed(v);
+  if (!dist) return trainGraphRun(v, null);
+  try {
+    return await trainGraphRun(v, dist);
+  } catch (err) {
+    // One rank failing stops them all: MPI_Abort ends the job (the last checkpoint, written
+    // atomically by rank 0, stays as it was).
+    console.error(`graft train: rank ${dist.rank} of ${dist.ranks} failed: ${(err as Error).message}; stopping every rank`);
+    dist.mpi.abort(2);
+    return 2;
+  } finally {
+    dist.mpi.finalize();
+  }
+}
+
+function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-eslint/explicit-function-return-type
+  const { values } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
       task: { type: 'string' }, data: { type: 'string' }, smiles: { type: 'string' }, targets: { type: 'string' }, type: { type: 'string' },
       split: { type: 'string' }, oversample: { type: 'string' }, 'oversample-fraction': { type: 'string' }, hybrid: { type: 'boolean' }, invalid: { type: 'string' },
@@ -33,8 +54,42 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
       patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, overwrite: { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
       resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
+      distributed: { type: 'string' }, k: { type: 'string' }, 'local-k': { type: 'string' }, 'global-k': { type: 'string' },
+      'block-momentum': { type: 'string' }, 'block-lr': { type: 'string' }, nesterov: { type: 'boolean' }, 'ranks-per-node': { type: 'string' },
     },
   });
+  return values;
+}
+
+type GraphArgs = ReturnType<typeof parseGraphArgs>;
+
+interface Distributed { mpi: MpiBinding; rank: number; ranks: number; sync: RankAveraging }
+
+/** MPI up, this rank's place, and the averaging the flags ask for. */
+function startDistributed(v: GraphArgs): Distributed {
+  const mode = choice(v.distributed, '--distributed', ['sync', 'kavg', 'hieravg', 'bmuf'], 'sync');
+  const mpi = loadMpi();
+  if (typeof mpi === 'string') throw new GraftError(`--distributed needs MPI: ${mpi}`);
+  if (v.resume) throw new GraftError('--resume is not supported with --distributed (each rank keeps its own optimizer state; the checkpoint holds rank 0\'s)');
+  mpi.init();
+  const rank = mpi.rank(), ranks = mpi.size();
+  const perNode = num(v['ranks-per-node'], '--ranks-per-node', true);
+  if (perNode !== undefined && (perNode < 1 || ranks % perNode !== 0)) throw new GraftError(`--ranks-per-node must divide the ${ranks} ranks, got ${perNode}`);
+  // The Hier-AVG group: the ranks of this host, or blocks of --ranks-per-node (to emulate nodes on one machine).
+  const local = perNode === undefined ? mpi.splitShared() : mpi.split(Math.floor(rank / perNode), rank);
+  const k = intAtLeast(v.k, '--k', 4, 1, 'step');
+  const sync = new RankAveraging(mpi, {
+    mode, k,
+    localK: intAtLeast(v['local-k'], '--local-k', k, 1, 'step'),
+    globalK: intAtLeast(v['global-k'], '--global-k', 4 * k, 1, 'step'),
+    blockMomentum: num(v['block-momentum'], '--block-momentum') ?? (mode === 'bmuf' ? 0.9 : 0),
+    blockLr: num(v['block-lr'], '--block-lr') ?? 1,
+    nesterov: v.nesterov === true,
+  }, local);
+  return { mpi, rank, ranks, sync };
+}
+
+async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<number> {
   if (!v.data) throw new GraftError('--data FILE.csv is required');
   const type = choice(v.type, '--type', ['multilabel', 'regression'], 'multilabel');
   const split = choice(v.split, '--split', ['random', 'scaffold'], 'random');
@@ -57,7 +112,10 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
   if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
   const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
   const out = resolve(v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`));
-  const log = v.quiet ? () => {} : (s: string) => console.error(`graft: ${s}`);
+  // Distributed, rank 0 speaks and writes the run folder; the other ranks train quietly.
+  const lead = dist === null || dist.rank === 0;
+  const quiet = v.quiet === true || !lead;
+  const log = quiet ? () => {} : (s: string) => console.error(`graft: ${s}`);
   const t0 = performance.now();
   const ds = await loadMoleculeCsv(v.data, {
     targets: v.targets === undefined || v.targets === 'all' ? 'all' : v.targets.split(',').map((s) => s.trim()),
@@ -74,10 +132,10 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
       if (pos === 0 || neg === 0) warnings.push(`label '${name}' has ${pos === 0 ? 'no positive' : 'no negative'} example (${pos + neg} labelled molecules): its ROC-AUC is undefined and it is left out of the means`);
     });
   }
-  for (const w of warnings) console.error(`graft train: warning: ${w}`);
+  if (lead) for (const w of warnings) console.error(`graft train: warning: ${w}`);
   // Claimed before training (so a concurrent run into the same folder is refused), written
   // only once training has succeeded; a folder the claim made is removed if the run fails.
-  const release = claimRunFolder(out, { command: 'graft train --task graph', overwrite: v.overwrite === true, resume: v.resume === true });
+  const release = lead ? claimRunFolder(out, { command: 'graft train --task graph', overwrite: v.overwrite === true, resume: v.resume === true }) : () => {};
   // What else decides the run besides the trainer's config (which the trainer checks itself).
   const settings = { data: resolve(v.data), smiles: v.smiles ?? null, type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy };
   const checkpointFile = join(out, 'checkpoint.safetensors');
@@ -99,33 +157,37 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
   const onSigint = (): void => { sigint = true; };
   process.once('SIGINT', onSigint);
   try {
-    if (resume && !v.quiet) console.error(`graft: resuming from ${resume.file} (epoch ${resume.checkpoint.metadata['epoch']})`);
-    const progress = new Progress(config.epochs, !v.quiet);
+    if (resume && !quiet) console.error(`graft: resuming from ${resume.file} (epoch ${resume.checkpoint.metadata['epoch']})`);
+    const progress = new Progress(config.epochs, !quiet);
     const res = await trainMoleculeTask(rt, ds, {
       split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config,
       fit: {
-        checkpoint: { every: checkpointEvery, write: (cp) => saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings) } }) },
+        checkpoint: { every: checkpointEvery, write: (cp) => { if (lead) saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings), ...(dist ? { distributed: JSON.stringify(dist.sync.stats) } : {}) } }); } },
         ...(resume ? { resume } : {}),
         interrupted: () => sigint,
-        faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
+        // Distributed, a rank replaying an epoch alone would fall out of step with the others: any failure stops the job.
+        faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)), ...(dist ? { maxFailures: 1 } : {}) },
       },
+      ...(dist ? { distributed: { rank: dist.rank, ranks: dist.ranks, sync: dist.sync } } : {}),
     }, (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, ...(e.val_score !== undefined ? { val_auc: e.val_score } : {}) }));
     progress.end();
     if (res.interrupted) {
       console.error(`graft train: interrupted after epoch ${res.history.length}; checkpoint written to ${checkpointFile}; continue with the same command and --resume`);
       return 130;
     }
-    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', ...settings, ...(v.smiles ? { smiles: v.smiles } : {}), ...config, checkpoint_every: checkpointEvery, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    const distributed = dist ? { ...dist.sync.stats, bytes_sent_per_rank: dist.sync.stats.bytesSent } : null;
+    if (!lead) return 0;
+    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', ...(distributed ? { distributed: { mode: distributed.mode, ranks: distributed.ranks, ranks_per_node: distributed.ranksPerNode, flags: { k: v.k ?? null, local_k: v['local-k'] ?? null, global_k: v['global-k'] ?? null, block_momentum: v['block-momentum'] ?? null } } } : {}), ...settings, ...(v.smiles ? { smiles: v.smiles } : {}), ...config, checkpoint_every: checkpointEvery, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
     const snap = res.snapshot;
     const recovery = snap ? { snapshot_ms: snap.snapshotMs, snapshot_bytes: snap.bytes, worker_faults: snap.faults.length } : {};
-    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...recovery, ...(warnings.length ? { warnings } : {}) });
+    writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...recovery, ...(warnings.length ? { warnings } : {}), ...(distributed ? { distributed } : {}) });
     const cols = Object.keys(res.perLabel[0] ?? {});
     writeFileAtomic(join(out, 'labels.csv'), [cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n') + '\n');
     if (ds.invalid.length) writeFileAtomic(join(out, 'invalid.csv'), ['line,smiles', ...ds.invalid.map((r) => `${r.line},${JSON.stringify(r.smiles)}`)].join('\n') + '\n');
     const m = res.metrics;
     console.log(JSON.stringify(type === 'multilabel'
-      ? { data: name, split, oversample, hybrid: !!v.hybrid, seed: config.seed, test_roc_auc: m['test_roc_auc'], test_pr_auc: m['test_pr_auc'], test_f1_weighted: m['test_f1_weighted'], best_epoch: res.bestEpoch, mean_epoch_ms: m['mean_epoch_ms'], ...(res.imbalance ? { mean_ir_before: res.imbalance.meanIRBefore, mean_ir_after: res.imbalance.meanIRAfter } : {}), out }
+      ? { data: name, split, oversample, hybrid: !!v.hybrid, seed: config.seed, test_roc_auc: m['test_roc_auc'], test_pr_auc: m['test_pr_auc'], test_f1_weighted: m['test_f1_weighted'], best_epoch: res.bestEpoch, mean_epoch_ms: m['mean_epoch_ms'], ...(res.imbalance ? { mean_ir_before: res.imbalance.meanIRBefore, mean_ir_after: res.imbalance.meanIRAfter } : {}), ...(distributed ? { distributed } : {}), out }
       : { data: name, split, seed: config.seed, test_rmse: m['test_rmse'], test_r: m['test_r'], best_epoch: res.bestEpoch, out }));
     return 0;
   } finally {

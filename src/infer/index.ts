@@ -21,7 +21,7 @@ import {
 import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels.js';
 import { LocalExec } from './local-exec.js';
 import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
-import { classScores } from './scores.js';
+import { classScores } from '../nn/class-scores.js';
 
 // graft/infer: a trained model run from its file's bytes, on one thread, with no Node
 // built-ins (no fs, worker_threads, Piscina or top-level process), so the same code runs in

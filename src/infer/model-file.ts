@@ -57,7 +57,7 @@ export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
     return { task, config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: 'model.', members: task === 'genomic' ? json(cp, 'members', file) : [], checkpoint: cp };
   }
   if (m['format'] === GP_MODELS_FORMAT) {
-    if (m['config'] === undefined) throw new GraftError(`${file}: a gp model file from before inference was possible (no config in it): run graft gp --keep-models again`);
+    if (m['config'] === undefined) throw new GraftError(`${file}: a gp model file from before inference was possible (no config in it): have graft gp keep its models again`);
     return { task: 'genomic', config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: '', members: json(cp, 'members', file), checkpoint: cp };
   }
   if (m['task'] === 'node') {
@@ -80,7 +80,7 @@ export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
       shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
     };
   }
-  throw new GraftError(`${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, a graft gp --keep-models file or a graft export model`);
+  throw new GraftError(`${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, the model file of a graft gp ensemble, or a graft export, import or quantize model file`);
 }
 
 /** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */

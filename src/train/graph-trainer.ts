@@ -86,6 +86,16 @@ export function sampleSetHash(samples: readonly GraphSample[]): string {
   return h.digest('hex');
 }
 
+/** What distributed training does around a trainer's steps (distributed/averaging.ts implements it). */
+export interface StepSync {
+  /** Before the optimizer update: the gradients of this process's batch (sync SGD averages them) and the parameters they apply to. */
+  gradients(grads: Tensor[], params: Tensor[]): Promise<void>;
+  /** After each step: the parameters (K-step, hierarchical and block-momentum averaging). */
+  afterStep(params: Tensor[]): Promise<void>;
+  /** Before each validation pass: every process ends the epoch with the same parameters. */
+  beforeValidation(params: Tensor[]): Promise<void>;
+}
+
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
 
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
@@ -268,8 +278,10 @@ export class GraphTrainer {
       if (used.length > 1) {
         for (let i = 0; i < master.length; i++) await reduceInOrder(this.rt.exec, used.map((r) => r.model.params()[i]!.grad), master[i]!.grad);
       }
+      if (this.sync) await this.sync.gradients(master.map((p) => p.grad), master.map((p) => p.value));
       await this.adam.update(this.rt.exec);
       this.step++;
+      if (this.sync) await this.sync.afterStep(master.map((p) => p.value));
     } finally {
       used.forEach((r) => { r.batch = null; });
     }
@@ -466,6 +478,12 @@ export class GraphTrainer {
     return this.history;
   }
 
+  /**
+   * Distributed data-parallel training (distributed/averaging.ts): sees the gradients before
+   * each update, the parameters after each step and before each validation. Null: one process.
+   */
+  sync: StepSync | null = null;
+
   /** Set by fit: it stopped because options.interrupted said so, before its last epoch. */
   interrupted = false;
   /** Set by fit: its in-memory snapshots and the worker faults recovered from. */
@@ -486,12 +504,17 @@ export class GraphTrainer {
     // A hybrid trained without batch splitting forks its two branches in every pass: the
     // groups of threads for them are formed once per epoch (validation included).
     const forked = this.config.hybrid !== undefined && this.replicas.length === 1 && this.rt.threads > 1; // no shards to place: fork instead
+    // One pass over the validation set gives its loss and, for a score, its outputs. Distributed,
+    // the ranks first agree on the parameters, so each validates (and stops) alike.
+    const validate = async (): Promise<{ loss: number; outputs: Float32Array | null }> => {
+      if (this.sync) await this.sync.beforeValidation(this.master.params().map((p) => p.value));
+      return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+    };
     const ev = forked
-      ? await this.forkedEpoch(steps, step, () => (val.length ? this.lossAndOutputs(val, valScore !== undefined) : Promise.resolve({ loss: NaN, outputs: null })))
+      ? await this.forkedEpoch(steps, step, validate)
       : await (async () => {
         await this.epochSteps(steps, step, maxShard);
-        // One pass over the validation set gives its loss and, for a score, its outputs.
-        return val.length ? await this.lossAndOutputs(val, valScore !== undefined) : { loss: NaN, outputs: null };
+        return validate();
       })();
     const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
     return { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };

@@ -1,5 +1,5 @@
 import { nodeGcn } from '../nn/task-models.js';
-import { classScores } from '../infer/scores.js';
+import { classScores } from '../nn/class-scores.js';
 import { argRangeError } from '../core/errors.js';
 import type { NodeDataset } from '../graph/node-data.js';
 import { CsrMatrix } from '../graph/csr.js';

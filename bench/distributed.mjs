@@ -1,0 +1,57 @@
+// The README's distributed-training comparison (issue 14): graft train --task graph on Tox21
+// under mpirun, synchronous SGD against K-AVG (K = 1, 4, 16), Hier-AVG and BMUF, beside one
+// process on the same cores. Per run: epochs and time until the validation ROC-AUC first
+// reaches the target, the best epoch's test ROC-AUC, and bytes each rank sent per epoch.
+// P = 2 ranks of 1 thread each (this machine has 2 cores); Hier-AVG also at P = 4,
+// oversubscribed and labelled so. Not run in CI (several minutes).
+//   node bench/distributed.mjs [--data ../shared/data/moleculenet/tox21.csv] [--epochs 60] [--target 0.80]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i >= 0 ? process.argv[i + 1] : d; };
+const data = arg('data', join(root, '..', 'shared', 'data', 'moleculenet', 'tox21.csv'));
+const epochs = arg('epochs', '60'), target = Number(arg('target', '0.80'));
+const dir = mkdtempSync(join(tmpdir(), 'graft-dist-'));
+const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+const common = ['train', '--task', 'graph', '--data', data, '--epochs', epochs, '--quiet'];
+const runs = [
+  { name: 'one process, 2 threads', np: 0, flags: ['--threads', '2'] },
+  { name: 'sync SGD (gradients averaged every step)', np: 2, flags: ['--distributed', 'sync'] },
+  { name: 'K-AVG K = 1', np: 2, flags: ['--distributed', 'kavg', '--k', '1'] },
+  { name: 'K-AVG K = 4', np: 2, flags: ['--distributed', 'kavg', '--k', '4'] },
+  { name: 'K-AVG K = 16', np: 2, flags: ['--distributed', 'kavg', '--k', '16'] },
+  { name: 'BMUF K = 4, μ = 0.9', np: 2, flags: ['--distributed', 'bmuf', '--k', '4', '--block-momentum', '0.9'] },
+  { name: 'Hier-AVG K1 = 4, K2 = 16 (P = 4 oversubscribed, 2 ranks per "node")', np: 4, flags: ['--distributed', 'hieravg', '--local-k', '4', '--global-k', '16', '--ranks-per-node', '2'] },
+  { name: 'K-AVG K = 16 (P = 4 oversubscribed)', np: 4, flags: ['--distributed', 'kavg', '--k', '16'] },
+];
+const rows = [];
+try {
+  for (const [i, r] of runs.entries()) {
+    const out = join(dir, `run${i}`);
+    const args = [...common, '--out', out, ...r.flags, ...(r.np ? ['--threads', '1'] : [])];
+    const t0 = performance.now();
+    const p = r.np ? spawnSync('mpirun', ['-np', String(r.np), '--oversubscribe', process.execPath, cli, ...args], { encoding: 'utf8', env })
+      : spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env });
+    const wall = (performance.now() - t0) / 1000;
+    if (p.status !== 0) throw new Error(`${r.name}: ${p.stderr}`);
+    const res = JSON.parse(p.stdout.trim().split('\n').pop());
+    const hist = JSON.parse(readFileSync(join(out, 'epochs.json'), 'utf8'));
+    let ms = 0, hit = null;
+    for (const h of hist) { ms += h.ms; if (hit === null && h.val_score >= target) hit = { epoch: h.epoch, s: ms / 1000 }; }
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    const d = res.distributed;
+    const perEpoch = d ? d.bytes_sent_per_rank / hist.length : 0;
+    rows.push({ name: r.name, ranks: r.np || 1, epochs: hist.length, best_epoch: res.best_epoch, target_epoch: hit?.epoch ?? null, target_s: hit?.s ?? null,
+      epoch_ms: ms / hist.length, wall_s: wall, test_roc_auc: res.test_roc_auc, steps_per_epoch: Math.ceil(metrics.train_molecules / 64), bytes_per_epoch: perEpoch });
+    console.log(JSON.stringify(rows[rows.length - 1]));
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(`\n| run | ranks | steps/epoch per rank | epochs to val ROC-AUC ≥ ${target} | time to it (s) | mean epoch (ms) | best epoch's test ROC-AUC | KiB sent per rank per epoch |\n|---|---|---|---|---|---|---|---|`);
+for (const r of rows) console.log(`| ${r.name} | ${r.ranks} | ${r.steps_per_epoch} | ${r.target_epoch ?? 'not reached'} | ${r.target_s === null ? '–' : r.target_s.toFixed(1)} | ${r.epoch_ms.toFixed(0)} | ${r.test_roc_auc.toFixed(4)} | ${(r.bytes_per_epoch / 1024).toFixed(0)} |`);
