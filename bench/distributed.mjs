@@ -19,16 +19,19 @@ const epochs = arg('epochs', '60'), target = Number(arg('target', '0.80'));
 const dir = mkdtempSync(join(tmpdir(), 'graft-dist-'));
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
 const common = ['train', '--task', 'graph', '--data', data, '--epochs', epochs, '--quiet'];
-const runs = [
+const only = arg('only', null);
+const all = [
   { name: 'one process, 2 threads', np: 0, flags: ['--threads', '2'] },
   { name: 'sync SGD (gradients averaged every step)', np: 2, flags: ['--distributed', 'sync'] },
   { name: 'K-AVG K = 1', np: 2, flags: ['--distributed', 'kavg', '--k', '1'] },
   { name: 'K-AVG K = 4', np: 2, flags: ['--distributed', 'kavg', '--k', '4'] },
   { name: 'K-AVG K = 16', np: 2, flags: ['--distributed', 'kavg', '--k', '16'] },
+  { name: 'BMUF K = 4, μ = 0.5 (1 − 1/P)', np: 2, flags: ['--distributed', 'bmuf', '--k', '4'] },
   { name: 'BMUF K = 4, μ = 0.9', np: 2, flags: ['--distributed', 'bmuf', '--k', '4', '--block-momentum', '0.9'] },
   { name: 'Hier-AVG K1 = 4, K2 = 16 (P = 4 oversubscribed, 2 ranks per "node")', np: 4, flags: ['--distributed', 'hieravg', '--local-k', '4', '--global-k', '16', '--ranks-per-node', '2'] },
   { name: 'K-AVG K = 16 (P = 4 oversubscribed)', np: 4, flags: ['--distributed', 'kavg', '--k', '16'] },
 ];
+const runs = only ? all.filter((r) => r.name.startsWith(only)) : all;
 const rows = [];
 try {
   for (const [i, r] of runs.entries()) {

@@ -23,7 +23,7 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
               [--no-cache] [--quiet]
-              [--distributed sync|kavg|hieravg|bmuf --k 4 --local-k 4 --global-k 16 --block-momentum 0.9 --block-lr 1 --nesterov
+              [--distributed sync|kavg|hieravg|bmuf --k 4 --local-k 4 --global-k 16 --block-momentum 1-1/P --block-lr 1 --nesterov
                --ranks-per-node N]   (under mpirun -np P or srun --mpi=pmix)`;
 
 
@@ -82,7 +82,8 @@ function startDistributed(v: GraphArgs): Distributed {
     mode, k,
     localK: intAtLeast(v['local-k'], '--local-k', k, 1, 'step'),
     globalK: intAtLeast(v['global-k'], '--global-k', 4 * k, 1, 'step'),
-    blockMomentum: num(v['block-momentum'], '--block-momentum') ?? (mode === 'bmuf' ? 0.9 : 0),
+    // Chen & Huo's choice of block momentum for P learners: μ = 1 − 1/P.
+    blockMomentum: num(v['block-momentum'], '--block-momentum') ?? (mode === 'bmuf' ? 1 - 1 / ranks : 0),
     blockLr: num(v['block-lr'], '--block-lr') ?? 1,
     nesterov: v.nesterov === true,
   }, local);
