@@ -1,7 +1,9 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readJson, runGraftAsync, tempDir } from './helpers.js';
+import { moleculeCsv } from './fixtures.js';
+import { decodeCheckpoint } from '../src/train/checkpoint.js';
 
 // graft sweep without a scheduler: plan a grid, run its tasks one command each (as a job
 // array would), lose one to kill -9 mid-run, see it in status, run it again, merge, and get
@@ -47,6 +49,34 @@ describe('graft sweep (tasks run one command each)', () => {
     for (const f of ['folds.csv', 'predictions.csv']) expect(readFileSync(join(dir, 'points', 'hidden-16', f), 'utf8')).toBe(readFileSync(join(single, f), 'utf8'));
     expect(existsSync(join(dir, 'sweep-results.json'))).toBe(true);
     expect(readdirSync(join(dir, 'state')).filter((f) => f.endsWith('.running'))).toEqual([]);
+  });
+
+  it('a graft train grid: one task per point, a task killed mid-run resumes from its checkpoint, each point is the graft train run bit for bit', async () => {
+    const dir = join(tempDir('graft-sweep-train-'), 'sw');
+    const csv = join(dir, '..', 'mols.csv');
+    writeFileSync(csv, moleculeCsv(4));
+    const TRAIN = ['--task', 'graph', '--data', csv, '--epochs', '6', '--hidden', '16', '--checkpoint-every', '1'];
+    const planned = JSON.parse(await ok(['sweep', 'plan', '--out', dir, '--grid', 'seed=1,2', '--', 'train', ...TRAIN])) as { tasks: number; points: number };
+    expect(planned).toMatchObject({ points: 2, tasks: 2 });
+    expect(readFileSync(join(dir, 'sweep.sbatch'), 'utf8')).toMatch(/#SBATCH --array=0-1%32/);
+    // Task 0 killed at a seeded point of its training (its 60th Adam update, in epoch 2 or 3).
+    const killed = await runGraftAsync(['sweep', 'run', '--dir', dir, '--task', '0'], { GRAFT_TEST_FAULT: 'kill:adamStep:60' });
+    expect(killed.status).not.toBe(0);
+    const st = await runGraftAsync(['sweep', 'status', '--dir', dir]);
+    expect(st.status).toBe(1); // not all done
+    expect(JSON.parse(st.stdout)).toMatchObject({ done: 0, failed: 1, missing: 1, failed_tasks: [0] });
+    for (const k of ['0', '1']) await ok(['sweep', 'run', '--dir', dir, '--task', k, '--threads', '2']);
+    expect(JSON.parse(await ok(['sweep', 'run', '--dir', dir, '--task', '1']))).toMatchObject({ status: 'done already' });
+    const merged = JSON.parse(await ok(['sweep', 'merge', '--dir', dir])) as { results: string };
+    const points = (readJson(merged.results) as { points: { point: string; metrics: Record<string, number> }[] }).points;
+    expect(points.map((p) => p.point)).toEqual(['seed-1', 'seed-2']);
+    // The same flags run directly: the same weights and figures, bit for bit.
+    const direct = join(dir, '..', 'direct');
+    await ok(['train', ...TRAIN, '--seed', '1', '--threads', '1', '--out', direct, '--quiet']);
+    const weights = (f: string): Record<string, string> => Object.fromEntries([...decodeCheckpoint(readFileSync(f)).tensors].filter(([k]) => k.startsWith('model.') || k.startsWith('best.')).map(([k, t]) => [k, Buffer.from(t.data.buffer).toString('base64')]));
+    expect(weights(join(dir, 'points', 'seed-1', 'checkpoint.safetensors'))).toEqual(weights(join(direct, 'checkpoint.safetensors')));
+    const { mean_epoch_ms: _a, snapshot_ms: _s, ...a } = points[0]!.metrics, { mean_epoch_ms: _b, threads: _t, snapshot_ms: _u, ...b } = readJson(join(direct, 'metrics.json')) as Record<string, number>;
+    expect(a).toEqual(expect.objectContaining(b));
   });
 
   it('refuses a planned folder, a malformed grid, a task out of range and gp flags without the separator', async () => {

@@ -13,6 +13,8 @@ import { Runtime } from '../runtime/runtime.js';
 import { intAtLeast, joinNegativeValues } from './args.js';
 import { writeStudyReport } from './gp-report.js';
 import { parseGpArgs, studyIdentity } from './gp.js';
+import { trainGraphTask } from './train-graph.js';
+import { trainNode } from './train.js';
 
 // Sweeps as job arrays: a grid of `graft gp` settings cut into one task per cross-validation
 // job (model, repeat, fold, traits) and settings point, for Slurm's `sbatch --array` or any
@@ -22,15 +24,19 @@ import { parseGpArgs, studyIdentity } from './gp.js';
 // results, bit for bit as one machine would apart from the timing block.
 
 export const SWEEP_USAGE = `  graft sweep plan --out DIR [--grid FLAG=V1,V2,...]... [--max-parallel 32] [--cpus-per-task 1]
-                   [--time 02:00:00] [--partition P] -- GRAFT_GP_FLAGS...
+                   [--time 02:00:00] [--partition P] -- GRAFT_GP_FLAGS... | -- train GRAFT_TRAIN_FLAGS...
   graft sweep run --dir DIR --task K [--threads N]    (K: $SLURM_ARRAY_TASK_ID)
   graft sweep merge --dir DIR
   graft sweep status --dir DIR`;
 
 const FORMAT = 'graft-sweep-v1';
 
-interface SweepPoint { name: string; dir: string; argv: string[] }
-interface SweepTask { point: number; job: CvJob; key: string }
+/** graft train flags that name files or folders. */
+const FILE_FLAGS = new Set(['--data', '--edges', '--features', '--labels', '--data-dir', '--config']);
+
+/** kind 'gp': one task per cross-validation job; 'train': the point is one graft train run, one task. */
+interface SweepPoint { name: string; dir: string; argv: string[]; kind?: 'gp' | 'train' }
+interface SweepTask { point: number; job?: CvJob; key: string }
 interface Sweep { format: string; created: string; points: SweepPoint[]; tasks: SweepTask[] }
 
 function readSweep(dir: string): Sweep {
@@ -63,7 +69,8 @@ async function plan(argv: string[]): Promise<void> {
     },
   });
   if (!v.out) throw new GraftError('--out DIR is required');
-  const gpArgs = argv.slice(at + 1);
+  const trainGrid = argv[at + 1] === 'train';
+  const gpArgs = argv.slice(at + (trainGrid ? 2 : 1));
   if (gpArgs.some((a) => a === '--out' || a.startsWith('--out='))) throw new GraftError('graft sweep plan: leave --out out of the graft gp flags (each point gets its own folder under --out)');
   const dir = resolve(v.out);
   if (existsSync(join(dir, 'sweep.json'))) throw new GraftError(`${dir} already holds a sweep: plan into another --out`);
@@ -72,23 +79,33 @@ async function plan(argv: string[]): Promise<void> {
   const time = v.time ?? '02:00:00';
   if (!/^(\d+-)?\d{1,2}:\d{2}:\d{2}$/.test(time)) throw new GraftError(`--time ${JSON.stringify(time)}: expected HH:MM:SS or D-HH:MM:SS, as sbatch takes it`);
   const points: SweepPoint[] = [], tasks: SweepTask[] = [];
-  const rt = await Runtime.create({ threads: 1 });
-  try {
-    // Every point is checked (its flags, its data, its folds) before anything is written.
+  if (trainGrid) {
+    // One graft train run per point: its run folder is the point's folder.
     for (const g of gridPoints(v.grid ?? [])) {
+      for (const f of ['--resume', '--overwrite', '--threads']) if (gpArgs.includes(f)) throw new GraftError(`graft sweep plan: leave ${f} out of the graft train flags (sweep run sets it)`);
+      // File arguments absolute: a task runs from wherever the scheduler starts it.
+      const argv = [...gpArgs, ...g.args].map((a, i, all) => (FILE_FLAGS.has(all[i - 1] ?? '') ? resolve(a) : a));
+      const p = points.push({ name: g.name, dir: join(dir, 'points', g.name), argv, kind: 'train' }) - 1;
+      tasks.push({ point: p, key: 'train' });
+    }
+  }
+  const rt = trainGrid ? null : await Runtime.create({ threads: 1 });
+  try {
+    // Every gp point is checked (its flags, its data, its folds) before anything is written.
+    for (const g of rt ? gridPoints(v.grid ?? []) : []) {
       const pointDir = join(dir, 'points', g.name);
       const pointArgv = [...gpArgs, ...g.args, '--out', pointDir];
       const { o } = parseGpArgs(pointArgv);
-      const { data } = await prepareStudy(rt, o);
+      const { data } = await prepareStudy(rt!, o);
       const { folds, k } = studyFolds(o, data);
       const p = points.push({ name: g.name, dir: pointDir, argv: pointArgv }) - 1;
       for (const job of planJobs(o.models, folds.length, k, data.traits.length)) tasks.push({ point: p, job, key: jobKey(job) });
     }
   } finally {
-    await rt.close();
+    await rt?.close();
   }
   if (tasks.length === 0) throw new GraftError('graft sweep plan: the grid has no cross-validation jobs to run');
-  for (const p of points) await JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), existsSync(join(p.dir, 'jobs', 'manifest.json')));
+  for (const p of points) if (p.kind !== 'train') await JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), existsSync(join(p.dir, 'jobs', 'manifest.json')));
   ensureDir(join(dir, 'logs'));
   const sweep: Sweep = { format: FORMAT, created: new Date().toISOString(), points, tasks };
   writeJsonAtomic(join(dir, 'sweep.json'), sweep);
@@ -102,7 +119,7 @@ async function plan(argv: string[]): Promise<void> {
     `#SBATCH --time=${time}`,
     ...(v.partition ? [`#SBATCH --partition=${v.partition}`] : []),
     `#SBATCH --output=${join(dir, 'logs', 'task-%a.out')}`,
-    '# One cross-validation job per array task; a task already done exits at once. Afterwards:',
+    `# One ${trainGrid ? 'graft train run' : 'cross-validation job'} per array task; a task already done exits at once. Afterwards:`,
     `#   graft sweep status --dir ${dir}   and   graft sweep merge --dir ${dir}`,
     `exec ${command('"$SLURM_ARRAY_TASK_ID"')}`,
     '',
@@ -122,12 +139,13 @@ async function run(argv: string[]): Promise<void> {
   const task = sweep.tasks[k];
   if (!task) throw new GraftError(`--task ${k}: the sweep has tasks 0..${sweep.tasks.length - 1}`);
   const point = sweep.points[task.point]!;
-  const { o, checkpointEvery } = parseGpArgs(point.argv);
   const threads = intAtLeast(v.threads ?? process.env['SLURM_CPUS_PER_TASK'], '--threads', 1, 1, 'thread');
+  if (point.kind === 'train') return runTrainTask(dir, k, point, threads);
+  const { o, checkpointEvery } = parseGpArgs(point.argv);
   const jobs = join(point.dir, 'jobs');
   // The manifest must match (settings and input files' SHA-256): a changed input is refused.
   const store = await JobStore.open(jobs, studyIdentity(o), true);
-  if (store.load(task.job)) { console.log(JSON.stringify({ task: k, point: point.name, job: task.key, status: 'done already' })); return; }
+  if (store.load(task.job!)) { console.log(JSON.stringify({ task: k, point: point.name, job: task.key, status: 'done already' })); return; }
   ensureDir(join(dir, 'state'));
   writeFileAtomic(stateFile(dir, k, 'running'), JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString(), slurm_job: process.env['SLURM_JOB_ID'] ?? null }) + '\n');
   rmSync(stateFile(dir, k, 'failed'), { force: true });
@@ -136,7 +154,7 @@ async function run(argv: string[]): Promise<void> {
   try {
     const { data } = await prepareStudy(rt, o);
     const { folds } = studyFolds(o, data);
-    const r = await runCvJob(rt, data, folds, task.job, o.gcn, { dir: jobs, every: checkpointEvery });
+    const r = await runCvJob(rt, data, folds, task.job!, o.gcn, { dir: jobs, every: checkpointEvery });
     store.save(r);
     console.log(JSON.stringify({ task: k, point: point.name, job: task.key, status: 'done', seconds: +((performance.now() - t0) / 1000).toFixed(2) }));
   } catch (err) {
@@ -144,6 +162,29 @@ async function run(argv: string[]): Promise<void> {
     throw err;
   } finally {
     await rt.close();
+    rmSync(stateFile(dir, k, 'running'), { force: true });
+  }
+}
+
+/** A point that is one graft train run: done when its metrics.json is there; a killed run resumes from its checkpoint. */
+const trainDone = (p: SweepPoint): boolean => existsSync(join(p.dir, 'metrics.json'));
+
+async function runTrainTask(dir: string, k: number, point: SweepPoint, threads: number): Promise<void> {
+  if (trainDone(point)) { console.log(JSON.stringify({ task: k, point: point.name, status: 'done already' })); return; }
+  ensureDir(join(dir, 'state'));
+  writeFileAtomic(stateFile(dir, k, 'running'), JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString(), slurm_job: process.env['SLURM_JOB_ID'] ?? null }) + '\n');
+  rmSync(stateFile(dir, k, 'failed'), { force: true });
+  const t0 = performance.now();
+  try {
+    const argv = [...point.argv, '--out', point.dir, '--threads', String(threads), '--resume', '--quiet'];
+    const at = argv.indexOf('--task');
+    const code = at >= 0 && argv[at + 1] === 'graph' ? await trainGraphTask(argv) : await trainNode(argv.filter((a, i) => at < 0 || (i !== at && i !== at + 1)));
+    if (code !== 0) throw new GraftError(`graft train exited with ${code}`);
+    console.log(JSON.stringify({ task: k, point: point.name, status: 'done', seconds: +((performance.now() - t0) / 1000).toFixed(2) }));
+  } catch (err) {
+    writeFileAtomic(stateFile(dir, k, 'failed'), JSON.stringify({ host: hostname(), error: (err as Error).message, at: new Date().toISOString() }) + '\n');
+    throw err;
+  } finally {
     rmSync(stateFile(dir, k, 'running'), { force: true });
   }
 }
@@ -156,11 +197,12 @@ function alive(pid: number): boolean {
  * Per task: done (its job file is there), failed (it recorded an error, or it says it runs on
  * this host but its process is gone: killed), running (it says so), or missing (never run).
  */
-async function taskStates(dir: string, sweep: Sweep): Promise<{ states: ('done' | 'failed' | 'running' | 'missing')[]; stores: JobStore[] }> {
+async function taskStates(dir: string, sweep: Sweep): Promise<{ states: ('done' | 'failed' | 'running' | 'missing')[]; stores: (JobStore | null)[] }> {
   // Opening a point's store checks its inputs' SHA-256 against the manifest: once per point.
-  const stores = await Promise.all(sweep.points.map((p) => JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), true)));
+  const stores = await Promise.all(sweep.points.map((p) => (p.kind === 'train' ? null : JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), true))));
   const states = sweep.tasks.map((t, k) => {
-    if (stores[t.point]!.load(t.job)) return 'done';
+    const p = sweep.points[t.point]!;
+    if (p.kind === 'train' ? trainDone(p) : stores[t.point]!.load(t.job!)) return 'done';
     if (existsSync(stateFile(dir, k, 'failed'))) return 'failed';
     const running = stateFile(dir, k, 'running');
     if (!existsSync(running)) return 'missing';
@@ -193,6 +235,11 @@ async function merge(argv: string[]): Promise<number> {
   }
   const summary: Record<string, unknown>[] = [];
   for (const [i, p] of sweep.points.entries()) {
+    if (p.kind === 'train') {
+      // The point's run folder is the graft train run itself; the summary gathers its figures.
+      summary.push({ point: p.name, dir: p.dir, argv: p.argv, metrics: JSON.parse(readFileSync(join(p.dir, 'metrics.json'), 'utf8')) as unknown });
+      continue;
+    }
     const { o } = parseGpArgs(p.argv);
     const store = stores[i]!;
     // Every job is in the store, so the study only reads them back: the results of one machine.
