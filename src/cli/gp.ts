@@ -21,6 +21,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--models gcn,gblup,rkhs,rrblup[,hybrid,rkhs-ka]] [--k 10] [--repeats 1] [--seed 1]
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
+           [--env COL [--id COL]]   (long-format phenotypes: one row per genotype × environment)
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
            [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
@@ -49,8 +50,10 @@ export function parseGpArgs(argv: string[]): GpRequest {
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' },
       epochs: { type: 'string' }, patience: { type: 'string' }, ensemble: { type: 'string' }, branches: { type: 'string' }, threads: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
       resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' }, 'keep-models': { type: 'boolean' },
+      env: { type: 'string' }, id: { type: 'string' },
     },
   });
+  if (v.id !== undefined && v.env === undefined) throw new GraftError('--id COL names the genotype column of long-format phenotypes: it goes with --env COL');
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
   const models = choices(v.models ?? `gcn,${v.covariates ? 'hybrid,' : ''}gblup,rkhs${v.geno ? ',rrblup' : ''}`, '--models', GP_MODELS);
   if (models.includes('rrblup') && !v.geno) throw new GraftError('--models rrblup needs marker genotypes (--geno); with only --relationship use --models gcn,gblup');
@@ -83,6 +86,7 @@ export function parseGpArgs(argv: string[]): GpRequest {
     ...(v.relationship ? { relationship: v.relationship } : {}),
     ...(v.covariates ? { covariates: v.covariates.split(',').map((s) => s.trim()) } : {}),
     ...(v.folds ? { foldsFile: v.folds } : {}),
+    ...(v.env ? { long: { env: v.env, ...(v.id ? { id: v.id } : {}) } } : {}),
     models, k: num(v.k, '--k', true) ?? 10, repeats: num(v.repeats, '--repeats', true) ?? 1, seed: num(v.seed, '--seed', true) ?? 1,
     threads: num(v.threads, '--threads', true) ?? availableParallelism(), gcn,
   };

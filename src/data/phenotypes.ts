@@ -77,3 +77,75 @@ export function covariateMatrix(p: PhenotypeTable, names: string[]): { width: nu
   }
   return { width, values, columns: blocks.flatMap((b) => b.cols) };
 }
+
+/** Long-format trial data: one row per genotype × environment (most trial exports). */
+export interface LongFormat {
+  /** The environment column (trial, location-year, experiment). */
+  env: string;
+  /** The genotype-id column; default: the first. */
+  id?: string;
+}
+
+export interface LongPhenotypes {
+  /** One row per genotype, a column `trait@environment` per trait and environment. */
+  table: PhenotypeTable;
+  environments: string[];
+  /** Value columns read (traits), in file order. */
+  traits: string[];
+  /** Genotype × environment cells that had more than one row (their values are averaged). */
+  replicated: number;
+}
+
+/**
+ * A long-format phenotype file pivoted to one row per genotype: each trait in each
+ * environment becomes a column `trait@env`, so per-environment models run as they do on
+ * wide data. Replicate rows of a genotype in one environment are averaged (a BLUE would be
+ * better; the count is returned so the caller can say so). `traits` 'all' takes every column
+ * besides the id and environment whose values are all numbers or missing.
+ */
+export function readLongPhenotypes(file: string, f: LongFormat, traits: string[] | 'all'): LongPhenotypes {
+  const t = parseTable(file);
+  if (t.rows.length === 0) throw new DataError(file, 0, 'no rows after the header');
+  const col = (name: string, what: string): number => {
+    const j = t.header.indexOf(name);
+    if (j < 0) throw new DataError(file, 1, `no ${what} column '${name}'; the columns are ${t.header.map((c) => `'${c}'`).join(', ')}`);
+    return j;
+  };
+  const idCol = f.id === undefined ? 0 : col(f.id, 'genotype-id'), envCol = col(f.env, 'environment');
+  if (idCol === envCol) throw new DataError(file, 1, `the genotype-id and environment columns are both '${f.env}'`);
+  const numeric = (j: number): boolean => t.rows.every((r) => MISSING.has(r[j] ?? '') || Number.isFinite(Number(r[j])));
+  const valueCols = traits === 'all'
+    ? t.header.flatMap((_, j) => (j !== idCol && j !== envCol && numeric(j) ? [j] : []))
+    : traits.map((name) => col(name, 'trait'));
+  if (valueCols.length === 0) throw new DataError(file, 1, 'no numeric trait column besides the id and environment');
+  const ids: string[] = [], envs: string[] = [];
+  const idAt = new Map<string, number>(), envAt = new Map<string, number>(), firstLine: number[] = [];
+  const sum = new Map<string, number[]>(), count = new Map<string, number[]>(), rowsIn = new Map<string, number>();
+  t.rows.forEach((r, k) => {
+    const line = t.lines[k]!;
+    const id = r[idCol] ?? '', env = r[envCol] ?? '';
+    if (id === '') throw new DataError(file, line, 'empty genotype id');
+    if (env === '' || MISSING.has(env)) throw new DataError(file, line, `genotype '${id}': empty environment`);
+    if (!idAt.has(id)) { idAt.set(id, ids.length); ids.push(id); firstLine.push(line); }
+    if (!envAt.has(env)) { envAt.set(env, envs.length); envs.push(env); }
+    const cell = `${idAt.get(id)!}\u0000${envAt.get(env)!}`;
+    rowsIn.set(cell, (rowsIn.get(cell) ?? 0) + 1);
+    const s = sum.get(cell) ?? new Array<number>(valueCols.length).fill(0), c = count.get(cell) ?? new Array<number>(valueCols.length).fill(0);
+    valueCols.forEach((j, q) => {
+      const v = r[j] ?? '';
+      if (MISSING.has(v)) return;
+      const x = Number(v);
+      if (!Number.isFinite(x)) throw new DataError(file, line, `trait '${t.header[j]}' of genotype '${id}' in '${env}': ${JSON.stringify(v)} is not a number (use NA for missing)`);
+      s[q]! += x; c[q]!++;
+    });
+    sum.set(cell, s); count.set(cell, c);
+  });
+  const names = valueCols.map((j) => t.header[j]!);
+  const columns = names.flatMap((name) => envs.map((e) => `${name}@${e}`));
+  const rows = ids.map((id, i) => [id, ...valueCols.flatMap((_, q) => envs.map((_, e) => {
+    const cell = `${i}\u0000${e}`, c = count.get(cell)?.[q] ?? 0;
+    return c === 0 ? 'NA' : String(sum.get(cell)![q]! / c);
+  }))]);
+  const table: Table = { file, header: [t.header[idCol]!, ...columns], rows, lines: firstLine };
+  return { table: { file, ids, columns, table }, environments: envs, traits: names, replicated: [...rowsIn.values()].filter((n) => n > 1).length };
+}

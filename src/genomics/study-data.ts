@@ -1,4 +1,4 @@
-import { readPhenotypes, traitValues, covariateMatrix } from '../data/phenotypes.js';
+import { readLongPhenotypes, readPhenotypes, traitValues, covariateMatrix, type LongFormat } from '../data/phenotypes.js';
 import { DataError } from '../data/csv.js';
 import { GraftError } from '../core/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -31,6 +31,12 @@ export interface StudyInputs {
    * (the founding study's independent sections). 1: one GCN over all markers.
    */
   branches?: number;
+  /**
+   * Long-format phenotypes (one row per genotype × environment): the environment column, and
+   * the genotype-id column when it is not the first. Each trait then runs per environment, as
+   * traits named trait@environment.
+   */
+  long?: LongFormat;
 }
 
 /**
@@ -84,12 +90,18 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   const g = o.geno ? await readGenotypes(o.geno) : null;
   const given = o.relationship ? readRelationship(o.relationship) : null;
   const ids = g ? g.ids : given!.ids, idSource = o.geno ?? o.relationship!;
-  const p = readPhenotypes(o.pheno);
+  const longData = o.long ? readLongPhenotypes(o.pheno, o.long, o.traits.length === 1 && o.traits[0] === 'all' ? 'all' : o.traits) : null;
+  if (longData && o.covariates) throw new GraftError('covariates with long-format phenotypes are not supported: give them in a wide file');
+  const p = longData ? longData.table : readPhenotypes(o.pheno);
+  if (longData) {
+    log(`${o.pheno}: long format, ${longData.traits.length} trait(s) × ${longData.environments.length} environments (${longData.environments.join(', ')}): one model per trait and environment` +
+      `${longData.replicated ? `; ${longData.replicated} genotype × environment cells had several rows, averaged` : ''}`);
+  }
   const match = matchSamples(ids, idSource, p.ids, o.pheno);
   if (g) log(`${o.geno}: ${g.ids.length} samples × ${g.markers.length} markers${Object.keys(g.skipped).length ? ` (${Object.entries(g.skipped).map(([k, v]) => `${v} ${k}`).join(', ')} records skipped)` : ''}`);
   else log(`${o.relationship}: ${ids.length} samples (no marker genotypes: GCN features are the relationship's principal components)`);
   log(describeMatch(match));
-  let traits = o.traits;
+  let traits = longData ? longData.table.columns : o.traits;
   if (traits.length === 1 && traits[0] === 'all') {
     traits = p.columns.filter((c) => { try { traitValues(p, c); return true; } catch { return false; } });
     if (traits.length === 0) throw new DataError(o.pheno, 1, 'no numeric trait column');
