@@ -20,7 +20,7 @@ import { gcnStack } from '../nn/gcn-stack.js';
 import type { PassContext } from '../nn/layer.js';
 import { linearMaps, type Propagation } from '../nn/layers.js';
 import { Int8Weight } from '../ops/int8.js';
-import { activationQuant, quantizeWeight, RangeObserver } from '../quant/int8.js';
+import { quantizeLinear, RangeObserver } from '../quant/int8.js';
 import { Sequential } from '../nn/sequential.js';
 import { mseLoss } from '../ops/losses.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -100,8 +100,7 @@ async function int8Inference(model: Sequential, heap: Runtime['heap'], infer: ()
   maps.forEach((lin, i) => {
     lin.observe = null;
     const [k, out] = lin.weight.value.shape as [number, number];
-    const { q, weightScale } = quantizeWeight(lin.weight.value.data() as Float32Array, k, out);
-    lin.quantized = Int8Weight.create(heap, { q, k, out, weightScale, ...activationQuant(ranges[i]!.min, ranges[i]!.max) });
+    lin.quantized = Int8Weight.create(heap, quantizeLinear(lin.weight.value.data() as Float32Array, k, out, ranges[i]!));
     const bias = lin.bias ? 4 * out : 0;
     floatBytes += 4 * k * out + bias;
     int8Bytes += k * out + 4 * out + 8 + bias;
@@ -237,8 +236,8 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
           };
           lines.push(line);
           o.onLine(line);
-          if ('int8' in r && r.int8) {
-            const q = r.int8 as Int8Figures;
+          if (r.int8) {
+            const q = r.int8;
             const l8: BenchLine = {
               workload: w.name, threads, precision: 'int8', infer_ms: +q.infer_ms.toFixed(3), float_infer_ms: line.infer_ms,
               model_bytes: q.model_bytes, float_model_bytes: q.float_model_bytes, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import type { StoredTensor } from '../core/safetensors.js';
-import { MODEL_FORMAT, modelWeights, parseModelFile, type ModelFile } from '../infer/model-file.js';
+import { MODEL_FORMAT, modelWeights, parseModelFile, reportedModel } from '../infer/model-file.js';
 import { gcnFromPyg, gcnToPyg } from '../interop/pyg.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../train/node-trainer.js';
@@ -83,26 +83,18 @@ export async function exportModel(argv: string[]): Promise<void> {
   if (!existsSync(cpFile)) throw new GraftError(`${cpFile} not found (is ${v.run} a graft train run folder?)`);
   const model = parseModelFile(loadCheckpoint(cpFile), cpFile);
   const out = resolve(v.out ?? join(v.run, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
-  const weights = modelWeights(model, '');
   let tensors: Map<string, StoredTensor>;
   let metadata: Record<string, string>;
   if (v.to === 'pyg') {
     if (model.task !== 'node') throw new GraftError(`${cpFile} is a ${model.task} model: --to pyg writes node GCNs (PyG's GCNConv layers)`);
     const layers = Number(model.config['layers']);
     const widths = [model.shape.features, ...Array.from({ length: layers - 1 }, () => Number(model.config['hidden'])), model.shape.classes];
-    tensors = gcnToPyg(weights, widths);
+    tensors = gcnToPyg(modelWeights(model, ''), widths);
     metadata = { format: 'pt' };
   } else {
-    tensors = new Map([...weights].map(([k, w]) => [`model.${k}`, { shape: shapeIn(model, k), data: w }]));
-    metadata = modelMetadata(model);
+    ({ tensors, metadata } = reportedModel(model));
   }
   writeFileAtomic(out, encodeCheckpoint({ tensors, metadata }));
   console.log(JSON.stringify({ out, to: v.to, task: model.task, tensors: [...tensors.keys()] }));
 }
 
-const shapeIn = (m: ModelFile, name: string): number[] => m.checkpoint.tensors.get(`${m.prefix}${name}`)!.shape;
-
-/** What a model file carries to rebuild the model: task, config and input/output widths. */
-export function modelMetadata(m: ModelFile): Record<string, string> {
-  return { format: MODEL_FORMAT, task: m.task, config: JSON.stringify(m.config), shape: JSON.stringify(m.shape), ...(m.members.length ? { members: JSON.stringify(m.members) } : {}) };
-}

@@ -6,16 +6,13 @@ import { moleculeSplit } from '../chem/train-molecules.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
-import type { StoredTensor } from '../core/safetensors.js';
 import { loadModel, type GraftModel, type KernelBinaries, type LoadOptions } from '../infer/index.js';
-import { modelWeights, parseModelFile } from '../infer/model-file.js';
+import { parseModelFile, reportedModel } from '../infer/model-file.js';
 import { enableRelaxedSimd } from '../kernels/wasm.js';
 import type { Linear } from '../nn/layers.js';
-import type { Int8WeightValues } from '../ops/int8.js';
-import { activationQuant, int8Entries, quantizeWeight, RangeObserver } from '../quant/int8.js';
+import { int8Entries, quantizeLinear, RangeObserver } from '../quant/int8.js';
 import { encodeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { meanRocAuc } from '../train/multilabel-metrics.js';
-import { modelMetadata } from './interop.js';
 import { loadData, type DataChoice } from './train.js';
 
 // graft quantize --int8: a run's model with int8 weights (symmetric, per output channel) and
@@ -61,32 +58,26 @@ export async function quantize(argv: string[]): Promise<void> {
       lin.observe = (x) => r.add(x.data() as Float32Array, x.shape[1]!, task.rows);
     }
   };
-  const floatBytes = encodeCheckpoint({ tensors: new Map([...modelWeights(file, '')].map(([k, w]) => [`model.${k}`, { shape: file.checkpoint.tensors.get(`${file.prefix}${k}`)!.shape, data: w }])), metadata: modelMetadata(file) });
+  const floatModel = reportedModel(file);
+  const floatBytes = encodeCheckpoint(floatModel);
   const float = await loadModel(floatBytes, { kernels, onLinears: observe, name: cpFile });
   await task.calibrate(float);
   const floatScores = await task.score(await loadModel(floatBytes, { kernels, name: cpFile }));
 
-  const weights = modelWeights(file, '');
-  const tensors = new Map<string, StoredTensor>();
-  for (const [k, w] of weights) {
-    const lin = k.endsWith('.weight') ? ranges.get(k.slice(0, -'.weight'.length)) : undefined;
-    if (lin) continue;
-    tensors.set(`model.${k}`, { shape: file.checkpoint.tensors.get(`${file.prefix}${k}`)!.shape, data: w });
-  }
+  // The float model's tensors, each linear map's weight replaced by its int8 values.
+  const tensors = new Map(floatModel.tensors);
   const calibration: Record<string, { min: number; max: number; scale: number; zero_point: number }> = {};
   for (const [name, r] of ranges) {
-    const w = weights.get(`${name}.weight`);
-    const shape = file.checkpoint.tensors.get(`${file.prefix}${name}.weight`)?.shape;
-    if (!w || !shape) throw new GraftError(`${cpFile}: no weight for the linear map ${name}`);
-    const [k, out] = shape as [number, number];
+    const w = tensors.get(`model.${name}.weight`);
+    if (!w) throw new GraftError(`${cpFile}: no weight for the linear map ${name}`);
+    const [k, out] = w.shape as [number, number];
     if (!Number.isFinite(r.min)) throw new GraftError(`${name}: calibration saw no input rows`);
-    const { q, weightScale } = quantizeWeight(w, k, out);
-    const a = activationQuant(r.min, r.max);
-    const values: Int8WeightValues = { q, k, out, weightScale, ...a };
+    const values = quantizeLinear(w.data as Float32Array, k, out, r);
+    tensors.delete(`model.${name}.weight`);
     for (const [key, t] of int8Entries(`model.${name}`, values)) tensors.set(key, t);
-    calibration[name] = { min: r.min, max: r.max, scale: a.inputScale, zero_point: a.zeroPoint };
+    calibration[name] = { min: r.min, max: r.max, scale: values.inputScale, zero_point: values.zeroPoint };
   }
-  const bytes = encodeCheckpoint({ tensors, metadata: { ...modelMetadata(file), precision: 'int8', calibration: JSON.stringify(calibration) } });
+  const bytes = encodeCheckpoint({ tensors, metadata: { ...floatModel.metadata, precision: 'int8', calibration: JSON.stringify(calibration) } });
   const out = resolve(v.out ?? join(v.run, 'model.int8.safetensors'));
   const int8 = await loadModel(bytes, { kernels, name: out });
   const int8Scores = await task.score(int8);

@@ -81,28 +81,29 @@ async function plan(argv: string[]): Promise<void> {
   const points: SweepPoint[] = [], tasks: SweepTask[] = [];
   if (trainGrid) {
     // One graft train run per point: its run folder is the point's folder.
+    for (const f of ['--resume', '--overwrite', '--threads']) if (gpArgs.includes(f)) throw new GraftError(`graft sweep plan: leave ${f} out of the graft train flags (sweep run sets it)`);
     for (const g of gridPoints(v.grid ?? [])) {
-      for (const f of ['--resume', '--overwrite', '--threads']) if (gpArgs.includes(f)) throw new GraftError(`graft sweep plan: leave ${f} out of the graft train flags (sweep run sets it)`);
       // File arguments absolute: a task runs from wherever the scheduler starts it.
       const argv = [...gpArgs, ...g.args].map((a, i, all) => (FILE_FLAGS.has(all[i - 1] ?? '') ? resolve(a) : a));
       const p = points.push({ name: g.name, dir: join(dir, 'points', g.name), argv, kind: 'train' }) - 1;
       tasks.push({ point: p, key: 'train' });
     }
-  }
-  const rt = trainGrid ? null : await Runtime.create({ threads: 1 });
-  try {
-    // Every gp point is checked (its flags, its data, its folds) before anything is written.
-    for (const g of rt ? gridPoints(v.grid ?? []) : []) {
-      const pointDir = join(dir, 'points', g.name);
-      const pointArgv = [...gpArgs, ...g.args, '--out', pointDir];
-      const { o } = parseGpArgs(pointArgv);
-      const { data } = await prepareStudy(rt!, o);
-      const { folds, k } = studyFolds(o, data);
-      const p = points.push({ name: g.name, dir: pointDir, argv: pointArgv }) - 1;
-      for (const job of planJobs(o.models, folds.length, k, data.traits.length)) tasks.push({ point: p, job, key: jobKey(job) });
+  } else {
+    const rt = await Runtime.create({ threads: 1 });
+    try {
+      // Every gp point is checked (its flags, its data, its folds) before anything is written.
+      for (const g of gridPoints(v.grid ?? [])) {
+        const pointDir = join(dir, 'points', g.name);
+        const pointArgv = [...gpArgs, ...g.args, '--out', pointDir];
+        const { o } = parseGpArgs(pointArgv);
+        const { data } = await prepareStudy(rt, o);
+        const { folds, k } = studyFolds(o, data);
+        const p = points.push({ name: g.name, dir: pointDir, argv: pointArgv }) - 1;
+        for (const job of planJobs(o.models, folds.length, k, data.traits.length)) tasks.push({ point: p, job, key: jobKey(job) });
+      }
+    } finally {
+      await rt.close();
     }
-  } finally {
-    await rt?.close();
   }
   if (tasks.length === 0) throw new GraftError('graft sweep plan: the grid has no cross-validation jobs to run');
   for (const p of points) if (p.kind !== 'train') await JobStore.open(join(p.dir, 'jobs'), studyIdentity(parseGpArgs(p.argv).o), existsSync(join(p.dir, 'jobs', 'manifest.json')));

@@ -72,7 +72,6 @@ export class RankAveraging implements StepSync {
     if (this.o.mode === 'sync') this.average(grads, 0);
     // BMUF's first block starts from the parameters before any step: the same on every rank (one seed).
     if (this.o.mode === 'bmuf' && !this.blockStart) { this.blockStart = flatten(params); this.blockDelta = new Float32Array(this.blockStart.length); }
-    return Promise.resolve();
   }
 
   async afterStep(params: Tensor[]): Promise<void> {
@@ -85,7 +84,6 @@ export class RankAveraging implements StepSync {
       if (this.steps % o.globalK === 0) this.global(params);
       else if (this.steps % o.localK === 0) { this.average(params, this.local); this.stats.localAverages++; }
     }
-    return Promise.resolve();
   }
 
   async beforeValidation(params: Tensor[]): Promise<void> {
@@ -94,7 +92,6 @@ export class RankAveraging implements StepSync {
       if (this.o.mode === 'bmuf') this.blockUpdate(params);
       else this.global(params);
     }
-    return Promise.resolve();
   }
 
   private global(params: Tensor[]): void {

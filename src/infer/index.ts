@@ -11,6 +11,7 @@ import type { Parameter, PassContext } from '../nn/layer.js';
 import { linearMaps, type Linear, type Propagation } from '../nn/layers.js';
 import { Int8Weight } from '../ops/int8.js';
 import { int8Values } from '../quant/int8.js';
+import { loadWeights } from '../nn/load-weights.js';
 import { Sequential } from '../nn/sequential.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import { Rng } from '../core/random.js';
@@ -213,7 +214,7 @@ class LocalModel implements GraftModel {
         skip.add(lin.weight);
       }
     }
-    loadInto(params.filter((p) => !skip.has(p)), modelWeights(this.file, member), this.name);
+    loadWeights(params.filter((p) => !skip.has(p)), modelWeights(this.file, member), this.name);
     this.onLinears?.([...linears], member);
   }
 
@@ -241,14 +242,6 @@ function graphSample(g: GraphInput, i: number, features: number, descriptors: nu
   return { nodes: g.nodes, x: g.x, src: g.src, dst: g.dst, ...(g.w ? { w: g.w } : {}), ...(g.descriptors ? { descriptors: g.descriptors } : {}), y: new Float32Array(targets).fill(NaN) };
 }
 
-function loadInto(params: readonly Parameter[], weights: ReadonlyMap<string, Float32Array>, source: string): void {
-  for (const p of params) {
-    const w = weights.get(p.name);
-    if (!w) throw new GraftError(`${source}: no weights for ${p.name} (the file is of another model)`);
-    if (w.length !== p.value.size) throw new GraftError(`${source}: ${p.name} has ${w.length} values, the model ${p.value.size} ([${p.value.shape.join('×')}])`);
-    (p.value.data() as Float32Array).set(w);
-  }
-}
 
 type Runner<B> = { params(): Parameter[]; linears: Linear[]; dispose(): void; run(b: B): Promise<Float32Array> };
 

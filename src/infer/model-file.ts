@@ -1,5 +1,5 @@
 import { GraftError } from '../core/errors.js';
-import type { Checkpoint } from '../core/safetensors.js';
+import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
 
 // What the inference entry reads from a file: the task, the config its model is built from,
 // the input and output widths, and which tensors are the reported weights. It accepts a
@@ -89,4 +89,19 @@ export function modelWeights(f: ModelFile, member: string): Map<string, Float32A
   const out = new Map<string, Float32Array>();
   for (const [k, t] of f.checkpoint.tensors) if (k.startsWith(prefix) && t.data instanceof Float32Array) out.set(k.slice(prefix.length), t.data);
   return out;
+}
+
+/**
+ * A model file of `m` (the MODEL_FORMAT graft export --to graft writes): its reported float
+ * weights as model.<name> with their shapes, and what rebuilds the model.
+ */
+export function reportedModel(m: ModelFile): Checkpoint {
+  const tensors = new Map<string, StoredTensor>();
+  for (const [k, w] of modelWeights(m, '')) tensors.set(`model.${k}`, { shape: m.checkpoint.tensors.get(`${m.prefix}${k}`)!.shape, data: w });
+  return { tensors, metadata: modelMetadata(m) };
+}
+
+/** What a model file carries to rebuild the model: task, config and input/output widths. */
+export function modelMetadata(m: ModelFile): Record<string, string> {
+  return { format: MODEL_FORMAT, task: m.task, config: JSON.stringify(m.config), shape: JSON.stringify(m.shape), ...(m.members.length ? { members: JSON.stringify(m.members) } : {}) };
 }

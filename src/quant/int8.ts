@@ -28,6 +28,11 @@ export function activationQuant(min: number, max: number): { inputScale: number;
   return { inputScale: Math.fround(s), zeroPoint: 64 };
 }
 
+/** A linear map's int8 values: W [k, out] quantized per output column, its input scale from the range calibration saw. */
+export function quantizeLinear(w: Float32Array, k: number, out: number, range: { min: number; max: number }): Int8WeightValues {
+  return { ...quantizeWeight(w, k, out), k, out, ...activationQuant(range.min, range.max) };
+}
+
 /** Running min and max of a layer's inputs over the calibration rows. */
 export class RangeObserver {
   min = Infinity;
