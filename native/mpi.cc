@@ -9,8 +9,8 @@
 #include <mpi.h>
 #include <napi.h>
 
-#include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -146,18 +146,13 @@ Napi::Value Abort(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Module(Napi::Env env, Napi::Object exports) {
-  exports.Set("init", Napi::Function::New(env, Init));
-  exports.Set("finalize", Napi::Function::New(env, Finalize));
-  exports.Set("rank", Napi::Function::New(env, Rank));
-  exports.Set("size", Napi::Function::New(env, Size));
-  exports.Set("barrier", Napi::Function::New(env, Barrier));
-  exports.Set("broadcast", Napi::Function::New(env, Broadcast));
-  exports.Set("allreduce", Napi::Function::New(env, Allreduce));
-  exports.Set("allreduceOrdered", Napi::Function::New(env, AllreduceOrdered));
-  exports.Set("splitShared", Napi::Function::New(env, SplitShared));
-  exports.Set("split", Napi::Function::New(env, Split));
-  exports.Set("processorName", Napi::Function::New(env, ProcessorName));
-  exports.Set("abort", Napi::Function::New(env, Abort));
+  using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+  const std::pair<const char*, Fn> functions[] = {
+    {"init", Init}, {"finalize", Finalize}, {"rank", Rank}, {"size", Size}, {"barrier", Barrier}, {"broadcast", Broadcast},
+    {"allreduce", Allreduce}, {"allreduceOrdered", AllreduceOrdered}, {"splitShared", SplitShared}, {"split", Split},
+    {"processorName", ProcessorName}, {"abort", Abort},
+  };
+  for (const auto& [name, fn] : functions) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;
 }
 
