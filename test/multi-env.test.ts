@@ -1,8 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Matrix, solve } from 'ml-matrix';
 import { readLongPhenotypes, traitValues } from '../src/data/phenotypes.js';
-import { readJson, runGraftAsync, sharedData, tempDir } from './helpers.js';
+import { fitAcrossEnvironments, hiddenRecords, multiEnvColumns } from '../src/genomics/multi-env.js';
+import { readJson, rng, runGraftAsync, sharedData, tempDir } from './helpers.js';
 
 // Long-format phenotypes (one row per genotype × environment, as trial exports come):
 // graft gp --env COL runs each trait per environment. The oracle is the same data pivoted by
@@ -51,6 +53,62 @@ describe('long-format phenotypes', () => {
     expect(Object.keys((models('a') as Record<string, object>)['gblup']!)).toEqual(['value@east', 'value@west']);
     const bad = await runGraftAsync([...common, '--pheno', long, '--id', 'id', '--trait', 'value', '--out', join(dir, 'c')]);
     expect(bad.stderr).toMatch(/--id COL names the genotype column of long-format phenotypes: it goes with --env COL/);
+    for (const [flags, message] of [
+      [['--pheno', pivot, '--trait', 'value@east', '--scheme', 'cv2'], /--scheme cv1\|cv2\|cv0 is a multi-environment CV scheme: it goes with --env COL/],
+      [['--pheno', long, '--env', 'trial', '--trait', 'value', '--scheme', 'cv0'], /--scheme cv0 predicts a new environment: only the across model can/],
+      [['--pheno', long, '--env', 'trial', '--trait', 'value', '--scheme', 'cv3'], /--scheme/],
+    ] as const) {
+      const e = await runGraftAsync([...common, ...flags, '--out', join(dir, 'd')]);
+      expect(e.status).toBe(2);
+      expect(e.stderr).toMatch(message);
+    }
+    const across = await runGraftAsync(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--k', '3', '--pheno', pivot, '--trait', 'value@east', '--models', 'across', '--threads', '1', '--quiet', '--out', join(dir, 'e')]);
+    expect(across.stderr).toMatch(/--models across fits every environment of long-format phenotypes: it needs --env COL/);
+  });
+});
+
+describe('the across-environment main-effect model (oracle: the weighted mixed model by direct algebra)', () => {
+  const n = 24, r = rng(9);
+  const z = Array.from({ length: n }, () => Array.from({ length: 30 }, () => Math.floor(r() * 3) - 1));
+  const k = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) k[i * n + j] = z[i]!.reduce((s, v, q) => s + v * z[j]![q]!, 0) / 15 + (i === j ? 0.05 : 0);
+  const g = z.map((row) => row[0]! - row[1]! + 0.5 * row[2]!);
+  // Three environments with their own level; some cells missing, so genotypes have 1-3 records.
+  const y = [0, 5, -3].map((level, e) => Float64Array.from(g, (v, i) => ((i + e) % 5 === 0 ? NaN : level + v + (r() - 0.5))));
+  const fold = Int32Array.from({ length: n }, (_, i) => 1 + (i % 4));
+
+  it('gives μ̂_e + μ̂ + K[s, train]·V⁻¹(m − μ̂) with V = K + δ·N⁻¹ and m the genotypes\' centred means', () => {
+    for (const scheme of ['cv1', 'cv2', 'cv0'] as const) {
+      const hidden = hiddenRecords(scheme, fold, 2, 1);
+      const rows = Int32Array.from(Array.from({ length: n }, (_, i) => i).filter((i) => fold[i] === 2 && Number.isFinite(y[1]![i]!)));
+      const a = fitAcrossEnvironments(k, n, y, [0, 1, 2], 1, hidden, rows);
+      // The oracle: centre each environment on its training mean, average per genotype, solve the GLS + BLUP.
+      const sum = new Array(n).fill(0), cnt = new Array(n).fill(0), level: number[] = [];
+      for (let c = 0; c < 3; c++) {
+        const ok = Array.from({ length: n }, (_, i) => i).filter((i) => Number.isFinite(y[c]![i]!) && !hidden(i, c));
+        level[c] = ok.length ? ok.reduce((s, i) => s + y[c]![i]!, 0) / ok.length : NaN;
+        for (const i of ok) { sum[i] += y[c]![i]! - level[c]!; cnt[i]++; }
+      }
+      const train = Array.from({ length: n }, (_, i) => i).filter((i) => cnt[i] > 0);
+      if (scheme === 'cv1') expect(train.some((i) => fold[i] === 2)).toBe(false);
+      else expect(train.some((i) => fold[i] === 2)).toBe(true); // seen in other environments
+      expect(a.genotypes).toBe(train.length);
+      const v = new Matrix(train.map((i) => train.map((j) => k[i * n + j]! + (i === j ? a.fit.delta / cnt[i] : 0))));
+      const ones = Matrix.ones(train.length, 1), m = Matrix.columnVector(train.map((i) => sum[i] / cnt[i]));
+      const vi1 = solve(v, ones), viM = solve(v, m);
+      const mu = ones.transpose().mmul(viM).get(0, 0) / ones.transpose().mmul(vi1).get(0, 0);
+      const alpha = solve(v, m.clone().sub(ones.clone().mul(mu)));
+      const lvl = scheme === 'cv0' ? (() => { let s = 0, q = 0; for (const c of [0, 2]) for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { s += y[c]![i]!; q++; } return s / q; })() : level[1]!;
+      rows.forEach((s, q) => {
+        const gs = train.reduce((acc, t, ti) => acc + k[s * n + t]! * alpha.get(ti, 0), 0);
+        expect(a.predicted[q]).toBeCloseTo(lvl + mu + gs, 8);
+      });
+    }
+  });
+
+  it('groups trait@environment columns by trait; a column without @ is an error', () => {
+    expect(multiEnvColumns(['y@A', 'h@A', 'y@B', 'y@x@C'], 'cv2')).toEqual({ scheme: 'cv2', traitOf: [0, 1, 0, 2], envOf: ['A', 'A', 'B', 'C'] });
+    expect(() => multiEnvColumns(['yield'], 'cv1')).toThrow(/'yield' is not trait@environment/);
   });
 });
 
@@ -72,5 +130,24 @@ describe.skipIf(!shared)('DROPS maize (long format, 10 trials)', () => {
       expect(v.r_mean, env).toBeGreaterThan(0.2);
       expect(v.r_mean, env).toBeLessThan(0.9);
     }
+  });
+
+  it('the across-environment model: CV2 (the genotype seen in other trials) beats CV1 (new genotypes) on average; CV0 runs', async () => {
+    const D = join(shared!, 'maize_drops');
+    const dir = tempDir('graft-drops-schemes-');
+    const mean: Record<string, number> = {};
+    for (const scheme of ['cv1', 'cv2', 'cv0']) {
+      const out = join(dir, scheme);
+      const r = await runGraftAsync(['gp', '--geno', join(D, 'dropsMarkers.csv.gz'), '--pheno', join(D, 'dropsPheno.csv'), '--env', 'Experiment', '--trait', 'grain.yield',
+        '--models', 'across', '--scheme', scheme, '--k', '5', '--threads', '2', '--quiet', '--out', out]);
+      expect(r.status, r.stderr).toBe(0);
+      const res = readJson(join(out, 'results.json'));
+      expect(res['protocol']).toMatch(new RegExp(scheme.toUpperCase()));
+      const across = Object.values((res['models'] as Record<string, Record<string, { r_mean: number }>>)['across']!);
+      expect(across).toHaveLength(10);
+      mean[scheme] = across.reduce((s, v) => s + v.r_mean, 0) / across.length;
+    }
+    expect(mean['cv2']!).toBeGreaterThan(mean['cv1']! + 0.03);
+    expect(mean['cv0']!).toBeGreaterThan(0.3);
   });
 });

@@ -3,7 +3,7 @@ import { lineChart, scatterChart } from './svg.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
 import { formatTable, type StudyResult } from '../genomics/study.js';
-import { GP_FAMILY, type GpModel } from '../genomics/cv-jobs.js';
+import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from '../genomics/cv-jobs.js';
 
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'NA');
@@ -52,6 +52,7 @@ export function writeStudyReport(dir: string, res: StudyResult): void {
     ...Object.entries(res.summary.missingPerTrait).filter(([, k]) => k > 0)
       .map(([t, k]) => `- Warning: trait ${t} is missing (NA, NaN or empty) for ${k} genotyped samples; they are predicted but never scored.`),
     `- Protocol: ${res.protocol}.`,
+    `- Models: ${res.options.models.map((m) => `${m} (${GP_FAMILY[m]}): ${GP_MODEL_TEXT[m]}`).join('; ')}.`,
     `- Time: ${res.timing.prepare_s.toFixed(1)} s to prepare, ${res.timing.cv_s.toFixed(1)} s of cross-validation on ${res.timing.threads} thread(s).`, '',
     '## Prediction accuracy (Pearson r between predicted and observed, test folds)', '',
     `| model | ${res.data.traits.join(' | ')} |`, `|---|${res.data.traits.map(() => '---').join('|')}|`,

@@ -3,17 +3,41 @@ import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regress
 import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
+import { blendWeight, innerValidation } from './stacking.js';
+import { fitAcrossEnvironments, hiddenRecords } from './multi-env.js';
+import { GraftError } from '../core/errors.js';
 import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
 
 /** GCN members checkpoint their training into a job folder (JobStore) every `every` epochs. */
 export interface JobCheckpoints { dir: string; every: number }
 
-export type GpModel = 'gcn' | 'hybrid' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup';
-export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup'];
+/**
+ * gcn: the founding study's GCN (an ensemble); hybrid: with a dense covariate branch;
+ * stack: the GCN and RKHS blended with a weight fitted on an inner validation split;
+ * boost: RKHS, plus a GCN fitted to RKHS's training residuals; across: GBLUP of the genotype
+ * main effect over every environment of a long-format study (multi-env.ts).
+ */
+export type GpModel = 'gcn' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across';
+export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across'];
+/** Models that train GCNs: one job per trait, checkpointed. */
+export const GCN_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost'];
 
 /** What each model is, for the report: propagation over the sample graph, a kernel, or linear in the markers. */
 export const GP_FAMILY: Record<GpModel, 'graph' | 'kernel' | 'linear'> = {
-  gcn: 'graph', hybrid: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear',
+  gcn: 'graph', hybrid: 'graph', stack: 'graph', boost: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear', across: 'kernel',
+};
+
+/** One line per model, for the report. */
+export const GP_MODEL_TEXT: Record<GpModel, string> = {
+  gcn: 'the founding study\'s GCN on the sample graph (an ensemble of seeds)',
+  hybrid: 'the GCN with a dense branch on the covariates, joined before the head',
+  stack: 'the GCN and RKHS blended, the weight fitted on an inner validation split of each training fold (info: w_graph)',
+  boost: 'RKHS plus a GCN fitted to RKHS\'s training residuals',
+  gblup: 'the mixed model with the genomic relationship (REML)',
+  rkhs: 'the mixed model with a Gaussian kernel of marker distance, bandwidth by REML (info: theta)',
+  'rkhs-ka': 'the average of three Gaussian kernels, weights by REML',
+  rrblup: 'ridge regression on the markers, λ by REML',
+  across: 'GBLUP of the genotype main effect fitted on every environment\'s training records, plus the environment\'s mean',
 };
 
 /** Gaussian kernels of a study's relationship, made once per thread and data set (n² exponentials each). */
@@ -90,26 +114,67 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       if (choice.theta !== undefined) info['theta'] = choice.theta;
       choice.weights?.forEach((w, k) => { info[`w${k + 1}`] = w; });
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info });
+    } else if (job.model === 'across') {
+      const me = data.multiEnv;
+      if (!me) throw new GraftError('the across-environment model needs long-format phenotypes (options.long)');
+      const columns = me.traitOf.flatMap((tr, c) => (tr === me.traitOf[t] ? [c] : []));
+      const a = fitAcrossEnvironments(data.grm, data.n, data.y, columns, t, hiddenRecords(me.scheme, fold, job.fold, t), testIdx);
+      perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records } });
+    } else if (job.model === 'stack') {
+      // RKHS on the whole training fold, and both members out of sample on one inner split: the
+      // GCN members choose their epoch on it, RKHS (at the bandwidth chosen) is refitted without it.
+      const yTrain = Float64Array.from(train, (i) => y[i]!);
+      const rk = fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases);
+      const val = innerValidation(trainIdx, gcn.valFraction, gcn.seed + 1000 * job.repeat + job.fold + 0x57ac);
+      const held = new Set(val), inner = Int32Array.from(train.filter((i) => !held.has(i)));
+      const innerFit = fitKernelReml(cachedBasis(rk.kernel, data.n, inner), Float64Array.from(inner, (i) => y[i]!));
+      const kVal = predictKernel(innerFit, rk.kernel, data.n, inner, val);
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints, val);
+      const w = blendWeight(Array.from(val, (i) => y[i]!), Array.from(val, (i) => g.mean[i]!), kVal);
+      const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
+      perTrait.push({ trait: t, test, predicted: test.map((i, q) => w * g.mean[i]! + (1 - w) * kTest[q]!), info: { w_graph: w, theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members } });
+    } else if (job.model === 'boost') {
+      // The GCN learns what RKHS's fit leaves over on the training samples; the two add up.
+      const yTrain = Float64Array.from(train, (i) => y[i]!);
+      const rk = fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases);
+      const fitted = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, trainIdx);
+      const residual = new Float64Array(data.n).fill(NaN);
+      train.forEach((i, q) => { residual[i] = y[i]! - fitted[q]!; });
+      const g = await gcnEnsemble(rt, data, job, residual, trainIdx, gcn, checkpoints);
+      const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
+      perTrait.push({ trait: t, test, predicted: test.map((i, q) => kTest[q]! + g.mean[i]!), info: { theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members } });
     } else {
-      const all = Math.max(1, gcn.ensemble);
-      const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
-      const members = chosen.length;
-      const sum = new Float64Array(data.n);
-      let bestEpoch = 0;
-      for (const e of chosen) {
-        const seed = gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
-        const r = await trainGcnRegressor(rt, {
-          n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
-          ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
-          ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
-        }, { ...gcn, seed }, checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {});
-        for (let i = 0; i < data.n; i++) sum[i]! += r.predictions[i]!;
-        bestEpoch += r.bestEpoch / members;
-      }
-      perTrait.push({ trait: t, test, predicted: test.map((i) => sum[i]! / members), info: { best_epoch: bestEpoch, members } });
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints);
+      perTrait.push({ trait: t, test, predicted: test.map((i) => g.mean[i]!), info: { best_epoch: g.bestEpoch, members: g.members } });
     }
   }
   return { job, perTrait, ms: performance.now() - t0 };
+}
+
+/**
+ * A job's GCN ensemble (or its one member, job.member) fitted to `y` on the training nodes:
+ * the members' predictions of every node averaged in member order, and their mean best epoch.
+ */
+async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64Array, trainIdx: Int32Array, gcn: GcnRegressorConfig, checkpoints: JobCheckpoints | undefined, validation?: Int32Array): Promise<{ mean: Float64Array; bestEpoch: number; members: number }> {
+  const all = Math.max(1, gcn.ensemble);
+  const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
+  const members = chosen.length;
+  const mean = new Float64Array(data.n);
+  let bestEpoch = 0;
+  for (const e of chosen) {
+    const seed = gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
+    const r = await trainGcnRegressor(rt, {
+      n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
+      ...(data.edgeWeights ? { edgeWeights: data.edgeWeights } : {}),
+      ...(validation ? { validation } : {}),
+      ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
+      ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
+    }, { ...gcn, seed }, checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {});
+    for (let i = 0; i < data.n; i++) mean[i]! += r.predictions[i]!;
+    bestEpoch += r.bestEpoch / members;
+  }
+  for (let i = 0; i < data.n; i++) mean[i]! /= members;
+  return { mean, bestEpoch, members };
 }
 
 /** The jobs of a study, longest first (GCN training dominates), so a pool finishes evenly. */
@@ -117,11 +182,11 @@ export function planJobs(models: GpModel[], repeats: number, k: number, traits: 
   const jobs: CvJob[] = [];
   for (const model of [...models].sort((a, b) => weight(b) - weight(a))) {
     for (let r = 0; r < repeats; r++) for (let f = 1; f <= k; f++) {
-      if (model === 'gcn' || model === 'hybrid') for (let t = 0; t < traits; t++) jobs.push({ model, repeat: r, fold: f, traits: [t] });
+      if (GCN_MODELS.includes(model)) for (let t = 0; t < traits; t++) jobs.push({ model, repeat: r, fold: f, traits: [t] });
       else jobs.push({ model, repeat: r, fold: f, traits: Array.from({ length: traits }, (_, t) => t) });
     }
   }
   return jobs;
 }
 
-const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'gcn' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' ? 1 : 0);
+const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'stack' || m === 'boost' ? 2.2 : m === 'gcn' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' || m === 'across' ? 1 : 0);

@@ -31,12 +31,16 @@ export interface KernelBasis {
   q1: Float64Array;
 }
 
-export function kernelBasis(kTrain: Float64Array, n: number): KernelBasis {
+/**
+ * `fixed`: the one fixed-effect column X (default 1, the intercept); a weighted model passes
+ * D·1 (multi-env.ts), and q1 then holds Qᵀ·X, which is all the likelihood needs of X.
+ */
+export function kernelBasis(kTrain: Float64Array, n: number, fixed?: Float64Array): KernelBasis {
   const eig = symmetricEigen(kTrain, n);
   const q1 = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     let s = 0;
-    for (let i = 0; i < n; i++) s += eig.vectors[k * n + i]!;
+    for (let i = 0; i < n; i++) s += eig.vectors[k * n + i]! * (fixed ? fixed[i]! : 1);
     q1[k] = s;
   }
   for (let k = 0; k < n; k++) if (eig.values[k]! < 0) eig.values[k] = 0; // round-off below zero

@@ -7,6 +7,8 @@ import { describeMatch, matchSamples, type SampleMatch } from './match.js';
 import { qualityControl, standardizeMarkers, type CleanGenotypes, type QcOptions, type QcReport } from './qc.js';
 import { alignRelationship, crossProduct, principalComponents, readRelationship, vanRadenGrm, type Relationship } from './relationship.js';
 import { knnGraph, thresholdGraph } from '../graph/sample-graph.js';
+import { gaussianKernel } from './rkhs.js';
+import { multiEnvColumns, type EnvScheme, type MultiEnv } from './multi-env.js';
 
 export interface StudyInputs {
   /** Marker genotypes; may be omitted when a relationship matrix is given (no rrBLUP then). */
@@ -21,6 +23,11 @@ export interface StudyInputs {
   graph: 'knn' | 'threshold';
   knn: number;
   threshold: number;
+  /**
+   * Edge weights of the sample graph: 1 for every edge, or the Gaussian kernel of the two
+   * samples' marker distance at θ = 1 (what RKHS sees), so closer relatives weigh more.
+   */
+  edgeWeights?: 'none' | 'kernel';
   /** A relationship matrix file to use instead of the VanRaden GRM (GBLUP kernel and graph). */
   relationship?: string;
   /** Phenotype-file columns for the hybrid model's dense branch. */
@@ -37,6 +44,8 @@ export interface StudyInputs {
    * traits named trait@environment.
    */
   long?: LongFormat;
+  /** With long-format phenotypes: the CV scheme (multi-env.ts); default CV1, new genotypes. */
+  envScheme?: EnvScheme;
 }
 
 /**
@@ -57,6 +66,10 @@ export interface StudyData {
   markerKernel: Float64Array;
   src: Int32Array;
   dst: Int32Array;
+  /** Long-format studies: each trait column's trait and environment, and the CV scheme. */
+  multiEnv?: MultiEnv;
+  /** A weight per edge when the graph is weighted (StudyInputs.edgeWeights). */
+  edgeWeights?: Float32Array;
   covariates?: { values: Float32Array; width: number; columns: string[] };
   /** With branches: the feature columns of each marker block, in order (they add up to f). */
   featureBlocks?: number[];
@@ -177,7 +190,13 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   }
   const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
   if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower options.threshold or use the knn graph`);
-  log(`graph: ${graph.description}`);
+  let edgeWeights: Float32Array | undefined;
+  if (o.edgeWeights === 'kernel') {
+    const kern = gaussianKernel(rel.values, n, 1);
+    edgeWeights = Float32Array.from(graph.src, (a, e) => kern[a * n + graph.dst[e]!]!);
+  }
+  const graphText = `${graph.description}${edgeWeights ? ', edges weighted by the Gaussian kernel of marker distance (θ = 1)' : ''}`;
+  log(`graph: ${graphText}`);
   let covariates: StudyData['covariates'];
   if (o.covariates?.length) {
     const cm = covariateMatrix(p, o.covariates);
@@ -187,12 +206,13 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   }
   const data: StudyData = {
     n, ids, traits, y, features: sharedF32(features), f, grm: sharedF64(rel.values), markerKernel: sharedF64(markerKernel),
-    src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(covariates ? { covariates } : {}), ...(featureBlocks ? { featureBlocks } : {}),
+    src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(edgeWeights ? { edgeWeights: sharedF32(edgeWeights) } : {}),
+    ...(longData ? { multiEnv: multiEnvColumns(traits, o.envScheme ?? 'cv1') } : {}), ...(covariates ? { covariates } : {}), ...(featureBlocks ? { featureBlocks } : {}),
   };
   return {
     // The markers are dropped unless asked for: on a large panel they are most of the memory.
     data, markers: markers && keep.markers ? { clean: markers.clean, w: markers.w } : null,
-    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graph.description, features: featText, missingPerTrait },
+    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graphText, features: featText, missingPerTrait },
   };
 }
 

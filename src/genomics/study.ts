@@ -6,6 +6,7 @@ import { planJobs, type CvJobResult, type FoldPlan, type GpModel } from './cv-jo
 import { runCvJobs, type JobCache } from './cv-pool.js';
 import type { JobCheckpoints } from './cv-jobs.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
+import { SCHEME_TEXT } from './multi-env.js';
 import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';
 
 export interface StudyOptions extends StudyInputs {
@@ -61,6 +62,9 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
   if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (options.geno); with only a relationship matrix, leave rrblup out of options.models');
   if (o.models.includes('hybrid') && !o.covariates?.length) throw new GraftError('the hybrid model needs covariates (options.covariates)');
+  if (o.models.includes('across') && !o.long) throw new GraftError('the across-environment model needs long-format phenotypes (options.long)');
+  if (o.envScheme && !o.long) throw new GraftError('a CV scheme (options.envScheme) is for long-format phenotypes (options.long)');
+  if (o.envScheme === 'cv0' && o.models.some((m) => m !== 'across')) throw new GraftError(`CV0 predicts a new environment, which only the across-environment model can; per-environment models (${o.models.filter((m) => m !== 'across').join(', ')}) cannot`);
   const t0 = performance.now();
   const rt = await Runtime.create({ threads: o.threads });
   let prepared;
@@ -71,7 +75,8 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   }
   const { data, summary } = prepared;
   const tPrep = performance.now();
-  const { folds, k, protocol } = studyFolds(o, data);
+  const { folds, k, protocol: foldText } = studyFolds(o, data);
+  const protocol = data.multiEnv ? `${foldText}, over genotypes; ${SCHEME_TEXT[data.multiEnv.scheme]}` : foldText;
   log(`protocol: ${protocol}; models ${o.models.join(', ')}; traits ${data.traits.join(', ')}`);
   const jobs = planJobs(o.models, folds.length, k, data.traits.length);
   const what = (j: CvJobResult['job']): string => `${j.model} repeat ${j.repeat + 1} fold ${j.fold}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;

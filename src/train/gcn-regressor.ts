@@ -53,6 +53,8 @@ export interface GcnRegressionInput {
   /** Undirected edges of the sample graph. */
   src: Int32Array;
   dst: Int32Array;
+  /** A weight per edge (default 1): how related the two samples are, for a weighted Â. */
+  edgeWeights?: Float32Array;
   /** Phenotype per node (NaN where unknown). */
   y: Float64Array;
   /** Nodes whose phenotypes may be used for training (the rest are predicted). */
@@ -61,6 +63,11 @@ export interface GcnRegressionInput {
   covariates?: { values: Float32Array; width: number };
   /** Feature columns per GCN branch (they add up to f): one branch per marker block. */
   featureBlocks?: number[];
+  /**
+   * The inner validation nodes that choose the epoch, when the caller needs to know them (a
+   * stacked model blends on the same nodes); default: a seeded valFraction of the training nodes.
+   */
+  validation?: Int32Array;
 }
 
 export interface GcnRegressionResult {
@@ -106,6 +113,7 @@ function fitFingerprint(c: GcnRegressorConfig, fitIdx: number[], valIdx: number[
   h.update(new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
   h.update(new Uint8Array(data.features.buffer, data.features.byteOffset, data.features.byteLength));
   h.update(new Uint8Array(data.src.buffer, data.src.byteOffset, data.src.byteLength));
+  if (data.edgeWeights) h.update(new Uint8Array(data.edgeWeights.buffer, data.edgeWeights.byteOffset, data.edgeWeights.byteLength));
   return h.digest('hex');
 }
 
@@ -123,9 +131,17 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   const heap = rt.heap, n = data.n;
   const labelled = Array.from(data.train).filter((i) => Number.isFinite(data.y[i]!));
   if (labelled.length < 4) throw argRangeError(fn, 'data.train', 'at least 4 nodes with a phenotype', labelled.length);
-  new Rng(c.seed ^ 0x5eed).shuffle(labelled);
-  const nVal = Math.max(1, Math.round(labelled.length * c.valFraction));
-  const valIdx = labelled.slice(0, nVal), fitIdx = labelled.slice(nVal);
+  let valIdx: number[], fitIdx: number[];
+  if (data.validation) {
+    const held = new Set(data.validation);
+    valIdx = labelled.filter((i) => held.has(i));
+    fitIdx = labelled.filter((i) => !held.has(i));
+    if (valIdx.length === 0 || fitIdx.length < 3) throw argRangeError(fn, 'data.validation', 'some but not all of the phenotyped training nodes', data.validation.length);
+  } else {
+    new Rng(c.seed ^ 0x5eed).shuffle(labelled);
+    const nVal = Math.max(1, Math.round(labelled.length * c.valFraction));
+    valIdx = labelled.slice(0, nVal); fitIdx = labelled.slice(nVal);
+  }
   let mean = 0;
   for (const i of fitIdx) mean += data.y[i]!;
   mean /= fitIdx.length;
@@ -136,7 +152,7 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   for (let i = 0; i < n; i++) target[i] = Number.isFinite(data.y[i]!) ? (data.y[i]! - mean) / sd : 0;
   const mask = (idx: number[]): Tensor => { const m = new Uint8Array(n); for (const i of idx) m[i] = 1; return Tensor.from(heap, 'uint8', [n], m); };
 
-  const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst);
+  const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst, data.edgeWeights ? { weights: data.edgeWeights } : {});
   const prop: Propagation = { adj };
   const x = Tensor.from(heap, 'float32', [n, data.f], data.features);
   const yT = Tensor.from(heap, 'float32', [n, 1], target);

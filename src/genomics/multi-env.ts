@@ -1,0 +1,98 @@
+import { GraftError } from '../core/errors.js';
+import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelFit } from './kernel-reml.js';
+
+// Multi-environment trials: the across-environment main-effect model and the CV schemes
+// breeders use (Burgueño et al. 2012; Jarquín et al. 2014):
+//   CV1  new genotypes: a fold's genotypes have no record in any environment;
+//   CV2  genotypes seen in other environments: only the fold's records in the target
+//        environment are hidden, its records elsewhere are used;
+//   CV0  a new environment: the target environment's records are all hidden.
+// Per-environment models see only the target environment, so CV1 and CV2 are the same for
+// them and CV0 is beyond them; the across-environment model is what uses the other trials.
+
+export type EnvScheme = 'cv1' | 'cv2' | 'cv0';
+export const ENV_SCHEMES: readonly EnvScheme[] = ['cv1', 'cv2', 'cv0'];
+
+export const SCHEME_TEXT: Record<EnvScheme, string> = {
+  cv1: 'CV1: new genotypes (a fold\'s genotypes have no record in any environment)',
+  cv2: 'CV2: genotypes seen in other environments (only the fold\'s records in the target environment are hidden)',
+  cv0: 'CV0: a new environment (every record of the target environment is hidden)',
+};
+
+/** Which trait and environment each study trait column (trait@environment) is. */
+export interface MultiEnv {
+  scheme: EnvScheme;
+  /** Per trait column: the index of its trait (columns of one trait share it) and its environment. */
+  traitOf: number[];
+  envOf: string[];
+}
+
+/** The columns of `trait@environment` names grouped by trait; the environment is what follows the last '@'. */
+export function multiEnvColumns(columns: string[], scheme: EnvScheme): MultiEnv {
+  const traits: string[] = [], traitOf: number[] = [], envOf: string[] = [];
+  for (const c of columns) {
+    const at = c.lastIndexOf('@');
+    if (at <= 0) throw new GraftError(`multi-environment column '${c}' is not trait@environment`);
+    const t = c.slice(0, at);
+    if (!traits.includes(t)) traits.push(t);
+    traitOf.push(traits.indexOf(t));
+    envOf.push(c.slice(at + 1));
+  }
+  return { scheme, traitOf, envOf };
+}
+
+/**
+ * The across-environment main-effect model y_ge = μ_e + g_g + e_ge, g ~ N(0, σg² K), fitted
+ * in two stages: each environment's training records centred on their mean, averaged per
+ * genotype over the n_g environments it has, and the means m_g fitted by REML with
+ * Var(m) = σg² K + σe² N⁻¹ (N = diag n_g). With D = N^½ that is the mixed model of D·m on
+ * D·K·D with the fixed column D·1, so one eigendecomposition fits it. A record of genotype
+ * g in environment e is predicted as μ̂_e + μ̂ + ĝ_g, with ĝ = K[·, train]·D·α.
+ *
+ * `columns`: the trait's columns (one per environment) in y; `target`: the column to predict;
+ * `hidden(i, column)`: whether that record is out of the training data.
+ */
+export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; fit: KernelFit; genotypes: number; records: number } {
+  const sum = new Float64Array(n), count = new Int32Array(n);
+  let envMean = NaN, records = 0;
+  for (const c of columns) {
+    let s = 0, m = 0;
+    for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { s += y[c]![i]!; m++; }
+    if (m === 0) continue;
+    const mean = s / m;
+    if (c === target) envMean = mean;
+    for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { sum[i]! += y[c]![i]! - mean; count[i]!++; records++; }
+  }
+  const train = Int32Array.from(Array.from({ length: n }, (_, i) => i).filter((i) => count[i]! > 0));
+  if (train.length < 3) throw new GraftError(`the across-environment model has ${train.length} genotypes with training records; it needs at least 3`);
+  const d = Float64Array.from(train, (i) => Math.sqrt(count[i]!));
+  const kt = trainBlock(k, n, train), nt = train.length;
+  for (let a = 0; a < nt; a++) for (let b = 0; b < nt; b++) kt[a * nt + b] = kt[a * nt + b]! * d[a]! * d[b]!;
+  const fit = fitKernelReml(kernelBasis(kt, nt, d), Float64Array.from(train, (i, a) => (sum[i]! / count[i]!) * d[a]!));
+  const scaled = { ...fit, alpha: Float64Array.from(fit.alpha, (v, a) => v * d[a]!) };
+  const g = predictKernel(scaled, k, n, train, rows);
+  // A new environment (CV0) has no mean of its own: the other environments' centring leaves it at their common level, 0.
+  const level = Number.isFinite(envMean) ? envMean : meanOfOthers(y, columns, target, hidden, n);
+  return { predicted: Float64Array.from(g, (v) => v + level), fit, genotypes: nt, records };
+}
+
+/** The mean of all training records of the other environments: a new environment's level. */
+function meanOfOthers(y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, n: number): number {
+  let s = 0, m = 0;
+  for (const c of columns) {
+    if (c === target) continue;
+    for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { s += y[c]![i]!; m++; }
+  }
+  return m ? s / m : 0;
+}
+
+/**
+ * Which records a scheme hides when fold `fold` of `target`'s genotypes is tested: under CV1
+ * the fold's genotypes everywhere, under CV2 the fold's genotypes in the target environment,
+ * under CV0 the whole target environment.
+ */
+export function hiddenRecords(scheme: EnvScheme, fold: Int32Array, f: number, target: number): (i: number, column: number) => boolean {
+  if (scheme === 'cv1') return (i) => fold[i] === f || fold[i] === 0;
+  if (scheme === 'cv2') return (i, c) => fold[i] === 0 || (c === target && fold[i] === f);
+  return (i, c) => fold[i] === 0 || c === target;
+}
