@@ -23,7 +23,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X] [--edge-weights none|kernel]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--env COL [--id COL] [--scheme cv1|cv2|cv0]]   (long-format phenotypes: one row per genotype × environment;
-             the across model fits every environment; CV1 new genotypes, CV2 seen elsewhere, CV0 new environment)
+             the across and gxe models fit every environment; CV1 new genotypes, CV2 seen elsewhere, CV0 new environment)
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
            [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
@@ -59,10 +59,10 @@ export function parseGpArgs(argv: string[]): GpRequest {
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
   if (v.scheme !== undefined && v.env === undefined) throw new GraftError('--scheme cv1|cv2|cv0 is a multi-environment CV scheme: it goes with --env COL');
   const scheme = choice(v.scheme, '--scheme', ENV_SCHEMES, 'cv1');
-  if (scheme === 'cv0' && v.models !== undefined && v.models.split(',').some((m) => m.trim() !== 'across')) throw new GraftError('--scheme cv0 predicts a new environment: only the across model can (--models across)');
+  if (scheme === 'cv0' && v.models !== undefined && v.models.split(',').some((m) => m.trim() !== 'across' && m.trim() !== 'gxe')) throw new GraftError('--scheme cv0 predicts a new environment: only the across-environment models can (--models across,gxe)');
   // The default graph model is boost (RKHS plus a GCN on its residuals): it beat GBLUP on every real data set in the README; gcn is the founding study's plain GCN.
-  const models = choices(v.models ?? (scheme === 'cv0' ? 'across' : `boost,${v.covariates ? 'hybrid,' : ''}gblup,rkhs${v.geno ? ',rrblup' : ''}${v.env ? ',across' : ''}`), '--models', GP_MODELS);
-  if (models.includes('across') && !v.env) throw new GraftError('--models across fits every environment of long-format phenotypes: it needs --env COL');
+  const models = choices(v.models ?? (scheme === 'cv0' ? 'across,gxe' : `boost,${v.covariates ? 'hybrid,' : ''}gblup,rkhs${v.geno ? ',rrblup' : ''}${v.env ? ',across,gxe' : ''}`), '--models', GP_MODELS);
+  for (const m of ['across', 'gxe']) if (models.includes(m as 'across') && !v.env) throw new GraftError(`--models ${m} fits every environment of long-format phenotypes: it needs --env COL`);
   if (models.includes('rrblup') && !v.geno) throw new GraftError('--models rrblup needs marker genotypes (--geno); with only --relationship use --models boost,gblup,rkhs');
   if (models.includes('hybrid') && !v.covariates) throw new GraftError('--models hybrid needs --covariates COL[,COL...]');
   const features = choice(v.features, '--features', ['markers', 'pcs'], 'markers');

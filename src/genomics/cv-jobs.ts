@@ -4,7 +4,7 @@ import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis } from './k
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
 import { blendWeight, innerValidation } from './stacking.js';
-import { fitAcrossEnvironments, hiddenRecords } from './multi-env.js';
+import { fitAcrossEnvironments, fitGxE, hiddenRecords } from './multi-env.js';
 import { GraftError } from '../core/errors.js';
 import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
 
@@ -15,16 +15,17 @@ export interface JobCheckpoints { dir: string; every: number }
  * gcn: the founding study's GCN (an ensemble); hybrid: with a dense covariate branch;
  * stack: the GCN and RKHS blended with a weight fitted on an inner validation split;
  * boost: RKHS, plus a GCN fitted to RKHS's training residuals; across: GBLUP of the genotype
- * main effect over every environment of a long-format study (multi-env.ts).
+ * main effect over every environment of a long-format study; gxe: that main effect plus an
+ * environment-specific deviation (multi-env.ts).
  */
-export type GpModel = 'gcn' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across';
-export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across'];
+export type GpModel = 'gcn' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across' | 'gxe';
+export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across', 'gxe'];
 /** Models that train GCNs: one job per trait, checkpointed. */
 export const GCN_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost'];
 
 /** What each model is, for the report: propagation over the sample graph, a kernel, or linear in the markers. */
 export const GP_FAMILY: Record<GpModel, 'graph' | 'kernel' | 'linear'> = {
-  gcn: 'graph', hybrid: 'graph', stack: 'graph', boost: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear', across: 'kernel',
+  gcn: 'graph', hybrid: 'graph', stack: 'graph', boost: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear', across: 'kernel', gxe: 'kernel',
 };
 
 /** One line per model, for the report. */
@@ -38,6 +39,7 @@ export const GP_MODEL_TEXT: Record<GpModel, string> = {
   'rkhs-ka': 'the average of three Gaussian kernels, weights by REML',
   rrblup: 'ridge regression on the markers, λ by REML',
   across: 'GBLUP of the genotype main effect fitted on every environment\'s training records, plus the environment\'s mean',
+  gxe: 'the across model plus a GBLUP of the target environment\'s residuals (G + G×E, fitted stagewise)',
 };
 
 /** Gaussian kernels of a study's relationship, made once per thread and data set (n² exponentials each). */
@@ -114,12 +116,18 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       if (choice.theta !== undefined) info['theta'] = choice.theta;
       choice.weights?.forEach((w, k) => { info[`w${k + 1}`] = w; });
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info });
-    } else if (job.model === 'across') {
+    } else if (job.model === 'across' || job.model === 'gxe') {
       const me = data.multiEnv;
-      if (!me) throw new GraftError('the across-environment model needs long-format phenotypes (options.long)');
+      if (!me) throw new GraftError(`the ${job.model} model needs long-format phenotypes (options.long)`);
       const columns = me.traitOf.flatMap((tr, c) => (tr === me.traitOf[t] ? [c] : []));
-      const a = fitAcrossEnvironments(data.grm, data.n, data.y, columns, t, hiddenRecords(me.scheme, fold, job.fold, t), testIdx);
-      perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records } });
+      const hidden = hiddenRecords(me.scheme, fold, job.fold, t);
+      if (job.model === 'across') {
+        const a = fitAcrossEnvironments(data.grm, data.n, data.y, columns, t, hidden, testIdx);
+        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records } });
+      } else {
+        const a = fitGxE(data.grm, data.n, data.y, columns, t, hidden, testIdx);
+        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) } });
+      }
     } else if (job.model === 'stack') {
       // RKHS on the whole training fold, and both members out of sample on one inner split: the
       // GCN members choose their epoch on it, RKHS (at the bandwidth chosen) is refitted without it.
@@ -189,4 +197,4 @@ export function planJobs(models: GpModel[], repeats: number, k: number, traits: 
   return jobs;
 }
 
-const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'stack' || m === 'boost' ? 2.2 : m === 'gcn' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' || m === 'across' ? 1 : 0);
+const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'stack' || m === 'boost' ? 2.2 : m === 'gcn' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' || m === 'across' || m === 'gxe' ? 1 : 0);

@@ -96,3 +96,26 @@ export function hiddenRecords(scheme: EnvScheme, fold: Int32Array, f: number, ta
   if (scheme === 'cv2') return (i, c) => fold[i] === 0 || (c === target && fold[i] === f);
   return (i, c) => fold[i] === 0 || c === target;
 }
+
+/**
+ * The G + G×E model, fitted stagewise: the across-environment main effect (above), then an
+ * environment-specific genetic deviation, a GBLUP of the target environment's training
+ * residuals y_ge − (μ̂_e + μ̂ + ĝ_g) on the same relationship. It is the reaction-norm model
+ * y_ge = μ_e + g_g + (gE)_ge with Var(gE) = σ²_gE K within each environment (Jarquín et al.
+ * 2014), with the two variance components fitted one after the other instead of jointly.
+ * Under CV2 it uses both what the across model uses (the genotype's other environments) and
+ * what a per-environment model uses (the target environment's other genotypes). A new
+ * environment (CV0) has no residuals, so there it is the main-effect model.
+ */
+export function fitGxE(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; main: KernelFit; deviation: KernelFit | null } {
+  const inTarget = Array.from({ length: n }, (_, i) => i).filter((i) => Number.isFinite(y[target]![i]!) && !hidden(i, target));
+  const all = Int32Array.from([...rows, ...inTarget]);
+  const main = fitAcrossEnvironments(k, n, y, columns, target, hidden, all);
+  const predicted = main.predicted.slice(0, rows.length);
+  if (inTarget.length < 3) return { predicted, main: main.fit, deviation: null };
+  const train = Int32Array.from(inTarget);
+  const residual = Float64Array.from(train, (i, a) => y[target]![i]! - main.predicted[rows.length + a]!);
+  const deviation = fitKernelReml(kernelBasis(trainBlock(k, n, train), train.length), residual);
+  const ge = predictKernel(deviation, k, n, train, rows);
+  return { predicted: Float64Array.from(predicted, (v, q) => v + ge[q]!), main: main.fit, deviation };
+}

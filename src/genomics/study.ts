@@ -62,9 +62,10 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
   if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (options.geno); with only a relationship matrix, leave rrblup out of options.models');
   if (o.models.includes('hybrid') && !o.covariates?.length) throw new GraftError('the hybrid model needs covariates (options.covariates)');
-  if (o.models.includes('across') && !o.long) throw new GraftError('the across-environment model needs long-format phenotypes (options.long)');
+  for (const m of ['across', 'gxe'] as const) if (o.models.includes(m) && !o.long) throw new GraftError(`the ${m} model fits every environment: it needs long-format phenotypes (options.long)`);
   if (o.envScheme && !o.long) throw new GraftError('a CV scheme (options.envScheme) is for long-format phenotypes (options.long)');
-  if (o.envScheme === 'cv0' && o.models.some((m) => m !== 'across')) throw new GraftError(`CV0 predicts a new environment, which only the across-environment model can; per-environment models (${o.models.filter((m) => m !== 'across').join(', ')}) cannot`);
+  const perEnv = o.models.filter((m) => m !== 'across' && m !== 'gxe');
+  if (o.envScheme === 'cv0' && perEnv.length) throw new GraftError(`CV0 predicts a new environment, which only the across-environment models (across, gxe) can; per-environment models (${perEnv.join(', ')}) cannot`);
   const t0 = performance.now();
   const rt = await Runtime.create({ threads: o.threads });
   let prepared;
