@@ -7,7 +7,8 @@ import type { Parameter, PassContext } from '../src/nn/layer.js';
 import { Dropout, GCNConv, GraphPool, Linear, ReLU, type Propagation } from '../src/nn/layers.js';
 import { Rng } from '../src/core/random.js';
 import { Sequential } from '../src/nn/sequential.js';
-import { bceWithLogits, softmaxCrossEntropy, type LossResult } from '../src/ops/losses.js';
+import { appnpStack, PersonalizedPageRank } from '../src/nn/appnp.js';
+import { bceWithLogits, mseLoss, softmaxCrossEntropy, type LossResult } from '../src/ops/losses.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { randn } from './helpers.js';
@@ -101,5 +102,30 @@ describe('gradients against finite differences', () => {
     const labels = Tensor.from(rt.heap, 'int32', [n], Array.from({ length: n }, (_, i) => i % 3));
     await check(model, x, (out) => softmaxCrossEntropy(rt.exec, out, labels), { exec: rt.exec, training: true, seed: 2, step: 1 });
     model.dispose();
+  });
+
+  it('APPNP: MLP (dropout, Linear, ReLU, Linear), then 10 steps of personalized PageRank, MSE', async () => {
+    const n = 40, f = 10;
+    const rng = new Rng(8);
+    const src: number[] = [], dst: number[] = [];
+    for (let e = 0; e < 90; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
+    const adj = gcnNorm(rt.heap, n, src, dst);
+    const prop: Propagation = { adj };
+    const model = new Sequential(appnpStack(rt.heap, rng, () => prop, { inFeatures: f, hidden: 8, out: 2, dropout: 0.2, weightDecay: 0, steps: 10, alpha: 0.1 }));
+    const x = Tensor.from(rt.heap, 'float32', [n, f], randn(n * f, 9));
+    const y = Tensor.from(rt.heap, 'float32', [n, 2], randn(n * 2, 10));
+    await check(model, x, (out) => mseLoss(rt.exec, out, y), { exec: rt.exec, training: true, seed: 4, step: 2 });
+    // The propagation itself, against its formula by hand: Z = Σ_k α(1 − α)^k Â^k H + (1 − α)^K Â^K H.
+    const ppr = new PersonalizedPageRank(3, 0.25, () => prop);
+    const z = await ppr.forward({ exec: rt.exec, training: false, seed: 0, step: 0 }, x);
+    const rowPtr = adj.rowPtr.data() as Int32Array, col = adj.colIdx.data() as Int32Array, val = adj.vals.data() as Float32Array;
+    const prop1 = (v: Float64Array): Float64Array => { const o = new Float64Array(n * f); for (let i = 0; i < n; i++) for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) for (let c = 0; c < f; c++) o[i * f + c]! += val[p]! * v[col[p]! * f + c]!; return o; };
+    const h = Float64Array.from(x.data() as Float32Array);
+    let zz = h;
+    for (let k = 0; k < 3; k++) { const t = prop1(zz); zz = Float64Array.from(t, (v, i) => 0.75 * v + 0.25 * h[i]!); }
+    const got = z.data() as Float32Array;
+    for (let i = 0; i < n * f; i++) expect(got[i]).toBeCloseTo(zz[i]!, 4);
+    z.free(); ppr.release();
+    model.dispose(); x.free(); y.free(); adj.free();
   });
 });

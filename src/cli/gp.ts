@@ -19,7 +19,7 @@ import { fitGenomicMembers } from '../explain/genomic.js';
 import { fitFingerprint, genomicInputsFile, genomicModelFile, saveGenomicInputs, saveGenomicModels } from '../explain/genomic-models.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
-           [--models boost,gblup,rkhs,rrblup[,gcn,stack,hybrid,rkhs-ka]] [--k 10] [--repeats 1] [--seed 1]
+           [--models boost,gblup,rkhs,rrblup[,gcn,appnp,stack,hybrid,rkhs-ka,across,gxe]] [--k 10] [--repeats 1] [--seed 1]
            [--features markers|pcs] [--pcs 50] [--graph knn|threshold] [--knn 5] [--threshold X] [--edge-weights none|kernel]
            [--relationship FILE] [--covariates COL,...] [--min-maf 0.01] [--min-call-rate 0.9]
            [--env COL [--id COL] [--scheme cv1|cv2|cv0]]   (long-format phenotypes: one row per genotype × environment;

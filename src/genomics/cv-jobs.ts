@@ -12,25 +12,27 @@ import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, R
 export interface JobCheckpoints { dir: string; every: number }
 
 /**
- * gcn: the founding study's GCN (an ensemble); hybrid: with a dense covariate branch;
+ * gcn: the founding study's GCN (an ensemble); appnp: an MLP whose predictions are propagated
+ * by personalized PageRank (an ensemble); hybrid: with a dense covariate branch;
  * stack: the GCN and RKHS blended with a weight fitted on an inner validation split;
  * boost: RKHS, plus a GCN fitted to RKHS's training residuals; across: GBLUP of the genotype
  * main effect over every environment of a long-format study; gxe: that main effect plus an
  * environment-specific deviation (multi-env.ts).
  */
-export type GpModel = 'gcn' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across' | 'gxe';
-export const GP_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across', 'gxe'];
+export type GpModel = 'gcn' | 'appnp' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across' | 'gxe';
+export const GP_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across', 'gxe'];
 /** Models that train GCNs: one job per trait, checkpointed. */
-export const GCN_MODELS: readonly GpModel[] = ['gcn', 'hybrid', 'stack', 'boost'];
+export const GCN_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack', 'boost'];
 
 /** What each model is, for the report: propagation over the sample graph, a kernel, or linear in the markers. */
 export const GP_FAMILY: Record<GpModel, 'graph' | 'kernel' | 'linear'> = {
-  gcn: 'graph', hybrid: 'graph', stack: 'graph', boost: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear', across: 'kernel', gxe: 'kernel',
+  gcn: 'graph', appnp: 'graph', hybrid: 'graph', stack: 'graph', boost: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear', across: 'kernel', gxe: 'kernel',
 };
 
 /** One line per model, for the report. */
 export const GP_MODEL_TEXT: Record<GpModel, string> = {
   gcn: 'the founding study\'s GCN on the sample graph (an ensemble of seeds)',
+  appnp: 'a two-layer MLP on the features, its predictions propagated by personalized PageRank over the sample graph (10 steps, α = 0.1; an ensemble of seeds)',
   hybrid: 'the GCN with a dense branch on the covariates, joined before the head',
   stack: 'the GCN and RKHS blended, the weight fitted on an inner validation split of each training fold (info: w_graph)',
   boost: 'RKHS plus a GCN fitted to RKHS\'s training residuals',
@@ -152,7 +154,7 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
       perTrait.push({ trait: t, test, predicted: test.map((i, q) => kTest[q]! + g.mean[i]!), info: { theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members } });
     } else {
-      const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints);
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, job.model === 'appnp' ? { ...gcn, architecture: 'appnp' } : gcn, checkpoints);
       perTrait.push({ trait: t, test, predicted: test.map((i) => g.mean[i]!), info: { best_epoch: g.bestEpoch, members: g.members } });
     }
   }
@@ -197,4 +199,4 @@ export function planJobs(models: GpModel[], repeats: number, k: number, traits: 
   return jobs;
 }
 
-const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'stack' || m === 'boost' ? 2.2 : m === 'gcn' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' || m === 'across' || m === 'gxe' ? 1 : 0);
+const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'stack' || m === 'boost' ? 2.2 : m === 'gcn' || m === 'appnp' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' || m === 'across' || m === 'gxe' ? 1 : 0);

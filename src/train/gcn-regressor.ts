@@ -6,6 +6,7 @@ import { EarlyStopping } from './early-stopping.js';
 import type { PassContext } from '../nn/layer.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { gcnStack } from '../nn/gcn-stack.js';
+import { appnpStack } from '../nn/appnp.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
@@ -39,6 +40,11 @@ export interface GcnRegressorConfig {
   denseHidden: number;
   /** Models trained from different seeds (init, dropout, inner validation split) whose predictions are averaged. */
   ensemble: number;
+  /**
+   * 'appnp': predict with a two-layer MLP, then propagate by personalized PageRank (10 steps,
+   * α = 0.1) instead of the GCN stack (plain stack only: no covariates or marker blocks).
+   */
+  architecture?: 'gcn' | 'appnp';
 }
 
 export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
@@ -256,6 +262,9 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
 /** Fits of at most this many epochs do not time their branches' placements (the trial would be much of the fit). */
 const MIN_EPOCHS_FOR_TRIAL = 24;
 
+/** APPNP's propagation as the paper sets it: 10 steps, restart probability 0.1. */
+const APPNP_STEPS = 10, APPNP_ALPHA = 0.1;
+
 /** What a genomic GCN reads besides its features: covariates (the hybrid) or marker blocks (one branch each). */
 export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: number[] }
 
@@ -266,6 +275,10 @@ export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: n
  * config builds the same model (training builds it; explanations rebuild it and load weights).
  */
 export function gcnRegressorModel<I>(rt: Runtime, c: GcnRegressorConfig, shape: GcnRegressorInputs, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
+  if (c.architecture === 'appnp') {
+    if (shape.covariates || (shape.blocks && shape.blocks.length > 1)) throw argRangeError('gcnRegressorModel', 'config.architecture', "'gcn' with covariates or marker blocks", 'appnp');
+    return sequentialModel(new Sequential(appnpStack(rt.heap, new Rng(c.seed), graph, { inFeatures: shape.f, hidden: c.hidden, out: 1, dropout: c.dropout, weightDecay: c.weightDecay, steps: APPNP_STEPS, alpha: APPNP_ALPHA })), (i: I) => inputs(i)[0]!);
+  }
   if (shape.covariates) return hybridModel(rt, c, shape.f, shape.covariates, graph, inputs);
   if (shape.blocks && shape.blocks.length > 1) return branchedModel(rt, c, shape.blocks, graph, inputs);
   return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, genomicStackShape(c, shape.f, 1))), (i: I) => inputs(i)[0]!);
