@@ -103,6 +103,8 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
     const key = train.join(',');
     if (!bases.has(key)) bases.set(key, new Map());
     const trainBases = bases.get(key)!;
+    /** The RKHS fit of this fold and trait (θ by REML), which stack and boost build on. */
+    const rkhsOnFold = () => fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, Float64Array.from(train, (i) => y[i]!), trainBases);
     if (job.model === 'gblup' || job.model === 'rrblup') {
       const k = job.model === 'gblup' ? data.grm : data.markerKernel;
       const fit = fitKernelReml(cachedBasis(k, data.n, trainIdx, trainBases), Float64Array.from(train, (i) => y[i]!));
@@ -133,8 +135,7 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
     } else if (job.model === 'stack') {
       // RKHS on the whole training fold, and both members out of sample on one inner split: the
       // GCN members choose their epoch on it, RKHS (at the bandwidth chosen) is refitted without it.
-      const yTrain = Float64Array.from(train, (i) => y[i]!);
-      const rk = fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases);
+      const rk = rkhsOnFold();
       const val = innerValidation(trainIdx, gcn.valFraction, gcn.seed + 1000 * job.repeat + job.fold + 0x57ac);
       const held = new Set(val), inner = Int32Array.from(train.filter((i) => !held.has(i)));
       const innerFit = fitKernelReml(cachedBasis(rk.kernel, data.n, inner), Float64Array.from(inner, (i) => y[i]!));
@@ -145,8 +146,7 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       perTrait.push({ trait: t, test, predicted: test.map((i, q) => w * g.mean[i]! + (1 - w) * kTest[q]!), info: { w_graph: w, theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members } });
     } else if (job.model === 'boost') {
       // The GCN learns what RKHS's fit leaves over on the training samples; the two add up.
-      const yTrain = Float64Array.from(train, (i) => y[i]!);
-      const rk = fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases);
+      const rk = rkhsOnFold();
       const fitted = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, trainIdx);
       const residual = new Float64Array(data.n).fill(NaN);
       train.forEach((i, q) => { residual[i] = y[i]! - fitted[q]!; });
