@@ -13,8 +13,7 @@ import { saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpo
 import { Progress, recoveredFaultLine } from './progress.js';
 import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 import { writeJsonAtomic } from '../core/atomic-write.js';
-import { RankAveraging } from '../distributed/averaging.js';
-import { loadMpi, type MpiBinding } from '../distributed/mpi.js';
+import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, type Distributed } from './distributed-flags.js';
 
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
@@ -23,26 +22,14 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
               [--no-cache] [--quiet]
-              [--distributed sync|kavg|hieravg|bmuf --k 4 --local-k 4 --global-k 16 --block-momentum 1-1/P --block-lr 1 --nesterov
-               --ranks-per-node N]   (under mpirun -np P or srun --mpi=pmix)`;
+              ${DISTRIBUTED_USAGE}`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
   const v = parseGraphArgs(argv);
   const dist = v.distributed === undefined ? null : startDistributed(v);
-  if (!dist) return trainGraphRun(v, null);
-  try {
-    return await trainGraphRun(v, dist);
-  } catch (err) {
-    // One rank failing stops them all: MPI_Abort ends the job (the last checkpoint, written
-    // atomically by rank 0, stays as it was).
-    console.error(`graft train: rank ${dist.rank} of ${dist.ranks} failed: ${(err as Error).message}; stopping every rank`);
-    dist.mpi.abort(2);
-    return 2;
-  } finally {
-    dist.mpi.finalize();
-  }
+  return dist ? runOnRanks(dist, () => trainGraphRun(v, dist)) : trainGraphRun(v, null);
 }
 
 function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-eslint/explicit-function-return-type
@@ -54,41 +41,13 @@ function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-esl
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
       patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, overwrite: { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
       resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
-      distributed: { type: 'string' }, k: { type: 'string' }, 'local-k': { type: 'string' }, 'global-k': { type: 'string' },
-      'block-momentum': { type: 'string' }, 'block-lr': { type: 'string' }, nesterov: { type: 'boolean' }, 'ranks-per-node': { type: 'string' },
+      ...DISTRIBUTED_OPTIONS,
     },
   });
   return values;
 }
 
 type GraphArgs = ReturnType<typeof parseGraphArgs>;
-
-interface Distributed { mpi: MpiBinding; rank: number; ranks: number; sync: RankAveraging }
-
-/** MPI up, this rank's place, and the averaging the flags ask for. */
-function startDistributed(v: GraphArgs): Distributed {
-  const mode = choice(v.distributed, '--distributed', ['sync', 'kavg', 'hieravg', 'bmuf'], 'sync');
-  const mpi = loadMpi();
-  if (typeof mpi === 'string') throw new GraftError(`--distributed needs MPI: ${mpi}`);
-  if (v.resume) throw new GraftError('--resume is not supported with --distributed (each rank keeps its own optimizer state; the checkpoint holds rank 0\'s)');
-  mpi.init();
-  const rank = mpi.rank(), ranks = mpi.size();
-  const perNode = num(v['ranks-per-node'], '--ranks-per-node', true);
-  if (perNode !== undefined && (perNode < 1 || ranks % perNode !== 0)) throw new GraftError(`--ranks-per-node must divide the ${ranks} ranks, got ${perNode}`);
-  // The Hier-AVG group: the ranks of this host, or blocks of --ranks-per-node (to emulate nodes on one machine).
-  const local = perNode === undefined ? mpi.splitShared() : mpi.split(Math.floor(rank / perNode), rank);
-  const k = intAtLeast(v.k, '--k', 4, 1, 'step');
-  const sync = new RankAveraging(mpi, {
-    mode, k,
-    localK: intAtLeast(v['local-k'], '--local-k', k, 1, 'step'),
-    globalK: intAtLeast(v['global-k'], '--global-k', 4 * k, 1, 'step'),
-    // Chen & Huo's choice of block momentum for P learners: μ = 1 − 1/P.
-    blockMomentum: num(v['block-momentum'], '--block-momentum') ?? (mode === 'bmuf' ? 1 - 1 / ranks : 0),
-    blockLr: num(v['block-lr'], '--block-lr') ?? 1,
-    nesterov: v.nesterov === true,
-  }, local);
-  return { mpi, rank, ranks, sync };
-}
 
 async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<number> {
   if (!v.data) throw new GraftError('--data FILE.csv is required');

@@ -10,17 +10,22 @@ import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
-import { checkNodeConfig, KIPF_DEFAULTS, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
+import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
+import { accuracy, classificationReport } from '../train/metrics.js';
 import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { Progress, recoveredFaultLine } from './progress.js';
+import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, type Distributed } from './distributed-flags.js';
+import { bfsPartition, partDataset } from '../graph/partition.js';
 import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
 
-export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic | --edges F --features F --labels F]
+export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F]
               [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
-              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--quiet]`;
+              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--quiet]
+              ${DISTRIBUTED_USAGE}
+              (distributed: each rank trains on one part of the graph, Cluster-GCN style)`;
 
 export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
 
@@ -40,6 +45,8 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
     return ds;
   }
   if (c.dataset === 'synthetic') return plantedPartition({ seed: 7 });
+  // ogbn-arxiv's shape (169,343 nodes, 40 classes, 128 features, degree 7) as a planted partition: a learnable arxiv-size task.
+  if (c.dataset === 'synthetic-arxiv') return plantedPartition({ nodes: 169_343, classes: 40, features: 128, avgDegree: 7, trainPerClass: 500, val: 5000, test: 10_000, seed: 7 });
   const dir = sharedDataDir(c.dataDir);
   if (!dir) throw new GraftError(`data set '${c.dataset}' needs the shared data folder (../shared/data, GRAFT_DATA or --data-dir); none found`);
   const ds = loadPlanetoid(join(dir, 'planetoid'), c.dataset);
@@ -55,15 +62,28 @@ const CONFIG_KEYS = [
 ] as const;
 
 export async function trainNode(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs({
+  const v = parseNodeArgs(argv);
+  const dist = v.distributed === undefined ? null : startDistributed(v);
+  return dist ? runOnRanks(dist, () => trainNodeRun(v, dist)) : trainNodeRun(v, null);
+}
+
+function parseNodeArgs(argv: string[]) { // eslint-disable-line @typescript-eslint/explicit-function-return-type
+  const { values } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
       config: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
       seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
       'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, quiet: { type: 'boolean' },
+      ...DISTRIBUTED_OPTIONS,
     },
   });
+  return values;
+}
+
+type NodeArgs = ReturnType<typeof parseNodeArgs>;
+
+async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<number> {
   let file: Record<string, unknown> = {};
   if (v.config) {
     try {
@@ -97,8 +117,12 @@ export async function trainNode(argv: string[]): Promise<number> {
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
   const out = resolve(pick(v.out, 'out', join('runs', `${data.dataset}-seed${config.seed}`)));
-  const ds = loadData(data, config.seed);
-  const release = claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true });
+  const full = loadData(data, config.seed);
+  // Distributed: every rank partitions the same graph the same way and trains on its part; rank 0 alone writes the run folder.
+  const lead = dist === null || dist.rank === 0;
+  const partition = dist ? bfsPartition(full.numNodes, full.src, full.dst, dist.ranks) : null;
+  const ds = dist ? partDataset(full, partition!, dist.rank).data : full;
+  const release = lead ? claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true }) : () => {};
   const checkpoint = join(out, 'checkpoint.safetensors');
   let resumeFrom: ResumePoint | null = null;
   try {
@@ -111,38 +135,61 @@ export async function trainNode(argv: string[]): Promise<number> {
   try {
     // Data paths absolute, so graft eval and graft explain find them from any working directory.
     const files = Object.fromEntries((['edges', 'features', 'labels', 'dataDir'] as const).filter((k) => data[k] !== undefined).map((k) => [k, resolve(data[k]!)]));
-    const saved = { task: 'node', ...data, ...files, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses, ...(ds.classNames ? { class_names: ds.classNames } : {}) };
-    writeJsonAtomic(join(out, 'config.json'), saved);
-    if (!v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
+    const saved = { task: 'node', ...data, ...files, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: full.numNodes, num_features: full.numFeatures, num_classes: full.numClasses, ...(full.classNames ? { class_names: full.classNames } : {}) };
+    if (lead) writeJsonAtomic(join(out, 'config.json'), { ...saved, ...(dist ? { distributed: distributedConfig(v, dist) } : {}) });
+    if (dist && lead && !v.quiet) console.error(`graft train: ${dist.ranks} ranks, ${dist.sync.stats.mode}; the graph cut into ${dist.ranks} parts in breadth-first order (${partition!.cutEdges} of ${partition!.edges} edges between parts, dropped); rank 0 has ${ds.numNodes} nodes`);
+    if (lead && !v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
     const warnings = ds.src.length === 0 ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`] : [];
-    for (const w of warnings) console.error(`graft train: warning: ${w}`);
-    const progress = new Progress(config.epochs, !v.quiet);
+    if (lead) for (const w of warnings) console.error(`graft train: warning: ${w}`);
+    const progress = new Progress(config.epochs, !v.quiet && lead);
     // Ctrl-C ends the epoch under way, writes a checkpoint there and exits 130; --resume continues.
     let sigint = false;
     const onSigint = (): void => { sigint = true; };
     process.once('SIGINT', onSigint);
     const r = await trainNodeClassifier(rt, ds, config, {
-      checkpointPath: checkpoint, checkpointEvery, interrupted: () => sigint,
+      ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}), interrupted: () => sigint,
+      ...(dist ? { distributed: { sync: dist.sync, sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0), validateEvery: dist.sync.validationPeriod } } : {}),
       faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
-      onEpoch: (e) => progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }), ...(resumeFrom ? { resumeFrom } : {}),
+      // Distributed, epochs between validations have no validation figures (NaN): they are not shown.
+      onEpoch: (e) => { if (!Number.isNaN(e.val_loss)) progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }); }, ...(resumeFrom ? { resumeFrom } : {}),
     }).finally(() => process.removeListener('SIGINT', onSigint));
     progress.end();
     if (r.interrupted) {
       console.error(`graft train: interrupted after epoch ${r.stoppedEpoch}; checkpoint written to ${checkpoint}; continue with the same command and --resume`);
       return 130;
     }
+    // Distributed: the reported weights (the same on every rank) scored on the whole graph, every edge back.
+    const predictions = dist ? (await predictNodes(rt, full, config, r.weights)).pred : r.predictions;
+    const metrics = dist ? { ...r.metrics, ...wholeGraphMetrics(full, predictions) } : r.metrics;
+    if (!lead) return 0;
+    const distributed = dist ? { ...dist.sync.stats, bytes_sent_per_rank: dist.sync.stats.bytesSent, parts: partition!.parts, cut_edges: partition!.cutEdges, edges: partition!.edges } : null;
     writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), {
-      dataset: ds.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...r.metrics,
+      dataset: full.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...metrics,
       snapshot_ms: r.snapshot.snapshotMs, snapshot_bytes: r.snapshot.bytes, worker_faults: r.snapshot.faults.length, ...(warnings.length ? { warnings } : {}),
+      ...(distributed ? { distributed } : {}),
     });
-    writePredictions(join(out, 'predictions.csv'), ds, r.predictions);
-    console.log(JSON.stringify({ dataset: ds.name, seed: config.seed, test_accuracy: r.metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, out }));
+    writePredictions(join(out, 'predictions.csv'), full, predictions);
+    console.log(JSON.stringify({ dataset: full.name, seed: config.seed, test_accuracy: metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, ...(distributed ? { distributed } : {}), out }));
     return 0;
   } finally {
     await rt.close();
     release();
   }
+}
+
+/** Accuracy and F1 of predictions on the whole graph's splits (a distributed run trained on parts). */
+function wholeGraphMetrics(ds: NodeDataset, pred: Int32Array): Record<string, number> {
+  const report = classificationReport(ds.labels, pred, ds.split.test, ds.numClasses);
+  return {
+    test_accuracy: accuracy(ds.labels, pred, ds.split.test), val_accuracy: accuracy(ds.labels, pred, ds.split.val), train_accuracy: accuracy(ds.labels, pred, ds.split.train),
+    test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
+  };
+}
+
+/** What config.json records of a distributed run. */
+function distributedConfig(v: NodeArgs, dist: Distributed): Record<string, unknown> {
+  return { mode: dist.sync.stats.mode, ranks: dist.ranks, ranks_per_node: dist.sync.stats.ranksPerNode, flags: { k: v.k ?? null, local_k: v['local-k'] ?? null, global_k: v['global-k'] ?? null, block_momentum: v['block-momentum'] ?? null } };
 }
 
 export function writePredictions(file: string, ds: NodeDataset, pred: Int32Array, probs?: Float32Array): void {

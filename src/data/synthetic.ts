@@ -7,7 +7,7 @@ import type { NodeDataset } from './node-dataset.js';
  * accuracy is high and known to be above a feature-only model's; used where no real data
  * set is at hand (a fresh clone without ../shared) and in tests.
  */
-export function plantedPartition(opts: { nodes?: number; classes?: number; features?: number; avgDegree?: number; ratio?: number; seed?: number } = {}): NodeDataset {
+export function plantedPartition(opts: { nodes?: number; classes?: number; features?: number; avgDegree?: number; ratio?: number; seed?: number; trainPerClass?: number; val?: number; test?: number } = {}): NodeDataset {
   const n = opts.nodes ?? 2000, k = opts.classes ?? 5, f = opts.features ?? 200, deg = opts.avgDegree ?? 6, ratio = opts.ratio ?? 12;
   const rng = new Rng(opts.seed ?? 7);
   const labels = Int32Array.from({ length: n }, (_, i) => i % k);
@@ -30,11 +30,12 @@ export function plantedPartition(opts: { nodes?: number; classes?: number; featu
     src[e] = a; dst[e] = pool[Math.floor(rng.next() * pool.length)]!;
   }
   const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
-  const perClass = 20;
+  const perClass = opts.trainPerClass ?? 20;
   const train: number[] = [], counts = new Array<number>(k).fill(0);
   for (const i of order) if (counts[labels[i]!]! < perClass) { counts[labels[i]!]!++; train.push(i); }
-  const rest = order.filter((i) => !train.includes(i));
-  const nVal = Math.min(500, Math.floor(rest.length / 3)), nTest = Math.min(1000, rest.length - nVal);
+  const inTrain = new Set(train);
+  const rest = order.filter((i) => !inTrain.has(i));
+  const nVal = Math.min(opts.val ?? 500, Math.floor(rest.length / 3)), nTest = Math.min(opts.test ?? 1000, rest.length - nVal);
   return {
     name: 'planted-partition', numNodes: n, numFeatures: f, numClasses: k, features, labels, src, dst,
     split: { train: Int32Array.from(train).sort(), val: Int32Array.from(rest.slice(0, nVal)).sort(), test: Int32Array.from(rest.slice(nVal, nVal + nTest)).sort() },

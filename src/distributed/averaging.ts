@@ -68,6 +68,15 @@ export class RankAveraging implements StepSync {
     this.stats = { mode: o.mode, ranks: this.size, ranksPerNode: this.localSize, globalAverages: 0, localAverages: 0, bytesSent: 0 };
   }
 
+  /**
+   * Steps between the global averages this mode makes anyway (sync: every step, kavg and bmuf:
+   * K, hieravg: K2). A trainer whose step is a whole epoch (full-batch node tasks) validates
+   * that often: validating averages globally, so validating every step would make every mode sync.
+   */
+  get validationPeriod(): number {
+    return this.o.mode === 'sync' ? 1 : this.o.mode === 'hieravg' ? this.o.globalK : this.o.k;
+  }
+
   async gradients(grads: Tensor[], params: Tensor[]): Promise<void> {
     if (this.o.mode === 'sync') this.average(grads, 0);
     // BMUF's first block starts from the parameters before any step: the same on every rank (one seed).

@@ -18,6 +18,7 @@ import { loadCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from '
 import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fault-recovery.js';
 import { loadTrainingState, trainingStateEntries } from './training-state.js';
 import { accuracy, argmaxRows, classificationReport } from './metrics.js';
+import type { StepSync } from './graph-trainer.js';
 
 export interface NodeTrainConfig {
   /** GCN layers (≥ 1). */
@@ -92,6 +93,15 @@ export interface NodeTrainHooks {
   onEpoch?: (record: EpochRecord) => void;
   /** Rollback on a worker fault mid-epoch (see EpochGuard). */
   faults?: FaultRecoveryOptions;
+  /**
+   * Partition-parallel training over MPI: this process trains on its part of the graph, `sync`
+   * averages gradients or parameters across the ranks (RankAveraging), and `sum` adds a few
+   * numbers over the ranks in place (in rank order), so every rank's epoch record, early
+   * stopping and checkpoint see the same validation loss and accuracy. Validation (which
+   * makes the ranks agree on the parameters first) runs every `validateEvery` epochs and at the
+   * last; early stopping's patience, in epochs, then counts validations of that period.
+   */
+  distributed?: { sync: StepSync; sum: (values: Float32Array) => void; validateEvery: number };
 }
 
 export function checkNodeConfig(c: NodeTrainConfig): void {
@@ -214,7 +224,7 @@ async function evaluateNodes(run: NodeRunState, t: NodeTensors, data: NodeDatase
 }
 
 /** One training epoch (forward, loss on the training nodes, backward, Adam) and its evaluation. */
-async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, config: NodeTrainConfig, exec: Runtime['exec'], epoch: number): Promise<EpochRecord> {
+async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, config: NodeTrainConfig, exec: Runtime['exec'], epoch: number, dist?: NodeTrainHooks['distributed'], validating = true): Promise<EpochRecord> {
   const t0 = performance.now();
   const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
   let trainPred: Int32Array, trainLoss: number;
@@ -231,13 +241,32 @@ async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, c
   } finally {
     run.model.release();
   }
+  const values = run.params.map((p) => p.value);
+  if (dist) await dist.sync.gradients(run.params.map((p) => p.grad), values);
   await run.adam.update(exec);
+  if (dist) {
+    await dist.sync.afterStep(values);
+    if (!validating) {
+      const nan = NaN;
+      return { epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train), val_loss: nan, val_accuracy: nan, test_accuracy: nan, ms: performance.now() - t0 };
+    }
+    await dist.sync.beforeValidation(values);
+  }
   const ev = await evaluateNodes(run, t, data, config, exec);
-  return {
+  const record = {
     epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train),
     val_loss: ev.valLoss, val_accuracy: accuracy(data.labels, ev.pred, data.split.val),
     test_accuracy: accuracy(data.labels, ev.pred, data.split.test), ms: performance.now() - t0,
   };
+  if (!dist) return record;
+  // Each rank's figures are of its part: weighted by the part's node counts, summed over the ranks.
+  const sp = data.split, sums = Float32Array.of(
+    record.train_loss * sp.train.length, record.train_accuracy * sp.train.length, sp.train.length,
+    record.val_loss * sp.val.length, record.val_accuracy * sp.val.length, sp.val.length,
+    record.test_accuracy * sp.test.length, sp.test.length);
+  dist.sum(sums);
+  const per = (a: number, b: number): number => (sums[b]! > 0 ? sums[a]! / sums[b]! : NaN);
+  return { ...record, train_loss: per(0, 2), train_accuracy: per(1, 2), val_loss: per(3, 5), val_accuracy: per(4, 5), test_accuracy: per(6, 7) };
 }
 
 /** The final figures, from the predictions of the reported weights. */
@@ -273,7 +302,8 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     const seq = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => t.prop);
     const model = t.sparse ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.prop) : sequentialModel(seq, () => t.x!);
     const params = model.params();
-    run = { model, params, adam: new Adam(params, { lr: config.lr }), stopper: new EarlyStopping(config.patience, params), history: [] };
+    const every = hooks.distributed?.validateEvery ?? 1;
+    run = { model, params, adam: new Adam(params, { lr: config.lr }), stopper: new EarlyStopping(config.patience > 0 ? Math.ceil(config.patience / every) : 0, params), history: [] };
     const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
     let stopped = run.history.length ? run.history[run.history.length - 1]!.epoch : 0;
     let interrupted = false;
@@ -281,9 +311,11 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     // Dropout keys come from (seed, epoch): the weights, the moments and Adam's step are all an epoch changes.
     guard = new EpochGuard(rt.heap, [...params.map((p) => p.value), ...adam.m, ...adam.v], { save: () => adam.step, load: (s) => { adam.step = s; } }, hooks.faults);
     for (let epoch = startEpoch; epoch <= config.epochs && !run.stopper.shouldStop; epoch++) {
-      const rec = await guard.run(epoch, () => nodeEpoch(r, t, data, config, exec, epoch));
+      // Distributed, a rank replaying an epoch alone would fall out of step: a fault stops the job.
+      const validating = !hooks.distributed || epoch % hooks.distributed.validateEvery === 0 || epoch === config.epochs;
+      const rec = hooks.distributed ? await nodeEpoch(r, t, data, config, exec, epoch, hooks.distributed, validating) : await guard.run(epoch, () => nodeEpoch(r, t, data, config, exec, epoch));
       run.history.push(rec);
-      run.stopper.observe(epoch, rec.val_loss);
+      run.stopper.observe(epoch, validating ? rec.val_loss : null);
       stopped = epoch;
       hooks.onEpoch?.(rec);
       const stop = epoch === hooks.stopAfter || hooks.interrupted?.() === true;

@@ -1,0 +1,71 @@
+import { argRangeError } from '../core/errors.js';
+import type { NodeDataset } from './node-data.js';
+
+// Graph partitioning for partition-parallel training (Cluster-GCN, Chiang et al. 2019): each
+// MPI rank trains on the subgraph its part induces, and edges between parts are dropped.
+
+export interface NodePartition {
+  parts: number;
+  /** The part of each node. */
+  partOf: Int32Array;
+  /** Undirected edges whose ends lie in different parts (dropped by partition training), and all edges. */
+  cutEdges: number;
+  edges: number;
+}
+
+/**
+ * Parts of equal node count (±1), contiguous in breadth-first order: BFS from the lowest
+ * unvisited node, neighbours in ascending order, so connected regions stay together where
+ * the graph has any locality. Deterministic: the same graph gives the same parts on every rank.
+ */
+export function bfsPartition(n: number, src: Int32Array, dst: Int32Array, parts: number): NodePartition {
+  if (!Number.isInteger(parts) || parts < 1 || parts > n) throw argRangeError('bfsPartition', 'parts', `an integer in [1, ${n}]`, parts);
+  const deg = new Int32Array(n + 1);
+  for (let e = 0; e < src.length; e++) { deg[src[e]! + 1]!++; deg[dst[e]! + 1]!++; }
+  for (let i = 0; i < n; i++) deg[i + 1]! += deg[i]!;
+  const adj = new Int32Array(deg[n]!), at = deg.slice(0, n);
+  for (let e = 0; e < src.length; e++) { adj[at[src[e]!]!++] = dst[e]!; adj[at[dst[e]!]!++] = src[e]!; }
+  for (let i = 0; i < n; i++) adj.subarray(deg[i]!, deg[i + 1]!).sort();
+  const order = new Int32Array(n), seen = new Uint8Array(n);
+  let head = 0, tail = 0;
+  for (let s = 0; s < n; s++) {
+    if (seen[s]) continue;
+    seen[s] = 1; order[tail++] = s;
+    while (head < tail) {
+      const v = order[head++]!;
+      for (let p = deg[v]!; p < deg[v + 1]!; p++) { const w = adj[p]!; if (!seen[w]) { seen[w] = 1; order[tail++] = w; } }
+    }
+  }
+  const partOf = new Int32Array(n);
+  for (let q = 0; q < n; q++) partOf[order[q]!] = Math.floor((q * parts) / n);
+  let cut = 0;
+  for (let e = 0; e < src.length; e++) if (partOf[src[e]!] !== partOf[dst[e]!]) cut++;
+  return { parts, partOf, cutEdges: cut, edges: src.length };
+}
+
+/**
+ * The subgraph part `p` induces, as a node data set of its own: its nodes in ascending
+ * original order (renumbered 0…), their features, labels and splits, and the edges with both
+ * ends inside. `nodes[i]` is the original index of local node i.
+ */
+export function partDataset(data: NodeDataset, partition: NodePartition, p: number): { data: NodeDataset; nodes: Int32Array } {
+  const nodes = Int32Array.from(Array.from({ length: data.numNodes }, (_, i) => i).filter((i) => partition.partOf[i] === p));
+  const local = new Int32Array(data.numNodes).fill(-1);
+  nodes.forEach((g, i) => { local[g] = i; });
+  const f = data.numFeatures, features = new Float32Array(nodes.length * f);
+  nodes.forEach((g, i) => features.set(data.features.subarray(g * f, (g + 1) * f), i * f));
+  const src: number[] = [], dst: number[] = [];
+  for (let e = 0; e < data.src.length; e++) {
+    const a = local[data.src[e]!]!, b = local[data.dst[e]!]!;
+    if (a >= 0 && b >= 0) { src.push(a); dst.push(b); }
+  }
+  const keep = (idx: Int32Array): Int32Array => Int32Array.from(Array.from(idx).filter((g) => local[g]! >= 0), (g) => local[g]!);
+  return {
+    nodes,
+    data: {
+      name: `${data.name} part ${p + 1}/${partition.parts}`, numNodes: nodes.length, numFeatures: f, numClasses: data.numClasses, features,
+      labels: Int32Array.from(nodes, (g) => data.labels[g]!), split: { train: keep(data.split.train), val: keep(data.split.val), test: keep(data.split.test) },
+      src: Int32Array.from(src), dst: Int32Array.from(dst), ids: Array.from(nodes, (g) => data.ids[g]!), ...(data.classNames ? { classNames: data.classNames } : {}),
+    },
+  };
+}
