@@ -147,7 +147,8 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     const onSigint = (): void => { sigint = true; };
     process.once('SIGINT', onSigint);
     const r = await trainNodeClassifier(rt, ds, config, {
-      ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}), interrupted: () => sigint,
+      // Distributed, a rank stopping on its own at Ctrl-C would leave the others waiting in a collective: mpirun's signal ends them all.
+      ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}), ...(dist ? {} : { interrupted: () => sigint }),
       ...(dist ? { distributed: { sync: dist.sync, sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0), validateEvery: dist.sync.validationPeriod } } : {}),
       faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
       // Distributed, epochs between validations have no validation figures (NaN): they are not shown.
@@ -158,10 +159,11 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
       console.error(`graft train: interrupted after epoch ${r.stoppedEpoch}; checkpoint written to ${checkpoint}; continue with the same command and --resume`);
       return 130;
     }
-    // Distributed: the reported weights (the same on every rank) scored on the whole graph, every edge back.
-    const predictions = dist ? (await predictNodes(rt, full, config, r.weights)).pred : r.predictions;
-    const metrics = dist ? { ...r.metrics, ...wholeGraphMetrics(full, predictions) } : r.metrics;
     if (!lead) return 0;
+    // Distributed: the reported weights (the same on every rank) scored on the whole graph, every edge back.
+    const scored = dist ? await predictNodes(rt, full, config, r.weights) : null;
+    const predictions = scored ? scored.pred : r.predictions;
+    const metrics = scored ? { ...r.metrics, ...wholeGraphMetrics(full, scored.pred, scored.probs) } : r.metrics;
     const distributed = dist ? { ...dist.sync.stats, bytes_sent_per_rank: dist.sync.stats.bytesSent, parts: partition!.parts, cut_edges: partition!.cutEdges, edges: partition!.edges } : null;
     writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), {
@@ -178,12 +180,20 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
   }
 }
 
-/** Accuracy and F1 of predictions on the whole graph's splits (a distributed run trained on parts). */
-function wholeGraphMetrics(ds: NodeDataset, pred: Int32Array): Record<string, number> {
+/**
+ * The figures trainNodeClassifier reports, on the whole graph's splits (a distributed run
+ * trained, and first scored, on its rank's part): accuracies, F1, precision, recall and the
+ * validation cross-entropy from the class probabilities.
+ */
+function wholeGraphMetrics(ds: NodeDataset, pred: Int32Array, probs: Float32Array): Record<string, number> {
   const report = classificationReport(ds.labels, pred, ds.split.test, ds.numClasses);
+  let ce = 0;
+  for (const i of ds.split.val) ce -= Math.log(Math.max(probs[i * ds.numClasses + ds.labels[i]!]!, 1e-30));
   return {
     test_accuracy: accuracy(ds.labels, pred, ds.split.test), val_accuracy: accuracy(ds.labels, pred, ds.split.val), train_accuracy: accuracy(ds.labels, pred, ds.split.train),
+    val_loss: ce / Math.max(1, ds.split.val.length),
     test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
+    test_precision_macro: report.precision.macro, test_recall_macro: report.recall.macro,
   };
 }
 

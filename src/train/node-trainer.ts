@@ -246,10 +246,8 @@ async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, c
   await run.adam.update(exec);
   if (dist) {
     await dist.sync.afterStep(values);
-    if (!validating) {
-      const nan = NaN;
-      return { epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train), val_loss: nan, val_accuracy: nan, test_accuracy: nan, ms: performance.now() - t0 };
-    }
+    // Between validations the ranks' parameters differ: no validation figures (NaN).
+    if (!validating) return { epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train), val_loss: NaN, val_accuracy: NaN, test_accuracy: NaN, ms: performance.now() - t0 };
     await dist.sync.beforeValidation(values);
   }
   const ev = await evaluateNodes(run, t, data, config, exec);
