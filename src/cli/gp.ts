@@ -106,7 +106,7 @@ export function parseGpArgs(argv: string[]): GpRequest {
   return { o, out, checkpointEvery, resume: v.resume === true, overwrite: v.overwrite === true, quiet: v.quiet === true, keepModels: v['keep-models'] === true };
 }
 
-/** `graft gp`: cross-validated genomic prediction, GCN beside GBLUP and rrBLUP; writes a report folder. */
+/** `graft gp`: cross-validated genomic prediction, graph models beside GBLUP, RKHS and rrBLUP; writes a report folder. */
 export async function gp(argv: string[]): Promise<void> {
   const r = parseGpArgs(argv);
   const { o, out } = r;
@@ -168,7 +168,7 @@ export function generateGp(argv: string[]): void {
 }
 
 /**
- * What `npm start` runs: the founding study's cross-validation, GCN beside GBLUP and rrBLUP,
+ * What `npm start` runs: the founding study's cross-validation, the default graph model (boost) beside GBLUP, RKHS and rrBLUP,
  * on BGLR's wheat (4 environments, the shipped folds) when ../shared/data is there, else on
  * the synthetic data set in data/.
  */
