@@ -53,15 +53,16 @@ export function multiEnvColumns(columns: string[], scheme: EnvScheme): MultiEnv 
  * `hidden(i, column)`: whether that record is out of the training data.
  */
 export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; fit: KernelFit; genotypes: number; records: number } {
+  const kept = trainingRecord(y, hidden);
   const sum = new Float64Array(n), count = new Int32Array(n);
-  let envMean = NaN, records = 0;
+  let envMean = NaN, records = 0, othersSum = 0, others = 0;
   for (const c of columns) {
     let s = 0, m = 0;
-    for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { s += y[c]![i]!; m++; }
+    for (let i = 0; i < n; i++) if (kept(i, c)) { s += y[c]![i]!; m++; if (c !== target) { othersSum += y[c]![i]!; others++; } }
     if (m === 0) continue;
     const mean = s / m;
     if (c === target) envMean = mean;
-    for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { sum[i]! += y[c]![i]! - mean; count[i]!++; records++; }
+    for (let i = 0; i < n; i++) if (kept(i, c)) { sum[i]! += y[c]![i]! - mean; count[i]!++; records++; }
   }
   const train = Int32Array.from(Array.from({ length: n }, (_, i) => i).filter((i) => count[i]! > 0));
   if (train.length < 3) throw new GraftError(`the across-environment model has ${train.length} genotypes with training records; it needs at least 3`);
@@ -71,19 +72,14 @@ export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Arra
   const fit = fitKernelReml(kernelBasis(kt, nt, d), Float64Array.from(train, (i, a) => (sum[i]! / count[i]!) * d[a]!));
   const scaled = { ...fit, alpha: Float64Array.from(fit.alpha, (v, a) => v * d[a]!) };
   const g = predictKernel(scaled, k, n, train, rows);
-  // A new environment (CV0) has no mean of its own: the other environments' centring leaves it at their common level, 0.
-  const level = Number.isFinite(envMean) ? envMean : meanOfOthers(y, columns, target, hidden, n);
+  // A new environment (CV0) has no mean of its own: it gets the mean of all the other environments' training records.
+  const level = Number.isFinite(envMean) ? envMean : others ? othersSum / others : 0;
   return { predicted: Float64Array.from(g, (v) => v + level), fit, genotypes: nt, records };
 }
 
-/** The mean of all training records of the other environments: a new environment's level. */
-function meanOfOthers(y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, n: number): number {
-  let s = 0, m = 0;
-  for (const c of columns) {
-    if (c === target) continue;
-    for (let i = 0; i < n; i++) if (Number.isFinite(y[c]![i]!) && !hidden(i, c)) { s += y[c]![i]!; m++; }
-  }
-  return m ? s / m : 0;
+/** Whether record (genotype i, column c) is training data: observed, and not hidden by the scheme. */
+function trainingRecord(y: Float64Array[], hidden: (i: number, column: number) => boolean): (i: number, column: number) => boolean {
+  return (i, c) => Number.isFinite(y[c]![i]!) && !hidden(i, c);
 }
 
 /**
@@ -108,7 +104,8 @@ export function hiddenRecords(scheme: EnvScheme, fold: Int32Array, f: number, ta
  * environment (CV0) has no residuals, so there it is the main-effect model.
  */
 export function fitGxE(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; main: KernelFit; deviation: KernelFit | null } {
-  const inTarget = Array.from({ length: n }, (_, i) => i).filter((i) => Number.isFinite(y[target]![i]!) && !hidden(i, target));
+  const kept = trainingRecord(y, hidden);
+  const inTarget = Array.from({ length: n }, (_, i) => i).filter((i) => kept(i, target));
   const all = Int32Array.from([...rows, ...inTarget]);
   const main = fitAcrossEnvironments(k, n, y, columns, target, hidden, all);
   const predicted = main.predicted.slice(0, rows.length);
