@@ -6,7 +6,7 @@ import { sharedDataDir } from '../data/locate.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic-synthetic.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
-import { GP_MODELS } from '../genomics/cv-jobs.js';
+import { ACROSS_ENV_MODELS, GP_MODELS } from '../genomics/cv-jobs.js';
 import { ENV_SCHEMES } from '../genomics/multi-env.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';
@@ -59,10 +59,10 @@ export function parseGpArgs(argv: string[]): GpRequest {
   if ((!v.geno && !v.relationship) || !v.pheno || !v.trait) throw new GraftError('--geno FILE (or --relationship FILE), --pheno FILE and --trait NAME are required');
   if (v.scheme !== undefined && v.env === undefined) throw new GraftError('--scheme cv1|cv2|cv0 is a multi-environment CV scheme: it goes with --env COL');
   const scheme = choice(v.scheme, '--scheme', ENV_SCHEMES, 'cv1');
-  if (scheme === 'cv0' && v.models !== undefined && v.models.split(',').some((m) => m.trim() !== 'across' && m.trim() !== 'gxe')) throw new GraftError('--scheme cv0 predicts a new environment: only the across-environment models can (--models across,gxe)');
   // The default graph model is boost (RKHS plus a GCN on its residuals): it beat GBLUP on every real data set in the README; gcn is the founding study's plain GCN.
   const models = choices(v.models ?? (scheme === 'cv0' ? 'across,gxe' : `boost,${v.covariates ? 'hybrid,' : ''}gblup,rkhs${v.geno ? ',rrblup' : ''}${v.env ? ',across,gxe' : ''}`), '--models', GP_MODELS);
-  for (const m of ['across', 'gxe']) if (models.includes(m as 'across') && !v.env) throw new GraftError(`--models ${m} fits every environment of long-format phenotypes: it needs --env COL`);
+  if (scheme === 'cv0' && models.some((m) => !ACROSS_ENV_MODELS.includes(m))) throw new GraftError('--scheme cv0 predicts a new environment: only the across-environment models can (--models across,gxe)');
+  for (const m of ACROSS_ENV_MODELS) if (models.includes(m) && !v.env) throw new GraftError(`--models ${m} fits every environment of long-format phenotypes: it needs --env COL`);
   if (models.includes('rrblup') && !v.geno) throw new GraftError('--models rrblup needs marker genotypes (--geno); with only --relationship use --models boost,gblup,rkhs');
   if (models.includes('hybrid') && !v.covariates) throw new GraftError('--models hybrid needs --covariates COL[,COL...]');
   const features = choice(v.features, '--features', ['markers', 'pcs'], 'markers');

@@ -21,6 +21,8 @@ export interface JobCheckpoints { dir: string; every: number }
  */
 export type GpModel = 'gcn' | 'appnp' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across' | 'gxe';
 export const GP_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across', 'gxe'];
+/** Models that fit every environment of a long-format study (the others fit one trait column each). */
+export const ACROSS_ENV_MODELS: readonly GpModel[] = ['across', 'gxe'];
 /** Models that train GCNs: one job per trait, checkpointed. */
 export const GCN_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack', 'boost'];
 
@@ -120,7 +122,7 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       if (choice.theta !== undefined) info['theta'] = choice.theta;
       choice.weights?.forEach((w, k) => { info[`w${k + 1}`] = w; });
       perTrait.push({ trait: t, test, predicted: Array.from(pred), info });
-    } else if (job.model === 'across' || job.model === 'gxe') {
+    } else if (ACROSS_ENV_MODELS.includes(job.model)) {
       const me = data.multiEnv;
       if (!me) throw new GraftError(`the ${job.model} model needs long-format phenotypes (options.long)`);
       const columns = me.traitOf.flatMap((tr, c) => (tr === me.traitOf[t] ? [c] : []));
