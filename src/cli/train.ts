@@ -10,8 +10,7 @@ import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
-import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
-import { accuracy, classificationReport } from '../train/metrics.js';
+import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, splitMetrics, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { Progress, recoveredFaultLine } from './progress.js';
 import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, type Distributed } from './distributed-flags.js';
@@ -145,9 +144,10 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     // Ctrl-C ends the epoch under way, writes a checkpoint there and exits 130; --resume continues.
     let sigint = false;
     const onSigint = (): void => { sigint = true; };
-    process.once('SIGINT', onSigint);
+    // Distributed, a rank stopping on its own at Ctrl-C would leave the others waiting in a
+    // collective: there the signal keeps its default and ends the job.
+    if (!dist) process.once('SIGINT', onSigint);
     const r = await trainNodeClassifier(rt, ds, config, {
-      // Distributed, a rank stopping on its own at Ctrl-C would leave the others waiting in a collective: mpirun's signal ends them all.
       ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}), ...(dist ? {} : { interrupted: () => sigint }),
       ...(dist ? { distributed: { sync: dist.sync, sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0), validateEvery: dist.sync.validationPeriod } } : {}),
       faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
@@ -182,19 +182,13 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
 
 /**
  * The figures trainNodeClassifier reports, on the whole graph's splits (a distributed run
- * trained, and first scored, on its rank's part): accuracies, F1, precision, recall and the
- * validation cross-entropy from the class probabilities.
+ * trained, and first scored, on its rank's part), the validation cross-entropy taken from the
+ * class probabilities.
  */
 function wholeGraphMetrics(ds: NodeDataset, pred: Int32Array, probs: Float32Array): Record<string, number> {
-  const report = classificationReport(ds.labels, pred, ds.split.test, ds.numClasses);
   let ce = 0;
   for (const i of ds.split.val) ce -= Math.log(Math.max(probs[i * ds.numClasses + ds.labels[i]!]!, 1e-30));
-  return {
-    test_accuracy: accuracy(ds.labels, pred, ds.split.test), val_accuracy: accuracy(ds.labels, pred, ds.split.val), train_accuracy: accuracy(ds.labels, pred, ds.split.train),
-    val_loss: ce / Math.max(1, ds.split.val.length),
-    test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
-    test_precision_macro: report.precision.macro, test_recall_macro: report.recall.macro,
-  };
+  return splitMetrics(ds, pred, ce / Math.max(1, ds.split.val.length));
 }
 
 /** What config.json records of a distributed run. */

@@ -269,8 +269,17 @@ async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, c
 
 /** The final figures, from the predictions of the reported weights. */
 function nodeReport(data: NodeDataset, pred: Int32Array, valLoss: number, run: NodeRunState, stopped: number): Record<string, number> {
-  const report = classificationReport(data.labels, pred, data.split.test, data.numClasses);
   const h = run.history;
+  return {
+    ...splitMetrics(data, pred, valLoss),
+    best_epoch: run.stopper.bestEpoch, epochs_run: stopped,
+    mean_epoch_ms: h.reduce((s, r) => s + r.ms, 0) / Math.max(1, h.length),
+  };
+}
+
+/** Accuracy per split, the test split's F1, precision and recall, and the validation loss given. */
+export function splitMetrics(data: NodeDataset, pred: Int32Array, valLoss: number): Record<string, number> {
+  const report = classificationReport(data.labels, pred, data.split.test, data.numClasses);
   return {
     test_accuracy: accuracy(data.labels, pred, data.split.test),
     val_accuracy: accuracy(data.labels, pred, data.split.val),
@@ -278,8 +287,6 @@ function nodeReport(data: NodeDataset, pred: Int32Array, valLoss: number, run: N
     val_loss: valLoss,
     test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
     test_precision_macro: report.precision.macro, test_recall_macro: report.recall.macro,
-    best_epoch: run.stopper.bestEpoch, epochs_run: stopped,
-    mean_epoch_ms: h.reduce((s, r) => s + r.ms, 0) / Math.max(1, h.length),
   };
 }
 
