@@ -12,7 +12,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { Rng } from '../src/core/random.js';
 import { workloadGraph } from '../src/bench/graph.js';
-import { flag, measure, threadList } from './measure.js';
+import { flag, GEMM_SHAPES, measure, threadList } from './measure.js';
 
 const only = flag('only')?.split(',');
 
@@ -53,15 +53,7 @@ async function main(): Promise<void> {
     }
 
     if (want('gemm')) {
-      const shapes: [string, number, number, number, 'NN' | 'TN' | 'NT'][] = [
-        ['cora X·W', 2708, 1433, 16, 'NN'],
-        ['genomic X·W', 383, 20000, 64, 'NN'],
-        ['genomic Xᵀ·G', 20000, 383, 64, 'TN'],
-        ['arxiv H·W', 32768, 256, 256, 'NN'],
-        ['arxiv Hᵀ·G', 256, 32768, 256, 'TN'],
-        ['arxiv G·Wᵀ', 32768, 256, 256, 'NT'],
-      ];
-      for (const [name, m, k, n, form] of shapes) {
+      for (const [name, m, k, n, form] of GEMM_SHAPES) {
         const a = form === 'TN' ? Tensor.empty(h, 'float32', [k, m]) : Tensor.empty(h, 'float32', [m, k]);
         const b = form === 'NT' ? Tensor.empty(h, 'float32', [n, k]) : Tensor.empty(h, 'float32', [k, n]);
         a.data().fill(0.5); b.data().fill(0.25);

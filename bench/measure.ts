@@ -6,6 +6,19 @@ export interface Timing {
   runs: number;
 }
 
+/**
+ * The GEMM cases the kernel benchmarks run: [name, m, k, n, form] for C[m×n] = op(A)·op(B),
+ * the three training forms on the bench workloads' shapes.
+ */
+export const GEMM_SHAPES: readonly [string, number, number, number, 'NN' | 'TN' | 'NT'][] = [
+  ['cora X·W', 2708, 1433, 16, 'NN'],
+  ['genomic X·W', 383, 20000, 64, 'NN'],
+  ['genomic Xᵀ·G', 20000, 383, 64, 'TN'],
+  ['arxiv H·W', 32768, 256, 256, 'NN'],
+  ['arxiv Hᵀ·G', 256, 32768, 256, 'TN'],
+  ['arxiv G·Wᵀ', 32768, 256, 256, 'NT'],
+];
+
 /** Median latency of `fn` over at least `iterations` runs after warm-up (tinybench). */
 export async function measure(name: string, fn: () => Promise<unknown> | unknown, iterations = 10, timeMs = 500): Promise<Timing> {
   const bench = new Bench({ iterations, time: timeMs, warmupIterations: 2, warmupTime: 0 });

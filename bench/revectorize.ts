@@ -16,7 +16,7 @@ import { Tensor } from '../src/memory/tensor.js';
 import { Rng } from '../src/core/random.js';
 import { workloadGraph } from '../src/bench/graph.js';
 import { GCN_GP_DEFAULTS, trainGcnRegressor } from '../src/train/gcn-regressor.js';
-import { measure } from './measure.js';
+import { GEMM_SHAPES, measure } from './measure.js';
 
 const FLAG = '--experimental-wasm-revectorize';
 interface CaseResult { name: string; ms: number; gflops?: number; sha256: string }
@@ -27,11 +27,7 @@ const fillRandom = (t: Tensor, rng: Rng): void => { const d = t.data() as Float3
 async function child(): Promise<void> {
   const rt = await Runtime.create({ threads: 1 });
   const h = rt.heap, rng = new Rng(7), out: CaseResult[] = [];
-  const shapes: [string, number, number, number, 'NN' | 'TN' | 'NT'][] = [
-    ['cora X·W', 2708, 1433, 16, 'NN'], ['genomic X·W', 383, 20000, 64, 'NN'], ['genomic Xᵀ·G', 20000, 383, 64, 'TN'],
-    ['arxiv H·W', 32768, 256, 256, 'NN'], ['arxiv Hᵀ·G', 256, 32768, 256, 'TN'], ['arxiv G·Wᵀ', 32768, 256, 256, 'NT'],
-  ];
-  for (const [name, m, k, n, form] of shapes) {
+  for (const [name, m, k, n, form] of GEMM_SHAPES) {
     const a = Tensor.empty(h, 'float32', form === 'TN' ? [k, m] : [m, k]), b = Tensor.empty(h, 'float32', form === 'NT' ? [n, k] : [k, n]);
     fillRandom(a, rng); fillRandom(b, rng);
     const c = Tensor.empty(h, 'float32', [m, n]);
