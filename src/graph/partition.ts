@@ -1,5 +1,6 @@
 import { argRangeError } from '../core/errors.js';
 import type { NodeDataset } from './node-data.js';
+import { gcnNormArrays } from './gcn-norm.js';
 
 // Graph partitioning for partition-parallel training (Cluster-GCN, Chiang et al. 2019): each
 // MPI rank trains on the subgraph its part induces, and edges between parts are dropped.
@@ -20,12 +21,8 @@ export interface NodePartition {
  */
 export function bfsPartition(n: number, src: Int32Array, dst: Int32Array, parts: number): NodePartition {
   if (!Number.isInteger(parts) || parts < 1 || parts > n) throw argRangeError('bfsPartition', 'parts', `an integer in [1, ${n}]`, parts);
-  const deg = new Int32Array(n + 1);
-  for (let e = 0; e < src.length; e++) { deg[src[e]! + 1]!++; deg[dst[e]! + 1]!++; }
-  for (let i = 0; i < n; i++) deg[i + 1]! += deg[i]!;
-  const adj = new Int32Array(deg[n]!), at = deg.slice(0, n);
-  for (let e = 0; e < src.length; e++) { adj[at[src[e]!]!++] = dst[e]!; adj[at[dst[e]!]!++] = src[e]!; }
-  for (let i = 0; i < n; i++) adj.subarray(deg[i]!, deg[i + 1]!).sort();
+  // The symmetric adjacency with each row's neighbours in ascending order: gcnNorm's CSR (its values unused).
+  const { rowPtr: deg, colIdx: adj } = gcnNormArrays(n, src, dst, { selfLoops: false });
   const order = new Int32Array(n), seen = new Uint8Array(n);
   let head = 0, tail = 0;
   for (let s = 0; s < n; s++) {
