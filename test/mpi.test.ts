@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +29,13 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): Pro
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   return new Promise((resolve, reject) => { child.on('error', reject); child.on('close', (status) => resolve({ status, stdout, stderr })); });
 }
-const mpirun = (np: number, args: string[], env: Record<string, string> = {}) => run('mpirun', ['-np', String(np), '--oversubscribe', ...args], env);
+// Each launch gets a session directory of its own: mpiruns started together race to create
+// the shared /tmp/ompi.<host>.<uid> and one fails with 'File exists' (seen in CI).
+async function mpirun(np: number, args: string[], env: Record<string, string> = {}): ReturnType<typeof run> {
+  const session = mkdtempSync(join(tmpdir(), 'graft-ompi-'));
+  try { return await run('mpirun', ['-np', String(np), '--oversubscribe', '--mca', 'orte_tmpdir_base', session, ...args], env); }
+  finally { rmSync(session, { recursive: true, force: true }); }
+}
 
 interface Trained { w: number[]; stats: { globalAverages: number; localAverages: number; bytesSent: number } }
 interface RankOut {
