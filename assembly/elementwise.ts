@@ -4,17 +4,31 @@
 import { loadPart, storePart } from './madd';
 
 export function biasAdd(y: usize, ldy: i32, bias: usize, cols: i32, r0: i32, r1: i32): void {
+  biasRows(false, y, ldy, bias, cols, r0, r1);
+}
+
+// y = max(y + bias, 0) in one pass: biasAdd's add then relu's max, so the bits are those of
+// the two passes, for a layer's epilogue after a GEMM (SpMM takes it in its own stores).
+export function biasAddRelu(y: usize, ldy: i32, bias: usize, cols: i32, r0: i32, r1: i32): void {
+  biasRows(true, y, ldy, bias, cols, r0, r1);
+}
+
+// @ts-ignore: decorator
+@inline function biasRows(RELU: bool, y: usize, ldy: i32, bias: usize, cols: i32, r0: i32, r1: i32): void {
+  const z = f32x4.splat(0);
   for (let r = r0; r < r1; r++) {
     const row = y + (<usize>r * <usize>ldy << 2);
     let c = 0;
     for (; c + 4 <= cols; c += 4) {
       const o = <usize>c << 2;
-      v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
+      const s = f32x4.add(v128.load(row + o), v128.load(bias + o));
+      v128.store(row + o, RELU ? f32x4.max(s, z) : s);
     }
     const rem = cols - c, o = <usize>c << 2;
-    if (rem == 1) storePart(row + o, f32x4.add(loadPart(row + o, 1), loadPart(bias + o, 1)), 1);
-    else if (rem == 2) storePart(row + o, f32x4.add(loadPart(row + o, 2), loadPart(bias + o, 2)), 2);
-    else if (rem == 3) storePart(row + o, f32x4.add(loadPart(row + o, 3), loadPart(bias + o, 3)), 3);
+    if (rem == 0) continue;
+    const s = f32x4.add(loadPart(row + o, rem), loadPart(bias + o, rem));
+    const v = RELU ? f32x4.max(s, z) : s;
+    storePart(row + o, v, rem);
   }
 }
 

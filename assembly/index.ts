@@ -1,11 +1,11 @@
 // Every kernel the engine instantiates. Kernels take byte addresses, counts and a work range
 // as plain numbers, allocate nothing, keep no static data and check nothing: the TypeScript
 // layer owns memory and validation (see src/kernels/registry.ts).
-export { spmmCsr } from './spmm_csr';
+export { spmmCsr, spmmCsrBiasRelu } from './spmm_csr';
 export { sddmmCsr } from './sddmm_csr';
 export { gemmNN, gemmTN, gemmNT } from './gemm';
 export {
-  biasAdd, colSum, relu, reluBackward, scale, axpy, fillF32, copyF32, sumF32, addInto,
+  biasAdd, biasAddRelu, colSum, relu, reluBackward, scale, axpy, fillF32, copyF32, sumF32, addInto,
 } from './elementwise';
 export { dropoutForward, dropoutBackward } from './dropout';
 export { softmaxCrossEntropy, mseLoss, bceWithLogits } from './losses';

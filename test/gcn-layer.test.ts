@@ -3,7 +3,8 @@ import { Rng } from '../src/core/random.js';
 import { gcnNorm } from '../src/graph/gcn-norm.js';
 import { Tensor } from '../src/memory/tensor.js';
 import type { PassContext } from '../src/nn/layer.js';
-import { GCNConv, type Propagation } from '../src/nn/layers.js';
+import { GCNConv, ReLU, type Propagation } from '../src/nn/layers.js';
+import { Sequential } from '../src/nn/sequential.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { bitsEqual, closeness, randn } from './helpers.js';
 
@@ -69,6 +70,44 @@ describe('GCNConv', () => {
       // Each layer freed its weight, bias and their gradients; the cached one its ÂX too.
       expect(blocks - rt.heap.stats().blocks).toBe(8 + (fin < fout ? 1 : 0));
       x.free(); adj.free();
+    });
+  }
+
+  for (const [fin, fout] of [[12, 5], [5, 12]] as const) {
+    it(`${fin} → ${fout}: in a Sequential, GCN then ReLU runs the ReLU in the GCN's epilogue; output and gradients equal the layers run one by one, bit for bit`, async () => {
+      const n = 41, rng = new Rng(8);
+      const src: number[] = [], dst: number[] = [];
+      for (let e = 0; e < 90; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
+      const adj = gcnNorm(rt.heap, n, src, dst);
+      const prop: Propagation = { adj };
+      const make = (): [GCNConv, ReLU, GCNConv] => {
+        const a = new GCNConv(rt.heap, 'a', fin, fout, new Rng(3), () => prop), b = new GCNConv(rt.heap, 'b', fout, 3, new Rng(4), () => prop);
+        // Biases that straddle zero, so the ReLU cuts some outputs and keeps others.
+        a.lin.bias!.value.data().set(Float32Array.from({ length: fout }, (_, j) => 0.3 * (j % 3) - 0.3));
+        return [a, new ReLU(), b];
+      };
+      const x = Tensor.from(rt.heap, 'float32', [n, fin], randn(n * fin, 11));
+      const g = Tensor.from(rt.heap, 'float32', [n, 3], randn(n * 3, 12));
+      const ctx: PassContext = { exec: rt.exec, training: true, seed: 1, step: 1 };
+      const fusedLayers = make(), seq = new Sequential(fusedLayers);
+      const y = await seq.forward(ctx, x);
+      const yFused = (y.data() as Float32Array).slice();
+      const gxFused = await seq.backward(ctx, g, true);
+      // The same layers one by one: the GCN's own bias pass, then the ReLU layer's pass.
+      const [a, r, b] = make();
+      const h1 = await a.forward(ctx, x), h2 = await r.forward(ctx, h1), h3 = await b.forward(ctx, h2);
+      expect(bitsEqual(yFused, h3.data() as Float32Array)).toBe(true);
+      const cut = (h1.data() as Float32Array).filter((v) => v < 0).length;
+      expect(cut).toBeGreaterThan(0); // the test would not see a missing ReLU otherwise
+      expect(cut).toBeLessThan(h1.size);
+      const g3 = await b.backward(ctx, g, true), g2 = await r.backward(ctx, g3!, true), gx = await a.backward(ctx, g2!, true);
+      expect(bitsEqual(gxFused!.data() as Float32Array, gx!.data() as Float32Array)).toBe(true);
+      for (const [p, q] of [[fusedLayers[0], a], [fusedLayers[2], b]] as const) {
+        expect(bitsEqual(p.lin.weight.grad.data() as Float32Array, q.lin.weight.grad.data() as Float32Array)).toBe(true);
+        expect(bitsEqual(p.lin.bias!.grad.data() as Float32Array, q.lin.bias!.grad.data() as Float32Array)).toBe(true);
+      }
+      for (const t of [h1, h2, h3, g3!, g2!, gx!, gxFused!, x, g]) t.free();
+      seq.dispose(); a.dispose(); b.dispose(); adj.free();
     });
   }
 });

@@ -92,6 +92,38 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
     }
   });
 
+  it('spmmCsrBiasRelu: the layer epilogue equals spmmCsr, then biasAdd, then relu, bit for bit; and the reference', () => {
+    // Widths through the 32-column panels, the 16/8/4 panels and the 1-3 column tails; a padded
+    // Y (ldy > n) and a column range that starts past 0, so the bias is indexed by column.
+    for (const rows of [0, 1, 5, 17, 100]) {
+      for (const n of [...SIZES, 12, 20, 28, 31, 33, 47, 63, 71]) {
+        const xRows = 40, ldy = n + 3;
+        const { rp, ci, vv } = randomCsr(rows, xRows, rows * 977 + n);
+        const pr = put(rp, 'i32'), pc = put(ci, 'i32'), pv = put(vv), px = put(randn(xRows * n, n + 3));
+        const bias = put(randn(n, n + 17));
+        const c0 = n > 5 ? 4 : 0;
+        for (const relu of [0, 1]) {
+          const py = outBuf(rows * ldy), pu = outBuf(rows * ldy);
+          const call = (b: KernelBackend, r0: number, r1: number): void => b.spmmCsrBiasRelu(pr, pc, pv, px, n, py, ldy, c0, n, bias, relu, r0, r1);
+          const got = runSplit(k, py, rows * ldy, rows, rows >> 1, call);
+          // The unfused path: the product, the bias on every row, the ReLU over the stored columns.
+          k.spmmCsr(pr, pc, pv, px, n, pu, ldy, c0, n, 0, rows);
+          const shifted = (p: number): number => p + c0 * 4;
+          k.biasAdd(shifted(pu), ldy, shifted(bias), n - c0, 0, rows);
+          if (relu) for (let r = 0; r < rows; r++) k.relu(shifted(pu) + r * ldy * 4, shifted(pu) + r * ldy * 4, 0, n - c0);
+          expect(bitsEqual(got, f32(pu, rows * ldy))).toBe(true);
+          for (let r = 0; r < rows; r++) for (let c = 0; c < c0; c++) expect(Number.isNaN(got[r * ldy + c]!)).toBe(true); // columns before c0 untouched
+          if (relu) for (let r = 0; r < rows; r++) for (let c = c0; c < n; c++) expect(got[r * ldy + c]!).toBeGreaterThanOrEqual(0);
+          ref.spmmCsrBiasRelu(pr, pc, pv, px, n, pu, ldy, c0, n, bias, relu, 0, rows);
+          const stored = (a: Float32Array): Float32Array => Float32Array.from({ length: rows * (n - c0) }, (_, i) => a[Math.floor(i / (n - c0)) * ldy + c0 + (i % (n - c0))]!);
+          expectMatch(kind, stored(got), stored(f32(pu, rows * ldy)), 9);
+          heap.free(py); heap.free(pu);
+        }
+        for (const p of [pr, pc, pv, px, bias]) heap.free(p);
+      }
+    }
+  });
+
   it('sddmmCsr: out[e] = G[r]·H[colIdx[e]] over every 16/4/1-column path, padded rows, empty rows', () => {
     // n past 16 and 32 with each count of 4-column steps (0 to 3) and of tail columns.
     for (const rows of [0, 1, 5, 17, 100]) {
@@ -198,6 +230,18 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         new Float32Array(heap.memory.buffer, y, rows * cols).set(y0);
         ref.biasAdd(y, cols, bias, cols, 0, rows);
         expect(bitsEqual(got, f32(y, rows * cols))).toBe(true);
+        // biasAddRelu: one pass with the bits of biasAdd then relu, and the reference's.
+        const fused = put(y0);
+        const half = rows >> 1; // in place, so the split runs as two calls on one fresh copy
+        k.biasAddRelu(fused, cols, bias, cols, 0, half);
+        k.biasAddRelu(fused, cols, bias, cols, half, rows);
+        const unfused = put(got);
+        k.relu(unfused, unfused, 0, rows * cols);
+        expect(bitsEqual(f32(fused, rows * cols), f32(unfused, rows * cols))).toBe(true);
+        new Float32Array(heap.memory.buffer, fused, rows * cols).set(y0);
+        ref.biasAddRelu(fused, cols, bias, cols, 0, rows);
+        expect(bitsEqual(f32(fused, rows * cols), f32(unfused, rows * cols))).toBe(true);
+        heap.free(fused); heap.free(unfused);
         const out = outBuf(cols);
         const sums = runSplit(k, out, cols, cols, 4, (b, s, e) => b.colSum(y, cols, out, rows, s, e));
         ref.colSum(y, cols, out, rows, 0, cols);

@@ -6,10 +6,15 @@ export interface KernelBackend {
   readonly kind: BackendKind;
   spmmCsr(rowPtr: number, colIdx: number, vals: number, x: number, ldx: number, y: number, ldy: number,
     c0: number, c1: number, r0: number, r1: number): void;
+  /** spmmCsr with a layer's epilogue in its stores: y += bias per column, then the ReLU when relu is 1. */
+  spmmCsrBiasRelu(rowPtr: number, colIdx: number, vals: number, x: number, ldx: number, y: number, ldy: number,
+    c0: number, c1: number, bias: number, relu: number, r0: number, r1: number): void;
   gemmNN(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, n: number, k: number, m0: number, m1: number): void;
   gemmTN(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, n: number, k: number, m0: number, m1: number): void;
   gemmNT(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, n: number, k: number, m0: number, m1: number): void;
   biasAdd(y: number, ldy: number, bias: number, cols: number, r0: number, r1: number): void;
+  /** biasAdd then relu in one pass. */
+  biasAddRelu(y: number, ldy: number, bias: number, cols: number, r0: number, r1: number): void;
   colSum(g: number, ldg: number, out: number, rows: number, c0: number, c1: number): void;
   relu(x: number, y: number, e0: number, e1: number): void;
   reluBackward(y: number, gy: number, gx: number, e0: number, e1: number): void;

@@ -41,6 +41,8 @@ export const KERNELS: readonly KernelConfig[] = [
   { name: 'sddmmCsr', arity: 8 },
   { name: 'quantizeU7', arity: 7 },
   { name: 'gemmI8', arity: 9 },
+  { name: 'spmmCsrBiasRelu', arity: 11 },
+  { name: 'biasAddRelu', arity: 4 },
   { name: 'noop', arity: 0 },
   { name: 'faultInject', arity: 2 },
 ];

@@ -124,26 +124,32 @@ export class GCNConv implements Layer {
     return this.lin.params();
   }
 
-  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+  /**
+   * H = Â·X·W + b; with `relu`, max(H, 0) as well (what a following ReLU layer would give,
+   * bit for bit): the bias and the max ride in the SpMM's stores, or in one pass after the
+   * GEMM when the layer propagates first, instead of two more passes over H.
+   */
+  async forward(ctx: PassContext, x: Tensor, epilogue: { relu?: boolean } = {}): Promise<Tensor> {
     const adj = this.graph().adj;
+    const bias = this.lin.bias!.value, relu = epilogue.relu === true;
     let y: Tensor;
     if (this.propagateFirst) {
       this.ax = await this.propagated(ctx, adj, x); // release() frees it if what follows fails
       y = await this.lin.project(ctx, this.ax);
+      try {
+        await biasAdd(ctx.exec, y, bias, { relu });
+      } catch (err) {
+        y.free();
+        throw err;
+      }
     } else {
       const xw = await this.lin.project(ctx, x);
       const keep = this.graph().edgeGrad !== undefined;
       try {
-        y = await spmm(ctx.exec, adj, xw);
+        y = await spmm(ctx.exec, adj, xw, undefined, { bias, relu });
       } finally {
         if (keep) this.xw = xw; else xw.free();
       }
-    }
-    try {
-      await biasAdd(ctx.exec, y, this.lin.bias!.value);
-    } catch (err) {
-      y.free();
-      throw err;
     }
     this.x = x;
     return y;
@@ -230,6 +236,11 @@ export class ReLU implements Layer {
   params(): Parameter[] { return []; }
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
     const y = await relu(ctx.exec, x);
+    this.y = y;
+    return y;
+  }
+  /** Takes y = relu(x) computed by the layer before (its fused epilogue) as this pass's output. */
+  adopt(y: Tensor): Tensor {
     this.y = y;
     return y;
   }

@@ -1,5 +1,6 @@
 import type { Tensor } from '../memory/tensor.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
+import { GCNConv, ReLU } from './layers.js';
 
 /**
  * Layers applied in order. The model owns every activation it makes (the output included)
@@ -18,7 +19,16 @@ export class Sequential {
     if (this.acts.length) this.release();
     this.acts = [x];
     let h = x;
-    for (const layer of this.layers) {
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!, next = this.layers[i + 1];
+      if (layer instanceof GCNConv && next instanceof ReLU) {
+        // GCN then ReLU: the GCN applies the ReLU in its epilogue and the ReLU layer takes
+        // that output as its own, so backward runs both layers as before.
+        h = next.adopt(await layer.forward(ctx, h, { relu: true }));
+        this.acts.push(h, h);
+        i++;
+        continue;
+      }
       h = await layer.forward(ctx, h);
       this.acts.push(h);
     }

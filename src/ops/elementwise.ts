@@ -13,14 +13,17 @@ function elementBounds(exec: Exec, n: number): number[] {
   return splitEven(n, partsFor(exec.threads, n, GRAIN), 16);
 }
 
-/** y[r, :] += bias, in place. Shapes: y [m, n], bias [n]. */
-export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor): Promise<Tensor> {
+/**
+ * y[r, :] += bias, in place; with `relu`, then y = max(y, 0) in the same pass (the bits of
+ * biasAdd then relu). Shapes: y [m, n], bias [n].
+ */
+export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor, options: { relu?: boolean } = {}): Promise<Tensor> {
   sameMemory('biasAdd', exec, { y, bias });
   matrixArg('biasAdd', 'y', y);
   tensorArg('biasAdd', 'bias', bias, 'float32', 1);
   const [m, n] = y.shape as [number, number];
   if (bias.size !== n) throw argRangeError('biasAdd', 'bias', `${n} elements (y's columns)`, bias.size);
-  await exec.run('biasAdd', [y.ptr, n, bias.ptr, n], splitEven(m, partsFor(exec.threads, m * n, GRAIN)));
+  await exec.run(options.relu ? 'biasAddRelu' : 'biasAdd', [y.ptr, n, bias.ptr, n], splitEven(m, partsFor(exec.threads, m * n, GRAIN)));
   return y;
 }
 

@@ -3,7 +3,7 @@ import { CsrMatrix } from '../graph/csr.js';
 import type { Exec } from '../runtime/exec.js';
 import { partsFor, splitByPrefix } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
-import { matrixArg, outArg, sameMemory } from './check.js';
+import { matrixArg, outArg, sameMemory, tensorArg } from './check.js';
 
 export interface SpmmOptions {
   /**
@@ -14,6 +14,12 @@ export interface SpmmOptions {
    * Blocking never changes the bits: each output element is the same sum either way.
    */
   colBlock?: number;
+  /**
+   * A layer's epilogue, applied as Y is stored: Y += bias per column (bias [n]), then, with
+   * `relu`, max(Y, 0). The bits equal spmm followed by biasAdd and relu.
+   */
+  bias?: Tensor;
+  relu?: boolean;
 }
 
 /**
@@ -33,6 +39,13 @@ export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, op
   const block = options.colBlock ?? 0;
   if (!Number.isInteger(block) || block < 0 || block % 32 !== 0) throw argRangeError(fn, 'options.colBlock', 'a non-negative multiple of 32', block);
   if (out !== undefined && out.ptr === x.ptr && a.rows > 0 && n > 0) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
+  const bias = options.bias;
+  if (options.relu && !bias) throw argRangeError(fn, 'options.relu', 'used with options.bias', 'relu without a bias');
+  if (bias) {
+    sameMemory(fn, exec, { 'options.bias': bias });
+    tensorArg(fn, 'options.bias', bias, 'float32', 1);
+    if (bias.size !== n) throw argRangeError(fn, 'options.bias', `${n} elements (x's columns)`, bias.size);
+  }
   const y = outArg(fn, out, x, 'float32', [a.rows, n]);
   if (a.rows === 0 || n === 0) return y;
   const rowPtr = a.rowPtr.data();
@@ -41,7 +54,8 @@ export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, op
   const step = block === 0 ? n : block;
   for (let c0 = 0; c0 < n; c0 += step) {
     const c1 = Math.min(n, c0 + step);
-    await exec.run('spmmCsr', [a.rowPtr.ptr, a.colIdx.ptr, a.vals.ptr, x.ptr, n, y.ptr, n, c0, c1], bounds);
+    if (bias) await exec.run('spmmCsrBiasRelu', [a.rowPtr.ptr, a.colIdx.ptr, a.vals.ptr, x.ptr, n, y.ptr, n, c0, c1, bias.ptr, options.relu ? 1 : 0], bounds);
+    else await exec.run('spmmCsr', [a.rowPtr.ptr, a.colIdx.ptr, a.vals.ptr, x.ptr, n, y.ptr, n, c0, c1], bounds);
   }
   return y;
 }

@@ -3,12 +3,19 @@ import { f, type HeapViews } from './views.js';
 
 // Plain-TypeScript twin of assembly/elementwise.ts, same summation orders.
 
-export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasAdd' | 'colSum' | 'relu' | 'reluBackward' | 'scale' | 'axpy' | 'addInto' | 'fillF32' | 'copyF32' | 'sumF32'> {
+export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasAdd' | 'biasAddRelu' | 'colSum' | 'relu' | 'reluBackward' | 'scale' | 'axpy' | 'addInto' | 'fillF32' | 'copyF32' | 'sumF32'> {
   return {
     biasAdd(y, ldy, bias, cols, r0, r1) {
       const { F } = views.refresh();
       const yb = y >> 2, bb = bias >> 2;
       for (let r = r0; r < r1; r++) for (let c = 0; c < cols; c++) F[yb + r * ldy + c] = f(F[yb + r * ldy + c]! + F[bb + c]!);
+    },
+    biasAddRelu(y, ldy, bias, cols, r0, r1) {
+      const { F } = views.refresh();
+      const yb = y >> 2, bb = bias >> 2;
+      for (let r = r0; r < r1; r++) {
+        for (let c = 0; c < cols; c++) { const v = f(F[yb + r * ldy + c]! + F[bb + c]!); F[yb + r * ldy + c] = v > 0 ? v : 0; }
+      }
     },
     colSum(g, ldg, out, rows, c0, c1) {
       const { F } = views.refresh();
