@@ -105,6 +105,10 @@ describe('linear algebra', () => {
     const out = f(3, 2);
     await fails(() => spmm(exec, adj, x, out, { colBlock: 48 }), /^spmm: argument 'options\.colBlock' must be a non-negative multiple of 32, got 48$/);
     await fails(() => spmm(exec, adj, x, out, { colBlock: -32 }), /^spmm: argument 'options\.colBlock' must be a non-negative multiple of 32, got -32$/);
+    // The fused epilogue: a bias of x's width, and a ReLU only with one.
+    await fails(() => spmm(exec, adj, x, out, { relu: true }), /^spmm: argument 'options\.relu' must be used with options\.bias, got "relu without a bias"$/);
+    await fails(() => spmm(exec, adj, x, out, { bias: f(3) }), /^spmm: argument 'options\.bias' must be 2 elements \(x's columns\), got 3$/);
+    await fails(() => spmm(exec, adj, x, out, { bias: f(1, 2) }), /^spmm: argument 'options\.bias' must be a rank-1 tensor, got "shape \[1, 2\]"$/);
   });
 
   it('sddmm', async () => {
@@ -126,6 +130,7 @@ describe('elementwise', () => {
     await fails(() => biasAdd(exec, f(2, 3), f(4)), /^biasAdd: argument 'bias' must be 3 elements \(y's columns\), got 4$/);
     await fails(() => biasAdd(exec, f(2, 3), f(1, 3)), /^biasAdd: argument 'bias' must be a rank-1 tensor, got "shape \[1, 3\]"$/);
     await fails(() => biasAdd(exec, f(6), f(6)), /^biasAdd: argument 'y' must be a rank-2 tensor, got "shape \[6\]"$/);
+    await fails(() => biasAdd(exec, f(2, 3), f(4), { relu: true }), /^biasAdd: argument 'bias' must be 3 elements \(y's columns\), got 4$/);
     await fails(() => colSum(exec, f(2, 3, 1)), /^colSum: argument 'g' must be a rank-2 tensor, got "shape \[2, 3, 1\]"$/);
     await fails(() => colSum(exec, f(2, 3), f(2)), /^colSum: argument 'out' must have shape \[3\], got \[2\]$/);
   });
