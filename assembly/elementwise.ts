@@ -37,40 +37,72 @@ export function biasAddRelu(y: usize, ldy: i32, bias: usize, cols: i32, r0: i32,
 // Up to 16 columns (the narrow layers' bias gradients) keep their sums in registers over all
 // rows, in the same order, instead of loading and storing out once per row.
 export function colSum(g: usize, ldg: i32, out: usize, rows: i32, c0: i32, c1: i32): void {
+  colSums(false, 0, g, 0, ldg, out, rows, c0, c1);
+}
+
+// A ReLU's backward and the bias gradient of the layer below it in one pass: gx = gy where
+// the ReLU's output y > 0, else 0 (reluBackward), and out = colSum(gx), in colSum's order,
+// so the bits are those of the two passes and gx is not read back. y, gy, gx share ld.
+export function reluBackwardColSum(y: usize, gy: usize, gx: usize, ld: i32, out: usize, rows: i32, c0: i32, c1: i32): void {
+  colSums(true, y, gy, gx, ld, out, rows, c0, c1);
+}
+
+// MASK: the summed value is gy masked by y > 0, and it is stored to gx as well.
+// @ts-ignore: decorator
+@inline function colSums(MASK: bool, y: usize, g: usize, gx: usize, ldg: i32, out: usize, rows: i32, c0: i32, c1: i32): void {
+  const sg = <usize>ldg << 2;
   if (c1 - c0 <= 16) {
     let c = c0;
-    const sg = <usize>ldg << 2;
-    for (; c + 8 <= c1; c += 8) colSumNarrow(2, 0, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
-    if (c + 4 <= c1) { colSumNarrow(1, 0, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows); c += 4; }
-    const rem = c1 - c;
-    if (rem == 1) colSumNarrow(0, 1, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
-    else if (rem == 2) colSumNarrow(0, 2, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
-    else if (rem == 3) colSumNarrow(0, 3, g + (<usize>c << 2), sg, out + (<usize>c << 2), rows);
+    for (; c + 8 <= c1; c += 8) colSumNarrow(MASK, 2, 0, y, g, gx, <usize>c << 2, sg, out + (<usize>c << 2), rows);
+    if (c + 4 <= c1) { colSumNarrow(MASK, 1, 0, y, g, gx, <usize>c << 2, sg, out + (<usize>c << 2), rows); c += 4; }
+    const rem = c1 - c, o = <usize>c << 2, q = out + o;
+    if (rem == 1) colSumNarrow(MASK, 0, 1, y, g, gx, o, sg, q, rows);
+    else if (rem == 2) colSumNarrow(MASK, 0, 2, y, g, gx, o, sg, q, rows);
+    else if (rem == 3) colSumNarrow(MASK, 0, 3, y, g, gx, o, sg, q, rows);
     return;
   }
+  const z = f32x4.splat(0);
   for (let c = c0; c < c1; c++) store<f32>(out + (<usize>c << 2), 0);
   for (let r = 0; r < rows; r++) {
-    const row = g + (<usize>r * <usize>ldg << 2);
+    const row = <usize>r * sg;
     let c = c0;
     for (; c + 4 <= c1; c += 4) {
-      const o = <usize>c << 2;
-      v128.store(out + o, f32x4.add(v128.load(out + o), v128.load(row + o)));
+      const o = <usize>c << 2, p = row + o;
+      let v = v128.load(g + p);
+      if (MASK) { v = v128.and(v, f32x4.gt(v128.load(y + p), z)); v128.store(gx + p, v); }
+      v128.store(out + o, f32x4.add(v128.load(out + o), v));
     }
     for (; c < c1; c++) {
-      const o = <usize>c << 2;
-      store<f32>(out + o, load<f32>(out + o) + load<f32>(row + o));
+      const o = <usize>c << 2, p = row + o;
+      let v = load<f32>(g + p);
+      if (MASK) { v = load<f32>(y + p) > 0 ? v : 0; store<f32>(gx + p, v); }
+      store<f32>(out + o, load<f32>(out + o) + v);
     }
   }
 }
 
-// V full vectors (V = 1, 2) or, with V = 0, one partial vector of P = 1..3 columns.
+// V full vectors (V = 1, 2) or, with V = 0, one partial vector of P = 1..3 columns, at byte
+// offset o of each row.
 // @ts-ignore: decorator
-@inline function colSumNarrow(V: i32, P: i32, p: usize, sg: usize, q: usize, rows: i32): void {
+@inline function colSumNarrow(MASK: bool, V: i32, P: i32, y: usize, g: usize, gx: usize, o: usize, sg: usize, q: usize, rows: i32): void {
+  const z = f32x4.splat(0);
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   for (let r = 0; r < rows; r++) {
-    if (V == 0) s0 = f32x4.add(s0, loadPart(p, P));
-    else { s0 = f32x4.add(s0, v128.load(p)); if (V > 1) s1 = f32x4.add(s1, v128.load(p, 16)); }
-    p += sg;
+    if (V == 0) {
+      let v = loadPart(g + o, P);
+      if (MASK) { v = v128.and(v, f32x4.gt(loadPart(y + o, P), z)); storePart(gx + o, v, P); }
+      s0 = f32x4.add(s0, v);
+    } else {
+      let v0 = v128.load(g + o);
+      if (MASK) { v0 = v128.and(v0, f32x4.gt(v128.load(y + o), z)); v128.store(gx + o, v0); }
+      s0 = f32x4.add(s0, v0);
+      if (V > 1) {
+        let v1 = v128.load(g + o, 16);
+        if (MASK) { v1 = v128.and(v1, f32x4.gt(v128.load(y + o, 16), z)); v128.store(gx + o, v1, 16); }
+        s1 = f32x4.add(s1, v1);
+      }
+    }
+    o += sg;
   }
   if (V == 0) storePart(q, s0, P);
   else { v128.store(q, s0); if (V > 1) v128.store(q, s1, 16); }

@@ -5,7 +5,7 @@ export { spmmCsr, spmmCsrBiasRelu } from './spmm_csr';
 export { sddmmCsr } from './sddmm_csr';
 export { gemmNN, gemmTN, gemmNT } from './gemm';
 export {
-  biasAdd, biasAddRelu, colSum, relu, reluBackward, scale, axpy, fillF32, copyF32, sumF32, addInto,
+  biasAdd, biasAddRelu, colSum, reluBackwardColSum, relu, reluBackward, scale, axpy, fillF32, copyF32, sumF32, addInto,
 } from './elementwise';
 export { dropoutForward, dropoutBackward } from './dropout';
 export { softmaxCrossEntropy, mseLoss, bceWithLogits } from './losses';

@@ -74,7 +74,7 @@ describe('GCNConv', () => {
   }
 
   for (const [fin, fout] of [[12, 5], [5, 12]] as const) {
-    it(`${fin} → ${fout}: in a Sequential, GCN then ReLU runs the ReLU in the GCN's epilogue; output and gradients equal the layers run one by one, bit for bit`, async () => {
+    it(`${fin} → ${fout}: in a Sequential, GCN then ReLU runs the ReLU in the GCN's epilogue and its backward in the GCN's bias-gradient pass; output and gradients equal the layers run one by one, bit for bit`, async () => {
       const n = 41, rng = new Rng(8);
       const src: number[] = [], dst: number[] = [];
       for (let e = 0; e < 90; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
@@ -92,7 +92,14 @@ describe('GCNConv', () => {
       const fusedLayers = make(), seq = new Sequential(fusedLayers);
       const y = await seq.forward(ctx, x);
       const yFused = (y.data() as Float32Array).slice();
-      const gxFused = await seq.backward(ctx, g, true);
+      const ran: string[] = [], run = rt.exec.run.bind(rt.exec);
+      rt.exec.run = (name, ...rest) => { ran.push(name); return run(name, ...rest); };
+      let gxFused: Tensor | null;
+      try { gxFused = await seq.backward(ctx, g, true); } finally { rt.exec.run = run; }
+      // The fused way back ran: one pass for the ReLU and a's bias, none of the separate ones.
+      expect(ran.filter((k) => k === 'reluBackwardColSum')).toHaveLength(1);
+      expect(ran.filter((k) => k === 'reluBackward')).toHaveLength(0);
+      expect(ran.filter((k) => k === 'colSum')).toHaveLength(1); // b's bias, no ReLU above it
       // The same layers one by one: the GCN's own bias pass, then the ReLU layer's pass.
       const [a, r, b] = make();
       const h1 = await a.forward(ctx, x), h2 = await r.forward(ctx, h1), h3 = await b.forward(ctx, h2);

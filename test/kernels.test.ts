@@ -246,6 +246,23 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         const sums = runSplit(k, out, cols, cols, 4, (b, s, e) => b.colSum(y, cols, out, rows, s, e));
         ref.colSum(y, cols, out, rows, 0, cols);
         expect(bitsEqual(sums, f32(out, cols))).toBe(true);
+        // reluBackwardColSum: a ReLU output with zeros, the gradient gy = y's values + NaN-free
+        // noise; gx and the sums must be reluBackward's and colSum's bits, split by columns.
+        const yr0 = randn(rows * cols, rows * 7 + cols).map((v, i) => (i % 5 === 0 ? 0 : Math.max(v, 0)));
+        const yr = put(yr0), gy = put(randn(rows * cols, cols * 3 + 1)), gx = outBuf(rows * cols), out2 = outBuf(cols);
+        const want = outBuf(rows * cols), wantSums = outBuf(cols);
+        k.reluBackward(yr, gy, want, 0, rows * cols);
+        k.colSum(want, cols, wantSums, rows, 0, cols);
+        const cut = Math.min(cols, 5);
+        k.reluBackwardColSum(yr, gy, gx, cols, out2, rows, 0, cut);
+        k.reluBackwardColSum(yr, gy, gx, cols, out2, rows, cut, cols);
+        expect(bitsEqual(f32(gx, rows * cols), f32(want, rows * cols))).toBe(true);
+        expect(bitsEqual(f32(out2, cols), f32(wantSums, cols))).toBe(true);
+        new Float32Array(heap.memory.buffer, gx, rows * cols).fill(NaN);
+        ref.reluBackwardColSum(yr, gy, gx, cols, out2, rows, 0, cols);
+        expect(bitsEqual(f32(gx, rows * cols), f32(want, rows * cols))).toBe(true);
+        expect(bitsEqual(f32(out2, cols), f32(wantSums, cols))).toBe(true);
+        for (const t of [yr, gy, gx, out2, want, wantSums]) heap.free(t);
         heap.free(y); heap.free(bias); heap.free(out);
       }
     }

@@ -6,7 +6,7 @@ import { Heap } from '../src/memory/heap.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { CsrMatrix } from '../src/graph/csr.js';
 import { dropout, dropoutBackward } from '../src/ops/dropout.js';
-import { addInto, axpy, biasAdd, colSum, copy, fill, reduceInOrder, relu, reluBackward, scale } from '../src/ops/elementwise.js';
+import { addInto, axpy, biasAdd, colSum, copy, fill, reduceInOrder, relu, reluBackward, reluBackwardColSum, scale } from '../src/ops/elementwise.js';
 import { matmul } from '../src/ops/linalg.js';
 import { bceWithLogits, mseLoss, softmaxCrossEntropy } from '../src/ops/losses.js';
 import { adamStep, sgdStep, type AdamHyper, type SgdHyper } from '../src/ops/optim.js';
@@ -135,12 +135,17 @@ describe('elementwise', () => {
     await fails(() => colSum(exec, f(2, 3), f(2)), /^colSum: argument 'out' must have shape \[3\], got \[2\]$/);
   });
 
-  it('relu and reluBackward', async () => {
+  it('relu, reluBackward and reluBackwardColSum', async () => {
     await fails(() => relu(exec, 'x' as unknown as Tensor), /^relu: argument 'x' must be a Tensor, got "x"$/);
     await fails(() => relu(exec, f(2, 3), f(3, 2)), /^relu: argument 'out' must have shape \[2, 3\], got \[3, 2\]$/);
     await fails(() => relu(exec, f(2), u8([2])), /^relu: argument 'out' must be a float32 tensor, got "a uint8 tensor"$/);
     await fails(() => reluBackward(exec, f(2, 3), f(3, 2)), /^reluBackward: argument 'gy' must have shape \[2, 3\], got \[3, 2\]$/);
     await fails(() => reluBackward(exec, f(2, 3), f(2, 3), f(6)), /^reluBackward: argument 'out' must have shape \[2, 3\], got \[6\]$/);
+    await fails(() => reluBackwardColSum(exec, f(6), f(6), f(6)), /^reluBackwardColSum: argument 'y' must be a rank-2 tensor, got "shape \[6\]"$/);
+    await fails(() => reluBackwardColSum(exec, f(2, 3), f(3, 2), f(3)), /^reluBackwardColSum: argument 'gy' must have shape \[2, 3\], got \[3, 2\]$/);
+    await fails(() => reluBackwardColSum(exec, f(2, 3), f(2, 3), f(2)), /^reluBackwardColSum: argument 'biasGrad' must be 3 elements \(y's columns\), got 2$/);
+    await fails(() => reluBackwardColSum(exec, f(2, 3), f(2, 3), f(1, 3)), /^reluBackwardColSum: argument 'biasGrad' must be a rank-1 tensor, got "shape \[1, 3\]"$/);
+    await fails(() => reluBackwardColSum(exec, f(2, 3), f(2, 3), f(3), f(3, 2)), /^reluBackwardColSum: argument 'out' must have shape \[2, 3\], got \[3, 2\]$/);
   });
 
   it('scale, axpy, addInto', async () => {

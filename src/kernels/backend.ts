@@ -18,6 +18,8 @@ export interface KernelBackend {
   colSum(g: number, ldg: number, out: number, rows: number, c0: number, c1: number): void;
   relu(x: number, y: number, e0: number, e1: number): void;
   reluBackward(y: number, gy: number, gx: number, e0: number, e1: number): void;
+  /** reluBackward into gx and colSum of gx into out, in one pass over columns c0 to c1 (colSum's order). */
+  reluBackwardColSum(y: number, gy: number, gx: number, ld: number, out: number, rows: number, c0: number, c1: number): void;
   scale(x: number, alpha: number, y: number, e0: number, e1: number): void;
   axpy(alpha: number, x: number, y: number, e0: number, e1: number): void;
   addInto(x: number, y: number, e0: number, e1: number): void;

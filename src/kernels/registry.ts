@@ -43,6 +43,7 @@ export const KERNELS: readonly KernelConfig[] = [
   { name: 'gemmI8', arity: 9 },
   { name: 'spmmCsrBiasRelu', arity: 11 },
   { name: 'biasAddRelu', arity: 4 },
+  { name: 'reluBackwardColSum', arity: 6 },
   { name: 'noop', arity: 0 },
   { name: 'faultInject', arity: 2 },
 ];
@@ -85,6 +86,7 @@ export function invokeKernel(backend: KernelBackend, id: number, args: ArrayLike
     case 2: return fn(a[0]!, a[1]!, start, end);
     case 3: return fn(a[0]!, a[1]!, a[2]!, start, end);
     case 4: return fn(a[0]!, a[1]!, a[2]!, a[3]!, start, end);
+    case 6: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, start, end);
     case 7: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, start, end);
     case 8: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, start, end);
     case 9: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, start, end);

@@ -1,7 +1,7 @@
 import { CsrMatrix } from '../graph/csr.js';
 import type { Heap } from '../memory/heap.js';
 import { dropout, dropoutBackward, dropoutKey } from '../ops/dropout.js';
-import { addInto, biasAdd, colSum, relu, reluBackward } from '../ops/elementwise.js';
+import { addInto, biasAdd, colSum, relu, reluBackward, reluBackwardColSum } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
 import { matmulInt8, type Int8Weight } from '../ops/int8.js';
 import { segmentPool, segmentPoolBackward, type PoolMode } from '../ops/pooling.js';
@@ -165,13 +165,33 @@ export class GCNConv implements Layer {
     return ax;
   }
 
-  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+  /**
+   * With `reluOutput` (the output y of the ReLU that took this layer's output, as the forward
+   * epilogue did), gy is the ReLU's output gradient: the ReLU's backward and the bias
+   * gradient run as one pass over gy (reluBackwardColSum), with the bits of the two layers
+   * run one after the other.
+   */
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean, epilogue: { reluOutput?: Tensor } = {}): Promise<Tensor | null> {
     if (!this.x) throw new Error(`${this.name}: backward without forward`);
     if (this.lin.quantized) throw new Error(`${this.name}: a quantized layer is for inference only (no backward)`);
     const x = this.x;
     this.x = null;
+    const y = epilogue.reluOutput;
+    if (!y) {
+      await colSum(ctx.exec, gy, this.lin.bias!.grad);
+      return this.backwardFromOutputGrad(ctx, x, gy, needInputGrad);
+    }
+    const g = await reluBackwardColSum(ctx.exec, y, gy, this.lin.bias!.grad);
+    try {
+      return await this.backwardFromOutputGrad(ctx, x, g, needInputGrad);
+    } finally {
+      g.free();
+    }
+  }
+
+  /** Backward past the bias: the weight gradient, the edge gradient and the input gradient. */
+  private async backwardFromOutputGrad(ctx: PassContext, x: Tensor, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
     const { adj, edgeGrad } = this.graph();
-    await colSum(ctx.exec, gy, this.lin.bias!.grad);
     if (this.propagateFirst) {
       // Y = (ÂX)W: dW = (ÂX)ᵀ·G; dX = Âᵀ·(G·Wᵀ) = Â·(G·Wᵀ) (Â symmetric); dÂ_ij = (G·Wᵀ)_i · X_j.
       const ax = this.ax!;
@@ -242,6 +262,13 @@ export class ReLU implements Layer {
   /** Takes y = relu(x) computed by the layer before (its fused epilogue) as this pass's output. */
   adopt(y: Tensor): Tensor {
     this.y = y;
+    return y;
+  }
+  /** Hands this pass's output to the layer before, whose backward then runs this one's (the fused epilogue's way back). */
+  takeOutput(): Tensor {
+    const y = this.y;
+    this.y = null;
+    if (!y) throw new Error('relu: backward without forward');
     return y;
   }
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {

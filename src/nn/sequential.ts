@@ -45,7 +45,15 @@ export class Sequential {
     let g: Tensor | null = gOut;
     try {
       for (let i = this.layers.length - 1; i >= 0 && g !== null; i--) {
-        const next: Tensor | null = await this.layers[i]!.backward(ctx, g, i > 0 || needInputGrad);
+        const layer = this.layers[i]!, before = this.layers[i - 1];
+        let next: Tensor | null;
+        if (layer instanceof ReLU && before instanceof GCNConv) {
+          // The pair forward fused: the GCN runs the ReLU's backward with its bias gradient.
+          next = await before.backward(ctx, g, i - 1 > 0 || needInputGrad, { reluOutput: layer.takeOutput() });
+          i--;
+        } else {
+          next = await layer.backward(ctx, g, i > 0 || needInputGrad);
+        }
         if (g !== gOut && g !== next) g.free();
         g = next;
       }

@@ -54,6 +54,23 @@ export async function reluBackward(exec: Exec, y: Tensor, gy: Tensor, out?: Tens
   return gx;
 }
 
+/**
+ * reluBackward and colSum in one pass: gx = gy where y > 0, else 0, and biasGrad = Σ_r gx[r, :]
+ * (the bias gradient of the layer whose output the ReLU took), with the bits of the two ops.
+ * Shapes: y, gy [m, n] → gx [m, n]; biasGrad [n].
+ */
+export async function reluBackwardColSum(exec: Exec, y: Tensor, gy: Tensor, biasGrad: Tensor, out?: Tensor): Promise<Tensor> {
+  sameMemory('reluBackwardColSum', exec, { y, gy, biasGrad, out });
+  matrixArg('reluBackwardColSum', 'y', y);
+  sameShapePair('reluBackwardColSum', 'y', y, 'gy', gy);
+  tensorArg('reluBackwardColSum', 'biasGrad', biasGrad, 'float32', 1);
+  const [m, n] = y.shape as [number, number];
+  if (biasGrad.size !== n) throw argRangeError('reluBackwardColSum', 'biasGrad', `${n} elements (y's columns)`, biasGrad.size);
+  const gx = outArg('reluBackwardColSum', out, y, 'float32', y.shape);
+  await exec.run('reluBackwardColSum', [y.ptr, gy.ptr, gx.ptr, n, biasGrad.ptr, m], splitEven(n, partsFor(exec.threads, m * n, GRAIN), 4));
+  return gx;
+}
+
 /** y = alpha · x (y may be x). */
 export async function scale(exec: Exec, x: Tensor, alpha: number, out?: Tensor): Promise<Tensor> {
   sameMemory('scale', exec, { x, out });

@@ -3,7 +3,7 @@ import { f, type HeapViews } from './views.js';
 
 // Plain-TypeScript twin of assembly/elementwise.ts, same summation orders.
 
-export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasAdd' | 'biasAddRelu' | 'colSum' | 'relu' | 'reluBackward' | 'scale' | 'axpy' | 'addInto' | 'fillF32' | 'copyF32' | 'sumF32'> {
+export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasAdd' | 'biasAddRelu' | 'colSum' | 'reluBackwardColSum' | 'relu' | 'reluBackward' | 'scale' | 'axpy' | 'addInto' | 'fillF32' | 'copyF32' | 'sumF32'> {
   return {
     biasAdd(y, ldy, bias, cols, r0, r1) {
       const { F } = views.refresh();
@@ -23,6 +23,19 @@ export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasA
       for (let c = c0; c < c1; c++) {
         let s = 0;
         for (let r = 0; r < rows; r++) s = f(s + F[gb + r * ldg + c]!);
+        F[ob + c] = s;
+      }
+    },
+    reluBackwardColSum(y, gy, gx, ld, out, rows, c0, c1) {
+      const { F } = views.refresh();
+      const yb = y >> 2, gb = gy >> 2, xb = gx >> 2, ob = out >> 2;
+      for (let c = c0; c < c1; c++) {
+        let s = 0;
+        for (let r = 0; r < rows; r++) {
+          const i = r * ld + c, v = F[yb + i]! > 0 ? F[gb + i]! : 0;
+          F[xb + i] = v;
+          s = f(s + v);
+        }
         F[ob + c] = s;
       }
     },
