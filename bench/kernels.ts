@@ -1,10 +1,11 @@
 // npm run bench:kernels [-- --threads 1,2,16] [--only gemm,spmm,triad,dispatch]
 // One JSON line per case:
 //   {"kernel":"gemmNN","backend","shape":"...","threads","ms","gflops","limit_fraction"}
-//   {"kernel":"spmmCsr","shape":"...","threads","ms","gbps","triad_fraction"}
+//   {"kernel":"spmmCsr","shape":"...","order","threads","ms","gbps","triad_fraction"}
 //   {"kernel":"stream-triad","threads","gbps"}  {"kernel":"dispatch","threads","us"}
 import { availableParallelism } from 'node:os';
 import { CsrMatrix } from '../src/graph/csr.js';
+import { csrEdges, csrInOrder, spmmNodeOrder } from '../src/graph/reorder.js';
 import { matmul } from '../src/ops/linalg.js';
 import { spmm } from '../src/ops/sparse.js';
 import { partsFor, splitEven } from '../src/runtime/partition.js';
@@ -70,20 +71,25 @@ async function main(): Promise<void> {
     if (want('spmm')) {
       const nodes = 169_343, cols = 256;
       const g = workloadGraph(nodes, 7, new Rng(1));
-      const adj = CsrMatrix.fromArrays(h, nodes, nodes, g.rowPtr, g.colIdx, g.vals);
+      // The generated order, and the reverse Cuthill–McKee order the node trainer runs it in.
+      const o = spmmNodeOrder(nodes, csrEdges(g.rowPtr, g.colIdx).src, g.colIdx, 'rcm')!;
       const x = Tensor.empty(h, 'float32', [nodes, cols]);
       x.data().fill(1);
       const y = Tensor.empty(h, 'float32', [nodes, cols]);
-      // Bytes a perfect cache would still move: the CSR once, each gathered X row, Y once.
-      const bytes = adj.nnz * 8 + (nodes + 1) * 4 + adj.nnz * cols * 4 + nodes * cols * 4;
-      for (const colBlock of [0, 64]) {
-        const t = await measure('spmm', () => spmm(rt.exec, adj, x, y, { colBlock }), 5);
-        const gbps = bytes / (t.ms / 1000) / 1e9;
-        line({ kernel: 'spmmCsr', shape: `arxiv ${nodes}x${nodes} nnz=${adj.nnz} · [${nodes}x${cols}] colBlock=${colBlock || 'none'}`,
-          threads, ms: +t.ms.toFixed(3), gbps: +gbps.toFixed(2), triad_fraction: +(gbps / triadGbps).toFixed(3),
-          parts: partsFor(threads, (adj.nnz + nodes) * cols) });
+      for (const [order, m] of [['generated', g], ['rcm', csrInOrder(g, o)]] as const) {
+        const adj = CsrMatrix.fromArrays(h, nodes, nodes, m.rowPtr, m.colIdx, m.vals);
+        // Bytes a perfect cache would still move: the CSR once, each gathered X row, Y once.
+        const bytes = adj.nnz * 8 + (nodes + 1) * 4 + adj.nnz * cols * 4 + nodes * cols * 4;
+        for (const colBlock of [0, 64]) {
+          const t = await measure('spmm', () => spmm(rt.exec, adj, x, y, { colBlock }), 5);
+          const gbps = bytes / (t.ms / 1000) / 1e9;
+          line({ kernel: 'spmmCsr', shape: `arxiv ${nodes}x${nodes} nnz=${adj.nnz} · [${nodes}x${cols}] colBlock=${colBlock || 'none'}`, order,
+            threads, ms: +t.ms.toFixed(3), gbps: +gbps.toFixed(2), triad_fraction: +(gbps / triadGbps).toFixed(3),
+            parts: partsFor(threads, (adj.nnz + nodes) * cols) });
+        }
+        adj.free();
       }
-      adj.free(); x.free(); y.free();
+      x.free(); y.free();
     }
     await rt.close();
   }

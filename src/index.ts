@@ -17,6 +17,7 @@ export { segmentPool, segmentPoolBackward, type PoolMode, type PoolResult } from
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './ops/optim.js';
 export { gcnNorm, type GcnNormOptions } from './graph/gcn-norm.js';
 export { collate, type GraphBatch, type GraphSample } from './graph/batch.js';
+export { reverseCuthillMcKee, spmmNodeOrder, RCM_MIN_NODES, type NodeOrder, type NodeOrderChoice } from './graph/reorder.js';
 export { GCNConv, Linear, ReLU, Dropout, GraphPool, type Propagation } from './nn/layers.js';
 export type { Layer, Parameter, PassContext } from './nn/layer.js';
 export { Sequential } from './nn/sequential.js';

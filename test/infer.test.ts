@@ -18,7 +18,7 @@ import { GCN_GP_DEFAULTS, trainGcnRegressor } from '../src/train/gcn-regressor.j
 import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../src/train/node-trainer.js';
 import { MOLECULE_DEFAULTS } from '../src/chem/train-molecules.js';
-import { availableBackends, bitsEqual, rng, tempDir } from './helpers.js';
+import { availableBackends, bitsEqual, closeness, rng, tempDir } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundleFile = join(root, 'dist', 'infer', 'graft-infer.js');
@@ -110,16 +110,16 @@ function raw(dir: string, name: string, a: Float32Array | Int32Array): string {
 
 const nodeConfig: NodeTrainConfig = { ...KIPF_DEFAULTS, epochs: 15, patience: 0 };
 
-async function nodeRun(dir: string): Promise<{ data: ReturnType<typeof plantedPartition>; file: string; config: NodeTrainConfig }> {
+async function nodeRun(dir: string, config = nodeConfig): Promise<{ data: ReturnType<typeof plantedPartition>; file: string; config: NodeTrainConfig }> {
   const data = plantedPartition({ nodes: 300, features: 40, seed: 4 });
   const file = join(dir, 'checkpoint.safetensors');
   const rt = await Runtime.create({ threads: 2 });
   try {
-    await trainNodeClassifier(rt, data, nodeConfig, { checkpointPath: file });
+    await trainNodeClassifier(rt, data, config, { checkpointPath: file });
   } finally {
     await rt.close();
   }
-  return { data, file, config: nodeConfig };
+  return { data, file, config };
 }
 
 async function runtimeNodePredictions(backend: BackendKind, data: ReturnType<typeof plantedPartition>, config: NodeTrainConfig, file: string): Promise<{ probs: Float32Array; pred: Int32Array }> {
@@ -145,6 +145,18 @@ describe.each(availableBackends())('graft/infer on the %s kernels gives the Node
     expect([...got.pred]).toEqual([...want.pred]);
     await expect(model.predictNodes({ numNodes: data.numNodes, features: data.features.subarray(1), src: data.src, dst: data.dst })).rejects.toThrow(/predictNodes: g\.features must be a Float32Array of 300 × 40 values/);
     await expect(model.predictGraphs([])).rejects.toThrow(/is a node model: predictGraphs needs a graph model/);
+  });
+
+  it("node model trained in RCM order: the runtime's bits, rows in the user's order", async () => {
+    const { data, file, config } = await nodeRun(tempDir('graft-infer-rcm-'), { ...nodeConfig, nodeOrder: 'rcm' });
+    const model = await loadModel(readFileSync(file), { kernels, backend });
+    const got = await model.predictNodes({ numNodes: data.numNodes, features: data.features, src: Array.from(data.src), dst: data.dst });
+    const want = await runtimeNodePredictions(backend, data, config, file);
+    expect(bitsEqual(got.probs, want.probs)).toBe(true);
+    // Not the user's-order scores of the same weights bit for bit, but the same classes.
+    const plain = await runtimeNodePredictions(backend, data, { ...config, nodeOrder: 'input' }, file);
+    expect(bitsEqual(got.probs, plain.probs)).toBe(false);
+    expect(closeness(got.probs, plain.probs, 1e-6, 1e-4)).toBeLessThanOrEqual(1);
   });
 
   it.each([false, true])('graph model (hybrid: %s): outputs over batches of any size', async (hybrid) => {

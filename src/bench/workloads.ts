@@ -15,6 +15,7 @@ import { packageRoot } from '../core/paths.js';
 import { Rng } from '../core/random.js';
 import { collate, type GraphSample } from '../graph/batch.js';
 import { CsrMatrix } from '../graph/csr.js';
+import { csrEdges, csrInOrder, spmmNodeOrder } from '../graph/reorder.js';
 import { Tensor } from '../memory/tensor.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import type { PassContext } from '../nn/layer.js';
@@ -39,7 +40,11 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
   const h = rt.heap, rng = new Rng(1234);
   const graphs = w.graphs ?? 1;
   const n = w.graphs ? w.graphs * w.nodesPerGraph! : w.nodes!;
-  const g = workloadGraph(n, w.avgDegree, rng, graphs);
+  const generated = workloadGraph(n, w.avgDegree, rng, graphs);
+  // As the node trainer runs a user's graph: a large one renumbered for SpMM (graph/reorder.ts).
+  const { src, dst } = csrEdges(generated.rowPtr, generated.colIdx);
+  const order = w.graphs ? null : spmmNodeOrder(n, src, dst);
+  const g = order ? { ...csrInOrder(generated, order), offsets: generated.offsets } : generated;
   const adj = CsrMatrix.fromArrays(h, n, n, g.rowPtr, g.colIdx, g.vals);
   const prop: Propagation = { adj };
   const offsets = Tensor.from(h, 'int32', [graphs + 1], g.offsets);

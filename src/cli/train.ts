@@ -22,7 +22,7 @@ import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F]
               [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
-              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--quiet]
+              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet]
               ${DISTRIBUTED_USAGE}
               (distributed: each rank trains on one part of the graph, Cluster-GCN style)`;
 
@@ -57,7 +57,7 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
 /** What `--config FILE` may set (flags win over it). */
 const CONFIG_KEYS = [
   'dataset', 'dataDir', 'edges', 'features', 'labels', 'noNormalize', 'layers', 'hidden', 'dropout', 'lr', 'weightDecay',
-  'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'threads', 'out',
+  'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'nodeOrder', 'threads', 'out',
 ] as const;
 
 export async function trainNode(argv: string[]): Promise<number> {
@@ -73,7 +73,7 @@ function parseNodeArgs(argv: string[]) { // eslint-disable-line @typescript-esli
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
       seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
-      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, quiet: { type: 'boolean' },
+      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, 'node-order': { type: 'string' }, quiet: { type: 'boolean' },
       ...DISTRIBUTED_OPTIONS,
     },
   });
@@ -105,6 +105,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     seed: pick(num(v.seed, '--seed', true), 'seed', KIPF_DEFAULTS.seed),
     restoreBest: pick(undefined, 'restoreBest', KIPF_DEFAULTS.restoreBest),
     featureFormat: choice(v['feature-format'] ?? (file['featureFormat'] as string | undefined), '--feature-format', ['auto', 'sparse', 'dense'], KIPF_DEFAULTS.featureFormat),
+    nodeOrder: choice(v['node-order'] ?? (file['nodeOrder'] as string | undefined), '--node-order', ['auto', 'rcm', 'input'] as const, 'auto'),
   };
   checkNodeConfig(config);
   const data: DataChoice = {

@@ -3,6 +3,7 @@ import { decodeSafetensors } from '../core/safetensors.js';
 import { sha256Hex } from '../core/sha256.js';
 import { collate, type GraphSample } from '../graph/batch.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
+import { renumbered, rowsInOrder, rowsInUserOrder, spmmNodeOrder, type NodeOrderChoice } from '../graph/reorder.js';
 import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
@@ -108,17 +109,21 @@ class LocalModel implements GraftModel {
 
   async predictNodes(g: NodeGraph): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
     this.check('node', 'predictNodes');
-    const c = this.file.config as unknown as NodeModelConfig;
+    const c = this.file.config as unknown as NodeModelConfig & { nodeOrder?: NodeOrderChoice };
     const { features: f, classes } = this.file.shape;
     const n = checkRows('predictNodes', 'g.features', g.numNodes, f, g.features);
-    const adj = gcnNorm(this.heap, n, g.src, g.dst);
+    // The node order training ran in (large graphs renumbered for SpMM), so the bits are training's.
+    const order = spmmNodeOrder(n, g.src, g.dst, c.nodeOrder);
+    const src = order ? renumbered(g.src, order.rank) : g.src, dst = order ? renumbered(g.dst, order.rank) : g.dst;
+    const adj = gcnNorm(this.heap, n, src, dst);
     const model = nodeGcn(this.heap, f, classes, c, () => ({ adj }));
     let x: Tensor | null = null;
     try {
       this.prepare(model.params(), linearMaps(model.layers), '');
-      x = Tensor.from(this.heap, 'float32', [n, f], g.features);
+      x = Tensor.from(this.heap, 'float32', [n, f], order ? rowsInOrder(g.features, f, order.order) : g.features);
       const out = await model.forward(this.ctx(c.seed), x);
-      const logits = (out.data() as Float32Array).slice();
+      const computed = (out.data() as Float32Array).slice();
+      const logits = order ? rowsInUserOrder(computed, classes, order.order) : computed;
       return { logits, ...classScores(logits, n, classes), classes };
     } finally {
       model.dispose(); x?.free(); adj.free();

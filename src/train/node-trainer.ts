@@ -4,6 +4,7 @@ import { argRangeError } from '../core/errors.js';
 import type { NodeDataset } from '../graph/node-data.js';
 import { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
+import { nodeDatasetInOrder, rowsInUserOrder, spmmNodeOrder, type NodeOrderChoice } from '../graph/reorder.js';
 import { Adam } from './adam.js';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
@@ -42,6 +43,12 @@ export interface NodeTrainConfig {
    * dense, or 'auto': sparse below SPARSE_FEATURE_DENSITY nonzeros.
    */
   featureFormat: 'auto' | 'sparse' | 'dense';
+  /**
+   * The node order the passes run in (graph/reorder.ts): 'auto' (the default) renumbers
+   * large graphs in reverse Cuthill–McKee order for SpMM's cache, 'rcm' always, 'input' never.
+   * Outputs come back in the data set's order either way.
+   */
+  nodeOrder?: NodeOrderChoice;
 }
 
 /** Below this fraction of nonzero features, 'auto' keeps them sparse (Cora: 1.3%, CiteSeer: 0.9%). */
@@ -118,6 +125,7 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
   if (c.weightDecayScope !== 'first' && c.weightDecayScope !== 'all') throw argRangeError(fn, 'config.weightDecayScope', "'first' or 'all'", c.weightDecayScope);
   if (!Number.isInteger(c.seed)) throw argRangeError(fn, 'config.seed', 'an integer', c.seed);
   if (!['auto', 'sparse', 'dense'].includes(c.featureFormat)) throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
+  if (c.nodeOrder !== undefined && !['auto', 'rcm', 'input'].includes(c.nodeOrder)) throw argRangeError(fn, 'config.nodeOrder', "'auto', 'rcm' or 'input'", c.nodeOrder);
 }
 
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
@@ -200,9 +208,11 @@ function resumeNodeRun(run: NodeRunState, from: NonNullable<NodeTrainHooks['resu
     throw argRangeError(fn, 'resumeFrom', `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`, cp.metadata['task']);
   }
   const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
+  // A checkpoint from before nodeOrder existed ran in 'auto' order.
+  const was = (k: keyof NodeTrainConfig): unknown => (k === 'nodeOrder' ? saved[k] ?? 'auto' : saved[k]);
   for (const k of Object.keys(config) as (keyof NodeTrainConfig)[]) {
-    if (k !== 'epochs' && saved[k] !== config[k]) {
-      throw argRangeError(fn, `config.${k}`, `${JSON.stringify(saved[k])} as in the checkpoint ${file}`, config[k]);
+    if (k !== 'epochs' && config[k] !== undefined && was(k) !== config[k]) {
+      throw argRangeError(fn, `config.${k}`, `${JSON.stringify(was(k))} as in the checkpoint ${file}`, config[k]);
     }
   }
   loadTrainingState(cp, run, file, fn);
@@ -294,11 +304,14 @@ export function splitMetrics(data: NodeDataset, pred: Int32Array, valLoss: numbe
  * Full-batch semi-supervised node classification (Kipf & Welling): cross-entropy on the
  * training nodes, Adam, early stopping on validation loss. Same seed, same bits, whatever
  * the thread count; a resumed run ends with the weights of a run never stopped.
- * Steps: upload the task, build the model, resume, loop over epochs, report.
+ * Steps: order the nodes, upload the task, build the model, resume, loop over epochs, report.
  */
-export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, hooks: NodeTrainHooks = {}): Promise<NodeTrainResult> {
+export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, config: NodeTrainConfig, hooks: NodeTrainHooks = {}): Promise<NodeTrainResult> {
   checkNodeConfig(config);
   const exec = rt.exec;
+  // Every pass runs in the order SpMM prefers; the predictions go back in the data set's order.
+  const order = spmmNodeOrder(given.numNodes, given.src, given.dst, config.nodeOrder);
+  const data = order ? nodeDatasetInOrder(given, order) : given;
   const sparse = config.featureFormat === 'sparse' || (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY);
   const t = uploadNodeTask(rt.heap, data, sparse);
   let run: NodeRunState | null = null;
@@ -336,7 +349,7 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
     const { pred, valLoss } = await evaluateNodes(run, t, data, config, exec);
     return {
       history: run.history, bestEpoch: run.stopper.bestEpoch, stoppedEpoch: stopped, metrics: nodeReport(data, pred, valLoss, run, stopped),
-      predictions: pred, weights: finalWeights, sparseFeatures: sparse, interrupted, snapshot: guard.stats,
+      predictions: order ? rowsInUserOrder(pred, 1, order.order) : pred, weights: finalWeights, sparseFeatures: sparse, interrupted, snapshot: guard.stats,
     };
   } finally {
     guard?.dispose();
@@ -347,7 +360,10 @@ export async function trainNodeClassifier(rt: Runtime, data: NodeDataset, config
 }
 
 /** Class scores and predictions of a trained model (weights by parameter name) on every node. */
-export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {
+export async function predictNodes(rt: Runtime, given: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {
+  // The order training ran in, so the scores are those training reported.
+  const order = spmmNodeOrder(given.numNodes, given.src, given.dst, config.nodeOrder);
+  const data = order ? nodeDatasetInOrder(given, order) : given;
   const n = data.numNodes;
   const adj = gcnNorm(rt.heap, n, data.src, data.dst);
   const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => ({ adj }));
@@ -367,5 +383,5 @@ export async function predictNodes(rt: Runtime, data: NodeDataset, config: NodeT
   } finally {
     model.dispose(); x?.free(); adj.free();
   }
-  return classScores(l, n, data.numClasses);
+  return classScores(order ? rowsInUserOrder(l, data.numClasses, order.order) : l, n, data.numClasses);
 }
