@@ -135,6 +135,10 @@ describe('node training in RCM order', () => {
     await train(1, older, { checkpointPath: ckpt, stopAfter: 2 });
     expect((await train(1, { ...older, nodeOrder: 'auto' }, { resumeFrom: ckpt })).stoppedEpoch).toBe(4);
     await expect(train(1, { ...older, nodeOrder: 'rcm' }, { resumeFrom: ckpt })).rejects.toThrow(/config\.nodeOrder' must be "auto" as in the checkpoint/);
+    // And the other way: a run made in RCM order is not resumed in another one by leaving the field out.
+    const rcm = join(dir, 'rcm.safetensors');
+    await train(1, { ...older, nodeOrder: 'rcm' }, { checkpointPath: rcm, stopAfter: 2 });
+    await expect(train(1, older, { resumeFrom: rcm })).rejects.toThrow(/config\.nodeOrder' must be "rcm" as in the checkpoint/);
   });
 
   it('graft train refuses an unknown --node-order by name', () => {

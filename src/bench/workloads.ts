@@ -42,8 +42,7 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
   const n = w.graphs ? w.graphs * w.nodesPerGraph! : w.nodes!;
   const generated = workloadGraph(n, w.avgDegree, rng, graphs);
   // As the node trainer runs a user's graph: a large one renumbered for SpMM (graph/reorder.ts).
-  const { src, dst } = csrEdges(generated.rowPtr, generated.colIdx);
-  const order = w.graphs ? null : spmmNodeOrder(n, src, dst);
+  const order = w.graphs ? null : spmmNodeOrder(n, csrEdges(generated.rowPtr, generated.colIdx).src, generated.colIdx);
   const g = order ? { ...csrInOrder(generated, order), offsets: generated.offsets } : generated;
   const adj = CsrMatrix.fromArrays(h, n, n, g.rowPtr, g.colIdx, g.vals);
   const prop: Propagation = { adj };

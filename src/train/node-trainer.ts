@@ -208,11 +208,11 @@ function resumeNodeRun(run: NodeRunState, from: NonNullable<NodeTrainHooks['resu
     throw argRangeError(fn, 'resumeFrom', `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`, cp.metadata['task']);
   }
   const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
-  // A checkpoint from before nodeOrder existed ran in 'auto' order.
-  const was = (k: keyof NodeTrainConfig): unknown => (k === 'nodeOrder' ? saved[k] ?? 'auto' : saved[k]);
-  for (const k of Object.keys(config) as (keyof NodeTrainConfig)[]) {
-    if (k !== 'epochs' && config[k] !== undefined && was(k) !== config[k]) {
-      throw argRangeError(fn, `config.${k}`, `${JSON.stringify(was(k))} as in the checkpoint ${file}`, config[k]);
+  // nodeOrder left out means 'auto', in the config given and in a checkpoint from before it existed.
+  const value = (c: NodeTrainConfig, k: keyof NodeTrainConfig): unknown => (k === 'nodeOrder' ? c[k] ?? 'auto' : c[k]);
+  for (const k of new Set([...Object.keys(config), 'nodeOrder']) as Set<keyof NodeTrainConfig>) {
+    if (k !== 'epochs' && value(saved, k) !== value(config, k)) {
+      throw argRangeError(fn, `config.${k}`, `${JSON.stringify(value(saved, k))} as in the checkpoint ${file}`, config[k]);
     }
   }
   loadTrainingState(cp, run, file, fn);
