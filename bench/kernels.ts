@@ -5,7 +5,7 @@
 //   {"kernel":"stream-triad","threads","gbps"}  {"kernel":"dispatch","threads","us"}
 import { availableParallelism } from 'node:os';
 import { CsrMatrix } from '../src/graph/csr.js';
-import { csrEdges, csrInOrder, spmmNodeOrder } from '../src/graph/reorder.js';
+import { csrEdges, csrInOrder, reverseCuthillMcKee } from '../src/graph/reorder.js';
 import { matmul } from '../src/ops/linalg.js';
 import { spmm } from '../src/ops/sparse.js';
 import { partsFor, splitEven } from '../src/runtime/partition.js';
@@ -72,7 +72,8 @@ async function main(): Promise<void> {
       const nodes = 169_343, cols = 256;
       const g = workloadGraph(nodes, 7, new Rng(1));
       // The generated order, and the reverse Cuthill–McKee order the node trainer runs it in.
-      const o = spmmNodeOrder(nodes, csrEdges(g.rowPtr, g.colIdx).src, g.colIdx, 'rcm')!;
+      const { src, dst } = csrEdges(g.rowPtr, g.colIdx);
+      const o = reverseCuthillMcKee(nodes, src, dst);
       const x = Tensor.empty(h, 'float32', [nodes, cols]);
       x.data().fill(1);
       const y = Tensor.empty(h, 'float32', [nodes, cols]);

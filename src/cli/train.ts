@@ -15,6 +15,7 @@ import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './
 import { Progress, recoveredFaultLine } from './progress.js';
 import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, type Distributed } from './distributed-flags.js';
 import { bfsPartition, partDataset } from '../graph/partition.js';
+import { NODE_ORDER_CHOICES } from '../graph/reorder.js';
 import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
@@ -105,7 +106,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     seed: pick(num(v.seed, '--seed', true), 'seed', KIPF_DEFAULTS.seed),
     restoreBest: pick(undefined, 'restoreBest', KIPF_DEFAULTS.restoreBest),
     featureFormat: choice(v['feature-format'] ?? (file['featureFormat'] as string | undefined), '--feature-format', ['auto', 'sparse', 'dense'], KIPF_DEFAULTS.featureFormat),
-    nodeOrder: choice(v['node-order'] ?? (file['nodeOrder'] as string | undefined), '--node-order', ['auto', 'rcm', 'input'] as const, 'auto'),
+    nodeOrder: choice(v['node-order'] ?? (file['nodeOrder'] as string | undefined), '--node-order', NODE_ORDER_CHOICES, 'auto'),
   };
   checkNodeConfig(config);
   const data: DataChoice = {

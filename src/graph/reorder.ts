@@ -25,11 +25,11 @@ export function reverseCuthillMcKee(n: number, src: ArrayLike<number>, dst: Arra
   // The symmetric adjacency without self loops, each row's neighbours once, ascending (gcnNorm's CSR).
   const { rowPtr, colIdx } = gcnNormArrays(n, src, dst, { selfLoops: false });
   const degree = (v: number): number => rowPtr[v + 1]! - rowPtr[v]!;
+  const byDegree = (a: number, b: number): number => degree(a) - degree(b) || a - b;
   // Starts: all nodes by (degree, index), taken in that order when not yet visited.
-  const starts = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => degree(a) - degree(b) || a - b);
+  const starts = Int32Array.from({ length: n }, (_, i) => i).sort(byDegree);
   const cm = new Int32Array(n), seen = new Uint8Array(n);
   let head = 0, tail = 0;
-  const byDegree = (a: number, b: number): number => degree(a) - degree(b) || a - b;
   for (const s of starts) {
     if (seen[s]) continue;
     seen[s] = 1; cm[tail++] = s;
@@ -61,7 +61,8 @@ export function bandwidth(src: Int32Array, dst: Int32Array, rank?: Int32Array): 
  * Which order a node task's SpMMs run in: 'rcm' (reverse Cuthill–McKee), 'input' (the
  * user's), or 'auto': RCM from RCM_MIN_NODES nodes up.
  */
-export type NodeOrderChoice = 'auto' | 'rcm' | 'input';
+export const NODE_ORDER_CHOICES = ['auto', 'rcm', 'input'] as const;
+export type NodeOrderChoice = (typeof NODE_ORDER_CHOICES)[number];
 
 /**
  * 'auto' reorders graphs of this many nodes or more. Measured on a 2-core Zen 5 (npm run
@@ -95,6 +96,15 @@ export function rowsInUserOrder<T extends Float32Array | Int32Array>(values: T, 
 /** Node indices (edge ends, split members) renumbered into the new order. */
 export function renumbered(nodes: ArrayLike<number>, rank: Int32Array): Int32Array {
   return Int32Array.from(nodes, (v) => rank[v]!);
+}
+
+/**
+ * A node task in the order its SpMMs run in (`choice`, as spmmNodeOrder), with that order,
+ * or the task itself and null when it keeps the user's order.
+ */
+export function nodeTaskInSpmmOrder(data: NodeDataset, choice?: NodeOrderChoice): { data: NodeDataset; order: NodeOrder | null } {
+  const order = spmmNodeOrder(data.numNodes, data.src, data.dst, choice);
+  return { data: order ? nodeDatasetInOrder(data, order) : data, order };
 }
 
 /** The same task with its nodes renumbered: rows, labels, ids, splits and edge ends. */

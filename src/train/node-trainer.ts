@@ -4,7 +4,7 @@ import { argRangeError } from '../core/errors.js';
 import type { NodeDataset } from '../graph/node-data.js';
 import { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
-import { nodeDatasetInOrder, rowsInUserOrder, spmmNodeOrder, type NodeOrderChoice } from '../graph/reorder.js';
+import { NODE_ORDER_CHOICES, nodeTaskInSpmmOrder, rowsInUserOrder, type NodeOrderChoice } from '../graph/reorder.js';
 import { Adam } from './adam.js';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
@@ -125,7 +125,7 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
   if (c.weightDecayScope !== 'first' && c.weightDecayScope !== 'all') throw argRangeError(fn, 'config.weightDecayScope', "'first' or 'all'", c.weightDecayScope);
   if (!Number.isInteger(c.seed)) throw argRangeError(fn, 'config.seed', 'an integer', c.seed);
   if (!['auto', 'sparse', 'dense'].includes(c.featureFormat)) throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
-  if (c.nodeOrder !== undefined && !['auto', 'rcm', 'input'].includes(c.nodeOrder)) throw argRangeError(fn, 'config.nodeOrder', "'auto', 'rcm' or 'input'", c.nodeOrder);
+  if (c.nodeOrder !== undefined && !NODE_ORDER_CHOICES.includes(c.nodeOrder)) throw argRangeError(fn, 'config.nodeOrder', "'auto', 'rcm' or 'input'", c.nodeOrder);
 }
 
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
@@ -310,8 +310,7 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
   checkNodeConfig(config);
   const exec = rt.exec;
   // Every pass runs in the order SpMM prefers; the predictions go back in the data set's order.
-  const order = spmmNodeOrder(given.numNodes, given.src, given.dst, config.nodeOrder);
-  const data = order ? nodeDatasetInOrder(given, order) : given;
+  const { data, order } = nodeTaskInSpmmOrder(given, config.nodeOrder);
   const sparse = config.featureFormat === 'sparse' || (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY);
   const t = uploadNodeTask(rt.heap, data, sparse);
   let run: NodeRunState | null = null;
@@ -362,8 +361,7 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
 /** Class scores and predictions of a trained model (weights by parameter name) on every node. */
 export async function predictNodes(rt: Runtime, given: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {
   // The order training ran in, so the scores are those training reported.
-  const order = spmmNodeOrder(given.numNodes, given.src, given.dst, config.nodeOrder);
-  const data = order ? nodeDatasetInOrder(given, order) : given;
+  const { data, order } = nodeTaskInSpmmOrder(given, config.nodeOrder);
   const n = data.numNodes;
   const adj = gcnNorm(rt.heap, n, data.src, data.dst);
   const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => ({ adj }));
