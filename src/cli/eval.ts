@@ -15,8 +15,7 @@ import { loadData, writePredictions, type DataChoice } from './train.js';
 // `graft eval` and `graft predict`: a run folder's checkpoint, on its data again (node runs;
 // eval also scores graph runs).
 
-export const EVAL_USAGE = `  graft eval --run DIR [--threads N]
-  graft predict --run DIR [--out FILE] [--threads N]`;
+export const EVAL_USAGE = `  graft eval --run DIR [--threads N]`;
 
 export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise<void> {
   const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { run: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, 'data-dir': { type: 'string' } } });

@@ -12,6 +12,7 @@ import { sweep, SWEEP_USAGE } from './sweep.js';
 import { NODE_USAGE, trainNode } from './train.js';
 import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
 import { quantize, QUANTIZE_USAGE } from './quantize.js';
+import { predict, PREDICT_USAGE } from './predict.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
 
@@ -21,6 +22,7 @@ Usage:
 ${NODE_USAGE}
 ${GRAPH_USAGE}
 ${EVAL_USAGE}
+${PREDICT_USAGE}
 ${INTEROP_USAGE}
 ${QUANTIZE_USAGE}
 ${GP_USAGE}
@@ -36,7 +38,7 @@ A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics
 checkpoint.safetensors and predictions.csv.`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: EVAL_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -57,7 +59,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
         break;
       }
       case 'eval': await fromRun(rest, 'eval'); break;
-      case 'predict': await fromRun(rest, 'predict'); break;
+      case 'predict': await predict(rest); break;
       case 'import': await importModel(rest); break;
       case 'export': await exportModel(rest); break;
       case 'quantize': await quantize(rest); break;
