@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Proves the package works as users get it: `npm pack`, install the tarball into an empty
-// project, then run the README's library examples (type-checked by tsc, then run), `import
-// { Runtime } from 'graft'`, and `npx graft --help`, on this Node and on Node 22+ (from npm's
-// `node` package). Exits non-zero on the first failure; prints SKIPPED for Node 22+ only when
-// npm cannot fetch it. Usage: node scripts/pack-test.mjs [--keep] [--no-node22]
+// project, then run the library examples of README.md and docs/library.md (type-checked by tsc,
+// then run), `import { Runtime } from 'graft-gnn'`, `graft-gnn/infer`, and `npx graft --help`,
+// on this Node and on Node 22+ (from npm's `node` package). Exits non-zero on the first
+// failure; prints SKIPPED for Node 22+ only when npm cannot fetch it.
+// Usage: node scripts/pack-test.mjs [--keep] [--no-node22]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,11 +25,14 @@ function run(cmd, args, cwd, what) {
   return r.stdout;
 }
 
-/** The README's ```ts blocks under "## Library", in order. */
-function readmeExamples() {
-  const text = readFileSync(join(root, 'README.md'), 'utf8');
-  const lib = text.slice(text.indexOf('\n## Library'), text.indexOf('\n## ', text.indexOf('\n## Library') + 1));
-  return [...lib.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+/**
+ * Every ```ts block of README.md, then of docs/library.md, in order, each once: the docs' library
+ * examples, which therefore cannot rot. (Browser snippets are ```js: they fetch a file.)
+ */
+function docExamples() {
+  const blocks = ['README.md', join('docs', 'library.md')].flatMap((f) =>
+    [...readFileSync(join(root, f), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]));
+  return [...new Set(blocks)];
 }
 
 try {
@@ -42,10 +46,10 @@ try {
   const ts = JSON.parse(readFileSync(join(root, 'node_modules', 'typescript', 'package.json'), 'utf8')).version;
   run(npm, ['install', '--no-audit', '--no-fund', join(work, tgz), `typescript@${ts}`, '@types/node@20'], app, 'npm install of the tarball');
 
-  const examples = readmeExamples();
-  if (examples.length < 2) throw new Error(`README.md: expected at least 2 \`\`\`ts examples under "## Library", found ${examples.length}`);
+  const examples = docExamples();
+  if (examples.length < 2) throw new Error(`README.md and docs/library.md: expected at least 2 \`\`\`ts examples, found ${examples.length}`);
   const smoke = [
-    "import { Runtime, Tensor, matmul } from 'graft';",
+    "import { Runtime, Tensor, matmul } from 'graft-gnn';",
     'const rt = await Runtime.create({ threads: 2 });',
     "const a = Tensor.from(rt.heap, 'float32', [2, 2], [1, 2, 3, 4]);",
     'const c = await matmul(rt.exec, a, a);',
@@ -53,12 +57,12 @@ try {
     "console.log('smoke ok', rt.backendKind);",
     'await rt.close();',
   ].join('\n') + '\n';
-  // graft/infer from the installed package: the bundle resolves, type-checks and refuses a non-model by name.
+  // graft-gnn/infer from the installed package: the bundle resolves, type-checks and refuses a non-model by name.
   const inferSmoke = [
-    "import { loadModel } from 'graft/infer';",
-    "await loadModel(new Uint8Array(3), { name: 'three-bytes' }).then(() => { throw new Error('graft/infer accepted 3 bytes'); },",
+    "import { loadModel } from 'graft-gnn/infer';",
+    "await loadModel(new Uint8Array(3), { name: 'three-bytes' }).then(() => { throw new Error('graft-gnn/infer accepted 3 bytes'); },",
     "  (e) => { if (!/three-bytes: not a valid checkpoint/.test(e.message)) throw e; });",
-    "console.log('graft/infer ok');",
+    "console.log('graft-gnn/infer ok');",
   ].join('\n') + '\n';
   const files = [['smoke', smoke], ['infer-smoke', inferSmoke], ...examples.map((code, i) => [`example-${i + 1}`, code])];
   for (const [name, code] of files) {
@@ -69,10 +73,10 @@ try {
     compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'] },
     files: files.map(([name]) => `${name}.ts`),
   }, null, 2));
-  run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app, 'tsc on the README examples');
-  console.log(`pack-test: ${tgz} installs; the README examples and the smoke test type-check against its .d.ts`);
+  run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app, 'tsc on the docs examples');
+  console.log(`pack-test: ${tgz} installs; the docs' examples and the smoke test type-check against its .d.ts`);
 
-  const pkg = join(app, 'node_modules', 'graft');
+  const pkg = join(app, 'node_modules', 'graft-gnn');
   const nodes = [[process.execPath, [], `node ${process.version}`]];
   if (node22) {
     // npm's `node` package holds a Node 22 binary: ask it where it is, then run it directly.
@@ -86,11 +90,11 @@ try {
     const help = run(cmd, [...pre, join(pkg, 'dist', 'src', 'cli', 'main.js'), '--help'], app, `graft --help on ${label}`);
     if (!help.includes('Usage:')) throw new Error(`graft --help on ${label} printed no usage:\n${help}`);
     console.log(run(cmd, [...pre, join(app, 'smoke.mjs')], app, `smoke test on ${label}`).trim(), `(${label})`);
-    console.log(run(cmd, [...pre, join(app, 'infer-smoke.mjs')], app, `graft/infer smoke test on ${label}`).trim(), `(${label})`);
-    // The first example runs anywhere; the second reads data/synthetic-gp from the package root.
-    run(cmd, [...pre, join(app, 'example-1.mjs')], app, `README example 1 on ${label}`);
-    for (let i = 2; i <= examples.length; i++) run(cmd, [...pre, join(app, `example-${i}.mjs`)], pkg, `README example ${i} on ${label}`);
-    console.log(`pack-test: graft --help and ${examples.length} README examples ran on ${label}`);
+    console.log(run(cmd, [...pre, join(app, 'infer-smoke.mjs')], app, `graft-gnn/infer smoke test on ${label}`).trim(), `(${label})`);
+    // The first example runs anywhere; the later ones may read data/synthetic-gp from the package root.
+    run(cmd, [...pre, join(app, 'example-1.mjs')], app, `docs example 1 on ${label}`);
+    for (let i = 2; i <= examples.length; i++) run(cmd, [...pre, join(app, `example-${i}.mjs`)], pkg, `docs example ${i} on ${label}`);
+    console.log(`pack-test: graft --help and ${examples.length} docs examples ran on ${label}`);
   }
   run(npm, ['exec', '--', 'graft', '--help'], app, 'npx graft --help');
   console.log('pack-test: npx graft --help works');
