@@ -34,8 +34,17 @@ ${SCALING_USAGE}
   graft demo [gp options]  (what npm start runs: genomic prediction on wheat, or the synthetic set)
   graft demo-cora          (the node-classification demo: Cora, or a planted-partition graph)
 
-A run folder holds config.json, epochs.csv/json, metrics.json, loss.svg, metrics.svg,
-checkpoint.safetensors and predictions.csv.`;
+What a run folder holds, by kind:
+  node run (graft train)          config.json, epochs.csv/json, metrics.json, loss.svg, metrics.svg,
+                                  predictions.csv, checkpoint.safetensors
+  graph run (train --task graph)  config.json, epochs.csv/json, metrics.json, labels.csv, loss.svg,
+                                  metrics.svg, checkpoint.safetensors, invalid.csv (skipped SMILES)
+  gp run (graft gp)               results.json, folds.csv, predictions.csv, report.md, pred-vs-obs and
+                                  r-by-fold SVGs per trait, jobs/ (for --resume), models/ (--keep-models)
+  mb run (graft mb)               results.json, folds.csv, predictions.csv, fold-metrics.csv, report.md,
+                                  bar charts; with --grid grid.csv/json, grid-tree.svg, grid-heatmap.svg
+  explain folder (RUN/explain)    explanations.json, plus markers-*.csv and Manhattan SVGs (gp), atoms.csv
+                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node)`;
 
 const COMMAND_USAGE: Record<string, string> = {
   train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
