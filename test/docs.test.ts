@@ -1,0 +1,90 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../src/core/paths.js';
+import { CLI_MD, cliReference, parserFlags, undocumented } from '../scripts/cli-reference.mjs';
+
+// The documentation against what it documents: the README stays a front page, every relative
+// link lands on a file, docs/cli.md is what the parsers say today, every flag a parser takes
+// is in its usage string, and the package is installable by the name the docs give.
+
+const root = packageRoot();
+const docs = join(root, 'docs');
+const pages = ['README.md', 'CHANGELOG.md', ...readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+
+// Flags a parser accepts that its usage string does not name, known on 2026-12-07: shrink this
+// list as the usage strings (owned by the commands' files) catch up; never grow it.
+const KNOWN_UNDOCUMENTED = [
+  'src/cli/eval.ts: --data-dir', // eval re-reads a node run's data from another folder
+  'src/cli/eval.ts: --out',
+  'src/cli/explain.ts: --smiles', // graft motif-task's SMILES column
+];
+
+/** The relative link targets of a Markdown file (inline links and images), fragments dropped. */
+function relativeLinks(text: string): string[] {
+  const prose = text.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+  return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!)
+    .filter((href) => !/^[a-z][a-z0-9+.-]*:/i.test(href) && !href.startsWith('#'))
+    .map((href) => decodeURIComponent(href.split('#')[0]!));
+}
+
+describe('the documentation', () => {
+  it('README.md is a front page: at most 250 lines, opening with a paragraph and the two fresh-clone commands', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const lines = readme.trimEnd().split('\n');
+    expect(lines.length, `README.md has ${lines.length} lines; move detail into docs/`).toBeLessThanOrEqual(250);
+    const head = lines.slice(0, 20).join('\n');
+    expect(head).toContain('npm ci && npm start');
+    expect(head).toContain('npm ci && npm test');
+    expect(readme).toContain('npm install graft-gnn');
+  });
+
+  it('every relative link in README.md, CHANGELOG.md and docs/*.md points to a file that exists', () => {
+    const broken: string[] = [];
+    let count = 0;
+    for (const page of pages) {
+      for (const href of relativeLinks(readFileSync(join(root, page), 'utf8'))) {
+        count++;
+        if (!existsSync(resolve(root, dirname(page), href))) broken.push(`${page}: ${href}`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(count).toBeGreaterThan(20); // the link finder finds links (README alone has more)
+  });
+
+  it('the link finder sees inline links and images, not code or URLs', () => {
+    expect(relativeLinks('[a](docs/x.md#y) ![i](data/f.svg) [u](https://e.org) [h](#top) `[c](no.md)`\n```\n[d](no2.md)\n```'))
+      .toEqual(['docs/x.md', 'data/f.svg']);
+  });
+
+  it('docs/cli.md is what `npm run docs:cli` writes from the parsers today', async () => {
+    const committed = readFileSync(CLI_MD, 'utf8');
+    const now = await cliReference();
+    if (committed !== now) expect.fail('docs/cli.md differs from the parsers\' usage: run `npm run docs:cli` and commit docs/cli.md');
+    for (const cmd of ['train', 'eval', 'predict', 'import', 'export', 'quantize', 'gp', 'generate-gp', 'mb', 'explain', 'motif-task', 'sweep', 'bench', 'scaling', 'demo', 'demo-cora']) {
+      expect(committed, cmd).toContain(`graft ${cmd} `);
+    }
+  });
+
+  it('every flag a parser accepts is named in its command\'s usage string (the known gaps aside)', async () => {
+    const entries = await parserFlags();
+    // The scan sees the parsers: the node trainer's flags include the distributed ones it spreads in.
+    const node = entries.find((e) => e.file === 'src/cli/train.ts');
+    expect(node?.flags).toEqual(expect.arrayContaining(['dataset', 'node-order', 'distributed', 'ranks-per-node']));
+    const gaps = undocumented(entries);
+    expect(gaps.filter((g) => !KNOWN_UNDOCUMENTED.includes(g)), 'add these flags to the usage string of their command').toEqual([]);
+    expect(KNOWN_UNDOCUMENTED.filter((g) => !gaps.includes(g)), 'documented now: remove them from KNOWN_UNDOCUMENTED').toEqual([]);
+  });
+
+  it('the package is published as graft-gnn, with the graft command and graft-gnn/infer', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; bin: Record<string, string>; exports: Record<string, unknown> };
+    expect(pkg.name).toBe('graft-gnn');
+    expect(Object.keys(pkg.bin)).toEqual(['graft']);
+    expect(Object.keys(pkg.exports)).toContain('./infer');
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { name: string; packages: Record<string, { name?: string }> };
+    expect([lock.name, lock.packages['']?.name]).toEqual(['graft-gnn', 'graft-gnn']);
+    const stale = pages.filter((p) => /from ['"]graft(\/infer)?['"]|npm install graft(?![\w-])/.test(readFileSync(join(root, p), 'utf8')));
+    expect(stale, 'these pages import or install the package by its old name').toEqual([]);
+    expect(statSync(join(docs, 'cli.md')).isFile()).toBe(true);
+  });
+});
