@@ -20,12 +20,25 @@ const KNOWN_UNDOCUMENTED = [
   'src/cli/explain.ts: --smiles', // graft motif-task's SMILES column
 ];
 
-/** The relative link targets of a Markdown file (inline links and images), fragments dropped. */
-function relativeLinks(text: string): string[] {
+/** The relative link targets of a Markdown file (inline links and images) as [file, fragment]; '' is this file. */
+function relativeLinks(text: string): [string, string][] {
   const prose = text.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
   return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!)
-    .filter((href) => !/^[a-z][a-z0-9+.-]*:/i.test(href) && !href.startsWith('#'))
-    .map((href) => decodeURIComponent(href.split('#')[0]!));
+    .filter((href) => !/^[a-z][a-z0-9+.-]*:/i.test(href))
+    .map((href) => { const [file = '', frag = ''] = href.split('#'); return [decodeURIComponent(file), frag]; });
+}
+
+/** GitHub's anchors for a Markdown file's headings: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
+function anchors(text: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const m of text.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6} +(.+?) *#*$/gm)) {
+    const base = m[1]!.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n ? `${base}-${n}` : base);
+  }
+  return out;
 }
 
 describe('the documentation', () => {
@@ -39,22 +52,26 @@ describe('the documentation', () => {
     expect(readme).toContain('npm install graft-gnn');
   });
 
-  it('every relative link in README.md, CHANGELOG.md and docs/*.md points to a file that exists', () => {
+  it('every relative link in README.md, CHANGELOG.md and docs/*.md points to a file that exists, and to a heading there', () => {
     const broken: string[] = [];
     let count = 0;
     for (const page of pages) {
-      for (const href of relativeLinks(readFileSync(join(root, page), 'utf8'))) {
+      for (const [file, frag] of relativeLinks(readFileSync(join(root, page), 'utf8'))) {
         count++;
-        if (!existsSync(resolve(root, dirname(page), href))) broken.push(`${page}: ${href}`);
+        const target = file ? resolve(root, dirname(page), file) : join(root, page);
+        if (!existsSync(target)) broken.push(`${page}: ${file} is missing`);
+        else if (frag && target.endsWith('.md') && !anchors(readFileSync(target, 'utf8')).has(frag)) broken.push(`${page}: ${file}#${frag} names no heading`);
       }
     }
     expect(broken).toEqual([]);
     expect(count).toBeGreaterThan(20); // the link finder finds links (README alone has more)
   });
 
-  it('the link finder sees inline links and images, not code or URLs', () => {
+  it('the link finder sees inline links and images, not code or URLs; anchors are GitHub\'s', () => {
     expect(relativeLinks('[a](docs/x.md#y) ![i](data/f.svg) [u](https://e.org) [h](#top) `[c](no.md)`\n```\n[d](no2.md)\n```'))
-      .toEqual(['docs/x.md', 'data/f.svg']);
+      .toEqual([['docs/x.md', 'y'], ['data/f.svg', ''], ['', 'top']]);
+    expect([...anchors('# Graft\n## Molecules (`graft train --task graph`)\n```\n# not a heading\n```\n## [0.1.0] - 2026-12-03\n## Graft')])
+      .toEqual(['graft', 'molecules-graft-train---task-graph', '010---2026-12-03', 'graft-1']);
   });
 
   it('docs/cli.md is what `npm run docs:cli` writes from the parsers today', async () => {
