@@ -36,9 +36,9 @@ ${SCALING_USAGE}
 
 What a run folder holds, by kind:
   node run (graft train)          config.json, epochs.csv/json, metrics.json, loss.svg, metrics.svg,
-                                  predictions.csv, checkpoint.safetensors
+                                  predictions.csv, checkpoint.safetensors (the one before: checkpoint.prev)
   graph run (train --task graph)  config.json, epochs.csv/json, metrics.json, labels.csv, loss.svg,
-                                  metrics.svg, checkpoint.safetensors, invalid.csv (skipped SMILES)
+                                  metrics.svg, checkpoint(.prev).safetensors, invalid.csv (skipped SMILES)
   gp run (graft gp)               results.json, folds.csv, predictions.csv, report.md, pred-vs-obs and
                                   r-by-fold SVGs per trait, jobs/ (for --resume), models/ (--keep-models)
   mb run (graft mb)               results.json, folds.csv, predictions.csv, fold-metrics.csv, report.md,
