@@ -36,7 +36,7 @@ ${SCALING_USAGE}
 
 What a run folder holds, by kind:
   node run (graft train)          config.json, epochs.csv/json, metrics.json, loss.svg, metrics.svg,
-                                  predictions.csv, checkpoint.safetensors (the one before: checkpoint.prev)
+                                  predictions.csv, checkpoint(.prev).safetensors
   graph run (train --task graph)  config.json, epochs.csv/json, metrics.json, labels.csv, loss.svg,
                                   metrics.svg, checkpoint(.prev).safetensors, invalid.csv (skipped SMILES)
   gp run (graft gp)               results.json, folds.csv, predictions.csv, report.md, pred-vs-obs and
