@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/core/paths.js';
+import { runGraft, tempDir } from './helpers.js';
 import { CLI_MD, cliReference, parserFlags, undocumented } from '../scripts/cli-reference.mjs';
 
 // The documentation against what it documents: the README stays a front page, every relative
@@ -91,6 +92,26 @@ describe('the documentation', () => {
     const gaps = undocumented(entries);
     expect(gaps.filter((g) => !KNOWN_UNDOCUMENTED.includes(g)), 'add these flags to the usage string of their command').toEqual([]);
     expect(KNOWN_UNDOCUMENTED.filter((g) => !gaps.includes(g)), 'documented now: remove them from KNOWN_UNDOCUMENTED').toEqual([]);
+  });
+
+  it('graft --help lists what each kind of run folder holds, and a node run holds what it lists', () => {
+    const help = runGraft(['--help']).stdout;
+    // Each kind's entry: its line under the heading and the more indented lines that follow it.
+    const entries = new Map<string, string>();
+    let kind = '';
+    for (const line of help.slice(help.indexOf('What a run folder holds')).split('\n').slice(1)) {
+      const m = /^ {2}(\S.*?) \([^)]*\) +(.*)$/.exec(line);
+      if (m) entries.set((kind = m[1]!), m[2]!);
+      else if (kind && /^ {4,}\S/.test(line)) entries.set(kind, `${entries.get(kind)} ${line.trim()}`);
+    }
+    const entry = (k: string): string => entries.get(k) ?? '';
+    for (const kind of ['node run', 'graph run', 'gp run', 'mb run', 'explain folder']) expect(entry(kind), kind).not.toBe('');
+    const listed = entry('node run').replace('checkpoint(.prev).safetensors', 'checkpoint.safetensors, checkpoint.prev.safetensors')
+      .replace('epochs.csv/json', 'epochs.csv, epochs.json').split(/,\s*/).map((f) => f.trim());
+    const out = join(tempDir('graft-docs-'), 'run');
+    const r = runGraft(['train', '--dataset', 'synthetic', '--epochs', '12', '--checkpoint-every', '5', '--threads', '1', '--out', out, '--quiet'], { GRAFT_DATA: '/nonexistent' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(listed.sort()).toEqual(readdirSync(out).sort());
   });
 
   it('the package is published as graft-gnn, with the graft command and graft-gnn/infer', () => {
