@@ -73,7 +73,7 @@ export function parseBenchLines(text: string, file: string): BenchLine[] {
  * the gate would pass having compared nothing). Called before measuring.
  */
 export function checkBaselineCovers(baseline: readonly BenchLine[], planned: readonly { workload: string; threads: number }[], file: string): void {
-  if (baseline.length === 0) throw new GraftError(`${file}: no bench lines in it (empty, or only other tools' lines): record a baseline with graft bench > ${file}`);
+  if (baseline.length === 0) throw new GraftError(`${file}: no bench lines in it (empty, or only other tools' lines): a baseline is what graft bench prints on stdout, saved to a file`);
   const run = new Set(planned.map((p) => `${p.workload} ×${p.threads}`));
   if (baseline.some((l) => run.has(`${l.workload} ×${l.threads}`))) return;
   const list = (xs: string[]): string => (xs.length > 6 ? `${xs.slice(0, 6).join(', ')}, …` : xs.join(', '));
