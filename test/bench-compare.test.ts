@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareBench, comparisonTable, parseBenchLines } from '../src/bench/compare.js';
+import { checkBaselineCovers, compareBench, comparisonTable, confirmationTable, confirmRegressions, parseBenchLines } from '../src/bench/compare.js';
+import type { BenchLine } from '../src/bench/workloads.js';
 import { packageRoot } from '../src/core/paths.js';
 import { tempDir } from './helpers.js';
 
@@ -51,9 +52,85 @@ describe('bench comparison', () => {
     expect(() => parseBenchLines('{"workload":"cora","threads":1,"train_ms":1,"infer_ms":1}\n{"workload": ', 'b.jsonl')).toThrow(/^b\.jsonl:2: not a JSON line/);
     expect(() => parseBenchLines('{"workload":"cora","threads":1}', 'b.jsonl')).toThrow('b.jsonl:1: a bench line needs workload, threads, train_ms and infer_ms');
     expect(() => compareBench([], [], -1)).toThrow(/non-negative/);
+    // A time that would make every change infinite or meaningless, and two runs pasted together.
+    expect(() => parseBenchLines('{"workload":"cora","threads":1,"train_ms":0,"infer_ms":1}', 'z.jsonl')).toThrow('z.jsonl:1: train_ms must be a positive number of milliseconds, got 0');
+    expect(() => parseBenchLines('\n{"workload":"cora","threads":1,"train_ms":2,"infer_ms":-1}', 'z.jsonl')).toThrow('z.jsonl:2: infer_ms must be a positive number');
+    expect(() => parseBenchLines(`${recorded}${recorded}`, 'twice.jsonl')).toThrow('twice.jsonl:5: a second line for cora ×1 (the first is line 1)');
   });
 
-  it('graft bench --baseline exits 3 on a regression and 0 within the bound (a tiny workload, absurd baselines)', () => {
+  it('refuses a baseline that is empty or shares no workload and thread count with the run, naming the file', () => {
+    const base = parseBenchLines(recorded, 'base.jsonl');
+    expect(() => checkBaselineCovers(parseBenchLines('', 'e.jsonl'), [{ workload: 'cora', threads: 1 }], 'e.jsonl')).toThrow(/^e\.jsonl: no bench lines in it/);
+    expect(() => checkBaselineCovers(parseBenchLines('npm banner\n{"other":"tool"}\n', 'o.jsonl'), [{ workload: 'cora', threads: 1 }], 'o.jsonl')).toThrow(/^o\.jsonl: no bench lines/);
+    // The same workload at another thread count compares nothing either.
+    expect(() => checkBaselineCovers(base, [{ workload: 'cora', threads: 4 }, { workload: 'arxiv', threads: 1 }], 'base.jsonl'))
+      .toThrow('base.jsonl: shares no workload and thread count with this run (it has cora ×1, cora ×2, molecules ×2; this run measures cora ×4, arxiv ×1)');
+    expect(() => checkBaselineCovers(base, [{ workload: 'arxiv', threads: 2 }, { workload: 'molecules', threads: 2 }], 'base.jsonl')).not.toThrow();
+  });
+});
+
+describe('bench gate: --confirm re-measures a regression before failing (an injected measure, no timing)', () => {
+  const line = (workload: string, threads: number, train: number, infer: number, extra: Partial<BenchLine> = {}): BenchLine => ({ workload, threads, train_ms: train, infer_ms: infer, peak_rss_mb: 1, ...extra });
+  const baseline = [line('cora', 1, 10, 4), line('cora', 2, 10, 5), line('arxiv', 2, 100, 50)];
+  // First run: cora ×2 is 20% slower in training and 30% in inference; cora ×1 and arxiv within 10%.
+  const current = [line('cora', 1, 10.5, 4), line('cora', 2, 12, 6.5), line('arxiv', 2, 109, 50)];
+  const first = compareBench(baseline, current, 10);
+  /** A measure that plays back the given train/infer times for cora ×2 and records what it was asked. */
+  const playback = (times: [number, number][]): { calls: string[]; measure: (w: string, t: number) => Promise<BenchLine[]> } => {
+    const calls: string[] = [];
+    return { calls, measure: async (w, t) => { const [tr, inf] = times[calls.length]!; calls.push(`${w} ×${t}`); return [line(w, t, tr, inf)]; } };
+  };
+
+  it('noise: the fastest re-run is within the bound, so the gate passes; only the regressed pair is measured, once per round', async () => {
+    expect(first.regressions).toBe(2);
+    const p = playback([[12.5, 6.6], [10.9, 5.4], [11.8, 5.2]]);
+    const g = await confirmRegressions(first, 10, 3, p.measure);
+    expect(p.calls).toEqual(['cora ×2', 'cora ×2', 'cora ×2']); // both metrics from one measurement a round
+    expect(g.confirmed.map((c) => [c.change.key, c.change.metric, c.reruns, c.min])).toEqual([['cora ×2', 'train_ms', [12.5, 10.9, 11.8], 10.9], ['cora ×2', 'infer_ms', [6.6, 5.4, 5.2], 5.2]]);
+    expect(g.confirmed[0]!.changePct).toBeCloseTo(9, 9); // (10.9 − 10) / 10
+    expect(g.confirmed[1]!.changePct).toBeCloseTo(4, 9);  // (5.2 − 5) / 5
+    expect(g.regressions).toBe(0);
+    const t = confirmationTable(g, 10);
+    expect(t).toContain('Re-measured cora ×2 3 time(s) (--confirm 3)');
+    expect(t).toContain('| cora ×2 | infer_ms | 5.00 | 6.50 | 6.60, 5.40, 5.20 | 5.20 | +4.0% | noise: within the bound on re-measuring |');
+    expect(t).toContain('No regression beyond 10% on re-measuring');
+  });
+
+  it('a real slowdown: slow on every re-run, the gate fails on the metric still beyond the bound', async () => {
+    const p = playback([[12.2, 5.3], [11.9, 5.4], [12.4, 5.2]]);
+    const g = await confirmRegressions(first, 10, 3, p.measure);
+    expect(g.confirmed.map((c) => [c.change.metric, c.min, c.regression])).toEqual([['train_ms', 11.9, true], ['infer_ms', 5.2, false]]);
+    expect(g.regressions).toBe(1);
+    expect(confirmationTable(g, 10)).toContain('| cora ×2 | train_ms | 10.00 | 12.00 | 12.20, 11.90, 12.40 | 11.90 | +19.0% | **regression** (> 10% every time) |');
+    expect(confirmationTable(g, 10)).toContain('1 regression(s) beyond 10% confirmed');
+  });
+
+  it('exactly at the bound on re-measuring is not beyond it; --confirm 0 and a clean first run measure nothing', async () => {
+    const p = playback([[11, 5.5]]);
+    expect((await confirmRegressions(first, 10, 1, p.measure)).regressions).toBe(0);
+    const none = playback([]);
+    const g0 = await confirmRegressions(first, 10, 0, none.measure);
+    expect([g0.regressions, g0.rounds, none.calls]).toEqual([2, 0, []]);
+    expect(confirmationTable(g0, 10)).toBe('');
+    const clean = await confirmRegressions(compareBench(baseline, baseline, 10), 10, 3, none.measure);
+    expect([clean.regressions, none.calls]).toEqual([0, []]);
+    await expect(confirmRegressions(first, 10, -1, none.measure)).rejects.toThrow(/confirm must be a non-negative integer/);
+  });
+
+  it('an int8 or batch-split line is re-measured with its own workload and read back by its own key', async () => {
+    const b = [line('mol', 2, 10, 4), line('mol', 2, 0, 2, { precision: 'int8', train_ms: undefined }), line('mol', 2, 20, 5, { mode: 'batch-split/32' })];
+    const now = [line('mol', 2, 10, 4), line('mol', 2, 0, 3, { precision: 'int8', train_ms: undefined }), line('mol', 2, 30, 5, { mode: 'batch-split/32' })];
+    const f = compareBench(b, now, 10);
+    expect(f.changes.filter((c) => c.regression).map((c) => `${c.key} ${c.metric}`)).toEqual(['mol ×2 int8 infer_ms', 'mol ×2 batch-split/32 train_ms']);
+    const calls: string[] = [];
+    const g = await confirmRegressions(f, 10, 2, async (w, t) => { calls.push(`${w} ×${t}`); return [line(w, t, 99, 99), line(w, t, 0, 2.1, { precision: 'int8', train_ms: undefined }), line(w, t, 31, 5, { mode: 'batch-split/32' })]; });
+    expect(calls).toEqual(['mol ×2', 'mol ×2']);
+    expect(g.confirmed.map((c) => [c.change.key, c.min, c.regression])).toEqual([['mol ×2 int8', 2.1, false], ['mol ×2 batch-split/32', 31, true]]);
+  });
+});
+
+describe('graft bench --baseline (the CLI)', () => {
+  it('exits 3 on a regression confirmed by re-measuring, 0 within the bound, 2 on a baseline that cannot gate the run (a tiny workload, absurd baselines)', () => {
     const dir = tempDir('graft-bench-');
     const workloads = join(dir, 'w.json');
     writeFileSync(workloads, JSON.stringify({ workloads: [{ name: 'tiny', nodes: 64, avgDegree: 3, features: 8, hidden: 8, layers: 2, outputs: 2 }] }));
@@ -61,10 +138,14 @@ describe('bench comparison', () => {
     writeFileSync(join(dir, 'fast.jsonl'), line(1e-6) + '\n'); // nothing runs in a picosecond
     writeFileSync(join(dir, 'slow.jsonl'), line(1e9) + '\n');   // everything beats a 12-day epoch
     const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-    const run = (baseline: string): ReturnType<typeof spawnSync> => spawnSync(process.execPath,
-      [cli, 'bench', '--workloads', workloads, '--threads', '1', '--reps', '1', '--baseline', join(dir, baseline), '--max-regression', '50'], { encoding: 'utf8' });
-    const bad = run('fast.jsonl');
+    const run = (baseline: string, ...extra: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath,
+      [cli, 'bench', '--workloads', workloads, '--threads', '1', '--reps', '1', '--baseline', join(dir, baseline), '--max-regression', '50', ...extra], { encoding: 'utf8' });
+    const bad = run('fast.jsonl', '--confirm', '2');
     expect(bad.status, String(bad.stderr)).toBe(3);
+    // Both regressed metrics (training and inference of tiny ×1) from one measurement a round, twice, still slow.
+    expect(String(bad.stderr).match(/measuring tiny ×1 again \(re-run \d of 2\)/g)).toHaveLength(2);
+    expect(String(bad.stderr)).toContain('Re-measured tiny ×1 2 time(s) (--confirm 2)');
+    expect(String(bad.stderr)).toContain('2 regression(s) beyond 50% confirmed');
     const printed = String(bad.stdout).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(printed[0]).toMatchObject({ workload: 'tiny', threads: 1 });
     expect(printed[0]!['precision']).toBeUndefined(); // the default line keeps its format
@@ -75,6 +156,19 @@ describe('bench comparison', () => {
     const good = run('slow.jsonl');
     expect(good.status, String(good.stderr)).toBe(0);
     expect(String(good.stderr)).toContain('No regression beyond 50%');
+    expect(String(good.stderr)).not.toContain('Re-measured'); // nothing to confirm
+    // Baselines that cannot gate this run are refused before measuring: exit 2, the file named, nothing printed.
+    writeFileSync(join(dir, 'empty.jsonl'), '');
+    writeFileSync(join(dir, 'other.jsonl'), JSON.stringify({ workload: 'cora', threads: 1, train_ms: 5, infer_ms: 2, peak_rss_mb: 1 }) + '\n');
+    writeFileSync(join(dir, 'cut.jsonl'), line(5) + '\n{"workload":"tiny","thr');
+    for (const [f, why] of [['empty.jsonl', /empty\.jsonl: no bench lines in it/], ['other.jsonl', /other\.jsonl: shares no workload and thread count with this run \(it has cora ×1; this run measures tiny ×1\)/], ['cut.jsonl', /cut\.jsonl:2: not a JSON line/]] as const) {
+      const r = run(f);
+      expect(r.status, String(r.stderr)).toBe(2);
+      expect(String(r.stderr)).toMatch(why);
+      expect(String(r.stdout)).toBe('');
+    }
+    const stray = spawnSync(process.execPath, [cli, 'bench', '--workloads', workloads, '--confirm', '2'], { encoding: 'utf8' });
+    expect([stray.status, String(stray.stderr)]).toEqual([2, expect.stringContaining('--confirm N re-measures regressions against a --baseline')]);
     const missing = spawnSync(process.execPath, [cli, 'bench', '--workloads', workloads, '--baseline', join(dir, 'nope.jsonl'), '--max-regression', '5'], { encoding: 'utf8' });
     expect(missing.status).toBe(2);
     expect(String(missing.stderr)).toMatch(/nope\.jsonl: cannot read the baseline: ENOENT/);

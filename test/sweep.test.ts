@@ -1,9 +1,12 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readJson, runGraftAsync, tempDir } from './helpers.js';
 import { moleculeCsv } from './fixtures.js';
 import { decodeCheckpoint } from '../src/train/checkpoint.js';
+import { sbatchWords } from './sbatch-parse.js';
+import { slurmUnavailable, startSlurm } from './slurm-cluster.js';
 
 // graft sweep without a scheduler: plan a grid, run its tasks one command each (as a job
 // array would), lose one to kill -9 mid-run, see it in status, run it again, merge, and get
@@ -88,4 +91,71 @@ describe('graft sweep (tasks run one command each)', () => {
     expect((await runGraftAsync(['sweep', 'plan', '--out', join(dir, 'y'), ...GP])).stderr).toMatch(/put the graft gp flags after --/);
     expect((await runGraftAsync(['sweep', 'frobnicate'])).stderr).toMatch(/expected plan, run, status or merge/);
   });
+
+  it('a folder named with a space, quotes, $(…), backticks and % reaches graft as one argument from sweep.sbatch, tasks.txt and every printed command, and runs nothing', async () => {
+    const base = tempDir('graft-sweep-quote-');
+    const dir = join(base, `sw it's "q" $(touch x) \`touch y\` 50%a`);
+    const planned = JSON.parse(await ok(['sweep', 'plan', '--out', dir, '--', ...GP, '--models', 'gblup'])) as { dir: string; tasks: number; submit: string };
+    expect(planned).toMatchObject({ dir, tasks: 3 });
+    const sbatch = readFileSync(join(dir, 'sweep.sbatch'), 'utf8'), tasks = readFileSync(join(dir, 'tasks.txt'), 'utf8').trim().split('\n');
+    expect(tasks).toHaveLength(3);
+    // Commands run from an empty folder with fakes of graft and sbatch first on PATH, which
+    // write their argv NUL-separated; any $(touch x) or `touch y` that ran leaves a file.
+    const cwd = join(base, 'cwd'), bin = join(base, 'bin'), argvFile = join(base, 'argv');
+    mkdirSync(cwd); mkdirSync(bin);
+    for (const f of ['graft', 'sbatch']) { writeFileSync(join(bin, f), `#!/bin/sh\nprintf '%s\\0' "$(basename "$0")" "$@" > '${argvFile}'\n`); chmodSync(join(bin, f), 0o755); }
+    const bash = async (args: string[], env: Record<string, string> = {}): Promise<string[]> => {
+      const child = spawn('bash', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ...env } });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code, err).toBe(0);
+      return existsSync(argvFile) ? readFileSync(argvFile, 'utf8').split('\0').slice(0, -1) : [];
+    };
+    // bash parses the whole script; the sbatch hint and the status/merge hints pass the exact path.
+    await bash(['-n', join(dir, 'sweep.sbatch')]);
+    expect(await bash(['-c', planned.submit])).toEqual(['sbatch', join(dir, 'sweep.sbatch')]);
+    const hint = /^# {3}(graft sweep status .*) {3}and {3}(graft sweep merge .*)$/m.exec(sbatch)!;
+    expect(await bash(['-c', hint[1]!])).toEqual(['graft', 'sweep', 'status', '--dir', dir]);
+    expect(await bash(['-c', hint[2]!])).toEqual(['graft', 'sweep', 'merge', '--dir', dir]);
+    // Slurm's own reading of the --output line: one word, the folder's % doubled (a literal).
+    const output = sbatch.split('\n').find((l) => l.startsWith('#SBATCH --output'))!;
+    expect(sbatchWords(output)).toEqual([`--output=${join(dir, 'logs').replaceAll('%', '%%')}/task-%a.out`]);
+    // The real commands, run as a scheduler would: a line of tasks.txt, and the array script as task 1.
+    await bash(['-c', tasks[0]!]);
+    await bash([join(dir, 'sweep.sbatch')], { SLURM_ARRAY_TASK_ID: '1' });
+    const st = JSON.parse((await runGraftAsync(['sweep', 'status', '--dir', dir])).stdout) as Record<string, unknown>;
+    expect(st).toMatchObject({ dir, done: 2, missing: 1, missing_tasks: [2] });
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(readdirSync(base).sort()).toEqual(['argv', 'bin', 'cwd', `sw it's "q" $(touch x) \`touch y\` 50%a`]);
+    // A line break cannot be carried: refused, naming the folder, before anything is written.
+    const nl = await runGraftAsync(['sweep', 'plan', '--out', join(base, 'two\nlines'), '--', ...GP, '--models', 'gblup']);
+    expect(nl.status).toBe(2);
+    expect(nl.stderr).toMatch(/--out ".*two\\nlines" holds a line break/);
+    expect(existsSync(join(base, 'two\nlines'))).toBe(false);
+  });
+});
+
+// The same hostile folder through Slurm's own sbatch (where slurm-wlm is installed and this is root).
+const noSlurm = slurmUnavailable();
+describe.skipIf(noSlurm !== null)('graft sweep on a one-node Slurm cluster, hostile folder name', () => {
+  it('sbatch reads the quoted --output and the tasks run: every task done, one log per task in the folder\'s logs/', async () => {
+    const base = tempDir('graft-sweep-slurm-quote-');
+    const cluster = await startSlurm(join(base, 'cluster'));
+    try {
+      const dir = join(base, `sw it's "q" $(touch x) \`touch y\` #1 50%a`);
+      await ok(['sweep', 'plan', '--out', dir, '--', ...GP, '--models', 'gblup']);
+      cluster.run('sbatch', ['--parsable', join(dir, 'sweep.sbatch')]);
+      const end = Date.now() + 60_000;
+      while (cluster.run('squeue', ['-h']).trim() !== '') {
+        if (Date.now() > end) throw new Error(`jobs still queued:\n${cluster.run('squeue', [])}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      expect(JSON.parse((await runGraftAsync(['sweep', 'status', '--dir', dir])).stdout)).toMatchObject({ done: 3, failed: 0, missing: 0 });
+      expect(readdirSync(join(dir, 'logs')).sort()).toEqual(['task-0.out', 'task-1.out', 'task-2.out']);
+      expect(readdirSync(base).filter((f) => f === 'x' || f === 'y')).toEqual([]);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
 });

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { GraftError } from '../core/errors.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { packageRoot } from '../core/paths.js';
+import { sbatchValue, shellCommand, shellQuote, slurmFilenameLiteral } from '../core/shell-quote.js';
 import { planJobs, runCvJob, type CvJob } from '../genomics/cv-jobs.js';
 import { jobKey, JobStore } from '../genomics/job-store.js';
 import { prepareStudy } from '../genomics/study-data.js';
@@ -41,7 +42,7 @@ interface Sweep { format: string; created: string; points: SweepPoint[]; tasks: 
 
 function readSweep(dir: string): Sweep {
   const file = join(dir, 'sweep.json');
-  if (!existsSync(file)) throw new GraftError(`--dir ${dir}: no sweep.json (plan one with graft sweep plan --out ${dir})`);
+  if (!existsSync(file)) throw new GraftError(`--dir ${dir}: no sweep.json (plan one with graft sweep plan --out ${shellQuote(dir, '--dir')})`);
   const s = JSON.parse(readFileSync(file, 'utf8')) as Sweep;
   if (s.format !== FORMAT) throw new GraftError(`${file}: not a graft sweep (format ${JSON.stringify(s.format)}, expected ${FORMAT})`);
   return s;
@@ -54,6 +55,8 @@ function gridPoints(grid: string[]): { name: string; args: string[] }[] {
     const m = /^([a-z][a-z-]*)=(.+)$/.exec(g);
     if (!m) throw new GraftError(`--grid ${JSON.stringify(g)}: expected FLAG=V1,V2,... with a graft gp flag, such as hidden=32,64`);
     const values = m[2]!.split(',').map((x) => x.trim()).filter(Boolean);
+    // A value names the point's folder (points/<flag>-<value>): a slash would put it elsewhere.
+    for (const val of values) if (val.includes('/')) throw new GraftError(`--grid ${JSON.stringify(g)}: the value ${JSON.stringify(val)} holds a slash, and each value names a folder under points/`);
     points = points.flatMap((p) => values.map((val) => ({ name: `${p.name}${p.name ? '_' : ''}${m[1]}-${val}`, args: [...p.args, `--${m[1]}`, val] })));
   }
   return points.map((p) => ({ name: p.name || 'base', args: p.args }));
@@ -73,6 +76,11 @@ async function plan(argv: string[]): Promise<void> {
   const gpArgs = argv.slice(at + (trainGrid ? 2 : 1));
   if (gpArgs.some((a) => a === '--out' || a.startsWith('--out='))) throw new GraftError('graft sweep plan: leave --out out of the graft gp flags (each point gets its own folder under --out)');
   const dir = resolve(v.out);
+  // The folder goes into sweep.sbatch and tasks.txt: refused here, before anything is written,
+  // if the shell or Slurm cannot carry it.
+  shellQuote(dir, '--out');
+  slurmFilenameLiteral(dir, '--out');
+  if (v.partition !== undefined && !/^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/.test(v.partition)) throw new GraftError(`--partition ${JSON.stringify(v.partition)}: expected a Slurm partition name (letters, digits, _ . -), or several separated by commas`);
   if (existsSync(join(dir, 'sweep.json'))) throw new GraftError(`${dir} already holds a sweep: plan into another --out`);
   const maxParallel = intAtLeast(v['max-parallel'], '--max-parallel', 32, 1, 'task');
   const cpus = intAtLeast(v['cpus-per-task'], '--cpus-per-task', 1, 1, 'cpu');
@@ -111,23 +119,28 @@ async function plan(argv: string[]): Promise<void> {
   const sweep: Sweep = { format: FORMAT, created: new Date().toISOString(), points, tasks };
   writeJsonAtomic(join(dir, 'sweep.json'), sweep);
   const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-  const command = (task: string): string => `${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} sweep run --dir ${JSON.stringify(dir)} --task ${task} --threads ${cpus}`;
-  writeFileAtomic(join(dir, 'sweep.sbatch'), [
+  // Every word quoted for the shell (the folder may hold spaces, quotes, $(…) or backticks);
+  // the task number last, so the array script can pass "$SLURM_ARRAY_TASK_ID" unquoted by us.
+  const command = (task: string): string =>
+    `${shellQuote(process.execPath, 'the node executable')} ${shellQuote(cli, 'graft\'s CLI')} sweep run --dir ${shellQuote(dir, '--out')} --threads ${cpus} --task ${task}`;
+  const sbatch = join(dir, 'sweep.sbatch');
+  writeFileAtomic(sbatch, [
     '#!/bin/bash',
     `#SBATCH --job-name=graft-sweep`,
     `#SBATCH --array=0-${tasks.length - 1}%${maxParallel}`,
     `#SBATCH --cpus-per-task=${cpus}`,
     `#SBATCH --time=${time}`,
     ...(v.partition ? [`#SBATCH --partition=${v.partition}`] : []),
-    `#SBATCH --output=${join(dir, 'logs', 'task-%a.out')}`,
+    // sbatch reads these lines itself, with its own quoting; the folder is a literal part of a filename pattern.
+    `#SBATCH --output=${sbatchValue(`${slurmFilenameLiteral(join(dir, 'logs'), '--out')}/task-%a.out`, '--out')}`,
     `# One ${trainGrid ? 'graft train run' : 'cross-validation job'} per array task; a task already done exits at once. Afterwards:`,
-    `#   graft sweep status --dir ${dir}   and   graft sweep merge --dir ${dir}`,
+    `#   graft sweep status --dir ${shellQuote(dir, '--out')}   and   graft sweep merge --dir ${shellQuote(dir, '--out')}`,
     `exec ${command('"$SLURM_ARRAY_TASK_ID"')}`,
     '',
   ].join('\n'));
   // For workflow engines that run one command per line (Snakemake, Nextflow, GNU parallel).
   writeFileAtomic(join(dir, 'tasks.txt'), tasks.map((_, k) => command(String(k))).join('\n') + '\n');
-  console.log(JSON.stringify({ dir, points: points.length, tasks: tasks.length, sbatch: join(dir, 'sweep.sbatch'), submit: `sbatch ${join(dir, 'sweep.sbatch')}` }));
+  console.log(JSON.stringify({ dir, points: points.length, tasks: tasks.length, sbatch, submit: shellCommand(['sbatch', sbatch], '--out') }));
 }
 
 const stateFile = (dir: string, k: number, what: 'running' | 'failed'): string => join(dir, 'state', `${k}.${what}`);
@@ -231,7 +244,7 @@ async function merge(argv: string[]): Promise<number> {
   const { states, stores } = await taskStates(dir, sweep);
   const notDone = states.flatMap((s, k) => (s === 'done' ? [] : [`${k} (${sweep.points[sweep.tasks[k]!.point]!.name} ${sweep.tasks[k]!.key}: ${s})`]));
   if (notDone.length) {
-    console.error(`graft sweep merge: ${notDone.length} of ${states.length} tasks are not done; run them again (graft sweep run --dir ${dir} --task K), then merge:\n  ${notDone.join('\n  ')}`);
+    console.error(`graft sweep merge: ${notDone.length} of ${states.length} tasks are not done; run them again (graft sweep run --dir ${shellQuote(dir, '--dir')} --task K), then merge:\n  ${notDone.join('\n  ')}`);
     return 1;
   }
   const summary: Record<string, unknown>[] = [];
