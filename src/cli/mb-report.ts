@@ -30,9 +30,10 @@ function dataOf(d: MicrobiomeData): Record<string, unknown> {
 const METRIC_ORDER = ['roc_auc', 'f1_weighted', 'f1_macro', 'accuracy', 'r', 'rmse', 'r2', 'ensemble_sd'];
 const metricKeys = (r: MbStudyResult): string[] => METRIC_ORDER.filter((k) => r.folds.some((f) => k in f.metrics));
 
-export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions, r: MbStudyResult, input: Record<string, unknown>): void {
+/** `extra`: more keys for results.json (the run's recorded inputs, the kept model). */
+export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions, r: MbStudyResult, input: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
   ensureDir(dir);
-  writeJsonAtomic(join(dir, 'results.json'), { task: r.task, input, data: dataOf(d), settings: settingsOf(o), models: r.summary, timing: { seconds: r.ms / 1000 } });
+  writeJsonAtomic(join(dir, 'results.json'), { task: r.task, input, data: dataOf(d), settings: settingsOf(o), models: r.summary, ...extra, timing: { seconds: r.ms / 1000 } });
   const keys = metricKeys(r);
   writeFileAtomic(join(dir, 'fold-metrics.csv'), [['model', 'repeat', 'fold', 'n', ...keys].join(','),
     ...r.folds.map((f) => [f.model, f.repeat, f.fold, f.n, ...keys.map((k) => f.metrics[k] ?? '')].join(','))].join('\n') + '\n');
