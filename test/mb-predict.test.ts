@@ -7,8 +7,11 @@ import { alignTaxa, fitKeptModel, loadKeptModel, saveKeptModel, scoreKeptModel }
 import { MB_MODEL_DEFAULTS, runMbModel, type MbModel } from '../src/microbiome/models.js';
 import { applyPreprocessing, fitPreprocessing, preprocess } from '../src/microbiome/pipeline.js';
 import type { Normalization } from '../src/microbiome/normalize.js';
-import { closeForestPool } from '../src/microbiome/random-forest.js';
+import { closeForestPool, fitForest } from '../src/microbiome/random-forest.js';
+import { logisticPredict, ridgePredict, standardize, standardizer } from '../src/microbiome/linear.js';
 import type { ZeroReplacement } from '../src/microbiome/zeros.js';
+import type { Augmentation } from '../src/microbiome/augment.js';
+import { withAugmented } from '../src/microbiome/study.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runGraft, tempDir } from './helpers.js';
 
@@ -50,10 +53,26 @@ const settings = { ...MB_MODEL_DEFAULTS, forest: { trees: 25, bins: 16 }, thread
 const SEED = 1;
 
 /** The in-fit score of sample HELD: a fold of the whole table with every other sample training and HELD its test row. */
-async function inFitScore(rt: Runtime, d: MicrobiomeData, model: MbModel, normalize: Normalization, zeros: ZeroReplacement): Promise<Float64Array> {
-  const x = preprocess(d.counts, d.n, d.p, { normalize, zeros, seed: SEED });
-  const fit = Int32Array.from({ length: d.n }, (_, i) => i).filter((i) => i !== HELD);
-  const r = await runMbModel(rt, model, { x, n: d.n, p: d.p, labels: d.labels, classes: d.classNames.length, target: d.target, fit, val: new Int32Array(0), test: Int32Array.of(HELD), graph: null, seed: SEED }, settings);
+async function inFitScore(rt: Runtime, d: MicrobiomeData, model: MbModel, normalize: Normalization, zeros: ZeroReplacement, augment: Augmentation = 'none'): Promise<Float64Array> {
+  const rows = Array.from({ length: d.n }, (_, i) => i).filter((i) => i !== HELD);
+  const t = withAugmented(d, rows, augment, SEED);
+  const x = preprocess(t.counts, t.n, d.p, { normalize, zeros, seed: SEED });
+  const fit = Int32Array.from([...rows, ...Array.from({ length: t.n - d.n }, (_, c) => d.n + c)]);
+  const r = await runMbModel(rt, model, { x, n: t.n, p: d.p, labels: t.labels, classes: d.classNames.length, target: t.target, fit, val: new Int32Array(0), test: Int32Array.of(HELD), graph: null, seed: SEED }, settings);
+  // The study's path checked against the models' own table-wide functions (which score every row of the table at once).
+  const K = d.labels ? d.classNames.length : 1, p = d.p;
+  let direct: Float64Array;
+  if (model === 'logistic') {
+    const z = standardize(x, p, standardizer(x, p, fit));
+    direct = (d.labels ? logisticPredict(z, t.n, p, t.labels!, K, fit) : ridgePredict(z, t.n, p, t.target!, fit)).slice(HELD * K, HELD * K + K);
+  } else {
+    const xs = new Float32Array(fit.length * p);
+    fit.forEach((i, r) => { for (let j = 0; j < p; j++) xs[r * p + j] = x[i * p + j]!; });
+    const y = d.labels ? Int32Array.from(fit, (i) => t.labels![i]!) : Float64Array.from(fit, (i) => t.target![i]!);
+    const forest = fitForest({ x: xs, n: fit.length, f: p, y }, { ...settings.forest, task: d.labels ? 'classification' : 'regression', ...(d.labels ? { classes: K } : {}), seed: SEED });
+    direct = forest.predict(Float32Array.from(x.subarray(HELD * p, HELD * p + p)), 1);
+  }
+  expect(Array.from(r.scores)).toEqual(Array.from(direct));
   return r.scores;
 }
 
@@ -62,17 +81,18 @@ beforeAll(async () => { rt = await Runtime.create({ threads: 1 }); });
 afterAll(async () => { await closeForestPool(); await rt.close(); });
 
 describe('a kept microbiome model', () => {
-  it('scores a held-out sample with the bits of the in-fit path, for rf and logistic/ridge, classes and targets, per-sample preprocessings; the file alone is enough', async () => {
-    const combos: [Normalization, ZeroReplacement][] = [['tss', 'pseudo'], ['clr', 'multrepl'], ['none', 'none']];
+  it('scores a held-out sample with the bits of the in-fit path, for rf and logistic/ridge, classes and targets, per-sample preprocessings, with and without augmentation; the file alone is enough', async () => {
+    const combos: [Normalization, ZeroReplacement, Augmentation][] = [['tss', 'pseudo', 'none'], ['clr', 'multrepl', 'none'], ['none', 'none', 'none'], ['tss', 'pseudo', 'balanced']];
     for (const outcome of [{ label: 'diagnosis' }, { target: 'score' }]) {
       const all = loadMicrobiome({ counts: allCounts, meta: allMeta, ...outcome });
       const kept = loadMicrobiome({ counts: fitCounts, meta: fitMeta, ...outcome });
       expect(kept.taxa).toEqual(all.taxa);
-      for (const [normalize, zeros] of combos) {
+      for (const [normalize, zeros, augment] of combos) {
         for (const model of ['rf', 'logistic'] as const) {
-          const want = await inFitScore(rt, all, model, normalize, zeros);
-          const k = await fitKeptModel(kept, model, { normalize, zeros, augment: 'none', seed: SEED, minPrevalence: 0, settings });
-          const file = join(dir, `m-${model}-${normalize}.safetensors`);
+          const want = await inFitScore(rt, all, model, normalize, zeros, augment);
+          const k = await fitKeptModel(kept, model, { normalize, zeros, augment, seed: SEED, minPrevalence: 0, settings });
+          expect(k.trainedOn.rows - k.trainedOn.samples).toBe(augment === 'balanced' && 'label' in outcome ? 1 : augment === 'balanced' ? N - 1 : 0);
+          const file = join(dir, `m-${model}-${normalize}-${augment}.safetensors`);
           saveKeptModel(file, k);
           const back = loadKeptModel(file);
           // The new sample's raw counts with the taxa in another order and one the model never saw.
@@ -81,7 +101,7 @@ describe('a kept microbiome model', () => {
           const a = alignTaxa(back.taxa, [...order.map((j) => taxa[j]!), 'g__unseen'], row, 1);
           expect(a.unknown).toEqual(['g__unseen']);
           const got = scoreKeptModel(back, a.counts, 1);
-          expect(Array.from(got), `${model} ${normalize}/${zeros} ${Object.keys(outcome)[0]}`).toEqual(Array.from(want));
+          expect(Array.from(got), `${model} ${normalize}/${zeros}/${augment} ${Object.keys(outcome)[0]}`).toEqual(Array.from(want));
           expect(got.every((v, c) => Object.is(v, want[c]))).toBe(true);
         }
       }
