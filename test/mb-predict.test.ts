@@ -174,8 +174,8 @@ describe('graft mb --keep-model and graft predict', () => {
     const q = runGraft(['predict', '--run', run, '--counts', odd, '--out', join(dir, 'odd-pred.csv')]);
     expect(q.status, q.stderr).toBe(0);
     expect(q.stderr).toMatch(/13 of the model's 14 taxa found/);
-    expect(q.stderr).toMatch(/1 of the model's taxa are absent from .*odd\.csv and count 0: "g__taxon_3"/);
-    expect(q.stderr).toMatch(/1 taxa of .*odd\.csv are not in the model and are dropped: "g__unseen"/);
+    expect(q.stderr).toMatch(/1 of the model's taxa is absent from .*odd\.csv and counts 0: "g__taxon_3"/);
+    expect(q.stderr).toMatch(/1 taxon of .*odd\.csv is not in the model and dropped: "g__unseen"/);
     // Oracle: the same sample with taxon 3 set to 0 and no unknown column.
     const zeroed = S.rows[HELD]!.map((v, j) => (j === 3 ? 0 : v));
     const same = put('zeroed.csv', `sample_id,${taxa.join(',')}\ns7,${zeroed.join(',')}\n`);
@@ -193,6 +193,16 @@ describe('graft mb --keep-model and graft predict', () => {
     const empty = runGraft(['predict', '--run', run, '--counts', put('empty.csv', `sample_id,${taxa[0]},zz\nx,0,9\n`)]);
     expect(empty.status).toBe(2);
     expect(empty.stderr).toMatch(/empty\.csv:2: sample "x" has no reads in the model's 14 taxa/);
+    // A damaged model file is refused in one line naming it.
+    const modelFile = join(run, res.kept_model.file), good = readFileSync(modelFile);
+    const bad = Buffer.from(good);
+    bad[bad.length - 3]! ^= 0xff;
+    writeFileSync(modelFile, bad);
+    const dmg = runGraft(['predict', '--run', run, '--counts', newCounts]);
+    writeFileSync(modelFile, good);
+    expect(dmg.status).toBe(2);
+    expect(dmg.stderr.trim().split('\n')).toHaveLength(1);
+    expect(dmg.stderr).toContain(modelFile);
     const ex = runGraft(['explain', '--run', run]);
     expect(ex.status).toBe(2);
     expect(ex.stderr).toMatch(/holds a microbiome study \(graft mb\); graft explain reads a gp, graph or node run/);

@@ -43,8 +43,8 @@ export async function predictMicrobiomeRun(argv: string[]): Promise<void> {
   const { counts, absent, unknown } = alignTaxa(k.taxa, c.taxa, c.values, n);
   if (absent.length === p) throw new GraftError(`${v.counts}: none of the model's ${p} taxa is in the file (its taxa are e.g. ${some(k.taxa)}; the file's ${some(c.taxa)}): taxa are matched by name`);
   log(`${n} samples; ${p - absent.length} of the model's ${p} taxa found`);
-  if (absent.length) log(`${absent.length} of the model's taxa are absent from ${v.counts} and count 0: ${some(absent)}`);
-  if (unknown.length) log(`${unknown.length} taxa of ${v.counts} are not in the model and are dropped: ${some(unknown)}`);
+  if (absent.length) log(`${absent.length} of the model's taxa ${absent.length === 1 ? 'is' : 'are'} absent from ${v.counts} and count${absent.length === 1 ? 's' : ''} 0: ${some(absent)}`);
+  if (unknown.length) log(`${unknown.length} ${unknown.length === 1 ? 'taxon' : 'taxa'} of ${v.counts} ${unknown.length === 1 ? 'is' : 'are'} not in the model and dropped: ${some(unknown)}`);
   // More than half of what the model reads missing is data the model was not trained on.
   if (absent.length * 2 > p) log(`warning: over half of the model's taxa are absent; these scores rest on ${p - absent.length} taxa`);
   const depth = k.preprocessing.rarefyDepth;
