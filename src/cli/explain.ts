@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GraftError } from '../core/errors.js';
@@ -10,6 +10,7 @@ import { claimRunFolder } from './run-folder.js';
 import { explainGenomicRun } from './explain-genomic.js';
 import { explainMoleculeRun } from './explain-molecules.js';
 import { explainNodeRun } from './explain-nodes.js';
+import { detectRunKind, wrongKind } from './run-kind.js';
 
 export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer[,...]] [--target NAME[,NAME...]]
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
@@ -18,15 +19,15 @@ export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gx
 
 const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer'] as const;
 
-/** What kind of run a folder holds: a graft gp study, a graph-level run or a node run. */
+/**
+ * What kind of run a folder holds: a graft gp study, a graph-level run or a node run. Told by
+ * run-kind.ts like every command that reads a run, so a run of another kind (a microbiome
+ * study's results.json, a sweep) is named as what it is, not called an unfinished folder.
+ */
 function runKind(dir: string): 'genomic' | 'graph' | 'node' {
-  if (existsSync(join(dir, 'results.json')) && existsSync(join(dir, 'jobs'))) return 'genomic';
-  const cfg = join(dir, 'config.json');
-  if (!existsSync(cfg)) throw new GraftError(`${dir}: not a finished graft run folder (no config.json or results.json)`);
-  const c = JSON.parse(readFileSync(cfg, 'utf8')) as { kind?: string; task?: string };
-  if (c.kind === 'graph') return 'graph';
-  if (c.task === 'node') return 'node';
-  throw new GraftError(`${cfg}: a run graft explain does not know (kind ${JSON.stringify(c.kind ?? c.task)})`);
+  const kind = detectRunKind(dir);
+  if (kind === 'genomic' || kind === 'graph' || kind === 'node') return kind;
+  throw wrongKind('graft explain', dir, kind, 'a gp, graph or node run');
 }
 
 /**

@@ -30,9 +30,10 @@ function dataOf(d: MicrobiomeData): Record<string, unknown> {
 const METRIC_ORDER = ['roc_auc', 'f1_weighted', 'f1_macro', 'accuracy', 'r', 'rmse', 'r2', 'ensemble_sd'];
 const metricKeys = (r: MbStudyResult): string[] => METRIC_ORDER.filter((k) => r.folds.some((f) => k in f.metrics));
 
-export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions, r: MbStudyResult, input: Record<string, unknown>): void {
+/** `extra`: more keys for results.json (the run's recorded inputs, the kept model). */
+export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions, r: MbStudyResult, input: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
   ensureDir(dir);
-  writeJsonAtomic(join(dir, 'results.json'), { task: r.task, input, data: dataOf(d), settings: settingsOf(o), models: r.summary, timing: { seconds: r.ms / 1000 } });
+  writeJsonAtomic(join(dir, 'results.json'), { task: r.task, input, data: dataOf(d), settings: settingsOf(o), models: r.summary, ...extra, timing: { seconds: r.ms / 1000 } });
   const keys = metricKeys(r);
   writeFileAtomic(join(dir, 'fold-metrics.csv'), [['model', 'repeat', 'fold', 'n', ...keys].join(','),
     ...r.folds.map((f) => [f.model, f.repeat, f.fold, f.n, ...keys.map((k) => f.metrics[k] ?? '')].join(','))].join('\n') + '\n');
@@ -48,6 +49,7 @@ export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions,
     ...r.predictions.map((p) => [csvCell(d.ids[p.sample]!), p.model, p.repeat, p.fold, cls ? name(p.observed) : p.observed, cls ? name(p.predicted) : p.predicted,
       ...(cls ? p.scores.map((s) => s.toPrecision(6)) : []), p.spread === undefined ? '' : p.spread.toPrecision(4)].join(','))].join('\n') + '\n');
   const main = cls ? 'f1_weighted' : 'r';
+  const kept = extra['kept_model'] as { model: string; chosen_by: string; file: string } | undefined;
   writeFileAtomic(join(dir, `${main}.svg`), barChart(`${main} by model (mean ± sd over ${o.k} folds × ${o.repeats} repeats)`, main,
     o.models.map((m) => ({ label: m, value: r.summary[m]![main]!.mean, sd: r.summary[m]![main]!.sd }))));
   if (cls) writeFileAtomic(join(dir, 'roc_auc.svg'), barChart('ROC-AUC by model', 'ROC-AUC', o.models.map((m) => ({ label: m, value: r.summary[m]!['roc_auc']!.mean, sd: r.summary[m]!['roc_auc']!.sd })), { from: 0.5 }));
@@ -57,6 +59,7 @@ export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions,
     `# graft mb: ${input['label'] ?? input['target']} from ${d.p} taxa (${d.n} samples)`, '',
     `Preprocessing: normalization ${o.normalize}, zero replacement ${o.zeros}, augmentation ${o.augment}. Protocol: stratified${d.n !== new Set(d.groups).size ? ', grouped' : ''} ${o.k}-fold × ${o.repeats} repeats, seed ${o.seed}.`, '',
     ...table, '', `![${main}](${main}.svg)`, ...(cls ? ['', '![ROC-AUC](roc_auc.svg)'] : []), '',
+    ...(kept ? [`Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`.`, ''] : []),
   ].join('\n'));
 }
 

@@ -12,6 +12,10 @@ import { MB_DEFAULTS, runMbStudy, type MbStudyOptions } from '../microbiome/stud
 import { ZERO_REPLACEMENTS } from '../microbiome/zeros.js';
 import { Runtime } from '../runtime/runtime.js';
 import { closeForestPool } from '../microbiome/random-forest.js';
+import { fitKeptModel, saveKeptModel } from '../microbiome/kept-model.js';
+import { KEEPABLE_MODELS, type MbModel } from '../microbiome/models.js';
+import { ensureDir } from '../core/atomic-write.js';
+import { recordInputs } from '../core/input-files.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
 import { writeGridReport, writeMbReport } from './mb-report.js';
 import { claimRunFolder } from './run-folder.js';
@@ -20,17 +24,17 @@ export const MB_USAGE = `  graft mb --counts FILE --meta FILE (--label COL | --t
            [--transpose] [--min-prevalence 0.1] [--normalize tss|css|com|rarefy|clr|mclr|none]
            [--zeros none|pseudo|multrepl|gbm] [--augment none|balanced] [--models rf,mlp,gcn,logistic]
            [--k 5] [--repeats 3] [--seed 1] [--graph aitchison|braycurtis] [--knn 10]
-           [--trees 300] [--ensemble 5] [--epochs 200] [--grid] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
+           [--trees 300] [--ensemble 5] [--epochs 200] [--grid] [--keep-model [rf|logistic]] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
 
 /** `graft mb`: microbiome counts to a phenotype, every model under one protocol; writes a run folder. */
 export async function mb(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args: joinNegativeValues(argv), strict: true, options: {
+    args: optionalKeepModel(joinNegativeValues(argv)), strict: true, options: {
       counts: { type: 'string' }, meta: { type: 'string' }, label: { type: 'string' }, target: { type: 'string' }, group: { type: 'string' },
       subset: { type: 'string' }, transpose: { type: 'boolean' }, 'min-prevalence': { type: 'string' }, normalize: { type: 'string' }, zeros: { type: 'string' },
       augment: { type: 'string' }, models: { type: 'string' }, k: { type: 'string' }, repeats: { type: 'string' }, seed: { type: 'string' },
       graph: { type: 'string' }, knn: { type: 'string' }, trees: { type: 'string' }, ensemble: { type: 'string' }, epochs: { type: 'string' },
-      grid: { type: 'boolean' }, threads: { type: 'string' }, out: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+      grid: { type: 'boolean' }, 'keep-model': { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
   });
   if (!v.counts || !v.meta) throw new GraftError('--counts FILE and --meta FILE are required');
@@ -62,6 +66,13 @@ export async function mb(argv: string[]): Promise<void> {
     },
   };
   if (o.models.length === 0) throw new GraftError('--models lists no model');
+  const keep = v['keep-model'];
+  if (keep !== undefined) {
+    if (v.grid) throw new GraftError('--keep-model keeps one model of one preprocessing: run graft mb without --grid, with the choices the grid picked');
+    if (keep !== '' && !KEEPABLE_MODELS.includes(keep as MbModel)) throw new GraftError(`--keep-model must be ${KEEPABLE_MODELS.join(' or ')} (or nothing: the best of them in the run), got ${JSON.stringify(keep)}; ${o.models.includes(keep as MbModel) ? `${keep} cannot be kept yet` : 'not a model of graft mb'}`);
+    if (keep !== '' && !o.models.includes(keep as MbModel)) throw new GraftError(`--keep-model ${keep}: ${keep} is not among --models (${o.models.join(',')}); the kept model is one the run measured`);
+    if (!o.models.some((m) => KEEPABLE_MODELS.includes(m))) throw new GraftError(`--keep-model: none of --models (${o.models.join(',')}) can be kept; add ${KEEPABLE_MODELS.join(' or ')}`);
+  }
   const out = resolve(v.out ?? join('runs', `mb-${(v.label ?? v.target)!}${v.grid ? '-grid' : ''}`));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft mb: ${s}`);
   const data = loadMicrobiome({
@@ -69,6 +80,8 @@ export async function mb(argv: string[]): Promise<void> {
     transpose: v.transpose === true, minPrevalence, ...(subset ? { subset } : {}),
   });
   log(describeMicrobiomeMatch(data));
+  // The GCN's graph links each sample to its K nearest others: K must leave someone out.
+  if ((o.models.includes('gcn') || v.knn !== undefined) && o.knn >= data.n) throw new GraftError(`--knn ${o.knn} must be less than the number of samples (${data.n}): each sample's neighbours are the K nearest of the other ${data.n - 1}`);
   if (!v.grid) {
     const why = incompatibility(o, data.integerCounts);
     if (why) throw new GraftError(`--normalize ${o.normalize} with --zeros ${o.zeros}: ${why}${data.firstFraction && o.normalize === 'rarefy' ? ` (${data.firstFraction})` : ''}`);
@@ -85,7 +98,23 @@ export async function mb(argv: string[]): Promise<void> {
       return;
     }
     const r = await runMbStudy(rt, data, o, (model, rep, fold) => log(`  ${model} repeat ${rep} fold ${fold}`));
-    writeMbReport(out, data, o, r, input);
+    const extra: Record<string, unknown> = { inputs: await recordInputs({ counts: v.counts, meta: v.meta }) };
+    if (keep !== undefined) {
+      const metric = r.task === 'classification' ? 'roc_auc' : 'r';
+      const score = (m: MbModel): number => { const s = r.summary[m]![metric]!.mean; return Number.isFinite(s) ? s : -Infinity; };
+      const keepable = o.models.filter((m) => KEEPABLE_MODELS.includes(m));
+      // Best by the metric, the first listed on ties.
+      const model = keep !== '' ? keep as MbModel : keepable.reduce((a, b) => (score(b) > score(a) ? b : a));
+      const best = o.models.reduce((a, b) => (score(b) > score(a) ? b : a));
+      if (keep === '' && best !== model) log(`the best model of the run by ${metric} is ${best}, which cannot be kept yet; keeping ${model}, the best of ${keepable.join(', ')}`);
+      log(`keeping ${model}: fitted on all ${data.n} samples`);
+      const kept = await fitKeptModel(data, model, { normalize: o.normalize, zeros: o.zeros, augment: o.augment, seed: o.seed, minPrevalence, settings: o.settings });
+      const file = join('model', 'model.safetensors');
+      ensureDir(join(out, 'model'));
+      saveKeptModel(join(out, file), kept);
+      extra['kept_model'] = { model, file, chosen_by: keep === '' ? `best ${metric}` : 'name', cv: Object.fromEntries(Object.entries(r.summary[model]!).map(([k, s]) => [k, s.mean])), samples: data.n, taxa: data.p };
+    }
+    writeMbReport(out, data, o, r, input, extra);
     const key = r.task === 'classification' ? ['roc_auc', 'f1_weighted'] : ['r', 'rmse'];
     console.log(JSON.stringify({ task: r.task, ...Object.fromEntries(Object.entries(r.summary).map(([m, s]) => [m, Object.fromEntries(key.map((k) => [k, +s[k]!.mean.toFixed(4)]))])), out }));
   } finally {
@@ -93,4 +122,12 @@ export async function mb(argv: string[]): Promise<void> {
     await rt.close();
     release();
   }
+}
+
+/**
+ * `--keep-model` with no name (at the end, or before another flag) as `--keep-model=`: its
+ * name is optional, which parseArgs cannot say for a string option.
+ */
+function optionalKeepModel(argv: string[]): string[] {
+  return argv.map((a, i) => (a === '--keep-model' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--')) ? '--keep-model=' : a));
 }

@@ -47,7 +47,7 @@ export interface MicrobiomeData {
 const naturalOrder = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true });
 
 /** The counts table as sample ids, taxa and a [samples, taxa] matrix, with every cell checked. */
-function readCounts(file: string, transpose: boolean): { ids: string[]; taxa: string[]; values: Float64Array; integer: boolean; firstFraction: string | null; lineOf: (sample: number) => number } {
+export function readCounts(file: string, transpose: boolean): { ids: string[]; taxa: string[]; values: Float64Array; integer: boolean; firstFraction: string | null; lineOf: (sample: number) => number } {
   const t: Table = parseTable(file);
   if (t.header.length < 2) throw new DataError(file, 1, 'a counts table needs an id column and at least one taxon column');
   if (t.rows.length === 0) throw new DataError(file, 0, 'the counts table has no rows');

@@ -51,9 +51,9 @@ function design(x: Float64Array, p: number, rows: ArrayLike<number>): Float64Arr
 
 /**
  * Ridge regression: β = (XᵀX + λ·I′)⁻¹ Xᵀy with an unpenalized intercept (I′ is the identity
- * with a 0 for the intercept). Returns the prediction for every row of x.
+ * with a 0 for the intercept), fitted on the rows `train`. Returns β = [intercept, p slopes].
  */
-export function ridgePredict(x: Float64Array, n: number, p: number, y: ArrayLike<number>, train: ArrayLike<number>, lambda = 1): Float64Array {
+export function ridgeFit(x: Float64Array, p: number, y: ArrayLike<number>, train: ArrayLike<number>, lambda = 1): Float64Array {
   const q = p + 1, d = design(x, p, train), m = train.length;
   const a = new Float64Array(q * q), b = new Float64Array(q);
   for (let r = 0; r < m; r++) {
@@ -63,18 +63,27 @@ export function ridgePredict(x: Float64Array, n: number, p: number, y: ArrayLike
   for (let i = 0; i < q; i++) for (let j = 0; j < i; j++) a[j * q + i] = a[i * q + j]!;
   for (let i = 1; i < q; i++) a[i * q + i]! += lambda;
   a[0]! += 1e-9; // keeps the intercept's pivot positive for degenerate folds
-  const beta = solveSpd(a, b, q);
+  return solveSpd(a, b, q);
+}
+
+/** η_i = β₀ + Σ_j β_{j+1}·x_ij for every row of x [n, p], summed in j order (the same bits for a row wherever it sits). */
+export function linearPredictor(beta: Float64Array, x: Float64Array, n: number, p: number): Float64Array {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) { let v = beta[0]!; for (let j = 0; j < p; j++) v += beta[j + 1]! * x[i * p + j]!; out[i] = v; }
   return out;
 }
 
+/** Ridge regression (ridgeFit) fitted on `train`; returns the prediction for every row of x. */
+export function ridgePredict(x: Float64Array, n: number, p: number, y: ArrayLike<number>, train: ArrayLike<number>, lambda = 1): Float64Array {
+  return linearPredictor(ridgeFit(x, p, y, train, lambda), x, n, p);
+}
+
 /**
  * Binary L2 logistic regression by Newton's method (IRLS): minimizes
  * Σ log(1 + e^{−s·η}) + (λ/2)‖β‖² (intercept unpenalized), λ = 1/C as in scikit-learn's
- * default C = 1. Returns P(y = 1) for every row of x.
+ * default C = 1. Returns β = [intercept, p slopes]; P(y = 1) = 1 / (1 + e^{−η}).
  */
-function logisticBinary(x: Float64Array, n: number, p: number, y01: Float64Array, train: ArrayLike<number>, lambda: number): Float64Array {
+function logisticBinary(x: Float64Array, p: number, y01: Float64Array, train: ArrayLike<number>, lambda: number): Float64Array {
   const q = p + 1, d = design(x, p, train), m = train.length;
   const beta = new Float64Array(q);
   const eta = (row: Float64Array): number => { let v = 0; for (let j = 0; j < q; j++) v += beta[j]! * row[j]!; return v; };
@@ -92,28 +101,41 @@ function logisticBinary(x: Float64Array, n: number, p: number, y01: Float64Array
     for (let j = 0; j < q; j++) { beta[j]! -= step[j]!; change = Math.max(change, Math.abs(step[j]!)); }
     if (change < 1e-8) break;
   }
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) { let v = beta[0]!; for (let j = 0; j < p; j++) v += beta[j + 1]! * x[i * p + j]!; out[i] = 1 / (1 + Math.exp(-v)); }
-  return out;
+  return beta;
 }
 
 /**
- * L2 logistic regression for `classes` classes: binary directly, more classes one-vs-rest
- * with the probabilities renormalized to sum to 1. Returns probabilities [n, classes].
+ * L2 logistic regression for `classes` classes fitted on the rows `train`: binary directly
+ * (one β, of class 1), more classes one-vs-rest (one β per class). Returns the βs as rows of
+ * [count, p + 1]; logisticApply turns them into probabilities.
  */
-export function logisticPredict(x: Float64Array, n: number, p: number, labels: Int32Array, classes: number, train: ArrayLike<number>, lambda = 1): Float64Array {
-  const out = new Float64Array(n * classes);
-  const binary = (c: number): Float64Array => logisticBinary(x, n, p, Float64Array.from(labels, (l) => (l === c ? 1 : 0)), train, lambda);
+export function logisticFit(x: Float64Array, p: number, labels: Int32Array, classes: number, train: ArrayLike<number>, lambda = 1): Float64Array {
+  const fitted = (c: number): Float64Array => logisticBinary(x, p, Float64Array.from(labels, (l) => (l === c ? 1 : 0)), train, lambda);
+  if (classes === 2) return fitted(1);
+  const out = new Float64Array(classes * (p + 1));
+  for (let c = 0; c < classes; c++) out.set(fitted(c), c * (p + 1));
+  return out;
+}
+
+/** Probabilities [n, classes] of every row of x from logisticFit's βs; one-vs-rest ones renormalized to sum to 1. */
+export function logisticApply(betas: Float64Array, x: Float64Array, n: number, p: number, classes: number): Float64Array {
+  const out = new Float64Array(n * classes), q = p + 1;
+  const prob = (c: number): Float64Array => linearPredictor(betas.subarray(c * q, c * q + q), x, n, p).map((v) => 1 / (1 + Math.exp(-v)));
   if (classes === 2) {
-    const p1 = binary(1);
+    const p1 = prob(0);
     for (let i = 0; i < n; i++) { out[i * 2] = 1 - p1[i]!; out[i * 2 + 1] = p1[i]!; }
     return out;
   }
-  for (let c = 0; c < classes; c++) { const pc = binary(c); for (let i = 0; i < n; i++) out[i * classes + c] = pc[i]!; }
+  for (let c = 0; c < classes; c++) { const pc = prob(c); for (let i = 0; i < n; i++) out[i * classes + c] = pc[i]!; }
   for (let i = 0; i < n; i++) {
     let s = 0;
     for (let c = 0; c < classes; c++) s += out[i * classes + c]!;
     for (let c = 0; c < classes; c++) out[i * classes + c]! /= s;
   }
   return out;
+}
+
+/** L2 logistic regression (logisticFit) fitted on `train`; returns probabilities [n, classes] for every row of x. */
+export function logisticPredict(x: Float64Array, n: number, p: number, labels: Int32Array, classes: number, train: ArrayLike<number>, lambda = 1): Float64Array {
+  return logisticApply(logisticFit(x, p, labels, classes, train, lambda), x, n, p, classes);
 }

@@ -1,8 +1,8 @@
 import { GCN_GP_DEFAULTS, trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
-import { logisticPredict, ridgePredict, standardize, standardizer } from './linear.js';
-import { fitForestParallel, type ForestOptions } from './random-forest.js';
+import { linearPredictor, logisticApply, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
+import { fitForestParallel, type Forest, type ForestOptions } from './random-forest.js';
 
 // The models of `graft mb`, each a function of one fold's preprocessed features: the random
 // forest, an MLP deep ensemble (the study's Bayesian network's stand-in), the GCN on the
@@ -62,27 +62,61 @@ const pick = (all: Float64Array, width: number, rows: Int32Array): Float64Array 
   return out;
 };
 
+/** The models a fit can be kept of (graft mb --keep-model): fitted once, they score any rows of features. */
+export const KEEPABLE_MODELS: readonly MbModel[] = ['rf', 'logistic'];
+
+/**
+ * A fitted forest, or a fitted logistic (classes ≥ 2) / ridge (classes 0) regression on
+ * features standardized by its training rows' means and sds.
+ */
+export type FittedMbModel =
+  | { model: 'rf'; forest: Forest }
+  | { model: 'logistic'; classes: number; mean: Float64Array; sd: Float64Array; betas: Float64Array };
+
+/** Fits a keepable model on the fold's fit and validation rows (its test rows are not read). */
+export async function fitMbModel(model: MbModel, fold: MbFold, s: MbModelSettings): Promise<FittedMbModel> {
+  const { p } = fold;
+  const cls = fold.labels !== null;
+  const train = Int32Array.from([...fold.fit, ...fold.val]);
+  if (model === 'rf') {
+    const x = new Float32Array(train.length * p);
+    train.forEach((i, r) => { for (let j = 0; j < p; j++) x[r * p + j] = fold.x[i * p + j]!; });
+    const y = cls ? Int32Array.from(train, (i) => fold.labels![i]!) : Float64Array.from(train, (i) => fold.target![i]!);
+    const forest = await fitForestParallel({ x, n: train.length, f: p, y }, { ...s.forest, task: cls ? 'classification' : 'regression', ...(cls ? { classes: fold.classes } : {}), seed: fold.seed }, s.threads);
+    return { model: 'rf', forest };
+  }
+  if (model !== 'logistic') throw new Error(`fitMbModel: ${model} cannot be kept (only ${KEEPABLE_MODELS.join(', ')})`);
+  const st = standardizer(fold.x, p, train);
+  const z = standardize(fold.x, p, st);
+  const betas = cls ? logisticFit(z, p, fold.labels!, fold.classes, train) : ridgeFit(z, p, fold.target!, train);
+  return { model: 'logistic', classes: cls ? fold.classes : 0, mean: st.mean, sd: st.sd, betas };
+}
+
+/**
+ * Scores the listed rows of features x [*, p]: class probabilities [rows, classes] or values
+ * [rows]. A row's score is computed from that row alone, so it is the same bits whichever
+ * other rows are scored with it.
+ */
+export function scoreMbModel(m: FittedMbModel, x: Float64Array, p: number, rows: ArrayLike<number>): Float64Array {
+  const k = rows.length;
+  if (m.model === 'rf') {
+    const xt = new Float32Array(k * p);
+    for (let r = 0; r < k; r++) for (let j = 0; j < p; j++) xt[r * p + j] = x[rows[r]! * p + j]!;
+    return m.forest.predict(xt, k);
+  }
+  const picked = new Float64Array(k * p);
+  for (let r = 0; r < k; r++) picked.set(x.subarray(rows[r]! * p, rows[r]! * p + p), r * p);
+  const z = standardize(picked, p, m);
+  return m.classes > 0 ? logisticApply(m.betas, z, k, p, m.classes) : linearPredictor(m.betas, z, k, p);
+}
+
 /** Runs one model on one fold. */
 export async function runMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: MbModelSettings): Promise<MbPrediction> {
   const { n, p } = fold;
   const cls = fold.labels !== null;
   const width = cls ? fold.classes : 1;
-  if (model === 'rf') {
-    const rows = Int32Array.from([...fold.fit, ...fold.val]);
-    const x = new Float32Array(rows.length * p);
-    rows.forEach((i, r) => { for (let j = 0; j < p; j++) x[r * p + j] = fold.x[i * p + j]!; });
-    const y = cls ? Int32Array.from(rows, (i) => fold.labels![i]!) : Float64Array.from(rows, (i) => fold.target![i]!);
-    const forest = await fitForestParallel({ x, n: rows.length, f: p, y }, { ...s.forest, task: cls ? 'classification' : 'regression', ...(cls ? { classes: fold.classes } : {}), seed: fold.seed }, s.threads);
-    const xt = new Float32Array(fold.test.length * p);
-    fold.test.forEach((i, r) => { for (let j = 0; j < p; j++) xt[r * p + j] = fold.x[i * p + j]!; });
-    return { scores: forest.predict(xt, fold.test.length) };
-  }
-  const train = Int32Array.from([...fold.fit, ...fold.val]);
-  const z = standardize(fold.x, p, standardizer(fold.x, p, model === 'logistic' ? train : fold.fit));
-  if (model === 'logistic') {
-    const all = cls ? logisticPredict(z, n, p, fold.labels!, fold.classes, train) : ridgePredict(z, n, p, fold.target!, train);
-    return { scores: pick(all, width, fold.test) };
-  }
+  if (model === 'rf' || model === 'logistic') return { scores: scoreMbModel(await fitMbModel(model, fold, s), fold.x, p, fold.test) };
+  const z = standardize(fold.x, p, standardizer(fold.x, p, fold.fit));
   const graph = model === 'gcn' ? fold.graph! : { src: new Int32Array(0), dst: new Int32Array(0) };
   const members = model === 'mlp' ? Math.max(1, s.ensemble) : 1;
   const each: Float64Array[] = [];

@@ -18,6 +18,10 @@ export interface NormalizeOptions {
   depth?: number;
   /** css: the quantile of each sample's nonzero counts (default: `cssPercentile` of the data). */
   cssQuantile?: number;
+  /** com: the common total (default: the smallest sample total of the data). */
+  common?: number;
+  /** mclr: the shift added to nonzero entries (default: eps − the smallest nonzero c of the data). */
+  mclrShift?: number;
 }
 
 /** Applies `method` to x [n, p]; see the function of each method for its formula. */
@@ -25,12 +29,12 @@ export function normalize(x: Float64Array, n: number, p: number, method: Normali
   switch (method) {
     case 'tss': return tss(x, n, p);
     case 'css': return css(x, n, p, o.cssQuantile);
-    case 'com': return com(x, n, p);
+    case 'com': return com(x, n, p, o.common);
     case 'rarefy':
       if (o.seed === undefined) throw argRangeError('normalize', 'o.seed', 'an integer seed when method is rarefy', undefined);
       return rarefy(x, n, p, o.depth, o.seed);
     case 'clr': return clr(x, n, p);
-    case 'mclr': return mclr(x, n, p);
+    case 'mclr': return mclr(x, n, p, 1, o.mclrShift);
     case 'none': checkCounts('normalize', x, n, p); return Float64Array.from(x);
     default: throw argRangeError('normalize', 'method', `one of ${NORMALIZATIONS.join(', ')}`, method);
   }
@@ -92,11 +96,13 @@ export function tss(x: Float64Array, n: number, p: number): Float64Array {
 /**
  * Common-sum scaling: every sample scaled to the smallest sample total,
  * out_ij = x_ij · (min_k N_k) / N_i. All-zero rows are an error (the minimum would be 0).
+ * `common` replaces min_k N_k (a kept model scales new samples to its training minimum).
  */
-export function com(x: Float64Array, n: number, p: number): Float64Array {
+export function com(x: Float64Array, n: number, p: number, common?: number): Float64Array {
   checkCounts('com', x, n, p);
   const total = positiveRowTotals('com', x, n, p);
-  const common = minOf(total);
+  if (common === undefined) common = minOf(total);
+  else if (!(common > 0) || !Number.isFinite(common)) throw argRangeError('com', 'common', 'a positive finite number', common);
   return scaleRows(x, n, p, (i) => common / total[i]!);
 }
 
@@ -263,9 +269,10 @@ export function clr(x: Float64Array, n: number, p: number): Float64Array {
  * then out_ij = c_ij − m + eps on every nonzero entry (zeros stay 0), m = min over all
  * nonzero entries of c, so the smallest nonzero output is eps (default 1). m ≤ 0 always;
  * where m = 0 (every sample's nonzero counts equal) SPRING adds nothing, here eps still
- * separates nonzeros from zeros. An all-zero sample stays all zero.
+ * separates nonzeros from zeros. An all-zero sample stays all zero. `shift` replaces eps − m
+ * (a kept model shifts new samples by its training shift; see mclrShift).
  */
-export function mclr(x: Float64Array, n: number, p: number, eps = 1): Float64Array {
+export function mclr(x: Float64Array, n: number, p: number, eps = 1, shift?: number): Float64Array {
   checkCounts('mclr', x, n, p);
   if (!(eps > 0) || !Number.isFinite(eps)) throw argRangeError('mclr', 'eps', 'a positive finite number', eps);
   const out = new Float64Array(n * p);
@@ -278,8 +285,18 @@ export function mclr(x: Float64Array, n: number, p: number, eps = 1): Float64Arr
       if (v > 0) { const c = Math.log(v) - sum / count; out[i * p + j] = c; min = Math.min(min, c); }
     }
   }
-  if (min === Infinity) return out;
-  const shift = eps - min;
+  if (shift === undefined) {
+    if (min === Infinity) return out;
+    shift = eps - min;
+  } else if (!Number.isFinite(shift)) throw argRangeError('mclr', 'shift', 'a finite number', shift);
   for (let k = 0; k < out.length; k++) if (x[k]! > 0) out[k]! += shift;
   return out;
+}
+
+/** The shift mclr adds to x's nonzero entries (eps − the smallest nonzero c), or null when x is all zero. */
+export function mclrShift(x: Float64Array, n: number, p: number, eps = 1): number | null {
+  const c = mclr(x, n, p, eps, 0);
+  let min = Infinity;
+  for (let k = 0; k < c.length; k++) if (x[k]! > 0) min = Math.min(min, c[k]!);
+  return min === Infinity ? null : eps - min;
 }

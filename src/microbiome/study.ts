@@ -144,7 +144,7 @@ export async function runMbStudy(rt: Runtime, d: MicrobiomeData, o: MbStudyOptio
  * (class-balanced copies for classes, one noisy copy per sample for targets). Copies carry
  * their source's label or target.
  */
-function withAugmented(d: MicrobiomeData, fitRows: number[], augment: Augmentation, seed: number): { counts: Float64Array; n: number; labels: Int32Array | null; target: Float64Array | null } {
+export function withAugmented(d: MicrobiomeData, fitRows: number[], augment: Augmentation, seed: number): { counts: Float64Array; n: number; labels: Int32Array | null; target: Float64Array | null } {
   if (augment === 'none') return { counts: d.counts, n: d.n, labels: d.labels, target: d.target };
   const p = d.p, m = fitRows.length;
   const sub = new Float64Array(m * p);

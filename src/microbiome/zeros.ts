@@ -116,11 +116,47 @@ function smallestObservedProportions(x: Float64Array, n: number, p: number, tota
 export function gbm(x: Float64Array, n: number, p: number, o: GbmOptions = {}): Float64Array {
   checkCounts('gbm', x, n, p);
   if (n < 2) throw argRangeError('gbm', 'n', 'at least 2 (the prior leaves each sample out)', n);
+  const total = positiveRowTotals('gbm', x, n, p);
+  return gbmRows(x, n, p, total, leaveOneOutProportions(x, n, p), smallestObservedProportions(x, n, p, total), o);
+}
+
+/** What GBM learns from a table: its column sums (the prior) and smallest observed proportions (the cap). */
+export interface GbmPrior { colSum: Float64Array; colMin: Float64Array }
+
+/** The GBM prior of a (training) table, for gbmNewSamples. */
+export function gbmPrior(x: Float64Array, n: number, p: number): GbmPrior {
+  checkCounts('gbmPrior', x, n, p);
+  const total = positiveRowTotals('gbmPrior', x, n, p);
+  const colSum = new Float64Array(p);
+  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) colSum[j]! += x[i * p + j]!;
+  return { colSum, colMin: smallestObservedProportions(x, n, p, total) };
+}
+
+/**
+ * GBM replacement of samples that were not in the table the prior came from: the same rule
+ * as gbm, with t_ij = α_j / Σ_k α_k from the table's column sums (nothing to leave out: the
+ * sample is not among them) and the cap from the table's smallest observed proportions. Each
+ * row is replaced on its own, so a sample gets the same values whatever else is scored with it.
+ */
+export function gbmNewSamples(x: Float64Array, n: number, p: number, prior: GbmPrior, o: GbmOptions = {}): Float64Array {
+  checkCounts('gbmNewSamples', x, n, p);
+  if (prior.colSum.length !== p || prior.colMin.length !== p) throw argRangeError('gbmNewSamples', 'prior', `column sums and minima of ${p} taxa`, prior.colSum.length);
+  const total = positiveRowTotals('gbmNewSamples', x, n, p);
+  let sum = 0;
+  for (let j = 0; j < p; j++) sum += prior.colSum[j]!;
+  const t = new Float64Array(n * p);
+  for (let j = 0; j < p; j++) {
+    const v = prior.colSum[j]! / sum;
+    if (!(v > 0)) throw argRangeError('gbmNewSamples', `column ${j} of the prior`, 'a taxon with positive counts in the training table', prior.colSum[j]!);
+    for (let i = 0; i < n; i++) t[i * p + j] = v;
+  }
+  return gbmRows(x, n, p, total, t, prior.colMin, o);
+}
+
+/** The replacement itself, given each row's prior proportions t [n, p] and the columns' caps. */
+function gbmRows(x: Float64Array, n: number, p: number, total: Float64Array, t: Float64Array, colMin: Float64Array, o: GbmOptions): Float64Array {
   const frac = o.frac ?? 0.65, adjust = o.adjust ?? true;
   if (!(frac > 0 && frac <= 1)) throw argRangeError('gbm', 'frac', 'a number in (0, 1]', frac);
-  const total = positiveRowTotals('gbm', x, n, p);
-  const t = leaveOneOutProportions(x, n, p);
-  const colMin = smallestObservedProportions(x, n, p, total);
   const out = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     let meanLog = 0;
