@@ -77,6 +77,15 @@ describe('graft/infer bundle', () => {
     expect(size.bytes).toBeLessThan(400 * 1024);
   });
 
+  it('throws errors that keep their class names (GraftError, exported for instanceof), not minified ones', async () => {
+    const b = await import(bundleFile) as typeof import('../src/infer/index.js');
+    const err = await b.loadModel(Uint8Array.of(1, 2, 3), { name: 'tiny.bin' }).then(() => null, (e: unknown) => e) as Error;
+    expect(err.constructor.name).toBe('GraftError');
+    expect(err.name).toBe('GraftError');
+    expect(err).toBeInstanceOf(b.GraftError);
+    expect(String(err)).toMatch(/^GraftError: tiny\.bin: not a valid checkpoint/);
+  });
+
   it('predicts a node model in a bare V8 context (no require, process or TextDecoder), bit for bit as the Node runtime on the same backend', async () => {
     const dir = tempDir('graft-infer-vm-');
     const { data, file, config } = await nodeRun(dir);
