@@ -18,7 +18,8 @@ import { GCN_GP_DEFAULTS, trainGcnRegressor } from '../src/train/gcn-regressor.j
 import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../src/train/node-trainer.js';
 import { MOLECULE_DEFAULTS } from '../src/chem/train-molecules.js';
-import { availableBackends, bitsEqual, closeness, rng, tempDir } from './helpers.js';
+import { availableBackends, bitsEqual, closeness, rng, runGraftAsync, tempDir } from './helpers.js';
+import { moleculeCsv, SMILES } from './fixtures.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundleFile = join(root, 'dist', 'infer', 'graft-infer.js');
@@ -228,5 +229,52 @@ describe('graft/infer refuses what is not a model', () => {
     saveCheckpoint(f, { tensors: new Map([['x', { shape: [1], data: Float32Array.of(1) }]]), metadata: { format: 'something' } });
     await expect(loadModel(readFileSync(f), { kernels, name: 'other.safetensors' })).rejects.toThrow(/other\.safetensors: not a Graft model \(task none, format something\)/);
     await expect(loadModel(Uint8Array.of(1, 2, 3), { kernels, name: 'tiny.bin' })).rejects.toThrow(/tiny\.bin: not a valid checkpoint: shorter than its 8-byte header length/);
+  });
+});
+
+describe('graft/infer on molecules: featurized with @rdkit/rdkit by moleculeGraph (the docs\' recipe)', () => {
+  const EXTRA = ['[NH4+]', 'CC(=O)[O-]', 'C[N+](C)(C)C', '[Na+].[Cl-]', 'OB(O)O', 'c1ccsc1', '[Pt]', 'C#CC=C=C', 'OS(=O)(=O)O', 'F[P-](F)(F)(F)(F)F', 'C[Se]C', 'N#N', 'C1CC', '', 'not a smiles'];
+
+  it('gives the training featurizer\'s bits (atoms, bonds, bond orders, Morgan bits) and null where it gives null', async () => {
+    const { createRequire } = await import('node:module');
+    const initRDKitModule = createRequire(import.meta.url)('@rdkit/rdkit') as () => Promise<import('../src/infer/molecule.js').RDKitLike>;
+    const RDKit = await initRDKitModule();
+    const b = await import(bundleFile) as typeof import('../src/infer/index.js');
+    const { smilesToGraph, FEATURIZER_VERSION, ATOM_FEATURES } = await import('../src/chem/featurize.js');
+    expect(b.MOLECULE_FEATURIZER).toBe(FEATURIZER_VERSION);
+    expect(b.MOLECULE_ATOM_FEATURES).toBe(ATOM_FEATURES);
+    let parsed = 0;
+    for (const s of [...SMILES, ...EXTRA]) {
+      const got = b.moleculeGraph(RDKit, s, { descriptors: true }), want = await smilesToGraph(s);
+      if (want === null) { expect(got, s).toBeNull(); continue; }
+      parsed++;
+      expect(got!.nodes, s).toBe(want.atoms);
+      expect(got!.featurizer).toBe(FEATURIZER_VERSION);
+      for (const k of ['x', 'src', 'dst', 'w'] as const) expect(bitsEqual(got![k], want[k]), `${s} ${k}`).toBe(true);
+      expect(bitsEqual(got!.descriptors!, want.morgan), `${s} morgan`).toBe(true);
+      expect(b.moleculeGraph(RDKit, s)!.descriptors).toBeUndefined();
+    }
+    expect(parsed).toBe(SMILES.length + EXTRA.length - 3);
+    expect(() => b.moleculeGraph({} as never, 'CCO')).toThrow(/first argument must be RDKit's module/);
+  });
+
+  it('an exported graph model records its featurizer; graphs featurized otherwise are refused', async () => {
+    const dir = tempDir('graft-infer-mol-');
+    writeFileSync(join(dir, 'mols.csv'), moleculeCsv(2));
+    const run = join(dir, 'run');
+    const t = await runGraftAsync(['train', '--task', 'graph', '--data', join(dir, 'mols.csv'), '--epochs', '2', '--hidden', '8', '--threads', '2', '--out', run, '--quiet']);
+    expect(t.status, t.stderr).toBe(0);
+    const e = await runGraftAsync(['export', '--to', 'graft', '--run', run, '--out', join(dir, 'mol.safetensors')]);
+    expect(e.status, e.stderr).toBe(0);
+    const { createRequire } = await import('node:module');
+    const RDKit = await (createRequire(import.meta.url)('@rdkit/rdkit') as () => Promise<import('../src/infer/molecule.js').RDKitLike>)();
+    const b = await import(bundleFile) as typeof import('../src/infer/index.js');
+    const m = await b.loadModel(readFileSync(join(dir, 'mol.safetensors')), { name: 'mol.safetensors' });
+    expect(m.preprocess).toEqual({ version: 1, features: [], featurizer: { name: 'graft-atoms-v1', atomFeatures: 48 } });
+    const graphs = SMILES.slice(0, 5).map((s) => b.moleculeGraph(RDKit, s)!);
+    const r = await m.predictGraphs(graphs);
+    expect(r.outputs.length).toBe(5 * 3);
+    expect([...r.probs!].every((p) => p > 0 && p < 1)).toBe(true);
+    await expect(m.predictGraphs([graphs[0]!, { ...graphs[1]!, featurizer: 'other-atoms-v2' }])).rejects.toThrow(/^predictGraphs: graph 1 was featurized by other-atoms-v2, but mol\.safetensors was trained on graft-atoms-v1 features \(48 per atom\)$/);
   });
 });

@@ -36,6 +36,7 @@ import { applyPreprocess, type Preprocessing } from './preprocess.js';
 export type { KernelBinaries } from './kernels.js';
 export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
+export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
 export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from './preprocess.js';
 
 export interface LoadOptions {
