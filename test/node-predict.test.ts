@@ -127,6 +127,19 @@ describe('graft predict on a node run with a new graph', () => {
     expect(agree).toBeGreaterThan(0.6);
   });
 
+  it('graft quantize\'s int8 file carries the record too: graft/infer applies it to the raw features', async () => {
+    const int8 = join(dir, 'model.int8.safetensors');
+    await quantize(['--run', run, '--int8', '--out', int8]);
+    const { loadModel } = await bundle();
+    const q = await loadModel(readFileSync(int8), { backend: 'simd' });
+    expect(q.preprocess).toEqual({ version: 1, features: [{ kind: 'row-normalize' }] });
+    const g = { numNodes: fresh.numNodes, features: next.x, src: fresh.src, dst: fresh.dst };
+    const f = await (await loadModel(readFileSync(model), { backend: 'simd' })).predictNodes(g);
+    const raw = await q.predictNodes(g), pre = await q.predictNodes({ ...g, features: rowNormalized(next.x, 24) }, { features: 'preprocessed' });
+    expect(bitsEqual(raw.probs, pre.probs)).toBe(true);
+    expect(Array.from(raw.pred).filter((k, i) => k === f.pred[i]).length).toBeGreaterThan(140);
+  });
+
   it('without --out, writes the rows to stdout', async () => {
     const p = await graft('predict', '--run', run, '--edges', next.edges, '--features', next.features);
     expect(p.code, p.err).toBe(0);
