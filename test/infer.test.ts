@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -18,8 +18,8 @@ import { GCN_GP_DEFAULTS, trainGcnRegressor } from '../src/train/gcn-regressor.j
 import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../src/train/node-trainer.js';
 import { MOLECULE_DEFAULTS } from '../src/chem/train-molecules.js';
-import { availableBackends, bitsEqual, closeness, rng, runGraftAsync, tempDir } from './helpers.js';
-import { moleculeCsv, SMILES } from './fixtures.js';
+import { availableBackends, bitsEqual, closeness, rng, tempDir } from './helpers.js';
+import { SMILES } from './fixtures.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundleFile = join(root, 'dist', 'infer', 'graft-infer.js');
@@ -259,13 +259,25 @@ describe('graft/infer on molecules: featurized with @rdkit/rdkit by moleculeGrap
   });
 
   it('an exported graph model records its featurizer; graphs featurized otherwise are refused', async () => {
+    // A graph run folder as graft train --task graph leaves it (config.json, checkpoint), exported in-process.
+    const { smilesToGraph, toSample } = await import('../src/chem/featurize.js');
+    const samples = (await Promise.all(SMILES.map((s) => smilesToGraph(s)))).map((g, i) => toSample(g!, Float32Array.of(i % 2, i % 3 ? 1 : 0, 1), false));
+    const rt = await Runtime.create({ threads: 2 });
+    let cp: Parameters<typeof encodeCheckpoint>[0] | null = null;
+    try {
+      const tr = new GraphTrainer(rt, 48, 3, { ...MOLECULE_DEFAULTS, task: 'multilabel', epochs: 2, hidden: 8, batchSize: 8, shardSize: 4 });
+      await tr.fit(samples.slice(0, 16), samples.slice(16), { checkpoint: { every: 100, write: (c) => { cp = c; } } });
+      tr.dispose();
+    } finally {
+      await rt.close();
+    }
     const dir = tempDir('graft-infer-mol-');
-    writeFileSync(join(dir, 'mols.csv'), moleculeCsv(2));
     const run = join(dir, 'run');
-    const t = await runGraftAsync(['train', '--task', 'graph', '--data', join(dir, 'mols.csv'), '--epochs', '2', '--hidden', '8', '--threads', '2', '--out', run, '--quiet']);
-    expect(t.status, t.stderr).toBe(0);
-    const e = await runGraftAsync(['export', '--to', 'graft', '--run', run, '--out', join(dir, 'mol.safetensors')]);
-    expect(e.status, e.stderr).toBe(0);
+    mkdirSync(run);
+    writeFileSync(join(run, 'checkpoint.safetensors'), encodeCheckpoint(cp!));
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ kind: 'graph', data: join(dir, 'mols.csv'), type: 'multilabel', targets: ['a', 'b', 'c'] }));
+    const { exportModel } = await import('../src/cli/interop.js');
+    await exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'mol.safetensors')]);
     const { createRequire } = await import('node:module');
     const RDKit = await (createRequire(import.meta.url)('@rdkit/rdkit') as () => Promise<import('../src/infer/molecule.js').RDKitLike>)();
     const b = await import(bundleFile) as typeof import('../src/infer/index.js');
