@@ -55,8 +55,8 @@ export async function scoreRunData(rt: Runtime, run: RunModel, dataDir: string |
   const saved = run.config as unknown as NodeTrainConfig & DataChoice;
   const choice: DataChoice = { ...saved, ...(dataDir ? { dataDir } : {}) };
   const recorded = saved['inputs' as keyof typeof saved] as unknown as RecordedInputs | undefined;
-  // The files this command reads, with the checksums the run recorded for the same roles.
   if (!recorded) console.error(`${command}: warning: ${join(run.dir, 'config.json')} records no checksums of its input files (a run from before graft recorded them): the data read now is not checked against the run's`);
+  // The files this command reads, with the checksums the run recorded for the same roles.
   const reading = dataInputFiles(choice);
   const expect: RecordedInputs = {};
   for (const [role, f] of Object.entries(recorded ?? {})) expect[role] = { path: reading[role] ?? f.path, sha256: f.sha256 };
