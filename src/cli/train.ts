@@ -49,7 +49,7 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
 export function dataPreprocess(c: DataChoice): PreprocessStep[] {
   const csv = c.edges !== undefined || c.features !== undefined || c.labels !== undefined;
   if (!csv && (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv')) return [];
-  return c.normalize === false ? [] : [{ kind: 'row-normalize' }];
+  return c.normalize ? [{ kind: 'row-normalize' }] : [];
 }
 
 /** The files loadData reads for a data choice, by role (none for the generated sets). */
