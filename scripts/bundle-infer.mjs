@@ -36,6 +36,8 @@ await build({
   target: 'es2022',
   loader: { '.wasm': 'binary' },
   minify: true,
+  // Class names survive minification: a GraftError reaches the page as GraftError, not a one-letter name.
+  keepNames: true,
   legalComments: 'none',
   outfile,
   logLevel: 'warning',

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { GraphTrainer } from '../src/train/graph-trainer.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../src/train/node-trainer.js';
 import { MOLECULE_DEFAULTS } from '../src/chem/train-molecules.js';
 import { availableBackends, bitsEqual, closeness, rng, tempDir } from './helpers.js';
+import { SMILES } from './fixtures.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundleFile = join(root, 'dist', 'infer', 'graft-infer.js');
@@ -75,6 +76,15 @@ describe('graft/infer bundle', () => {
     const size = JSON.parse(readFileSync(join(root, 'dist', 'infer', 'size.json'), 'utf8')) as { bytes: number };
     expect(size.bytes).toBe(code.length);
     expect(size.bytes).toBeLessThan(400 * 1024);
+  });
+
+  it('throws errors that keep their class names (GraftError, exported for instanceof), not minified ones', async () => {
+    const b = await import(bundleFile) as typeof import('../src/infer/index.js');
+    const err = await b.loadModel(Uint8Array.of(1, 2, 3), { name: 'tiny.bin' }).then(() => null, (e: unknown) => e) as Error;
+    expect(err.constructor.name).toBe('GraftError');
+    expect(err.name).toBe('GraftError');
+    expect(err).toBeInstanceOf(b.GraftError);
+    expect(String(err)).toMatch(/^GraftError: tiny\.bin: not a valid checkpoint/);
   });
 
   it('predicts a node model in a bare V8 context (no require, process or TextDecoder), bit for bit as the Node runtime on the same backend', async () => {
@@ -219,5 +229,64 @@ describe('graft/infer refuses what is not a model', () => {
     saveCheckpoint(f, { tensors: new Map([['x', { shape: [1], data: Float32Array.of(1) }]]), metadata: { format: 'something' } });
     await expect(loadModel(readFileSync(f), { kernels, name: 'other.safetensors' })).rejects.toThrow(/other\.safetensors: not a Graft model \(task none, format something\)/);
     await expect(loadModel(Uint8Array.of(1, 2, 3), { kernels, name: 'tiny.bin' })).rejects.toThrow(/tiny\.bin: not a valid checkpoint: shorter than its 8-byte header length/);
+  });
+});
+
+describe('graft/infer on molecules: featurized with @rdkit/rdkit by moleculeGraph (the docs\' recipe)', () => {
+  const EXTRA = ['[NH4+]', 'CC(=O)[O-]', 'C[N+](C)(C)C', '[Na+].[Cl-]', 'OB(O)O', 'c1ccsc1', '[Pt]', 'C#CC=C=C', 'OS(=O)(=O)O', 'F[P-](F)(F)(F)(F)F', 'C[Se]C', 'N#N', 'C1CC', '', 'not a smiles'];
+
+  it('gives the training featurizer\'s bits (atoms, bonds, bond orders, Morgan bits) and null where it gives null', async () => {
+    const { createRequire } = await import('node:module');
+    const initRDKitModule = createRequire(import.meta.url)('@rdkit/rdkit') as () => Promise<import('../src/infer/molecule.js').RDKitLike>;
+    const RDKit = await initRDKitModule();
+    const b = await import(bundleFile) as typeof import('../src/infer/index.js');
+    const { smilesToGraph, FEATURIZER_VERSION, ATOM_FEATURES } = await import('../src/chem/featurize.js');
+    expect(b.MOLECULE_FEATURIZER).toBe(FEATURIZER_VERSION);
+    expect(b.MOLECULE_ATOM_FEATURES).toBe(ATOM_FEATURES);
+    let parsed = 0;
+    for (const s of [...SMILES, ...EXTRA]) {
+      const got = b.moleculeGraph(RDKit, s, { descriptors: true }), want = await smilesToGraph(s);
+      if (want === null) { expect(got, s).toBeNull(); continue; }
+      parsed++;
+      expect(got!.nodes, s).toBe(want.atoms);
+      expect(got!.featurizer).toBe(FEATURIZER_VERSION);
+      for (const k of ['x', 'src', 'dst', 'w'] as const) expect(bitsEqual(got![k], want[k]), `${s} ${k}`).toBe(true);
+      expect(bitsEqual(got!.descriptors!, want.morgan), `${s} morgan`).toBe(true);
+      expect(b.moleculeGraph(RDKit, s)!.descriptors).toBeUndefined();
+    }
+    expect(parsed).toBe(SMILES.length + EXTRA.length - 3);
+    expect(() => b.moleculeGraph({} as never, 'CCO')).toThrow(/first argument must be RDKit's module/);
+  });
+
+  it('an exported graph model records its featurizer; graphs featurized otherwise are refused', async () => {
+    // A graph run folder as graft train --task graph leaves it (config.json, checkpoint), exported in-process.
+    const { smilesToGraph, toSample } = await import('../src/chem/featurize.js');
+    const samples = (await Promise.all(SMILES.map((s) => smilesToGraph(s)))).map((g, i) => toSample(g!, Float32Array.of(i % 2, i % 3 ? 1 : 0, 1), false));
+    const rt = await Runtime.create({ threads: 2 });
+    let cp: Parameters<typeof encodeCheckpoint>[0] | null = null;
+    try {
+      const tr = new GraphTrainer(rt, 48, 3, { ...MOLECULE_DEFAULTS, task: 'multilabel', epochs: 2, hidden: 8, batchSize: 8, shardSize: 4 });
+      await tr.fit(samples.slice(0, 16), samples.slice(16), { checkpoint: { every: 100, write: (c) => { cp = c; } } });
+      tr.dispose();
+    } finally {
+      await rt.close();
+    }
+    const dir = tempDir('graft-infer-mol-');
+    const run = join(dir, 'run');
+    mkdirSync(run);
+    writeFileSync(join(run, 'checkpoint.safetensors'), encodeCheckpoint(cp!));
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ kind: 'graph', data: join(dir, 'mols.csv'), type: 'multilabel', targets: ['a', 'b', 'c'] }));
+    const { exportModel } = await import('../src/cli/interop.js');
+    await exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'mol.safetensors')]);
+    const { createRequire } = await import('node:module');
+    const RDKit = await (createRequire(import.meta.url)('@rdkit/rdkit') as () => Promise<import('../src/infer/molecule.js').RDKitLike>)();
+    const b = await import(bundleFile) as typeof import('../src/infer/index.js');
+    const m = await b.loadModel(readFileSync(join(dir, 'mol.safetensors')), { name: 'mol.safetensors' });
+    expect(m.preprocess).toEqual({ version: 1, features: [], featurizer: { name: 'graft-atoms-v1', atomFeatures: 48 } });
+    const graphs = SMILES.slice(0, 5).map((s) => b.moleculeGraph(RDKit, s)!);
+    const r = await m.predictGraphs(graphs);
+    expect(r.outputs.length).toBe(5 * 3);
+    expect([...r.probs!].every((p) => p > 0 && p < 1)).toBe(true);
+    await expect(m.predictGraphs([graphs[0]!, { ...graphs[1]!, featurizer: 'other-atoms-v2' }])).rejects.toThrow(/^predictGraphs: graph 1 was featurized by other-atoms-v2, but mol\.safetensors was trained on graft-atoms-v1 features \(48 per atom\)$/);
   });
 });

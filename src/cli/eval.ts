@@ -1,54 +1,71 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GraftError } from '../core/errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { moleculeReport, moleculeSplit, moleculeTrainer } from '../chem/train-molecules.js';
-import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import type { Checkpoint } from '../train/checkpoint.js';
+import { checkInputs, type RecordedInputs } from '../core/input-files.js';
+import { applyPreprocess } from '../infer/preprocess.js';
+import { modelWeights } from '../infer/model-file.js';
+import type { NodeDataset } from '../data/node-dataset.js';
+import { readRunModel, type RunModel } from './run-model.js';
+import { predictNodeRun } from './predict-node.js';
 import type { GraphTrainConfig } from '../train/graph-trainer.js';
 import { accuracy, classificationReport } from '../train/metrics.js';
 import { predictNodes, type NodeTrainConfig } from '../train/node-trainer.js';
 import { num, joinNegativeValues } from './args.js';
-import { loadData, writePredictions, type DataChoice } from './train.js';
+import { dataInputFiles, loadRawData, type DataChoice } from './train.js';
 
-// `graft eval` and `graft predict`: a run folder's checkpoint, on its data again (node runs;
-// eval also scores graph runs).
+// `graft eval`: a run folder's checkpoint scored on its data again (node and graph runs),
+// after checking that the data files are the ones the run recorded.
 
-export const EVAL_USAGE = `  graft eval --run DIR [--threads N]`;
+export const EVAL_USAGE = `  graft eval --run DIR [--threads N] [--data-dir DIR]`;
 
+/** graft eval (mode 'eval'); 'predict' is graft predict on a node run (predict-node.ts). */
 export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise<void> {
-  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { run: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, 'data-dir': { type: 'string' } } });
+  if (mode === 'predict') return predictNodeRun(argv);
+  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { run: { type: 'string' }, threads: { type: 'string' }, 'data-dir': { type: 'string' } } });
   if (!v.run) throw new GraftError(`--run DIR (a folder written by graft train) is required`);
-  const cfgFile = join(v.run, 'config.json');
-  if (!existsSync(cfgFile)) throw new GraftError(`${cfgFile} not found (is ${v.run} a run folder?)`);
-  const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as NodeTrainConfig & DataChoice & { kind?: string };
-  const cp = loadCheckpoint(join(v.run, 'checkpoint.safetensors'));
   const threads = num(v.threads, '--threads', true);
-  if (saved.kind === 'graph') {
-    if (mode === 'predict') throw new GraftError(`${v.run} is a graph run: graft predict reads node runs; graft eval scores a graph run on its test split`);
-    return evalGraphRun(saved as unknown as GraphRunConfig, cp, threads);
+  const run = readRunModel(v.run, 'graft eval');
+  if (run.kind === 'graph') {
+    await checkInputs(run.config['inputs'] as RecordedInputs | undefined, join(run.dir, 'config.json'), 'graft eval');
+    return evalGraphRun(run.config as unknown as GraphRunConfig, run.model.checkpoint, threads);
   }
-  const prefix = saved.restoreBest ? 'best.' : 'model.';
-  const weights = new Map([...cp.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t.data as Float32Array]));
-  const ds = loadData({ ...saved, ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}) }, saved.seed);
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
-    const { probs, pred } = await predictNodes(rt, ds, saved, weights);
-    if (mode === 'eval') {
-      const rep = classificationReport(ds.labels, pred, ds.split.test, ds.numClasses);
-      console.log(JSON.stringify({
-        dataset: ds.name, test_accuracy: accuracy(ds.labels, pred, ds.split.test), val_accuracy: accuracy(ds.labels, pred, ds.split.val),
-        test_f1_micro: rep.f1.micro, test_f1_macro: rep.f1.macro, test_f1_weighted: rep.f1.weighted,
-      }));
-    } else {
-      const file = resolve(v.out ?? join(v.run, 'predictions.csv'));
-      writePredictions(file, ds, pred, probs);
-      console.log(JSON.stringify({ predictions: file, nodes: ds.numNodes }));
-    }
+    const { ds, pred } = await scoreRunData(rt, run, v['data-dir'], 'graft eval');
+    const rep = classificationReport(ds.labels, pred, ds.split.test, ds.numClasses);
+    console.log(JSON.stringify({
+      dataset: ds.name, test_accuracy: accuracy(ds.labels, pred, ds.split.test), val_accuracy: accuracy(ds.labels, pred, ds.split.val),
+      test_f1_micro: rep.f1.micro, test_f1_macro: rep.f1.macro, test_f1_weighted: rep.f1.weighted,
+    }));
   } finally {
     await rt.close();
   }
+}
+
+/**
+ * A node run's model on its own data: the input files checked against the SHA-256s the run
+ * recorded (a --data-dir elsewhere must hold the same bytes), read raw, preprocessed by the
+ * model's record, scored by the runtime.
+ */
+export async function scoreRunData(rt: Runtime, run: RunModel, dataDir: string | undefined, command: string): Promise<{ ds: NodeDataset; probs: Float32Array; pred: Int32Array }> {
+  const saved = run.config as unknown as NodeTrainConfig & DataChoice;
+  const choice: DataChoice = { ...saved, ...(dataDir ? { dataDir } : {}) };
+  const recorded = saved['inputs' as keyof typeof saved] as unknown as RecordedInputs | undefined;
+  if (!recorded) console.error(`${command}: warning: ${join(run.dir, 'config.json')} records no checksums of its input files (a run from before graft recorded them): the data read now is not checked against the run's`);
+  // The files this command reads, with the checksums the run recorded for the same roles.
+  const reading = dataInputFiles(choice);
+  const expect: RecordedInputs = {};
+  for (const [role, f] of Object.entries(recorded ?? {})) expect[role] = { path: reading[role] ?? f.path, sha256: f.sha256 };
+  await checkInputs(expect, join(run.dir, 'config.json'), command);
+  const ds = loadRawData(choice, saved.seed);
+  if (ds.numFeatures !== run.model.shape.features) throw new GraftError(`${ds.name}: ${ds.numFeatures} features, but the run's model reads ${run.model.shape.features}`);
+  applyPreprocess(run.model.preprocess!.features, ds.features, ds.numNodes, ds.numFeatures);
+  const { probs, pred } = await predictNodes(rt, ds, saved, modelWeights(run.model, ''));
+  return { ds, probs, pred };
 }
 
 

@@ -1,16 +1,18 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import type { StoredTensor } from '../core/safetensors.js';
-import { MODEL_FORMAT, modelWeights, parseModelFile, reportedModel } from '../infer/model-file.js';
+import { MODEL_FORMAT, modelWeights, reportedModel } from '../infer/model-file.js';
+import { preprocessMetadata } from '../infer/preprocess.js';
 import { gcnFromPyg, gcnToPyg } from '../interop/pyg.js';
-import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { decodeForeignSafetensors, encodeCheckpoint } from '../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../train/node-trainer.js';
 import { joinNegativeValues, num } from './args.js';
 import { claimRunFolder } from './run-folder.js';
-import { loadData, type DataChoice } from './train.js';
+import { checkOutFile, readRunModel } from './run-model.js';
+import { dataPreprocess, loadData, type DataChoice } from './train.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
 // and a run's model alone as a small file for graft/infer.
@@ -62,10 +64,10 @@ export async function importModel(argv: string[]): Promise<void> {
     const shape = { features: ds.numFeatures, classes: ds.numClasses };
     const source = { from: 'pyg', file };
     writeFileAtomic(join(out, 'checkpoint.safetensors'), encodeCheckpoint({
-      tensors, metadata: { format: MODEL_FORMAT, task: 'node', config: JSON.stringify(config), shape: JSON.stringify(shape), imported: JSON.stringify(source) },
+      tensors, metadata: { format: MODEL_FORMAT, task: 'node', config: JSON.stringify(config), shape: JSON.stringify(shape), imported: JSON.stringify(source), ...preprocessMetadata({ features: dataPreprocess(data) }) },
     }));
     writeJsonAtomic(join(out, 'config.json'), {
-      task: 'node', ...data, ...config, imported: source, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses,
+      task: 'node', ...data, ...config, imported: source, preprocess: { features: dataPreprocess(data) }, num_nodes: ds.numNodes, num_features: ds.numFeatures, num_classes: ds.numClasses,
       ...(ds.classNames ? { class_names: ds.classNames } : {}),
     });
   } finally {
@@ -79,10 +81,8 @@ export async function exportModel(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({ args: argv, strict: true, options: { to: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' } } });
   if (v.to !== 'pyg' && v.to !== 'graft') throw new GraftError(`--to must be 'pyg' (a PyG GCN state_dict) or 'graft' (a model file for graft/infer), got ${JSON.stringify(v.to ?? null)}`);
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train or graft import) is required');
-  const cpFile = join(v.run, 'checkpoint.safetensors');
-  if (!existsSync(cpFile)) throw new GraftError(`${cpFile} not found (is ${v.run} a graft train run folder?)`);
-  const model = parseModelFile(loadCheckpoint(cpFile), cpFile);
-  const out = resolve(v.out ?? join(v.run, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
+  const { dir, model, checkpointFile: cpFile } = readRunModel(v.run, 'graft export');
+  const out = checkOutFile(v.out ?? join(dir, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
   let tensors: Map<string, StoredTensor>;
   let metadata: Record<string, string>;
   if (v.to === 'pyg') {
@@ -95,6 +95,6 @@ export async function exportModel(argv: string[]): Promise<void> {
     ({ tensors, metadata } = reportedModel(model));
   }
   writeFileAtomic(out, encodeCheckpoint({ tensors, metadata }));
-  console.log(JSON.stringify({ out, to: v.to, task: model.task, tensors: [...tensors.keys()] }));
+  console.log(JSON.stringify({ out, to: v.to, task: model.task, tensors: [...tensors.keys()], ...(v.to === 'graft' ? { preprocess: model.preprocess } : {}) }));
 }
 

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { moleculeSplit } from '../chem/train-molecules.js';
@@ -7,13 +7,15 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { loadModel, type GraftModel, type KernelBinaries, type LoadOptions } from '../infer/index.js';
-import { parseModelFile, reportedModel } from '../infer/model-file.js';
+import { reportedModel, type ModelFile } from '../infer/model-file.js';
 import { enableRelaxedSimd } from '../kernels/wasm.js';
 import type { Linear } from '../nn/layers.js';
 import { int8Entries, quantizeLinear, RangeObserver } from '../quant/int8.js';
-import { encodeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { encodeCheckpoint } from '../train/checkpoint.js';
 import { meanRocAuc } from '../train/multilabel-metrics.js';
-import { loadData, type DataChoice } from './train.js';
+import { loadRawData, type DataChoice } from './train.js';
+import { checkOutFile, readRunModel } from './run-model.js';
+import { checkInputs, type RecordedInputs } from '../core/input-files.js';
 
 // graft quantize --int8: a run's model with int8 weights (symmetric, per output channel) and
 // 7-bit activations whose scale per tensor is calibrated on the training nodes or graphs,
@@ -41,12 +43,11 @@ export async function quantize(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({ args: argv, strict: true, options: { run: { type: 'string' }, int8: { type: 'boolean' }, out: { type: 'string' } } });
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train) is required');
   if (!v.int8) throw new GraftError('--int8 is required (the one precision graft quantize makes)');
-  const cpFile = join(v.run, 'checkpoint.safetensors'), cfgFile = join(v.run, 'config.json');
-  if (!existsSync(cpFile) || !existsSync(cfgFile)) throw new GraftError(`${v.run} is not a run folder (no checkpoint.safetensors and config.json)`);
-  const file = parseModelFile(loadCheckpoint(cpFile), cpFile);
-  if (file.task === 'genomic') throw new GraftError(`${cpFile}: graft quantize covers node and graph runs`);
-  const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
-  const task = file.task === 'node' ? await nodeTask(saved) : await graphTask(saved);
+  const { dir, model: file, config: saved, checkpointFile: cpFile } = readRunModel(v.run, 'graft quantize');
+  const out = checkOutFile(v.out ?? join(dir, 'model.int8.safetensors'));
+  // Calibrated and scored on the run's own data: refused if a file it recorded changed since.
+  await checkInputs(saved['inputs'] as RecordedInputs | undefined, join(dir, 'config.json'), 'graft quantize (calibration and test scores)');
+  const task = file.task === 'node' ? await nodeTask(saved, file) : await graphTask(saved);
   const kernels = localKernels();
 
   // Calibration: every linear map's input range over the training rows, on the float model.
@@ -78,7 +79,6 @@ export async function quantize(argv: string[]): Promise<void> {
     calibration[name] = { min: r.min, max: r.max, scale: values.inputScale, zero_point: values.zeroPoint };
   }
   const bytes = encodeCheckpoint({ tensors, metadata: { ...floatModel.metadata, precision: 'int8', calibration: JSON.stringify(calibration) } });
-  const out = resolve(v.out ?? join(v.run, 'model.int8.safetensors'));
   const int8 = await loadModel(bytes, { kernels, name: out });
   const int8Scores = await task.score(int8);
   writeFileAtomic(out, bytes);
@@ -88,8 +88,10 @@ export async function quantize(argv: string[]): Promise<void> {
   }));
 }
 
-async function nodeTask(saved: Record<string, unknown>): Promise<TaskData> {
-  const ds = loadData(saved as unknown as DataChoice, Number(saved['seed']));
+/** The run's node task with its features raw: the model files apply their recorded preprocessing. */
+async function nodeTask(saved: Record<string, unknown>, file: ModelFile): Promise<TaskData> {
+  const ds = loadRawData(saved as unknown as DataChoice, Number(saved['seed']));
+  if (ds.numFeatures !== file.shape.features) throw new GraftError(`the run's data has ${ds.numFeatures} features, its model reads ${file.shape.features}`);
   const g = { numNodes: ds.numNodes, features: ds.features, src: ds.src, dst: ds.dst };
   return {
     rows: ds.split.train,

@@ -4,7 +4,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DataError } from '../data/csv.js';
 import { sharedDataDir } from '../data/locate.js';
-import { loadNodeCsv, loadPlanetoid, rowNormalize, type NodeDataset } from '../data/node-dataset.js';
+import { loadNodeCsv, loadPlanetoid, type NodeDataset } from '../data/node-dataset.js';
+import { applyPreprocess, type PreprocessStep } from '../infer/preprocess.js';
+import { recordInputs } from '../core/input-files.js';
 import { plantedPartition } from '../data/synthetic.js';
 import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
@@ -29,7 +31,37 @@ export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citesee
 
 export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
 
+/**
+ * A data choice's node task with its features preprocessed as training sees them
+ * (dataPreprocess's steps applied); loadRawData gives them as read.
+ */
 export function loadData(c: DataChoice, seed: number): NodeDataset {
+  const ds = loadRawData(c, seed);
+  applyPreprocess(dataPreprocess(c), ds.features, ds.numNodes, ds.numFeatures);
+  return ds;
+}
+
+/**
+ * What turns a data choice's raw features into the model's (recorded in every model file,
+ * infer/preprocess.ts): Kipf & Welling's row normalization for Planetoid and the user's CSVs
+ * unless --no-normalize; the planted-partition sets are used as generated.
+ */
+export function dataPreprocess(c: DataChoice): PreprocessStep[] {
+  const csv = c.edges !== undefined || c.features !== undefined || c.labels !== undefined;
+  if (!csv && (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv')) return [];
+  return c.normalize ? [{ kind: 'row-normalize' }] : [];
+}
+
+/** The files loadData reads for a data choice, by role (none for the generated sets). */
+export function dataInputFiles(c: DataChoice): Record<string, string | undefined> {
+  if (c.edges || c.features || c.labels) return { edges: c.edges, features: c.features, labels: c.labels };
+  if (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv') return {};
+  const dir = sharedDataDir(c.dataDir);
+  return dir ? { data: join(dir, 'planetoid', `${c.dataset}.json`) } : {};
+}
+
+/** The node task as read, before preprocessing. */
+export function loadRawData(c: DataChoice, seed: number): NodeDataset & { featureNames?: string[] } {
   if (c.edges || c.features || c.labels) {
     if (!c.edges || !c.features || !c.labels) throw new GraftError('--edges, --features and --labels go together');
     const ds = loadNodeCsv({ edges: c.edges, features: c.features, labels: c.labels });
@@ -41,7 +73,6 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
       const sorted = (xs: number[]): Int32Array => Int32Array.from(xs).sort();
       ds.split = { train: sorted(labelled.slice(0, a)), val: sorted(labelled.slice(a, b)), test: sorted(labelled.slice(b)) };
     }
-    if (c.normalize) rowNormalize(ds);
     return ds;
   }
   if (c.dataset === 'synthetic') return plantedPartition({ seed: 7 });
@@ -49,9 +80,7 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
   if (c.dataset === 'synthetic-arxiv') return plantedPartition({ nodes: 169_343, classes: 40, features: 128, avgDegree: 7, trainPerClass: 500, val: 5000, test: 10_000, seed: 7 });
   const dir = sharedDataDir(c.dataDir);
   if (!dir) throw new GraftError(`data set '${c.dataset}' needs the shared data folder (../shared/data, GRAFT_DATA or --data-dir); none found`);
-  const ds = loadPlanetoid(join(dir, 'planetoid'), c.dataset);
-  if (c.normalize) rowNormalize(ds);
-  return ds;
+  return loadPlanetoid(join(dir, 'planetoid'), c.dataset);
 }
 
 
@@ -118,9 +147,13 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
   const out = resolve(pick(v.out, 'out', join('runs', `${data.dataset}-seed${config.seed}`)));
-  const full = loadData(data, config.seed);
+  // Read raw, then preprocessed by the steps every model file of the run records.
+  const full = loadRawData(data, config.seed);
+  const preprocess = dataPreprocess(data);
+  applyPreprocess(preprocess, full.features, full.numNodes, full.numFeatures);
   // Distributed: every rank partitions the same graph the same way and trains on its part; rank 0 alone writes the run folder.
   const lead = dist === null || dist.rank === 0;
+  const inputs = lead ? await recordInputs(dataInputFiles(data)) : {};
   const partition = dist ? bfsPartition(full.numNodes, full.src, full.dst, dist.ranks) : null;
   const ds = dist ? partDataset(full, partition!, dist.rank).data : full;
   const release = lead ? claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true }) : () => {};
@@ -136,7 +169,10 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
   try {
     // Data paths absolute, so graft eval and graft explain find them from any working directory.
     const files = Object.fromEntries((['edges', 'features', 'labels', 'dataDir'] as const).filter((k) => data[k] !== undefined).map((k) => [k, resolve(data[k]!)]));
-    const saved = { task: 'node', ...data, ...files, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: full.numNodes, num_features: full.numFeatures, num_classes: full.numClasses, ...(full.classNames ? { class_names: full.classNames } : {}) };
+    const saved = {
+      task: 'node', ...data, ...files, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: full.numNodes, num_features: full.numFeatures, num_classes: full.numClasses,
+      ...(full.classNames ? { class_names: full.classNames } : {}), ...(full.featureNames ? { feature_names: full.featureNames } : {}), preprocess: { features: preprocess }, inputs,
+    };
     if (lead) writeJsonAtomic(join(out, 'config.json'), { ...saved, ...(dist ? { distributed: distributedConfig(v, dist) } : {}) });
     if (dist && lead && !v.quiet) console.error(`graft train: ${dist.ranks} ranks, ${dist.sync.stats.mode}; the graph cut into ${dist.ranks} parts in breadth-first order (${partition!.cutEdges} of ${partition!.edges} edges between parts, dropped); rank 0 has ${ds.numNodes} nodes`);
     if (lead && !v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
@@ -152,7 +188,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     const r = await trainNodeClassifier(rt, ds, config, {
       ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}), ...(dist ? {} : { interrupted: () => sigint }),
       ...(dist ? { distributed: { sync: dist.sync, sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0), validateEvery: dist.sync.validationPeriod } } : {}),
-      faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
+      faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) }, preprocess,
       // Distributed, epochs between validations have no validation figures (NaN): they are not shown.
       onEpoch: (e) => { if (!Number.isNaN(e.val_loss)) progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }); }, ...(resumeFrom ? { resumeFrom } : {}),
     }).finally(() => process.removeListener('SIGINT', onSigint));

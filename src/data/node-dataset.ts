@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeDataset } from '../graph/node-data.js';
+import { applyPreprocess } from '../infer/preprocess.js';
 import { DataError, parseTable, readText } from './csv.js';
 
 export type { NodeDataset };
@@ -8,12 +9,8 @@ export type { NodeDataset };
 
 /** Kipf & Welling's preprocessing: each feature row divided by its sum (empty rows stay 0). */
 export function rowNormalize(ds: NodeDataset): void {
-  const f = ds.features, w = ds.numFeatures;
-  for (let r = 0; r < ds.numNodes; r++) {
-    let s = 0;
-    for (let c = 0; c < w; c++) s += f[r * w + c]!;
-    if (s > 0) for (let c = 0; c < w; c++) f[r * w + c] = f[r * w + c]! / s;
-  }
+  // The one implementation graft/infer also runs (infer/preprocess.ts), so the bits agree.
+  applyPreprocess([{ kind: 'row-normalize' }], ds.features, ds.numNodes, ds.numFeatures);
 }
 
 function field<T>(file: string, obj: Record<string, unknown>, key: string, check: (v: unknown) => v is T, what: string): T {
@@ -78,14 +75,14 @@ export function loadPlanetoid(dir: string, name: string): NodeDataset {
   };
 }
 
+/** A graph without labels (graft predict's new graph): nodes and features from one file, edges by id from another. */
+export interface NodeGraphCsv { numNodes: number; numFeatures: number; features: Float32Array; src: Int32Array; dst: Int32Array; ids: string[]; featureNames: string[]; index: Map<string, number> }
+
 /**
- * Generic node data from CSV/TSV files:
- *   features: id, then one numeric column per feature (defines the nodes and their order);
- *   edges: source, target[, weight] by id;
- *   labels: id, label[, split] with split one of train / val / test (otherwise a seeded
- *   split is made by the caller). Labels are class names; classes are numbered in sorted order.
+ * The features file (id, then one numeric column per feature; its rows are the nodes, in
+ * order) and the edges file (source, target[, weight] by id) of loadNodeCsv, without labels.
  */
-export function loadNodeCsv(files: { features: string; edges: string; labels: string }, name = 'custom'): NodeDataset & { classNames: string[]; splitGiven: boolean } {
+export function loadNodeGraphCsv(files: { features: string; edges: string }): NodeGraphCsv {
   const ft = parseTable(files.features);
   if (ft.header.length < 2) throw new DataError(ft.file, 1, 'need an id column and at least one feature column');
   const n = ft.rows.length, nf = ft.header.length - 1;
@@ -111,6 +108,24 @@ export function loadNodeCsv(files: { features: string; edges: string; labels: st
   if (et.header.length < 2) throw new DataError(et.file, 1, 'need source and target columns');
   const src = new Int32Array(et.rows.length), dst = new Int32Array(et.rows.length);
   et.rows.forEach((row, i) => { src[i] = node(et, i, row[0]!); dst[i] = node(et, i, row[1]!); });
+  return { numNodes: n, numFeatures: nf, features, src, dst, ids: ft.rows.map((r) => r[0]!), featureNames: ft.header.slice(1), index };
+}
+
+/**
+ * Generic node data from CSV/TSV files:
+ *   features: id, then one numeric column per feature (defines the nodes and their order);
+ *   edges: source, target[, weight] by id;
+ *   labels: id, label[, split] with split one of train / val / test (otherwise a seeded
+ *   split is made by the caller). Labels are class names; classes are numbered in sorted order.
+ */
+export function loadNodeCsv(files: { features: string; edges: string; labels: string }, name = 'custom'): NodeDataset & { classNames: string[]; featureNames: string[]; splitGiven: boolean } {
+  const g = loadNodeGraphCsv(files);
+  const { numNodes: n, numFeatures: nf, features, src, dst, index } = g;
+  const node = (table: ReturnType<typeof parseTable>, i: number, value: string): number => {
+    const k = index.get(value);
+    if (k === undefined) throw new DataError(table.file, table.lines[i]!, `unknown node id ${JSON.stringify(value)} (not in ${files.features})`);
+    return k;
+  };
   const lt = parseTable(files.labels);
   if (lt.header.length < 2) throw new DataError(lt.file, 1, 'need id and label columns');
   const labelOf = new Map<number, string>(), splitOf = new Map<number, string>(), lineOf = new Map<number, number>();
@@ -138,6 +153,6 @@ export function loadNodeCsv(files: { features: string; edges: string; labels: st
   return {
     name, numNodes: n, numFeatures: nf, numClasses: classNames.length, features, labels, src, dst,
     split: { train: pick('train'), val: pick('val'), test: pick('test') },
-    ids: ft.rows.map((r) => r[0]!), classNames, splitGiven: splitOf.size > 0,
+    ids: g.ids, featureNames: g.featureNames, classNames, splitGiven: splitOf.size > 0,
   };
 }

@@ -24,6 +24,7 @@ import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels
 import { LocalExec } from './local-exec.js';
 import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
 import { classScores } from '../nn/class-scores.js';
+import { applyPreprocess, type Preprocessing } from './preprocess.js';
 
 // graft/infer: a trained model run from its file's bytes, on one thread, with no Node
 // built-ins (no fs, worker_threads, Piscina or top-level process), so the same code runs in
@@ -33,7 +34,10 @@ import { classScores } from '../nn/class-scores.js';
 // so its outputs are the Node runtime's bits for the same backend.
 
 export type { KernelBinaries } from './kernels.js';
+export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
+export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
+export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from './preprocess.js';
 
 export interface LoadOptions {
   /** The kernel binaries (the bundle passes its own). Absent: the plain-TypeScript reference kernels. */
@@ -52,8 +56,19 @@ export interface LoadOptions {
 /** A node task's graph: features [nodes, features] row-major and undirected edges (each once or both ways). */
 export interface NodeGraph { numNodes: number; features: Float32Array; src: Int32Array | number[]; dst: Int32Array | number[] }
 
-/** One graph of a graph-level task: featurized as at training (graft's molecule featurizer for molecules). */
-export interface GraphInput { nodes: number; x: Float32Array; src: Int32Array; dst: Int32Array; w?: Float32Array; descriptors?: Float32Array }
+/**
+ * One graph of a graph-level task: featurized as at training (graft's molecule featurizer for
+ * molecules: moleculeGraph). `featurizer` names the featurization; a model that records its
+ * own refuses graphs that name another.
+ */
+export interface GraphInput { nodes: number; x: Float32Array; src: Int32Array; dst: Int32Array; w?: Float32Array; descriptors?: Float32Array; featurizer?: string }
+
+/**
+ * How the inputs' features come: 'raw' (the default: as in the user's files; the model applies
+ * the preprocessing its file records, as graft predict does) or 'preprocessed' (already as at
+ * training; nothing is applied).
+ */
+export interface PredictOptions { features?: 'raw' | 'preprocessed' }
 
 /** The samples of a genomic study: model features [n, f] (graft gp --keep-models writes them) and the sample graph's edges. */
 export interface GenomicInput { n: number; features: Float32Array; src: Int32Array; dst: Int32Array }
@@ -63,12 +78,14 @@ export interface GraftModel {
   readonly backend: BackendKind;
   /** The config the model was trained with, as stored in its file. */
   readonly config: Readonly<Record<string, unknown>>;
-  /** Node models: logits, class probabilities and the predicted class of every node. */
-  predictNodes(g: NodeGraph): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }>;
+  /** The preprocessing its file records for raw inputs (null: the file does not say; raw inputs are then refused). */
+  readonly preprocess: Readonly<Preprocessing> | null;
+  /** Node models: logits, class probabilities and the predicted class of every node (features raw unless options say otherwise). */
+  predictNodes(g: NodeGraph, options?: PredictOptions): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }>;
   /** Graph models: outputs [graphs, targets] (logits for multi-label, with their sigmoid as `probs`). */
-  predictGraphs(graphs: readonly GraphInput[]): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }>;
+  predictGraphs(graphs: readonly GraphInput[], options?: PredictOptions): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }>;
   /** Genomic models: the ensemble's prediction for every sample, in the trait's units. */
-  predictGenomic(input: GenomicInput): Promise<Float64Array>;
+  predictGenomic(input: GenomicInput, options?: PredictOptions): Promise<Float64Array>;
   /** Frees the model's memory. */
   dispose(): void;
 }
@@ -89,6 +106,7 @@ class LocalModel implements GraftModel {
   readonly exec: LocalExec;
   readonly task: GraftModel['task'];
   readonly config: Readonly<Record<string, unknown>>;
+  readonly preprocess: Readonly<Preprocessing> | null;
   private disposed = false;
 
   constructor(private readonly file: ModelFile, readonly heap: Heap, backend: KernelBackend, private readonly name: string,
@@ -96,6 +114,23 @@ class LocalModel implements GraftModel {
     this.exec = new LocalExec(heap, backend);
     this.task = file.task;
     this.config = file.config;
+    this.preprocess = file.preprocess;
+  }
+
+  /**
+   * Raw features as the model was trained on them: a copy with the file's steps applied (the
+   * same applyPreprocess graft train and graft predict run, so the same bits). A file that does
+   * not record its preprocessing is refused rather than fed unpreprocessed features silently.
+   */
+  private features(fn: string, x: Float32Array, rows: number, cols: number, options: PredictOptions | undefined): Float32Array {
+    const mode = options?.features ?? 'raw';
+    if (mode !== 'raw' && mode !== 'preprocessed') throw new GraftError(`${fn}: options.features must be 'raw' or 'preprocessed', got ${JSON.stringify(mode)}`);
+    if (mode === 'preprocessed') return x;
+    const p = this.file.preprocess;
+    if (!p) {
+      throw new GraftError(`${this.name}: the file does not record the preprocessing its inputs need (written before graft recorded it); export it again with graft export --to graft --run DIR, or pass { features: 'preprocessed' } with features preprocessed as at training`);
+    }
+    return p.features.length ? applyPreprocess(p.features, x.slice(), rows, cols) : x;
   }
 
   get backend(): BackendKind { return this.exec.backend.kind; }
@@ -107,11 +142,12 @@ class LocalModel implements GraftModel {
     if (this.task !== task) throw new GraftError(`${this.name} is a ${this.task} model: ${what} needs a ${task} model`);
   }
 
-  async predictNodes(g: NodeGraph): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
+  async predictNodes(g: NodeGraph, options?: PredictOptions): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
     this.check('node', 'predictNodes');
     const c = this.file.config as unknown as NodeModelConfig & { nodeOrder?: NodeOrderChoice };
     const { features: f, classes } = this.file.shape;
     const n = checkRows('predictNodes', 'g.features', g.numNodes, f, g.features);
+    const features = this.features('predictNodes', g.features, n, f, options);
     // The node order training ran in (large graphs renumbered for SpMM), so the bits are training's.
     const order = spmmNodeOrder(n, g.src, g.dst, c.nodeOrder);
     const src = order ? renumbered(g.src, order.rank) : g.src, dst = order ? renumbered(g.dst, order.rank) : g.dst;
@@ -120,7 +156,7 @@ class LocalModel implements GraftModel {
     let x: Tensor | null = null;
     try {
       this.prepare(model.params(), linearMaps(model.layers), '');
-      x = Tensor.from(this.heap, 'float32', [n, f], order ? rowsInOrder(g.features, f, order.order) : g.features);
+      x = Tensor.from(this.heap, 'float32', [n, f], order ? rowsInOrder(features, f, order.order) : features);
       const out = await model.forward(this.ctx(c.seed), x);
       const computed = (out.data() as Float32Array).slice();
       const logits = order ? rowsInUserOrder(computed, classes, order.order) : computed;
@@ -130,10 +166,19 @@ class LocalModel implements GraftModel {
     }
   }
 
-  async predictGraphs(graphs: readonly GraphInput[]): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }> {
+  async predictGraphs(graphs: readonly GraphInput[], options?: PredictOptions): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }> {
     this.check('graph', 'predictGraphs');
     const c = this.file.config as unknown as GraphModelConfig & { task: string };
     const { features, targets } = this.file.shape;
+    const featurizer = this.file.preprocess?.featurizer;
+    graphs.forEach((g, i) => {
+      if (featurizer && g?.featurizer !== undefined && g.featurizer !== featurizer.name) {
+        throw new GraftError(`predictGraphs: graph ${i} was featurized by ${g.featurizer}, but ${this.name} was trained on ${featurizer.name} features (${featurizer.atomFeatures} per atom)`);
+      }
+    });
+    // Graph models record no feature steps today; any they record apply to each graph's atom rows.
+    const steps = this.file.preprocess?.features ?? [];
+    if (steps.length && (options?.features ?? 'raw') === 'raw') graphs = graphs.map((g) => (g.x instanceof Float32Array && g.x.length === g.nodes * features ? { ...g, x: applyPreprocess(steps, g.x.slice(), g.nodes, features) } : g));
     const outputs = new Float32Array(graphs.length * targets);
     type Batch = ReturnType<typeof collate>;
     let batch: Batch | null = null;
@@ -161,11 +206,13 @@ class LocalModel implements GraftModel {
     return { outputs, probs, targets };
   }
 
-  async predictGenomic(input: GenomicInput): Promise<Float64Array> {
+  async predictGenomic(input: GenomicInput, options?: PredictOptions): Promise<Float64Array> {
     this.check('genomic', 'predictGenomic');
     const c = this.file.config as unknown as GenomicModelConfig;
     const { features: f, blocks } = this.file.shape;
     const n = checkRows('predictGenomic', 'input.features', input.n, f, input.features);
+    // gp's kept models from before the record feed their features as given (as they always did).
+    const x = this.file.preprocess ? this.features('predictGenomic', input.features, n, f, options) : input.features;
     const adj = gcnNorm(this.heap, n, input.src, input.dst);
     const prop = (): Propagation => ({ adj });
     const inputs: Tensor[] = [];
@@ -175,12 +222,12 @@ class LocalModel implements GraftModel {
         let col = 0;
         for (const w of blocks) {
           const part = new Float32Array(n * w);
-          for (let i = 0; i < n; i++) part.set(input.features.subarray(i * f + col, i * f + col + w), i * w);
+          for (let i = 0; i < n; i++) part.set(x.subarray(i * f + col, i * f + col + w), i * w);
           inputs.push(Tensor.from(this.heap, 'float32', [n, w], part));
           col += w;
         }
       } else {
-        inputs.push(Tensor.from(this.heap, 'float32', [n, f], input.features));
+        inputs.push(Tensor.from(this.heap, 'float32', [n, f], x));
       }
       const members = this.file.members;
       for (const [e, m] of members.entries()) {

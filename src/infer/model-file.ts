@@ -1,5 +1,6 @@
 import { GraftError } from '../core/errors.js';
 import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
+import { preprocessMetadata, readPreprocess, type Preprocessing } from './preprocess.js';
 
 // What the inference entry reads from a file: the task, the config its model is built from,
 // the input and output widths, and which tensors are the reported weights. It accepts a
@@ -30,6 +31,11 @@ export interface ModelFile {
   /** Genomic ensembles: each member's seed and the trait's scale. */
   members: { seed: number; scale: { mean: number; sd: number } }[];
   checkpoint: Checkpoint;
+  /**
+   * What raw inputs need before the model (infer/preprocess.ts); null: the file does not say
+   * (written before Graft recorded it).
+   */
+  preprocess: Preprocessing | null;
 }
 
 const json = <T>(cp: Checkpoint, key: string, file: string): T => {
@@ -49,6 +55,10 @@ const shapeOf = (cp: Checkpoint, name: string, file: string): number[] => {
 };
 
 export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
+  return { ...parseModel(cp, file), preprocess: readPreprocess(cp.metadata, file) };
+}
+
+function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'> {
   const m = cp.metadata;
   const empty: ModelShape = { features: 0, classes: 0, targets: 0, blocks: [] };
   if (m['format'] === MODEL_FORMAT) {
@@ -101,7 +111,10 @@ export function reportedModel(m: ModelFile): Checkpoint {
   return { tensors, metadata: modelMetadata(m) };
 }
 
-/** What a model file carries to rebuild the model: task, config and input/output widths. */
+/** What a model file carries to rebuild the model and feed it: task, config, input/output widths and the inputs' preprocessing. */
 export function modelMetadata(m: ModelFile): Record<string, string> {
-  return { format: MODEL_FORMAT, task: m.task, config: JSON.stringify(m.config), shape: JSON.stringify(m.shape), ...(m.members.length ? { members: JSON.stringify(m.members) } : {}) };
+  return {
+    format: MODEL_FORMAT, task: m.task, config: JSON.stringify(m.config), shape: JSON.stringify(m.shape), ...(m.members.length ? { members: JSON.stringify(m.members) } : {}),
+    ...(m.preprocess ? preprocessMetadata(m.preprocess) : {}),
+  };
 }

@@ -20,6 +20,7 @@ import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fau
 import { loadTrainingState, trainingStateEntries } from './training-state.js';
 import { accuracy, argmaxRows, classificationReport } from './metrics.js';
 import type { StepSync } from './graph-trainer.js';
+import { preprocessMetadata, type PreprocessStep } from '../infer/preprocess.js';
 
 export interface NodeTrainConfig {
   /** GCN layers (≥ 1). */
@@ -109,6 +110,12 @@ export interface NodeTrainHooks {
    * last; early stopping's patience, in epochs, then counts validations of that period.
    */
   distributed?: { sync: StepSync; sum: (values: Float32Array) => void; validateEvery: number };
+  /**
+   * What turned the raw features into `data.features` (infer/preprocess.ts), recorded in every
+   * checkpoint so graft/infer and graft predict apply it to raw inputs. Absent: [] (a model
+   * of the features as given).
+   */
+  preprocess?: PreprocessStep[];
 }
 
 export function checkNodeConfig(c: NodeTrainConfig): void {
@@ -187,7 +194,7 @@ interface NodeRunState {
 
 
 /** The run's state as a checkpoint: weights, Adam moments, best weights, early stopping, history. */
-function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainConfig): Checkpoint {
+function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainConfig, preprocess: PreprocessStep[]): Checkpoint {
   const state = trainingStateEntries(run);
   const h = run.history;
   return {
@@ -196,6 +203,7 @@ function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainC
       ...state.metadata, task: 'node', dataset: data.name,
       config: JSON.stringify(config), epoch: String(h.length ? h[h.length - 1]!.epoch : 0), history: JSON.stringify(h),
       rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
+      ...preprocessMetadata({ features: preprocess }),
     },
   };
 }
@@ -338,7 +346,7 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
       const stop = epoch === hooks.stopAfter || hooks.interrupted?.() === true;
       const last = epoch === config.epochs || run.stopper.shouldStop || stop;
       if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
-        saveCheckpointKeepingPrevious(hooks.checkpointPath, nodeCheckpoint(run, data, config));
+        saveCheckpointKeepingPrevious(hooks.checkpointPath, nodeCheckpoint(run, data, config, hooks.preprocess ?? []));
       }
       if (stop) { interrupted = epoch < config.epochs && !run.stopper.shouldStop; break; }
     }
