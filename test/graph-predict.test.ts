@@ -1,9 +1,12 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMoleculeCsv } from '../src/chem/dataset.js';
+import { graphRunTrainer, scoreMolecules } from '../src/chem/graph-run.js';
 import { rdkit } from '../src/chem/rdkit.js';
 import { moleculeSplit } from '../src/chem/train-molecules.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { SMILES } from './fixtures.js';
 import { readJson, runGraftAsync, tempDir } from './helpers.js';
 
@@ -51,8 +54,14 @@ describe('graph runs: predictions.csv and graft predict', () => {
     const { split } = moleculeSplit(ds, { split: 'random', hybrid: true, config: { seed: 1 } });
     expect(rows.slice(1).map((f) => [Number(f[0]), f[1]])).toEqual(split.test.map((i) => [ds.rows[i]! + 1, ds.smiles[i]]));
     expect(rows.slice(1).every((f) => f[9] === '')).toBe(true);
-    // Written exactly: each probability is a float32 value (the shortest text that reads back as it).
-    for (const f of rows.slice(1)) for (const v of f.slice(2, 5)) expect(Math.fround(Number(v))).toBe(Number(v));
+    // Written exactly: each text reads back as the float32 the run's model gives, rebuilt here from its checkpoint.
+    const rt = await Runtime.create({ threads: 1 });
+    const ck = join(run, 'checkpoint.safetensors');
+    const trainer = graphRunTrainer(rt, loadCheckpoint(ck), ck, 3);
+    const probs = await scoreMolecules(trainer, 'multilabel', split.test.map((i) => ds.graphs[i]!));
+    trainer.dispose();
+    await rt.close();
+    rows.slice(1).forEach((f, k) => f.slice(2, 5).forEach((v, t) => expect(Math.fround(Number(v))).toBe(probs[k * 3 + t])));
     // The probabilities are the ones the test figures were computed from: ROC-AUC by pairs equals metrics.json's.
     const cfg = readJson(join(run, 'config.json')) as { thresholds: Record<string, number>; inputs: { data: { path: string; sha256: string } } };
     const aucs = ['common', 'mid', 'rare'].map((label, t) => {
@@ -79,6 +88,19 @@ describe('graph runs: predictions.csv and graft predict', () => {
     expect(lines.slice(1).map((l) => Number(l.split(',')[0]))).toEqual(Array.from({ length: 48 }, (_, i) => i + 1));
     for (const l of readFileSync(join(run, 'predictions.csv'), 'utf8').trim().split('\n').slice(1)) expect(lines[Number(l.split(',')[0])]).toBe(l);
     expect(lines[32]).toBe('32,CO=C(O)CCC(=O)O,,,,,,,,invalid SMILES: RDKit cannot parse it');
+  }, 30_000);
+
+  it('a run from before predictions.csv (no thresholds, hashes or fingerprints kept): the same bytes, from its data file and seeded split', async () => {
+    const old = join(dir, 'old-run');
+    cpSync(run, old, { recursive: true });
+    const { thresholds: _t, inputs: _i, featurizer: _f, ...cfg } = readJson(join(old, 'config.json'));
+    writeFileSync(join(old, 'config.json'), JSON.stringify(cfg));
+    rmSync(join(old, 'train-fingerprints.safetensors'));
+    const p = await runGraftAsync(['predict', '--run', old, '--out', join(dir, 'old.csv')]);
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stderr).toMatch(/records no SHA-256 of the run's data file/);
+    expect(p.stderr).toMatch(/predates stored thresholds and training fingerprints: taken from .*mols\.csv and the run's seeded split/);
+    expect(readFileSync(join(dir, 'old.csv'), 'utf8')).toBe(readFileSync(join(run, 'predictions.csv'), 'utf8'));
   }, 30_000);
 
   it('new molecules: one row per input row in order, invalid and empty SMILES keep theirs; max_similarity is RDKit Tanimoto to the training molecules', async () => {
