@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMoleculeCsv } from '../src/chem/dataset.js';
 import { graphRunTrainer, scoreMolecules } from '../src/chem/graph-run.js';
+import { smilesToGraph } from '../src/chem/featurize.js';
 import { rdkit } from '../src/chem/rdkit.js';
+import { FingerprintSet, morganFingerprint, packedFingerprints, tanimoto } from '../src/chem/similarity.js';
 import { moleculeSplit } from '../src/chem/train-molecules.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
@@ -42,6 +44,26 @@ async function rdkitTanimoto(a: string, b: string): Promise<number> {
   for (let i = 0; i < 2048; i++) { if (x[i] === '1' && y[i] === '1') both++; if (x[i] === '1' || y[i] === '1') either++; }
   return both / either;
 }
+
+describe('Morgan fingerprints and Tanimoto (oracle: RDKit\'s own bit strings)', () => {
+  it('a graph keeps the fingerprint of its parse (through the cache too); FingerprintSet and tanimoto agree with RDKit\'s bits', async () => {
+    const graphs = await Promise.all(SMILES.map((s) => smilesToGraph(s)));
+    for (const [i, s] of SMILES.entries()) expect(graphs[i]!.similarity).toEqual(await morganFingerprint(s));
+    const cached = await loadMoleculeCsv(put('fp.csv', ['smiles,a', ...SMILES.map((s, i) => `${s},${i % 2}`)].join('\n') + '\n'), { targets: 'all', task: 'multilabel', cacheDir: join(dir, 'cache') });
+    const again = await loadMoleculeCsv(join(dir, 'fp.csv'), { targets: 'all', task: 'multilabel', cacheDir: join(dir, 'cache') });
+    expect(again.fromCache && !cached.fromCache).toBe(true);
+    again.graphs.forEach((g, i) => expect(g.similarity).toEqual(graphs[i]!.similarity));
+    const reference = SMILES.slice(0, 12), set = new FingerprintSet(await packedFingerprints(reference.map((s, i) => ({ graph: graphs[i]!, smiles: s }))));
+    for (const q of [...SMILES.slice(10, 16), 'CC12CCC3c4ccc(O)cc4CCC3C1CCC2O']) {
+      const fp = (await morganFingerprint(q))!;
+      const byRdkit = Math.max(...await Promise.all(reference.map((r) => rdkitTanimoto(q, r))));
+      expect(set.maxSimilarity(fp)).toBe(byRdkit);
+      expect(Math.max(...await Promise.all(reference.map(async (r) => tanimoto(fp, (await morganFingerprint(r))!))))).toBe(byRdkit);
+    }
+    expect(await morganFingerprint('C1CC(')).toBeNull();
+    expect(new FingerprintSet(new Uint8Array(0)).maxSimilarity((await morganFingerprint('CCO'))!)).toBeNaN();
+  });
+});
 
 describe('graph runs: predictions.csv and graft predict', () => {
   it('train writes predictions.csv for the test split: its rows, a probability and a call per label at the run\'s thresholds', async () => {

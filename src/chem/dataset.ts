@@ -121,7 +121,10 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
 function encodeGraphs(gs: (MolGraph | null)[]): string {
   return JSON.stringify({
     version: FEATURIZER_VERSION,
-    graphs: gs.map((g) => g && { atoms: g.atoms, x: sparseOnes(g.x), src: Array.from(g.src), dst: Array.from(g.dst), w: Array.from(g.w), z: Array.from(g.z), inRing: Array.from(g.inRing), aromatic: Array.from(g.aromatic), morgan: sparseOnes(g.morgan) }),
+    graphs: gs.map((g) => g && {
+      atoms: g.atoms, x: sparseOnes(g.x), src: Array.from(g.src), dst: Array.from(g.dst), w: Array.from(g.w), z: Array.from(g.z), inRing: Array.from(g.inRing), aromatic: Array.from(g.aromatic), morgan: sparseOnes(g.morgan),
+      ...(g.similarity ? { similarity: Buffer.from(g.similarity).toString('base64') } : {}),
+    }),
   });
 }
 
@@ -139,13 +142,15 @@ function ones(idx: number[], n: number): Float32Array {
 }
 
 function decodeGraphs(text: string): (MolGraph | null)[] {
-  const doc = JSON.parse(text) as { version: string; graphs: ({ atoms: number; x: number[]; src: number[]; dst: number[]; w: number[]; z: number[]; inRing: number[]; aromatic: number[]; morgan: number[] } | null)[] };
+  const doc = JSON.parse(text) as { version: string; graphs: ({ atoms: number; x: number[]; src: number[]; dst: number[]; w: number[]; z: number[]; inRing: number[]; aromatic: number[]; morgan: number[]; similarity?: string } | null)[] };
   if (doc.version !== FEATURIZER_VERSION) return [];
   return doc.graphs.map((g) => {
     if (!g) return null;
     return {
       atoms: g.atoms, x: ones(g.x, g.atoms * ATOM_FEATURES), src: Int32Array.from(g.src), dst: Int32Array.from(g.dst), w: Float32Array.from(g.w),
       z: Int32Array.from(g.z), inRing: Uint8Array.from(g.inRing), aromatic: Uint8Array.from(g.aromatic), morgan: ones(g.morgan, MORGAN_BITS),
+      // Caches written before graphs kept it lack the similarity fingerprint: fingerprintOf parses again.
+      ...(g.similarity !== undefined ? { similarity: Uint8Array.from(Buffer.from(g.similarity, 'base64')) } : {}),
     };
   });
 }

@@ -9,6 +9,8 @@ import { rdkit } from './rdkit.js';
 export const SIMILARITY_BITS = 2048;
 /** Bytes of one packed fingerprint. */
 export const SIMILARITY_BYTES = SIMILARITY_BITS / 8;
+/** RDKit's options for it. */
+export const SIMILARITY_FP = JSON.stringify({ radius: 2, nBits: SIMILARITY_BITS });
 
 /**
  * RDKit's Morgan fingerprint (radius 2, 2048 bits) of a SMILES, packed (256 bytes), or null
@@ -23,7 +25,7 @@ export async function morganFingerprint(smiles: string): Promise<Uint8Array | nu
   if (!mol) return null;
   try {
     if (!mol.is_valid()) return null;
-    const fp = mol.get_morgan_fp_as_uint8array(JSON.stringify({ radius: 2, nBits: SIMILARITY_BITS })) as Uint8Array;
+    const fp = mol.get_morgan_fp_as_uint8array(SIMILARITY_FP) as Uint8Array;
     if (fp.length !== SIMILARITY_BYTES) throw new GraftError(`RDKit gave a Morgan fingerprint of ${fp.length} bytes, expected ${SIMILARITY_BYTES}`);
     return Uint8Array.from(fp);
   } finally {
@@ -31,15 +33,19 @@ export async function morganFingerprint(smiles: string): Promise<Uint8Array | nu
   }
 }
 
-/** Packed fingerprints of many SMILES, one after another ([n, 256] bytes); null where a SMILES does not parse. */
-export async function morganFingerprints(smiles: readonly string[]): Promise<{ packed: Uint8Array; valid: boolean[] }> {
-  const packed = new Uint8Array(smiles.length * SIMILARITY_BYTES), valid: boolean[] = [];
-  for (let i = 0; i < smiles.length; i++) {
-    const fp = await morganFingerprint(smiles[i]!);
-    valid.push(fp !== null);
+/** A featurized molecule's fingerprint (kept from its parse), or its SMILES parsed again for one. */
+export async function fingerprintOf(g: { similarity?: Uint8Array }, smiles: string): Promise<Uint8Array | null> {
+  return g.similarity ?? morganFingerprint(smiles);
+}
+
+/** Molecules' fingerprints one after another ([n, 256] bytes; zeros for one RDKit cannot parse). */
+export async function packedFingerprints(molecules: readonly { graph: { similarity?: Uint8Array }; smiles: string }[]): Promise<Uint8Array> {
+  const packed = new Uint8Array(molecules.length * SIMILARITY_BYTES);
+  for (const [i, m] of molecules.entries()) {
+    const fp = await fingerprintOf(m.graph, m.smiles);
     if (fp) packed.set(fp, i * SIMILARITY_BYTES);
   }
-  return { packed, valid };
+  return packed;
 }
 
 const BITS_OF_BYTE = Uint8Array.from({ length: 256 }, (_, b) => { let c = 0; for (let x = b; x; x &= x - 1) c++; return c; });

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { featurizeColumn, loadMoleculeCsv, type MoleculeDataset } from '../chem/dataset.js';
 import { FEATURIZER_VERSION, type MolGraph } from '../chem/featurize.js';
 import { graphRunTrainer, loadTrainFingerprints, predictionsCsv, runThresholds, scoreMolecules, type GraphRunConfig, type PredictionRow } from '../chem/graph-run.js';
-import { FingerprintSet, morganFingerprint, morganFingerprints } from '../chem/similarity.js';
+import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
 import { moleculeOutputs, moleculeSplit } from '../chem/train-molecules.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
@@ -91,7 +91,7 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
       const ds = await ownDataset();
       const { split, val } = moleculeSplit(ds, { split: cfg.split, hybrid: cfg.hybrid, config: { seed: cfg.seed } });
       if (cfg.type === 'multilabel' && !thresholds) thresholds = chooseThresholds(stackTargets(val, cfg.targets.length), await moleculeOutputs(trainer, cfg.type, val), cfg.targets.length);
-      reference ??= new FingerprintSet((await morganFingerprints(split.train.map((i) => ds.smiles[i]!))).packed);
+      reference ??= new FingerprintSet(await packedFingerprints(split.train.map((i) => ({ graph: ds.graphs[i]!, smiles: ds.smiles[i]! }))));
       console.error(`graft predict: ${cfgFile} predates stored thresholds and training fingerprints: taken from ${cfg.data} and the run's seeded split`);
     }
     const scored = items.filter((it) => it.graph !== null);
@@ -101,7 +101,7 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
     let k = 0;
     for (const it of items) {
       if (!it.graph) { rows.push({ row: it.row, smiles: it.smiles, outputs: null, maxSimilarity: null, error: it.error }); continue; }
-      const fp = await morganFingerprint(it.smiles);
+      const fp = await fingerprintOf(it.graph, it.smiles);
       rows.push({ row: it.row, smiles: it.smiles, outputs: outputs.subarray(k * T, (k + 1) * T), maxSimilarity: fp ? reference.maxSimilarity(fp) : null, error: '' });
       k++;
     }

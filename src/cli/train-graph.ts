@@ -5,7 +5,7 @@ import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { FEATURIZER_VERSION } from '../chem/featurize.js';
 import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../chem/graph-run.js';
-import { FingerprintSet, morganFingerprints, SIMILARITY_BYTES } from '../chem/similarity.js';
+import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
 import { recordInputs } from '../core/input-files.js';
 import { OVERSAMPLERS } from '../chem/imbalance.js';
 import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../chem/train-molecules.js';
@@ -147,14 +147,14 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     // predict compares new molecules with (max_similarity), written before config.json so a
     // folder with config.json is whole.
     const T = ds.targets.length;
-    const trainFp = await morganFingerprints(res.split.train.map((i) => ds.smiles[i]!));
-    saveTrainFingerprints(join(out, FINGERPRINTS_FILE), trainFp.packed, resolve(v.data));
-    const reference = new FingerprintSet(trainFp.packed);
-    const testFp = await morganFingerprints(res.split.test.map((i) => ds.smiles[i]!));
-    const rows: PredictionRow[] = res.split.test.map((i, k) => ({
-      row: ds.rows[i]! + 1, smiles: ds.smiles[i]!, outputs: res.testOutputs.subarray(k * T, (k + 1) * T),
-      maxSimilarity: testFp.valid[k] ? reference.maxSimilarity(testFp.packed.subarray(k * SIMILARITY_BYTES, (k + 1) * SIMILARITY_BYTES)) : null, error: '',
-    }));
+    const trainFp = await packedFingerprints(res.split.train.map((i) => ({ graph: ds.graphs[i]!, smiles: ds.smiles[i]! })));
+    saveTrainFingerprints(join(out, FINGERPRINTS_FILE), trainFp, resolve(v.data));
+    const reference = new FingerprintSet(trainFp);
+    const rows: PredictionRow[] = [];
+    for (const [k, i] of res.split.test.entries()) {
+      const fp = await fingerprintOf(ds.graphs[i]!, ds.smiles[i]!);
+      rows.push({ row: ds.rows[i]! + 1, smiles: ds.smiles[i]!, outputs: res.testOutputs.subarray(k * T, (k + 1) * T), maxSimilarity: fp ? reference.maxSimilarity(fp) : null, error: '' });
+    }
     writeFileAtomic(join(out, 'predictions.csv'), predictionsCsv(ds.targets, type, res.thresholds ?? null, rows));
     const thresholds = res.thresholds ? Object.fromEntries(ds.targets.map((t, j) => [t, res.thresholds![j]!])) : undefined;
     writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', ...(distributed ? { distributed: { mode: distributed.mode, ranks: distributed.ranks, ranks_per_node: distributed.ranksPerNode, flags: { k: v.k ?? null, local_k: v['local-k'] ?? null, global_k: v['global-k'] ?? null, block_momentum: v['block-momentum'] ?? null } } } : {}), ...settings, ...(v.smiles ? { smiles: v.smiles } : {}), ...config, checkpoint_every: checkpointEvery, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length,
