@@ -236,7 +236,7 @@ describe('molecule training', () => {
     const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', f, '--targets', 'common,mid,rare',
       '--oversample', 'lpros', '--hybrid', '--epochs', '3', '--threads', '2', '--out', out, '--quiet', '--no-cache'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'metrics.json', 'metrics.svg']);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv', 'train-fingerprints.safetensors']);
     // graft eval scores the graph run again from its checkpoint: the same test figures (it
     // failed on the missing checkpoint before graph runs wrote one).
     const ev = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'eval', '--run', out, '--threads', '1'], { encoding: 'utf8' });
@@ -244,9 +244,10 @@ describe('molecule training', () => {
     const again = JSON.parse(ev.stdout) as Record<string, number>;
     const trained = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
     for (const k of ['test_roc_auc', 'test_pr_auc', 'test_f1_weighted', 'val_roc_auc']) expect(again[k], k).toBe(trained[k]);
-    const pr = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'predict', '--run', out], { encoding: 'utf8' });
-    expect(pr.status).toBe(2);
-    expect(pr.stderr).toMatch(/is a graph run: graft predict reads node runs/);
+    // graft predict reads graph runs (test/graph-predict.test.ts); on the run's test split it writes predictions.csv again.
+    const pr = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'predict', '--run', out, '--out', join(dir, 'again.csv')], { encoding: 'utf8' });
+    expect(pr.status, pr.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'again.csv'), 'utf8')).toBe(readFileSync(join(out, 'predictions.csv'), 'utf8'));
     expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,val_loss,val_score,ms'); // val_score: validation ROC-AUC
     // Prefixing 'C' breaks three SMILES (e.g. CO=C(O)…: a pentavalent O); they are skipped and listed by line.
     expect(readFileSync(join(out, 'invalid.csv'), 'utf8').trim().split('\n')).toEqual(['line,smiles', '33,"CO=C(O)CCC(=O)O"', '37,"CClC(Cl)Cl"', '49,"CFC(F)(F)c1ccccc1"']);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DataError, parseTable, readText } from '../data/csv.js';
+import { DataError, parseTable, readText, type Table } from '../data/csv.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { ATOM_FEATURES, FEATURIZER_VERSION, MORGAN_BITS, smilesToGraph, type MolGraph } from './featurize.js';
 
@@ -23,11 +23,41 @@ export interface MoleculeDataset {
   smiles: string[];
   /** Source line per kept molecule. */
   lines: number[];
+  /** Data row per kept molecule (0-based, the header not counted), for output keyed to the input's rows. */
+  rows: number[];
   graphs: MolGraph[];
   /** Labels [molecules, targets], NaN missing. */
   y: Float32Array;
   invalid: { line: number; smiles: string }[];
   fromCache: boolean;
+}
+
+/** A file's SMILES column featurized row by row: null where RDKit rejects the SMILES (or it has no atom). */
+export interface FeaturizedColumn { graphs: (MolGraph | null)[]; fromCache: boolean }
+
+/**
+ * Featurizes a table's SMILES column (column `si`) with RDKit, or reads it from the cache
+ * (keyed by the file's SHA-256, the column and the featurizer version: training and
+ * prediction on the same file share it).
+ */
+export async function featurizeColumn(text: string, t: Table, si: number, cacheDir: string | null | undefined): Promise<FeaturizedColumn> {
+  const key = createHash('sha256').update(text).update(`\0${t.header[si]!}\0${FEATURIZER_VERSION}`).digest('hex').slice(0, 24);
+  const dir = cacheDir === undefined ? join(process.cwd(), '.graft-cache') : cacheDir;
+  const cacheFile = dir ? join(dir, `molecules-${key}.json.gz`) : null;
+  if (cacheFile && existsSync(cacheFile)) {
+    const graphs = decodeGraphs(gunzipSync(readFileSync(cacheFile)).toString('utf8'));
+    if (graphs.length === t.rows.length) return { graphs, fromCache: true };
+  }
+  const graphs: (MolGraph | null)[] = [];
+  for (const r of t.rows) {
+    const g = await smilesToGraph(r[si]!);
+    graphs.push(g && g.atoms > 0 ? g : null);
+  }
+  if (cacheFile) {
+    mkdirSync(dir!, { recursive: true });
+    writeFileAtomic(cacheFile, gzipSync(encodeGraphs(graphs)));
+  }
+  return { graphs, fromCache: false };
 }
 
 /**
@@ -71,29 +101,10 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   });
   if (t.rows.every((r) => r[si]!.trim() === '')) throw new DataError(file, 0, `the SMILES column '${smilesCol}' is empty in every row`);
 
-  const key = createHash('sha256').update(text).update(`\0${smilesCol}\0${FEATURIZER_VERSION}`).digest('hex').slice(0, 24);
-  const cacheDir = o.cacheDir === undefined ? join(process.cwd(), '.graft-cache') : o.cacheDir;
-  const cacheFile = cacheDir ? join(cacheDir, `molecules-${key}.json.gz`) : null;
-  let graphs: (MolGraph | null)[];
-  let fromCache = false;
-  if (cacheFile && existsSync(cacheFile)) {
-    graphs = decodeGraphs(gunzipSync(readFileSync(cacheFile)).toString('utf8'));
-    fromCache = graphs.length === t.rows.length;
-  }
-  if (!fromCache) {
-    graphs = [];
-    for (const r of t.rows) {
-      const g = await smilesToGraph(r[si]!);
-      graphs.push(g && g.atoms > 0 ? g : null);
-    }
-    if (cacheFile) {
-      mkdirSync(cacheDir!, { recursive: true });
-      writeFileAtomic(cacheFile, gzipSync(encodeGraphs(graphs)));
-    }
-  }
+  const { graphs, fromCache } = await featurizeColumn(text, t, si, o.cacheDir);
   const invalid: MoleculeDataset['invalid'] = [];
   const keep: number[] = [];
-  graphs!.forEach((g, k) => { if (g) keep.push(k); else invalid.push({ line: t.lines[k]!, smiles: t.rows[k]![si]! }); });
+  graphs.forEach((g, k) => { if (g) keep.push(k); else invalid.push({ line: t.lines[k]!, smiles: t.rows[k]![si]! }); });
   if (invalid.length && o.invalid === 'fail') {
     throw new DataError(file, invalid[0]!.line, `invalid SMILES ${JSON.stringify(invalid[0]!.smiles)} (RDKit cannot parse it)${invalid.length > 1 ? `; ${invalid.length - 1} more invalid row(s)` : ''}`);
   }
@@ -101,8 +112,8 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   const y = new Float32Array(keep.length * T);
   keep.forEach((k, i) => y.set(yAll.subarray(k * T, (k + 1) * T), i * T));
   return {
-    file, targets, smiles: keep.map((k) => t.rows[k]![si]!), lines: keep.map((k) => t.lines[k]!),
-    graphs: keep.map((k) => graphs![k]!), y, invalid, fromCache,
+    file, targets, smiles: keep.map((k) => t.rows[k]![si]!), lines: keep.map((k) => t.lines[k]!), rows: keep,
+    graphs: keep.map((k) => graphs[k]!), y, invalid, fromCache,
   };
 }
 
@@ -110,7 +121,10 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
 function encodeGraphs(gs: (MolGraph | null)[]): string {
   return JSON.stringify({
     version: FEATURIZER_VERSION,
-    graphs: gs.map((g) => g && { atoms: g.atoms, x: sparseOnes(g.x), src: Array.from(g.src), dst: Array.from(g.dst), w: Array.from(g.w), z: Array.from(g.z), inRing: Array.from(g.inRing), aromatic: Array.from(g.aromatic), morgan: sparseOnes(g.morgan) }),
+    graphs: gs.map((g) => g && {
+      atoms: g.atoms, x: sparseOnes(g.x), src: Array.from(g.src), dst: Array.from(g.dst), w: Array.from(g.w), z: Array.from(g.z), inRing: Array.from(g.inRing), aromatic: Array.from(g.aromatic), morgan: sparseOnes(g.morgan),
+      ...(g.similarity ? { similarity: Buffer.from(g.similarity).toString('base64') } : {}),
+    }),
   });
 }
 
@@ -128,13 +142,15 @@ function ones(idx: number[], n: number): Float32Array {
 }
 
 function decodeGraphs(text: string): (MolGraph | null)[] {
-  const doc = JSON.parse(text) as { version: string; graphs: ({ atoms: number; x: number[]; src: number[]; dst: number[]; w: number[]; z: number[]; inRing: number[]; aromatic: number[]; morgan: number[] } | null)[] };
+  const doc = JSON.parse(text) as { version: string; graphs: ({ atoms: number; x: number[]; src: number[]; dst: number[]; w: number[]; z: number[]; inRing: number[]; aromatic: number[]; morgan: number[]; similarity?: string } | null)[] };
   if (doc.version !== FEATURIZER_VERSION) return [];
   return doc.graphs.map((g) => {
     if (!g) return null;
     return {
       atoms: g.atoms, x: ones(g.x, g.atoms * ATOM_FEATURES), src: Int32Array.from(g.src), dst: Int32Array.from(g.dst), w: Float32Array.from(g.w),
       z: Int32Array.from(g.z), inRing: Uint8Array.from(g.inRing), aromatic: Uint8Array.from(g.aromatic), morgan: ones(g.morgan, MORGAN_BITS),
+      // Caches written before graphs kept it lack the similarity fingerprint: fingerprintOf parses again.
+      ...(g.similarity !== undefined ? { similarity: Uint8Array.from(Buffer.from(g.similarity, 'base64')) } : {}),
     };
   });
 }

@@ -1,5 +1,6 @@
 import type { GraphSample } from '../graph/batch.js';
 import { rdkit } from './rdkit.js';
+import { SIMILARITY_FP } from './similarity.js';
 
 /** Bump when the features change: it is part of the cache key. */
 export const FEATURIZER_VERSION = 'graft-atoms-v1';
@@ -47,6 +48,11 @@ export interface MolGraph {
   inRing: Uint8Array;
   aromatic: Uint8Array;
   morgan: Float32Array;
+  /**
+   * The Morgan fingerprint for similarity (radius 2, SIMILARITY_BITS, packed as RDKit gives
+   * it), taken from the same parse; absent in graphs read from a cache written before it.
+   */
+  similarity?: Uint8Array;
 }
 
 /**
@@ -66,7 +72,7 @@ export async function smilesToGraph(smiles: string): Promise<MolGraph | null> {
     const fp = mol.get_morgan_fp_as_uint8array(JSON.stringify({ radius: 2, nBits: MORGAN_BITS })) as Uint8Array;
     const morgan = new Float32Array(MORGAN_BITS);
     for (let i = 0; i < MORGAN_BITS; i++) morgan[i] = (fp[i >> 3]! >> (7 - (i & 7))) & 1;
-    return fromJson(j, morgan);
+    return { ...fromJson(j, morgan), similarity: Uint8Array.from(mol.get_morgan_fp_as_uint8array(SIMILARITY_FP) as Uint8Array) };
   } finally {
     mol.delete();
   }

@@ -46,6 +46,10 @@ export interface MoleculeTaskResult {
   /** Multi-label: the per-label test report; regression: per-target rows. */
   perLabel: Record<string, number | string>[];
   imbalance?: { meanIRBefore: number; meanIRAfter: number; scumbleBefore: number; scumbleAfter: number; synthetic: number };
+  /** Multi-label: each label's decision threshold, chosen on the validation split (what predictions.csv's calls use). */
+  thresholds?: Float32Array;
+  /** The test split's outputs [test, targets]: probabilities (multi-label) or values (regression), as scored. */
+  testOutputs: Float32Array;
   /** The reported (best-epoch) weights by parameter name. */
   weights: Map<string, Float32Array>;
   /** Stopped by fit.interrupted before the last epoch: no figures were computed (the checkpoint holds where). */
@@ -92,7 +96,7 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
       ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
       : undefined;
     const history = await trainer.fit(mine, val, { ...o.fit, restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
-    if (trainer.interrupted) return { split, history, bestEpoch: trainer.bestEpoch, metrics: {}, perLabel: [], weights: new Map(), interrupted: true, snapshot: trainer.snapshot };
+    if (trainer.interrupted) return { split, history, bestEpoch: trainer.bestEpoch, metrics: {}, perLabel: [], testOutputs: new Float32Array(0), weights: new Map(), interrupted: true, snapshot: trainer.snapshot };
     const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: mine.length, val_molecules: val.length, test_molecules: test.length,
       mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
     const report = await moleculeReport(trainer, ds, c.task, val, test);
@@ -100,7 +104,10 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
     const perLabel = report.perLabel;
     if (imbalance) Object.assign(metrics, { mean_ir_before: imbalance.meanIRBefore, mean_ir_after: imbalance.meanIRAfter, scumble_before: imbalance.scumbleBefore, scumble_after: imbalance.scumbleAfter, synthetic_samples: imbalance.synthetic });
     const weights = new Map(trainer.master.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
-    return { split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, weights, interrupted: false, snapshot: trainer.snapshot, ...(imbalance ? { imbalance } : {}) };
+    return {
+      split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, weights, interrupted: false, snapshot: trainer.snapshot, testOutputs: report.testOutputs,
+      ...(report.thresholds ? { thresholds: report.thresholds } : {}), ...(imbalance ? { imbalance } : {}),
+    };
   } finally {
     trainer.dispose();
   }
@@ -119,16 +126,26 @@ export function moleculeSplit(ds: MoleculeDataset, o: Pick<MoleculeTaskOptions, 
 }
 
 /**
+ * A trained model's outputs for molecules: probabilities (multi-label: the sigmoid of each
+ * logit, rounded to float32) or values (regression), row-major [samples, targets]. The one
+ * place they are computed, so the test figures, predictions.csv and graft predict agree bitwise.
+ */
+export async function moleculeOutputs(trainer: GraphTrainer, task: GraphTrainConfig['task'], samples: readonly GraphSample[]): Promise<Float32Array> {
+  const out = await trainer.predict(samples);
+  return task === 'multilabel' ? out.map(sigmoid) : out;
+}
+
+/**
  * Test figures of a trained model: multi-label ROC-AUC, PR-AUC and F1 with each label's
- * threshold chosen on validation, or regression RMSE, r and R² per target.
+ * threshold chosen on validation, or regression RMSE, r and R² per target; also the
+ * thresholds and the test outputs themselves (for predictions.csv).
  */
 export async function moleculeReport(trainer: GraphTrainer, ds: MoleculeDataset, task: GraphTrainConfig['task'], val: GraphSample[], test: GraphSample[]):
-  Promise<{ metrics: Record<string, number>; perLabel: MoleculeTaskResult['perLabel'] }> {
+  Promise<{ metrics: Record<string, number>; perLabel: MoleculeTaskResult['perLabel']; thresholds?: Float32Array; testOutputs: Float32Array }> {
   const T = ds.targets.length;
-  const pv = await trainer.predict(val), pt = await trainer.predict(test);
   const yVal = stackTargets(val, T), yt = stackTargets(test, T);
   if (task === 'multilabel') {
-    const probV = pv.map(sigmoid), probT = pt.map(sigmoid);
+    const probV = await moleculeOutputs(trainer, task, val), probT = await moleculeOutputs(trainer, task, test);
     const th = chooseThresholds(yVal, probV, T);
     const rv = multilabelReport(yVal, probV, ds.targets, th), rtest: MultilabelReport = multilabelReport(yt, probT, ds.targets, th);
     return {
@@ -138,12 +155,13 @@ export async function moleculeReport(trainer: GraphTrainer, ds: MoleculeDataset,
         test_precision_micro: rtest.precision.micro, test_recall_micro: rtest.recall.micro, test_precision_macro: rtest.precision.macro, test_recall_macro: rtest.recall.macro,
         val_roc_auc: rv.roc_auc, val_f1_weighted: rv.f1.weighted,
       },
-      perLabel: rtest.perLabel,
+      perLabel: rtest.perLabel, thresholds: th, testOutputs: probT,
     };
   }
+  const pt = await moleculeOutputs(trainer, task, test);
   const reps = regressionByTarget(test, pt, T);
   const mean = (k: keyof (typeof reps)[number]): number => reps.reduce((a, r) => a + (r[k] as number), 0) / T;
-  return { metrics: { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') }, perLabel: reps.map((r, t) => ({ label: ds.targets[t]!, ...r })) };
+  return { metrics: { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') }, perLabel: reps.map((r, t) => ({ label: ds.targets[t]!, ...r })), testOutputs: pt };
 }
 
 /** The trainer of a molecule task: atom features in, one output per target; the hybrid adds the fingerprint branch. */

@@ -3,6 +3,10 @@ import { parseArgs } from 'node:util';
 import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
+import { FEATURIZER_VERSION } from '../chem/featurize.js';
+import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../chem/graph-run.js';
+import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
+import { recordInputs } from '../core/input-files.js';
 import { OVERSAMPLERS } from '../chem/imbalance.js';
 import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../chem/train-molecules.js';
 import { POOL_MODES } from '../ops/pooling.js';
@@ -99,6 +103,8 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
   // What else decides the run besides the trainer's config (which the trainer checks itself).
   const settings = { data: resolve(v.data), smiles: v.smiles ?? null, type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy };
   const checkpointFile = join(out, 'checkpoint.safetensors');
+  // The data file's SHA-256, so graft predict and eval refuse it once it has changed.
+  const inputs = lead ? await recordInputs({ data: v.data }).catch((err: unknown) => { release(); throw err; }) : {};
   let resume: { checkpoint: Checkpoint; file: string } | undefined;
   try {
     const found = v.resume ? resumePoint(checkpointFile, 'graft train') : null;
@@ -137,7 +143,22 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     }
     const distributed = dist ? { ...dist.sync.stats, bytes_sent_per_rank: dist.sync.stats.bytesSent } : null;
     if (!lead) return 0;
-    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', ...(distributed ? { distributed: { mode: distributed.mode, ranks: distributed.ranks, ranks_per_node: distributed.ranksPerNode, flags: { k: v.k ?? null, local_k: v['local-k'] ?? null, global_k: v['global-k'] ?? null, block_momentum: v['block-momentum'] ?? null } } } : {}), ...settings, ...(v.smiles ? { smiles: v.smiles } : {}), ...config, checkpoint_every: checkpointEvery, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length });
+    // The test split's predictions, and the training molecules' fingerprints that graft
+    // predict compares new molecules with (max_similarity), written before config.json so a
+    // folder with config.json is whole.
+    const T = ds.targets.length;
+    const trainFp = await packedFingerprints(res.split.train.map((i) => ({ graph: ds.graphs[i]!, smiles: ds.smiles[i]! })));
+    saveTrainFingerprints(join(out, FINGERPRINTS_FILE), trainFp, resolve(v.data));
+    const reference = new FingerprintSet(trainFp);
+    const rows: PredictionRow[] = [];
+    for (const [k, i] of res.split.test.entries()) {
+      const fp = await fingerprintOf(ds.graphs[i]!, ds.smiles[i]!);
+      rows.push({ row: ds.rows[i]! + 1, smiles: ds.smiles[i]!, outputs: res.testOutputs.subarray(k * T, (k + 1) * T), maxSimilarity: fp ? reference.maxSimilarity(fp) : null, error: '' });
+    }
+    writeFileAtomic(join(out, 'predictions.csv'), predictionsCsv(ds.targets, type, res.thresholds ?? null, rows));
+    const thresholds = res.thresholds ? Object.fromEntries(ds.targets.map((t, j) => [t, res.thresholds![j]!])) : undefined;
+    writeJsonAtomic(join(out, 'config.json'), { kind: 'graph', ...(distributed ? { distributed: { mode: distributed.mode, ranks: distributed.ranks, ranks_per_node: distributed.ranksPerNode, flags: { k: v.k ?? null, local_k: v['local-k'] ?? null, global_k: v['global-k'] ?? null, block_momentum: v['block-momentum'] ?? null } } } : {}), ...settings, ...(v.smiles ? { smiles: v.smiles } : {}), ...config, checkpoint_every: checkpointEvery, threads: rt.threads, backend: rt.backendKind, molecules: ds.graphs.length, invalid_smiles: ds.invalid.length,
+      featurizer: FEATURIZER_VERSION, inputs, ...(thresholds ? { thresholds } : {}) });
     writeHistory(out, res.history as unknown as Record<string, number>[]);
     const snap = res.snapshot;
     const recovery = snap ? { snapshot_ms: snap.snapshotMs, snapshot_bytes: snap.bytes, worker_faults: snap.faults.length } : {};

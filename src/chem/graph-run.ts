@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { GraftError } from '../core/errors.js';
+import type { RecordedInputs } from '../core/input-files.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { GraphTrainer, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { ATOM_FEATURES, FEATURIZER_VERSION, toSample, type MolGraph } from './featurize.js';
+import { FingerprintSet, SIMILARITY_BITS, SIMILARITY_BYTES } from './similarity.js';
+import { moleculeOutputs } from './train-molecules.js';
+
+// A graph run's model back from its folder (config.json, checkpoint.safetensors and the
+// training molecules' fingerprints), and the one writer of its predictions.csv, shared by
+// graft train --task graph (the test split) and graft predict (new molecules), so the two
+// agree to the bit.
+
+/** What graft train --task graph writes to a run's config.json that reading the run back needs. */
+export interface GraphRunConfig extends Omit<GraphTrainConfig, 'hybrid' | 'task'> {
+  kind: 'graph';
+  /** The training data file (absolute) and its SMILES column when named (null: the column called smiles). */
+  data: string;
+  smiles?: string | null;
+  type: 'multilabel' | 'regression';
+  targets: string[];
+  split: 'random' | 'scaffold';
+  hybrid: boolean;
+  /** The data file by role with its SHA-256 (core/input-files.ts); absent in runs written before it was recorded. */
+  inputs?: RecordedInputs;
+  /** Multi-label: each label's decision threshold (chosen on the validation split); absent in older runs. */
+  thresholds?: Record<string, number>;
+  /** The atom featurizer the model was trained on (featurize.ts); absent in older runs. */
+  featurizer?: string;
+}
+
+/** The training molecules' fingerprints beside the checkpoint (for max_similarity). */
+export const FINGERPRINTS_FILE = 'train-fingerprints.safetensors';
+const FINGERPRINTS_TENSOR = 'morgan_r2_2048';
+
+/** Saves the training molecules' packed Morgan fingerprints ([n, 256] bytes) as a safetensors file. */
+export function saveTrainFingerprints(file: string, packed: Uint8Array, data: string): void {
+  const n = packed.length / SIMILARITY_BYTES;
+  saveCheckpoint(file, {
+    tensors: new Map([[FINGERPRINTS_TENSOR, { shape: [n, SIMILARITY_BYTES], data: packed }]]),
+    metadata: { what: 'Morgan fingerprints (RDKit, radius 2, 2048 bits, packed MSB first) of the training molecules', radius: '2', bits: String(SIMILARITY_BITS), molecules: String(n), data },
+  });
+}
+
+/** The training molecules' fingerprints of a run folder, or null when the run predates them. */
+export function loadTrainFingerprints(dir: string): FingerprintSet | null {
+  const file = join(dir, FINGERPRINTS_FILE);
+  if (!existsSync(file)) return null;
+  const t = loadCheckpoint(file).tensors.get(FINGERPRINTS_TENSOR);
+  if (!t || !(t.data instanceof Uint8Array) || t.shape[1] !== SIMILARITY_BYTES) throw new GraftError(`${file}: no ${FINGERPRINTS_TENSOR} tensor of [molecules, ${SIMILARITY_BYTES}] bytes`);
+  return new FingerprintSet(t.data);
+}
+
+/**
+ * The weights a graph run reports (the best validation epoch's, restored at the end of
+ * training, when there was one; else the last) put into a trainer built for the run's model.
+ * Refuses a checkpoint that does not hold every parameter at its size.
+ */
+export function loadGraphWeights(trainer: GraphTrainer, cp: Checkpoint, file: string): void {
+  const best = (JSON.parse(cp.metadata['early_stop'] ?? 'null') as { bestEpoch?: number } | null)?.bestEpoch ?? 0;
+  const prefix = best > 0 && cp.tensors.has(`best.${trainer.master.params()[0]!.name}`) ? 'best.' : 'model.';
+  for (const p of trainer.master.params()) {
+    const t = cp.tensors.get(`${prefix}${p.name}`);
+    if (!t || t.data.length !== p.value.size) throw new GraftError(`${file}: no ${p.name} of ${p.value.size} values for this run's model (${t ? `${t.data.length} values` : 'missing'})`);
+    (p.value.data() as Float32Array).set(t.data as Float32Array);
+  }
+}
+
+/**
+ * A graph run's trainer rebuilt from its checkpoint alone (the trainer config, feature and
+ * target counts are in its metadata), with the reported weights loaded. The caller disposes it.
+ *
+ * @example const trainer = graphRunTrainer(rt, loadCheckpoint(join(dir, 'checkpoint.safetensors')), file, cfg.targets.length);
+ */
+export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targets: number): GraphTrainer {
+  const m = cp.metadata;
+  if (m['task'] !== 'graph' || m['config'] === undefined) throw new GraftError(`${file}: not a graph-training checkpoint (task ${JSON.stringify(m['task'] ?? null)})`);
+  const features = Number(m['features']), T = Number(m['targets']);
+  if (features !== ATOM_FEATURES) throw new GraftError(`${file}: the model reads ${features} atom features; this version of graft makes ${ATOM_FEATURES} (featurizer ${FEATURIZER_VERSION}): train the run again`);
+  if (T !== targets) throw new GraftError(`${file}: the model has ${T} outputs but the run's config.json names ${targets} targets`);
+  const config = JSON.parse(m['config']) as GraphTrainConfig;
+  const trainer = new GraphTrainer(rt, features, T, config);
+  try {
+    loadGraphWeights(trainer, cp, file);
+  } catch (err) {
+    trainer.dispose();
+    throw err;
+  }
+  return trainer;
+}
+
+/**
+ * Outputs of a trained model for molecule graphs: probabilities (multi-label) or values,
+ * [graphs, targets], computed as the run's own test figures are (train-molecules.ts).
+ */
+export function scoreMolecules(trainer: GraphTrainer, task: GraphTrainConfig['task'], graphs: readonly MolGraph[]): Promise<Float32Array> {
+  const none = new Float32Array(trainer.targets).fill(NaN);
+  return moleculeOutputs(trainer, task, graphs.map((g) => toSample(g, none, trainer.config.hybrid !== undefined)));
+}
+
+/** One output row: the input's data row (1 = first after the header), its SMILES, and the outputs or why there are none. */
+export interface PredictionRow {
+  row: number;
+  smiles: string;
+  /** [targets] outputs, or null for a molecule that could not be scored. */
+  outputs: Float32Array | null;
+  /** Largest Tanimoto similarity to a training molecule; null when unknown. */
+  maxSimilarity: number | null;
+  error: string;
+}
+
+/** The shortest decimal that reads back as the same float32 (so the CSV holds the exact probability). */
+export function float32Text(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  for (let p = 1; p <= 9; p++) {
+    const s = Number(v.toPrecision(p));
+    if (Math.fround(s) === v) return String(s);
+  }
+  return String(v);
+}
+
+const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+/**
+ * predictions.csv: `row,smiles`, one column per target named as the target (probability or
+ * value), multi-label `<label>_call` columns (1 at or above the label's threshold), then
+ * `max_similarity` and `error`. Rows as given.
+ */
+export function predictionsCsv(targets: readonly string[], task: GraphTrainConfig['task'], thresholds: Float32Array | null, rows: readonly PredictionRow[]): string {
+  if (task === 'multilabel' && (!thresholds || thresholds.length !== targets.length)) throw new GraftError(`predictionsCsv: multi-label predictions need one threshold per target (${targets.length})`);
+  const T = targets.length;
+  const head = ['row', 'smiles', ...targets, ...(task === 'multilabel' ? targets.map((t) => `${t}_call`) : []), 'max_similarity', 'error'];
+  const lines = [head.map(csvField).join(',')];
+  for (const r of rows) {
+    const o = r.outputs;
+    const values = Array.from({ length: T }, (_, t) => (o ? float32Text(o[t]!) : ''));
+    const calls = task === 'multilabel' ? Array.from({ length: T }, (_, t) => (o ? (o[t]! >= thresholds![t]! ? '1' : '0') : '')) : [];
+    const sim = r.maxSimilarity === null || Number.isNaN(r.maxSimilarity) ? '' : String(Number(r.maxSimilarity.toPrecision(6)));
+    lines.push([String(r.row), csvField(r.smiles), ...values, ...calls, sim, csvField(r.error)].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** A run's thresholds in target order from config.json's {label: threshold}, or null when it recorded none. */
+export function runThresholds(cfg: Pick<GraphRunConfig, 'targets' | 'thresholds'>, file: string): Float32Array | null {
+  if (!cfg.thresholds) return null;
+  return Float32Array.from(cfg.targets, (t) => {
+    const v = cfg.thresholds![t];
+    if (typeof v !== 'number') throw new GraftError(`${file}: thresholds has no number for label '${t}'`);
+    return v;
+  });
+}
