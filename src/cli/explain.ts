@@ -15,7 +15,7 @@ import { detectRunKind, wrongKind } from './run-kind.js';
 export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer[,...]] [--target NAME[,NAME...]]
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
                 [--keep 0.2] [--threads N] [--overwrite] [--quiet]
-  graft motif-task --data FILE.csv --out FILE.csv [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
+  graft motif-task --data FILE.csv --out FILE.csv [--smiles COL] [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
 
 const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer'] as const;
 
