@@ -171,6 +171,13 @@ function shardsOf<T>(items: readonly T[], size: number): T[][] {
  * each shard of a batch runs forward and backward on its own replica (own activations and
  * gradients, the master's weight tensors), shards run at once through Runtime.dataParallel,
  * and gradients are reduced into the master in shard order before one Adam step.
+ *
+ * @example
+ *   // train, val, test: GraphSample[], each { nodes, x, src, dst, y } with y its targets
+ *   const trainer = new GraphTrainer(rt, features, 1, { ...MOLECULE_DEFAULTS, task: 'regression', epochs: 50 });
+ *   const history = await trainer.fit(train, val, { restoreBest: true });
+ *   const outputs = await trainer.predict(test); // [test.length, 1]
+ *   trainer.dispose();
  */
 export class GraphTrainer {
   readonly master: GraphModel;
