@@ -10,6 +10,9 @@ import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelFit }
 // Per-environment models see only the target environment, so CV1 and CV2 are the same for
 // them and CV0 is beyond them; the across-environment model is what uses the other trials.
 
+/**
+ * The cross-validation schemes of multi-environment trials: CV1 (new genotypes), CV2 (genotypes seen in other environments), CV0 (new environments).
+ */
 export type EnvScheme = 'cv1' | 'cv2' | 'cv0';
 export const ENV_SCHEMES: readonly EnvScheme[] = ['cv1', 'cv2', 'cv0'];
 

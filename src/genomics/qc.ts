@@ -1,6 +1,7 @@
 import { argRangeError } from '../core/errors.js';
 import { isBinaryCoded, type GenotypeMatrix } from '../data/genotypes.js';
 
+/** Marker quality control: the least call rate and minor allele frequency a marker needs to be kept. */
 export interface QcOptions {
   /** Drop markers observed in fewer than this fraction of samples (default 0.9). */
   minCallRate?: number;
@@ -8,6 +9,9 @@ export interface QcOptions {
   minMaf?: number;
 }
 
+/**
+ * What quality control did: markers in, removed for call rate, MAF and monomorphism, kept, cells imputed, and the coding.
+ */
 export interface QcReport {
   samples: number;
   markersIn: number;

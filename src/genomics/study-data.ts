@@ -75,6 +75,9 @@ export interface StudyData {
   featureBlocks?: number[];
 }
 
+/**
+ * A study's data in words: the sample match, QC, skipped records, how the relationship, graph and features were made, and missing phenotypes per trait.
+ */
 export interface StudySummary {
   match: SampleMatch & { text: string };
   qc: QcReport | null;

@@ -39,6 +39,7 @@ export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
 export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
 export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from './preprocess.js';
 
+/** Options of loadModel: the kernel binaries and backend, a name for error messages, and a hook on the linear maps. */
 export interface LoadOptions {
   /** The kernel binaries (the bundle passes its own). Absent: the plain-TypeScript reference kernels. */
   kernels?: KernelBinaries;
@@ -73,6 +74,7 @@ export interface PredictOptions { features?: 'raw' | 'preprocessed' }
 /** The samples of a genomic study: model features [n, f] (graft gp --keep-models writes them) and the sample graph's edges. */
 export interface GenomicInput { n: number; features: Float32Array; src: Int32Array; dst: Int32Array }
 
+/** A model loaded by loadModel: its task, backend and stored config, and the predict method of its task. */
 export interface GraftModel {
   readonly task: 'node' | 'graph' | 'genomic';
   readonly backend: BackendKind;
@@ -90,7 +92,15 @@ export interface GraftModel {
   dispose(): void;
 }
 
-/** Loads a model from the bytes of a checkpoint or model file (graft train, graft train --task graph, graft gp --keep-models, graft export, graft import). */
+/**
+ * Loads a model from the bytes of a checkpoint or model file (graft train, graft train --task graph, graft gp --keep-models, graft export, graft import).
+ *
+ * @example
+ *   import { loadModel } from 'graft-gnn/infer';
+ *   const model = await loadModel(await (await fetch('model.safetensors')).arrayBuffer());
+ *   const { pred, probs } = await model.predictNodes({ numNodes, features, src, dst });
+ *   model.dispose();
+ */
 export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOptions = {}): Promise<GraftModel> {
   const name = options.name ?? 'model';
   const buf = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);

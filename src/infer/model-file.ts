@@ -22,6 +22,9 @@ export interface ModelShape {
   blocks: number[];
 }
 
+/**
+ * A model file read back: the task, the config, the input and output widths, the weights' prefix, a genomic ensemble's members, and the checkpoint.
+ */
 export interface ModelFile {
   task: 'node' | 'graph' | 'genomic';
   config: Record<string, unknown>;
@@ -54,6 +57,9 @@ const shapeOf = (cp: Checkpoint, name: string, file: string): number[] => {
   return t.shape;
 };
 
+/**
+ * Reads what rebuilds a model from a checkpoint or model file's metadata (graft train, graft gp --keep-models, graft export); an unknown or incomplete file is a GraftError naming `file`.
+ */
 export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
   return { ...parseModel(cp, file), preprocess: readPreprocess(cp.metadata, file) };
 }

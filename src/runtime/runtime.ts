@@ -10,6 +10,7 @@ import { Future } from './future.js';
 import type { PingResult, WorkerInit, WorkerTask } from './protocol.js';
 import { Team } from './team.js';
 
+/** Options of Runtime.create: threads, kernel backend, shared-memory sizes and the threads' spin times. */
 export interface RuntimeOptions {
   /** Threads that compute, the calling thread included; default: the machine's cores. */
   threads?: number;
@@ -26,6 +27,7 @@ export interface RuntimeOptions {
 /** Runs export `fn` of ES module `module` (file URL) on a worker thread with `payload`. */
 export type WorkerCall = (module: string, fn: string, payload: unknown) => Promise<unknown>;
 
+/** Options of a fork: how many of the caller's threads the branch takes. */
 export interface ForkOptions {
   /** Worker threads for the branch (default: half of those the caller's team has, at least 1). */
   threads?: number;
@@ -77,6 +79,18 @@ export class Runtime {
     this.main = new Team(this.heap, this.backend, this.pool, this.teamOptions);
   }
 
+  /**
+   * Starts a runtime: allocates the shared memory, picks the backend (GRAFT_BACKEND or the best
+   * the engine accepts) and starts `threads - 1` worker threads. Close it when done.
+   *
+   * @example
+   *   const rt = await Runtime.create({ threads: 2 });
+   *   try {
+   *     console.log(rt.threads, rt.backendKind); // 2 'relaxed'
+   *   } finally {
+   *     await rt.close();
+   *   }
+   */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
     if (options === null || typeof options !== 'object') throw argTypeError('Runtime.create', 'options', 'an object', options);
     const threads = options.threads === undefined ? availableParallelism() : checkPositiveInt('Runtime.create', 'options.threads', options.threads);
@@ -87,6 +101,7 @@ export class Runtime {
     return rt;
   }
 
+  /** The kernels this runtime runs: 'relaxed', 'simd' or 'js'. */
   get backendKind(): BackendKind {
     return this.backend.kind;
   }
@@ -271,6 +286,7 @@ export class Runtime {
     }
   }
 
+  /** Waits for running work, stops the worker threads and frees the shared memory; calling it again does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
