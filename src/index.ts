@@ -66,3 +66,4 @@ export { SAGEConv } from './nn/sage-conv.js';
 export { GINConv, GINEConv, ginMlp, type GinOptions } from './nn/gin-conv.js';
 export { GATConv, GATv2Conv, type GatOptions } from './nn/gat-conv.js';
 export { layersToPyg, layersFromPyg } from './interop/pyg.js';
+export { BondMessagePassing, type BondMessagePassingOptions } from './nn/dmpnn.js';

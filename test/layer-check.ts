@@ -20,9 +20,10 @@ export function awkwardEdges(nodes: number, edges: number, seed: number): { src:
  * Backprop against central differences of L = Σ w ⊙ layer(x) (w fixed, summed in f64), at
  * three entries of every parameter and of x. f32 forward passes with h = 5e-3 resolve the
  * gradient to about 1e-4 on these small graphs; the tolerance is 3% relative plus 2e-3 (a ReLU
- * kink within h of an entry would show as a failure of a fixed seed, not a flake).
+ * kink within h of an entry would show as a failure of a fixed seed, not a flake: deep stacks
+ * of ReLUs, as D-MPNN's, take a smaller h).
  */
-export async function gradCheck(layer: Layer, x: Tensor, ctx: PassContext, seed = 1): Promise<number> {
+export async function gradCheck(layer: Layer, x: Tensor, ctx: PassContext, seed = 1, h = 5e-3): Promise<number> {
   const y0 = await layer.forward(ctx, x);
   const w = randn(y0.size, seed);
   const loss = (y: Tensor): number => { const d = y.data() as Float32Array; let s = 0; for (let i = 0; i < d.length; i++) s += w[i]! * d[i]!; return s; };
@@ -43,7 +44,7 @@ export async function gradCheck(layer: Layer, x: Tensor, ctx: PassContext, seed 
   let checked = 0;
   const probe = async (name: string, v: Float32Array, g: Float32Array): Promise<void> => {
     for (const i of [0, Math.floor(v.length / 3), v.length - 1]) {
-      const v0 = v[i]!, h = 5e-3;
+      const v0 = v[i]!;
       v[i] = v0 + h; const up = await total();
       v[i] = v0 - h; const down = await total();
       v[i] = v0;

@@ -40,6 +40,7 @@ export class MessageGraph {
   readonly edgeIds: Int32Array;
   /** Edge features [edges, dim] by edge position, or null. */
   readonly edgeAttr: Tensor<'float32'> | null;
+  private rev: Tensor<'int32'> | null = null;
   private meanPair: { adj: CsrMatrix; adjT: CsrMatrix; vals: Tensor<'float32'>; valsT: Tensor<'float32'> } | null = null;
   private readonly owned: Tensor[];
 
@@ -137,7 +138,36 @@ export class MessageGraph {
     return { adj: this.meanPair.adj, adjT: this.meanPair.adjT };
   }
 
+  /**
+   * Each edge position's reverse: the position of w → v for v → w (a bond's two directions, as
+   * Chemprop's D-MPNN pairs them; the k-th copy of a duplicated edge pairs with the k-th copy
+   * of its reverse, a self loop with itself). Made on first use, then kept; null when some edge
+   * has no reverse (then the graph is not a set of bonds in both directions).
+   */
+  reverse(): Tensor<'int32'> | null {
+    if (this.rev) return this.rev;
+    const rp = this.adj.rowPtr.data(), col = this.adj.colIdx.data(), dstOf = this.dstOf.data(), e = this.edges;
+    const out = new Int32Array(e).fill(-1);
+    // Rows are sorted by source: the copies of v → w sit together in row w, those of w → v in row v.
+    const firstIn = (row: number, source: number): number => {
+      let lo = rp[row]!, hi = rp[row + 1]!;
+      while (lo < hi) { const mid = (lo + hi) >>> 1; if (col[mid]! < source) lo = mid + 1; else hi = mid; }
+      return lo;
+    };
+    for (let k = 0; k < e; k++) {
+      const v = col[k]!, w = dstOf[k]!;
+      const copy = k - firstIn(w, v); // which copy of v → w this is
+      const at = firstIn(v, w) + copy;
+      if (at >= rp[v + 1]! || col[at] !== w) return null;
+      out[k] = at;
+    }
+    this.rev = Tensor.from(this.heap, 'int32', [e], out);
+    return this.rev;
+  }
+
   free(): void {
+    this.rev?.free();
+    this.rev = null;
     for (const t of this.owned) t.free();
     this.meanPair?.vals.free();
     this.meanPair?.valsT.free();

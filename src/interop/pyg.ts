@@ -77,12 +77,13 @@ export function gcnToPyg(weights: ReadonlyMap<string, Float32Array>, widths: rea
 
 // The message-passing layers (SAGEConv, GINConv/GINEConv, GATConv, GATv2Conv) keep PyG's
 // parameter names under the layer's name (`conv1.lin_l.weight`, `conv1.nn.0.weight`,
-// `conv1.att_src`, …), so the mapping is per tensor, not per name: a Linear's weight is
+// `conv1.att_src`, …), and BondMessagePassing Chemprop's (`W_i.weight`, `W_h.weight`,
+// `W_o.weight`, `W_o.bias`), so the mapping is per tensor, not per name: a Linear's weight is
 // [in, out] in Graft and [out, in] in PyTorch (transposed); an attention vector is [H, C] in
 // Graft and [1, H, C] in PyG; everything else (biases, eps) is copied as is.
 
 const ATTENTION = /(^|\.)(att|att_src|att_dst)$/;
-const LINEAR_WEIGHT = /(^|\.)(lin|lin_l|lin_r|lin_src|lin_dst|nn\.\d+)\.weight$/;
+const LINEAR_WEIGHT = /(^|\.)(lin|lin_l|lin_r|lin_src|lin_dst|nn\.\d+|W_i|W_h|W_o)\.weight$/;
 
 /** PyG state_dict entries from Graft parameters (name → [shape, values]) of message-passing layers. */
 export function layersToPyg(params: ReadonlyMap<string, StoredTensor>): Map<string, StoredTensor> {
