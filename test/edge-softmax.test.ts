@@ -241,10 +241,10 @@ describe.each(availableBackends())('attention ops on the %s backend', (backend) 
       const g = MessageGraph.fromEdges(rt.heap, 3, [0, 1], [1, 2]);
       const x = Tensor.from(rt.heap, 'float32', [3, 2], [1, 2, 3, 4, 5, 6]);
       const bad = Tensor.from(rt.heap, 'int32', [2], [0, 3]);
-      await expect(gatherRows(rt.exec, x, bad)).rejects.toThrow(/gatherRows.*idx\[1\].*\[0, 3\)/);
+      await expect(gatherRows(rt.exec, x, bad)).rejects.toThrow(/^gatherRows: argument 'idx\[1\]' must be a row of x in \[0, 3\), got 3$/);
       const s = Tensor.from(rt.heap, 'float32', [1, 3], [0, 0, 0]);
-      await expect(edgeSoftmax(rt.exec, g.adj, s)).rejects.toThrow(/edgeSoftmax.*'s'|edgeSoftmax.*s/);
-      expect(() => MessageGraph.fromEdges(rt.heap, 3, [0, 4], [1, 2])).toThrow(/src\[1\]/);
+      await expect(edgeSoftmax(rt.exec, g.adj, s)).rejects.toThrow(/^edgeSoftmax: argument 's' must have shape \[\*, 2\], got \[1, 3\]$/);
+      expect(() => MessageGraph.fromEdges(rt.heap, 3, [0, 4], [1, 2])).toThrow(/^MessageGraph\.fromEdges: argument 'src\[1\]' must be a node in \[0, 3\), got 4$/);
       for (const t of [x, bad, s]) t.free();
       g.free();
     } finally {
