@@ -59,7 +59,7 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
         const { rp, ci } = pattern(rows, 9, rows * 31 + heads);
         const nnz = ci.length, ld = nnz + 2; // padded head rows: ld is honoured
         const s = Float32Array.from(randn(heads * ld, rows + heads), (v, i) => (i % 7 === 0 ? v * 60 : v * 3)); // some logits far apart
-        const pr = put(rp, 'i32'), ps = put(s), po = outBuf(heads * ld);
+        const pr = put(rp, 'i32'), ps = put(s), po = outBuf(heads * ld), bad: string[] = [];
         const got = runSplit(k, po, heads * ld, rows, rows >> 1, (b, r0, r1) => b.edgeSoftmax(pr, ps, ld, po, ld, heads, r0, r1));
         ref.edgeSoftmax(pr, ps, ld, po, ld, heads, 0, rows);
         const want = f32(po, heads * ld);
@@ -73,13 +73,14 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
             for (let e = rp[r]!; e < rp[r + 1]!; e++) z += Math.exp(s[h * ld + e]! - m);
             for (let e = rp[r]!; e < rp[r + 1]!; e++) {
               const v = got[h * ld + e]!;
-              expect(Math.abs(v - Math.exp(s[h * ld + e]! - m) / z)).toBeLessThanOrEqual(2 ** -23 * v + 1e-40);
+              if (!(Math.abs(v - Math.exp(s[h * ld + e]! - m) / z) <= 2 ** -23 * v + 1e-40)) bad.push(`${h},${e}: ${v}`);
               sum += v;
             }
-            expect(Math.abs(sum - 1)).toBeLessThan(1e-6 * (rp[r + 1]! - rp[r]!));
+            if (!(Math.abs(sum - 1) < 1e-6 * (rp[r + 1]! - rp[r]!))) bad.push(`row ${r} sums to ${sum}`);
           }
-          for (let e = nnz; e < ld; e++) expect(Number.isNaN(got[h * ld + e]!)).toBe(true); // padding untouched
+          for (let e = nnz; e < ld; e++) if (!Number.isNaN(got[h * ld + e]!)) bad.push(`padding ${h},${e}`); // untouched
         }
+        expect(bad).toEqual([]);
         for (const p of [pr, ps, po]) heap.free(p);
       }
     }
@@ -97,6 +98,7 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
         const a = f32(pa, heads * nnz);
         const got = runSplit(k, po, heads * nnz, rows, rows >> 1, (b, r0, r1) => b.edgeSoftmaxBackward(pr, pa, pg, po, nnz, heads, r0, r1));
         ref.edgeSoftmaxBackward(pr, pa, pg, po, nnz, heads, 0, rows);
+        const bad: string[] = [];
         expect(bitsEqual(got, f32(po, heads * nnz))).toBe(true); // f64 arithmetic, no exp: the same bits on every backend
         for (let h = 0; h < heads; h++) {
           for (let r = 0; r < rows; r++) {
@@ -104,10 +106,11 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
             for (let e = rp[r]!; e < rp[r + 1]!; e++) dot += a[h * nnz + e]! * ga[h * nnz + e]!;
             for (let e = rp[r]!; e < rp[r + 1]!; e++) {
               const i = h * nnz + e, want = a[i]! * (ga[i]! - dot);
-              expect(Math.abs(got[i]! - want)).toBeLessThanOrEqual(2 ** -24 * Math.abs(want) + 1e-30);
+              if (!(Math.abs(got[i]! - want) <= 2 ** -24 * Math.abs(want) + 1e-30)) bad.push(`${h},${e}: ${got[i]} vs ${want}`);
             }
           }
         }
+        expect(bad).toEqual([]);
         // In place (gs = ga) gives the same bits.
         k.edgeSoftmaxBackward(pr, pa, pg, pg, nnz, heads, 0, rows);
         expect(bitsEqual(f32(pg, heads * nnz), got)).toBe(true);
@@ -123,23 +126,24 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
           const cols = 11, { rp, ci } = pattern(rows, cols, rows * 7 + heads);
           const nnz = ci.length;
           const as = randn(cols * heads, rows + 1), ad = randn(rows * heads, rows + 2);
-          const pr = put(rp, 'i32'), pc = put(ci, 'i32'), ps = put(as), pd = put(ad), po = outBuf(heads * nnz);
+          const pr = put(rp, 'i32'), pc = put(ci, 'i32'), ps = put(as), pd = put(ad), po = outBuf(heads * nnz), bad: string[] = [];
           const got = runSplit(k, po, heads * nnz, rows, rows >> 1, (b, r0, r1) => b.gatScore(pr, pc, ps, pd, heads, slope, po, nnz, r0, r1));
           for (let r = 0; r < rows; r++) {
             for (let e = rp[r]!; e < rp[r + 1]!; e++) {
               for (let h = 0; h < heads; h++) {
                 const v = Math.fround(as[ci[e]! * heads + h]! + ad[r * heads + h]!);
-                expect(got[h * nnz + e]).toBe(v > 0 ? v : Math.fround(v * Math.fround(slope)));
+                if (!Object.is(got[h * nnz + e], v > 0 ? v : Math.fround(v * Math.fround(slope)))) bad.push(`score ${h},${e}`);
               }
             }
           }
           const n = heads * nnz, gy = randn(n, rows + 3), pg = put(gy), px = outBuf(n), py = outBuf(n);
           runSplit(k, px, n, n, n >> 1, (b, e0, e1) => b.leakyReluBackward(po, pg, px, slope, e0, e1));
           const gx = f32(px, n);
-          for (let i = 0; i < n; i++) expect(gx[i]).toBe(got[i]! > 0 ? gy[i]! : Math.fround(gy[i]! * Math.fround(slope)));
+          for (let i = 0; i < n; i++) if (!Object.is(gx[i], got[i]! > 0 ? gy[i]! : Math.fround(gy[i]! * Math.fround(slope)))) bad.push(`backward ${i}`);
           runSplit(k, py, n, n, n >> 1, (b, e0, e1) => b.leakyRelu(pg, py, slope, e0, e1));
           const ly = f32(py, n);
-          for (let i = 0; i < n; i++) expect(ly[i]).toBe(gy[i]! > 0 ? gy[i]! : Math.fround(gy[i]! * Math.fround(slope)));
+          for (let i = 0; i < n; i++) if (!Object.is(ly[i], gy[i]! > 0 ? gy[i]! : Math.fround(gy[i]! * Math.fround(slope)))) bad.push(`leakyRelu ${i}`);
+          expect(bad).toEqual([]);
           for (const p of [pr, pc, ps, pd, po, pg, px, py]) heap.free(p);
         }
       }
@@ -151,18 +155,19 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
       for (const c of [0, 1, 3, 4, 5, 7, 8, 9, 17]) {
         const n = 6, ldx = c + 2, ldo = c + 1, lda = c + 3;
         const x = randn(n * ldx, m + c), add = randn(m * lda, m + c + 1), idx = Int32Array.from({ length: m }, (_, i) => (i * 5) % n);
-        const px = put(x), pi = put(idx, 'i32'), pa = put(add), po = outBuf(m * ldo);
+        const px = put(x), pi = put(idx, 'i32'), pa = put(add), po = outBuf(m * ldo), bad: string[] = [];
         for (const withAdd of [false, true]) {
           const got = runSplit(k, po, m * ldo, m, m >> 1, (b, e0, e1) => (withAdd
             ? b.gatherAddRelu(px, ldx, pi, pa, lda, po, ldo, c, e0, e1) : b.gatherRows(px, ldx, pi, po, ldo, c, e0, e1)));
           for (let e = 0; e < m; e++) {
             for (let j = 0; j < c; j++) {
               const v = withAdd ? Math.fround(x[idx[e]! * ldx + j]! + add[e * lda + j]!) : x[idx[e]! * ldx + j]!;
-              expect(got[e * ldo + j]).toBe(withAdd ? (v > 0 ? v : 0) : v);
+              if (!Object.is(got[e * ldo + j], withAdd ? (v > 0 ? v : 0) : v)) bad.push(`${e},${j}`);
             }
-            if (ldo > c) expect(Number.isNaN(got[e * ldo + c]!)).toBe(true); // past the columns: untouched
+            if (ldo > c && !Number.isNaN(got[e * ldo + c]!)) bad.push(`${e},${c} written`); // past the columns: untouched
           }
         }
+        expect(bad).toEqual([]);
         for (const p of [px, pi, pa, po]) heap.free(p);
       }
     }
@@ -171,9 +176,9 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
 
 describe.each(availableBackends())('attention ops on the %s backend', (backend) => {
   it('1 and 2 threads give the same bits; spmmHeads / sddmmHeads / segmentSumHeads / permuteEdgeValues against their formulas', async () => {
-    const nodes = 3000, heads = 3, c = 5, r = rng(4);
+    const nodes = 2000, heads = 3, c = 5, r = rng(4); // big enough that every op cuts 2 parts
     const src: number[] = [], dst: number[] = [];
-    for (let e = 0; e < 25_000; e++) { src.push(Math.floor(r() * nodes)); dst.push(Math.floor(r() * nodes * 0.9)); } // the last tenth: no incoming edge
+    for (let e = 0; e < 14_000; e++) { src.push(Math.floor(r() * nodes)); dst.push(Math.floor(r() * nodes * 0.9)); } // the last tenth: no incoming edge
     src.push(7, 7); dst.push(7, 7); // a doubled self loop
     const results: Float32Array[][] = [];
     for (const threads of [1, 2]) {
@@ -224,7 +229,9 @@ describe.each(availableBackends())('attention ops on the %s backend', (backend) 
             expect(out[5]![j * heads + h]).toBeCloseTo(want, 5);
           }
         }
-        for (let k2 = 0; k2 < nnz; k2 += 7) for (let h = 0; h < heads; h++) expect(out[6]![h * nnz + k2]).toBe(av[h * nnz + ord[k2]!]);
+        const moved: number[] = [];
+        for (let k2 = 0; k2 < nnz; k2 += 7) for (let h = 0; h < heads; h++) if (out[6]![h * nnz + k2] !== av[h * nnz + ord[k2]!]) moved.push(k2);
+        expect(moved).toEqual([]);
         for (const t of [aS, aD, x, gy, s, a, y, ga, gs, seg, at, gm, gr]) t.free();
         g.free();
         expect(rt.heap.stats().blocks).toBe(0);
