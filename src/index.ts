@@ -64,6 +64,14 @@ export { explainGenomic, fitGenomicMembers } from './explain/genomic.js';
 export { rrBlupEffects, gblupEffects } from './explain/marker-effects.js';
 export { motifAtoms } from './chem/motif.js';
 export { moleculeSvg } from './chem/draw.js';
+export { MessageGraph, type MessageGraphOptions } from './graph/message-graph.js';
+export { gatherRows, gatherAddRelu } from './ops/gather.js';
+export { edgeSoftmax, edgeSoftmaxBackward, gatScore, leakyRelu, leakyReluBackward, spmmHeads, sddmmHeads, segmentSumHeads, permuteEdgeValues } from './ops/attention.js';
+export { SAGEConv } from './nn/sage-conv.js';
+export { GINConv, GINEConv, ginMlp, type GinOptions } from './nn/gin-conv.js';
+export { GATConv, GATv2Conv, type GatOptions } from './nn/gat-conv.js';
+export { layersToPyg, layersFromPyg } from './interop/pyg.js';
+export { BondMessagePassing, type BondMessagePassingOptions } from './nn/dmpnn.js';
 
 // The types that the signatures above name (options, results, records), so callers can name them too
 // and the API reference can link them. The worker protocol, kernel-backend
