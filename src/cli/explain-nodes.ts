@@ -8,7 +8,7 @@ import type { NodeTrainConfig } from '../train/node-trainer.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainNode, fullNorm, type NodeMethod } from '../explain/nodes.js';
 import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
-import { checkpointWeights } from '../explain/weights.js';
+import { reportedWeights } from '../explain/weights.js';
 import { loadData, type DataChoice } from './train.js';
 import { egoSvg } from './svg-ego.js';
 
@@ -30,7 +30,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
     epochs: saved.epochs, patience: saved.patience, seed: saved.seed, restoreBest: saved.restoreBest, featureFormat: saved.featureFormat,
   };
   const ds = loadData({ dataset: saved.dataset, ...(saved.edges ? { edges: saved.edges, features: saved.features!, labels: saved.labels! } : {}), ...(saved.dataDir ? { dataDir: saved.dataDir } : {}), normalize: saved.normalize }, config.seed);
-  const spec = { config, weights: checkpointWeights(loadCheckpoint(cpFile), config.restoreBest) };
+  const spec = { config, weights: reportedWeights(loadCheckpoint(cpFile), cpFile) };
   let target: number | undefined;
   if (a.target !== null) {
     const byName = ds.classNames?.indexOf(a.target) ?? -1;

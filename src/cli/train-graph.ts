@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
-import { FEATURIZER_VERSION } from '../chem/featurize.js';
+import { FEATURIZER_VERSION, featurizerRecord } from '../chem/featurize.js';
+import { preprocessMetadata } from '../infer/preprocess.js';
 import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../chem/graph-run.js';
 import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
 import { recordInputs } from '../core/input-files.js';
@@ -103,6 +104,9 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
   // What else decides the run besides the trainer's config (which the trainer checks itself).
   const settings = { data: resolve(v.data), smiles: v.smiles ?? null, type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy };
   const checkpointFile = join(out, 'checkpoint.safetensors');
+  // How the molecules became the model's inputs, in the checkpoint itself (as node runs record
+  // their row normalization), so export and quantize stamp the run's featurizer, not their own.
+  const preprocessed = preprocessMetadata({ features: [], featurizer: featurizerRecord(!!v.hybrid) });
   // The data file's SHA-256, so graft predict and eval refuse it once it has changed.
   const inputs = lead ? await recordInputs({ data: v.data }).catch((err: unknown) => { release(); throw err; }) : {};
   let resume: { checkpoint: Checkpoint; file: string } | undefined;
@@ -128,7 +132,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     const res = await trainMoleculeTask(rt, ds, {
       split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config,
       fit: {
-        checkpoint: { every: checkpointEvery, write: (cp) => { if (lead) saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings), ...(dist ? { distributed: JSON.stringify(dist.sync.stats) } : {}) } }); } },
+        checkpoint: { every: checkpointEvery, write: (cp) => { if (lead) saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings), ...preprocessed, ...(dist ? { distributed: JSON.stringify(dist.sync.stats) } : {}) } }); } },
         ...(resume ? { resume } : {}),
         interrupted: () => sigint,
         // Distributed, a rank replaying an epoch alone would fall out of step with the others: any failure stops the job.
