@@ -51,6 +51,9 @@ const fitCounts = put('fit-counts.csv', countsCsv((i) => i !== HELD));
 const fitMeta = put('fit-meta.csv', metaCsv((i) => i !== HELD));
 const settings = { ...MB_MODEL_DEFAULTS, forest: { trees: 25, bins: 16 }, threads: 1 };
 const SEED = 1;
+const GRAPH = { graph: 'aitchison', knn: 5, valFraction: 0.15 } as const;
+/** The networks small and quick: 2 members, 12 epochs. */
+const nnSettings = { ...settings, ensemble: 2, hidden: 16, epochs: 12, patience: 0 };
 
 /** The in-fit score of sample HELD: a fold of the whole table with every other sample training and HELD its test row. */
 async function inFitScore(rt: Runtime, d: MicrobiomeData, model: MbModel, normalize: Normalization, zeros: ZeroReplacement, augment: Augmentation = 'none'): Promise<Float64Array> {
@@ -90,7 +93,7 @@ describe('a kept microbiome model', () => {
       for (const [normalize, zeros, augment] of combos) {
         for (const model of ['rf', 'logistic'] as const) {
           const want = await inFitScore(rt, all, model, normalize, zeros, augment);
-          const k = await fitKeptModel(kept, model, { normalize, zeros, augment, seed: SEED, minPrevalence: 0, settings });
+          const k = await fitKeptModel(rt, kept, model, { normalize, zeros, augment, seed: SEED, minPrevalence: 0, settings, ...GRAPH });
           expect(k.trainedOn.rows - k.trainedOn.samples).toBe(augment === 'balanced' && 'label' in outcome ? 1 : augment === 'balanced' ? N - 1 : 0);
           const file = join(dir, `m-${model}-${normalize}-${augment}.safetensors`);
           saveKeptModel(file, k);
@@ -100,7 +103,7 @@ describe('a kept microbiome model', () => {
           const row = Float64Array.from([...order.map((j) => S.rows[HELD]![j]!), 5]);
           const a = alignTaxa(back.taxa, [...order.map((j) => taxa[j]!), 'g__unseen'], row, 1);
           expect(a.unknown).toEqual(['g__unseen']);
-          const got = scoreKeptModel(back, a.counts, 1);
+          const got = await scoreKeptModel(rt, back, a.counts, 1);
           expect(Array.from(got), `${model} ${normalize}/${zeros}/${augment} ${Object.keys(outcome)[0]}`).toEqual(Array.from(want));
           expect(got.every((v, c) => Object.is(v, want[c]))).toBe(true);
         }
@@ -209,7 +212,7 @@ describe('graft mb --keep-model and graft predict', () => {
     expect(ex.stderr).not.toMatch(/no config\.json or results\.json/);
   }, 30_000);
 
-  it('a regression run writes id,prediction; --keep-model NAME keeps that model; --keep-model of a model that cannot be kept, and --knn of at least the sample count, are one-line errors', async () => {
+  it('a regression run writes id,prediction; --keep-model NAME keeps that model; --keep-model of a model the run did not measure, and --knn of at least the sample count, are one-line errors', async () => {
     const run = join(dir, 'run-reg');
     const r = runGraft(['mb', '--counts', fitCounts, '--meta', fitMeta, '--target', 'score', '--models', 'rf,logistic', '--k', '3', '--repeats', '1', '--trees', '25',
       '--min-prevalence', '0', '--normalize', 'clr', '--zeros', 'multrepl', '--threads', '1', '--keep-model', 'logistic', '--out', run, '--quiet']);
@@ -222,9 +225,12 @@ describe('graft mb --keep-model and graft predict', () => {
     expect(Number(lines[1]!.split(',')[1])).toBe((await inFitScore(rt, all, 'logistic', 'clr', 'multrepl'))[0]);
 
     const base = ['mb', '--counts', fitCounts, '--meta', fitMeta, '--label', 'diagnosis', '--out', join(dir, 'bad'), '--quiet'];
-    const mlp = runGraft([...base, '--models', 'mlp,logistic', '--keep-model', 'mlp']);
+    const mlp = runGraft([...base, '--models', 'rf,logistic', '--keep-model', 'mlp']);
     expect(mlp.status).toBe(2);
-    expect(mlp.stderr).toMatch(/--keep-model must be rf or logistic .*mlp cannot be kept yet/);
+    expect(mlp.stderr).toMatch(/--keep-model mlp: mlp is not among --models \(rf,logistic\)/);
+    const unknown = runGraft([...base, '--models', 'logistic', '--keep-model', 'svm']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/--keep-model must be one of rf, mlp, gcn, logistic .*got "svm"/);
     const knn = runGraft([...base, '--models', 'logistic', '--knn', String(N - 1)]);
     expect(knn.status).toBe(2);
     expect(knn.stderr.trim().split('\n')).toHaveLength(1);
