@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
 import { loadMicrobiome, type MicrobiomeData } from '../src/microbiome/data.js';
 import { alignTaxa, fitKeptModel, loadKeptModel, saveKeptModel, scoreKeptModel } from '../src/microbiome/kept-model.js';
-import { MB_MODEL_DEFAULTS, runMbModel, type MbModel } from '../src/microbiome/models.js';
+import { MB_MODEL_DEFAULTS, runMbModel, type MbModel, type MbModelSettings } from '../src/microbiome/models.js';
 import { applyPreprocessing, fitPreprocessing, preprocess } from '../src/microbiome/pipeline.js';
 import type { Normalization } from '../src/microbiome/normalize.js';
 import { closeForestPool, fitForest } from '../src/microbiome/random-forest.js';
@@ -89,7 +89,7 @@ async function inFitScore(rt: Runtime, d: MicrobiomeData, model: MbModel, normal
  * others training (validation rows drawn from them as the study and the kept model draw them)
  * and the held-out samples its test rows (for the GCN, test nodes of the fold's kNN graph).
  */
-async function inFitNeural(rt: Runtime, d: MicrobiomeData, model: 'mlp' | 'gcn', held: number[], normalize: Normalization, zeros: ZeroReplacement, augment: Augmentation, s = nnSettings): Promise<Float64Array> {
+async function inFitNeural(rt: Runtime, d: MicrobiomeData, model: 'mlp' | 'gcn', held: number[], normalize: Normalization, zeros: ZeroReplacement, augment: Augmentation, s: MbModelSettings = nnSettings): Promise<Float64Array> {
   const rows = Array.from({ length: d.n }, (_, i) => i).filter((i) => !held.includes(i));
   const { fitOrig, val } = validationSplit(d, rows, GRAPH.valFraction, SEED);
   const t = withAugmented(d, fitOrig, augment, SEED);
@@ -234,7 +234,7 @@ describe('a kept MLP ensemble or GCN', () => {
     for (let r = 0; r < held.length; r++) expect(got[2 * r]! > got[2 * r + 1]!).toBe(inFit[2 * r]! > inFit[2 * r + 1]!);
   }, 30_000);
 
-  it('GCN regression and the CLI: --keep-model gcn on a target, graft predict writes id,prediction with the in-process scores', async () => {
+  it('the CLI: --keep-model gcn on a target, graft predict writes id,prediction with the in-process scores; --keep-model mlp gives a held-out sample the in-fit bits; a plain --keep-model keeps the best of networks and the rest', async () => {
     const run = join(dir, 'run-gcn-reg');
     const r = runGraft(['mb', '--counts', fitCounts, '--meta', fitMeta, '--target', 'score', '--models', 'gcn,logistic', '--k', '3', '--repeats', '1', '--epochs', '12', '--knn', '5',
       '--min-prevalence', '0', '--threads', '1', '--keep-model', 'gcn', '--out', run, '--quiet']);
@@ -251,6 +251,22 @@ describe('a kept MLP ensemble or GCN', () => {
     expect(lines.slice(1).map((l) => Number(l.split(',')[1]))).toEqual(Array.from(want));
     // The fitted values lie in the target's range (a regression, not probabilities).
     for (const v of want) { expect(v).toBeGreaterThan(-1); expect(v).toBeLessThan(6); }
+
+    // Classes: --keep-model mlp through the CLI gives the held-out sample the in-fit bits; a plain --keep-model keeps the run's best, networks included.
+    const cli = ['mb', '--counts', fitCounts, '--meta', fitMeta, '--label', 'diagnosis', '--k', '3', '--repeats', '1', '--epochs', '12', '--ensemble', '2', '--knn', '5', '--min-prevalence', '0', '--threads', '1', '--quiet'];
+    const mlpRun = join(dir, 'run-mlp');
+    expect(runGraft([...cli, '--models', 'mlp', '--keep-model', 'mlp', '--out', mlpRun]).status).toBe(0);
+    const pm = runGraft(['predict', '--run', mlpRun, '--counts', put('mlp-new.csv', countsCsv((i) => i === HELD)), '--quiet']);
+    expect(pm.status, pm.stderr).toBe(0);
+    const all = loadMicrobiome({ counts: allCounts, meta: allMeta, label: 'diagnosis' });
+    const inFit = await inFitNeural(rt, all, 'mlp', [HELD], 'tss', 'pseudo', 'none', { ...MB_MODEL_DEFAULTS, ensemble: 2, epochs: 12, threads: 1 });
+    expect(pm.stdout.trim().split('\n')[1]!.split(',').slice(2).map(Number)).toEqual(Array.from(inFit));
+    const bestRun = join(dir, 'run-best');
+    expect(runGraft([...cli, '--models', 'logistic,mlp,gcn', '--keep-model', '--out', bestRun]).status).toBe(0);
+    const res = JSON.parse(readFileSync(join(bestRun, 'results.json'), 'utf8')) as { models: Record<string, Record<string, { mean: number }>>; kept_model: { model: MbModel } };
+    const best = (['logistic', 'mlp', 'gcn'] as const).reduce((a, b) => (res.models[b]!['roc_auc']!.mean > res.models[a]!['roc_auc']!.mean ? b : a));
+    expect(res.kept_model.model).toBe(best);
+    expect(loadKeptModel(join(bestRun, 'model', 'model.safetensors')).model.model).toBe(best);
   }, 30_000);
 });
 
