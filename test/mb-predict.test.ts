@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { loadMicrobiome, type MicrobiomeData } from '../src/microbiome/data.js';
 import { alignTaxa, fitKeptModel, loadKeptModel, saveKeptModel, scoreKeptModel } from '../src/microbiome/kept-model.js';
 import { MB_MODEL_DEFAULTS, runMbModel, type MbModel, type MbModelSettings } from '../src/microbiome/models.js';
@@ -188,6 +189,14 @@ describe('a kept MLP ensemble or GCN', () => {
         expect(Array.from(three.subarray(width, 2 * width))).toEqual(Array.from(got));
       }
     }
+    // A file whose networks do not fit its own shape, or a version 1 file claiming an MLP, is refused naming the file.
+    const file = join(dir, 'mlp-clr-none-target.safetensors'), cp = loadCheckpoint(file);
+    const meta = JSON.parse(cp.metadata['model']!) as { shape: { hidden: number } };
+    meta.shape.hidden = 8;
+    saveCheckpoint(join(dir, 'bad-width.safetensors'), { tensors: cp.tensors, metadata: { ...cp.metadata, model: JSON.stringify(meta) } });
+    expect(() => loadKeptModel(join(dir, 'bad-width.safetensors'))).toThrow(/bad-width\.safetensors: not a usable graft mb model \(nn\.0\.gcn0\.weight is not 112 float32 values\)/);
+    saveCheckpoint(join(dir, 'v1-mlp.safetensors'), { tensors: cp.tensors, metadata: { ...cp.metadata, version: '1' } });
+    expect(() => loadKeptModel(join(dir, 'v1-mlp.safetensors'))).toThrow(/v1-mlp\.safetensors: not a usable graft mb model \(model "mlp" in a version 1 file\)/);
   }, 30_000);
 
   it('GCN: a new sample joins the stored training graph alone, linked to its k nearest training rows; the scores equal a joined graph built by hand, and lie near the in-fit scores', async () => {

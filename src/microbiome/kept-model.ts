@@ -269,10 +269,14 @@ export function loadKeptModel(file: string): KeptMbModel {
         const names = e['parameters'], scale = e['scale'] as Record<string, unknown> | undefined;
         if (!Number.isInteger(e['seed']) || !Array.isArray(names) || names.length === 0) throw bad(`shape.members[${t}]`);
         if ((classes === 0) !== (scale !== undefined) || (scale && !(Number.isFinite(scale['mean']) && Number.isFinite(scale['sd'])))) throw bad(`shape.members[${t}].scale`);
-        const weights = new Map(names.map((name) => {
-          const w = tensor(`nn.${t}.${String(name)}`);
-          if (!(w.data instanceof Float32Array)) throw bad(`nn.${t}.${String(name)} is not float32`);
-          return [String(name), w.data];
+        // The networks graft mb builds: two GCN layers (the MLP's on a graph with no edges), taxa → hidden → classes or 1.
+        const h = hidden as number, out = classes || 1;
+        const sizes: Record<string, number> = { 'gcn0.weight': p * h, 'gcn0.bias': h, 'gcn1.weight': h * out, 'gcn1.bias': out };
+        if (names.length !== 4 || !names.every((name) => typeof name === 'string' && name in sizes)) throw bad(`shape.members[${t}].parameters ${JSON.stringify(names)}, expected ${Object.keys(sizes).join(', ')}`);
+        const weights = new Map((names as string[]).map((name) => {
+          const w = tensor(`nn.${t}.${name}`);
+          if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name]) throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
+          return [name, w.data];
         }));
         return { seed: e['seed'] as number, weights, ...(scale ? { scale: { mean: scale['mean'] as number, sd: scale['sd'] as number } } : {}) };
       }),
