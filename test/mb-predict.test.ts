@@ -251,6 +251,7 @@ describe('a kept MLP ensemble or GCN', () => {
     const q = runGraft(['predict', '--run', run, '--counts', put('gcn-new.csv', countsCsv((i) => i === HELD || i === 3))]);
     expect(q.status, q.stderr).toBe(0);
     expect(q.stderr).toMatch(/gcn: each sample joins the model's graph of 35 training rows alone, linked to its 5 nearest by aitchison distance/);
+    expect(readFileSync(join(run, 'report.md'), 'utf8')).toMatch(/Kept model: gcn \(name\), fitted on all 35 samples with this preprocessing \(15% of them choosing its epoch\), .*each joins the kept training graph alone, linked to its 5 nearest training samples by aitchison distance/);
     const lines = q.stdout.trim().split('\n');
     expect(lines[0]).toBe('id,prediction');
     // Oracle: the kept GCN joined by hand as above is tested in-process; here the CLI's numbers are those of the file's model.
