@@ -92,6 +92,8 @@ export interface FittedNeuralModel {
 /** A member's seed, as the study has always drawn it. */
 const memberSeed = (foldSeed: number, m: number): number => foldSeed * 131 + m * 7919 + 1;
 
+// The networks' configs, for training and for rebuilding a fitted one to score with (which
+// reads only the shape and the seed: epochs and patience matter to training alone).
 const nodeConfig = (hidden: number, dropout: number, seed: number, s?: Pick<MbModelSettings, 'epochs' | 'patience'>): NodeTrainConfig => ({
   ...KIPF_DEFAULTS, layers: 2, hidden, dropout, weightDecayScope: 'all', epochs: s?.epochs ?? 1, patience: s?.patience ?? 0, seed, featureFormat: 'dense',
 });
@@ -193,39 +195,9 @@ export async function scoreMbMembers(rt: Runtime, m: FittedMbModel, x: Float64Ar
   const each = m.members.map(() => new Float64Array(k * Math.max(1, m.classes)));
   for (let r = 0; r < k; r++) {
     const one = features.subarray(r * p, r * p + p);
-    for (const [t, member] of m.members.entries()) each[t]!.set(await networkScores(rt, m, member, one, 1, p, new Int32Array(0), new Int32Array(0), 0), r * Math.max(1, m.classes));
+    for (const [t, member] of m.members.entries()) each[t]!.set(await networkRows(rt, m, member, one, 1, p, new Int32Array(0), new Int32Array(0)), r * Math.max(1, m.classes));
   }
   return [meanOfMembers(each), each];
-}
-
-/**
- * The fitted GCN on a graph: node features [n, p] (standardized, float32) and undirected
- * edges; returns the scores of node `node` (probabilities [classes] or [value]).
- */
-async function networkScores(rt: Runtime, m: FittedNeuralModel, member: FittedNeuralModel['members'][number], features: Float32Array, n: number, p: number, src: Int32Array, dst: Int32Array, node: number): Promise<Float64Array> {
-  const width = Math.max(1, m.classes);
-  if (m.classes > 0) {
-    const ds = { name: 'microbiome', numNodes: n, numFeatures: p, numClasses: m.classes, features, labels: new Int32Array(n).fill(-1), split: { train: new Int32Array(0), val: new Int32Array(0), test: new Int32Array(0) }, src, dst, ids: [] };
-    const { probs } = await predictNodes(rt, ds, nodeConfig(m.hidden, m.dropout, member.seed), member.weights);
-    return Float64Array.from(probs.subarray(node * width, node * width + width));
-  }
-  const adj = gcnNorm(rt.heap, n, src, dst);
-  const x = Tensor.from(rt.heap, 'float32', [n, p], features);
-  const model = gcnRegressorModel<void>(rt, regressorConfig(m.hidden, m.dropout, member.seed), { f: p }, () => ({ adj }), () => [x]);
-  try {
-    for (const prm of model.params()) {
-      const w = member.weights.get(prm.name);
-      if (!w || w.length !== prm.value.size) throw new Error(`networkScores: weights ${prm.name}: ${w ? `${w.length} values` : 'missing'}, expected ${prm.value.size}`);
-      (prm.value.data() as Float32Array).set(w);
-    }
-    const out = await model.forward({ exec: rt.exec, training: false, seed: member.seed, step: 0 }, undefined);
-    const v = (out.data() as Float32Array)[node]!;
-    model.release();
-    // trainGcnRegressor's own formula, so the bits are those of its predictions.
-    return Float64Array.of(v * member.scale!.sd + member.scale!.mean);
-  } finally {
-    model.dispose(); x.free(); adj.free();
-  }
 }
 
 /** Members averaged in member order: the same bits every run. */
@@ -249,26 +221,32 @@ export async function scoreGcnNodes(rt: Runtime, m: FittedNeuralModel, rows: Arr
   return meanOfMembers(each);
 }
 
-/** Every node's scores [n, width] in one pass. */
+/**
+ * The fitted network over a graph: node features [n, p] (standardized, float32) and undirected
+ * edges; returns every node's scores [n, classes] (probabilities) or [n] (values), in one pass.
+ */
 async function networkRows(rt: Runtime, m: FittedNeuralModel, member: FittedNeuralModel['members'][number], features: Float32Array, n: number, p: number, src: Int32Array, dst: Int32Array): Promise<Float64Array> {
   if (m.classes > 0) {
     const ds = { name: 'microbiome', numNodes: n, numFeatures: p, numClasses: m.classes, features, labels: new Int32Array(n).fill(-1), split: { train: new Int32Array(0), val: new Int32Array(0), test: new Int32Array(0) }, src, dst, ids: [] };
     return Float64Array.from((await predictNodes(rt, ds, nodeConfig(m.hidden, m.dropout, member.seed), member.weights)).probs);
   }
-  const out = new Float64Array(n);
-  // One pass, then each node's value (networkScores' formula).
   const adj = gcnNorm(rt.heap, n, src, dst);
   const x = Tensor.from(rt.heap, 'float32', [n, p], features);
   const model = gcnRegressorModel<void>(rt, regressorConfig(m.hidden, m.dropout, member.seed), { f: p }, () => ({ adj }), () => [x]);
   try {
-    for (const prm of model.params()) (prm.value.data() as Float32Array).set(member.weights.get(prm.name)!);
+    for (const prm of model.params()) {
+      const w = member.weights.get(prm.name);
+      if (!w || w.length !== prm.value.size) throw new Error(`networkRows: weights ${prm.name}: ${w ? `${w.length} values` : 'missing'}, expected ${prm.value.size}`);
+      (prm.value.data() as Float32Array).set(w);
+    }
     const raw = (await model.forward({ exec: rt.exec, training: false, seed: member.seed, step: 0 }, undefined)).data() as Float32Array;
-    for (let i = 0; i < n; i++) out[i] = raw[i]! * member.scale!.sd + member.scale!.mean;
+    // trainGcnRegressor's own formula, so the bits are those of its predictions.
+    const out = Float64Array.from({ length: n }, (_, i) => raw[i]! * member.scale!.sd + member.scale!.mean);
     model.release();
+    return out;
   } finally {
     model.dispose(); x.free(); adj.free();
   }
-  return out;
 }
 
 /**
@@ -289,7 +267,7 @@ export async function scoreGcnJoined(rt: Runtime, m: FittedNeuralModel, x: Float
     const nb = neighbours[r]!;
     const src = Int32Array.from([...g.src, ...nb]), dst = Int32Array.from([...g.dst, ...Array.from(nb, () => N)]);
     const each = [];
-    for (const member of m.members) each.push(await networkScores(rt, m, member, features, N + 1, p, src, dst, N));
+    for (const member of m.members) each.push((await networkRows(rt, m, member, features, N + 1, p, src, dst)).subarray(N * width, N * width + width));
     out.set(meanOfMembers(each), r * width);
   }
   return out;
