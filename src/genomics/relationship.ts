@@ -79,18 +79,22 @@ export function alignRelationship(r: Relationship, ids: string[]): Relationship 
   return { ids, n, values, source: r.source, ...(r.file ? { file: r.file } : {}) };
 }
 
-/** The top `k` principal components of the samples from their relationship matrix: U_k·sqrt(Λ_k), [n, k]. */
-export function principalComponents(r: Relationship, k: number): { scores: Float32Array; k: number; explained: number } {
+/**
+ * The top `k` principal components of the samples from their relationship matrix: U_k·sqrt(Λ_k), [n, k].
+ * `projection` [n, k] is U_k·Λ_k^(−1/2): a sample's row of the relationship (against these n
+ * samples) times it gives that sample's scores, for a sample that was not among them too.
+ */
+export function principalComponents(r: Relationship, k: number): { scores: Float32Array; k: number; explained: number; projection: Float64Array } {
   const n = r.n, e = symmetricEigen(r.values, n);
   const kk = Math.max(1, Math.min(k, n));
-  const scores = new Float32Array(n * kk);
+  const scores = new Float32Array(n * kk), projection = new Float64Array(n * kk);
   let total = 0, top = 0;
   for (let q = 0; q < n; q++) total += Math.max(0, e.values[q]!);
   for (let c = 0; c < kk; c++) {
     const q = n - 1 - c, lam = Math.max(0, e.values[q]!);
     top += lam;
     const s = Math.sqrt(lam);
-    for (let i = 0; i < n; i++) scores[i * kk + c] = e.vectors[q * n + i]! * s;
+    for (let i = 0; i < n; i++) { scores[i * kk + c] = e.vectors[q * n + i]! * s; projection[i * kk + c] = s > 0 ? e.vectors[q * n + i]! / s : 0; }
   }
-  return { scores, k: kk, explained: total > 0 ? top / total : 0 };
+  return { scores, k: kk, explained: total > 0 ? top / total : 0, projection };
 }
