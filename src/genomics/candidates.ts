@@ -1,5 +1,6 @@
 import type { CvJobResult, GpModel } from './cv-jobs.js';
-import { combine, sampleRows, scoreKernel, studyRow, type KeptModel, type SampleRows, type ScoringBasis } from './kept-models.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { combine, newSampleEdges, sampleFeatures, sampleRows, scoreKernel, scoreMembers, studyRow, type KeptModel, type SampleRows, type ScoringBasis } from './kept-models.js';
 import type { StudyData } from './study-data.js';
 
 // Candidates: genotyped samples with no phenotype for a trait, predicted by each model fitted
@@ -87,4 +88,31 @@ export function rankCandidates(rows: CandidateRow[], traits: string[], models: G
 export function candidatesCsv(rows: CandidateRow[]): string {
   const num = (v: number | null): string => (v === null || !Number.isFinite(v) ? '' : String(v));
   return [CANDIDATE_COLUMNS, ...rows.map((r) => [JSON.stringify(r.id), r.trait, r.model, num(r.prediction), num(r.sd), num(r.reliability), r.rank].join(','))].join('\n') + '\n';
+}
+
+/** New samples for kept models: their ids, imputed dosage rows (marker runs) and relationship rows (runs made with a relationship file). */
+export interface NewSamples { ids: string[]; dosage: Float32Array[] | null; given: { rows: Float64Array[]; self: number[] } | null }
+
+/**
+ * Every new sample scored by every kept model (graft predict): kernel and linear models by
+ * scoreKernel, exactly as graft gp scores its candidates; GCN models with each sample joined
+ * to the study's graph by the stored rule (scoreMembers). Rows ranked like candidates.csv.
+ */
+export async function predictNewSamples(rt: Runtime, basis: ScoringBasis, kept: KeptModel[], s: NewSamples): Promise<CandidateRow[]> {
+  const rows = s.ids.map((_, q) => sampleRows(basis, s.dosage ? s.dosage[q]! : null, s.given ? { row: s.given.rows[q]!, self: s.given.self[q]! } : null));
+  let graph: { features: Float32Array; edges: number[] }[] | null = null;
+  const out: CandidateRow[] = [];
+  for (const k of kept) {
+    let members: Float64Array[] | null = null;
+    if (k.final.members) {
+      graph ??= rows.map((r) => ({ features: sampleFeatures(basis, r), edges: newSampleEdges(basis, r) }));
+      members = await scoreMembers(rt, basis, k, graph);
+    }
+    s.ids.forEach((id, q) => {
+      const kern = k.final.kernel ? scoreKernel(basis, k.final.kernel, rows[q]!) : null;
+      out.push({ id, trait: k.trait, model: k.model, rank: 0, ...combine(k, kern, members ? members.map((m) => m[q]!) : null) });
+    });
+  }
+  const traits = [...new Set(kept.map((k) => k.trait))], models = [...new Set(kept.map((k) => k.model))];
+  return rankCandidates(out, traits, models);
 }

@@ -10,6 +10,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
 import { gcnRegressorModel, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import type { FinalState, GpModel, KernelState, MemberState } from './cv-jobs.js';
+import type { GenotypeMatrix } from '../data/genotypes.js';
 import type { CleanGenotypes } from './qc.js';
 import { markerMoments } from './qc.js';
 import type { FeaturePart, StudyData, StudyInputs } from './study-data.js';
@@ -221,9 +222,10 @@ function kernelRow(b: ScoringBasis, k: KernelState, r: SampleRows): { row: Float
 }
 
 /**
- * A kernel model's prediction μ + Σ_t k_t α_t (predictKernel's order) and, with (K + δI)⁻¹,
- * the reliability 1 − PEV/(σg² K_ss), PEV/σg² = K_ss − kᵀV⁻¹k + (1 − 1ᵀV⁻¹k)² / 1ᵀV⁻¹1
- * (the intercept estimated: Henderson's mixed-model equations).
+ * A kernel model's prediction μ + Σ_t k_t α_t (predictKernel's order) and, with V⁻¹ =
+ * (K + δI)⁻¹, the reliability 1 − PEV/(σg² K_ss) of the genetic value, where
+ * PEV/σg² = K_ss − kᵀPk, P = V⁻¹ − V⁻¹1(1ᵀV⁻¹1)⁻¹1ᵀV⁻¹ (Henderson 1975: the intercept
+ * estimated), that is K_ss − kᵀV⁻¹k + (1ᵀV⁻¹k)² / 1ᵀV⁻¹1.
  */
 export function scoreKernel(b: ScoringBasis, k: KernelState, r: SampleRows): { prediction: number; reliability: number | null } {
   const { row, self } = kernelRow(b, k, r);
@@ -237,7 +239,7 @@ export function scoreKernel(b: ScoringBasis, k: KernelState, r: SampleRows): { p
     for (let c = 0; c < nt; c++) { vk += v[a * nt + c]! * row[c]!; v1 += v[a * nt + c]!; }
     kvk += row[a]! * vk; onevk += vk; onev1 += v1;
   }
-  const pev = self - kvk + (1 - onevk) ** 2 / onev1;
+  const pev = self - kvk + onevk ** 2 / onev1;
   const rel = self > 0 ? 1 - pev / self : NaN;
   return { prediction: acc, reliability: Number.isFinite(rel) ? Math.min(1, Math.max(0, rel)) : null };
 }
@@ -453,4 +455,71 @@ export function loadKeptModel(file: string): KeptModel {
 export function keptModelFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => f.startsWith('kept-') && f.endsWith('.safetensors')).sort().map((f) => join(dir, f));
+}
+
+// -- new genotypes ---------------------------------------------------------------------------
+
+/** How a new genotype file met the model's markers (graft predict reports it). */
+export interface AlignmentReport {
+  markers: number;
+  present: number;
+  /** VCF records whose REF/ALT are the model's ALT/REF: recoded (dosage d → top − d). */
+  swapped: number;
+  /** VCF records whose alleles are neither the model's nor swapped: taken as missing. */
+  otherAlleles: number;
+  /** Cells filled with the training mean 2p (missing calls and absent markers). */
+  imputed: number;
+  /** Whether alleles could be checked (both files VCF). */
+  allelesChecked: boolean;
+  /** Binary-coded model given dosages (or the reverse): how the values were taken. */
+  coding: string;
+}
+
+/**
+ * A new genotype file's samples as the model's markers in the model's order and coding,
+ * missing values (and absent markers) the training means 2p: float32 dosage rows on the
+ * 0..2 scale, as qc.ts makes the study's. Refuses when fewer than `minOverlap` of the
+ * model's markers are present.
+ */
+export function alignGenotypes(b: ScoringBasis, g: GenotypeMatrix, minOverlap: number): { ids: string[]; dosage: Float32Array[]; report: AlignmentReport } {
+  const mk = b.markers;
+  if (!mk) throw new GraftError(`${g.file}: this run was made from a relationship matrix only; score new samples with --relationship FILE (their rows)`);
+  const m = mk.names.length, col = new Map(g.markers.map((name, j) => [name, j]));
+  const at = mk.names.map((name) => col.get(name) ?? -1);
+  const present = at.filter((j) => j >= 0).length;
+  if (present < minOverlap * m) {
+    throw new GraftError(`${g.file}: ${present} of the model's ${m} markers are present (${((100 * present) / m).toFixed(1)}%); graft predict needs at least ${(100 * minOverlap).toFixed(0)}% (--min-overlap lowers it; absent markers are filled with the training mean)`);
+  }
+  let newBinary = true;
+  for (const v of g.dosage) if (v > 1) { newBinary = false; break; }
+  // The model's coding decides the scale; a binary model given 0/1/2 dosages takes them as they are.
+  const scale = mk.binary && newBinary ? 2 : 1;
+  const coding = mk.binary ? (newBinary ? 'binary 0/1, taken as 0/2 as in training' : 'the model was trained on binary 0/1 codes (taken as 0/2); this file holds 0/1/2 dosages: taken as they are')
+    : 'dosage 0/1/2 as in training';
+  const checked = !!(mk.ref && mk.alt && g.sites?.ref && g.sites.alt);
+  const recode = new Int8Array(m); // 0 as is, 1 swapped, -1 other alleles (missing)
+  let swapped = 0, otherAlleles = 0;
+  if (checked) {
+    for (let c = 0; c < m; c++) {
+      const j = at[c]!;
+      if (j < 0) continue;
+      const r = g.sites!.ref![j]!, a = g.sites!.alt![j]!;
+      if (r === mk.ref![c] && a === mk.alt![c]) continue;
+      if (r === mk.alt![c] && a === mk.ref![c]) { recode[c] = 1; swapped++; } else { recode[c] = -1; otherAlleles++; }
+    }
+  }
+  const top = newBinary ? 1 : 2, gm = g.markers.length;
+  let imputed = 0;
+  const dosage = g.ids.map((_, i) => {
+    const row = new Float32Array(m);
+    for (let c = 0; c < m; c++) {
+      const j = at[c]!;
+      let v = j >= 0 && recode[c] !== -1 ? g.dosage[i * gm + j]! : NaN;
+      if (v === v && recode[c] === 1) v = top - v;
+      if (v === v) row[c] = v * scale;
+      else { row[c] = 2 * mk.freq[c]!; imputed++; }
+    }
+    return row;
+  });
+  return { ids: g.ids, dosage, report: { markers: m, present, swapped, otherAlleles, imputed, allelesChecked: checked, coding } };
 }

@@ -98,3 +98,33 @@ export function principalComponents(r: Relationship, k: number): { scores: Float
   }
   return { scores, k: kk, explained: total > 0 ? top / total : 0, projection };
 }
+
+/**
+ * Rows of a relationship matrix for samples a study never saw (graft predict on a run made
+ * from a relationship): a header of column ids after one leading cell, then one row per new
+ * sample (id, values). Every id of `study` must be a column; a row's own id as a column
+ * gives its diagonal (NaN without it: the Gaussian kernels then refuse).
+ */
+export function readRelationshipRows(file: string, study: string[]): { ids: string[]; rows: Float64Array[]; self: number[] } {
+  const t = parseTable(file);
+  const cols = t.header.slice(1), at = new Map(cols.map((id, j) => [id, j]));
+  const missing = study.filter((id) => !at.has(id));
+  if (missing.length) throw new DataError(file, 1, `${missing.length} of the run's ${study.length} samples are not columns (e.g. ${missing.slice(0, 3).map((s) => `'${s}'`).join(', ')}): each new sample needs its relationship to every sample of the run`);
+  const ids: string[] = [], rows: Float64Array[] = [], self: number[] = [];
+  const seen = new Set<string>();
+  t.rows.forEach((row, r) => {
+    const line = t.lines[r]!, id = row[0]!;
+    if (seen.has(id)) throw new DataError(file, line, `sample '${id}' appears twice`);
+    seen.add(id);
+    const value = (j: number): number => {
+      const v = Number(row[j + 1]);
+      if (row[j + 1] === undefined || row[j + 1] === '' || !Number.isFinite(v)) throw new DataError(file, line, `column '${cols[j]}': ${JSON.stringify(row[j + 1] ?? '')} is not a number`);
+      return v;
+    };
+    ids.push(id);
+    rows.push(Float64Array.from(study, (s) => value(at.get(s)!)));
+    self.push(at.has(id) ? value(at.get(id)!) : NaN);
+  });
+  if (ids.length === 0) throw new DataError(file, 0, 'no sample rows after the header');
+  return { ids, rows, self };
+}
