@@ -208,7 +208,7 @@ describe('bad input: each error names the file and line, or the argument', () =>
     } finally {
       await rt.close();
     }
-    expect(said).toContain("warning: trait 't' is missing (NA, NaN or empty) for 1 of 4 genotyped samples: they are predicted but never scored");
+    expect(said).toContain("trait 't': 1 of 4 genotyped samples have no phenotype (NA, NaN or empty): they are candidates, predicted from the fit on the 3 phenotyped (candidates.csv)");
   });
 });
 

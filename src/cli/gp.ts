@@ -131,7 +131,7 @@ export async function gp(argv: string[]): Promise<void> {
       writeFileAtomic(join(out, 'candidates.csv'), candidatesCsv(res.final.candidates));
       log(`candidates.csv: ${new Set(res.final.candidates.map((c) => c.id)).size} unphenotyped sample(s) predicted by ${o.models.join(', ')} fitted on every phenotyped sample`);
     }
-    if (r.keepModels) keepModels(res, out, o, log);
+    if (r.keepModels) { keepModels(res, out, o, log); res.timing.keep_models_s = res.timing.final_s ?? 0; }
     writeStudyReport(out, res, await recordInputs({ geno: o.geno, pheno: o.pheno, relationship: o.relationship, folds: o.foldsFile }));
     printStudy(res, out, o.threads);
   } finally {

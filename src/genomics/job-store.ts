@@ -128,7 +128,12 @@ export class JobStore {
   /** Records a finished job (atomically) and removes its training checkpoints. */
   save(r: CvJobResult): void {
     writeJsonAtomic(this.fileOf(r.job), { format: JOB_FORMAT, job: r.job, result: r });
-    const prefix = `${jobKey(r.job)}-m`;
+    this.forget(r.job);
+  }
+
+  /** Removes a job's training checkpoints (a finished job's, or a final fit's, whose result is not kept). */
+  forget(job: CvJob): void {
+    const prefix = `${jobKey(job)}-m`;
     for (const f of readdirSync(this.dir)) if (f.startsWith(prefix) && f.includes('.safetensors')) rmSync(join(this.dir, f), { force: true });
   }
 

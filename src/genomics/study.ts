@@ -43,7 +43,7 @@ export interface StudyResult {
   /** Out-of-fold predictions: [model, trait, repeat, fold, sample, observed, predicted]. */
   predictions: { model: GpModel; trait: string; repeat: number; fold: number; sample: number; observed: number; predicted: number }[];
   /** final_s: the fits on all phenotyped samples (candidates, kept models), apart from the cross-validation. */
-  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number>; final_s?: number };
+  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number>; final_s?: number; keep_models_s?: number };
   /** The final fits: every candidate's predictions, the kept models and what scores new samples with them. */
   final?: { candidates: CandidateRow[]; kept: KeptModel[]; basis: ScoringBasis };
 }
