@@ -9,6 +9,8 @@ import { qualityControl } from '../src/genomics/qc.js';
 import { keptModelFile, loadKeptModel } from '../src/genomics/kept-models.js';
 import { vanRadenGrm } from '../src/genomics/relationship.js';
 import { Runtime } from '../src/runtime/runtime.js';
+import { runStudy } from '../src/genomics/study.js';
+import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
 import { runGraftAsync, tempDir } from './helpers.js';
 
 // graft gp's candidates (genotyped, not phenotyped) and graft predict on its kept models.
@@ -192,5 +194,34 @@ describe('a failed graft gp', () => {
     const good = await runGraftAsync(['gp', '--geno', geno, '--pheno', pheno, '--trait', 'yield', '--models', 'gblup', '--out', out, ...fast]);
     expect(good.status, good.stderr).toBe(0);
     expect(existsSync(join(out, 'results.json'))).toBe(true);
+  }, 60_000);
+});
+
+describe('candidates through the kept models (the scoring graft predict uses) against the fit on the full kernel', () => {
+  it('agree within float32 rounding for every kernel model, per environment too (across, gxe)', async () => {
+    const y = data.traits[0]!.values;
+    const geno2 = put('geno2.vcf', vcf(data.ids, data.ids.map((_, i) => i)));
+    // Long format: environment A for all phenotyped, B for most; candidates have no record.
+    const long = put('long.csv', ['id,env,yield', ...data.ids.flatMap((id, i) => (isCandidate.has(id) ? [] : [`${id},A,${y[i]!.toFixed(5)}`, ...(i % 4 === 1 ? [] : [`${id},B,${(y[i]! + 1 + 0.3 * Math.sin(i)).toFixed(5)}`])]))].join('\n') + '\n');
+    const base = { geno: geno2, features: 'markers' as const, pcs: 10, graph: 'knn' as const, knn: 5, threshold: 0, k: 3, repeats: 1, seed: 1, threads: 1, gcn: { ...GCN_GP_DEFAULTS, epochs: 5, ensemble: 1 } };
+    const studies = [
+      await runStudy({ ...base, pheno: pheno, traits: ['yield'], models: ['gblup', 'rkhs', 'rkhs-ka', 'rrblup'] }),
+      await runStudy({ ...base, pheno: long, traits: ['yield'], long: { env: 'env' }, models: ['across', 'gxe', 'gblup'] }),
+    ];
+    let compared = 0;
+    for (const res of studies) {
+      for (const fit of res.final!.fits) {
+        for (const pt of fit.perTrait) {
+          const trait = res.data.traits[pt.trait]!;
+          expect(pt.test.length).toBeGreaterThan(0);
+          pt.test.forEach((i, q) => {
+            const row = res.final!.candidates.find((c) => c.id === res.data.ids[i] && c.trait === trait && c.model === fit.job.model)!;
+            expect(Math.abs(row.prediction - pt.predicted[q]!), `${fit.job.model} ${trait} ${row.id}`).toBeLessThan(1e-4 * (1 + Math.abs(pt.predicted[q]!)));
+            compared++;
+          });
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(16 * 6);
   }, 60_000);
 });

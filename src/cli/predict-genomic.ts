@@ -42,8 +42,6 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
     kept = kept.filter((k) => wanted.includes(k.model));
   }
   if (kept.length === 0) throw new GraftError(`${modelsDir}: no kept models (graft-gp-kept-v1 files); run graft gp again with --keep-models`);
-  const unscored = kept.filter((k) => !k.final.kernel && !k.final.members);
-  if (unscored.length) log(`${[...new Set(unscored.map((k) => k.model))].join(', ')}: kept without what scores new genotypes (multi-environment models); left out`);
   if (kept.some((k) => k.shape?.covariates)) log('hybrid: needs the new samples\' covariates, which graft predict does not take yet; left out (its candidates are in candidates.csv)');
   kept = kept.filter((k) => (k.final.kernel || k.final.members) && !k.shape?.covariates);
   if (basis.markers && !v.geno) throw new GraftError(`--geno FILE is required: ${dir}'s models read marker genotypes`);

@@ -38,7 +38,7 @@ export function keptModels(data: StudyData, finals: CvJobResult[]): KeptModel[] 
  * Every candidate's prediction by every model, from the final fits: kernel and linear models
  * through the kept model (scoreKernel on the candidate's rows, what graft predict does with
  * the same genotypes); the GCN part as fitted, with the candidate in the graph (transductive).
- * Models kept without a final state (across, gxe) give their fit's predictions as they are.
+ * across and gxe score each stage on the relationship (μ with the environment's level, α).
  */
 export function studyCandidates(basis: ScoringBasis, data: StudyData, finals: CvJobResult[], models: GpModel[]): CandidateRow[] {
   const rowsOf = new Map<number, SampleRows>();
@@ -61,7 +61,8 @@ export function studyCandidates(basis: ScoringBasis, data: StudyData, finals: Cv
         if (!pt.final) { out.push({ ...base, prediction: pt.predicted[q]!, sd: null, reliability: null }); return; }
         const kern = pt.final.kernel ? scoreKernel(basis, pt.final.kernel, rows(i)) : null;
         const members = pt.final.memberTest ? pt.final.memberTest.map((m) => m[q]!) : null;
-        out.push({ ...base, ...combine(kept, kern, members) });
+        const dev = pt.final.deviation ? scoreKernel(basis, pt.final.deviation, rows(i)) : null;
+        out.push({ ...base, ...combine(kept, kern, members, dev) });
       });
     }
   }
@@ -110,7 +111,8 @@ export async function predictNewSamples(rt: Runtime, basis: ScoringBasis, kept: 
     }
     s.ids.forEach((id, q) => {
       const kern = k.final.kernel ? scoreKernel(basis, k.final.kernel, rows[q]!) : null;
-      out.push({ id, trait: k.trait, model: k.model, rank: 0, ...combine(k, kern, members ? members.map((m) => m[q]!) : null) });
+      const dev = k.final.deviation ? scoreKernel(basis, k.final.deviation, rows[q]!) : null;
+      out.push({ id, trait: k.trait, model: k.model, rank: 0, ...combine(k, kern, members ? members.map((m) => m[q]!) : null, dev) });
     });
   }
   const traits = [...new Set(kept.map((k) => k.trait))], models = [...new Set(kept.map((k) => k.model))];

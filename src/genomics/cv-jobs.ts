@@ -109,6 +109,8 @@ export interface FinalState {
   kernel?: KernelState;
   members?: MemberState[];
   config?: GcnRegressorConfig;
+  /** gxe: the environment-specific deviation's GBLUP, added to the main effect (kernel). */
+  deviation?: KernelState;
   /** stack: the GCN's weight w (prediction = w·GCN + (1 − w)·RKHS). */
   blend?: number;
   /** Each member's prediction (trait units) of each test sample, [member][q]: the GCN part, transductive. */
@@ -176,12 +178,17 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       if (!me) throw new GraftError(`the ${job.model} model needs long-format phenotypes (options.long)`);
       const columns = me.traitOf.flatMap((tr, c) => (tr === me.traitOf[t] ? [c] : []));
       const hidden = job.final ? () => false : hiddenRecords(me.scheme, fold, job.fold, t);
+      // Kept: μ (the environment's level in it), α and the training genotypes of each stage, scored on the relationship.
+      const grmState = (s: { mu: number; alpha: Float64Array; train: Int32Array }, f: KernelFit): KernelState => ({ kernel: 'grm', mu: s.mu, alpha: s.alpha, train: s.train, sigmaG2: f.sigmaG2, delta: f.delta, h2: f.h2 });
       if (job.model === 'across') {
         const a = fitAcrossEnvironments(data.grm, data.n, data.y, columns, t, hidden, testIdx);
-        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records } });
+        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records }, ...(job.final ? { final: { kernel: grmState(a.scoring, a.fit) } } : {}) });
       } else {
         const a = fitGxE(data.grm, data.n, data.y, columns, t, hidden, testIdx);
-        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) } });
+        perTrait.push({
+          trait: t, test, predicted: Array.from(a.predicted), info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) },
+          ...(job.final ? { final: { kernel: grmState(a.scoring, a.main), ...(a.deviation ? { deviation: grmState(a.deviationScoring!, a.deviation) } : {}) } } : {}),
+        });
       }
     } else if (job.model === 'stack') {
       // RKHS on the whole training fold, and both members out of sample on one inner split: the

@@ -326,11 +326,12 @@ export async function scoreMembers(rt: Runtime, b: ScoringBasis, kept: KeptModel
 }
 
 /** One model's prediction, spread (members' sd) and reliability from its kernel score and members' predictions. */
-export function combine(kept: KeptModel, kernel: { prediction: number; reliability: number | null } | null, members: number[] | null): { prediction: number; sd: number | null; reliability: number | null } {
+export function combine(kept: KeptModel, kernel: { prediction: number; reliability: number | null } | null, members: number[] | null, deviation?: { prediction: number } | null): { prediction: number; sd: number | null; reliability: number | null } {
   const mean = members ? members.reduce((a, v) => a + v, 0) / members.length : 0;
   const sd = members && members.length > 1 ? Math.sqrt(members.reduce((a, v) => a + (v - mean) ** 2, 0) / (members.length - 1)) : null;
   switch (kept.model) {
-    case 'gblup': case 'rkhs': case 'rkhs-ka': case 'rrblup': return { prediction: kernel!.prediction, sd: null, reliability: kernel!.reliability };
+    case 'gblup': case 'rkhs': case 'rkhs-ka': case 'rrblup': case 'across': return { prediction: kernel!.prediction, sd: null, reliability: kernel!.reliability };
+    case 'gxe': return { prediction: kernel!.prediction + (deviation?.prediction ?? 0), sd: null, reliability: null };
     case 'boost': return { prediction: kernel!.prediction + mean, sd, reliability: null };
     case 'stack': { const w = kept.final.blend!; return { prediction: w * mean + (1 - w) * kernel!.prediction, sd: sd === null ? null : w * sd, reliability: null }; }
     default: return { prediction: mean, sd, reliability: null };
@@ -402,19 +403,21 @@ export function loadScoringBasis(dir: string): ScoringBasis {
 export function saveKeptModel(dir: string, k: KeptModel): string {
   ensureDir(dir);
   const tensors = new Map<string, StoredTensor>();
-  const kern = k.final.kernel;
-  if (kern) {
-    tensors.set('k.alpha', f64Bytes(kern.alpha));
-    tensors.set('k.train', { shape: [kern.train.length], data: new Int32Array(kern.train) });
-    if (kern.vinv) tensors.set('k.vinv', f64Bytes(kern.vinv));
+  const kern = k.final.kernel, dev = k.final.deviation;
+  for (const [p, st] of [['k', kern], ['d', dev]] as const) {
+    if (!st) continue;
+    tensors.set(`${p}.alpha`, f64Bytes(st.alpha));
+    tensors.set(`${p}.train`, { shape: [st.train.length], data: new Int32Array(st.train) });
+    if (st.vinv) tensors.set(`${p}.vinv`, f64Bytes(st.vinv));
   }
+  const kmeta = (st: KernelState | undefined): string => JSON.stringify(st ? { kernel: st.kernel, theta: st.theta ?? null, thetas: st.thetas ?? null, weights: st.weights ?? null, mu: st.mu, sigmaG2: st.sigmaG2, delta: st.delta, h2: st.h2 } : null);
   k.final.members?.forEach((m, e) => { for (const [name, w] of m.weights) tensors.set(`m${e}.${name}`, { shape: [w.length], data: w }); });
   const file = keptModelFile(dir, k.model, k.trait);
   saveCheckpoint(file, {
     tensors,
     metadata: {
       format: KEPT_FORMAT, model: k.model, trait: k.trait,
-      kernel: JSON.stringify(kern ? { kernel: kern.kernel, theta: kern.theta ?? null, thetas: kern.thetas ?? null, weights: kern.weights ?? null, mu: kern.mu, sigmaG2: kern.sigmaG2, delta: kern.delta, h2: kern.h2 } : null),
+      kernel: kmeta(kern), deviation: kmeta(dev),
       members: JSON.stringify(k.final.members?.map((m) => ({ seed: m.seed, scale: m.scale })) ?? null),
       config: JSON.stringify(k.final.config ?? null), shape: JSON.stringify(k.shape ?? null), blend: JSON.stringify(k.final.blend ?? null),
     },
@@ -425,17 +428,21 @@ export function saveKeptModel(dir: string, k: KeptModel): string {
 export function loadKeptModel(file: string): KeptModel {
   const cp = loadCheckpoint(file), md = cp.metadata;
   if (md['format'] !== KEPT_FORMAT) throw new GraftError(`${file}: not a graft gp kept model (format ${md['format'] ?? 'none'}, expected ${KEPT_FORMAT})`);
-  const km = meta<{ kernel: KernelState['kernel']; theta: number | null; thetas: number[] | null; weights: number[] | null; mu: number; sigmaG2: number; delta: number; h2: number } | null>(md, 'kernel', file);
   const final: FinalState = {};
-  if (km) {
-    const train = cp.tensors.get('k.train')?.data;
-    if (!(train instanceof Int32Array)) throw new GraftError(`${file}: no 'k.train' tensor (damaged)`);
-    final.kernel = {
+  const kernelOf = (key: string, p: string): KernelState | undefined => {
+    const km = md[key] === undefined ? null : meta<{ kernel: KernelState['kernel']; theta: number | null; thetas: number[] | null; weights: number[] | null; mu: number; sigmaG2: number; delta: number; h2: number } | null>(md, key, file);
+    if (!km) return undefined;
+    const train = cp.tensors.get(`${p}.train`)?.data;
+    if (!(train instanceof Int32Array)) throw new GraftError(`${file}: no '${p}.train' tensor (damaged)`);
+    return {
       kernel: km.kernel, ...(km.theta !== null ? { theta: km.theta } : {}), ...(km.thetas ? { thetas: km.thetas } : {}), ...(km.weights ? { weights: km.weights } : {}),
-      mu: km.mu, sigmaG2: km.sigmaG2, delta: km.delta, h2: km.h2, alpha: readF64(cp.tensors.get('k.alpha'), file, 'k.alpha'), train,
-      ...(cp.tensors.has('k.vinv') ? { vinv: readF64(cp.tensors.get('k.vinv'), file, 'k.vinv') } : {}),
+      mu: km.mu, sigmaG2: km.sigmaG2, delta: km.delta, h2: km.h2, alpha: readF64(cp.tensors.get(`${p}.alpha`), file, `${p}.alpha`), train,
+      ...(cp.tensors.has(`${p}.vinv`) ? { vinv: readF64(cp.tensors.get(`${p}.vinv`), file, `${p}.vinv`) } : {}),
     };
-  }
+  };
+  const kern = kernelOf('kernel', 'k'), dev = kernelOf('deviation', 'd');
+  if (kern) final.kernel = kern;
+  if (dev) final.deviation = dev;
   const members = meta<{ seed: number; scale: { mean: number; sd: number } }[] | null>(md, 'members', file);
   if (members) {
     final.members = members.map((m, e): MemberState => {

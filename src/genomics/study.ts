@@ -45,7 +45,7 @@ export interface StudyResult {
   /** final_s: the fits on all phenotyped samples (candidates, kept models), apart from the cross-validation. */
   timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number>; final_s?: number; keep_models_s?: number };
   /** The final fits: every candidate's predictions, the kept models and what scores new samples with them. */
-  final?: { candidates: CandidateRow[]; kept: KeptModel[]; basis: ScoringBasis };
+  final?: { candidates: CandidateRow[]; kept: KeptModel[]; basis: ScoringBasis; fits: CvJobResult[] };
 }
 
 /**
@@ -109,7 +109,7 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   let finalPart: StudyResult['final'];
   if (final) {
     const basis = scoringBasis(data, o, prepared.markers?.clean ?? null, prepared.featureParts);
-    finalPart = { candidates: studyCandidates(basis, data, finals, o.models), kept: keptModels(data, finals), basis };
+    finalPart = { candidates: studyCandidates(basis, data, finals, o.models), kept: keptModels(data, finals), basis, fits: finals };
   }
   const finalMs = finals.reduce((a, r) => a + r.ms, 0);
   return {
