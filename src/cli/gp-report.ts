@@ -75,7 +75,7 @@ export function writeStudyReport(dir: string, res: StudyResult, inputs?: Recorde
     ...Object.entries(res.summary.outliers).map(([t, o]) => `- Warning: trait ${t}: ${o.length} phenotype(s) more than ${OUTLIER_ROBUST_SDS} robust SDs (1.4826 · MAD) from the median, kept: ${o.slice(0, 10).map((x) => `${x.id} (${x.value}, ${x.robustZ.toFixed(1)} robust SDs)`).join(', ')}${o.length > 10 ? ', …' : ''}.`),
     `- Protocol: ${res.protocol}.`,
     `- Models: ${res.options.models.map((m) => `${m} (${GP_FAMILY[m]}): ${GP_MODEL_TEXT[m]}`).join('; ')}.`,
-    `- Time: ${res.timing.prepare_s.toFixed(1)} s to prepare, ${res.timing.cv_s.toFixed(1)} s of cross-validation on ${res.timing.threads} thread(s).`, '',
+    `- Time: ${res.timing.prepare_s.toFixed(1)} s to prepare, ${res.timing.cv_s.toFixed(1)} s of cross-validation on ${res.timing.threads} thread(s)${res.timing.final_s !== undefined ? ` (with the final fits on every phenotyped sample, which ran in the same pool: ${res.timing.final_s.toFixed(1)} s of job time)` : ''}.`, '',
     '## Prediction accuracy (Pearson r between predicted and observed, test folds)', '',
     `| model | ${res.data.traits.join(' | ')} |`, `|---|${res.data.traits.map(() => '---').join('|')}|`,
     ...Object.entries(res.table).map(([m, t]) => `| ${m} | ${res.data.traits.map((tr) => `${f3(t[tr]!.r_mean)} ± ${f3(t[tr]!.r_sd)}`).join(' | ')} |`), '',

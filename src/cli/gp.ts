@@ -29,6 +29,8 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
            [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
+           (samples genotyped but not phenotyped are candidates: every model fitted on all phenotyped
+             samples predicts them, in candidates.csv; --keep-models keeps every model for graft predict)
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
@@ -120,7 +122,7 @@ export async function gp(argv: string[]): Promise<void> {
     const store = await JobStore.open(jobDir, studyIdentity(o), r.resume);
     let res;
     try {
-      res = await runStudy({ ...o, ...(r.keepModels ? { final: true } : {}) }, log, { cache: store, checkpoints: { dir: jobDir, every: r.checkpointEvery } });
+      res = await runStudy({ ...o, final: r.keepModels ? true : 'if-candidates' }, log, { cache: store, checkpoints: { dir: jobDir, every: r.checkpointEvery } });
     } catch (err) {
       // A study that failed before any job finished (a bad trait name, an unreadable file)
       // leaves no job folder: the corrected run then starts in the same --out.

@@ -238,7 +238,8 @@ async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64A
   let bestEpoch = 0;
   const kept: { state: MemberState; predictions: Float64Array }[] = [];
   for (const e of chosen) {
-    const seed = gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
+    // A final fit's members take the seeds graft explain's full fits take (fullFitSeed, explain/genomic.ts), so the ensemble kept for it is the one it would fit.
+    const seed = job.final ? gcn.seed + 100_003 * e + 7_919 : gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
     const r = await trainGcnRegressor(rt, {
       n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
       ...(data.edgeWeights ? { edgeWeights: data.edgeWeights } : {}),

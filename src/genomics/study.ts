@@ -23,9 +23,10 @@ export interface StudyOptions extends StudyInputs {
   /**
    * Fit every model on all phenotyped samples too (the final fits): candidates (genotyped,
    * not phenotyped) are predicted, and the fits are kept (StudyResult.final) for
-   * graft gp --keep-models. Default: only when some trait has candidates.
+   * graft gp --keep-models. 'if-candidates' (what graft gp asks): only when some trait has
+   * candidates. Default false (a sweep scores the cross-validation only).
    */
-  final?: boolean;
+  final?: boolean | 'if-candidates';
 }
 
 export interface FoldRecord extends FoldMetrics { model: GpModel; trait: string; repeat: number; fold: number; info: Record<string, number> }
@@ -90,7 +91,7 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   const protocol = data.multiEnv ? `${foldText}, over genotypes; ${SCHEME_TEXT[data.multiEnv.scheme]}` : foldText;
   log(`protocol: ${protocol}; models ${o.models.join(', ')}; traits ${data.traits.join(', ')}`);
   const candidates = Object.values(summary.missingPerTrait).some((k) => k > 0);
-  const final = o.final ?? candidates;
+  const final = o.final === 'if-candidates' ? candidates : o.final === true;
   // The final fits run in the same pool as the cross-validation (never cached: they hold weights).
   const jobs = [...planJobs(o.models, folds.length, k, data.traits.length), ...(final ? planFinalJobs(o.models, data.traits.length) : [])];
   const what = (j: CvJobResult['job']): string => `${j.model} ${j.final ? 'final fit (every phenotyped sample)' : `repeat ${j.repeat + 1} fold ${j.fold}`}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;
