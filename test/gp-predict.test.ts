@@ -146,6 +146,12 @@ describe('graft predict on a gp run', () => {
     const x = b.map((p) => Number(p.prediction)), y = b.map((p) => Number(inGp.get(key(p))!.prediction));
     const sd = Math.sqrt(y.reduce((a, v) => a + (v - y.reduce((s, w) => s + w, 0) / y.length) ** 2, 0) / y.length);
     for (let k = 0; k < x.length; k++) expect(Math.abs(x[k]! - y[k]!)).toBeLessThan(0.25 * sd);
+    // Each new sample joins the graph alone: its prediction does not depend on the others in the file (same bits, 2 threads).
+    const few = put('few.vcf', vcf(candidates.slice(0, 3), rows.slice(0, 3)));
+    const r3 = await runGraftAsync(['predict', '--run', run, '--geno', few, '--out', join(dir, 'few.csv'), '--models', 'boost', '--threads', '2']);
+    expect(r3.status, r3.stderr).toBe(0);
+    const full = new Map(b.map((p) => [p.id, p.prediction]));
+    expect(readRows(join(dir, 'few.csv')).map((p) => p.prediction)).toEqual(readRows(join(dir, 'few.csv')).map((p) => full.get(p.id)));
   }, 60_000);
 
   it('recodes a VCF whose REF/ALT are swapped against the training coding, to the same predictions', async () => {
