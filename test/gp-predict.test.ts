@@ -6,7 +6,7 @@ import { syntheticGenomicData } from '../src/data/genomic-synthetic.js';
 import { readGenotypes } from '../src/data/genotypes.js';
 import { phenotypeOutliers } from '../src/genomics/study-data.js';
 import { qualityControl } from '../src/genomics/qc.js';
-import { keptModelFile, loadKeptModel } from '../src/genomics/kept-models.js';
+import { keptModelFile, loadKeptModel, loadScoringBasis } from '../src/genomics/kept-models.js';
 import { vanRadenGrm } from '../src/genomics/relationship.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runStudy } from '../src/genomics/study.js';
@@ -189,6 +189,15 @@ describe('graft predict on a gp run', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/scoring\.safetensors not found: the run kept no models to score new samples; run graft gp again with --keep-models/);
   }, 60_000);
+});
+
+describe('kept model files', () => {
+  it("refuse a scoring basis of other data than the one they were kept with (a file copied from another run)", () => {
+    const models = join(run, 'models'), basis = loadScoringBasis(models), file = keptModelFile(models, 'rkhs', 'yield');
+    expect(loadKeptModel(file, basis).final.kernel!.kernel).toBe('gaussian');
+    expect(() => loadKeptModel(file, { ...basis, ids: [...basis.ids].reverse() })).toThrow(/kept-rkhs-yield\.safetensors: kept from other data than .*scoring\.safetensors/);
+    expect(() => loadKeptModel(file, { ...basis, relDiag: basis.relDiag.map((v) => v * 1.01) })).toThrow(/kept from other data/);
+  });
 });
 
 describe('a failed graft gp', () => {

@@ -158,7 +158,7 @@ function keepModels(res: Awaited<ReturnType<typeof runStudy>>, out: string, o: S
   saveScoringBasis(dir, fin.basis);
   saveGenomicInputs(genomicInputsFile(dir), res.data);
   for (const k of fin.kept) {
-    saveKeptModel(dir, k);
+    saveKeptModel(dir, k, fin.basis);
     if (k.model === 'gcn') {
       const t = res.data.traits.indexOf(k.trait);
       saveGenomicModels(genomicModelFile(dir, k.trait), k.final.members!, fitFingerprint(res.data, t, o.gcn), o.gcn, res.data);

@@ -35,7 +35,7 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
   const modelsDir = join(dir, 'models');
   const basis = loadScoringBasis(modelsDir);
   const wanted: GpModel[] | null = v.models ? choices(v.models, '--models', GP_MODELS) : null;
-  let kept = keptModelFiles(modelsDir).map(loadKeptModel);
+  let kept = keptModelFiles(modelsDir).map((f) => loadKeptModel(f, basis));
   if (wanted) {
     const absent = wanted.filter((m) => !kept.some((k) => k.model === m));
     if (absent.length) throw new GraftError(`--models ${absent.join(',')}: not kept in ${modelsDir} (kept: ${[...new Set(kept.map((k) => k.model))].join(', ')})`);

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ensureDir } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
@@ -351,6 +352,13 @@ function meta<T>(md: Record<string, string>, key: string, file: string): T {
   try { return JSON.parse(v) as T; } catch { throw new GraftError(`${file}: metadata '${key}' is not valid JSON (damaged)`); }
 }
 
+/** What ties a kept model to its scoring basis: the study's samples, markers, features, graph and relationship diagonal. */
+export function basisFingerprint(b: ScoringBasis): string {
+  const h = createHash('sha256').update(JSON.stringify([b.ids, b.markers?.names ?? null, b.f, b.relationship, b.median, b.graph]));
+  for (const a of [b.relDiag, b.features, b.src, b.dst]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return h.digest('hex');
+}
+
 export function saveScoringBasis(dir: string, b: ScoringBasis): void {
   ensureDir(dir);
   const tensors = new Map<string, StoredTensor>([
@@ -366,7 +374,7 @@ export function saveScoringBasis(dir: string, b: ScoringBasis): void {
   saveCheckpoint(scoringFile(dir), {
     tensors,
     metadata: {
-      format: SCORING_FORMAT, ids: JSON.stringify(b.ids), traits: JSON.stringify(b.traits), relationship: b.relationship, median: JSON.stringify(b.median),
+      format: SCORING_FORMAT, fingerprint: basisFingerprint(b), ids: JSON.stringify(b.ids), traits: JSON.stringify(b.traits), relationship: b.relationship, median: JSON.stringify(b.median),
       graph: JSON.stringify(b.graph), f: JSON.stringify(b.f), feature_blocks: JSON.stringify(b.featureBlocks ?? null),
       feature_parts: JSON.stringify(b.featureParts.map((p) => (p.source === 'markers' ? p : { ...p, projection: undefined }))),
       markers: JSON.stringify(mk ? { names: mk.names, binary: mk.binary, denom: mk.denom, ref: mk.ref ?? null, alt: mk.alt ?? null } : null),
@@ -400,7 +408,7 @@ export function loadScoringBasis(dir: string): ScoringBasis {
   };
 }
 
-export function saveKeptModel(dir: string, k: KeptModel): string {
+export function saveKeptModel(dir: string, k: KeptModel, basis: ScoringBasis): string {
   ensureDir(dir);
   const tensors = new Map<string, StoredTensor>();
   const kern = k.final.kernel, dev = k.final.deviation;
@@ -416,7 +424,7 @@ export function saveKeptModel(dir: string, k: KeptModel): string {
   saveCheckpoint(file, {
     tensors,
     metadata: {
-      format: KEPT_FORMAT, model: k.model, trait: k.trait,
+      format: KEPT_FORMAT, model: k.model, trait: k.trait, basis: basisFingerprint(basis),
       kernel: kmeta(kern), deviation: kmeta(dev),
       members: JSON.stringify(k.final.members?.map((m) => ({ seed: m.seed, scale: m.scale })) ?? null),
       config: JSON.stringify(k.final.config ?? null), shape: JSON.stringify(k.shape ?? null), blend: JSON.stringify(k.final.blend ?? null),
@@ -425,9 +433,11 @@ export function saveKeptModel(dir: string, k: KeptModel): string {
   return file;
 }
 
-export function loadKeptModel(file: string): KeptModel {
+/** A kept model; with `basis`, one kept from other data than that scoring basis is refused (a file copied from another run). */
+export function loadKeptModel(file: string, basis?: ScoringBasis): KeptModel {
   const cp = loadCheckpoint(file), md = cp.metadata;
   if (md['format'] !== KEPT_FORMAT) throw new GraftError(`${file}: not a graft gp kept model (format ${md['format'] ?? 'none'}, expected ${KEPT_FORMAT})`);
+  if (basis && md['basis'] !== basisFingerprint(basis)) throw new GraftError(`${file}: kept from other data than ${scoringFile(dirname(file))} (another run's model?); run graft gp --keep-models again`);
   const final: FinalState = {};
   const kernelOf = (key: string, p: string): KernelState | undefined => {
     const km = md[key] === undefined ? null : meta<{ kernel: KernelState['kernel']; theta: number | null; thetas: number[] | null; weights: number[] | null; mu: number; sigmaG2: number; delta: number; h2: number } | null>(md, key, file);
