@@ -134,7 +134,14 @@ export function scoringBasis(data: StudyData, o: StudyInputs, clean: CleanGenoty
     features: data.features, f: data.f, featureParts, ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
     src: data.src, dst: data.dst, graph: o.graph === 'knn' ? { kind: 'knn', k: o.knn } : { kind: 'threshold', threshold: o.threshold }, traits: data.traits,
   };
-  for (let i = 0; i < n; i++) basis.relDiag[i] = relationship === 'given' ? data.grm[i * n + i]! : sampleRows(basis, studyRow(basis, i), null).relSelf;
+  // sampleRows' relSelf of each study sample (the same float32 z and summation order), without its n-long rows.
+  for (let i = 0; i < n; i++) {
+    if (relationship === 'given' || !markers) { basis.relDiag[i] = data.grm[i * n + i]!; continue; }
+    const m = markers.names.length, z = markers.z.subarray(i * m, (i + 1) * m);
+    let zz = 0;
+    for (let j = 0; j < m; j++) zz += z[j]! * z[j]!;
+    basis.relDiag[i] = zz / markers.denom;
+  }
   return basis;
 }
 
