@@ -35,7 +35,7 @@ export interface CleanGenotypes {
   /** Frequency of the coded allele per kept marker. */
   freq: Float64Array;
   /** Chromosome and position per kept marker, when the genotypes had them (VCF). */
-  sites?: { chromosome: string[]; position: number[] };
+  sites?: { chromosome: string[]; position: number[]; ref?: string[]; alt?: string[] };
   report: QcReport;
 }
 
@@ -82,7 +82,12 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
   }
   return {
     ids: g.ids, markers: keep.map((j) => g.markers[j]!), n, m: mk, dosage, freq,
-    ...(g.sites ? { sites: { chromosome: keep.map((j) => g.sites!.chromosome[j]!), position: keep.map((j) => g.sites!.position[j]!) } } : {}),
+    ...(g.sites ? {
+      sites: {
+        chromosome: keep.map((j) => g.sites!.chromosome[j]!), position: keep.map((j) => g.sites!.position[j]!),
+        ...(g.sites.ref && g.sites.alt ? { ref: keep.map((j) => g.sites!.ref![j]!), alt: keep.map((j) => g.sites!.alt![j]!) } : {}),
+      },
+    } : {}),
     report: {
       samples: n, markersIn: m, removedCallRate, removedMaf, removedMonomorphic, markersKept: mk, imputedCells: imputed,
       coding: binary ? 'binary 0/1 (taken as homozygous 0/2)' : 'dosage 0/1/2',
