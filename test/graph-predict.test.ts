@@ -9,7 +9,7 @@ import { FingerprintSet, morganFingerprint, packedFingerprints, tanimoto } from 
 import { moleculeSplit } from '../src/chem/train-molecules.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
-import { preprocessMetadata, readPreprocess } from '../src/infer/preprocess.js';
+import { preprocessMetadata, readPreprocess } from '../src/graph/preprocess.js';
 import { SMILES } from './fixtures.js';
 import { readJson, runGraftAsync, tempDir } from './helpers.js';
 

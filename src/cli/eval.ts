@@ -6,7 +6,7 @@ import { loadMoleculeCsv } from '../chem/dataset.js';
 import { moleculeReport, moleculeSplit } from '../chem/train-molecules.js';
 import { graphRunTrainer, type GraphRunConfig } from '../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../core/input-files.js';
-import { applyPreprocess } from '../infer/preprocess.js';
+import { applyPreprocess } from '../graph/preprocess.js';
 import { modelWeights } from '../infer/model-file.js';
 import type { NodeDataset } from '../data/node-dataset.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from './run-model.js';

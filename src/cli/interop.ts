@@ -5,7 +5,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import type { StoredTensor } from '../core/safetensors.js';
 import { MODEL_FORMAT, modelWeights, reportedModel } from '../infer/model-file.js';
-import { preprocessMetadata } from '../infer/preprocess.js';
+import { preprocessMetadata } from '../graph/preprocess.js';
 import { gcnFromPyg, gcnToPyg } from '../interop/pyg.js';
 import { decodeForeignSafetensors, encodeCheckpoint } from '../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../train/node-trainer.js';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -6,7 +7,7 @@ import { GraftError } from '../core/errors.js';
 import { readGenotypes } from '../data/genotypes.js';
 import { candidatesCsv, predictNewSamples, type NewSamples } from '../genomics/candidates.js';
 import { GP_MODELS, type GpModel } from '../genomics/cv-jobs.js';
-import { alignGenotypes, keptModelFiles, loadKeptModel, loadScoringBasis } from '../genomics/kept-models.js';
+import { alignGenotypes, keptModelFiles, loadKeptModel, loadScoringBasis, scoringFile } from '../genomics/kept-models.js';
 import { readRelationshipRows } from '../genomics/relationship.js';
 import { Runtime } from '../runtime/runtime.js';
 import { choices, joinNegativeValues, num } from './args.js';
@@ -33,6 +34,8 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
   const threads = num(v.threads, '--threads', true) ?? availableParallelism();
   if (threads < 1) throw new GraftError('--threads must be at least 1');
   const modelsDir = join(dir, 'models');
+  // The CLI's own wording for the two refusals users meet most: they name the flags that fix them.
+  if (!existsSync(scoringFile(modelsDir))) throw new GraftError(`${scoringFile(modelsDir)} not found: the run kept no models to score new samples; run graft gp again with --keep-models`);
   const basis = loadScoringBasis(modelsDir);
   const wanted: GpModel[] | null = v.models ? choices(v.models, '--models', GP_MODELS) : null;
   let kept = keptModelFiles(modelsDir).map((f) => loadKeptModel(f, basis));
@@ -50,7 +53,7 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
   const s: NewSamples = { ids: [], dosage: null, given: null };
   if (v.geno) {
     const g = await readGenotypes(v.geno);
-    const a = alignGenotypes(basis, g, minOverlap);
+    const a = withFlagHint(() => alignGenotypes(basis, g, minOverlap), [['scoring needs at least', 'graft predict needs at least'], ['a lower minimum overlap accepts it', '--min-overlap lowers it']]);
     const r = a.report;
     log(`${v.geno}: ${g.ids.length} samples; ${r.present} of the model's ${r.markers} markers present (${((100 * r.present) / r.markers).toFixed(1)}%), aligned by name; coding ${r.coding}`);
     if (r.allelesChecked) {
@@ -84,4 +87,19 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
   const out = resolve(v.out ?? join(dir, `predictions-${basename(v.geno ?? v.relationship!).replace(/\.(csv|tsv|vcf)(\.gz|\.bgz)?$/i, '')}.csv`));
   writeFileAtomic(out, candidatesCsv(rows));
   log(`${s.ids.length} sample(s) × ${kept.length} kept model(s) (${[...new Set(kept.map((k) => k.model))].join(', ')}; traits ${[...new Set(kept.map((k) => k.trait))].join(', ')}): ${out}`);
+}
+
+/**
+ * Runs `f`; a GraftError holding the engine's wording (which names no flag) is rethrown with
+ * the CLI's wording, which names the flag that fixes it, in its place.
+ */
+function withFlagHint<T>(f: () => T, rewording: [engine: string, cli: string][]): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof GraftError && rewording.every(([e]) => err.message.includes(e))) {
+      throw new GraftError(rewording.reduce((m, [e, c]) => m.replace(e, c), err.message));
+    }
+    throw err;
+  }
 }

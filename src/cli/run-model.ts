@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FEATURIZER_VERSION } from '../chem/featurize.js';
 import { GraftError } from '../core/errors.js';
 import { parseModelFile, type ModelFile } from '../infer/model-file.js';
-import type { Preprocessing } from '../infer/preprocess.js';
+import type { Preprocessing } from '../graph/preprocess.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { detectRunKind, readRunJson, wrongKind, type RunKind } from './run-kind.js';
 import { dataPreprocess, type DataChoice } from './train.js';

@@ -4,7 +4,7 @@ import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
 import { FEATURIZER_VERSION, featurizerRecord } from '../chem/featurize.js';
-import { preprocessMetadata } from '../infer/preprocess.js';
+import { preprocessMetadata } from '../graph/preprocess.js';
 import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../chem/graph-run.js';
 import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
 import { recordInputs } from '../core/input-files.js';

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { DataError } from '../data/csv.js';
 import { sharedDataDir } from '../data/locate.js';
 import { loadNodeCsv, loadPlanetoid, type NodeDataset } from '../data/node-dataset.js';
-import { applyPreprocess, type PreprocessStep } from '../infer/preprocess.js';
+import { applyPreprocess, type PreprocessStep } from '../graph/preprocess.js';
 import { recordInputs } from '../core/input-files.js';
 import { plantedPartition } from '../data/synthetic.js';
 import { GraftError } from '../core/errors.js';

@@ -391,7 +391,7 @@ export function saveScoringBasis(dir: string, b: ScoringBasis): void {
 
 export function loadScoringBasis(dir: string): ScoringBasis {
   const file = scoringFile(dir);
-  if (!existsSync(file)) throw new GraftError(`${file} not found: the run kept no models to score new samples; run graft gp again with --keep-models`);
+  if (!existsSync(file)) throw new GraftError(`${file} not found: the run kept no models to score new samples; run the study again keeping its models`);
   const cp = loadCheckpoint(file), md = cp.metadata;
   if (md['format'] !== SCORING_FORMAT) throw new GraftError(`${file}: not a graft gp scoring file (format ${md['format'] ?? 'none'}, expected ${SCORING_FORMAT})`);
   const ids = meta<string[]>(md, 'ids', file), n = ids.length, f = meta<number>(md, 'f', file);
@@ -444,7 +444,7 @@ export function saveKeptModel(dir: string, k: KeptModel, basis: ScoringBasis): s
 export function loadKeptModel(file: string, basis?: ScoringBasis): KeptModel {
   const cp = loadCheckpoint(file), md = cp.metadata;
   if (md['format'] !== KEPT_FORMAT) throw new GraftError(`${file}: not a graft gp kept model (format ${md['format'] ?? 'none'}, expected ${KEPT_FORMAT})`);
-  if (basis && md['basis'] !== basisFingerprint(basis)) throw new GraftError(`${file}: kept from other data than ${scoringFile(dirname(file))} (another run's model?); run graft gp --keep-models again`);
+  if (basis && md['basis'] !== basisFingerprint(basis)) throw new GraftError(`${file}: kept from other data than ${scoringFile(dirname(file))} (another run's model?); run the study again keeping its models`);
   const final: FinalState = {};
   const kernelOf = (key: string, p: string): KernelState | undefined => {
     const km = md[key] === undefined ? null : meta<{ kernel: KernelState['kernel']; theta: number | null; thetas: number[] | null; weights: number[] | null; mu: number; sigmaG2: number; delta: number; h2: number } | null>(md, key, file);
@@ -507,12 +507,12 @@ export interface AlignmentReport {
  */
 export function alignGenotypes(b: ScoringBasis, g: GenotypeMatrix, minOverlap: number): { ids: string[]; dosage: Float32Array[]; report: AlignmentReport } {
   const mk = b.markers;
-  if (!mk) throw new GraftError(`${g.file}: this run was made from a relationship matrix only; score new samples with --relationship FILE (their rows)`);
+  if (!mk) throw new GraftError(`${g.file}: this run was made from a relationship matrix only; score new samples by their relationship rows`);
   const m = mk.names.length, col = new Map(g.markers.map((name, j) => [name, j]));
   const at = mk.names.map((name) => col.get(name) ?? -1);
   const present = at.filter((j) => j >= 0).length;
   if (present < minOverlap * m) {
-    throw new GraftError(`${g.file}: ${present} of the model's ${m} markers are present (${((100 * present) / m).toFixed(1)}%); graft predict needs at least ${(100 * minOverlap).toFixed(0)}% (--min-overlap lowers it; absent markers are filled with the training mean)`);
+    throw new GraftError(`${g.file}: ${present} of the model's ${m} markers are present (${((100 * present) / m).toFixed(1)}%); scoring needs at least ${(100 * minOverlap).toFixed(0)}% (a lower minimum overlap accepts it; absent markers are filled with the training mean)`);
   }
   let newBinary = true;
   for (const v of g.dosage) if (v > 1) { newBinary = false; break; }

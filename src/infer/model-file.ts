@@ -1,7 +1,7 @@
 import { GraftError } from '../core/errors.js';
 import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
 import { reportedPrefix, weightsUnder } from '../nn/load-weights.js';
-import { preprocessMetadata, readPreprocess, type Preprocessing } from './preprocess.js';
+import { preprocessMetadata, readPreprocess, type Preprocessing } from '../graph/preprocess.js';
 
 // What the inference entry reads from a file: the task, the config its model is built from,
 // the input and output widths, and which tensors are the reported weights. It accepts a

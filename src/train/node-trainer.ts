@@ -20,7 +20,7 @@ import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fau
 import { loadTrainingState, trainingStateEntries } from './training-state.js';
 import { accuracy, argmaxRows, classificationReport } from './metrics.js';
 import type { StepSync } from './graph-trainer.js';
-import { preprocessMetadata, type PreprocessStep } from '../infer/preprocess.js';
+import { preprocessMetadata, type PreprocessStep } from '../graph/preprocess.js';
 
 /**
  * A node classifier's configuration: the GCN's depth and width, dropout, the optimizer and its
