@@ -1,0 +1,92 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../src/core/random.js';
+import { runGraft, tempDir } from './helpers.js';
+
+// graft explain on graft mb runs. Oracles: the predictions in shap.csv are graft predict's for
+// the same samples (the kept model's own path), base + Σ SHAP equals them (additivity), and the
+// taxa the data were made from (0-3 carry the class) lead the ranking by mean |SHAP|.
+
+const dir = tempDir('graft-explain-mb-');
+const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
+const P = 8, N = 40;
+const taxa = Array.from({ length: P }, (_, j) => `k__Bacteria; g__taxon_${j}`);
+const rng = new Rng(5);
+const poisson = (lambda: number): number => { let k = 0, t = Math.exp(-lambda), s = t; const u = rng.next(); while (u > s && k < 200) { k++; t *= lambda / k; s += t; } return k; };
+const rows = Array.from({ length: N }, (_, i) => Array.from({ length: P }, (_, j) => 1 + poisson(j < 2 ? (i % 2 ? 20 : 4) : j < 4 ? (i % 2 ? 3 : 15) : 8)));
+const counts = put('counts.csv', [['sample_id', ...taxa.map((t) => JSON.stringify(t))].join(','), ...rows.map((r, i) => [`s${i}`, ...r].join(','))].join('\n') + '\n');
+const meta = put('meta.csv', ['sample_id,diagnosis', ...rows.map((_, i) => `s${i},${i % 2 ? 'CD' : 'no'}`)].join('\n') + '\n');
+
+function mbRun(name: string, keep: string): string {
+  const out = join(dir, name);
+  const r = runGraft(['mb', '--counts', counts, '--meta', meta, '--label', 'diagnosis', '--models', keep, '--k', '2', '--repeats', '1', '--trees', '30', '--keep-model', keep, '--out', out, '--quiet']);
+  expect(r.status, r.stderr).toBe(0);
+  return out;
+}
+
+/** shap.csv as header and numeric rows (ids kept apart). */
+function readShap(run: string): { header: string[]; ids: string[]; rows: number[][] } {
+  const [head, ...lines] = readFileSync(join(run, 'explain', 'shap.csv'), 'utf8').trimEnd().split('\n');
+  const header = head!.match(/("[^"]*"|[^,]+)/g)!.map((s) => (s.startsWith('"') ? JSON.parse(s) as string : s));
+  return { header, ids: lines.map((l) => l.split(',')[0]!), rows: lines.map((l) => l.split(',').slice(1).map(Number)) };
+}
+
+/** graft predict's probability of CD per sample id. */
+function predicted(run: string): Map<string, number> {
+  const r = runGraft(['predict', '--run', run, '--counts', counts]);
+  expect(r.status, r.stderr).toBe(0);
+  const [head, ...lines] = r.stdout.trimEnd().split('\n');
+  const col = head!.split(',').indexOf('p_CD');
+  return new Map(lines.map((l) => [l.split(',')[0]!, Number(l.split(',')[col])]));
+}
+
+describe('graft explain on an mb run', () => {
+  it('treeshap: shap.csv has every sample, adds up to graft predict\'s P(CD), and ranks the planted taxa first', () => {
+    const run = mbRun('rf', 'rf');
+    const r = runGraft(['explain', '--run', run, '--method', 'treeshap', '--top', '5']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = readShap(run);
+    expect(s.header).toEqual(['id', ...taxa, 'base_value', 'prediction']);
+    expect(s.ids).toEqual(rows.map((_, i) => `s${i}`));
+    const want = predicted(run);
+    for (const [i, row] of s.rows.entries()) {
+      const sum = row.slice(0, P).reduce((a, b) => a + b, 0) + row[P]!;
+      expect(Math.abs(sum - row[P + 1]!)).toBeLessThan(1e-5);
+      expect(row[P + 1]).toBe(want.get(s.ids[i]!));
+    }
+    const mean = taxa.map((_, j) => s.rows.reduce((a, row) => a + Math.abs(row[j]!), 0) / N);
+    const order = [...mean.keys()].sort((a, b) => mean[b]! - mean[a]!);
+    expect(order.slice(0, 2).every((j) => j < 4)).toBe(true);
+    const md = readFileSync(join(run, 'explain', 'summary.md'), 'utf8');
+    expect(md).toContain(`| 1 | k__Bacteria; g__taxon_${order[0]} |`);
+    const svg = readFileSync(join(run, 'explain', 'shap-summary.svg'), 'utf8');
+    expect(svg.match(/<circle /g)?.length).toBe(5 * N);
+    const doc = JSON.parse(readFileSync(join(run, 'explain', 'explanations.json'), 'utf8')) as Record<string, unknown>;
+    expect(doc['additivity_max_error']).toBeLessThan(1e-5);
+    // a second explain refuses to replace the first without --overwrite
+    const again = runGraft(['explain', '--run', run, '--method', 'treeshap']);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already holds explanations: pass --overwrite/);
+  });
+
+  it('kernelshap on the kept logistic model: exact with every coalition, additive, graft predict\'s scores; treeshap refuses it', () => {
+    const run = mbRun('logistic', 'logistic');
+    const bad = runGraft(['explain', '--run', run, '--method', 'treeshap']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--method treeshap explains a random forest; this run kept logistic: use --method kernelshap/);
+    const r = runGraft(['explain', '--run', run, '--method', 'kernelshap', '--count', '6', '--background', '10', '--budget', '300']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = readShap(run), want = predicted(run);
+    expect(s.rows.length).toBe(6);
+    for (const [i, row] of s.rows.entries()) {
+      const sum = row.slice(0, P).reduce((a, b) => a + b, 0) + row[P]!;
+      expect(Math.abs(sum - row[P + 1]!)).toBeLessThan(1e-9);
+      expect(row[P + 1]).toBe(want.get(s.ids[i]!));
+    }
+    const doc = JSON.parse(readFileSync(join(run, 'explain', 'explanations.json'), 'utf8')) as Record<string, unknown>;
+    expect([doc['exact'], doc['coalitions']]).toEqual([true, 254]);
+    const wrong = runGraft(['explain', '--run', run, '--method', 'kernelshap', '--target', 'UC', '--overwrite']);
+    expect(wrong.stderr).toMatch(/--target UC: not a class of this run \(CD, no\)/);
+  });
+});
