@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
+import { lowValueAuc } from '../src/cli/value.js';
 import { runGraft, tempDir } from './helpers.js';
 
 // graft explain on graft mb runs. Oracles: the predictions in shap.csv are graft predict's for
@@ -18,9 +19,9 @@ const rows = Array.from({ length: N }, (_, i) => Array.from({ length: P }, (_, j
 const counts = put('counts.csv', [['sample_id', ...taxa.map((t) => JSON.stringify(t))].join(','), ...rows.map((r, i) => [`s${i}`, ...r].join(','))].join('\n') + '\n');
 const meta = put('meta.csv', ['sample_id,diagnosis', ...rows.map((_, i) => `s${i},${i % 2 ? 'CD' : 'no'}`)].join('\n') + '\n');
 
-function mbRun(name: string, keep: string): string {
+function mbRun(name: string, model: string, keep = true): string {
   const out = join(dir, name);
-  const r = runGraft(['mb', '--counts', counts, '--meta', meta, '--label', 'diagnosis', '--models', keep, '--k', '2', '--repeats', '1', '--trees', '30', '--keep-model', keep, '--out', out, '--quiet']);
+  const r = runGraft(['mb', '--counts', counts, '--meta', meta, '--label', 'diagnosis', '--models', model, '--k', '2', '--repeats', '1', '--trees', '30', ...(keep ? ['--keep-model', model] : []), '--out', out, '--quiet']);
   expect(r.status, r.stderr).toBe(0);
   return out;
 }
@@ -88,5 +89,33 @@ describe('graft explain on an mb run', () => {
     expect([doc['exact'], doc['coalitions']]).toEqual([true, 254]);
     const wrong = runGraft(['explain', '--run', run, '--method', 'kernelshap', '--target', 'UC', '--overwrite']);
     expect(wrong.stderr).toMatch(/--target UC: not a class of this run \(CD, no\)/);
+  });
+
+  it('graft value: values.csv for every sample, planted flipped labels found (ROC-AUC reported = recomputed), removal curves', () => {
+    const run = mbRun('value', 'logistic', false); // no kept model: the run's own preprocessing
+    const r = runGraft(['value', '--run', run, '--method', 'knn', '--flip', '0.15', '--seed', '3']);
+    expect(r.status, r.stderr).toBe(0);
+    const [head, ...lines] = readFileSync(join(run, 'value', 'values.csv'), 'utf8').trimEnd().split('\n');
+    expect(head).toBe('id,value,label,flipped');
+    expect(lines.map((l) => l.split(',')[0])).toEqual(rows.map((_, i) => `s${i}`));
+    const values = lines.map((l) => Number(l.split(',')[1])), flipped = lines.map((l) => l.split(',')[3] === '1');
+    expect(flipped.filter(Boolean).length).toBe(6);
+    // a flipped row carries the other class: the label column disagrees with the metadata
+    lines.forEach((l, i) => expect(l.split(',')[2] !== (i % 2 ? 'CD' : 'no')).toBe(flipped[i]));
+    const auc = lowValueAuc(values, flipped);
+    expect(auc).toBeGreaterThanOrEqual(0.8);
+    const doc = JSON.parse(readFileSync(join(run, 'value', 'value.json'), 'utf8')) as { flip: { roc_auc: number }; removal: { high_first: number[]; low_first: number[] } };
+    expect(doc.flip.roc_auc).toBeCloseTo(auc, 12);
+    expect(doc.removal.low_first[3]!).toBeGreaterThanOrEqual(doc.removal.low_first[0]!); // dropping the lowest 15% costs nothing
+    expect(readFileSync(join(run, 'value', 'removal.svg'), 'utf8')).toContain('low value first');
+    const tmc = runGraft(['value', '--run', run, '--method', 'tmc', '--budget', '150', '--overwrite', '--quiet']);
+    expect(tmc.status, tmc.stderr).toBe(0);
+    expect(readFileSync(join(run, 'value', 'values.csv'), 'utf8').split('\n')[0]).toBe('id,value,se,label');
+  });
+
+  it('lowValueAuc is the rank statistic: by hand, with ties', () => {
+    expect(lowValueAuc([0.1, 0.5, 0.2, 0.9], [true, false, false, false])).toBe(1);
+    expect(lowValueAuc([0.5, 0.5, 0.2, 0.9], [true, false, false, false])).toBeCloseTo((0.5 + 0 + 1) / 3, 12);
+    expect(lowValueAuc([1, 2], [false, false])).toBeNaN();
   });
 });

@@ -35,18 +35,13 @@ export interface MbRunModel {
 }
 
 /**
- * Reads an mb run's kept model and its samples again from the recorded input files (refusing
- * changed ones), checking the samples give the model's taxa in its order. `purpose` names the
- * command for the messages.
+ * Reads an mb run's samples again from the recorded input files (refusing changed ones). The
+ * table's orientation is not recorded: the one whose taxa are `taxa` (when given), else the
+ * one that loads, is taken. `purpose` names the command for the messages.
  */
-export async function loadMbRunModel(dir: string, purpose: string): Promise<MbRunModel> {
+export async function loadMbRunData(dir: string, purpose: string, taxa?: readonly string[]): Promise<{ data: MicrobiomeData; results: Record<string, unknown> }> {
   const resultsFile = join(dir, 'results.json');
   const results = readRunJson<Record<string, unknown>>(resultsFile);
-  const kept = results['kept_model'] as { file?: unknown } | undefined;
-  if (!kept || typeof kept.file !== 'string') {
-    throw new GraftError(`${dir}: this microbiome run kept no model (no kept_model in ${resultsFile}); run graft mb again with --keep-model to keep one for ${purpose}`);
-  }
-  const k = loadKeptModel(join(dir, kept.file));
   const input = results['input'] as Record<string, unknown> | undefined;
   if (!input || typeof input['counts'] !== 'string' || typeof input['meta'] !== 'string') throw new GraftError(`${resultsFile}: no input.counts and input.meta; ${purpose} reads the run's samples again`);
   await checkInputs(results['inputs'] as RecordedInputs | undefined, resultsFile, purpose);
@@ -58,8 +53,7 @@ export async function loadMbRunModel(dir: string, purpose: string): Promise<MbRu
     ...(typeof input['min_prevalence'] === 'number' ? { minPrevalence: input['min_prevalence'] } : {}),
     ...(sub ? { subset: { column: sub[1]!, value: sub[2]! } } : {}),
   });
-  // results.json does not say whether the table was transposed: the orientation whose taxa are the model's is.
-  const same = (d: MicrobiomeData): boolean => d.taxa.length === k.taxa.length && d.taxa.every((t, j) => t === k.taxa[j]);
+  const same = (d: MicrobiomeData): boolean => !taxa || (d.taxa.length === taxa.length && d.taxa.every((t, j) => t === taxa[j]));
   let data: MicrobiomeData | null = null;
   try { data = load(false); } catch { data = null; }
   if (!data || !same(data)) {
@@ -68,7 +62,19 @@ export async function loadMbRunModel(dir: string, purpose: string): Promise<MbRu
     if (flipped && same(flipped)) data = flipped;
     else if (!data) data = load(false); // its error, one line
   }
-  if (!same(data)) throw new GraftError(`${input['counts']}: its taxa (after the run's prevalence filter) are not the kept model's ${k.taxa.length}; ${purpose} would not be of the run's model`);
+  if (!same(data)) throw new GraftError(`${input['counts']}: its taxa (after the run's prevalence filter) are not the kept model's ${taxa!.length}; ${purpose} would not be of the run's model`);
+  return { data, results };
+}
+
+/** Reads an mb run's kept model and its samples, checking the samples give the model's taxa in its order. */
+export async function loadMbRunModel(dir: string, purpose: string): Promise<MbRunModel> {
+  const resultsFile = join(dir, 'results.json');
+  const kept = readRunJson<Record<string, unknown>>(resultsFile)['kept_model'] as { file?: unknown } | undefined;
+  if (!kept || typeof kept.file !== 'string') {
+    throw new GraftError(`${dir}: this microbiome run kept no model (no kept_model in ${resultsFile}); run graft mb again with --keep-model to keep one for ${purpose}`);
+  }
+  const k = loadKeptModel(join(dir, kept.file));
+  const { data, results } = await loadMbRunData(dir, purpose, k.taxa);
   const x = applyPreprocessing(k.preprocessing, data.counts, data.n, data.p);
   return { kept: k, data, x, results };
 }

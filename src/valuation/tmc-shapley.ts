@@ -7,8 +7,10 @@ import { Rng } from '../core/random.js';
 // `tolerance` (relative) of the whole set's, the rest of the permutation is credited 0 without
 // fitting (the truncation). The estimate is the mean credit per row. Stopping follows the
 // paper's code: every iteration, the running means of the last 100 iterations are compared with
-// the latest; when the mean relative change over rows, at its largest over those 100, is below
-// `convergence`, the values have settled.
+// the latest, and when the relative change, at its largest over those 100, is below
+// `convergence`, the values have settled. The paper's code averages |change| / |value| over
+// rows, which a row valued near 0 blows up (a truncated row's value is often exactly that
+// small); here the change is relative to the values' size as a whole: Σ|change| / Σ|value|.
 
 /** A learner TMC-Shapley grows one row at a time (e.g. KnnLearner). */
 export interface IncrementalLearner {
@@ -92,9 +94,9 @@ export function tmcShapley(learner: IncrementalLearner, o: TmcOptions = {}): Tmc
       change = 0;
       for (let w = 0; w < WINDOW; w++) {
         const b = w * n;
-        let e = 0;
-        for (let i = 0; i < n; i++) e += Math.abs(ring[b + i]! - ring[at + i]!) / (Math.abs(ring[at + i]!) + 1e-12);
-        change = Math.max(change, e / n);
+        let e = 0, size = 0;
+        for (let i = 0; i < n; i++) { e += Math.abs(ring[b + i]! - ring[at + i]!); size += Math.abs(ring[at + i]!); }
+        change = Math.max(change, e / (size + 1e-12));
       }
       if (change < convergence) { converged = true; break; }
     }
