@@ -59,3 +59,7 @@ export { explainGenomic, fitGenomicMembers } from './explain/genomic.js';
 export { rrBlupEffects, gblupEffects } from './explain/marker-effects.js';
 export { motifAtoms } from './chem/motif.js';
 export { moleculeSvg } from './chem/draw.js';
+export { treeShap, type TreeShapValues } from './explain/treeshap.js';
+export { kernelShap, type KernelShapOptions, type KernelShapValues, type PredictFn } from './explain/kernelshap.js';
+export { knnShapley, KnnLearner, type LabelledRows } from './valuation/knn-shapley.js';
+export { tmcShapley, type IncrementalLearner, type TmcOptions, type TmcValues } from './valuation/tmc-shapley.js';
