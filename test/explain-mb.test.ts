@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
 import { lowValueAuc } from '../src/cli/value.js';
-import { runGraft, tempDir } from './helpers.js';
+import { runGraftAsync, tempDir } from './helpers.js';
 
 // graft explain on graft mb runs. Oracles: the predictions in shap.csv are graft predict's for
 // the same samples (the kept model's own path), base + Σ SHAP equals them (additivity), and the
@@ -19,9 +19,9 @@ const rows = Array.from({ length: N }, (_, i) => Array.from({ length: P }, (_, j
 const counts = put('counts.csv', [['sample_id', ...taxa.map((t) => JSON.stringify(t))].join(','), ...rows.map((r, i) => [`s${i}`, ...r].join(','))].join('\n') + '\n');
 const meta = put('meta.csv', ['sample_id,diagnosis', ...rows.map((_, i) => `s${i},${i % 2 ? 'CD' : 'no'}`)].join('\n') + '\n');
 
-function mbRun(name: string, model: string, keep = true): string {
+async function mbRun(name: string, model: string, keep = true): Promise<string> {
   const out = join(dir, name);
-  const r = runGraft(['mb', '--counts', counts, '--meta', meta, '--label', 'diagnosis', '--models', model, '--k', '2', '--repeats', '1', '--trees', '30', ...(keep ? ['--keep-model', model] : []), '--out', out, '--quiet']);
+  const r = await runGraftAsync(['mb', '--counts', counts, '--meta', meta, '--label', 'diagnosis', '--models', model, '--k', '2', '--repeats', '1', '--trees', '30', ...(keep ? ['--keep-model', model] : []), '--out', out, '--quiet']);
   expect(r.status, r.stderr).toBe(0);
   return out;
 }
@@ -34,23 +34,24 @@ function readShap(run: string): { header: string[]; ids: string[]; rows: number[
 }
 
 /** graft predict's probability of CD per sample id. */
-function predicted(run: string): Map<string, number> {
-  const r = runGraft(['predict', '--run', run, '--counts', counts]);
+async function predicted(run: string): Promise<Map<string, number>> {
+  const r = await runGraftAsync(['predict', '--run', run, '--counts', counts]);
   expect(r.status, r.stderr).toBe(0);
   const [head, ...lines] = r.stdout.trimEnd().split('\n');
   const col = head!.split(',').indexOf('p_CD');
   return new Map(lines.map((l) => [l.split(',')[0]!, Number(l.split(',')[col])]));
 }
 
-describe('graft explain on an mb run', () => {
-  it('treeshap: shap.csv has every sample, adds up to graft predict\'s P(CD), and ranks the planted taxa first', () => {
-    const run = mbRun('rf', 'rf');
-    const r = runGraft(['explain', '--run', run, '--method', 'treeshap', '--top', '5']);
+// Concurrent: each test is a chain of CLI runs on its own run folder.
+describe.concurrent('graft explain on an mb run', () => {
+  it('treeshap: shap.csv has every sample, adds up to graft predict\'s P(CD), and ranks the planted taxa first', async () => {
+    const run = await mbRun('rf', 'rf');
+    const r = await runGraftAsync(['explain', '--run', run, '--method', 'treeshap', '--top', '5']);
     expect(r.status, r.stderr).toBe(0);
     const s = readShap(run);
     expect(s.header).toEqual(['id', ...taxa, 'base_value', 'prediction']);
     expect(s.ids).toEqual(rows.map((_, i) => `s${i}`));
-    const want = predicted(run);
+    const want = await predicted(run);
     for (const [i, row] of s.rows.entries()) {
       const sum = row.slice(0, P).reduce((a, b) => a + b, 0) + row[P]!;
       expect(Math.abs(sum - row[P + 1]!)).toBeLessThan(1e-5);
@@ -66,19 +67,19 @@ describe('graft explain on an mb run', () => {
     const doc = JSON.parse(readFileSync(join(run, 'explain', 'explanations.json'), 'utf8')) as Record<string, unknown>;
     expect(doc['additivity_max_error']).toBeLessThan(1e-5);
     // a second explain refuses to replace the first without --overwrite
-    const again = runGraft(['explain', '--run', run, '--method', 'treeshap']);
+    const again = await runGraftAsync(['explain', '--run', run, '--method', 'treeshap']);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/already holds explanations: pass --overwrite/);
   });
 
-  it('kernelshap on the kept logistic model: exact with every coalition, additive, graft predict\'s scores; treeshap refuses it', () => {
-    const run = mbRun('logistic', 'logistic');
-    const bad = runGraft(['explain', '--run', run, '--method', 'treeshap']);
+  it('kernelshap on the kept logistic model: exact with every coalition, additive, graft predict\'s scores; treeshap refuses it', async () => {
+    const run = await mbRun('logistic', 'logistic');
+    const bad = await runGraftAsync(['explain', '--run', run, '--method', 'treeshap']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--method treeshap explains a random forest; this run kept logistic: use --method kernelshap/);
-    const r = runGraft(['explain', '--run', run, '--method', 'kernelshap', '--count', '6', '--background', '10', '--budget', '300']);
+    const r = await runGraftAsync(['explain', '--run', run, '--method', 'kernelshap', '--count', '6', '--background', '10', '--budget', '300']);
     expect(r.status, r.stderr).toBe(0);
-    const s = readShap(run), want = predicted(run);
+    const s = readShap(run), want = await predicted(run);
     expect(s.rows.length).toBe(6);
     for (const [i, row] of s.rows.entries()) {
       const sum = row.slice(0, P).reduce((a, b) => a + b, 0) + row[P]!;
@@ -87,13 +88,13 @@ describe('graft explain on an mb run', () => {
     }
     const doc = JSON.parse(readFileSync(join(run, 'explain', 'explanations.json'), 'utf8')) as Record<string, unknown>;
     expect([doc['exact'], doc['coalitions']]).toEqual([true, 254]);
-    const wrong = runGraft(['explain', '--run', run, '--method', 'kernelshap', '--target', 'UC', '--overwrite']);
+    const wrong = await runGraftAsync(['explain', '--run', run, '--method', 'kernelshap', '--target', 'UC', '--overwrite']);
     expect(wrong.stderr).toMatch(/--target UC: not a class of this run \(CD, no\)/);
   });
 
-  it('graft value: values.csv for every sample, planted flipped labels found (ROC-AUC reported = recomputed), removal curves', () => {
-    const run = mbRun('value', 'logistic', false); // no kept model: the run's own preprocessing
-    const r = runGraft(['value', '--run', run, '--method', 'knn', '--flip', '0.15', '--seed', '3']);
+  it('graft value: values.csv for every sample, planted flipped labels found (ROC-AUC reported = recomputed), removal curves', async () => {
+    const run = await mbRun('value', 'logistic', false); // no kept model: the run's own preprocessing
+    const r = await runGraftAsync(['value', '--run', run, '--method', 'knn', '--flip', '0.15', '--seed', '3']);
     expect(r.status, r.stderr).toBe(0);
     const [head, ...lines] = readFileSync(join(run, 'value', 'values.csv'), 'utf8').trimEnd().split('\n');
     expect(head).toBe('id,value,label,flipped');
@@ -108,12 +109,12 @@ describe('graft explain on an mb run', () => {
     expect(doc.flip.roc_auc).toBeCloseTo(auc, 12);
     expect(doc.removal.low_first[3]!).toBeGreaterThanOrEqual(doc.removal.low_first[0]!); // dropping the lowest 15% costs nothing
     expect(readFileSync(join(run, 'value', 'removal.svg'), 'utf8')).toContain('low value first');
-    const tmc = runGraft(['value', '--run', run, '--method', 'tmc', '--budget', '150', '--overwrite', '--quiet']);
+    const tmc = await runGraftAsync(['value', '--run', run, '--method', 'tmc', '--budget', '150', '--overwrite', '--quiet']);
     expect(tmc.status, tmc.stderr).toBe(0);
     expect(readFileSync(join(run, 'value', 'values.csv'), 'utf8').split('\n')[0]).toBe('id,value,se,label');
   });
 
-  it('lowValueAuc is the rank statistic: by hand, with ties', () => {
+  it('lowValueAuc is the rank statistic: by hand, with ties', async () => {
     expect(lowValueAuc([0.1, 0.5, 0.2, 0.9], [true, false, false, false])).toBe(1);
     expect(lowValueAuc([0.5, 0.5, 0.2, 0.9], [true, false, false, false])).toBeCloseTo((0.5 + 0 + 1) / 3, 12);
     expect(lowValueAuc([1, 2], [false, false])).toBeNaN();
