@@ -104,7 +104,6 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     const t0 = performance.now();
     const { kept: k, data: d, x } = await loadMbRunModel(run, 'graft explain');
     const p = d.p, cls = k.task === 'classification';
-    if (method === 'treeshap' && k.model.model !== 'rf') throw new GraftError(`--method treeshap explains a random forest; this run kept ${k.model.model}: use --method kernelshap`);
     let cls0 = 0;
     if (cls) {
       const name = v.target ?? k.classNames[0]!; // the first class in the run's order (natural order of the names)
@@ -118,7 +117,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     rows.forEach((r, i) => xs.set(x.subarray(r * p, r * p + p), i * p));
     let values: Float64Array, base: Float64Array, prediction: Float64Array, outputs: number, extra: Record<string, unknown> = {};
     if (method === 'treeshap') {
-      if (k.model.model !== 'rf') throw new GraftError('unreachable');
+      if (k.model.model !== 'rf') throw new GraftError(`--method treeshap explains a random forest; this run kept ${k.model.model}: use --method kernelshap`);
       log(`TreeSHAP of the forest (${k.model.forest.trees} trees) for ${n} samples × ${p} taxa`);
       ({ values, base, prediction, outputs } = treeShap(k.model.forest, Float32Array.from(xs), n));
     } else {
