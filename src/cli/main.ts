@@ -13,6 +13,7 @@ import { NODE_USAGE, trainNode } from './train.js';
 import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
 import { quantize, QUANTIZE_USAGE } from './quantize.js';
 import { predict, PREDICT_USAGE } from './predict.js';
+import { value, VALUE_USAGE } from './value.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
 
@@ -28,6 +29,7 @@ ${QUANTIZE_USAGE}
 ${GP_USAGE}
 ${MB_USAGE}
 ${EXPLAIN_USAGE}
+${VALUE_USAGE}
 ${SWEEP_USAGE}
 ${BENCH_USAGE}
 ${SCALING_USAGE}
@@ -44,10 +46,12 @@ What a run folder holds, by kind:
   mb run (graft mb)               results.json, folds.csv, predictions.csv, fold-metrics.csv, report.md,
                                   bar charts; with --grid grid.csv/json, grid-tree.svg, grid-heatmap.svg
   explain folder (RUN/explain)    explanations.json, plus markers-*.csv and Manhattan SVGs (gp), atoms.csv
-                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node)`;
+                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node),
+                                  shap.csv, shap-summary.svg, summary.md (mb)
+  value folder (RUN/value)        values.csv, removal.svg, summary.md, value.json (graft value)`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, value: VALUE_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -76,6 +80,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'generate-gp': generateGp(rest); break;
       case 'mb': await mb(rest); break;
       case 'explain': await explain(rest); break;
+      case 'value': await value(rest); break;
       case 'sweep': return await sweep(rest);
       case 'motif-task': await motifTask(rest); break;
       case 'bench': return await bench(rest);

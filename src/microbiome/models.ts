@@ -173,20 +173,31 @@ export async function scoreMbModel(rt: Runtime, m: FittedMbModel, x: Float64Arra
   return (await scoreMbMembers(rt, m, x, p, rows))[0];
 }
 
-/** scoreMbModel, and for an ensemble each member's scores too (the mean is over them, in member order). */
-export async function scoreMbMembers(rt: Runtime, m: FittedMbModel, x: Float64Array, p: number, rows: ArrayLike<number>): Promise<[Float64Array, Float64Array[]]> {
+/**
+ * The forest's or the logistic (ridge) model's scores of the listed rows, synchronously: what
+ * scoreMbModel gives for these two models (it calls this), for callers that cannot await, such
+ * as KernelSHAP's model function.
+ */
+export function scoreShallowModel(m: FittedMbModel, x: Float64Array, p: number, rows: ArrayLike<number>): Float64Array {
   const k = rows.length;
   if (m.model === 'rf') {
     const xt = new Float32Array(k * p);
     for (let r = 0; r < k; r++) for (let j = 0; j < p; j++) xt[r * p + j] = x[rows[r]! * p + j]!;
-    const s = m.forest.predict(xt, k);
+    return m.forest.predict(xt, k);
+  }
+  if (m.model !== 'logistic') throw new Error(`scoreShallowModel: ${m.model} is scored through the runtime (scoreMbModel)`);
+  const z = standardize(pickRows(x, p, rows), p, m);
+  return m.classes > 0 ? logisticApply(m.betas, z, k, p, m.classes) : linearPredictor(m.betas, z, k, p);
+}
+
+/** scoreMbModel, and for an ensemble each member's scores too (the mean is over them, in member order). */
+export async function scoreMbMembers(rt: Runtime, m: FittedMbModel, x: Float64Array, p: number, rows: ArrayLike<number>): Promise<[Float64Array, Float64Array[]]> {
+  const k = rows.length;
+  if (m.model === 'rf' || m.model === 'logistic') {
+    const s = scoreShallowModel(m, x, p, rows);
     return [s, [s]];
   }
   const z = standardize(pickRows(x, p, rows), p, m);
-  if (m.model === 'logistic') {
-    const s = m.classes > 0 ? logisticApply(m.betas, z, k, p, m.classes) : linearPredictor(m.betas, z, k, p);
-    return [s, [s]];
-  }
   if (m.model === 'gcn') throw new Error('scoreMbModel: a GCN scores nodes of its graph (scoreGcnNodes)');
   // The MLP is the GCN's network on a graph with no edges: Â = I, each row on its own. Rows
   // are scored one at a time, so a row's bits cannot depend on the batch (the matrix kernels
