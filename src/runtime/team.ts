@@ -102,7 +102,7 @@ export class Team implements Exec {
     } finally {
       this.unlock();
     }
-    if (this.yieldInline) {
+    if (this.yieldInline && someBranchReady()) {
       const tr = tracer, t0 = tr ? traceNow() : 0;
       await new Promise<void>((r) => setImmediate(r));
       tr?.span('wait-sleep', 'yield to the event loop (forks)', t0);
@@ -171,7 +171,12 @@ export class Team implements Exec {
       const w = Atomics.waitAsync(ctl, C.kRemaining, remaining);
       if (w.async) {
         const tw = tr ? traceNow() : 0;
-        await w.value;
+        awaiting.add(this);
+        try {
+          await w.value;
+        } finally {
+          awaiting.delete(this);
+        }
         tr?.span('wait-sleep', 'await helpers (event loop)', tw);
       }
       Atomics.store(ctl, C.kLeaderWaiting, 0);
@@ -184,6 +189,11 @@ export class Team implements Exec {
     for (const [r, err] of this.dead) {
       if (r + lead < parts) throw new WorkerError(`${kernelName(id)}: worker ${r} died: ${err.message}`, kernelName(id), r);
     }
+  }
+
+  /** No helper is still running a part of the current op (or one has died): a waiting leader can go on. */
+  helpersDone(): boolean {
+    return Atomics.load(this.ctl, C.kRemaining) === 0 || this.dead.size > 0;
   }
 
   /** Ends every helper's serve task (the pool itself stays). */
@@ -260,6 +270,21 @@ export class Team implements Exec {
     if (next) next();
     else this.locked = false;
   }
+}
+
+/** Teams whose leader awaits its helpers on the event loop (this thread's). */
+const awaiting = new Set<Team>();
+
+/**
+ * Whether yielding to the event loop after an op can move another branch on: some team
+ * awaiting its helpers has them all done (or one dead), so its continuation is ready to run
+ * and dispatch their next op. Otherwise a yield (one event-loop turn per op, about a hundred
+ * a step in batch splitting) would only delay this branch: the trace showed them as 'yield
+ * to the event loop' spans between nearly every op.
+ */
+function someBranchReady(): boolean {
+  for (const t of awaiting) if (t.helpersDone()) return true;
+  return false;
 }
 
 /** Cuts kept at every ⌈parts/n⌉-th boundary: at most n contiguous parts. */
