@@ -127,4 +127,17 @@ describe('timeline (--trace)', () => {
     expectNoOverlap(p);
     expect(r.stderr).toMatch(/trace written to .*trace\.json\nmain: [\d.]+ ms traced: /);
   }, 120_000);
+
+  it('graft train --trace writes the timeline of a training run when the process ends', () => {
+    const dir = tempDir('graft-trace-train-');
+    const file = join(dir, 'train.json');
+    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--dataset', 'synthetic', '--epochs', '2', '--threads', '2',
+      '--out', join(dir, 'run'), '--quiet', '--trace', file], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const p = parse(readFileSync(file, 'utf8'));
+    const cats = categories(p);
+    expect(cats.get('main')?.has('compute')).toBe(true);
+    expect([...cats.entries()].some(([n, c]) => /^worker \d+$/.test(n) && c.has('compute'))).toBe(true);
+    expectNoOverlap(p);
+  }, 120_000);
 });
