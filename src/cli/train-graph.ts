@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { traceToFile } from '../runtime/trace.js';
 import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
@@ -26,13 +27,14 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
-              [--no-cache] [--quiet]
+              [--no-cache] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
   const v = parseGraphArgs(argv);
+  traceToFile(v.trace); // --trace FILE: the timeline, written when the process exits (runtime/trace.ts)
   const dist = v.distributed === undefined ? null : startDistributed(v);
   return dist ? runOnRanks(dist, () => trainGraphRun(v, dist)) : trainGraphRun(v, null);
 }
@@ -45,7 +47,7 @@ function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-esl
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
       patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, overwrite: { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
-      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
+      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' }, trace: { type: 'string' },
       ...DISTRIBUTED_OPTIONS,
     },
   });

@@ -7,7 +7,8 @@ import { Heap, type HeapOptions } from '../memory/heap.js';
 import { packageRoot } from '../core/paths.js';
 import type { Exec } from './exec.js';
 import { Future } from './future.js';
-import type { PingResult, WorkerInit, WorkerTask } from './protocol.js';
+import type { PingResult, TracedCallResult, WorkerInit, WorkerTask } from './protocol.js';
+import { absorbTrace, traceHeap, tracer } from './trace.js';
 import { Team } from './team.js';
 
 /** Options of Runtime.create: threads, kernel backend, shared-memory sizes and the threads' spin times. */
@@ -60,6 +61,7 @@ export class Runtime {
   private constructor(threads: number, kind: BackendKind, options: RuntimeOptions) {
     this.threads = threads;
     this.heap = new Heap(options.memory);
+    traceHeap(this.heap);
     const module = kind === 'js' ? null : kernelModule(kind);
     this.backend = createBackend(kind, this.heap.memory, module ?? undefined);
     this.teamOptions = {
@@ -266,7 +268,11 @@ export class Runtime {
       return k;
     });
     try {
-      return await body(lent === 0 ? none : (module, fn, payload) => pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask), lent);
+      const call: WorkerCall = (module, fn, payload) => tracer
+        // Traced, the worker hands back its spans with the result.
+        ? pool.run({ type: 'call', module, fn, payload, trace: true } satisfies WorkerTask).then((r: TracedCallResult) => { absorbTrace(r.trace); return r.value; })
+        : pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask);
+      return await body(lent === 0 ? none : call, lent);
     } finally {
       if (lent > 0) await this.serialize(() => this.main.addHelpers(lent));
     }
