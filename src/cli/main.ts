@@ -44,7 +44,9 @@ What a run folder holds, by kind:
   mb run (graft mb)               results.json, folds.csv, predictions.csv, fold-metrics.csv, report.md,
                                   bar charts; with --grid grid.csv/json, grid-tree.svg, grid-heatmap.svg
   explain folder (RUN/explain)    explanations.json, plus markers-*.csv and Manhattan SVGs (gp), atoms.csv
-                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node)`;
+                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node)
+  The charts of train and explain (X.svg) have their Vega-Lite spec beside them (X.vl.json): restyle
+  it, or open it in the Vega editor (https://vega.github.io/editor).`;
 
 const COMMAND_USAGE: Record<string, string> = {
   train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
