@@ -62,8 +62,12 @@ describe.concurrent('graft explain on an mb run', () => {
     expect(order.slice(0, 2).every((j) => j < 4)).toBe(true);
     const md = readFileSync(join(run, 'explain', 'summary.md'), 'utf8');
     expect(md).toContain(`| 1 | k__Bacteria; g__taxon_${order[0]} |`);
+    // One dot per sample and shown taxon: in the chart's Vega-Lite spec beside the SVG, and drawn in the SVG.
+    const spec = JSON.parse(readFileSync(join(run, 'explain', 'shap-summary.vl.json'), 'utf8')) as { data: { values: unknown[] } };
+    expect(spec.data.values.length).toBe(5 * N);
     const svg = readFileSync(join(run, 'explain', 'shap-summary.svg'), 'utf8');
-    expect(svg.match(/<circle /g)?.length).toBe(5 * N);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/role-symbol|mark-symbol/g)?.length ?? 0).toBeGreaterThan(0);
     const doc = JSON.parse(readFileSync(join(run, 'explain', 'explanations.json'), 'utf8')) as Record<string, unknown>;
     expect(doc['additivity_max_error']).toBeLessThan(1e-5);
     // a second explain refuses to replace the first without --overwrite

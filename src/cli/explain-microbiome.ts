@@ -14,7 +14,8 @@ import { applyPreprocessing } from '../microbiome/pipeline.js';
 import { intAtLeast, num } from './args.js';
 import { claimRunFolder } from './run-folder.js';
 import { readRunJson } from './run-kind.js';
-import { beeswarmChart } from './svg-beeswarm.js';
+import { beeswarmSpec } from './svg-beeswarm.js';
+import { writeChart } from './charts/render.js';
 
 // `graft explain` on a `graft mb` run: SHAP values of the model the run kept (--keep-model),
 // for the run's own samples, over the features the model reads (each taxon after the run's
@@ -149,7 +150,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     writeFileAtomic(join(work, 'shap.csv'), lines.join('\n') + '\n');
     const output = cls ? `P(${k.classNames[c]})` : 'the predicted value';
     const shown = order.slice(0, top);
-    writeFileAtomic(join(work, 'shap-summary.svg'), beeswarmChart(`${method === 'treeshap' ? 'TreeSHAP' : 'KernelSHAP'} of ${k.model.model}: top ${shown.length} taxa`, `SHAP value (effect on ${output})`,
+    writeChart(join(work, 'shap-summary.svg'), beeswarmSpec(`${method === 'treeshap' ? 'TreeSHAP' : 'KernelSHAP'} of ${k.model.model}: top ${shown.length} taxa`, `SHAP value (effect on ${output})`,
       shown.map((j) => ({ name: d.taxa[j]!, phi: Float64Array.from({ length: n }, (_, i) => phi(i, j)), value: Float64Array.from({ length: n }, (_, i) => xs[i * p + j]!) }))));
     const short = (t: string): string => t.split(';').map((s) => s.trim()).filter((s) => !/^[a-z]__$/.test(s)).slice(-2).join('; ');
     const md = [
