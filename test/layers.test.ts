@@ -22,12 +22,13 @@ const ALLOWED: Record<string, string[]> = {
   genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   microbiome: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
-  explain: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'genomics'],
+  explain: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'genomics', 'microbiome'],
   bench: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'quant'],
   quant: ['core', 'memory', 'ops', 'reference'], // reference: its rounding (nearestEven), the kernels' own
   infer: ['core', 'memory', 'kernels', 'reference', 'runtime', 'graph', 'ops', 'nn', 'quant'],
   interop: ['core'],
   distributed: ['core', 'memory', 'train'],
+  valuation: ['core'], // Data Shapley: pure arithmetic over the caller's utility function
 };
 
 const src = join(packageRoot(), 'src');

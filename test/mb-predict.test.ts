@@ -131,7 +131,7 @@ describe('a kept microbiome model', () => {
         }
       }
     }
-  }, 30_000);
+  }, 120_000);
 
   it('preprocessings that learn from the table keep what they learned: the training table gets preprocess\'s bits; new samples are scored each on its own', async () => {
     const d = loadMicrobiome({ counts: allCounts, meta: allMeta, label: 'diagnosis' });
@@ -197,7 +197,7 @@ describe('a kept MLP ensemble or GCN', () => {
     expect(() => loadKeptModel(join(dir, 'bad-width.safetensors'))).toThrow(/bad-width\.safetensors: not a usable graft mb model \(nn\.0\.gcn0\.weight is not 112 float32 values\)/);
     saveCheckpoint(join(dir, 'v1-mlp.safetensors'), { tensors: cp.tensors, metadata: { ...cp.metadata, version: '1' } });
     expect(() => loadKeptModel(join(dir, 'v1-mlp.safetensors'))).toThrow(/v1-mlp\.safetensors: not a usable graft mb model \(model "mlp" in a version 1 file\)/);
-  }, 30_000);
+  }, 120_000);
 
   it('GCN: a new sample joins the stored training graph alone, linked to its k nearest training rows; the scores equal a joined graph built by hand, and lie near the in-fit scores', async () => {
     const held = [HELD, 20, 33];
@@ -241,7 +241,7 @@ describe('a kept MLP ensemble or GCN', () => {
     const inFit = await inFitNeural(rt, all, 'gcn', held, 'clr', 'multrepl', 'none');
     for (let c = 0; c < got.length; c++) expect(Math.abs(got[c]! - inFit[c]!), `row ${c >> 1}`).toBeLessThan(GCN_TOL);
     for (let r = 0; r < held.length; r++) expect(got[2 * r]! > got[2 * r + 1]!).toBe(inFit[2 * r]! > inFit[2 * r + 1]!);
-  }, 30_000);
+  }, 120_000);
 
   it('the CLI: --keep-model gcn on a target, graft predict writes id,prediction with the in-process scores; --keep-model mlp gives a held-out sample the in-fit bits; a plain --keep-model keeps the best of networks and the rest', async () => {
     const run = join(dir, 'run-gcn-reg');
@@ -277,7 +277,7 @@ describe('a kept MLP ensemble or GCN', () => {
     const best = (['logistic', 'mlp', 'gcn'] as const).reduce((a, b) => (res.models[b]!['roc_auc']!.mean > res.models[a]!['roc_auc']!.mean ? b : a));
     expect(res.kept_model.model).toBe(best);
     expect(loadKeptModel(join(bestRun, 'model', 'model.safetensors')).model.model).toBe(best);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('graft mb --keep-model and graft predict', () => {
@@ -344,7 +344,7 @@ describe('graft mb --keep-model and graft predict', () => {
     const ex = runGraft(['explain', '--run', run, '--method', 'kernelshap', '--count', '2', '--quiet']);
     expect(ex.status, ex.stderr).toBe(0);
     expect(existsSync(join(run, 'explain', 'shap.csv'))).toBe(true);
-  }, 30_000);
+  }, 120_000);
 
   it('a regression run writes id,prediction; --keep-model NAME keeps that model; --keep-model of a model the run did not measure, and --knn of at least the sample count, are one-line errors', async () => {
     const run = join(dir, 'run-reg');
@@ -374,5 +374,5 @@ describe('graft mb --keep-model and graft predict', () => {
     const q = runGraft(['predict', '--run', noKeep, '--counts', fitCounts]);
     expect(q.status).toBe(2);
     expect(q.stderr).toMatch(/this microbiome run kept no model .*run graft mb again with --keep-model/);
-  }, 30_000);
+  }, 120_000);
 });

@@ -234,7 +234,7 @@ async function moleculeData(n: number, log: (s: string) => void): Promise<{ name
 const MOLECULE_BASE: GraphTrainConfig = { task: 'multilabel', layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 6, batchSize: 64, shardSize: 64, patience: 0, seed: 1 };
 
 /**
- * One ceiling process's measurement (bench/ceiling-child.ts): the task's epoch on one thread,
+ * One ceiling process's measurement (cli/ceiling-child.ts): the task's epoch on one thread,
  * warmed up, then `ready()` (all processes start together), then ms per epoch over the timed part.
  * Genomic: ensemble members of the study's GCN trained one after another (the first warms up);
  * molecules: the batch-split configuration's epochs (the first warms up).
