@@ -34,7 +34,7 @@ export async function* gzLines(file: string): AsyncGenerator<[number, string]> {
     rl.close();
     raw.destroy();
   }
-  if (failure) throw new DataError(file, no, `${gz ? 'not valid gzip' : 'cannot read'}: ${(failure as Error).message}`);
+  if (failure) throw new DataError(file, 0, `${gz ? 'not valid gzip' : 'cannot read'} after line ${no}: ${(failure as Error).message}`);
 }
 
 /** A growable Int32Array (edge lists of unknown length). */
