@@ -60,6 +60,21 @@ describe('graph store format', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('gathers from the file in windows: small windows, gaps, repeats and any order give the rows in memory', () => {
+    const file = join(tempDir('store-'), 'g.graftstore');
+    const g = randomGraph(500, 100, 7, 5);
+    writeStore(file, g);
+    const r = rng(6), mem = GraphStore.open(file);
+    for (const windowBytes of [1, 28, 280, 4000, 1 << 20]) {
+      const s = GraphStore.open(file, { features: 'file', windowBytes });
+      for (const count of [1, 3, 50, 400]) {
+        const nodes = Int32Array.from({ length: count }, () => Math.floor(r() * 500));
+        expect(s.gatherFeatures(nodes), `window ${windowBytes}, ${count} rows`).toEqual(mem.gatherFeatures(nodes));
+      }
+      s.close();
+    }
+  });
+
   it('a store without ids names nodes by index; an empty split and an isolated node are kept', () => {
     const file = join(tempDir('store-'), 'g.graftstore');
     writeStore(file, { name: 'tiny', numClasses: 2, numFeatures: 1, rowPtr: [0, 1, 2, 2], colIdx: Int32Array.of(1, 0), features: Float32Array.of(1, 2, 3), labels: Int32Array.of(0, 1, -1), split: { train: Int32Array.of(0), val: Int32Array.of(1), test: new Int32Array(0) }, symmetric: true });
