@@ -330,7 +330,9 @@ export class GraphStore {
       if (!(v >= 0 && v < n && Number.isInteger(v))) throw new RangeError(`GraphStore.gatherFeatures: nodes[${i}] = ${v} is not a node index in [0, ${n})`);
     }
     if (this.features) {
-      for (let i = 0; i < nodes.length; i++) out.set(this.features.subarray(nodes[i]! * f, (nodes[i]! + 1) * f), i * f);
+      // A plain loop: a subarray per row would allocate an object per row of a 700k-row batch.
+      const x = this.features;
+      for (let i = 0; i < nodes.length; i++) for (let j = 0, a = nodes[i]! * f, b = i * f; j < f; j++) out[b + j] = x[a + j]!;
       return out;
     }
     if (this.fd < 0) throw new GraftError(`GraphStore.gatherFeatures: ${this.file} is closed`);
@@ -355,7 +357,7 @@ export class GraphStore {
         last = v; j++;
       }
       readInto(this.fd, bytesOf(stage.subarray(0, (last - first + 1) * f)), base + first * row, this.file);
-      for (; k < j; k++) { const r = nodeOf(k) - first; out.set(stage.subarray(r * f, (r + 1) * f), posOf(k) * f); }
+      for (; k < j; k++) for (let q = 0, a = (nodeOf(k) - first) * f, b = posOf(k) * f; q < f; q++) out[b + q] = stage[a + q]!;
     }
     return out;
   }
