@@ -13,3 +13,6 @@ export { sgdStep, adamStep } from './optim';
 export { segmentPool, segmentPoolBackward } from './pooling';
 export { streamTriad } from './triad';
 export { quantizeU7, gemmI8 } from './int8';
+export { gatherRows, gatherAddRelu } from './gather_rows';
+export { edgeSoftmax, edgeSoftmaxBackward } from './edge_softmax';
+export { gatScore, leakyReluBackward, leakyRelu } from './gat_score';

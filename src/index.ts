@@ -1,4 +1,9 @@
 // Graft's public surface: one explicit list.
+/**
+ * The library: the runtime and its tensors, the kernels, layers and trainers, the genomic study, the
+ * molecule tasks and the explainers (see docs/library.md). `graft-gnn/infer` is the one-thread inference bundle.
+ * @module graft-gnn
+ */
 export { Runtime, type RuntimeOptions, type ForkOptions } from './runtime/runtime.js';
 export type { Exec } from './runtime/exec.js';
 export { Future } from './runtime/future.js';
@@ -59,6 +64,53 @@ export { explainGenomic, fitGenomicMembers } from './explain/genomic.js';
 export { rrBlupEffects, gblupEffects } from './explain/marker-effects.js';
 export { motifAtoms } from './chem/motif.js';
 export { moleculeSvg } from './chem/draw.js';
+export { treeShap, type TreeShapValues } from './explain/treeshap.js';
+export { kernelShap, type KernelShapOptions, type KernelShapValues, type PredictFn } from './explain/kernelshap.js';
+export { knnShapley, KnnLearner, type LabelledRows } from './valuation/knn-shapley.js';
+export { tmcShapley, type IncrementalLearner, type TmcOptions, type TmcValues } from './valuation/tmc-shapley.js';
+export { MessageGraph, type MessageGraphOptions } from './graph/message-graph.js';
+export { gatherRows, gatherAddRelu } from './ops/gather.js';
+export { edgeSoftmax, edgeSoftmaxBackward, gatScore, leakyRelu, leakyReluBackward, spmmHeads, sddmmHeads, segmentSumHeads, permuteEdgeValues } from './ops/attention.js';
+export { SAGEConv } from './nn/sage-conv.js';
+export { GINConv, GINEConv, ginMlp, type GinOptions } from './nn/gin-conv.js';
+export { GATConv, GATv2Conv, type GatOptions } from './nn/gat-conv.js';
+export { layersToPyg, layersFromPyg } from './interop/pyg.js';
+export { BondMessagePassing, type BondMessagePassingOptions } from './nn/dmpnn.js';
+
+// The types that the signatures above name (options, results, records), so callers can name them too
+// and the API reference can link them. The worker protocol, kernel-backend
+// and job-store types stay internal (typedoc.json's intentionallyNotExported).
+export type { AttributionOptions, Baseline, GradientMethod } from './explain/attribution.js';
+export type { BranchPlacement, GraphEpoch, GraphFitOptions, GraphModel, ShardMode, StepSync } from './train/graph-trainer.js';
+export type { CsrArrays } from './graph/gcn-norm.js';
+export type { Decision, Fidelity } from './explain/fidelity.js';
+export type { EnvScheme, MultiEnv } from './genomics/multi-env.js';
+export type { EpochRecord, NodeTrainHooks } from './train/node-trainer.js';
+export type { F1Report, RegressionReport } from './train/metrics.js';
+export type { FoldMetrics } from './train/cv.js';
+export type { FoldRecord, ModelTraitSummary } from './genomics/study.js';
+export type { GcnMember, GenomicExplanation, GenomicMethod } from './explain/genomic.js';
+export type { GcnRegressionInput, GcnRegressionResult, GcnRegressorHooks } from './train/gcn-regressor.js';
+export type { GnnExplainerOptions, GnnExplanation } from './explain/gnnexplainer.js';
+export type { GpModel } from './genomics/cv-jobs.js';
+export type { GraphModelSpec, MoleculeExplanation, MoleculeMethod } from './explain/molecules.js';
+export type { ImbalanceStats } from './chem/imbalance.js';
+export type { KernelBasis } from './genomics/kernel-reml.js';
+export type { LongFormat } from './data/phenotypes.js';
+export type { MarkerEffects } from './explain/marker-effects.js';
+export type { MoleculeCsvOptions } from './chem/dataset.js';
+export type { MoleculeSvgOptions } from './chem/draw.js';
+export type { MoleculeTaskOptions, MoleculeTaskResult } from './chem/train-molecules.js';
+export type { Model } from './nn/model.js';
+export type { MultilabelReport } from './train/multilabel-metrics.js';
+export type { Neighbourhood, NodeExplanation, NodeMethod, NodeModelSpec } from './explain/nodes.js';
+export type { ProbeCopy, ProbeModel, ProbeModelFactory, ProbeResult } from './explain/graph-probe.js';
+export type { SimilarityMatrix } from './graph/sample-graph.js';
+export type { FaultRecoveryOptions, RecoveredFault, SnapshotStats } from './train/fault-recovery.js';
+export type { StoredArray, StoredTensor } from './core/safetensors.js';
+export type { StudyData, StudyMarkers, StudySummary } from './genomics/study-data.js';
+export type { SyntheticGp, SyntheticGpOptions, SyntheticQtl, SyntheticTrait } from './data/genomic-synthetic.js';
+export type { Table } from './data/csv.js';
 export { GraphStore, StoreWriter, StoreError, writeStore, readStoreHeader, type StoreHeader, type StoreContents, type FeatureSource } from './store/format.js';
 export { csrFromEdges, arrayEdges, type EdgeStream } from './store/csr-build.js';
 export { prepareOgb, type OgbPrepareOptions } from './store/ogb.js';

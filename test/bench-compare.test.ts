@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkBaselineCovers, compareBench, comparisonTable, confirmationTable, confirmRegressions, parseBenchLines } from '../src/bench/compare.js';
-import type { BenchLine } from '../src/bench/workloads.js';
+import { ceilingSpeedup, measureCeiling, ofCeiling, runProcesses } from '../src/bench/ceiling.js';
+import { ceilingKey, runBench, type BenchLine, type Workload } from '../src/bench/workloads.js';
 import { packageRoot } from '../src/core/paths.js';
 import { tempDir } from './helpers.js';
 
@@ -173,4 +174,47 @@ describe('graft bench --baseline (the CLI)', () => {
     expect(missing.status).toBe(2);
     expect(String(missing.stderr)).toMatch(/nope\.jsonl: cannot read the baseline: ENOENT/);
   });
+});
+
+// The ceiling beside every scaling figure (bench/ceiling.ts): P independent one-thread
+// processes of the same step at once. The arithmetic on injected timings; one real run of the
+// processes' protocol on a tiny workload (times written, never asserted).
+describe('the ceiling: P independent 1-thread processes', () => {
+  const tiny: Workload = { name: 'tiny', graphs: 16, nodesPerGraph: 10, avgDegree: 2, features: 8, hidden: 16, layers: 2, outputs: 3 };
+
+  it('is P × the lone time over the mean concurrent time, and a strategy is read as a share of it', async () => {
+    expect(ceilingSpeedup(10, [12, 13])).toBeCloseTo((2 * 10) / 12.5, 12);
+    expect(ceilingSpeedup(10, [10, 10, 10, 10])).toBe(4); // nothing shared: the ideal
+    expect(ofCeiling(1.2, 1.6)).toBeCloseTo(0.75, 12);
+    expect(() => ceilingSpeedup(0, [1])).toThrow(/positive/);
+    expect(() => ceilingSpeedup(1, [1, -2])).toThrow(/positive/);
+    const asked: number[] = [];
+    const c = await measureCeiling({ kind: 'bench', workload: tiny, reps: 1 }, 3, async (_, n) => { asked.push(n); return n === 1 ? [9] : [10, 12, 14]; });
+    expect(asked).toEqual([1, 3]); // one alone first, then three at once
+    expect(c).toEqual({ processes: 3, single_ms: 9, concurrent_ms: [10, 12, 14], speedup: (3 * 9) / 12 });
+  });
+
+  it('bench lines at P threads carry speed-up, the ceiling and the share, from this run\'s 1-thread line', async () => {
+    const ceiling = { processes: 2, single_ms: 5, concurrent_ms: [6, 7], speedup: 10 / 6.5 };
+    const lines: BenchLine[] = [];
+    await runBench({ workloads: [tiny], threads: [1, 2], reps: 1, onLine: (l) => lines.push(l), ceilings: new Map([[ceilingKey('tiny', undefined, 2), ceiling], [ceilingKey('tiny', 'batch-split/32', 2), { ...ceiling, speedup: 1.5 }]]) });
+    const one = lines.find((l) => l.threads === 1 && !l.mode && !l.precision)!;
+    const two = lines.find((l) => l.threads === 2 && !l.mode && !l.precision)!;
+    const split = lines.find((l) => l.threads === 2 && l.mode === 'batch-split/32')!;
+    expect(one.of_ceiling).toBeUndefined();
+    expect(two.speedup).toBeCloseTo(one.train_ms! / two.train_ms!, 2);
+    expect(two.ceiling_speedup).toBeCloseTo(10 / 6.5, 3);
+    expect(two.of_ceiling).toBeCloseTo(two.speedup! / two.ceiling_speedup!, 2);
+    expect(split.ceiling_speedup).toBe(1.5);
+    expect(split.of_ceiling).toBeCloseTo(split.speedup! / 1.5, 2);
+    // The lines still parse as a baseline (the gate reads them back).
+    expect(parseBenchLines(lines.map((l) => JSON.stringify(l)).join('\n'), 'x').length).toBe(lines.length);
+  }, 60_000);
+
+  it('starts the processes together and reads each one\'s ms per step', async () => {
+    const times = await runProcesses({ kind: 'bench', workload: tiny, mode: 'batch-split/32', reps: 2 }, 2);
+    expect(times.length).toBe(2);
+    for (const t of times) expect(t).toBeGreaterThan(0);
+    await expect(runProcesses({ kind: 'bench', workload: tiny, mode: 'nonsense', reps: 1 }, 1)).rejects.toThrow(/process 1 of 1 failed.*unknown mode/);
+  }, 60_000);
 });

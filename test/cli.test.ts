@@ -14,11 +14,14 @@ describe('graft CLI', () => {
     const out = join(tempDir('graft-cli-'), 'run');
     const r = graft('train', '--dataset', 'synthetic', '--epochs', '30', '--threads', '2', '--seed', '4', '--out', out, '--quiet');
     expect(r.code, r.err).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint.prev.safetensors', 'checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv']);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint.prev.safetensors', 'checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'loss.vl.json', 'metrics.json', 'metrics.svg', 'metrics.vl.json', 'predictions.csv']);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
     expect(metrics['test_accuracy']).toBeGreaterThan(0.5);
     expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_accuracy,ms');
-    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>$/);
+    // A line per loss, drawn by vega (a path in a line mark); the Vega-Lite spec beside it holds the same curves.
+    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*class="mark-line role-mark[\s\S]*<\/svg>\n$/);
+    const spec = JSON.parse(readFileSync(join(out, 'loss.vl.json'), 'utf8')) as { data: { values: { series: string }[] } };
+    expect(new Set(spec.data.values.map((v) => v.series))).toEqual(new Set(['train_loss', 'val_loss']));
     const ev = graft('eval', '--run', out, '--threads', '1');
     expect(ev.code, ev.err).toBe(0);
     expect((JSON.parse(ev.out) as Record<string, number>)['test_accuracy']).toBe(metrics['test_accuracy']);

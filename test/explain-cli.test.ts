@@ -36,7 +36,7 @@ describe('graft explain on a graft gp run (synthetic set: the true QTL are known
     const run = join(dir, 'gp');
     await ok(['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', join(SYN, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '3', '--models', 'gcn,gblup,rrblup',
       '--ensemble', '2', '--epochs', '80', '--keep-models', '--threads', '2', '--out', run, '--quiet']);
-    expect(readdirSync(join(run, 'models')).sort()).toEqual(['gcn-height.safetensors', 'gcn-yield.safetensors', 'inputs.safetensors']);
+    expect(readdirSync(join(run, 'models')).filter((f) => !f.startsWith('kept-') && f !== 'scoring.safetensors').sort()).toEqual(['gcn-height.safetensors', 'gcn-yield.safetensors', 'inputs.safetensors']);
     // The kept ensemble runs in graft/infer from these two files alone, and predicts the trait it was fitted on.
     const inputs = decodeCheckpoint(readFileSync(join(run, 'models', 'inputs.safetensors')));
     const feats = inputs.tensors.get('features')!;
@@ -62,7 +62,7 @@ describe('graft explain on a graft gp run (synthetic set: the true QTL are known
     expect(a['yield']!['rrblup']).toBeGreaterThan(0.6);
     expect(a['height']!['gblup']).toBeGreaterThan(0.7);
     expect(a['height']!['gcn-ig']).toBeGreaterThan(0.53);
-    for (const f of ['markers-height-ig.csv', 'manhattan-height-gcn-ig.svg', 'manhattan-height-rrblup.svg', 'manhattan-yield-gcn-ig.svg']) expect(existsSync(join(run, 'explain', f)), f).toBe(true);
+    for (const f of ['markers-height-ig.csv', 'manhattan-height-gcn-ig.svg', 'manhattan-height-gcn-ig.vl.json', 'manhattan-height-rrblup.svg', 'manhattan-height-rrblup.vl.json', 'manhattan-yield-gcn-ig.svg']) expect(existsSync(join(run, 'explain', f)), f).toBe(true);
     const csv = readFileSync(join(run, 'explain', 'markers-height-ig.csv'), 'utf8').split('\n');
     expect(csv[0]).toBe('rank,marker,chromosome,position,gcn_ig,gcn_signed,rrblup_effect,gblup_effect,qtl');
     expect(readFileSync(join(run, 'explain', 'manhattan-height-gcn-ig.svg'), 'utf8')).toMatch(/true QTL/);
@@ -142,7 +142,9 @@ describe('graft explain on a node run', () => {
     }
     const edges = readFileSync(join(run, 'explain', 'edges.csv'), 'utf8').trim().split('\n');
     expect(edges[0]).toBe('node,method,target,rank,src,dst,score');
-    expect(readdirSync(join(run, 'explain', 'nodes'))).toHaveLength(8);
+    const pictures = readdirSync(join(run, 'explain', 'nodes'));
+    expect(pictures.filter((f) => f.endsWith('.svg'))).toHaveLength(8);
+    expect(pictures.filter((f) => f.endsWith('.vl.json')).sort()).toEqual(pictures.filter((f) => f.endsWith('.svg')).map((f) => f.replace(/\.svg$/, '.vl.json')).sort());
   });
 
   it.skipIf(!planetoid || !existsSync(planetoid))('Cora: the first test nodes explained, completeness within 1%', async () => {

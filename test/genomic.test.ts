@@ -158,7 +158,7 @@ describe('genotypes, QC, GRM and graph', () => {
     expect(g.markers).toEqual(['rs1', '1:400']);
     expect(g.skipped).toEqual({ multiallelic: 1, non_snp: 1 });
     expect(Array.from(g.dosage)).toEqual([0, NaN, 1, 1, 2, 0]);
-    expect(g.sites).toEqual({ chromosome: ['1', '1'], position: [100, 400] }); // for Manhattan plots
+    expect(g.sites).toEqual({ chromosome: ['1', '1'], position: [100, 400], ref: ['A', 'C'], alt: ['G', 'T'] }); // for Manhattan plots, and graft predict's REF/ALT check
   });
 
   it('k-fold splits are balanced and seeded; metrics match hand values', () => {
@@ -208,7 +208,7 @@ describe('bad input: each error names the file and line, or the argument', () =>
     } finally {
       await rt.close();
     }
-    expect(said).toContain("warning: trait 't' is missing (NA, NaN or empty) for 1 of 4 genotyped samples: they are predicted but never scored");
+    expect(said).toContain("trait 't': 1 of 4 genotyped samples have no phenotype (NA, NaN or empty): they are candidates, predicted from the fit on the 3 phenotyped (candidates.csv)");
   });
 });
 

@@ -8,7 +8,8 @@ import { rdkit } from '../src/chem/rdkit.js';
 import { FingerprintSet, morganFingerprint, packedFingerprints, tanimoto } from '../src/chem/similarity.js';
 import { moleculeSplit } from '../src/chem/train-molecules.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { preprocessMetadata, readPreprocess } from '../src/graph/preprocess.js';
 import { SMILES } from './fixtures.js';
 import { readJson, runGraftAsync, tempDir } from './helpers.js';
 
@@ -96,6 +97,8 @@ describe('graph runs: predictions.csv and graft predict', () => {
     const metrics = readJson(join(run, 'metrics.json'));
     expect(aucs.reduce((a, b) => a + b, 0) / aucs.length).toBeCloseTo(metrics['test_roc_auc'] as number, 12);
     expect(cfg.inputs.data.path).toBe(data);
+    // The checkpoint itself records how its molecules were featurized (48 atom columns; the hybrid's 1024 Morgan bits).
+    expect(readPreprocess(loadCheckpoint(ck).metadata, ck)).toEqual({ version: 1, features: [], featurizer: { name: 'graft-atoms-v1', atomFeatures: 48, descriptors: 1024 } });
   }, 60_000);
 
   it('graft predict on the run\'s test split writes predictions.csv\'s bytes; on the run\'s data file, the same rows, every input row kept', async () => {
@@ -147,8 +150,39 @@ describe('graph runs: predictions.csv and graft predict', () => {
     expect(Number(rows[1]![8])).toBeCloseTo(far, 5);
   }, 30_000);
 
+  it('export and quantize take the run\'s featurizer, not this graft\'s: a run featurized otherwise is exported as such and refused where molecules are featurized again', async () => {
+    // Oracle: the featurizer name planted in the run (a graft-atoms-v0 no graft has), in the checkpoint or, for a run whose checkpoint records none, in config.json.
+    const ck = (d: string): string => join(d, 'checkpoint.safetensors');
+    const inCheckpoint = join(dir, 'v0-run'), inConfig = join(dir, 'v0-config-run');
+    for (const d of [inCheckpoint, inConfig]) cpSync(run, d, { recursive: true });
+    const planted = loadCheckpoint(ck(inCheckpoint));
+    saveCheckpoint(ck(inCheckpoint), { ...planted, metadata: { ...planted.metadata, ...preprocessMetadata({ features: [], featurizer: { name: 'graft-atoms-v0', atomFeatures: 48, descriptors: 1024 } }) } });
+    const { preprocess: _p, ...bare } = planted.metadata;
+    saveCheckpoint(ck(inConfig), { ...planted, metadata: bare });
+    writeFileSync(join(inConfig, 'config.json'), JSON.stringify({ ...readJson(join(inConfig, 'config.json')), featurizer: 'graft-atoms-v0' }));
+    for (const [d, where] of [[inCheckpoint, ck(inCheckpoint)], [inConfig, join(inConfig, 'config.json')]] as const) {
+      const e = await runGraftAsync(['export', '--to', 'graft', '--run', d, '--out', join(d, 'model.safetensors')]);
+      expect(e.status, e.stderr).toBe(0);
+      expect(readPreprocess(loadCheckpoint(join(d, 'model.safetensors')).metadata, 'model')!.featurizer).toEqual({ name: 'graft-atoms-v0', atomFeatures: 48, descriptors: 1024 });
+      expect(e.stderr).toMatch(/graft export: warning: the run's molecules were featurized by graft-atoms-v0, and the model file says so/);
+      if (d === inConfig) expect(e.stderr).toContain(`graft export: warning: ${ck(inConfig)} does not record its featurizer (a run from an older graft): graft-atoms-v0, taken from ${where}`);
+      for (const cmd of [['quantize', '--int8'], ['eval']]) {
+        const r = await runGraftAsync([...cmd, '--run', d]);
+        expect(r.status).toBe(2);
+        expect(r.stderr.trim()).toBe(`graft ${cmd[0]}: ${where}: the run's molecules were featurized by graft-atoms-v0; this version of graft featurizes by graft-atoms-v1, so graft ${cmd[0]} would feed its model other features: train the run again`);
+      }
+      expect(existsSync(join(d, 'model.int8.safetensors'))).toBe(false);
+    }
+  }, 60_000);
+
   it('a data file changed since the run is refused, naming it, and nothing is written', async () => {
+    const ev = await runGraftAsync(['eval', '--run', run, '--threads', '1']);
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(JSON.parse(ev.stdout).test_roc_auc).toBe(readJson(join(run, 'metrics.json'))['test_roc_auc']);
     appendFileSync(data, 'CCCC,1,0,0\n');
+    const refused = await runGraftAsync(['eval', '--run', run]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`${data}: changed since the run (its SHA-256 differs from the one recorded in ${join(run, 'config.json')}); graft eval would not be of the run's data`);
     for (const args of [[], ['--data', data]]) {
       const p = await runGraftAsync(['predict', '--run', run, ...args, '--out', join(dir, 'refused.csv')]);
       expect(p.status).toBe(2);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { rowNormalize } from '../src/data/node-dataset.js';
 import { plantedPartition } from '../src/data/synthetic.js';
 import { parseModelFile, reportedModel } from '../src/infer/model-file.js';
-import { applyPreprocess, fitStandardize, preprocessMetadata, readPreprocess, type PreprocessStep } from '../src/infer/preprocess.js';
+import { applyPreprocess, fitStandardize, preprocessMetadata, readPreprocess, type PreprocessStep } from '../src/graph/preprocess.js';
 import { dataPreprocess } from '../src/cli/train.js';
 import { bitsEqual, randn, rng, SIZES } from './helpers.js';
 

@@ -11,6 +11,8 @@ import { saveGenomicModels } from '../src/explain/genomic-models.js';
 import type { StudyData } from '../src/genomics/study-data.js';
 import type { GraphSample } from '../src/graph/batch.js';
 import { loadModel, type KernelBinaries } from '../src/infer/index.js';
+import { modelWeights, parseModelFile } from '../src/infer/model-file.js';
+import { reportedPrefix, reportedWeights } from '../src/nn/load-weights.js';
 import type { BackendKind } from '../src/kernels/backend.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
@@ -219,6 +221,47 @@ describe.each(availableBackends())('graft/infer on the %s kernels gives the Node
     expect(model.task).toBe('genomic');
     const got = await model.predictGenomic({ n: data.numNodes, features: data.features, src: data.src, dst: data.dst });
     expect([...got]).toEqual([...want]);
+  });
+});
+
+describe('the weights a checkpoint reports (nn/load-weights.ts reportedPrefix): oracle, the weights training ends with', () => {
+  it.each([['a validation set (a best epoch)', 10], ['no improving validation epoch (best.* holds the start)', 0]])('graph trainer, %s: every reader takes the trainer\'s final weights', async (_what, nVal) => {
+    const samples = syntheticMolecules({ graphs: 40, types: 8, targets: 2, task: 'multilabel', seed: 5 });
+    const config = { ...MOLECULE_DEFAULTS, task: 'multilabel' as const, epochs: 3, hidden: 8, batchSize: 8, shardSize: 4 };
+    const rt = await Runtime.create({ threads: 2 });
+    let cp: Parameters<typeof encodeCheckpoint>[0] | null = null;
+    let final: Map<string, Float32Array>, bestEpoch: number;
+    try {
+      const tr = new GraphTrainer(rt, 8, 2, config);
+      await tr.fit(samples.slice(0, 30), samples.slice(30, 30 + nVal), { restoreBest: true, checkpoint: { every: 100, write: (c) => { cp = c; } } });
+      final = new Map(tr.master.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
+      bestEpoch = tr.bestEpoch;
+      tr.dispose();
+    } finally {
+      await rt.close();
+    }
+    expect(bestEpoch > 0).toBe(nVal > 0);
+    const names = [...final.keys()];
+    // The checkpoint holds both sets, and with no best epoch they differ: the rule must pick.
+    expect(names.every((n) => cp!.tensors.has(`best.${n}`) && cp!.tensors.has(`model.${n}`))).toBe(true);
+    if (nVal === 0) expect(names.some((n) => !bitsEqual(cp!.tensors.get(`best.${n}`)!.data as Float32Array, cp!.tensors.get(`model.${n}`)!.data as Float32Array))).toBe(true);
+    expect(reportedPrefix(cp!, 'cp')).toBe(nVal > 0 ? 'best.' : 'model.');
+    const read = reportedWeights(cp!, 'cp'); // graft explain's, graft eval's and graft predict's (loadGraphWeights)
+    const file = parseModelFile(cp!, 'cp'); // graft/infer's, graft export's and graft quantize's
+    const viaFile = modelWeights(file, '');
+    for (const n of names) {
+      expect(bitsEqual(read.get(n)!, final.get(n)!), n).toBe(true);
+      expect(bitsEqual(viaFile.get(n)!, final.get(n)!), n).toBe(true);
+    }
+  });
+
+  it('node runs: best.* exactly when the config restores the best epoch; a model file\'s model.*', () => {
+    const t = (v: number): { shape: number[]; data: Float32Array } => ({ shape: [1], data: Float32Array.of(v) });
+    const cp = (restoreBest: boolean) => ({ tensors: new Map([['model.w', t(1)], ['best.w', t(2)]]), metadata: { task: 'node', config: JSON.stringify({ restoreBest }), early_stop: JSON.stringify({ bestEpoch: 0 }) } });
+    expect(reportedWeights(cp(true), 'a').get('w')![0]).toBe(2);
+    expect(reportedWeights(cp(false), 'a').get('w')![0]).toBe(1);
+    expect(reportedPrefix({ tensors: new Map([['model.w', t(1)]]), metadata: { format: 'graft-model-v1', task: 'node', config: JSON.stringify({ restoreBest: true }) } }, 'm')).toBe('model.');
+    expect(() => reportedPrefix({ tensors: new Map([['best.w', t(1)]]), metadata: { task: 'graph', early_stop: '{' } }, 'bad.safetensors')).toThrow(/^bad\.safetensors: its metadata 'early_stop' is not JSON$/);
   });
 });
 

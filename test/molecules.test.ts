@@ -236,7 +236,7 @@ describe('molecule training', () => {
     const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', f, '--targets', 'common,mid,rare',
       '--oversample', 'lpros', '--hybrid', '--epochs', '3', '--threads', '2', '--out', out, '--quiet', '--no-cache'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'metrics.json', 'metrics.svg', 'predictions.csv', 'train-fingerprints.safetensors']);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'loss.vl.json', 'metrics.json', 'metrics.svg', 'metrics.vl.json', 'predictions.csv', 'train-fingerprints.safetensors']);
     // graft eval scores the graph run again from its checkpoint: the same test figures (it
     // failed on the missing checkpoint before graph runs wrote one).
     const ev = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'eval', '--run', out, '--threads', '1'], { encoding: 'utf8' });

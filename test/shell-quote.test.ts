@@ -59,7 +59,7 @@ describe('sbatchValue / slurmFilenameLiteral (#SBATCH lines, read by sbatch)', (
 
   it('doubles % in a folder (a literal in a Slurm filename pattern) and refuses a backslash, saying why', () => {
     expect(slurmFilenameLiteral('/tmp/50%done/%j', '--out')).toBe('/tmp/50%%done/%%j');
-    expect(() => slurmFilenameLiteral('/tmp/a\\b', '--out')).toThrow(/--out "\/tmp\/a\\\\b" holds a backslash: Slurm reads a backslash in an --output path as "replace no %a"/);
+    expect(() => slurmFilenameLiteral('/tmp/a\\b', '--out')).toThrow(/--out "\/tmp\/a\\\\b" holds a backslash: Slurm reads a backslash in a log file pattern as "replace no %a"/);
     expect(() => sbatchValue('a\nb', '--out')).toThrow(/holds a line break/);
   });
 

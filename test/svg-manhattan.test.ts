@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { manhattanSvg } from '../src/cli/svg-manhattan.js';
+import { textWidth } from '../src/cli/charts/render.js';
 import { rng } from './helpers.js';
+import { walk } from './svg-parse.js';
 
-/** The circles inside the <g class="NAME"> groups, as [cx, cy]. */
-function circles(svg: string, cls: string): [number, number][] {
-  const out: [number, number][] = [];
-  for (const g of svg.matchAll(new RegExp(`<g class="${cls}"[^>]*>(.*?)</g>`, 'g'))) {
-    for (const c of g[1]!.matchAll(/<circle cx="([-\d.]+)" cy="([-\d.]+)"/g)) out.push([Number(c[1]), Number(c[2])]);
-  }
-  return out;
+/** The points of the mark layer NAME ('markers', 'highlight'), as [x, y] in the picture. */
+function circles(svg: string, name: string): [number, number][] {
+  return walk(svg).items.filter((i) => new RegExp(`\\b${name}_marks`).test(i.mark) && i.tag === 'path').map((i) => [i.x, i.y]);
+}
+
+/** The lines of the texts in mark layers whose class matches `cls`. */
+function textsOf(svg: string, cls: RegExp): string[] {
+  return walk(svg).texts.filter((t) => cls.test(t.mark)).map((t) => t.lines.join(' '));
 }
 
 /** Well-formed enough: one svg root, every opened element closed, in order. */
@@ -37,12 +40,10 @@ describe('manhattanSvg', () => {
     const svg = manhattanSvg({ title: 'test & scan', scores, chromosome, position, labels, highlight, highlightLabel: 'true QTL', yLabel: '|effect|' });
     expect(balanced(svg)).toBe(true);
     expect(svg).toContain('test &amp; scan');
-    const all = (svg.match(/<circle /g) ?? []).length;
     const pts = circles(svg, 'markers'), hl = circles(svg, 'highlight');
     expect(hl).toHaveLength(3);
     expect(pts).toHaveLength(n - 3);
-    expect(all).toBe(n + 1); // + the legend's
-    expect(svg).toContain('true QTL (3)');
+    expect(textsOf(svg, /role-legend/)).toEqual(['true QTL (3)']);
     // Map each point back to its marker by its height (higher score, smaller cy; all distinct),
     // then check that x order is chromosome order, then position.
     const byScore = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
@@ -59,12 +60,13 @@ describe('manhattanSvg', () => {
       if (ca === cb) expect(position[a]! <= position[b]!, `position order at ${k}`).toBe(true);
     }
     // Chromosome names on the axis, in genome order; the top 10 named (escaped).
-    const axis = [...svg.matchAll(/font-size="11">([^<]+)<\/text>/g)].map((m) => m[1]);
+    const axis = textsOf(svg, /\bchromosomes_marks/);
     expect(axis).toEqual(['1', '2', '10', 'X']);
-    const top = [...svg.matchAll(/<text [^>]*rotate\(-30[^>]*>([^<]+)<\/text>/g)].map((m) => m[1]);
+    const top = textsOf(svg, /\btop_labels_marks/);
     expect(top).toHaveLength(10);
-    expect(top[0]).toBe(`m&lt;${scores.indexOf(Math.max(...scores))}&gt;`);
-    expect(svg).not.toContain('class="caption"');
+    expect(top[0]).toBe(`m<${scores.indexOf(Math.max(...scores))}>`); // placed first, the highest
+    expect(svg).toContain('m&lt;');
+    expect(svg).not.toContain('role-title-subtitle');
   });
 
   it('without chromosomes, by marker index; mismatched lengths throw', () => {
@@ -74,7 +76,7 @@ describe('manhattanSvg', () => {
     const pts = circles(svg, 'markers');
     expect(pts).toHaveLength(5);
     for (let k = 1; k < 5; k++) expect(pts[k]![0]).toBeGreaterThan(pts[k - 1]![0]);
-    expect(svg).not.toContain('class="highlight"');
+    expect(circles(svg, 'highlight')).toHaveLength(0);
     expect(() => manhattanSvg({ title: 't', scores, chromosome: [1, 1], yLabel: 's' })).toThrow(/chromosome has 2 entries for 5 scores/);
     expect(() => manhattanSvg({ title: 't', scores, highlight: new Set([9]), yLabel: 's' })).toThrow(/highlighted marker 9/);
   });
@@ -91,13 +93,23 @@ describe('manhattanSvg', () => {
     expect(hl).toBe(40);
     expect(pts + hl).toBeLessThanOrEqual(20_040); // about 20,000 drawn
     expect(pts).toBeGreaterThan(n / 2 - 40); // every marker above the median is kept
-    const caption = /<text class="caption"[^>]*>([^<]+)<\/text>/.exec(svg)?.[1];
+    const captions = walk(svg).texts.filter((t) => /role-title-subtitle/.test(t.mark));
+    expect(captions).toHaveLength(1);
+    const caption = captions[0]!.lines.join(' ');
     expect(caption).toMatch(/^30,000 markers: of the [\d,]+ scoring below the median, 1 in \d+ is drawn/);
-    expect(caption).toContain(`${pts + hl} points shown`);
-    expect(svg.length).toBeLessThan(2_000_000);
+    expect(caption).toContain(`${(pts + hl).toLocaleString('en-US')} points shown`);
+    // The caption fits: wrapped over lines, each (centred) inside the picture's width.
+    const { width } = walk(svg), c = captions[0]!;
+    expect(c.lines.length).toBeGreaterThan(1);
+    for (const line of c.lines) {
+      const w = textWidth(line, c.size);
+      expect(c.x - w / 2).toBeGreaterThanOrEqual(0);
+      expect(c.x + w / 2, `caption line '${line}' is cut off`).toBeLessThanOrEqual(width);
+    }
+    expect(svg.length).toBeLessThan(3_000_000); // vega writes each point as a path: about 125 bytes
     // 20,000 or fewer: nothing thinned.
     const small = manhattanSvg({ title: 's', scores: scores.subarray(0, 20_000), yLabel: 'y' });
     expect(circles(small, 'markers')).toHaveLength(20_000);
-    expect(small).not.toContain('class="caption"');
+    expect(small).not.toContain('role-title-subtitle');
   });
 });

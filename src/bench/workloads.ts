@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { GraftError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { Rng } from '../core/random.js';
-import { collate, type GraphSample } from '../graph/batch.js';
+import { collate, type GraphBatch, type GraphSample } from '../graph/batch.js';
 import { CsrMatrix } from '../graph/csr.js';
 import { csrEdges, csrInOrder, spmmNodeOrder } from '../graph/reorder.js';
 import { Tensor } from '../memory/tensor.js';
@@ -25,9 +25,11 @@ import { quantizeLinear, RangeObserver } from '../quant/int8.js';
 import { Sequential } from '../nn/sequential.js';
 import { mseLoss } from '../ops/losses.js';
 import { Runtime } from '../runtime/runtime.js';
+import { traceTrack } from '../runtime/trace.js';
 import { Adam } from '../train/adam.js';
 import { GraphTrainer } from '../train/graph-trainer.js';
 import { workloadGraph } from './graph.js';
+import { ofCeiling, type Ceiling } from './ceiling.js';
 
 export interface Workload {
   name: string; nodes?: number; avgDegree: number; features: number; hidden: number; layers: number; outputs: number;
@@ -36,7 +38,8 @@ export interface Workload {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
-async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ train_ms: number; infer_ms: number; int8: Int8Figures }> {
+/** A workload's model and data on `rt`: one training step, one inference pass, and what to free. */
+function setupWorkload(rt: Runtime, w: Workload): { train: () => Promise<void>; infer: () => Promise<void>; model: Sequential; dispose: () => void } {
   const h = rt.heap, rng = new Rng(1234);
   const graphs = w.graphs ?? 1;
   const n = w.graphs ? w.graphs * w.nodesPerGraph! : w.nodes!;
@@ -75,15 +78,27 @@ async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ tr
     await model.forward({ exec: rt.exec, training: false, seed: 1, step: 1 }, x);
     model.release();
   };
-  const time = async (fn: () => Promise<void>): Promise<number> => {
-    for (let i = 0; i < 2; i++) await fn();
-    const ts: number[] = [];
-    for (let i = 0; i < reps; i++) { const t0 = performance.now(); await fn(); ts.push(performance.now() - t0); }
-    return median(ts);
-  };
-  const train_ms = await time(train), infer_ms = await time(infer);
-  const int8 = await int8Inference(model, h, infer, time);
-  model.dispose(); adam.dispose(); adj.free(); offsets.free(); x.free(); target.free();
+  return { train, infer, model, dispose: () => { model.dispose(); adam.dispose(); adj.free(); offsets.free(); x.free(); target.free(); } };
+}
+
+/**
+ * Median ms of `reps` runs of `fn` after two warm-up ones; each timed run is a 'step' span on
+ * the timeline when a trace is recorded. `ready` (if given) runs between warm-up and timing.
+ */
+export async function timeSteps(fn: () => Promise<unknown>, reps: number, label: string, ready?: () => Promise<void>): Promise<number> {
+  for (let i = 0; i < 2; i++) await traceTrack(0, 'steps', `${label} (warm-up)`, fn);
+  await ready?.();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) { const t0 = performance.now(); await traceTrack(0, 'steps', label, fn); ts.push(performance.now() - t0); }
+  return median(ts);
+}
+
+async function runWorkload(rt: Runtime, w: Workload, reps: number): Promise<{ train_ms: number; infer_ms: number; int8: Int8Figures }> {
+  const s = setupWorkload(rt, w);
+  const time = (label: string) => (fn: () => Promise<unknown>): Promise<number> => timeSteps(fn, reps, `${w.name} ${label}`);
+  const train_ms = await time('train step')(s.train), infer_ms = await time('inference')(s.infer);
+  const int8 = await int8Inference(s.model, rt.heap, s.infer, time('int8 inference'));
+  s.dispose();
   return { train_ms, infer_ms, int8 };
 }
 
@@ -119,7 +134,7 @@ interface Int8Figures { infer_ms: number; model_bytes: number; float_model_bytes
  * `shardSize`, forward/backward per shard at once on groups of threads, gradients reduced in
  * shard order. Same model (GCN layers, mean pooling, Linear head); shards collated once.
  */
-async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: number): Promise<{ train_ms: number; infer_ms: number; workers_ms: number; groups_ms: number; inline_ms: number }> {
+function setupBatchSplit(rt: Runtime, w: Workload, shardSize: number): { trainer: GraphTrainer; shards: GraphBatch[]; whole: GraphBatch; dispose: () => void } {
   const rng = new Rng(1234);
   const per = w.nodesPerGraph!;
   const samples: GraphSample[] = Array.from({ length: w.graphs! }, () => {
@@ -137,22 +152,21 @@ async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: 
   const shards: ReturnType<typeof collate>[] = [];
   for (let i = 0; i < samples.length; i += shardSize) shards.push(collate(rt.heap, samples.slice(i, i + shardSize), w.features, w.outputs));
   const whole = collate(rt.heap, samples, w.features, w.outputs);
-  const time = async (fn: () => Promise<unknown>): Promise<number> => {
-    for (let i = 0; i < 2; i++) await fn();
-    const ts: number[] = [];
-    for (let i = 0; i < reps; i++) { const t0 = performance.now(); await fn(); ts.push(performance.now() - t0); }
-    return median(ts);
-  };
+  return { trainer, shards, whole, dispose: () => { for (const b of [...shards, whole]) b.free(); trainer.dispose(); } };
+}
+
+async function runBatchSplit(rt: Runtime, w: Workload, reps: number, shardSize: number): Promise<{ train_ms: number; infer_ms: number; workers_ms: number; groups_ms: number; inline_ms: number }> {
+  const { trainer, shards, whole, dispose } = setupBatchSplit(rt, w, shardSize);
+  const time = (label: string) => (fn: () => Promise<unknown>): Promise<number> => timeSteps(fn, reps, `${w.name} batch-split ${label}`);
   // Groups of threads held across steps, as GraphTrainer.fit holds them for an epoch.
   // The three placements the trainer chooses from (GraphTrainer.shardPlacement): whole shard
   // steps on worker threads, a group of threads per shard, and the shards inline.
   const maxShard = { nodes: Math.max(...shards.map((b) => b.nodes)), graphs: shardSize };
-  const workers_ms = await trainer.holdingWorkers(maxShard, () => time(() => trainer.trainShards(shards)));
-  const groups_ms = rt.threads > 1 ? await trainer.holdingShardGroups(() => time(() => trainer.trainShards(shards))) : workers_ms;
-  const inline_ms = rt.threads > 1 ? await trainer.inlineShards(() => time(() => trainer.trainShards(shards))) : workers_ms;
-  const infer_ms = await time(() => trainer.predictBatch(whole));
-  for (const b of [...shards, whole]) b.free();
-  trainer.dispose();
+  const workers_ms = await trainer.holdingWorkers(maxShard, () => time('workers')(() => trainer.trainShards(shards)));
+  const groups_ms = rt.threads > 1 ? await trainer.holdingShardGroups(() => time('groups')(() => trainer.trainShards(shards))) : workers_ms;
+  const inline_ms = rt.threads > 1 ? await trainer.inlineShards(() => time('inline')(() => trainer.trainShards(shards))) : workers_ms;
+  const infer_ms = await time('inference')(() => trainer.predictBatch(whole));
+  dispose();
   return { train_ms: Math.min(workers_ms, groups_ms, inline_ms), infer_ms, workers_ms, groups_ms, inline_ms };
 }
 
@@ -185,6 +199,14 @@ export interface BenchLine {
   workers_ms?: number;
   groups_ms?: number;
   inline_ms?: number;
+  /**
+   * At P > 1 threads with a ceiling measured (bench/ceiling.ts): the speed-up over one thread
+   * (this run's 1-thread line, else the ceiling's lone process), the ceiling's speed-up (P
+   * independent 1-thread processes at once), and the first as a share of the second.
+   */
+  speedup?: number;
+  ceiling_speedup?: number;
+  of_ceiling?: number;
 }
 
 /** Where the shared workloads are, from the package or the working folder; undefined if neither. */
@@ -219,24 +241,46 @@ export interface BenchOptions {
   reps: number;
   /** Called with each line as soon as it is measured. */
   onLine: (line: BenchLine) => void;
+  /** Ceilings measured before, by ceilingKey(workload, mode, P): the lines at P > 1 say how close they come. */
+  ceilings?: ReadonlyMap<string, Ceiling>;
+}
+
+/** The key of a ceiling in BenchOptions.ceilings. */
+export function ceilingKey(workload: string, mode: string | undefined, processes: number): string {
+  return `${workload}|${mode ?? ''}|${processes}`;
+}
+
+/** The line's speed-up against its 1-thread time, the ceiling's, and the share (see BenchLine.of_ceiling). */
+function ceilingFields(trainMs: number, oneThreadMs: number | undefined, c: Ceiling | undefined): Pick<BenchLine, 'speedup' | 'ceiling_speedup' | 'of_ceiling'> {
+  if (!c) return {};
+  const speedup = (oneThreadMs ?? c.single_ms) / trainMs;
+  return { speedup: +speedup.toFixed(3), ceiling_speedup: +c.speedup.toFixed(3), of_ceiling: +ofCeiling(speedup, c.speedup).toFixed(3) };
+}
+
+/** The lines a workload has: the default one, and for graph batches batch splitting in shards of 32. */
+export function benchModes(w: Workload): (string | undefined)[] {
+  return w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
 }
 
 /** Runs every workload at every thread count; graph batches also with batch splitting. */
 export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
   const lines: BenchLine[] = [];
+  const oneThread = new Map<string, number>();
   for (const threads of o.threads) {
     const rt = await Runtime.create({ threads });
     try {
       for (const w of o.workloads) {
         // Graph batches run twice: one block-diagonal batch split intra-op, and batch splitting
         // (shards of 32 graphs on groups of threads, gradients reduced in shard order).
-        const modes: (string | undefined)[] = w.graphs !== undefined ? [undefined, 'batch-split/32'] : [undefined];
+        const modes = benchModes(w);
         for (const mode of modes) {
           const r: { train_ms: number; infer_ms: number; workers_ms?: number; groups_ms?: number; inline_ms?: number; int8?: Int8Figures } = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
+          if (threads === 1) oneThread.set(ceilingKey(w.name, mode, 1), r.train_ms);
           const line: BenchLine = {
             workload: w.name, threads, train_ms: +r.train_ms.toFixed(3), infer_ms: +r.infer_ms.toFixed(3),
             peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ...(mode ? { mode } : {}),
             ...(r.workers_ms !== undefined && r.groups_ms !== undefined && r.inline_ms !== undefined && threads > 1 ? placementNote(r.workers_ms, r.groups_ms, r.inline_ms) : {}),
+            ...(threads > 1 ? ceilingFields(r.train_ms, oneThread.get(ceilingKey(w.name, mode, 1)), o.ceilings?.get(ceilingKey(w.name, mode, threads))) : {}),
           };
           lines.push(line);
           o.onLine(line);
@@ -256,4 +300,20 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
     }
   }
   return lines;
+}
+
+/**
+ * One training step of a workload on `rt`, as `graft bench` times it: the default line's
+ * full-batch step, or with mode 'batch-split/N' one step of the batch cut into shards of N
+ * graphs. What the ceiling's independent processes each run (bench/ceiling.ts).
+ */
+export function benchStep(rt: Runtime, w: Workload, mode: string | undefined): { step: () => Promise<unknown>; dispose: () => void } {
+  const split = mode?.match(/^batch-split\/(\d+)$/);
+  if (mode !== undefined && !split) throw new GraftError(`bench: unknown mode ${JSON.stringify(mode)} (expected batch-split/N)`);
+  if (split) {
+    const s = setupBatchSplit(rt, w, Number(split[1]));
+    return { step: () => s.trainer.trainShards(s.shards), dispose: s.dispose };
+  }
+  const s = setupWorkload(rt, w);
+  return { step: s.train, dispose: s.dispose };
 }

@@ -6,6 +6,9 @@ import { DataError, parseTable, readText, type Table } from '../data/csv.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { ATOM_FEATURES, FEATURIZER_VERSION, MORGAN_BITS, smilesToGraph, type MolGraph } from './featurize.js';
 
+/**
+ * How loadMoleculeCsv reads a molecule CSV: the SMILES and target columns, the task, invalid SMILES and the cache folder.
+ */
 export interface MoleculeCsvOptions {
   smiles?: string;
   /** Target columns, or 'all' for every column but the SMILES. */
@@ -17,6 +20,9 @@ export interface MoleculeCsvOptions {
   cacheDir?: string | null;
 }
 
+/**
+ * A molecule CSV read and featurized: the kept molecules' SMILES, source lines, graphs and labels, and the rows RDKit rejected.
+ */
 export interface MoleculeDataset {
   file: string;
   targets: string[];

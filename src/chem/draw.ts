@@ -1,5 +1,6 @@
 import { rdkit } from './rdkit.js';
 
+/** How moleculeSvg draws: the image size in pixels and an optional title. */
 export interface MoleculeSvgOptions {
   width?: number;
   height?: number;

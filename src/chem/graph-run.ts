@@ -5,6 +5,7 @@ import type { RecordedInputs } from '../core/input-files.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { GraphTrainer, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { loadWeights, reportedWeights } from '../nn/load-weights.js';
 import { ATOM_FEATURES, FEATURIZER_VERSION, toSample, type MolGraph } from './featurize.js';
 import { FingerprintSet, SIMILARITY_BITS, SIMILARITY_BYTES } from './similarity.js';
 import { moleculeOutputs } from './train-molecules.js';
@@ -55,18 +56,12 @@ export function loadTrainFingerprints(dir: string): FingerprintSet | null {
 }
 
 /**
- * The weights a graph run reports (the best validation epoch's, restored at the end of
- * training, when there was one; else the last) put into a trainer built for the run's model.
- * Refuses a checkpoint that does not hold every parameter at its size.
+ * The weights a graph run reports (nn/load-weights.ts: the best validation epoch's when there
+ * was one, else the last) put into a trainer built for the run's model. Refuses a checkpoint
+ * that does not hold every parameter at its size, naming the file and the parameter.
  */
 export function loadGraphWeights(trainer: GraphTrainer, cp: Checkpoint, file: string): void {
-  const best = (JSON.parse(cp.metadata['early_stop'] ?? 'null') as { bestEpoch?: number } | null)?.bestEpoch ?? 0;
-  const prefix = best > 0 && cp.tensors.has(`best.${trainer.master.params()[0]!.name}`) ? 'best.' : 'model.';
-  for (const p of trainer.master.params()) {
-    const t = cp.tensors.get(`${prefix}${p.name}`);
-    if (!t || t.data.length !== p.value.size) throw new GraftError(`${file}: no ${p.name} of ${p.value.size} values for this run's model (${t ? `${t.data.length} values` : 'missing'})`);
-    (p.value.data() as Float32Array).set(t.data as Float32Array);
-  }
+  loadWeights(trainer.master.params(), reportedWeights(cp, file), file);
 }
 
 /**

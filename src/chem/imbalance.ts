@@ -4,6 +4,7 @@ import { Rng } from '../core/random.js';
 // Multi-label imbalance measures (Charte et al. 2015) and oversamplers. Labels are a
 // row-major [n, L] Float32Array of 0/1 with NaN for missing; counts use present labels only.
 
+/** Multi-label imbalance measures (Charte et al. 2015): positives per label, IRLbl, mean IR and SCUMBLE. */
 export interface ImbalanceStats {
   /** Positives per label. */
   positives: number[];
@@ -14,6 +15,7 @@ export interface ImbalanceStats {
   scumble: number;
 }
 
+/** The imbalance measures of labels y ([n, L] row-major, 0/1, NaN missing), counting present labels only. */
 export function imbalanceStats(y: Float32Array, L: number): ImbalanceStats {
   const n = y.length / L;
   const positives = Array.from({ length: L }, (_, t) => { let c = 0; for (let i = 0; i < n; i++) if (y[i * L + t] === 1) c++; return c; });
@@ -36,6 +38,9 @@ export function imbalanceStats(y: Float32Array, L: number): ImbalanceStats {
 /** A synthetic training sample: a copy of `source` with its own labels (and descriptors, for MLSMOTE). */
 export interface Synthetic { source: number; y: Float32Array; descriptors?: Float32Array }
 
+/**
+ * The multi-label oversamplers: none, ML-ROS (random clones of minority-label samples), MLSMOTE (synthetic neighbours), LP-ROS (clones of samples with rare label sets).
+ */
 export type Oversampler = 'none' | 'mlros' | 'mlsmote' | 'lpros';
 export const OVERSAMPLERS: readonly Oversampler[] = ['none', 'mlros', 'mlsmote', 'lpros'];
 

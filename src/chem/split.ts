@@ -2,6 +2,7 @@ import { argRangeError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import type { MolGraph } from './featurize.js';
 
+/** Molecule indices of the training, validation and test sets. */
 export interface Split { train: number[]; val: number[]; test: number[] }
 
 function fractions(fn: string, f: [number, number, number]): void {

@@ -9,6 +9,9 @@ import { MORGAN_BITS, toSample } from './featurize.js';
 import { imbalanceStats, lpRos, mlRos, mlSmote, withSynthetic, type Oversampler, type Synthetic } from './imbalance.js';
 import { randomSplit, scaffoldSplit, type Split } from './split.js';
 
+/**
+ * A molecule task's options: the split, oversampling, the hybrid's descriptor branch, epoch selection, the trainer's config, checkpoints and MPI training.
+ */
 export interface MoleculeTaskOptions {
   split: 'random' | 'scaffold';
   oversample: Oversampler;
@@ -34,10 +37,16 @@ export function rankShard<T>(train: readonly T[], rank: number, ranks: number): 
   return Array.from({ length: per }, (_, i) => train[i * ranks + rank]!);
 }
 
+/**
+ * Defaults for molecule tasks: 3 GCN layers of 128, max pooling, lr 1e-3, batches of 64 in shards of 32, 150 epochs, patience 15.
+ */
 export const MOLECULE_DEFAULTS: Omit<GraphTrainConfig, 'task'> = {
   layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 150, batchSize: 64, shardSize: 32, patience: 15, seed: 1,
 };
 
+/**
+ * What trainMoleculeTask returns: the split, the history, the best epoch, test metrics (per label too), imbalance before and after oversampling, and the weights.
+ */
 export interface MoleculeTaskResult {
   split: Split;
   history: GraphEpoch[];

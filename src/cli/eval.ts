@@ -3,15 +3,15 @@ import { parseArgs } from 'node:util';
 import { GraftError } from '../core/errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
-import { moleculeReport, moleculeSplit, moleculeTrainer } from '../chem/train-molecules.js';
-import type { Checkpoint } from '../train/checkpoint.js';
+import { moleculeReport, moleculeSplit } from '../chem/train-molecules.js';
+import { graphRunTrainer, type GraphRunConfig } from '../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../core/input-files.js';
-import { applyPreprocess } from '../infer/preprocess.js';
+import { applyPreprocess } from '../graph/preprocess.js';
 import { modelWeights } from '../infer/model-file.js';
 import type { NodeDataset } from '../data/node-dataset.js';
-import { readRunModel, type RunModel } from './run-model.js';
+import { checkRunFeaturizer, readRunModel, type RunModel } from './run-model.js';
 import { predictNodeRun } from './predict-node.js';
-import type { GraphTrainConfig } from '../train/graph-trainer.js';
+import type { GraphTrainer } from '../train/graph-trainer.js';
 import { accuracy, classificationReport } from '../train/metrics.js';
 import { predictNodes, type NodeTrainConfig } from '../train/node-trainer.js';
 import { num, joinNegativeValues } from './args.js';
@@ -30,8 +30,12 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
   const threads = num(v.threads, '--threads', true);
   const run = readRunModel(v.run, 'graft eval');
   if (run.kind === 'graph') {
-    await checkInputs(run.config['inputs'] as RecordedInputs | undefined, join(run.dir, 'config.json'), 'graft eval');
-    return evalGraphRun(run.config as unknown as GraphRunConfig, run.model.checkpoint, threads);
+    checkRunFeaturizer(run, 'graft eval');
+    // The data file read again must be the run's (train --task graph records its SHA-256), as for node runs.
+    const recorded = run.config['inputs'] as RecordedInputs | undefined;
+    if (!recorded) console.error(`graft eval: warning: ${join(run.dir, 'config.json')} records no SHA-256 of the run's data file (a run from an older graft): ${String(run.config['data'])} is not checked unchanged`);
+    await checkInputs(recorded, join(run.dir, 'config.json'), 'graft eval');
+    return evalGraphRun(run, threads);
   }
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
@@ -69,35 +73,19 @@ export async function scoreRunData(rt: Runtime, run: RunModel, dataDir: string |
 }
 
 
-/** What train --task graph writes to config.json that eval needs. */
-interface GraphRunConfig extends Omit<GraphTrainConfig, 'hybrid' | 'task'> {
-  data: string; smiles?: string; type: 'multilabel' | 'regression'; targets: string[]; split: 'random' | 'scaffold'; hybrid: boolean;
-}
-
 /** A graph run scored again from its checkpoint: the same split (seeded) and the same test figures. */
-async function evalGraphRun(saved: GraphRunConfig, cp: Checkpoint, threads: number | undefined): Promise<void> {
+async function evalGraphRun(run: RunModel, threads: number | undefined): Promise<void> {
+  const saved = run.config as unknown as GraphRunConfig;
   const ds = await loadMoleculeCsv(saved.data, { targets: saved.targets, task: saved.type, ...(saved.smiles ? { smiles: saved.smiles } : {}) });
   const { val, test } = moleculeSplit(ds, { split: saved.split, hybrid: saved.hybrid, config: saved });
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
-  const c = saved;
-  const config: GraphTrainConfig = {
-    task: c.type, layers: c.layers, hidden: c.hidden, dropout: c.dropout, pool: c.pool, lr: c.lr, weightDecay: c.weightDecay, epochs: c.epochs,
-    batchSize: c.batchSize, shardSize: c.shardSize, patience: c.patience, seed: c.seed,
-  };
-  const trainer = moleculeTrainer(rt, ds, config, c.hybrid);
-  // The reported weights: the best validation epoch's (restored at the end of training) when there was one.
-  const best = (JSON.parse(cp.metadata['early_stop'] ?? 'null') as { bestEpoch?: number } | null)?.bestEpoch ?? 0;
-  const prefix = best > 0 && cp.tensors.has(`best.${trainer.master.params()[0]!.name}`) ? 'best.' : 'model.';
+  let trainer: GraphTrainer | undefined;
   try {
-    for (const p of trainer.master.params()) {
-      const t = cp.tensors.get(`${prefix}${p.name}`);
-      if (!t || t.data.length !== p.value.size) throw new GraftError(`the checkpoint has no ${p.name} of ${p.value.size} values for this run's model (${t ? `${t.data.length} values` : 'missing'})`);
-      (p.value.data() as Float32Array).set(t.data as Float32Array);
-    }
+    trainer = graphRunTrainer(rt, run.model.checkpoint, run.checkpointFile, saved.targets.length);
     const { metrics } = await moleculeReport(trainer, ds, saved.type, val, test);
     console.log(JSON.stringify({ data: saved.data, split: saved.split, seed: saved.seed, ...metrics }));
   } finally {
-    trainer.dispose();
+    trainer?.dispose();
     await rt.close();
   }
 }

@@ -15,7 +15,8 @@ import { gblupEffects, rrBlupEffects } from '../explain/marker-effects.js';
 import type { Baseline } from '../explain/attribution.js';
 import { spearman } from '../explain/rank.js';
 import { completenessRecord } from './explain-record.js';
-import { manhattanSvg } from './svg-manhattan.js';
+import { manhattanSpec } from './svg-manhattan.js';
+import { writeChart, type ChartSpec } from './svg.js';
 
 // `graft explain` on a `graft gp` run: marker importance of the GCN (attributed through the
 // engine's backward pass) beside rrBLUP's and back-solved GBLUP's marker effects, a Manhattan
@@ -98,11 +99,11 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
     const isQtl: number[] | null = qtl ? names.map((x) => (qtl.has(x) ? 1 : 0)) : null;
     const safe = name.replace(/[^A-Za-z0-9_.-]+/g, '_');
     const highlight = isQtl ? new Set(isQtl.flatMap((q, j) => (q ? [j] : []))) : undefined;
-    const plot = (scores: ArrayLike<number>, who: string, y: string): string => manhattanSvg({
+    const plot = (scores: ArrayLike<number>, who: string, y: string): ChartSpec => manhattanSpec({
       title: `${name}: ${who}`, scores, labels: names, yLabel: y, ...(map ? { chromosome: map.chromosome, position: map.position } : {}),
       ...(highlight ? { highlight, highlightLabel: 'true QTL' } : {}),
     });
-    writeFileAtomic(join(a.out, `manhattan-${safe}-rrblup.svg`), plot(rrAbs, 'rrBLUP |marker effect|', '|effect| per SD'));
+    writeChart(join(a.out, `manhattan-${safe}-rrblup.svg`), plot(rrAbs, 'rrBLUP |marker effect|', '|effect| per SD'));
     if (isQtl) auroc[name] = { rrblup: rocAuc(isQtl, rrAbs), ...(gbAbs ? { gblup: rocAuc(isQtl, gbAbs) } : {}) };
     for (const method of a.methods) {
       const e0 = performance.now();
@@ -119,7 +120,7 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
       const rows = order.slice(0, a.top).map((j, r) => [r + 1, names[j], ...(map ? [map.chromosome[j], map.position[j]] : []), f4(ex.importance[j]!), ...(signed ? [f4(ex.signed[j]!)] : []),
         f4(rr.perSd[j]!), ...(gb ? [f4(gb.perSd[j]!)] : []), ...(isQtl ? [isQtl[j]] : [])].join(','));
       writeFileAtomic(join(a.out, `markers-${safe}-${method}.csv`), [head.join(','), ...rows].join('\n') + '\n');
-      writeFileAtomic(join(a.out, `manhattan-${safe}-gcn-${method}.svg`), plot(ex.importance, `GCN marker importance (${method})`, signed ? 'Σ |attribution|' : 'feature mask'));
+      writeChart(join(a.out, `manhattan-${safe}-gcn-${method}.svg`), plot(ex.importance, `GCN marker importance (${method})`, signed ? 'Σ |attribution|' : 'feature mask'));
       results.push({
         target: name, method, members: members.length, value: ex.value,
         ...completenessRecord(ex.completeness),

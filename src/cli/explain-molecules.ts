@@ -14,7 +14,7 @@ import { rocAuc } from '../train/multilabel-metrics.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainMolecule, moleculeProbe, type MoleculeMethod } from '../explain/molecules.js';
 import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
-import { checkpointWeights } from '../explain/weights.js';
+import { reportedWeights } from '../explain/weights.js';
 
 // `graft explain` on a `graft train --task graph` run: atom and bond attributions for every
 // label of the first test molecules, an SVG per molecule and label with atoms coloured by
@@ -40,7 +40,7 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
     epochs: saved.epochs, batchSize: saved.batchSize, shardSize: saved.shardSize, patience: saved.patience, seed: saved.seed,
     ...(saved.hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}),
   };
-  const spec = { config, features: ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, targets: ds.targets.length, weights: checkpointWeights(loadCheckpoint(cpFile)) };
+  const spec = { config, features: ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, targets: ds.targets.length, weights: reportedWeights(loadCheckpoint(cpFile), cpFile) };
   const { split, test } = moleculeSplit(ds, { split: saved.split, hybrid: saved.hybrid, config: { seed: config.seed } });
   const labels = (a.labels ?? ds.targets).map((l) => {
     const t = ds.targets.indexOf(l);

@@ -8,9 +8,10 @@ import type { NodeTrainConfig } from '../train/node-trainer.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainNode, fullNorm, type NodeMethod } from '../explain/nodes.js';
 import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
-import { checkpointWeights } from '../explain/weights.js';
+import { reportedWeights } from '../explain/weights.js';
 import { loadData, type DataChoice } from './train.js';
-import { egoSvg } from './svg-ego.js';
+import { egoSpec } from './svg-ego.js';
+import { writeChart } from './svg.js';
 
 // `graft explain` on a `graft train` (node task) run: for each of the first test nodes, the
 // edges and features of its neighbourhood that drive its predicted class (or --target's).
@@ -30,7 +31,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
     epochs: saved.epochs, patience: saved.patience, seed: saved.seed, restoreBest: saved.restoreBest, featureFormat: saved.featureFormat,
   };
   const ds = loadData({ dataset: saved.dataset, ...(saved.edges ? { edges: saved.edges, features: saved.features!, labels: saved.labels! } : {}), ...(saved.dataDir ? { dataDir: saved.dataDir } : {}), normalize: saved.normalize }, config.seed);
-  const spec = { config, weights: checkpointWeights(loadCheckpoint(cpFile), config.restoreBest) };
+  const spec = { config, weights: reportedWeights(loadCheckpoint(cpFile), cpFile) };
   let target: number | undefined;
   if (a.target !== null) {
     const byName = ds.classNames?.indexOf(a.target) ?? -1;
@@ -61,7 +62,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       topEdges.forEach((e, r) => edgeCsv.push([JSON.stringify(id), method, ex.target, r + 1, JSON.stringify(e.src), JSON.stringify(e.dst), e.score.toPrecision(4)].join(',')));
       topFeatures.forEach((f, r) => featCsv.push([JSON.stringify(id), method, ex.target, r + 1, f.feature, f.score.toPrecision(4)].join(',')));
       const file = `nodes/${id.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${method}.svg`;
-      writeFileAtomic(join(a.out, file), egoSvg({
+      writeChart(join(a.out, file), egoSpec({
         title: `node ${id}: class ${ds.classNames?.[ex.target] ?? ex.target} (${method})`, hops: nb.hops, classes: Array.from(nb.nodes, (u) => ds.labels[u]!),
         names: Array.from(nb.nodes, (u) => ds.ids[u]!), src: nb.src, dst: nb.dst, edgeScores: ex.edges, top: a.top,
         ...(method === 'gnnexplainer' ? { scoreNote: 'GNNExplainer edge mask, 0 to 1' } : {}),

@@ -10,12 +10,14 @@ import { claimRunFolder } from './run-folder.js';
 import { explainGenomicRun } from './explain-genomic.js';
 import { explainMoleculeRun } from './explain-molecules.js';
 import { explainNodeRun } from './explain-nodes.js';
+import { EXPLAIN_MICROBIOME_USAGE, explainMicrobiomeRun } from './explain-microbiome.js';
 import { detectRunKind, wrongKind } from './run-kind.js';
 
 export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer[,...]] [--target NAME[,NAME...]]
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
                 [--keep 0.2] [--threads N] [--overwrite] [--quiet]
-  graft motif-task --data FILE.csv --out FILE.csv [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
+${EXPLAIN_MICROBIOME_USAGE}
+  graft motif-task --data FILE.csv --out FILE.csv [--smiles COL] [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
 
 const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer'] as const;
 
@@ -27,7 +29,7 @@ const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer'] as const;
 function runKind(dir: string): 'genomic' | 'graph' | 'node' {
   const kind = detectRunKind(dir);
   if (kind === 'genomic' || kind === 'graph' || kind === 'node') return kind;
-  throw wrongKind('graft explain', dir, kind, 'a gp, graph or node run');
+  throw wrongKind('graft explain', dir, kind, 'a gp, graph, node or mb run');
 }
 
 /**
@@ -37,6 +39,9 @@ function runKind(dir: string): 'genomic' | 'graph' | 'node' {
  * only with --overwrite.
  */
 export async function explain(argv: string[]): Promise<void> {
+  // An mb run takes SHAP methods and flags of its own (explain-microbiome.ts).
+  const at = argv.indexOf('--run'), runArg = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--run='))?.slice(6);
+  if (runArg && !runArg.startsWith('--') && existsSync(runArg) && detectRunKind(resolve(runArg)) === 'microbiome') return explainMicrobiomeRun(argv);
   const { values: v } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
       run: { type: 'string' }, method: { type: 'string' }, target: { type: 'string' }, steps: { type: 'string' }, baseline: { type: 'string' },

@@ -14,9 +14,11 @@ import { claimRunFolder } from './run-folder.js';
 import { JobStore, type JobIdentity } from '../genomics/job-store.js';
 import { formatTable, runStudy, type StudyOptions } from '../genomics/study.js';
 import { packageRoot } from '../core/paths.js';
-import { Runtime } from '../runtime/runtime.js';
-import { fitGenomicMembers } from '../explain/genomic.js';
 import { fitFingerprint, genomicInputsFile, genomicModelFile, saveGenomicInputs, saveGenomicModels } from '../explain/genomic-models.js';
+import { saveKeptModel, saveScoringBasis } from '../genomics/kept-models.js';
+import { candidatesCsv } from '../genomics/candidates.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { recordInputs } from '../core/input-files.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models boost,gblup,rkhs,rrblup[,gcn,appnp,stack,hybrid,rkhs-ka,across,gxe]] [--k 10] [--repeats 1] [--seed 1]
@@ -27,6 +29,8 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
            [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
+           (samples genotyped but not phenotyped are candidates: every model fitted on all phenotyped
+             samples predicts them, in candidates.csv; --keep-models keeps every model for graft predict)
   graft generate-gp [--out DIR] [--seed N]   (writes the synthetic genomic data set)`;
 
 
@@ -116,9 +120,21 @@ export async function gp(argv: string[]): Promise<void> {
     // Every finished job is kept in out/jobs, so --resume runs only what is left.
     const jobDir = join(out, 'jobs');
     const store = await JobStore.open(jobDir, studyIdentity(o), r.resume);
-    const res = await runStudy(o, log, { cache: store, checkpoints: { dir: jobDir, every: r.checkpointEvery } });
-    if (r.keepModels) await keepModels(res, out, o, log);
-    writeStudyReport(out, res);
+    let res;
+    try {
+      res = await runStudy({ ...o, final: r.keepModels ? true : 'if-candidates' }, log, { cache: store, checkpoints: { dir: jobDir, every: r.checkpointEvery } });
+    } catch (err) {
+      // A study that failed before any job finished (a bad trait name, an unreadable file)
+      // leaves no job folder: the corrected run then starts in the same --out.
+      JobStore.discardIfUnused(jobDir);
+      throw err;
+    }
+    if (res.final?.candidates.length) {
+      writeFileAtomic(join(out, 'candidates.csv'), candidatesCsv(res.final.candidates));
+      log(`candidates.csv: ${new Set(res.final.candidates.map((c) => c.id)).size} unphenotyped sample(s) predicted by ${o.models.join(', ')} fitted on every phenotyped sample`);
+    }
+    if (r.keepModels) { keepModels(res, out, o, log); res.timing.keep_models_s = res.timing.final_s ?? 0; }
+    writeStudyReport(out, res, await recordInputs({ geno: o.geno, pheno: o.pheno, relationship: o.relationship, folds: o.foldsFile }));
     printStudy(res, out, o.threads);
   } finally {
     release();
@@ -133,23 +149,22 @@ export function studyIdentity(o: StudyOptions): JobIdentity {
 }
 
 /**
- * --keep-models: the GCN ensemble of each trait fitted on every phenotyped sample (what
- * graft explain explains), in out/models; its time is reported apart from the cross-validation's.
+ * --keep-models: every chosen model fitted on every phenotyped sample (the study's final
+ * fits), in out/models with what scores new genotypes (genomics/kept-models.ts; graft
+ * predict reads them). The plain GCN's ensemble is also written where graft explain reads it.
  */
-async function keepModels(res: Awaited<ReturnType<typeof runStudy>>, out: string, o: StudyOptions, log: (s: string) => void): Promise<void> {
-  const t0 = performance.now();
-  const rt = await Runtime.create({ threads: o.threads });
-  try {
-    saveGenomicInputs(genomicInputsFile(join(out, 'models')), res.data);
-    for (const [t, trait] of res.data.traits.entries()) {
-      const members = await fitGenomicMembers(rt, res.data, t, o.gcn);
-      saveGenomicModels(genomicModelFile(join(out, 'models'), trait), members, fitFingerprint(res.data, t, o.gcn), o.gcn, res.data);
-      log(`kept the GCN ensemble for ${trait} (${members.length} members fitted on every phenotyped sample)`);
+function keepModels(res: Awaited<ReturnType<typeof runStudy>>, out: string, o: StudyOptions, log: (s: string) => void): void {
+  const dir = join(out, 'models'), fin = res.final!;
+  saveScoringBasis(dir, fin.basis);
+  saveGenomicInputs(genomicInputsFile(dir), res.data);
+  for (const k of fin.kept) {
+    saveKeptModel(dir, k, fin.basis);
+    if (k.model === 'gcn') {
+      const t = res.data.traits.indexOf(k.trait);
+      saveGenomicModels(genomicModelFile(dir, k.trait), k.final.members!, fitFingerprint(res.data, t, o.gcn), o.gcn, res.data);
     }
-  } finally {
-    await rt.close();
   }
-  res.timing.keep_models_s = (performance.now() - t0) / 1000;
+  log(`kept ${fin.kept.length} model(s) (${[...new Set(fin.kept.map((k) => k.model))].join(', ')} × ${res.data.traits.length} trait(s)) fitted on every phenotyped sample in ${dir}: graft predict --run ${out} --geno FILE scores new genotypes`);
 }
 
 function printStudy(res: Awaited<ReturnType<typeof runStudy>>, out: string, threads: number): void {

@@ -5,13 +5,14 @@ import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import type { StoredTensor } from '../core/safetensors.js';
 import { MODEL_FORMAT, modelWeights, reportedModel } from '../infer/model-file.js';
-import { preprocessMetadata } from '../infer/preprocess.js';
+import { preprocessMetadata } from '../graph/preprocess.js';
 import { gcnFromPyg, gcnToPyg } from '../interop/pyg.js';
 import { decodeForeignSafetensors, encodeCheckpoint } from '../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../train/node-trainer.js';
 import { joinNegativeValues, num } from './args.js';
 import { claimRunFolder } from './run-folder.js';
-import { checkOutFile, readRunModel } from './run-model.js';
+import { checkOutFile, featurizerNote, readRunModel } from './run-model.js';
+import { FEATURIZER_VERSION } from '../chem/featurize.js';
 import { dataPreprocess, loadData, type DataChoice } from './train.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
@@ -81,7 +82,13 @@ export async function exportModel(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({ args: argv, strict: true, options: { to: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' } } });
   if (v.to !== 'pyg' && v.to !== 'graft') throw new GraftError(`--to must be 'pyg' (a PyG GCN state_dict) or 'graft' (a model file for graft/infer), got ${JSON.stringify(v.to ?? null)}`);
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train or graft import) is required');
-  const { dir, model, checkpointFile: cpFile } = readRunModel(v.run, 'graft export');
+  const run = readRunModel(v.run, 'graft export');
+  const { dir, model, checkpointFile: cpFile } = run;
+  // A graph model file records the run's featurizer (graft/infer refuses graphs featurized otherwise).
+  const note = featurizerNote(run, 'graft export');
+  if (note) console.error(note);
+  const featurizer = model.preprocess?.featurizer;
+  if (featurizer && featurizer.name !== FEATURIZER_VERSION) console.error(`graft export: warning: the run's molecules were featurized by ${featurizer.name}, and the model file says so; this graft's featurizer (moleculeGraph in graft/infer) is ${FEATURIZER_VERSION}, whose graphs the model will refuse`);
   const out = checkOutFile(v.out ?? join(dir, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
   let tensors: Map<string, StoredTensor>;
   let metadata: Record<string, string>;

@@ -14,6 +14,7 @@ import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
 import { quantize, QUANTIZE_USAGE } from './quantize.js';
 import { predict, PREDICT_USAGE } from './predict.js';
 import { prepare, PREPARE_USAGE } from './prepare.js';
+import { value, VALUE_USAGE } from './value.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
 
@@ -30,6 +31,7 @@ ${QUANTIZE_USAGE}
 ${GP_USAGE}
 ${MB_USAGE}
 ${EXPLAIN_USAGE}
+${VALUE_USAGE}
 ${SWEEP_USAGE}
 ${BENCH_USAGE}
 ${SCALING_USAGE}
@@ -37,19 +39,24 @@ ${SCALING_USAGE}
   graft demo-cora          (the node-classification demo: Cora, or a planted-partition graph)
 
 What a run folder holds, by kind:
-  node run (graft train)          config.json, epochs.csv/json, metrics.json, loss.svg, metrics.svg,
-                                  predictions.csv, checkpoint(.prev).safetensors
+  node run (graft train)          config.json, epochs.csv/json, metrics.json, loss.svg, loss.vl.json,
+                                  metrics.svg, metrics.vl.json, predictions.csv, checkpoint(.prev).safetensors
   graph run (train --task graph)  config.json, epochs.csv/json, metrics.json, labels.csv, loss.svg,
-                                  metrics.svg, checkpoint(.prev).safetensors, invalid.csv (skipped SMILES)
+                                  metrics.svg (each with its .vl.json), checkpoint(.prev).safetensors,
+                                  invalid.csv (skipped SMILES)
   gp run (graft gp)               results.json, folds.csv, predictions.csv, report.md, pred-vs-obs and
                                   r-by-fold SVGs per trait, jobs/ (for --resume), models/ (--keep-models)
   mb run (graft mb)               results.json, folds.csv, predictions.csv, fold-metrics.csv, report.md,
                                   bar charts; with --grid grid.csv/json, grid-tree.svg, grid-heatmap.svg
   explain folder (RUN/explain)    explanations.json, plus markers-*.csv and Manhattan SVGs (gp), atoms.csv
-                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node)`;
+                                  and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node),
+                                  shap.csv, shap-summary.svg, summary.md (mb)
+  value folder (RUN/value)        values.csv, removal.svg, summary.md, value.json (graft value)
+  Each chart X.svg of train and explain has its Vega-Lite spec X.vl.json beside it: restyle it, or
+  open it in the Vega editor, https://vega.github.io/editor`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE, prepare: PREPARE_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, value: VALUE_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE, prepare: PREPARE_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -79,6 +86,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'generate-gp': generateGp(rest); break;
       case 'mb': await mb(rest); break;
       case 'explain': await explain(rest); break;
+      case 'value': await value(rest); break;
       case 'sweep': return await sweep(rest);
       case 'motif-task': await motifTask(rest); break;
       case 'bench': return await bench(rest);

@@ -59,7 +59,7 @@ export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions,
     `# graft mb: ${input['label'] ?? input['target']} from ${d.p} taxa (${d.n} samples)`, '',
     `Preprocessing: normalization ${o.normalize}, zero replacement ${o.zeros}, augmentation ${o.augment}. Protocol: stratified${d.n !== new Set(d.groups).size ? ', grouped' : ''} ${o.k}-fold × ${o.repeats} repeats, seed ${o.seed}.`, '',
     ...table, '', `![${main}](${main}.svg)`, ...(cls ? ['', '![ROC-AUC](roc_auc.svg)'] : []), '',
-    ...(kept ? [`Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`.`, ''] : []),
+    ...(kept ? [`Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing${kept.model === 'mlp' || kept.model === 'gcn' ? ` (${Math.round(o.valFraction * 100)}% of them choosing its epoch)` : ''}, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`${kept.model === 'gcn' ? ` (each joins the kept training graph alone, linked to its ${o.knn} nearest training samples by ${o.graph} distance)` : ''}.`, ''] : []),
   ].join('\n'));
 }
 

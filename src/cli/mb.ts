@@ -13,7 +13,7 @@ import { ZERO_REPLACEMENTS } from '../microbiome/zeros.js';
 import { Runtime } from '../runtime/runtime.js';
 import { closeForestPool } from '../microbiome/random-forest.js';
 import { fitKeptModel, saveKeptModel } from '../microbiome/kept-model.js';
-import { KEEPABLE_MODELS, type MbModel } from '../microbiome/models.js';
+import { KEEPABLE_MODELS, NEEDS_VALIDATION, type MbModel } from '../microbiome/models.js';
 import { ensureDir } from '../core/atomic-write.js';
 import { recordInputs } from '../core/input-files.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
@@ -24,7 +24,7 @@ export const MB_USAGE = `  graft mb --counts FILE --meta FILE (--label COL | --t
            [--transpose] [--min-prevalence 0.1] [--normalize tss|css|com|rarefy|clr|mclr|none]
            [--zeros none|pseudo|multrepl|gbm] [--augment none|balanced] [--models rf,mlp,gcn,logistic]
            [--k 5] [--repeats 3] [--seed 1] [--graph aitchison|braycurtis] [--knn 10]
-           [--trees 300] [--ensemble 5] [--epochs 200] [--grid] [--keep-model [rf|logistic]] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
+           [--trees 300] [--ensemble 5] [--epochs 200] [--grid] [--keep-model [rf|mlp|gcn|logistic]] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
 
 /** `graft mb`: microbiome counts to a phenotype, every model under one protocol; writes a run folder. */
 export async function mb(argv: string[]): Promise<void> {
@@ -69,9 +69,8 @@ export async function mb(argv: string[]): Promise<void> {
   const keep = v['keep-model'];
   if (keep !== undefined) {
     if (v.grid) throw new GraftError('--keep-model keeps one model of one preprocessing: run graft mb without --grid, with the choices the grid picked');
-    if (keep !== '' && !KEEPABLE_MODELS.includes(keep as MbModel)) throw new GraftError(`--keep-model must be ${KEEPABLE_MODELS.join(' or ')} (or nothing: the best of them in the run), got ${JSON.stringify(keep)}; ${o.models.includes(keep as MbModel) ? `${keep} cannot be kept yet` : 'not a model of graft mb'}`);
+    if (keep !== '' && !KEEPABLE_MODELS.includes(keep as MbModel)) throw new GraftError(`--keep-model must be one of ${KEEPABLE_MODELS.join(', ')} (or nothing: the best of the run), got ${JSON.stringify(keep)}`);
     if (keep !== '' && !o.models.includes(keep as MbModel)) throw new GraftError(`--keep-model ${keep}: ${keep} is not among --models (${o.models.join(',')}); the kept model is one the run measured`);
-    if (!o.models.some((m) => KEEPABLE_MODELS.includes(m))) throw new GraftError(`--keep-model: none of --models (${o.models.join(',')}) can be kept; add ${KEEPABLE_MODELS.join(' or ')}`);
   }
   const out = resolve(v.out ?? join('runs', `mb-${(v.label ?? v.target)!}${v.grid ? '-grid' : ''}`));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft mb: ${s}`);
@@ -102,13 +101,10 @@ export async function mb(argv: string[]): Promise<void> {
     if (keep !== undefined) {
       const metric = r.task === 'classification' ? 'roc_auc' : 'r';
       const score = (m: MbModel): number => { const s = r.summary[m]![metric]!.mean; return Number.isFinite(s) ? s : -Infinity; };
-      const keepable = o.models.filter((m) => KEEPABLE_MODELS.includes(m));
       // Best by the metric, the first listed on ties.
-      const model = keep !== '' ? keep as MbModel : keepable.reduce((a, b) => (score(b) > score(a) ? b : a));
-      const best = o.models.reduce((a, b) => (score(b) > score(a) ? b : a));
-      if (keep === '' && best !== model) log(`the best model of the run by ${metric} is ${best}, which cannot be kept yet; keeping ${model}, the best of ${keepable.join(', ')}`);
-      log(`keeping ${model}: fitted on all ${data.n} samples`);
-      const kept = await fitKeptModel(data, model, { normalize: o.normalize, zeros: o.zeros, augment: o.augment, seed: o.seed, minPrevalence, settings: o.settings });
+      const model = keep !== '' ? keep as MbModel : o.models.reduce((a, b) => (score(b) > score(a) ? b : a));
+      log(`keeping ${model}: fitted on all ${data.n} samples${NEEDS_VALIDATION.has(model) ? ` (${Math.round(o.valFraction * 100)}% of them, by group, choose its epoch as in every fold)` : ''}`);
+      const kept = await fitKeptModel(rt, data, model, { normalize: o.normalize, zeros: o.zeros, augment: o.augment, seed: o.seed, minPrevalence, settings: o.settings, graph: o.graph, knn: o.knn, valFraction: o.valFraction });
       const file = join('model', 'model.safetensors');
       ensureDir(join(out, 'model'));
       saveKeptModel(join(out, file), kept);

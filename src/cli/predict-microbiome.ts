@@ -5,11 +5,13 @@ import { GraftError } from '../core/errors.js';
 import { DataError } from '../data/csv.js';
 import { readCounts } from '../microbiome/data.js';
 import { alignTaxa, loadKeptModel, scoreKeptModel } from '../microbiome/kept-model.js';
+import { Runtime } from '../runtime/runtime.js';
 import { readRunJson } from './run-kind.js';
 
 // `graft predict` on a `graft mb` run: the model kept by --keep-model scores new samples'
 // raw counts. Taxa are matched by name; every sample is preprocessed on its own with the
-// parameters fitted on the run's samples, so a sample's scores do not depend on the others.
+// parameters fitted on the run's samples (and a GCN's sample joins the training graph on its
+// own), so a sample's scores do not depend on the others.
 
 export const PREDICT_MICROBIOME_USAGE = `  graft predict --run MB_RUN --counts FILE [--transpose] [--out FILE] [--quiet]
                 (an mb run kept with graft mb --keep-model; writes id,predicted,p_<class>... or id,prediction)`;
@@ -55,7 +57,11 @@ export async function predictMicrobiomeRun(argv: string[]): Promise<void> {
     if (depth !== undefined && total < depth) throw new DataError(v.counts, c.lineOf(i), `sample ${JSON.stringify(c.ids[i])} has ${total} reads in the model's taxa, fewer than the depth ${depth} the model rarefies to`);
     if (depth !== undefined) for (let j = 0; j < p; j++) if (!Number.isInteger(counts[i * p + j]!)) throw new DataError(v.counts, c.lineOf(i), `sample ${JSON.stringify(c.ids[i])}: the model rarefies reads, and a count of ${counts[i * p + j]} is not a whole number`);
   }
-  const scores = scoreKeptModel(k, counts, n);
+  if (k.join) log(`gcn: each sample joins the model's graph of ${k.join.profiles.length / p} training rows alone, linked to its ${k.join.knn} nearest by ${k.join.distance} distance`);
+  // One engine thread: the networks are small, and their scores are the same bits on any count.
+  const rt = await Runtime.create({ threads: 1 });
+  let scores: Float64Array;
+  try { scores = await scoreKeptModel(rt, k, counts, n); } finally { await rt.close(); }
   const cls = k.task === 'classification', K = k.classNames.length;
   // Full precision (the shortest text that reads back as the same double), so a score can be compared bit for bit.
   const lines = [cls ? ['id', 'predicted', ...k.classNames.map((s) => `p_${s}`)].map(csvCell).join(',') : 'id,prediction'];

@@ -5,7 +5,7 @@ import { GraftError } from '../core/errors.js';
 import { loadNodeGraphCsv } from '../data/node-dataset.js';
 import type { NodeDataset } from '../graph/node-data.js';
 import { modelWeights } from '../infer/model-file.js';
-import { applyPreprocess, describePreprocess } from '../infer/preprocess.js';
+import { applyPreprocess, describePreprocess } from '../graph/preprocess.js';
 import { Runtime } from '../runtime/runtime.js';
 import { predictNodes, type NodeTrainConfig } from '../train/node-trainer.js';
 import { joinNegativeValues, num } from './args.js';

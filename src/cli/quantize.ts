@@ -14,7 +14,7 @@ import { int8Entries, quantizeLinear, RangeObserver } from '../quant/int8.js';
 import { encodeCheckpoint } from '../train/checkpoint.js';
 import { meanRocAuc } from '../train/multilabel-metrics.js';
 import { loadRawData, type DataChoice } from './train.js';
-import { checkOutFile, readRunModel } from './run-model.js';
+import { checkOutFile, checkRunFeaturizer, featurizerNote, readRunModel } from './run-model.js';
 import { checkInputs, type RecordedInputs } from '../core/input-files.js';
 
 // graft quantize --int8: a run's model with int8 weights (symmetric, per output channel) and
@@ -43,8 +43,13 @@ export async function quantize(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({ args: argv, strict: true, options: { run: { type: 'string' }, int8: { type: 'boolean' }, out: { type: 'string' } } });
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train) is required');
   if (!v.int8) throw new GraftError('--int8 is required (the one precision graft quantize makes)');
-  const { dir, model: file, config: saved, checkpointFile: cpFile } = readRunModel(v.run, 'graft quantize');
+  const run = readRunModel(v.run, 'graft quantize');
+  const { dir, model: file, config: saved, checkpointFile: cpFile } = run;
   const out = checkOutFile(v.out ?? join(dir, 'model.int8.safetensors'));
+  // The run's molecules are featurized again here to calibrate and score: by the run's featurizer or not at all.
+  checkRunFeaturizer(run, 'graft quantize');
+  const note = featurizerNote(run, 'graft quantize');
+  if (note) console.error(note);
   // Calibrated and scored on the run's own data: refused if a file it recorded changed since.
   await checkInputs(saved['inputs'] as RecordedInputs | undefined, join(dir, 'config.json'), 'graft quantize (calibration and test scores)');
   const task = file.task === 'node' ? await nodeTask(saved, file) : await graphTask(saved);

@@ -1,11 +1,11 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GraftError } from '../core/errors.js';
-import { lineChart } from './svg.js';
+import { lineChartSpec, writeChart } from './svg.js';
 import { ensureDir, writeFileAtomic } from '../core/atomic-write.js';
 import { latestGoodCheckpoint, type ResumePoint } from '../train/checkpoint.js';
 
-/** Writes a run's per-epoch records as CSV and JSON plus SVG curves of every loss and metric. */
+/** Writes a run's per-epoch records as CSV and JSON plus SVG curves of every loss and metric, each with its Vega-Lite spec beside it (loss.vl.json). */
 export function writeHistory(dir: string, history: Record<string, number>[]): void {
   ensureDir(dir);
   if (history.length === 0) return;
@@ -16,8 +16,8 @@ export function writeHistory(dir: string, history: Record<string, number>[]): vo
   const x = history.map((r) => r['epoch']!);
   const losses = cols.filter((c) => c.endsWith('loss'));
   const others = cols.filter((c) => c !== 'epoch' && c !== 'ms' && !c.endsWith('loss'));
-  writeFileAtomic(join(dir, 'loss.svg'), lineChart('Loss', 'epoch', losses.map((c) => ({ name: c, values: history.map((r) => r[c]!) })), { x }));
-  if (others.length) writeFileAtomic(join(dir, 'metrics.svg'), lineChart('Metrics', 'epoch', others.map((c) => ({ name: c, values: history.map((r) => r[c]!) })), { x }));
+  writeChart(join(dir, 'loss.svg'), lineChartSpec('Loss', 'epoch', losses.map((c) => ({ name: c, values: history.map((r) => r[c]!) })), { x }));
+  if (others.length) writeChart(join(dir, 'metrics.svg'), lineChartSpec('Metrics', 'epoch', others.map((c) => ({ name: c, values: history.map((r) => r[c]!) })), { x }));
 }
 
 function fmt(v: number): string {

@@ -12,7 +12,7 @@ export const RUN_KIND_READERS: Record<RunKind, string> = {
   genomic: 'graft gp --resume, graft predict, graft explain',
   graph: 'graft eval, graft predict, graft explain, graft export, graft quantize',
   node: 'graft eval, graft predict, graft explain, graft export, graft quantize',
-  microbiome: 'graft predict (with a model kept by graft mb --keep-model)',
+  microbiome: 'graft predict, graft explain, graft value (with a model kept by graft mb --keep-model)',
   explain: 'none: it is an explanation, read it directly',
   sweep: 'graft sweep',
   scaling: 'none: it is a scaling report, read it directly',

@@ -1,9 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ATOM_FEATURES, FEATURIZER_VERSION } from '../chem/featurize.js';
+import { FEATURIZER_VERSION } from '../chem/featurize.js';
 import { GraftError } from '../core/errors.js';
 import { parseModelFile, type ModelFile } from '../infer/model-file.js';
-import type { Preprocessing } from '../infer/preprocess.js';
+import type { Preprocessing } from '../graph/preprocess.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { detectRunKind, readRunJson, wrongKind, type RunKind } from './run-kind.js';
 import { dataPreprocess, type DataChoice } from './train.js';
@@ -19,6 +19,13 @@ export interface RunModel {
   config: Record<string, unknown>;
   checkpointFile: string;
   model: ModelFile;
+  /**
+   * Graph runs: where the model's featurizer record came from: its checkpoint (runs trained
+   * since Graft records it there), the run's config.json, or assumed (a run that records it
+   * nowhere: graft-atoms-v1, the only featurizer of the grafts that did not record it). Null
+   * for node runs.
+   */
+  featurizerFrom: 'checkpoint' | 'config' | 'assumed' | null;
 }
 
 /** A node or graph run folder's model; any other folder is one line saying what it holds and which command reads it. */
@@ -30,19 +37,48 @@ export function readRunModel(run: string, command: string): RunModel {
   const checkpointFile = join(dir, 'checkpoint.safetensors');
   if (!existsSync(checkpointFile)) throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);
   const model = parseModelFile(loadCheckpoint(checkpointFile), checkpointFile);
-  return { dir, kind, config, checkpointFile, model: { ...model, preprocess: runPreprocess(model, config) } };
+  const featurizerFrom = model.task !== 'graph' ? null : model.preprocess?.featurizer ? 'checkpoint' : typeof config['featurizer'] === 'string' ? 'config' : 'assumed';
+  return { dir, kind, config, checkpointFile, model: { ...model, preprocess: runPreprocess(model, config) }, featurizerFrom };
+}
+
+/** The featurizer of the grafts that recorded none (FEATURIZER_VERSION may move on; this may not). */
+const UNRECORDED_FEATURIZER = 'graft-atoms-v1';
+
+/**
+ * A warning line for a graph run whose checkpoint does not record its featurizer (the model
+ * file written from it records what config.json names, or the one assumed); null otherwise.
+ */
+export function featurizerNote(run: RunModel, command: string): string | null {
+  const name = run.model.preprocess?.featurizer?.name;
+  if (run.featurizerFrom === 'checkpoint' || run.featurizerFrom === null || !name) return null;
+  const how = run.featurizerFrom === 'config' ? `taken from ${join(run.dir, 'config.json')}` : `assumed: the run records none anywhere, and ${name} is the featurizer of every graft that did not record it`;
+  return `${command}: warning: ${run.checkpointFile} does not record its featurizer (a run from an older graft): ${name}, ${how}`;
+}
+
+/**
+ * Refuses a graph run whose molecules were featurized otherwise than this graft featurizes
+ * (a command that featurizes molecules for it would feed the model other features). One line
+ * naming the run's file that records it.
+ */
+export function checkRunFeaturizer(run: RunModel, command: string): void {
+  const f = run.model.preprocess?.featurizer;
+  if (run.kind !== 'graph' || !f || f.name === FEATURIZER_VERSION) return;
+  const where = run.featurizerFrom === 'checkpoint' ? run.checkpointFile : join(run.dir, 'config.json');
+  throw new GraftError(`${where}: the run's molecules were featurized by ${f.name}; this version of graft featurizes by ${FEATURIZER_VERSION}, so ${command} would feed its model other features: train the run again`);
 }
 
 /**
  * The model's record, or for a checkpoint written before Graft recorded it, what the run's
  * config says (node runs: the data set and --no-normalize decide row normalization; graph runs:
- * graft's molecule featurizer, the one train --task graph has).
+ * the featurizer config.json names, else graft-atoms-v1, the only one of the grafts that
+ * recorded none). Never the featurizer of the graft reading it: a run keeps its own.
  */
 export function runPreprocess(model: ModelFile, config: Record<string, unknown>): Preprocessing {
   if (model.task === 'graph') {
     if (model.preprocess?.featurizer) return model.preprocess;
     const hybrid = model.config['hybrid'] as { descriptors?: number } | undefined;
-    return { version: 1, features: model.preprocess?.features ?? [], featurizer: { name: FEATURIZER_VERSION, atomFeatures: ATOM_FEATURES, ...(hybrid?.descriptors ? { descriptors: hybrid.descriptors } : {}) } };
+    const name = typeof config['featurizer'] === 'string' ? config['featurizer'] : UNRECORDED_FEATURIZER;
+    return { version: 1, features: model.preprocess?.features ?? [], featurizer: { name, atomFeatures: model.shape.features, ...(hybrid?.descriptors ? { descriptors: hybrid.descriptors } : {}) } };
   }
   if (model.preprocess) return model.preprocess;
   return { version: 1, features: dataPreprocess(config as unknown as DataChoice) };

@@ -23,6 +23,8 @@ import { meanRocAuc } from '../train/multilabel-metrics.js';
 import { num, joinNegativeValues } from './args.js';
 import { SYNTHETIC_GP_DIR } from './gp.js';
 import { lineChart } from './svg.js';
+import { measureCeiling, ofCeiling, type Ceiling, type CeilingJob } from '../bench/ceiling.js';
+import { formatTraceSummary, startTrace, writeTrace } from '../runtime/trace.js';
 
 // `graft scaling`: the founding study's experiment. Its 3-layer GCN with ReLU on genotypes,
 // and the molecules task, trained with each kind of parallelism at 1, 2, … threads:
@@ -34,12 +36,23 @@ import { lineChart } from './svg.js';
 // Per strategy and thread count: ms per epoch, speed-up over its 1-thread run, efficiency,
 // and the model's accuracy, which must not move with threads.
 
-export const SCALING_USAGE = `  graft scaling [--out DIR] [--threads 1,2,...] [--epochs N] [--molecules N] [--overwrite] [--quiet]`;
+export const SCALING_USAGE = `  graft scaling [--out DIR] [--threads 1,2,...] [--epochs N] [--molecules N] [--overwrite] [--quiet]
+              [--no-ceiling] [--trace FILE]   (per thread count P > 1 the ceiling: P independent
+              one-thread processes of the same epoch at once; each strategy's share of it)`;
 
-interface Row { task: 'genomic' | 'molecules'; strategy: string; threads: number; ms_per_epoch: number; speedup: number; efficiency: number; metric: string; value: number; note?: string }
+interface Row {
+  task: 'genomic' | 'molecules'; strategy: string; threads: number; ms_per_epoch: number; speedup: number; efficiency: number; metric: string; value: number; note?: string;
+  /** The speed-up as a share of the ceiling's at this thread count (the ceiling row: its own speed-up). */
+  of_ceiling?: number;
+}
 
 export async function scaling(argv: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args: joinNegativeValues(argv), strict: true, options: { out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' } } });
+  const { values: v } = parseArgs({
+    args: joinNegativeValues(argv), strict: true, options: {
+      out: { type: 'string' }, threads: { type: 'string' }, epochs: { type: 'string' }, molecules: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+      'no-ceiling': { type: 'boolean' }, trace: { type: 'string' },
+    },
+  });
   const cores = availableParallelism();
   const threads = v.threads ? v.threads.split(',').map((s) => num(s, '--threads', true)!) : Array.from({ length: cores }, (_, i) => i + 1);
   if (threads.some((t) => t < 1) || threads[0] !== 1) throw new GraftError(`--threads must start at 1 and list positive integers, got ${JSON.stringify(v.threads)}`);
@@ -48,44 +61,75 @@ export async function scaling(argv: string[]): Promise<void> {
   if (epochs < 1 || nMol < 64) throw new GraftError('--epochs must be at least 1 and --molecules at least 64');
   const out = resolve(v.out ?? join('runs', 'scaling'));
   const release = claimRunFolder(out, { command: 'graft scaling', overwrite: v.overwrite === true });
+  if (v.trace !== undefined) startTrace();
   try {
-    await runScaling(out, threads, epochs, nMol, v.quiet === true);
+    await runScaling(out, threads, epochs, nMol, v.quiet === true, v['no-ceiling'] !== true);
   } finally {
     release();
+    if (v.trace !== undefined) {
+      const events = writeTrace(resolve(v.trace), 'graft scaling');
+      if (v.quiet !== true) console.error(`graft scaling: trace written to ${resolve(v.trace)}\n${formatTraceSummary(events)}`);
+    }
   }
 }
 
-async function runScaling(out: string, threads: number[], epochs: number, nMol: number, quiet: boolean): Promise<void> {
+async function runScaling(out: string, threads: number[], epochs: number, nMol: number, quiet: boolean, withCeiling: boolean): Promise<void> {
   const cores = availableParallelism();
   const log = quiet ? () => {} : (s: string) => console.error(`graft scaling: ${s}`);
   const rows: Row[] = [];
+  const ceilings: { task: Row['task']; ceiling: Ceiling }[] = [];
   const add = (r: Omit<Row, 'speedup' | 'efficiency'>): void => {
     const base = rows.find((x) => x.task === r.task && x.strategy === r.strategy && x.threads === 1)?.ms_per_epoch ?? r.ms_per_epoch;
-    const row = { ...r, speedup: base / r.ms_per_epoch, efficiency: base / r.ms_per_epoch / r.threads };
+    const row: Row = { ...r, speedup: base / r.ms_per_epoch, efficiency: base / r.ms_per_epoch / r.threads };
+    const c = ceilings.find((x) => x.task === r.task && x.ceiling.processes === r.threads);
+    if (c && !r.strategy.startsWith('ceiling')) row.of_ceiling = ofCeiling(row.speedup, c.ceiling.speedup);
     rows.push(row);
-    log(`${row.task} ${row.strategy} ×${row.threads}: ${row.ms_per_epoch.toFixed(2)} ms/epoch, speed-up ${row.speedup.toFixed(2)}, ${row.metric} ${row.value.toFixed(4)}`);
+    log(`${row.task} ${row.strategy} ×${row.threads}: ${row.ms_per_epoch.toFixed(2)} ms/epoch, speed-up ${row.speedup.toFixed(2)}${row.of_ceiling !== undefined ? ` (${(100 * row.of_ceiling).toFixed(0)}% of the ceiling)` : ''}, ${row.metric} ${row.value.toFixed(4)}`);
+  };
+  // The ceiling first, in the same run: P one-thread processes of the task's epoch at once.
+  const ceiling = async (task: Row['task'], job: CeilingJob): Promise<void> => {
+    if (!withCeiling) return;
+    for (const p of threads.filter((t) => t > 1)) {
+      const c = await measureCeiling(job, p);
+      ceilings.push({ task, ceiling: c });
+      log(`${task} ceiling ×${p}: one process alone ${c.single_ms.toFixed(2)} ms/epoch, ${p} at once ${c.concurrent_ms.map((x) => x.toFixed(2)).join(', ')}: ${c.speedup.toFixed(2)}× the work per second`);
+      rows.push({
+        task, strategy: `ceiling (${p} processes)`, threads: p, ms_per_epoch: c.concurrent_ms.reduce((a, b) => a + b, 0) / p, speedup: c.speedup,
+        efficiency: c.speedup / p, metric: '-', value: NaN, note: `ceiling: one 1-thread process alone ${c.single_ms.toFixed(2)} ms/epoch; ${p} at once ${c.concurrent_ms.map((x) => x.toFixed(2)).join(', ')} ms/epoch`,
+      });
+    }
   };
 
   const gen = await genomicData(log);
+  await ceiling('genomic', { kind: 'genomic', epochs, members: 3 });
   await genomicScaling(gen, threads, epochs, add);
   // The founding study's branched model: the markers in 2 blocks, one GCN branch each, forked.
   await genomicForkScaling(await genomicData(() => {}, 2), threads, epochs, add);
   const mol = await moleculeData(nMol, log);
+  await ceiling('molecules', { kind: 'molecules', molecules: nMol, epochs: 2 });
   await moleculeScaling(mol, threads, add);
 
   const table = formatRows(rows);
-  writeJsonAtomic(join(out, 'scaling.json'), { threads, epochs, genomic: gen.name, molecules: mol.name, machine: { cores }, rows });
+  writeJsonAtomic(join(out, 'scaling.json'), { threads, epochs, genomic: gen.name, molecules: mol.name, machine: { cores }, rows, ceilings });
   writeFileAtomic(join(out, 'scaling.md'), `# Scaling (${gen.name}; ${mol.name})\n\n${table}\n`);
   const strategies = [...new Set(rows.map((r) => `${r.task} ${r.strategy}`))];
-  const series = strategies.map((name) => ({ name, values: threads.map((t) => rows.find((r) => `${r.task} ${r.strategy}` === name && r.threads === t)?.speedup ?? NaN) }));
+  const series = strategies.filter((s) => !s.includes('ceiling')).map((name) => ({ name, values: threads.map((t) => rows.find((r) => `${r.task} ${r.strategy}` === name && r.threads === t)?.speedup ?? NaN) }));
+  // The ceilings as dashed lines beside the ideal: 1 at one thread, the measured speed-up at each P.
+  for (const task of new Set(ceilings.map((c) => c.task))) {
+    series.push({ name: `${task} ceiling (P processes)`, values: threads.map((t) => (t === 1 ? 1 : ceilings.find((c) => c.task === task && c.ceiling.processes === t)?.ceiling.speedup ?? NaN)), dashed: true } as (typeof series)[number]);
+  }
   writeFileAtomic(join(out, 'speedup.svg'), lineChart('Speed-up against threads', 'threads', [...series, { name: 'ideal', values: threads, dashed: true }], { x: threads }));
   console.log(table);
   console.log(`\nreport: ${join(out, 'scaling.md')}, ${join(out, 'scaling.json')}, ${join(out, 'speedup.svg')}`);
 }
 
-function formatRows(rows: Row[]): string {
-  const lines = ['| task | strategy | threads | ms / epoch | speed-up | efficiency | accuracy |', '| --- | --- | --- | --- | --- | --- | --- |'];
-  for (const r of rows) lines.push(`| ${r.task} | ${r.strategy} | ${r.threads} | ${r.ms_per_epoch.toFixed(2)} | ${r.speedup.toFixed(2)}× | ${(100 * r.efficiency).toFixed(0)}% | ${r.metric} ${r.value.toFixed(4)} |`);
+export function formatRows(rows: Row[]): string {
+  const lines = ['| task | strategy | threads | ms / epoch | speed-up | efficiency (of ideal) | of ceiling | accuracy |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) {
+    const ofC = r.of_ceiling !== undefined ? `${(100 * r.of_ceiling).toFixed(0)}%` : '';
+    const acc = Number.isNaN(r.value) ? '' : `${r.metric} ${r.value.toFixed(4)}`;
+    lines.push(`| ${r.task} | ${r.strategy} | ${r.threads} | ${r.ms_per_epoch.toFixed(2)} | ${r.speedup.toFixed(2)}× | ${(100 * r.efficiency).toFixed(0)}% | ${ofC} | ${acc} |`);
+  }
   const notes = rows.filter((r) => r.note).map((r) => `- ${r.task} ${r.strategy} ×${r.threads}: ${r.note}`);
   return [...lines, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
@@ -186,11 +230,53 @@ async function moleculeData(n: number, log: (s: string) => void): Promise<{ name
   return { name: `generated molecules, ${n} graphs`, samples, features: samples[0]!.x.length / samples[0]!.nodes, targets: samples[0]!.y.length, descriptors: 0 };
 }
 
+/** The molecules task's model and batches (intra-op: one shard of 64; batch split: shards of 32). */
+const MOLECULE_BASE: GraphTrainConfig = { task: 'multilabel', layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 6, batchSize: 64, shardSize: 64, patience: 0, seed: 1 };
+
+/**
+ * One ceiling process's measurement (bench/ceiling-child.ts): the task's epoch on one thread,
+ * warmed up, then `ready()` (all processes start together), then ms per epoch over the timed part.
+ * Genomic: ensemble members of the study's GCN trained one after another (the first warms up);
+ * molecules: the batch-split configuration's epochs (the first warms up).
+ */
+export async function scalingCeilingEpoch(job: Exclude<CeilingJob, { kind: 'bench' }>, ready: () => Promise<void>): Promise<number> {
+  if (job.kind === 'genomic') {
+    const g = await genomicData(() => {});
+    const gcn: GcnRegressorConfig = { ...GCN_GP_DEFAULTS, epochs: job.epochs, patience: 0, ensemble: job.members };
+    const { folds, jobs } = memberJobs(g, job.members);
+    const rt = await Runtime.create({ threads: 1 });
+    try {
+      await runCvJob(rt, g.data, folds, jobs[0]!, gcn);
+      await ready();
+      const t0 = performance.now();
+      for (const j of jobs.slice(1)) await runCvJob(rt, g.data, folds, j, gcn);
+      return (performance.now() - t0) / ((job.members - 1) * job.epochs);
+    } finally {
+      await rt.close();
+    }
+  }
+  const m = await moleculeData(job.molecules, () => {});
+  const split = randomSplit(m.samples.length, 1);
+  const train = split.train.map((i) => m.samples[i]!);
+  const rt = await Runtime.create({ threads: 1 });
+  const trainer = new GraphTrainer(rt, m.features, m.targets, { ...MOLECULE_BASE, shardSize: 32, epochs: 1 });
+  try {
+    await trainer.fit(train, []);
+    await ready();
+    const t0 = performance.now();
+    for (let e = 0; e < job.epochs; e++) await trainer.fit(train, []);
+    return (performance.now() - t0) / job.epochs;
+  } finally {
+    trainer.dispose();
+    await rt.close();
+  }
+}
+
 async function moleculeScaling(m: Awaited<ReturnType<typeof moleculeData>>, threads: number[], add: (r: Omit<Row, 'speedup' | 'efficiency'>) => void): Promise<void> {
   const split = randomSplit(m.samples.length, 1);
   const train = split.train.map((i) => m.samples[i]!), test = split.test.map((i) => m.samples[i]!);
   const yTest = stackTargets(test, m.targets);
-  const base: GraphTrainConfig = { task: 'multilabel', layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 6, batchSize: 64, shardSize: 64, patience: 0, seed: 1 };
+  const base = MOLECULE_BASE;
   const strategies: [string, GraphTrainConfig][] = [
     ['intra-op', base],
     ['batch-split', { ...base, shardSize: 32 }],

@@ -1,9 +1,11 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { traceToFile } from '../runtime/trace.js';
 import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
 import { loadMoleculeCsv } from '../chem/dataset.js';
-import { FEATURIZER_VERSION } from '../chem/featurize.js';
+import { FEATURIZER_VERSION, featurizerRecord } from '../chem/featurize.js';
+import { preprocessMetadata } from '../graph/preprocess.js';
 import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../chem/graph-run.js';
 import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
 import { recordInputs } from '../core/input-files.js';
@@ -25,13 +27,14 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
-              [--no-cache] [--quiet]
+              [--no-cache] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}`;
 
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
   const v = parseGraphArgs(argv);
+  traceToFile(v.trace); // --trace FILE: the timeline, written when the process exits (runtime/trace.ts)
   const dist = v.distributed === undefined ? null : startDistributed(v);
   return dist ? runOnRanks(dist, () => trainGraphRun(v, dist)) : trainGraphRun(v, null);
 }
@@ -44,7 +47,7 @@ function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-esl
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
       patience: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'no-cache': { type: 'boolean' }, overwrite: { type: 'boolean' }, 'select-by': { type: 'string' }, quiet: { type: 'boolean' },
-      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
+      resume: { type: 'boolean' }, 'checkpoint-every': { type: 'string' }, trace: { type: 'string' },
       ...DISTRIBUTED_OPTIONS,
     },
   });
@@ -103,6 +106,9 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
   // What else decides the run besides the trainer's config (which the trainer checks itself).
   const settings = { data: resolve(v.data), smiles: v.smiles ?? null, type, targets: ds.targets, split, oversample, oversample_fraction: oversampleFraction, hybrid: !!v.hybrid, select_by: selectBy };
   const checkpointFile = join(out, 'checkpoint.safetensors');
+  // How the molecules became the model's inputs, in the checkpoint itself (as node runs record
+  // their row normalization), so export and quantize stamp the run's featurizer, not their own.
+  const preprocessed = preprocessMetadata({ features: [], featurizer: featurizerRecord(!!v.hybrid) });
   // The data file's SHA-256, so graft predict and eval refuse it once it has changed.
   const inputs = lead ? await recordInputs({ data: v.data }).catch((err: unknown) => { release(); throw err; }) : {};
   let resume: { checkpoint: Checkpoint; file: string } | undefined;
@@ -128,7 +134,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     const res = await trainMoleculeTask(rt, ds, {
       split, oversample, oversampleFraction, hybrid: !!v.hybrid, selectBy, config,
       fit: {
-        checkpoint: { every: checkpointEvery, write: (cp) => { if (lead) saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings), ...(dist ? { distributed: JSON.stringify(dist.sync.stats) } : {}) } }); } },
+        checkpoint: { every: checkpointEvery, write: (cp) => { if (lead) saveCheckpointKeepingPrevious(checkpointFile, { tensors: cp.tensors, metadata: { ...cp.metadata, settings: JSON.stringify(settings), ...preprocessed, ...(dist ? { distributed: JSON.stringify(dist.sync.stats) } : {}) } }); } },
         ...(resume ? { resume } : {}),
         interrupted: () => sigint,
         // Distributed, a rank replaying an epoch alone would fall out of step with the others: any failure stops the job.

@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { ResumePoint } from '../train/checkpoint.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { traceToFile } from '../runtime/trace.js';
 import { DataError } from '../data/csv.js';
 import { sharedDataDir } from '../data/locate.js';
 import { loadNodeCsv, loadPlanetoid, type NodeDataset } from '../data/node-dataset.js';
-import { applyPreprocess, type PreprocessStep } from '../infer/preprocess.js';
+import { applyPreprocess, type PreprocessStep } from '../graph/preprocess.js';
 import { recordInputs } from '../core/input-files.js';
 import { plantedPartition } from '../data/synthetic.js';
 import { GraftError } from '../core/errors.js';
@@ -25,7 +26,7 @@ import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F]
               [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
-              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet]
+              [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}
               (distributed: each rank trains on one part of the graph, Cluster-GCN style)`;
 
@@ -92,6 +93,7 @@ const CONFIG_KEYS = [
 
 export async function trainNode(argv: string[]): Promise<number> {
   const v = parseNodeArgs(argv);
+  traceToFile(v.trace); // --trace FILE: the timeline, written when the process exits (runtime/trace.ts)
   const dist = v.distributed === undefined ? null : startDistributed(v);
   return dist ? runOnRanks(dist, () => trainNodeRun(v, dist)) : trainNodeRun(v, null);
 }
@@ -103,7 +105,7 @@ function parseNodeArgs(argv: string[]) { // eslint-disable-line @typescript-esli
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
       seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
-      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, 'node-order': { type: 'string' }, quiet: { type: 'boolean' },
+      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, 'node-order': { type: 'string' }, quiet: { type: 'boolean' }, trace: { type: 'string' },
       ...DISTRIBUTED_OPTIONS,
     },
   });

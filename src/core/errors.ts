@@ -1,6 +1,11 @@
 // One module of error constructors: every message names the function and the argument, and
 // says what was expected and what was given.
 
+/**
+ * Every error Graft throws for bad input or a failed run: one line naming the function and the
+ * argument (or the file and line), what was expected and what was given. The CLI prints it
+ * without a stack trace.
+ */
 export class GraftError extends Error {
   override name = 'GraftError';
 }

@@ -22,6 +22,7 @@ export class Rng {
     this.s = Uint32Array.of(next(), next(), next(), next());
   }
 
+  /** A copy of the generator's four state words: `new Rng(state)` continues the same sequence. */
   get state(): Uint32Array {
     return Uint32Array.from(this.s);
   }
@@ -32,6 +33,7 @@ export class Rng {
     this.s = Uint32Array.from(state);
   }
 
+  /** The next 32-bit unsigned integer of the sequence. */
   nextU32(): number {
     const s = this.s;
     const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;

@@ -8,6 +8,7 @@ import { GraftError } from './errors.js';
 // metadata), both verified on load. Pure code over Uint8Array, with no Node built-ins and no
 // TextDecoder, so the inference bundle reads the same files in a browser or a bare context.
 
+/** The typed arrays a safetensors file can hold here (F32, I32, U8, U32, I8). */
 export type StoredArray = Float32Array | Int32Array | Uint8Array | Uint32Array | Int8Array;
 type StoredCtor = new (b: ArrayBuffer, o: number, n: number) => StoredArray;
 const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: StoredArray) => boolean }[] = [
@@ -19,7 +20,12 @@ const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: 
 ];
 const BY_CODE = new Map(DTYPES.map((d) => [d.code, d]));
 
+/** One tensor of a safetensors file: its shape and its values, row-major. */
 export interface StoredTensor { shape: number[]; data: StoredArray }
+/**
+ * A checkpoint or model file's contents: named tensors (weights, optimizer moments) and string
+ * metadata (the config, the format and the training data's description).
+ */
 export interface Checkpoint { tensors: Map<string, StoredTensor>; metadata: Record<string, string> }
 
 /** A SHA-256 as lowercase hex: node:crypto's in the Node runtime, core/sha256 in the inference bundle. */

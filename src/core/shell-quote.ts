@@ -63,7 +63,7 @@ export function sbatchValue(value: string, what: string): string {
 export function slurmFilenameLiteral(dir: string, what: string): string {
   oneLine(dir, what);
   if (dir.includes('\\')) {
-    throw new GraftError(`${what} ${JSON.stringify(dir)} holds a backslash: Slurm reads a backslash in an --output path as "replace no %a", ` +
+    throw new GraftError(`${what} ${JSON.stringify(dir)} holds a backslash: Slurm reads a backslash in a log file pattern as "replace no %a", ` +
       'so every array task would write the same log file; choose a folder without one');
   }
   return dir.replaceAll('%', '%%');

@@ -28,6 +28,7 @@ export function readText(file: string): string {
   return bytes.toString('utf8');
 }
 
+/** A parsed CSV or TSV file: its header, its rows as strings, and each row's line in the file (for error messages). */
 export interface Table {
   file: string;
   header: string[];

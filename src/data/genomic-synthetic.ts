@@ -4,6 +4,9 @@ import { Rng } from '../core/random.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { ensureDir } from '../core/atomic-write.js';
 
+/**
+ * The shape of a synthetic genomic data set: samples, chromosomes, markers, founders, LD decay, subpopulations, QTL, missing rate and seed.
+ */
 export interface SyntheticGpOptions {
   samples?: number;
   chromosomes?: number;
@@ -19,6 +22,9 @@ export interface SyntheticGpOptions {
   seed?: number;
 }
 
+/**
+ * A synthetic genomic data set: sample ids, marker names and dosages (with and without missing values), traits and each sample's site.
+ */
 export interface SyntheticGp {
   ids: string[];
   markers: string[];
@@ -33,6 +39,7 @@ export interface SyntheticGp {
 /** A true QTL: its marker (index into `markers`) and its effect per allele on the scale of `genetic`. */
 export interface SyntheticQtl { marker: number; effect: number }
 
+/** One synthetic trait: its heritability, phenotypes, true genetic values and true QTL. */
 export interface SyntheticTrait {
   name: string;
   h2: number;

@@ -13,8 +13,8 @@ export interface GenotypeMatrix {
   dosage: Float32Array;
   /** VCF records not used, by reason (empty for matrix files). */
   skipped: Record<string, number>;
-  /** Where each marker sits (VCF: CHROM and POS), by marker; absent for matrix files. */
-  sites?: { chromosome: string[]; position: number[] };
+  /** Where each marker sits (VCF: CHROM and POS) and its alleles (REF, and ALT, the counted one), by marker; absent for matrix files. */
+  sites?: { chromosome: string[]; position: number[]; ref?: string[]; alt?: string[] };
 }
 
 const MISSING = new Set(['', 'NA', 'na', 'NaN', '.', './.', '.|.', '-9']);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeDataset } from '../graph/node-data.js';
-import { applyPreprocess } from '../infer/preprocess.js';
+import { applyPreprocess } from '../graph/preprocess.js';
 import { DataError, parseTable, readText } from './csv.js';
 
 export type { NodeDataset };

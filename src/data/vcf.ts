@@ -37,7 +37,7 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
     seen.set(id, i);
   });
   const skipped = { multiallelic: 0, non_snp: 0 };
-  const markers: string[] = [], chromosome: string[] = [], position: number[] = [];
+  const markers: string[] = [], chromosome: string[] = [], position: number[] = [], ref: string[] = [], altAllele: string[] = [];
   const cols: Float32Array[] = [];
   for (; li < lines.length; li++) {
     const raw = lines[li]!.replace(/\r$/, '');
@@ -64,7 +64,7 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
     }
     cols.push(col);
     markers.push(v.ID?.[0] ?? `${v.CHROM}:${v.POS}`);
-    chromosome.push(String(v.CHROM)); position.push(Number(v.POS));
+    chromosome.push(String(v.CHROM)); position.push(Number(v.POS)); ref.push(v.REF.toUpperCase()); altAllele.push(alt[0]!.toUpperCase());
   }
   if (markers.length === 0) {
     throw new DataError(file, 0, `no usable SNP records (${skipped.multiallelic} multi-allelic and ${skipped.non_snp} non-SNP skipped)`);
@@ -75,7 +75,7 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
     const c = cols[j]!;
     for (let i = 0; i < n; i++) dosage[i * m + j] = c[i]!;
   }
-  return { file, ids, markers, dosage, skipped, sites: { chromosome, position } };
+  return { file, ids, markers, dosage, skipped, sites: { chromosome, position, ref, alt: altAllele } };
 }
 
 function dosageOf(gt: string, file: string, line: number, sample: string): number {

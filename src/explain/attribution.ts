@@ -22,13 +22,19 @@ export interface FeatureSpace {
   gradToSpace(g: Float32Array): Promise<Float32Array>;
 }
 
+/** The feature space of a model that reads its features as they are: attributions are on the features themselves. */
 export function identitySpace(values: Float32Array, width: number): FeatureSpace {
   return { values, width, toModel: async (a) => a, gradToSpace: async (g) => g };
 }
 
+/**
+ * The gradient attributions (Captum's names): 'ig' integrated gradients, 'saliency' |∂φ/∂x|, 'gxi' gradient × input.
+ */
 export type GradientMethod = 'ig' | 'saliency' | 'gxi';
+/** Integrated gradients' starting point: all zeros, or each feature column's mean over the nodes. */
 export type Baseline = 'zero' | 'mean';
 
+/** Options of attribute: integrated gradients' steps, refinement and baseline, and whether edges are attributed too. */
 export interface AttributionOptions {
   /** Integrated gradients: points on the path (midpoint rule). */
   steps?: number;
@@ -45,6 +51,10 @@ export interface AttributionOptions {
   edges?: boolean;
 }
 
+/**
+ * What attribute returns: a score per feature value (and per edge when asked), φ at the input,
+ * integrated gradients' completeness check, and the passes it took.
+ */
 export interface Attribution {
   method: GradientMethod;
   /** Per attributed value, [nodes, width]: signed (saliency: |gradient|). */
@@ -74,6 +84,12 @@ export function baselineOf(values: Float32Array, width: number, kind: Baseline):
   return b;
 }
 
+/**
+ * Attributes the objective φ of one graph to its feature values (and edges) by saliency,
+ * gradient × input or integrated gradients, through the engine's own backward pass. The path
+ * points of integrated gradients run as copies of the graph in a batch, and the steps double
+ * until the attributions add up to φ(input) − φ(baseline) within `tolerance`.
+ */
 export async function attribute(probe: GraphProbe, space: FeatureSpace, objective: Objective, method: GradientMethod, o: AttributionOptions = {}): Promise<Attribution> {
   const steps = o.steps ?? 50;
   if (!Number.isInteger(steps) || steps < 1) throw argRangeError('attribute', 'options.steps', 'a positive integer', steps);

@@ -9,8 +9,14 @@ import type { GraphProbe, Objective } from './graph-probe.js';
 // of the edges by |score| (hard masks). A regression output has no class to keep: there fid+
 // and fid− are |ŷ − ŷ(complement)| and |ŷ − ŷ(explanation only)| in the output's units.
 
+/**
+ * How fidelity reads a prediction: the class ('argmax'), the sign of a logit ('sign'), or the value itself ('value', regression).
+ */
 export type Decision = 'argmax' | 'sign' | 'value';
 
+/**
+ * PyG's fidelity of an explanation: fid+ (`plus`: removing it changes the prediction), fid− (`minus`: it alone keeps the prediction), and the fraction kept.
+ */
 export interface Fidelity { plus: number; minus: number; keep: number }
 
 /**

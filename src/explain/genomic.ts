@@ -51,8 +51,12 @@ function memberProbe(rt: Runtime, data: StudyData, g: ProbeGraph, c: GcnRegresso
   });
 }
 
+/** How explainGenomic scores markers: a gradient attribution or GNNExplainer's feature mask. */
 export type GenomicMethod = 'ig' | 'saliency' | 'gxi' | 'gnnexplainer';
 
+/**
+ * What explainGenomic returns: an importance and a signed score per marker, φ and the completeness check, in trait units.
+ */
 export interface GenomicExplanation {
   method: GenomicMethod;
   /** Importance per marker (Σ_i |A_ij| in trait units; GNNExplainer: the mean feature mask). */

@@ -7,6 +7,9 @@ import type { GraphProbe, Objective } from './graph-probe.js';
 // the masks stay small and near 0 or 1. The gradients come from the engine's backward pass:
 // the input gradient for the feature mask, the GCN layers' edge gradient for the edge mask.
 
+/**
+ * GNNExplainer's options (PyG's names and defaults): epochs, learning rate, the feature mask's kind, the regularizer weights and the seed.
+ */
 export interface GnnExplainerOptions {
   epochs?: number;
   lr?: number;
@@ -20,8 +23,10 @@ export interface GnnExplainerOptions {
   seed?: number;
 }
 
+/** GNNExplainer's defaults, as PyG's: 100 epochs of Adam at lr 0.01 and its regularizer weights. */
 export const GNNEXPLAINER_DEFAULTS = { epochs: 100, lr: 0.01, edgeSize: 0.005, edgeEntropy: 1.0, featureSize: 1.0, featureEntropy: 0.1, seed: 1 } as const;
 
+/** What gnnExplainer returns: the learned edge and feature masks, and the prediction loss at the start and end. */
 export interface GnnExplanation {
   /** σ(edge logits), per undirected edge. */
   edges: Float32Array;

@@ -61,6 +61,7 @@ export function columnObjective(rows: Objective['rows'], column: number, width: 
   };
 }
 
+/** What GraphProbe.run returns: φ and the output rows of each copy, and the gradients asked for. */
 export interface ProbeResult {
   /** φ per copy. */
   values: Float64Array;
@@ -72,6 +73,9 @@ export interface ProbeResult {
   edgeGrads: Float32Array[];
 }
 
+/**
+ * One copy of the probed graph: its features, and a multiplier per edge (masked or on an integrated-gradients path).
+ */
 export interface ProbeCopy {
   /** Features [nodes, features]. */
   x: Float32Array;
@@ -102,6 +106,9 @@ export class GraphProbe {
     return Math.max(1, Math.floor(this.budget / Math.max(1, this.graph.nodes * this.features)));
   }
 
+  /**
+   * Runs the copies forward in chunks (one batch each) and returns φ per copy, with ∂φ/∂features and ∂φ/∂edges when `want` asks for them.
+   */
   async run(copies: readonly ProbeCopy[], objective: Objective, want: { grads?: boolean; edgeGrads?: boolean } = {}): Promise<ProbeResult> {
     const out: ProbeResult = { values: new Float64Array(copies.length), rows: [], grads: [], edgeGrads: [] };
     for (let c0 = 0; c0 < copies.length; c0 += this.chunk) {
@@ -192,6 +199,7 @@ export class GraphProbe {
     }
   }
 
+  /** Frees the probe's model. */
   dispose(): void {
     this.pm.model.dispose();
   }

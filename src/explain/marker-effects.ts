@@ -9,6 +9,9 @@ import type { StudyData, StudyMarkers } from '../genomics/study-data.js';
 // from allele-substitution effects β_Z = Z_trainᵀ·α / c (back-solved GBLUP, as in Strandén &
 // Garrick 2009); β_Z·sd is then the effect per standard deviation, comparable with rrBLUP's.
 
+/**
+ * A linear model's marker effects (rrBLUP's, or GBLUP's back-solved): per standard deviation and per allele, with the fit they came from.
+ */
 export interface MarkerEffects {
   /** Effect per standard deviation of each marker (what rankings use). */
   perSd: Float64Array;

@@ -33,6 +33,7 @@ function probeModel(rt: Runtime, spec: GraphModelSpec, graph: () => { adj: Graph
   };
 }
 
+/** A probe of one molecule under a trained graph-level model, for attribute, gnnExplainer and fidelity. */
 export function moleculeProbe(rt: Runtime, spec: GraphModelSpec, g: GraphSample): GraphProbe {
   return new GraphProbe(rt, probeGraph(g.nodes, sampleNorm(g), g.src, g.dst), (graph, offsets) => ({
     model: probeModel(rt, spec, graph, offsets),
@@ -41,8 +42,12 @@ export function moleculeProbe(rt: Runtime, spec: GraphModelSpec, g: GraphSample)
   }));
 }
 
+/** How explainMolecule scores atoms and bonds: a gradient attribution or GNNExplainer. */
 export type MoleculeMethod = GradientMethod | 'gnnexplainer';
 
+/**
+ * What explainMolecule returns for one molecule and label: a score per atom and per bond, the label's output, and the explanation's fidelity.
+ */
 export interface MoleculeExplanation {
   method: MoleculeMethod;
   label: number;

@@ -15,6 +15,9 @@ import { loadWeights } from './weights.js';
 // graph normalized them (the degrees of the whole graph): the output at v is then exactly the
 // full model's, and so are its gradients.
 
+/**
+ * The nodes within a GCN's reach of an explained node (its receptive field), the hops to each, and Â restricted to them.
+ */
 export interface Neighbourhood {
   /** Global node ids; local index = position. The explained node is local 0. */
   nodes: Int32Array;
@@ -59,6 +62,7 @@ export function neighbourhood(full: CsrArrays, v: number, hops: number): Neighbo
   };
 }
 
+/** A trained node classifier as the explainers need it: its config and weights by parameter name. */
 export interface NodeModelSpec { config: NodeTrainConfig; weights: Map<string, Float32Array> }
 
 /** The dense node GCN (buildNodeGcn: the sparse-input model has the same weights) on a neighbourhood. */
@@ -73,8 +77,12 @@ export function nodeProbe(rt: Runtime, ds: NodeDataset, spec: NodeModelSpec, nb:
   return { probe, x };
 }
 
+/** How explainNode scores features and edges: a gradient attribution or GNNExplainer. */
 export type NodeMethod = GradientMethod | 'gnnexplainer';
 
+/**
+ * What explainNode returns: the explained class and its logit, a score per neighbourhood feature value and edge, and the explanation's fidelity.
+ */
 export interface NodeExplanation {
   node: number;
   /** The explained class (the model's prediction unless a target was given) and its logit. */
@@ -91,6 +99,12 @@ export interface NodeExplanation {
   passes: number;
 }
 
+/**
+ * Explains one node's prediction: runs the trained model on the node's `layers`-hop
+ * neighbourhood (whose output for that node equals the full graph's) and scores its feature
+ * values and edges by `method`, with the fidelity of the top `keep` fraction. `full` is the
+ * whole graph's Â (gcnNorm's normalization) as CSR arrays.
+ */
 export async function explainNode(rt: Runtime, ds: NodeDataset, spec: NodeModelSpec, full: CsrArrays, v: number, method: NodeMethod,
   o: { target?: number; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number } = {}): Promise<{ explanation: NodeExplanation; nb: Neighbourhood }> {
   const nb = neighbourhood(full, v, spec.config.layers);

@@ -1,6 +1,6 @@
 import { Runtime } from '../runtime/runtime.js';
 import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
-import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis } from './kernel-reml.js';
+import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis, type KernelFit } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
 import { blendWeight, innerValidation } from './stacking.js';
@@ -74,11 +74,52 @@ export interface CvJob {
    * in member order then gives the ensemble's bits.
    */
   member?: number;
+  /**
+   * graft gp's final fit: the model fitted on every phenotyped sample of the trait, predicting
+   * the samples with none (the candidates), keeping what scores samples it has never seen
+   * (FinalState). repeat and fold are 0; such a job is never cached (its result holds weights).
+   */
+  final?: true;
+}
+
+/** A REML kernel model's fit, as kept (genomics/kept-models.ts scores new samples from it). */
+export interface KernelState {
+  /** grm: the relationship (VanRaden's or the given one); marker: W·Wᵀ; gaussian / average: of the relationship's distances. */
+  kernel: 'grm' | 'marker' | 'gaussian' | 'average';
+  /** gaussian: the bandwidth; average: the three bandwidths and their weights. */
+  theta?: number;
+  thetas?: number[];
+  weights?: number[];
+  mu: number;
+  alpha: Float64Array;
+  /** The training samples (indices into the study's samples), in the order alpha follows. */
+  train: Int32Array;
+  /** (K_train + δI)⁻¹, for prediction error variances (GBLUP and RKHS). */
+  vinv?: Float64Array;
+  sigmaG2: number;
+  delta: number;
+  h2: number;
+}
+
+/** One GCN member fitted on every phenotyped sample: prediction = output · scale.sd + scale.mean. */
+export interface MemberState { seed: number; scale: { mean: number; sd: number }; weights: Map<string, Float32Array> }
+
+/** What a final fit keeps: the kernel part, the GCN members, the stack's blend weight, and the members' predictions of the candidates. */
+export interface FinalState {
+  kernel?: KernelState;
+  members?: MemberState[];
+  config?: GcnRegressorConfig;
+  /** gxe: the environment-specific deviation's GBLUP, added to the main effect (kernel). */
+  deviation?: KernelState;
+  /** stack: the GCN's weight w (prediction = w·GCN + (1 − w)·RKHS). */
+  blend?: number;
+  /** Each member's prediction (trait units) of each test sample, [member][q]: the GCN part, transductive. */
+  memberTest?: Float64Array[];
 }
 
 export interface CvJobResult {
   job: CvJob;
-  perTrait: { trait: number; test: number[]; predicted: number[]; info: Record<string, number> }[];
+  perTrait: { trait: number; test: number[]; predicted: number[]; info: Record<string, number>; final?: FinalState }[];
   ms: number;
 }
 
@@ -97,21 +138,30 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
     const y = data.y[t]!;
     const train: number[] = [], test: number[] = [];
     for (let i = 0; i < data.n; i++) {
+      if (job.final) { (Number.isFinite(y[i]!) ? train : test).push(i); continue; }
       if (!Number.isFinite(y[i]!) || fold[i] === 0) continue;
       (fold[i] === job.fold ? test : train).push(i);
     }
-    if (test.length === 0) { perTrait.push({ trait: t, test, predicted: [], info: {} }); continue; }
+    if (test.length === 0 && !job.final) { perTrait.push({ trait: t, test, predicted: [], info: {} }); continue; }
     const trainIdx = Int32Array.from(train), testIdx = Int32Array.from(test);
     const key = train.join(',');
     if (!bases.has(key)) bases.set(key, new Map());
     const trainBases = bases.get(key)!;
     /** The RKHS fit of this fold and trait (θ by REML), which stack and boost build on. */
     const rkhsOnFold = () => fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, Float64Array.from(train, (i) => y[i]!), trainBases);
+    /** A final fit's kernel part as kept; with `pev`, (K + δI)⁻¹ from the training block's decomposition too. */
+    const kept = (kernel: KernelState['kernel'], fit: KernelFit, kFull: Float64Array, pev: boolean, extra: Partial<KernelState> = {}): KernelState => ({
+      kernel, ...extra, mu: fit.mu, alpha: fit.alpha, train: trainIdx, sigmaG2: fit.sigmaG2, delta: fit.delta, h2: fit.h2,
+      ...(pev ? { vinv: vInverse(cachedBasis(kFull, data.n, trainIdx, trainBases), fit.delta) } : {}),
+    });
     if (job.model === 'gblup' || job.model === 'rrblup') {
       const k = job.model === 'gblup' ? data.grm : data.markerKernel;
       const fit = fitKernelReml(cachedBasis(k, data.n, trainIdx, trainBases), Float64Array.from(train, (i) => y[i]!));
       const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
-      perTrait.push({ trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 } });
+      perTrait.push({
+        trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 },
+        ...(job.final ? { final: { kernel: kept(job.model === 'gblup' ? 'grm' : 'marker', fit, k, job.model === 'gblup') } } : {}),
+      });
     } else if (job.model === 'rkhs' || job.model === 'rkhs-ka') {
       const yTrain = Float64Array.from(train, (i) => y[i]!);
       const choice = job.model === 'rkhs'
@@ -121,18 +171,24 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       const info: Record<string, number> = { h2: choice.fit.h2, delta: choice.fit.delta };
       if (choice.theta !== undefined) info['theta'] = choice.theta;
       choice.weights?.forEach((w, k) => { info[`w${k + 1}`] = w; });
-      perTrait.push({ trait: t, test, predicted: Array.from(pred), info });
+      const extra: Partial<KernelState> = choice.theta !== undefined ? { theta: choice.theta } : { thetas: [...KERNEL_AVERAGE_BANDWIDTHS], weights: choice.weights! };
+      perTrait.push({ trait: t, test, predicted: Array.from(pred), info, ...(job.final ? { final: { kernel: kept(job.model === 'rkhs' ? 'gaussian' : 'average', choice.fit, choice.kernel, true, extra) } } : {}) });
     } else if (ACROSS_ENV_MODELS.includes(job.model)) {
       const me = data.multiEnv;
       if (!me) throw new GraftError(`the ${job.model} model needs long-format phenotypes (options.long)`);
       const columns = me.traitOf.flatMap((tr, c) => (tr === me.traitOf[t] ? [c] : []));
-      const hidden = hiddenRecords(me.scheme, fold, job.fold, t);
+      const hidden = job.final ? () => false : hiddenRecords(me.scheme, fold, job.fold, t);
+      // Kept: μ (the environment's level in it), α and the training genotypes of each stage, scored on the relationship.
+      const grmState = (s: { mu: number; alpha: Float64Array; train: Int32Array }, f: KernelFit): KernelState => ({ kernel: 'grm', mu: s.mu, alpha: s.alpha, train: s.train, sigmaG2: f.sigmaG2, delta: f.delta, h2: f.h2 });
       if (job.model === 'across') {
         const a = fitAcrossEnvironments(data.grm, data.n, data.y, columns, t, hidden, testIdx);
-        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records } });
+        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records }, ...(job.final ? { final: { kernel: grmState(a.scoring, a.fit) } } : {}) });
       } else {
         const a = fitGxE(data.grm, data.n, data.y, columns, t, hidden, testIdx);
-        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) } });
+        perTrait.push({
+          trait: t, test, predicted: Array.from(a.predicted), info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) },
+          ...(job.final ? { final: { kernel: grmState(a.scoring, a.main), ...(a.deviation ? { deviation: grmState(a.deviationScoring!, a.deviation) } : {}) } } : {}),
+        });
       }
     } else if (job.model === 'stack') {
       // RKHS on the whole training fold, and both members out of sample on one inner split: the
@@ -145,7 +201,10 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints, val);
       const w = blendWeight(Array.from(val, (i) => y[i]!), Array.from(val, (i) => g.mean[i]!), kVal);
       const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
-      perTrait.push({ trait: t, test, predicted: test.map((i, q) => w * g.mean[i]! + (1 - w) * kTest[q]!), info: { w_graph: w, theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members } });
+      perTrait.push({
+        trait: t, test, predicted: test.map((i, q) => w * g.mean[i]! + (1 - w) * kTest[q]!), info: { w_graph: w, theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members },
+        ...(job.final ? { final: { kernel: kept('gaussian', rk.fit, rk.kernel, false, { theta: rk.theta! }), ...finalMembers(g, test, gcn), blend: w } } : {}),
+      });
     } else if (job.model === 'boost') {
       // The GCN learns what RKHS's fit leaves over on the training samples; the two add up.
       const rk = rkhsOnFold();
@@ -154,10 +213,14 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       train.forEach((i, q) => { residual[i] = y[i]! - fitted[q]!; });
       const g = await gcnEnsemble(rt, data, job, residual, trainIdx, gcn, checkpoints);
       const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
-      perTrait.push({ trait: t, test, predicted: test.map((i, q) => kTest[q]! + g.mean[i]!), info: { theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members } });
+      perTrait.push({
+        trait: t, test, predicted: test.map((i, q) => kTest[q]! + g.mean[i]!), info: { theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members },
+        ...(job.final ? { final: { kernel: kept('gaussian', rk.fit, rk.kernel, false, { theta: rk.theta! }), ...finalMembers(g, test, gcn) } } : {}),
+      });
     } else {
-      const g = await gcnEnsemble(rt, data, job, y, trainIdx, job.model === 'appnp' ? { ...gcn, architecture: 'appnp' } : gcn, checkpoints);
-      perTrait.push({ trait: t, test, predicted: test.map((i) => g.mean[i]!), info: { best_epoch: g.bestEpoch, members: g.members } });
+      const c = job.model === 'appnp' ? { ...gcn, architecture: 'appnp' as const } : gcn;
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, c, checkpoints);
+      perTrait.push({ trait: t, test, predicted: test.map((i) => g.mean[i]!), info: { best_epoch: g.bestEpoch, members: g.members }, ...(job.final ? { final: finalMembers(g, test, c) } : {}) });
     }
   }
   return { job, perTrait, ms: performance.now() - t0 };
@@ -167,14 +230,16 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
  * A job's GCN ensemble (or its one member, job.member) fitted to `y` on the training nodes:
  * the members' predictions of every node averaged in member order, and their mean best epoch.
  */
-async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64Array, trainIdx: Int32Array, gcn: GcnRegressorConfig, checkpoints: JobCheckpoints | undefined, validation?: Int32Array): Promise<{ mean: Float64Array; bestEpoch: number; members: number }> {
+async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64Array, trainIdx: Int32Array, gcn: GcnRegressorConfig, checkpoints: JobCheckpoints | undefined, validation?: Int32Array): Promise<Ensemble> {
   const all = Math.max(1, gcn.ensemble);
   const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
   const members = chosen.length;
   const mean = new Float64Array(data.n);
   let bestEpoch = 0;
+  const kept: { state: MemberState; predictions: Float64Array }[] = [];
   for (const e of chosen) {
-    const seed = gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
+    // A final fit's members take the seeds graft explain's full fits take (fullFitSeed, explain/genomic.ts), so the ensemble kept for it is the one it would fit.
+    const seed = job.final ? gcn.seed + 100_003 * e + 7_919 : gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
     const r = await trainGcnRegressor(rt, {
       n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
       ...(data.edgeWeights ? { edgeWeights: data.edgeWeights } : {}),
@@ -184,9 +249,35 @@ async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64A
     }, { ...gcn, seed }, checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {});
     for (let i = 0; i < data.n; i++) mean[i]! += r.predictions[i]!;
     bestEpoch += r.bestEpoch / members;
+    if (job.final) kept.push({ state: { seed, scale: r.scale, weights: r.weights }, predictions: r.predictions });
   }
   for (let i = 0; i < data.n; i++) mean[i]! /= members;
-  return { mean, bestEpoch, members };
+  return { mean, bestEpoch, members, kept };
+}
+
+interface Ensemble { mean: Float64Array; bestEpoch: number; members: number; kept: { state: MemberState; predictions: Float64Array }[] }
+
+/** A final fit's GCN members, their config and their predictions of the test samples. */
+function finalMembers(g: Ensemble, test: number[], config: GcnRegressorConfig): FinalState {
+  return { members: g.kept.map((k) => k.state), config, memberTest: g.kept.map((k) => Float64Array.from(test, (i) => k.predictions[i]!)) };
+}
+
+/** (K + δI)⁻¹ = Q·(Λ + δ)⁻¹·Qᵀ from the training block's decomposition. */
+function vInverse(b: KernelBasis, delta: number): Float64Array {
+  const { n, eig } = b, out = new Float64Array(n * n);
+  for (let k = 0; k < n; k++) {
+    const w = 1 / (eig.values[k]! + delta), v = eig.vectors.subarray(k * n, k * n + n);
+    for (let a = 0; a < n; a++) {
+      const va = v[a]! * w, row = a * n;
+      for (let c = 0; c < n; c++) out[row + c]! += va * v[c]!;
+    }
+  }
+  return out;
+}
+
+/** One final-fit job per model (per model and trait for the GCN models): fit on every phenotyped sample, predict the candidates. */
+export function planFinalJobs(models: GpModel[], traits: number): CvJob[] {
+  return planJobs(models, 1, 1, traits).map((j) => ({ ...j, fold: 0, final: true as const }));
 }
 
 /** The jobs of a study, longest first (GCN training dominates), so a pool finishes evenly. */

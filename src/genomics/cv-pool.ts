@@ -16,6 +16,8 @@ export interface CvPoolInit {
 export interface JobCache {
   load(job: CvJob): CvJobResult | null;
   save(result: CvJobResult): void;
+  /** A final fit finished: its training checkpoints can go (its result is not kept). */
+  forget?(job: CvJob): void;
 }
 
 export interface CvRunOptions {
@@ -37,7 +39,7 @@ export interface CvRunOptions {
 export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number, o: CvRunOptions = {}): Promise<CvJobResult[]> {
   let done = 0;
   const finish = (r: CvJobResult, reused: boolean): CvJobResult => {
-    if (!reused) o.cache?.save(r);
+    if (!reused) { if (r.job.final) o.cache?.forget?.(r.job); else o.cache?.save(r); } // final fits hold weights: run again on resume, never cached
     o.onDone?.(r, ++done, reused);
     return r;
   };
@@ -53,7 +55,7 @@ export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number
       }
     }
   };
-  const cached = jobs.map((j) => o.cache?.load(j) ?? null);
+  const cached = jobs.map((j) => (j.final ? null : o.cache?.load(j) ?? null));
   if (threads <= 1) {
     const rt = await Runtime.create({ threads: 1 });
     try {

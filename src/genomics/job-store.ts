@@ -1,9 +1,12 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
+import { fileSha256 } from '../core/input-files.js';
 import type { CvJob, CvJobResult } from './cv-jobs.js';
+
+// The one SHA-256 of input files (core/input-files.ts), re-exported for the callers that read it here.
+export { fileSha256 };
 
 // Cross-validation results one job at a time, so a study that stops (kill -9, a lost node, a
 // Slurm time limit) resumes where it was. A folder of per-job files:
@@ -26,17 +29,16 @@ interface Manifest { format: string; settings: Record<string, unknown>; inputs: 
 
 /** A job's file name: model, repeat, fold, traits, member (all 1-based where people count). */
 export function jobKey(job: CvJob): string {
-  return `${job.model}-r${job.repeat + 1}-f${job.fold}-t${job.traits.join('.')}${job.member === undefined ? '' : `-m${job.member}`}`;
+  return job.final ? `${job.model}-final-t${job.traits.join('.')}` : `${job.model}-r${job.repeat + 1}-f${job.fold}-t${job.traits.join('.')}${job.member === undefined ? '' : `-m${job.member}`}`;
 }
 
-export async function fileSha256(file: string): Promise<string> {
-  const h = createHash('sha256');
+/** The SHA-256 of an input file; an unreadable one is one line naming it. */
+async function inputSha256(file: string): Promise<string> {
   try {
-    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    return await fileSha256(file);
   } catch (err) {
     throw new GraftError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return h.digest('hex');
 }
 
 /** Settings as dotted paths to JSON leaves ({gcn: {epochs: 40}} → gcn.epochs: "40"). */
@@ -74,7 +76,7 @@ export class JobStore {
    */
   static async open(dir: string, identity: JobIdentity, resume: boolean): Promise<JobStore> {
     const inputs: Manifest['inputs'] = {};
-    for (const [role, path] of Object.entries(identity.inputs)) inputs[role] = { path, sha256: await fileSha256(path) };
+    for (const [role, path] of Object.entries(identity.inputs)) inputs[role] = { path, sha256: await inputSha256(path) };
     const now: Manifest = { format: JOB_FORMAT, settings: identity.settings, inputs };
     const file = join(dir, 'manifest.json');
     if (existsSync(file)) {
@@ -92,6 +94,18 @@ export class JobStore {
       writeJsonAtomic(file, now);
     }
     return new JobStore(dir);
+  }
+
+  /**
+   * After a failed study: removes the job folder when no job in it finished (only its
+   * manifest, or checkpoints of jobs that never finished), so the corrected run can start in
+   * the same folder; a folder with finished jobs stays for --resume. True when it went.
+   */
+  static discardIfUnused(dir: string): boolean {
+    if (!existsSync(dir)) return false;
+    if (readdirSync(dir).some((f) => f.endsWith('.json') && f !== 'manifest.json')) return false;
+    rmSync(dir, { recursive: true, force: true });
+    return true;
   }
 
   private fileOf(job: CvJob): string {
@@ -114,7 +128,12 @@ export class JobStore {
   /** Records a finished job (atomically) and removes its training checkpoints. */
   save(r: CvJobResult): void {
     writeJsonAtomic(this.fileOf(r.job), { format: JOB_FORMAT, job: r.job, result: r });
-    const prefix = `${jobKey(r.job)}-m`;
+    this.forget(r.job);
+  }
+
+  /** Removes a job's training checkpoints (a finished job's, or a final fit's, whose result is not kept). */
+  forget(job: CvJob): void {
+    const prefix = `${jobKey(job)}-m`;
     for (const f of readdirSync(this.dir)) if (f.startsWith(prefix) && f.includes('.safetensors')) rmSync(join(this.dir, f), { force: true });
   }
 

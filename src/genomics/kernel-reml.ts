@@ -47,6 +47,11 @@ export function kernelBasis(kTrain: Float64Array, n: number, fixed?: Float64Arra
   return { n, eig, q1 };
 }
 
+/**
+ * Fits y = 1μ + g + e with g ~ N(0, σg²·K) by REML on the training block's eigendecomposition
+ * (a grid, then golden section, over δ = σe²/σg², as rrBLUP's mixed.solve): the variance
+ * components, h², μ̂ and the weights α that predictKernel applies to new samples.
+ */
 export function fitKernelReml(b: KernelBasis, y: Float64Array): KernelFit {
   const { n, eig, q1 } = b;
   if (y.length !== n) throw new GraftError(`fitKernelReml: ${y.length} phenotypes for a training block of ${n}`);

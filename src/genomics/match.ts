@@ -1,5 +1,8 @@
 import { GraftError } from '../core/errors.js';
 
+/**
+ * How genotyped and phenotyped samples were paired by id: the phenotype row of each genotype, and who is in only one file.
+ */
 export interface SampleMatch {
   /** For each genotyped sample (in genotype order), its phenotype row, or -1. */
   phenoRow: Int32Array;

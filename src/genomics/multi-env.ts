@@ -10,6 +10,9 @@ import { fitKernelReml, kernelBasis, predictKernel, trainBlock, type KernelFit }
 // Per-environment models see only the target environment, so CV1 and CV2 are the same for
 // them and CV0 is beyond them; the across-environment model is what uses the other trials.
 
+/**
+ * The cross-validation schemes of multi-environment trials: CV1 (new genotypes), CV2 (genotypes seen in other environments), CV0 (new environments).
+ */
 export type EnvScheme = 'cv1' | 'cv2' | 'cv0';
 export const ENV_SCHEMES: readonly EnvScheme[] = ['cv1', 'cv2', 'cv0'];
 
@@ -52,7 +55,7 @@ export function multiEnvColumns(columns: string[], scheme: EnvScheme): MultiEnv 
  * `columns`: the trait's columns (one per environment) in y; `target`: the column to predict;
  * `hidden(i, column)`: whether that record is out of the training data.
  */
-export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; fit: KernelFit; genotypes: number; records: number } {
+export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; fit: KernelFit; genotypes: number; records: number; scoring: AcrossScoring } {
   const kept = trainingRecord(y, hidden);
   const sum = new Float64Array(n), count = new Int32Array(n);
   let envMean = NaN, records = 0, othersSum = 0, others = 0;
@@ -74,8 +77,11 @@ export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Arra
   const g = predictKernel(scaled, k, n, train, rows);
   // A new environment (CV0) has no mean of its own: it gets the mean of all the other environments' training records.
   const level = Number.isFinite(envMean) ? envMean : others ? othersSum / others : 0;
-  return { predicted: Float64Array.from(g, (v) => v + level), fit, genotypes: nt, records };
+  return { predicted: Float64Array.from(g, (v) => v + level), fit, genotypes: nt, records, scoring: { mu: scaled.mu + level, alpha: scaled.alpha, train } };
 }
+
+/** What scores any genotype with a fit: μ + K[s, train]·α (the environment's level in μ). */
+export interface AcrossScoring { mu: number; alpha: Float64Array; train: Int32Array }
 
 /** Whether record (genotype i, column c) is training data: observed, and not hidden by the scheme. */
 function trainingRecord(y: Float64Array[], hidden: (i: number, column: number) => boolean): (i: number, column: number) => boolean {
@@ -103,16 +109,16 @@ export function hiddenRecords(scheme: EnvScheme, fold: Int32Array, f: number, ta
  * what a per-environment model uses (the target environment's other genotypes). A new
  * environment (CV0) has no residuals, so there it is the main-effect model.
  */
-export function fitGxE(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; main: KernelFit; deviation: KernelFit | null } {
+export function fitGxE(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; main: KernelFit; deviation: KernelFit | null; scoring: AcrossScoring; deviationScoring: AcrossScoring | null } {
   const kept = trainingRecord(y, hidden);
   const inTarget = Array.from({ length: n }, (_, i) => i).filter((i) => kept(i, target));
   const all = Int32Array.from([...rows, ...inTarget]);
   const main = fitAcrossEnvironments(k, n, y, columns, target, hidden, all);
   const predicted = main.predicted.slice(0, rows.length);
-  if (inTarget.length < 3) return { predicted, main: main.fit, deviation: null };
+  if (inTarget.length < 3) return { predicted, main: main.fit, deviation: null, scoring: main.scoring, deviationScoring: null };
   const train = Int32Array.from(inTarget);
   const residual = Float64Array.from(train, (i, a) => y[target]![i]! - main.predicted[rows.length + a]!);
   const deviation = fitKernelReml(kernelBasis(trainBlock(k, n, train), train.length), residual);
   const ge = predictKernel(deviation, k, n, train, rows);
-  return { predicted: Float64Array.from(predicted, (v, q) => v + ge[q]!), main: main.fit, deviation };
+  return { predicted: Float64Array.from(predicted, (v, q) => v + ge[q]!), main: main.fit, deviation, scoring: main.scoring, deviationScoring: { mu: deviation.mu, alpha: deviation.alpha, train } };
 }

@@ -1,6 +1,7 @@
 import { argRangeError } from '../core/errors.js';
 import { isBinaryCoded, type GenotypeMatrix } from '../data/genotypes.js';
 
+/** Marker quality control: the least call rate and minor allele frequency a marker needs to be kept. */
 export interface QcOptions {
   /** Drop markers observed in fewer than this fraction of samples (default 0.9). */
   minCallRate?: number;
@@ -8,6 +9,9 @@ export interface QcOptions {
   minMaf?: number;
 }
 
+/**
+ * What quality control did: markers in, removed for call rate, MAF and monomorphism, kept, cells imputed, and the coding.
+ */
 export interface QcReport {
   samples: number;
   markersIn: number;
@@ -31,7 +35,7 @@ export interface CleanGenotypes {
   /** Frequency of the coded allele per kept marker. */
   freq: Float64Array;
   /** Chromosome and position per kept marker, when the genotypes had them (VCF). */
-  sites?: { chromosome: string[]; position: number[] };
+  sites?: { chromosome: string[]; position: number[]; ref?: string[]; alt?: string[] };
   report: QcReport;
 }
 
@@ -78,7 +82,12 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
   }
   return {
     ids: g.ids, markers: keep.map((j) => g.markers[j]!), n, m: mk, dosage, freq,
-    ...(g.sites ? { sites: { chromosome: keep.map((j) => g.sites!.chromosome[j]!), position: keep.map((j) => g.sites!.position[j]!) } } : {}),
+    ...(g.sites ? {
+      sites: {
+        chromosome: keep.map((j) => g.sites!.chromosome[j]!), position: keep.map((j) => g.sites!.position[j]!),
+        ...(g.sites.ref && g.sites.alt ? { ref: keep.map((j) => g.sites!.ref![j]!), alt: keep.map((j) => g.sites!.alt![j]!) } : {}),
+      },
+    } : {}),
     report: {
       samples: n, markersIn: m, removedCallRate, removedMaf, removedMonomorphic, markersKept: mk, imputedCells: imputed,
       coding: binary ? 'binary 0/1 (taken as homozygous 0/2)' : 'dosage 0/1/2',

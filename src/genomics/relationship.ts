@@ -79,18 +79,52 @@ export function alignRelationship(r: Relationship, ids: string[]): Relationship 
   return { ids, n, values, source: r.source, ...(r.file ? { file: r.file } : {}) };
 }
 
-/** The top `k` principal components of the samples from their relationship matrix: U_k·sqrt(Λ_k), [n, k]. */
-export function principalComponents(r: Relationship, k: number): { scores: Float32Array; k: number; explained: number } {
+/**
+ * The top `k` principal components of the samples from their relationship matrix: U_k·sqrt(Λ_k), [n, k].
+ * `projection` [n, k] is U_k·Λ_k^(−1/2): a sample's row of the relationship (against these n
+ * samples) times it gives that sample's scores, for a sample that was not among them too.
+ */
+export function principalComponents(r: Relationship, k: number): { scores: Float32Array; k: number; explained: number; projection: Float64Array } {
   const n = r.n, e = symmetricEigen(r.values, n);
   const kk = Math.max(1, Math.min(k, n));
-  const scores = new Float32Array(n * kk);
+  const scores = new Float32Array(n * kk), projection = new Float64Array(n * kk);
   let total = 0, top = 0;
   for (let q = 0; q < n; q++) total += Math.max(0, e.values[q]!);
   for (let c = 0; c < kk; c++) {
     const q = n - 1 - c, lam = Math.max(0, e.values[q]!);
     top += lam;
     const s = Math.sqrt(lam);
-    for (let i = 0; i < n; i++) scores[i * kk + c] = e.vectors[q * n + i]! * s;
+    for (let i = 0; i < n; i++) { scores[i * kk + c] = e.vectors[q * n + i]! * s; projection[i * kk + c] = s > 0 ? e.vectors[q * n + i]! / s : 0; }
   }
-  return { scores, k: kk, explained: total > 0 ? top / total : 0 };
+  return { scores, k: kk, explained: total > 0 ? top / total : 0, projection };
+}
+
+/**
+ * Rows of a relationship matrix for samples a study never saw (graft predict on a run made
+ * from a relationship): a header of column ids after one leading cell, then one row per new
+ * sample (id, values). Every id of `study` must be a column; a row's own id as a column
+ * gives its diagonal (NaN without it: the Gaussian kernels then refuse).
+ */
+export function readRelationshipRows(file: string, study: string[]): { ids: string[]; rows: Float64Array[]; self: number[] } {
+  const t = parseTable(file);
+  const cols = t.header.slice(1), at = new Map(cols.map((id, j) => [id, j]));
+  const missing = study.filter((id) => !at.has(id));
+  if (missing.length) throw new DataError(file, 1, `${missing.length} of the run's ${study.length} samples are not columns (e.g. ${missing.slice(0, 3).map((s) => `'${s}'`).join(', ')}): each new sample needs its relationship to every sample of the run`);
+  const ids: string[] = [], rows: Float64Array[] = [], self: number[] = [];
+  const seen = new Set<string>();
+  t.rows.forEach((row, r) => {
+    const line = t.lines[r]!, id = row[0]!;
+    if (seen.has(id)) throw new DataError(file, line, `sample '${id}' appears twice`);
+    seen.add(id);
+    const value = (j: number): number => {
+      const v = Number(row[j + 1]);
+      if (row[j + 1] === undefined || row[j + 1] === '' || !Number.isFinite(v)) throw new DataError(file, line, `column '${cols[j]}': ${JSON.stringify(row[j + 1] ?? '')} is not a number`);
+      return v;
+    };
+    ids.push(id);
+    rows.push(Float64Array.from(study, (s) => value(at.get(s)!)));
+    self.push(at.has(id) ? value(at.get(id)!) : NaN);
+  });
+  if (ids.length === 0) throw new DataError(file, 0, 'no sample rows after the header');
+  return { ids, rows, self };
 }

@@ -49,6 +49,11 @@ function squaredDistances(grm: Float64Array, n: number): { d2: Float64Array; med
   return made;
 }
 
+/** The median squared distance over pairs of samples of a relationship (the Gaussian kernels' scale). */
+export function squaredDistanceMedian(grm: Float64Array, n: number): number {
+  return squaredDistances(grm, n).median;
+}
+
 export interface KernelChoice {
   fit: KernelFit;
   /** The kernel the fit used, full n×n (the prediction needs its rows of test samples). */

@@ -75,6 +75,9 @@ export interface StudyData {
   featureBlocks?: number[];
 }
 
+/**
+ * A study's data in words: the sample match, QC, skipped records, how the relationship, graph and features were made, and missing phenotypes per trait.
+ */
 export interface StudySummary {
   match: SampleMatch & { text: string };
   qc: QcReport | null;
@@ -83,6 +86,40 @@ export interface StudySummary {
   graph: string;
   features: string;
   missingPerTrait: Record<string, number>;
+  /** Per trait, the phenotypes more than OUTLIER_ROBUST_SDS robust SDs from the median (kept, flagged). */
+  outliers: Record<string, { id: string; value: number; robustZ: number }[]>;
+}
+
+/** Phenotypes further than this many robust SDs (1.4826 · MAD) from the trait's median are flagged. */
+export const OUTLIER_ROBUST_SDS = 6;
+
+/**
+ * How a sample's GCN features are made from its genotypes, so a sample the study never saw
+ * gets them the same way (genomics/kept-models.ts): standardized markers c0..c1 as they are,
+ * the scores of the marker block's kernel W·Wᵀ, or of the relationship (`projection` [n, f]
+ * maps a sample's kernel row against the study's n samples to its f scores).
+ */
+export type FeaturePart =
+  | { source: 'markers'; c0: number; c1: number }
+  | { source: 'marker-kernel'; c0: number; c1: number; f: number; projection: Float64Array }
+  | { source: 'relationship'; f: number; projection: Float64Array };
+
+function median(sorted: number[]): number {
+  const m = sorted.length;
+  return m % 2 ? sorted[(m - 1) / 2]! : (sorted[m / 2 - 1]! + sorted[m / 2]!) / 2;
+}
+
+/** The values more than OUTLIER_ROBUST_SDS robust SDs from the median, with their robust z. */
+export function phenotypeOutliers(values: Float64Array, ids: string[]): { id: string; value: number; robustZ: number }[] {
+  const obs = Array.from(values).filter(Number.isFinite).sort((a, b) => a - b);
+  if (obs.length < 3) return [];
+  const med = median(obs);
+  const mad = median(obs.map((v) => Math.abs(v - med)).sort((a, b) => a - b));
+  const rsd = 1.4826 * mad;
+  if (!(rsd > 0)) return [];
+  const out: { id: string; value: number; robustZ: number }[] = [];
+  values.forEach((v, i) => { if (Number.isFinite(v) && Math.abs(v - med) > OUTLIER_ROBUST_SDS * rsd) out.push({ id: ids[i]!, value: v, robustZ: (v - med) / rsd }); });
+  return out;
 }
 
 function sharedF64(a: Float64Array): Float64Array { const s = new Float64Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
@@ -98,7 +135,7 @@ export interface StudyMarkers {
 }
 
 export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}, keep: { markers?: boolean } = {}):
-  Promise<{ data: StudyData; summary: StudySummary; markers: StudyMarkers | null }> {
+  Promise<{ data: StudyData; summary: StudySummary; markers: StudyMarkers | null; featureParts: FeaturePart[] }> {
   if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (options.geno) or a relationship matrix (options.relationship)');
   const g = o.geno ? await readGenotypes(o.geno) : null;
   const given = o.relationship ? readRelationship(o.relationship) : null;
@@ -121,6 +158,7 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   }
   const n = ids.length;
   const missingPerTrait: Record<string, number> = {};
+  const outliers: StudySummary['outliers'] = {};
   const y = traits.map((t) => {
     const col = traitValues(p, t);
     const out = new Float64Array(n);
@@ -129,7 +167,12 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     if (obs.length === 0) throw new DataError(o.pheno, 0, `trait '${t}' is missing (NA) for every genotyped sample`);
     if (obs.every((v) => v === obs[0])) throw new DataError(o.pheno, 0, `trait '${t}' is constant (${obs[0]}) over the genotyped samples: nothing to predict`);
     missingPerTrait[t] = n - obs.length;
-    if (obs.length < n) log(`warning: trait '${t}' is missing (NA, NaN or empty) for ${n - obs.length} of ${n} genotyped samples: they are predicted but never scored`);
+    if (obs.length < n) log(`trait '${t}': ${n - obs.length} of ${n} genotyped samples have no phenotype (NA, NaN or empty): they are candidates, predicted from the fit on the ${obs.length} phenotyped (candidates.csv)`);
+    const far = phenotypeOutliers(out, ids);
+    if (far.length) {
+      outliers[t] = far;
+      log(`warning: trait '${t}': ${far.length} phenotype(s) more than ${OUTLIER_ROBUST_SDS} robust SDs from the median (${far.slice(0, 5).map((o) => `${o.id} = ${o.value}, ${o.robustZ.toFixed(1)} robust SDs`).join('; ')}${far.length > 5 ? '; …' : ''}): kept; check them for entry errors`);
+    }
     return sharedF64(out);
   });
   let markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
@@ -148,25 +191,31 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   }
   let features: Float32Array, f: number, featText: string;
   let featureBlocks: number[] | undefined;
+  let featureParts: FeaturePart[];
   if ((o.branches ?? 1) > 1 && (o.features === 'pcs' || !markers)) {
     throw new GraftError('GCN branches split the markers into blocks: they need marker genotypes and marker features (not pcs)');
   }
   if (o.features === 'pcs') {
     const pc = principalComponents(rel, o.pcs);
     features = pc.scores; f = pc.k;
+    featureParts = [{ source: 'relationship', f, projection: pc.projection }];
     featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
   } else if (!markers) {
-    ({ features, f } = fullRankScores(rel.values, n, ids));
+    let projection: Float64Array;
+    ({ features, f, projection } = fullRankScores(rel.values, n, ids));
+    featureParts = [{ source: 'relationship', f, projection }];
     featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
   } else if ((o.branches ?? 1) > 1) {
     // One feature block per marker block, each its block's full-rank scores (or its markers).
     const k = o.branches!, parts: Float32Array[] = [], widths: number[] = [];
+    featureParts = [];
     if (k > markers.m) throw new GraftError(`${k} branches need at least ${k} markers; ${markers.m} passed QC`);
     for (let b = 0; b < k; b++) {
       const c0 = Math.floor((markers.m * b) / k), c1 = Math.floor((markers.m * (b + 1)) / k), mb = c1 - c0;
       const wb = new Float32Array(n * mb);
       for (let i = 0; i < n; i++) wb.set(markers.w.subarray(i * markers.m + c0, i * markers.m + c1), i * mb);
       const fb = mb > n ? fullRankScores(await crossProduct(rt, wb, n, mb), n, ids) : { features: wb, f: mb };
+      featureParts.push('projection' in fb ? { source: 'marker-kernel', c0, c1, f: fb.f, projection: fb.projection } : { source: 'markers', c0, c1 });
       parts.push(fb.features); widths.push(fb.f);
     }
     f = widths.reduce((a, b) => a + b, 0);
@@ -182,10 +231,13 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     // and the first layer's W·Θ equals (U·S)·(Vᵀ·Θ). Training on the n scores U·S is the same
     // model with far fewer multiply-adds (an L2 penalty's minimizer lies in V's span anyway);
     // only dropout on the input differs (it drops scores, not markers).
-    ({ features, f } = fullRankScores(markerKernel, n, ids));
+    let projection: Float64Array;
+    ({ features, f, projection } = fullRankScores(markerKernel, n, ids));
+    featureParts = [{ source: 'marker-kernel', c0: 0, c1: markers.m, f, projection }];
     featText = `${markers.m} standardized markers, as their ${f} principal-component scores (an exact reparametrization of the first layer: ${markers.m} markers > ${n} samples)`;
   } else {
     features = markers.w; f = markers.m;
+    featureParts = [{ source: 'markers', c0: 0, c1: markers.m }];
     featText = `${markers.m} standardized markers`;
   }
   const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
@@ -211,13 +263,13 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   };
   return {
     // The markers are dropped unless asked for: on a large panel they are most of the memory.
-    data, markers: markers && keep.markers ? { clean: markers.clean, w: markers.w } : null,
-    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graphText, features: featText, missingPerTrait },
+    data, markers: markers && keep.markers ? { clean: markers.clean, w: markers.w } : null, featureParts,
+    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graphText, features: featText, missingPerTrait, outliers },
   };
 }
 
-/** U·S for every component of a Gram matrix K = U·S²·Uᵀ with a non-negligible eigenvalue. */
-function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: Float32Array; f: number } {
+/** U·S for every component of a Gram matrix K = U·S²·Uᵀ with a non-negligible eigenvalue, and U·S⁻¹ (a kernel row → scores). */
+function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: Float32Array; f: number; projection: Float64Array } {
   const pc = principalComponents({ ids, n, values: k, source: '' }, n);
   let rank = 0;
   for (let c = 0; c < pc.k; c++) {
@@ -225,7 +277,10 @@ function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: 
     for (let i = 0; i < n; i++) s += pc.scores[i * pc.k + c]! ** 2;
     if (s > 1e-6 * n) rank = c + 1;
   }
-  const features = new Float32Array(n * rank);
-  for (let i = 0; i < n; i++) features.set(pc.scores.subarray(i * pc.k, i * pc.k + rank), i * rank);
-  return { features, f: rank };
+  const features = new Float32Array(n * rank), projection = new Float64Array(n * rank);
+  for (let i = 0; i < n; i++) {
+    features.set(pc.scores.subarray(i * pc.k, i * pc.k + rank), i * rank);
+    projection.set(pc.projection.subarray(i * pc.k, i * pc.k + rank), i * rank);
+  }
+  return { features, f: rank, projection };
 }

@@ -2,13 +2,19 @@ import { GraftError } from '../core/errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { readFolds } from '../data/folds.js';
 import { foldMetrics, kFoldSplits, meanSd, type FoldMetrics } from '../train/cv.js';
-import { ACROSS_ENV_MODELS, planJobs, type CvJobResult, type FoldPlan, type GpModel } from './cv-jobs.js';
+import { ACROSS_ENV_MODELS, planFinalJobs, planJobs, type CvJobResult, type FoldPlan, type GpModel } from './cv-jobs.js';
+import { keptModels, studyCandidates, type CandidateRow } from './candidates.js';
+import { scoringBasis, type KeptModel, type ScoringBasis } from './kept-models.js';
 import { runCvJobs, type JobCache } from './cv-pool.js';
 import type { JobCheckpoints } from './cv-jobs.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { SCHEME_TEXT } from './multi-env.js';
 import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';
 
+/**
+ * A genomic prediction study: its input files and preprocessing (StudyInputs), the models, the
+ * cross-validation (k folds × repeats, or a folds file), worker threads and the GCN's settings.
+ */
 export interface StudyOptions extends StudyInputs {
   models: GpModel[];
   /** k-fold CV repeated `repeats` times with seeded folds, unless a folds file is given. */
@@ -18,12 +24,27 @@ export interface StudyOptions extends StudyInputs {
   foldsFile?: string;
   threads: number;
   gcn: GcnRegressorConfig;
+  /**
+   * Fit every model on all phenotyped samples too (the final fits): candidates (genotyped,
+   * not phenotyped) are predicted, and the fits are kept (StudyResult.final) for
+   * graft gp --keep-models. 'if-candidates' (what graft gp asks): only when some trait has
+   * candidates. Default false (a sweep scores the cross-validation only).
+   */
+  final?: boolean | 'if-candidates';
 }
 
+/**
+ * One model's accuracy on one trait in one fold of one repeat, with model-specific figures in `info` (h², epochs, ...).
+ */
 export interface FoldRecord extends FoldMetrics { model: GpModel; trait: string; repeat: number; fold: number; info: Record<string, number> }
 
+/** One model on one trait over all folds and repeats: mean and standard deviation of r, RMSE and R². */
 export interface ModelTraitSummary { r_mean: number; r_sd: number; rmse_mean: number; rmse_sd: number; r2_mean: number; r2_sd: number; folds: number }
 
+/**
+ * What runStudy returns: the data's summary, the protocol, every fold's record, the model × trait
+ * table, the out-of-fold predictions and the timings.
+ */
 export interface StudyResult {
   options: StudyOptions;
   summary: StudySummary;
@@ -34,8 +55,10 @@ export interface StudyResult {
   table: Record<string, Record<string, ModelTraitSummary>>;
   /** Out-of-fold predictions: [model, trait, repeat, fold, sample, observed, predicted]. */
   predictions: { model: GpModel; trait: string; repeat: number; fold: number; sample: number; observed: number; predicted: number }[];
-  /** keep_models_s: graft gp --keep-models' fits on all phenotyped samples, apart from the cross-validation. */
-  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number>; keep_models_s?: number };
+  /** final_s: the fits on all phenotyped samples (candidates, kept models), apart from the cross-validation. */
+  timing: { prepare_s: number; cv_s: number; threads: number; job_ms_by_model: Record<string, number>; final_s?: number; keep_models_s?: number };
+  /** The final fits: every candidate's predictions, the kept models and what scores new samples with them. */
+  final?: { candidates: CandidateRow[]; kept: KeptModel[]; basis: ScoringBasis; fits: CvJobResult[] };
 }
 
 /**
@@ -58,6 +81,21 @@ export function studyFolds(o: Pick<StudyOptions, 'foldsFile' | 'k' | 'repeats' |
   };
 }
 
+/**
+ * Runs a genomic prediction study: reads and matches the files, runs QC, builds the relationship,
+ * the sample graph and the features, then cross-validates every chosen model (GCN, hybrid,
+ * GBLUP, rrBLUP, ...) on the same folds, jobs spread over `threads` workers. `log` hears progress;
+ * `jobStore` (graft gp's run folder) lets an interrupted study resume.
+ *
+ * @example
+ *   const dir = 'node_modules/graft-gnn/data/synthetic-gp';
+ *   const res = await runStudy({
+ *     geno: `${dir}/genotypes.csv.gz`, pheno: `${dir}/phenotypes.csv`, traits: ['height'],
+ *     features: 'pcs', pcs: 20, graph: 'knn', knn: 5, threshold: 0,
+ *     models: ['gblup', 'rrblup'], k: 3, repeats: 1, seed: 1, threads: 2, gcn: GCN_GP_DEFAULTS,
+ *   });
+ *   console.log(res.table['gblup']?.['height']?.r_mean); // 0.66 (examples/genomic-study.mjs)
+ */
 export async function runStudy(o: StudyOptions, log: (s: string) => void = () => {}, jobStore?: StudyJobs): Promise<StudyResult> {
   if (o.models.length === 0) throw new GraftError('runStudy: no models chosen');
   if (o.models.includes('rrblup') && !o.geno) throw new GraftError('rrBLUP needs marker genotypes (options.geno); with only a relationship matrix, leave rrblup out of options.models');
@@ -70,7 +108,7 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   const rt = await Runtime.create({ threads: o.threads });
   let prepared;
   try {
-    prepared = await prepareStudy(rt, o, log);
+    prepared = await prepareStudy(rt, o, log, { markers: true });
   } finally {
     await rt.close();
   }
@@ -79,8 +117,11 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   const { folds, k, protocol: foldText } = studyFolds(o, data);
   const protocol = data.multiEnv ? `${foldText}, over genotypes; ${SCHEME_TEXT[data.multiEnv.scheme]}` : foldText;
   log(`protocol: ${protocol}; models ${o.models.join(', ')}; traits ${data.traits.join(', ')}`);
-  const jobs = planJobs(o.models, folds.length, k, data.traits.length);
-  const what = (j: CvJobResult['job']): string => `${j.model} repeat ${j.repeat + 1} fold ${j.fold}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;
+  const candidates = Object.values(summary.missingPerTrait).some((k) => k > 0);
+  const final = o.final === 'if-candidates' ? candidates : o.final === true;
+  // The final fits run in the same pool as the cross-validation (never cached: they hold weights).
+  const jobs = [...planJobs(o.models, folds.length, k, data.traits.length), ...(final ? planFinalJobs(o.models, data.traits.length) : [])];
+  const what = (j: CvJobResult['job']): string => `${j.model} ${j.final ? 'final fit (every phenotyped sample)' : `repeat ${j.repeat + 1} fold ${j.fold}`}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;
   let reusedJobs = 0;
   const results = await runCvJobs({ data, folds, gcn: o.gcn, ...(jobStore ? { checkpoints: jobStore.checkpoints } : {}) }, jobs, o.threads, {
     ...(jobStore ? { cache: jobStore.cache } : {}),
@@ -92,7 +133,18 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   });
   if (reusedJobs) log(`${reusedJobs} of ${jobs.length} jobs were read back from the earlier run`);
   const tCv = performance.now();
-  return { options: o, summary, data, protocol, ...collect(data, results, o.models), timing: { prepare_s: (tPrep - t0) / 1000, cv_s: (tCv - tPrep) / 1000, threads: o.threads, job_ms_by_model: msByModel(results) } };
+  const cv = results.filter((r) => !r.job.final), finals = results.filter((r) => r.job.final);
+  let finalPart: StudyResult['final'];
+  if (final) {
+    const basis = scoringBasis(data, o, prepared.markers?.clean ?? null, prepared.featureParts);
+    finalPart = { candidates: studyCandidates(basis, data, finals, o.models), kept: keptModels(data, finals), basis, fits: finals };
+  }
+  const finalMs = finals.reduce((a, r) => a + r.ms, 0);
+  return {
+    options: o, summary, data, protocol, ...collect(data, cv, o.models),
+    timing: { prepare_s: (tPrep - t0) / 1000, cv_s: (tCv - tPrep) / 1000, threads: o.threads, job_ms_by_model: msByModel(cv), ...(final ? { final_s: finalMs / 1000 } : {}) },
+    ...(finalPart ? { final: finalPart } : {}),
+  };
 }
 
 function msByModel(results: CvJobResult[]): Record<string, number> {

@@ -35,6 +35,7 @@ export interface GraphBatch {
   descriptors: Tensor | null;
   /** Set by an explainer: the GCN layers add ∂L/∂Â.vals into it (Propagation.edgeGrad). */
   edgeGrad?: Tensor;
+  /** Frees the batch's tensors and its Â. */
   free(): void;
 }
 

@@ -22,6 +22,7 @@ export class CsrMatrix {
     return new CsrMatrix(rows, cols, rowPtr, colIdx, vals);
   }
 
+  /** The number of stored nonzeros. */
   get nnz(): number {
     return this.colIdx.size;
   }
@@ -142,6 +143,7 @@ export class CsrMatrix {
     return { matrix, order };
   }
 
+  /** Frees the three arrays (row pointers, column indices, values). */
   free(): void {
     this.rowPtr.free();
     this.colIdx.free();

@@ -2,6 +2,7 @@ import { argRangeError, argTypeError } from '../core/errors.js';
 import type { Heap } from '../memory/heap.js';
 import { CsrMatrix } from './csr.js';
 
+/** Options of gcnNorm: self loops and edge weights. */
 export interface GcnNormOptions {
   /** Add self loops (A + I); default true. Existing self loops are kept and get weight + 1. */
   selfLoops?: boolean;

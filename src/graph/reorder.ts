@@ -7,6 +7,7 @@ import type { NodeDataset } from './node-data.js';
 // Reverse Cuthill–McKee (Cuthill & McKee 1969; George 1971) numbers nodes breadth-first by
 // ascending degree, which shrinks the adjacency's bandwidth: nonzeros gather near the diagonal.
 
+/** A renumbering of a graph's nodes and its inverse. */
 export interface NodeOrder {
   /** order[newIndex] = the original node placed there. */
   order: Int32Array;
@@ -62,6 +63,7 @@ export function bandwidth(src: Int32Array, dst: Int32Array, rank?: Int32Array): 
  * user's), or 'auto': RCM from RCM_MIN_NODES nodes up.
  */
 export const NODE_ORDER_CHOICES = ['auto', 'rcm', 'input'] as const;
+/** 'auto' | 'rcm' | 'input': the order a node task's SpMMs run in (see NODE_ORDER_CHOICES in graph/reorder.ts). */
 export type NodeOrderChoice = (typeof NODE_ORDER_CHOICES)[number];
 
 /**

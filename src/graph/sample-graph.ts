@@ -8,6 +8,7 @@ export interface SimilarityMatrix {
   source: string;
 }
 
+/** A graph over samples built from their similarity (knnGraph, thresholdGraph): its edges and how it was made. */
 export interface SampleGraph {
   /** Undirected edges, each once with src < dst. */
   src: Int32Array;

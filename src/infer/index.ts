@@ -24,7 +24,7 @@ import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels
 import { LocalExec } from './local-exec.js';
 import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
 import { classScores } from '../nn/class-scores.js';
-import { applyPreprocess, type Preprocessing } from './preprocess.js';
+import { applyPreprocess, type Preprocessing } from '../graph/preprocess.js';
 
 // graft/infer: a trained model run from its file's bytes, on one thread, with no Node
 // built-ins (no fs, worker_threads, Piscina or top-level process), so the same code runs in
@@ -37,8 +37,9 @@ export type { KernelBinaries } from './kernels.js';
 export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
 export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
-export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from './preprocess.js';
+export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from '../graph/preprocess.js';
 
+/** Options of loadModel: the kernel binaries and backend, a name for error messages, and a hook on the linear maps. */
 export interface LoadOptions {
   /** The kernel binaries (the bundle passes its own). Absent: the plain-TypeScript reference kernels. */
   kernels?: KernelBinaries;
@@ -73,6 +74,7 @@ export interface PredictOptions { features?: 'raw' | 'preprocessed' }
 /** The samples of a genomic study: model features [n, f] (graft gp --keep-models writes them) and the sample graph's edges. */
 export interface GenomicInput { n: number; features: Float32Array; src: Int32Array; dst: Int32Array }
 
+/** A model loaded by loadModel: its task, backend and stored config, and the predict method of its task. */
 export interface GraftModel {
   readonly task: 'node' | 'graph' | 'genomic';
   readonly backend: BackendKind;
@@ -90,7 +92,15 @@ export interface GraftModel {
   dispose(): void;
 }
 
-/** Loads a model from the bytes of a checkpoint or model file (graft train, graft train --task graph, graft gp --keep-models, graft export, graft import). */
+/**
+ * Loads a model from the bytes of a checkpoint or model file (graft train, graft train --task graph, graft gp --keep-models, graft export, graft import).
+ *
+ * @example
+ *   import { loadModel } from 'graft-gnn/infer';
+ *   const model = await loadModel(await (await fetch('model.safetensors')).arrayBuffer());
+ *   const { pred, probs } = await model.predictNodes({ numNodes, features, src, dst });
+ *   model.dispose();
+ */
 export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOptions = {}): Promise<GraftModel> {
   const name = options.name ?? 'model';
   const buf = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -128,7 +138,7 @@ class LocalModel implements GraftModel {
     if (mode === 'preprocessed') return x;
     const p = this.file.preprocess;
     if (!p) {
-      throw new GraftError(`${this.name}: the file does not record the preprocessing its inputs need (written before graft recorded it); export it again with graft export --to graft --run DIR, or pass { features: 'preprocessed' } with features preprocessed as at training`);
+      throw new GraftError(`${this.name}: the file does not record the preprocessing its inputs need (written before graft recorded it); export the run again with this version of graft (graft export), or pass { features: 'preprocessed' } with features preprocessed as at training`);
     }
     return p.features.length ? applyPreprocess(p.features, x.slice(), rows, cols) : x;
   }

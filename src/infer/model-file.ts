@@ -1,6 +1,7 @@
 import { GraftError } from '../core/errors.js';
 import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
-import { preprocessMetadata, readPreprocess, type Preprocessing } from './preprocess.js';
+import { reportedPrefix, weightsUnder } from '../nn/load-weights.js';
+import { preprocessMetadata, readPreprocess, type Preprocessing } from '../graph/preprocess.js';
 
 // What the inference entry reads from a file: the task, the config its model is built from,
 // the input and output widths, and which tensors are the reported weights. It accepts a
@@ -22,11 +23,14 @@ export interface ModelShape {
   blocks: number[];
 }
 
+/**
+ * A model file read back: the task, the config, the input and output widths, the weights' prefix, a genomic ensemble's members, and the checkpoint.
+ */
 export interface ModelFile {
   task: 'node' | 'graph' | 'genomic';
   config: Record<string, unknown>;
   shape: ModelShape;
-  /** The reported weights' name prefix in `checkpoint` ('model.' or 'best.'). */
+  /** The reported weights' name prefix in `checkpoint` (nn/load-weights.ts reportedPrefix; '' for a gp ensemble's members). */
   prefix: string;
   /** Genomic ensembles: each member's seed and the trait's scale. */
   members: { seed: number; scale: { mean: number; sd: number } }[];
@@ -54,6 +58,9 @@ const shapeOf = (cp: Checkpoint, name: string, file: string): number[] => {
   return t.shape;
 };
 
+/**
+ * Reads what rebuilds a model from a checkpoint or model file's metadata (graft train, graft gp --keep-models, graft export); an unknown or incomplete file is a GraftError naming `file`.
+ */
 export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
   return { ...parseModel(cp, file), preprocess: readPreprocess(cp.metadata, file) };
 }
@@ -64,7 +71,7 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
   if (m['format'] === MODEL_FORMAT) {
     const task = m['task'] as ModelFile['task'];
     if (task !== 'node' && task !== 'graph' && task !== 'genomic') throw new GraftError(`${file}: unknown task ${String(task)}`);
-    return { task, config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: 'model.', members: task === 'genomic' ? json(cp, 'members', file) : [], checkpoint: cp };
+    return { task, config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: reportedPrefix(cp, file), members: task === 'genomic' ? json(cp, 'members', file) : [], checkpoint: cp };
   }
   if (m['format'] === GP_MODELS_FORMAT) {
     if (m['config'] === undefined) throw new GraftError(`${file}: a gp model file from before inference was possible (no config in it): have graft gp keep its models again`);
@@ -72,8 +79,7 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
   }
   if (m['task'] === 'node') {
     const config = json<Record<string, unknown>>(cp, 'config', file);
-    const best = config['restoreBest'] === true && [...cp.tensors.keys()].some((k) => k.startsWith('best.'));
-    const prefix = best ? 'best.' : 'model.';
+    const prefix = reportedPrefix(cp, file);
     const layers = Number(config['layers']);
     return {
       task: 'node', config, prefix, members: [], checkpoint: cp,
@@ -82,11 +88,9 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
   }
   if (m['task'] === 'graph') {
     const config = json<Record<string, unknown>>(cp, 'config', file);
-    // The reported weights: the best validation epoch's when there was one (as graft eval scores them).
-    const stop = json<{ bestEpoch?: number } | null>(cp, 'early_stop', file);
-    const best = (stop?.bestEpoch ?? 0) > 0 && [...cp.tensors.keys()].some((k) => k.startsWith('best.'));
+    json(cp, 'early_stop', file); // a training checkpoint records its early stopping, which decides the reported weights
     return {
-      task: 'graph', config, prefix: best ? 'best.' : 'model.', members: [], checkpoint: cp,
+      task: 'graph', config, prefix: reportedPrefix(cp, file), members: [], checkpoint: cp,
       shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
     };
   }
@@ -95,10 +99,7 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
 
 /** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */
 export function modelWeights(f: ModelFile, member: string): Map<string, Float32Array> {
-  const prefix = f.prefix + member;
-  const out = new Map<string, Float32Array>();
-  for (const [k, t] of f.checkpoint.tensors) if (k.startsWith(prefix) && t.data instanceof Float32Array) out.set(k.slice(prefix.length), t.data);
-  return out;
+  return weightsUnder(f.checkpoint, f.prefix + member);
 }
 
 /**

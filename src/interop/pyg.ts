@@ -74,3 +74,59 @@ export function gcnToPyg(weights: ReadonlyMap<string, Float32Array>, widths: rea
   }
   return out;
 }
+
+// The message-passing layers (SAGEConv, GINConv/GINEConv, GATConv, GATv2Conv) keep PyG's
+// parameter names under the layer's name (`conv1.lin_l.weight`, `conv1.nn.0.weight`,
+// `conv1.att_src`, …), and BondMessagePassing Chemprop's (`W_i.weight`, `W_h.weight`,
+// `W_o.weight`, `W_o.bias`), so the mapping is per tensor, not per name: a Linear's weight is
+// [in, out] in Graft and [out, in] in PyTorch (transposed); an attention vector is [H, C] in
+// Graft and [1, H, C] in PyG; everything else (biases, eps) is copied as is.
+
+const ATTENTION = /(^|\.)(att|att_src|att_dst)$/;
+const LINEAR_WEIGHT = /(^|\.)(lin|lin_l|lin_r|lin_src|lin_dst|nn\.\d+|W_i|W_h|W_o)\.weight$/;
+
+/** PyG state_dict entries from Graft parameters (name → [shape, values]) of message-passing layers. */
+export function layersToPyg(params: ReadonlyMap<string, StoredTensor>): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (const [name, t] of params) {
+    if (!(t.data instanceof Float32Array)) throw new GraftError(`${name}: a layer parameter must be float32`);
+    if (LINEAR_WEIGHT.test(name)) {
+      if (t.shape.length !== 2) throw new GraftError(`${name} has shape [${t.shape}], expected [in, out]`);
+      out.set(name, { shape: [t.shape[1]!, t.shape[0]!], data: transpose(t.data, t.shape[0]!, t.shape[1]!) });
+    } else if (ATTENTION.test(name)) {
+      if (t.shape.length !== 2) throw new GraftError(`${name} has shape [${t.shape}], expected [heads, channels]`);
+      out.set(name, { shape: [1, t.shape[0]!, t.shape[1]!], data: t.data.slice() });
+    } else {
+      out.set(name, { shape: [...t.shape], data: t.data.slice() });
+    }
+  }
+  return out;
+}
+
+/**
+ * Graft parameters for `want` (the names and shapes a freshly built model has) from a PyG
+ * state_dict; what is missing or does not fit is named (file and tensor). GATConv's weight
+ * may come as `lin.weight` (PyG ≥ 2.3) or `lin_src.weight` (earlier, shared with `lin_dst`).
+ */
+export function layersFromPyg(sd: Checkpoint, want: ReadonlyMap<string, readonly number[]>, file: string): Map<string, Float32Array> {
+  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of want) {
+    const t = get(name) ?? (name.endsWith('.lin.weight') ? get(name.replace(/\.lin\.weight$/, '.lin_src.weight')) : undefined);
+    if (!t) throw new GraftError(`${file}: no ${name} (the model expects it, as PyG names it)`);
+    if (!(t.data instanceof Float32Array)) throw new GraftError(`${file}: ${name} is not float32 (save the model with .float() first)`);
+    const expected = LINEAR_WEIGHT.test(name) ? [shape[1]!, shape[0]!] : ATTENTION.test(name) ? [1, ...shape] : [...shape];
+    if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
+      throw new GraftError(`${file}: ${name} has shape [${t.shape}], expected [${expected}]`);
+    }
+    out.set(name, LINEAR_WEIGHT.test(name) ? transpose(t.data, expected[0]!, expected[1]!) : t.data.slice());
+  }
+  return out;
+}
+
+/** [r, c] row-major → [c, r]. */
+function transpose(a: Float32Array, r: number, c: number): Float32Array {
+  const o = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = a[i * c + j]!;
+  return o;
+}

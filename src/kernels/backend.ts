@@ -48,6 +48,19 @@ export interface KernelBackend {
   quantizeU7(x: number, ldx: number, q: number, ldq: number, k: number, inv: number, zp: number, r0: number, r1: number): void;
   gemmI8(q: number, kPad: number, w: number, wsum: number, scale: number, zp: number, y: number, ldy: number, n: number,
     r0: number, r1: number): void;
+  /** out[e, :] = x[idx[e], :] (assembly/gather_rows.ts). */
+  gatherRows(x: number, ldx: number, idx: number, out: number, ldo: number, cols: number, e0: number, e1: number): void;
+  /** GINE's message, out[e, :] = x[idx[e], :] + add[e, :] where positive, else 0. */
+  gatherAddRelu(x: number, ldx: number, idx: number, add: number, ldadd: number, out: number, ldo: number, cols: number,
+    e0: number, e1: number): void;
+  /** Softmax over each row's nonzeros, per head, head-major [heads, ld] (assembly/edge_softmax.ts). */
+  edgeSoftmax(rowPtr: number, s: number, lds: number, out: number, ldo: number, heads: number, r0: number, r1: number): void;
+  edgeSoftmaxBackward(rowPtr: number, a: number, ga: number, gs: number, ld: number, heads: number, r0: number, r1: number): void;
+  /** GAT's logits LeakyReLU(aSrc[j] + aDst[i]) per nonzero and head (assembly/gat_score.ts). */
+  gatScore(rowPtr: number, colIdx: number, aSrc: number, aDst: number, heads: number, slope: number, out: number, ldo: number,
+    r0: number, r1: number): void;
+  leakyReluBackward(y: number, gy: number, gx: number, slope: number, e0: number, e1: number): void;
+  leakyRelu(x: number, y: number, slope: number, e0: number, e1: number): void;
 }
 
 /** 'relaxed': relaxed-SIMD build (fused multiply-add); 'simd': SIMD128 build; 'js': the reference. */

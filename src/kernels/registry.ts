@@ -44,6 +44,13 @@ export const KERNELS: readonly KernelConfig[] = [
   { name: 'spmmCsrBiasRelu', arity: 11 },
   { name: 'biasAddRelu', arity: 4 },
   { name: 'reluBackwardColSum', arity: 6 },
+  { name: 'gatherRows', arity: 6 },
+  { name: 'gatherAddRelu', arity: 8 },
+  { name: 'edgeSoftmax', arity: 6 },
+  { name: 'edgeSoftmaxBackward', arity: 6 },
+  { name: 'gatScore', arity: 8 },
+  { name: 'leakyReluBackward', arity: 4 },
+  { name: 'leakyRelu', arity: 3 },
   { name: 'noop', arity: 0 },
   { name: 'faultInject', arity: 2 },
 ];

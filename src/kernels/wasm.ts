@@ -26,6 +26,7 @@ export function enableRelaxedSimd(): void {
   setFlagsFromString('--experimental-wasm-relaxed-simd');
 }
 
+/** Which WebAssembly kernel builds this JavaScript engine accepts: SIMD128 and relaxed SIMD. */
 export function engineSupports(): { simd: boolean; relaxed: boolean } {
   enableRelaxedSimd();
   return { simd: WebAssembly.validate(SIMD_PROBE), relaxed: WebAssembly.validate(RELAXED_PROBE) };

@@ -9,6 +9,7 @@ export const ALIGN = 64;
 /** Address 0 stays unused: kernels read 0 as "no such buffer". */
 const BASE = 1024;
 
+/** The heap's current and peak use, from Heap.stats(). */
 export interface HeapStats {
   /** Bytes the memory has now. */
   capacity: number;
@@ -22,6 +23,7 @@ export interface HeapStats {
   grows: number;
 }
 
+/** Sizes of the shared memory: its initial and largest byte count. */
 export interface HeapOptions {
   /** Initial size in bytes (rounded up to pages); default 16 MiB. */
   initialBytes?: number;
@@ -108,6 +110,7 @@ export class Heap {
     return this.memory.buffer as unknown as SharedArrayBuffer;
   }
 
+  /** The memory's size, the bytes in live blocks, the peak, the live block count and the number of grows. */
   stats(): HeapStats {
     return { capacity: this.memory.buffer.byteLength, used: this.used, peak: this.peak, blocks: this.live.size, grows: this.grows };
   }

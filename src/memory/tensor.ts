@@ -3,6 +3,7 @@ import type { NdArray } from 'ndarray';
 import { argRangeError, argTypeError, shapeError } from '../core/errors.js';
 import type { Heap } from './heap.js';
 
+/** A tensor's element type: float32 for values, int32 for indices and labels, uint8 for masks. */
 export type DType = 'float32' | 'int32' | 'uint8';
 type ArrayOf<D extends DType> = D extends 'float32' ? Float32Array : D extends 'int32' ? Int32Array : Uint8Array;
 
@@ -57,6 +58,7 @@ export class Tensor<D extends DType = DType> {
     return new Tensor(heap, dtype, Object.freeze([...shape]), ptr);
   }
 
+  /** Allocates a tensor filled with zeros; `what` names it in an out-of-memory error. */
   static zeros<D extends DType>(heap: Heap, dtype: D, shape: readonly number[], what = 'tensor'): Tensor<D> {
     const t = Tensor.empty(heap, dtype, shape, what);
     t.data().fill(0);
@@ -91,10 +93,12 @@ export class Tensor<D extends DType = DType> {
     return t;
   }
 
+  /** Bytes the tensor's elements take in the heap. */
   get byteLength(): number {
     return this.size * BYTES[this.dtype];
   }
 
+  /** True once free() has run: the tensor's memory may then hold another tensor. */
   get isFreed(): boolean {
     return this.freed;
   }
@@ -126,12 +130,14 @@ export class Tensor<D extends DType = DType> {
     return this;
   }
 
+  /** Throws unless the tensor has this dtype and is not freed; `fn` and `arg` name the caller in the message. */
   expectDtype(fn: string, arg: string, dtype: DType): this {
     if (this.dtype !== dtype) throw argTypeError(fn, arg, `a ${dtype} tensor`, `a ${this.dtype} tensor`);
     if (this.freed) throw argRangeError(fn, arg, 'a live tensor', 'a freed tensor');
     return this;
   }
 
+  /** Returns the tensor's block to the heap (a view only ends); freeing twice does nothing. */
   free(): void {
     if (this.freed) return;
     this.freed = true;

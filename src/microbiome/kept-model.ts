@@ -2,11 +2,12 @@ import { GraftError } from '../core/errors.js';
 import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
 import type { Augmentation } from './augment.js';
 import type { MicrobiomeData } from './data.js';
-import { fitMbModel, scoreMbModel, type FittedMbModel, type MbModel, type MbModelSettings } from './models.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { fitMbModel, NEEDS_VALIDATION, scoreGcnJoined, scoreMbModel, type FittedMbModel, type FittedNeuralModel, type MbModel, type MbModelSettings } from './models.js';
 import { NORMALIZATIONS, type Normalization } from './normalize.js';
-import { applyPreprocessing, fitPreprocessing, preprocess, type FittedPreprocessing } from './pipeline.js';
+import { applyPreprocessing, compositionGraph, distanceProfiles, fitPreprocessing, nearestTrainingRows, preprocess, type FittedPreprocessing, type SampleDistance } from './pipeline.js';
 import { Forest } from './random-forest.js';
-import { withAugmented } from './study.js';
+import { validationSplit, withAugmented } from './study.js';
 import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
 
 // A `graft mb` model kept for new samples (scikit-learn's Pipeline: the fitted preprocessing
@@ -15,9 +16,13 @@ import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
 // (format 'graft-mb-model'): arrays as tensors, the rest as JSON in the metadata. Float64
 // arrays (thresholds, coefficients, fitted parameters) are stored as their little-endian bytes,
 // tensors of shape [count, 8], so a reloaded model scores with the bits it was fitted with.
+// Version 1 holds rf or logistic; version 2 (written for mlp and gcn, whose layout version 1
+// has no room for) adds the networks' weights (float32, as trained), their standardization,
+// and for the GCN its training graph: rows' features, edges and distance profiles.
 
 export const KEPT_MB_FORMAT = 'graft-mb-model';
-const VERSION = '1';
+const VERSION_LINEAR = '1', VERSION_NEURAL = '2';
+const SAMPLE_DISTANCES: readonly SampleDistance[] = ['aitchison', 'braycurtis'];
 
 export interface KeptMbModel {
   task: 'classification' | 'regression';
@@ -29,6 +34,11 @@ export interface KeptMbModel {
   model: FittedMbModel;
   /** What it was fitted on: samples (originals), rows (with augmented copies), the prevalence filter, the augmentation. */
   trainedOn: { samples: number; rows: number; minPrevalence: number; augment: Augmentation };
+  /**
+   * GCN: how a new sample joins the fitted graph: by `distance` to its `knn` nearest training
+   * rows, whose distance profiles [rows, taxa] (distanceProfiles of their raw counts) are kept.
+   */
+  join?: { distance: SampleDistance; knn: number; profiles: Float64Array };
 }
 
 export interface KeepOptions {
@@ -39,38 +49,56 @@ export interface KeepOptions {
   seed: number;
   minPrevalence: number;
   settings: MbModelSettings;
+  /** The GCN's sample graph (graft mb --graph, --knn) and the validation fraction that picks the networks' epoch. */
+  graph: SampleDistance;
+  knn: number;
+  valFraction: number;
 }
 
 /**
  * Fits `model` on every sample of d with the study's preprocessing: the same steps a fold's
- * training rows go through (augmented copies added, the table preprocessed, the model fitted
- * on all its rows), and records what the preprocessing learned for applyPreprocessing.
+ * training rows go through (validation rows drawn for the MLP and GCN, augmented copies of
+ * the fitting rows added, the table preprocessed, the model fitted on all its rows, the GCN
+ * on the kNN graph of the table), and records what the preprocessing learned for
+ * applyPreprocessing.
  */
-export async function fitKeptModel(d: MicrobiomeData, model: MbModel, o: KeepOptions): Promise<KeptMbModel> {
+export async function fitKeptModel(rt: Runtime, d: MicrobiomeData, model: MbModel, o: KeepOptions): Promise<KeptMbModel> {
   const all = Array.from({ length: d.n }, (_, i) => i);
-  const table = withAugmented(d, all, o.augment, o.seed);
+  const { fitOrig, val } = NEEDS_VALIDATION.has(model) ? validationSplit(d, all, o.valFraction, o.seed) : { fitOrig: all, val: [] };
+  const table = withAugmented(d, fitOrig, o.augment, o.seed);
   const pre = { normalize: o.normalize, zeros: o.zeros, seed: o.seed };
   const x = preprocess(table.counts, table.n, d.p, pre);
-  const fitted = await fitMbModel(model, {
+  const graph = model === 'gcn' ? compositionGraph(table.counts, table.n, d.p, o.graph, o.knn) : null;
+  const fitted = await fitMbModel(rt, model, {
     x, n: table.n, p: d.p, labels: table.labels, classes: d.classNames.length, target: table.target,
-    fit: Int32Array.from({ length: table.n }, (_, i) => i), val: new Int32Array(0), test: new Int32Array(0), graph: null, seed: o.seed,
+    fit: Int32Array.from([...fitOrig, ...Array.from({ length: table.n - d.n }, (_, c) => d.n + c)]), val: Int32Array.from(val), test: new Int32Array(0), graph, seed: o.seed,
   }, o.settings);
   return {
     task: d.labels ? 'classification' : 'regression', classNames: d.labels ? [...d.classNames] : [], taxa: [...d.taxa],
     preprocessing: fitPreprocessing(table.counts, table.n, d.p, pre), model: fitted,
     trainedOn: { samples: d.n, rows: table.n, minPrevalence: o.minPrevalence, augment: o.augment },
+    ...(model === 'gcn' ? { join: { distance: o.graph, knn: o.knn, profiles: distanceProfiles(table.counts, table.n, d.p, o.graph) } } : {}),
   };
 }
 
 /**
  * Scores raw counts [n, taxa] whose columns are the model's taxa in its order (alignTaxa):
  * each sample preprocessed on its own with the fitted parameters, then the model. Returns
- * class probabilities [n, classes] or values [n].
+ * class probabilities [n, classes] or values [n]. A GCN scores each sample as one more node
+ * of its training graph, linked to its k nearest training rows (scoreGcnJoined); no sample
+ * is in another's graph, so here too a sample's scores do not depend on the others.
  */
-export function scoreKeptModel(k: KeptMbModel, counts: Float64Array, n: number): Float64Array {
+export async function scoreKeptModel(rt: Runtime, k: KeptMbModel, counts: Float64Array, n: number): Promise<Float64Array> {
   const p = k.taxa.length;
   const x = applyPreprocessing(k.preprocessing, counts, n, p);
-  return scoreMbModel(k.model, x, p, Int32Array.from({ length: n }, (_, i) => i));
+  if (k.model.model === 'gcn') return scoreGcnJoined(rt, k.model, x, n, newSampleNeighbours(k, counts, n));
+  return scoreMbModel(rt, k.model, x, p, Int32Array.from({ length: n }, (_, i) => i));
+}
+
+/** A kept GCN: the training rows each new sample (raw counts [n, taxa]) is linked to. */
+export function newSampleNeighbours(k: KeptMbModel, counts: Float64Array, n: number): Int32Array[] {
+  const j = k.join!, p = k.taxa.length;
+  return nearestTrainingRows(j.profiles, j.profiles.length / p, distanceProfiles(counts, n, p, j.distance), n, p, j.distance, j.knn);
 }
 
 /**
@@ -105,7 +133,7 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
   const tensors = new Map<string, StoredTensor>();
   const pre = k.preprocessing;
   if (pre.gbm) { tensors.set('gbm.col_sum', f64(pre.gbm.colSum)); tensors.set('gbm.col_min', f64(pre.gbm.colMin)); }
-  let shape: Record<string, number>;
+  let shape: Record<string, unknown>;
   if (k.model.model === 'rf') {
     const j = k.model.forest.toJSON() as { task: string; classes: number; f: number; oobScore: number | null; trees: Record<string, number[]>[] };
     const cat = (key: string): number[] => j.trees.flatMap((t) => t[key]!);
@@ -113,11 +141,13 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
     for (const key of ['feature', 'left', 'right', 'samples']) tensors.set(`forest.${key}`, i32(cat(key)));
     for (const key of ['threshold', 'values', 'importance']) tensors.set(`forest.${key}`, f64(Float64Array.from(cat(key))));
     shape = { classes: j.classes, features: j.f };
-  } else {
+  } else if (k.model.model === 'logistic') {
     tensors.set('linear.mean', f64(k.model.mean));
     tensors.set('linear.sd', f64(k.model.sd));
     tensors.set('linear.betas', f64(k.model.betas));
     shape = { classes: k.model.classes };
+  } else {
+    shape = saveNetworks(tensors, k);
   }
   const preprocessing = {
     normalize: pre.normalize, zeros: pre.zeros, seed: pre.seed,
@@ -128,7 +158,35 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
     task: k.task, class_names: k.classNames, model: k.model.model, shape, taxa: k.taxa, preprocessing,
     trained_on: { samples: k.trainedOn.samples, rows: k.trainedOn.rows, min_prevalence: k.trainedOn.minPrevalence, augment: k.trainedOn.augment },
   };
-  saveCheckpoint(file, { tensors, metadata: { format: KEPT_MB_FORMAT, version: VERSION, model: JSON.stringify(meta) } });
+  const version = k.model.model === 'mlp' || k.model.model === 'gcn' ? VERSION_NEURAL : VERSION_LINEAR;
+  saveCheckpoint(file, { tensors, metadata: { format: KEPT_MB_FORMAT, version, model: JSON.stringify(meta) } });
+}
+
+/**
+ * An MLP ensemble's or a GCN's tensors: nn.mean and nn.sd (float64 bytes), each member's
+ * parameters as float32 tensors nn.<member>.<parameter>; a GCN's graph as gcn.features
+ * (float32 [rows, taxa]), gcn.src and gcn.dst (int32), gcn.profiles (float64 bytes). The
+ * shape metadata names the parameters and holds the members' seeds and target scales (JSON
+ * numbers read back as the same doubles).
+ */
+function saveNetworks(tensors: Map<string, StoredTensor>, k: KeptMbModel): Record<string, unknown> {
+  const m = k.model as FittedNeuralModel;
+  tensors.set('nn.mean', f64(m.mean));
+  tensors.set('nn.sd', f64(m.sd));
+  m.members.forEach((member, t) => { for (const [name, w] of member.weights) tensors.set(`nn.${t}.${name}`, { shape: [w.length], data: w }); });
+  const shape: Record<string, unknown> = {
+    classes: m.classes, hidden: m.hidden, dropout: m.dropout,
+    members: m.members.map((member) => ({ seed: member.seed, parameters: [...member.weights.keys()], ...(member.scale ? { scale: member.scale } : {}) })),
+  };
+  if (m.model === 'gcn') {
+    const g = m.graph!, j = k.join!;
+    tensors.set('gcn.features', { shape: [g.rows, k.taxa.length], data: g.features });
+    tensors.set('gcn.src', i32(g.src));
+    tensors.set('gcn.dst', i32(g.dst));
+    tensors.set('gcn.profiles', f64(j.profiles));
+    shape['graph'] = { rows: g.rows, distance: j.distance, knn: j.knn };
+  }
+  return shape;
 }
 
 /** Reads saveKeptModel's file back; anything missing or malformed is one line naming the file. */
@@ -136,7 +194,8 @@ export function loadKeptModel(file: string): KeptMbModel {
   const cp = loadCheckpoint(file);
   const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
   if (cp.metadata['format'] !== KEPT_MB_FORMAT) throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
-  if (cp.metadata['version'] !== VERSION) throw bad(`version ${JSON.stringify(cp.metadata['version'] ?? null)}, this graft reads ${VERSION}`);
+  const version = cp.metadata['version'];
+  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL) throw bad(`version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR} and ${VERSION_NEURAL}`);
   let m: Record<string, unknown>;
   try { m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>; } catch { throw bad('its model metadata is not JSON'); }
   const tensor = (name: string): StoredTensor => { const t = cp.tensors.get(name); if (!t) throw bad(`no tensor ${name}`); return t; };
@@ -149,7 +208,7 @@ export function loadKeptModel(file: string): KeptMbModel {
     return out;
   };
   const int32 = (name: string): Int32Array => { const t = tensor(name); if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`); return t.data; };
-  const taxa = m['taxa'], classNames = m['class_names'], task = m['task'], pre = m['preprocessing'] as Record<string, unknown> | undefined, shape = m['shape'] as Record<string, number> | undefined;
+  const taxa = m['taxa'], classNames = m['class_names'], task = m['task'], pre = m['preprocessing'] as Record<string, unknown> | undefined, shape = m['shape'] as Record<string, unknown> | undefined;
   if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
   if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
   if (!Array.isArray(classNames) || !classNames.every((c) => typeof c === 'string') || (task === 'classification') !== classNames.length >= 2) throw bad('class names do not fit the task');
@@ -200,8 +259,47 @@ export function loadKeptModel(file: string): KeptMbModel {
   } else if (m['model'] === 'logistic') {
     const count = classes === 0 || classes === 2 ? 1 : classes;
     model = { model: 'logistic', classes, mean: float64('linear.mean', p), sd: float64('linear.sd', p), betas: float64('linear.betas', count * (p + 1)) };
+  } else if ((m['model'] === 'mlp' || m['model'] === 'gcn') && version === VERSION_NEURAL) {
+    const hidden = shape['hidden'], dropout = shape['dropout'], members = shape['members'];
+    if (!Number.isInteger(hidden) || (hidden as number) < 1 || typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw bad('shape.hidden or shape.dropout');
+    if (!Array.isArray(members) || members.length === 0 || (m['model'] === 'gcn' && members.length !== 1)) throw bad('shape.members');
+    const fitted: FittedNeuralModel = {
+      model: m['model'], classes, mean: float64('nn.mean', p), sd: float64('nn.sd', p), hidden: hidden as number, dropout,
+      members: members.map((e: Record<string, unknown>, t) => {
+        const names = e['parameters'], scale = e['scale'] as Record<string, unknown> | undefined;
+        if (!Number.isInteger(e['seed']) || !Array.isArray(names) || names.length === 0) throw bad(`shape.members[${t}]`);
+        if ((classes === 0) !== (scale !== undefined) || (scale && !(Number.isFinite(scale['mean']) && Number.isFinite(scale['sd'])))) throw bad(`shape.members[${t}].scale`);
+        // The networks graft mb builds: two GCN layers (the MLP's on a graph with no edges), taxa → hidden → classes or 1.
+        const h = hidden as number, out = classes || 1;
+        const sizes: Record<string, number> = { 'gcn0.weight': p * h, 'gcn0.bias': h, 'gcn1.weight': h * out, 'gcn1.bias': out };
+        if (names.length !== 4 || !names.every((name) => typeof name === 'string' && name in sizes)) throw bad(`shape.members[${t}].parameters ${JSON.stringify(names)}, expected ${Object.keys(sizes).join(', ')}`);
+        const weights = new Map((names as string[]).map((name) => {
+          const w = tensor(`nn.${t}.${name}`);
+          if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name]) throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
+          return [name, w.data];
+        }));
+        return { seed: e['seed'] as number, weights, ...(scale ? { scale: { mean: scale['mean'] as number, sd: scale['sd'] as number } } : {}) };
+      }),
+    };
+    let join: KeptMbModel['join'];
+    if (m['model'] === 'gcn') {
+      const g = (shape['graph'] ?? {}) as Record<string, unknown>, rows = g['rows'], knn = g['knn'], distance = g['distance'] as SampleDistance;
+      if (!Number.isInteger(rows) || (rows as number) < 2 || !Number.isInteger(knn) || (knn as number) < 1 || !SAMPLE_DISTANCES.includes(distance)) throw bad('shape.graph');
+      const features = tensor('gcn.features'), src = int32('gcn.src'), dst = int32('gcn.dst');
+      if (!(features.data instanceof Float32Array) || features.data.length !== (rows as number) * p) throw bad(`gcn.features is not float32 [${String(rows)}, ${p}]`);
+      if (src.length !== dst.length || [...src, ...dst].some((v) => !(v >= 0 && v < (rows as number)))) throw bad('gcn.src and gcn.dst are not edges of its rows');
+      fitted.graph = { features: features.data, rows: rows as number, src, dst };
+      join = { distance, knn: knn as number, profiles: float64('gcn.profiles', (rows as number) * p) };
+    }
+    model = fitted;
+    const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
+    return {
+      task, classNames: classNames as string[], taxa: taxa as string[], preprocessing: fittedPre, model,
+      trainedOn: { samples: Number(t['samples']), rows: Number(t['rows']), minPrevalence: Number(t['min_prevalence']), augment: (t['augment'] ?? 'none') as Augmentation },
+      ...(join ? { join } : {}),
+    };
   } else {
-    throw bad(`model ${JSON.stringify(m['model'])}`);
+    throw bad(`model ${JSON.stringify(m['model'])}${version === VERSION_LINEAR ? ' in a version 1 file' : ''}`);
   }
   const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
   return {

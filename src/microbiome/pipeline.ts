@@ -102,6 +102,19 @@ export type SampleDistance = 'aitchison' | 'braycurtis';
  * the CLRs of counts + 1) or Bray–Curtis (Σ|a − b| / Σ(a + b) on proportions).
  */
 export function sampleDistances(counts: Float64Array, n: number, p: number, kind: SampleDistance): Float64Array {
+  const z = distanceProfiles(counts, n, p, kind);
+  const d = new Float64Array(n * n);
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
+      const v = profileDistance(z, a, z, b, p, kind);
+      d[a * n + b] = v; d[b * n + a] = v;
+    }
+  }
+  return d;
+}
+
+/** What sampleDistances compares, per sample [n, p]: the CLR of counts + 1 (aitchison) or the proportions (braycurtis). */
+export function distanceProfiles(counts: Float64Array, n: number, p: number, kind: SampleDistance): Float64Array {
   const z = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     let total = 0, logMean = 0;
@@ -112,19 +125,29 @@ export function sampleDistances(counts: Float64Array, n: number, p: number, kind
     }
     if (kind === 'aitchison') for (let j = 0; j < p; j++) z[i * p + j]! -= logMean;
   }
-  const d = new Float64Array(n * n);
-  for (let a = 0; a < n; a++) {
-    for (let b = a + 1; b < n; b++) {
-      let num = 0, den = 0;
-      for (let j = 0; j < p; j++) {
-        const u = z[a * p + j]!, v = z[b * p + j]!;
-        if (kind === 'aitchison') num += (u - v) ** 2; else { num += Math.abs(u - v); den += u + v; }
-      }
-      const v = kind === 'aitchison' ? Math.sqrt(num) : den > 0 ? num / den : 0;
-      d[a * n + b] = v; d[b * n + a] = v;
-    }
+  return z;
+}
+
+/** The distance between profile row a of za and row b of zb. Symmetric to the bit: (u − v)², |u − v| and u + v do not depend on the order. */
+export function profileDistance(za: Float64Array, a: number, zb: Float64Array, b: number, p: number, kind: SampleDistance): number {
+  let num = 0, den = 0;
+  for (let j = 0; j < p; j++) {
+    const u = za[a * p + j]!, v = zb[b * p + j]!;
+    if (kind === 'aitchison') num += (u - v) ** 2; else { num += Math.abs(u - v); den += u + v; }
   }
-  return d;
+  return kind === 'aitchison' ? Math.sqrt(num) : den > 0 ? num / den : 0;
+}
+
+/**
+ * The k training rows nearest to each new sample's profile (ascending distance, ties to the
+ * lower row: knnGraph's rule), at most as many as there are training rows.
+ */
+export function nearestTrainingRows(train: Float64Array, rows: number, fresh: Float64Array, n: number, p: number, kind: SampleDistance, k: number): Int32Array[] {
+  return Array.from({ length: n }, (_, i) => {
+    const d = Float64Array.from({ length: rows }, (_, j) => profileDistance(train, j, fresh, i, p, kind));
+    const order = Array.from({ length: rows }, (_, j) => j).sort((a, b) => (d[a]! - d[b]!) || (a - b));
+    return Int32Array.from(order.slice(0, Math.min(k, rows)));
+  });
 }
 
 /** The symmetric k-nearest-neighbour sample graph under a compositional distance. */

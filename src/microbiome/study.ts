@@ -95,15 +95,7 @@ export async function runMbStudy(rt: Runtime, d: MicrobiomeData, o: MbStudyOptio
       const prepare = (holdOut: boolean): NonNullable<ReturnType<typeof prepared.get>> => {
         const known = prepared.get(holdOut);
         if (known) return known;
-        // Validation rows, chosen by group so a subject's samples stay together; they are not augmented.
-        let fitOrig = trainOrig, val: number[] = [];
-        if (holdOut) {
-          const groups = [...new Set(trainOrig.map((i) => d.groups[i]!))];
-          new Rng(seed ^ 0x9e37).shuffle(groups);
-          const held = new Set(groups.slice(0, Math.max(1, Math.round(groups.length * o.valFraction))));
-          fitOrig = trainOrig.filter((i) => !held.has(d.groups[i]!));
-          val = trainOrig.filter((i) => held.has(d.groups[i]!));
-        }
+        const { fitOrig, val } = holdOut ? validationSplit(d, trainOrig, o.valFraction, seed) : { fitOrig: trainOrig, val: [] };
         const table = withAugmented(d, fitOrig, o.augment, seed);
         const made = { fitOrig, val, table, x: preprocess(table.counts, table.n, d.p, { normalize: o.normalize, zeros: o.zeros, seed }) };
         prepared.set(holdOut, made);
@@ -137,6 +129,19 @@ export async function runMbStudy(rt: Runtime, d: MicrobiomeData, o: MbStudyOptio
     summary[model] = Object.fromEntries(Object.keys(rows[0]!.metrics).map((k) => [k, meanSd(rows.map((r) => r.metrics[k]!))]));
   }
   return { task: cls ? 'classification' : 'regression', folds, summary, predictions, ms: performance.now() - t0 };
+}
+
+/**
+ * Validation rows of a training part (the MLP's and GCN's epoch is chosen on them), drawn by
+ * group so a subject's samples stay together; they are not augmented. The draw shuffles the
+ * groups in order of first appearance, so the same training samples in the same order give
+ * the same split whatever else the table holds (a kept model and a study fold agree).
+ */
+export function validationSplit(d: Pick<MicrobiomeData, 'groups'>, trainOrig: number[], valFraction: number, seed: number): { fitOrig: number[]; val: number[] } {
+  const groups = [...new Set(trainOrig.map((i) => d.groups[i]!))];
+  new Rng(seed ^ 0x9e37).shuffle(groups);
+  const held = new Set(groups.slice(0, Math.max(1, Math.round(groups.length * valFraction))));
+  return { fitOrig: trainOrig.filter((i) => !held.has(d.groups[i]!)), val: trainOrig.filter((i) => held.has(d.groups[i]!)) };
 }
 
 /**

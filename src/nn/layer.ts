@@ -26,8 +26,13 @@ export interface PassContext {
  */
 export interface Layer {
   readonly kind: string;
+  /** The layer's trainable parameters (none for ReLU and Dropout), in a fixed order. */
   params(): Parameter[];
+  /** Computes the layer's output for input x, saving what backward needs when `ctx.training` is set. */
   forward(ctx: PassContext, x: Tensor): Promise<Tensor>;
+  /**
+   * Adds the parameters' gradients from the output's gradient gy; returns the input's gradient, or null without `needInputGrad`.
+   */
   backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null>;
   /** Frees what forward saved (after an evaluation pass, which has no backward). */
   release(): void;

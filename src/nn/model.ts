@@ -10,7 +10,9 @@ import type { BranchJoin } from './two-branch.js';
  * output until backward() or release().
  */
 export interface Model<I = Tensor> {
+  /** Every trainable parameter of the model, in a fixed order (the checkpoint's). */
   params(): Parameter[];
+  /** Runs the model on `input` and returns its output, which the model owns until backward() or release(). */
   forward(ctx: PassContext, input: I): Promise<Tensor>;
   /**
    * Backward from the output's gradient into every parameter's grad. With `needInputGrads`,

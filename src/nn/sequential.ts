@@ -11,10 +11,12 @@ export class Sequential {
 
   constructor(readonly layers: Layer[]) {}
 
+  /** Every layer's parameters, in layer order. */
   params(): Parameter[] {
     return this.layers.flatMap((l) => l.params());
   }
 
+  /** Runs the layers in order on x, keeping each activation for backward. */
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
     if (this.acts.length) this.release();
     this.acts = [x];
@@ -72,6 +74,7 @@ export class Sequential {
     this.freeActs();
   }
 
+  /** Frees the saved activations and every layer's parameters. */
   dispose(): void {
     this.release();
     for (const l of this.layers) l.dispose();

@@ -18,6 +18,7 @@ export function dropoutKey(seed: number, step: number): [number, number] {
   return [a | 0, b | 0];
 }
 
+/** What dropout returns: the output and the mask of kept elements. */
 export interface DropoutResult {
   y: Tensor;
   /** uint8 per element: 1 kept, 0 dropped (for the backward pass). */
@@ -50,6 +51,7 @@ export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [n
   return { y, mask };
 }
 
+/** The gradient of dropout: gx = gy · mask / (1 − p), with the forward pass's mask and p. */
 export async function dropoutBackward(exec: Exec, gy: Tensor, mask: Tensor<'uint8'>, p: number, out?: Tensor): Promise<Tensor> {
   sameMemory('dropoutBackward', exec, { gy, mask, out });
   tensorArg('dropoutBackward', 'gy', gy, 'float32');

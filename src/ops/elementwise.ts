@@ -37,6 +37,7 @@ export async function colSum(exec: Exec, g: Tensor, out?: Tensor): Promise<Tenso
   return o;
 }
 
+/** y = max(x, 0) elementwise, into `out` when given (it may be x itself). */
 export async function relu(exec: Exec, x: Tensor, out?: Tensor): Promise<Tensor> {
   sameMemory('relu', exec, { x, out });
   tensorArg('relu', 'x', x, 'float32');
@@ -98,6 +99,7 @@ export async function addInto(exec: Exec, x: Tensor, y: Tensor): Promise<Tensor>
   return y;
 }
 
+/** Sets every element of x to `value`, in place. */
 export async function fill(exec: Exec, x: Tensor, value: number): Promise<Tensor> {
   sameMemory('fill', exec, { x });
   tensorArg('fill', 'x', x, 'float32');
@@ -106,6 +108,7 @@ export async function fill(exec: Exec, x: Tensor, value: number): Promise<Tensor
   return x;
 }
 
+/** dst = src, elementwise; both tensors have the same shape. */
 export async function copy(exec: Exec, src: Tensor, dst: Tensor): Promise<Tensor> {
   sameMemory('copy', exec, { src, dst });
   sameShapePair('copy', 'src', src, 'dst', dst);

@@ -4,6 +4,7 @@ import { partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, sameMemory } from './check.js';
 
+/** Options of matmul: which operand is transposed. */
 export interface MatmulOptions {
   /** Use Aᵀ (A is then [k, m]). */
   transA?: boolean;

@@ -17,6 +17,7 @@ export interface LossOptions {
   normalizer?: number;
 }
 
+/** A loss and its gradient with respect to the loss's input. */
 export interface LossResult {
   /** Mean loss over the counted rows (or labels). */
   loss: number;

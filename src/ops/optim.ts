@@ -8,6 +8,7 @@ function bounds(exec: Exec, n: number): number[] {
   return splitEven(n, partsFor(exec.threads, n * 4, 1 << 15), 16);
 }
 
+/** Adam's hyperparameters (PyTorch's names), with Adam with L2 or AdamW chosen by `decoupled`. */
 export interface AdamHyper {
   lr: number;
   beta1: number;
@@ -31,6 +32,7 @@ export async function adamStep(exec: Exec, w: Tensor, g: Tensor, m: Tensor, v: T
     h.lr / bc1, Math.sqrt(bc2)], bounds(exec, w.size));
 }
 
+/** SGD's hyperparameters for one step (PyTorch's names: momentum, dampening, Nesterov, weight decay). */
 export interface SgdHyper {
   lr: number;
   momentum: number;

@@ -5,9 +5,11 @@ import { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, tensorArg, sameMemory } from './check.js';
 
 export const POOL_MODES = ['sum', 'mean', 'max'] as const;
+/** How segmentPool reduces a graph's node rows: 'sum', 'mean' or 'max'. */
 export type PoolMode = (typeof POOL_MODES)[number];
 const MODES: Record<PoolMode, number> = { sum: 0, mean: 1, max: 2 };
 
+/** What segmentPool returns: one row per graph, and for 'max' the node that won each output. */
 export interface PoolResult {
   out: Tensor;
   /** For 'max': int32 [graphs, cols], the winning node per output (-1 for an empty graph). */
@@ -43,6 +45,11 @@ export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: 
   return argmax ? { out, argmax } : { out };
 }
 
+/**
+ * The gradient of segmentPool: each graph's output gradient goes back to its nodes (copied for
+ * 'sum', divided by the node count for 'mean', to the argmax node for 'max'). Shapes: gOut
+ * [graphs, cols] → [nodes, cols].
+ */
 export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Tensor, mode: PoolMode, nodes: number,
   options: { argmax?: Tensor<'int32'>; out?: Tensor } = {}): Promise<Tensor> {
   sameMemory('segmentPoolBackward', exec, { gOut, offsets, 'options.argmax': options.argmax, 'options.out': options.out });

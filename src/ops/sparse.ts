@@ -5,6 +5,7 @@ import { partsFor, splitByPrefix } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, sameMemory, tensorArg } from './check.js';
 
+/** Options of spmm: the column pass width, and a bias and ReLU fused into the output. */
 export interface SpmmOptions {
   /**
    * Columns per pass over the graph (a multiple of 32, or 0 for all, the default). Narrower

@@ -10,6 +10,9 @@ import { spmmCsrKernels } from './spmm_csr.js';
 import { triadKernels } from './triad.js';
 import { int8Kernels } from './int8.js';
 import { HeapViews } from './views.js';
+import { gatherRowsKernels } from './gather_rows.js';
+import { edgeSoftmaxKernels } from './edge_softmax.js';
+import { gatScoreKernels } from './gat_score.js';
 
 // The plain-TypeScript twin of every kernel in assembly/, one file per assembly file with
 // the same name: the oracle the tests hold the WASM builds to, and the fallback where
@@ -32,5 +35,8 @@ export function createReferenceBackend(memory: WebAssembly.Memory): KernelBacken
     ...triadKernels(views),
     ...sddmmCsrKernels(views),
     ...int8Kernels(views),
+    ...gatherRowsKernels(views),
+    ...edgeSoftmaxKernels(views),
+    ...gatScoreKernels(views),
   };
 }

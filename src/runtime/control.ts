@@ -32,6 +32,8 @@ export const kJoined = 9;
 export const kReleaseFrom = 10;
 export const kSpinMicros = 11;
 export const kExits = 12;
+/** Non-zero while the leader records a trace: helpers then record theirs (runtime/trace.ts). */
+export const kTrace = 13;
 export const kBounds = 16;
 
 export const MAX_PARTS = 256;

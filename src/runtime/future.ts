@@ -5,6 +5,7 @@ export class Future<T> implements PromiseLike<T> {
     promise.catch(() => undefined);
   }
 
+  /** Waits for the branch and returns its result, or rethrows its error. */
   join(): Promise<T> {
     return this.promise;
   }

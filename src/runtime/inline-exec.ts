@@ -3,6 +3,7 @@ import type { KernelBackend } from '../kernels/backend.js';
 import { invokeKernel, kernelId, type RunnableKernel } from '../kernels/registry.js';
 import type { Heap } from '../memory/heap.js';
 import type { Exec } from './exec.js';
+import { kernelCategory, traceNow, tracer } from './trace.js';
 
 /**
  * An exec that runs every part of every op on the calling thread, with no team: what a
@@ -18,6 +19,15 @@ export class InlineExec implements Exec {
     const fault = plannedFault(name, () => 1);
     if (fault) return this.run('faultInject', fault.args, [0, 1]);
     const id = kernelId(name);
+    const tr = tracer;
+    if (tr) {
+      let t = traceNow();
+      for (let p = 0; p + 1 < bounds.length; p++) {
+        invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
+        t = tr.span(kernelCategory(id), name, t);
+      }
+      return;
+    }
     for (let p = 0; p + 1 < bounds.length; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
   }
 }

@@ -1,4 +1,5 @@
 import type { BackendKind, KernelBackend } from '../kernels/backend.js';
+import type { TraceEvent } from './trace.js';
 
 /** What every pooled worker receives once, as Piscina's workerData. */
 export interface WorkerInit {
@@ -11,7 +12,7 @@ export interface WorkerInit {
 export type WorkerTask =
   | { type: 'serve'; control: SharedArrayBuffer; rank: number }
   | { type: 'ping' }
-  | { type: 'call'; module: string; fn: string; payload: unknown };
+  | { type: 'call'; module: string; fn: string; payload: unknown; trace?: boolean };
 
 /** What a function run by a 'call' task gets: the shared memory and this thread's kernels on it. */
 export interface WorkerContext {
@@ -19,5 +20,8 @@ export interface WorkerContext {
   backend: KernelBackend;
 }
 
-export type ServeResult = { type: 'released'; rank: number; ops: number };
+/** `trace`: what the helper recorded while the leader traced (runtime/trace.ts). */
+export type ServeResult = { type: 'released'; rank: number; ops: number; trace?: TraceEvent[] };
+/** What a traced 'call' task returns: the function's result and the thread's events. */
+export type TracedCallResult = { type: 'traced'; value: unknown; trace: TraceEvent[] };
 export type PingResult = { type: 'pong'; threadId: number; backend: BackendKind };

@@ -7,9 +7,11 @@ import { Heap, type HeapOptions } from '../memory/heap.js';
 import { packageRoot } from '../core/paths.js';
 import type { Exec } from './exec.js';
 import { Future } from './future.js';
-import type { PingResult, WorkerInit, WorkerTask } from './protocol.js';
+import type { PingResult, TracedCallResult, WorkerInit, WorkerTask } from './protocol.js';
+import { absorbTrace, traceHeap, tracer } from './trace.js';
 import { Team } from './team.js';
 
+/** Options of Runtime.create: threads, kernel backend, shared-memory sizes and the threads' spin times. */
 export interface RuntimeOptions {
   /** Threads that compute, the calling thread included; default: the machine's cores. */
   threads?: number;
@@ -26,6 +28,7 @@ export interface RuntimeOptions {
 /** Runs export `fn` of ES module `module` (file URL) on a worker thread with `payload`. */
 export type WorkerCall = (module: string, fn: string, payload: unknown) => Promise<unknown>;
 
+/** Options of a fork: how many of the caller's threads the branch takes. */
 export interface ForkOptions {
   /** Worker threads for the branch (default: half of those the caller's team has, at least 1). */
   threads?: number;
@@ -58,6 +61,7 @@ export class Runtime {
   private constructor(threads: number, kind: BackendKind, options: RuntimeOptions) {
     this.threads = threads;
     this.heap = new Heap(options.memory);
+    traceHeap(this.heap);
     const module = kind === 'js' ? null : kernelModule(kind);
     this.backend = createBackend(kind, this.heap.memory, module ?? undefined);
     this.teamOptions = {
@@ -77,6 +81,18 @@ export class Runtime {
     this.main = new Team(this.heap, this.backend, this.pool, this.teamOptions);
   }
 
+  /**
+   * Starts a runtime: allocates the shared memory, picks the backend (GRAFT_BACKEND or the best
+   * the engine accepts) and starts `threads - 1` worker threads. Close it when done.
+   *
+   * @example
+   *   const rt = await Runtime.create({ threads: 2 });
+   *   try {
+   *     console.log(rt.threads, rt.backendKind); // 2 'relaxed'
+   *   } finally {
+   *     await rt.close();
+   *   }
+   */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
     if (options === null || typeof options !== 'object') throw argTypeError('Runtime.create', 'options', 'an object', options);
     const threads = options.threads === undefined ? availableParallelism() : checkPositiveInt('Runtime.create', 'options.threads', options.threads);
@@ -87,6 +103,7 @@ export class Runtime {
     return rt;
   }
 
+  /** The kernels this runtime runs: 'relaxed', 'simd' or 'js'. */
   get backendKind(): BackendKind {
     return this.backend.kind;
   }
@@ -251,7 +268,11 @@ export class Runtime {
       return k;
     });
     try {
-      return await body(lent === 0 ? none : (module, fn, payload) => pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask), lent);
+      const call: WorkerCall = (module, fn, payload) => tracer
+        // Traced, the worker hands back its spans with the result.
+        ? pool.run({ type: 'call', module, fn, payload, trace: true } satisfies WorkerTask).then((r: TracedCallResult) => { absorbTrace(r.trace); return r.value; })
+        : pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask);
+      return await body(lent === 0 ? none : call, lent);
     } finally {
       if (lent > 0) await this.serialize(() => this.main.addHelpers(lent));
     }
@@ -271,6 +292,7 @@ export class Runtime {
     }
   }
 
+  /** Waits for running work, stops the worker threads and frees the shared memory; calling it again does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -7,6 +7,7 @@ import { plannedFault } from '../core/test-fault.js';
 import * as C from './control.js';
 import type { Exec } from './exec.js';
 import type { ServeResult, WorkerTask } from './protocol.js';
+import { absorbTrace, kernelCategory, traceNow, tracer } from './trace.js';
 
 export interface TeamOptions {
   /** Microseconds a helper spins for the next op before it sleeps. */
@@ -79,7 +80,8 @@ export class Team implements Exec {
       Atomics.add(ctl, C.kGeneration, 1);
       Atomics.notify(ctl, C.kGeneration);
       const leaving = this.serving.splice(from);
-      await Promise.allSettled(leaving);
+      // A helper hands back the trace it recorded when it leaves.
+      for (const r of await Promise.allSettled(leaving)) if (r.status === 'fulfilled') absorbTrace(r.value?.trace);
     } finally {
       this.unlock();
     }
@@ -100,7 +102,11 @@ export class Team implements Exec {
     } finally {
       this.unlock();
     }
-    if (this.yieldInline) await new Promise<void>((r) => setImmediate(r));
+    if (this.yieldInline && someBranchReady()) {
+      const tr = tracer, t0 = tr ? traceNow() : 0;
+      await new Promise<void>((r) => setImmediate(r));
+      tr?.span('wait-sleep', 'yield to the event loop (forks)', t0);
+    }
   }
 
   private async runLocked(id: number, args: readonly number[], bounds0: readonly number[]): Promise<void> {
@@ -109,13 +115,24 @@ export class Team implements Exec {
     // Threads may have left for a fork since the op cut its parts: merge neighbouring parts.
     const bounds = bounds0.length - 1 > helpers + lead ? mergeParts(bounds0, helpers + lead) : bounds0;
     const parts = bounds.length - 1;
+    const tr = tracer;
     if (helpers === 0 || (parts === 1 && lead === 1)) {
-      for (let p = 0; p < parts; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
+      if (tr) {
+        let t = traceNow();
+        for (let p = 0; p < parts; p++) {
+          invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
+          t = tr.span(kernelCategory(id), kernelName(id), t);
+        }
+      } else {
+        for (let p = 0; p < parts; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
+      }
       return;
     }
     if (args.length > C.MAX_ARGS) throw new RangeError(`Team.run: ${args.length} arguments, at most ${C.MAX_ARGS}`);
     const ctl = this.ctl;
+    let t = tr ? traceNow() : 0;
     Atomics.add(ctl, C.kGeneration, 1); // odd: writing
+    ctl[C.kTrace] = tr ? 1 : 0;
     ctl[C.kKernel] = id;
     ctl[C.kParts] = parts;
     ctl[C.kLeaderParts] = lead;
@@ -124,7 +141,9 @@ export class Team implements Exec {
     ctl[C.kErrorRank] = 0;
     Atomics.store(ctl, C.kRemaining, parts - lead);
     Atomics.add(ctl, C.kGeneration, 1); // even: published
-    if (Atomics.load(ctl, C.kSleepers) > 0) Atomics.notify(ctl, C.kGeneration);
+    const woke = Atomics.load(ctl, C.kSleepers) > 0;
+    if (woke) Atomics.notify(ctl, C.kGeneration);
+    if (tr) t = tr.span('dispatch', `publish ${kernelName(id)}`, t, undefined, { parts, woke });
 
     let leaderError: unknown;
     if (lead === 1) {
@@ -133,12 +152,14 @@ export class Team implements Exec {
       } catch (err) {
         leaderError = err;
       }
+      if (tr) t = tr.span(kernelCategory(id), kernelName(id), t);
     }
     if (Atomics.load(ctl, C.kRemaining) !== 0 && this.spinLeader) {
       const deadline = performance.now() + this.options.leaderSpinMicros / 1000;
       for (let i = 1; Atomics.load(ctl, C.kRemaining) !== 0; i++) {
         if ((i & 1023) === 0 && performance.now() > deadline) break;
       }
+      if (tr) t = tr.span('wait-spin', 'spin for helpers', t);
     }
     let deadInOp = 0;
     for (;;) {
@@ -148,7 +169,16 @@ export class Team implements Exec {
       if (remaining <= deadInOp) break;
       Atomics.store(ctl, C.kLeaderWaiting, 1);
       const w = Atomics.waitAsync(ctl, C.kRemaining, remaining);
-      if (w.async) await w.value;
+      if (w.async) {
+        const tw = tr ? traceNow() : 0;
+        awaiting.add(this);
+        try {
+          await w.value;
+        } finally {
+          awaiting.delete(this);
+        }
+        tr?.span('wait-sleep', 'await helpers (event loop)', tw);
+      }
       Atomics.store(ctl, C.kLeaderWaiting, 0);
     }
     if (leaderError !== undefined) throw leaderError;
@@ -159,6 +189,11 @@ export class Team implements Exec {
     for (const [r, err] of this.dead) {
       if (r + lead < parts) throw new WorkerError(`${kernelName(id)}: worker ${r} died: ${err.message}`, kernelName(id), r);
     }
+  }
+
+  /** No helper is still running a part of the current op (or one has died): a waiting leader can go on. */
+  helpersDone(): boolean {
+    return Atomics.load(this.ctl, C.kRemaining) === 0 || this.dead.size > 0;
   }
 
   /** Ends every helper's serve task (the pool itself stays). */
@@ -235,6 +270,21 @@ export class Team implements Exec {
     if (next) next();
     else this.locked = false;
   }
+}
+
+/** Teams whose leader awaits its helpers on the event loop (this thread's). */
+const awaiting = new Set<Team>();
+
+/**
+ * Whether yielding to the event loop after an op can move another branch on: some team
+ * awaiting its helpers has them all done (or one dead), so its continuation is ready to run
+ * and dispatch their next op. Otherwise a yield (one event-loop turn per op, about a hundred
+ * a step in batch splitting) would only delay this branch: the trace showed them as 'yield
+ * to the event loop' spans between nearly every op.
+ */
+function someBranchReady(): boolean {
+  for (const t of awaiting) if (t.helpersDone()) return true;
+  return false;
 }
 
 /** Cuts kept at every ⌈parts/n⌉-th boundary: at most n contiguous parts. */

@@ -4,6 +4,7 @@ import type { Exec } from '../runtime/exec.js';
 import { Tensor } from '../memory/tensor.js';
 import type { Parameter } from '../nn/layer.js';
 
+/** Adam's learning rate, betas (default 0.9, 0.999), epsilon (default 1e-8) and whether its weight decay is AdamW's. */
 export interface AdamOptions {
   lr: number;
   beta1?: number;
@@ -38,6 +39,7 @@ export class Adam {
     this.v = params.map((p) => Tensor.zeros(p.value.heap, 'float32', p.value.shape, `${p.name}.adam_v`));
   }
 
+  /** One optimizer step: every parameter moves by its gradient (already computed), and the step count grows by one. */
   async update(exec: Exec): Promise<void> {
     this.step++;
     for (let i = 0; i < this.params.length; i++) {
@@ -48,6 +50,7 @@ export class Adam {
     }
   }
 
+  /** Frees the moment tensors (the parameters belong to the model). */
   dispose(): void {
     for (const t of [...this.m, ...this.v]) t.free();
   }

@@ -28,10 +28,30 @@ export function decodeForeignSafetensors(buf: Uint8Array, file: string): Checkpo
   return decodeSafetensors(buf, file, sha256);
 }
 
+/**
+ * Writes a checkpoint as a safetensors file with Graft's two checksums, atomically: a crash
+ * leaves the old file or the new one, never half of one.
+ *
+ * @example
+ *   saveCheckpoint('model.safetensors', {
+ *     tensors: new Map([['w', { shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) }]]),
+ *     metadata: { note: 'an example' },
+ *   });
+ *   const cp = loadCheckpoint('model.safetensors');
+ *   cp.tensors.get('w')?.data; // Float32Array [1, 2, 3, 4]
+ */
 export function saveCheckpoint(file: string, cp: Checkpoint): void {
   writeFileAtomic(file, encodeCheckpoint(cp));
 }
 
+/**
+ * Reads a checkpoint written by saveCheckpoint (or graft train), verifying both checksums;
+ * a damaged or truncated file is a GraftError naming it.
+ *
+ * @example
+ *   const cp = loadCheckpoint('runs/cora/checkpoint.safetensors');
+ *   console.log([...cp.tensors.keys()], cp.metadata);
+ */
 export function loadCheckpoint(file: string): Checkpoint {
   let buf: Buffer;
   try {

@@ -18,6 +18,7 @@ export function kFoldSplits(n: number, k: number, seed: number, eligible?: Array
 }
 
 
+/** One fold's accuracy: the number of test samples, Pearson's r, RMSE and R². */
 export interface FoldMetrics {
   n: number;
   r: number;

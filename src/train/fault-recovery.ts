@@ -11,6 +11,7 @@ import { Tensor } from '../memory/tensor.js';
 // ends bitwise identical to one with no fault. After `maxFailures` consecutive failures of
 // one epoch the error goes up: the fault is not transient.
 
+/** A worker fault a training run recovered from by replaying the epoch: where, which try, and the error. */
 export interface RecoveredFault {
   epoch: number;
   /** Failures of this epoch so far (1 for the first). */
@@ -22,6 +23,7 @@ export interface RecoveredFault {
   lostMs: number;
 }
 
+/** How a trainer rolls an epoch back on a worker fault: how many tries, and who is told. */
 export interface FaultRecoveryOptions {
   /** Consecutive failures of one epoch before the run stops with the error (default 3). */
   maxFailures?: number;
@@ -32,6 +34,7 @@ export interface FaultRecoveryOptions {
 /** The state besides tensors that an epoch changes, saved and put back with the snapshot. */
 export interface ScalarState<S> { save(): S; load(s: S): void }
 
+/** The in-memory snapshots a run took before each epoch (count, mean cost, bytes) and the faults it recovered from. */
 export interface SnapshotStats {
   snapshots: number;
   /** Mean cost of one snapshot (ms). */

@@ -22,6 +22,9 @@ import { EpochGuard, type FaultRecoveryOptions, type RecoveredFault } from './fa
 import { loadTrainingState, trainingStateEntries, type TrainingState } from './training-state.js';
 import { trialPlacements } from './placement-trial.js';
 
+/**
+ * The genomic GCN regressor's configuration: its shape, the optimizer, early stopping, the validation split, the seed and the ensemble size.
+ */
 export interface GcnRegressorConfig {
   /** GCN layers (the founding study: 3). */
   layers: number;
@@ -47,10 +50,14 @@ export interface GcnRegressorConfig {
   architecture?: 'gcn' | 'appnp';
 }
 
+/** The founding study's settings for genomic prediction: 3 GCN layers of 64, an ensemble of 5. */
 export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
   layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16, ensemble: 5,
 };
 
+/**
+ * What trainGcnRegressor learns from: node features and the sample graph, the trait, the training nodes, and optional covariates.
+ */
 export interface GcnRegressionInput {
   n: number;
   /** Node features [n, f]. */
@@ -76,6 +83,9 @@ export interface GcnRegressionInput {
   validation?: Int32Array;
 }
 
+/**
+ * What trainGcnRegressor returns: a prediction for every node, the chosen epoch, the weights and the trait's scaling.
+ */
 export interface GcnRegressionResult {
   /** Prediction for every node, on the phenotype's scale. */
   predictions: Float64Array;
@@ -94,6 +104,9 @@ export interface GcnRegressionResult {
   branchPlacement: { mode: 'workers' | 'inline'; workersMs: number; inlineMs: number } | null;
 }
 
+/**
+ * Options of trainGcnRegressor beyond its config: checkpoints and resume, fault recovery, and where the hybrid's two branches run.
+ */
 export interface GcnRegressorHooks {
   /**
    * Checkpoint the training state to `file` every `every` epochs (kept with the previous one),

@@ -25,6 +25,9 @@ import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fau
 import { loadTrainingState, trainingStateEntries } from './training-state.js';
 import { trialPlacements } from './placement-trial.js';
 
+/**
+ * A graph-level model's configuration: the task, the GCN's shape, pooling, the optimizer, batches and shards, early stopping and the seed.
+ */
 export interface GraphTrainConfig {
   task: 'regression' | 'multilabel';
   layers: number;
@@ -52,6 +55,9 @@ export interface GraphTrainConfig {
   hybrid?: { descriptors: number; denseHidden: number };
 }
 
+/**
+ * Options of GraphTrainer.fit: progress, best-epoch restore, a validation score, checkpoints, resume, interrupts and fault recovery.
+ */
 export interface GraphFitOptions {
   /** Called after every epoch with its record. */
   onEpoch?: (e: GraphEpoch) => void;
@@ -96,6 +102,7 @@ export interface StepSync {
   beforeValidation(params: Tensor[]): Promise<void>;
 }
 
+/** One epoch of GraphTrainer.fit: training and validation loss (and score when given), and its wall time in ms. */
 export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
 
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
@@ -164,6 +171,13 @@ function shardsOf<T>(items: readonly T[], size: number): T[][] {
  * each shard of a batch runs forward and backward on its own replica (own activations and
  * gradients, the master's weight tensors), shards run at once through Runtime.dataParallel,
  * and gradients are reduced into the master in shard order before one Adam step.
+ *
+ * @example
+ *   // train, val, test: GraphSample[], each { nodes, x, src, dst, y } with y its targets
+ *   const trainer = new GraphTrainer(rt, features, 1, { ...MOLECULE_DEFAULTS, task: 'regression', epochs: 50 });
+ *   const history = await trainer.fit(train, val, { restoreBest: true });
+ *   const outputs = await trainer.predict(test); // [test.length, 1]
+ *   trainer.dispose();
  */
 export class GraphTrainer {
   readonly master: GraphModel;
@@ -603,6 +617,7 @@ export class GraphTrainer {
     return this.replicas.length > 1 && this.rt.threads > 1;
   }
 
+  /** Frees the replicas, the master model and the optimizer's state. */
   dispose(): void {
     const shared = new Set(this.master.params().map((p) => p.value));
     for (const r of this.replicas.slice(1)) {

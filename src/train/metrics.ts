@@ -12,6 +12,7 @@ export function argmaxRows(logits: Float32Array, rows: number, cols: number): In
   return out;
 }
 
+/** The fraction of the nodes in `idx` whose prediction equals the truth (NaN for no nodes). */
 export function accuracy(truth: ArrayLike<number>, pred: ArrayLike<number>, idx: ArrayLike<number>): number {
   if (idx.length === 0) return NaN;
   let ok = 0;
@@ -19,6 +20,9 @@ export function accuracy(truth: ArrayLike<number>, pred: ArrayLike<number>, idx:
   return ok / idx.length;
 }
 
+/**
+ * Precision, recall and F1, each micro-, macro- and support-weighted averaged over classes, and per class (scikit-learn's definitions).
+ */
 export interface F1Report {
   precision: { micro: number; macro: number; weighted: number };
   recall: { micro: number; macro: number; weighted: number };
@@ -26,6 +30,7 @@ export interface F1Report {
   perClass: { precision: number; recall: number; f1: number; support: number }[];
 }
 
+/** Precision, recall and F1 of the predictions on the nodes in `idx` over `classes` classes. */
 export function classificationReport(truth: ArrayLike<number>, pred: ArrayLike<number>, idx: ArrayLike<number>, classes: number): F1Report {
   const tp = new Float64Array(classes), fp = new Float64Array(classes), fn = new Float64Array(classes);
   for (let i = 0; i < idx.length; i++) {
@@ -52,8 +57,10 @@ export function classificationReport(truth: ArrayLike<number>, pred: ArrayLike<n
   return { precision: avg('precision'), recall: avg('recall'), f1: avg('f1'), perClass };
 }
 
+/** Mean squared error, its root, Pearson's r and R² (1 − SSE/SST) of predictions against truth. */
 export interface RegressionReport { mse: number; rmse: number; pearson: number; r2: number }
 
+/** MSE, RMSE, Pearson's r and R² of `pred` against `truth`, element by element. */
 export function regressionReport(truth: ArrayLike<number>, pred: ArrayLike<number>): RegressionReport {
   const n = pred.length;
   let mp = 0, mt = 0;

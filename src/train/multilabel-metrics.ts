@@ -42,6 +42,9 @@ export function prAuc(truth: ArrayLike<number>, score: ArrayLike<number>): numbe
 
 export interface LabelCounts { tp: number; fp: number; fn: number; support: number }
 
+/**
+ * A multi-label report: per label ROC-AUC, PR-AUC, precision, recall, F1, support and threshold, and their averages.
+ */
 export interface MultilabelReport {
   perLabel: { label: string; roc_auc: number; pr_auc: number; precision: number; recall: number; f1: number; support: number; threshold: number }[];
   roc_auc: number;
@@ -91,6 +94,9 @@ export function meanRocAuc(truth: Float32Array, prob: Float32Array, labels: numb
   return nanMean(Array.from({ length: labels }, (_, t) => rocAuc(column(truth, labels, t), column(prob, labels, t))));
 }
 
+/**
+ * The multi-label report of probabilities `prob` against 0/1 `truth` (both [samples, labels] row-major), with one threshold per label.
+ */
 export function multilabelReport(truth: Float32Array, prob: Float32Array, names: string[], thresholds: Float32Array): MultilabelReport {
   const L = names.length, n = truth.length / L;
   const counts: LabelCounts[] = [];

@@ -1,27 +1,47 @@
+import { traceTrack } from '../runtime/trace.js';
+
 // Choosing where parallel work runs by timing it: every placement gives the same bits, so a
 // short trial of each changes only the time, never the result.
 
 /**
- * Times a few steps (a step of a batch, or an epoch) under each placement in turn, each after
- * 2 untimed ones that pay for start-up and JIT warm-up, and returns the fastest, the ms per
- * step of each, and the steps not yet run; null when there are too few steps to measure.
- * `all(list)` runs the steps of `list`, which are consecutive, in order.
+ * Times a few steps (a step of a batch, or an epoch) under each placement and returns the
+ * fastest, the median ms per step of each, and the steps not yet run; null when there are too
+ * few steps to measure. `all(list)` runs the steps of `list`, which are consecutive, in order.
+ *
+ * Each placement first runs 2 untimed steps (start-up, JIT warm-up, a worker's replica). The
+ * timed steps then go round the placements one step at a time, in an order rotated every
+ * round, and each placement's time is the median of its rounds: timed in one block each, the
+ * placement measured first paid for what was still warming up and a burst of load on a shared
+ * machine fell on one placement only; interleaved, both spread over all of them.
  */
 export async function trialPlacements<M extends string>(modes: readonly M[], steps: number[], hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
   all: (list: number[]) => Promise<void>): Promise<{ best: M; times: Record<M, number>; rest: number[] } | null> {
   const warm = 2, k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
   if (k < 1) return null;
-  const times = {} as Record<M, number>;
   let at = 0;
+  const take = (n: number): number[] => { const list = steps.slice(at, at + n); at += n; return list; };
   for (const mode of modes) {
-    const list = steps.slice(at, at + warm + k);
-    at += warm + k;
-    times[mode] = await hold(mode, async () => {
-      await all(list.slice(0, warm));
-      const t0 = performance.now();
-      await all(list.slice(warm));
-      return (performance.now() - t0) / k;
-    });
+    const list = take(warm);
+    await hold(mode, () => traceTrack(1, 'placement trial', `${mode} (warm-up)`, () => all(list)));
   }
+  const samples = new Map<M, number[]>(modes.map((m) => [m, []]));
+  for (let round = 0; round < k; round++) {
+    for (let j = 0; j < modes.length; j++) {
+      const mode = modes[(round + j) % modes.length]!;
+      const list = take(1);
+      samples.get(mode)!.push(await hold(mode, () => traceTrack(1, 'placement trial', mode, async () => {
+        const t0 = performance.now();
+        await all(list);
+        return performance.now() - t0;
+      })));
+    }
+  }
+  const times = {} as Record<M, number>;
+  for (const m of modes) times[m] = median(samples.get(m)!);
   return { best: modes.reduce((m, x) => (times[x] < times[m] ? x : m)), times, rest: steps.slice(at) };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
