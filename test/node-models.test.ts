@@ -12,6 +12,7 @@ import { explain } from '../src/cli/explain.js';
 import { exportModel } from '../src/cli/interop.js';
 import { quantize } from '../src/cli/quantize.js';
 import { trainNode } from '../src/cli/train.js';
+import { trainGraphTask } from '../src/cli/train-graph.js';
 import { bitsEqual, tempDir } from './helpers.js';
 
 // graft train --model for node tasks: each message-passing model learns a planted partition
@@ -134,6 +135,9 @@ describe('graft train --model (node tasks)', () => {
     expect((resumed as Error).message).toBe(`--resume: ${join(run, 'checkpoint.safetensors')} is of a gat run, not --model sage (resume with --model gat, or start anew with --overwrite)`);
     const heads = await errOf(trainNode(['--model', 'sage', '--heads', '2', '--dataset', 'synthetic', '--out', join(dir, 'x'), '--quiet']));
     expect((heads as Error).message).toBe('--heads is for --model gat or gatv2 (attention heads), not sage');
+    // Graph tasks build GCNs alone so far: refused before reading anything (no --data given).
+    const graph = await errOf(trainGraphTask(['--task', 'graph', '--model', 'gat']));
+    expect((graph as Error).message).toBe('--model gat: graft train --task graph builds GCNs only for now (--model sage, gin, gat and gatv2 train node tasks)');
     for (const [name, p] of [
       ['graft export', exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'm.safetensors')])],
       ['graft quantize', quantize(['--int8', '--run', run, '--out', join(dir, 'q.safetensors')])],
