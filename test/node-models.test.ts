@@ -19,8 +19,9 @@ import { bitsEqual, tempDir } from './helpers.js';
 // (5 classes: chance is 0.2), with the same bits on 1 and 2 threads, and predictNodes (what
 // graft eval and graft predict run) on the reported weights gives back the run's predictions.
 // Through the CLI: the model recorded in config.json and the checkpoint, graft eval reproducing
-// the run's test accuracy, resume refusing another --model, and the commands that rebuild a GCN
-// alone (export, quantize, explain) refusing such a run in one line.
+// the run's test accuracy and graft predict its classes, resume refusing another --model, and
+// the commands that rebuild a GCN alone (export, quantize, explain, graft/infer, graph tasks)
+// refusing such a run in one line.
 
 const MODELS: NodeModelKind[] = ['sage', 'gin', 'gat', 'gatv2'];
 const data = (): ReturnType<typeof plantedPartition> => plantedPartition({ nodes: 300, features: 32, seed: 3 });
@@ -127,6 +128,16 @@ describe('graft train --model (node tasks)', () => {
     const evald = JSON.parse(logs[logs.length - 1]!) as Record<string, number>;
     expect(evald['test_accuracy']).toBe(metrics['test_accuracy']);
     expect(evald['val_accuracy']).toBe(metrics['val_accuracy']);
+    // graft predict on the run's own graph: the classes the run wrote.
+    const out = join(dir, 'again.csv');
+    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await fromRun(['--run', run, '--out', out], 'predict');
+    } finally {
+      quiet.mockRestore();
+    }
+    const predicted = (f: string): string[] => readFileSync(f, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[1]!);
+    expect(predicted(out)).toEqual(predicted(join(run, 'predictions.csv')));
   });
 
   it('resume refuses another --model; export, quantize and explain refuse the run in one line', async () => {
@@ -135,6 +146,9 @@ describe('graft train --model (node tasks)', () => {
     expect((resumed as Error).message).toBe(`--resume: ${join(run, 'checkpoint.safetensors')} is of a gat run, not --model sage (resume with --model gat, or start anew with --overwrite)`);
     const heads = await errOf(trainNode(['--model', 'sage', '--heads', '2', '--dataset', 'synthetic', '--out', join(dir, 'x'), '--quiet']));
     expect((heads as Error).message).toBe('--heads is for --model gat or gatv2 (attention heads), not sage');
+    // graft/infer (which this work leaves as it is) refuses the checkpoint: it looks for the GCN's first weight.
+    const { loadModel } = await import('../src/infer/index.js');
+    await expect(loadModel(readFileSync(join(run, 'checkpoint.safetensors')), { name: 'gat.safetensors' })).rejects.toThrow(/^gat\.safetensors: no tensor (best|model)\.gcn0\.weight$/);
     // Graph tasks build GCNs alone so far: refused before reading anything (no --data given).
     const graph = await errOf(trainGraphTask(['--task', 'graph', '--model', 'gat']));
     expect((graph as Error).message).toBe('--model gat: graft train --task graph builds GCNs only for now (--model sage, gin, gat and gatv2 train node tasks)');
