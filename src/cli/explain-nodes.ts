@@ -24,6 +24,8 @@ export interface NodeExplainArgs {
 export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<Record<string, unknown>> {
   const cfgFile = join(a.run, 'config.json');
   const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as DataChoice & NodeTrainConfig & { class_names?: string[] };
+  // Its attributions run through the GCN's layers: another model's weights would explain nothing.
+  if ((saved.model ?? 'gcn') !== 'gcn') throw new GraftError(`graft explain supports GCN runs; this run's model is ${saved.model} (${a.run})`);
   const cpFile = join(a.run, 'checkpoint.safetensors');
   if (!existsSync(cpFile)) throw new GraftError(`${a.run}: no checkpoint.safetensors: the run did not finish`);
   const config: NodeTrainConfig = {

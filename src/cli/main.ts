@@ -13,6 +13,7 @@ import { NODE_USAGE, trainNode } from './train.js';
 import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
 import { quantize, QUANTIZE_USAGE } from './quantize.js';
 import { predict, PREDICT_USAGE } from './predict.js';
+import { prepare, PREPARE_USAGE } from './prepare.js';
 import { value, VALUE_USAGE } from './value.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
@@ -24,6 +25,7 @@ ${NODE_USAGE}
 ${GRAPH_USAGE}
 ${EVAL_USAGE}
 ${PREDICT_USAGE}
+${PREPARE_USAGE}
 ${INTEROP_USAGE}
 ${QUANTIZE_USAGE}
 ${GP_USAGE}
@@ -54,7 +56,7 @@ What a run folder holds, by kind:
   open it in the Vega editor, https://vega.github.io/editor`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, value: VALUE_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, value: VALUE_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE, prepare: PREPARE_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -76,6 +78,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       }
       case 'eval': await fromRun(rest, 'eval'); break;
       case 'predict': await predict(rest); break;
+      case 'prepare': await prepare(rest); break;
       case 'import': await importModel(rest); break;
       case 'export': await exportModel(rest); break;
       case 'quantize': await quantize(rest); break;

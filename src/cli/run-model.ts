@@ -3,8 +3,10 @@ import { dirname, join, resolve } from 'node:path';
 import { FEATURIZER_VERSION } from '../chem/featurize.js';
 import { GraftError } from '../core/errors.js';
 import { parseModelFile, type ModelFile } from '../infer/model-file.js';
-import type { Preprocessing } from '../graph/preprocess.js';
+import { readPreprocess, type Preprocessing } from '../graph/preprocess.js';
+import type { Checkpoint } from '../core/safetensors.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
+import { reportedPrefix } from '../nn/load-weights.js';
 import { detectRunKind, readRunJson, wrongKind, type RunKind } from './run-kind.js';
 import { dataPreprocess, type DataChoice } from './train.js';
 
@@ -28,6 +30,9 @@ export interface RunModel {
   featurizerFrom: 'checkpoint' | 'config' | 'assumed' | null;
 }
 
+/** The commands that rebuild a node run of any --model; the others (export, quantize, graft/infer) know the GCN alone. */
+const ANY_NODE_MODEL = new Set(['graft eval', 'graft predict']);
+
 /** A node or graph run folder's model; any other folder is one line saying what it holds and which command reads it. */
 export function readRunModel(run: string, command: string): RunModel {
   const dir = resolve(run);
@@ -35,8 +40,12 @@ export function readRunModel(run: string, command: string): RunModel {
   if (kind !== 'node' && kind !== 'graph') throw wrongKind(command, run, kind, 'a node or graph run (graft train, graft train --task graph)');
   const config = readRunJson(join(dir, 'config.json'));
   const checkpointFile = join(dir, 'checkpoint.safetensors');
+  const nodeModel = kind === 'node' ? String(config['model'] ?? 'gcn') : 'gcn';
+  // Refused before any reading: a GCN rebuilt on another model's weights would be wrong, not just fail.
+  if (nodeModel !== 'gcn' && !ANY_NODE_MODEL.has(command)) throw new GraftError(`${command} supports GCN runs; this run's model is ${nodeModel} (${run})`);
   if (!existsSync(checkpointFile)) throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);
-  const model = parseModelFile(loadCheckpoint(checkpointFile), checkpointFile);
+  const cp = loadCheckpoint(checkpointFile);
+  const model = nodeModel === 'gcn' ? parseModelFile(cp, checkpointFile) : messageNodeModelFile(cp, checkpointFile, config);
   const featurizerFrom = model.task !== 'graph' ? null : model.preprocess?.featurizer ? 'checkpoint' : typeof config['featurizer'] === 'string' ? 'config' : 'assumed';
   return { dir, kind, config, checkpointFile, model: { ...model, preprocess: runPreprocess(model, config) }, featurizerFrom };
 }
@@ -65,6 +74,25 @@ export function checkRunFeaturizer(run: RunModel, command: string): void {
   if (run.kind !== 'graph' || !f || f.name === FEATURIZER_VERSION) return;
   const where = run.featurizerFrom === 'checkpoint' ? run.checkpointFile : join(run.dir, 'config.json');
   throw new GraftError(`${where}: the run's molecules were featurized by ${f.name}; this version of graft featurizes by ${FEATURIZER_VERSION}, so ${command} would feed its model other features: train the run again`);
+}
+
+/**
+ * A node run of a model other than the GCN (graft train --model) as a model file: parseModelFile
+ * reads a GCN's widths from its gcn0/gcnL weights, which such a run has not; its config.json
+ * records the widths, and the checkpoint's config names the same model (else the folder is mixed up).
+ */
+function messageNodeModelFile(cp: Checkpoint, file: string, config: Record<string, unknown>): ModelFile {
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(cp.metadata['config'] ?? '') as Record<string, unknown>;
+  } catch {
+    throw new GraftError(`${file}: no node-run config in its metadata (not a graft train checkpoint)`);
+  }
+  if (cp.metadata['task'] !== 'node' || saved['model'] !== config['model']) {
+    throw new GraftError(`${file}: a checkpoint of model ${String(saved['model'] ?? 'gcn')}, but the run's config.json says ${String(config['model'])}`);
+  }
+  const shape = { features: Number(config['num_features']), classes: Number(config['num_classes']), targets: 0, blocks: [] };
+  return { task: 'node', config: saved, prefix: reportedPrefix(cp, file), members: [], checkpoint: cp, shape, preprocess: readPreprocess(cp.metadata, file) };
 }
 
 /**

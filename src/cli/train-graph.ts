@@ -24,7 +24,7 @@ import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, t
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
-              [--invalid skip|fail] [--select-by auc|loss] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
+              [--invalid skip|fail] [--select-by auc|loss] [--model gcn] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
               [--no-cache] [--quiet] [--trace FILE]
@@ -42,7 +42,7 @@ export async function trainGraphTask(argv: string[]): Promise<number> {
 function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-eslint/explicit-function-return-type
   const { values } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
-      task: { type: 'string' }, data: { type: 'string' }, smiles: { type: 'string' }, targets: { type: 'string' }, type: { type: 'string' },
+      task: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, smiles: { type: 'string' }, targets: { type: 'string' }, type: { type: 'string' },
       split: { type: 'string' }, oversample: { type: 'string' }, 'oversample-fraction': { type: 'string' }, hybrid: { type: 'boolean' }, invalid: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'shard-size': { type: 'string' },
@@ -57,6 +57,9 @@ function parseGraphArgs(argv: string[]) { // eslint-disable-line @typescript-esl
 type GraphArgs = ReturnType<typeof parseGraphArgs>;
 
 async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<number> {
+  // Graph tasks build GCNs alone so far: another --model is refused before any work, not trained as a GCN.
+  const model = choice(v.model, '--model', ['gcn', 'sage', 'gin', 'gine', 'gat', 'gatv2', 'dmpnn'], 'gcn');
+  if (model !== 'gcn') throw new GraftError(`--model ${model}: graft train --task graph builds GCNs only for now (--model sage, gin, gat and gatv2 train node tasks)`);
   if (!v.data) throw new GraftError('--data FILE.csv is required');
   const type = choice(v.type, '--type', ['multilabel', 'regression'], 'multilabel');
   const split = choice(v.split, '--split', ['random', 'scaffold'], 'random');

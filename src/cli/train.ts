@@ -13,22 +13,25 @@ import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
-import { checkNodeConfig, KIPF_DEFAULTS, predictNodes, splitMetrics, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
+import { checkNodeConfig, GAT_DEFAULTS, KIPF_DEFAULTS, predictNodes, splitMetrics, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { Progress, recoveredFaultLine } from './progress.js';
 import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, type Distributed } from './distributed-flags.js';
 import { bfsPartition, partDataset } from '../graph/partition.js';
 import { NODE_ORDER_CHOICES } from '../graph/reorder.js';
+import { NODE_MODEL_CHOICES } from '../nn/node-models.js';
 import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
 
 export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F]
-              [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
+              [--model gcn|sage|gin|gat|gatv2] [--heads N] [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
               [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}
-              (distributed: each rank trains on one part of the graph, Cluster-GCN style)`;
+              (distributed: each rank trains on one part of the graph, Cluster-GCN style)
+              (--model gat|gatv2 changes the defaults to GAT's on Cora: --hidden 8 --heads 8 --dropout 0.6
+               --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)`;
 
 export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
 
@@ -88,7 +91,7 @@ export function loadRawData(c: DataChoice, seed: number): NodeDataset & { featur
 /** What `--config FILE` may set (flags win over it). */
 const CONFIG_KEYS = [
   'dataset', 'dataDir', 'edges', 'features', 'labels', 'noNormalize', 'layers', 'hidden', 'dropout', 'lr', 'weightDecay',
-  'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'nodeOrder', 'threads', 'out',
+  'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'nodeOrder', 'threads', 'out', 'model', 'heads',
 ] as const;
 
 export async function trainNode(argv: string[]): Promise<number> {
@@ -101,7 +104,7 @@ export async function trainNode(argv: string[]): Promise<number> {
 function parseNodeArgs(argv: string[]) { // eslint-disable-line @typescript-eslint/explicit-function-return-type
   const { values } = parseArgs({
     args: joinNegativeValues(argv), strict: true, options: {
-      config: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
+      config: { type: 'string' }, model: { type: 'string' }, heads: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
       layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
       seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
@@ -114,6 +117,8 @@ function parseNodeArgs(argv: string[]) { // eslint-disable-line @typescript-esli
 
 type NodeArgs = ReturnType<typeof parseNodeArgs>;
 
+const MODEL_NAMES = { gcn: 'GCN', sage: 'GraphSAGE', gin: 'GIN', gat: 'GAT', gatv2: 'GATv2' } as const;
+
 async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<number> {
   let file: Record<string, unknown> = {};
   if (v.config) {
@@ -125,20 +130,26 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     checkConfigKeys(v.config, file, CONFIG_KEYS);
   }
   const pick = <T>(cli: T | undefined, key: string, fallback: T): T => (cli !== undefined ? cli : (file[key] as T | undefined) ?? fallback);
+  // The model picks the defaults: Kipf & Welling's for a GCN (and SAGE, GIN), Veličković et al.'s for GAT.
+  const model = choice(v.model ?? (file['model'] as string | undefined), '--model', NODE_MODEL_CHOICES, 'gcn');
+  const D = model === 'gat' || model === 'gatv2' ? GAT_DEFAULTS : KIPF_DEFAULTS;
   const config: NodeTrainConfig = {
-    layers: pick(num(v.layers, '--layers', true), 'layers', KIPF_DEFAULTS.layers),
-    hidden: pick(num(v.hidden, '--hidden', true), 'hidden', KIPF_DEFAULTS.hidden),
-    dropout: pick(num(v.dropout, '--dropout'), 'dropout', KIPF_DEFAULTS.dropout),
-    lr: pick(num(v.lr, '--lr'), 'lr', KIPF_DEFAULTS.lr),
-    weightDecay: pick(num(v['weight-decay'], '--weight-decay'), 'weightDecay', KIPF_DEFAULTS.weightDecay),
-    weightDecayScope: pick(undefined, 'weightDecayScope', KIPF_DEFAULTS.weightDecayScope),
-    epochs: pick(num(v.epochs, '--epochs', true), 'epochs', KIPF_DEFAULTS.epochs),
-    patience: pick(num(v.patience, '--patience', true), 'patience', KIPF_DEFAULTS.patience),
-    seed: pick(num(v.seed, '--seed', true), 'seed', KIPF_DEFAULTS.seed),
-    restoreBest: pick(undefined, 'restoreBest', KIPF_DEFAULTS.restoreBest),
-    featureFormat: choice(v['feature-format'] ?? (file['featureFormat'] as string | undefined), '--feature-format', ['auto', 'sparse', 'dense'], KIPF_DEFAULTS.featureFormat),
+    layers: pick(num(v.layers, '--layers', true), 'layers', D.layers),
+    hidden: pick(num(v.hidden, '--hidden', true), 'hidden', D.hidden),
+    dropout: pick(num(v.dropout, '--dropout'), 'dropout', D.dropout),
+    lr: pick(num(v.lr, '--lr'), 'lr', D.lr),
+    weightDecay: pick(num(v['weight-decay'], '--weight-decay'), 'weightDecay', D.weightDecay),
+    weightDecayScope: pick(undefined, 'weightDecayScope', D.weightDecayScope),
+    epochs: pick(num(v.epochs, '--epochs', true), 'epochs', D.epochs),
+    patience: pick(num(v.patience, '--patience', true), 'patience', D.patience),
+    seed: pick(num(v.seed, '--seed', true), 'seed', D.seed),
+    restoreBest: pick(undefined, 'restoreBest', D.restoreBest),
+    featureFormat: choice(v['feature-format'] ?? (file['featureFormat'] as string | undefined), '--feature-format', ['auto', 'sparse', 'dense'], D.featureFormat),
     nodeOrder: choice(v['node-order'] ?? (file['nodeOrder'] as string | undefined), '--node-order', NODE_ORDER_CHOICES, 'auto'),
+    model,
   };
+  if (model === 'gat' || model === 'gatv2') config.heads = pick(num(v.heads, '--heads', true), 'heads', D.heads!);
+  else if (v.heads !== undefined || file['heads'] !== undefined) throw new GraftError(`--heads is for --model gat or gatv2 (attention heads), not ${model}`);
   checkNodeConfig(config);
   const data: DataChoice = {
     dataset: pick(v.dataset, 'dataset', 'cora'), dataDir: pick(v['data-dir'], 'dataDir', undefined),
@@ -163,6 +174,9 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
   let resumeFrom: ResumePoint | null = null;
   try {
     resumeFrom = v.resume ? resumePoint(checkpoint, 'graft train') : null;
+    // Another --model would not load the checkpoint's weights: said in the flags' terms, before any work.
+    const was = resumeFrom ? String((JSON.parse(resumeFrom.checkpoint.metadata['config'] ?? '{}') as { model?: string }).model ?? 'gcn') : model;
+    if (was !== model) throw new GraftError(`--resume: ${resumeFrom!.file} is of a ${was} run, not --model ${model} (resume with --model ${was}, or start anew with --overwrite)`);
   } catch (err) {
     release();
     throw err;
@@ -177,7 +191,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     };
     if (lead) writeJsonAtomic(join(out, 'config.json'), { ...saved, ...(dist ? { distributed: distributedConfig(v, dist) } : {}) });
     if (dist && lead && !v.quiet) console.error(`graft train: ${dist.ranks} ranks, ${dist.sync.stats.mode}; the graph cut into ${dist.ranks} parts in breadth-first order (${partition!.cutEdges} of ${partition!.edges} edges between parts, dropped); rank 0 has ${ds.numNodes} nodes`);
-    if (lead && !v.quiet) console.error(`graft: training a ${config.layers}-layer GCN on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
+    if (lead && !v.quiet) console.error(`graft: training a ${config.layers}-layer ${MODEL_NAMES[model]} on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
     const warnings = ds.src.length === 0 ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`] : [];
     if (lead) for (const w of warnings) console.error(`graft train: warning: ${w}`);
     const progress = new Progress(config.epochs, !v.quiet && lead);

@@ -1,4 +1,6 @@
 import { nodeGcn } from '../nn/task-models.js';
+import { checkNodeModel, nodeMessageGraph, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../nn/node-models.js';
+import type { MessageGraph } from '../graph/message-graph.js';
 import { classScores } from '../nn/class-scores.js';
 import { argRangeError } from '../core/errors.js';
 import type { NodeDataset } from '../graph/node-data.js';
@@ -54,6 +56,13 @@ export interface NodeTrainConfig {
    * Outputs come back in the data set's order either way.
    */
   nodeOrder?: NodeOrderChoice;
+  /**
+   * The model (graft train --model): 'gcn' (Kipf & Welling's, the default; absent means it),
+   * 'sage', 'gin', 'gat' or 'gatv2' (nn/node-models.ts: the same stack with that layer).
+   */
+  model?: NodeModelKind;
+  /** GAT, GATv2: attention heads of each hidden layer (default 8). */
+  heads?: number;
 }
 
 /** Below this fraction of nonzero features, 'auto' keeps them sparse (Cora: 1.3%, CiteSeer: 0.9%). */
@@ -65,6 +74,15 @@ export const SPARSE_FEATURE_DENSITY = 0.1;
 export const KIPF_DEFAULTS: NodeTrainConfig = {
   layers: 2, hidden: 16, dropout: 0.5, lr: 0.01, weightDecay: 5e-4, weightDecayScope: 'first',
   epochs: 200, patience: 10, seed: 1, restoreBest: true, featureFormat: 'auto',
+};
+
+/**
+ * Veličković et al.'s GAT settings for Cora (graft train --model gat|gatv2): 2 layers, 8 heads
+ * of 8 hidden channels, dropout 0.6 on the inputs of each layer and on the attention, lr 0.005,
+ * weight decay 5e-4 on every layer; early stopping with patience 100 over at most 400 epochs.
+ */
+export const GAT_DEFAULTS: NodeTrainConfig = {
+  ...KIPF_DEFAULTS, model: 'gat', hidden: 8, heads: 8, dropout: 0.6, lr: 0.005, weightDecay: 5e-4, weightDecayScope: 'all', epochs: 400, patience: 100,
 };
 
 /**
@@ -149,11 +167,26 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
   if (!Number.isInteger(c.seed)) throw argRangeError(fn, 'config.seed', 'an integer', c.seed);
   if (!['auto', 'sparse', 'dense'].includes(c.featureFormat)) throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
   if (c.nodeOrder !== undefined && !NODE_ORDER_CHOICES.includes(c.nodeOrder)) throw argRangeError(fn, 'config.nodeOrder', "'auto', 'rcm' or 'input'", c.nodeOrder);
+  checkNodeModel(fn, c);
+  // Only a GCN's first layer reads sparse features (SparseInputGCNConv); 'auto' is dense for the others.
+  if (c.featureFormat === 'sparse' && nodeModelKind(c) !== 'gcn') throw argRangeError(fn, 'config.featureFormat', `'auto' or 'dense' for a ${c.model} model (sparse features are the GCN's)`, c.featureFormat);
 }
 
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
 export function buildNodeGcn(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, graph: () => Propagation): Sequential {
   return nodeGcn(rt.heap, inFeatures, classes, c, graph);
+}
+
+/** What a node model propagates on: Â for a GCN (gcnNorm), the message graph for the others. */
+interface NodeGraphs { prop: Propagation | null; message: MessageGraph | null }
+
+function nodeGraphs(heap: Runtime['heap'], data: NodeDataset, kind: NodeModelKind): NodeGraphs {
+  return kind === 'gcn' ? { prop: { adj: gcnNorm(heap, data.numNodes, data.src, data.dst) }, message: null } : { prop: null, message: nodeMessageGraph(heap, data.numNodes, data.src, data.dst, kind) };
+}
+
+/** The config's model (buildNodeGcn or nn/node-models.ts's) on its graph. */
+function buildNodeModel(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, g: NodeGraphs): Sequential {
+  return nodeModelKind(c) === 'gcn' ? buildNodeGcn(rt, inFeatures, classes, c, () => g.prop!) : nodeMessageModel(rt.heap, inFeatures, classes, c, () => g.message!);
 }
 
 function maskOf(heap: Runtime['heap'], n: number, idx: Int32Array): Tensor {
@@ -166,8 +199,7 @@ const copyOf = (p: Parameter): Float32Array => (p.value.data() as Float32Array).
 
 /** The task in the shared heap: Â, features, labels and split masks. */
 interface NodeTensors {
-  adj: CsrMatrix;
-  prop: Propagation;
+  graphs: NodeGraphs;
   /** Dense features, or null when they are kept sparse. */
   x: Tensor | null;
   sparse: SparseFeatures | null;
@@ -178,14 +210,15 @@ interface NodeTensors {
 }
 
 /** Step 1: the task's arrays into the shared heap (Â normalized once; it is symmetric). */
-function uploadNodeTask(heap: Runtime['heap'], data: NodeDataset, sparse: boolean): NodeTensors {
+function uploadNodeTask(heap: Runtime['heap'], data: NodeDataset, sparse: boolean, kind: NodeModelKind): NodeTensors {
   const n = data.numNodes;
   const made: { free(): void }[] = [];
   const keep = <T extends { free(): void }>(t: T): T => { made.push(t); return t; };
   try {
-    const adj = keep(gcnNorm(heap, n, data.src, data.dst));
+    const graphs = nodeGraphs(heap, data, kind);
+    keep(graphs.prop?.adj ?? graphs.message!);
     return {
-      adj, prop: { adj },
+      graphs,
       x: sparse ? null : keep(Tensor.from(heap, 'float32', [n, data.numFeatures], data.features)),
       sparse: sparse ? keep(SparseFeatures.fromCsr(CsrMatrix.fromDense(heap, n, data.numFeatures, data.features))) : null,
       labels: keep(Tensor.from(heap, 'int32', [n], data.labels)),
@@ -233,8 +266,9 @@ function resumeNodeRun(run: NodeRunState, from: NonNullable<NodeTrainHooks['resu
   }
   const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
   // nodeOrder left out means 'auto', in the config given and in a checkpoint from before it existed.
-  const value = (c: NodeTrainConfig, k: keyof NodeTrainConfig): unknown => (k === 'nodeOrder' ? c[k] ?? 'auto' : c[k]);
-  for (const k of new Set([...Object.keys(config), 'nodeOrder']) as Set<keyof NodeTrainConfig>) {
+  // model left out means 'gcn' (checkpoints from before --model); compared first, as the other keys' defaults follow it.
+  const value = (c: NodeTrainConfig, k: keyof NodeTrainConfig): unknown => (k === 'nodeOrder' ? c[k] ?? 'auto' : k === 'model' ? nodeModelKind(c) : c[k]);
+  for (const k of new Set(['model', ...Object.keys(config), 'nodeOrder', 'heads']) as Set<keyof NodeTrainConfig>) {
     if (k !== 'epochs' && value(saved, k) !== value(config, k)) {
       throw argRangeError(fn, `config.${k}`, `${JSON.stringify(value(saved, k))} as in the checkpoint ${file}`, config[k]);
     }
@@ -343,13 +377,14 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
   const exec = rt.exec;
   // Every pass runs in the order SpMM prefers; the predictions go back in the data set's order.
   const { data, order } = nodeTaskInSpmmOrder(given, config.nodeOrder);
-  const sparse = config.featureFormat === 'sparse' || (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY);
-  const t = uploadNodeTask(rt.heap, data, sparse);
+  const kind = nodeModelKind(config);
+  const sparse = kind === 'gcn' && (config.featureFormat === 'sparse' || (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY));
+  const t = uploadNodeTask(rt.heap, data, sparse, kind);
   let run: NodeRunState | null = null;
   let guard: EpochGuard<number> | null = null;
   try {
-    const seq = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => t.prop);
-    const model = t.sparse ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.prop) : sequentialModel(seq, () => t.x!);
+    const seq = buildNodeModel(rt, data.numFeatures, data.numClasses, config, t.graphs);
+    const model = t.sparse ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.graphs.prop!) : sequentialModel(seq, () => t.x!);
     const params = model.params();
     const every = hooks.distributed?.validateEvery ?? 1;
     run = { model, params, adam: new Adam(params, { lr: config.lr }), stopper: new EarlyStopping(config.patience > 0 ? Math.ceil(config.patience / every) : 0, params), history: [] };
@@ -401,8 +436,8 @@ export async function predictNodes(rt: Runtime, given: NodeDataset, config: Node
   // The order training ran in, so the scores are those training reported.
   const { data, order } = nodeTaskInSpmmOrder(given, config.nodeOrder);
   const n = data.numNodes;
-  const adj = gcnNorm(rt.heap, n, data.src, data.dst);
-  const model = buildNodeGcn(rt, data.numFeatures, data.numClasses, config, () => ({ adj }));
+  const graphs = nodeGraphs(rt.heap, data, nodeModelKind(config));
+  const model = buildNodeModel(rt, data.numFeatures, data.numClasses, config, graphs);
   let x: Tensor | null = null;
   let l: Float32Array;
   try {
@@ -417,7 +452,7 @@ export async function predictNodes(rt: Runtime, given: NodeDataset, config: Node
     const logits = await model.forward({ exec: rt.exec, training: false, seed: config.seed, step: 0 }, x);
     l = (logits.data() as Float32Array).slice();
   } finally {
-    model.dispose(); x?.free(); adj.free();
+    model.dispose(); x?.free(); graphs.prop?.adj.free(); graphs.message?.free();
   }
   return classScores(order ? rowsInUserOrder(l, data.numClasses, order.order) : l, n, data.numClasses);
 }
