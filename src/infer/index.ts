@@ -38,6 +38,8 @@ export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
 export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
 export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from '../graph/preprocess.js';
+export { loadGenomicModel, type GenomicKernelModel, type GenotypeInput, type GenotypePredictOptions, type GenotypePredictions } from './genomic.js';
+export type { AlignmentReport } from '../graph/gp-scoring.js';
 
 /** Options of loadModel: the kernel binaries and backend, a name for error messages, and a hook on the linear maps. */
 export interface LoadOptions {
