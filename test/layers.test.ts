@@ -19,13 +19,16 @@ const ALLOWED: Record<string, string[]> = {
   nn: ['core', 'memory', 'runtime', 'ops', 'graph'],
   train: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn'],
   data: ['core', 'graph'],
+  // Compositional data's pure pieces (normalization, zero replacement, applying a kept preprocessing,
+  // scoring a forest or a logistic/ridge model): what src/microbiome fits with and graft/infer scores raw counts with.
+  compositional: ['core'],
   genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
-  microbiome: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
-  explain: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'genomics', 'microbiome'],
+  microbiome: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'compositional'],
+  explain: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'genomics', 'microbiome', 'compositional'],
   bench: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'quant'],
   quant: ['core', 'memory', 'ops', 'reference'], // reference: its rounding (nearestEven), the kernels' own
-  infer: ['core', 'memory', 'kernels', 'reference', 'runtime', 'graph', 'ops', 'nn', 'quant'],
+  infer: ['core', 'memory', 'kernels', 'reference', 'runtime', 'graph', 'ops', 'nn', 'quant', 'compositional'],
   interop: ['core'],
   distributed: ['core', 'memory', 'train'],
   valuation: ['core'], // Data Shapley: pure arithmetic over the caller's utility function

@@ -23,6 +23,7 @@ import {
 import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels.js';
 import { LocalExec } from './local-exec.js';
 import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
+import { MB_MODEL_FORMAT, MicrobiomeModel, parseMicrobiomeFile, type CountsInput, type CountsPrediction } from './microbiome.js';
 import { classScores } from '../nn/class-scores.js';
 import { applyPreprocess, type Preprocessing } from '../graph/preprocess.js';
 
@@ -36,6 +37,7 @@ import { applyPreprocess, type Preprocessing } from '../graph/preprocess.js';
 export type { KernelBinaries } from './kernels.js';
 export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
+export { MB_MODEL_FORMAT, type CountsInput, type CountsPrediction } from './microbiome.js';
 export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
 export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from '../graph/preprocess.js';
 export { loadGenomicModel, type GenomicKernelModel, type GenotypeInput, type GenotypePredictOptions, type GenotypePredictions } from './genomic.js';
@@ -78,7 +80,7 @@ export interface GenomicInput { n: number; features: Float32Array; src: Int32Arr
 
 /** A model loaded by loadModel: its task, backend and stored config, and the predict method of its task. */
 export interface GraftModel {
-  readonly task: 'node' | 'graph' | 'genomic';
+  readonly task: 'node' | 'graph' | 'genomic' | 'microbiome';
   readonly backend: BackendKind;
   /** The config the model was trained with, as stored in its file. */
   readonly config: Readonly<Record<string, unknown>>;
@@ -90,6 +92,8 @@ export interface GraftModel {
   predictGraphs(graphs: readonly GraphInput[], options?: PredictOptions): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }>;
   /** Genomic models: the ensemble's prediction for every sample, in the trait's units. */
   predictGenomic(input: GenomicInput, options?: PredictOptions): Promise<Float64Array>;
+  /** Microbiome models (graft mb --keep-model, rf or logistic): raw counts aligned by taxon name, preprocessed as stored, scored as graft predict scores them. */
+  predictCounts(input: CountsInput): Promise<CountsPrediction>;
   /** Frees the model's memory. */
   dispose(): void;
 }
@@ -106,7 +110,10 @@ export interface GraftModel {
 export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOptions = {}): Promise<GraftModel> {
   const name = options.name ?? 'model';
   const buf = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  const file = parseModelFile(decodeSafetensors(buf, name, sha256Hex), name);
+  const cp = decodeSafetensors(buf, name, sha256Hex);
+  // A kept microbiome model needs no kernels: its forest or linear model is scored in plain JavaScript.
+  if (cp.metadata['format'] === MB_MODEL_FORMAT) return new MicrobiomeModel(parseMicrobiomeFile(cp, name), name);
+  const file = parseModelFile(cp, name);
   const kind = chooseLocalBackend(options.kernels ?? {}, options.backend);
   const heap = new Heap({ shared: false, initialBytes: 1 << 20 });
   const backend = await localKernels(kind, options.kernels ?? {}, heap.memory);
@@ -280,6 +287,11 @@ class LocalModel implements GraftModel {
     }
     loadWeights(params.filter((p) => !skip.has(p)), modelWeights(this.file, member), this.name);
     this.onLinears?.([...linears], member);
+  }
+
+  async predictCounts(): Promise<CountsPrediction> {
+    this.check('microbiome', 'predictCounts');
+    throw new GraftError(`${this.name}: unreachable`);
   }
 
   dispose(): void {

@@ -10,6 +10,8 @@ import { Forest } from './random-forest.js';
 import { validationSplit, withAugmented } from './study.js';
 import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
 
+export { alignTaxa } from '../compositional/taxa.js';
+
 // A `graft mb` model kept for new samples (scikit-learn's Pipeline: the fitted preprocessing
 // stored with the model): the taxa in the model's order, the preprocessing with whatever it
 // learned from the training table, and the fitted forest or linear model. One safetensors file
@@ -101,22 +103,6 @@ export function newSampleNeighbours(k: KeptMbModel, counts: Float64Array, n: num
   return nearestTrainingRows(j.profiles, j.profiles.length / p, distanceProfiles(counts, n, p, j.distance), n, p, j.distance, j.knn);
 }
 
-/**
- * New samples' counts [n, fileTaxa] as the model's columns, matched by taxon name: a model
- * taxon the file lacks counts 0 (absent), a file taxon the model lacks is dropped (unknown).
- */
-export function alignTaxa(modelTaxa: readonly string[], fileTaxa: readonly string[], values: Float64Array, n: number): { counts: Float64Array; absent: string[]; unknown: string[] } {
-  const at = new Map(fileTaxa.map((t, c) => [t, c]));
-  const q = fileTaxa.length, p = modelTaxa.length;
-  const counts = new Float64Array(n * p), absent: string[] = [];
-  modelTaxa.forEach((t, j) => {
-    const c = at.get(t);
-    if (c === undefined) { absent.push(t); return; }
-    for (let i = 0; i < n; i++) counts[i * p + j] = values[i * q + c]!;
-  });
-  const known = new Set(modelTaxa);
-  return { counts, absent, unknown: fileTaxa.filter((t) => !known.has(t)) };
-}
 
 /** Float64 values as little-endian bytes [count, 8] (safetensors here holds no F64). */
 function f64(a: Float64Array): StoredTensor {

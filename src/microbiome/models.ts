@@ -3,7 +3,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Tensor } from '../memory/tensor.js';
-import { linearPredictor, logisticApply, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
+import { linearModelScores, linearPredictor, logisticApply, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
 import { fitForestParallel, type Forest, type ForestOptions } from './random-forest.js';
 
 // The models of `graft mb`, each a function of one fold's preprocessed features: the random
@@ -186,8 +186,7 @@ export function scoreShallowModel(m: FittedMbModel, x: Float64Array, p: number, 
     return m.forest.predict(xt, k);
   }
   if (m.model !== 'logistic') throw new Error(`scoreShallowModel: ${m.model} is scored through the runtime (scoreMbModel)`);
-  const z = standardize(pickRows(x, p, rows), p, m);
-  return m.classes > 0 ? logisticApply(m.betas, z, k, p, m.classes) : linearPredictor(m.betas, z, k, p);
+  return linearModelScores(m, pickRows(x, p, rows), k, p);
 }
 
 /** scoreMbModel, and for an ensemble each member's scores too (the mean is over them, in member order). */

@@ -1,6 +1,11 @@
 import { knnGraph, type SampleGraph } from '../graph/sample-graph.js';
 import { cssPercentile, mclrShift, normalize, positiveRowTotals, rowTotals, type Normalization } from './normalize.js';
-import { gbmNewSamples, gbmPrior, replaceZeros, type GbmPrior, type ZeroReplacement } from './zeros.js';
+import { gbmPrior, replaceZeros } from './zeros.js';
+import type { FittedPreprocessing, Preprocessing } from '../compositional/preprocess.js';
+
+// The kept model's per-sample side (the fitted parameters and applying them to new samples)
+// lives in src/compositional/preprocess.ts, where graft/infer reads it too.
+export { applyPreprocessing, type FittedPreprocessing, type Preprocessing } from '../compositional/preprocess.js';
 
 // From counts to model features, in the order the operations need: rarefying works on reads,
 // so it comes first; then zero replacement (log-ratio methods need no zeros); then the
@@ -8,12 +13,6 @@ import { gbmNewSamples, gbmPrior, replaceZeros, type GbmPrior, type ZeroReplacem
 // rarefying (the same depth for all) and the Bayesian-multiplicative replacement (column
 // geometric means): those look at every sample's counts, never at a label, so running them
 // on the whole table (test samples included) leaks nothing about the outcome.
-
-export interface Preprocessing {
-  normalize: Normalization;
-  zeros: ZeroReplacement;
-  seed: number;
-}
 
 /** Why a combination cannot run (the grid skips it and says so), or null. */
 export function incompatibility(p: Pick<Preprocessing, 'normalize' | 'zeros'>, integerCounts: boolean): string | null {
@@ -32,20 +31,6 @@ export function preprocess(counts: Float64Array, n: number, p: number, o: Prepro
   }
   x = replaceZeros(x, n, p, o.zeros);
   return normalize(x, n, p, norm, { seed: o.seed });
-}
-
-/**
- * What a preprocessing learned from the table it ran on, so samples that were not in that
- * table can be given the same features later (a kept model's new samples): the rarefying
- * depth, the GBM prior, the CSS quantile, the common total of common-sum scaling and the
- * mclr shift, each present only where its method is chosen. Every other step is per sample.
- */
-export interface FittedPreprocessing extends Preprocessing {
-  rarefyDepth?: number;
-  gbm?: GbmPrior;
-  cssQuantile?: number;
-  common?: number;
-  mclrShift?: number;
 }
 
 /**
@@ -69,30 +54,6 @@ export function fitPreprocessing(counts: Float64Array, n: number, p: number, o: 
   if (norm === 'com') f.common = rowTotals(x, n, p).reduce((m, v) => Math.min(m, v), Infinity);
   if (norm === 'mclr') { const s = mclrShift(x, n, p); if (s !== null) f.mclrShift = s; }
   return f;
-}
-
-/**
- * Features of samples that were not in the fitted table, each sample on its own (the same
- * values whatever else is scored with it): rarefied to the fitted depth with a generator
- * seeded by the run's seed, afresh for every sample; GBM with the fitted prior; CSS at the
- * fitted quantile; common-sum scaling to the fitted total; mclr with the fitted shift. For
- * per-sample methods (tss, clr, none; pseudo, multrepl) these are the bits preprocess gives
- * the same sample inside any table.
- */
-export function applyPreprocessing(f: FittedPreprocessing, counts: Float64Array, n: number, p: number): Float64Array {
-  let x = counts;
-  let norm: Normalization = f.normalize;
-  if (norm === 'rarefy') {
-    const depth = f.rarefyDepth!, out = new Float64Array(n * p);
-    for (let i = 0; i < n; i++) out.set(normalize(x.subarray(i * p, i * p + p), 1, p, 'rarefy', { seed: f.seed, depth }), i * p);
-    x = out;
-    norm = 'none';
-  }
-  x = f.zeros === 'gbm' ? gbmNewSamples(x, n, p, f.gbm!) : replaceZeros(x, n, p, f.zeros);
-  return normalize(x, n, p, norm, {
-    seed: f.seed, ...(f.cssQuantile !== undefined ? { cssQuantile: f.cssQuantile } : {}), ...(f.common !== undefined ? { common: f.common } : {}),
-    ...(f.mclrShift !== undefined ? { mclrShift: f.mclrShift } : {}),
-  });
 }
 
 export type SampleDistance = 'aitchison' | 'braycurtis';

@@ -5,6 +5,7 @@ import { packageRoot } from '../core/paths.js';
 import { Rng } from '../core/random.js';
 import { bagCounts, binFeatures, ENTROPY, GINI, growTree, MSE, treeSeed, type GrowParams, type TrainSet, type TreeArrays } from './forest-split.js';
 import type { ForestWorkerTask } from './forest-worker.js';
+import { forestScores, leafOf } from '../compositional/forest-apply.js';
 
 export { entropy, gini, type TreeArrays } from './forest-split.js';
 
@@ -140,12 +141,6 @@ function trainSet(data: ForestData, bins: number, shared: boolean): TrainSet {
   return { n: data.n, f: data.f, codes, edges, edgeStart, y, weight };
 }
 
-function leafOf(t: TreeArrays, x: Float32Array, row: number): number {
-  let k = 0;
-  for (let j = t.feature[0]!; j >= 0; j = t.feature[k]!) k = x[row + j]! <= t.threshold[k]! ? t.left[k]! : t.right[k]!;
-  return k;
-}
-
 /**
  * An ensemble of trees. Predictions average the trees in index order, whatever thread built
  * them, so a forest's predictions are the same bits however it was trained.
@@ -178,15 +173,7 @@ export class Forest {
     if (x.length !== n * f) throw argRangeError(fn, 'x.length', `n*f = ${n * f}`, x.length);
     // NaN would silently go right at every node
     for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw argRangeError(fn, `x[${i}]`, 'a finite number', x[i]);
-    const out = new Float64Array(n * s);
-    for (const t of this.#t) {
-      for (let r = 0; r < n; r++) {
-        const v = leafOf(t, x, r * f) * s;
-        for (let k = 0; k < s; k++) out[r * s + k]! += t.values[v + k]!;
-      }
-    }
-    for (let i = 0; i < out.length; i++) out[i]! /= this.trees;
-    return out;
+    return forestScores(this.#t, x, n, f, s);
   }
 
   /** Classification: the most probable class per row (the lowest label on ties). */
