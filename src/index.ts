@@ -118,3 +118,8 @@ export { prepareCsv } from './store/from-csv.js';
 export { writeSyntheticStore, ensureSyntheticStore, SYNTHETIC_SHAPES, type SyntheticShape } from './store/synthetic.js';
 export { NeighborSampler, sampleNeighbors, batchRng, type CsrGraph, type SampledSubgraph, type NeighborSamplerOptions } from './store/neighbor-sampler.js';
 export { ClusterSampler, bfsPartitionCsr, type ClusterSamplerOptions } from './store/cluster.js';
+export type { StoreArrayEntry, StoreDType } from './store/format.js';
+export type { BuiltCsr } from './store/csr-build.js';
+export type { SyntheticOptions } from './store/synthetic.js';
+export type { RecordedInput, RecordedInputs } from './core/input-files.js';
+export type { CandidateRow } from './genomics/candidates.js';

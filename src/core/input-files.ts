@@ -7,7 +7,9 @@ import { GraftError } from './errors.js';
 // data again (eval, predict, explain) refuses a file that changed since, naming it, instead
 // of scoring the run's model on other data silently.
 
+/** One input file a run read: its absolute path and SHA-256. */
 export interface RecordedInput { path: string; sha256: string }
+/** A run's input files by role (geno, pheno, data, ...). */
 export type RecordedInputs = Record<string, RecordedInput>;
 
 /** The SHA-256 of a file's bytes, streamed (genotype files run to gigabytes). */

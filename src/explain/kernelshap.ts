@@ -15,6 +15,7 @@ import { Rng } from '../core/random.js';
 /** A model as a function: rows x [n, features] → outputs [n, outputs] (row-major). */
 export type PredictFn = (x: Float64Array, n: number) => Float64Array;
 
+/** KernelSHAP's settings: the background set (rows × features), the number of coalitions sampled per sample (the budget) and the sampling seed. */
 export interface KernelShapOptions {
   /** Background rows [backgroundRows, features] that stand in for absent features (e.g. a sample of the training rows). */
   background: Float64Array;
@@ -25,6 +26,7 @@ export interface KernelShapOptions {
   seed?: number;
 }
 
+/** KernelSHAP's result: φ per sample, output and feature, the base value per output and the model's predictions, with how many coalitions were evaluated and whether they were all of them (exact). */
 export interface KernelShapValues {
   /** φ [n, outputs, f] row-major: values[(i·outputs + k)·f + j]. */
   values: Float64Array;

@@ -9,6 +9,7 @@ import type { StudyData } from './study-data.js';
 //   id, trait, model, prediction, sd (the members' spread: GCN models), reliability
 //   (1 − PEV/(σg² K_ss): GBLUP and the RKHS models), rank (1 = highest within trait × model).
 
+/** One row of candidates.csv: a sample's prediction by one model for one trait, with its ensemble sd, reliability and rank. */
 export interface CandidateRow {
   id: string;
   trait: string;

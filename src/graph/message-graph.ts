@@ -3,6 +3,7 @@ import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import { CsrMatrix } from './csr.js';
 
+/** How a MessageGraph is built: self-loop handling (as given, or replaced by one per node as GAT needs), edge features, and the reverse-edge index D-MPNN needs. */
 export interface MessageGraphOptions {
   /**
    * Self loops, as PyG's layers treat them: 'keep' (the default: the edges as given, self
@@ -21,13 +22,13 @@ export interface MessageGraphOptions {
  * twice) and nothing is made undirected. Nonzeros (edge positions) are ordered by destination,
  * then source, then input order, so every sum over a destination's messages has a fixed order.
  *
- * - `adj` [nodes, nodes]: row i lists the sources of i's incoming edges, values 1 (the sum
+ * - `adj` (nodes × nodes): row i lists the sources of i's incoming edges, values 1 (the sum
  *   aggregation is spmm(adj, X)); `adjT` is its transpose (rows = sources), the backward's.
  * - `order`: adjT's nonzero k' is adj's nonzero order[k'] (moves per-edge values to adjT).
- * - `incidence` [nodes, edges]: row i lists i's incoming edge positions, values 1, so
+ * - `incidence` (nodes × edges): row i lists i's incoming edge positions, values 1, so
  *   spmm(incidence, M) sums per-edge rows M [edges, F] into destinations; `incidenceT` lists
  *   each node's outgoing edge positions (scatters per-edge rows into sources).
- * - `dstOf` [edges]: each edge position's destination (adj.colIdx is its source).
+ * - `dstOf` (one per edge): each edge position's destination (adj.colIdx is its source).
  * - `edgeIds`: the input edge at each position (−1 for a self loop added by 'replace').
  */
 export class MessageGraph {
@@ -112,6 +113,7 @@ export class MessageGraph {
       attr === undefined ? null : Float32Array.from(attr.data), dim);
   }
 
+  /** The number of messages (directed edges, duplicates counted), self loops included. */
   get edges(): number {
     return this.adj.nnz;
   }
@@ -165,6 +167,7 @@ export class MessageGraph {
     return this.rev;
   }
 
+  /** Frees the heap tensors the graph owns (its matrices, edge features and index arrays). */
   free(): void {
     this.rev?.free();
     this.rev = null;

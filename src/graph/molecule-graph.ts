@@ -25,12 +25,18 @@ export const MORGAN_BITS = 1024;
 
 /** What the featurizer needs of RDKit's MinimalLib module (the object `await initRDKitModule()` gives). */
 export interface RDKitLike {
+  /** Parses a SMILES; null (or an invalid molecule) when it does not parse. */
   get_mol(smiles: string): RDKitMolLike | null;
 }
+/** The part of an RDKit JS molecule the featurizer uses. */
 export interface RDKitMolLike {
+  /** Whether the SMILES parsed into a valid molecule. */
   is_valid(): boolean;
+  /** The molecule as RDKit's JSON (atoms, bonds and their properties). */
   get_json(): string;
+  /** The Morgan fingerprint as bytes, for the given JSON details (radius, bits). */
   get_morgan_fp_as_uint8array(details: string): Uint8Array;
+  /** Frees the molecule (RDKit JS objects live in wasm memory). */
   delete(): void;
 }
 

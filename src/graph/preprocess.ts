@@ -25,6 +25,7 @@ import { GraftError } from '../core/errors.js';
 /** The metadata key of the record in every model file Graft writes. */
 export const PREPROCESS_KEY = 'preprocess';
 
+/** One step of a model's input preprocessing: row normalization, or standardization with the training means and sds. */
 export type PreprocessStep =
   | { kind: 'row-normalize' }
   | { kind: 'standardize'; mean: number[]; sd: number[] };
@@ -32,6 +33,7 @@ export type PreprocessStep =
 /** How graph samples were featurized (graph models). */
 export interface Featurizer { name: string; atomFeatures: number; descriptors?: number }
 
+/** What a model file records about its inputs: the feature steps to apply to raw features, in order, and for graph models the featurizer that made them. */
 export interface Preprocessing {
   version: 1;
   /** Raw feature matrix → model features, in order. */

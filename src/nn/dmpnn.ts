@@ -10,6 +10,7 @@ import { spmm } from '../ops/sparse.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import { Linear } from './layers.js';
 
+/** Options of BondMessagePassing (Chemprop's D-MPNN): atom and bond feature widths, hidden width, message-passing depth, bias. */
 export interface BondMessagePassingOptions {
   /** Message-passing depth T (Chemprop's `depth`, default 3): T − 1 updates of the bond states. */
   depth?: number;
@@ -53,6 +54,7 @@ export class BondMessagePassing implements Layer {
     this.wo = new Linear(heap, `${name}.W_o`, atomFeatures + hidden, hidden, rng, { bias: true, weightDecay: wd });
   }
 
+  /** The width of the atom embeddings the layer outputs (its hidden width). */
   get outFeatures(): number {
     return this.hidden;
   }

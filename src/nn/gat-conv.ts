@@ -15,6 +15,7 @@ import { disposeParams, glorotParameter, zerosParameter } from './init.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import { Linear } from './layers.js';
 
+/** Options of GATConv and GATv2Conv: heads, how heads are joined, attention dropout, negative slope, self loops, bias (PyG's names and defaults). */
 export interface GatOptions {
   /** Attention heads (PyG's `heads`, default 1). */
   heads?: number;
@@ -184,6 +185,7 @@ export class GATConv implements Layer {
     this.attention = new Attention(heap, s, outChannels);
   }
 
+  /** The width of the layer's output per node: heads × channels when heads are concatenated, else channels. */
   get outFeatures(): number {
     return this.concat ? this.heads * this.outChannels : this.outChannels;
   }
@@ -299,6 +301,7 @@ export class GATv2Conv implements Layer {
     this.attention = new Attention(heap, s, outChannels);
   }
 
+  /** The width of the layer's output per node: heads × channels when heads are concatenated, else channels. */
   get outFeatures(): number {
     return this.concat ? this.heads * this.outChannels : this.outChannels;
   }

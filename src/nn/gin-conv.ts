@@ -12,6 +12,7 @@ import type { Layer, Parameter, PassContext } from './layer.js';
 import { Linear, ReLU } from './layers.js';
 import { Sequential } from './sequential.js';
 
+/** Options of GINConv and GINEConv: ε (fixed or learnable) and, for GINE, the width of the edge features. */
 export interface GinOptions {
   /** ε's starting value (PyG's `eps`, default 0). */
   eps?: number;

@@ -30,6 +30,7 @@ export function bfsPartitionCsr(g: CsrGraph, parts: number): Int32Array {
   return partOf;
 }
 
+/** Cluster-GCN batching's settings: the number of parts, parts per batch and the seed. */
 export interface ClusterSamplerOptions {
   parts: number;
   partsPerBatch: number;
@@ -90,6 +91,7 @@ export class ClusterSampler {
     return order.slice(b * k, (b + 1) * k);
   }
 
+  /** Batch b of an epoch: the subgraph induced by its parts (a pure function of seed, epoch and b). */
   sample(epoch: number, b: number): SampledSubgraph {
     const chosen = this.parts(epoch, b);
     let count = 0;

@@ -7,6 +7,7 @@ import { GraftError } from '../core/errors.js';
 /** Calls `emit(src, dst)` once per edge, the same edges in the same order each time it runs. */
 export type EdgeStream = (emit: (src: number, dst: number) => void) => void;
 
+/** A CSR adjacency built from an edge stream: row offsets (int32, or float64 past 2³¹ entries), column indices, and the self loops and repeated edges dropped. */
 export interface BuiltCsr {
   /** Int32Array while the non-zeros fit in int32; a Float64Array of exact integers past that. */
   rowPtr: Int32Array | Float64Array;

@@ -25,11 +25,14 @@ const ALIGN = 64;
 /** The largest number of bytes one readSync / writeSync call moves (Node refuses 2 GiB). */
 const IO_CHUNK = 1 << 30;
 
+/** The element types a store's arrays may have. */
 export type StoreDType = 'int32' | 'int64' | 'float32' | 'uint8';
 const DTYPE_BYTES: Record<StoreDType, number> = { int32: 4, int64: 8, float32: 4, uint8: 1 };
 
+/** One array of a store: its dtype, shape, and byte offset and length in the file. */
 export interface StoreArrayEntry { dtype: StoreDType; shape: number[]; offset: number; bytes: number }
 
+/** The JSON header of a .graftstore file: format version, counts, whether the graph is symmetric, the file size, metadata, and each array's dtype, shape and byte range. */
 export interface StoreHeader {
   format: 'graftstore';
   version: number;
@@ -94,6 +97,7 @@ export class StoreWriter {
     this.current = { name, dtype, offset: this.at };
   }
 
+  /** Appends the next chunk of the array being written (chunks of one array in order; the array is complete when its declared bytes are written). */
   write(chunk: ArrayBufferView): void {
     if (!this.current) throw new GraftError('StoreWriter.write: no array begun');
     this.put(bytesOf(chunk), this.at);
@@ -300,9 +304,13 @@ export class GraphStore {
     }
   }
 
+  /** The number of nodes. */
   get numNodes(): number { return this.header.numNodes; }
+  /** The number of adjacency entries (directed; an undirected edge counts twice). */
   get numEdges(): number { return this.header.numEdges; }
+  /** The number of features per node. */
   get numFeatures(): number { return this.header.numFeatures; }
+  /** The number of classes of the node labels. */
   get numClasses(): number { return this.header.numClasses; }
 
   /** Node i's string id (its index when the store has no ids). */

@@ -165,6 +165,7 @@ function checkFanouts(fn: string, fanouts: readonly number[]): void {
   fanouts.forEach((k, i) => { if (!Number.isInteger(k) || k < -1 || k === 0) throw argRangeError(fn, `fanouts[${i}]`, 'a positive integer or -1 (all neighbours)', k); });
 }
 
+/** A neighbour sampler's settings: fanouts per layer (−1: every neighbour), seed nodes per batch, whether to shuffle seeds each epoch, and the seed. */
 export interface NeighborSamplerOptions {
   /** Per-hop fanouts, PyG's `num_neighbors` (e.g. [15, 10, 5]); -1 takes every neighbour. */
   fanouts: readonly number[];

@@ -69,6 +69,7 @@ export function ogbSplitSchemes(dir: string): string[] {
   return existsSync(s) ? readdirSync(s).filter((d) => statSync(join(s, d)).isDirectory()).sort() : [];
 }
 
+/** How an OGB node-property folder is read: the split scheme (when there are several), whether to keep edges directed, and where features are read from. */
 export interface OgbPrepareOptions {
   /** The folder under split/ (default: the only one there). */
   splitScheme?: string;

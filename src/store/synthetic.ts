@@ -12,6 +12,7 @@ import { encodeOffsets, offsetsDType, readStoreHeader, STORE_VERSION, StoreError
 // edges come from a generator replayed twice (count, then scatter) instead of being kept, so
 // memory is the CSR (8 bytes per undirected edge) plus one block.
 
+/** The shape of a planted-partition graph: nodes, edges, features, classes, homophily and the train/valid/test split sizes. */
 export interface SyntheticShape {
   nodes: number;
   /** Undirected edges drawn (self-loops and repeats among them are dropped). */
@@ -28,6 +29,7 @@ export const SYNTHETIC_SHAPES: Record<'products' | 'arxiv', SyntheticShape> = {
   arxiv: { nodes: 169_343, edges: 1_166_243, features: 128, classes: 40, split: [90_941, 29_799, 48_603] },
 };
 
+/** A synthetic store's seed, its size as a fraction of the full shape, and its name. */
 export interface SyntheticOptions { seed?: number; ratio?: number; name?: string }
 
 /**

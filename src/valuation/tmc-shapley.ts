@@ -24,6 +24,7 @@ export interface IncrementalLearner {
   add(i: number): number;
 }
 
+/** TMC-Shapley's settings: the permutation cap, the truncation tolerance, the convergence check and the seed. */
 export interface TmcOptions {
   /** Truncate once |V(D) − V(prefix)| < tolerance · |V(D)|; default 0.01 (the paper's code). */
   tolerance?: number;
@@ -36,6 +37,7 @@ export interface TmcOptions {
   seed?: number;
 }
 
+/** TMC-Shapley's result: a value and a standard error per sample, the permutations run and whether the convergence check passed. */
 export interface TmcValues {
   /** Mean marginal contribution per row. */
   values: Float64Array;
