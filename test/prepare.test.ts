@@ -75,7 +75,7 @@ describe('graft prepare --from ogb', () => {
       [{ edit: (f) => { f['split/sales_ranking/valid.csv.gz'] = '9\n5\n'; } }, /valid\.csv\.gz:2: node 5 has no label/],
       [{ edit: (f) => { f['split/sales_ranking/test.csv.gz'] = '12\n23\n'; } }, /test\.csv\.gz:2: "23" is not a node index in \[0, 23\)/],
       [{ edit: (f) => { f['raw/num-node-list.csv.gz'] = '24\n'; } }, /node-feat\.csv\.gz: 23 rows, raw\/num-node-list\.csv\.gz says 24 nodes/],
-      [{ edit: (f) => { f['split/other/train.csv.gz'] = '0\n'; } }, /split: several split schemes \(other, sales_ranking\): name one with --split-scheme/],
+      [{ edit: (f) => { f['split/other/train.csv.gz'] = '0\n'; } }, /split: several split schemes \(other, sales_ranking\): name one \(the split scheme option\)/],
     ];
     for (const [opts, msg] of cases) {
       const fx = ogbFixture(opts), outDir = tempDir('out-');

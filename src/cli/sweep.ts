@@ -13,6 +13,8 @@ import { runStudy, studyFolds } from '../genomics/study.js';
 import { Runtime } from '../runtime/runtime.js';
 import { intAtLeast, joinNegativeValues } from './args.js';
 import { writeStudyReport } from './gp-report.js';
+import { recordInputs } from '../core/input-files.js';
+import { candidatesCsv } from '../genomics/candidates.js';
 import { parseGpArgs, studyIdentity } from './gp.js';
 import { trainGraphTask } from './train-graph.js';
 import { trainNode } from './train.js';
@@ -257,8 +259,11 @@ async function merge(argv: string[]): Promise<number> {
     const { o } = parseGpArgs(p.argv);
     const store = stores[i]!;
     // Every job is in the store, so the study only reads them back: the results of one machine.
-    const res = await runStudy({ ...o, threads: 1 }, () => {}, { cache: store, checkpoints: { dir: join(p.dir, 'jobs'), every: 1_000_000 } });
-    writeStudyReport(p.dir, res);
+    // Candidates (genotyped, not phenotyped) are predicted here as graft gp predicts them: the
+    // final fits are not sweep tasks, so they run at merge time.
+    const res = await runStudy({ ...o, threads: 1, final: 'if-candidates' }, () => {}, { cache: store, checkpoints: { dir: join(p.dir, 'jobs'), every: 1_000_000 } });
+    if (res.final?.candidates.length) writeFileAtomic(join(p.dir, 'candidates.csv'), candidatesCsv(res.final.candidates));
+    writeStudyReport(p.dir, res, await recordInputs({ geno: o.geno, pheno: o.pheno, relationship: o.relationship, folds: o.foldsFile }));
     summary.push({ point: p.name, dir: p.dir, results: join(p.dir, 'results.json'), models: res.table });
   }
   writeJsonAtomic(join(dir, 'sweep-results.json'), { format: `${FORMAT}-results`, points: summary });

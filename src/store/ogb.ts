@@ -88,11 +88,11 @@ export interface OgbPrepareOptions {
  */
 export async function prepareOgb(dir: string, out: string, opts: OgbPrepareOptions = {}): Promise<StoreHeader> {
   const raw = (f: string): string => join(dir, 'raw', f);
-  if (!existsSync(join(dir, 'raw'))) throw new DataError(dir, 0, 'not an OGB node-property-prediction folder (no raw/ inside; point --in at the folder that holds raw/ and split/)');
+  if (!existsSync(join(dir, 'raw'))) throw new DataError(dir, 0, 'not an OGB node-property-prediction folder (no raw/ inside; give the folder that holds raw/ and split/)');
   const schemes = ogbSplitSchemes(dir);
   const scheme = opts.splitScheme ?? (schemes.length === 1 ? schemes[0]! : undefined);
   if (scheme === undefined) {
-    throw new DataError(join(dir, 'split'), 0, schemes.length === 0 ? 'no split scheme folder (expected split/<scheme>/train.csv.gz)' : `several split schemes (${schemes.join(', ')}): name one with --split-scheme`);
+    throw new DataError(join(dir, 'split'), 0, schemes.length === 0 ? 'no split scheme folder (expected split/<scheme>/train.csv.gz)' : `several split schemes (${schemes.join(', ')}): name one (the split scheme option)`);
   }
   let declared: number | null = null;
   if (existsSync(raw('num-node-list.csv.gz'))) {
