@@ -31,7 +31,7 @@ const ALLOWED: Record<string, string[]> = {
   infer: ['core', 'memory', 'kernels', 'reference', 'runtime', 'graph', 'ops', 'nn', 'quant', 'compositional'],
   interop: ['core'],
   distributed: ['core', 'memory', 'train'],
-  store: ['core', 'data'], // the graph store and its samplers: files and arrays outside the wasm heap
+  store: ['core', 'graph', 'data'], // the graph store and its samplers: files and arrays outside the wasm heap
   valuation: ['core'], // Data Shapley: pure arithmetic over the caller's utility function
 };
 

@@ -6,6 +6,7 @@ import { jobCheckpointFile } from './job-store.js';
 import { blendWeight, innerValidation } from './stacking.js';
 import { fitAcrossEnvironments, fitGxE, hiddenRecords } from './multi-env.js';
 import { GraftError } from '../core/errors.js';
+import type { KernelScoring } from '../graph/gp-scoring.js';
 import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
 
 /** GCN members checkpoint their training into a job folder (JobStore) every `every` epochs. */
@@ -82,20 +83,12 @@ export interface CvJob {
   final?: true;
 }
 
-/** A REML kernel model's fit, as kept (genomics/kept-models.ts scores new samples from it). */
-export interface KernelState {
-  /** grm: the relationship (VanRaden's or the given one); marker: W·Wᵀ; gaussian / average: of the relationship's distances. */
-  kernel: 'grm' | 'marker' | 'gaussian' | 'average';
-  /** gaussian: the bandwidth; average: the three bandwidths and their weights. */
-  theta?: number;
-  thetas?: number[];
-  weights?: number[];
-  mu: number;
-  alpha: Float64Array;
-  /** The training samples (indices into the study's samples), in the order alpha follows. */
-  train: Int32Array;
-  /** (K_train + δI)⁻¹, for prediction error variances (GBLUP and RKHS). */
-  vinv?: Float64Array;
+/**
+ * A REML kernel model's fit, as kept (genomics/kept-models.ts scores new samples from it):
+ * what scoring reads (graph/gp-scoring.ts KernelScoring: the kernel, its bandwidths, μ, α, the
+ * training samples, (K_train + δI)⁻¹) and the variance components of the fit.
+ */
+export interface KernelState extends KernelScoring {
   sigmaG2: number;
   delta: number;
   h2: number;

@@ -30,7 +30,7 @@ export interface MarkerBasis {
 /** What sampleRows and scoreKernel read of a scoring basis. */
 export interface KernelBasis { n: number; markers: MarkerBasis | null; relDiag: Float64Array; median: number }
 
-/** A kept kernel model's fit as scoreKernel reads it (genomics/cv-jobs.ts KernelState). */
+/** A kept kernel model's fit as scoreKernel reads it (genomics/cv-jobs.ts KernelState extends it with the variance components). */
 export interface KernelScoring {
   kernel: 'grm' | 'marker' | 'gaussian' | 'average';
   theta?: number;

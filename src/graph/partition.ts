@@ -23,18 +23,7 @@ export function bfsPartition(n: number, src: Int32Array, dst: Int32Array, parts:
   if (!Number.isInteger(parts) || parts < 1 || parts > n) throw argRangeError('bfsPartition', 'parts', `an integer in [1, ${n}]`, parts);
   // The symmetric adjacency with each row's neighbours in ascending order: gcnNorm's CSR (its values unused).
   const { rowPtr: deg, colIdx: adj } = gcnNormArrays(n, src, dst, { selfLoops: false });
-  const order = new Int32Array(n), seen = new Uint8Array(n);
-  let head = 0, tail = 0;
-  for (let s = 0; s < n; s++) {
-    if (seen[s]) continue;
-    seen[s] = 1; order[tail++] = s;
-    while (head < tail) {
-      const v = order[head++]!;
-      for (let p = deg[v]!; p < deg[v + 1]!; p++) { const w = adj[p]!; if (!seen[w]) { seen[w] = 1; order[tail++] = w; } }
-    }
-  }
-  const partOf = new Int32Array(n);
-  for (let q = 0; q < n; q++) partOf[order[q]!] = Math.floor((q * parts) / n);
+  const partOf = bfsPartsOfCsr(deg, adj, parts);
   let cut = 0;
   for (let e = 0; e < src.length; e++) if (partOf[src[e]!] !== partOf[dst[e]!]) cut++;
   return { parts, partOf, cutEdges: cut, edges: src.length };
@@ -65,4 +54,27 @@ export function partDataset(data: NodeDataset, partition: NodePartition, p: numb
       src: Int32Array.from(src), dst: Int32Array.from(dst), ids: Array.from(nodes, (g) => data.ids[g]!), ...(data.classNames ? { classNames: data.classNames } : {}),
     },
   };
+}
+
+/**
+ * The part of each node for a CSR adjacency (rowPtr may be 64-bit offsets held as doubles):
+ * BFS from the lowest unvisited node, neighbours in row order, parts contiguous in BFS order
+ * with equal node counts (±1). bfsPartition and the graph store's Cluster-GCN batching both
+ * partition through it, so a store and an edge list of the same graph get the same parts.
+ */
+export function bfsPartsOfCsr(rowPtr: ArrayLike<number>, colIdx: ArrayLike<number>, parts: number): Int32Array {
+  const n = rowPtr.length - 1;
+  const order = new Int32Array(n), seen = new Uint8Array(n);
+  let head = 0, tail = 0;
+  for (let s = 0; s < n; s++) {
+    if (seen[s]) continue;
+    seen[s] = 1; order[tail++] = s;
+    while (head < tail) {
+      const v = order[head++]!;
+      for (let p = rowPtr[v]!; p < rowPtr[v + 1]!; p++) { const w = colIdx[p]!; if (!seen[w]) { seen[w] = 1; order[tail++] = w; } }
+    }
+  }
+  const partOf = new Int32Array(n);
+  for (let q = 0; q < n; q++) partOf[order[q]!] = Math.floor((q * parts) / n);
+  return partOf;
 }

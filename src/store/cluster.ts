@@ -1,5 +1,6 @@
 import { argRangeError } from '../core/errors.js';
 import { batchRng, type CsrGraph, type SampledSubgraph } from './neighbor-sampler.js';
+import { bfsPartsOfCsr } from '../graph/partition.js';
 
 // Cluster-GCN (Chiang et al. 2019) batches over a graph store, PyG's ClusterData(data,
 // num_parts) + ClusterLoader(cluster_data, batch_size): the nodes are cut into `parts` once,
@@ -15,19 +16,7 @@ import { batchRng, type CsrGraph, type SampledSubgraph } from './neighbor-sample
 export function bfsPartitionCsr(g: CsrGraph, parts: number): Int32Array {
   const n = g.rowPtr.length - 1;
   if (!Number.isInteger(parts) || parts < 1 || parts > n) throw argRangeError('bfsPartitionCsr', 'parts', `an integer in [1, ${n}]`, parts);
-  const order = new Int32Array(n), seen = new Uint8Array(n);
-  let head = 0, tail = 0;
-  for (let s = 0; s < n; s++) {
-    if (seen[s]) continue;
-    seen[s] = 1; order[tail++] = s;
-    while (head < tail) {
-      const v = order[head++]!;
-      for (let p = g.rowPtr[v]!; p < g.rowPtr[v + 1]!; p++) { const w = g.colIdx[p]!; if (!seen[w]) { seen[w] = 1; order[tail++] = w; } }
-    }
-  }
-  const partOf = new Int32Array(n);
-  for (let q = 0; q < n; q++) partOf[order[q]!] = Math.floor((q * parts) / n);
-  return partOf;
+  return bfsPartsOfCsr(g.rowPtr, g.colIdx, parts);
 }
 
 /** Cluster-GCN batching's settings: the number of parts, parts per batch and the seed. */
