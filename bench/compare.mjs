@@ -57,4 +57,4 @@ for (const w of names) {
   out.push(`| ${w} | ${pt} / ${pi} | ${gt} / ${gi} | ${r2(gt / pt)} / ${r2(gi / pi)} |`);
 }
 console.log(out.join('\n'));
-if (arg('out')) writeFileSync(arg('out'), JSON.stringify(results, null, 1) + '\n');
+if (arg('out')) writeFileSync(arg('out'), `${JSON.stringify(results, null, 1)}\n`);

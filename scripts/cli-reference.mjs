@@ -76,7 +76,7 @@ export async function parserFlags() {
       const pending = [braced(call, at.index + at[0].length - 1)];
       while (pending.length) {
         const { keys, spreads } = keysOf(pending.pop());
-        keys.forEach((k) => flags.add(k));
+        keys.forEach((k) => { flags.add(k); });
         for (const s of spreads) { const o = exportedObject(s); from.add(o.file); pending.push(o.body); }
       }
     }

@@ -48,22 +48,22 @@ try {
 
   const examples = docExamples();
   if (examples.length < 2) throw new Error(`README.md and docs/library.md: expected at least 2 \`\`\`ts examples, found ${examples.length}`);
-  const smoke = [
+  const smoke = `${[
     "import { Runtime, Tensor, matmul } from 'graft-gnn';",
     'const rt = await Runtime.create({ threads: 2 });',
     "const a = Tensor.from(rt.heap, 'float32', [2, 2], [1, 2, 3, 4]);",
     'const c = await matmul(rt.exec, a, a);',
-    "if (Array.from(c.data()).join() !== '7,10,15,22') throw new Error(`matmul gave ${Array.from(c.data())}`);",
+    "if (Array.from(c.data()).join() !== '7,10,15,22') throw new Error('matmul gave ' + Array.from(c.data()));",
     "console.log('smoke ok', rt.backendKind);",
     'await rt.close();',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
   // graft-gnn/infer from the installed package: the bundle resolves, type-checks and refuses a non-model by name.
-  const inferSmoke = [
+  const inferSmoke = `${[
     "import { loadModel } from 'graft-gnn/infer';",
     "await loadModel(new Uint8Array(3), { name: 'three-bytes' }).then(() => { throw new Error('graft-gnn/infer accepted 3 bytes'); },",
     "  (e) => { if (!/three-bytes: not a valid checkpoint/.test(e.message)) throw e; });",
     "console.log('graft-gnn/infer ok');",
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
   const files = [['smoke', smoke], ['infer-smoke', inferSmoke], ...examples.map((code, i) => [`example-${i + 1}`, code])];
   for (const [name, code] of files) {
     writeFileSync(join(app, `${name}.ts`), code);

@@ -136,8 +136,8 @@ describe('graft bench --baseline (the CLI)', () => {
     const workloads = join(dir, 'w.json');
     writeFileSync(workloads, JSON.stringify({ workloads: [{ name: 'tiny', nodes: 64, avgDegree: 3, features: 8, hidden: 8, layers: 2, outputs: 2 }] }));
     const line = (ms: number): string => JSON.stringify({ workload: 'tiny', threads: 1, train_ms: ms, infer_ms: ms, peak_rss_mb: 1 });
-    writeFileSync(join(dir, 'fast.jsonl'), line(1e-6) + '\n'); // nothing runs in a picosecond
-    writeFileSync(join(dir, 'slow.jsonl'), line(1e9) + '\n');   // everything beats a 12-day epoch
+    writeFileSync(join(dir, 'fast.jsonl'), `${line(1e-6)}\n`); // nothing runs in a picosecond
+    writeFileSync(join(dir, 'slow.jsonl'), `${line(1e9)}\n`);   // everything beats a 12-day epoch
     const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
     const run = (baseline: string, ...extra: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath,
       [cli, 'bench', '--workloads', workloads, '--threads', '1', '--reps', '1', '--baseline', join(dir, baseline), '--max-regression', '50', ...extra], { encoding: 'utf8' });
@@ -160,8 +160,8 @@ describe('graft bench --baseline (the CLI)', () => {
     expect(String(good.stderr)).not.toContain('Re-measured'); // nothing to confirm
     // Baselines that cannot gate this run are refused before measuring: exit 2, the file named, nothing printed.
     writeFileSync(join(dir, 'empty.jsonl'), '');
-    writeFileSync(join(dir, 'other.jsonl'), JSON.stringify({ workload: 'cora', threads: 1, train_ms: 5, infer_ms: 2, peak_rss_mb: 1 }) + '\n');
-    writeFileSync(join(dir, 'cut.jsonl'), line(5) + '\n{"workload":"tiny","thr');
+    writeFileSync(join(dir, 'other.jsonl'), `${JSON.stringify({ workload: 'cora', threads: 1, train_ms: 5, infer_ms: 2, peak_rss_mb: 1 })}\n`);
+    writeFileSync(join(dir, 'cut.jsonl'), `${line(5)}\n{"workload":"tiny","thr`);
     for (const [f, why] of [['empty.jsonl', /empty\.jsonl: no bench lines in it/], ['other.jsonl', /other\.jsonl: shares no workload and thread count with this run \(it has cora ×1; this run measures tiny ×1\)/], ['cut.jsonl', /cut\.jsonl:2: not a JSON line/]] as const) {
       const r = run(f);
       expect(r.status, String(r.stderr)).toBe(2);

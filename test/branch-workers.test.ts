@@ -91,7 +91,7 @@ describe('the graph-level hybrid on workers', () => {
     };
     const withDesc = (seed: number) => syntheticMolecules({ graphs: 48, seed }).map((g, i) => ({ ...g, descriptors: randn(32, seed * 1000 + i) }));
     const train = withDesc(9), val = withDesc(10);
-    const fit = async (threads: number, placement: 'workers' | 'groups'): Promise<{ w: Float32Array[]; val: number[] }> => {
+    const fitWith = async (threads: number, placement: 'workers' | 'groups'): Promise<{ w: Float32Array[]; val: number[] }> => {
       const rt = await Runtime.create({ threads });
       const t = new GraphTrainer(rt, 8, 4, config);
       t.branchPlacement = placement;
@@ -103,10 +103,10 @@ describe('the graph-level hybrid on workers', () => {
         await rt.close();
       }
     };
-    const clean = await fit(1, 'workers');
+    const clean = await fitWith(1, 'workers');
     for (const placement of ['workers', 'groups'] as const) {
-      const r = await fit(2, placement);
-      r.w.forEach((w, i) => expect(bitsEqual(w, clean.w[i]!), `${placement}: parameter ${i}`).toBe(true));
+      const r = await fitWith(2, placement);
+      r.w.forEach((w, i) => { expect(bitsEqual(w, clean.w[i]!), `${placement}: parameter ${i}`).toBe(true); });
       expect(r.val).toEqual(clean.val);
     }
   });

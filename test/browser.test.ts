@@ -169,7 +169,7 @@ describe('molecules in a headless browser', () => {
     expect(got.error).toBeUndefined();
     expect(got.featurizer).toBe('graft-atoms-v1');
     const f32 = (b: string): Float32Array => new Float32Array(new Uint8Array(Buffer.from(b, 'base64')).buffer);
-    got.x.forEach((x, i) => expect(bitsEqual(f32(x), mols[i]!.x), SMILES[i]).toBe(true));
+    got.x.forEach((x, i) => { expect(bitsEqual(f32(x), mols[i]!.x), SMILES[i]).toBe(true); });
     // The same model in Node on the training featurizer's graphs, on the page's kernels.
     const m = await loadModel(modelBytes, { backend: got.backend, kernels: { relaxed: readFileSync(join(root, 'build', 'graft-relaxed-local.wasm')), simd: readFileSync(join(root, 'build', 'graft-simd-local.wasm')) } });
     const want = await m.predictGraphs(mols.map((g) => ({ nodes: g!.atoms, x: g!.x, src: g!.src, dst: g!.dst, w: g!.w })));

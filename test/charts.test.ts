@@ -14,7 +14,10 @@ import { walk, type SvgText } from './svg-parse.js';
 // review a changed one by opening it, then update with `npx vitest run test/charts.test.ts -u`.
 
 let s = 5;
-const r = (): number => (s = (s * 16807) % 2147483647) / 2147483647;
+const r = (): number => {
+  s = (s * 16807) % 2147483647;
+  return s / 2147483647;
+};
 const n = 600;
 const chromosome = Array.from({ length: n }, (_, i) => 1 + Math.floor(i / 120));
 const position = Array.from({ length: n }, (_, i) => (i % 120) * 1000);

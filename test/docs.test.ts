@@ -97,7 +97,10 @@ describe('the documentation', () => {
     let kind = '';
     for (const line of help.slice(help.indexOf('What a run folder holds')).split('\n').slice(1)) {
       const m = /^ {2}(\S.*?) \([^)]*\) +(.*)$/.exec(line);
-      if (m) entries.set((kind = m[1]!), m[2]!);
+      if (m) {
+        kind = m[1]!;
+        entries.set(kind, m[2]!);
+      }
       else if (kind && /^ {4,}\S/.test(line)) entries.set(kind, `${entries.get(kind)} ${line.trim()}`);
     }
     const entry = (k: string): string => entries.get(k) ?? '';

@@ -162,7 +162,7 @@ describe.each(availableBackends())('message-passing kernels on the %s backend', 
           for (let e = 0; e < m; e++) {
             for (let j = 0; j < c; j++) {
               const v = withAdd ? Math.fround(x[idx[e]! * ldx + j]! + add[e * lda + j]!) : x[idx[e]! * ldx + j]!;
-              if (!Object.is(got[e * ldo + j], withAdd ? (v > 0 ? v : 0) : v)) bad.push(`${e},${j}`);
+              if (!Object.is(got[e * ldo + j], withAdd ? (Math.max(v , 0)) : v)) bad.push(`${e},${j}`);
             }
             if (ldo > c && !Number.isNaN(got[e * ldo + c]!)) bad.push(`${e},${c} written`); // past the columns: untouched
           }
@@ -239,7 +239,7 @@ describe.each(availableBackends())('attention ops on the %s backend', (backend) 
         await rt.close();
       }
     }
-    results[0]!.forEach((t, i) => expect(bitsEqual(t, results[1]![i]!), `output ${i}`).toBe(true));
+    results[0]!.forEach((t, i) => { expect(bitsEqual(t, results[1]![i]!), `output ${i}`).toBe(true); });
   });
 
   it('ops refuse bad input with one clear line', async () => {

@@ -16,8 +16,8 @@ const taxa = Array.from({ length: P }, (_, j) => `k__Bacteria; g__taxon_${j}`);
 const rng = new Rng(5);
 const poisson = (lambda: number): number => { let k = 0, t = Math.exp(-lambda), s = t; const u = rng.next(); while (u > s && k < 200) { k++; t *= lambda / k; s += t; } return k; };
 const rows = Array.from({ length: N }, (_, i) => Array.from({ length: P }, (_, j) => 1 + poisson(j < 2 ? (i % 2 ? 20 : 4) : j < 4 ? (i % 2 ? 3 : 15) : 8)));
-const counts = put('counts.csv', [['sample_id', ...taxa.map((t) => JSON.stringify(t))].join(','), ...rows.map((r, i) => [`s${i}`, ...r].join(','))].join('\n') + '\n');
-const meta = put('meta.csv', ['sample_id,diagnosis', ...rows.map((_, i) => `s${i},${i % 2 ? 'CD' : 'no'}`)].join('\n') + '\n');
+const counts = put('counts.csv', `${[['sample_id', ...taxa.map((t) => JSON.stringify(t))].join(','), ...rows.map((r, i) => [`s${i}`, ...r].join(','))].join('\n')}\n`);
+const meta = put('meta.csv', `${['sample_id,diagnosis', ...rows.map((_, i) => `s${i},${i % 2 ? 'CD' : 'no'}`)].join('\n')}\n`);
 
 async function mbRun(name: string, model: string, keep = true): Promise<string> {
   const out = join(dir, name);
@@ -106,7 +106,7 @@ describe.concurrent('graft explain on an mb run', () => {
     const values = lines.map((l) => Number(l.split(',')[1])), flipped = lines.map((l) => l.split(',')[3] === '1');
     expect(flipped.filter(Boolean).length).toBe(6);
     // a flipped row carries the other class: the label column disagrees with the metadata
-    lines.forEach((l, i) => expect(l.split(',')[2] !== (i % 2 ? 'CD' : 'no')).toBe(flipped[i]));
+    lines.forEach((l, i) => { expect(l.split(',')[2] !== (i % 2 ? 'CD' : 'no')).toBe(flipped[i]); });
     const auc = lowValueAuc(values, flipped);
     expect(auc).toBeGreaterThanOrEqual(0.8);
     const doc = JSON.parse(readFileSync(join(run, 'value', 'value.json'), 'utf8')) as { flip: { roc_auc: number }; removal: { high_first: number[]; low_first: number[] } };

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../src/runtime/runtime.js';
 import { Rng } from '../src/core/random.js';
-import { gcnNormArrays } from '../src/graph/gcn-norm.js';
 import type { NodeDataset } from '../src/graph/node-data.js';
 import { buildNodeGcn, KIPF_DEFAULTS, type NodeTrainConfig } from '../src/train/node-trainer.js';
 import { attribute, identitySpace } from '../src/explain/attribution.js';

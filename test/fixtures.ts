@@ -29,6 +29,6 @@ export const SMILES = ['CCO', 'c1ccccc1O', 'CC(=O)Oc1ccccc1C(=O)O', 'CN1C=NC2=C1
 /** A multi-label molecule CSV (smiles,common,mid,rare) of SMILES repeated `copies` times, with a rare label and a missing cell. */
 export function moleculeCsv(copies = 1): string {
   const rows: string[] = [];
-  for (let c = 0; c < copies; c++) SMILES.forEach((s, i) => rows.push(`${s},${(i + c) % 3 === 0 ? 0 : 1},${(i + c) % 2},${(i + 3 * c) % 8 === 0 ? 1 : i === 5 ? '' : 0}`));
-  return ['smiles,common,mid,rare', ...rows].join('\n') + '\n';
+  for (let c = 0; c < copies; c++) SMILES.forEach((s, i) => { rows.push(`${s},${(i + c) % 3 === 0 ? 0 : 1},${(i + c) % 2},${(i + 3 * c) % 8 === 0 ? 1 : i === 5 ? '' : 0}`); });
+  return `${['smiles,common,mid,rare', ...rows].join('\n')}\n`;
 }

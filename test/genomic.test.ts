@@ -121,7 +121,7 @@ describe('genotypes, QC, GRM and graph', () => {
   it('VanRaden GRM on the engine equals the plain formula; kNN graph is symmetric with k neighbours each', async () => {
     const n = 13, m = 57, r = rng(4);
     const rows = Array.from({ length: n }, (_, i) => [`s${i}`, ...Array.from({ length: m }, () => String(Math.floor(r() * 3)))].join(','));
-    const g = await readGenotypes(put('g2.csv', ['id,' + Array.from({ length: m }, (_, j) => `m${j}`).join(','), ...rows].join('\n')));
+    const g = await readGenotypes(put('g2.csv', [`id,${Array.from({ length: m }, (_, j) => `m${j}`).join(',')}`, ...rows].join('\n')));
     const c = qualityControl(g, { minMaf: 0 });
     const grm = await vanRadenGrm(rt, c);
     let denom = 0;
@@ -343,7 +343,7 @@ describe('a relationship matrix instead of markers', () => {
     await rt.close();
     const n = grm.n;
     const rows = grm.ids.map((id, i) => [id, ...Array.from(grm.values.subarray(i * n, (i + 1) * n), (v) => v.toPrecision(17))].join(','));
-    const relFile = put('grm.csv', ['id,' + grm.ids.join(','), ...rows].join('\n') + '\n');
+    const relFile = put('grm.csv', `${[`id,${grm.ids.join(',')}`, ...rows].join('\n')}\n`);
     const common: StudyOptions = {
       pheno, traits: ['height'], features: 'pcs', pcs: 10, graph: 'knn', knn: 5, threshold: 0, models: ['gblup'], k: 4, repeats: 1, seed: 2, threads: 1, gcn: GCN_GP_DEFAULTS,
     };

@@ -34,7 +34,7 @@ function vcf(ids: string[], rows: number[], swapEvery = 0): string {
     const swap = swapEvery > 0 && j % swapEvery === 0;
     return ['1', String(1000 + j), name, swap ? 'G' : 'A', swap ? 'A' : 'G', '.', 'PASS', '.', 'GT', ...rows.map((i) => gt(data.dosage[i * m + j]!, swap))].join('\t');
   });
-  return [...head, ...body].join('\n') + '\n';
+  return `${[...head, ...body].join('\n')}\n`;
 }
 
 type Row = { id: string; trait: string; model: string; prediction: string; sd: string; reliability: string; rank: string };
@@ -52,7 +52,7 @@ beforeAll(async () => {
   geno = put('geno.vcf', vcf(data.ids, data.ids.map((_, i) => i)));
   const y = data.traits[0]!.values;
   // Candidates have no phenotype.
-  pheno = put('pheno.csv', ['id,yield', ...data.ids.map((id, i) => `${id},${isCandidate.has(id) ? 'NA' : y[i]!.toFixed(5)}`)].join('\n') + '\n');
+  pheno = put('pheno.csv', `${['id,yield', ...data.ids.map((id, i) => `${id},${isCandidate.has(id) ? 'NA' : y[i]!.toFixed(5)}`)].join('\n')}\n`);
   run = join(dir, 'run');
   const r = await runGraftAsync(['gp', '--geno', geno, '--pheno', pheno, '--trait', 'yield', '--keep-models', '--out', run, ...fast.filter((a) => a !== '--quiet')]);
   gpStderr = r.stderr;
@@ -83,7 +83,7 @@ describe('graft gp: candidates', () => {
   it('flags the phenotype more than 6 robust SDs from the median (warning and report line), and keeps it', async () => {
     // One phenotyped sample gets an entry error (×100 + 300).
     const y = data.traits[0]!.values;
-    const bad = put('pheno-outlier.csv', ['id,yield', ...data.ids.map((id, i) => `${id},${i === 0 ? (y[i]! * 100 + 300).toFixed(5) : y[i]!.toFixed(5)}`)].join('\n') + '\n');
+    const bad = put('pheno-outlier.csv', `${['id,yield', ...data.ids.map((id, i) => `${id},${i === 0 ? (y[i]! * 100 + 300).toFixed(5) : y[i]!.toFixed(5)}`)].join('\n')}\n`);
     const out = join(dir, 'outlier');
     const r = await runGraftAsync(['gp', '--geno', geno, '--pheno', bad, '--trait', 'yield', '--models', 'gblup', '--out', out, ...fast.filter((a) => a !== '--quiet')]);
     expect(r.status, r.stderr).toBe(0);
@@ -169,7 +169,7 @@ describe('graft predict on a gp run', () => {
     const qcKept = (JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as { data: { qc: { markersKept: number } } }).data.qc.markersKept;
     const keep = data.markers.slice(0, Math.floor(m * 0.75));
     const rowsOf = (i: number): string => [data.ids[i], ...keep.map((_, j) => { const v = data.dosage[i * m + j]!; return Number.isNaN(v) ? 'NA' : String(v); })].join(',');
-    const file = put('partial.csv', [['id', ...keep].join(','), rowsOf(2), rowsOf(7)].join('\n') + '\n');
+    const file = put('partial.csv', `${[['id', ...keep].join(','), rowsOf(2), rowsOf(7)].join('\n')}\n`);
     const r = await runGraftAsync(['predict', '--run', run, '--geno', file, '--out', join(dir, 'partial-pred.csv'), '--models', 'gblup']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(new RegExp(`${file}: \\d+ of the model's ${qcKept} markers are present \\([67]\\d\\.\\d%\\); graft predict needs at least 90% \\(--min-overlap lowers it`));
@@ -217,7 +217,7 @@ describe('candidates through the kept models (the scoring graft predict uses) ag
     const y = data.traits[0]!.values;
     const geno2 = put('geno2.vcf', vcf(data.ids, data.ids.map((_, i) => i)));
     // Long format: environment A for all phenotyped, B for most; candidates have no record.
-    const long = put('long.csv', ['id,env,yield', ...data.ids.flatMap((id, i) => (isCandidate.has(id) ? [] : [`${id},A,${y[i]!.toFixed(5)}`, ...(i % 4 === 1 ? [] : [`${id},B,${(y[i]! + 1 + 0.3 * Math.sin(i)).toFixed(5)}`])]))].join('\n') + '\n');
+    const long = put('long.csv', `${['id,env,yield', ...data.ids.flatMap((id, i) => (isCandidate.has(id) ? [] : [`${id},A,${y[i]!.toFixed(5)}`, ...(i % 4 === 1 ? [] : [`${id},B,${(y[i]! + 1 + 0.3 * Math.sin(i)).toFixed(5)}`])]))].join('\n')}\n`);
     const base = { geno: geno2, features: 'markers' as const, pcs: 10, graph: 'knn' as const, knn: 5, threshold: 0, k: 3, repeats: 1, seed: 1, threads: 1, gcn: { ...GCN_GP_DEFAULTS, epochs: 5, ensemble: 1 } };
     const studies = [
       await runStudy({ ...base, pheno: pheno, traits: ['yield'], models: ['gblup', 'rkhs', 'rkhs-ka', 'rrblup'], final: 'if-candidates' }),

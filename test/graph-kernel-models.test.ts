@@ -64,14 +64,14 @@ describe('a GCN with a given inner validation split', () => {
     const c = { ...GCN_GP_DEFAULTS, epochs: 1, patience: 0, hidden: 8, layers: 2, ensemble: 1 };
     const rt = await Runtime.create({ threads: 1 });
     try {
-      const fit = (yy: Float64Array) => trainGcnRegressor(rt, { n, features, f, src, dst, y: yy, train, validation }, c);
-      const a = await fit(y);
+      const fitOn = (yy: Float64Array) => trainGcnRegressor(rt, { n, features, f, src, dst, y: yy, train, validation }, c);
+      const a = await fitOn(y);
       const moved = Float64Array.from(y); for (const i of validation) moved[i] = moved[i]! + 5;
-      const b = await fit(moved);
+      const b = await fitOn(moved);
       expect(b.predictions).toEqual(a.predictions);
       expect(b.valLoss).not.toBe(a.valLoss);
       const movedFit = Float64Array.from(y); movedFit[5] = movedFit[5]! + 5;
-      expect((await fit(movedFit)).predictions).not.toEqual(a.predictions);
+      expect((await fitOn(movedFit)).predictions).not.toEqual(a.predictions);
       await expect(trainGcnRegressor(rt, { n, features, f, src, dst, y, train, validation: Int32Array.of(55) }, c)).rejects.toThrow(/data\.validation/);
     } finally {
       await rt.close();
@@ -100,18 +100,18 @@ describe('stacked and boosted graph models in a study (synthetic set)', () => {
         // RKHS: the study's own rkhs model is the kernel half of both.
         const rk = fitRkhs(kernels, RKHS_BANDWIDTHS, d.n, train, Float64Array.from(train, (i) => y[i]!));
         const kTest = predictKernel(rk.fit, rk.kernel, d.n, train, test);
-        test.forEach((s, q) => expect(rkhs.get(s)).toBeCloseTo(kTest[q]!, 10));
+        test.forEach((s, q) => { expect(rkhs.get(s)).toBeCloseTo(kTest[q]!, 10); });
         // boost − RKHS: the GCN ensemble on the residuals, recomputed here member by member.
         const fitted = predictKernel(rk.fit, rk.kernel, d.n, train, train);
         const residual = new Float64Array(d.n).fill(NaN);
         train.forEach((i, q) => { residual[i] = y[i]! - fitted[q]!; });
         const members = await Promise.all([0, 1].map((e) => trainGcnRegressor(rt, { n: d.n, features: d.features, f: d.f, src: d.src, dst: d.dst, y: residual, train }, { ...base.gcn, seed: base.gcn.seed + fold + 100_003 * e })));
-        test.forEach((s, q) => expect(boost.get(s)).toBeCloseTo(kTest[q]! + (members[0]!.predictions[s]! + members[1]!.predictions[s]!) / 2, 8));
+        test.forEach((s, q) => { expect(boost.get(s)).toBeCloseTo(kTest[q]! + (members[0]!.predictions[s]! + members[1]!.predictions[s]!) / 2, 8); });
         // stack: between its two halves, with the fold's recorded weight.
         const w = res.folds.find((f) => f.model === 'stack' && f.fold === fold)!.info['w_graph']!;
         expect(w).toBeGreaterThanOrEqual(0);
         expect(w).toBeLessThanOrEqual(1);
-        if (w === 0) test.forEach((s, q) => expect(stack.get(s)).toBeCloseTo(kTest[q]!, 10));
+        if (w === 0) test.forEach((s, q) => { expect(stack.get(s)).toBeCloseTo(kTest[q]!, 10); });
       }
     } finally {
       await rt.close();

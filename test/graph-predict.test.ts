@@ -23,7 +23,7 @@ const put = (name: string, text: string): string => { writeFileSync(join(dir, na
 // 48 rows: the fixture's 24 SMILES and the same with a 'C' prefixed (three of those do not
 // parse: rows 33, 37 and 49 are skipped, so data rows and molecules differ from there on).
 const labelRows = SMILES.map((s, i) => `${s},${i % 3 === 0 ? 0 : 1},${i % 2},${i % 8 === 0 ? 1 : i === 5 ? '' : 0}`);
-const data = put('mols.csv', ['smiles,common,mid,rare', ...labelRows, ...labelRows.map((r) => r.replace(/^([^,]+)/, 'C$1'))].join('\n') + '\n');
+const data = put('mols.csv', `${['smiles,common,mid,rare', ...labelRows, ...labelRows.map((r) => r.replace(/^([^,]+)/, 'C$1'))].join('\n')}\n`);
 const run = join(dir, 'run');
 
 /** predictions.csv as rows of fields (no field here holds a comma). */
@@ -50,10 +50,10 @@ describe('Morgan fingerprints and Tanimoto (oracle: RDKit\'s own bit strings)', 
   it('a graph keeps the fingerprint of its parse (through the cache too); FingerprintSet and tanimoto agree with RDKit\'s bits', async () => {
     const graphs = await Promise.all(SMILES.map((s) => smilesToGraph(s)));
     for (const [i, s] of SMILES.entries()) expect(graphs[i]!.similarity).toEqual(await morganFingerprint(s));
-    const cached = await loadMoleculeCsv(put('fp.csv', ['smiles,a', ...SMILES.map((s, i) => `${s},${i % 2}`)].join('\n') + '\n'), { targets: 'all', task: 'multilabel', cacheDir: join(dir, 'cache') });
+    const cached = await loadMoleculeCsv(put('fp.csv', `${['smiles,a', ...SMILES.map((s, i) => `${s},${i % 2}`)].join('\n')}\n`), { targets: 'all', task: 'multilabel', cacheDir: join(dir, 'cache') });
     const again = await loadMoleculeCsv(join(dir, 'fp.csv'), { targets: 'all', task: 'multilabel', cacheDir: join(dir, 'cache') });
     expect(again.fromCache && !cached.fromCache).toBe(true);
-    again.graphs.forEach((g, i) => expect(g.similarity).toEqual(graphs[i]!.similarity));
+    again.graphs.forEach((g, i) => { expect(g.similarity).toEqual(graphs[i]!.similarity); });
     const reference = SMILES.slice(0, 12), set = new FingerprintSet(await packedFingerprints(reference.map((s, i) => ({ graph: graphs[i]!, smiles: s }))));
     for (const q of [...SMILES.slice(10, 16), 'CC12CCC3c4ccc(O)cc4CCC3C1CCC2O']) {
       const fp = (await morganFingerprint(q))!;
@@ -84,14 +84,14 @@ describe('graph runs: predictions.csv and graft predict', () => {
     const probs = await scoreMolecules(trainer, 'multilabel', split.test.map((i) => ds.graphs[i]!));
     trainer.dispose();
     await rt.close();
-    rows.slice(1).forEach((f, k) => f.slice(2, 5).forEach((v, t) => expect(Math.fround(Number(v))).toBe(probs[k * 3 + t])));
+    rows.slice(1).forEach((f, k) => { f.slice(2, 5).forEach((v, t) => { expect(Math.fround(Number(v))).toBe(probs[k * 3 + t]); }); });
     // The probabilities are the ones the test figures were computed from: ROC-AUC by pairs equals metrics.json's.
     const cfg = readJson(join(run, 'config.json')) as { thresholds: Record<string, number>; inputs: { data: { path: string; sha256: string } } };
     const aucs = ['common', 'mid', 'rare'].map((label, t) => {
       const truth: number[] = [], score: number[] = [];
       split.test.forEach((i, k) => { const y = ds.y[i * 3 + t]!; if (!Number.isNaN(y)) { truth.push(y); score.push(Number(rows[k + 1]![2 + t])); } });
       // Each call is 1 exactly at or above the label's threshold.
-      rows.slice(1).forEach((f) => expect(f[5 + t]).toBe(Number(f[2 + t]) >= cfg.thresholds[label]! ? '1' : '0'));
+      rows.slice(1).forEach((f) => { expect(f[5 + t]).toBe(Number(f[2 + t]) >= cfg.thresholds[label]! ? '1' : '0'); });
       return truth.includes(0) && truth.includes(1) ? pairAuc(truth, score) : NaN;
     }).filter((a) => !Number.isNaN(a));
     const metrics = readJson(join(run, 'metrics.json'));
@@ -132,7 +132,7 @@ describe('graph runs: predictions.csv and graft predict', () => {
     const ds = await loadMoleculeCsv(data, { targets: ['common', 'mid', 'rare'], task: 'multilabel', cacheDir: null });
     const train = moleculeSplit(ds, { split: 'random', hybrid: true, config: { seed: 1 } }).split.train.map((i) => ds.smiles[i]!);
     const inTrain = train[3]!, estradiol = 'CC12CCC3c4ccc(O)cc4CCC3C1CCC2O';
-    const f = put('new.csv', ['id;mol', `a;${estradiol}`, 'b;C1CC(', 'c;', `d;${inTrain}`].join('\n') + '\n');
+    const f = put('new.csv', `${['id;mol', `a;${estradiol}`, 'b;C1CC(', 'c;', `d;${inTrain}`].join('\n')}\n`);
     const missing = await runGraftAsync(['predict', '--run', run, '--data', f]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/new\.csv:1: no SMILES column \(none named 'smiles'; name it with --smiles\); the columns are 'id', 'mol'/);
@@ -192,7 +192,7 @@ describe('graph runs: predictions.csv and graft predict', () => {
   }, 30_000);
 
   it('regression: one value column per target, no calls', async () => {
-    const reg = put('reg.csv', ['smiles,logp,size', ...SMILES.map((s, i) => `${s},${(i % 5) - 2},${s.length / 10}`), ...SMILES.map((s, i) => `N${s},${(i % 3) - 1},${s.length / 8}`)].join('\n') + '\n');
+    const reg = put('reg.csv', `${['smiles,logp,size', ...SMILES.map((s, i) => `${s},${(i % 5) - 2},${s.length / 10}`), ...SMILES.map((s, i) => `N${s},${(i % 3) - 1},${s.length / 8}`)].join('\n')}\n`);
     const out = join(dir, 'reg-run');
     const r = await runGraftAsync(['train', '--task', 'graph', '--type', 'regression', '--data', reg, '--epochs', '1', '--out', out, '--quiet', '--no-cache']);
     expect(r.status, r.stderr).toBe(0);

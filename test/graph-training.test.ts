@@ -33,7 +33,7 @@ describe('graph-level training with batch splitting', () => {
     }
     for (const r of runs.slice(1)) {
       expect(r.losses).toEqual(runs[0]!.losses);
-      r.weights.forEach((w, i) => expect(bitsEqual(w, runs[0]!.weights[i]!)).toBe(true));
+      r.weights.forEach((w, i) => { expect(bitsEqual(w, runs[0]!.weights[i]!)).toBe(true); });
     }
   });
 
@@ -41,7 +41,7 @@ describe('graph-level training with batch splitting', () => {
     const noDrop = { ...base, dropout: 0, epochs: 1 };
     const a = await train(2, { ...noDrop, shardSize: 64 });
     const b = await train(2, { ...noDrop, shardSize: 16 });
-    a.weights.forEach((w, i) => expect(closeness(w, b.weights[i]!, 1e-5, 1e-4)).toBeLessThanOrEqual(1));
+    a.weights.forEach((w, i) => { expect(closeness(w, b.weights[i]!, 1e-5, 1e-4)).toBeLessThanOrEqual(1); });
     for (const r of [a, b]) { r.trainer.dispose(); await r.rt.close(); }
   });
 
@@ -80,7 +80,7 @@ describe('graph-level training with batch splitting', () => {
     });
     expect(trainer.bestEpoch).toBe(2);
     expect(trainer.history.map((h) => h.val_score)).toEqual(scores);
-    trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, snapshots[1]![i]!)).toBe(true));
+    trainer.master.params().forEach((p, i) => { expect(bitsEqual(p.value.data() as Float32Array, snapshots[1]![i]!)).toBe(true); });
     expect(bitsEqual(snapshots[3]![0]!, snapshots[1]![0]!)).toBe(false);
     trainer.dispose();
     await rt.close();
@@ -109,7 +109,7 @@ describe('graph-level training with batch splitting', () => {
     const maxShard = { nodes: batch.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
     try {
       await body({ trainer, serial, rt, batch, step: () => trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch)) });
-      trainer.master.params().forEach((p, i) => expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true));
+      trainer.master.params().forEach((p, i) => { expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true); });
     } finally {
       trainer.dispose(); serial.dispose();
       await rt.close(); await serialRt.close();

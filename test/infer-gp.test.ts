@@ -29,12 +29,12 @@ const r = rng(9);
 const absent = new Set([5, 17, 60]);
 const newMarkers = [...data.markers.filter((_, j) => !absent.has(j)), 'extra_a', 'extra_b'];
 const newDosage = new Float64Array(fresh.length * newMarkers.length);
-fresh.forEach((i, q) => newMarkers.forEach((name, c) => {
+fresh.forEach((i, q) => { newMarkers.forEach((name, c) => {
   const j = data.markers.indexOf(name);
   newDosage[q * newMarkers.length + c] = j < 0 ? Math.floor(r() * 3) : r() < 0.03 ? NaN : data.completeDosage[i * m + j]!;
-}));
+}); });
 const csvOf = (ids: string[], markers: string[], d: ArrayLike<number>): string =>
-  [['id', ...markers].join(','), ...ids.map((id, q) => [id, ...markers.map((_, c) => { const v = d[q * markers.length + c]!; return Number.isNaN(v) ? 'NA' : String(v); })].join(','))].join('\n') + '\n';
+  `${[['id', ...markers].join(','), ...ids.map((id, q) => [id, ...markers.map((_, c) => { const v = d[q * markers.length + c]!; return Number.isNaN(v) ? 'NA' : String(v); })].join(','))].join('\n')}\n`;
 
 let run = '', predictLog = '', bundle: Bundle;
 const predicted = new Map<string, { prediction: string; reliability: string }>();
@@ -45,7 +45,7 @@ beforeAll(async () => {
   const geno = put('geno.csv', csvOf(trainIds, data.markers, data.dosage.subarray(0, trainN * m)));
   const y = data.traits[0]!.values;
   // Every 6th training sample unphenotyped: a candidate, not in the fit.
-  const pheno = put('pheno.csv', ['id,yield', ...trainIds.map((id, i) => `${id},${i % 6 === 1 ? 'NA' : y[i]!.toFixed(5)}`)].join('\n') + '\n');
+  const pheno = put('pheno.csv', `${['id,yield', ...trainIds.map((id, i) => `${id},${i % 6 === 1 ? 'NA' : y[i]!.toFixed(5)}`)].join('\n')}\n`);
   run = join(dir, 'run');
   const g = await runGraftAsync(['gp', '--geno', geno, '--pheno', pheno, '--trait', 'yield', '--models', 'gblup,rkhs,rrblup', '--keep-models', '--k', '3', '--out', run, '--threads', '1', '--quiet']);
   expect(g.status, g.stderr).toBe(0);
@@ -83,7 +83,7 @@ describe('graft/infer: kept gp kernel and linear models on raw genotypes', () =>
       // The same samples with the columns in another order (and float32 dosages): the same bits.
       const perm = newMarkers.map((_, c) => c).sort(() => r() - 0.5);
       const shuffled = new Float32Array(newDosage.length);
-      fresh.forEach((_, q) => perm.forEach((c, c2) => { shuffled[q * perm.length + c2] = newDosage[q * newMarkers.length + c]!; }));
+      fresh.forEach((_, q) => { perm.forEach((c, c2) => { shuffled[q * perm.length + c2] = newDosage[q * newMarkers.length + c]!; }); });
       const again = gm.predictGenotypes({ markers: perm.map((c) => newMarkers[c]!), dosages: shuffled, samples: fresh.length });
       expect([...again.prediction]).toEqual([...res.prediction]);
       expect(again.prediction.every((v, q) => Object.is(v, res.prediction[q]))).toBe(true);

@@ -29,8 +29,8 @@ const draw = (n: number, offset: number): number[][] => Array.from({ length: n }
   return Array.from({ length: P }, (_, j) => poisson(j < 2 ? (c ? 12 : 3) : j < 4 ? (c ? 2 : 9) : 4) + (j === 0 ? 25 : 0));
 });
 const train = draw(N, 0);
-const counts = put('counts.csv', ['sample_id,' + taxa.join(','), ...train.map((r, i) => `s${i},${r.join(',')}`)].join('\n') + '\n');
-const meta = put('meta.csv', ['sample_id,diagnosis,score', ...train.map((r, i) => `s${i},${i % 2 ? 'CD' : 'no'},${(r[0]! / 10 + (i % 2) * 3).toFixed(2)}`)].join('\n') + '\n');
+const counts = put('counts.csv', `${[`sample_id,${taxa.join(',')}`, ...train.map((r, i) => `s${i},${r.join(',')}`)].join('\n')}\n`);
+const meta = put('meta.csv', `${['sample_id,diagnosis,score', ...train.map((r, i) => `s${i},${i % 2 ? 'CD' : 'no'},${(r[0]! / 10 + (i % 2) * 3).toFixed(2)}`)].join('\n')}\n`);
 
 // New samples as a lab would send them: columns in another order, the model's g__t9 missing
 // (absent, counted 0) and a taxon the model never saw (unknown, dropped).
@@ -38,7 +38,7 @@ const fresh = draw(6, 1);
 const newTaxa = ['g__new', ...taxa.slice(0, 9).reverse()];
 // Deeper than the training samples, so a rarefying model's depth is reached without g__t9.
 const newRows = fresh.map((r, i) => [7 + i, ...r.slice(0, 9).map((v) => 2 * v).reverse()]);
-const newFile = put('new.csv', ['sample_id,' + newTaxa.join(','), ...newRows.map((r, i) => `n${i},${r.join(',')}`)].join('\n') + '\n');
+const newFile = put('new.csv', `${[`sample_id,${newTaxa.join(',')}`, ...newRows.map((r, i) => `n${i},${r.join(',')}`)].join('\n')}\n`);
 
 type Infer = typeof import('../src/infer/index.js');
 

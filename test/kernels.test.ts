@@ -211,7 +211,7 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         const y0 = randn(n, 99);
         const y = put(y0);
         const apply = (b: KernelBackend, s: number, e: number): void => (op === 'axpy' ? b.axpy(0.3, x, y, s, e) : b.addInto(x, y, s, e));
-        apply(k, 0, 3 > n ? n : 3); apply(k, 3 > n ? n : 3, n);
+        apply(k, 0, Math.min(3 , n)); apply(k, Math.min(3 , n), n);
         const got = f32(y, n);
         new Float32Array(heap.memory.buffer, y, n).set(y0);
         apply(ref, 0, n);

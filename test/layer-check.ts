@@ -92,6 +92,6 @@ export function affine(x: number[], w: Float32Array, out: number, b?: Float32Arr
 /** Largest |got − want| / (atol + rtol·|want|) over a [r, c] output. */
 export function worst(got: Float32Array, want: number[][], atol = 1e-5, rtol = 1e-4): number {
   let m = 0;
-  want.forEach((row, i) => row.forEach((v, j) => { m = Math.max(m, Math.abs(got[i * row.length + j]! - v) / (atol + rtol * Math.abs(v))); }));
+  want.forEach((row, i) => { row.forEach((v, j) => { m = Math.max(m, Math.abs(got[i * row.length + j]! - v) / (atol + rtol * Math.abs(v))); }); });
   return m;
 }

@@ -122,7 +122,7 @@ describe('BondMessagePassing (D-MPNN)', () => {
         await r.close();
       }
     }
-    results[0]!.forEach((t, i) => expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true));
+    results[0]!.forEach((t, i) => { expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true); });
   });
 
   it("Chemprop's names and layouts (W_i.weight [hidden, atom + bond], W_h, W_o); a round trip through safetensors gives the same bits", async () => {

@@ -40,7 +40,7 @@ function attend(n: number, heads: number, c: number, concat: boolean, s: number[
   return Array.from({ length: n }, (_, i) => {
     const out = new Array<number>(heads * c).fill(0);
     for (let h = 0; h < heads; h++) {
-      const es = s.map((j, e) => (d[e] === i ? e : -1)).filter((e) => e >= 0);
+      const es = s.map((_, e) => (d[e] === i ? e : -1)).filter((e) => e >= 0);
       if (!es.length) continue;
       const l = es.map((e) => logit(s[e]!, i, h)), m = Math.max(...l);
       const z = l.reduce((a, v) => a + Math.exp(v - m), 0);
@@ -157,7 +157,7 @@ describe.each(KINDS)('$name', ({ name, make }) => {
         await r.close();
       }
     }
-    results[0]!.forEach((t, i) => expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true));
+    results[0]!.forEach((t, i) => { expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true); });
   });
 
   it('PyG names and layouts; a round trip through safetensors gives the same bits', async () => {

@@ -7,7 +7,7 @@ import { MessageGraph } from '../src/graph/message-graph.js';
 import { layersFromPyg, layersToPyg } from '../src/interop/pyg.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { GINConv, GINEConv, ginMlp } from '../src/nn/gin-conv.js';
-import { Linear } from '../src/nn/layers.js';
+import type { Linear } from '../src/nn/layers.js';
 import { loadWeights } from '../src/nn/load-weights.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { decodeForeignSafetensors, encodeCheckpoint } from '../src/train/checkpoint.js';
@@ -135,8 +135,8 @@ describe('GINConv and GINEConv', () => {
         await r.close();
       }
     }
-    results[0]!.forEach((t, i) => expect(bitsEqual(t, results[2]![i]!), `GIN, result ${i}`).toBe(true));
-    results[1]!.forEach((t, i) => expect(bitsEqual(t, results[3]![i]!), `GINE, result ${i}`).toBe(true));
+    results[0]!.forEach((t, i) => { expect(bitsEqual(t, results[2]![i]!), `GIN, result ${i}`).toBe(true); });
+    results[1]!.forEach((t, i) => { expect(bitsEqual(t, results[3]![i]!), `GINE, result ${i}`).toBe(true); });
   });
 
   it('PyG names (eps, nn.0.weight [out, in], nn.2.*, GINE\'s lin.*): a round trip through safetensors gives the same bits', async () => {

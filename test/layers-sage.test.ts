@@ -85,8 +85,8 @@ describe('SAGEConv', () => {
         await r.close();
       }
     }
-    results[0]!.forEach((t, i) => expect(bitsEqual(t, results[2]![i]!), `projecting layer, result ${i}`).toBe(true));
-    results[1]!.forEach((t, i) => expect(bitsEqual(t, results[3]![i]!), `aggregating layer, result ${i}`).toBe(true));
+    results[0]!.forEach((t, i) => { expect(bitsEqual(t, results[2]![i]!), `projecting layer, result ${i}`).toBe(true); });
+    results[1]!.forEach((t, i) => { expect(bitsEqual(t, results[3]![i]!), `aggregating layer, result ${i}`).toBe(true); });
   });
 
   it('PyG names: lin_l.weight [out, in], lin_l.bias, lin_r.weight; a round trip through safetensors gives the same bits', async () => {

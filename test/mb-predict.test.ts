@@ -43,10 +43,10 @@ function synthetic(): { ids: string[]; rows: number[][]; cls: string[]; score: n
 }
 const S = synthetic();
 const countsCsv = (keep: (i: number) => boolean, cols = taxa.map((_, j) => j), extra: string | null = null): string =>
-  [['sample_id', ...cols.map((j) => taxa[j]!), ...(extra ? [extra] : [])].join(','),
-    ...S.ids.flatMap((id, i) => (keep(i) ? [[id, ...cols.map((j) => S.rows[i]![j]!), ...(extra ? [7] : [])].join(',')] : []))].join('\n') + '\n';
+  `${[['sample_id', ...cols.map((j) => taxa[j]!), ...(extra ? [extra] : [])].join(','),
+    ...S.ids.flatMap((id, i) => (keep(i) ? [[id, ...cols.map((j) => S.rows[i]![j]!), ...(extra ? [7] : [])].join(',')] : []))].join('\n')}\n`;
 const metaCsv = (keep: (i: number) => boolean): string =>
-  ['sample_id,diagnosis,score', ...S.ids.flatMap((id, i) => (keep(i) ? [`${id},${S.cls[i]},${S.score[i]}`] : []))].join('\n') + '\n';
+  `${['sample_id,diagnosis,score', ...S.ids.flatMap((id, i) => (keep(i) ? [`${id},${S.cls[i]},${S.score[i]}`] : []))].join('\n')}\n`;
 
 const HELD = 7;
 const allCounts = put('all-counts.csv', countsCsv(() => true));
@@ -320,7 +320,7 @@ describe('graft mb --keep-model and graft predict', () => {
     expect(readFileSync(join(dir, 'odd-pred.csv'), 'utf8').trim().split('\n')[1]).toBe(z.stdout.trim().split('\n')[1]);
 
     // Transposed (taxa × samples) gives the same file.
-    const tr = put('new-t.csv', ['taxon,s2,s7', ...taxa.map((t, j) => `${t},${S.rows[2]![j]},${S.rows[HELD]![j]}`)].join('\n') + '\n');
+    const tr = put('new-t.csv', `${['taxon,s2,s7', ...taxa.map((t, j) => `${t},${S.rows[2]![j]},${S.rows[HELD]![j]}`)].join('\n')}\n`);
     expect(runGraft(['predict', '--run', run, '--counts', tr, '--transpose']).stdout).toBe(p.stdout);
 
     // Bad input: no model taxon at all; a sample with no reads in the model's taxa; explain on this run; a run kept without a model.

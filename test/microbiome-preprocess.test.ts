@@ -11,27 +11,27 @@ const rowSums = (x: Float64Array, n: number, p: number): number[] => Array.from(
 function expectClose(actual: Float64Array, expected: number[][], digits = 12): void {
   const flat = expected.flat();
   expect(actual.length).toBe(flat.length);
-  flat.forEach((v, k) => expect(actual[k]).toBeCloseTo(v, digits));
+  flat.forEach((v, k) => { expect(actual[k]).toBeCloseTo(v, digits); });
 }
 
 describe('normalizations on hand-computed matrices', () => {
   it('tss divides by the row total; rows sum to 1', () => {
     const out = tss(m([[1, 2, 3, 4], [0, 5, 5, 0]]), 2, 4);
     expectClose(out, [[0.1, 0.2, 0.3, 0.4], [0, 0.5, 0.5, 0]]);
-    rowSums(out, 2, 4).forEach((s) => expect(s).toBeCloseTo(1, 12));
+    rowSums(out, 2, 4).forEach((s) => { expect(s).toBeCloseTo(1, 12); });
   });
 
   it('com scales every row to the smallest total', () => {
     const out = com(m([[1, 2, 3, 4], [0, 5, 15, 0], [10, 10, 10, 10]]), 3, 4);
     expectClose(out, [[1, 2, 3, 4], [0, 2.5, 7.5, 0], [2.5, 2.5, 2.5, 2.5]]);
-    rowSums(out, 3, 4).forEach((s) => expect(s).toBeCloseTo(10, 12));
+    rowSums(out, 3, 4).forEach((s) => { expect(s).toBeCloseTo(10, 12); });
   });
 
   it('clr is log minus the row mean of logs; rows sum to 0', () => {
     const out = clr(m([[1, 2, 4, 8], [3, 3, 3, 3]]), 2, 4);
     const l = Math.LN2;
     expectClose(out, [[-1.5 * l, -0.5 * l, 0.5 * l, 1.5 * l], [0, 0, 0, 0]]);
-    rowSums(out, 2, 4).forEach((s) => expect(s).toBeCloseTo(0, 12));
+    rowSums(out, 2, 4).forEach((s) => { expect(s).toBeCloseTo(0, 12); });
   });
 
   it('mclr centres over nonzeros, keeps zeros, and shifts the minimum nonzero to eps', () => {
@@ -95,7 +95,7 @@ describe('rarefy', () => {
 
   it('draws depth reads per sample, never more than there were', () => {
     const out = rarefy(x, 3, 4, undefined, 7);
-    rowSums(out, 3, 4).forEach((s) => expect(s).toBe(50));
+    rowSums(out, 3, 4).forEach((s) => { expect(s).toBe(50); });
     out.forEach((v, k) => { expect(Number.isInteger(v)).toBe(true); expect(v).toBeLessThanOrEqual(x[k]!); });
     expect(Array.from(row(out, 4, 2))).toEqual([3, 7, 0, 40]); // depth = its total: all reads
     expect(Array.from(rarefy(x, 3, 4, 20, 7))).toEqual(Array.from(rarefy(x, 3, 4, 20, 7)));
@@ -130,7 +130,7 @@ describe('rarefy', () => {
     const deep = m([[4e6, 3e6, 2e6, 1e6]]);
     const out = rarefy(deep, 1, 4, 10000, 1);
     expect(rowSums(out, 1, 4)[0]).toBe(10000);
-    row(out, 4, 0).forEach((v, j) => expect(Math.abs(v - 10000 * [0.4, 0.3, 0.2, 0.1][j]!)).toBeLessThan(5 * 50)); // sd ≤ 50
+    row(out, 4, 0).forEach((v, j) => { expect(Math.abs(v - 10000 * [0.4, 0.3, 0.2, 0.1][j]!)).toBeLessThan(5 * 50); }); // sd ≤ 50
   });
 });
 
@@ -144,7 +144,7 @@ describe('zero replacement', () => {
     // δ = 1/16. Row 0: closed (.2, 0, .6, .2), one zero → × 15/16. Row 1: (0, 0, .5, .5), two → × 14/16.
     const out = multiplicativeReplacement(m([[2, 0, 6, 2], [0, 0, 5, 5]]), 2, 4);
     expectClose(out, [[0.1875, 0.0625, 0.5625, 0.1875], [0.0625, 0.0625, 0.4375, 0.4375]]);
-    rowSums(out, 2, 4).forEach((s) => expect(s).toBeCloseTo(1, 12));
+    rowSums(out, 2, 4).forEach((s) => { expect(s).toBeCloseTo(1, 12); });
     expectClose(multiplicativeReplacement(m([[2, 0, 6, 2]]), 1, 4, 0.01), [[0.2 * 0.99, 0.01, 0.6 * 0.99, 0.2 * 0.99]]);
   });
 
@@ -157,7 +157,7 @@ describe('zero replacement', () => {
     // Column sums (16, 14, 9, 21), every N_i = 20, so Σ_j α_ij = 60 − 20 = 40 for each row:
     const x = m([[10, 0, 5, 5], [0, 8, 4, 8], [6, 6, 0, 8]]);
     const t = [[6 / 40, 14 / 40, 4 / 40, 16 / 40], [16 / 40, 6 / 40, 5 / 40, 13 / 40], [10 / 40, 8 / 40, 9 / 40, 13 / 40]];
-    const s = t.map((ti) => 1 / Math.pow(ti[0]! * ti[1]! * ti[2]! * ti[3]!, 1 / 4));
+    const s = t.map((ti) => 1 / (ti[0]! * ti[1]! * ti[2]! * ti[3]!) ** (1 / 4));
     const r = (i: number, j: number): number => t[i]![j]! * s[i]! / (20 + s[i]!);
     // Every r is below its column's smallest observed proportion (0.3, 0.3, 0.2): no adjustment.
     const [r01, r10, r22] = [r(0, 1), r(1, 0), r(2, 2)];
@@ -170,7 +170,7 @@ describe('zero replacement', () => {
     const out = gbm(x, 3, 4);
     expectClose(out, expected);
     expectClose(replaceZeros(x, 3, 4, 'gbm'), expected);
-    rowSums(out, 3, 4).forEach((v) => expect(v).toBeCloseTo(1, 12));
+    rowSums(out, 3, 4).forEach((v) => { expect(v).toBeCloseTo(1, 12); });
   });
 
   it('gbm caps an imputation above the smallest observed proportion at 0.65 of it', () => {

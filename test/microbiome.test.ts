@@ -23,7 +23,7 @@ const put = (name: string, text: string | Buffer): string => { writeFileSync(joi
 function syntheticCounts(n = 60, p = 24, seed = 3): { counts: string; meta: string } {
   const rng = new Rng(seed);
   const poisson = (lambda: number): number => { let k = 0, t = Math.exp(-lambda), s = t; const u = rng.next(); while (u > s && k < 200) { k++; t *= lambda / k; s += t; } return k; };
-  const rows = ['sample_id,' + Array.from({ length: p }, (_, j) => `t${j}`).join(',')];
+  const rows = [`sample_id,${Array.from({ length: p }, (_, j) => `t${j}`).join(',')}`];
   const meta = ['sample_id,diagnosis,subject,score'];
   for (let i = 0; i < n; i++) {
     const cls = Math.floor(i / 2) % 2;
@@ -36,7 +36,7 @@ function syntheticCounts(n = 60, p = 24, seed = 3): { counts: string; meta: stri
     rows.push(`s${i},${row.join(',')}`);
     meta.push(`s${i},${cls ? 'CD' : 'no'},subj${Math.floor(i / 2)},${(cls * 5 + rng.next()).toFixed(3)}`);
   }
-  return { counts: rows.join('\n') + '\n', meta: meta.join('\n') + '\n' };
+  return { counts: `${rows.join('\n')}\n`, meta: `${meta.join('\n')}\n` };
 }
 
 const fixture = syntheticCounts();
@@ -53,7 +53,7 @@ describe('graft mb input', () => {
     expect(d.match.taxaDropped).toBe(24 - d.p);
     // The same table, taxa as rows.
     const lines = fixture.counts.trim().split('\n').map((l) => l.split(','));
-    const t = lines[0]!.map((_, j) => lines.map((r) => r[j]!).join(',')).join('\n') + '\n';
+    const t = `${lines[0]!.map((_, j) => lines.map((r) => r[j]!).join(',')).join('\n')}\n`;
     const dt = loadMicrobiome({ counts: put('t.tsv', t.replace(/,/g, '\t')), meta: metaFile, label: 'diagnosis', transpose: true, minPrevalence: 0.5 });
     expect(dt.taxa).toEqual(d.taxa);
     expect(Array.from(dt.counts)).toEqual(Array.from(d.counts));
@@ -68,9 +68,9 @@ describe('graft mb input', () => {
     expect(() => load('x,1,2\ny,0,0\nz,1,1\n')).toThrow(/c\.csv:3: sample "y" has no reads/);
     expect(() => load('x,1,2\nx,1,1\n')).toThrow(/c\.csv:3: duplicate sample id "x" \(first on line 2\)/);
     expect(() => load('q,1,2\nr,1,1\n')).toThrow(/no sample of .*c\.csv \(e\.g\. "q", "r"\) has a label in .*m\.csv/);
-    expect(() => loadMicrobiome({ counts: put('c2.csv', head + 'x,1,2\ny,2,1\n'), meta, label: 'nope' })).toThrow(/m\.csv:1: no column 'nope' \(columns: sample_id, y\)/);
+    expect(() => loadMicrobiome({ counts: put('c2.csv', `${head}x,1,2\ny,2,1\n`), meta, label: 'nope' })).toThrow(/m\.csv:1: no column 'nope' \(columns: sample_id, y\)/);
     // Fractional values load (relative abundances), but rarefying needs reads.
-    const frac = loadMicrobiome({ counts: put('c3.csv', head + 'x,0.5,0.5\ny,0.2,0.8\nz,1,0\n'), meta, label: 'y' });
+    const frac = loadMicrobiome({ counts: put('c3.csv', `${head}x,0.5,0.5\ny,0.2,0.8\nz,1,0\n`), meta, label: 'y' });
     expect(frac.integerCounts).toBe(false);
     expect(frac.firstFraction).toMatch(/c3\.csv:2: column 'a' is 0\.5$/);
     expect(incompatibility({ normalize: 'rarefy', zeros: 'none' }, frac.integerCounts)).toMatch(/must hold whole counts/);
@@ -108,7 +108,7 @@ describe('linear floor models', () => {
   it('solveSpd solves a 3×3 system; ridge with λ → 0 is least squares; logistic separates a separable set', () => {
     const x = solveSpd(Float64Array.of(4, 2, 0, 2, 5, 1, 0, 1, 3), Float64Array.of(2, 3, 1), 3);
     const a = [[4, 2, 0], [2, 5, 1], [0, 1, 3]];
-    a.forEach((row, i) => expect(row.reduce((s, v, j) => s + v * x[j]!, 0)).toBeCloseTo([2, 3, 1][i]!, 12));
+    a.forEach((row, i) => { expect(row.reduce((s, v, j) => s + v * x[j]!, 0)).toBeCloseTo([2, 3, 1][i]!, 12); });
     // y = 1 + 2a − b exactly: ridge with a tiny λ recovers it on new rows.
     const xs = Float64Array.of(0, 0, 1, 0, 0, 1, 1, 1, 2, 1, 3, 2);
     const y = [1, 3, 0, 2, 4, 5];

@@ -26,7 +26,7 @@ describe('moleculeSvg', () => {
     expect(neg![2]).toBeGreaterThan(150);
     expect(neg![0]).toBeLessThan(80);
     // The ends of the scale (RDKit writes the colour as hex, truncating to 0..255).
-    const near = (got: number[], want: number[]): void => got.forEach((v, k) => expect(Math.abs(v - want[k]! * 255)).toBeLessThanOrEqual(1));
+    const near = (got: number[], want: number[]): void => got.forEach((v, k) => { expect(Math.abs(v - want[k]! * 255)).toBeLessThanOrEqual(1); });
     near(pos!, scoreColor(1));
     near(neg!, scoreColor(-1));
     for (let i = 1; i <= 5; i++) expect(highlightFill(svg, i), `atom ${i}`).toBeUndefined();

@@ -18,7 +18,7 @@ const dir = tempDir('graft-mol-');
 const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
 // A small multi-label set: 24 drug-like SMILES (test/fixtures.ts), 3 labels with a rare one and a missing cell.
-const csv = (rows: string[]): string => ['smiles,common,mid,rare', ...rows].join('\n') + '\n';
+const csv = (rows: string[]): string => `${['smiles,common,mid,rare', ...rows].join('\n')}\n`;
 const labelRows = SMILES.map((s, i) => `${s},1,${i % 2},${i % 8 === 0 ? 1 : i === 5 ? '' : 0}`);
 
 describe('SMILES to graph (RDKit)', () => {
@@ -226,7 +226,7 @@ describe('molecule training', () => {
         tr.dispose();
         await rt.close();
       }
-      for (const w of weights.slice(1)) w.forEach((x, i) => expect(bitsEqual(x, weights[0]![i]!)).toBe(true));
+      for (const w of weights.slice(1)) w.forEach((x, i) => { expect(bitsEqual(x, weights[0]![i]!)).toBe(true); });
     }
   });
 
@@ -261,7 +261,7 @@ describe('molecule training', () => {
     expect(bad.stderr).toMatch(/--oversample must be 'none', 'mlros', 'mlsmote' or 'lpros', got "magic"/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);
     // A label column with no positive example passed silently: stderr and metrics.json say so.
-    const zeros = put('zeros.csv', ['smiles,common,never', ...labelRows.map((r) => `${r.split(',')[0]},${r.split(',')[1]},0`)].join('\n') + '\n');
+    const zeros = put('zeros.csv', `${['smiles,common,never', ...labelRows.map((r) => `${r.split(',')[0]},${r.split(',')[1]},0`)].join('\n')}\n`);
     const z = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', zeros, '--epochs', '1', '--out', join(dir, 'zeros'), '--quiet', '--no-cache'], { encoding: 'utf8' });
     expect(z.status, z.stderr).toBe(0);
     expect(z.stderr).toMatch(/warning: label 'never' has no positive example/);

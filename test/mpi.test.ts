@@ -51,7 +51,7 @@ function checkCollectives(out: RankOut[], np: number): void {
   for (const o of out) {
     expect(o.ordered).toEqual(byHand);
     expect(o.orderedHash).toBe(out[0]!.orderedHash);
-    o.plain.forEach((v, i) => expect(Math.abs(v - byHand[i]!)).toBeLessThan(1e-5)); // MPI's own order: close, not always the same bits
+    o.plain.forEach((v, i) => { expect(Math.abs(v - byHand[i]!)).toBeLessThan(1e-5); }); // MPI's own order: close, not always the same bits
   }
 }
 
@@ -65,7 +65,7 @@ describe.skipIf(why !== null)('MPI: the addon and the averaging algorithms', () 
       // Every rank ends with the same parameters, whatever the mode.
       for (const k of ['sync', 'kavg1', 'kavg4', 'hier44', 'hier28', 'bmuf'] as const) expect(o[k].w).toEqual(out[0]![k].w);
       // Averaging the parameters after every SGD step is averaging the gradients (up to rounding: (w − ηg₁ + … )/P against w − η(g₁ + …)/P).
-      o.kavg1.w.forEach((v, i) => expect(Math.abs(v - o.sync.w[i]!)).toBeLessThan(1e-6));
+      o.kavg1.w.forEach((v, i) => { expect(Math.abs(v - o.sync.w[i]!)).toBeLessThan(1e-6); });
       expect(o.hier44.w).toEqual(o.kavg4.w);
       expect(o.hier44.stats.localAverages).toBe(0);
       expect(o.hier28.stats).toMatchObject({ globalAverages: 2, localAverages: 5, ranksPerNode: 2 }); // 12 steps: local at 2, 4, 6, 10, 12; global at 8, and before validation

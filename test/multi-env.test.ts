@@ -41,8 +41,8 @@ describe('long-format phenotypes', () => {
   it('graft gp --env gives the results of the same data pivoted by hand, bit for bit', async () => {
     // The synthetic set's two traits become one trait measured in two "environments".
     const wide = readFileSync(join(SYN, 'phenotypes.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
-    const long = put('syn-long.csv', ['id,trial,value', ...wide.flatMap((c) => [`${c[0]},east,${c[2]}`, `${c[0]},west,${c[3]}`])].join('\n') + '\n');
-    const pivot = put('syn-wide.csv', ['id,value@east,value@west', ...wide.map((c) => `${c[0]},${c[2]},${c[3]}`)].join('\n') + '\n');
+    const long = put('syn-long.csv', `${['id,trial,value', ...wide.flatMap((c) => [`${c[0]},east,${c[2]}`, `${c[0]},west,${c[3]}`])].join('\n')}\n`);
+    const pivot = put('syn-wide.csv', `${['id,value@east,value@west', ...wide.map((c) => `${c[0]},${c[2]},${c[3]}`)].join('\n')}\n`);
     const common = ['gp', '--geno', join(SYN, 'genotypes.csv.gz'), '--k', '3', '--models', 'gcn,gblup,rkhs', '--epochs', '30', '--ensemble', '1', '--threads', '2', '--quiet'];
     const a = await runGraftAsync([...common, '--pheno', long, '--env', 'trial', '--trait', 'value', '--out', join(dir, 'a')]);
     expect(a.status, a.stderr).toBe(0);
@@ -115,7 +115,7 @@ describe('the across-environment main-effect model (oracle: the weighted mixed m
       const main = fitAcrossEnvironments(k, n, y, [0, 1, 2], 2, hidden, Int32Array.from([...rows, ...inEnv]));
       if (scheme === 'cv0') {
         expect(gxe.deviation).toBeNull();
-        rows.forEach((_, q) => expect(gxe.predicted[q]).toBe(main.predicted[q]));
+        rows.forEach((_, q) => { expect(gxe.predicted[q]).toBe(main.predicted[q]); });
         continue;
       }
       const resid = inEnv.map((i, a) => y[2]![i]! - main.predicted[rows.length + a]!);

@@ -49,9 +49,9 @@ function writeGraph(dir: string, ds: NodeDataset, prefix: string, labels: boolea
   const rows = [['id', ...Array.from({ length: f }, (_, j) => `w${j}`)].join(',')];
   for (let i = 0; i < ds.numNodes; i++) rows.push([id(i), ...x.subarray(i * f, (i + 1) * f)].join(','));
   const files = { features: join(dir, 'features.csv'), edges: join(dir, 'edges.csv'), labels: join(dir, 'labels.csv') };
-  writeFileSync(files.features, rows.join('\n') + '\n');
-  writeFileSync(files.edges, ['source,target', ...Array.from(ds.src, (s, k) => `${id(s)},${id(ds.dst[k]!)}`)].join('\n') + '\n');
-  if (labels) writeFileSync(files.labels, ['id,label', ...Array.from(ds.labels, (l, i) => `${id(i)},${l >= 0 ? CLASSES[l] : ''}`)].join('\n') + '\n');
+  writeFileSync(files.features, `${rows.join('\n')}\n`);
+  writeFileSync(files.edges, `${['source,target', ...Array.from(ds.src, (s, k) => `${id(s)},${id(ds.dst[k]!)}`)].join('\n')}\n`);
+  if (labels) writeFileSync(files.labels, `${['id,label', ...Array.from(ds.labels, (l, i) => `${id(i)},${l >= 0 ? CLASSES[l] : ''}`)].join('\n')}\n`);
   return { ...files, x };
 }
 

@@ -21,12 +21,12 @@ function ogbFixture(opts: { scheme?: string; edit?: (files: Record<string, strin
   edges.push([2, 3], [3, 2], [7, 7]); // a pair given both ways, and a self-loop
   const split = { train: [0, 1, 2, 3, 4, 6, 7, 8], valid: [9, 10, 11], test: [12, 13, 14, 20, 22] };
   const files: Record<string, string> = {
-    'raw/edge.csv.gz': edges.map((e) => e.join(',')).join('\n') + '\n',
-    'raw/node-feat.csv.gz': feats.map((row) => row.join(',')).join('\n') + '\n',
-    'raw/node-label.csv.gz': labels.map((l) => (l === null ? 'nan' : String(l))).join('\n') + '\n',
+    'raw/edge.csv.gz': `${edges.map((e) => e.join(',')).join('\n')}\n`,
+    'raw/node-feat.csv.gz': `${feats.map((row) => row.join(',')).join('\n')}\n`,
+    'raw/node-label.csv.gz': `${labels.map((l) => (l === null ? 'nan' : String(l))).join('\n')}\n`,
     'raw/num-node-list.csv.gz': `${n}\n`,
   };
-  for (const [k, v] of Object.entries(split)) files[`split/${opts.scheme ?? 'sales_ranking'}/${k}.csv.gz`] = v.join('\n') + '\n';
+  for (const [k, v] of Object.entries(split)) files[`split/${opts.scheme ?? 'sales_ranking'}/${k}.csv.gz`] = `${v.join('\n')}\n`;
   opts.edit?.(files);
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(join(dir, path, '..'), { recursive: true });

@@ -154,7 +154,7 @@ function bruteSplit(xs: number[], cost: (idx: number[]) => number): number {
   let best = Infinity, at = NaN;
   for (let u = 0; u + 1 < vals.length; u++) {
     const th = (vals[u]! + vals[u + 1]!) / 2, l: number[] = [], r: number[] = [];
-    xs.forEach((v, i) => (v <= th ? l : r).push(i));
+    xs.forEach((v, i) => { (v <= th ? l : r).push(i); });
     const c = cost(l) + cost(r);
     if (c < best - 1e-12) { best = c; at = th; }
   }

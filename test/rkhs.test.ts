@@ -75,7 +75,7 @@ describe('RKHS kernels', () => {
     expect(c.candidates.map((x) => +x.toFixed(9))).toEqual(mixed.map((x) => +x.toFixed(9)));
     expect(c.weights).toEqual(KERNEL_AVERAGE_WEIGHTS[mixed.indexOf(Math.max(...mixed))]);
     expect(c.fit.logLik).toBeCloseTo(remlDirect(c.kernel, n, y, c.fit.delta), 6);
-    c.sigma2.forEach((s, k) => expect(s).toBeCloseTo(c.weights![k]! * c.fit.sigmaG2, 12));
+    c.sigma2.forEach((s, k) => { expect(s).toBeCloseTo(c.weights![k]! * c.fit.sigmaG2, 12); });
     expect(() => fitKernelAverage(kernels.slice(0, 2), n, all, y)).toThrow(/three kernels, got 2/);
   });
 });

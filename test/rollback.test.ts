@@ -31,7 +31,7 @@ afterEach(() => { delete process.env['GRAFT_TEST_FAULT']; reloadFaultPlan(); });
 const sameWeights = (a: Map<string, Float32Array> | Float32Array[], b: typeof a): void => {
   const xs = [...a.values()], ys = [...b.values()];
   expect(xs.length).toBe(ys.length);
-  xs.forEach((x, i) => expect(bitsEqual(x, ys[i]!)).toBe(true));
+  xs.forEach((x, i) => { expect(bitsEqual(x, ys[i]!)).toBe(true); });
 };
 
 describe('node training survives worker faults', () => {

@@ -108,7 +108,7 @@ describe('determinism', () => {
     const a = await runtime({ threads: 1, backend: 'js' });
     const b = await runtime({ threads: 3, backend: 'js' });
     const ra = await everyOp(a), rb = await everyOp(b);
-    ra.forEach((out, i) => expect(bitsEqual(out, rb[i]!)).toBe(true));
+    ra.forEach((out, i) => { expect(bitsEqual(out, rb[i]!)).toBe(true); });
   });
 
   it('forked branches and batch splitting give the results of a serial run', async () => {
@@ -119,7 +119,7 @@ describe('determinism', () => {
     const f1 = rt.fork((exec) => everyOp(rt, exec), { threads: 1 });
     const f2 = rt.fork((exec) => everyOp(rt, exec), { threads: 1 });
     const here = await everyOp(rt);
-    for (const res of [await f1.join(), await f2.join(), here]) res.forEach((out, i) => expect(bitsEqual(out, serial[i]!)).toBe(true));
+    for (const res of [await f1.join(), await f2.join(), here]) res.forEach((out, i) => { expect(bitsEqual(out, serial[i]!)).toBe(true); });
     expect(rt.mainHelpers).toBe(3);
   });
 
@@ -130,7 +130,7 @@ describe('determinism', () => {
       await rt.withForkGroups(2, async () => {
         for (let round = 0; round < 2; round++) {
           const f1 = rt.fork((exec) => everyOp(rt, exec)), f2 = rt.fork((exec) => everyOp(rt, exec));
-          for (const res of [await f1.join(), await f2.join()]) res.forEach((out, i) => expect(bitsEqual(out, serial[i]!)).toBe(true));
+          for (const res of [await f1.join(), await f2.join()]) res.forEach((out, i) => { expect(bitsEqual(out, serial[i]!)).toBe(true); });
         }
         expect(rt.mainHelpers).toBe(0); // every worker is in a held group
       });
@@ -150,7 +150,7 @@ describe('determinism', () => {
     expect(slowDone).toBe(true);
     expect(rt.mainHelpers).toBe(2);
     const serial = await everyOp(await runtime({ threads: 1 }));
-    (await everyOp(rt)).forEach((out, i) => expect(bitsEqual(out, serial[i]!)).toBe(true));
+    (await everyOp(rt)).forEach((out, i) => { expect(bitsEqual(out, serial[i]!)).toBe(true); });
   });
 
   it('batch splitting reduces shard gradients in shard order: same bits for 1, 2 and 4 threads', async () => {
@@ -237,7 +237,7 @@ describe('faults', () => {
     expect((err as Error).message).toMatch(/faultInject failed on worker 0: worker exited with code 70 while running faultInject/);
     const serial = await everyOp(await runtime({ threads: 1 }));
     const again = await everyOp(rt);
-    again.forEach((out, i) => expect(bitsEqual(out, serial[i]!)).toBe(true));
+    again.forEach((out, i) => { expect(bitsEqual(out, serial[i]!)).toBe(true); });
     const after = await rt.ping();
     expect(after).toHaveLength(2);
     expect(new Set(after.map((p) => p.threadId))).not.toEqual(new Set(before.map((p) => p.threadId)));

@@ -13,11 +13,11 @@ export function sbatchWords(line: string): string[] {
   for (;;) {
     while (space(s[p])) p++;
     if (p >= s.length) return words;
-    let word: string | null = null, quoted = false, q = '', escape = false;
+    let word: string | null = null, quoted = false, q = '', esc = false;
     while (p < s.length && (quoted || !space(s[p])) && s[p] !== '\n') {
       const c = s[p]!;
-      if (escape) escape = false;
-      else if (c === '\\') { escape = true; p++; continue; }
+      if (esc) esc = false;
+      else if (c === '\\') { esc = true; p++; continue; }
       else if (quoted) { if (c === q) { quoted = false; p++; continue; } }
       else if (c === '"' || c === "'") { quoted = true; q = c; p++; continue; }
       else if (c === '#') { p = s.length; break; }

@@ -10,6 +10,7 @@ import { tempDir } from './helpers.js';
 // substitution that slipped through would leave a file behind.
 
 const HOSTILE = [
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${PATH} is one of the hostile strings under test
   'plain', '', 'a b', "it's", "''", '"q"', '$(touch x)', '`touch y`', '$HOME', '${PATH}', '*', '~', '~/z', '\\', 'a\\nb',
   '!', '!!', '#not a comment', ';', '&&', '|', '>out', '<in', '(', ')', '{a,b}', '[ab]', 'tab\there', '-n', '--dir=x', 'A=b',
   'é ü 漢字', '%a %%', "mix 'single' and \"double\" $(and) `back` \\ end'",

@@ -19,9 +19,9 @@ function randomGraph(n: number, m: number, f: number, seed: number): StoreConten
   }
   const rows = Array.from({ length: n }, () => [] as number[]);
   for (const p of pairs) { const [b, a] = p.split(',').map(Number); rows[b!]!.push(a!); }
-  rows.forEach((r) => r.sort((x, y) => x - y));
+  rows.forEach((r) => { r.sort((x, y) => x - y); });
   const rowPtr = [0];
-  rows.forEach((r) => rowPtr.push(rowPtr.at(-1)! + r.length));
+  rows.forEach((r) => { rowPtr.push(rowPtr.at(-1)! + r.length); });
   return {
     name: 'rand', numClasses: 3, numFeatures: f, rowPtr, colIdx: Int32Array.from(rows.flat()),
     features: Float32Array.from({ length: n * f }, () => r() * 2 - 1), labels: Int32Array.from({ length: n }, (_, i) => (i % 4 === 3 ? -1 : i % 3)),
@@ -135,7 +135,7 @@ describe('csrFromEdges', () => {
       for (let v = 0; v < n; v++) {
         const row = Array.from(csr.colIdx.subarray(csr.rowPtr[v]!, csr.rowPtr[v + 1]!));
         expect(row).toEqual([...row].sort((a, b) => a - b));
-        row.forEach((u) => got.push(`${v},${u}`));
+        row.forEach((u) => { got.push(`${v},${u}`); });
       }
       expect(got.length).toBe(new Set(got).size);
       expect(new Set(got)).toEqual(want);

@@ -4,7 +4,7 @@
 export interface SvgText { mark: string; x: number; y: number; anchor: string; size: number; rotated: boolean; lines: string[] }
 export interface SvgItem { mark: string; tag: string; x: number; y: number; attrs: Record<string, string> }
 
-const unescape = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+const unescapeXml = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 
 function translate(attrs: string): [number, number] {
   const m = /transform="translate\(([-\d.e]+),([-\d.e]+)\)/.exec(attrs);
@@ -26,7 +26,7 @@ export function walk(svg: string): { width: number; height: number; texts: SvgTe
   let text: SvgText | null = null;
   for (const m of svg.matchAll(re)) {
     const [, close, tag, attrs = '', self, chars] = m;
-    if (chars !== undefined) { if (text) { if (text.lines.length === 0) text.lines.push(''); text.lines[text.lines.length - 1] += unescape(chars); } continue; }
+    if (chars !== undefined) { if (text) { if (text.lines.length === 0) text.lines.push(''); text.lines[text.lines.length - 1] += unescapeXml(chars); } continue; }
     const top = stack[stack.length - 1]!;
     if (close) { if (tag === 'g') stack.pop(); if (tag === 'text') { texts.push(text!); text = null; } continue; }
     const a = attrsOf(attrs), [dx, dy] = translate(attrs);

@@ -88,7 +88,7 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   if (t.rows.length === 0) throw new DataError(file, 0, 'no rows after the header');
   // Labels first: a bad label is an error before any parsing work.
   const T = targets.length, yAll = new Float32Array(t.rows.length * T);
-  t.rows.forEach((r, k) => tj.forEach((j, q) => {
+  t.rows.forEach((r, k) => { tj.forEach((j, q) => {
     const s = r[j]!;
     let v: number;
     if (s === '' || s === 'NA' || s === 'nan') v = NaN;
@@ -99,7 +99,7 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
       }
     }
     yAll[k * T + q] = v;
-  }));
+  }); });
   targets.forEach((name, q) => {
     let present = 0;
     for (let k = 0; k < t.rows.length; k++) if (!Number.isNaN(yAll[k * T + q]!)) present++;
@@ -116,7 +116,7 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   }
   if (keep.length === 0) throw new DataError(file, 0, 'no valid molecule (every SMILES was rejected by RDKit)');
   const y = new Float32Array(keep.length * T);
-  keep.forEach((k, i) => y.set(yAll.subarray(k * T, (k + 1) * T), i * T));
+  keep.forEach((k, i) => { y.set(yAll.subarray(k * T, (k + 1) * T), i * T); });
   return {
     file, targets, smiles: keep.map((k) => t.rows[k]![si]!), lines: keep.map((k) => t.lines[k]!), rows: keep,
     graphs: keep.map((k) => graphs[k]!), y, invalid, fromCache,

@@ -136,7 +136,7 @@ export function predictionsCsv(targets: readonly string[], task: GraphTrainConfi
     const sim = r.maxSimilarity === null || Number.isNaN(r.maxSimilarity) ? '' : String(Number(r.maxSimilarity.toPrecision(6)));
     lines.push([String(r.row), csvField(r.smiles), ...values, ...calls, sim, csvField(r.error)].join(','));
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** A run's thresholds in target order from config.json's {label: threshold}, or null when it recorded none. */

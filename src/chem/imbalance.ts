@@ -149,6 +149,6 @@ export function mlSmote(y: Float32Array, L: number, descriptors: Float32Array[],
 export function withSynthetic(y: Float32Array, L: number, extra: Synthetic[]): Float32Array {
   const out = new Float32Array(y.length + extra.length * L);
   out.set(y);
-  extra.forEach((s, i) => out.set(s.y, y.length + i * L));
+  extra.forEach((s, i) => { out.set(s.y, y.length + i * L); });
   return out;
 }

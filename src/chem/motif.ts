@@ -20,7 +20,7 @@ export async function motifAtoms(smiles: string, smarts: string): Promise<Uint8A
   if (!q) throw new GraftError(`SMARTS ${JSON.stringify(smarts)} does not parse (RDKit)`);
   const mol = smiles.trim() === '' ? null : RD.get_mol(smiles);
   try {
-    if (!mol || !mol.is_valid()) return null;
+    if (!mol?.is_valid()) return null;
     const n = (JSON.parse(mol.get_json()) as { molecules: { atoms: unknown[] }[] }).molecules[0]!.atoms.length;
     const out = new Uint8Array(n);
     const found = JSON.parse(mol.get_substruct_matches(q)) as { atoms: number[] }[] | Record<string, never>;
@@ -56,7 +56,7 @@ export async function makeMotifTask(file: string, o: { smarts: string; label: st
   }
   const molecules = lines.length - 1;
   if (positives === 0 || positives === molecules) throw new GraftError(`${file}: the motif ${o.smarts} is in ${positives} of ${molecules} molecules: a task needs both classes`);
-  return { csv: lines.join('\n') + '\n', task: { format: 'graft-motif-task-v1', smarts: o.smarts, label: o.label, source: file, molecules, positives, seed } };
+  return { csv: `${lines.join('\n')}\n`, task: { format: 'graft-motif-task-v1', smarts: o.smarts, label: o.label, source: file, molecules, positives, seed } };
 }
 
 /** The motif task of a data file, when it has a sidecar. */

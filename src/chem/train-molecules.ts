@@ -80,7 +80,7 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
   if (o.oversample !== 'none') {
     if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (0/1 labels)');
     const yTrain = new Float32Array(split.train.length * T);
-    split.train.forEach((i, k) => yTrain.set(labelsOf(i), k * T));
+    split.train.forEach((i, k) => { yTrain.set(labelsOf(i), k * T); });
     const seed = c.seed * 7919 + 1;
     const extra: Synthetic[] = o.oversample === 'mlros' ? mlRos(yTrain, T, o.oversampleFraction, seed)
       : o.oversample === 'lpros' ? lpRos(yTrain, T, o.oversampleFraction, seed)

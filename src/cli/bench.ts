@@ -46,7 +46,7 @@ export async function bench(argv: string[]): Promise<number> {
   if (baseline) checkBaselineCovers(baseline, threads.flatMap((t) => workloads.map((w) => ({ workload: w.name, threads: t }))), v.baseline!);
   const ceilings = v['no-ceiling'] ? undefined : await benchCeilings(workloads, threads, reps);
   if (v.trace !== undefined) startTrace();
-  let lines;
+  let lines: Awaited<ReturnType<typeof runBench>>;
   try {
     lines = await runBench({ workloads, threads, reps, onLine: (l) => console.log(JSON.stringify(l)), ...(ceilings ? { ceilings } : {}) });
   } finally {

@@ -119,7 +119,7 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
       const head = ['rank', 'marker', ...(map ? ['chromosome', 'position'] : []), `gcn_${method}`, ...(signed ? ['gcn_signed'] : []), 'rrblup_effect', ...(gb ? ['gblup_effect'] : []), ...(isQtl ? ['qtl'] : [])];
       const rows = order.slice(0, a.top).map((j, r) => [r + 1, names[j], ...(map ? [map.chromosome[j], map.position[j]] : []), f4(ex.importance[j]!), ...(signed ? [f4(ex.signed[j]!)] : []),
         f4(rr.perSd[j]!), ...(gb ? [f4(gb.perSd[j]!)] : []), ...(isQtl ? [isQtl[j]] : [])].join(','));
-      writeFileAtomic(join(a.out, `markers-${safe}-${method}.csv`), [head.join(','), ...rows].join('\n') + '\n');
+      writeFileAtomic(join(a.out, `markers-${safe}-${method}.csv`), `${[head.join(','), ...rows].join('\n')}\n`);
       writeChart(join(a.out, `manhattan-${safe}-gcn-${method}.svg`), plot(ex.importance, `GCN marker importance (${method})`, signed ? 'Σ |attribution|' : 'feature mask'));
       results.push({
         target: name, method, members: members.length, value: ex.value,

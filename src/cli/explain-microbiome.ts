@@ -115,7 +115,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     const n = v.count === undefined ? d.n : Math.min(d.n, intAtLeast(v.count, '--count', d.n, 1, 'sample'));
     const rows = Int32Array.from({ length: n }, (_, i) => Math.floor((i * d.n) / n));
     const xs = new Float64Array(n * p);
-    rows.forEach((r, i) => xs.set(x.subarray(r * p, r * p + p), i * p));
+    rows.forEach((r, i) => { xs.set(x.subarray(r * p, r * p + p), i * p); });
     let values: Float64Array, base: Float64Array, prediction: Float64Array, outputs: number, extra: Record<string, unknown> = {};
     if (method === 'treeshap') {
       if (k.model.model !== 'rf') throw new GraftError(`--method treeshap explains a random forest; this run kept ${k.model.model}: use --method kernelshap`);
@@ -124,7 +124,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     } else {
       const nb = Math.min(backgroundRows, d.n), rng = new Rng(seed), pick = rng.shuffle(Array.from({ length: d.n }, (_, i) => i)).slice(0, nb).sort((a, b) => a - b);
       const background = new Float64Array(nb * p);
-      pick.forEach((r, i) => background.set(x.subarray(r * p, r * p + p), i * p));
+      pick.forEach((r, i) => { background.set(x.subarray(r * p, r * p + p), i * p); });
       const model = k.model;
       if (model.model !== 'rf' && model.model !== 'logistic') throw new GraftError(`--method kernelshap explains kept rf and logistic models in this version; this run kept ${model.model} (keep rf or logistic with graft mb --keep-model)`);
       const predict = (m: Float64Array, count: number): Float64Array => scoreShallowModel(model, m, p, Int32Array.from({ length: count }, (_, i) => i));
@@ -147,7 +147,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     ensureDir(work);
     const lines = [['id', ...d.taxa, 'base_value', 'prediction'].map(csvCell).join(',')];
     for (let i = 0; i < n; i++) lines.push([csvCell(d.ids[rows[i]!]!), ...Array.from({ length: p }, (_, j) => String(phi(i, j))), String(base[c]!), String(prediction[i * outputs + c]!)].join(','));
-    writeFileAtomic(join(work, 'shap.csv'), lines.join('\n') + '\n');
+    writeFileAtomic(join(work, 'shap.csv'), `${lines.join('\n')}\n`);
     const output = cls ? `P(${k.classNames[c]})` : 'the predicted value';
     const shown = order.slice(0, top);
     writeChart(join(work, 'shap-summary.svg'), beeswarmSpec(`${method === 'treeshap' ? 'TreeSHAP' : 'KernelSHAP'} of ${k.model.model}: top ${shown.length} taxa`, `SHAP value (effect on ${output})`,

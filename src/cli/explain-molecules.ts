@@ -65,17 +65,18 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
         for (const method of a.methods) {
           const t0 = performance.now();
           const ex = await explainMolecule(probe, spec, g, t, method, { steps: a.steps, baseline: a.baseline, keep: a.keep });
-          (times[method] ??= []).push(performance.now() - t0);
+          times[method] ??= [];
+          times[method].push(performance.now() - t0);
           const label = ds.targets[t]!;
           let auroc: number | undefined;
-          if (truthAtoms && truthAtoms.some((x) => x === 1) && truthAtoms.some((x) => x === 0)) {
+          if (truthAtoms?.some((x) => x === 1) && truthAtoms.some((x) => x === 0)) {
             auroc = rocAuc(truthAtoms, ex.atoms);
             if (!aurocs.has(method)) aurocs.set(method, []);
             aurocs.get(method)!.push(auroc);
           }
           const file = `molecules/${k + 1}-${label.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${method}.svg`;
           writeFileAtomic(join(a.out, file), await moleculeSvg(smiles, ex.atoms, { title: `${label} (${method}): output ${ex.value.toFixed(3)}` }));
-          ex.atoms.forEach((s, atom) => csv.push([k + 1, ds.lines[i], JSON.stringify(smiles), JSON.stringify(label), method, atom, elementSymbol(ds.graphs[i]!.z[atom]!), s.toPrecision(4), truthAtoms ? truthAtoms[atom] : ''].join(',')));
+          ex.atoms.forEach((s, atom) => { csv.push([k + 1, ds.lines[i], JSON.stringify(smiles), JSON.stringify(label), method, atom, elementSymbol(ds.graphs[i]!.z[atom]!), s.toPrecision(4), truthAtoms ? truthAtoms[atom] : ''].join(',')); });
           results.push({
             target: label, molecule: k + 1, line: ds.lines[i], smiles, method, value: ex.value,
             ...completenessRecord(ex.completeness),
@@ -87,7 +88,7 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
       probe.dispose();
     }
   }
-  writeFileAtomic(join(a.out, 'atoms.csv'), csv.join('\n') + '\n');
+  writeFileAtomic(join(a.out, 'atoms.csv'), `${csv.join('\n')}\n`);
   const auroc = motif ? Object.fromEntries([...aurocs].map(([m, v]) => [m, { mean: meanOf(v), molecules: v.length }])) : null;
   if (auroc) for (const [m, v] of Object.entries(auroc)) a.log(`motif atoms found by ${m}: mean ROC-AUC ${v.mean.toFixed(3)} over ${v.molecules} molecule/label explanations with the motif`);
   return {

@@ -51,7 +51,8 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
     for (const method of a.methods) {
       const t0 = performance.now();
       const { explanation: ex, nb } = await explainNode(rt, ds, spec, full, v, method, { ...(target !== undefined ? { target } : {}), steps: a.steps, baseline: a.baseline, keep: a.keep });
-      (times[method] ??= []).push(performance.now() - t0);
+      times[method] ??= [];
+      times[method].push(performance.now() - t0);
       const id = ds.ids[v]!;
       const E = nb.src.length;
       const eOrder = Array.from({ length: E }, (_, e) => e).sort((x, y) => Math.abs(ex.edges[y]!) - Math.abs(ex.edges[x]!) || x - y);
@@ -61,8 +62,8 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       for (let i = 0; i < nb.nodes.length; i++) for (let j = 0; j < F; j++) perFeature[j]! += ex.features[i * F + j]!;
       const fOrder = Array.from({ length: F }, (_, j) => j).filter((j) => perFeature[j] !== 0).sort((x, y) => Math.abs(perFeature[y]!) - Math.abs(perFeature[x]!) || x - y);
       const topFeatures = fOrder.slice(0, a.top).map((j) => ({ feature: j, score: perFeature[j]! }));
-      topEdges.forEach((e, r) => edgeCsv.push([JSON.stringify(id), method, ex.target, r + 1, JSON.stringify(e.src), JSON.stringify(e.dst), e.score.toPrecision(4)].join(',')));
-      topFeatures.forEach((f, r) => featCsv.push([JSON.stringify(id), method, ex.target, r + 1, f.feature, f.score.toPrecision(4)].join(',')));
+      topEdges.forEach((e, r) => { edgeCsv.push([JSON.stringify(id), method, ex.target, r + 1, JSON.stringify(e.src), JSON.stringify(e.dst), e.score.toPrecision(4)].join(',')); });
+      topFeatures.forEach((f, r) => { featCsv.push([JSON.stringify(id), method, ex.target, r + 1, f.feature, f.score.toPrecision(4)].join(',')); });
       const file = `nodes/${id.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${method}.svg`;
       writeChart(join(a.out, file), egoSpec({
         title: `node ${id}: class ${ds.classNames?.[ex.target] ?? ex.target} (${method})`, hops: nb.hops, classes: Array.from(nb.nodes, (u) => ds.labels[u]!),
@@ -76,8 +77,8 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       });
     }
   }
-  writeFileAtomic(join(a.out, 'edges.csv'), edgeCsv.join('\n') + '\n');
-  writeFileAtomic(join(a.out, 'features.csv'), featCsv.join('\n') + '\n');
+  writeFileAtomic(join(a.out, 'edges.csv'), `${edgeCsv.join('\n')}\n`);
+  writeFileAtomic(join(a.out, 'features.csv'), `${featCsv.join('\n')}\n`);
   return {
     kind: 'node', dataset: ds.name, nodes: nodes.length, explanations: results, auroc: null,
     fidelity: fidelityByMethod(results, a.methods, a.keep),

@@ -56,14 +56,14 @@ export function writeStudyReport(dir: string, res: StudyResult, inputs?: Recorde
   ensureDir(dir);
   writeJsonAtomic(join(dir, 'results.json'), resultsJson(res, inputs));
   const infoKeys = [...new Set(res.folds.flatMap((f) => Object.keys(f.info)))];
-  writeFileAtomic(join(dir, 'folds.csv'), [
+  writeFileAtomic(join(dir, 'folds.csv'), `${[
     ['model', 'trait', 'repeat', 'fold', 'n', 'r', 'rmse', 'r2', ...infoKeys].join(','),
     ...res.folds.map((f) => [f.model, f.trait, f.repeat + 1, f.fold, f.n, f.r, f.rmse, f.r2, ...infoKeys.map((k) => f.info[k] ?? '')].map(String).join(',')),
-  ].join('\n') + '\n');
-  writeFileAtomic(join(dir, 'predictions.csv'), [
+  ].join('\n')}\n`);
+  writeFileAtomic(join(dir, 'predictions.csv'), `${[
     'id,trait,model,repeat,fold,observed,predicted',
     ...res.predictions.map((p) => [JSON.stringify(res.data.ids[p.sample]), p.trait, p.model, p.repeat + 1, p.fold, p.observed, p.predicted.toPrecision(7)].join(',')),
-  ].join('\n') + '\n');
+  ].join('\n')}\n`);
   const md: string[] = [
     '# Genomic prediction report', '',
     `Genotypes: \`${res.options.geno ?? '(none: relationship matrix only)'}\`; phenotypes: \`${res.options.pheno}\`.`, '',

@@ -120,7 +120,7 @@ export async function gp(argv: string[]): Promise<void> {
     // Every finished job is kept in out/jobs, so --resume runs only what is left.
     const jobDir = join(out, 'jobs');
     const store = await JobStore.open(jobDir, studyIdentity(o), r.resume);
-    let res;
+    let res: Awaited<ReturnType<typeof runStudy>>;
     try {
       res = await runStudy({ ...o, final: r.keepModels ? true : 'if-candidates' }, log, { cache: store, checkpoints: { dir: jobDir, every: r.checkpointEvery } });
     } catch (err) {

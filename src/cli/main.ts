@@ -74,7 +74,6 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
         if (task === 'graph') return await trainGraphTask(rest);
         else if (task === undefined || task === 'node') return await trainNode(rest.filter((a, i) => (at < 0 || (i !== at && i !== at + 1)) && !a.startsWith('--task=')));
         else throw new GraftError(`--task must be 'node' or 'graph', got ${JSON.stringify(task)}`);
-        break;
       }
       case 'eval': await fromRun(rest, 'eval'); break;
       case 'predict': await predict(rest); break;

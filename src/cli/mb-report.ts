@@ -35,19 +35,19 @@ export function writeMbReport(dir: string, d: MicrobiomeData, o: MbStudyOptions,
   ensureDir(dir);
   writeJsonAtomic(join(dir, 'results.json'), { task: r.task, input, data: dataOf(d), settings: settingsOf(o), models: r.summary, ...extra, timing: { seconds: r.ms / 1000 } });
   const keys = metricKeys(r);
-  writeFileAtomic(join(dir, 'fold-metrics.csv'), [['model', 'repeat', 'fold', 'n', ...keys].join(','),
-    ...r.folds.map((f) => [f.model, f.repeat, f.fold, f.n, ...keys.map((k) => f.metrics[k] ?? '')].join(','))].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'fold-metrics.csv'), `${[['model', 'repeat', 'fold', 'n', ...keys].join(','),
+    ...r.folds.map((f) => [f.model, f.repeat, f.fold, f.n, ...keys.map((k) => f.metrics[k] ?? '')].join(','))].join('\n')}\n`);
   // Fold of every sample in every repeat, read back from the predictions (each sample is tested once per repeat).
   const foldOf = new Map<string, number>();
   for (const p of r.predictions) foldOf.set(`${p.sample}:${p.repeat}`, p.fold);
-  writeFileAtomic(join(dir, 'folds.csv'), [['sample_id', 'group', ...Array.from({ length: o.repeats }, (_, k) => `repeat_${k + 1}`)].join(','),
-    ...d.ids.map((id, i) => [csvCell(id), d.groups[i]!, ...Array.from({ length: o.repeats }, (_, k) => foldOf.get(`${i}:${k + 1}`) ?? '')].join(','))].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'folds.csv'), `${[['sample_id', 'group', ...Array.from({ length: o.repeats }, (_, k) => `repeat_${k + 1}`)].join(','),
+    ...d.ids.map((id, i) => [csvCell(id), d.groups[i]!, ...Array.from({ length: o.repeats }, (_, k) => foldOf.get(`${i}:${k + 1}`) ?? '')].join(','))].join('\n')}\n`);
   const cls = r.task === 'classification';
   const scoreCols = cls ? d.classNames.map((c) => `p_${c}`) : [];
   const name = (c: number): string => csvCell(d.classNames[c]!);
-  writeFileAtomic(join(dir, 'predictions.csv'), [['sample_id', 'model', 'repeat', 'fold', 'observed', 'predicted', ...scoreCols, 'ensemble_sd'].map(csvCell).join(','),
+  writeFileAtomic(join(dir, 'predictions.csv'), `${[['sample_id', 'model', 'repeat', 'fold', 'observed', 'predicted', ...scoreCols, 'ensemble_sd'].map(csvCell).join(','),
     ...r.predictions.map((p) => [csvCell(d.ids[p.sample]!), p.model, p.repeat, p.fold, cls ? name(p.observed) : p.observed, cls ? name(p.predicted) : p.predicted,
-      ...(cls ? p.scores.map((s) => s.toPrecision(6)) : []), p.spread === undefined ? '' : p.spread.toPrecision(4)].join(','))].join('\n') + '\n');
+      ...(cls ? p.scores.map((s) => s.toPrecision(6)) : []), p.spread === undefined ? '' : p.spread.toPrecision(4)].join(','))].join('\n')}\n`);
   const main = cls ? 'f1_weighted' : 'r';
   const kept = extra['kept_model'] as { model: string; chosen_by: string; file: string } | undefined;
   writeFileAtomic(join(dir, `${main}.svg`), barChart(`${main} by model (mean ± sd over ${o.k} folds × ${o.repeats} repeats)`, main,
@@ -72,8 +72,8 @@ export function writeGridReport(dir: string, d: MicrobiomeData, o: MbStudyOption
   ensureDir(dir);
   const keys = METRIC_ORDER.filter((k) => g.rows.some((r) => k in r.metrics));
   writeJsonAtomic(join(dir, 'grid.json'), { input, data: dataOf(d), settings: settingsOf(o), score: g.score, rows: g.rows, skipped: g.skipped, tree: g.tree, timing: { seconds: g.ms / 1000 } });
-  writeFileAtomic(join(dir, 'grid.csv'), [['normalize', 'zeros', 'augment', 'model', ...keys.flatMap((k) => [`${k}_mean`, `${k}_sd`])].join(','),
-    ...g.rows.map((r) => [r.normalize, r.zeros, r.augment, r.model, ...keys.flatMap((k) => [r.metrics[k]?.mean ?? '', r.metrics[k]?.sd ?? ''])].join(','))].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'grid.csv'), `${[['normalize', 'zeros', 'augment', 'model', ...keys.flatMap((k) => [`${k}_mean`, `${k}_sd`])].join(','),
+    ...g.rows.map((r) => [r.normalize, r.zeros, r.augment, r.model, ...keys.flatMap((k) => [r.metrics[k]?.mean ?? '', r.metrics[k]?.sd ?? ''])].join(','))].join('\n')}\n`);
   writeFileAtomic(join(dir, 'grid-tree.svg'), treeDiagram(`What decides ${g.score}: a depth-4 regression tree on the choices`, drawn(g.tree), g.score));
   const norms = [...new Set(g.rows.map((r) => r.normalize))], zeros = [...new Set(g.rows.map((r) => r.zeros))];
   const cell = (n: string, z: string): number => {
@@ -85,7 +85,7 @@ export function writeGridReport(dir: string, d: MicrobiomeData, o: MbStudyOption
   const best = (model: string): typeof g.rows[number] | undefined => g.rows.filter((r) => r.model === model).sort((a, b) => b.metrics[g.score]!.mean - a.metrics[g.score]!.mean)[0];
   const lines = [`# graft mb --grid: ${input['label'] ?? input['target']} (${d.n} samples, ${d.p} taxa)`, '',
     `${g.rows.length} runs (${o.models.length} models × the compatible preprocessing combinations), ${o.k}-fold × ${o.repeats} repeats each, in ${(g.ms / 1000).toFixed(0)} s.`, '',
-    '| model | best normalization | zeros | augmentation | ' + g.score + ' |', '|---|---|---|---|---|',
+    `| model | best normalization | zeros | augmentation | ${g.score} |`, '|---|---|---|---|---|',
     ...o.models.map((m) => { const b = best(m); return b ? `| ${m} | ${b.normalize} | ${b.zeros} | ${b.augment} | ${f3(b.metrics[g.score]!.mean)} ± ${f3(b.metrics[g.score]!.sd)} |` : `| ${m} | | | | |`; }),
     '', `First split of the choice tree: **${g.tree.choice ?? 'none'}**.`, '', '![choice tree](grid-tree.svg)', '', '![heat map](grid-heatmap.svg)', '',
     ...(g.skipped.length ? ['Skipped:', ...g.skipped.map((s) => `- ${s.normalize} × ${s.zeros}: ${s.why}`), ''] : [])];

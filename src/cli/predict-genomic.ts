@@ -78,7 +78,7 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
   const own = s.ids.filter((id) => basis.ids.includes(id));
   if (own.length) log(`${own.length} of the samples are the run's own (e.g. ${own[0]}): scored as new samples all the same`);
   const rt = await Runtime.create({ threads });
-  let rows;
+  let rows: Awaited<ReturnType<typeof predictNewSamples>>;
   try {
     rows = await predictNewSamples(rt, basis, kept, s);
   } finally {

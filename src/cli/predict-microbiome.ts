@@ -72,6 +72,6 @@ export async function predictMicrobiomeRun(argv: string[]): Promise<void> {
     for (let j = 1; j < K; j++) if (row[j]! > row[best]!) best = j;
     lines.push([csvCell(c.ids[i]!), csvCell(k.classNames[best]!), ...Array.from(row, String)].join(','));
   }
-  const text = lines.join('\n') + '\n';
+  const text = `${lines.join('\n')}\n`;
   if (v.out) { writeFileAtomic(resolve(v.out), text); log(`wrote ${n} predictions of ${k.model.model} to ${v.out}`); } else process.stdout.write(text);
 }

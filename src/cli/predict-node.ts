@@ -91,5 +91,5 @@ function predictionRows(ds: NodeDataset, pred: Int32Array, probs: Float32Array):
     for (let j = 0; j < c; j++) row.push(probs[i * c + j]!.toPrecision(9));
     lines.push(row.join(','));
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -115,7 +115,7 @@ async function graphTask(saved: Record<string, unknown>): Promise<TaskData> {
   const { train, test } = moleculeSplit(ds, { split: c.split, hybrid: c.hybrid, config: { seed: c.seed } });
   const T = c.targets.length;
   const truth = new Float32Array(test.length * T);
-  test.forEach((g, i) => truth.set(g.y, i * T));
+  test.forEach((g, i) => { truth.set(g.y, i * T); });
   return {
     rows: null,
     calibrate: async (m) => { await m.predictGraphs(train); },

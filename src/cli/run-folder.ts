@@ -10,9 +10,9 @@ export function writeHistory(dir: string, history: Record<string, number>[]): vo
   ensureDir(dir);
   if (history.length === 0) return;
   const cols = Object.keys(history[0]!);
-  const csv = [cols.join(','), ...history.map((r) => cols.map((c) => fmt(r[c]!)).join(','))].join('\n') + '\n';
+  const csv = `${[cols.join(','), ...history.map((r) => cols.map((c) => fmt(r[c]!)).join(','))].join('\n')}\n`;
   writeFileAtomic(join(dir, 'epochs.csv'), csv);
-  writeFileAtomic(join(dir, 'epochs.json'), JSON.stringify(history, null, 1) + '\n');
+  writeFileAtomic(join(dir, 'epochs.json'), `${JSON.stringify(history, null, 1)}\n`);
   const x = history.map((r) => r['epoch']!);
   const losses = cols.filter((c) => c.endsWith('loss'));
   const others = cols.filter((c) => c !== 'epoch' && c !== 'ms' && !c.endsWith('loss'));
@@ -70,7 +70,7 @@ export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
   const lock = join(dir, LOCK);
   for (let attempt = 0; ; attempt++) {
     try {
-      writeFileSync(lock, JSON.stringify({ pid: process.pid, command: o.command, started: new Date().toISOString() }) + '\n', { flag: 'wx' });
+      writeFileSync(lock, `${JSON.stringify({ pid: process.pid, command: o.command, started: new Date().toISOString() })}\n`, { flag: 'wx' });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw new GraftError(`${dir}: cannot take the run folder: ${(err as Error).message}`);

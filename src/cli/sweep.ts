@@ -141,7 +141,7 @@ async function plan(argv: string[]): Promise<void> {
     '',
   ].join('\n'));
   // For workflow engines that run one command per line (Snakemake, Nextflow, GNU parallel).
-  writeFileAtomic(join(dir, 'tasks.txt'), tasks.map((_, k) => command(String(k))).join('\n') + '\n');
+  writeFileAtomic(join(dir, 'tasks.txt'), `${tasks.map((_, k) => command(String(k))).join('\n')}\n`);
   console.log(JSON.stringify({ dir, points: points.length, tasks: tasks.length, sbatch, submit: shellCommand(['sbatch', sbatch], '--out') }));
 }
 
@@ -163,7 +163,7 @@ async function run(argv: string[]): Promise<void> {
   const store = await JobStore.open(jobs, studyIdentity(o), true);
   if (store.load(task.job!)) { console.log(JSON.stringify({ task: k, point: point.name, job: task.key, status: 'done already' })); return; }
   ensureDir(join(dir, 'state'));
-  writeFileAtomic(stateFile(dir, k, 'running'), JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString(), slurm_job: process.env['SLURM_JOB_ID'] ?? null }) + '\n');
+  writeFileAtomic(stateFile(dir, k, 'running'), `${JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString(), slurm_job: process.env['SLURM_JOB_ID'] ?? null })}\n`);
   rmSync(stateFile(dir, k, 'failed'), { force: true });
   const t0 = performance.now();
   const rt = await Runtime.create({ threads });
@@ -174,7 +174,7 @@ async function run(argv: string[]): Promise<void> {
     store.save(r);
     console.log(JSON.stringify({ task: k, point: point.name, job: task.key, status: 'done', seconds: +((performance.now() - t0) / 1000).toFixed(2) }));
   } catch (err) {
-    writeFileAtomic(stateFile(dir, k, 'failed'), JSON.stringify({ host: hostname(), error: (err as Error).message, at: new Date().toISOString() }) + '\n');
+    writeFileAtomic(stateFile(dir, k, 'failed'), `${JSON.stringify({ host: hostname(), error: (err as Error).message, at: new Date().toISOString() })}\n`);
     throw err;
   } finally {
     await rt.close();
@@ -188,17 +188,17 @@ const trainDone = (p: SweepPoint): boolean => existsSync(join(p.dir, 'metrics.js
 async function runTrainTask(dir: string, k: number, point: SweepPoint, threads: number): Promise<void> {
   if (trainDone(point)) { console.log(JSON.stringify({ task: k, point: point.name, status: 'done already' })); return; }
   ensureDir(join(dir, 'state'));
-  writeFileAtomic(stateFile(dir, k, 'running'), JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString(), slurm_job: process.env['SLURM_JOB_ID'] ?? null }) + '\n');
+  writeFileAtomic(stateFile(dir, k, 'running'), `${JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString(), slurm_job: process.env['SLURM_JOB_ID'] ?? null })}\n`);
   rmSync(stateFile(dir, k, 'failed'), { force: true });
   const t0 = performance.now();
   try {
     const argv = [...point.argv, '--out', point.dir, '--threads', String(threads), '--resume', '--quiet'];
     const at = argv.indexOf('--task');
-    const code = at >= 0 && argv[at + 1] === 'graph' ? await trainGraphTask(argv) : await trainNode(argv.filter((a, i) => at < 0 || (i !== at && i !== at + 1)));
+    const code = at >= 0 && argv[at + 1] === 'graph' ? await trainGraphTask(argv) : await trainNode(argv.filter((_, i) => at < 0 || (i !== at && i !== at + 1)));
     if (code !== 0) throw new GraftError(`graft train exited with ${code}`);
     console.log(JSON.stringify({ task: k, point: point.name, status: 'done', seconds: +((performance.now() - t0) / 1000).toFixed(2) }));
   } catch (err) {
-    writeFileAtomic(stateFile(dir, k, 'failed'), JSON.stringify({ host: hostname(), error: (err as Error).message, at: new Date().toISOString() }) + '\n');
+    writeFileAtomic(stateFile(dir, k, 'failed'), `${JSON.stringify({ host: hostname(), error: (err as Error).message, at: new Date().toISOString() })}\n`);
     throw err;
   } finally {
     rmSync(stateFile(dir, k, 'running'), { force: true });

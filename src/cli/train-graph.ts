@@ -173,8 +173,8 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     const recovery = snap ? { snapshot_ms: snap.snapshotMs, snapshot_bytes: snap.bytes, worker_faults: snap.faults.length } : {};
     writeJsonAtomic(join(out, 'metrics.json'), { data: v.data, seed: config.seed, threads: rt.threads, split, oversample, hybrid: !!v.hybrid, ...res.metrics, ...recovery, ...(warnings.length ? { warnings } : {}), ...(distributed ? { distributed } : {}) });
     const cols = Object.keys(res.perLabel[0] ?? {});
-    writeFileAtomic(join(out, 'labels.csv'), [cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n') + '\n');
-    if (ds.invalid.length) writeFileAtomic(join(out, 'invalid.csv'), ['line,smiles', ...ds.invalid.map((r) => `${r.line},${JSON.stringify(r.smiles)}`)].join('\n') + '\n');
+    writeFileAtomic(join(out, 'labels.csv'), `${[cols.join(','), ...res.perLabel.map((r) => cols.map((k) => (typeof r[k] === 'string' ? JSON.stringify(r[k]) : Number(r[k]).toPrecision(5))).join(','))].join('\n')}\n`);
+    if (ds.invalid.length) writeFileAtomic(join(out, 'invalid.csv'), `${['line,smiles', ...ds.invalid.map((r) => `${r.line},${JSON.stringify(r.smiles)}`)].join('\n')}\n`);
     const m = res.metrics;
     console.log(JSON.stringify(type === 'multilabel'
       ? { data: name, split, oversample, hybrid: !!v.hybrid, seed: config.seed, test_roc_auc: m['test_roc_auc'], test_pr_auc: m['test_pr_auc'], test_f1_weighted: m['test_f1_weighted'], best_epoch: res.bestEpoch, mean_epoch_ms: m['mean_epoch_ms'], ...(res.imbalance ? { mean_ir_before: res.imbalance.meanIRBefore, mean_ir_after: res.imbalance.meanIRAfter } : {}), ...(distributed ? { distributed } : {}), out }

@@ -263,6 +263,6 @@ export function writePredictions(file: string, ds: NodeDataset, pred: Int32Array
     if (probs) for (let j = 0; j < c; j++) row.push(probs[i * c + j]!.toPrecision(5));
     lines.push(row.join(','));
   }
-  writeFileAtomic(file, lines.join('\n') + '\n');
+  writeFileAtomic(file, `${lines.join('\n')}\n`);
 }
 

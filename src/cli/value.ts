@@ -58,7 +58,7 @@ function heldOutAccuracy(x: Float64Array, n: number, p: number, y: Int32Array, t
     if (test.length === 0) continue;
     const rows = (ids: number[], labels: Int32Array): LabelledRows => {
       const xs = new Float64Array(ids.length * p);
-      ids.forEach((i, r) => xs.set(x.subarray(i * p, i * p + p), r * p));
+      ids.forEach((i, r) => { xs.set(x.subarray(i * p, i * p + p), r * p); });
       return { x: xs, n: ids.length, p, y: Int32Array.from(ids, (i) => labels[i]!) };
     };
     const val = rows(test, truth);
@@ -100,7 +100,7 @@ export async function value(argv: string[]): Promise<void> {
     const t0 = performance.now();
     // The features the run's models read: the kept model's fitted preprocessing, else the run's settings.
     const hasKept = existsSync(join(run, 'model', 'model.safetensors'));
-    let d, x: Float64Array, features: string;
+    let d: Awaited<ReturnType<typeof loadMbRunModel>>['data'], x: Float64Array, features: string;
     if (hasKept) {
       const m = await loadMbRunModel(run, 'graft value');
       d = m.data; x = m.x; features = `the kept ${m.kept.model.model}'s preprocessing (${m.kept.preprocessing.normalize}, zeros ${m.kept.preprocessing.zeros})`;
@@ -154,7 +154,7 @@ export async function value(argv: string[]): Promise<void> {
     ensureDir(work);
     const lines = [['id', 'value', ...(se ? ['se'] : []), 'label', ...(flip > 0 ? ['flipped'] : [])].join(',')];
     for (let i = 0; i < n; i++) lines.push([csvCell(d.ids[i]!), String(values[i]!), ...(se ? [String(se[i]!)] : []), csvCell(d.classNames[y[i]!]!), ...(flip > 0 ? [flipped[i] ? '1' : '0'] : [])].join(','));
-    writeFileAtomic(join(work, 'values.csv'), lines.join('\n') + '\n');
+    writeFileAtomic(join(work, 'values.csv'), `${lines.join('\n')}\n`);
     writeFileAtomic(join(work, 'removal.svg'), lineChart(`Held-out accuracy as samples are removed (${method === 'knn' ? 'KNN' : 'TMC'}-Shapley)`, '% of samples removed',
       [{ name: 'high value first', values: high }, { name: 'low value first', values: low }, { name: 'random', values: random, dashed: true }], { x: fractions.map((f) => Math.round(f * 100)) }));
     const pct = (a: number): string => (100 * a).toFixed(1);
@@ -164,7 +164,7 @@ export async function value(argv: string[]): Promise<void> {
       ...(auc !== null ? ['', `Planted noise: ${flipped.filter(Boolean).length} labels flipped (--flip ${flip}, seed ${seed}); ROC-AUC of low values flagging them: **${auc.toFixed(3)}**.`] : []), '',
       '| removed | high value first | low value first | random |', '| ---: | ---: | ---: | ---: |',
       ...fractions.map((f, s) => `| ${Math.round(f * 100)}% | ${pct(high[s]!)} | ${pct(low[s]!)} | ${pct(random[s]!)} |`), '',
-      'Accuracy: 5-fold cross-validated K-NN accuracy over every sample, the removed samples left out of the training folds only' + (flip > 0 ? ', scored against the original (unflipped) labels.' : '.'), '',
+      `Accuracy: 5-fold cross-validated K-NN accuracy over every sample, the removed samples left out of the training folds only${flip > 0 ? ', scored against the original (unflipped) labels.' : '.'}`, '',
     ];
     writeFileAtomic(join(work, 'summary.md'), md.join('\n'));
     const seconds = (performance.now() - t0) / 1000;

@@ -40,5 +40,5 @@ export function writeFileAtomic(file: string, bytes: Buffer | string): void {
 
 /** JSON with two-space indent; non-finite numbers (which JSON cannot hold) become null. */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  writeFileAtomic(file, `${JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
 }

@@ -14,7 +14,10 @@ export function packageRoot(): string {
   const here = fileURLToPath(import.meta.url);
   for (let dir = dirname(here); ; dir = dirname(dir)) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'graft-gnn') return (root = dir);
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'graft-gnn') {
+      root = dir;
+      return root;
+    }
     if (dirname(dir) === dir) throw new Error(`cannot find Graft's package root (a package.json named "graft-gnn") above ${here}`);
   }
 }

@@ -54,7 +54,8 @@ function current(): NonNullable<typeof state> {
       };
     }
   }
-  return (state = { enabled, plan, error });
+  state = { enabled, plan, error };
+  return state;
 }
 
 /** Reads GRAFT_TEST_FAULT again and restarts the dispatch count (for tests that set it). */

@@ -119,17 +119,17 @@ export function syntheticGenomicData(o: SyntheticGpOptions = {}): SyntheticGp {
 export function writeSyntheticGenomicData(dir: string, d: SyntheticGp): void {
   ensureDir(dir);
   const m = d.markers.length;
-  const geno = ['id,' + d.markers.join(',')];
+  const geno = [`id,${d.markers.join(',')}`];
   d.ids.forEach((id, i) => {
     const row = [id];
     for (let j = 0; j < m; j++) { const v = d.dosage[i * m + j]!; row.push(Number.isNaN(v) ? 'NA' : String(v)); }
     geno.push(row.join(','));
   });
-  writeFileAtomic(join(dir, 'genotypes.csv.gz'), gzipSync(geno.join('\n') + '\n', { level: 9 }));
-  writeFileAtomic(join(dir, 'phenotypes.csv'), ['id,site,' + d.traits.map((t) => t.name).join(','),
-    ...d.ids.map((id, i) => [id, d.site[i], ...d.traits.map((t) => t.values[i]!.toFixed(5))].join(','))].join('\n') + '\n');
-  writeFileAtomic(join(dir, 'truth.csv'), ['id,' + d.traits.map((t) => `${t.name}_genetic`).join(','),
-    ...d.ids.map((id, i) => [id, ...d.traits.map((t) => t.genetic[i]!.toFixed(5))].join(','))].join('\n') + '\n');
-  writeFileAtomic(join(dir, 'qtl.csv'), ['trait,marker,effect',
-    ...d.traits.flatMap((t) => [...t.qtl].sort((a, b) => a.marker - b.marker).map((q) => `${t.name},${d.markers[q.marker]},${q.effect.toFixed(6)}`))].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'genotypes.csv.gz'), gzipSync(`${geno.join('\n')}\n`, { level: 9 }));
+  writeFileAtomic(join(dir, 'phenotypes.csv'), `${[`id,site,${d.traits.map((t) => t.name).join(',')}`,
+    ...d.ids.map((id, i) => [id, d.site[i], ...d.traits.map((t) => t.values[i]!.toFixed(5))].join(','))].join('\n')}\n`);
+  writeFileAtomic(join(dir, 'truth.csv'), `${[`id,${d.traits.map((t) => `${t.name}_genetic`).join(',')}`,
+    ...d.ids.map((id, i) => [id, ...d.traits.map((t) => t.genetic[i]!.toFixed(5))].join(','))].join('\n')}\n`);
+  writeFileAtomic(join(dir, 'qtl.csv'), `${['trait,marker,effect',
+    ...d.traits.flatMap((t) => [...t.qtl].sort((a, b) => a.marker - b.marker).map((q) => `${t.name},${d.markers[q.marker]},${q.effect.toFixed(6)}`))].join('\n')}\n`);
 }

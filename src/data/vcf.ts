@@ -43,7 +43,7 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
     const raw = lines[li]!.replace(/\r$/, '');
     if (raw.trim() === '') continue;
     const lineNo = li + 1;
-    let v;
+    let v: ReturnType<typeof parser.parseLine>;
     try {
       v = parser.parseLine(raw);
     } catch (err) {

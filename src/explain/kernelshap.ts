@@ -97,7 +97,8 @@ function luFactor(a: Float64Array, m: number): Int32Array {
       const t = piv[c]!; piv[c] = piv[best]!; piv[best] = t;
     }
     for (let r = c + 1; r < m; r++) {
-      const l = (a[r * m + c]! /= a[c * m + c]!);
+      a[r * m + c]! /= a[c * m + c]!;
+      const l = a[r * m + c]!;
       if (l !== 0) for (let k = c + 1; k < m; k++) a[r * m + k]! -= l * a[c * m + k]!;
     }
   }

@@ -68,7 +68,7 @@ export interface NodeModelSpec { config: NodeTrainConfig; weights: Map<string, F
 /** The dense node GCN (buildNodeGcn: the sparse-input model has the same weights) on a neighbourhood. */
 export function nodeProbe(rt: Runtime, ds: NodeDataset, spec: NodeModelSpec, nb: Neighbourhood): { probe: GraphProbe; x: Float32Array } {
   const F = ds.numFeatures, x = new Float32Array(nb.nodes.length * F);
-  nb.nodes.forEach((u, i) => x.set(ds.features.subarray(u * F, (u + 1) * F), i * F));
+  nb.nodes.forEach((u, i) => { x.set(ds.features.subarray(u * F, (u + 1) * F), i * F); });
   const probe = new GraphProbe(rt, probeGraph(nb.nodes.length, nb.norm, nb.src, nb.dst), (graph) => {
     const seq = buildNodeGcn(rt, F, ds.numClasses, spec.config, graph);
     loadWeights(seq.params(), spec.weights, 'node model');

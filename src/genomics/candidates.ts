@@ -89,7 +89,7 @@ export function rankCandidates(rows: CandidateRow[], traits: string[], models: G
 /** The rows as CSV; numbers at full precision (shortest round-trip), so equal predictions read back as equal bits. */
 export function candidatesCsv(rows: CandidateRow[]): string {
   const num = (v: number | null): string => (v === null || !Number.isFinite(v) ? '' : String(v));
-  return [CANDIDATE_COLUMNS, ...rows.map((r) => [JSON.stringify(r.id), r.trait, r.model, num(r.prediction), num(r.sd), num(r.reliability), r.rank].join(','))].join('\n') + '\n';
+  return `${[CANDIDATE_COLUMNS, ...rows.map((r) => [JSON.stringify(r.id), r.trait, r.model, num(r.prediction), num(r.sd), num(r.reliability), r.rank].join(','))].join('\n')}\n`;
 }
 
 /** New samples for kept models: their ids, imputed dosage rows (marker runs) and relationship rows (runs made with a relationship file). */

@@ -56,7 +56,7 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
     const row = i * m;
     for (let j = 0; j < m; j++) {
       const v = x[row + j]!;
-      if (v === v) { sum[j]! += v * scale; obs[j]!++; }
+      if (!Number.isNaN(v)) { sum[j]! += v * scale; obs[j]!++; }
     }
   }
   const keep: number[] = [];
@@ -76,7 +76,7 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < mk; c++) {
       const v = x[i * m + keep[c]!]!;
-      if (v === v) dosage[i * mk + c] = v * scale;
+      if (!Number.isNaN(v)) dosage[i * mk + c] = v * scale;
       else { dosage[i * mk + c] = 2 * freq[c]!; imputed++; }
     }
   }

@@ -106,7 +106,7 @@ export async function runStudy(o: StudyOptions, log: (s: string) => void = () =>
   if (o.envScheme === 'cv0' && perEnv.length) throw new GraftError(`CV0 predicts a new environment, which only the across-environment models (across, gxe) can; per-environment models (${perEnv.join(', ')}) cannot`);
   const t0 = performance.now();
   const rt = await Runtime.create({ threads: o.threads });
-  let prepared;
+  let prepared: Awaited<ReturnType<typeof prepareStudy>>;
   try {
     prepared = await prepareStudy(rt, o, log, { markers: true });
   } finally {
@@ -163,7 +163,7 @@ function collect(data: StudyData, results: CvJobResult[], models: GpModel[]): Pi
       const y = data.y[pt.trait]!, trait = data.traits[pt.trait]!;
       const obs = pt.test.map((i) => y[i]!);
       folds.push({ model: r.job.model, trait, repeat: r.job.repeat, fold: r.job.fold, ...foldMetrics(obs, pt.predicted), info: pt.info });
-      pt.test.forEach((s, q) => predictions.push({ model: r.job.model, trait, repeat: r.job.repeat, fold: r.job.fold, sample: s, observed: obs[q]!, predicted: pt.predicted[q]! }));
+      pt.test.forEach((s, q) => { predictions.push({ model: r.job.model, trait, repeat: r.job.repeat, fold: r.job.fold, sample: s, observed: obs[q]!, predicted: pt.predicted[q]! }); });
     }
   }
   const order = (a: { model: GpModel; trait: string; repeat: number; fold: number }, b: typeof a): number =>

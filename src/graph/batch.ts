@@ -102,6 +102,6 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
 /** The samples' graph-level targets stacked row by row: [samples, targets] (NaN where missing). */
 export function stackTargets(samples: readonly GraphSample[], targets: number): Float32Array {
   const y = new Float32Array(samples.length * targets);
-  samples.forEach((g, i) => y.set(g.y, i * targets));
+  samples.forEach((g, i) => { y.set(g.y, i * targets); });
   return y;
 }

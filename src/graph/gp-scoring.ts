@@ -218,8 +218,8 @@ export function alignDosages(mk: MarkerBasis, g: NamedDosages, minOverlap: numbe
     for (let c = 0; c < m; c++) {
       const j = at[c]!;
       let v = j >= 0 && recode[c] !== -1 ? g.dosage[i * gm + j]! : NaN;
-      if (v === v && recode[c] === 1) v = top - v;
-      if (v === v) row[c] = v * scale;
+      if (!Number.isNaN(v) && recode[c] === 1) v = top - v;
+      if (!Number.isNaN(v)) row[c] = v * scale;
       else { row[c] = 2 * mk.freq[c]!; imputed++; }
     }
     return row;

@@ -39,7 +39,7 @@ export function partDataset(data: NodeDataset, partition: NodePartition, p: numb
   const local = new Int32Array(data.numNodes).fill(-1);
   nodes.forEach((g, i) => { local[g] = i; });
   const f = data.numFeatures, features = new Float32Array(nodes.length * f);
-  nodes.forEach((g, i) => features.set(data.features.subarray(g * f, (g + 1) * f), i * f));
+  nodes.forEach((g, i) => { features.set(data.features.subarray(g * f, (g + 1) * f), i * f); });
   const src: number[] = [], dst: number[] = [];
   for (let e = 0; e < data.src.length; e++) {
     const a = local[data.src[e]!]!, b = local[data.dst[e]!]!;

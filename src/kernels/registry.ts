@@ -90,16 +90,16 @@ export function invokeKernel(backend: KernelBackend, id: number, args: ArrayLike
   const fn = backend[cfg.name] as (...a: number[]) => void;
   const a = args;
   switch (cfg.arity) {
-    case 2: return fn(a[0]!, a[1]!, start, end);
-    case 3: return fn(a[0]!, a[1]!, a[2]!, start, end);
-    case 4: return fn(a[0]!, a[1]!, a[2]!, a[3]!, start, end);
-    case 6: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, start, end);
-    case 7: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, start, end);
-    case 8: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, start, end);
-    case 9: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, start, end);
-    case 10: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, start, end);
-    case 11: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, start, end);
-    case 12: return fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, start, end);
+    case 2: fn(a[0]!, a[1]!, start, end); return;
+    case 3: fn(a[0]!, a[1]!, a[2]!, start, end); return;
+    case 4: fn(a[0]!, a[1]!, a[2]!, a[3]!, start, end); return;
+    case 6: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, start, end); return;
+    case 7: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, start, end); return;
+    case 8: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, start, end); return;
+    case 9: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, start, end); return;
+    case 10: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, start, end); return;
+    case 11: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, start, end); return;
+    case 12: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, start, end); return;
     default: throw new RangeError(`kernel registry: arity ${cfg.arity} of ${cfg.name} is not dispatchable`);
   }
 }

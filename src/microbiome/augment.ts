@@ -46,7 +46,7 @@ function checkSeed(fn: string, seed: unknown): void {
 function rowsByClass(labels: Int32Array): Map<number, number[]> {
   const classes = [...new Set(labels)].sort((a, b) => a - b);
   const rows = new Map<number, number[]>(classes.map((c) => [c, []]));
-  labels.forEach((c, i) => rows.get(c)!.push(i));
+  labels.forEach((c, i) => { rows.get(c)!.push(i); });
   return rows;
 }
 

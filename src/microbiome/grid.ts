@@ -72,7 +72,7 @@ export function choiceTree(rows: GridRow[], score: string, depth: number): Choic
   const usable = rows.filter((r) => Number.isFinite(r.metrics[score]?.mean));
   const f = features.length, n = usable.length;
   const x = new Float32Array(n * f);
-  usable.forEach((r, i) => kinds.forEach((k) => { x[i * f + features.indexOf(`${k} = ${r[k]}`)] = 1; }));
+  usable.forEach((r, i) => { kinds.forEach((k) => { x[i * f + features.indexOf(`${k} = ${r[k]}`)] = 1; }); });
   const y = Float64Array.from(usable, (r) => r.metrics[score]!.mean);
   if (n < 2) return { mean: n ? y[0]! : NaN, runs: n };
   const tree = fitTree({ x, n, f, y }, { task: 'regression', criterion: 'mse', maxDepth: depth, minSamplesLeaf: 2, bootstrap: false, maxFeatures: 'all', bins: 2, trees: 1, seed: 1 });

@@ -107,7 +107,7 @@ export function newSampleNeighbours(k: KeptMbModel, counts: Float64Array, n: num
 /** Float64 values as little-endian bytes [count, 8] (safetensors here holds no F64). */
 function f64(a: Float64Array): StoredTensor {
   const bytes = new Uint8Array(a.length * 8), view = new DataView(bytes.buffer);
-  a.forEach((v, i) => view.setFloat64(i * 8, v, true));
+  a.forEach((v, i) => { view.setFloat64(i * 8, v, true); });
   return { shape: [a.length, 8], data: bytes };
 }
 

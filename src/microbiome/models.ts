@@ -3,7 +3,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Tensor } from '../memory/tensor.js';
-import { linearModelScores, linearPredictor, logisticApply, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
+import { linearModelScores, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
 import { fitForestParallel, type Forest, type ForestOptions } from './random-forest.js';
 
 // The models of `graft mb`, each a function of one fold's preprocessed features: the random

@@ -153,7 +153,7 @@ export function withAugmented(d: MicrobiomeData, fitRows: number[], augment: Aug
   if (augment === 'none') return { counts: d.counts, n: d.n, labels: d.labels, target: d.target };
   const p = d.p, m = fitRows.length;
   const sub = new Float64Array(m * p);
-  fitRows.forEach((i, r) => sub.set(d.counts.subarray(i * p, i * p + p), r * p));
+  fitRows.forEach((i, r) => { sub.set(d.counts.subarray(i * p, i * p + p), r * p); });
   const aug = d.labels
     ? augmentBalanced(sub, m, p, Int32Array.from(fitRows, (i) => d.labels![i]!), { seed })
     : augmentCopies(sub, m, p, { seed, copies: 1 });

@@ -63,7 +63,6 @@ export class GINConv implements Layer {
   private h: Tensor | null = null;
   /** GINE: this pass's messages, the ReLU's output. */
   private msg: Tensor | null = null;
-  private edgeTerm: Tensor | null = null;
   private diag: CsrMatrix | null = null;
 
   constructor(heap: Heap, readonly name: string, readonly nn: Sequential, private readonly graph: () => MessageGraph,

@@ -40,6 +40,7 @@ export function buildLayers(heap: Heap, specs: readonly LayerSpec[], graph: () =
       case 'relu': return new ReLU();
       case 'dropout': return new Dropout(s.p, s.index);
       case 'pool': return new GraphPool(s.mode, offsets);
+      default: throw new RangeError(`buildLayers: unknown layer kind ${JSON.stringify((s as { kind: unknown }).kind)}`);
     }
   });
 }

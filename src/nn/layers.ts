@@ -1,4 +1,4 @@
-import { CsrMatrix } from '../graph/csr.js';
+import type { CsrMatrix } from '../graph/csr.js';
 import type { Heap } from '../memory/heap.js';
 import { dropout, dropoutBackward, dropoutKey } from '../ops/dropout.js';
 import { addInto, biasAdd, colSum, relu, reluBackward, reluBackwardColSum } from '../ops/elementwise.js';

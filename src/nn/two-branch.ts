@@ -12,7 +12,7 @@ import type { Layer, Parameter, PassContext } from './layer.js';
 import { describeLayers } from './layer-spec.js';
 import { hybridParts, type HybridShape } from './join-parts.js';
 import type { Linear, Propagation } from './layers.js';
-import { Sequential } from './sequential.js';
+import type { Sequential } from './sequential.js';
 
 /**
  * What a two-branch join needs of its runtime: the heap for the join, the exec on which the
@@ -36,7 +36,6 @@ interface Service { branch: number; sync: Tensor; call: Promise<unknown>; settle
 interface PendingPass { branch: number; svc: Service; out: Tensor | null; inputShape: [number, number] }
 
 const BRANCH_WORKER = pathToFileURL(`${packageRoot()}/dist/src/nn/branch-worker.js`).href;
-let nextJoinId = 1;
 
 /**
  * Branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a GCN
@@ -53,7 +52,6 @@ export class BranchJoin {
   private pending: PendingPass[] = [];
   /** Set by holdingInline: branches run one after another on the caller's exec, each op split over all its threads. */
   private inline = false;
-  private readonly id = `${process.pid}:join${nextJoinId++}`;
 
   constructor(private readonly rt: BranchHost, readonly branches: readonly Sequential[], readonly head: Linear, private readonly widths: readonly number[],
     private readonly reads: BranchInputs = {}) {}

@@ -9,7 +9,7 @@ import { matrixArg } from './check.js';
 /** [p₀ | p₁ | …] for row-aligned matrices pᵢ [n, wᵢ] → [n, Σ wᵢ]. */
 export function concatColumns(heap: Heap, parts: readonly Tensor[]): Tensor {
   if (parts.length === 0) throw argRangeError('concatColumns', 'parts', 'at least one matrix', 'none');
-  parts.forEach((t, i) => matrixArg('concatColumns', `parts[${i}]`, t));
+  parts.forEach((t, i) => { matrixArg('concatColumns', `parts[${i}]`, t); });
   const n = parts[0]!.shape[0]!;
   parts.forEach((t, i) => { if (t.shape[0] !== n) throw argRangeError('concatColumns', `parts[${i}]`, `${n} rows (as many as parts[0])`, t.shape[0]); });
   const w = parts.reduce((a, t) => a + t.shape[1]!, 0);

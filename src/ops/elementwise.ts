@@ -124,7 +124,7 @@ export async function reduceInOrder(exec: Exec, parts: readonly Tensor[], target
   sameMemory('reduceInOrder', exec, { target, ...Object.fromEntries(parts.map((t, i) => [`parts[${i}]`, t])) });
   if (parts.length === 0) throw argRangeError('reduceInOrder', 'parts', 'at least one tensor', parts);
   // Every part checked before the target is touched.
-  parts.forEach((p, s) => sameShapePair('reduceInOrder', 'target', target, `parts[${s}]`, p));
+  parts.forEach((p, s) => { sameShapePair('reduceInOrder', 'target', target, `parts[${s}]`, p); });
   await copy(exec, parts[0]!, target);
   for (let s = 1; s < parts.length; s++) await addInto(exec, parts[s]!, target);
   return target;

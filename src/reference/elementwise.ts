@@ -14,7 +14,7 @@ export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasA
       const { F } = views.refresh();
       const yb = y >> 2, bb = bias >> 2;
       for (let r = r0; r < r1; r++) {
-        for (let c = 0; c < cols; c++) { const v = f(F[yb + r * ldy + c]! + F[bb + c]!); F[yb + r * ldy + c] = v > 0 ? v : 0; }
+        for (let c = 0; c < cols; c++) { const v = f(F[yb + r * ldy + c]! + F[bb + c]!); F[yb + r * ldy + c] = Math.max(v , 0); }
       }
     },
     colSum(g, ldg, out, rows, c0, c1) {
@@ -41,7 +41,7 @@ export function elementwiseKernels(views: HeapViews): Pick<KernelBackend, 'biasA
     },
     relu(x, y, e0, e1) {
       const { F } = views.refresh();
-      for (let i = e0; i < e1; i++) { const v = F[(x >> 2) + i]!; F[(y >> 2) + i] = v > 0 ? v : 0; }
+      for (let i = e0; i < e1; i++) { const v = F[(x >> 2) + i]!; F[(y >> 2) + i] = Math.max(v , 0); }
     },
     reluBackward(y, gy, gx, e0, e1) {
       const { F } = views.refresh();

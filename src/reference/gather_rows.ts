@@ -18,7 +18,7 @@ export function gatherRowsKernels(views: HeapViews): Pick<KernelBackend, 'gather
       const xb = x >> 2, ib = idx >> 2, ab = add >> 2, ob = out >> 2;
       for (let e = e0; e < e1; e++) {
         const s = xb + I[ib + e]! * ldx, a = ab + e * ldadd, d = ob + e * ldo;
-        for (let c = 0; c < cols; c++) { const v = f(F[s + c]! + F[a + c]!); F[d + c] = v > 0 ? v : 0; }
+        for (let c = 0; c < cols; c++) { const v = f(F[s + c]! + F[a + c]!); F[d + c] = Math.max(v , 0); }
       }
     },
   };

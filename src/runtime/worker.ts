@@ -16,7 +16,8 @@ const init = workerData as WorkerInit;
 enableRelaxedSimd();
 let backend: KernelBackend | undefined;
 function kernels(): KernelBackend {
-  return (backend ??= createBackend(init.backend, init.memory, init.module ?? undefined));
+  backend ??= createBackend(init.backend, init.memory, init.module ?? undefined);
+  return backend;
 }
 
 // The team this thread serves and the part it is running, so a process.exit() inside a
@@ -150,7 +151,9 @@ function serve(control: SharedArrayBuffer, rank: number): ServeResult {
     }
     if (part >= parts) continue;
     // The leader started or stopped a trace mid-serve (a stopped one's events are not wanted).
-    if ((ctl[C.kTrace] !== 0) !== (tr !== null)) tr = tr ? (stopTrace(), null) : startTrace();
+    if ((ctl[C.kTrace] !== 0) !== (tr !== null)) {
+      if (tr) { stopTrace(); tr = null; } else tr = startTrace();
+    }
     runningKernel = kernel;
     let t = tr ? traceNow() : 0;
     try {

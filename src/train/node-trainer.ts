@@ -8,12 +8,12 @@ import { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { NODE_ORDER_CHOICES, nodeTaskInSpmmOrder, rowsInUserOrder, type NodeOrderChoice } from '../graph/reorder.js';
 import { Adam } from './adam.js';
-import { EarlyStopping, type EarlyStoppingState } from './early-stopping.js';
+import { EarlyStopping, } from './early-stopping.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
 import { sequentialModel, type Model } from '../nn/model.js';
 import { densityOf, SparseFeatures, sparseInputModel } from '../nn/sparse-input.js';
 import type { Propagation } from '../nn/layers.js';
-import { Sequential } from '../nn/sequential.js';
+import type { Sequential } from '../nn/sequential.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
@@ -411,7 +411,7 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
     }
     const best = run.stopper.bestValues!;
     const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best[i]!.slice() : copyOf(p)]));
-    if (config.restoreBest) params.forEach((p, i) => (p.value.data() as Float32Array).set(best[i]!));
+    if (config.restoreBest) params.forEach((p, i) => { (p.value.data() as Float32Array).set(best[i]!); });
     const { pred, valLoss } = await evaluateNodes(run, t, data, config, exec);
     return {
       history: run.history, bestEpoch: run.stopper.bestEpoch, stoppedEpoch: stopped, metrics: nodeReport(data, pred, valLoss, run, stopped),

@@ -42,7 +42,7 @@ const replicas = new Map<string, Replica>();
 const KEEP_REPLICAS = 4;
 
 function replicaFor(w: WorkerContext, s: ShardStep): Replica {
-  let r = replicas.get(s.trainer);
+  const r = replicas.get(s.trainer);
   if (r) {
     r.heap.reset(s.arena.ptr, s.arena.bytes);
     return r;

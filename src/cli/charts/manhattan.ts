@@ -79,7 +79,7 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
   if (o.chromosome) {
     const chrOf = Array.from(o.chromosome, String);
     const groups = new Map<string, number[]>();
-    chrOf.forEach((c, i) => { let g = groups.get(c); if (!g) groups.set(c, (g = [])); g.push(i); });
+    chrOf.forEach((c, i) => { let g = groups.get(c); if (!g) { g = []; groups.set(c, g); } g.push(i); });
     const order = chromosomeOrder([...groups.keys()]);
     const pos = o.position;
     // Each chromosome's extent: its position span, or its marker count without positions.

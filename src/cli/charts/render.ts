@@ -62,10 +62,10 @@ function tidy(svg: string): string {
   const ids = new Map<string, string>(), next = new Map<string, number>();
   svg = svg.replace(/(id="|url\(#)(gradient_|clip|pattern_)(\d+)/g, (_, at: string, kind: string, k: string) => {
     let id = ids.get(kind + k);
-    if (id === undefined) { const c = next.get(kind) ?? 0; next.set(kind, c + 1); ids.set(kind + k, (id = kind + c)); }
+    if (id === undefined) { const c = next.get(kind) ?? 0; next.set(kind, c + 1); id = kind + c; ids.set(kind + k, id); }
     return at + id;
   });
-  return svg.replace(/(translate\()([-\d.e]+),([-\d.e]+)\)/g, (_, t: string, x: string, y: string) => `${t}${+(+x).toFixed(2)},${+(+y).toFixed(2)})`) + '\n';
+  return `${svg.replace(/(translate\()([-\d.e]+),([-\d.e]+)\)/g, (_, t: string, x: string, y: string) => `${t}${+(+x).toFixed(2)},${+(+y).toFixed(2)})`)}\n`;
 }
 
 interface SvgStringRenderer {
@@ -90,7 +90,7 @@ export function chart(spec: ChartSpec): Chart {
 
 /** Where the spec of `X.svg` goes: `X.vl.json` beside it. */
 export function specPathOf(svgFile: string): string {
-  return svgFile.replace(/\.svg$/i, '') + '.vl.json';
+  return `${svgFile.replace(/\.svg$/i, '')}.vl.json`;
 }
 
 /**
