@@ -16,10 +16,30 @@ let serial = NaN;
 for (const threads of [1, 2]) {
   const rt = await Runtime.create({ threads });
   try {
-    const { data } = await prepareStudy(rt, { geno: join(dir, 'genotypes.csv.gz'), pheno: join(dir, 'phenotypes.csv'), traits: ['height'], features: 'markers', pcs: 50, graph: 'knn', knn: 5, threshold: 0, branches: 2 });
+    const { data } = await prepareStudy(rt, {
+      geno: join(dir, 'genotypes.csv.gz'),
+      pheno: join(dir, 'phenotypes.csv'),
+      traits: ['height'],
+      features: 'markers',
+      pcs: 50,
+      graph: 'knn',
+      knn: 5,
+      threshold: 0,
+      branches: 2,
+    });
     const train = Int32Array.from({ length: data.n }, (_, i) => i).filter((i) => Number.isFinite(data.y[0]![i]!));
-    const input = { n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y: data.y[0]!, train, featureBlocks: data.featureBlocks! };
-    const placements: NonNullable<GcnRegressorHooks['branches']>[] = threads === 1 ? ['inline'] : ['workers', 'groups', 'inline'];
+    const input = {
+      n: data.n,
+      features: data.features,
+      f: data.f,
+      src: data.src,
+      dst: data.dst,
+      y: data.y[0]!,
+      train,
+      featureBlocks: data.featureBlocks!,
+    };
+    const placements: NonNullable<GcnRegressorHooks['branches']>[] =
+      threads === 1 ? ['inline'] : ['workers', 'groups', 'inline'];
     for (const branches of placements) {
       const cfg = { ...GCN_GP_DEFAULTS, epochs, patience: 0, ensemble: 1 };
       await trainGcnRegressor(rt, input, cfg, { branches });
@@ -27,7 +47,15 @@ for (const threads of [1, 2]) {
       await trainGcnRegressor(rt, input, cfg, { branches });
       const ms = (performance.now() - t0) / epochs;
       if (threads === 1) serial = ms;
-      console.log(JSON.stringify({ case: 'branches', threads, placement: branches, ms_per_epoch: +ms.toFixed(3), speedup: +(serial / ms).toFixed(3) }));
+      console.log(
+        JSON.stringify({
+          case: 'branches',
+          threads,
+          placement: branches,
+          ms_per_epoch: +ms.toFixed(3),
+          speedup: +(serial / ms).toFixed(3),
+        }),
+      );
     }
   } finally {
     await rt.close();

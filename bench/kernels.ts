@@ -44,32 +44,48 @@ async function main(): Promise<void> {
 
     if (want('triad') || want('spmm')) {
       const n = 1 << 25; // three 128 MiB arrays: far beyond any cache
-      const a = Tensor.empty(h, 'float32', [n]), b = Tensor.empty(h, 'float32', [n]), c = Tensor.empty(h, 'float32', [n]);
-      b.data().fill(1); c.data().fill(2);
+      const a = Tensor.empty(h, 'float32', [n]),
+        b = Tensor.empty(h, 'float32', [n]),
+        c = Tensor.empty(h, 'float32', [n]);
+      b.data().fill(1);
+      c.data().fill(2);
       const bounds = splitEven(n, threads, 16);
       const t = await measure('triad', () => rt.exec.run('streamTriad', [a.ptr, b.ptr, c.ptr, 3], bounds), 10);
       triadGbps = (3 * n * 4) / (t.ms / 1000) / 1e9;
       line({ kernel: 'stream-triad', threads, gbps: +triadGbps.toFixed(2) });
-      a.free(); b.free(); c.free();
+      a.free();
+      b.free();
+      c.free();
     }
 
     if (want('gemm')) {
       for (const [name, m, k, n, form] of GEMM_SHAPES) {
         const a = form === 'TN' ? Tensor.empty(h, 'float32', [k, m]) : Tensor.empty(h, 'float32', [m, k]);
         const b = form === 'NT' ? Tensor.empty(h, 'float32', [n, k]) : Tensor.empty(h, 'float32', [k, n]);
-        a.data().fill(0.5); b.data().fill(0.25);
+        a.data().fill(0.5);
+        b.data().fill(0.25);
         const c = Tensor.empty(h, 'float32', [m, n]);
         const opts = { transA: form === 'TN', transB: form === 'NT' };
         const t = await measure(name, () => matmul(rt.exec, a, b, c, opts), 5);
         const gflops = (2 * m * n * k) / (t.ms / 1000) / 1e9;
-        line({ kernel: `gemm${form}`, backend: rt.backendKind, shape: `${name} [${m}x${k}]·[${k}x${n}]`, threads, ms: +t.ms.toFixed(3),
-          gflops: +gflops.toFixed(2), limit_fraction: +(gflops / (SIMD128_LIMIT_GFLOPS * threads)).toFixed(3) });
-        a.free(); b.free(); c.free();
+        line({
+          kernel: `gemm${form}`,
+          backend: rt.backendKind,
+          shape: `${name} [${m}x${k}]·[${k}x${n}]`,
+          threads,
+          ms: +t.ms.toFixed(3),
+          gflops: +gflops.toFixed(2),
+          limit_fraction: +(gflops / (SIMD128_LIMIT_GFLOPS * threads)).toFixed(3),
+        });
+        a.free();
+        b.free();
+        c.free();
       }
     }
 
     if (want('spmm')) {
-      const nodes = 169_343, cols = 256;
+      const nodes = 169_343,
+        cols = 256;
       const g = workloadGraph(nodes, 7, new Rng(1));
       // The generated order, and the reverse Cuthill–McKee order the node trainer runs it in.
       const { src, dst } = csrEdges(g.rowPtr, g.colIdx);
@@ -77,20 +93,31 @@ async function main(): Promise<void> {
       const x = Tensor.empty(h, 'float32', [nodes, cols]);
       x.data().fill(1);
       const y = Tensor.empty(h, 'float32', [nodes, cols]);
-      for (const [order, m] of [['generated', g], ['rcm', csrInOrder(g, o)]] as const) {
+      for (const [order, m] of [
+        ['generated', g],
+        ['rcm', csrInOrder(g, o)],
+      ] as const) {
         const adj = CsrMatrix.fromArrays(h, nodes, nodes, m.rowPtr, m.colIdx, m.vals);
         // Bytes a perfect cache would still move: the CSR once, each gathered X row, Y once.
         const bytes = adj.nnz * 8 + (nodes + 1) * 4 + adj.nnz * cols * 4 + nodes * cols * 4;
         for (const colBlock of [0, 64]) {
           const t = await measure('spmm', () => spmm(rt.exec, adj, x, y, { colBlock }), 5);
           const gbps = bytes / (t.ms / 1000) / 1e9;
-          line({ kernel: 'spmmCsr', shape: `arxiv ${nodes}x${nodes} nnz=${adj.nnz} · [${nodes}x${cols}] colBlock=${colBlock || 'none'}`, order,
-            threads, ms: +t.ms.toFixed(3), gbps: +gbps.toFixed(2), triad_fraction: +(gbps / triadGbps).toFixed(3),
-            parts: partsFor(threads, (adj.nnz + nodes) * cols) });
+          line({
+            kernel: 'spmmCsr',
+            shape: `arxiv ${nodes}x${nodes} nnz=${adj.nnz} · [${nodes}x${cols}] colBlock=${colBlock || 'none'}`,
+            order,
+            threads,
+            ms: +t.ms.toFixed(3),
+            gbps: +gbps.toFixed(2),
+            triad_fraction: +(gbps / triadGbps).toFixed(3),
+            parts: partsFor(threads, (adj.nnz + nodes) * cols),
+          });
         }
         adj.free();
       }
-      x.free(); y.free();
+      x.free();
+      y.free();
     }
     await rt.close();
   }

@@ -20,14 +20,20 @@ export const GEMM_SHAPES: readonly [string, number, number, number, 'NN' | 'TN' 
 ];
 
 /** Median latency of `fn` over at least `iterations` runs after warm-up (tinybench). */
-export async function measure(name: string, fn: () => Promise<unknown> | unknown, iterations = 10, timeMs = 500): Promise<Timing> {
+export async function measure(
+  name: string,
+  fn: () => Promise<unknown> | unknown,
+  iterations = 10,
+  timeMs = 500,
+): Promise<Timing> {
   const bench = new Bench({ iterations, time: timeMs, warmupIterations: 2, warmupTime: 0 });
   bench.add(name, fn);
   await bench.run();
   const r = bench.tasks[0]!.result as unknown as { latency?: { p50: number }; error?: unknown; totalTime?: number };
   if (r.error) throw r.error;
   if (!r.latency) throw new Error(`bench ${name}: no result`);
-  const runs = (bench.tasks[0]!.result as unknown as { latency: { samplesCount?: number } }).latency.samplesCount ?? iterations;
+  const runs =
+    (bench.tasks[0]!.result as unknown as { latency: { samplesCount?: number } }).latency.samplesCount ?? iterations;
   return { ms: r.latency.p50, runs };
 }
 

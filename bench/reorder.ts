@@ -21,7 +21,10 @@ async function main(): Promise<void> {
   const o = reverseCuthillMcKee(nodes, src, dst);
   const rcmMs = performance.now() - t0;
   console.log(JSON.stringify({ step: 'reverseCuthillMcKee', nodes, edges: src.length, ms: +rcmMs.toFixed(1) }));
-  const cases = [{ name: 'generated', m: g, bw: bandwidth(src, dst) }, { name: 'rcm', m: csrInOrder(g, o), bw: bandwidth(src, dst, o.rank) }];
+  const cases = [
+    { name: 'generated', m: g, bw: bandwidth(src, dst) },
+    { name: 'rcm', m: csrInOrder(g, o), bw: bandwidth(src, dst, o.rank) },
+  ];
   for (const threads of threadList(availableParallelism())) {
     const rt = await Runtime.create({ threads });
     for (const cols of [64, 256]) {
@@ -31,10 +34,13 @@ async function main(): Promise<void> {
       for (const { name, m, bw } of cases) {
         const adj = CsrMatrix.fromArrays(rt.heap, nodes, nodes, m.rowPtr, m.colIdx, m.vals);
         const t = await measure('spmm', () => spmm(rt.exec, adj, x, y), 5);
-        console.log(JSON.stringify({ kernel: 'spmmCsr', order: name, bandwidth: bw, threads, cols, ms: +t.ms.toFixed(3) }));
+        console.log(
+          JSON.stringify({ kernel: 'spmmCsr', order: name, bandwidth: bw, threads, cols, ms: +t.ms.toFixed(3) }),
+        );
         adj.free();
       }
-      x.free(); y.free();
+      x.free();
+      y.free();
     }
     await rt.close();
   }

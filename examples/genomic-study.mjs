@@ -8,10 +8,21 @@ import { GCN_GP_DEFAULTS, runStudy } from 'graft-gnn';
 // The package's own copy of the data: dist/src/index.js → the package root.
 const dir = fileURLToPath(new URL('../../data/synthetic-gp/', import.meta.resolve('graft-gnn')));
 const res = await runStudy({
-  geno: `${dir}genotypes.csv.gz`, pheno: `${dir}phenotypes.csv`,
-  traits: ['yield', 'height'], qc: { minMaf: 0.01, minCallRate: 0.9 },
-  features: 'pcs', pcs: 20, graph: 'knn', knn: 5, threshold: 0,
-  models: ['gblup', 'rrblup'], k: 3, repeats: 1, seed: 1, threads: 2, gcn: GCN_GP_DEFAULTS,
+  geno: `${dir}genotypes.csv.gz`,
+  pheno: `${dir}phenotypes.csv`,
+  traits: ['yield', 'height'],
+  qc: { minMaf: 0.01, minCallRate: 0.9 },
+  features: 'pcs',
+  pcs: 20,
+  graph: 'knn',
+  knn: 5,
+  threshold: 0,
+  models: ['gblup', 'rrblup'],
+  k: 3,
+  repeats: 1,
+  seed: 1,
+  threads: 2,
+  gcn: GCN_GP_DEFAULTS,
 });
 console.log(res.protocol);
 for (const [model, traits] of Object.entries(res.table)) {

@@ -24,14 +24,20 @@ export function plantedPartition({ nodes = 400, classes = 4, inDegree = 4, outDe
   const r = uniform(seed);
   const labels = Int32Array.from({ length: nodes }, (_, i) => i % classes);
   const perClass = nodes / classes;
-  const pIn = inDegree / perClass, pOut = outDegree / (nodes - perClass);
-  const src = [], dst = [];
+  const pIn = inDegree / perClass,
+    pOut = outDegree / (nodes - perClass);
+  const src = [],
+    dst = [];
   for (let i = 0; i < nodes; i++) {
     for (let j = i + 1; j < nodes; j++) {
-      if (r() < (labels[i] === labels[j] ? pIn : pOut)) { src.push(i); dst.push(j); }
+      if (r() < (labels[i] === labels[j] ? pIn : pOut)) {
+        src.push(i);
+        dst.push(j);
+      }
     }
   }
-  const width = 16, numFeatures = width * classes;
+  const width = 16,
+    numFeatures = width * classes;
   const features = new Float32Array(nodes * numFeatures);
   for (let i = 0; i < nodes; i++) {
     for (let f = 0; f < numFeatures; f++) {
@@ -41,12 +47,28 @@ export function plantedPartition({ nodes = 400, classes = 4, inDegree = 4, outDe
   }
   // Shuffle the node order for the split, so every split holds every class.
   const order = Array.from({ length: nodes }, (_, i) => i);
-  for (let i = nodes - 1; i > 0; i--) { const k = Math.floor(r() * (i + 1)); [order[i], order[k]] = [order[k], order[i]]; }
-  const train = [], rest = [], seen = new Array(classes).fill(0);
+  for (let i = nodes - 1; i > 0; i--) {
+    const k = Math.floor(r() * (i + 1));
+    [order[i], order[k]] = [order[k], order[i]];
+  }
+  const train = [],
+    rest = [],
+    seen = new Array(classes).fill(0);
   for (const i of order) (seen[labels[i]]++ < 20 ? train : rest).push(i);
   return {
-    name: `planted-partition-${seed}`, numNodes: nodes, numFeatures, numClasses: classes, features, labels,
-    split: { train: Int32Array.from(train), val: Int32Array.from(rest.slice(0, 100)), test: Int32Array.from(rest.slice(100)) },
-    src: Int32Array.from(src), dst: Int32Array.from(dst), ids: Array.from({ length: nodes }, (_, i) => `n${i}`),
+    name: `planted-partition-${seed}`,
+    numNodes: nodes,
+    numFeatures,
+    numClasses: classes,
+    features,
+    labels,
+    split: {
+      train: Int32Array.from(train),
+      val: Int32Array.from(rest.slice(0, 100)),
+      test: Int32Array.from(rest.slice(100)),
+    },
+    src: Int32Array.from(src),
+    dst: Int32Array.from(dst),
+    ids: Array.from({ length: nodes }, (_, i) => `n${i}`),
   };
 }

@@ -11,7 +11,11 @@ if (dir) rowNormalize(data);
 
 const rt = await Runtime.create({ threads: 2 });
 try {
-  const res = await trainNodeClassifier(rt, data, { ...KIPF_DEFAULTS, epochs: dir ? 200 : 100, patience: dir ? 10 : 20 });
+  const res = await trainNodeClassifier(rt, data, {
+    ...KIPF_DEFAULTS,
+    epochs: dir ? 200 : 100,
+    patience: dir ? 10 : 20,
+  });
   console.log(`data: ${data.name}, ${data.numNodes} nodes, ${data.src.length} edges, ${data.numClasses} classes`);
   console.log(`epochs run: ${res.stoppedEpoch}, best epoch: ${res.bestEpoch}`);
   console.log(`test accuracy: ${res.metrics.test_accuracy.toFixed(3)} (chance: ${(1 / data.numClasses).toFixed(3)})`);

@@ -13,6 +13,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 mkdirSync(join(root, 'build'), { recursive: true });
 for (const target of ['simd', 'relaxed', 'simd-local', 'relaxed-local']) {
-  execFileSync(process.execPath, [asc, '--config', 'asconfig.json', '--target', target], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [asc, '--config', 'asconfig.json', '--target', target], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   console.log(`asc: built build/graft-${target}.wasm`);
 }

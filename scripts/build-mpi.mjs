@@ -16,20 +16,38 @@ const has = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 
 function nodeGyp() {
   const candidates = [
     process.env.npm_config_node_gyp,
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    join(
+      dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
     join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   ];
   return candidates.find((p) => p && existsSync(p)) ?? null;
 }
 
 try {
-  if (process.env.GRAFT_SKIP_MPI === '1') { say('skipped (GRAFT_SKIP_MPI=1)'); process.exit(0); }
+  if (process.env.GRAFT_SKIP_MPI === '1') {
+    say('skipped (GRAFT_SKIP_MPI=1)');
+    process.exit(0);
+  }
   if (!has(process.env.MPICC ?? 'mpicc', ['--showme:version']) && !has(process.env.MPICC ?? 'mpicc', ['-show'])) {
-    say('skipped: no mpicc (apt-get install openmpi-bin libopenmpi-dev); Graft works without it, graft train --distributed needs it');
+    say(
+      'skipped: no mpicc (apt-get install openmpi-bin libopenmpi-dev); Graft works without it, graft train --distributed needs it',
+    );
     process.exit(0);
   }
   const gyp = nodeGyp();
-  if (!gyp) { say('skipped: node-gyp not found (it comes with npm)'); process.exit(0); }
+  if (!gyp) {
+    say('skipped: node-gyp not found (it comes with npm)');
+    process.exit(0);
+  }
   const args = [gyp, 'rebuild', '--directory', join(root, 'native')];
   // Build against the headers of the Node that runs this (npm passes --nodedir for its own).
   if (!process.env.npm_config_nodedir && existsSync('/usr/include/node/node.h')) args.push('--nodedir=/usr');
@@ -39,7 +57,15 @@ try {
     process.exit(0);
   }
   const built = join(root, 'native', 'build', 'Release', 'graft_mpi.node');
-  say(existsSync(built) ? `built ${built} (${execFileSync(process.env.MPICC ?? 'mpicc', ['--showme:version'], { encoding: 'utf8' }).trim().split('\n')[0]})` : 'node-gyp ran but made no graft_mpi.node');
+  say(
+    existsSync(built)
+      ? `built ${built} (${
+          execFileSync(process.env.MPICC ?? 'mpicc', ['--showme:version'], { encoding: 'utf8' })
+            .trim()
+            .split('\n')[0]
+        })`
+      : 'node-gyp ran but made no graft_mpi.node',
+  );
 } catch (err) {
   say(`skipped: ${err.message}`);
 }

@@ -44,5 +44,10 @@ await build({
 });
 const bytes = statSync(outfile).size;
 const gzip = gzipSync(readFileSync(outfile)).length;
-writeFileSync(join(root, 'dist', 'infer', 'size.json'), `${JSON.stringify({ file: 'dist/infer/graft-infer.js', bytes, gzip_bytes: gzip })}\n`);
-console.log(`esbuild: dist/infer/graft-infer.js ${(bytes / 1024).toFixed(1)} KiB (${(gzip / 1024).toFixed(1)} KiB gzipped)`);
+writeFileSync(
+  join(root, 'dist', 'infer', 'size.json'),
+  `${JSON.stringify({ file: 'dist/infer/graft-infer.js', bytes, gzip_bytes: gzip })}\n`,
+);
+console.log(
+  `esbuild: dist/infer/graft-infer.js ${(bytes / 1024).toFixed(1)} KiB (${(gzip / 1024).toFixed(1)} KiB gzipped)`,
+);

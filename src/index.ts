@@ -15,20 +15,43 @@ export { chooseBackend, engineSupports } from './kernels/wasm.js';
 export { CsrMatrix } from './graph/csr.js';
 export { sddmm, spmm, type SpmmOptions } from './ops/sparse.js';
 export { matmul, type MatmulOptions } from './ops/linalg.js';
-export { biasAdd, colSum, relu, reluBackward, scale, axpy, addInto, fill, copy, reduceInOrder } from './ops/elementwise.js';
+export {
+  biasAdd,
+  colSum,
+  relu,
+  reluBackward,
+  scale,
+  axpy,
+  addInto,
+  fill,
+  copy,
+  reduceInOrder,
+} from './ops/elementwise.js';
 export { dropout, dropoutBackward, dropoutKey, type DropoutResult } from './ops/dropout.js';
 export { softmaxCrossEntropy, mseLoss, bceWithLogits, type LossResult, type LossOptions } from './ops/losses.js';
 export { segmentPool, segmentPoolBackward, type PoolMode, type PoolResult } from './ops/pooling.js';
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './ops/optim.js';
 export { gcnNorm, type GcnNormOptions } from './graph/gcn-norm.js';
 export { collate, type GraphBatch, type GraphSample } from './graph/batch.js';
-export { reverseCuthillMcKee, spmmNodeOrder, RCM_MIN_NODES, type NodeOrder, type NodeOrderChoice } from './graph/reorder.js';
+export {
+  reverseCuthillMcKee,
+  spmmNodeOrder,
+  RCM_MIN_NODES,
+  type NodeOrder,
+  type NodeOrderChoice,
+} from './graph/reorder.js';
 export { GCNConv, Linear, ReLU, Dropout, GraphPool, type Propagation } from './nn/layers.js';
 export type { Layer, Parameter, PassContext } from './nn/layer.js';
 export { Sequential } from './nn/sequential.js';
 export { Adam, type AdamOptions } from './train/adam.js';
 export { Rng } from './core/random.js';
-export { trainNodeClassifier, predictNodes, KIPF_DEFAULTS, type NodeTrainConfig, type NodeTrainResult } from './train/node-trainer.js';
+export {
+  trainNodeClassifier,
+  predictNodes,
+  KIPF_DEFAULTS,
+  type NodeTrainConfig,
+  type NodeTrainResult,
+} from './train/node-trainer.js';
 export { GraphTrainer, type GraphTrainConfig } from './train/graph-trainer.js';
 export { accuracy, classificationReport, regressionReport } from './train/metrics.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
@@ -38,7 +61,13 @@ export { symmetricEigen, type SymmetricEigen } from './genomics/symmetric-eigen.
 export { readGenotypes, parseGenotypeTable, type GenotypeMatrix } from './data/genotypes.js';
 export { readPhenotypes, traitValues, covariateMatrix, type PhenotypeTable } from './data/phenotypes.js';
 export { matchSamples, type SampleMatch } from './genomics/match.js';
-export { qualityControl, standardizeMarkers, type QcOptions, type QcReport, type CleanGenotypes } from './genomics/qc.js';
+export {
+  qualityControl,
+  standardizeMarkers,
+  type QcOptions,
+  type QcReport,
+  type CleanGenotypes,
+} from './genomics/qc.js';
 export { vanRadenGrm, readRelationship, principalComponents, type Relationship } from './genomics/relationship.js';
 export { knnGraph, thresholdGraph, type SampleGraph } from './graph/sample-graph.js';
 export { kernelBasis, fitKernelReml, predictKernel, type KernelFit } from './genomics/kernel-reml.js';
@@ -54,7 +83,14 @@ export { randomSplit, scaffoldSplit, scaffoldKey, type Split } from './chem/spli
 export { imbalanceStats, mlRos, mlSmote, lpRos, type Synthetic, type Oversampler } from './chem/imbalance.js';
 export { trainMoleculeTask, MOLECULE_DEFAULTS } from './chem/train-molecules.js';
 export { rocAuc, prAuc, multilabelReport, chooseThresholds } from './train/multilabel-metrics.js';
-export { attribute, identitySpace, perNode, perColumnAbs, type Attribution, type FeatureSpace } from './explain/attribution.js';
+export {
+  attribute,
+  identitySpace,
+  perNode,
+  perColumnAbs,
+  type Attribution,
+  type FeatureSpace,
+} from './explain/attribution.js';
 export { GraphProbe, probeGraph, columnObjective, type Objective, type ProbeGraph } from './explain/graph-probe.js';
 export { gnnExplainer, GNNEXPLAINER_DEFAULTS } from './explain/gnnexplainer.js';
 export { fidelity } from './explain/fidelity.js';
@@ -70,7 +106,17 @@ export { knnShapley, KnnLearner, type LabelledRows } from './valuation/knn-shapl
 export { tmcShapley, type IncrementalLearner, type TmcOptions, type TmcValues } from './valuation/tmc-shapley.js';
 export { MessageGraph, type MessageGraphOptions } from './graph/message-graph.js';
 export { gatherRows, gatherAddRelu } from './ops/gather.js';
-export { edgeSoftmax, edgeSoftmaxBackward, gatScore, leakyRelu, leakyReluBackward, spmmHeads, sddmmHeads, segmentSumHeads, permuteEdgeValues } from './ops/attention.js';
+export {
+  edgeSoftmax,
+  edgeSoftmaxBackward,
+  gatScore,
+  leakyRelu,
+  leakyReluBackward,
+  spmmHeads,
+  sddmmHeads,
+  segmentSumHeads,
+  permuteEdgeValues,
+} from './ops/attention.js';
 export { SAGEConv } from './nn/sage-conv.js';
 export { GINConv, GINEConv, ginMlp, type GinOptions } from './nn/gin-conv.js';
 export { GATConv, GATv2Conv, type GatOptions } from './nn/gat-conv.js';
@@ -81,7 +127,14 @@ export { BondMessagePassing, type BondMessagePassingOptions } from './nn/dmpnn.j
 // and the API reference can link them. The worker protocol, kernel-backend
 // and job-store types stay internal (typedoc.json's intentionallyNotExported).
 export type { AttributionOptions, Baseline, GradientMethod } from './explain/attribution.js';
-export type { BranchPlacement, GraphEpoch, GraphFitOptions, GraphModel, ShardMode, StepSync } from './train/graph-trainer.js';
+export type {
+  BranchPlacement,
+  GraphEpoch,
+  GraphFitOptions,
+  GraphModel,
+  ShardMode,
+  StepSync,
+} from './train/graph-trainer.js';
 export type { CsrArrays } from './graph/gcn-norm.js';
 export type { Decision, Fidelity } from './explain/fidelity.js';
 export type { EnvScheme, MultiEnv } from './genomics/multi-env.js';
@@ -111,12 +164,28 @@ export type { StoredArray, StoredTensor } from './core/safetensors.js';
 export type { StudyData, StudyMarkers, StudySummary } from './genomics/study-data.js';
 export type { SyntheticGp, SyntheticGpOptions, SyntheticQtl, SyntheticTrait } from './data/genomic-synthetic.js';
 export type { Table } from './data/csv.js';
-export { GraphStore, StoreWriter, StoreError, writeStore, readStoreHeader, type StoreHeader, type StoreContents, type FeatureSource } from './store/format.js';
+export {
+  GraphStore,
+  StoreWriter,
+  StoreError,
+  writeStore,
+  readStoreHeader,
+  type StoreHeader,
+  type StoreContents,
+  type FeatureSource,
+} from './store/format.js';
 export { csrFromEdges, arrayEdges, type EdgeStream } from './store/csr-build.js';
 export { prepareOgb, type OgbPrepareOptions } from './store/ogb.js';
 export { prepareCsv } from './store/from-csv.js';
 export { writeSyntheticStore, ensureSyntheticStore, SYNTHETIC_SHAPES, type SyntheticShape } from './store/synthetic.js';
-export { NeighborSampler, sampleNeighbors, batchRng, type CsrGraph, type SampledSubgraph, type NeighborSamplerOptions } from './store/neighbor-sampler.js';
+export {
+  NeighborSampler,
+  sampleNeighbors,
+  batchRng,
+  type CsrGraph,
+  type SampledSubgraph,
+  type NeighborSamplerOptions,
+} from './store/neighbor-sampler.js';
 export { ClusterSampler, bfsPartitionCsr, type ClusterSamplerOptions } from './store/cluster.js';
 export type { StoreArrayEntry, StoreDType } from './store/format.js';
 export type { BuiltCsr } from './store/csr-build.js';

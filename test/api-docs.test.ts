@@ -13,8 +13,15 @@ const root = packageRoot();
 
 /** The entry points that carry a short @example (issue 28). */
 const WITH_EXAMPLE = [
-  'graft-gnn.Runtime.create', 'graft-gnn.trainNodeClassifier', 'graft-gnn.predictNodes', 'graft-gnn.GraphTrainer',
-  'graft-gnn.runStudy', 'graft-gnn.saveCheckpoint', 'graft-gnn.loadCheckpoint', 'graft-gnn.spmm', 'graft-gnn.matmul',
+  'graft-gnn.Runtime.create',
+  'graft-gnn.trainNodeClassifier',
+  'graft-gnn.predictNodes',
+  'graft-gnn.GraphTrainer',
+  'graft-gnn.runStudy',
+  'graft-gnn.saveCheckpoint',
+  'graft-gnn.loadCheckpoint',
+  'graft-gnn.spmm',
+  'graft-gnn.matmul',
   'infer.loadModel',
 ];
 
@@ -44,18 +51,38 @@ describe('the API reference (TypeDoc, validation on)', () => {
     const hasExample = new Set<string>();
     for (const r of project!.getReflectionsByKind(ReflectionKind.All)) {
       const sigs = 'signatures' in r && Array.isArray(r.signatures) ? r.signatures : [];
-      if ([r.comment, ...sigs.map((s) => s.comment)].some((c) => c?.getTag('@example'))) hasExample.add(r.getFriendlyFullName());
+      if ([r.comment, ...sigs.map((s) => s.comment)].some((c) => c?.getTag('@example')))
+        hasExample.add(r.getFriendlyFullName());
     }
-    expect(WITH_EXAMPLE.filter((n) => !hasExample.has(n)), 'entry points without an @example').toEqual([]);
+    expect(
+      WITH_EXAMPLE.filter((n) => !hasExample.has(n)),
+      'entry points without an @example',
+    ).toEqual([]);
   });
 
   it('the same settings flag an undocumented export (the check above can fail)', async () => {
     const dir = tempDir('api-docs-');
     const settings = JSON.parse(readFileSync(join(root, 'typedoc.json'), 'utf8')) as Record<string, unknown>;
-    const fixture = { ...settings, entryPoints: ['a.ts'], tsconfig: 'tsconfig.json', intentionallyNotExported: [], intentionallyNotDocumented: [], name: 'fixture' };
+    const fixture = {
+      ...settings,
+      entryPoints: ['a.ts'],
+      tsconfig: 'tsconfig.json',
+      intentionallyNotExported: [],
+      intentionallyNotDocumented: [],
+      name: 'fixture',
+    };
     writeFileSync(join(dir, 'typedoc.json'), JSON.stringify(fixture));
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', target: 'ES2022', skipLibCheck: true }, files: ['a.ts'] }));
-    writeFileSync(join(dir, 'a.ts'), '/** Documented. */\nexport function documented(): number { return 1; }\nexport function bare(): number { return 2; }\n');
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { strict: true, module: 'NodeNext', target: 'ES2022', skipLibCheck: true },
+        files: ['a.ts'],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'a.ts'),
+      '/** Documented. */\nexport function documented(): number { return 1; }\nexport function bare(): number { return 2; }\n',
+    );
     const { problems } = await convert(join(dir, 'typedoc.json'));
     expect(problems.filter((p) => /does not have any documentation/.test(p))).toEqual([
       expect.stringMatching(/^bare \(CallSignature\), defined in .*a\.ts, does not have any documentation$/),

@@ -12,16 +12,43 @@ import { bitsEqual, randn, tempDir } from './helpers.js';
 // training ends with the bits of a one-thread run and of the groups-of-threads placement;
 // a branch pass that fails on its worker is rolled back like any worker fault.
 
-afterEach(() => { delete process.env['GRAFT_TEST_FAULT']; delete process.env['GRAFT_TEST_FAULT_ONCE']; reloadFaultPlan(); });
+afterEach(() => {
+  delete process.env['GRAFT_TEST_FAULT'];
+  delete process.env['GRAFT_TEST_FAULT_ONCE'];
+  reloadFaultPlan();
+});
 
-const n = 150, f = 24;
-const src: number[] = [], dst: number[] = [];
-for (let i = 0; i < n; i++) for (const d of [1, 5, 11]) { src.push(i); dst.push((i + d) % n); }
+const n = 150,
+  f = 24;
+const src: number[] = [],
+  dst: number[] = [];
+for (let i = 0; i < n; i++)
+  for (const d of [1, 5, 11]) {
+    src.push(i);
+    dst.push((i + d) % n);
+  }
 const base: GcnRegressionInput = {
-  n, f, features: randn(n * f, 3), src: Int32Array.from(src), dst: Int32Array.from(dst), y: Float64Array.from(randn(n, 4)),
+  n,
+  f,
+  features: randn(n * f, 3),
+  src: Int32Array.from(src),
+  dst: Int32Array.from(dst),
+  y: Float64Array.from(randn(n, 4)),
   train: Int32Array.from({ length: 120 }, (_, i) => i),
 };
-const cfg: GcnRegressorConfig = { layers: 3, hidden: 16, dropout: 0.2, lr: 0.01, weightDecay: 1e-3, epochs: 12, patience: 0, valFraction: 0.2, seed: 3, denseHidden: 4, ensemble: 1 };
+const cfg: GcnRegressorConfig = {
+  layers: 3,
+  hidden: 16,
+  dropout: 0.2,
+  lr: 0.01,
+  weightDecay: 1e-3,
+  epochs: 12,
+  patience: 0,
+  valFraction: 0.2,
+  seed: 3,
+  denseHidden: 4,
+  ensemble: 1,
+};
 const models: [string, GcnRegressionInput][] = [
   ['hybrid (GCN branch + dense branch on covariates)', { ...base, covariates: { values: randn(n * 3, 8), width: 3 } }],
   ['three GCN branches, one per marker block', { ...base, featureBlocks: [8, 8, 8] }],
@@ -38,7 +65,10 @@ describe('genomic branches on workers', () => {
         try {
           for (const branches of ['workers', 'groups'] as const) {
             const r = await trainGcnRegressor(rt, data, cfg, { branches });
-            expect(bitsEqual(new Float32Array(r.predictions), new Float32Array(clean.predictions)), `${threads} threads, ${branches}`).toBe(true);
+            expect(
+              bitsEqual(new Float32Array(r.predictions), new Float32Array(clean.predictions)),
+              `${threads} threads, ${branches}`,
+            ).toBe(true);
             expect(r.bestEpoch).toBe(clean.bestEpoch);
           }
         } finally {
@@ -86,18 +116,37 @@ describe('genomic branches on workers', () => {
 describe('the graph-level hybrid on workers', () => {
   it('fingerprint branch on a worker: same weights and validation losses as 1 thread and as groups', async () => {
     const config: GraphTrainConfig = {
-      task: 'regression', layers: 3, hidden: 16, dropout: 0.1, pool: 'max', lr: 0.01, weightDecay: 0, epochs: 3, batchSize: 16, shardSize: 16, patience: 0, seed: 5,
+      task: 'regression',
+      layers: 3,
+      hidden: 16,
+      dropout: 0.1,
+      pool: 'max',
+      lr: 0.01,
+      weightDecay: 0,
+      epochs: 3,
+      batchSize: 16,
+      shardSize: 16,
+      patience: 0,
+      seed: 5,
       hybrid: { descriptors: 32, denseHidden: 8 },
     };
-    const withDesc = (seed: number) => syntheticMolecules({ graphs: 48, seed }).map((g, i) => ({ ...g, descriptors: randn(32, seed * 1000 + i) }));
-    const train = withDesc(9), val = withDesc(10);
-    const fitWith = async (threads: number, placement: 'workers' | 'groups'): Promise<{ w: Float32Array[]; val: number[] }> => {
+    const withDesc = (seed: number) =>
+      syntheticMolecules({ graphs: 48, seed }).map((g, i) => ({ ...g, descriptors: randn(32, seed * 1000 + i) }));
+    const train = withDesc(9),
+      val = withDesc(10);
+    const fitWith = async (
+      threads: number,
+      placement: 'workers' | 'groups',
+    ): Promise<{ w: Float32Array[]; val: number[] }> => {
       const rt = await Runtime.create({ threads });
       const t = new GraphTrainer(rt, 8, 4, config);
       t.branchPlacement = placement;
       try {
         await t.fit(train, val, { restoreBest: false });
-        return { w: t.master.params().map((p) => (p.value.data() as Float32Array).slice()), val: t.history.map((h) => h.val_loss) };
+        return {
+          w: t.master.params().map((p) => (p.value.data() as Float32Array).slice()),
+          val: t.history.map((h) => h.val_loss),
+        };
       } finally {
         t.dispose();
         await rt.close();
@@ -106,7 +155,9 @@ describe('the graph-level hybrid on workers', () => {
     const clean = await fitWith(1, 'workers');
     for (const placement of ['workers', 'groups'] as const) {
       const r = await fitWith(2, placement);
-      r.w.forEach((w, i) => { expect(bitsEqual(w, clean.w[i]!), `${placement}: parameter ${i}`).toBe(true); });
+      r.w.forEach((w, i) => {
+        expect(bitsEqual(w, clean.w[i]!), `${placement}: parameter ${i}`).toBe(true);
+      });
       expect(r.val).toEqual(clean.val);
     }
   });

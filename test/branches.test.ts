@@ -8,9 +8,21 @@ import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 // block, forked and joined before the head (graft gp --branches k).
 describe('GCN branches per marker block', () => {
   const base: StudyOptions = {
-    geno: join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), pheno: join(SYNTHETIC_GP_DIR, 'phenotypes.csv'), traits: ['height'],
-    features: 'markers', pcs: 0, graph: 'knn', knn: 5, threshold: 0, models: ['gcn'], k: 3, repeats: 1, seed: 1, threads: 1,
-    gcn: { ...GCN_GP_DEFAULTS, ensemble: 1, epochs: 60, patience: 0 }, branches: 3,
+    geno: join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'),
+    pheno: join(SYNTHETIC_GP_DIR, 'phenotypes.csv'),
+    traits: ['height'],
+    features: 'markers',
+    pcs: 0,
+    graph: 'knn',
+    knn: 5,
+    threshold: 0,
+    models: ['gcn'],
+    k: 3,
+    repeats: 1,
+    seed: 1,
+    threads: 1,
+    gcn: { ...GCN_GP_DEFAULTS, ensemble: 1, epochs: 60, patience: 0 },
+    branches: 3,
   };
 
   it('builds one feature block per marker block, learns the trait, and gives the same predictions on 1 and 2 threads', async () => {
@@ -26,6 +38,8 @@ describe('GCN branches per marker block', () => {
   });
 
   it('refuses branches without markers to split', async () => {
-    await expect(runStudy({ ...base, features: 'pcs', pcs: 10 })).rejects.toThrow(/GCN branches split the markers into blocks/);
+    await expect(runStudy({ ...base, features: 'pcs', pcs: 10 })).rejects.toThrow(
+      /GCN branches split the markers into blocks/,
+    );
   });
 });

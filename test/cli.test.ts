@@ -12,15 +12,46 @@ const graft = (...args: string[]): { code: number | null; out: string; err: stri
 describe('graft CLI', () => {
   it('train writes a complete run folder; eval and predict read it back', () => {
     const out = join(tempDir('graft-cli-'), 'run');
-    const r = graft('train', '--dataset', 'synthetic', '--epochs', '30', '--threads', '2', '--seed', '4', '--out', out, '--quiet');
+    const r = graft(
+      'train',
+      '--dataset',
+      'synthetic',
+      '--epochs',
+      '30',
+      '--threads',
+      '2',
+      '--seed',
+      '4',
+      '--out',
+      out,
+      '--quiet',
+    );
     expect(r.code, r.err).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint.prev.safetensors', 'checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'loss.svg', 'loss.vl.json', 'metrics.json', 'metrics.svg', 'metrics.vl.json', 'predictions.csv']);
+    expect(readdirSync(out).sort()).toEqual([
+      'checkpoint.prev.safetensors',
+      'checkpoint.safetensors',
+      'config.json',
+      'epochs.csv',
+      'epochs.json',
+      'loss.svg',
+      'loss.vl.json',
+      'metrics.json',
+      'metrics.svg',
+      'metrics.vl.json',
+      'predictions.csv',
+    ]);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
     expect(metrics['test_accuracy']).toBeGreaterThan(0.5);
-    expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_accuracy,ms');
+    expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe(
+      'epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_accuracy,ms',
+    );
     // A line per loss, drawn by vega (a path in a line mark); the Vega-Lite spec beside it holds the same curves.
-    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*class="mark-line role-mark[\s\S]*<\/svg>\n$/);
-    const spec = JSON.parse(readFileSync(join(out, 'loss.vl.json'), 'utf8')) as { data: { values: { series: string }[] } };
+    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toMatch(
+      /^<svg[^>]*>[\s\S]*class="mark-line role-mark[\s\S]*<\/svg>\n$/,
+    );
+    const spec = JSON.parse(readFileSync(join(out, 'loss.vl.json'), 'utf8')) as {
+      data: { values: { series: string }[] };
+    };
     expect(new Set(spec.data.values.map((v) => v.series))).toEqual(new Set(['train_loss', 'val_loss']));
     const ev = graft('eval', '--run', out, '--threads', '1');
     expect(ev.code, ev.err).toBe(0);
@@ -62,7 +93,10 @@ describe('graft CLI', () => {
 
 describe('CSV node loader', () => {
   const dir = tempDir('graft-csv-');
-  const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
+  const put = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
   const feats = put('f.csv', 'id,a,b\nx,1,0\ny,0,1\nz,1,1\n');
   const edges = put('e.csv', 'source,target\nx,y\ny,z\n');
   const labels = put('l.csv', 'id,label,split\nx,cat,train\ny,dog,val\nz,cat,test\n');
@@ -70,24 +104,61 @@ describe('CSV node loader', () => {
   it('orders class names naturally ("2" before "10") and writes them, not indices, to predictions.csv', () => {
     const feats5 = put('f5.csv', 'id,a,b\nn1,1,0\nn2,0,1\nn3,1,1\nn4,0,0\nn5,1,0\nn6,0,1\n');
     const edges5 = put('e5.csv', 'source,target\nn1,n2\nn2,n3\nn3,n4\nn4,n5\nn5,n6\n');
-    const labels5 = put('l5.csv', 'id,label,split\nn1,10,train\nn2,2,train\nn3,10,val\nn4,2,val\nn5,10,test\nn6,2,test\n');
+    const labels5 = put(
+      'l5.csv',
+      'id,label,split\nn1,10,train\nn2,2,train\nn3,10,val\nn4,2,val\nn5,10,test\nn6,2,test\n',
+    );
     const ds = loadNodeCsv({ features: feats5, edges: edges5, labels: labels5 });
     expect(ds.classNames).toEqual(['2', '10']);
     const out = join(dir, 'named-run');
-    const r = graft('train', '--features', feats5, '--edges', edges5, '--labels', labels5, '--epochs', '3', '--out', out, '--quiet');
+    const r = graft(
+      'train',
+      '--features',
+      feats5,
+      '--edges',
+      edges5,
+      '--labels',
+      labels5,
+      '--epochs',
+      '3',
+      '--out',
+      out,
+      '--quiet',
+    );
     expect(r.code, r.err).toBe(0);
-    const rows = readFileSync(join(out, 'predictions.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    const rows = readFileSync(join(out, 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
     expect(rows.map((x) => x[2])).toEqual(['"10"', '"2"', '"10"', '"2"', '"10"', '"2"']);
     for (const x of rows) expect(['"2"', '"10"']).toContain(x[1]);
-    expect((JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { class_names: string[] }).class_names).toEqual(['2', '10']);
+    expect(
+      (JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { class_names: string[] }).class_names,
+    ).toEqual(['2', '10']);
   });
 
   it('warns (stderr and metrics.json) when the graph has no edges', () => {
     const out = join(dir, 'no-edges');
-    const r = graft('train', '--features', feats, '--edges', put('none.csv', 'source,target\n'), '--labels', labels, '--epochs', '2', '--out', out, '--quiet');
+    const r = graft(
+      'train',
+      '--features',
+      feats,
+      '--edges',
+      put('none.csv', 'source,target\n'),
+      '--labels',
+      labels,
+      '--epochs',
+      '2',
+      '--out',
+      out,
+      '--quiet',
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain('warning: custom: the graph has no edges; each node sees only its own features');
-    expect((JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { warnings: string[] }).warnings).toHaveLength(1);
+    expect(
+      (JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { warnings: string[] }).warnings,
+    ).toHaveLength(1);
   });
 
   it('reads nodes, edges, labels and splits by id', () => {
@@ -99,28 +170,47 @@ describe('CSV node loader', () => {
   });
 
   it('names the file and line of each problem', () => {
-    expect(() => loadNodeCsv({ features: put('r.csv', 'id,a,b\nx,1\n'), edges, labels })).toThrow(/r.csv:2: 2 fields, but the header has 3/);
-    expect(() => loadNodeCsv({ features: put('n.csv', 'id,a\nx,1\ny,abc\n'), edges, labels })).toThrow(/n.csv:3: column 'a' is "abc", not a finite number/);
-    expect(() => loadNodeCsv({ features: put('d.csv', 'id,a\nx,1\nx,2\n'), edges, labels })).toThrow(/d.csv:3: duplicate node id "x" \(first on line 2\)/);
-    expect(() => loadNodeCsv({ features: feats, edges: put('u.csv', 'source,target\nx,q\n'), labels })).toThrow(/u.csv:2: unknown node id "q"/);
-    expect(() => loadNodeCsv({ features: put('empty.csv', ''), edges, labels })).toThrow(/empty.csv: the file is empty/);
-    expect(() => loadNodeCsv({ features: feats, edges, labels: put('one.csv', 'id,label\nx,cat\n') })).toThrow(/one.csv: only one class/);
-    expect(() => loadNodeCsv({ features: join(dir, 'nope.csv'), edges, labels })).toThrow(/nope.csv: cannot read: ENOENT/);
+    expect(() => loadNodeCsv({ features: put('r.csv', 'id,a,b\nx,1\n'), edges, labels })).toThrow(
+      /r.csv:2: 2 fields, but the header has 3/,
+    );
+    expect(() => loadNodeCsv({ features: put('n.csv', 'id,a\nx,1\ny,abc\n'), edges, labels })).toThrow(
+      /n.csv:3: column 'a' is "abc", not a finite number/,
+    );
+    expect(() => loadNodeCsv({ features: put('d.csv', 'id,a\nx,1\nx,2\n'), edges, labels })).toThrow(
+      /d.csv:3: duplicate node id "x" \(first on line 2\)/,
+    );
+    expect(() => loadNodeCsv({ features: feats, edges: put('u.csv', 'source,target\nx,q\n'), labels })).toThrow(
+      /u.csv:2: unknown node id "q"/,
+    );
+    expect(() => loadNodeCsv({ features: put('empty.csv', ''), edges, labels })).toThrow(
+      /empty.csv: the file is empty/,
+    );
+    expect(() => loadNodeCsv({ features: feats, edges, labels: put('one.csv', 'id,label\nx,cat\n') })).toThrow(
+      /one.csv: only one class/,
+    );
+    expect(() => loadNodeCsv({ features: join(dir, 'nope.csv'), edges, labels })).toThrow(
+      /nope.csv: cannot read: ENOENT/,
+    );
     // A second label row with another value used to override the first silently.
-    expect(() => loadNodeCsv({ features: feats, edges, labels: put('dup.csv', 'id,label\nx,cat\ny,dog\nx,dog\n') })).toThrow(/dup\.csv:4: node "x" is labelled "dog" here but "cat" on line 2/);
+    expect(() =>
+      loadNodeCsv({ features: feats, edges, labels: put('dup.csv', 'id,label\nx,cat\ny,dog\nx,dog\n') }),
+    ).toThrow(/dup\.csv:4: node "x" is labelled "dog" here but "cat" on line 2/);
   });
 });
 
 describe('run folders', () => {
   it('are never silently mixed: another run is refused, --overwrite replaces it, a live lock refuses, a stale lock is taken over', () => {
     const out = join(tempDir('graft-cli-'), 'run');
-    const run = (...extra: string[]): ReturnType<typeof graft> => graft('train', '--dataset', 'synthetic', '--epochs', '3', '--seed', '2', '--out', out, '--quiet', ...extra);
+    const run = (...extra: string[]): ReturnType<typeof graft> =>
+      graft('train', '--dataset', 'synthetic', '--epochs', '3', '--seed', '2', '--out', out, '--quiet', ...extra);
     expect(run().code).toBe(0);
     const first = readFileSync(join(out, 'metrics.json'), 'utf8');
     // Re-running into the finished folder used to replace its checkpoint silently.
     const again = graft('train', '--dataset', 'synthetic', '--epochs', '3', '--seed', '3', '--out', out, '--quiet');
     expect(again.code).toBe(2);
-    expect(again.err).toMatch(/already holds another run \(.*config\.json.*\): pass --overwrite to replace it, --resume to continue it/);
+    expect(again.err).toMatch(
+      /already holds another run \(.*config\.json.*\): pass --overwrite to replace it, --resume to continue it/,
+    );
     expect(readFileSync(join(out, 'metrics.json'), 'utf8')).toBe(first);
     // --overwrite empties the folder first: no file of the old run survives.
     writeFileSync(join(out, 'stale-from-old-run.svg'), '<svg/>');
@@ -150,11 +240,15 @@ describe('Ctrl-C', () => {
     const args = ['train', '--dataset', 'synthetic', '--epochs', '1000', '--patience', '0', '--out', out];
     const { code, stderr: err } = await interruptGraft(args, /epoch 1\/1000/);
     expect(code, err).toBe(130);
-    expect(err).toMatch(/interrupted after epoch \d+; checkpoint written to .*checkpoint\.safetensors; continue with the same command and --resume/);
+    expect(err).toMatch(
+      /interrupted after epoch \d+; checkpoint written to .*checkpoint\.safetensors; continue with the same command and --resume/,
+    );
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
     expect(existsSync(join(out, 'metrics.json'))).toBe(false);
     const resumed = graft(...args, '--resume', '--quiet');
     expect(resumed.code, resumed.err).toBe(0);
-    expect((JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { epochs_run: number }).epochs_run).toBe(1000);
+    expect((JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { epochs_run: number }).epochs_run).toBe(
+      1000,
+    );
   });
 });

@@ -16,7 +16,10 @@ describe('EarlyStopping', () => {
     const stoppedAt: number[] = [];
     losses.forEach((loss, i) => {
       w.data().set([i + 1, -(i + 1)]);
-      if (!s.shouldStop) { s.observe(i + 1, loss); if (s.shouldStop) stoppedAt.push(i + 1); }
+      if (!s.shouldStop) {
+        s.observe(i + 1, loss);
+        if (s.shouldStop) stoppedAt.push(i + 1);
+      }
     });
     // 3 at epoch 2 is the best; 4 (epoch 3) and 3 (epoch 4: not below the best) are bad.
     expect(s.bestEpoch).toBe(2);
@@ -29,7 +32,8 @@ describe('EarlyStopping', () => {
     t.load({ bestLoss: null, bestEpoch: 0, bad: 1 });
     expect(t.best).toBe(Infinity);
     expect(t.restoreBest()).toBe(false);
-    w.free(); p.grad.free();
+    w.free();
+    p.grad.free();
   });
 
   it('an epoch without validation (null) neither improves nor counts; NaN counts as bad; patience 0 never stops', () => {
@@ -46,11 +50,21 @@ describe('EarlyStopping', () => {
 });
 
 describe('GraphTrainer.fit with an empty validation set', () => {
-  it('runs every epoch (it stopped after `patience` epochs: the empty set\'s NaN counted as bad)', async () => {
+  it("runs every epoch (it stopped after `patience` epochs: the empty set's NaN counted as bad)", async () => {
     const rt = await Runtime.create({ threads: 1 });
     const config: GraphTrainConfig = {
-      task: 'regression', layers: 2, hidden: 8, dropout: 0, pool: 'mean', lr: 0.01, weightDecay: 0,
-      epochs: 40, batchSize: 32, shardSize: 32, patience: 5, seed: 3,
+      task: 'regression',
+      layers: 2,
+      hidden: 8,
+      dropout: 0,
+      pool: 'mean',
+      lr: 0.01,
+      weightDecay: 0,
+      epochs: 40,
+      batchSize: 32,
+      shardSize: 32,
+      patience: 5,
+      seed: 3,
     };
     const trainer = new GraphTrainer(rt, 8, 4, config);
     try {

@@ -28,27 +28,50 @@ import { SMILES } from './fixtures.js';
 // and the baselines' marker effects reproducing their own predictions.
 
 let rt: Runtime;
-beforeAll(async () => { rt = await Runtime.create({ threads: 2 }); });
-afterAll(async () => { await rt.close(); });
+beforeAll(async () => {
+  rt = await Runtime.create({ threads: 2 });
+});
+afterAll(async () => {
+  await rt.close();
+});
 
 /** A small node task: n nodes on a ring with chords, F features, C classes. */
 function tinyGraph(n = 40, F = 8, C = 3, seed = 3): NodeDataset {
   const r = new Rng(seed);
-  const src: number[] = [], dst: number[] = [];
-  for (let i = 0; i < n; i++) { src.push(i); dst.push((i + 1) % n); if (i % 3 === 0) { src.push(i); dst.push((i + 7) % n); } }
+  const src: number[] = [],
+    dst: number[] = [];
+  for (let i = 0; i < n; i++) {
+    src.push(i);
+    dst.push((i + 1) % n);
+    if (i % 3 === 0) {
+      src.push(i);
+      dst.push((i + 7) % n);
+    }
+  }
   const features = Float32Array.from({ length: n * F }, () => (r.next() < 0.4 ? r.next() : 0));
   return {
-    name: 'tiny', numNodes: n, numFeatures: F, numClasses: C, features, labels: Int32Array.from({ length: n }, (_, i) => i % C),
+    name: 'tiny',
+    numNodes: n,
+    numFeatures: F,
+    numClasses: C,
+    features,
+    labels: Int32Array.from({ length: n }, (_, i) => i % C),
     split: { train: Int32Array.of(0), val: Int32Array.of(1), test: Int32Array.from({ length: 10 }, (_, i) => 20 + i) },
-    src: Int32Array.from(src), dst: Int32Array.from(dst), ids: Array.from({ length: n }, (_, i) => `n${i}`),
+    src: Int32Array.from(src),
+    dst: Int32Array.from(dst),
+    ids: Array.from({ length: n }, (_, i) => `n${i}`),
   };
 }
 
 /** Random weights of the node GCN of `config` (the names and shapes buildNodeGcn gives). */
 function randomWeights(ds: NodeDataset, config: NodeTrainConfig, seed: number): Map<string, Float32Array> {
-  const seq = buildNodeGcn(rt, ds.numFeatures, ds.numClasses, config, () => { throw new Error('unused'); });
+  const seq = buildNodeGcn(rt, ds.numFeatures, ds.numClasses, config, () => {
+    throw new Error('unused');
+  });
   const r = new Rng(seed);
-  const w = new Map(seq.params().map((p) => [p.name, Float32Array.from({ length: p.value.size }, () => r.normal() * 0.7)]));
+  const w = new Map(
+    seq.params().map((p) => [p.name, Float32Array.from({ length: p.value.size }, () => r.normal() * 0.7)]),
+  );
   seq.dispose();
   return w;
 }
@@ -62,7 +85,11 @@ describe('where markers sit', () => {
     expect(() => readGenomeMap(f, ['m1', 'm9'])).toThrow(/map\.csv: 1 of 2 markers are not in the map \(first: m9\)/);
     writeFileSync(f, 'name,where\nm1,2\n');
     expect(() => readGenomeMap(f, ['m1'])).toThrow(/map\.csv:1: a map needs chromosome and position columns/);
-    expect(mapFromNames(['chr5_1168', '5:2000', 'c3_m7'])).toEqual({ chromosome: ['5', '5', '3'], position: [1168, 2000, 7], source: 'marker names' });
+    expect(mapFromNames(['chr5_1168', '5:2000', 'c3_m7'])).toEqual({
+      chromosome: ['5', '5', '3'],
+      position: [1168, 2000, 7],
+      source: 'marker names',
+    });
     expect(mapFromNames(['wPt-0538', 'c1_m1'])).toBeNull();
     expect(spearman([1, 2, 3, 4], [10, 20, 30, 40])).toBeCloseTo(1, 12);
     expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1, 12);
@@ -75,12 +102,19 @@ describe('attributions of a linear GCN equal their closed form', () => {
     const config: NodeTrainConfig = { ...KIPF_DEFAULTS, layers: 1, dropout: 0 };
     const weights = randomWeights(ds, config, 5);
     const full = fullNorm(ds);
-    const v = 9, c = 1, F = ds.numFeatures, C = ds.numClasses;
+    const v = 9,
+      c = 1,
+      F = ds.numFeatures,
+      C = ds.numClasses;
     const nb = neighbourhood(full, v, 1);
     const { probe, x } = nodeProbe(rt, ds, { config, weights }, nb);
     try {
       const W = weights.get('gcn0.weight')!;
-      const avu = (u: number): number => { for (let k = nb.norm.rowPtr[0]!; k < nb.norm.rowPtr[1]!; k++) if (nb.norm.colIdx[k] === u) return nb.norm.vals[k]!; return 0; };
+      const avu = (u: number): number => {
+        for (let k = nb.norm.rowPtr[0]!; k < nb.norm.rowPtr[1]!; k++)
+          if (nb.norm.colIdx[k] === u) return nb.norm.vals[k]!;
+        return 0;
+      };
       const obj = columnObjective({ kind: 'node', node: 0 }, c, C);
       const ig = await attribute(probe, identitySpace(x, F), obj, 'ig', { steps: 8, edges: true });
       const sal = await attribute(probe, identitySpace(x, F), obj, 'saliency', { edges: true });
@@ -116,14 +150,23 @@ describe('the edge gradient (sddmm in both GCN layer orders) against finite diff
     const { probe, x } = nodeProbe(rt, ds, { config, weights: randomWeights(ds, config, 11) }, nb);
     try {
       const obj = columnObjective({ kind: 'node', node: 0 }, 2, 3);
-      const E = nb.src.length, mask = Float32Array.from({ length: E }, (_, e) => 0.3 + 0.05 * (e % 7));
+      const E = nb.src.length,
+        mask = Float32Array.from({ length: E }, (_, e) => 0.3 + 0.05 * (e % 7));
       const r = await probe.run([{ x, edgeMask: mask }], obj, { grads: true, edgeGrads: true });
       const h = 1e-2;
       let checked = 0;
       for (let e = 0; e < E; e++) {
-        const up = Float32Array.from(mask), down = Float32Array.from(mask);
-        up[e]! += h; down[e]! -= h;
-        const f = await probe.run([{ x, edgeMask: up }, { x, edgeMask: down }], obj);
+        const up = Float32Array.from(mask),
+          down = Float32Array.from(mask);
+        up[e]! += h;
+        down[e]! -= h;
+        const f = await probe.run(
+          [
+            { x, edgeMask: up },
+            { x, edgeMask: down },
+          ],
+          obj,
+        );
         const fd = (f.values[0]! - f.values[1]!) / (2 * h);
         expect(Math.abs(r.edgeGrads[0]![e]! - fd)).toBeLessThan(2e-3 + 2e-2 * Math.abs(fd));
         if (Math.abs(fd) > 1e-3) checked++;
@@ -136,7 +179,8 @@ describe('the edge gradient (sddmm in both GCN layer orders) against finite diff
 });
 
 describe('integrated gradients: completeness (attributions add up to φ(x) − φ(baseline))', () => {
-  const within = (c: { error: number; expected: number }): boolean => c.error <= Math.max(0.01 * Math.abs(c.expected), 1e-4);
+  const within = (c: { error: number; expected: number }): boolean =>
+    c.error <= Math.max(0.01 * Math.abs(c.expected), 1e-4);
 
   it('node model (2 layers, ReLU): features and edges, zero and mean baselines', async () => {
     const ds = tinyGraph(40, 8, 3, 2);
@@ -156,10 +200,23 @@ describe('integrated gradients: completeness (attributions add up to φ(x) − �
     for (const hybrid of [false, true]) {
       const F = graphs[0]!.x.length / graphs[0]!.atoms;
       const config: GraphTrainConfig = {
-        task: 'multilabel', layers: 3, hidden: 16, dropout: 0, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 1, batchSize: 8, shardSize: 8, patience: 0, seed: 3,
+        task: 'multilabel',
+        layers: 3,
+        hidden: 16,
+        dropout: 0,
+        pool: 'max',
+        lr: 1e-3,
+        weightDecay: 0,
+        epochs: 1,
+        batchSize: 8,
+        shardSize: 8,
+        patience: 0,
+        seed: 3,
         ...(hybrid ? { hybrid: { descriptors: 1024, denseHidden: 8 } } : {}),
       };
-      const m = graphModel(rt, F, 2, config, () => { throw new Error('unused'); });
+      const m = graphModel(rt, F, 2, config, () => {
+        throw new Error('unused');
+      });
       const weights = new Map(m.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
       m.dispose();
       const spec = { config, features: F, targets: 2, weights };
@@ -179,20 +236,36 @@ describe('integrated gradients: completeness (attributions add up to φ(x) − �
 });
 
 const SYN = join(import.meta.dirname, '..', 'data', 'synthetic-gp');
-const synthetic = { geno: join(SYN, 'genotypes.csv.gz'), pheno: join(SYN, 'phenotypes.csv'), traits: ['yield', 'height'], features: 'markers' as const, pcs: 50, graph: 'knn' as const, knn: 5, threshold: 0 };
+const synthetic = {
+  geno: join(SYN, 'genotypes.csv.gz'),
+  pheno: join(SYN, 'phenotypes.csv'),
+  traits: ['yield', 'height'],
+  features: 'markers' as const,
+  pcs: 50,
+  graph: 'knn' as const,
+  knn: 5,
+  threshold: 0,
+};
 
 describe.skipIf(!existsSync(SYN))('genomic explanations on the synthetic set', () => {
   it('the marker map: features rebuilt from the markers, and its transpose is the adjoint (⟨F(a), g⟩ = ⟨a, Fᵀ(g)⟩), with one block and with 3', async () => {
     for (const branches of [1, 3]) {
-      const { data, markers } = await prepareStudy(rt, { ...synthetic, ...(branches > 1 ? { branches } : {}) }, () => {}, { markers: true });
+      const { data, markers } = await prepareStudy(
+        rt,
+        { ...synthetic, ...(branches > 1 ? { branches } : {}) },
+        () => {},
+        { markers: true },
+      );
       const space = await markerSpace(rt, data, markers!);
       try {
         expect(space.mapError).toBeLessThan(1e-2);
         const r = new Rng(branches);
         const a = Float32Array.from({ length: space.values.length }, () => r.normal());
         const g = Float32Array.from({ length: data.n * data.f }, () => r.normal());
-        const fa = await space.toModel(a), gt = await space.gradToSpace(g);
-        let lhs = 0, rhs = 0;
+        const fa = await space.toModel(a),
+          gt = await space.gradToSpace(g);
+        let lhs = 0,
+          rhs = 0;
         for (let k = 0; k < fa.length; k++) lhs += fa[k]! * g[k]!;
         for (let k = 0; k < a.length; k++) rhs += a[k]! * gt[k]!;
         expect(Math.abs(lhs - rhs)).toBeLessThan(1e-3 * Math.abs(lhs) + 1e-2);
@@ -209,10 +282,14 @@ describe.skipIf(!existsSync(SYN))('genomic explanations on the synthetic set', (
     const gb = gblupEffects(data, markers!, t, true)!;
     const all = Int32Array.from({ length: data.n }, (_, i) => i);
     const direct = (k: Float64Array): Float64Array => {
-      const fit = fitKernelReml(kernelBasis(trainBlock(k, data.n, gb.train), gb.train.length), Float64Array.from(gb.train, (i) => data.y[t]![i]!));
+      const fit = fitKernelReml(
+        kernelBasis(trainBlock(k, data.n, gb.train), gb.train.length),
+        Float64Array.from(gb.train, (i) => data.y[t]![i]!),
+      );
       return predictKernel(fit, k, data.n, gb.train, all);
     };
-    const gPred = direct(data.grm), fromEffects = predictFromEffects(markers!, gb);
+    const gPred = direct(data.grm),
+      fromEffects = predictFromEffects(markers!, gb);
     const m = markers!.clean.m;
     const rPred = direct(data.markerKernel);
     for (let i = 0; i < data.n; i++) {
@@ -234,7 +311,16 @@ describe.skipIf(!existsSync(SYN))('genomic explanations on the synthetic set', (
     expect(ex.mapError).toBeLessThan(1e-2);
     // The sanity check: the same models with their weights shuffled (same values, other places).
     const r = new Rng(99);
-    const shuffled = members.map((m) => ({ ...m, weights: new Map([...m.weights].map(([k, w]) => { const s = Float32Array.from(w); r.shuffle(s as unknown as number[]); return [k, s]; })) }));
+    const shuffled = members.map((m) => ({
+      ...m,
+      weights: new Map(
+        [...m.weights].map(([k, w]) => {
+          const s = Float32Array.from(w);
+          r.shuffle(s as unknown as number[]);
+          return [k, s];
+        }),
+      ),
+    }));
     const rnd = await explainGenomic(rt, data, markers!, cfg, shuffled, { method: 'ig', steps: 32 });
     const rho = spearman(ex.importance, rnd.importance);
     expect(rho).toBeLessThan(0.5);

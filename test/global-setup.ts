@@ -23,14 +23,18 @@ function newest(dir: string, ext: RegExp): number {
 
 /** Why the build is stale, or null when it is current. */
 export function staleness(): string | null {
-  const wasm = ['graft-simd.wasm', 'graft-relaxed.wasm', 'graft-simd-local.wasm', 'graft-relaxed-local.wasm'].map((f) => join(root, 'build', f));
+  const wasm = ['graft-simd.wasm', 'graft-relaxed.wasm', 'graft-simd-local.wasm', 'graft-relaxed-local.wasm'].map((f) =>
+    join(root, 'build', f),
+  );
   const bundle = join(root, 'dist', 'infer', 'graft-infer.js');
   const worker = join(root, 'dist', 'src', 'runtime', 'worker.js');
   if (!wasm.every(existsSync) || !existsSync(worker) || !existsSync(bundle)) return 'dist/ or build/ is missing';
   const wasmTime = Math.min(...wasm.map((f) => statSync(f).mtimeMs));
   if (newest(join(root, 'assembly'), /\.ts$/) > wasmTime) return 'assembly/ is newer than build/';
-  if (newest(join(root, 'src'), /\.ts$/) > newest(join(root, 'dist', 'src'), /\.js$/)) return 'src/ is newer than dist/';
-  if (Math.max(newest(join(root, 'src'), /\.ts$/), wasmTime) > statSync(bundle).mtimeMs) return 'src/ or build/ is newer than the inference bundle';
+  if (newest(join(root, 'src'), /\.ts$/) > newest(join(root, 'dist', 'src'), /\.js$/))
+    return 'src/ is newer than dist/';
+  if (Math.max(newest(join(root, 'src'), /\.ts$/), wasmTime) > statSync(bundle).mtimeMs)
+    return 'src/ or build/ is newer than the inference bundle';
   return null;
 }
 
@@ -57,7 +61,8 @@ function rebuildIfStale(): void {
   if (why === null) return;
   console.error(`graft tests: ${why}; rebuilding (npm run build) so worker threads run the code under test`);
   const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`graft tests: ${why}, and 'npm run build' failed (exit ${r.status}): fix the build first`);
+  if (r.status !== 0)
+    throw new Error(`graft tests: ${why}, and 'npm run build' failed (exit ${r.status}): fix the build first`);
   const still = staleness();
   if (still !== null) throw new Error(`graft tests: still stale after 'npm run build': ${still}`);
 }

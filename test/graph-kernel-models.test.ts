@@ -30,7 +30,8 @@ describe('the stacking blend weight', () => {
   });
 
   it('is 1 when the graph model is exact, 0 when the kernel model is, and 0 when the two agree', () => {
-    const y = [1, -2, 3, 0.5], noisy = [0, 1, 1, -1];
+    const y = [1, -2, 3, 0.5],
+      noisy = [0, 1, 1, -1];
     expect(blendWeight(y, y, noisy)).toBe(1);
     expect(blendWeight(y, noisy, y)).toBe(0);
     expect(blendWeight(y, noisy, noisy)).toBe(0);
@@ -55,24 +56,33 @@ describe('the stacking blend weight', () => {
 
 describe('a GCN with a given inner validation split', () => {
   it('never fits the validation nodes: changing their phenotypes leaves the fitted weights unchanged', async () => {
-    const n = 60, f = 6, r = rng(3);
+    const n = 60,
+      f = 6,
+      r = rng(3);
     const features = Float32Array.from({ length: n * f }, () => r() - 0.5);
-    const src = Int32Array.from({ length: n }, (_, i) => i), dst = Int32Array.from({ length: n }, (_, i) => (i + 1) % n);
+    const src = Int32Array.from({ length: n }, (_, i) => i),
+      dst = Int32Array.from({ length: n }, (_, i) => (i + 1) % n);
     const y = Float64Array.from({ length: n }, (_, i) => features[i * f]! + 0.3 * r());
-    const train = Int32Array.from({ length: 50 }, (_, i) => i), validation = Int32Array.of(3, 10, 20, 41);
+    const train = Int32Array.from({ length: 50 }, (_, i) => i),
+      validation = Int32Array.of(3, 10, 20, 41);
     // One epoch: the reported weights are then that epoch's whatever the validation loss (it picks the best epoch otherwise).
     const c = { ...GCN_GP_DEFAULTS, epochs: 1, patience: 0, hidden: 8, layers: 2, ensemble: 1 };
     const rt = await Runtime.create({ threads: 1 });
     try {
-      const fitOn = (yy: Float64Array) => trainGcnRegressor(rt, { n, features, f, src, dst, y: yy, train, validation }, c);
+      const fitOn = (yy: Float64Array) =>
+        trainGcnRegressor(rt, { n, features, f, src, dst, y: yy, train, validation }, c);
       const a = await fitOn(y);
-      const moved = Float64Array.from(y); for (const i of validation) moved[i] = moved[i]! + 5;
+      const moved = Float64Array.from(y);
+      for (const i of validation) moved[i] = moved[i]! + 5;
       const b = await fitOn(moved);
       expect(b.predictions).toEqual(a.predictions);
       expect(b.valLoss).not.toBe(a.valLoss);
-      const movedFit = Float64Array.from(y); movedFit[5] = movedFit[5]! + 5;
+      const movedFit = Float64Array.from(y);
+      movedFit[5] = movedFit[5]! + 5;
       expect((await fitOn(movedFit)).predictions).not.toEqual(a.predictions);
-      await expect(trainGcnRegressor(rt, { n, features, f, src, dst, y, train, validation: Int32Array.of(55) }, c)).rejects.toThrow(/data\.validation/);
+      await expect(
+        trainGcnRegressor(rt, { n, features, f, src, dst, y, train, validation: Int32Array.of(55) }, c),
+      ).rejects.toThrow(/data\.validation/);
     } finally {
       await rt.close();
     }
@@ -81,37 +91,83 @@ describe('a GCN with a given inner validation split', () => {
 
 describe('stacked and boosted graph models in a study (synthetic set)', () => {
   const base: StudyOptions = {
-    geno: join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'), pheno: join(SYNTHETIC_GP_DIR, 'phenotypes.csv'), traits: ['height'], qc: { minMaf: 0.01, minCallRate: 0.9 },
-    features: 'pcs', pcs: 20, graph: 'knn', knn: 5, threshold: 0, models: ['stack', 'boost', 'rkhs'], k: 3, repeats: 1, seed: 3, threads: 1,
+    geno: join(SYNTHETIC_GP_DIR, 'genotypes.csv.gz'),
+    pheno: join(SYNTHETIC_GP_DIR, 'phenotypes.csv'),
+    traits: ['height'],
+    qc: { minMaf: 0.01, minCallRate: 0.9 },
+    features: 'pcs',
+    pcs: 20,
+    graph: 'knn',
+    knn: 5,
+    threshold: 0,
+    models: ['stack', 'boost', 'rkhs'],
+    k: 3,
+    repeats: 1,
+    seed: 3,
+    threads: 1,
     gcn: { ...GCN_GP_DEFAULTS, epochs: 30, patience: 10, hidden: 16, ensemble: 2 },
   };
 
   it('boost = RKHS + a GCN fitted to its residuals; stack = w·GCN + (1 − w)·RKHS with w fitted on the inner split', async () => {
     const res = await runStudy(base);
-    const d = res.data, y = d.y[0]!;
+    const d = res.data,
+      y = d.y[0]!;
     const kernels = RKHS_BANDWIDTHS.map((t) => gaussianKernel(d.grm, d.n, t));
     const rt = await Runtime.create({ threads: 1 });
     try {
       for (let fold = 1; fold <= 3; fold++) {
-        const pred = (m: string): Map<number, number> => new Map(res.predictions.filter((p) => p.model === m && p.fold === fold).map((p) => [p.sample, p.predicted]));
-        const boost = pred('boost'), stack = pred('stack'), rkhs = pred('rkhs');
-        const train = Int32Array.from(Array.from({ length: d.n }, (_, i) => i).filter((i) => Number.isFinite(y[i]!) && !boost.has(i) && !rkhs.has(i)));
+        const pred = (m: string): Map<number, number> =>
+          new Map(res.predictions.filter((p) => p.model === m && p.fold === fold).map((p) => [p.sample, p.predicted]));
+        const boost = pred('boost'),
+          stack = pred('stack'),
+          rkhs = pred('rkhs');
+        const train = Int32Array.from(
+          Array.from({ length: d.n }, (_, i) => i).filter(
+            (i) => Number.isFinite(y[i]!) && !boost.has(i) && !rkhs.has(i),
+          ),
+        );
         const test = Int32Array.from([...rkhs.keys()]);
         // RKHS: the study's own rkhs model is the kernel half of both.
-        const rk = fitRkhs(kernels, RKHS_BANDWIDTHS, d.n, train, Float64Array.from(train, (i) => y[i]!));
+        const rk = fitRkhs(
+          kernels,
+          RKHS_BANDWIDTHS,
+          d.n,
+          train,
+          Float64Array.from(train, (i) => y[i]!),
+        );
         const kTest = predictKernel(rk.fit, rk.kernel, d.n, train, test);
-        test.forEach((s, q) => { expect(rkhs.get(s)).toBeCloseTo(kTest[q]!, 10); });
+        test.forEach((s, q) => {
+          expect(rkhs.get(s)).toBeCloseTo(kTest[q]!, 10);
+        });
         // boost − RKHS: the GCN ensemble on the residuals, recomputed here member by member.
         const fitted = predictKernel(rk.fit, rk.kernel, d.n, train, train);
         const residual = new Float64Array(d.n).fill(NaN);
-        train.forEach((i, q) => { residual[i] = y[i]! - fitted[q]!; });
-        const members = await Promise.all([0, 1].map((e) => trainGcnRegressor(rt, { n: d.n, features: d.features, f: d.f, src: d.src, dst: d.dst, y: residual, train }, { ...base.gcn, seed: base.gcn.seed + fold + 100_003 * e })));
-        test.forEach((s, q) => { expect(boost.get(s)).toBeCloseTo(kTest[q]! + (members[0]!.predictions[s]! + members[1]!.predictions[s]!) / 2, 8); });
+        train.forEach((i, q) => {
+          residual[i] = y[i]! - fitted[q]!;
+        });
+        const members = await Promise.all(
+          [0, 1].map((e) =>
+            trainGcnRegressor(
+              rt,
+              { n: d.n, features: d.features, f: d.f, src: d.src, dst: d.dst, y: residual, train },
+              { ...base.gcn, seed: base.gcn.seed + fold + 100_003 * e },
+            ),
+          ),
+        );
+        test.forEach((s, q) => {
+          expect(boost.get(s)).toBeCloseTo(
+            kTest[q]! + (members[0]!.predictions[s]! + members[1]!.predictions[s]!) / 2,
+            8,
+          );
+        });
         // stack: between its two halves, with the fold's recorded weight.
         const w = res.folds.find((f) => f.model === 'stack' && f.fold === fold)!.info['w_graph']!;
         expect(w).toBeGreaterThanOrEqual(0);
         expect(w).toBeLessThanOrEqual(1);
-        if (w === 0) test.forEach((s, q) => { expect(stack.get(s)).toBeCloseTo(kTest[q]!, 10); });
+        if (w === 0)
+          test.forEach((s, q) => {
+            expect(stack.get(s)).toBeCloseTo(kTest[q]!, 10);
+          });
       }
     } finally {
       await rt.close();

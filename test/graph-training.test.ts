@@ -6,15 +6,34 @@ import { GraphTrainer, regressionByTarget, type GraphTrainConfig } from '../src/
 import { bitsEqual, closeness } from './helpers.js';
 
 const base: GraphTrainConfig = {
-  task: 'regression', layers: 3, hidden: 32, dropout: 0.1, pool: 'mean', lr: 0.01, weightDecay: 0,
-  epochs: 3, batchSize: 64, shardSize: 16, patience: 0, seed: 5,
+  task: 'regression',
+  layers: 3,
+  hidden: 32,
+  dropout: 0.1,
+  pool: 'mean',
+  lr: 0.01,
+  weightDecay: 0,
+  epochs: 3,
+  batchSize: 64,
+  shardSize: 16,
+  patience: 0,
+  seed: 5,
 };
 
-async function train(threads: number, config: GraphTrainConfig, graphs = syntheticMolecules({ graphs: 256, seed: 2 })): Promise<{ weights: Float32Array[]; losses: number[]; trainer: GraphTrainer; rt: Runtime }> {
+async function train(
+  threads: number,
+  config: GraphTrainConfig,
+  graphs = syntheticMolecules({ graphs: 256, seed: 2 }),
+): Promise<{ weights: Float32Array[]; losses: number[]; trainer: GraphTrainer; rt: Runtime }> {
   const rt = await Runtime.create({ threads });
   const trainer = new GraphTrainer(rt, 8, 4, config);
   const hist = await trainer.fit(graphs, []);
-  return { weights: trainer.master.params().map((p) => (p.value.data() as Float32Array).slice()), losses: hist.map((h) => h.train_loss), trainer, rt };
+  return {
+    weights: trainer.master.params().map((p) => (p.value.data() as Float32Array).slice()),
+    losses: hist.map((h) => h.train_loss),
+    trainer,
+    rt,
+  };
 }
 
 describe('graph-level training with batch splitting', () => {
@@ -33,7 +52,9 @@ describe('graph-level training with batch splitting', () => {
     }
     for (const r of runs.slice(1)) {
       expect(r.losses).toEqual(runs[0]!.losses);
-      r.weights.forEach((w, i) => { expect(bitsEqual(w, runs[0]!.weights[i]!)).toBe(true); });
+      r.weights.forEach((w, i) => {
+        expect(bitsEqual(w, runs[0]!.weights[i]!)).toBe(true);
+      });
     }
   });
 
@@ -41,8 +62,13 @@ describe('graph-level training with batch splitting', () => {
     const noDrop = { ...base, dropout: 0, epochs: 1 };
     const a = await train(2, { ...noDrop, shardSize: 64 });
     const b = await train(2, { ...noDrop, shardSize: 16 });
-    a.weights.forEach((w, i) => { expect(closeness(w, b.weights[i]!, 1e-5, 1e-4)).toBeLessThanOrEqual(1); });
-    for (const r of [a, b]) { r.trainer.dispose(); await r.rt.close(); }
+    a.weights.forEach((w, i) => {
+      expect(closeness(w, b.weights[i]!, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+    });
+    for (const r of [a, b]) {
+      r.trainer.dispose();
+      await r.rt.close();
+    }
   });
 
   it('learns graph-level regression targets (composition) well beyond the mean predictor', async () => {
@@ -76,11 +102,14 @@ describe('graph-level training with batch splitting', () => {
     let calls = 0;
     await trainer.fit(data, data.slice(0, 8), {
       onEpoch: () => snapshots.push(trainer.master.params().map((p) => (p.value.data() as Float32Array).slice())),
-      restoreBest: true, valScore: () => scores[calls++]!,
+      restoreBest: true,
+      valScore: () => scores[calls++]!,
     });
     expect(trainer.bestEpoch).toBe(2);
     expect(trainer.history.map((h) => h.val_score)).toEqual(scores);
-    trainer.master.params().forEach((p, i) => { expect(bitsEqual(p.value.data() as Float32Array, snapshots[1]![i]!)).toBe(true); });
+    trainer.master.params().forEach((p, i) => {
+      expect(bitsEqual(p.value.data() as Float32Array, snapshots[1]![i]!)).toBe(true);
+    });
     expect(bitsEqual(snapshots[3]![0]!, snapshots[1]![0]!)).toBe(false);
     trainer.dispose();
     await rt.close();
@@ -88,7 +117,9 @@ describe('graph-level training with batch splitting', () => {
 
   it('rejects a bad configuration by name', async () => {
     const rt = await Runtime.create({ threads: 1 });
-    expect(() => new GraphTrainer(rt, 8, 4, { ...base, shardSize: 0 })).toThrow("GraphTrainer: argument 'config.shardSize' must be a positive integer, got 0");
+    expect(() => new GraphTrainer(rt, 8, 4, { ...base, shardSize: 0 })).toThrow(
+      "GraphTrainer: argument 'config.shardSize' must be a positive integer, got 0",
+    );
     expect(() => new GraphTrainer(rt, 8, 4, { ...base, layers: 1 })).toThrow(/at least 2/);
     await rt.close();
   });
@@ -98,21 +129,44 @@ describe('graph-level training with batch splitting', () => {
    * the runtime starts: Piscina's replacements for a dead thread do not see it), beside a
    * serial trainer of the same config, both on one 32-graph batch in shards of 16.
    */
-  async function faultyWorkers(spec: string, seed: number, body: (t: { trainer: GraphTrainer; serial: GraphTrainer; rt: Runtime; step: () => Promise<number>; batch: GraphSample[] }) => Promise<void>): Promise<void> {
+  async function faultyWorkers(
+    spec: string,
+    seed: number,
+    body: (t: {
+      trainer: GraphTrainer;
+      serial: GraphTrainer;
+      rt: Runtime;
+      step: () => Promise<number>;
+      batch: GraphSample[];
+    }) => Promise<void>,
+  ): Promise<void> {
     process.env['GRAFT_TEST_FAULT'] = spec;
     const rt = await Runtime.create({ threads: 2 });
     delete process.env['GRAFT_TEST_FAULT'];
     const serialRt = await Runtime.create({ threads: 1 });
     const cfg = { ...base, batchSize: 32, shardSize: 16 };
-    const trainer = new GraphTrainer(rt, 8, 4, cfg), serial = new GraphTrainer(serialRt, 8, 4, cfg);
+    const trainer = new GraphTrainer(rt, 8, 4, cfg),
+      serial = new GraphTrainer(serialRt, 8, 4, cfg);
     const batch = syntheticMolecules({ graphs: 32, seed });
     const maxShard = { nodes: batch.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
     try {
-      await body({ trainer, serial, rt, batch, step: () => trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch)) });
-      trainer.master.params().forEach((p, i) => { expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(true); });
+      await body({
+        trainer,
+        serial,
+        rt,
+        batch,
+        step: () => trainer.holdingWorkers(maxShard, () => trainer.trainStep(batch)),
+      });
+      trainer.master.params().forEach((p, i) => {
+        expect(bitsEqual(p.value.data() as Float32Array, serial.master.params()[i]!.value.data() as Float32Array)).toBe(
+          true,
+        );
+      });
     } finally {
-      trainer.dispose(); serial.dispose();
-      await rt.close(); await serialRt.close();
+      trainer.dispose();
+      serial.dispose();
+      await rt.close();
+      await serialRt.close();
     }
   }
 

@@ -16,13 +16,23 @@ afterAll(() => {
 });
 
 /** Â = D^-1/2 (A + I) D^-1/2 in float64, straight from the definition (degree = row sum, 1/sqrt(0) taken as 0). */
-function denseNorm(n: number, src: readonly number[], dst: readonly number[], o: GcnNormOptions = {}): { a: number[][]; present: boolean[][] } {
+function denseNorm(
+  n: number,
+  src: readonly number[],
+  dst: readonly number[],
+  o: GcnNormOptions = {},
+): { a: number[][]; present: boolean[][] } {
   const a = Array.from({ length: n }, () => new Array<number>(n).fill(0));
   const present = Array.from({ length: n }, () => new Array<boolean>(n).fill(false));
-  const sym = o.symmetric ?? true, loops = o.selfLoops ?? true;
-  const add = (i: number, j: number, v: number): void => { a[i]![j]! += v; present[i]![j] = true; };
+  const sym = o.symmetric ?? true,
+    loops = o.selfLoops ?? true;
+  const add = (i: number, j: number, v: number): void => {
+    a[i]![j]! += v;
+    present[i]![j] = true;
+  };
   src.forEach((s, e) => {
-    const d = dst[e]!, w = o.weights ? o.weights[e]! : 1;
+    const d = dst[e]!,
+      w = o.weights ? o.weights[e]! : 1;
     add(s, d, w);
     if (sym && s !== d) add(d, s, w);
   });
@@ -37,7 +47,9 @@ function expectMatchesDense(m: CsrMatrix, want: { a: number[][]; present: boolea
   const n = want.a.length;
   expect(m.rows).toBe(n);
   expect(m.cols).toBe(n);
-  const rp = m.rowPtr.data(), ci = m.colIdx.data(), vv = m.vals.data();
+  const rp = m.rowPtr.data(),
+    ci = m.colIdx.data(),
+    vv = m.vals.data();
   expect(rp[0]).toBe(0);
   for (let i = 0; i < n; i++) {
     const cols: number[] = [];
@@ -86,8 +98,14 @@ describe('gcnNorm against the dense formula', () => {
 
   it('weighted edges, including a zero weight that keeps its entry', () => {
     const r = rng(7);
-    const src: number[] = [], dst: number[] = [], w: number[] = [];
-    for (let e = 0; e < 40; e++) { src.push(Math.floor(r() * 12)); dst.push(Math.floor(r() * 12)); w.push(r() * 3); }
+    const src: number[] = [],
+      dst: number[] = [],
+      w: number[] = [];
+    for (let e = 0; e < 40; e++) {
+      src.push(Math.floor(r() * 12));
+      dst.push(Math.floor(r() * 12));
+      w.push(r() * 3);
+    }
     w[5] = 0;
     normCase(12, src, dst, { weights: w });
   });
@@ -137,23 +155,47 @@ describe('gcnNorm against the dense formula', () => {
   it('random graphs of every awkward size', () => {
     for (const n of [1, 3, 8, 17, 100]) {
       const r = rng(n);
-      const src: number[] = [], dst: number[] = [], w: number[] = [];
-      for (let e = 0; e < 2 * n; e++) { src.push(Math.floor(r() * n)); dst.push(Math.floor(r() * n)); w.push(0.1 + r()); }
+      const src: number[] = [],
+        dst: number[] = [],
+        w: number[] = [];
+      for (let e = 0; e < 2 * n; e++) {
+        src.push(Math.floor(r() * n));
+        dst.push(Math.floor(r() * n));
+        w.push(0.1 + r());
+      }
       normCase(n, src, dst);
       normCase(n, src, dst, { weights: w });
     }
   });
 
   it('rejects bad arguments, naming them', () => {
-    expect(() => gcnNorm(heap, -1, [], [])).toThrow(/^gcnNorm: argument 'nodes' must be a non-negative integer, got -1$/);
-    expect(() => gcnNorm(heap, 2.5, [], [])).toThrow(/^gcnNorm: argument 'nodes' must be a non-negative integer, got 2\.5$/);
-    expect(() => gcnNorm(heap, 3, [0, 1], [1])).toThrow(/^gcnNorm: argument 'dst' must be 2 entries \(as many as src\), got 1$/);
-    expect(() => gcnNorm(heap, 3, [0], [1], { weights: [1, 2] })).toThrow(/^gcnNorm: argument 'options.weights' must be 1 entries \(one per edge\), got 2$/);
-    expect(() => gcnNorm(heap, 3, [0, 3], [1, 1])).toThrow(/^gcnNorm: argument 'src\[1\]' must be a node in \[0, 3\), got 3$/);
-    expect(() => gcnNorm(heap, 3, [0], [-1])).toThrow(/^gcnNorm: argument 'dst\[0\]' must be a node in \[0, 3\), got -1$/);
-    expect(() => gcnNorm(heap, 3, [0], [1.5])).toThrow(/^gcnNorm: argument 'dst\[0\]' must be a node in \[0, 3\), got 1\.5$/);
-    expect(() => gcnNorm(heap, 3, [0, 1], [1, 2], { weights: [1, -2] })).toThrow(/^gcnNorm: argument 'options.weights\[1\]' must be a finite non-negative number, got -2$/);
-    expect(() => gcnNorm(heap, 3, [0], [1], { weights: [NaN] })).toThrow(/^gcnNorm: argument 'options.weights\[0\]' must be a finite non-negative number, got NaN$/);
+    expect(() => gcnNorm(heap, -1, [], [])).toThrow(
+      /^gcnNorm: argument 'nodes' must be a non-negative integer, got -1$/,
+    );
+    expect(() => gcnNorm(heap, 2.5, [], [])).toThrow(
+      /^gcnNorm: argument 'nodes' must be a non-negative integer, got 2\.5$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0, 1], [1])).toThrow(
+      /^gcnNorm: argument 'dst' must be 2 entries \(as many as src\), got 1$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0], [1], { weights: [1, 2] })).toThrow(
+      /^gcnNorm: argument 'options.weights' must be 1 entries \(one per edge\), got 2$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0, 3], [1, 1])).toThrow(
+      /^gcnNorm: argument 'src\[1\]' must be a node in \[0, 3\), got 3$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0], [-1])).toThrow(
+      /^gcnNorm: argument 'dst\[0\]' must be a node in \[0, 3\), got -1$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0], [1.5])).toThrow(
+      /^gcnNorm: argument 'dst\[0\]' must be a node in \[0, 3\), got 1\.5$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0, 1], [1, 2], { weights: [1, -2] })).toThrow(
+      /^gcnNorm: argument 'options.weights\[1\]' must be a finite non-negative number, got -2$/,
+    );
+    expect(() => gcnNorm(heap, 3, [0], [1], { weights: [NaN] })).toThrow(
+      /^gcnNorm: argument 'options.weights\[0\]' must be a finite non-negative number, got NaN$/,
+    );
     expect(heap.stats().blocks).toBe(0);
   });
 });
@@ -161,34 +203,64 @@ describe('gcnNorm against the dense formula', () => {
 /** A small random molecule-like graph: a chain plus a few chords, weights, NaN targets. */
 function sample(nodes: number, features: number, targets: number, seed: number, weighted: boolean): GraphSample {
   const r = rng(seed);
-  const src: number[] = [], dst: number[] = [], w: number[] = [];
-  for (let i = 1; i < nodes; i++) { src.push(i - 1); dst.push(i); w.push(1 + Math.floor(r() * 3)); }
-  for (let e = 0; e < nodes >> 1; e++) { src.push(Math.floor(r() * nodes)); dst.push(Math.floor(r() * nodes)); w.push(1.5); }
+  const src: number[] = [],
+    dst: number[] = [],
+    w: number[] = [];
+  for (let i = 1; i < nodes; i++) {
+    src.push(i - 1);
+    dst.push(i);
+    w.push(1 + Math.floor(r() * 3));
+  }
+  for (let e = 0; e < nodes >> 1; e++) {
+    src.push(Math.floor(r() * nodes));
+    dst.push(Math.floor(r() * nodes));
+    w.push(1.5);
+  }
   const y = Float32Array.from({ length: targets }, (_, t) => ((seed + t) % 3 === 0 ? NaN : r() * 2 - 1));
   return {
-    nodes, x: randn(nodes * features, seed + 100), src: Int32Array.from(src), dst: Int32Array.from(dst),
+    nodes,
+    x: randn(nodes * features, seed + 100),
+    src: Int32Array.from(src),
+    dst: Int32Array.from(dst),
     ...(weighted ? { w: Float32Array.from(w) } : {}),
-    descriptors: randn(6, seed + 200), y,
+    descriptors: randn(6, seed + 200),
+    y,
   };
 }
 
 describe('collate', () => {
-  const F = 5, T = 3;
+  const F = 5,
+    T = 3;
   // Awkward node counts, including a single node and a graph without edges.
-  const samples = [sample(7, F, T, 1, true), sample(1, F, T, 2, false), sample(12, F, T, 3, false), sample(4, F, T, 4, true), sample(9, F, T, 5, true)];
+  const samples = [
+    sample(7, F, T, 1, true),
+    sample(1, F, T, 2, false),
+    sample(12, F, T, 3, false),
+    sample(4, F, T, 4, true),
+    sample(9, F, T, 5, true),
+  ];
   let rt: Runtime;
-  beforeAll(async () => { rt = await Runtime.create({ threads: 1 }); });
-  afterAll(async () => { await rt.close(); });
+  beforeAll(async () => {
+    rt = await Runtime.create({ threads: 1 });
+  });
+  afterAll(async () => {
+    await rt.close();
+  });
 
-  it('each graph\'s block of the batch equals the graph alone and a fresh gcnNorm, bit for bit', () => {
+  it("each graph's block of the batch equals the graph alone and a fresh gcnNorm, bit for bit", () => {
     const batch = collate(heap, samples, F, T);
     try {
       expect(batch.graphs).toBe(samples.length);
       expect(batch.nodes).toBe(samples.reduce((s, g) => s + g.nodes, 0));
       const off = batch.offsets.data();
-      const rp = batch.adj.rowPtr.data(), ci = batch.adj.colIdx.data(), vv = batch.adj.vals.data();
-      const bx = batch.x.data(), by = batch.y.data(), bm = batch.labelMask.data();
-      let at = 0, labels = 0;
+      const rp = batch.adj.rowPtr.data(),
+        ci = batch.adj.colIdx.data(),
+        vv = batch.adj.vals.data();
+      const bx = batch.x.data(),
+        by = batch.y.data(),
+        bm = batch.labelMask.data();
+      let at = 0,
+        labels = 0;
       expect(off[0]).toBe(0);
       samples.forEach((g, i) => {
         expect(off[i + 1]).toBe(at + g.nodes);
@@ -196,7 +268,9 @@ describe('collate', () => {
         const fresh = gcnNorm(heap, g.nodes, g.src, g.dst, g.w ? { weights: g.w } : {});
         try {
           expect(Array.from(alone.offsets.data())).toEqual([0, g.nodes]);
-          const arp = alone.adj.rowPtr.data(), aci = alone.adj.colIdx.data(), avv = alone.adj.vals.data();
+          const arp = alone.adj.rowPtr.data(),
+            aci = alone.adj.colIdx.data(),
+            avv = alone.adj.vals.data();
           expect(bitsEqual(arp, fresh.rowPtr.data())).toBe(true);
           expect(bitsEqual(aci, fresh.colIdx.data())).toBe(true);
           expect(bitsEqual(avv, fresh.vals.data())).toBe(true);
@@ -217,7 +291,8 @@ describe('collate', () => {
           }
           expect(bitsEqual(batch.descriptors!.data().subarray(i * 6, (i + 1) * 6), g.descriptors!)).toBe(true);
         } finally {
-          alone.free(); fresh.free();
+          alone.free();
+          fresh.free();
         }
         at += g.nodes;
       });
@@ -243,7 +318,9 @@ describe('collate', () => {
           const got = ya.data();
           expect(bitsEqual(yv.subarray(at * F, (at + g.nodes) * F), got)).toBe(true);
           // And not trivially: an independent f64 product agrees to f32 accuracy.
-          const rp = alone.adj.rowPtr.data(), ci = alone.adj.colIdx.data(), vv = alone.adj.vals.data();
+          const rp = alone.adj.rowPtr.data(),
+            ci = alone.adj.colIdx.data(),
+            vv = alone.adj.vals.data();
           for (let r = 0; r < g.nodes; r++) {
             for (let c = 0; c < F; c++) {
               let s = 0;
@@ -252,12 +329,14 @@ describe('collate', () => {
             }
           }
         } finally {
-          ya.free(); alone.free();
+          ya.free();
+          alone.free();
         }
         at += g.nodes;
       }
     } finally {
-      y.free(); batch.free();
+      y.free();
+      batch.free();
     }
     expect(h.stats().blocks).toBe(0);
   });
@@ -266,11 +345,15 @@ describe('collate', () => {
     const before = heap.stats().blocks;
     expect(() => collate(heap, [], F, T)).toThrow(/^collate: argument 'samples' must be at least one graph, got 0$/);
     const badX = { ...samples[1]!, x: new Float32Array(F + 1) };
-    expect(() => collate(heap, [samples[0]!, badX], F, T)).toThrow(/^collate: argument 'samples\[1\]\.x' must be 5 values \(1 nodes × 5\), got 6$/);
+    expect(() => collate(heap, [samples[0]!, badX], F, T)).toThrow(
+      /^collate: argument 'samples\[1\]\.x' must be 5 values \(1 nodes × 5\), got 6$/,
+    );
     const badY = { ...samples[1]!, y: new Float32Array(1) };
     expect(() => collate(heap, [badY], F, T)).toThrow(/^collate: argument 'samples\[0\]\.y' must be 3 targets, got 1$/);
     const badD = { ...samples[1]!, descriptors: new Float32Array(2) };
-    expect(() => collate(heap, [samples[0]!, badD], F, T)).toThrow(/^collate: argument 'samples\[1\]\.descriptors' must be 6 values \(as samples\[0\]\), got 2$/);
+    expect(() => collate(heap, [samples[0]!, badD], F, T)).toThrow(
+      /^collate: argument 'samples\[1\]\.descriptors' must be 6 values \(as samples\[0\]\), got 2$/,
+    );
     expect(heap.stats().blocks).toBe(before);
   });
 });
@@ -280,34 +363,74 @@ describe('CsrMatrix', () => {
     CsrMatrix.fromArrays(heap, rows, cols, rp, ci, vv);
 
   it('fromArrays rejects bad sizes and row pointers', () => {
-    expect(() => fa(-1, 2, [0], [])).toThrow(/^CsrMatrix\.fromArrays: argument 'rows' must be a non-negative integer, got -1$/);
-    expect(() => fa(1.5, 2, [0, 0], [])).toThrow(/^CsrMatrix\.fromArrays: argument 'rows' must be a non-negative integer, got 1\.5$/);
-    expect(() => fa(2, -3, [0, 0, 0], [])).toThrow(/^CsrMatrix\.fromArrays: argument 'cols' must be a non-negative integer, got -3$/);
-    expect(() => fa(2, 2, [0, 0], [])).toThrow(/^CsrMatrix\.fromArrays: argument 'rowPtr' must be 3 entries \(rows \+ 1\), got "2 entries"$/);
+    expect(() => fa(-1, 2, [0], [])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'rows' must be a non-negative integer, got -1$/,
+    );
+    expect(() => fa(1.5, 2, [0, 0], [])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'rows' must be a non-negative integer, got 1\.5$/,
+    );
+    expect(() => fa(2, -3, [0, 0, 0], [])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'cols' must be a non-negative integer, got -3$/,
+    );
+    expect(() => fa(2, 2, [0, 0], [])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'rowPtr' must be 3 entries \(rows \+ 1\), got "2 entries"$/,
+    );
     expect(() => fa(2, 2, [1, 1, 1], [0])).toThrow(/^CsrMatrix\.fromArrays: argument 'rowPtr\[0\]' must be 0, got 1$/);
-    expect(() => fa(3, 2, [0, 2, 1, 2], [0, 1])).toThrow(/^CsrMatrix\.fromArrays: argument 'rowPtr\[2\]' must be an integer >= rowPtr\[1\] = 2, got 1$/);
-    expect(() => fa(2, 2, [0, 0.5, 1], [0])).toThrow(/^CsrMatrix\.fromArrays: argument 'rowPtr\[1\]' must be an integer >= rowPtr\[0\] = 0, got 0\.5$/);
-    expect(() => fa(2, 2, [0, 1, 3], [0, 1])).toThrow(/^CsrMatrix\.fromArrays: argument 'rowPtr\[2\]' must be nnz = colIdx\.length = 2, got 3$/);
+    expect(() => fa(3, 2, [0, 2, 1, 2], [0, 1])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'rowPtr\[2\]' must be an integer >= rowPtr\[1\] = 2, got 1$/,
+    );
+    expect(() => fa(2, 2, [0, 0.5, 1], [0])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'rowPtr\[1\]' must be an integer >= rowPtr\[0\] = 0, got 0\.5$/,
+    );
+    expect(() => fa(2, 2, [0, 1, 3], [0, 1])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'rowPtr\[2\]' must be nnz = colIdx\.length = 2, got 3$/,
+    );
   });
 
   it('fromArrays rejects bad column indices and values', () => {
-    expect(() => fa(1, 3, [0, 2], [0, 3])).toThrow(/^CsrMatrix\.fromArrays: argument 'colIdx\[1\]' must be an integer in \[0, 3\), got 3$/);
-    expect(() => fa(1, 3, [0, 1], [-1])).toThrow(/^CsrMatrix\.fromArrays: argument 'colIdx\[0\]' must be an integer in \[0, 3\), got -1$/);
-    expect(() => fa(1, 3, [0, 1], [1.25])).toThrow(/^CsrMatrix\.fromArrays: argument 'colIdx\[0\]' must be an integer in \[0, 3\), got 1\.25$/);
-    expect(() => fa(1, 3, [0, 2], [0, 1], [1])).toThrow(/^CsrMatrix\.fromArrays: argument 'vals' must be 2 entries \(one per nonzero\), got "1 entries"$/);
-    expect(() => fa(1, 3, [0, 2], [0, 1], [1, Infinity])).toThrow(/^CsrMatrix\.fromArrays: argument 'vals\[1\]' must be a finite number, got Infinity$/);
-    expect(() => fa(1, 3, [0, 1], [0], [NaN])).toThrow(/^CsrMatrix\.fromArrays: argument 'vals\[0\]' must be a finite number, got NaN$/);
+    expect(() => fa(1, 3, [0, 2], [0, 3])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'colIdx\[1\]' must be an integer in \[0, 3\), got 3$/,
+    );
+    expect(() => fa(1, 3, [0, 1], [-1])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'colIdx\[0\]' must be an integer in \[0, 3\), got -1$/,
+    );
+    expect(() => fa(1, 3, [0, 1], [1.25])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'colIdx\[0\]' must be an integer in \[0, 3\), got 1\.25$/,
+    );
+    expect(() => fa(1, 3, [0, 2], [0, 1], [1])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'vals' must be 2 entries \(one per nonzero\), got "1 entries"$/,
+    );
+    expect(() => fa(1, 3, [0, 2], [0, 1], [1, Infinity])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'vals\[1\]' must be a finite number, got Infinity$/,
+    );
+    expect(() => fa(1, 3, [0, 1], [0], [NaN])).toThrow(
+      /^CsrMatrix\.fromArrays: argument 'vals\[0\]' must be a finite number, got NaN$/,
+    );
     expect(heap.stats().blocks).toBe(0);
   });
 
   it('fromCoo rejects mismatched lengths and out-of-range entries', () => {
-    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [0, 1], [0])).toThrow(/^CsrMatrix\.fromCoo: argument 'col' must be 2 entries \(as many as row\), got "1 entries"$/);
-    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [0, 1], [0, 1], [1])).toThrow(/^CsrMatrix\.fromCoo: argument 'val' must be 2 entries \(as many as row\), got "1 entries"$/);
-    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [0, 2], [0, 1])).toThrow(/^CsrMatrix\.fromCoo: argument 'row\[1\]' must be an integer in \[0, 2\), got 2$/);
-    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [-1], [0])).toThrow(/^CsrMatrix\.fromCoo: argument 'row\[0\]' must be an integer in \[0, 2\), got -1$/);
-    expect(() => CsrMatrix.fromCoo(heap, 2, 3, [0, 1], [0, 3])).toThrow(/^CsrMatrix\.fromCoo: argument 'col\[1\]' must be an integer in \[0, 3\), got 3$/);
-    expect(() => CsrMatrix.fromCoo(heap, 2, 3, [0], [0.5])).toThrow(/^CsrMatrix\.fromCoo: argument 'col\[0\]' must be an integer in \[0, 3\), got 0\.5$/);
-    expect(() => CsrMatrix.fromCoo(heap, 2, 3, [0, 1], [0, 1], [1, NaN])).toThrow(/^CsrMatrix\.fromCoo: argument 'val\[1\]' must be a finite number, got NaN$/);
+    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [0, 1], [0])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'col' must be 2 entries \(as many as row\), got "1 entries"$/,
+    );
+    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [0, 1], [0, 1], [1])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'val' must be 2 entries \(as many as row\), got "1 entries"$/,
+    );
+    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [0, 2], [0, 1])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'row\[1\]' must be an integer in \[0, 2\), got 2$/,
+    );
+    expect(() => CsrMatrix.fromCoo(heap, 2, 2, [-1], [0])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'row\[0\]' must be an integer in \[0, 2\), got -1$/,
+    );
+    expect(() => CsrMatrix.fromCoo(heap, 2, 3, [0, 1], [0, 3])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'col\[1\]' must be an integer in \[0, 3\), got 3$/,
+    );
+    expect(() => CsrMatrix.fromCoo(heap, 2, 3, [0], [0.5])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'col\[0\]' must be an integer in \[0, 3\), got 0\.5$/,
+    );
+    expect(() => CsrMatrix.fromCoo(heap, 2, 3, [0, 1], [0, 1], [1, NaN])).toThrow(
+      /^CsrMatrix\.fromCoo: argument 'val\[1\]' must be a finite number, got NaN$/,
+    );
     expect(heap.stats().blocks).toBe(0);
   });
 

@@ -15,7 +15,8 @@ describe('Heap', () => {
       blocks.push([p, size]);
     }
     blocks.sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < blocks.length; i++) expect(blocks[i]![0]).toBeGreaterThanOrEqual(blocks[i - 1]![0] + blocks[i - 1]![1]);
+    for (let i = 1; i < blocks.length; i++)
+      expect(blocks[i]![0]).toBeGreaterThanOrEqual(blocks[i - 1]![0] + blocks[i - 1]![1]);
   });
 
   it('reuses space across 1000 epochs of the same allocations without growing', () => {
@@ -40,8 +41,12 @@ describe('Heap', () => {
   it('coalesces freed neighbours so a large block fits again', () => {
     const heap = new Heap({ initialBytes: 4 * PAGE });
     const cap = heap.stats().capacity;
-    const a = heap.alloc(PAGE), b = heap.alloc(PAGE), c = heap.alloc(PAGE);
-    heap.free(b); heap.free(a); heap.free(c);
+    const a = heap.alloc(PAGE),
+      b = heap.alloc(PAGE),
+      c = heap.alloc(PAGE);
+    heap.free(b);
+    heap.free(a);
+    heap.free(c);
     heap.alloc(3 * PAGE);
     expect(heap.stats().capacity).toBe(cap);
   });
@@ -57,14 +62,17 @@ describe('Heap', () => {
 
   it('refuses a request beyond wasm32 and names its size', () => {
     const heap = new Heap({ initialBytes: PAGE });
-    expect(() => heap.alloc(5_000_000_000, 'features float32[1000000, 1250]'))
-      .toThrow(/cannot allocate 5000000000 bytes \(4\.66 GiB\) for features float32\[1000000, 1250\]: a wasm32 memory holds at most 4\.00 GiB/);
+    expect(() => heap.alloc(5_000_000_000, 'features float32[1000000, 1250]')).toThrow(
+      /cannot allocate 5000000000 bytes \(4\.66 GiB\) for features float32\[1000000, 1250\]: a wasm32 memory holds at most 4\.00 GiB/,
+    );
   });
 
   it('refuses a request beyond its own maximum, naming what is in use', () => {
     const heap = new Heap({ initialBytes: PAGE, maxBytes: 8 * PAGE });
     heap.alloc(4 * PAGE);
-    expect(() => heap.alloc(5 * PAGE, 'weights')).toThrow(/cannot allocate 327680 bytes \(320\.00 KiB\) for weights: 256\.00 KiB in use of at most 512\.00 KiB/);
+    expect(() => heap.alloc(5 * PAGE, 'weights')).toThrow(
+      /cannot allocate 327680 bytes \(320\.00 KiB\) for weights: 256\.00 KiB in use of at most 512\.00 KiB/,
+    );
     expect(heap.stats().grows).toBe(1);
   });
 
@@ -72,7 +80,9 @@ describe('Heap', () => {
     const heap = new Heap({ initialBytes: PAGE });
     const p = heap.alloc(10);
     heap.free(p);
-    expect(() => heap.free(p)).toThrow(/Heap.free: argument 'ptr' must be an address returned by alloc and not yet freed, got \d+/);
+    expect(() => heap.free(p)).toThrow(
+      /Heap.free: argument 'ptr' must be an address returned by alloc and not yet freed, got \d+/,
+    );
     expect(() => heap.alloc(-1)).toThrow(/argument 'bytes'/);
     expect(() => new Heap({ maxBytes: 5e9 })).toThrow(/options.maxBytes/);
   });

@@ -42,7 +42,10 @@ export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, atol: numb
   return worst;
 }
 
-export function bitsEqual(a: Float32Array | Int32Array | Uint8Array, b: Float32Array | Int32Array | Uint8Array): boolean {
+export function bitsEqual(
+  a: Float32Array | Int32Array | Uint8Array,
+  b: Float32Array | Int32Array | Uint8Array,
+): boolean {
   const x = new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
   const y = new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   return x.length === y.length && x.every((v, i) => v === y[i]);
@@ -64,7 +67,10 @@ export function tempDir(prefix: string): string {
 }
 
 /** Runs the built CLI (dist/) with extra environment; the result of spawnSync, as text. */
-export function runGraft(args: string[], env: Record<string, string> = {}): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
+export function runGraft(
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
   const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
@@ -74,12 +80,23 @@ export function runGraft(args: string[], env: Record<string, string> = {}): { st
  * runGraft without blocking: the test process's event loop keeps running (a chain of long
  * spawnSync calls starves vitest's own messages and fails the run with an RPC timeout).
  */
-export function runGraftAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runGraftAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const child = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stdout = '',
+    stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
@@ -104,5 +121,7 @@ export function readJson(file: string): Record<string, unknown> {
 
 /** A run's figures without the fields about time, threads or recovery, which differ between any two runs of one model. */
 export function runFigures(file: string): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(readJson(file)).filter(([k]) => !/(_ms|_s)$|^threads$|^snapshot_|^timing$|^worker_faults$/.test(k)));
+  return Object.fromEntries(
+    Object.entries(readJson(file)).filter(([k]) => !/(_ms|_s)$|^threads$|^snapshot_|^timing$|^worker_faults$/.test(k)),
+  );
 }

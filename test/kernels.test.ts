@@ -20,8 +20,12 @@ const ref = createReferenceBackend(heap.memory);
 function put(values: ArrayLike<number>, type: 'f32' | 'i32' | 'u8' = 'f32'): number {
   const bytes = type === 'u8' ? 1 : 4;
   const ptr = heap.alloc(Math.max(1, values.length) * bytes);
-  const view = type === 'f32' ? new Float32Array(heap.memory.buffer, ptr, values.length)
-    : type === 'i32' ? new Int32Array(heap.memory.buffer, ptr, values.length) : new Uint8Array(heap.memory.buffer, ptr, values.length);
+  const view =
+    type === 'f32'
+      ? new Float32Array(heap.memory.buffer, ptr, values.length)
+      : type === 'i32'
+        ? new Int32Array(heap.memory.buffer, ptr, values.length)
+        : new Uint8Array(heap.memory.buffer, ptr, values.length);
   view.set(values);
   return ptr;
 }
@@ -32,8 +36,14 @@ const u8 = (ptr: number, n: number): Uint8Array => new Uint8Array(heap.memory.bu
 const outBuf = (n: number): number => put(new Float32Array(n).fill(NaN));
 
 /** Runs `call(kernels, r0, r1)` whole and split at `cut`; both must agree bitwise. */
-function runSplit(k: KernelBackend, out: number, n: number, total: number, cut: number,
-  call: (k: KernelBackend, r0: number, r1: number) => void): Float32Array {
+function runSplit(
+  k: KernelBackend,
+  out: number,
+  n: number,
+  total: number,
+  cut: number,
+  call: (k: KernelBackend, r0: number, r1: number) => void,
+): Float32Array {
   call(k, 0, total);
   const whole = f32(out, n);
   new Float32Array(heap.memory.buffer, out, n).fill(NaN);
@@ -60,7 +70,10 @@ function randomCsr(rows: number, cols: number, seed: number): { rp: Int32Array; 
   const vv: number[] = [];
   for (let i = 0; i < rows; i++) {
     const deg = cols === 0 || r() < 0.2 ? 0 : Math.floor(r() * 9); // ~20% empty rows
-    for (let d = 0; d < deg; d++) { ci.push(Math.floor(r() * cols)); vv.push(r() * 2 - 1); }
+    for (let d = 0; d < deg; d++) {
+      ci.push(Math.floor(r() * cols));
+      vv.push(r() * 2 - 1);
+    }
     rp[i + 1] = ci.length;
   }
   return { rp, ci: Int32Array.from(ci), vv: Float32Array.from(vv) };
@@ -74,9 +87,13 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
       for (const n of SIZES) {
         for (const xRows of [1, 9, 240]) {
           const { rp, ci, vv } = randomCsr(rows, xRows, rows * 1000 + n + xRows);
-          const pr = put(rp, 'i32'), pc = put(ci, 'i32'), pv = put(vv), px = put(randn(xRows * n, n + 7));
+          const pr = put(rp, 'i32'),
+            pc = put(ci, 'i32'),
+            pv = put(vv),
+            px = put(randn(xRows * n, n + 7));
           const py = outBuf(rows * n);
-          const call = (b: KernelBackend, r0: number, r1: number): void => b.spmmCsr(pr, pc, pv, px, n, py, n, 0, n, r0, r1);
+          const call = (b: KernelBackend, r0: number, r1: number): void =>
+            b.spmmCsr(pr, pc, pv, px, n, py, n, 0, n, r0, r1);
           const got = runSplit(k, py, rows * n, rows, rows >> 1, call);
           // Column blocks of 32 (the op's cache blocking) give the same bits too.
           if (n > 32) {
@@ -97,27 +114,42 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
     // Y (ldy > n) and a column range that starts past 0, so the bias is indexed by column.
     for (const rows of [0, 1, 5, 17, 100]) {
       for (const n of [...SIZES, 12, 20, 28, 31, 33, 47, 63, 71]) {
-        const xRows = 40, ldy = n + 3;
+        const xRows = 40,
+          ldy = n + 3;
         const { rp, ci, vv } = randomCsr(rows, xRows, rows * 977 + n);
-        const pr = put(rp, 'i32'), pc = put(ci, 'i32'), pv = put(vv), px = put(randn(xRows * n, n + 3));
+        const pr = put(rp, 'i32'),
+          pc = put(ci, 'i32'),
+          pv = put(vv),
+          px = put(randn(xRows * n, n + 3));
         const bias = put(randn(n, n + 17));
         const c0 = n > 5 ? 4 : 0;
         for (const relu of [0, 1]) {
-          const py = outBuf(rows * ldy), pu = outBuf(rows * ldy);
-          const call = (b: KernelBackend, r0: number, r1: number): void => b.spmmCsrBiasRelu(pr, pc, pv, px, n, py, ldy, c0, n, bias, relu, r0, r1);
+          const py = outBuf(rows * ldy),
+            pu = outBuf(rows * ldy);
+          const call = (b: KernelBackend, r0: number, r1: number): void =>
+            b.spmmCsrBiasRelu(pr, pc, pv, px, n, py, ldy, c0, n, bias, relu, r0, r1);
           const got = runSplit(k, py, rows * ldy, rows, rows >> 1, call);
           // The unfused path: the product, the bias on every row, the ReLU over the stored columns.
           k.spmmCsr(pr, pc, pv, px, n, pu, ldy, c0, n, 0, rows);
           const shifted = (p: number): number => p + c0 * 4;
           k.biasAdd(shifted(pu), ldy, shifted(bias), n - c0, 0, rows);
-          if (relu) for (let r = 0; r < rows; r++) k.relu(shifted(pu) + r * ldy * 4, shifted(pu) + r * ldy * 4, 0, n - c0);
+          if (relu)
+            for (let r = 0; r < rows; r++) k.relu(shifted(pu) + r * ldy * 4, shifted(pu) + r * ldy * 4, 0, n - c0);
           expect(bitsEqual(got, f32(pu, rows * ldy))).toBe(true);
-          for (let r = 0; r < rows; r++) for (let c = 0; c < c0; c++) expect(Number.isNaN(got[r * ldy + c]!)).toBe(true); // columns before c0 untouched
-          if (relu) for (let r = 0; r < rows; r++) for (let c = c0; c < n; c++) expect(got[r * ldy + c]!).toBeGreaterThanOrEqual(0);
+          for (let r = 0; r < rows; r++)
+            for (let c = 0; c < c0; c++) expect(Number.isNaN(got[r * ldy + c]!)).toBe(true); // columns before c0 untouched
+          if (relu)
+            for (let r = 0; r < rows; r++)
+              for (let c = c0; c < n; c++) expect(got[r * ldy + c]!).toBeGreaterThanOrEqual(0);
           ref.spmmCsrBiasRelu(pr, pc, pv, px, n, pu, ldy, c0, n, bias, relu, 0, rows);
-          const stored = (a: Float32Array): Float32Array => Float32Array.from({ length: rows * (n - c0) }, (_, i) => a[Math.floor(i / (n - c0)) * ldy + c0 + (i % (n - c0))]!);
+          const stored = (a: Float32Array): Float32Array =>
+            Float32Array.from(
+              { length: rows * (n - c0) },
+              (_, i) => a[Math.floor(i / (n - c0)) * ldy + c0 + (i % (n - c0))]!,
+            );
           expectMatch(kind, stored(got), stored(f32(pu, rows * ldy)), 9);
-          heap.free(py); heap.free(pu);
+          heap.free(py);
+          heap.free(pu);
         }
         for (const p of [pr, pc, pv, px, bias]) heap.free(p);
       }
@@ -130,20 +162,33 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
       for (const n of [...SIZES, 12, 15, 16, 20, 28, 31, 33, 47, 63]) {
         for (const hRows of [1, 9, 240]) {
           const { rp, ci } = randomCsr(rows, hRows, rows * 1000 + n + hRows);
-          const nnz = ci.length, ldg = n + 1, ldh = n + 3; // padded rows: the strides are honoured
-          const gv = randn(rows * ldg, n + 11), hv = randn(hRows * ldh, n + 13);
-          const pr = put(rp, 'i32'), pc = put(ci, 'i32'), pg = put(gv), ph = put(hv);
+          const nnz = ci.length,
+            ldg = n + 1,
+            ldh = n + 3; // padded rows: the strides are honoured
+          const gv = randn(rows * ldg, n + 11),
+            hv = randn(hRows * ldh, n + 13);
+          const pr = put(rp, 'i32'),
+            pc = put(ci, 'i32'),
+            pg = put(gv),
+            ph = put(hv);
           const po = outBuf(nnz);
-          const call = (b: KernelBackend, r0: number, r1: number): void => b.sddmmCsr(pr, pc, pg, ldg, ph, ldh, n, po, r0, r1);
+          const call = (b: KernelBackend, r0: number, r1: number): void =>
+            b.sddmmCsr(pr, pc, pg, ldg, ph, ldh, n, po, r0, r1);
           const got = runSplit(k, po, nnz, rows, rows >> 1, call);
           ref.sddmmCsr(pr, pc, pg, ldg, ph, ldh, n, po, 0, rows);
           expectMatch(kind, got, f32(po, nnz), n);
           // Against the exact dot in f64: within n roundings of the magnitudes summed.
           for (let r = 0; r < rows; r++) {
             for (let e = rp[r]!; e < rp[r + 1]!; e++) {
-              let exact = 0, mag = 0;
-              for (let c = 0; c < n; c++) { const p = gv[r * ldg + c]! * hv[ci[e]! * ldh + c]!; exact += p; mag += Math.abs(p); }
-              if (!(Math.abs(got[e]! - exact) <= n * 2 ** -23 * mag)) throw new Error(`rows ${rows}, n ${n}: out[${e}] = ${got[e]}, exact ${exact}`);
+              let exact = 0,
+                mag = 0;
+              for (let c = 0; c < n; c++) {
+                const p = gv[r * ldg + c]! * hv[ci[e]! * ldh + c]!;
+                exact += p;
+                mag += Math.abs(p);
+              }
+              if (!(Math.abs(got[e]! - exact) <= n * 2 ** -23 * mag))
+                throw new Error(`rows ${rows}, n ${n}: out[${e}] = ${got[e]}, exact ${exact}`);
             }
           }
           for (const p of [pr, pc, pg, ph, po]) heap.free(p);
@@ -160,12 +205,16 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
             const a = put(randn(m * kk, m + n + kk));
             const b = put(randn(kk * n, m * n + kk + 1));
             const c = outBuf(m * n);
-            const lda = form === 'gemmTN' ? m : kk, ldb = form === 'gemmNT' ? kk : n;
-            const call = (be: KernelBackend, r0: number, r1: number): void => be[form](a, lda, b, ldb, c, n, n, kk, r0, r1);
+            const lda = form === 'gemmTN' ? m : kk,
+              ldb = form === 'gemmNT' ? kk : n;
+            const call = (be: KernelBackend, r0: number, r1: number): void =>
+              be[form](a, lda, b, ldb, c, n, n, kk, r0, r1);
             const got = runSplit(k, c, m * n, m, Math.min(m, 5), call);
             ref[form](a, lda, b, ldb, c, n, n, kk, 0, m);
             expectMatch(kind, got, f32(c, m * n), kk);
-            heap.free(a); heap.free(b); heap.free(c);
+            heap.free(a);
+            heap.free(b);
+            heap.free(c);
           }
         }
       }
@@ -176,23 +225,33 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
   // partial sums; long k at small n crosses several pass boundaries (n = 64: 2048-row passes).
   for (const form of ['gemmNN', 'gemmTN', 'gemmNT'] as const) {
     it(`${form}: long k across the cache-blocking passes, split at 4 and 5 rows`, () => {
-      for (const [m, n, kk] of [[6, 64, 4500], [9, 17, 9000], [5, 256, 1100], [13, 8, 300]] as const) {
-        const a = put(randn(m * kk, 11 + m)), b = put(randn(kk * n, 12 + n));
+      for (const [m, n, kk] of [
+        [6, 64, 4500],
+        [9, 17, 9000],
+        [5, 256, 1100],
+        [13, 8, 300],
+      ] as const) {
+        const a = put(randn(m * kk, 11 + m)),
+          b = put(randn(kk * n, 12 + n));
         const c = outBuf(m * n);
-        const lda = form === 'gemmTN' ? m : kk, ldb = form === 'gemmNT' ? kk : n;
+        const lda = form === 'gemmTN' ? m : kk,
+          ldb = form === 'gemmNT' ? kk : n;
         const call = (be: KernelBackend, r0: number, r1: number): void => be[form](a, lda, b, ldb, c, n, n, kk, r0, r1);
         runSplit(k, c, m * n, m, 4, call);
         const got = runSplit(k, c, m * n, m, 5, call);
         ref[form](a, lda, b, ldb, c, n, n, kk, 0, m);
         expectMatch(kind, got, f32(c, m * n), kk);
-        heap.free(a); heap.free(b); heap.free(c);
+        heap.free(a);
+        heap.free(b);
+        heap.free(c);
       }
     });
   }
 
   it('elementwise kernels: relu, reluBackward, scale, axpy, addInto, fill, copy, biasAdd, colSum', () => {
     for (const n of SIZES) {
-      const x = put(randn(n, n)), g = put(randn(n, n + 1));
+      const x = put(randn(n, n)),
+        g = put(randn(n, n + 1));
       const cases: [string, (b: KernelBackend, out: number, s: number, e: number) => void][] = [
         ['relu', (b, out, s, e) => b.relu(x, out, s, e)],
         ['reluBackward', (b, out, s, e) => b.reluBackward(x, g, out, s, e)],
@@ -210,8 +269,10 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
       for (const op of ['axpy', 'addInto'] as const) {
         const y0 = randn(n, 99);
         const y = put(y0);
-        const apply = (b: KernelBackend, s: number, e: number): void => (op === 'axpy' ? b.axpy(0.3, x, y, s, e) : b.addInto(x, y, s, e));
-        apply(k, 0, Math.min(3 , n)); apply(k, Math.min(3 , n), n);
+        const apply = (b: KernelBackend, s: number, e: number): void =>
+          op === 'axpy' ? b.axpy(0.3, x, y, s, e) : b.addInto(x, y, s, e);
+        apply(k, 0, Math.min(3, n));
+        apply(k, Math.min(3, n), n);
         const got = f32(y, n);
         new Float32Array(heap.memory.buffer, y, n).set(y0);
         apply(ref, 0, n);
@@ -219,11 +280,13 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         heap.free(y);
       }
       expect(k.sumF32(x, n)).toBeCloseTo(ref.sumF32(x, n), 10);
-      heap.free(x); heap.free(g);
+      heap.free(x);
+      heap.free(g);
     }
     for (const rows of [0, 1, 5, 17]) {
       for (const cols of SIZES) {
-        const y0 = randn(rows * cols, rows + cols), bias = put(randn(cols, 5));
+        const y0 = randn(rows * cols, rows + cols),
+          bias = put(randn(cols, 5));
         const y = put(y0);
         k.biasAdd(y, cols, bias, cols, 0, rows);
         const got = f32(y, rows * cols);
@@ -241,7 +304,8 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         new Float32Array(heap.memory.buffer, fused, rows * cols).set(y0);
         ref.biasAddRelu(fused, cols, bias, cols, 0, rows);
         expect(bitsEqual(f32(fused, rows * cols), f32(unfused, rows * cols))).toBe(true);
-        heap.free(fused); heap.free(unfused);
+        heap.free(fused);
+        heap.free(unfused);
         const out = outBuf(cols);
         const sums = runSplit(k, out, cols, cols, 4, (b, s, e) => b.colSum(y, cols, out, rows, s, e));
         ref.colSum(y, cols, out, rows, 0, cols);
@@ -249,8 +313,12 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         // reluBackwardColSum: a ReLU output with zeros, the gradient gy = y's values + NaN-free
         // noise; gx and the sums must be reluBackward's and colSum's bits, split by columns.
         const yr0 = randn(rows * cols, rows * 7 + cols).map((v, i) => (i % 5 === 0 ? 0 : Math.max(v, 0)));
-        const yr = put(yr0), gy = put(randn(rows * cols, cols * 3 + 1)), gx = outBuf(rows * cols), out2 = outBuf(cols);
-        const want = outBuf(rows * cols), wantSums = outBuf(cols);
+        const yr = put(yr0),
+          gy = put(randn(rows * cols, cols * 3 + 1)),
+          gx = outBuf(rows * cols),
+          out2 = outBuf(cols);
+        const want = outBuf(rows * cols),
+          wantSums = outBuf(cols);
         k.reluBackward(yr, gy, want, 0, rows * cols);
         k.colSum(want, cols, wantSums, rows, 0, cols);
         const cut = Math.min(cols, 5);
@@ -263,7 +331,9 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         expect(bitsEqual(f32(gx, rows * cols), f32(want, rows * cols))).toBe(true);
         expect(bitsEqual(f32(out2, cols), f32(wantSums, cols))).toBe(true);
         for (const t of [yr, gy, gx, out2, want, wantSums]) heap.free(t);
-        heap.free(y); heap.free(bias); heap.free(out);
+        heap.free(y);
+        heap.free(bias);
+        heap.free(out);
       }
     }
   });
@@ -271,11 +341,15 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
   it('dropout: mask from the counter-based hash, keep rate, scaling, backward', () => {
     const n = 100_003;
     const x = put(randn(n, 3));
-    const y = outBuf(n), mask = put(new Uint8Array(n), 'u8');
-    const p = 0.5, thr = Math.round((1 - p) * 2 ** 32);
+    const y = outBuf(n),
+      mask = put(new Uint8Array(n), 'u8');
+    const p = 0.5,
+      thr = Math.round((1 - p) * 2 ** 32);
     k.dropoutForward(x, y, mask, 12345, -777, thr, 2, 0, 50_001);
     k.dropoutForward(x, y, mask, 12345, -777, thr, 2, 50_001, n);
-    const m = u8(mask, n), yv = f32(y, n), xv = f32(x, n);
+    const m = u8(mask, n),
+      yv = f32(y, n),
+      xv = f32(x, n);
     let kept = 0;
     for (let i = 0; i < n; i++) {
       const want = dropoutHash(i, 12345, -777) < thr ? 1 : 0;
@@ -299,13 +373,27 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
   });
 
   it('softmax cross-entropy, MSE and BCE-with-logits match the reference and finite differences', () => {
-    for (const [n, c] of [[1, 1], [5, 3], [17, 7], [100, 40]] as const) {
+    for (const [n, c] of [
+      [1, 1],
+      [5, 3],
+      [17, 7],
+      [100, 40],
+    ] as const) {
       const logits = randn(n * c, n + c).map((v) => v * 3);
       const lp = put(logits);
-      const labels = put(Int32Array.from({ length: n }, (_, i) => (i * 7) % c), 'i32');
-      const mask = put(Uint8Array.from({ length: n }, (_, i) => (i % 3 === 1 ? 0 : 1)), 'u8');
+      const labels = put(
+        Int32Array.from({ length: n }, (_, i) => (i * 7) % c),
+        'i32',
+      );
+      const mask = put(
+        Uint8Array.from({ length: n }, (_, i) => (i % 3 === 1 ? 0 : 1)),
+        'u8',
+      );
       const targets = put(Float32Array.from({ length: n * c }, (_, i) => (i % 5 === 0 ? 1 : 0)));
-      const lmask = put(Uint8Array.from({ length: n * c }, (_, i) => (i % 4 === 3 ? 0 : 1)), 'u8');
+      const lmask = put(
+        Uint8Array.from({ length: n * c }, (_, i) => (i % 4 === 3 ? 0 : 1)),
+        'u8',
+      );
       const pw = put(Float32Array.from({ length: c }, (_, i) => 1 + i / 2));
       const run = (name: string, b: KernelBackend, g: number, rows: number, s: number, e: number): void => {
         if (name === 'ce') b.softmaxCrossEntropy(lp, c, labels, mask, c, g, c, rows, 0.1, s, e);
@@ -313,39 +401,59 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
         else b.bceWithLogits(lp, c, targets, c, lmask, pw, c, g, c, rows, 0.1, s, e);
       };
       for (const name of ['ce', 'mse', 'bce']) {
-        const g = outBuf(n * c), rows = outBuf(n);
-        run(name, k, g, rows, 0, n >> 1); run(name, k, g, rows, n >> 1, n);
-        const gotG = f32(g, n * c), gotL = f32(rows, n);
+        const g = outBuf(n * c),
+          rows = outBuf(n);
+        run(name, k, g, rows, 0, n >> 1);
+        run(name, k, g, rows, n >> 1, n);
+        const gotG = f32(g, n * c),
+          gotL = f32(rows, n);
         run(name, ref, g, rows, 0, n);
         expect(closeness(gotG, f32(g, n * c), 1e-7, 1e-6)).toBeLessThanOrEqual(1);
         expect(closeness(gotL, f32(rows, n), 1e-6, 1e-6)).toBeLessThanOrEqual(1);
         // Finite differences of 0.1 · Σ row losses (in f64 through the reference formula).
-        const total = (): number => { run(name, ref, g, rows, 0, n); return 0.1 * ref.sumF32(rows, n); };
+        const total = (): number => {
+          run(name, ref, g, rows, 0, n);
+          return 0.1 * ref.sumF32(rows, n);
+        };
         const view = new Float32Array(heap.memory.buffer, lp, n * c);
         for (const i of [0, Math.floor((n * c) / 2), n * c - 1]) {
-          const h = 1e-2, v0 = view[i]!;
-          view[i] = v0 + h; const up = total();
-          view[i] = v0 - h; const down = total();
+          const h = 1e-2,
+            v0 = view[i]!;
+          view[i] = v0 + h;
+          const up = total();
+          view[i] = v0 - h;
+          const down = total();
           view[i] = v0;
           expect(Math.abs(gotG[i]! - (up - down) / (2 * h))).toBeLessThan(2e-3);
         }
-        heap.free(g); heap.free(rows);
+        heap.free(g);
+        heap.free(rows);
       }
       for (const ptr of [lp, labels, mask, targets, lmask, pw]) heap.free(ptr);
     }
     // Uniform logits: cross-entropy is log(classes).
-    const lp = put(new Float32Array(7)), lab = put([3], 'i32'), g = outBuf(7), rows = outBuf(1);
+    const lp = put(new Float32Array(7)),
+      lab = put([3], 'i32'),
+      g = outBuf(7),
+      rows = outBuf(1);
     k.softmaxCrossEntropy(lp, 7, lab, 0, 7, g, 7, rows, 1, 0, 1);
     expect(f32(rows, 1)[0]).toBeCloseTo(Math.log(7), 6);
   });
 
   it('Adam, AdamW and SGD (momentum, Nesterov) steps match the reference', () => {
     for (const n of SIZES) {
-      const w0 = randn(n, 1), g0 = randn(n, 2), m0 = randn(n, 3), v0 = randn(n, 4).map(Math.abs);
+      const w0 = randn(n, 1),
+        g0 = randn(n, 2),
+        m0 = randn(n, 3),
+        v0 = randn(n, 4).map(Math.abs);
       const apply = (b: KernelBackend, which: number): Float32Array => {
-        const w = put(w0), g = put(g0), m = put(m0), v = put(v0);
+        const w = put(w0),
+          g = put(g0),
+          m = put(m0),
+          v = put(v0);
         if (which === 0) b.adamStep(w, g, m, v, 0.01, 0.9, 0.999, 1e-8, 5e-4, 0, 0.01 / 0.1, Math.sqrt(0.001), 0, n);
-        else if (which === 1) b.adamStep(w, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0.01, 1, 0.01 / 0.1, Math.sqrt(0.001), 0, n);
+        else if (which === 1)
+          b.adamStep(w, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0.01, 1, 0.01 / 0.1, Math.sqrt(0.001), 0, n);
         else b.sgdStep(w, g, m, 0.1, 0.9, 0.1, 1e-3, which === 3 ? 1 : 0, 0, 0, n);
         const out = Float32Array.from([...f32(w, n), ...f32(m, n), ...f32(v, n)]);
         for (const p of [w, g, m, v]) heap.free(p);
@@ -354,7 +462,10 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
       for (const which of [0, 1, 2, 3]) expect(bitsEqual(apply(k, which), apply(ref, which))).toBe(true);
     }
     // First Adam step moves each weight by about lr · sign(g).
-    const w = put([1, 1]), g = put([0.5, -2]), m = put([0, 0]), v = put([0, 0]);
+    const w = put([1, 1]),
+      g = put([0.5, -2]),
+      m = put([0, 0]),
+      v = put([0, 0]);
     k.adamStep(w, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0, 0, 0.01 / 0.1, Math.sqrt(0.001), 0, 2);
     expect(f32(w, 2)[0]).toBeCloseTo(0.99, 6);
     expect(f32(w, 2)[1]).toBeCloseTo(1.01, 6);
@@ -364,27 +475,38 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
     const offsets = [0, 3, 3, 4, 9, 9, 17];
     const nodes = 17;
     for (const cols of [1, 4, 5, 17]) {
-      const x = put(randn(nodes * cols, cols)), off = put(offsets, 'i32');
+      const x = put(randn(nodes * cols, cols)),
+        off = put(offsets, 'i32');
       const graphs = offsets.length - 1;
       for (const mode of [0, 1, 2]) {
-        const out = outBuf(graphs * cols), am = put(new Int32Array(graphs * cols), 'i32');
-        const got = runSplit(k, out, graphs * cols, graphs, 3, (b, s, e) => b.segmentPool(x, cols, off, out, cols, am, cols, mode, s, e));
+        const out = outBuf(graphs * cols),
+          am = put(new Int32Array(graphs * cols), 'i32');
+        const got = runSplit(k, out, graphs * cols, graphs, 3, (b, s, e) =>
+          b.segmentPool(x, cols, off, out, cols, am, cols, mode, s, e),
+        );
         const gotAm = i32(am, graphs * cols);
         ref.segmentPool(x, cols, off, out, cols, am, cols, mode, 0, graphs);
         expect(bitsEqual(got, f32(out, graphs * cols))).toBe(true);
         expect(bitsEqual(gotAm, i32(am, graphs * cols))).toBe(true);
         // Empty graphs pool to 0.
         expect(got[1 * cols]).toBe(0);
-        const gOut = put(randn(graphs * cols, 11)), gx = outBuf(nodes * cols);
-        const gotGx = runSplit(k, gx, nodes * cols, graphs, 2, (b, s, e) => b.segmentPoolBackward(gOut, cols, off, gx, cols, am, cols, mode, s, e));
+        const gOut = put(randn(graphs * cols, 11)),
+          gx = outBuf(nodes * cols);
+        const gotGx = runSplit(k, gx, nodes * cols, graphs, 2, (b, s, e) =>
+          b.segmentPoolBackward(gOut, cols, off, gx, cols, am, cols, mode, s, e),
+        );
         ref.segmentPoolBackward(gOut, cols, off, gx, cols, am, cols, mode, 0, graphs);
         expect(bitsEqual(gotGx, f32(gx, nodes * cols))).toBe(true);
         for (const p of [out, am, gOut, gx]) heap.free(p);
       }
-      heap.free(x); heap.free(off);
+      heap.free(x);
+      heap.free(off);
     }
     // Ties: the first row holding the maximum wins (and gets the whole gradient).
-    const x = put([2, 5, 5, 1]), off = put([0, 4], 'i32'), out = outBuf(1), am = put([0], 'i32');
+    const x = put([2, 5, 5, 1]),
+      off = put([0, 4], 'i32'),
+      out = outBuf(1),
+      am = put([0], 'i32');
     k.segmentPool(x, 1, off, out, 1, am, 1, 2, 0, 1);
     expect(f32(out, 1)[0]).toBe(5);
     expect(i32(am, 1)[0]).toBe(1);
@@ -393,11 +515,15 @@ describe.each(availableBackends())('kernels on the %s backend', (kind) => {
 
   it('stream triad', () => {
     for (const n of SIZES) {
-      const a = outBuf(n), b = put(randn(n, 1)), c = put(randn(n, 2));
+      const a = outBuf(n),
+        b = put(randn(n, 1)),
+        c = put(randn(n, 2));
       const got = runSplit(k, a, n, n, 7, (be, s, e) => be.streamTriad(a, b, c, 3, s, e));
       ref.streamTriad(a, b, c, 3, 0, n);
       expect(bitsEqual(got, f32(a, n))).toBe(true);
-      heap.free(a); heap.free(b); heap.free(c);
+      heap.free(a);
+      heap.free(b);
+      heap.free(c);
     }
   });
 });
@@ -412,7 +538,8 @@ describe.each(availableBackends())('sddmm op on the %s backend', (backend) => {
       try {
         const h = rt.heap;
         const adj = randomGraph(h, 3000, 8, 1);
-        const g = randomMatrix(h, 3000, 37, 2), x = randomMatrix(h, 3000, 37, 3);
+        const g = randomMatrix(h, 3000, 37, 2),
+          x = randomMatrix(h, 3000, 37, 3);
         const out = await sddmm(rt.exec, adj, g, x);
         const got = out.data().slice() as Float32Array;
         results.push(got);
@@ -422,9 +549,16 @@ describe.each(availableBackends())('sddmm op on the %s backend', (backend) => {
         be.sddmmCsr(adj.rowPtr.ptr, adj.colIdx.ptr, g.ptr, 37, x.ptr, 37, 37, one.ptr, 0, adj.rows);
         expect(bitsEqual(got, one.data().slice() as Float32Array)).toBe(true);
         const y = await spmm(rt.exec, adj, x);
-        const vals = adj.vals.data(), gd = g.data(), yd = y.data();
-        let lhs = 0, rhs = 0, mag = 0;
-        for (let e = 0; e < adj.nnz; e++) { lhs += vals[e]! * got[e]!; mag += Math.abs(vals[e]! * got[e]!); }
+        const vals = adj.vals.data(),
+          gd = g.data(),
+          yd = y.data();
+        let lhs = 0,
+          rhs = 0,
+          mag = 0;
+        for (let e = 0; e < adj.nnz; e++) {
+          lhs += vals[e]! * got[e]!;
+          mag += Math.abs(vals[e]! * got[e]!);
+        }
         for (let i = 0; i < gd.length; i++) rhs += gd[i]! * yd[i]!;
         expect(Math.abs(lhs - rhs)).toBeLessThan(1e-5 * mag);
         for (const t of [out, one, g, x, y]) t.free();

@@ -5,7 +5,14 @@ import { rng } from './helpers.js';
 // Oracle: interventional Shapley values by enumerating every coalition S, with
 // v(S) = mean over background rows b of f(x_S, b_rest), φ_j = Σ_S |S|!(M-|S|-1)!/M! (v(S ∪ j) - v(S)).
 
-function exactShapley(predict: PredictFn, x: Float64Array, f: number, bg: Float64Array, nb: number, outputs: number): Float64Array {
+function exactShapley(
+  predict: PredictFn,
+  x: Float64Array,
+  f: number,
+  bg: Float64Array,
+  nb: number,
+  outputs: number,
+): Float64Array {
   const fact = [1];
   for (let k = 1; k <= f; k++) fact.push(fact[k - 1]! * k);
   const v = new Float64Array((1 << f) * outputs);
@@ -22,7 +29,8 @@ function exactShapley(predict: PredictFn, x: Float64Array, f: number, bg: Float6
         if ((m >> j) & 1) continue;
         let size = 0;
         for (let b = m; b; b &= b - 1) size++;
-        phi[k * f + j]! += ((fact[size]! * fact[f - size - 1]!) / fact[f]!) * (v[(m | (1 << j)) * outputs + k]! - v[m * outputs + k]!);
+        phi[k * f + j]! +=
+          ((fact[size]! * fact[f - size - 1]!) / fact[f]!) * (v[(m | (1 << j)) * outputs + k]! - v[m * outputs + k]!);
       }
     }
   }
@@ -51,28 +59,41 @@ function data(n: number, f: number, seed: number): Float64Array {
 
 describe('KernelSHAP (oracle: interventional Shapley values by enumeration)', () => {
   it('with a budget that covers every coalition it returns the exact Shapley values (7 features, 2 outputs)', () => {
-    const f = 7, predict = model(f), x = data(3, f, 1), bg = data(6, f, 2);
+    const f = 7,
+      predict = model(f),
+      x = data(3, f, 1),
+      bg = data(6, f, 2);
     const s = kernelShap(predict, x, 3, f, { background: bg, backgroundRows: 6, budget: 200 });
     expect(s.exact).toBe(true);
     expect(s.coalitions).toBe(126);
     for (let i = 0; i < 3; i++) {
       const oracle = exactShapley(predict, x.subarray(i * f, i * f + f), f, bg, 6, 2);
-      for (let k = 0; k < 2; k++) for (let j = 0; j < f; j++) expect(Math.abs(s.values[(i * 2 + k) * f + j]! - oracle[k * f + j]!)).toBeLessThan(1e-9);
+      for (let k = 0; k < 2; k++)
+        for (let j = 0; j < f; j++)
+          expect(Math.abs(s.values[(i * 2 + k) * f + j]! - oracle[k * f + j]!)).toBeLessThan(1e-9);
     }
   });
 
   it('sampled coalitions (10 features, 400 of 1022): unbiased within sampling error, and additive to 1e-9', () => {
-    const f = 10, predict = model(f), x = data(1, f, 3), bg = data(8, f, 4);
+    const f = 10,
+      predict = model(f),
+      x = data(1, f, 3),
+      bg = data(8, f, 4);
     const oracle = exactShapley(predict, x, f, bg, 8, 2);
-    const R = 8, runs = Array.from({ length: R }, (_, r) => kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 8, budget: 400, seed: 10 + r }));
+    const R = 8,
+      runs = Array.from({ length: R }, (_, r) =>
+        kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 8, budget: 400, seed: 10 + r }),
+      );
     expect(runs[0]!.exact).toBe(false);
-    let within = 0, scale = 0;
+    let within = 0,
+      scale = 0;
     for (let c = 0; c < 2 * f; c++) scale = Math.max(scale, Math.abs(oracle[c]!));
     for (let c = 0; c < 2 * f; c++) {
-      const est = runs.map((s) => s.values[c]!), mean = est.reduce((a, b) => a + b, 0) / R;
+      const est = runs.map((s) => s.values[c]!),
+        mean = est.reduce((a, b) => a + b, 0) / R;
       const sd = Math.sqrt(est.reduce((a, b) => a + (b - mean) ** 2, 0) / (R - 1));
       // the mean of R independent estimates sits within 4 standard errors of the truth
-      expect(Math.abs(mean - oracle[c]!)).toBeLessThanOrEqual(4 * sd / Math.sqrt(R) + 1e-9);
+      expect(Math.abs(mean - oracle[c]!)).toBeLessThanOrEqual((4 * sd) / Math.sqrt(R) + 1e-9);
       if (Math.abs(est[0]! - oracle[c]!) < 0.1 * scale) within++;
     }
     expect(within).toBe(2 * f); // and one run is already close: every φ within 10% of the largest
@@ -86,9 +107,16 @@ describe('KernelSHAP (oracle: interventional Shapley values by enumeration)', ()
   });
 
   it('a linear model: any sample of coalitions gives φ_j = w_j (x_j - mean background_j) (40 features)', () => {
-    const f = 40, w = Float64Array.from({ length: f }, (_, j) => (j % 5) - 2 + 0.1 * j);
-    const predict: PredictFn = (x, n) => Float64Array.from({ length: n }, (_, i) => { let s = 3; for (let j = 0; j < f; j++) s += w[j]! * x[i * f + j]!; return s; });
-    const x = data(2, f, 5), bg = data(10, f, 6);
+    const f = 40,
+      w = Float64Array.from({ length: f }, (_, j) => (j % 5) - 2 + 0.1 * j);
+    const predict: PredictFn = (x, n) =>
+      Float64Array.from({ length: n }, (_, i) => {
+        let s = 3;
+        for (let j = 0; j < f; j++) s += w[j]! * x[i * f + j]!;
+        return s;
+      });
+    const x = data(2, f, 5),
+      bg = data(10, f, 6);
     const s = kernelShap(predict, x, 2, f, { background: bg, backgroundRows: 10, budget: 200 });
     expect(s.outputs).toBe(1);
     for (let i = 0; i < 2; i++) {
@@ -101,11 +129,18 @@ describe('KernelSHAP (oracle: interventional Shapley values by enumeration)', ()
   });
 
   it('the same seed gives the same bits; too small a budget and a bad background are refused', () => {
-    const f = 12, predict = model(f), x = data(1, f, 7), bg = data(4, f, 8);
+    const f = 12,
+      predict = model(f),
+      x = data(1, f, 7),
+      bg = data(4, f, 8);
     const a = kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 4, budget: 100, seed: 3 });
     const b = kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 4, budget: 100, seed: 3 });
     expect(Array.from(a.values)).toEqual(Array.from(b.values));
-    expect(() => kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 4, budget: 10 })).toThrow(/kernelShap: argument 'options.budget' must be an integer of at least 26/);
-    expect(() => kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 5 })).toThrow(/options.background.length/);
+    expect(() => kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 4, budget: 10 })).toThrow(
+      /kernelShap: argument 'options.budget' must be an integer of at least 26/,
+    );
+    expect(() => kernelShap(predict, x, 1, f, { background: bg, backgroundRows: 5 })).toThrow(
+      /options.background.length/,
+    );
   });
 });

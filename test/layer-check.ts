@@ -9,10 +9,18 @@ import { randn } from './helpers.js';
 
 /** Random edges over `nodes` nodes, with a self loop, a duplicated edge and the last node isolated. */
 export function awkwardEdges(nodes: number, edges: number, seed: number): { src: number[]; dst: number[] } {
-  const r = new Rng(seed), src: number[] = [], dst: number[] = [];
+  const r = new Rng(seed),
+    src: number[] = [],
+    dst: number[] = [];
   const live = Math.max(1, nodes - 1); // node nodes-1 has no edge at all (when nodes > 1)
-  for (let e = 0; e < edges; e++) { src.push(Math.floor(r.next() * live)); dst.push(Math.floor(r.next() * live)); }
-  if (nodes > 1) { src.push(0, 1, 1); dst.push(0, 0, 0); } // a self loop on 0, and 1 → 0 twice (plus any drawn)
+  for (let e = 0; e < edges; e++) {
+    src.push(Math.floor(r.next() * live));
+    dst.push(Math.floor(r.next() * live));
+  }
+  if (nodes > 1) {
+    src.push(0, 1, 1);
+    dst.push(0, 0, 0);
+  } // a self loop on 0, and 1 → 0 twice (plus any drawn)
   return { src, dst };
 }
 
@@ -26,10 +34,16 @@ export function awkwardEdges(nodes: number, edges: number, seed: number): { src:
 export async function gradCheck(layer: Layer, x: Tensor, ctx: PassContext, seed = 1, h = 5e-3): Promise<number> {
   const y0 = await layer.forward(ctx, x);
   const w = randn(y0.size, seed);
-  const loss = (y: Tensor): number => { const d = y.data() as Float32Array; let s = 0; for (let i = 0; i < d.length; i++) s += w[i]! * d[i]!; return s; };
+  const loss = (y: Tensor): number => {
+    const d = y.data() as Float32Array;
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += w[i]! * d[i]!;
+    return s;
+  };
   const gy = Tensor.from(x.heap, 'float32', y0.shape, w);
   const gx = await layer.backward(ctx, gy, true);
-  gy.free(); y0.free();
+  gy.free();
+  y0.free();
   expect(gx!.shape).toEqual(x.shape);
   const grads = new Map(layer.params().map((p) => [p.name, (p.grad.data() as Float32Array).slice()]));
   const gxv = (gx!.data() as Float32Array).slice();
@@ -45,11 +59,15 @@ export async function gradCheck(layer: Layer, x: Tensor, ctx: PassContext, seed 
   const probe = async (name: string, v: Float32Array, g: Float32Array): Promise<void> => {
     for (const i of [0, Math.floor(v.length / 3), v.length - 1]) {
       const v0 = v[i]!;
-      v[i] = v0 + h; const up = await total();
-      v[i] = v0 - h; const down = await total();
+      v[i] = v0 + h;
+      const up = await total();
+      v[i] = v0 - h;
+      const down = await total();
       v[i] = v0;
       const fd = (up - down) / (2 * h);
-      expect(Math.abs(fd - g[i]!), `${name}[${i}]: backprop ${g[i]}, finite difference ${fd}`).toBeLessThan(2e-3 + 0.03 * Math.abs(fd));
+      expect(Math.abs(fd - g[i]!), `${name}[${i}]: backprop ${g[i]}, finite difference ${fd}`).toBeLessThan(
+        2e-3 + 0.03 * Math.abs(fd),
+      );
       checked++;
     }
   };
@@ -92,6 +110,10 @@ export function affine(x: number[], w: Float32Array, out: number, b?: Float32Arr
 /** Largest |got − want| / (atol + rtol·|want|) over a [r, c] output. */
 export function worst(got: Float32Array, want: number[][], atol = 1e-5, rtol = 1e-4): number {
   let m = 0;
-  want.forEach((row, i) => { row.forEach((v, j) => { m = Math.max(m, Math.abs(got[i * row.length + j]! - v) / (atol + rtol * Math.abs(v))); }); });
+  want.forEach((row, i) => {
+    row.forEach((v, j) => {
+      m = Math.max(m, Math.abs(got[i * row.length + j]! - v) / (atol + rtol * Math.abs(v)));
+    });
+  });
   return m;
 }

@@ -24,50 +24,112 @@ const f32 = (t: Tensor): Float32Array => t.data() as Float32Array;
 
 /** Molecules as bond lists: a 6-ring with a tail, a 3-atom chain, a lone atom (no bond), a 4-ring. */
 function molecules(): { atoms: number; bonds: [number, number][] } {
-  const bonds: [number, number][] = [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 0], [2, 6], [6, 7], [8, 9], [9, 10], [12, 13], [13, 14], [14, 15], [15, 12]];
+  const bonds: [number, number][] = [
+    [0, 1],
+    [1, 2],
+    [2, 3],
+    [3, 4],
+    [4, 5],
+    [5, 0],
+    [2, 6],
+    [6, 7],
+    [8, 9],
+    [9, 10],
+    [12, 13],
+    [13, 14],
+    [14, 15],
+    [15, 12],
+  ];
   return { atoms: 16, bonds }; // atom 11 has no bond
 }
 
 /** Both directions of each bond, each with its own features (Chemprop gives both the same; any will do). */
-function directed(bonds: [number, number][], bf: number, seed: number): { src: number[]; dst: number[]; attr: Float32Array } {
-  const src: number[] = [], dst: number[] = [];
-  for (const [a, b] of bonds) { src.push(a, b); dst.push(b, a); }
+function directed(
+  bonds: [number, number][],
+  bf: number,
+  seed: number,
+): { src: number[]; dst: number[]; attr: Float32Array } {
+  const src: number[] = [],
+    dst: number[] = [];
+  for (const [a, b] of bonds) {
+    src.push(a, b);
+    dst.push(b, a);
+  }
   return { src, dst, attr: randn(src.length * bf, seed) };
 }
 
 /** The D-MPNN in f64, per directed bond in input order. */
-function dmpnnRef(layer: BondMessagePassing, x: number[][], src: number[], dst: number[], attr: number[][]): number[][] {
-  const hid = layer.hidden, a = layer.atomFeatures, wi = f32(layer.wi.weight.value), wh = f32(layer.wh.weight.value);
-  const wo = f32(layer.wo.weight.value), bo = f32(layer.wo.bias!.value);
-  const mul = (v: number[], w: Float32Array, r0 = 0): number[] => Array.from({ length: hid }, (_, o) => v.reduce((s, vi, i) => s + vi * w[(r0 + i) * hid + o]!, 0));
-  const E = src.length, rev = src.map((s, e) => src.findIndex((s2, k) => s2 === dst[e] && dst[k] === s));
+function dmpnnRef(
+  layer: BondMessagePassing,
+  x: number[][],
+  src: number[],
+  dst: number[],
+  attr: number[][],
+): number[][] {
+  const hid = layer.hidden,
+    a = layer.atomFeatures,
+    wi = f32(layer.wi.weight.value),
+    wh = f32(layer.wh.weight.value);
+  const wo = f32(layer.wo.weight.value),
+    bo = f32(layer.wo.bias!.value);
+  const mul = (v: number[], w: Float32Array, r0 = 0): number[] =>
+    Array.from({ length: hid }, (_, o) => v.reduce((s, vi, i) => s + vi * w[(r0 + i) * hid + o]!, 0));
+  const E = src.length,
+    rev = src.map((s, e) => src.findIndex((s2, k) => s2 === dst[e] && dst[k] === s));
   const h0 = src.map((s, e) => mul([...x[s]!, ...attr[e]!], wi));
   let h = h0.map((v) => v.map((q) => Math.max(q, 0)));
-  const intoAtoms = (hh: number[][]): number[][] => x.map((_, v) => { const m = new Array<number>(hid).fill(0); for (let k = 0; k < E; k++) if (dst[k] === v) hh[k]!.forEach((q, c) => { m[c]! += q; }); return m; });
+  const intoAtoms = (hh: number[][]): number[][] =>
+    x.map((_, v) => {
+      const m = new Array<number>(hid).fill(0);
+      for (let k = 0; k < E; k++)
+        if (dst[k] === v)
+          hh[k]!.forEach((q, c) => {
+            m[c]! += q;
+          });
+      return m;
+    });
   for (let t = 1; t < layer.depth; t++) {
     const at = intoAtoms(h);
-    h = src.map((s, e) => { const m = at[s]!.map((q, c) => q - h[rev[e]!]![c]!); return mul(m, wh).map((q, c) => Math.max(h0[e]![c]! + q, 0)); });
+    h = src.map((s, e) => {
+      const m = at[s]!.map((q, c) => q - h[rev[e]!]![c]!);
+      return mul(m, wh).map((q, c) => Math.max(h0[e]![c]! + q, 0));
+    });
   }
   const mv = intoAtoms(h);
-  return x.map((xv, v) => { const p = mul(xv, wo), q = mul(mv[v]!, wo, a); return p.map((pi, o) => Math.max(pi + q[o]! + bo[o]!, 0)); });
+  return x.map((xv, v) => {
+    const p = mul(xv, wo),
+      q = mul(mv[v]!, wo, a);
+    return p.map((pi, o) => Math.max(pi + q[o]! + bo[o]!, 0));
+  });
 }
 
 describe('BondMessagePassing (D-MPNN)', () => {
   for (const depth of [3, 1, 4]) {
     it(`depth ${depth}: the formula on rings, chains and a lone atom; finite-difference gradients`, async () => {
-      const { atoms, bonds } = molecules(), af = 5, bf = 3, hid = 6;
+      const { atoms, bonds } = molecules(),
+        af = 5,
+        bf = 3,
+        hid = 6;
       const { src, dst, attr } = directed(bonds, bf, depth);
       const g = MessageGraph.fromEdges(rt.heap, atoms, src, dst, { edgeAttr: { data: attr, dim: bf } });
       const layer = new BondMessagePassing(rt.heap, 'mp', af, bf, hid, new Rng(depth), () => g, { depth });
-      f32(layer.wo.bias!.value).forEach((_, i, b) => { b[i] = 0.2; }); // keep most outputs in the ReLU's open side
-      const xv = randn(atoms * af, 7), x = Tensor.from(rt.heap, 'float32', [atoms, af], xv);
+      f32(layer.wo.bias!.value).forEach((_, i, b) => {
+        b[i] = 0.2;
+      }); // keep most outputs in the ReLU's open side
+      const xv = randn(atoms * af, 7),
+        x = Tensor.from(rt.heap, 'float32', [atoms, af], xv);
       const y = await layer.forward(evalCtx(rt), x);
-      expect(worst(f32(y), dmpnnRef(layer, rows(xv, atoms, af), src, dst, rows(attr, src.length, bf)))).toBeLessThanOrEqual(1);
-      y.free(); layer.release();
+      expect(
+        worst(f32(y), dmpnnRef(layer, rows(xv, atoms, af), src, dst, rows(attr, src.length, bf))),
+      ).toBeLessThanOrEqual(1);
+      y.free();
+      layer.release();
       // h = 1e-3: with 28 bond states × 6 units through T ReLUs, 5e-3 crosses a kink (measured: backprop
       // equals the f64 formula's central difference at h = 1e-3 to 5 digits on every entry checked).
       expect(await gradCheck(layer, x, trainCtx(rt), depth + 40, 1e-3)).toBe(5 * 3);
-      layer.dispose(); x.free(); g.free();
+      layer.dispose();
+      x.free();
+      g.free();
     });
   }
 
@@ -77,21 +139,34 @@ describe('BondMessagePassing (D-MPNN)', () => {
     const x = Tensor.from(rt.heap, 'float32', [1, 3], [0.3, -0.2, 1]);
     const y = await layer.forward(evalCtx(rt), x);
     expect(worst(f32(y), dmpnnRef(layer, [[0.3, -0.2, 1]], [], [], []))).toBeLessThanOrEqual(1);
-    y.free(); layer.release(); layer.dispose(); g1.free();
-    const oneWay = MessageGraph.fromEdges(rt.heap, 3, [0, 1, 1], [1, 0, 2], { edgeAttr: { data: randn(6, 1), dim: 2 } });
+    y.free();
+    layer.release();
+    layer.dispose();
+    g1.free();
+    const oneWay = MessageGraph.fromEdges(rt.heap, 3, [0, 1, 1], [1, 0, 2], {
+      edgeAttr: { data: randn(6, 1), dim: 2 },
+    });
     const l2 = new BondMessagePassing(rt.heap, 'mp', 3, 2, 4, new Rng(1), () => oneWay);
     const x3 = Tensor.from(rt.heap, 'float32', [3, 3], randn(9, 2));
     await expect(l2.forward(evalCtx(rt), x3)).rejects.toThrow(/mp.*graph.*both directions/);
     const bare = MessageGraph.fromEdges(rt.heap, 3, [0, 1], [1, 0]);
     const l3 = new BondMessagePassing(rt.heap, 'mp', 3, 2, 4, new Rng(1), () => bare);
     await expect(l3.forward(evalCtx(rt), x3)).rejects.toThrow(/mp.*bond features of width 2/);
-    l2.dispose(); l3.dispose(); x.free(); x3.free(); oneWay.free(); bare.free();
+    l2.dispose();
+    l3.dispose();
+    x.free();
+    x3.free();
+    oneWay.free();
+    bare.free();
   });
 
   it('MessageGraph.reverse pairs each direction with the other, a duplicated bond copy by copy', () => {
-    const src = [0, 1, 1, 2, 1, 2, 3], dst = [1, 0, 2, 1, 2, 1, 3]; // 1 ↔ 2 twice, a self loop on 3
+    const src = [0, 1, 1, 2, 1, 2, 3],
+      dst = [1, 0, 2, 1, 2, 1, 3]; // 1 ↔ 2 twice, a self loop on 3
     const g = MessageGraph.fromEdges(rt.heap, 4, src, dst);
-    const rev = g.reverse()!.data(), col = g.adj.colIdx.data(), d = g.dstOf.data();
+    const rev = g.reverse()!.data(),
+      col = g.adj.colIdx.data(),
+      d = g.dstOf.data();
     for (let k = 0; k < g.edges; k++) {
       expect([col[rev[k]!], d[rev[k]!]]).toEqual([d[k], col[k]]);
       expect(rev[rev[k]!]).toBe(k);
@@ -117,12 +192,16 @@ describe('BondMessagePassing (D-MPNN)', () => {
         const layer = new BondMessagePassing(r.heap, 'mp', 20, 6, 32, new Rng(5), () => g);
         const x = Tensor.from(r.heap, 'float32', [2400, 20], randn(2400 * 20, 4));
         results.push(await passResults(layer, x, trainCtx(r)));
-        layer.dispose(); x.free(); g.free();
+        layer.dispose();
+        x.free();
+        g.free();
       } finally {
         await r.close();
       }
     }
-    results[0]!.forEach((t, i) => { expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true); });
+    results[0]!.forEach((t, i) => {
+      expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true);
+    });
   });
 
   it("Chemprop's names and layouts (W_i.weight [hidden, atom + bond], W_h, W_o); a round trip through safetensors gives the same bits", async () => {
@@ -133,15 +212,29 @@ describe('BondMessagePassing (D-MPNN)', () => {
     const b = new BondMessagePassing(rt.heap, 'message_passing', 4, 2, 5, new Rng(2), () => g);
     const sd = layersToPyg(new Map(a.params().map((p) => [p.name, { shape: [...p.value.shape], data: f32(p.value) }])));
     expect(Object.fromEntries([...sd].map(([k, t]) => [k, t.shape]))).toEqual({
-      'message_passing.W_i.weight': [5, 6], 'message_passing.W_h.weight': [5, 5], 'message_passing.W_o.weight': [5, 9], 'message_passing.W_o.bias': [5],
+      'message_passing.W_i.weight': [5, 6],
+      'message_passing.W_h.weight': [5, 5],
+      'message_passing.W_o.weight': [5, 9],
+      'message_passing.W_o.bias': [5],
     });
-    const file = decodeForeignSafetensors(encodeCheckpoint({ tensors: sd, metadata: { format: 'pt' } }), 'chemprop.safetensors');
-    loadWeights(b.params(), layersFromPyg(file, new Map(b.params().map((p) => [p.name, p.value.shape])), 'chemprop.safetensors'), 'chemprop.safetensors');
+    const file = decodeForeignSafetensors(
+      encodeCheckpoint({ tensors: sd, metadata: { format: 'pt' } }),
+      'chemprop.safetensors',
+    );
+    loadWeights(
+      b.params(),
+      layersFromPyg(file, new Map(b.params().map((p) => [p.name, p.value.shape])), 'chemprop.safetensors'),
+      'chemprop.safetensors',
+    );
     const x = Tensor.from(rt.heap, 'float32', [atoms, 4], randn(atoms * 4, 3));
-    const ya = await a.forward(evalCtx(rt), x), yb = await b.forward(evalCtx(rt), x);
+    const ya = await a.forward(evalCtx(rt), x),
+      yb = await b.forward(evalCtx(rt), x);
     expect(bitsEqual(f32(ya), f32(yb))).toBe(true);
-    a.release(); b.release();
+    a.release();
+    b.release();
     for (const t of [ya, yb, x]) t.free();
-    a.dispose(); b.dispose(); g.free();
+    a.dispose();
+    b.dispose();
+    g.free();
   });
 });

@@ -18,7 +18,8 @@ describe('moleculeSvg', () => {
     expect(svg.length).toBeGreaterThan(500);
     expect(svg).toContain('<svg');
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    const pos = highlightFill(svg, 0), neg = highlightFill(svg, 6);
+    const pos = highlightFill(svg, 0),
+      neg = highlightFill(svg, 6);
     expect(pos, 'atom 0 highlighted').toBeDefined();
     expect(neg, 'atom 6 highlighted').toBeDefined();
     expect(pos![0]).toBeGreaterThan(180);
@@ -26,7 +27,10 @@ describe('moleculeSvg', () => {
     expect(neg![2]).toBeGreaterThan(150);
     expect(neg![0]).toBeLessThan(80);
     // The ends of the scale (RDKit writes the colour as hex, truncating to 0..255).
-    const near = (got: number[], want: number[]): void => got.forEach((v, k) => { expect(Math.abs(v - want[k]! * 255)).toBeLessThanOrEqual(1); });
+    const near = (got: number[], want: number[]): void =>
+      got.forEach((v, k) => {
+        expect(Math.abs(v - want[k]! * 255)).toBeLessThanOrEqual(1);
+      });
     near(pos!, scoreColor(1));
     near(neg!, scoreColor(-1));
     for (let i = 1; i <= 5; i++) expect(highlightFill(svg, i), `atom ${i}`).toBeUndefined();
@@ -35,10 +39,17 @@ describe('moleculeSvg', () => {
   });
 
   it('scales by the largest |score|: half the maximum is a lighter red; a title is added', async () => {
-    const svg = await moleculeSvg('c1ccccc1O', [0.5, 0, 0, 0, 0, 0, -0.25], { title: 'phenol <attribution>', width: 320, height: 280 });
-    expect(svg).toContain('<text x="160" y="17" text-anchor="middle" font-family="sans-serif" font-size="14">phenol &lt;attribution&gt;</text>');
+    const svg = await moleculeSvg('c1ccccc1O', [0.5, 0, 0, 0, 0, 0, -0.25], {
+      title: 'phenol <attribution>',
+      width: 320,
+      height: 280,
+    });
+    expect(svg).toContain(
+      '<text x="160" y="17" text-anchor="middle" font-family="sans-serif" font-size="14">phenol &lt;attribution&gt;</text>',
+    );
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="320" height="280"/);
-    const full = highlightFill(svg, 0)!, half = highlightFill(svg, 6)!;
+    const full = highlightFill(svg, 0)!,
+      half = highlightFill(svg, 6)!;
     expect(full[0]).toBeGreaterThan(180);
     expect(half[2]).toBeGreaterThan(half[0]); // blue-ish
     expect(half[0]).toBeGreaterThan(100); // but lighter than the full blue
@@ -46,7 +57,9 @@ describe('moleculeSvg', () => {
   });
 
   it('a wrong-length score array and an unparsable SMILES throw, naming the SMILES', async () => {
-    await expect(moleculeSvg('c1ccccc1O', [1, 0, 0])).rejects.toThrow(/3 atom scores for 'c1ccccc1O', which has 7 atoms/);
+    await expect(moleculeSvg('c1ccccc1O', [1, 0, 0])).rejects.toThrow(
+      /3 atom scores for 'c1ccccc1O', which has 7 atoms/,
+    );
     await expect(moleculeSvg('c1ccccc1O', new Float32Array(8))).rejects.toThrow(/8 atom scores/);
     await expect(moleculeSvg('C1CC(', [0, 0, 0])).rejects.toThrow(/cannot parse the SMILES 'C1CC\('/);
     await expect(moleculeSvg('', [])).rejects.toThrow(/cannot parse the SMILES ''/);

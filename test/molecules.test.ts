@@ -15,7 +15,10 @@ import { SMILES } from './fixtures.js';
 import { bitsEqual, rng, sharedData, tempDir } from './helpers.js';
 
 const dir = tempDir('graft-mol-');
-const put = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
+const put = (name: string, text: string): string => {
+  writeFileSync(join(dir, name), text);
+  return join(dir, name);
+};
 
 // A small multi-label set: 24 drug-like SMILES (test/fixtures.ts), 3 labels with a rare one and a missing cell.
 const csv = (rows: string[]): string => `${['smiles,common,mid,rare', ...rows].join('\n')}\n`;
@@ -32,11 +35,15 @@ describe('SMILES to graph (RDKit)', () => {
     const at = { deg: E, chg: E + 6, arom: E + 11, hyb: E + 12, hs: E + 16, ring: E + 21 };
     // Atom 0: aromatic CH, degree 2, sp2, one H, in a ring.
     expect(row(0)[ELEMENTS.indexOf('C')]).toBe(1);
-    expect([row(0)[at.deg + 2], row(0)[at.arom], row(0)[at.hyb + 1], row(0)[at.hs + 1], row(0)[at.ring]]).toEqual([1, 1, 1, 1, 1]);
+    expect([row(0)[at.deg + 2], row(0)[at.arom], row(0)[at.hyb + 1], row(0)[at.hs + 1], row(0)[at.ring]]).toEqual([
+      1, 1, 1, 1, 1,
+    ]);
     // Atom 7: carbonyl O (sp2, no H, not in a ring); atom 8: hydroxyl O (sp3, one H).
     expect([row(7)[ELEMENTS.indexOf('O')], row(7)[at.hyb + 1], row(7)[at.hs], row(7)[at.ring]]).toEqual([1, 1, 1, 0]);
     expect([row(8)[at.hyb + 2], row(8)[at.hs + 1], row(8)[at.chg + 2]]).toEqual([1, 1, 1]);
-    expect(g.x.reduce((a, b) => a + b, 0)).toBe(9 * 5 + g.inRing.reduce((a, b) => a + b, 0) + g.aromatic.reduce((a, b) => a + b, 0));
+    expect(g.x.reduce((a, b) => a + b, 0)).toBe(
+      9 * 5 + g.inRing.reduce((a, b) => a + b, 0) + g.aromatic.reduce((a, b) => a + b, 0),
+    );
     expect(Array.from(g.w).sort()).toEqual([1, 1, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 2]);
     expect(g.morgan.reduce((a, b) => a + b, 0)).toBeGreaterThan(5);
   });
@@ -49,7 +56,10 @@ describe('SMILES to graph (RDKit)', () => {
     expect(await smilesToGraph('')).toBeNull();
     const rt = await Runtime.create({ threads: 1 });
     const tr = new GraphTrainer(rt, ATOM_FEATURES, 1, { ...MOLECULE_DEFAULTS, task: 'multilabel', epochs: 2 });
-    await tr.fit([toSample(water, Float32Array.of(1), false), toSample((await smilesToGraph('CCO'))!, Float32Array.of(0), false)], []);
+    await tr.fit(
+      [toSample(water, Float32Array.of(1), false), toSample((await smilesToGraph('CCO'))!, Float32Array.of(0), false)],
+      [],
+    );
     expect(Number.isFinite((await tr.predict([toSample(water, Float32Array.of(1), false)]))[0]!)).toBe(true);
     tr.dispose();
     await rt.close();
@@ -63,7 +73,11 @@ describe('SMILES to graph (RDKit)', () => {
     expect(a.fromCache).toBe(false);
     expect(b.fromCache).toBe(true);
     expect(readdirSync(cacheDir)).toHaveLength(1);
-    expect(b.graphs.map((g) => [g.atoms, Array.from(g.x), Array.from(g.src), Array.from(g.w), Array.from(g.morgan)])).toEqual(a.graphs.map((g) => [g.atoms, Array.from(g.x), Array.from(g.src), Array.from(g.w), Array.from(g.morgan)]));
+    expect(
+      b.graphs.map((g) => [g.atoms, Array.from(g.x), Array.from(g.src), Array.from(g.w), Array.from(g.morgan)]),
+    ).toEqual(
+      a.graphs.map((g) => [g.atoms, Array.from(g.x), Array.from(g.src), Array.from(g.w), Array.from(g.morgan)]),
+    );
     expect(Array.from(b.y.subarray(15, 18))).toEqual([1, 1, NaN]);
   });
 });
@@ -74,15 +88,31 @@ describe('bad molecule input: clear errors naming file and line', () => {
     const ds = await loadMoleculeCsv(f, { targets: 'all', task: 'multilabel', cacheDir: null });
     expect(ds.graphs).toHaveLength(2);
     expect(ds.invalid).toEqual([{ line: 3, smiles: 'C1CC(' }]);
-    await expect(loadMoleculeCsv(f, { targets: 'all', task: 'multilabel', cacheDir: null, invalid: 'fail' })).rejects.toThrow(/bad\.csv:3: invalid SMILES "C1CC\("/);
+    await expect(
+      loadMoleculeCsv(f, { targets: 'all', task: 'multilabel', cacheDir: null, invalid: 'fail' }),
+    ).rejects.toThrow(/bad\.csv:3: invalid SMILES "C1CC\("/);
   });
 
   it('an empty SMILES column, a label other than 0/1/empty, a label column all missing, an unknown column', async () => {
-    await expect(loadMoleculeCsv(put('e.csv', 'smiles,a\n,1\n,0\n'), { targets: 'all', task: 'multilabel', cacheDir: null })).rejects.toThrow(/e\.csv: the SMILES column 'smiles' is empty in every row/);
-    await expect(loadMoleculeCsv(put('l.csv', 'smiles,a\nCCO,1\nCC,2\n'), { targets: 'all', task: 'multilabel', cacheDir: null })).rejects.toThrow(/l\.csv:3: label 'a' is "2"; expected 0, 1 or empty/);
-    await expect(loadMoleculeCsv(put('m.csv', 'smiles,a,b\nCCO,1,\nCC,0,\n'), { targets: 'all', task: 'multilabel', cacheDir: null })).rejects.toThrow(/m\.csv: label column 'b' is missing \(empty\) in every row/);
-    await expect(loadMoleculeCsv(put('u.csv', 'smiles,a\nCCO,1\n'), { targets: ['zz'], task: 'multilabel', cacheDir: null })).rejects.toThrow(/u\.csv:1: no target column 'zz'/);
-    await expect(loadMoleculeCsv(put('s.csv', 'mol,a\nCCO,1\n'), { targets: 'all', task: 'multilabel', cacheDir: null })).rejects.toThrow(/s\.csv:1: no SMILES column/);
+    await expect(
+      loadMoleculeCsv(put('e.csv', 'smiles,a\n,1\n,0\n'), { targets: 'all', task: 'multilabel', cacheDir: null }),
+    ).rejects.toThrow(/e\.csv: the SMILES column 'smiles' is empty in every row/);
+    await expect(
+      loadMoleculeCsv(put('l.csv', 'smiles,a\nCCO,1\nCC,2\n'), { targets: 'all', task: 'multilabel', cacheDir: null }),
+    ).rejects.toThrow(/l\.csv:3: label 'a' is "2"; expected 0, 1 or empty/);
+    await expect(
+      loadMoleculeCsv(put('m.csv', 'smiles,a,b\nCCO,1,\nCC,0,\n'), {
+        targets: 'all',
+        task: 'multilabel',
+        cacheDir: null,
+      }),
+    ).rejects.toThrow(/m\.csv: label column 'b' is missing \(empty\) in every row/);
+    await expect(
+      loadMoleculeCsv(put('u.csv', 'smiles,a\nCCO,1\n'), { targets: ['zz'], task: 'multilabel', cacheDir: null }),
+    ).rejects.toThrow(/u\.csv:1: no target column 'zz'/);
+    await expect(
+      loadMoleculeCsv(put('s.csv', 'mol,a\nCCO,1\n'), { targets: 'all', task: 'multilabel', cacheDir: null }),
+    ).rejects.toThrow(/s\.csv:1: no SMILES column/);
   });
 });
 
@@ -114,18 +144,26 @@ describe('multi-label metrics (oracle: definitions by brute force)', () => {
   const truth = Float32Array.from(score, (s, i) => (i % 13 === 0 ? NaN : r() < s ? 1 : 0));
 
   it('ROC-AUC is P(score of a positive > score of a negative) + ½ P(tie)', () => {
-    let num = 0, den = 0;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      if (truth[i] !== 1 || truth[j] !== 0) continue;
-      den++;
-      num += score[i]! > score[j]! ? 1 : score[i] === score[j] ? 0.5 : 0;
-    }
+    let num = 0,
+      den = 0;
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) {
+        if (truth[i] !== 1 || truth[j] !== 0) continue;
+        den++;
+        num += score[i]! > score[j]! ? 1 : score[i] === score[j] ? 0.5 : 0;
+      }
     expect(rocAuc(truth, score)).toBeCloseTo(num / den, 12);
-    expect(rocAuc(Float32Array.from(truth, (t) => (Number.isNaN(t) ? t : 1)), score)).toBeNaN();
+    expect(
+      rocAuc(
+        Float32Array.from(truth, (t) => (Number.isNaN(t) ? t : 1)),
+        score,
+      ),
+    ).toBeNaN();
   });
 
-  it('meanRocAuc is the report\'s mean ROC-AUC over labels', () => {
-    const L = 3, prob = Float32Array.from({ length: n * L }, (_, i) => score[Math.floor(i / L)]! * (1 + (i % L)) / 3);
+  it("meanRocAuc is the report's mean ROC-AUC over labels", () => {
+    const L = 3,
+      prob = Float32Array.from({ length: n * L }, (_, i) => (score[Math.floor(i / L)]! * (1 + (i % L))) / 3);
     const y = Float32Array.from({ length: n * L }, (_, i) => (i % L === 2 ? 0 : truth[Math.floor(i / L)]!)); // label 2: one class only
     const rep = multilabelReport(y, prob, ['a', 'b', 'c'], new Float32Array(L).fill(0.5));
     expect(rep.perLabel[2]!.roc_auc).toBeNaN();
@@ -136,10 +174,16 @@ describe('multi-label metrics (oracle: definitions by brute force)', () => {
   it('PR-AUC is the average precision: Σ over thresholds of Δrecall · precision', () => {
     const th = [...new Set(Array.from(score))].sort((a, b) => b - a);
     const pos = Array.from(truth).filter((t) => t === 1).length;
-    let ap = 0, prev = 0;
+    let ap = 0,
+      prev = 0;
     for (const t of th) {
-      let tp = 0, fp = 0;
-      for (let i = 0; i < n; i++) if (!Number.isNaN(truth[i]!) && score[i]! >= t) { if (truth[i] === 1) tp++; else fp++; }
+      let tp = 0,
+        fp = 0;
+      for (let i = 0; i < n; i++)
+        if (!Number.isNaN(truth[i]!) && score[i]! >= t) {
+          if (truth[i] === 1) tp++;
+          else fp++;
+        }
       ap += (tp / pos - prev) * (tp / (tp + fp));
       prev = tp / pos;
     }
@@ -164,9 +208,15 @@ describe('multi-label metrics (oracle: definitions by brute force)', () => {
 
 describe('imbalance measures and oversamplers', () => {
   // 4 labels: label 0 in every row, label 3 rare and always with label 0.
-  const L = 4, n = 40;
+  const L = 4,
+    n = 40;
   const y = new Float32Array(n * L);
-  for (let i = 0; i < n; i++) { y[i * L] = 1; y[i * L + 1] = i % 2; y[i * L + 2] = i % 4 === 0 ? 1 : 0; y[i * L + 3] = i % 10 === 0 ? 1 : 0; }
+  for (let i = 0; i < n; i++) {
+    y[i * L] = 1;
+    y[i * L + 1] = i % 2;
+    y[i * L + 2] = i % 4 === 0 ? 1 : 0;
+    y[i * L + 3] = i % 10 === 0 ? 1 : 0;
+  }
 
   it('IRLbl, MeanIR and SCUMBLE match hand values', () => {
     const s = imbalanceStats(y, L);
@@ -178,7 +228,8 @@ describe('imbalance measures and oversamplers', () => {
     for (let i = 0; i < n; i++) {
       const ir = [0, 1, 2, 3].filter((t) => y[i * L + t] === 1).map((t) => s.irlbl[t]!);
       if (ir.length < 2) continue;
-      const mean = ir.reduce((a, b) => a + b, 0) / ir.length, geo = ir.reduce((a, b) => a * b, 1) ** (1 / ir.length);
+      const mean = ir.reduce((a, b) => a + b, 0) / ir.length,
+        geo = ir.reduce((a, b) => a * b, 1) ** (1 / ir.length);
       expected += 1 - geo / mean;
     }
     expect(s.scumble).toBeCloseTo(expected / n, 12);
@@ -186,15 +237,22 @@ describe('imbalance measures and oversamplers', () => {
 
   it('ML-ROS clones minority carriers; LP-ROS lowers MeanIR further for the same budget without adding majority labels', () => {
     const before = imbalanceStats(y, L);
-    const ros = mlRos(y, L, 0.5, 1), lp = lpRos(y, L, 0.5, 1);
+    const ros = mlRos(y, L, 0.5, 1),
+      lp = lpRos(y, L, 0.5, 1);
     expect(ros.length).toBeGreaterThan(0);
     expect(lp.length).toBeLessThanOrEqual(ros.length);
     for (const s of ros) expect(Array.from(s.y)).toEqual(Array.from(y.subarray(s.source * L, (s.source + 1) * L)));
-    for (const s of lp) { expect(s.y[0]).toBeNaN(); expect(s.y[3]).toBe(y[s.source * L + 3]); }
-    const afterRos = imbalanceStats(withSynthetic(y, L, ros), L), afterLp = imbalanceStats(withSynthetic(y, L, lp), L);
+    for (const s of lp) {
+      expect(s.y[0]).toBeNaN();
+      expect(s.y[3]).toBe(y[s.source * L + 3]);
+    }
+    const afterRos = imbalanceStats(withSynthetic(y, L, ros), L),
+      afterLp = imbalanceStats(withSynthetic(y, L, lp), L);
     expect(afterRos.meanIR).toBeLessThan(before.meanIR);
     // Per clone, LP-ROS buys more: its copies add no count to the frequent labels.
-    expect((before.meanIR - afterLp.meanIR) / lp.length).toBeGreaterThan((before.meanIR - afterRos.meanIR) / ros.length);
+    expect((before.meanIR - afterLp.meanIR) / lp.length).toBeGreaterThan(
+      (before.meanIR - afterRos.meanIR) / ros.length,
+    );
     expect(afterRos.positives[0]).toBeGreaterThan(40);
     expect(afterLp.positives[0]).toBe(40);
   });
@@ -214,76 +272,197 @@ describe('imbalance measures and oversamplers', () => {
 
 describe('molecule training', () => {
   it('batch splitting: 1, 2 and 4 threads end with bitwise-identical weights (GCN and hybrid)', async () => {
-    const ds = await loadMoleculeCsv(put('det.csv', csv(labelRows)), { targets: 'all', task: 'multilabel', cacheDir: null });
+    const ds = await loadMoleculeCsv(put('det.csv', csv(labelRows)), {
+      targets: 'all',
+      task: 'multilabel',
+      cacheDir: null,
+    });
     const samples = ds.graphs.map((g, i) => toSample(g, ds.y.slice(i * 3, i * 3 + 3), true));
     for (const hybrid of [false, true]) {
       const weights: Float32Array[][] = [];
       for (const threads of [1, 2, 4]) {
         const rt = await Runtime.create({ threads });
-        const tr = new GraphTrainer(rt, ATOM_FEATURES, 3, { ...MOLECULE_DEFAULTS, task: 'multilabel', epochs: 3, batchSize: 12, shardSize: 3, dropout: 0.2, ...(hybrid ? { hybrid: { descriptors: 1024, denseHidden: 8 } } : {}) });
+        const tr = new GraphTrainer(rt, ATOM_FEATURES, 3, {
+          ...MOLECULE_DEFAULTS,
+          task: 'multilabel',
+          epochs: 3,
+          batchSize: 12,
+          shardSize: 3,
+          dropout: 0.2,
+          ...(hybrid ? { hybrid: { descriptors: 1024, denseHidden: 8 } } : {}),
+        });
         await tr.fit(samples, []);
         weights.push(tr.master.params().map((p) => (p.value.data() as Float32Array).slice()));
         tr.dispose();
         await rt.close();
       }
-      for (const w of weights.slice(1)) w.forEach((x, i) => { expect(bitsEqual(x, weights[0]![i]!)).toBe(true); });
+      for (const w of weights.slice(1))
+        w.forEach((x, i) => {
+          expect(bitsEqual(x, weights[0]![i]!)).toBe(true);
+        });
     }
   });
 
   it('graft train --task graph writes a run folder with test_roc_auc, test_f1_weighted and a per-label table', () => {
     const f = put('cli.csv', csv([...labelRows, ...labelRows.map((r) => r.replace(/^([^,]+)/, 'C$1'))]));
     const out = join(dir, 'run');
-    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', f, '--targets', 'common,mid,rare',
-      '--oversample', 'lpros', '--hybrid', '--epochs', '3', '--threads', '2', '--out', out, '--quiet', '--no-cache'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'train',
+        '--task',
+        'graph',
+        '--data',
+        f,
+        '--targets',
+        'common,mid,rare',
+        '--oversample',
+        'lpros',
+        '--hybrid',
+        '--epochs',
+        '3',
+        '--threads',
+        '2',
+        '--out',
+        out,
+        '--quiet',
+        '--no-cache',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'epochs.csv', 'epochs.json', 'invalid.csv', 'labels.csv', 'loss.svg', 'loss.vl.json', 'metrics.json', 'metrics.svg', 'metrics.vl.json', 'predictions.csv', 'train-fingerprints.safetensors']);
+    expect(readdirSync(out).sort()).toEqual([
+      'checkpoint.safetensors',
+      'config.json',
+      'epochs.csv',
+      'epochs.json',
+      'invalid.csv',
+      'labels.csv',
+      'loss.svg',
+      'loss.vl.json',
+      'metrics.json',
+      'metrics.svg',
+      'metrics.vl.json',
+      'predictions.csv',
+      'train-fingerprints.safetensors',
+    ]);
     // graft eval scores the graph run again from its checkpoint: the same test figures (it
     // failed on the missing checkpoint before graph runs wrote one).
-    const ev = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'eval', '--run', out, '--threads', '1'], { encoding: 'utf8' });
+    const ev = spawnSync(
+      process.execPath,
+      [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'eval', '--run', out, '--threads', '1'],
+      { encoding: 'utf8' },
+    );
     expect(ev.status, ev.stderr).toBe(0);
     const again = JSON.parse(ev.stdout) as Record<string, number>;
     const trained = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
-    for (const k of ['test_roc_auc', 'test_pr_auc', 'test_f1_weighted', 'val_roc_auc']) expect(again[k], k).toBe(trained[k]);
+    for (const k of ['test_roc_auc', 'test_pr_auc', 'test_f1_weighted', 'val_roc_auc'])
+      expect(again[k], k).toBe(trained[k]);
     // graft predict reads graph runs (test/graph-predict.test.ts); on the run's test split it writes predictions.csv again.
-    const pr = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'predict', '--run', out, '--out', join(dir, 'again.csv')], { encoding: 'utf8' });
+    const pr = spawnSync(
+      process.execPath,
+      [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'predict', '--run', out, '--out', join(dir, 'again.csv')],
+      { encoding: 'utf8' },
+    );
     expect(pr.status, pr.stderr).toBe(0);
     expect(readFileSync(join(dir, 'again.csv'), 'utf8')).toBe(readFileSync(join(out, 'predictions.csv'), 'utf8'));
     expect(readFileSync(join(out, 'epochs.csv'), 'utf8').split('\n')[0]).toBe('epoch,train_loss,val_loss,val_score,ms'); // val_score: validation ROC-AUC
     // Prefixing 'C' breaks three SMILES (e.g. CO=C(O)…: a pentavalent O); they are skipped and listed by line.
-    expect(readFileSync(join(out, 'invalid.csv'), 'utf8').trim().split('\n')).toEqual(['line,smiles', '33,"CO=C(O)CCC(=O)O"', '37,"CClC(Cl)Cl"', '49,"CFC(F)(F)c1ccccc1"']);
+    expect(readFileSync(join(out, 'invalid.csv'), 'utf8').trim().split('\n')).toEqual([
+      'line,smiles',
+      '33,"CO=C(O)CCC(=O)O"',
+      '37,"CClC(Cl)Cl"',
+      '49,"CFC(F)(F)c1ccccc1"',
+    ]);
     const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, number>;
     expect(m['test_f1_weighted']).toBeGreaterThanOrEqual(0);
     expect('test_roc_auc' in m).toBe(true);
     expect(m['mean_ir_after']).toBeLessThan(m['mean_ir_before']!);
-    expect(readFileSync(join(out, 'labels.csv'), 'utf8').split('\n')[0]).toBe('label,roc_auc,pr_auc,precision,recall,f1,support,threshold');
-    const bad = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', f, '--oversample', 'magic', '--out', join(dir, 'bad')], { encoding: 'utf8' });
+    expect(readFileSync(join(out, 'labels.csv'), 'utf8').split('\n')[0]).toBe(
+      'label,roc_auc,pr_auc,precision,recall,f1,support,threshold',
+    );
+    const bad = spawnSync(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'train',
+        '--task',
+        'graph',
+        '--data',
+        f,
+        '--oversample',
+        'magic',
+        '--out',
+        join(dir, 'bad'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--oversample must be 'none', 'mlros', 'mlsmote' or 'lpros', got "magic"/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);
     // A label column with no positive example passed silently: stderr and metrics.json say so.
-    const zeros = put('zeros.csv', `${['smiles,common,never', ...labelRows.map((r) => `${r.split(',')[0]},${r.split(',')[1]},0`)].join('\n')}\n`);
-    const z = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--task', 'graph', '--data', zeros, '--epochs', '1', '--out', join(dir, 'zeros'), '--quiet', '--no-cache'], { encoding: 'utf8' });
+    const zeros = put(
+      'zeros.csv',
+      `${['smiles,common,never', ...labelRows.map((r) => `${r.split(',')[0]},${r.split(',')[1]},0`)].join('\n')}\n`,
+    );
+    const z = spawnSync(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'train',
+        '--task',
+        'graph',
+        '--data',
+        zeros,
+        '--epochs',
+        '1',
+        '--out',
+        join(dir, 'zeros'),
+        '--quiet',
+        '--no-cache',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(z.status, z.stderr).toBe(0);
     expect(z.stderr).toMatch(/warning: label 'never' has no positive example/);
-    expect((JSON.parse(readFileSync(join(dir, 'zeros', 'metrics.json'), 'utf8')) as { warnings: string[] }).warnings.some((w) => /label 'never' has no positive/.test(w))).toBe(true);
+    expect(
+      (JSON.parse(readFileSync(join(dir, 'zeros', 'metrics.json'), 'utf8')) as { warnings: string[] }).warnings.some(
+        (w) => /label 'never' has no positive/.test(w),
+      ),
+    ).toBe(true);
   });
 });
 
 const shared = sharedData();
 const sider = shared ? join(shared, 'moleculenet', 'sider.csv') : undefined;
-if (!sider || !existsSync(sider)) console.warn('SKIPPED: SIDER test needs ../shared/data/moleculenet (absent in this clone)');
+if (!sider || !existsSync(sider))
+  console.warn('SKIPPED: SIDER test needs ../shared/data/moleculenet (absent in this clone)');
 
-describe.skipIf(!sider || !existsSync(sider))('published figures: SIDER (MoleculeNet GraphConv ROC-AUC ≈ 0.64, random split)', () => {
-  it('the hybrid reaches a mean test ROC-AUC of at least 0.60 on a random split', async () => {
-    const ds = await loadMoleculeCsv(sider!, { targets: 'all', task: 'multilabel', cacheDir: join(dir, 'sider-cache') });
-    expect(ds.targets).toHaveLength(27);
-    const rt = await Runtime.create({ threads: 2 });
-    try {
-      const res = await trainMoleculeTask(rt, ds, { split: 'random', oversample: 'none', oversampleFraction: 0.25, hybrid: true, config: { ...MOLECULE_DEFAULTS, task: 'multilabel', epochs: 25 } });
-      expect(res.metrics['test_roc_auc']).toBeGreaterThan(0.6);
-      expect(res.metrics['test_roc_auc']).toBeLessThan(0.8);
-    } finally {
-      await rt.close();
-    }
-  }, 180_000);
-});
+describe.skipIf(!sider || !existsSync(sider))(
+  'published figures: SIDER (MoleculeNet GraphConv ROC-AUC ≈ 0.64, random split)',
+  () => {
+    it('the hybrid reaches a mean test ROC-AUC of at least 0.60 on a random split', async () => {
+      const ds = await loadMoleculeCsv(sider!, {
+        targets: 'all',
+        task: 'multilabel',
+        cacheDir: join(dir, 'sider-cache'),
+      });
+      expect(ds.targets).toHaveLength(27);
+      const rt = await Runtime.create({ threads: 2 });
+      try {
+        const res = await trainMoleculeTask(rt, ds, {
+          split: 'random',
+          oversample: 'none',
+          oversampleFraction: 0.25,
+          hybrid: true,
+          config: { ...MOLECULE_DEFAULTS, task: 'multilabel', epochs: 25 },
+        });
+        expect(res.metrics['test_roc_auc']).toBeGreaterThan(0.6);
+        expect(res.metrics['test_roc_auc']).toBeLessThan(0.8);
+      } finally {
+        await rt.close();
+      }
+    }, 180_000);
+  },
+);

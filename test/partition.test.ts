@@ -21,16 +21,18 @@ describe('graph partitioning for partition-parallel training', () => {
       expect(bfsPartition(ds.numNodes, ds.src, ds.dst, parts).partOf).toEqual(p.partOf);
     }
     // A path 0-1-…-9 in scrambled edge order: breadth-first parts are its two halves, one edge cut.
-    const src = Int32Array.of(5, 0, 8, 2, 6, 1, 3, 7, 4), dst = Int32Array.of(6, 1, 9, 3, 7, 2, 4, 8, 5);
+    const src = Int32Array.of(5, 0, 8, 2, 6, 1, 3, 7, 4),
+      dst = Int32Array.of(6, 1, 9, 3, 7, 2, 4, 8, 5);
     const path = bfsPartition(10, src, dst, 2);
     expect(Array.from(path.partOf)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
     expect(path.cutEdges).toBe(1);
     expect(() => bfsPartition(10, src, dst, 11)).toThrow(/parts/);
   });
 
-  it('a part\'s data set is the subgraph it induces: its nodes, features, labels, splits and inner edges', () => {
+  it("a part's data set is the subgraph it induces: its nodes, features, labels, splits and inner edges", () => {
     const p = bfsPartition(ds.numNodes, ds.src, ds.dst, 3);
-    let nodesSeen = 0, edgesSeen = 0;
+    let nodesSeen = 0,
+      edgesSeen = 0;
     for (let q = 0; q < 3; q++) {
       const { data, nodes } = partDataset(ds, p, q);
       nodesSeen += nodes.length;
@@ -38,16 +40,21 @@ describe('graph partitioning for partition-parallel training', () => {
       nodes.forEach((g, i) => {
         expect(p.partOf[g]).toBe(q);
         expect(data.labels[i]).toBe(ds.labels[g]);
-        expect(Array.from(data.features.subarray(i * 12, (i + 1) * 12))).toEqual(Array.from(ds.features.subarray(g * 12, (g + 1) * 12)));
+        expect(Array.from(data.features.subarray(i * 12, (i + 1) * 12))).toEqual(
+          Array.from(ds.features.subarray(g * 12, (g + 1) * 12)),
+        );
         expect(data.ids[i]).toBe(ds.ids[g]);
       });
       // The edges with both ends in the part, in input order (repeated edges kept, as the input has them).
       const inner: string[] = [];
-      for (let e = 0; e < ds.src.length; e++) if (p.partOf[ds.src[e]!] === q && p.partOf[ds.dst[e]!] === q) inner.push(`${ds.src[e]}-${ds.dst[e]}`);
+      for (let e = 0; e < ds.src.length; e++)
+        if (p.partOf[ds.src[e]!] === q && p.partOf[ds.dst[e]!] === q) inner.push(`${ds.src[e]}-${ds.dst[e]}`);
       expect(Array.from(data.src, (a, e) => `${nodes[a]}-${nodes[data.dst[e]!]}`)).toEqual(inner);
       edgesSeen += data.src.length;
       for (const s of ['train', 'val', 'test'] as const) {
-        expect(Array.from(data.split[s], (i) => nodes[i])).toEqual(Array.from(ds.split[s]).filter((g) => p.partOf[g] === q));
+        expect(Array.from(data.split[s], (i) => nodes[i])).toEqual(
+          Array.from(ds.split[s]).filter((g) => p.partOf[g] === q),
+        );
       }
     }
     expect(nodesSeen).toBe(ds.numNodes);

@@ -15,7 +15,11 @@ import { bitsEqual, runGraftAsync, sharedData, tempDir } from './helpers.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixture = join(root, 'test', 'fixtures', 'pyg-cora');
 const stateDict = join(fixture, 'state_dict.safetensors');
-const meta = JSON.parse(readFileSync(join(fixture, 'meta.json'), 'utf8')) as { test_accuracy: number; nodes: number; classes: number };
+const meta = JSON.parse(readFileSync(join(fixture, 'meta.json'), 'utf8')) as {
+  test_accuracy: number;
+  nodes: number;
+  classes: number;
+};
 const kernels: KernelBinaries = { simd: readFileSync(join(root, 'build', 'graft-simd-local.wasm')) };
 const shared = sharedData();
 if (!shared) console.warn('test/pyg-interop.test.ts: Cora tests skipped: no ../shared/data');
@@ -37,7 +41,7 @@ const tensorsOf = (file: string): Map<string, Float32Array> =>
   new Map([...decodeForeignSafetensors(readFileSync(file), file).tensors].map(([k, t]) => [k, t.data as Float32Array]));
 
 describe.skipIf(!shared)('PyG interop on Cora', () => {
-  it('a PyG-trained GCN imported into Graft gives PyTorch\'s logits within 1e-4, and its test accuracy', async () => {
+  it("a PyG-trained GCN imported into Graft gives PyTorch's logits within 1e-4, and its test accuracy", async () => {
     const run = join(tempDir('graft-pyg-'), 'run');
     await ok(['import', '--from', 'pyg', stateDict, '--model', 'gcn', '--dataset', 'cora', '--out', run]);
     const want = new Float32Array(new Uint8Array(readFileSync(join(fixture, 'logits.f32'))).buffer);
@@ -54,19 +58,37 @@ describe.skipIf(!shared)('PyG interop on Cora', () => {
     const dir = tempDir('graft-pyg-rt-');
     await ok(['import', '--from', 'pyg', stateDict, '--model', 'gcn', '--out', join(dir, 'imported')]);
     await ok(['export', '--to', 'pyg', '--run', join(dir, 'imported'), '--out', join(dir, 'back.safetensors')]);
-    const a = tensorsOf(stateDict), b = tensorsOf(join(dir, 'back.safetensors'));
+    const a = tensorsOf(stateDict),
+      b = tensorsOf(join(dir, 'back.safetensors'));
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     for (const [k, t] of a) expect(bitsEqual(b.get(k)!, t), k).toBe(true);
 
     const trained = join(dir, 'trained');
     await ok(['train', '--dataset', 'cora', '--epochs', '20', '--threads', '2', '--out', trained, '--quiet']);
     await ok(['export', '--to', 'pyg', '--run', trained, '--out', join(dir, 'trained.pyg.safetensors')]);
-    await ok(['import', '--from', 'pyg', join(dir, 'trained.pyg.safetensors'), '--model', 'gcn', '--out', join(dir, 'reimported')]);
-    const orig = loadCheckpoint(join(trained, 'checkpoint.safetensors')), again = loadCheckpoint(join(dir, 'reimported', 'checkpoint.safetensors'));
+    await ok([
+      'import',
+      '--from',
+      'pyg',
+      join(dir, 'trained.pyg.safetensors'),
+      '--model',
+      'gcn',
+      '--out',
+      join(dir, 'reimported'),
+    ]);
+    const orig = loadCheckpoint(join(trained, 'checkpoint.safetensors')),
+      again = loadCheckpoint(join(dir, 'reimported', 'checkpoint.safetensors'));
     for (const name of ['gcn0.weight', 'gcn0.bias', 'gcn1.weight', 'gcn1.bias']) {
-      expect(bitsEqual(again.tensors.get(`model.${name}`)!.data as Float32Array, orig.tensors.get(`best.${name}`)!.data as Float32Array), name).toBe(true);
+      expect(
+        bitsEqual(
+          again.tensors.get(`model.${name}`)!.data as Float32Array,
+          orig.tensors.get(`best.${name}`)!.data as Float32Array,
+        ),
+        name,
+      ).toBe(true);
     }
-    const p1 = await logitsOf(trained), p2 = await logitsOf(join(dir, 'reimported'));
+    const p1 = await logitsOf(trained),
+      p2 = await logitsOf(join(dir, 'reimported'));
     expect(bitsEqual(p1.logits, p2.logits)).toBe(true);
   });
 
@@ -88,12 +110,33 @@ describe.skipIf(!shared)('PyG interop on Cora', () => {
   it('refuses a state_dict that does not fit, naming the file and the tensor', async () => {
     const dir = tempDir('graft-pyg-bad-');
     const sd = decodeForeignSafetensors(readFileSync(stateDict), stateDict);
-    const without = new Map(sd.tensors); without.delete('conv2.bias');
+    const without = new Map(sd.tensors);
+    without.delete('conv2.bias');
     writeFileSync(join(dir, 'nobias.safetensors'), encodeCheckpoint({ tensors: without, metadata: {} }));
-    let r = await runGraftAsync(['import', '--from', 'pyg', join(dir, 'nobias.safetensors'), '--model', 'gcn', '--out', join(dir, 'a')]);
+    let r = await runGraftAsync([
+      'import',
+      '--from',
+      'pyg',
+      join(dir, 'nobias.safetensors'),
+      '--model',
+      'gcn',
+      '--out',
+      join(dir, 'a'),
+    ]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/nobias\.safetensors: conv2\.bias is missing/);
-    r = await runGraftAsync(['import', '--from', 'pyg', stateDict, '--model', 'gcn', '--dataset', 'citeseer', '--out', join(dir, 'b')]);
+    r = await runGraftAsync([
+      'import',
+      '--from',
+      'pyg',
+      stateDict,
+      '--model',
+      'gcn',
+      '--dataset',
+      'citeseer',
+      '--out',
+      join(dir, 'b'),
+    ]);
     expect(r.stderr).toMatch(/state_dict\.safetensors reads 1433 features, but citeseer has 3703/);
     r = await runGraftAsync(['import', '--from', 'onnx', stateDict, '--out', join(dir, 'c')]);
     expect(r.stderr).toMatch(/--from must be 'pyg'/);

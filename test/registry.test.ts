@@ -25,7 +25,8 @@ const dispatched = KERNELS.filter((k) => !DIAGNOSTIC.has(k.name));
 function countParams(list: string): number {
   const text = list.trim();
   if (text === '') return 0;
-  let depth = 0, commas = 0;
+  let depth = 0,
+    commas = 0;
   for (const ch of text) {
     if ('([{'.includes(ch)) depth++;
     else if (')]}'.includes(ch)) depth--;
@@ -40,10 +41,14 @@ function interfaceMethods(): Map<string, number> {
   const src = readFileSync(join(packageRoot(), 'src', 'kernels', 'backend.ts'), 'utf8');
   const start = src.indexOf('export interface KernelBackend {');
   expect(start).toBeGreaterThanOrEqual(0);
-  let depth = 0, end = -1;
+  let depth = 0,
+    end = -1;
   for (let i = src.indexOf('{', start); i < src.length; i++) {
     if (src[i] === '{') depth++;
-    else if (src[i] === '}' && --depth === 0) { end = i; break; }
+    else if (src[i] === '}' && --depth === 0) {
+      end = i;
+      break;
+    }
   }
   const body = src.slice(src.indexOf('{', start) + 1, end);
   const out = new Map<string, number>();
@@ -55,7 +60,9 @@ describe('kernel registry', () => {
   const iface = interfaceMethods();
   const simd = createBackend('simd', heap.memory) as unknown as Record<string, unknown>;
   const ref = createReferenceBackend(heap.memory) as unknown as Record<string, unknown>;
-  const exportNames = WebAssembly.Module.exports(kernelModule('simd')).filter((e) => e.kind === 'function').map((e) => e.name);
+  const exportNames = WebAssembly.Module.exports(kernelModule('simd'))
+    .filter((e) => e.kind === 'function')
+    .map((e) => e.name);
 
   it('the interface parser sees every method (sanity: a known signature spanning two lines)', () => {
     expect(iface.get('spmmCsr')).toBe(11);
@@ -93,12 +100,17 @@ describe('kernel registry', () => {
     });
   });
 
-  it.skipIf(!engineSupports().relaxed)('the relaxed build exports the same functions with the same parameter counts (skipped: engine without relaxed SIMD)', () => {
-    const relaxed = createBackend('relaxed', heap.memory) as unknown as Record<string, unknown>;
-    for (const name of exportNames) {
-      expect((relaxed[name] as (...a: number[]) => unknown).length, name).toBe((simd[name] as (...a: number[]) => unknown).length);
-    }
-  });
+  it.skipIf(!engineSupports().relaxed)(
+    'the relaxed build exports the same functions with the same parameter counts (skipped: engine without relaxed SIMD)',
+    () => {
+      const relaxed = createBackend('relaxed', heap.memory) as unknown as Record<string, unknown>;
+      for (const name of exportNames) {
+        expect((relaxed[name] as (...a: number[]) => unknown).length, name).toBe(
+          (simd[name] as (...a: number[]) => unknown).length,
+        );
+      }
+    },
+  );
 
   it('the WASM module exports exactly the registered kernels plus the direct-call helpers', () => {
     const want = [...dispatched.map((k) => k.name), ...DIRECT_CALL].sort();
@@ -109,7 +121,11 @@ describe('kernel registry', () => {
   it('the interface and the reference backend declare exactly those kernels too', () => {
     const want = [...dispatched.map((k) => k.name), ...DIRECT_CALL].sort();
     expect([...iface.keys()].sort()).toEqual(want);
-    expect(Object.keys(ref).filter((k) => k !== 'kind').sort()).toEqual(want);
+    expect(
+      Object.keys(ref)
+        .filter((k) => k !== 'kind')
+        .sort(),
+    ).toEqual(want);
     for (const name of DIRECT_CALL) {
       expect((simd[name] as (...a: number[]) => unknown).length).toBe(iface.get(name));
       expect((ref[name] as (...a: number[]) => unknown).length).toBe(iface.get(name));

@@ -26,12 +26,18 @@ async function faulty(spec: string): Promise<Runtime> {
   reloadFaultPlan();
   return Runtime.create({ threads: 2 });
 }
-afterEach(() => { delete process.env['GRAFT_TEST_FAULT']; reloadFaultPlan(); });
+afterEach(() => {
+  delete process.env['GRAFT_TEST_FAULT'];
+  reloadFaultPlan();
+});
 
 const sameWeights = (a: Map<string, Float32Array> | Float32Array[], b: typeof a): void => {
-  const xs = [...a.values()], ys = [...b.values()];
+  const xs = [...a.values()],
+    ys = [...b.values()];
   expect(xs.length).toBe(ys.length);
-  xs.forEach((x, i) => { expect(bitsEqual(x, ys[i]!)).toBe(true); });
+  xs.forEach((x, i) => {
+    expect(bitsEqual(x, ys[i]!)).toBe(true);
+  });
 };
 
 describe('node training survives worker faults', () => {
@@ -59,7 +65,7 @@ describe('node training survives worker faults', () => {
     }
   });
 
-  it('two consecutive failures of one epoch are still recovered; the third stops the run with the worker\'s error', async () => {
+  it("two consecutive failures of one epoch are still recovered; the third stops the run with the worker's error", async () => {
     const one = await Runtime.create({ threads: 1 });
     const clean = await trainNodeClassifier(one, ds, cfg);
     await one.close();
@@ -82,11 +88,16 @@ describe('node training survives worker faults', () => {
     }
   });
 
-  it('an error that is not a worker\'s (a fault in the calling thread\'s own part) is not retried', async () => {
+  it("an error that is not a worker's (a fault in the calling thread's own part) is not retried", async () => {
     const rt = await faulty(`throw:gemmNN:${at(3, 40)}:0@main`);
     try {
       const faults: number[] = [];
-      const err = await trainNodeClassifier(rt, ds, { ...cfg, epochs: 5 }, { faults: { onFault: (f) => faults.push(f.epoch) } }).catch((e: unknown) => e);
+      const err = await trainNodeClassifier(
+        rt,
+        ds,
+        { ...cfg, epochs: 5 },
+        { faults: { onFault: (f) => faults.push(f.epoch) } },
+      ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(WorkerError);
       expect((err as Error).message).toBe('injected fault in part 0');
@@ -98,10 +109,27 @@ describe('node training survives worker faults', () => {
 });
 
 describe('graph training survives worker faults', () => {
-  const base: GraphTrainConfig = { task: 'regression', layers: 3, hidden: 16, dropout: 0.1, pool: 'mean', lr: 0.01, weightDecay: 0, epochs: 4, batchSize: 16, shardSize: 16, patience: 0, seed: 5 };
-  const train = syntheticMolecules({ graphs: 64, seed: 9 }), val = syntheticMolecules({ graphs: 16, seed: 10 });
+  const base: GraphTrainConfig = {
+    task: 'regression',
+    layers: 3,
+    hidden: 16,
+    dropout: 0.1,
+    pool: 'mean',
+    lr: 0.01,
+    weightDecay: 0,
+    epochs: 4,
+    batchSize: 16,
+    shardSize: 16,
+    patience: 0,
+    seed: 5,
+  };
+  const train = syntheticMolecules({ graphs: 64, seed: 9 }),
+    val = syntheticMolecules({ graphs: 16, seed: 10 });
 
-  async function fitOn(rt: Runtime, config: GraphTrainConfig): Promise<{ weights: Float32Array[]; trainer: GraphTrainer }> {
+  async function fitOn(
+    rt: Runtime,
+    config: GraphTrainConfig,
+  ): Promise<{ weights: Float32Array[]; trainer: GraphTrainer }> {
     const t = new GraphTrainer(rt, 8, 4, config);
     try {
       await t.fit(train, val, { restoreBest: true });
@@ -123,7 +151,9 @@ describe('graph training survives worker faults', () => {
       try {
         const r = await fitOn(rt, config);
         expect(r.trainer.snapshot!.faults.length, spec).toBeGreaterThanOrEqual(1);
-        expect(r.trainer.snapshot!.faults[0]!.error).toMatch(spec.startsWith('exit') ? /exited with code 70/ : /injected fault/);
+        expect(r.trainer.snapshot!.faults[0]!.error).toMatch(
+          spec.startsWith('exit') ? /exited with code 70/ : /injected fault/,
+        );
         sameWeights(r.weights, clean.weights);
         expect(r.trainer.history.map((h) => h.val_loss)).toEqual(clean.trainer.history.map((h) => h.val_loss));
       } finally {
@@ -134,15 +164,38 @@ describe('graph training survives worker faults', () => {
 });
 
 describe('genomic GCN training survives worker faults and resumes from its checkpoint', () => {
-  const n = 120, f = 30;
-  const src: number[] = [], dst: number[] = [];
-  for (let i = 0; i < n; i++) for (const d of [1, 7]) { src.push(i); dst.push((i + d) % n); }
+  const n = 120,
+    f = 30;
+  const src: number[] = [],
+    dst: number[] = [];
+  for (let i = 0; i < n; i++)
+    for (const d of [1, 7]) {
+      src.push(i);
+      dst.push((i + d) % n);
+    }
   const yv = randn(n, 4);
   const data: GcnRegressionInput = {
-    n, f, features: randn(n * f, 3), src: Int32Array.from(src), dst: Int32Array.from(dst), y: Float64Array.from(yv, (v, i) => (i % 9 === 0 ? NaN : v)),
+    n,
+    f,
+    features: randn(n * f, 3),
+    src: Int32Array.from(src),
+    dst: Int32Array.from(dst),
+    y: Float64Array.from(yv, (v, i) => (i % 9 === 0 ? NaN : v)),
     train: Int32Array.from({ length: 96 }, (_, i) => i),
   };
-  const cfg: GcnRegressorConfig = { layers: 3, hidden: 16, dropout: 0.2, lr: 0.01, weightDecay: 1e-3, epochs: 30, patience: 0, valFraction: 0.2, seed: 3, denseHidden: 4, ensemble: 1 };
+  const cfg: GcnRegressorConfig = {
+    layers: 3,
+    hidden: 16,
+    dropout: 0.2,
+    lr: 0.01,
+    weightDecay: 1e-3,
+    epochs: 30,
+    patience: 0,
+    valFraction: 0.2,
+    seed: 3,
+    denseHidden: 4,
+    ensemble: 1,
+  };
 
   it('a helper that dies mid-epoch: same predictions, bit for bit, as one thread', async () => {
     const one = await Runtime.create({ threads: 1 });
@@ -165,7 +218,9 @@ describe('genomic GCN training survives worker faults and resumes from its check
     const file = join(tempDir('graft-gcn-cp-'), 'fit.safetensors');
     const rt = await faulty(`throw:gemmNN:${at(40, 120)}x99@helper`);
     try {
-      await expect(trainGcnRegressor(rt, data, cfg, { checkpoint: { file, every: 4 }, faults: { maxFailures: 3 } })).rejects.toThrow(WorkerError);
+      await expect(
+        trainGcnRegressor(rt, data, cfg, { checkpoint: { file, every: 4 }, faults: { maxFailures: 3 } }),
+      ).rejects.toThrow(WorkerError);
     } finally {
       await rt.close();
     }

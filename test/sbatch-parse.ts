@@ -13,14 +13,32 @@ export function sbatchWords(line: string): string[] {
   for (;;) {
     while (space(s[p])) p++;
     if (p >= s.length) return words;
-    let word: string | null = null, quoted = false, q = '', esc = false;
+    let word: string | null = null,
+      quoted = false,
+      q = '',
+      esc = false;
     while (p < s.length && (quoted || !space(s[p])) && s[p] !== '\n') {
       const c = s[p]!;
       if (esc) esc = false;
-      else if (c === '\\') { esc = true; p++; continue; }
-      else if (quoted) { if (c === q) { quoted = false; p++; continue; } }
-      else if (c === '"' || c === "'") { quoted = true; q = c; p++; continue; }
-      else if (c === '#') { p = s.length; break; }
+      else if (c === '\\') {
+        esc = true;
+        p++;
+        continue;
+      } else if (quoted) {
+        if (c === q) {
+          quoted = false;
+          p++;
+          continue;
+        }
+      } else if (c === '"' || c === "'") {
+        quoted = true;
+        q = c;
+        p++;
+        continue;
+      } else if (c === '#') {
+        p = s.length;
+        break;
+      }
       word = (word ?? '') + c;
       p++;
     }

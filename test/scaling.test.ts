@@ -15,10 +15,35 @@ describe('graft scaling', () => {
   it('writes scaling.md, scaling.json and speedup.svg; each strategy reaches the same accuracy at 1 and 2 threads', async () => {
     const out = join(tempDir('graft-scaling-'), 'run');
     // Asynchronously: a synchronous spawn of minutes would starve the test runner's own messages.
-    await execFileAsync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'scaling', '--threads', '1,2', '--epochs', '8', '--molecules', '96', '--out', out, '--quiet'],
-      { encoding: 'utf8', timeout: 280_000 });
+    await execFileAsync(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'scaling',
+        '--threads',
+        '1,2',
+        '--epochs',
+        '8',
+        '--molecules',
+        '96',
+        '--out',
+        out,
+        '--quiet',
+      ],
+      { encoding: 'utf8', timeout: 280_000 },
+    );
     for (const f of ['scaling.md', 'scaling.json', 'speedup.svg']) expect(existsSync(join(out, f)), f).toBe(true);
-    const res = JSON.parse(readFileSync(join(out, 'scaling.json'), 'utf8')) as { rows: { task: string; strategy: string; threads: number; value: number; ms_per_epoch: number; speedup: number; of_ceiling?: number }[] };
+    const res = JSON.parse(readFileSync(join(out, 'scaling.json'), 'utf8')) as {
+      rows: {
+        task: string;
+        strategy: string;
+        threads: number;
+        value: number;
+        ms_per_epoch: number;
+        speedup: number;
+        of_ceiling?: number;
+      }[];
+    };
     // The ceiling (2 independent one-thread processes at once) per task, measured in this run,
     // and every strategy at 2 threads read against it: its speed-up over the ceiling's.
     for (const task of ['genomic', 'molecules']) {
@@ -31,7 +56,15 @@ describe('graft scaling', () => {
     }
     expect(readFileSync(join(out, 'scaling.md'), 'utf8')).toContain('| of ceiling |');
     const strategies = new Set(res.rows.map((x) => `${x.task} ${x.strategy}`));
-    for (const s of ['genomic serial', 'genomic intra-op', 'genomic replicas', 'molecules serial', 'molecules intra-op', 'molecules batch-split']) expect(strategies.has(s), s).toBe(true);
+    for (const s of [
+      'genomic serial',
+      'genomic intra-op',
+      'genomic replicas',
+      'molecules serial',
+      'molecules intra-op',
+      'molecules batch-split',
+    ])
+      expect(strategies.has(s), s).toBe(true);
     for (const s of [...strategies].filter((x) => !x.includes('ceiling'))) {
       const rows = res.rows.filter((x) => `${x.task} ${x.strategy}` === s);
       for (const row of rows) {

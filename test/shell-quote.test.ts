@@ -10,15 +10,50 @@ import { tempDir } from './helpers.js';
 // substitution that slipped through would leave a file behind.
 
 const HOSTILE = [
+  'plain',
+  '',
+  'a b',
+  "it's",
+  "''",
+  '"q"',
+  '$(touch x)',
+  '`touch y`',
+  '$HOME',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${PATH} is one of the hostile strings under test
-  'plain', '', 'a b', "it's", "''", '"q"', '$(touch x)', '`touch y`', '$HOME', '${PATH}', '*', '~', '~/z', '\\', 'a\\nb',
-  '!', '!!', '#not a comment', ';', '&&', '|', '>out', '<in', '(', ')', '{a,b}', '[ab]', 'tab\there', '-n', '--dir=x', 'A=b',
-  'é ü 漢字', '%a %%', "mix 'single' and \"double\" $(and) `back` \\ end'",
+  '${PATH}',
+  '*',
+  '~',
+  '~/z',
+  '\\',
+  'a\\nb',
+  '!',
+  '!!',
+  '#not a comment',
+  ';',
+  '&&',
+  '|',
+  '>out',
+  '<in',
+  '(',
+  ')',
+  '{a,b}',
+  '[ab]',
+  'tab\there',
+  '-n',
+  '--dir=x',
+  'A=b',
+  'é ü 漢字',
+  '%a %%',
+  "mix 'single' and \"double\" $(and) `back` \\ end'",
 ];
 
 function argvThrough(shell: string, line: string): { argv: string[]; created: string[] } {
   const cwd = tempDir('graft-quote-');
-  const r = spawnSync(shell, ['-c', `printf '%s\\0' ${line}`], { cwd, encoding: 'utf8', env: { PATH: process.env['PATH']!, HOME: '/home/someone' } });
+  const r = spawnSync(shell, ['-c', `printf '%s\\0' ${line}`], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH']!, HOME: '/home/someone' },
+  });
   expect(r.status, r.stderr).toBe(0);
   return { argv: r.stdout.split('\0').slice(0, -1), created: readdirSync(cwd) };
 }
@@ -33,7 +68,9 @@ describe('shellQuote / shellCommand', () => {
   });
 
   it('leaves plain words bare and quotes the rest in single quotes', () => {
-    expect(shellCommand(['sbatch', '/tmp/sw/sweep.sbatch', '--task', '3'], 't')).toBe('sbatch /tmp/sw/sweep.sbatch --task 3');
+    expect(shellCommand(['sbatch', '/tmp/sw/sweep.sbatch', '--task', '3'], 't')).toBe(
+      'sbatch /tmp/sw/sweep.sbatch --task 3',
+    );
     expect(shellQuote("it's", 't')).toBe(`'it'\\''s'`);
     expect(shellQuote('', 't')).toBe(`''`);
     expect(shellQuote('A=b', 't')).toBe(`'A=b'`); // bare, a first word would be an assignment
@@ -60,13 +97,18 @@ describe('sbatchValue / slurmFilenameLiteral (#SBATCH lines, read by sbatch)', (
 
   it('doubles % in a folder (a literal in a Slurm filename pattern) and refuses a backslash, saying why', () => {
     expect(slurmFilenameLiteral('/tmp/50%done/%j', '--out')).toBe('/tmp/50%%done/%%j');
-    expect(() => slurmFilenameLiteral('/tmp/a\\b', '--out')).toThrow(/--out "\/tmp\/a\\\\b" holds a backslash: Slurm reads a backslash in a log file pattern as "replace no %a"/);
+    expect(() => slurmFilenameLiteral('/tmp/a\\b', '--out')).toThrow(
+      /--out "\/tmp\/a\\\\b" holds a backslash: Slurm reads a backslash in a log file pattern as "replace no %a"/,
+    );
     expect(() => sbatchValue('a\nb', '--out')).toThrow(/holds a line break/);
   });
 
   it('the bash comment an #SBATCH line is stays one comment: bash runs nothing in it', () => {
     const cwd = tempDir('graft-quote-');
-    const r = spawnSync('bash', ['-c', `#SBATCH --output=${sbatchValue('$(touch x) `touch y`', 't')}\necho ok`], { cwd, encoding: 'utf8' });
+    const r = spawnSync('bash', ['-c', `#SBATCH --output=${sbatchValue('$(touch x) `touch y`', 't')}\necho ok`], {
+      cwd,
+      encoding: 'utf8',
+    });
     expect(r.stdout).toBe('ok\n');
     expect(existsSync(`${cwd}/x`) || existsSync(`${cwd}/y`)).toBe(false);
   });

@@ -14,7 +14,8 @@ const TOOLS = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', '
 /** Why this machine cannot run the cluster (tools missing, not root), or null when it can. */
 export function slurmUnavailable(): string | null {
   const missing = TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (missing.length) return `Slurm or munge is not installed (${missing.join(', ')} missing; .ci/run installs slurm-wlm and munge with apt-get)`;
+  if (missing.length)
+    return `Slurm or munge is not installed (${missing.join(', ')} missing; .ci/run installs slurm-wlm and munge with apt-get)`;
   if (process.getuid?.() !== 0) return 'the one-node test cluster runs its daemons as root, and this is not root';
   return null;
 }
@@ -42,23 +43,56 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
   mkdirSync(munge, { mode: 0o700 });
   writeFileSync(join(munge, 'munge.key'), randomBytes(1024), { mode: 0o400 });
   const socket = join(munge, 'munge.socket');
-  const m = spawnSync('munged', ['--force', `--socket=${socket}`, `--key-file=${join(munge, 'munge.key')}`, `--pid-file=${join(munge, 'munged.pid')}`,
-    `--log-file=${join(munge, 'munged.log')}`, `--seed-file=${join(munge, 'munged.seed')}`], { encoding: 'utf8' });
+  const m = spawnSync(
+    'munged',
+    [
+      '--force',
+      `--socket=${socket}`,
+      `--key-file=${join(munge, 'munge.key')}`,
+      `--pid-file=${join(munge, 'munged.pid')}`,
+      `--log-file=${join(munge, 'munged.log')}`,
+      `--seed-file=${join(munge, 'munged.seed')}`,
+    ],
+    { encoding: 'utf8' },
+  );
   if (m.status !== 0) throw new Error(`munged did not start: ${m.stderr}`);
   chmodSync(munge, 0o755); // slurmd and the client tools reach the socket through it
   const port = 20000 + Math.floor(Math.random() * 20000);
   const host = hostname();
   const conf = join(dir, 'slurm.conf');
-  mkdirSync(join(dir, 'state')); mkdirSync(join(dir, 'spool'));
-  writeFileSync(conf, [
-    'ClusterName=graft-test', `SlurmctldHost=${host}`, 'AuthType=auth/munge', `AuthInfo=socket=${socket}`, 'CredType=cred/munge',
-    'SlurmUser=root', 'SlurmdUser=root', `StateSaveLocation=${join(dir, 'state')}`, `SlurmdSpoolDir=${join(dir, 'spool')}`,
-    `SlurmctldPidFile=${join(dir, 'slurmctld.pid')}`, `SlurmdPidFile=${join(dir, 'slurmd.pid')}`, `SlurmctldPort=${port}`, `SlurmdPort=${port + 1}`,
-    'ProctrackType=proctrack/linuxproc', 'TaskPlugin=task/none', 'SchedulerType=sched/backfill', 'SelectType=select/cons_tres', 'SelectTypeParameters=CR_Core',
-    'ReturnToService=2', 'MpiDefault=none', 'JobAcctGatherType=jobacct_gather/none',
-    `SlurmctldLogFile=${join(dir, 'slurmctld.log')}`, `SlurmdLogFile=${join(dir, 'slurmd.log')}`,
-    `NodeName=${host} CPUs=2 State=UNKNOWN`, 'PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP', '',
-  ].join('\n'));
+  mkdirSync(join(dir, 'state'));
+  mkdirSync(join(dir, 'spool'));
+  writeFileSync(
+    conf,
+    [
+      'ClusterName=graft-test',
+      `SlurmctldHost=${host}`,
+      'AuthType=auth/munge',
+      `AuthInfo=socket=${socket}`,
+      'CredType=cred/munge',
+      'SlurmUser=root',
+      'SlurmdUser=root',
+      `StateSaveLocation=${join(dir, 'state')}`,
+      `SlurmdSpoolDir=${join(dir, 'spool')}`,
+      `SlurmctldPidFile=${join(dir, 'slurmctld.pid')}`,
+      `SlurmdPidFile=${join(dir, 'slurmd.pid')}`,
+      `SlurmctldPort=${port}`,
+      `SlurmdPort=${port + 1}`,
+      'ProctrackType=proctrack/linuxproc',
+      'TaskPlugin=task/none',
+      'SchedulerType=sched/backfill',
+      'SelectType=select/cons_tres',
+      'SelectTypeParameters=CR_Core',
+      'ReturnToService=2',
+      'MpiDefault=none',
+      'JobAcctGatherType=jobacct_gather/none',
+      `SlurmctldLogFile=${join(dir, 'slurmctld.log')}`,
+      `SlurmdLogFile=${join(dir, 'slurmd.log')}`,
+      `NodeName=${host} CPUs=2 State=UNKNOWN`,
+      'PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP',
+      '',
+    ].join('\n'),
+  );
   const env = { ...process.env, SLURM_CONF: conf } as Record<string, string>;
   const daemons: ChildProcess[] = ['slurmctld', 'slurmd'].map((d) => spawn(d, ['-D'], { env, stdio: 'ignore' }));
   const run = (cmd: string, args: string[]): string => {
@@ -69,11 +103,29 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
   const stop = async (): Promise<void> => {
     for (const d of daemons) d.kill('SIGTERM');
     const pid = join(munge, 'munged.pid');
-    if (existsSync(pid)) { try { process.kill(Number(readFileSync(pid, 'utf8')), 'SIGTERM'); } catch { /* gone */ } }
-    await Promise.all(daemons.map((d) => (d.exitCode !== null ? Promise.resolve() : new Promise((r) => d.once('exit', r)))));
+    if (existsSync(pid)) {
+      try {
+        process.kill(Number(readFileSync(pid, 'utf8')), 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+    await Promise.all(
+      daemons.map((d) => (d.exitCode !== null ? Promise.resolve() : new Promise((r) => d.once('exit', r)))),
+    );
   };
   try {
-    await until('the node coming up idle', () => { try { return /idle/.test(run('sinfo', ['-h', '-o', '%t'])); } catch { return false; } }, 30_000);
+    await until(
+      'the node coming up idle',
+      () => {
+        try {
+          return /idle/.test(run('sinfo', ['-h', '-o', '%t']));
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+    );
   } catch (err) {
     await stop();
     throw err;

@@ -11,12 +11,34 @@ const why = slurmUnavailable();
 if (why) console.warn(`slurm.test: skipped: ${why}`);
 
 const SYN = join(import.meta.dirname, '..', 'data', 'synthetic-gp');
-const GP = ['--geno', join(SYN, 'genotypes.csv.gz'), '--pheno', join(SYN, 'phenotypes.csv'), '--trait', 'yield,height', '--k', '3', '--models', 'gcn,gblup', '--epochs', '150', '--patience', '0', '--ensemble', '1', '--quiet'];
+const GP = [
+  '--geno',
+  join(SYN, 'genotypes.csv.gz'),
+  '--pheno',
+  join(SYN, 'phenotypes.csv'),
+  '--trait',
+  'yield,height',
+  '--k',
+  '3',
+  '--models',
+  'gcn,gblup',
+  '--epochs',
+  '150',
+  '--patience',
+  '0',
+  '--ensemble',
+  '1',
+  '--quiet',
+];
 
 describe.skipIf(why !== null)('graft sweep on a one-node Slurm cluster', () => {
   let cluster: SlurmCluster;
-  beforeAll(async () => { cluster = await startSlurm(tempDir('graft-slurm-')); }, 60_000);
-  afterAll(async () => { await cluster?.stop(); });
+  beforeAll(async () => {
+    cluster = await startSlurm(tempDir('graft-slurm-'));
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
 
   const idle = async (ms: number): Promise<void> => {
     const end = Date.now() + ms;
@@ -35,7 +57,11 @@ describe.skipIf(why !== null)('graft sweep on a one-node Slurm cluster', () => {
     const end = Date.now() + 60_000;
     let victim = '';
     while (!victim && Date.now() < end) {
-      const running = cluster.run('squeue', ['-h', '-t', 'R', '-j', job, '-o', '%K']).trim().split('\n').filter(Boolean);
+      const running = cluster
+        .run('squeue', ['-h', '-t', 'R', '-j', job, '-o', '%K'])
+        .trim()
+        .split('\n')
+        .filter(Boolean);
       if (running.length) victim = running[0]!;
       else await new Promise((r) => setTimeout(r, 100));
     }
@@ -43,7 +69,8 @@ describe.skipIf(why !== null)('graft sweep on a one-node Slurm cluster', () => {
     await new Promise((r) => setTimeout(r, 400)); // mid-run
     cluster.run('scancel', ['--signal=KILL', `${job}_${victim}`]);
     await idle(120_000);
-    const status = async (): Promise<Record<string, unknown>> => JSON.parse((await runGraftAsync(['sweep', 'status', '--dir', dir])).stdout) as Record<string, unknown>;
+    const status = async (): Promise<Record<string, unknown>> =>
+      JSON.parse((await runGraftAsync(['sweep', 'status', '--dir', dir])).stdout) as Record<string, unknown>;
     const after = await status();
     expect(after['done']).toBe(8);
     expect([...(after['failed_tasks'] as number[]), ...(after['missing_tasks'] as number[])]).toEqual([Number(victim)]);
@@ -59,8 +86,10 @@ describe.skipIf(why !== null)('graft sweep on a one-node Slurm cluster', () => {
     const single = join(dir, '..', 'gp');
     const g = await runGraftAsync(['gp', ...GP, '--out', single]);
     expect(g.status, g.stderr).toBe(0);
-    const a = readJson(join(dir, 'points', 'base', 'results.json')), b = readJson(join(single, 'results.json'));
-    delete a['timing']; delete b['timing'];
+    const a = readJson(join(dir, 'points', 'base', 'results.json')),
+      b = readJson(join(single, 'results.json'));
+    delete a['timing'];
+    delete b['timing'];
     expect(a).toEqual(b);
   }, 300_000);
 });

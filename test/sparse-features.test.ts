@@ -33,9 +33,13 @@ describe('CSR for features', () => {
     const v = Tensor.from(rt.heap, 'float32', [5], [10, 20, 30, 40, 50]) as Tensor<'float32'>;
     const tv = f.transposeValues(rt.heap, v);
     expect(Array.from(tv.data())).toEqual([30, 10, 40, 20, 50]);
-    expect(() => x.withValues(Tensor.zeros(rt.heap, 'float32', [4]) as Tensor<'float32'>)).toThrow("CsrMatrix.withValues: argument 'vals' must be 5 values (one per nonzero), got 4");
+    expect(() => x.withValues(Tensor.zeros(rt.heap, 'float32', [4]) as Tensor<'float32'>)).toThrow(
+      "CsrMatrix.withValues: argument 'vals' must be 5 values (one per nonzero), got 4",
+    );
     expect(densityOf(d)).toBeCloseTo(5 / 12, 12);
-    v.free(); tv.free(); f.free();
+    v.free();
+    tv.free();
+    f.free();
   });
 });
 
@@ -48,30 +52,52 @@ describe('sparse input features', () => {
     expect([dense.sparseFeatures, sparse.sparseFeatures]).toEqual([false, true]);
     const curve = (r: typeof dense): number[] => r.history.flatMap((h) => [h.train_loss, h.val_loss]);
     expect(closeness(curve(sparse), curve(dense), 1e-6, 1e-5)).toBeLessThanOrEqual(1);
-    for (const [name, w] of dense.weights) expect(closeness(sparse.weights.get(name)!, w, 1e-6, 1e-4), name).toBeLessThanOrEqual(1);
+    for (const [name, w] of dense.weights)
+      expect(closeness(sparse.weights.get(name)!, w, 1e-6, 1e-4), name).toBeLessThanOrEqual(1);
     expect(Array.from(sparse.predictions)).toEqual(Array.from(dense.predictions));
   });
 
   it("'auto' keeps features sparse below the density threshold and dense above it", async () => {
     const sparseData = plantedPartition({ nodes: 200, features: 32, seed: 1 });
-    const denseData = { ...sparseData, features: Float32Array.from(sparseData.features, (v, i) => v + 0.01 * ((i % 7) + 1)) };
+    const denseData = {
+      ...sparseData,
+      features: Float32Array.from(sparseData.features, (v, i) => v + 0.01 * ((i % 7) + 1)),
+    };
     const cfg = { ...KIPF_DEFAULTS, epochs: 2, patience: 0 };
     expect((await trainNodeClassifier(rt, sparseData, cfg)).sparseFeatures).toBe(true);
     expect((await trainNodeClassifier(rt, denseData, cfg)).sparseFeatures).toBe(false);
   });
 
   it('with dropout on the nonzeros, the gradients match finite differences of the loss', async () => {
-    const n = 30, f = 10, c = 3, rng = new Rng(8);
-    const src: number[] = [], dst: number[] = [];
-    for (let e = 0; e < 60; e++) { src.push(Math.floor(rng.next() * n)); dst.push(Math.floor(rng.next() * n)); }
+    const n = 30,
+      f = 10,
+      c = 3,
+      rng = new Rng(8);
+    const src: number[] = [],
+      dst: number[] = [];
+    for (let e = 0; e < 60; e++) {
+      src.push(Math.floor(rng.next() * n));
+      dst.push(Math.floor(rng.next() * n));
+    }
     const adj = gcnNorm(rt.heap, n, src, dst);
     const dense = Float32Array.from({ length: n * f }, () => (rng.next() < 0.3 ? rng.next() + 0.5 : 0));
     const feats = SparseFeatures.fromCsr(CsrMatrix.fromDense(rt.heap, n, f, dense));
     const layers = gcnStack(rt.heap, new Rng(2), () => ({ adj }), {
-      inFeatures: f, hidden: 6, layers: 2, dropout: 0.4, inputDropout: true, out: c, weightDecay: () => 0,
+      inFeatures: f,
+      hidden: 6,
+      layers: 2,
+      dropout: 0.4,
+      inputDropout: true,
+      out: c,
+      weightDecay: () => 0,
     });
     const model = sparseInputModel(rt.heap, layers, feats, () => ({ adj }));
-    const labels = Tensor.from(rt.heap, 'int32', [n], Array.from({ length: n }, (_, i) => i % c));
+    const labels = Tensor.from(
+      rt.heap,
+      'int32',
+      [n],
+      Array.from({ length: n }, (_, i) => i % c),
+    );
     const ctx: PassContext = { exec: rt.exec, training: true, seed: 4, step: 3 }; // same masks every pass
     const lossNow = async (): Promise<number> => {
       const out = await model.forward(ctx, undefined);
@@ -86,11 +112,15 @@ describe('sparse input features', () => {
     l.grad.free();
     let checked = 0;
     for (const p of model.params()) {
-      const w = p.value.data() as Float32Array, g = (p.grad.data() as Float32Array).slice();
+      const w = p.value.data() as Float32Array,
+        g = (p.grad.data() as Float32Array).slice();
       for (const i of [0, Math.floor(w.length / 2), w.length - 1]) {
-        const w0 = w[i]!, h = 2e-3;
-        w[i] = w0 + h; const up = await lossNow();
-        w[i] = w0 - h; const down = await lossNow();
+        const w0 = w[i]!,
+          h = 2e-3;
+        w[i] = w0 + h;
+        const up = await lossNow();
+        w[i] = w0 - h;
+        const down = await lossNow();
         w[i] = w0;
         const fd = (up - down) / (2 * h);
         expect(Math.abs(fd - g[i]!), `${p.name}[${i}]`).toBeLessThan(2e-3 + 0.03 * Math.abs(fd));
@@ -98,6 +128,9 @@ describe('sparse input features', () => {
       }
     }
     expect(checked).toBe(12);
-    model.dispose(); feats.free(); adj.free(); labels.free();
+    model.dispose();
+    feats.free();
+    adj.free();
+    labels.free();
   });
 });

@@ -10,7 +10,11 @@ describe('Tensor', () => {
     const nd = ndarray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
     const t = Tensor.fromNdarray(heap, nd.transpose(1, 0));
     expect(t.shape).toEqual([3, 2]);
-    expect(t.toArray()).toEqual([[1, 4], [2, 5], [3, 6]]);
+    expect(t.toArray()).toEqual([
+      [1, 4],
+      [2, 5],
+      [3, 6],
+    ]);
     const view = t.toNdarray();
     view.set(2, 1, 60);
     expect(t.data()[5]).toBe(60);
@@ -26,12 +30,16 @@ describe('Tensor', () => {
   });
 
   it('checks shapes, values and dtypes with messages that name the argument', () => {
-    expect(() => Tensor.from(heap, 'float32', [2, 2], [1, 2, 3])).toThrow("Tensor.from: argument 'values' must be 4 elements for shape [2, 2], got \"3 elements\"");
-    expect(() => Tensor.empty(heap, 'float32', [2, -1])).toThrow(/argument 'shape' must be an array of non-negative integers, got \[2, -1\]/);
+    expect(() => Tensor.from(heap, 'float32', [2, 2], [1, 2, 3])).toThrow(
+      'Tensor.from: argument \'values\' must be 4 elements for shape [2, 2], got "3 elements"',
+    );
+    expect(() => Tensor.empty(heap, 'float32', [2, -1])).toThrow(
+      /argument 'shape' must be an array of non-negative integers, got \[2, -1\]/,
+    );
     expect(() => Tensor.empty(heap, 'float64' as never, [2])).toThrow(/argument 'dtype'/);
     const t = Tensor.zeros(heap, 'uint8', [0, 5]);
     expect(t.size).toBe(0);
-    expect(() => t.expectShape('f', 'x', [0, 4])).toThrow('f: argument \'x\' must have shape [0, 4], got [0, 5]');
+    expect(() => t.expectShape('f', 'x', [0, 4])).toThrow("f: argument 'x' must have shape [0, 4], got [0, 5]");
     t.free();
     expect(() => t.data()).toThrow(/was freed/);
   });

@@ -17,17 +17,33 @@ import { bitsEqual, tempDir } from './helpers.js';
 // whole-step calls with their result); and tracing changes no bit of a training result.
 
 const config: GraphTrainConfig = {
-  task: 'regression', layers: 3, hidden: 32, dropout: 0.1, pool: 'mean', lr: 0.01, weightDecay: 0,
-  epochs: 1, batchSize: 64, shardSize: 32, patience: 0, seed: 5,
+  task: 'regression',
+  layers: 3,
+  hidden: 32,
+  dropout: 0.1,
+  pool: 'mean',
+  lr: 0.01,
+  weightDecay: 0,
+  epochs: 1,
+  batchSize: 64,
+  shardSize: 32,
+  patience: 0,
+  seed: 5,
 };
 
-afterEach(() => { stopTrace(); });
+afterEach(() => {
+  stopTrace();
+});
 
-interface Parsed { spans: Required<TraceEvent>[]; names: Map<number, string> }
+interface Parsed {
+  spans: Required<TraceEvent>[];
+  names: Map<number, string>;
+}
 function parse(json: string): Parsed {
   const t = JSON.parse(json) as { traceEvents: TraceEvent[] };
   const names = new Map<number, string>();
-  for (const e of t.traceEvents) if (e.ph === 'M' && e.name === 'thread_name') names.set(e.tid, String(e.args?.['name']));
+  for (const e of t.traceEvents)
+    if (e.ph === 'M' && e.name === 'thread_name') names.set(e.tid, String(e.args?.['name']));
   return { spans: t.traceEvents.filter((e) => e.ph === 'X') as Required<TraceEvent>[], names };
 }
 
@@ -51,14 +67,22 @@ function expectNoOverlap(p: Parsed): void {
   for (const [tid, spans] of byTid) {
     spans.sort((a, b) => a.ts - b.ts);
     for (let i = 1; i < spans.length; i++) {
-      const prev = spans[i - 1]!, cur = spans[i]!;
+      const prev = spans[i - 1]!,
+        cur = spans[i]!;
       // Rounding to the nanosecond in the file: allow 2 ns.
-      expect(cur.ts + 0.002, `${p.names.get(tid)}: ${cur.name} at ${cur.ts} begins inside ${prev.name} [${prev.ts}, +${prev.dur}]`).toBeGreaterThanOrEqual(prev.ts + prev.dur);
+      expect(
+        cur.ts + 0.002,
+        `${p.names.get(tid)}: ${cur.name} at ${cur.ts} begins inside ${prev.name} [${prev.ts}, +${prev.dur}]`,
+      ).toBeGreaterThanOrEqual(prev.ts + prev.dur);
     }
   }
 }
 
-async function trainTraced(threads: number, traced: boolean, placement: 'workers' | 'groups'): Promise<{ weights: Float32Array[] }> {
+async function trainTraced(
+  threads: number,
+  traced: boolean,
+  placement: 'workers' | 'groups',
+): Promise<{ weights: Float32Array[] }> {
   if (traced) startTrace();
   const rt = await Runtime.create({ threads });
   const trainer = new GraphTrainer(rt, 8, 4, config);
@@ -67,7 +91,9 @@ async function trainTraced(threads: number, traced: boolean, placement: 'workers
   try {
     shards = [collate(rt.heap, graphs.slice(0, 32), 8, 4), collate(rt.heap, graphs.slice(32, 64), 8, 4)];
     const maxShard = { nodes: Math.max(...shards.map((b) => b.nodes)), graphs: 32 };
-    const steps = async (): Promise<void> => { for (let i = 0; i < 3; i++) await trainer.trainShards(shards); };
+    const steps = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) await trainer.trainShards(shards);
+    };
     await (placement === 'workers' ? trainer.holdingWorkers(maxShard, steps) : trainer.holdingShardGroups(steps));
     await trainer.fit(graphs, []); // the epoch path too (its placement trial)
     return { weights: trainer.master.params().map((p) => (p.value.data() as Float32Array).slice()) };
@@ -91,19 +117,29 @@ describe('timeline (--trace)', () => {
       const plain = await trainTraced(2, false, placement);
       const traced = await trainTraced(2, true, placement);
       const events = stopTrace();
-      plain.weights.forEach((w, i) => { expect(bitsEqual(w, traced.weights[i]!), `${placement}: parameter ${i}`).toBe(true); });
+      plain.weights.forEach((w, i) => {
+        expect(bitsEqual(w, traced.weights[i]!), `${placement}: parameter ${i}`).toBe(true);
+      });
       const p = parse(traceJson(events));
       const cats = categories(p);
       const main = cats.get('main');
       expect(main, placement).toBeDefined();
       // With whole steps on workers the main thread lends its only helper: nothing to dispatch.
-      for (const c of ['compute', 'js', 'alloc', ...(placement === 'groups' ? ['dispatch'] : [])]) expect(main!.has(c), `main has ${c} (${placement})`).toBe(true);
+      for (const c of ['compute', 'js', 'alloc', ...(placement === 'groups' ? ['dispatch'] : [])])
+        expect(main!.has(c), `main has ${c} (${placement})`).toBe(true);
       const workers = [...cats.entries()].filter(([n]) => /^worker \d+$/.test(n));
       expect(workers.length, `worker tracks (${placement}): ${[...cats.keys()].join(', ')}`).toBeGreaterThan(0);
-      expect(workers.some(([, c]) => c.has('compute')), placement).toBe(true);
+      expect(
+        workers.some(([, c]) => c.has('compute')),
+        placement,
+      ).toBe(true);
       // Team helpers wait between ops; whole-step calls run their ops inline (a 'calls' track).
       if (placement === 'groups') expect(workers.some(([, c]) => c.has('wait-spin') || c.has('wait-sleep'))).toBe(true);
-      else expect([...cats.keys()].some((n) => /^worker \d+: calls$/.test(n)), [...cats.keys()].join(', ')).toBe(true);
+      else
+        expect(
+          [...cats.keys()].some((n) => /^worker \d+: calls$/.test(n)),
+          [...cats.keys()].join(', '),
+        ).toBe(true);
       expectNoOverlap(p);
       // Kernel spans are named after their kernel.
       expect(p.spans.some((s) => s.cat === 'compute' && s.name === 'gemmNN')).toBe(true);
@@ -114,10 +150,29 @@ describe('timeline (--trace)', () => {
     const dir = tempDir('graft-trace-');
     const workloads = join(dir, 'w.json');
     const file = join(dir, 'trace.json');
-    const w = { workloads: [{ name: 'tiny', graphs: 16, nodesPerGraph: 10, avgDegree: 2, features: 8, hidden: 16, layers: 2, outputs: 3 }] };
+    const w = {
+      workloads: [
+        { name: 'tiny', graphs: 16, nodesPerGraph: 10, avgDegree: 2, features: 8, hidden: 16, layers: 2, outputs: 3 },
+      ],
+    };
     writeFileSync(workloads, JSON.stringify(w));
-    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'bench', '--workloads', workloads, '--threads', '2', '--reps', '2', '--no-ceiling', '--trace', file],
-      { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'bench',
+        '--workloads',
+        workloads,
+        '--threads',
+        '2',
+        '--reps',
+        '2',
+        '--no-ceiling',
+        '--trace',
+        file,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.split('\n').filter((l) => l.startsWith('{')).length).toBe(3); // default, int8, batch-split lines
     const p = parse(readFileSync(file, 'utf8'));
@@ -131,8 +186,25 @@ describe('timeline (--trace)', () => {
   it('graft train --trace writes the timeline of a training run when the process ends', () => {
     const dir = tempDir('graft-trace-train-');
     const file = join(dir, 'train.json');
-    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'train', '--dataset', 'synthetic', '--epochs', '2', '--threads', '2',
-      '--out', join(dir, 'run'), '--quiet', '--trace', file], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'train',
+        '--dataset',
+        'synthetic',
+        '--epochs',
+        '2',
+        '--threads',
+        '2',
+        '--out',
+        join(dir, 'run'),
+        '--quiet',
+        '--trace',
+        file,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const p = parse(readFileSync(file, 'utf8'));
     const cats = categories(p);

@@ -14,8 +14,14 @@ function sections(bytes: Uint8Array): Set<number> {
   let at = 8;
   while (at < bytes.length) {
     const id = bytes[at++]!;
-    let size = 0, shift = 0, b: number;
-    do { b = bytes[at++]!; size |= (b & 0x7f) << shift; shift += 7; } while (b & 0x80);
+    let size = 0,
+      shift = 0,
+      b: number;
+    do {
+      b = bytes[at++]!;
+      size |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
     ids.add(id);
     at += size;
   }
@@ -50,14 +56,18 @@ describe('backend choice', () => {
   });
 
   it('names the setting in its errors', () => {
-    expect(() => chooseBackend('avx512')).toThrow(/backend \(GRAFT_BACKEND\)' must be 'relaxed', 'simd', 'js' or 'auto', got "avx512"/);
+    expect(() => chooseBackend('avx512')).toThrow(
+      /backend \(GRAFT_BACKEND\)' must be 'relaxed', 'simd', 'js' or 'auto', got "avx512"/,
+    );
     if (!engineSupports().relaxed) expect(() => chooseBackend('relaxed')).toThrow(/--experimental-wasm-relaxed-simd/);
   });
 
-  it('two instances on one memory see each other\'s writes', () => {
+  it("two instances on one memory see each other's writes", () => {
     const heap = new Heap({ initialBytes: 1 << 20 });
-    const a = createBackend('simd', heap.memory), b = createBackend('simd', heap.memory);
-    const x = heap.alloc(64), y = heap.alloc(64);
+    const a = createBackend('simd', heap.memory),
+      b = createBackend('simd', heap.memory);
+    const x = heap.alloc(64),
+      y = heap.alloc(64);
     new Float32Array(heap.memory.buffer, x, 16).fill(-2);
     a.fillF32(y, 7, 0, 16);
     b.axpy(0.5, x, y, 0, 16);

@@ -43,7 +43,11 @@ export function ofCeiling(speedup: number, ceiling: number): number {
 export type ProcessRunner = (job: CeilingJob, n: number) => Promise<number[]>;
 
 /** One process alone, then `processes` at once, of the same job: the ceiling at that count. */
-export async function measureCeiling(job: CeilingJob, processes: number, run: ProcessRunner = runProcesses): Promise<Ceiling> {
+export async function measureCeiling(
+  job: CeilingJob,
+  processes: number,
+  run: ProcessRunner = runProcesses,
+): Promise<Ceiling> {
   const [single] = await run(job, 1);
   const concurrent = await run(job, processes);
   return { processes, single_ms: single!, concurrent_ms: concurrent, speedup: ceilingSpeedup(single!, concurrent) };
@@ -56,26 +60,41 @@ export async function measureCeiling(job: CeilingJob, processes: number, run: Pr
  */
 export function runProcesses(job: CeilingJob, n: number): Promise<number[]> {
   const entry = `${packageRoot()}/dist/src/cli/ceiling-child.js`;
-  const children = Array.from({ length: n }, () => spawn(process.execPath, [entry, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  const children = Array.from({ length: n }, () =>
+    spawn(process.execPath, [entry, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+  );
   let ready = 0;
-  return Promise.all(children.map((c, i) => new Promise<number>((resolve, reject) => {
-    let out = '', err = '', said = false;
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    c.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!said && out.includes('ready\n')) {
-        said = true;
-        if (++ready === n) for (const k of children) k.stdin.write('go\n');
-      }
-    });
-    c.on('error', reject);
-    c.on('close', (code) => {
-      const m = out.match(/\{"ms":[^}]*\}/);
-      if (code === 0 && m) resolve((JSON.parse(m[0]) as { ms: number }).ms);
-      else {
-        for (const k of children) k.kill();
-        reject(new GraftError(`ceiling: process ${i + 1} of ${n} failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ') || 'no message'}`));
-      }
-    });
-  })));
+  return Promise.all(
+    children.map(
+      (c, i) =>
+        new Promise<number>((resolve, reject) => {
+          let out = '',
+            err = '',
+            said = false;
+          c.stderr.on('data', (d: Buffer) => {
+            err += d.toString();
+          });
+          c.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (!said && out.includes('ready\n')) {
+              said = true;
+              if (++ready === n) for (const k of children) k.stdin.write('go\n');
+            }
+          });
+          c.on('error', reject);
+          c.on('close', (code) => {
+            const m = out.match(/\{"ms":[^}]*\}/);
+            if (code === 0 && m) resolve((JSON.parse(m[0]) as { ms: number }).ms);
+            else {
+              for (const k of children) k.kill();
+              reject(
+                new GraftError(
+                  `ceiling: process ${i + 1} of ${n} failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ') || 'no message'}`,
+                ),
+              );
+            }
+          });
+        }),
+    ),
+  );
 }

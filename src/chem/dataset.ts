@@ -39,15 +39,27 @@ export interface MoleculeDataset {
 }
 
 /** A file's SMILES column featurized row by row: null where RDKit rejects the SMILES (or it has no atom). */
-export interface FeaturizedColumn { graphs: (MolGraph | null)[]; fromCache: boolean }
+export interface FeaturizedColumn {
+  graphs: (MolGraph | null)[];
+  fromCache: boolean;
+}
 
 /**
  * Featurizes a table's SMILES column (column `si`) with RDKit, or reads it from the cache
  * (keyed by the file's SHA-256, the column and the featurizer version: training and
  * prediction on the same file share it).
  */
-export async function featurizeColumn(text: string, t: Table, si: number, cacheDir: string | null | undefined): Promise<FeaturizedColumn> {
-  const key = createHash('sha256').update(text).update(`\0${t.header[si]!}\0${FEATURIZER_VERSION}`).digest('hex').slice(0, 24);
+export async function featurizeColumn(
+  text: string,
+  t: Table,
+  si: number,
+  cacheDir: string | null | undefined,
+): Promise<FeaturizedColumn> {
+  const key = createHash('sha256')
+    .update(text)
+    .update(`\0${t.header[si]!}\0${FEATURIZER_VERSION}`)
+    .digest('hex')
+    .slice(0, 24);
   const dir = cacheDir === undefined ? join(process.cwd(), '.graft-cache') : cacheDir;
   const cacheFile = dir ? join(dir, `molecules-${key}.json.gz`) : null;
   if (cacheFile && existsSync(cacheFile)) {
@@ -77,49 +89,83 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   const t = parseTable(file, text);
   const smilesCol = o.smiles ?? t.header.find((h) => h.toLowerCase() === 'smiles') ?? '';
   const si = t.header.indexOf(smilesCol);
-  if (si < 0) throw new DataError(file, 1, `no SMILES column${o.smiles ? ` '${o.smiles}'` : " (none named 'smiles'; name it with options.smiles)"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`);
+  if (si < 0)
+    throw new DataError(
+      file,
+      1,
+      `no SMILES column${o.smiles ? ` '${o.smiles}'` : " (none named 'smiles'; name it with options.smiles)"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`,
+    );
   const targets = o.targets === 'all' ? t.header.filter((_, j) => j !== si) : o.targets;
   if (targets.length === 0) throw new DataError(file, 1, 'no target columns');
   const tj = targets.map((name) => {
     const j = t.header.indexOf(name);
-    if (j < 0) throw new DataError(file, 1, `no target column '${name}'; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`);
+    if (j < 0)
+      throw new DataError(
+        file,
+        1,
+        `no target column '${name}'; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`,
+      );
     return j;
   });
   if (t.rows.length === 0) throw new DataError(file, 0, 'no rows after the header');
   // Labels first: a bad label is an error before any parsing work.
-  const T = targets.length, yAll = new Float32Array(t.rows.length * T);
-  t.rows.forEach((r, k) => { tj.forEach((j, q) => {
-    const s = r[j]!;
-    let v: number;
-    if (s === '' || s === 'NA' || s === 'nan') v = NaN;
-    else {
-      v = Number(s);
-      if (!Number.isFinite(v) || (o.task === 'multilabel' && v !== 0 && v !== 1)) {
-        throw new DataError(file, t.lines[k]!, `label '${targets[q]}' is ${JSON.stringify(s)}; ${o.task === 'multilabel' ? 'expected 0, 1 or empty (missing)' : 'expected a number or empty (missing)'}`);
+  const T = targets.length,
+    yAll = new Float32Array(t.rows.length * T);
+  t.rows.forEach((r, k) => {
+    tj.forEach((j, q) => {
+      const s = r[j]!;
+      let v: number;
+      if (s === '' || s === 'NA' || s === 'nan') v = NaN;
+      else {
+        v = Number(s);
+        if (!Number.isFinite(v) || (o.task === 'multilabel' && v !== 0 && v !== 1)) {
+          throw new DataError(
+            file,
+            t.lines[k]!,
+            `label '${targets[q]}' is ${JSON.stringify(s)}; ${o.task === 'multilabel' ? 'expected 0, 1 or empty (missing)' : 'expected a number or empty (missing)'}`,
+          );
+        }
       }
-    }
-    yAll[k * T + q] = v;
-  }); });
+      yAll[k * T + q] = v;
+    });
+  });
   targets.forEach((name, q) => {
     let present = 0;
     for (let k = 0; k < t.rows.length; k++) if (!Number.isNaN(yAll[k * T + q]!)) present++;
     if (present === 0) throw new DataError(file, 0, `label column '${name}' is missing (empty) in every row`);
   });
-  if (t.rows.every((r) => r[si]!.trim() === '')) throw new DataError(file, 0, `the SMILES column '${smilesCol}' is empty in every row`);
+  if (t.rows.every((r) => r[si]!.trim() === ''))
+    throw new DataError(file, 0, `the SMILES column '${smilesCol}' is empty in every row`);
 
   const { graphs, fromCache } = await featurizeColumn(text, t, si, o.cacheDir);
   const invalid: MoleculeDataset['invalid'] = [];
   const keep: number[] = [];
-  graphs.forEach((g, k) => { if (g) keep.push(k); else invalid.push({ line: t.lines[k]!, smiles: t.rows[k]![si]! }); });
+  graphs.forEach((g, k) => {
+    if (g) keep.push(k);
+    else invalid.push({ line: t.lines[k]!, smiles: t.rows[k]![si]! });
+  });
   if (invalid.length && o.invalid === 'fail') {
-    throw new DataError(file, invalid[0]!.line, `invalid SMILES ${JSON.stringify(invalid[0]!.smiles)} (RDKit cannot parse it)${invalid.length > 1 ? `; ${invalid.length - 1} more invalid row(s)` : ''}`);
+    throw new DataError(
+      file,
+      invalid[0]!.line,
+      `invalid SMILES ${JSON.stringify(invalid[0]!.smiles)} (RDKit cannot parse it)${invalid.length > 1 ? `; ${invalid.length - 1} more invalid row(s)` : ''}`,
+    );
   }
   if (keep.length === 0) throw new DataError(file, 0, 'no valid molecule (every SMILES was rejected by RDKit)');
   const y = new Float32Array(keep.length * T);
-  keep.forEach((k, i) => { y.set(yAll.subarray(k * T, (k + 1) * T), i * T); });
+  keep.forEach((k, i) => {
+    y.set(yAll.subarray(k * T, (k + 1) * T), i * T);
+  });
   return {
-    file, targets, smiles: keep.map((k) => t.rows[k]![si]!), lines: keep.map((k) => t.lines[k]!), rows: keep,
-    graphs: keep.map((k) => graphs[k]!), y, invalid, fromCache,
+    file,
+    targets,
+    smiles: keep.map((k) => t.rows[k]![si]!),
+    lines: keep.map((k) => t.lines[k]!),
+    rows: keep,
+    graphs: keep.map((k) => graphs[k]!),
+    y,
+    invalid,
+    fromCache,
   };
 }
 
@@ -127,16 +173,31 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
 function encodeGraphs(gs: (MolGraph | null)[]): string {
   return JSON.stringify({
     version: FEATURIZER_VERSION,
-    graphs: gs.map((g) => g && {
-      atoms: g.atoms, x: sparseOnes(g.x), src: Array.from(g.src), dst: Array.from(g.dst), w: Array.from(g.w), z: Array.from(g.z), inRing: Array.from(g.inRing), aromatic: Array.from(g.aromatic), morgan: sparseOnes(g.morgan),
-      ...(g.similarity ? { similarity: Buffer.from(g.similarity).toString('base64') } : {}),
-    }),
+    graphs: gs.map(
+      (g) =>
+        g && {
+          atoms: g.atoms,
+          x: sparseOnes(g.x),
+          src: Array.from(g.src),
+          dst: Array.from(g.dst),
+          w: Array.from(g.w),
+          z: Array.from(g.z),
+          inRing: Array.from(g.inRing),
+          aromatic: Array.from(g.aromatic),
+          morgan: sparseOnes(g.morgan),
+          ...(g.similarity ? { similarity: Buffer.from(g.similarity).toString('base64') } : {}),
+        },
+    ),
   });
 }
 
 function sparseOnes(a: Float32Array): number[] {
   const out: number[] = [];
-  for (let i = 0; i < a.length; i++) if (a[i] !== 0) { if (a[i] !== 1) throw new Error('cache: features must be 0/1'); out.push(i); }
+  for (let i = 0; i < a.length; i++)
+    if (a[i] !== 0) {
+      if (a[i] !== 1) throw new Error('cache: features must be 0/1');
+      out.push(i);
+    }
   return out;
 }
 
@@ -148,13 +209,34 @@ function ones(idx: number[], n: number): Float32Array {
 }
 
 function decodeGraphs(text: string): (MolGraph | null)[] {
-  const doc = JSON.parse(text) as { version: string; graphs: ({ atoms: number; x: number[]; src: number[]; dst: number[]; w: number[]; z: number[]; inRing: number[]; aromatic: number[]; morgan: number[]; similarity?: string } | null)[] };
+  const doc = JSON.parse(text) as {
+    version: string;
+    graphs: ({
+      atoms: number;
+      x: number[];
+      src: number[];
+      dst: number[];
+      w: number[];
+      z: number[];
+      inRing: number[];
+      aromatic: number[];
+      morgan: number[];
+      similarity?: string;
+    } | null)[];
+  };
   if (doc.version !== FEATURIZER_VERSION) return [];
   return doc.graphs.map((g) => {
     if (!g) return null;
     return {
-      atoms: g.atoms, x: ones(g.x, g.atoms * ATOM_FEATURES), src: Int32Array.from(g.src), dst: Int32Array.from(g.dst), w: Float32Array.from(g.w),
-      z: Int32Array.from(g.z), inRing: Uint8Array.from(g.inRing), aromatic: Uint8Array.from(g.aromatic), morgan: ones(g.morgan, MORGAN_BITS),
+      atoms: g.atoms,
+      x: ones(g.x, g.atoms * ATOM_FEATURES),
+      src: Int32Array.from(g.src),
+      dst: Int32Array.from(g.dst),
+      w: Float32Array.from(g.w),
+      z: Int32Array.from(g.z),
+      inRing: Uint8Array.from(g.inRing),
+      aromatic: Uint8Array.from(g.aromatic),
+      morgan: ones(g.morgan, MORGAN_BITS),
       // Caches written before graphs kept it lack the similarity fingerprint: fingerprintOf parses again.
       ...(g.similarity !== undefined ? { similarity: Uint8Array.from(Buffer.from(g.similarity, 'base64')) } : {}),
     };

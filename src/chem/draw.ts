@@ -20,7 +20,8 @@ const TITLE_ROW = 24;
  * the molecule's largest |score|: t in [−1, 1], white at 0, blending to red at +1 and blue at −1.
  */
 export function scoreColor(t: number): [number, number, number] {
-  const a = Math.min(1, Math.abs(t)), end = t >= 0 ? POSITIVE : NEGATIVE;
+  const a = Math.min(1, Math.abs(t)),
+    end = t >= 0 ? POSITIVE : NEGATIVE;
   return [0, 1, 2].map((k) => 1 + a * (end[k]! - 1)) as [number, number, number];
 }
 
@@ -35,9 +36,14 @@ function escXml(s: string): string {
  * |score|, near zero left unhighlighted (white). Throws naming the SMILES when it does not
  * parse, or when the scores do not match its atom count.
  */
-export async function moleculeSvg(smiles: string, atomScores: ArrayLike<number>, o: MoleculeSvgOptions = {}): Promise<string> {
+export async function moleculeSvg(
+  smiles: string,
+  atomScores: ArrayLike<number>,
+  o: MoleculeSvgOptions = {},
+): Promise<string> {
   const RD = await rdkit();
-  const width = o.width ?? 300, height = o.height ?? 240;
+  const width = o.width ?? 300,
+    height = o.height ?? 240;
   const drawH = o.title !== undefined ? Math.max(1, height - TITLE_ROW) : height;
   const mol = smiles.trim() === '' ? null : RD.get_mol(smiles);
   if (!mol) throw new Error(`moleculeSvg: RDKit cannot parse the SMILES '${smiles}'`);
@@ -45,7 +51,9 @@ export async function moleculeSvg(smiles: string, atomScores: ArrayLike<number>,
     if (!mol.is_valid()) throw new Error(`moleculeSvg: RDKit cannot parse the SMILES '${smiles}'`);
     const atoms = (JSON.parse(mol.get_json()) as { molecules: { atoms: unknown[] }[] }).molecules[0]!.atoms.length;
     if (atomScores.length !== atoms) {
-      throw new Error(`moleculeSvg: ${atomScores.length} atom scores for '${smiles}', which has ${atoms} atoms (heavy atoms, in RDKit's order)`);
+      throw new Error(
+        `moleculeSvg: ${atomScores.length} atom scores for '${smiles}', which has ${atoms} atoms (heavy atoms, in RDKit's order)`,
+      );
     }
     let max = 0;
     for (let i = 0; i < atoms; i++) {
@@ -63,9 +71,16 @@ export async function moleculeSvg(smiles: string, atomScores: ArrayLike<number>,
       highlightAtomColors[i] = scoreColor(t);
       highlightAtomRadii[i] = 0.4;
     }
-    const svg = mol.get_svg_with_highlights(JSON.stringify({
-      atoms: highlighted, bonds: [], highlightAtomColors, highlightAtomRadii, width, height: drawH,
-    }));
+    const svg = mol.get_svg_with_highlights(
+      JSON.stringify({
+        atoms: highlighted,
+        bonds: [],
+        highlightAtomColors,
+        highlightAtomRadii,
+        width,
+        height: drawH,
+      }),
+    );
     if (o.title === undefined) return svg;
     // The drawing nested below a title row.
     const body = svg.replace(/^<\?xml[^>]*\?>\s*/, '');

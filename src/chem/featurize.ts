@@ -1,5 +1,15 @@
 import type { GraphSample } from '../graph/batch.js';
-import { ATOM_FEATURES, atomGraph, ELEMENT_Z, ELEMENTS, MOLECULE_FEATURIZER, MORGAN_BITS, morganBits, withMolecule, type AtomGraph } from '../graph/molecule-graph.js';
+import {
+  ATOM_FEATURES,
+  atomGraph,
+  ELEMENT_Z,
+  ELEMENTS,
+  MOLECULE_FEATURIZER,
+  MORGAN_BITS,
+  morganBits,
+  withMolecule,
+  type AtomGraph,
+} from '../graph/molecule-graph.js';
 import { rdkit } from './rdkit.js';
 import { SIMILARITY_FP } from './similarity.js';
 
@@ -42,11 +52,21 @@ export interface MolGraph extends AtomGraph {
 export async function smilesToGraph(smiles: string): Promise<MolGraph | null> {
   const RD = await rdkit();
   return withMolecule(RD, smiles, (mol) => ({
-    ...atomGraph(mol), morgan: morganBits(mol), similarity: Uint8Array.from(mol.get_morgan_fp_as_uint8array(SIMILARITY_FP)),
+    ...atomGraph(mol),
+    morgan: morganBits(mol),
+    similarity: Uint8Array.from(mol.get_morgan_fp_as_uint8array(SIMILARITY_FP)),
   }));
 }
 
 /** A GraphSample for training from a molecule and its labels. */
 export function toSample(g: MolGraph, y: Float32Array, withDescriptors: boolean): GraphSample {
-  return { nodes: g.atoms, x: g.x, src: g.src, dst: g.dst, w: g.w, y, ...(withDescriptors ? { descriptors: g.morgan } : {}) };
+  return {
+    nodes: g.atoms,
+    x: g.x,
+    src: g.src,
+    dst: g.dst,
+    w: g.w,
+    y,
+    ...(withDescriptors ? { descriptors: g.morgan } : {}),
+  };
 }

@@ -42,7 +42,13 @@ export function saveTrainFingerprints(file: string, packed: Uint8Array, data: st
   const n = packed.length / SIMILARITY_BYTES;
   saveCheckpoint(file, {
     tensors: new Map([[FINGERPRINTS_TENSOR, { shape: [n, SIMILARITY_BYTES], data: packed }]]),
-    metadata: { what: 'Morgan fingerprints (RDKit, radius 2, 2048 bits, packed MSB first) of the training molecules', radius: '2', bits: String(SIMILARITY_BITS), molecules: String(n), data },
+    metadata: {
+      what: 'Morgan fingerprints (RDKit, radius 2, 2048 bits, packed MSB first) of the training molecules',
+      radius: '2',
+      bits: String(SIMILARITY_BITS),
+      molecules: String(n),
+      data,
+    },
   });
 }
 
@@ -51,7 +57,8 @@ export function loadTrainFingerprints(dir: string): FingerprintSet | null {
   const file = join(dir, FINGERPRINTS_FILE);
   if (!existsSync(file)) return null;
   const t = loadCheckpoint(file).tensors.get(FINGERPRINTS_TENSOR);
-  if (!t || !(t.data instanceof Uint8Array) || t.shape[1] !== SIMILARITY_BYTES) throw new GraftError(`${file}: no ${FINGERPRINTS_TENSOR} tensor of [molecules, ${SIMILARITY_BYTES}] bytes`);
+  if (!t || !(t.data instanceof Uint8Array) || t.shape[1] !== SIMILARITY_BYTES)
+    throw new GraftError(`${file}: no ${FINGERPRINTS_TENSOR} tensor of [molecules, ${SIMILARITY_BYTES}] bytes`);
   return new FingerprintSet(t.data);
 }
 
@@ -72,10 +79,16 @@ export function loadGraphWeights(trainer: GraphTrainer, cp: Checkpoint, file: st
  */
 export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targets: number): GraphTrainer {
   const m = cp.metadata;
-  if (m['task'] !== 'graph' || m['config'] === undefined) throw new GraftError(`${file}: not a graph-training checkpoint (task ${JSON.stringify(m['task'] ?? null)})`);
-  const features = Number(m['features']), T = Number(m['targets']);
-  if (features !== ATOM_FEATURES) throw new GraftError(`${file}: the model reads ${features} atom features; this version of graft makes ${ATOM_FEATURES} (featurizer ${FEATURIZER_VERSION}): train the run again`);
-  if (T !== targets) throw new GraftError(`${file}: the model has ${T} outputs but the run's config.json names ${targets} targets`);
+  if (m['task'] !== 'graph' || m['config'] === undefined)
+    throw new GraftError(`${file}: not a graph-training checkpoint (task ${JSON.stringify(m['task'] ?? null)})`);
+  const features = Number(m['features']),
+    T = Number(m['targets']);
+  if (features !== ATOM_FEATURES)
+    throw new GraftError(
+      `${file}: the model reads ${features} atom features; this version of graft makes ${ATOM_FEATURES} (featurizer ${FEATURIZER_VERSION}): train the run again`,
+    );
+  if (T !== targets)
+    throw new GraftError(`${file}: the model has ${T} outputs but the run's config.json names ${targets} targets`);
   const config = JSON.parse(m['config']) as GraphTrainConfig;
   const trainer = new GraphTrainer(rt, features, T, config);
   try {
@@ -91,9 +104,17 @@ export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targe
  * Outputs of a trained model for molecule graphs: probabilities (multi-label) or values,
  * [graphs, targets], computed as the run's own test figures are (train-molecules.ts).
  */
-export function scoreMolecules(trainer: GraphTrainer, task: GraphTrainConfig['task'], graphs: readonly MolGraph[]): Promise<Float32Array> {
+export function scoreMolecules(
+  trainer: GraphTrainer,
+  task: GraphTrainConfig['task'],
+  graphs: readonly MolGraph[],
+): Promise<Float32Array> {
   const none = new Float32Array(trainer.targets).fill(NaN);
-  return moleculeOutputs(trainer, task, graphs.map((g) => toSample(g, none, trainer.config.hybrid !== undefined)));
+  return moleculeOutputs(
+    trainer,
+    task,
+    graphs.map((g) => toSample(g, none, trainer.config.hybrid !== undefined)),
+  );
 }
 
 /** One output row: the input's data row (1 = first after the header), its SMILES, and the outputs or why there are none. */
@@ -124,16 +145,33 @@ const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g
  * value), multi-label `<label>_call` columns (1 at or above the label's threshold), then
  * `max_similarity` and `error`. Rows as given.
  */
-export function predictionsCsv(targets: readonly string[], task: GraphTrainConfig['task'], thresholds: Float32Array | null, rows: readonly PredictionRow[]): string {
-  if (task === 'multilabel' && (!thresholds || thresholds.length !== targets.length)) throw new GraftError(`predictionsCsv: multi-label predictions need one threshold per target (${targets.length})`);
+export function predictionsCsv(
+  targets: readonly string[],
+  task: GraphTrainConfig['task'],
+  thresholds: Float32Array | null,
+  rows: readonly PredictionRow[],
+): string {
+  if (task === 'multilabel' && (!thresholds || thresholds.length !== targets.length))
+    throw new GraftError(`predictionsCsv: multi-label predictions need one threshold per target (${targets.length})`);
   const T = targets.length;
-  const head = ['row', 'smiles', ...targets, ...(task === 'multilabel' ? targets.map((t) => `${t}_call`) : []), 'max_similarity', 'error'];
+  const head = [
+    'row',
+    'smiles',
+    ...targets,
+    ...(task === 'multilabel' ? targets.map((t) => `${t}_call`) : []),
+    'max_similarity',
+    'error',
+  ];
   const lines = [head.map(csvField).join(',')];
   for (const r of rows) {
     const o = r.outputs;
     const values = Array.from({ length: T }, (_, t) => (o ? float32Text(o[t]!) : ''));
-    const calls = task === 'multilabel' ? Array.from({ length: T }, (_, t) => (o ? (o[t]! >= thresholds![t]! ? '1' : '0') : '')) : [];
-    const sim = r.maxSimilarity === null || Number.isNaN(r.maxSimilarity) ? '' : String(Number(r.maxSimilarity.toPrecision(6)));
+    const calls =
+      task === 'multilabel'
+        ? Array.from({ length: T }, (_, t) => (o ? (o[t]! >= thresholds![t]! ? '1' : '0') : ''))
+        : [];
+    const sim =
+      r.maxSimilarity === null || Number.isNaN(r.maxSimilarity) ? '' : String(Number(r.maxSimilarity.toPrecision(6)));
     lines.push([String(r.row), csvField(r.smiles), ...values, ...calls, sim, csvField(r.error)].join(','));
   }
   return `${lines.join('\n')}\n`;

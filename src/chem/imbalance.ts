@@ -18,7 +18,11 @@ export interface ImbalanceStats {
 /** The imbalance measures of labels y ([n, L] row-major, 0/1, NaN missing), counting present labels only. */
 export function imbalanceStats(y: Float32Array, L: number): ImbalanceStats {
   const n = y.length / L;
-  const positives = Array.from({ length: L }, (_, t) => { let c = 0; for (let i = 0; i < n; i++) if (y[i * L + t] === 1) c++; return c; });
+  const positives = Array.from({ length: L }, (_, t) => {
+    let c = 0;
+    for (let i = 0; i < n; i++) if (y[i * L + t] === 1) c++;
+    return c;
+  });
   const top = Math.max(...positives);
   const irlbl = positives.map((p) => (p > 0 ? top / p : Infinity));
   const finite = irlbl.filter(Number.isFinite);
@@ -36,7 +40,11 @@ export function imbalanceStats(y: Float32Array, L: number): ImbalanceStats {
 }
 
 /** A synthetic training sample: a copy of `source` with its own labels (and descriptors, for MLSMOTE). */
-export interface Synthetic { source: number; y: Float32Array; descriptors?: Float32Array }
+export interface Synthetic {
+  source: number;
+  y: Float32Array;
+  descriptors?: Float32Array;
+}
 
 /**
  * The multi-label oversamplers: none, ML-ROS (random clones of minority-label samples), MLSMOTE (synthetic neighbours), LP-ROS (clones of samples with rare label sets).
@@ -78,9 +86,17 @@ export function lpRos(y: Float32Array, L: number, fraction: number, seed: number
   });
 }
 
-function cloneLoop(y: Float32Array, L: number, fraction: number, seed: number, labelsOf: (src: number) => Float32Array): Synthetic[] {
+function cloneLoop(
+  y: Float32Array,
+  L: number,
+  fraction: number,
+  seed: number,
+  labelsOf: (src: number) => Float32Array,
+): Synthetic[] {
   if (!(fraction > 0)) throw argRangeError('oversample', 'fraction', 'a positive number', fraction);
-  const n = y.length / L, budget = Math.round(n * fraction), rng = new Rng(seed);
+  const n = y.length / L,
+    budget = Math.round(n * fraction),
+    rng = new Rng(seed);
   const stats = imbalanceStats(y, L);
   let minority = minorityLabels(stats);
   const bags = new Map(minority.map((t) => [t, rowsWith(y, L, t)]));
@@ -117,16 +133,25 @@ export function mlSmote(y: Float32Array, L: number, descriptors: Float32Array[],
   const out: Synthetic[] = [];
   const d = descriptors[0]?.length ?? 0;
   const dist = (a: number, b: number): number => {
-    const x = descriptors[a]!, z = descriptors[b]!;
+    const x = descriptors[a]!,
+      z = descriptors[b]!;
     let s = 0;
-    for (let j = 0; j < d; j++) { const v = x[j]! - z[j]!; s += v * v; }
+    for (let j = 0; j < d; j++) {
+      const v = x[j]! - z[j]!;
+      s += v * v;
+    }
     return s;
   };
   for (const t of minorityLabels(stats)) {
     const bag = rowsWith(y, L, t);
     if (bag.length < 2) continue;
     for (const s of bag) {
-      const nbrs = bag.filter((o) => o !== s).map((o) => [o, dist(s, o)] as const).sort((a, b) => a[1] - b[1] || a[0] - b[0]).slice(0, k).map((p) => p[0]);
+      const nbrs = bag
+        .filter((o) => o !== s)
+        .map((o) => [o, dist(s, o)] as const)
+        .sort((a, b) => a[1] - b[1] || a[0] - b[0])
+        .slice(0, k)
+        .map((p) => p[0]);
       const ref = nbrs[Math.floor(rng.next() * nbrs.length)]!;
       const gap = rng.next();
       const desc = new Float32Array(d);
@@ -149,6 +174,8 @@ export function mlSmote(y: Float32Array, L: number, descriptors: Float32Array[],
 export function withSynthetic(y: Float32Array, L: number, extra: Synthetic[]): Float32Array {
   const out = new Float32Array(y.length + extra.length * L);
   out.set(y);
-  extra.forEach((s, i) => { out.set(s.y, y.length + i * L); });
+  extra.forEach((s, i) => {
+    out.set(s.y, y.length + i * L);
+  });
   return out;
 }

@@ -9,7 +9,15 @@ import { rdkit } from './rdkit.js';
 // how well it finds the motif's atoms. Matching is RDKit's substructure search.
 
 /** The motif a task file was made from, kept beside it as FILE.motif.json. */
-export interface MotifTask { format: 'graft-motif-task-v1'; smarts: string; label: string; source: string; molecules: number; positives: number; seed: number }
+export interface MotifTask {
+  format: 'graft-motif-task-v1';
+  smarts: string;
+  label: string;
+  source: string;
+  molecules: number;
+  positives: number;
+  seed: number;
+}
 
 export const motifSidecar = (csv: string): string => `${csv}.motif.json`;
 
@@ -36,11 +44,19 @@ export async function motifAtoms(smiles: string, smarts: string): Promise<Uint8A
  * Writes a motif task: `sample` molecules (seeded) of a SMILES CSV, labelled 1 when they
  * contain the motif, as CSV text (smiles,label), and its sidecar.
  */
-export async function makeMotifTask(file: string, o: { smarts: string; label: string; smiles?: string; sample?: number; seed?: number }): Promise<{ csv: string; task: MotifTask }> {
+export async function makeMotifTask(
+  file: string,
+  o: { smarts: string; label: string; smiles?: string; sample?: number; seed?: number },
+): Promise<{ csv: string; task: MotifTask }> {
   const t = parseTable(file, readText(file));
   const col = o.smiles ?? t.header.find((h) => h.toLowerCase() === 'smiles');
   const si = col === undefined ? -1 : t.header.indexOf(col);
-  if (si < 0) throw new DataError(file, 1, `no SMILES column${o.smiles ? ` '${o.smiles}'` : " (none named 'smiles')"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`);
+  if (si < 0)
+    throw new DataError(
+      file,
+      1,
+      `no SMILES column${o.smiles ? ` '${o.smiles}'` : " (none named 'smiles')"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`,
+    );
   const rows = t.rows.map((r, k) => ({ smiles: r[si]!, line: t.lines[k]! }));
   const seed = o.seed ?? 1;
   if (o.sample !== undefined && o.sample < rows.length) new Rng(seed).shuffle(rows);
@@ -55,8 +71,14 @@ export async function makeMotifTask(file: string, o: { smarts: string; label: st
     lines.push(`${JSON.stringify(r.smiles)},${y}`);
   }
   const molecules = lines.length - 1;
-  if (positives === 0 || positives === molecules) throw new GraftError(`${file}: the motif ${o.smarts} is in ${positives} of ${molecules} molecules: a task needs both classes`);
-  return { csv: `${lines.join('\n')}\n`, task: { format: 'graft-motif-task-v1', smarts: o.smarts, label: o.label, source: file, molecules, positives, seed } };
+  if (positives === 0 || positives === molecules)
+    throw new GraftError(
+      `${file}: the motif ${o.smarts} is in ${positives} of ${molecules} molecules: a task needs both classes`,
+    );
+  return {
+    csv: `${lines.join('\n')}\n`,
+    task: { format: 'graft-motif-task-v1', smarts: o.smarts, label: o.label, source: file, molecules, positives, seed },
+  };
 }
 
 /** The motif task of a data file, when it has a sidecar. */
@@ -64,6 +86,7 @@ export function readMotifTask(file: string): MotifTask | null {
   const side = motifSidecar(file);
   if (!existsSync(side)) return null;
   const doc = JSON.parse(readFileSync(side, 'utf8')) as MotifTask;
-  if (doc.format !== 'graft-motif-task-v1' || typeof doc.smarts !== 'string') throw new DataError(side, 1, 'not a graft motif task (format graft-motif-task-v1 with a smarts)');
+  if (doc.format !== 'graft-motif-task-v1' || typeof doc.smarts !== 'string')
+    throw new DataError(side, 1, 'not a graft motif task (format graft-motif-task-v1 with a smarts)');
   return doc;
 }

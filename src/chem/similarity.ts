@@ -26,7 +26,8 @@ export async function morganFingerprint(smiles: string): Promise<Uint8Array | nu
   try {
     if (!mol.is_valid()) return null;
     const fp = mol.get_morgan_fp_as_uint8array(SIMILARITY_FP) as Uint8Array;
-    if (fp.length !== SIMILARITY_BYTES) throw new GraftError(`RDKit gave a Morgan fingerprint of ${fp.length} bytes, expected ${SIMILARITY_BYTES}`);
+    if (fp.length !== SIMILARITY_BYTES)
+      throw new GraftError(`RDKit gave a Morgan fingerprint of ${fp.length} bytes, expected ${SIMILARITY_BYTES}`);
     return Uint8Array.from(fp);
   } finally {
     mol.delete();
@@ -39,7 +40,9 @@ export async function fingerprintOf(g: { similarity?: Uint8Array }, smiles: stri
 }
 
 /** Molecules' fingerprints one after another ([n, 256] bytes; zeros for one RDKit cannot parse). */
-export async function packedFingerprints(molecules: readonly { graph: { similarity?: Uint8Array }; smiles: string }[]): Promise<Uint8Array> {
+export async function packedFingerprints(
+  molecules: readonly { graph: { similarity?: Uint8Array }; smiles: string }[],
+): Promise<Uint8Array> {
   const packed = new Uint8Array(molecules.length * SIMILARITY_BYTES);
   for (const [i, m] of molecules.entries()) {
     const fp = await fingerprintOf(m.graph, m.smiles);
@@ -48,13 +51,21 @@ export async function packedFingerprints(molecules: readonly { graph: { similari
   return packed;
 }
 
-const BITS_OF_BYTE = Uint8Array.from({ length: 256 }, (_, b) => { let c = 0; for (let x = b; x; x &= x - 1) c++; return c; });
+const BITS_OF_BYTE = Uint8Array.from({ length: 256 }, (_, b) => {
+  let c = 0;
+  for (let x = b; x; x &= x - 1) c++;
+  return c;
+});
 
 /** Tanimoto similarity |a ∧ b| / |a ∨ b| of two packed fingerprints (1 for two empty ones). */
 export function tanimoto(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) throw new GraftError(`tanimoto: fingerprints of ${a.length} and ${b.length} bytes`);
-  let both = 0, either = 0;
-  for (let i = 0; i < a.length; i++) { both += BITS_OF_BYTE[a[i]! & b[i]!]!; either += BITS_OF_BYTE[a[i]! | b[i]!]!; }
+  let both = 0,
+    either = 0;
+  for (let i = 0; i < a.length; i++) {
+    both += BITS_OF_BYTE[a[i]! & b[i]!]!;
+    either += BITS_OF_BYTE[a[i]! | b[i]!]!;
+  }
   return either === 0 ? 1 : both / either;
 }
 
@@ -74,18 +85,27 @@ export class FingerprintSet {
   private readonly counts: Uint32Array;
 
   constructor(packed: Uint8Array) {
-    if (packed.length % SIMILARITY_BYTES !== 0) throw new GraftError(`FingerprintSet: ${packed.length} bytes are not whole fingerprints of ${SIMILARITY_BYTES}`);
+    if (packed.length % SIMILARITY_BYTES !== 0)
+      throw new GraftError(`FingerprintSet: ${packed.length} bytes are not whole fingerprints of ${SIMILARITY_BYTES}`);
     this.size = packed.length / SIMILARITY_BYTES;
     this.words = new Uint32Array(Uint8Array.from(packed).buffer); // a copy: aligned whatever the source's offset
     this.counts = new Uint32Array(this.size);
     const W = SIMILARITY_BYTES / 4;
-    for (let m = 0; m < this.size; m++) { let c = 0; for (let i = 0; i < W; i++) c += popcount32(this.words[m * W + i]!); this.counts[m] = c; }
+    for (let m = 0; m < this.size; m++) {
+      let c = 0;
+      for (let i = 0; i < W; i++) c += popcount32(this.words[m * W + i]!);
+      this.counts[m] = c;
+    }
   }
 
   /** The largest Tanimoto similarity of `query` (packed) to the set; NaN for an empty set. */
   maxSimilarity(query: Uint8Array): number {
-    if (query.length !== SIMILARITY_BYTES) throw new GraftError(`FingerprintSet.maxSimilarity: a fingerprint of ${query.length} bytes, expected ${SIMILARITY_BYTES}`);
-    const W = SIMILARITY_BYTES / 4, q = new Uint32Array(Uint8Array.from(query).buffer);
+    if (query.length !== SIMILARITY_BYTES)
+      throw new GraftError(
+        `FingerprintSet.maxSimilarity: a fingerprint of ${query.length} bytes, expected ${SIMILARITY_BYTES}`,
+      );
+    const W = SIMILARITY_BYTES / 4,
+      q = new Uint32Array(Uint8Array.from(query).buffer);
     let qBits = 0;
     for (let i = 0; i < W; i++) qBits += popcount32(q[i]!);
     let best = NaN;

@@ -3,18 +3,28 @@ import { Rng } from '../core/random.js';
 import type { MolGraph } from './featurize.js';
 
 /** Molecule indices of the training, validation and test sets. */
-export interface Split { train: number[]; val: number[]; test: number[] }
+export interface Split {
+  train: number[];
+  val: number[];
+  test: number[];
+}
 
 function fractions(fn: string, f: [number, number, number]): void {
-  if (f.some((v) => !(v >= 0)) || Math.abs(f[0] + f[1] + f[2] - 1) > 1e-9) throw argRangeError(fn, 'fractions', 'three non-negative numbers summing to 1', f);
+  if (f.some((v) => !(v >= 0)) || Math.abs(f[0] + f[1] + f[2] - 1) > 1e-9)
+    throw argRangeError(fn, 'fractions', 'three non-negative numbers summing to 1', f);
 }
 
 /** A seeded random split of n items (default 80/10/10). */
 export function randomSplit(n: number, seed: number, f: [number, number, number] = [0.8, 0.1, 0.1]): Split {
   fractions('randomSplit', f);
   const idx = new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
-  const a = Math.round(n * f[0]), b = Math.round(n * (f[0] + f[1]));
-  return { train: idx.slice(0, a).sort((x, y) => x - y), val: idx.slice(a, b).sort((x, y) => x - y), test: idx.slice(b).sort((x, y) => x - y) };
+  const a = Math.round(n * f[0]),
+    b = Math.round(n * (f[0] + f[1]));
+  return {
+    train: idx.slice(0, a).sort((x, y) => x - y),
+    val: idx.slice(a, b).sort((x, y) => x - y),
+    test: idx.slice(b).sort((x, y) => x - y),
+  };
 }
 
 /**
@@ -27,9 +37,15 @@ export function scaffoldKey(g: MolGraph): string {
   const n = g.atoms;
   const alive = new Uint8Array(n).fill(1);
   const deg = new Int32Array(n);
-  for (let e = 0; e < g.src.length; e++) { deg[g.src[e]!]!++; deg[g.dst[e]!]!++; }
+  for (let e = 0; e < g.src.length; e++) {
+    deg[g.src[e]!]!++;
+    deg[g.dst[e]!]!++;
+  }
   const adj: number[][] = Array.from({ length: n }, () => []);
-  for (let e = 0; e < g.src.length; e++) { adj[g.src[e]!]!.push(e); adj[g.dst[e]!]!.push(e); }
+  for (let e = 0; e < g.src.length; e++) {
+    adj[g.src[e]!]!.push(e);
+    adj[g.dst[e]!]!.push(e);
+  }
   const queue: number[] = [];
   for (let i = 0; i < n; i++) if (!g.inRing[i] && deg[i]! <= 1) queue.push(i);
   while (queue.length) {
@@ -46,16 +62,27 @@ export function scaffoldKey(g: MolGraph): string {
   for (let round = 0; round < 4; round++) {
     label = label.map((l, i) => {
       if (!alive[i]) return l;
-      const nb = adj[i]!.map((e) => { const j = g.src[e] === i ? g.dst[e]! : g.src[e]!; return alive[j] ? `${g.w[e]}:${label[j]}` : null; }).filter((s): s is string => s !== null).sort();
+      const nb = adj[i]!.map((e) => {
+        const j = g.src[e] === i ? g.dst[e]! : g.src[e]!;
+        return alive[j] ? `${g.w[e]}:${label[j]}` : null;
+      })
+        .filter((s): s is string => s !== null)
+        .sort();
       return hash(`${l}(${nb.join(',')})`);
     });
   }
-  return hash(label.filter((_, i) => alive[i]).sort().join('|'));
+  return hash(
+    label
+      .filter((_, i) => alive[i])
+      .sort()
+      .join('|'),
+  );
 }
 
 function hash(s: string): string {
   // FNV-1a, two 32-bit lanes: a short, deterministic label.
-  let a = 0x811c9dc5, b = 0x01000193 ^ s.length;
+  let a = 0x811c9dc5,
+    b = 0x01000193 ^ s.length;
   for (let i = 0; i < s.length; i++) {
     a = Math.imul(a ^ s.charCodeAt(i), 0x01000193) >>> 0;
     b = Math.imul(b ^ s.charCodeAt(i), 0x5bd1e995) >>> 0;
@@ -71,7 +98,12 @@ function hash(s: string): string {
 export function scaffoldSplit(graphs: MolGraph[], seed: number, f: [number, number, number] = [0.8, 0.1, 0.1]): Split {
   fractions('scaffoldSplit', f);
   const groups = new Map<string, number[]>();
-  graphs.forEach((g, i) => { const k = scaffoldKey(g); const list = groups.get(k); if (list) list.push(i); else groups.set(k, [i]); });
+  graphs.forEach((g, i) => {
+    const k = scaffoldKey(g);
+    const list = groups.get(k);
+    if (list) list.push(i);
+    else groups.set(k, [i]);
+  });
   const n = graphs.length;
   const all = [...groups.values()];
   const big = all.filter((gr) => gr.length > (n * f[2]) / 2).sort((a, b) => b.length - a.length || a[0]! - b[0]!);

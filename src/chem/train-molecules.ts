@@ -1,7 +1,14 @@
 import { GraftError } from '../core/errors.js';
 import { stackTargets, type GraphSample } from '../graph/batch.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { GraphTrainer, regressionByTarget, type GraphEpoch, type GraphFitOptions, type GraphTrainConfig, type StepSync } from '../train/graph-trainer.js';
+import {
+  GraphTrainer,
+  regressionByTarget,
+  type GraphEpoch,
+  type GraphFitOptions,
+  type GraphTrainConfig,
+  type StepSync,
+} from '../train/graph-trainer.js';
 import type { SnapshotStats } from '../train/fault-recovery.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
 import type { MoleculeDataset } from './dataset.js';
@@ -41,7 +48,17 @@ export function rankShard<T>(train: readonly T[], rank: number, ranks: number): 
  * Defaults for molecule tasks: 3 GCN layers of 128, max pooling, lr 1e-3, batches of 64 in shards of 32, 150 epochs, patience 15.
  */
 export const MOLECULE_DEFAULTS: Omit<GraphTrainConfig, 'task'> = {
-  layers: 3, hidden: 128, dropout: 0.1, pool: 'max', lr: 1e-3, weightDecay: 0, epochs: 150, batchSize: 64, shardSize: 32, patience: 15, seed: 1,
+  layers: 3,
+  hidden: 128,
+  dropout: 0.1,
+  pool: 'max',
+  lr: 1e-3,
+  weightDecay: 0,
+  epochs: 150,
+  batchSize: 64,
+  shardSize: 32,
+  patience: 15,
+  seed: 1,
 };
 
 /**
@@ -54,7 +71,13 @@ export interface MoleculeTaskResult {
   metrics: Record<string, number>;
   /** Multi-label: the per-label test report; regression: per-target rows. */
   perLabel: Record<string, number | string>[];
-  imbalance?: { meanIRBefore: number; meanIRAfter: number; scumbleBefore: number; scumbleAfter: number; synthetic: number };
+  imbalance?: {
+    meanIRBefore: number;
+    meanIRAfter: number;
+    scumbleBefore: number;
+    scumbleAfter: number;
+    synthetic: number;
+  };
   /** Multi-label: each label's decision threshold, chosen on the validation split (what predictions.csv's calls use). */
   thresholds?: Float32Array;
   /** The test split's outputs [test, targets]: probabilities (multi-label) or values (regression), as scored. */
@@ -73,24 +96,48 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
  * optional oversampling of the training part, mini-batches with batch splitting, early stopping
  * on validation loss; multi-label thresholds are chosen on the validation split.
  */
-export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: MoleculeTaskOptions, onEpoch?: (e: GraphEpoch) => void): Promise<MoleculeTaskResult> {
-  const T = ds.targets.length, c = o.config;
+export async function trainMoleculeTask(
+  rt: Runtime,
+  ds: MoleculeDataset,
+  o: MoleculeTaskOptions,
+  onEpoch?: (e: GraphEpoch) => void,
+): Promise<MoleculeTaskResult> {
+  const T = ds.targets.length,
+    c = o.config;
   const { split, train, val, test, labelsOf } = moleculeSplit(ds, o);
   let imbalance: MoleculeTaskResult['imbalance'];
   if (o.oversample !== 'none') {
     if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (0/1 labels)');
     const yTrain = new Float32Array(split.train.length * T);
-    split.train.forEach((i, k) => { yTrain.set(labelsOf(i), k * T); });
+    split.train.forEach((i, k) => {
+      yTrain.set(labelsOf(i), k * T);
+    });
     const seed = c.seed * 7919 + 1;
-    const extra: Synthetic[] = o.oversample === 'mlros' ? mlRos(yTrain, T, o.oversampleFraction, seed)
-      : o.oversample === 'lpros' ? lpRos(yTrain, T, o.oversampleFraction, seed)
-        : mlSmote(yTrain, T, split.train.map((i) => ds.graphs[i]!.morgan), 5, seed);
-    const before = imbalanceStats(yTrain, T), after = imbalanceStats(withSynthetic(yTrain, T, extra), T);
+    const extra: Synthetic[] =
+      o.oversample === 'mlros'
+        ? mlRos(yTrain, T, o.oversampleFraction, seed)
+        : o.oversample === 'lpros'
+          ? lpRos(yTrain, T, o.oversampleFraction, seed)
+          : mlSmote(
+              yTrain,
+              T,
+              split.train.map((i) => ds.graphs[i]!.morgan),
+              5,
+              seed,
+            );
+    const before = imbalanceStats(yTrain, T),
+      after = imbalanceStats(withSynthetic(yTrain, T, extra), T);
     for (const s of extra) {
       const base = train[s.source]!;
       train.push({ ...base, y: s.y, ...(o.hybrid && s.descriptors ? { descriptors: s.descriptors } : {}) });
     }
-    imbalance = { meanIRBefore: before.meanIR, meanIRAfter: after.meanIR, scumbleBefore: before.scumble, scumbleAfter: after.scumble, synthetic: extra.length };
+    imbalance = {
+      meanIRBefore: before.meanIR,
+      meanIRAfter: after.meanIR,
+      scumbleBefore: before.scumble,
+      scumbleAfter: after.scumble,
+      synthetic: extra.length,
+    };
   }
   const trainer = moleculeTrainer(rt, ds, c, o.hybrid);
   let mine = train;
@@ -101,21 +148,60 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
   try {
     const yVal = stackTargets(val, T);
     // Multi-label: the epoch is chosen by validation ROC-AUC (mean over labels), as the metric reported.
-    const valAuc = c.task === 'multilabel' && o.selectBy === 'auc'
-      ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
-      : undefined;
-    const history = await trainer.fit(mine, val, { ...o.fit, restoreBest: true, ...(onEpoch ? { onEpoch } : {}), ...(valAuc ? { valScore: valAuc } : {}) });
-    if (trainer.interrupted) return { split, history, bestEpoch: trainer.bestEpoch, metrics: {}, perLabel: [], testOutputs: new Float32Array(0), weights: new Map(), interrupted: true, snapshot: trainer.snapshot };
-    const metrics: Record<string, number> = { best_epoch: trainer.bestEpoch, epochs_run: history.length, train_molecules: mine.length, val_molecules: val.length, test_molecules: test.length,
-      mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length) };
+    const valAuc =
+      c.task === 'multilabel' && o.selectBy === 'auc'
+        ? (pred: Float32Array): number => meanRocAuc(yVal, pred.map(sigmoid), T)
+        : undefined;
+    const history = await trainer.fit(mine, val, {
+      ...o.fit,
+      restoreBest: true,
+      ...(onEpoch ? { onEpoch } : {}),
+      ...(valAuc ? { valScore: valAuc } : {}),
+    });
+    if (trainer.interrupted)
+      return {
+        split,
+        history,
+        bestEpoch: trainer.bestEpoch,
+        metrics: {},
+        perLabel: [],
+        testOutputs: new Float32Array(0),
+        weights: new Map(),
+        interrupted: true,
+        snapshot: trainer.snapshot,
+      };
+    const metrics: Record<string, number> = {
+      best_epoch: trainer.bestEpoch,
+      epochs_run: history.length,
+      train_molecules: mine.length,
+      val_molecules: val.length,
+      test_molecules: test.length,
+      mean_epoch_ms: history.reduce((a, h) => a + h.ms, 0) / Math.max(1, history.length),
+    };
     const report = await moleculeReport(trainer, ds, c.task, val, test);
     Object.assign(metrics, report.metrics);
     const perLabel = report.perLabel;
-    if (imbalance) Object.assign(metrics, { mean_ir_before: imbalance.meanIRBefore, mean_ir_after: imbalance.meanIRAfter, scumble_before: imbalance.scumbleBefore, scumble_after: imbalance.scumbleAfter, synthetic_samples: imbalance.synthetic });
+    if (imbalance)
+      Object.assign(metrics, {
+        mean_ir_before: imbalance.meanIRBefore,
+        mean_ir_after: imbalance.meanIRAfter,
+        scumble_before: imbalance.scumbleBefore,
+        scumble_after: imbalance.scumbleAfter,
+        synthetic_samples: imbalance.synthetic,
+      });
     const weights = new Map(trainer.master.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
     return {
-      split, history, bestEpoch: trainer.bestEpoch, metrics, perLabel, weights, interrupted: false, snapshot: trainer.snapshot, testOutputs: report.testOutputs,
-      ...(report.thresholds ? { thresholds: report.thresholds } : {}), ...(imbalance ? { imbalance } : {}),
+      split,
+      history,
+      bestEpoch: trainer.bestEpoch,
+      metrics,
+      perLabel,
+      weights,
+      interrupted: false,
+      snapshot: trainer.snapshot,
+      testOutputs: report.testOutputs,
+      ...(report.thresholds ? { thresholds: report.thresholds } : {}),
+      ...(imbalance ? { imbalance } : {}),
     };
   } finally {
     trainer.dispose();
@@ -123,12 +209,21 @@ export async function trainMoleculeTask(rt: Runtime, ds: MoleculeDataset, o: Mol
 }
 
 /** The task's split (seeded: the same every time for a data set and seed) as graph samples. */
-export function moleculeSplit(ds: MoleculeDataset, o: Pick<MoleculeTaskOptions, 'split' | 'hybrid'> & { config: Pick<GraphTrainConfig, 'seed'> }): {
-  split: Split; train: GraphSample[]; val: GraphSample[]; test: GraphSample[]; labelsOf: (i: number) => Float32Array;
+export function moleculeSplit(
+  ds: MoleculeDataset,
+  o: Pick<MoleculeTaskOptions, 'split' | 'hybrid'> & { config: Pick<GraphTrainConfig, 'seed'> },
+): {
+  split: Split;
+  train: GraphSample[];
+  val: GraphSample[];
+  test: GraphSample[];
+  labelsOf: (i: number) => Float32Array;
 } {
-  const T = ds.targets.length, seed = o.config.seed;
+  const T = ds.targets.length,
+    seed = o.config.seed;
   const split = o.split === 'scaffold' ? scaffoldSplit(ds.graphs, seed) : randomSplit(ds.graphs.length, seed);
-  if (split.train.length === 0 || split.val.length === 0 || split.test.length === 0) throw new GraftError(`${ds.file}: ${ds.graphs.length} molecules are too few for a train/validation/test split`);
+  if (split.train.length === 0 || split.val.length === 0 || split.test.length === 0)
+    throw new GraftError(`${ds.file}: ${ds.graphs.length} molecules are too few for a train/validation/test split`);
   const labelsOf = (i: number): Float32Array => ds.y.slice(i * T, (i + 1) * T);
   const sample = (i: number): GraphSample => toSample(ds.graphs[i]!, labelsOf(i), o.hybrid);
   return { split, train: split.train.map(sample), val: split.val.map(sample), test: split.test.map(sample), labelsOf };
@@ -139,7 +234,11 @@ export function moleculeSplit(ds: MoleculeDataset, o: Pick<MoleculeTaskOptions, 
  * logit, rounded to float32) or values (regression), row-major [samples, targets]. The one
  * place they are computed, so the test figures, predictions.csv and graft predict agree bitwise.
  */
-export async function moleculeOutputs(trainer: GraphTrainer, task: GraphTrainConfig['task'], samples: readonly GraphSample[]): Promise<Float32Array> {
+export async function moleculeOutputs(
+  trainer: GraphTrainer,
+  task: GraphTrainConfig['task'],
+  samples: readonly GraphSample[],
+): Promise<Float32Array> {
   const out = await trainer.predict(samples);
   return task === 'multilabel' ? out.map(sigmoid) : out;
 }
@@ -149,31 +248,62 @@ export async function moleculeOutputs(trainer: GraphTrainer, task: GraphTrainCon
  * threshold chosen on validation, or regression RMSE, r and R² per target; also the
  * thresholds and the test outputs themselves (for predictions.csv).
  */
-export async function moleculeReport(trainer: GraphTrainer, ds: MoleculeDataset, task: GraphTrainConfig['task'], val: GraphSample[], test: GraphSample[]):
-  Promise<{ metrics: Record<string, number>; perLabel: MoleculeTaskResult['perLabel']; thresholds?: Float32Array; testOutputs: Float32Array }> {
+export async function moleculeReport(
+  trainer: GraphTrainer,
+  ds: MoleculeDataset,
+  task: GraphTrainConfig['task'],
+  val: GraphSample[],
+  test: GraphSample[],
+): Promise<{
+  metrics: Record<string, number>;
+  perLabel: MoleculeTaskResult['perLabel'];
+  thresholds?: Float32Array;
+  testOutputs: Float32Array;
+}> {
   const T = ds.targets.length;
-  const yVal = stackTargets(val, T), yt = stackTargets(test, T);
+  const yVal = stackTargets(val, T),
+    yt = stackTargets(test, T);
   if (task === 'multilabel') {
-    const probV = await moleculeOutputs(trainer, task, val), probT = await moleculeOutputs(trainer, task, test);
+    const probV = await moleculeOutputs(trainer, task, val),
+      probT = await moleculeOutputs(trainer, task, test);
     const th = chooseThresholds(yVal, probV, T);
-    const rv = multilabelReport(yVal, probV, ds.targets, th), rtest: MultilabelReport = multilabelReport(yt, probT, ds.targets, th);
+    const rv = multilabelReport(yVal, probV, ds.targets, th),
+      rtest: MultilabelReport = multilabelReport(yt, probT, ds.targets, th);
     return {
       metrics: {
-        test_roc_auc: rtest.roc_auc, test_pr_auc: rtest.pr_auc, test_f1_weighted: rtest.f1.weighted, test_f1_micro: rtest.f1.micro, test_f1_macro: rtest.f1.macro,
-        test_precision_weighted: rtest.precision.weighted, test_recall_weighted: rtest.recall.weighted,
-        test_precision_micro: rtest.precision.micro, test_recall_micro: rtest.recall.micro, test_precision_macro: rtest.precision.macro, test_recall_macro: rtest.recall.macro,
-        val_roc_auc: rv.roc_auc, val_f1_weighted: rv.f1.weighted,
+        test_roc_auc: rtest.roc_auc,
+        test_pr_auc: rtest.pr_auc,
+        test_f1_weighted: rtest.f1.weighted,
+        test_f1_micro: rtest.f1.micro,
+        test_f1_macro: rtest.f1.macro,
+        test_precision_weighted: rtest.precision.weighted,
+        test_recall_weighted: rtest.recall.weighted,
+        test_precision_micro: rtest.precision.micro,
+        test_recall_micro: rtest.recall.micro,
+        test_precision_macro: rtest.precision.macro,
+        test_recall_macro: rtest.recall.macro,
+        val_roc_auc: rv.roc_auc,
+        val_f1_weighted: rv.f1.weighted,
       },
-      perLabel: rtest.perLabel, thresholds: th, testOutputs: probT,
+      perLabel: rtest.perLabel,
+      thresholds: th,
+      testOutputs: probT,
     };
   }
   const pt = await moleculeOutputs(trainer, task, test);
   const reps = regressionByTarget(test, pt, T);
   const mean = (k: keyof (typeof reps)[number]): number => reps.reduce((a, r) => a + (r[k] as number), 0) / T;
-  return { metrics: { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') }, perLabel: reps.map((r, t) => ({ label: ds.targets[t]!, ...r })), testOutputs: pt };
+  return {
+    metrics: { test_rmse: mean('rmse'), test_r: mean('pearson'), test_r2: mean('r2') },
+    perLabel: reps.map((r, t) => ({ label: ds.targets[t]!, ...r })),
+    testOutputs: pt,
+  };
 }
 
 /** The trainer of a molecule task: atom features in, one output per target; the hybrid adds the fingerprint branch. */
 export function moleculeTrainer(rt: Runtime, ds: MoleculeDataset, c: GraphTrainConfig, hybrid: boolean): GraphTrainer {
-  return new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, ds.targets.length, { ...c, ...(hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}) });
+  return new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, ds.targets.length, {
+    ...c,
+    ...(hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}),
+  });
 }

@@ -6,7 +6,8 @@ import { GraftError } from '../core/errors.js';
 export function num(v: string | undefined, flag: string, int = false): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || (int && !Number.isInteger(x))) throw new GraftError(`${flag} must be ${int ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
+  if (v.trim() === '' || !Number.isFinite(x) || (int && !Number.isInteger(x)))
+    throw new GraftError(`${flag} must be ${int ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
   return x;
 }
 
@@ -27,7 +28,11 @@ export function choice<T extends string>(v: string | undefined, flag: string, op
 
 /** A comma-separated list, each item one of `options`. */
 export function choices<T extends string>(v: string, flag: string, options: readonly T[]): T[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean).map((s) => choice(s, flag, options, options[0]!));
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => choice(s, flag, options, options[0]!));
 }
 
 function oneOf(options: readonly string[]): string {
@@ -42,9 +47,12 @@ function oneOf(options: readonly string[]): string {
 export function joinNegativeValues(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!, next = argv[i + 1];
-    if (a.startsWith('--') && !a.includes('=') && next !== undefined && /^-(\d|\.\d)/.test(next)) { out.push(`${a}=${next}`); i++; }
-    else out.push(a);
+    const a = argv[i]!,
+      next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
   }
   return out;
 }
@@ -52,5 +60,8 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
 /** The keys a JSON config file may hold; any other is an error naming the file and the key. */
 export function checkConfigKeys(file: string, config: Record<string, unknown>, known: readonly string[]): void {
   const unknown = Object.keys(config).filter((k) => !known.includes(k));
-  if (unknown.length) throw new GraftError(`${file}: unknown config key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${known.join(', ')})`);
+  if (unknown.length)
+    throw new GraftError(
+      `${file}: unknown config key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${known.join(', ')})`,
+    );
 }

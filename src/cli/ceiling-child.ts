@@ -30,10 +30,13 @@ async function main(): Promise<number> {
   return scalingCeilingEpoch(job, ready);
 }
 
-main().then((ms) => {
-  process.stdout.write(`${JSON.stringify({ ms })}\n`);
-  process.exit(0);
-}, (err: unknown) => {
-  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (ms) => {
+    process.stdout.write(`${JSON.stringify({ ms })}\n`);
+    process.exit(0);
+  },
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -7,7 +7,7 @@ import { trainNode } from './train.js';
 export async function demoCora(): Promise<void> {
   const dir = sharedDataDir();
   const dataset = dir && existsSync(join(dir, 'planetoid', 'cora.json')) ? 'cora' : 'synthetic';
-  if (dataset === 'synthetic') console.error('graft demo: ../shared/data not found; training on a generated planted-partition graph instead');
+  if (dataset === 'synthetic')
+    console.error('graft demo: ../shared/data not found; training on a generated planted-partition graph instead');
   await trainNode(['--dataset', dataset, '--seed', '1', '--out', join('runs', `demo-${dataset}`), '--overwrite']);
 }
-

@@ -40,16 +40,33 @@ function runKind(dir: string): 'genomic' | 'graph' | 'node' {
  */
 export async function explain(argv: string[]): Promise<void> {
   // An mb run takes SHAP methods and flags of its own (explain-microbiome.ts).
-  const at = argv.indexOf('--run'), runArg = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--run='))?.slice(6);
-  if (runArg && !runArg.startsWith('--') && existsSync(runArg) && detectRunKind(resolve(runArg)) === 'microbiome') return explainMicrobiomeRun(argv);
+  const at = argv.indexOf('--run'),
+    runArg = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--run='))?.slice(6);
+  if (runArg && !runArg.startsWith('--') && existsSync(runArg) && detectRunKind(resolve(runArg)) === 'microbiome')
+    return explainMicrobiomeRun(argv);
   const { values: v } = parseArgs({
-    args: joinNegativeValues(argv), strict: true, options: {
-      run: { type: 'string' }, method: { type: 'string' }, target: { type: 'string' }, steps: { type: 'string' }, baseline: { type: 'string' },
-      truth: { type: 'string' }, map: { type: 'string' }, count: { type: 'string' }, top: { type: 'string' }, keep: { type: 'string' },
-      threads: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+    args: joinNegativeValues(argv),
+    strict: true,
+    options: {
+      run: { type: 'string' },
+      method: { type: 'string' },
+      target: { type: 'string' },
+      steps: { type: 'string' },
+      baseline: { type: 'string' },
+      truth: { type: 'string' },
+      map: { type: 'string' },
+      count: { type: 'string' },
+      top: { type: 'string' },
+      keep: { type: 'string' },
+      threads: { type: 'string' },
+      overwrite: { type: 'boolean' },
+      quiet: { type: 'boolean' },
     },
   });
-  if (!v.run) throw new GraftError('--run DIR is required (a folder written by graft gp, graft train or graft train --task graph)');
+  if (!v.run)
+    throw new GraftError(
+      '--run DIR is required (a folder written by graft gp, graft train or graft train --task graph)',
+    );
   const run = resolve(v.run);
   if (!existsSync(run)) throw new GraftError(`--run ${v.run}: no such folder`);
   const methods = choices(v.method ?? 'ig', '--method', METHODS);
@@ -66,7 +83,8 @@ export async function explain(argv: string[]): Promise<void> {
   const kind = runKind(run);
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft explain: ${s}`);
   const final = join(run, 'explain');
-  if (existsSync(final) && !v.overwrite) throw new GraftError(`${final} already holds explanations: pass --overwrite to replace them`);
+  if (existsSync(final) && !v.overwrite)
+    throw new GraftError(`${final} already holds explanations: pass --overwrite to replace them`);
   // The run's own lock: no training may write into the folder while it is explained.
   const release = claimRunFolder(run, { command: 'graft explain', resume: true });
   const work = join(run, `.explain-${process.pid}`);
@@ -75,21 +93,58 @@ export async function explain(argv: string[]): Promise<void> {
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
     const t0 = performance.now();
-    const targets = v.target ? v.target.split(',').map((s) => s.trim()).filter(Boolean) : null;
+    const targets = v.target
+      ? v.target
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null;
     const common = { run, out: work, steps, baseline, keep, log };
-    const body = kind === 'genomic'
-      ? await explainGenomicRun(rt, { ...common, methods, traits: targets, truth: v.truth ? resolve(v.truth) : null, map: v.map ? resolve(v.map) : null, top: Math.max(top, 200) })
-      : kind === 'graph'
-        ? await explainMoleculeRun(rt, { ...common, methods, labels: targets, count, truth: v.truth ? resolve(v.truth) : null })
-        : await explainNodeRun(rt, { ...common, methods, target: targets?.[0] ?? null, count, top });
+    const body =
+      kind === 'genomic'
+        ? await explainGenomicRun(rt, {
+            ...common,
+            methods,
+            traits: targets,
+            truth: v.truth ? resolve(v.truth) : null,
+            map: v.map ? resolve(v.map) : null,
+            top: Math.max(top, 200),
+          })
+        : kind === 'graph'
+          ? await explainMoleculeRun(rt, {
+              ...common,
+              methods,
+              labels: targets,
+              count,
+              truth: v.truth ? resolve(v.truth) : null,
+            })
+          : await explainNodeRun(rt, { ...common, methods, target: targets?.[0] ?? null, count, top });
     const doc = {
-      format: 'graft-explanations-v1', run, methods, steps, baseline, keep, threads: rt.threads, created: new Date().toISOString(),
-      ...body, seconds: (performance.now() - t0) / 1000,
+      format: 'graft-explanations-v1',
+      run,
+      methods,
+      steps,
+      baseline,
+      keep,
+      threads: rt.threads,
+      created: new Date().toISOString(),
+      ...body,
+      seconds: (performance.now() - t0) / 1000,
     };
     writeJsonAtomic(join(work, 'explanations.json'), doc);
     if (existsSync(final)) rmSync(final, { recursive: true, force: true });
     renameSync(work, final);
-    console.log(JSON.stringify({ run, kind, methods, explanations: (body['explanations'] as unknown[]).length, auroc: body['auroc'] ?? null, out: final, seconds: +doc.seconds.toFixed(2) }));
+    console.log(
+      JSON.stringify({
+        run,
+        kind,
+        methods,
+        explanations: (body['explanations'] as unknown[]).length,
+        auroc: body['auroc'] ?? null,
+        out: final,
+        seconds: +doc.seconds.toFixed(2),
+      }),
+    );
   } catch (err) {
     rmSync(work, { recursive: true, force: true });
     throw err;
@@ -102,18 +157,37 @@ export async function explain(argv: string[]): Promise<void> {
 /** `graft motif-task`: a molecule task labelled by a SMARTS motif, with its sidecar, for explanations checked against the motif. */
 export async function motifTask(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args: joinNegativeValues(argv), strict: true, options: {
-      data: { type: 'string' }, out: { type: 'string' }, smarts: { type: 'string' }, label: { type: 'string' }, smiles: { type: 'string' }, sample: { type: 'string' }, seed: { type: 'string' },
+    args: joinNegativeValues(argv),
+    strict: true,
+    options: {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      smarts: { type: 'string' },
+      label: { type: 'string' },
+      smiles: { type: 'string' },
+      sample: { type: 'string' },
+      seed: { type: 'string' },
     },
   });
   if (!v.data || !v.out) throw new GraftError('--data FILE.csv and --out FILE.csv are required');
   const sample = v.sample === undefined ? undefined : intAtLeast(v.sample, '--sample', 1, 2, 'molecule');
   const { csv, task } = await makeMotifTask(v.data, {
-    smarts: v.smarts ?? 'c1ccccc1', label: v.label ?? 'has_benzene', ...(v.smiles ? { smiles: v.smiles } : {}),
-    ...(sample !== undefined ? { sample } : {}), seed: num(v.seed, '--seed', true) ?? 1,
+    smarts: v.smarts ?? 'c1ccccc1',
+    label: v.label ?? 'has_benzene',
+    ...(v.smiles ? { smiles: v.smiles } : {}),
+    ...(sample !== undefined ? { sample } : {}),
+    seed: num(v.seed, '--seed', true) ?? 1,
   });
   const out = resolve(v.out);
   writeFileAtomic(out, csv);
   writeJsonAtomic(motifSidecar(out), { ...task, source: resolve(v.data) });
-  console.log(JSON.stringify({ out, sidecar: motifSidecar(out), molecules: task.molecules, positives: task.positives, smarts: task.smarts }));
+  console.log(
+    JSON.stringify({
+      out,
+      sidecar: motifSidecar(out),
+      molecules: task.molecules,
+      positives: task.positives,
+      smarts: task.smarts,
+    }),
+  );
 }

@@ -56,7 +56,22 @@ What a run folder holds, by kind:
   open it in the Vega editor, https://vega.github.io/editor`;
 
 const COMMAND_USAGE: Record<string, string> = {
-  train: `${NODE_USAGE}\n${GRAPH_USAGE}`, eval: EVAL_USAGE, predict: PREDICT_USAGE, gp: GP_USAGE, mb: MB_USAGE, explain: EXPLAIN_USAGE, value: VALUE_USAGE, sweep: SWEEP_USAGE, 'motif-task': EXPLAIN_USAGE, 'generate-gp': GP_USAGE, bench: BENCH_USAGE, scaling: SCALING_USAGE, import: INTEROP_USAGE, export: INTEROP_USAGE, quantize: QUANTIZE_USAGE, prepare: PREPARE_USAGE,
+  train: `${NODE_USAGE}\n${GRAPH_USAGE}`,
+  eval: EVAL_USAGE,
+  predict: PREDICT_USAGE,
+  gp: GP_USAGE,
+  mb: MB_USAGE,
+  explain: EXPLAIN_USAGE,
+  value: VALUE_USAGE,
+  sweep: SWEEP_USAGE,
+  'motif-task': EXPLAIN_USAGE,
+  'generate-gp': GP_USAGE,
+  bench: BENCH_USAGE,
+  scaling: SCALING_USAGE,
+  import: INTEROP_USAGE,
+  export: INTEROP_USAGE,
+  quantize: QUANTIZE_USAGE,
+  prepare: PREPARE_USAGE,
 };
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
@@ -72,36 +87,84 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
         const at = rest.indexOf('--task');
         const task = at >= 0 ? rest[at + 1] : rest.find((a) => a.startsWith('--task='))?.slice(7);
         if (task === 'graph') return await trainGraphTask(rest);
-        else if (task === undefined || task === 'node') return await trainNode(rest.filter((a, i) => (at < 0 || (i !== at && i !== at + 1)) && !a.startsWith('--task=')));
+        else if (task === undefined || task === 'node')
+          return await trainNode(
+            rest.filter((a, i) => (at < 0 || (i !== at && i !== at + 1)) && !a.startsWith('--task=')),
+          );
         else throw new GraftError(`--task must be 'node' or 'graph', got ${JSON.stringify(task)}`);
       }
-      case 'eval': await fromRun(rest, 'eval'); break;
-      case 'predict': await predict(rest); break;
-      case 'prepare': await prepare(rest); break;
-      case 'import': await importModel(rest); break;
-      case 'export': await exportModel(rest); break;
-      case 'quantize': await quantize(rest); break;
-      case 'gp': await gp(rest); break;
-      case 'generate-gp': generateGp(rest); break;
-      case 'mb': await mb(rest); break;
-      case 'explain': await explain(rest); break;
-      case 'value': await value(rest); break;
-      case 'sweep': return await sweep(rest);
-      case 'motif-task': await motifTask(rest); break;
-      case 'bench': return await bench(rest);
-      case 'scaling': await scaling(rest); break;
-      case 'demo': await gpDemo(rest); break;
-      case 'demo-cora': await demoCora(); break;
-      case undefined: case '-h': case '--help': case 'help': console.log(USAGE); return cmd === undefined ? 1 : 0;
-      default: console.error(`graft: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`); return 1;
+      case 'eval':
+        await fromRun(rest, 'eval');
+        break;
+      case 'predict':
+        await predict(rest);
+        break;
+      case 'prepare':
+        await prepare(rest);
+        break;
+      case 'import':
+        await importModel(rest);
+        break;
+      case 'export':
+        await exportModel(rest);
+        break;
+      case 'quantize':
+        await quantize(rest);
+        break;
+      case 'gp':
+        await gp(rest);
+        break;
+      case 'generate-gp':
+        generateGp(rest);
+        break;
+      case 'mb':
+        await mb(rest);
+        break;
+      case 'explain':
+        await explain(rest);
+        break;
+      case 'value':
+        await value(rest);
+        break;
+      case 'sweep':
+        return await sweep(rest);
+      case 'motif-task':
+        await motifTask(rest);
+        break;
+      case 'bench':
+        return await bench(rest);
+      case 'scaling':
+        await scaling(rest);
+        break;
+      case 'demo':
+        await gpDemo(rest);
+        break;
+      case 'demo-cora':
+        await demoCora();
+        break;
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return cmd === undefined ? 1 : 0;
+      default:
+        console.error(`graft: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+        return 1;
     }
     return 0;
   } catch (err) {
     const e = err as Error;
-    const known = e instanceof GraftError || e instanceof TypeError || e instanceof RangeError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
-    console.error(`graft ${cmd}: ${known ? e.message : e.stack ?? e.message}`);
+    const known =
+      e instanceof GraftError ||
+      e instanceof TypeError ||
+      e instanceof RangeError ||
+      (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+    console.error(`graft ${cmd}: ${known ? e.message : (e.stack ?? e.message)}`);
     return 2;
   }
 }
 
-main().then((code) => { process.exitCode = code; });
+main().then((code) => {
+  process.exitCode = code;
+});

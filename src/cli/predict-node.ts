@@ -24,16 +24,31 @@ export const PREDICT_NODE_USAGE = `  graft predict --run NODE_RUN [--edges F --f
 
 export async function predictNodeRun(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
-    args: joinNegativeValues(argv), strict: true,
-    options: { run: { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, 'data-dir': { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' } },
+    args: joinNegativeValues(argv),
+    strict: true,
+    options: {
+      run: { type: 'string' },
+      out: { type: 'string' },
+      threads: { type: 'string' },
+      'data-dir': { type: 'string' },
+      edges: { type: 'string' },
+      features: { type: 'string' },
+    },
   });
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train) is required');
-  if ((v.edges === undefined) !== (v.features === undefined)) throw new GraftError('--edges and --features go together (the new graph\'s edges and its nodes\' features)');
+  if ((v.edges === undefined) !== (v.features === undefined))
+    throw new GraftError("--edges and --features go together (the new graph's edges and its nodes' features)");
   const threads = num(v.threads, '--threads', true);
   const run = readRunModel(v.run, 'graft predict');
   if (run.kind !== 'node') throw new GraftError(`${v.run} is a graph run: predict it with graft predict's graph form`);
-  if (v.edges !== undefined && v['data-dir'] !== undefined) throw new GraftError('--data-dir is for the run\'s own data; a new graph is --edges and --features');
-  const out = v.out !== undefined ? checkOutFile(v.out) : v.edges === undefined ? checkOutFile(join(run.dir, 'predictions.csv')) : null;
+  if (v.edges !== undefined && v['data-dir'] !== undefined)
+    throw new GraftError("--data-dir is for the run's own data; a new graph is --edges and --features");
+  const out =
+    v.out !== undefined
+      ? checkOutFile(v.out)
+      : v.edges === undefined
+        ? checkOutFile(join(run.dir, 'predictions.csv'))
+        : null;
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
     if (v.edges === undefined) {
@@ -43,14 +58,26 @@ export async function predictNodeRun(argv: string[]): Promise<void> {
       return;
     }
     const ds = newGraph(run, v.edges, v.features!);
-    const { probs, pred } = await predictNodes(rt, ds, run.config as unknown as NodeTrainConfig, modelWeights(run.model, ''));
+    const { probs, pred } = await predictNodes(
+      rt,
+      ds,
+      run.config as unknown as NodeTrainConfig,
+      modelWeights(run.model, ''),
+    );
     const csv = predictionRows(ds, pred, probs);
     if (out === null) {
       process.stdout.write(csv);
       return;
     }
     writeFileAtomic(out, csv);
-    console.log(JSON.stringify({ predictions: out, nodes: ds.numNodes, edges: ds.src.length, preprocess: describePreprocess(run.model.preprocess!.features) }));
+    console.log(
+      JSON.stringify({
+        predictions: out,
+        nodes: ds.numNodes,
+        edges: ds.src.length,
+        preprocess: describePreprocess(run.model.preprocess!.features),
+      }),
+    );
   } finally {
     await rt.close();
   }
@@ -64,16 +91,30 @@ export async function predictNodeRun(argv: string[]): Promise<void> {
 function newGraph(run: RunModel, edges: string, features: string): NodeDataset {
   const g = loadNodeGraphCsv({ edges, features });
   const want = run.model.shape.features;
-  if (g.numFeatures !== want) throw new GraftError(`${features}: ${g.numFeatures} feature columns, but the run's model reads ${want} (as many as its training features)`);
+  if (g.numFeatures !== want)
+    throw new GraftError(
+      `${features}: ${g.numFeatures} feature columns, but the run's model reads ${want} (as many as its training features)`,
+    );
   const names = run.config['feature_names'] as string[] | undefined;
   const at = names ? names.findIndex((n, i) => n !== g.featureNames[i]) : -1;
-  if (at >= 0) throw new GraftError(`${features}: feature column ${at + 1} is ${JSON.stringify(g.featureNames[at])}, the run's training features had ${JSON.stringify(names![at])} there (same columns, same order)`);
+  if (at >= 0)
+    throw new GraftError(
+      `${features}: feature column ${at + 1} is ${JSON.stringify(g.featureNames[at])}, the run's training features had ${JSON.stringify(names![at])} there (same columns, same order)`,
+    );
   applyPreprocess(run.model.preprocess!.features, g.features, g.numNodes, g.numFeatures);
   const none = new Int32Array(0);
   const classNames = run.config['class_names'] as string[] | undefined;
   return {
-    name: features, numNodes: g.numNodes, numFeatures: g.numFeatures, numClasses: run.model.shape.classes, features: g.features,
-    labels: new Int32Array(g.numNodes).fill(-1), split: { train: none, val: none, test: none }, src: g.src, dst: g.dst, ids: g.ids,
+    name: features,
+    numNodes: g.numNodes,
+    numFeatures: g.numFeatures,
+    numClasses: run.model.shape.classes,
+    features: g.features,
+    labels: new Int32Array(g.numNodes).fill(-1),
+    split: { train: none, val: none, test: none },
+    src: g.src,
+    dst: g.dst,
+    ids: g.ids,
     ...(classNames ? { classNames } : {}),
   };
 }

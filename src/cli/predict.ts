@@ -9,7 +9,12 @@ import { predictNodeRun, PREDICT_NODE_USAGE } from './predict-node.js';
 // `graft predict`: a kept model applied to new samples. The run folder says which pillar it
 // is; each pillar's flags and output live in a file of its own beside this one.
 
-export const PREDICT_USAGE = [PREDICT_NODE_USAGE, PREDICT_GRAPH_USAGE, PREDICT_GENOMIC_USAGE, PREDICT_MICROBIOME_USAGE].join('\n');
+export const PREDICT_USAGE = [
+  PREDICT_NODE_USAGE,
+  PREDICT_GRAPH_USAGE,
+  PREDICT_GENOMIC_USAGE,
+  PREDICT_MICROBIOME_USAGE,
+].join('\n');
 
 /** The value of --run in argv (either form), before the pillar's own parser reads the rest. */
 function runFlag(argv: string[]): string | undefined {
@@ -20,14 +25,22 @@ function runFlag(argv: string[]): string | undefined {
 
 export async function predict(argv: string[]): Promise<void> {
   const run = runFlag(argv);
-  if (!run || run.startsWith('--')) throw new GraftError('--run DIR is required (a folder written by graft train, graft train --task graph, graft gp or graft mb)');
+  if (!run || run.startsWith('--'))
+    throw new GraftError(
+      '--run DIR is required (a folder written by graft train, graft train --task graph, graft gp or graft mb)',
+    );
   const dir = resolve(run);
   const kind = detectRunKind(dir);
   switch (kind) {
-    case 'node': return predictNodeRun(argv);
-    case 'graph': return predictGraphRun(argv);
-    case 'genomic': return predictGenomicRun(argv);
-    case 'microbiome': return predictMicrobiomeRun(argv);
-    default: throw wrongKind('graft predict', run, kind, 'a node, graph, gp or mb run');
+    case 'node':
+      return predictNodeRun(argv);
+    case 'graph':
+      return predictGraphRun(argv);
+    case 'genomic':
+      return predictGenomicRun(argv);
+    case 'microbiome':
+      return predictMicrobiomeRun(argv);
+    default:
+      throw wrongKind('graft predict', run, kind, 'a node, graph, gp or mb run');
   }
 }

@@ -5,15 +5,21 @@ export class Progress {
   private readonly tty: boolean;
   private lastLine = 0;
 
-  constructor(private readonly total: number, private readonly enabled: boolean) {
+  constructor(
+    private readonly total: number,
+    private readonly enabled: boolean,
+  ) {
     this.tty = enabled && process.stderr.isTTY === true;
   }
 
   tick(i: number, values: Record<string, number>): void {
     if (!this.enabled) return;
-    const text = Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ');
+    const text = Object.entries(values)
+      .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+      .join('  ');
     if (this.tty) {
-      const width = 24, filled = Math.round((i / this.total) * width);
+      const width = 24,
+        filled = Math.round((i / this.total) * width);
       process.stderr.write(`\r[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${i}/${this.total}  ${text}   `);
     } else if (i === 1 || i === this.total || i - this.lastLine >= Math.max(1, Math.floor(this.total / 10))) {
       this.lastLine = i;

@@ -40,7 +40,11 @@ interface TaskData {
 }
 
 export async function quantize(argv: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args: argv, strict: true, options: { run: { type: 'string' }, int8: { type: 'boolean' }, out: { type: 'string' } } });
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { run: { type: 'string' }, int8: { type: 'boolean' }, out: { type: 'string' } },
+  });
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train) is required');
   if (!v.int8) throw new GraftError('--int8 is required (the one precision graft quantize makes)');
   const run = readRunModel(v.run, 'graft quantize');
@@ -51,7 +55,11 @@ export async function quantize(argv: string[]): Promise<void> {
   const note = featurizerNote(run, 'graft quantize');
   if (note) console.error(note);
   // Calibrated and scored on the run's own data: refused if a file it recorded changed since.
-  await checkInputs(saved['inputs'] as RecordedInputs | undefined, join(dir, 'config.json'), 'graft quantize (calibration and test scores)');
+  await checkInputs(
+    saved['inputs'] as RecordedInputs | undefined,
+    join(dir, 'config.json'),
+    'graft quantize (calibration and test scores)',
+  );
   const task = file.task === 'node' ? await nodeTask(saved, file) : await graphTask(saved);
   const kernels = localKernels();
 
@@ -83,24 +91,37 @@ export async function quantize(argv: string[]): Promise<void> {
     for (const [key, t] of int8Entries(`model.${name}`, values)) tensors.set(key, t);
     calibration[name] = { min: r.min, max: r.max, scale: values.inputScale, zero_point: values.zeroPoint };
   }
-  const bytes = encodeCheckpoint({ tensors, metadata: { ...floatModel.metadata, precision: 'int8', calibration: JSON.stringify(calibration) } });
+  const bytes = encodeCheckpoint({
+    tensors,
+    metadata: { ...floatModel.metadata, precision: 'int8', calibration: JSON.stringify(calibration) },
+  });
   const int8 = await loadModel(bytes, { kernels, name: out });
   const int8Scores = await task.score(int8);
   writeFileAtomic(out, bytes);
-  console.log(JSON.stringify({
-    out, task: file.task, backend: int8.backend, float: floatScores, int8: int8Scores,
-    bytes: { float_model: floatBytes.length, int8_model: bytes.length, checkpoint: readFileSync(cpFile).length }, calibration,
-  }));
+  console.log(
+    JSON.stringify({
+      out,
+      task: file.task,
+      backend: int8.backend,
+      float: floatScores,
+      int8: int8Scores,
+      bytes: { float_model: floatBytes.length, int8_model: bytes.length, checkpoint: readFileSync(cpFile).length },
+      calibration,
+    }),
+  );
 }
 
 /** The run's node task with its features raw: the model files apply their recorded preprocessing. */
 async function nodeTask(saved: Record<string, unknown>, file: ModelFile): Promise<TaskData> {
   const ds = loadRawData(saved as unknown as DataChoice, Number(saved['seed']));
-  if (ds.numFeatures !== file.shape.features) throw new GraftError(`the run's data has ${ds.numFeatures} features, its model reads ${file.shape.features}`);
+  if (ds.numFeatures !== file.shape.features)
+    throw new GraftError(`the run's data has ${ds.numFeatures} features, its model reads ${file.shape.features}`);
   const g = { numNodes: ds.numNodes, features: ds.features, src: ds.src, dst: ds.dst };
   return {
     rows: ds.split.train,
-    calibrate: async (m) => { await m.predictNodes(g); },
+    calibrate: async (m) => {
+      await m.predictNodes(g);
+    },
     score: async (m) => {
       const { pred } = await m.predictNodes(g);
       const acc = (idx: Int32Array): number => [...idx].filter((i) => pred[i] === ds.labels[i]).length / idx.length;
@@ -110,20 +131,41 @@ async function nodeTask(saved: Record<string, unknown>, file: ModelFile): Promis
 }
 
 async function graphTask(saved: Record<string, unknown>): Promise<TaskData> {
-  const c = saved as { data: string; smiles?: string; targets: string[]; type: 'multilabel' | 'regression'; split: 'random' | 'scaffold'; hybrid: boolean; seed: number };
-  const ds = await loadMoleculeCsv(c.data, { targets: c.targets, task: c.type, ...(c.smiles ? { smiles: c.smiles } : {}) });
+  const c = saved as {
+    data: string;
+    smiles?: string;
+    targets: string[];
+    type: 'multilabel' | 'regression';
+    split: 'random' | 'scaffold';
+    hybrid: boolean;
+    seed: number;
+  };
+  const ds = await loadMoleculeCsv(c.data, {
+    targets: c.targets,
+    task: c.type,
+    ...(c.smiles ? { smiles: c.smiles } : {}),
+  });
   const { train, test } = moleculeSplit(ds, { split: c.split, hybrid: c.hybrid, config: { seed: c.seed } });
   const T = c.targets.length;
   const truth = new Float32Array(test.length * T);
-  test.forEach((g, i) => { truth.set(g.y, i * T); });
+  test.forEach((g, i) => {
+    truth.set(g.y, i * T);
+  });
   return {
     rows: null,
-    calibrate: async (m) => { await m.predictGraphs(train); },
+    calibrate: async (m) => {
+      await m.predictGraphs(train);
+    },
     score: async (m): Promise<Record<string, number>> => {
       const r = await m.predictGraphs(test);
       if (c.type === 'multilabel') return { test_roc_auc: meanRocAuc(truth, r.probs!, T) };
-      let se = 0, n = 0;
-      for (let i = 0; i < truth.length; i++) if (!Number.isNaN(truth[i]!)) { se += (r.outputs[i]! - truth[i]!) ** 2; n++; }
+      let se = 0,
+        n = 0;
+      for (let i = 0; i < truth.length; i++)
+        if (!Number.isNaN(truth[i]!)) {
+          se += (r.outputs[i]! - truth[i]!) ** 2;
+          n++;
+        }
       return { test_rmse: Math.sqrt(se / n) };
     },
   };

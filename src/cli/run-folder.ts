@@ -16,18 +16,43 @@ export function writeHistory(dir: string, history: Record<string, number>[]): vo
   const x = history.map((r) => r['epoch']!);
   const losses = cols.filter((c) => c.endsWith('loss'));
   const others = cols.filter((c) => c !== 'epoch' && c !== 'ms' && !c.endsWith('loss'));
-  writeChart(join(dir, 'loss.svg'), lineChartSpec('Loss', 'epoch', losses.map((c) => ({ name: c, values: history.map((r) => r[c]!) })), { x }));
-  if (others.length) writeChart(join(dir, 'metrics.svg'), lineChartSpec('Metrics', 'epoch', others.map((c) => ({ name: c, values: history.map((r) => r[c]!) })), { x }));
+  writeChart(
+    join(dir, 'loss.svg'),
+    lineChartSpec(
+      'Loss',
+      'epoch',
+      losses.map((c) => ({ name: c, values: history.map((r) => r[c]!) })),
+      { x },
+    ),
+  );
+  if (others.length)
+    writeChart(
+      join(dir, 'metrics.svg'),
+      lineChartSpec(
+        'Metrics',
+        'epoch',
+        others.map((c) => ({ name: c, values: history.map((r) => r[c]!) })),
+        { x },
+      ),
+    );
 }
 
 function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toPrecision(7);
 }
 
-
 const LOCK = '.graft.lock';
 /** What marks a folder as a graft run's: --overwrite empties only folders holding one of these. */
-const RUN_MARKERS = ['config.json', 'results.json', 'metrics.json', 'scaling.json', 'checkpoint.safetensors', 'checkpoint.prev.safetensors', 'jobs', 'explanations.json'];
+const RUN_MARKERS = [
+  'config.json',
+  'results.json',
+  'metrics.json',
+  'scaling.json',
+  'checkpoint.safetensors',
+  'checkpoint.prev.safetensors',
+  'jobs',
+  'explanations.json',
+];
 
 export interface RunFolderClaim {
   /** The command, for the lock file and messages. */
@@ -64,20 +89,40 @@ export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
   } catch (err) {
     // Before any training: a path under a regular file, a read-only or full disk.
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOTDIR' ? 'a part of the path is a file, not a folder' : code === 'EEXIST' ? 'it is a file, not a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message;
-    throw new GraftError(`${dir}: cannot create the run folder: ${why} (${code ?? 'error'}); give this run another --out`);
+    const why =
+      code === 'ENOTDIR'
+        ? 'a part of the path is a file, not a folder'
+        : code === 'EEXIST'
+          ? 'it is a file, not a folder'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied'
+            : (err as Error).message;
+    throw new GraftError(
+      `${dir}: cannot create the run folder: ${why} (${code ?? 'error'}); give this run another --out`,
+    );
   }
   const lock = join(dir, LOCK);
   for (let attempt = 0; ; attempt++) {
     try {
-      writeFileSync(lock, `${JSON.stringify({ pid: process.pid, command: o.command, started: new Date().toISOString() })}\n`, { flag: 'wx' });
+      writeFileSync(
+        lock,
+        `${JSON.stringify({ pid: process.pid, command: o.command, started: new Date().toISOString() })}\n`,
+        { flag: 'wx' },
+      );
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw new GraftError(`${dir}: cannot take the run folder: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0)
+        throw new GraftError(`${dir}: cannot take the run folder: ${(err as Error).message}`);
       let holder: { pid?: number; command?: string } = {};
-      try { holder = JSON.parse(readFileSync(lock, 'utf8')) as typeof holder; } catch { /* unreadable: stale */ }
+      try {
+        holder = JSON.parse(readFileSync(lock, 'utf8')) as typeof holder;
+      } catch {
+        /* unreadable: stale */
+      }
       if (typeof holder.pid === 'number' && alive(holder.pid)) {
-        throw new GraftError(`${dir} is in use by another run (${holder.command ?? 'graft'}, pid ${holder.pid}); give this run another --out`);
+        throw new GraftError(
+          `${dir} is in use by another run (${holder.command ?? 'graft'}, pid ${holder.pid}); give this run another --out`,
+        );
       }
       rmSync(lock, { force: true }); // stale: its process is gone
     }
@@ -87,10 +132,15 @@ export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
     if (present.length > 0 && !o.resume) {
       const isRun = present.some((f) => RUN_MARKERS.includes(f));
       if (!o.overwrite) {
-        throw new GraftError(`${dir} already holds ${isRun ? 'another run' : 'other files'} (${present.slice(0, 4).join(', ')}${present.length > 4 ? ', …' : ''}): ` +
-          `${isRun ? 'pass --overwrite to replace it, --resume to continue it where supported, or ' : ''}give this run another --out`);
+        throw new GraftError(
+          `${dir} already holds ${isRun ? 'another run' : 'other files'} (${present.slice(0, 4).join(', ')}${present.length > 4 ? ', …' : ''}): ` +
+            `${isRun ? 'pass --overwrite to replace it, --resume to continue it where supported, or ' : ''}give this run another --out`,
+        );
       }
-      if (!isRun) throw new GraftError(`${dir} holds files that are not a graft run's (${present.slice(0, 4).join(', ')}): --overwrite empties only run folders; give this run another --out`);
+      if (!isRun)
+        throw new GraftError(
+          `${dir} holds files that are not a graft run's (${present.slice(0, 4).join(', ')}): --overwrite empties only run folders; give this run another --out`,
+        );
       for (const f of present) rmSync(join(dir, f), { recursive: true, force: true });
     }
   } catch (err) {
@@ -109,6 +159,7 @@ export function claimRunFolder(dir: string, o: RunFolderClaim): () => void {
 /** The checkpoint `--resume` continues from (latestGoodCheckpoint), saying so on stderr when a damaged latest one is passed over. */
 export function resumePoint(file: string, command: string): ResumePoint | null {
   const found = latestGoodCheckpoint(file);
-  if (found?.skipped) console.error(`${command}: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
+  if (found?.skipped)
+    console.error(`${command}: warning: ${found.skipped}; resuming from the previous checkpoint ${found.file}`);
   return found;
 }

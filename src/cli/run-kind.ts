@@ -43,9 +43,12 @@ export function readRunJson<T = Record<string, unknown>>(file: string): T {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new GraftError(`${file}: damaged (not valid JSON: ${(err as Error).message}); run the command that wrote it again`);
+    throw new GraftError(
+      `${file}: damaged (not valid JSON: ${(err as Error).message}); run the command that wrote it again`,
+    );
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new GraftError(`${file}: damaged (expected a JSON object)`);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new GraftError(`${file}: damaged (expected a JSON object)`);
   return parsed as T;
 }
 
@@ -63,7 +66,8 @@ export function detectRunKind(dir: string): RunKind {
     if (r.task === 'classification' || r.task === 'regression') return 'microbiome';
   }
   const cfg = join(dir, 'config.json');
-  if (!existsSync(cfg)) throw new GraftError(`${dir}: not a finished graft run folder (no config.json or results.json)`);
+  if (!existsSync(cfg))
+    throw new GraftError(`${dir}: not a finished graft run folder (no config.json or results.json)`);
   const c = readRunJson<{ kind?: unknown; task?: unknown }>(cfg);
   if (c.kind === 'graph') return 'graph';
   if (c.task === 'node' || c.kind === undefined) return 'node';
@@ -72,5 +76,7 @@ export function detectRunKind(dir: string): RunKind {
 
 /** A one-line refusal for a command given a run folder of a kind it does not read. */
 export function wrongKind(command: string, dir: string, kind: RunKind, wants: string): GraftError {
-  return new GraftError(`${dir} holds ${RUN_KIND_TEXT[kind]}; ${command} reads ${wants}. Commands that read this folder: ${RUN_KIND_READERS[kind]}`);
+  return new GraftError(
+    `${dir} holds ${RUN_KIND_TEXT[kind]}; ${command} reads ${wants}. Commands that read this folder: ${RUN_KIND_READERS[kind]}`,
+  );
 }

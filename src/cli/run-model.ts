@@ -37,17 +37,35 @@ const ANY_NODE_MODEL = new Set(['graft eval', 'graft predict']);
 export function readRunModel(run: string, command: string): RunModel {
   const dir = resolve(run);
   const kind: RunKind = detectRunKind(dir);
-  if (kind !== 'node' && kind !== 'graph') throw wrongKind(command, run, kind, 'a node or graph run (graft train, graft train --task graph)');
+  if (kind !== 'node' && kind !== 'graph')
+    throw wrongKind(command, run, kind, 'a node or graph run (graft train, graft train --task graph)');
   const config = readRunJson(join(dir, 'config.json'));
   const checkpointFile = join(dir, 'checkpoint.safetensors');
   const nodeModel = kind === 'node' ? String(config['model'] ?? 'gcn') : 'gcn';
   // Refused before any reading: a GCN rebuilt on another model's weights would be wrong, not just fail.
-  if (nodeModel !== 'gcn' && !ANY_NODE_MODEL.has(command)) throw new GraftError(`${command} supports GCN runs; this run's model is ${nodeModel} (${run})`);
-  if (!existsSync(checkpointFile)) throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);
+  if (nodeModel !== 'gcn' && !ANY_NODE_MODEL.has(command))
+    throw new GraftError(`${command} supports GCN runs; this run's model is ${nodeModel} (${run})`);
+  if (!existsSync(checkpointFile))
+    throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);
   const cp = loadCheckpoint(checkpointFile);
-  const model = nodeModel === 'gcn' ? parseModelFile(cp, checkpointFile) : messageNodeModelFile(cp, checkpointFile, config);
-  const featurizerFrom = model.task !== 'graph' ? null : model.preprocess?.featurizer ? 'checkpoint' : typeof config['featurizer'] === 'string' ? 'config' : 'assumed';
-  return { dir, kind, config, checkpointFile, model: { ...model, preprocess: runPreprocess(model, config) }, featurizerFrom };
+  const model =
+    nodeModel === 'gcn' ? parseModelFile(cp, checkpointFile) : messageNodeModelFile(cp, checkpointFile, config);
+  const featurizerFrom =
+    model.task !== 'graph'
+      ? null
+      : model.preprocess?.featurizer
+        ? 'checkpoint'
+        : typeof config['featurizer'] === 'string'
+          ? 'config'
+          : 'assumed';
+  return {
+    dir,
+    kind,
+    config,
+    checkpointFile,
+    model: { ...model, preprocess: runPreprocess(model, config) },
+    featurizerFrom,
+  };
 }
 
 /** The featurizer of the grafts that recorded none (FEATURIZER_VERSION may move on; this may not). */
@@ -60,7 +78,10 @@ const UNRECORDED_FEATURIZER = 'graft-atoms-v1';
 export function featurizerNote(run: RunModel, command: string): string | null {
   const name = run.model.preprocess?.featurizer?.name;
   if (run.featurizerFrom === 'checkpoint' || run.featurizerFrom === null || !name) return null;
-  const how = run.featurizerFrom === 'config' ? `taken from ${join(run.dir, 'config.json')}` : `assumed: the run records none anywhere, and ${name} is the featurizer of every graft that did not record it`;
+  const how =
+    run.featurizerFrom === 'config'
+      ? `taken from ${join(run.dir, 'config.json')}`
+      : `assumed: the run records none anywhere, and ${name} is the featurizer of every graft that did not record it`;
   return `${command}: warning: ${run.checkpointFile} does not record its featurizer (a run from an older graft): ${name}, ${how}`;
 }
 
@@ -73,7 +94,9 @@ export function checkRunFeaturizer(run: RunModel, command: string): void {
   const f = run.model.preprocess?.featurizer;
   if (run.kind !== 'graph' || !f || f.name === FEATURIZER_VERSION) return;
   const where = run.featurizerFrom === 'checkpoint' ? run.checkpointFile : join(run.dir, 'config.json');
-  throw new GraftError(`${where}: the run's molecules were featurized by ${f.name}; this version of graft featurizes by ${FEATURIZER_VERSION}, so ${command} would feed its model other features: train the run again`);
+  throw new GraftError(
+    `${where}: the run's molecules were featurized by ${f.name}; this version of graft featurizes by ${FEATURIZER_VERSION}, so ${command} would feed its model other features: train the run again`,
+  );
 }
 
 /**
@@ -89,10 +112,25 @@ function messageNodeModelFile(cp: Checkpoint, file: string, config: Record<strin
     throw new GraftError(`${file}: no node-run config in its metadata (not a graft train checkpoint)`);
   }
   if (cp.metadata['task'] !== 'node' || saved['model'] !== config['model']) {
-    throw new GraftError(`${file}: a checkpoint of model ${String(saved['model'] ?? 'gcn')}, but the run's config.json says ${String(config['model'])}`);
+    throw new GraftError(
+      `${file}: a checkpoint of model ${String(saved['model'] ?? 'gcn')}, but the run's config.json says ${String(config['model'])}`,
+    );
   }
-  const shape = { features: Number(config['num_features']), classes: Number(config['num_classes']), targets: 0, blocks: [] };
-  return { task: 'node', config: saved, prefix: reportedPrefix(cp, file), members: [], checkpoint: cp, shape, preprocess: readPreprocess(cp.metadata, file) };
+  const shape = {
+    features: Number(config['num_features']),
+    classes: Number(config['num_classes']),
+    targets: 0,
+    blocks: [],
+  };
+  return {
+    task: 'node',
+    config: saved,
+    prefix: reportedPrefix(cp, file),
+    members: [],
+    checkpoint: cp,
+    shape,
+    preprocess: readPreprocess(cp.metadata, file),
+  };
 }
 
 /**
@@ -106,7 +144,15 @@ export function runPreprocess(model: ModelFile, config: Record<string, unknown>)
     if (model.preprocess?.featurizer) return model.preprocess;
     const hybrid = model.config['hybrid'] as { descriptors?: number } | undefined;
     const name = typeof config['featurizer'] === 'string' ? config['featurizer'] : UNRECORDED_FEATURIZER;
-    return { version: 1, features: model.preprocess?.features ?? [], featurizer: { name, atomFeatures: model.shape.features, ...(hybrid?.descriptors ? { descriptors: hybrid.descriptors } : {}) } };
+    return {
+      version: 1,
+      features: model.preprocess?.features ?? [],
+      featurizer: {
+        name,
+        atomFeatures: model.shape.features,
+        ...(hybrid?.descriptors ? { descriptors: hybrid.descriptors } : {}),
+      },
+    };
   }
   if (model.preprocess) return model.preprocess;
   return { version: 1, features: dataPreprocess(config as unknown as DataChoice) };
@@ -118,7 +164,8 @@ export function runPreprocess(model: ModelFile, config: Record<string, unknown>)
  */
 export function checkOutFile(out: string, flag = '--out'): string {
   const file = resolve(out);
-  if (existsSync(file) && statSync(file).isDirectory()) throw new GraftError(`${flag} ${file}: is a folder; give a file name in it`);
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new GraftError(`${flag} ${file}: is a folder; give a file name in it`);
   const dir = dirname(file);
   let up = dir;
   while (!existsSync(up) && dirname(up) !== up) up = dirname(up);

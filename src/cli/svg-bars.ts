@@ -4,6 +4,11 @@ import { barChartSpec, type Bar } from './charts/basic.js';
 export { barChartSpec, type Bar } from './charts/basic.js';
 
 /** Horizontal bars with ± sd error bars, values written beside them (see {@link barChartSpec}); the SVG text. */
-export function barChart(title: string, xLabel: string, bars: Bar[], options: { width?: number; from?: number } = {}): string {
+export function barChart(
+  title: string,
+  xLabel: string,
+  bars: Bar[],
+  options: { width?: number; from?: number } = {},
+): string {
   return renderSvg(barChartSpec(title, xLabel, bars, options));
 }

@@ -4,6 +4,12 @@ import { heatMapSpec } from './charts/basic.js';
 export { heatMapSpec } from './charts/basic.js';
 
 /** A heat map of values[row][col] with a colour legend (see {@link heatMapSpec}); the SVG text. */
-export function heatMap(title: string, rows: string[], cols: string[], values: number[][], options: { rowLabel?: string; colLabel?: string } = {}): string {
+export function heatMap(
+  title: string,
+  rows: string[],
+  cols: string[],
+  values: number[][],
+  options: { rowLabel?: string; colLabel?: string } = {},
+): string {
   return renderSvg(heatMapSpec(title, rows, cols, values, options));
 }

@@ -12,11 +12,22 @@ export function esc(s: string): string {
 }
 
 /** Lines over x, one per series, with a legend (see {@link lineChartSpec}); the SVG text. */
-export function lineChart(title: string, xLabel: string, series: Series[], options: { x?: number[]; width?: number; height?: number } = {}): string {
+export function lineChart(
+  title: string,
+  xLabel: string,
+  series: Series[],
+  options: { x?: number[]; width?: number; height?: number } = {},
+): string {
   return renderSvg(lineChartSpec(title, xLabel, series, options));
 }
 
 /** A scatter plot of several point series with the y = x line (predicted against observed); the SVG text. */
-export function scatterChart(title: string, xLabel: string, yLabel: string, series: PointSeries[], options: { width?: number; height?: number } = {}): string {
+export function scatterChart(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  series: PointSeries[],
+  options: { width?: number; height?: number } = {},
+): string {
   return renderSvg(scatterChartSpec(title, xLabel, yLabel, series, options));
 }

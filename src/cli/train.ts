@@ -13,10 +13,24 @@ import { GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { Runtime } from '../runtime/runtime.js';
-import { checkNodeConfig, GAT_DEFAULTS, KIPF_DEFAULTS, predictNodes, splitMetrics, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
+import {
+  checkNodeConfig,
+  GAT_DEFAULTS,
+  KIPF_DEFAULTS,
+  predictNodes,
+  splitMetrics,
+  trainNodeClassifier,
+  type NodeTrainConfig,
+} from '../train/node-trainer.js';
 import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './args.js';
 import { Progress, recoveredFaultLine } from './progress.js';
-import { DISTRIBUTED_OPTIONS, DISTRIBUTED_USAGE, runOnRanks, startDistributed, type Distributed } from './distributed-flags.js';
+import {
+  DISTRIBUTED_OPTIONS,
+  DISTRIBUTED_USAGE,
+  runOnRanks,
+  startDistributed,
+  type Distributed,
+} from './distributed-flags.js';
 import { bfsPartition, partDataset } from '../graph/partition.js';
 import { NODE_ORDER_CHOICES } from '../graph/reorder.js';
 import { NODE_MODEL_CHOICES } from '../nn/node-models.js';
@@ -33,7 +47,14 @@ export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citesee
               (--model gat|gatv2 changes the defaults to GAT's on Cora: --hidden 8 --heads 8 --dropout 0.6
                --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)`;
 
-export interface DataChoice { dataset: string; edges?: string; features?: string; labels?: string; dataDir?: string; normalize: boolean }
+export interface DataChoice {
+  dataset: string;
+  edges?: string;
+  features?: string;
+  labels?: string;
+  dataDir?: string;
+  normalize: boolean;
+}
 
 /**
  * A data choice's node task with its features preprocessed as training sees them
@@ -73,25 +94,62 @@ export function loadRawData(c: DataChoice, seed: number): NodeDataset & { featur
       // No split column: a seeded 60/20/20 split of the labelled nodes.
       const labelled = Array.from(ds.labels.keys()).filter((i) => ds.labels[i]! >= 0);
       new Rng(seed).shuffle(labelled);
-      const a = Math.round(labelled.length * 0.6), b = Math.round(labelled.length * 0.8);
+      const a = Math.round(labelled.length * 0.6),
+        b = Math.round(labelled.length * 0.8);
       const sorted = (xs: number[]): Int32Array => Int32Array.from(xs).sort();
-      ds.split = { train: sorted(labelled.slice(0, a)), val: sorted(labelled.slice(a, b)), test: sorted(labelled.slice(b)) };
+      ds.split = {
+        train: sorted(labelled.slice(0, a)),
+        val: sorted(labelled.slice(a, b)),
+        test: sorted(labelled.slice(b)),
+      };
     }
     return ds;
   }
   if (c.dataset === 'synthetic') return plantedPartition({ seed: 7 });
   // ogbn-arxiv's shape (169,343 nodes, 40 classes, 128 features, degree 7) as a planted partition: a learnable arxiv-size task.
-  if (c.dataset === 'synthetic-arxiv') return plantedPartition({ nodes: 169_343, classes: 40, features: 128, avgDegree: 7, trainPerClass: 500, val: 5000, test: 10_000, seed: 7 });
+  if (c.dataset === 'synthetic-arxiv')
+    return plantedPartition({
+      nodes: 169_343,
+      classes: 40,
+      features: 128,
+      avgDegree: 7,
+      trainPerClass: 500,
+      val: 5000,
+      test: 10_000,
+      seed: 7,
+    });
   const dir = sharedDataDir(c.dataDir);
-  if (!dir) throw new GraftError(`data set '${c.dataset}' needs the shared data folder (../shared/data, GRAFT_DATA or --data-dir); none found`);
+  if (!dir)
+    throw new GraftError(
+      `data set '${c.dataset}' needs the shared data folder (../shared/data, GRAFT_DATA or --data-dir); none found`,
+    );
   return loadPlanetoid(join(dir, 'planetoid'), c.dataset);
 }
 
-
 /** What `--config FILE` may set (flags win over it). */
 const CONFIG_KEYS = [
-  'dataset', 'dataDir', 'edges', 'features', 'labels', 'noNormalize', 'layers', 'hidden', 'dropout', 'lr', 'weightDecay',
-  'weightDecayScope', 'epochs', 'patience', 'seed', 'restoreBest', 'featureFormat', 'nodeOrder', 'threads', 'out', 'model', 'heads',
+  'dataset',
+  'dataDir',
+  'edges',
+  'features',
+  'labels',
+  'noNormalize',
+  'layers',
+  'hidden',
+  'dropout',
+  'lr',
+  'weightDecay',
+  'weightDecayScope',
+  'epochs',
+  'patience',
+  'seed',
+  'restoreBest',
+  'featureFormat',
+  'nodeOrder',
+  'threads',
+  'out',
+  'model',
+  'heads',
 ] as const;
 
 export async function trainNode(argv: string[]): Promise<number> {
@@ -101,14 +159,38 @@ export async function trainNode(argv: string[]): Promise<number> {
   return dist ? runOnRanks(dist, () => trainNodeRun(v, dist)) : trainNodeRun(v, null);
 }
 
-function parseNodeArgs(argv: string[]) { // eslint-disable-line @typescript-eslint/explicit-function-return-type
+function parseNodeArgs(argv: string[]) {
+  // eslint-disable-line @typescript-eslint/explicit-function-return-type
   const { values } = parseArgs({
-    args: joinNegativeValues(argv), strict: true, options: {
-      config: { type: 'string' }, model: { type: 'string' }, heads: { type: 'string' }, dataset: { type: 'string' }, edges: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
-      layers: { type: 'string' }, hidden: { type: 'string' }, dropout: { type: 'string' }, lr: { type: 'string' },
-      'weight-decay': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, threads: { type: 'string' },
-      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'checkpoint-every': { type: 'string' },
-      'data-dir': { type: 'string' }, 'no-normalize': { type: 'boolean' }, 'feature-format': { type: 'string' }, 'node-order': { type: 'string' }, quiet: { type: 'boolean' }, trace: { type: 'string' },
+    args: joinNegativeValues(argv),
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      model: { type: 'string' },
+      heads: { type: 'string' },
+      dataset: { type: 'string' },
+      edges: { type: 'string' },
+      features: { type: 'string' },
+      labels: { type: 'string' },
+      layers: { type: 'string' },
+      hidden: { type: 'string' },
+      dropout: { type: 'string' },
+      lr: { type: 'string' },
+      'weight-decay': { type: 'string' },
+      epochs: { type: 'string' },
+      patience: { type: 'string' },
+      threads: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean' },
+      overwrite: { type: 'boolean' },
+      'checkpoint-every': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'no-normalize': { type: 'boolean' },
+      'feature-format': { type: 'string' },
+      'node-order': { type: 'string' },
+      quiet: { type: 'boolean' },
+      trace: { type: 'string' },
       ...DISTRIBUTED_OPTIONS,
     },
   });
@@ -129,7 +211,8 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     }
     checkConfigKeys(v.config, file, CONFIG_KEYS);
   }
-  const pick = <T>(cli: T | undefined, key: string, fallback: T): T => (cli !== undefined ? cli : (file[key] as T | undefined) ?? fallback);
+  const pick = <T>(cli: T | undefined, key: string, fallback: T): T =>
+    cli !== undefined ? cli : ((file[key] as T | undefined) ?? fallback);
   // The model picks the defaults: Kipf & Welling's for a GCN (and SAGE, GIN), Veličković et al.'s for GAT.
   const model = choice(v.model ?? (file['model'] as string | undefined), '--model', NODE_MODEL_CHOICES, 'gcn');
   const D = model === 'gat' || model === 'gatv2' ? GAT_DEFAULTS : KIPF_DEFAULTS;
@@ -144,16 +227,30 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     patience: pick(num(v.patience, '--patience', true), 'patience', D.patience),
     seed: pick(num(v.seed, '--seed', true), 'seed', D.seed),
     restoreBest: pick(undefined, 'restoreBest', D.restoreBest),
-    featureFormat: choice(v['feature-format'] ?? (file['featureFormat'] as string | undefined), '--feature-format', ['auto', 'sparse', 'dense'], D.featureFormat),
-    nodeOrder: choice(v['node-order'] ?? (file['nodeOrder'] as string | undefined), '--node-order', NODE_ORDER_CHOICES, 'auto'),
+    featureFormat: choice(
+      v['feature-format'] ?? (file['featureFormat'] as string | undefined),
+      '--feature-format',
+      ['auto', 'sparse', 'dense'],
+      D.featureFormat,
+    ),
+    nodeOrder: choice(
+      v['node-order'] ?? (file['nodeOrder'] as string | undefined),
+      '--node-order',
+      NODE_ORDER_CHOICES,
+      'auto',
+    ),
     model,
   };
   if (model === 'gat' || model === 'gatv2') config.heads = pick(num(v.heads, '--heads', true), 'heads', D.heads!);
-  else if (v.heads !== undefined || file['heads'] !== undefined) throw new GraftError(`--heads is for --model gat or gatv2 (attention heads), not ${model}`);
+  else if (v.heads !== undefined || file['heads'] !== undefined)
+    throw new GraftError(`--heads is for --model gat or gatv2 (attention heads), not ${model}`);
   checkNodeConfig(config);
   const data: DataChoice = {
-    dataset: pick(v.dataset, 'dataset', 'cora'), dataDir: pick(v['data-dir'], 'dataDir', undefined),
-    edges: pick(v.edges, 'edges', undefined), features: pick(v.features, 'features', undefined), labels: pick(v.labels, 'labels', undefined),
+    dataset: pick(v.dataset, 'dataset', 'cora'),
+    dataDir: pick(v['data-dir'], 'dataDir', undefined),
+    edges: pick(v.edges, 'edges', undefined),
+    features: pick(v.features, 'features', undefined),
+    labels: pick(v.labels, 'labels', undefined),
     normalize: !pick(v['no-normalize'], 'noNormalize', false),
   };
   const threads = pick(num(v.threads, '--threads', true), 'threads', undefined as number | undefined);
@@ -169,48 +266,104 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
   const inputs = lead ? await recordInputs(dataInputFiles(data)) : {};
   const partition = dist ? bfsPartition(full.numNodes, full.src, full.dst, dist.ranks) : null;
   const ds = dist ? partDataset(full, partition!, dist.rank).data : full;
-  const release = lead ? claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true }) : () => {};
+  const release = lead
+    ? claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true })
+    : () => {};
   const checkpoint = join(out, 'checkpoint.safetensors');
   let resumeFrom: ResumePoint | null = null;
   try {
     resumeFrom = v.resume ? resumePoint(checkpoint, 'graft train') : null;
     // Another --model would not load the checkpoint's weights: said in the flags' terms, before any work.
-    const was = resumeFrom ? String((JSON.parse(resumeFrom.checkpoint.metadata['config'] ?? '{}') as { model?: string }).model ?? 'gcn') : model;
-    if (was !== model) throw new GraftError(`--resume: ${resumeFrom!.file} is of a ${was} run, not --model ${model} (resume with --model ${was}, or start anew with --overwrite)`);
+    const was = resumeFrom
+      ? String((JSON.parse(resumeFrom.checkpoint.metadata['config'] ?? '{}') as { model?: string }).model ?? 'gcn')
+      : model;
+    if (was !== model)
+      throw new GraftError(
+        `--resume: ${resumeFrom!.file} is of a ${was} run, not --model ${model} (resume with --model ${was}, or start anew with --overwrite)`,
+      );
   } catch (err) {
     release();
     throw err;
   }
-  const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => { release(); throw err; });
+  const rt = await Runtime.create(threads === undefined ? {} : { threads }).catch((err: unknown) => {
+    release();
+    throw err;
+  });
   try {
     // Data paths absolute, so graft eval and graft explain find them from any working directory.
-    const files = Object.fromEntries((['edges', 'features', 'labels', 'dataDir'] as const).filter((k) => data[k] !== undefined).map((k) => [k, resolve(data[k]!)]));
+    const files = Object.fromEntries(
+      (['edges', 'features', 'labels', 'dataDir'] as const)
+        .filter((k) => data[k] !== undefined)
+        .map((k) => [k, resolve(data[k]!)]),
+    );
     const saved = {
-      task: 'node', ...data, ...files, ...config, threads: rt.threads, backend: rt.backendKind, num_nodes: full.numNodes, num_features: full.numFeatures, num_classes: full.numClasses,
-      ...(full.classNames ? { class_names: full.classNames } : {}), ...(full.featureNames ? { feature_names: full.featureNames } : {}), preprocess: { features: preprocess }, inputs,
+      task: 'node',
+      ...data,
+      ...files,
+      ...config,
+      threads: rt.threads,
+      backend: rt.backendKind,
+      num_nodes: full.numNodes,
+      num_features: full.numFeatures,
+      num_classes: full.numClasses,
+      ...(full.classNames ? { class_names: full.classNames } : {}),
+      ...(full.featureNames ? { feature_names: full.featureNames } : {}),
+      preprocess: { features: preprocess },
+      inputs,
     };
-    if (lead) writeJsonAtomic(join(out, 'config.json'), { ...saved, ...(dist ? { distributed: distributedConfig(v, dist) } : {}) });
-    if (dist && lead && !v.quiet) console.error(`graft train: ${dist.ranks} ranks, ${dist.sync.stats.mode}; the graph cut into ${dist.ranks} parts in breadth-first order (${partition!.cutEdges} of ${partition!.edges} edges between parts, dropped); rank 0 has ${ds.numNodes} nodes`);
-    if (lead && !v.quiet) console.error(`graft: training a ${config.layers}-layer ${MODEL_NAMES[model]} on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`);
-    const warnings = ds.src.length === 0 ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`] : [];
+    if (lead)
+      writeJsonAtomic(join(out, 'config.json'), {
+        ...saved,
+        ...(dist ? { distributed: distributedConfig(v, dist) } : {}),
+      });
+    if (dist && lead && !v.quiet)
+      console.error(
+        `graft train: ${dist.ranks} ranks, ${dist.sync.stats.mode}; the graph cut into ${dist.ranks} parts in breadth-first order (${partition!.cutEdges} of ${partition!.edges} edges between parts, dropped); rank 0 has ${ds.numNodes} nodes`,
+      );
+    if (lead && !v.quiet)
+      console.error(
+        `graft: training a ${config.layers}-layer ${MODEL_NAMES[model]} on ${ds.name} (${ds.numNodes} nodes, ${ds.src.length} edges) with ${rt.threads} threads, ${rt.backendKind} kernels${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`,
+      );
+    const warnings =
+      ds.src.length === 0
+        ? [`${ds.name}: the graph has no edges; each node sees only its own features (the GCN is a per-node MLP)`]
+        : [];
     if (lead) for (const w of warnings) console.error(`graft train: warning: ${w}`);
     const progress = new Progress(config.epochs, !v.quiet && lead);
     // Ctrl-C ends the epoch under way, writes a checkpoint there and exits 130; --resume continues.
     let sigint = false;
-    const onSigint = (): void => { sigint = true; };
+    const onSigint = (): void => {
+      sigint = true;
+    };
     // Distributed, a rank stopping on its own at Ctrl-C would leave the others waiting in a
     // collective: there the signal keeps its default and ends the job.
     if (!dist) process.once('SIGINT', onSigint);
     const r = await trainNodeClassifier(rt, ds, config, {
-      ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}), ...(dist ? {} : { interrupted: () => sigint }),
-      ...(dist ? { distributed: { sync: dist.sync, sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0), validateEvery: dist.sync.validationPeriod } } : {}),
-      faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) }, preprocess,
+      ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}),
+      ...(dist ? {} : { interrupted: () => sigint }),
+      ...(dist
+        ? {
+            distributed: {
+              sync: dist.sync,
+              sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0),
+              validateEvery: dist.sync.validationPeriod,
+            },
+          }
+        : {}),
+      faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
+      preprocess,
       // Distributed, epochs between validations have no validation figures (NaN): they are not shown.
-      onEpoch: (e) => { if (!Number.isNaN(e.val_loss)) progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy }); }, ...(resumeFrom ? { resumeFrom } : {}),
+      onEpoch: (e) => {
+        if (!Number.isNaN(e.val_loss))
+          progress.tick(e.epoch, { loss: e.train_loss, val_loss: e.val_loss, val_acc: e.val_accuracy });
+      },
+      ...(resumeFrom ? { resumeFrom } : {}),
     }).finally(() => process.removeListener('SIGINT', onSigint));
     progress.end();
     if (r.interrupted) {
-      console.error(`graft train: interrupted after epoch ${r.stoppedEpoch}; checkpoint written to ${checkpoint}; continue with the same command and --resume`);
+      console.error(
+        `graft train: interrupted after epoch ${r.stoppedEpoch}; checkpoint written to ${checkpoint}; continue with the same command and --resume`,
+      );
       return 130;
     }
     if (!lead) return 0;
@@ -218,15 +371,40 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     const scored = dist ? await predictNodes(rt, full, config, r.weights) : null;
     const predictions = scored ? scored.pred : r.predictions;
     const metrics = scored ? { ...r.metrics, ...wholeGraphMetrics(full, scored.pred, scored.probs) } : r.metrics;
-    const distributed = dist ? { ...dist.sync.stats, bytes_sent_per_rank: dist.sync.stats.bytesSent, parts: partition!.parts, cut_edges: partition!.cutEdges, edges: partition!.edges } : null;
+    const distributed = dist
+      ? {
+          ...dist.sync.stats,
+          bytes_sent_per_rank: dist.sync.stats.bytesSent,
+          parts: partition!.parts,
+          cut_edges: partition!.cutEdges,
+          edges: partition!.edges,
+        }
+      : null;
     writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), {
-      dataset: full.name, seed: config.seed, threads: rt.threads, sparse_features: r.sparseFeatures, ...metrics,
-      snapshot_ms: r.snapshot.snapshotMs, snapshot_bytes: r.snapshot.bytes, worker_faults: r.snapshot.faults.length, ...(warnings.length ? { warnings } : {}),
+      dataset: full.name,
+      seed: config.seed,
+      threads: rt.threads,
+      sparse_features: r.sparseFeatures,
+      ...metrics,
+      snapshot_ms: r.snapshot.snapshotMs,
+      snapshot_bytes: r.snapshot.bytes,
+      worker_faults: r.snapshot.faults.length,
+      ...(warnings.length ? { warnings } : {}),
       ...(distributed ? { distributed } : {}),
     });
     writePredictions(join(out, 'predictions.csv'), full, predictions);
-    console.log(JSON.stringify({ dataset: full.name, seed: config.seed, test_accuracy: metrics['test_accuracy'], best_epoch: r.bestEpoch, epochs_run: r.stoppedEpoch, ...(distributed ? { distributed } : {}), out }));
+    console.log(
+      JSON.stringify({
+        dataset: full.name,
+        seed: config.seed,
+        test_accuracy: metrics['test_accuracy'],
+        best_epoch: r.bestEpoch,
+        epochs_run: r.stoppedEpoch,
+        ...(distributed ? { distributed } : {}),
+        out,
+      }),
+    );
     return 0;
   } finally {
     await rt.close();
@@ -247,7 +425,17 @@ function wholeGraphMetrics(ds: NodeDataset, pred: Int32Array, probs: Float32Arra
 
 /** What config.json records of a distributed run. */
 function distributedConfig(v: NodeArgs, dist: Distributed): Record<string, unknown> {
-  return { mode: dist.sync.stats.mode, ranks: dist.ranks, ranks_per_node: dist.sync.stats.ranksPerNode, flags: { k: v.k ?? null, local_k: v['local-k'] ?? null, global_k: v['global-k'] ?? null, block_momentum: v['block-momentum'] ?? null } };
+  return {
+    mode: dist.sync.stats.mode,
+    ranks: dist.ranks,
+    ranks_per_node: dist.sync.stats.ranksPerNode,
+    flags: {
+      k: v.k ?? null,
+      local_k: v['local-k'] ?? null,
+      global_k: v['global-k'] ?? null,
+      block_momentum: v['block-momentum'] ?? null,
+    },
+  };
 }
 
 export function writePredictions(file: string, ds: NodeDataset, pred: Int32Array, probs?: Float32Array): void {
@@ -259,10 +447,14 @@ export function writePredictions(file: string, ds: NodeDataset, pred: Int32Array
   // Class names where the labels had them, so predictions read as the user's labels.
   const name = (c: number): string | number => (ds.classNames ? JSON.stringify(ds.classNames[c]) : c);
   for (let i = 0; i < ds.numNodes; i++) {
-    const row = [JSON.stringify(ds.ids[i]), name(pred[i]!), ds.labels[i]! >= 0 ? name(ds.labels[i]!) : '', split.get(i) ?? ''];
+    const row = [
+      JSON.stringify(ds.ids[i]),
+      name(pred[i]!),
+      ds.labels[i]! >= 0 ? name(ds.labels[i]!) : '',
+      split.get(i) ?? '',
+    ];
     if (probs) for (let j = 0; j < c; j++) row.push(probs[i * c + j]!.toPrecision(5));
     lines.push(row.join(','));
   }
   writeFileAtomic(file, `${lines.join('\n')}\n`);
 }
-

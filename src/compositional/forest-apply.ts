@@ -19,7 +19,13 @@ export function leafOf(t: ScoringTree, x: Float32Array, row: number): number {
 }
 
 /** Scores [n, stride] of the rows of x [n, f] (float32, as the forest was grown on): class probabilities (stride classes) or values (stride 1). */
-export function forestScores(trees: readonly ScoringTree[], x: Float32Array, n: number, f: number, stride: number): Float64Array {
+export function forestScores(
+  trees: readonly ScoringTree[],
+  x: Float32Array,
+  n: number,
+  f: number,
+  stride: number,
+): Float64Array {
   const out = new Float64Array(n * stride);
   for (const t of trees) {
     for (let r = 0; r < n; r++) {

@@ -25,18 +25,33 @@ export interface NormalizeOptions {
 }
 
 /** Applies `method` to x [n, p]; see the function of each method for its formula. */
-export function normalize(x: Float64Array, n: number, p: number, method: Normalization, o: NormalizeOptions = {}): Float64Array {
+export function normalize(
+  x: Float64Array,
+  n: number,
+  p: number,
+  method: Normalization,
+  o: NormalizeOptions = {},
+): Float64Array {
   switch (method) {
-    case 'tss': return tss(x, n, p);
-    case 'css': return css(x, n, p, o.cssQuantile);
-    case 'com': return com(x, n, p, o.common);
+    case 'tss':
+      return tss(x, n, p);
+    case 'css':
+      return css(x, n, p, o.cssQuantile);
+    case 'com':
+      return com(x, n, p, o.common);
     case 'rarefy':
-      if (o.seed === undefined) throw argRangeError('normalize', 'o.seed', 'an integer seed when method is rarefy', undefined);
+      if (o.seed === undefined)
+        throw argRangeError('normalize', 'o.seed', 'an integer seed when method is rarefy', undefined);
       return rarefy(x, n, p, o.depth, o.seed);
-    case 'clr': return clr(x, n, p);
-    case 'mclr': return mclr(x, n, p, 1, o.mclrShift);
-    case 'none': checkCounts('normalize', x, n, p); return Float64Array.from(x);
-    default: throw argRangeError('normalize', 'method', `one of ${NORMALIZATIONS.join(', ')}`, method);
+    case 'clr':
+      return clr(x, n, p);
+    case 'mclr':
+      return mclr(x, n, p, 1, o.mclrShift);
+    case 'none':
+      checkCounts('normalize', x, n, p);
+      return Float64Array.from(x);
+    default:
+      throw argRangeError('normalize', 'method', `one of ${NORMALIZATIONS.join(', ')}`, method);
   }
 }
 
@@ -52,21 +67,27 @@ export function checkCounts(fn: string, x: Float64Array, n: number, p: number): 
   for (let k = 0; k < x.length; k++) {
     const v = x[k]!;
     // `!(v >= 0)` also catches NaN, which every ordered comparison rejects.
-    if (!(v >= 0) || v === Infinity) throw argRangeError(fn, `x[${Math.floor(k / p)}, ${k % p}]`, 'a finite non-negative count', v);
+    if (!(v >= 0) || v === Infinity)
+      throw argRangeError(fn, `x[${Math.floor(k / p)}, ${k % p}]`, 'a finite non-negative count', v);
   }
 }
 
 /** Σ_j x_ij for every row i. */
 export function rowTotals(x: Float64Array, n: number, p: number): Float64Array {
   const t = new Float64Array(n);
-  for (let i = 0; i < n; i++) { let s = 0; for (let j = 0; j < p; j++) s += x[i * p + j]!; t[i] = s; }
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < p; j++) s += x[i * p + j]!;
+    t[i] = s;
+  }
   return t;
 }
 
 /** Row totals, failing on the first all-zero row (a method that divides by the total needs one). */
 export function positiveRowTotals(fn: string, x: Float64Array, n: number, p: number): Float64Array {
   const t = rowTotals(x, n, p);
-  for (let i = 0; i < n; i++) if (!(t[i]! > 0)) throw argRangeError(fn, `row ${i} of x`, 'a sample with a positive total', t[i]!);
+  for (let i = 0; i < n; i++)
+    if (!(t[i]! > 0)) throw argRangeError(fn, `row ${i} of x`, 'a sample with a positive total', t[i]!);
   return t;
 }
 
@@ -79,7 +100,10 @@ function minOf(v: Float64Array): number {
 /** out_ij = x_ij · f_i: every normalization that rescales whole samples. */
 function scaleRows(x: Float64Array, n: number, p: number, factor: (i: number) => number): Float64Array {
   const out = new Float64Array(n * p);
-  for (let i = 0; i < n; i++) { const f = factor(i); for (let j = 0; j < p; j++) out[i * p + j] = x[i * p + j]! * f; }
+  for (let i = 0; i < n; i++) {
+    const f = factor(i);
+    for (let j = 0; j < p; j++) out[i * p + j] = x[i * p + j]! * f;
+  }
   return out;
 }
 
@@ -102,26 +126,34 @@ export function com(x: Float64Array, n: number, p: number, common?: number): Flo
   checkCounts('com', x, n, p);
   const total = positiveRowTotals('com', x, n, p);
   if (common === undefined) common = minOf(total);
-  else if (!(common > 0) || !Number.isFinite(common)) throw argRangeError('com', 'common', 'a positive finite number', common);
+  else if (!(common > 0) || !Number.isFinite(common))
+    throw argRangeError('com', 'common', 'a positive finite number', common);
   return scaleRows(x, n, p, (i) => common / total[i]!);
 }
 
 /** R's default (type 7) quantile of ascending `sorted` at probability q: linear between order statistics at 1 + (m−1)q. */
 function quantile7(sorted: readonly number[], q: number): number {
-  const h = (sorted.length - 1) * q, lo = Math.floor(h), hi = Math.ceil(h);
-  const a = sorted[lo]!, b = sorted[hi]!;
+  const h = (sorted.length - 1) * q,
+    lo = Math.floor(h),
+    hi = Math.ceil(h);
+  const a = sorted[lo]!,
+    b = sorted[hi]!;
   return hi === lo || a === b ? a : a + (h - lo) * (b - a);
 }
 
 function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b), m = s.length >> 1;
+  const s = [...v].sort((a, b) => a - b),
+    m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The nonzero counts of row i, ascending. */
 function nonzeroAscending(x: Float64Array, p: number, i: number): number[] {
   const v: number[] = [];
-  for (let j = 0; j < p; j++) { const c = x[i * p + j]!; if (c > 0) v.push(c); }
+  for (let j = 0; j < p; j++) {
+    const c = x[i * p + j]!;
+    if (c > 0) v.push(c);
+  }
   return v.sort((a, b) => a - b);
 }
 
@@ -141,13 +173,17 @@ export function cssPercentile(x: Float64Array, n: number, p: number, rel = 0.1):
   positiveRowTotals('cssPercentile', x, n, p);
   const samples = Array.from({ length: n }, (_, i) => nonzeroAscending(x, p, i));
   samples.forEach((s, i) => {
-    if (s.length < 2) throw argRangeError('cssPercentile', `row ${i} of x`, 'a sample with at least two nonzero counts', s.length);
+    if (s.length < 2)
+      throw argRangeError('cssPercentile', `row ${i} of x`, 'a sample with at least two nonzero counts', s.length);
   });
   const len = samples.reduce((m, s) => Math.max(m, s.length), 0);
   const d = new Float64Array(len);
   for (let r = 0; r < len; r++) {
     let ref = 0;
-    for (const s of samples) { const at = r - (len - s.length); if (at >= 0) ref += s[at]!; }
+    for (const s of samples) {
+      const at = r - (len - s.length);
+      if (at >= 0) ref += s[at]!;
+    }
     ref /= n;
     // R's seq(0, 1, length.out = L) ends exactly at 1; r / (L − 1) does too.
     d[r] = median(samples.map((s) => Math.abs(ref - quantile7(s, r / (len - 1)))));
@@ -174,7 +210,8 @@ export function css(x: Float64Array, n: number, p: number, quantile?: number): F
   if (!(l >= 0 && l <= 1)) throw argRangeError('css', 'quantile', 'a number in [0, 1]', l);
   const factor = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const s = nonzeroAscending(x, p, i), q = quantile7(s, l);
+    const s = nonzeroAscending(x, p, i),
+      q = quantile7(s, l);
     factor[i] = s.reduce((acc, c) => (c <= q ? acc + c : acc), 0);
   }
   return scaleRows(x, n, p, (i) => 1 / (factor[i]! / CSS_SCALE));
@@ -206,10 +243,14 @@ class ReadUrn {
 
   /** Removes the read with 0-based rank r (reads ordered by taxon) and returns its taxon. */
   take(r: number): number {
-    let pos = 0, rest = r;
+    let pos = 0,
+      rest = r;
     for (let step = this.top; step > 0; step >>= 1) {
       const next = pos + step;
-      if (next < this.tree.length && this.tree[next]! <= rest) { pos = next; rest -= this.tree[next]!; }
+      if (next < this.tree.length && this.tree[next]! <= rest) {
+        pos = next;
+        rest -= this.tree[next]!;
+      }
     }
     this.add(pos, -1);
     return pos;
@@ -228,15 +269,18 @@ export function rarefy(x: Float64Array, n: number, p: number, depth: number | un
   checkCounts('rarefy', x, n, p);
   if (!Number.isInteger(seed)) throw argRangeError('rarefy', 'seed', 'an integer', seed);
   for (let k = 0; k < x.length; k++) {
-    if (!Number.isInteger(x[k]!)) throw argRangeError('rarefy', `x[${Math.floor(k / p)}, ${k % p}]`, 'a whole-number count', x[k]!);
+    if (!Number.isInteger(x[k]!))
+      throw argRangeError('rarefy', `x[${Math.floor(k / p)}, ${k % p}]`, 'a whole-number count', x[k]!);
   }
   const total = positiveRowTotals('rarefy', x, n, p);
   const d = depth ?? minOf(total);
   if (!Number.isInteger(d) || d < 1) throw argRangeError('rarefy', 'depth', 'a positive integer', d);
   for (let i = 0; i < n; i++) {
-    if (total[i]! < d) throw argRangeError('rarefy', `row ${i} of x`, `a sample with at least depth = ${d} reads`, total[i]!);
+    if (total[i]! < d)
+      throw argRangeError('rarefy', `row ${i} of x`, `a sample with at least depth = ${d} reads`, total[i]!);
   }
-  const rng = new Rng(seed), out = new Float64Array(n * p);
+  const rng = new Rng(seed),
+    out = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     const urn = new ReadUrn(x.subarray(i * p, (i + 1) * p));
     for (let left = total[i]!, k = 0; k < d; k++, left--) out[i * p + urn.take(uniformBelow(rng, left))]! += 1;
@@ -251,7 +295,13 @@ export function rarefy(x: Float64Array, n: number, p: number, depth: number | un
 export function clr(x: Float64Array, n: number, p: number): Float64Array {
   checkCounts('clr', x, n, p);
   for (let k = 0; k < x.length; k++) {
-    if (!(x[k]! > 0)) throw argRangeError('clr', `x[${Math.floor(k / p)}, ${k % p}]`, 'strictly positive (zeros must be replaced first)', x[k]!);
+    if (!(x[k]! > 0))
+      throw argRangeError(
+        'clr',
+        `x[${Math.floor(k / p)}, ${k % p}]`,
+        'strictly positive (zeros must be replaced first)',
+        x[k]!,
+      );
   }
   const out = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
@@ -278,11 +328,22 @@ export function mclr(x: Float64Array, n: number, p: number, eps = 1, shift?: num
   const out = new Float64Array(n * p);
   let min = Infinity;
   for (let i = 0; i < n; i++) {
-    let sum = 0, count = 0;
-    for (let j = 0; j < p; j++) { const v = x[i * p + j]!; if (v > 0) { sum += Math.log(v); count++; } }
+    let sum = 0,
+      count = 0;
     for (let j = 0; j < p; j++) {
       const v = x[i * p + j]!;
-      if (v > 0) { const c = Math.log(v) - sum / count; out[i * p + j] = c; min = Math.min(min, c); }
+      if (v > 0) {
+        sum += Math.log(v);
+        count++;
+      }
+    }
+    for (let j = 0; j < p; j++) {
+      const v = x[i * p + j]!;
+      if (v > 0) {
+        const c = Math.log(v) - sum / count;
+        out[i * p + j] = c;
+        min = Math.min(min, c);
+      }
     }
   }
   if (shift === undefined) {

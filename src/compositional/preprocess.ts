@@ -38,14 +38,18 @@ export function applyPreprocessing(f: FittedPreprocessing, counts: Float64Array,
   let x = counts;
   let norm: Normalization = f.normalize;
   if (norm === 'rarefy') {
-    const depth = f.rarefyDepth!, out = new Float64Array(n * p);
-    for (let i = 0; i < n; i++) out.set(normalize(x.subarray(i * p, i * p + p), 1, p, 'rarefy', { seed: f.seed, depth }), i * p);
+    const depth = f.rarefyDepth!,
+      out = new Float64Array(n * p);
+    for (let i = 0; i < n; i++)
+      out.set(normalize(x.subarray(i * p, i * p + p), 1, p, 'rarefy', { seed: f.seed, depth }), i * p);
     x = out;
     norm = 'none';
   }
   x = f.zeros === 'gbm' ? gbmNewSamples(x, n, p, f.gbm!) : replaceZeros(x, n, p, f.zeros);
   return normalize(x, n, p, norm, {
-    seed: f.seed, ...(f.cssQuantile !== undefined ? { cssQuantile: f.cssQuantile } : {}), ...(f.common !== undefined ? { common: f.common } : {}),
+    seed: f.seed,
+    ...(f.cssQuantile !== undefined ? { cssQuantile: f.cssQuantile } : {}),
+    ...(f.common !== undefined ? { common: f.common } : {}),
     ...(f.mclrShift !== undefined ? { mclrShift: f.mclrShift } : {}),
   });
 }

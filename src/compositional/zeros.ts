@@ -15,13 +15,25 @@ export interface ZeroOptions {
 }
 
 /** Applies `method` to x [n, p]; see the function of each method for its formula. */
-export function replaceZeros(x: Float64Array, n: number, p: number, method: ZeroReplacement, o: ZeroOptions = {}): Float64Array {
+export function replaceZeros(
+  x: Float64Array,
+  n: number,
+  p: number,
+  method: ZeroReplacement,
+  o: ZeroOptions = {},
+): Float64Array {
   switch (method) {
-    case 'pseudo': return pseudocount(x, n, p, o.pseudo);
-    case 'multrepl': return multiplicativeReplacement(x, n, p, o.delta);
-    case 'gbm': return gbm(x, n, p);
-    case 'none': checkCounts('replaceZeros', x, n, p); return Float64Array.from(x);
-    default: throw argRangeError('replaceZeros', 'method', `one of ${ZERO_REPLACEMENTS.join(', ')}`, method);
+    case 'pseudo':
+      return pseudocount(x, n, p, o.pseudo);
+    case 'multrepl':
+      return multiplicativeReplacement(x, n, p, o.delta);
+    case 'gbm':
+      return gbm(x, n, p);
+    case 'none':
+      checkCounts('replaceZeros', x, n, p);
+      return Float64Array.from(x);
+    default:
+      throw argRangeError('replaceZeros', 'method', `one of ${ZERO_REPLACEMENTS.join(', ')}`, method);
   }
 }
 
@@ -45,14 +57,21 @@ export function pseudocount(x: Float64Array, n: number, p: number, c = 1): Float
  */
 export function multiplicativeReplacement(x: Float64Array, n: number, p: number, delta = 1 / (p * p)): Float64Array {
   checkCounts('multiplicativeReplacement', x, n, p);
-  if (!(delta > 0) || !Number.isFinite(delta)) throw argRangeError('multiplicativeReplacement', 'delta', 'a positive finite number', delta);
+  if (!(delta > 0) || !Number.isFinite(delta))
+    throw argRangeError('multiplicativeReplacement', 'delta', 'a positive finite number', delta);
   const total = positiveRowTotals('multiplicativeReplacement', x, n, p);
   const out = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     let zeros = 0;
     for (let j = 0; j < p; j++) if (x[i * p + j] === 0) zeros++;
     const keep = 1 - zeros * delta;
-    if (!(keep > 0)) throw argRangeError('multiplicativeReplacement', 'delta', `below 1/${zeros} (row ${i} has ${zeros} zeros)`, delta);
+    if (!(keep > 0))
+      throw argRangeError(
+        'multiplicativeReplacement',
+        'delta',
+        `below 1/${zeros} (row ${i} has ${zeros} zeros)`,
+        delta,
+      );
     for (let j = 0; j < p; j++) {
       const v = x[i * p + j]!;
       out[i * p + j] = v === 0 ? delta : keep * (v / total[i]!);
@@ -79,10 +98,20 @@ function leaveOneOutProportions(x: Float64Array, n: number, p: number): Float64A
   const t = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     let sum = 0;
-    for (let j = 0; j < p; j++) { const a = colSum[j]! - x[i * p + j]!; t[i * p + j] = a; sum += a; }
+    for (let j = 0; j < p; j++) {
+      const a = colSum[j]! - x[i * p + j]!;
+      t[i * p + j] = a;
+      sum += a;
+    }
     for (let j = 0; j < p; j++) {
       const v = t[i * p + j]! / sum;
-      if (!(v > 0)) throw argRangeError('gbm', `column ${j} of x`, 'a taxon with positive counts in at least two samples', colSum[j]!);
+      if (!(v > 0))
+        throw argRangeError(
+          'gbm',
+          `column ${j} of x`,
+          'a taxon with positive counts in at least two samples',
+          colSum[j]!,
+        );
       t[i * p + j] = v;
     }
   }
@@ -92,10 +121,11 @@ function leaveOneOutProportions(x: Float64Array, n: number, p: number): Float64A
 /** Per column, the smallest closed value x_ij / N_i over the samples where x_ij > 0. */
 function smallestObservedProportions(x: Float64Array, n: number, p: number, total: Float64Array): Float64Array {
   const min = new Float64Array(p).fill(Infinity);
-  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) {
-    const v = x[i * p + j]!;
-    if (v > 0) min[j] = Math.min(min[j]!, v / total[i]!);
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < p; j++) {
+      const v = x[i * p + j]!;
+      if (v > 0) min[j] = Math.min(min[j]!, v / total[i]!);
+    }
   return min;
 }
 
@@ -121,7 +151,10 @@ export function gbm(x: Float64Array, n: number, p: number, o: GbmOptions = {}): 
 }
 
 /** What GBM learns from a table: its column sums (the prior) and smallest observed proportions (the cap). */
-export interface GbmPrior { colSum: Float64Array; colMin: Float64Array }
+export interface GbmPrior {
+  colSum: Float64Array;
+  colMin: Float64Array;
+}
 
 /** The GBM prior of a (training) table, for gbmNewSamples. */
 export function gbmPrior(x: Float64Array, n: number, p: number): GbmPrior {
@@ -138,30 +171,53 @@ export function gbmPrior(x: Float64Array, n: number, p: number): GbmPrior {
  * sample is not among them) and the cap from the table's smallest observed proportions. Each
  * row is replaced on its own, so a sample gets the same values whatever else is scored with it.
  */
-export function gbmNewSamples(x: Float64Array, n: number, p: number, prior: GbmPrior, o: GbmOptions = {}): Float64Array {
+export function gbmNewSamples(
+  x: Float64Array,
+  n: number,
+  p: number,
+  prior: GbmPrior,
+  o: GbmOptions = {},
+): Float64Array {
   checkCounts('gbmNewSamples', x, n, p);
-  if (prior.colSum.length !== p || prior.colMin.length !== p) throw argRangeError('gbmNewSamples', 'prior', `column sums and minima of ${p} taxa`, prior.colSum.length);
+  if (prior.colSum.length !== p || prior.colMin.length !== p)
+    throw argRangeError('gbmNewSamples', 'prior', `column sums and minima of ${p} taxa`, prior.colSum.length);
   const total = positiveRowTotals('gbmNewSamples', x, n, p);
   let sum = 0;
   for (let j = 0; j < p; j++) sum += prior.colSum[j]!;
   const t = new Float64Array(n * p);
   for (let j = 0; j < p; j++) {
     const v = prior.colSum[j]! / sum;
-    if (!(v > 0)) throw argRangeError('gbmNewSamples', `column ${j} of the prior`, 'a taxon with positive counts in the training table', prior.colSum[j]!);
+    if (!(v > 0))
+      throw argRangeError(
+        'gbmNewSamples',
+        `column ${j} of the prior`,
+        'a taxon with positive counts in the training table',
+        prior.colSum[j]!,
+      );
     for (let i = 0; i < n; i++) t[i * p + j] = v;
   }
   return gbmRows(x, n, p, total, t, prior.colMin, o);
 }
 
 /** The replacement itself, given each row's prior proportions t [n, p] and the columns' caps. */
-function gbmRows(x: Float64Array, n: number, p: number, total: Float64Array, t: Float64Array, colMin: Float64Array, o: GbmOptions): Float64Array {
-  const frac = o.frac ?? 0.65, adjust = o.adjust ?? true;
+function gbmRows(
+  x: Float64Array,
+  n: number,
+  p: number,
+  total: Float64Array,
+  t: Float64Array,
+  colMin: Float64Array,
+  o: GbmOptions,
+): Float64Array {
+  const frac = o.frac ?? 0.65,
+    adjust = o.adjust ?? true;
   if (!(frac > 0 && frac <= 1)) throw argRangeError('gbm', 'frac', 'a number in (0, 1]', frac);
   const out = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     let meanLog = 0;
     for (let j = 0; j < p; j++) meanLog += Math.log(t[i * p + j]!);
-    const s = 1 / Math.exp(meanLog / p), shrink = s / (total[i]! + s);
+    const s = 1 / Math.exp(meanLog / p),
+      shrink = s / (total[i]! + s);
     let imputed = 0;
     for (let j = 0; j < p; j++) {
       if (x[i * p + j]! > 0) continue;

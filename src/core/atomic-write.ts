@@ -32,7 +32,11 @@ export function writeFileAtomic(file: string, bytes: Buffer | string): void {
   }
   try {
     const dfd = openSync(dirname(file), 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
   } catch {
     // Some filesystems refuse fsync on folders; the rename itself is already atomic.
   }
@@ -40,5 +44,8 @@ export function writeFileAtomic(file: string, bytes: Buffer | string): void {
 
 /** JSON with two-space indent; non-finite numbers (which JSON cannot hold) become null. */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, `${JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  writeFileAtomic(
+    file,
+    `${JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`,
+  );
 }

@@ -13,7 +13,11 @@ export class GraftError extends Error {
 /** A kernel failed on a worker thread (it threw, or the worker died); `rank` is the helper. */
 export class WorkerError extends GraftError {
   override name = 'WorkerError';
-  constructor(message: string, readonly kernel: string, readonly rank: number) {
+  constructor(
+    message: string,
+    readonly kernel: string,
+    readonly rank: number,
+  ) {
     super(message);
   }
 }
@@ -38,15 +42,26 @@ export function argRangeError(fn: string, arg: string, expected: string, actual:
   return new RangeError(`${fn}: argument '${arg}' must be ${expected}, got ${describe(actual)}`);
 }
 
-export function shapeError(fn: string, arg: string, expected: readonly (number | string)[], actual: readonly number[]): RangeError {
-  return new RangeError(`${fn}: argument '${arg}' must have shape [${expected.join(', ')}], got [${actual.join(', ')}]`);
+export function shapeError(
+  fn: string,
+  arg: string,
+  expected: readonly (number | string)[],
+  actual: readonly number[],
+): RangeError {
+  return new RangeError(
+    `${fn}: argument '${arg}' must have shape [${expected.join(', ')}], got [${actual.join(', ')}]`,
+  );
 }
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024, u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  let v = n / 1024,
+    u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
   return `${v.toFixed(2)} ${units[u]}`;
 }
 
@@ -54,7 +69,6 @@ export function checkPositiveInt(fn: string, arg: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw argTypeError(fn, arg, 'a positive integer', v);
   return v;
 }
-
 
 export function checkFinite(fn: string, arg: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw argTypeError(fn, arg, 'a finite number', v);

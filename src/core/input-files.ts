@@ -8,7 +8,10 @@ import { GraftError } from './errors.js';
 // of scoring the run's model on other data silently.
 
 /** One input file a run read: its absolute path and SHA-256. */
-export interface RecordedInput { path: string; sha256: string }
+export interface RecordedInput {
+  path: string;
+  sha256: string;
+}
 /** A run's input files by role (geno, pheno, data, ...). */
 export type RecordedInputs = Record<string, RecordedInput>;
 
@@ -34,9 +37,19 @@ export async function recordInputs(files: Record<string, string | undefined>): P
  * Refuses when a recorded input is gone or changed: one line naming the file, the run file
  * that recorded it and what the command would otherwise have done.
  */
-export async function checkInputs(recorded: RecordedInputs | undefined, recordedIn: string, purpose: string): Promise<void> {
+export async function checkInputs(
+  recorded: RecordedInputs | undefined,
+  recordedIn: string,
+  purpose: string,
+): Promise<void> {
   for (const [role, f] of Object.entries(recorded ?? {})) {
-    if (!existsSync(f.path)) throw new GraftError(`${f.path}: the run's ${role} file is gone (recorded in ${recordedIn}); ${purpose} needs it`);
-    if (await fileSha256(f.path) !== f.sha256) throw new GraftError(`${f.path}: changed since the run (its SHA-256 differs from the one recorded in ${recordedIn}); ${purpose} would not be of the run's data`);
+    if (!existsSync(f.path))
+      throw new GraftError(
+        `${f.path}: the run's ${role} file is gone (recorded in ${recordedIn}); ${purpose} needs it`,
+      );
+    if ((await fileSha256(f.path)) !== f.sha256)
+      throw new GraftError(
+        `${f.path}: changed since the run (its SHA-256 differs from the one recorded in ${recordedIn}); ${purpose} would not be of the run's data`,
+      );
   }
 }

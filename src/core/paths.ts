@@ -18,6 +18,7 @@ export function packageRoot(): string {
       root = dir;
       return root;
     }
-    if (dirname(dir) === dir) throw new Error(`cannot find Graft's package root (a package.json named "graft-gnn") above ${here}`);
+    if (dirname(dir) === dir)
+      throw new Error(`cannot find Graft's package root (a package.json named "graft-gnn") above ${here}`);
   }
 }

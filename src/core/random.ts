@@ -38,7 +38,10 @@ export class Rng {
     const s = this.s;
     const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
     const t = (s[1]! << 9) >>> 0;
-    s[2]! ^= s[0]!; s[3]! ^= s[1]!; s[1]! ^= s[2]!; s[0]! ^= s[3]!;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
     s[2]! ^= t;
     s[3] = rotl(s[3]!, 11);
     return r;
@@ -51,7 +54,8 @@ export class Rng {
 
   /** Standard normal (Box-Muller). */
   normal(): number {
-    const u = 1 - this.next(), v = this.next();
+    const u = 1 - this.next(),
+      v = this.next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 

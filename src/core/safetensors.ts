@@ -21,12 +21,18 @@ const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: 
 const BY_CODE = new Map(DTYPES.map((d) => [d.code, d]));
 
 /** One tensor of a safetensors file: its shape and its values, row-major. */
-export interface StoredTensor { shape: number[]; data: StoredArray }
+export interface StoredTensor {
+  shape: number[];
+  data: StoredArray;
+}
 /**
  * A checkpoint or model file's contents: named tensors (weights, optimizer moments) and string
  * metadata (the config, the format and the training data's description).
  */
-export interface Checkpoint { tensors: Map<string, StoredTensor>; metadata: Record<string, string> }
+export interface Checkpoint {
+  tensors: Map<string, StoredTensor>;
+  metadata: Record<string, string>;
+}
 
 /** A SHA-256 as lowercase hex: node:crypto's in the Node runtime, core/sha256 in the inference bundle. */
 export type Sha256 = (bytes: Uint8Array) => string;
@@ -41,7 +47,8 @@ export function encodeSafetensors(cp: Checkpoint, sha256: Sha256): Uint8Array {
     const d = DTYPES.find((x) => x.is(t.data));
     if (!d) throw new GraftError(`checkpoint: tensor ${name} has unsupported type ${t.data.constructor.name}`);
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== t.data.length) throw new GraftError(`checkpoint: tensor ${name} has ${t.data.length} values for shape [${t.shape}]`);
+    if (n !== t.data.length)
+      throw new GraftError(`checkpoint: tensor ${name} has ${t.data.length} values for shape [${t.shape}]`);
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     header[name] = { dtype: d.code, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
     parts.push(bytes);
@@ -49,7 +56,10 @@ export function encodeSafetensors(cp: Checkpoint, sha256: Sha256): Uint8Array {
   }
   const data = new Uint8Array(offset);
   let at = 0;
-  for (const p of parts) { data.set(p, at); at += p.length; }
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.length;
+  }
   const meta: Record<string, string> = { ...cp.metadata, 'graft.sha256': sha256(data) };
   header['__metadata__'] = { ...meta, 'graft.header_sha256': headerHash(header, meta, sha256) };
   const json = utf8Encode(JSON.stringify(header));
@@ -64,8 +74,14 @@ export function encodeSafetensors(cp: Checkpoint, sha256: Sha256): Uint8Array {
 
 /** The SHA-256 of the header's content: tensor table (names sorted) and metadata, hash fields aside. */
 function headerHash(header: Record<string, unknown>, metadata: Record<string, string>, sha256: Sha256): string {
-  const table = Object.keys(header).filter((k) => k !== '__metadata__').sort().map((k) => [k, header[k]]);
-  const meta = Object.keys(metadata).filter((k) => k !== 'graft.header_sha256').sort().map((k) => [k, metadata[k]]);
+  const table = Object.keys(header)
+    .filter((k) => k !== '__metadata__')
+    .sort()
+    .map((k) => [k, header[k]]);
+  const meta = Object.keys(metadata)
+    .filter((k) => k !== 'graft.header_sha256')
+    .sort()
+    .map((k) => [k, metadata[k]]);
   return sha256(utf8Encode(JSON.stringify([table, meta])));
 }
 
@@ -79,7 +95,12 @@ export interface DecodeOptions {
  * carries none is read as written (a state_dict saved by PyTorch) unless `requireChecksums`.
  * Tensors are copied out, so the result does not hold on to `buf`.
  */
-export function decodeSafetensors(buf: Uint8Array, file: string, sha256: Sha256, options: DecodeOptions = {}): Checkpoint {
+export function decodeSafetensors(
+  buf: Uint8Array,
+  file: string,
+  sha256: Sha256,
+  options: DecodeOptions = {},
+): Checkpoint {
   const bad = (why: string): GraftError => new GraftError(`${file}: not a valid checkpoint: ${why}`);
   if (buf.length < 8) throw bad('shorter than its 8-byte header length');
   const hlen = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
@@ -96,12 +117,17 @@ export function decodeSafetensors(buf: Uint8Array, file: string, sha256: Sha256,
   const want = metadata['graft.sha256'];
   if (want !== undefined || options.requireChecksums) {
     const got = sha256(data);
-    if (want !== got) throw bad(`checksum mismatch (stored ${want ?? 'none'}, data hashes to ${got}): the file is damaged or truncated`);
+    if (want !== got)
+      throw bad(
+        `checksum mismatch (stored ${want ?? 'none'}, data hashes to ${got}): the file is damaged or truncated`,
+      );
   }
   // Files from before header checksums have none; every file written now has one.
   const headerWant = metadata['graft.header_sha256'];
   if (headerWant !== undefined && headerWant !== headerHash(header, metadata, sha256)) {
-    throw bad('header checksum mismatch: the tensor table or metadata was changed after writing (a dtype, shape or setting)');
+    throw bad(
+      'header checksum mismatch: the tensor table or metadata was changed after writing (a dtype, shape or setting)',
+    );
   }
   const tensors = new Map<string, StoredTensor>();
   for (const [name, v] of Object.entries(header)) {
@@ -110,8 +136,14 @@ export function decodeSafetensors(buf: Uint8Array, file: string, sha256: Sha256,
     const d = BY_CODE.get(dtype);
     if (!d) throw bad(`tensor ${name} has unknown dtype ${dtype}`);
     const n = Array.isArray(shape) ? shape.reduce((a, b) => a * b, 1) : NaN;
-    if (!Array.isArray(off) || off.length !== 2 || !(off[0] >= 0 && off[1] <= data.length && off[1] - off[0] === n * d.bytes)) {
-      throw bad(`tensor ${name}: data_offsets ${JSON.stringify(off)} do not hold shape ${JSON.stringify(shape)} of ${dtype} within the ${data.length} data bytes`);
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !(off[0] >= 0 && off[1] <= data.length && off[1] - off[0] === n * d.bytes)
+    ) {
+      throw bad(
+        `tensor ${name}: data_offsets ${JSON.stringify(off)} do not hold shape ${JSON.stringify(shape)} of ${dtype} within the ${data.length} data bytes`,
+      );
     }
     const copy = new Uint8Array(off[1] - off[0]);
     copy.set(data.subarray(off[0], off[1]));
@@ -127,7 +159,10 @@ export function utf8Encode(s: string): Uint8Array {
   const out: number[] = [];
   for (const ch of s) {
     let c = ch.codePointAt(0)!;
-    if (c < 0x80) { out.push(c); continue; }
+    if (c < 0x80) {
+      out.push(c);
+      continue;
+    }
     if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate, as TextEncoder writes it
     if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
     else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
@@ -139,10 +174,22 @@ export function utf8Encode(s: string): Uint8Array {
 /** UTF-8 to a string; a malformed sequence throws (a header is either valid UTF-8 JSON or not a header). */
 export function utf8Decode(b: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < b.length;) {
+  for (let i = 0; i < b.length; ) {
     const c = b[i]!;
     let cp: number, extra: number;
-    if (c < 0x80) { cp = c; extra = 0; } else if (c >= 0xc2 && c < 0xe0) { cp = c & 31; extra = 1; } else if (c >= 0xe0 && c < 0xf0) { cp = c & 15; extra = 2; } else if (c >= 0xf0 && c < 0xf5) { cp = c & 7; extra = 3; } else throw new SyntaxError(`invalid UTF-8 byte ${c} at ${i}`);
+    if (c < 0x80) {
+      cp = c;
+      extra = 0;
+    } else if (c >= 0xc2 && c < 0xe0) {
+      cp = c & 31;
+      extra = 1;
+    } else if (c >= 0xe0 && c < 0xf0) {
+      cp = c & 15;
+      extra = 2;
+    } else if (c >= 0xf0 && c < 0xf5) {
+      cp = c & 7;
+      extra = 3;
+    } else throw new SyntaxError(`invalid UTF-8 byte ${c} at ${i}`);
     for (let k = 1; k <= extra; k++) {
       const x = b[i + k];
       if (x === undefined || (x & 0xc0) !== 0x80) throw new SyntaxError(`invalid UTF-8 sequence at ${i}`);

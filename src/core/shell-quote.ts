@@ -16,8 +16,10 @@ const BARE = /^[A-Za-z0-9_@%+:,./-]+$/;
 /** Refuses a value holding a line break (or NUL, which no path can hold), naming it and what it is. */
 function oneLine(value: string, what: string): void {
   if (/[\n\r\0]/.test(value)) {
-    throw new GraftError(`${what} ${JSON.stringify(value)} holds a ${value.includes('\0') ? 'NUL byte' : 'line break'}: ` +
-      'graft writes it into shell scripts and one-command-a-line task lists, where it cannot be carried; choose a name without one');
+    throw new GraftError(
+      `${what} ${JSON.stringify(value)} holds a ${value.includes('\0') ? 'NUL byte' : 'line break'}: ` +
+        'graft writes it into shell scripts and one-command-a-line task lists, where it cannot be carried; choose a name without one',
+    );
   }
 }
 
@@ -63,8 +65,10 @@ export function sbatchValue(value: string, what: string): string {
 export function slurmFilenameLiteral(dir: string, what: string): string {
   oneLine(dir, what);
   if (dir.includes('\\')) {
-    throw new GraftError(`${what} ${JSON.stringify(dir)} holds a backslash: Slurm reads a backslash in a log file pattern as "replace no %a", ` +
-      'so every array task would write the same log file; choose a folder without one');
+    throw new GraftError(
+      `${what} ${JSON.stringify(dir)} holds a backslash: Slurm reads a backslash in a log file pattern as "replace no %a", ` +
+        'so every array task would write the same log file; choose a folder without one',
+    );
   }
   return dir.replaceAll('%', '%%');
 }

@@ -43,14 +43,24 @@ function current(): NonNullable<typeof state> {
   if (state) return state;
   const spec = process.env[VAR];
   const enabled = spec !== undefined && spec !== '' && spec !== '0';
-  let plan: FaultPlan | null = null, error: GraftError | null = null;
+  let plan: FaultPlan | null = null,
+    error: GraftError | null = null;
   if (enabled && spec !== '1') {
-    const m = /^(throw|exit|kill):([A-Za-z]\w*):([1-9]\d*)(?:x([1-9]\d*))?(?::(\d+))?(?:@(main|worker|helper))?$/.exec(spec!);
-    if (!m) error = new GraftError(`${VAR}: expected 1, or throw|exit|kill:KERNEL:N[xR][:PART][@main|@worker|@helper], got ${JSON.stringify(spec)}`);
+    const m = /^(throw|exit|kill):([A-Za-z]\w*):([1-9]\d*)(?:x([1-9]\d*))?(?::(\d+))?(?:@(main|worker|helper))?$/.exec(
+      spec!,
+    );
+    if (!m)
+      error = new GraftError(
+        `${VAR}: expected 1, or throw|exit|kill:KERNEL:N[xR][:PART][@main|@worker|@helper], got ${JSON.stringify(spec)}`,
+      );
     else {
       plan = {
-        mode: m[1] === 'exit' ? FAULT_EXIT : m[1] === 'kill' ? FAULT_KILL : FAULT_THROW, kernel: m[2]!, call: Number(m[3]), repeat: m[4] === undefined ? 1 : Number(m[4]),
-        part: m[5] === undefined ? 'last' : Number(m[5]), scope: (m[6] as FaultPlan['scope'] | undefined) ?? 'any',
+        mode: m[1] === 'exit' ? FAULT_EXIT : m[1] === 'kill' ? FAULT_KILL : FAULT_THROW,
+        kernel: m[2]!,
+        call: Number(m[3]),
+        repeat: m[4] === undefined ? 1 : Number(m[4]),
+        part: m[5] === undefined ? 'last' : Number(m[5]),
+        scope: (m[6] as FaultPlan['scope'] | undefined) ?? 'any',
       };
     }
   }
@@ -75,18 +85,27 @@ export function testFaultEnabled(): boolean {
  * (PART counts the parts the op was cut into; a team that has fewer threads merges parts
  * after this.)
  */
-export function plannedFault(kernel: string, parts: () => number, helpers = 0): { args: [number, number]; parts: number } | null {
+export function plannedFault(
+  kernel: string,
+  parts: () => number,
+  helpers = 0,
+): { args: [number, number]; parts: number } | null {
   const s = current();
   if (!s.enabled) return null;
   if (s.error) throw s.error;
   const plan = s.plan;
   if (!plan || plan.kernel !== kernel) return null;
-  if (plan.scope === 'helper' ? helpers === 0 : plan.scope !== 'any' && (plan.scope === 'main') !== isMainThread) return null;
+  if (plan.scope === 'helper' ? helpers === 0 : plan.scope !== 'any' && (plan.scope === 'main') !== isMainThread)
+    return null;
   const k = ++dispatches;
   if (k < plan.call || k >= plan.call + plan.repeat) return null;
   const once = process.env[`${VAR}_ONCE`];
   if (once) {
-    try { closeSync(openSync(once, 'wx')); } catch { return null; } // fired already, somewhere
+    try {
+      closeSync(openSync(once, 'wx'));
+    } catch {
+      return null;
+    } // fired already, somewhere
   }
   if (plan.mode === FAULT_KILL) process.kill(process.pid, 'SIGKILL');
   const n = plan.scope === 'helper' ? helpers + 1 : parts();

@@ -5,7 +5,11 @@ import { GraftError } from '../core/errors.js';
 /** An input problem located in a file: "file:line: message". */
 export class DataError extends GraftError {
   override name = 'DataError';
-  constructor(readonly file: string, readonly line: number, message: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    message: string,
+  ) {
     super(line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`);
   }
 }
@@ -51,27 +55,37 @@ export function parseTable(file: string, text = readText(file)): Table {
   const split = (line: string, no: number): string[] => {
     if (!line.includes('"')) return line.split(delim).map((s) => s.trim());
     const out: string[] = [];
-    let cur = '', q = false;
+    let cur = '',
+      q = false;
     for (let i = 0; i < line.length; i++) {
       const ch = line[i]!;
       if (q) {
-        if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') q = false; else cur += ch;
+        if (ch === '"' && line[i + 1] === '"') {
+          cur += '"';
+          i++;
+        } else if (ch === '"') q = false;
+        else cur += ch;
       } else if (ch === '"') q = true;
-      else if (ch === delim) { out.push(cur.trim()); cur = ''; } else cur += ch;
+      else if (ch === delim) {
+        out.push(cur.trim());
+        cur = '';
+      } else cur += ch;
     }
     if (q) throw new DataError(file, no, 'unterminated quoted field');
     out.push(cur.trim());
     return out;
   };
   const header = split(headLine, first + 1);
-  const rows: string[][] = [], lines: number[] = [];
+  const rows: string[][] = [],
+    lines: number[] = [];
   for (let i = first + 1; i < all.length; i++) {
     if (all[i]!.trim() === '') continue;
     const row = split(all[i]!, i + 1);
     if (row.length !== header.length) {
       throw new DataError(file, i + 1, `${row.length} fields, but the header has ${header.length}`);
     }
-    rows.push(row); lines.push(i + 1);
+    rows.push(row);
+    lines.push(i + 1);
   }
   return { file, header, rows, lines };
 }

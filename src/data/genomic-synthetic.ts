@@ -37,7 +37,10 @@ export interface SyntheticGp {
 }
 
 /** A true QTL: its marker (index into `markers`) and its effect per allele on the scale of `genetic`. */
-export interface SyntheticQtl { marker: number; effect: number }
+export interface SyntheticQtl {
+  marker: number;
+  effect: number;
+}
 
 /** One synthetic trait: its heritability, phenotypes, true genetic values and true QTL. */
 export interface SyntheticTrait {
@@ -62,14 +65,21 @@ export interface SyntheticTrait {
  * The best possible r between a prediction and the phenotype is about sqrt(h²).
  */
 export function syntheticGenomicData(o: SyntheticGpOptions = {}): SyntheticGp {
-  const n = o.samples ?? 300, chrs = o.chromosomes ?? 5, per = o.markersPerChromosome ?? 300;
-  const F = o.founders ?? 12, sw = o.switchRate ?? 0.02, pops = o.subpopulations ?? 3;
+  const n = o.samples ?? 300,
+    chrs = o.chromosomes ?? 5,
+    per = o.markersPerChromosome ?? 300;
+  const F = o.founders ?? 12,
+    sw = o.switchRate ?? 0.02,
+    pops = o.subpopulations ?? 3;
   const rng = new Rng(o.seed ?? 2026);
   const m = chrs * per;
   const freq = Float64Array.from({ length: m }, () => 0.1 + 0.8 * rng.next());
   const founder = new Uint8Array(F * m);
   for (let f = 0; f < F; f++) for (let j = 0; j < m; j++) founder[f * m + j] = rng.next() < freq[j]! ? 1 : 0;
-  const pickFounder = (pop: number): number => (rng.next() < 0.8 ? (pop * Math.floor(F / pops) + Math.floor(rng.next() * Math.floor(F / pops))) % F : Math.floor(rng.next() * F));
+  const pickFounder = (pop: number): number =>
+    rng.next() < 0.8
+      ? (pop * Math.floor(F / pops) + Math.floor(rng.next() * Math.floor(F / pops))) % F
+      : Math.floor(rng.next() * F);
   const dosage = new Float32Array(n * m);
   const popOf = Int32Array.from({ length: n }, (_, i) => i % pops);
   for (let i = 0; i < n; i++) {
@@ -86,7 +96,10 @@ export function syntheticGenomicData(o: SyntheticGpOptions = {}): SyntheticGp {
   const gauss = (): number => rng.normal();
   const site = Array.from({ length: n }, () => ['north', 'centre', 'south'][Math.floor(rng.next() * 3)]!);
   const siteEffect: Record<string, number> = { north: -0.5, centre: 0, south: 0.5 };
-  const traits = [{ name: 'yield', h2: 0.5 }, { name: 'height', h2: 0.8 }].map(({ name, h2 }) => {
+  const traits = [
+    { name: 'yield', h2: 0.5 },
+    { name: 'height', h2: 0.8 },
+  ].map(({ name, h2 }) => {
     const q = o.qtl ?? 80;
     const loci = Array.from({ length: m }, (_, j) => j);
     rng.shuffle(loci);
@@ -100,8 +113,13 @@ export function syntheticGenomicData(o: SyntheticGpOptions = {}): SyntheticGp {
     const mean = genetic.reduce((a, b) => a + b, 0) / n;
     const sd = Math.sqrt(genetic.reduce((a, b) => a + (b - mean) ** 2, 0) / n) || 1;
     for (let i = 0; i < n; i++) genetic[i] = ((genetic[i]! - mean) / sd) * Math.sqrt(h2);
-    const values = Float64Array.from(genetic, (g, i) => g + Math.sqrt(1 - h2) * gauss() + (name === 'yield' ? siteEffect[site[i]!]! : 0));
-    const qtl = raw.map(({ marker, b }) => ({ marker, effect: (b * Math.sqrt(h2)) / sd })).sort((a, b) => a.marker - b.marker);
+    const values = Float64Array.from(
+      genetic,
+      (g, i) => g + Math.sqrt(1 - h2) * gauss() + (name === 'yield' ? siteEffect[site[i]!]! : 0),
+    );
+    const qtl = raw
+      .map(({ marker, b }) => ({ marker, effect: (b * Math.sqrt(h2)) / sd }))
+      .sort((a, b) => a.marker - b.marker);
     return { name, h2, values, genetic, qtl };
   });
   const completeDosage = dosage.slice();
@@ -122,14 +140,36 @@ export function writeSyntheticGenomicData(dir: string, d: SyntheticGp): void {
   const geno = [`id,${d.markers.join(',')}`];
   d.ids.forEach((id, i) => {
     const row = [id];
-    for (let j = 0; j < m; j++) { const v = d.dosage[i * m + j]!; row.push(Number.isNaN(v) ? 'NA' : String(v)); }
+    for (let j = 0; j < m; j++) {
+      const v = d.dosage[i * m + j]!;
+      row.push(Number.isNaN(v) ? 'NA' : String(v));
+    }
     geno.push(row.join(','));
   });
   writeFileAtomic(join(dir, 'genotypes.csv.gz'), gzipSync(`${geno.join('\n')}\n`, { level: 9 }));
-  writeFileAtomic(join(dir, 'phenotypes.csv'), `${[`id,site,${d.traits.map((t) => t.name).join(',')}`,
-    ...d.ids.map((id, i) => [id, d.site[i], ...d.traits.map((t) => t.values[i]!.toFixed(5))].join(','))].join('\n')}\n`);
-  writeFileAtomic(join(dir, 'truth.csv'), `${[`id,${d.traits.map((t) => `${t.name}_genetic`).join(',')}`,
-    ...d.ids.map((id, i) => [id, ...d.traits.map((t) => t.genetic[i]!.toFixed(5))].join(','))].join('\n')}\n`);
-  writeFileAtomic(join(dir, 'qtl.csv'), `${['trait,marker,effect',
-    ...d.traits.flatMap((t) => [...t.qtl].sort((a, b) => a.marker - b.marker).map((q) => `${t.name},${d.markers[q.marker]},${q.effect.toFixed(6)}`))].join('\n')}\n`);
+  writeFileAtomic(
+    join(dir, 'phenotypes.csv'),
+    `${[
+      `id,site,${d.traits.map((t) => t.name).join(',')}`,
+      ...d.ids.map((id, i) => [id, d.site[i], ...d.traits.map((t) => t.values[i]!.toFixed(5))].join(',')),
+    ].join('\n')}\n`,
+  );
+  writeFileAtomic(
+    join(dir, 'truth.csv'),
+    `${[
+      `id,${d.traits.map((t) => `${t.name}_genetic`).join(',')}`,
+      ...d.ids.map((id, i) => [id, ...d.traits.map((t) => t.genetic[i]!.toFixed(5))].join(',')),
+    ].join('\n')}\n`,
+  );
+  writeFileAtomic(
+    join(dir, 'qtl.csv'),
+    `${[
+      'trait,marker,effect',
+      ...d.traits.flatMap((t) =>
+        [...t.qtl]
+          .sort((a, b) => a.marker - b.marker)
+          .map((q) => `${t.name},${d.markers[q.marker]},${q.effect.toFixed(6)}`),
+      ),
+    ].join('\n')}\n`,
+  );
 }

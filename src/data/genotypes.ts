@@ -38,14 +38,27 @@ export function parseGenotypeTable(file: string, text: string): GenotypeMatrix {
   if (first >= lines.length) throw new DataError(file, 0, 'the file is empty');
   const head = lines[first]!.replace(/\r$/, '');
   const delim = head.includes('\t') ? '\t' : head.includes(',') ? ',' : head.includes(';') ? ';' : ' ';
-  const unquote = (s: string): string => { const t = s.trim(); return t.length >= 2 && t[0] === '"' && t[t.length - 1] === '"' ? t.slice(1, -1) : t; };
+  const unquote = (s: string): string => {
+    const t = s.trim();
+    return t.length >= 2 && t[0] === '"' && t[t.length - 1] === '"' ? t.slice(1, -1) : t;
+  };
   const header = head.split(delim).map(unquote);
   const m = header.length - 1;
-  if (m < 1) throw new DataError(file, first + 1, `the header has ${header.length} column(s); expected a sample-id column and at least one marker column`);
+  if (m < 1)
+    throw new DataError(
+      file,
+      first + 1,
+      `the header has ${header.length} column(s); expected a sample-id column and at least one marker column`,
+    );
   const markers = header.slice(1);
   const seenMarker = new Map<string, number>();
   markers.forEach((mk, j) => {
-    if (seenMarker.has(mk)) throw new DataError(file, first + 1, `marker '${mk}' appears twice (columns ${seenMarker.get(mk)! + 2} and ${j + 2})`);
+    if (seenMarker.has(mk))
+      throw new DataError(
+        file,
+        first + 1,
+        `marker '${mk}' appears twice (columns ${seenMarker.get(mk)! + 2} and ${j + 2})`,
+      );
     seenMarker.set(mk, j);
   });
   const rows: { id: string; line: number; start: number }[] = [];
@@ -56,7 +69,8 @@ export function parseGenotypeTable(file: string, text: string): GenotypeMatrix {
     if (raw.trim() === '') continue;
     const f = raw.replace(/\r$/, '').split(delim);
     const lineNo = li + 1;
-    if (f.length !== header.length) throw new DataError(file, lineNo, `${f.length} fields, but the header has ${header.length} (a ragged row)`);
+    if (f.length !== header.length)
+      throw new DataError(file, lineNo, `${f.length} fields, but the header has ${header.length} (a ragged row)`);
     const id = unquote(f[0]!);
     if (id === '') throw new DataError(file, lineNo, 'empty sample id');
     const prev = seenId.get(id);
@@ -68,13 +82,23 @@ export function parseGenotypeTable(file: string, text: string): GenotypeMatrix {
       // Fast path for the one-character codes that make up almost every cell.
       if (s.length === 1) {
         const c = s.charCodeAt(0) - 48;
-        if (c >= 0 && c <= 2) { dosage[base + j] = c; continue; }
+        if (c >= 0 && c <= 2) {
+          dosage[base + j] = c;
+          continue;
+        }
       }
       const t = unquote(s);
-      if (MISSING.has(t)) { dosage[base + j] = NaN; continue; }
+      if (MISSING.has(t)) {
+        dosage[base + j] = NaN;
+        continue;
+      }
       const v = Number(t);
       if (!Number.isFinite(v) || v < 0 || v > 2) {
-        throw new DataError(file, lineNo, `marker '${markers[j]}' (column ${j + 2}) of sample '${id}': ${JSON.stringify(t)} is not a genotype (0, 1, 2 or NA)`);
+        throw new DataError(
+          file,
+          lineNo,
+          `marker '${markers[j]}' (column ${j + 2}) of sample '${id}': ${JSON.stringify(t)} is not a genotype (0, 1, 2 or NA)`,
+        );
       }
       dosage[base + j] = v;
     }

@@ -21,7 +21,8 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
   }
   if (header.length === 0 && lines.every((l) => l.trim() === '')) throw new DataError(file, 0, 'the file is empty');
   const chromLine = header[header.length - 1];
-  if (!chromLine?.startsWith('#CHROM')) throw new DataError(file, li + 1, 'no #CHROM header line before the records (is this a VCF?)');
+  if (!chromLine?.startsWith('#CHROM'))
+    throw new DataError(file, li + 1, 'no #CHROM header line before the records (is this a VCF?)');
   let parser: VCF;
   try {
     parser = new VCF({ header: header.join('\n') });
@@ -33,11 +34,20 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
   if (n === 0) throw new DataError(file, li, 'the VCF has no sample columns');
   const seen = new Map<string, number>();
   ids.forEach((id, i) => {
-    if (seen.has(id)) throw new DataError(file, li, `sample '${id}' appears twice in the #CHROM line (columns ${seen.get(id)! + 10} and ${i + 10})`);
+    if (seen.has(id))
+      throw new DataError(
+        file,
+        li,
+        `sample '${id}' appears twice in the #CHROM line (columns ${seen.get(id)! + 10} and ${i + 10})`,
+      );
     seen.set(id, i);
   });
   const skipped = { multiallelic: 0, non_snp: 0 };
-  const markers: string[] = [], chromosome: string[] = [], position: number[] = [], ref: string[] = [], altAllele: string[] = [];
+  const markers: string[] = [],
+    chromosome: string[] = [],
+    position: number[] = [],
+    ref: string[] = [],
+    altAllele: string[] = [];
   const cols: Float32Array[] = [];
   for (; li < lines.length; li++) {
     const raw = lines[li]!.replace(/\r$/, '');
@@ -50,13 +60,29 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
       throw new DataError(file, lineNo, `unreadable VCF record: ${(err as Error).message}`);
     }
     const fields = raw.split('\t');
-    if (fields.length !== 9 + n) throw new DataError(file, lineNo, `${fields.length} columns, but the header has ${9 + n} (8 fixed, FORMAT and ${n} samples)`);
+    if (fields.length !== 9 + n)
+      throw new DataError(
+        file,
+        lineNo,
+        `${fields.length} columns, but the header has ${9 + n} (8 fixed, FORMAT and ${n} samples)`,
+      );
     const format = (v.FORMAT ?? '').split(':');
     const gtAt = format.indexOf('GT');
-    if (gtAt < 0) throw new DataError(file, lineNo, `no GT field in FORMAT ${JSON.stringify(v.FORMAT ?? '')}: genotypes are needed`);
+    if (gtAt < 0)
+      throw new DataError(
+        file,
+        lineNo,
+        `no GT field in FORMAT ${JSON.stringify(v.FORMAT ?? '')}: genotypes are needed`,
+      );
     const alt = v.ALT;
-    if (alt && alt.length > 1) { skipped.multiallelic++; continue; }
-    if (!alt || !v.REF || !BASES.test(v.REF) || !BASES.test(alt[0]!)) { skipped.non_snp++; continue; }
+    if (alt && alt.length > 1) {
+      skipped.multiallelic++;
+      continue;
+    }
+    if (!alt || !v.REF || !BASES.test(v.REF) || !BASES.test(alt[0]!)) {
+      skipped.non_snp++;
+      continue;
+    }
     const col = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const gt = fields[9 + i]!.split(':')[gtAt] ?? '.';
@@ -64,10 +90,17 @@ export function readVcf(file: string, text: string): GenotypeMatrix {
     }
     cols.push(col);
     markers.push(v.ID?.[0] ?? `${v.CHROM}:${v.POS}`);
-    chromosome.push(String(v.CHROM)); position.push(Number(v.POS)); ref.push(v.REF.toUpperCase()); altAllele.push(alt[0]!.toUpperCase());
+    chromosome.push(String(v.CHROM));
+    position.push(Number(v.POS));
+    ref.push(v.REF.toUpperCase());
+    altAllele.push(alt[0]!.toUpperCase());
   }
   if (markers.length === 0) {
-    throw new DataError(file, 0, `no usable SNP records (${skipped.multiallelic} multi-allelic and ${skipped.non_snp} non-SNP skipped)`);
+    throw new DataError(
+      file,
+      0,
+      `no usable SNP records (${skipped.multiallelic} multi-allelic and ${skipped.non_snp} non-SNP skipped)`,
+    );
   }
   const m = markers.length;
   const dosage = new Float32Array(n * m);
@@ -83,7 +116,10 @@ function dosageOf(gt: string, file: string, line: number, sample: string): numbe
   for (const a of gt.split(/[/|]/)) {
     if (a === '.' || a === '') return NaN;
     if (a === '0') continue;
-    if (a === '1') { d++; continue; }
+    if (a === '1') {
+      d++;
+      continue;
+    }
     throw new DataError(file, line, `sample '${sample}': GT ${JSON.stringify(gt)} is not a biallelic call (0, 1 or .)`);
   }
   return d;

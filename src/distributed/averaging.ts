@@ -56,16 +56,33 @@ export class RankAveraging implements StepSync {
   readonly stats: DistributedStats;
 
   /** `local`: the communicator of this rank's node (Hier-AVG). */
-  constructor(private readonly mpi: MpiBinding, private readonly o: DistributedOptions, private readonly local: number) {
+  constructor(
+    private readonly mpi: MpiBinding,
+    private readonly o: DistributedOptions,
+    private readonly local: number,
+  ) {
     const fn = 'RankAveraging';
-    for (const [k, v] of [['k', o.k], ['localK', o.localK], ['globalK', o.globalK]] as const) {
+    for (const [k, v] of [
+      ['k', o.k],
+      ['localK', o.localK],
+      ['globalK', o.globalK],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw argRangeError(fn, `options.${k}`, 'a positive integer', v);
     }
-    if (o.mode === 'hieravg' && o.globalK % o.localK !== 0) throw argRangeError(fn, 'options.globalK', `a multiple of localK (${o.localK})`, o.globalK);
-    if (!(o.blockMomentum >= 0 && o.blockMomentum < 1)) throw argRangeError(fn, 'options.blockMomentum', 'in [0, 1)', o.blockMomentum);
+    if (o.mode === 'hieravg' && o.globalK % o.localK !== 0)
+      throw argRangeError(fn, 'options.globalK', `a multiple of localK (${o.localK})`, o.globalK);
+    if (!(o.blockMomentum >= 0 && o.blockMomentum < 1))
+      throw argRangeError(fn, 'options.blockMomentum', 'in [0, 1)', o.blockMomentum);
     this.size = mpi.size();
     this.localSize = mpi.size(local);
-    this.stats = { mode: o.mode, ranks: this.size, ranksPerNode: this.localSize, globalAverages: 0, localAverages: 0, bytesSent: 0 };
+    this.stats = {
+      mode: o.mode,
+      ranks: this.size,
+      ranksPerNode: this.localSize,
+      globalAverages: 0,
+      localAverages: 0,
+      bytesSent: 0,
+    };
   }
 
   /**
@@ -80,7 +97,10 @@ export class RankAveraging implements StepSync {
   async gradients(grads: Tensor[], params: Tensor[]): Promise<void> {
     if (this.o.mode === 'sync') this.average(grads, 0);
     // BMUF's first block starts from the parameters before any step: the same on every rank (one seed).
-    if (this.o.mode === 'bmuf' && !this.blockStart) { this.blockStart = flatten(params); this.blockDelta = new Float32Array(this.blockStart.length); }
+    if (this.o.mode === 'bmuf' && !this.blockStart) {
+      this.blockStart = flatten(params);
+      this.blockDelta = new Float32Array(this.blockStart.length);
+    }
   }
 
   async afterStep(params: Tensor[]): Promise<void> {
@@ -91,7 +111,10 @@ export class RankAveraging implements StepSync {
     else if (o.mode === 'bmuf' && this.steps % o.k === 0) this.blockUpdate(params);
     else if (o.mode === 'hieravg') {
       if (this.steps % o.globalK === 0) this.global(params);
-      else if (this.steps % o.localK === 0) { this.average(params, this.local); this.stats.localAverages++; }
+      else if (this.steps % o.localK === 0) {
+        this.average(params, this.local);
+        this.stats.localAverages++;
+      }
     }
   }
 
@@ -114,7 +137,10 @@ export class RankAveraging implements StepSync {
     const flat = flatten(params);
     if (!this.blockStart) throw new Error('RankAveraging: a BMUF block ended before its first step');
     this.reduce(flat, 0, this.size);
-    const wg = this.blockStart, d = this.blockDelta!, mu = Math.fround(this.o.blockMomentum), eta = Math.fround(this.o.blockLr);
+    const wg = this.blockStart,
+      d = this.blockDelta!,
+      mu = Math.fround(this.o.blockMomentum),
+      eta = Math.fround(this.o.blockLr);
     for (let i = 0; i < flat.length; i++) {
       const g = Math.fround(flat[i]! - wg[i]!);
       d[i] = Math.fround(Math.fround(mu * d[i]!) + Math.fround(eta * g));
@@ -144,11 +170,17 @@ function flatten(ts: Tensor[]): Float32Array {
   const n = ts.reduce((a, t) => a + t.size, 0);
   const out = new Float32Array(n);
   let at = 0;
-  for (const t of ts) { out.set(t.data() as Float32Array, at); at += t.size; }
+  for (const t of ts) {
+    out.set(t.data() as Float32Array, at);
+    at += t.size;
+  }
   return out;
 }
 
 function unflatten(flat: Float32Array, ts: Tensor[]): void {
   let at = 0;
-  for (const t of ts) { (t.data() as Float32Array).set(flat.subarray(at, at + t.size)); at += t.size; }
+  for (const t of ts) {
+    (t.data() as Float32Array).set(flat.subarray(at, at + t.size));
+    at += t.size;
+  }
 }

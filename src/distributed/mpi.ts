@@ -47,5 +47,10 @@ export function loadMpi(): MpiBinding | string {
 /** Launched by mpirun or srun: the launcher's rank variables are set. */
 export function launchedByMpi(): boolean {
   const e = process.env;
-  return e['OMPI_COMM_WORLD_SIZE'] !== undefined || e['PMIX_RANK'] !== undefined || e['PMI_RANK'] !== undefined || e['SLURM_STEP_ID'] !== undefined && e['SLURM_NTASKS'] !== undefined;
+  return (
+    e['OMPI_COMM_WORLD_SIZE'] !== undefined ||
+    e['PMIX_RANK'] !== undefined ||
+    e['PMI_RANK'] !== undefined ||
+    (e['SLURM_STEP_ID'] !== undefined && e['SLURM_NTASKS'] !== undefined)
+  );
 }

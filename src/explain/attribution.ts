@@ -78,7 +78,8 @@ export interface Attribution {
 export function baselineOf(values: Float32Array, width: number, kind: Baseline): Float32Array {
   const b = new Float32Array(values.length);
   if (kind === 'zero') return b;
-  const rows = values.length / width, mean = new Float64Array(width);
+  const rows = values.length / width,
+    mean = new Float64Array(width);
   for (let i = 0; i < rows; i++) for (let j = 0; j < width; j++) mean[j]! += values[i * width + j]!;
   for (let i = 0; i < rows; i++) for (let j = 0; j < width; j++) b[i * width + j] = mean[j]! / rows;
   return b;
@@ -90,18 +91,32 @@ export function baselineOf(values: Float32Array, width: number, kind: Baseline):
  * points of integrated gradients run as copies of the graph in a batch, and the steps double
  * until the attributions add up to φ(input) − φ(baseline) within `tolerance`.
  */
-export async function attribute(probe: GraphProbe, space: FeatureSpace, objective: Objective, method: GradientMethod, o: AttributionOptions = {}): Promise<Attribution> {
+export async function attribute(
+  probe: GraphProbe,
+  space: FeatureSpace,
+  objective: Objective,
+  method: GradientMethod,
+  o: AttributionOptions = {},
+): Promise<Attribution> {
   const steps = o.steps ?? 50;
-  if (!Number.isInteger(steps) || steps < 1) throw argRangeError('attribute', 'options.steps', 'a positive integer', steps);
+  if (!Number.isInteger(steps) || steps < 1)
+    throw argRangeError('attribute', 'options.steps', 'a positive integer', steps);
   const edges = o.edges === true;
   const fx = await space.toModel(space.values);
   if (method !== 'ig') {
     const r = await probe.run([{ x: fx }], objective, { grads: true, edgeGrads: edges });
     const ga = await space.gradToSpace(r.grads[0]!);
     const features = new Float32Array(ga.length);
-    for (let k = 0; k < ga.length; k++) features[k] = method === 'saliency' ? Math.abs(ga[k]!) : ga[k]! * space.values[k]!;
+    for (let k = 0; k < ga.length; k++)
+      features[k] = method === 'saliency' ? Math.abs(ga[k]!) : ga[k]! * space.values[k]!;
     const eg = edges ? r.edgeGrads[0]! : null;
-    return { method, features, edges: eg && method === 'saliency' ? eg.map(Math.abs) : eg, value: r.values[0]!, passes: Math.ceil(1 / probe.chunk) };
+    return {
+      method,
+      features,
+      edges: eg && method === 'saliency' ? eg.map(Math.abs) : eg,
+      value: r.values[0]!,
+      passes: Math.ceil(1 / probe.chunk),
+    };
   }
   // The path's ends (baseline, and φ at both ends) are the same for every number of steps.
   const b = baselineOf(space.values, space.width, o.baseline ?? 'zero');
@@ -109,7 +124,8 @@ export async function attribute(probe: GraphProbe, space: FeatureSpace, objectiv
   const E = probe.graph.src.length;
   const at = await probe.run([{ x: fx }, edges ? { x: fb, edgeMask: new Float32Array(E) } : { x: fb }], objective);
   const ends: PathEnds = { fx, b, fb, fx0: at.values[0]!, fb0: at.values[1]! };
-  const tolerance = o.tolerance ?? 0.01, maxSteps = o.maxSteps ?? 8 * steps;
+  const tolerance = o.tolerance ?? 0.01,
+    maxSteps = o.maxSteps ?? 8 * steps;
   let r = await integrated(probe, space, objective, ends, steps, edges);
   let passes = r.passes + 1;
   for (let s = steps * 2; s <= maxSteps && tolerance > 0; s *= 2) {
@@ -122,14 +138,28 @@ export async function attribute(probe: GraphProbe, space: FeatureSpace, objectiv
 }
 
 /** The ends of the integration path: the input and the baseline (attributed values and model features), and φ at each. */
-interface PathEnds { fx: Float32Array; b: Float32Array; fb: Float32Array; fx0: number; fb0: number }
+interface PathEnds {
+  fx: Float32Array;
+  b: Float32Array;
+  fb: Float32Array;
+  fx0: number;
+  fb0: number;
+}
 
 /**
  * Integrated gradients on the straight path from (baseline, no edges) to (input, edges):
  * A = (x − b) ⊙ mean over α of ∇φ(b + α(x − b)), α at the midpoints of `steps` intervals.
  */
-async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Objective, ends: PathEnds, steps: number, edges: boolean): Promise<Attribution> {
-  const E = probe.graph.src.length, { fx, b, fb } = ends;
+async function integrated(
+  probe: GraphProbe,
+  space: FeatureSpace,
+  objective: Objective,
+  ends: PathEnds,
+  steps: number,
+  edges: boolean,
+): Promise<Attribution> {
+  const E = probe.graph.src.length,
+    { fx, b, fb } = ends;
   const copies: ProbeCopy[] = [];
   for (let k = 0; k < steps; k++) {
     const a = (k + 0.5) / steps;
@@ -143,7 +173,10 @@ async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Obj
   const ga = await space.gradToSpace(mean);
   const features = new Float32Array(ga.length);
   let sum = 0;
-  for (let k = 0; k < ga.length; k++) { features[k] = (space.values[k]! - b[k]!) * ga[k]!; sum += features[k]!; }
+  for (let k = 0; k < ga.length; k++) {
+    features[k] = (space.values[k]! - b[k]!) * ga[k]!;
+    sum += features[k]!;
+  }
   let edgeAttr: Float32Array | null = null;
   if (edges) {
     edgeAttr = new Float32Array(E);
@@ -152,7 +185,11 @@ async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Obj
   }
   const expected = ends.fx0 - ends.fb0;
   return {
-    method: 'ig', features, edges: edgeAttr, value: ends.fx0, steps,
+    method: 'ig',
+    features,
+    edges: edgeAttr,
+    value: ends.fx0,
+    steps,
     completeness: { baselineValue: ends.fb0, sum, expected, error: Math.abs(sum - expected) },
     passes: Math.ceil(steps / probe.chunk),
   };
@@ -160,14 +197,20 @@ async function integrated(probe: GraphProbe, space: FeatureSpace, objective: Obj
 
 /** Per node: the sum of its features' attributions (an atom's score, as Sanchez-Lengeling et al. sum them). */
 export function perNode(features: Float32Array, width: number): Float32Array {
-  const n = features.length / width, out = new Float32Array(n);
-  for (let i = 0; i < n; i++) { let s = 0; for (let j = 0; j < width; j++) s += features[i * width + j]!; out[i] = s; }
+  const n = features.length / width,
+    out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < width; j++) s += features[i * width + j]!;
+    out[i] = s;
+  }
   return out;
 }
 
 /** Per column: the sum over nodes of |attribution| (a marker's importance over all samples). */
 export function perColumnAbs(features: Float32Array, width: number): Float64Array {
-  const n = features.length / width, out = new Float64Array(width);
+  const n = features.length / width,
+    out = new Float64Array(width);
   for (let i = 0; i < n; i++) for (let j = 0; j < width; j++) out[j]! += Math.abs(features[i * width + j]!);
   return out;
 }

@@ -17,7 +17,11 @@ export type Decision = 'argmax' | 'sign' | 'value';
 /**
  * PyG's fidelity of an explanation: fid+ (`plus`: removing it changes the prediction), fid− (`minus`: it alone keeps the prediction), and the fraction kept.
  */
-export interface Fidelity { plus: number; minus: number; keep: number }
+export interface Fidelity {
+  plus: number;
+  minus: number;
+  keep: number;
+}
 
 /**
  * The top `keep` fraction of the eligible entries by |score| (at least one). The cut is the
@@ -54,27 +58,47 @@ function decide(rows: Float32Array, d: Decision, column: number): number {
  * output's own value for a regression: the mean absolute change of column `column` over
  * the rows read, of `width` columns each).
  */
-export async function fidelity(probe: GraphProbe, space: FeatureSpace, output: Objective, scores: { features: ArrayLike<number>; edges: ArrayLike<number> | null },
-  decision: Decision, column: number, width: number, keep = 0.2): Promise<Fidelity> {
-  if (decision !== 'value' && output.rows.kind === 'all') throw new Error(`fidelity: a '${decision}' decision needs one output row (a node's or a graph's), not all of them`);
+export async function fidelity(
+  probe: GraphProbe,
+  space: FeatureSpace,
+  output: Objective,
+  scores: { features: ArrayLike<number>; edges: ArrayLike<number> | null },
+  decision: Decision,
+  column: number,
+  width: number,
+  keep = 0.2,
+): Promise<Fidelity> {
+  if (decision !== 'value' && output.rows.kind === 'all')
+    throw new Error(`fidelity: a '${decision}' decision needs one output row (a node's or a graph's), not all of them`);
   const v = space.values;
   const fm = topMask(scores.features, (i) => v[i] !== 0, keep);
   const em = scores.edges ? topMask(scores.edges, () => true, keep) : null;
-  const only = new Float32Array(v.length), rest = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) { if (fm[i]) only[i] = v[i]!; else rest[i] = v[i]!; }
+  const only = new Float32Array(v.length),
+    rest = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    if (fm[i]) only[i] = v[i]!;
+    else rest[i] = v[i]!;
+  }
   const E = probe.graph.src.length;
   const maskOnly = em ? Float32Array.from(em) : new Float32Array(E).fill(1);
   const maskRest = em ? Float32Array.from(em, (x) => 1 - x) : new Float32Array(E).fill(1);
-  const r = await probe.run([
-    { x: await space.toModel(v) },
-    { x: await space.toModel(rest), edgeMask: maskRest },
-    { x: await space.toModel(only), edgeMask: maskOnly },
-  ], output);
+  const r = await probe.run(
+    [
+      { x: await space.toModel(v) },
+      { x: await space.toModel(rest), edgeMask: maskRest },
+      { x: await space.toModel(only), edgeMask: maskOnly },
+    ],
+    output,
+  );
   if (decision === 'value') {
     const [y, yRest, yOnly] = r.rows as [Float32Array, Float32Array, Float32Array];
     const change = (p: Float32Array, q: Float32Array): number => {
-      let sum = 0, k = 0;
-      for (let i = column; i < p.length; i += width) { sum += Math.abs(p[i]! - q[i]!); k++; }
+      let sum = 0,
+        k = 0;
+      for (let i = column; i < p.length; i += width) {
+        sum += Math.abs(p[i]! - q[i]!);
+        k++;
+      }
       return sum / Math.max(1, k);
     };
     return { plus: change(y, yRest), minus: change(y, yOnly), keep };

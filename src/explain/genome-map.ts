@@ -4,21 +4,37 @@ import { DataError, parseTable } from '../data/csv.js';
 // position columns, as maize_drops' dropsMap.csv), else from names that carry it (VCF's
 // CHROM:POS, chr5_1168, the synthetic set's c<chr>_m<k>), else none (plots go by marker index).
 
-export interface GenomeMap { chromosome: string[]; position: number[]; source: string }
+export interface GenomeMap {
+  chromosome: string[];
+  position: number[];
+  source: string;
+}
 
 export function readGenomeMap(file: string, markers: readonly string[]): GenomeMap {
   const t = parseTable(file);
   const find = (re: RegExp): number => t.header.findIndex((h) => re.test(h.trim()));
-  const ci = find(/^(chr|chrom|chromosome)$/i), pi = find(/^(pos|position|bp)$/i);
-  if (ci < 0 || pi < 0) throw new DataError(file, 1, `a map needs chromosome and position columns (named chr/chromosome and pos/position); the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`);
+  const ci = find(/^(chr|chrom|chromosome)$/i),
+    pi = find(/^(pos|position|bp)$/i);
+  if (ci < 0 || pi < 0)
+    throw new DataError(
+      file,
+      1,
+      `a map needs chromosome and position columns (named chr/chromosome and pos/position); the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`,
+    );
   const at = new Map<string, { c: string; p: number }>();
   t.rows.forEach((r, k) => {
     const p = Number(r[pi]);
-    if (!Number.isFinite(p)) throw new DataError(file, t.lines[k]!, `position ${JSON.stringify(r[pi])} is not a number`);
+    if (!Number.isFinite(p))
+      throw new DataError(file, t.lines[k]!, `position ${JSON.stringify(r[pi])} is not a number`);
     at.set(r[0]!, { c: r[ci]!, p });
   });
   const missing = markers.filter((m) => !at.has(m));
-  if (missing.length) throw new DataError(file, 0, `${missing.length} of ${markers.length} markers are not in the map (first: ${missing.slice(0, 3).join(', ')})`);
+  if (missing.length)
+    throw new DataError(
+      file,
+      0,
+      `${missing.length} of ${markers.length} markers are not in the map (first: ${missing.slice(0, 3).join(', ')})`,
+    );
   return { chromosome: markers.map((m) => at.get(m)!.c), position: markers.map((m) => at.get(m)!.p), source: file };
 }
 

@@ -21,7 +21,13 @@ export const genomicModelFile = (dir: string, trait: string): string => join(dir
 /** What the members depend on: the config, the trait's values, the features and the graph. */
 export function fitFingerprint(data: StudyData, trait: number, c: GcnRegressorConfig): string {
   const h = createHash('sha256').update(JSON.stringify([c, data.n, data.f, data.featureBlocks ?? null]));
-  for (const a of [new Float64Array(data.y[trait]!), new Float32Array(data.features), new Int32Array(data.src), new Int32Array(data.dst)]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  for (const a of [
+    new Float64Array(data.y[trait]!),
+    new Float32Array(data.features),
+    new Int32Array(data.src),
+    new Int32Array(data.dst),
+  ])
+    h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   return h.digest('hex');
 }
 
@@ -29,16 +35,27 @@ export function fitFingerprint(data: StudyData, trait: number, c: GcnRegressorCo
  * Writes the members with what rebuilds them (the config and the input widths), so the
  * inference entry (graft/infer) can run them from this file alone.
  */
-export function saveGenomicModels(file: string, members: GcnMember[], fingerprint: string, config: GcnRegressorConfig, data: StudyData): void {
+export function saveGenomicModels(
+  file: string,
+  members: GcnMember[],
+  fingerprint: string,
+  config: GcnRegressorConfig,
+  data: StudyData,
+): void {
   ensureDir(dirname(file));
   const tensors = new Map<string, StoredTensor>();
-  members.forEach((m, e) => { for (const [k, w] of m.weights) tensors.set(`m${e}.${k}`, { shape: [w.length], data: w }); });
+  members.forEach((m, e) => {
+    for (const [k, w] of m.weights) tensors.set(`m${e}.${k}`, { shape: [w.length], data: w });
+  });
   const shape = { features: data.f, blocks: data.featureBlocks ?? [data.f] };
   saveCheckpoint(file, {
     tensors,
     metadata: {
-      format: GENOMIC_MODEL_FORMAT, fit_sha256: fingerprint, members: JSON.stringify(members.map((m) => ({ seed: m.seed, scale: m.scale }))),
-      config: JSON.stringify(config), shape: JSON.stringify(shape),
+      format: GENOMIC_MODEL_FORMAT,
+      fit_sha256: fingerprint,
+      members: JSON.stringify(members.map((m) => ({ seed: m.seed, scale: m.scale }))),
+      config: JSON.stringify(config),
+      shape: JSON.stringify(shape),
     },
   });
 }
@@ -53,19 +70,29 @@ export function saveGenomicInputs(file: string, data: StudyData): void {
     ['src', { shape: [data.src.length], data: new Int32Array(data.src) }],
     ['dst', { shape: [data.dst.length], data: new Int32Array(data.dst) }],
   ]);
-  saveCheckpoint(file, { tensors, metadata: { format: 'graft-gp-inputs-v1', ids: JSON.stringify(data.ids), traits: JSON.stringify(data.traits) } });
+  saveCheckpoint(file, {
+    tensors,
+    metadata: { format: 'graft-gp-inputs-v1', ids: JSON.stringify(data.ids), traits: JSON.stringify(data.traits) },
+  });
 }
 
 /** The members kept in `file`, or null when there is none; a file of another fit is refused. */
 export function loadGenomicModels(file: string, fingerprint: string): GcnMember[] | null {
   if (!existsSync(file)) return null;
   const cp = loadCheckpoint(file);
-  if (cp.metadata['format'] !== GENOMIC_MODEL_FORMAT) throw new GraftError(`${file}: not a graft gp model file (format ${cp.metadata['format'] ?? 'none'}, expected ${GENOMIC_MODEL_FORMAT})`);
-  if (cp.metadata['fit_sha256'] !== fingerprint) throw new GraftError(`${file}: these models were fitted on other data or settings than the run's (fingerprint differs); remove the file, or fit the models again with the run's data and settings`);
+  if (cp.metadata['format'] !== GENOMIC_MODEL_FORMAT)
+    throw new GraftError(
+      `${file}: not a graft gp model file (format ${cp.metadata['format'] ?? 'none'}, expected ${GENOMIC_MODEL_FORMAT})`,
+    );
+  if (cp.metadata['fit_sha256'] !== fingerprint)
+    throw new GraftError(
+      `${file}: these models were fitted on other data or settings than the run's (fingerprint differs); remove the file, or fit the models again with the run's data and settings`,
+    );
   const info = JSON.parse(cp.metadata['members'] ?? '[]') as { seed: number; scale: { mean: number; sd: number } }[];
   return info.map((m, e) => {
     const weights = new Map<string, Float32Array>();
-    for (const [k, t] of cp.tensors) if (k.startsWith(`m${e}.`) && t.data instanceof Float32Array) weights.set(k.slice(`m${e}.`.length), t.data);
+    for (const [k, t] of cp.tensors)
+      if (k.startsWith(`m${e}.`) && t.data instanceof Float32Array) weights.set(k.slice(`m${e}.`.length), t.data);
     return { seed: m.seed, scale: m.scale, weights };
   });
 }

@@ -21,22 +21,42 @@ import { loadWeights } from './weights.js';
 // the same but barely moves from the baseline, so its completeness drowns in rounding.)
 
 /** One trained member of a genomic GCN ensemble: its weights, seed and the trait's scale. */
-export interface GcnMember { seed: number; weights: Map<string, Float32Array>; scale: { mean: number; sd: number } }
+export interface GcnMember {
+  seed: number;
+  weights: Map<string, Float32Array>;
+  scale: { mean: number; sd: number };
+}
 
 /** Seeds of the members fitted on all phenotyped samples (apart from the cross-validation seeds). */
 export const fullFitSeed = (c: GcnRegressorConfig, member: number): number => c.seed + 100_003 * member + 7_919;
 
 /** Trains the ensemble on every phenotyped sample of a trait (what is explained: no fold held out). */
-export async function fitGenomicMembers(rt: Runtime, data: StudyData, trait: number, c: GcnRegressorConfig): Promise<GcnMember[]> {
-  const y = data.y[trait]!, train: number[] = [];
+export async function fitGenomicMembers(
+  rt: Runtime,
+  data: StudyData,
+  trait: number,
+  c: GcnRegressorConfig,
+): Promise<GcnMember[]> {
+  const y = data.y[trait]!,
+    train: number[] = [];
   for (let i = 0; i < data.n; i++) if (Number.isFinite(y[i]!)) train.push(i);
   const members: GcnMember[] = [];
   for (let e = 0; e < Math.max(1, c.ensemble); e++) {
     const seed = fullFitSeed(c, e);
-    const r = await trainGcnRegressor(rt, {
-      n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: Int32Array.from(train),
-      ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
-    }, { ...c, seed });
+    const r = await trainGcnRegressor(
+      rt,
+      {
+        n: data.n,
+        features: data.features,
+        f: data.f,
+        src: data.src,
+        dst: data.dst,
+        y,
+        train: Int32Array.from(train),
+        ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
+      },
+      { ...c, seed },
+    );
     members.push({ seed, weights: r.weights, scale: r.scale });
   }
   return members;
@@ -45,7 +65,13 @@ export async function fitGenomicMembers(rt: Runtime, data: StudyData, trait: num
 function memberProbe(rt: Runtime, data: StudyData, g: ProbeGraph, c: GcnRegressorConfig, m: GcnMember): GraphProbe {
   const blocks = data.featureBlocks ?? [data.f];
   return new GraphProbe(rt, g, (graph) => {
-    const model = gcnRegressorModel<Tensor[]>(rt, { ...c, seed: m.seed }, { f: data.f, ...(blocks.length > 1 ? { blocks } : {}) }, graph, (i) => i);
+    const model = gcnRegressorModel<Tensor[]>(
+      rt,
+      { ...c, seed: m.seed },
+      { f: data.f, ...(blocks.length > 1 ? { blocks } : {}) },
+      graph,
+      (i) => i,
+    );
     loadWeights(model.params(), m.weights, `genomic GCN (seed ${m.seed})`);
     return { model, blocks, extras: [] };
   });
@@ -96,21 +122,33 @@ function spreadObjective(own: Float32Array): Objective {
 }
 
 /** Explains the spread of the ensemble's predictions by marker; attributions are averaged over the members (each is linear in its model). */
-export async function explainGenomic(rt: Runtime, data: StudyData, markers: StudyMarkers, c: GcnRegressorConfig, members: GcnMember[],
-  o: { method: GenomicMethod; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number }): Promise<GenomicExplanation> {
-  const m = markers.clean.m, n = data.n, M = members.length;
+export async function explainGenomic(
+  rt: Runtime,
+  data: StudyData,
+  markers: StudyMarkers,
+  c: GcnRegressorConfig,
+  members: GcnMember[],
+  o: { method: GenomicMethod; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number },
+): Promise<GenomicExplanation> {
+  const m = markers.clean.m,
+    n = data.n,
+    M = members.length;
   const space = await markerSpace(rt, data, markers);
   // The sample graph is the same for every member.
   const graph = probeGraph(data.n, gcnNormArrays(data.n, data.src, data.dst), data.src, data.dst);
-  const importance = new Float64Array(m), signed = new Float64Array(m);
-  let value = 0, passes = 0, edges: Float32Array | null = null;
+  const importance = new Float64Array(m),
+    signed = new Float64Array(m);
+  let value = 0,
+    passes = 0,
+    edges: Float32Array | null = null;
   let completeness: GenomicExplanation['completeness'];
   let steps: number | undefined;
   const fid: Fidelity = { plus: 0, minus: 0, keep: o.keep ?? 0.2 };
   try {
     for (const member of members) {
       const probe = memberProbe(rt, data, graph, c, member);
-      const own = (await probe.run([{ x: await space.toModel(space.values) }], columnObjective({ kind: 'all' }, 0, 1))).rows[0]!;
+      const own = (await probe.run([{ x: await space.toModel(space.values) }], columnObjective({ kind: 'all' }, 0, 1)))
+        .rows[0]!;
       const spread = spreadObjective(own);
       // Member outputs are standardized: trait units = output · sd (+ mean); the ensemble's φ is the members' mean.
       const unit = member.scale.sd / M;
@@ -123,7 +161,11 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
             eval(rows) {
               const grad = new Float32Array(rows.length);
               let v = 0;
-              for (let i = 0; i < rows.length; i++) { const d = rows[i]! - orig[i]!; v += (d * d) / n; grad[i] = (2 * d) / n; }
+              for (let i = 0; i < rows.length; i++) {
+                const d = rows[i]! - orig[i]!;
+                v += (d * d) / n;
+                grad[i] = (2 * d) / n;
+              }
               return { value: v, grad };
             },
           };
@@ -137,7 +179,11 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
           for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) scores[i * m + j] = g.featureMask[j]!;
           value += (spread.eval(orig, 0).value * member.scale.sd) / M;
         } else {
-          const a = await attribute(probe, space, spread, o.method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}) });
+          const a = await attribute(probe, space, spread, o.method, {
+            steps: o.steps ?? 50,
+            baseline: o.baseline ?? 'zero',
+            ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}),
+          });
           const abs = perColumnAbs(a.features, m);
           for (let j = 0; j < m; j++) importance[j]! += abs[j]! * unit;
           for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) signed[j]! += a.features[i * m + j]! * unit;
@@ -161,7 +207,18 @@ export async function explainGenomic(rt: Runtime, data: StudyData, markers: Stud
       }
     }
     if (completeness) completeness.error = Math.abs(completeness.sum - completeness.expected);
-    return { method: o.method, importance, signed, value, ...(completeness ? { completeness } : {}), ...(steps ? { steps } : {}), edges, fidelity: fid, mapError: space.mapError, passes };
+    return {
+      method: o.method,
+      importance,
+      signed,
+      value,
+      ...(completeness ? { completeness } : {}),
+      ...(steps ? { steps } : {}),
+      edges,
+      fidelity: fid,
+      mapError: space.mapError,
+      passes,
+    };
   } finally {
     space.dispose();
   }

@@ -55,7 +55,10 @@ export function columnObjective(rows: Objective['rows'], column: number, width: 
     eval(r) {
       const grad = new Float32Array(r.length);
       let value = 0;
-      for (let i = column; i < r.length; i += width) { value += r[i]!; grad[i] = 1; }
+      for (let i = column; i < r.length; i += width) {
+        value += r[i]!;
+        grad[i] = 1;
+      }
       return { value, grad };
     },
   };
@@ -89,10 +92,17 @@ export class GraphProbe {
   private current: { prop: Propagation; offsets: Tensor } | null = null;
   readonly features: number;
 
-  constructor(private readonly rt: Runtime, readonly graph: ProbeGraph, factory: ProbeModelFactory,
+  constructor(
+    private readonly rt: Runtime,
+    readonly graph: ProbeGraph,
+    factory: ProbeModelFactory,
     /** Floats of features per pass: copies are run in chunks of about this size. */
-    private readonly budget = 1 << 22) {
-    this.pm = factory(() => this.batch().prop, () => this.batch().offsets);
+    private readonly budget = 1 << 22,
+  ) {
+    this.pm = factory(
+      () => this.batch().prop,
+      () => this.batch().offsets,
+    );
     this.features = this.pm.blocks.reduce((a, b) => a + b, 0);
   }
 
@@ -109,24 +119,54 @@ export class GraphProbe {
   /**
    * Runs the copies forward in chunks (one batch each) and returns φ per copy, with ∂φ/∂features and ∂φ/∂edges when `want` asks for them.
    */
-  async run(copies: readonly ProbeCopy[], objective: Objective, want: { grads?: boolean; edgeGrads?: boolean } = {}): Promise<ProbeResult> {
+  async run(
+    copies: readonly ProbeCopy[],
+    objective: Objective,
+    want: { grads?: boolean; edgeGrads?: boolean } = {},
+  ): Promise<ProbeResult> {
     const out: ProbeResult = { values: new Float64Array(copies.length), rows: [], grads: [], edgeGrads: [] };
     for (let c0 = 0; c0 < copies.length; c0 += this.chunk) {
       const part = await this.pass(copies.slice(c0, c0 + this.chunk), c0, objective, want);
       out.values.set(part.values, c0);
-      out.rows.push(...part.rows); out.grads.push(...part.grads); out.edgeGrads.push(...part.edgeGrads);
+      out.rows.push(...part.rows);
+      out.grads.push(...part.grads);
+      out.edgeGrads.push(...part.edgeGrads);
     }
     return out;
   }
 
-  private async pass(copies: readonly ProbeCopy[], first: number, objective: Objective, want: { grads?: boolean; edgeGrads?: boolean }): Promise<ProbeResult> {
-    const g = this.graph, n = g.nodes, F = this.features, S = copies.length, nnz = g.colIdx.length, E = g.src.length;
+  private async pass(
+    copies: readonly ProbeCopy[],
+    first: number,
+    objective: Objective,
+    want: { grads?: boolean; edgeGrads?: boolean },
+  ): Promise<ProbeResult> {
+    const g = this.graph,
+      n = g.nodes,
+      F = this.features,
+      S = copies.length,
+      nnz = g.colIdx.length,
+      E = g.src.length;
     const heap = this.rt.heap;
-    const rowPtr = new Int32Array(S * n + 1), colIdx = new Int32Array(S * nnz), vals = new Float32Array(S * nnz);
+    const rowPtr = new Int32Array(S * n + 1),
+      colIdx = new Int32Array(S * nnz),
+      vals = new Float32Array(S * nnz);
     const x = new Float32Array(S * n * F);
     copies.forEach((c, s) => {
-      if (c.x.length !== n * F) throw argRangeError('GraphProbe.run', `copies[${first + s}].x`, `${n * F} values (${n} nodes × ${F} features)`, c.x.length);
-      if (c.edgeMask && c.edgeMask.length !== E) throw argRangeError('GraphProbe.run', `copies[${first + s}].edgeMask`, `${E} values (one per edge)`, c.edgeMask.length);
+      if (c.x.length !== n * F)
+        throw argRangeError(
+          'GraphProbe.run',
+          `copies[${first + s}].x`,
+          `${n * F} values (${n} nodes × ${F} features)`,
+          c.x.length,
+        );
+      if (c.edgeMask && c.edgeMask.length !== E)
+        throw argRangeError(
+          'GraphProbe.run',
+          `copies[${first + s}].edgeMask`,
+          `${E} values (one per edge)`,
+          c.edgeMask.length,
+        );
       x.set(c.x, s * n * F);
       for (let r = 0; r < n; r++) rowPtr[s * n + r + 1] = s * nnz + g.rowPtr[r + 1]!;
       for (let k = 0; k < nnz; k++) {
@@ -137,7 +177,12 @@ export class GraphProbe {
     });
     const adj = CsrMatrix.fromArrays(heap, S * n, S * n, rowPtr, colIdx, vals);
     const edgeGrad = want.edgeGrads ? Tensor.zeros(heap, 'float32', [S * nnz], 'edge gradient') : undefined;
-    const offsets = Tensor.from(heap, 'int32', [S + 1], Int32Array.from({ length: S + 1 }, (_, s) => s * n));
+    const offsets = Tensor.from(
+      heap,
+      'int32',
+      [S + 1],
+      Int32Array.from({ length: S + 1 }, (_, s) => s * n),
+    );
     const xt = Tensor.from(heap, 'float32', [S * n, F], x);
     const inputs = this.pm.blocks.length > 1 ? splitColumns(heap, xt, this.pm.blocks) : [xt];
     const extras = this.pm.extras.map((e) => {
@@ -165,7 +210,10 @@ export class GraphProbe {
         res.rows.push(rows);
         gOut.set(grad, r0 * width);
       }
-      if (!want.grads && !want.edgeGrads) { this.pm.model.release(); return res; }
+      if (!want.grads && !want.edgeGrads) {
+        this.pm.model.release();
+        return res;
+      }
       const gt = Tensor.from(heap, 'float32', [rowsOut, width], gOut);
       try {
         inGrads = await this.pm.model.backward(ctx, gt, want.grads === true);
@@ -184,7 +232,10 @@ export class GraphProbe {
         const eg = edgeGrad.data() as Float32Array;
         for (let s = 0; s < S; s++) {
           const ge = new Float32Array(E);
-          for (let k = 0; k < nnz; k++) { const e = g.edgeOf[k]!; if (e >= 0) ge[e]! += eg[s * nnz + k]! * g.vals[k]!; }
+          for (let k = 0; k < nnz; k++) {
+            const e = g.edgeOf[k]!;
+            if (e >= 0) ge[e]! += eg[s * nnz + k]! * g.vals[k]!;
+          }
           res.edgeGrads.push(ge);
         }
       }
@@ -192,7 +243,9 @@ export class GraphProbe {
     } finally {
       this.current = null;
       for (const t of inGrads ?? []) t.free();
-      adj.free(); edgeGrad?.free(); offsets.free();
+      adj.free();
+      edgeGrad?.free();
+      offsets.free();
       for (const t of inputs) if (t !== xt) t.free();
       xt.free();
       for (const t of extras) t.free();
@@ -209,10 +262,16 @@ export class GraphProbe {
  * A probe graph from undirected edges: Â = D^-1/2 (A+I) D^-1/2 (gcnNorm's arithmetic) and
  * the map from Â's nonzeros back to the edges.
  */
-export function probeGraph(nodes: number, norm: { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array }, src: Int32Array, dst: Int32Array): ProbeGraph {
+export function probeGraph(
+  nodes: number,
+  norm: { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array },
+  src: Int32Array,
+  dst: Int32Array,
+): ProbeGraph {
   const edgeAt = new Map<number, number>();
   for (let e = 0; e < src.length; e++) {
-    const a = Math.min(src[e]!, dst[e]!), b = Math.max(src[e]!, dst[e]!);
+    const a = Math.min(src[e]!, dst[e]!),
+      b = Math.max(src[e]!, dst[e]!);
     if (a !== b && !edgeAt.has(a * nodes + b)) edgeAt.set(a * nodes + b, e);
   }
   const edgeOf = new Int32Array(norm.colIdx.length).fill(-1);

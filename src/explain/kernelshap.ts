@@ -52,12 +52,22 @@ function lnChoose(m: number, k: number): number {
 }
 
 /** Coalitions as 0/1 masks [count, f] with their regression weights. */
-function coalitions(f: number, budget: number, seed: number): { masks: Uint8Array; weights: Float64Array; count: number; exact: boolean } {
+function coalitions(
+  f: number,
+  budget: number,
+  seed: number,
+): { masks: Uint8Array; weights: Float64Array; count: number; exact: boolean } {
   if (f <= 30 && 2 ** f - 2 <= budget) {
-    const count = 2 ** f - 2, masks = new Uint8Array(count * f), weights = new Float64Array(count);
+    const count = 2 ** f - 2,
+      masks = new Uint8Array(count * f),
+      weights = new Float64Array(count);
     for (let m = 1; m <= count; m++) {
       let size = 0;
-      for (let j = 0; j < f; j++) if ((m >> j) & 1) { masks[(m - 1) * f + j] = 1; size++; }
+      for (let j = 0; j < f; j++)
+        if ((m >> j) & 1) {
+          masks[(m - 1) * f + j] = 1;
+          size++;
+        }
       weights[m - 1] = (f - 1) / Math.exp(lnChoose(f, size) + Math.log(size * (f - size)));
     }
     return { masks, weights, count, exact: true };
@@ -65,18 +75,32 @@ function coalitions(f: number, budget: number, seed: number): { masks: Uint8Arra
   // size s carries total kernel weight C(f,s)·w(s) ∝ 1 / (s (f - s))
   const sizeWeight = Float64Array.from({ length: f - 1 }, (_, i) => 1 / ((i + 1) * (f - i - 1)));
   const total = sizeWeight.reduce((a, b) => a + b, 0);
-  const pairs = Math.floor(budget / 2), count = pairs * 2;
-  const masks = new Uint8Array(count * f), rng = new Rng(seed), order = Int32Array.from({ length: f }, (_, j) => j);
+  const pairs = Math.floor(budget / 2),
+    count = pairs * 2;
+  const masks = new Uint8Array(count * f),
+    rng = new Rng(seed),
+    order = Int32Array.from({ length: f }, (_, j) => j);
   for (let q = 0; q < pairs; q++) {
-    let u = rng.next() * total, size = 1;
-    while (size < f - 1 && u >= sizeWeight[size - 1]!) { u -= sizeWeight[size - 1]!; size++; }
-    for (let j = 0; j < size; j++) { // partial Fisher-Yates: the first `size` of order are the coalition
-      const k = j + Math.floor(rng.next() * (f - j));
-      const t = order[j]!; order[j] = order[k]!; order[k] = t;
+    let u = rng.next() * total,
+      size = 1;
+    while (size < f - 1 && u >= sizeWeight[size - 1]!) {
+      u -= sizeWeight[size - 1]!;
+      size++;
     }
-    const a = 2 * q * f, b = a + f;
+    for (let j = 0; j < size; j++) {
+      // partial Fisher-Yates: the first `size` of order are the coalition
+      const k = j + Math.floor(rng.next() * (f - j));
+      const t = order[j]!;
+      order[j] = order[k]!;
+      order[k] = t;
+    }
+    const a = 2 * q * f,
+      b = a + f;
     masks.fill(1, b, b + f);
-    for (let j = 0; j < size; j++) { masks[a + order[j]!] = 1; masks[b + order[j]!] = 0; }
+    for (let j = 0; j < size; j++) {
+      masks[a + order[j]!] = 1;
+      masks[b + order[j]!] = 0;
+    }
   }
   return { masks, weights: new Float64Array(count).fill(1), count, exact: false };
 }
@@ -90,11 +114,22 @@ function luFactor(a: Float64Array, m: number): Int32Array {
     let best = c;
     for (let r = c + 1; r < m; r++) if (Math.abs(a[r * m + c]!) > Math.abs(a[best * m + c]!)) best = r;
     if (!(Math.abs(a[best * m + c]!) > 1e-12 * scale)) {
-      throw argRangeError('kernelShap', 'options.budget', `large enough that the sampled coalitions pin down every feature (try more than ${2 * (m + 1)})`, 'too few');
+      throw argRangeError(
+        'kernelShap',
+        'options.budget',
+        `large enough that the sampled coalitions pin down every feature (try more than ${2 * (m + 1)})`,
+        'too few',
+      );
     }
     if (best !== c) {
-      for (let k = 0; k < m; k++) { const t = a[c * m + k]!; a[c * m + k] = a[best * m + k]!; a[best * m + k] = t; }
-      const t = piv[c]!; piv[c] = piv[best]!; piv[best] = t;
+      for (let k = 0; k < m; k++) {
+        const t = a[c * m + k]!;
+        a[c * m + k] = a[best * m + k]!;
+        a[best * m + k] = t;
+      }
+      const t = piv[c]!;
+      piv[c] = piv[best]!;
+      piv[best] = t;
     }
     for (let r = c + 1; r < m; r++) {
       a[r * m + c]! /= a[c * m + c]!;
@@ -122,7 +157,13 @@ function luSolve(a: Float64Array, piv: Int32Array, m: number, b: Float64Array): 
  * @example
  * const s = kernelShap((x, n) => model.score(x, n), x, n, f, { background, backgroundRows: 20, budget: 1024 });
  */
-export function kernelShap(predict: PredictFn, x: Float64Array, n: number, f: number, o: KernelShapOptions): KernelShapValues {
+export function kernelShap(
+  predict: PredictFn,
+  x: Float64Array,
+  n: number,
+  f: number,
+  o: KernelShapOptions,
+): KernelShapValues {
   const fn = 'kernelShap';
   if (typeof predict !== 'function') throw argTypeError(fn, 'predict', 'a function (x, n) => outputs', predict);
   if (!(x instanceof Float64Array)) throw argTypeError(fn, 'x', 'a Float64Array', x);
@@ -132,10 +173,17 @@ export function kernelShap(predict: PredictFn, x: Float64Array, n: number, f: nu
   const { background: bg, backgroundRows: nb } = o;
   if (!(bg instanceof Float64Array)) throw argTypeError(fn, 'options.background', 'a Float64Array', bg);
   if (!Number.isInteger(nb) || nb < 1) throw argRangeError(fn, 'options.backgroundRows', 'a positive integer', nb);
-  if (bg.length !== nb * f) throw argRangeError(fn, 'options.background.length', `backgroundRows*f = ${nb * f}`, bg.length);
-  const budget = o.budget ?? 2048, seed = o.seed ?? 1;
+  if (bg.length !== nb * f)
+    throw argRangeError(fn, 'options.background.length', `backgroundRows*f = ${nb * f}`, bg.length);
+  const budget = o.budget ?? 2048,
+    seed = o.seed ?? 1;
   if (!Number.isInteger(budget) || budget < Math.min(2 * f + 2, 2 ** f - 2) || budget < 2) {
-    throw argRangeError(fn, 'options.budget', `an integer of at least ${Math.max(2, Math.min(2 * f + 2, 2 ** f - 2))} (two coalitions per feature and one pair more)`, budget);
+    throw argRangeError(
+      fn,
+      'options.budget',
+      `an integer of at least ${Math.max(2, Math.min(2 * f + 2, 2 ** f - 2))} (two coalitions per feature and one pair more)`,
+      budget,
+    );
   }
   const call = (rows: Float64Array, count: number): Float64Array => {
     const out = predict(rows, count);
@@ -144,21 +192,33 @@ export function kernelShap(predict: PredictFn, x: Float64Array, n: number, f: nu
     }
     return out;
   };
-  const bgOut = call(bg, nb), outputs = bgOut.length / nb;
+  const bgOut = call(bg, nb),
+    outputs = bgOut.length / nb;
   const base = new Float64Array(outputs);
   for (let b = 0; b < nb; b++) for (let k = 0; k < outputs; k++) base[k]! += bgOut[b * outputs + k]! / nb;
   const prediction = n > 0 ? call(x.slice(), n) : new Float64Array(0);
-  if (prediction.length !== n * outputs) throw argTypeError(fn, 'predict', `a function returning ${outputs} outputs per row, as it did for the background`, prediction);
+  if (prediction.length !== n * outputs)
+    throw argTypeError(
+      fn,
+      'predict',
+      `a function returning ${outputs} outputs per row, as it did for the background`,
+      prediction,
+    );
   const values = new Float64Array(n * outputs * f);
-  if (f === 1) { // one feature takes all of f(x) - base
-    for (let i = 0; i < n; i++) for (let k = 0; k < outputs; k++) values[i * outputs + k] = prediction[i * outputs + k]! - base[k]!;
+  if (f === 1) {
+    // one feature takes all of f(x) - base
+    for (let i = 0; i < n; i++)
+      for (let k = 0; k < outputs; k++) values[i * outputs + k] = prediction[i * outputs + k]! - base[k]!;
     return { values, base, prediction, n, f, outputs, coalitions: 0, exact: true };
   }
   const { masks, weights, count, exact } = coalitions(f, budget, seed);
   // Normal equations of the fit with φ_f eliminated: columns d_j = z_j - z_f, j < f.
-  const m = f - 1, ata = new Float64Array(m * m);
+  const m = f - 1,
+    ata = new Float64Array(m * m);
   for (let c = 0; c < count; c++) {
-    const z = c * f, w = weights[c]!, zl = masks[z + m]!;
+    const z = c * f,
+      w = weights[c]!,
+      zl = masks[z + m]!;
     for (let j = 0; j < m; j++) {
       const dj = masks[z + j]! - zl;
       if (dj === 0) continue;
@@ -172,7 +232,8 @@ export function kernelShap(predict: PredictFn, x: Float64Array, n: number, f: nu
     const row = x.subarray(i * f, i * f + f);
     v.fill(0);
     for (let c0 = 0; c0 < count; c0 += perChunk) {
-      const cs = Math.min(perChunk, count - c0), rows = new Float64Array(cs * nb * f);
+      const cs = Math.min(perChunk, count - c0),
+        rows = new Float64Array(cs * nb * f);
       for (let c = 0; c < cs; c++) {
         const z = (c0 + c) * f;
         for (let b = 0; b < nb; b++) {
@@ -181,19 +242,31 @@ export function kernelShap(predict: PredictFn, x: Float64Array, n: number, f: nu
         }
       }
       const out = call(rows, cs * nb);
-      if (out.length !== cs * nb * outputs) throw argTypeError(fn, 'predict', `a function returning ${outputs} outputs per row`, out);
-      for (let c = 0; c < cs; c++) for (let b = 0; b < nb; b++) for (let k = 0; k < outputs; k++) v[(c0 + c) * outputs + k]! += out[(c * nb + b) * outputs + k]! / nb;
+      if (out.length !== cs * nb * outputs)
+        throw argTypeError(fn, 'predict', `a function returning ${outputs} outputs per row`, out);
+      for (let c = 0; c < cs; c++)
+        for (let b = 0; b < nb; b++)
+          for (let k = 0; k < outputs; k++) v[(c0 + c) * outputs + k]! += out[(c * nb + b) * outputs + k]! / nb;
     }
     for (let k = 0; k < outputs; k++) {
-      const delta = prediction[i * outputs + k]! - base[k]!, rhs = new Float64Array(m);
+      const delta = prediction[i * outputs + k]! - base[k]!,
+        rhs = new Float64Array(m);
       for (let c = 0; c < count; c++) {
-        const z = c * f, zl = masks[z + m]!;
+        const z = c * f,
+          zl = masks[z + m]!;
         const y = weights[c]! * (v[c * outputs + k]! - base[k]! - zl * delta);
-        for (let j = 0; j < m; j++) { const dj = masks[z + j]! - zl; if (dj !== 0) rhs[j]! += dj * y; }
+        for (let j = 0; j < m; j++) {
+          const dj = masks[z + j]! - zl;
+          if (dj !== 0) rhs[j]! += dj * y;
+        }
       }
-      const phi = luSolve(ata, piv, m, rhs), at = (i * outputs + k) * f;
+      const phi = luSolve(ata, piv, m, rhs),
+        at = (i * outputs + k) * f;
       let sum = 0;
-      for (let j = 0; j < m; j++) { values[at + j] = phi[j]!; sum += phi[j]!; }
+      for (let j = 0; j < m; j++) {
+        values[at + j] = phi[j]!;
+        sum += phi[j]!;
+      }
       values[at + m] = delta - sum;
     }
   }

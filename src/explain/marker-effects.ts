@@ -24,7 +24,8 @@ export interface MarkerEffects {
 }
 
 function phenotyped(data: StudyData, trait: number): Int32Array {
-  const y = data.y[trait]!, idx: number[] = [];
+  const y = data.y[trait]!,
+    idx: number[] = [];
   for (let i = 0; i < data.n; i++) if (Number.isFinite(y[i]!)) idx.push(i);
   return Int32Array.from(idx);
 }
@@ -32,15 +33,23 @@ function phenotyped(data: StudyData, trait: number): Int32Array {
 function fitOn(k: Float64Array, data: StudyData, trait: number): { fit: KernelFit; train: Int32Array } {
   const train = phenotyped(data, trait);
   const y = data.y[trait]!;
-  const fit = fitKernelReml(kernelBasis(trainBlock(k, data.n, train), train.length), Float64Array.from(train, (i) => y[i]!));
+  const fit = fitKernelReml(
+    kernelBasis(trainBlock(k, data.n, train), train.length),
+    Float64Array.from(train, (i) => y[i]!),
+  );
   return { fit, train };
 }
 
 /** rrBLUP's marker effects: β = W_trainᵀ α. */
 export function rrBlupEffects(data: StudyData, markers: StudyMarkers, trait: number): MarkerEffects {
   const { fit, train } = fitOn(data.markerKernel, data, trait);
-  const m = markers.clean.m, w = markers.w, beta = new Float64Array(m);
-  train.forEach((i, t) => { const a = fit.alpha[t]!; for (let j = 0; j < m; j++) beta[j]! += w[i * m + j]! * a; });
+  const m = markers.clean.m,
+    w = markers.w,
+    beta = new Float64Array(m);
+  train.forEach((i, t) => {
+    const a = fit.alpha[t]!;
+    for (let j = 0; j < m; j++) beta[j]! += w[i * m + j]! * a;
+  });
   return { perSd: beta, raw: beta, mu: fit.mu, fit, train };
 }
 
@@ -48,14 +57,23 @@ export function rrBlupEffects(data: StudyData, markers: StudyMarkers, trait: num
  * GBLUP back-solved to marker effects. Only for the VanRaden GRM made from these markers (not
  * a relationship matrix read from a file): returns null otherwise.
  */
-export function gblupEffects(data: StudyData, markers: StudyMarkers, trait: number, grmFromMarkers: boolean): MarkerEffects | null {
+export function gblupEffects(
+  data: StudyData,
+  markers: StudyMarkers,
+  trait: number,
+  grmFromMarkers: boolean,
+): MarkerEffects | null {
   if (!grmFromMarkers) return null;
   const { fit, train } = fitOn(data.grm, data, trait);
-  const c = markers.clean, m = c.m;
+  const c = markers.clean,
+    m = c.m;
   let denom = 0;
   for (const p of c.freq) denom += 2 * p * (1 - p);
   const raw = new Float64Array(m);
-  train.forEach((i, t) => { const a = fit.alpha[t]!; for (let j = 0; j < m; j++) raw[j]! += (c.dosage[i * m + j]! - 2 * c.freq[j]!) * a; });
+  train.forEach((i, t) => {
+    const a = fit.alpha[t]!;
+    for (let j = 0; j < m; j++) raw[j]! += (c.dosage[i * m + j]! - 2 * c.freq[j]!) * a;
+  });
   for (let j = 0; j < m; j++) raw[j]! /= denom;
   const { variance } = markerMoments(c);
   const perSd = raw.map((b, j) => b * Math.sqrt(Math.max(0, variance[j]!)));
@@ -64,7 +82,9 @@ export function gblupEffects(data: StudyData, markers: StudyMarkers, trait: numb
 
 /** Predictions of every sample from GBLUP's back-solved effects: μ̂ + Z·β_Z (equal to GBLUP's own). */
 export function predictFromEffects(markers: StudyMarkers, e: MarkerEffects): Float64Array {
-  const c = markers.clean, m = c.m, out = new Float64Array(c.n);
+  const c = markers.clean,
+    m = c.m,
+    out = new Float64Array(c.n);
   for (let i = 0; i < c.n; i++) {
     let s = e.mu;
     for (let j = 0; j < m; j++) s += (c.dosage[i * m + j]! - 2 * c.freq[j]!) * e.raw[j]!;

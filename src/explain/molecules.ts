@@ -13,20 +13,39 @@ import { loadWeights } from './weights.js';
 // output for one molecule. An atom's score is the sum of its features' attributions.
 
 /** A trained graph-level model as the probe needs it: its config (the hybrid's too) and weights. */
-export interface GraphModelSpec { config: GraphTrainConfig; features: number; targets: number; weights: Map<string, Float32Array> }
+export interface GraphModelSpec {
+  config: GraphTrainConfig;
+  features: number;
+  targets: number;
+  weights: Map<string, Float32Array>;
+}
 
 /** The trainer's own model (graphModel) over a probe's batch: inputs [atom features, descriptors?]. */
-function probeModel(rt: Runtime, spec: GraphModelSpec, graph: () => { adj: GraphBatch['adj']; edgeGrad?: Tensor }, offsets: () => Tensor): Model<Tensor[]> {
+function probeModel(
+  rt: Runtime,
+  spec: GraphModelSpec,
+  graph: () => { adj: GraphBatch['adj']; edgeGrad?: Tensor },
+  offsets: () => Tensor,
+): Model<Tensor[]> {
   let inputs: Tensor[] = [];
   const batch = (): GraphBatch => {
     const p = graph();
-    return { adj: p.adj, ...(p.edgeGrad ? { edgeGrad: p.edgeGrad } : {}), offsets: offsets(), x: inputs[0]!, descriptors: inputs[1] ?? null } as unknown as GraphBatch;
+    return {
+      adj: p.adj,
+      ...(p.edgeGrad ? { edgeGrad: p.edgeGrad } : {}),
+      offsets: offsets(),
+      x: inputs[0]!,
+      descriptors: inputs[1] ?? null,
+    } as unknown as GraphBatch;
   };
   const inner = graphModel(rt, spec.features, spec.targets, spec.config, batch);
   loadWeights(inner.params(), spec.weights, 'graph model');
   return {
     params: () => inner.params(),
-    forward: (ctx, i) => { inputs = i; return inner.forward(ctx, batch()); },
+    forward: (ctx, i) => {
+      inputs = i;
+      return inner.forward(ctx, batch());
+    },
     backward: (ctx, g, need) => inner.backward(ctx, g, need),
     release: () => inner.release(),
     dispose: () => inner.dispose(),
@@ -67,9 +86,16 @@ export interface MoleculeExplanation {
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 
 /** Explains label `label` of one molecule with one method. */
-export async function explainMolecule(probe: GraphProbe, spec: GraphModelSpec, g: GraphSample, label: number, method: MoleculeMethod,
-  o: { steps?: number; tolerance?: number; baseline?: Baseline; keep?: number; seed?: number } = {}): Promise<MoleculeExplanation> {
-  const T = spec.targets, F = spec.features;
+export async function explainMolecule(
+  probe: GraphProbe,
+  spec: GraphModelSpec,
+  g: GraphSample,
+  label: number,
+  method: MoleculeMethod,
+  o: { steps?: number; tolerance?: number; baseline?: Baseline; keep?: number; seed?: number } = {},
+): Promise<MoleculeExplanation> {
+  const T = spec.targets,
+    F = spec.features;
   const space = identitySpace(g.x, F);
   const output = columnObjective({ kind: 'graph' }, label, T);
   const multilabel = spec.config.task === 'multilabel';
@@ -84,7 +110,8 @@ export async function explainMolecule(probe: GraphProbe, spec: GraphModelSpec, g
     const loss: Objective = {
       rows: { kind: 'graph' },
       eval(rows) {
-        const z = rows[label]!, grad = new Float32Array(rows.length);
+        const z = rows[label]!,
+          grad = new Float32Array(rows.length);
         if (multilabel) {
           const p = sigmoid(z);
           grad[label] = p - target;
@@ -94,17 +121,50 @@ export async function explainMolecule(probe: GraphProbe, spec: GraphModelSpec, g
         return { value: (z - y0) ** 2, grad };
       },
     };
-    const r = await gnnExplainer(probe, space, loss, { featureMask: 'object', ...(o.seed !== undefined ? { seed: o.seed } : {}) });
-    atoms = r.featureMask; bonds = r.edges; value = y0; passes = r.passes + 1;
+    const r = await gnnExplainer(probe, space, loss, {
+      featureMask: 'object',
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    });
+    atoms = r.featureMask;
+    bonds = r.edges;
+    value = y0;
+    passes = r.passes + 1;
     featureScores = new Float32Array(g.x.length);
     for (let i = 0; i < g.nodes; i++) for (let j = 0; j < F; j++) featureScores[i * F + j] = r.featureMask[i]!;
   } else {
-    const a = await attribute(probe, space, output, method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', edges: true, ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}) });
-    atoms = perNode(a.features, F); bonds = a.edges; value = a.value; passes = a.passes;
+    const a = await attribute(probe, space, output, method, {
+      steps: o.steps ?? 50,
+      baseline: o.baseline ?? 'zero',
+      edges: true,
+      ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}),
+    });
+    atoms = perNode(a.features, F);
+    bonds = a.edges;
+    value = a.value;
+    passes = a.passes;
     featureScores = a.features;
     if (a.completeness) completeness = a.completeness;
     if (a.steps) steps = a.steps;
   }
-  const fid = await fidelity(probe, space, output, { features: featureScores, edges: bonds }, multilabel ? 'sign' : 'value', label, T, o.keep ?? 0.2);
-  return { method, label, value, atoms, bonds, ...(completeness ? { completeness } : {}), ...(steps ? { steps } : {}), fidelity: fid, passes: passes + 1 };
+  const fid = await fidelity(
+    probe,
+    space,
+    output,
+    { features: featureScores, edges: bonds },
+    multilabel ? 'sign' : 'value',
+    label,
+    T,
+    o.keep ?? 0.2,
+  );
+  return {
+    method,
+    label,
+    value,
+    atoms,
+    bonds,
+    ...(completeness ? { completeness } : {}),
+    ...(steps ? { steps } : {}),
+    fidelity: fid,
+    passes: passes + 1,
+  };
 }

@@ -32,20 +32,29 @@ export interface Neighbourhood {
 /** v's `hops`-hop neighbourhood with the full graph's Â restricted to it. */
 export function neighbourhood(full: CsrArrays, v: number, hops: number): Neighbourhood {
   const local = new Map<number, number>([[v, 0]]);
-  const order = [v], dist = [0];
+  const order = [v],
+    dist = [0];
   for (let h = 0, from = 0; h < hops; h++) {
     const to = order.length;
     for (let k = from; k < to; k++) {
       const u = order[k]!;
       for (let e = full.rowPtr[u]!; e < full.rowPtr[u + 1]!; e++) {
         const w = full.colIdx[e]!;
-        if (!local.has(w)) { local.set(w, order.length); order.push(w); dist.push(h + 1); }
+        if (!local.has(w)) {
+          local.set(w, order.length);
+          order.push(w);
+          dist.push(h + 1);
+        }
       }
     }
     from = to;
   }
-  const n = order.length, rowPtr = new Int32Array(n + 1), cols: number[] = [], vals: number[] = [];
-  const src: number[] = [], dst: number[] = [];
+  const n = order.length,
+    rowPtr = new Int32Array(n + 1),
+    cols: number[] = [],
+    vals: number[] = [];
+  const src: number[] = [],
+    dst: number[] = [];
   order.forEach((u, i) => {
     const row: [number, number][] = [];
     for (let e = full.rowPtr[u]!; e < full.rowPtr[u + 1]!; e++) {
@@ -53,22 +62,43 @@ export function neighbourhood(full: CsrArrays, v: number, hops: number): Neighbo
       if (j !== undefined) row.push([j, full.vals[e]!]);
     }
     row.sort((a, b) => a[0] - b[0]);
-    for (const [j, x] of row) { cols.push(j); vals.push(x); if (i < j) { src.push(i); dst.push(j); } }
+    for (const [j, x] of row) {
+      cols.push(j);
+      vals.push(x);
+      if (i < j) {
+        src.push(i);
+        dst.push(j);
+      }
+    }
     rowPtr[i + 1] = cols.length;
   });
   return {
-    nodes: Int32Array.from(order), hops: Int32Array.from(dist),
-    norm: { rowPtr, colIdx: Int32Array.from(cols), vals: Float32Array.from(vals) }, src: Int32Array.from(src), dst: Int32Array.from(dst),
+    nodes: Int32Array.from(order),
+    hops: Int32Array.from(dist),
+    norm: { rowPtr, colIdx: Int32Array.from(cols), vals: Float32Array.from(vals) },
+    src: Int32Array.from(src),
+    dst: Int32Array.from(dst),
   };
 }
 
 /** A trained node classifier as the explainers need it: its config and weights by parameter name. */
-export interface NodeModelSpec { config: NodeTrainConfig; weights: Map<string, Float32Array> }
+export interface NodeModelSpec {
+  config: NodeTrainConfig;
+  weights: Map<string, Float32Array>;
+}
 
 /** The dense node GCN (buildNodeGcn: the sparse-input model has the same weights) on a neighbourhood. */
-export function nodeProbe(rt: Runtime, ds: NodeDataset, spec: NodeModelSpec, nb: Neighbourhood): { probe: GraphProbe; x: Float32Array } {
-  const F = ds.numFeatures, x = new Float32Array(nb.nodes.length * F);
-  nb.nodes.forEach((u, i) => { x.set(ds.features.subarray(u * F, (u + 1) * F), i * F); });
+export function nodeProbe(
+  rt: Runtime,
+  ds: NodeDataset,
+  spec: NodeModelSpec,
+  nb: Neighbourhood,
+): { probe: GraphProbe; x: Float32Array } {
+  const F = ds.numFeatures,
+    x = new Float32Array(nb.nodes.length * F);
+  nb.nodes.forEach((u, i) => {
+    x.set(ds.features.subarray(u * F, (u + 1) * F), i * F);
+  });
   const probe = new GraphProbe(rt, probeGraph(nb.nodes.length, nb.norm, nb.src, nb.dst), (graph) => {
     const seq = buildNodeGcn(rt, F, ds.numClasses, spec.config, graph);
     loadWeights(seq.params(), spec.weights, 'node model');
@@ -105,11 +135,19 @@ export interface NodeExplanation {
  * values and edges by `method`, with the fidelity of the top `keep` fraction. `full` is the
  * whole graph's Â (gcnNorm's normalization) as CSR arrays.
  */
-export async function explainNode(rt: Runtime, ds: NodeDataset, spec: NodeModelSpec, full: CsrArrays, v: number, method: NodeMethod,
-  o: { target?: number; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number } = {}): Promise<{ explanation: NodeExplanation; nb: Neighbourhood }> {
+export async function explainNode(
+  rt: Runtime,
+  ds: NodeDataset,
+  spec: NodeModelSpec,
+  full: CsrArrays,
+  v: number,
+  method: NodeMethod,
+  o: { target?: number; steps?: number; tolerance?: number; baseline?: Baseline; keep?: number } = {},
+): Promise<{ explanation: NodeExplanation; nb: Neighbourhood }> {
   const nb = neighbourhood(full, v, spec.config.layers);
   const { probe, x } = nodeProbe(rt, ds, spec, nb);
-  const C = ds.numClasses, F = ds.numFeatures;
+  const C = ds.numClasses,
+    F = ds.numFeatures;
   try {
     const logits = (await probe.run([{ x }], columnObjective({ kind: 'node', node: 0 }, 0, C))).rows[0]!;
     let target = o.target ?? 0;
@@ -135,16 +173,38 @@ export async function explainNode(rt: Runtime, ds: NodeDataset, spec: NodeModelS
       };
       const r = await gnnExplainer(probe, space, loss, { featureMask: 'columns' });
       features = new Float32Array(x.length);
-      for (let i = 0; i < nb.nodes.length; i++) for (let j = 0; j < F; j++) if (x[i * F + j] !== 0) features[i * F + j] = r.featureMask[j]!;
-      edges = r.edges; passes = r.passes;
+      for (let i = 0; i < nb.nodes.length; i++)
+        for (let j = 0; j < F; j++) if (x[i * F + j] !== 0) features[i * F + j] = r.featureMask[j]!;
+      edges = r.edges;
+      passes = r.passes;
     } else {
-      const a = await attribute(probe, space, output, method, { steps: o.steps ?? 50, baseline: o.baseline ?? 'zero', edges: true, ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}) });
-      features = a.features; edges = a.edges!; passes = a.passes;
+      const a = await attribute(probe, space, output, method, {
+        steps: o.steps ?? 50,
+        baseline: o.baseline ?? 'zero',
+        edges: true,
+        ...(o.tolerance !== undefined ? { tolerance: o.tolerance } : {}),
+      });
+      features = a.features;
+      edges = a.edges!;
+      passes = a.passes;
       if (a.completeness) completeness = a.completeness;
       if (a.steps) steps = a.steps;
     }
     const fid = await fidelity(probe, space, output, { features, edges }, 'argmax', target, C, o.keep ?? 0.2);
-    return { explanation: { node: v, target, value: logits[target]!, features, edges, ...(completeness ? { completeness } : {}), ...(steps ? { steps } : {}), fidelity: fid, passes: passes + 2 }, nb };
+    return {
+      explanation: {
+        node: v,
+        target,
+        value: logits[target]!,
+        features,
+        edges,
+        ...(completeness ? { completeness } : {}),
+        ...(steps ? { steps } : {}),
+        fidelity: fid,
+        passes: passes + 2,
+      },
+      nb,
+    };
   } finally {
     probe.dispose();
   }

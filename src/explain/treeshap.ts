@@ -24,13 +24,28 @@ export interface TreeShapValues {
   outputs: number;
 }
 
-interface Tree { feature: number[]; threshold: number[]; left: number[]; right: number[]; samples: number[]; values: number[] }
+interface Tree {
+  feature: number[];
+  threshold: number[];
+  left: number[];
+  right: number[];
+  samples: number[];
+  values: number[];
+}
 
 /** One element of the path: the feature split on, its zero and one fractions, the subset weight. */
-interface PathArrays { feature: Int32Array; zero: Float64Array; one: Float64Array; w: Float64Array }
+interface PathArrays {
+  feature: Int32Array;
+  zero: Float64Array;
+  one: Float64Array;
+  w: Float64Array;
+}
 
 function extendPath(p: PathArrays, at: number, depth: number, zero: number, one: number, feature: number): void {
-  p.feature[at + depth] = feature; p.zero[at + depth] = zero; p.one[at + depth] = one; p.w[at + depth] = depth === 0 ? 1 : 0;
+  p.feature[at + depth] = feature;
+  p.zero[at + depth] = zero;
+  p.one[at + depth] = one;
+  p.w[at + depth] = depth === 0 ? 1 : 0;
   for (let i = depth - 1; i >= 0; i--) {
     p.w[at + i + 1]! += (one * p.w[at + i]! * (i + 1)) / (depth + 1);
     p.w[at + i] = (zero * p.w[at + i]! * (depth - i)) / (depth + 1);
@@ -38,7 +53,8 @@ function extendPath(p: PathArrays, at: number, depth: number, zero: number, one:
 }
 
 function unwindPath(p: PathArrays, at: number, depth: number, index: number): void {
-  const one = p.one[at + index]!, zero = p.zero[at + index]!;
+  const one = p.one[at + index]!,
+    zero = p.zero[at + index]!;
   let next = p.w[at + depth]!;
   for (let i = depth - 1; i >= 0; i--) {
     if (one !== 0) {
@@ -50,14 +66,18 @@ function unwindPath(p: PathArrays, at: number, depth: number, index: number): vo
     }
   }
   for (let i = index; i < depth; i++) {
-    p.feature[at + i] = p.feature[at + i + 1]!; p.zero[at + i] = p.zero[at + i + 1]!; p.one[at + i] = p.one[at + i + 1]!;
+    p.feature[at + i] = p.feature[at + i + 1]!;
+    p.zero[at + i] = p.zero[at + i + 1]!;
+    p.one[at + i] = p.one[at + i + 1]!;
   }
 }
 
 /** The total subset weight the path would have with element `index` removed (unwindPath without the write). */
 function unwoundSum(p: PathArrays, at: number, depth: number, index: number): number {
-  const one = p.one[at + index]!, zero = p.zero[at + index]!;
-  let next = p.w[at + depth]!, total = 0;
+  const one = p.one[at + index]!,
+    zero = p.zero[at + index]!;
+  let next = p.w[at + depth]!,
+    total = 0;
   for (let i = depth - 1; i >= 0; i--) {
     if (one !== 0) {
       const tmp = (next * (depth + 1)) / ((i + 1) * one);
@@ -84,7 +104,9 @@ function expectation(t: Tree, k: number, s: number, into: Float64Array, scale: n
     for (let c = 0; c < s; c++) into[c]! += scale * t.values[k * s + c]!;
     return;
   }
-  const l = t.left[k]!, r = t.right[k]!, w = cover(t, k);
+  const l = t.left[k]!,
+    r = t.right[k]!,
+    w = cover(t, k);
   expectation(t, l, s, into, (scale * t.samples[l]!) / w);
   expectation(t, r, s, into, (scale * t.samples[r]!) / w);
 }
@@ -112,7 +134,13 @@ export function treeShap(forest: Forest, x: Float32Array, n: number): TreeShapVa
   trees.forEach((t, ti) => {
     const depth = (k: number): number => (t.feature[k]! < 0 ? 0 : 1 + Math.max(depth(t.left[k]!), depth(t.right[k]!)));
     for (let k = 0; k < t.feature.length; k++) {
-      if (t.feature[k]! >= 0 && !(cover(t, k) > 0)) throw argRangeError(fn, `forest tree ${ti} node ${k}`, 'a split whose children were reached by training draws', cover(t, k));
+      if (t.feature[k]! >= 0 && !(cover(t, k) > 0))
+        throw argRangeError(
+          fn,
+          `forest tree ${ti} node ${k}`,
+          'a split whose children were reached by training draws',
+          cover(t, k),
+        );
     }
     maxDepth = Math.max(maxDepth, depth(0));
   });
@@ -122,12 +150,25 @@ export function treeShap(forest: Forest, x: Float32Array, n: number): TreeShapVa
   // One path array for the whole recursion: each level copies its parent's path into the slot
   // after it, so the space is (depth + 1)(depth + 2) / 2 elements.
   const size = ((maxDepth + 2) * (maxDepth + 3)) / 2;
-  const path: PathArrays = { feature: new Int32Array(size), zero: new Float64Array(size), one: new Float64Array(size), w: new Float64Array(size) };
+  const path: PathArrays = {
+    feature: new Int32Array(size),
+    zero: new Float64Array(size),
+    one: new Float64Array(size),
+    w: new Float64Array(size),
+  };
   const scale = 1 / trees.length;
   for (let i = 0; i < n; i++) {
-    const row = i * f, out = i * s * f;
+    const row = i * f,
+      out = i * s * f;
     for (const t of trees) {
-      const recurse = (k: number, parentAt: number, depth: number, zero: number, one: number, feature: number): void => {
+      const recurse = (
+        k: number,
+        parentAt: number,
+        depth: number,
+        zero: number,
+        one: number,
+        feature: number,
+      ): void => {
         const at = parentAt + depth; // this level's slot begins after the parent's `depth` elements
         if (depth > 0) {
           path.feature.copyWithin(at, parentAt, parentAt + depth);
@@ -146,14 +187,18 @@ export function treeShap(forest: Forest, x: Float32Array, n: number): TreeShapVa
           return;
         }
         const goLeft = x[row + j]! <= t.threshold[k]!;
-        const hot = goLeft ? t.left[k]! : t.right[k]!, cold = goLeft ? t.right[k]! : t.left[k]!;
+        const hot = goLeft ? t.left[k]! : t.right[k]!,
+          cold = goLeft ? t.right[k]! : t.left[k]!;
         const w = cover(t, k);
-        let inZero = 1, inOne = 1, d = depth;
+        let inZero = 1,
+          inOne = 1,
+          d = depth;
         // A feature split on again: undo its earlier element so it enters the path once.
         let e = 0;
         while (e <= d && path.feature[at + e] !== j) e++;
         if (e <= d) {
-          inZero = path.zero[at + e]!; inOne = path.one[at + e]!;
+          inZero = path.zero[at + e]!;
+          inOne = path.one[at + e]!;
           unwindPath(path, at, d, e);
           d--;
         }

@@ -1,6 +1,17 @@
 import type { CvJobResult, GpModel } from './cv-jobs.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { combine, newSampleEdges, sampleFeatures, sampleRows, scoreKernel, scoreMembers, studyRow, type KeptModel, type SampleRows, type ScoringBasis } from './kept-models.js';
+import {
+  combine,
+  newSampleEdges,
+  sampleFeatures,
+  sampleRows,
+  scoreKernel,
+  scoreMembers,
+  studyRow,
+  type KeptModel,
+  type SampleRows,
+  type ScoringBasis,
+} from './kept-models.js';
 import type { StudyData } from './study-data.js';
 
 // Candidates: genotyped samples with no phenotype for a trait, predicted by each model fitted
@@ -28,7 +39,13 @@ export function keptModels(data: StudyData, finals: CvJobResult[]): KeptModel[] 
   for (const r of finals) {
     for (const pt of r.perTrait) {
       if (!pt.final) continue;
-      const shape = pt.final.members ? { f: data.f, ...(data.featureBlocks ? { blocks: data.featureBlocks } : {}), ...(r.job.model === 'hybrid' && data.covariates ? { covariates: data.covariates.width } : {}) } : undefined;
+      const shape = pt.final.members
+        ? {
+            f: data.f,
+            ...(data.featureBlocks ? { blocks: data.featureBlocks } : {}),
+            ...(r.job.model === 'hybrid' && data.covariates ? { covariates: data.covariates.width } : {}),
+          }
+        : undefined;
       out.push({ model: r.job.model, trait: data.traits[pt.trait]!, final: pt.final, ...(shape ? { shape } : {}) });
     }
   }
@@ -41,12 +58,20 @@ export function keptModels(data: StudyData, finals: CvJobResult[]): KeptModel[] 
  * the same genotypes); the GCN part as fitted, with the candidate in the graph (transductive).
  * across and gxe score each stage on the relationship (μ with the environment's level, α).
  */
-export function studyCandidates(basis: ScoringBasis, data: StudyData, finals: CvJobResult[], models: GpModel[]): CandidateRow[] {
+export function studyCandidates(
+  basis: ScoringBasis,
+  data: StudyData,
+  finals: CvJobResult[],
+  models: GpModel[],
+): CandidateRow[] {
   const rowsOf = new Map<number, SampleRows>();
   const rows = (i: number): SampleRows => {
     let r = rowsOf.get(i);
     if (!r) {
-      const given = basis.relationship === 'given' ? { row: data.grm.slice(i * data.n, (i + 1) * data.n), self: data.grm[i * data.n + i]! } : null;
+      const given =
+        basis.relationship === 'given'
+          ? { row: data.grm.slice(i * data.n, (i + 1) * data.n), self: data.grm[i * data.n + i]! }
+          : null;
       r = sampleRows(basis, basis.markers ? studyRow(basis, i) : null, given);
       rowsOf.set(i, r);
     }
@@ -59,7 +84,10 @@ export function studyCandidates(basis: ScoringBasis, data: StudyData, finals: Cv
       const kept: KeptModel = { model: r.job.model, trait, final: pt.final ?? {} };
       pt.test.forEach((i, q) => {
         const base = { id: data.ids[i]!, trait, model: r.job.model, rank: 0 };
-        if (!pt.final) { out.push({ ...base, prediction: pt.predicted[q]!, sd: null, reliability: null }); return; }
+        if (!pt.final) {
+          out.push({ ...base, prediction: pt.predicted[q]!, sd: null, reliability: null });
+          return;
+        }
         const kern = pt.final.kernel ? scoreKernel(basis, pt.final.kernel, rows(i)) : null;
         const members = pt.final.memberTest ? pt.final.memberTest.map((m) => m[q]!) : null;
         const dev = pt.final.deviation ? scoreKernel(basis, pt.final.deviation, rows(i)) : null;
@@ -80,10 +108,17 @@ export function rankCandidates(rows: CandidateRow[], traits: string[], models: G
     groups.get(key)!.push(r);
   }
   for (const g of groups.values()) {
-    g.sort((a, b) => (b.prediction - a.prediction) || (at.get(a)! - at.get(b)!));
-    g.forEach((r, k) => { r.rank = k + 1; });
+    g.sort((a, b) => b.prediction - a.prediction || at.get(a)! - at.get(b)!);
+    g.forEach((r, k) => {
+      r.rank = k + 1;
+    });
   }
-  return [...rows].sort((a, b) => traits.indexOf(a.trait) - traits.indexOf(b.trait) || models.indexOf(a.model) - models.indexOf(b.model) || a.rank - b.rank);
+  return [...rows].sort(
+    (a, b) =>
+      traits.indexOf(a.trait) - traits.indexOf(b.trait) ||
+      models.indexOf(a.model) - models.indexOf(b.model) ||
+      a.rank - b.rank,
+  );
 }
 
 /** The rows as CSV; numbers at full precision (shortest round-trip), so equal predictions read back as equal bits. */
@@ -93,15 +128,30 @@ export function candidatesCsv(rows: CandidateRow[]): string {
 }
 
 /** New samples for kept models: their ids, imputed dosage rows (marker runs) and relationship rows (runs made with a relationship file). */
-export interface NewSamples { ids: string[]; dosage: Float32Array[] | null; given: { rows: Float64Array[]; self: number[] } | null }
+export interface NewSamples {
+  ids: string[];
+  dosage: Float32Array[] | null;
+  given: { rows: Float64Array[]; self: number[] } | null;
+}
 
 /**
  * Every new sample scored by every kept model (graft predict): kernel and linear models by
  * scoreKernel, exactly as graft gp scores its candidates; GCN models with each sample joined
  * to the study's graph by the stored rule (scoreMembers). Rows ranked like candidates.csv.
  */
-export async function predictNewSamples(rt: Runtime, basis: ScoringBasis, kept: KeptModel[], s: NewSamples): Promise<CandidateRow[]> {
-  const rows = s.ids.map((_, q) => sampleRows(basis, s.dosage ? s.dosage[q]! : null, s.given ? { row: s.given.rows[q]!, self: s.given.self[q]! } : null));
+export async function predictNewSamples(
+  rt: Runtime,
+  basis: ScoringBasis,
+  kept: KeptModel[],
+  s: NewSamples,
+): Promise<CandidateRow[]> {
+  const rows = s.ids.map((_, q) =>
+    sampleRows(
+      basis,
+      s.dosage ? s.dosage[q]! : null,
+      s.given ? { row: s.given.rows[q]!, self: s.given.self[q]! } : null,
+    ),
+  );
   let graph: { features: Float32Array; edges: number[] }[] | null = null;
   const out: CandidateRow[] = [];
   for (const k of kept) {
@@ -113,9 +163,16 @@ export async function predictNewSamples(rt: Runtime, basis: ScoringBasis, kept: 
     s.ids.forEach((id, q) => {
       const kern = k.final.kernel ? scoreKernel(basis, k.final.kernel, rows[q]!) : null;
       const dev = k.final.deviation ? scoreKernel(basis, k.final.deviation, rows[q]!) : null;
-      out.push({ id, trait: k.trait, model: k.model, rank: 0, ...combine(k, kern, members ? members.map((m) => m[q]!) : null, dev) });
+      out.push({
+        id,
+        trait: k.trait,
+        model: k.model,
+        rank: 0,
+        ...combine(k, kern, members ? members.map((m) => m[q]!) : null, dev),
+      });
     });
   }
-  const traits = [...new Set(kept.map((k) => k.trait))], models = [...new Set(kept.map((k) => k.model))];
+  const traits = [...new Set(kept.map((k) => k.trait))],
+    models = [...new Set(kept.map((k) => k.model))];
   return rankCandidates(out, traits, models);
 }

@@ -10,7 +10,10 @@ import type { KernelScoring } from '../graph/gp-scoring.js';
 import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
 
 /** GCN members checkpoint their training into a job folder (JobStore) every `every` epochs. */
-export interface JobCheckpoints { dir: string; every: number }
+export interface JobCheckpoints {
+  dir: string;
+  every: number;
+}
 
 /**
  * gcn: the founding study's GCN (an ensemble); appnp: an MLP whose predictions are propagated
@@ -20,8 +23,31 @@ export interface JobCheckpoints { dir: string; every: number }
  * main effect over every environment of a long-format study; gxe: that main effect plus an
  * environment-specific deviation (multi-env.ts).
  */
-export type GpModel = 'gcn' | 'appnp' | 'hybrid' | 'stack' | 'boost' | 'gblup' | 'rkhs' | 'rkhs-ka' | 'rrblup' | 'across' | 'gxe';
-export const GP_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack', 'boost', 'gblup', 'rkhs', 'rkhs-ka', 'rrblup', 'across', 'gxe'];
+export type GpModel =
+  | 'gcn'
+  | 'appnp'
+  | 'hybrid'
+  | 'stack'
+  | 'boost'
+  | 'gblup'
+  | 'rkhs'
+  | 'rkhs-ka'
+  | 'rrblup'
+  | 'across'
+  | 'gxe';
+export const GP_MODELS: readonly GpModel[] = [
+  'gcn',
+  'appnp',
+  'hybrid',
+  'stack',
+  'boost',
+  'gblup',
+  'rkhs',
+  'rkhs-ka',
+  'rrblup',
+  'across',
+  'gxe',
+];
 /** Models that fit every environment of a long-format study (the others fit one trait column each). */
 export const ACROSS_ENV_MODELS: readonly GpModel[] = ['across', 'gxe'];
 /** Models that train GCNs: one job per trait, checkpointed. */
@@ -29,32 +55,51 @@ export const GCN_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack'
 
 /** What each model is, for the report: propagation over the sample graph, a kernel, or linear in the markers. */
 export const GP_FAMILY: Record<GpModel, 'graph' | 'kernel' | 'linear'> = {
-  gcn: 'graph', appnp: 'graph', hybrid: 'graph', stack: 'graph', boost: 'graph', gblup: 'kernel', rkhs: 'kernel', 'rkhs-ka': 'kernel', rrblup: 'linear', across: 'kernel', gxe: 'kernel',
+  gcn: 'graph',
+  appnp: 'graph',
+  hybrid: 'graph',
+  stack: 'graph',
+  boost: 'graph',
+  gblup: 'kernel',
+  rkhs: 'kernel',
+  'rkhs-ka': 'kernel',
+  rrblup: 'linear',
+  across: 'kernel',
+  gxe: 'kernel',
 };
 
 /** One line per model, for the report. */
 export const GP_MODEL_TEXT: Record<GpModel, string> = {
-  gcn: 'the founding study\'s GCN on the sample graph (an ensemble of seeds)',
-  appnp: 'a two-layer MLP on the features, its predictions propagated by personalized PageRank over the sample graph (10 steps, α = 0.1; an ensemble of seeds)',
+  gcn: "the founding study's GCN on the sample graph (an ensemble of seeds)",
+  appnp:
+    'a two-layer MLP on the features, its predictions propagated by personalized PageRank over the sample graph (10 steps, α = 0.1; an ensemble of seeds)',
   hybrid: 'the GCN with a dense branch on the covariates, joined before the head',
-  stack: 'the GCN and RKHS blended, the weight fitted on an inner validation split of each training fold (info: w_graph)',
-  boost: 'RKHS plus a GCN fitted to RKHS\'s training residuals',
+  stack:
+    'the GCN and RKHS blended, the weight fitted on an inner validation split of each training fold (info: w_graph)',
+  boost: "RKHS plus a GCN fitted to RKHS's training residuals",
   gblup: 'the mixed model with the genomic relationship (REML)',
   rkhs: 'the mixed model with a Gaussian kernel of marker distance, bandwidth by REML (info: theta)',
   'rkhs-ka': 'the average of three Gaussian kernels, weights by REML',
   rrblup: 'ridge regression on the markers, λ by REML',
-  across: 'GBLUP of the genotype main effect fitted on every environment\'s training records, plus the environment\'s mean',
-  gxe: 'the across model plus a GBLUP of the target environment\'s residuals (G + G×E, fitted stagewise)',
+  across:
+    "GBLUP of the genotype main effect fitted on every environment's training records, plus the environment's mean",
+  gxe: "the across model plus a GBLUP of the target environment's residuals (G + G×E, fitted stagewise)",
 };
 
 /** Gaussian kernels of a study's relationship, made once per thread and data set (n² exponentials each). */
 const gaussianKernels = new WeakMap<Float64Array, Map<number, Float64Array>>();
 function kernelsAt(data: StudyData, thetas: readonly number[]): Float64Array[] {
   let byTheta = gaussianKernels.get(data.grm);
-  if (!byTheta) { byTheta = new Map(); gaussianKernels.set(data.grm, byTheta); }
+  if (!byTheta) {
+    byTheta = new Map();
+    gaussianKernels.set(data.grm, byTheta);
+  }
   return thetas.map((t) => {
     let k = byTheta!.get(t);
-    if (!k) { k = gaussianKernel(data.grm, data.n, t); byTheta!.set(t, k); }
+    if (!k) {
+      k = gaussianKernel(data.grm, data.n, t);
+      byTheta!.set(t, k);
+    }
     return k;
   });
 }
@@ -95,7 +140,11 @@ export interface KernelState extends KernelScoring {
 }
 
 /** One GCN member fitted on every phenotyped sample: prediction = output · scale.sd + scale.mean. */
-export interface MemberState { seed: number; scale: { mean: number; sd: number }; weights: Map<string, Float32Array> }
+export interface MemberState {
+  seed: number;
+  scale: { mean: number; sd: number };
+  weights: Map<string, Float32Array>;
+}
 
 /** What a final fit keeps: the kernel part, the GCN members, the stack's blend weight, and the members' predictions of the candidates. */
 export interface FinalState {
@@ -120,7 +169,14 @@ export interface CvJobResult {
 export type FoldPlan = Int32Array[];
 
 /** Runs one job; the result depends only on the job and the data, never on the thread it ran on. */
-export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, job: CvJob, gcn: GcnRegressorConfig, checkpoints?: JobCheckpoints): Promise<CvJobResult> {
+export async function runCvJob(
+  rt: Runtime,
+  data: StudyData,
+  folds: FoldPlan,
+  job: CvJob,
+  gcn: GcnRegressorConfig,
+  checkpoints?: JobCheckpoints,
+): Promise<CvJobResult> {
   const t0 = performance.now();
   const fold = folds[job.repeat]!;
   // Training-block decompositions by training set, then by kernel: the traits of a job with the same missing values share them.
@@ -129,58 +185,137 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
   const perTrait: CvJobResult['perTrait'] = [];
   for (const t of job.traits) {
     const y = data.y[t]!;
-    const train: number[] = [], test: number[] = [];
+    const train: number[] = [],
+      test: number[] = [];
     for (let i = 0; i < data.n; i++) {
-      if (job.final) { (Number.isFinite(y[i]!) ? train : test).push(i); continue; }
+      if (job.final) {
+        (Number.isFinite(y[i]!) ? train : test).push(i);
+        continue;
+      }
       if (!Number.isFinite(y[i]!) || fold[i] === 0) continue;
       (fold[i] === job.fold ? test : train).push(i);
     }
-    if (test.length === 0 && !job.final) { perTrait.push({ trait: t, test, predicted: [], info: {} }); continue; }
-    const trainIdx = Int32Array.from(train), testIdx = Int32Array.from(test);
+    if (test.length === 0 && !job.final) {
+      perTrait.push({ trait: t, test, predicted: [], info: {} });
+      continue;
+    }
+    const trainIdx = Int32Array.from(train),
+      testIdx = Int32Array.from(test);
     const key = train.join(',');
     if (!bases.has(key)) bases.set(key, new Map());
     const trainBases = bases.get(key)!;
     /** The RKHS fit of this fold and trait (θ by REML), which stack and boost build on. */
-    const rkhsOnFold = () => fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, Float64Array.from(train, (i) => y[i]!), trainBases);
+    const rkhsOnFold = () =>
+      fitRkhs(
+        kernelsAt(data, RKHS_BANDWIDTHS),
+        RKHS_BANDWIDTHS,
+        data.n,
+        trainIdx,
+        Float64Array.from(train, (i) => y[i]!),
+        trainBases,
+      );
     /** A final fit's kernel part as kept; with `pev`, (K + δI)⁻¹ from the training block's decomposition too. */
-    const kept = (kernel: KernelState['kernel'], fit: KernelFit, kFull: Float64Array, pev: boolean, extra: Partial<KernelState> = {}): KernelState => ({
-      kernel, ...extra, mu: fit.mu, alpha: fit.alpha, train: trainIdx, sigmaG2: fit.sigmaG2, delta: fit.delta, h2: fit.h2,
+    const kept = (
+      kernel: KernelState['kernel'],
+      fit: KernelFit,
+      kFull: Float64Array,
+      pev: boolean,
+      extra: Partial<KernelState> = {},
+    ): KernelState => ({
+      kernel,
+      ...extra,
+      mu: fit.mu,
+      alpha: fit.alpha,
+      train: trainIdx,
+      sigmaG2: fit.sigmaG2,
+      delta: fit.delta,
+      h2: fit.h2,
       ...(pev ? { vinv: vInverse(cachedBasis(kFull, data.n, trainIdx, trainBases), fit.delta) } : {}),
     });
     if (job.model === 'gblup' || job.model === 'rrblup') {
       const k = job.model === 'gblup' ? data.grm : data.markerKernel;
-      const fit = fitKernelReml(cachedBasis(k, data.n, trainIdx, trainBases), Float64Array.from(train, (i) => y[i]!));
+      const fit = fitKernelReml(
+        cachedBasis(k, data.n, trainIdx, trainBases),
+        Float64Array.from(train, (i) => y[i]!),
+      );
       const pred = predictKernel(fit, k, data.n, trainIdx, testIdx);
       perTrait.push({
-        trait: t, test, predicted: Array.from(pred), info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 },
-        ...(job.final ? { final: { kernel: kept(job.model === 'gblup' ? 'grm' : 'marker', fit, k, job.model === 'gblup') } } : {}),
+        trait: t,
+        test,
+        predicted: Array.from(pred),
+        info: job.model === 'gblup' ? { h2: fit.h2, delta: fit.delta } : { lambda: fit.delta, h2: fit.h2 },
+        ...(job.final
+          ? { final: { kernel: kept(job.model === 'gblup' ? 'grm' : 'marker', fit, k, job.model === 'gblup') } }
+          : {}),
       });
     } else if (job.model === 'rkhs' || job.model === 'rkhs-ka') {
       const yTrain = Float64Array.from(train, (i) => y[i]!);
-      const choice = job.model === 'rkhs'
-        ? fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases)
-        : fitKernelAverage(kernelsAt(data, KERNEL_AVERAGE_BANDWIDTHS), data.n, trainIdx, yTrain, mixes, trainBases);
+      const choice =
+        job.model === 'rkhs'
+          ? fitRkhs(kernelsAt(data, RKHS_BANDWIDTHS), RKHS_BANDWIDTHS, data.n, trainIdx, yTrain, trainBases)
+          : fitKernelAverage(kernelsAt(data, KERNEL_AVERAGE_BANDWIDTHS), data.n, trainIdx, yTrain, mixes, trainBases);
       const pred = predictKernel(choice.fit, choice.kernel, data.n, trainIdx, testIdx);
       const info: Record<string, number> = { h2: choice.fit.h2, delta: choice.fit.delta };
       if (choice.theta !== undefined) info['theta'] = choice.theta;
-      choice.weights?.forEach((w, k) => { info[`w${k + 1}`] = w; });
-      const extra: Partial<KernelState> = choice.theta !== undefined ? { theta: choice.theta } : { thetas: [...KERNEL_AVERAGE_BANDWIDTHS], weights: choice.weights! };
-      perTrait.push({ trait: t, test, predicted: Array.from(pred), info, ...(job.final ? { final: { kernel: kept(job.model === 'rkhs' ? 'gaussian' : 'average', choice.fit, choice.kernel, true, extra) } } : {}) });
+      choice.weights?.forEach((w, k) => {
+        info[`w${k + 1}`] = w;
+      });
+      const extra: Partial<KernelState> =
+        choice.theta !== undefined
+          ? { theta: choice.theta }
+          : { thetas: [...KERNEL_AVERAGE_BANDWIDTHS], weights: choice.weights! };
+      perTrait.push({
+        trait: t,
+        test,
+        predicted: Array.from(pred),
+        info,
+        ...(job.final
+          ? {
+              final: {
+                kernel: kept(job.model === 'rkhs' ? 'gaussian' : 'average', choice.fit, choice.kernel, true, extra),
+              },
+            }
+          : {}),
+      });
     } else if (ACROSS_ENV_MODELS.includes(job.model)) {
       const me = data.multiEnv;
       if (!me) throw new GraftError(`the ${job.model} model needs long-format phenotypes (options.long)`);
       const columns = me.traitOf.flatMap((tr, c) => (tr === me.traitOf[t] ? [c] : []));
       const hidden = job.final ? () => false : hiddenRecords(me.scheme, fold, job.fold, t);
       // Kept: μ (the environment's level in it), α and the training genotypes of each stage, scored on the relationship.
-      const grmState = (s: { mu: number; alpha: Float64Array; train: Int32Array }, f: KernelFit): KernelState => ({ kernel: 'grm', mu: s.mu, alpha: s.alpha, train: s.train, sigmaG2: f.sigmaG2, delta: f.delta, h2: f.h2 });
+      const grmState = (s: { mu: number; alpha: Float64Array; train: Int32Array }, f: KernelFit): KernelState => ({
+        kernel: 'grm',
+        mu: s.mu,
+        alpha: s.alpha,
+        train: s.train,
+        sigmaG2: f.sigmaG2,
+        delta: f.delta,
+        h2: f.h2,
+      });
       if (job.model === 'across') {
         const a = fitAcrossEnvironments(data.grm, data.n, data.y, columns, t, hidden, testIdx);
-        perTrait.push({ trait: t, test, predicted: Array.from(a.predicted), info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records }, ...(job.final ? { final: { kernel: grmState(a.scoring, a.fit) } } : {}) });
+        perTrait.push({
+          trait: t,
+          test,
+          predicted: Array.from(a.predicted),
+          info: { h2: a.fit.h2, delta: a.fit.delta, genotypes: a.genotypes, records: a.records },
+          ...(job.final ? { final: { kernel: grmState(a.scoring, a.fit) } } : {}),
+        });
       } else {
         const a = fitGxE(data.grm, data.n, data.y, columns, t, hidden, testIdx);
         perTrait.push({
-          trait: t, test, predicted: Array.from(a.predicted), info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) },
-          ...(job.final ? { final: { kernel: grmState(a.scoring, a.main), ...(a.deviation ? { deviation: grmState(a.deviationScoring!, a.deviation) } : {}) } } : {}),
+          trait: t,
+          test,
+          predicted: Array.from(a.predicted),
+          info: { delta: a.main.delta, ...(a.deviation ? { delta_ge: a.deviation.delta } : {}) },
+          ...(job.final
+            ? {
+                final: {
+                  kernel: grmState(a.scoring, a.main),
+                  ...(a.deviation ? { deviation: grmState(a.deviationScoring!, a.deviation) } : {}),
+                },
+              }
+            : {}),
         });
       }
     } else if (job.model === 'stack') {
@@ -188,32 +323,69 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
       // GCN members choose their epoch on it, RKHS (at the bandwidth chosen) is refitted without it.
       const rk = rkhsOnFold();
       const val = innerValidation(trainIdx, gcn.valFraction, gcn.seed + 1000 * job.repeat + job.fold + 0x57ac);
-      const held = new Set(val), inner = Int32Array.from(train.filter((i) => !held.has(i)));
-      const innerFit = fitKernelReml(cachedBasis(rk.kernel, data.n, inner), Float64Array.from(inner, (i) => y[i]!));
+      const held = new Set(val),
+        inner = Int32Array.from(train.filter((i) => !held.has(i)));
+      const innerFit = fitKernelReml(
+        cachedBasis(rk.kernel, data.n, inner),
+        Float64Array.from(inner, (i) => y[i]!),
+      );
       const kVal = predictKernel(innerFit, rk.kernel, data.n, inner, val);
       const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints, val);
-      const w = blendWeight(Array.from(val, (i) => y[i]!), Array.from(val, (i) => g.mean[i]!), kVal);
+      const w = blendWeight(
+        Array.from(val, (i) => y[i]!),
+        Array.from(val, (i) => g.mean[i]!),
+        kVal,
+      );
       const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
       perTrait.push({
-        trait: t, test, predicted: test.map((i, q) => w * g.mean[i]! + (1 - w) * kTest[q]!), info: { w_graph: w, theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members },
-        ...(job.final ? { final: { kernel: kept('gaussian', rk.fit, rk.kernel, false, { theta: rk.theta! }), ...finalMembers(g, test, gcn), blend: w } } : {}),
+        trait: t,
+        test,
+        predicted: test.map((i, q) => w * g.mean[i]! + (1 - w) * kTest[q]!),
+        info: { w_graph: w, theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members },
+        ...(job.final
+          ? {
+              final: {
+                kernel: kept('gaussian', rk.fit, rk.kernel, false, { theta: rk.theta! }),
+                ...finalMembers(g, test, gcn),
+                blend: w,
+              },
+            }
+          : {}),
       });
     } else if (job.model === 'boost') {
       // The GCN learns what RKHS's fit leaves over on the training samples; the two add up.
       const rk = rkhsOnFold();
       const fitted = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, trainIdx);
       const residual = new Float64Array(data.n).fill(NaN);
-      train.forEach((i, q) => { residual[i] = y[i]! - fitted[q]!; });
+      train.forEach((i, q) => {
+        residual[i] = y[i]! - fitted[q]!;
+      });
       const g = await gcnEnsemble(rt, data, job, residual, trainIdx, gcn, checkpoints);
       const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
       perTrait.push({
-        trait: t, test, predicted: test.map((i, q) => kTest[q]! + g.mean[i]!), info: { theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members },
-        ...(job.final ? { final: { kernel: kept('gaussian', rk.fit, rk.kernel, false, { theta: rk.theta! }), ...finalMembers(g, test, gcn) } } : {}),
+        trait: t,
+        test,
+        predicted: test.map((i, q) => kTest[q]! + g.mean[i]!),
+        info: { theta: rk.theta!, best_epoch: g.bestEpoch, members: g.members },
+        ...(job.final
+          ? {
+              final: {
+                kernel: kept('gaussian', rk.fit, rk.kernel, false, { theta: rk.theta! }),
+                ...finalMembers(g, test, gcn),
+              },
+            }
+          : {}),
       });
     } else {
       const c = job.model === 'appnp' ? { ...gcn, architecture: 'appnp' as const } : gcn;
       const g = await gcnEnsemble(rt, data, job, y, trainIdx, c, checkpoints);
-      perTrait.push({ trait: t, test, predicted: test.map((i) => g.mean[i]!), info: { best_epoch: g.bestEpoch, members: g.members }, ...(job.final ? { final: finalMembers(g, test, c) } : {}) });
+      perTrait.push({
+        trait: t,
+        test,
+        predicted: test.map((i) => g.mean[i]!),
+        info: { best_epoch: g.bestEpoch, members: g.members },
+        ...(job.final ? { final: finalMembers(g, test, c) } : {}),
+      });
     }
   }
   return { job, perTrait, ms: performance.now() - t0 };
@@ -223,7 +395,16 @@ export async function runCvJob(rt: Runtime, data: StudyData, folds: FoldPlan, jo
  * A job's GCN ensemble (or its one member, job.member) fitted to `y` on the training nodes:
  * the members' predictions of every node averaged in member order, and their mean best epoch.
  */
-async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64Array, trainIdx: Int32Array, gcn: GcnRegressorConfig, checkpoints: JobCheckpoints | undefined, validation?: Int32Array): Promise<Ensemble> {
+async function gcnEnsemble(
+  rt: Runtime,
+  data: StudyData,
+  job: CvJob,
+  y: Float64Array,
+  trainIdx: Int32Array,
+  gcn: GcnRegressorConfig,
+  checkpoints: JobCheckpoints | undefined,
+  validation?: Int32Array,
+): Promise<Ensemble> {
   const all = Math.max(1, gcn.ensemble);
   const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
   const members = chosen.length;
@@ -233,13 +414,24 @@ async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64A
   for (const e of chosen) {
     // A final fit's members take the seeds graft explain's full fits take (fullFitSeed, explain/genomic.ts), so the ensemble kept for it is the one it would fit.
     const seed = job.final ? gcn.seed + 100_003 * e + 7_919 : gcn.seed + 1000 * job.repeat + job.fold + 100_003 * e;
-    const r = await trainGcnRegressor(rt, {
-      n: data.n, features: data.features, f: data.f, src: data.src, dst: data.dst, y, train: trainIdx,
-      ...(data.edgeWeights ? { edgeWeights: data.edgeWeights } : {}),
-      ...(validation ? { validation } : {}),
-      ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
-      ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
-    }, { ...gcn, seed }, checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {});
+    const r = await trainGcnRegressor(
+      rt,
+      {
+        n: data.n,
+        features: data.features,
+        f: data.f,
+        src: data.src,
+        dst: data.dst,
+        y,
+        train: trainIdx,
+        ...(data.edgeWeights ? { edgeWeights: data.edgeWeights } : {}),
+        ...(validation ? { validation } : {}),
+        ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
+        ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
+      },
+      { ...gcn, seed },
+      checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {},
+    );
     for (let i = 0; i < data.n; i++) mean[i]! += r.predictions[i]!;
     bestEpoch += r.bestEpoch / members;
     if (job.final) kept.push({ state: { seed, scale: r.scale, weights: r.weights }, predictions: r.predictions });
@@ -248,20 +440,32 @@ async function gcnEnsemble(rt: Runtime, data: StudyData, job: CvJob, y: Float64A
   return { mean, bestEpoch, members, kept };
 }
 
-interface Ensemble { mean: Float64Array; bestEpoch: number; members: number; kept: { state: MemberState; predictions: Float64Array }[] }
+interface Ensemble {
+  mean: Float64Array;
+  bestEpoch: number;
+  members: number;
+  kept: { state: MemberState; predictions: Float64Array }[];
+}
 
 /** A final fit's GCN members, their config and their predictions of the test samples. */
 function finalMembers(g: Ensemble, test: number[], config: GcnRegressorConfig): FinalState {
-  return { members: g.kept.map((k) => k.state), config, memberTest: g.kept.map((k) => Float64Array.from(test, (i) => k.predictions[i]!)) };
+  return {
+    members: g.kept.map((k) => k.state),
+    config,
+    memberTest: g.kept.map((k) => Float64Array.from(test, (i) => k.predictions[i]!)),
+  };
 }
 
 /** (K + δI)⁻¹ = Q·(Λ + δ)⁻¹·Qᵀ from the training block's decomposition. */
 function vInverse(b: KernelBasis, delta: number): Float64Array {
-  const { n, eig } = b, out = new Float64Array(n * n);
+  const { n, eig } = b,
+    out = new Float64Array(n * n);
   for (let k = 0; k < n; k++) {
-    const w = 1 / (eig.values[k]! + delta), v = eig.vectors.subarray(k * n, k * n + n);
+    const w = 1 / (eig.values[k]! + delta),
+      v = eig.vectors.subarray(k * n, k * n + n);
     for (let a = 0; a < n; a++) {
-      const va = v[a]! * w, row = a * n;
+      const va = v[a]! * w,
+        row = a * n;
       for (let c = 0; c < n; c++) out[row + c]! += va * v[c]!;
     }
   }
@@ -277,12 +481,27 @@ export function planFinalJobs(models: GpModel[], traits: number): CvJob[] {
 export function planJobs(models: GpModel[], repeats: number, k: number, traits: number): CvJob[] {
   const jobs: CvJob[] = [];
   for (const model of [...models].sort((a, b) => weight(b) - weight(a))) {
-    for (let r = 0; r < repeats; r++) for (let f = 1; f <= k; f++) {
-      if (GCN_MODELS.includes(model)) for (let t = 0; t < traits; t++) jobs.push({ model, repeat: r, fold: f, traits: [t] });
-      else jobs.push({ model, repeat: r, fold: f, traits: Array.from({ length: traits }, (_, t) => t) });
-    }
+    for (let r = 0; r < repeats; r++)
+      for (let f = 1; f <= k; f++) {
+        if (GCN_MODELS.includes(model))
+          for (let t = 0; t < traits; t++) jobs.push({ model, repeat: r, fold: f, traits: [t] });
+        else jobs.push({ model, repeat: r, fold: f, traits: Array.from({ length: traits }, (_, t) => t) });
+      }
   }
   return jobs;
 }
 
-const weight = (m: GpModel): number => (m === 'hybrid' ? 3 : m === 'stack' || m === 'boost' ? 2.2 : m === 'gcn' || m === 'appnp' ? 2 : m === 'rkhs-ka' ? 1.8 : m === 'rkhs' ? 1.5 : m === 'rrblup' || m === 'across' || m === 'gxe' ? 1 : 0);
+const weight = (m: GpModel): number =>
+  m === 'hybrid'
+    ? 3
+    : m === 'stack' || m === 'boost'
+      ? 2.2
+      : m === 'gcn' || m === 'appnp'
+        ? 2
+        : m === 'rkhs-ka'
+          ? 1.8
+          : m === 'rkhs'
+            ? 1.5
+            : m === 'rrblup' || m === 'across' || m === 'gxe'
+              ? 1
+              : 0;

@@ -36,10 +36,18 @@ export interface CvRunOptions {
  * come back in job order and are the same bits either way: a job's arithmetic does not
  * depend on where it runs.
  */
-export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number, o: CvRunOptions = {}): Promise<CvJobResult[]> {
+export async function runCvJobs(
+  init: CvPoolInit,
+  jobs: CvJob[],
+  threads: number,
+  o: CvRunOptions = {},
+): Promise<CvJobResult[]> {
   let done = 0;
   const finish = (r: CvJobResult, reused: boolean): CvJobResult => {
-    if (!reused) { if (r.job.final) o.cache?.forget?.(r.job); else o.cache?.save(r); } // final fits hold weights: run again on resume, never cached
+    if (!reused) {
+      if (r.job.final) o.cache?.forget?.(r.job);
+      else o.cache?.save(r);
+    } // final fits hold weights: run again on resume, never cached
     o.onDone?.(r, ++done, reused);
     return r;
   };
@@ -55,14 +63,16 @@ export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number
       }
     }
   };
-  const cached = jobs.map((j) => (j.final ? null : o.cache?.load(j) ?? null));
+  const cached = jobs.map((j) => (j.final ? null : (o.cache?.load(j) ?? null)));
   if (threads <= 1) {
     const rt = await Runtime.create({ threads: 1 });
     try {
       const out: CvJobResult[] = [];
       for (const [i, j] of jobs.entries()) {
         const c = cached[i];
-        out.push(c ? finish(c, true) : finish(await runCvJob(rt, init.data, init.folds, j, init.gcn, init.checkpoints), false));
+        out.push(
+          c ? finish(c, true) : finish(await runCvJob(rt, init.data, init.folds, j, init.gcn, init.checkpoints), false),
+        );
       }
       return out;
     } finally {
@@ -71,13 +81,19 @@ export async function runCvJobs(init: CvPoolInit, jobs: CvJob[], threads: number
   }
   const pool = new Piscina({
     filename: `${packageRoot()}/dist/src/genomics/cv-worker.js`,
-    minThreads: threads, maxThreads: threads, workerData: init,
+    minThreads: threads,
+    maxThreads: threads,
+    workerData: init,
   });
   try {
-    return await Promise.all(jobs.map((j, i) => {
-      const c = cached[i];
-      return c ? Promise.resolve(finish(c, true)) : withRetries(j, () => pool.run(j) as Promise<CvJobResult>).then((r) => finish(r, false));
-    }));
+    return await Promise.all(
+      jobs.map((j, i) => {
+        const c = cached[i];
+        return c
+          ? Promise.resolve(finish(c, true))
+          : withRetries(j, () => pool.run(j) as Promise<CvJobResult>).then((r) => finish(r, false));
+      }),
+    );
   } finally {
     await pool.destroy();
   }

@@ -25,11 +25,17 @@ export interface JobIdentity {
   inputs: Record<string, string>;
 }
 
-interface Manifest { format: string; settings: Record<string, unknown>; inputs: Record<string, { path: string; sha256: string }> }
+interface Manifest {
+  format: string;
+  settings: Record<string, unknown>;
+  inputs: Record<string, { path: string; sha256: string }>;
+}
 
 /** A job's file name: model, repeat, fold, traits, member (all 1-based where people count). */
 export function jobKey(job: CvJob): string {
-  return job.final ? `${job.model}-final-t${job.traits.join('.')}` : `${job.model}-r${job.repeat + 1}-f${job.fold}-t${job.traits.join('.')}${job.member === undefined ? '' : `-m${job.member}`}`;
+  return job.final
+    ? `${job.model}-final-t${job.traits.join('.')}`
+    : `${job.model}-r${job.repeat + 1}-f${job.fold}-t${job.traits.join('.')}${job.member === undefined ? '' : `-m${job.member}`}`;
 }
 
 /** The SHA-256 of an input file; an unreadable one is one line naming it. */
@@ -54,14 +60,19 @@ function leaves(v: unknown, at: string, out: Map<string, string>): Map<string, s
 /** The differences between two manifests, as "what: then …, now …" phrases. */
 function differences(then: Manifest, now: Manifest): string[] {
   const out: string[] = [];
-  const a = leaves(then.settings, '', new Map()), b = leaves(now.settings, '', new Map());
+  const a = leaves(then.settings, '', new Map()),
+    b = leaves(now.settings, '', new Map());
   for (const k of new Set([...a.keys(), ...b.keys()])) {
     if (a.get(k) !== b.get(k)) out.push(`setting ${k}: ${a.get(k) ?? 'unset'} then, ${b.get(k) ?? 'unset'} now`);
   }
   for (const k of new Set([...Object.keys(then.inputs), ...Object.keys(now.inputs)])) {
-    const a = then.inputs[k], b = now.inputs[k];
+    const a = then.inputs[k],
+      b = now.inputs[k];
     if (!a || !b) out.push(`input ${k}: ${a ? a.path : 'none'} then, ${b ? b.path : 'none'} now`);
-    else if (a.sha256 !== b.sha256) out.push(`input ${k} (${b.path}): its content changed (SHA-256 ${a.sha256.slice(0, 12)}… then, ${b.sha256.slice(0, 12)}… now)`);
+    else if (a.sha256 !== b.sha256)
+      out.push(
+        `input ${k} (${b.path}): its content changed (SHA-256 ${a.sha256.slice(0, 12)}… then, ${b.sha256.slice(0, 12)}… now)`,
+      );
   }
   return out;
 }
@@ -76,11 +87,13 @@ export class JobStore {
    */
   static async open(dir: string, identity: JobIdentity, resume: boolean): Promise<JobStore> {
     const inputs: Manifest['inputs'] = {};
-    for (const [role, path] of Object.entries(identity.inputs)) inputs[role] = { path, sha256: await inputSha256(path) };
+    for (const [role, path] of Object.entries(identity.inputs))
+      inputs[role] = { path, sha256: await inputSha256(path) };
     const now: Manifest = { format: JOB_FORMAT, settings: identity.settings, inputs };
     const file = join(dir, 'manifest.json');
     if (existsSync(file)) {
-      if (!resume) throw new GraftError(`${dir} holds the jobs of an earlier study: resume it, or start in another folder`);
+      if (!resume)
+        throw new GraftError(`${dir} holds the jobs of an earlier study: resume it, or start in another folder`);
       let then: Manifest;
       try {
         then = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
@@ -88,7 +101,10 @@ export class JobStore {
         throw new GraftError(`${file}: cannot read the job manifest: ${(err as Error).message}`);
       }
       const diff = differences(then, now);
-      if (diff.length) throw new GraftError(`${file}: cannot resume: the finished jobs were computed from other settings or inputs (${diff.join('; ')})`);
+      if (diff.length)
+        throw new GraftError(
+          `${file}: cannot resume: the finished jobs were computed from other settings or inputs (${diff.join('; ')})`,
+        );
     } else {
       ensureDir(dir);
       writeJsonAtomic(file, now);
@@ -134,9 +150,9 @@ export class JobStore {
   /** Removes a job's training checkpoints (a finished job's, or a final fit's, whose result is not kept). */
   forget(job: CvJob): void {
     const prefix = `${jobKey(job)}-m`;
-    for (const f of readdirSync(this.dir)) if (f.startsWith(prefix) && f.includes('.safetensors')) rmSync(join(this.dir, f), { force: true });
+    for (const f of readdirSync(this.dir))
+      if (f.startsWith(prefix) && f.includes('.safetensors')) rmSync(join(this.dir, f), { force: true });
   }
-
 }
 
 /** Where member `member` of a GCN job keeps its training checkpoint in a job folder. */

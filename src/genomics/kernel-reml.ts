@@ -64,7 +64,10 @@ export function fitKernelReml(b: KernelBasis, y: Float64Array): KernelFit {
     qy[k] = s;
   }
   const parts = (delta: number): { ll: number; mu: number; ypy: number } => {
-    let logdet = 0, xvx = 0, xvy = 0, yvy = 0;
+    let logdet = 0,
+      xvx = 0,
+      xvy = 0,
+      yvy = 0;
     for (let k = 0; k < n; k++) {
       const w = 1 / (lam[k]! + delta);
       logdet += Math.log(lam[k]! + delta);
@@ -72,32 +75,53 @@ export function fitKernelReml(b: KernelBasis, y: Float64Array): KernelFit {
       xvy += q1[k]! * qy[k]! * w;
       yvy += qy[k]! * qy[k]! * w;
     }
-    const mu = xvy / xvx, ypy = Math.max(1e-300, yvy - xvy * mu);
+    const mu = xvy / xvx,
+      ypy = Math.max(1e-300, yvy - xvy * mu);
     return { ll: -0.5 * (logdet + Math.log(xvx) + (n - 1) * Math.log(ypy)), mu, ypy };
   };
   // Grid over log10 δ in [-5, 5], then golden section around the best point.
-  let bestT = 0, bestLl = -Infinity;
+  let bestT = 0,
+    bestLl = -Infinity;
   for (let t = -5; t <= 5 + 1e-9; t += 0.1) {
     const ll = parts(10 ** t).ll;
-    if (ll > bestLl) { bestLl = ll; bestT = t; }
+    if (ll > bestLl) {
+      bestLl = ll;
+      bestT = t;
+    }
   }
-  let lo = bestT - 0.1, hi = bestT + 0.1;
+  let lo = bestT - 0.1,
+    hi = bestT + 0.1;
   const g = (Math.sqrt(5) - 1) / 2;
-  let c = hi - g * (hi - lo), d = lo + g * (hi - lo);
-  let fc = parts(10 ** c).ll, fd = parts(10 ** d).ll;
+  let c = hi - g * (hi - lo),
+    d = lo + g * (hi - lo);
+  let fc = parts(10 ** c).ll,
+    fd = parts(10 ** d).ll;
   for (let it = 0; it < 60; it++) {
-    if (fc > fd) { hi = d; d = c; fd = fc; c = hi - g * (hi - lo); fc = parts(10 ** c).ll; }
-    else { lo = c; c = d; fc = fd; d = lo + g * (hi - lo); fd = parts(10 ** d).ll; }
+    if (fc > fd) {
+      hi = d;
+      d = c;
+      fd = fc;
+      c = hi - g * (hi - lo);
+      fc = parts(10 ** c).ll;
+    } else {
+      lo = c;
+      c = d;
+      fc = fd;
+      d = lo + g * (hi - lo);
+      fd = parts(10 ** d).ll;
+    }
   }
   const delta = 10 ** ((lo + hi) / 2);
   const { ll, mu, ypy } = parts(delta);
-  const sigmaG2 = ypy / (n - 1), sigmaE2 = delta * sigmaG2;
+  const sigmaG2 = ypy / (n - 1),
+    sigmaE2 = delta * sigmaG2;
   // α = Q (Λ + δ)⁻¹ Qᵀ (y − 1μ)
   const t = new Float64Array(n);
   for (let k = 0; k < n; k++) t[k] = (qy[k]! - mu * q1[k]!) / (lam[k]! + delta);
   const alpha = new Float64Array(n);
   for (let k = 0; k < n; k++) {
-    const tk = t[k]!, row = k * n;
+    const tk = t[k]!,
+      row = k * n;
     for (let i = 0; i < n; i++) alpha[i]! += eig.vectors[row + i]! * tk;
   }
   let meanDiag = 0;
@@ -107,7 +131,13 @@ export function fitKernelReml(b: KernelBasis, y: Float64Array): KernelFit {
 }
 
 /** μ̂ + K[s, train]·α for each sample s of `rows`, from the full n×n kernel. */
-export function predictKernel(fit: KernelFit, kFull: Float64Array, nFull: number, train: Int32Array, rows: Int32Array): Float64Array {
+export function predictKernel(
+  fit: KernelFit,
+  kFull: Float64Array,
+  nFull: number,
+  train: Int32Array,
+  rows: Int32Array,
+): Float64Array {
   const out = new Float64Array(rows.length);
   rows.forEach((s, r) => {
     let acc = fit.mu;
@@ -120,7 +150,8 @@ export function predictKernel(fit: KernelFit, kFull: Float64Array, nFull: number
 
 /** The training block K[train, train] of a full kernel. */
 export function trainBlock(kFull: Float64Array, nFull: number, train: Int32Array): Float64Array {
-  const n = train.length, out = new Float64Array(n * n);
+  const n = train.length,
+    out = new Float64Array(n * n);
   for (let a = 0; a < n; a++) {
     const base = train[a]! * nFull;
     for (let b = 0; b < n; b++) out[a * n + b] = kFull[base + train[b]!]!;
@@ -132,8 +163,16 @@ export function trainBlock(kFull: Float64Array, nFull: number, train: Int32Array
  * The decomposition of K[train, train], from `cache` when this kernel's block for the same
  * training set was decomposed before (traits with the same training set share it).
  */
-export function cachedBasis(kFull: Float64Array, nFull: number, train: Int32Array, cache?: Map<Float64Array, KernelBasis>): KernelBasis {
+export function cachedBasis(
+  kFull: Float64Array,
+  nFull: number,
+  train: Int32Array,
+  cache?: Map<Float64Array, KernelBasis>,
+): KernelBasis {
   let basis = cache?.get(kFull);
-  if (!basis) { basis = kernelBasis(trainBlock(kFull, nFull, train), train.length); cache?.set(kFull, basis); }
+  if (!basis) {
+    basis = kernelBasis(trainBlock(kFull, nFull, train), train.length);
+    cache?.set(kFull, basis);
+  }
   return basis;
 }

@@ -22,13 +22,20 @@ export function matchSamples(genoIds: string[], genoFile: string, phenoIds: stri
   genoIds.forEach((id, i) => {
     inGeno.add(id);
     const k = row.get(id);
-    if (k === undefined) genotypedOnly.push(id); else phenoRow[i] = k;
+    if (k === undefined) genotypedOnly.push(id);
+    else phenoRow[i] = k;
   });
   const phenotypedOnly = phenoIds.filter((id) => !inGeno.has(id));
   const matched = genoIds.length - genotypedOnly.length;
   if (matched === 0) {
-    const ex = (ids: string[]): string => ids.slice(0, 3).map((s) => `'${s}'`).join(', ');
-    throw new GraftError(`no sample ids in common between ${genoFile} (e.g. ${ex(genoIds)}) and ${phenoFile} (e.g. ${ex(phenoIds)})`);
+    const ex = (ids: string[]): string =>
+      ids
+        .slice(0, 3)
+        .map((s) => `'${s}'`)
+        .join(', ');
+    throw new GraftError(
+      `no sample ids in common between ${genoFile} (e.g. ${ex(genoIds)}) and ${phenoFile} (e.g. ${ex(phenoIds)})`,
+    );
   }
   return { phenoRow, matched, genotypedOnly, phenotypedOnly };
 }

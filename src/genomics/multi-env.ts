@@ -17,8 +17,8 @@ export type EnvScheme = 'cv1' | 'cv2' | 'cv0';
 export const ENV_SCHEMES: readonly EnvScheme[] = ['cv1', 'cv2', 'cv0'];
 
 export const SCHEME_TEXT: Record<EnvScheme, string> = {
-  cv1: 'CV1: new genotypes (a fold\'s genotypes have no record in any environment)',
-  cv2: 'CV2: genotypes seen in other environments (only the fold\'s records in the target environment are hidden)',
+  cv1: "CV1: new genotypes (a fold's genotypes have no record in any environment)",
+  cv2: "CV2: genotypes seen in other environments (only the fold's records in the target environment are hidden)",
   cv0: 'CV0: a new environment (every record of the target environment is hidden)',
 };
 
@@ -32,7 +32,9 @@ export interface MultiEnv {
 
 /** The columns of `trait@environment` names grouped by trait; the environment is what follows the last '@'. */
 export function multiEnvColumns(columns: string[], scheme: EnvScheme): MultiEnv {
-  const traits: string[] = [], traitOf: number[] = [], envOf: string[] = [];
+  const traits: string[] = [],
+    traitOf: number[] = [],
+    envOf: string[] = [];
   for (const c of columns) {
     const at = c.lastIndexOf('@');
     if (at <= 0) throw new GraftError(`multi-environment column '${c}' is not trait@environment`);
@@ -55,36 +57,82 @@ export function multiEnvColumns(columns: string[], scheme: EnvScheme): MultiEnv 
  * `columns`: the trait's columns (one per environment) in y; `target`: the column to predict;
  * `hidden(i, column)`: whether that record is out of the training data.
  */
-export function fitAcrossEnvironments(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; fit: KernelFit; genotypes: number; records: number; scoring: AcrossScoring } {
+export function fitAcrossEnvironments(
+  k: Float64Array,
+  n: number,
+  y: Float64Array[],
+  columns: number[],
+  target: number,
+  hidden: (i: number, column: number) => boolean,
+  rows: Int32Array,
+): { predicted: Float64Array; fit: KernelFit; genotypes: number; records: number; scoring: AcrossScoring } {
   const kept = trainingRecord(y, hidden);
-  const sum = new Float64Array(n), count = new Int32Array(n);
-  let envMean = NaN, records = 0, othersSum = 0, others = 0;
+  const sum = new Float64Array(n),
+    count = new Int32Array(n);
+  let envMean = NaN,
+    records = 0,
+    othersSum = 0,
+    others = 0;
   for (const c of columns) {
-    let s = 0, m = 0;
-    for (let i = 0; i < n; i++) if (kept(i, c)) { s += y[c]![i]!; m++; if (c !== target) { othersSum += y[c]![i]!; others++; } }
+    let s = 0,
+      m = 0;
+    for (let i = 0; i < n; i++)
+      if (kept(i, c)) {
+        s += y[c]![i]!;
+        m++;
+        if (c !== target) {
+          othersSum += y[c]![i]!;
+          others++;
+        }
+      }
     if (m === 0) continue;
     const mean = s / m;
     if (c === target) envMean = mean;
-    for (let i = 0; i < n; i++) if (kept(i, c)) { sum[i]! += y[c]![i]! - mean; count[i]!++; records++; }
+    for (let i = 0; i < n; i++)
+      if (kept(i, c)) {
+        sum[i]! += y[c]![i]! - mean;
+        count[i]!++;
+        records++;
+      }
   }
   const train = Int32Array.from(Array.from({ length: n }, (_, i) => i).filter((i) => count[i]! > 0));
-  if (train.length < 3) throw new GraftError(`the across-environment model has ${train.length} genotypes with training records; it needs at least 3`);
+  if (train.length < 3)
+    throw new GraftError(
+      `the across-environment model has ${train.length} genotypes with training records; it needs at least 3`,
+    );
   const d = Float64Array.from(train, (i) => Math.sqrt(count[i]!));
-  const kt = trainBlock(k, n, train), nt = train.length;
+  const kt = trainBlock(k, n, train),
+    nt = train.length;
   for (let a = 0; a < nt; a++) for (let b = 0; b < nt; b++) kt[a * nt + b] = kt[a * nt + b]! * d[a]! * d[b]!;
-  const fit = fitKernelReml(kernelBasis(kt, nt, d), Float64Array.from(train, (i, a) => (sum[i]! / count[i]!) * d[a]!));
+  const fit = fitKernelReml(
+    kernelBasis(kt, nt, d),
+    Float64Array.from(train, (i, a) => (sum[i]! / count[i]!) * d[a]!),
+  );
   const scaled = { ...fit, alpha: Float64Array.from(fit.alpha, (v, a) => v * d[a]!) };
   const g = predictKernel(scaled, k, n, train, rows);
   // A new environment (CV0) has no mean of its own: it gets the mean of all the other environments' training records.
   const level = Number.isFinite(envMean) ? envMean : others ? othersSum / others : 0;
-  return { predicted: Float64Array.from(g, (v) => v + level), fit, genotypes: nt, records, scoring: { mu: scaled.mu + level, alpha: scaled.alpha, train } };
+  return {
+    predicted: Float64Array.from(g, (v) => v + level),
+    fit,
+    genotypes: nt,
+    records,
+    scoring: { mu: scaled.mu + level, alpha: scaled.alpha, train },
+  };
 }
 
 /** What scores any genotype with a fit: μ + K[s, train]·α (the environment's level in μ). */
-export interface AcrossScoring { mu: number; alpha: Float64Array; train: Int32Array }
+export interface AcrossScoring {
+  mu: number;
+  alpha: Float64Array;
+  train: Int32Array;
+}
 
 /** Whether record (genotype i, column c) is training data: observed, and not hidden by the scheme. */
-function trainingRecord(y: Float64Array[], hidden: (i: number, column: number) => boolean): (i: number, column: number) => boolean {
+function trainingRecord(
+  y: Float64Array[],
+  hidden: (i: number, column: number) => boolean,
+): (i: number, column: number) => boolean {
   return (i, c) => Number.isFinite(y[c]![i]!) && !hidden(i, c);
 }
 
@@ -93,7 +141,12 @@ function trainingRecord(y: Float64Array[], hidden: (i: number, column: number) =
  * the fold's genotypes everywhere, under CV2 the fold's genotypes in the target environment,
  * under CV0 the whole target environment.
  */
-export function hiddenRecords(scheme: EnvScheme, fold: Int32Array, f: number, target: number): (i: number, column: number) => boolean {
+export function hiddenRecords(
+  scheme: EnvScheme,
+  fold: Int32Array,
+  f: number,
+  target: number,
+): (i: number, column: number) => boolean {
   if (scheme === 'cv1') return (i) => fold[i] === f || fold[i] === 0;
   if (scheme === 'cv2') return (i, c) => fold[i] === 0 || (c === target && fold[i] === f);
   return (i, c) => fold[i] === 0 || c === target;
@@ -109,16 +162,37 @@ export function hiddenRecords(scheme: EnvScheme, fold: Int32Array, f: number, ta
  * what a per-environment model uses (the target environment's other genotypes). A new
  * environment (CV0) has no residuals, so there it is the main-effect model.
  */
-export function fitGxE(k: Float64Array, n: number, y: Float64Array[], columns: number[], target: number, hidden: (i: number, column: number) => boolean, rows: Int32Array): { predicted: Float64Array; main: KernelFit; deviation: KernelFit | null; scoring: AcrossScoring; deviationScoring: AcrossScoring | null } {
+export function fitGxE(
+  k: Float64Array,
+  n: number,
+  y: Float64Array[],
+  columns: number[],
+  target: number,
+  hidden: (i: number, column: number) => boolean,
+  rows: Int32Array,
+): {
+  predicted: Float64Array;
+  main: KernelFit;
+  deviation: KernelFit | null;
+  scoring: AcrossScoring;
+  deviationScoring: AcrossScoring | null;
+} {
   const kept = trainingRecord(y, hidden);
   const inTarget = Array.from({ length: n }, (_, i) => i).filter((i) => kept(i, target));
   const all = Int32Array.from([...rows, ...inTarget]);
   const main = fitAcrossEnvironments(k, n, y, columns, target, hidden, all);
   const predicted = main.predicted.slice(0, rows.length);
-  if (inTarget.length < 3) return { predicted, main: main.fit, deviation: null, scoring: main.scoring, deviationScoring: null };
+  if (inTarget.length < 3)
+    return { predicted, main: main.fit, deviation: null, scoring: main.scoring, deviationScoring: null };
   const train = Int32Array.from(inTarget);
   const residual = Float64Array.from(train, (i, a) => y[target]![i]! - main.predicted[rows.length + a]!);
   const deviation = fitKernelReml(kernelBasis(trainBlock(k, n, train), train.length), residual);
   const ge = predictKernel(deviation, k, n, train, rows);
-  return { predicted: Float64Array.from(predicted, (v, q) => v + ge[q]!), main: main.fit, deviation, scoring: main.scoring, deviationScoring: { mu: deviation.mu, alpha: deviation.alpha, train } };
+  return {
+    predicted: Float64Array.from(predicted, (v, q) => v + ge[q]!),
+    main: main.fit,
+    deviation,
+    scoring: main.scoring,
+    deviationScoring: { mu: deviation.mu, alpha: deviation.alpha, train },
+  };
 }

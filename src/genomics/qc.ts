@@ -45,51 +45,92 @@ export interface CleanGenotypes {
  * frequencies and VanRaden's scaling mean the same for both codings.
  */
 export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): CleanGenotypes {
-  const minCall = options.minCallRate ?? 0.9, minMaf = options.minMaf ?? 0.01;
-  if (!(minCall >= 0 && minCall <= 1)) throw argRangeError('qualityControl', 'options.minCallRate', 'in [0, 1]', minCall);
+  const minCall = options.minCallRate ?? 0.9,
+    minMaf = options.minMaf ?? 0.01;
+  if (!(minCall >= 0 && minCall <= 1))
+    throw argRangeError('qualityControl', 'options.minCallRate', 'in [0, 1]', minCall);
   if (!(minMaf >= 0 && minMaf < 0.5)) throw argRangeError('qualityControl', 'options.minMaf', 'in [0, 0.5)', minMaf);
-  const n = g.ids.length, m = g.markers.length, x = g.dosage;
+  const n = g.ids.length,
+    m = g.markers.length,
+    x = g.dosage;
   const binary = isBinaryCoded(g);
   const scale = binary ? 2 : 1;
-  const sum = new Float64Array(m), obs = new Int32Array(m);
+  const sum = new Float64Array(m),
+    obs = new Int32Array(m);
   for (let i = 0; i < n; i++) {
     const row = i * m;
     for (let j = 0; j < m; j++) {
       const v = x[row + j]!;
-      if (!Number.isNaN(v)) { sum[j]! += v * scale; obs[j]!++; }
+      if (!Number.isNaN(v)) {
+        sum[j]! += v * scale;
+        obs[j]!++;
+      }
     }
   }
   const keep: number[] = [];
-  let removedCallRate = 0, removedMaf = 0, removedMonomorphic = 0;
+  let removedCallRate = 0,
+    removedMaf = 0,
+    removedMonomorphic = 0;
   for (let j = 0; j < m; j++) {
-    if (obs[j]! < minCall * n || obs[j] === 0) { removedCallRate++; continue; }
+    if (obs[j]! < minCall * n || obs[j] === 0) {
+      removedCallRate++;
+      continue;
+    }
     const p = sum[j]! / (2 * obs[j]!);
     const maf = Math.min(p, 1 - p);
-    if (maf === 0) { removedMonomorphic++; continue; }
-    if (maf < minMaf) { removedMaf++; continue; }
+    if (maf === 0) {
+      removedMonomorphic++;
+      continue;
+    }
+    if (maf < minMaf) {
+      removedMaf++;
+      continue;
+    }
     keep.push(j);
   }
   const mk = keep.length;
-  const dosage = new Float32Array(n * mk), freq = new Float64Array(mk);
-  keep.forEach((j, c) => { freq[c] = sum[j]! / (2 * obs[j]!); });
+  const dosage = new Float32Array(n * mk),
+    freq = new Float64Array(mk);
+  keep.forEach((j, c) => {
+    freq[c] = sum[j]! / (2 * obs[j]!);
+  });
   let imputed = 0;
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < mk; c++) {
       const v = x[i * m + keep[c]!]!;
       if (!Number.isNaN(v)) dosage[i * mk + c] = v * scale;
-      else { dosage[i * mk + c] = 2 * freq[c]!; imputed++; }
+      else {
+        dosage[i * mk + c] = 2 * freq[c]!;
+        imputed++;
+      }
     }
   }
   return {
-    ids: g.ids, markers: keep.map((j) => g.markers[j]!), n, m: mk, dosage, freq,
-    ...(g.sites ? {
-      sites: {
-        chromosome: keep.map((j) => g.sites!.chromosome[j]!), position: keep.map((j) => g.sites!.position[j]!),
-        ...(g.sites.ref && g.sites.alt ? { ref: keep.map((j) => g.sites!.ref![j]!), alt: keep.map((j) => g.sites!.alt![j]!) } : {}),
-      },
-    } : {}),
+    ids: g.ids,
+    markers: keep.map((j) => g.markers[j]!),
+    n,
+    m: mk,
+    dosage,
+    freq,
+    ...(g.sites
+      ? {
+          sites: {
+            chromosome: keep.map((j) => g.sites!.chromosome[j]!),
+            position: keep.map((j) => g.sites!.position[j]!),
+            ...(g.sites.ref && g.sites.alt
+              ? { ref: keep.map((j) => g.sites!.ref![j]!), alt: keep.map((j) => g.sites!.alt![j]!) }
+              : {}),
+          },
+        }
+      : {}),
     report: {
-      samples: n, markersIn: m, removedCallRate, removedMaf, removedMonomorphic, markersKept: mk, imputedCells: imputed,
+      samples: n,
+      markersIn: m,
+      removedCallRate,
+      removedMaf,
+      removedMonomorphic,
+      markersKept: mk,
+      imputedCells: imputed,
       coding: binary ? 'binary 0/1 (taken as homozygous 0/2)' : 'dosage 0/1/2',
     },
   };
@@ -98,8 +139,14 @@ export function qualityControl(g: GenotypeMatrix, options: QcOptions = {}): Clea
 /** Each kept marker's mean dosage and (population) variance over the samples. */
 export function markerMoments(c: CleanGenotypes): { mean: Float64Array; variance: Float64Array } {
   const { n, m, dosage } = c;
-  const mean = new Float64Array(m), sq = new Float64Array(m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) { const v = dosage[i * m + j]!; mean[j]! += v; sq[j]! += v * v; }
+  const mean = new Float64Array(m),
+    sq = new Float64Array(m);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < m; j++) {
+      const v = dosage[i * m + j]!;
+      mean[j]! += v;
+      sq[j]! += v * v;
+    }
   const variance = new Float64Array(m);
   for (let j = 0; j < m; j++) {
     mean[j]! /= n;

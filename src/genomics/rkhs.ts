@@ -33,17 +33,20 @@ const distances = new WeakMap<Float64Array, { n: number; d2: Float64Array; media
 function squaredDistances(grm: Float64Array, n: number): { d2: Float64Array; median: number } {
   const hit = distances.get(grm);
   if (hit && hit.n === n) return hit;
-  const d2 = new Float64Array(n * n), pairs = new Float64Array((n * (n - 1)) / 2);
+  const d2 = new Float64Array(n * n),
+    pairs = new Float64Array((n * (n - 1)) / 2);
   let p = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
       const v = Math.max(0, grm[i * n + i]! + grm[j * n + j]! - 2 * grm[i * n + j]!);
-      d2[i * n + j] = v; d2[j * n + i] = v;
+      d2[i * n + j] = v;
+      d2[j * n + i] = v;
       pairs[p++] = v;
     }
   }
   pairs.sort();
-  const m = pairs.length, median = m === 0 ? 1 : m % 2 ? pairs[(m - 1) / 2]! : (pairs[m / 2 - 1]! + pairs[m / 2]!) / 2;
+  const m = pairs.length,
+    median = m === 0 ? 1 : m % 2 ? pairs[(m - 1) / 2]! : (pairs[m / 2 - 1]! + pairs[m / 2]!) / 2;
   const made = { n, d2, median };
   distances.set(grm, made);
   return made;
@@ -66,13 +69,23 @@ export interface KernelChoice {
 }
 
 /** The REML fit of the candidate with the highest restricted likelihood (first wins a tie). */
-function bestOf(candidates: Float64Array[], nFull: number, train: Int32Array, ys: Float64Array, bases?: Map<Float64Array, KernelBasis>): { at: number; fit: KernelFit; lls: number[] } {
-  let at = -1, fit: KernelFit | null = null;
+function bestOf(
+  candidates: Float64Array[],
+  nFull: number,
+  train: Int32Array,
+  ys: Float64Array,
+  bases?: Map<Float64Array, KernelBasis>,
+): { at: number; fit: KernelFit; lls: number[] } {
+  let at = -1,
+    fit: KernelFit | null = null;
   const lls: number[] = [];
   candidates.forEach((k, c) => {
     const f = fitKernelReml(cachedBasis(k, nFull, train, bases), ys);
     lls.push(f.logLik);
-    if (!fit || f.logLik > fit.logLik) { fit = f; at = c; }
+    if (!fit || f.logLik > fit.logLik) {
+      fit = f;
+      at = c;
+    }
   });
   return { at, fit: fit!, lls };
 }
@@ -82,14 +95,27 @@ function bestOf(candidates: Float64Array[], nFull: number, train: Int32Array, ys
  * whose REML fit has the highest restricted likelihood. `bases` caches decompositions of
  * training blocks between traits that share a training set.
  */
-export function fitRkhs(kernels: Float64Array[], thetas: readonly number[], nFull: number, train: Int32Array, y: Float64Array, bases?: Map<Float64Array, KernelBasis>): KernelChoice {
+export function fitRkhs(
+  kernels: Float64Array[],
+  thetas: readonly number[],
+  nFull: number,
+  train: Int32Array,
+  y: Float64Array,
+  bases?: Map<Float64Array, KernelBasis>,
+): KernelChoice {
   const { at, fit, lls } = bestOf(kernels, nFull, train, y, bases);
   return { fit, kernel: kernels[at]!, theta: thetas[at]!, candidates: lls };
 }
 
 /** Weight vectors on the simplex of three kernels: the vertices, the edge midpoints and the centroid. */
 export const KERNEL_AVERAGE_WEIGHTS: readonly number[][] = [
-  [1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3],
+  [1, 0, 0],
+  [0, 1, 0],
+  [0, 0, 1],
+  [0.5, 0.5, 0],
+  [0.5, 0, 0.5],
+  [0, 0.5, 0.5],
+  [1 / 3, 1 / 3, 1 / 3],
 ];
 
 /**
@@ -98,19 +124,33 @@ export const KERNEL_AVERAGE_WEIGHTS: readonly number[][] = [
  * K_w = Σ w_k K_k, w on the simplex and σ_k² = w_k σg², so REML over (w, δ) fits the variance
  * components: δ exactly by the eigen path, w over KERNEL_AVERAGE_WEIGHTS.
  */
-export function fitKernelAverage(kernels: Float64Array[], nFull: number, train: Int32Array, y: Float64Array, cache?: Map<string, Float64Array>, bases?: Map<Float64Array, KernelBasis>): KernelChoice & { sigma2: number[] } {
+export function fitKernelAverage(
+  kernels: Float64Array[],
+  nFull: number,
+  train: Int32Array,
+  y: Float64Array,
+  cache?: Map<string, Float64Array>,
+  bases?: Map<Float64Array, KernelBasis>,
+): KernelChoice & { sigma2: number[] } {
   if (kernels.length !== 3) throw new GraftError(`fitKernelAverage: three kernels, got ${kernels.length}`);
   const mixes = KERNEL_AVERAGE_WEIGHTS.map((w) => {
     const key = w.join(',');
     let k = cache?.get(key);
     if (!k) {
       k = new Float64Array(nFull * nFull);
-      for (let t = 0; t < k.length; t++) k[t] = w[0]! * kernels[0]![t]! + w[1]! * kernels[1]![t]! + w[2]! * kernels[2]![t]!;
+      for (let t = 0; t < k.length; t++)
+        k[t] = w[0]! * kernels[0]![t]! + w[1]! * kernels[1]![t]! + w[2]! * kernels[2]![t]!;
       cache?.set(key, k);
     }
     return k;
   });
   const { at, fit, lls } = bestOf(mixes, nFull, train, y, bases);
   const weights = KERNEL_AVERAGE_WEIGHTS[at]!;
-  return { fit, kernel: mixes[at]!, weights: [...weights], sigma2: weights.map((w) => w * fit.sigmaG2), candidates: lls };
+  return {
+    fit,
+    kernel: mixes[at]!,
+    weights: [...weights],
+    sigma2: weights.map((w) => w * fit.sigmaG2),
+    candidates: lls,
+  };
 }

@@ -21,7 +21,8 @@ export function innerValidation(train: Int32Array, fraction: number, seed: numbe
  * two predict the same (Σ (g − k)² = 0) the kernel model is kept (w = 0).
  */
 export function blendWeight(y: ArrayLike<number>, g: ArrayLike<number>, k: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < y.length; i++) {
     const d = g[i]! - k[i]!;
     num += (y[i]! - k[i]!) * d;

@@ -1,11 +1,24 @@
-import { readLongPhenotypes, readPhenotypes, traitValues, covariateMatrix, type LongFormat } from '../data/phenotypes.js';
+import {
+  readLongPhenotypes,
+  readPhenotypes,
+  traitValues,
+  covariateMatrix,
+  type LongFormat,
+} from '../data/phenotypes.js';
 import { DataError } from '../data/csv.js';
 import { GraftError } from '../core/errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { readGenotypes } from '../data/genotypes.js';
 import { describeMatch, matchSamples, type SampleMatch } from './match.js';
 import { qualityControl, standardizeMarkers, type CleanGenotypes, type QcOptions, type QcReport } from './qc.js';
-import { alignRelationship, crossProduct, principalComponents, readRelationship, vanRadenGrm, type Relationship } from './relationship.js';
+import {
+  alignRelationship,
+  crossProduct,
+  principalComponents,
+  readRelationship,
+  vanRadenGrm,
+  type Relationship,
+} from './relationship.js';
 import { knnGraph, thresholdGraph } from '../graph/sample-graph.js';
 import { gaussianKernel } from './rkhs.js';
 import { multiEnvColumns, type EnvScheme, type MultiEnv } from './multi-env.js';
@@ -110,21 +123,41 @@ function median(sorted: number[]): number {
 }
 
 /** The values more than OUTLIER_ROBUST_SDS robust SDs from the median, with their robust z. */
-export function phenotypeOutliers(values: Float64Array, ids: string[]): { id: string; value: number; robustZ: number }[] {
-  const obs = Array.from(values).filter(Number.isFinite).sort((a, b) => a - b);
+export function phenotypeOutliers(
+  values: Float64Array,
+  ids: string[],
+): { id: string; value: number; robustZ: number }[] {
+  const obs = Array.from(values)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   if (obs.length < 3) return [];
   const med = median(obs);
   const mad = median(obs.map((v) => Math.abs(v - med)).sort((a, b) => a - b));
   const rsd = 1.4826 * mad;
   if (!(rsd > 0)) return [];
   const out: { id: string; value: number; robustZ: number }[] = [];
-  values.forEach((v, i) => { if (Number.isFinite(v) && Math.abs(v - med) > OUTLIER_ROBUST_SDS * rsd) out.push({ id: ids[i]!, value: v, robustZ: (v - med) / rsd }); });
+  values.forEach((v, i) => {
+    if (Number.isFinite(v) && Math.abs(v - med) > OUTLIER_ROBUST_SDS * rsd)
+      out.push({ id: ids[i]!, value: v, robustZ: (v - med) / rsd });
+  });
   return out;
 }
 
-function sharedF64(a: Float64Array): Float64Array { const s = new Float64Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
-function sharedF32(a: Float32Array): Float32Array { const s = new Float32Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
-function sharedI32(a: Int32Array): Int32Array { const s = new Int32Array(new SharedArrayBuffer(a.byteLength)); s.set(a); return s; }
+function sharedF64(a: Float64Array): Float64Array {
+  const s = new Float64Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
+}
+function sharedF32(a: Float32Array): Float32Array {
+  const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
+}
+function sharedI32(a: Int32Array): Int32Array {
+  const s = new Int32Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
+}
 
 /** Reads, matches and cleans the inputs and builds the kernels, graph and features once. */
 /** The markers after QC, for what needs them beyond the features (explanations: marker attributions and effects). */
@@ -134,26 +167,58 @@ export interface StudyMarkers {
   w: Float32Array;
 }
 
-export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string) => void = () => {}, keep: { markers?: boolean } = {}):
-  Promise<{ data: StudyData; summary: StudySummary; markers: StudyMarkers | null; featureParts: FeaturePart[] }> {
-  if (!o.geno && !o.relationship) throw new GraftError('genomic prediction needs marker genotypes (options.geno) or a relationship matrix (options.relationship)');
+export async function prepareStudy(
+  rt: Runtime,
+  o: StudyInputs,
+  log: (s: string) => void = () => {},
+  keep: { markers?: boolean } = {},
+): Promise<{ data: StudyData; summary: StudySummary; markers: StudyMarkers | null; featureParts: FeaturePart[] }> {
+  if (!o.geno && !o.relationship)
+    throw new GraftError(
+      'genomic prediction needs marker genotypes (options.geno) or a relationship matrix (options.relationship)',
+    );
   const g = o.geno ? await readGenotypes(o.geno) : null;
   const given = o.relationship ? readRelationship(o.relationship) : null;
-  const ids = g ? g.ids : given!.ids, idSource = o.geno ?? o.relationship!;
-  const longData = o.long ? readLongPhenotypes(o.pheno, o.long, o.traits.length === 1 && o.traits[0] === 'all' ? 'all' : o.traits) : null;
-  if (longData && o.covariates) throw new GraftError('covariates with long-format phenotypes are not supported: give them in a wide file');
+  const ids = g ? g.ids : given!.ids,
+    idSource = o.geno ?? o.relationship!;
+  const longData = o.long
+    ? readLongPhenotypes(o.pheno, o.long, o.traits.length === 1 && o.traits[0] === 'all' ? 'all' : o.traits)
+    : null;
+  if (longData && o.covariates)
+    throw new GraftError('covariates with long-format phenotypes are not supported: give them in a wide file');
   const p = longData ? longData.table : readPhenotypes(o.pheno);
   if (longData) {
-    log(`${o.pheno}: long format, ${longData.traits.length} trait(s) × ${longData.environments.length} environments (${longData.environments.join(', ')}): one model per trait and environment` +
-      `${longData.replicated ? `; ${longData.replicated} genotype × environment cells had several rows, averaged` : ''}`);
+    log(
+      `${o.pheno}: long format, ${longData.traits.length} trait(s) × ${longData.environments.length} environments (${longData.environments.join(', ')}): one model per trait and environment` +
+        `${longData.replicated ? `; ${longData.replicated} genotype × environment cells had several rows, averaged` : ''}`,
+    );
   }
   const match = matchSamples(ids, idSource, p.ids, o.pheno);
-  if (g) log(`${o.geno}: ${g.ids.length} samples × ${g.markers.length} markers${Object.keys(g.skipped).length ? ` (${Object.entries(g.skipped).map(([k, v]) => `${v} ${k}`).join(', ')} records skipped)` : ''}`);
-  else log(`${o.relationship}: ${ids.length} samples (no marker genotypes: GCN features are the relationship's principal components)`);
+  if (g)
+    log(
+      `${o.geno}: ${g.ids.length} samples × ${g.markers.length} markers${
+        Object.keys(g.skipped).length
+          ? ` (${Object.entries(g.skipped)
+              .map(([k, v]) => `${v} ${k}`)
+              .join(', ')} records skipped)`
+          : ''
+      }`,
+    );
+  else
+    log(
+      `${o.relationship}: ${ids.length} samples (no marker genotypes: GCN features are the relationship's principal components)`,
+    );
   log(describeMatch(match));
   let traits = longData ? longData.table.columns : o.traits;
   if (traits.length === 1 && traits[0] === 'all') {
-    traits = p.columns.filter((c) => { try { traitValues(p, c); return true; } catch { return false; } });
+    traits = p.columns.filter((c) => {
+      try {
+        traitValues(p, c);
+        return true;
+      } catch {
+        return false;
+      }
+    });
     if (traits.length === 0) throw new DataError(o.pheno, 1, 'no numeric trait column');
   }
   const n = ids.length;
@@ -162,27 +227,47 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   const y = traits.map((t) => {
     const col = traitValues(p, t);
     const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) { const r = match.phenoRow[i]!; out[i] = r >= 0 ? col[r]! : NaN; }
+    for (let i = 0; i < n; i++) {
+      const r = match.phenoRow[i]!;
+      out[i] = r >= 0 ? col[r]! : NaN;
+    }
     const obs = Array.from(out).filter(Number.isFinite);
     if (obs.length === 0) throw new DataError(o.pheno, 0, `trait '${t}' is missing (NA) for every genotyped sample`);
-    if (obs.every((v) => v === obs[0])) throw new DataError(o.pheno, 0, `trait '${t}' is constant (${obs[0]}) over the genotyped samples: nothing to predict`);
+    if (obs.every((v) => v === obs[0]))
+      throw new DataError(
+        o.pheno,
+        0,
+        `trait '${t}' is constant (${obs[0]}) over the genotyped samples: nothing to predict`,
+      );
     missingPerTrait[t] = n - obs.length;
-    if (obs.length < n) log(`trait '${t}': ${n - obs.length} of ${n} genotyped samples have no phenotype (NA, NaN or empty): they are candidates, predicted from the fit on the ${obs.length} phenotyped (candidates.csv)`);
+    if (obs.length < n)
+      log(
+        `trait '${t}': ${n - obs.length} of ${n} genotyped samples have no phenotype (NA, NaN or empty): they are candidates, predicted from the fit on the ${obs.length} phenotyped (candidates.csv)`,
+      );
     const far = phenotypeOutliers(out, ids);
     if (far.length) {
       outliers[t] = far;
-      log(`warning: trait '${t}': ${far.length} phenotype(s) more than ${OUTLIER_ROBUST_SDS} robust SDs from the median (${far.slice(0, 5).map((o) => `${o.id} = ${o.value}, ${o.robustZ.toFixed(1)} robust SDs`).join('; ')}${far.length > 5 ? '; …' : ''}): kept; check them for entry errors`);
+      log(
+        `warning: trait '${t}': ${far.length} phenotype(s) more than ${OUTLIER_ROBUST_SDS} robust SDs from the median (${far
+          .slice(0, 5)
+          .map((o) => `${o.id} = ${o.value}, ${o.robustZ.toFixed(1)} robust SDs`)
+          .join('; ')}${far.length > 5 ? '; …' : ''}): kept; check them for entry errors`,
+      );
     }
     return sharedF64(out);
   });
-  let markerKernel: Float64Array = new Float64Array(0), qc: QcReport | null = null;
+  let markerKernel: Float64Array = new Float64Array(0),
+    qc: QcReport | null = null;
   let markers: { m: number; w: Float32Array; clean: CleanGenotypes } | null = null;
   let rel: Relationship;
   if (g) {
     const clean = qualityControl(g, o.qc);
     qc = clean.report;
-    if (clean.m === 0) throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
-    log(`QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`);
+    if (clean.m === 0)
+      throw new GraftError(`${o.geno}: no marker passed quality control (${JSON.stringify(clean.report)})`);
+    log(
+      `QC: ${clean.report.markersKept} of ${clean.report.markersIn} markers kept (call rate −${clean.report.removedCallRate}, MAF −${clean.report.removedMaf}, monomorphic −${clean.report.removedMonomorphic}); ${clean.report.imputedCells} cells mean-imputed; coding ${clean.report.coding}`,
+    );
     markers = { m: clean.m, w: standardizeMarkers(clean), clean };
     rel = given ? alignRelationship(given, g.ids) : await vanRadenGrm(rt, clean);
     markerKernel = await crossProduct(rt, markers.w, n, clean.m);
@@ -193,11 +278,14 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   let featureBlocks: number[] | undefined;
   let featureParts: FeaturePart[];
   if ((o.branches ?? 1) > 1 && (o.features === 'pcs' || !markers)) {
-    throw new GraftError('GCN branches split the markers into blocks: they need marker genotypes and marker features (not pcs)');
+    throw new GraftError(
+      'GCN branches split the markers into blocks: they need marker genotypes and marker features (not pcs)',
+    );
   }
   if (o.features === 'pcs') {
     const pc = principalComponents(rel, o.pcs);
-    features = pc.scores; f = pc.k;
+    features = pc.scores;
+    f = pc.k;
     featureParts = [{ source: 'relationship', f, projection: pc.projection }];
     featText = `top ${pc.k} principal components of the relationship matrix (${(100 * pc.explained).toFixed(1)}% of its trace)`;
   } else if (!markers) {
@@ -207,22 +295,34 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     featText = `all ${f} principal-component scores of the relationship matrix (no markers given)`;
   } else if ((o.branches ?? 1) > 1) {
     // One feature block per marker block, each its block's full-rank scores (or its markers).
-    const k = o.branches!, parts: Float32Array[] = [], widths: number[] = [];
+    const k = o.branches!,
+      parts: Float32Array[] = [],
+      widths: number[] = [];
     featureParts = [];
     if (k > markers.m) throw new GraftError(`${k} branches need at least ${k} markers; ${markers.m} passed QC`);
     for (let b = 0; b < k; b++) {
-      const c0 = Math.floor((markers.m * b) / k), c1 = Math.floor((markers.m * (b + 1)) / k), mb = c1 - c0;
+      const c0 = Math.floor((markers.m * b) / k),
+        c1 = Math.floor((markers.m * (b + 1)) / k),
+        mb = c1 - c0;
       const wb = new Float32Array(n * mb);
       for (let i = 0; i < n; i++) wb.set(markers.w.subarray(i * markers.m + c0, i * markers.m + c1), i * mb);
       const fb = mb > n ? fullRankScores(await crossProduct(rt, wb, n, mb), n, ids) : { features: wb, f: mb };
-      featureParts.push('projection' in fb ? { source: 'marker-kernel', c0, c1, f: fb.f, projection: fb.projection } : { source: 'markers', c0, c1 });
-      parts.push(fb.features); widths.push(fb.f);
+      featureParts.push(
+        'projection' in fb
+          ? { source: 'marker-kernel', c0, c1, f: fb.f, projection: fb.projection }
+          : { source: 'markers', c0, c1 },
+      );
+      parts.push(fb.features);
+      widths.push(fb.f);
     }
     f = widths.reduce((a, b) => a + b, 0);
     features = new Float32Array(n * f);
     for (let i = 0; i < n; i++) {
       let at = 0;
-      parts.forEach((p, b) => { features.set(p.subarray(i * widths[b]!, (i + 1) * widths[b]!), i * f + at); at += widths[b]!; });
+      parts.forEach((p, b) => {
+        features.set(p.subarray(i * widths[b]!, (i + 1) * widths[b]!), i * f + at);
+        at += widths[b]!;
+      });
     }
     featureBlocks = widths;
     featText = `${markers.m} standardized markers in ${k} blocks, one GCN branch each (features per block: ${widths.join(', ')})`;
@@ -236,12 +336,16 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
     featureParts = [{ source: 'marker-kernel', c0: 0, c1: markers.m, f, projection }];
     featText = `${markers.m} standardized markers, as their ${f} principal-component scores (an exact reparametrization of the first layer: ${markers.m} markers > ${n} samples)`;
   } else {
-    features = markers.w; f = markers.m;
+    features = markers.w;
+    f = markers.m;
     featureParts = [{ source: 'markers', c0: 0, c1: markers.m }];
     featText = `${markers.m} standardized markers`;
   }
   const graph = o.graph === 'knn' ? knnGraph(rel, o.knn) : thresholdGraph(rel, o.threshold);
-  if (graph.src.length === 0) throw new GraftError(`the sample graph has no edges (${graph.description}); lower options.threshold or use the knn graph`);
+  if (graph.src.length === 0)
+    throw new GraftError(
+      `the sample graph has no edges (${graph.description}); lower options.threshold or use the knn graph`,
+    );
   let edgeWeights: Float32Array | undefined;
   if (o.edgeWeights === 'kernel') {
     const kern = gaussianKernel(rel.values, n, 1);
@@ -253,23 +357,52 @@ export async function prepareStudy(rt: Runtime, o: StudyInputs, log: (s: string)
   if (o.covariates?.length) {
     const cm = covariateMatrix(p, o.covariates);
     const values = new Float32Array(n * cm.width);
-    for (let i = 0; i < n; i++) { const r = match.phenoRow[i]!; if (r >= 0) values.set(cm.values.subarray(r * cm.width, (r + 1) * cm.width), i * cm.width); }
+    for (let i = 0; i < n; i++) {
+      const r = match.phenoRow[i]!;
+      if (r >= 0) values.set(cm.values.subarray(r * cm.width, (r + 1) * cm.width), i * cm.width);
+    }
     covariates = { values: sharedF32(values), width: cm.width, columns: cm.columns };
   }
   const data: StudyData = {
-    n, ids, traits, y, features: sharedF32(features), f, grm: sharedF64(rel.values), markerKernel: sharedF64(markerKernel),
-    src: sharedI32(graph.src), dst: sharedI32(graph.dst), ...(edgeWeights ? { edgeWeights: sharedF32(edgeWeights) } : {}),
-    ...(longData ? { multiEnv: multiEnvColumns(traits, o.envScheme ?? 'cv1') } : {}), ...(covariates ? { covariates } : {}), ...(featureBlocks ? { featureBlocks } : {}),
+    n,
+    ids,
+    traits,
+    y,
+    features: sharedF32(features),
+    f,
+    grm: sharedF64(rel.values),
+    markerKernel: sharedF64(markerKernel),
+    src: sharedI32(graph.src),
+    dst: sharedI32(graph.dst),
+    ...(edgeWeights ? { edgeWeights: sharedF32(edgeWeights) } : {}),
+    ...(longData ? { multiEnv: multiEnvColumns(traits, o.envScheme ?? 'cv1') } : {}),
+    ...(covariates ? { covariates } : {}),
+    ...(featureBlocks ? { featureBlocks } : {}),
   };
   return {
     // The markers are dropped unless asked for: on a large panel they are most of the memory.
-    data, markers: markers && keep.markers ? { clean: markers.clean, w: markers.w } : null, featureParts,
-    summary: { match: { ...match, text: describeMatch(match) }, qc, skippedRecords: g?.skipped ?? {}, relationship: rel.source, graph: graphText, features: featText, missingPerTrait, outliers },
+    data,
+    markers: markers && keep.markers ? { clean: markers.clean, w: markers.w } : null,
+    featureParts,
+    summary: {
+      match: { ...match, text: describeMatch(match) },
+      qc,
+      skippedRecords: g?.skipped ?? {},
+      relationship: rel.source,
+      graph: graphText,
+      features: featText,
+      missingPerTrait,
+      outliers,
+    },
   };
 }
 
 /** U·S for every component of a Gram matrix K = U·S²·Uᵀ with a non-negligible eigenvalue, and U·S⁻¹ (a kernel row → scores). */
-function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: Float32Array; f: number; projection: Float64Array } {
+function fullRankScores(
+  k: Float64Array,
+  n: number,
+  ids: string[],
+): { features: Float32Array; f: number; projection: Float64Array } {
   const pc = principalComponents({ ids, n, values: k, source: '' }, n);
   let rank = 0;
   for (let c = 0; c < pc.k; c++) {
@@ -277,7 +410,8 @@ function fullRankScores(k: Float64Array, n: number, ids: string[]): { features: 
     for (let i = 0; i < n; i++) s += pc.scores[i * pc.k + c]! ** 2;
     if (s > 1e-6 * n) rank = c + 1;
   }
-  const features = new Float32Array(n * rank), projection = new Float64Array(n * rank);
+  const features = new Float32Array(n * rank),
+    projection = new Float64Array(n * rank);
   for (let i = 0; i < n; i++) {
     features.set(pc.scores.subarray(i * pc.k, i * pc.k + rank), i * rank);
     projection.set(pc.projection.subarray(i * pc.k, i * pc.k + rank), i * rank);

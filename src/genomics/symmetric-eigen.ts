@@ -20,7 +20,8 @@ export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen 
   // z holds the accumulated transformation with z[i*n + k] = V[k][i] (column i of V as row i),
   // so the QL rotations below touch two contiguous rows.
   const v = Float64Array.from(a as ArrayLike<number>);
-  const d = new Float64Array(n), e = new Float64Array(n);
+  const d = new Float64Array(n),
+    e = new Float64Array(n);
   if (n === 0) return { n, values: d, vectors: v };
   tridiagonalize(v, n, d, e);
   const z = transposeSquare(v, n);
@@ -30,9 +31,14 @@ export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen 
     let k = i;
     for (let j = i + 1; j < n; j++) if (d[j]! < d[k]!) k = j;
     if (k !== i) {
-      const t = d[i]!; d[i] = d[k]!; d[k] = t;
-      const ri = z.subarray(i * n, i * n + n), rk = z.subarray(k * n, k * n + n), tmp = ri.slice();
-      ri.set(rk); rk.set(tmp);
+      const t = d[i]!;
+      d[i] = d[k]!;
+      d[k] = t;
+      const ri = z.subarray(i * n, i * n + n),
+        rk = z.subarray(k * n, k * n + n),
+        tmp = ri.slice();
+      ri.set(rk);
+      rk.set(tmp);
     }
   }
   return { n, values: d, vectors: z };
@@ -48,7 +54,8 @@ function transposeSquare(m: Float64Array, n: number): Float64Array {
 function tridiagonalize(v: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
   for (let j = 0; j < n; j++) d[j] = v[(n - 1) * n + j]!;
   for (let i = n - 1; i > 0; i--) {
-    let scale = 0, h = 0;
+    let scale = 0,
+      h = 0;
     for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
     if (scale === 0) {
       e[i] = d[i - 1]!;
@@ -58,7 +65,10 @@ function tridiagonalize(v: Float64Array, n: number, d: Float64Array, e: Float64A
         v[j * n + i] = 0;
       }
     } else {
-      for (let k = 0; k < i; k++) { d[k]! /= scale; h += d[k]! * d[k]!; }
+      for (let k = 0; k < i; k++) {
+        d[k]! /= scale;
+        h += d[k]! * d[k]!;
+      }
       let f = d[i - 1]!;
       let g = Math.sqrt(h);
       if (f > 0) g = -g;
@@ -79,11 +89,15 @@ function tridiagonalize(v: Float64Array, n: number, d: Float64Array, e: Float64A
         e[j] = g;
       }
       f = 0;
-      for (let j = 0; j < i; j++) { e[j]! /= h; f += e[j]! * d[j]!; }
+      for (let j = 0; j < i; j++) {
+        e[j]! /= h;
+        f += e[j]! * d[j]!;
+      }
       const hh = f / (h + h);
       for (let j = 0; j < i; j++) e[j]! -= hh * d[j]!;
       for (let j = 0; j < i; j++) {
-        f = d[j]!; g = e[j]!;
+        f = d[j]!;
+        g = e[j]!;
         for (let k = j; k < i; k++) v[k * n + j]! -= f * e[k]! + g * d[k]!;
         d[j] = v[(i - 1) * n + j]!;
         v[i * n + j] = 0;
@@ -106,7 +120,10 @@ function tridiagonalize(v: Float64Array, n: number, d: Float64Array, e: Float64A
     }
     for (let k = 0; k <= i; k++) v[k * n + i + 1] = 0;
   }
-  for (let j = 0; j < n; j++) { d[j] = v[(n - 1) * n + j]!; v[(n - 1) * n + j] = 0; }
+  for (let j = 0; j < n; j++) {
+    d[j] = v[(n - 1) * n + j]!;
+    v[(n - 1) * n + j] = 0;
+  }
   v[(n - 1) * n + n - 1] = 1;
   e[0] = 0;
 }
@@ -115,7 +132,8 @@ function tridiagonalize(v: Float64Array, n: number, d: Float64Array, e: Float64A
 function qlImplicit(z: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i]!;
   e[n - 1] = 0;
-  let f = 0, tst1 = 0;
+  let f = 0,
+    tst1 = 0;
   const eps = 2 ** -52;
   for (let l = 0; l < n; l++) {
     tst1 = Math.max(tst1, Math.abs(d[l]!) + Math.abs(e[l]!));
@@ -139,10 +157,16 @@ function qlImplicit(z: Float64Array, n: number, d: Float64Array, e: Float64Array
         for (let i = l + 2; i < n; i++) d[i]! -= h;
         f += h;
         p = d[m]!;
-        let c = 1, c2 = c, c3 = c, s = 0, s2 = 0;
+        let c = 1,
+          c2 = c,
+          c3 = c,
+          s = 0,
+          s2 = 0;
         const el1 = e[l + 1]!;
         for (let i = m - 1; i >= l; i--) {
-          c3 = c2; c2 = c; s2 = s;
+          c3 = c2;
+          c2 = c;
+          s2 = s;
           g = c * e[i]!;
           h = c * p;
           r = Math.hypot(p, e[i]!);
@@ -151,9 +175,11 @@ function qlImplicit(z: Float64Array, n: number, d: Float64Array, e: Float64Array
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          const ri = i * n, rj = (i + 1) * n;
+          const ri = i * n,
+            rj = (i + 1) * n;
           for (let k = 0; k < n; k++) {
-            const hk = z[rj + k]!, zk = z[ri + k]!;
+            const hk = z[rj + k]!,
+              zk = z[ri + k]!;
             z[rj + k] = s * zk + c * hk;
             z[ri + k] = c * zk - s * hk;
           }

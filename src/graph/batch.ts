@@ -41,7 +41,10 @@ export interface GraphBatch {
 
 // Each graph's Â, computed once and kept with its edge arrays (samples are treated as
 // immutable; an oversampled copy shares its source's edges and so its Â).
-const normCache = new WeakMap<Int32Array, { nodes: number; dst: Int32Array; w: Float32Array | undefined; norm: CsrArrays }>();
+const normCache = new WeakMap<
+  Int32Array,
+  { nodes: number; dst: Int32Array; w: Float32Array | undefined; norm: CsrArrays }
+>();
 /** A sample's Â (gcnNorm of its edges and weights), computed once per sample's edge arrays. */
 export function sampleNorm(g: GraphSample): CsrArrays {
   const hit = normCache.get(g.src);
@@ -57,16 +60,31 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
   let n = 0;
   for (const g of samples) n += g.nodes;
   let nnz = 0;
-  const norms = samples.map((g) => { const a = sampleNorm(g); nnz += a.colIdx.length; return a; });
-  const rowPtr = new Int32Array(n + 1), colIdx = new Int32Array(nnz), vals = new Float32Array(nnz);
+  const norms = samples.map((g) => {
+    const a = sampleNorm(g);
+    nnz += a.colIdx.length;
+    return a;
+  });
+  const rowPtr = new Int32Array(n + 1),
+    colIdx = new Int32Array(nnz),
+    vals = new Float32Array(nnz);
   const dd = samples[0]!.descriptors?.length ?? 0;
   const desc = dd > 0 ? new Float32Array(samples.length * dd) : null;
   const x = new Float32Array(n * features);
   const offsets = new Int32Array(samples.length + 1);
-  const y = new Float32Array(samples.length * targets), mask = new Uint8Array(samples.length * targets);
-  let at = 0, e = 0, labels = 0;
+  const y = new Float32Array(samples.length * targets),
+    mask = new Uint8Array(samples.length * targets);
+  let at = 0,
+    e = 0,
+    labels = 0;
   samples.forEach((g, i) => {
-    if (g.x.length !== g.nodes * features) throw argRangeError('collate', `samples[${i}].x`, `${g.nodes * features} values (${g.nodes} nodes × ${features})`, g.x.length);
+    if (g.x.length !== g.nodes * features)
+      throw argRangeError(
+        'collate',
+        `samples[${i}].x`,
+        `${g.nodes * features} values (${g.nodes} nodes × ${features})`,
+        g.x.length,
+      );
     if (g.y.length !== targets) throw argRangeError('collate', `samples[${i}].y`, `${targets} targets`, g.y.length);
     x.set(g.x, at * features);
     // Â is block diagonal: each graph's rows, shifted by the nodes before it.
@@ -76,25 +94,45 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     vals.set(a.vals, e);
     e += a.colIdx.length;
     if (desc) {
-      if (g.descriptors?.length !== dd) throw argRangeError('collate', `samples[${i}].descriptors`, `${dd} values (as samples[0])`, g.descriptors?.length ?? 0);
+      if (g.descriptors?.length !== dd)
+        throw argRangeError(
+          'collate',
+          `samples[${i}].descriptors`,
+          `${dd} values (as samples[0])`,
+          g.descriptors?.length ?? 0,
+        );
       desc.set(g.descriptors, i * dd);
     }
     for (let t = 0; t < targets; t++) {
       const v = g.y[t]!;
-      if (!Number.isNaN(v)) { y[i * targets + t] = v; mask[i * targets + t] = 1; labels++; }
+      if (!Number.isNaN(v)) {
+        y[i * targets + t] = v;
+        mask[i * targets + t] = 1;
+        labels++;
+      }
     }
     at += g.nodes;
     offsets[i + 1] = at;
   });
   const adj = CsrMatrix.fromArrays(heap, n, n, rowPtr, colIdx, vals);
   const batch: GraphBatch = {
-    graphs: samples.length, nodes: n, adj, labels,
+    graphs: samples.length,
+    nodes: n,
+    adj,
+    labels,
     x: Tensor.from(heap, 'float32', [n, features], x),
     offsets: Tensor.from(heap, 'int32', [samples.length + 1], offsets),
     y: Tensor.from(heap, 'float32', [samples.length, targets], y),
     labelMask: Tensor.from(heap, 'uint8', [samples.length, targets], mask) as Tensor<'uint8'>,
     descriptors: desc ? Tensor.from(heap, 'float32', [samples.length, dd], desc) : null,
-    free() { adj.free(); batch.x.free(); batch.offsets.free(); batch.y.free(); batch.labelMask.free(); batch.descriptors?.free(); },
+    free() {
+      adj.free();
+      batch.x.free();
+      batch.offsets.free();
+      batch.y.free();
+      batch.labelMask.free();
+      batch.descriptors?.free();
+    },
   };
   return batch;
 }
@@ -102,6 +140,8 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
 /** The samples' graph-level targets stacked row by row: [samples, targets] (NaN where missing). */
 export function stackTargets(samples: readonly GraphSample[], targets: number): Float32Array {
   const y = new Float32Array(samples.length * targets);
-  samples.forEach((g, i) => { y.set(g.y, i * targets); });
+  samples.forEach((g, i) => {
+    y.set(g.y, i * targets);
+  });
   return y;
 }

@@ -42,33 +42,49 @@ export class MessageGraph {
   /** Edge features [edges, dim] by edge position, or null. */
   readonly edgeAttr: Tensor<'float32'> | null;
   private rev: Tensor<'int32'> | null = null;
-  private meanPair: { adj: CsrMatrix; adjT: CsrMatrix; vals: Tensor<'float32'>; valsT: Tensor<'float32'> } | null = null;
+  private meanPair: { adj: CsrMatrix; adjT: CsrMatrix; vals: Tensor<'float32'>; valsT: Tensor<'float32'> } | null =
+    null;
   private readonly owned: Tensor[];
 
-  private constructor(readonly heap: Heap, readonly nodes: number, srcs: Int32Array, dsts: Int32Array, ids: Int32Array,
-    attr: Float32Array | null, dim: number) {
+  private constructor(
+    readonly heap: Heap,
+    readonly nodes: number,
+    srcs: Int32Array,
+    dsts: Int32Array,
+    ids: Int32Array,
+    attr: Float32Array | null,
+    dim: number,
+  ) {
     const edges = srcs.length;
     const rowPtr = new Int32Array(nodes + 1);
     for (let e = 0; e < edges; e++) rowPtr[dsts[e]! + 1]!++;
     for (let r = 0; r < nodes; r++) rowPtr[r + 1]! += rowPtr[r]!;
     // Counting sort by destination (stable: input order kept), then each row by source.
-    const fill = rowPtr.slice(0, nodes), pos = new Int32Array(edges);
+    const fill = rowPtr.slice(0, nodes),
+      pos = new Int32Array(edges);
     for (let e = 0; e < edges; e++) pos[fill[dsts[e]!]!++] = e;
     for (let r = 0; r < nodes; r++) {
       const row = pos.subarray(rowPtr[r]!, rowPtr[r + 1]!);
       row.set(Array.from(row).sort((a, b) => srcs[a]! - srcs[b]! || a - b));
     }
     this.edgeIds = Int32Array.from(pos, (e) => ids[e]!);
-    const col = Int32Array.from(pos, (e) => srcs[e]!), dstOf = Int32Array.from(pos, (e) => dsts[e]!);
+    const col = Int32Array.from(pos, (e) => srcs[e]!),
+      dstOf = Int32Array.from(pos, (e) => dsts[e]!);
     const ones = Tensor.empty(heap, 'float32', [edges], 'message graph ones');
     ones.data().fill(1);
-    const rp = Tensor.from(heap, 'int32', [nodes + 1], rowPtr), ci = Tensor.from(heap, 'int32', [edges], col);
+    const rp = Tensor.from(heap, 'int32', [nodes + 1], rowPtr),
+      ci = Tensor.from(heap, 'int32', [edges], col);
     this.adj = CsrMatrix.view(nodes, nodes, rp, ci, ones);
     const t = this.adj.transposed();
     this.adjT = CsrMatrix.view(nodes, nodes, t.matrix.rowPtr, t.matrix.colIdx, ones);
     t.matrix.vals.free();
     this.order = Tensor.from(heap, 'int32', [edges], t.order);
-    const seq = Tensor.from(heap, 'int32', [edges], Int32Array.from({ length: edges }, (_, i) => i));
+    const seq = Tensor.from(
+      heap,
+      'int32',
+      [edges],
+      Int32Array.from({ length: edges }, (_, i) => i),
+    );
     this.incidence = CsrMatrix.view(nodes, edges, rp, seq, ones);
     this.incidenceT = CsrMatrix.view(nodes, edges, t.matrix.rowPtr, this.order, ones);
     this.dstOf = Tensor.from(heap, 'int32', [edges], dstOf);
@@ -78,39 +94,85 @@ export class MessageGraph {
       for (let k = 0; k < edges; k++) a.set(attr.subarray(pos[k]! * dim, pos[k]! * dim + dim), k * dim);
       this.edgeAttr = Tensor.from(heap, 'float32', [edges, dim], a);
     }
-    this.owned = [ones, rp, ci, t.matrix.rowPtr, t.matrix.colIdx, this.order, seq, this.dstOf, ...(this.edgeAttr ? [this.edgeAttr] : [])];
+    this.owned = [
+      ones,
+      rp,
+      ci,
+      t.matrix.rowPtr,
+      t.matrix.colIdx,
+      this.order,
+      seq,
+      this.dstOf,
+      ...(this.edgeAttr ? [this.edgeAttr] : []),
+    ];
   }
 
   /**
    * From edge lists src[e] → dst[e] over `nodes` nodes. Errors name the offending edge.
    * @example const g = MessageGraph.fromEdges(rt.heap, 3, [0, 1], [1, 2]);
    */
-  static fromEdges(heap: Heap, nodes: number, src: ArrayLike<number>, dst: ArrayLike<number>, options: MessageGraphOptions = {}): MessageGraph {
+  static fromEdges(
+    heap: Heap,
+    nodes: number,
+    src: ArrayLike<number>,
+    dst: ArrayLike<number>,
+    options: MessageGraphOptions = {},
+  ): MessageGraph {
     const fn = 'MessageGraph.fromEdges';
     if (!Number.isInteger(nodes) || nodes < 0) throw argTypeError(fn, 'nodes', 'a non-negative integer', nodes);
     if (src.length !== dst.length) throw argRangeError(fn, 'dst', `${src.length} entries (as many as src)`, dst.length);
     const loops = options.selfLoops ?? 'keep';
-    if (loops !== 'keep' && loops !== 'replace') throw argTypeError(fn, 'options.selfLoops', "'keep' or 'replace'", loops);
+    if (loops !== 'keep' && loops !== 'replace')
+      throw argTypeError(fn, 'options.selfLoops', "'keep' or 'replace'", loops);
     const attr = options.edgeAttr;
     let dim = 0;
     if (attr !== undefined) {
       dim = attr.dim;
-      if (!Number.isInteger(dim) || dim <= 0) throw argRangeError(fn, 'options.edgeAttr.dim', 'a positive integer', dim);
-      if (attr.data.length !== src.length * dim) throw argRangeError(fn, 'options.edgeAttr.data', `${src.length * dim} values (edges × dim)`, attr.data.length);
-      if (loops === 'replace') throw argRangeError(fn, 'options.edgeAttr', "no edge features with selfLoops 'replace' (an added loop has none)", 'edge features');
-      for (let i = 0; i < attr.data.length; i++) if (!Number.isFinite(attr.data[i])) throw argRangeError(fn, `options.edgeAttr.data[${i}]`, 'a finite number', attr.data[i]);
+      if (!Number.isInteger(dim) || dim <= 0)
+        throw argRangeError(fn, 'options.edgeAttr.dim', 'a positive integer', dim);
+      if (attr.data.length !== src.length * dim)
+        throw argRangeError(fn, 'options.edgeAttr.data', `${src.length * dim} values (edges × dim)`, attr.data.length);
+      if (loops === 'replace')
+        throw argRangeError(
+          fn,
+          'options.edgeAttr',
+          "no edge features with selfLoops 'replace' (an added loop has none)",
+          'edge features',
+        );
+      for (let i = 0; i < attr.data.length; i++)
+        if (!Number.isFinite(attr.data[i]))
+          throw argRangeError(fn, `options.edgeAttr.data[${i}]`, 'a finite number', attr.data[i]);
     }
-    const s: number[] = [], d: number[] = [], ids: number[] = [];
+    const s: number[] = [],
+      d: number[] = [],
+      ids: number[] = [];
     for (let e = 0; e < src.length; e++) {
-      const a = src[e]!, b = dst[e]!;
-      if (!Number.isInteger(a) || a < 0 || a >= nodes) throw argRangeError(fn, `src[${e}]`, `a node in [0, ${nodes})`, a);
-      if (!Number.isInteger(b) || b < 0 || b >= nodes) throw argRangeError(fn, `dst[${e}]`, `a node in [0, ${nodes})`, b);
+      const a = src[e]!,
+        b = dst[e]!;
+      if (!Number.isInteger(a) || a < 0 || a >= nodes)
+        throw argRangeError(fn, `src[${e}]`, `a node in [0, ${nodes})`, a);
+      if (!Number.isInteger(b) || b < 0 || b >= nodes)
+        throw argRangeError(fn, `dst[${e}]`, `a node in [0, ${nodes})`, b);
       if (loops === 'replace' && a === b) continue;
-      s.push(a); d.push(b); ids.push(e);
+      s.push(a);
+      d.push(b);
+      ids.push(e);
     }
-    if (loops === 'replace') for (let i = 0; i < nodes; i++) { s.push(i); d.push(i); ids.push(-1); }
-    return new MessageGraph(heap, nodes, Int32Array.from(s), Int32Array.from(d), Int32Array.from(ids),
-      attr === undefined ? null : Float32Array.from(attr.data), dim);
+    if (loops === 'replace')
+      for (let i = 0; i < nodes; i++) {
+        s.push(i);
+        d.push(i);
+        ids.push(-1);
+      }
+    return new MessageGraph(
+      heap,
+      nodes,
+      Int32Array.from(s),
+      Int32Array.from(d),
+      Int32Array.from(ids),
+      attr === undefined ? null : Float32Array.from(attr.data),
+      dim,
+    );
   }
 
   /** The number of messages (directed edges, duplicates counted), self loops included. */
@@ -130,11 +192,18 @@ export class MessageGraph {
    */
   mean(): { adj: CsrMatrix; adjT: CsrMatrix } {
     if (!this.meanPair) {
-      const rp = this.adj.rowPtr.data(), ord = this.order.data(), e = this.edges;
+      const rp = this.adj.rowPtr.data(),
+        ord = this.order.data(),
+        e = this.edges;
       const v = new Float32Array(e);
       for (let r = 0; r < this.nodes; r++) for (let k = rp[r]!; k < rp[r + 1]!; k++) v[k] = 1 / (rp[r + 1]! - rp[r]!);
       const vals = Tensor.from(this.heap, 'float32', [e], v);
-      const valsT = Tensor.from(this.heap, 'float32', [e], Float32Array.from(ord, (k) => v[k]!));
+      const valsT = Tensor.from(
+        this.heap,
+        'float32',
+        [e],
+        Float32Array.from(ord, (k) => v[k]!),
+      );
       this.meanPair = { adj: this.adj.withValues(vals), adjT: this.adjT.withValues(valsT), vals, valsT };
     }
     return { adj: this.meanPair.adj, adjT: this.meanPair.adjT };
@@ -148,16 +217,25 @@ export class MessageGraph {
    */
   reverse(): Tensor<'int32'> | null {
     if (this.rev) return this.rev;
-    const rp = this.adj.rowPtr.data(), col = this.adj.colIdx.data(), dstOf = this.dstOf.data(), e = this.edges;
+    const rp = this.adj.rowPtr.data(),
+      col = this.adj.colIdx.data(),
+      dstOf = this.dstOf.data(),
+      e = this.edges;
     const out = new Int32Array(e).fill(-1);
     // Rows are sorted by source: the copies of v → w sit together in row w, those of w → v in row v.
     const firstIn = (row: number, source: number): number => {
-      let lo = rp[row]!, hi = rp[row + 1]!;
-      while (lo < hi) { const mid = (lo + hi) >>> 1; if (col[mid]! < source) lo = mid + 1; else hi = mid; }
+      let lo = rp[row]!,
+        hi = rp[row + 1]!;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (col[mid]! < source) lo = mid + 1;
+        else hi = mid;
+      }
       return lo;
     };
     for (let k = 0; k < e; k++) {
-      const v = col[k]!, w = dstOf[k]!;
+      const v = col[k]!,
+        w = dstOf[k]!;
       const copy = k - firstIn(w, v); // which copy of v → w this is
       const at = firstIn(v, w) + copy;
       if (at >= rp[v + 1]! || col[at] !== w) return null;

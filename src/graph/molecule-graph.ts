@@ -9,7 +9,33 @@
 export const MOLECULE_FEATURIZER = 'graft-atoms-v1';
 
 /** Elements with their own one-hot slot, and their atomic numbers; anything else falls in "other". */
-export const ELEMENTS = ['C', 'N', 'O', 'S', 'F', 'Cl', 'Br', 'I', 'P', 'B', 'Si', 'Se', 'Na', 'K', 'Ca', 'Li', 'Mg', 'Al', 'Zn', 'Fe', 'Cu', 'Pt', 'Hg', 'As', 'Sn'];
+export const ELEMENTS = [
+  'C',
+  'N',
+  'O',
+  'S',
+  'F',
+  'Cl',
+  'Br',
+  'I',
+  'P',
+  'B',
+  'Si',
+  'Se',
+  'Na',
+  'K',
+  'Ca',
+  'Li',
+  'Mg',
+  'Al',
+  'Zn',
+  'Fe',
+  'Cu',
+  'Pt',
+  'Hg',
+  'As',
+  'Sn',
+];
 export const ELEMENT_Z = [6, 7, 8, 16, 9, 17, 35, 53, 15, 5, 14, 34, 11, 19, 20, 3, 12, 13, 30, 26, 29, 78, 80, 33, 50];
 const SLOT = new Map(ELEMENT_Z.map((z, i) => [z, i]));
 
@@ -95,39 +121,64 @@ export function morganBits(mol: RDKitMolLike): Float32Array {
  */
 export function atomGraph(mol: RDKitMolLike): AtomGraph {
   const j = JSON.parse(mol.get_json()) as RdJson;
-  const m = j.molecules[0]!, d = j.defaults;
+  const m = j.molecules[0]!,
+    d = j.defaults;
   const n = m.atoms.length;
   const ext = m.extensions?.[0] ?? {};
-  const aromatic = new Uint8Array(n), inRing = new Uint8Array(n);
+  const aromatic = new Uint8Array(n),
+    inRing = new Uint8Array(n);
   for (const a of ext.aromaticAtoms ?? []) aromatic[a] = 1;
   for (const ring of ext.atomRings ?? []) for (const a of ring) inRing[a] = 1;
   const aromaticBond = new Set(ext.aromaticBonds ?? []);
   const e = m.bonds.length;
-  const src = new Int32Array(e), dst = new Int32Array(e), w = new Float32Array(e);
-  const degree = new Int32Array(n), doubles = new Int32Array(n), triples = new Int32Array(n);
+  const src = new Int32Array(e),
+    dst = new Int32Array(e),
+    w = new Float32Array(e);
+  const degree = new Int32Array(n),
+    doubles = new Int32Array(n),
+    triples = new Int32Array(n);
   m.bonds.forEach((b, k) => {
     const [a, c] = b.atoms;
     const bo = b.bo ?? d.bond.bo;
-    src[k] = a; dst[k] = c;
+    src[k] = a;
+    dst[k] = c;
     w[k] = aromaticBond.has(k) ? 1.5 : bo;
-    degree[a]!++; degree[c]!++;
+    degree[a]!++;
+    degree[c]!++;
     if (!aromaticBond.has(k)) {
-      if (bo === 2) { doubles[a]!++; doubles[c]!++; }
-      if (bo === 3) { triples[a]!++; triples[c]!++; }
+      if (bo === 2) {
+        doubles[a]!++;
+        doubles[c]!++;
+      }
+      if (bo === 3) {
+        triples[a]!++;
+        triples[c]!++;
+      }
     }
   });
-  const F = ATOM_FEATURES, x = new Float32Array(n * F), z = new Int32Array(n);
+  const F = ATOM_FEATURES,
+    x = new Float32Array(n * F),
+    z = new Int32Array(n);
   m.atoms.forEach((a, i) => {
-    const zi = a.z ?? d.atom.z, hs = a.impHs ?? d.atom.impHs, chg = a.chg ?? d.atom.chg;
+    const zi = a.z ?? d.atom.z,
+      hs = a.impHs ?? d.atom.impHs,
+      chg = a.chg ?? d.atom.chg;
     z[i] = zi;
     let o = i * F;
-    x[o + (SLOT.get(zi) ?? ELEMENTS.length)] = 1; o += ELEMENTS.length + 1;
-    x[o + Math.min(degree[i]!, 5)] = 1; o += 6;
-    x[o + Math.max(-2, Math.min(2, chg)) + 2] = 1; o += 5;
-    x[o] = aromatic[i]!; o += 1;
-    const hyb = degree[i]! + hs > 4 ? 3 : aromatic[i] || doubles[i] === 1 ? 1 : triples[i]! > 0 || doubles[i]! >= 2 ? 0 : 2;
-    x[o + hyb] = 1; o += 4;
-    x[o + Math.min(hs, 4)] = 1; o += 5;
+    x[o + (SLOT.get(zi) ?? ELEMENTS.length)] = 1;
+    o += ELEMENTS.length + 1;
+    x[o + Math.min(degree[i]!, 5)] = 1;
+    o += 6;
+    x[o + Math.max(-2, Math.min(2, chg)) + 2] = 1;
+    o += 5;
+    x[o] = aromatic[i]!;
+    o += 1;
+    const hyb =
+      degree[i]! + hs > 4 ? 3 : aromatic[i] || doubles[i] === 1 ? 1 : triples[i]! > 0 || doubles[i]! >= 2 ? 0 : 2;
+    x[o + hyb] = 1;
+    o += 4;
+    x[o + Math.min(hs, 4)] = 1;
+    o += 5;
     x[o] = inRing[i]!;
   });
   return { atoms: n, x, src, dst, w, z, inRing, aromatic };

@@ -26,12 +26,14 @@ import { GraftError } from '../core/errors.js';
 export const PREPROCESS_KEY = 'preprocess';
 
 /** One step of a model's input preprocessing: row normalization, or standardization with the training means and sds. */
-export type PreprocessStep =
-  | { kind: 'row-normalize' }
-  | { kind: 'standardize'; mean: number[]; sd: number[] };
+export type PreprocessStep = { kind: 'row-normalize' } | { kind: 'standardize'; mean: number[]; sd: number[] };
 
 /** How graph samples were featurized (graph models). */
-export interface Featurizer { name: string; atomFeatures: number; descriptors?: number }
+export interface Featurizer {
+  name: string;
+  atomFeatures: number;
+  descriptors?: number;
+}
 
 /** What a model file records about its inputs: the feature steps to apply to raw features, in order, and for graph models the featurizer that made them. */
 export interface Preprocessing {
@@ -60,7 +62,9 @@ export function readPreprocess(metadata: Record<string, string>, file: string): 
     throw new GraftError(`${file}: its metadata '${PREPROCESS_KEY}' is not JSON`);
   }
   if (p === null || typeof p !== 'object' || p.version !== 1 || !Array.isArray(p.features)) {
-    throw new GraftError(`${file}: its preprocessing record is not one this version of graft reads (expected version 1 with a list of feature steps)`);
+    throw new GraftError(
+      `${file}: its preprocessing record is not one this version of graft reads (expected version 1 with a list of feature steps)`,
+    );
   }
   for (const s of p.features) checkStep(s, file);
   return p;
@@ -69,15 +73,22 @@ export function readPreprocess(metadata: Record<string, string>, file: string): 
 function checkStep(s: PreprocessStep, file: string): void {
   if (s?.kind === 'row-normalize') return;
   if (s?.kind === 'standardize') {
-    if (!Array.isArray(s.mean) || !Array.isArray(s.sd) || s.mean.length !== s.sd.length) throw new GraftError(`${file}: a standardize step needs a mean and an sd per column, of one length`);
+    if (!Array.isArray(s.mean) || !Array.isArray(s.sd) || s.mean.length !== s.sd.length)
+      throw new GraftError(`${file}: a standardize step needs a mean and an sd per column, of one length`);
     return;
   }
-  throw new GraftError(`${file}: preprocessing step ${JSON.stringify((s as { kind?: unknown })?.kind)} is not one this version of graft knows (a newer graft wrote it?); refusing rather than skipping it`);
+  throw new GraftError(
+    `${file}: preprocessing step ${JSON.stringify((s as { kind?: unknown })?.kind)} is not one this version of graft knows (a newer graft wrote it?); refusing rather than skipping it`,
+  );
 }
 
 /** Words for messages and docs: "row normalization, then standardization", or "none". */
 export function describePreprocess(steps: readonly PreprocessStep[]): string {
-  return steps.length ? steps.map((s) => (s.kind === 'row-normalize' ? 'row normalization' : 'standardization (training means and sds)')).join(', then ') : 'none';
+  return steps.length
+    ? steps
+        .map((s) => (s.kind === 'row-normalize' ? 'row normalization' : 'standardization (training means and sds)'))
+        .join(', then ')
+    : 'none';
 }
 
 /**
@@ -89,8 +100,14 @@ export function describePreprocess(steps: readonly PreprocessStep[]): string {
  *   const x = Float32Array.of(1, 3, 0, 0);
  *   applyPreprocess([{ kind: 'row-normalize' }], x, 2, 2); // x = [0.25, 0.75, 0, 0]
  */
-export function applyPreprocess(steps: readonly PreprocessStep[], x: Float32Array, rows: number, cols: number): Float32Array {
-  if (x.length !== rows * cols) throw new GraftError(`applyPreprocess: the features must be ${rows} × ${cols} values, got ${x.length}`);
+export function applyPreprocess(
+  steps: readonly PreprocessStep[],
+  x: Float32Array,
+  rows: number,
+  cols: number,
+): Float32Array {
+  if (x.length !== rows * cols)
+    throw new GraftError(`applyPreprocess: the features must be ${rows} × ${cols} values, got ${x.length}`);
   for (const s of steps) {
     if (s.kind === 'row-normalize') {
       for (let r = 0; r < rows; r++) {
@@ -99,9 +116,13 @@ export function applyPreprocess(steps: readonly PreprocessStep[], x: Float32Arra
         if (sum > 0) for (let c = 0; c < cols; c++) x[r * cols + c] = x[r * cols + c]! / sum;
       }
     } else if (s.kind === 'standardize') {
-      if (s.mean.length !== cols) throw new GraftError(`applyPreprocess: the standardization was fitted on ${s.mean.length} columns, the features have ${cols}`);
+      if (s.mean.length !== cols)
+        throw new GraftError(
+          `applyPreprocess: the standardization was fitted on ${s.mean.length} columns, the features have ${cols}`,
+        );
       for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) x[r * cols + c] = (x[r * cols + c]! - s.mean[c]!) / (s.sd[c]! === 0 ? 1 : s.sd[c]!);
+        for (let c = 0; c < cols; c++)
+          x[r * cols + c] = (x[r * cols + c]! - s.mean[c]!) / (s.sd[c]! === 0 ? 1 : s.sd[c]!);
       }
     } else {
       throw new GraftError(`applyPreprocess: unknown step ${JSON.stringify((s as { kind?: unknown }).kind)}`);
@@ -115,7 +136,8 @@ export function applyPreprocess(steps: readonly PreprocessStep[], x: Float32Arra
  * population sd, in float64.
  */
 export function fitStandardize(x: Float32Array, cols: number, rows: ArrayLike<number>): PreprocessStep {
-  const mean = new Array<number>(cols).fill(0), sd = new Array<number>(cols).fill(0);
+  const mean = new Array<number>(cols).fill(0),
+    sd = new Array<number>(cols).fill(0);
   const n = rows.length;
   if (n === 0) return { kind: 'standardize', mean, sd: sd.map(() => 1) };
   for (let k = 0; k < n; k++) for (let c = 0; c < cols; c++) mean[c]! += x[rows[k]! * cols + c]!;

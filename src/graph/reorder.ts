@@ -29,18 +29,29 @@ export function reverseCuthillMcKee(n: number, src: ArrayLike<number>, dst: Arra
   const byDegree = (a: number, b: number): number => degree(a) - degree(b) || a - b;
   // Starts: all nodes by (degree, index), taken in that order when not yet visited.
   const starts = Int32Array.from({ length: n }, (_, i) => i).sort(byDegree);
-  const cm = new Int32Array(n), seen = new Uint8Array(n);
-  let head = 0, tail = 0;
+  const cm = new Int32Array(n),
+    seen = new Uint8Array(n);
+  let head = 0,
+    tail = 0;
   for (const s of starts) {
     if (seen[s]) continue;
-    seen[s] = 1; cm[tail++] = s;
+    seen[s] = 1;
+    cm[tail++] = s;
     while (head < tail) {
-      const v = cm[head++]!, from = tail;
-      for (let p = rowPtr[v]!; p < rowPtr[v + 1]!; p++) { const w = colIdx[p]!; if (!seen[w]) { seen[w] = 1; cm[tail++] = w; } }
+      const v = cm[head++]!,
+        from = tail;
+      for (let p = rowPtr[v]!; p < rowPtr[v + 1]!; p++) {
+        const w = colIdx[p]!;
+        if (!seen[w]) {
+          seen[w] = 1;
+          cm[tail++] = w;
+        }
+      }
       if (tail - from > 1) cm.subarray(from, tail).sort(byDegree);
     }
   }
-  const order = cm.reverse(), rank = new Int32Array(n);
+  const order = cm.reverse(),
+    rank = new Int32Array(n);
   for (let q = 0; q < n; q++) rank[order[q]!] = q;
   return { order, rank };
 }
@@ -52,7 +63,8 @@ export function reverseCuthillMcKee(n: number, src: ArrayLike<number>, dst: Arra
 export function bandwidth(src: Int32Array, dst: Int32Array, rank?: Int32Array): number {
   let b = 0;
   for (let e = 0; e < src.length; e++) {
-    const a = rank ? rank[src[e]!]! : src[e]!, c = rank ? rank[dst[e]!]! : dst[e]!;
+    const a = rank ? rank[src[e]!]! : src[e]!,
+      c = rank ? rank[dst[e]!]! : dst[e]!;
     b = Math.max(b, Math.abs(a - c));
   }
   return b;
@@ -76,7 +88,12 @@ export type NodeOrderChoice = (typeof NODE_ORDER_CHOICES)[number];
 export const RCM_MIN_NODES = 32_768;
 
 /** The order to run a graph of `n` nodes in, or null for the user's own. */
-export function spmmNodeOrder(n: number, src: ArrayLike<number>, dst: ArrayLike<number>, choice: NodeOrderChoice = 'auto'): NodeOrder | null {
+export function spmmNodeOrder(
+  n: number,
+  src: ArrayLike<number>,
+  dst: ArrayLike<number>,
+  choice: NodeOrderChoice = 'auto',
+): NodeOrder | null {
   if (choice === 'input' || (choice === 'auto' && n < RCM_MIN_NODES)) return null;
   return reverseCuthillMcKee(n, src, dst);
 }
@@ -84,7 +101,8 @@ export function spmmNodeOrder(n: number, src: ArrayLike<number>, dst: ArrayLike<
 /** Rows of `width` values in the new order: row q of the result is row order[q] of `values`. */
 export function rowsInOrder<T extends Float32Array | Int32Array>(values: T, width: number, order: Int32Array): T {
   const out = new (values.constructor as new (n: number) => T)(values.length);
-  for (let q = 0; q < order.length; q++) out.set(values.subarray(order[q]! * width, (order[q]! + 1) * width), q * width);
+  for (let q = 0; q < order.length; q++)
+    out.set(values.subarray(order[q]! * width, (order[q]! + 1) * width), q * width);
   return out;
 }
 
@@ -104,19 +122,26 @@ export function renumbered(nodes: ArrayLike<number>, rank: Int32Array): Int32Arr
  * A node task in the order its SpMMs run in (`choice`, as spmmNodeOrder), with that order,
  * or the task itself and null when it keeps the user's order.
  */
-export function nodeTaskInSpmmOrder(data: NodeDataset, choice?: NodeOrderChoice): { data: NodeDataset; order: NodeOrder | null } {
+export function nodeTaskInSpmmOrder(
+  data: NodeDataset,
+  choice?: NodeOrderChoice,
+): { data: NodeDataset; order: NodeOrder | null } {
   const order = spmmNodeOrder(data.numNodes, data.src, data.dst, choice);
   return { data: order ? nodeDatasetInOrder(data, order) : data, order };
 }
 
 /** The same task with its nodes renumbered: rows, labels, ids, splits and edge ends. */
 export function nodeDatasetInOrder(data: NodeDataset, o: NodeOrder): NodeDataset {
-  const { order, rank } = o, sp = data.split;
+  const { order, rank } = o,
+    sp = data.split;
   return {
     ...data,
-    features: rowsInOrder(data.features, data.numFeatures, order), labels: rowsInOrder(data.labels, 1, order),
+    features: rowsInOrder(data.features, data.numFeatures, order),
+    labels: rowsInOrder(data.labels, 1, order),
     split: { train: renumbered(sp.train, rank), val: renumbered(sp.val, rank), test: renumbered(sp.test, rank) },
-    src: renumbered(data.src, rank), dst: renumbered(data.dst, rank), ids: Array.from(order, (v) => data.ids[v]!),
+    src: renumbered(data.src, rank),
+    dst: renumbered(data.dst, rank),
+    ids: Array.from(order, (v) => data.ids[v]!),
   };
 }
 
@@ -131,13 +156,26 @@ export function csrEdges(rowPtr: Int32Array, colIdx: Int32Array): { src: Int32Ar
  * A square CSR matrix with rows and columns renumbered: row q is row order[q], its columns
  * mapped through rank and ascending again (ties keep their stored order).
  */
-export function csrInOrder(m: { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array }, o: NodeOrder): { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array } {
-  const { order, rank } = o, n = order.length;
-  const rowPtr = new Int32Array(n + 1), colIdx = new Int32Array(m.colIdx.length), vals = new Float32Array(m.vals.length);
+export function csrInOrder(
+  m: { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array },
+  o: NodeOrder,
+): { rowPtr: Int32Array; colIdx: Int32Array; vals: Float32Array } {
+  const { order, rank } = o,
+    n = order.length;
+  const rowPtr = new Int32Array(n + 1),
+    colIdx = new Int32Array(m.colIdx.length),
+    vals = new Float32Array(m.vals.length);
   for (let q = 0; q < n; q++) {
-    const a = m.rowPtr[order[q]!]!, b = m.rowPtr[order[q]! + 1]!, at = rowPtr[q]!;
-    const entries = Array.from({ length: b - a }, (_, k) => a + k).sort((x, y) => rank[m.colIdx[x]!]! - rank[m.colIdx[y]!]! || x - y);
-    entries.forEach((k, j) => { colIdx[at + j] = rank[m.colIdx[k]!]!; vals[at + j] = m.vals[k]!; });
+    const a = m.rowPtr[order[q]!]!,
+      b = m.rowPtr[order[q]! + 1]!,
+      at = rowPtr[q]!;
+    const entries = Array.from({ length: b - a }, (_, k) => a + k).sort(
+      (x, y) => rank[m.colIdx[x]!]! - rank[m.colIdx[y]!]! || x - y,
+    );
+    entries.forEach((k, j) => {
+      colIdx[at + j] = rank[m.colIdx[k]!]!;
+      vals[at + j] = m.vals[k]!;
+    });
     rowPtr[q + 1] = at + b - a;
   }
   return { rowPtr, colIdx, vals };

@@ -23,12 +23,17 @@ export interface SampleGraph {
  */
 export function knnGraph(r: SimilarityMatrix, k: number): SampleGraph {
   if (!Number.isInteger(k) || k < 1) throw argRangeError('knnGraph', 'k', 'a positive integer', k);
-  const n = r.n, kk = Math.min(k, n - 1);
+  const n = r.n,
+    kk = Math.min(k, n - 1);
   const edges = new Set<number>();
-  const others = (i: number): number[] => { const c: number[] = []; for (let j = 0; j < n; j++) if (j !== i) c.push(j); return c; };
+  const others = (i: number): number[] => {
+    const c: number[] = [];
+    for (let j = 0; j < n; j++) if (j !== i) c.push(j);
+    return c;
+  };
   for (let i = 0; i < n; i++) {
     const row = r.values.subarray(i * n, i * n + n);
-    const cand = others(i).sort((a, b) => (row[b]! - row[a]!) || (a - b));
+    const cand = others(i).sort((a, b) => row[b]! - row[a]! || a - b);
     for (let t = 0; t < kk; t++) {
       const j = cand[t]!;
       edges.add(i < j ? i * n + j : j * n + i);
@@ -40,14 +45,20 @@ export function knnGraph(r: SimilarityMatrix, k: number): SampleGraph {
 /** An edge between every pair whose relationship is at least `threshold`. */
 export function thresholdGraph(r: SimilarityMatrix, threshold: number): SampleGraph {
   if (!Number.isFinite(threshold)) throw argRangeError('thresholdGraph', 'threshold', 'a finite number', threshold);
-  const n = r.n, edges = new Set<number>();
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (r.values[i * n + j]! >= threshold) edges.add(i * n + j);
+  const n = r.n,
+    edges = new Set<number>();
+  for (let i = 0; i < n; i++)
+    for (let j = i + 1; j < n; j++) if (r.values[i * n + j]! >= threshold) edges.add(i * n + j);
   return toGraph(edges, n, `threshold graph, relationship ≥ ${threshold} (${r.source})`);
 }
 
 function toGraph(edges: Set<number>, n: number, description: string): SampleGraph {
   const keys = [...edges].sort((a, b) => a - b);
-  const src = new Int32Array(keys.length), dst = new Int32Array(keys.length);
-  keys.forEach((key, e) => { src[e] = Math.floor(key / n); dst[e] = key % n; });
+  const src = new Int32Array(keys.length),
+    dst = new Int32Array(keys.length);
+  keys.forEach((key, e) => {
+    src[e] = Math.floor(key / n);
+    dst[e] = key % n;
+  });
   return { src, dst, description: `${description}: ${keys.length} edges` };
 }

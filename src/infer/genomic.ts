@@ -2,8 +2,16 @@ import { GraftError } from '../core/errors.js';
 import { decodeSafetensors, type Checkpoint } from '../core/safetensors.js';
 import { sha256Hex } from '../core/sha256.js';
 import {
-  alignDosages, metaJson, readF64, readKernelFit, readMarkerBasis, sampleRows, scoreKernel,
-  type AlignmentReport, type KernelBasis, type KernelScoring,
+  alignDosages,
+  metaJson,
+  readF64,
+  readKernelFit,
+  readMarkerBasis,
+  sampleRows,
+  scoreKernel,
+  type AlignmentReport,
+  type KernelBasis,
+  type KernelScoring,
 } from '../graph/gp-scoring.js';
 
 // graft/infer on graft gp --keep-models: a kept kernel or linear model (gblup, rkhs, rkhs-ka,
@@ -15,14 +23,21 @@ import {
 // The GCN models (boost, stack, gcn, ...) need the study's sample graph run through the
 // ensemble: graft predict scores those.
 
-const SCORING_FORMAT = 'graft-gp-scoring-v1', KEPT_FORMAT = 'graft-gp-kept-v1';
+const SCORING_FORMAT = 'graft-gp-scoring-v1',
+  KEPT_FORMAT = 'graft-gp-kept-v1';
 const KERNEL_MODELS = ['gblup', 'rkhs', 'rkhs-ka', 'rrblup'];
 
 /** New samples' raw genotypes by marker name: dosages [samples, markers] row-major, 0/1/2 (or 0/1 for a binary-coded run), NaN missing. */
-export interface GenotypeInput { markers: readonly string[]; dosages: Float32Array | Float64Array; samples: number }
+export interface GenotypeInput {
+  markers: readonly string[];
+  dosages: Float32Array | Float64Array;
+  samples: number;
+}
 
 /** Options of predictGenotypes: the least share of the model's markers the input must have (default 0.9, graft predict's). */
-export interface GenotypePredictOptions { minOverlap?: number }
+export interface GenotypePredictOptions {
+  minOverlap?: number;
+}
 
 /** A kept model's predictions for new samples, and how their markers met the model's. */
 export interface GenotypePredictions {
@@ -57,33 +72,65 @@ const bytesOf = (b: ArrayBuffer | Uint8Array): Uint8Array => (b instanceof Uint8
  *   const m = loadGenomicModel(scoringBytes, keptBytes);
  *   const { prediction, overlap } = m.predictGenotypes({ markers, dosages, samples });
  */
-export function loadGenomicModel(scoring: ArrayBuffer | Uint8Array, kept: ArrayBuffer | Uint8Array, names: { scoring?: string; kept?: string } = {}): GenomicKernelModel {
-  const sName = names.scoring ?? 'scoring.safetensors', kName = names.kept ?? 'kept model';
-  const s = decodeSafetensors(bytesOf(scoring), sName, sha256Hex), k = decodeSafetensors(bytesOf(kept), kName, sha256Hex);
-  if (s.metadata['format'] !== SCORING_FORMAT) throw new GraftError(`${sName}: not a graft gp scoring file (format ${s.metadata['format'] ?? 'none'}, expected ${SCORING_FORMAT})`);
-  if (k.metadata['format'] !== KEPT_FORMAT) throw new GraftError(`${kName}: not a graft gp kept model (format ${k.metadata['format'] ?? 'none'}, expected ${KEPT_FORMAT})`);
-  if (k.metadata['basis'] !== s.metadata['fingerprint']) throw new GraftError(`${kName}: kept from other data than ${sName} (another run's model?); give the scoring file of the run that kept it`);
-  const model = k.metadata['model'] ?? '', trait = k.metadata['trait'] ?? '';
-  if (!KERNEL_MODELS.includes(model)) throw new GraftError(`${kName}: graft/infer scores the kernel and linear gp models (${KERNEL_MODELS.join(', ')}); ${model} runs an ensemble on the study's sample graph: score it with graft predict`);
+export function loadGenomicModel(
+  scoring: ArrayBuffer | Uint8Array,
+  kept: ArrayBuffer | Uint8Array,
+  names: { scoring?: string; kept?: string } = {},
+): GenomicKernelModel {
+  const sName = names.scoring ?? 'scoring.safetensors',
+    kName = names.kept ?? 'kept model';
+  const s = decodeSafetensors(bytesOf(scoring), sName, sha256Hex),
+    k = decodeSafetensors(bytesOf(kept), kName, sha256Hex);
+  if (s.metadata['format'] !== SCORING_FORMAT)
+    throw new GraftError(
+      `${sName}: not a graft gp scoring file (format ${s.metadata['format'] ?? 'none'}, expected ${SCORING_FORMAT})`,
+    );
+  if (k.metadata['format'] !== KEPT_FORMAT)
+    throw new GraftError(
+      `${kName}: not a graft gp kept model (format ${k.metadata['format'] ?? 'none'}, expected ${KEPT_FORMAT})`,
+    );
+  if (k.metadata['basis'] !== s.metadata['fingerprint'])
+    throw new GraftError(
+      `${kName}: kept from other data than ${sName} (another run's model?); give the scoring file of the run that kept it`,
+    );
+  const model = k.metadata['model'] ?? '',
+    trait = k.metadata['trait'] ?? '';
+  if (!KERNEL_MODELS.includes(model))
+    throw new GraftError(
+      `${kName}: graft/infer scores the kernel and linear gp models (${KERNEL_MODELS.join(', ')}); ${model} runs an ensemble on the study's sample graph: score it with graft predict`,
+    );
   const basis = kernelBasis(s, sName);
   const fit: KernelScoring | undefined = readKernelFit(k, 'kernel', 'k', kName);
   if (!fit) throw new GraftError(`${kName}: no kernel fit in it (damaged)`);
-  if (fit.train.some((i) => i < 0 || i >= basis.n) || fit.alpha.length !== fit.train.length) throw new GraftError(`${kName}: its training samples do not fit ${sName}'s ${basis.n} (damaged)`);
+  if (fit.train.some((i) => i < 0 || i >= basis.n) || fit.alpha.length !== fit.train.length)
+    throw new GraftError(`${kName}: its training samples do not fit ${sName}'s ${basis.n} (damaged)`);
   const mk = basis.markers!;
   return {
-    model, trait, markers: mk.names,
+    model,
+    trait,
+    markers: mk.names,
     predictGenotypes(input: GenotypeInput, options: GenotypePredictOptions = {}): GenotypePredictions {
       const minOverlap = options.minOverlap ?? 0.9;
-      if (!(minOverlap >= 0 && minOverlap <= 1)) throw new GraftError(`predictGenotypes: minOverlap must be in [0, 1], got ${minOverlap}`);
+      if (!(minOverlap >= 0 && minOverlap <= 1))
+        throw new GraftError(`predictGenotypes: minOverlap must be in [0, 1], got ${minOverlap}`);
       const { markers, dosages, samples } = input;
-      if (!Number.isInteger(samples) || samples < 0) throw new GraftError(`predictGenotypes: samples must be a whole number, got ${samples}`);
-      if (dosages.length !== samples * markers.length) throw new GraftError(`predictGenotypes: dosages holds ${dosages.length} values; ${samples} samples × ${markers.length} markers need ${samples * markers.length}`);
-      if (new Set(markers).size !== markers.length) throw new GraftError(`predictGenotypes: marker '${markers.find((x, j) => markers.indexOf(x) !== j)}' is given twice`);
+      if (!Number.isInteger(samples) || samples < 0)
+        throw new GraftError(`predictGenotypes: samples must be a whole number, got ${samples}`);
+      if (dosages.length !== samples * markers.length)
+        throw new GraftError(
+          `predictGenotypes: dosages holds ${dosages.length} values; ${samples} samples × ${markers.length} markers need ${samples * markers.length}`,
+        );
+      if (new Set(markers).size !== markers.length)
+        throw new GraftError(
+          `predictGenotypes: marker '${markers.find((x, j) => markers.indexOf(x) !== j)}' is given twice`,
+        );
       const a = alignDosages(mk, { markers: [...markers], dosage: dosages, samples }, minOverlap, 'predictGenotypes');
-      const prediction = new Float64Array(samples), reliability = new Float64Array(samples);
+      const prediction = new Float64Array(samples),
+        reliability = new Float64Array(samples);
       a.dosage.forEach((row, q) => {
         const r = scoreKernel(basis, fit, sampleRows(basis, row, null));
-        prediction[q] = r.prediction; reliability[q] = r.reliability ?? NaN;
+        prediction[q] = r.prediction;
+        reliability[q] = r.reliability ?? NaN;
       });
       return { prediction, reliability, overlap: a.report };
     },
@@ -92,9 +139,21 @@ export function loadGenomicModel(scoring: ArrayBuffer | Uint8Array, kept: ArrayB
 
 /** What scoring reads of scoring.safetensors: the study's size, markers, relationship diagonal and median distance. */
 function kernelBasis(cp: Checkpoint, file: string): KernelBasis {
-  const md = cp.metadata, n = metaJson<string[]>(md, 'ids', file).length;
-  if (md['relationship'] === 'given') throw new GraftError(`${file}: the run was made with a relationship file: new samples need their relationship rows, which graft predict takes; graft/infer scores marker genotypes`);
+  const md = cp.metadata,
+    n = metaJson<string[]>(md, 'ids', file).length;
+  if (md['relationship'] === 'given')
+    throw new GraftError(
+      `${file}: the run was made with a relationship file: new samples need their relationship rows, which graft predict takes; graft/infer scores marker genotypes`,
+    );
   const markers = readMarkerBasis(cp, n, file);
-  if (!markers) throw new GraftError(`${file}: the run was made from a relationship matrix only; graft/infer scores marker genotypes`);
-  return { n, markers, relDiag: readF64(cp.tensors.get('rel_diag'), file, 'rel_diag'), median: metaJson<number>(md, 'median', file) };
+  if (!markers)
+    throw new GraftError(
+      `${file}: the run was made from a relationship matrix only; graft/infer scores marker genotypes`,
+    );
+  return {
+    n,
+    markers,
+    relDiag: readF64(cp.tensors.get('rel_diag'), file, 'rel_diag'),
+    median: metaJson<number>(md, 'median', file),
+  };
 }

@@ -17,13 +17,25 @@ import { Sequential } from '../nn/sequential.js';
 import { gcnStack } from '../nn/gcn-stack.js';
 import { Rng } from '../core/random.js';
 import {
-  genomicBranchParts, genomicStackShape, graphGcnLayers, graphHybridParts, nodeGcn,
-  type GenomicModelConfig, type GraphModelConfig, type NodeModelConfig,
+  genomicBranchParts,
+  genomicStackShape,
+  graphGcnLayers,
+  graphHybridParts,
+  nodeGcn,
+  type GenomicModelConfig,
+  type GraphModelConfig,
+  type NodeModelConfig,
 } from '../nn/task-models.js';
 import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels.js';
 import { LocalExec } from './local-exec.js';
 import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
-import { MB_MODEL_FORMAT, MicrobiomeModel, parseMicrobiomeFile, type CountsInput, type CountsPrediction } from './microbiome.js';
+import {
+  MB_MODEL_FORMAT,
+  MicrobiomeModel,
+  parseMicrobiomeFile,
+  type CountsInput,
+  type CountsPrediction,
+} from './microbiome.js';
 import { classScores } from '../nn/class-scores.js';
 import { applyPreprocess, type Preprocessing } from '../graph/preprocess.js';
 
@@ -38,9 +50,30 @@ export type { KernelBinaries } from './kernels.js';
 export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
 export { MB_MODEL_FORMAT, type CountsInput, type CountsPrediction } from './microbiome.js';
-export { moleculeGraph, MOLECULE_ATOM_FEATURES, MOLECULE_FEATURIZER, MOLECULE_MORGAN_BITS, type MoleculeGraph, type RDKitLike, type RDKitMolLike } from './molecule.js';
-export { applyPreprocess, describePreprocess, PREPROCESS_KEY, type Featurizer, type Preprocessing, type PreprocessStep } from '../graph/preprocess.js';
-export { loadGenomicModel, type GenomicKernelModel, type GenotypeInput, type GenotypePredictOptions, type GenotypePredictions } from './genomic.js';
+export {
+  moleculeGraph,
+  MOLECULE_ATOM_FEATURES,
+  MOLECULE_FEATURIZER,
+  MOLECULE_MORGAN_BITS,
+  type MoleculeGraph,
+  type RDKitLike,
+  type RDKitMolLike,
+} from './molecule.js';
+export {
+  applyPreprocess,
+  describePreprocess,
+  PREPROCESS_KEY,
+  type Featurizer,
+  type Preprocessing,
+  type PreprocessStep,
+} from '../graph/preprocess.js';
+export {
+  loadGenomicModel,
+  type GenomicKernelModel,
+  type GenotypeInput,
+  type GenotypePredictOptions,
+  type GenotypePredictions,
+} from './genomic.js';
 export type { AlignmentReport } from '../graph/gp-scoring.js';
 
 /** Options of loadModel: the kernel binaries and backend, a name for error messages, and a hook on the linear maps. */
@@ -59,24 +92,44 @@ export interface LoadOptions {
 }
 
 /** A node task's graph: features [nodes, features] row-major and undirected edges (each once or both ways). */
-export interface NodeGraph { numNodes: number; features: Float32Array; src: Int32Array | number[]; dst: Int32Array | number[] }
+export interface NodeGraph {
+  numNodes: number;
+  features: Float32Array;
+  src: Int32Array | number[];
+  dst: Int32Array | number[];
+}
 
 /**
  * One graph of a graph-level task: featurized as at training (graft's molecule featurizer for
  * molecules: moleculeGraph). `featurizer` names the featurization; a model that records its
  * own refuses graphs that name another.
  */
-export interface GraphInput { nodes: number; x: Float32Array; src: Int32Array; dst: Int32Array; w?: Float32Array; descriptors?: Float32Array; featurizer?: string }
+export interface GraphInput {
+  nodes: number;
+  x: Float32Array;
+  src: Int32Array;
+  dst: Int32Array;
+  w?: Float32Array;
+  descriptors?: Float32Array;
+  featurizer?: string;
+}
 
 /**
  * How the inputs' features come: 'raw' (the default: as in the user's files; the model applies
  * the preprocessing its file records, as graft predict does) or 'preprocessed' (already as at
  * training; nothing is applied).
  */
-export interface PredictOptions { features?: 'raw' | 'preprocessed' }
+export interface PredictOptions {
+  features?: 'raw' | 'preprocessed';
+}
 
 /** The samples of a genomic study: model features [n, f] (graft gp --keep-models writes them) and the sample graph's edges. */
-export interface GenomicInput { n: number; features: Float32Array; src: Int32Array; dst: Int32Array }
+export interface GenomicInput {
+  n: number;
+  features: Float32Array;
+  src: Int32Array;
+  dst: Int32Array;
+}
 
 /** A model loaded by loadModel: its task, backend and stored config, and the predict method of its task. */
 export interface GraftModel {
@@ -87,9 +140,15 @@ export interface GraftModel {
   /** The preprocessing its file records for raw inputs (null: the file does not say; raw inputs are then refused). */
   readonly preprocess: Readonly<Preprocessing> | null;
   /** Node models: logits, class probabilities and the predicted class of every node (features raw unless options say otherwise). */
-  predictNodes(g: NodeGraph, options?: PredictOptions): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }>;
+  predictNodes(
+    g: NodeGraph,
+    options?: PredictOptions,
+  ): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }>;
   /** Graph models: outputs [graphs, targets] (logits for multi-label, with their sigmoid as `probs`). */
-  predictGraphs(graphs: readonly GraphInput[], options?: PredictOptions): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }>;
+  predictGraphs(
+    graphs: readonly GraphInput[],
+    options?: PredictOptions,
+  ): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }>;
   /** Genomic models: the ensemble's prediction for every sample, in the trait's units. */
   predictGenomic(input: GenomicInput, options?: PredictOptions): Promise<Float64Array>;
   /** Microbiome models (graft mb --keep-model, rf or logistic): raw counts aligned by taxon name, preprocessed as stored, scored as graft predict scores them. */
@@ -120,7 +179,6 @@ export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOp
   return new LocalModel(file, heap, backend, name, options.onLinears);
 }
 
-
 class LocalModel implements GraftModel {
   readonly exec: LocalExec;
   readonly task: GraftModel['task'];
@@ -128,8 +186,13 @@ class LocalModel implements GraftModel {
   readonly preprocess: Readonly<Preprocessing> | null;
   private disposed = false;
 
-  constructor(private readonly file: ModelFile, readonly heap: Heap, backend: KernelBackend, private readonly name: string,
-    private readonly onLinears?: LoadOptions['onLinears']) {
+  constructor(
+    private readonly file: ModelFile,
+    readonly heap: Heap,
+    backend: KernelBackend,
+    private readonly name: string,
+    private readonly onLinears?: LoadOptions['onLinears'],
+  ) {
     this.exec = new LocalExec(heap, backend);
     this.task = file.task;
     this.config = file.config;
@@ -141,27 +204,43 @@ class LocalModel implements GraftModel {
    * same applyPreprocess graft train and graft predict run, so the same bits). A file that does
    * not record its preprocessing is refused rather than fed unpreprocessed features silently.
    */
-  private features(fn: string, x: Float32Array, rows: number, cols: number, options: PredictOptions | undefined): Float32Array {
+  private features(
+    fn: string,
+    x: Float32Array,
+    rows: number,
+    cols: number,
+    options: PredictOptions | undefined,
+  ): Float32Array {
     const mode = options?.features ?? 'raw';
-    if (mode !== 'raw' && mode !== 'preprocessed') throw new GraftError(`${fn}: options.features must be 'raw' or 'preprocessed', got ${JSON.stringify(mode)}`);
+    if (mode !== 'raw' && mode !== 'preprocessed')
+      throw new GraftError(`${fn}: options.features must be 'raw' or 'preprocessed', got ${JSON.stringify(mode)}`);
     if (mode === 'preprocessed') return x;
     const p = this.file.preprocess;
     if (!p) {
-      throw new GraftError(`${this.name}: the file does not record the preprocessing its inputs need (written before graft recorded it); export the run again with this version of graft (graft export), or pass { features: 'preprocessed' } with features preprocessed as at training`);
+      throw new GraftError(
+        `${this.name}: the file does not record the preprocessing its inputs need (written before graft recorded it); export the run again with this version of graft (graft export), or pass { features: 'preprocessed' } with features preprocessed as at training`,
+      );
     }
     return p.features.length ? applyPreprocess(p.features, x.slice(), rows, cols) : x;
   }
 
-  get backend(): BackendKind { return this.exec.backend.kind; }
+  get backend(): BackendKind {
+    return this.exec.backend.kind;
+  }
 
-  private ctx(seed: number): PassContext { return { exec: this.exec, training: false, seed, step: 0 }; }
+  private ctx(seed: number): PassContext {
+    return { exec: this.exec, training: false, seed, step: 0 };
+  }
 
   private check(task: GraftModel['task'], what: string): void {
     if (this.disposed) throw new GraftError(`${this.name}: the model was disposed`);
     if (this.task !== task) throw new GraftError(`${this.name} is a ${this.task} model: ${what} needs a ${task} model`);
   }
 
-  async predictNodes(g: NodeGraph, options?: PredictOptions): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
+  async predictNodes(
+    g: NodeGraph,
+    options?: PredictOptions,
+  ): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
     this.check('node', 'predictNodes');
     const c = this.file.config as unknown as NodeModelConfig & { nodeOrder?: NodeOrderChoice };
     const { features: f, classes } = this.file.shape;
@@ -169,7 +248,8 @@ class LocalModel implements GraftModel {
     const features = this.features('predictNodes', g.features, n, f, options);
     // The node order training ran in (large graphs renumbered for SpMM), so the bits are training's.
     const order = spmmNodeOrder(n, g.src, g.dst, c.nodeOrder);
-    const src = order ? renumbered(g.src, order.rank) : g.src, dst = order ? renumbered(g.dst, order.rank) : g.dst;
+    const src = order ? renumbered(g.src, order.rank) : g.src,
+      dst = order ? renumbered(g.dst, order.rank) : g.dst;
     const adj = gcnNorm(this.heap, n, src, dst);
     const model = nodeGcn(this.heap, f, classes, c, () => ({ adj }));
     let x: Tensor | null = null;
@@ -181,41 +261,65 @@ class LocalModel implements GraftModel {
       const logits = order ? rowsInUserOrder(computed, classes, order.order) : computed;
       return { logits, ...classScores(logits, n, classes), classes };
     } finally {
-      model.dispose(); x?.free(); adj.free();
+      model.dispose();
+      x?.free();
+      adj.free();
     }
   }
 
-  async predictGraphs(graphs: readonly GraphInput[], options?: PredictOptions): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }> {
+  async predictGraphs(
+    graphs: readonly GraphInput[],
+    options?: PredictOptions,
+  ): Promise<{ outputs: Float32Array; probs: Float32Array | null; targets: number }> {
     this.check('graph', 'predictGraphs');
     const c = this.file.config as unknown as GraphModelConfig & { task: string };
     const { features, targets } = this.file.shape;
     const featurizer = this.file.preprocess?.featurizer;
     graphs.forEach((g, i) => {
       if (featurizer && g?.featurizer !== undefined && g.featurizer !== featurizer.name) {
-        throw new GraftError(`predictGraphs: graph ${i} was featurized by ${g.featurizer}, but ${this.name} was trained on ${featurizer.name} features (${featurizer.atomFeatures} per atom)`);
+        throw new GraftError(
+          `predictGraphs: graph ${i} was featurized by ${g.featurizer}, but ${this.name} was trained on ${featurizer.name} features (${featurizer.atomFeatures} per atom)`,
+        );
       }
     });
     // Graph models record no feature steps today; any they record apply to each graph's atom rows.
     const steps = this.file.preprocess?.features ?? [];
-    if (steps.length && (options?.features ?? 'raw') === 'raw') graphs = graphs.map((g) => (g.x instanceof Float32Array && g.x.length === g.nodes * features ? { ...g, x: applyPreprocess(steps, g.x.slice(), g.nodes, features) } : g));
+    if (steps.length && (options?.features ?? 'raw') === 'raw')
+      graphs = graphs.map((g) =>
+        g.x instanceof Float32Array && g.x.length === g.nodes * features
+          ? { ...g, x: applyPreprocess(steps, g.x.slice(), g.nodes, features) }
+          : g,
+      );
     const outputs = new Float32Array(graphs.length * targets);
     type Batch = ReturnType<typeof collate>;
     let batch: Batch | null = null;
     const prop = (): Propagation => ({ adj: batch!.adj });
     const offsets = (): Tensor => batch!.offsets;
     const model: Runner<Batch> = c.hybrid
-      ? joined<Batch>(this.heap, graphHybridParts(this.heap, features, targets, c, prop, offsets), (b) => [b.x, b.descriptors!], this.ctx(c.seed))
-      : sequential<Batch>(new Sequential(graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)), (b) => b.x, this.ctx(c.seed));
+      ? joined<Batch>(
+          this.heap,
+          graphHybridParts(this.heap, features, targets, c, prop, offsets),
+          (b) => [b.x, b.descriptors!],
+          this.ctx(c.seed),
+        )
+      : sequential<Batch>(
+          new Sequential(graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)),
+          (b) => b.x,
+          this.ctx(c.seed),
+        );
     try {
       this.prepare(model.params(), model.linears, '');
       const BATCH = 128;
       for (let at = 0; at < graphs.length; at += BATCH) {
-        const part = graphs.slice(at, at + BATCH).map((g, i) => graphSample(g, at + i, features, c.hybrid?.descriptors ?? 0, targets));
+        const part = graphs
+          .slice(at, at + BATCH)
+          .map((g, i) => graphSample(g, at + i, features, c.hybrid?.descriptors ?? 0, targets));
         batch = collate(this.heap, part, features, targets);
         try {
           outputs.set(await model.run(batch), at * targets);
         } finally {
-          batch.free(); batch = null;
+          batch.free();
+          batch = null;
         }
       }
     } finally {
@@ -251,9 +355,14 @@ class LocalModel implements GraftModel {
       const members = this.file.members;
       for (const [e, m] of members.entries()) {
         const cm = { ...c, seed: m.seed };
-        const model = blocks.length > 1
-          ? joined(this.heap, genomicBranchParts(this.heap, cm, blocks, prop), () => inputs, this.ctx(m.seed))
-          : sequential(new Sequential(gcnStack(this.heap, new Rng(m.seed), prop, genomicStackShape(cm, f, 1))), () => inputs[0]!, this.ctx(m.seed));
+        const model =
+          blocks.length > 1
+            ? joined(this.heap, genomicBranchParts(this.heap, cm, blocks, prop), () => inputs, this.ctx(m.seed))
+            : sequential(
+                new Sequential(gcnStack(this.heap, new Rng(m.seed), prop, genomicStackShape(cm, f, 1))),
+                () => inputs[0]!,
+                this.ctx(m.seed),
+              );
         try {
           this.prepare(model.params(), model.linears, `m${e}.`);
           const raw = await model.run(null);
@@ -280,12 +389,17 @@ class LocalModel implements GraftModel {
     if (int8) {
       for (const lin of linears) {
         const v = int8Values(this.file.checkpoint.tensors, this.file.prefix + member, lin.name);
-        if (!v) throw new GraftError(`${this.name}: an int8 model file without the int8 weights of ${member}${lin.name}`);
+        if (!v)
+          throw new GraftError(`${this.name}: an int8 model file without the int8 weights of ${member}${lin.name}`);
         lin.quantized = Int8Weight.create(this.heap, v);
         skip.add(lin.weight);
       }
     }
-    loadWeights(params.filter((p) => !skip.has(p)), modelWeights(this.file, member), this.name);
+    loadWeights(
+      params.filter((p) => !skip.has(p)),
+      modelWeights(this.file, member),
+      this.name,
+    );
     this.onLinears?.([...linears], member);
   }
 
@@ -299,25 +413,38 @@ class LocalModel implements GraftModel {
   }
 }
 
-
 function checkRows(fn: string, what: string, n: number, f: number, data: Float32Array): number {
-  if (!Number.isInteger(n) || n <= 0) throw new GraftError(`${fn}: the number of rows must be a positive integer (got ${String(n)})`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new GraftError(`${fn}: the number of rows must be a positive integer (got ${String(n)})`);
   if (!(data instanceof Float32Array) || data.length !== n * f) {
-    throw new GraftError(`${fn}: ${what} must be a Float32Array of ${n} × ${f} values (the model reads ${f} features), got ${data instanceof Float32Array ? data.length : typeof data}`);
+    throw new GraftError(
+      `${fn}: ${what} must be a Float32Array of ${n} × ${f} values (the model reads ${f} features), got ${data instanceof Float32Array ? data.length : typeof data}`,
+    );
   }
   return n;
 }
 
 function graphSample(g: GraphInput, i: number, features: number, descriptors: number, targets: number): GraphSample {
   if (!(g.x instanceof Float32Array) || g.x.length !== g.nodes * features) {
-    throw new GraftError(`predictGraphs: graph ${i} must have x of ${g.nodes} × ${features} values (the model reads ${features} atom features), got ${g.x?.length}`);
+    throw new GraftError(
+      `predictGraphs: graph ${i} must have x of ${g.nodes} × ${features} values (the model reads ${features} atom features), got ${g.x?.length}`,
+    );
   }
   if (descriptors > 0 && g.descriptors?.length !== descriptors) {
-    throw new GraftError(`predictGraphs: graph ${i} needs ${descriptors} descriptors for the hybrid's dense branch, got ${g.descriptors?.length ?? 'none'}`);
+    throw new GraftError(
+      `predictGraphs: graph ${i} needs ${descriptors} descriptors for the hybrid's dense branch, got ${g.descriptors?.length ?? 'none'}`,
+    );
   }
-  return { nodes: g.nodes, x: g.x, src: g.src, dst: g.dst, ...(g.w ? { w: g.w } : {}), ...(g.descriptors ? { descriptors: g.descriptors } : {}), y: new Float32Array(targets).fill(NaN) };
+  return {
+    nodes: g.nodes,
+    x: g.x,
+    src: g.src,
+    dst: g.dst,
+    ...(g.w ? { w: g.w } : {}),
+    ...(g.descriptors ? { descriptors: g.descriptors } : {}),
+    y: new Float32Array(targets).fill(NaN),
+  };
 }
-
 
 type Runner<B> = { params(): Parameter[]; linears: Linear[]; dispose(): void; run(b: B): Promise<Float32Array> };
 
@@ -341,7 +468,9 @@ function joined<B>(heap: Heap, parts: JoinParts, inputs: (b: B) => Tensor[], ctx
   return {
     params: () => all.flatMap((l) => l.params()),
     linears: [...parts.branches.flatMap((b) => linearMaps(b.layers)), parts.head],
-    dispose: () => { for (const l of all) l.dispose(); },
+    dispose: () => {
+      for (const l of all) l.dispose();
+    },
     run: async (b) => {
       const r = await joinForward(heap, ctx, parts, inputs(b));
       try {
@@ -352,4 +481,3 @@ function joined<B>(heap: Heap, parts: JoinParts, inputs: (b: B) => Tensor[], ctx
     },
   };
 }
-

@@ -11,11 +11,15 @@ import type { Exec } from '../runtime/exec.js';
 export class LocalExec implements Exec {
   readonly threads = 1;
 
-  constructor(readonly heap: Heap, readonly backend: KernelBackend) {}
+  constructor(
+    readonly heap: Heap,
+    readonly backend: KernelBackend,
+  ) {}
 
   run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void> {
     const fn = this.backend[name as KernelName] as ((...a: number[]) => void) | undefined;
-    if (typeof fn !== 'function') return Promise.reject(new RangeError(`inference: no kernel named ${JSON.stringify(name)}`));
+    if (typeof fn !== 'function')
+      return Promise.reject(new RangeError(`inference: no kernel named ${JSON.stringify(name)}`));
     for (let p = 0; p + 1 < bounds.length; p++) fn(...args, bounds[p]!, bounds[p + 1]!);
     return Promise.resolve();
   }

@@ -53,25 +53,58 @@ export interface MicrobiomeFile {
 export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFile {
   const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
   let m: Record<string, unknown>;
-  try { m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>; } catch { throw bad('its model metadata is not JSON'); }
+  try {
+    m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
+  } catch {
+    throw bad('its model metadata is not JSON');
+  }
   const kind = m['model'];
-  if (kind === 'mlp' || kind === 'gcn') throw new GraftError(`${file}: a kept ${kind} microbiome model is scored by graft predict (it runs on the Node runtime); graft/infer scores kept rf and logistic models`);
+  if (kind === 'mlp' || kind === 'gcn')
+    throw new GraftError(
+      `${file}: a kept ${kind} microbiome model is scored by graft predict (it runs on the Node runtime); graft/infer scores kept rf and logistic models`,
+    );
   if (kind !== 'rf' && kind !== 'logistic') throw bad(`model ${JSON.stringify(kind ?? null)}`);
-  if (cp.metadata['version'] !== '1') throw bad(`version ${JSON.stringify(cp.metadata['version'] ?? null)}, expected 1 for ${kind}`);
-  const tensor = (name: string): StoredTensor => { const t = cp.tensors.get(name); if (!t) throw bad(`no tensor ${name}`); return t; };
+  if (cp.metadata['version'] !== '1')
+    throw bad(`version ${JSON.stringify(cp.metadata['version'] ?? null)}, expected 1 for ${kind}`);
+  const tensor = (name: string): StoredTensor => {
+    const t = cp.tensors.get(name);
+    if (!t) throw bad(`no tensor ${name}`);
+    return t;
+  };
   const float64 = (name: string, length: number): Float64Array => {
     const t = tensor(name);
-    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8 || t.shape[0] !== length) throw bad(`${name} is not ${length} float64 values`);
+    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8 || t.shape[0] !== length)
+      throw bad(`${name} is not ${length} float64 values`);
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     return Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
   };
-  const int32 = (name: string): Int32Array => { const t = tensor(name); if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`); return t.data; };
-  const taxa = m['taxa'], classNames = m['class_names'], task = m['task'], pre = m['preprocessing'] as Record<string, unknown> | undefined, shape = m['shape'] as Record<string, unknown> | undefined;
+  const int32 = (name: string): Int32Array => {
+    const t = tensor(name);
+    if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`);
+    return t.data;
+  };
+  const taxa = m['taxa'],
+    classNames = m['class_names'],
+    task = m['task'],
+    pre = m['preprocessing'] as Record<string, unknown> | undefined,
+    shape = m['shape'] as Record<string, unknown> | undefined;
   if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
   if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
-  if (!Array.isArray(classNames) || !classNames.every((c) => typeof c === 'string') || (task === 'classification') !== classNames.length >= 2) throw bad('class names do not fit the task');
-  if (!pre || !NORMALIZATIONS.includes(pre['normalize'] as Normalization) || !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) || !Number.isInteger(pre['seed'])) throw bad('preprocessing');
-  const p = taxa.length, classes = task === 'classification' ? classNames.length : 0;
+  if (
+    !Array.isArray(classNames) ||
+    !classNames.every((c) => typeof c === 'string') ||
+    (task === 'classification') !== classNames.length >= 2
+  )
+    throw bad('class names do not fit the task');
+  if (
+    !pre ||
+    !NORMALIZATIONS.includes(pre['normalize'] as Normalization) ||
+    !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) ||
+    !Number.isInteger(pre['seed'])
+  )
+    throw bad('preprocessing');
+  const p = taxa.length,
+    classes = task === 'classification' ? classNames.length : 0;
   if (!shape || shape['classes'] !== classes) throw bad('shape');
   const num = (key: string, needed: boolean): number | undefined => {
     const v = pre[key];
@@ -79,7 +112,11 @@ export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFil
     if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`preprocessing.${key} is ${JSON.stringify(v ?? null)}`);
     return v;
   };
-  const f: FittedPreprocessing = { normalize: pre['normalize'] as Normalization, zeros: pre['zeros'] as ZeroReplacement, seed: pre['seed'] as number };
+  const f: FittedPreprocessing = {
+    normalize: pre['normalize'] as Normalization,
+    zeros: pre['zeros'] as ZeroReplacement,
+    seed: pre['seed'] as number,
+  };
   if (f.normalize === 'rarefy') f.rarefyDepth = num('rarefy_depth', true)!;
   if (f.normalize === 'css') f.cssQuantile = num('css_quantile', true)!;
   if (f.normalize === 'com') f.common = num('common_total', true)!;
@@ -89,26 +126,48 @@ export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFil
   let scorer: Scorer;
   if (kind === 'rf') {
     if (shape['features'] !== p) throw bad(`the forest has ${String(shape['features'])} features for ${p} taxa`);
-    const sizes = int32('forest.tree_nodes'), stride = classes || 1;
+    const sizes = int32('forest.tree_nodes'),
+      stride = classes || 1;
     const nodes = sizes.reduce((a, b) => a + b, 0);
-    const feature = int32('forest.feature'), left = int32('forest.left'), right = int32('forest.right');
-    const threshold = float64('forest.threshold', nodes), values = float64('forest.values', nodes * stride);
-    if (sizes.length === 0 || [feature, left, right].some((a) => a.length !== nodes)) throw bad('forest arrays of unequal lengths');
+    const feature = int32('forest.feature'),
+      left = int32('forest.left'),
+      right = int32('forest.right');
+    const threshold = float64('forest.threshold', nodes),
+      values = float64('forest.values', nodes * stride);
+    if (sizes.length === 0 || [feature, left, right].some((a) => a.length !== nodes))
+      throw bad('forest arrays of unequal lengths');
     let at = 0;
     const trees = Array.from(sizes, (size, t): ScoringTree => {
-      const tree = { feature: feature.subarray(at, at + size), threshold: threshold.subarray(at, at + size), left: left.subarray(at, at + size), right: right.subarray(at, at + size), values: values.subarray(at * stride, (at + size) * stride) };
+      const tree = {
+        feature: feature.subarray(at, at + size),
+        threshold: threshold.subarray(at, at + size),
+        left: left.subarray(at, at + size),
+        right: right.subarray(at, at + size),
+        values: values.subarray(at * stride, (at + size) * stride),
+      };
       at += size;
       // Children after their parent (as Forest.fromJSON checks), so every walk from the root ends inside the tree.
       for (let k = 0; k < size; k++) {
-        const j = tree.feature[k]!, l = tree.left[k]!, r = tree.right[k]!;
-        if (!(j === -1 ? l === -1 && r === -1 : j >= 0 && j < p && l > k && l < size && r > k && r < size)) throw bad(`tree ${t} node ${k} is neither a leaf nor a split with children after it`);
+        const j = tree.feature[k]!,
+          l = tree.left[k]!,
+          r = tree.right[k]!;
+        if (!(j === -1 ? l === -1 && r === -1 : j >= 0 && j < p && l > k && l < size && r > k && r < size))
+          throw bad(`tree ${t} node ${k} is neither a leaf nor a split with children after it`);
       }
       return tree;
     });
     scorer = { model: 'rf', trees, stride };
   } else {
     const count = classes === 0 || classes === 2 ? 1 : classes;
-    scorer = { model: 'logistic', linear: { classes, mean: float64('linear.mean', p), sd: float64('linear.sd', p), betas: float64('linear.betas', count * (p + 1)) } };
+    scorer = {
+      model: 'logistic',
+      linear: {
+        classes,
+        mean: float64('linear.mean', p),
+        sd: float64('linear.sd', p),
+        betas: float64('linear.betas', count * (p + 1)),
+      },
+    };
   }
   return { task, model: kind, classNames: classNames as string[], taxa: taxa as string[], preprocessing: f, scorer };
 }
@@ -121,41 +180,64 @@ export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFil
  */
 export function predictCounts(mb: MicrobiomeFile, input: CountsInput, name: string): CountsPrediction {
   const fn = 'predictCounts';
-  const n = input?.samples, taxa = input?.taxa;
-  if (!Number.isInteger(n) || n <= 0) throw new GraftError(`${fn}: samples must be a positive integer (got ${String(n)})`);
-  if (!Array.isArray(taxa) || !taxa.every((t) => typeof t === 'string')) throw new GraftError(`${fn}: taxa must be an array of taxon names`);
+  const n = input?.samples,
+    taxa = input?.taxa;
+  if (!Number.isInteger(n) || n <= 0)
+    throw new GraftError(`${fn}: samples must be a positive integer (got ${String(n)})`);
+  if (!Array.isArray(taxa) || !taxa.every((t) => typeof t === 'string'))
+    throw new GraftError(`${fn}: taxa must be an array of taxon names`);
   const seen = new Set<string>();
-  for (const t of taxa) { if (seen.has(t)) throw new GraftError(`${fn}: taxon ${JSON.stringify(t)} appears twice in taxa`); seen.add(t); }
+  for (const t of taxa) {
+    if (seen.has(t)) throw new GraftError(`${fn}: taxon ${JSON.stringify(t)} appears twice in taxa`);
+    seen.add(t);
+  }
   const values = input.counts instanceof Float64Array ? input.counts : Float64Array.from(input.counts ?? []);
-  if (values.length !== n * taxa.length) throw new GraftError(`${fn}: counts must hold samples × taxa = ${n * taxa.length} values (got ${values.length})`);
-  for (let i = 0; i < values.length; i++) if (!(Number.isFinite(values[i]) && values[i]! >= 0)) throw new GraftError(`${fn}: counts[${i}] is ${values[i]}, not a non-negative count`);
+  if (values.length !== n * taxa.length)
+    throw new GraftError(`${fn}: counts must hold samples × taxa = ${n * taxa.length} values (got ${values.length})`);
+  for (let i = 0; i < values.length; i++)
+    if (!(Number.isFinite(values[i]) && values[i]! >= 0))
+      throw new GraftError(`${fn}: counts[${i}] is ${values[i]}, not a non-negative count`);
   const p = mb.taxa.length;
   const { counts, absent, unknown } = alignTaxa(mb.taxa, taxa, values, n);
-  if (absent.length === p) throw new GraftError(`${fn}: none of ${name}'s ${p} taxa is in the input: taxa are matched by name`);
+  if (absent.length === p)
+    throw new GraftError(`${fn}: none of ${name}'s ${p} taxa is in the input: taxa are matched by name`);
   const depth = mb.preprocessing.rarefyDepth;
   for (let i = 0; i < n; i++) {
     let total = 0;
     for (let j = 0; j < p; j++) total += counts[i * p + j]!;
     if (!(total > 0)) throw new GraftError(`${fn}: sample ${i} has no reads in ${name}'s ${p} taxa`);
-    if (depth !== undefined && total < depth) throw new GraftError(`${fn}: sample ${i} has ${total} reads in the model's taxa, fewer than the depth ${depth} ${name} rarefies to`);
-    if (depth !== undefined) for (let j = 0; j < p; j++) if (!Number.isInteger(counts[i * p + j]!)) throw new GraftError(`${fn}: sample ${i}: ${name} rarefies reads, and a count of ${counts[i * p + j]} is not a whole number`);
+    if (depth !== undefined && total < depth)
+      throw new GraftError(
+        `${fn}: sample ${i} has ${total} reads in the model's taxa, fewer than the depth ${depth} ${name} rarefies to`,
+      );
+    if (depth !== undefined)
+      for (let j = 0; j < p; j++)
+        if (!Number.isInteger(counts[i * p + j]!))
+          throw new GraftError(
+            `${fn}: sample ${i}: ${name} rarefies reads, and a count of ${counts[i * p + j]} is not a whole number`,
+          );
   }
   const x = applyPreprocessing(mb.preprocessing, counts, n, p);
   let scores: Float64Array;
   if (mb.scorer.model === 'rf') {
     // The forest reads float32 features, as graft predict gives it (scoreShallowModel).
     const xf = Float32Array.from(x);
-    for (let i = 0; i < xf.length; i++) if (!Number.isFinite(xf[i])) throw new GraftError(`${fn}: sample ${Math.floor(i / p)}'s preprocessed features are not finite`);
+    for (let i = 0; i < xf.length; i++)
+      if (!Number.isFinite(xf[i]))
+        throw new GraftError(`${fn}: sample ${Math.floor(i / p)}'s preprocessed features are not finite`);
     scores = forestScores(mb.scorer.trees, xf, n, p, mb.scorer.stride);
   } else {
     scores = linearModelScores(mb.scorer.linear, x, n, p);
   }
   const K = mb.classNames.length;
-  const predicted = mb.task === 'classification' ? Array.from({ length: n }, (_, i) => {
-    let best = 0;
-    for (let j = 1; j < K; j++) if (scores[i * K + j]! > scores[i * K + best]!) best = j;
-    return mb.classNames[best]!;
-  }) : null;
+  const predicted =
+    mb.task === 'classification'
+      ? Array.from({ length: n }, (_, i) => {
+          let best = 0;
+          for (let j = 1; j < K; j++) if (scores[i * K + j]! > scores[i * K + best]!) best = j;
+          return mb.classNames[best]!;
+        })
+      : null;
   return { scores, predicted, classNames: [...mb.classNames], taxa: { found: p - absent.length, absent, unknown } };
 }
 
@@ -169,12 +251,22 @@ export class MicrobiomeModel implements GraftModel {
   readonly preprocess = null;
   private disposed = false;
 
-  constructor(readonly microbiome: MicrobiomeFile, private readonly name: string) {
-    this.config = { model: microbiome.model, task: microbiome.task, taxa: microbiome.taxa.length, preprocessing: { normalize: microbiome.preprocessing.normalize, zeros: microbiome.preprocessing.zeros } };
+  constructor(
+    readonly microbiome: MicrobiomeFile,
+    private readonly name: string,
+  ) {
+    this.config = {
+      model: microbiome.model,
+      task: microbiome.task,
+      taxa: microbiome.taxa.length,
+      preprocessing: { normalize: microbiome.preprocessing.normalize, zeros: microbiome.preprocessing.zeros },
+    };
   }
 
   private refuse(what: string): never {
-    throw new GraftError(`${this.name} is a microbiome model: ${what} needs a ${what === 'predictNodes' ? 'node' : what === 'predictGraphs' ? 'graph' : 'genomic'} model (score raw counts with predictCounts)`);
+    throw new GraftError(
+      `${this.name} is a microbiome model: ${what} needs a ${what === 'predictNodes' ? 'node' : what === 'predictGraphs' ? 'graph' : 'genomic'} model (score raw counts with predictCounts)`,
+    );
   }
 
   /** Raw counts scored as graft predict scores them (predictCounts above). */
@@ -184,11 +276,19 @@ export class MicrobiomeModel implements GraftModel {
   }
 
   /** Refused: a microbiome model scores counts (predictCounts). */
-  async predictNodes(): Promise<never> { return this.refuse('predictNodes'); }
+  async predictNodes(): Promise<never> {
+    return this.refuse('predictNodes');
+  }
   /** Refused: a microbiome model scores counts (predictCounts). */
-  async predictGraphs(): Promise<never> { return this.refuse('predictGraphs'); }
+  async predictGraphs(): Promise<never> {
+    return this.refuse('predictGraphs');
+  }
   /** Refused: a microbiome model scores counts (predictCounts). */
-  async predictGenomic(): Promise<never> { return this.refuse('predictGenomic'); }
+  async predictGenomic(): Promise<never> {
+    return this.refuse('predictGenomic');
+  }
   /** Marks the model disposed (it holds no kernel memory). */
-  dispose(): void { this.disposed = true; }
+  dispose(): void {
+    this.disposed = true;
+  }
 }

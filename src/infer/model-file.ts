@@ -44,7 +44,8 @@ export interface ModelFile {
 
 const json = <T>(cp: Checkpoint, key: string, file: string): T => {
   const v = cp.metadata[key];
-  if (v === undefined) throw new GraftError(`${file}: no '${key}' in its metadata (not a file graft can rebuild a model from)`);
+  if (v === undefined)
+    throw new GraftError(`${file}: no '${key}' in its metadata (not a file graft can rebuild a model from)`);
   try {
     return JSON.parse(v) as T;
   } catch {
@@ -70,31 +71,63 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
   const empty: ModelShape = { features: 0, classes: 0, targets: 0, blocks: [] };
   if (m['format'] === MODEL_FORMAT) {
     const task = m['task'] as ModelFile['task'];
-    if (task !== 'node' && task !== 'graph' && task !== 'genomic') throw new GraftError(`${file}: unknown task ${String(task)}`);
-    return { task, config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: reportedPrefix(cp, file), members: task === 'genomic' ? json(cp, 'members', file) : [], checkpoint: cp };
+    if (task !== 'node' && task !== 'graph' && task !== 'genomic')
+      throw new GraftError(`${file}: unknown task ${String(task)}`);
+    return {
+      task,
+      config: json(cp, 'config', file),
+      shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) },
+      prefix: reportedPrefix(cp, file),
+      members: task === 'genomic' ? json(cp, 'members', file) : [],
+      checkpoint: cp,
+    };
   }
   if (m['format'] === GP_MODELS_FORMAT) {
-    if (m['config'] === undefined) throw new GraftError(`${file}: a gp model file from before inference was possible (no config in it): have graft gp keep its models again`);
-    return { task: 'genomic', config: json(cp, 'config', file), shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) }, prefix: '', members: json(cp, 'members', file), checkpoint: cp };
+    if (m['config'] === undefined)
+      throw new GraftError(
+        `${file}: a gp model file from before inference was possible (no config in it): have graft gp keep its models again`,
+      );
+    return {
+      task: 'genomic',
+      config: json(cp, 'config', file),
+      shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) },
+      prefix: '',
+      members: json(cp, 'members', file),
+      checkpoint: cp,
+    };
   }
   if (m['task'] === 'node') {
     const config = json<Record<string, unknown>>(cp, 'config', file);
     const prefix = reportedPrefix(cp, file);
     const layers = Number(config['layers']);
     return {
-      task: 'node', config, prefix, members: [], checkpoint: cp,
-      shape: { ...empty, features: shapeOf(cp, `${prefix}gcn0.weight`, file)[0]!, classes: shapeOf(cp, `${prefix}gcn${layers - 1}.weight`, file)[1]! },
+      task: 'node',
+      config,
+      prefix,
+      members: [],
+      checkpoint: cp,
+      shape: {
+        ...empty,
+        features: shapeOf(cp, `${prefix}gcn0.weight`, file)[0]!,
+        classes: shapeOf(cp, `${prefix}gcn${layers - 1}.weight`, file)[1]!,
+      },
     };
   }
   if (m['task'] === 'graph') {
     const config = json<Record<string, unknown>>(cp, 'config', file);
     json(cp, 'early_stop', file); // a training checkpoint records its early stopping, which decides the reported weights
     return {
-      task: 'graph', config, prefix: reportedPrefix(cp, file), members: [], checkpoint: cp,
+      task: 'graph',
+      config,
+      prefix: reportedPrefix(cp, file),
+      members: [],
+      checkpoint: cp,
       shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
     };
   }
-  throw new GraftError(`${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, the model file of a graft gp ensemble, or a graft export, import or quantize model file`);
+  throw new GraftError(
+    `${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, the model file of a graft gp ensemble, or a graft export, import or quantize model file`,
+  );
 }
 
 /** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */
@@ -108,14 +141,19 @@ export function modelWeights(f: ModelFile, member: string): Map<string, Float32A
  */
 export function reportedModel(m: ModelFile): Checkpoint {
   const tensors = new Map<string, StoredTensor>();
-  for (const [k, w] of modelWeights(m, '')) tensors.set(`model.${k}`, { shape: m.checkpoint.tensors.get(`${m.prefix}${k}`)!.shape, data: w });
+  for (const [k, w] of modelWeights(m, ''))
+    tensors.set(`model.${k}`, { shape: m.checkpoint.tensors.get(`${m.prefix}${k}`)!.shape, data: w });
   return { tensors, metadata: modelMetadata(m) };
 }
 
 /** What a model file carries to rebuild the model and feed it: task, config, input/output widths and the inputs' preprocessing. */
 export function modelMetadata(m: ModelFile): Record<string, string> {
   return {
-    format: MODEL_FORMAT, task: m.task, config: JSON.stringify(m.config), shape: JSON.stringify(m.shape), ...(m.members.length ? { members: JSON.stringify(m.members) } : {}),
+    format: MODEL_FORMAT,
+    task: m.task,
+    config: JSON.stringify(m.config),
+    shape: JSON.stringify(m.shape),
+    ...(m.members.length ? { members: JSON.stringify(m.members) } : {}),
     ...(m.preprocess ? preprocessMetadata(m.preprocess) : {}),
   };
 }

@@ -1,5 +1,13 @@
 import { GraftError } from '../core/errors.js';
-import { ATOM_FEATURES, atomGraph, MOLECULE_FEATURIZER, MORGAN_BITS, morganBits, withMolecule, type RDKitLike } from '../graph/molecule-graph.js';
+import {
+  ATOM_FEATURES,
+  atomGraph,
+  MOLECULE_FEATURIZER,
+  MORGAN_BITS,
+  morganBits,
+  withMolecule,
+  type RDKitLike,
+} from '../graph/molecule-graph.js';
 
 // Molecules for graft/infer: a SMILES featurized into the graph a graft train --task graph
 // model reads, with RDKit's MinimalLib (@rdkit/rdkit) passed in by the caller, so the bundle
@@ -15,7 +23,15 @@ export const MOLECULE_ATOM_FEATURES = ATOM_FEATURES;
 export const MOLECULE_MORGAN_BITS = MORGAN_BITS;
 
 /** A featurized molecule, as GraphInput takes it (descriptors: its Morgan bits, for hybrid models). */
-export interface MoleculeGraph { nodes: number; x: Float32Array; src: Int32Array; dst: Int32Array; w: Float32Array; descriptors?: Float32Array; featurizer: string }
+export interface MoleculeGraph {
+  nodes: number;
+  x: Float32Array;
+  src: Int32Array;
+  dst: Int32Array;
+  w: Float32Array;
+  descriptors?: Float32Array;
+  featurizer: string;
+}
 
 /**
  * A SMILES as the graph graft's graph models read: heavy atoms as nodes with 48 features
@@ -28,11 +44,26 @@ export interface MoleculeGraph { nodes: number; x: Float32Array; src: Int32Array
  *   const g = moleculeGraph(RDKit, 'CCO');              // 3 atoms, 2 bonds
  *   const { probs } = await model.predictGraphs([g!]);
  */
-export function moleculeGraph(rdkit: RDKitLike, smiles: string, options: { descriptors?: boolean } = {}): MoleculeGraph | null {
-  if (typeof rdkit?.get_mol !== 'function') throw new GraftError('moleculeGraph: the first argument must be RDKit\'s module (await initRDKitModule() from @rdkit/rdkit)');
+export function moleculeGraph(
+  rdkit: RDKitLike,
+  smiles: string,
+  options: { descriptors?: boolean } = {},
+): MoleculeGraph | null {
+  if (typeof rdkit?.get_mol !== 'function')
+    throw new GraftError(
+      "moleculeGraph: the first argument must be RDKit's module (await initRDKitModule() from @rdkit/rdkit)",
+    );
   if (typeof smiles !== 'string') throw new GraftError(`moleculeGraph: smiles must be a string, got ${typeof smiles}`);
   return withMolecule(rdkit, smiles, (mol) => {
     const g = atomGraph(mol);
-    return { nodes: g.atoms, x: g.x, src: g.src, dst: g.dst, w: g.w, featurizer: MOLECULE_FEATURIZER, ...(options.descriptors ? { descriptors: morganBits(mol) } : {}) };
+    return {
+      nodes: g.atoms,
+      x: g.x,
+      src: g.src,
+      dst: g.dst,
+      w: g.w,
+      featurizer: MOLECULE_FEATURIZER,
+      ...(options.descriptors ? { descriptors: morganBits(mol) } : {}),
+    };
   });
 }

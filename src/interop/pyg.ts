@@ -22,51 +22,75 @@ export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
   const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, '')); // DataParallel's prefix
   const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
   const pattern = PATTERNS.find((p) => names.some((n) => n.startsWith(p(0))));
-  if (!pattern) throw new GraftError(`${file}: no GCN layers (expected conv1.lin.weight, conv1.bias, … as PyG's GCNConv names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`);
+  if (!pattern)
+    throw new GraftError(
+      `${file}: no GCN layers (expected conv1.lin.weight, conv1.bias, … as PyG's GCNConv names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
+    );
   const tensors = new Map<string, StoredTensor>();
   const widths: number[] = [];
   let l = 0;
   for (; names.some((n) => n.startsWith(pattern(l))); l++) {
     const p = pattern(l);
-    const lin = get(`${p}lin.weight`), old = get(`${p}weight`), bias = get(`${p}bias`);
+    const lin = get(`${p}lin.weight`),
+      old = get(`${p}weight`),
+      bias = get(`${p}bias`);
     const f32 = (t: StoredTensor, k: string): Float32Array => {
-      if (!(t.data instanceof Float32Array)) throw new GraftError(`${file}: ${k} is not float32 (save the model with .float() first)`);
+      if (!(t.data instanceof Float32Array))
+        throw new GraftError(`${file}: ${k} is not float32 (save the model with .float() first)`);
       return t.data;
     };
     let w: Float32Array, inW: number, outW: number;
     if (lin) {
-      if (lin.shape.length !== 2) throw new GraftError(`${file}: ${p}lin.weight has shape [${lin.shape}], expected [out, in]`);
+      if (lin.shape.length !== 2)
+        throw new GraftError(`${file}: ${p}lin.weight has shape [${lin.shape}], expected [out, in]`);
       [outW, inW] = lin.shape as [number, number];
       const src = f32(lin, `${p}lin.weight`);
       w = new Float32Array(inW * outW);
       for (let o = 0; o < outW; o++) for (let i = 0; i < inW; i++) w[i * outW + o] = src[o * inW + i]!;
     } else if (old) {
-      if (old.shape.length !== 2) throw new GraftError(`${file}: ${p}weight has shape [${old.shape}], expected [in, out]`);
+      if (old.shape.length !== 2)
+        throw new GraftError(`${file}: ${p}weight has shape [${old.shape}], expected [in, out]`);
       [inW, outW] = old.shape as [number, number];
       w = f32(old, `${p}weight`).slice();
     } else {
       throw new GraftError(`${file}: layer ${p.slice(0, -1)} has no lin.weight (PyG 2.x) or weight (PyG 1.x)`);
     }
-    if (!bias) throw new GraftError(`${file}: ${p}bias is missing: Graft's GCN layers have a bias (a GCNConv(bias=False) cannot be imported)`);
-    if (bias.shape.length !== 1 || bias.shape[0] !== outW) throw new GraftError(`${file}: ${p}bias has shape [${bias.shape}], expected [${outW}]`);
-    if (l > 0 && widths[l] !== inW) throw new GraftError(`${file}: ${p.slice(0, -1)} reads ${inW} columns but the layer before it writes ${widths[l]}`);
+    if (!bias)
+      throw new GraftError(
+        `${file}: ${p}bias is missing: Graft's GCN layers have a bias (a GCNConv(bias=False) cannot be imported)`,
+      );
+    if (bias.shape.length !== 1 || bias.shape[0] !== outW)
+      throw new GraftError(`${file}: ${p}bias has shape [${bias.shape}], expected [${outW}]`);
+    if (l > 0 && widths[l] !== inW)
+      throw new GraftError(
+        `${file}: ${p.slice(0, -1)} reads ${inW} columns but the layer before it writes ${widths[l]}`,
+      );
     if (l === 0) widths.push(inW);
     widths.push(outW);
     tensors.set(`gcn${l}.weight`, { shape: [inW, outW], data: w });
     tensors.set(`gcn${l}.bias`, { shape: [outW], data: f32(bias, `${p}bias`).slice() });
   }
   const hidden = widths.slice(1, -1);
-  if (hidden.some((h) => h !== hidden[0])) throw new GraftError(`${file}: hidden layers of different widths (${hidden.join(', ')}): Graft's GCN has one hidden width`);
+  if (hidden.some((h) => h !== hidden[0]))
+    throw new GraftError(
+      `${file}: hidden layers of different widths (${hidden.join(', ')}): Graft's GCN has one hidden width`,
+    );
   return { tensors, widths };
 }
 
 /** A PyG (2.x) state_dict from Graft GCN weights gcn0 … gcn(L−1): convN.lin.weight [out, in], convN.bias [out]. */
-export function gcnToPyg(weights: ReadonlyMap<string, Float32Array>, widths: readonly number[]): Map<string, StoredTensor> {
+export function gcnToPyg(
+  weights: ReadonlyMap<string, Float32Array>,
+  widths: readonly number[],
+): Map<string, StoredTensor> {
   const out = new Map<string, StoredTensor>();
   for (let l = 0; l + 1 < widths.length; l++) {
-    const inW = widths[l]!, outW = widths[l + 1]!;
-    const w = weights.get(`gcn${l}.weight`), b = weights.get(`gcn${l}.bias`);
-    if (!w || w.length !== inW * outW || !b || b.length !== outW) throw new GraftError(`the run's gcn${l} is not [${inW}, ${outW}] with a bias`);
+    const inW = widths[l]!,
+      outW = widths[l + 1]!;
+    const w = weights.get(`gcn${l}.weight`),
+      b = weights.get(`gcn${l}.bias`);
+    if (!w || w.length !== inW * outW || !b || b.length !== outW)
+      throw new GraftError(`the run's gcn${l} is not [${inW}, ${outW}] with a bias`);
     const t = new Float32Array(inW * outW);
     for (let i = 0; i < inW; i++) for (let o = 0; o < outW; o++) t[o * inW + i] = w[i * outW + o]!;
     out.set(`conv${l + 1}.lin.weight`, { shape: [outW, inW], data: t });
@@ -108,14 +132,24 @@ export function layersToPyg(params: ReadonlyMap<string, StoredTensor>): Map<stri
  * state_dict; what is missing or does not fit is named (file and tensor). GATConv's weight
  * may come as `lin.weight` (PyG ≥ 2.3) or `lin_src.weight` (earlier, shared with `lin_dst`).
  */
-export function layersFromPyg(sd: Checkpoint, want: ReadonlyMap<string, readonly number[]>, file: string): Map<string, Float32Array> {
+export function layersFromPyg(
+  sd: Checkpoint,
+  want: ReadonlyMap<string, readonly number[]>,
+  file: string,
+): Map<string, Float32Array> {
   const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
   const out = new Map<string, Float32Array>();
   for (const [name, shape] of want) {
-    const t = get(name) ?? (name.endsWith('.lin.weight') ? get(name.replace(/\.lin\.weight$/, '.lin_src.weight')) : undefined);
+    const t =
+      get(name) ?? (name.endsWith('.lin.weight') ? get(name.replace(/\.lin\.weight$/, '.lin_src.weight')) : undefined);
     if (!t) throw new GraftError(`${file}: no ${name} (the model expects it, as PyG names it)`);
-    if (!(t.data instanceof Float32Array)) throw new GraftError(`${file}: ${name} is not float32 (save the model with .float() first)`);
-    const expected = LINEAR_WEIGHT.test(name) ? [shape[1]!, shape[0]!] : ATTENTION.test(name) ? [1, ...shape] : [...shape];
+    if (!(t.data instanceof Float32Array))
+      throw new GraftError(`${file}: ${name} is not float32 (save the model with .float() first)`);
+    const expected = LINEAR_WEIGHT.test(name)
+      ? [shape[1]!, shape[0]!]
+      : ATTENTION.test(name)
+        ? [1, ...shape]
+        : [...shape];
     if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
       throw new GraftError(`${file}: ${name} has shape [${t.shape}], expected [${expected}]`);
     }

@@ -69,12 +69,17 @@ export function kernelName(id: number): string {
   return KERNELS[id]?.name ?? `#${id}`;
 }
 
-
 /**
  * Runs part [start, end) of kernel `id` with arguments args[0 .. arity-1] on `backend`.
  * The switch avoids building an argument array per call on the hot path.
  */
-export function invokeKernel(backend: KernelBackend, id: number, args: ArrayLike<number>, start: number, end: number): void {
+export function invokeKernel(
+  backend: KernelBackend,
+  id: number,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
   const cfg = KERNELS[id];
   if (cfg === undefined) throw new RangeError(`kernel registry: no kernel with id ${id}`);
   if (cfg.name === 'noop') return;
@@ -90,16 +95,37 @@ export function invokeKernel(backend: KernelBackend, id: number, args: ArrayLike
   const fn = backend[cfg.name] as (...a: number[]) => void;
   const a = args;
   switch (cfg.arity) {
-    case 2: fn(a[0]!, a[1]!, start, end); return;
-    case 3: fn(a[0]!, a[1]!, a[2]!, start, end); return;
-    case 4: fn(a[0]!, a[1]!, a[2]!, a[3]!, start, end); return;
-    case 6: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, start, end); return;
-    case 7: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, start, end); return;
-    case 8: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, start, end); return;
-    case 9: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, start, end); return;
-    case 10: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, start, end); return;
-    case 11: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, start, end); return;
-    case 12: fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, start, end); return;
-    default: throw new RangeError(`kernel registry: arity ${cfg.arity} of ${cfg.name} is not dispatchable`);
+    case 2:
+      fn(a[0]!, a[1]!, start, end);
+      return;
+    case 3:
+      fn(a[0]!, a[1]!, a[2]!, start, end);
+      return;
+    case 4:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, start, end);
+      return;
+    case 6:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, start, end);
+      return;
+    case 7:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, start, end);
+      return;
+    case 8:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, start, end);
+      return;
+    case 9:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, start, end);
+      return;
+    case 10:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, start, end);
+      return;
+    case 11:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, start, end);
+      return;
+    case 12:
+      fn(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, start, end);
+      return;
+    default:
+      throw new RangeError(`kernel registry: arity ${cfg.arity} of ${cfg.name} is not dispatchable`);
   }
 }

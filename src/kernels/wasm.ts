@@ -46,7 +46,8 @@ export function chooseBackend(requested: string | undefined = process.env['GRAFT
     if (requested === 'relaxed' && !has.relaxed) {
       throw new GraftError("backend 'relaxed' asked for, but this engine does not accept relaxed SIMD");
     }
-    if (requested === 'simd' && !has.simd) throw new GraftError("backend 'simd' asked for, but this engine has no WebAssembly SIMD");
+    if (requested === 'simd' && !has.simd)
+      throw new GraftError("backend 'simd' asked for, but this engine has no WebAssembly SIMD");
     return requested;
   }
   return has.relaxed ? 'relaxed' : has.simd ? 'simd' : 'js';
@@ -73,7 +74,11 @@ export function kernelModule(kind: 'relaxed' | 'simd'): WebAssembly.Module {
 }
 
 /** Instantiates the kernels of `kind` on `memory`; any number of instances may share it. */
-export function createBackend(kind: BackendKind, memory: WebAssembly.Memory, module?: WebAssembly.Module): KernelBackend {
+export function createBackend(
+  kind: BackendKind,
+  memory: WebAssembly.Memory,
+  module?: WebAssembly.Module,
+): KernelBackend {
   if (kind === 'js') return createReferenceBackend(memory);
   const instance = new WebAssembly.Instance(module ?? kernelModule(kind), { env: { memory } });
   return Object.assign(Object.create(null), instance.exports, { kind }) as KernelBackend;

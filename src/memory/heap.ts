@@ -64,7 +64,17 @@ export class Heap {
    */
   static region(memory: WebAssembly.Memory, start: number, bytes: number): Heap {
     const h = Object.create(Heap.prototype) as Heap;
-    Object.assign(h, { memory, maxBytes: 0, freeStart: [], freeSize: [], live: new Map(), used: 0, peak: 0, grows: 0, region: null });
+    Object.assign(h, {
+      memory,
+      maxBytes: 0,
+      freeStart: [],
+      freeSize: [],
+      live: new Map(),
+      used: 0,
+      peak: 0,
+      grows: 0,
+      region: null,
+    });
     h.setRegion(start, bytes);
     return h;
   }
@@ -80,7 +90,8 @@ export class Heap {
   }
 
   private setRegion(start: number, bytes: number): void {
-    if (!Number.isInteger(start) || start <= 0 || start % ALIGN !== 0) throw argRangeError('Heap.region', 'start', `a positive multiple of ${ALIGN}`, start);
+    if (!Number.isInteger(start) || start <= 0 || start % ALIGN !== 0)
+      throw argRangeError('Heap.region', 'start', `a positive multiple of ${ALIGN}`, start);
     const size = Math.floor(bytes / ALIGN) * ALIGN;
     if (size < ALIGN) throw argRangeError('Heap.region', 'bytes', `at least ${ALIGN}`, bytes);
     this.region = { start, bytes: size };
@@ -112,17 +123,25 @@ export class Heap {
 
   /** The memory's size, the bytes in live blocks, the peak, the live block count and the number of grows. */
   stats(): HeapStats {
-    return { capacity: this.memory.buffer.byteLength, used: this.used, peak: this.peak, blocks: this.live.size, grows: this.grows };
+    return {
+      capacity: this.memory.buffer.byteLength,
+      used: this.used,
+      peak: this.peak,
+      blocks: this.live.size,
+      grows: this.grows,
+    };
   }
 
   /** Allocates `bytes` (rounded up to 64) and returns the address. `what` names the request in errors. */
   alloc(bytes: number, what = 'tensor'): number {
-    if (!Number.isSafeInteger(bytes) || bytes < 0) throw argRangeError('Heap.alloc', 'bytes', 'a non-negative integer', bytes);
+    if (!Number.isSafeInteger(bytes) || bytes < 0)
+      throw argRangeError('Heap.alloc', 'bytes', 'a non-negative integer', bytes);
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
     if (size > this.maxBytes - BASE) {
       throw new RangeError(
         `Heap.alloc: cannot allocate ${bytes} bytes (${formatBytes(bytes)}) for ${what}: ` +
-        `a wasm32 memory holds at most ${formatBytes(this.maxBytes)}`);
+          `a wasm32 memory holds at most ${formatBytes(this.maxBytes)}`,
+      );
     }
     let at = this.bestFit(size);
     if (at < 0) {
@@ -147,7 +166,8 @@ export class Heap {
   /** Returns a block; freeing an address not handed out (or twice) throws. */
   free(ptr: number): void {
     const size = this.live.get(ptr);
-    if (size === undefined) throw argRangeError('Heap.free', 'ptr', 'an address returned by alloc and not yet freed', ptr);
+    if (size === undefined)
+      throw argRangeError('Heap.free', 'ptr', 'an address returned by alloc and not yet freed', ptr);
     this.live.delete(ptr);
     this.used -= size;
     this.insertFree(ptr, size);
@@ -159,38 +179,54 @@ export class Heap {
   }
 
   private bestFit(size: number): number {
-    let best = -1, bestSize = Infinity;
+    let best = -1,
+      bestSize = Infinity;
     const sizes = this.freeSize;
     for (let i = 0; i < sizes.length; i++) {
       const s = sizes[i]!;
-      if (s >= size && s < bestSize) { best = i; bestSize = s; if (s === size) break; }
+      if (s >= size && s < bestSize) {
+        best = i;
+        bestSize = s;
+        if (s === size) break;
+      }
     }
     return best;
   }
 
   private insertFree(start: number, size: number): void {
-    const starts = this.freeStart, sizes = this.freeSize;
-    let lo = 0, hi = starts.length;
-    while (lo < hi) { const mid = (lo + hi) >>> 1; if (starts[mid]! < start) lo = mid + 1; else hi = mid; }
+    const starts = this.freeStart,
+      sizes = this.freeSize;
+    let lo = 0,
+      hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! < start) lo = mid + 1;
+      else hi = mid;
+    }
     // Merge with the previous and next free blocks when they touch.
     const prevTouches = lo > 0 && starts[lo - 1]! + sizes[lo - 1]! === start;
     const nextTouches = lo < starts.length && start + size === starts[lo]!;
     if (prevTouches && nextTouches) {
       sizes[lo - 1]! += size + sizes[lo]!;
-      starts.splice(lo, 1); sizes.splice(lo, 1);
+      starts.splice(lo, 1);
+      sizes.splice(lo, 1);
     } else if (prevTouches) {
       sizes[lo - 1]! += size;
     } else if (nextTouches) {
-      starts[lo] = start; sizes[lo]! += size;
+      starts[lo] = start;
+      sizes[lo]! += size;
     } else {
-      starts.splice(lo, 0, start); sizes.splice(lo, 0, size);
+      starts.splice(lo, 0, start);
+      sizes.splice(lo, 0, size);
     }
   }
 
   private growFor(size: number, bytes: number, what: string): void {
     if (this.region) {
-      throw new RangeError(`Heap.alloc: cannot allocate ${bytes} bytes (${formatBytes(bytes)}) for ${what}: ` +
-        `the arena of ${formatBytes(this.region.bytes)} is full (${formatBytes(this.used)} in use)`);
+      throw new RangeError(
+        `Heap.alloc: cannot allocate ${bytes} bytes (${formatBytes(bytes)}) for ${what}: ` +
+          `the arena of ${formatBytes(this.region.bytes)} is full (${formatBytes(this.used)} in use)`,
+      );
     }
     const current = this.memory.buffer.byteLength;
     // The free block at the very end (if any) counts towards the request.
@@ -205,7 +241,8 @@ export class Heap {
     if (pages * PAGE < need) {
       throw new RangeError(
         `Heap.alloc: cannot allocate ${bytes} bytes (${formatBytes(bytes)}) for ${what}: ` +
-        `${formatBytes(this.used)} in use of at most ${formatBytes(this.maxBytes)}`);
+          `${formatBytes(this.used)} in use of at most ${formatBytes(this.maxBytes)}`,
+      );
     }
     try {
       this.memory.grow(pages);
@@ -217,7 +254,8 @@ export class Heap {
       } catch {
         throw new GraftError(
           `Heap.alloc: out of memory growing the shared memory from ${formatBytes(current)} by ` +
-          `${formatBytes(pages * PAGE)} for ${bytes} bytes (${what}): ${(err as Error).message}`);
+            `${formatBytes(pages * PAGE)} for ${bytes} bytes (${what}): ${(err as Error).message}`,
+        );
       }
     }
     this.grows++;

@@ -34,8 +34,13 @@ export class Tensor<D extends DType = DType> {
   readonly size: number;
   private freed = false;
 
-  private constructor(readonly heap: Heap, readonly dtype: D, readonly shape: readonly number[], readonly ptr: number,
-    private readonly borrowed = false) {
+  private constructor(
+    readonly heap: Heap,
+    readonly dtype: D,
+    readonly shape: readonly number[],
+    readonly ptr: number,
+    private readonly borrowed = false,
+  ) {
     this.size = shape.reduce((a, b) => a * b, 1);
   }
 
@@ -46,7 +51,8 @@ export class Tensor<D extends DType = DType> {
   static view<D extends DType>(heap: Heap, dtype: D, shape: readonly number[], ptr: number): Tensor<D> {
     if (!(dtype in BYTES)) throw argTypeError('Tensor.view', 'dtype', "'float32', 'int32' or 'uint8'", dtype);
     checkShape('Tensor.view', shape);
-    if (!Number.isInteger(ptr) || ptr <= 0 || ptr % BYTES[dtype] !== 0) throw argRangeError('Tensor.view', 'ptr', `a positive address aligned to ${BYTES[dtype]}`, ptr);
+    if (!Number.isInteger(ptr) || ptr <= 0 || ptr % BYTES[dtype] !== 0)
+      throw argRangeError('Tensor.view', 'ptr', `a positive address aligned to ${BYTES[dtype]}`, ptr);
     return new Tensor(heap, dtype, Object.freeze([...shape]), ptr, true);
   }
 
@@ -69,7 +75,12 @@ export class Tensor<D extends DType = DType> {
   static from<D extends DType>(heap: Heap, dtype: D, shape: readonly number[], values: ArrayLike<number>): Tensor<D> {
     const n = checkShape('Tensor.from', shape);
     if (values.length !== n) {
-      throw argRangeError('Tensor.from', 'values', `${n} elements for shape [${shape.join(', ')}]`, `${values.length} elements`);
+      throw argRangeError(
+        'Tensor.from',
+        'values',
+        `${n} elements for shape [${shape.join(', ')}]`,
+        `${values.length} elements`,
+      );
     }
     const t = Tensor.empty(heap, dtype, shape);
     t.data().set(values);

@@ -22,7 +22,15 @@ export interface Augmented {
  * counts only: x' = round(max(0, x · (1 + noise·ε))), ε ~ N(0, 1); zeros stay zero. A copy
  * that rounding leaves all zero takes the original counts instead, so it stays a sample.
  */
-function noisyCopy(rng: Rng, x: Float64Array, p: number, from: number, out: Float64Array, to: number, noise: number): void {
+function noisyCopy(
+  rng: Rng,
+  x: Float64Array,
+  p: number,
+  from: number,
+  out: Float64Array,
+  to: number,
+  noise: number,
+): void {
   let nonzero = false;
   for (let j = 0; j < p; j++) {
     const v = x[from * p + j]!;
@@ -35,7 +43,8 @@ function noisyCopy(rng: Rng, x: Float64Array, p: number, from: number, out: Floa
 }
 
 function checkNoise(fn: string, noise: number): void {
-  if (!(noise >= 0) || !Number.isFinite(noise)) throw argRangeError(fn, 'o.noise', 'a finite non-negative number', noise);
+  if (!(noise >= 0) || !Number.isFinite(noise))
+    throw argRangeError(fn, 'o.noise', 'a finite non-negative number', noise);
 }
 
 function checkSeed(fn: string, seed: unknown): void {
@@ -46,7 +55,9 @@ function checkSeed(fn: string, seed: unknown): void {
 function rowsByClass(labels: Int32Array): Map<number, number[]> {
   const classes = [...new Set(labels)].sort((a, b) => a - b);
   const rows = new Map<number, number[]>(classes.map((c) => [c, []]));
-  labels.forEach((c, i) => { rows.get(c)!.push(i); });
+  labels.forEach((c, i) => {
+    rows.get(c)!.push(i);
+  });
   return rows;
 }
 
@@ -59,20 +70,31 @@ function rowsByClass(labels: Int32Array): Map<number, number[]> {
  * and in order, then the copies class by class in ascending label order; `source[k]` is the
  * input row of output row k. Deterministic for `o.seed`.
  */
-export function augmentBalanced(x: Float64Array, n: number, p: number, labels: Int32Array, o: { seed: number; noise?: number; factor?: number }): Augmented & { labels: Int32Array } {
+export function augmentBalanced(
+  x: Float64Array,
+  n: number,
+  p: number,
+  labels: Int32Array,
+  o: { seed: number; noise?: number; factor?: number },
+): Augmented & { labels: Int32Array } {
   checkCounts('augmentBalanced', x, n, p);
   if (!(labels instanceof Int32Array)) throw argTypeError('augmentBalanced', 'labels', 'an Int32Array', labels);
   if (labels.length !== n) throw argRangeError('augmentBalanced', 'labels.length', `n = ${n}`, labels.length);
   checkSeed('augmentBalanced', o.seed);
-  const noise = o.noise ?? 0.1, factor = o.factor ?? 1;
+  const noise = o.noise ?? 0.1,
+    factor = o.factor ?? 1;
   checkNoise('augmentBalanced', noise);
-  if (!(factor >= 1) || !Number.isFinite(factor)) throw argRangeError('augmentBalanced', 'o.factor', 'a finite number ≥ 1', factor);
+  if (!(factor >= 1) || !Number.isFinite(factor))
+    throw argRangeError('augmentBalanced', 'o.factor', 'a finite number ≥ 1', factor);
   const byClass = rowsByClass(labels);
   const target = Math.round(factor * Math.max(...[...byClass.values()].map((r) => r.length)));
   let added = 0;
   for (const rows of byClass.values()) added += target - rows.length;
-  const total = n + added, rng = new Rng(o.seed);
-  const out = new Float64Array(total * p), outLabels = new Int32Array(total), source = new Int32Array(total);
+  const total = n + added,
+    rng = new Rng(o.seed);
+  const out = new Float64Array(total * p),
+    outLabels = new Int32Array(total),
+    source = new Int32Array(total);
   out.set(x);
   outLabels.set(labels);
   for (let i = 0; i < n; i++) source[i] = i;
@@ -94,19 +116,30 @@ export function augmentBalanced(x: Float64Array, n: number, p: number, labels: I
  * (default noise 0.1). Output: the originals unchanged and in order, then sample 0's copies,
  * sample 1's, …; `source[k]` is the input row of output row k (use it to copy targets).
  */
-export function augmentCopies(x: Float64Array, n: number, p: number, o: { seed: number; copies: number; noise?: number }): Augmented {
+export function augmentCopies(
+  x: Float64Array,
+  n: number,
+  p: number,
+  o: { seed: number; copies: number; noise?: number },
+): Augmented {
   checkCounts('augmentCopies', x, n, p);
   checkSeed('augmentCopies', o.seed);
-  if (!Number.isInteger(o.copies) || o.copies < 0) throw argRangeError('augmentCopies', 'o.copies', 'a non-negative integer', o.copies);
+  if (!Number.isInteger(o.copies) || o.copies < 0)
+    throw argRangeError('augmentCopies', 'o.copies', 'a non-negative integer', o.copies);
   const noise = o.noise ?? 0.1;
   checkNoise('augmentCopies', noise);
-  const total = n * (1 + o.copies), rng = new Rng(o.seed);
-  const out = new Float64Array(total * p), source = new Int32Array(total);
+  const total = n * (1 + o.copies),
+    rng = new Rng(o.seed);
+  const out = new Float64Array(total * p),
+    source = new Int32Array(total);
   out.set(x);
   for (let i = 0; i < n; i++) source[i] = i;
   let k = n;
   for (let i = 0; i < n; i++) {
-    for (let c = 0; c < o.copies; c++, k++) { noisyCopy(rng, x, p, i, out, k, noise); source[k] = i; }
+    for (let c = 0; c < o.copies; c++, k++) {
+      noisyCopy(rng, x, p, i, out, k, noise);
+      source[k] = i;
+    }
   }
   return { x: out, source, n: total };
 }

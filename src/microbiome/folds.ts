@@ -11,7 +11,8 @@ import { Rng } from '../core/random.js';
  * quantile bins of the target (stratifyTarget).
  */
 export function stratifiedGroupFolds(strata: Int32Array, groups: Int32Array, k: number, seed: number): Int32Array {
-  const fn = 'stratifiedGroupFolds', n = strata.length;
+  const fn = 'stratifiedGroupFolds',
+    n = strata.length;
   if (groups.length !== n) throw argRangeError(fn, 'groups', `${n} values (one per sample)`, groups.length);
   if (!Number.isInteger(k) || k < 2) throw argRangeError(fn, 'k', 'an integer ≥ 2', k);
   const classes = strata.reduce((m, c) => Math.max(m, c), -1) + 1;
@@ -24,7 +25,10 @@ export function stratifiedGroupFolds(strata: Int32Array, groups: Int32Array, k: 
   const list = new Rng(seed).shuffle([...members.values()]);
   if (list.length < k) throw argRangeError(fn, 'k', `at most the ${list.length} groups`, k);
   // Stable sort: shuffled order breaks ties between groups of one size.
-  const order = list.map((g, at) => ({ g, at })).sort((a, b) => b.g.length - a.g.length || a.at - b.at).map((x) => x.g);
+  const order = list
+    .map((g, at) => ({ g, at }))
+    .sort((a, b) => b.g.length - a.g.length || a.at - b.at)
+    .map((x) => x.g);
   const total = new Float64Array(classes);
   for (const c of strata) total[c]!++;
   const counts = Array.from({ length: k }, () => new Float64Array(classes));
@@ -33,7 +37,8 @@ export function stratifiedGroupFolds(strata: Int32Array, groups: Int32Array, k: 
   for (const g of order) {
     const add = new Float64Array(classes);
     for (const i of g) add[strata[i]!]!++;
-    let best = 0, bestCost = Infinity;
+    let best = 0,
+      bestCost = Infinity;
     for (let f = 0; f < k; f++) {
       let cost = 0;
       for (let f2 = 0; f2 < k; f2++) {
@@ -42,7 +47,10 @@ export function stratifiedGroupFolds(strata: Int32Array, groups: Int32Array, k: 
           cost += v * v;
         }
       }
-      if (cost < bestCost - 1e-9 || (Math.abs(cost - bestCost) <= 1e-9 && sizes[f]! < sizes[best]!)) { best = f; bestCost = cost; }
+      if (cost < bestCost - 1e-9 || (Math.abs(cost - bestCost) <= 1e-9 && sizes[f]! < sizes[best]!)) {
+        best = f;
+        bestCost = cost;
+      }
     }
     for (let c = 0; c < classes; c++) counts[best]![c]! += add[c]!;
     sizes[best]! += g.length;
@@ -55,6 +63,8 @@ export function stratifiedGroupFolds(strata: Int32Array, groups: Int32Array, k: 
 export function stratifyTarget(y: Float64Array, bins = 5): Int32Array {
   const order = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]! || a - b);
   const out = new Int32Array(y.length);
-  order.forEach((i, r) => { out[i] = Math.min(bins - 1, Math.floor((r * bins) / y.length)); });
+  order.forEach((i, r) => {
+    out[i] = Math.min(bins - 1, Math.floor((r * bins) / y.length));
+  });
   return out;
 }

@@ -12,7 +12,13 @@ import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
 // every model under the same folds, then a shallow regression tree of the score on those
 // choices: which choice splits the results first is the choice that matters most.
 
-export interface GridRow { normalize: Normalization; zeros: ZeroReplacement; augment: Augmentation; model: MbModel; metrics: Record<string, { mean: number; sd: number }> }
+export interface GridRow {
+  normalize: Normalization;
+  zeros: ZeroReplacement;
+  augment: Augmentation;
+  model: MbModel;
+  metrics: Record<string, { mean: number; sd: number }>;
+}
 export interface GridResult {
   rows: GridRow[];
   skipped: { normalize: Normalization; zeros: ZeroReplacement; why: string }[];
@@ -23,14 +29,36 @@ export interface GridResult {
 }
 
 /** A node of the choice tree: `choice` (e.g. "normalize = clr") is true on the `yes` side. */
-export interface ChoiceTree { choice?: string; mean: number; runs: number; yes?: ChoiceTree; no?: ChoiceTree }
+export interface ChoiceTree {
+  choice?: string;
+  mean: number;
+  runs: number;
+  yes?: ChoiceTree;
+  no?: ChoiceTree;
+}
 
-export async function runGrid(rt: Runtime, d: MicrobiomeData, base: Omit<MbStudyOptions, 'normalize' | 'zeros' | 'augment'>,
-  onCombination?: (done: number, total: number, c: { normalize: Normalization; zeros: ZeroReplacement; augment: Augmentation }, r: MbStudyResult | null) => void,
-  choices: { normalize?: readonly Normalization[]; zeros?: readonly ZeroReplacement[]; augment?: readonly Augmentation[] } = {}): Promise<GridResult> {
+export async function runGrid(
+  rt: Runtime,
+  d: MicrobiomeData,
+  base: Omit<MbStudyOptions, 'normalize' | 'zeros' | 'augment'>,
+  onCombination?: (
+    done: number,
+    total: number,
+    c: { normalize: Normalization; zeros: ZeroReplacement; augment: Augmentation },
+    r: MbStudyResult | null,
+  ) => void,
+  choices: {
+    normalize?: readonly Normalization[];
+    zeros?: readonly ZeroReplacement[];
+    augment?: readonly Augmentation[];
+  } = {},
+): Promise<GridResult> {
   const t0 = performance.now();
-  const norms = choices.normalize ?? NORMALIZATIONS, zeros = choices.zeros ?? ZERO_REPLACEMENTS, augs = choices.augment ?? AUGMENTATIONS;
-  const rows: GridRow[] = [], skipped: GridResult['skipped'] = [];
+  const norms = choices.normalize ?? NORMALIZATIONS,
+    zeros = choices.zeros ?? ZERO_REPLACEMENTS,
+    augs = choices.augment ?? AUGMENTATIONS;
+  const rows: GridRow[] = [],
+    skipped: GridResult['skipped'] = [];
   const total = norms.length * zeros.length * augs.length;
   let done = 0;
   for (const normalize of norms) {
@@ -70,16 +98,37 @@ export function choiceTree(rows: GridRow[], score: string, depth: number): Choic
   const features: string[] = [];
   for (const k of kinds) for (const v of [...new Set(rows.map((r) => r[k]))]) features.push(`${k} = ${v}`);
   const usable = rows.filter((r) => Number.isFinite(r.metrics[score]?.mean));
-  const f = features.length, n = usable.length;
+  const f = features.length,
+    n = usable.length;
   const x = new Float32Array(n * f);
-  usable.forEach((r, i) => { kinds.forEach((k) => { x[i * f + features.indexOf(`${k} = ${r[k]}`)] = 1; }); });
+  usable.forEach((r, i) => {
+    kinds.forEach((k) => {
+      x[i * f + features.indexOf(`${k} = ${r[k]}`)] = 1;
+    });
+  });
   const y = Float64Array.from(usable, (r) => r.metrics[score]!.mean);
   if (n < 2) return { mean: n ? y[0]! : NaN, runs: n };
-  const tree = fitTree({ x, n, f, y }, { task: 'regression', criterion: 'mse', maxDepth: depth, minSamplesLeaf: 2, bootstrap: false, maxFeatures: 'all', bins: 2, trees: 1, seed: 1 });
+  const tree = fitTree(
+    { x, n, f, y },
+    {
+      task: 'regression',
+      criterion: 'mse',
+      maxDepth: depth,
+      minSamplesLeaf: 2,
+      bootstrap: false,
+      maxFeatures: 'all',
+      bins: 2,
+      trees: 1,
+      seed: 1,
+    },
+  );
   // One-hot splits send the rows without the choice left (x ≤ threshold): the choice's side is "yes".
   const convert = (v: TreeNodeView): ChoiceTree => ({
-    mean: v.value[0]!, runs: v.samples,
-    ...(v.feature !== undefined && v.left && v.right ? { choice: v.feature, yes: convert(v.right), no: convert(v.left) } : {}),
+    mean: v.value[0]!,
+    runs: v.samples,
+    ...(v.feature !== undefined && v.left && v.right
+      ? { choice: v.feature, yes: convert(v.right), no: convert(v.left) }
+      : {}),
   });
   return convert(tree.describeTree(features));
 }

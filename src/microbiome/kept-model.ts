@@ -3,9 +3,27 @@ import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/chec
 import type { Augmentation } from './augment.js';
 import type { MicrobiomeData } from './data.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { fitMbModel, NEEDS_VALIDATION, scoreGcnJoined, scoreMbModel, type FittedMbModel, type FittedNeuralModel, type MbModel, type MbModelSettings } from './models.js';
+import {
+  fitMbModel,
+  NEEDS_VALIDATION,
+  scoreGcnJoined,
+  scoreMbModel,
+  type FittedMbModel,
+  type FittedNeuralModel,
+  type MbModel,
+  type MbModelSettings,
+} from './models.js';
 import { NORMALIZATIONS, type Normalization } from './normalize.js';
-import { applyPreprocessing, compositionGraph, distanceProfiles, fitPreprocessing, nearestTrainingRows, preprocess, type FittedPreprocessing, type SampleDistance } from './pipeline.js';
+import {
+  applyPreprocessing,
+  compositionGraph,
+  distanceProfiles,
+  fitPreprocessing,
+  nearestTrainingRows,
+  preprocess,
+  type FittedPreprocessing,
+  type SampleDistance,
+} from './pipeline.js';
 import { Forest } from './random-forest.js';
 import { validationSplit, withAugmented } from './study.js';
 import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
@@ -23,7 +41,8 @@ export { alignTaxa } from '../compositional/taxa.js';
 // and for the GCN its training graph: rows' features, edges and distance profiles.
 
 export const KEPT_MB_FORMAT = 'graft-mb-model';
-const VERSION_LINEAR = '1', VERSION_NEURAL = '2';
+const VERSION_LINEAR = '1',
+  VERSION_NEURAL = '2';
 const SAMPLE_DISTANCES: readonly SampleDistance[] = ['aitchison', 'braycurtis'];
 
 export interface KeptMbModel {
@@ -64,22 +83,48 @@ export interface KeepOptions {
  * on the kNN graph of the table), and records what the preprocessing learned for
  * applyPreprocessing.
  */
-export async function fitKeptModel(rt: Runtime, d: MicrobiomeData, model: MbModel, o: KeepOptions): Promise<KeptMbModel> {
+export async function fitKeptModel(
+  rt: Runtime,
+  d: MicrobiomeData,
+  model: MbModel,
+  o: KeepOptions,
+): Promise<KeptMbModel> {
   const all = Array.from({ length: d.n }, (_, i) => i);
-  const { fitOrig, val } = NEEDS_VALIDATION.has(model) ? validationSplit(d, all, o.valFraction, o.seed) : { fitOrig: all, val: [] };
+  const { fitOrig, val } = NEEDS_VALIDATION.has(model)
+    ? validationSplit(d, all, o.valFraction, o.seed)
+    : { fitOrig: all, val: [] };
   const table = withAugmented(d, fitOrig, o.augment, o.seed);
   const pre = { normalize: o.normalize, zeros: o.zeros, seed: o.seed };
   const x = preprocess(table.counts, table.n, d.p, pre);
   const graph = model === 'gcn' ? compositionGraph(table.counts, table.n, d.p, o.graph, o.knn) : null;
-  const fitted = await fitMbModel(rt, model, {
-    x, n: table.n, p: d.p, labels: table.labels, classes: d.classNames.length, target: table.target,
-    fit: Int32Array.from([...fitOrig, ...Array.from({ length: table.n - d.n }, (_, c) => d.n + c)]), val: Int32Array.from(val), test: new Int32Array(0), graph, seed: o.seed,
-  }, o.settings);
+  const fitted = await fitMbModel(
+    rt,
+    model,
+    {
+      x,
+      n: table.n,
+      p: d.p,
+      labels: table.labels,
+      classes: d.classNames.length,
+      target: table.target,
+      fit: Int32Array.from([...fitOrig, ...Array.from({ length: table.n - d.n }, (_, c) => d.n + c)]),
+      val: Int32Array.from(val),
+      test: new Int32Array(0),
+      graph,
+      seed: o.seed,
+    },
+    o.settings,
+  );
   return {
-    task: d.labels ? 'classification' : 'regression', classNames: d.labels ? [...d.classNames] : [], taxa: [...d.taxa],
-    preprocessing: fitPreprocessing(table.counts, table.n, d.p, pre), model: fitted,
+    task: d.labels ? 'classification' : 'regression',
+    classNames: d.labels ? [...d.classNames] : [],
+    taxa: [...d.taxa],
+    preprocessing: fitPreprocessing(table.counts, table.n, d.p, pre),
+    model: fitted,
     trainedOn: { samples: d.n, rows: table.n, minPrevalence: o.minPrevalence, augment: o.augment },
-    ...(model === 'gcn' ? { join: { distance: o.graph, knn: o.knn, profiles: distanceProfiles(table.counts, table.n, d.p, o.graph) } } : {}),
+    ...(model === 'gcn'
+      ? { join: { distance: o.graph, knn: o.knn, profiles: distanceProfiles(table.counts, table.n, d.p, o.graph) } }
+      : {}),
   };
 }
 
@@ -90,24 +135,46 @@ export async function fitKeptModel(rt: Runtime, d: MicrobiomeData, model: MbMode
  * of its training graph, linked to its k nearest training rows (scoreGcnJoined); no sample
  * is in another's graph, so here too a sample's scores do not depend on the others.
  */
-export async function scoreKeptModel(rt: Runtime, k: KeptMbModel, counts: Float64Array, n: number): Promise<Float64Array> {
+export async function scoreKeptModel(
+  rt: Runtime,
+  k: KeptMbModel,
+  counts: Float64Array,
+  n: number,
+): Promise<Float64Array> {
   const p = k.taxa.length;
   const x = applyPreprocessing(k.preprocessing, counts, n, p);
   if (k.model.model === 'gcn') return scoreGcnJoined(rt, k.model, x, n, newSampleNeighbours(k, counts, n));
-  return scoreMbModel(rt, k.model, x, p, Int32Array.from({ length: n }, (_, i) => i));
+  return scoreMbModel(
+    rt,
+    k.model,
+    x,
+    p,
+    Int32Array.from({ length: n }, (_, i) => i),
+  );
 }
 
 /** A kept GCN: the training rows each new sample (raw counts [n, taxa]) is linked to. */
 export function newSampleNeighbours(k: KeptMbModel, counts: Float64Array, n: number): Int32Array[] {
-  const j = k.join!, p = k.taxa.length;
-  return nearestTrainingRows(j.profiles, j.profiles.length / p, distanceProfiles(counts, n, p, j.distance), n, p, j.distance, j.knn);
+  const j = k.join!,
+    p = k.taxa.length;
+  return nearestTrainingRows(
+    j.profiles,
+    j.profiles.length / p,
+    distanceProfiles(counts, n, p, j.distance),
+    n,
+    p,
+    j.distance,
+    j.knn,
+  );
 }
-
 
 /** Float64 values as little-endian bytes [count, 8] (safetensors here holds no F64). */
 function f64(a: Float64Array): StoredTensor {
-  const bytes = new Uint8Array(a.length * 8), view = new DataView(bytes.buffer);
-  a.forEach((v, i) => { view.setFloat64(i * 8, v, true); });
+  const bytes = new Uint8Array(a.length * 8),
+    view = new DataView(bytes.buffer);
+  a.forEach((v, i) => {
+    view.setFloat64(i * 8, v, true);
+  });
   return { shape: [a.length, 8], data: bytes };
 }
 
@@ -118,14 +185,24 @@ function i32(a: ArrayLike<number>): StoredTensor {
 export function saveKeptModel(file: string, k: KeptMbModel): void {
   const tensors = new Map<string, StoredTensor>();
   const pre = k.preprocessing;
-  if (pre.gbm) { tensors.set('gbm.col_sum', f64(pre.gbm.colSum)); tensors.set('gbm.col_min', f64(pre.gbm.colMin)); }
+  if (pre.gbm) {
+    tensors.set('gbm.col_sum', f64(pre.gbm.colSum));
+    tensors.set('gbm.col_min', f64(pre.gbm.colMin));
+  }
   let shape: Record<string, unknown>;
   if (k.model.model === 'rf') {
-    const j = k.model.forest.toJSON() as { task: string; classes: number; f: number; oobScore: number | null; trees: Record<string, number[]>[] };
+    const j = k.model.forest.toJSON() as {
+      task: string;
+      classes: number;
+      f: number;
+      oobScore: number | null;
+      trees: Record<string, number[]>[];
+    };
     const cat = (key: string): number[] => j.trees.flatMap((t) => t[key]!);
     tensors.set('forest.tree_nodes', i32(j.trees.map((t) => t['feature']!.length)));
     for (const key of ['feature', 'left', 'right', 'samples']) tensors.set(`forest.${key}`, i32(cat(key)));
-    for (const key of ['threshold', 'values', 'importance']) tensors.set(`forest.${key}`, f64(Float64Array.from(cat(key))));
+    for (const key of ['threshold', 'values', 'importance'])
+      tensors.set(`forest.${key}`, f64(Float64Array.from(cat(key))));
     shape = { classes: j.classes, features: j.f };
   } else if (k.model.model === 'logistic') {
     tensors.set('linear.mean', f64(k.model.mean));
@@ -136,13 +213,27 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
     shape = saveNetworks(tensors, k);
   }
   const preprocessing = {
-    normalize: pre.normalize, zeros: pre.zeros, seed: pre.seed,
-    ...(pre.rarefyDepth !== undefined ? { rarefy_depth: pre.rarefyDepth } : {}), ...(pre.cssQuantile !== undefined ? { css_quantile: pre.cssQuantile } : {}),
-    ...(pre.common !== undefined ? { common_total: pre.common } : {}), ...(pre.mclrShift !== undefined ? { mclr_shift: pre.mclrShift } : {}),
+    normalize: pre.normalize,
+    zeros: pre.zeros,
+    seed: pre.seed,
+    ...(pre.rarefyDepth !== undefined ? { rarefy_depth: pre.rarefyDepth } : {}),
+    ...(pre.cssQuantile !== undefined ? { css_quantile: pre.cssQuantile } : {}),
+    ...(pre.common !== undefined ? { common_total: pre.common } : {}),
+    ...(pre.mclrShift !== undefined ? { mclr_shift: pre.mclrShift } : {}),
   };
   const meta = {
-    task: k.task, class_names: k.classNames, model: k.model.model, shape, taxa: k.taxa, preprocessing,
-    trained_on: { samples: k.trainedOn.samples, rows: k.trainedOn.rows, min_prevalence: k.trainedOn.minPrevalence, augment: k.trainedOn.augment },
+    task: k.task,
+    class_names: k.classNames,
+    model: k.model.model,
+    shape,
+    taxa: k.taxa,
+    preprocessing,
+    trained_on: {
+      samples: k.trainedOn.samples,
+      rows: k.trainedOn.rows,
+      min_prevalence: k.trainedOn.minPrevalence,
+      augment: k.trainedOn.augment,
+    },
   };
   const version = k.model.model === 'mlp' || k.model.model === 'gcn' ? VERSION_NEURAL : VERSION_LINEAR;
   saveCheckpoint(file, { tensors, metadata: { format: KEPT_MB_FORMAT, version, model: JSON.stringify(meta) } });
@@ -159,13 +250,22 @@ function saveNetworks(tensors: Map<string, StoredTensor>, k: KeptMbModel): Recor
   const m = k.model as FittedNeuralModel;
   tensors.set('nn.mean', f64(m.mean));
   tensors.set('nn.sd', f64(m.sd));
-  m.members.forEach((member, t) => { for (const [name, w] of member.weights) tensors.set(`nn.${t}.${name}`, { shape: [w.length], data: w }); });
+  m.members.forEach((member, t) => {
+    for (const [name, w] of member.weights) tensors.set(`nn.${t}.${name}`, { shape: [w.length], data: w });
+  });
   const shape: Record<string, unknown> = {
-    classes: m.classes, hidden: m.hidden, dropout: m.dropout,
-    members: m.members.map((member) => ({ seed: member.seed, parameters: [...member.weights.keys()], ...(member.scale ? { scale: member.scale } : {}) })),
+    classes: m.classes,
+    hidden: m.hidden,
+    dropout: m.dropout,
+    members: m.members.map((member) => ({
+      seed: member.seed,
+      parameters: [...member.weights.keys()],
+      ...(member.scale ? { scale: member.scale } : {}),
+    })),
   };
   if (m.model === 'gcn') {
-    const g = m.graph!, j = k.join!;
+    const g = m.graph!,
+      j = k.join!;
     tensors.set('gcn.features', { shape: [g.rows, k.taxa.length], data: g.features });
     tensors.set('gcn.src', i32(g.src));
     tensors.set('gcn.dst', i32(g.dst));
@@ -179,26 +279,57 @@ function saveNetworks(tensors: Map<string, StoredTensor>, k: KeptMbModel): Recor
 export function loadKeptModel(file: string): KeptMbModel {
   const cp = loadCheckpoint(file);
   const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
-  if (cp.metadata['format'] !== KEPT_MB_FORMAT) throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
+  if (cp.metadata['format'] !== KEPT_MB_FORMAT)
+    throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
   const version = cp.metadata['version'];
-  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL) throw bad(`version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR} and ${VERSION_NEURAL}`);
+  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL)
+    throw bad(`version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR} and ${VERSION_NEURAL}`);
   let m: Record<string, unknown>;
-  try { m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>; } catch { throw bad('its model metadata is not JSON'); }
-  const tensor = (name: string): StoredTensor => { const t = cp.tensors.get(name); if (!t) throw bad(`no tensor ${name}`); return t; };
+  try {
+    m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
+  } catch {
+    throw bad('its model metadata is not JSON');
+  }
+  const tensor = (name: string): StoredTensor => {
+    const t = cp.tensors.get(name);
+    if (!t) throw bad(`no tensor ${name}`);
+    return t;
+  };
   const float64 = (name: string, length?: number): Float64Array => {
     const t = tensor(name);
-    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8) throw bad(`${name} is not float64 bytes [count, 8]`);
+    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8)
+      throw bad(`${name} is not float64 bytes [count, 8]`);
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     const out = Float64Array.from({ length: t.shape[0]! }, (_, i) => view.getFloat64(i * 8, true));
-    if (length !== undefined && out.length !== length) throw bad(`${name} holds ${out.length} values, expected ${length}`);
+    if (length !== undefined && out.length !== length)
+      throw bad(`${name} holds ${out.length} values, expected ${length}`);
     return out;
   };
-  const int32 = (name: string): Int32Array => { const t = tensor(name); if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`); return t.data; };
-  const taxa = m['taxa'], classNames = m['class_names'], task = m['task'], pre = m['preprocessing'] as Record<string, unknown> | undefined, shape = m['shape'] as Record<string, unknown> | undefined;
+  const int32 = (name: string): Int32Array => {
+    const t = tensor(name);
+    if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`);
+    return t.data;
+  };
+  const taxa = m['taxa'],
+    classNames = m['class_names'],
+    task = m['task'],
+    pre = m['preprocessing'] as Record<string, unknown> | undefined,
+    shape = m['shape'] as Record<string, unknown> | undefined;
   if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
   if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
-  if (!Array.isArray(classNames) || !classNames.every((c) => typeof c === 'string') || (task === 'classification') !== classNames.length >= 2) throw bad('class names do not fit the task');
-  if (!pre || !NORMALIZATIONS.includes(pre['normalize'] as Normalization) || !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) || !Number.isInteger(pre['seed'])) throw bad('preprocessing');
+  if (
+    !Array.isArray(classNames) ||
+    !classNames.every((c) => typeof c === 'string') ||
+    (task === 'classification') !== classNames.length >= 2
+  )
+    throw bad('class names do not fit the task');
+  if (
+    !pre ||
+    !NORMALIZATIONS.includes(pre['normalize'] as Normalization) ||
+    !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) ||
+    !Number.isInteger(pre['seed'])
+  )
+    throw bad('preprocessing');
   if (!shape) throw bad('no shape');
   const p = taxa.length;
   const num = (key: string): number | undefined => {
@@ -207,81 +338,181 @@ export function loadKeptModel(file: string): KeptMbModel {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`preprocessing.${key} is ${JSON.stringify(v)}`);
     return v;
   };
-  const fittedPre: FittedPreprocessing = { normalize: pre['normalize'] as Normalization, zeros: pre['zeros'] as ZeroReplacement, seed: pre['seed'] as number };
-  const need = (key: string): number => { const v = num(key); if (v === undefined) throw bad(`preprocessing.${key} is missing for ${fittedPre.normalize}`); return v; };
+  const fittedPre: FittedPreprocessing = {
+    normalize: pre['normalize'] as Normalization,
+    zeros: pre['zeros'] as ZeroReplacement,
+    seed: pre['seed'] as number,
+  };
+  const need = (key: string): number => {
+    const v = num(key);
+    if (v === undefined) throw bad(`preprocessing.${key} is missing for ${fittedPre.normalize}`);
+    return v;
+  };
   if (fittedPre.normalize === 'rarefy') fittedPre.rarefyDepth = need('rarefy_depth');
   if (fittedPre.normalize === 'css') fittedPre.cssQuantile = need('css_quantile');
   if (fittedPre.normalize === 'com') fittedPre.common = need('common_total');
   const shift = num('mclr_shift');
   if (shift !== undefined) fittedPre.mclrShift = shift;
-  if (fittedPre.zeros === 'gbm') fittedPre.gbm = { colSum: float64('gbm.col_sum', p), colMin: float64('gbm.col_min', p) };
+  if (fittedPre.zeros === 'gbm')
+    fittedPre.gbm = { colSum: float64('gbm.col_sum', p), colMin: float64('gbm.col_min', p) };
   let model: FittedMbModel;
   const classes = task === 'classification' ? classNames.length : 0;
-  if (shape['classes'] !== classes) throw bad(`shape.classes ${shape['classes']} does not fit ${classNames.length} class names`);
+  if (shape['classes'] !== classes)
+    throw bad(`shape.classes ${shape['classes']} does not fit ${classNames.length} class names`);
   if (m['model'] === 'rf') {
     if (shape['features'] !== p) throw bad(`the forest has ${shape['features']} features for ${p} taxa`);
     const sizes = int32('forest.tree_nodes');
-    const nodes = sizes.reduce((a, b) => a + b, 0), stride = classes || 1;
-    const feature = int32('forest.feature'), left = int32('forest.left'), right = int32('forest.right'), samples = int32('forest.samples');
-    const threshold = float64('forest.threshold', nodes), values = float64('forest.values', nodes * stride), importance = float64('forest.importance', sizes.length * p);
-    for (const [name, a] of [['feature', feature], ['left', left], ['right', right], ['samples', samples]] as const) if (a.length !== nodes) throw bad(`forest.${name} holds ${a.length} values, expected ${nodes}`);
+    const nodes = sizes.reduce((a, b) => a + b, 0),
+      stride = classes || 1;
+    const feature = int32('forest.feature'),
+      left = int32('forest.left'),
+      right = int32('forest.right'),
+      samples = int32('forest.samples');
+    const threshold = float64('forest.threshold', nodes),
+      values = float64('forest.values', nodes * stride),
+      importance = float64('forest.importance', sizes.length * p);
+    for (const [name, a] of [
+      ['feature', feature],
+      ['left', left],
+      ['right', right],
+      ['samples', samples],
+    ] as const)
+      if (a.length !== nodes) throw bad(`forest.${name} holds ${a.length} values, expected ${nodes}`);
     let at = 0;
     const trees = Array.from(sizes, (size, t) => {
       const slice = <T extends Int32Array | Float64Array>(a: T): number[] => Array.from(a.subarray(at, at + size));
       const tree = {
-        feature: slice(feature), threshold: slice(threshold), left: slice(left), right: slice(right), samples: slice(samples),
-        values: Array.from(values.subarray(at * stride, (at + size) * stride)), importance: Array.from(importance.subarray(t * p, t * p + p)),
+        feature: slice(feature),
+        threshold: slice(threshold),
+        left: slice(left),
+        right: slice(right),
+        samples: slice(samples),
+        values: Array.from(values.subarray(at * stride, (at + size) * stride)),
+        importance: Array.from(importance.subarray(t * p, t * p + p)),
       };
       at += size;
       return tree;
     });
     let forest: Forest;
     try {
-      forest = Forest.fromJSON({ format: 'graft-random-forest', version: 1, task, classes, f: p, oobScore: null, trees });
+      forest = Forest.fromJSON({
+        format: 'graft-random-forest',
+        version: 1,
+        task,
+        classes,
+        f: p,
+        oobScore: null,
+        trees,
+      });
     } catch (err) {
       throw bad((err as Error).message);
     }
     model = { model: 'rf', forest };
   } else if (m['model'] === 'logistic') {
     const count = classes === 0 || classes === 2 ? 1 : classes;
-    model = { model: 'logistic', classes, mean: float64('linear.mean', p), sd: float64('linear.sd', p), betas: float64('linear.betas', count * (p + 1)) };
+    model = {
+      model: 'logistic',
+      classes,
+      mean: float64('linear.mean', p),
+      sd: float64('linear.sd', p),
+      betas: float64('linear.betas', count * (p + 1)),
+    };
   } else if ((m['model'] === 'mlp' || m['model'] === 'gcn') && version === VERSION_NEURAL) {
-    const hidden = shape['hidden'], dropout = shape['dropout'], members = shape['members'];
-    if (!Number.isInteger(hidden) || (hidden as number) < 1 || typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw bad('shape.hidden or shape.dropout');
-    if (!Array.isArray(members) || members.length === 0 || (m['model'] === 'gcn' && members.length !== 1)) throw bad('shape.members');
+    const hidden = shape['hidden'],
+      dropout = shape['dropout'],
+      members = shape['members'];
+    if (
+      !Number.isInteger(hidden) ||
+      (hidden as number) < 1 ||
+      typeof dropout !== 'number' ||
+      !(dropout >= 0 && dropout < 1)
+    )
+      throw bad('shape.hidden or shape.dropout');
+    if (!Array.isArray(members) || members.length === 0 || (m['model'] === 'gcn' && members.length !== 1))
+      throw bad('shape.members');
     const fitted: FittedNeuralModel = {
-      model: m['model'], classes, mean: float64('nn.mean', p), sd: float64('nn.sd', p), hidden: hidden as number, dropout,
+      model: m['model'],
+      classes,
+      mean: float64('nn.mean', p),
+      sd: float64('nn.sd', p),
+      hidden: hidden as number,
+      dropout,
       members: members.map((e: Record<string, unknown>, t) => {
-        const names = e['parameters'], scale = e['scale'] as Record<string, unknown> | undefined;
-        if (!Number.isInteger(e['seed']) || !Array.isArray(names) || names.length === 0) throw bad(`shape.members[${t}]`);
-        if ((classes === 0) !== (scale !== undefined) || (scale && !(Number.isFinite(scale['mean']) && Number.isFinite(scale['sd'])))) throw bad(`shape.members[${t}].scale`);
+        const names = e['parameters'],
+          scale = e['scale'] as Record<string, unknown> | undefined;
+        if (!Number.isInteger(e['seed']) || !Array.isArray(names) || names.length === 0)
+          throw bad(`shape.members[${t}]`);
+        if (
+          (classes === 0) !== (scale !== undefined) ||
+          (scale && !(Number.isFinite(scale['mean']) && Number.isFinite(scale['sd'])))
+        )
+          throw bad(`shape.members[${t}].scale`);
         // The networks graft mb builds: two GCN layers (the MLP's on a graph with no edges), taxa → hidden → classes or 1.
-        const h = hidden as number, out = classes || 1;
-        const sizes: Record<string, number> = { 'gcn0.weight': p * h, 'gcn0.bias': h, 'gcn1.weight': h * out, 'gcn1.bias': out };
-        if (names.length !== 4 || !names.every((name) => typeof name === 'string' && name in sizes)) throw bad(`shape.members[${t}].parameters ${JSON.stringify(names)}, expected ${Object.keys(sizes).join(', ')}`);
-        const weights = new Map((names as string[]).map((name) => {
-          const w = tensor(`nn.${t}.${name}`);
-          if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name]) throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
-          return [name, w.data];
-        }));
-        return { seed: e['seed'] as number, weights, ...(scale ? { scale: { mean: scale['mean'] as number, sd: scale['sd'] as number } } : {}) };
+        const h = hidden as number,
+          out = classes || 1;
+        const sizes: Record<string, number> = {
+          'gcn0.weight': p * h,
+          'gcn0.bias': h,
+          'gcn1.weight': h * out,
+          'gcn1.bias': out,
+        };
+        if (names.length !== 4 || !names.every((name) => typeof name === 'string' && name in sizes))
+          throw bad(
+            `shape.members[${t}].parameters ${JSON.stringify(names)}, expected ${Object.keys(sizes).join(', ')}`,
+          );
+        const weights = new Map(
+          (names as string[]).map((name) => {
+            const w = tensor(`nn.${t}.${name}`);
+            if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name])
+              throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
+            return [name, w.data];
+          }),
+        );
+        return {
+          seed: e['seed'] as number,
+          weights,
+          ...(scale ? { scale: { mean: scale['mean'] as number, sd: scale['sd'] as number } } : {}),
+        };
       }),
     };
     let join: KeptMbModel['join'];
     if (m['model'] === 'gcn') {
-      const g = (shape['graph'] ?? {}) as Record<string, unknown>, rows = g['rows'], knn = g['knn'], distance = g['distance'] as SampleDistance;
-      if (!Number.isInteger(rows) || (rows as number) < 2 || !Number.isInteger(knn) || (knn as number) < 1 || !SAMPLE_DISTANCES.includes(distance)) throw bad('shape.graph');
-      const features = tensor('gcn.features'), src = int32('gcn.src'), dst = int32('gcn.dst');
-      if (!(features.data instanceof Float32Array) || features.data.length !== (rows as number) * p) throw bad(`gcn.features is not float32 [${String(rows)}, ${p}]`);
-      if (src.length !== dst.length || [...src, ...dst].some((v) => !(v >= 0 && v < (rows as number)))) throw bad('gcn.src and gcn.dst are not edges of its rows');
+      const g = (shape['graph'] ?? {}) as Record<string, unknown>,
+        rows = g['rows'],
+        knn = g['knn'],
+        distance = g['distance'] as SampleDistance;
+      if (
+        !Number.isInteger(rows) ||
+        (rows as number) < 2 ||
+        !Number.isInteger(knn) ||
+        (knn as number) < 1 ||
+        !SAMPLE_DISTANCES.includes(distance)
+      )
+        throw bad('shape.graph');
+      const features = tensor('gcn.features'),
+        src = int32('gcn.src'),
+        dst = int32('gcn.dst');
+      if (!(features.data instanceof Float32Array) || features.data.length !== (rows as number) * p)
+        throw bad(`gcn.features is not float32 [${String(rows)}, ${p}]`);
+      if (src.length !== dst.length || [...src, ...dst].some((v) => !(v >= 0 && v < (rows as number))))
+        throw bad('gcn.src and gcn.dst are not edges of its rows');
       fitted.graph = { features: features.data, rows: rows as number, src, dst };
       join = { distance, knn: knn as number, profiles: float64('gcn.profiles', (rows as number) * p) };
     }
     model = fitted;
     const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
     return {
-      task, classNames: classNames as string[], taxa: taxa as string[], preprocessing: fittedPre, model,
-      trainedOn: { samples: Number(t['samples']), rows: Number(t['rows']), minPrevalence: Number(t['min_prevalence']), augment: (t['augment'] ?? 'none') as Augmentation },
+      task,
+      classNames: classNames as string[],
+      taxa: taxa as string[],
+      preprocessing: fittedPre,
+      model,
+      trainedOn: {
+        samples: Number(t['samples']),
+        rows: Number(t['rows']),
+        minPrevalence: Number(t['min_prevalence']),
+        augment: (t['augment'] ?? 'none') as Augmentation,
+      },
       ...(join ? { join } : {}),
     };
   } else {
@@ -289,7 +520,16 @@ export function loadKeptModel(file: string): KeptMbModel {
   }
   const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
   return {
-    task, classNames: classNames as string[], taxa: taxa as string[], preprocessing: fittedPre, model,
-    trainedOn: { samples: Number(t['samples']), rows: Number(t['rows']), minPrevalence: Number(t['min_prevalence']), augment: (t['augment'] ?? 'none') as Augmentation },
+    task,
+    classNames: classNames as string[],
+    taxa: taxa as string[],
+    preprocessing: fittedPre,
+    model,
+    trainedOn: {
+      samples: Number(t['samples']),
+      rows: Number(t['rows']),
+      minPrevalence: Number(t['min_prevalence']),
+      augment: (t['augment'] ?? 'none') as Augmentation,
+    },
   };
 }

@@ -1,4 +1,9 @@
-import { GCN_GP_DEFAULTS, gcnRegressorModel, trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
+import {
+  GCN_GP_DEFAULTS,
+  gcnRegressorModel,
+  trainGcnRegressor,
+  type GcnRegressorConfig,
+} from '../train/gcn-regressor.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
@@ -30,7 +35,13 @@ export interface MbModelSettings {
 }
 
 export const MB_MODEL_DEFAULTS: MbModelSettings = {
-  forest: { trees: 300, bins: 32 }, ensemble: 5, hidden: 64, dropout: 0.5, epochs: 200, patience: 20, threads: 1,
+  forest: { trees: 300, bins: 32 },
+  ensemble: 5,
+  hidden: 64,
+  dropout: 0.5,
+  epochs: 200,
+  patience: 20,
+  threads: 1,
 };
 
 export interface MbFold {
@@ -94,11 +105,36 @@ const memberSeed = (foldSeed: number, m: number): number => foldSeed * 131 + m *
 
 // The networks' configs, for training and for rebuilding a fitted one to score with (which
 // reads only the shape and the seed: epochs and patience matter to training alone).
-const nodeConfig = (hidden: number, dropout: number, seed: number, s?: Pick<MbModelSettings, 'epochs' | 'patience'>): NodeTrainConfig => ({
-  ...KIPF_DEFAULTS, layers: 2, hidden, dropout, weightDecayScope: 'all', epochs: s?.epochs ?? 1, patience: s?.patience ?? 0, seed, featureFormat: 'dense',
+const nodeConfig = (
+  hidden: number,
+  dropout: number,
+  seed: number,
+  s?: Pick<MbModelSettings, 'epochs' | 'patience'>,
+): NodeTrainConfig => ({
+  ...KIPF_DEFAULTS,
+  layers: 2,
+  hidden,
+  dropout,
+  weightDecayScope: 'all',
+  epochs: s?.epochs ?? 1,
+  patience: s?.patience ?? 0,
+  seed,
+  featureFormat: 'dense',
 });
-const regressorConfig = (hidden: number, dropout: number, seed: number, s?: Pick<MbModelSettings, 'epochs' | 'patience'>): GcnRegressorConfig => ({
-  ...GCN_GP_DEFAULTS, layers: 2, hidden, dropout, epochs: s?.epochs ?? 1, patience: s?.patience ?? 0, seed, ensemble: 1,
+const regressorConfig = (
+  hidden: number,
+  dropout: number,
+  seed: number,
+  s?: Pick<MbModelSettings, 'epochs' | 'patience'>,
+): GcnRegressorConfig => ({
+  ...GCN_GP_DEFAULTS,
+  layers: 2,
+  hidden,
+  dropout,
+  epochs: s?.epochs ?? 1,
+  patience: s?.patience ?? 0,
+  seed,
+  ensemble: 1,
 });
 
 /**
@@ -107,15 +143,31 @@ const regressorConfig = (hidden: number, dropout: number, seed: number, s?: Pick
  * are unlabelled nodes of it. The MLP trains on a table of the fit then validation rows
  * alone, so its weights do not depend on which other samples the fold holds.
  */
-export async function fitMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: MbModelSettings): Promise<FittedMbModel> {
+export async function fitMbModel(
+  rt: Runtime,
+  model: MbModel,
+  fold: MbFold,
+  s: MbModelSettings,
+): Promise<FittedMbModel> {
   const { p } = fold;
   const cls = fold.labels !== null;
   const train = Int32Array.from([...fold.fit, ...fold.val]);
   if (model === 'rf') {
     const x = new Float32Array(train.length * p);
-    train.forEach((i, r) => { for (let j = 0; j < p; j++) x[r * p + j] = fold.x[i * p + j]!; });
+    train.forEach((i, r) => {
+      for (let j = 0; j < p; j++) x[r * p + j] = fold.x[i * p + j]!;
+    });
     const y = cls ? Int32Array.from(train, (i) => fold.labels![i]!) : Float64Array.from(train, (i) => fold.target![i]!);
-    const forest = await fitForestParallel({ x, n: train.length, f: p, y }, { ...s.forest, task: cls ? 'classification' : 'regression', ...(cls ? { classes: fold.classes } : {}), seed: fold.seed }, s.threads);
+    const forest = await fitForestParallel(
+      { x, n: train.length, f: p, y },
+      {
+        ...s.forest,
+        task: cls ? 'classification' : 'regression',
+        ...(cls ? { classes: fold.classes } : {}),
+        seed: fold.seed,
+      },
+      s.threads,
+    );
     return { model: 'rf', forest };
   }
   if (model === 'logistic') {
@@ -131,9 +183,14 @@ export async function fitMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: M
   const n = rows.length;
   const z = standardize(pickRows(fold.x, p, rows), p, st);
   const features = Float32Array.from(z);
-  const local = model === 'gcn' ? { fit: fold.fit, val: fold.val, test: fold.test } : {
-    fit: Int32Array.from(fold.fit, (_, r) => r), val: Int32Array.from(fold.val, (_, r) => fold.fit.length + r), test: new Int32Array(0),
-  };
+  const local =
+    model === 'gcn'
+      ? { fit: fold.fit, val: fold.val, test: fold.test }
+      : {
+          fit: Int32Array.from(fold.fit, (_, r) => r),
+          val: Int32Array.from(fold.val, (_, r) => fold.fit.length + r),
+          test: new Int32Array(0),
+        };
   if (model === 'gcn' && !fold.graph) throw new Error('fitMbModel: the GCN needs fold.graph');
   const graph = model === 'gcn' ? fold.graph! : { src: new Int32Array(0), dst: new Int32Array(0) };
   const members: FittedNeuralModel['members'] = [];
@@ -141,19 +198,42 @@ export async function fitMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: M
     const seed = memberSeed(fold.seed, m);
     if (cls) {
       const labels = Int32Array.from(rows, (i) => fold.labels![i]!);
-      const ds = { name: 'microbiome', numNodes: n, numFeatures: p, numClasses: fold.classes, features, labels, split: { train: local.fit, val: local.val, test: local.test }, src: graph.src, dst: graph.dst, ids: [] };
+      const ds = {
+        name: 'microbiome',
+        numNodes: n,
+        numFeatures: p,
+        numClasses: fold.classes,
+        features,
+        labels,
+        split: { train: local.fit, val: local.val, test: local.test },
+        src: graph.src,
+        dst: graph.dst,
+        ids: [],
+      };
       const r = await trainNodeClassifier(rt, ds, nodeConfig(s.hidden, s.dropout, seed, s));
       members.push({ seed, weights: r.weights });
     } else {
       const y = new Float64Array(n).fill(NaN);
       for (const r of [...local.fit, ...local.val]) y[r] = fold.target![rows[r]!]!;
-      const r = await trainGcnRegressor(rt, { n, features, f: p, src: graph.src, dst: graph.dst, y, train: Int32Array.from([...local.fit, ...local.val]) }, regressorConfig(s.hidden, s.dropout, seed, s));
+      const r = await trainGcnRegressor(
+        rt,
+        { n, features, f: p, src: graph.src, dst: graph.dst, y, train: Int32Array.from([...local.fit, ...local.val]) },
+        regressorConfig(s.hidden, s.dropout, seed, s),
+      );
       members.push({ seed, weights: r.weights, scale: r.scale });
     }
   }
   return {
-    model, classes: cls ? fold.classes : 0, mean: st.mean, sd: st.sd, hidden: s.hidden, dropout: s.dropout, members,
-    ...(model === 'gcn' ? { graph: { features, rows: n, src: Int32Array.from(graph.src), dst: Int32Array.from(graph.dst) } } : {}),
+    model,
+    classes: cls ? fold.classes : 0,
+    mean: st.mean,
+    sd: st.sd,
+    hidden: s.hidden,
+    dropout: s.dropout,
+    members,
+    ...(model === 'gcn'
+      ? { graph: { features, rows: n, src: Int32Array.from(graph.src), dst: Int32Array.from(graph.dst) } }
+      : {}),
   };
 }
 
@@ -169,7 +249,13 @@ function pickRows(x: Float64Array, p: number, rows: ArrayLike<number>): Float64A
  * alone, so it is the same bits whichever other rows are scored with it. (The GCN scores
  * nodes of a graph: scoreGcnNodes.)
  */
-export async function scoreMbModel(rt: Runtime, m: FittedMbModel, x: Float64Array, p: number, rows: ArrayLike<number>): Promise<Float64Array> {
+export async function scoreMbModel(
+  rt: Runtime,
+  m: FittedMbModel,
+  x: Float64Array,
+  p: number,
+  rows: ArrayLike<number>,
+): Promise<Float64Array> {
   return (await scoreMbMembers(rt, m, x, p, rows))[0];
 }
 
@@ -185,12 +271,19 @@ export function scoreShallowModel(m: FittedMbModel, x: Float64Array, p: number, 
     for (let r = 0; r < k; r++) for (let j = 0; j < p; j++) xt[r * p + j] = x[rows[r]! * p + j]!;
     return m.forest.predict(xt, k);
   }
-  if (m.model !== 'logistic') throw new Error(`scoreShallowModel: ${m.model} is scored through the runtime (scoreMbModel)`);
+  if (m.model !== 'logistic')
+    throw new Error(`scoreShallowModel: ${m.model} is scored through the runtime (scoreMbModel)`);
   return linearModelScores(m, pickRows(x, p, rows), k, p);
 }
 
 /** scoreMbModel, and for an ensemble each member's scores too (the mean is over them, in member order). */
-export async function scoreMbMembers(rt: Runtime, m: FittedMbModel, x: Float64Array, p: number, rows: ArrayLike<number>): Promise<[Float64Array, Float64Array[]]> {
+export async function scoreMbMembers(
+  rt: Runtime,
+  m: FittedMbModel,
+  x: Float64Array,
+  p: number,
+  rows: ArrayLike<number>,
+): Promise<[Float64Array, Float64Array[]]> {
   const k = rows.length;
   if (m.model === 'rf' || m.model === 'logistic') {
     const s = scoreShallowModel(m, x, p, rows);
@@ -205,7 +298,11 @@ export async function scoreMbMembers(rt: Runtime, m: FittedMbModel, x: Float64Ar
   const each = m.members.map(() => new Float64Array(k * Math.max(1, m.classes)));
   for (let r = 0; r < k; r++) {
     const one = features.subarray(r * p, r * p + p);
-    for (const [t, member] of m.members.entries()) each[t]!.set(await networkRows(rt, m, member, one, 1, p, new Int32Array(0), new Int32Array(0)), r * Math.max(1, m.classes));
+    for (const [t, member] of m.members.entries())
+      each[t]!.set(
+        await networkRows(rt, m, member, one, 1, p, new Int32Array(0), new Int32Array(0)),
+        r * Math.max(1, m.classes),
+      );
   }
   return [meanOfMembers(each), each];
 }
@@ -222,7 +319,9 @@ function meanOfMembers(each: Float64Array[]): Float64Array {
  * are nodes of it), all from one pass over the graph.
  */
 export async function scoreGcnNodes(rt: Runtime, m: FittedNeuralModel, rows: ArrayLike<number>): Promise<Float64Array> {
-  const g = m.graph!, p = m.mean.length, width = Math.max(1, m.classes);
+  const g = m.graph!,
+    p = m.mean.length,
+    width = Math.max(1, m.classes);
   const each = [];
   for (const member of m.members) {
     const all = await networkRows(rt, m, member, g.features, g.rows, p, g.src, g.dst);
@@ -235,27 +334,62 @@ export async function scoreGcnNodes(rt: Runtime, m: FittedNeuralModel, rows: Arr
  * The fitted network over a graph: node features [n, p] (standardized, float32) and undirected
  * edges; returns every node's scores [n, classes] (probabilities) or [n] (values), in one pass.
  */
-async function networkRows(rt: Runtime, m: FittedNeuralModel, member: FittedNeuralModel['members'][number], features: Float32Array, n: number, p: number, src: Int32Array, dst: Int32Array): Promise<Float64Array> {
+async function networkRows(
+  rt: Runtime,
+  m: FittedNeuralModel,
+  member: FittedNeuralModel['members'][number],
+  features: Float32Array,
+  n: number,
+  p: number,
+  src: Int32Array,
+  dst: Int32Array,
+): Promise<Float64Array> {
   if (m.classes > 0) {
-    const ds = { name: 'microbiome', numNodes: n, numFeatures: p, numClasses: m.classes, features, labels: new Int32Array(n).fill(-1), split: { train: new Int32Array(0), val: new Int32Array(0), test: new Int32Array(0) }, src, dst, ids: [] };
-    return Float64Array.from((await predictNodes(rt, ds, nodeConfig(m.hidden, m.dropout, member.seed), member.weights)).probs);
+    const ds = {
+      name: 'microbiome',
+      numNodes: n,
+      numFeatures: p,
+      numClasses: m.classes,
+      features,
+      labels: new Int32Array(n).fill(-1),
+      split: { train: new Int32Array(0), val: new Int32Array(0), test: new Int32Array(0) },
+      src,
+      dst,
+      ids: [],
+    };
+    return Float64Array.from(
+      (await predictNodes(rt, ds, nodeConfig(m.hidden, m.dropout, member.seed), member.weights)).probs,
+    );
   }
   const adj = gcnNorm(rt.heap, n, src, dst);
   const x = Tensor.from(rt.heap, 'float32', [n, p], features);
-  const model = gcnRegressorModel<void>(rt, regressorConfig(m.hidden, m.dropout, member.seed), { f: p }, () => ({ adj }), () => [x]);
+  const model = gcnRegressorModel<void>(
+    rt,
+    regressorConfig(m.hidden, m.dropout, member.seed),
+    { f: p },
+    () => ({ adj }),
+    () => [x],
+  );
   try {
     for (const prm of model.params()) {
       const w = member.weights.get(prm.name);
-      if (!w || w.length !== prm.value.size) throw new Error(`networkRows: weights ${prm.name}: ${w ? `${w.length} values` : 'missing'}, expected ${prm.value.size}`);
+      if (!w || w.length !== prm.value.size)
+        throw new Error(
+          `networkRows: weights ${prm.name}: ${w ? `${w.length} values` : 'missing'}, expected ${prm.value.size}`,
+        );
       (prm.value.data() as Float32Array).set(w);
     }
-    const raw = (await model.forward({ exec: rt.exec, training: false, seed: member.seed, step: 0 }, undefined)).data() as Float32Array;
+    const raw = (
+      await model.forward({ exec: rt.exec, training: false, seed: member.seed, step: 0 }, undefined)
+    ).data() as Float32Array;
     // trainGcnRegressor's own formula, so the bits are those of its predictions.
     const out = Float64Array.from({ length: n }, (_, i) => raw[i]! * member.scale!.sd + member.scale!.mean);
     model.release();
     return out;
   } finally {
-    model.dispose(); x.free(); adj.free();
+    model.dispose();
+    x.free();
+    adj.free();
   }
 }
 
@@ -266,8 +400,17 @@ async function networkRows(rt: Runtime, m: FittedNeuralModel, member: FittedNeur
  * samples never share a graph, so one does not change another's scores. x: their
  * preprocessed features [k, p], standardized here with the fit's means and sds.
  */
-export async function scoreGcnJoined(rt: Runtime, m: FittedNeuralModel, x: Float64Array, k: number, neighbours: Int32Array[]): Promise<Float64Array> {
-  const g = m.graph!, p = m.mean.length, width = Math.max(1, m.classes), N = g.rows;
+export async function scoreGcnJoined(
+  rt: Runtime,
+  m: FittedNeuralModel,
+  x: Float64Array,
+  k: number,
+  neighbours: Int32Array[],
+): Promise<Float64Array> {
+  const g = m.graph!,
+    p = m.mean.length,
+    width = Math.max(1, m.classes),
+    N = g.rows;
   const z = Float32Array.from(standardize(x.subarray(0, k * p), p, m));
   const features = new Float32Array((N + 1) * p);
   features.set(g.features);
@@ -275,9 +418,13 @@ export async function scoreGcnJoined(rt: Runtime, m: FittedNeuralModel, x: Float
   for (let r = 0; r < k; r++) {
     features.set(z.subarray(r * p, r * p + p), N * p);
     const nb = neighbours[r]!;
-    const src = Int32Array.from([...g.src, ...nb]), dst = Int32Array.from([...g.dst, ...Array.from(nb, () => N)]);
+    const src = Int32Array.from([...g.src, ...nb]),
+      dst = Int32Array.from([...g.dst, ...Array.from(nb, () => N)]);
     const each = [];
-    for (const member of m.members) each.push((await networkRows(rt, m, member, features, N + 1, p, src, dst)).subarray(N * width, N * width + width));
+    for (const member of m.members)
+      each.push(
+        (await networkRows(rt, m, member, features, N + 1, p, src, dst)).subarray(N * width, N * width + width),
+      );
     out.set(meanOfMembers(each), r * width);
   }
   return out;
@@ -292,7 +439,8 @@ export async function runMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: M
   const [scores, each] = await scoreMbMembers(rt, fitted, fold.x, fold.p, fold.test);
   const members = each.length;
   if (members === 1) return { scores };
-  const rows = fold.test.length, col = cls ? Math.min(1, width - 1) : 0;
+  const rows = fold.test.length,
+    col = cls ? Math.min(1, width - 1) : 0;
   const spread = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     const mean = scores[r * width + col]!;

@@ -52,7 +52,10 @@ export function fitPreprocessing(counts: Float64Array, n: number, p: number, o: 
   x = replaceZeros(x, n, p, o.zeros);
   if (norm === 'css') f.cssQuantile = cssPercentile(x, n, p);
   if (norm === 'com') f.common = rowTotals(x, n, p).reduce((m, v) => Math.min(m, v), Infinity);
-  if (norm === 'mclr') { const s = mclrShift(x, n, p); if (s !== null) f.mclrShift = s; }
+  if (norm === 'mclr') {
+    const s = mclrShift(x, n, p);
+    if (s !== null) f.mclrShift = s;
+  }
   return f;
 }
 
@@ -68,7 +71,8 @@ export function sampleDistances(counts: Float64Array, n: number, p: number, kind
   for (let a = 0; a < n; a++) {
     for (let b = a + 1; b < n; b++) {
       const v = profileDistance(z, a, z, b, p, kind);
-      d[a * n + b] = v; d[b * n + a] = v;
+      d[a * n + b] = v;
+      d[b * n + a] = v;
     }
   }
   return d;
@@ -78,11 +82,15 @@ export function sampleDistances(counts: Float64Array, n: number, p: number, kind
 export function distanceProfiles(counts: Float64Array, n: number, p: number, kind: SampleDistance): Float64Array {
   const z = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
-    let total = 0, logMean = 0;
+    let total = 0,
+      logMean = 0;
     for (let j = 0; j < p; j++) total += counts[i * p + j]!;
     for (let j = 0; j < p; j++) {
       const v = counts[i * p + j]!;
-      if (kind === 'aitchison') { z[i * p + j] = Math.log(v + 1); logMean += z[i * p + j]! / p; } else z[i * p + j] = v / total;
+      if (kind === 'aitchison') {
+        z[i * p + j] = Math.log(v + 1);
+        logMean += z[i * p + j]! / p;
+      } else z[i * p + j] = v / total;
     }
     if (kind === 'aitchison') for (let j = 0; j < p; j++) z[i * p + j]! -= logMean;
   }
@@ -90,11 +98,24 @@ export function distanceProfiles(counts: Float64Array, n: number, p: number, kin
 }
 
 /** The distance between profile row a of za and row b of zb. Symmetric to the bit: (u − v)², |u − v| and u + v do not depend on the order. */
-export function profileDistance(za: Float64Array, a: number, zb: Float64Array, b: number, p: number, kind: SampleDistance): number {
-  let num = 0, den = 0;
+export function profileDistance(
+  za: Float64Array,
+  a: number,
+  zb: Float64Array,
+  b: number,
+  p: number,
+  kind: SampleDistance,
+): number {
+  let num = 0,
+    den = 0;
   for (let j = 0; j < p; j++) {
-    const u = za[a * p + j]!, v = zb[b * p + j]!;
-    if (kind === 'aitchison') num += (u - v) ** 2; else { num += Math.abs(u - v); den += u + v; }
+    const u = za[a * p + j]!,
+      v = zb[b * p + j]!;
+    if (kind === 'aitchison') num += (u - v) ** 2;
+    else {
+      num += Math.abs(u - v);
+      den += u + v;
+    }
   }
   return kind === 'aitchison' ? Math.sqrt(num) : den > 0 ? num / den : 0;
 }
@@ -103,16 +124,33 @@ export function profileDistance(za: Float64Array, a: number, zb: Float64Array, b
  * The k training rows nearest to each new sample's profile (ascending distance, ties to the
  * lower row: knnGraph's rule), at most as many as there are training rows.
  */
-export function nearestTrainingRows(train: Float64Array, rows: number, fresh: Float64Array, n: number, p: number, kind: SampleDistance, k: number): Int32Array[] {
+export function nearestTrainingRows(
+  train: Float64Array,
+  rows: number,
+  fresh: Float64Array,
+  n: number,
+  p: number,
+  kind: SampleDistance,
+  k: number,
+): Int32Array[] {
   return Array.from({ length: n }, (_, i) => {
     const d = Float64Array.from({ length: rows }, (_, j) => profileDistance(train, j, fresh, i, p, kind));
-    const order = Array.from({ length: rows }, (_, j) => j).sort((a, b) => (d[a]! - d[b]!) || (a - b));
+    const order = Array.from({ length: rows }, (_, j) => j).sort((a, b) => d[a]! - d[b]! || a - b);
     return Int32Array.from(order.slice(0, Math.min(k, rows)));
   });
 }
 
 /** The symmetric k-nearest-neighbour sample graph under a compositional distance. */
-export function compositionGraph(counts: Float64Array, n: number, p: number, kind: SampleDistance, k: number): SampleGraph {
+export function compositionGraph(
+  counts: Float64Array,
+  n: number,
+  p: number,
+  kind: SampleDistance,
+  k: number,
+): SampleGraph {
   const d = sampleDistances(counts, n, p, kind);
-  return knnGraph({ n, values: d.map((v) => -v), source: kind === 'aitchison' ? 'Aitchison distance' : 'Bray–Curtis dissimilarity' }, k);
+  return knnGraph(
+    { n, values: d.map((v) => -v), source: kind === 'aitchison' ? 'Aitchison distance' : 'Bray–Curtis dissimilarity' },
+    k,
+  );
 }

@@ -16,8 +16,14 @@ import { Dropout, Linear, ReLU, type Propagation } from './layers.js';
 export class PersonalizedPageRank implements Layer {
   readonly kind = 'appnp';
   private ran = false;
-  constructor(readonly steps: number, readonly alpha: number, readonly graph: () => Propagation) {}
-  params(): Parameter[] { return []; }
+  constructor(
+    readonly steps: number,
+    readonly alpha: number,
+    readonly graph: () => Propagation,
+  ) {}
+  params(): Parameter[] {
+    return [];
+  }
 
   async forward(ctx: PassContext, h: Tensor): Promise<Tensor> {
     const adj = this.graph().adj;
@@ -52,7 +58,9 @@ export class PersonalizedPageRank implements Layer {
     return gh;
   }
 
-  release(): void { this.ran = false; }
+  release(): void {
+    this.ran = false;
+  }
   dispose(): void {}
 }
 

@@ -20,15 +20,37 @@ import { Sequential } from './sequential.js';
 
 /** Words of the flag block the caller and the worker share. */
 export const SYNC = {
-  state: 0, outPtr: 1, outRows: 2, outCols: 3, gradPtr: 4, needInputGrad: 5, inGradPtr: 6,
-  inputPtr: 7, inputRows: 8, inputCols: 9, adjRows: 10, rowPtr: 11, colIdx: 12, vals: 13, nnz: 14,
-  offsetsPtr: 15, offsetsLen: 16, training: 17, seed: 18, step: 19, arenaPtr: 20, arenaBytes: 21,
+  state: 0,
+  outPtr: 1,
+  outRows: 2,
+  outCols: 3,
+  gradPtr: 4,
+  needInputGrad: 5,
+  inGradPtr: 6,
+  inputPtr: 7,
+  inputRows: 8,
+  inputCols: 9,
+  adjRows: 10,
+  rowPtr: 11,
+  colIdx: 12,
+  vals: 13,
+  nnz: 14,
+  offsetsPtr: 15,
+  offsetsLen: 16,
+  training: 17,
+  seed: 18,
+  step: 19,
+  arenaPtr: 20,
+  arenaBytes: 21,
   words: 24,
 } as const;
 /** Values of SYNC.state. */
 export const PHASE = { idle: 0, forwardDone: 1, backward: 2, release: 3, request: 4, passDone: 5, stop: 6 } as const;
 
-export interface TensorRef { ptr: number; shape: number[] }
+export interface TensorRef {
+  ptr: number;
+  shape: number[];
+}
 
 /**
  * Microseconds either side spins on the flags before it sleeps: the other side's step between
@@ -56,8 +78,11 @@ export interface BranchService {
 /** Serves passes of one branch until the caller sets STOP; a pass that fails ends the service with its error. */
 export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{ passes: number }> {
   const flags = (): Int32Array => new Int32Array(w.memory.buffer, s.sync, SYNC.words);
-  let heap: Heap | null = null, exec: InlineExec | null = null, seq: Sequential | null = null;
-  let prop: Propagation | null = null, offsets: Tensor | null = null;
+  let heap: Heap | null = null,
+    exec: InlineExec | null = null,
+    seq: Sequential | null = null;
+  let prop: Propagation | null = null,
+    offsets: Tensor | null = null;
   let passes = 0;
   for (;;) {
     let f = flags();
@@ -73,26 +98,56 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
     if (!heap) {
       heap = Heap.region(w.memory, arena.ptr, arena.bytes);
       exec = new InlineExec(heap, w.backend);
-      seq = new Sequential(buildLayers(heap, s.layers, () => prop!, () => offsets!));
+      seq = new Sequential(
+        buildLayers(
+          heap,
+          s.layers,
+          () => prop!,
+          () => offsets!,
+        ),
+      );
       const params = seq.params();
-      if (params.length !== s.params.length) throw new Error(`serveBranch: the branch has ${params.length} parameters, the service sends ${s.params.length}`);
+      if (params.length !== s.params.length)
+        throw new Error(
+          `serveBranch: the branch has ${params.length} parameters, the service sends ${s.params.length}`,
+        );
       // Point the parameters at the caller's weights and gradient buffers; the throwaway
       // initial ones go with the arena's reset.
-      params.forEach((q, i) => { q.value.free(); q.grad.free(); q.value = Tensor.view(heap!, 'float32', s.params[i]!.value.shape, s.params[i]!.value.ptr); q.grad = Tensor.view(heap!, 'float32', s.params[i]!.grad.shape, s.params[i]!.grad.ptr); });
+      params.forEach((q, i) => {
+        q.value.free();
+        q.grad.free();
+        q.value = Tensor.view(heap!, 'float32', s.params[i]!.value.shape, s.params[i]!.value.ptr);
+        q.grad = Tensor.view(heap!, 'float32', s.params[i]!.grad.shape, s.params[i]!.grad.ptr);
+      });
     }
     heap.reset(arena.ptr, arena.bytes);
     const h = heap;
-    const view = (ptr: number, shape: number[], dtype: 'float32' | 'int32' = 'float32'): Tensor => Tensor.view(h, dtype, shape, ptr);
-    prop = f[SYNC.rowPtr] ? {
-      adj: CsrMatrix.view(f[SYNC.adjRows]!, f[SYNC.adjRows]!, view(f[SYNC.rowPtr]!, [f[SYNC.adjRows]! + 1], 'int32') as Tensor<'int32'>,
-        view(f[SYNC.colIdx]!, [f[SYNC.nnz]!], 'int32') as Tensor<'int32'>, view(f[SYNC.vals]!, [f[SYNC.nnz]!]) as Tensor<'float32'>),
-    } : null;
+    const view = (ptr: number, shape: number[], dtype: 'float32' | 'int32' = 'float32'): Tensor =>
+      Tensor.view(h, dtype, shape, ptr);
+    prop = f[SYNC.rowPtr]
+      ? {
+          adj: CsrMatrix.view(
+            f[SYNC.adjRows]!,
+            f[SYNC.adjRows]!,
+            view(f[SYNC.rowPtr]!, [f[SYNC.adjRows]! + 1], 'int32') as Tensor<'int32'>,
+            view(f[SYNC.colIdx]!, [f[SYNC.nnz]!], 'int32') as Tensor<'int32'>,
+            view(f[SYNC.vals]!, [f[SYNC.nnz]!]) as Tensor<'float32'>,
+          ),
+        }
+      : null;
     offsets = f[SYNC.offsetsPtr] ? view(f[SYNC.offsetsPtr]!, [f[SYNC.offsetsLen]!], 'int32') : null;
-    const ctx: PassContext = { exec: exec!, training: f[SYNC.training] === 1, seed: f[SYNC.seed]!, step: f[SYNC.step]! };
+    const ctx: PassContext = {
+      exec: exec!,
+      training: f[SYNC.training] === 1,
+      seed: f[SYNC.seed]!,
+      step: f[SYNC.step]!,
+    };
     try {
       const out = await seq!.forward(ctx, view(f[SYNC.inputPtr]!, [f[SYNC.inputRows]!, f[SYNC.inputCols]!]));
       f = flags();
-      f[SYNC.outPtr] = out.ptr; f[SYNC.outRows] = out.shape[0]!; f[SYNC.outCols] = out.shape[1]!;
+      f[SYNC.outPtr] = out.ptr;
+      f[SYNC.outRows] = out.shape[0]!;
+      f[SYNC.outCols] = out.shape[1]!;
       Atomics.store(f, SYNC.state, PHASE.forwardDone);
       Atomics.notify(f, SYNC.state);
       // The caller reads the output, runs the head and writes the output's gradient (or ends the pass).
@@ -100,13 +155,18 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
       f = flags();
       f[SYNC.inGradPtr] = 0;
       if (Atomics.load(f, SYNC.state) === PHASE.backward) {
-        const gx = await seq!.backward(ctx, view(f[SYNC.gradPtr]!, [out.shape[0]!, out.shape[1]!]), f[SYNC.needInputGrad] === 1);
+        const gx = await seq!.backward(
+          ctx,
+          view(f[SYNC.gradPtr]!, [out.shape[0]!, out.shape[1]!]),
+          f[SYNC.needInputGrad] === 1,
+        );
         f = flags();
         f[SYNC.inGradPtr] = gx ? gx.ptr : 0;
       }
     } finally {
       seq!.release();
-      prop = null; offsets = null;
+      prop = null;
+      offsets = null;
     }
     passes++;
     f = flags();

@@ -43,13 +43,27 @@ export class BondMessagePassing implements Layer {
   readonly depth: number;
   private tape: { x: Tensor; y: Tensor; h0: Tensor; hs: Tensor[]; ms: Tensor[]; mv: Tensor } | null = null;
 
-  constructor(heap: Heap, readonly name: string, readonly atomFeatures: number, readonly bondFeatures: number, readonly hidden: number,
-    rng: Rng, private readonly graph: () => MessageGraph, options: BondMessagePassingOptions = {}) {
-    const depth = options.depth ?? 3, wd = options.weightDecay ?? 0;
-    if (!Number.isInteger(depth) || depth < 1) throw argRangeError('BondMessagePassing', 'options.depth', 'a positive integer', depth);
-    if (!Number.isInteger(bondFeatures) || bondFeatures < 1) throw argRangeError('BondMessagePassing', 'bondFeatures', 'a positive integer', bondFeatures);
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly atomFeatures: number,
+    readonly bondFeatures: number,
+    readonly hidden: number,
+    rng: Rng,
+    private readonly graph: () => MessageGraph,
+    options: BondMessagePassingOptions = {},
+  ) {
+    const depth = options.depth ?? 3,
+      wd = options.weightDecay ?? 0;
+    if (!Number.isInteger(depth) || depth < 1)
+      throw argRangeError('BondMessagePassing', 'options.depth', 'a positive integer', depth);
+    if (!Number.isInteger(bondFeatures) || bondFeatures < 1)
+      throw argRangeError('BondMessagePassing', 'bondFeatures', 'a positive integer', bondFeatures);
     this.depth = depth;
-    this.wi = new Linear(heap, `${name}.W_i`, atomFeatures + bondFeatures, hidden, rng, { bias: false, weightDecay: wd });
+    this.wi = new Linear(heap, `${name}.W_i`, atomFeatures + bondFeatures, hidden, rng, {
+      bias: false,
+      weightDecay: wd,
+    });
     this.wh = new Linear(heap, `${name}.W_h`, hidden, hidden, rng, { bias: false, weightDecay: wd });
     this.wo = new Linear(heap, `${name}.W_o`, atomFeatures + hidden, hidden, rng, { bias: true, weightDecay: wd });
   }
@@ -70,32 +84,58 @@ export class BondMessagePassing implements Layer {
 
   private bonds(g: MessageGraph): { attr: Tensor; rev: Tensor<'int32'> } {
     const attr = g.edgeAttr;
-    if (!attr || attr.shape[1] !== this.bondFeatures) throw argRangeError(this.name, 'graph', `bond features of width ${this.bondFeatures}`, attr ? `width ${attr.shape[1]}` : 'none');
+    if (!attr || attr.shape[1] !== this.bondFeatures)
+      throw argRangeError(
+        this.name,
+        'graph',
+        `bond features of width ${this.bondFeatures}`,
+        attr ? `width ${attr.shape[1]}` : 'none',
+      );
     const rev = g.reverse();
-    if (!rev) throw argRangeError(this.name, 'graph', 'every bond in both directions (v → w and w → v)', 'an edge without its reverse');
+    if (!rev)
+      throw argRangeError(
+        this.name,
+        'graph',
+        'every bond in both directions (v → w and w → v)',
+        'an edge without its reverse',
+      );
     return { attr, rev };
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const g = this.graph(), { exec } = ctx, a = this.atomFeatures;
+    const g = this.graph(),
+      { exec } = ctx,
+      a = this.atomFeatures;
     const { attr, rev } = this.bonds(g);
     const src = g.adj.colIdx;
     const made: Tensor[] = [];
-    const keep = <T extends Tensor>(t: T): T => { made.push(t); return t; };
+    const keep = <T extends Tensor>(t: T): T => {
+      made.push(t);
+      return t;
+    };
     try {
       // H⁰ = x_src·W_i[:a] + e·W_i[a:], H¹ = ReLU(H⁰).
       const xa = keep(await matmul(exec, x, this.block(this.wi.weight.value, 0, a)));
       const h0 = keep(await gatherRows(exec, xa, src));
       const eb = keep(await matmul(exec, attr, this.block(this.wi.weight.value, a, this.bondFeatures)));
       await addInto(exec, eb, h0);
-      const hs = [keep(await relu(exec, h0))], ms: Tensor[] = [];
+      const hs = [keep(await relu(exec, h0))],
+        ms: Tensor[] = [];
       for (let t = 1; t < this.depth; t++) {
         const h = hs[hs.length - 1]!;
         const atoms = await spmm(exec, g.incidence, h);
         let m: Tensor;
-        try { m = keep(await gatherRows(exec, atoms, src)); } finally { atoms.free(); }
+        try {
+          m = keep(await gatherRows(exec, atoms, src));
+        } finally {
+          atoms.free();
+        }
         const back = await gatherRows(exec, h, rev);
-        try { await axpy(exec, -1, back, m); } finally { back.free(); }
+        try {
+          await axpy(exec, -1, back, m);
+        } finally {
+          back.free();
+        }
         ms.push(m);
         const next = keep(await matmul(exec, m, this.wh.weight.value));
         await addInto(exec, h0, next);
@@ -104,9 +144,14 @@ export class BondMessagePassing implements Layer {
       const mv = keep(await spmm(exec, g.incidence, hs[hs.length - 1]!));
       const y = keep(await matmul(exec, x, this.block(this.wo.weight.value, 0, a)));
       const part = await matmul(exec, mv, this.block(this.wo.weight.value, a, this.hidden));
-      try { await addInto(exec, part, y); } finally { part.free(); }
+      try {
+        await addInto(exec, part, y);
+      } finally {
+        part.free();
+      }
       await biasAdd(exec, y, this.wo.bias!.value, { relu: true });
-      xa.free(); eb.free();
+      xa.free();
+      eb.free();
       this.tape = { x, y, h0, hs, ms, mv };
       return y;
     } catch (err) {
@@ -119,10 +164,16 @@ export class BondMessagePassing implements Layer {
     const t = this.tape;
     if (!t) throw new Error(`${this.name}: backward without forward`);
     this.tape = null;
-    const g = this.graph(), { exec } = ctx, a = this.atomFeatures, hid = this.hidden;
+    const g = this.graph(),
+      { exec } = ctx,
+      a = this.atomFeatures,
+      hid = this.hidden;
     const { attr, rev } = this.bonds(g);
     const temps: Tensor[] = [];
-    const tmp = <T extends Tensor>(x: T): T => { temps.push(x); return x; };
+    const tmp = <T extends Tensor>(x: T): T => {
+      temps.push(x);
+      return x;
+    };
     let gx: Tensor | null = null;
     try {
       // Readout: y = ReLU(x·W_o[:a] + m·W_o[a:] + b).
@@ -130,7 +181,8 @@ export class BondMessagePassing implements Layer {
       await colSum(exec, dz, this.wo.bias!.grad);
       await matmul(exec, t.x, dz, this.block(this.wo.weight.grad, 0, a), { transA: true });
       await matmul(exec, t.mv, dz, this.block(this.wo.weight.grad, a, hid), { transA: true });
-      if (needInputGrad) gx = await matmul(exec, dz, this.block(this.wo.weight.value, 0, a), undefined, { transB: true });
+      if (needInputGrad)
+        gx = await matmul(exec, dz, this.block(this.wo.weight.value, 0, a), undefined, { transB: true });
       const dmv = tmp(await matmul(exec, dz, this.block(this.wo.weight.value, a, hid), undefined, { transB: true }));
       let dh = tmp(await gatherRows(exec, dmv, g.dstOf)); // m_v = Σ_{k → v} H_kv
       const dh0 = tmp(await fill(exec, Tensor.empty(gy.heap, 'float32', t.h0.shape, 'D-MPNN dH0'), 0));
@@ -140,7 +192,11 @@ export class BondMessagePassing implements Layer {
         const dpre = tmp(await reluBackward(exec, t.hs[s]!, dh));
         await addInto(exec, dpre, dh0);
         const gw = await matmul(exec, t.ms[s - 1]!, dpre, undefined, { transA: true });
-        try { await addInto(exec, gw, this.wh.weight.grad); } finally { gw.free(); }
+        try {
+          await addInto(exec, gw, this.wh.weight.grad);
+        } finally {
+          gw.free();
+        }
         const dm = tmp(await matmul(exec, dpre, this.wh.weight.value, undefined, { transB: true }));
         const atoms = tmp(await spmm(exec, g.incidenceT, dm));
         const next = tmp(await gatherRows(exec, atoms, g.dstOf));
@@ -156,7 +212,11 @@ export class BondMessagePassing implements Layer {
       await matmul(exec, t.x, dxa, this.block(this.wi.weight.grad, 0, a), { transA: true });
       if (gx) {
         const part = await matmul(exec, dxa, this.block(this.wi.weight.value, 0, a), undefined, { transB: true });
-        try { await addInto(exec, part, gx); } finally { part.free(); }
+        try {
+          await addInto(exec, part, gx);
+        } finally {
+          part.free();
+        }
       }
       return gx;
     } catch (err) {
@@ -182,6 +242,8 @@ export class BondMessagePassing implements Layer {
 
   dispose(): void {
     this.release();
-    this.wi.dispose(); this.wh.dispose(); this.wo.dispose();
+    this.wi.dispose();
+    this.wh.dispose();
+    this.wo.dispose();
   }
 }

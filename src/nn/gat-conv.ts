@@ -4,7 +4,15 @@ import type { MessageGraph } from '../graph/message-graph.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import {
-  edgeSoftmax, edgeSoftmaxBackward, gatScore, leakyRelu, leakyReluBackward, permuteEdgeValues, sddmmHeads, segmentSumHeads, spmmHeads,
+  edgeSoftmax,
+  edgeSoftmaxBackward,
+  gatScore,
+  leakyRelu,
+  leakyReluBackward,
+  permuteEdgeValues,
+  sddmmHeads,
+  segmentSumHeads,
+  spmmHeads,
 } from '../ops/attention.js';
 import { dropout, dropoutBackward, dropoutKey } from '../ops/dropout.js';
 import { addInto, biasAdd, colSum } from '../ops/elementwise.js';
@@ -30,45 +38,64 @@ export interface GatOptions {
   weightDecay?: number;
 }
 
-interface GatShape { heads: number; concat: boolean; slope: number; p: number; dropoutIndex: number }
+interface GatShape {
+  heads: number;
+  concat: boolean;
+  slope: number;
+  p: number;
+  dropoutIndex: number;
+}
 
 function gatShape(fn: string, o: GatOptions): GatShape {
-  const heads = o.heads ?? 1, slope = o.negativeSlope ?? 0.2, p = o.dropout ?? 0;
+  const heads = o.heads ?? 1,
+    slope = o.negativeSlope ?? 0.2,
+    p = o.dropout ?? 0;
   if (!Number.isInteger(heads) || heads <= 0) throw argRangeError(fn, 'options.heads', 'a positive integer', heads);
-  if (!(slope >= 0 && Number.isFinite(slope))) throw argRangeError(fn, 'options.negativeSlope', 'a finite number ≥ 0', slope);
+  if (!(slope >= 0 && Number.isFinite(slope)))
+    throw argRangeError(fn, 'options.negativeSlope', 'a finite number ≥ 0', slope);
   if (!(p >= 0 && p < 1)) throw argRangeError(fn, 'options.dropout', 'in [0, 1)', p);
   return { heads, concat: o.concat ?? true, slope, p, dropoutIndex: o.dropoutIndex ?? 0 };
 }
 
 /** [H·C, H] with M[h·C + c, h] = v[h, c]: the per-head dot X·v_h of every row as one GEMM. */
 function blockColumns(heap: Heap, v: Tensor, heads: number, c: number): Tensor {
-  const m = Tensor.zeros(heap, 'float32', [heads * c, heads], 'attention columns'), d = m.data(), s = v.data() as Float32Array;
+  const m = Tensor.zeros(heap, 'float32', [heads * c, heads], 'attention columns'),
+    d = m.data(),
+    s = v.data() as Float32Array;
   for (let h = 0; h < heads; h++) for (let k = 0; k < c; k++) d[(h * c + k) * heads + h] = s[h * c + k]!;
   return m;
 }
 
 /** [H, H·C] with M[h, h·C + c] = v[h, c]: every per-head dot of rows of Z as B·Zᵀ. */
 function blockRows(heap: Heap, v: Tensor, heads: number, c: number): Tensor {
-  const m = Tensor.zeros(heap, 'float32', [heads, heads * c], 'attention rows'), d = m.data(), s = v.data() as Float32Array;
+  const m = Tensor.zeros(heap, 'float32', [heads, heads * c], 'attention rows'),
+    d = m.data(),
+    s = v.data() as Float32Array;
   for (let h = 0; h < heads; h++) for (let k = 0; k < c; k++) d[h * heads * c + h * c + k] = s[h * c + k]!;
   return m;
 }
 
 /** The diagonal blocks of G [H·C, H] back into a [H, C] gradient. */
 function takeBlocks(g: Tensor, into: Tensor, heads: number, c: number): void {
-  const s = g.data() as Float32Array, d = into.data() as Float32Array;
+  const s = g.data() as Float32Array,
+    d = into.data() as Float32Array;
   for (let h = 0; h < heads; h++) for (let k = 0; k < c; k++) d[h * c + k] = s[(h * c + k) * heads + h]!;
 }
 
 /** [H·C, C] with 1/H at (h·C + c, c): Y·M averages Y's heads. */
 function headMean(heap: Heap, heads: number, c: number): Tensor {
-  const m = Tensor.zeros(heap, 'float32', [heads * c, c], 'head mean'), d = m.data();
+  const m = Tensor.zeros(heap, 'float32', [heads * c, c], 'head mean'),
+    d = m.data();
   for (let h = 0; h < heads; h++) for (let k = 0; k < c; k++) d[(h * c + k) * c + k] = 1 / heads;
   return m;
 }
 
 /** What the attention part of a pass saves for backward. */
-interface AttentionTape { alpha: Tensor; kept: Tensor; mask: Tensor<'uint8'> | null }
+interface AttentionTape {
+  alpha: Tensor;
+  kept: Tensor;
+  mask: Tensor<'uint8'> | null;
+}
 
 /**
  * The part GATConv and GATv2Conv share: given per-edge logits s [H, nnz], α = edge softmax
@@ -78,18 +105,24 @@ interface AttentionTape { alpha: Tensor; kept: Tensor; mask: Tensor<'uint8'> | n
 class Attention {
   private tape: AttentionTape | null = null;
   private readonly mean: Tensor | null;
-  constructor(heap: Heap, readonly s: GatShape, readonly c: number) {
+  constructor(
+    heap: Heap,
+    readonly s: GatShape,
+    readonly c: number,
+  ) {
     this.mean = s.concat || s.heads === 1 ? null : headMean(heap, s.heads, c);
   }
 
   async forward(ctx: PassContext, g: MessageGraph, scores: Tensor, xw: Tensor): Promise<Tensor> {
     const { exec } = ctx;
     const alpha = await edgeSoftmax(exec, g.adj, scores);
-    let kept = alpha, mask: Tensor<'uint8'> | null = null;
+    let kept = alpha,
+      mask: Tensor<'uint8'> | null = null;
     try {
       if (ctx.training && this.s.p > 0) {
         const r = await dropout(exec, alpha, this.s.p, dropoutKey(ctx.seed, ctx.step * 64 + this.s.dropoutIndex));
-        kept = r.y; mask = r.mask;
+        kept = r.y;
+        mask = r.mask;
       }
       this.tape = { alpha, kept, mask };
     } catch (err) {
@@ -98,7 +131,11 @@ class Attention {
     }
     const y = await spmmHeads(exec, g.adj, kept, xw);
     if (!this.mean) return y;
-    try { return await matmul(exec, y, this.mean); } finally { y.free(); }
+    try {
+      return await matmul(exec, y, this.mean);
+    } finally {
+      y.free();
+    }
   }
 
   /** gy: the gradient of the (concatenated or averaged) output, before the bias. */
@@ -114,7 +151,11 @@ class Attention {
         const kt = await permuteEdgeValues(exec, t.kept, g.order);
         try {
           const part = await spmmHeads(exec, g.adjT, kt, gcat);
-          try { await addInto(exec, part, gxw); } finally { part.free(); }
+          try {
+            await addInto(exec, part, gxw);
+          } finally {
+            part.free();
+          }
         } finally {
           kt.free();
         }
@@ -173,11 +214,21 @@ export class GATConv implements Layer {
   private readonly attention: Attention;
   private tape: { x: Tensor; xw: Tensor; scores: Tensor; bs: Tensor; bd: Tensor } | null = null;
 
-  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outChannels: number, rng: Rng,
-    private readonly graph: () => MessageGraph, options: GatOptions = {}) {
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outChannels: number,
+    rng: Rng,
+    private readonly graph: () => MessageGraph,
+    options: GatOptions = {},
+  ) {
     const s = gatShape('GATConv', options);
-    this.heads = s.heads; this.concat = s.concat; this.negativeSlope = s.slope;
-    const wd = options.weightDecay ?? 0, hc = s.heads * outChannels;
+    this.heads = s.heads;
+    this.concat = s.concat;
+    this.negativeSlope = s.slope;
+    const wd = options.weightDecay ?? 0,
+      hc = s.heads * outChannels;
     this.lin = new Linear(heap, `${name}.lin`, inFeatures, hc, rng, { bias: false, weightDecay: wd });
     this.attSrc = glorotParameter(heap, `${name}.att_src`, s.heads, outChannels, rng, wd);
     this.attDst = glorotParameter(heap, `${name}.att_dst`, s.heads, outChannels, rng, wd);
@@ -195,17 +246,32 @@ export class GATConv implements Layer {
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const g = this.graph(), { exec } = ctx, heap = x.heap, h = this.heads, c = this.outChannels;
+    const g = this.graph(),
+      { exec } = ctx,
+      heap = x.heap,
+      h = this.heads,
+      c = this.outChannels;
     const made: Tensor[] = [];
-    const keep = <T extends Tensor>(t: T): T => { made.push(t); return t; };
+    const keep = <T extends Tensor>(t: T): T => {
+      made.push(t);
+      return t;
+    };
     try {
       const xw = keep(await matmul(exec, x, this.lin.weight.value));
-      const bs = keep(blockColumns(heap, this.attSrc.value, h, c)), bd = keep(blockColumns(heap, this.attDst.value, h, c));
-      const aS = keep(await matmul(exec, xw, bs)), aD = keep(await matmul(exec, xw, bd));
+      const bs = keep(blockColumns(heap, this.attSrc.value, h, c)),
+        bd = keep(blockColumns(heap, this.attDst.value, h, c));
+      const aS = keep(await matmul(exec, xw, bs)),
+        aD = keep(await matmul(exec, xw, bd));
       const scores = keep(await gatScore(exec, g.adj, aS, aD, this.negativeSlope));
-      aS.free(); aD.free();
+      aS.free();
+      aD.free();
       const y = await this.attention.forward(ctx, g, scores, xw);
-      try { await biasAdd(exec, y, this.bias.value); } catch (err) { y.free(); throw err; }
+      try {
+        await biasAdd(exec, y, this.bias.value);
+      } catch (err) {
+        y.free();
+        throw err;
+      }
       this.tape = { x, xw, scores, bs, bd };
       return y;
     } catch (err) {
@@ -219,23 +285,33 @@ export class GATConv implements Layer {
     const t = this.tape;
     if (!t) throw new Error(`${this.name}: backward without forward`);
     this.tape = null;
-    const g = this.graph(), { exec } = ctx, h = this.heads, c = this.outChannels;
+    const g = this.graph(),
+      { exec } = ctx,
+      h = this.heads,
+      c = this.outChannels;
     try {
       await colSum(exec, gy, this.bias.grad);
-      const gxw = Tensor.zeros(gy.heap, 'float32', t.xw.shape, 'GAT dX\'');
+      const gxw = Tensor.zeros(gy.heap, 'float32', t.xw.shape, "GAT dX'");
       try {
         const gs = await this.attention.backward(ctx, g, gy, t.xw, gxw);
         try {
           // Through the LeakyReLU, then into each node's per-head dots: as source (incidenceT) and destination.
           await leakyReluBackward(exec, t.scores, gs, this.negativeSlope, gs);
-          for (const [att, b, inc] of [[this.attSrc, t.bs, g.incidenceT], [this.attDst, t.bd, g.incidence]] as const) {
+          for (const [att, b, inc] of [
+            [this.attSrc, t.bs, g.incidenceT],
+            [this.attDst, t.bd, g.incidence],
+          ] as const) {
             const ga = await segmentSumHeads(exec, inc, gs);
             try {
               const gb = await matmul(exec, t.xw, ga, undefined, { transA: true });
               takeBlocks(gb, att.grad, h, c);
               gb.free();
               const part = await matmul(exec, ga, b, undefined, { transB: true });
-              try { await addInto(exec, part, gxw); } finally { part.free(); }
+              try {
+                await addInto(exec, part, gxw);
+              } finally {
+                part.free();
+              }
             } finally {
               ga.free();
             }
@@ -289,11 +365,21 @@ export class GATv2Conv implements Layer {
   private readonly attention: Attention;
   private tape: { xl: Tensor; xr: Tensor; z: Tensor; ba: Tensor } | null = null;
 
-  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outChannels: number, rng: Rng,
-    private readonly graph: () => MessageGraph, options: GatOptions = {}) {
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outChannels: number,
+    rng: Rng,
+    private readonly graph: () => MessageGraph,
+    options: GatOptions = {},
+  ) {
     const s = gatShape('GATv2Conv', options);
-    this.heads = s.heads; this.concat = s.concat; this.negativeSlope = s.slope;
-    const wd = options.weightDecay ?? 0, hc = s.heads * outChannels;
+    this.heads = s.heads;
+    this.concat = s.concat;
+    this.negativeSlope = s.slope;
+    const wd = options.weightDecay ?? 0,
+      hc = s.heads * outChannels;
     this.linL = new Linear(heap, `${name}.lin_l`, inFeatures, hc, rng, { bias: true, weightDecay: wd });
     this.linR = new Linear(heap, `${name}.lin_r`, inFeatures, hc, rng, { bias: true, weightDecay: wd });
     this.att = glorotParameter(heap, `${name}.att`, s.heads, outChannels, rng, wd);
@@ -311,27 +397,49 @@ export class GATv2Conv implements Layer {
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const g = this.graph(), { exec } = ctx, h = this.heads, c = this.outChannels;
+    const g = this.graph(),
+      { exec } = ctx,
+      h = this.heads,
+      c = this.outChannels;
     const made: Tensor[] = [];
-    const keep = <T extends Tensor>(t: T): T => { made.push(t); return t; };
+    const keep = <T extends Tensor>(t: T): T => {
+      made.push(t);
+      return t;
+    };
     try {
-      const xl = keep(await this.linL.forward(ctx, x)), xr = keep(await this.linR.forward(ctx, x));
+      const xl = keep(await this.linL.forward(ctx, x)),
+        xr = keep(await this.linR.forward(ctx, x));
       // z_e = LeakyReLU(x_l[src] + x_r[dst]), one row per edge.
       const z = keep(await gatherRows(exec, xl, g.adj.colIdx));
       const zr = await gatherRows(exec, xr, g.dstOf);
-      try { await addInto(exec, zr, z); } finally { zr.free(); }
+      try {
+        await addInto(exec, zr, z);
+      } finally {
+        zr.free();
+      }
       await leakyRelu(exec, z, this.negativeSlope, z);
       // Logits, head-major [H, nnz] = B·zᵀ with B [H, H·C] the block rows of att.
       const ba = keep(blockRows(x.heap, this.att.value, h, c));
       const scores = await matmul(exec, ba, z, undefined, { transB: true });
       let y: Tensor;
-      try { y = await this.attention.forward(ctx, g, scores, xl); } finally { scores.free(); }
-      try { await biasAdd(exec, y, this.bias.value); } catch (err) { y.free(); throw err; }
+      try {
+        y = await this.attention.forward(ctx, g, scores, xl);
+      } finally {
+        scores.free();
+      }
+      try {
+        await biasAdd(exec, y, this.bias.value);
+      } catch (err) {
+        y.free();
+        throw err;
+      }
       this.tape = { xl, xr, z, ba };
       return y;
     } catch (err) {
       for (const t of made) t.free();
-      this.linL.release(); this.linR.release(); this.attention.release();
+      this.linL.release();
+      this.linR.release();
+      this.attention.release();
       throw err;
     }
   }
@@ -340,7 +448,10 @@ export class GATv2Conv implements Layer {
     const t = this.tape;
     if (!t) throw new Error(`${this.name}: backward without forward`);
     this.tape = null;
-    const g = this.graph(), { exec } = ctx, h = this.heads, c = this.outChannels;
+    const g = this.graph(),
+      { exec } = ctx,
+      h = this.heads,
+      c = this.outChannels;
     try {
       await colSum(exec, gy, this.bias.grad);
       const gxl = Tensor.zeros(gy.heap, 'float32', t.xl.shape, 'GATv2 dX_l');
@@ -351,7 +462,8 @@ export class GATv2Conv implements Layer {
         try {
           // scores = B·zᵀ: ∂B = gs·z (its diagonal blocks are ∂att); ∂z = gsᵀ·B.
           const gb = await matmul(exec, gs, t.z);
-          const d = gb.data() as Float32Array, into = this.att.grad.data() as Float32Array;
+          const d = gb.data() as Float32Array,
+            into = this.att.grad.data() as Float32Array;
           for (let q = 0; q < h; q++) for (let k = 0; k < c; k++) into[q * c + k] = d[q * h * c + q * c + k]!;
           gb.free();
           gz = await matmul(exec, gs, t.ba, undefined, { transA: true });
@@ -362,15 +474,27 @@ export class GATv2Conv implements Layer {
           // Through the LeakyReLU; z_e took x_l of its source and x_r of its destination.
           await leakyReluBackward(exec, t.z, gz, this.negativeSlope, gz);
           const ls = await spmm(exec, g.incidenceT, gz);
-          try { await addInto(exec, ls, gxl); } finally { ls.free(); }
+          try {
+            await addInto(exec, ls, gxl);
+          } finally {
+            ls.free();
+          }
           gxr = await spmm(exec, g.incidence, gz);
         } finally {
           gz.free();
         }
         const gxFromL = await this.linL.backward(ctx, gxl, needInputGrad);
         const gxFromR = await this.linR.backward(ctx, gxr, needInputGrad);
-        if (!gxFromL || !gxFromR) { gxFromL?.free(); gxFromR?.free(); return null; }
-        try { await addInto(exec, gxFromR, gxFromL); } finally { gxFromR.free(); }
+        if (!gxFromL || !gxFromR) {
+          gxFromL?.free();
+          gxFromR?.free();
+          return null;
+        }
+        try {
+          await addInto(exec, gxFromR, gxFromL);
+        } finally {
+          gxFromR.free();
+        }
         return gxFromL;
       } finally {
         gxl.free();
@@ -385,14 +509,16 @@ export class GATv2Conv implements Layer {
     const t = this.tape;
     if (t) for (const k of [t.z, t.ba, t.xl, t.xr]) k.free();
     this.tape = null;
-    this.linL.release(); this.linR.release();
+    this.linL.release();
+    this.linR.release();
     this.attention.release();
   }
 
   dispose(): void {
     this.release();
     this.attention.dispose();
-    this.linL.dispose(); this.linR.dispose();
+    this.linL.dispose();
+    this.linR.dispose();
     disposeParams([this.att, this.bias]);
   }
 }

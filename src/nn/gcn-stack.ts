@@ -56,7 +56,12 @@ export function gcnStack(heap: Heap, rng: Rng, graph: () => Propagation, s: GcnS
     const dropped = s.dropout > 0 && (s.inputDropout || l > 0);
     dropoutBefore(l);
     const constantInput = l === 0 && s.constantInput === true && !dropped;
-    layers.push(new GCNConv(heap, `${s.name ?? 'gcn'}${l}`, width, out, rng, graph, { weightDecay: s.weightDecay(l), constantInput }));
+    layers.push(
+      new GCNConv(heap, `${s.name ?? 'gcn'}${l}`, width, out, rng, graph, {
+        weightDecay: s.weightDecay(l),
+        constantInput,
+      }),
+    );
     if (!last) layers.push(new ReLU());
     width = out;
   }

@@ -31,11 +31,19 @@ export interface GinOptions {
  * The MLP PyG's examples give GIN, Linear → ReLU → Linear, named as a torch.nn.Sequential
  * names them: `name.nn.0` and `name.nn.2`.
  */
-export function ginMlp(heap: Heap, name: string, inFeatures: number, hidden: number, outFeatures: number, rng: Rng,
-  options: { weightDecay?: number } = {}): Sequential {
+export function ginMlp(
+  heap: Heap,
+  name: string,
+  inFeatures: number,
+  hidden: number,
+  outFeatures: number,
+  rng: Rng,
+  options: { weightDecay?: number } = {},
+): Sequential {
   const wd = options.weightDecay ?? 0;
   return new Sequential([
-    new Linear(heap, `${name}.nn.0`, inFeatures, hidden, rng, { weightDecay: wd }), new ReLU(),
+    new Linear(heap, `${name}.nn.0`, inFeatures, hidden, rng, { weightDecay: wd }),
+    new ReLU(),
     new Linear(heap, `${name}.nn.2`, hidden, outFeatures, rng, { weightDecay: wd }),
   ]);
 }
@@ -65,8 +73,14 @@ export class GINConv implements Layer {
   private msg: Tensor | null = null;
   private diag: CsrMatrix | null = null;
 
-  constructor(heap: Heap, readonly name: string, readonly nn: Sequential, private readonly graph: () => MessageGraph,
-    rng: Rng, options: GinOptions & { edges?: boolean } = {}) {
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly nn: Sequential,
+    private readonly graph: () => MessageGraph,
+    rng: Rng,
+    options: GinOptions & { edges?: boolean } = {},
+  ) {
     const eps = options.eps ?? 0;
     if (!Number.isFinite(eps)) throw argRangeError('GINConv', 'options.eps', 'a finite number', eps);
     this.kind = options.edges ? 'gine' : 'gin';
@@ -76,9 +90,13 @@ export class GINConv implements Layer {
     const first = nn.layers[0];
     const inFeatures = first instanceof Linear ? first.inFeatures : undefined;
     if (options.edgeDim !== undefined) {
-      if (!options.edges) throw argRangeError('GINConv', 'options.edgeDim', 'used with edges: true (GINEConv)', options.edgeDim);
-      if (inFeatures === undefined) throw argRangeError('GINConv', 'nn', 'an MLP starting with a Linear (its width sizes lin)', first?.kind);
-      this.lin = new Linear(heap, `${name}.lin`, options.edgeDim, inFeatures, rng, { weightDecay: options.weightDecay ?? 0 });
+      if (!options.edges)
+        throw argRangeError('GINConv', 'options.edgeDim', 'used with edges: true (GINEConv)', options.edgeDim);
+      if (inFeatures === undefined)
+        throw argRangeError('GINConv', 'nn', 'an MLP starting with a Linear (its width sizes lin)', first?.kind);
+      this.lin = new Linear(heap, `${name}.lin`, options.edgeDim, inFeatures, rng, {
+        weightDecay: options.weightDecay ?? 0,
+      });
     } else {
       this.lin = null;
     }
@@ -93,7 +111,8 @@ export class GINConv implements Layer {
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const g = this.graph(), { exec } = ctx;
+    const g = this.graph(),
+      { exec } = ctx;
     let h: Tensor;
     if (this.kind === 'gin') {
       h = await spmm(exec, g.adj, x);
@@ -102,7 +121,13 @@ export class GINConv implements Layer {
       if (!attr) throw argRangeError(this.name, 'graph', 'a MessageGraph with edge features (GINEConv)', 'none');
       let term: Tensor = attr;
       if (this.lin) term = await this.lin.forward(ctx, attr);
-      else if (attr.shape[1] !== x.shape[1]) throw argRangeError(this.name, 'edge features', `${x.shape[1]} columns (the input's; or give edgeDim)`, attr.shape[1]);
+      else if (attr.shape[1] !== x.shape[1])
+        throw argRangeError(
+          this.name,
+          'edge features',
+          `${x.shape[1]} columns (the input's; or give edgeDim)`,
+          attr.shape[1],
+        );
       try {
         this.msg = await gatherAddRelu(exec, x, g.adj.colIdx, term);
       } finally {
@@ -123,11 +148,13 @@ export class GINConv implements Layer {
   }
 
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
-    const x = this.x, h = this.h;
+    const x = this.x,
+      h = this.h;
     if (!x || !h) throw new Error(`${this.name}: backward without forward`);
     this.x = null;
     this.h = null;
-    const g = this.graph(), { exec } = ctx;
+    const g = this.graph(),
+      { exec } = ctx;
     const needH = needInputGrad || this.trainEps || this.kind === 'gine';
     let gh: Tensor | null;
     try {
@@ -135,7 +162,10 @@ export class GINConv implements Layer {
     } finally {
       h.free();
     }
-    if (!gh) { this.freeMsg(); return null; }
+    if (!gh) {
+      this.freeMsg();
+      return null;
+    }
     try {
       if (this.trainEps) this.eps.grad.data()[0] = await this.dotAll(ctx, gh, x);
       let gx: Tensor | null = null;
@@ -171,10 +201,20 @@ export class GINConv implements Layer {
     if (!this.diag || this.diag.rows !== n) {
       this.diag?.free();
       const ids = Int32Array.from({ length: n }, (_, i) => i);
-      this.diag = CsrMatrix.fromArrays(x.heap, n, n, Int32Array.from({ length: n + 1 }, (_, i) => i), ids);
+      this.diag = CsrMatrix.fromArrays(
+        x.heap,
+        n,
+        n,
+        Int32Array.from({ length: n + 1 }, (_, i) => i),
+        ids,
+      );
     }
     const rows = await sddmm(ctx.exec, this.diag, gh, x);
-    try { return ctx.exec.backend.sumF32(rows.ptr, n); } finally { rows.free(); }
+    try {
+      return ctx.exec.backend.sumF32(rows.ptr, n);
+    } finally {
+      rows.free();
+    }
   }
 
   private freeMsg(): void {

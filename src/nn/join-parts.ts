@@ -44,7 +44,12 @@ export function hybridParts(heap: Heap, rng: Rng, graphBranch: Layer[], s: Hybri
  * A join's forward pass on one exec, the branches in order (as BranchJoin runs them off its
  * host's exec): the head's output, owned by the parts until `release`.
  */
-export async function joinForward(heap: Heap, ctx: PassContext, parts: JoinParts, inputs: readonly Tensor[]): Promise<{ out: Tensor; release(): void }> {
+export async function joinForward(
+  heap: Heap,
+  ctx: PassContext,
+  parts: JoinParts,
+  inputs: readonly Tensor[],
+): Promise<{ out: Tensor; release(): void }> {
   const hs: Tensor[] = [];
   let joined: Tensor | null = null;
   const release = (): void => {

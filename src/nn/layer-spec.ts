@@ -18,7 +18,8 @@ export type LayerSpec =
 export function describeLayers(layers: readonly Layer[]): LayerSpec[] {
   return layers.map((l): LayerSpec => {
     if (l instanceof GCNConv) return { kind: 'gcn', name: l.name, in: l.inFeatures, out: l.outFeatures };
-    if (l instanceof Linear) return { kind: 'linear', name: l.name, in: l.inFeatures, out: l.outFeatures, bias: l.bias !== null };
+    if (l instanceof Linear)
+      return { kind: 'linear', name: l.name, in: l.inFeatures, out: l.outFeatures, bias: l.bias !== null };
     if (l instanceof ReLU) return { kind: 'relu' };
     if (l instanceof Dropout) return { kind: 'dropout', p: l.p, index: l.index };
     if (l instanceof GraphPool) return { kind: 'pool', mode: l.mode };
@@ -31,16 +32,27 @@ export function describeLayers(layers: readonly Layer[]): LayerSpec[] {
  * values are meaningless (the caller points them at the real weights). No Â·X cache: the
  * inputs arrive as new views on every call.
  */
-export function buildLayers(heap: Heap, specs: readonly LayerSpec[], graph: () => Propagation, offsets: () => Tensor): Layer[] {
+export function buildLayers(
+  heap: Heap,
+  specs: readonly LayerSpec[],
+  graph: () => Propagation,
+  offsets: () => Tensor,
+): Layer[] {
   const rng = new Rng(0);
   return specs.map((s): Layer => {
     switch (s.kind) {
-      case 'gcn': return new GCNConv(heap, s.name, s.in, s.out, rng, graph);
-      case 'linear': return new Linear(heap, s.name, s.in, s.out, rng, { bias: s.bias });
-      case 'relu': return new ReLU();
-      case 'dropout': return new Dropout(s.p, s.index);
-      case 'pool': return new GraphPool(s.mode, offsets);
-      default: throw new RangeError(`buildLayers: unknown layer kind ${JSON.stringify((s as { kind: unknown }).kind)}`);
+      case 'gcn':
+        return new GCNConv(heap, s.name, s.in, s.out, rng, graph);
+      case 'linear':
+        return new Linear(heap, s.name, s.in, s.out, rng, { bias: s.bias });
+      case 'relu':
+        return new ReLU();
+      case 'dropout':
+        return new Dropout(s.p, s.index);
+      case 'pool':
+        return new GraphPool(s.mode, offsets);
+      default:
+        throw new RangeError(`buildLayers: unknown layer kind ${JSON.stringify((s as { kind: unknown }).kind)}`);
     }
   });
 }

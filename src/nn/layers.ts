@@ -42,8 +42,14 @@ export class Linear implements Layer {
   observe: ((x: Tensor) => void) | null = null;
   private x: Tensor | null = null;
 
-  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
-    options: { bias?: boolean; weightDecay?: number } = {}) {
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    rng: Rng,
+    options: { bias?: boolean; weightDecay?: number } = {},
+  ) {
     this.weight = glorotParameter(heap, `${name}.weight`, inFeatures, outFeatures, rng, options.weightDecay ?? 0);
     this.bias = options.bias === false ? null : zerosParameter(heap, `${name}.bias`, [outFeatures]);
   }
@@ -80,7 +86,9 @@ export class Linear implements Layer {
     return x;
   }
 
-  release(): void { this.x = null; }
+  release(): void {
+    this.x = null;
+  }
   dispose(): void {
     disposeParams(this.params());
     this.quantized?.free();
@@ -113,9 +121,19 @@ export class GCNConv implements Layer {
   private xw: Tensor | null = null;
   private readonly constantInput: boolean;
 
-  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
-    private readonly graph: () => Propagation, options: { weightDecay?: number; constantInput?: boolean } = {}) {
-    this.lin = new Linear(heap, name, inFeatures, outFeatures, rng, { bias: true, weightDecay: options.weightDecay ?? 0 });
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    rng: Rng,
+    private readonly graph: () => Propagation,
+    options: { weightDecay?: number; constantInput?: boolean } = {},
+  ) {
+    this.lin = new Linear(heap, name, inFeatures, outFeatures, rng, {
+      bias: true,
+      weightDecay: options.weightDecay ?? 0,
+    });
     this.propagateFirst = inFeatures < outFeatures;
     this.constantInput = options.constantInput === true;
   }
@@ -131,7 +149,8 @@ export class GCNConv implements Layer {
    */
   async forward(ctx: PassContext, x: Tensor, epilogue: { relu?: boolean } = {}): Promise<Tensor> {
     const adj = this.graph().adj;
-    const bias = this.lin.bias!.value, relu = epilogue.relu === true;
+    const bias = this.lin.bias!.value,
+      relu = epilogue.relu === true;
     let y: Tensor;
     if (this.propagateFirst) {
       this.ax = await this.propagated(ctx, adj, x); // release() frees it if what follows fails
@@ -148,7 +167,8 @@ export class GCNConv implements Layer {
       try {
         y = await spmm(ctx.exec, adj, xw, undefined, { bias, relu });
       } finally {
-        if (keep) this.xw = xw; else xw.free();
+        if (keep) this.xw = xw;
+        else xw.free();
       }
     }
     this.x = x;
@@ -171,7 +191,12 @@ export class GCNConv implements Layer {
    * gradient run as one pass over gy (reluBackwardColSum), with the bits of the two layers
    * run one after the other.
    */
-  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean, epilogue: { reluOutput?: Tensor } = {}): Promise<Tensor | null> {
+  async backward(
+    ctx: PassContext,
+    gy: Tensor,
+    needInputGrad: boolean,
+    epilogue: { reluOutput?: Tensor } = {},
+  ): Promise<Tensor | null> {
     if (!this.x) throw new Error(`${this.name}: backward without forward`);
     if (this.lin.quantized) throw new Error(`${this.name}: a quantized layer is for inference only (no backward)`);
     const x = this.x;
@@ -190,7 +215,12 @@ export class GCNConv implements Layer {
   }
 
   /** Backward past the bias: the weight gradient, the edge gradient and the input gradient. */
-  private async backwardFromOutputGrad(ctx: PassContext, x: Tensor, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+  private async backwardFromOutputGrad(
+    ctx: PassContext,
+    x: Tensor,
+    gy: Tensor,
+    needInputGrad: boolean,
+  ): Promise<Tensor | null> {
     const { adj, edgeGrad } = this.graph();
     if (this.propagateFirst) {
       // Y = (ÂX)W: dW = (ÂX)ᵀ·G; dX = Âᵀ·(G·Wᵀ) = Â·(G·Wᵀ) (Â symmetric); dÂ_ij = (G·Wᵀ)_i · X_j.
@@ -212,7 +242,11 @@ export class GCNConv implements Layer {
       const xw = this.xw;
       this.xw = null;
       if (!xw) throw new Error(`${this.name}: the edge gradient was asked for after forward ran without it`);
-      try { await this.addEdgeGrad(ctx, adj, gy, xw, edgeGrad); } finally { xw.free(); }
+      try {
+        await this.addEdgeGrad(ctx, adj, gy, xw, edgeGrad);
+      } finally {
+        xw.free();
+      }
     }
     const g = await spmm(ctx.exec, adj, gy);
     await matmul(ctx.exec, x, g, this.lin.weight.grad, { transA: true });
@@ -224,7 +258,11 @@ export class GCNConv implements Layer {
   /** edgeGrad += (G·Hᵀ) sampled at Â's nonzeros: ∂L/∂Â.vals of Â·H. */
   private async addEdgeGrad(ctx: PassContext, adj: CsrMatrix, g: Tensor, h: Tensor, edgeGrad: Tensor): Promise<void> {
     const e = await sddmm(ctx.exec, adj, g, h);
-    try { await addInto(ctx.exec, e, edgeGrad); } finally { e.free(); }
+    try {
+      await addInto(ctx.exec, e, edgeGrad);
+    } finally {
+      e.free();
+    }
   }
 
   private freeAx(ax: Tensor): void {
@@ -238,7 +276,10 @@ export class GCNConv implements Layer {
 
   release(): void {
     this.x = null;
-    if (this.ax) { this.freeAx(this.ax); this.ax = null; }
+    if (this.ax) {
+      this.freeAx(this.ax);
+      this.ax = null;
+    }
     this.xw?.free();
     this.xw = null;
   }
@@ -253,7 +294,9 @@ export class GCNConv implements Layer {
 export class ReLU implements Layer {
   readonly kind = 'relu';
   private y: Tensor | null = null;
-  params(): Parameter[] { return []; }
+  params(): Parameter[] {
+    return [];
+  }
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
     const y = await relu(ctx.exec, x);
     this.y = y;
@@ -277,7 +320,9 @@ export class ReLU implements Layer {
     if (!y) throw new Error('relu: backward without forward');
     return needInputGrad ? reluBackward(ctx.exec, y, gy) : null;
   }
-  release(): void { this.y = null; }
+  release(): void {
+    this.y = null;
+  }
   dispose(): void {}
 }
 
@@ -285,8 +330,13 @@ export class ReLU implements Layer {
 export class Dropout implements Layer {
   readonly kind = 'dropout';
   private mask: Tensor<'uint8'> | null = null;
-  constructor(readonly p: number, readonly index: number) {}
-  params(): Parameter[] { return []; }
+  constructor(
+    readonly p: number,
+    readonly index: number,
+  ) {}
+  params(): Parameter[] {
+    return [];
+  }
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
     if (!ctx.training || this.p === 0) return x;
     const { y, mask } = await dropout(ctx.exec, x, this.p, dropoutKey(ctx.seed, ctx.step * 64 + this.index));
@@ -301,8 +351,13 @@ export class Dropout implements Layer {
     mask.free();
     return gx;
   }
-  release(): void { this.mask?.free(); this.mask = null; }
-  dispose(): void { this.release(); }
+  release(): void {
+    this.mask?.free();
+    this.mask = null;
+  }
+  dispose(): void {
+    this.release();
+  }
 }
 
 /** Pools node rows into one row per graph of a batch (offsets set per batch by the model). */
@@ -310,8 +365,13 @@ export class GraphPool implements Layer {
   readonly kind = 'pool';
   private argmax: Tensor<'int32'> | null = null;
   private nodes = 0;
-  constructor(readonly mode: PoolMode, private readonly offsets: () => Tensor) {}
-  params(): Parameter[] { return []; }
+  constructor(
+    readonly mode: PoolMode,
+    private readonly offsets: () => Tensor,
+  ) {}
+  params(): Parameter[] {
+    return [];
+  }
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
     const r = await segmentPool(ctx.exec, x, this.offsets(), this.mode);
     this.argmax = r.argmax ?? null;
@@ -319,12 +379,26 @@ export class GraphPool implements Layer {
     return r.out;
   }
   async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
-    const gx = needInputGrad ? await segmentPoolBackward(ctx.exec, gy, this.offsets(), this.mode, this.nodes, this.argmax ? { argmax: this.argmax } : {}) : null;
+    const gx = needInputGrad
+      ? await segmentPoolBackward(
+          ctx.exec,
+          gy,
+          this.offsets(),
+          this.mode,
+          this.nodes,
+          this.argmax ? { argmax: this.argmax } : {},
+        )
+      : null;
     this.release();
     return gx;
   }
-  release(): void { this.argmax?.free(); this.argmax = null; }
-  dispose(): void { this.release(); }
+  release(): void {
+    this.argmax?.free();
+    this.argmax = null;
+  }
+  dispose(): void {
+    this.release();
+  }
 }
 
 /** The linear maps of a stack of layers: each Linear, and each GCN layer's (what graft quantize quantizes). */

@@ -29,16 +29,22 @@ const metadataJson = <T>(cp: Checkpoint, key: string, file: string): T | undefin
  */
 export function reportedPrefix(cp: Checkpoint, file: string): 'best.' | 'model.' {
   let best = false;
-  for (const k of cp.tensors.keys()) if (k.startsWith('best.')) { best = true; break; }
+  for (const k of cp.tensors.keys())
+    if (k.startsWith('best.')) {
+      best = true;
+      break;
+    }
   if (!best) return 'model.';
-  if (cp.metadata['task'] === 'node') return metadataJson<{ restoreBest?: unknown }>(cp, 'config', file)?.restoreBest === true ? 'best.' : 'model.';
+  if (cp.metadata['task'] === 'node')
+    return metadataJson<{ restoreBest?: unknown }>(cp, 'config', file)?.restoreBest === true ? 'best.' : 'model.';
   return (metadataJson<{ bestEpoch?: number } | null>(cp, 'early_stop', file)?.bestEpoch ?? 0) > 0 ? 'best.' : 'model.';
 }
 
 /** The float tensors whose names start with `prefix`, by the rest of the name (the parameter name). */
 export function weightsUnder(cp: Checkpoint, prefix: string): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
-  for (const [k, t] of cp.tensors) if (k.startsWith(prefix) && t.data instanceof Float32Array) out.set(k.slice(prefix.length), t.data);
+  for (const [k, t] of cp.tensors)
+    if (k.startsWith(prefix) && t.data instanceof Float32Array) out.set(k.slice(prefix.length), t.data);
   return out;
 }
 
@@ -48,11 +54,18 @@ export function reportedWeights(cp: Checkpoint, file: string): Map<string, Float
 }
 
 /** Puts trained weights (by parameter name) into a freshly built model of the same shape; names the first that does not fit. */
-export function loadWeights(params: readonly Parameter[], weights: ReadonlyMap<string, Float32Array>, source: string): void {
+export function loadWeights(
+  params: readonly Parameter[],
+  weights: ReadonlyMap<string, Float32Array>,
+  source: string,
+): void {
   for (const p of params) {
     const w = weights.get(p.name);
     if (!w) throw new GraftError(`${source}: no weights for ${p.name} (it is from another model)`);
-    if (w.length !== p.value.size) throw new GraftError(`${source}: ${p.name} has ${w.length} values, the model ${p.value.size} ([${p.value.shape.join('×')}]): it is from another model or shape`);
+    if (w.length !== p.value.size)
+      throw new GraftError(
+        `${source}: ${p.name} has ${w.length} values, the model ${p.value.size} ([${p.value.shape.join('×')}]): it is from another model or shape`,
+      );
     (p.value.data() as Float32Array).set(w);
   }
 }

@@ -53,7 +53,8 @@ export function joinedModel<I>(join: BranchJoin, inputs: (i: I) => Tensor[]): Mo
     forward: (ctx, i) => join.forward(ctx, inputs(i)),
     backward: (ctx, g, needInputGrads = false) => join.backward(ctx, g, needInputGrads),
     release: () => join.release(),
-    holdThreads: (body, placement = 'workers') => (placement === 'inline' ? join.holdingInline(body) : join.holdingWorkers(body)),
+    holdThreads: (body, placement = 'workers') =>
+      placement === 'inline' ? join.holdingInline(body) : join.holdingWorkers(body),
     dispose: () => join.dispose(),
   };
 }

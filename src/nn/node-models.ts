@@ -18,12 +18,17 @@ import { Sequential } from './sequential.js';
 /** The models `graft train --model` builds for node tasks. */
 export const NODE_MODEL_CHOICES = ['gcn', 'sage', 'gin', 'gat', 'gatv2'] as const;
 /** One of NODE_MODEL_CHOICES ('gcn': Kipf & Welling's, the default). */
-export type NodeModelKind = typeof NODE_MODEL_CHOICES[number];
+export type NodeModelKind = (typeof NODE_MODEL_CHOICES)[number];
 
 /** What a message-passing node model's layers depend on (NodeTrainConfig's part). */
 export interface MessageNodeModelConfig {
   model?: NodeModelKind;
-  layers: number; hidden: number; dropout: number; weightDecay: number; weightDecayScope: 'first' | 'all'; seed: number;
+  layers: number;
+  hidden: number;
+  dropout: number;
+  weightDecay: number;
+  weightDecayScope: 'first' | 'all';
+  seed: number;
   /** GAT, GATv2: attention heads of each hidden layer (concatenated; the output layer has one). Default 8. */
   heads?: number;
 }
@@ -39,7 +44,8 @@ export function checkNodeModel(fn: string, c: { model?: unknown; heads?: unknown
   if (c.model !== undefined && !(NODE_MODEL_CHOICES as readonly unknown[]).includes(c.model)) {
     throw argRangeError(fn, 'config.model', NODE_MODEL_CHOICES.map((m) => `'${m}'`).join(', '), c.model);
   }
-  if (c.heads !== undefined && (!Number.isInteger(c.heads) || (c.heads as number) < 1)) throw argRangeError(fn, 'config.heads', 'a positive integer', c.heads);
+  if (c.heads !== undefined && (!Number.isInteger(c.heads) || (c.heads as number) < 1))
+    throw argRangeError(fn, 'config.heads', 'a positive integer', c.heads);
 }
 
 /**
@@ -50,11 +56,17 @@ export function checkNodeModel(fn: string, c: { model?: unknown; heads?: unknown
 export class ELU implements Layer {
   readonly kind = 'elu';
   private y: Tensor | null = null;
-  params(): Parameter[] { return []; }
+  params(): Parameter[] {
+    return [];
+  }
   async forward(_ctx: PassContext, x: Tensor): Promise<Tensor> {
     const y = Tensor.empty(x.heap, 'float32', [...x.shape], 'elu');
-    const a = x.data() as Float32Array, b = y.data() as Float32Array;
-    for (let i = 0; i < a.length; i++) { const v = a[i]!; b[i] = v > 0 ? v : Math.expm1(v); }
+    const a = x.data() as Float32Array,
+      b = y.data() as Float32Array;
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i]!;
+      b[i] = v > 0 ? v : Math.expm1(v);
+    }
     this.y = y;
     return y;
   }
@@ -65,11 +77,18 @@ export class ELU implements Layer {
     if (!needInputGrad) return null;
     // dy/dx = 1 for x > 0, e^x = y + 1 otherwise (y > 0 exactly when x > 0).
     const gx = Tensor.empty(y.heap, 'float32', [...y.shape], 'elu grad');
-    const s = y.data() as Float32Array, g = gy.data() as Float32Array, d = gx.data() as Float32Array;
-    for (let i = 0; i < s.length; i++) { const v = s[i]!; d[i] = v > 0 ? g[i]! : g[i]! * (v + 1); }
+    const s = y.data() as Float32Array,
+      g = gy.data() as Float32Array,
+      d = gx.data() as Float32Array;
+    for (let i = 0; i < s.length; i++) {
+      const v = s[i]!;
+      d[i] = v > 0 ? g[i]! : g[i]! * (v + 1);
+    }
     return gx;
   }
-  release(): void { this.y = null; } // the Sequential owns y
+  release(): void {
+    this.y = null;
+  } // the Sequential owns y
   dispose(): void {}
 }
 
@@ -79,21 +98,38 @@ export class ELU implements Layer {
  * given self loops kept for SAGE and GIN (their root term is x_i already), and for GAT and
  * GATv2 replaced by one per node (PyG's add_self_loops).
  */
-export function nodeMessageGraph(heap: Heap, nodes: number, src: ArrayLike<number>, dst: ArrayLike<number>, kind: NodeModelKind): MessageGraph {
+export function nodeMessageGraph(
+  heap: Heap,
+  nodes: number,
+  src: ArrayLike<number>,
+  dst: ArrayLike<number>,
+  kind: NodeModelKind,
+): MessageGraph {
   const seen = new Set<number>();
-  const s: number[] = [], d: number[] = [];
+  const s: number[] = [],
+    d: number[] = [];
   const add = (a: number, b: number): void => {
     const key = a * nodes + b;
     if (seen.has(key)) return;
-    seen.add(key); s.push(a); d.push(b);
+    seen.add(key);
+    s.push(a);
+    d.push(b);
   };
   for (let e = 0; e < src.length; e++) {
-    const a = src[e]!, b = dst[e]!;
+    const a = src[e]!,
+      b = dst[e]!;
     // Out-of-range ids are MessageGraph's to refuse; the key must not collide before that.
-    if (!(a >= 0 && a < nodes && b >= 0 && b < nodes)) { s.push(a); d.push(b); continue; }
-    add(a, b); add(b, a);
+    if (!(a >= 0 && a < nodes && b >= 0 && b < nodes)) {
+      s.push(a);
+      d.push(b);
+      continue;
+    }
+    add(a, b);
+    add(b, a);
   }
-  return MessageGraph.fromEdges(heap, nodes, s, d, { selfLoops: kind === 'gat' || kind === 'gatv2' ? 'replace' : 'keep' });
+  return MessageGraph.fromEdges(heap, nodes, s, d, {
+    selfLoops: kind === 'gat' || kind === 'gatv2' ? 'replace' : 'keep',
+  });
 }
 
 /**
@@ -107,16 +143,23 @@ export function nodeMessageGraph(heap: Heap, nodes: number, src: ArrayLike<numbe
  * initial weights from the config's seed in order; weight decay on the first layer or all
  * (weightDecayScope), as for the GCN.
  */
-export function nodeMessageModel(heap: Heap, inFeatures: number, classes: number, c: MessageNodeModelConfig, graph: () => MessageGraph): Sequential {
+export function nodeMessageModel(
+  heap: Heap,
+  inFeatures: number,
+  classes: number,
+  c: MessageNodeModelConfig,
+  graph: () => MessageGraph,
+): Sequential {
   const kind = nodeModelKind(c);
-  if (kind === 'gcn') throw new Error('nodeMessageModel: a GCN is nodeGcn\'s');
+  if (kind === 'gcn') throw new Error("nodeMessageModel: a GCN is nodeGcn's");
   const rng = new Rng(c.seed);
   const heads = c.heads ?? GAT_DEFAULT_HEADS;
   const prefix = kind === 'gatv2' ? 'gatv2_' : kind;
   const layers: Layer[] = [];
   let width = inFeatures;
   for (let l = 0; l < c.layers; l++) {
-    const last = l === c.layers - 1, name = `${prefix}${l}`;
+    const last = l === c.layers - 1,
+      name = `${prefix}${l}`;
     const weightDecay = c.weightDecayScope === 'all' || l === 0 ? c.weightDecay : 0;
     if (c.dropout > 0) layers.push(new Dropout(c.dropout, l));
     const out = last ? classes : c.hidden;
@@ -131,7 +174,10 @@ export function nodeMessageModel(heap: Heap, inFeatures: number, classes: number
       const h = last ? 1 : heads;
       // Attention dropout keys in slots 32 + l, apart from the input dropouts' l.
       const options = { heads: h, concat: true, dropout: c.dropout, dropoutIndex: 32 + l, weightDecay };
-      layer = kind === 'gat' ? new GATConv(heap, name, width, out, rng, graph, options) : new GATv2Conv(heap, name, width, out, rng, graph, options);
+      layer =
+        kind === 'gat'
+          ? new GATConv(heap, name, width, out, rng, graph, options)
+          : new GATv2Conv(heap, name, width, out, rng, graph, options);
       width = out * h;
     }
     layers.push(layer);

@@ -30,8 +30,15 @@ export class SAGEConv implements Layer {
   /** Aggregate-first: mean(X) of this pass. */
   private ax: Tensor | null = null;
 
-  constructor(heap: Heap, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, rng: Rng,
-    private readonly graph: () => MessageGraph, options: { weightDecay?: number } = {}) {
+  constructor(
+    heap: Heap,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    rng: Rng,
+    private readonly graph: () => MessageGraph,
+    options: { weightDecay?: number } = {},
+  ) {
     const wd = options.weightDecay ?? 0;
     this.linL = new Linear(heap, `${name}.lin_l`, inFeatures, outFeatures, rng, { bias: true, weightDecay: wd });
     this.linR = new Linear(heap, `${name}.lin_r`, inFeatures, outFeatures, rng, { bias: false, weightDecay: wd });
@@ -47,14 +54,22 @@ export class SAGEConv implements Layer {
     let y: Tensor;
     if (this.projectFirst) {
       const xl = await matmul(ctx.exec, x, this.linL.weight.value);
-      try { y = await spmm(ctx.exec, mean, xl); } finally { xl.free(); }
+      try {
+        y = await spmm(ctx.exec, mean, xl);
+      } finally {
+        xl.free();
+      }
     } else {
       this.ax = await spmm(ctx.exec, mean, x);
       y = await matmul(ctx.exec, this.ax, this.linL.weight.value);
     }
     try {
       const xr = await matmul(ctx.exec, x, this.linR.weight.value);
-      try { await addInto(ctx.exec, xr, y); } finally { xr.free(); }
+      try {
+        await addInto(ctx.exec, xr, y);
+      } finally {
+        xr.free();
+      }
       await biasAdd(ctx.exec, y, this.linL.bias!.value);
     } catch (err) {
       y.free();
@@ -68,7 +83,8 @@ export class SAGEConv implements Layer {
     const x = this.x;
     if (!x) throw new Error(`${this.name}: backward without forward`);
     this.x = null;
-    const { exec } = ctx, meanT = this.graph().mean().adjT;
+    const { exec } = ctx,
+      meanT = this.graph().mean().adjT;
     await colSum(exec, gy, this.linL.bias!.grad);
     await matmul(exec, x, gy, this.linR.weight.grad, { transA: true });
     if (this.projectFirst) {
@@ -86,11 +102,19 @@ export class SAGEConv implements Layer {
     // Y = (M·X)·W_l: dW_l = (M·X)ᵀ·G; dX gets Mᵀ·(G·W_lᵀ).
     const ax = this.ax!;
     this.ax = null;
-    try { await matmul(exec, ax, gy, this.linL.weight.grad, { transA: true }); } finally { ax.free(); }
+    try {
+      await matmul(exec, ax, gy, this.linL.weight.grad, { transA: true });
+    } finally {
+      ax.free();
+    }
     if (!needInputGrad) return null;
     const gax = await matmul(exec, gy, this.linL.weight.value, undefined, { transB: true });
     let gx: Tensor;
-    try { gx = await spmm(exec, meanT, gax); } finally { gax.free(); }
+    try {
+      gx = await spmm(exec, meanT, gax);
+    } finally {
+      gax.free();
+    }
     return this.addRoot(ctx, gy, gx);
   }
 
@@ -98,7 +122,11 @@ export class SAGEConv implements Layer {
   private async addRoot(ctx: PassContext, gy: Tensor, gx: Tensor): Promise<Tensor> {
     try {
       const gr = await matmul(ctx.exec, gy, this.linR.weight.value, undefined, { transB: true });
-      try { await addInto(ctx.exec, gr, gx); } finally { gr.free(); }
+      try {
+        await addInto(ctx.exec, gr, gx);
+      } finally {
+        gr.free();
+      }
       return gx;
     } catch (err) {
       gx.free();

@@ -22,7 +22,8 @@ export class Sequential {
     this.acts = [x];
     let h = x;
     for (let i = 0; i < this.layers.length; i++) {
-      const layer = this.layers[i]!, next = this.layers[i + 1];
+      const layer = this.layers[i]!,
+        next = this.layers[i + 1];
       if (layer instanceof GCNConv && next instanceof ReLU) {
         // GCN then ReLU: the GCN applies the ReLU in its epilogue and the ReLU layer takes
         // that output as its own, so backward runs both layers as before.
@@ -43,11 +44,13 @@ export class Sequential {
    * caller's to free); else null, and the first layer skips computing it.
    */
   async backward(ctx: PassContext, gOut: Tensor, needInputGrad = false): Promise<Tensor | null> {
-    if (this.acts.length !== this.layers.length + 1) throw new Error('Sequential.backward: no forward pass to differentiate');
+    if (this.acts.length !== this.layers.length + 1)
+      throw new Error('Sequential.backward: no forward pass to differentiate');
     let g: Tensor | null = gOut;
     try {
       for (let i = this.layers.length - 1; i >= 0 && g !== null; i--) {
-        const layer = this.layers[i]!, before = this.layers[i - 1];
+        const layer = this.layers[i]!,
+          before = this.layers[i - 1];
         let next: Tensor | null;
         if (layer instanceof ReLU && before instanceof GCNConv) {
           // The pair forward fused: the GCN runs the ReLU's backward with its bias gradient.
@@ -84,7 +87,10 @@ export class Sequential {
     const input = this.acts[0];
     const seen = new Set<Tensor>();
     for (const t of this.acts.slice(1)) {
-      if (t !== input && !seen.has(t)) { seen.add(t); t.free(); }
+      if (t !== input && !seen.has(t)) {
+        seen.add(t);
+        t.free();
+      }
     }
     this.acts = [];
   }

@@ -15,7 +15,11 @@ import { Sequential } from './sequential.js';
  * SpMM over the nonzeros, and Xᵀ·G (the weight gradient) another.
  */
 export class SparseFeatures {
-  private constructor(readonly x: CsrMatrix, readonly xT: CsrMatrix, private readonly order: Int32Array) {}
+  private constructor(
+    readonly x: CsrMatrix,
+    readonly xT: CsrMatrix,
+    private readonly order: Int32Array,
+  ) {}
 
   static fromCsr(x: CsrMatrix): SparseFeatures {
     const t = x.transposed();
@@ -25,7 +29,9 @@ export class SparseFeatures {
   /** Xᵀ with X's nonzero values `vals` (in X's order): a new values tensor for xT. */
   transposeValues(heap: Heap, vals: Tensor<'float32'>): Tensor<'float32'> {
     const out = Tensor.empty(heap, 'float32', [vals.size], 'Xᵀ values') as Tensor<'float32'>;
-    const src = vals.data(), dst = out.data(), order = this.order;
+    const src = vals.data(),
+      dst = out.data(),
+      order = this.order;
     for (let k = 0; k < order.length; k++) dst[k] = src[order[k]!]!;
     return out;
   }
@@ -54,8 +60,13 @@ export class SparseInputGCNConv {
   private dropped: { vals: Tensor<'float32'>; mask: Tensor<'uint8'> } | null = null;
   private active = false;
 
-  constructor(private readonly heap: Heap, private readonly features: SparseFeatures, readonly conv: GCNConv,
-    private readonly graph: () => Propagation, private readonly drop: Dropout | null) {}
+  constructor(
+    private readonly heap: Heap,
+    private readonly features: SparseFeatures,
+    readonly conv: GCNConv,
+    private readonly graph: () => Propagation,
+    private readonly drop: Dropout | null,
+  ) {}
 
   params(): Parameter[] {
     return this.conv.params();
@@ -63,10 +74,16 @@ export class SparseInputGCNConv {
 
   async forward(ctx: PassContext): Promise<Tensor> {
     this.release();
-    const f = this.features, lin = this.conv.lin;
+    const f = this.features,
+      lin = this.conv.lin;
     let x = f.x;
     if (ctx.training && this.drop && this.drop.p > 0) {
-      const { y, mask } = await dropout(ctx.exec, f.x.vals, this.drop.p, dropoutKey(ctx.seed, ctx.step * 64 + this.drop.index));
+      const { y, mask } = await dropout(
+        ctx.exec,
+        f.x.vals,
+        this.drop.p,
+        dropoutKey(ctx.seed, ctx.step * 64 + this.drop.index),
+      );
       this.dropped = { vals: y as Tensor<'float32'>, mask };
       x = f.x.withValues(this.dropped.vals);
     }
@@ -120,15 +137,24 @@ export class SparseInputGCNConv {
  * before it) replaced by a SparseInputGCNConv on the same weights; the other layers as they
  * are. Parameters come in the dense model's order, so checkpoints are interchangeable.
  */
-export function sparseInputModel(heap: Heap, layers: Layer[], features: SparseFeatures, graph: () => Propagation): Model<void> {
+export function sparseInputModel(
+  heap: Heap,
+  layers: Layer[],
+  features: SparseFeatures,
+  graph: () => Propagation,
+): Model<void> {
   const at = layers.findIndex((l) => l instanceof GCNConv);
   const conv = layers[at] as GCNConv;
-  const drop = at > 0 && layers[at - 1] instanceof Dropout ? layers[at - 1] as Dropout : null;
-  if (at < 0 || at > 1 || (at === 1 && !drop)) throw new Error('sparseInputModel: the stack must start with [Dropout,] GCNConv');
+  const drop = at > 0 && layers[at - 1] instanceof Dropout ? (layers[at - 1] as Dropout) : null;
+  if (at < 0 || at > 1 || (at === 1 && !drop))
+    throw new Error('sparseInputModel: the stack must start with [Dropout,] GCNConv');
   const first = new SparseInputGCNConv(heap, features, conv, graph, drop);
   const rest = new Sequential(layers.slice(at + 1));
   let h: Tensor | null = null;
-  const dropH = (): void => { h?.free(); h = null; };
+  const dropH = (): void => {
+    h?.free();
+    h = null;
+  };
   return {
     params: () => [...first.params(), ...rest.params()],
     async forward(ctx) {
@@ -139,7 +165,8 @@ export function sparseInputModel(heap: Heap, layers: Layer[], features: SparseFe
     },
     async backward(ctx, g, needInputGrads = false) {
       // The input is data (sparse features): no gradient for it.
-      if (needInputGrads) throw new Error('sparseInputModel: no input gradient for sparse features (use the dense model)');
+      if (needInputGrads)
+        throw new Error('sparseInputModel: no input gradient for sparse features (use the dense model)');
       const gh = await rest.backward(ctx, g, true);
       try {
         await first.backward(ctx, gh!);
@@ -149,7 +176,15 @@ export function sparseInputModel(heap: Heap, layers: Layer[], features: SparseFe
       }
       return null;
     },
-    release() { rest.release(); first.release(); dropH(); },
-    dispose() { rest.dispose(); first.dispose(); dropH(); },
+    release() {
+      rest.release();
+      first.release();
+      dropH();
+    },
+    dispose() {
+      rest.dispose();
+      first.dispose();
+      dropH();
+    },
   };
 }

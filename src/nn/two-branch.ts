@@ -28,12 +28,27 @@ export interface BranchHost {
 }
 
 /** What the branches read besides their inputs, for a branch run on a worker: the current Â and pooling offsets. */
-export interface BranchInputs { graph?: () => Propagation; offsets?: () => Tensor }
+export interface BranchInputs {
+  graph?: () => Propagation;
+  offsets?: () => Tensor;
+}
 
 /** A worker serving one branch (its serveBranch call) and the flags passes are asked for through. */
-interface Service { branch: number; sync: Tensor; call: Promise<unknown>; settled: Promise<void>; ended: boolean; error: unknown }
+interface Service {
+  branch: number;
+  sync: Tensor;
+  call: Promise<unknown>;
+  settled: Promise<void>;
+  ended: boolean;
+  error: unknown;
+}
 /** A pass under way on a service's worker. */
-interface PendingPass { branch: number; svc: Service; out: Tensor | null; inputShape: [number, number] }
+interface PendingPass {
+  branch: number;
+  svc: Service;
+  out: Tensor | null;
+  inputShape: [number, number];
+}
 
 const BRANCH_WORKER = pathToFileURL(`${packageRoot()}/dist/src/nn/branch-worker.js`).href;
 
@@ -53,8 +68,13 @@ export class BranchJoin {
   /** Set by holdingInline: branches run one after another on the caller's exec, each op split over all its threads. */
   private inline = false;
 
-  constructor(private readonly rt: BranchHost, readonly branches: readonly Sequential[], readonly head: Linear, private readonly widths: readonly number[],
-    private readonly reads: BranchInputs = {}) {}
+  constructor(
+    private readonly rt: BranchHost,
+    readonly branches: readonly Sequential[],
+    readonly head: Linear,
+    private readonly widths: readonly number[],
+    private readonly reads: BranchInputs = {},
+  ) {}
 
   params(): Parameter[] {
     return [...this.branches.flatMap((b) => b.params()), ...this.head.params()];
@@ -84,9 +104,11 @@ export class BranchJoin {
       // Branches 1..lent start on their workers; the rest run here meanwhile, in order.
       const lent = this.workers.services.length;
       try {
-        for (let i = 1; i <= lent && i < this.branches.length; i++) this.pending.push(this.startPass(ctx, i, inputs[i]!));
+        for (let i = 1; i <= lent && i < this.branches.length; i++)
+          this.pending.push(this.startPass(ctx, i, inputs[i]!));
         const here: Tensor[] = [];
-        for (const [i, b] of this.branches.entries()) if (i === 0 || i > lent) here.push(await b.forward(ctx, inputs[i]!));
+        for (const [i, b] of this.branches.entries())
+          if (i === 0 || i > lent) here.push(await b.forward(ctx, inputs[i]!));
         for (const p of this.pending) p.out = await this.forwardDone(p);
         const fromWorkers = this.pending.map((p) => p.out!);
         hs = [here[0]!, ...fromWorkers, ...here.slice(1)];
@@ -120,7 +142,11 @@ export class BranchJoin {
         let failure: unknown;
         for (const [i, b] of this.branches.entries()) {
           if (onWorker.has(i)) continue;
-          try { gx[i] = await b.backward(ctx, gs[i]!, needInputGrads); } catch (err) { failure ??= err; }
+          try {
+            gx[i] = await b.backward(ctx, gs[i]!, needInputGrads);
+          } catch (err) {
+            failure ??= err;
+          }
         }
         // Every pass ends before the gradients it reads are freed.
         const passes = this.pending;
@@ -130,12 +156,21 @@ export class BranchJoin {
             await this.waitState(p, [PHASE.passDone]);
             const ptr = this.flags(p)[SYNC.inGradPtr]!;
             const shape = p.inputShape;
-            if (ptr && needInputGrads) gx[p.branch] = Tensor.from(this.rt.heap, 'float32', shape, Tensor.view(this.rt.heap, 'float32', shape, ptr).data());
+            if (ptr && needInputGrads)
+              gx[p.branch] = Tensor.from(
+                this.rt.heap,
+                'float32',
+                shape,
+                Tensor.view(this.rt.heap, 'float32', shape, ptr).data(),
+              );
           } catch (err) {
             failure ??= err;
           }
         }
-        if (failure !== undefined) { for (const t of gx) t?.free(); throw failure; }
+        if (failure !== undefined) {
+          for (const t of gx) t?.free();
+          throw failure;
+        }
         return needInputGrads ? gx.map((t) => t!) : null;
       }
       const gx = await this.all(ctx.exec, (b, i, exec) => b.backward({ ...ctx, exec }, gs[i]!, needInputGrads));
@@ -162,7 +197,10 @@ export class BranchJoin {
       } finally {
         await this.endPasses();
         const w = this.workers;
-        for (const svc of w.services) if (svc && !svc.ended) { this.setState(svc, PHASE.stop); }
+        for (const svc of w.services)
+          if (svc && !svc.ended) {
+            this.setState(svc, PHASE.stop);
+          }
         await Promise.allSettled(w.services.map((svc) => svc?.settled));
         for (const svc of w.services) svc?.sync.free();
         for (const a of w.arenas) a.free();
@@ -173,16 +211,36 @@ export class BranchJoin {
 
   /** The worker serving branch i, started (again, after a failure) when needed. */
   private serviceFor(i: number): Service {
-    const w = this.workers!, k = i - 1;
+    const w = this.workers!,
+      k = i - 1;
     const old = w.services[k];
     if (old && !old.ended) return old;
     old?.sync.free();
     const branch = this.branches[i]!;
     const sync = Tensor.zeros(this.rt.heap, 'int32', [SYNC.words], 'branch service flags');
     const ref = (t: Tensor): TensorRef => ({ ptr: t.ptr, shape: [...t.shape] });
-    const job: BranchService = { layers: describeLayers(branch.layers), params: branch.params().map((p) => ({ value: ref(p.value), grad: ref(p.grad) })), sync: sync.ptr };
-    const svc: Service = { branch: i, sync, call: w.call(BRANCH_WORKER, 'serveBranch', job), settled: Promise.resolve(), ended: false, error: undefined };
-    svc.settled = svc.call.then(() => { svc.ended = true; }, (err: unknown) => { svc.ended = true; svc.error = err; });
+    const job: BranchService = {
+      layers: describeLayers(branch.layers),
+      params: branch.params().map((p) => ({ value: ref(p.value), grad: ref(p.grad) })),
+      sync: sync.ptr,
+    };
+    const svc: Service = {
+      branch: i,
+      sync,
+      call: w.call(BRANCH_WORKER, 'serveBranch', job),
+      settled: Promise.resolve(),
+      ended: false,
+      error: undefined,
+    };
+    svc.settled = svc.call.then(
+      () => {
+        svc.ended = true;
+      },
+      (err: unknown) => {
+        svc.ended = true;
+        svc.error = err;
+      },
+    );
     w.services[k] = svc;
     return svc;
   }
@@ -204,11 +262,15 @@ export class BranchJoin {
 
   /** Asks branch i's worker for a pass over `input`, its arena grown to fit the pass. */
   private startPass(ctx: PassContext, i: number, input: Tensor): PendingPass {
-    const w = this.workers!, k = i - 1;
+    const w = this.workers!,
+      k = i - 1;
     const branch = this.branches[i]!;
     const svc = this.serviceFor(i);
     const rows = input.shape[0]!;
-    const width = Math.max(input.shape[1]!, ...branch.layers.map((l) => ('outFeatures' in l ? (l as { outFeatures: number }).outFeatures : 0)));
+    const width = Math.max(
+      input.shape[1]!,
+      ...branch.layers.map((l) => ('outFeatures' in l ? (l as { outFeatures: number }).outFeatures : 0)),
+    );
     // Activations of one pass and their gradients: a few [rows, width] tensors per layer.
     const bytes = (1 << 20) + 4 * rows * width * (3 * branch.layers.length + 4);
     if (!w.arenas[k] || w.arenas[k].byteLength < bytes) {
@@ -218,15 +280,29 @@ export class BranchJoin {
     const usesGraph = branch.layers.some((l) => l.kind === 'gcn');
     const prop = usesGraph ? this.reads.graph?.() : undefined;
     const adj = prop?.adj;
-    if (usesGraph && !adj) throw new Error('BranchJoin: a GCN branch on a worker needs the join to know its graph (BranchInputs.graph)');
-    if (prop?.edgeGrad) throw new Error('BranchJoin: edge gradients are not gathered from branches on workers; run the passes that want them without holdingWorkers');
+    if (usesGraph && !adj)
+      throw new Error('BranchJoin: a GCN branch on a worker needs the join to know its graph (BranchInputs.graph)');
+    if (prop?.edgeGrad)
+      throw new Error(
+        'BranchJoin: edge gradients are not gathered from branches on workers; run the passes that want them without holdingWorkers',
+      );
     const offsets = branch.layers.some((l) => l.kind === 'pool') ? this.reads.offsets?.() : undefined;
     const f = this.flags(svc);
-    f[SYNC.inputPtr] = input.ptr; f[SYNC.inputRows] = rows; f[SYNC.inputCols] = input.shape[1]!;
-    f[SYNC.adjRows] = adj?.rows ?? 0; f[SYNC.rowPtr] = adj?.rowPtr.ptr ?? 0; f[SYNC.colIdx] = adj?.colIdx.ptr ?? 0; f[SYNC.vals] = adj?.vals.ptr ?? 0; f[SYNC.nnz] = adj?.nnz ?? 0;
-    f[SYNC.offsetsPtr] = offsets?.ptr ?? 0; f[SYNC.offsetsLen] = offsets?.size ?? 0;
-    f[SYNC.training] = ctx.training ? 1 : 0; f[SYNC.seed] = ctx.seed; f[SYNC.step] = ctx.step;
-    f[SYNC.arenaPtr] = w.arenas[k].ptr; f[SYNC.arenaBytes] = w.arenas[k].byteLength;
+    f[SYNC.inputPtr] = input.ptr;
+    f[SYNC.inputRows] = rows;
+    f[SYNC.inputCols] = input.shape[1]!;
+    f[SYNC.adjRows] = adj?.rows ?? 0;
+    f[SYNC.rowPtr] = adj?.rowPtr.ptr ?? 0;
+    f[SYNC.colIdx] = adj?.colIdx.ptr ?? 0;
+    f[SYNC.vals] = adj?.vals.ptr ?? 0;
+    f[SYNC.nnz] = adj?.nnz ?? 0;
+    f[SYNC.offsetsPtr] = offsets?.ptr ?? 0;
+    f[SYNC.offsetsLen] = offsets?.size ?? 0;
+    f[SYNC.training] = ctx.training ? 1 : 0;
+    f[SYNC.seed] = ctx.seed;
+    f[SYNC.step] = ctx.step;
+    f[SYNC.arenaPtr] = w.arenas[k].ptr;
+    f[SYNC.arenaBytes] = w.arenas[k].byteLength;
     this.setState(svc, PHASE.request);
     return { branch: i, svc, out: null, inputShape: [rows, input.shape[1]!] };
   }
@@ -262,15 +338,23 @@ export class BranchJoin {
     return Tensor.view(this.rt.heap, 'float32', [f[SYNC.outRows]!, f[SYNC.outCols]!], f[SYNC.outPtr]!);
   }
 
-
   private signal(p: PendingPass, phase: number, grad?: Tensor, needInputGrad = false): void {
     const f = this.flags(p);
-    if (grad) { f[SYNC.gradPtr] = grad.ptr; f[SYNC.needInputGrad] = needInputGrad ? 1 : 0; }
+    if (grad) {
+      f[SYNC.gradPtr] = grad.ptr;
+      f[SYNC.needInputGrad] = needInputGrad ? 1 : 0;
+    }
     this.setState(p, phase);
   }
 
   private workerFailure(p: PendingPass, err: unknown): WorkerError {
-    return err instanceof WorkerError ? err : new WorkerError(`branch ${p.branch}'s pass failed on its worker thread: ${(err as Error).message}`, 'runBranchPass', p.branch);
+    return err instanceof WorkerError
+      ? err
+      : new WorkerError(
+          `branch ${p.branch}'s pass failed on its worker thread: ${(err as Error).message}`,
+          'runBranchPass',
+          p.branch,
+        );
   }
 
   /** Ends the passes still under way on their workers (an evaluation pass, or a failure) and waits for them. */
@@ -280,7 +364,8 @@ export class BranchJoin {
     for (const p of passes) {
       try {
         // A pass still in its forward (this thread failed first) is released once that ends.
-        if (await this.waitState(p, [PHASE.forwardDone, PHASE.passDone]) === PHASE.forwardDone) this.signal(p, PHASE.release);
+        if ((await this.waitState(p, [PHASE.forwardDone, PHASE.passDone])) === PHASE.forwardDone)
+          this.signal(p, PHASE.release);
         await this.waitState(p, [PHASE.passDone]);
       } catch {
         // its service failed, and so ended the pass
@@ -291,14 +376,21 @@ export class BranchJoin {
   release(): void {
     for (const b of this.branches) b.release();
     // Passes on workers end at this signal; the next forward and holdingWorkers wait for them.
-    for (const p of this.pending) if (Atomics.load(this.flags(p), SYNC.state) === PHASE.forwardDone) this.signal(p, PHASE.release);
+    for (const p of this.pending)
+      if (Atomics.load(this.flags(p), SYNC.state) === PHASE.forwardDone) this.signal(p, PHASE.release);
     this.drop();
   }
-  dispose(): void { for (const b of this.branches) b.dispose(); this.drop(); this.head.dispose(); }
+  dispose(): void {
+    for (const b of this.branches) b.dispose();
+    this.drop();
+    this.head.dispose();
+  }
 
   private drop(): void {
-    this.joined?.free(); this.joined = null;
-    this.out?.free(); this.out = null;
+    this.joined?.free();
+    this.joined = null;
+    this.out?.free();
+    this.out = null;
     this.head.release();
   }
 }
@@ -306,7 +398,13 @@ export class BranchJoin {
 export type { HybridShape } from './join-parts.js';
 
 /** The hybrid (join-parts.ts) as a BranchJoin on `rt`. */
-export function hybridJoin(rt: BranchHost, rng: Rng, graphBranch: Layer[], s: HybridShape, reads: BranchInputs = {}): BranchJoin {
+export function hybridJoin(
+  rt: BranchHost,
+  rng: Rng,
+  graphBranch: Layer[],
+  s: HybridShape,
+  reads: BranchInputs = {},
+): BranchJoin {
   const p = hybridParts(rt.heap, rng, graphBranch, s);
   return new BranchJoin(rt, p.branches, p.head, p.widths, reads);
 }

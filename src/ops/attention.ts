@@ -23,7 +23,12 @@ function edgeValues(fn: string, arg: string, t: Tensor, adj: CsrMatrix): number 
 }
 
 function rowBounds(exec: Exec, adj: CsrMatrix, perNonzero: number): number[] {
-  return splitByPrefix(adj.rowPtr.data(), adj.rows, partsFor(exec.threads, (adj.nnz + adj.rows) * Math.max(perNonzero, 1), 1 << 14), 1);
+  return splitByPrefix(
+    adj.rowPtr.data(),
+    adj.rows,
+    partsFor(exec.threads, (adj.nnz + adj.rows) * Math.max(perNonzero, 1), 1 << 14),
+    1,
+  );
 }
 
 /**
@@ -34,18 +39,30 @@ function rowBounds(exec: Exec, adj: CsrMatrix, perNonzero: number): number[] {
  * Shapes: adj [m, k], aSrc [k, heads], aDst [m, heads] → out [heads, nnz].
  * @example const s = await gatScore(rt.exec, g.adj, aSrc, aDst, 0.2);
  */
-export async function gatScore(exec: Exec, adj: CsrMatrix, aSrc: Tensor, aDst: Tensor, slope: number, out?: Tensor): Promise<Tensor> {
+export async function gatScore(
+  exec: Exec,
+  adj: CsrMatrix,
+  aSrc: Tensor,
+  aDst: Tensor,
+  slope: number,
+  out?: Tensor,
+): Promise<Tensor> {
   const fn = 'gatScore';
   sameMemory(fn, exec, { aSrc, aDst, out });
   csrArg(fn, adj);
   const heads = matrixArg(fn, 'aSrc', aSrc).shape[1];
   if (aSrc.shape[0] !== adj.cols) throw shapeError(fn, 'aSrc', [adj.cols, '*'], aSrc.shape);
   matrixArg(fn, 'aDst', aDst);
-  if (aDst.shape[0] !== adj.rows || aDst.shape[1] !== heads) throw shapeError(fn, 'aDst', [adj.rows, heads], aDst.shape);
+  if (aDst.shape[0] !== adj.rows || aDst.shape[1] !== heads)
+    throw shapeError(fn, 'aDst', [adj.rows, heads], aDst.shape);
   if (!(checkFinite(fn, 'slope', slope) >= 0)) throw argRangeError(fn, 'slope', 'a number ≥ 0', slope);
   const y = outArg(fn, out, aSrc, 'float32', [heads, adj.nnz]);
   if (adj.nnz === 0 || heads === 0) return y;
-  await exec.run('gatScore', [adj.rowPtr.ptr, adj.colIdx.ptr, aSrc.ptr, aDst.ptr, heads, slope, y.ptr, adj.nnz], rowBounds(exec, adj, heads));
+  await exec.run(
+    'gatScore',
+    [adj.rowPtr.ptr, adj.colIdx.ptr, aSrc.ptr, aDst.ptr, heads, slope, y.ptr, adj.nnz],
+    rowBounds(exec, adj, heads),
+  );
   return y;
 }
 
@@ -64,7 +81,11 @@ export async function edgeSoftmax(exec: Exec, adj: CsrMatrix, s: Tensor, out?: T
   const heads = edgeValues(fn, 's', s, adj);
   const y = outArg(fn, out, s, 'float32', [heads, adj.nnz]);
   if (adj.nnz === 0 || heads === 0) return y;
-  await exec.run('edgeSoftmax', [adj.rowPtr.ptr, s.ptr, adj.nnz, y.ptr, adj.nnz, heads], rowBounds(exec, adj, 3 * heads));
+  await exec.run(
+    'edgeSoftmax',
+    [adj.rowPtr.ptr, s.ptr, adj.nnz, y.ptr, adj.nnz, heads],
+    rowBounds(exec, adj, 3 * heads),
+  );
   return y;
 }
 
@@ -74,7 +95,13 @@ export async function edgeSoftmax(exec: Exec, adj: CsrMatrix, s: Tensor, out?: T
  *
  * Shapes: adj [m, k], a, ga [heads, nnz] → gs [heads, nnz].
  */
-export async function edgeSoftmaxBackward(exec: Exec, adj: CsrMatrix, a: Tensor, ga: Tensor, out?: Tensor): Promise<Tensor> {
+export async function edgeSoftmaxBackward(
+  exec: Exec,
+  adj: CsrMatrix,
+  a: Tensor,
+  ga: Tensor,
+  out?: Tensor,
+): Promise<Tensor> {
   const fn = 'edgeSoftmaxBackward';
   sameMemory(fn, exec, { a, ga, out });
   csrArg(fn, adj);
@@ -83,7 +110,11 @@ export async function edgeSoftmaxBackward(exec: Exec, adj: CsrMatrix, a: Tensor,
   const y = outArg(fn, out, a, 'float32', [heads, adj.nnz]);
   if (adj.nnz === 0 || heads === 0) return y;
   if (y.ptr === a.ptr) throw argRangeError(fn, 'out', 'a tensor other than a', 'a itself');
-  await exec.run('edgeSoftmaxBackward', [adj.rowPtr.ptr, a.ptr, ga.ptr, y.ptr, adj.nnz, heads], rowBounds(exec, adj, 2 * heads));
+  await exec.run(
+    'edgeSoftmaxBackward',
+    [adj.rowPtr.ptr, a.ptr, ga.ptr, y.ptr, adj.nnz, heads],
+    rowBounds(exec, adj, 2 * heads),
+  );
   return y;
 }
 
@@ -98,13 +129,24 @@ export async function leakyRelu(exec: Exec, x: Tensor, slope: number, out?: Tens
 }
 
 /** gx = gy where the LeakyReLU's output y > 0, else slope·gy (slope ≥ 0; gx may be gy). */
-export async function leakyReluBackward(exec: Exec, y: Tensor, gy: Tensor, slope: number, out?: Tensor): Promise<Tensor> {
+export async function leakyReluBackward(
+  exec: Exec,
+  y: Tensor,
+  gy: Tensor,
+  slope: number,
+  out?: Tensor,
+): Promise<Tensor> {
   const fn = 'leakyReluBackward';
   sameMemory(fn, exec, { y, gy, out });
   sameShapePair(fn, 'y', y, 'gy', gy);
-  if (!(checkFinite(fn, 'slope', slope) >= 0)) throw argRangeError(fn, 'slope', 'a number ≥ 0 (the sign of y is its input\'s)', slope);
+  if (!(checkFinite(fn, 'slope', slope) >= 0))
+    throw argRangeError(fn, 'slope', "a number ≥ 0 (the sign of y is its input's)", slope);
   const gx = outArg(fn, out, y, 'float32', y.shape);
-  await exec.run('leakyReluBackward', [y.ptr, gy.ptr, gx.ptr, slope], splitEven(y.size, partsFor(exec.threads, y.size, 1 << 15), 16));
+  await exec.run(
+    'leakyReluBackward',
+    [y.ptr, gy.ptr, gx.ptr, slope],
+    splitEven(y.size, partsFor(exec.threads, y.size, 1 << 15), 16),
+  );
   return gx;
 }
 
@@ -122,13 +164,19 @@ export async function spmmHeads(exec: Exec, adj: CsrMatrix, alpha: Tensor, x: Te
   csrArg(fn, adj);
   const heads = edgeValues(fn, 'alpha', alpha, adj);
   const [k, n] = matrixArg(fn, 'x', x).shape;
-  if (k !== adj.cols || heads === 0 || n % heads !== 0) throw shapeError(fn, 'x', [adj.cols, `a multiple of ${heads}`], x.shape);
+  if (k !== adj.cols || heads === 0 || n % heads !== 0)
+    throw shapeError(fn, 'x', [adj.cols, `a multiple of ${heads}`], x.shape);
   const y = outArg(fn, out, x, 'float32', [adj.rows, n]);
   if (adj.rows === 0 || n === 0) return y;
   if (y.ptr === x.ptr) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
-  const c = n / heads, bounds = rowBounds(exec, adj, c);
+  const c = n / heads,
+    bounds = rowBounds(exec, adj, c);
   for (let h = 0; h < heads; h++) {
-    await exec.run('spmmCsr', [adj.rowPtr.ptr, adj.colIdx.ptr, alpha.ptr + 4 * h * adj.nnz, x.ptr, n, y.ptr, n, h * c, (h + 1) * c], bounds);
+    await exec.run(
+      'spmmCsr',
+      [adj.rowPtr.ptr, adj.colIdx.ptr, alpha.ptr + 4 * h * adj.nnz, x.ptr, n, y.ptr, n, h * c, (h + 1) * c],
+      bounds,
+    );
   }
   return y;
 }
@@ -139,21 +187,34 @@ export async function spmmHeads(exec: Exec, adj: CsrMatrix, alpha: Tensor, x: Te
  *
  * Shapes: adj [m, k], G [m, heads·C], H [k, heads·C] → out [heads, nnz].
  */
-export async function sddmmHeads(exec: Exec, adj: CsrMatrix, g: Tensor, h: Tensor, heads: number, out?: Tensor): Promise<Tensor> {
+export async function sddmmHeads(
+  exec: Exec,
+  adj: CsrMatrix,
+  g: Tensor,
+  h: Tensor,
+  heads: number,
+  out?: Tensor,
+): Promise<Tensor> {
   const fn = 'sddmmHeads';
   sameMemory(fn, exec, { g, h, out });
   csrArg(fn, adj);
   const [m, n] = matrixArg(fn, 'g', g).shape;
-  if (!Number.isInteger(heads) || heads <= 0 || n % heads !== 0) throw argRangeError(fn, 'heads', `a positive divisor of g's ${n} columns`, heads);
+  if (!Number.isInteger(heads) || heads <= 0 || n % heads !== 0)
+    throw argRangeError(fn, 'heads', `a positive divisor of g's ${n} columns`, heads);
   if (m !== adj.rows) throw shapeError(fn, 'g', [adj.rows, n], g.shape);
   matrixArg(fn, 'h', h);
   if (h.shape[0] !== adj.cols || h.shape[1] !== n) throw shapeError(fn, 'h', [adj.cols, n], h.shape);
   const y = outArg(fn, out, g, 'float32', [heads, adj.nnz]);
   if (adj.nnz === 0) return y;
   if (y.ptr === g.ptr || y.ptr === h.ptr) throw argRangeError(fn, 'out', 'a tensor other than g and h', 'one of them');
-  const c = n / heads, bounds = rowBounds(exec, adj, c);
+  const c = n / heads,
+    bounds = rowBounds(exec, adj, c);
   for (let q = 0; q < heads; q++) {
-    await exec.run('sddmmCsr', [adj.rowPtr.ptr, adj.colIdx.ptr, g.ptr + 4 * q * c, n, h.ptr + 4 * q * c, n, c, y.ptr + 4 * q * adj.nnz], bounds);
+    await exec.run(
+      'sddmmCsr',
+      [adj.rowPtr.ptr, adj.colIdx.ptr, g.ptr + 4 * q * c, n, h.ptr + 4 * q * c, n, c, y.ptr + 4 * q * adj.nnz],
+      bounds,
+    );
   }
   return y;
 }
@@ -174,10 +235,17 @@ export async function segmentSumHeads(exec: Exec, s: CsrMatrix, v: Tensor, out?:
   const heads = v.shape[0]!;
   const y = outArg(fn, out, v, 'float32', [s.rows, heads]);
   if (s.rows === 0 || heads === 0) return y;
-  if (s.cols === 0) { await exec.run('fillF32', [y.ptr, 0], [0, y.size]); return y; }
+  if (s.cols === 0) {
+    await exec.run('fillF32', [y.ptr, 0], [0, y.size]);
+    return y;
+  }
   const bounds = splitByPrefix(s.rowPtr.data(), s.rows, partsFor(exec.threads, (s.nnz + s.rows) * heads, 1 << 14), 1);
   for (let h = 0; h < heads; h++) {
-    await exec.run('spmmCsr', [s.rowPtr.ptr, s.colIdx.ptr, s.vals.ptr, v.ptr + 4 * h * s.cols, 1, y.ptr + 4 * h, heads, 0, 1], bounds);
+    await exec.run(
+      'spmmCsr',
+      [s.rowPtr.ptr, s.colIdx.ptr, s.vals.ptr, v.ptr + 4 * h * s.cols, 1, y.ptr + 4 * h, heads, 0, 1],
+      bounds,
+    );
   }
   return y;
 }
@@ -194,15 +262,18 @@ export async function permuteEdgeValues(exec: Exec, v: Tensor, order: Tensor<'in
   const [heads, nnz] = matrixArg(fn, 'v', v).shape;
   tensorArg(fn, 'order', order, 'int32', 1);
   if (order.size !== nnz) throw shapeError(fn, 'order', [nnz], order.shape);
-  const seen = new Uint8Array(nnz), o = order.data();
+  const seen = new Uint8Array(nnz),
+    o = order.data();
   for (let k = 0; k < nnz; k++) {
-    if (!(o[k]! >= 0 && o[k]! < nnz) || seen[o[k]!]) throw argRangeError(fn, `order[${k}]`, `a permutation of [0, ${nnz})`, o[k]);
+    if (!(o[k]! >= 0 && o[k]! < nnz) || seen[o[k]!])
+      throw argRangeError(fn, `order[${k}]`, `a permutation of [0, ${nnz})`, o[k]);
     seen[o[k]!] = 1;
   }
   const y = outArg(fn, out, v, 'float32', [heads, nnz]);
   if (nnz === 0 || heads === 0) return y;
   if (y.ptr === v.ptr) throw argRangeError(fn, 'out', 'a tensor other than v', 'v itself');
   const bounds = splitEven(nnz, partsFor(exec.threads, nnz * heads, 1 << 15));
-  for (let h = 0; h < heads; h++) await exec.run('gatherRows', [v.ptr + 4 * h * nnz, 1, order.ptr, y.ptr + 4 * h * nnz, 1, 1], bounds);
+  for (let h = 0; h < heads; h++)
+    await exec.run('gatherRows', [v.ptr + 4 * h * nnz, 1, order.ptr, y.ptr + 4 * h * nnz, 1, 1], bounds);
   return y;
 }

@@ -13,7 +13,12 @@ export function tensorArg(fn: string, arg: string, t: unknown, dtype: DType, ran
   return t;
 }
 
-export function matrixArg(fn: string, arg: string, t: unknown, dtype: DType = 'float32'): Tensor & { shape: [number, number] } {
+export function matrixArg(
+  fn: string,
+  arg: string,
+  t: unknown,
+  dtype: DType = 'float32',
+): Tensor & { shape: [number, number] } {
   return tensorArg(fn, arg, t, dtype, 2) as Tensor & { shape: [number, number] };
 }
 
@@ -31,17 +36,31 @@ export function sameShapePair(fn: string, aName: string, a: Tensor, bName: strin
 }
 
 /** An output tensor: the one given (checked, and named `arg` in errors) or a new one. */
-export function outArg(fn: string, out: Tensor | undefined, like: { heap: Tensor['heap'] }, dtype: DType, shape: readonly number[], arg = 'out'): Tensor {
+export function outArg(
+  fn: string,
+  out: Tensor | undefined,
+  like: { heap: Tensor['heap'] },
+  dtype: DType,
+  shape: readonly number[],
+  arg = 'out',
+): Tensor {
   if (out === undefined) return Tensor.empty(like.heap, dtype, shape, `${fn} output`);
   checkOut(fn, out, dtype, shape, arg);
   return out;
 }
 
 /** Checks a caller's output tensor without allocating (so a later allocation cannot leak). */
-export function checkOut(fn: string, out: Tensor | undefined, dtype: DType, shape: readonly number[], arg: string): void {
+export function checkOut(
+  fn: string,
+  out: Tensor | undefined,
+  dtype: DType,
+  shape: readonly number[],
+  arg: string,
+): void {
   if (out === undefined) return;
   tensorArg(fn, arg, out, dtype);
-  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw shapeError(fn, arg, shape, out.shape);
+  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i]))
+    throw shapeError(fn, arg, shape, out.shape);
 }
 
 /**

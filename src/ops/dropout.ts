@@ -10,10 +10,15 @@ import { checkOut, outArg, sameShape, tensorArg, sameMemory } from './check.js';
  * depend on the thread count: element i's bit is a pure function of (i, key).
  */
 export function dropoutKey(seed: number, step: number): [number, number] {
-  let a = (seed ^ 0x9e3779b9) | 0, b = (Math.imul(step, 0x85ebca6b) ^ 0xc2b2ae35) | 0;
+  let a = (seed ^ 0x9e3779b9) | 0,
+    b = (Math.imul(step, 0x85ebca6b) ^ 0xc2b2ae35) | 0;
   for (let i = 0; i < 4; i++) {
-    a = Math.imul(a ^ (a >>> 16), 0x7feb352d); a ^= a >>> 15; a = (a + b) | 0;
-    b = Math.imul(b ^ (b >>> 15), 0x846ca68b | 0); b ^= b >>> 16; b = (b ^ a) | 0;
+    a = Math.imul(a ^ (a >>> 16), 0x7feb352d);
+    a ^= a >>> 15;
+    a = (a + b) | 0;
+    b = Math.imul(b ^ (b >>> 15), 0x846ca68b | 0);
+    b ^= b >>> 16;
+    b = (b ^ a) | 0;
   }
   return [a | 0, b | 0];
 }
@@ -29,8 +34,13 @@ export interface DropoutResult {
  * Inverted dropout: each element is kept with probability 1 - p and scaled by 1 / (1 - p).
  * `key` comes from dropoutKey(seed, step).
  */
-export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [number, number],
-  out?: { y?: Tensor; mask?: Tensor<'uint8'> }): Promise<DropoutResult> {
+export async function dropout(
+  exec: Exec,
+  x: Tensor,
+  p: number,
+  key: readonly [number, number],
+  out?: { y?: Tensor; mask?: Tensor<'uint8'> },
+): Promise<DropoutResult> {
   sameMemory('dropout', exec, { x, 'out.y': out?.y, 'out.mask': out?.mask });
   tensorArg('dropout', 'x', x, 'float32');
   checkFinite('dropout', 'p', p);
@@ -41,7 +51,8 @@ export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [n
   if (p === 0) {
     // The identity, exactly: the kernel's test hash < threshold cannot keep a hash of 2³² − 1.
     (mask.data() as Uint8Array).fill(1);
-    if (y !== x) await exec.run('copyF32', [x.ptr, y.ptr], splitEven(x.size, partsFor(exec.threads, x.size, 1 << 14), 16));
+    if (y !== x)
+      await exec.run('copyF32', [x.ptr, y.ptr], splitEven(x.size, partsFor(exec.threads, x.size, 1 << 14), 16));
     return { y, mask };
   }
   const keep = 1 - p;
@@ -52,7 +63,13 @@ export async function dropout(exec: Exec, x: Tensor, p: number, key: readonly [n
 }
 
 /** The gradient of dropout: gx = gy · mask / (1 − p), with the forward pass's mask and p. */
-export async function dropoutBackward(exec: Exec, gy: Tensor, mask: Tensor<'uint8'>, p: number, out?: Tensor): Promise<Tensor> {
+export async function dropoutBackward(
+  exec: Exec,
+  gy: Tensor,
+  mask: Tensor<'uint8'>,
+  p: number,
+  out?: Tensor,
+): Promise<Tensor> {
   sameMemory('dropoutBackward', exec, { gy, mask, out });
   tensorArg('dropoutBackward', 'gy', gy, 'float32');
   tensorArg('dropoutBackward', 'mask', mask, 'uint8');

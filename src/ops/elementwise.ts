@@ -23,7 +23,11 @@ export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor, options: { re
   tensorArg('biasAdd', 'bias', bias, 'float32', 1);
   const [m, n] = y.shape as [number, number];
   if (bias.size !== n) throw argRangeError('biasAdd', 'bias', `${n} elements (y's columns)`, bias.size);
-  await exec.run(options.relu ? 'biasAddRelu' : 'biasAdd', [y.ptr, n, bias.ptr, n], splitEven(m, partsFor(exec.threads, m * n, GRAIN)));
+  await exec.run(
+    options.relu ? 'biasAddRelu' : 'biasAdd',
+    [y.ptr, n, bias.ptr, n],
+    splitEven(m, partsFor(exec.threads, m * n, GRAIN)),
+  );
   return y;
 }
 
@@ -60,15 +64,26 @@ export async function reluBackward(exec: Exec, y: Tensor, gy: Tensor, out?: Tens
  * (the bias gradient of the layer whose output the ReLU took), with the bits of the two ops.
  * Shapes: y, gy [m, n] → gx [m, n]; biasGrad [n].
  */
-export async function reluBackwardColSum(exec: Exec, y: Tensor, gy: Tensor, biasGrad: Tensor, out?: Tensor): Promise<Tensor> {
+export async function reluBackwardColSum(
+  exec: Exec,
+  y: Tensor,
+  gy: Tensor,
+  biasGrad: Tensor,
+  out?: Tensor,
+): Promise<Tensor> {
   sameMemory('reluBackwardColSum', exec, { y, gy, biasGrad, out });
   matrixArg('reluBackwardColSum', 'y', y);
   sameShapePair('reluBackwardColSum', 'y', y, 'gy', gy);
   tensorArg('reluBackwardColSum', 'biasGrad', biasGrad, 'float32', 1);
   const [m, n] = y.shape as [number, number];
-  if (biasGrad.size !== n) throw argRangeError('reluBackwardColSum', 'biasGrad', `${n} elements (y's columns)`, biasGrad.size);
+  if (biasGrad.size !== n)
+    throw argRangeError('reluBackwardColSum', 'biasGrad', `${n} elements (y's columns)`, biasGrad.size);
   const gx = outArg('reluBackwardColSum', out, y, 'float32', y.shape);
-  await exec.run('reluBackwardColSum', [y.ptr, gy.ptr, gx.ptr, n, biasGrad.ptr, m], splitEven(n, partsFor(exec.threads, m * n, GRAIN), 4));
+  await exec.run(
+    'reluBackwardColSum',
+    [y.ptr, gy.ptr, gx.ptr, n, biasGrad.ptr, m],
+    splitEven(n, partsFor(exec.threads, m * n, GRAIN), 4),
+  );
   return gx;
 }
 
@@ -124,7 +139,9 @@ export async function reduceInOrder(exec: Exec, parts: readonly Tensor[], target
   sameMemory('reduceInOrder', exec, { target, ...Object.fromEntries(parts.map((t, i) => [`parts[${i}]`, t])) });
   if (parts.length === 0) throw argRangeError('reduceInOrder', 'parts', 'at least one tensor', parts);
   // Every part checked before the target is touched.
-  parts.forEach((p, s) => { sameShapePair('reduceInOrder', 'target', target, `parts[${s}]`, p); });
+  parts.forEach((p, s) => {
+    sameShapePair('reduceInOrder', 'target', target, `parts[${s}]`, p);
+  });
   await copy(exec, parts[0]!, target);
   for (let s = 1; s < parts.length; s++) await addInto(exec, parts[s]!, target);
   return target;

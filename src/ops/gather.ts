@@ -10,7 +10,8 @@ const GRAIN = 1 << 15;
 function indexArg(fn: string, idx: unknown, rows: number): Tensor<'int32'> {
   const t = tensorArg(fn, 'idx', idx, 'int32', 1) as Tensor<'int32'>;
   const d = t.data();
-  for (let i = 0; i < d.length; i++) if (!(d[i]! >= 0 && d[i]! < rows)) throw argRangeError(fn, `idx[${i}]`, `a row of x in [0, ${rows})`, d[i]);
+  for (let i = 0; i < d.length; i++)
+    if (!(d[i]! >= 0 && d[i]! < rows)) throw argRangeError(fn, `idx[${i}]`, `a row of x in [0, ${rows})`, d[i]);
   return t;
 }
 
@@ -40,7 +41,13 @@ export async function gatherRows(exec: Exec, x: Tensor, idx: Tensor<'int32'>, ou
  * Shapes: x [n, c], idx int32 [m], add [m, c] → out [m, c].
  * @example const msg = await gatherAddRelu(rt.exec, x, graph.adj.colIdx, edgeTerm);
  */
-export async function gatherAddRelu(exec: Exec, x: Tensor, idx: Tensor<'int32'>, add: Tensor, out?: Tensor): Promise<Tensor> {
+export async function gatherAddRelu(
+  exec: Exec,
+  x: Tensor,
+  idx: Tensor<'int32'>,
+  add: Tensor,
+  out?: Tensor,
+): Promise<Tensor> {
   const fn = 'gatherAddRelu';
   sameMemory(fn, exec, { x, idx, add, out });
   const [n, c] = matrixArg(fn, 'x', x).shape;
@@ -50,6 +57,10 @@ export async function gatherAddRelu(exec: Exec, x: Tensor, idx: Tensor<'int32'>,
   const y = outArg(fn, out, x, 'float32', [m, c]);
   if (m === 0 || c === 0) return y;
   if (y.ptr === x.ptr) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
-  await exec.run('gatherAddRelu', [x.ptr, c, idx.ptr, add.ptr, c, y.ptr, c, c], splitEven(m, partsFor(exec.threads, m * c, GRAIN)));
+  await exec.run(
+    'gatherAddRelu',
+    [x.ptr, c, idx.ptr, add.ptr, c, y.ptr, c, c],
+    splitEven(m, partsFor(exec.threads, m * c, GRAIN)),
+  );
   return y;
 }

@@ -25,27 +25,46 @@ export interface Int8WeightValues {
 
 /** A quantized weight in the heap, laid out for gemmI8: rows padded to 16 bytes, Σw per column, combined scales. */
 export class Int8Weight {
-  private constructor(readonly values: Int8WeightValues, readonly kPad: number, readonly q: Tensor, readonly wsum: Tensor, readonly scale: Tensor,
-    readonly inv: number) {}
+  private constructor(
+    readonly values: Int8WeightValues,
+    readonly kPad: number,
+    readonly q: Tensor,
+    readonly wsum: Tensor,
+    readonly scale: Tensor,
+    readonly inv: number,
+  ) {}
 
   static create(heap: Heap, v: Int8WeightValues): Int8Weight {
     const fn = 'Int8Weight.create';
-    if (!(v.q instanceof Int8Array) || v.q.length !== v.k * v.out) throw argTypeError(fn, 'values.q', `an Int8Array of ${v.k} × ${v.out}`, v.q);
-    if (!(v.weightScale instanceof Float32Array) || v.weightScale.length !== v.out) throw argTypeError(fn, 'values.weightScale', `a Float32Array of ${v.out}`, v.weightScale);
-    if (!(v.inputScale > 0) || !Number.isFinite(v.inputScale)) throw argRangeError(fn, 'values.inputScale', 'a positive finite number', v.inputScale);
+    if (!(v.q instanceof Int8Array) || v.q.length !== v.k * v.out)
+      throw argTypeError(fn, 'values.q', `an Int8Array of ${v.k} × ${v.out}`, v.q);
+    if (!(v.weightScale instanceof Float32Array) || v.weightScale.length !== v.out)
+      throw argTypeError(fn, 'values.weightScale', `a Float32Array of ${v.out}`, v.weightScale);
+    if (!(v.inputScale > 0) || !Number.isFinite(v.inputScale))
+      throw argRangeError(fn, 'values.inputScale', 'a positive finite number', v.inputScale);
     if (v.zeroPoint !== 0 && v.zeroPoint !== 64) throw argRangeError(fn, 'values.zeroPoint', '0 or 64', v.zeroPoint);
     for (const x of v.q) if (x < -127) throw argRangeError(fn, 'values.q', 'int8 values in [-127, 127]', x);
     const kPad = Math.ceil(v.k / 16) * 16;
-    const bytes = new Uint8Array(v.out * kPad), wsum = new Int32Array(v.out), scale = new Float32Array(v.out);
+    const bytes = new Uint8Array(v.out * kPad),
+      wsum = new Int32Array(v.out),
+      scale = new Float32Array(v.out);
     for (let j = 0; j < v.out; j++) {
       let s = 0;
-      for (let c = 0; c < v.k; c++) { const x = v.q[j * v.k + c]!; bytes[j * kPad + c] = x & 255; s += x; }
+      for (let c = 0; c < v.k; c++) {
+        const x = v.q[j * v.k + c]!;
+        bytes[j * kPad + c] = x & 255;
+        s += x;
+      }
       wsum[j] = s;
       scale[j] = Math.fround(v.inputScale * v.weightScale[j]!);
     }
     const made: Tensor[] = [];
     try {
-      made.push(Tensor.from(heap, 'uint8', [v.out, kPad], bytes), Tensor.from(heap, 'int32', [v.out], wsum), Tensor.from(heap, 'float32', [v.out], scale));
+      made.push(
+        Tensor.from(heap, 'uint8', [v.out, kPad], bytes),
+        Tensor.from(heap, 'int32', [v.out], wsum),
+        Tensor.from(heap, 'float32', [v.out], scale),
+      );
     } catch (err) {
       for (const t of made) t.free();
       throw err;
@@ -54,7 +73,9 @@ export class Int8Weight {
   }
 
   free(): void {
-    this.q.free(); this.wsum.free(); this.scale.free();
+    this.q.free();
+    this.wsum.free();
+    this.scale.free();
   }
 }
 
@@ -75,8 +96,16 @@ export async function matmulInt8(exec: Exec, x: Tensor, w: Int8Weight, out?: Ten
   if (m === 0 || n === 0) return y;
   const q = Tensor.empty(exec.heap, 'uint8', [m, w.kPad], `${fn} quantized input`);
   try {
-    await exec.run('quantizeU7', [x.ptr, k, q.ptr, w.kPad, k, w.inv, w.values.zeroPoint], splitEven(m, partsFor(exec.threads, m * k, 1 << 16)));
-    await exec.run('gemmI8', [q.ptr, w.kPad, w.q.ptr, w.wsum.ptr, w.scale.ptr, w.values.zeroPoint, y.ptr, n, n], splitEven(m, partsFor(exec.threads, m * n * w.kPad, 1 << 18)));
+    await exec.run(
+      'quantizeU7',
+      [x.ptr, k, q.ptr, w.kPad, k, w.inv, w.values.zeroPoint],
+      splitEven(m, partsFor(exec.threads, m * k, 1 << 16)),
+    );
+    await exec.run(
+      'gemmI8',
+      [q.ptr, w.kPad, w.q.ptr, w.wsum.ptr, w.scale.ptr, w.values.zeroPoint, y.ptr, n, n],
+      splitEven(m, partsFor(exec.threads, m * n * w.kPad, 1 << 18)),
+    );
   } catch (err) {
     if (out === undefined) y.free();
     throw err;

@@ -20,17 +20,26 @@ export interface MatmulOptions {
  * Shapes: op(A) [m, k], op(B) [k, n] → C [m, n].
  * @example const h = await matmul(rt.exec, x, w);
  */
-export async function matmul(exec: Exec, a: Tensor, b: Tensor, out?: Tensor, options: MatmulOptions = {}): Promise<Tensor> {
+export async function matmul(
+  exec: Exec,
+  a: Tensor,
+  b: Tensor,
+  out?: Tensor,
+  options: MatmulOptions = {},
+): Promise<Tensor> {
   sameMemory('matmul', exec, { a, b, out });
   const fn = 'matmul';
   matrixArg(fn, 'a', a);
   matrixArg(fn, 'b', b);
-  const transA = options.transA === true, transB = options.transB === true;
+  const transA = options.transA === true,
+    transB = options.transB === true;
   if (transA && transB) throw argRangeError(fn, 'options', 'at most one of transA, transB', 'both');
   const [ar, ac] = a.shape as [number, number];
   const [br, bc] = b.shape as [number, number];
-  const m = transA ? ac : ar, k = transA ? ar : ac;
-  const kb = transB ? bc : br, n = transB ? br : bc;
+  const m = transA ? ac : ar,
+    k = transA ? ar : ac;
+  const kb = transB ? bc : br,
+    n = transB ? br : bc;
   if (kb !== k) throw shapeError(fn, 'b', transB ? ['*', k] : [k, '*'], b.shape);
   const c = outArg(fn, out, a, 'float32', [m, n]);
   if (m === 0 || n === 0) return c;

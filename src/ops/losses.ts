@@ -36,7 +36,8 @@ async function finish(exec: Exec, rows: number, lossRows: Tensor, invCount: numb
 
 function normalizerArg(fn: string, normalizer: number | undefined, count: number): number {
   if (normalizer === undefined) return count;
-  if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw argRangeError(fn, 'options.normalizer', 'a positive number', normalizer);
+  if (!(normalizer > 0) || !Number.isFinite(normalizer))
+    throw argRangeError(fn, 'options.normalizer', 'a positive number', normalizer);
   return normalizer;
 }
 
@@ -51,8 +52,18 @@ function maskArg(fn: string, mask: Tensor | undefined, n: number): Tensor | unde
  * Mean softmax cross-entropy over the rows in `mask` (all rows without one).
  * Shapes: logits [n, c], labels int32 [n] (each in [0, c) where masked in), mask uint8 [n].
  */
-export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Tensor, options: LossOptions = {}): Promise<LossResult> {
-  sameMemory('softmaxCrossEntropy', exec, { logits, labels, 'options.mask': options.mask, 'options.gradOut': options.gradOut });
+export async function softmaxCrossEntropy(
+  exec: Exec,
+  logits: Tensor,
+  labels: Tensor,
+  options: LossOptions = {},
+): Promise<LossResult> {
+  sameMemory('softmaxCrossEntropy', exec, {
+    logits,
+    labels,
+    'options.mask': options.mask,
+    'options.gradOut': options.gradOut,
+  });
   const fn = 'softmaxCrossEntropy';
   const { mask, gradOut } = options;
   matrixArg(fn, 'logits', logits);
@@ -60,7 +71,8 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
   const [n, c] = logits.shape as [number, number];
   if (labels.size !== n) throw argRangeError(fn, 'labels', `${n} entries (one per row)`, labels.size);
   const m = maskArg(fn, mask, n);
-  const lab = labels.data() as Int32Array, md = m?.data();
+  const lab = labels.data() as Int32Array,
+    md = m?.data();
   let count = 0;
   for (let i = 0; i < n; i++) {
     if (md && md[i] === 0) continue;
@@ -68,7 +80,8 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
     const l = lab[i]!;
     if (l < 0 || l >= c) throw argRangeError(fn, `labels[${i}]`, `a class in [0, ${c})`, l);
   }
-  if (count === 0 && options.normalizer === undefined) throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
+  if (count === 0 && options.normalizer === undefined)
+    throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
   const inv = 1 / normalizerArg(fn, options.normalizer, count);
   const grad = outArg(fn, gradOut, logits, 'float32', logits.shape, 'options.gradOut');
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
@@ -81,7 +94,12 @@ export async function softmaxCrossEntropy(exec: Exec, logits: Tensor, labels: Te
  * Mean squared error averaged over the counted rows and all columns.
  * Shapes: pred [n, t], target [n, t], mask uint8 [n].
  */
-export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options: LossOptions = {}): Promise<LossResult> {
+export async function mseLoss(
+  exec: Exec,
+  pred: Tensor,
+  target: Tensor,
+  options: LossOptions = {},
+): Promise<LossResult> {
   sameMemory('mseLoss', exec, { pred, target, 'options.mask': options.mask, 'options.gradOut': options.gradOut });
   const fn = 'mseLoss';
   const { mask, gradOut, normalizer } = options;
@@ -93,12 +111,16 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options:
   let rows = n;
   if (m) rows = (m.data() as Uint8Array).reduce((s, v) => s + (v ? 1 : 0), 0);
   if (t === 0) throw argRangeError(fn, 'pred', 'at least one column', `${t} columns`);
-  if (rows === 0 && normalizer === undefined) throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
+  if (rows === 0 && normalizer === undefined)
+    throw argRangeError(fn, 'options.mask', 'at least one row selected', 'none');
   const inv = 1 / normalizerArg(fn, normalizer, rows * t);
   const grad = outArg(fn, gradOut, pred, 'float32', pred.shape, 'options.gradOut');
   const lossRows = Tensor.empty(pred.heap, 'float32', [n], 'loss rows');
-  await exec.run(fn, [pred.ptr, t, target.ptr, t, m?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
-    splitEven(n, partsFor(exec.threads, n * t * 4, 1 << 15)));
+  await exec.run(
+    fn,
+    [pred.ptr, t, target.ptr, t, m?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
+    splitEven(n, partsFor(exec.threads, n * t * 4, 1 << 15)),
+  );
   return { loss: await finish(exec, n, lossRows, inv), grad, count: rows };
 }
 
@@ -106,9 +128,19 @@ export async function mseLoss(exec: Exec, pred: Tensor, target: Tensor, options:
  * Mean binary cross-entropy on logits over the labels present (labelMask uint8 [n, t],
  * 0 = missing), with an optional positive weight per label (float32 [t]).
  */
-export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
-  options: Omit<LossOptions, 'mask'> & { labelMask?: Tensor; posWeight?: Tensor } = {}): Promise<LossResult> {
-  sameMemory('bceWithLogits', exec, { logits, targets, 'options.labelMask': options.labelMask, 'options.posWeight': options.posWeight, 'options.gradOut': options.gradOut });
+export async function bceWithLogits(
+  exec: Exec,
+  logits: Tensor,
+  targets: Tensor,
+  options: Omit<LossOptions, 'mask'> & { labelMask?: Tensor; posWeight?: Tensor } = {},
+): Promise<LossResult> {
+  sameMemory('bceWithLogits', exec, {
+    logits,
+    targets,
+    'options.labelMask': options.labelMask,
+    'options.posWeight': options.posWeight,
+    'options.gradOut': options.gradOut,
+  });
   const fn = 'bceWithLogits';
   matrixArg(fn, 'logits', logits);
   tensorArg(fn, 'targets', targets, 'float32');
@@ -121,14 +153,16 @@ export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
     sameShape(fn, 'options.labelMask', lm, logits);
     count = (lm.data() as Uint8Array).reduce((s, v) => s + (v ? 1 : 0), 0);
   }
-  if (count === 0 && options.normalizer === undefined) throw argRangeError(fn, 'options.labelMask', 'at least one label present', 'none');
+  if (count === 0 && options.normalizer === undefined)
+    throw argRangeError(fn, 'options.labelMask', 'at least one label present', 'none');
   const inv = 1 / normalizerArg(fn, options.normalizer, count);
   const pw = options.posWeight;
   if (pw !== undefined) {
     tensorArg(fn, 'options.posWeight', pw, 'float32', 1);
     if (pw.size !== t) throw argRangeError(fn, 'options.posWeight', `${t} entries (one per label)`, pw.size);
   }
-  const tg = targets.data() as Float32Array, md = lm?.data();
+  const tg = targets.data() as Float32Array,
+    md = lm?.data();
   for (let i = 0; i < n * t; i++) {
     if (md && md[i] === 0) continue;
     const v = tg[i]!;
@@ -138,7 +172,10 @@ export async function bceWithLogits(exec: Exec, logits: Tensor, targets: Tensor,
   }
   const grad = outArg(fn, options.gradOut, logits, 'float32', logits.shape, 'options.gradOut');
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
-  await exec.run(fn, [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
-    splitEven(n, partsFor(exec.threads, n * t * 8, 1 << 15)));
+  await exec.run(
+    fn,
+    [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
+    splitEven(n, partsFor(exec.threads, n * t * 8, 1 << 15)),
+  );
   return { loss: await finish(exec, n, lossRows, inv), grad, count };
 }

@@ -20,9 +20,15 @@ function offsetsArg(fn: string, offsets: Tensor, nodes: number): Int32Array {
   tensorArg(fn, 'offsets', offsets, 'int32', 1);
   const o = offsets.data() as Int32Array;
   if (o.length < 1 || o[0] !== 0 || o[o.length - 1] !== nodes) {
-    throw argRangeError(fn, 'offsets', `graph offsets from 0 to ${nodes} (the node count)`, `[${o[0]} … ${o[o.length - 1]}]`);
+    throw argRangeError(
+      fn,
+      'offsets',
+      `graph offsets from 0 to ${nodes} (the node count)`,
+      `[${o[0]} … ${o[o.length - 1]}]`,
+    );
   }
-  for (let g = 1; g < o.length; g++) if (o[g]! < o[g - 1]!) throw argRangeError(fn, `offsets[${g}]`, `>= offsets[${g - 1}] = ${o[g - 1]}`, o[g]);
+  for (let g = 1; g < o.length; g++)
+    if (o[g]! < o[g - 1]!) throw argRangeError(fn, `offsets[${g}]`, `>= offsets[${g - 1}] = ${o[g - 1]}`, o[g]);
   return o;
 }
 
@@ -50,9 +56,20 @@ export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: 
  * 'sum', divided by the node count for 'mean', to the argmax node for 'max'). Shapes: gOut
  * [graphs, cols] → [nodes, cols].
  */
-export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Tensor, mode: PoolMode, nodes: number,
-  options: { argmax?: Tensor<'int32'>; out?: Tensor } = {}): Promise<Tensor> {
-  sameMemory('segmentPoolBackward', exec, { gOut, offsets, 'options.argmax': options.argmax, 'options.out': options.out });
+export async function segmentPoolBackward(
+  exec: Exec,
+  gOut: Tensor,
+  offsets: Tensor,
+  mode: PoolMode,
+  nodes: number,
+  options: { argmax?: Tensor<'int32'>; out?: Tensor } = {},
+): Promise<Tensor> {
+  sameMemory('segmentPoolBackward', exec, {
+    gOut,
+    offsets,
+    'options.argmax': options.argmax,
+    'options.out': options.out,
+  });
   const fn = 'segmentPoolBackward';
   const { argmax, out } = options;
   matrixArg(fn, 'gOut', gOut);
@@ -61,9 +78,11 @@ export async function segmentPoolBackward(exec: Exec, gOut: Tensor, offsets: Ten
   const o = offsetsArg(fn, offsets, nodes);
   if (o.length - 1 !== graphs) throw argRangeError(fn, 'offsets', `${graphs + 1} entries`, o.length);
   if (mode === 'max') {
-    if (argmax === undefined) throw argRangeError(fn, 'options.argmax', "the argmax from segmentPool for mode 'max'", argmax);
+    if (argmax === undefined)
+      throw argRangeError(fn, 'options.argmax', "the argmax from segmentPool for mode 'max'", argmax);
     tensorArg(fn, 'options.argmax', argmax, 'int32', 2);
-    if (argmax.shape[0] !== graphs || argmax.shape[1] !== f) throw shapeError(fn, 'options.argmax', [graphs, f], argmax.shape);
+    if (argmax.shape[0] !== graphs || argmax.shape[1] !== f)
+      throw shapeError(fn, 'options.argmax', [graphs, f], argmax.shape);
   }
   const gx = outArg(fn, out, gOut, 'float32', [nodes, f], 'options.out');
   const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);

@@ -30,7 +30,13 @@ export interface SpmmOptions {
  * Shapes: A [m, k], X [k, n] → Y [m, n].
  * @example const ax = await spmm(rt.exec, adj, x);
  */
-export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, options: SpmmOptions = {}): Promise<Tensor> {
+export async function spmm(
+  exec: Exec,
+  a: CsrMatrix,
+  x: Tensor,
+  out?: Tensor,
+  options: SpmmOptions = {},
+): Promise<Tensor> {
   sameMemory('spmm', exec, { 'a.rowPtr': a instanceof CsrMatrix ? a.rowPtr : undefined, x, out });
   const fn = 'spmm';
   if (!(a instanceof CsrMatrix)) throw argTypeError(fn, 'a', 'a CsrMatrix', a);
@@ -38,8 +44,10 @@ export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, op
   const [k, n] = x.shape as [number, number];
   if (k !== a.cols) throw shapeError(fn, 'x', [a.cols, '*'], x.shape);
   const block = options.colBlock ?? 0;
-  if (!Number.isInteger(block) || block < 0 || block % 32 !== 0) throw argRangeError(fn, 'options.colBlock', 'a non-negative multiple of 32', block);
-  if (out !== undefined && out.ptr === x.ptr && a.rows > 0 && n > 0) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
+  if (!Number.isInteger(block) || block < 0 || block % 32 !== 0)
+    throw argRangeError(fn, 'options.colBlock', 'a non-negative multiple of 32', block);
+  if (out !== undefined && out.ptr === x.ptr && a.rows > 0 && n > 0)
+    throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
   const bias = options.bias;
   if (options.relu && !bias) throw argRangeError(fn, 'options.relu', 'used with options.bias', 'relu without a bias');
   if (bias) {
@@ -55,7 +63,12 @@ export async function spmm(exec: Exec, a: CsrMatrix, x: Tensor, out?: Tensor, op
   const step = block === 0 ? n : block;
   for (let c0 = 0; c0 < n; c0 += step) {
     const c1 = Math.min(n, c0 + step);
-    if (bias) await exec.run('spmmCsrBiasRelu', [a.rowPtr.ptr, a.colIdx.ptr, a.vals.ptr, x.ptr, n, y.ptr, n, c0, c1, bias.ptr, options.relu ? 1 : 0], bounds);
+    if (bias)
+      await exec.run(
+        'spmmCsrBiasRelu',
+        [a.rowPtr.ptr, a.colIdx.ptr, a.vals.ptr, x.ptr, n, y.ptr, n, c0, c1, bias.ptr, options.relu ? 1 : 0],
+        bounds,
+      );
     else await exec.run('spmmCsr', [a.rowPtr.ptr, a.colIdx.ptr, a.vals.ptr, x.ptr, n, y.ptr, n, c0, c1], bounds);
   }
   return y;

@@ -10,7 +10,8 @@ import { nearestEven } from '../reference/int8.js';
 
 /** Per output column j of W [k, out] (row-major): s_j = max_i |W_ij| / 127 and q = round(W / s_j) in [−127, 127]. */
 export function quantizeWeight(w: Float32Array, k: number, out: number): { q: Int8Array; weightScale: Float32Array } {
-  const q = new Int8Array(out * k), weightScale = new Float32Array(out);
+  const q = new Int8Array(out * k),
+    weightScale = new Float32Array(out);
   for (let j = 0; j < out; j++) {
     let m = 0;
     for (let i = 0; i < k; i++) m = Math.max(m, Math.abs(w[i * out + j]!));
@@ -29,7 +30,12 @@ export function activationQuant(min: number, max: number): { inputScale: number;
 }
 
 /** A linear map's int8 values: W [k, out] quantized per output column, its input scale from the range calibration saw. */
-export function quantizeLinear(w: Float32Array, k: number, out: number, range: { min: number; max: number }): Int8WeightValues {
+export function quantizeLinear(
+  w: Float32Array,
+  k: number,
+  out: number,
+  range: { min: number; max: number },
+): Int8WeightValues {
   return { ...quantizeWeight(w, k, out), k, out, ...activationQuant(range.min, range.max) };
 }
 
@@ -41,7 +47,11 @@ export class RangeObserver {
   /** Adds rows `rows` (all when null) of x [n, k]. */
   add(x: Float32Array, k: number, rows: ArrayLike<number> | null): void {
     const each = (r: number): void => {
-      for (let c = r * k, e = c + k; c < e; c++) { const v = x[c]!; if (v < this.min) this.min = v; if (v > this.max) this.max = v; }
+      for (let c = r * k, e = c + k; c < e; c++) {
+        const v = x[c]!;
+        if (v < this.min) this.min = v;
+        if (v > this.max) this.max = v;
+      }
     };
     if (rows) for (let i = 0; i < rows.length; i++) each(rows[i]!);
     else for (let r = 0, n = x.length / k; r < n; r++) each(r);
@@ -58,8 +68,14 @@ export function int8Entries(name: string, v: Int8WeightValues): [string, StoredT
 }
 
 /** The layer `name`'s int8 values from a file's tensors (under `prefix`), or null when it has none. */
-export function int8Values(tensors: ReadonlyMap<string, StoredTensor>, prefix: string, name: string): Int8WeightValues | null {
-  const q = tensors.get(`${prefix}${name}.weight.q`), s = tensors.get(`${prefix}${name}.weight.scale`), inp = tensors.get(`${prefix}${name}.input`);
+export function int8Values(
+  tensors: ReadonlyMap<string, StoredTensor>,
+  prefix: string,
+  name: string,
+): Int8WeightValues | null {
+  const q = tensors.get(`${prefix}${name}.weight.q`),
+    s = tensors.get(`${prefix}${name}.weight.scale`),
+    inp = tensors.get(`${prefix}${name}.input`);
   if (!q || !s || !inp || !(q.data instanceof Int8Array) || !(s.data instanceof Float32Array)) return null;
   const [out, k] = q.shape as [number, number];
   return { q: q.data, k, out, weightScale: s.data, inputScale: inp.data[0]!, zeroPoint: inp.data[1]! };

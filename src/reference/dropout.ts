@@ -20,7 +20,8 @@ export function dropoutKernels(views: HeapViews): Pick<KernelBackend, 'dropoutFo
   return {
     dropoutForward(x, y, mask, key0, key1, threshold, scaleBy, e0, e1) {
       const { F, U } = views.refresh();
-      const sc = f(scaleBy), thr = threshold >>> 0;
+      const sc = f(scaleBy),
+        thr = threshold >>> 0;
       for (let i = e0; i < e1; i++) {
         const keep = dropoutHash(i, key0, key1) < thr;
         F[(y >> 2) + i] = keep ? f(F[(x >> 2) + i]! * sc) : 0;

@@ -12,10 +12,12 @@ export function edgeSoftmaxKernels(views: HeapViews): Pick<KernelBackend, 'edgeS
       const { F, I } = views.refresh();
       const rp = rowPtr >> 2;
       for (let r = r0; r < r1; r++) {
-        const kb = I[rp + r]!, ke = I[rp + r + 1]!;
+        const kb = I[rp + r]!,
+          ke = I[rp + r + 1]!;
         if (kb === ke) continue;
         for (let h = 0; h < heads; h++) {
-          const sb = (s >> 2) + h * lds, ob = (out >> 2) + h * ldo;
+          const sb = (s >> 2) + h * lds,
+            ob = (out >> 2) + h * ldo;
           let m = -Infinity;
           for (let k = kb; k < ke; k++) m = Math.max(m, F[sb + k]!);
           let z = 0;
@@ -28,9 +30,13 @@ export function edgeSoftmaxKernels(views: HeapViews): Pick<KernelBackend, 'edgeS
       const { F, I } = views.refresh();
       const rp = rowPtr >> 2;
       for (let r = r0; r < r1; r++) {
-        const kb = I[rp + r]!, ke = I[rp + r + 1]!;
+        const kb = I[rp + r]!,
+          ke = I[rp + r + 1]!;
         for (let h = 0; h < heads; h++) {
-          const o = h * ld, ab = (a >> 2) + o, gb = (ga >> 2) + o, sb = (gs >> 2) + o;
+          const o = h * ld,
+            ab = (a >> 2) + o,
+            gb = (ga >> 2) + o,
+            sb = (gs >> 2) + o;
           let dot = 0;
           for (let k = kb; k < ke; k++) dot += F[ab + k]! * F[gb + k]!;
           for (let k = kb; k < ke; k++) F[sb + k] = F[ab + k]! * (F[gb + k]! - dot);

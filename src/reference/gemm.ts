@@ -14,9 +14,23 @@ function ntDot(F: Float32Array, a: number, b: number, k: number): number {
 }
 
 /** C[i, j] = Σ_p A(i, p)·B[p, j], one f32 sum over p ascending; A(i, p) at a + i·si + p·sp. */
-function sequentialK(F: Float32Array, a: number, si: number, sp: number, b: number, ldb: number, c: number, ldc: number,
-  n: number, k: number, m0: number, m1: number): void {
-  const ab = a >> 2, bb = b >> 2, cb = c >> 2;
+function sequentialK(
+  F: Float32Array,
+  a: number,
+  si: number,
+  sp: number,
+  b: number,
+  ldb: number,
+  c: number,
+  ldc: number,
+  n: number,
+  k: number,
+  m0: number,
+  m1: number,
+): void {
+  const ab = a >> 2,
+    bb = b >> 2,
+    cb = c >> 2;
   for (let i = m0; i < m1; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
@@ -29,12 +43,19 @@ function sequentialK(F: Float32Array, a: number, si: number, sp: number, b: numb
 export function gemmKernels(views: HeapViews): Pick<KernelBackend, 'gemmNN' | 'gemmTN' | 'gemmNT'> {
   return {
     // NN reads A[i, p] at i·lda + p, TN reads Aᵀ's at p·lda + i; the sum is the same.
-    gemmNN(a, lda, b, ldb, c, ldc, n, k, m0, m1) { sequentialK(views.refresh().F, a, lda, 1, b, ldb, c, ldc, n, k, m0, m1); },
-    gemmTN(a, lda, b, ldb, c, ldc, n, k, m0, m1) { sequentialK(views.refresh().F, a, 1, lda, b, ldb, c, ldc, n, k, m0, m1); },
+    gemmNN(a, lda, b, ldb, c, ldc, n, k, m0, m1) {
+      sequentialK(views.refresh().F, a, lda, 1, b, ldb, c, ldc, n, k, m0, m1);
+    },
+    gemmTN(a, lda, b, ldb, c, ldc, n, k, m0, m1) {
+      sequentialK(views.refresh().F, a, 1, lda, b, ldb, c, ldc, n, k, m0, m1);
+    },
     gemmNT(a, lda, b, ldb, c, ldc, n, k, m0, m1) {
       const { F } = views.refresh();
-      const ab = a >> 2, bb = b >> 2, cb = c >> 2;
-      for (let i = m0; i < m1; i++) for (let j = 0; j < n; j++) F[cb + i * ldc + j] = ntDot(F, ab + i * lda, bb + j * ldb, k);
+      const ab = a >> 2,
+        bb = b >> 2,
+        cb = c >> 2;
+      for (let i = m0; i < m1; i++)
+        for (let j = 0; j < n; j++) F[cb + i * ldc + j] = ntDot(F, ab + i * lda, bb + j * ldb, k);
     },
   };
 }

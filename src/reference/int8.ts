@@ -12,8 +12,8 @@ export function nearestEven(v: number): number {
 /** One activation as quantizeU7 stores it: nearest(clamp(f32(f32(x · inv) + zp), 0, 127)), NaN → 0. */
 export function quantizeU7Value(x: number, inv: number, zp: number): number {
   let v = f(f(x * inv) + zp);
-  v = Math.max(0 , v);
-  v = Math.min(v , 127);
+  v = Math.max(0, v);
+  v = Math.min(v, 127);
   return nearestEven(v);
 }
 

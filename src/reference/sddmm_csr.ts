@@ -23,10 +23,15 @@ export function sddmmCsrKernels(views: HeapViews): Pick<KernelBackend, 'sddmmCsr
   return {
     sddmmCsr(rowPtr, colIdx, g, ldg, h, ldh, n, out, r0, r1) {
       const { F, I } = views.refresh();
-      const rp = rowPtr >> 2, ci = colIdx >> 2, gb = g >> 2, hb = h >> 2, ob = out >> 2;
+      const rp = rowPtr >> 2,
+        ci = colIdx >> 2,
+        gb = g >> 2,
+        hb = h >> 2,
+        ob = out >> 2;
       const acc = new Array<number>(16);
       for (let r = r0; r < r1; r++) {
-        for (let k = I[rp + r]!; k < I[rp + r + 1]!; k++) F[ob + k] = dot(F, gb + r * ldg, hb + I[ci + k]! * ldh, n, acc);
+        for (let k = I[rp + r]!; k < I[rp + r + 1]!; k++)
+          F[ob + k] = dot(F, gb + r * ldg, hb + I[ci + k]! * ldh, n, acc);
       }
     },
   };

@@ -6,9 +6,14 @@ import { f, type HeapViews } from './views.js';
 export function spmmCsrKernels(views: HeapViews): Pick<KernelBackend, 'spmmCsr' | 'spmmCsrBiasRelu'> {
   const spmmCsr: KernelBackend['spmmCsr'] = (rowPtr, colIdx, vals, x, ldx, y, ldy, c0, c1, r0, r1) => {
     const { F, I } = views.refresh();
-    const rp = rowPtr >> 2, ci = colIdx >> 2, vv = vals >> 2, xb = x >> 2, yb = y >> 2;
+    const rp = rowPtr >> 2,
+      ci = colIdx >> 2,
+      vv = vals >> 2,
+      xb = x >> 2,
+      yb = y >> 2;
     for (let r = r0; r < r1; r++) {
-      const kb = I[rp + r]!, ke = I[rp + r + 1]!;
+      const kb = I[rp + r]!,
+        ke = I[rp + r + 1]!;
       for (let c = c0; c < c1; c++) {
         let s = 0;
         for (let k = kb; k < ke; k++) s = f(s + f(F[vv + k]! * F[xb + I[ci + k]! * ldx + c]!));
@@ -21,7 +26,8 @@ export function spmmCsrKernels(views: HeapViews): Pick<KernelBackend, 'spmmCsr' 
     spmmCsrBiasRelu(rowPtr, colIdx, vals, x, ldx, y, ldy, c0, c1, bias, relu, r0, r1) {
       spmmCsr(rowPtr, colIdx, vals, x, ldx, y, ldy, c0, c1, r0, r1);
       const { F } = views.refresh();
-      const yb = y >> 2, bb = bias >> 2;
+      const yb = y >> 2,
+        bb = bias >> 2;
       for (let r = r0; r < r1; r++) {
         for (let c = c0; c < c1; c++) {
           const v = f(F[yb + r * ldy + c]! + F[bb + c]!);

@@ -14,7 +14,9 @@ export class HeapViews {
   refresh(): this {
     const buf = this.memory.buffer;
     if (buf.byteLength !== this.U.byteLength) {
-      this.F = new Float32Array(buf); this.I = new Int32Array(buf); this.U = new Uint8Array(buf);
+      this.F = new Float32Array(buf);
+      this.I = new Int32Array(buf);
+      this.U = new Uint8Array(buf);
     }
     return this;
   }

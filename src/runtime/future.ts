@@ -11,7 +11,10 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   // biome-ignore lint/suspicious/noThenProperty: a Future is a thenable on purpose, so callers can await it
-  then<A = T, B = never>(onOk?: ((v: T) => A | PromiseLike<A>) | null, onErr?: ((e: unknown) => B | PromiseLike<B>) | null): PromiseLike<A | B> {
+  then<A = T, B = never>(
+    onOk?: ((v: T) => A | PromiseLike<A>) | null,
+    onErr?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ): PromiseLike<A | B> {
     return this.promise.then(onOk, onErr);
   }
 }

@@ -13,7 +13,10 @@ import { kernelCategory, traceNow, tracer } from './trace.js';
 export class InlineExec implements Exec {
   readonly threads = 1;
 
-  constructor(readonly heap: Heap, readonly backend: KernelBackend) {}
+  constructor(
+    readonly heap: Heap,
+    readonly backend: KernelBackend,
+  ) {}
 
   async run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void> {
     const fault = plannedFault(name, () => 1);

@@ -27,10 +27,12 @@ export function splitByPrefix(prefix: ArrayLike<number>, rows: number, parts: nu
   const bounds = [0];
   for (let p = 1; p < parts; p++) {
     const target = (total * p) / parts;
-    let lo = bounds[p - 1]!, hi = rows;
+    let lo = bounds[p - 1]!,
+      hi = rows;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (cost(mid) < target) lo = mid + 1; else hi = mid;
+      if (cost(mid) < target) lo = mid + 1;
+      else hi = mid;
     }
     bounds.push(lo);
   }

@@ -69,15 +69,16 @@ export class Runtime {
       leaderSpinMicros: options.leaderSpinMicros ?? 2000,
     };
     const workerData: WorkerInit = { memory: this.heap.memory, module, backend: kind };
-    this.pool = threads > 1
-      ? new Piscina({
-        filename: `${packageRoot()}/dist/src/runtime/worker.js`,
-        minThreads: threads - 1,
-        maxThreads: threads - 1,
-        idleTimeout: 2 ** 31 - 1,
-        workerData,
-      })
-      : null;
+    this.pool =
+      threads > 1
+        ? new Piscina({
+            filename: `${packageRoot()}/dist/src/runtime/worker.js`,
+            minThreads: threads - 1,
+            maxThreads: threads - 1,
+            idleTimeout: 2 ** 31 - 1,
+            workerData,
+          })
+        : null;
     this.main = new Team(this.heap, this.backend, this.pool, this.teamOptions);
   }
 
@@ -94,8 +95,12 @@ export class Runtime {
    *   }
    */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
-    if (options === null || typeof options !== 'object') throw argTypeError('Runtime.create', 'options', 'an object', options);
-    const threads = options.threads === undefined ? availableParallelism() : checkPositiveInt('Runtime.create', 'options.threads', options.threads);
+    if (options === null || typeof options !== 'object')
+      throw argTypeError('Runtime.create', 'options', 'an object', options);
+    const threads =
+      options.threads === undefined
+        ? availableParallelism()
+        : checkPositiveInt('Runtime.create', 'options.threads', options.threads);
     if (threads > 256) throw argRangeError('Runtime.create', 'options.threads', 'at most 256', threads);
     const kind = chooseBackend(options.backend);
     const rt = new Runtime(threads, kind, options);
@@ -142,7 +147,10 @@ export class Runtime {
         }
       })();
       pool.running.add(done);
-      void done.then(() => pool.running.delete(done), () => pool.running.delete(done));
+      void done.then(
+        () => pool.running.delete(done),
+        () => pool.running.delete(done),
+      );
       return new Future(done);
     }
     this.enterFork();
@@ -167,7 +175,8 @@ export class Runtime {
    */
   async dataParallel(shards: number, fn: (exec: Exec, shard: number) => Promise<void>): Promise<void> {
     checkPositiveInt('Runtime.dataParallel', 'shards', shards);
-    if (typeof fn !== 'function') throw argTypeError('Runtime.dataParallel', 'fn', 'a function (exec, shard) => Promise', fn);
+    if (typeof fn !== 'function')
+      throw argTypeError('Runtime.dataParallel', 'fn', 'a function (exec, shard) => Promise', fn);
     this.checkOpen('dataParallel');
     await this.withShardGroups(shards, (run) => run(shards, fn));
   }
@@ -213,7 +222,10 @@ export class Runtime {
    * pays no Piscina round trip. `run(shards, fn)` inside behaves as dataParallel, shard s on
    * group s mod groups; ops on `exec` meanwhile run on the main team (its share of threads).
    */
-  async withShardGroups<T>(shards: number, body: (run: (shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) => Promise<T>): Promise<T> {
+  async withShardGroups<T>(
+    shards: number,
+    body: (run: (shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
     checkPositiveInt('Runtime.withShardGroups', 'shards', shards);
     this.checkOpen('withShardGroups');
     const groups = Math.min(shards, this.main.helpers + 1);
@@ -224,9 +236,11 @@ export class Runtime {
       checkPositiveInt('Runtime.withShardGroups run', 'shards', n);
       const execs: Exec[] = [this.main, ...teams];
       const used = Math.min(n, execs.length);
-      const results = await Promise.allSettled(execs.slice(0, used).map(async (exec, g) => {
-        for (let s = g; s < n; s += used) await fn(exec, s);
-      }));
+      const results = await Promise.allSettled(
+        execs.slice(0, used).map(async (exec, g) => {
+          for (let s = g; s < n; s += used) await fn(exec, s);
+        }),
+      );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     };
@@ -259,7 +273,8 @@ export class Runtime {
     checkPositiveInt('Runtime.withWorkerCalls', 'n', n);
     this.checkOpen('withWorkerCalls');
     const pool = this.pool;
-    const none: WorkerCall = () => Promise.reject(new Error('Runtime.withWorkerCalls: no worker thread is free to lend'));
+    const none: WorkerCall = () =>
+      Promise.reject(new Error('Runtime.withWorkerCalls: no worker thread is free to lend'));
     if (!pool) return body(none, 0);
     // The count is read where the release runs, after any reconfiguration queued before it.
     const lent = await this.serialize(async () => {
@@ -268,10 +283,16 @@ export class Runtime {
       return k;
     });
     try {
-      const call: WorkerCall = (module, fn, payload) => tracer
-        // Traced, the worker hands back its spans with the result.
-        ? pool.run({ type: 'call', module, fn, payload, trace: true } satisfies WorkerTask).then((r: TracedCallResult) => { absorbTrace(r.trace); return r.value; })
-        : pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask);
+      const call: WorkerCall = (module, fn, payload) =>
+        tracer
+          ? // Traced, the worker hands back its spans with the result.
+            pool
+              .run({ type: 'call', module, fn, payload, trace: true } satisfies WorkerTask)
+              .then((r: TracedCallResult) => {
+                absorbTrace(r.trace);
+                return r.value;
+              })
+          : pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask);
       return await body(lent === 0 ? none : call, lent);
     } finally {
       if (lent > 0) await this.serialize(() => this.main.addHelpers(lent));
@@ -309,7 +330,10 @@ export class Runtime {
 
   private serialize<T>(step: () => Promise<T>): Promise<T> {
     const next = this.reconfig.then(step);
-    this.reconfig = next.then(() => undefined, () => undefined);
+    this.reconfig = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 

@@ -92,7 +92,12 @@ export class Team implements Exec {
     if (bounds.length < 2) return;
     const parts = (): number => Math.min(bounds.length - 1, this.threads);
     const fault = plannedFault(name, parts, this.helpers);
-    if (fault) return this.run('faultInject', fault.args, Array.from({ length: fault.parts + 1 }, (_, i) => i));
+    if (fault)
+      return this.run(
+        'faultInject',
+        fault.args,
+        Array.from({ length: fault.parts + 1 }, (_, i) => i),
+      );
     await this.lock();
     try {
       this.noteExits();
@@ -103,7 +108,8 @@ export class Team implements Exec {
       this.unlock();
     }
     if (this.yieldInline && someBranchReady()) {
-      const tr = tracer, t0 = tr ? traceNow() : 0;
+      const tr = tracer,
+        t0 = tr ? traceNow() : 0;
       await new Promise<void>((r) => setImmediate(r));
       tr?.span('wait-sleep', 'yield to the event loop (forks)', t0);
     }
@@ -184,10 +190,15 @@ export class Team implements Exec {
     if (leaderError !== undefined) throw leaderError;
     const errorRank = Atomics.load(ctl, C.kErrorRank);
     if (errorRank !== 0) {
-      throw new WorkerError(`${kernelName(id)} failed on worker ${errorRank - 1}: ${C.readError(this.control)}`, kernelName(id), errorRank - 1);
+      throw new WorkerError(
+        `${kernelName(id)} failed on worker ${errorRank - 1}: ${C.readError(this.control)}`,
+        kernelName(id),
+        errorRank - 1,
+      );
     }
     for (const [r, err] of this.dead) {
-      if (r + lead < parts) throw new WorkerError(`${kernelName(id)}: worker ${r} died: ${err.message}`, kernelName(id), r);
+      if (r + lead < parts)
+        throw new WorkerError(`${kernelName(id)}: worker ${r} died: ${err.message}`, kernelName(id), r);
     }
   }
 

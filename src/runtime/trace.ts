@@ -133,11 +133,16 @@ export class Tracer {
   }
 
   private addGc(entries: readonly PerformanceEntry[], track: number): void {
-    for (const e of entries) this.push('gc', 'GC', track, (performance.timeOrigin + e.startTime) * 1000, e.duration * 1000);
+    for (const e of entries)
+      this.push('gc', 'GC', track, (performance.timeOrigin + e.startTime) * 1000, e.duration * 1000);
   }
 
   private push(cat: string, name: string, tid: number, ts: number, dur: number, args?: Record<string, unknown>): void {
-    this.events.push(args ? { name, cat, ph: 'X', ts, dur, pid: this.pid, tid, args } : { name, cat, ph: 'X', ts, dur, pid: this.pid, tid });
+    this.events.push(
+      args
+        ? { name, cat, ph: 'X', ts, dur, pid: this.pid, tid, args }
+        : { name, cat, ph: 'X', ts, dur, pid: this.pid, tid },
+    );
   }
 }
 
@@ -174,7 +179,13 @@ export function traceJson(events: readonly TraceEvent[], processName = 'graft'):
   const meta = new Map<string, TraceEvent>();
   for (const e of events) if (e.ph === 'M') meta.set(`${e.pid}:${e.tid}:${e.name}`, e);
   const pids = new Set(events.map((e) => e.pid));
-  const procs: TraceEvent[] = [...pids].map((pid) => ({ name: 'process_name', ph: 'M', pid, tid: 0, args: { name: processName } }));
+  const procs: TraceEvent[] = [...pids].map((pid) => ({
+    name: 'process_name',
+    ph: 'M',
+    pid,
+    tid: 0,
+    args: { name: processName },
+  }));
   const round = (x: number): number => Math.round(x * 1000) / 1000;
   const out = [...procs, ...meta.values(), ...spans.map((e) => ({ ...e, ts: round(e.ts! - t0), dur: round(e.dur!) }))];
   return `{"traceEvents":[\n${out.map((e) => JSON.stringify(e)).join(',\n')}\n],"displayTimeUnit":"ms"}\n`;
@@ -190,7 +201,8 @@ export function writeTrace(file: string, processName?: string): TraceEvent[] {
 /** Per track (by its name) and category: the total µs and the number of spans. */
 export function traceSummary(events: readonly TraceEvent[]): Map<string, Map<string, { us: number; n: number }>> {
   const names = new Map<string, string>();
-  for (const e of events) if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, String(e.args?.['name']));
+  for (const e of events)
+    if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, String(e.args?.['name']));
   const out = new Map<string, Map<string, { us: number; n: number }>>();
   for (const e of events) {
     if (e.ph !== 'X') continue;
@@ -211,8 +223,9 @@ export function formatTraceSummary(events: readonly TraceEvent[]): string {
   for (const [track, cats] of traceSummary(events)) {
     if (track.includes(': ')) continue; // virtual tracks overlap the thread's own: not shares of it
     const total = [...cats.values()].reduce((a, c) => a + c.us, 0);
-    const parts = [...cats.entries()].sort((a, b) => b[1].us - a[1].us)
-      .map(([cat, c]) => `${cat} ${(100 * c.us / total).toFixed(1)}% (${c.n})`);
+    const parts = [...cats.entries()]
+      .sort((a, b) => b[1].us - a[1].us)
+      .map(([cat, c]) => `${cat} ${((100 * c.us) / total).toFixed(1)}% (${c.n})`);
     lines.push(`${track}: ${(total / 1000).toFixed(1)} ms traced: ${parts.join(', ')}`);
   }
   return lines.join('\n');
@@ -225,15 +238,19 @@ export function formatTraceSummary(events: readonly TraceEvent[]): string {
 export function traceToFile(file: string | undefined): void {
   if (file === undefined) return;
   startTrace();
-  process.once('exit', () => { writeTrace(file); });
+  process.once('exit', () => {
+    writeTrace(file);
+  });
 }
 
 /** Wraps a heap's alloc and free in 'alloc' spans while this thread traces (the heap is left as it was when not). */
 export function traceHeap(heap: { alloc(bytes: number, what?: string): number; free(ptr: number): void }): void {
   if (!tracer) return;
-  const alloc = heap.alloc.bind(heap), free = heap.free.bind(heap);
+  const alloc = heap.alloc.bind(heap),
+    free = heap.free.bind(heap);
   heap.alloc = (bytes: number, what?: string): number => {
-    const tr = tracer, t0 = tr ? traceNow() : 0;
+    const tr = tracer,
+      t0 = tr ? traceNow() : 0;
     try {
       return alloc(bytes, what);
     } finally {
@@ -241,7 +258,8 @@ export function traceHeap(heap: { alloc(bytes: number, what?: string): number; f
     }
   };
   heap.free = (ptr: number): void => {
-    const tr = tracer, t0 = tr ? traceNow() : 0;
+    const tr = tracer,
+      t0 = tr ? traceNow() : 0;
     try {
       free(ptr);
     } finally {
@@ -251,7 +269,13 @@ export function traceHeap(heap: { alloc(bytes: number, what?: string): number; f
 }
 
 /** Runs `body` as a span on virtual track `k` of this thread (a step, a shard, a trial); just `body()` when not tracing. */
-export async function traceTrack<T>(k: number, trackName: string, name: string, body: () => Promise<T>, args?: Record<string, unknown>): Promise<T> {
+export async function traceTrack<T>(
+  k: number,
+  trackName: string,
+  name: string,
+  body: () => Promise<T>,
+  args?: Record<string, unknown>,
+): Promise<T> {
   const tr = tracer;
   if (!tr) return body();
   const t0 = traceNow();

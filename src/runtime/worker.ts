@@ -39,10 +39,16 @@ process.on('exit', (code) => {
 
 export default function handle(task: WorkerTask): ServeResult | PingResult | Promise<unknown> {
   switch (task.type) {
-    case 'serve': return serve(task.control, task.rank);
-    case 'ping': return { type: 'pong', threadId, backend: kernels().kind };
-    case 'call': return task.trace ? tracedCall(task.module, task.fn, task.payload) : callExport(task.module, task.fn, task.payload);
-    default: throw new TypeError(`graft worker: unknown task ${JSON.stringify(task)}`);
+    case 'serve':
+      return serve(task.control, task.rank);
+    case 'ping':
+      return { type: 'pong', threadId, backend: kernels().kind };
+    case 'call':
+      return task.trace
+        ? tracedCall(task.module, task.fn, task.payload)
+        : callExport(task.module, task.fn, task.payload);
+    default:
+      throw new TypeError(`graft worker: unknown task ${JSON.stringify(task)}`);
   }
 }
 
@@ -152,7 +158,10 @@ function serve(control: SharedArrayBuffer, rank: number): ServeResult {
     if (part >= parts) continue;
     // The leader started or stopped a trace mid-serve (a stopped one's events are not wanted).
     if ((ctl[C.kTrace] !== 0) !== (tr !== null)) {
-      if (tr) { stopTrace(); tr = null; } else tr = startTrace();
+      if (tr) {
+        stopTrace();
+        tr = null;
+      } else tr = startTrace();
     }
     runningKernel = kernel;
     let t = tr ? traceNow() : 0;

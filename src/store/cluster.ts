@@ -15,7 +15,8 @@ import { bfsPartsOfCsr } from '../graph/partition.js';
  */
 export function bfsPartitionCsr(g: CsrGraph, parts: number): Int32Array {
   const n = g.rowPtr.length - 1;
-  if (!Number.isInteger(parts) || parts < 1 || parts > n) throw argRangeError('bfsPartitionCsr', 'parts', `an integer in [1, ${n}]`, parts);
+  if (!Number.isInteger(parts) || parts < 1 || parts > n)
+    throw argRangeError('bfsPartitionCsr', 'parts', `an integer in [1, ${n}]`, parts);
   return bfsPartsOfCsr(g.rowPtr, g.colIdx, parts);
 }
 
@@ -48,12 +49,19 @@ export class ClusterSampler {
   private readonly partStart: Int32Array;
   private readonly local: Int32Array;
 
-  constructor(readonly graph: CsrGraph, readonly options: ClusterSamplerOptions) {
-    const n = graph.rowPtr.length - 1, P = options.parts;
-    if (!Number.isInteger(P) || P < 1 || P > n) throw argRangeError('ClusterSampler', 'options.parts', `an integer in [1, ${n}]`, P);
-    if (!Number.isInteger(options.partsPerBatch) || options.partsPerBatch < 1 || options.partsPerBatch > P) throw argRangeError('ClusterSampler', 'options.partsPerBatch', `an integer in [1, ${P}]`, options.partsPerBatch);
+  constructor(
+    readonly graph: CsrGraph,
+    readonly options: ClusterSamplerOptions,
+  ) {
+    const n = graph.rowPtr.length - 1,
+      P = options.parts;
+    if (!Number.isInteger(P) || P < 1 || P > n)
+      throw argRangeError('ClusterSampler', 'options.parts', `an integer in [1, ${n}]`, P);
+    if (!Number.isInteger(options.partsPerBatch) || options.partsPerBatch < 1 || options.partsPerBatch > P)
+      throw argRangeError('ClusterSampler', 'options.partsPerBatch', `an integer in [1, ${P}]`, options.partsPerBatch);
     this.partOf = options.partOf ?? bfsPartitionCsr(graph, P);
-    if (this.partOf.length !== n) throw argRangeError('ClusterSampler', 'options.partOf', `${n} entries`, this.partOf.length);
+    if (this.partOf.length !== n)
+      throw argRangeError('ClusterSampler', 'options.partOf', `${n} entries`, this.partOf.length);
     this.partStart = new Int32Array(P + 1);
     for (let v = 0; v < n; v++) {
       const p = this.partOf[v]!;
@@ -70,11 +78,18 @@ export class ClusterSampler {
 
   /** The parts of batch `b` of `epoch`. */
   parts(epoch: number, b: number): Int32Array {
-    if (!Number.isInteger(b) || b < 0 || b >= this.numBatches) throw argRangeError('ClusterSampler.parts', 'b', `a batch index in [0, ${this.numBatches})`, b);
-    const P = this.options.parts, order = Int32Array.from({ length: P }, (_, i) => i);
+    if (!Number.isInteger(b) || b < 0 || b >= this.numBatches)
+      throw argRangeError('ClusterSampler.parts', 'b', `a batch index in [0, ${this.numBatches})`, b);
+    const P = this.options.parts,
+      order = Int32Array.from({ length: P }, (_, i) => i);
     if (this.options.shuffle !== false) {
       const r = batchRng(this.options.seed ?? 0, epoch, -1);
-      for (let i = P - 1; i > 0; i--) { const j = Math.floor(r.next() * (i + 1)); const t = order[i]!; order[i] = order[j]!; order[j] = t; }
+      for (let i = P - 1; i > 0; i--) {
+        const j = Math.floor(r.next() * (i + 1));
+        const t = order[i]!;
+        order[i] = order[j]!;
+        order[j] = t;
+      }
     }
     const k = this.options.partsPerBatch;
     return order.slice(b * k, (b + 1) * k);
@@ -87,10 +102,16 @@ export class ClusterSampler {
     for (const p of chosen) count += this.partStart[p + 1]! - this.partStart[p]!;
     const nodes = new Int32Array(count);
     let at = 0;
-    for (const p of chosen) { nodes.set(this.members.subarray(this.partStart[p]!, this.partStart[p + 1]!), at); at += this.partStart[p + 1]! - this.partStart[p]!; }
+    for (const p of chosen) {
+      nodes.set(this.members.subarray(this.partStart[p]!, this.partStart[p + 1]!), at);
+      at += this.partStart[p + 1]! - this.partStart[p]!;
+    }
     nodes.sort();
-    const local = this.local, g = this.graph;
-    nodes.forEach((v, i) => { local[v] = i; });
+    const local = this.local,
+      g = this.graph;
+    nodes.forEach((v, i) => {
+      local[v] = i;
+    });
     try {
       const rowPtr = new Int32Array(count + 1);
       for (let t = 0; t < count; t++) {
@@ -99,12 +120,17 @@ export class ClusterSampler {
         for (let p = g.rowPtr[v]!; p < g.rowPtr[v + 1]!; p++) if (local[g.colIdx[p]!]! >= 0) d++;
         rowPtr[t + 1] = rowPtr[t]! + d;
       }
-      const m = rowPtr[count]!, colIdx = new Int32Array(m), edgeIds = new Float64Array(m);
+      const m = rowPtr[count]!,
+        colIdx = new Int32Array(m),
+        edgeIds = new Float64Array(m);
       for (let t = 0, e = 0; t < count; t++) {
         const v = nodes[t]!;
         for (let p = g.rowPtr[v]!; p < g.rowPtr[v + 1]!; p++) {
           const lu = local[g.colIdx[p]!]!;
-          if (lu >= 0) { colIdx[e] = lu; edgeIds[e++] = p; }
+          if (lu >= 0) {
+            colIdx[e] = lu;
+            edgeIds[e++] = p;
+          }
         }
       }
       return { nodes, batchSize: count, numSampledNodes: [count], numSampledEdges: [m], rowPtr, colIdx, edgeIds };

@@ -26,11 +26,15 @@ export function csrFromEdges(n: number, edges: EdgeStream, opts: { symmetric: bo
   const deg = new Int32Array(n);
   let selfLoops = 0;
   const check = (a: number, b: number): void => {
-    if (!(a >= 0 && a < n && b >= 0 && b < n)) throw new GraftError(`csrFromEdges: edge (${a}, ${b}) has an end outside [0, ${n})`);
+    if (!(a >= 0 && a < n && b >= 0 && b < n))
+      throw new GraftError(`csrFromEdges: edge (${a}, ${b}) has an end outside [0, ${n})`);
   };
   edges((a, b) => {
     check(a, b);
-    if (a === b) { selfLoops++; return; }
+    if (a === b) {
+      selfLoops++;
+      return;
+    }
     deg[b]!++;
     if (opts.symmetric) deg[a]!++;
   });
@@ -41,7 +45,10 @@ export function csrFromEdges(n: number, edges: EdgeStream, opts: { symmetric: bo
   const colIdx = new Int32Array(total);
   const fill = new Float64Array(starts.subarray(0, n));
   edges((a, b) => {
-    if (a === b) { selfLoops++; return; }
+    if (a === b) {
+      selfLoops++;
+      return;
+    }
     colIdx[fill[b]!++] = a;
     if (opts.symmetric) colIdx[fill[a]!++] = b;
   });
@@ -49,16 +56,23 @@ export function csrFromEdges(n: number, edges: EdgeStream, opts: { symmetric: bo
   const rowPtr = new Float64Array(n + 1);
   let w = 0;
   for (let v = 0; v < n; v++) {
-    const a = starts[v]!, b = starts[v + 1]!;
+    const a = starts[v]!,
+      b = starts[v + 1]!;
     if (b - a > 1) colIdx.subarray(a, b).sort();
     for (let p = a; p < b; p++) if (p === a || colIdx[p] !== colIdx[p - 1]) colIdx[w++] = colIdx[p]!;
     rowPtr[v + 1] = w;
   }
   const out = w === total ? colIdx : colIdx.subarray(0, w); // a view: no second copy of a large array
-  return { rowPtr: w <= 0x7fffffff ? Int32Array.from(rowPtr) : rowPtr, colIdx: out, dropped: { selfLoops, duplicates: total - w } };
+  return {
+    rowPtr: w <= 0x7fffffff ? Int32Array.from(rowPtr) : rowPtr,
+    colIdx: out,
+    dropped: { selfLoops, duplicates: total - w },
+  };
 }
 
 /** An edge stream over arrays. */
 export function arrayEdges(src: ArrayLike<number>, dst: ArrayLike<number>): EdgeStream {
-  return (emit) => { for (let e = 0; e < src.length; e++) emit(src[e]!, dst[e]!); };
+  return (emit) => {
+    for (let e = 0; e < src.length; e++) emit(src[e]!, dst[e]!);
+  };
 }

@@ -30,7 +30,12 @@ export type StoreDType = 'int32' | 'int64' | 'float32' | 'uint8';
 const DTYPE_BYTES: Record<StoreDType, number> = { int32: 4, int64: 8, float32: 4, uint8: 1 };
 
 /** One array of a store: its dtype, shape, and byte offset and length in the file. */
-export interface StoreArrayEntry { dtype: StoreDType; shape: number[]; offset: number; bytes: number }
+export interface StoreArrayEntry {
+  dtype: StoreDType;
+  shape: number[];
+  offset: number;
+  bytes: number;
+}
 
 /** The JSON header of a .graftstore file: format version, counts, whether the graph is symmetric, the file size, metadata, and each array's dtype, shape and byte range. */
 export interface StoreHeader {
@@ -82,7 +87,10 @@ export class StoreWriter {
   private readonly arrays: Record<string, StoreArrayEntry> = {};
 
   /** `headerReserve`: bytes kept for the JSON header, which is written last. */
-  constructor(readonly file: string, readonly headerReserve = 64 * 1024) {
+  constructor(
+    readonly file: string,
+    readonly headerReserve = 64 * 1024,
+  ) {
     checkHost('StoreWriter');
     this.tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${threadId}.tmp`);
     this.fd = openSync(this.tmp, 'w');
@@ -108,14 +116,23 @@ export class StoreWriter {
   end(shape: number[]): void {
     const c = this.current;
     if (!c) throw new GraftError('StoreWriter.end: no array begun');
-    const bytes = this.at - c.offset, want = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[c.dtype];
-    if (bytes !== want) throw new GraftError(`StoreWriter.end: array '${c.name}' has ${bytes} bytes, shape [${shape.join(', ')}] of ${c.dtype} needs ${want}`);
+    const bytes = this.at - c.offset,
+      want = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[c.dtype];
+    if (bytes !== want)
+      throw new GraftError(
+        `StoreWriter.end: array '${c.name}' has ${bytes} bytes, shape [${shape.join(', ')}] of ${c.dtype} needs ${want}`,
+      );
     this.arrays[c.name] = { dtype: c.dtype, shape, offset: c.offset, bytes };
     this.current = null;
   }
 
   /** A whole array in one call. */
-  array(name: string, dtype: StoreDType, data: ArrayBufferView, shape: number[] = [data.byteLength / DTYPE_BYTES[dtype]]): void {
+  array(
+    name: string,
+    dtype: StoreDType,
+    data: ArrayBufferView,
+    shape: number[] = [data.byteLength / DTYPE_BYTES[dtype]],
+  ): void {
     this.begin(name, dtype);
     this.write(data);
     this.end(shape);
@@ -124,10 +141,20 @@ export class StoreWriter {
   /** Writes the header, syncs, and renames the temp file over the target. */
   finish(head: Omit<StoreHeader, 'format' | 'version' | 'fileBytes' | 'arrays'>): StoreHeader {
     if (this.current) throw new GraftError(`StoreWriter.finish: array '${this.current.name}' is not ended`);
-    for (const k of REQUIRED_ARRAYS) if (!(k in this.arrays)) throw new GraftError(`StoreWriter.finish: array '${k}' was never written`);
-    const header: StoreHeader = { format: 'graftstore', version: STORE_VERSION, ...head, fileBytes: this.at, arrays: this.arrays };
+    for (const k of REQUIRED_ARRAYS)
+      if (!(k in this.arrays)) throw new GraftError(`StoreWriter.finish: array '${k}' was never written`);
+    const header: StoreHeader = {
+      format: 'graftstore',
+      version: STORE_VERSION,
+      ...head,
+      fileBytes: this.at,
+      arrays: this.arrays,
+    };
     const json = Buffer.from(JSON.stringify(header));
-    if (json.length > this.headerReserve) throw new GraftError(`StoreWriter.finish: the header needs ${json.length} bytes, ${this.headerReserve} were reserved`);
+    if (json.length > this.headerReserve)
+      throw new GraftError(
+        `StoreWriter.finish: the header needs ${json.length} bytes, ${this.headerReserve} were reserved`,
+      );
     const pre = Buffer.alloc(PREAMBLE + this.headerReserve, 0x20);
     pre.write(STORE_MAGIC, 0, 'latin1');
     pre.writeBigUInt64LE(BigInt(this.headerReserve), 8);
@@ -142,7 +169,11 @@ export class StoreWriter {
     renameSync(this.tmp, this.file);
     try {
       const dfd = openSync(dirname(this.file), 'r');
-      try { fsyncSync(dfd); } finally { closeSync(dfd); }
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
     } catch {
       // Some filesystems refuse fsync on folders; the rename itself is atomic.
     }
@@ -151,11 +182,16 @@ export class StoreWriter {
 
   /** Gives up: closes and removes the temp file. Safe to call twice, or after finish. */
   abort(): void {
-    if (this.fd >= 0) { closeSync(this.fd); this.fd = -1; rmSync(this.tmp, { force: true }); }
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+      rmSync(this.tmp, { force: true });
+    }
   }
 
   private put(b: Uint8Array, position: number): void {
-    for (let done = 0; done < b.length;) done += writeSync(this.fd, b, done, Math.min(IO_CHUNK, b.length - done), position + done);
+    for (let done = 0; done < b.length; )
+      done += writeSync(this.fd, b, done, Math.min(IO_CHUNK, b.length - done), position + done);
   }
 }
 
@@ -166,14 +202,17 @@ function align(x: number): number {
 /** A damaged or foreign store: one line naming the file. */
 export class StoreError extends GraftError {
   override name = 'StoreError';
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
   }
 }
 
 /** Reads `bytes` bytes at file offset `position` into `into` (a view over any typed array). */
 function readInto(fd: number, into: Uint8Array, position: number, file: string): void {
-  for (let done = 0; done < into.length;) {
+  for (let done = 0; done < into.length; ) {
     const got = readSync(fd, into, done, Math.min(IO_CHUNK, into.length - done), position + done);
     if (got === 0) throw new StoreError(file, `truncated: ended at byte ${position + done} inside an array`);
     done += got;
@@ -192,12 +231,18 @@ export function readStoreHeader(file: string, fd?: number): StoreHeader {
   }
   try {
     const size = fstatSync(f).size;
-    if (size < PREAMBLE) throw new StoreError(file, `not a graph store (${size} bytes, shorter than the ${PREAMBLE}-byte preamble)`);
+    if (size < PREAMBLE)
+      throw new StoreError(file, `not a graph store (${size} bytes, shorter than the ${PREAMBLE}-byte preamble)`);
     const pre = Buffer.alloc(PREAMBLE);
     readInto(f, pre, 0, file);
-    if (pre.toString('latin1', 0, 8) !== STORE_MAGIC) throw new StoreError(file, `not a graph store (no ${STORE_MAGIC} magic; make one with graft prepare)`);
+    if (pre.toString('latin1', 0, 8) !== STORE_MAGIC)
+      throw new StoreError(file, `not a graph store (no ${STORE_MAGIC} magic; make one with graft prepare)`);
     const len = pre.readBigUInt64LE(8);
-    if (len > BigInt(size - PREAMBLE)) throw new StoreError(file, `truncated: the header is ${len} bytes, the file has ${size - PREAMBLE} after the preamble`);
+    if (len > BigInt(size - PREAMBLE))
+      throw new StoreError(
+        file,
+        `truncated: the header is ${len} bytes, the file has ${size - PREAMBLE} after the preamble`,
+      );
     const text = Buffer.alloc(Number(len));
     readInto(f, text, PREAMBLE, file);
     let h: StoreHeader;
@@ -214,31 +259,56 @@ export function readStoreHeader(file: string, fd?: number): StoreHeader {
 }
 
 function checkHeader(file: string, h: StoreHeader, size: number, dataStart: number): void {
-  const bad = (what: string): never => { throw new StoreError(file, `damaged header: ${what}`); };
+  const bad = (what: string): never => {
+    throw new StoreError(file, `damaged header: ${what}`);
+  };
   if (typeof h !== 'object' || h === null || h.format !== 'graftstore') bad(`'format' is not "graftstore"`);
-  if (h.version !== STORE_VERSION) throw new StoreError(file, `format version ${JSON.stringify(h.version)}; this Graft reads version ${STORE_VERSION} (rebuild it with graft prepare)`);
+  if (h.version !== STORE_VERSION)
+    throw new StoreError(
+      file,
+      `format version ${JSON.stringify(h.version)}; this Graft reads version ${STORE_VERSION} (rebuild it with graft prepare)`,
+    );
   for (const k of ['numNodes', 'numEdges', 'numFeatures', 'numClasses', 'fileBytes'] as const) {
     if (!Number.isSafeInteger(h[k]) || h[k] < 0) bad(`'${k}' is ${JSON.stringify(h[k])}, not a count`);
   }
-  if (size < h.fileBytes) throw new StoreError(file, `truncated: the header says ${h.fileBytes} bytes, the file has ${size}`);
-  if (size > h.fileBytes) throw new StoreError(file, `damaged: ${size - h.fileBytes} bytes more than the header's ${h.fileBytes}`);
+  if (size < h.fileBytes)
+    throw new StoreError(file, `truncated: the header says ${h.fileBytes} bytes, the file has ${size}`);
+  if (size > h.fileBytes)
+    throw new StoreError(file, `damaged: ${size - h.fileBytes} bytes more than the header's ${h.fileBytes}`);
   if (typeof h.arrays !== 'object' || h.arrays === null) bad(`no 'arrays'`);
-  const n = h.numNodes, want: Record<string, [StoreDType[], number[] | null]> = {
-    rowPtr: [['int32', 'int64'], [n + 1]], colIdx: [['int32'], [h.numEdges]], features: [['float32'], [n, h.numFeatures]],
-    labels: [['int32'], [n]], train: [['int32'], null], val: [['int32'], null], test: [['int32'], null],
-    idOffsets: [['int32', 'int64'], [n + 1]], idBytes: [['uint8'], null],
-  };
+  const n = h.numNodes,
+    want: Record<string, [StoreDType[], number[] | null]> = {
+      rowPtr: [['int32', 'int64'], [n + 1]],
+      colIdx: [['int32'], [h.numEdges]],
+      features: [['float32'], [n, h.numFeatures]],
+      labels: [['int32'], [n]],
+      train: [['int32'], null],
+      val: [['int32'], null],
+      test: [['int32'], null],
+      idOffsets: [['int32', 'int64'], [n + 1]],
+      idBytes: [['uint8'], null],
+    };
   for (const k of REQUIRED_ARRAYS) if (!(k in h.arrays)) bad(`array '${k}' is missing`);
-  if (('idOffsets' in h.arrays) !== ('idBytes' in h.arrays)) bad(`'idOffsets' and 'idBytes' go together`);
+  if ('idOffsets' in h.arrays !== 'idBytes' in h.arrays) bad(`'idOffsets' and 'idBytes' go together`);
   for (const [k, a] of Object.entries(h.arrays)) {
     const spec = want[k];
     if (!spec) bad(`unknown array '${k}'`);
     const [dtypes, shape] = spec!;
-    if (!dtypes.includes(a.dtype)) bad(`array '${k}' has dtype ${JSON.stringify(a.dtype)}, expected ${dtypes.join(' or ')}`);
-    if (!Array.isArray(a.shape) || !a.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`array '${k}' has shape ${JSON.stringify(a.shape)}`);
-    if (shape && a.shape.join(',') !== shape.join(',')) bad(`array '${k}' has shape [${a.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    if (a.bytes !== a.shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[a.dtype]) bad(`array '${k}' has ${a.bytes} bytes for shape [${a.shape.join(', ')}] of ${a.dtype}`);
-    if (!Number.isSafeInteger(a.offset) || a.offset < dataStart || a.offset % ALIGN !== 0 || a.offset + a.bytes > h.fileBytes) bad(`array '${k}' lies at bytes ${a.offset}..${a.offset + a.bytes}, outside the data`);
+    if (!dtypes.includes(a.dtype))
+      bad(`array '${k}' has dtype ${JSON.stringify(a.dtype)}, expected ${dtypes.join(' or ')}`);
+    if (!Array.isArray(a.shape) || !a.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      bad(`array '${k}' has shape ${JSON.stringify(a.shape)}`);
+    if (shape && a.shape.join(',') !== shape.join(','))
+      bad(`array '${k}' has shape [${a.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    if (a.bytes !== a.shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[a.dtype])
+      bad(`array '${k}' has ${a.bytes} bytes for shape [${a.shape.join(', ')}] of ${a.dtype}`);
+    if (
+      !Number.isSafeInteger(a.offset) ||
+      a.offset < dataStart ||
+      a.offset % ALIGN !== 0 ||
+      a.offset + a.bytes > h.fileBytes
+    )
+      bad(`array '${k}' lies at bytes ${a.offset}..${a.offset + a.bytes}, outside the data`);
   }
 }
 
@@ -264,13 +334,23 @@ export class GraphStore {
   private readonly idOffsets: Int32Array | Float64Array | null;
   private readonly idBytes: Uint8Array | null;
 
-  private constructor(readonly file: string, readonly header: StoreHeader, fd: number, source: FeatureSource, private readonly windowBytes: number) {
+  private constructor(
+    readonly file: string,
+    readonly header: StoreHeader,
+    fd: number,
+    source: FeatureSource,
+    private readonly windowBytes: number,
+  ) {
     this.fd = fd;
     const a = header.arrays;
     this.rowPtr = this.offsets('rowPtr');
     this.colIdx = this.read('colIdx', Int32Array);
     this.labels = this.read('labels', Int32Array);
-    this.split = { train: this.read('train', Int32Array), val: this.read('val', Int32Array), test: this.read('test', Int32Array) };
+    this.split = {
+      train: this.read('train', Int32Array),
+      val: this.read('val', Int32Array),
+      test: this.read('test', Int32Array),
+    };
     this.features = source === 'memory' ? this.read('features', Float32Array) : null;
     this.idOffsets = a['idOffsets'] ? this.offsets('idOffsets') : null;
     this.idBytes = a['idBytes'] ? this.read('idBytes', Uint8Array) : null;
@@ -305,18 +385,30 @@ export class GraphStore {
   }
 
   /** The number of nodes. */
-  get numNodes(): number { return this.header.numNodes; }
+  get numNodes(): number {
+    return this.header.numNodes;
+  }
   /** The number of adjacency entries (directed; an undirected edge counts twice). */
-  get numEdges(): number { return this.header.numEdges; }
+  get numEdges(): number {
+    return this.header.numEdges;
+  }
   /** The number of features per node. */
-  get numFeatures(): number { return this.header.numFeatures; }
+  get numFeatures(): number {
+    return this.header.numFeatures;
+  }
   /** The number of classes of the node labels. */
-  get numClasses(): number { return this.header.numClasses; }
+  get numClasses(): number {
+    return this.header.numClasses;
+  }
 
   /** Node i's string id (its index when the store has no ids). */
   id(i: number): string {
     if (!this.idOffsets || !this.idBytes) return String(i);
-    return Buffer.from(this.idBytes.buffer, this.idBytes.byteOffset + this.idOffsets[i]!, this.idOffsets[i + 1]! - this.idOffsets[i]!).toString('utf8');
+    return Buffer.from(
+      this.idBytes.buffer,
+      this.idBytes.byteOffset + this.idOffsets[i]!,
+      this.idOffsets[i + 1]! - this.idOffsets[i]!,
+    ).toString('utf8');
   }
 
   /** The in-degree of node v (its CSR row length). */
@@ -331,51 +423,70 @@ export class GraphStore {
    * in windows of nearby rows (one readSync per window; `windowBytes` at open, 4 MiB by default).
    */
   gatherFeatures(nodes: ArrayLike<number>, out = new Float32Array(nodes.length * this.numFeatures)): Float32Array {
-    const f = this.numFeatures, n = this.numNodes;
-    if (out.length < nodes.length * f) throw new GraftError(`GraphStore.gatherFeatures: argument 'out' holds ${out.length} floats, ${nodes.length} rows of ${f} need ${nodes.length * f}`);
+    const f = this.numFeatures,
+      n = this.numNodes;
+    if (out.length < nodes.length * f)
+      throw new GraftError(
+        `GraphStore.gatherFeatures: argument 'out' holds ${out.length} floats, ${nodes.length} rows of ${f} need ${nodes.length * f}`,
+      );
     for (let i = 0; i < nodes.length; i++) {
       const v = nodes[i]!;
-      if (!(v >= 0 && v < n && Number.isInteger(v))) throw new RangeError(`GraphStore.gatherFeatures: nodes[${i}] = ${v} is not a node index in [0, ${n})`);
+      if (!(v >= 0 && v < n && Number.isInteger(v)))
+        throw new RangeError(`GraphStore.gatherFeatures: nodes[${i}] = ${v} is not a node index in [0, ${n})`);
     }
     if (this.features) {
       // A plain loop: a subarray per row would allocate an object per row of a 700k-row batch.
       const x = this.features;
-      for (let i = 0; i < nodes.length; i++) for (let j = 0, a = nodes[i]! * f, b = i * f; j < f; j++) out[b + j] = x[a + j]!;
+      for (let i = 0; i < nodes.length; i++)
+        for (let j = 0, a = nodes[i]! * f, b = i * f; j < f; j++) out[b + j] = x[a + j]!;
       return out;
     }
     if (this.fd < 0) throw new GraftError(`GraphStore.gatherFeatures: ${this.file} is closed`);
     // Rows in ascending node order, read in windows of nearby rows (a gap of more than
     // `gapRows` starts a new window): a sampled batch touches a large share of a graph's
     // rows, and one readSync per row costs more in system calls than reading the gaps.
-    const m = nodes.length, row = f * 4, base = this.header.arrays['features']!.offset;
+    const m = nodes.length,
+      row = f * 4,
+      base = this.header.arrays['features']!.offset;
     const keys = new Float64Array(m);
     const packed = n * m < 2 ** 53;
     for (let i = 0; i < m; i++) keys[i] = packed ? nodes[i]! * m + i : i;
-    if (packed) keys.sort(); else keys.sort((a, b) => nodes[a]! - nodes[b]! || a - b);
+    if (packed) keys.sort();
+    else keys.sort((a, b) => nodes[a]! - nodes[b]! || a - b);
     const nodeOf = (k: number): number => (packed ? (keys[k]! - (keys[k]! % m)) / m : nodes[keys[k]!]!); // exact: no rounding in the division
     const posOf = (k: number): number => (packed ? keys[k]! % m : keys[k]!);
-    const windowRows = Math.max(1, Math.floor(this.windowBytes / row)), gapRows = Math.max(1, Math.floor(windowRows / 64));
+    const windowRows = Math.max(1, Math.floor(this.windowBytes / row)),
+      gapRows = Math.max(1, Math.floor(windowRows / 64));
     const stage = new Float32Array(windowRows * f);
-    for (let k = 0; k < m;) {
+    for (let k = 0; k < m; ) {
       const first = nodeOf(k);
-      let last = first, j = k + 1;
+      let last = first,
+        j = k + 1;
       while (j < m) {
         const v = nodeOf(j);
         if (v - first >= windowRows || v - last > gapRows) break;
-        last = v; j++;
+        last = v;
+        j++;
       }
       readInto(this.fd, bytesOf(stage.subarray(0, (last - first + 1) * f)), base + first * row, this.file);
-      for (; k < j; k++) for (let q = 0, a = (nodeOf(k) - first) * f, b = posOf(k) * f; q < f; q++) out[b + q] = stage[a + q]!;
+      for (; k < j; k++)
+        for (let q = 0, a = (nodeOf(k) - first) * f, b = posOf(k) * f; q < f; q++) out[b + q] = stage[a + q]!;
     }
     return out;
   }
 
   /** Closes the file (a store opened with features in memory is closed already). */
   close(): void {
-    if (this.fd >= 0) { closeSync(this.fd); this.fd = -1; }
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+    }
   }
 
-  private read<T extends Int32Array | Float32Array | Uint8Array>(name: string, ctor: { new (n: number): T; BYTES_PER_ELEMENT: number }): T {
+  private read<T extends Int32Array | Float32Array | Uint8Array>(
+    name: string,
+    ctor: { new (n: number): T; BYTES_PER_ELEMENT: number },
+  ): T {
     const a = this.header.arrays[name]!;
     const out = new ctor(a.bytes / ctor.BYTES_PER_ELEMENT);
     readInto(this.fd, bytesOf(out), a.offset, this.file);
@@ -390,29 +501,38 @@ export class GraphStore {
     readInto(this.fd, bytesOf(big), a.offset, this.file);
     const out = new Float64Array(big.length);
     for (let i = 0; i < big.length; i++) {
-      if (big[i]! > 9007199254740991n || big[i]! < 0n) throw new StoreError(this.file, `damaged: ${name}[${i}] = ${big[i]} is not an offset`);
+      if (big[i]! > 9007199254740991n || big[i]! < 0n)
+        throw new StoreError(this.file, `damaged: ${name}[${i}] = ${big[i]} is not an offset`);
       out[i] = Number(big[i]!);
     }
     return out;
   }
 
   private validate(): void {
-    const h = this.header, n = h.numNodes, file = this.file;
-    const bad = (what: string): never => { throw new StoreError(file, `damaged: ${what}`); };
+    const h = this.header,
+      n = h.numNodes,
+      file = this.file;
+    const bad = (what: string): never => {
+      throw new StoreError(file, `damaged: ${what}`);
+    };
     const p = this.rowPtr;
     if (p[0] !== 0 || p[n] !== h.numEdges) bad(`rowPtr runs ${p[0]}..${p[n]}, expected 0..${h.numEdges}`);
     for (let v = 0; v < n; v++) if (p[v + 1]! < p[v]!) bad(`rowPtr decreases at node ${v}`);
     const c = this.colIdx;
-    for (let e = 0; e < c.length; e++) if (!(c[e]! >= 0 && c[e]! < n)) bad(`colIdx[${e}] = ${c[e]} is not a node index in [0, ${n})`);
+    for (let e = 0; e < c.length; e++)
+      if (!(c[e]! >= 0 && c[e]! < n)) bad(`colIdx[${e}] = ${c[e]} is not a node index in [0, ${n})`);
     const l = this.labels;
-    for (let v = 0; v < n; v++) if (!(l[v]! >= -1 && l[v]! < h.numClasses)) bad(`labels[${v}] = ${l[v]} is not a class in [-1, ${h.numClasses})`);
+    for (let v = 0; v < n; v++)
+      if (!(l[v]! >= -1 && l[v]! < h.numClasses)) bad(`labels[${v}] = ${l[v]} is not a class in [-1, ${h.numClasses})`);
     for (const k of ['train', 'val', 'test'] as const) {
       const s = this.split[k];
-      for (let i = 0; i < s.length; i++) if (!(s[i]! >= 0 && s[i]! < n)) bad(`${k}[${i}] = ${s[i]} is not a node index in [0, ${n})`);
+      for (let i = 0; i < s.length; i++)
+        if (!(s[i]! >= 0 && s[i]! < n)) bad(`${k}[${i}] = ${s[i]} is not a node index in [0, ${n})`);
     }
     if (this.idOffsets && this.idBytes) {
       const o = this.idOffsets;
-      if (o[0] !== 0 || o[n] !== this.idBytes.length) bad(`idOffsets run ${o[0]}..${o[n]}, expected 0..${this.idBytes.length}`);
+      if (o[0] !== 0 || o[n] !== this.idBytes.length)
+        bad(`idOffsets run ${o[0]}..${o[n]}, expected 0..${this.idBytes.length}`);
       for (let v = 0; v < n; v++) if (o[v + 1]! < o[v]!) bad(`idOffsets decrease at node ${v}`);
     }
   }
@@ -449,8 +569,12 @@ export interface StoreContents {
  * dtype (int64 is chosen by itself past 2^31 - 1 non-zeros; forcing it tests that path).
  */
 export function writeStore(file: string, g: StoreContents, opts: { offsets?: 'int32' | 'int64' } = {}): StoreHeader {
-  const n = g.rowPtr.length - 1, nnz = g.colIdx.length;
-  if (g.features.length !== n * g.numFeatures) throw new GraftError(`writeStore: features hold ${g.features.length} floats, ${n} nodes × ${g.numFeatures} need ${n * g.numFeatures}`);
+  const n = g.rowPtr.length - 1,
+    nnz = g.colIdx.length;
+  if (g.features.length !== n * g.numFeatures)
+    throw new GraftError(
+      `writeStore: features hold ${g.features.length} floats, ${n} nodes × ${g.numFeatures} need ${n * g.numFeatures}`,
+    );
   const w = new StoreWriter(file);
   try {
     const od = opts.offsets ?? offsetsDType(nnz);
@@ -462,12 +586,22 @@ export function writeStore(file: string, g: StoreContents, opts: { offsets?: 'in
     if (g.ids) {
       const parts = g.ids.map((s) => Buffer.from(s, 'utf8'));
       const offs = new Float64Array(n + 1);
-      parts.forEach((b, i) => { offs[i + 1] = offs[i]! + b.length; });
+      parts.forEach((b, i) => {
+        offs[i + 1] = offs[i]! + b.length;
+      });
       const idd = offsetsDType(offs[n]!);
       w.array('idOffsets', idd, encodeOffsets(offs, idd), [n + 1]);
       w.array('idBytes', 'uint8', Buffer.concat(parts));
     }
-    return w.finish({ name: g.name, numNodes: n, numEdges: nnz, numFeatures: g.numFeatures, numClasses: g.numClasses, symmetric: g.symmetric, metadata: g.metadata ?? {} });
+    return w.finish({
+      name: g.name,
+      numNodes: n,
+      numEdges: nnz,
+      numFeatures: g.numFeatures,
+      numClasses: g.numClasses,
+      symmetric: g.symmetric,
+      metadata: g.metadata ?? {},
+    });
   } catch (err) {
     w.abort();
     throw err;

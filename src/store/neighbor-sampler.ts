@@ -40,8 +40,10 @@ export interface SampledSubgraph {
 
 /** murmur3's 32-bit finalizer: a bijection that mixes every input bit into every output bit. */
 function mix32(h: number): number {
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
 
@@ -64,18 +66,29 @@ export function batchRng(seed: number, epoch: number, key: number): Rng {
 class Scratch {
   local: Int32Array;
   picked = new Int32Array(64);
-  constructor(n: number) { this.local = new Int32Array(n).fill(-1); }
+  constructor(n: number) {
+    this.local = new Int32Array(n).fill(-1);
+  }
 }
 
 /** A growable typed list (a batch's size is only known once it is sampled). */
 class Grow<T extends Int32Array | Float64Array> {
   length = 0;
-  constructor(public data: T, private readonly make: (n: number) => T) {}
+  constructor(
+    public data: T,
+    private readonly make: (n: number) => T,
+  ) {}
   push(x: number): void {
-    if (this.length === this.data.length) { const d = this.make(this.data.length * 2); d.set(this.data); this.data = d; }
+    if (this.length === this.data.length) {
+      const d = this.make(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
     this.data[this.length++] = x;
   }
-  take(): T { return this.data.slice(0, this.length) as T; }
+  take(): T {
+    return this.data.slice(0, this.length) as T;
+  }
 }
 
 /**
@@ -87,7 +100,13 @@ class Grow<T extends Int32Array | Float64Array> {
  *   const b = sampleNeighbors(store, Int32Array.of(4, 17), [15, 10], batchRng(0, 0, 0));
  *   const x = store.gatherFeatures(b.nodes);   // rows in local order
  */
-export function sampleNeighbors(g: CsrGraph, seeds: Int32Array, fanouts: readonly number[], rng: Rng, scratch?: { local: Int32Array; picked: Int32Array }): SampledSubgraph {
+export function sampleNeighbors(
+  g: CsrGraph,
+  seeds: Int32Array,
+  fanouts: readonly number[],
+  rng: Rng,
+  scratch?: { local: Int32Array; picked: Int32Array },
+): SampledSubgraph {
   const n = g.rowPtr.length - 1;
   checkFanouts('sampleNeighbors', fanouts);
   const s = scratch ?? new Scratch(n);
@@ -104,17 +123,25 @@ export function sampleNeighbors(g: CsrGraph, seeds: Int32Array, fanouts: readonl
       local[v] = nodes.length;
       nodes.push(v);
     }
-    const numSampledNodes = [seeds.length], numSampledEdges: number[] = [];
+    const numSampledNodes = [seeds.length],
+      numSampledEdges: number[] = [];
     let from = 0;
     for (const fanout of fanouts) {
-      const to = nodes.length, edgesBefore = cols.length;
+      const to = nodes.length,
+        edgesBefore = cols.length;
       for (let t = from; t < to; t++) {
-        const v = nodes.data[t]!, a = g.rowPtr[v]!, d = g.rowPtr[v + 1]! - a;
+        const v = nodes.data[t]!,
+          a = g.rowPtr[v]!,
+          d = g.rowPtr[v + 1]! - a;
         const add = (p: number): void => {
           const u = g.colIdx[p]!;
           let lu = local[u]!;
-          if (lu < 0) { lu = local[u] = nodes.length; nodes.push(u); }
-          cols.push(lu); eids.push(p);
+          if (lu < 0) {
+            lu = local[u] = nodes.length;
+            nodes.push(u);
+          }
+          cols.push(lu);
+          eids.push(p);
         };
         if (fanout < 0 || d <= fanout) {
           for (let p = a; p < a + d; p++) add(p);
@@ -128,9 +155,18 @@ export function sampleNeighbors(g: CsrGraph, seeds: Int32Array, fanouts: readonl
       numSampledEdges.push(cols.length - edgesBefore);
       from = to;
     }
-    const total = nodes.length, rowPtr = new Int32Array(total + 1);
+    const total = nodes.length,
+      rowPtr = new Int32Array(total + 1);
     for (let t = 0; t < total; t++) rowPtr[t + 1] = t < from ? rowEnd[t]! : cols.length;
-    return { nodes: nodes.take(), batchSize: seeds.length, numSampledNodes, numSampledEdges, rowPtr, colIdx: cols.take(), edgeIds: eids.take() };
+    return {
+      nodes: nodes.take(),
+      batchSize: seeds.length,
+      numSampledNodes,
+      numSampledEdges,
+      rowPtr,
+      colIdx: cols.take(),
+      edgeIds: eids.take(),
+    };
   } finally {
     for (let i = 0; i < nodes.length; i++) local[nodes.data[i]!] = -1;
   }
@@ -145,7 +181,11 @@ function pick(d: number, k: number, rng: Rng, s: { picked: Int32Array }): Int32A
     for (let j = d - k; j < d; j++) {
       const t = Math.floor(rng.next() * (j + 1));
       let taken = false;
-      for (let q = 0; q < m; q++) if (out[q] === t) { taken = true; break; }
+      for (let q = 0; q < m; q++)
+        if (out[q] === t) {
+          taken = true;
+          break;
+        }
       out[m++] = taken ? j : t;
     }
   } else {
@@ -154,15 +194,20 @@ function pick(d: number, k: number, rng: Rng, s: { picked: Int32Array }): Int32A
     for (let j = d - k; j < d; j++) {
       const t = Math.floor(rng.next() * (j + 1));
       const x = set.has(t) ? j : t;
-      set.add(x); out[m++] = x;
+      set.add(x);
+      out[m++] = x;
     }
   }
   return out.sort();
 }
 
 function checkFanouts(fn: string, fanouts: readonly number[]): void {
-  if (!Array.isArray(fanouts) || fanouts.length === 0) throw argTypeError(fn, 'fanouts', 'a non-empty list of integers (-1: all neighbours)', fanouts);
-  fanouts.forEach((k, i) => { if (!Number.isInteger(k) || k < -1 || k === 0) throw argRangeError(fn, `fanouts[${i}]`, 'a positive integer or -1 (all neighbours)', k); });
+  if (!Array.isArray(fanouts) || fanouts.length === 0)
+    throw argTypeError(fn, 'fanouts', 'a non-empty list of integers (-1: all neighbours)', fanouts);
+  fanouts.forEach((k, i) => {
+    if (!Number.isInteger(k) || k < -1 || k === 0)
+      throw argRangeError(fn, `fanouts[${i}]`, 'a positive integer or -1 (all neighbours)', k);
+  });
 }
 
 /** A neighbour sampler's settings: fanouts per layer (−1: every neighbour), seed nodes per batch, whether to shuffle seeds each epoch, and the seed. */
@@ -194,10 +239,14 @@ export class NeighborSampler {
   private readonly scratch: Scratch;
   private order: { epoch: number; nodes: Int32Array } | null = null;
 
-  constructor(readonly graph: CsrGraph, readonly options: NeighborSamplerOptions) {
+  constructor(
+    readonly graph: CsrGraph,
+    readonly options: NeighborSamplerOptions,
+  ) {
     const fn = 'NeighborSampler';
     checkFanouts(fn, options.fanouts);
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw argRangeError(fn, 'options.batchSize', 'a positive integer', options.batchSize);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+      throw argRangeError(fn, 'options.batchSize', 'a positive integer', options.batchSize);
     const n = graph.rowPtr.length - 1;
     this.inputNodes = options.inputNodes ?? Int32Array.from({ length: n }, (_, i) => i);
     const seen = new Uint8Array(n);
@@ -206,29 +255,44 @@ export class NeighborSampler {
       if (seen[v]) throw argRangeError(fn, `options.inputNodes[${i}]`, 'distinct nodes', v);
       seen[v] = 1;
     });
-    const m = this.inputNodes.length, bs = options.batchSize;
+    const m = this.inputNodes.length,
+      bs = options.batchSize;
     this.numBatches = options.dropLast ? Math.floor(m / bs) : Math.ceil(m / bs);
     this.scratch = new Scratch(n);
   }
 
   /** The seed nodes of batch `b` of `epoch`. */
   seeds(epoch: number, b: number): Int32Array {
-    if (!Number.isInteger(b) || b < 0 || b >= this.numBatches) throw argRangeError('NeighborSampler.seeds', 'b', `a batch index in [0, ${this.numBatches})`, b);
-    if (!Number.isInteger(epoch) || epoch < 0) throw argRangeError('NeighborSampler.seeds', 'epoch', 'a non-negative integer', epoch);
+    if (!Number.isInteger(b) || b < 0 || b >= this.numBatches)
+      throw argRangeError('NeighborSampler.seeds', 'b', `a batch index in [0, ${this.numBatches})`, b);
+    if (!Number.isInteger(epoch) || epoch < 0)
+      throw argRangeError('NeighborSampler.seeds', 'epoch', 'a non-negative integer', epoch);
     const bs = this.options.batchSize;
     return this.epochOrder(epoch).slice(b * bs, (b + 1) * bs);
   }
 
   /** Batch `b` of `epoch`, sampled. */
   sample(epoch: number, b: number): SampledSubgraph {
-    return sampleNeighbors(this.graph, this.seeds(epoch, b), this.options.fanouts, batchRng(this.options.seed ?? 0, epoch, b), this.scratch);
+    return sampleNeighbors(
+      this.graph,
+      this.seeds(epoch, b),
+      this.options.fanouts,
+      batchRng(this.options.seed ?? 0, epoch, b),
+      this.scratch,
+    );
   }
 
   private epochOrder(epoch: number): Int32Array {
     if (this.options.shuffle === false) return this.inputNodes;
     if (this.order?.epoch !== epoch) {
-      const a = this.inputNodes.slice(), r = batchRng(this.options.seed ?? 0, epoch, -1);
-      for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(r.next() * (i + 1)); const t = a[i]!; a[i] = a[j]!; a[j] = t; }
+      const a = this.inputNodes.slice(),
+        r = batchRng(this.options.seed ?? 0, epoch, -1);
+      for (let i = a.length - 1; i > 0; i--) {
+        const j = Math.floor(r.next() * (i + 1));
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+      }
       this.order = { epoch, nodes: a };
     }
     return this.order.nodes;
@@ -238,12 +302,16 @@ export class NeighborSampler {
 /** Checks a sampled subgraph against its graph (used by tests and by callers that build their own). */
 export function checkSampledSubgraph(g: CsrGraph, s: SampledSubgraph): void {
   const m = s.colIdx.length;
-  if (s.rowPtr.length !== s.nodes.length + 1 || s.rowPtr[s.nodes.length] !== m || s.edgeIds.length !== m) throw new GraftError('checkSampledSubgraph: the CSR does not match the node list');
+  if (s.rowPtr.length !== s.nodes.length + 1 || s.rowPtr[s.nodes.length] !== m || s.edgeIds.length !== m)
+    throw new GraftError('checkSampledSubgraph: the CSR does not match the node list');
   for (let t = 0; t < s.nodes.length; t++) {
     const v = s.nodes[t]!;
     for (let e = s.rowPtr[t]!; e < s.rowPtr[t + 1]!; e++) {
       const p = s.edgeIds[e]!;
-      if (!(p >= g.rowPtr[v]! && p < g.rowPtr[v + 1]!) || g.colIdx[p] !== s.nodes[s.colIdx[e]!]) throw new GraftError(`checkSampledSubgraph: edge ${e} (${s.nodes[s.colIdx[e]!]} → ${v}) is not in the graph at position ${p}`);
+      if (!(p >= g.rowPtr[v]! && p < g.rowPtr[v + 1]!) || g.colIdx[p] !== s.nodes[s.colIdx[e]!])
+        throw new GraftError(
+          `checkSampledSubgraph: edge ${e} (${s.nodes[s.colIdx[e]!]} → ${v}) is not in the graph at position ${p}`,
+        );
     }
   }
 }

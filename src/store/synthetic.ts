@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { argRangeError, checkPositiveInt, GraftError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { csrFromEdges } from './csr-build.js';
-import { encodeOffsets, offsetsDType, readStoreHeader, STORE_VERSION, StoreError, StoreWriter, type StoreHeader } from './format.js';
+import {
+  encodeOffsets,
+  offsetsDType,
+  readStoreHeader,
+  STORE_VERSION,
+  StoreError,
+  StoreWriter,
+  type StoreHeader,
+} from './format.js';
 
 // Big planted-partition graphs written straight into a store, for tests and benchmarks at
 // the sizes full-batch training cannot reach. The same model as data/synthetic.ts's
@@ -30,7 +38,11 @@ export const SYNTHETIC_SHAPES: Record<'products' | 'arxiv', SyntheticShape> = {
 };
 
 /** A synthetic store's seed, its size as a fraction of the full shape, and its name. */
-export interface SyntheticOptions { seed?: number; ratio?: number; name?: string }
+export interface SyntheticOptions {
+  seed?: number;
+  ratio?: number;
+  name?: string;
+}
 
 /**
  * Generates a planted-partition graph of `shape` into the store `file` (atomically).
@@ -41,13 +53,17 @@ export interface SyntheticOptions { seed?: number; ratio?: number; name?: string
  */
 export function writeSyntheticStore(file: string, shape: SyntheticShape, opts: SyntheticOptions = {}): StoreHeader {
   const fn = 'writeSyntheticStore';
-  const n = checkPositiveInt(fn, 'shape.nodes', shape.nodes), f = checkPositiveInt(fn, 'shape.features', shape.features);
-  const k = checkPositiveInt(fn, 'shape.classes', shape.classes), m = shape.edges;
+  const n = checkPositiveInt(fn, 'shape.nodes', shape.nodes),
+    f = checkPositiveInt(fn, 'shape.features', shape.features);
+  const k = checkPositiveInt(fn, 'shape.classes', shape.classes),
+    m = shape.edges;
   if (!Number.isSafeInteger(m) || m < 0) throw argRangeError(fn, 'shape.edges', 'a non-negative integer', m);
   if (k > n) throw argRangeError(fn, 'shape.classes', `at most shape.nodes (${n})`, k);
   const [nTrain, nVal, nTest] = shape.split;
-  if (![nTrain, nVal, nTest].every((x) => Number.isInteger(x) && x >= 0) || nTrain + nVal + nTest > n) throw argRangeError(fn, 'shape.split', `three counts summing to at most ${n}`, shape.split);
-  const seed = opts.seed ?? 7, ratio = opts.ratio ?? 12;
+  if (![nTrain, nVal, nTest].every((x) => Number.isInteger(x) && x >= 0) || nTrain + nVal + nTest > n)
+    throw argRangeError(fn, 'shape.split', `three counts summing to at most ${n}`, shape.split);
+  const seed = opts.seed ?? 7,
+    ratio = opts.ratio ?? 12;
   const pSame = ratio / (ratio + k - 1);
 
   const w = new StoreWriter(file);
@@ -68,19 +84,27 @@ export function writeSyntheticStore(file: string, shape: SyntheticShape, opts: S
       w.write(block.subarray(0, rows * f));
     }
     w.end([n, f]);
-    w.array('labels', 'int32', Int32Array.from({ length: n }, (_, i) => i % k));
+    w.array(
+      'labels',
+      'int32',
+      Int32Array.from({ length: n }, (_, i) => i % k),
+    );
 
     // Edges: one end uniform, the other uniform within its class with probability pSame,
     // else within a uniform class. Members of class c are c, c + k, c + 2k, …
-    const csr = csrFromEdges(n, (emit) => {
-      const er = new Rng((seed ^ 0x5bd1e995) >>> 0);
-      for (let e = 0; e < m; e++) {
-        const a = Math.floor(er.next() * n);
-        const c = er.next() < pSame ? a % k : Math.floor(er.next() * k);
-        const size = Math.floor((n - 1 - c) / k) + 1;
-        emit(a, c + k * Math.floor(er.next() * size));
-      }
-    }, { symmetric: true });
+    const csr = csrFromEdges(
+      n,
+      (emit) => {
+        const er = new Rng((seed ^ 0x5bd1e995) >>> 0);
+        for (let e = 0; e < m; e++) {
+          const a = Math.floor(er.next() * n);
+          const c = er.next() < pSame ? a % k : Math.floor(er.next() * k);
+          const size = Math.floor((n - 1 - c) / k) + 1;
+          emit(a, c + k * Math.floor(er.next() * size));
+        }
+      },
+      { symmetric: true },
+    );
     const od = offsetsDType(csr.colIdx.length);
     w.array('rowPtr', od, encodeOffsets(csr.rowPtr, od), [n + 1]);
     w.array('colIdx', 'int32', csr.colIdx);
@@ -88,13 +112,30 @@ export function writeSyntheticStore(file: string, shape: SyntheticShape, opts: S
     // A seeded random split (OGB's products split is by sales rank, which a synthetic graph lacks).
     const sr = new Rng((seed + 0x9e3779b9) >>> 0);
     const perm = Int32Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) { const j = Math.floor(sr.next() * (i + 1)); const t = perm[i]!; perm[i] = perm[j]!; perm[j] = t; }
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(sr.next() * (i + 1));
+      const t = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = t;
+    }
     w.array('train', 'int32', perm.slice(0, nTrain).sort());
     w.array('val', 'int32', perm.slice(nTrain, nTrain + nVal).sort());
     w.array('test', 'int32', perm.slice(nTrain + nVal, nTrain + nVal + nTest).sort());
     return w.finish({
-      name: opts.name ?? 'synthetic', numNodes: n, numEdges: csr.colIdx.length, numFeatures: f, numClasses: k, symmetric: true,
-      metadata: { source: 'synthetic planted partition', shape, seed, ratio, droppedSelfLoops: csr.dropped.selfLoops, droppedDuplicates: csr.dropped.duplicates },
+      name: opts.name ?? 'synthetic',
+      numNodes: n,
+      numEdges: csr.colIdx.length,
+      numFeatures: f,
+      numClasses: k,
+      symmetric: true,
+      metadata: {
+        source: 'synthetic planted partition',
+        shape,
+        seed,
+        ratio,
+        droppedSelfLoops: csr.dropped.selfLoops,
+        droppedDuplicates: csr.dropped.duplicates,
+      },
     });
   } catch (err) {
     w.abort();
@@ -111,18 +152,29 @@ export function syntheticStorePath(name: string, cacheDir = join(process.cwd(), 
  * The cached store of a named synthetic shape, generated on first use. A cached file that
  * no longer opens (damaged, an older format) is an error naming it, not silently replaced.
  */
-export function ensureSyntheticStore(name: string, opts: { cacheDir?: string; seed?: number } = {}): { file: string; header: StoreHeader; cached: boolean } {
+export function ensureSyntheticStore(
+  name: string,
+  opts: { cacheDir?: string; seed?: number } = {},
+): { file: string; header: StoreHeader; cached: boolean } {
   const shape = (SYNTHETIC_SHAPES as Record<string, SyntheticShape | undefined>)[name];
-  if (!shape) throw new GraftError(`synthetic shape must be one of ${Object.keys(SYNTHETIC_SHAPES).join(', ')}, got ${JSON.stringify(name)}`);
+  if (!shape)
+    throw new GraftError(
+      `synthetic shape must be one of ${Object.keys(SYNTHETIC_SHAPES).join(', ')}, got ${JSON.stringify(name)}`,
+    );
   const file = syntheticStorePath(name, opts.cacheDir, opts.seed);
   if (existsSync(file)) {
     try {
       return { file, header: readStoreHeader(file), cached: true };
     } catch (err) {
-      if (err instanceof StoreError) throw new StoreError(file, `${err.message.slice(file.length + 2)} (delete it to regenerate)`);
+      if (err instanceof StoreError)
+        throw new StoreError(file, `${err.message.slice(file.length + 2)} (delete it to regenerate)`);
       throw err;
     }
   }
   mkdirSync(join(file, '..'), { recursive: true });
-  return { file, header: writeSyntheticStore(file, shape, { seed: opts.seed, name: `synthetic-${name}` }), cached: false };
+  return {
+    file,
+    header: writeSyntheticStore(file, shape, { seed: opts.seed, name: `synthetic-${name}` }),
+    cached: false,
+  };
 }

@@ -25,14 +25,20 @@ export class Adam {
   readonly eps: number;
   readonly decoupled: boolean;
 
-  constructor(readonly params: Parameter[], options: AdamOptions) {
+  constructor(
+    readonly params: Parameter[],
+    options: AdamOptions,
+  ) {
     this.lr = checkFinite('Adam', 'options.lr', options.lr);
     if (this.lr <= 0) throw argRangeError('Adam', 'options.lr', 'a positive number', this.lr);
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
     this.decoupled = options.decoupled ?? false;
-    for (const [k, v] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+    for (const [k, v] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const) {
       if (!(v >= 0 && v < 1)) throw argRangeError('Adam', `options.${k}`, 'in [0, 1)', v);
     }
     this.m = params.map((p) => Tensor.zeros(p.value.heap, 'float32', p.value.shape, `${p.name}.adam_m`));
@@ -45,7 +51,12 @@ export class Adam {
     for (let i = 0; i < this.params.length; i++) {
       const p = this.params[i]!;
       await adamStep(exec, p.value, p.grad, this.m[i]!, this.v[i]!, this.step, {
-        lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: p.weightDecay, decoupled: this.decoupled,
+        lr: this.lr,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        weightDecay: p.weightDecay,
+        decoupled: this.decoupled,
       });
     }
   }

@@ -57,7 +57,9 @@ export function loadCheckpoint(file: string): Checkpoint {
   try {
     buf = readFileSync(file);
   } catch (err) {
-    throw new GraftError(`${file}: cannot read checkpoint: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new GraftError(
+      `${file}: cannot read checkpoint: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   return decodeCheckpoint(buf, file);
 }
@@ -109,9 +111,14 @@ export function latestGoodCheckpoint(file: string): ResumePoint | null {
     return null;
   }
   try {
-    return { checkpoint: loadCheckpoint(prev), file: prev, ...(latestError ? { skipped: latestError.message } : { skipped: `${file} is missing` }) };
+    return {
+      checkpoint: loadCheckpoint(prev),
+      file: prev,
+      ...(latestError ? { skipped: latestError.message } : { skipped: `${file} is missing` }),
+    };
   } catch (err) {
-    if (latestError && err instanceof GraftError) throw new GraftError(`${latestError.message}; and the previous one: ${err.message}`);
+    if (latestError && err instanceof GraftError)
+      throw new GraftError(`${latestError.message}; and the previous one: ${err.message}`);
     throw err;
   }
 }

@@ -13,10 +13,11 @@ export function kFoldSplits(n: number, k: number, seed: number, eligible?: Array
   if (idx.length < k) throw argRangeError('kFoldSplits', 'k', `at most the ${idx.length} samples`, k);
   new Rng(seed).shuffle(idx);
   const fold = new Int32Array(n);
-  idx.forEach((i, r) => { fold[i] = (r % k) + 1; });
+  idx.forEach((i, r) => {
+    fold[i] = (r % k) + 1;
+  });
   return fold;
 }
-
 
 /** One fold's accuracy: the number of test samples, Pearson's r, RMSE and R². */
 export interface FoldMetrics {

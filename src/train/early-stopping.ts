@@ -24,7 +24,10 @@ export class EarlyStopping {
   bad = 0;
   private readonly snapshot: ParamSnapshot | null;
 
-  constructor(readonly patience: number, params?: Parameter[]) {
+  constructor(
+    readonly patience: number,
+    params?: Parameter[],
+  ) {
     this.snapshot = params ? new ParamSnapshot(params) : null;
   }
 

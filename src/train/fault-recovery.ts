@@ -32,7 +32,10 @@ export interface FaultRecoveryOptions {
 }
 
 /** The state besides tensors that an epoch changes, saved and put back with the snapshot. */
-export interface ScalarState<S> { save(): S; load(s: S): void }
+export interface ScalarState<S> {
+  save(): S;
+  load(s: S): void;
+}
 
 /** The in-memory snapshots a run took before each epoch (count, mean cost, bytes) and the faults it recovered from. */
 export interface SnapshotStats {
@@ -56,7 +59,12 @@ export class EpochGuard<S> {
   readonly faults: RecoveredFault[] = [];
   private readonly maxFailures: number;
 
-  constructor(heap: Heap, private readonly tensors: readonly Tensor[], private readonly scalars: ScalarState<S>, private readonly options: FaultRecoveryOptions = {}) {
+  constructor(
+    heap: Heap,
+    private readonly tensors: readonly Tensor[],
+    private readonly scalars: ScalarState<S>,
+    private readonly options: FaultRecoveryOptions = {},
+  ) {
     this.maxFailures = Math.max(1, options.maxFailures ?? 3);
     const bytes = tensors.reduce((a, t) => a + t.byteLength, 0);
     this.region = Tensor.empty(heap, 'uint8', [Math.max(1, bytes)], 'training snapshot');
@@ -70,7 +78,10 @@ export class EpochGuard<S> {
     const t0 = performance.now();
     const dst = this.region.data();
     let at = 0;
-    for (const t of this.tensors) { dst.set(this.bytesOf(t), at); at += t.byteLength; }
+    for (const t of this.tensors) {
+      dst.set(this.bytesOf(t), at);
+      at += t.byteLength;
+    }
     this.saved = this.scalars.save();
     this.takeMs += performance.now() - t0;
     this.takes++;
@@ -79,7 +90,10 @@ export class EpochGuard<S> {
   private restore(): void {
     const src = this.region.data();
     let at = 0;
-    for (const t of this.tensors) { this.bytesOf(t).set(src.subarray(at, at + t.byteLength)); at += t.byteLength; }
+    for (const t of this.tensors) {
+      this.bytesOf(t).set(src.subarray(at, at + t.byteLength));
+      at += t.byteLength;
+    }
     this.scalars.load(this.saved!);
   }
 
@@ -95,7 +109,13 @@ export class EpochGuard<S> {
         const lostMs = performance.now() - t0;
         const t1 = performance.now();
         this.restore();
-        const f: RecoveredFault = { epoch, failure, error: (err as Error).message, restoreMs: performance.now() - t1, lostMs };
+        const f: RecoveredFault = {
+          epoch,
+          failure,
+          error: (err as Error).message,
+          restoreMs: performance.now() - t1,
+          lostMs,
+        };
         this.faults.push(f);
         this.options.onFault?.(f);
       }
@@ -103,7 +123,12 @@ export class EpochGuard<S> {
   }
 
   get stats(): SnapshotStats {
-    return { snapshots: this.takes, snapshotMs: this.takes ? this.takeMs / this.takes : 0, bytes: this.region.byteLength, faults: [...this.faults] };
+    return {
+      snapshots: this.takes,
+      snapshotMs: this.takes ? this.takeMs / this.takes : 0,
+      bytes: this.region.byteLength,
+      faults: [...this.faults],
+    };
   }
 
   dispose(): void {

@@ -52,7 +52,17 @@ export interface GcnRegressorConfig {
 
 /** The founding study's settings for genomic prediction: 3 GCN layers of 64, an ensemble of 5. */
 export const GCN_GP_DEFAULTS: GcnRegressorConfig = {
-  layers: 3, hidden: 64, dropout: 0.2, lr: 0.005, weightDecay: 5e-3, epochs: 300, patience: 60, valFraction: 0.1, seed: 1, denseHidden: 16, ensemble: 5,
+  layers: 3,
+  hidden: 64,
+  dropout: 0.2,
+  lr: 0.005,
+  weightDecay: 5e-3,
+  epochs: 300,
+  patience: 60,
+  valFraction: 0.1,
+  seed: 1,
+  denseHidden: 16,
+  ensemble: 5,
 };
 
 /**
@@ -127,12 +137,21 @@ export interface GcnRegressorHooks {
 }
 
 /** What identifies one fit: its config, the nodes it fits and validates on, and their targets. */
-function fitFingerprint(c: GcnRegressorConfig, fitIdx: number[], valIdx: number[], target: Float32Array, data: GcnRegressionInput): string {
-  const h = createHash('sha256').update(JSON.stringify([c, fitIdx, valIdx, data.n, data.f, data.featureBlocks ?? null, data.covariates?.width ?? 0]));
+function fitFingerprint(
+  c: GcnRegressorConfig,
+  fitIdx: number[],
+  valIdx: number[],
+  target: Float32Array,
+  data: GcnRegressionInput,
+): string {
+  const h = createHash('sha256').update(
+    JSON.stringify([c, fitIdx, valIdx, data.n, data.f, data.featureBlocks ?? null, data.covariates?.width ?? 0]),
+  );
   h.update(new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
   h.update(new Uint8Array(data.features.buffer, data.features.byteOffset, data.features.byteLength));
   h.update(new Uint8Array(data.src.buffer, data.src.byteOffset, data.src.byteLength));
-  if (data.edgeWeights) h.update(new Uint8Array(data.edgeWeights.buffer, data.edgeWeights.byteOffset, data.edgeWeights.byteLength));
+  if (data.edgeWeights)
+    h.update(new Uint8Array(data.edgeWeights.buffer, data.edgeWeights.byteOffset, data.edgeWeights.byteLength));
   return h.digest('hex');
 }
 
@@ -143,11 +162,19 @@ function fitFingerprint(c: GcnRegressorConfig, fitIdx: number[], valIdx: number[
  * nodes. With covariates, the hybrid: a GCN branch and a dense branch, forked to run at once,
  * concatenated before the output layer.
  */
-export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c: GcnRegressorConfig, hooks: GcnRegressorHooks = {}): Promise<GcnRegressionResult> {
+export async function trainGcnRegressor(
+  rt: Runtime,
+  data: GcnRegressionInput,
+  c: GcnRegressorConfig,
+  hooks: GcnRegressorHooks = {},
+): Promise<GcnRegressionResult> {
   const fn = 'trainGcnRegressor';
-  if (!Number.isInteger(c.layers) || c.layers < 1) throw argRangeError(fn, 'config.layers', 'a positive integer', c.layers);
-  if (!(c.valFraction > 0 && c.valFraction < 1)) throw argRangeError(fn, 'config.valFraction', 'in (0, 1)', c.valFraction);
-  const heap = rt.heap, n = data.n;
+  if (!Number.isInteger(c.layers) || c.layers < 1)
+    throw argRangeError(fn, 'config.layers', 'a positive integer', c.layers);
+  if (!(c.valFraction > 0 && c.valFraction < 1))
+    throw argRangeError(fn, 'config.valFraction', 'in (0, 1)', c.valFraction);
+  const heap = rt.heap,
+    n = data.n;
   const labelled = Array.from(data.train).filter((i) => Number.isFinite(data.y[i]!));
   if (labelled.length < 4) throw argRangeError(fn, 'data.train', 'at least 4 nodes with a phenotype', labelled.length);
   let valIdx: number[], fitIdx: number[];
@@ -155,11 +182,18 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     const held = new Set(data.validation);
     valIdx = labelled.filter((i) => held.has(i));
     fitIdx = labelled.filter((i) => !held.has(i));
-    if (valIdx.length === 0 || fitIdx.length < 3) throw argRangeError(fn, 'data.validation', 'some but not all of the phenotyped training nodes', data.validation.length);
+    if (valIdx.length === 0 || fitIdx.length < 3)
+      throw argRangeError(
+        fn,
+        'data.validation',
+        'some but not all of the phenotyped training nodes',
+        data.validation.length,
+      );
   } else {
     new Rng(c.seed ^ 0x5eed).shuffle(labelled);
     const nVal = Math.max(1, Math.round(labelled.length * c.valFraction));
-    valIdx = labelled.slice(0, nVal); fitIdx = labelled.slice(nVal);
+    valIdx = labelled.slice(0, nVal);
+    fitIdx = labelled.slice(nVal);
   }
   let mean = 0;
   for (const i of fitIdx) mean += data.y[i]!;
@@ -169,33 +203,59 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   sd = Math.sqrt(sd / Math.max(1, fitIdx.length - 1)) || 1;
   const target = new Float32Array(n);
   for (let i = 0; i < n; i++) target[i] = Number.isFinite(data.y[i]!) ? (data.y[i]! - mean) / sd : 0;
-  const mask = (idx: number[]): Tensor => { const m = new Uint8Array(n); for (const i of idx) m[i] = 1; return Tensor.from(heap, 'uint8', [n], m); };
+  const mask = (idx: number[]): Tensor => {
+    const m = new Uint8Array(n);
+    for (const i of idx) m[i] = 1;
+    return Tensor.from(heap, 'uint8', [n], m);
+  };
 
   const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst, data.edgeWeights ? { weights: data.edgeWeights } : {});
   const prop: Propagation = { adj };
   const x = Tensor.from(heap, 'float32', [n, data.f], data.features);
   const yT = Tensor.from(heap, 'float32', [n, 1], target);
-  const fitMask = mask(fitIdx), valMask = mask(valIdx);
+  const fitMask = mask(fitIdx),
+    valMask = mask(valIdx);
   const cov = data.covariates ? Tensor.from(heap, 'float32', [n, data.covariates.width], data.covariates.values) : null;
   const blocks = data.featureBlocks && data.featureBlocks.length > 1 ? data.featureBlocks : null;
-  if (blocks && cov) throw argRangeError(fn, 'data', 'feature blocks (GCN branches) or covariates (the hybrid), not both', 'both');
-  if (blocks && blocks.reduce((a, b) => a + b, 0) !== data.f) throw argRangeError(fn, 'data.featureBlocks', `widths adding up to f = ${data.f}`, blocks);
+  if (blocks && cov)
+    throw argRangeError(fn, 'data', 'feature blocks (GCN branches) or covariates (the hybrid), not both', 'both');
+  if (blocks && blocks.reduce((a, b) => a + b, 0) !== data.f)
+    throw argRangeError(fn, 'data.featureBlocks', `widths adding up to f = ${data.f}`, blocks);
   const xs = blocks ? splitColumns(heap, x, blocks) : [];
   const held = cov ? [x, cov] : blocks ? xs : [x];
-  const model = gcnRegressorModel<void>(rt, c, { f: data.f, ...(cov ? { covariates: cov.shape[1]! } : {}), ...(blocks ? { blocks } : {}) }, () => prop, () => held);
+  const model = gcnRegressorModel<void>(
+    rt,
+    c,
+    { f: data.f, ...(cov ? { covariates: cov.shape[1]! } : {}), ...(blocks ? { blocks } : {}) },
+    () => prop,
+    () => held,
+  );
   const params = model.params();
   const adam = new Adam(params, { lr: c.lr });
   const stopper = new EarlyStopping(c.patience, params);
   const state: TrainingState = { params, adam, stopper };
   // Dropout keys come from (seed, epoch): the tensors and Adam's step are all an epoch changes.
-  const guard = new EpochGuard(heap, [...params.map((p) => p.value), ...adam.m, ...adam.v], { save: () => adam.step, load: (s) => { adam.step = s; } }, hooks.faults);
+  const guard = new EpochGuard(
+    heap,
+    [...params.map((p) => p.value), ...adam.m, ...adam.v],
+    {
+      save: () => adam.step,
+      load: (s) => {
+        adam.step = s;
+      },
+    },
+    hooks.faults,
+  );
   const cpHook = hooks.checkpoint;
   const fingerprint = cpHook ? fitFingerprint(c, fitIdx, valIdx, target, data) : '';
   let start = 1;
   let branchPlacement: GcnRegressionResult['branchPlacement'] = null;
   const checkpointOf = (e: number): Checkpoint => {
     const st = trainingStateEntries(state);
-    return { tensors: st.tensors, metadata: { ...st.metadata, task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint } };
+    return {
+      tensors: st.tensors,
+      metadata: { ...st.metadata, task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint },
+    };
   };
   let epoch = start - 1;
   /** Runs epochs from `epoch` through `last` (or to the end of training), on whatever placement holds the threads. */
@@ -207,7 +267,11 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
         try {
           const out = await model.forward(ctx, undefined);
           const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
-          try { await model.backward(ctx, l.grad); } finally { l.grad.free(); }
+          try {
+            await model.backward(ctx, l.grad);
+          } finally {
+            l.grad.free();
+          }
         } finally {
           model.release();
         }
@@ -222,7 +286,8 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
         }
       });
       stopper.observe(epoch, vl);
-      if (cpHook && (epoch % cpHook.every === 0 || epoch === c.epochs || stopper.shouldStop)) saveCheckpointKeepingPrevious(cpHook.file, checkpointOf(epoch));
+      if (cpHook && (epoch % cpHook.every === 0 || epoch === c.epochs || stopper.shouldStop))
+        saveCheckpointKeepingPrevious(cpHook.file, checkpointOf(epoch));
     }
   };
   // The hybrid and the branched model run their branches in every pass. Where they run is
@@ -231,13 +296,25 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
   // a few epochs under workers and under inline are timed and the rest of the fit uses the
   // faster, so branches never make a fit slower than not forking. Same bits whatever runs where.
   const forks = cov ? 2 : blocks ? blocks.length : 0;
-  const placed = (mode: 'workers' | 'groups' | 'inline') => <T>(f: () => Promise<T>): Promise<T> =>
-    forks === 0 || rt.threads === 1 ? f() : mode === 'groups' || !model.holdThreads ? rt.withForkGroups(forks, f) : model.holdThreads(f, mode);
+  const placed =
+    (mode: 'workers' | 'groups' | 'inline') =>
+    <T>(f: () => Promise<T>): Promise<T> =>
+      forks === 0 || rt.threads === 1
+        ? f()
+        : mode === 'groups' || !model.holdThreads
+          ? rt.withForkGroups(forks, f)
+          : model.holdThreads(f, mode);
   try {
     if (cpHook) {
       const found = latestGoodCheckpoint(cpHook.file);
       if (found) {
-        if (found.checkpoint.metadata['fit_sha256'] !== fingerprint) throw argRangeError(fn, 'hooks.checkpoint', `a checkpoint of this fit (${found.file} is of another fit: other data, training nodes or config)`, found.file);
+        if (found.checkpoint.metadata['fit_sha256'] !== fingerprint)
+          throw argRangeError(
+            fn,
+            'hooks.checkpoint',
+            `a checkpoint of this fit (${found.file} is of another fit: other data, training nodes or config)`,
+            found.file,
+          );
         loadTrainingState(found.checkpoint, state, found.file, fn);
         start = Number(found.checkpoint.metadata['epoch']) + 1;
       }
@@ -247,15 +324,31 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     if (hooks.branches === undefined && forks > 0 && rt.threads > 1 && c.epochs - start + 1 > MIN_EPOCHS_FOR_TRIAL) {
       // A few epochs on workers, then as many inline (the workers given back), timed; the faster takes the rest.
       const epochs = Array.from({ length: c.epochs - start + 1 }, (_, i) => start + i);
-      const trial = await trialPlacements(['workers', 'inline'] as const, epochs, (m, f) => placed(m)(f), (list) => runEpochs(list[list.length - 1]!));
+      const trial = await trialPlacements(
+        ['workers', 'inline'] as const,
+        epochs,
+        (m, f) => placed(m)(f),
+        (list) => runEpochs(list[list.length - 1]!),
+      );
       if (trial) {
         mode = trial.best;
         branchPlacement = { mode, workersMs: trial.times.workers, inlineMs: trial.times.inline };
       }
     }
-    return await placed(mode)(async () => { await runEpochs(c.epochs); return finish(); });
+    return await placed(mode)(async () => {
+      await runEpochs(c.epochs);
+      return finish();
+    });
   } finally {
-    guard.dispose(); model.dispose(); adam.dispose(); adj.free(); x.free(); yT.free(); fitMask.free(); valMask.free(); cov?.free();
+    guard.dispose();
+    model.dispose();
+    adam.dispose();
+    adj.free();
+    x.free();
+    yT.free();
+    fitMask.free();
+    valMask.free();
+    cov?.free();
     for (const t of xs) t.free();
   }
 
@@ -268,7 +361,18 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
     for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
     model.release();
     const weights = new Map(params.map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
-    return { predictions, bestEpoch: stopper.bestEpoch, epochsRun: epoch, valLoss: stopper.best, snapshotMs: guard.stats.snapshotMs, faults: guard.stats.faults, startEpoch: start, weights, scale: { mean, sd }, branchPlacement };
+    return {
+      predictions,
+      bestEpoch: stopper.bestEpoch,
+      epochsRun: epoch,
+      valLoss: stopper.best,
+      snapshotMs: guard.stats.snapshotMs,
+      faults: guard.stats.faults,
+      startEpoch: start,
+      weights,
+      scale: { mean, sd },
+      branchPlacement,
+    };
   }
 }
 
@@ -276,10 +380,15 @@ export async function trainGcnRegressor(rt: Runtime, data: GcnRegressionInput, c
 const MIN_EPOCHS_FOR_TRIAL = 24;
 
 /** APPNP's propagation as the paper sets it: 10 steps, restart probability 0.1. */
-const APPNP_STEPS = 10, APPNP_ALPHA = 0.1;
+const APPNP_STEPS = 10,
+  APPNP_ALPHA = 0.1;
 
 /** What a genomic GCN reads besides its features: covariates (the hybrid) or marker blocks (one branch each). */
-export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: number[] }
+export interface GcnRegressorInputs {
+  f: number;
+  covariates?: number;
+  blocks?: number[];
+}
 
 /**
  * The genomic GCN of a config: the plain stack, the hybrid (with covariates) or the branched
@@ -287,14 +396,42 @@ export interface GcnRegressorInputs { f: number; covariates?: number; blocks?: n
  * tensor per block. Weights are drawn from the config's seed in layer order, so the same
  * config builds the same model (training builds it; explanations rebuild it and load weights).
  */
-export function gcnRegressorModel<I>(rt: Runtime, c: GcnRegressorConfig, shape: GcnRegressorInputs, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
+export function gcnRegressorModel<I>(
+  rt: Runtime,
+  c: GcnRegressorConfig,
+  shape: GcnRegressorInputs,
+  graph: () => Propagation,
+  inputs: (i: I) => Tensor[],
+): Model<I> {
   if (c.architecture === 'appnp') {
-    if (shape.covariates || (shape.blocks && shape.blocks.length > 1)) throw argRangeError('gcnRegressorModel', 'config.architecture', "'gcn' with covariates or marker blocks", 'appnp');
-    return sequentialModel(new Sequential(appnpStack(rt.heap, new Rng(c.seed), graph, { inFeatures: shape.f, hidden: c.hidden, out: 1, dropout: c.dropout, weightDecay: c.weightDecay, steps: APPNP_STEPS, alpha: APPNP_ALPHA })), (i: I) => inputs(i)[0]!);
+    if (shape.covariates || (shape.blocks && shape.blocks.length > 1))
+      throw argRangeError(
+        'gcnRegressorModel',
+        'config.architecture',
+        "'gcn' with covariates or marker blocks",
+        'appnp',
+      );
+    return sequentialModel(
+      new Sequential(
+        appnpStack(rt.heap, new Rng(c.seed), graph, {
+          inFeatures: shape.f,
+          hidden: c.hidden,
+          out: 1,
+          dropout: c.dropout,
+          weightDecay: c.weightDecay,
+          steps: APPNP_STEPS,
+          alpha: APPNP_ALPHA,
+        }),
+      ),
+      (i: I) => inputs(i)[0]!,
+    );
   }
   if (shape.covariates) return hybridModel(rt, c, shape.f, shape.covariates, graph, inputs);
   if (shape.blocks && shape.blocks.length > 1) return branchedModel(rt, c, shape.blocks, graph, inputs);
-  return sequentialModel(new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, genomicStackShape(c, shape.f, 1))), (i: I) => inputs(i)[0]!);
+  return sequentialModel(
+    new Sequential(gcnStack(rt.heap, new Rng(c.seed), graph, genomicStackShape(c, shape.f, 1))),
+    (i: I) => inputs(i)[0]!,
+  );
 }
 
 /**
@@ -302,7 +439,14 @@ export function gcnRegressorModel<I>(rt: Runtime, c: GcnRegressorConfig, shape: 
  * ([n, denseHidden]), the two branches forked; their outputs are joined column-wise and a
  * linear layer makes the prediction.
  */
-function hybridModel<I>(rt: Runtime, c: GcnRegressorConfig, f: number, covariates: number, graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
+function hybridModel<I>(
+  rt: Runtime,
+  c: GcnRegressorConfig,
+  f: number,
+  covariates: number,
+  graph: () => Propagation,
+  inputs: (i: I) => Tensor[],
+): Model<I> {
   const p = genomicHybridParts(rt.heap, c, f, covariates, graph);
   return joinedModel(new BranchJoin(rt, p.branches, p.head, p.widths, { graph }), inputs);
 }
@@ -311,7 +455,13 @@ function hybridModel<I>(rt: Runtime, c: GcnRegressorConfig, f: number, covariate
  * The founding study's independent sections: one GCN stack per marker block on the same
  * graph (each [n, hidden]), forked to run at once and joined column-wise before a linear head.
  */
-function branchedModel<I>(rt: Runtime, c: GcnRegressorConfig, blocks: number[], graph: () => Propagation, inputs: (i: I) => Tensor[]): Model<I> {
+function branchedModel<I>(
+  rt: Runtime,
+  c: GcnRegressorConfig,
+  blocks: number[],
+  graph: () => Propagation,
+  inputs: (i: I) => Tensor[],
+): Model<I> {
   const p = genomicBranchParts(rt.heap, c, blocks, graph);
   return joinedModel(new BranchJoin(rt, p.branches, p.head, p.widths, { graph }), inputs);
 }

@@ -88,7 +88,15 @@ export function sampleSetHash(samples: readonly GraphSample[]): string {
     h.update(new Uint8Array(n.buffer));
     if (a) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   };
-  for (const g of samples) { add(Int32Array.of(g.nodes)); add(g.x); add(g.src); add(g.dst); add(g.w); add(g.descriptors); add(g.y); }
+  for (const g of samples) {
+    add(Int32Array.of(g.nodes));
+    add(g.x);
+    add(g.src);
+    add(g.dst);
+    add(g.w);
+    add(g.descriptors);
+    add(g.y);
+  }
   return h.digest('hex');
 }
 
@@ -103,11 +111,23 @@ export interface StepSync {
 }
 
 /** One epoch of GraphTrainer.fit: training and validation loss (and score when given), and its wall time in ms. */
-export interface GraphEpoch { epoch: number; train_loss: number; val_loss: number; val_score?: number; ms: number }
+export interface GraphEpoch {
+  epoch: number;
+  train_loss: number;
+  val_loss: number;
+  val_score?: number;
+  ms: number;
+}
 
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */
-export function buildGraphGcn(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
-  offsets: () => GraphBatch['offsets']): Sequential {
+export function buildGraphGcn(
+  rt: BranchHost,
+  features: number,
+  targets: number,
+  c: GraphTrainConfig,
+  graph: () => Propagation,
+  offsets: () => GraphBatch['offsets'],
+): Sequential {
   return new Sequential(graphGcnLayers(rt.heap, features, targets, c, new Rng(c.seed), graph, offsets));
 }
 
@@ -120,8 +140,14 @@ export type GraphModel = Model<GraphBatch>;
  * (torch.jit.fork); inside a batch-splitting shard they run one after the other on the
  * shard's threads. Same bits either way: each branch's arithmetic is the same.
  */
-function hybridModel(rt: BranchHost, features: number, targets: number, c: GraphTrainConfig, graph: () => Propagation,
-  offsets: () => GraphBatch['offsets']): GraphModel {
+function hybridModel(
+  rt: BranchHost,
+  features: number,
+  targets: number,
+  c: GraphTrainConfig,
+  graph: () => Propagation,
+  offsets: () => GraphBatch['offsets'],
+): GraphModel {
   const p = graphHybridParts(rt.heap, features, targets, c, graph, offsets);
   const join = new BranchJoin(rt, p.branches, p.head, p.widths, { graph, offsets });
   return joinedModel(join, (b) => {
@@ -131,22 +157,43 @@ function hybridModel(rt: BranchHost, features: number, targets: number, c: Graph
 }
 
 /** The graph-level model of a config (plain GCN or hybrid), reading the current batch from `batch`. */
-export function graphModel(host: BranchHost, features: number, targets: number, config: GraphTrainConfig, batch: () => GraphBatch): GraphModel {
-  const prop = (): Propagation => { const b = batch(); return b.edgeGrad ? { adj: b.adj, edgeGrad: b.edgeGrad } : { adj: b.adj }; };
+export function graphModel(
+  host: BranchHost,
+  features: number,
+  targets: number,
+  config: GraphTrainConfig,
+  batch: () => GraphBatch,
+): GraphModel {
+  const prop = (): Propagation => {
+    const b = batch();
+    return b.edgeGrad ? { adj: b.adj, edgeGrad: b.edgeGrad } : { adj: b.adj };
+  };
   return config.hybrid
     ? hybridModel(host, features, targets, config, prop, () => batch().offsets)
-    : sequentialModel(buildGraphGcn(host, features, targets, config, prop, () => batch().offsets), (b: GraphBatch) => b.x);
+    : sequentialModel(
+        buildGraphGcn(host, features, targets, config, prop, () => batch().offsets),
+        (b: GraphBatch) => b.x,
+      );
 }
 
 /** The task's loss: BCE on the labels present (multi-label) or MSE, averaged over `normalizer`. */
-export function graphLoss(exec: Exec, task: GraphTrainConfig['task'], out: GraphBatch['x'], b: GraphBatch, normalizer: number): Promise<LossResult> {
+export function graphLoss(
+  exec: Exec,
+  task: GraphTrainConfig['task'],
+  out: GraphBatch['x'],
+  b: GraphBatch,
+  normalizer: number,
+): Promise<LossResult> {
   return task === 'multilabel'
     ? bceWithLogits(exec, out, b.y, { labelMask: b.labelMask, normalizer })
     : mseLoss(exec, out, b.y, { normalizer });
 }
 
 /** A model and the batch it currently runs on: one per shard, all sharing the master's weights. */
-interface Replica { model: GraphModel; batch: GraphBatch | null }
+interface Replica {
+  model: GraphModel;
+  batch: GraphBatch | null;
+}
 
 let nextTrainerId = 1;
 
@@ -191,15 +238,24 @@ export class GraphTrainer {
   private readonly workerModule = pathToFileURL(`${packageRoot()}/dist/src/train/shard-worker.js`).href;
   private readonly id = `${process.pid}:${nextTrainerId++}`;
   /** How shards run while a placement holds its threads (withShardGroups groups, or inline); null: dataParallel per step. */
-  private shardRunner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;
+  private shardRunner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null =
+    null;
 
-  constructor(private readonly rt: Runtime, readonly features: number, readonly targets: number, readonly config: GraphTrainConfig) {
+  constructor(
+    private readonly rt: Runtime,
+    readonly features: number,
+    readonly targets: number,
+    readonly config: GraphTrainConfig,
+  ) {
     const fn = 'GraphTrainer';
     for (const k of ['layers', 'hidden', 'epochs', 'batchSize', 'shardSize'] as const) {
-      if (!Number.isInteger(config[k]) || config[k] < 1) throw argRangeError(fn, `config.${k}`, 'a positive integer', config[k]);
+      if (!Number.isInteger(config[k]) || config[k] < 1)
+        throw argRangeError(fn, `config.${k}`, 'a positive integer', config[k]);
     }
-    if (config.layers < 2) throw argRangeError(fn, 'config.layers', 'at least 2 (GCN layers then the head)', config.layers);
-    if (config.task !== 'regression' && config.task !== 'multilabel') throw argRangeError(fn, 'config.task', "'regression' or 'multilabel'", config.task);
+    if (config.layers < 2)
+      throw argRangeError(fn, 'config.layers', 'at least 2 (GCN layers then the head)', config.layers);
+    if (config.task !== 'regression' && config.task !== 'multilabel')
+      throw argRangeError(fn, 'config.task', "'regression' or 'multilabel'", config.task);
     const shards = Math.ceil(config.batchSize / config.shardSize);
     const make = (): Replica => {
       const r: Replica = { model: null as unknown as GraphModel, batch: null };
@@ -212,7 +268,10 @@ export class GraphTrainer {
     for (let s = 1; s < shards; s++) {
       const r = make();
       // Share the master's weight tensors; each replica keeps its own gradient buffers.
-      r.model.params().forEach((p, i) => { p.value.free(); p.value = this.master.params()[i]!.value; });
+      r.model.params().forEach((p, i) => {
+        p.value.free();
+        p.value = this.master.params()[i]!.value;
+      });
       this.replicas.push(r);
     }
     this.adam = new Adam(this.master.params(), { lr: config.lr });
@@ -225,7 +284,9 @@ export class GraphTrainer {
 
   /** One optimizer step on `batch` (graphs); returns the batch's mean loss (NaN if it has no label). */
   async trainStep(batch: readonly GraphSample[]): Promise<number> {
-    const shards = shardsOf(batch, this.config.shardSize).map((part) => collate(this.rt.heap, part, this.features, this.targets));
+    const shards = shardsOf(batch, this.config.shardSize).map((part) =>
+      collate(this.rt.heap, part, this.features, this.targets),
+    );
     try {
       return await this.trainShards(shards);
     } finally {
@@ -239,13 +300,20 @@ export class GraphTrainer {
    */
   async trainShards(shards: readonly GraphBatch[]): Promise<number> {
     if (shards.length === 0 || shards.length > this.replicas.length) {
-      throw argRangeError('GraphTrainer.trainShards', 'shards', `1 to ${this.replicas.length} collated shards`, shards.length);
+      throw argRangeError(
+        'GraphTrainer.trainShards',
+        'shards',
+        `1 to ${this.replicas.length} collated shards`,
+        shards.length,
+      );
     }
     const used = this.replicas.slice(0, shards.length);
     const graphs = shards.reduce((a, b) => a + b.graphs, 0);
     const total = this.config.task === 'multilabel' ? shards.reduce((a, b) => a + b.labels, 0) : graphs * this.targets;
     if (total === 0) return NaN;
-    used.forEach((r, s) => { r.batch = shards[s]!; });
+    used.forEach((r, s) => {
+      r.batch = shards[s]!;
+    });
     const losses = new Float64Array(shards.length);
     // The step number (dropout keys) advances only when the step succeeds, so a step retried
     // after a failure draws what it would have drawn.
@@ -253,7 +321,12 @@ export class GraphTrainer {
     try {
       const local = async (exec: Exec, s: number): Promise<void> => {
         const r = used[s]!;
-        const ctx: PassContext = { exec, training: true, seed: this.config.seed, step: step * this.replicas.length + s };
+        const ctx: PassContext = {
+          exec,
+          training: true,
+          seed: this.config.seed,
+          step: step * this.replicas.length + s,
+        };
         try {
           const out = await r.model.forward(ctx, r.batch!);
           const l = await this.loss(exec, out, r.batch!, total);
@@ -272,17 +345,30 @@ export class GraphTrainer {
         // Shard s on group s mod groups: group 0 is this thread, the others are workers that
         // run the whole step (JavaScript included) in their own arena.
         const groups = Math.min(shards.length, workers.arenas.length + 1);
-        const results = await Promise.allSettled(Array.from({ length: groups }, async (_, g) => {
-          for (let s = g; s < shards.length; s += groups) {
-            if (g === 0) await local(this.rt.exec, s);
-            else {
-              // A worker that throws or dies fails the step as a WorkerError, so a trainer can roll back and replay it.
-              const res = await workers.call(this.workerModule, 'trainShardStep', this.shardStep(s, shards[s]!, used[s]!, total, step, workers.arenas[g - 1]!))
-                .catch((err: unknown) => { throw new WorkerError(`shard ${s}'s step failed on worker thread ${g}: ${(err as Error).message}`, 'trainShardStep', g); });
-              losses[s] = (res as { loss: number }).loss;
+        const results = await Promise.allSettled(
+          Array.from({ length: groups }, async (_, g) => {
+            for (let s = g; s < shards.length; s += groups) {
+              if (g === 0) await local(this.rt.exec, s);
+              else {
+                // A worker that throws or dies fails the step as a WorkerError, so a trainer can roll back and replay it.
+                const res = await workers
+                  .call(
+                    this.workerModule,
+                    'trainShardStep',
+                    this.shardStep(s, shards[s]!, used[s]!, total, step, workers.arenas[g - 1]!),
+                  )
+                  .catch((err: unknown) => {
+                    throw new WorkerError(
+                      `shard ${s}'s step failed on worker thread ${g}: ${(err as Error).message}`,
+                      'trainShardStep',
+                      g,
+                    );
+                  });
+                losses[s] = (res as { loss: number }).loss;
+              }
             }
-          }
-        }));
+          }),
+        );
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
       } else {
@@ -290,14 +376,25 @@ export class GraphTrainer {
       }
       const master = this.master.params();
       if (used.length > 1) {
-        for (let i = 0; i < master.length; i++) await reduceInOrder(this.rt.exec, used.map((r) => r.model.params()[i]!.grad), master[i]!.grad);
+        for (let i = 0; i < master.length; i++)
+          await reduceInOrder(
+            this.rt.exec,
+            used.map((r) => r.model.params()[i]!.grad),
+            master[i]!.grad,
+          );
       }
-      if (this.sync) await this.sync.gradients(master.map((p) => p.grad), master.map((p) => p.value));
+      if (this.sync)
+        await this.sync.gradients(
+          master.map((p) => p.grad),
+          master.map((p) => p.value),
+        );
       await this.adam.update(this.rt.exec);
       this.step++;
       if (this.sync) await this.sync.afterStep(master.map((p) => p.value));
     } finally {
-      used.forEach((r) => { r.batch = null; });
+      used.forEach((r) => {
+        r.batch = null;
+      });
     }
     return losses.reduce((a, b) => a + b, 0);
   }
@@ -305,16 +402,30 @@ export class GraphTrainer {
   /** The step of shard s for a worker: everything by address (see shard-worker.ts). */
   private shardStep(s: number, b: GraphBatch, r: Replica, total: number, step: number, arena: Tensor): ShardStep {
     const ref = (t: Tensor): TensorRef => ({ ptr: t.ptr, shape: [...t.shape] });
-    const master = this.master.params(), mine = r.model.params();
+    const master = this.master.params(),
+      mine = r.model.params();
     return {
-      trainer: this.id, config: this.config, features: this.features, targets: this.targets,
+      trainer: this.id,
+      config: this.config,
+      features: this.features,
+      targets: this.targets,
       arena: { ptr: arena.ptr, bytes: arena.byteLength },
       params: master.map((p, i) => ({ value: ref(p.value), grad: ref(mine[i]!.grad) })),
       batch: {
-        graphs: b.graphs, nodes: b.nodes, labels: b.labels, rowPtr: ref(b.adj.rowPtr), colIdx: ref(b.adj.colIdx), vals: ref(b.adj.vals),
-        x: ref(b.x), offsets: ref(b.offsets), y: ref(b.y), labelMask: ref(b.labelMask), descriptors: b.descriptors ? ref(b.descriptors) : null,
+        graphs: b.graphs,
+        nodes: b.nodes,
+        labels: b.labels,
+        rowPtr: ref(b.adj.rowPtr),
+        colIdx: ref(b.adj.colIdx),
+        vals: ref(b.adj.vals),
+        x: ref(b.x),
+        offsets: ref(b.offsets),
+        y: ref(b.y),
+        labelMask: ref(b.labelMask),
+        descriptors: b.descriptors ? ref(b.descriptors) : null,
       },
-      normalizer: total, ctx: { seed: this.config.seed, step: step * this.replicas.length + s },
+      normalizer: total,
+      ctx: { seed: this.config.seed, step: step * this.replicas.length + s },
     };
   }
 
@@ -329,9 +440,12 @@ export class GraphTrainer {
     if (!this.splits) return body();
     return this.rt.withWorkerCalls(this.replicas.length - 1, async (call, lent) => {
       if (lent === 0) return body();
-      const c = this.config, w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
+      const c = this.config,
+        w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
       // Activations of one pass: a few [nodes, width] tensors per layer, and their gradients.
-      const bytes = 4 * 1024 * 1024 + 4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0)));
+      const bytes =
+        4 * 1024 * 1024 +
+        4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0)));
       const arenas: Tensor[] = [];
       try {
         for (let g = 0; g < lent; g++) arenas.push(Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
@@ -351,7 +465,9 @@ export class GraphTrainer {
    * arithmetic and the shard-order reduction are the same.
    */
   async inlineShards<T>(body: () => Promise<T>): Promise<T> {
-    this.shardRunner = async (n, fn) => { for (let s = 0; s < n; s++) await fn(this.rt.exec, s); };
+    this.shardRunner = async (n, fn) => {
+      for (let s = 0; s < n; s++) await fn(this.rt.exec, s);
+    };
     try {
       return await body();
     } finally {
@@ -399,7 +515,10 @@ export class GraphTrainer {
   }
 
   /** Collates `samples` batch by batch and runs `use` on each batch's evaluation output. */
-  private async eachBatch(samples: readonly GraphSample[], use: (batch: GraphBatch, out: GraphBatch['x'], at: number) => Promise<void> | void): Promise<void> {
+  private async eachBatch(
+    samples: readonly GraphSample[],
+    use: (batch: GraphBatch, out: GraphBatch['x'], at: number) => Promise<void> | void,
+  ): Promise<void> {
     for (let i = 0; i < samples.length; i += this.config.batchSize) {
       const batch = collate(this.rt.heap, samples.slice(i, i + this.config.batchSize), this.features, this.targets);
       try {
@@ -418,7 +537,9 @@ export class GraphTrainer {
   /** Outputs (logits or regression values) for every sample, row-major [samples, targets]. */
   async predict(samples: readonly GraphSample[]): Promise<Float32Array> {
     const pred = new Float32Array(samples.length * this.targets);
-    await this.eachBatch(samples, (_, out, at) => { pred.set(out.data() as Float32Array, at * this.targets); });
+    await this.eachBatch(samples, (_, out, at) => {
+      pred.set(out.data() as Float32Array, at * this.targets);
+    });
     return pred;
   }
 
@@ -428,7 +549,10 @@ export class GraphTrainer {
   }
 
   /** One evaluation pass: the mean loss and, when asked, the outputs [samples, targets]. */
-  private async lossAndOutputs(samples: readonly GraphSample[], keep: boolean): Promise<{ loss: number; outputs: Float32Array | null }> {
+  private async lossAndOutputs(
+    samples: readonly GraphSample[],
+    keep: boolean,
+  ): Promise<{ loss: number; outputs: Float32Array | null }> {
     let total = samples.length * this.targets;
     if (this.config.task === 'multilabel') {
       total = 0;
@@ -456,7 +580,11 @@ export class GraphTrainer {
    * set every epoch runs and the last weights stay. With `options.restoreBest`, the weights of
    * the best validation epoch are put back at the end.
    */
-  async fit(train: readonly GraphSample[], val: readonly GraphSample[], options: GraphFitOptions = {}): Promise<GraphEpoch[]> {
+  async fit(
+    train: readonly GraphSample[],
+    val: readonly GraphSample[],
+    options: GraphFitOptions = {},
+  ): Promise<GraphEpoch[]> {
     const { onEpoch, valScore } = options;
     const params = this.master.params();
     const stopper = new EarlyStopping(this.config.patience, options.restoreBest ? params : undefined);
@@ -465,12 +593,24 @@ export class GraphTrainer {
     if (options.resume) start = this.resumeFrom(options.resume.checkpoint, options.resume.file, stopper, trainHash);
     // The largest shard any step can have: the shardSize biggest graphs, for workers' arenas.
     const sizes = train.map((g) => g.nodes).sort((a, b) => b - a);
-    const maxShard = { nodes: sizes.slice(0, this.config.shardSize).reduce((a, b) => a + b, 0), graphs: this.config.shardSize };
+    const maxShard = {
+      nodes: sizes.slice(0, this.config.shardSize).reduce((a, b) => a + b, 0),
+      graphs: this.config.shardSize,
+    };
     // What an epoch changes besides the tensors: Adam's step, the step counter (dropout keys), the shuffling RNG.
-    const guard = new EpochGuard(this.rt.heap, [...params.map((p) => p.value), ...this.adam.m, ...this.adam.v], {
-      save: () => ({ adam: this.adam.step, step: this.step, rng: this.rng.state }),
-      load: (v) => { this.adam.step = v.adam; this.step = v.step; this.rng.load(v.rng); },
-    }, options.faults);
+    const guard = new EpochGuard(
+      this.rt.heap,
+      [...params.map((p) => p.value), ...this.adam.m, ...this.adam.v],
+      {
+        save: () => ({ adam: this.adam.step, step: this.step, rng: this.rng.state }),
+        load: (v) => {
+          this.adam.step = v.adam;
+          this.step = v.step;
+          this.rng.load(v.rng);
+        },
+      },
+      options.faults,
+    );
     this.interrupted = false;
     try {
       for (let epoch = start; epoch <= this.config.epochs && !stopper.shouldStop; epoch++) {
@@ -481,8 +621,12 @@ export class GraphTrainer {
         this.bestEpoch = stopper.bestEpoch;
         const stop = options.interrupted?.() === true;
         const final = epoch === this.config.epochs || stopper.shouldStop;
-        if (options.checkpoint && (final || stop || epoch % options.checkpoint.every === 0)) options.checkpoint.write(this.checkpointOf(epoch, stopper, trainHash));
-        if (stop) { this.interrupted = !final; break; }
+        if (options.checkpoint && (final || stop || epoch % options.checkpoint.every === 0))
+          options.checkpoint.write(this.checkpointOf(epoch, stopper, trainHash));
+        if (stop) {
+          this.interrupted = !final;
+          break;
+        }
       }
     } finally {
       this.snapshot = guard.stats;
@@ -504,16 +648,25 @@ export class GraphTrainer {
   snapshot: SnapshotStats | null = null;
 
   /** One epoch: shuffled mini-batches, then the validation pass. */
-  private async epoch(epoch: number, train: readonly GraphSample[], val: readonly GraphSample[], valScore: GraphFitOptions['valScore'],
-    maxShard: { nodes: number; graphs: number }): Promise<GraphEpoch> {
+  private async epoch(
+    epoch: number,
+    train: readonly GraphSample[],
+    val: readonly GraphSample[],
+    valScore: GraphFitOptions['valScore'],
+    maxShard: { nodes: number; graphs: number },
+  ): Promise<GraphEpoch> {
     const t0 = performance.now();
     const order = this.rng.shuffle(Array.from(train.keys()));
-    let sum = 0, batches = 0;
+    let sum = 0,
+      batches = 0;
     const steps: number[] = [];
     for (let i = 0; i < order.length; i += this.config.batchSize) steps.push(i);
     const step = async (i: number): Promise<void> => {
       const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
-      if (!Number.isNaN(loss)) { sum += loss; batches++; }
+      if (!Number.isNaN(loss)) {
+        sum += loss;
+        batches++;
+      }
     };
     // A hybrid trained without batch splitting forks its two branches in every pass: the
     // groups of threads for them are formed once per epoch (validation included).
@@ -527,11 +680,17 @@ export class GraphTrainer {
     const ev = forked
       ? await this.forkedEpoch(steps, step, validate)
       : await (async () => {
-        await this.epochSteps(steps, step, maxShard);
-        return validate();
-      })();
+          await this.epochSteps(steps, step, maxShard);
+          return validate();
+        })();
     const score = valScore && ev.outputs ? valScore(ev.outputs) : NaN;
-    return { epoch, train_loss: sum / Math.max(1, batches), val_loss: ev.loss, ...(valScore ? { val_score: score } : {}), ms: performance.now() - t0 };
+    return {
+      epoch,
+      train_loss: sum / Math.max(1, batches),
+      val_loss: ev.loss,
+      ...(valScore ? { val_score: score } : {}),
+      ms: performance.now() - t0,
+    };
   }
 
   /** The trainer's state after `epoch` as a checkpoint (see GraphFitOptions.checkpoint). */
@@ -540,9 +699,16 @@ export class GraphTrainer {
     return {
       tensors: state.tensors,
       metadata: {
-        ...state.metadata, task: 'graph', config: JSON.stringify(this.config),
-        features: String(this.features), targets: String(this.targets), epoch: String(epoch), step: String(this.step),
-        rng: Array.from(this.rng.state).join(','), history: JSON.stringify(this.history), train_sha256: trainHash,
+        ...state.metadata,
+        task: 'graph',
+        config: JSON.stringify(this.config),
+        features: String(this.features),
+        targets: String(this.targets),
+        epoch: String(epoch),
+        step: String(this.step),
+        rng: Array.from(this.rng.state).join(','),
+        history: JSON.stringify(this.history),
+        train_sha256: trainHash,
       },
     };
   }
@@ -552,7 +718,12 @@ export class GraphTrainer {
     const fn = 'GraphTrainer.fit';
     const m = cp.metadata;
     if (m['task'] !== 'graph' || m['epoch'] === undefined || m['rng'] === undefined) {
-      throw argRangeError(fn, 'options.resume', `a graph-training checkpoint with its training state (${file} has ${m['task'] ?? 'no'} task${m['rng'] === undefined ? ', no training state' : ''})`, m['task'] ?? 'none');
+      throw argRangeError(
+        fn,
+        'options.resume',
+        `a graph-training checkpoint with its training state (${file} has ${m['task'] ?? 'no'} task${m['rng'] === undefined ? ', no training state' : ''})`,
+        m['task'] ?? 'none',
+      );
     }
     const saved = JSON.parse(m['config'] ?? '{}') as Record<string, unknown>;
     const mine = this.config as unknown as Record<string, unknown>;
@@ -562,7 +733,12 @@ export class GraphTrainer {
       }
     }
     if (m['train_sha256'] !== trainHash) {
-      throw argRangeError(fn, 'train', `the training set the checkpoint ${file} was trained on (its samples or oversampled clones differ: another data file, split or seed)`, 'a different set');
+      throw argRangeError(
+        fn,
+        'train',
+        `the training set the checkpoint ${file} was trained on (its samples or oversampled clones differ: another data file, split or seed)`,
+        'a different set',
+      );
     }
     loadTrainingState(cp, { params: this.master.params(), adam: this.adam, stopper }, file, fn);
     this.step = Number(m['step']);
@@ -580,15 +756,37 @@ export class GraphTrainer {
    * batch splitting is never slower than intra-op splitting alone. All three give the same
    * bits. Threads are lent once per epoch, not once per step.
    */
-  private async epochSteps(steps: number[], step: (i: number) => Promise<void>, maxShard: { nodes: number; graphs: number }): Promise<void> {
-    const all = async (list: number[]): Promise<void> => { for (const i of list) await step(i); };
+  private async epochSteps(
+    steps: number[],
+    step: (i: number) => Promise<void>,
+    maxShard: { nodes: number; graphs: number },
+  ): Promise<void> {
+    const all = async (list: number[]): Promise<void> => {
+      for (const i of list) await step(i);
+    };
     if (!this.splits) return all(steps);
-    const holder = (mode: ShardMode) => <T>(f: () => Promise<T>): Promise<T> => mode === 'workers'
-      ? this.holdingWorkers(maxShard, f) : mode === 'groups' ? this.holdingShardGroups(f) : this.inlineShards(f);
+    const holder =
+      (mode: ShardMode) =>
+      <T>(f: () => Promise<T>): Promise<T> =>
+        mode === 'workers'
+          ? this.holdingWorkers(maxShard, f)
+          : mode === 'groups'
+            ? this.holdingShardGroups(f)
+            : this.inlineShards(f);
     if (this.shardPlacement) return holder(this.shardPlacement.mode)(() => all(steps));
-    const trial = await trialPlacements(['workers', 'groups', 'inline'] as const, steps, (mode, f) => holder(mode)(f), all);
+    const trial = await trialPlacements(
+      ['workers', 'groups', 'inline'] as const,
+      steps,
+      (mode, f) => holder(mode)(f),
+      all,
+    );
     if (!trial) return holder('workers')(() => all(steps)); // too few steps to measure: decide next epoch
-    this.shardPlacement = { mode: trial.best, workersMs: trial.times.workers, groupsMs: trial.times.groups, inlineMs: trial.times.inline };
+    this.shardPlacement = {
+      mode: trial.best,
+      workersMs: trial.times.workers,
+      groupsMs: trial.times.groups,
+      inlineMs: trial.times.inline,
+    };
     return holder(trial.best)(() => all(trial.rest));
   }
 
@@ -599,17 +797,46 @@ export class GraphTrainer {
    * (branchPlacement), the first epoch times a few steps of each and the run keeps the
    * fastest (forkPlacement), so forking is never slower than not forking. Same bits.
    */
-  private async forkedEpoch<T>(steps: number[], step: (i: number) => Promise<void>, validate: () => Promise<T>): Promise<T> {
-    const all = async (list: number[]): Promise<void> => { for (const i of list) await step(i); };
+  private async forkedEpoch<T>(
+    steps: number[],
+    step: (i: number) => Promise<void>,
+    validate: () => Promise<T>,
+  ): Promise<T> {
+    const all = async (list: number[]): Promise<void> => {
+      for (const i of list) await step(i);
+    };
     const hold = this.master.holdThreads;
-    const holder = (mode: BranchPlacement) => <R>(f: () => Promise<R>): Promise<R> => mode === 'groups' || !hold
-      ? this.rt.withForkGroups(2, f) : hold<R>(f, mode);
+    const holder =
+      (mode: BranchPlacement) =>
+      <R>(f: () => Promise<R>): Promise<R> =>
+        mode === 'groups' || !hold ? this.rt.withForkGroups(2, f) : hold<R>(f, mode);
     const chosen = this.branchPlacement ?? this.forkPlacement?.mode;
-    if (chosen) return holder(chosen)(async () => { await all(steps); return validate(); });
-    const trial = await trialPlacements(['workers', 'groups', 'inline'] as const, steps, (mode, f) => holder(mode)(f), all);
-    if (!trial) return holder('workers')(async () => { await all(steps); return validate(); }); // too few steps to measure
-    this.forkPlacement = { mode: trial.best, workersMs: trial.times.workers, groupsMs: trial.times.groups, inlineMs: trial.times.inline };
-    return holder(trial.best)(async () => { await all(trial.rest); return validate(); });
+    if (chosen)
+      return holder(chosen)(async () => {
+        await all(steps);
+        return validate();
+      });
+    const trial = await trialPlacements(
+      ['workers', 'groups', 'inline'] as const,
+      steps,
+      (mode, f) => holder(mode)(f),
+      all,
+    );
+    if (!trial)
+      return holder('workers')(async () => {
+        await all(steps);
+        return validate();
+      }); // too few steps to measure
+    this.forkPlacement = {
+      mode: trial.best,
+      workersMs: trial.times.workers,
+      groupsMs: trial.times.groups,
+      inlineMs: trial.times.inline,
+    };
+    return holder(trial.best)(async () => {
+      await all(trial.rest);
+      return validate();
+    });
   }
 
   /** Batch splitting has shards to place: more than one shard per step and more than one thread. */
@@ -622,7 +849,10 @@ export class GraphTrainer {
     const shared = new Set(this.master.params().map((p) => p.value));
     for (const r of this.replicas.slice(1)) {
       r.model.release();
-      for (const p of r.model.params()) { p.grad.free(); if (!shared.has(p.value)) p.value.free(); }
+      for (const p of r.model.params()) {
+        p.grad.free();
+        if (!shared.has(p.value)) p.value.free();
+      }
     }
     this.master.dispose();
     this.adam.dispose();
@@ -630,10 +860,20 @@ export class GraphTrainer {
 }
 
 /** Regression metrics per target on the samples with a label there. */
-export function regressionByTarget(samples: readonly GraphSample[], pred: Float32Array, targets: number): ReturnType<typeof regressionReport>[] {
+export function regressionByTarget(
+  samples: readonly GraphSample[],
+  pred: Float32Array,
+  targets: number,
+): ReturnType<typeof regressionReport>[] {
   return Array.from({ length: targets }, (_, t) => {
-    const p: number[] = [], y: number[] = [];
-    samples.forEach((g, i) => { if (!Number.isNaN(g.y[t]!)) { p.push(pred[i * targets + t]!); y.push(g.y[t]!); } });
+    const p: number[] = [],
+      y: number[] = [];
+    samples.forEach((g, i) => {
+      if (!Number.isNaN(g.y[t]!)) {
+        p.push(pred[i * targets + t]!);
+        y.push(g.y[t]!);
+      }
+    });
     return regressionReport(y, p);
   });
 }

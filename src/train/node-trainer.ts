@@ -1,5 +1,11 @@
 import { nodeGcn } from '../nn/task-models.js';
-import { checkNodeModel, nodeMessageGraph, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../nn/node-models.js';
+import {
+  checkNodeModel,
+  nodeMessageGraph,
+  nodeMessageModel,
+  nodeModelKind,
+  type NodeModelKind,
+} from '../nn/node-models.js';
 import type { MessageGraph } from '../graph/message-graph.js';
 import { classScores } from '../nn/class-scores.js';
 import { argRangeError } from '../core/errors.js';
@@ -8,7 +14,7 @@ import { CsrMatrix } from '../graph/csr.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { NODE_ORDER_CHOICES, nodeTaskInSpmmOrder, rowsInUserOrder, type NodeOrderChoice } from '../graph/reorder.js';
 import { Adam } from './adam.js';
-import { EarlyStopping, } from './early-stopping.js';
+import { EarlyStopping } from './early-stopping.js';
 import type { Parameter, PassContext } from '../nn/layer.js';
 import { sequentialModel, type Model } from '../nn/model.js';
 import { densityOf, SparseFeatures, sparseInputModel } from '../nn/sparse-input.js';
@@ -72,8 +78,17 @@ export const SPARSE_FEATURE_DENSITY = 0.1;
  * Kipf & Welling's settings for Cora: 2 layers, 16 hidden, dropout 0.5, lr 0.01, weight decay 5e-4 on the first layer, 200 epochs, patience 10.
  */
 export const KIPF_DEFAULTS: NodeTrainConfig = {
-  layers: 2, hidden: 16, dropout: 0.5, lr: 0.01, weightDecay: 5e-4, weightDecayScope: 'first',
-  epochs: 200, patience: 10, seed: 1, restoreBest: true, featureFormat: 'auto',
+  layers: 2,
+  hidden: 16,
+  dropout: 0.5,
+  lr: 0.01,
+  weightDecay: 5e-4,
+  weightDecayScope: 'first',
+  epochs: 200,
+  patience: 10,
+  seed: 1,
+  restoreBest: true,
+  featureFormat: 'auto',
 };
 
 /**
@@ -82,7 +97,16 @@ export const KIPF_DEFAULTS: NodeTrainConfig = {
  * weight decay 5e-4 on every layer; early stopping with patience 100 over at most 400 epochs.
  */
 export const GAT_DEFAULTS: NodeTrainConfig = {
-  ...KIPF_DEFAULTS, model: 'gat', hidden: 8, heads: 8, dropout: 0.6, lr: 0.005, weightDecay: 5e-4, weightDecayScope: 'all', epochs: 400, patience: 100,
+  ...KIPF_DEFAULTS,
+  model: 'gat',
+  hidden: 8,
+  heads: 8,
+  dropout: 0.6,
+  lr: 0.005,
+  weightDecay: 5e-4,
+  weightDecayScope: 'all',
+  epochs: 400,
+  patience: 100,
 };
 
 /**
@@ -158,35 +182,67 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
     const v = c[k];
     if (!Number.isInteger(v) || (v as number) < 1) throw argRangeError(fn, `config.${k}`, 'a positive integer', v);
   };
-  posInt('layers'); posInt('hidden'); posInt('epochs');
-  if (!Number.isInteger(c.patience) || c.patience < 0) throw argRangeError(fn, 'config.patience', 'a non-negative integer', c.patience);
+  posInt('layers');
+  posInt('hidden');
+  posInt('epochs');
+  if (!Number.isInteger(c.patience) || c.patience < 0)
+    throw argRangeError(fn, 'config.patience', 'a non-negative integer', c.patience);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw argRangeError(fn, 'config.dropout', 'in [0, 1)', c.dropout);
   if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw argRangeError(fn, 'config.lr', 'a positive number', c.lr);
-  if (!(c.weightDecay >= 0) || !Number.isFinite(c.weightDecay)) throw argRangeError(fn, 'config.weightDecay', 'a non-negative number', c.weightDecay);
-  if (c.weightDecayScope !== 'first' && c.weightDecayScope !== 'all') throw argRangeError(fn, 'config.weightDecayScope', "'first' or 'all'", c.weightDecayScope);
+  if (!(c.weightDecay >= 0) || !Number.isFinite(c.weightDecay))
+    throw argRangeError(fn, 'config.weightDecay', 'a non-negative number', c.weightDecay);
+  if (c.weightDecayScope !== 'first' && c.weightDecayScope !== 'all')
+    throw argRangeError(fn, 'config.weightDecayScope', "'first' or 'all'", c.weightDecayScope);
   if (!Number.isInteger(c.seed)) throw argRangeError(fn, 'config.seed', 'an integer', c.seed);
-  if (!['auto', 'sparse', 'dense'].includes(c.featureFormat)) throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
-  if (c.nodeOrder !== undefined && !NODE_ORDER_CHOICES.includes(c.nodeOrder)) throw argRangeError(fn, 'config.nodeOrder', "'auto', 'rcm' or 'input'", c.nodeOrder);
+  if (!['auto', 'sparse', 'dense'].includes(c.featureFormat))
+    throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
+  if (c.nodeOrder !== undefined && !NODE_ORDER_CHOICES.includes(c.nodeOrder))
+    throw argRangeError(fn, 'config.nodeOrder', "'auto', 'rcm' or 'input'", c.nodeOrder);
   checkNodeModel(fn, c);
   // Only a GCN's first layer reads sparse features (SparseInputGCNConv); 'auto' is dense for the others.
-  if (c.featureFormat === 'sparse' && nodeModelKind(c) !== 'gcn') throw argRangeError(fn, 'config.featureFormat', `'auto' or 'dense' for a ${c.model} model (sparse features are the GCN's)`, c.featureFormat);
+  if (c.featureFormat === 'sparse' && nodeModelKind(c) !== 'gcn')
+    throw argRangeError(
+      fn,
+      'config.featureFormat',
+      `'auto' or 'dense' for a ${c.model} model (sparse features are the GCN's)`,
+      c.featureFormat,
+    );
 }
 
 /** Kipf & Welling's model: [dropout → GCN → ReLU] × (layers-1), dropout → GCN. */
-export function buildNodeGcn(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, graph: () => Propagation): Sequential {
+export function buildNodeGcn(
+  rt: Runtime,
+  inFeatures: number,
+  classes: number,
+  c: NodeTrainConfig,
+  graph: () => Propagation,
+): Sequential {
   return nodeGcn(rt.heap, inFeatures, classes, c, graph);
 }
 
 /** What a node model propagates on: Â for a GCN (gcnNorm), the message graph for the others. */
-interface NodeGraphs { prop: Propagation | null; message: MessageGraph | null }
+interface NodeGraphs {
+  prop: Propagation | null;
+  message: MessageGraph | null;
+}
 
 function nodeGraphs(heap: Runtime['heap'], data: NodeDataset, kind: NodeModelKind): NodeGraphs {
-  return kind === 'gcn' ? { prop: { adj: gcnNorm(heap, data.numNodes, data.src, data.dst) }, message: null } : { prop: null, message: nodeMessageGraph(heap, data.numNodes, data.src, data.dst, kind) };
+  return kind === 'gcn'
+    ? { prop: { adj: gcnNorm(heap, data.numNodes, data.src, data.dst) }, message: null }
+    : { prop: null, message: nodeMessageGraph(heap, data.numNodes, data.src, data.dst, kind) };
 }
 
 /** The config's model (buildNodeGcn or nn/node-models.ts's) on its graph. */
-function buildNodeModel(rt: Runtime, inFeatures: number, classes: number, c: NodeTrainConfig, g: NodeGraphs): Sequential {
-  return nodeModelKind(c) === 'gcn' ? buildNodeGcn(rt, inFeatures, classes, c, () => g.prop!) : nodeMessageModel(rt.heap, inFeatures, classes, c, () => g.message!);
+function buildNodeModel(
+  rt: Runtime,
+  inFeatures: number,
+  classes: number,
+  c: NodeTrainConfig,
+  g: NodeGraphs,
+): Sequential {
+  return nodeModelKind(c) === 'gcn'
+    ? buildNodeGcn(rt, inFeatures, classes, c, () => g.prop!)
+    : nodeMessageModel(rt.heap, inFeatures, classes, c, () => g.message!);
 }
 
 function maskOf(heap: Runtime['heap'], n: number, idx: Int32Array): Tensor {
@@ -213,18 +269,25 @@ interface NodeTensors {
 function uploadNodeTask(heap: Runtime['heap'], data: NodeDataset, sparse: boolean, kind: NodeModelKind): NodeTensors {
   const n = data.numNodes;
   const made: { free(): void }[] = [];
-  const keep = <T extends { free(): void }>(t: T): T => { made.push(t); return t; };
+  const keep = <T extends { free(): void }>(t: T): T => {
+    made.push(t);
+    return t;
+  };
   try {
     const graphs = nodeGraphs(heap, data, kind);
     keep(graphs.prop?.adj ?? graphs.message!);
     return {
       graphs,
       x: sparse ? null : keep(Tensor.from(heap, 'float32', [n, data.numFeatures], data.features)),
-      sparse: sparse ? keep(SparseFeatures.fromCsr(CsrMatrix.fromDense(heap, n, data.numFeatures, data.features))) : null,
+      sparse: sparse
+        ? keep(SparseFeatures.fromCsr(CsrMatrix.fromDense(heap, n, data.numFeatures, data.features)))
+        : null,
       labels: keep(Tensor.from(heap, 'int32', [n], data.labels)),
       train: keep(maskOf(heap, n, data.split.train)),
       val: keep(maskOf(heap, n, data.split.val)),
-      free: () => { for (const t of made) t.free(); },
+      free: () => {
+        for (const t of made) t.free();
+      },
     };
   } catch (err) {
     for (const t of made) t.free();
@@ -241,16 +304,24 @@ interface NodeRunState {
   history: EpochRecord[];
 }
 
-
 /** The run's state as a checkpoint: weights, Adam moments, best weights, early stopping, history. */
-function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainConfig, preprocess: PreprocessStep[]): Checkpoint {
+function nodeCheckpoint(
+  run: NodeRunState,
+  data: NodeDataset,
+  config: NodeTrainConfig,
+  preprocess: PreprocessStep[],
+): Checkpoint {
   const state = trainingStateEntries(run);
   const h = run.history;
   return {
     tensors: state.tensors,
     metadata: {
-      ...state.metadata, task: 'node', dataset: data.name,
-      config: JSON.stringify(config), epoch: String(h.length ? h[h.length - 1]!.epoch : 0), history: JSON.stringify(h),
+      ...state.metadata,
+      task: 'node',
+      dataset: data.name,
+      config: JSON.stringify(config),
+      epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
+      history: JSON.stringify(h),
       rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
       ...preprocessMetadata({ features: preprocess }),
     },
@@ -258,19 +329,34 @@ function nodeCheckpoint(run: NodeRunState, data: NodeDataset, config: NodeTrainC
 }
 
 /** Step 3: continue from a checkpoint of the same config (epochs may differ); returns the next epoch. */
-function resumeNodeRun(run: NodeRunState, from: NonNullable<NodeTrainHooks['resumeFrom']>, config: NodeTrainConfig): number {
+function resumeNodeRun(
+  run: NodeRunState,
+  from: NonNullable<NodeTrainHooks['resumeFrom']>,
+  config: NodeTrainConfig,
+): number {
   const fn = 'trainNodeClassifier';
   const { checkpoint: cp, file } = typeof from === 'string' ? { checkpoint: loadCheckpoint(from), file: from } : from;
   if (cp.metadata['task'] !== undefined && cp.metadata['task'] !== 'node') {
-    throw argRangeError(fn, 'resumeFrom', `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`, cp.metadata['task']);
+    throw argRangeError(
+      fn,
+      'resumeFrom',
+      `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`,
+      cp.metadata['task'],
+    );
   }
   const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
   // nodeOrder left out means 'auto', in the config given and in a checkpoint from before it existed.
   // model left out means 'gcn' (checkpoints from before --model); compared first, as the other keys' defaults follow it.
-  const value = (c: NodeTrainConfig, k: keyof NodeTrainConfig): unknown => (k === 'nodeOrder' ? c[k] ?? 'auto' : k === 'model' ? nodeModelKind(c) : c[k]);
+  const value = (c: NodeTrainConfig, k: keyof NodeTrainConfig): unknown =>
+    k === 'nodeOrder' ? (c[k] ?? 'auto') : k === 'model' ? nodeModelKind(c) : c[k];
   for (const k of new Set(['model', ...Object.keys(config), 'nodeOrder', 'heads']) as Set<keyof NodeTrainConfig>) {
     if (k !== 'epochs' && value(saved, k) !== value(config, k)) {
-      throw argRangeError(fn, `config.${k}`, `${JSON.stringify(value(saved, k))} as in the checkpoint ${file}`, config[k]);
+      throw argRangeError(
+        fn,
+        `config.${k}`,
+        `${JSON.stringify(value(saved, k))} as in the checkpoint ${file}`,
+        config[k],
+      );
     }
   }
   loadTrainingState(cp, run, file, fn);
@@ -279,7 +365,13 @@ function resumeNodeRun(run: NodeRunState, from: NonNullable<NodeTrainHooks['resu
 }
 
 /** The evaluation pass: class per node and the validation loss. */
-async function evaluateNodes(run: NodeRunState, t: NodeTensors, data: NodeDataset, config: NodeTrainConfig, exec: Runtime['exec']): Promise<{ pred: Int32Array; valLoss: number }> {
+async function evaluateNodes(
+  run: NodeRunState,
+  t: NodeTensors,
+  data: NodeDataset,
+  config: NodeTrainConfig,
+  exec: Runtime['exec'],
+): Promise<{ pred: Int32Array; valLoss: number }> {
   const ctx: PassContext = { exec, training: false, seed: config.seed, step: 0 };
   try {
     const logits = await run.model.forward(ctx, undefined);
@@ -292,7 +384,16 @@ async function evaluateNodes(run: NodeRunState, t: NodeTensors, data: NodeDatase
 }
 
 /** One training epoch (forward, loss on the training nodes, backward, Adam) and its evaluation. */
-async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, config: NodeTrainConfig, exec: Runtime['exec'], epoch: number, dist?: NodeTrainHooks['distributed'], validating = true): Promise<EpochRecord> {
+async function nodeEpoch(
+  run: NodeRunState,
+  t: NodeTensors,
+  data: NodeDataset,
+  config: NodeTrainConfig,
+  exec: Runtime['exec'],
+  epoch: number,
+  dist?: NodeTrainHooks['distributed'],
+  validating = true,
+): Promise<EpochRecord> {
   const t0 = performance.now();
   const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
   let trainPred: Int32Array, trainLoss: number;
@@ -310,37 +411,75 @@ async function nodeEpoch(run: NodeRunState, t: NodeTensors, data: NodeDataset, c
     run.model.release();
   }
   const values = run.params.map((p) => p.value);
-  if (dist) await dist.sync.gradients(run.params.map((p) => p.grad), values);
+  if (dist)
+    await dist.sync.gradients(
+      run.params.map((p) => p.grad),
+      values,
+    );
   await run.adam.update(exec);
   if (dist) {
     await dist.sync.afterStep(values);
     // Between validations the ranks' parameters differ: no validation figures (NaN).
-    if (!validating) return { epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train), val_loss: NaN, val_accuracy: NaN, test_accuracy: NaN, ms: performance.now() - t0 };
+    if (!validating)
+      return {
+        epoch,
+        train_loss: trainLoss,
+        train_accuracy: accuracy(data.labels, trainPred, data.split.train),
+        val_loss: NaN,
+        val_accuracy: NaN,
+        test_accuracy: NaN,
+        ms: performance.now() - t0,
+      };
     await dist.sync.beforeValidation(values);
   }
   const ev = await evaluateNodes(run, t, data, config, exec);
   const record = {
-    epoch, train_loss: trainLoss, train_accuracy: accuracy(data.labels, trainPred, data.split.train),
-    val_loss: ev.valLoss, val_accuracy: accuracy(data.labels, ev.pred, data.split.val),
-    test_accuracy: accuracy(data.labels, ev.pred, data.split.test), ms: performance.now() - t0,
+    epoch,
+    train_loss: trainLoss,
+    train_accuracy: accuracy(data.labels, trainPred, data.split.train),
+    val_loss: ev.valLoss,
+    val_accuracy: accuracy(data.labels, ev.pred, data.split.val),
+    test_accuracy: accuracy(data.labels, ev.pred, data.split.test),
+    ms: performance.now() - t0,
   };
   if (!dist) return record;
   // Each rank's figures are of its part: weighted by the part's node counts, summed over the ranks.
-  const sp = data.split, sums = Float32Array.of(
-    record.train_loss * sp.train.length, record.train_accuracy * sp.train.length, sp.train.length,
-    record.val_loss * sp.val.length, record.val_accuracy * sp.val.length, sp.val.length,
-    record.test_accuracy * sp.test.length, sp.test.length);
+  const sp = data.split,
+    sums = Float32Array.of(
+      record.train_loss * sp.train.length,
+      record.train_accuracy * sp.train.length,
+      sp.train.length,
+      record.val_loss * sp.val.length,
+      record.val_accuracy * sp.val.length,
+      sp.val.length,
+      record.test_accuracy * sp.test.length,
+      sp.test.length,
+    );
   dist.sum(sums);
   const per = (a: number, b: number): number => (sums[b]! > 0 ? sums[a]! / sums[b]! : NaN);
-  return { ...record, train_loss: per(0, 2), train_accuracy: per(1, 2), val_loss: per(3, 5), val_accuracy: per(4, 5), test_accuracy: per(6, 7) };
+  return {
+    ...record,
+    train_loss: per(0, 2),
+    train_accuracy: per(1, 2),
+    val_loss: per(3, 5),
+    val_accuracy: per(4, 5),
+    test_accuracy: per(6, 7),
+  };
 }
 
 /** The final figures, from the predictions of the reported weights. */
-function nodeReport(data: NodeDataset, pred: Int32Array, valLoss: number, run: NodeRunState, stopped: number): Record<string, number> {
+function nodeReport(
+  data: NodeDataset,
+  pred: Int32Array,
+  valLoss: number,
+  run: NodeRunState,
+  stopped: number,
+): Record<string, number> {
   const h = run.history;
   return {
     ...splitMetrics(data, pred, valLoss),
-    best_epoch: run.stopper.bestEpoch, epochs_run: stopped,
+    best_epoch: run.stopper.bestEpoch,
+    epochs_run: stopped,
     mean_epoch_ms: h.reduce((s, r) => s + r.ms, 0) / Math.max(1, h.length),
   };
 }
@@ -353,8 +492,11 @@ export function splitMetrics(data: NodeDataset, pred: Int32Array, valLoss: numbe
     val_accuracy: accuracy(data.labels, pred, data.split.val),
     train_accuracy: accuracy(data.labels, pred, data.split.train),
     val_loss: valLoss,
-    test_f1_micro: report.f1.micro, test_f1_macro: report.f1.macro, test_f1_weighted: report.f1.weighted,
-    test_precision_macro: report.precision.macro, test_recall_macro: report.recall.macro,
+    test_f1_micro: report.f1.micro,
+    test_f1_macro: report.f1.macro,
+    test_f1_weighted: report.f1.weighted,
+    test_precision_macro: report.precision.macro,
+    test_recall_macro: report.recall.macro,
   };
 }
 
@@ -372,32 +514,61 @@ export function splitMetrics(data: NodeDataset, pred: Int32Array, valLoss: numbe
  *   console.log(res.metrics.test_accuracy, res.bestEpoch); // 0.82 (examples/train-node-classifier.mjs)
  *   await rt.close();
  */
-export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, config: NodeTrainConfig, hooks: NodeTrainHooks = {}): Promise<NodeTrainResult> {
+export async function trainNodeClassifier(
+  rt: Runtime,
+  given: NodeDataset,
+  config: NodeTrainConfig,
+  hooks: NodeTrainHooks = {},
+): Promise<NodeTrainResult> {
   checkNodeConfig(config);
   const exec = rt.exec;
   // Every pass runs in the order SpMM prefers; the predictions go back in the data set's order.
   const { data, order } = nodeTaskInSpmmOrder(given, config.nodeOrder);
   const kind = nodeModelKind(config);
-  const sparse = kind === 'gcn' && (config.featureFormat === 'sparse' || (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY));
+  const sparse =
+    kind === 'gcn' &&
+    (config.featureFormat === 'sparse' ||
+      (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY));
   const t = uploadNodeTask(rt.heap, data, sparse, kind);
   let run: NodeRunState | null = null;
   let guard: EpochGuard<number> | null = null;
   try {
     const seq = buildNodeModel(rt, data.numFeatures, data.numClasses, config, t.graphs);
-    const model = t.sparse ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.graphs.prop!) : sequentialModel(seq, () => t.x!);
+    const model = t.sparse
+      ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.graphs.prop!)
+      : sequentialModel(seq, () => t.x!);
     const params = model.params();
     const every = hooks.distributed?.validateEvery ?? 1;
-    run = { model, params, adam: new Adam(params, { lr: config.lr }), stopper: new EarlyStopping(config.patience > 0 ? Math.ceil(config.patience / every) : 0, params), history: [] };
+    run = {
+      model,
+      params,
+      adam: new Adam(params, { lr: config.lr }),
+      stopper: new EarlyStopping(config.patience > 0 ? Math.ceil(config.patience / every) : 0, params),
+      history: [],
+    };
     const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
     let stopped = run.history.length ? run.history[run.history.length - 1]!.epoch : 0;
     let interrupted = false;
-    const adam = run.adam, r = run;
+    const adam = run.adam,
+      r = run;
     // Dropout keys come from (seed, epoch): the weights, the moments and Adam's step are all an epoch changes.
-    guard = new EpochGuard(rt.heap, [...params.map((p) => p.value), ...adam.m, ...adam.v], { save: () => adam.step, load: (s) => { adam.step = s; } }, hooks.faults);
+    guard = new EpochGuard(
+      rt.heap,
+      [...params.map((p) => p.value), ...adam.m, ...adam.v],
+      {
+        save: () => adam.step,
+        load: (s) => {
+          adam.step = s;
+        },
+      },
+      hooks.faults,
+    );
     for (let epoch = startEpoch; epoch <= config.epochs && !run.stopper.shouldStop; epoch++) {
       // Distributed, a rank replaying an epoch alone would fall out of step: a fault stops the job.
       const validating = !hooks.distributed || epoch % hooks.distributed.validateEvery === 0 || epoch === config.epochs;
-      const rec = hooks.distributed ? await nodeEpoch(r, t, data, config, exec, epoch, hooks.distributed, validating) : await guard.run(epoch, () => nodeEpoch(r, t, data, config, exec, epoch));
+      const rec = hooks.distributed
+        ? await nodeEpoch(r, t, data, config, exec, epoch, hooks.distributed, validating)
+        : await guard.run(epoch, () => nodeEpoch(r, t, data, config, exec, epoch));
       run.history.push(rec);
       run.stopper.observe(epoch, validating ? rec.val_loss : null);
       stopped = epoch;
@@ -407,15 +578,28 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
       if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
         saveCheckpointKeepingPrevious(hooks.checkpointPath, nodeCheckpoint(run, data, config, hooks.preprocess ?? []));
       }
-      if (stop) { interrupted = epoch < config.epochs && !run.stopper.shouldStop; break; }
+      if (stop) {
+        interrupted = epoch < config.epochs && !run.stopper.shouldStop;
+        break;
+      }
     }
     const best = run.stopper.bestValues!;
     const finalWeights = new Map(params.map((p, i) => [p.name, config.restoreBest ? best[i]!.slice() : copyOf(p)]));
-    if (config.restoreBest) params.forEach((p, i) => { (p.value.data() as Float32Array).set(best[i]!); });
+    if (config.restoreBest)
+      params.forEach((p, i) => {
+        (p.value.data() as Float32Array).set(best[i]!);
+      });
     const { pred, valLoss } = await evaluateNodes(run, t, data, config, exec);
     return {
-      history: run.history, bestEpoch: run.stopper.bestEpoch, stoppedEpoch: stopped, metrics: nodeReport(data, pred, valLoss, run, stopped),
-      predictions: order ? rowsInUserOrder(pred, 1, order.order) : pred, weights: finalWeights, sparseFeatures: sparse, interrupted, snapshot: guard.stats,
+      history: run.history,
+      bestEpoch: run.stopper.bestEpoch,
+      stoppedEpoch: stopped,
+      metrics: nodeReport(data, pred, valLoss, run, stopped),
+      predictions: order ? rowsInUserOrder(pred, 1, order.order) : pred,
+      weights: finalWeights,
+      sparseFeatures: sparse,
+      interrupted,
+      snapshot: guard.stats,
     };
   } finally {
     guard?.dispose();
@@ -432,7 +616,12 @@ export async function trainNodeClassifier(rt: Runtime, given: NodeDataset, confi
  *   const trained = await trainNodeClassifier(rt, data, config);
  *   const { probs, pred } = await predictNodes(rt, newGraph, config, trained.weights);
  */
-export async function predictNodes(rt: Runtime, given: NodeDataset, config: NodeTrainConfig, weights: Map<string, ArrayLike<number>>): Promise<{ probs: Float32Array; pred: Int32Array }> {
+export async function predictNodes(
+  rt: Runtime,
+  given: NodeDataset,
+  config: NodeTrainConfig,
+  weights: Map<string, ArrayLike<number>>,
+): Promise<{ probs: Float32Array; pred: Int32Array }> {
   // The order training ran in, so the scores are those training reported.
   const { data, order } = nodeTaskInSpmmOrder(given, config.nodeOrder);
   const n = data.numNodes;
@@ -444,7 +633,12 @@ export async function predictNodes(rt: Runtime, given: NodeDataset, config: Node
     for (const p of model.params()) {
       const w = weights.get(p.name);
       if (!w || w.length !== p.value.size) {
-        throw argRangeError('predictNodes', 'weights', `${p.name} with ${p.value.size} values (a model of this config)`, w ? `${w.length} values` : 'missing');
+        throw argRangeError(
+          'predictNodes',
+          'weights',
+          `${p.name} with ${p.value.size} values (a model of this config)`,
+          w ? `${w.length} values` : 'missing',
+        );
       }
       (p.value.data() as Float32Array).set(w);
     }
@@ -452,7 +646,10 @@ export async function predictNodes(rt: Runtime, given: NodeDataset, config: Node
     const logits = await model.forward({ exec: rt.exec, training: false, seed: config.seed, step: 0 }, x);
     l = (logits.data() as Float32Array).slice();
   } finally {
-    model.dispose(); x?.free(); graphs.prop?.adj.free(); graphs.message?.free();
+    model.dispose();
+    x?.free();
+    graphs.prop?.adj.free();
+    graphs.message?.free();
   }
   return classScores(order ? rowsInUserOrder(l, data.numClasses, order.order) : l, n, data.numClasses);
 }

@@ -13,11 +13,15 @@ export class ParamSnapshot {
 
   /** Copies the parameters' current values in. */
   take(): void {
-    this.params.forEach((p, i) => { this.values[i]!.set(p.value.data() as Float32Array); });
+    this.params.forEach((p, i) => {
+      this.values[i]!.set(p.value.data() as Float32Array);
+    });
   }
 
   /** Writes the copies back into the parameters. */
   restore(): void {
-    this.params.forEach((p, i) => { (p.value.data() as Float32Array).set(this.values[i]!); });
+    this.params.forEach((p, i) => {
+      (p.value.data() as Float32Array).set(this.values[i]!);
+    });
   }
 }

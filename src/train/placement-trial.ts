@@ -14,12 +14,21 @@ import { traceTrack } from '../runtime/trace.js';
  * placement measured first paid for what was still warming up and a burst of load on a shared
  * machine fell on one placement only; interleaved, both spread over all of them.
  */
-export async function trialPlacements<M extends string>(modes: readonly M[], steps: number[], hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
-  all: (list: number[]) => Promise<void>): Promise<{ best: M; times: Record<M, number>; rest: number[] } | null> {
-  const warm = 2, k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
+export async function trialPlacements<M extends string>(
+  modes: readonly M[],
+  steps: number[],
+  hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
+  all: (list: number[]) => Promise<void>,
+): Promise<{ best: M; times: Record<M, number>; rest: number[] } | null> {
+  const warm = 2,
+    k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
   if (k < 1) return null;
   let at = 0;
-  const take = (n: number): number[] => { const list = steps.slice(at, at + n); at += n; return list; };
+  const take = (n: number): number[] => {
+    const list = steps.slice(at, at + n);
+    at += n;
+    return list;
+  };
   for (const mode of modes) {
     const list = take(warm);
     await hold(mode, () => traceTrack(1, 'placement trial', `${mode} (warm-up)`, () => all(list)));
@@ -29,11 +38,15 @@ export async function trialPlacements<M extends string>(modes: readonly M[], ste
     for (let j = 0; j < modes.length; j++) {
       const mode = modes[(round + j) % modes.length]!;
       const list = take(1);
-      samples.get(mode)!.push(await hold(mode, () => traceTrack(1, 'placement trial', mode, async () => {
-        const t0 = performance.now();
-        await all(list);
-        return performance.now() - t0;
-      })));
+      samples.get(mode)!.push(
+        await hold(mode, () =>
+          traceTrack(1, 'placement trial', mode, async () => {
+            const t0 = performance.now();
+            await all(list);
+            return performance.now() - t0;
+          }),
+        ),
+      );
     }
   }
   const times = {} as Record<M, number>;
@@ -42,6 +55,7 @@ export async function trialPlacements<M extends string>(modes: readonly M[], ste
 }
 
 function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+  const s = [...xs].sort((a, b) => a - b),
+    h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }

@@ -15,7 +15,10 @@ import { graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from '.
 // before the step returns. The model replica is built once per worker and trainer.
 
 /** A tensor passed by address: where it is and its shape. */
-export interface TensorRef { ptr: number; shape: number[] }
+export interface TensorRef {
+  ptr: number;
+  shape: number[];
+}
 
 export interface ShardStep {
   /** Identifies the trainer (its replica is cached per worker under this key). */
@@ -27,16 +30,29 @@ export interface ShardStep {
   /** Per parameter, in the model's order: the master's value and this shard's gradient buffer. */
   params: { value: TensorRef; grad: TensorRef }[];
   batch: {
-    graphs: number; nodes: number; labels: number;
-    rowPtr: TensorRef; colIdx: TensorRef; vals: TensorRef;
-    x: TensorRef; offsets: TensorRef; y: TensorRef; labelMask: TensorRef; descriptors: TensorRef | null;
+    graphs: number;
+    nodes: number;
+    labels: number;
+    rowPtr: TensorRef;
+    colIdx: TensorRef;
+    vals: TensorRef;
+    x: TensorRef;
+    offsets: TensorRef;
+    y: TensorRef;
+    labelMask: TensorRef;
+    descriptors: TensorRef | null;
   };
   /** The loss's denominator: labels (or values) of the whole batch, so shard gradients add up. */
   normalizer: number;
   ctx: { seed: number; step: number };
 }
 
-interface Replica { heap: Heap; exec: InlineExec; model: GraphModel; batch: GraphBatch | null }
+interface Replica {
+  heap: Heap;
+  exec: InlineExec;
+  model: GraphModel;
+  batch: GraphBatch | null;
+}
 /** Replicas by trainer, most recent last; a few are kept (a run makes one trainer at a time). */
 const replicas = new Map<string, Replica>();
 const KEEP_REPLICAS = 4;
@@ -50,11 +66,21 @@ function replicaFor(w: WorkerContext, s: ShardStep): Replica {
   const heap = Heap.region(w.memory, s.arena.ptr, s.arena.bytes);
   const exec = new InlineExec(heap, w.backend);
   // Branches of a hybrid run one after the other here: the "fork" is this thread.
-  const host = { heap, exec, fork: <T>(fn: (e: Exec) => Promise<T>) => { const p = fn(exec); return { join: () => p }; } };
+  const host = {
+    heap,
+    exec,
+    fork: <T>(fn: (e: Exec) => Promise<T>) => {
+      const p = fn(exec);
+      return { join: () => p };
+    },
+  };
   const made: Replica = { heap, exec, model: null as unknown as GraphModel, batch: null };
   made.model = graphModel(host, s.features, s.targets, s.config, () => made.batch!);
   // Its own initial weights are never used: the parameters become views of the master's.
-  for (const p of made.model.params()) { p.value.free(); p.grad.free(); }
+  for (const p of made.model.params()) {
+    p.value.free();
+    p.grad.free();
+  }
   replicas.set(s.trainer, made);
   if (replicas.size > KEEP_REPLICAS) replicas.delete(replicas.keys().next().value!);
   return made;
@@ -64,15 +90,31 @@ function replicaFor(w: WorkerContext, s: ShardStep): Replica {
 export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ loss: number }> {
   const r = replicaFor(w, s);
   const h = r.heap;
-  const view = (t: TensorRef, dtype: 'float32' | 'int32' | 'uint8' = 'float32'): Tensor => Tensor.view(h, dtype, t.shape, t.ptr);
+  const view = (t: TensorRef, dtype: 'float32' | 'int32' | 'uint8' = 'float32'): Tensor =>
+    Tensor.view(h, dtype, t.shape, t.ptr);
   const params = r.model.params();
-  if (params.length !== s.params.length) throw new Error(`trainShardStep: the replica has ${params.length} parameters, the step sends ${s.params.length}`);
-  params.forEach((p, i) => { p.value = view(s.params[i]!.value); p.grad = view(s.params[i]!.grad); });
+  if (params.length !== s.params.length)
+    throw new Error(`trainShardStep: the replica has ${params.length} parameters, the step sends ${s.params.length}`);
+  params.forEach((p, i) => {
+    p.value = view(s.params[i]!.value);
+    p.grad = view(s.params[i]!.grad);
+  });
   const b = s.batch;
   r.batch = {
-    graphs: b.graphs, nodes: b.nodes, labels: b.labels,
-    adj: CsrMatrix.view(b.nodes, b.nodes, view(b.rowPtr, 'int32') as Tensor<'int32'>, view(b.colIdx, 'int32') as Tensor<'int32'>, view(b.vals) as Tensor<'float32'>),
-    x: view(b.x), offsets: view(b.offsets, 'int32'), y: view(b.y), labelMask: view(b.labelMask, 'uint8') as Tensor<'uint8'>,
+    graphs: b.graphs,
+    nodes: b.nodes,
+    labels: b.labels,
+    adj: CsrMatrix.view(
+      b.nodes,
+      b.nodes,
+      view(b.rowPtr, 'int32') as Tensor<'int32'>,
+      view(b.colIdx, 'int32') as Tensor<'int32'>,
+      view(b.vals) as Tensor<'float32'>,
+    ),
+    x: view(b.x),
+    offsets: view(b.offsets, 'int32'),
+    y: view(b.y),
+    labelMask: view(b.labelMask, 'uint8') as Tensor<'uint8'>,
     descriptors: b.descriptors ? view(b.descriptors) : null,
     free: () => undefined,
   };

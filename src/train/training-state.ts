@@ -27,7 +27,14 @@ export function trainingStateEntries(s: TrainingState): Checkpoint {
     tensors.set(`adam.v.${p.name}`, { shape, data: copy(s.adam.v[i]!.data() as Float32Array) });
     if (best) tensors.set(`best.${p.name}`, { shape, data: best[i]! });
   });
-  return { tensors, metadata: { format: TRAINING_STATE_FORMAT, adam_step: String(s.adam.step), early_stop: JSON.stringify(s.stopper.state()) } };
+  return {
+    tensors,
+    metadata: {
+      format: TRAINING_STATE_FORMAT,
+      adam_step: String(s.adam.step),
+      early_stop: JSON.stringify(s.stopper.state()),
+    },
+  };
 }
 
 /**
@@ -40,14 +47,23 @@ export const TRAINING_STATE_FORMAT = 'graft-checkpoint-v1';
 export function loadTrainingState(cp: Checkpoint, s: TrainingState, file: string, fn: string): void {
   const format = cp.metadata['format'];
   if (format !== TRAINING_STATE_FORMAT) {
-    throw argRangeError(fn, 'resume', `a checkpoint in this version's format ${TRAINING_STATE_FORMAT} (${file} was written by another version or program)`, format ?? 'no format');
+    throw argRangeError(
+      fn,
+      'resume',
+      `a checkpoint in this version's format ${TRAINING_STATE_FORMAT} (${file} was written by another version or program)`,
+      format ?? 'no format',
+    );
   }
   const get = (key: string, p: Parameter): Float32Array => {
     const t = cp.tensors.get(key);
     const want = p.value.shape.join('×');
     if (!t || t.data.length !== p.value.size || !(t.data instanceof Float32Array)) {
-      throw argRangeError(fn, 'resume', `a checkpoint holding ${key} as F32 [${want}] (${file} is from another model or shape)`,
-        t ? `[${t.shape.join('×')}] of ${t.data.constructor.name}` : 'no such tensor');
+      throw argRangeError(
+        fn,
+        'resume',
+        `a checkpoint holding ${key} as F32 [${want}] (${file} is from another model or shape)`,
+        t ? `[${t.shape.join('×')}] of ${t.data.constructor.name}` : 'no such tensor',
+      );
     }
     return t.data;
   };
@@ -60,7 +76,13 @@ export function loadTrainingState(cp: Checkpoint, s: TrainingState, file: string
   });
   const names = new Set(s.params.map((p) => `model.${p.name}`));
   const extra = [...cp.tensors.keys()].find((k) => k.startsWith('model.') && !names.has(k));
-  if (extra) throw argRangeError(fn, 'resume', `a checkpoint of this model (${file} holds ${extra}, which this model has not)`, extra);
+  if (extra)
+    throw argRangeError(
+      fn,
+      'resume',
+      `a checkpoint of this model (${file} holds ${extra}, which this model has not)`,
+      extra,
+    );
   s.adam.step = Number(cp.metadata['adam_step']);
   s.stopper.load(JSON.parse(cp.metadata['early_stop'] ?? 'null') as EarlyStoppingState);
 }

@@ -6,21 +6,30 @@ import { argRangeError, argTypeError } from '../core/errors.js';
 // the lower index, so results do not depend on sort stability.
 
 /** Labelled rows: x [n, p] row-major, y class per row. */
-export interface LabelledRows { x: Float64Array; n: number; p: number; y: Int32Array }
+export interface LabelledRows {
+  x: Float64Array;
+  n: number;
+  p: number;
+  y: Int32Array;
+}
 
 function check(fn: string, arg: string, d: LabelledRows, p?: number): void {
   if (typeof d !== 'object' || d === null) throw argTypeError(fn, arg, 'an object {x, n, p, y}', d);
   if (!(d.x instanceof Float64Array)) throw argTypeError(fn, `${arg}.x`, 'a Float64Array', d.x);
   if (!(d.y instanceof Int32Array)) throw argTypeError(fn, `${arg}.y`, 'an Int32Array of class labels', d.y);
   if (!Number.isInteger(d.n) || d.n < 1) throw argRangeError(fn, `${arg}.n`, 'a positive integer', d.n);
-  if (!Number.isInteger(d.p) || d.p < 1 || (p !== undefined && d.p !== p)) throw argRangeError(fn, `${arg}.p`, p === undefined ? 'a positive integer' : `${p} (the training rows' p)`, d.p);
+  if (!Number.isInteger(d.p) || d.p < 1 || (p !== undefined && d.p !== p))
+    throw argRangeError(fn, `${arg}.p`, p === undefined ? 'a positive integer' : `${p} (the training rows' p)`, d.p);
   if (d.x.length !== d.n * d.p) throw argRangeError(fn, `${arg}.x.length`, `n*p = ${d.n * d.p}`, d.x.length);
   if (d.y.length !== d.n) throw argRangeError(fn, `${arg}.y.length`, `n = ${d.n}`, d.y.length);
 }
 
 function sqDist(a: Float64Array, i: number, b: Float64Array, j: number, p: number): number {
   let s = 0;
-  for (let c = 0; c < p; c++) { const d = a[i * p + c]! - b[j * p + c]!; s += d * d; }
+  for (let c = 0; c < p; c++) {
+    const d = a[i * p + c]! - b[j * p + c]!;
+    s += d * d;
+  }
   return s;
 }
 
@@ -39,16 +48,24 @@ export function knnShapley(train: LabelledRows, test: LabelledRows | 'self', k: 
   check(fn, 'train', train);
   if (test !== 'self') check(fn, 'test', test, train.p);
   if (!Number.isInteger(k) || k < 1) throw argRangeError(fn, 'k', 'a positive integer', k);
-  const self = test === 'self', t = self ? train : test, p = train.p;
+  const self = test === 'self',
+    t = self ? train : test,
+    p = train.p;
   const values = new Float64Array(train.n);
-  const order: number[] = [], dist = new Float64Array(train.n);
+  const order: number[] = [],
+    dist = new Float64Array(train.n);
   for (let q = 0; q < t.n; q++) {
     order.length = 0;
-    for (let i = 0; i < train.n; i++) { if (self && i === q) continue; dist[i] = sqDist(train.x, i, t.x, q, p); order.push(i); }
+    for (let i = 0; i < train.n; i++) {
+      if (self && i === q) continue;
+      dist[i] = sqDist(train.x, i, t.x, q, p);
+      order.push(i);
+    }
     order.sort((a, b) => dist[a]! - dist[b]! || a - b);
     const N = order.length;
     if (N === 0) continue;
-    const yq = t.y[q]!, hit = (r: number): number => (train.y[order[r]!] === yq ? 1 : 0);
+    const yq = t.y[q]!,
+      hit = (r: number): number => (train.y[order[r]!] === yq ? 1 : 0);
     // s_N = 1[y_N = y]/N; s_i = s_{i+1} + (1[y_i = y] - 1[y_{i+1} = y]) / K · min(K, i) / i (ranks from 1)
     let s = hit(N - 1) / N;
     values[order[N - 1]!]! += s / t.n;
@@ -89,11 +106,20 @@ export class KnnLearner {
     check(fn, 'train', train);
     if (validation !== 'self') check(fn, 'validation', validation, train.p);
     if (!Number.isInteger(k) || k < 1) throw argRangeError(fn, 'k', 'a positive integer', k);
-    if (!Number.isInteger(classes) || classes < 2) throw argRangeError(fn, 'classes', 'an integer of at least 2', classes);
-    this.#train = train; this.#self = validation === 'self'; this.#val = validation === 'self' ? train : validation; this.#k = k; this.#classes = classes;
-    this.n = train.n; this.empty = 1 / classes;
+    if (!Number.isInteger(classes) || classes < 2)
+      throw argRangeError(fn, 'classes', 'an integer of at least 2', classes);
+    this.#train = train;
+    this.#self = validation === 'self';
+    this.#val = validation === 'self' ? train : validation;
+    this.#k = k;
+    this.#classes = classes;
+    this.n = train.n;
+    this.empty = 1 / classes;
     const m = this.#val.n;
-    this.#nn = new Int32Array(m * k); this.#nd = new Float64Array(m * k); this.#count = new Int32Array(m); this.#credit = new Float64Array(m);
+    this.#nn = new Int32Array(m * k);
+    this.#nd = new Float64Array(m * k);
+    this.#count = new Int32Array(m);
+    this.#credit = new Float64Array(m);
     this.reset();
   }
 
@@ -106,21 +132,36 @@ export class KnnLearner {
 
   /** Adds training row i; returns the accuracy with the members so far. */
   add(i: number): number {
-    const k = this.#k, p = this.#train.p, votes = new Float64Array(this.#classes);
+    const k = this.#k,
+      p = this.#train.p,
+      votes = new Float64Array(this.#classes);
     for (let q = 0; q < this.#val.n; q++) {
       if (this.#self && q === i) continue;
-      const d = sqDist(this.#train.x, i, this.#val.x, q, p), c = this.#count[q]!, at = q * k;
+      const d = sqDist(this.#train.x, i, this.#val.x, q, p),
+        c = this.#count[q]!,
+        at = q * k;
       // ties in distance go to the lower index, as in knnShapley
-      const before = (r: number): boolean => d < this.#nd[at + r]! || (d === this.#nd[at + r]! && i < this.#nn[at + r]!);
+      const before = (r: number): boolean =>
+        d < this.#nd[at + r]! || (d === this.#nd[at + r]! && i < this.#nn[at + r]!);
       if (c === k && !before(k - 1)) continue;
       let r = Math.min(c, k - 1);
-      while (r > 0 && before(r - 1)) { this.#nn[at + r] = this.#nn[at + r - 1]!; this.#nd[at + r] = this.#nd[at + r - 1]!; r--; }
-      this.#nn[at + r] = i; this.#nd[at + r] = d;
+      while (r > 0 && before(r - 1)) {
+        this.#nn[at + r] = this.#nn[at + r - 1]!;
+        this.#nd[at + r] = this.#nd[at + r - 1]!;
+        r--;
+      }
+      this.#nn[at + r] = i;
+      this.#nd[at + r] = d;
       if (c < k) this.#count[q] = c + 1;
       votes.fill(0);
       for (let e = 0; e < this.#count[q]!; e++) votes[this.#train.y[this.#nn[at + e]!]!]!++;
-      let best = 0, tied = 0;
-      for (const v of votes) if (v > best) { best = v; tied = 1; } else if (v === best) tied++;
+      let best = 0,
+        tied = 0;
+      for (const v of votes)
+        if (v > best) {
+          best = v;
+          tied = 1;
+        } else if (v === best) tied++;
       const credit = votes[this.#val.y[q]!] === best ? 1 / tied : 0;
       this.#sum += credit - this.#credit[q]!;
       this.#credit[q] = credit;

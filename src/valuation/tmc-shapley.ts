@@ -63,10 +63,14 @@ const WINDOW = 100;
  */
 export function tmcShapley(learner: IncrementalLearner, o: TmcOptions = {}): TmcValues {
   const fn = 'tmcShapley';
-  if (typeof learner !== 'object' || learner === null || typeof learner.add !== 'function') throw argTypeError(fn, 'learner', 'an object with n, empty, reset() and add(i)', learner);
+  if (typeof learner !== 'object' || learner === null || typeof learner.add !== 'function')
+    throw argTypeError(fn, 'learner', 'an object with n, empty, reset() and add(i)', learner);
   const n = learner.n;
   if (!Number.isInteger(n) || n < 1) throw argRangeError(fn, 'learner.n', 'a positive integer', n);
-  const tolerance = o.tolerance ?? 0.01, convergence = o.convergence ?? 0.05, max = o.maxPermutations ?? 1000, min = o.minPermutations ?? WINDOW;
+  const tolerance = o.tolerance ?? 0.01,
+    convergence = o.convergence ?? 0.05,
+    max = o.maxPermutations ?? 1000,
+    min = o.minPermutations ?? WINDOW;
   if (!(tolerance >= 0)) throw argRangeError(fn, 'options.tolerance', 'a non-negative number', tolerance);
   if (!(convergence > 0)) throw argRangeError(fn, 'options.convergence', 'a positive number', convergence);
   if (!Number.isInteger(max) || max < 1) throw argRangeError(fn, 'options.maxPermutations', 'a positive integer', max);
@@ -74,19 +78,35 @@ export function tmcShapley(learner: IncrementalLearner, o: TmcOptions = {}): Tmc
   learner.reset();
   let full = learner.empty;
   for (let i = 0; i < n; i++) full = learner.add(i);
-  const sum = new Float64Array(n), sq = new Float64Array(n), perm = Int32Array.from({ length: n }, (_, i) => i), rng = new Rng(o.seed ?? 1);
+  const sum = new Float64Array(n),
+    sq = new Float64Array(n),
+    perm = Int32Array.from({ length: n }, (_, i) => i),
+    rng = new Rng(o.seed ?? 1);
   // running means of the last WINDOW iterations, a ring of [WINDOW, n]
   const ring = new Float64Array(WINDOW * n);
-  let t = 0, skipped = 0, change = Infinity, converged = false;
+  let t = 0,
+    skipped = 0,
+    change = Infinity,
+    converged = false;
   while (t < max) {
-    for (let i = n - 1; i > 0; i--) { const j = Math.floor(rng.next() * (i + 1)); const s = perm[i]!; perm[i] = perm[j]!; perm[j] = s; }
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rng.next() * (i + 1));
+      const s = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = s;
+    }
     learner.reset();
     let prev = learner.empty;
     for (let r = 0; r < n; r++) {
       const i = perm[r]!;
-      if (Math.abs(full - prev) < tolerance * Math.abs(full)) { skipped += n - r; break; } // the rest add ~nothing
-      const now = learner.add(i), d = now - prev;
-      sum[i]! += d; sq[i]! += d * d;
+      if (Math.abs(full - prev) < tolerance * Math.abs(full)) {
+        skipped += n - r;
+        break;
+      } // the rest add ~nothing
+      const now = learner.add(i),
+        d = now - prev;
+      sum[i]! += d;
+      sq[i]! += d * d;
       prev = now;
     }
     t++;
@@ -96,11 +116,18 @@ export function tmcShapley(learner: IncrementalLearner, o: TmcOptions = {}): Tmc
       change = 0;
       for (let w = 0; w < WINDOW; w++) {
         const b = w * n;
-        let e = 0, size = 0;
-        for (let i = 0; i < n; i++) { e += Math.abs(ring[b + i]! - ring[at + i]!); size += Math.abs(ring[at + i]!); }
+        let e = 0,
+          size = 0;
+        for (let i = 0; i < n; i++) {
+          e += Math.abs(ring[b + i]! - ring[at + i]!);
+          size += Math.abs(ring[at + i]!);
+        }
         change = Math.max(change, e / (size + 1e-12));
       }
-      if (change < convergence) { converged = true; break; }
+      if (change < convergence) {
+        converged = true;
+        break;
+      }
     }
   }
   const values = Float64Array.from(sum, (s) => s / t);

@@ -32,7 +32,10 @@ const TOP_LABELS = 10;
 
 /** Chromosome names in genome order: numbers ascending (a leading 'chr' ignored), then the rest by name. */
 function chromosomeOrder(names: string[]): string[] {
-  const key = (s: string): number => { const t = s.replace(/^chr/i, ''); return /^\d+$/.test(t) ? Number(t) : Infinity; };
+  const key = (s: string): number => {
+    const t = s.replace(/^chr/i, '');
+    return /^\d+$/.test(t) ? Number(t) : Infinity;
+  };
   return [...names].sort((a, b) => key(a) - key(b) || (key(a) === Infinity ? a.localeCompare(b) : 0));
 }
 
@@ -63,15 +66,26 @@ function median(v: number[]): number {
 export function manhattanSpec(o: ManhattanOptions): ChartSpec {
   const n = o.scores.length;
   const scores = Array.from(o.scores, Number);
-  for (const [name, a] of [['chromosome', o.chromosome], ['position', o.position], ['labels', o.labels]] as const) {
-    if (a !== undefined && a.length !== n) throw new Error(`manhattanSvg: ${name} has ${a.length} entries for ${n} scores`);
+  for (const [name, a] of [
+    ['chromosome', o.chromosome],
+    ['position', o.position],
+    ['labels', o.labels],
+  ] as const) {
+    if (a !== undefined && a.length !== n)
+      throw new Error(`manhattanSvg: ${name} has ${a.length} entries for ${n} scores`);
   }
   if (o.position && !o.chromosome) throw new Error('manhattanSvg: position needs chromosome');
   const highlight = o.highlight ?? new Set<number>();
-  for (const i of highlight) if (!(Number.isInteger(i) && i >= 0 && i < n)) throw new Error(`manhattanSvg: highlighted marker ${i} is not an index below ${n}`);
+  for (const i of highlight)
+    if (!(Number.isInteger(i) && i >= 0 && i < n))
+      throw new Error(`manhattanSvg: highlighted marker ${i} is not an index below ${n}`);
 
-  const W = o.width ?? 900, H = o.height ?? 360, gap = 6;
-  const pad = 4, plotW = W - 80 - 2 * pad, plotH = H - 88; // x runs over [pad, plotW + pad] of the plot
+  const W = o.width ?? 900,
+    H = o.height ?? 360,
+    gap = 6;
+  const pad = 4,
+    plotW = W - 80 - 2 * pad,
+    plotH = H - 88; // x runs over [pad, plotW + pad] of the plot
 
   // Where each marker goes along x, in [0, plotW]; and the chromosome spans for the axis.
   const x = new Float64Array(n);
@@ -79,16 +93,33 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
   if (o.chromosome) {
     const chrOf = Array.from(o.chromosome, String);
     const groups = new Map<string, number[]>();
-    chrOf.forEach((c, i) => { let g = groups.get(c); if (!g) { g = []; groups.set(c, g); } g.push(i); });
+    chrOf.forEach((c, i) => {
+      let g = groups.get(c);
+      if (!g) {
+        g = [];
+        groups.set(c, g);
+      }
+      g.push(i);
+    });
     const order = chromosomeOrder([...groups.keys()]);
     const pos = o.position;
     // Each chromosome's extent: its position span, or its marker count without positions.
     const extents = order.map((c) => {
       const g = groups.get(c)!;
       if (!pos) return { c, g, lo: 0, len: Math.max(1, g.length - 1) };
-      let lo = Infinity, hi = -Infinity;
-      for (const i of g) { const p = Number(pos[i]); if (Number.isFinite(p)) { if (p < lo) lo = p; if (p > hi) hi = p; } }
-      if (lo > hi) { lo = 0; hi = 1; }
+      let lo = Infinity,
+        hi = -Infinity;
+      for (const i of g) {
+        const p = Number(pos[i]);
+        if (Number.isFinite(p)) {
+          if (p < lo) lo = p;
+          if (p > hi) hi = p;
+        }
+      }
+      if (lo > hi) {
+        lo = 0;
+        hi = 1;
+      }
       return { c, g, lo, len: hi - lo };
     });
     const total = extents.reduce((a, e) => a + e.len, 0);
@@ -96,7 +127,12 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
     const usable = Math.max(1, plotW - gap * (order.length - 1));
     const minW = Math.min(8, usable / order.length);
     const raw = extents.map((e) => (total > 0 ? (e.len / total) * usable : usable / order.length));
-    const scale = (usable - minW * order.length) / Math.max(1e-12, raw.reduce((a, w) => a + w, 0));
+    const scale =
+      (usable - minW * order.length) /
+      Math.max(
+        1e-12,
+        raw.reduce((a, w) => a + w, 0),
+      );
     let at = 0;
     for (const [k, e] of extents.entries()) {
       const w = minW + raw[k]! * Math.max(0, scale);
@@ -104,7 +140,10 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
         // Along the chromosome: by position, or by index order (groups are in index order) without.
         let t: number;
         if (!pos) t = e.g.length > 1 ? r / (e.g.length - 1) : 0.5;
-        else { const p = Number(pos[i]); t = !Number.isFinite(p) ? 0 : e.len > 0 ? (p - e.lo) / e.len : 0.5; }
+        else {
+          const p = Number(pos[i]);
+          t = !Number.isFinite(p) ? 0 : e.len > 0 ? (p - e.lo) / e.len : 0.5;
+        }
         x[i] = at + t * w;
       });
       spans.push({ name: e.c, from: at, to: at + w });
@@ -119,23 +158,34 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
     for (let i = 0; i < n; i++) chrIndex[i] = idx.get(String(o.chromosome[i]))!;
   }
 
-  let lo = 0, hi = -Infinity;
-  for (const v of scores) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  let lo = 0,
+    hi = -Infinity;
+  for (const v of scores)
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
   if (!(hi > lo)) hi = lo + 1;
   const yTicks = niceTicks(lo, hi);
   hi = Math.max(hi + (hi - lo) * (o.labels ? 0.12 : 0.04), yTicks[yTicks.length - 1] ?? hi); // room for the labels
 
   // Thinning: below-median markers every k-th, in genome order.
-  let k = 1, below = 0;
+  let k = 1,
+    below = 0;
   const med = n > THIN_ABOVE ? median(scores) : NaN;
   if (n > THIN_ABOVE) {
     let above = 0;
-    for (let i = 0; i < n; i++) if (Number.isFinite(scores[i]!) && !highlight.has(i)) { if (scores[i]! < med) below++; else above++; }
+    for (let i = 0; i < n; i++)
+      if (Number.isFinite(scores[i]!) && !highlight.has(i)) {
+        if (scores[i]! < med) below++;
+        else above++;
+      }
     k = Math.max(2, Math.ceil(below / Math.max(1000, THIN_ABOVE - above)));
   }
   const genomeOrder = Array.from({ length: n }, (_, i) => i).sort((a, b) => x[a]! - x[b]! || a - b);
   const drawn: number[][] = spans.length ? spans.map(() => []) : [[]];
-  let seenBelow = 0, drawnCount = 0;
+  let seenBelow = 0,
+    drawnCount = 0;
   for (const i of genomeOrder) {
     const v = scores[i]!;
     if (!Number.isFinite(v) || highlight.has(i)) continue;
@@ -144,43 +194,121 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
     drawnCount++;
   }
 
-
   // Pixels in the plot: x from its left edge, y from its top.
   const pxOf = (i: number): number => pad + x[i]!;
   const pyOf = (v: number): number => (1 - (v - lo) / (hi - lo)) * plotH;
   const yOf = (py: number): number => lo + (1 - py / plotH) * (hi - lo);
   const round = (v: number): number => +v.toFixed(2);
   const chrFill = (c: number): string => CHR_COLORS[c % 2]!;
-  const points = drawn.flatMap((pts, c) => pts.map((i) => ({ x: round(x[i]!), y: scores[i]!, fill: chrFill(c), ...(o.labels ? { name: o.labels[i] } : {}) })));
+  const points = drawn.flatMap((pts, c) =>
+    pts.map((i) => ({ x: round(x[i]!), y: scores[i]!, fill: chrFill(c), ...(o.labels ? { name: o.labels[i] } : {}) })),
+  );
   const hl = genomeOrder.filter((i) => highlight.has(i) && Number.isFinite(scores[i]!));
   const hlName = `${o.highlightLabel ?? 'highlighted'} (${highlight.size})`;
-  const labels = o.labels ? placeLabels(Array.from({ length: n }, (_, i) => i).filter((i) => Number.isFinite(scores[i]!)).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, TOP_LABELS)
-    .map((i) => ({ text: o.labels![i]!, px: pxOf(i), py: pyOf(scores[i]!) })), plotW + 2 * pad, plotH) : [];
+  const labels = o.labels
+    ? placeLabels(
+        Array.from({ length: n }, (_, i) => i)
+          .filter((i) => Number.isFinite(scores[i]!))
+          .sort((a, b) => scores[b]! - scores[a]! || a - b)
+          .slice(0, TOP_LABELS)
+          .map((i) => ({ text: o.labels![i]!, px: pxOf(i), py: pyOf(scores[i]!) })),
+        plotW + 2 * pad,
+        plotH,
+      )
+    : [];
   const xScale = { domain: [-pad, plotW + pad], nice: false, zero: false };
   const yScale = { domain: [lo, hi], nice: false, zero: false };
-  const xEnc = { field: 'x', type: 'quantitative', scale: xScale, title: spans.length ? 'chromosome' : 'marker',
-    axis: spans.length ? { labels: false, ticks: false, grid: false, titlePadding: 20 } : { grid: false, values: niceTicks1(n).map((t) => ((t - 1) / Math.max(1, n - 1)) * plotW), labelExpr: `round(datum.value / ${plotW / Math.max(1, n - 1)}) + 1` } };
+  const xEnc = {
+    field: 'x',
+    type: 'quantitative',
+    scale: xScale,
+    title: spans.length ? 'chromosome' : 'marker',
+    axis: spans.length
+      ? { labels: false, ticks: false, grid: false, titlePadding: 20 }
+      : {
+          grid: false,
+          values: niceTicks1(n).map((t) => ((t - 1) / Math.max(1, n - 1)) * plotW),
+          labelExpr: `round(datum.value / ${plotW / Math.max(1, n - 1)}) + 1`,
+        },
+  };
   const yEnc = { field: 'y', type: 'quantitative', scale: yScale, title: o.yLabel, axis: { values: yTicks } };
   const layer: ChartSpec[] = [];
   if (spans.length) {
     // Every other chromosome shaded, and each one's name under the axis.
     const bands = spans.flatMap((s, c) => (c % 2 ? [{ x: round(s.from - gap / 2), x2: round(s.to + gap / 2) }] : []));
-    if (bands.length) layer.push({ data: { values: bands }, mark: { type: 'rect', color: '#f6f6f6' }, encoding: { x: { ...xEnc, field: 'x' }, x2: { field: 'x2' }, y: { datum: lo, type: 'quantitative', scale: yScale }, y2: { datum: hi } } });
-    layer.push({ name: 'chromosomes', data: { values: spans.map((s) => ({ x: round((s.from + s.to) / 2), name: s.name })) }, mark: { type: 'text', fontSize: 11, baseline: 'top', dy: 4, color: '#333' },
-      encoding: { x: { ...xEnc }, y: { datum: lo, type: 'quantitative', scale: yScale }, text: { field: 'name' } } });
+    if (bands.length)
+      layer.push({
+        data: { values: bands },
+        mark: { type: 'rect', color: '#f6f6f6' },
+        encoding: {
+          x: { ...xEnc, field: 'x' },
+          x2: { field: 'x2' },
+          y: { datum: lo, type: 'quantitative', scale: yScale },
+          y2: { datum: hi },
+        },
+      });
+    layer.push({
+      name: 'chromosomes',
+      data: { values: spans.map((s) => ({ x: round((s.from + s.to) / 2), name: s.name })) },
+      mark: { type: 'text', fontSize: 11, baseline: 'top', dy: 4, color: '#333' },
+      encoding: { x: { ...xEnc }, y: { datum: lo, type: 'quantitative', scale: yScale }, text: { field: 'name' } },
+    });
   }
-  layer.push({ name: 'markers', data: { values: points }, mark: { type: 'circle', size: 10, aria: false }, // aria off: 20,000 aria-labels would triple the file
-    encoding: { x: xEnc, y: yEnc, fill: { field: 'fill', type: 'nominal', scale: null }, ...(o.labels ? { tooltip: { field: 'name' } } : {}) } });
+  layer.push({
+    name: 'markers',
+    data: { values: points },
+    mark: { type: 'circle', size: 10, aria: false }, // aria off: 20,000 aria-labels would triple the file
+    encoding: {
+      x: xEnc,
+      y: yEnc,
+      fill: { field: 'fill', type: 'nominal', scale: null },
+      ...(o.labels ? { tooltip: { field: 'name' } } : {}),
+    },
+  });
   if (hl.length) {
-    layer.push({ name: 'highlight', data: { values: hl.map((i) => ({ x: round(x[i]!), y: scores[i]!, ...(o.labels ? { name: o.labels[i] } : {}) })) }, mark: { type: 'circle', size: 36, stroke: '#000', strokeWidth: 0.7, opacity: 1 },
-      encoding: { x: xEnc, y: yEnc, color: { datum: hlName, type: 'nominal', title: null, scale: { domain: [hlName], range: [HIGHLIGHT] }, legend: { orient: 'top-right', symbolStrokeColor: '#000', symbolStrokeWidth: 0.7 } } } });
+    layer.push({
+      name: 'highlight',
+      data: { values: hl.map((i) => ({ x: round(x[i]!), y: scores[i]!, ...(o.labels ? { name: o.labels[i] } : {}) })) },
+      mark: { type: 'circle', size: 36, stroke: '#000', strokeWidth: 0.7, opacity: 1 },
+      encoding: {
+        x: xEnc,
+        y: yEnc,
+        color: {
+          datum: hlName,
+          type: 'nominal',
+          title: null,
+          scale: { domain: [hlName], range: [HIGHLIGHT] },
+          legend: { orient: 'top-right', symbolStrokeColor: '#000', symbolStrokeWidth: 0.7 },
+        },
+      },
+    });
   }
   if (labels.length) {
     const moved = labels.filter((l) => l.leader);
-    if (moved.length) layer.push({ data: { values: moved.map((l) => ({ x: round(l.fromX - pad), y: yOf(l.fromY), x2: round(l.toX - pad), y2: yOf(l.toY) })) }, mark: { type: 'rule', color: '#999', strokeWidth: 0.6 },
-      encoding: { x: { ...xEnc }, y: { field: 'y', type: 'quantitative', scale: yScale }, x2: { field: 'x2' }, y2: { field: 'y2' } } });
-    layer.push({ name: 'top_labels', data: { values: labels.map((l) => ({ x: round(l.x - pad), y: yOf(l.y), text: l.text })) }, mark: { type: 'text', fontSize: LABEL_FONT, baseline: 'alphabetic', align: 'center', color: '#333' },
-      encoding: { x: { ...xEnc }, y: { field: 'y', type: 'quantitative', scale: yScale }, text: { field: 'text' } } });
+    if (moved.length)
+      layer.push({
+        data: {
+          values: moved.map((l) => ({
+            x: round(l.fromX - pad),
+            y: yOf(l.fromY),
+            x2: round(l.toX - pad),
+            y2: yOf(l.toY),
+          })),
+        },
+        mark: { type: 'rule', color: '#999', strokeWidth: 0.6 },
+        encoding: {
+          x: { ...xEnc },
+          y: { field: 'y', type: 'quantitative', scale: yScale },
+          x2: { field: 'x2' },
+          y2: { field: 'y2' },
+        },
+      });
+    layer.push({
+      name: 'top_labels',
+      data: { values: labels.map((l) => ({ x: round(l.x - pad), y: yOf(l.y), text: l.text })) },
+      mark: { type: 'text', fontSize: LABEL_FONT, baseline: 'alphabetic', align: 'center', color: '#333' },
+      encoding: { x: { ...xEnc }, y: { field: 'y', type: 'quantitative', scale: yScale }, text: { field: 'text' } },
+    });
   }
   let subtitle: string[] | undefined;
   if (k > 1) {
@@ -189,8 +317,18 @@ export function manhattanSpec(o: ManhattanOptions): ChartSpec {
     subtitle = wrapText(caption, plotW, CHART_CONFIG.title.subtitleFontSize);
   }
   return {
-    $schema: VEGA_LITE_SCHEMA, title: { text: o.title, ...(subtitle ? { subtitle } : {}) }, width: plotW + 2 * pad, height: plotH,
-    autosize: { type: 'pad' }, padding: 8, config: { ...CHART_CONFIG, axis: { ...CHART_CONFIG.axis, grid: true }, circle: { opacity: null, strokeWidth: null } }, layer,
+    $schema: VEGA_LITE_SCHEMA,
+    title: { text: o.title, ...(subtitle ? { subtitle } : {}) },
+    width: plotW + 2 * pad,
+    height: plotH,
+    autosize: { type: 'pad' },
+    padding: 8,
+    config: {
+      ...CHART_CONFIG,
+      axis: { ...CHART_CONFIG.axis, grid: true },
+      circle: { opacity: null, strokeWidth: null },
+    },
+    layer,
   };
 }
 
@@ -210,10 +348,24 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
 }
 
 /** A label's box in plot pixels: x centred, y its baseline. */
-export interface PlacedLabel { text: string; x: number; y: number; leader: boolean; fromX: number; fromY: number; toX: number; toY: number }
+export interface PlacedLabel {
+  text: string;
+  x: number;
+  y: number;
+  leader: boolean;
+  fromX: number;
+  fromY: number;
+  toX: number;
+  toY: number;
+}
 
 /** The box a 9 px label takes with its baseline at y (ascent about 0.8 em, descent about 0.25 em). */
-export function labelBox(text: string, x: number, y: number, fontSize = LABEL_FONT): { x0: number; x1: number; y0: number; y1: number } {
+export function labelBox(
+  text: string,
+  x: number,
+  y: number,
+  fontSize = LABEL_FONT,
+): { x0: number; x1: number; y0: number; y1: number } {
   const w = textWidth(text, fontSize);
   return { x0: x - w / 2, x1: x + w / 2, y0: y - 0.8 * fontSize, y1: y + 0.25 * fontSize };
 }
@@ -225,9 +377,14 @@ export function labelBox(text: string, x: number, y: number, fontSize = LABEL_FO
  * linkage stands at one x, so its labels must not hide its points). A label that fits nowhere is
  * left out. A label set off its point gets a leader line.
  */
-export function placeLabels(items: { text: string; px: number; py: number }[], width: number, height: number): PlacedLabel[] {
+export function placeLabels(
+  items: { text: string; px: number; py: number }[],
+  width: number,
+  height: number,
+): PlacedLabel[] {
   type Box = ReturnType<typeof labelBox>;
-  const clear = (b: Box, o: Box): boolean => !(b.x0 < o.x1 + 1 && o.x0 < b.x1 + 1 && b.y0 < o.y1 + 1 && o.y0 < b.y1 + 1);
+  const clear = (b: Box, o: Box): boolean =>
+    !(b.x0 < o.x1 + 1 && o.x0 < b.x1 + 1 && b.y0 < o.y1 + 1 && o.y0 < b.y1 + 1);
   const boxes: Box[] = items.map((it) => ({ x0: it.px - 3, x1: it.px + 3, y0: it.py - 3, y1: it.py + 3 }));
   const placed: PlacedLabel[] = [];
   const row = LABEL_FONT + 3;
@@ -249,8 +406,18 @@ export function placeLabels(items: { text: string; px: number; py: number }[], w
       if (!boxes.every((o) => clear(b, o))) continue;
       boxes.push(b);
       // A leader from the point to the nearest point of the label's box, when that is over 4 px away.
-      const toX = Math.min(b.x1, Math.max(b.x0, it.px)), toY = Math.min(b.y1, Math.max(b.y0, it.py));
-      placed.push({ text: it.text, x, y, leader: Math.hypot(toX - it.px, toY - it.py) > 6, fromX: it.px, fromY: it.py, toX, toY });
+      const toX = Math.min(b.x1, Math.max(b.x0, it.px)),
+        toY = Math.min(b.y1, Math.max(b.y0, it.py));
+      placed.push({
+        text: it.text,
+        x,
+        y,
+        leader: Math.hypot(toX - it.px, toY - it.py) > 6,
+        fromX: it.px,
+        fromY: it.py,
+        toX,
+        toY,
+      });
       break;
     }
   }

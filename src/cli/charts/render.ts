@@ -10,7 +10,10 @@ import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
 export type ChartSpec = Record<string, unknown>;
 
 /** A rendered chart: its SVG text and the Vega-Lite spec it came from. */
-export interface Chart { svg: string; spec: ChartSpec }
+export interface Chart {
+  svg: string;
+  spec: ChartSpec;
+}
 
 export const VEGA_LITE_SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
@@ -29,7 +32,12 @@ export const CHART_CONFIG = {
 } as const;
 
 /** The vega View internals the synchronous render reads (vega-view's render-headless.js reads the same). */
-interface ViewInternals { _viewWidth: number; _viewHeight: number; _origin: [number, number]; _scenegraph: { root: unknown } }
+interface ViewInternals {
+  _viewWidth: number;
+  _viewHeight: number;
+  _origin: [number, number];
+  _scenegraph: { root: unknown };
+}
 
 /**
  * Renders a Vega-Lite spec to SVG text, synchronously. `View.toSVG()` is async only because it
@@ -44,9 +52,13 @@ export function renderSvg(spec: ChartSpec): string {
   view.run();
   const v = view as unknown as ViewInternals;
   const pad = view.padding() as { left: number; right: number; top: number; bottom: number };
-  const w = Math.max(0, v._viewWidth + pad.left + pad.right), h = Math.max(0, v._viewHeight + pad.top + pad.bottom);
-  const Renderer = (vega as unknown as { SVGStringRenderer: new (loader: unknown) => SvgStringRenderer }).SVGStringRenderer;
-  const r = new Renderer(view.loader()).initialize(null, w, h, [pad.left + v._origin[0], pad.top + v._origin[1]]).background(view.background());
+  const w = Math.max(0, v._viewWidth + pad.left + pad.right),
+    h = Math.max(0, v._viewHeight + pad.top + pad.bottom);
+  const Renderer = (vega as unknown as { SVGStringRenderer: new (loader: unknown) => SvgStringRenderer })
+    .SVGStringRenderer;
+  const r = new Renderer(view.loader())
+    .initialize(null, w, h, [pad.left + v._origin[0], pad.top + v._origin[1]])
+    .background(view.background());
   const svg = r.render(v._scenegraph.root).svg();
   view.finalize();
   return tidy(svg);
@@ -59,10 +71,16 @@ export function renderSvg(spec: ChartSpec): string {
  * same chart would otherwise differ by what was drawn before it).
  */
 function tidy(svg: string): string {
-  const ids = new Map<string, string>(), next = new Map<string, number>();
+  const ids = new Map<string, string>(),
+    next = new Map<string, number>();
   svg = svg.replace(/(id="|url\(#)(gradient_|clip|pattern_)(\d+)/g, (_, at: string, kind: string, k: string) => {
     let id = ids.get(kind + k);
-    if (id === undefined) { const c = next.get(kind) ?? 0; next.set(kind, c + 1); id = kind + c; ids.set(kind + k, id); }
+    if (id === undefined) {
+      const c = next.get(kind) ?? 0;
+      next.set(kind, c + 1);
+      id = kind + c;
+      ids.set(kind + k, id);
+    }
     return at + id;
   });
   return `${svg.replace(/(translate\()([-\d.e]+),([-\d.e]+)\)/g, (_, t: string, x: string, y: string) => `${t}${+(+x).toFixed(2)},${+(+y).toFixed(2)})`)}\n`;
@@ -110,7 +128,10 @@ function isChart(x: ChartSpec | Chart): x is Chart {
 
 /** Text width in pixels as vega measures it (an estimate from the font size without `canvas`). */
 export function textWidth(text: string, fontSize: number): number {
-  return (vega as unknown as { textMetrics: { width(item: object, text: string): number } }).textMetrics.width({ font: 'sans-serif', fontSize }, text);
+  return (vega as unknown as { textMetrics: { width(item: object, text: string): number } }).textMetrics.width(
+    { font: 'sans-serif', fontSize },
+    text,
+  );
 }
 
 /** Splits `text` into lines no wider than `width` pixels at `fontSize` (words kept whole). */
@@ -119,7 +140,10 @@ export function wrapText(text: string, width: number, fontSize: number): string[
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {
     const next = line ? `${line} ${word}` : word;
-    if (line && textWidth(next, fontSize) > width) { lines.push(line); line = word; } else line = next;
+    if (line && textWidth(next, fontSize) > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
   }
   if (line) lines.push(line);
   return lines;
