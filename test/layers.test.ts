@@ -17,7 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   graph: ['core', 'memory'],
   ops: ['core', 'memory', 'runtime', 'graph'],
   nn: ['core', 'memory', 'runtime', 'ops', 'graph'],
-  train: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn'],
+  train: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'store'], // store: sampled training reads batches from a graph store
   data: ['core', 'graph'],
   // Compositional data's pure pieces (normalization, zero replacement, applying a kept preprocessing,
   // scoring a forest or a logistic/ridge model): what src/microbiome fits with and graft/infer scores raw counts with.

@@ -422,7 +422,10 @@ export class GraphStore {
    * straight where the kernels read it). From the file, the rows are read in ascending order
    * in windows of nearby rows (one readSync per window; `windowBytes` at open, 4 MiB by default).
    */
-  gatherFeatures(nodes: ArrayLike<number>, out = new Float32Array(nodes.length * this.numFeatures)): Float32Array {
+  gatherFeatures(
+    nodes: ArrayLike<number>,
+    out: Float32Array = new Float32Array(nodes.length * this.numFeatures),
+  ): Float32Array {
     const f = this.numFeatures,
       n = this.numNodes;
     if (out.length < nodes.length * f)
