@@ -35,17 +35,23 @@ import { bfsPartition, partDataset } from '../graph/partition.js';
 import { NODE_ORDER_CHOICES } from '../graph/reorder.js';
 import { NODE_MODEL_CHOICES } from '../nn/node-models.js';
 import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
+import { GraphStore } from '../store/format.js';
+import { storeNodeDataset } from '../store/node-dataset.js';
+import { trainSampledRun } from './train-sampled.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
 
-export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F]
+export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F | --store FILE]
+              [--sampler full|neighbor|cluster] [--fanouts 15,10,5] [--batch-size N] [--parts N] [--parts-per-batch K]
               [--model gcn|sage|gin|gat|gatv2] [--heads N] [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
               [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
               [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}
               (distributed: each rank trains on one part of the graph, Cluster-GCN style)
               (--model gat|gatv2 changes the defaults to GAT's on Cora: --hidden 8 --heads 8 --dropout 0.6
-               --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)`;
+               --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)
+              (--sampler neighbor|cluster: mini-batches of a graph store (graft prepare); --model sage (default) or gcn;
+               --layers defaults to the number of fanouts; defaults --hidden 128 --lr 0.005 --weight-decay 0 --epochs 20)`;
 
 export interface DataChoice {
   dataset: string;
@@ -54,6 +60,8 @@ export interface DataChoice {
   labels?: string;
   dataDir?: string;
   normalize: boolean;
+  /** A graph store (graft prepare): its features as stored, its split. */
+  store?: string;
 }
 
 /**
@@ -73,12 +81,14 @@ export function loadData(c: DataChoice, seed: number): NodeDataset {
  */
 export function dataPreprocess(c: DataChoice): PreprocessStep[] {
   const csv = c.edges !== undefined || c.features !== undefined || c.labels !== undefined;
+  if (c.store !== undefined) return [];
   if (!csv && (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv')) return [];
   return c.normalize ? [{ kind: 'row-normalize' }] : [];
 }
 
 /** The files loadData reads for a data choice, by role (none for the generated sets). */
 export function dataInputFiles(c: DataChoice): Record<string, string | undefined> {
+  if (c.store !== undefined) return { store: c.store };
   if (c.edges || c.features || c.labels) return { edges: c.edges, features: c.features, labels: c.labels };
   if (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv') return {};
   const dir = sharedDataDir(c.dataDir);
@@ -87,6 +97,7 @@ export function dataInputFiles(c: DataChoice): Record<string, string | undefined
 
 /** The node task as read, before preprocessing. */
 export function loadRawData(c: DataChoice, seed: number): NodeDataset & { featureNames?: string[] } {
+  if (c.store !== undefined) return storeNodeDataset(GraphStore.open(c.store));
   if (c.edges || c.features || c.labels) {
     if (!c.edges || !c.features || !c.labels) throw new GraftError('--edges, --features and --labels go together');
     const ds = loadNodeCsv({ edges: c.edges, features: c.features, labels: c.labels });
@@ -154,6 +165,29 @@ const CONFIG_KEYS = [
 
 export async function trainNode(argv: string[]): Promise<number> {
   const v = parseNodeArgs(argv);
+  // Mini-batches of a graph store: train-sampled.ts; --sampler full keeps to this file's full-batch run.
+  const sampler = choice(v.sampler, '--sampler', ['full', 'neighbor', 'cluster'] as const, 'full');
+  if (sampler !== 'full') {
+    if (v.distributed !== undefined)
+      throw new GraftError('--distributed does not take --sampler neighbor or cluster yet');
+    const unused = [
+      'config',
+      'dataset',
+      'edges',
+      'features',
+      'labels',
+      'heads',
+      'data-dir',
+      'no-normalize',
+      'feature-format',
+      'node-order',
+    ] as const;
+    const given = unused.find((k) => v[k] !== undefined);
+    if (given) throw new GraftError(`--${given} is not used with --sampler ${sampler} (the data is the --store's)`);
+    return trainSampledRun(v);
+  }
+  for (const flag of ['fanouts', 'batch-size', 'parts', 'parts-per-batch'] as const)
+    if (v[flag] !== undefined) throw new GraftError(`--${flag} is for --sampler neighbor or cluster`);
   traceToFile(v.trace); // --trace FILE: the timeline, written when the process exits (runtime/trace.ts)
   const dist = v.distributed === undefined ? null : startDistributed(v);
   return dist ? runOnRanks(dist, () => trainNodeRun(v, dist)) : trainNodeRun(v, null);
@@ -191,6 +225,12 @@ function parseNodeArgs(argv: string[]) {
       'node-order': { type: 'string' },
       quiet: { type: 'boolean' },
       trace: { type: 'string' },
+      store: { type: 'string' },
+      sampler: { type: 'string' },
+      fanouts: { type: 'string' },
+      'batch-size': { type: 'string' },
+      parts: { type: 'string' },
+      'parts-per-batch': { type: 'string' },
       ...DISTRIBUTED_OPTIONS,
     },
   });
@@ -252,6 +292,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     features: pick(v.features, 'features', undefined),
     labels: pick(v.labels, 'labels', undefined),
     normalize: !pick(v['no-normalize'], 'noNormalize', false),
+    ...(v.store !== undefined ? { store: v.store, dataset: 'store' } : {}),
   };
   const threads = pick(num(v.threads, '--threads', true), 'threads', undefined as number | undefined);
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
@@ -292,7 +333,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
   try {
     // Data paths absolute, so graft eval and graft explain find them from any working directory.
     const files = Object.fromEntries(
-      (['edges', 'features', 'labels', 'dataDir'] as const)
+      (['edges', 'features', 'labels', 'dataDir', 'store'] as const)
         .filter((k) => data[k] !== undefined)
         .map((k) => [k, resolve(data[k]!)]),
     );
