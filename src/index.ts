@@ -190,5 +190,18 @@ export { ClusterSampler, bfsPartitionCsr, type ClusterSamplerOptions } from './s
 export type { StoreArrayEntry, StoreDType } from './store/format.js';
 export type { BuiltCsr } from './store/csr-build.js';
 export type { SyntheticOptions } from './store/synthetic.js';
+export { BatchPrefetcher, type GatheredBatch, type SamplerSpec } from './store/prefetch.js';
+export { storeNodeDataset } from './store/node-dataset.js';
+export {
+  trainSampled,
+  buildSampledModel,
+  checkSampledConfig,
+  type SampledTrainConfig,
+  type SampledTrainHooks,
+  type SampledTrainResult,
+  type SampledEpochRecord,
+  type SamplerChoice,
+} from './train/sampled-trainer.js';
+export { layerwiseInference, type BatchGraph, type InferenceChunks } from './train/sampled-inference.js';
 export type { RecordedInput, RecordedInputs } from './core/input-files.js';
 export type { CandidateRow } from './genomics/candidates.js';

@@ -64,12 +64,16 @@ export interface SampledEpochRecord {
 
 /** Options of trainSampled beyond its config: checkpoints, resume, prefetch, evaluation and progress. */
 export interface SampledTrainHooks {
+  /** Write a checkpoint here every `checkpointEvery` epochs and at the end. */
   checkpointPath?: string;
   checkpointEvery?: number;
+  /** Continue from this checkpoint (a file, or one already read) of the same config; epochs may differ. */
   resumeFrom?: string | { checkpoint: Checkpoint; file: string };
   /** Stop (as if interrupted) after this epoch; for tests of resume. */
   stopAfter?: number;
+  /** Asked after every epoch: true stops there (a checkpoint is written first). */
   interrupted?: () => boolean;
+  /** Called after every epoch with its record (progress, logging). */
   onEpoch?: (record: SampledEpochRecord) => void;
   /** 'worker' (default): sampling and gathering on a worker thread, `depth` batches ahead; 'inline': on this thread. */
   prefetch?: 'worker' | 'inline';
