@@ -84,6 +84,8 @@ export interface SampledTrainHooks {
   maxBatches?: number;
   /** Evaluate (layer-wise inference) every this many epochs and at the last (default 1). */
   evalEvery?: number;
+  /** false: no evaluation at all (measurements of training alone): NaN figures, no predictions. */
+  evaluate?: boolean;
   inferenceChunks?: InferenceChunks;
 }
 
@@ -405,7 +407,7 @@ export async function trainSampled(
       }
       const wait = q.takeWaitMs();
       if (epoch < c.epochs) plan(epoch + 1);
-      const evaluating = epoch % every === 0 || epoch === c.epochs;
+      const evaluating = hooks.evaluate !== false && (epoch % every === 0 || epoch === c.epochs);
       const te = performance.now();
       const ev = evaluating ? await evaluateAll(rt, store, run, hooks.inferenceChunks) : null;
       if (ev) last = { ...ev, epoch };
@@ -447,7 +449,12 @@ export async function trainSampled(
       });
     // The reported weights' predictions: the last evaluation's when those are the weights, else a fresh one.
     const reported = useBest ? run.stopper.bestEpoch : stopped;
-    const ev = last && last.epoch === reported ? last : await evaluateAll(rt, store, run, hooks.inferenceChunks);
+    const ev =
+      hooks.evaluate === false
+        ? { pred: new Int32Array(0), valLoss: Number.NaN }
+        : last && last.epoch === reported
+          ? last
+          : await evaluateAll(rt, store, run, hooks.inferenceChunks);
     const h = run.history;
     const data = { labels: store.labels, split: store.split, numClasses: store.numClasses };
     return {
@@ -455,7 +462,9 @@ export async function trainSampled(
       bestEpoch: run.stopper.bestEpoch,
       stoppedEpoch: stopped,
       metrics: {
-        ...splitMetrics(data as Parameters<typeof splitMetrics>[0], ev.pred, ev.valLoss),
+        ...(hooks.evaluate === false
+          ? {}
+          : splitMetrics(data as Parameters<typeof splitMetrics>[0], ev.pred, ev.valLoss)),
         best_epoch: run.stopper.bestEpoch,
         epochs_run: stopped,
         mean_epoch_ms: h.reduce((a, r) => a + r.ms, 0) / Math.max(1, h.length),
