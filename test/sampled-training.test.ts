@@ -14,7 +14,12 @@ import {
   type SampledEpochRecord,
   type SampledTrainConfig,
   trainSampled,
+  trimmedModel,
+  uploadBatchGraph,
+  uploadTrimmedMeans,
 } from '../src/train/sampled-trainer.js';
+import { NeighborSampler } from '../src/store/neighbor-sampler.js';
+import { Tensor } from '../src/memory/tensor.js';
 import { type SampledFlags, sampledConfigOf } from '../src/cli/train-sampled.js';
 import { bitsEqual, closeness, rng, runGraftAsync, tempDir } from './helpers.js';
 
@@ -142,6 +147,52 @@ describe('trainSampled', () => {
       } finally {
         seq.dispose();
       }
+    }
+  });
+
+  it("a trimmed SAGE model gives the seeds the untrimmed model's outputs and the same gradients", async () => {
+    const c = { ...base, layers: 3, sampler: { kind: 'neighbor' as const, fanouts: [4, 3, 2], batchSize: 30 } };
+    const sub = new NeighborSampler(store, {
+      fanouts: [4, 3, 2],
+      batchSize: 30,
+      inputNodes: store.split.train,
+      seed: 3,
+    }).sample(1, 0);
+    const graph = { prop: null, message: null },
+      k = store.numClasses,
+      bs = sub.batchSize,
+      m = sub.nodes.length;
+    const seq = buildSampledModel(rt2, store.numFeatures, k, c, graph);
+    const x = Tensor.from(rt2.heap, 'float32', [m, store.numFeatures], store.gatherFeatures(sub.nodes));
+    const ctx = { exec: rt2.exec, training: false, seed: 1, step: 1 };
+    const r = rng(5),
+      gSeeds = Float32Array.from({ length: bs * k }, () => r() - 0.5);
+    const g1 = uploadBatchGraph(rt2, sub, false, graph);
+    const trim = trimmedModel(seq);
+    const g2 = uploadTrimmedMeans(rt2, sub, 3, trim.means);
+    try {
+      expect(m).toBeGreaterThan(bs * 3); // hops 2 and 3 add nodes the trimmed layers skip
+      const full = await seq.forward(ctx, x);
+      const fullSeeds = (full.data() as Float32Array).slice(0, bs * k);
+      const gFull = Tensor.zeros(rt2.heap, 'float32', [m, k]);
+      (gFull.data() as Float32Array).set(gSeeds);
+      await seq.backward(ctx, gFull);
+      gFull.free();
+      const grads = seq.params().map((p) => (p.grad.data() as Float32Array).slice());
+      const out = await trim.seq.forward(ctx, x);
+      expect(out.shape).toEqual([bs, k]);
+      expect(closeness(out.data() as Float32Array, fullSeeds, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+      const gTrim = Tensor.from(rt2.heap, 'float32', [bs, k], gSeeds);
+      await trim.seq.backward(ctx, gTrim);
+      gTrim.free();
+      seq.params().forEach((p, i) => {
+        expect(closeness(p.grad.data() as Float32Array, grads[i]!, 1e-5, 1e-4), p.name).toBeLessThanOrEqual(1);
+      });
+    } finally {
+      g1.free();
+      g2.free();
+      x.free();
+      seq.dispose();
     }
   });
 

@@ -20,6 +20,9 @@ import { accuracy, argmaxRows } from './metrics.js';
 import { splitMetrics, type NodeTrainConfig } from './node-trainer.js';
 import { type BatchGraph, type InferenceChunks, layerwiseInference } from './sampled-inference.js';
 import { loadTrainingState, trainingStateEntries } from './training-state.js';
+import { TrimmedSAGE, type TrimmedMean } from './sampled-sage.js';
+import { CsrMatrix } from '../graph/csr.js';
+import { SAGEConv } from '../nn/sage-conv.js';
 
 // Mini-batch node classification over a graph store (issue 29): per batch, the prefetcher
 // hands over a sampled subgraph with its features gathered; the trainer copies them into the
@@ -162,7 +165,7 @@ export function buildSampledModel(
  * D^-1/2 (A_b + I) D^-1/2 with A_b the sampled edges made undirected (each pair once) and
  * the degrees those within the batch.
  */
-function uploadBatchGraph(rt: Runtime, sub: SampledSubgraph, gcn: boolean, graph: BatchGraph): { free(): void } {
+export function uploadBatchGraph(rt: Runtime, sub: SampledSubgraph, gcn: boolean, graph: BatchGraph): { free(): void } {
   const m = sub.nodes.length,
     rp = sub.rowPtr,
     ci = sub.colIdx;
@@ -190,8 +193,69 @@ function uploadBatchGraph(rt: Runtime, sub: SampledSubgraph, gcn: boolean, graph
   return adj;
 }
 
+/** The model with each SAGEConv trimmed to the nodes the next layers read (sampled-sage.ts). */
+export function trimmedModel(seq: Sequential): { seq: Sequential; means: TrimmedMean[] } {
+  const means: TrimmedMean[] = [];
+  let l = 0;
+  const layers = seq.layers.map((layer) => {
+    if (!(layer instanceof SAGEConv)) return layer;
+    const at = l++;
+    return new TrimmedSAGE(layer, () => means[at]!);
+  });
+  return { seq: new Sequential(layers), means };
+}
+
+/**
+ * A neighbour batch's per-layer mean aggregations, trimmed: layer l of L maps the nodes within
+ * L − l hops of the seeds to those within L − l − 1 (prefixes of the batch's nodes).
+ */
+export function uploadTrimmedMeans(
+  rt: Runtime,
+  sub: SampledSubgraph,
+  layers: number,
+  means: TrimmedMean[],
+): { free(): void } {
+  const prefix = [0];
+  for (const k of sub.numSampledNodes) prefix.push(prefix[prefix.length - 1]! + k);
+  const upTo = (h: number): number => prefix[Math.min(h + 1, prefix.length - 1)]!; // nodes within h hops
+  const rp = sub.rowPtr,
+    made: CsrMatrix[] = [];
+  try {
+    for (let l = 0; l < layers; l++) {
+      const rows = upTo(layers - 1 - l),
+        cols = l === 0 ? sub.nodes.length : upTo(layers - l),
+        nnz = rp[rows]!;
+      const vals = new Float32Array(nnz);
+      for (let t = 0; t < rows; t++) vals.fill(1 / (rp[t + 1]! - rp[t]!), rp[t]!, rp[t + 1]!);
+      const adj = CsrMatrix.fromArrays(
+        rt.heap,
+        rows,
+        cols,
+        rp.subarray(0, rows + 1),
+        sub.colIdx.subarray(0, nnz),
+        vals,
+      );
+      made.push(adj);
+      const adjT = adj.transposed().matrix;
+      made.push(adjT);
+      means[l] = { adj, adjT };
+    }
+  } catch (err) {
+    for (const m of made) m.free();
+    throw err;
+  }
+  return {
+    free: () => {
+      for (const m of made) m.free();
+      means.length = 0;
+    },
+  };
+}
+
 interface SampledRun {
   seq: Sequential;
+  /** SAGE on neighbour batches: the same layers, each SAGEConv trimmed (sampled-sage.ts), reading `trim`. */
+  trimmed: { seq: Sequential; means: TrimmedMean[] } | null;
   graph: BatchGraph;
   params: Parameter[];
   adam: Adam;
@@ -210,8 +274,10 @@ async function trainBatch(
   isTrain: Uint8Array,
 ): Promise<{ loss: number; rows: number; correct: number }> {
   const sub = g.sub,
-    m = sub.nodes.length,
-    k = store.numClasses;
+    k = store.numClasses,
+    trimmed = run.trimmed;
+  // Trimmed, the model's output has the seeds' rows only.
+  const m = trimmed ? sub.batchSize : sub.nodes.length;
   // Neighbour batches: the loss on the seeds (the first batchSize nodes); Cluster-GCN: on the training nodes among them.
   const lab = new Int32Array(m),
     mask = new Uint8Array(m);
@@ -229,8 +295,12 @@ async function trainBatch(
   const heap = rt.heap,
     made: { free(): void }[] = [];
   try {
-    made.push(uploadBatchGraph(rt, sub, (c.model ?? 'sage') === 'gcn', run.graph));
-    const x = Tensor.from(heap, 'float32', [m, store.numFeatures], g.x);
+    made.push(
+      trimmed
+        ? uploadTrimmedMeans(rt, sub, c.layers, trimmed.means)
+        : uploadBatchGraph(rt, sub, (c.model ?? 'sage') === 'gcn', run.graph),
+    );
+    const x = Tensor.from(heap, 'float32', [sub.nodes.length, store.numFeatures], g.x);
     made.push(x);
     const labels = Tensor.from(heap, 'int32', [m], lab);
     made.push(labels);
@@ -240,18 +310,19 @@ async function trainBatch(
     let loss: number,
       correct = 0;
     try {
-      const logits = await run.seq.forward(ctx, x);
+      const seq = trimmed ? trimmed.seq : run.seq;
+      const logits = await seq.forward(ctx, x);
       const ce = await softmaxCrossEntropy(rt.exec, logits, labels, { mask: maskT });
       loss = ce.loss;
       const pred = argmaxRows(logits.data() as Float32Array, m, k);
       for (let i = 0; i < m; i++) if (mask[i] && pred[i] === lab[i]) correct++;
       try {
-        await run.seq.backward(ctx, ce.grad);
+        await seq.backward(ctx, ce.grad);
       } finally {
         ce.grad.free();
       }
     } finally {
-      run.seq.release();
+      (trimmed ? trimmed.seq : run.seq).release();
     }
     await run.adam.update(rt.exec);
     return { loss, rows, correct };
@@ -367,6 +438,7 @@ export async function trainSampled(
   const params = seq.params();
   const run: SampledRun = {
     seq,
+    trimmed: s.kind === 'neighbor' && (c.model ?? 'sage') === 'sage' ? trimmedModel(seq) : null,
     graph,
     params,
     adam: new Adam(params, { lr: c.lr }),
