@@ -109,7 +109,9 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
   const file = resolve(v.store);
-  const store = GraphStore.open(file);
+  // Features stay in the file: the prefetch worker and layer-wise inference read rows by
+  // offset (the OS page cache serves both), so products' 980 MB are not held in this process.
+  const store = GraphStore.open(file, { features: 'file' });
   const out = resolve(v.out ?? join('runs', `${store.header.name}-${config.sampler.kind}-seed${config.seed}`));
   const release = claimRunFolder(out, {
     command: 'graft train',
@@ -209,6 +211,7 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
     return 0;
   } finally {
     await rt.close();
+    store.close();
     release();
   }
 }
