@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { barChartSpec, heatMapSpec, lineChartSpec, scatterChartSpec } from '../src/cli/charts/basic.js';
-import { egoSpec, treeDiagramSpec } from '../src/cli/charts/diagrams.js';
-import { labelBox, manhattanSpec, placeLabels } from '../src/cli/charts/manhattan.js';
-import { renderSvg, renderSvgAsync, textWidth, writeChart, type ChartSpec } from '../src/cli/charts/render.js';
+import { barChartSpec, heatMapSpec, lineChartSpec, scatterChartSpec } from '../src/cli/reports/charts/basic.js';
+import { egoSpec, treeDiagramSpec } from '../src/cli/reports/charts/diagrams.js';
+import { labelBox, manhattanSpec, placeLabels } from '../src/cli/reports/charts/manhattan.js';
+import { renderSvg, renderSvgAsync, textWidth, writeChart, type ChartSpec } from '../src/cli/reports/charts/render.js';
 import { lineChart } from '../src/cli/svg.js';
 import { tempDir } from './helpers.js';
 import { walk, type SvgText } from './svg-parse.js';

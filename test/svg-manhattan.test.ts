@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { manhattanSvg } from '../src/cli/svg-manhattan.js';
-import { textWidth } from '../src/cli/charts/render.js';
+import { textWidth } from '../src/cli/reports/charts/render.js';
 import { rng } from './helpers.js';
 import { walk } from './svg-parse.js';
 

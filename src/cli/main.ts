@@ -1,20 +1,20 @@
 #!/usr/bin/env node
 import { GraftError } from '../core/errors.js';
-import { bench, BENCH_USAGE } from './bench.js';
-import { scaling, SCALING_USAGE } from './scaling.js';
-import { demoCora } from './demo-cora.js';
-import { EVAL_USAGE, fromRun } from './eval.js';
-import { generateGp, gp, gpDemo, GP_USAGE } from './gp.js';
-import { GRAPH_USAGE, trainGraphTask } from './train-graph.js';
-import { mb, MB_USAGE } from './mb.js';
-import { explain, EXPLAIN_USAGE, motifTask } from './explain.js';
-import { sweep, SWEEP_USAGE } from './sweep.js';
-import { NODE_USAGE, trainNode } from './train.js';
-import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
-import { quantize, QUANTIZE_USAGE } from './quantize.js';
-import { predict, PREDICT_USAGE } from './predict.js';
-import { prepare, PREPARE_USAGE } from './prepare.js';
-import { value, VALUE_USAGE } from './value.js';
+import { bench, BENCH_USAGE } from './commands/bench.js';
+import { scaling, SCALING_USAGE } from './commands/scaling.js';
+import { demoCora } from './commands/demo-cora.js';
+import { EVAL_USAGE, fromRun } from './commands/eval.js';
+import { generateGp, gp, gpDemo, GP_USAGE } from './commands/gp.js';
+import { GRAPH_USAGE, trainGraphTask } from './commands/train-graph.js';
+import { mb, MB_USAGE } from './commands/mb.js';
+import { explain, EXPLAIN_USAGE, motifTask } from './commands/explain.js';
+import { sweep, SWEEP_USAGE } from './commands/sweep.js';
+import { NODE_USAGE, trainNode } from './commands/train.js';
+import { exportModel, importModel, INTEROP_USAGE } from './commands/interop.js';
+import { quantize, QUANTIZE_USAGE } from './commands/quantize.js';
+import { predict, PREDICT_USAGE } from './commands/predict.js';
+import { prepare, PREPARE_USAGE } from './commands/prepare.js';
+import { value, VALUE_USAGE } from './commands/value.js';
 
 // The package's bin entry: one command per file beside this one; only the CLI prints.
 

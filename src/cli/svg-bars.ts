@@ -1,7 +1,7 @@
-import { renderSvg } from './charts/render.js';
-import { barChartSpec, type Bar } from './charts/basic.js';
+import { renderSvg } from './reports/charts/render.js';
+import { barChartSpec, type Bar } from './reports/charts/basic.js';
 
-export { barChartSpec, type Bar } from './charts/basic.js';
+export { barChartSpec, type Bar } from './reports/charts/basic.js';
 
 /** Horizontal bars with ± sd error bars, values written beside them (see {@link barChartSpec}); the SVG text. */
 export function barChart(

@@ -1,7 +1,7 @@
-import { renderSvg } from './charts/render.js';
-import { heatMapSpec } from './charts/basic.js';
+import { renderSvg } from './reports/charts/render.js';
+import { heatMapSpec } from './reports/charts/basic.js';
 
-export { heatMapSpec } from './charts/basic.js';
+export { heatMapSpec } from './reports/charts/basic.js';
 
 /** A heat map of values[row][col] with a colour legend (see {@link heatMapSpec}); the SVG text. */
 export function heatMap(

@@ -1,7 +1,7 @@
-import { renderSvg } from './charts/render.js';
-import { manhattanSpec, type ManhattanOptions } from './charts/manhattan.js';
+import { renderSvg } from './reports/charts/render.js';
+import { manhattanSpec, type ManhattanOptions } from './reports/charts/manhattan.js';
 
-export { manhattanSpec, type ManhattanOptions } from './charts/manhattan.js';
+export { manhattanSpec, type ManhattanOptions } from './reports/charts/manhattan.js';
 
 /** A Manhattan plot (see {@link manhattanSpec}); the SVG text. */
 export function manhattanSvg(o: ManhattanOptions): string {

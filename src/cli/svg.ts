@@ -1,11 +1,11 @@
 // The chart functions the report writers call, by their old names: each builds a Vega-Lite
 // spec (src/cli/charts/) and renders it to SVG text. `writeChart(file, spec)` writes the SVG
 // and its spec beside it (X.vl.json); `chart(spec)` gives both without writing.
-import { renderSvg } from './charts/render.js';
-import { lineChartSpec, scatterChartSpec, type PointSeries, type Series } from './charts/basic.js';
+import { renderSvg } from './reports/charts/render.js';
+import { lineChartSpec, scatterChartSpec, type PointSeries, type Series } from './reports/charts/basic.js';
 
-export { chart, writeChart, renderSvg, type Chart, type ChartSpec } from './charts/render.js';
-export { lineChartSpec, scatterChartSpec, type PointSeries, type Series } from './charts/basic.js';
+export { chart, writeChart, renderSvg, type Chart, type ChartSpec } from './reports/charts/render.js';
+export { lineChartSpec, scatterChartSpec, type PointSeries, type Series } from './reports/charts/basic.js';
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { lineChart, scatterChart } from './svg.js';
+import { lineChart, scatterChart } from '../cli/svg.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
-import { formatTable, type StudyResult } from '../genomics/study.js';
-import { OUTLIER_ROBUST_SDS } from '../genomics/study-data.js';
+import { formatTable, type StudyResult } from './study.js';
+import { OUTLIER_ROBUST_SDS } from './study-data.js';
 import type { RecordedInputs } from '../core/input-files.js';
-import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from '../genomics/cv-jobs.js';
+import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from './cv-jobs.js';
 
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 

@@ -9,7 +9,7 @@ import {
   confirmationTable,
   confirmRegressions,
   parseBenchLines,
-} from '../bench/compare.js';
+} from '../../bench/compare.js';
 import {
   benchModes,
   ceilingKey,
@@ -17,11 +17,11 @@ import {
   readWorkloads,
   runBench,
   type Workload,
-} from '../bench/workloads.js';
-import { measureCeiling, type Ceiling } from '../bench/ceiling.js';
-import { formatTraceSummary, startTrace, writeTrace } from '../runtime/trace.js';
-import { GraftError } from '../core/errors.js';
-import { intAtLeast, num, joinNegativeValues } from './args.js';
+} from '../../bench/workloads.js';
+import { measureCeiling, type Ceiling } from '../../bench/ceiling.js';
+import { formatTraceSummary, startTrace, writeTrace } from '../../runtime/trace.js';
+import { GraftError } from '../../core/errors.js';
+import { intAtLeast, num, joinNegativeValues } from '../args.js';
 
 export const BENCH_USAGE = `  graft bench [--workloads FILE] [--threads 1,2,...] [--only NAME,...] [--reps 10]
               [--baseline FILE --max-regression PCT [--confirm 3]]   (JSON lines; with a baseline,

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
-import { Runtime } from '../runtime/runtime.js';
-import type { CeilingJob } from '../bench/ceiling.js';
-import { benchStep, timeSteps } from '../bench/workloads.js';
+import { Runtime } from '../../runtime/runtime.js';
+import type { CeilingJob } from '../../bench/ceiling.js';
+import { benchStep, timeSteps } from '../../bench/workloads.js';
 
 // One process of a ceiling measurement (bench/ceiling.ts): prepares its job on one thread,
 // warms up, prints "ready", waits for "go" on stdin, then times the job and prints
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
       await rt.close();
     }
   }
-  const { scalingCeilingEpoch } = await import('../cli/scaling.js');
+  const { scalingCeilingEpoch } = await import('./scaling.js');
   return scalingCeilingEpoch(job, ready);
 }
 

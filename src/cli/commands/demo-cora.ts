@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDataDir } from '../data/locate.js';
+import { sharedDataDir } from '../../data/locate.js';
 import { trainNode } from './train.js';
 
 /** `graft demo-cora`: node classification on Cora, or a planted-partition graph without ../shared. */

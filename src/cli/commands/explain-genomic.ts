@@ -1,22 +1,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DataError, parseTable } from '../data/csv.js';
-import { GraftError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { fileSha256 } from '../genomics/job-store.js';
-import { prepareStudy, type StudyInputs } from '../genomics/study-data.js';
-import type { Runtime } from '../runtime/runtime.js';
-import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
-import { rocAuc } from '../train/multilabel-metrics.js';
-import { explainGenomic, fitGenomicMembers, type GenomicMethod } from '../explain/genomic.js';
-import { fitFingerprint, genomicModelFile, loadGenomicModels, saveGenomicModels } from '../explain/genomic-models.js';
-import { mapFromNames, readGenomeMap, type GenomeMap } from '../explain/genome-map.js';
-import { gblupEffects, rrBlupEffects } from '../explain/marker-effects.js';
-import type { Baseline } from '../explain/attribution.js';
-import { spearman } from '../explain/rank.js';
-import { completenessRecord } from './explain-record.js';
-import { manhattanSpec } from './svg-manhattan.js';
-import { writeChart, type ChartSpec } from './svg.js';
+import { DataError, parseTable } from '../../data/csv.js';
+import { GraftError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { fileSha256 } from '../../genomics/job-store.js';
+import { prepareStudy, type StudyInputs } from '../../genomics/study-data.js';
+import type { Runtime } from '../../runtime/runtime.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
+import { rocAuc } from '../../train/multilabel-metrics.js';
+import { explainGenomic, fitGenomicMembers, type GenomicMethod } from '../../explain/genomic.js';
+import {
+  fitFingerprint,
+  genomicModelFile,
+  loadGenomicModels,
+  saveGenomicModels,
+} from '../../explain/genomic-models.js';
+import { mapFromNames, readGenomeMap, type GenomeMap } from '../../explain/genome-map.js';
+import { gblupEffects, rrBlupEffects } from '../../explain/marker-effects.js';
+import type { Baseline } from '../../explain/attribution.js';
+import { spearman } from '../../explain/rank.js';
+import { completenessRecord } from '../reports/explain-record.js';
+import { manhattanSpec } from '../svg-manhattan.js';
+import { writeChart, type ChartSpec } from '../svg.js';
 
 // `graft explain` on a `graft gp` run: marker importance of the GCN (attributed through the
 // engine's backward pass) beside rrBLUP's and back-solved GBLUP's marker effects, a Manhattan

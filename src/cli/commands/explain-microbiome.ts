@@ -1,21 +1,21 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import { checkInputs, type RecordedInputs } from '../core/input-files.js';
-import { Rng } from '../core/random.js';
-import { kernelShap } from '../explain/kernelshap.js';
-import { treeShap } from '../explain/treeshap.js';
-import { loadMicrobiome, type MicrobiomeData } from '../microbiome/data.js';
-import { loadKeptModel, type KeptMbModel } from '../microbiome/kept-model.js';
-import { scoreShallowModel } from '../microbiome/models.js';
-import { applyPreprocessing } from '../microbiome/pipeline.js';
-import { intAtLeast, num } from './args.js';
-import { claimRunFolder } from './run-folder.js';
-import { readRunJson } from './run-kind.js';
-import { beeswarmSpec } from './svg-beeswarm.js';
-import { writeChart } from './charts/render.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
+import { Rng } from '../../core/random.js';
+import { kernelShap } from '../../explain/kernelshap.js';
+import { treeShap } from '../../explain/treeshap.js';
+import { loadMicrobiome, type MicrobiomeData } from '../../microbiome/data.js';
+import { loadKeptModel, type KeptMbModel } from '../../microbiome/kept-model.js';
+import { scoreShallowModel } from '../../microbiome/models.js';
+import { applyPreprocessing } from '../../microbiome/pipeline.js';
+import { intAtLeast, num } from '../args.js';
+import { claimRunFolder } from '../run-folder.js';
+import { readRunJson } from '../run-kind.js';
+import { beeswarmSpec } from '../reports/charts/beeswarm.js';
+import { writeChart } from '../reports/charts/render.js';
 
 // `graft explain` on a `graft mb` run: SHAP values of the model the run kept (--keep-model),
 // for the run's own samples, over the features the model reads (each taxon after the run's

@@ -1,17 +1,17 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GraftError } from '../core/errors.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import { makeMotifTask, motifSidecar } from '../chem/motif.js';
-import { Runtime } from '../runtime/runtime.js';
-import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
-import { claimRunFolder } from './run-folder.js';
+import { GraftError } from '../../core/errors.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { makeMotifTask, motifSidecar } from '../../chem/motif.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { choice, choices, intAtLeast, joinNegativeValues, num } from '../args.js';
+import { claimRunFolder } from '../run-folder.js';
 import { explainGenomicRun } from './explain-genomic.js';
 import { explainMoleculeRun } from './explain-molecules.js';
 import { explainNodeRun } from './explain-nodes.js';
 import { EXPLAIN_MICROBIOME_USAGE, explainMicrobiomeRun } from './explain-microbiome.js';
-import { detectRunKind, wrongKind } from './run-kind.js';
+import { detectRunKind, wrongKind } from '../run-kind.js';
 
 export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer[,...]] [--target NAME[,NAME...]]
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]

@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import type { StoredTensor } from '../core/safetensors.js';
-import { MODEL_FORMAT, modelWeights, reportedModel } from '../infer/model-file.js';
-import { preprocessMetadata } from '../graph/preprocess.js';
-import { gcnFromPyg, gcnToPyg } from '../interop/pyg.js';
-import { decodeForeignSafetensors, encodeCheckpoint } from '../train/checkpoint.js';
-import { KIPF_DEFAULTS, type NodeTrainConfig } from '../train/node-trainer.js';
-import { joinNegativeValues, num } from './args.js';
-import { claimRunFolder } from './run-folder.js';
-import { checkOutFile, featurizerNote, readRunModel } from './run-model.js';
-import { FEATURIZER_VERSION } from '../chem/featurize.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import type { StoredTensor } from '../../core/safetensors.js';
+import { MODEL_FORMAT, modelWeights, reportedModel } from '../../infer/model-file.js';
+import { preprocessMetadata } from '../../graph/preprocess.js';
+import { gcnFromPyg, gcnToPyg } from '../../interop/pyg.js';
+import { decodeForeignSafetensors, encodeCheckpoint } from '../../train/checkpoint.js';
+import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js';
+import { joinNegativeValues, num } from '../args.js';
+import { claimRunFolder } from '../run-folder.js';
+import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
+import { FEATURIZER_VERSION } from '../../chem/featurize.js';
 import { dataPreprocess, loadData, type DataChoice } from './train.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),

@@ -1,24 +1,24 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GraftError } from '../core/errors.js';
-import { AUGMENTATIONS } from '../microbiome/augment.js';
-import { describeMicrobiomeMatch, loadMicrobiome } from '../microbiome/data.js';
-import { runGrid } from '../microbiome/grid.js';
-import { MB_MODEL_DEFAULTS, MB_MODELS } from '../microbiome/models.js';
-import { NORMALIZATIONS } from '../microbiome/normalize.js';
-import { incompatibility } from '../microbiome/pipeline.js';
-import { MB_DEFAULTS, runMbStudy, type MbStudyOptions } from '../microbiome/study.js';
-import { ZERO_REPLACEMENTS } from '../microbiome/zeros.js';
-import { Runtime } from '../runtime/runtime.js';
-import { closeForestPool } from '../microbiome/random-forest.js';
-import { fitKeptModel, saveKeptModel } from '../microbiome/kept-model.js';
-import { KEEPABLE_MODELS, NEEDS_VALIDATION, type MbModel } from '../microbiome/models.js';
-import { ensureDir } from '../core/atomic-write.js';
-import { recordInputs } from '../core/input-files.js';
-import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
-import { writeGridReport, writeMbReport } from './mb-report.js';
-import { claimRunFolder } from './run-folder.js';
+import { GraftError } from '../../core/errors.js';
+import { AUGMENTATIONS } from '../../microbiome/augment.js';
+import { describeMicrobiomeMatch, loadMicrobiome } from '../../microbiome/data.js';
+import { runGrid } from '../../microbiome/grid.js';
+import { MB_MODEL_DEFAULTS, MB_MODELS } from '../../microbiome/models.js';
+import { NORMALIZATIONS } from '../../microbiome/normalize.js';
+import { incompatibility } from '../../microbiome/pipeline.js';
+import { MB_DEFAULTS, runMbStudy, type MbStudyOptions } from '../../microbiome/study.js';
+import { ZERO_REPLACEMENTS } from '../../microbiome/zeros.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { closeForestPool } from '../../microbiome/random-forest.js';
+import { fitKeptModel, saveKeptModel } from '../../microbiome/kept-model.js';
+import { KEEPABLE_MODELS, NEEDS_VALIDATION, type MbModel } from '../../microbiome/models.js';
+import { ensureDir } from '../../core/atomic-write.js';
+import { recordInputs } from '../../core/input-files.js';
+import { choice, choices, intAtLeast, joinNegativeValues, num } from '../args.js';
+import { writeGridReport, writeMbReport } from '../reports/mb-report.js';
+import { claimRunFolder } from '../run-folder.js';
 
 export const MB_USAGE = `  graft mb --counts FILE --meta FILE (--label COL | --target COL) [--group COL] [--subset COL=VALUE]
            [--transpose] [--min-prevalence 0.1] [--normalize tss|css|com|rarefy|clr|mclr|none]

@@ -1,7 +1,7 @@
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { featurizeColumn, loadMoleculeCsv, type MoleculeDataset } from '../chem/dataset.js';
-import { FEATURIZER_VERSION, type MolGraph } from '../chem/featurize.js';
+import { featurizeColumn, loadMoleculeCsv, type MoleculeDataset } from '../../chem/dataset.js';
+import { FEATURIZER_VERSION, type MolGraph } from '../../chem/featurize.js';
 import {
   graphRunTrainer,
   loadTrainFingerprints,
@@ -10,20 +10,20 @@ import {
   scoreMolecules,
   type GraphRunConfig,
   type PredictionRow,
-} from '../chem/graph-run.js';
-import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
-import { moleculeOutputs, moleculeSplit } from '../chem/train-molecules.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import { checkInputs } from '../core/input-files.js';
-import { DataError, parseTable, readText } from '../data/csv.js';
-import { Runtime } from '../runtime/runtime.js';
-import { stackTargets } from '../graph/batch.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
-import type { GraphTrainer } from '../train/graph-trainer.js';
-import { chooseThresholds } from '../train/multilabel-metrics.js';
-import { joinNegativeValues, num } from './args.js';
-import { readRunJson } from './run-kind.js';
+} from '../../chem/graph-run.js';
+import { fingerprintOf, FingerprintSet, packedFingerprints } from '../../chem/similarity.js';
+import { moleculeOutputs, moleculeSplit } from '../../chem/train-molecules.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { checkInputs } from '../../core/input-files.js';
+import { DataError, parseTable, readText } from '../../data/csv.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { stackTargets } from '../../graph/batch.js';
+import { loadCheckpoint } from '../../train/checkpoint.js';
+import type { GraphTrainer } from '../../train/graph-trainer.js';
+import { chooseThresholds } from '../../train/multilabel-metrics.js';
+import { joinNegativeValues, num } from '../args.js';
+import { readRunJson } from '../run-kind.js';
 
 // graft predict on a graph run: the run's model on new molecules (a CSV with a SMILES
 // column), one output row per input row in input order, as Chemprop's predict; or, without

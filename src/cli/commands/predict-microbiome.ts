@@ -1,12 +1,12 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import { DataError } from '../data/csv.js';
-import { readCounts } from '../microbiome/data.js';
-import { alignTaxa, loadKeptModel, scoreKeptModel } from '../microbiome/kept-model.js';
-import { Runtime } from '../runtime/runtime.js';
-import { readRunJson } from './run-kind.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { DataError } from '../../data/csv.js';
+import { readCounts } from '../../microbiome/data.js';
+import { alignTaxa, loadKeptModel, scoreKeptModel } from '../../microbiome/kept-model.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { readRunJson } from '../run-kind.js';
 
 // `graft predict` on a `graft mb` run: the model kept by --keep-model scores new samples'
 // raw counts. Taxa are matched by name; every sample is preprocessed on its own with the

@@ -1,16 +1,16 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import { loadNodeGraphCsv } from '../data/node-dataset.js';
-import type { NodeDataset } from '../graph/node-data.js';
-import { modelWeights } from '../infer/model-file.js';
-import { applyPreprocess, describePreprocess } from '../graph/preprocess.js';
-import { Runtime } from '../runtime/runtime.js';
-import { predictNodes, type NodeTrainConfig } from '../train/node-trainer.js';
-import { joinNegativeValues, num } from './args.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { loadNodeGraphCsv } from '../../data/node-dataset.js';
+import type { NodeDataset } from '../../graph/node-data.js';
+import { modelWeights } from '../../infer/model-file.js';
+import { applyPreprocess, describePreprocess } from '../../graph/preprocess.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { predictNodes, type NodeTrainConfig } from '../../train/node-trainer.js';
+import { joinNegativeValues, num } from '../args.js';
 import { scoreRunData } from './eval.js';
-import { checkOutFile, readRunModel, type RunModel } from './run-model.js';
+import { checkOutFile, readRunModel, type RunModel } from '../run-model.js';
 import { writePredictions } from './train.js';
 
 // graft predict on a node run: the run's GCN on its own graph again (input files checked

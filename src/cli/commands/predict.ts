@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { GraftError } from '../core/errors.js';
-import { detectRunKind, wrongKind } from './run-kind.js';
+import { GraftError } from '../../core/errors.js';
+import { detectRunKind, wrongKind } from '../run-kind.js';
 import { predictGenomicRun, PREDICT_GENOMIC_USAGE } from './predict-genomic.js';
 import { predictGraphRun, PREDICT_GRAPH_USAGE } from './predict-graph.js';
 import { predictMicrobiomeRun, PREDICT_MICROBIOME_USAGE } from './predict-microbiome.js';

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GraftError } from '../core/errors.js';
-import type { StoreHeader } from '../store/format.js';
-import { prepareCsv } from '../store/from-csv.js';
-import { prepareOgb } from '../store/ogb.js';
-import { ensureSyntheticStore, SYNTHETIC_SHAPES } from '../store/synthetic.js';
+import { GraftError } from '../../core/errors.js';
+import type { StoreHeader } from '../../store/format.js';
+import { prepareCsv } from '../../store/from-csv.js';
+import { prepareOgb } from '../../store/ogb.js';
+import { ensureSyntheticStore, SYNTHETIC_SHAPES } from '../../store/synthetic.js';
 
 // graft prepare: builds a graph store (store/format.ts) once, from Graft's node CSVs, an OGB
 // node-property-prediction folder, or a named synthetic shape (cached in .graft-cache/).

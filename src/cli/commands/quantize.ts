@@ -1,21 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadMoleculeCsv } from '../chem/dataset.js';
-import { moleculeSplit } from '../chem/train-molecules.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import { packageRoot } from '../core/paths.js';
-import { loadModel, type GraftModel, type KernelBinaries, type LoadOptions } from '../infer/index.js';
-import { reportedModel, type ModelFile } from '../infer/model-file.js';
-import { enableRelaxedSimd } from '../kernels/wasm.js';
-import type { Linear } from '../nn/layers.js';
-import { int8Entries, quantizeLinear, RangeObserver } from '../quant/int8.js';
-import { encodeCheckpoint } from '../train/checkpoint.js';
-import { meanRocAuc } from '../train/multilabel-metrics.js';
+import { loadMoleculeCsv } from '../../chem/dataset.js';
+import { moleculeSplit } from '../../chem/train-molecules.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { packageRoot } from '../../core/paths.js';
+import { loadModel, type GraftModel, type KernelBinaries, type LoadOptions } from '../../infer/index.js';
+import { reportedModel, type ModelFile } from '../../infer/model-file.js';
+import { enableRelaxedSimd } from '../../kernels/wasm.js';
+import type { Linear } from '../../nn/layers.js';
+import { int8Entries, quantizeLinear, RangeObserver } from '../../quant/int8.js';
+import { encodeCheckpoint } from '../../train/checkpoint.js';
+import { meanRocAuc } from '../../train/multilabel-metrics.js';
 import { loadRawData, type DataChoice } from './train.js';
-import { checkOutFile, checkRunFeaturizer, featurizerNote, readRunModel } from './run-model.js';
-import { checkInputs, type RecordedInputs } from '../core/input-files.js';
+import { checkOutFile, checkRunFeaturizer, featurizerNote, readRunModel } from '../run-model.js';
+import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 
 // graft quantize --int8: a run's model with int8 weights (symmetric, per output channel) and
 // 7-bit activations whose scale per tensor is calibrated on the training nodes or graphs,

@@ -1,31 +1,31 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { traceToFile } from '../runtime/trace.js';
-import { choice, intAtLeast, joinNegativeValues, num } from './args.js';
-import { GraftError } from '../core/errors.js';
-import { loadMoleculeCsv } from '../chem/dataset.js';
-import { FEATURIZER_VERSION, featurizerRecord } from '../chem/featurize.js';
-import { preprocessMetadata } from '../graph/preprocess.js';
-import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../chem/graph-run.js';
-import { fingerprintOf, FingerprintSet, packedFingerprints } from '../chem/similarity.js';
-import { recordInputs } from '../core/input-files.js';
-import { OVERSAMPLERS } from '../chem/imbalance.js';
-import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../chem/train-molecules.js';
-import { POOL_MODES } from '../ops/pooling.js';
-import { Runtime } from '../runtime/runtime.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import type { GraphTrainConfig } from '../train/graph-trainer.js';
-import { saveCheckpointKeepingPrevious, type Checkpoint } from '../train/checkpoint.js';
-import { Progress, recoveredFaultLine } from './progress.js';
-import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
-import { writeJsonAtomic } from '../core/atomic-write.js';
+import { traceToFile } from '../../runtime/trace.js';
+import { choice, intAtLeast, joinNegativeValues, num } from '../args.js';
+import { GraftError } from '../../core/errors.js';
+import { loadMoleculeCsv } from '../../chem/dataset.js';
+import { FEATURIZER_VERSION, featurizerRecord } from '../../chem/featurize.js';
+import { preprocessMetadata } from '../../graph/preprocess.js';
+import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../../chem/graph-run.js';
+import { fingerprintOf, FingerprintSet, packedFingerprints } from '../../chem/similarity.js';
+import { recordInputs } from '../../core/input-files.js';
+import { OVERSAMPLERS } from '../../chem/imbalance.js';
+import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../../chem/train-molecules.js';
+import { POOL_MODES } from '../../ops/pooling.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import type { GraphTrainConfig } from '../../train/graph-trainer.js';
+import { saveCheckpointKeepingPrevious, type Checkpoint } from '../../train/checkpoint.js';
+import { Progress, recoveredFaultLine } from '../progress.js';
+import { claimRunFolder, resumePoint, writeHistory } from '../run-folder.js';
+import { writeJsonAtomic } from '../../core/atomic-write.js';
 import {
   DISTRIBUTED_OPTIONS,
   DISTRIBUTED_USAGE,
   runOnRanks,
   startDistributed,
   type Distributed,
-} from './distributed-flags.js';
+} from '../distributed-flags.js';
 
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]

@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
-import type { ResumePoint } from '../train/checkpoint.js';
+import type { ResumePoint } from '../../train/checkpoint.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { traceToFile } from '../runtime/trace.js';
-import { DataError } from '../data/csv.js';
-import { sharedDataDir } from '../data/locate.js';
-import { loadNodeCsv, loadPlanetoid, type NodeDataset } from '../data/node-dataset.js';
-import { applyPreprocess, type PreprocessStep } from '../graph/preprocess.js';
-import { recordInputs } from '../core/input-files.js';
-import { plantedPartition } from '../data/synthetic.js';
-import { GraftError } from '../core/errors.js';
-import { Rng } from '../core/random.js';
-import { writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import { Runtime } from '../runtime/runtime.js';
+import { traceToFile } from '../../runtime/trace.js';
+import { DataError } from '../../data/csv.js';
+import { sharedDataDir } from '../../data/locate.js';
+import { loadNodeCsv, loadPlanetoid, type NodeDataset } from '../../data/node-dataset.js';
+import { applyPreprocess, type PreprocessStep } from '../../graph/preprocess.js';
+import { recordInputs } from '../../core/input-files.js';
+import { plantedPartition } from '../../data/synthetic.js';
+import { GraftError } from '../../core/errors.js';
+import { Rng } from '../../core/random.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { Runtime } from '../../runtime/runtime.js';
 import {
   checkNodeConfig,
   GAT_DEFAULTS,
@@ -21,20 +21,20 @@ import {
   splitMetrics,
   trainNodeClassifier,
   type NodeTrainConfig,
-} from '../train/node-trainer.js';
-import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from './args.js';
-import { Progress, recoveredFaultLine } from './progress.js';
+} from '../../train/node-trainer.js';
+import { checkConfigKeys, choice, intAtLeast, joinNegativeValues, num } from '../args.js';
+import { Progress, recoveredFaultLine } from '../progress.js';
 import {
   DISTRIBUTED_OPTIONS,
   DISTRIBUTED_USAGE,
   runOnRanks,
   startDistributed,
   type Distributed,
-} from './distributed-flags.js';
-import { bfsPartition, partDataset } from '../graph/partition.js';
-import { NODE_ORDER_CHOICES } from '../graph/reorder.js';
-import { NODE_MODEL_CHOICES } from '../nn/node-models.js';
-import { claimRunFolder, resumePoint, writeHistory } from './run-folder.js';
+} from '../distributed-flags.js';
+import { bfsPartition, partDataset } from '../../graph/partition.js';
+import { NODE_ORDER_CHOICES } from '../../graph/reorder.js';
+import { NODE_MODEL_CHOICES } from '../../nn/node-models.js';
+import { claimRunFolder, resumePoint, writeHistory } from '../run-folder.js';
 
 // `graft train` (node tasks): a GCN on a citation graph or the user's node CSVs; writes a run folder.
 

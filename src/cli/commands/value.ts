@@ -1,19 +1,19 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import { GraftError } from '../core/errors.js';
-import { Rng } from '../core/random.js';
-import type { Normalization } from '../microbiome/normalize.js';
-import { preprocess } from '../microbiome/pipeline.js';
-import type { ZeroReplacement } from '../microbiome/zeros.js';
-import { KnnLearner, knnShapley, type LabelledRows } from '../valuation/knn-shapley.js';
-import { tmcShapley } from '../valuation/tmc-shapley.js';
-import { intAtLeast, num } from './args.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { Rng } from '../../core/random.js';
+import type { Normalization } from '../../microbiome/normalize.js';
+import { preprocess } from '../../microbiome/pipeline.js';
+import type { ZeroReplacement } from '../../microbiome/zeros.js';
+import { KnnLearner, knnShapley, type LabelledRows } from '../../valuation/knn-shapley.js';
+import { tmcShapley } from '../../valuation/tmc-shapley.js';
+import { intAtLeast, num } from '../args.js';
 import { loadMbRunData, loadMbRunModel } from './explain-microbiome.js';
-import { claimRunFolder } from './run-folder.js';
-import { detectRunKind, wrongKind } from './run-kind.js';
-import { lineChart } from './svg.js';
+import { claimRunFolder } from '../run-folder.js';
+import { detectRunKind, wrongKind } from '../run-kind.js';
+import { lineChart } from '../svg.js';
 
 // `graft value`: Data Shapley values of a run's training samples (Ghorbani & Zou 2019) for a
 // k-nearest-neighbour classifier on the features the run's models read: KNN-Shapley's closed

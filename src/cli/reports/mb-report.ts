@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import type { MicrobiomeData } from '../microbiome/data.js';
-import type { ChoiceTree, GridResult } from '../microbiome/grid.js';
-import type { MbStudyOptions, MbStudyResult } from '../microbiome/study.js';
-import { barChart } from './svg-bars.js';
-import { heatMap } from './svg-heatmap.js';
-import { treeDiagram, type DrawnNode } from './svg-tree.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import type { MicrobiomeData } from '../../microbiome/data.js';
+import type { ChoiceTree, GridResult } from '../../microbiome/grid.js';
+import type { MbStudyOptions, MbStudyResult } from '../../microbiome/study.js';
+import { barChart } from '../svg-bars.js';
+import { heatMap } from '../svg-heatmap.js';
+import { treeDiagram, type DrawnNode } from '../svg-tree.js';
 
 // The run folder of `graft mb`: results.json, folds.csv (sample id, group, fold per repeat),
 // predictions.csv (sample id first), fold-metrics.csv, report.md and the SVGs; and for

@@ -1,4 +1,4 @@
-import { renderSvg, CHART_CONFIG, VEGA_LITE_SCHEMA, type ChartSpec } from './charts/render.js';
+import { renderSvg, CHART_CONFIG, VEGA_LITE_SCHEMA, type ChartSpec } from './render.js';
 
 // A SHAP summary (beeswarm) plot as shap.summary_plot draws it: one row per feature, sorted by
 // mean |φ|, one dot per sample at its φ, stacked sideways where dots would overlap, coloured by

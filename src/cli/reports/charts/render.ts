@@ -4,7 +4,7 @@
 // SVG so a user can restyle it or open it in the Vega editor.
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../../core/atomic-write.js';
 
 /** A Vega-Lite spec as plain JSON (what is written to `X.vl.json`). */
 export type ChartSpec = Record<string, unknown>;
