@@ -1,12 +1,11 @@
 import { join } from 'node:path';
-import { lineChart, scatterChart } from '../cli/svg.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
 import { formatTable, type StudyResult } from './study.js';
 import { OUTLIER_ROBUST_SDS } from './study-data.js';
 import type { RecordedInputs } from '../core/input-files.js';
 import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from './cv-jobs.js';
 
+// The charts' file names: a trait name made safe for any file system.
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 
 /** Top candidates per trait: each model's ten best, side by side. */
@@ -91,11 +90,22 @@ export function resultsJson(res: StudyResult, inputs?: RecordedInputs): Record<s
 }
 
 /**
- * The report folder: results.json, folds.csv (metrics per model, trait, repeat, fold),
- * predictions.csv (out-of-fold), report.md, and per trait an SVG of predicted against
- * observed and one of r per fold. Each file is written whole or not at all.
+ * Draws one trait's charts into the report folder (file names starting with `fileStem`, the
+ * trait made file-safe) and returns the Markdown that shows them in report.md. The engine draws
+ * nothing itself: `graft gp` passes its SVG charts (cli/reports/gp-report.ts).
  */
-export function writeStudyReport(dir: string, res: StudyResult, inputs?: RecordedInputs): void {
+export type StudyCharts = (dir: string, res: StudyResult, trait: string, fileStem: string) => string;
+
+/**
+ * The report folder: results.json (settings, data summary, the model × trait table, timing),
+ * folds.csv (metrics per model, trait, repeat, fold), predictions.csv (out-of-fold) and
+ * report.md; with `charts`, a section per trait with what it draws. Each file is written whole
+ * or not at all; nothing is printed.
+ *
+ * @param inputs the input files' sizes and hashes (core/input-files.ts' recordInputs), kept in results.json
+ * @param charts draws each trait's charts (none when left out)
+ */
+export function writeStudyReport(dir: string, res: StudyResult, inputs?: RecordedInputs, charts?: StudyCharts): void {
   ensureDir(dir);
   writeJsonAtomic(join(dir, 'results.json'), resultsJson(res, inputs));
   const infoKeys = [...new Set(res.folds.flatMap((f) => Object.keys(f.info)))];
@@ -176,34 +186,8 @@ export function writeStudyReport(dir: string, res: StudyResult, inputs?: Recorde
     ),
     '',
   ];
-  for (const trait of res.data.traits) {
-    const name = fileSafe(trait);
-    const series = res.options.models.map((m) => {
-      const ps = res.predictions.filter((p) => p.model === m && p.trait === trait && p.repeat === 0);
-      return { name: m, x: ps.map((p) => p.observed), y: ps.map((p) => p.predicted) };
-    });
-    writeFileAtomic(
-      join(dir, `pred-vs-obs-${name}.svg`),
-      scatterChart(`${trait}: predicted vs observed (out of fold)`, 'observed', 'predicted', series),
-    );
-    const foldsOf = (m: string) => res.folds.filter((f) => f.model === m && f.trait === trait);
-    const nFolds = Math.max(0, ...res.options.models.map((m) => foldsOf(m).length));
-    writeFileAtomic(
-      join(dir, `r-by-fold-${name}.svg`),
-      lineChart(
-        `${trait}: Pearson r per fold`,
-        'fold (repeats in sequence)',
-        res.options.models.map((m) => ({ name: m, values: foldsOf(m).map((f) => f.r) })),
-        { x: Array.from({ length: nFolds }, (_, i) => i + 1) },
-      ),
-    );
-    md.push(
-      `## ${trait}`,
-      '',
-      `![predicted vs observed](pred-vs-obs-${name}.svg) ![r per fold](r-by-fold-${name}.svg)`,
-      '',
-    );
-  }
+  if (charts)
+    for (const trait of res.data.traits) md.push(`## ${trait}`, '', charts(dir, res, trait, fileSafe(trait)), '');
   if (res.final?.candidates.length) md.push(...candidateSection(res));
   md.push('```', formatTable(res), '```', '');
   writeFileAtomic(join(dir, 'report.md'), md.join('\n'));

@@ -15,7 +15,7 @@ import type { GraphTrainer } from '../../train/graph-trainer.js';
 import { accuracy, classificationReport } from '../../train/metrics.js';
 import { predictNodes, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { num, joinNegativeValues } from '../args.js';
-import { dataInputFiles, loadRawData, type DataChoice } from './train.js';
+import { dataInputFiles, loadRawData, type DataChoice } from '../../data/node-task.js';
 
 // `graft eval`: a run folder's checkpoint scored on its data again (node and graph runs),
 // after checking that the data files are the ones the run recorded.

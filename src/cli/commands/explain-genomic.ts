@@ -20,8 +20,7 @@ import { gblupEffects, rrBlupEffects } from '../../explain/marker-effects.js';
 import type { Baseline } from '../../explain/attribution.js';
 import { spearman } from '../../explain/rank.js';
 import { completenessRecord } from '../reports/explain-record.js';
-import { manhattanSpec } from '../svg-manhattan.js';
-import { writeChart, type ChartSpec } from '../svg.js';
+import type { ChartSpec } from '../reports/charts/render.js';
 
 // `graft explain` on a `graft gp` run: marker importance of the GCN (attributed through the
 // engine's backward pass) beside rrBLUP's and back-solved GBLUP's marker effects, a Manhattan
@@ -97,6 +96,7 @@ function readTruth(file: string): Map<string, Set<string>> {
 const f4 = (x: number): string => (Number.isFinite(x) ? x.toPrecision(4) : 'NA');
 
 export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Promise<Record<string, unknown>> {
+  const { writeChart, manhattanSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
   const { inputs, gcn, geno } = await studyOf(a.run);
   const truthFile =
     a.truth ?? (geno && existsSync(join(dirname(geno), 'qtl.csv')) ? join(dirname(geno), 'qtl.csv') : null);

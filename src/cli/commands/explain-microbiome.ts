@@ -14,8 +14,6 @@ import { applyPreprocessing } from '../../microbiome/pipeline.js';
 import { intAtLeast, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { readRunJson } from '../run-kind.js';
-import { beeswarmSpec } from '../reports/charts/beeswarm.js';
-import { writeChart } from '../reports/charts/render.js';
 
 // `graft explain` on a `graft mb` run: SHAP values of the model the run kept (--keep-model),
 // for the run's own samples, over the features the model reads (each taxon after the run's
@@ -224,6 +222,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     writeFileAtomic(join(work, 'shap.csv'), `${lines.join('\n')}\n`);
     const output = cls ? `P(${k.classNames[c]})` : 'the predicted value';
     const shown = order.slice(0, top);
+    const { writeChart, beeswarmSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
     writeChart(
       join(work, 'shap-summary.svg'),
       beeswarmSpec(

@@ -9,9 +9,7 @@ import type { Baseline } from '../../explain/attribution.js';
 import { explainNode, fullNorm, type NodeMethod } from '../../explain/nodes.js';
 import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain-record.js';
 import { reportedWeights } from '../../explain/weights.js';
-import { loadData, type DataChoice } from './train.js';
-import { egoSpec } from '../svg-ego.js';
-import { writeChart } from '../svg.js';
+import { loadData, type DataChoice } from '../../data/node-task.js';
 
 // `graft explain` on a `graft train` (node task) run: for each of the first test nodes, the
 // edges and features of its neighbourhood that drive its predicted class (or --target's).
@@ -30,6 +28,7 @@ export interface NodeExplainArgs {
 }
 
 export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<Record<string, unknown>> {
+  const { writeChart, egoSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
   const cfgFile = join(a.run, 'config.json');
   const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as DataChoice & NodeTrainConfig & { class_names?: string[] };
   // Its attributions run through the GCN's layers: another model's weights would explain nothing.

@@ -11,9 +11,10 @@ import { ENV_SCHEMES } from '../../genomics/multi-env.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
 import { writeStudyReport } from '../../genomics/study-report.js';
 import { claimRunFolder } from '../run-folder.js';
-import { JobStore, type JobIdentity } from '../../genomics/job-store.js';
+import { JobStore } from '../../genomics/job-store.js';
+import { studyIdentity } from '../../genomics/study-identity.js';
+import { SYNTHETIC_GP_DIR } from '../../genomics/synthetic-set.js';
 import { formatTable, runStudy, type StudyOptions } from '../../genomics/study.js';
-import { packageRoot } from '../../core/paths.js';
 import {
   fitFingerprint,
   genomicInputsFile,
@@ -230,26 +231,17 @@ export async function gp(argv: string[]): Promise<void> {
       keepModels(res, out, o, log);
       res.timing.keep_models_s = res.timing.final_s ?? 0;
     }
+    const { studyCharts } = await import('../reports/gp-report.js'); // loads vega only when a report is drawn
     writeStudyReport(
       out,
       res,
       await recordInputs({ geno: o.geno, pheno: o.pheno, relationship: o.relationship, folds: o.foldsFile }),
+      studyCharts,
     );
     printStudy(res, out, o.threads);
   } finally {
     release();
   }
-}
-
-/** What a study's jobs depend on: every setting but the thread count, and the input files (by absolute path). */
-export function studyIdentity(o: StudyOptions): JobIdentity {
-  const { threads: _threads, geno, pheno, relationship, foldsFile, ...settings } = o;
-  const inputs = Object.fromEntries(
-    Object.entries({ geno, pheno, relationship, folds: foldsFile })
-      .filter(([, f]) => f !== undefined)
-      .map(([k, f]) => [k, resolve(f!)]),
-  );
-  return { settings: settings as Record<string, unknown>, inputs };
 }
 
 /**
@@ -291,9 +283,6 @@ function printStudy(res: Awaited<ReturnType<typeof runStudy>>, out: string, thre
     `\nreport: ${join(out, 'report.md')}; results: ${join(out, 'results.json')} (${res.timing.cv_s.toFixed(1)} s of cross-validation on ${threads} thread(s))`,
   );
 }
-
-/** The data set `npm start` falls back to, shipped in data/ and made by `graft generate-gp`. */
-export const SYNTHETIC_GP_DIR = join(packageRoot(), 'data', 'synthetic-gp');
 
 export function generateGp(argv: string[]): void {
   const { values: v } = parseArgs({

@@ -13,7 +13,7 @@ import { joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
 import { FEATURIZER_VERSION } from '../../chem/featurize.js';
-import { dataPreprocess, loadData, type DataChoice } from './train.js';
+import { dataPreprocess, loadData, type DataChoice } from '../../data/node-task.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
 // and a run's model alone as a small file for graft/infer.

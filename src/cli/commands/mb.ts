@@ -17,7 +17,6 @@ import { KEEPABLE_MODELS, NEEDS_VALIDATION, type MbModel } from '../../microbiom
 import { ensureDir } from '../../core/atomic-write.js';
 import { recordInputs } from '../../core/input-files.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from '../args.js';
-import { writeGridReport, writeMbReport } from '../reports/mb-report.js';
 import { claimRunFolder } from '../run-folder.js';
 
 export const MB_USAGE = `  graft mb --counts FILE --meta FILE (--label COL | --target COL) [--group COL] [--subset COL=VALUE]
@@ -159,6 +158,7 @@ export async function mb(argv: string[]): Promise<void> {
           `  [${done}/${total}] ${c.normalize} × ${c.zeros} × ${c.augment}: ${r ? `${(r.ms / 1000).toFixed(1)} s` : 'skipped'}`,
         ),
       );
+      const { writeGridReport } = await import('../reports/mb-report.js'); // loads vega only to draw
       writeGridReport(out, data, o, g, input);
       console.log(
         JSON.stringify({
@@ -207,6 +207,7 @@ export async function mb(argv: string[]): Promise<void> {
         taxa: data.p,
       };
     }
+    const { writeMbReport } = await import('../reports/mb-report.js'); // loads vega only to draw
     writeMbReport(out, data, o, r, input, extra);
     const key = r.task === 'classification' ? ['roc_auc', 'f1_weighted'] : ['r', 'rmse'];
     console.log(

@@ -13,7 +13,7 @@ import type { Linear } from '../../nn/layers.js';
 import { int8Entries, quantizeLinear, RangeObserver } from '../../quant/int8.js';
 import { encodeCheckpoint } from '../../train/checkpoint.js';
 import { meanRocAuc } from '../../train/multilabel-metrics.js';
-import { loadRawData, type DataChoice } from './train.js';
+import { loadRawData, type DataChoice } from '../../data/node-task.js';
 import { checkOutFile, checkRunFeaturizer, featurizerNote, readRunModel } from '../run-model.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 

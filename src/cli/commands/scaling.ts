@@ -21,8 +21,7 @@ import { kFoldSplits, foldMetrics } from '../../train/cv.js';
 import { GraphTrainer, type GraphTrainConfig } from '../../train/graph-trainer.js';
 import { meanRocAuc } from '../../train/multilabel-metrics.js';
 import { num, joinNegativeValues } from '../args.js';
-import { SYNTHETIC_GP_DIR } from './gp.js';
-import { lineChart } from '../svg.js';
+import { SYNTHETIC_GP_DIR } from '../../genomics/synthetic-set.js';
 import { measureCeiling, ofCeiling, type Ceiling, type CeilingJob } from '../../bench/ceiling.js';
 import { formatTraceSummary, startTrace, writeTrace } from '../../runtime/trace.js';
 
@@ -179,11 +178,17 @@ async function runScaling(
       dashed: true,
     } as (typeof series)[number]);
   }
-  writeFileAtomic(
+  const { writeChart, lineChartSpec } = await import('../reports/charts/index.js'); // vega, only to draw
+  writeChart(
     join(out, 'speedup.svg'),
-    lineChart('Speed-up against threads', 'threads', [...series, { name: 'ideal', values: threads, dashed: true }], {
-      x: threads,
-    }),
+    lineChartSpec(
+      'Speed-up against threads',
+      'threads',
+      [...series, { name: 'ideal', values: threads, dashed: true }],
+      {
+        x: threads,
+      },
+    ),
   );
   console.log(table);
   console.log(`\nreport: ${join(out, 'scaling.md')}, ${join(out, 'scaling.json')}, ${join(out, 'speedup.svg')}`);
@@ -404,7 +409,7 @@ const MOLECULE_BASE: GraphTrainConfig = {
 };
 
 /**
- * One ceiling process's measurement (cli/ceiling-child.ts): the task's epoch on one thread,
+ * One ceiling process's measurement (commands/ceiling-child.ts): the task's epoch on one thread,
  * warmed up, then `ready()` (all processes start together), then ms per epoch over the timed part.
  * Genomic: ensemble members of the study's GCN trained one after another (the first warms up);
  * molecules: the batch-split configuration's epochs (the first warms up).

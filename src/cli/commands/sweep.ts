@@ -15,7 +15,8 @@ import { intAtLeast, joinNegativeValues } from '../args.js';
 import { writeStudyReport } from '../../genomics/study-report.js';
 import { recordInputs } from '../../core/input-files.js';
 import { candidatesCsv } from '../../genomics/candidates.js';
-import { parseGpArgs, studyIdentity } from './gp.js';
+import { parseGpArgs } from './gp.js';
+import { studyIdentity } from '../../genomics/study-identity.js';
 import { trainGraphTask } from './train-graph.js';
 import { trainNode } from './train.js';
 
@@ -410,10 +411,12 @@ async function merge(argv: string[]): Promise<number> {
     });
     if (res.final?.candidates.length)
       writeFileAtomic(join(p.dir, 'candidates.csv'), candidatesCsv(res.final.candidates));
+    const { studyCharts } = await import('../reports/gp-report.js'); // loads vega only when a report is drawn
     writeStudyReport(
       p.dir,
       res,
       await recordInputs({ geno: o.geno, pheno: o.pheno, relationship: o.relationship, folds: o.foldsFile }),
+      studyCharts,
     );
     summary.push({ point: p.name, dir: p.dir, results: join(p.dir, 'results.json'), models: res.table });
   }

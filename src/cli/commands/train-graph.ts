@@ -335,7 +335,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
       inputs,
       ...(thresholds ? { thresholds } : {}),
     });
-    writeHistory(out, res.history as unknown as Record<string, number>[]);
+    await writeHistory(out, res.history as unknown as Record<string, number>[]);
     const snap = res.snapshot;
     const recovery = snap
       ? { snapshot_ms: snap.snapshotMs, snapshot_bytes: snap.bytes, worker_faults: snap.faults.length }

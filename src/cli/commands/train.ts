@@ -4,13 +4,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { traceToFile } from '../../runtime/trace.js';
 import { DataError } from '../../data/csv.js';
-import { sharedDataDir } from '../../data/locate.js';
-import { loadNodeCsv, loadPlanetoid, type NodeDataset } from '../../data/node-dataset.js';
-import { applyPreprocess, type PreprocessStep } from '../../graph/preprocess.js';
+import type { NodeDataset } from '../../data/node-dataset.js';
+import { dataInputFiles, dataPreprocess, loadRawData, type DataChoice } from '../../data/node-task.js';
+import { applyPreprocess } from '../../graph/preprocess.js';
 import { recordInputs } from '../../core/input-files.js';
-import { plantedPartition } from '../../data/synthetic.js';
 import { GraftError } from '../../core/errors.js';
-import { Rng } from '../../core/random.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
 import { Runtime } from '../../runtime/runtime.js';
 import {
@@ -46,85 +44,6 @@ export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citesee
               (distributed: each rank trains on one part of the graph, Cluster-GCN style)
               (--model gat|gatv2 changes the defaults to GAT's on Cora: --hidden 8 --heads 8 --dropout 0.6
                --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)`;
-
-export interface DataChoice {
-  dataset: string;
-  edges?: string;
-  features?: string;
-  labels?: string;
-  dataDir?: string;
-  normalize: boolean;
-}
-
-/**
- * A data choice's node task with its features preprocessed as training sees them
- * (dataPreprocess's steps applied); loadRawData gives them as read.
- */
-export function loadData(c: DataChoice, seed: number): NodeDataset {
-  const ds = loadRawData(c, seed);
-  applyPreprocess(dataPreprocess(c), ds.features, ds.numNodes, ds.numFeatures);
-  return ds;
-}
-
-/**
- * What turns a data choice's raw features into the model's (recorded in every model file,
- * infer/preprocess.ts): Kipf & Welling's row normalization for Planetoid and the user's CSVs
- * unless --no-normalize; the planted-partition sets are used as generated.
- */
-export function dataPreprocess(c: DataChoice): PreprocessStep[] {
-  const csv = c.edges !== undefined || c.features !== undefined || c.labels !== undefined;
-  if (!csv && (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv')) return [];
-  return c.normalize ? [{ kind: 'row-normalize' }] : [];
-}
-
-/** The files loadData reads for a data choice, by role (none for the generated sets). */
-export function dataInputFiles(c: DataChoice): Record<string, string | undefined> {
-  if (c.edges || c.features || c.labels) return { edges: c.edges, features: c.features, labels: c.labels };
-  if (c.dataset === 'synthetic' || c.dataset === 'synthetic-arxiv') return {};
-  const dir = sharedDataDir(c.dataDir);
-  return dir ? { data: join(dir, 'planetoid', `${c.dataset}.json`) } : {};
-}
-
-/** The node task as read, before preprocessing. */
-export function loadRawData(c: DataChoice, seed: number): NodeDataset & { featureNames?: string[] } {
-  if (c.edges || c.features || c.labels) {
-    if (!c.edges || !c.features || !c.labels) throw new GraftError('--edges, --features and --labels go together');
-    const ds = loadNodeCsv({ edges: c.edges, features: c.features, labels: c.labels });
-    if (!ds.splitGiven) {
-      // No split column: a seeded 60/20/20 split of the labelled nodes.
-      const labelled = Array.from(ds.labels.keys()).filter((i) => ds.labels[i]! >= 0);
-      new Rng(seed).shuffle(labelled);
-      const a = Math.round(labelled.length * 0.6),
-        b = Math.round(labelled.length * 0.8);
-      const sorted = (xs: number[]): Int32Array => Int32Array.from(xs).sort();
-      ds.split = {
-        train: sorted(labelled.slice(0, a)),
-        val: sorted(labelled.slice(a, b)),
-        test: sorted(labelled.slice(b)),
-      };
-    }
-    return ds;
-  }
-  if (c.dataset === 'synthetic') return plantedPartition({ seed: 7 });
-  // ogbn-arxiv's shape (169,343 nodes, 40 classes, 128 features, degree 7) as a planted partition: a learnable arxiv-size task.
-  if (c.dataset === 'synthetic-arxiv')
-    return plantedPartition({
-      nodes: 169_343,
-      classes: 40,
-      features: 128,
-      avgDegree: 7,
-      trainPerClass: 500,
-      val: 5000,
-      test: 10_000,
-      seed: 7,
-    });
-  const dir = sharedDataDir(c.dataDir);
-  if (!dir)
-    throw new GraftError(
-      `data set '${c.dataset}' needs the shared data folder (../shared/data, GRAFT_DATA or --data-dir); none found`,
-    );
-  return loadPlanetoid(join(dir, 'planetoid'), c.dataset);
-}
 
 /** What `--config FILE` may set (flags win over it). */
 const CONFIG_KEYS = [
@@ -380,7 +299,7 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
           edges: partition!.edges,
         }
       : null;
-    writeHistory(out, r.history as unknown as Record<string, number>[]);
+    await writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), {
       dataset: full.name,
       seed: config.seed,

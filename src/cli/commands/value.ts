@@ -9,11 +9,11 @@ import { preprocess } from '../../microbiome/pipeline.js';
 import type { ZeroReplacement } from '../../microbiome/zeros.js';
 import { KnnLearner, knnShapley, type LabelledRows } from '../../valuation/knn-shapley.js';
 import { tmcShapley } from '../../valuation/tmc-shapley.js';
+import { lowValueAuc } from '../../valuation/low-value-auc.js';
 import { intAtLeast, num } from '../args.js';
 import { loadMbRunData, loadMbRunModel } from './explain-microbiome.js';
 import { claimRunFolder } from '../run-folder.js';
 import { detectRunKind, wrongKind } from '../run-kind.js';
-import { lineChart } from '../svg.js';
 
 // `graft value`: Data Shapley values of a run's training samples (Ghorbani & Zou 2019) for a
 // k-nearest-neighbour classifier on the features the run's models read: KNN-Shapley's closed
@@ -27,29 +27,6 @@ export const VALUE_USAGE = `  graft value --run MB_RUN [--method knn|tmc] [--k 5
                --flip plants that fraction of flipped labels and reports how well low values find them)`;
 
 const csvCell = (s: string): string => (/[",\n]/.test(s) ? JSON.stringify(s) : s);
-
-/** ROC-AUC of "a low value flags the row": P(value of a flagged row < value of another), ties half. */
-export function lowValueAuc(values: ArrayLike<number>, flagged: readonly boolean[]): number {
-  const idx = Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a]! - values[b]!);
-  // rank-sum with mid-ranks for ties
-  let pos = 0,
-    rankSum = 0;
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j + 1 < idx.length && values[idx[j + 1]!] === values[idx[i]!]) j++;
-    const mid = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++)
-      if (flagged[idx[k]!]) {
-        pos++;
-        rankSum += mid;
-      }
-    i = j + 1;
-  }
-  const neg = idx.length - pos;
-  if (pos === 0 || neg === 0) return NaN;
-  // AUC of "higher rank = flagged" is (rankSum - pos(pos+1)/2) / (pos·neg); low values flag, so 1 minus it
-  return 1 - (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
 
 /**
  * Cross-validated accuracy of the K-NN classifier (5 folds, every sample held out once, scored
@@ -228,9 +205,10 @@ export async function value(argv: string[]): Promise<void> {
         ].join(','),
       );
     writeFileAtomic(join(work, 'values.csv'), `${lines.join('\n')}\n`);
-    writeFileAtomic(
+    const { writeChart, lineChartSpec } = await import('../reports/charts/index.js'); // vega, only to draw
+    writeChart(
       join(work, 'removal.svg'),
-      lineChart(
+      lineChartSpec(
         `Held-out accuracy as samples are removed (${method === 'knn' ? 'KNN' : 'TMC'}-Shapley)`,
         '% of samples removed',
         [

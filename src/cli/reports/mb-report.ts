@@ -3,13 +3,14 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-w
 import type { MicrobiomeData } from '../../microbiome/data.js';
 import type { ChoiceTree, GridResult } from '../../microbiome/grid.js';
 import type { MbStudyOptions, MbStudyResult } from '../../microbiome/study.js';
-import { barChart } from '../svg-bars.js';
-import { heatMap } from '../svg-heatmap.js';
-import { treeDiagram, type DrawnNode } from '../svg-tree.js';
+import { barChartSpec, heatMapSpec } from './charts/basic.js';
+import { treeDiagramSpec, type DrawnNode } from './charts/diagrams.js';
+import { renderSvg, writeChart } from './charts/render.js';
 
 // The run folder of `graft mb`: results.json, folds.csv (sample id, group, fold per repeat),
-// predictions.csv (sample id first), fold-metrics.csv, report.md and the SVGs; and for
-// `--grid`, grid.csv, grid.json, the choice tree and the heat map.
+// predictions.csv (sample id first), fold-metrics.csv, report.md and the SVGs (only the SVGs:
+// the run folder's file list is fixed); and for `--grid`, grid.csv, grid.json, the choice tree
+// and the heat map, each with its Vega-Lite spec beside it (X.vl.json).
 
 const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'NA');
 const csvCell = (s: string | number): string =>
@@ -126,20 +127,24 @@ export function writeMbReport(
   const kept = extra['kept_model'] as { model: string; chosen_by: string; file: string } | undefined;
   writeFileAtomic(
     join(dir, `${main}.svg`),
-    barChart(
-      `${main} by model (mean ± sd over ${o.k} folds × ${o.repeats} repeats)`,
-      main,
-      o.models.map((m) => ({ label: m, value: r.summary[m]![main]!.mean, sd: r.summary[m]![main]!.sd })),
+    renderSvg(
+      barChartSpec(
+        `${main} by model (mean ± sd over ${o.k} folds × ${o.repeats} repeats)`,
+        main,
+        o.models.map((m) => ({ label: m, value: r.summary[m]![main]!.mean, sd: r.summary[m]![main]!.sd })),
+      ),
     ),
   );
   if (cls)
     writeFileAtomic(
       join(dir, 'roc_auc.svg'),
-      barChart(
-        'ROC-AUC by model',
-        'ROC-AUC',
-        o.models.map((m) => ({ label: m, value: r.summary[m]!['roc_auc']!.mean, sd: r.summary[m]!['roc_auc']!.sd })),
-        { from: 0.5 },
+      renderSvg(
+        barChartSpec(
+          'ROC-AUC by model',
+          'ROC-AUC',
+          o.models.map((m) => ({ label: m, value: r.summary[m]!['roc_auc']!.mean, sd: r.summary[m]!['roc_auc']!.sd })),
+          { from: 0.5 },
+        ),
       ),
     );
   const table = [
@@ -216,9 +221,9 @@ export function writeGridReport(
       ),
     ].join('\n')}\n`,
   );
-  writeFileAtomic(
+  writeChart(
     join(dir, 'grid-tree.svg'),
-    treeDiagram(`What decides ${g.score}: a depth-4 regression tree on the choices`, drawn(g.tree), g.score),
+    treeDiagramSpec(`What decides ${g.score}: a depth-4 regression tree on the choices`, drawn(g.tree), g.score),
   );
   const norms = [...new Set(g.rows.map((r) => r.normalize))],
     zeros = [...new Set(g.rows.map((r) => r.zeros))];
@@ -229,9 +234,9 @@ export function writeGridReport(
       .filter(Number.isFinite);
     return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
   };
-  writeFileAtomic(
+  writeChart(
     join(dir, 'grid-heatmap.svg'),
-    heatMap(
+    heatMapSpec(
       `${g.score}: normalization × zero replacement (mean over models and augmentation)`,
       norms,
       zeros,

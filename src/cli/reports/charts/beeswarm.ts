@@ -1,4 +1,4 @@
-import { renderSvg, CHART_CONFIG, VEGA_LITE_SCHEMA, type ChartSpec } from './render.js';
+import { CHART_CONFIG, VEGA_LITE_SCHEMA, type ChartSpec } from './render.js';
 
 // A SHAP summary (beeswarm) plot as shap.summary_plot draws it: one row per feature, sorted by
 // mean |φ|, one dot per sample at its φ, stacked sideways where dots would overlap, coloured by
@@ -118,14 +118,4 @@ export function beeswarmSpec(
       ],
     },
   };
-}
-
-/** The beeswarm as an SVG string (see beeswarmSpec). */
-export function beeswarmChart(
-  title: string,
-  xLabel: string,
-  features: SwarmFeature[],
-  options: { width?: number } = {},
-): string {
-  return renderSvg(beeswarmSpec(title, xLabel, features, options));
 }
