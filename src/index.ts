@@ -75,7 +75,7 @@ export { trainGcnRegressor, GCN_GP_DEFAULTS, type GcnRegressorConfig } from './t
 export { kFoldSplits, foldMetrics } from './train/cv.js';
 export { readFolds } from './data/folds.js';
 export { runStudy, formatTable, type StudyOptions, type StudyResult } from './genomics/study.js';
-export { writeStudyReport } from './cli/gp-report.js';
+export { writeStudyReport, type StudyCharts } from './genomics/study-report.js';
 export { syntheticGenomicData, writeSyntheticGenomicData } from './data/genomic-synthetic.js';
 export { smilesToGraph, toSample, ATOM_FEATURES, type MolGraph } from './chem/featurize.js';
 export { loadMoleculeCsv, type MoleculeDataset } from './chem/dataset.js';

@@ -54,12 +54,12 @@ export async function measureCeiling(
 }
 
 /**
- * Starts `n` child processes of cli/ceiling-child.js (a process entry, so it lives with the CLI, which owns output) on `job`; each prepares and warms up, says
+ * Starts `n` child processes of cli/commands/ceiling-child.js (a process entry, so it lives with the CLI, which owns output) on `job`; each prepares and warms up, says
  * "ready", and waits: only when all are ready are they told to go, so the timed steps overlap
  * (start-up, which differs between processes, is outside them). Each prints its ms per step.
  */
 export function runProcesses(job: CeilingJob, n: number): Promise<number[]> {
-  const entry = `${packageRoot()}/dist/src/cli/ceiling-child.js`;
+  const entry = `${packageRoot()}/dist/src/cli/commands/ceiling-child.js`;
   const children = Array.from({ length: n }, () =>
     spawn(process.execPath, [entry, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );
