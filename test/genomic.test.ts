@@ -477,8 +477,10 @@ describe('graft gp CLI', () => {
       'folds.csv',
       'jobs',
       'pred-vs-obs-height.svg',
+      'pred-vs-obs-height.vl.json',
       'predictions.csv',
       'r-by-fold-height.svg',
+      'r-by-fold-height.vl.json',
       'report.md',
       'results.json',
     ]);

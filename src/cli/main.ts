@@ -70,7 +70,7 @@ What a run folder holds, by kind:
                                   and molecule SVGs (graph), edges.csv, features.csv, neighbourhood SVGs (node),
                                   shap.csv, shap-summary.svg, summary.md (mb)
   value folder (RUN/value)        values.csv, removal.svg, summary.md, value.json (graft value)
-  Each chart X.svg of train, explain, value, scaling and mb --grid has its Vega-Lite spec X.vl.json
+  Each chart X.svg (train, gp, mb, explain, value, scaling) has its Vega-Lite spec X.vl.json
   beside it: restyle it, or open it in the Vega editor, https://vega.github.io/editor`;
 }
 

@@ -5,7 +5,7 @@ import type { ChoiceTree, GridResult } from '../../microbiome/grid.js';
 import type { MbStudyOptions, MbStudyResult } from '../../microbiome/study.js';
 import { barChartSpec, heatMapSpec } from './charts/basic.js';
 import { treeDiagramSpec, type DrawnNode } from './charts/diagrams.js';
-import { renderSvg, writeChart } from './charts/render.js';
+import { writeChart } from './charts/render.js';
 
 // The run folder of `graft mb`: results.json, folds.csv (sample id, group, fold per repeat),
 // predictions.csv (sample id first), fold-metrics.csv, report.md and the SVGs (only the SVGs:
@@ -125,26 +125,22 @@ export function writeMbReport(
   );
   const main = cls ? 'f1_weighted' : 'r';
   const kept = extra['kept_model'] as { model: string; chosen_by: string; file: string } | undefined;
-  writeFileAtomic(
+  writeChart(
     join(dir, `${main}.svg`),
-    renderSvg(
-      barChartSpec(
-        `${main} by model (mean ± sd over ${o.k} folds × ${o.repeats} repeats)`,
-        main,
-        o.models.map((m) => ({ label: m, value: r.summary[m]![main]!.mean, sd: r.summary[m]![main]!.sd })),
-      ),
+    barChartSpec(
+      `${main} by model (mean ± sd over ${o.k} folds × ${o.repeats} repeats)`,
+      main,
+      o.models.map((m) => ({ label: m, value: r.summary[m]![main]!.mean, sd: r.summary[m]![main]!.sd })),
     ),
   );
   if (cls)
-    writeFileAtomic(
+    writeChart(
       join(dir, 'roc_auc.svg'),
-      renderSvg(
-        barChartSpec(
-          'ROC-AUC by model',
-          'ROC-AUC',
-          o.models.map((m) => ({ label: m, value: r.summary[m]!['roc_auc']!.mean, sd: r.summary[m]!['roc_auc']!.sd })),
-          { from: 0.5 },
-        ),
+      barChartSpec(
+        'ROC-AUC by model',
+        'ROC-AUC',
+        o.models.map((m) => ({ label: m, value: r.summary[m]!['roc_auc']!.mean, sd: r.summary[m]!['roc_auc']!.sd })),
+        { from: 0.5 },
       ),
     );
   const table = [
