@@ -3,6 +3,7 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-writ
 import type { MicrobiomeData } from '../microbiome/data.js';
 import type { ChoiceTree, GridResult } from '../microbiome/grid.js';
 import type { MbStudyOptions, MbStudyResult } from '../microbiome/study.js';
+import { BNN_DEFAULTS } from '../microbiome/bnn.js';
 import { barChart } from './svg-bars.js';
 import { heatMap } from './svg-heatmap.js';
 import { treeDiagram, type DrawnNode } from './svg-tree.js';
@@ -34,6 +35,7 @@ function settingsOf(o: MbStudyOptions): Record<string, unknown> {
     dropout: o.settings.dropout,
     epochs: o.settings.epochs,
     patience: o.settings.patience,
+    ...(o.models.includes('bnn') ? { bnn: { ...BNN_DEFAULTS, ...o.settings.bnn } } : {}),
   };
 }
 
@@ -53,7 +55,17 @@ function dataOf(d: MicrobiomeData): Record<string, unknown> {
   };
 }
 
-const METRIC_ORDER = ['roc_auc', 'f1_weighted', 'f1_macro', 'accuracy', 'r', 'rmse', 'r2', 'ensemble_sd'];
+const METRIC_ORDER = [
+  'roc_auc',
+  'f1_weighted',
+  'f1_macro',
+  'accuracy',
+  'r',
+  'rmse',
+  'r2',
+  'ensemble_sd',
+  'predictive_sd',
+];
 const metricKeys = (r: MbStudyResult): string[] => METRIC_ORDER.filter((k) => r.folds.some((f) => k in f.metrics));
 
 /** `extra`: more keys for results.json (the run's recorded inputs, the kept model). */
@@ -102,10 +114,12 @@ export function writeMbReport(
   const cls = r.task === 'classification';
   const scoreCols = cls ? d.classNames.map((c) => `p_${c}`) : [];
   const name = (c: number): string => csvCell(d.classNames[c]!);
+  // The BNN's per-sample sd over its posterior samples, in a column of its own when it ran.
+  const bnnCol = o.models.includes('bnn') ? ['predictive_sd'] : [];
   writeFileAtomic(
     join(dir, 'predictions.csv'),
     `${[
-      ['sample_id', 'model', 'repeat', 'fold', 'observed', 'predicted', ...scoreCols, 'ensemble_sd']
+      ['sample_id', 'model', 'repeat', 'fold', 'observed', 'predicted', ...scoreCols, 'ensemble_sd', ...bnnCol]
         .map(csvCell)
         .join(','),
       ...r.predictions.map((p) =>
@@ -117,7 +131,8 @@ export function writeMbReport(
           cls ? name(p.observed) : p.observed,
           cls ? name(p.predicted) : p.predicted,
           ...(cls ? p.scores.map((s) => s.toPrecision(6)) : []),
-          p.spread === undefined ? '' : p.spread.toPrecision(4),
+          p.spread === undefined || p.model === 'bnn' ? '' : p.spread.toPrecision(4),
+          ...(bnnCol.length ? [p.spread === undefined || p.model !== 'bnn' ? '' : p.spread.toPrecision(4)] : []),
         ].join(','),
       ),
     ].join('\n')}\n`,
@@ -142,6 +157,7 @@ export function writeMbReport(
         { from: 0.5 },
       ),
     );
+  const bnn = { ...BNN_DEFAULTS, ...o.settings.bnn };
   const table = [
     `| model | ${keys.join(' | ')} |`,
     `|---|${keys.map(() => '---').join('|')}|`,
@@ -159,12 +175,18 @@ export function writeMbReport(
       '',
       ...table,
       '',
+      ...(o.models.includes('bnn')
+        ? [
+            `bnn: the MLP with a mean-field Gaussian posterior over its weights (Bayes by Backprop, local reparameterization, prior N(0, ${bnn.priorSd}²)); its scores are the mean over ${bnn.samples} posterior samples and predictive_sd the mean over test samples of each one's sd across them${o.models.includes('mlp') ? ` (ensemble_sd: the same across the MLP ensemble's ${o.settings.ensemble} members)` : ''}.`,
+            '',
+          ]
+        : []),
       `![${main}](${main}.svg)`,
       ...(cls ? ['', '![ROC-AUC](roc_auc.svg)'] : []),
       '',
       ...(kept
         ? [
-            `Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing${kept.model === 'mlp' || kept.model === 'gcn' ? ` (${Math.round(o.valFraction * 100)}% of them choosing its epoch)` : ''}, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`${kept.model === 'gcn' ? ` (each joins the kept training graph alone, linked to its ${o.knn} nearest training samples by ${o.graph} distance)` : ''}.`,
+            `Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing${kept.model === 'mlp' || kept.model === 'bnn' || kept.model === 'gcn' ? ` (${Math.round(o.valFraction * 100)}% of them choosing its epoch)` : ''}, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`${kept.model === 'gcn' ? ` (each joins the kept training graph alone, linked to its ${o.knn} nearest training samples by ${o.graph} distance)` : ''}.`,
             '',
           ]
         : []),
