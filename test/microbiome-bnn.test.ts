@@ -353,7 +353,7 @@ describe('graft mb --models bnn --keep-model bnn and graft predict', () => {
     const bnnRows = pred.slice(1).filter((l) => l.split(',')[1] === 'bnn');
     expect(bnnRows).toHaveLength(N - 1);
     expect(bnnRows.every((l) => Number(l.split(',').at(-1)) > 0 && l.split(',').at(-2) === '')).toBe(true);
-    expect(readFileSync(join(run, 'report.md'), 'utf8')).toMatch(/\| bnn \|.*\n[^]*posterior samples/);
+    expect(readFileSync(join(run, 'report.md'), 'utf8')).toMatch(/\| bnn \|.*\n[\s\S]*posterior samples/);
 
     const p = runGraft(['predict', '--run', run, '--counts', heldCounts, '--quiet']);
     expect(p.status, p.stderr).toBe(0);
