@@ -186,7 +186,7 @@ export function writeMbReport(
       '',
       ...(kept
         ? [
-            `Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing${kept.model === 'mlp' || kept.model === 'bnn' || kept.model === 'gcn' ? ` (${Math.round(o.valFraction * 100)}% of them choosing its epoch)` : ''}, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`${kept.model === 'gcn' ? ` (each joins the kept training graph alone, linked to its ${o.knn} nearest training samples by ${o.graph} distance)` : ''}.`,
+            `Kept model: ${kept.model} (${kept.chosen_by}), fitted on all ${d.n} samples with this preprocessing${kept.model === 'mlp' || kept.model === 'gcn' ? ` (${Math.round(o.valFraction * 100)}% of them choosing its epoch)` : ''}, in ${kept.file}. Score new samples' raw counts with \`graft predict --run DIR --counts FILE\`${kept.model === 'gcn' ? ` (each joins the kept training graph alone, linked to its ${o.knn} nearest training samples by ${o.graph} distance)` : ''}.`,
             '',
           ]
         : []),

@@ -98,7 +98,8 @@ export interface BnnBatch {
 }
 
 const SHUFFLE = 0x5348,
-  PREDICT = 0x5052;
+  PREDICT = 0x5052,
+  VALIDATE = 0x5641;
 
 /** A fresh posterior for p inputs, `hidden` units and `width` outputs: μ_W Glorot-uniform from the seed, μ_b 0, every σ initSigma. */
 export function createBnnNet(
@@ -271,9 +272,10 @@ export interface BnnTrainInput {
 
 /**
  * Bayes by Backprop with Adam (lr, no weight decay: the KL is the regularizer) over
- * mini-batches of the fit rows in an order drawn per epoch; the epoch kept is the one with the
- * lowest validation NLL of the mean network (weights at μ), with patience; with no validation
- * rows, the last. Returns the posterior (σ = softplus(ρ)) and, for regression, the scale.
+ * mini-batches of the fit rows in an order drawn per epoch. With no validation rows (graft mb's
+ * way) it keeps the last epoch; with some, the epoch of the lowest posterior-predictive NLL on
+ * them (predictiveNll), with patience. Returns the posterior (σ = softplus(ρ)) and, for
+ * regression, the target's scale and the noise sd.
  */
 export async function trainBnn(
   exec: Exec,
@@ -334,7 +336,7 @@ export async function trainBnn(
         }
       }
       if (!valBatch) continue;
-      const loss = await meanNetworkNll(exec, net, valBatch);
+      const loss = await predictiveNll(exec, net, valBatch, s.samples, seed);
       if (loss < best.loss)
         best = { loss, epoch, values: params.map((t) => Float32Array.from(t.data() as Float32Array)) };
       else if (s.patience > 0 && epoch - best.epoch >= s.patience) break;
@@ -371,30 +373,86 @@ export async function trainBnn(
   }
 }
 
-/** The mean network's (weights at μ) NLL per row of a batch: what picks the epoch. */
-async function meanNetworkNll(exec: Exec, net: BnnNet, b: BnnBatch): Promise<number> {
-  const out = await networkForward(
-    exec,
-    net.layers.map((l) => ({ w: l.muW, b: l.muB })),
-    b.x,
-    b.ids.length,
-  );
-  const width = net.layers[1]!.fanOut,
-    rows = b.ids.length;
-  let nll = 0;
-  for (let r = 0; r < rows; r++) {
-    if (b.labels) {
-      const zr = out.subarray(r * width, r * width + width);
-      const top = Math.max(...zr);
-      let sum = 0;
-      for (const v of zr) sum += Math.exp(v - top);
-      nll += top + Math.log(sum) - zr[b.labels[r]!]!;
-    } else {
-      const tau = (net.logNoise!.data() as Float32Array)[0]!;
-      nll += 0.5 * (out[r]! - b.target![r]!) ** 2 * Math.exp(-2 * tau) + tau;
+/**
+ * The posterior predictive's NLL per row of a batch, from `samples` weight draws of the current
+ * posterior (keyed by seed and draw, the same draws every epoch): −log of the mean over draws
+ * of p(y | x, w), a mixture of the draws' softmax or Gaussian likelihoods. What picks the epoch.
+ */
+async function predictiveNll(exec: Exec, net: BnnNet, b: BnnBatch, samples: number, seed: number): Promise<number> {
+  const rows = b.ids.length,
+    width = net.layers[1]!.fanOut;
+  const tau = net.logNoise ? (net.logNoise.data() as Float32Array)[0]! : 0;
+  const logLik = Array.from({ length: samples }, () => new Float64Array(rows));
+  for (let s = 0; s < samples; s++) {
+    const weights = net.layers.map((l, i) =>
+      drawWeights(
+        exec,
+        l.fanIn,
+        l.fanOut,
+        l.muW.data() as Float32Array,
+        Float32Array.from(l.rhoW.data() as Float32Array, softplus),
+        l.muB.data() as Float32Array,
+        Float32Array.from(l.rhoB.data() as Float32Array, softplus),
+        normals(l.fanIn * l.fanOut + l.fanOut, seed, VALIDATE, s, i),
+      ),
+    );
+    const out = await networkForward(exec, weights, b.x, rows);
+    freeWeights(weights);
+    for (let r = 0; r < rows; r++) {
+      if (b.labels) {
+        const zr = out.subarray(r * width, r * width + width);
+        const top = Math.max(...zr);
+        let sum = 0;
+        for (const v of zr) sum += Math.exp(v - top);
+        logLik[s]![r] = zr[b.labels[r]!]! - top - Math.log(sum);
+      } else
+        logLik[s]![r] = -0.5 * (out[r]! - b.target![r]!) ** 2 * Math.exp(-2 * tau) - tau - 0.5 * Math.log(2 * Math.PI);
     }
   }
+  let nll = 0;
+  for (let r = 0; r < rows; r++) {
+    let top = -Infinity;
+    for (let s = 0; s < samples; s++) top = Math.max(top, logLik[s]![r]!);
+    let sum = 0;
+    for (let s = 0; s < samples; s++) sum += Math.exp(logLik[s]![r]! - top);
+    nll -= top + Math.log(sum / samples);
+  }
   return nll / rows;
+}
+
+/** One weight draw w = μ + σ·ε of a layer, as heap tensors (freeWeights frees them); e holds the weights' ε then the biases'. */
+function drawWeights(
+  exec: Exec,
+  fanIn: number,
+  fanOut: number,
+  muW: Float32Array,
+  sigmaW: Float32Array,
+  muB: Float32Array,
+  sigmaB: Float32Array,
+  e: Float64Array,
+): { w: Tensor; b: Tensor } {
+  const k = muW.length;
+  return {
+    w: Tensor.from(
+      exec.heap,
+      'float32',
+      [fanIn, fanOut],
+      Float32Array.from(muW, (mu, j) => mu + sigmaW[j]! * e[j]!),
+    ),
+    b: Tensor.from(
+      exec.heap,
+      'float32',
+      [fanOut],
+      Float32Array.from(muB, (mu, j) => mu + sigmaB[j]! * e[k + j]!),
+    ),
+  };
+}
+
+function freeWeights(weights: { w: Tensor; b: Tensor }[]): void {
+  for (const w of weights) {
+    w.w.free();
+    w.b.free();
+  }
 }
 
 /**
@@ -435,29 +493,20 @@ export async function bnnPredict(
   const width = Math.max(1, m.classes),
     draws: Float64Array[] = [];
   for (let s = 0; s < m.samples; s++) {
-    const weights = m.layers.map((l, i) => {
-      const e = normals(l.muW.length + l.muB.length, m.seed, PREDICT, s, i),
-        k = l.muW.length;
-      return {
-        w: Tensor.from(
-          exec.heap,
-          'float32',
-          [l.fanIn, l.fanOut],
-          Float32Array.from(l.muW, (mu, j) => mu + l.sigmaW[j]! * e[j]!),
-        ),
-        b: Tensor.from(
-          exec.heap,
-          'float32',
-          [l.fanOut],
-          Float32Array.from(l.muB, (mu, j) => mu + l.sigmaB[j]! * e[k + j]!),
-        ),
-      };
-    });
+    const weights = m.layers.map((l, i) =>
+      drawWeights(
+        exec,
+        l.fanIn,
+        l.fanOut,
+        l.muW,
+        l.sigmaW,
+        l.muB,
+        l.sigmaB,
+        normals(l.muW.length + l.muB.length, m.seed, PREDICT, s, i),
+      ),
+    );
     const raw = await networkForward(exec, weights, z, rows);
-    for (const w of weights) {
-      w.w.free();
-      w.b.free();
-    }
+    freeWeights(weights);
     const out = new Float64Array(rows * width);
     if (m.classes > 0)
       for (let r = 0; r < rows; r++) {

@@ -25,7 +25,7 @@ export interface MbStudyOptions {
   seed: number;
   graph: SampleDistance;
   knn: number;
-  /** Fraction of a training fold held out to choose the MLP's, BNN's and GCN's epoch. */
+  /** Fraction of a training fold held out to choose the MLP's and GCN's epoch. */
   valFraction: number;
   settings: MbModelSettings;
 }
