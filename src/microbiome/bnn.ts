@@ -30,7 +30,7 @@ import {
 // products are the matmul op (fixed summation order), the rest loops in row order here, so a
 // fit is the same bits at any thread count.
 
-/** The BNN's settings beyond the MLP's width, epochs and patience (graft mb shares those). */
+/** The BNN's settings beyond the width, epochs and patience (graft mb passes the MLP's width and epochs). */
 export interface BnnSettings {
   /** Posterior samples S of a prediction (mean and sd over them). */
   samples: number;

@@ -21,7 +21,7 @@ import { BNN_DEFAULTS, bnnPredict, trainBnn, type BnnSettings, type FittedBnn } 
 
 export type MbModel = 'rf' | 'mlp' | 'bnn' | 'gcn' | 'logistic';
 export const MB_MODELS: readonly MbModel[] = ['rf', 'mlp', 'bnn', 'gcn', 'logistic'];
-/** The models a study runs when none are named (the BNN only on request: it is the slowest to score). */
+/** The models a study runs when none are named (the BNN only on request: it is the slowest to fit, 200 epochs with no early stop). */
 export const MB_DEFAULT_MODELS: readonly MbModel[] = ['rf', 'mlp', 'gcn', 'logistic'];
 /**
  * Which models hold out part of the training fold to choose their epoch. Not the BNN: it
@@ -41,7 +41,7 @@ export interface MbModelSettings {
   patience: number;
   /** Threads for the forest's trees. */
   threads: number;
-  /** The BNN's own settings (it shares hidden, epochs and patience with the MLP); BNN_DEFAULTS where absent. */
+  /** The BNN's own settings (it shares the width and the epochs with the MLP); BNN_DEFAULTS where absent. */
   bnn?: Partial<BnnSettings>;
 }
 
