@@ -59,7 +59,7 @@ export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFil
     throw bad('its model metadata is not JSON');
   }
   const kind = m['model'];
-  if (kind === 'mlp' || kind === 'gcn')
+  if (kind === 'mlp' || kind === 'bnn' || kind === 'gcn')
     throw new GraftError(
       `${file}: a kept ${kind} microbiome model is scored by graft predict (it runs on the Node runtime); graft/infer scores kept rf and logistic models`,
     );

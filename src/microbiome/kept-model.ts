@@ -25,6 +25,7 @@ import {
   type SampleDistance,
 } from './pipeline.js';
 import { Forest } from './random-forest.js';
+import type { FittedBnn } from './bnn.js';
 import { validationSplit, withAugmented } from './study.js';
 import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
 
@@ -38,11 +39,15 @@ export { alignTaxa } from '../compositional/taxa.js';
 // tensors of shape [count, 8], so a reloaded model scores with the bits it was fitted with.
 // Version 1 holds rf or logistic; version 2 (written for mlp and gcn, whose layout version 1
 // has no room for) adds the networks' weights (float32, as trained), their standardization,
-// and for the GCN its training graph: rows' features, edges and distance profiles.
+// and for the GCN its training graph: rows' features, edges and distance profiles. Version 3
+// (written for bnn) holds the BNN's posterior: each weight's μ and σ (float32, as trained),
+// the standardization, and the number of posterior samples and the seed a prediction draws
+// them with, so graft predict averages the same S weight draws the study's folds did.
 
 export const KEPT_MB_FORMAT = 'graft-mb-model';
 const VERSION_LINEAR = '1',
-  VERSION_NEURAL = '2';
+  VERSION_NEURAL = '2',
+  VERSION_BNN = '3';
 const SAMPLE_DISTANCES: readonly SampleDistance[] = ['aitchison', 'braycurtis'];
 
 export interface KeptMbModel {
@@ -209,6 +214,8 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
     tensors.set('linear.sd', f64(k.model.sd));
     tensors.set('linear.betas', f64(k.model.betas));
     shape = { classes: k.model.classes };
+  } else if (k.model.model === 'bnn') {
+    shape = saveBnn(tensors, k.model);
   } else {
     shape = saveNetworks(tensors, k);
   }
@@ -235,7 +242,12 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
       augment: k.trainedOn.augment,
     },
   };
-  const version = k.model.model === 'mlp' || k.model.model === 'gcn' ? VERSION_NEURAL : VERSION_LINEAR;
+  const version =
+    k.model.model === 'bnn'
+      ? VERSION_BNN
+      : k.model.model === 'mlp' || k.model.model === 'gcn'
+        ? VERSION_NEURAL
+        : VERSION_LINEAR;
   saveCheckpoint(file, { tensors, metadata: { format: KEPT_MB_FORMAT, version, model: JSON.stringify(meta) } });
 }
 
@@ -275,6 +287,30 @@ function saveNetworks(tensors: Map<string, StoredTensor>, k: KeptMbModel): Recor
   return shape;
 }
 
+/**
+ * A BNN's tensors: bnn.mean and bnn.sd (float64 bytes, the standardization), and per layer
+ * bnn.<layer>.mu_w, sigma_w [fanIn, fanOut], mu_b, sigma_b [fanOut] (float32). The shape
+ * metadata holds the width, the posterior samples and their seed, and a regression's scale and
+ * noise sd (JSON numbers read back as the same doubles).
+ */
+function saveBnn(tensors: Map<string, StoredTensor>, m: FittedBnn): Record<string, unknown> {
+  tensors.set('bnn.mean', f64(m.mean));
+  tensors.set('bnn.sd', f64(m.sd));
+  m.layers.forEach((l, i) => {
+    tensors.set(`bnn.${i}.mu_w`, { shape: [l.fanIn, l.fanOut], data: l.muW });
+    tensors.set(`bnn.${i}.sigma_w`, { shape: [l.fanIn, l.fanOut], data: l.sigmaW });
+    tensors.set(`bnn.${i}.mu_b`, { shape: [l.fanOut], data: l.muB });
+    tensors.set(`bnn.${i}.sigma_b`, { shape: [l.fanOut], data: l.sigmaB });
+  });
+  return {
+    classes: m.classes,
+    hidden: m.hidden,
+    samples: m.samples,
+    seed: m.seed,
+    ...(m.scale ? { scale: m.scale, noise_sd: m.noiseSd } : {}),
+  };
+}
+
 /** Reads saveKeptModel's file back; anything missing or malformed is one line naming the file. */
 export function loadKeptModel(file: string): KeptMbModel {
   const cp = loadCheckpoint(file);
@@ -282,8 +318,10 @@ export function loadKeptModel(file: string): KeptMbModel {
   if (cp.metadata['format'] !== KEPT_MB_FORMAT)
     throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
   const version = cp.metadata['version'];
-  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL)
-    throw bad(`version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR} and ${VERSION_NEURAL}`);
+  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL && version !== VERSION_BNN)
+    throw bad(
+      `version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR}, ${VERSION_NEURAL} and ${VERSION_BNN}`,
+    );
   let m: Record<string, unknown>;
   try {
     m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
@@ -416,6 +454,53 @@ export function loadKeptModel(file: string): KeptMbModel {
       mean: float64('linear.mean', p),
       sd: float64('linear.sd', p),
       betas: float64('linear.betas', count * (p + 1)),
+    };
+  } else if (m['model'] === 'bnn' && version === VERSION_BNN) {
+    const hidden = shape['hidden'],
+      samples = shape['samples'],
+      seed = shape['seed'],
+      scale = shape['scale'] as Record<string, unknown> | undefined,
+      noiseSd = shape['noise_sd'];
+    if (!Number.isInteger(hidden) || (hidden as number) < 1) throw bad('shape.hidden');
+    if (!Number.isInteger(samples) || (samples as number) < 1) throw bad('shape.samples');
+    if (!Number.isInteger(seed)) throw bad('shape.seed');
+    if (
+      (classes === 0) !== (scale !== undefined) ||
+      (scale && !(Number.isFinite(scale['mean']) && Number.isFinite(scale['sd']) && Number.isFinite(noiseSd)))
+    )
+      throw bad('shape.scale');
+    const h = hidden as number;
+    const float32 = (name: string, length: number): Float32Array => {
+      const t = tensor(name);
+      if (!(t.data instanceof Float32Array) || t.data.length !== length)
+        throw bad(`${name} is not ${length} float32 values`);
+      return t.data;
+    };
+    const layers = [
+      [p, h],
+      [h, classes || 1],
+    ].map(([fanIn, fanOut], i) => ({
+      fanIn: fanIn!,
+      fanOut: fanOut!,
+      muW: float32(`bnn.${i}.mu_w`, fanIn! * fanOut!),
+      sigmaW: float32(`bnn.${i}.sigma_w`, fanIn! * fanOut!),
+      muB: float32(`bnn.${i}.mu_b`, fanOut!),
+      sigmaB: float32(`bnn.${i}.sigma_b`, fanOut!),
+    }));
+    if (layers.some((l) => [...l.sigmaW, ...l.sigmaB].some((v) => !(v > 0 && Number.isFinite(v)))))
+      throw bad('a posterior sd is not positive and finite');
+    model = {
+      model: 'bnn',
+      classes,
+      mean: float64('bnn.mean', p),
+      sd: float64('bnn.sd', p),
+      hidden: h,
+      samples: samples as number,
+      seed: seed as number,
+      layers,
+      ...(scale
+        ? { scale: { mean: scale['mean'] as number, sd: scale['sd'] as number }, noiseSd: noiseSd as number }
+        : {}),
     };
   } else if ((m['model'] === 'mlp' || m['model'] === 'gcn') && version === VERSION_NEURAL) {
     const hidden = shape['hidden'],

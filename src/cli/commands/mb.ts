@@ -1,29 +1,37 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GraftError } from '../../core/errors.js';
-import { AUGMENTATIONS } from '../../microbiome/augment.js';
-import { describeMicrobiomeMatch, loadMicrobiome } from '../../microbiome/data.js';
-import { runGrid } from '../../microbiome/grid.js';
-import { MB_MODEL_DEFAULTS, MB_MODELS } from '../../microbiome/models.js';
-import { NORMALIZATIONS } from '../../microbiome/normalize.js';
-import { incompatibility } from '../../microbiome/pipeline.js';
-import { MB_DEFAULTS, runMbStudy, type MbStudyOptions } from '../../microbiome/study.js';
-import { ZERO_REPLACEMENTS } from '../../microbiome/zeros.js';
-import { Runtime } from '../../runtime/runtime.js';
-import { closeForestPool } from '../../microbiome/random-forest.js';
-import { fitKeptModel, saveKeptModel } from '../../microbiome/kept-model.js';
-import { KEEPABLE_MODELS, NEEDS_VALIDATION, type MbModel } from '../../microbiome/models.js';
-import { ensureDir } from '../../core/atomic-write.js';
-import { recordInputs } from '../../core/input-files.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
+import { ensureDir } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { recordInputs } from '../../core/input-files.js';
+import { AUGMENTATIONS } from '../../microbiome/augment.js';
+import { BNN_DEFAULTS } from '../../microbiome/bnn.js';
+import { describeMicrobiomeMatch, loadMicrobiome } from '../../microbiome/data.js';
+import { runGrid } from '../../microbiome/grid.js';
+import { fitKeptModel, saveKeptModel } from '../../microbiome/kept-model.js';
+import {
+  KEEPABLE_MODELS,
+  MB_DEFAULT_MODELS,
+  MB_MODELS,
+  MB_MODEL_DEFAULTS,
+  type MbModel,
+  NEEDS_VALIDATION,
+} from '../../microbiome/models.js';
+import { NORMALIZATIONS } from '../../microbiome/normalize.js';
+import { incompatibility } from '../../microbiome/pipeline.js';
+import { closeForestPool } from '../../microbiome/random-forest.js';
+import { MB_DEFAULTS, type MbStudyOptions, runMbStudy } from '../../microbiome/study.js';
+import { ZERO_REPLACEMENTS } from '../../microbiome/zeros.js';
+import { Runtime } from '../../runtime/runtime.js';
 
 export const MB_USAGE = `  graft mb --counts FILE --meta FILE (--label COL | --target COL) [--group COL] [--subset COL=VALUE]
            [--transpose] [--min-prevalence 0.1] [--normalize tss|css|com|rarefy|clr|mclr|none]
-           [--zeros none|pseudo|multrepl|gbm] [--augment none|balanced] [--models rf,mlp,gcn,logistic]
+           [--zeros none|pseudo|multrepl|gbm] [--augment none|balanced] [--models rf,mlp,gcn,logistic[,bnn]]
            [--k 5] [--repeats 3] [--seed 1] [--graph aitchison|braycurtis] [--knn 10]
-           [--trees 300] [--ensemble 5] [--epochs 200] [--grid] [--keep-model [rf|mlp|gcn|logistic]] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
+           [--trees 300] [--ensemble 5] [--epochs 200] [--posterior-samples 30] [--grid]
+           [--keep-model [rf|mlp|bnn|gcn|logistic]] [--threads N] [--out DIR] [--overwrite] [--quiet]`;
 
 /** `graft mb`: microbiome counts to a phenotype, every model under one protocol; writes a run folder. */
 export async function mb(argv: string[]): Promise<void> {
@@ -51,6 +59,7 @@ export async function mb(argv: string[]): Promise<void> {
       trees: { type: 'string' },
       ensemble: { type: 'string' },
       epochs: { type: 'string' },
+      'posterior-samples': { type: 'string' },
       grid: { type: 'boolean' },
       'keep-model': { type: 'string' },
       threads: { type: 'string' },
@@ -78,7 +87,7 @@ export async function mb(argv: string[]): Promise<void> {
     normalize: choice(v.normalize, '--normalize', NORMALIZATIONS, MB_DEFAULTS.normalize),
     zeros: choice(v.zeros, '--zeros', ZERO_REPLACEMENTS, MB_DEFAULTS.zeros),
     augment: choice(v.augment, '--augment', AUGMENTATIONS, MB_DEFAULTS.augment),
-    models: choices(v.models ?? MB_MODELS.join(','), '--models', MB_MODELS),
+    models: choices(v.models ?? MB_DEFAULT_MODELS.join(','), '--models', MB_MODELS),
     k: intAtLeast(v.k, '--k', MB_DEFAULTS.k, 2),
     repeats: intAtLeast(v.repeats, '--repeats', MB_DEFAULTS.repeats, 1),
     seed: num(v.seed, '--seed', true) ?? MB_DEFAULTS.seed,
@@ -94,6 +103,7 @@ export async function mb(argv: string[]): Promise<void> {
       },
       ensemble: intAtLeast(v.ensemble, '--ensemble', MB_MODEL_DEFAULTS.ensemble, 1),
       epochs: intAtLeast(v.epochs, '--epochs', MB_MODEL_DEFAULTS.epochs, 1),
+      bnn: { samples: intAtLeast(v['posterior-samples'], '--posterior-samples', BNN_DEFAULTS.samples, 2) },
     },
   };
   if (o.models.length === 0) throw new GraftError('--models lists no model');

@@ -1,16 +1,17 @@
 import { join } from 'node:path';
+import { barChartSpec, heatMapSpec } from './charts/basic.js';
+import { type DrawnNode, treeDiagramSpec } from './charts/diagrams.js';
+import { writeChart } from './charts/render.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { BNN_DEFAULTS } from '../../microbiome/bnn.js';
 import type { MicrobiomeData } from '../../microbiome/data.js';
 import type { ChoiceTree, GridResult } from '../../microbiome/grid.js';
 import type { MbStudyOptions, MbStudyResult } from '../../microbiome/study.js';
-import { barChartSpec, heatMapSpec } from './charts/basic.js';
-import { treeDiagramSpec, type DrawnNode } from './charts/diagrams.js';
-import { writeChart } from './charts/render.js';
 
 // The run folder of `graft mb`: results.json, folds.csv (sample id, group, fold per repeat),
-// predictions.csv (sample id first), fold-metrics.csv, report.md and the SVGs (only the SVGs:
-// the run folder's file list is fixed); and for `--grid`, grid.csv, grid.json, the choice tree
-// and the heat map, each with its Vega-Lite spec beside it (X.vl.json).
+// predictions.csv (sample id first), fold-metrics.csv, report.md and the charts; and for
+// `--grid`, grid.csv, grid.json, the choice tree and the heat map; each chart with its
+// Vega-Lite spec beside it (X.vl.json).
 
 const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'NA');
 const csvCell = (s: string | number): string =>
@@ -35,6 +36,7 @@ function settingsOf(o: MbStudyOptions): Record<string, unknown> {
     dropout: o.settings.dropout,
     epochs: o.settings.epochs,
     patience: o.settings.patience,
+    ...(o.models.includes('bnn') ? { bnn: { ...BNN_DEFAULTS, ...o.settings.bnn } } : {}),
   };
 }
 
@@ -54,7 +56,17 @@ function dataOf(d: MicrobiomeData): Record<string, unknown> {
   };
 }
 
-const METRIC_ORDER = ['roc_auc', 'f1_weighted', 'f1_macro', 'accuracy', 'r', 'rmse', 'r2', 'ensemble_sd'];
+const METRIC_ORDER = [
+  'roc_auc',
+  'f1_weighted',
+  'f1_macro',
+  'accuracy',
+  'r',
+  'rmse',
+  'r2',
+  'ensemble_sd',
+  'predictive_sd',
+];
 const metricKeys = (r: MbStudyResult): string[] => METRIC_ORDER.filter((k) => r.folds.some((f) => k in f.metrics));
 
 /** `extra`: more keys for results.json (the run's recorded inputs, the kept model). */
@@ -103,10 +115,12 @@ export function writeMbReport(
   const cls = r.task === 'classification';
   const scoreCols = cls ? d.classNames.map((c) => `p_${c}`) : [];
   const name = (c: number): string => csvCell(d.classNames[c]!);
+  // The BNN's per-sample sd over its posterior samples, in a column of its own when it ran.
+  const bnnCol = o.models.includes('bnn') ? ['predictive_sd'] : [];
   writeFileAtomic(
     join(dir, 'predictions.csv'),
     `${[
-      ['sample_id', 'model', 'repeat', 'fold', 'observed', 'predicted', ...scoreCols, 'ensemble_sd']
+      ['sample_id', 'model', 'repeat', 'fold', 'observed', 'predicted', ...scoreCols, 'ensemble_sd', ...bnnCol]
         .map(csvCell)
         .join(','),
       ...r.predictions.map((p) =>
@@ -118,7 +132,8 @@ export function writeMbReport(
           cls ? name(p.observed) : p.observed,
           cls ? name(p.predicted) : p.predicted,
           ...(cls ? p.scores.map((s) => s.toPrecision(6)) : []),
-          p.spread === undefined ? '' : p.spread.toPrecision(4),
+          p.spread === undefined || p.model === 'bnn' ? '' : p.spread.toPrecision(4),
+          ...(bnnCol.length ? [p.spread === undefined || p.model !== 'bnn' ? '' : p.spread.toPrecision(4)] : []),
         ].join(','),
       ),
     ].join('\n')}\n`,
@@ -143,6 +158,7 @@ export function writeMbReport(
         { from: 0.5 },
       ),
     );
+  const bnn = { ...BNN_DEFAULTS, ...o.settings.bnn };
   const table = [
     `| model | ${keys.join(' | ')} |`,
     `|---|${keys.map(() => '---').join('|')}|`,
@@ -160,6 +176,12 @@ export function writeMbReport(
       '',
       ...table,
       '',
+      ...(o.models.includes('bnn')
+        ? [
+            `bnn: the MLP with a mean-field Gaussian posterior over its weights (Bayes by Backprop, local reparameterization, prior N(0, ${bnn.priorSd}²)); its scores are the mean over ${bnn.samples} posterior samples and predictive_sd the mean over test samples of each one's sd across them${o.models.includes('mlp') ? ` (ensemble_sd: the same across the MLP ensemble's ${o.settings.ensemble} members)` : ''}.`,
+            '',
+          ]
+        : []),
       `![${main}](${main}.svg)`,
       ...(cls ? ['', '![ROC-AUC](roc_auc.svg)'] : []),
       '',
