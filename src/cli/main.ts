@@ -8,6 +8,7 @@ import { generateGp, gp, gpDemo, GP_USAGE } from './gp.js';
 import { GRAPH_USAGE, trainGraphTask } from './train-graph.js';
 import { mb, MB_USAGE } from './mb.js';
 import { explain, EXPLAIN_USAGE, motifTask } from './explain.js';
+import { soup, SOUP_USAGE } from './soup.js';
 import { sweep, SWEEP_USAGE } from './sweep.js';
 import { NODE_USAGE, trainNode } from './train.js';
 import { exportModel, importModel, INTEROP_USAGE } from './interop.js';
@@ -32,6 +33,7 @@ ${GP_USAGE}
 ${MB_USAGE}
 ${EXPLAIN_USAGE}
 ${VALUE_USAGE}
+${SOUP_USAGE}
 ${SWEEP_USAGE}
 ${BENCH_USAGE}
 ${SCALING_USAGE}
@@ -63,6 +65,7 @@ const COMMAND_USAGE: Record<string, string> = {
   mb: MB_USAGE,
   explain: EXPLAIN_USAGE,
   value: VALUE_USAGE,
+  soup: SOUP_USAGE,
   sweep: SWEEP_USAGE,
   'motif-task': EXPLAIN_USAGE,
   'generate-gp': GP_USAGE,
@@ -126,6 +129,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'value':
         await value(rest);
         break;
+      case 'soup':
+        return await soup(rest);
       case 'sweep':
         return await sweep(rest);
       case 'motif-task':
