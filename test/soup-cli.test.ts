@@ -120,6 +120,9 @@ describe('graft soup (node runs)', () => {
       `graft soup: ${at('other')}: seed is 2, ${at('a')}'s is 1: another initialization (members share --seed and differ in --train-seed, --lr, --dropout, --epochs)`,
     );
     expect(existsSync(at('refused'))).toBe(false);
+    await expect(soup(['--runs', `${at('a')},${at('b')}`, '--out', at('b'), '--overwrite'])).rejects.toThrow(
+      `--out ${at('b')}: is a member run (${at('b')}); write the soup to another folder`,
+    );
     await expect(soup(['--runs', at('a'), '--out', at('refused')])).rejects.toThrow(
       '--runs: a soup needs at least 2 member runs, got 1',
     );

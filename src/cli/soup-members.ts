@@ -170,8 +170,6 @@ function namesByValue(start: Weights, mask: PruneMask): (params: Tensor[]) => st
     });
 }
 
-const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
-
 /** The node task of the first member: its data (checked against the run's checksums) and runtime. */
 export async function nodeSoupTask(rt: Runtime, first: SoupRun, dataDir: string | undefined): Promise<SoupTask> {
   const { ds } = await scoreRunData(rt, first.run, dataDir, 'graft soup');
@@ -344,9 +342,4 @@ export async function graphSoupTask(rt: Runtime, first: SoupRun): Promise<SoupTa
       trainer.dispose();
     },
   };
-}
-
-/** Mean of numbers (NaN for none). */
-export function mean(xs: readonly number[]): number {
-  return xs.length ? sum(xs) / xs.length : NaN;
 }

@@ -64,6 +64,9 @@ export async function soup(argv: string[]): Promise<number> {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (dirs.length < 2) throw new GraftError(`--runs: a soup needs at least 2 member runs, got ${dirs.length}`);
+  const out = resolve(v.out);
+  const own = dirs.find((d) => resolve(d) === out);
+  if (own) throw new GraftError(`--out ${out}: is a member run (${own}); write the soup to another folder`);
   const members = dirs.map((d) => {
     const run = readRunModel(d, 'graft soup');
     checkRunFeaturizer(run, 'graft soup');
@@ -72,7 +75,6 @@ export async function soup(argv: string[]): Promise<number> {
   checkSoupMembers(members);
   checkSameParameters(members.map((m) => ({ name: m.dir, weights: m.weights })));
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft soup: ${s}`);
-  const out = resolve(v.out);
   const release = claimRunFolder(out, { command: 'graft soup', overwrite: v.overwrite === true });
   let rt: Runtime | null = null,
     task: SoupTask | null = null;
