@@ -36,11 +36,12 @@ const train = (name: string, extra: string[]): Promise<string> =>
 const ckpt = (run: string): string => join(run, 'checkpoint.safetensors');
 
 beforeAll(async () => {
-  // Two members of one initialization (--seed 1) and other recipes; one of another --seed.
+  // Two members of one initialization (--seed 1) and other recipes; one of another --seed, one narrower.
   await Promise.all([
     train('a', ['--train-seed', '1']),
     train('b', ['--train-seed', '2', '--lr', '0.02', '--dropout', '0.3']),
     train('other', ['--seed', '2']),
+    train('narrow', ['--hidden', '8']),
   ]);
 }, 120_000);
 
@@ -113,13 +114,16 @@ describe('graft soup (node runs)', () => {
     expect(report.size['ensemble_weight_bytes']).toBe(2 * report.size['soup_weight_bytes']!);
   }, 120_000);
 
-  it('refuses a member of another initialization, naming the run and the difference, and writes nothing', async () => {
+  it('refuses a member of another initialization or width, naming the run and the difference, and writes nothing', async () => {
     const r = await runGraftAsync(['soup', '--runs', `${at('a')},${at('other')}`, '--out', at('refused')]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
       `graft soup: ${at('other')}: seed is 2, ${at('a')}'s is 1: another initialization (members share --seed and differ in --train-seed, --lr, --dropout, --epochs)`,
     );
     expect(existsSync(at('refused'))).toBe(false);
+    await expect(soup(['--runs', `${at('a')},${at('narrow')}`, '--out', at('refused')])).rejects.toThrow(
+      `${at('narrow')}: hidden is 8, ${at('a')}'s is 16: another architecture`,
+    );
     await expect(soup(['--runs', `${at('a')},${at('b')}`, '--out', at('b'), '--overwrite'])).rejects.toThrow(
       `--out ${at('b')}: is a member run (${at('b')}); write the soup to another folder`,
     );
