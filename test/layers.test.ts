@@ -46,6 +46,7 @@ const ALLOWED: Record<string, string[]> = {
   distributed: ['core', 'memory', 'train'],
   store: ['core', 'graph', 'data'], // the graph store and its samplers: files and arrays outside the wasm heap
   valuation: ['core'], // Data Shapley: pure arithmetic over the caller's utility function
+  soup: ['core'], // model soups: pure arithmetic over weight maps and the caller's scoring and retraining
 };
 
 const src = join(packageRoot(), 'src');

@@ -19,6 +19,7 @@ const USAGE_MODULES = [
   () => import('./commands/mb.js'),
   () => import('./commands/explain.js'),
   () => import('./commands/value.js'),
+  () => import('./commands/soup.js'),
   () => import('./commands/sweep.js'),
   () => import('./commands/bench.js'),
   () => import('./commands/scaling.js'),
@@ -50,6 +51,7 @@ ${u['GP_USAGE']}
 ${u['MB_USAGE']}
 ${u['EXPLAIN_USAGE']}
 ${u['VALUE_USAGE']}
+${u['SOUP_USAGE']}
 ${u['SWEEP_USAGE']}
 ${u['BENCH_USAGE']}
 ${u['SCALING_USAGE']}
@@ -83,6 +85,7 @@ const COMMAND_USAGE: Record<string, string[]> = {
   mb: ['MB_USAGE'],
   explain: ['EXPLAIN_USAGE'],
   value: ['VALUE_USAGE'],
+  soup: ['SOUP_USAGE'],
   sweep: ['SWEEP_USAGE'],
   'motif-task': ['EXPLAIN_USAGE'],
   'generate-gp': ['GP_USAGE'],
@@ -147,6 +150,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'value':
         await (await import('./commands/value.js')).value(rest);
         break;
+      case 'soup':
+        return await (await import('./commands/soup.js')).soup(rest);
       case 'sweep':
         return await (await import('./commands/sweep.js')).sweep(rest);
       case 'motif-task':

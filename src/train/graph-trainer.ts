@@ -47,7 +47,14 @@ export interface GraphTrainConfig {
   shardSize: number;
   /** Stop when validation loss has not improved for this many epochs (0: never). */
   patience: number;
+  /** Seeds the split (train-molecules.ts) and the initial weights, and the rest of training unless trainSeed is given. */
   seed: number;
+  /**
+   * Seeds the order of the mini-batches and the dropout masks apart from the split and the
+   * initial weights: runs of one seed and several train seeds start from the same weights on
+   * the same split and train differently, as the members of a model soup must. Absent: the seed.
+   */
+  trainSeed?: number;
   /**
    * The hybrid: beside the GCN branch, a dense branch (Linear + ReLU, `denseHidden` wide) on
    * each graph's descriptors; the two run forked and are joined before the head.
@@ -275,7 +282,7 @@ export class GraphTrainer {
       this.replicas.push(r);
     }
     this.adam = new Adam(this.master.params(), { lr: config.lr });
-    this.rng = new Rng(config.seed ^ 0x5eed);
+    this.rng = new Rng((config.trainSeed ?? config.seed) ^ 0x5eed);
   }
 
   private loss(exec: Exec, out: GraphBatch['x'], b: GraphBatch, normalizer: number): Promise<LossResult> {
@@ -324,7 +331,7 @@ export class GraphTrainer {
         const ctx: PassContext = {
           exec,
           training: true,
-          seed: this.config.seed,
+          seed: this.config.trainSeed ?? this.config.seed,
           step: step * this.replicas.length + s,
         };
         try {
@@ -425,7 +432,7 @@ export class GraphTrainer {
         descriptors: b.descriptors ? ref(b.descriptors) : null,
       },
       normalizer: total,
-      ctx: { seed: this.config.seed, step: step * this.replicas.length + s },
+      ctx: { seed: this.config.trainSeed ?? this.config.seed, step: step * this.replicas.length + s },
     };
   }
 

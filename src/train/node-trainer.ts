@@ -48,7 +48,14 @@ export interface NodeTrainConfig {
   epochs: number;
   /** Stop when validation loss has not improved for this many epochs (0: never). */
   patience: number;
+  /** Seeds the initial weights, and the rest of training unless trainSeed is given. */
   seed: number;
+  /**
+   * Seeds what training draws (the dropout masks) apart from the initial weights: runs of one
+   * seed and several train seeds start from the same weights and train differently, as the
+   * members of a model soup must (graft soup). Absent: the seed.
+   */
+  trainSeed?: number;
   /** Report test figures with the weights of the best validation loss (true) or the last epoch. */
   restoreBest: boolean;
   /**
@@ -194,6 +201,8 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
   if (c.weightDecayScope !== 'first' && c.weightDecayScope !== 'all')
     throw argRangeError(fn, 'config.weightDecayScope', "'first' or 'all'", c.weightDecayScope);
   if (!Number.isInteger(c.seed)) throw argRangeError(fn, 'config.seed', 'an integer', c.seed);
+  if (c.trainSeed !== undefined && !Number.isInteger(c.trainSeed))
+    throw argRangeError(fn, 'config.trainSeed', 'an integer', c.trainSeed);
   if (!['auto', 'sparse', 'dense'].includes(c.featureFormat))
     throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
   if (c.nodeOrder !== undefined && !NODE_ORDER_CHOICES.includes(c.nodeOrder))
@@ -322,7 +331,7 @@ function nodeCheckpoint(
       config: JSON.stringify(config),
       epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
       history: JSON.stringify(h),
-      rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
+      rng: `seed:${config.trainSeed ?? config.seed}`, // dropout keys derive from (train seed, epoch); init from the seed
       ...preprocessMetadata({ features: preprocess }),
     },
   };
@@ -395,7 +404,7 @@ async function nodeEpoch(
   validating = true,
 ): Promise<EpochRecord> {
   const t0 = performance.now();
-  const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
+  const ctx: PassContext = { exec, training: true, seed: config.trainSeed ?? config.seed, step: epoch };
   let trainPred: Int32Array, trainLoss: number;
   try {
     const logits = await run.model.forward(ctx, undefined);

@@ -32,9 +32,11 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
               [--invalid skip|fail] [--select-by auc|loss] [--model gcn] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
-              [--patience 15] [--seed 1] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
+              [--patience 15] [--seed 1] [--train-seed N] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
               [--no-cache] [--quiet] [--trace FILE]
-              ${DISTRIBUTED_USAGE}`;
+              ${DISTRIBUTED_USAGE}
+              (--seed seeds the split and the initial weights; --train-seed, the batch order and dropout
+               (default: --seed): runs of one --seed and several --train-seed are members graft soup averages)`;
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
@@ -72,6 +74,7 @@ function parseGraphArgs(argv: string[]) {
       'shard-size': { type: 'string' },
       patience: { type: 'string' },
       seed: { type: 'string' },
+      'train-seed': { type: 'string' },
       threads: { type: 'string' },
       out: { type: 'string' },
       'no-cache': { type: 'boolean' },
@@ -117,6 +120,9 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     patience: num(v.patience, '--patience', true) ?? MOLECULE_DEFAULTS.patience,
     seed: num(v.seed, '--seed', true) ?? MOLECULE_DEFAULTS.seed,
   };
+  // Left out of the config when not given, so a run without it records (and resumes) as before.
+  const trainSeed = num(v['train-seed'], '--train-seed', true);
+  if (trainSeed !== undefined) config.trainSeed = trainSeed;
   const threads = num(v.threads, '--threads', true);
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const oversampleFraction = num(v['oversample-fraction'], '--oversample-fraction') ?? 0.25;

@@ -38,12 +38,14 @@ import { claimRunFolder, resumePoint, writeHistory } from '../run-folder.js';
 
 export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citeseer|synthetic|synthetic-arxiv | --edges F --features F --labels F]
               [--model gcn|sage|gin|gat|gatv2] [--heads N] [--layers N] [--hidden N] [--dropout P] [--lr X] [--weight-decay X] [--epochs N]
-              [--patience N] [--threads N] [--seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
+              [--patience N] [--threads N] [--seed N] [--train-seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
               [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}
               (distributed: each rank trains on one part of the graph, Cluster-GCN style)
               (--model gat|gatv2 changes the defaults to GAT's on Cora: --hidden 8 --heads 8 --dropout 0.6
-               --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)`;
+               --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)
+              (--seed seeds the initial weights; --train-seed, the dropout masks (default: --seed): runs of one
+               --seed and several --train-seed start alike and train apart, the members graft soup averages)`;
 
 /** What `--config FILE` may set (flags win over it). */
 const CONFIG_KEYS = [
@@ -62,6 +64,7 @@ const CONFIG_KEYS = [
   'epochs',
   'patience',
   'seed',
+  'trainSeed',
   'restoreBest',
   'featureFormat',
   'nodeOrder',
@@ -100,6 +103,7 @@ function parseNodeArgs(argv: string[]) {
       patience: { type: 'string' },
       threads: { type: 'string' },
       seed: { type: 'string' },
+      'train-seed': { type: 'string' },
       out: { type: 'string' },
       resume: { type: 'boolean' },
       overwrite: { type: 'boolean' },
@@ -160,6 +164,9 @@ async function trainNodeRun(v: NodeArgs, dist: Distributed | null): Promise<numb
     ),
     model,
   };
+  // Left out of the config when not given, so a run without it records (and resumes) as before.
+  const trainSeed = pick(num(v['train-seed'], '--train-seed', true), 'trainSeed', undefined as number | undefined);
+  if (trainSeed !== undefined) config.trainSeed = trainSeed;
   if (model === 'gat' || model === 'gatv2') config.heads = pick(num(v.heads, '--heads', true), 'heads', D.heads!);
   else if (v.heads !== undefined || file['heads'] !== undefined)
     throw new GraftError(`--heads is for --model gat or gatv2 (attention heads), not ${model}`);
