@@ -11,7 +11,7 @@ import { forkedEpoch, placedShardSteps } from './graph-placement.js';
 import { GraphShards, type ShardSize } from './graph-shards.js';
 import type { Placement, PlacementChoice } from './placement-trial.js';
 import { graphCheckpoint, resumeGraphRun, sampleSetHash } from './graph-checkpoint.js';
-import { checkpointDue, type RunCheckpoints } from './run-checkpoint.js';
+import { checkpointDue } from './run-checkpoint.js';
 import type { StepSync } from './step.js';
 import type { TrainingState } from './training-state.js';
 
@@ -36,11 +36,11 @@ export interface GraphFitOptions {
    * Hands `write` the run's state as a checkpoint every `every` epochs and after the last
    * (stopped early, finished or interrupted): weights, Adam, the shuffling RNG and step
    * counter, early stopping with its best weights, the history, and a hash of the training
-   * set (oversampled clones included).
+   * set (oversampled clones included). The trainers' one contract, RunCheckpoints (run-checkpoint.ts).
    */
-  checkpoint?: Pick<RunCheckpoints, 'every' | 'write'>;
+  checkpoint?: { every: number; write: (cp: Checkpoint) => void };
   /** Continue from this checkpoint of the same model and training set (`fit` checks both). */
-  resume?: ResumePoint;
+  resume?: { checkpoint: Checkpoint; file: string };
   /** Asked after every epoch: true stops there, after the checkpoint, as an interrupt. */
   interrupted?: () => boolean;
   /** Rollback on a worker fault mid-epoch (see EpochGuard). */
@@ -165,7 +165,7 @@ export class GraphTrainer {
   }
 
   /** Runs `body` (many training steps) with each step's shards on worker threads running whole shard steps (sized for `maxShard`). */
-  holdingWorkers<T>(maxShard: ShardSize, body: () => Promise<T>): Promise<T> {
+  holdingWorkers<T>(maxShard: { nodes: number; graphs: number }, body: () => Promise<T>): Promise<T> {
     return this.shards.holdingWorkers(maxShard, body);
   }
 
