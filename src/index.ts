@@ -127,14 +127,10 @@ export { BondMessagePassing, type BondMessagePassingOptions } from './nn/dmpnn.j
 // and the API reference can link them. The worker protocol, kernel-backend
 // and job-store types stay internal (typedoc.json's intentionallyNotExported).
 export type { AttributionOptions, Baseline, GradientMethod } from './explain/attribution.js';
-export type {
-  BranchPlacement,
-  GraphEpoch,
-  GraphFitOptions,
-  GraphModel,
-  ShardMode,
-  StepSync,
-} from './train/graph-trainer.js';
+export type { GraphEpoch, GraphFitOptions } from './train/graph-trainer.js';
+export type { GraphModel } from './train/graph-model.js';
+export type { Placement, PlacementChoice } from './train/placement-trial.js';
+export type { StepSync } from './train/step.js';
 export type { CsrArrays } from './graph/gcn-norm.js';
 export type { Decision, Fidelity } from './explain/fidelity.js';
 export type { EnvScheme, MultiEnv } from './genomics/multi-env.js';

@@ -2,7 +2,7 @@ import { sampleNorm, type GraphBatch, type GraphSample } from '../graph/batch.js
 import type { Tensor } from '../memory/tensor.js';
 import type { Model } from '../nn/model.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { graphModel, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { graphModel, type GraphTrainConfig } from '../train/graph-model.js';
 import { attribute, identitySpace, perNode, type Baseline, type GradientMethod } from './attribution.js';
 import { fidelity, type Fidelity } from './fidelity.js';
 import { gnnExplainer } from './gnnexplainer.js';

@@ -1,6 +1,7 @@
 import { CsrMatrix } from '../graph/csr.js';
 import { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
+import type { TensorRef } from '../memory/tensor-ref.js';
 import { InlineExec } from '../runtime/inline-exec.js';
 import type { WorkerContext } from '../runtime/protocol.js';
 import type { PassContext } from './layer.js';
@@ -44,13 +45,11 @@ export const SYNC = {
   arenaBytes: 21,
   words: 24,
 } as const;
+// The branch protocol's callers name TensorRef from here; the one definition is memory/tensor-ref.ts.
+export type { TensorRef };
+
 /** Values of SYNC.state. */
 export const PHASE = { idle: 0, forwardDone: 1, backward: 2, release: 3, request: 4, passDone: 5, stop: 6 } as const;
-
-export interface TensorRef {
-  ptr: number;
-  shape: number[];
-}
 
 /**
  * Microseconds either side spins on the flags before it sleeps: the other side's step between

@@ -482,7 +482,7 @@ async function moleculeScaling(
         );
         if (t === 1 && strategy === 'intra-op')
           add({ task: 'molecules', strategy: 'serial', threads: 1, ms_per_epoch: ms, metric: 'roc_auc', value: auc });
-        const p = trainer.shardPlacement ?? trainer.forkPlacement;
+        const p = trainer.shardPlacement ?? trainer.branchPlacement;
         const what = trainer.shardPlacement ? 'shards' : 'branches';
         add({
           task: 'molecules',
