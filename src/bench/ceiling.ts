@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { packageRoot } from '../core/paths.js';
+import { workerPath } from '../core/worker-url.js';
 import { GraftError } from '../core/errors.js';
 import type { Workload } from './workloads.js';
 
@@ -59,7 +59,7 @@ export async function measureCeiling(
  * (start-up, which differs between processes, is outside them). Each prints its ms per step.
  */
 export function runProcesses(job: CeilingJob, n: number): Promise<number[]> {
-  const entry = `${packageRoot()}/dist/src/cli/ceiling-child.js`;
+  const entry = workerPath('cli/ceiling-child');
   const children = Array.from({ length: n }, () =>
     spawn(process.execPath, [entry, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );

@@ -1,6 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import { WorkerError } from '../core/errors.js';
-import { packageRoot } from '../core/paths.js';
+import { workerUrl } from '../core/worker-url.js';
 import { concatColumns, splitColumns } from '../ops/columns.js';
 import type { Exec } from '../runtime/exec.js';
 import type { WorkerCall } from '../runtime/runtime.js';
@@ -15,7 +14,7 @@ import type { Linear, Propagation } from './layers.js';
 import type { Sequential } from './sequential.js';
 
 /**
- * What a two-branch join needs of its runtime: the heap for the join, the exec on which the
+ * What a branch join needs of its runtime: the heap for the join, the exec on which the
  * branches are forked (any other exec runs them one after the other), and fork itself. A
  * Runtime is one; a worker thread running a whole step has its own.
  */
@@ -50,7 +49,7 @@ interface PendingPass {
   inputShape: [number, number];
 }
 
-const BRANCH_WORKER = pathToFileURL(`${packageRoot()}/dist/src/nn/branch-worker.js`).href;
+const BRANCH_WORKER = workerUrl('nn/branch-worker');
 
 /**
  * Branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a GCN

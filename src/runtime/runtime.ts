@@ -4,7 +4,7 @@ import { argRangeError, argTypeError, checkPositiveInt } from '../core/errors.js
 import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { chooseBackend, createBackend, kernelModule } from '../kernels/wasm.js';
 import { Heap, type HeapOptions } from '../memory/heap.js';
-import { packageRoot } from '../core/paths.js';
+import { workerUrl } from '../core/worker-url.js';
 import type { Exec } from './exec.js';
 import { Future } from './future.js';
 import type { PingResult, TracedCallResult, WorkerInit, WorkerTask } from './protocol.js';
@@ -72,7 +72,7 @@ export class Runtime {
     this.pool =
       threads > 1
         ? new Piscina({
-            filename: `${packageRoot()}/dist/src/runtime/worker.js`,
+            filename: workerUrl('runtime/worker'),
             minThreads: threads - 1,
             maxThreads: threads - 1,
             idleTimeout: 2 ** 31 - 1,

@@ -8,15 +8,14 @@ import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { BranchJoin, type BranchHost } from '../nn/two-branch.js';
+import { BranchJoin, type BranchHost } from '../nn/branch-join.js';
 import { graphGcnLayers, graphHybridParts } from '../nn/task-models.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
 import type { Exec } from '../runtime/exec.js';
 import type { Runtime, WorkerCall } from '../runtime/runtime.js';
-import { pathToFileURL } from 'node:url';
-import { packageRoot } from '../core/paths.js';
+import { workerUrl } from '../core/worker-url.js';
 import { Tensor } from '../memory/tensor.js';
 import type { ShardStep, TensorRef } from './shard-worker.js';
 import { regressionReport } from './metrics.js';
@@ -235,7 +234,7 @@ export class GraphTrainer {
   step = 0;
   /** Set while holdingWorkers lends worker threads that run whole shard steps. */
   private workers: { call: WorkerCall; arenas: Tensor[] } | null = null;
-  private readonly workerModule = pathToFileURL(`${packageRoot()}/dist/src/train/shard-worker.js`).href;
+  private readonly workerModule = workerUrl('train/shard-worker');
   private readonly id = `${process.pid}:${nextTrainerId++}`;
   /** How shards run while a placement holds its threads (withShardGroups groups, or inline); null: dataParallel per step. */
   private shardRunner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null =
