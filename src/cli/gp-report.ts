@@ -5,7 +5,7 @@ import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
 import { formatTable, type StudyResult } from '../genomics/study.js';
 import { OUTLIER_ROBUST_SDS } from '../genomics/study-data.js';
 import type { RecordedInputs } from '../core/input-files.js';
-import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from '../genomics/cv-jobs.js';
+import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from '../genomics/gp-models.js';
 
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 

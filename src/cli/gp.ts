@@ -6,7 +6,7 @@ import { sharedDataDir } from '../data/locate.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from '../data/genomic-synthetic.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from './args.js';
 import { GraftError } from '../core/errors.js';
-import { ACROSS_ENV_MODELS, GP_MODELS } from '../genomics/cv-jobs.js';
+import { ACROSS_ENV_MODELS, GP_MODELS } from '../genomics/gp-models.js';
 import { ENV_SCHEMES } from '../genomics/multi-env.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { writeStudyReport } from './gp-report.js';

@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import { readGenotypes } from '../data/genotypes.js';
 import { candidatesCsv, predictNewSamples, type NewSamples } from '../genomics/candidates.js';
-import { GP_MODELS, type GpModel } from '../genomics/cv-jobs.js';
+import { GP_MODELS, type GpModel } from '../genomics/gp-models.js';
 import {
   alignGenotypes,
   keptModelFiles,

@@ -2,7 +2,8 @@ import { Piscina } from 'piscina';
 import { workerUrl } from '../core/worker-url.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
-import { runCvJob, type CvJob, type CvJobResult, type FoldPlan, type JobCheckpoints } from './cv-jobs.js';
+import { runCvJob } from './cv-jobs.js';
+import type { CvJob, CvJobResult, FoldPlan, JobCheckpoints } from './job-types.js';
 import type { StudyData } from './study-data.js';
 
 export interface CvPoolInit {
