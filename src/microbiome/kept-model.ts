@@ -1,4 +1,5 @@
 import { GraftError } from '../core/errors.js';
+import { KeptMbFile } from '../compositional/kept-file.js';
 import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
 import type { Augmentation } from './augment.js';
 import type { MicrobiomeData } from './data.js';
@@ -13,7 +14,7 @@ import {
   type MbModel,
   type MbModelSettings,
 } from './models.js';
-import { NORMALIZATIONS, type Normalization } from './normalize.js';
+import type { Normalization } from './normalize.js';
 import {
   applyPreprocessing,
   compositionGraph,
@@ -26,7 +27,7 @@ import {
 } from './pipeline.js';
 import { Forest } from './random-forest.js';
 import { validationSplit, withAugmented } from './study.js';
-import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
+import type { ZeroReplacement } from './zeros.js';
 
 export { alignTaxa } from '../compositional/taxa.js';
 
@@ -284,81 +285,14 @@ export function loadKeptModel(file: string): KeptMbModel {
   const version = cp.metadata['version'];
   if (version !== VERSION_LINEAR && version !== VERSION_NEURAL)
     throw bad(`version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR} and ${VERSION_NEURAL}`);
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
-  } catch {
-    throw bad('its model metadata is not JSON');
-  }
-  const tensor = (name: string): StoredTensor => {
-    const t = cp.tensors.get(name);
-    if (!t) throw bad(`no tensor ${name}`);
-    return t;
-  };
-  const float64 = (name: string, length?: number): Float64Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8)
-      throw bad(`${name} is not float64 bytes [count, 8]`);
-    const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const out = Float64Array.from({ length: t.shape[0]! }, (_, i) => view.getFloat64(i * 8, true));
-    if (length !== undefined && out.length !== length)
-      throw bad(`${name} holds ${out.length} values, expected ${length}`);
-    return out;
-  };
-  const int32 = (name: string): Int32Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`);
-    return t.data;
-  };
-  const taxa = m['taxa'],
-    classNames = m['class_names'],
-    task = m['task'],
-    pre = m['preprocessing'] as Record<string, unknown> | undefined,
-    shape = m['shape'] as Record<string, unknown> | undefined;
-  if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
-  if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
-  if (
-    !Array.isArray(classNames) ||
-    !classNames.every((c) => typeof c === 'string') ||
-    (task === 'classification') !== classNames.length >= 2
-  )
-    throw bad('class names do not fit the task');
-  if (
-    !pre ||
-    !NORMALIZATIONS.includes(pre['normalize'] as Normalization) ||
-    !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) ||
-    !Number.isInteger(pre['seed'])
-  )
-    throw bad('preprocessing');
-  if (!shape) throw bad('no shape');
+  // The metadata and tensors every reader of the format checks alike (compositional/kept-file.ts, graft/infer's too).
+  const kept = new KeptMbFile(cp, file);
+  const { task, classNames, taxa, classes, shape, preprocessing: fittedPre, meta: m } = kept.header();
   const p = taxa.length;
-  const num = (key: string): number | undefined => {
-    const v = pre[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`preprocessing.${key} is ${JSON.stringify(v)}`);
-    return v;
-  };
-  const fittedPre: FittedPreprocessing = {
-    normalize: pre['normalize'] as Normalization,
-    zeros: pre['zeros'] as ZeroReplacement,
-    seed: pre['seed'] as number,
-  };
-  const need = (key: string): number => {
-    const v = num(key);
-    if (v === undefined) throw bad(`preprocessing.${key} is missing for ${fittedPre.normalize}`);
-    return v;
-  };
-  if (fittedPre.normalize === 'rarefy') fittedPre.rarefyDepth = need('rarefy_depth');
-  if (fittedPre.normalize === 'css') fittedPre.cssQuantile = need('css_quantile');
-  if (fittedPre.normalize === 'com') fittedPre.common = need('common_total');
-  const shift = num('mclr_shift');
-  if (shift !== undefined) fittedPre.mclrShift = shift;
-  if (fittedPre.zeros === 'gbm')
-    fittedPre.gbm = { colSum: float64('gbm.col_sum', p), colMin: float64('gbm.col_min', p) };
+  const tensor = (name: string): StoredTensor => kept.tensor(name);
+  const float64 = (name: string, length?: number): Float64Array => kept.float64(name, length);
+  const int32 = (name: string): Int32Array => kept.int32(name);
   let model: FittedMbModel;
-  const classes = task === 'classification' ? classNames.length : 0;
-  if (shape['classes'] !== classes)
-    throw bad(`shape.classes ${shape['classes']} does not fit ${classNames.length} class names`);
   if (m['model'] === 'rf') {
     if (shape['features'] !== p) throw bad(`the forest has ${shape['features']} features for ${p} taxa`);
     const sizes = int32('forest.tree_nodes');
@@ -409,14 +343,7 @@ export function loadKeptModel(file: string): KeptMbModel {
     }
     model = { model: 'rf', forest };
   } else if (m['model'] === 'logistic') {
-    const count = classes === 0 || classes === 2 ? 1 : classes;
-    model = {
-      model: 'logistic',
-      classes,
-      mean: float64('linear.mean', p),
-      sd: float64('linear.sd', p),
-      betas: float64('linear.betas', count * (p + 1)),
-    };
+    model = { model: 'logistic', ...kept.linear(classes, p) };
   } else if ((m['model'] === 'mlp' || m['model'] === 'gcn') && version === VERSION_NEURAL) {
     const hidden = shape['hidden'],
       dropout = shape['dropout'],
@@ -503,8 +430,8 @@ export function loadKeptModel(file: string): KeptMbModel {
     const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
     return {
       task,
-      classNames: classNames as string[],
-      taxa: taxa as string[],
+      classNames,
+      taxa,
       preprocessing: fittedPre,
       model,
       trainedOn: {
@@ -521,8 +448,8 @@ export function loadKeptModel(file: string): KeptMbModel {
   const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
   return {
     task,
-    classNames: classNames as string[],
-    taxa: taxa as string[],
+    classNames,
+    taxa,
     preprocessing: fittedPre,
     model,
     trainedOn: {
