@@ -14,7 +14,7 @@ import { rocAuc } from '../train/multilabel-metrics.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainMolecule, moleculeProbe, type MoleculeMethod } from '../explain/molecules.js';
 import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
-import { reportedWeights } from '../explain/weights.js';
+import { reportedWeights } from '../nn/load-weights.js';
 
 // `graft explain` on a `graft train --task graph` run: atom and bond attributions for every
 // label of the first test molecules, an SVG per molecule and label with atoms coloured by

@@ -8,7 +8,7 @@ import type { NodeTrainConfig } from '../train/node-trainer.js';
 import type { Baseline } from '../explain/attribution.js';
 import { explainNode, fullNorm, type NodeMethod } from '../explain/nodes.js';
 import { completenessRecord, fidelityByMethod, meanOf } from './explain-record.js';
-import { reportedWeights } from '../explain/weights.js';
+import { reportedWeights } from '../nn/load-weights.js';
 import { loadData, type DataChoice } from './train.js';
 import { egoSpec } from './svg-ego.js';
 import { writeChart } from './svg.js';
