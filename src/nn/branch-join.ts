@@ -1,16 +1,13 @@
-import { WorkerError } from '../core/errors.js';
-import { workerUrl } from '../core/worker-url.js';
 import { concatColumns, splitColumns } from '../ops/columns.js';
 import type { Exec } from '../runtime/exec.js';
 import type { WorkerCall } from '../runtime/runtime.js';
 import type { Heap } from '../memory/heap.js';
-import { Tensor } from '../memory/tensor.js';
+import type { Tensor } from '../memory/tensor.js';
 import type { Rng } from '../core/random.js';
-import { PHASE, spinWhile, SYNC, type BranchService, type TensorRef } from './branch-worker.js';
+import { BranchCalls, type BranchInputs } from './branch-calls.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
-import { describeLayers } from './layer-spec.js';
 import { hybridParts, type HybridShape } from './join-parts.js';
-import type { Linear, Propagation } from './layers.js';
+import type { Linear } from './layers.js';
 import type { Sequential } from './sequential.js';
 
 /**
@@ -26,30 +23,7 @@ export interface BranchHost {
   withWorkerCalls?<T>(n: number, body: (call: WorkerCall, lent: number) => Promise<T>): Promise<T>;
 }
 
-/** What the branches read besides their inputs, for a branch run on a worker: the current Â and pooling offsets. */
-export interface BranchInputs {
-  graph?: () => Propagation;
-  offsets?: () => Tensor;
-}
-
-/** A worker serving one branch (its serveBranch call) and the flags passes are asked for through. */
-interface Service {
-  branch: number;
-  sync: Tensor;
-  call: Promise<unknown>;
-  settled: Promise<void>;
-  ended: boolean;
-  error: unknown;
-}
-/** A pass under way on a service's worker. */
-interface PendingPass {
-  branch: number;
-  svc: Service;
-  out: Tensor | null;
-  inputShape: [number, number];
-}
-
-const BRANCH_WORKER = workerUrl('nn/branch-worker');
+export type { BranchInputs } from './branch-calls.js';
 
 /**
  * Branches on their own inputs, joined column-wise, then a Linear head: the hybrids (a GCN
@@ -61,9 +35,8 @@ const BRANCH_WORKER = workerUrl('nn/branch-worker');
 export class BranchJoin {
   private joined: Tensor | null = null;
   private out: Tensor | null = null;
-  /** Set while holdingWorkers lends workers: branches 1..lent run there, whole passes at a time. */
-  private workers: { call: WorkerCall; arenas: Tensor[]; services: (Service | null)[] } | null = null;
-  private pending: PendingPass[] = [];
+  /** Set while holdingWorkers lends workers: branches 1..lent run there, whole passes at a time (branch-calls.ts). */
+  private workers: BranchCalls | null = null;
   /** Set by holdingInline: branches run one after another on the caller's exec, each op split over all its threads. */
   private inline = false;
 
@@ -101,15 +74,15 @@ export class BranchJoin {
     let hs: Tensor[];
     if (this.workers && ctx.exec === this.rt.exec) {
       // Branches 1..lent start on their workers; the rest run here meanwhile, in order.
-      const lent = this.workers.services.length;
+      const w = this.workers;
+      const lent = w.lent;
       try {
-        for (let i = 1; i <= lent && i < this.branches.length; i++)
-          this.pending.push(this.startPass(ctx, i, inputs[i]!));
+        for (let i = 1; i <= lent && i < this.branches.length; i++) w.start(ctx, i, inputs[i]!);
         const here: Tensor[] = [];
         for (const [i, b] of this.branches.entries())
           if (i === 0 || i > lent) here.push(await b.forward(ctx, inputs[i]!));
-        for (const p of this.pending) p.out = await this.forwardDone(p);
-        const fromWorkers = this.pending.map((p) => p.out!);
+        for (const p of w.pending) p.out = await w.forwardDone(p);
+        const fromWorkers = w.pending.map((p) => p.out!);
         hs = [here[0]!, ...fromWorkers, ...here.slice(1)];
       } catch (err) {
         await this.endPasses();
@@ -134,9 +107,10 @@ export class BranchJoin {
       gj.free();
     }
     try {
-      if (this.pending.length > 0) {
-        const onWorker = new Set(this.pending.map((p) => p.branch));
-        for (const p of this.pending) this.signal(p, PHASE.backward, gs[p.branch]!, needInputGrads);
+      const w = this.workers;
+      if (w && w.pending.length > 0) {
+        const onWorker = new Set(w.pending.map((p) => p.branch));
+        for (const p of w.pending) w.backward(p, gs[p.branch]!, needInputGrads);
         const gx: (Tensor | null)[] = new Array(this.branches.length).fill(null);
         let failure: unknown;
         for (const [i, b] of this.branches.entries()) {
@@ -148,20 +122,11 @@ export class BranchJoin {
           }
         }
         // Every pass ends before the gradients it reads are freed.
-        const passes = this.pending;
-        this.pending = [];
+        const passes = w.pending;
+        w.pending = [];
         for (const p of passes) {
           try {
-            await this.waitState(p, [PHASE.passDone]);
-            const ptr = this.flags(p)[SYNC.inGradPtr]!;
-            const shape = p.inputShape;
-            if (ptr && needInputGrads)
-              gx[p.branch] = Tensor.from(
-                this.rt.heap,
-                'float32',
-                shape,
-                Tensor.view(this.rt.heap, 'float32', shape, ptr).data(),
-              );
+            gx[p.branch] = await w.passDone(p, needInputGrads);
           } catch (err) {
             failure ??= err;
           }
@@ -190,58 +155,15 @@ export class BranchJoin {
     if (!this.rt.withWorkerCalls || this.branches.length < 2 || this.workers) return body();
     return this.rt.withWorkerCalls<T>(this.branches.length - 1, async (call, lent) => {
       if (lent === 0) return body();
-      this.workers = { call, arenas: [], services: new Array<Service | null>(lent).fill(null) };
+      const w = new BranchCalls(this.rt.heap, call, lent, this.branches, this.reads);
+      this.workers = w;
       try {
         return await body();
       } finally {
-        await this.endPasses();
-        const w = this.workers;
-        for (const svc of w.services)
-          if (svc && !svc.ended) {
-            this.setState(svc, PHASE.stop);
-          }
-        await Promise.allSettled(w.services.map((svc) => svc?.settled));
-        for (const svc of w.services) svc?.sync.free();
-        for (const a of w.arenas) a.free();
+        await w.close();
         this.workers = null;
       }
     });
-  }
-
-  /** The worker serving branch i, started (again, after a failure) when needed. */
-  private serviceFor(i: number): Service {
-    const w = this.workers!,
-      k = i - 1;
-    const old = w.services[k];
-    if (old && !old.ended) return old;
-    old?.sync.free();
-    const branch = this.branches[i]!;
-    const sync = Tensor.zeros(this.rt.heap, 'int32', [SYNC.words], 'branch service flags');
-    const ref = (t: Tensor): TensorRef => ({ ptr: t.ptr, shape: [...t.shape] });
-    const job: BranchService = {
-      layers: describeLayers(branch.layers),
-      params: branch.params().map((p) => ({ value: ref(p.value), grad: ref(p.grad) })),
-      sync: sync.ptr,
-    };
-    const svc: Service = {
-      branch: i,
-      sync,
-      call: w.call(BRANCH_WORKER, 'serveBranch', job),
-      settled: Promise.resolve(),
-      ended: false,
-      error: undefined,
-    };
-    svc.settled = svc.call.then(
-      () => {
-        svc.ended = true;
-      },
-      (err: unknown) => {
-        svc.ended = true;
-        svc.error = err;
-      },
-    );
-    w.services[k] = svc;
-    return svc;
   }
 
   /**
@@ -259,124 +181,15 @@ export class BranchJoin {
     }
   }
 
-  /** Asks branch i's worker for a pass over `input`, its arena grown to fit the pass. */
-  private startPass(ctx: PassContext, i: number, input: Tensor): PendingPass {
-    const w = this.workers!,
-      k = i - 1;
-    const branch = this.branches[i]!;
-    const svc = this.serviceFor(i);
-    const rows = input.shape[0]!;
-    const width = Math.max(
-      input.shape[1]!,
-      ...branch.layers.map((l) => ('outFeatures' in l ? (l as { outFeatures: number }).outFeatures : 0)),
-    );
-    // Activations of one pass and their gradients: a few [rows, width] tensors per layer.
-    const bytes = (1 << 20) + 4 * rows * width * (3 * branch.layers.length + 4);
-    if (!w.arenas[k] || w.arenas[k].byteLength < bytes) {
-      w.arenas[k]?.free();
-      w.arenas[k] = Tensor.empty(this.rt.heap, 'uint8', [bytes], 'branch worker arena');
-    }
-    const usesGraph = branch.layers.some((l) => l.kind === 'gcn');
-    const prop = usesGraph ? this.reads.graph?.() : undefined;
-    const adj = prop?.adj;
-    if (usesGraph && !adj)
-      throw new Error('BranchJoin: a GCN branch on a worker needs the join to know its graph (BranchInputs.graph)');
-    if (prop?.edgeGrad)
-      throw new Error(
-        'BranchJoin: edge gradients are not gathered from branches on workers; run the passes that want them without holdingWorkers',
-      );
-    const offsets = branch.layers.some((l) => l.kind === 'pool') ? this.reads.offsets?.() : undefined;
-    const f = this.flags(svc);
-    f[SYNC.inputPtr] = input.ptr;
-    f[SYNC.inputRows] = rows;
-    f[SYNC.inputCols] = input.shape[1]!;
-    f[SYNC.adjRows] = adj?.rows ?? 0;
-    f[SYNC.rowPtr] = adj?.rowPtr.ptr ?? 0;
-    f[SYNC.colIdx] = adj?.colIdx.ptr ?? 0;
-    f[SYNC.vals] = adj?.vals.ptr ?? 0;
-    f[SYNC.nnz] = adj?.nnz ?? 0;
-    f[SYNC.offsetsPtr] = offsets?.ptr ?? 0;
-    f[SYNC.offsetsLen] = offsets?.size ?? 0;
-    f[SYNC.training] = ctx.training ? 1 : 0;
-    f[SYNC.seed] = ctx.seed;
-    f[SYNC.step] = ctx.step;
-    f[SYNC.arenaPtr] = w.arenas[k].ptr;
-    f[SYNC.arenaBytes] = w.arenas[k].byteLength;
-    this.setState(svc, PHASE.request);
-    return { branch: i, svc, out: null, inputShape: [rows, input.shape[1]!] };
-  }
-
-  private flags(x: PendingPass | Service): Int32Array {
-    const svc = 'svc' in x ? x.svc : x;
-    return new Int32Array(this.rt.heap.memory.buffer, svc.sync.ptr, SYNC.words);
-  }
-
-  private setState(x: PendingPass | Service, phase: number): void {
-    const f = this.flags(x);
-    Atomics.store(f, SYNC.state, phase);
-    Atomics.notify(f, SYNC.state);
-  }
-
-  /** Waits until the pass's state is one of `until`; rejects if its worker's service ends first. */
-  private async waitState(p: PendingPass, until: number[]): Promise<number> {
-    for (let spun = false; ; spun = true) {
-      const f = this.flags(p);
-      // This thread has nothing else to do meanwhile: spin a little before sleeping.
-      const state = spun ? Atomics.load(f, SYNC.state) : spinWhile(f, Atomics.load(f, SYNC.state));
-      if (until.includes(state)) return state;
-      if (p.svc.ended) throw this.workerFailure(p, p.svc.error ?? new Error('its worker stopped serving'));
-      const w = Atomics.waitAsync(f, SYNC.state, state);
-      if (w.async) await Promise.race([w.value, p.svc.settled]);
-    }
-  }
-
-  /** Waits for a worker's forward; its output (a view into the worker's arena, valid until the pass ends). */
-  private async forwardDone(p: PendingPass): Promise<Tensor> {
-    await this.waitState(p, [PHASE.forwardDone]);
-    const f = this.flags(p);
-    return Tensor.view(this.rt.heap, 'float32', [f[SYNC.outRows]!, f[SYNC.outCols]!], f[SYNC.outPtr]!);
-  }
-
-  private signal(p: PendingPass, phase: number, grad?: Tensor, needInputGrad = false): void {
-    const f = this.flags(p);
-    if (grad) {
-      f[SYNC.gradPtr] = grad.ptr;
-      f[SYNC.needInputGrad] = needInputGrad ? 1 : 0;
-    }
-    this.setState(p, phase);
-  }
-
-  private workerFailure(p: PendingPass, err: unknown): WorkerError {
-    return err instanceof WorkerError
-      ? err
-      : new WorkerError(
-          `branch ${p.branch}'s pass failed on its worker thread: ${(err as Error).message}`,
-          'runBranchPass',
-          p.branch,
-        );
-  }
-
-  /** Ends the passes still under way on their workers (an evaluation pass, or a failure) and waits for them. */
+  /** Ends the passes still under way on workers (an evaluation pass, or a failure) and waits for them. */
   private async endPasses(): Promise<void> {
-    const passes = this.pending;
-    this.pending = [];
-    for (const p of passes) {
-      try {
-        // A pass still in its forward (this thread failed first) is released once that ends.
-        if ((await this.waitState(p, [PHASE.forwardDone, PHASE.passDone])) === PHASE.forwardDone)
-          this.signal(p, PHASE.release);
-        await this.waitState(p, [PHASE.passDone]);
-      } catch {
-        // its service failed, and so ended the pass
-      }
-    }
+    await this.workers?.endPasses();
   }
 
   release(): void {
     for (const b of this.branches) b.release();
     // Passes on workers end at this signal; the next forward and holdingWorkers wait for them.
-    for (const p of this.pending)
-      if (Atomics.load(this.flags(p), SYNC.state) === PHASE.forwardDone) this.signal(p, PHASE.release);
+    this.workers?.releaseForwardDone();
     this.drop();
   }
   dispose(): void {
