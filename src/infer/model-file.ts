@@ -34,7 +34,7 @@ export interface ModelFile {
   members: { seed: number; scale: { mean: number; sd: number } }[];
   checkpoint: Checkpoint;
   /**
-   * What raw inputs need before the model (infer/preprocess.ts); null: the file does not say
+   * What raw inputs need before the model (graph/preprocess.ts); null: the file does not say
    * (written before Graft recorded it).
    */
   preprocess: Preprocessing | null;

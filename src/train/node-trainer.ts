@@ -170,7 +170,7 @@ export interface NodeTrainHooks {
    */
   distributed?: { sync: StepSync; sum: (values: Float32Array) => void; validateEvery: number };
   /**
-   * What turned the raw features into `data.features` (infer/preprocess.ts), recorded in every
+   * What turned the raw features into `data.features` (graph/preprocess.ts), recorded in every
    * checkpoint so graft/infer and graft predict apply it to raw inputs. Absent: [] (a model
    * of the features as given).
    */
