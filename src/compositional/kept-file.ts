@@ -28,6 +28,11 @@ export interface KeptMbHeader {
   meta: Record<string, unknown>;
 }
 
+/** The one error a damaged or foreign kept mb model file gets: `file: not a usable graft mb model (what)`. */
+export function keptMbError(file: string, what: string): GraftError {
+  return new GraftError(`${file}: not a usable graft mb model (${what})`);
+}
+
 /** A kept mb model file being read: its metadata as JSON, its tensors by type, and one error form naming the file. */
 export class KeptMbFile {
   /** The parsed `model` metadata. */
@@ -44,9 +49,9 @@ export class KeptMbFile {
     }
   }
 
-  /** The one error a damaged or foreign file gets: `file: not a usable graft mb model (what)`. */
+  /** This file's error (keptMbError). */
   bad(what: string): GraftError {
-    return new GraftError(`${this.file}: not a usable graft mb model (${what})`);
+    return keptMbError(this.file, what);
   }
 
   tensor(name: string): StoredTensor {

@@ -1,5 +1,5 @@
-import { GraftError } from '../core/errors.js';
-import { KeptMbFile } from '../compositional/kept-file.js';
+import type { GraftError } from '../core/errors.js';
+import { KeptMbFile, keptMbError } from '../compositional/kept-file.js';
 import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
 import type { Augmentation } from './augment.js';
 import type { MicrobiomeData } from './data.js';
@@ -279,7 +279,7 @@ function saveNetworks(tensors: Map<string, StoredTensor>, k: KeptMbModel): Recor
 /** Reads saveKeptModel's file back; anything missing or malformed is one line naming the file. */
 export function loadKeptModel(file: string): KeptMbModel {
   const cp = loadCheckpoint(file);
-  const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
+  const bad = (what: string): GraftError => keptMbError(file, what);
   if (cp.metadata['format'] !== KEPT_MB_FORMAT)
     throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
   const version = cp.metadata['version'];
@@ -289,22 +289,19 @@ export function loadKeptModel(file: string): KeptMbModel {
   const kept = new KeptMbFile(cp, file);
   const { task, classNames, taxa, classes, shape, preprocessing: fittedPre, meta: m } = kept.header();
   const p = taxa.length;
-  const tensor = (name: string): StoredTensor => kept.tensor(name);
-  const float64 = (name: string, length?: number): Float64Array => kept.float64(name, length);
-  const int32 = (name: string): Int32Array => kept.int32(name);
   let model: FittedMbModel;
   if (m['model'] === 'rf') {
     if (shape['features'] !== p) throw bad(`the forest has ${shape['features']} features for ${p} taxa`);
-    const sizes = int32('forest.tree_nodes');
+    const sizes = kept.int32('forest.tree_nodes');
     const nodes = sizes.reduce((a, b) => a + b, 0),
       stride = classes || 1;
-    const feature = int32('forest.feature'),
-      left = int32('forest.left'),
-      right = int32('forest.right'),
-      samples = int32('forest.samples');
-    const threshold = float64('forest.threshold', nodes),
-      values = float64('forest.values', nodes * stride),
-      importance = float64('forest.importance', sizes.length * p);
+    const feature = kept.int32('forest.feature'),
+      left = kept.int32('forest.left'),
+      right = kept.int32('forest.right'),
+      samples = kept.int32('forest.samples');
+    const threshold = kept.float64('forest.threshold', nodes),
+      values = kept.float64('forest.values', nodes * stride),
+      importance = kept.float64('forest.importance', sizes.length * p);
     for (const [name, a] of [
       ['feature', feature],
       ['left', left],
@@ -360,8 +357,8 @@ export function loadKeptModel(file: string): KeptMbModel {
     const fitted: FittedNeuralModel = {
       model: m['model'],
       classes,
-      mean: float64('nn.mean', p),
-      sd: float64('nn.sd', p),
+      mean: kept.float64('nn.mean', p),
+      sd: kept.float64('nn.sd', p),
       hidden: hidden as number,
       dropout,
       members: members.map((e: Record<string, unknown>, t) => {
@@ -389,7 +386,7 @@ export function loadKeptModel(file: string): KeptMbModel {
           );
         const weights = new Map(
           (names as string[]).map((name) => {
-            const w = tensor(`nn.${t}.${name}`);
+            const w = kept.tensor(`nn.${t}.${name}`);
             if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name])
               throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
             return [name, w.data];
@@ -416,15 +413,15 @@ export function loadKeptModel(file: string): KeptMbModel {
         !SAMPLE_DISTANCES.includes(distance)
       )
         throw bad('shape.graph');
-      const features = tensor('gcn.features'),
-        src = int32('gcn.src'),
-        dst = int32('gcn.dst');
+      const features = kept.tensor('gcn.features'),
+        src = kept.int32('gcn.src'),
+        dst = kept.int32('gcn.dst');
       if (!(features.data instanceof Float32Array) || features.data.length !== (rows as number) * p)
         throw bad(`gcn.features is not float32 [${String(rows)}, ${p}]`);
       if (src.length !== dst.length || [...src, ...dst].some((v) => !(v >= 0 && v < (rows as number))))
         throw bad('gcn.src and gcn.dst are not edges of its rows');
       fitted.graph = { features: features.data, rows: rows as number, src, dst };
-      join = { distance, knn: knn as number, profiles: float64('gcn.profiles', (rows as number) * p) };
+      join = { distance, knn: knn as number, profiles: kept.float64('gcn.profiles', (rows as number) * p) };
     }
     model = fitted;
     const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
