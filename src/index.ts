@@ -141,7 +141,7 @@ export type { FoldRecord, ModelTraitSummary } from './genomics/study.js';
 export type { GcnMember, GenomicExplanation, GenomicMethod } from './explain/genomic.js';
 export type { GcnRegressionInput, GcnRegressionResult, GcnRegressorHooks } from './train/gcn-regressor.js';
 export type { GnnExplainerOptions, GnnExplanation } from './explain/gnnexplainer.js';
-export type { GpModel } from './genomics/cv-jobs.js';
+export type { GpModel } from './genomics/gp-models.js';
 export type { GraphModelSpec, MoleculeExplanation, MoleculeMethod } from './explain/molecules.js';
 export type { ImbalanceStats } from './chem/imbalance.js';
 export type { KernelBasis } from './genomics/kernel-reml.js';

@@ -18,7 +18,7 @@ export const FEATURIZER_VERSION = MOLECULE_FEATURIZER;
 export { ATOM_FEATURES, ELEMENTS, MORGAN_BITS };
 
 /**
- * The record of this featurizer a graph model carries (infer/preprocess.ts's Featurizer, in
+ * The record of this featurizer a graph model carries (graph/preprocess.ts's Featurizer, in
  * its checkpoint and model files): its name, columns per atom and, for the hybrid, the Morgan
  * bits of its dense branch. graft/infer refuses graphs featurized otherwise.
  */

@@ -7,7 +7,7 @@ import { attribute, identitySpace, perNode, type Baseline, type GradientMethod }
 import { fidelity, type Fidelity } from './fidelity.js';
 import { gnnExplainer } from './gnnexplainer.js';
 import { columnObjective, GraphProbe, probeGraph, type Objective } from './graph-probe.js';
-import { loadWeights } from './weights.js';
+import { loadWeights } from '../nn/load-weights.js';
 
 // Explanations of a graph-level model (molecules): which atoms and bonds drive one label's
 // output for one molecule. An atom's score is the sum of its features' attributions.

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-write.js';
-import { formatTable, type StudyResult } from './study.js';
-import { OUTLIER_ROBUST_SDS } from './study-data.js';
 import type { RecordedInputs } from '../core/input-files.js';
-import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from './cv-jobs.js';
+import { GP_FAMILY, GP_MODEL_TEXT, type GpModel } from './gp-models.js';
+import { OUTLIER_ROBUST_SDS } from './study-data.js';
+import { type StudyResult, formatTable } from './study.js';
 
 // The charts' file names: a trait name made safe for any file system.
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');

@@ -1,34 +1,34 @@
-import { GraftError } from '../core/errors.js';
-import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
+import { KeptMbFile, keptMbError } from '../compositional/kept-file.js';
+import type { GraftError } from '../core/errors.js';
 import type { Augmentation } from './augment.js';
+import type { FittedBnn } from './bnn.js';
 import type { MicrobiomeData } from './data.js';
-import type { Runtime } from '../runtime/runtime.js';
 import {
-  fitMbModel,
-  NEEDS_VALIDATION,
-  scoreGcnJoined,
-  scoreMbModel,
   type FittedMbModel,
   type FittedNeuralModel,
   type MbModel,
   type MbModelSettings,
+  NEEDS_VALIDATION,
+  fitMbModel,
+  scoreGcnJoined,
+  scoreMbModel,
 } from './models.js';
-import { NORMALIZATIONS, type Normalization } from './normalize.js';
+import type { Normalization } from './normalize.js';
 import {
+  type FittedPreprocessing,
+  type SampleDistance,
   applyPreprocessing,
   compositionGraph,
   distanceProfiles,
   fitPreprocessing,
   nearestTrainingRows,
   preprocess,
-  type FittedPreprocessing,
-  type SampleDistance,
 } from './pipeline.js';
 import { Forest } from './random-forest.js';
-import type { FittedBnn } from './bnn.js';
 import { validationSplit, withAugmented } from './study.js';
-import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
-
+import type { ZeroReplacement } from './zeros.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { type StoredTensor, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 export { alignTaxa } from '../compositional/taxa.js';
 
 // A `graft mb` model kept for new samples (scikit-learn's Pipeline: the fitted preprocessing
@@ -314,7 +314,7 @@ function saveBnn(tensors: Map<string, StoredTensor>, m: FittedBnn): Record<strin
 /** Reads saveKeptModel's file back; anything missing or malformed is one line naming the file. */
 export function loadKeptModel(file: string): KeptMbModel {
   const cp = loadCheckpoint(file);
-  const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
+  const bad = (what: string): GraftError => keptMbError(file, what);
   if (cp.metadata['format'] !== KEPT_MB_FORMAT)
     throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
   const version = cp.metadata['version'];
@@ -322,93 +322,23 @@ export function loadKeptModel(file: string): KeptMbModel {
     throw bad(
       `version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR}, ${VERSION_NEURAL} and ${VERSION_BNN}`,
     );
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
-  } catch {
-    throw bad('its model metadata is not JSON');
-  }
-  const tensor = (name: string): StoredTensor => {
-    const t = cp.tensors.get(name);
-    if (!t) throw bad(`no tensor ${name}`);
-    return t;
-  };
-  const float64 = (name: string, length?: number): Float64Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8)
-      throw bad(`${name} is not float64 bytes [count, 8]`);
-    const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const out = Float64Array.from({ length: t.shape[0]! }, (_, i) => view.getFloat64(i * 8, true));
-    if (length !== undefined && out.length !== length)
-      throw bad(`${name} holds ${out.length} values, expected ${length}`);
-    return out;
-  };
-  const int32 = (name: string): Int32Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`);
-    return t.data;
-  };
-  const taxa = m['taxa'],
-    classNames = m['class_names'],
-    task = m['task'],
-    pre = m['preprocessing'] as Record<string, unknown> | undefined,
-    shape = m['shape'] as Record<string, unknown> | undefined;
-  if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
-  if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
-  if (
-    !Array.isArray(classNames) ||
-    !classNames.every((c) => typeof c === 'string') ||
-    (task === 'classification') !== classNames.length >= 2
-  )
-    throw bad('class names do not fit the task');
-  if (
-    !pre ||
-    !NORMALIZATIONS.includes(pre['normalize'] as Normalization) ||
-    !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) ||
-    !Number.isInteger(pre['seed'])
-  )
-    throw bad('preprocessing');
-  if (!shape) throw bad('no shape');
+  // The metadata and tensors every reader of the format checks alike (compositional/kept-file.ts, graft/infer's too).
+  const kept = new KeptMbFile(cp, file);
+  const { task, classNames, taxa, classes, shape, preprocessing: fittedPre, meta: m } = kept.header();
   const p = taxa.length;
-  const num = (key: string): number | undefined => {
-    const v = pre[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`preprocessing.${key} is ${JSON.stringify(v)}`);
-    return v;
-  };
-  const fittedPre: FittedPreprocessing = {
-    normalize: pre['normalize'] as Normalization,
-    zeros: pre['zeros'] as ZeroReplacement,
-    seed: pre['seed'] as number,
-  };
-  const need = (key: string): number => {
-    const v = num(key);
-    if (v === undefined) throw bad(`preprocessing.${key} is missing for ${fittedPre.normalize}`);
-    return v;
-  };
-  if (fittedPre.normalize === 'rarefy') fittedPre.rarefyDepth = need('rarefy_depth');
-  if (fittedPre.normalize === 'css') fittedPre.cssQuantile = need('css_quantile');
-  if (fittedPre.normalize === 'com') fittedPre.common = need('common_total');
-  const shift = num('mclr_shift');
-  if (shift !== undefined) fittedPre.mclrShift = shift;
-  if (fittedPre.zeros === 'gbm')
-    fittedPre.gbm = { colSum: float64('gbm.col_sum', p), colMin: float64('gbm.col_min', p) };
   let model: FittedMbModel;
-  const classes = task === 'classification' ? classNames.length : 0;
-  if (shape['classes'] !== classes)
-    throw bad(`shape.classes ${shape['classes']} does not fit ${classNames.length} class names`);
   if (m['model'] === 'rf') {
     if (shape['features'] !== p) throw bad(`the forest has ${shape['features']} features for ${p} taxa`);
-    const sizes = int32('forest.tree_nodes');
+    const sizes = kept.int32('forest.tree_nodes');
     const nodes = sizes.reduce((a, b) => a + b, 0),
       stride = classes || 1;
-    const feature = int32('forest.feature'),
-      left = int32('forest.left'),
-      right = int32('forest.right'),
-      samples = int32('forest.samples');
-    const threshold = float64('forest.threshold', nodes),
-      values = float64('forest.values', nodes * stride),
-      importance = float64('forest.importance', sizes.length * p);
+    const feature = kept.int32('forest.feature'),
+      left = kept.int32('forest.left'),
+      right = kept.int32('forest.right'),
+      samples = kept.int32('forest.samples');
+    const threshold = kept.float64('forest.threshold', nodes),
+      values = kept.float64('forest.values', nodes * stride),
+      importance = kept.float64('forest.importance', sizes.length * p);
     for (const [name, a] of [
       ['feature', feature],
       ['left', left],
@@ -447,14 +377,7 @@ export function loadKeptModel(file: string): KeptMbModel {
     }
     model = { model: 'rf', forest };
   } else if (m['model'] === 'logistic') {
-    const count = classes === 0 || classes === 2 ? 1 : classes;
-    model = {
-      model: 'logistic',
-      classes,
-      mean: float64('linear.mean', p),
-      sd: float64('linear.sd', p),
-      betas: float64('linear.betas', count * (p + 1)),
-    };
+    model = { model: 'logistic', ...kept.linear(classes, p) };
   } else if (m['model'] === 'bnn' && version === VERSION_BNN) {
     const hidden = shape['hidden'],
       samples = shape['samples'],
@@ -471,7 +394,7 @@ export function loadKeptModel(file: string): KeptMbModel {
       throw bad('shape.scale');
     const h = hidden as number;
     const float32 = (name: string, length: number): Float32Array => {
-      const t = tensor(name);
+      const t = kept.tensor(name);
       if (!(t.data instanceof Float32Array) || t.data.length !== length)
         throw bad(`${name} is not ${length} float32 values`);
       return t.data;
@@ -492,8 +415,8 @@ export function loadKeptModel(file: string): KeptMbModel {
     model = {
       model: 'bnn',
       classes,
-      mean: float64('bnn.mean', p),
-      sd: float64('bnn.sd', p),
+      mean: kept.float64('bnn.mean', p),
+      sd: kept.float64('bnn.sd', p),
       hidden: h,
       samples: samples as number,
       seed: seed as number,
@@ -518,8 +441,8 @@ export function loadKeptModel(file: string): KeptMbModel {
     const fitted: FittedNeuralModel = {
       model: m['model'],
       classes,
-      mean: float64('nn.mean', p),
-      sd: float64('nn.sd', p),
+      mean: kept.float64('nn.mean', p),
+      sd: kept.float64('nn.sd', p),
       hidden: hidden as number,
       dropout,
       members: members.map((e: Record<string, unknown>, t) => {
@@ -547,7 +470,7 @@ export function loadKeptModel(file: string): KeptMbModel {
           );
         const weights = new Map(
           (names as string[]).map((name) => {
-            const w = tensor(`nn.${t}.${name}`);
+            const w = kept.tensor(`nn.${t}.${name}`);
             if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name])
               throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
             return [name, w.data];
@@ -574,22 +497,22 @@ export function loadKeptModel(file: string): KeptMbModel {
         !SAMPLE_DISTANCES.includes(distance)
       )
         throw bad('shape.graph');
-      const features = tensor('gcn.features'),
-        src = int32('gcn.src'),
-        dst = int32('gcn.dst');
+      const features = kept.tensor('gcn.features'),
+        src = kept.int32('gcn.src'),
+        dst = kept.int32('gcn.dst');
       if (!(features.data instanceof Float32Array) || features.data.length !== (rows as number) * p)
         throw bad(`gcn.features is not float32 [${String(rows)}, ${p}]`);
       if (src.length !== dst.length || [...src, ...dst].some((v) => !(v >= 0 && v < (rows as number))))
         throw bad('gcn.src and gcn.dst are not edges of its rows');
       fitted.graph = { features: features.data, rows: rows as number, src, dst };
-      join = { distance, knn: knn as number, profiles: float64('gcn.profiles', (rows as number) * p) };
+      join = { distance, knn: knn as number, profiles: kept.float64('gcn.profiles', (rows as number) * p) };
     }
     model = fitted;
     const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
     return {
       task,
-      classNames: classNames as string[],
-      taxa: taxa as string[],
+      classNames,
+      taxa,
       preprocessing: fittedPre,
       model,
       trainedOn: {
@@ -606,8 +529,8 @@ export function loadKeptModel(file: string): KeptMbModel {
   const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
   return {
     task,
-    classNames: classNames as string[],
-    taxa: taxa as string[],
+    classNames,
+    taxa,
     preprocessing: fittedPre,
     model,
     trainedOn: {

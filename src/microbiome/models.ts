@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Tensor } from '../memory/tensor.js';
+import { loadWeights } from '../nn/load-weights.js';
 import { linearModelScores, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
 import { fitForestParallel, type Forest, type ForestOptions } from './random-forest.js';
 import { BNN_DEFAULTS, bnnPredict, trainBnn, type BnnSettings, type FittedBnn } from './bnn.js';
@@ -415,14 +416,7 @@ async function networkRows(
     () => [x],
   );
   try {
-    for (const prm of model.params()) {
-      const w = member.weights.get(prm.name);
-      if (!w || w.length !== prm.value.size)
-        throw new Error(
-          `networkRows: weights ${prm.name}: ${w ? `${w.length} values` : 'missing'}, expected ${prm.value.size}`,
-        );
-      (prm.value.data() as Float32Array).set(w);
-    }
+    loadWeights(model.params(), member.weights, 'networkRows: weights');
     const raw = (
       await model.forward({ exec: rt.exec, training: false, seed: member.seed, step: 0 }, undefined)
     ).data() as Float32Array;

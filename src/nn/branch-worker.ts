@@ -17,7 +17,8 @@ import { Sequential } from './sequential.js';
 // REQUEST; the worker runs forward, publishes its output and sets FORWARD_DONE, then waits
 // for the caller's gradient of that output (BACKWARD) or the end of the pass (RELEASE), and
 // sets PASS_DONE. Its activations stay in its arena in between. Weights and gradient buffers
-// never move while the branch is served; they are sent once, with the layer specs.
+// never move while the branch is served; they are sent once, with the layer specs. The caller's half of the
+// protocol is branch-calls.ts.
 
 /** Words of the flag block the caller and the worker share. */
 export const SYNC = {
@@ -76,6 +77,10 @@ export interface BranchService {
 
 /** Serves passes of one branch until the caller sets STOP; a pass that fails ends the service with its error. */
 export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{ passes: number }> {
+  // The flag words, as a view made anew after every wait and await: the caller's thread may grow
+  // the memory meanwhile, after which memory.buffer is a new object (a shared one's old buffer
+  // keeps its old length, an unshared one's is detached); a view of the current buffer is right
+  // either way, and costs nothing next to a pass.
   const flags = (): Int32Array => new Int32Array(w.memory.buffer, s.sync, SYNC.words);
   let heap: Heap | null = null,
     exec: InlineExec | null = null,
@@ -150,6 +155,9 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
       Atomics.store(f, SYNC.state, PHASE.forwardDone);
       Atomics.notify(f, SYNC.state);
       // The caller reads the output, runs the head and writes the output's gradient (or ends the pass).
+      // Spin first (the head is often shorter than a futex wake-up), then sleep; Atomics.wait
+      // returns at once if the state already moved on, so a notify between the spin and the
+      // wait is never lost.
       if (spinWhile(f, PHASE.forwardDone) === PHASE.forwardDone) Atomics.wait(f, SYNC.state, PHASE.forwardDone);
       f = flags();
       f[SYNC.inGradPtr] = 0;

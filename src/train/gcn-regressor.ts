@@ -10,7 +10,7 @@ import { appnpStack } from '../nn/appnp.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { BranchJoin } from '../nn/two-branch.js';
+import { BranchJoin } from '../nn/branch-join.js';
 import { genomicBranchParts, genomicHybridParts, genomicStackShape } from '../nn/task-models.js';
 import { splitColumns } from '../ops/columns.js';
 import { mseLoss } from '../ops/losses.js';

@@ -5,7 +5,7 @@ import type { Propagation } from '../nn/layers.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { Sequential } from '../nn/sequential.js';
 import { graphGcnLayers, graphHybridParts } from '../nn/task-models.js';
-import { BranchJoin, type BranchHost } from '../nn/two-branch.js';
+import { BranchJoin, type BranchHost } from '../nn/branch-join.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
 import type { Exec } from '../runtime/exec.js';

@@ -1,6 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import { WorkerError } from '../core/errors.js';
-import { packageRoot } from '../core/paths.js';
+import { workerUrl } from '../core/worker-url.js';
 import type { GraphBatch } from '../graph/batch.js';
 import { Tensor } from '../memory/tensor.js';
 import { reduceInOrder } from '../ops/elementwise.js';
@@ -36,7 +35,7 @@ export class GraphShards {
   private readonly replicas: Replica[];
   /** Set while holdingWorkers lends worker threads that run whole shard steps. */
   private workers: { call: WorkerCall; arenas: Tensor[] } | null = null;
-  private readonly workerModule = pathToFileURL(`${packageRoot()}/dist/src/train/shard-worker.js`).href;
+  private readonly workerModule = workerUrl('train/shard-worker');
   private readonly id = `${process.pid}:${nextTrainerId++}`;
   /** How shards run while a placement holds its threads (withShardGroups groups, or inline); null: dataParallel per step. */
   private runner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;

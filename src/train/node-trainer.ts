@@ -20,6 +20,7 @@ import { sequentialModel, type Model } from '../nn/model.js';
 import { densityOf, SparseFeatures, sparseInputModel } from '../nn/sparse-input.js';
 import type { Propagation } from '../nn/layers.js';
 import type { Sequential } from '../nn/sequential.js';
+import { loadWeights } from '../nn/load-weights.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
@@ -183,7 +184,7 @@ export interface NodeTrainHooks {
    */
   distributed?: { sync: StepSync; sum: (values: Float32Array) => void; validateEvery: number };
   /**
-   * What turned the raw features into `data.features` (infer/preprocess.ts), recorded in every
+   * What turned the raw features into `data.features` (graph/preprocess.ts), recorded in every
    * checkpoint so graft/infer and graft predict apply it to raw inputs. Absent: [] (a model
    * of the features as given).
    */
@@ -603,18 +604,7 @@ export async function predictNodes(
   let x: Tensor | null = null;
   let l: Float32Array;
   try {
-    for (const p of model.params()) {
-      const w = weights.get(p.name);
-      if (!w || w.length !== p.value.size) {
-        throw argRangeError(
-          'predictNodes',
-          'weights',
-          `${p.name} with ${p.value.size} values (a model of this config)`,
-          w ? `${w.length} values` : 'missing',
-        );
-      }
-      (p.value.data() as Float32Array).set(w);
-    }
+    loadWeights(model.params(), weights, "predictNodes: argument 'weights'");
     x = Tensor.from(rt.heap, 'float32', [n, data.numFeatures], data.features);
     const logits = await model.forward({ exec: rt.exec, training: false, seed: config.seed, step: 0 }, x);
     l = (logits.data() as Float32Array).slice();

@@ -1,20 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GraftError } from '../../core/errors.js';
-import { ensureDir, writeFileAtomic } from '../../core/atomic-write.js';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
 import { moleculeSvg } from '../../chem/draw.js';
-import { elementSymbol, MORGAN_BITS } from '../../chem/featurize.js';
+import { MORGAN_BITS, elementSymbol } from '../../chem/featurize.js';
 import { motifAtoms, readMotifTask } from '../../chem/motif.js';
 import { moleculeSplit } from '../../chem/train-molecules.js';
+import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain-record.js';
+import { ensureDir, writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import type { Baseline } from '../../explain/attribution.js';
+import { type MoleculeMethod, explainMolecule, moleculeProbe } from '../../explain/molecules.js';
+import { reportedWeights } from '../../nn/load-weights.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import type { GraphTrainConfig } from '../../train/graph-trainer.js';
 import { rocAuc } from '../../train/multilabel-metrics.js';
-import type { Baseline } from '../../explain/attribution.js';
-import { explainMolecule, moleculeProbe, type MoleculeMethod } from '../../explain/molecules.js';
-import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain-record.js';
-import { reportedWeights } from '../../explain/weights.js';
 
 // `graft explain` on a `graft train --task graph` run: atom and bond attributions for every
 // label of the first test molecules, an SVG per molecule and label with atoms coloured by

@@ -1,15 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GraftError } from '../../core/errors.js';
+import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain-record.js';
 import { ensureDir, writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { type DataChoice, loadData } from '../../data/node-task.js';
+import type { Baseline } from '../../explain/attribution.js';
+import { type NodeMethod, explainNode, fullNorm } from '../../explain/nodes.js';
+import { reportedWeights } from '../../nn/load-weights.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import type { NodeTrainConfig } from '../../train/node-trainer.js';
-import type { Baseline } from '../../explain/attribution.js';
-import { explainNode, fullNorm, type NodeMethod } from '../../explain/nodes.js';
-import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain-record.js';
-import { reportedWeights } from '../../explain/weights.js';
-import { loadData, type DataChoice } from '../../data/node-task.js';
 
 // `graft explain` on a `graft train` (node task) run: for each of the first test nodes, the
 // edges and features of its neighbourhood that drive its predicted class (or --target's).

@@ -2,19 +2,13 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { sharedDataDir } from '../../data/locate.js';
-import { syntheticGenomicData, writeSyntheticGenomicData } from '../../data/genomic-synthetic.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from '../args.js';
-import { GraftError } from '../../core/errors.js';
-import { ACROSS_ENV_MODELS, GP_MODELS } from '../../genomics/cv-jobs.js';
-import { ENV_SCHEMES } from '../../genomics/multi-env.js';
-import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
-import { writeStudyReport } from '../../genomics/study-report.js';
 import { claimRunFolder } from '../run-folder.js';
-import { JobStore } from '../../genomics/job-store.js';
-import { studyIdentity } from '../../genomics/study-identity.js';
-import { SYNTHETIC_GP_DIR } from '../../genomics/synthetic-set.js';
-import { formatTable, runStudy, type StudyOptions } from '../../genomics/study.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { recordInputs } from '../../core/input-files.js';
+import { syntheticGenomicData, writeSyntheticGenomicData } from '../../data/genomic-synthetic.js';
+import { sharedDataDir } from '../../data/locate.js';
 import {
   fitFingerprint,
   genomicInputsFile,
@@ -22,10 +16,16 @@ import {
   saveGenomicInputs,
   saveGenomicModels,
 } from '../../explain/genomic-models.js';
-import { saveKeptModel, saveScoringBasis } from '../../genomics/kept-models.js';
 import { candidatesCsv } from '../../genomics/candidates.js';
-import { writeFileAtomic } from '../../core/atomic-write.js';
-import { recordInputs } from '../../core/input-files.js';
+import { ACROSS_ENV_MODELS, GP_MODELS } from '../../genomics/gp-models.js';
+import { JobStore } from '../../genomics/job-store.js';
+import { saveKeptModel, saveScoringBasis } from '../../genomics/kept-models.js';
+import { ENV_SCHEMES } from '../../genomics/multi-env.js';
+import { studyIdentity } from '../../genomics/study-identity.js';
+import { writeStudyReport } from '../../genomics/study-report.js';
+import { type StudyOptions, formatTable, runStudy } from '../../genomics/study.js';
+import { SYNTHETIC_GP_DIR } from '../../genomics/synthetic-set.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models boost,gblup,rkhs,rrblup[,gcn,appnp,stack,hybrid,rkhs-ka,across,gxe]] [--k 10] [--repeats 1] [--seed 1]

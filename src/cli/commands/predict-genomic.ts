@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { choices, joinNegativeValues, num } from '../args.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
 import { readGenotypes } from '../../data/genotypes.js';
-import { candidatesCsv, predictNewSamples, type NewSamples } from '../../genomics/candidates.js';
-import { GP_MODELS, type GpModel } from '../../genomics/cv-jobs.js';
+import { type NewSamples, candidatesCsv, predictNewSamples } from '../../genomics/candidates.js';
+import { GP_MODELS, type GpModel } from '../../genomics/gp-models.js';
 import {
   alignGenotypes,
   keptModelFiles,
@@ -16,7 +17,6 @@ import {
 } from '../../genomics/kept-models.js';
 import { readRelationshipRows } from '../../genomics/relationship.js';
 import { Runtime } from '../../runtime/runtime.js';
-import { choices, joinNegativeValues, num } from '../args.js';
 
 // graft predict on a genomic run: the models graft gp --keep-models fitted on every
 // phenotyped sample score genotypes they have never seen, with candidates.csv's columns.

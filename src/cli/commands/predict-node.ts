@@ -9,7 +9,7 @@ import { applyPreprocess, describePreprocess } from '../../graph/preprocess.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { predictNodes, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { joinNegativeValues, num } from '../args.js';
-import { scoreRunData } from './eval.js';
+import { scoreRunData } from '../score-run.js';
 import { checkOutFile, readRunModel, type RunModel } from '../run-model.js';
 import { writePredictions } from './train.js';
 

@@ -19,7 +19,7 @@ import { accuracy } from '../../train/metrics.js';
 import { chooseThresholds, meanRocAuc, multilabelReport } from '../../train/multilabel-metrics.js';
 import { predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { TRAINING_STATE_FORMAT } from '../../train/training-state.js';
-import { scoreRunData } from './eval.js';
+import { scoreRunData } from '../score-run.js';
 import type { RunModel } from '../run-model.js';
 
 // What graft soup needs of a node or graph run folder besides its weights: which members may

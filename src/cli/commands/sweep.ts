@@ -2,23 +2,24 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GraftError } from '../../core/errors.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
-import { packageRoot } from '../../core/paths.js';
-import { sbatchValue, shellCommand, shellQuote, slurmFilenameLiteral } from '../../core/shell-quote.js';
-import { planJobs, runCvJob, type CvJob } from '../../genomics/cv-jobs.js';
-import { jobKey, JobStore } from '../../genomics/job-store.js';
-import { prepareStudy } from '../../genomics/study-data.js';
-import { runStudy, studyFolds } from '../../genomics/study.js';
-import { Runtime } from '../../runtime/runtime.js';
 import { intAtLeast, joinNegativeValues } from '../args.js';
-import { writeStudyReport } from '../../genomics/study-report.js';
-import { recordInputs } from '../../core/input-files.js';
-import { candidatesCsv } from '../../genomics/candidates.js';
 import { parseGpArgs } from './gp.js';
-import { studyIdentity } from '../../genomics/study-identity.js';
 import { trainGraphTask } from './train-graph.js';
 import { trainNode } from './train.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { recordInputs } from '../../core/input-files.js';
+import { packageRoot } from '../../core/paths.js';
+import { sbatchValue, shellCommand, shellQuote, slurmFilenameLiteral } from '../../core/shell-quote.js';
+import { candidatesCsv } from '../../genomics/candidates.js';
+import { planJobs, runCvJob } from '../../genomics/cv-jobs.js';
+import { JobStore, jobKey } from '../../genomics/job-store.js';
+import type { CvJob } from '../../genomics/job-types.js';
+import { prepareStudy } from '../../genomics/study-data.js';
+import { studyIdentity } from '../../genomics/study-identity.js';
+import { writeStudyReport } from '../../genomics/study-report.js';
+import { runStudy, studyFolds } from '../../genomics/study.js';
+import { Runtime } from '../../runtime/runtime.js';
 
 // Sweeps as job arrays: a grid of `graft gp` settings cut into one task per cross-validation
 // job (model, repeat, fold, traits) and settings point, for Slurm's `sbatch --array` or any
