@@ -42,8 +42,14 @@ export interface GenomicExplainArgs {
   log: (s: string) => void;
 }
 
-/** The run's study inputs, from its job manifest; input files that changed since are refused. */
-async function studyOf(run: string): Promise<{ inputs: StudyInputs; gcn: GcnRegressorConfig; geno: string | null }> {
+/**
+ * The run's study inputs, from its job manifest; input files that changed since are refused.
+ * A run with no marker genotypes (--relationship only) is refused unless `markers` is false.
+ */
+export async function studyOf(
+  run: string,
+  markers = true,
+): Promise<{ inputs: StudyInputs; gcn: GcnRegressorConfig; geno: string | null }> {
   const file = join(run, 'jobs', 'manifest.json');
   if (!existsSync(file))
     throw new GraftError(`${run}: no jobs/manifest.json: not a graft gp run folder (or one from before job files)`);
@@ -57,13 +63,13 @@ async function studyOf(run: string): Promise<{ inputs: StudyInputs; gcn: GcnRegr
   }
   const s = m.settings as unknown as StudyInputs & { gcn?: GcnRegressorConfig };
   const geno = m.inputs['geno']?.path ?? null;
-  if (!geno)
+  if (!geno && markers)
     throw new GraftError(
       `${run}: the run has no marker genotypes (it used --relationship only): there are no markers to explain`,
     );
   const inputs: StudyInputs = {
     ...s,
-    geno,
+    ...(geno ? { geno } : {}),
     pheno: m.inputs['pheno']!.path,
     ...(m.inputs['relationship'] ? { relationship: m.inputs['relationship'].path } : {}),
   };
