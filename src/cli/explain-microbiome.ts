@@ -5,10 +5,12 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../core/atomic-writ
 import { GraftError } from '../core/errors.js';
 import { checkInputs, type RecordedInputs } from '../core/input-files.js';
 import { Rng } from '../core/random.js';
-import { kernelShap } from '../explain/kernelshap.js';
+import { kernelShap, kernelShapAsync } from '../explain/kernelshap.js';
+import { gcnJoinedScorer, mlpBatchScorer } from '../explain/mb-networks.js';
+import { Runtime } from '../runtime/runtime.js';
 import { treeShap } from '../explain/treeshap.js';
 import { loadMicrobiome, type MicrobiomeData } from '../microbiome/data.js';
-import { loadKeptModel, type KeptMbModel } from '../microbiome/kept-model.js';
+import { loadKeptModel, newSampleNeighbours, type KeptMbModel } from '../microbiome/kept-model.js';
 import { scoreShallowModel } from '../microbiome/models.js';
 import { applyPreprocessing } from '../microbiome/pipeline.js';
 import { intAtLeast, num } from './args.js';
@@ -102,6 +104,16 @@ export async function loadMbRunModel(dir: string, purpose: string): Promise<MbRu
   return { kept: k, data, x, results };
 }
 
+const concat = (parts: Float64Array[]): Float64Array => {
+  const out = new Float64Array(parts.reduce((a, q) => a + q.length, 0));
+  let at = 0;
+  for (const q of parts) {
+    out.set(q, at);
+    at += q.length;
+  }
+  return out;
+};
+
 const csvCell = (s: string): string => (/[",\n]/.test(s) ? JSON.stringify(s) : s);
 
 export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
@@ -177,21 +189,67 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
         background.set(x.subarray(r * p, r * p + p), i * p);
       });
       const model = k.model;
-      if (model.model !== 'rf' && model.model !== 'logistic')
-        throw new GraftError(
-          `--method kernelshap explains kept rf and logistic models in this version; this run kept ${model.model} (keep rf or logistic with graft mb --keep-model)`,
-        );
-      const predict = (m: Float64Array, count: number): Float64Array =>
-        scoreShallowModel(
-          model,
-          m,
-          p,
-          Int32Array.from({ length: count }, (_, i) => i),
-        );
+      const net = model.model === 'mlp' || model.model === 'gcn';
       log(
-        `KernelSHAP of ${model.model} for ${n} samples × ${p} taxa: ${nb} background samples, ${budget} coalitions each`,
+        `KernelSHAP of ${model.model} for ${n} samples × ${p} taxa: ${nb} background samples, ${budget} coalitions each${net ? ` (${budget * nb} network rows per sample)` : ''}`,
       );
-      const s = kernelShap(predict, xs, n, p, { background, backgroundRows: nb, budget, seed });
+      let s: Awaited<ReturnType<typeof kernelShapAsync>>;
+      if (model.model === 'rf' || model.model === 'logistic') {
+        const predict = (m: Float64Array, count: number): Float64Array =>
+          scoreShallowModel(
+            model,
+            m,
+            p,
+            Int32Array.from({ length: count }, (_, i) => i),
+          );
+        s = kernelShap(predict, xs, n, p, { background, backgroundRows: nb, budget, seed });
+      } else {
+        const rt = await Runtime.create({});
+        try {
+          if (model.model === 'mlp')
+            s = await kernelShapAsync(mlpBatchScorer(rt, model), xs, n, p, {
+              background,
+              backgroundRows: nb,
+              budget,
+              seed,
+            });
+          else {
+            // Each sample joins the training graph by its own links (from its raw counts), held
+            // fixed while its features are masked: one KernelSHAP per sample.
+            const counts = new Float64Array(n * p);
+            rows.forEach((r, i) => {
+              counts.set(d.counts.subarray(r * p, r * p + p), i * p);
+            });
+            const links = newSampleNeighbours(k, counts, n);
+            const parts: Awaited<ReturnType<typeof kernelShapAsync>>[] = [];
+            for (let i = 0; i < n; i++) {
+              parts.push(
+                await kernelShapAsync(
+                  gcnJoinedScorer(rt, model, links[i]!),
+                  xs.subarray(i * p, i * p + p).slice(),
+                  1,
+                  p,
+                  {
+                    background,
+                    backgroundRows: nb,
+                    budget,
+                    seed,
+                  },
+                ),
+              );
+              if ((i + 1) % 10 === 0) log(`${i + 1} of ${n} samples explained`);
+            }
+            s = {
+              ...parts[0]!,
+              n,
+              values: concat(parts.map((q) => q.values)),
+              prediction: concat(parts.map((q) => q.prediction)),
+            };
+          }
+        } finally {
+          await rt.close();
+        }
+      }
       ({ values, base, prediction, outputs } = s);
       extra = { background: pick.map((r) => d.ids[r]!), budget, coalitions: s.coalitions, exact: s.exact, seed };
     }
