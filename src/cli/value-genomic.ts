@@ -101,7 +101,7 @@ export async function valueGenomicRun(a: ValueArgs): Promise<ValueResult> {
   };
   const learner =
     a.method === 'knn'
-      ? `a ${a.k}-nearest-neighbour regression on the relationship matrix's distance (d² = K_ii + K_jj − 2K_ij), per-neighbour score 1 − (y_i − y_q)²/2σ²`
+      ? `a ${a.k}-nearest-neighbour regression on the relationship matrix's distance (d² = K_ii + K_jj − 2K_ij), utility the covariance of its predictions with the phenotypes, per neighbour (y_i − ȳ)(y_q − ȳ)/σ²`
       : `GBLUP on the run's relationship matrix, λ = σ²e/σ²g fixed at its REML estimate (${lambda.toPrecision(4)}), scored by predictive ability r over every line (leave-one-out for the members)`;
   return {
     ids: rows.map((i) => data.ids[i]!),

@@ -188,7 +188,7 @@ export async function valueGraphRun(a: ValueArgs): Promise<ValueResult> {
       how: `the test split's ${nt} molecules labelled for ${name}, scored by ${cls ? 'ROC-AUC of the share of positive neighbours' : "Pearson's r of the neighbours' mean target"} among the ${a.k} nearest kept training molecules${a.flip > 0 ? ' (whose labels include the corrupted ones)' : ''}.`,
     },
     summary: [
-      `${n} training molecules of the run labelled for ${name} (id: the data row), valued against its ${nv} validation molecules: ${learner}${cls ? `, utility ${a.method === 'knn' ? "Jia et al.'s (the share of the K nearest that carry the validation molecule's label)" : 'validation accuracy'}` : ', per-neighbour score 1 − (y_i − y_q)²/2σ²'}. The run's GNN is not refitted: this is a surrogate on the same molecules.`,
+      `${n} training molecules of the run labelled for ${name} (id: the data row), valued against its ${nv} validation molecules: ${learner}${cls ? `, utility ${a.method === 'knn' ? "Jia et al.'s (the share of the K nearest that carry the validation molecule's label)" : 'validation accuracy'}` : ', utility the covariance of its predictions with the validation targets, per neighbour (y_i − ȳ)(y_q − ȳ)/σ²'}. The run's GNN is not refitted: this is a surrogate on the same molecules.`,
       ...(auc !== null
         ? [
             '',

@@ -123,12 +123,14 @@ export function knnShapley(train: LabelledRows, test: LabelledRows | 'self', k: 
 }
 
 /**
- * The per-neighbour score of K-NN regression: 1 − (y_i − y_q)² / (2σ²), σ² the variance of
- * the training targets. A neighbour as far from the test target as a random training row is on
- * average scores 0, a closer one more, a wrong (noisy) one less, so the values' signs read as in
- * classification. With it U(S) = 1 − (mean over the K nearest of (y_k − y_q)²) / 2σ²: the mean
- * squared error of the neighbours' targets, not of their average (the squared error of the
- * K-NN prediction is not additive over neighbours, and Theorem 1 needs that).
+ * The per-neighbour score of K-NN regression: (y_i − ȳ)(y_q − ȳ) / σ², ȳ and σ² the mean and
+ * variance of the training targets. Summed over the K nearest and divided by K it is
+ * (ŷ_q − ȳ)(y_q − ȳ) / σ², ŷ_q the K-NN prediction (Jia et al.'s convention: the sum over
+ * fewer than K members still divided by K), so averaged over test rows the utility is the
+ * covariance of the K-NN's predictions with the targets: additive over neighbours, as
+ * Theorem 1 needs. A score of squared errors, 1 − (y_i − y_q)²/2σ², is additive too but
+ * values extremeness: a row far from the mean scores low against every test row, and the
+ * far ranks (weights 1/rank, summed over all test rows) outweigh the K near ones.
  */
 export function knnRegressionScore(
   yTrain: Float64Array,
@@ -139,7 +141,7 @@ export function knnRegressionScore(
   for (const y of yTrain) mean += y / yTrain.length;
   for (const y of yTrain) v += (y - mean) ** 2 / yTrain.length;
   if (!(v > 0)) throw argRangeError('knnRegressionScore', 'yTrain', 'targets that vary (variance > 0)', 'all the same');
-  return (i, q) => 1 - (yTrain[i]! - yTest[q]!) ** 2 / (2 * v);
+  return (i, q) => ((yTrain[i]! - mean) * (yTest[q]! - mean)) / v;
 }
 
 /** A K-NN classification game given by its distance: labels of the training rows and of the test rows ('self': the training rows). */
