@@ -169,7 +169,8 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       base: Float64Array,
       prediction: Float64Array,
       outputs: number,
-      extra: Record<string, unknown> = {};
+      extra: Record<string, unknown> = {},
+      rowBase: Float64Array | null = null;
     if (method === 'treeshap') {
       if (k.model.model !== 'rf')
         throw new GraftError(
@@ -239,6 +240,8 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
               );
               if ((i + 1) % 10 === 0) log(`${i + 1} of ${n} samples explained`);
             }
+            // The background joins the graph by each sample's links too: a base value per sample.
+            rowBase = concat(parts.map((q) => q.base));
             s = {
               ...parts[0]!,
               n,
@@ -254,10 +257,11 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       extra = { background: pick.map((r) => d.ids[r]!), budget, coalitions: s.coalitions, exact: s.exact, seed };
     }
     const c = cls ? cls0 : 0;
+    const baseOf = (i: number): number => (rowBase ? rowBase[i * outputs + c]! : base[c]!);
     const phi = (i: number, j: number): number => values[(i * outputs + c) * p + j]!;
     let worst = 0;
     for (let i = 0; i < n; i++) {
-      let sum = base[c]!;
+      let sum = baseOf(i);
       for (let j = 0; j < p; j++) sum += phi(i, j);
       worst = Math.max(worst, Math.abs(sum - prediction[i * outputs + c]!));
     }
@@ -275,7 +279,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
         [
           csvCell(d.ids[rows[i]!]!),
           ...Array.from({ length: p }, (_, j) => String(phi(i, j))),
-          String(base[c]!),
+          String(baseOf(i)),
           String(prediction[i * outputs + c]!),
         ].join(','),
       );
@@ -304,7 +308,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     const md = [
       `# SHAP values of the kept ${k.model.model} (${method})`,
       '',
-      `${n} samples of the run × ${p} taxa; the output explained is ${output}; base value ${base[c]!.toPrecision(6)} (${method === 'treeshap' ? "the forest's mean output over its training draws" : 'the mean output over the background samples'}).`,
+      `${n} samples of the run × ${p} taxa; the output explained is ${output}; base value ${rowBase ? 'per sample (the background samples joined to the graph by its links)' : base[c]!.toPrecision(6)} (${method === 'treeshap' ? "the forest's mean output over its training draws" : 'the mean output over the background samples'}).`,
       `Additivity: base value + Σ SHAP = prediction for every sample, largest error ${worst.toExponential(2)}.`,
       `Values are on the model's features: each taxon after the run's preprocessing (${k.preprocessing.normalize}, zeros ${k.preprocessing.zeros}).`,
       '',
@@ -331,7 +335,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       class: cls ? k.classNames[c] : null,
       samples: n,
       taxa: p,
-      base_value: base[c],
+      base_value: rowBase ? null : base[c],
       additivity_max_error: worst,
       top_taxa: shown.map((j) => ({ taxon: d.taxa[j], mean_abs_shap: meanAbs[j] })),
       ...extra,
