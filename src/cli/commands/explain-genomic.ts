@@ -1,26 +1,28 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DataError, parseTable } from '../../data/csv.js';
-import { GraftError } from '../../core/errors.js';
+import type { ChartSpec } from '../reports/charts/render.js';
+import { completenessRecord } from '../reports/explain-record.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
-import { fileSha256 } from '../../genomics/job-store.js';
-import { prepareStudy, type StudyInputs } from '../../genomics/study-data.js';
-import type { Runtime } from '../../runtime/runtime.js';
-import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
-import { rocAuc } from '../../train/multilabel-metrics.js';
-import { explainGenomic, fitGenomicMembers, type GenomicMethod } from '../../explain/genomic.js';
+import { GraftError } from '../../core/errors.js';
+import { Rng } from '../../core/random.js';
+import { DataError, parseTable } from '../../data/csv.js';
+import type { Baseline } from '../../explain/attribution.js';
+import { type GenomeMap, mapFromNames, readGenomeMap } from '../../explain/genome-map.js';
 import {
   fitFingerprint,
   genomicModelFile,
   loadGenomicModels,
   saveGenomicModels,
 } from '../../explain/genomic-models.js';
-import { mapFromNames, readGenomeMap, type GenomeMap } from '../../explain/genome-map.js';
+import { genomicKernelShap } from '../../explain/genomic-shap.js';
+import { type GcnMember, type GenomicMethod, explainGenomic, fitGenomicMembers } from '../../explain/genomic.js';
 import { gblupEffects, rrBlupEffects } from '../../explain/marker-effects.js';
-import type { Baseline } from '../../explain/attribution.js';
 import { spearman } from '../../explain/rank.js';
-import { completenessRecord } from '../reports/explain-record.js';
-import type { ChartSpec } from '../reports/charts/render.js';
+import { fileSha256 } from '../../genomics/job-store.js';
+import { type StudyData, type StudyInputs, prepareStudy } from '../../genomics/study-data.js';
+import type { Runtime } from '../../runtime/runtime.js';
+import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
+import { rocAuc } from '../../train/multilabel-metrics.js';
 
 // `graft explain` on a `graft gp` run: marker importance of the GCN (attributed through the
 // engine's backward pass) beside rrBLUP's and back-solved GBLUP's marker effects, a Manhattan
@@ -35,7 +37,9 @@ interface Manifest {
 export interface GenomicExplainArgs {
   run: string;
   out: string;
-  methods: GenomicMethod[];
+  methods: (GenomicMethod | 'kernelshap')[];
+  /** KernelSHAP: lines explained (spread over the study), background lines, coalitions, seed. */
+  shap: { count: number; background: number; budget: number; seed: number };
   steps: number;
   baseline: Baseline;
   keep: number;
@@ -46,8 +50,14 @@ export interface GenomicExplainArgs {
   log: (s: string) => void;
 }
 
-/** The run's study inputs, from its job manifest; input files that changed since are refused. */
-async function studyOf(run: string): Promise<{ inputs: StudyInputs; gcn: GcnRegressorConfig; geno: string | null }> {
+/**
+ * The run's study inputs, from its job manifest; input files that changed since are refused.
+ * A run with no marker genotypes (--relationship only) is refused unless `markers` is false.
+ */
+export async function studyOf(
+  run: string,
+  markers = true,
+): Promise<{ inputs: StudyInputs; gcn: GcnRegressorConfig; geno: string | null }> {
   const file = join(run, 'jobs', 'manifest.json');
   if (!existsSync(file))
     throw new GraftError(`${run}: no jobs/manifest.json: not a graft gp run folder (or one from before job files)`);
@@ -61,13 +71,13 @@ async function studyOf(run: string): Promise<{ inputs: StudyInputs; gcn: GcnRegr
   }
   const s = m.settings as unknown as StudyInputs & { gcn?: GcnRegressorConfig };
   const geno = m.inputs['geno']?.path ?? null;
-  if (!geno)
+  if (!geno && markers)
     throw new GraftError(
       `${run}: the run has no marker genotypes (it used --relationship only): there are no markers to explain`,
     );
   const inputs: StudyInputs = {
     ...s,
-    geno,
+    ...(geno ? { geno } : {}),
     pheno: m.inputs['pheno']!.path,
     ...(m.inputs['relationship'] ? { relationship: m.inputs['relationship'].path } : {}),
   };
@@ -158,6 +168,10 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
     writeChart(join(a.out, `manhattan-${safe}-rrblup.svg`), plot(rrAbs, 'rrBLUP |marker effect|', '|effect| per SD'));
     if (isQtl) auroc[name] = { rrblup: rocAuc(isQtl, rrAbs), ...(gbAbs ? { gblup: rocAuc(isQtl, gbAbs) } : {}) };
     for (const method of a.methods) {
+      if (method === 'kernelshap') {
+        results.push(await shapOfTrait(rt, a, data, gcn, members, name, safe, inputs.features, names));
+        continue;
+      }
       const e0 = performance.now();
       const ex = await explainGenomic(rt, data, markers, gcn, members, {
         method,
@@ -255,5 +269,107 @@ export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Pro
     explanations: results,
     auroc: truth ? auroc : null,
     seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+const csvCell = (s: string): string => (/[",\n]/.test(s) ? JSON.stringify(s) : s);
+
+/**
+ * KernelSHAP of the GCN ensemble for --count lines of one trait, over the features the GCN
+ * reads (markers, or principal components): shap-TRAIT.csv, a beeswarm of the top features.
+ */
+async function shapOfTrait(
+  rt: Runtime,
+  a: GenomicExplainArgs,
+  data: StudyData,
+  gcn: GcnRegressorConfig,
+  members: GcnMember[],
+  name: string,
+  safe: string,
+  features: 'markers' | 'pcs',
+  markers: readonly string[],
+): Promise<Record<string, unknown>> {
+  const f = data.f,
+    n = data.n;
+  const label = (j: number): string =>
+    features === 'markers' && f === markers.length
+      ? markers[j]!
+      : features === 'pcs'
+        ? `PC${j + 1}`
+        : `feature_${j + 1}`;
+  const count = Math.min(n, a.shap.count),
+    rows = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
+  const background = new Rng(a.shap.seed)
+    .shuffle(Array.from({ length: n }, (_, i) => i))
+    .slice(0, Math.min(n, a.shap.background))
+    .sort((x, y) => x - y);
+  a.log(
+    `${name}: KernelSHAP of the GCN ensemble (${members.length} members) for ${count} lines × ${f} ${features === 'pcs' ? 'principal components' : 'features'}: ${background.length} background lines, ${a.shap.budget} coalitions each (${a.shap.budget * background.length * members.length} graph copies per line)`,
+  );
+  const t0 = performance.now();
+  const s = await genomicKernelShap(rt, data, gcn, members, {
+    rows,
+    background,
+    budget: a.shap.budget,
+    seed: a.shap.seed,
+  });
+  let worst = 0;
+  for (let r = 0; r < count; r++) {
+    let sum = s.base[r]!;
+    for (let j = 0; j < f; j++) sum += s.values[r * f + j]!;
+    worst = Math.max(worst, Math.abs(sum - s.prediction[r]!));
+  }
+  const meanAbs = Float64Array.from({ length: f }, (_, j) => {
+    let t = 0;
+    for (let r = 0; r < count; r++) t += Math.abs(s.values[r * f + j]!) / count;
+    return t;
+  });
+  const order = [...meanAbs.keys()].sort((x, y) => meanAbs[y]! - meanAbs[x]! || x - y);
+  const lines = [
+    ['id', ...Array.from({ length: f }, (_, j) => label(j)), 'base_value', 'prediction'].map(csvCell).join(','),
+  ];
+  rows.forEach((i, r) => {
+    lines.push(
+      [
+        csvCell(data.ids[i]!),
+        ...Array.from({ length: f }, (_, j) => String(s.values[r * f + j]!)),
+        String(s.base[r]!),
+        String(s.prediction[r]!),
+      ].join(','),
+    );
+  });
+  const one = (a.traits ?? data.traits).length === 1;
+  const csv = one ? 'shap.csv' : `shap-${safe}.csv`,
+    svg = one ? 'shap-summary.svg' : `shap-summary-${safe}.svg`;
+  writeFileAtomic(join(a.out, csv), `${lines.join('\n')}\n`);
+  const shown = order.slice(0, Math.min(20, f));
+  const { writeChart, beeswarmSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
+  writeChart(
+    join(a.out, svg),
+    beeswarmSpec(
+      `${name}: KernelSHAP of the GCN ensemble, top ${shown.length} ${features === 'pcs' ? 'components' : 'features'}`,
+      `SHAP value (effect on the predicted ${name})`,
+      shown.map((j) => ({
+        name: label(j),
+        phi: Float64Array.from({ length: count }, (_, r) => s.values[r * f + j]!),
+        value: Float64Array.from(rows, (i) => data.features[i * f + j]!),
+      })),
+    ),
+  );
+  return {
+    target: name,
+    method: 'kernelshap',
+    members: members.length,
+    features,
+    lines: count,
+    background: background.map((i) => data.ids[i]),
+    budget: a.shap.budget,
+    coalitions: s.coalitions,
+    exact: s.exact,
+    seed: a.shap.seed,
+    additivity_max_error: worst,
+    top_features: shown.slice(0, 10).map((j) => ({ feature: label(j), mean_abs_shap: meanAbs[j] })),
+    explain_s: (performance.now() - t0) / 1000,
+    files: { shap: csv, summary: svg },
   };
 }

@@ -1,19 +1,21 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
-import { GraftError } from '../../core/errors.js';
-import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
-import { Rng } from '../../core/random.js';
-import { kernelShap } from '../../explain/kernelshap.js';
-import { treeShap } from '../../explain/treeshap.js';
-import { loadMicrobiome, type MicrobiomeData } from '../../microbiome/data.js';
-import { loadKeptModel, type KeptMbModel } from '../../microbiome/kept-model.js';
-import { scoreShallowModel } from '../../microbiome/models.js';
-import { applyPreprocessing } from '../../microbiome/pipeline.js';
 import { intAtLeast, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { readRunJson } from '../run-kind.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { type RecordedInputs, checkInputs } from '../../core/input-files.js';
+import { Rng } from '../../core/random.js';
+import { kernelShap, kernelShapAsync } from '../../explain/kernelshap.js';
+import { gcnJoinedScorer, mlpBatchScorer } from '../../explain/mb-networks.js';
+import { treeShap } from '../../explain/treeshap.js';
+import { type MicrobiomeData, loadMicrobiome } from '../../microbiome/data.js';
+import { type KeptMbModel, loadKeptModel, newSampleNeighbours } from '../../microbiome/kept-model.js';
+import { scoreShallowModel } from '../../microbiome/models.js';
+import { applyPreprocessing } from '../../microbiome/pipeline.js';
+import { Runtime } from '../../runtime/runtime.js';
 
 // `graft explain` on a `graft mb` run: SHAP values of the model the run kept (--keep-model),
 // for the run's own samples, over the features the model reads (each taxon after the run's
@@ -100,6 +102,16 @@ export async function loadMbRunModel(dir: string, purpose: string): Promise<MbRu
   return { kept: k, data, x, results };
 }
 
+const concat = (parts: Float64Array[]): Float64Array => {
+  const out = new Float64Array(parts.reduce((a, q) => a + q.length, 0));
+  let at = 0;
+  for (const q of parts) {
+    out.set(q, at);
+    at += q.length;
+  }
+  return out;
+};
+
 const csvCell = (s: string): string => (/[",\n]/.test(s) ? JSON.stringify(s) : s);
 
 export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
@@ -155,7 +167,8 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       base: Float64Array,
       prediction: Float64Array,
       outputs: number,
-      extra: Record<string, unknown> = {};
+      extra: Record<string, unknown> = {},
+      rowBase: Float64Array | null = null;
     if (method === 'treeshap') {
       if (k.model.model !== 'rf')
         throw new GraftError(
@@ -175,29 +188,82 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
         background.set(x.subarray(r * p, r * p + p), i * p);
       });
       const model = k.model;
-      if (model.model !== 'rf' && model.model !== 'logistic')
+      if (model.model === 'bnn')
         throw new GraftError(
-          `--method kernelshap explains kept rf and logistic models in this version; this run kept ${model.model} (keep rf or logistic with graft mb --keep-model)`,
+          `${run}: graft explain does not explain a kept bnn yet; keep an rf, logistic, mlp or gcn model`,
         );
-      const predict = (m: Float64Array, count: number): Float64Array =>
-        scoreShallowModel(
-          model,
-          m,
-          p,
-          Int32Array.from({ length: count }, (_, i) => i),
-        );
+      const net = model.model === 'mlp' || model.model === 'gcn';
       log(
-        `KernelSHAP of ${model.model} for ${n} samples × ${p} taxa: ${nb} background samples, ${budget} coalitions each`,
+        `KernelSHAP of ${model.model} for ${n} samples × ${p} taxa: ${nb} background samples, ${budget} coalitions each${net ? ` (${budget * nb} network rows per sample)` : ''}`,
       );
-      const s = kernelShap(predict, xs, n, p, { background, backgroundRows: nb, budget, seed });
+      let s: Awaited<ReturnType<typeof kernelShapAsync>>;
+      if (model.model === 'rf' || model.model === 'logistic') {
+        const predict = (m: Float64Array, count: number): Float64Array =>
+          scoreShallowModel(
+            model,
+            m,
+            p,
+            Int32Array.from({ length: count }, (_, i) => i),
+          );
+        s = kernelShap(predict, xs, n, p, { background, backgroundRows: nb, budget, seed });
+      } else {
+        const rt = await Runtime.create({});
+        try {
+          if (model.model === 'mlp')
+            s = await kernelShapAsync(mlpBatchScorer(rt, model), xs, n, p, {
+              background,
+              backgroundRows: nb,
+              budget,
+              seed,
+            });
+          else {
+            // Each sample joins the training graph by its own links (from its raw counts), held
+            // fixed while its features are masked: one KernelSHAP per sample.
+            const counts = new Float64Array(n * p);
+            rows.forEach((r, i) => {
+              counts.set(d.counts.subarray(r * p, r * p + p), i * p);
+            });
+            const links = newSampleNeighbours(k, counts, n);
+            const parts: Awaited<ReturnType<typeof kernelShapAsync>>[] = [];
+            for (let i = 0; i < n; i++) {
+              parts.push(
+                await kernelShapAsync(
+                  gcnJoinedScorer(rt, model, links[i]!),
+                  xs.subarray(i * p, i * p + p).slice(),
+                  1,
+                  p,
+                  {
+                    background,
+                    backgroundRows: nb,
+                    budget,
+                    seed,
+                  },
+                ),
+              );
+              if ((i + 1) % 10 === 0) log(`${i + 1} of ${n} samples explained`);
+            }
+            // The background joins the graph by each sample's links too: a base value per sample.
+            rowBase = concat(parts.map((q) => q.base));
+            s = {
+              ...parts[0]!,
+              n,
+              values: concat(parts.map((q) => q.values)),
+              prediction: concat(parts.map((q) => q.prediction)),
+            };
+          }
+        } finally {
+          await rt.close();
+        }
+      }
       ({ values, base, prediction, outputs } = s);
       extra = { background: pick.map((r) => d.ids[r]!), budget, coalitions: s.coalitions, exact: s.exact, seed };
     }
     const c = cls ? cls0 : 0;
+    const baseOf = (i: number): number => (rowBase ? rowBase[i * outputs + c]! : base[c]!);
     const phi = (i: number, j: number): number => values[(i * outputs + c) * p + j]!;
     let worst = 0;
     for (let i = 0; i < n; i++) {
-      let sum = base[c]!;
+      let sum = baseOf(i);
       for (let j = 0; j < p; j++) sum += phi(i, j);
       worst = Math.max(worst, Math.abs(sum - prediction[i * outputs + c]!));
     }
@@ -215,7 +281,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
         [
           csvCell(d.ids[rows[i]!]!),
           ...Array.from({ length: p }, (_, j) => String(phi(i, j))),
-          String(base[c]!),
+          String(baseOf(i)),
           String(prediction[i * outputs + c]!),
         ].join(','),
       );
@@ -245,7 +311,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
     const md = [
       `# SHAP values of the kept ${k.model.model} (${method})`,
       '',
-      `${n} samples of the run × ${p} taxa; the output explained is ${output}; base value ${base[c]!.toPrecision(6)} (${method === 'treeshap' ? "the forest's mean output over its training draws" : 'the mean output over the background samples'}).`,
+      `${n} samples of the run × ${p} taxa; the output explained is ${output}; base value ${rowBase ? 'per sample (the background samples joined to the graph by its links)' : base[c]!.toPrecision(6)} (${method === 'treeshap' ? "the forest's mean output over its training draws" : 'the mean output over the background samples'}).`,
       `Additivity: base value + Σ SHAP = prediction for every sample, largest error ${worst.toExponential(2)}.`,
       `Values are on the model's features: each taxon after the run's preprocessing (${k.preprocessing.normalize}, zeros ${k.preprocessing.zeros}).`,
       '',
@@ -272,7 +338,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       class: cls ? k.classNames[c] : null,
       samples: n,
       taxa: p,
-      base_value: base[c],
+      base_value: rowBase ? null : base[c],
       additivity_max_error: worst,
       top_taxa: shown.map((j) => ({ taxon: d.taxa[j], mean_abs_shap: meanAbs[j] })),
       ...extra,

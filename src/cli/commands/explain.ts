@@ -16,10 +16,13 @@ import { detectRunKind, wrongKind } from '../run-kind.js';
 export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer[,...]] [--target NAME[,NAME...]]
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
                 [--keep 0.2] [--threads N] [--overwrite] [--quiet]
+  graft explain --run GP_RUN --method kernelshap [--target TRAIT[,...]] [--count 5] [--background 10] [--budget 256] [--seed 1]
+                (SHAP of the GCN ensemble for --count lines over the features it reads, markers or PCs;
+                 writes explain/shap.csv and shap-summary.svg; each coalition costs --background graph passes)
 ${EXPLAIN_MICROBIOME_USAGE}
   graft motif-task --data FILE.csv --out FILE.csv [--smiles COL] [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
 
-const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer'] as const;
+const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer', 'kernelshap'] as const;
 
 /**
  * What kind of run a folder holds: a graft gp study, a graph-level run or a node run. Told by
@@ -58,6 +61,9 @@ export async function explain(argv: string[]): Promise<void> {
       count: { type: 'string' },
       top: { type: 'string' },
       keep: { type: 'string' },
+      background: { type: 'string' },
+      budget: { type: 'string' },
+      seed: { type: 'string' },
       threads: { type: 'string' },
       overwrite: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -81,6 +87,16 @@ export async function explain(argv: string[]): Promise<void> {
   if (v.truth && !existsSync(v.truth)) throw new GraftError(`--truth ${v.truth}: no such file`);
   if (v.map && !existsSync(v.map)) throw new GraftError(`--map ${v.map}: no such file`);
   const kind = runKind(run);
+  if (methods.includes('kernelshap') && kind !== 'genomic')
+    throw new GraftError(
+      `--method kernelshap explains gp runs and mb runs; ${run} is a ${kind} run: use --method ig, saliency, gxi or gnnexplainer`,
+    );
+  const shap = {
+    count: intAtLeast(v.count, '--count', 5, 1, 'line'),
+    background: intAtLeast(v.background, '--background', 10, 1, 'line'),
+    budget: intAtLeast(v.budget, '--budget', 256, 2, 'coalition'),
+    seed: num(v.seed, '--seed', true) ?? 1,
+  };
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft explain: ${s}`);
   const final = join(run, 'explain');
   if (existsSync(final) && !v.overwrite)
@@ -105,6 +121,7 @@ export async function explain(argv: string[]): Promise<void> {
         ? await explainGenomicRun(rt, {
             ...common,
             methods,
+            shap,
             traits: targets,
             truth: v.truth ? resolve(v.truth) : null,
             map: v.map ? resolve(v.map) : null,
@@ -113,12 +130,18 @@ export async function explain(argv: string[]): Promise<void> {
         : kind === 'graph'
           ? await explainMoleculeRun(rt, {
               ...common,
-              methods,
+              methods: methods.filter((m) => m !== 'kernelshap'),
               labels: targets,
               count,
               truth: v.truth ? resolve(v.truth) : null,
             })
-          : await explainNodeRun(rt, { ...common, methods, target: targets?.[0] ?? null, count, top });
+          : await explainNodeRun(rt, {
+              ...common,
+              methods: methods.filter((m) => m !== 'kernelshap'),
+              target: targets?.[0] ?? null,
+              count,
+              top,
+            });
     const doc = {
       format: 'graft-explanations-v1',
       run,
