@@ -27,7 +27,7 @@ export interface MoleculeCsvOptions {
   /** Folder for featurized data (default .graft-cache in the working directory); null: no cache. */
   cacheDir?: string | null;
   /** Atom (and bond) features: 'graft' (the default) or 'chemprop' (chem/chemprop-features.ts). */
-  atomFeatures?: AtomFeatureSet;
+  atomFeatures?: 'graft' | 'chemprop';
 }
 
 /**

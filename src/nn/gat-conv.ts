@@ -223,7 +223,7 @@ abstract class GatBase implements Layer {
     readonly name: string,
     readonly inFeatures: number,
     readonly outChannels: number,
-    protected readonly graph: () => MessageGraph,
+    private readonly graph: () => MessageGraph,
     options: GatOptions,
   ) {
     const s = gatShape(fn, options);
@@ -240,11 +240,12 @@ abstract class GatBase implements Layer {
   }
 
   abstract params(): Parameter[];
-  /** Logits and aggregated rows from X; on an error it frees what it made. */
+  /** Logits and aggregated rows from X; on an error it frees what it made. @internal */
   protected abstract scoreForward(ctx: PassContext, g: MessageGraph, x: Tensor): Promise<Scored>;
   /**
    * From ∂L/∂scores (gs) and the aggregation's ∂L/∂X' (gValues, added to in place): the scoring's
    * parameter gradients, and ∂L/∂X when asked.
+   * @internal
    */
   protected abstract scoreBackward(
     ctx: PassContext,
@@ -253,9 +254,9 @@ abstract class GatBase implements Layer {
     gValues: Tensor,
     needInputGrad: boolean,
   ): Promise<Tensor | null>;
-  /** Frees the scoring's tape. */
+  /** Frees the scoring's tape. @internal */
   protected abstract releaseScoring(): void;
-  /** Frees the scoring's parameters. */
+  /** Frees the scoring's parameters. @internal */
   protected abstract disposeScoring(): void;
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
@@ -352,10 +353,12 @@ export class GATConv extends GatBase {
     this.attDst = glorotParameter(heap, `${name}.att_dst`, this.heads, outChannels, rng, wd);
   }
 
+  /** `lin.weight`, `att_src`, `att_dst`, `bias`, in the checkpoint's order. */
   params(): Parameter[] {
     return [this.lin.weight, this.attSrc, this.attDst, this.bias];
   }
 
+  /** @internal */
   protected async scoreForward(ctx: PassContext, g: MessageGraph, x: Tensor): Promise<Scored> {
     const { exec } = ctx,
       heap = x.heap,
@@ -383,6 +386,7 @@ export class GATConv extends GatBase {
     }
   }
 
+  /** @internal */
   protected async scoreBackward(
     ctx: PassContext,
     g: MessageGraph,
@@ -420,12 +424,14 @@ export class GATConv extends GatBase {
     return needInputGrad ? await matmul(exec, gxw, this.lin.weight.value, undefined, { transB: true }) : null;
   }
 
+  /** @internal */
   protected releaseScoring(): void {
     const t = this.tape;
     if (t) for (const k of [t.xw, t.scores, t.bs, t.bd]) k.free();
     this.tape = null;
   }
 
+  /** @internal */
   protected disposeScoring(): void {
     disposeParams([this.lin.weight, this.attSrc, this.attDst]);
   }
@@ -465,10 +471,12 @@ export class GATv2Conv extends GatBase {
     this.att = glorotParameter(heap, `${name}.att`, this.heads, outChannels, rng, wd);
   }
 
+  /** `lin_l.weight`, `lin_l.bias`, `lin_r.weight`, `lin_r.bias`, `att`, `bias`, in the checkpoint's order. */
   params(): Parameter[] {
     return [...this.linL.params(), ...this.linR.params(), this.att, this.bias];
   }
 
+  /** @internal */
   protected async scoreForward(ctx: PassContext, g: MessageGraph, x: Tensor): Promise<Scored> {
     const { exec } = ctx,
       h = this.heads,
@@ -503,6 +511,7 @@ export class GATv2Conv extends GatBase {
     }
   }
 
+  /** @internal */
   protected async scoreBackward(
     ctx: PassContext,
     g: MessageGraph,
@@ -555,6 +564,7 @@ export class GATv2Conv extends GatBase {
     }
   }
 
+  /** @internal */
   protected releaseScoring(): void {
     const t = this.tape;
     if (t) for (const k of [t.z, t.ba, t.xl, t.xr]) k.free();
@@ -563,6 +573,7 @@ export class GATv2Conv extends GatBase {
     this.linR.release();
   }
 
+  /** @internal */
   protected disposeScoring(): void {
     this.linL.dispose();
     this.linR.dispose();
