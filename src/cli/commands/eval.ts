@@ -6,17 +6,12 @@ import { loadMoleculeCsv } from '../../chem/dataset.js';
 import { moleculeReport, moleculeSplit } from '../../chem/train-molecules.js';
 import { graphRunTrainer, type GraphRunConfig } from '../../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
-import { applyPreprocess } from '../../graph/preprocess.js';
-import { modelWeights } from '../../infer/model-file.js';
-import type { NodeDataset } from '../../data/node-dataset.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from '../run-model.js';
 import { predictNodeRun } from './predict-node.js';
 import { scoreRunData } from '../score-run.js';
 import type { GraphTrainer } from '../../train/graph-trainer.js';
 import { accuracy, classificationReport } from '../../train/metrics.js';
-import { predictNodes, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { num, joinNegativeValues } from '../args.js';
-import { dataInputFiles, loadRawData, type DataChoice } from '../../data/node-task.js';
 
 // `graft eval`: a run folder's checkpoint scored on its data again (node and graph runs),
 // after checking that the data files are the ones the run recorded.
