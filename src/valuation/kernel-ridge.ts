@@ -78,11 +78,13 @@ export class KernelRidgeLearner {
     this.#u = new Float64Array(n);
   }
 
+  /** Empties the learner: no training line. */
   reset(): void {
     for (let t = 0; t < this.#size; t++) this.#pos[this.#members[t]!] = -1;
     this.#size = 0;
   }
 
+  /** Adds training line i (a rank-one update of the inverse); returns the utility with it. */
   add(i: number): number {
     if (!(i >= 0 && i < this.n && this.#pos[i] === -1))
       throw argRangeError('KernelRidgeLearner.add', 'i', 'a row not yet added', i);

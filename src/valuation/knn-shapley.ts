@@ -45,7 +45,9 @@ export interface NeighbourGame {
   train: number;
   /** Test rows, or 'self': test row q is training row q, itself left out of its neighbours. */
   test: number | 'self';
+  /** Distance from training row i to test row q (smaller is nearer). */
   distance(i: number, q: number): number;
+  /** What training row i adds to test row q's utility when it is among q's K nearest (1 or 0 for a label match). */
   score(i: number, q: number): number;
 }
 
@@ -151,6 +153,7 @@ export interface LabelGame {
   yTrain: Int32Array;
   /** The test rows' labels (ignored with test 'self'). */
   yTest?: Int32Array;
+  /** Distance from training row i to test row q (smaller is nearer). */
   distance(i: number, q: number): number;
 }
 
