@@ -12,7 +12,7 @@ import { MOLECULE_DEFAULTS } from '../src/chem/train-molecules.js';
 import { sharedDataDir } from '../src/data/locate.js';
 import { gcnNormArrays } from '../src/graph/gcn-norm.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { graphModel, type GraphTrainConfig } from '../src/train/graph-trainer.js';
+import { graphModel, type GraphTrainConfig } from '../src/train/graph-model.js';
 import { gcnRegressorModel, GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
 import { prepareStudy } from '../src/genomics/study-data.js';
 import { attribute, identitySpace } from '../src/explain/attribution.js';

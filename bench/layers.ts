@@ -3,8 +3,11 @@
 // layer alone, on the cora and molecules shapes, with GCNConv on the same graph as the
 // yardstick. Synthetic graphs of those sizes (seeded), so the line is the same on any machine
 // with or without the data sets. One JSON line per case:
-//   {"layer","shape","threads","nodes","edges","in","out","forward_ms","step_ms"}
-// forward_ms: an evaluation forward; step_ms: a training forward + backward (median of runs).
+//   {"layer","shape","threads","nodes","edges","in","out","forward_ms","step_ms","step_cpu_ms"}
+// forward_ms: an evaluation forward; step_ms: a training forward + backward (median of runs);
+// step_cpu_ms: the process's CPU time (user + system) per training step, mean over the runs.
+// On a loaded machine wall time includes waiting for a core and CPU time does not: at 1 thread
+// step_cpu_ms is the step's own work (at more, helpers' spin-waits add to it).
 import { availableParallelism } from 'node:os';
 import { Rng } from '../src/core/random.js';
 import type { CsrMatrix } from '../src/graph/csr.js';
@@ -139,14 +142,18 @@ async function main(): Promise<void> {
           },
           10,
         );
+        let cpuUs = 0;
         const train = await measure(
           `${name} step`,
           async () => {
+            const c0 = process.cpuUsage();
             const ctx: PassContext = { exec: rt.exec, training: true, seed: 1, step: step++ };
             const y = await layer.forward(ctx, x);
             const gx = await layer.backward(ctx, y, true); // y as its own gradient: any tensor of its shape will do
             gx?.free();
             y.free();
+            const c = process.cpuUsage(c0);
+            cpuUs += c.user + c.system;
           },
           10,
         );
@@ -162,6 +169,7 @@ async function main(): Promise<void> {
             out,
             forward_ms: +fwd.ms.toFixed(3),
             step_ms: +train.ms.toFixed(3),
+            step_cpu_ms: +(cpuUs / 1000 / step).toFixed(3),
           }),
         );
         layer.dispose();

@@ -55,15 +55,22 @@ function keysOf(body) {
   return { keys, spreads };
 }
 
+/** The .ts files under `dir`, as paths relative to it ('args.ts', 'commands/train.ts'), sorted. */
+function tsFiles(dir, under = '') {
+  return readdirSync(join(dir, under), { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? tsFiles(dir, join(under, e.name)) : e.name.endsWith('.ts') ? [join(under, e.name)] : [],
+    )
+    .sort();
+}
+
 /**
- * Per src/cli file: the flags its parseArgs calls accept (spreads of an exported options
+ * Per src/cli file (commands/ and the helpers beside main.ts): the flags its parseArgs calls accept (spreads of an exported options
  * object resolved, with that object's file), and the usage strings it and those files export.
  */
 export async function parserFlags() {
   const dir = join(root, 'src', 'cli');
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.ts'))
-    .sort();
+  const files = tsFiles(dir);
   const src = Object.fromEntries(files.map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
   const exportedObject = (name) => {
     for (const f of files) {

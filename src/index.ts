@@ -75,9 +75,18 @@ export { trainGcnRegressor, GCN_GP_DEFAULTS, type GcnRegressorConfig } from './t
 export { kFoldSplits, foldMetrics } from './train/cv.js';
 export { readFolds } from './data/folds.js';
 export { runStudy, formatTable, type StudyOptions, type StudyResult } from './genomics/study.js';
-export { writeStudyReport } from './cli/gp-report.js';
+export { writeStudyReport, type StudyCharts } from './genomics/study-report.js';
 export { syntheticGenomicData, writeSyntheticGenomicData } from './data/genomic-synthetic.js';
-export { smilesToGraph, toSample, ATOM_FEATURES, type MolGraph } from './chem/featurize.js';
+export {
+  smilesToGraph,
+  featurizeSmiles,
+  toSample,
+  ATOM_FEATURES,
+  type AtomFeatureSet,
+  type FeaturizeOptions,
+  type MolGraph,
+} from './chem/featurize.js';
+export { CHEMPROP_ATOM_FEATURES, CHEMPROP_BOND_FEATURES } from './chem/chemprop-features.js';
 export { loadMoleculeCsv, type MoleculeDataset } from './chem/dataset.js';
 export { randomSplit, scaffoldSplit, scaffoldKey, type Split } from './chem/split.js';
 export { imbalanceStats, mlRos, mlSmote, lpRos, type Synthetic, type Oversampler } from './chem/imbalance.js';
@@ -101,8 +110,25 @@ export { rrBlupEffects, gblupEffects } from './explain/marker-effects.js';
 export { motifAtoms } from './chem/motif.js';
 export { moleculeSvg } from './chem/draw.js';
 export { treeShap, type TreeShapValues } from './explain/treeshap.js';
-export { kernelShap, type KernelShapOptions, type KernelShapValues, type PredictFn } from './explain/kernelshap.js';
-export { knnShapley, KnnLearner, type LabelledRows } from './valuation/knn-shapley.js';
+export {
+  kernelShap,
+  kernelShapAsync,
+  type AsyncPredictFn,
+  type KernelShapOptions,
+  type KernelShapValues,
+  type PredictFn,
+} from './explain/kernelshap.js';
+export {
+  knnShapley,
+  knnShapleyOf,
+  knnRegressionScore,
+  KnnLearner,
+  KnnGameLearner,
+  type LabelGame,
+  type LabelledRows,
+  type NeighbourGame,
+} from './valuation/knn-shapley.js';
+export { KernelRidgeLearner, kernelRidgeCv } from './valuation/kernel-ridge.js';
 export { tmcShapley, type IncrementalLearner, type TmcOptions, type TmcValues } from './valuation/tmc-shapley.js';
 export { MessageGraph, type MessageGraphOptions } from './graph/message-graph.js';
 export { gatherRows, gatherAddRelu } from './ops/gather.js';
@@ -122,19 +148,22 @@ export { GINConv, GINEConv, ginMlp, type GinOptions } from './nn/gin-conv.js';
 export { GATConv, GATv2Conv, type GatOptions } from './nn/gat-conv.js';
 export { layersToPyg, layersFromPyg } from './interop/pyg.js';
 export { BondMessagePassing, type BondMessagePassingOptions } from './nn/dmpnn.js';
+export {
+  dmpnnStack,
+  moleculeBatchGraph,
+  type BondedMolecule,
+  type DmpnnStackShape,
+  type MoleculeBatchGraph,
+} from './nn/dmpnn-stack.js';
 
 // The types that the signatures above name (options, results, records), so callers can name them too
 // and the API reference can link them. The worker protocol, kernel-backend
 // and job-store types stay internal (typedoc.json's intentionallyNotExported).
 export type { AttributionOptions, Baseline, GradientMethod } from './explain/attribution.js';
-export type {
-  BranchPlacement,
-  GraphEpoch,
-  GraphFitOptions,
-  GraphModel,
-  ShardMode,
-  StepSync,
-} from './train/graph-trainer.js';
+export type { GraphEpoch, GraphFitOptions } from './train/graph-trainer.js';
+export type { GraphModel } from './train/graph-model.js';
+export type { Placement, PlacementChoice } from './train/placement-trial.js';
+export type { StepSync } from './train/step.js';
 export type { CsrArrays } from './graph/gcn-norm.js';
 export type { Decision, Fidelity } from './explain/fidelity.js';
 export type { EnvScheme, MultiEnv } from './genomics/multi-env.js';
@@ -145,7 +174,7 @@ export type { FoldRecord, ModelTraitSummary } from './genomics/study.js';
 export type { GcnMember, GenomicExplanation, GenomicMethod } from './explain/genomic.js';
 export type { GcnRegressionInput, GcnRegressionResult, GcnRegressorHooks } from './train/gcn-regressor.js';
 export type { GnnExplainerOptions, GnnExplanation } from './explain/gnnexplainer.js';
-export type { GpModel } from './genomics/cv-jobs.js';
+export type { GpModel } from './genomics/gp-models.js';
 export type { GraphModelSpec, MoleculeExplanation, MoleculeMethod } from './explain/molecules.js';
 export type { ImbalanceStats } from './chem/imbalance.js';
 export type { KernelBasis } from './genomics/kernel-reml.js';

@@ -140,7 +140,7 @@ describe('the graph-level hybrid on workers', () => {
     ): Promise<{ w: Float32Array[]; val: number[] }> => {
       const rt = await Runtime.create({ threads });
       const t = new GraphTrainer(rt, 8, 4, config);
-      t.branchPlacement = placement;
+      t.branches = placement;
       try {
         await t.fit(train, val, { restoreBest: false });
         return {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
 import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 

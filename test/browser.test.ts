@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadData, loadRawData, type DataChoice } from '../src/cli/train.js';
+import { loadData, loadRawData, type DataChoice } from '../src/store/node-task.js';
 import type { BackendKind } from '../src/kernels/backend.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';

@@ -1,13 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { barChartSpec, heatMapSpec, lineChartSpec, scatterChartSpec } from '../src/cli/charts/basic.js';
-import { egoSpec, treeDiagramSpec } from '../src/cli/charts/diagrams.js';
-import { labelBox, manhattanSpec, placeLabels } from '../src/cli/charts/manhattan.js';
-import { renderSvg, renderSvgAsync, textWidth, writeChart, type ChartSpec } from '../src/cli/charts/render.js';
-import { lineChart } from '../src/cli/svg.js';
+import { barChartSpec, heatMapSpec, lineChartSpec, scatterChartSpec } from '../src/cli/reports/charts/basic.js';
+import { egoSpec, treeDiagramSpec } from '../src/cli/reports/charts/diagrams.js';
+import { labelBox, manhattanSpec, placeLabels } from '../src/cli/reports/charts/manhattan.js';
+import { renderSvg, renderSvgAsync, textWidth, writeChart, type ChartSpec } from '../src/cli/reports/charts/render.js';
 import { tempDir } from './helpers.js';
 import { walk, type SvgText } from './svg-parse.js';
+
+// The line chart as the old svg.ts lineChart() drew it (that wrapper is gone: reports call writeChart with a spec).
+const lineChart = (...a: Parameters<typeof lineChartSpec>): string => renderSvg(lineChartSpec(...a));
 
 // One fixed input per chart kind. The snapshots under test/__snapshots__/charts are vega's SVG
 // (text widths estimated from the font size: the optional `canvas` package is not installed);

@@ -125,7 +125,7 @@ describe('the documentation', () => {
   it("every flag a parser accepts is named in its command's usage string (the known gaps aside)", async () => {
     const entries = await parserFlags();
     // The scan sees the parsers: the node trainer's flags include the distributed ones it spreads in.
-    const node = entries.find((e) => e.file === 'src/cli/train.ts');
+    const node = entries.find((e) => e.file === 'src/cli/commands/train.ts');
     expect(node?.flags).toEqual(expect.arrayContaining(['dataset', 'node-order', 'distributed', 'ranks-per-node']));
     const gaps = undocumented(entries);
     expect(

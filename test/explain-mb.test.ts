@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
-import { lowValueAuc } from '../src/cli/value.js';
+import { lowValueAuc } from '../src/valuation/low-value-auc.js';
 import { runGraftAsync, tempDir } from './helpers.js';
 
 // graft explain on graft mb runs. Oracles: the predictions in shap.csv are graft predict's for

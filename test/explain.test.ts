@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { prepareStudy } from '../src/genomics/study-data.js';
 import { fitKernelReml, kernelBasis, predictKernel, trainBlock } from '../src/genomics/kernel-reml.js';
 import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
-import { graphModel, type GraphTrainConfig } from '../src/train/graph-trainer.js';
+import { graphModel, type GraphTrainConfig } from '../src/train/graph-model.js';
 import { smilesToGraph, toSample } from '../src/chem/featurize.js';
 import { SMILES } from './fixtures.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { moleculeCsv } from './fixtures.js';
 import { bitsEqual, readJson, runFigures, runGraft, tempDir } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/random.js';
-import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { moleculeCsv } from './fixtures.js';
 import { interruptGraft, readJson, runFigures, runGraft, tempDir } from './helpers.js';
 

@@ -16,7 +16,7 @@ import { foldMetrics, kFoldSplits } from '../src/train/cv.js';
 import { prepareStudy } from '../src/genomics/study-data.js';
 import { runStudy, type StudyOptions } from '../src/genomics/study.js';
 import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
-import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { syntheticGenomicData, writeSyntheticGenomicData } from '../src/data/genomic-synthetic.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { rng, sharedData, tempDir } from './helpers.js';
@@ -477,8 +477,10 @@ describe('graft gp CLI', () => {
       'folds.csv',
       'jobs',
       'pred-vs-obs-height.svg',
+      'pred-vs-obs-height.vl.json',
       'predictions.csv',
       'r-by-fold-height.svg',
+      'r-by-fold-height.vl.json',
       'report.md',
       'results.json',
     ]);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { predictKernel } from '../src/genomics/kernel-reml.js';
 import { fitRkhs, gaussianKernel, RKHS_BANDWIDTHS } from '../src/genomics/rkhs.js';
 import { blendWeight, innerValidation } from '../src/genomics/stacking.js';

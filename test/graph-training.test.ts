@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { syntheticMolecules } from '../src/data/synthetic.js';
 import type { GraphSample } from '../src/graph/batch.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { GraphTrainer, regressionByTarget, type GraphTrainConfig } from '../src/train/graph-trainer.js';
+import { GraphTrainer, type GraphTrainConfig } from '../src/train/graph-trainer.js';
+import { regressionByTarget } from '../src/train/metrics.js';
 import { bitsEqual, closeness } from './helpers.js';
 
 const base: GraphTrainConfig = {

@@ -9,7 +9,7 @@ import {
   readPreprocess,
   type PreprocessStep,
 } from '../src/graph/preprocess.js';
-import { dataPreprocess } from '../src/cli/train.js';
+import { dataPreprocess } from '../src/store/node-task.js';
 import { bitsEqual, randn, rng, SIZES } from './helpers.js';
 
 // infer/preprocess.ts, the one record of what a model's raw inputs need and the one function

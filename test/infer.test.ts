@@ -533,7 +533,7 @@ describe("graft/infer on molecules: featurized with @rdkit/rdkit by moleculeGrap
       join(run, 'config.json'),
       JSON.stringify({ kind: 'graph', data: join(dir, 'mols.csv'), type: 'multilabel', targets: ['a', 'b', 'c'] }),
     );
-    const { exportModel } = await import('../src/cli/interop.js');
+    const { exportModel } = await import('../src/cli/commands/interop.js');
     await exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'mol.safetensors')]);
     const { createRequire } = await import('node:module');
     const RDKit = await (

@@ -238,3 +238,108 @@ describe('BondMessagePassing (D-MPNN)', () => {
     g.free();
   });
 });
+
+describe('BondMessagePassing with one-hot atom features and bond features', () => {
+  /** One-hot rows, as Chemprop's atom features are: three groups of widths 4, 3 and 3 (10 columns, 3 ones a row). */
+  function oneHot(atoms: number, seed: number): Float32Array {
+    const r = new Rng(seed),
+      x = new Float32Array(atoms * 10);
+    for (let i = 0; i < atoms; i++) {
+      x[i * 10 + Math.floor(r.next() * 4)] = 1;
+      x[i * 10 + 4 + Math.floor(r.next() * 3)] = 1;
+      x[i * 10 + 7 + Math.floor(r.next() * 3)] = 1;
+    }
+    return x;
+  }
+
+  it('sparse atom features (the SpMM path): the formula, finite-difference gradients, 1 and 2 threads bit for bit', async () => {
+    const { atoms, bonds } = molecules(),
+      bf = 3,
+      hid = 6;
+    const { src, dst, attr } = directed(bonds, bf, 5);
+    const xv = oneHot(atoms, 2);
+    const g = MessageGraph.fromEdges(rt.heap, atoms, src, dst, { edgeAttr: { data: attr, dim: bf } });
+    const layer = new BondMessagePassing(rt.heap, 'mp', 10, bf, hid, new Rng(3), () => g);
+    f32(layer.wo.bias!.value).fill(0.2);
+    const x = Tensor.from(rt.heap, 'float32', [atoms, 10], xv);
+    const y = await layer.forward(evalCtx(rt), x);
+    expect(
+      worst(f32(y), dmpnnRef(layer, rows(xv, atoms, 10), src, dst, rows(attr, src.length, bf))),
+    ).toBeLessThanOrEqual(1);
+    y.free();
+    layer.release();
+    expect(await gradCheck(layer, x, trainCtx(rt), 11, 1e-3)).toBe(5 * 3);
+    layer.dispose();
+    x.free();
+    g.free();
+
+    const results: Float32Array[][] = [];
+    for (const threads of [1, 2]) {
+      const r = await Runtime.create({ threads });
+      try {
+        const big = MessageGraph.fromEdges(r.heap, atoms, src, dst, { edgeAttr: { data: attr, dim: bf } });
+        const l = new BondMessagePassing(r.heap, 'mp', 10, bf, 40, new Rng(5), () => big);
+        const xt = Tensor.from(r.heap, 'float32', [atoms, 10], xv);
+        results.push(await passResults(l, xt, trainCtx(r)));
+        l.dispose();
+        xt.free();
+        big.free();
+      } finally {
+        await r.close();
+      }
+    }
+    results[0]!.forEach((t, i) => {
+      expect(bitsEqual(t, results[1]![i]!), `result ${i}`).toBe(true);
+    });
+  });
+
+  it("every weight the bond features meet (W_i's bond rows): backprop equals the finite difference", async () => {
+    const { atoms, bonds } = molecules(),
+      bf = 4,
+      hid = 5;
+    const { src, dst } = directed(bonds, bf, 1);
+    // 0/1 bond features in Chemprop's manner: the same row for both directions of a bond.
+    const r = new Rng(9),
+      attr = new Float32Array(src.length * bf);
+    for (let b = 0; b < bonds.length; b++)
+      for (let c = 0; c < bf; c++) attr[2 * b * bf + c] = attr[(2 * b + 1) * bf + c] = r.next() < 0.5 ? 1 : 0;
+    const g = MessageGraph.fromEdges(rt.heap, atoms, src, dst, { edgeAttr: { data: attr, dim: bf } });
+    const layer = new BondMessagePassing(rt.heap, 'mp', 10, bf, hid, new Rng(4), () => g);
+    f32(layer.wo.bias!.value).fill(0.2);
+    const x = Tensor.from(rt.heap, 'float32', [atoms, 10], oneHot(atoms, 3));
+    const xv = f32(x).slice(),
+      gyv = randn(atoms * hid, 6);
+    // The loss in f64 through the formula (dmpnnRef): a step of 1e-4 then crosses no ReLU kink
+    // (binary inputs make many bond states equal, and f32 steps large enough to rise above
+    // rounding did cross one). The step taken is the f32 weights' actual change.
+    const loss = (): number =>
+      dmpnnRef(layer, rows(xv, atoms, 10), src, dst, rows(attr, src.length, bf))
+        .flat()
+        .reduce((s, v, i) => s + gyv[i]! * v, 0);
+    const y = await layer.forward(trainCtx(rt), x);
+    const gy = Tensor.from(rt.heap, 'float32', y.shape, gyv);
+    (await layer.backward(trainCtx(rt), gy, false))?.free();
+    y.free();
+    gy.free();
+    const w = f32(layer.wi.weight.value),
+      grad = f32(layer.wi.weight.grad).slice(),
+      h = 1e-4;
+    for (let i = 10 * hid; i < (10 + bf) * hid; i++) {
+      const w0 = w[i]!;
+      w[i] = w0 + h;
+      const wUp = w[i]!,
+        up = loss();
+      w[i] = w0 - h;
+      const wDown = w[i]!,
+        down = loss();
+      w[i] = w0;
+      const fd = (up - down) / (wUp - wDown);
+      expect(Math.abs(fd - grad[i]!), `W_i[${i}]: backprop ${grad[i]}, finite difference ${fd}`).toBeLessThan(
+        1e-4 + 1e-3 * Math.abs(fd),
+      );
+    }
+    layer.dispose();
+    x.free();
+    g.free();
+  });
+});

@@ -767,7 +767,7 @@ describe('graft mb --keep-model and graft predict', () => {
     expect(mlp.stderr).toMatch(/--keep-model mlp: mlp is not among --models \(rf,logistic\)/);
     const unknown = runGraft([...base, '--models', 'logistic', '--keep-model', 'svm']);
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toMatch(/--keep-model must be one of rf, mlp, gcn, logistic .*got "svm"/);
+    expect(unknown.stderr).toMatch(/--keep-model must be one of rf, mlp, bnn, gcn, logistic .*got "svm"/);
     const knn = runGraft([...base, '--models', 'logistic', '--knn', String(N - 1)]);
     expect(knn.status).toBe(2);
     expect(knn.stderr.trim().split('\n')).toHaveLength(1);

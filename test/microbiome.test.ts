@@ -295,12 +295,14 @@ describe('a microbiome study', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual([
       'f1_weighted.svg',
+      'f1_weighted.vl.json',
       'fold-metrics.csv',
       'folds.csv',
       'predictions.csv',
       'report.md',
       'results.json',
       'roc_auc.svg',
+      'roc_auc.vl.json',
     ]);
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
       models: Record<string, Record<string, { mean: number }>>;

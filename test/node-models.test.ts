@@ -13,12 +13,12 @@ import {
   type NodeTrainConfig,
   type NodeTrainResult,
 } from '../src/train/node-trainer.js';
-import { fromRun } from '../src/cli/eval.js';
-import { explain } from '../src/cli/explain.js';
-import { exportModel } from '../src/cli/interop.js';
-import { quantize } from '../src/cli/quantize.js';
-import { trainNode } from '../src/cli/train.js';
-import { trainGraphTask } from '../src/cli/train-graph.js';
+import { fromRun } from '../src/cli/commands/eval.js';
+import { explain } from '../src/cli/commands/explain.js';
+import { exportModel } from '../src/cli/commands/interop.js';
+import { quantize } from '../src/cli/commands/quantize.js';
+import { trainNode } from '../src/cli/commands/train.js';
+import { trainGraphTask } from '../src/cli/commands/train-graph.js';
 import { bitsEqual, tempDir } from './helpers.js';
 
 // graft train --model for node tasks: each message-passing model learns a planted partition

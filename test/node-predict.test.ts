@@ -6,10 +6,10 @@ import { plantedPartition } from '../src/data/synthetic.js';
 import type { NodeDataset } from '../src/graph/node-data.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.js';
 import { GraftError } from '../src/core/errors.js';
-import { fromRun } from '../src/cli/eval.js';
-import { exportModel } from '../src/cli/interop.js';
-import { predict } from '../src/cli/predict.js';
-import { quantize } from '../src/cli/quantize.js';
+import { fromRun } from '../src/cli/commands/eval.js';
+import { exportModel } from '../src/cli/commands/interop.js';
+import { predict } from '../src/cli/commands/predict.js';
+import { quantize } from '../src/cli/commands/quantize.js';
 import { bitsEqual, runGraftAsync, tempDir } from './helpers.js';
 
 // graft predict on a node run with a new graph (inductive use), against graft/infer's bundle

@@ -2,7 +2,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadData, type DataChoice } from '../src/cli/train.js';
+import { loadData, type DataChoice } from '../src/store/node-task.js';
 import { loadModel, type KernelBinaries } from '../src/infer/index.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import type { NodeTrainConfig } from '../src/train/node-trainer.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { EigenvalueDecomposition, Matrix, solve } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { SYNTHETIC_GP_DIR } from '../src/cli/gp.js';
+import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { fitKernelReml, kernelBasis, trainBlock } from '../src/genomics/kernel-reml.js';
 import {
   fitKernelAverage,

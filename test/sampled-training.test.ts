@@ -20,7 +20,7 @@ import {
 } from '../src/train/sampled-trainer.js';
 import { NeighborSampler } from '../src/store/neighbor-sampler.js';
 import { Tensor } from '../src/memory/tensor.js';
-import { type SampledFlags, sampledConfigOf } from '../src/cli/train-sampled.js';
+import { type SampledFlags, sampledConfigOf } from '../src/cli/commands/train-sampled.js';
 import { bitsEqual, closeness, rng, runGraftAsync, tempDir } from './helpers.js';
 
 // Mini-batch training over a graph store (issue 29): sampled and full-batch training agree on

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { manhattanSvg } from '../src/cli/svg-manhattan.js';
-import { textWidth } from '../src/cli/charts/render.js';
+import { manhattanSpec, type ManhattanOptions } from '../src/cli/reports/charts/manhattan.js';
+import { renderSvg, textWidth } from '../src/cli/reports/charts/render.js';
 import { rng } from './helpers.js';
 import { walk } from './svg-parse.js';
+
+// The Manhattan plot as the old svg-manhattan.ts drew it (that wrapper is gone: explain calls writeChart with the spec).
+const manhattanSvg = (o: ManhattanOptions): string => renderSvg(manhattanSpec(o));
 
 /** The points of the mark layer NAME ('markers', 'highlight'), as [x, y] in the picture. */
 function circles(svg: string, name: string): [number, number][] {

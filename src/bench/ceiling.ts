@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { packageRoot } from '../core/paths.js';
-import { GraftError } from '../core/errors.js';
+import { type Ceiling, ceilingSpeedup } from './ceiling-speedup.js';
 import type { Workload } from './workloads.js';
+import { GraftError } from '../core/errors.js';
+import { workerPath } from '../core/worker-url.js';
+export { ceilingSpeedup, ofCeiling, type Ceiling } from './ceiling-speedup.js';
 
 // The ceiling of a scaling report: what P cores give when nothing is shared but the machine.
 // P independent one-thread processes run the same step at the same moment; if each takes
@@ -14,30 +16,6 @@ export type CeilingJob =
   | { kind: 'bench'; workload: Workload; mode?: string; reps: number }
   | { kind: 'genomic'; epochs: number; members: number }
   | { kind: 'molecules'; molecules: number; epochs: number };
-
-export interface Ceiling {
-  processes: number;
-  /** ms per step of one process alone. */
-  single_ms: number;
-  /** ms per step of each of the P processes running at once. */
-  concurrent_ms: number[];
-  /** P · single / mean(concurrent): the work per second of P processes over one's. */
-  speedup: number;
-}
-
-/** P · single / mean(concurrent): the speed-up P independent processes reach together. */
-export function ceilingSpeedup(single: number, concurrent: readonly number[]): number {
-  if (!(single > 0) || concurrent.length === 0 || concurrent.some((t) => !(t > 0))) {
-    throw new GraftError(`ceiling: times must be positive (single ${single}, concurrent ${concurrent.join(', ')})`);
-  }
-  const mean = concurrent.reduce((a, b) => a + b, 0) / concurrent.length;
-  return (concurrent.length * single) / mean;
-}
-
-/** A strategy's speed-up as a share of the ceiling's (1: as good as independent processes). */
-export function ofCeiling(speedup: number, ceiling: number): number {
-  return speedup / ceiling;
-}
 
 /** Runs `n` processes of `job` together; resolves with each one's ms per step. */
 export type ProcessRunner = (job: CeilingJob, n: number) => Promise<number[]>;
@@ -54,12 +32,12 @@ export async function measureCeiling(
 }
 
 /**
- * Starts `n` child processes of cli/ceiling-child.js (a process entry, so it lives with the CLI, which owns output) on `job`; each prepares and warms up, says
+ * Starts `n` child processes of cli/commands/ceiling-child.js (a process entry, so it lives with the CLI, which owns output) on `job`; each prepares and warms up, says
  * "ready", and waits: only when all are ready are they told to go, so the timed steps overlap
  * (start-up, which differs between processes, is outside them). Each prints its ms per step.
  */
 export function runProcesses(job: CeilingJob, n: number): Promise<number[]> {
-  const entry = `${packageRoot()}/dist/src/cli/ceiling-child.js`;
+  const entry = workerPath('cli/commands/ceiling-child');
   const children = Array.from({ length: n }, () =>
     spawn(process.execPath, [entry, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );

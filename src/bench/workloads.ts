@@ -29,7 +29,7 @@ import { traceTrack } from '../runtime/trace.js';
 import { Adam } from '../train/adam.js';
 import { GraphTrainer } from '../train/graph-trainer.js';
 import { workloadGraph } from './graph.js';
-import { ofCeiling, type Ceiling } from './ceiling.js';
+import { ofCeiling, type Ceiling } from './ceiling-speedup.js';
 
 export interface Workload {
   name: string;

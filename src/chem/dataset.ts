@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DataError, parseTable, readText, type Table } from '../data/csv.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { ATOM_FEATURES, FEATURIZER_VERSION, MORGAN_BITS, smilesToGraph, type MolGraph } from './featurize.js';
+import {
+  type AtomFeatureSet,
+  atomFeatureCount,
+  bondFeatureCount,
+  featurizerName,
+  MORGAN_BITS,
+  featurizeSmiles,
+  type MolGraph,
+} from './featurize.js';
 
 /**
  * How loadMoleculeCsv reads a molecule CSV: the SMILES and target columns, the task, invalid SMILES and the cache folder.
@@ -18,6 +26,8 @@ export interface MoleculeCsvOptions {
   invalid?: 'skip' | 'fail';
   /** Folder for featurized data (default .graft-cache in the working directory); null: no cache. */
   cacheDir?: string | null;
+  /** Atom (and bond) features: 'graft' (the default) or 'chemprop' (chem/chemprop-features.ts). */
+  atomFeatures?: 'graft' | 'chemprop';
 }
 
 /**
@@ -46,34 +56,32 @@ export interface FeaturizedColumn {
 
 /**
  * Featurizes a table's SMILES column (column `si`) with RDKit, or reads it from the cache
- * (keyed by the file's SHA-256, the column and the featurizer version: training and
- * prediction on the same file share it).
+ * (keyed by the file's SHA-256, the column and the feature set's name and version: training
+ * and prediction on the same file share it).
  */
 export async function featurizeColumn(
   text: string,
   t: Table,
   si: number,
   cacheDir: string | null | undefined,
+  atomFeatures: AtomFeatureSet = 'graft',
 ): Promise<FeaturizedColumn> {
-  const key = createHash('sha256')
-    .update(text)
-    .update(`\0${t.header[si]!}\0${FEATURIZER_VERSION}`)
-    .digest('hex')
-    .slice(0, 24);
+  const version = featurizerName(atomFeatures);
+  const key = createHash('sha256').update(text).update(`\0${t.header[si]!}\0${version}`).digest('hex').slice(0, 24);
   const dir = cacheDir === undefined ? join(process.cwd(), '.graft-cache') : cacheDir;
   const cacheFile = dir ? join(dir, `molecules-${key}.json.gz`) : null;
   if (cacheFile && existsSync(cacheFile)) {
-    const graphs = decodeGraphs(gunzipSync(readFileSync(cacheFile)).toString('utf8'));
+    const graphs = decodeGraphs(gunzipSync(readFileSync(cacheFile)).toString('utf8'), atomFeatures);
     if (graphs.length === t.rows.length) return { graphs, fromCache: true };
   }
   const graphs: (MolGraph | null)[] = [];
   for (const r of t.rows) {
-    const g = await smilesToGraph(r[si]!);
+    const g = await featurizeSmiles(r[si]!, { atomFeatures });
     graphs.push(g && g.atoms > 0 ? g : null);
   }
   if (cacheFile) {
     mkdirSync(dir!, { recursive: true });
-    writeFileAtomic(cacheFile, gzipSync(encodeGraphs(graphs)));
+    writeFileAtomic(cacheFile, gzipSync(encodeGraphs(graphs, version)));
   }
   return { graphs, fromCache: false };
 }
@@ -137,7 +145,7 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   if (t.rows.every((r) => r[si]!.trim() === ''))
     throw new DataError(file, 0, `the SMILES column '${smilesCol}' is empty in every row`);
 
-  const { graphs, fromCache } = await featurizeColumn(text, t, si, o.cacheDir);
+  const { graphs, fromCache } = await featurizeColumn(text, t, si, o.cacheDir, o.atomFeatures);
   const invalid: MoleculeDataset['invalid'] = [];
   const keep: number[] = [];
   graphs.forEach((g, k) => {
@@ -169,15 +177,18 @@ export async function loadMoleculeCsv(file: string, o: MoleculeCsvOptions): Prom
   };
 }
 
-// The cache: one JSON document of typed arrays as plain arrays (gzip makes it small).
-function encodeGraphs(gs: (MolGraph | null)[]): string {
+// The cache: one JSON document of typed arrays as plain arrays (gzip makes it small). Atom
+// features are 0/1 but for Chemprop's mass column: `x` lists the ones, `xv` the other nonzeros
+// as [index, value] pairs (a float32 survives JSON: its shortest decimal reads back to it).
+function encodeGraphs(gs: (MolGraph | null)[], version: string): string {
   return JSON.stringify({
-    version: FEATURIZER_VERSION,
+    version,
     graphs: gs.map(
       (g) =>
         g && {
           atoms: g.atoms,
-          x: sparseOnes(g.x),
+          ...sparseValues(g.x),
+          ...(g.bondAttr ? { bondAttr: sparseOnes(g.bondAttr) } : {}),
           src: Array.from(g.src),
           dst: Array.from(g.dst),
           w: Array.from(g.w),
@@ -189,6 +200,15 @@ function encodeGraphs(gs: (MolGraph | null)[]): string {
         },
     ),
   });
+}
+
+function sparseValues(a: Float32Array): { x: number[]; xv?: number[] } {
+  const x: number[] = [],
+    xv: number[] = [];
+  for (let i = 0; i < a.length; i++)
+    if (a[i] === 1) x.push(i);
+    else if (a[i] !== 0) xv.push(i, a[i]!);
+  return xv.length ? { x, xv } : { x };
 }
 
 function sparseOnes(a: Float32Array): number[] {
@@ -208,12 +228,14 @@ function ones(idx: number[], n: number): Float32Array {
   return a;
 }
 
-function decodeGraphs(text: string): (MolGraph | null)[] {
+function decodeGraphs(text: string, set: AtomFeatureSet): (MolGraph | null)[] {
   const doc = JSON.parse(text) as {
     version: string;
     graphs: ({
       atoms: number;
       x: number[];
+      xv?: number[];
+      bondAttr?: number[];
       src: number[];
       dst: number[];
       w: number[];
@@ -224,12 +246,17 @@ function decodeGraphs(text: string): (MolGraph | null)[] {
       similarity?: string;
     } | null)[];
   };
-  if (doc.version !== FEATURIZER_VERSION) return [];
+  if (doc.version !== featurizerName(set)) return [];
+  const F = atomFeatureCount(set),
+    B = bondFeatureCount(set);
   return doc.graphs.map((g) => {
     if (!g) return null;
+    const x = ones(g.x, g.atoms * F);
+    for (let i = 0; i + 1 < (g.xv?.length ?? 0); i += 2) x[g.xv![i]!] = g.xv![i + 1]!;
     return {
       atoms: g.atoms,
-      x: ones(g.x, g.atoms * ATOM_FEATURES),
+      x,
+      ...(B && g.bondAttr ? { bondAttr: ones(g.bondAttr, g.src.length * B) } : {}),
       src: Int32Array.from(g.src),
       dst: Int32Array.from(g.dst),
       w: Float32Array.from(g.w),

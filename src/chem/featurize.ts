@@ -10,6 +10,12 @@ import {
   withMolecule,
   type AtomGraph,
 } from '../graph/molecule-graph.js';
+import {
+  CHEMPROP_ATOM_FEATURES,
+  CHEMPROP_BOND_FEATURES,
+  CHEMPROP_FEATURIZER,
+  chempropGraph,
+} from './chemprop-features.js';
 import { rdkit } from './rdkit.js';
 import { SIMILARITY_FP } from './similarity.js';
 
@@ -18,12 +24,40 @@ export const FEATURIZER_VERSION = MOLECULE_FEATURIZER;
 export { ATOM_FEATURES, ELEMENTS, MORGAN_BITS };
 
 /**
- * The record of this featurizer a graph model carries (infer/preprocess.ts's Featurizer, in
+ * Which atom (and bond) features a molecule gets: 'graft' (graft's own 48 atom columns, the
+ * default) or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns, chem/chemprop-features.ts).
+ */
+export type AtomFeatureSet = 'graft' | 'chemprop';
+
+/** Each feature set's name and version, which keys the featurized-graph cache. */
+export function featurizerName(set: AtomFeatureSet): string {
+  return set === 'chemprop' ? CHEMPROP_FEATURIZER : FEATURIZER_VERSION;
+}
+
+/** Atom feature columns of a feature set. */
+export function atomFeatureCount(set: AtomFeatureSet): number {
+  return set === 'chemprop' ? CHEMPROP_ATOM_FEATURES : ATOM_FEATURES;
+}
+
+/** Bond feature columns of a feature set (0: the set has none). */
+export function bondFeatureCount(set: AtomFeatureSet): number {
+  return set === 'chemprop' ? CHEMPROP_BOND_FEATURES : 0;
+}
+
+/**
+ * The record of this featurizer a graph model carries (graph/preprocess.ts's Featurizer, in
  * its checkpoint and model files): its name, columns per atom and, for the hybrid, the Morgan
  * bits of its dense branch. graft/infer refuses graphs featurized otherwise.
  */
-export function featurizerRecord(hybrid: boolean): { name: string; atomFeatures: number; descriptors?: number } {
-  return { name: FEATURIZER_VERSION, atomFeatures: ATOM_FEATURES, ...(hybrid ? { descriptors: MORGAN_BITS } : {}) };
+export function featurizerRecord(
+  hybrid: boolean,
+  set: AtomFeatureSet = 'graft',
+): { name: string; atomFeatures: number; descriptors?: number } {
+  return {
+    name: featurizerName(set),
+    atomFeatures: atomFeatureCount(set),
+    ...(hybrid ? { descriptors: MORGAN_BITS } : {}),
+  };
 }
 
 const SYMBOL = new Map(ELEMENT_Z.map((z, i) => [z, ELEMENTS[i]!]));
@@ -41,6 +75,17 @@ export interface MolGraph extends AtomGraph {
    * it), taken from the same parse; absent in graphs read from a cache written before it.
    */
   similarity?: Uint8Array;
+  /**
+   * Bond features [bonds, bondFeatureCount] row-major, bond b joining src[b] and dst[b]
+   * (the 'chemprop' feature set; absent with graft's own, which has none).
+   */
+  bondAttr?: Float32Array;
+}
+
+/** How smilesToGraph featurizes: which atom (and bond) features. */
+export interface FeaturizeOptions {
+  /** 'graft' (the default) or 'chemprop'. */
+  atomFeatures?: AtomFeatureSet;
 }
 
 /**
@@ -50,12 +95,26 @@ export interface MolGraph extends AtomGraph {
  * sanitize it.
  */
 export async function smilesToGraph(smiles: string): Promise<MolGraph | null> {
+  return featurizeSmiles(smiles, {});
+}
+
+/**
+ * smilesToGraph with a choice of features: `atomFeatures: 'chemprop'` gives Chemprop v1's 133
+ * atom and 14 bond columns (chem/chemprop-features.ts) in place of graft's 48 atom columns.
+ * @example const g = await featurizeSmiles('CCO', { atomFeatures: 'chemprop' }); // g.x: 3 × 133, g.bondAttr: 2 × 14
+ */
+export async function featurizeSmiles(smiles: string, options: FeaturizeOptions): Promise<MolGraph | null> {
   const RD = await rdkit();
-  return withMolecule(RD, smiles, (mol) => ({
-    ...atomGraph(mol),
-    morgan: morganBits(mol),
-    similarity: Uint8Array.from(mol.get_morgan_fp_as_uint8array(SIMILARITY_FP)),
-  }));
+  const set = options.atomFeatures ?? 'graft';
+  return withMolecule(RD, smiles, (mol) => {
+    const common = {
+      morgan: morganBits(mol),
+      similarity: Uint8Array.from(mol.get_morgan_fp_as_uint8array(SIMILARITY_FP)),
+    };
+    if (set === 'graft') return { ...atomGraph(mol), ...common };
+    // withMolecule hands over the RDKit module's own Mol: chempropGraph reads more of it.
+    return { ...chempropGraph(RD, mol as Parameters<typeof chempropGraph>[1]), ...common };
+  });
 }
 
 /** A GraphSample for training from a molecule and its labels. */

@@ -1,14 +1,9 @@
 import { GraftError } from '../core/errors.js';
 import { stackTargets, type GraphSample } from '../graph/batch.js';
 import type { Runtime } from '../runtime/runtime.js';
-import {
-  GraphTrainer,
-  regressionByTarget,
-  type GraphEpoch,
-  type GraphFitOptions,
-  type GraphTrainConfig,
-  type StepSync,
-} from '../train/graph-trainer.js';
+import { GraphTrainer, type GraphEpoch, type GraphFitOptions, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { regressionByTarget } from '../train/metrics.js';
+import type { StepSync } from '../train/step.js';
 import type { SnapshotStats } from '../train/fault-recovery.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
 import type { MoleculeDataset } from './dataset.js';

@@ -1,12 +1,15 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GraftError } from '../core/errors.js';
-import { lineChartSpec, writeChart } from './svg.js';
 import { ensureDir, writeFileAtomic } from '../core/atomic-write.js';
 import { latestGoodCheckpoint, type ResumePoint } from '../train/checkpoint.js';
 
-/** Writes a run's per-epoch records as CSV and JSON plus SVG curves of every loss and metric, each with its Vega-Lite spec beside it (loss.vl.json). */
-export function writeHistory(dir: string, history: Record<string, number>[]): void {
+/**
+ * Writes a run's per-epoch records as CSV and JSON plus SVG curves of every loss and metric,
+ * each with its Vega-Lite spec beside it (loss.vl.json). Async because it loads the chart
+ * renderer (vega) only now, when a run has something to draw.
+ */
+export async function writeHistory(dir: string, history: Record<string, number>[]): Promise<void> {
   ensureDir(dir);
   if (history.length === 0) return;
   const cols = Object.keys(history[0]!);
@@ -16,6 +19,7 @@ export function writeHistory(dir: string, history: Record<string, number>[]): vo
   const x = history.map((r) => r['epoch']!);
   const losses = cols.filter((c) => c.endsWith('loss'));
   const others = cols.filter((c) => c !== 'epoch' && c !== 'ms' && !c.endsWith('loss'));
+  const { writeChart, lineChartSpec } = await import('./reports/charts/index.js');
   writeChart(
     join(dir, 'loss.svg'),
     lineChartSpec(

@@ -8,7 +8,7 @@ import type { Checkpoint } from '../core/safetensors.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { reportedPrefix } from '../nn/load-weights.js';
 import { detectRunKind, readRunJson, wrongKind, type RunKind } from './run-kind.js';
-import { dataPreprocess, type DataChoice } from './train.js';
+import { dataPreprocess, type DataChoice } from '../store/node-task.js';
 
 // What eval, predict, export and quantize share when they read a node or graph run folder:
 // the kind check, config.json read without a stack trace, the checkpoint as a model file that

@@ -8,7 +8,7 @@ export type { NodeDataset };
 
 /** Kipf & Welling's preprocessing: each feature row divided by its sum (empty rows stay 0). */
 export function rowNormalize(ds: NodeDataset): void {
-  // The one implementation graft/infer also runs (infer/preprocess.ts), so the bits agree.
+  // The one implementation graft/infer also runs (graph/preprocess.ts), so the bits agree.
   applyPreprocess([{ kind: 'row-normalize' }], ds.features, ds.numNodes, ds.numFeatures);
 }
 

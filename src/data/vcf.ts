@@ -1,6 +1,6 @@
 import VCF from '@gmod/vcf';
 import { DataError } from './csv.js';
-import type { GenotypeMatrix } from './genotypes.js';
+import type { GenotypeMatrix } from './genotype-matrix.js';
 
 const BASES = /^[ACGTacgt]$/;
 

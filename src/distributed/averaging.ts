@@ -1,6 +1,6 @@
 import { argRangeError } from '../core/errors.js';
 import type { Tensor } from '../memory/tensor.js';
-import type { StepSync } from '../train/graph-trainer.js';
+import type { StepSync } from '../train/step.js';
 import type { MpiBinding } from './mpi.js';
 
 // Data-parallel training across MPI ranks, each on its shard of the data, in the studies'

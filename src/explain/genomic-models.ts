@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensureDir } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
+import { GP_MODELS_FORMAT, reportedPrefix, weightsUnder } from '../nn/load-weights.js';
 import type { StudyData } from '../genomics/study-data.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
@@ -13,7 +14,7 @@ import type { GcnMember } from './genomic.js';
 // seed and the trait's scale in the metadata, and a fingerprint of what they were fitted on,
 // so a file from other data or settings is never explained as this run's.
 
-export const GENOMIC_MODEL_FORMAT = 'graft-gp-models-v1';
+export const GENOMIC_MODEL_FORMAT = GP_MODELS_FORMAT;
 
 const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 export const genomicModelFile = (dir: string, trait: string): string => join(dir, `gcn-${fileSafe(trait)}.safetensors`);
@@ -89,10 +90,6 @@ export function loadGenomicModels(file: string, fingerprint: string): GcnMember[
       `${file}: these models were fitted on other data or settings than the run's (fingerprint differs); remove the file, or fit the models again with the run's data and settings`,
     );
   const info = JSON.parse(cp.metadata['members'] ?? '[]') as { seed: number; scale: { mean: number; sd: number } }[];
-  return info.map((m, e) => {
-    const weights = new Map<string, Float32Array>();
-    for (const [k, t] of cp.tensors)
-      if (k.startsWith(`m${e}.`) && t.data instanceof Float32Array) weights.set(k.slice(`m${e}.`.length), t.data);
-    return { seed: m.seed, scale: m.scale, weights };
-  });
+  const prefix = reportedPrefix(cp, file);
+  return info.map((m, e) => ({ seed: m.seed, scale: m.scale, weights: weightsUnder(cp, `${prefix}m${e}.`) }));
 }

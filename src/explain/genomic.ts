@@ -8,7 +8,7 @@ import { fidelity, type Fidelity } from './fidelity.js';
 import { gnnExplainer } from './gnnexplainer.js';
 import { columnObjective, GraphProbe, probeGraph, type Objective, type ProbeGraph } from './graph-probe.js';
 import { markerSpace } from './marker-space.js';
-import { loadWeights } from './weights.js';
+import { loadWeights } from '../nn/load-weights.js';
 
 // Which markers drive a genomic GCN's predictions. The explained quantity is the spread of the
 // predictions, φ = (1/n) Σ_i z_i ŷ_i with z_i the model's own standardized prediction of

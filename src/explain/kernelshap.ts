@@ -164,6 +164,46 @@ export function kernelShap(
   f: number,
   o: KernelShapOptions,
 ): KernelShapValues {
+  const run = kernelShapSteps(predict, x, n, f, o);
+  let step = run.next();
+  while (!step.done) step = run.next(predict(step.value.rows, step.value.count));
+  return step.value;
+}
+
+/** A model whose scores come back as a promise (one run through the engine's runtime). */
+export type AsyncPredictFn = (x: Float64Array, n: number) => Promise<Float64Array>;
+
+/**
+ * kernelShap for a model scored asynchronously (a network run by the runtime): the same
+ * coalitions, the same fit and the same values for the same scores. Rows are handed to
+ * `predict` in batches of up to 16384.
+ */
+export async function kernelShapAsync(
+  predict: AsyncPredictFn,
+  x: Float64Array,
+  n: number,
+  f: number,
+  o: KernelShapOptions,
+): Promise<KernelShapValues> {
+  if (typeof predict !== 'function')
+    throw argTypeError('kernelShap', 'predict', 'a function (x, n) => Promise of outputs', predict);
+  const run = kernelShapSteps(predict, x, n, f, o);
+  let step = run.next();
+  while (!step.done) step = run.next(await predict(step.value.rows, step.value.count));
+  return step.value;
+}
+
+/**
+ * KernelSHAP as a generator: it yields each batch of rows to score and is resumed with their
+ * scores, so one body serves a synchronous and an asynchronous model.
+ */
+function* kernelShapSteps(
+  predict: unknown,
+  x: Float64Array,
+  n: number,
+  f: number,
+  o: KernelShapOptions,
+): Generator<{ rows: Float64Array; count: number }, KernelShapValues, Float64Array> {
   const fn = 'kernelShap';
   if (typeof predict !== 'function') throw argTypeError(fn, 'predict', 'a function (x, n) => outputs', predict);
   if (!(x instanceof Float64Array)) throw argTypeError(fn, 'x', 'a Float64Array', x);
@@ -185,18 +225,17 @@ export function kernelShap(
       budget,
     );
   }
-  const call = (rows: Float64Array, count: number): Float64Array => {
-    const out = predict(rows, count);
+  const check = (out: Float64Array, count: number): Float64Array => {
     if (!(out instanceof Float64Array) || out.length % Math.max(count, 1) !== 0 || (count > 0 && out.length === 0)) {
       throw argTypeError(fn, 'predict', `a function returning a Float64Array of [${count}, outputs]`, out);
     }
     return out;
   };
-  const bgOut = call(bg, nb),
+  const bgOut = check(yield { rows: bg, count: nb }, nb),
     outputs = bgOut.length / nb;
   const base = new Float64Array(outputs);
   for (let b = 0; b < nb; b++) for (let k = 0; k < outputs; k++) base[k]! += bgOut[b * outputs + k]! / nb;
-  const prediction = n > 0 ? call(x.slice(), n) : new Float64Array(0);
+  const prediction = n > 0 ? check(yield { rows: x.slice(), count: n }, n) : new Float64Array(0);
   if (prediction.length !== n * outputs)
     throw argTypeError(
       fn,
@@ -241,7 +280,7 @@ export function kernelShap(
           for (let j = 0; j < f; j++) rows[at + j] = masks[z + j] ? row[j]! : bg[b * f + j]!;
         }
       }
-      const out = call(rows, cs * nb);
+      const out = check(yield { rows, count: cs * nb }, cs * nb);
       if (out.length !== cs * nb * outputs)
         throw argTypeError(fn, 'predict', `a function returning ${outputs} outputs per row`, out);
       for (let c = 0; c < cs; c++)

@@ -2,12 +2,12 @@ import { sampleNorm, type GraphBatch, type GraphSample } from '../graph/batch.js
 import type { Tensor } from '../memory/tensor.js';
 import type { Model } from '../nn/model.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { graphModel, type GraphTrainConfig } from '../train/graph-trainer.js';
+import { graphModel, type GraphTrainConfig } from '../train/graph-model.js';
 import { attribute, identitySpace, perNode, type Baseline, type GradientMethod } from './attribution.js';
 import { fidelity, type Fidelity } from './fidelity.js';
 import { gnnExplainer } from './gnnexplainer.js';
 import { columnObjective, GraphProbe, probeGraph, type Objective } from './graph-probe.js';
-import { loadWeights } from './weights.js';
+import { loadWeights } from '../nn/load-weights.js';
 
 // Explanations of a graph-level model (molecules): which atoms and bonds drive one label's
 // output for one molecule. An atom's score is the sum of its features' attributions.

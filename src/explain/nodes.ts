@@ -8,7 +8,7 @@ import { attribute, identitySpace, type Baseline, type GradientMethod } from './
 import { fidelity, type Fidelity } from './fidelity.js';
 import { gnnExplainer } from './gnnexplainer.js';
 import { columnObjective, GraphProbe, probeGraph, type Objective } from './graph-probe.js';
-import { loadWeights } from './weights.js';
+import { loadWeights } from '../nn/load-weights.js';
 
 // Explanations of a node classifier for one node. An L-layer GCN's output at node v reads only
 // v's L-hop neighbourhood, so the probe runs on that subgraph, with Â's entries as the full

@@ -1,4 +1,5 @@
-import type { CvJobResult, GpModel } from './cv-jobs.js';
+import type { GpModel } from './gp-models.js';
+import type { CvJobResult } from './job-types.js';
 import type { Runtime } from '../runtime/runtime.js';
 import {
   combine,

@@ -3,88 +3,20 @@ import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regress
 import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis, type KernelFit } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
+import { ACROSS_ENV_MODELS, GCN_MODELS, type GpModel } from './gp-models.js';
+import type {
+  CvJob,
+  CvJobResult,
+  FinalState,
+  FoldPlan,
+  JobCheckpoints,
+  KernelState,
+  MemberState,
+} from './job-types.js';
 import { blendWeight, innerValidation } from './stacking.js';
 import { fitAcrossEnvironments, fitGxE, hiddenRecords } from './multi-env.js';
 import { GraftError } from '../core/errors.js';
-import type { KernelScoring } from '../graph/gp-scoring.js';
 import { fitKernelAverage, fitRkhs, gaussianKernel, KERNEL_AVERAGE_BANDWIDTHS, RKHS_BANDWIDTHS } from './rkhs.js';
-
-/** GCN members checkpoint their training into a job folder (JobStore) every `every` epochs. */
-export interface JobCheckpoints {
-  dir: string;
-  every: number;
-}
-
-/**
- * gcn: the founding study's GCN (an ensemble); appnp: an MLP whose predictions are propagated
- * by personalized PageRank (an ensemble); hybrid: with a dense covariate branch;
- * stack: the GCN and RKHS blended with a weight fitted on an inner validation split;
- * boost: RKHS, plus a GCN fitted to RKHS's training residuals; across: GBLUP of the genotype
- * main effect over every environment of a long-format study; gxe: that main effect plus an
- * environment-specific deviation (multi-env.ts).
- */
-export type GpModel =
-  | 'gcn'
-  | 'appnp'
-  | 'hybrid'
-  | 'stack'
-  | 'boost'
-  | 'gblup'
-  | 'rkhs'
-  | 'rkhs-ka'
-  | 'rrblup'
-  | 'across'
-  | 'gxe';
-export const GP_MODELS: readonly GpModel[] = [
-  'gcn',
-  'appnp',
-  'hybrid',
-  'stack',
-  'boost',
-  'gblup',
-  'rkhs',
-  'rkhs-ka',
-  'rrblup',
-  'across',
-  'gxe',
-];
-/** Models that fit every environment of a long-format study (the others fit one trait column each). */
-export const ACROSS_ENV_MODELS: readonly GpModel[] = ['across', 'gxe'];
-/** Models that train GCNs: one job per trait, checkpointed. */
-export const GCN_MODELS: readonly GpModel[] = ['gcn', 'appnp', 'hybrid', 'stack', 'boost'];
-
-/** What each model is, for the report: propagation over the sample graph, a kernel, or linear in the markers. */
-export const GP_FAMILY: Record<GpModel, 'graph' | 'kernel' | 'linear'> = {
-  gcn: 'graph',
-  appnp: 'graph',
-  hybrid: 'graph',
-  stack: 'graph',
-  boost: 'graph',
-  gblup: 'kernel',
-  rkhs: 'kernel',
-  'rkhs-ka': 'kernel',
-  rrblup: 'linear',
-  across: 'kernel',
-  gxe: 'kernel',
-};
-
-/** One line per model, for the report. */
-export const GP_MODEL_TEXT: Record<GpModel, string> = {
-  gcn: "the founding study's GCN on the sample graph (an ensemble of seeds)",
-  appnp:
-    'a two-layer MLP on the features, its predictions propagated by personalized PageRank over the sample graph (10 steps, α = 0.1; an ensemble of seeds)',
-  hybrid: 'the GCN with a dense branch on the covariates, joined before the head',
-  stack:
-    'the GCN and RKHS blended, the weight fitted on an inner validation split of each training fold (info: w_graph)',
-  boost: "RKHS plus a GCN fitted to RKHS's training residuals",
-  gblup: 'the mixed model with the genomic relationship (REML)',
-  rkhs: 'the mixed model with a Gaussian kernel of marker distance, bandwidth by REML (info: theta)',
-  'rkhs-ka': 'the average of three Gaussian kernels, weights by REML',
-  rrblup: 'ridge regression on the markers, λ by REML',
-  across:
-    "GBLUP of the genotype main effect fitted on every environment's training records, plus the environment's mean",
-  gxe: "the across model plus a GBLUP of the target environment's residuals (G + G×E, fitted stagewise)",
-};
 
 /** Gaussian kernels of a study's relationship, made once per thread and data set (n² exponentials each). */
 const gaussianKernels = new WeakMap<Float64Array, Map<number, Float64Array>>();
@@ -103,70 +35,6 @@ function kernelsAt(data: StudyData, thetas: readonly number[]): Float64Array[] {
     return k;
   });
 }
-
-/**
- * One unit of cross-validation work: a model on one fold of one repeat, for the listed
- * traits. Baselines take every trait at once, sharing the eigendecomposition of a training
- * block among traits with the same training samples; a GCN job is one trait.
- */
-export interface CvJob {
-  model: GpModel;
-  repeat: number;
-  fold: number;
-  traits: number[];
-  /**
-   * GCN only: train this one member of the ensemble (0-based), not all of them, so members
-   * can run as independent replicas on several threads; averaging the members' predictions
-   * in member order then gives the ensemble's bits.
-   */
-  member?: number;
-  /**
-   * graft gp's final fit: the model fitted on every phenotyped sample of the trait, predicting
-   * the samples with none (the candidates), keeping what scores samples it has never seen
-   * (FinalState). repeat and fold are 0; such a job is never cached (its result holds weights).
-   */
-  final?: true;
-}
-
-/**
- * A REML kernel model's fit, as kept (genomics/kept-models.ts scores new samples from it):
- * what scoring reads (graph/gp-scoring.ts KernelScoring: the kernel, its bandwidths, μ, α, the
- * training samples, (K_train + δI)⁻¹) and the variance components of the fit.
- */
-export interface KernelState extends KernelScoring {
-  sigmaG2: number;
-  delta: number;
-  h2: number;
-}
-
-/** One GCN member fitted on every phenotyped sample: prediction = output · scale.sd + scale.mean. */
-export interface MemberState {
-  seed: number;
-  scale: { mean: number; sd: number };
-  weights: Map<string, Float32Array>;
-}
-
-/** What a final fit keeps: the kernel part, the GCN members, the stack's blend weight, and the members' predictions of the candidates. */
-export interface FinalState {
-  kernel?: KernelState;
-  members?: MemberState[];
-  config?: GcnRegressorConfig;
-  /** gxe: the environment-specific deviation's GBLUP, added to the main effect (kernel). */
-  deviation?: KernelState;
-  /** stack: the GCN's weight w (prediction = w·GCN + (1 − w)·RKHS). */
-  blend?: number;
-  /** Each member's prediction (trait units) of each test sample, [member][q]: the GCN part, transductive. */
-  memberTest?: Float64Array[];
-}
-
-export interface CvJobResult {
-  job: CvJob;
-  perTrait: { trait: number; test: number[]; predicted: number[]; info: Record<string, number>; final?: FinalState }[];
-  ms: number;
-}
-
-/** Fold per sample for each repeat (0 = in no fold). */
-export type FoldPlan = Int32Array[];
 
 /** Runs one job; the result depends only on the job and the data, never on the thread it ran on. */
 export async function runCvJob(

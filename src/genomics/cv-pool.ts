@@ -1,8 +1,9 @@
 import { Piscina } from 'piscina';
-import { packageRoot } from '../core/paths.js';
+import { workerUrl } from '../core/worker-url.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
-import { runCvJob, type CvJob, type CvJobResult, type FoldPlan, type JobCheckpoints } from './cv-jobs.js';
+import { runCvJob } from './cv-jobs.js';
+import type { CvJob, CvJobResult, FoldPlan, JobCheckpoints } from './job-types.js';
 import type { StudyData } from './study-data.js';
 
 export interface CvPoolInit {
@@ -80,7 +81,7 @@ export async function runCvJobs(
     }
   }
   const pool = new Piscina({
-    filename: `${packageRoot()}/dist/src/genomics/cv-worker.js`,
+    filename: workerUrl('genomics/cv-worker'),
     minThreads: threads,
     maxThreads: threads,
     workerData: init,

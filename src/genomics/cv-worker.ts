@@ -1,6 +1,7 @@
 import { workerData } from 'piscina';
 import { Runtime } from '../runtime/runtime.js';
-import { runCvJob, type CvJob, type CvJobResult } from './cv-jobs.js';
+import { runCvJob } from './cv-jobs.js';
+import type { CvJob, CvJobResult } from './job-types.js';
 import type { CvPoolInit } from './cv-pool.js';
 
 // A cross-validation worker: one job per task, on a one-thread runtime of its own.

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ensureDir, writeJsonAtomic } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import { fileSha256 } from '../core/input-files.js';
-import type { CvJob, CvJobResult } from './cv-jobs.js';
+import type { CvJob, CvJobResult } from './job-types.js';
 
 // The one SHA-256 of input files (core/input-files.ts), re-exported for the callers that read it here.
 export { fileSha256 };

@@ -5,13 +5,14 @@ import { ensureDir } from '../core/atomic-write.js';
 import { GraftError } from '../core/errors.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Tensor } from '../memory/tensor.js';
-import { loadWeights } from '../nn/load-weights.js';
+import { loadWeights, weightsUnder } from '../nn/load-weights.js';
 import { splitColumns } from '../ops/columns.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
 import { gcnRegressorModel, type GcnRegressorConfig } from '../train/gcn-regressor.js';
-import type { FinalState, GpModel, KernelState, MemberState } from './cv-jobs.js';
-import type { GenotypeMatrix } from '../data/genotypes.js';
+import type { GpModel } from './gp-models.js';
+import type { FinalState, KernelState, MemberState } from './job-types.js';
+import type { GenotypeMatrix } from '../data/genotype-matrix.js';
 import type { CleanGenotypes } from './qc.js';
 import { markerMoments } from './qc.js';
 import type { FeaturePart, StudyData, StudyInputs } from './study-data.js';
@@ -492,13 +493,10 @@ export function loadKeptModel(file: string, basis?: ScoringBasis): KeptModel {
   if (dev) final.deviation = dev;
   const members = meta<{ seed: number; scale: { mean: number; sd: number } }[] | null>(md, 'members', file);
   if (members) {
-    final.members = members.map((m, e): MemberState => {
-      const weights = new Map<string, Float32Array>();
-      for (const [name, t] of cp.tensors)
-        if (name.startsWith(`m${e}.`) && t.data instanceof Float32Array)
-          weights.set(name.slice(`m${e}.`.length), t.data);
-      return { seed: m.seed, scale: m.scale, weights };
-    });
+    // A kept model holds one set of weights per member, at m<e>.<name>.
+    final.members = members.map(
+      (m, e): MemberState => ({ seed: m.seed, scale: m.scale, weights: weightsUnder(cp, `m${e}.`) }),
+    );
     final.config = meta<GcnRegressorConfig>(md, 'config', file);
   }
   const blend = meta<number | null>(md, 'blend', file);

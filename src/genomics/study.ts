@@ -2,18 +2,13 @@ import { GraftError } from '../core/errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { readFolds } from '../data/folds.js';
 import { foldMetrics, kFoldSplits, meanSd, type FoldMetrics } from '../train/cv.js';
-import {
-  ACROSS_ENV_MODELS,
-  planFinalJobs,
-  planJobs,
-  type CvJobResult,
-  type FoldPlan,
-  type GpModel,
-} from './cv-jobs.js';
+import { planFinalJobs, planJobs } from './cv-jobs.js';
+import { ACROSS_ENV_MODELS, type GpModel } from './gp-models.js';
+import type { CvJobResult, FoldPlan } from './job-types.js';
 import { keptModels, studyCandidates, type CandidateRow } from './candidates.js';
 import { scoringBasis, type KeptModel, type ScoringBasis } from './kept-models.js';
 import { runCvJobs, type JobCache } from './cv-pool.js';
-import type { JobCheckpoints } from './cv-jobs.js';
+import type { JobCheckpoints } from './job-types.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { SCHEME_TEXT } from './multi-env.js';
 import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';

@@ -35,7 +35,7 @@ export interface KernelBasis {
   median: number;
 }
 
-/** A kept kernel model's fit as scoreKernel reads it (genomics/cv-jobs.ts KernelState extends it with the variance components). */
+/** A kept kernel model's fit as scoreKernel reads it (genomics/job-types.ts KernelState extends it with the variance components). */
 export interface KernelScoring {
   kernel: 'grm' | 'marker' | 'gaussian' | 'average';
   theta?: number;

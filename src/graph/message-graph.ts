@@ -16,6 +16,23 @@ export interface MessageGraphOptions {
 }
 
 /**
+ * The indices `order` (all of 0 … keys.length − 1 when null) stably sorted by keys[i] in
+ * [0, range): a counting sort.
+ */
+function countingSort(keys: Int32Array, range: number, order: Int32Array | null): Int32Array {
+  const n = keys.length,
+    start = new Int32Array(range + 1),
+    out = new Int32Array(n);
+  for (let i = 0; i < n; i++) start[keys[i]! + 1]!++;
+  for (let r = 0; r < range; r++) start[r + 1]! += start[r]!;
+  for (let j = 0; j < n; j++) {
+    const i = order ? order[j]! : j;
+    out[start[keys[i]!]!++] = i;
+  }
+  return out;
+}
+
+/**
  * A directed graph laid out for message passing: messages flow along each edge src → dst and
  * are summed (or averaged, or weighted) into the destination. Unlike gcnNorm, edges are kept
  * as given: duplicates stay separate messages (PyG sums over edges, so a doubled edge counts
@@ -56,17 +73,13 @@ export class MessageGraph {
     dim: number,
   ) {
     const edges = srcs.length;
+    // Two stable counting sorts, by source and then by destination: positions ordered by
+    // destination, then source, then input order, in O(edges + nodes) over typed arrays.
+    const bySrc = countingSort(srcs, nodes, null);
+    const pos = countingSort(dsts, nodes, bySrc);
     const rowPtr = new Int32Array(nodes + 1);
     for (let e = 0; e < edges; e++) rowPtr[dsts[e]! + 1]!++;
     for (let r = 0; r < nodes; r++) rowPtr[r + 1]! += rowPtr[r]!;
-    // Counting sort by destination (stable: input order kept), then each row by source.
-    const fill = rowPtr.slice(0, nodes),
-      pos = new Int32Array(edges);
-    for (let e = 0; e < edges; e++) pos[fill[dsts[e]!]!++] = e;
-    for (let r = 0; r < nodes; r++) {
-      const row = pos.subarray(rowPtr[r]!, rowPtr[r + 1]!);
-      row.set(Array.from(row).sort((a, b) => srcs[a]! - srcs[b]! || a - b));
-    }
     this.edgeIds = Int32Array.from(pos, (e) => ids[e]!);
     const col = Int32Array.from(pos, (e) => srcs[e]!),
       dstOf = Int32Array.from(pos, (e) => dsts[e]!);

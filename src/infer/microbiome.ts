@@ -1,19 +1,16 @@
-import { GraftError } from '../core/errors.js';
-import type { GraftModel } from './index.js';
-import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
-import { forestScores, type ScoringTree } from '../compositional/forest-apply.js';
-import { linearModelScores, type LinearModel } from '../compositional/linear.js';
-import { NORMALIZATIONS, type Normalization } from '../compositional/normalize.js';
-import { applyPreprocessing, type FittedPreprocessing } from '../compositional/preprocess.js';
-import { alignTaxa } from '../compositional/taxa.js';
-import { ZERO_REPLACEMENTS, type ZeroReplacement } from '../compositional/zeros.js';
-
 // A `graft mb --keep-model` file (format graft-mb-model, src/microbiome/kept-model.ts) read by
 // graft/infer: raw counts aligned to the model's taxa by name, each sample preprocessed on its
 // own with the stored parameters, then the forest or the logistic (ridge) model: the same
 // shared code graft predict runs (src/compositional/), so the same bits. The MLP and GCN kept
 // models run through the Node runtime; graft/infer refuses them by name.
 
+import { type ScoringTree, forestScores } from '../compositional/forest-apply.js';
+import { KeptMbFile } from '../compositional/kept-file.js';
+import { type LinearModel, linearModelScores } from '../compositional/linear.js';
+import { type FittedPreprocessing, applyPreprocessing } from '../compositional/preprocess.js';
+import { alignTaxa } from '../compositional/taxa.js';
+import { GraftError } from '../core/errors.js';
+import type { Checkpoint } from '../core/safetensors.js';
 /** The format `graft mb --keep-model` writes. */
 export const MB_MODEL_FORMAT = 'graft-mb-model';
 
@@ -51,91 +48,30 @@ export interface MicrobiomeFile {
 
 /** Reads a graft-mb-model checkpoint (rf or logistic); anything else or malformed is one GraftError naming `file`. */
 export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFile {
-  const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
-  } catch {
-    throw bad('its model metadata is not JSON');
-  }
-  const kind = m['model'];
-  if (kind === 'mlp' || kind === 'gcn')
+  const kept = new KeptMbFile(cp, file);
+  const kind = kept.meta['model'];
+  if (kind === 'mlp' || kind === 'bnn' || kind === 'gcn')
     throw new GraftError(
       `${file}: a kept ${kind} microbiome model is scored by graft predict (it runs on the Node runtime); graft/infer scores kept rf and logistic models`,
     );
-  if (kind !== 'rf' && kind !== 'logistic') throw bad(`model ${JSON.stringify(kind ?? null)}`);
+  if (kind !== 'rf' && kind !== 'logistic') throw kept.bad(`model ${JSON.stringify(kind ?? null)}`);
   if (cp.metadata['version'] !== '1')
-    throw bad(`version ${JSON.stringify(cp.metadata['version'] ?? null)}, expected 1 for ${kind}`);
-  const tensor = (name: string): StoredTensor => {
-    const t = cp.tensors.get(name);
-    if (!t) throw bad(`no tensor ${name}`);
-    return t;
-  };
-  const float64 = (name: string, length: number): Float64Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8 || t.shape[0] !== length)
-      throw bad(`${name} is not ${length} float64 values`);
-    const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    return Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
-  };
-  const int32 = (name: string): Int32Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`);
-    return t.data;
-  };
-  const taxa = m['taxa'],
-    classNames = m['class_names'],
-    task = m['task'],
-    pre = m['preprocessing'] as Record<string, unknown> | undefined,
-    shape = m['shape'] as Record<string, unknown> | undefined;
-  if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
-  if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
-  if (
-    !Array.isArray(classNames) ||
-    !classNames.every((c) => typeof c === 'string') ||
-    (task === 'classification') !== classNames.length >= 2
-  )
-    throw bad('class names do not fit the task');
-  if (
-    !pre ||
-    !NORMALIZATIONS.includes(pre['normalize'] as Normalization) ||
-    !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) ||
-    !Number.isInteger(pre['seed'])
-  )
-    throw bad('preprocessing');
-  const p = taxa.length,
-    classes = task === 'classification' ? classNames.length : 0;
-  if (!shape || shape['classes'] !== classes) throw bad('shape');
-  const num = (key: string, needed: boolean): number | undefined => {
-    const v = pre[key];
-    if (v === undefined && !needed) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`preprocessing.${key} is ${JSON.stringify(v ?? null)}`);
-    return v;
-  };
-  const f: FittedPreprocessing = {
-    normalize: pre['normalize'] as Normalization,
-    zeros: pre['zeros'] as ZeroReplacement,
-    seed: pre['seed'] as number,
-  };
-  if (f.normalize === 'rarefy') f.rarefyDepth = num('rarefy_depth', true)!;
-  if (f.normalize === 'css') f.cssQuantile = num('css_quantile', true)!;
-  if (f.normalize === 'com') f.common = num('common_total', true)!;
-  const shift = num('mclr_shift', false);
-  if (shift !== undefined) f.mclrShift = shift;
-  if (f.zeros === 'gbm') f.gbm = { colSum: float64('gbm.col_sum', p), colMin: float64('gbm.col_min', p) };
+    throw kept.bad(`version ${JSON.stringify(cp.metadata['version'] ?? null)}, expected 1 for ${kind}`);
+  const { task, classNames, taxa, classes, shape, preprocessing } = kept.header();
+  const p = taxa.length;
   let scorer: Scorer;
   if (kind === 'rf') {
-    if (shape['features'] !== p) throw bad(`the forest has ${String(shape['features'])} features for ${p} taxa`);
-    const sizes = int32('forest.tree_nodes'),
+    if (shape['features'] !== p) throw kept.bad(`the forest has ${String(shape['features'])} features for ${p} taxa`);
+    const sizes = kept.int32('forest.tree_nodes'),
       stride = classes || 1;
     const nodes = sizes.reduce((a, b) => a + b, 0);
-    const feature = int32('forest.feature'),
-      left = int32('forest.left'),
-      right = int32('forest.right');
-    const threshold = float64('forest.threshold', nodes),
-      values = float64('forest.values', nodes * stride);
+    const feature = kept.int32('forest.feature'),
+      left = kept.int32('forest.left'),
+      right = kept.int32('forest.right');
+    const threshold = kept.float64('forest.threshold', nodes),
+      values = kept.float64('forest.values', nodes * stride);
     if (sizes.length === 0 || [feature, left, right].some((a) => a.length !== nodes))
-      throw bad('forest arrays of unequal lengths');
+      throw kept.bad('forest arrays of unequal lengths');
     let at = 0;
     const trees = Array.from(sizes, (size, t): ScoringTree => {
       const tree = {
@@ -152,24 +88,15 @@ export function parseMicrobiomeFile(cp: Checkpoint, file: string): MicrobiomeFil
           l = tree.left[k]!,
           r = tree.right[k]!;
         if (!(j === -1 ? l === -1 && r === -1 : j >= 0 && j < p && l > k && l < size && r > k && r < size))
-          throw bad(`tree ${t} node ${k} is neither a leaf nor a split with children after it`);
+          throw kept.bad(`tree ${t} node ${k} is neither a leaf nor a split with children after it`);
       }
       return tree;
     });
     scorer = { model: 'rf', trees, stride };
   } else {
-    const count = classes === 0 || classes === 2 ? 1 : classes;
-    scorer = {
-      model: 'logistic',
-      linear: {
-        classes,
-        mean: float64('linear.mean', p),
-        sd: float64('linear.sd', p),
-        betas: float64('linear.betas', count * (p + 1)),
-      },
-    };
+    scorer = { model: 'logistic', linear: kept.linear(classes, p) };
   }
-  return { task, model: kind, classNames: classNames as string[], taxa: taxa as string[], preprocessing: f, scorer };
+  return { task, model: kind, classNames, taxa, preprocessing, scorer };
 }
 
 /**
@@ -241,8 +168,12 @@ export function predictCounts(mb: MicrobiomeFile, input: CountsInput, name: stri
   return { scores, predicted, classNames: [...mb.classNames], taxa: { found: p - absent.length, absent, unknown } };
 }
 
-/** A kept mb model as a GraftModel: predictCounts scores raw counts; the other tasks' methods refuse. */
-export class MicrobiomeModel implements GraftModel {
+/**
+ * A kept mb model as a GraftModel: predictCounts scores raw counts; the other tasks' methods refuse.
+ * (loadModel returns it as a GraftModel, which is where the compiler checks it is one: naming the
+ * interface here would make this file and index.ts import each other.)
+ */
+export class MicrobiomeModel {
   readonly task = 'microbiome' as const;
   /** Scored in plain JavaScript (no kernels): the forest's and the linear model's arithmetic is graft predict's own. */
   readonly backend = 'js' as const;

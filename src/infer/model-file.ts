@@ -1,6 +1,6 @@
 import { GraftError } from '../core/errors.js';
 import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
-import { reportedPrefix, weightsUnder } from '../nn/load-weights.js';
+import { GP_MODELS_FORMAT, reportedPrefix, weightsUnder } from '../nn/load-weights.js';
 import { preprocessMetadata, readPreprocess, type Preprocessing } from '../graph/preprocess.js';
 
 // What the inference entry reads from a file: the task, the config its model is built from,
@@ -10,8 +10,6 @@ import { preprocessMetadata, readPreprocess, type Preprocessing } from '../graph
 
 /** The format `graft export --to graft` and `graft import` write: the reported weights and what rebuilds the model, nothing else. */
 export const MODEL_FORMAT = 'graft-model-v1';
-/** gp's kept ensembles (explain/genomic-models.ts). */
-const GP_MODELS_FORMAT = 'graft-gp-models-v1';
 
 export interface ModelShape {
   features: number;
@@ -30,13 +28,13 @@ export interface ModelFile {
   task: 'node' | 'graph' | 'genomic';
   config: Record<string, unknown>;
   shape: ModelShape;
-  /** The reported weights' name prefix in `checkpoint` (nn/load-weights.ts reportedPrefix; '' for a gp ensemble's members). */
+  /** The reported weights' name prefix in `checkpoint`: nn/load-weights.ts reportedPrefix ('' for a gp ensemble's members). */
   prefix: string;
   /** Genomic ensembles: each member's seed and the trait's scale. */
   members: { seed: number; scale: { mean: number; sd: number } }[];
   checkpoint: Checkpoint;
   /**
-   * What raw inputs need before the model (infer/preprocess.ts); null: the file does not say
+   * What raw inputs need before the model (graph/preprocess.ts); null: the file does not say
    * (written before Graft recorded it).
    */
   preprocess: Preprocessing | null;
@@ -69,6 +67,12 @@ export function parseModelFile(cp: Checkpoint, file: string): ModelFile {
 function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'> {
   const m = cp.metadata;
   const empty: ModelShape = { features: 0, classes: 0, targets: 0, blocks: [] };
+  if (m['format'] !== MODEL_FORMAT && m['format'] !== GP_MODELS_FORMAT && m['task'] !== 'node' && m['task'] !== 'graph')
+    throw new GraftError(
+      `${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, the model file of a graft gp ensemble, or a graft export, import or quantize model file`,
+    );
+  // Which weights the file reports: decided once, by the one rule (nn/load-weights.ts).
+  const prefix = reportedPrefix(cp, file);
   if (m['format'] === MODEL_FORMAT) {
     const task = m['task'] as ModelFile['task'];
     if (task !== 'node' && task !== 'graph' && task !== 'genomic')
@@ -77,7 +81,7 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
       task,
       config: json(cp, 'config', file),
       shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) },
-      prefix: reportedPrefix(cp, file),
+      prefix,
       members: task === 'genomic' ? json(cp, 'members', file) : [],
       checkpoint: cp,
     };
@@ -91,14 +95,13 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
       task: 'genomic',
       config: json(cp, 'config', file),
       shape: { ...empty, ...json<Partial<ModelShape>>(cp, 'shape', file) },
-      prefix: '',
+      prefix,
       members: json(cp, 'members', file),
       checkpoint: cp,
     };
   }
   if (m['task'] === 'node') {
     const config = json<Record<string, unknown>>(cp, 'config', file);
-    const prefix = reportedPrefix(cp, file);
     const layers = Number(config['layers']);
     return {
       task: 'node',
@@ -113,21 +116,17 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
       },
     };
   }
-  if (m['task'] === 'graph') {
-    const config = json<Record<string, unknown>>(cp, 'config', file);
-    json(cp, 'early_stop', file); // a training checkpoint records its early stopping, which decides the reported weights
-    return {
-      task: 'graph',
-      config,
-      prefix: reportedPrefix(cp, file),
-      members: [],
-      checkpoint: cp,
-      shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
-    };
-  }
-  throw new GraftError(
-    `${file}: not a Graft model (task ${m['task'] ?? 'none'}, format ${m['format'] ?? 'none'}): expected a graft train checkpoint, the model file of a graft gp ensemble, or a graft export, import or quantize model file`,
-  );
+  // task 'graph' (the check above leaves no other).
+  const config = json<Record<string, unknown>>(cp, 'config', file);
+  json(cp, 'early_stop', file); // a training checkpoint records its early stopping, which decides the reported weights
+  return {
+    task: 'graph',
+    config,
+    prefix,
+    members: [],
+    checkpoint: cp,
+    shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
+  };
 }
 
 /** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */

@@ -84,7 +84,7 @@ export function invokeKernel(
   if (cfg === undefined) throw new RangeError(`kernel registry: no kernel with id ${id}`);
   if (cfg.name === 'noop') return;
   if (cfg.name === 'faultInject') {
-    // A test hook (runtime/test-fault.ts): argument 0 is the mode, argument 1 the part that faults.
+    // A test hook (core/test-fault.ts): argument 0 is the mode, argument 1 the part that faults.
     if (!testFaultEnabled()) throw new GraftError('faultInject is a test hook: it runs only with GRAFT_TEST_FAULT set');
     if (start === args[1]) {
       if (args[0] === FAULT_EXIT) process.exit(70);

@@ -1,33 +1,34 @@
-import { GraftError } from '../core/errors.js';
-import { loadCheckpoint, saveCheckpoint, type StoredTensor } from '../train/checkpoint.js';
+import { KeptMbFile, keptMbError } from '../compositional/kept-file.js';
+import type { GraftError } from '../core/errors.js';
 import type { Augmentation } from './augment.js';
+import type { FittedBnn } from './bnn.js';
 import type { MicrobiomeData } from './data.js';
-import type { Runtime } from '../runtime/runtime.js';
 import {
-  fitMbModel,
-  NEEDS_VALIDATION,
-  scoreGcnJoined,
-  scoreMbModel,
   type FittedMbModel,
   type FittedNeuralModel,
   type MbModel,
   type MbModelSettings,
+  NEEDS_VALIDATION,
+  fitMbModel,
+  scoreGcnJoined,
+  scoreMbModel,
 } from './models.js';
-import { NORMALIZATIONS, type Normalization } from './normalize.js';
+import type { Normalization } from './normalize.js';
 import {
+  type FittedPreprocessing,
+  type SampleDistance,
   applyPreprocessing,
   compositionGraph,
   distanceProfiles,
   fitPreprocessing,
   nearestTrainingRows,
   preprocess,
-  type FittedPreprocessing,
-  type SampleDistance,
 } from './pipeline.js';
 import { Forest } from './random-forest.js';
 import { validationSplit, withAugmented } from './study.js';
-import { ZERO_REPLACEMENTS, type ZeroReplacement } from './zeros.js';
-
+import type { ZeroReplacement } from './zeros.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { type StoredTensor, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 export { alignTaxa } from '../compositional/taxa.js';
 
 // A `graft mb` model kept for new samples (scikit-learn's Pipeline: the fitted preprocessing
@@ -38,11 +39,15 @@ export { alignTaxa } from '../compositional/taxa.js';
 // tensors of shape [count, 8], so a reloaded model scores with the bits it was fitted with.
 // Version 1 holds rf or logistic; version 2 (written for mlp and gcn, whose layout version 1
 // has no room for) adds the networks' weights (float32, as trained), their standardization,
-// and for the GCN its training graph: rows' features, edges and distance profiles.
+// and for the GCN its training graph: rows' features, edges and distance profiles. Version 3
+// (written for bnn) holds the BNN's posterior: each weight's μ and σ (float32, as trained),
+// the standardization, and the number of posterior samples and the seed a prediction draws
+// them with, so graft predict averages the same S weight draws the study's folds did.
 
 export const KEPT_MB_FORMAT = 'graft-mb-model';
 const VERSION_LINEAR = '1',
-  VERSION_NEURAL = '2';
+  VERSION_NEURAL = '2',
+  VERSION_BNN = '3';
 const SAMPLE_DISTANCES: readonly SampleDistance[] = ['aitchison', 'braycurtis'];
 
 export interface KeptMbModel {
@@ -209,6 +214,8 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
     tensors.set('linear.sd', f64(k.model.sd));
     tensors.set('linear.betas', f64(k.model.betas));
     shape = { classes: k.model.classes };
+  } else if (k.model.model === 'bnn') {
+    shape = saveBnn(tensors, k.model);
   } else {
     shape = saveNetworks(tensors, k);
   }
@@ -235,7 +242,12 @@ export function saveKeptModel(file: string, k: KeptMbModel): void {
       augment: k.trainedOn.augment,
     },
   };
-  const version = k.model.model === 'mlp' || k.model.model === 'gcn' ? VERSION_NEURAL : VERSION_LINEAR;
+  const version =
+    k.model.model === 'bnn'
+      ? VERSION_BNN
+      : k.model.model === 'mlp' || k.model.model === 'gcn'
+        ? VERSION_NEURAL
+        : VERSION_LINEAR;
   saveCheckpoint(file, { tensors, metadata: { format: KEPT_MB_FORMAT, version, model: JSON.stringify(meta) } });
 }
 
@@ -275,102 +287,58 @@ function saveNetworks(tensors: Map<string, StoredTensor>, k: KeptMbModel): Recor
   return shape;
 }
 
+/**
+ * A BNN's tensors: bnn.mean and bnn.sd (float64 bytes, the standardization), and per layer
+ * bnn.<layer>.mu_w, sigma_w [fanIn, fanOut], mu_b, sigma_b [fanOut] (float32). The shape
+ * metadata holds the width, the posterior samples and their seed, and a regression's scale and
+ * noise sd (JSON numbers read back as the same doubles).
+ */
+function saveBnn(tensors: Map<string, StoredTensor>, m: FittedBnn): Record<string, unknown> {
+  tensors.set('bnn.mean', f64(m.mean));
+  tensors.set('bnn.sd', f64(m.sd));
+  m.layers.forEach((l, i) => {
+    tensors.set(`bnn.${i}.mu_w`, { shape: [l.fanIn, l.fanOut], data: l.muW });
+    tensors.set(`bnn.${i}.sigma_w`, { shape: [l.fanIn, l.fanOut], data: l.sigmaW });
+    tensors.set(`bnn.${i}.mu_b`, { shape: [l.fanOut], data: l.muB });
+    tensors.set(`bnn.${i}.sigma_b`, { shape: [l.fanOut], data: l.sigmaB });
+  });
+  return {
+    classes: m.classes,
+    hidden: m.hidden,
+    samples: m.samples,
+    seed: m.seed,
+    ...(m.scale ? { scale: m.scale, noise_sd: m.noiseSd } : {}),
+  };
+}
+
 /** Reads saveKeptModel's file back; anything missing or malformed is one line naming the file. */
 export function loadKeptModel(file: string): KeptMbModel {
   const cp = loadCheckpoint(file);
-  const bad = (what: string): GraftError => new GraftError(`${file}: not a usable graft mb model (${what})`);
+  const bad = (what: string): GraftError => keptMbError(file, what);
   if (cp.metadata['format'] !== KEPT_MB_FORMAT)
     throw bad(`format ${JSON.stringify(cp.metadata['format'] ?? null)}, expected '${KEPT_MB_FORMAT}'`);
   const version = cp.metadata['version'];
-  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL)
-    throw bad(`version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR} and ${VERSION_NEURAL}`);
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(cp.metadata['model'] ?? '') as Record<string, unknown>;
-  } catch {
-    throw bad('its model metadata is not JSON');
-  }
-  const tensor = (name: string): StoredTensor => {
-    const t = cp.tensors.get(name);
-    if (!t) throw bad(`no tensor ${name}`);
-    return t;
-  };
-  const float64 = (name: string, length?: number): Float64Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Uint8Array) || t.shape.length !== 2 || t.shape[1] !== 8)
-      throw bad(`${name} is not float64 bytes [count, 8]`);
-    const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const out = Float64Array.from({ length: t.shape[0]! }, (_, i) => view.getFloat64(i * 8, true));
-    if (length !== undefined && out.length !== length)
-      throw bad(`${name} holds ${out.length} values, expected ${length}`);
-    return out;
-  };
-  const int32 = (name: string): Int32Array => {
-    const t = tensor(name);
-    if (!(t.data instanceof Int32Array)) throw bad(`${name} is not int32`);
-    return t.data;
-  };
-  const taxa = m['taxa'],
-    classNames = m['class_names'],
-    task = m['task'],
-    pre = m['preprocessing'] as Record<string, unknown> | undefined,
-    shape = m['shape'] as Record<string, unknown> | undefined;
-  if (!Array.isArray(taxa) || taxa.length === 0 || !taxa.every((t) => typeof t === 'string')) throw bad('no taxa list');
-  if (task !== 'classification' && task !== 'regression') throw bad(`task ${JSON.stringify(task)}`);
-  if (
-    !Array.isArray(classNames) ||
-    !classNames.every((c) => typeof c === 'string') ||
-    (task === 'classification') !== classNames.length >= 2
-  )
-    throw bad('class names do not fit the task');
-  if (
-    !pre ||
-    !NORMALIZATIONS.includes(pre['normalize'] as Normalization) ||
-    !ZERO_REPLACEMENTS.includes(pre['zeros'] as ZeroReplacement) ||
-    !Number.isInteger(pre['seed'])
-  )
-    throw bad('preprocessing');
-  if (!shape) throw bad('no shape');
+  if (version !== VERSION_LINEAR && version !== VERSION_NEURAL && version !== VERSION_BNN)
+    throw bad(
+      `version ${JSON.stringify(version ?? null)}, this graft reads ${VERSION_LINEAR}, ${VERSION_NEURAL} and ${VERSION_BNN}`,
+    );
+  // The metadata and tensors every reader of the format checks alike (compositional/kept-file.ts, graft/infer's too).
+  const kept = new KeptMbFile(cp, file);
+  const { task, classNames, taxa, classes, shape, preprocessing: fittedPre, meta: m } = kept.header();
   const p = taxa.length;
-  const num = (key: string): number | undefined => {
-    const v = pre[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`preprocessing.${key} is ${JSON.stringify(v)}`);
-    return v;
-  };
-  const fittedPre: FittedPreprocessing = {
-    normalize: pre['normalize'] as Normalization,
-    zeros: pre['zeros'] as ZeroReplacement,
-    seed: pre['seed'] as number,
-  };
-  const need = (key: string): number => {
-    const v = num(key);
-    if (v === undefined) throw bad(`preprocessing.${key} is missing for ${fittedPre.normalize}`);
-    return v;
-  };
-  if (fittedPre.normalize === 'rarefy') fittedPre.rarefyDepth = need('rarefy_depth');
-  if (fittedPre.normalize === 'css') fittedPre.cssQuantile = need('css_quantile');
-  if (fittedPre.normalize === 'com') fittedPre.common = need('common_total');
-  const shift = num('mclr_shift');
-  if (shift !== undefined) fittedPre.mclrShift = shift;
-  if (fittedPre.zeros === 'gbm')
-    fittedPre.gbm = { colSum: float64('gbm.col_sum', p), colMin: float64('gbm.col_min', p) };
   let model: FittedMbModel;
-  const classes = task === 'classification' ? classNames.length : 0;
-  if (shape['classes'] !== classes)
-    throw bad(`shape.classes ${shape['classes']} does not fit ${classNames.length} class names`);
   if (m['model'] === 'rf') {
     if (shape['features'] !== p) throw bad(`the forest has ${shape['features']} features for ${p} taxa`);
-    const sizes = int32('forest.tree_nodes');
+    const sizes = kept.int32('forest.tree_nodes');
     const nodes = sizes.reduce((a, b) => a + b, 0),
       stride = classes || 1;
-    const feature = int32('forest.feature'),
-      left = int32('forest.left'),
-      right = int32('forest.right'),
-      samples = int32('forest.samples');
-    const threshold = float64('forest.threshold', nodes),
-      values = float64('forest.values', nodes * stride),
-      importance = float64('forest.importance', sizes.length * p);
+    const feature = kept.int32('forest.feature'),
+      left = kept.int32('forest.left'),
+      right = kept.int32('forest.right'),
+      samples = kept.int32('forest.samples');
+    const threshold = kept.float64('forest.threshold', nodes),
+      values = kept.float64('forest.values', nodes * stride),
+      importance = kept.float64('forest.importance', sizes.length * p);
     for (const [name, a] of [
       ['feature', feature],
       ['left', left],
@@ -409,13 +377,53 @@ export function loadKeptModel(file: string): KeptMbModel {
     }
     model = { model: 'rf', forest };
   } else if (m['model'] === 'logistic') {
-    const count = classes === 0 || classes === 2 ? 1 : classes;
+    model = { model: 'logistic', ...kept.linear(classes, p) };
+  } else if (m['model'] === 'bnn' && version === VERSION_BNN) {
+    const hidden = shape['hidden'],
+      samples = shape['samples'],
+      seed = shape['seed'],
+      scale = shape['scale'] as Record<string, unknown> | undefined,
+      noiseSd = shape['noise_sd'];
+    if (!Number.isInteger(hidden) || (hidden as number) < 1) throw bad('shape.hidden');
+    if (!Number.isInteger(samples) || (samples as number) < 1) throw bad('shape.samples');
+    if (!Number.isInteger(seed)) throw bad('shape.seed');
+    if (
+      (classes === 0) !== (scale !== undefined) ||
+      (scale && !(Number.isFinite(scale['mean']) && Number.isFinite(scale['sd']) && Number.isFinite(noiseSd)))
+    )
+      throw bad('shape.scale');
+    const h = hidden as number;
+    const float32 = (name: string, length: number): Float32Array => {
+      const t = kept.tensor(name);
+      if (!(t.data instanceof Float32Array) || t.data.length !== length)
+        throw bad(`${name} is not ${length} float32 values`);
+      return t.data;
+    };
+    const layers = [
+      [p, h],
+      [h, classes || 1],
+    ].map(([fanIn, fanOut], i) => ({
+      fanIn: fanIn!,
+      fanOut: fanOut!,
+      muW: float32(`bnn.${i}.mu_w`, fanIn! * fanOut!),
+      sigmaW: float32(`bnn.${i}.sigma_w`, fanIn! * fanOut!),
+      muB: float32(`bnn.${i}.mu_b`, fanOut!),
+      sigmaB: float32(`bnn.${i}.sigma_b`, fanOut!),
+    }));
+    if (layers.some((l) => [...l.sigmaW, ...l.sigmaB].some((v) => !(v > 0 && Number.isFinite(v)))))
+      throw bad('a posterior sd is not positive and finite');
     model = {
-      model: 'logistic',
+      model: 'bnn',
       classes,
-      mean: float64('linear.mean', p),
-      sd: float64('linear.sd', p),
-      betas: float64('linear.betas', count * (p + 1)),
+      mean: kept.float64('bnn.mean', p),
+      sd: kept.float64('bnn.sd', p),
+      hidden: h,
+      samples: samples as number,
+      seed: seed as number,
+      layers,
+      ...(scale
+        ? { scale: { mean: scale['mean'] as number, sd: scale['sd'] as number }, noiseSd: noiseSd as number }
+        : {}),
     };
   } else if ((m['model'] === 'mlp' || m['model'] === 'gcn') && version === VERSION_NEURAL) {
     const hidden = shape['hidden'],
@@ -433,8 +441,8 @@ export function loadKeptModel(file: string): KeptMbModel {
     const fitted: FittedNeuralModel = {
       model: m['model'],
       classes,
-      mean: float64('nn.mean', p),
-      sd: float64('nn.sd', p),
+      mean: kept.float64('nn.mean', p),
+      sd: kept.float64('nn.sd', p),
       hidden: hidden as number,
       dropout,
       members: members.map((e: Record<string, unknown>, t) => {
@@ -462,7 +470,7 @@ export function loadKeptModel(file: string): KeptMbModel {
           );
         const weights = new Map(
           (names as string[]).map((name) => {
-            const w = tensor(`nn.${t}.${name}`);
+            const w = kept.tensor(`nn.${t}.${name}`);
             if (!(w.data instanceof Float32Array) || w.data.length !== sizes[name])
               throw bad(`nn.${t}.${name} is not ${sizes[name]} float32 values`);
             return [name, w.data];
@@ -489,22 +497,22 @@ export function loadKeptModel(file: string): KeptMbModel {
         !SAMPLE_DISTANCES.includes(distance)
       )
         throw bad('shape.graph');
-      const features = tensor('gcn.features'),
-        src = int32('gcn.src'),
-        dst = int32('gcn.dst');
+      const features = kept.tensor('gcn.features'),
+        src = kept.int32('gcn.src'),
+        dst = kept.int32('gcn.dst');
       if (!(features.data instanceof Float32Array) || features.data.length !== (rows as number) * p)
         throw bad(`gcn.features is not float32 [${String(rows)}, ${p}]`);
       if (src.length !== dst.length || [...src, ...dst].some((v) => !(v >= 0 && v < (rows as number))))
         throw bad('gcn.src and gcn.dst are not edges of its rows');
       fitted.graph = { features: features.data, rows: rows as number, src, dst };
-      join = { distance, knn: knn as number, profiles: float64('gcn.profiles', (rows as number) * p) };
+      join = { distance, knn: knn as number, profiles: kept.float64('gcn.profiles', (rows as number) * p) };
     }
     model = fitted;
     const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
     return {
       task,
-      classNames: classNames as string[],
-      taxa: taxa as string[],
+      classNames,
+      taxa,
       preprocessing: fittedPre,
       model,
       trainedOn: {
@@ -521,8 +529,8 @@ export function loadKeptModel(file: string): KeptMbModel {
   const t = (m['trained_on'] ?? {}) as Record<string, unknown>;
   return {
     task,
-    classNames: classNames as string[],
-    taxa: taxa as string[],
+    classNames,
+    taxa,
     preprocessing: fittedPre,
     model,
     trainedOn: {

@@ -8,18 +8,28 @@ import type { Runtime } from '../runtime/runtime.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../train/node-trainer.js';
 import { gcnNorm } from '../graph/gcn-norm.js';
 import { Tensor } from '../memory/tensor.js';
+import { loadWeights } from '../nn/load-weights.js';
 import { linearModelScores, logisticFit, ridgeFit, standardize, standardizer } from './linear.js';
 import { fitForestParallel, type Forest, type ForestOptions } from './random-forest.js';
+import { BNN_DEFAULTS, bnnPredict, trainBnn, type BnnSettings, type FittedBnn } from './bnn.js';
 
 // The models of `graft mb`, each a function of one fold's preprocessed features: the random
-// forest, an MLP deep ensemble (the study's Bayesian network's stand-in), the GCN on the
-// sample graph, and logistic / ridge regression as the floor. Classification returns class
+// forest, an MLP deep ensemble, the study's Bayesian neural network (the MLP with a Gaussian
+// posterior over its weights, bnn.ts), the GCN on the sample graph, and logistic / ridge
+// regression as the floor. Classification returns class
 // probabilities per row, regression a value per row; rows are every sample of the fold's
 // table (the GCN is transductive: test samples are nodes of the graph, unlabelled).
 
-export type MbModel = 'rf' | 'mlp' | 'gcn' | 'logistic';
-export const MB_MODELS: readonly MbModel[] = ['rf', 'mlp', 'gcn', 'logistic'];
-/** Which models hold out part of the training fold to choose their epoch. */
+export type MbModel = 'rf' | 'mlp' | 'bnn' | 'gcn' | 'logistic';
+export const MB_MODELS: readonly MbModel[] = ['rf', 'mlp', 'bnn', 'gcn', 'logistic'];
+/** The models a study runs when none are named (the BNN only on request: it is the slowest to fit, 200 epochs with no early stop). */
+export const MB_DEFAULT_MODELS: readonly MbModel[] = ['rf', 'mlp', 'gcn', 'logistic'];
+/**
+ * Which models hold out part of the training fold to choose their epoch. Not the BNN: it
+ * trains its ELBO for the set epochs on every training row (the KL is its regularizer); on
+ * validation rows of 15% of a small training fold the best epoch was always one of the first
+ * few, before the posterior's sds had moved from their start.
+ */
 export const NEEDS_VALIDATION: ReadonlySet<MbModel> = new Set<MbModel>(['mlp', 'gcn']);
 
 export interface MbModelSettings {
@@ -32,6 +42,8 @@ export interface MbModelSettings {
   patience: number;
   /** Threads for the forest's trees. */
   threads: number;
+  /** The BNN's own settings (it shares the width and the epochs with the MLP); BNN_DEFAULTS where absent. */
+  bnn?: Partial<BnnSettings>;
 }
 
 export const MB_MODEL_DEFAULTS: MbModelSettings = {
@@ -65,12 +77,15 @@ export interface MbFold {
 export interface MbPrediction {
   /** Classification: probabilities [test rows, classes]; regression: values [test rows]. */
   scores: Float64Array;
-  /** MLP ensemble: the sd across members of each test row's score (of class 1, or the value). */
+  /**
+   * MLP ensemble: the sd across members of each test row's score (of class 1, or the value);
+   * BNN: the sd of that score across its posterior samples.
+   */
   spread?: Float64Array;
 }
 
 /** The models a fit can be kept of (graft mb --keep-model): every model of graft mb. */
-export const KEEPABLE_MODELS: readonly MbModel[] = ['rf', 'mlp', 'gcn', 'logistic'];
+export const KEEPABLE_MODELS: readonly MbModel[] = ['rf', 'mlp', 'bnn', 'gcn', 'logistic'];
 
 /**
  * A fitted forest; a fitted logistic (classes ≥ 2) / ridge (classes 0) regression on features
@@ -79,7 +94,8 @@ export const KEEPABLE_MODELS: readonly MbModel[] = ['rf', 'mlp', 'gcn', 'logisti
 export type FittedMbModel =
   | { model: 'rf'; forest: Forest }
   | { model: 'logistic'; classes: number; mean: Float64Array; sd: Float64Array; betas: Float64Array }
-  | FittedNeuralModel;
+  | FittedNeuralModel
+  | FittedBnn;
 
 /**
  * An MLP deep ensemble or a GCN: the standardization of its inputs (means and sds of the
@@ -178,6 +194,27 @@ export async function fitMbModel(
   }
   // The networks' inputs are standardized by the fitting rows (not the validation rows), as they always were.
   const st = standardizer(fold.x, p, fold.fit);
+  if (model === 'bnn') {
+    // The MLP's table: the training rows alone (fold.val is empty: NEEDS_VALIDATION), standardized as the MLP's are.
+    const z = Float32Array.from(standardize(pickRows(fold.x, p, train), p, st));
+    const settings = { ...BNN_DEFAULTS, ...s.bnn, hidden: s.hidden, epochs: s.epochs, patience: s.patience };
+    const { bestEpoch: _, ...fitted } = await trainBnn(
+      rt.exec,
+      {
+        z,
+        n: train.length,
+        p,
+        labels: cls ? Int32Array.from(train, (i) => fold.labels![i]!) : null,
+        classes: cls ? fold.classes : 0,
+        target: cls ? null : Float64Array.from(train, (i) => fold.target![i]!),
+        fit: Int32Array.from(fold.fit, (_, r) => r),
+        val: Int32Array.from(fold.val, (_, r) => fold.fit.length + r),
+      },
+      settings,
+      memberSeed(fold.seed, 0),
+    );
+    return { ...fitted, mean: st.mean, sd: st.sd };
+  }
   // The network's table: every row for the GCN (its graph), the training rows alone for the MLP.
   const rows = model === 'gcn' ? Int32Array.from({ length: fold.n }, (_, i) => i) : train;
   const n = rows.length;
@@ -276,7 +313,10 @@ export function scoreShallowModel(m: FittedMbModel, x: Float64Array, p: number, 
   return linearModelScores(m, pickRows(x, p, rows), k, p);
 }
 
-/** scoreMbModel, and for an ensemble each member's scores too (the mean is over them, in member order). */
+/**
+ * scoreMbModel, and for an ensemble each member's scores too (the mean is over them, in member
+ * order); for the BNN each posterior sample's.
+ */
 export async function scoreMbMembers(
   rt: Runtime,
   m: FittedMbModel,
@@ -290,6 +330,11 @@ export async function scoreMbMembers(
     return [s, [s]];
   }
   const z = standardize(pickRows(x, p, rows), p, m);
+  if (m.model === 'bnn') {
+    // Every row in one pass per posterior sample: a row's outputs depend on that row alone (bnnPredict).
+    const { mean, draws } = await bnnPredict(rt.exec, m, Float32Array.from(z), k);
+    return [mean, draws];
+  }
   if (m.model === 'gcn') throw new Error('scoreMbModel: a GCN scores nodes of its graph (scoreGcnNodes)');
   // The MLP is the GCN's network on a graph with no edges: Â = I, each row on its own. Rows
   // are scored one at a time, so a row's bits cannot depend on the batch (the matrix kernels
@@ -371,14 +416,7 @@ async function networkRows(
     () => [x],
   );
   try {
-    for (const prm of model.params()) {
-      const w = member.weights.get(prm.name);
-      if (!w || w.length !== prm.value.size)
-        throw new Error(
-          `networkRows: weights ${prm.name}: ${w ? `${w.length} values` : 'missing'}, expected ${prm.value.size}`,
-        );
-      (prm.value.data() as Float32Array).set(w);
-    }
+    loadWeights(model.params(), member.weights, 'networkRows: weights');
     const raw = (
       await model.forward({ exec: rt.exec, training: false, seed: member.seed, step: 0 }, undefined)
     ).data() as Float32Array;

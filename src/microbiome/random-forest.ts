@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { argRangeError, argTypeError } from '../core/errors.js';
-import { packageRoot } from '../core/paths.js';
+import { workerPath } from '../core/worker-url.js';
 import { Rng } from '../core/random.js';
 import {
   bagCounts,
@@ -466,7 +466,7 @@ const kept = new Map<number, Piscina>();
 function poolOf(threads: number, fn: string): Piscina {
   const have = kept.get(threads);
   if (have) return have;
-  const filename = `${packageRoot()}/dist/src/microbiome/forest-worker.js`;
+  const filename = workerPath('microbiome/forest-worker');
   if (!existsSync(filename))
     throw new Error(`${fn}: the compiled worker ${filename} is missing: compile the TypeScript into dist/ first`);
   const pool = new Piscina({ filename, minThreads: threads, maxThreads: threads });

@@ -184,7 +184,10 @@ export async function runMbStudy(
               Float64Array.from(test, (i) => d.target![i]!),
               pred.scores,
             );
-        if (pred.spread) metrics['ensemble_sd'] = pred.spread.reduce((a, b) => a + b, 0) / pred.spread.length;
+        // The mean over test rows of each row's sd: across the ensemble's members, or the BNN's posterior samples.
+        if (pred.spread)
+          metrics[model === 'bnn' ? 'predictive_sd' : 'ensemble_sd'] =
+            pred.spread.reduce((a, b) => a + b, 0) / pred.spread.length;
         folds.push({ model, repeat: rep + 1, fold: f, n: test.length, metrics });
         test.forEach((i, r) => {
           const scores = Array.from(pred.scores.subarray(r * width, r * width + width));

@@ -1,6 +1,7 @@
 import { CsrMatrix } from '../graph/csr.js';
 import { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
+import type { TensorRef } from '../memory/tensor-ref.js';
 import { InlineExec } from '../runtime/inline-exec.js';
 import type { WorkerContext } from '../runtime/protocol.js';
 import type { PassContext } from './layer.js';
@@ -16,7 +17,8 @@ import { Sequential } from './sequential.js';
 // REQUEST; the worker runs forward, publishes its output and sets FORWARD_DONE, then waits
 // for the caller's gradient of that output (BACKWARD) or the end of the pass (RELEASE), and
 // sets PASS_DONE. Its activations stay in its arena in between. Weights and gradient buffers
-// never move while the branch is served; they are sent once, with the layer specs.
+// never move while the branch is served; they are sent once, with the layer specs. The caller's half of the
+// protocol is branch-calls.ts.
 
 /** Words of the flag block the caller and the worker share. */
 export const SYNC = {
@@ -44,13 +46,11 @@ export const SYNC = {
   arenaBytes: 21,
   words: 24,
 } as const;
+// The branch protocol's callers name TensorRef from here; the one definition is memory/tensor-ref.ts.
+export type { TensorRef };
+
 /** Values of SYNC.state. */
 export const PHASE = { idle: 0, forwardDone: 1, backward: 2, release: 3, request: 4, passDone: 5, stop: 6 } as const;
-
-export interface TensorRef {
-  ptr: number;
-  shape: number[];
-}
 
 /**
  * Microseconds either side spins on the flags before it sleeps: the other side's step between
@@ -77,6 +77,10 @@ export interface BranchService {
 
 /** Serves passes of one branch until the caller sets STOP; a pass that fails ends the service with its error. */
 export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{ passes: number }> {
+  // The flag words, as a view made anew after every wait and await: the caller's thread may grow
+  // the memory meanwhile, after which memory.buffer is a new object (a shared one's old buffer
+  // keeps its old length, an unshared one's is detached); a view of the current buffer is right
+  // either way, and costs nothing next to a pass.
   const flags = (): Int32Array => new Int32Array(w.memory.buffer, s.sync, SYNC.words);
   let heap: Heap | null = null,
     exec: InlineExec | null = null,
@@ -151,6 +155,9 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
       Atomics.store(f, SYNC.state, PHASE.forwardDone);
       Atomics.notify(f, SYNC.state);
       // The caller reads the output, runs the head and writes the output's gradient (or ends the pass).
+      // Spin first (the head is often shorter than a futex wake-up), then sleep; Atomics.wait
+      // returns at once if the state already moved on, so a notify between the spin and the
+      // wait is never lost.
       if (spinWhile(f, PHASE.forwardDone) === PHASE.forwardDone) Atomics.wait(f, SYNC.state, PHASE.forwardDone);
       f = flags();
       f[SYNC.inGradPtr] = 0;

@@ -1,5 +1,6 @@
 import { argRangeError } from '../core/errors.js';
 import type { Rng } from '../core/random.js';
+import { CsrMatrix } from '../graph/csr.js';
 import type { MessageGraph } from '../graph/message-graph.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
@@ -9,6 +10,37 @@ import { matmul } from '../ops/linalg.js';
 import { spmm } from '../ops/sparse.js';
 import type { Layer, Parameter, PassContext } from './layer.js';
 import { Linear } from './layers.js';
+
+/**
+ * Atom features held sparse, as one-hot features are (Chemprop's: about 8 nonzeros in 133):
+ * X and Xᵀ in CSR, so X·W and the weight gradient Xᵀ·G are SpMMs over the nonzeros.
+ */
+interface SparseAtoms {
+  x: CsrMatrix;
+  xT: CsrMatrix;
+}
+
+/**
+ * At most this fraction of nonzeros and the atom-feature products run as SpMMs. An SpMM row
+ * costs its nonzeros' rows of W where a GEMM row costs all of W, but it streams W's rows with
+ * less reuse; a quarter keeps the sparse path well ahead of the GEMM.
+ */
+const SPARSE_ATOMS_MAX_DENSITY = 0.25;
+
+function sparseAtoms(x: Tensor): SparseAtoms | null {
+  const d = x.data() as Float32Array;
+  let nnz = 0;
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) nnz++;
+  if (d.length === 0 || nnz > SPARSE_ATOMS_MAX_DENSITY * d.length) return null;
+  const [rows, cols] = x.shape as [number, number];
+  const csr = CsrMatrix.fromDense(x.heap, rows, cols, d);
+  return { x: csr, xT: csr.transposed().matrix };
+}
+
+/** X·W for atom features X, dense or sparse. */
+async function atomsTimes(exec: PassContext['exec'], x: Tensor, xs: SparseAtoms | null, w: Tensor): Promise<Tensor> {
+  return xs ? spmm(exec, xs.x, w) : matmul(exec, x, w);
+}
 
 /** Options of BondMessagePassing (Chemprop's D-MPNN): atom and bond feature widths, hidden width, message-passing depth, bias. */
 export interface BondMessagePassingOptions {
@@ -31,7 +63,10 @@ export interface BondMessagePassingOptions {
  * GEMMs on their row blocks (no concatenated copy is made). An atom with no bond gets
  * ReLU(W_o·[x_v ‖ 0] + b_o). Parameters carry Chemprop's names: `W_i.weight`, `W_h.weight`,
  * `W_o.weight`, `W_o.bias` (W_i and W_h without bias, Chemprop's default). Pool the atom rows
- * into molecules with GraphPool.
+ * into molecules with GraphPool. One-hot atom features (at most a quarter nonzero, as
+ * Chemprop's are) enter as a sparse matrix: X·W and the weight gradient Xᵀ·G are SpMMs over
+ * the nonzeros, not GEMMs over the zeros (sums in a fixed order still, so the bits stay
+ * independent of the thread count). The rest of a step is GEMMs on the bond states.
  * Shapes: X [atoms, atomFeatures], bond features [bonds·2, bondFeatures] → H [atoms, hidden].
  * @example const mp = new BondMessagePassing(rt.heap, 'mp', 133, 14, 300, rng, () => graph);
  */
@@ -41,7 +76,15 @@ export class BondMessagePassing implements Layer {
   readonly wh: Linear;
   readonly wo: Linear;
   readonly depth: number;
-  private tape: { x: Tensor; y: Tensor; h0: Tensor; hs: Tensor[]; ms: Tensor[]; mv: Tensor } | null = null;
+  private tape: {
+    x: Tensor;
+    xs: SparseAtoms | null;
+    y: Tensor;
+    h0: Tensor;
+    hs: Tensor[];
+    ms: Tensor[];
+    mv: Tensor;
+  } | null = null;
 
   constructor(
     heap: Heap,
@@ -113,9 +156,10 @@ export class BondMessagePassing implements Layer {
       made.push(t);
       return t;
     };
+    const xs = sparseAtoms(x);
     try {
       // H⁰ = x_src·W_i[:a] + e·W_i[a:], H¹ = ReLU(H⁰).
-      const xa = keep(await matmul(exec, x, this.block(this.wi.weight.value, 0, a)));
+      const xa = keep(await atomsTimes(exec, x, xs, this.block(this.wi.weight.value, 0, a)));
       const h0 = keep(await gatherRows(exec, xa, src));
       const eb = keep(await matmul(exec, attr, this.block(this.wi.weight.value, a, this.bondFeatures)));
       await addInto(exec, eb, h0);
@@ -142,7 +186,7 @@ export class BondMessagePassing implements Layer {
         hs.push(await relu(exec, next, next));
       }
       const mv = keep(await spmm(exec, g.incidence, hs[hs.length - 1]!));
-      const y = keep(await matmul(exec, x, this.block(this.wo.weight.value, 0, a)));
+      const y = keep(await atomsTimes(exec, x, xs, this.block(this.wo.weight.value, 0, a)));
       const part = await matmul(exec, mv, this.block(this.wo.weight.value, a, this.hidden));
       try {
         await addInto(exec, part, y);
@@ -152,10 +196,12 @@ export class BondMessagePassing implements Layer {
       await biasAdd(exec, y, this.wo.bias!.value, { relu: true });
       xa.free();
       eb.free();
-      this.tape = { x, y, h0, hs, ms, mv };
+      this.tape = { x, xs, y, h0, hs, ms, mv };
       return y;
     } catch (err) {
       for (const t of made) t.free();
+      xs?.x.free();
+      xs?.xT.free();
       throw err;
     }
   }
@@ -179,7 +225,7 @@ export class BondMessagePassing implements Layer {
       // Readout: y = ReLU(x·W_o[:a] + m·W_o[a:] + b).
       const dz = tmp(await reluBackward(exec, t.y, gy));
       await colSum(exec, dz, this.wo.bias!.grad);
-      await matmul(exec, t.x, dz, this.block(this.wo.weight.grad, 0, a), { transA: true });
+      await this.atomsGrad(ctx, t, dz, this.block(this.wo.weight.grad, 0, a));
       await matmul(exec, t.mv, dz, this.block(this.wo.weight.grad, a, hid), { transA: true });
       if (needInputGrad)
         gx = await matmul(exec, dz, this.block(this.wo.weight.value, 0, a), undefined, { transB: true });
@@ -209,7 +255,7 @@ export class BondMessagePassing implements Layer {
       await addInto(exec, d0, dh0);
       await matmul(exec, attr, dh0, this.block(this.wi.weight.grad, a, this.bondFeatures), { transA: true });
       const dxa = tmp(await spmm(exec, g.incidenceT, dh0));
-      await matmul(exec, t.x, dxa, this.block(this.wi.weight.grad, 0, a), { transA: true });
+      await this.atomsGrad(ctx, t, dxa, this.block(this.wi.weight.grad, 0, a));
       if (gx) {
         const part = await matmul(exec, dxa, this.block(this.wi.weight.value, 0, a), undefined, { transB: true });
         try {
@@ -228,7 +274,20 @@ export class BondMessagePassing implements Layer {
     }
   }
 
+  /** Xᵀ·G into `out` (a weight gradient's atom rows), over X's nonzeros when X is sparse. */
+  private async atomsGrad(
+    ctx: PassContext,
+    t: NonNullable<BondMessagePassing['tape']>,
+    g: Tensor,
+    out: Tensor,
+  ): Promise<void> {
+    if (t.xs) await spmm(ctx.exec, t.xs.xT, g, out);
+    else await matmul(ctx.exec, t.x, g, out, { transA: true });
+  }
+
   private freeTape(t: NonNullable<BondMessagePassing['tape']>): void {
+    t.xs?.x.free();
+    t.xs?.xT.free();
     t.h0.free();
     for (const h of t.hs) h.free();
     for (const m of t.ms) m.free();

@@ -191,6 +191,133 @@ class Attention {
   }
 }
 
+/** What a scoring function hands the shared core: per-edge logits and the rows attention aggregates. */
+interface Scored {
+  /** Logits, head-major [H, nnz] in the graph's edge order. */
+  scores: Tensor;
+  /** X' [n, H·C], the rows the attention sums (owned by the scoring's tape). */
+  values: Tensor;
+  /** The scoring keeps `scores` in its tape (its backward reads them); else the core frees them once used. */
+  scoresKept: boolean;
+}
+
+/**
+ * GATConv and GATv2Conv: one attention core (edge softmax, dropout, aggregation, heads joined,
+ * bias: the Attention above) around two scoring functions. A subclass computes the logits and
+ * the aggregated rows from X (scoreForward) and carries their gradients back to X and its own
+ * parameters (scoreBackward); the forward and backward passes, the bias and the tape's
+ * lifetime are here.
+ */
+abstract class GatBase implements Layer {
+  abstract readonly kind: string;
+  readonly bias: Parameter;
+  readonly heads: number;
+  readonly concat: boolean;
+  readonly negativeSlope: number;
+  private readonly attention: Attention;
+  private values: Tensor | null = null;
+
+  constructor(
+    heap: Heap,
+    fn: string,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outChannels: number,
+    private readonly graph: () => MessageGraph,
+    options: GatOptions,
+  ) {
+    const s = gatShape(fn, options);
+    this.heads = s.heads;
+    this.concat = s.concat;
+    this.negativeSlope = s.slope;
+    this.bias = zerosParameter(heap, `${name}.bias`, [s.concat ? s.heads * outChannels : outChannels]);
+    this.attention = new Attention(heap, s, outChannels);
+  }
+
+  /** The width of the layer's output per node: heads × channels when heads are concatenated, else channels. */
+  get outFeatures(): number {
+    return this.concat ? this.heads * this.outChannels : this.outChannels;
+  }
+
+  abstract params(): Parameter[];
+  /** Logits and aggregated rows from X; on an error it frees what it made. @internal */
+  protected abstract scoreForward(ctx: PassContext, g: MessageGraph, x: Tensor): Promise<Scored>;
+  /**
+   * From ∂L/∂scores (gs) and the aggregation's ∂L/∂X' (gValues, added to in place): the scoring's
+   * parameter gradients, and ∂L/∂X when asked.
+   * @internal
+   */
+  protected abstract scoreBackward(
+    ctx: PassContext,
+    g: MessageGraph,
+    gs: Tensor,
+    gValues: Tensor,
+    needInputGrad: boolean,
+  ): Promise<Tensor | null>;
+  /** Frees the scoring's tape. @internal */
+  protected abstract releaseScoring(): void;
+  /** Frees the scoring's parameters. @internal */
+  protected abstract disposeScoring(): void;
+
+  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
+    const g = this.graph();
+    const { scores, values, scoresKept } = await this.scoreForward(ctx, g, x);
+    try {
+      const y = await this.attention.forward(ctx, g, scores, values);
+      try {
+        await biasAdd(ctx.exec, y, this.bias.value);
+      } catch (err) {
+        y.free();
+        throw err;
+      }
+      this.values = values;
+      return y;
+    } catch (err) {
+      this.releaseScoring();
+      this.attention.release();
+      throw err;
+    } finally {
+      if (!scoresKept) scores.free();
+    }
+  }
+
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    const values = this.values;
+    if (!values) throw new Error(`${this.name}: backward without forward`);
+    this.values = null;
+    const g = this.graph();
+    try {
+      await colSum(ctx.exec, gy, this.bias.grad);
+      const gValues = Tensor.zeros(gy.heap, 'float32', values.shape, `${this.kind} dX'`);
+      try {
+        const gs = await this.attention.backward(ctx, g, gy, values, gValues);
+        try {
+          return await this.scoreBackward(ctx, g, gs, gValues, needInputGrad);
+        } finally {
+          gs.free();
+        }
+      } finally {
+        gValues.free();
+      }
+    } finally {
+      this.releaseScoring();
+    }
+  }
+
+  release(): void {
+    this.values = null;
+    this.releaseScoring();
+    this.attention.release();
+  }
+
+  dispose(): void {
+    this.release();
+    this.attention.dispose();
+    this.disposeScoring();
+    disposeParams([this.bias]);
+  }
+}
+
 /**
  * Graph attention (Veličković et al. 2018; PyG's GATConv): X' = X·W, split into H heads of C
  * columns; for each edge j → i and head h the logit LeakyReLU(a_src,h·x'_j,h + a_dst,h·x'_i,h),
@@ -202,52 +329,38 @@ class Attention {
  * Shapes: X [n, in] → H [n, H·C] (concat) or [n, C].
  * @example const gat = new GATConv(rt.heap, 'conv1', 1433, 8, rng, () => graph, { heads: 8, dropout: 0.6 });
  */
-export class GATConv implements Layer {
+export class GATConv extends GatBase {
   readonly kind = 'gat';
   readonly lin: Linear;
   readonly attSrc: Parameter;
   readonly attDst: Parameter;
-  readonly bias: Parameter;
-  readonly heads: number;
-  readonly concat: boolean;
-  readonly negativeSlope: number;
-  private readonly attention: Attention;
   private tape: { x: Tensor; xw: Tensor; scores: Tensor; bs: Tensor; bd: Tensor } | null = null;
 
   constructor(
     heap: Heap,
-    readonly name: string,
-    readonly inFeatures: number,
-    readonly outChannels: number,
+    name: string,
+    inFeatures: number,
+    outChannels: number,
     rng: Rng,
-    private readonly graph: () => MessageGraph,
+    graph: () => MessageGraph,
     options: GatOptions = {},
   ) {
-    const s = gatShape('GATConv', options);
-    this.heads = s.heads;
-    this.concat = s.concat;
-    this.negativeSlope = s.slope;
+    super(heap, 'GATConv', name, inFeatures, outChannels, graph, options);
     const wd = options.weightDecay ?? 0,
-      hc = s.heads * outChannels;
+      hc = this.heads * outChannels;
     this.lin = new Linear(heap, `${name}.lin`, inFeatures, hc, rng, { bias: false, weightDecay: wd });
-    this.attSrc = glorotParameter(heap, `${name}.att_src`, s.heads, outChannels, rng, wd);
-    this.attDst = glorotParameter(heap, `${name}.att_dst`, s.heads, outChannels, rng, wd);
-    this.bias = zerosParameter(heap, `${name}.bias`, [s.concat ? hc : outChannels]);
-    this.attention = new Attention(heap, s, outChannels);
+    this.attSrc = glorotParameter(heap, `${name}.att_src`, this.heads, outChannels, rng, wd);
+    this.attDst = glorotParameter(heap, `${name}.att_dst`, this.heads, outChannels, rng, wd);
   }
 
-  /** The width of the layer's output per node: heads × channels when heads are concatenated, else channels. */
-  get outFeatures(): number {
-    return this.concat ? this.heads * this.outChannels : this.outChannels;
-  }
-
+  /** `lin.weight`, `att_src`, `att_dst`, `bias`, in the checkpoint's order. */
   params(): Parameter[] {
     return [this.lin.weight, this.attSrc, this.attDst, this.bias];
   }
 
-  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const g = this.graph(),
-      { exec } = ctx,
+  /** @internal */
+  protected async scoreForward(ctx: PassContext, g: MessageGraph, x: Tensor): Promise<Scored> {
+    const { exec } = ctx,
       heap = x.heap,
       h = this.heads,
       c = this.outChannels;
@@ -265,81 +378,62 @@ export class GATConv implements Layer {
       const scores = keep(await gatScore(exec, g.adj, aS, aD, this.negativeSlope));
       aS.free();
       aD.free();
-      const y = await this.attention.forward(ctx, g, scores, xw);
-      try {
-        await biasAdd(exec, y, this.bias.value);
-      } catch (err) {
-        y.free();
-        throw err;
-      }
       this.tape = { x, xw, scores, bs, bd };
-      return y;
+      return { scores, values: xw, scoresKept: true };
     } catch (err) {
       for (const t of made) t.free();
-      this.attention.release();
       throw err;
     }
   }
 
-  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+  /** @internal */
+  protected async scoreBackward(
+    ctx: PassContext,
+    g: MessageGraph,
+    gs: Tensor,
+    gxw: Tensor,
+    needInputGrad: boolean,
+  ): Promise<Tensor | null> {
     const t = this.tape;
     if (!t) throw new Error(`${this.name}: backward without forward`);
-    this.tape = null;
-    const g = this.graph(),
-      { exec } = ctx,
+    const { exec } = ctx,
       h = this.heads,
       c = this.outChannels;
-    try {
-      await colSum(exec, gy, this.bias.grad);
-      const gxw = Tensor.zeros(gy.heap, 'float32', t.xw.shape, "GAT dX'");
+    // Through the LeakyReLU, then into each node's per-head dots: as source (incidenceT) and destination.
+    await leakyReluBackward(exec, t.scores, gs, this.negativeSlope, gs);
+    for (const [att, b, inc] of [
+      [this.attSrc, t.bs, g.incidenceT],
+      [this.attDst, t.bd, g.incidence],
+    ] as const) {
+      const ga = await segmentSumHeads(exec, inc, gs);
       try {
-        const gs = await this.attention.backward(ctx, g, gy, t.xw, gxw);
+        const gb = await matmul(exec, t.xw, ga, undefined, { transA: true });
+        takeBlocks(gb, att.grad, h, c);
+        gb.free();
+        const part = await matmul(exec, ga, b, undefined, { transB: true });
         try {
-          // Through the LeakyReLU, then into each node's per-head dots: as source (incidenceT) and destination.
-          await leakyReluBackward(exec, t.scores, gs, this.negativeSlope, gs);
-          for (const [att, b, inc] of [
-            [this.attSrc, t.bs, g.incidenceT],
-            [this.attDst, t.bd, g.incidence],
-          ] as const) {
-            const ga = await segmentSumHeads(exec, inc, gs);
-            try {
-              const gb = await matmul(exec, t.xw, ga, undefined, { transA: true });
-              takeBlocks(gb, att.grad, h, c);
-              gb.free();
-              const part = await matmul(exec, ga, b, undefined, { transB: true });
-              try {
-                await addInto(exec, part, gxw);
-              } finally {
-                part.free();
-              }
-            } finally {
-              ga.free();
-            }
-          }
+          await addInto(exec, part, gxw);
         } finally {
-          gs.free();
+          part.free();
         }
-        await matmul(exec, t.x, gxw, this.lin.weight.grad, { transA: true });
-        return needInputGrad ? await matmul(exec, gxw, this.lin.weight.value, undefined, { transB: true }) : null;
       } finally {
-        gxw.free();
+        ga.free();
       }
-    } finally {
-      for (const k of [t.xw, t.scores, t.bs, t.bd]) k.free();
     }
+    await matmul(exec, t.x, gxw, this.lin.weight.grad, { transA: true });
+    return needInputGrad ? await matmul(exec, gxw, this.lin.weight.value, undefined, { transB: true }) : null;
   }
 
-  release(): void {
+  /** @internal */
+  protected releaseScoring(): void {
     const t = this.tape;
     if (t) for (const k of [t.xw, t.scores, t.bs, t.bd]) k.free();
     this.tape = null;
-    this.attention.release();
   }
 
-  dispose(): void {
-    this.release();
-    this.attention.dispose();
-    disposeParams([this.lin.weight, this.attSrc, this.attDst, this.bias]);
+  /** @internal */
+  protected disposeScoring(): void {
+    disposeParams([this.lin.weight, this.attSrc, this.attDst]);
   }
 }
 
@@ -353,52 +447,38 @@ export class GATConv implements Layer {
  * `att`, `bias`.
  * Shapes: X [n, in] → H [n, H·C] (concat) or [n, C].
  */
-export class GATv2Conv implements Layer {
+export class GATv2Conv extends GatBase {
   readonly kind = 'gatv2';
   readonly linL: Linear;
   readonly linR: Linear;
   readonly att: Parameter;
-  readonly bias: Parameter;
-  readonly heads: number;
-  readonly concat: boolean;
-  readonly negativeSlope: number;
-  private readonly attention: Attention;
   private tape: { xl: Tensor; xr: Tensor; z: Tensor; ba: Tensor } | null = null;
 
   constructor(
     heap: Heap,
-    readonly name: string,
-    readonly inFeatures: number,
-    readonly outChannels: number,
+    name: string,
+    inFeatures: number,
+    outChannels: number,
     rng: Rng,
-    private readonly graph: () => MessageGraph,
+    graph: () => MessageGraph,
     options: GatOptions = {},
   ) {
-    const s = gatShape('GATv2Conv', options);
-    this.heads = s.heads;
-    this.concat = s.concat;
-    this.negativeSlope = s.slope;
+    super(heap, 'GATv2Conv', name, inFeatures, outChannels, graph, options);
     const wd = options.weightDecay ?? 0,
-      hc = s.heads * outChannels;
+      hc = this.heads * outChannels;
     this.linL = new Linear(heap, `${name}.lin_l`, inFeatures, hc, rng, { bias: true, weightDecay: wd });
     this.linR = new Linear(heap, `${name}.lin_r`, inFeatures, hc, rng, { bias: true, weightDecay: wd });
-    this.att = glorotParameter(heap, `${name}.att`, s.heads, outChannels, rng, wd);
-    this.bias = zerosParameter(heap, `${name}.bias`, [s.concat ? hc : outChannels]);
-    this.attention = new Attention(heap, s, outChannels);
+    this.att = glorotParameter(heap, `${name}.att`, this.heads, outChannels, rng, wd);
   }
 
-  /** The width of the layer's output per node: heads × channels when heads are concatenated, else channels. */
-  get outFeatures(): number {
-    return this.concat ? this.heads * this.outChannels : this.outChannels;
-  }
-
+  /** `lin_l.weight`, `lin_l.bias`, `lin_r.weight`, `lin_r.bias`, `att`, `bias`, in the checkpoint's order. */
   params(): Parameter[] {
     return [...this.linL.params(), ...this.linR.params(), this.att, this.bias];
   }
 
-  async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const g = this.graph(),
-      { exec } = ctx,
+  /** @internal */
+  protected async scoreForward(ctx: PassContext, g: MessageGraph, x: Tensor): Promise<Scored> {
+    const { exec } = ctx,
       h = this.heads,
       c = this.outChannels;
     const made: Tensor[] = [];
@@ -421,104 +501,82 @@ export class GATv2Conv implements Layer {
       // Logits, head-major [H, nnz] = B·zᵀ with B [H, H·C] the block rows of att.
       const ba = keep(blockRows(x.heap, this.att.value, h, c));
       const scores = await matmul(exec, ba, z, undefined, { transB: true });
-      let y: Tensor;
-      try {
-        y = await this.attention.forward(ctx, g, scores, xl);
-      } finally {
-        scores.free();
-      }
-      try {
-        await biasAdd(exec, y, this.bias.value);
-      } catch (err) {
-        y.free();
-        throw err;
-      }
       this.tape = { xl, xr, z, ba };
-      return y;
+      return { scores, values: xl, scoresKept: false };
     } catch (err) {
       for (const t of made) t.free();
       this.linL.release();
       this.linR.release();
-      this.attention.release();
       throw err;
     }
   }
 
-  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+  /** @internal */
+  protected async scoreBackward(
+    ctx: PassContext,
+    g: MessageGraph,
+    gs: Tensor,
+    gxl: Tensor,
+    needInputGrad: boolean,
+  ): Promise<Tensor | null> {
     const t = this.tape;
     if (!t) throw new Error(`${this.name}: backward without forward`);
-    this.tape = null;
-    const g = this.graph(),
-      { exec } = ctx,
+    const { exec } = ctx,
       h = this.heads,
       c = this.outChannels;
+    let gxr: Tensor | null = null;
     try {
-      await colSum(exec, gy, this.bias.grad);
-      const gxl = Tensor.zeros(gy.heap, 'float32', t.xl.shape, 'GATv2 dX_l');
-      let gxr: Tensor | null = null;
+      // scores = B·zᵀ: ∂B = gs·z (its diagonal blocks are ∂att); ∂z = gsᵀ·B.
+      const gb = await matmul(exec, gs, t.z);
+      const d = gb.data() as Float32Array,
+        into = this.att.grad.data() as Float32Array;
+      for (let q = 0; q < h; q++) for (let k = 0; k < c; k++) into[q * c + k] = d[q * h * c + q * c + k]!;
+      gb.free();
+      const gz = await matmul(exec, gs, t.ba, undefined, { transA: true });
       try {
-        const gs = await this.attention.backward(ctx, g, gy, t.xl, gxl);
-        let gz: Tensor;
+        // Through the LeakyReLU; z_e took x_l of its source and x_r of its destination.
+        await leakyReluBackward(exec, t.z, gz, this.negativeSlope, gz);
+        const ls = await spmm(exec, g.incidenceT, gz);
         try {
-          // scores = B·zᵀ: ∂B = gs·z (its diagonal blocks are ∂att); ∂z = gsᵀ·B.
-          const gb = await matmul(exec, gs, t.z);
-          const d = gb.data() as Float32Array,
-            into = this.att.grad.data() as Float32Array;
-          for (let q = 0; q < h; q++) for (let k = 0; k < c; k++) into[q * c + k] = d[q * h * c + q * c + k]!;
-          gb.free();
-          gz = await matmul(exec, gs, t.ba, undefined, { transA: true });
+          await addInto(exec, ls, gxl);
         } finally {
-          gs.free();
+          ls.free();
         }
-        try {
-          // Through the LeakyReLU; z_e took x_l of its source and x_r of its destination.
-          await leakyReluBackward(exec, t.z, gz, this.negativeSlope, gz);
-          const ls = await spmm(exec, g.incidenceT, gz);
-          try {
-            await addInto(exec, ls, gxl);
-          } finally {
-            ls.free();
-          }
-          gxr = await spmm(exec, g.incidence, gz);
-        } finally {
-          gz.free();
-        }
-        const gxFromL = await this.linL.backward(ctx, gxl, needInputGrad);
-        const gxFromR = await this.linR.backward(ctx, gxr, needInputGrad);
-        if (!gxFromL || !gxFromR) {
-          gxFromL?.free();
-          gxFromR?.free();
-          return null;
-        }
-        try {
-          await addInto(exec, gxFromR, gxFromL);
-        } finally {
-          gxFromR.free();
-        }
-        return gxFromL;
+        gxr = await spmm(exec, g.incidence, gz);
       } finally {
-        gxl.free();
-        gxr?.free();
+        gz.free();
       }
+      const gxFromL = await this.linL.backward(ctx, gxl, needInputGrad);
+      const gxFromR = await this.linR.backward(ctx, gxr, needInputGrad);
+      if (!gxFromL || !gxFromR) {
+        gxFromL?.free();
+        gxFromR?.free();
+        return null;
+      }
+      try {
+        await addInto(exec, gxFromR, gxFromL);
+      } finally {
+        gxFromR.free();
+      }
+      return gxFromL;
     } finally {
-      for (const k of [t.z, t.ba, t.xl, t.xr]) k.free();
+      gxr?.free();
     }
   }
 
-  release(): void {
+  /** @internal */
+  protected releaseScoring(): void {
     const t = this.tape;
     if (t) for (const k of [t.z, t.ba, t.xl, t.xr]) k.free();
     this.tape = null;
     this.linL.release();
     this.linR.release();
-    this.attention.release();
   }
 
-  dispose(): void {
-    this.release();
-    this.attention.dispose();
+  /** @internal */
+  protected disposeScoring(): void {
     this.linL.dispose();
     this.linR.dispose();
-    disposeParams([this.att, this.bias]);
+    disposeParams([this.att]);
   }
 }

@@ -7,7 +7,7 @@ import { Linear, ReLU } from './layers.js';
 import { Sequential } from './sequential.js';
 
 // What a branch join is made of (branches, their widths, the head on their joined columns),
-// apart from where its branches run: BranchJoin (two-branch.ts) places them on threads for
+// apart from where its branches run: BranchJoin (branch-join.ts) places them on threads for
 // training; the inference entry runs them one after another with joinForward. Same layers,
 // same weights, same bits.
 

@@ -3,9 +3,13 @@ import type { Checkpoint } from '../core/safetensors.js';
 import type { Parameter } from './layer.js';
 
 // The one contract for a file's trained weights: which of them its run reports
-// (reportedPrefix), those weights by parameter name (weightsUnder), and the one loader that
-// puts them into a freshly built model (loadWeights). graft eval, predict, explain, export,
-// quantize and graft/infer all go through these, so they all score the same weights.
+// (reportedPrefix, the one rule), those weights by parameter name (weightsUnder), and the one
+// loader that puts them into a freshly built model (loadWeights). graft eval, predict, explain,
+// export, quantize, graft/infer, the kept gp and mb models and predictNodes all go through
+// these, so they all score the same weights.
+
+/** The format of a gp ensemble's kept models (graft gp --keep-models, explain/genomic-models.ts). */
+export const GP_MODELS_FORMAT = 'graft-gp-models-v1';
 
 const metadataJson = <T>(cp: Checkpoint, key: string, file: string): T | undefined => {
   const text = cp.metadata[key];
@@ -23,11 +27,13 @@ const metadataJson = <T>(cp: Checkpoint, key: string, file: string): T | undefin
  * its config says restoreBest (graft train's default); graph and genomic trainers restore the
  * best epoch when there was one (early_stop.bestEpoch > 0: with no improving validation epoch,
  * the last weights stay). A file with no best.* tensors (a model file of graft export, import
- * or quantize) reports model.*.
+ * or quantize) reports model.*. A gp ensemble's file holds only its final members' weights, at
+ * the top level (m<e>.<name>): ''.
  *
  * @example const w = weightsUnder(cp, reportedPrefix(cp, file)); // what graft eval scores
  */
-export function reportedPrefix(cp: Checkpoint, file: string): 'best.' | 'model.' {
+export function reportedPrefix(cp: Checkpoint, file: string): 'best.' | 'model.' | '' {
+  if (cp.metadata['format'] === GP_MODELS_FORMAT) return '';
   let best = false;
   for (const k of cp.tensors.keys())
     if (k.startsWith('best.')) {
@@ -53,10 +59,13 @@ export function reportedWeights(cp: Checkpoint, file: string): Map<string, Float
   return weightsUnder(cp, reportedPrefix(cp, file));
 }
 
-/** Puts trained weights (by parameter name) into a freshly built model of the same shape; names the first that does not fit. */
+/**
+ * The one loader: puts trained weights (by parameter name) into a freshly built model of the
+ * same shape; names `source` and the first parameter that does not fit.
+ */
 export function loadWeights(
   params: readonly Parameter[],
-  weights: ReadonlyMap<string, Float32Array>,
+  weights: ReadonlyMap<string, ArrayLike<number>>,
   source: string,
 ): void {
   for (const p of params) {

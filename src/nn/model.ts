@@ -1,7 +1,7 @@
 import type { Tensor } from '../memory/tensor.js';
 import type { Parameter, PassContext } from './layer.js';
 import type { Sequential } from './sequential.js';
-import type { BranchJoin } from './two-branch.js';
+import type { BranchJoin } from './branch-join.js';
 
 /**
  * What every trainer drives, whatever the model inside: parameters, a forward pass on the

@@ -4,7 +4,7 @@ import { argRangeError, argTypeError, checkPositiveInt } from '../core/errors.js
 import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { chooseBackend, createBackend, kernelModule } from '../kernels/wasm.js';
 import { Heap, type HeapOptions } from '../memory/heap.js';
-import { packageRoot } from '../core/paths.js';
+import { workerUrl } from '../core/worker-url.js';
 import type { Exec } from './exec.js';
 import { Future } from './future.js';
 import type { PingResult, TracedCallResult, WorkerInit, WorkerTask } from './protocol.js';
@@ -72,7 +72,7 @@ export class Runtime {
     this.pool =
       threads > 1
         ? new Piscina({
-            filename: `${packageRoot()}/dist/src/runtime/worker.js`,
+            filename: workerUrl('runtime/worker'),
             minThreads: threads - 1,
             maxThreads: threads - 1,
             idleTimeout: 2 ** 31 - 1,
@@ -328,6 +328,13 @@ export class Runtime {
     if (this.closed) throw new Error(`Runtime.${what}: the runtime is closed`);
   }
 
+  /**
+   * Runs the steps that move helpers between teams (acquireBranch, returnBranch, lending
+   * workers, ping) one at a time, in call order. Each reads the main team's helper count and
+   * then awaits releases and joins; two interleaved would both count the same spare helpers
+   * and release more than there are. A step that fails does not stop the queue (the chain
+   * keeps going on either outcome); its caller gets the failure.
+   */
   private serialize<T>(step: () => Promise<T>): Promise<T> {
     const next = this.reconfig.then(step);
     this.reconfig = next.then(
@@ -337,6 +344,14 @@ export class Runtime {
     return next;
   }
 
+  /**
+   * While any fork runs, this thread's event loop drives several branches: the main team's
+   * leader must not spin for its helpers (spinLeader off) and yields after an inline op
+   * (yieldInline), so the other branches' continuations run. Its leader computes a part only
+   * when it has no helpers left (leaderComputes): otherwise its part would hold the thread
+   * every branch dispatches from. Counted, so nested and overlapping forks restore the
+   * settings only when the last one leaves.
+   */
   private enterFork(): void {
     if (this.forks++ === 0) {
       this.main.spinLeader = false;
@@ -345,6 +360,7 @@ export class Runtime {
     this.main.leaderComputes = this.main.helpers === 0;
   }
 
+  /** The end of a fork (enterFork): the last one out gives the main team its spin, its part and no yields again. */
   private leaveFork(): void {
     if (--this.forks === 0) {
       this.main.spinLeader = true;

@@ -74,6 +74,8 @@ export class Team implements Exec {
       if (this.dead.size) await this.repair();
       if (from >= this.helpers) return;
       const ctl = this.ctl;
+      // Published as an op is (the seqlock of runLocked): every helper reads RELEASE and the
+      // rank it applies from together, or reads again. The lock guarantees no op is in flight.
       Atomics.add(ctl, C.kGeneration, 1);
       ctl[C.kKernel] = C.RELEASE;
       ctl[C.kReleaseFrom] = from;
@@ -145,8 +147,18 @@ export class Team implements Exec {
     for (let p = 0; p <= parts; p++) ctl[C.kBounds + p] = bounds[p]!;
     for (let i = 0; i < args.length; i++) this.args[i] = args[i]!;
     ctl[C.kErrorRank] = 0;
+    // kRemaining is set before the even generation, so a helper that sees the op sees the
+    // count it will decrement.
     Atomics.store(ctl, C.kRemaining, parts - lead);
     Atomics.add(ctl, C.kGeneration, 1); // even: published
+    // Publish, then read the sleeper count: the notify (a futex syscall) is skipped when no
+    // helper sleeps, and no wake-up is lost. A helper adds itself to kSleepers, then waits on
+    // kGeneration for a change from the generation it saw (worker.ts nextGeneration). All
+    // four are sequentially consistent atomics, so in their one order either the helper's add
+    // comes before this load (we see it and notify; if it has not slept yet, its wait finds
+    // kGeneration already changed and returns at once) or after it, and then after the
+    // publish too, so its wait again returns at once. Reading kSleepers before publishing
+    // would lose a helper that went to sleep in between.
     const woke = Atomics.load(ctl, C.kSleepers) > 0;
     if (woke) Atomics.notify(ctl, C.kGeneration);
     if (tr) t = tr.span('dispatch', `publish ${kernelName(id)}`, t, undefined, { parts, woke });
@@ -160,6 +172,10 @@ export class Team implements Exec {
       }
       if (tr) t = tr.span(kernelCategory(id), kernelName(id), t);
     }
+    // Helpers' parts take about as long as the leader's: spin a little on kRemaining before
+    // paying for an asynchronous wait (a promise and an event-loop turn). Not while forks run
+    // (spinLeader off): this thread then also dispatches the other branches' ops, and a spin
+    // would hold them back.
     if (Atomics.load(ctl, C.kRemaining) !== 0 && this.spinLeader) {
       const deadline = performance.now() + this.options.leaderSpinMicros / 1000;
       for (let i = 1; Atomics.load(ctl, C.kRemaining) !== 0; i++) {
@@ -172,7 +188,13 @@ export class Team implements Exec {
       const remaining = Atomics.load(ctl, C.kRemaining);
       deadInOp = 0;
       for (const r of this.dead.keys()) if (r + lead < parts) deadInOp++;
+      // Parts of dead helpers will never count down: their deaths (startServe) notify this wait.
       if (remaining <= deadInOp) break;
+      // Say we wait, then wait on the count read before saying it: the last helper notifies
+      // only when it sees kLeaderWaiting (worker.ts), sparing a syscall per op when the spin
+      // caught it. If it counted down before seeing the flag, the count has moved from
+      // `remaining` and waitAsync returns at once (not async); otherwise it sees the flag and
+      // notifies. The same sequentially consistent order as the publish above.
       Atomics.store(ctl, C.kLeaderWaiting, 1);
       const w = Atomics.waitAsync(ctl, C.kRemaining, remaining);
       if (w.async) {
@@ -268,6 +290,14 @@ export class Team implements Exec {
     await this.awaitJoins();
   }
 
+  /**
+   * An async mutex over the control block, which holds one op (or one release, or one join)
+   * at a time. Forks on this thread's event loop interleave at every await, and run,
+   * addHelpers and releaseFrom all await (helpers, joins, pool tasks) with the block in use:
+   * without it a second caller would overwrite an op that helpers are still reading. Waiters
+   * go in arrival order; unlock hands the lock straight to the next one (locked stays true),
+   * so no caller arriving meanwhile can slip in before it.
+   */
   private lock(): Promise<void> | void {
     if (!this.locked) {
       this.locked = true;

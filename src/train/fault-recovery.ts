@@ -1,6 +1,8 @@
 import { WorkerError } from '../core/errors.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
+import type { Parameter } from '../nn/layer.js';
+import type { Adam } from './adam.js';
 
 // In-memory snapshots and rollback: a worker that dies or throws mid-epoch costs the epoch,
 // not the run. Before each epoch the trainer's tensors (weights, optimizer moments) are copied
@@ -134,4 +136,37 @@ export class EpochGuard<S> {
   dispose(): void {
     this.region.free();
   }
+}
+
+/** What Adam and a trainer's own counters were before an epoch (guardEpochs' scalar state). */
+export interface EpochScalars<S> {
+  adam: number;
+  more: S | undefined;
+}
+
+/**
+ * The one way a trainer sets up its EpochGuard: the weights and Adam's two moments are the
+ * tensors an epoch changes, Adam's step count is its scalar, and `more` adds the trainer's own
+ * (the graph trainer's step counter and shuffling RNG; dropout keys that come from (seed,
+ * epoch) need nothing). The caller disposes the guard.
+ */
+export function guardEpochs<S = never>(
+  heap: Heap,
+  state: { params: readonly Parameter[]; adam: Adam },
+  faults?: FaultRecoveryOptions,
+  more?: ScalarState<S>,
+): EpochGuard<EpochScalars<S>> {
+  const { params, adam } = state;
+  return new EpochGuard(
+    heap,
+    [...params.map((p) => p.value), ...adam.m, ...adam.v],
+    {
+      save: () => ({ adam: adam.step, more: more?.save() }),
+      load: (s) => {
+        adam.step = s.adam;
+        if (more) more.load(s.more as S);
+      },
+    },
+    faults,
+  );
 }

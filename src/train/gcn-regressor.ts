@@ -10,17 +10,25 @@ import { appnpStack } from '../nn/appnp.js';
 import type { Propagation } from '../nn/layers.js';
 import { Rng } from '../core/random.js';
 import { Sequential } from '../nn/sequential.js';
-import { BranchJoin } from '../nn/two-branch.js';
+import { BranchJoin } from '../nn/branch-join.js';
 import { genomicBranchParts, genomicHybridParts, genomicStackShape } from '../nn/task-models.js';
 import { splitColumns } from '../ops/columns.js';
 import { mseLoss } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
-import { createHash } from 'node:crypto';
-import { latestGoodCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
-import { EpochGuard, type FaultRecoveryOptions, type RecoveredFault } from './fault-recovery.js';
-import { loadTrainingState, trainingStateEntries, type TrainingState } from './training-state.js';
-import { trialPlacements } from './placement-trial.js';
+import { guardEpochs, type FaultRecoveryOptions, type RecoveredFault } from './fault-recovery.js';
+import type { TrainingState } from './training-state.js';
+import { placementChoice, trialPlacements, type Placement, type PlacementChoice } from './placement-trial.js';
+import { nodeMask } from './node-mask.js';
+import {
+  checkpointDue,
+  resumableFile,
+  resumeRun,
+  runCheckpoint,
+  runFingerprint,
+  type RunCheckpoints,
+} from './run-checkpoint.js';
+import { evaluationPass, trainingPass } from './step.js';
 
 /**
  * The genomic GCN regressor's configuration: its shape, the optimizer, early stopping, the validation split, the seed and the ensemble size.
@@ -111,7 +119,7 @@ export interface GcnRegressionResult {
   weights: Map<string, Float32Array>;
   scale: { mean: number; sd: number };
   /** The branches' placement a timed trial chose (ms per epoch of each), or null: no trial (no branches, one thread, or chosen by the hooks). */
-  branchPlacement: { mode: 'workers' | 'inline'; workersMs: number; inlineMs: number } | null;
+  branchPlacement: PlacementChoice<'workers' | 'inline'> | null;
 }
 
 /**
@@ -133,7 +141,7 @@ export interface GcnRegressorHooks {
    * workers and inline are timed and the faster runs the rest (result.branchPlacement). Same
    * bits every way.
    */
-  branches?: 'workers' | 'groups' | 'inline';
+  branches?: Placement;
 }
 
 /** What identifies one fit: its config, the nodes it fits and validates on, and their targets. */
@@ -144,15 +152,13 @@ function fitFingerprint(
   target: Float32Array,
   data: GcnRegressionInput,
 ): string {
-  const h = createHash('sha256').update(
+  return runFingerprint([
     JSON.stringify([c, fitIdx, valIdx, data.n, data.f, data.featureBlocks ?? null, data.covariates?.width ?? 0]),
-  );
-  h.update(new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
-  h.update(new Uint8Array(data.features.buffer, data.features.byteOffset, data.features.byteLength));
-  h.update(new Uint8Array(data.src.buffer, data.src.byteOffset, data.src.byteLength));
-  if (data.edgeWeights)
-    h.update(new Uint8Array(data.edgeWeights.buffer, data.edgeWeights.byteOffset, data.edgeWeights.byteLength));
-  return h.digest('hex');
+    target,
+    data.features,
+    data.src,
+    ...(data.edgeWeights ? [data.edgeWeights] : []),
+  ]);
 }
 
 /**
@@ -203,18 +209,13 @@ export async function trainGcnRegressor(
   sd = Math.sqrt(sd / Math.max(1, fitIdx.length - 1)) || 1;
   const target = new Float32Array(n);
   for (let i = 0; i < n; i++) target[i] = Number.isFinite(data.y[i]!) ? (data.y[i]! - mean) / sd : 0;
-  const mask = (idx: number[]): Tensor => {
-    const m = new Uint8Array(n);
-    for (const i of idx) m[i] = 1;
-    return Tensor.from(heap, 'uint8', [n], m);
-  };
 
   const adj: CsrMatrix = gcnNorm(heap, n, data.src, data.dst, data.edgeWeights ? { weights: data.edgeWeights } : {});
   const prop: Propagation = { adj };
   const x = Tensor.from(heap, 'float32', [n, data.f], data.features);
   const yT = Tensor.from(heap, 'float32', [n, 1], target);
-  const fitMask = mask(fitIdx),
-    valMask = mask(valIdx);
+  const fitMask = nodeMask(heap, n, fitIdx),
+    valMask = nodeMask(heap, n, valIdx);
   const cov = data.covariates ? Tensor.from(heap, 'float32', [n, data.covariates.width], data.covariates.values) : null;
   const blocks = data.featureBlocks && data.featureBlocks.length > 1 ? data.featureBlocks : null;
   if (blocks && cov)
@@ -235,59 +236,33 @@ export async function trainGcnRegressor(
   const stopper = new EarlyStopping(c.patience, params);
   const state: TrainingState = { params, adam, stopper };
   // Dropout keys come from (seed, epoch): the tensors and Adam's step are all an epoch changes.
-  const guard = new EpochGuard(
-    heap,
-    [...params.map((p) => p.value), ...adam.m, ...adam.v],
-    {
-      save: () => adam.step,
-      load: (s) => {
-        adam.step = s;
-      },
-    },
-    hooks.faults,
-  );
+  const guard = guardEpochs(heap, state, hooks.faults);
   const cpHook = hooks.checkpoint;
   const fingerprint = cpHook ? fitFingerprint(c, fitIdx, valIdx, target, data) : '';
   let start = 1;
   let branchPlacement: GcnRegressionResult['branchPlacement'] = null;
-  const checkpointOf = (e: number): Checkpoint => {
-    const st = trainingStateEntries(state);
-    return {
-      tensors: st.tensors,
-      metadata: { ...st.metadata, task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint },
-    };
-  };
+  const checkpointOf = (e: number) =>
+    runCheckpoint(state, { task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint });
   let epoch = start - 1;
+  const evalCtx: PassContext = { exec: rt.exec, training: false, seed: c.seed, step: 0 };
+  let checkpoints: RunCheckpoints | null = null;
   /** Runs epochs from `epoch` through `last` (or to the end of training), on whatever placement holds the threads. */
   const runEpochs = async (last: number): Promise<void> => {
     for (; epoch <= Math.min(last, c.epochs) && !stopper.shouldStop; epoch++) {
       const e = epoch;
       const vl = await guard.run(e, async () => {
         const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: e };
-        try {
-          const out = await model.forward(ctx, undefined);
-          const l = await mseLoss(rt.exec, out, yT, { mask: fitMask });
-          try {
-            await model.backward(ctx, l.grad);
-          } finally {
-            l.grad.free();
-          }
-        } finally {
-          model.release();
-        }
+        await trainingPass(model, ctx, undefined, (out) => mseLoss(rt.exec, out, yT, { mask: fitMask }));
         await adam.update(rt.exec);
-        try {
-          const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
+        return evaluationPass(model, evalCtx, undefined, async (ev) => {
           const v = await mseLoss(rt.exec, ev, yT, { mask: valMask });
           v.grad.free();
           return v.loss;
-        } finally {
-          model.release();
-        }
+        });
       });
       stopper.observe(epoch, vl);
-      if (cpHook && (epoch % cpHook.every === 0 || epoch === c.epochs || stopper.shouldStop))
-        saveCheckpointKeepingPrevious(cpHook.file, checkpointOf(epoch));
+      if (checkpoints && checkpointDue(checkpoints, epoch, epoch === c.epochs || stopper.shouldStop))
+        checkpoints.write(checkpointOf(epoch));
     }
   };
   // The hybrid and the branched model run their branches in every pass. Where they run is
@@ -297,7 +272,7 @@ export async function trainGcnRegressor(
   // faster, so branches never make a fit slower than not forking. Same bits whatever runs where.
   const forks = cov ? 2 : blocks ? blocks.length : 0;
   const placed =
-    (mode: 'workers' | 'groups' | 'inline') =>
+    (mode: Placement) =>
     <T>(f: () => Promise<T>): Promise<T> =>
       forks === 0 || rt.threads === 1
         ? f()
@@ -306,21 +281,24 @@ export async function trainGcnRegressor(
           : model.holdThreads(f, mode);
   try {
     if (cpHook) {
-      const found = latestGoodCheckpoint(cpHook.file);
-      if (found) {
-        if (found.checkpoint.metadata['fit_sha256'] !== fingerprint)
-          throw argRangeError(
-            fn,
-            'hooks.checkpoint',
-            `a checkpoint of this fit (${found.file} is of another fit: other data, training nodes or config)`,
-            found.file,
-          );
-        loadTrainingState(found.checkpoint, state, found.file, fn);
-        start = Number(found.checkpoint.metadata['epoch']) + 1;
-      }
+      checkpoints = resumableFile(cpHook.file, cpHook.every);
+      // The fingerprint covers the config with the data: a fit's checkpoint is for that fit alone.
+      const from = checkpoints.resume;
+      if (from)
+        start = resumeRun(from, state, {
+          fn,
+          fingerprint: {
+            key: 'fit_sha256',
+            value: fingerprint,
+            arg: 'hooks.checkpoint',
+            expected: (file) =>
+              `a checkpoint of this fit (${file} is of another fit: other data, training nodes or config)`,
+            actual: from.file,
+          },
+        }).epoch;
     }
     epoch = start;
-    let mode: 'workers' | 'groups' | 'inline' = hooks.branches ?? 'workers';
+    let mode: Placement = hooks.branches ?? 'workers';
     if (hooks.branches === undefined && forks > 0 && rt.threads > 1 && c.epochs - start + 1 > MIN_EPOCHS_FOR_TRIAL) {
       // A few epochs on workers, then as many inline (the workers given back), timed; the faster takes the rest.
       const epochs = Array.from({ length: c.epochs - start + 1 }, (_, i) => start + i);
@@ -332,7 +310,7 @@ export async function trainGcnRegressor(
       );
       if (trial) {
         mode = trial.best;
-        branchPlacement = { mode, workersMs: trial.times.workers, inlineMs: trial.times.inline };
+        branchPlacement = placementChoice(mode, trial.times);
       }
     }
     return await placed(mode)(async () => {
@@ -355,11 +333,11 @@ export async function trainGcnRegressor(
   async function finish(): Promise<GcnRegressionResult> {
     epoch--;
     stopper.restoreBest();
-    const ev = await model.forward({ exec: rt.exec, training: false, seed: c.seed, step: 0 }, undefined);
-    const raw = ev.data() as Float32Array;
     const predictions = new Float64Array(n);
-    for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
-    model.release();
+    await evaluationPass(model, evalCtx, undefined, (ev) => {
+      const raw = ev.data() as Float32Array;
+      for (let i = 0; i < n; i++) predictions[i] = raw[i]! * sd + mean;
+    });
     const weights = new Map(params.map((p) => [p.name, (p.value.data() as Float32Array).slice()]));
     return {
       predictions,

@@ -117,3 +117,22 @@ export function regressionReport(truth: ArrayLike<number>, pred: ArrayLike<numbe
     r2: sst > 0 ? 1 - sse / sst : NaN,
   };
 }
+
+/** Regression metrics per target on the samples with a label there (pred row-major [samples, targets]). */
+export function regressionByTarget(
+  samples: readonly { y: Float32Array }[],
+  pred: Float32Array,
+  targets: number,
+): RegressionReport[] {
+  return Array.from({ length: targets }, (_, t) => {
+    const p: number[] = [],
+      y: number[] = [];
+    samples.forEach((g, i) => {
+      if (!Number.isNaN(g.y[t]!)) {
+        p.push(pred[i * targets + t]!);
+        y.push(g.y[t]!);
+      }
+    });
+    return regressionReport(y, p);
+  });
+}

@@ -20,14 +20,22 @@ import { sequentialModel, type Model } from '../nn/model.js';
 import { densityOf, SparseFeatures, sparseInputModel } from '../nn/sparse-input.js';
 import type { Propagation } from '../nn/layers.js';
 import type { Sequential } from '../nn/sequential.js';
+import { loadWeights } from '../nn/load-weights.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
-import { loadCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
-import { EpochGuard, type FaultRecoveryOptions, type SnapshotStats } from './fault-recovery.js';
-import { loadTrainingState, trainingStateEntries } from './training-state.js';
+import type { Checkpoint } from './checkpoint.js';
+import {
+  guardEpochs,
+  type EpochGuard,
+  type EpochScalars,
+  type FaultRecoveryOptions,
+  type SnapshotStats,
+} from './fault-recovery.js';
 import { accuracy, argmaxRows, classificationReport } from './metrics.js';
-import type { StepSync } from './graph-trainer.js';
+import { nodeMask } from './node-mask.js';
+import { checkpointDue, checkpointsToFile, resumePointOf, resumeRun, runCheckpoint } from './run-checkpoint.js';
+import { evaluationPass, trainingPass, type StepSync } from './step.js';
 import { preprocessMetadata, type PreprocessStep } from '../graph/preprocess.js';
 
 /**
@@ -48,7 +56,14 @@ export interface NodeTrainConfig {
   epochs: number;
   /** Stop when validation loss has not improved for this many epochs (0: never). */
   patience: number;
+  /** Seeds the initial weights, and the rest of training unless trainSeed is given. */
   seed: number;
+  /**
+   * Seeds what training draws (the dropout masks) apart from the initial weights: runs of one
+   * seed and several train seeds start from the same weights and train differently, as the
+   * members of a model soup must (graft soup). Absent: the seed.
+   */
+  trainSeed?: number;
   /** Report test figures with the weights of the best validation loss (true) or the last epoch. */
   restoreBest: boolean;
   /**
@@ -169,7 +184,7 @@ export interface NodeTrainHooks {
    */
   distributed?: { sync: StepSync; sum: (values: Float32Array) => void; validateEvery: number };
   /**
-   * What turned the raw features into `data.features` (infer/preprocess.ts), recorded in every
+   * What turned the raw features into `data.features` (graph/preprocess.ts), recorded in every
    * checkpoint so graft/infer and graft predict apply it to raw inputs. Absent: [] (a model
    * of the features as given).
    */
@@ -194,6 +209,8 @@ export function checkNodeConfig(c: NodeTrainConfig): void {
   if (c.weightDecayScope !== 'first' && c.weightDecayScope !== 'all')
     throw argRangeError(fn, 'config.weightDecayScope', "'first' or 'all'", c.weightDecayScope);
   if (!Number.isInteger(c.seed)) throw argRangeError(fn, 'config.seed', 'an integer', c.seed);
+  if (c.trainSeed !== undefined && !Number.isInteger(c.trainSeed))
+    throw argRangeError(fn, 'config.trainSeed', 'an integer', c.trainSeed);
   if (!['auto', 'sparse', 'dense'].includes(c.featureFormat))
     throw argRangeError(fn, 'config.featureFormat', "'auto', 'sparse' or 'dense'", c.featureFormat);
   if (c.nodeOrder !== undefined && !NODE_ORDER_CHOICES.includes(c.nodeOrder))
@@ -245,12 +262,6 @@ function buildNodeModel(
     : nodeMessageModel(rt.heap, inFeatures, classes, c, () => g.message!);
 }
 
-function maskOf(heap: Runtime['heap'], n: number, idx: Int32Array): Tensor {
-  const m = new Uint8Array(n);
-  for (const i of idx) m[i] = 1;
-  return Tensor.from(heap, 'uint8', [n], m);
-}
-
 const copyOf = (p: Parameter): Float32Array => (p.value.data() as Float32Array).slice();
 
 /** The task in the shared heap: Â, features, labels and split masks. */
@@ -283,8 +294,8 @@ function uploadNodeTask(heap: Runtime['heap'], data: NodeDataset, sparse: boolea
         ? keep(SparseFeatures.fromCsr(CsrMatrix.fromDense(heap, n, data.numFeatures, data.features)))
         : null,
       labels: keep(Tensor.from(heap, 'int32', [n], data.labels)),
-      train: keep(maskOf(heap, n, data.split.train)),
-      val: keep(maskOf(heap, n, data.split.val)),
+      train: keep(nodeMask(heap, n, data.split.train)),
+      val: keep(nodeMask(heap, n, data.split.val)),
       free: () => {
         for (const t of made) t.free();
       },
@@ -311,21 +322,16 @@ function nodeCheckpoint(
   config: NodeTrainConfig,
   preprocess: PreprocessStep[],
 ): Checkpoint {
-  const state = trainingStateEntries(run);
   const h = run.history;
-  return {
-    tensors: state.tensors,
-    metadata: {
-      ...state.metadata,
-      task: 'node',
-      dataset: data.name,
-      config: JSON.stringify(config),
-      epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
-      history: JSON.stringify(h),
-      rng: `seed:${config.seed}`, // dropout keys derive from (seed, epoch); init from the seed
-      ...preprocessMetadata({ features: preprocess }),
-    },
-  };
+  return runCheckpoint(run, {
+    task: 'node',
+    dataset: data.name,
+    config: JSON.stringify(config),
+    epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
+    history: JSON.stringify(h),
+    rng: `seed:${config.trainSeed ?? config.seed}`, // dropout keys derive from (train seed, epoch); init from the seed
+    ...preprocessMetadata({ features: preprocess }),
+  });
 }
 
 /** Step 3: continue from a checkpoint of the same config (epochs may differ); returns the next epoch. */
@@ -335,33 +341,20 @@ function resumeNodeRun(
   config: NodeTrainConfig,
 ): number {
   const fn = 'trainNodeClassifier';
-  const { checkpoint: cp, file } = typeof from === 'string' ? { checkpoint: loadCheckpoint(from), file: from } : from;
-  if (cp.metadata['task'] !== undefined && cp.metadata['task'] !== 'node') {
-    throw argRangeError(
-      fn,
-      'resumeFrom',
-      `a node-task checkpoint (${file} is a ${cp.metadata['task']} run's)`,
-      cp.metadata['task'],
-    );
-  }
-  const saved = JSON.parse(cp.metadata['config'] ?? '{}') as NodeTrainConfig;
   // nodeOrder left out means 'auto', in the config given and in a checkpoint from before it existed.
   // model left out means 'gcn' (checkpoints from before --model); compared first, as the other keys' defaults follow it.
-  const value = (c: NodeTrainConfig, k: keyof NodeTrainConfig): unknown =>
-    k === 'nodeOrder' ? (c[k] ?? 'auto') : k === 'model' ? nodeModelKind(c) : c[k];
-  for (const k of new Set(['model', ...Object.keys(config), 'nodeOrder', 'heads']) as Set<keyof NodeTrainConfig>) {
-    if (k !== 'epochs' && value(saved, k) !== value(config, k)) {
-      throw argRangeError(
-        fn,
-        `config.${k}`,
-        `${JSON.stringify(value(saved, k))} as in the checkpoint ${file}`,
-        config[k],
-      );
-    }
-  }
-  loadTrainingState(cp, run, file, fn);
-  run.history = JSON.parse(cp.metadata['history']!) as EpochRecord[];
-  return Number(cp.metadata['epoch']) + 1;
+  const value = (c: Record<string, unknown>, k: string): unknown =>
+    k === 'nodeOrder' ? (c[k] ?? 'auto') : k === 'model' ? nodeModelKind(c as unknown as NodeTrainConfig) : c[k];
+  const { epoch, metadata } = resumeRun(resumePointOf(from), run, {
+    fn,
+    refuse: (m, file) =>
+      m['task'] !== undefined && m['task'] !== 'node'
+        ? argRangeError(fn, 'resumeFrom', `a node-task checkpoint (${file} is a ${m['task']} run's)`, m['task'])
+        : null,
+    config: { current: config, keys: new Set(['model', ...Object.keys(config), 'nodeOrder', 'heads']), value },
+  });
+  run.history = JSON.parse(metadata['history']!) as EpochRecord[];
+  return epoch;
 }
 
 /** The evaluation pass: class per node and the validation loss. */
@@ -373,14 +366,11 @@ async function evaluateNodes(
   exec: Runtime['exec'],
 ): Promise<{ pred: Int32Array; valLoss: number }> {
   const ctx: PassContext = { exec, training: false, seed: config.seed, step: 0 };
-  try {
-    const logits = await run.model.forward(ctx, undefined);
+  return evaluationPass(run.model, ctx, undefined, async (logits) => {
     const ce = await softmaxCrossEntropy(exec, logits, t.labels, { mask: t.val });
     ce.grad.free();
     return { pred: argmaxRows(logits.data() as Float32Array, data.numNodes, data.numClasses), valLoss: ce.loss };
-  } finally {
-    run.model.release();
-  }
+  });
 }
 
 /** One training epoch (forward, loss on the training nodes, backward, Adam) and its evaluation. */
@@ -395,21 +385,14 @@ async function nodeEpoch(
   validating = true,
 ): Promise<EpochRecord> {
   const t0 = performance.now();
-  const ctx: PassContext = { exec, training: true, seed: config.seed, step: epoch };
-  let trainPred: Int32Array, trainLoss: number;
-  try {
-    const logits = await run.model.forward(ctx, undefined);
-    const ce = await softmaxCrossEntropy(exec, logits, t.labels, { mask: t.train });
-    trainPred = argmaxRows(logits.data() as Float32Array, data.numNodes, data.numClasses);
-    trainLoss = ce.loss;
-    try {
-      await run.model.backward(ctx, ce.grad);
-    } finally {
-      ce.grad.free();
-    }
-  } finally {
-    run.model.release();
-  }
+  const ctx: PassContext = { exec, training: true, seed: config.trainSeed ?? config.seed, step: epoch };
+  const { loss: trainLoss, read: trainPred } = await trainingPass(
+    run.model,
+    ctx,
+    undefined,
+    (logits) => softmaxCrossEntropy(exec, logits, t.labels, { mask: t.train }),
+    (logits) => argmaxRows(logits.data() as Float32Array, data.numNodes, data.numClasses),
+  );
   const values = run.params.map((p) => p.value);
   if (dist)
     await dist.sync.gradients(
@@ -531,7 +514,7 @@ export async function trainNodeClassifier(
       (config.featureFormat === 'auto' && densityOf(data.features) < SPARSE_FEATURE_DENSITY));
   const t = uploadNodeTask(rt.heap, data, sparse, kind);
   let run: NodeRunState | null = null;
-  let guard: EpochGuard<number> | null = null;
+  let guard: EpochGuard<EpochScalars<never>> | null = null;
   try {
     const seq = buildNodeModel(rt, data.numFeatures, data.numClasses, config, t.graphs);
     const model = t.sparse
@@ -547,22 +530,14 @@ export async function trainNodeClassifier(
       history: [],
     };
     const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
+    const checkpoints = hooks.checkpointPath
+      ? checkpointsToFile(hooks.checkpointPath, hooks.checkpointEvery ?? 0)
+      : null;
     let stopped = run.history.length ? run.history[run.history.length - 1]!.epoch : 0;
     let interrupted = false;
-    const adam = run.adam,
-      r = run;
+    const r = run;
     // Dropout keys come from (seed, epoch): the weights, the moments and Adam's step are all an epoch changes.
-    guard = new EpochGuard(
-      rt.heap,
-      [...params.map((p) => p.value), ...adam.m, ...adam.v],
-      {
-        save: () => adam.step,
-        load: (s) => {
-          adam.step = s;
-        },
-      },
-      hooks.faults,
-    );
+    guard = guardEpochs(rt.heap, run, hooks.faults);
     for (let epoch = startEpoch; epoch <= config.epochs && !run.stopper.shouldStop; epoch++) {
       // Distributed, a rank replaying an epoch alone would fall out of step: a fault stops the job.
       const validating = !hooks.distributed || epoch % hooks.distributed.validateEvery === 0 || epoch === config.epochs;
@@ -575,9 +550,8 @@ export async function trainNodeClassifier(
       hooks.onEpoch?.(rec);
       const stop = epoch === hooks.stopAfter || hooks.interrupted?.() === true;
       const last = epoch === config.epochs || run.stopper.shouldStop || stop;
-      if (hooks.checkpointPath && (last || (hooks.checkpointEvery && epoch % hooks.checkpointEvery === 0))) {
-        saveCheckpointKeepingPrevious(hooks.checkpointPath, nodeCheckpoint(run, data, config, hooks.preprocess ?? []));
-      }
+      if (checkpoints && checkpointDue(checkpoints, epoch, last))
+        checkpoints.write(nodeCheckpoint(run, data, config, hooks.preprocess ?? []));
       if (stop) {
         interrupted = epoch < config.epochs && !run.stopper.shouldStop;
         break;
@@ -630,18 +604,7 @@ export async function predictNodes(
   let x: Tensor | null = null;
   let l: Float32Array;
   try {
-    for (const p of model.params()) {
-      const w = weights.get(p.name);
-      if (!w || w.length !== p.value.size) {
-        throw argRangeError(
-          'predictNodes',
-          'weights',
-          `${p.name} with ${p.value.size} values (a model of this config)`,
-          w ? `${w.length} values` : 'missing',
-        );
-      }
-      (p.value.data() as Float32Array).set(w);
-    }
+    loadWeights(model.params(), weights, "predictNodes: argument 'weights'");
     x = Tensor.from(rt.heap, 'float32', [n, data.numFeatures], data.features);
     const logits = await model.forward({ exec: rt.exec, training: false, seed: config.seed, step: 0 }, x);
     l = (logits.data() as Float32Array).slice();

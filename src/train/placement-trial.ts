@@ -4,6 +4,20 @@ import { traceTrack } from '../runtime/trace.js';
 // short trial of each changes only the time, never the result.
 
 /**
+ * Where parallel work of a step runs (a hybrid's branches, or batch splitting's shards):
+ * 'workers', each part but the first on a worker thread of its own, whole passes there;
+ * 'groups', forked onto groups of threads this thread dispatches for; 'inline', one part
+ * after another with every op split over all threads. Every placement gives the same bits.
+ */
+export type Placement = 'workers' | 'groups' | 'inline';
+
+/**
+ * The placement a timed trial chose among `M`, with the median ms per step of each it timed
+ * (`workersMs`, `groupsMs`, `inlineMs`): what a trainer reports, never what it is told.
+ */
+export type PlacementChoice<M extends Placement = Placement> = { mode: M } & { [K in M as `${K}Ms`]: number };
+
+/**
  * Times a few steps (a step of a batch, or an epoch) under each placement and returns the
  * fastest, the median ms per step of each, and the steps not yet run; null when there are too
  * few steps to measure. `all(list)` runs the steps of `list`, which are consecutive, in order.
@@ -14,7 +28,7 @@ import { traceTrack } from '../runtime/trace.js';
  * placement measured first paid for what was still warming up and a burst of load on a shared
  * machine fell on one placement only; interleaved, both spread over all of them.
  */
-export async function trialPlacements<M extends string>(
+export async function trialPlacements<M extends Placement>(
   modes: readonly M[],
   steps: number[],
   hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
@@ -58,4 +72,11 @@ function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b),
     h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
+/** A trial's outcome as the trainers report it: the mode, then `<mode>Ms` per mode timed, in the trial's order. */
+export function placementChoice<M extends Placement>(best: M, times: Record<M, number>): PlacementChoice<M> {
+  const choice: Record<string, number | string> = { mode: best };
+  for (const m of Object.keys(times) as M[]) choice[`${m}Ms`] = times[m];
+  return choice as PlacementChoice<M>;
 }

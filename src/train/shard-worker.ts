@@ -1,51 +1,19 @@
-import { CsrMatrix } from '../graph/csr.js';
-import type { GraphBatch } from '../graph/batch.js';
 import { Heap } from '../memory/heap.js';
-import { Tensor } from '../memory/tensor.js';
+import { tensorAt } from '../memory/tensor-ref.js';
+import type { GraphBatch } from '../graph/batch.js';
 import type { PassContext } from '../nn/layer.js';
 import type { Exec } from '../runtime/exec.js';
 import { InlineExec } from '../runtime/inline-exec.js';
 import type { WorkerContext } from '../runtime/protocol.js';
-import { graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from './graph-trainer.js';
+import { graphLoss, graphModel, type GraphModel } from './graph-model.js';
+import { batchAt, type ShardStep } from './shard-protocol.js';
+import { trainingPass } from './step.js';
 
 // One batch-splitting shard's whole step (forward, loss, backward: the JavaScript too, not
 // only the kernels) on a worker thread, over the shared memory. Everything arrives by
-// address: the master's weights, the replica's gradient buffers, the collated shard, and an
-// arena (a block of the owner's heap) for this step's activations, which are all freed
-// before the step returns. The model replica is built once per worker and trainer.
-
-/** A tensor passed by address: where it is and its shape. */
-export interface TensorRef {
-  ptr: number;
-  shape: number[];
-}
-
-export interface ShardStep {
-  /** Identifies the trainer (its replica is cached per worker under this key). */
-  trainer: string;
-  config: GraphTrainConfig;
-  features: number;
-  targets: number;
-  arena: { ptr: number; bytes: number };
-  /** Per parameter, in the model's order: the master's value and this shard's gradient buffer. */
-  params: { value: TensorRef; grad: TensorRef }[];
-  batch: {
-    graphs: number;
-    nodes: number;
-    labels: number;
-    rowPtr: TensorRef;
-    colIdx: TensorRef;
-    vals: TensorRef;
-    x: TensorRef;
-    offsets: TensorRef;
-    y: TensorRef;
-    labelMask: TensorRef;
-    descriptors: TensorRef | null;
-  };
-  /** The loss's denominator: labels (or values) of the whole batch, so shard gradients add up. */
-  normalizer: number;
-  ctx: { seed: number; step: number };
-}
+// address (shard-protocol.ts): the master's weights, the replica's gradient buffers, the
+// collated shard, and an arena (a block of the owner's heap) for this step's activations,
+// which are all freed before the step returns. The model replica is built once per worker and trainer.
 
 interface Replica {
   heap: Heap;
@@ -89,51 +57,26 @@ function replicaFor(w: WorkerContext, s: ShardStep): Replica {
 /** Runs one shard's forward, loss and backward; the gradients land in the shard's buffers. */
 export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ loss: number }> {
   const r = replicaFor(w, s);
-  const h = r.heap;
-  const view = (t: TensorRef, dtype: 'float32' | 'int32' | 'uint8' = 'float32'): Tensor =>
-    Tensor.view(h, dtype, t.shape, t.ptr);
   const params = r.model.params();
   if (params.length !== s.params.length)
     throw new Error(`trainShardStep: the replica has ${params.length} parameters, the step sends ${s.params.length}`);
   params.forEach((p, i) => {
-    p.value = view(s.params[i]!.value);
-    p.grad = view(s.params[i]!.grad);
+    p.value = tensorAt(r.heap, s.params[i]!.value);
+    p.grad = tensorAt(r.heap, s.params[i]!.grad);
   });
-  const b = s.batch;
-  r.batch = {
-    graphs: b.graphs,
-    nodes: b.nodes,
-    labels: b.labels,
-    adj: CsrMatrix.view(
-      b.nodes,
-      b.nodes,
-      view(b.rowPtr, 'int32') as Tensor<'int32'>,
-      view(b.colIdx, 'int32') as Tensor<'int32'>,
-      view(b.vals) as Tensor<'float32'>,
-    ),
-    x: view(b.x),
-    offsets: view(b.offsets, 'int32'),
-    y: view(b.y),
-    labelMask: view(b.labelMask, 'uint8') as Tensor<'uint8'>,
-    descriptors: b.descriptors ? view(b.descriptors) : null,
-    free: () => undefined,
-  };
+  const batch = batchAt(r.heap, s.batch);
+  r.batch = batch;
   const ctx: PassContext = { exec: r.exec, training: true, seed: s.ctx.seed, step: s.ctx.step };
   try {
-    const out = await r.model.forward(ctx, r.batch);
-    const l = await graphLoss(r.exec, s.config.task, out, r.batch, s.normalizer);
-    try {
-      await r.model.backward(ctx, l.grad);
-    } finally {
-      l.grad.free();
-    }
-    return { loss: l.loss };
+    const pass = await trainingPass(r.model, ctx, batch, (out) =>
+      graphLoss(r.exec, s.config.task, out, batch, s.normalizer),
+    );
+    return { loss: pass.loss };
   } catch (err) {
     // A failed step may leave a layer's saved state behind: build the replica afresh next time.
     replicas.delete(s.trainer);
     throw err;
   } finally {
-    r.model.release();
     r.batch = null;
   }
 }

@@ -34,6 +34,69 @@ function sqDist(a: Float64Array, i: number, b: Float64Array, j: number, p: numbe
 }
 
 /**
+ * A nearest-neighbour game in its most general form: `train` rows valued against `test` rows
+ * (or, `self`, each training row against the others), a distance between training row i and
+ * test row q, and the score training row i earns as one of test row q's K nearest
+ * neighbours. The utility of a set S for test row q is U_q(S) = (1/K) Σ_{k ≤ min(K,|S|)}
+ * score(α_k(S), q), α_k(S) the k-th nearest member: Jia et al.'s classification utility when
+ * the score is 1[same label], and the regression utility knnRegressionScore gives otherwise.
+ */
+export interface NeighbourGame {
+  train: number;
+  /** Test rows, or 'self': test row q is training row q, itself left out of its neighbours. */
+  test: number | 'self';
+  /** Distance from training row i to test row q (smaller is nearer). */
+  distance(i: number, q: number): number;
+  /** What training row i adds to test row q's utility when it is among q's K nearest (1 or 0 for a label match). */
+  score(i: number, q: number): number;
+}
+
+/**
+ * Exact Shapley values of a NeighbourGame, averaged over the test rows: Jia et al.'s (VLDB
+ * 2019) Theorem 1 recursion, which holds for any score additive over the K nearest members
+ * (the proof uses the indicator only through that sum). O(n log n) per test row.
+ */
+export function knnShapleyOf(game: NeighbourGame, k: number): Float64Array {
+  const fn = 'knnShapleyOf';
+  if (typeof game !== 'object' || game === null) throw argTypeError(fn, 'game', 'an object', game);
+  if (!Number.isInteger(game.train) || game.train < 1)
+    throw argRangeError(fn, 'game.train', 'a positive integer', game.train);
+  if (game.test !== 'self' && (!Number.isInteger(game.test) || game.test < 1))
+    throw argRangeError(fn, 'game.test', "a positive integer or 'self'", game.test);
+  if (!Number.isInteger(k) || k < 1) throw argRangeError(fn, 'k', 'a positive integer', k);
+  const self = game.test === 'self',
+    n = game.train,
+    m = self ? n : (game.test as number);
+  const values = new Float64Array(n);
+  const order: number[] = [],
+    dist = new Float64Array(n);
+  for (let q = 0; q < m; q++) {
+    order.length = 0;
+    for (let i = 0; i < n; i++) {
+      if (self && i === q) continue;
+      dist[i] = game.distance(i, q);
+      order.push(i);
+    }
+    order.sort((a, b) => dist[a]! - dist[b]! || a - b);
+    const N = order.length;
+    if (N === 0) continue;
+    const score = (r: number): number => game.score(order[r]!, q);
+    // s_N = g_N / N; s_i = s_{i+1} + (g_i - g_{i+1}) / K · min(K, i) / i (ranks from 1)
+    let next = score(N - 1),
+      s = next / N;
+    values[order[N - 1]!]! += s / m;
+    for (let r = N - 2; r >= 0; r--) {
+      const i = r + 1,
+        g = score(r);
+      s += ((g - next) / k) * (Math.min(k, i) / i);
+      next = g;
+      values[order[r]!]! += s / m;
+    }
+  }
+  return values;
+}
+
+/**
  * KNN-Shapley values of the training rows for a K-NN classifier scored on the test rows, with
  * utility U(S) = (1/K) Σ_{k ≤ min(K,|S|)} 1[label of the k-th nearest in S = test label],
  * averaged over test rows. Exact, O(n log n) per test row. `test: 'self'` scores every training
@@ -48,48 +111,66 @@ export function knnShapley(train: LabelledRows, test: LabelledRows | 'self', k: 
   check(fn, 'train', train);
   if (test !== 'self') check(fn, 'test', test, train.p);
   if (!Number.isInteger(k) || k < 1) throw argRangeError(fn, 'k', 'a positive integer', k);
-  const self = test === 'self',
-    t = self ? train : test,
+  const t = test === 'self' ? train : test,
     p = train.p;
-  const values = new Float64Array(train.n);
-  const order: number[] = [],
-    dist = new Float64Array(train.n);
-  for (let q = 0; q < t.n; q++) {
-    order.length = 0;
-    for (let i = 0; i < train.n; i++) {
-      if (self && i === q) continue;
-      dist[i] = sqDist(train.x, i, t.x, q, p);
-      order.push(i);
-    }
-    order.sort((a, b) => dist[a]! - dist[b]! || a - b);
-    const N = order.length;
-    if (N === 0) continue;
-    const yq = t.y[q]!,
-      hit = (r: number): number => (train.y[order[r]!] === yq ? 1 : 0);
-    // s_N = 1[y_N = y]/N; s_i = s_{i+1} + (1[y_i = y] - 1[y_{i+1} = y]) / K · min(K, i) / i (ranks from 1)
-    let s = hit(N - 1) / N;
-    values[order[N - 1]!]! += s / t.n;
-    for (let r = N - 2; r >= 0; r--) {
-      const i = r + 1;
-      s += ((hit(r) - hit(r + 1)) / k) * (Math.min(k, i) / i);
-      values[order[r]!]! += s / t.n;
-    }
-  }
-  return values;
+  return knnShapleyOf(
+    {
+      train: train.n,
+      test: test === 'self' ? 'self' : test.n,
+      distance: (i, q) => sqDist(train.x, i, t.x, q, p),
+      score: (i, q) => (train.y[i] === t.y[q] ? 1 : 0),
+    },
+    k,
+  );
+}
+
+/**
+ * The per-neighbour score of K-NN regression: (y_i − ȳ)(y_q − ȳ) / σ², ȳ and σ² the mean and
+ * variance of the training targets. Summed over the K nearest and divided by K it is
+ * (ŷ_q − ȳ)(y_q − ȳ) / σ², ŷ_q the K-NN prediction (Jia et al.'s convention: the sum over
+ * fewer than K members still divided by K), so averaged over test rows the utility is the
+ * covariance of the K-NN's predictions with the targets: additive over neighbours, as
+ * Theorem 1 needs. A score of squared errors, 1 − (y_i − y_q)²/2σ², is additive too but
+ * values extremeness: a row far from the mean scores low against every test row, and the
+ * far ranks (weights 1/rank, summed over all test rows) outweigh the K near ones.
+ */
+export function knnRegressionScore(
+  yTrain: Float64Array,
+  yTest: Float64Array = yTrain,
+): (i: number, q: number) => number {
+  let mean = 0,
+    v = 0;
+  for (const y of yTrain) mean += y / yTrain.length;
+  for (const y of yTrain) v += (y - mean) ** 2 / yTrain.length;
+  if (!(v > 0)) throw argRangeError('knnRegressionScore', 'yTrain', 'targets that vary (variance > 0)', 'all the same');
+  return (i, q) => ((yTrain[i]! - mean) * (yTest[q]! - mean)) / v;
+}
+
+/** A K-NN classification game given by its distance: labels of the training rows and of the test rows ('self': the training rows). */
+export interface LabelGame {
+  train: number;
+  test: number | 'self';
+  yTrain: Int32Array;
+  /** The test rows' labels (ignored with test 'self'). */
+  yTest?: Int32Array;
+  /** Distance from training row i to test row q (smaller is nearer). */
+  distance(i: number, q: number): number;
 }
 
 /**
  * A K-NN classifier grown one training row at a time, scored by accuracy on validation rows
  * (majority vote of the K nearest members; a tie shares the credit among the tied classes, no
- * member at all scores chance, 1/classes). `validation: 'self'` scores every row against the
- * other members. Each add costs O(validation rows · K).
+ * member at all scores chance, 1/classes), over any distance (KnnLearner: Euclidean rows).
+ * Each add costs O(validation rows · K).
  */
-export class KnnLearner {
+export class KnnGameLearner {
   readonly n: number;
   /** The score of the empty training set (chance). */
   readonly empty: number;
-  readonly #train: LabelledRows;
-  readonly #val: LabelledRows;
+  readonly #dist: (i: number, q: number) => number;
+  readonly #yTrain: Int32Array;
+  readonly #yVal: Int32Array;
+  readonly #m: number;
   readonly #self: boolean;
   readonly #k: number;
   readonly #classes: number;
@@ -101,21 +182,26 @@ export class KnnLearner {
   readonly #credit: Float64Array;
   #sum = 0;
 
-  constructor(train: LabelledRows, validation: LabelledRows | 'self', k: number, classes: number) {
-    const fn = 'KnnLearner';
-    check(fn, 'train', train);
-    if (validation !== 'self') check(fn, 'validation', validation, train.p);
+  constructor(game: LabelGame, k: number, classes: number, fn = 'KnnGameLearner') {
+    if (typeof game !== 'object' || game === null) throw argTypeError(fn, 'game', 'an object', game);
     if (!Number.isInteger(k) || k < 1) throw argRangeError(fn, 'k', 'a positive integer', k);
     if (!Number.isInteger(classes) || classes < 2)
       throw argRangeError(fn, 'classes', 'an integer of at least 2', classes);
-    this.#train = train;
-    this.#self = validation === 'self';
-    this.#val = validation === 'self' ? train : validation;
+    this.#self = game.test === 'self';
+    const m = this.#self ? game.train : (game.test as number);
+    const yVal = this.#self ? game.yTrain : game.yTest;
+    if (!(game.yTrain instanceof Int32Array) || game.yTrain.length !== game.train)
+      throw argRangeError(fn, 'game.yTrain', `an Int32Array of ${game.train} labels`, game.yTrain);
+    if (!(yVal instanceof Int32Array) || yVal.length !== m)
+      throw argRangeError(fn, 'game.yTest', `an Int32Array of ${m} labels`, yVal);
+    this.#dist = game.distance;
+    this.#yTrain = game.yTrain;
+    this.#yVal = yVal;
+    this.#m = m;
     this.#k = k;
     this.#classes = classes;
-    this.n = train.n;
+    this.n = game.train;
     this.empty = 1 / classes;
-    const m = this.#val.n;
     this.#nn = new Int32Array(m * k);
     this.#nd = new Float64Array(m * k);
     this.#count = new Int32Array(m);
@@ -127,17 +213,16 @@ export class KnnLearner {
   reset(): void {
     this.#count.fill(0);
     this.#credit.fill(1 / this.#classes);
-    this.#sum = this.#val.n / this.#classes;
+    this.#sum = this.#m / this.#classes;
   }
 
   /** Adds training row i; returns the accuracy with the members so far. */
   add(i: number): number {
     const k = this.#k,
-      p = this.#train.p,
       votes = new Float64Array(this.#classes);
-    for (let q = 0; q < this.#val.n; q++) {
+    for (let q = 0; q < this.#m; q++) {
       if (this.#self && q === i) continue;
-      const d = sqDist(this.#train.x, i, this.#val.x, q, p),
+      const d = this.#dist(i, q),
         c = this.#count[q]!,
         at = q * k;
       // ties in distance go to the lower index, as in knnShapley
@@ -154,7 +239,7 @@ export class KnnLearner {
       this.#nd[at + r] = d;
       if (c < k) this.#count[q] = c + 1;
       votes.fill(0);
-      for (let e = 0; e < this.#count[q]!; e++) votes[this.#train.y[this.#nn[at + e]!]!]!++;
+      for (let e = 0; e < this.#count[q]!; e++) votes[this.#yTrain[this.#nn[at + e]!]!]!++;
       let best = 0,
         tied = 0;
       for (const v of votes)
@@ -162,10 +247,33 @@ export class KnnLearner {
           best = v;
           tied = 1;
         } else if (v === best) tied++;
-      const credit = votes[this.#val.y[q]!] === best ? 1 / tied : 0;
+      const credit = votes[this.#yVal[q]!] === best ? 1 / tied : 0;
       this.#sum += credit - this.#credit[q]!;
       this.#credit[q] = credit;
     }
-    return this.#sum / this.#val.n;
+    return this.#sum / this.#m;
+  }
+}
+
+/** KnnGameLearner on labelled rows with Euclidean distance (the rows' x). */
+export class KnnLearner extends KnnGameLearner {
+  constructor(train: LabelledRows, validation: LabelledRows | 'self', k: number, classes: number) {
+    const fn = 'KnnLearner';
+    check(fn, 'train', train);
+    if (validation !== 'self') check(fn, 'validation', validation, train.p);
+    const t = validation === 'self' ? train : validation,
+      p = train.p;
+    super(
+      {
+        train: train.n,
+        test: validation === 'self' ? 'self' : validation.n,
+        yTrain: train.y,
+        ...(validation === 'self' ? {} : { yTest: validation.y }),
+        distance: (i, q) => sqDist(train.x, i, t.x, q, p),
+      },
+      k,
+      classes,
+      fn,
+    );
   }
 }

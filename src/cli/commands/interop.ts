@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import type { StoredTensor } from '../../core/safetensors.js';
+import { MODEL_FORMAT, modelWeights, reportedModel } from '../../infer/model-file.js';
+import { preprocessMetadata } from '../../graph/preprocess.js';
+import { gcnFromPyg, gcnToPyg } from '../../interop/pyg.js';
+import { decodeForeignSafetensors, encodeCheckpoint } from '../../train/checkpoint.js';
+import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js';
+import { joinNegativeValues, num } from '../args.js';
+import { claimRunFolder } from '../run-folder.js';
+import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
+import { FEATURIZER_VERSION } from '../../chem/featurize.js';
+import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task.js';
+
+// graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
+// and a run's model alone as a small file for graft/infer.
+
+export const INTEROP_USAGE = `  graft import --from pyg FILE.safetensors --model gcn --out DIR [--dataset NAME | --edges F --features F --labels F]
+               [--data-dir DIR] [--no-normalize] [--layers L] [--overwrite]
+  graft export --to pyg|graft --run DIR [--out FILE]`;
+
+/** A PyG GCN state_dict as a Graft node run folder (config.json + checkpoint.safetensors), ready for graft eval, predict and explain. */
+export async function importModel(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args: joinNegativeValues(argv),
+    strict: true,
+    allowPositionals: true,
+    options: {
+      from: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      dataset: { type: 'string' },
+      'data-dir': { type: 'string' },
+      edges: { type: 'string' },
+      features: { type: 'string' },
+      labels: { type: 'string' },
+      'no-normalize': { type: 'boolean' },
+      layers: { type: 'string' },
+      overwrite: { type: 'boolean' },
+    },
+  });
+  if (v.from !== 'pyg')
+    throw new GraftError(
+      `--from must be 'pyg' (a PyTorch / PyG state_dict saved as safetensors), got ${JSON.stringify(v.from ?? null)}`,
+    );
+  if ((v.model ?? 'gcn') !== 'gcn')
+    throw new GraftError(`--model must be 'gcn' (PyG's GCNConv layers), got ${JSON.stringify(v.model)}`);
+  if (positionals.length !== 1) throw new GraftError('graft import takes one state_dict file (FILE.safetensors)');
+  if (!v.out) throw new GraftError('--out DIR is required (the run folder to write)');
+  const file = resolve(positionals[0]!);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new GraftError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const gcn = gcnFromPyg(decodeForeignSafetensors(bytes, file), file);
+  const layers = gcn.widths.length - 1;
+  const wantLayers = num(v.layers, '--layers', true);
+  if (wantLayers !== undefined && wantLayers !== layers)
+    throw new GraftError(`--layers ${wantLayers}, but ${file} holds ${layers} GCN layers`);
+  const data: DataChoice = {
+    dataset: v.dataset ?? 'cora',
+    normalize: v['no-normalize'] !== true,
+    ...Object.fromEntries(
+      (['edges', 'features', 'labels'] as const).filter((k) => v[k] !== undefined).map((k) => [k, resolve(v[k]!)]),
+    ),
+    ...(v['data-dir'] ? { dataDir: resolve(v['data-dir']) } : {}),
+  };
+  const config: NodeTrainConfig = {
+    ...KIPF_DEFAULTS,
+    layers,
+    hidden: layers > 1 ? gcn.widths[1]! : KIPF_DEFAULTS.hidden,
+    epochs: 0,
+    patience: 0,
+    restoreBest: false,
+    featureFormat: 'dense',
+  };
+  // The data must fit the weights: its feature and class counts are the first layer's input and the last one's output.
+  const ds = loadData(data, config.seed);
+  if (ds.numFeatures !== gcn.widths[0])
+    throw new GraftError(`${file} reads ${gcn.widths[0]} features, but ${ds.name} has ${ds.numFeatures}`);
+  if (ds.numClasses !== gcn.widths[layers])
+    throw new GraftError(`${file} predicts ${gcn.widths[layers]} classes, but ${ds.name} has ${ds.numClasses}`);
+  const out = resolve(v.out);
+  const release = claimRunFolder(out, { command: 'graft import', overwrite: v.overwrite === true });
+  try {
+    const tensors = new Map([...gcn.tensors].map(([k, t]) => [`model.${k}`, t]));
+    const shape = { features: ds.numFeatures, classes: ds.numClasses };
+    const source = { from: 'pyg', file };
+    writeFileAtomic(
+      join(out, 'checkpoint.safetensors'),
+      encodeCheckpoint({
+        tensors,
+        metadata: {
+          format: MODEL_FORMAT,
+          task: 'node',
+          config: JSON.stringify(config),
+          shape: JSON.stringify(shape),
+          imported: JSON.stringify(source),
+          ...preprocessMetadata({ features: dataPreprocess(data) }),
+        },
+      }),
+    );
+    writeJsonAtomic(join(out, 'config.json'), {
+      task: 'node',
+      ...data,
+      ...config,
+      imported: source,
+      preprocess: { features: dataPreprocess(data) },
+      num_nodes: ds.numNodes,
+      num_features: ds.numFeatures,
+      num_classes: ds.numClasses,
+      ...(ds.classNames ? { class_names: ds.classNames } : {}),
+    });
+  } finally {
+    release();
+  }
+  console.log(JSON.stringify({ run: out, layers, widths: gcn.widths, dataset: ds.name }));
+}
+
+/** A run's reported weights to PyG (a GCN state_dict) or to a Graft model file for graft/infer. */
+export async function exportModel(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { to: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' } },
+  });
+  if (v.to !== 'pyg' && v.to !== 'graft')
+    throw new GraftError(
+      `--to must be 'pyg' (a PyG GCN state_dict) or 'graft' (a model file for graft/infer), got ${JSON.stringify(v.to ?? null)}`,
+    );
+  if (!v.run) throw new GraftError('--run DIR (a folder written by graft train or graft import) is required');
+  const run = readRunModel(v.run, 'graft export');
+  const { dir, model, checkpointFile: cpFile } = run;
+  // A graph model file records the run's featurizer (graft/infer refuses graphs featurized otherwise).
+  const note = featurizerNote(run, 'graft export');
+  if (note) console.error(note);
+  const featurizer = model.preprocess?.featurizer;
+  if (featurizer && featurizer.name !== FEATURIZER_VERSION)
+    console.error(
+      `graft export: warning: the run's molecules were featurized by ${featurizer.name}, and the model file says so; this graft's featurizer (moleculeGraph in graft/infer) is ${FEATURIZER_VERSION}, whose graphs the model will refuse`,
+    );
+  const out = checkOutFile(v.out ?? join(dir, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
+  let tensors: Map<string, StoredTensor>;
+  let metadata: Record<string, string>;
+  if (v.to === 'pyg') {
+    if (model.task !== 'node')
+      throw new GraftError(`${cpFile} is a ${model.task} model: --to pyg writes node GCNs (PyG's GCNConv layers)`);
+    const layers = Number(model.config['layers']);
+    const widths = [
+      model.shape.features,
+      ...Array.from({ length: layers - 1 }, () => Number(model.config['hidden'])),
+      model.shape.classes,
+    ];
+    tensors = gcnToPyg(modelWeights(model, ''), widths);
+    metadata = { format: 'pt' };
+  } else {
+    ({ tensors, metadata } = reportedModel(model));
+  }
+  writeFileAtomic(out, encodeCheckpoint({ tensors, metadata }));
+  console.log(
+    JSON.stringify({
+      out,
+      to: v.to,
+      task: model.task,
+      tensors: [...tensors.keys()],
+      ...(v.to === 'graft' ? { preprocess: model.preprocess } : {}),
+    }),
+  );
+}

@@ -1,0 +1,217 @@
+import { join, resolve } from 'node:path';
+import { writeJsonAtomic } from '../../core/atomic-write.js';
+import { GraftError } from '../../core/errors.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { GraphStore } from '../../store/format.js';
+import {
+  checkSampledConfig,
+  type SampledTrainConfig,
+  type SamplerChoice,
+  trainSampled,
+} from '../../train/sampled-trainer.js';
+import { choice, intAtLeast, num } from '../args.js';
+import { Progress } from '../progress.js';
+import { claimRunFolder, resumePoint, writeHistory } from '../run-folder.js';
+import { writePredictions } from '../node-predictions.js';
+
+// `graft train --store FILE --sampler neighbor|cluster`: mini-batch training over a graph
+// store (train/sampled-trainer.ts); writes the run folder graft train writes.
+
+/** The flags of a sampled run, as graft train's parser reads them. */
+export interface SampledFlags {
+  store?: string;
+  sampler?: string;
+  fanouts?: string;
+  'batch-size'?: string;
+  parts?: string;
+  'parts-per-batch'?: string;
+  'checkpoint-every'?: string;
+  model?: string;
+  layers?: string;
+  hidden?: string;
+  dropout?: string;
+  lr?: string;
+  'weight-decay'?: string;
+  epochs?: string;
+  patience?: string;
+  seed?: string;
+  threads?: string;
+  out?: string;
+  resume?: boolean;
+  overwrite?: boolean;
+  quiet?: boolean;
+}
+
+/** Sampled training's defaults where they differ from graft train's (GraphSAGE as in PyG's OGB examples). */
+export const SAMPLED_DEFAULTS = { hidden: 128, lr: 0.005, weightDecay: 0, epochs: 20, patience: 10 } as const;
+
+/** `--fanouts 15,10,5`: positive integers or -1 (every neighbour), one per layer. */
+export function parseFanouts(v: string): number[] {
+  const parts = v.split(',').map((s) => s.trim());
+  const bad = parts.find((s) => !/^(-1|[1-9]\d*)$/.test(s));
+  if (bad !== undefined || parts.length === 0)
+    throw new GraftError(
+      `--fanouts must be a comma-separated list of positive integers or -1 (all neighbours), one per layer, got ${JSON.stringify(v)}`,
+    );
+  return parts.map(Number);
+}
+
+/** The sampler and the config from the flags; errors name the flag. */
+export function sampledConfigOf(v: SampledFlags): SampledTrainConfig {
+  const kind = choice(v.sampler, '--sampler', ['neighbor', 'cluster'] as const, 'neighbor');
+  let sampler: SamplerChoice;
+  let layers = num(v.layers, '--layers', true);
+  if (kind === 'neighbor') {
+    if (v.parts !== undefined || v['parts-per-batch'] !== undefined)
+      throw new GraftError('--parts and --parts-per-batch are for --sampler cluster');
+    const fanouts = parseFanouts(v.fanouts ?? '15,10,5');
+    layers ??= fanouts.length;
+    if (fanouts.length !== layers)
+      throw new GraftError(`--fanouts must give one fanout per layer (--layers ${layers}), got ${fanouts.length}`);
+    sampler = { kind, fanouts, batchSize: intAtLeast(v['batch-size'], '--batch-size', 1024, 1) };
+  } else {
+    if (v.fanouts !== undefined || v['batch-size'] !== undefined)
+      throw new GraftError('--fanouts and --batch-size are for --sampler neighbor');
+    const parts = intAtLeast(v.parts, '--parts', 1500, 1);
+    const perBatch = intAtLeast(v['parts-per-batch'], '--parts-per-batch', 20, 1);
+    if (perBatch > parts) throw new GraftError(`--parts-per-batch must be at most --parts (${parts}), got ${perBatch}`);
+    sampler = { kind, parts, partsPerBatch: perBatch };
+  }
+  const model = choice(v.model, '--model', ['sage', 'gcn'] as const, 'sage');
+  const dropout = num(v.dropout, '--dropout') ?? 0.5;
+  if (!(dropout >= 0 && dropout < 1)) throw new GraftError(`--dropout must be in [0, 1), got ${dropout}`);
+  const lr = num(v.lr, '--lr') ?? SAMPLED_DEFAULTS.lr;
+  if (!(lr > 0)) throw new GraftError(`--lr must be positive, got ${lr}`);
+  const c: SampledTrainConfig = {
+    model,
+    layers: layers ?? 2,
+    hidden: intAtLeast(v.hidden, '--hidden', SAMPLED_DEFAULTS.hidden, 1),
+    dropout,
+    lr,
+    weightDecay: num(v['weight-decay'], '--weight-decay') ?? SAMPLED_DEFAULTS.weightDecay,
+    weightDecayScope: 'all',
+    epochs: intAtLeast(v.epochs, '--epochs', SAMPLED_DEFAULTS.epochs, 1),
+    patience: intAtLeast(v.patience, '--patience', SAMPLED_DEFAULTS.patience, 0),
+    seed: num(v.seed, '--seed', true) ?? 1,
+    restoreBest: true,
+    sampler,
+  };
+  if (c.layers < 1) throw new GraftError(`--layers must be at least 1, got ${c.layers}`);
+  checkSampledConfig(c);
+  return c;
+}
+
+/** Runs `graft train --store FILE --sampler neighbor|cluster` and writes the run folder. */
+export async function trainSampledRun(v: SampledFlags): Promise<number> {
+  if (!v.store) throw new GraftError(`--sampler ${v.sampler} needs --store FILE (a graph store: graft prepare)`);
+  const config = sampledConfigOf(v);
+  const threads = num(v.threads, '--threads', true);
+  if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
+  const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
+  const file = resolve(v.store);
+  // Features stay in the file: the prefetch worker and layer-wise inference read rows by
+  // offset (the OS page cache serves both), so products' 980 MB are not held in this process.
+  const store = GraphStore.open(file, { features: 'file' });
+  const out = resolve(v.out ?? join('runs', `${store.header.name}-${config.sampler.kind}-seed${config.seed}`));
+  const release = claimRunFolder(out, {
+    command: 'graft train',
+    overwrite: v.overwrite === true,
+    resume: v.resume === true,
+  });
+  const checkpoint = join(out, 'checkpoint.safetensors');
+  let rt: Runtime;
+  try {
+    rt = await Runtime.create(threads === undefined ? {} : { threads });
+  } catch (err) {
+    release();
+    throw err;
+  }
+  try {
+    const resumeFrom = v.resume ? resumePoint(checkpoint, 'graft train') : null;
+    writeJsonAtomic(join(out, 'config.json'), {
+      task: 'node',
+      store: file,
+      ...config,
+      threads: rt.threads,
+      backend: rt.backendKind,
+      num_nodes: store.numNodes,
+      num_features: store.numFeatures,
+      num_classes: store.numClasses,
+      preprocess: { features: [] },
+    });
+    const s = config.sampler;
+    if (!v.quiet)
+      console.error(
+        `graft: training a ${config.layers}-layer ${config.model === 'gcn' ? 'GCN' : 'GraphSAGE'} on ${store.header.name} (${store.numNodes} nodes, ${store.numEdges} adjacency entries) in ${s.kind === 'neighbor' ? `neighbour-sampled batches of ${s.batchSize} seeds, fanouts ${s.fanouts.join(',')}` : `Cluster-GCN batches of ${s.partsPerBatch} of ${s.parts} parts`}, with ${rt.threads} threads${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`,
+      );
+    const progress = new Progress(config.epochs, !v.quiet);
+    let sigint = false;
+    const onSigint = (): void => {
+      sigint = true;
+    };
+    process.once('SIGINT', onSigint);
+    const r = await trainSampled(rt, store, config, {
+      checkpointPath: checkpoint,
+      checkpointEvery,
+      interrupted: () => sigint,
+      onEpoch: (e) =>
+        progress.tick(e.epoch, {
+          loss: e.train_loss,
+          val_loss: e.val_loss,
+          val_acc: e.val_accuracy,
+          wait_ms: e.sampler_wait_ms,
+        }),
+      ...(resumeFrom ? { resumeFrom } : {}),
+    }).finally(() => process.removeListener('SIGINT', onSigint));
+    progress.end();
+    if (r.interrupted) {
+      console.error(
+        `graft train: interrupted after epoch ${r.stoppedEpoch}; checkpoint written to ${checkpoint}; continue with the same command and --resume`,
+      );
+      return 130;
+    }
+    writeHistory(out, r.history as unknown as Record<string, number>[]);
+    writeJsonAtomic(join(out, 'metrics.json'), {
+      dataset: store.header.name,
+      seed: config.seed,
+      threads: rt.threads,
+      sampler: config.sampler,
+      ...r.metrics,
+    });
+    writePredictions(
+      join(out, 'predictions.csv'),
+      {
+        name: store.header.name,
+        numNodes: store.numNodes,
+        numFeatures: store.numFeatures,
+        numClasses: store.numClasses,
+        features: new Float32Array(0),
+        labels: store.labels,
+        split: store.split,
+        src: new Int32Array(0),
+        dst: new Int32Array(0),
+        ids: Array.from({ length: store.numNodes }, (_, i) => store.id(i)),
+      },
+      r.predictions,
+    );
+    console.log(
+      JSON.stringify({
+        dataset: store.header.name,
+        seed: config.seed,
+        sampler: config.sampler.kind,
+        test_accuracy: r.metrics['test_accuracy'],
+        best_epoch: r.bestEpoch,
+        epochs_run: r.stoppedEpoch,
+        mean_epoch_ms: r.metrics['mean_epoch_ms'],
+        mean_sampler_wait_ms: r.metrics['mean_sampler_wait_ms'],
+        heap_peak_bytes: r.heapPeakBytes,
+        out,
+      }),
+    );
+    return 0;
+  } finally {
+    await rt.close();
+    store.close();
+    release();
+  }
+}

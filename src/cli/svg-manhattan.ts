@@ -1,9 +1,0 @@
-import { renderSvg } from './charts/render.js';
-import { manhattanSpec, type ManhattanOptions } from './charts/manhattan.js';
-
-export { manhattanSpec, type ManhattanOptions } from './charts/manhattan.js';
-
-/** A Manhattan plot (see {@link manhattanSpec}); the SVG text. */
-export function manhattanSvg(o: ManhattanOptions): string {
-  return renderSvg(manhattanSpec(o));
-}

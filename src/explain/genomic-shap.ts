@@ -1,0 +1,130 @@
+import type { StudyData } from '../genomics/study-data.js';
+import { gcnNormArrays } from '../graph/gcn-norm.js';
+import type { Tensor } from '../memory/tensor.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { gcnRegressorModel, type GcnRegressorConfig } from '../train/gcn-regressor.js';
+import type { GcnMember } from './genomic.js';
+import { columnObjective, GraphProbe, probeGraph } from './graph-probe.js';
+import { kernelShapAsync, type KernelShapValues } from './kernelshap.js';
+import { loadWeights } from '../nn/load-weights.js';
+
+// KernelSHAP of a genomic GCN ensemble for single lines, over the features the GCN reads (the
+// standardized markers, or the principal components with graft gp --features pcs). The game
+// is interventional at the line's own node: a coalition keeps the line's features in it and
+// takes the others from a background line, while every other node of the sample graph keeps
+// its own features and the graph is unchanged. Each masked row is one copy of the whole graph;
+// GraphProbe runs many copies side by side in one block-diagonal pass. The output is the
+// ensemble's prediction in trait units (members' outputs · sd + mean, averaged).
+
+/** A member's model over copies of the study's graph (genomic.ts builds the same for attributions). */
+function memberProbe(rt: Runtime, data: StudyData, c: GcnRegressorConfig, m: GcnMember): GraphProbe {
+  const blocks = data.featureBlocks ?? [data.f];
+  const g = probeGraph(data.n, gcnNormArrays(data.n, data.src, data.dst), data.src, data.dst);
+  return new GraphProbe(rt, g, (graph) => {
+    const model = gcnRegressorModel<Tensor[]>(
+      rt,
+      { ...c, seed: m.seed },
+      { f: data.f, ...(blocks.length > 1 ? { blocks } : {}) },
+      graph,
+      (i) => i,
+    );
+    loadWeights(model.params(), m.weights, `genomic GCN (seed ${m.seed})`);
+    return { model, blocks, extras: [] };
+  });
+}
+
+/**
+ * The ensemble as a function of one line's features: `at(node)` scores rows [count, f], each
+ * placed at that node with every other node as it is, in trait units. dispose() frees the
+ * members' models.
+ */
+export function genomicLineScorer(
+  rt: Runtime,
+  data: StudyData,
+  c: GcnRegressorConfig,
+  members: GcnMember[],
+): { at(node: number): (rows: Float64Array, count: number) => Promise<Float64Array>; dispose(): void } {
+  const f = data.f,
+    X = data.features;
+  const probes = members.map((m) => memberProbe(rt, data, c, m));
+  return {
+    at(node) {
+      const objective = columnObjective({ kind: 'node', node }, 0, 1);
+      return async (rows, count) => {
+        const out = new Float64Array(count);
+        for (const [t, probe] of probes.entries()) {
+          const sc = members[t]!.scale;
+          for (let c0 = 0; c0 < count; c0 += probe.chunk) {
+            const copies = [];
+            for (let k = c0; k < Math.min(count, c0 + probe.chunk); k++) {
+              const x = Float32Array.from(X);
+              for (let j = 0; j < f; j++) x[node * f + j] = rows[k * f + j]!;
+              copies.push({ x });
+            }
+            const res = await probe.run(copies, objective);
+            res.values.forEach((v, k) => {
+              out[c0 + k]! += (v * sc.sd + sc.mean) / members.length;
+            });
+          }
+        }
+        return out;
+      };
+    },
+    dispose() {
+      for (const p of probes) p.dispose();
+    },
+  };
+}
+
+/** What genomicKernelShap explains and with what: the lines, the background lines, the coalition budget and the seed. */
+export interface GenomicShapOptions {
+  /** The lines (row indices of data) to explain. */
+  rows: readonly number[];
+  /** Background lines whose features stand in for absent ones. */
+  background: readonly number[];
+  budget: number;
+  seed: number;
+}
+
+/**
+ * SHAP values of the ensemble's prediction for each listed line over the GCN's f features:
+ * values [rows, f], base value and prediction per line (the base varies by line: the
+ * background is placed at that line's node of the graph).
+ */
+export async function genomicKernelShap(
+  rt: Runtime,
+  data: StudyData,
+  c: GcnRegressorConfig,
+  members: GcnMember[],
+  o: GenomicShapOptions,
+): Promise<{ values: Float64Array; base: Float64Array; prediction: Float64Array; coalitions: number; exact: boolean }> {
+  const f = data.f,
+    X = data.features;
+  const background = new Float64Array(o.background.length * f);
+  o.background.forEach((b, r) => {
+    for (let j = 0; j < f; j++) background[r * f + j] = X[b * f + j]!;
+  });
+  const scorer = genomicLineScorer(rt, data, c, members);
+  const values = new Float64Array(o.rows.length * f),
+    base = new Float64Array(o.rows.length),
+    prediction = new Float64Array(o.rows.length);
+  let last: KernelShapValues | null = null;
+  try {
+    for (const [r, node] of o.rows.entries()) {
+      const predict = scorer.at(node);
+      const own = Float64Array.from({ length: f }, (_, j) => X[node * f + j]!);
+      last = await kernelShapAsync(predict, own, 1, f, {
+        background,
+        backgroundRows: o.background.length,
+        budget: o.budget,
+        seed: o.seed,
+      });
+      values.set(last.values, r * f);
+      base[r] = last.base[0]!;
+      prediction[r] = last.prediction[0]!;
+    }
+  } finally {
+    scorer.dispose();
+  }
+  return { values, base, prediction, coalitions: last?.coalitions ?? 0, exact: last?.exact ?? true };
+}

@@ -1,0 +1,90 @@
+import type { Runtime } from '../runtime/runtime.js';
+import type { GraphModel } from './graph-model.js';
+import type { GraphShards, ShardSize } from './graph-shards.js';
+import { placementChoice, trialPlacements, type Placement, type PlacementChoice } from './placement-trial.js';
+
+// Where GraphTrainer's epochs run their parallel parts: batch splitting's shards, or a
+// hybrid's two branches when there is no batch splitting. Unless told, the first epoch times
+// a few steps of each placement (placement-trial.ts) and the run keeps the fastest, so
+// splitting or forking is never slower than intra-op splitting alone. All give the same bits.
+// Threads are lent once per epoch, not once per step.
+
+const MODES = ['workers', 'groups', 'inline'] as const;
+
+/** Runs `steps` in order (each `step(i)` one optimizer step). */
+async function all(steps: readonly number[], step: (i: number) => Promise<void>): Promise<void> {
+  for (const i of steps) await step(i);
+}
+
+/**
+ * One epoch's steps with batch splitting's shards placed by `known`, or by a trial on this
+ * epoch's first steps, whose outcome goes to `chose` before the rest of the epoch runs (an
+ * epoch replayed after a fault keeps it). With too few steps to time, the next epoch decides.
+ */
+export async function placedShardSteps(
+  shards: GraphShards,
+  steps: number[],
+  step: (i: number) => Promise<void>,
+  maxShard: ShardSize,
+  known: PlacementChoice | null,
+  chose: (c: PlacementChoice) => void,
+): Promise<void> {
+  if (!shards.splits) return all(steps, step);
+  const hold =
+    (mode: Placement) =>
+    <T>(f: () => Promise<T>): Promise<T> =>
+      mode === 'workers'
+        ? shards.holdingWorkers(maxShard, f)
+        : mode === 'groups'
+          ? shards.holdingGroups(f)
+          : shards.inline(f);
+  if (known) return hold(known.mode)(() => all(steps, step));
+  const trial = await trialPlacements(
+    MODES,
+    steps,
+    (mode, f) => hold(mode)(f),
+    (list) => all(list, step),
+  );
+  if (!trial) return hold('workers')(() => all(steps, step)); // too few steps to measure: decide next epoch
+  chose(placementChoice(trial.best, trial.times));
+  return hold(trial.best)(() => all(trial.rest, step));
+}
+
+/**
+ * An epoch of a hybrid trained without batch splitting: its branches placed on workers of
+ * their own (whole passes there), on groups of threads this thread dispatches for, or one
+ * after another with every op split intra-op; `told` (GraphTrainer.branches) or `known` (an
+ * earlier trial) chooses, else a trial on this epoch's first steps (its outcome to `chose`
+ * before the rest runs). Validation runs under the same placement; returns its result.
+ */
+export async function forkedEpoch<T>(
+  rt: Runtime,
+  model: GraphModel,
+  steps: number[],
+  step: (i: number) => Promise<void>,
+  validate: () => Promise<T>,
+  told: Placement | null,
+  known: PlacementChoice | null,
+  chose: (c: PlacementChoice) => void,
+): Promise<T> {
+  const holdThreads = model.holdThreads;
+  const hold =
+    (mode: Placement) =>
+    <R>(f: () => Promise<R>): Promise<R> =>
+      mode === 'groups' || !holdThreads ? rt.withForkGroups(2, f) : holdThreads<R>(f, mode);
+  const stepsThenValidate = (list: number[]) => async (): Promise<T> => {
+    await all(list, step);
+    return validate();
+  };
+  const chosen = told ?? known?.mode;
+  if (chosen) return hold(chosen)(stepsThenValidate(steps));
+  const trial = await trialPlacements(
+    MODES,
+    steps,
+    (mode, f) => hold(mode)(f),
+    (list) => all(list, step),
+  );
+  if (!trial) return hold('workers')(stepsThenValidate(steps)); // too few steps to measure
+  chose(placementChoice(trial.best, trial.times));
+  return hold(trial.best)(stepsThenValidate(trial.rest));
+}

@@ -1,0 +1,255 @@
+import { WorkerError } from '../core/errors.js';
+import { workerUrl } from '../core/worker-url.js';
+import type { GraphBatch } from '../graph/batch.js';
+import { Tensor } from '../memory/tensor.js';
+import { reduceInOrder } from '../ops/elementwise.js';
+import type { Exec } from '../runtime/exec.js';
+import type { Runtime, WorkerCall } from '../runtime/runtime.js';
+import { graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from './graph-model.js';
+import { batchRef, paramRefs, type ShardStep } from './shard-protocol.js';
+import { evaluationPass, trainingPass } from './step.js';
+
+// Batch splitting's execution (as torch.nn.DataParallel): each shard of a batch runs forward
+// and backward on its own replica (own activations and gradients, the master's weight
+// tensors), the shards at once on one of three placements (worker threads running whole shard
+// steps, groups of threads, or inline), and the gradients are reduced into the master in shard
+// order. Every placement gives the same bits: each shard's arithmetic and the reduction order
+// are the same.
+
+/** A model and the batch it currently runs on: one per shard, all sharing the master's weights. */
+interface Replica {
+  model: GraphModel;
+  batch: GraphBatch | null;
+}
+
+/** The largest shard a run can have (the shardSize biggest graphs): what a worker's arena is sized for. */
+export interface ShardSize {
+  nodes: number;
+  graphs: number;
+}
+
+let nextTrainerId = 1;
+
+/** The replicas of a graph model, one per shard of a step (the first is the master), and where their shards run. */
+export class GraphShards {
+  private readonly replicas: Replica[];
+  /** Set while holdingWorkers lends worker threads that run whole shard steps. */
+  private workers: { call: WorkerCall; arenas: Tensor[] } | null = null;
+  private readonly workerModule = workerUrl('train/shard-worker');
+  private readonly id = `${process.pid}:${nextTrainerId++}`;
+  /** How shards run while a placement holds its threads (withShardGroups groups, or inline); null: dataParallel per step. */
+  private runner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly features: number,
+    private readonly targets: number,
+    private readonly config: GraphTrainConfig,
+  ) {
+    const shards = Math.ceil(config.batchSize / config.shardSize);
+    const make = (): Replica => {
+      const r: Replica = { model: null as unknown as GraphModel, batch: null };
+      r.model = graphModel(rt, features, targets, config, () => r.batch!);
+      return r;
+    };
+    const first = make();
+    this.replicas = [first];
+    for (let s = 1; s < shards; s++) {
+      const r = make();
+      // Share the master's weight tensors; each replica keeps its own gradient buffers.
+      r.model.params().forEach((p, i) => {
+        p.value.free();
+        p.value = first.model.params()[i]!.value;
+      });
+      this.replicas.push(r);
+    }
+  }
+
+  /** The first replica's model: the one whose parameters the optimizer updates. */
+  get master(): GraphModel {
+    return this.replicas[0]!.model;
+  }
+
+  /** Shards a step may have: ⌈batchSize/shardSize⌉. */
+  get count(): number {
+    return this.replicas.length;
+  }
+
+  /** Batch splitting has shards to place: more than one shard per step and more than one thread. */
+  get splits(): boolean {
+    return this.replicas.length > 1 && this.rt.threads > 1;
+  }
+
+  /**
+   * Forward and backward of each shard on its replica, at once where a placement allows, then
+   * the replicas' gradients added into the master's in shard order. `normalizer` is the whole
+   * batch's label count (so the shards' gradients add up to the batch's); `step` the optimizer
+   * step (dropout keys). Returns each shard's loss.
+   */
+  async run(shards: readonly GraphBatch[], normalizer: number, step: number): Promise<Float64Array> {
+    const used = this.replicas.slice(0, shards.length);
+    used.forEach((r, s) => {
+      r.batch = shards[s]!;
+    });
+    const losses = new Float64Array(shards.length);
+    try {
+      const local = async (exec: Exec, s: number): Promise<void> => {
+        const r = used[s]!;
+        const ctx = {
+          exec,
+          training: true,
+          seed: this.config.trainSeed ?? this.config.seed,
+          step: step * this.replicas.length + s,
+        };
+        const batch = r.batch!;
+        losses[s] = (
+          await trainingPass(r.model, ctx, batch, (out) => graphLoss(exec, this.config.task, out, batch, normalizer))
+        ).loss;
+      };
+      if (this.workers) await this.onWorkers(this.workers, shards, used, normalizer, step, local, losses);
+      else await (this.runner ?? ((n, fn) => this.rt.dataParallel(n, fn)))(shards.length, local);
+      const master = this.master.params();
+      if (used.length > 1) {
+        for (let i = 0; i < master.length; i++)
+          await reduceInOrder(
+            this.rt.exec,
+            used.map((r) => r.model.params()[i]!.grad),
+            master[i]!.grad,
+          );
+      }
+    } finally {
+      used.forEach((r) => {
+        r.batch = null;
+      });
+    }
+    return losses;
+  }
+
+  /**
+   * Shard s on group s mod groups: group 0 is this thread, the others are workers that run the
+   * whole step (JavaScript included) in their own arena.
+   */
+  private async onWorkers(
+    workers: { call: WorkerCall; arenas: Tensor[] },
+    shards: readonly GraphBatch[],
+    used: Replica[],
+    normalizer: number,
+    step: number,
+    local: (exec: Exec, s: number) => Promise<void>,
+    losses: Float64Array,
+  ): Promise<void> {
+    const groups = Math.min(shards.length, workers.arenas.length + 1);
+    const results = await Promise.allSettled(
+      Array.from({ length: groups }, async (_, g) => {
+        for (let s = g; s < shards.length; s += groups) {
+          if (g === 0) {
+            await local(this.rt.exec, s);
+            continue;
+          }
+          const arena = workers.arenas[g - 1]!;
+          const msg: ShardStep = {
+            trainer: this.id,
+            config: this.config,
+            features: this.features,
+            targets: this.targets,
+            arena: { ptr: arena.ptr, bytes: arena.byteLength },
+            params: paramRefs(
+              this.master.params().map((p) => p.value),
+              used[s]!.model.params().map((p) => p.grad),
+            ),
+            batch: batchRef(shards[s]!),
+            normalizer,
+            ctx: { seed: this.config.trainSeed ?? this.config.seed, step: step * this.replicas.length + s },
+          };
+          // A worker that throws or dies fails the step as a WorkerError, so a trainer can roll back and replay it.
+          const res = await workers.call(this.workerModule, 'trainShardStep', msg).catch((err: unknown) => {
+            throw new WorkerError(
+              `shard ${s}'s step failed on worker thread ${g}: ${(err as Error).message}`,
+              'trainShardStep',
+              g,
+            );
+          });
+          losses[s] = (res as { loss: number }).loss;
+        }
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * Runs `body` (many training steps) with the shards of a step spread over worker threads
+   * that each run a whole shard step (Runtime.withWorkerCalls), this thread taking the first
+   * group: the JavaScript of the shards runs in parallel too, not only their kernels. Each
+   * worker gets an arena for its activations, sized from the largest shard `body` will train.
+   */
+  async holdingWorkers<T>(maxShard: ShardSize, body: () => Promise<T>): Promise<T> {
+    if (!this.splits) return body();
+    return this.rt.withWorkerCalls(this.replicas.length - 1, async (call, lent) => {
+      if (lent === 0) return body();
+      const c = this.config,
+        w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
+      // Activations of one pass: a few [nodes, width] tensors per layer, and their gradients.
+      const bytes =
+        4 * 1024 * 1024 +
+        4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0)));
+      const arenas: Tensor[] = [];
+      try {
+        for (let g = 0; g < lent; g++) arenas.push(Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
+        this.workers = { call, arenas };
+        return await body();
+      } finally {
+        this.workers = null;
+        for (const a of arenas) a.free();
+      }
+    });
+  }
+
+  /** Runs `body` with the shards of each step one after another on the main team, every op split intra-op. */
+  async inline<T>(body: () => Promise<T>): Promise<T> {
+    this.runner = async (n, fn) => {
+      for (let s = 0; s < n; s++) await fn(this.rt.exec, s);
+    };
+    try {
+      return await body();
+    } finally {
+      this.runner = null;
+    }
+  }
+
+  /** Runs `body` with the batch-splitting groups of threads formed once (Runtime.withShardGroups). */
+  holdingGroups<T>(body: () => Promise<T>): Promise<T> {
+    return this.rt.withShardGroups(this.replicas.length, async (run) => {
+      this.runner = run;
+      try {
+        return await body();
+      } finally {
+        this.runner = null;
+      }
+    });
+  }
+
+  /** Runs the evaluation forward pass on a collated batch (on the master) and hands the output to `use`. */
+  async evaluate<T>(batch: GraphBatch, use: (out: GraphBatch['x']) => Promise<T> | T): Promise<T> {
+    const r = this.replicas[0]!;
+    r.batch = batch;
+    try {
+      return await evaluationPass(r.model, { exec: this.rt.exec, training: false, seed: 0, step: 0 }, batch, use);
+    } finally {
+      r.batch = null;
+    }
+  }
+
+  /** Frees the replicas and the master model. */
+  dispose(): void {
+    const shared = new Set(this.master.params().map((p) => p.value));
+    for (const r of this.replicas.slice(1)) {
+      r.model.release();
+      for (const p of r.model.params()) {
+        p.grad.free();
+        if (!shared.has(p.value)) p.value.free();
+      }
+    }
+    this.master.dispose();
+  }
+}

@@ -1,0 +1,85 @@
+import { CsrMatrix } from '../graph/csr.js';
+import type { GraphBatch } from '../graph/batch.js';
+import type { Heap } from '../memory/heap.js';
+import type { Tensor } from '../memory/tensor.js';
+import { tensorAt, tensorRef, type TensorRef } from '../memory/tensor-ref.js';
+import type { GraphTrainConfig } from './graph-model.js';
+
+// The shard-step protocol between a GraphTrainer (graph-shards.ts, the caller) and a shard
+// worker (shard-worker.ts): one message per shard step, everything in it by address over the
+// shared memory. Both halves import this file and the model file, never each other.
+
+/** A collated shard by address. */
+export interface BatchRef {
+  graphs: number;
+  nodes: number;
+  labels: number;
+  rowPtr: TensorRef;
+  colIdx: TensorRef;
+  vals: TensorRef;
+  x: TensorRef;
+  offsets: TensorRef;
+  y: TensorRef;
+  labelMask: TensorRef;
+  descriptors: TensorRef | null;
+}
+
+/** One shard's training step on a worker: what trainShardStep receives. */
+export interface ShardStep {
+  /** Identifies the trainer (its replica is cached per worker under this key). */
+  trainer: string;
+  config: GraphTrainConfig;
+  features: number;
+  targets: number;
+  arena: { ptr: number; bytes: number };
+  /** Per parameter, in the model's order: the master's value and this shard's gradient buffer. */
+  params: { value: TensorRef; grad: TensorRef }[];
+  batch: BatchRef;
+  /** The loss's denominator: labels (or values) of the whole batch, so shard gradients add up. */
+  normalizer: number;
+  ctx: { seed: number; step: number };
+}
+
+/** A collated shard as addresses (the caller's side). */
+export function batchRef(b: GraphBatch): BatchRef {
+  return {
+    graphs: b.graphs,
+    nodes: b.nodes,
+    labels: b.labels,
+    rowPtr: tensorRef(b.adj.rowPtr),
+    colIdx: tensorRef(b.adj.colIdx),
+    vals: tensorRef(b.adj.vals),
+    x: tensorRef(b.x),
+    offsets: tensorRef(b.offsets),
+    y: tensorRef(b.y),
+    labelMask: tensorRef(b.labelMask),
+    descriptors: b.descriptors ? tensorRef(b.descriptors) : null,
+  };
+}
+
+/** The shard as views of the caller's tensors (the worker's side); freeing it frees nothing. */
+export function batchAt(heap: Heap, b: BatchRef): GraphBatch {
+  return {
+    graphs: b.graphs,
+    nodes: b.nodes,
+    labels: b.labels,
+    adj: CsrMatrix.view(
+      b.nodes,
+      b.nodes,
+      tensorAt(heap, b.rowPtr, 'int32'),
+      tensorAt(heap, b.colIdx, 'int32'),
+      tensorAt(heap, b.vals, 'float32'),
+    ),
+    x: tensorAt(heap, b.x),
+    offsets: tensorAt(heap, b.offsets, 'int32'),
+    y: tensorAt(heap, b.y),
+    labelMask: tensorAt(heap, b.labelMask, 'uint8'),
+    descriptors: b.descriptors ? tensorAt(heap, b.descriptors) : null,
+    free: () => undefined,
+  };
+}
+
+/** Parameters by address: the master's values and a replica's gradient buffers. */
+export function paramRefs(values: readonly Tensor[], grads: readonly Tensor[]): ShardStep['params'] {
+  return values.map((v, i) => ({ value: tensorRef(v), grad: tensorRef(grads[i]!) }));
+}
