@@ -19,6 +19,9 @@ export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gx
   graft explain --run GP_RUN --method kernelshap [--target TRAIT[,...]] [--count 5] [--background 10] [--budget 256] [--seed 1]
                 (SHAP of the GCN ensemble for --count lines over the features it reads, markers or PCs;
                  writes explain/shap.csv and shap-summary.svg; each coalition costs --background graph passes)
+  graft explain --run HYBRID_GRAPH_RUN --method kernelshap [--target LABEL[,...]] [--count 5] [--background 10] [--budget 2048] [--seed 1]
+                (SHAP of the descriptor bits of --count test molecules, each graph held fixed, for the label's
+                 probability; default label: the first; writes explain/shap.csv and shap-summary.svg)
 ${EXPLAIN_MICROBIOME_USAGE}
   graft motif-task --data FILE.csv --out FILE.csv [--smiles COL] [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
 
@@ -87,9 +90,9 @@ export async function explain(argv: string[]): Promise<void> {
   if (v.truth && !existsSync(v.truth)) throw new GraftError(`--truth ${v.truth}: no such file`);
   if (v.map && !existsSync(v.map)) throw new GraftError(`--map ${v.map}: no such file`);
   const kind = runKind(run);
-  if (methods.includes('kernelshap') && kind !== 'genomic')
+  if (methods.includes('kernelshap') && kind === 'node')
     throw new GraftError(
-      `--method kernelshap explains gp runs and mb runs; ${run} is a ${kind} run: use --method ig, saliency, gxi or gnnexplainer`,
+      `--method kernelshap explains gp runs, mb runs and hybrid graph runs; ${run} is a ${kind} run: use --method ig, saliency, gxi or gnnexplainer`,
     );
   const shap = {
     count: intAtLeast(v.count, '--count', 5, 1, 'line'),
@@ -134,6 +137,9 @@ export async function explain(argv: string[]): Promise<void> {
               labels: targets,
               count,
               truth: v.truth ? resolve(v.truth) : null,
+              shap: methods.includes('kernelshap')
+                ? { ...shap, budget: intAtLeast(v.budget, '--budget', 2048, 2, 'coalition') }
+                : null,
             })
           : await explainNodeRun(rt, {
               ...common,
