@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MOLECULE_DEFAULTS, moleculeOutputs } from '../src/chem/train-molecules.js';
@@ -173,6 +173,7 @@ describe('graft explain --method kernelshap on a graph run', () => {
     const doc = readJson(join(run, 'explain', 'explanations.json')) as { explanations: Record<string, unknown>[] };
     expect(doc.explanations[0]!['method']).toBe('kernelshap');
     expect(doc.explanations[0]!['exact']).toBe(false);
+    expect(existsSync(join(run, 'explain', 'atoms.csv'))).toBe(false); // no atom method asked for
     const plain = join(dir, 'plain');
     expect((await train(plain, [])).status).toBe(0);
     const refused = await runGraftAsync(['explain', '--run', plain, '--method', 'kernelshap']);

@@ -111,7 +111,7 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
   if (motif) a.log(`ground truth: the motif ${motif.smarts} (atoms matched by RDKit)`);
   const picked = a.methods.length > 0 ? test.slice(0, a.count) : [];
   const ids = split.test.slice(0, a.count);
-  ensureDir(join(a.out, 'molecules'));
+  if (picked.length > 0) ensureDir(join(a.out, 'molecules'));
   const csv = ['molecule,line,smiles,label,method,atom,element,score,in_motif'];
   const results: Record<string, unknown>[] = [...shapResults];
   const aurocs = new Map<string, number[]>();
@@ -180,7 +180,7 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
       probe.dispose();
     }
   }
-  writeFileAtomic(join(a.out, 'atoms.csv'), `${csv.join('\n')}\n`);
+  if (picked.length > 0) writeFileAtomic(join(a.out, 'atoms.csv'), `${csv.join('\n')}\n`);
   const auroc = motif
     ? Object.fromEntries([...aurocs].map(([m, v]) => [m, { mean: meanOf(v), molecules: v.length }]))
     : null;
