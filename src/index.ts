@@ -119,6 +119,12 @@ export {
   type PredictFn,
 } from './explain/kernelshap.js';
 export {
+  moleculeDescriptorShap,
+  type MoleculeScoreFn,
+  type MoleculeShap,
+  type MoleculeShapOptions,
+} from './explain/molecule-shap.js';
+export {
   knnShapley,
   knnShapleyOf,
   knnRegressionScore,
