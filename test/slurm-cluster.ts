@@ -101,7 +101,15 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
     return r.stdout;
   };
   const stop = async (): Promise<void> => {
+    // Slurm's daemons first, while munge still answers them (a daemon whose munge is gone can
+    // spend a minute in its shutdown retries); one that is still up after 10 s is killed.
     for (const d of daemons) d.kill('SIGTERM');
+    const exited = (d: (typeof daemons)[number]): Promise<unknown> =>
+      d.exitCode !== null || d.signalCode !== null ? Promise.resolve() : new Promise((r) => d.once('exit', r));
+    const grace = new Promise((r) => setTimeout(r, 10_000).unref());
+    await Promise.race([Promise.all(daemons.map(exited)), grace]);
+    for (const d of daemons) if (d.exitCode === null && d.signalCode === null) d.kill('SIGKILL');
+    await Promise.all(daemons.map(exited));
     const pid = join(munge, 'munged.pid');
     if (existsSync(pid)) {
       try {
@@ -110,9 +118,6 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
         /* gone */
       }
     }
-    await Promise.all(
-      daemons.map((d) => (d.exitCode !== null ? Promise.resolve() : new Promise((r) => d.once('exit', r)))),
-    );
   };
   try {
     await until(
