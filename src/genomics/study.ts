@@ -9,7 +9,7 @@ import { keptModels, studyCandidates, type CandidateRow } from './candidates.js'
 import { scoringBasis, type KeptModel, type ScoringBasis } from './kept-models.js';
 import { runCvJobs, type JobCache } from './cv-pool.js';
 import type { JobCheckpoints } from './job-types.js';
-import type { GpGcnConfig } from './gcn-soup.js';
+import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { SCHEME_TEXT } from './multi-env.js';
 import { prepareStudy, type StudyData, type StudyInputs, type StudySummary } from './study-data.js';
 
@@ -25,7 +25,12 @@ export interface StudyOptions extends StudyInputs {
   seed: number;
   foldsFile?: string;
   threads: number;
-  gcn: GpGcnConfig;
+  /**
+   * The GCN models' settings; with `soup`, the gcn members train from one initialization and
+   * the soup of their weights (uniform mean, or greedy by inner validation) is scored as the
+   * model gcn-soup.
+   */
+  gcn: GcnRegressorConfig & { soup?: 'uniform' | 'greedy' };
   /**
    * Fit every model on all phenotyped samples too (the final fits): candidates (genotyped,
    * not phenotyped) are predicted, and the fits are kept (StudyResult.final) for
