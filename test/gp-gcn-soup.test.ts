@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseGpArgs } from '../src/cli/commands/gp.js';
 import { runCvJob } from '../src/genomics/cv-jobs.js';
 import { gcnSoup, predictWithWeights, type GpGcnConfig } from '../src/genomics/gcn-soup.js';
 import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
@@ -167,5 +168,15 @@ describe('graft gp --gcn-soup', () => {
     const soup = await gcnSoup(rt, data, { ...gcn, seed }, 'uniform', fits, fits[0]!.scale, data.y[0]!, val);
     expect(s.perTrait[0]!.predicted).toEqual(test.map((i) => soup.predictions[i]!));
     expect(s.perTrait[0]!.info['ingredients']).toBe(3);
+  });
+
+  it('the flag adds gcn-soup after gcn, and refuses what it cannot soup', () => {
+    const args = ['--geno', 'g.csv', '--pheno', 'p.csv', '--trait', 't'];
+    const r = parseGpArgs([...args, '--models', 'gblup,gcn', '--gcn-soup', 'greedy']);
+    expect(r.o.models).toEqual(['gblup', 'gcn', 'gcn-soup']);
+    expect(r.o.gcn.soup).toBe('greedy');
+    expect(parseGpArgs([...args, '--models', 'gcn']).o.gcn.soup).toBeUndefined();
+    expect(() => parseGpArgs([...args, '--models', 'gblup', '--gcn-soup', 'uniform'])).toThrow(/needs gcn in --models/);
+    expect(() => parseGpArgs([...args, '--models', 'gcn', '--gcn-soup', 'mean'])).toThrow(/--gcn-soup/);
   });
 });
