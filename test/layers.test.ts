@@ -23,7 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   // Compositional data's pure pieces (normalization, zero replacement, applying a kept preprocessing,
   // scoring a forest or a logistic/ridge model): what src/microbiome fits with and graft/infer scores raw counts with.
   compositional: ['core'],
-  genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
+  genomics: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'soup'], // soup: graft gp --gcn-soup averages the GCN members
   chem: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data'],
   microbiome: ['core', 'memory', 'runtime', 'ops', 'graph', 'nn', 'train', 'data', 'compositional'],
   explain: [

@@ -1,5 +1,6 @@
 import type { Runtime } from '../runtime/runtime.js';
 import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
+import { gcnSoup, type GpGcnConfig, type SoupMemberFit } from './gcn-soup.js';
 import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis, type KernelFit } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
@@ -42,9 +43,11 @@ export async function runCvJob(
   data: StudyData,
   folds: FoldPlan,
   job: CvJob,
-  gcn: GcnRegressorConfig,
+  settings: GpGcnConfig,
   checkpoints?: JobCheckpoints,
 ): Promise<CvJobResult> {
+  // The soup recipe is the study's, not the regressor's: kept members' configs leave it out.
+  const { soup, ...gcn } = settings;
   const t0 = performance.now();
   const fold = folds[job.repeat]!;
   // Training-block decompositions by training set, then by kernel: the traits of a job with the same missing values share them.
@@ -244,9 +247,21 @@ export async function runCvJob(
             }
           : {}),
       });
+    } else if (job.model === 'gcn-soup') {
+      // The gcn job's members (the same bits: same seeds, same validation nodes), their weights souped.
+      if (!soup) throw new GraftError('the gcn-soup model needs a soup recipe (gcn.soup)');
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, settings, checkpoints);
+      const sh = g.shared!;
+      const s = await gcnSoup(rt, data, { ...gcn, seed: sh.seed }, soup, sh.members, sh.scale, y, sh.validation);
+      perTrait.push({
+        trait: t,
+        test,
+        predicted: test.map((i) => s.predictions[i]!),
+        info: { best_epoch: g.bestEpoch, members: g.members, ingredients: s.ingredients.length },
+      });
     } else {
       const c = job.model === 'appnp' ? { ...gcn, architecture: 'appnp' as const } : gcn;
-      const g = await gcnEnsemble(rt, data, job, y, trainIdx, c, checkpoints);
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, job.model === 'gcn' ? settings : c, checkpoints);
       perTrait.push({
         trait: t,
         test,
@@ -269,11 +284,19 @@ async function gcnEnsemble(
   job: CvJob,
   y: Float64Array,
   trainIdx: Int32Array,
-  gcn: GcnRegressorConfig,
+  config: GpGcnConfig,
   checkpoints: JobCheckpoints | undefined,
-  validation?: Int32Array,
+  given?: Int32Array,
 ): Promise<Ensemble> {
+  const { soup, ...gcn } = config;
   const all = Math.max(1, gcn.ensemble);
+  // With a soup, gcn and gcn-soup cross-validation members share one initialization (the seed of
+  // member 0) and the inner validation nodes, and differ only in their train seeds (dropout).
+  const shared = soup !== undefined && !job.final && (job.model === 'gcn' || job.model === 'gcn-soup');
+  const sharedSeed = gcn.seed + 1000 * job.repeat + job.fold;
+  const validation = shared ? (given ?? innerValidation(trainIdx, gcn.valFraction, sharedSeed ^ 0x5eed)) : given;
+  const fits: SoupMemberFit[] = [];
+  let scale = { mean: 0, sd: 1 };
   const chosen = job.member === undefined ? Array.from({ length: all }, (_, e) => e) : [job.member];
   const members = chosen.length;
   const mean = new Float64Array(data.n);
@@ -297,15 +320,25 @@ async function gcnEnsemble(
         ...(job.model === 'hybrid' && data.covariates ? { covariates: data.covariates } : {}),
         ...(data.featureBlocks ? { featureBlocks: data.featureBlocks } : {}),
       },
-      { ...gcn, seed },
+      shared ? { ...gcn, seed: sharedSeed, trainSeed: seed } : { ...gcn, seed },
       checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {},
     );
     for (let i = 0; i < data.n; i++) mean[i]! += r.predictions[i]!;
     bestEpoch += r.bestEpoch / members;
+    if (shared && job.model === 'gcn-soup') {
+      fits.push({ weights: r.weights, predictions: r.predictions });
+      scale = r.scale;
+    }
     if (job.final) kept.push({ state: { seed, scale: r.scale, weights: r.weights }, predictions: r.predictions });
   }
   for (let i = 0; i < data.n; i++) mean[i]! /= members;
-  return { mean, bestEpoch, members, kept };
+  return {
+    mean,
+    bestEpoch,
+    members,
+    kept,
+    ...(fits.length > 0 ? { shared: { seed: sharedSeed, validation: validation!, scale, members: fits } } : {}),
+  };
 }
 
 interface Ensemble {
@@ -313,6 +346,8 @@ interface Ensemble {
   bestEpoch: number;
   members: number;
   kept: { state: MemberState; predictions: Float64Array }[];
+  /** gcn-soup: the members' fits from their one initialization (seed), their validation nodes and (common) scale. */
+  shared?: { seed: number; validation: Int32Array; scale: { mean: number; sd: number }; members: SoupMemberFit[] };
 }
 
 /** A final fit's GCN members, their config and their predictions of the test samples. */
@@ -342,7 +377,13 @@ function vInverse(b: KernelBasis, delta: number): Float64Array {
 
 /** One final-fit job per model (per model and trait for the GCN models): fit on every phenotyped sample, predict the candidates. */
 export function planFinalJobs(models: GpModel[], traits: number): CvJob[] {
-  return planJobs(models, 1, 1, traits).map((j) => ({ ...j, fold: 0, final: true as const }));
+  // gcn-soup is scored in cross-validation only: its final fit (a kept soup) is not written yet.
+  return planJobs(
+    models.filter((m) => m !== 'gcn-soup'),
+    1,
+    1,
+    traits,
+  ).map((j) => ({ ...j, fold: 0, final: true as const }));
 }
 
 /** The jobs of a study, longest first (GCN training dominates), so a pool finishes evenly. */
@@ -364,7 +405,7 @@ const weight = (m: GpModel): number =>
     ? 3
     : m === 'stack' || m === 'boost'
       ? 2.2
-      : m === 'gcn' || m === 'appnp'
+      : m === 'gcn' || m === 'gcn-soup' || m === 'appnp'
         ? 2
         : m === 'rkhs-ka'
           ? 1.8

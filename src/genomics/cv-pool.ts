@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { workerUrl } from '../core/worker-url.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
+import type { GpGcnConfig } from './gcn-soup.js';
 import { runCvJob } from './cv-jobs.js';
 import type { CvJob, CvJobResult, FoldPlan, JobCheckpoints } from './job-types.js';
 import type { StudyData } from './study-data.js';
@@ -9,7 +9,7 @@ import type { StudyData } from './study-data.js';
 export interface CvPoolInit {
   data: StudyData;
   folds: FoldPlan;
-  gcn: GcnRegressorConfig;
+  gcn: GpGcnConfig;
   checkpoints?: JobCheckpoints;
 }
 

@@ -25,7 +25,12 @@ export interface StudyOptions extends StudyInputs {
   seed: number;
   foldsFile?: string;
   threads: number;
-  gcn: GcnRegressorConfig;
+  /**
+   * The GCN models' settings; with `soup`, the gcn members train from one initialization and
+   * the soup of their weights (uniform mean, or greedy by inner validation) is scored as the
+   * model gcn-soup.
+   */
+  gcn: GcnRegressorConfig & { soup?: 'uniform' | 'greedy' };
   /**
    * Fit every model on all phenotyped samples too (the final fits): candidates (genotyped,
    * not phenotyped) are predicted, and the fits are kept (StudyResult.final) for

@@ -46,7 +46,14 @@ export interface GcnRegressorConfig {
   patience: number;
   /** Fraction of the training samples held out, seeded, to choose the epoch. */
   valFraction: number;
+  /** Seeds the initial weights and the inner validation split, and the dropout masks unless trainSeed is given. */
   seed: number;
+  /**
+   * Seeds the dropout masks apart from the initial weights: fits of one seed and several train
+   * seeds start from the same weights and train differently, as the members of a model soup
+   * must. Absent: the seed.
+   */
+  trainSeed?: number;
   /** Width of the dense covariate branch of the hybrid model. */
   denseHidden: number;
   /** Models trained from different seeds (init, dropout, inner validation split) whose predictions are averaged. */
@@ -177,6 +184,8 @@ export async function trainGcnRegressor(
   const fn = 'trainGcnRegressor';
   if (!Number.isInteger(c.layers) || c.layers < 1)
     throw argRangeError(fn, 'config.layers', 'a positive integer', c.layers);
+  if (c.trainSeed !== undefined && !Number.isInteger(c.trainSeed))
+    throw argRangeError(fn, 'config.trainSeed', 'an integer', c.trainSeed);
   if (!(c.valFraction > 0 && c.valFraction < 1))
     throw argRangeError(fn, 'config.valFraction', 'in (0, 1)', c.valFraction);
   const heap = rt.heap,
@@ -235,7 +244,7 @@ export async function trainGcnRegressor(
   const adam = new Adam(params, { lr: c.lr });
   const stopper = new EarlyStopping(c.patience, params);
   const state: TrainingState = { params, adam, stopper };
-  // Dropout keys come from (seed, epoch): the tensors and Adam's step are all an epoch changes.
+  // Dropout keys come from (train seed, epoch): the tensors and Adam's step are all an epoch changes.
   const guard = guardEpochs(heap, state, hooks.faults);
   const cpHook = hooks.checkpoint;
   const fingerprint = cpHook ? fitFingerprint(c, fitIdx, valIdx, target, data) : '';
@@ -251,7 +260,7 @@ export async function trainGcnRegressor(
     for (; epoch <= Math.min(last, c.epochs) && !stopper.shouldStop; epoch++) {
       const e = epoch;
       const vl = await guard.run(e, async () => {
-        const ctx: PassContext = { exec: rt.exec, training: true, seed: c.seed, step: e };
+        const ctx: PassContext = { exec: rt.exec, training: true, seed: c.trainSeed ?? c.seed, step: e };
         await trainingPass(model, ctx, undefined, (out) => mseLoss(rt.exec, out, yT, { mask: fitMask }));
         await adam.update(rt.exec);
         return evaluationPass(model, evalCtx, undefined, async (ev) => {

@@ -25,7 +25,8 @@ import { studyIdentity } from '../../genomics/study-identity.js';
 import { writeStudyReport } from '../../genomics/study-report.js';
 import { type StudyOptions, formatTable, runStudy } from '../../genomics/study.js';
 import { SYNTHETIC_GP_DIR } from '../../genomics/synthetic-set.js';
-import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
+import { GCN_GP_DEFAULTS } from '../../train/gcn-regressor.js';
+import { GCN_SOUP_RECIPES, type GpGcnConfig } from '../../genomics/gcn-soup.js';
 
 export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE --trait NAME[,NAME...|all] [--folds FILE] [--out DIR]
            [--models boost,gblup,rkhs,rrblup[,gcn,appnp,stack,hybrid,rkhs-ka,across,gxe]] [--k 10] [--repeats 1] [--seed 1]
@@ -35,6 +36,7 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
              the across and gxe models fit every environment; CV1 new genotypes, CV2 seen elsewhere, CV0 new environment)
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
+           [--gcn-soup uniform|greedy]   (gcn's members from one initialization; their weight soup scored as gcn-soup)
            [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
            (samples genotyped but not phenotyped are candidates: every model fitted on all phenotyped
              samples predicts them, in candidates.csv; --keep-models keeps every model for graft predict)
@@ -83,6 +85,7 @@ export function parseGpArgs(argv: string[]): GpRequest {
       epochs: { type: 'string' },
       patience: { type: 'string' },
       ensemble: { type: 'string' },
+      'gcn-soup': { type: 'string' },
       branches: { type: 'string' },
       threads: { type: 'string' },
       overwrite: { type: 'boolean' },
@@ -125,12 +128,18 @@ export function parseGpArgs(argv: string[]): GpRequest {
     );
   if (models.includes('hybrid') && !v.covariates)
     throw new GraftError('--models hybrid needs --covariates COL[,COL...]');
+  if (v['gcn-soup'] !== undefined && !models.includes('gcn'))
+    throw new GraftError('--gcn-soup averages the gcn ensemble: it needs gcn in --models');
+  const soup =
+    v['gcn-soup'] === undefined ? undefined : choice(v['gcn-soup'], '--gcn-soup', GCN_SOUP_RECIPES, 'uniform');
+  if (soup) models.splice(models.indexOf('gcn') + 1, 0, 'gcn-soup');
   const features = choice(v.features, '--features', ['markers', 'pcs'], 'markers');
   const graph = choice(v.graph, '--graph', ['knn', 'threshold'], v.threshold !== undefined ? 'threshold' : 'knn');
   if (graph === 'threshold' && v.threshold === undefined) throw new GraftError('--graph threshold needs --threshold X');
   const edgeWeights = choice(v['edge-weights'], '--edge-weights', ['none', 'kernel'], 'none');
-  const gcn: GcnRegressorConfig = {
+  const gcn: GpGcnConfig = {
     ...GCN_GP_DEFAULTS,
+    ...(soup ? { soup } : {}),
     layers: num(v.layers, '--layers', true) ?? GCN_GP_DEFAULTS.layers,
     hidden: num(v.hidden, '--hidden', true) ?? GCN_GP_DEFAULTS.hidden,
     dropout: num(v.dropout, '--dropout') ?? GCN_GP_DEFAULTS.dropout,
