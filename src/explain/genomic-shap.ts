@@ -1,12 +1,10 @@
 import type { StudyData } from '../genomics/study-data.js';
 import { gcnNormArrays } from '../graph/gcn-norm.js';
-import type { Tensor } from '../memory/tensor.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { gcnRegressorModel, type GcnRegressorConfig } from '../train/gcn-regressor.js';
-import type { GcnMember } from './genomic.js';
-import { columnObjective, GraphProbe, probeGraph } from './graph-probe.js';
+import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
+import { type GcnMember, memberProbe } from './genomic.js';
+import { columnObjective, probeGraph } from './graph-probe.js';
 import { kernelShapAsync, type KernelShapValues } from './kernelshap.js';
-import { loadWeights } from '../nn/load-weights.js';
 
 // KernelSHAP of a genomic GCN ensemble for single lines, over the features the GCN reads (the
 // standardized markers, or the principal components with graft gp --features pcs). The game
@@ -15,23 +13,6 @@ import { loadWeights } from '../nn/load-weights.js';
 // its own features and the graph is unchanged. Each masked row is one copy of the whole graph;
 // GraphProbe runs many copies side by side in one block-diagonal pass. The output is the
 // ensemble's prediction in trait units (members' outputs · sd + mean, averaged).
-
-/** A member's model over copies of the study's graph (genomic.ts builds the same for attributions). */
-function memberProbe(rt: Runtime, data: StudyData, c: GcnRegressorConfig, m: GcnMember): GraphProbe {
-  const blocks = data.featureBlocks ?? [data.f];
-  const g = probeGraph(data.n, gcnNormArrays(data.n, data.src, data.dst), data.src, data.dst);
-  return new GraphProbe(rt, g, (graph) => {
-    const model = gcnRegressorModel<Tensor[]>(
-      rt,
-      { ...c, seed: m.seed },
-      { f: data.f, ...(blocks.length > 1 ? { blocks } : {}) },
-      graph,
-      (i) => i,
-    );
-    loadWeights(model.params(), m.weights, `genomic GCN (seed ${m.seed})`);
-    return { model, blocks, extras: [] };
-  });
-}
 
 /**
  * The ensemble as a function of one line's features: `at(node)` scores rows [count, f], each
@@ -46,7 +27,9 @@ export function genomicLineScorer(
 ): { at(node: number): (rows: Float64Array, count: number) => Promise<Float64Array>; dispose(): void } {
   const f = data.f,
     X = data.features;
-  const probes = members.map((m) => memberProbe(rt, data, c, m));
+  // One normalized graph for every member's probe, as explain/genomic.ts builds it.
+  const g = probeGraph(data.n, gcnNormArrays(data.n, data.src, data.dst), data.src, data.dst);
+  const probes = members.map((m) => memberProbe(rt, data, g, c, m));
   return {
     at(node) {
       const objective = columnObjective({ kind: 'node', node }, 0, 1);

@@ -62,7 +62,14 @@ export async function fitGenomicMembers(
   return members;
 }
 
-function memberProbe(rt: Runtime, data: StudyData, g: ProbeGraph, c: GcnRegressorConfig, m: GcnMember): GraphProbe {
+/** A GraphProbe of one trained ensemble member over a shared normalized graph (explain and KernelSHAP both use it). */
+export function memberProbe(
+  rt: Runtime,
+  data: StudyData,
+  g: ProbeGraph,
+  c: GcnRegressorConfig,
+  m: GcnMember,
+): GraphProbe {
   const blocks = data.featureBlocks ?? [data.f];
   return new GraphProbe(rt, g, (graph) => {
     const model = gcnRegressorModel<Tensor[]>(
