@@ -14,12 +14,12 @@ import type { FeatureSource, GraphStore } from '../store/format.js';
 import type { SampledSubgraph } from '../store/neighbor-sampler.js';
 import { BatchPrefetcher, type GatheredBatch, type SamplerSpec } from '../store/prefetch.js';
 import { Adam } from './adam.js';
-import { loadCheckpoint, saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
+import { saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js';
+import { resumePointOf, resumeRun, runCheckpoint } from './run-checkpoint.js';
 import { EarlyStopping } from './early-stopping.js';
 import { accuracy, argmaxRows } from './metrics.js';
 import { splitMetrics, type NodeTrainConfig } from './node-trainer.js';
 import { type BatchGraph, type InferenceChunks, layerwiseInference } from './sampled-inference.js';
-import { loadTrainingState, trainingStateEntries } from './training-state.js';
 import { TrimmedSAGE, type TrimmedMean } from './sampled-sage.js';
 import { CsrMatrix } from '../graph/csr.js';
 import { SAGEConv } from '../nn/sage-conv.js';
@@ -360,22 +360,17 @@ async function evaluateAll(
 }
 
 function sampledCheckpoint(run: SampledRun, store: GraphStore, c: SampledTrainConfig): Checkpoint {
-  const state = trainingStateEntries(run),
-    h = run.history;
-  return {
-    tensors: state.tensors,
-    metadata: {
-      ...state.metadata,
-      task: 'node',
-      dataset: store.header.name,
-      config: JSON.stringify(c),
-      epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
-      history: JSON.stringify(h),
-      // The sampler's whole state: batch b of epoch e is a function of (seed, e, b).
-      rng: `seed:${c.seed}`,
-      sampler: JSON.stringify(c.sampler),
-    },
-  };
+  const h = run.history;
+  return runCheckpoint(run, {
+    task: 'node',
+    dataset: store.header.name,
+    config: JSON.stringify(c),
+    epoch: String(h.length ? h[h.length - 1]!.epoch : 0),
+    history: JSON.stringify(h),
+    // The sampler's whole state: batch b of epoch e is a function of (seed, e, b).
+    rng: `seed:${c.seed}`,
+    sampler: JSON.stringify(c.sampler),
+  });
 }
 
 function resumeSampled(
@@ -383,17 +378,10 @@ function resumeSampled(
   from: NonNullable<SampledTrainHooks['resumeFrom']>,
   c: SampledTrainConfig,
 ): number {
-  const { checkpoint: cp, file } = typeof from === 'string' ? { checkpoint: loadCheckpoint(from), file: from } : from;
-  const saved = JSON.parse(cp.metadata['config'] ?? '{}') as Record<string, unknown>;
-  for (const key of new Set([...Object.keys(c), ...Object.keys(saved)])) {
-    if (key === 'epochs') continue;
-    const a = JSON.stringify(saved[key]),
-      b = JSON.stringify((c as unknown as Record<string, unknown>)[key]);
-    if (a !== b) throw argRangeError(FN, `config.${key}`, `${a} as in the checkpoint ${file}`, b);
-  }
-  loadTrainingState(cp, run, file, FN);
-  run.history = JSON.parse(cp.metadata['history']!) as SampledEpochRecord[];
-  return Number(cp.metadata['epoch']) + 1;
+  // The one resume contract (run-checkpoint.ts): every config key but epochs as saved, then the state.
+  const { epoch, metadata } = resumeRun(resumePointOf(from), run, { fn: FN, config: { current: c } });
+  run.history = JSON.parse(metadata['history']!) as SampledEpochRecord[];
+  return epoch;
 }
 
 /**
