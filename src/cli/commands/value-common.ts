@@ -1,4 +1,5 @@
 import type { Rng } from '../../core/random.js';
+import { type IncrementalLearner, tmcShapley } from '../../valuation/tmc-shapley.js';
 
 // What every kind of run's `graft value` hands back to value.ts, which writes the folder:
 // values.csv, removal.svg, summary.md, value.json.
@@ -68,4 +69,38 @@ export function removalCurves(
   const randoms = [0, 1, 2].map(() => curve(rng.shuffle(Array.from({ length: n }, (_, i) => i))));
   const random = fractions.map((_, s) => randoms.reduce((a, c) => a + c[s]!, 0) / randoms.length);
   return { fractions, high, low, random };
+}
+
+/** TMC-Shapley's values and standard errors, and value.json's `tmc` record. */
+export interface TmcRun {
+  values: Float64Array;
+  se: Float64Array;
+  tmc: Record<string, unknown>;
+}
+
+/**
+ * TMC-Shapley with `graft value`'s settings, logging how it stopped; the full data set's score
+ * is recorded under `fullKey` (e.g. 'full_accuracy', 'full_r'), named for what the learner scores.
+ */
+export function tmcRun(
+  learner: IncrementalLearner,
+  a: Pick<ValueArgs, 'budget' | 'tolerance' | 'seed' | 'log'>,
+  fullKey: string,
+): TmcRun {
+  const r = tmcShapley(learner, { maxPermutations: a.budget, tolerance: a.tolerance, seed: a.seed });
+  a.log(
+    `${r.permutations} permutations, ${r.converged ? 'converged' : `not converged (change ${r.change.toFixed(3)} ≥ 0.05): raise --budget`}, ${(100 * r.truncated).toFixed(0)}% of the marginals truncated`,
+  );
+  return {
+    values: r.values,
+    se: r.se,
+    tmc: {
+      permutations: r.permutations,
+      converged: r.converged,
+      change: r.change,
+      tolerance: a.tolerance,
+      truncated: r.truncated,
+      [fullKey]: r.full,
+    },
+  };
 }

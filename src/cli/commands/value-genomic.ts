@@ -5,9 +5,8 @@ import { prepareStudy } from '../../genomics/study-data.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { kernelRidgeCv, KernelRidgeLearner } from '../../valuation/kernel-ridge.js';
 import { knnRegressionScore, knnShapleyOf } from '../../valuation/knn-shapley.js';
-import { tmcShapley } from '../../valuation/tmc-shapley.js';
 import { studyOf } from './explain-genomic.js';
-import { lowValueAuc, removalCurves, type ValueArgs, type ValueResult } from './value-common.js';
+import { lowValueAuc, removalCurves, tmcRun, type ValueArgs, type ValueResult } from './value-common.js';
 
 // `graft value` on a `graft gp` run: Data Shapley values of the phenotyped lines for one trait.
 // The learner is GBLUP on the run's relationship matrix with its variance ratio fixed at the
@@ -71,24 +70,7 @@ export async function valueGenomicRun(a: ValueArgs): Promise<ValueResult> {
       a.k,
     );
   } else {
-    const r = tmcShapley(new KernelRidgeLearner(K, n, y, lambda), {
-      maxPermutations: a.budget,
-      tolerance: a.tolerance,
-      seed: a.seed,
-    });
-    values = r.values;
-    se = r.se;
-    tmc = {
-      permutations: r.permutations,
-      converged: r.converged,
-      change: r.change,
-      tolerance: a.tolerance,
-      truncated: r.truncated,
-      full_r: r.full,
-    };
-    a.log(
-      `${r.permutations} permutations, ${r.converged ? 'converged' : `not converged (change ${r.change.toFixed(3)} ≥ 0.05): raise --budget`}, ${(100 * r.truncated).toFixed(0)}% of the marginals truncated`,
-    );
+    ({ values, se, tmc } = tmcRun(new KernelRidgeLearner(K, n, y, lambda), a, 'full_r'));
   }
   const auc = a.flip > 0 ? lowValueAuc(values, corrupted) : null;
   if (auc !== null) a.log(`ROC-AUC of low values flagging the shuffled phenotypes: ${auc.toFixed(3)}`);

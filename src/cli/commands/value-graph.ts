@@ -9,9 +9,8 @@ import { Rng } from '../../core/random.js';
 import { rocAuc } from '../../train/multilabel-metrics.js';
 import { pearson } from '../../valuation/kernel-ridge.js';
 import { KnnGameLearner, knnRegressionScore, knnShapleyOf } from '../../valuation/knn-shapley.js';
-import { tmcShapley } from '../../valuation/tmc-shapley.js';
 import { readRunJson } from '../run-kind.js';
-import { lowValueAuc, removalCurves, type ValueArgs, type ValueResult } from './value-common.js';
+import { lowValueAuc, removalCurves, tmcRun, type ValueArgs, type ValueResult } from './value-common.js';
 
 // `graft value` on a graph run (graft train --task graph): Data Shapley values of the training
 // molecules for one label, as in Ghorbani & Zou: valued against the run's validation split,
@@ -133,20 +132,7 @@ export async function valueGraphRun(a: ValueArgs): Promise<ValueResult> {
       a.k,
       2,
     );
-    const r = tmcShapley(learner, { maxPermutations: a.budget, tolerance: a.tolerance, seed: a.seed });
-    values = r.values;
-    se = r.se;
-    tmc = {
-      permutations: r.permutations,
-      converged: r.converged,
-      change: r.change,
-      tolerance: a.tolerance,
-      truncated: r.truncated,
-      full_accuracy: r.full,
-    };
-    a.log(
-      `${r.permutations} permutations, ${r.converged ? 'converged' : `not converged (change ${r.change.toFixed(3)} ≥ 0.05): raise --budget`}, ${(100 * r.truncated).toFixed(0)}% of the marginals truncated`,
-    );
+    ({ values, se, tmc } = tmcRun(learner, a, 'full_accuracy'));
   }
   const auc = a.flip > 0 ? lowValueAuc(values, flipped) : null;
   if (auc !== null) a.log(`ROC-AUC of low values flagging the corrupted labels: ${auc.toFixed(3)}`);

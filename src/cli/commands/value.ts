@@ -5,7 +5,7 @@ import { intAtLeast, num } from '../args.js';
 import { loadMbRunData, loadMbRunModel } from './explain-microbiome.js';
 import { claimRunFolder } from '../run-folder.js';
 import { detectRunKind, wrongKind } from '../run-kind.js';
-import { type ValueArgs, type ValueResult, lowValueAuc, removalCurves } from './value-common.js';
+import { type ValueArgs, type ValueResult, lowValueAuc, removalCurves, tmcRun } from './value-common.js';
 import { valueGenomicRun } from './value-genomic.js';
 import { valueGraphRun } from './value-graph.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
@@ -15,7 +15,6 @@ import type { Normalization } from '../../microbiome/normalize.js';
 import { preprocess } from '../../microbiome/pipeline.js';
 import type { ZeroReplacement } from '../../microbiome/zeros.js';
 import { KnnLearner, type LabelledRows, knnShapley } from '../../valuation/knn-shapley.js';
-import { tmcShapley } from '../../valuation/tmc-shapley.js';
 
 // `graft value`: Data Shapley values of a run's training samples (Ghorbani & Zou 2019):
 // KNN-Shapley's closed form (Jia et al. 2019) or TMC-Shapley, for an mb classification run
@@ -214,20 +213,11 @@ async function valueMicrobiomeRun(a: ValueArgs): Promise<ValueResult> {
     tmc: Record<string, unknown> = {};
   if (method === 'knn') values = knnShapley(rows, 'self', k);
   else {
-    const r = tmcShapley(new KnnLearner(rows, 'self', k, classes), { maxPermutations: budget, tolerance, seed });
-    values = r.values;
-    se = r.se;
-    tmc = {
-      permutations: r.permutations,
-      converged: r.converged,
-      change: r.change,
-      tolerance,
-      truncated: r.truncated,
-      full_accuracy: r.full,
-    };
-    log(
-      `${r.permutations} permutations, ${r.converged ? 'converged' : `not converged (change ${r.change.toFixed(3)} ≥ 0.05): raise --budget`}, ${(100 * r.truncated).toFixed(0)}% of the marginals truncated`,
-    );
+    ({ values, se, tmc } = tmcRun(
+      new KnnLearner(rows, 'self', k, classes),
+      { budget, tolerance, seed, log },
+      'full_accuracy',
+    ));
   }
   const auc = flip > 0 ? lowValueAuc(values, flipped) : null;
   if (auc !== null) log(`ROC-AUC of low values flagging the flipped labels: ${auc.toFixed(3)}`);
