@@ -144,6 +144,11 @@ describe('trainSampled', () => {
           for (let j = 0; j < k; j++) probs[v * k + j] = Math.exp(row[j]! - max) / s;
         }
         expect(closeness(probs, ref.probs, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+        // Each row is the same sums in the same order whatever its chunk, and whether SAGE
+        // reads a layer's input resident in the heap or gathered per chunk: the same bits.
+        const whole = await layerwiseInference(rt2, store, seq, graph);
+        const gathered = await layerwiseInference(rt2, store, seq, graph, { nodes: 300, resident: false });
+        expect(bitsEqual(whole, logits) && bitsEqual(gathered, logits), model).toBe(true);
       } finally {
         seq.dispose();
       }

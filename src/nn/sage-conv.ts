@@ -65,13 +65,14 @@ export class SAGEConv implements Layer {
    * (train/sampled-sage.ts) and a chunk of layer-wise inference pass a rectangular one.
    * `aggregateFirst` takes mean(X)·W_l whatever the widths: when the inputs outnumber the
    * targets many times (an inference chunk), X·W_l over every input would cost more than the
-   * SpMM it saves.
+   * SpMM it saves. `root` gives the targets' rows [R, in] when they are not x's first R rows
+   * (inference over all nodes' rows at once); such a pass has no backward.
    */
   async forwardOn(
     ctx: PassContext,
     x: Tensor,
     mean: CsrMatrix,
-    options: { aggregateFirst?: boolean } = {},
+    options: { aggregateFirst?: boolean; root?: Tensor } = {},
   ): Promise<Tensor> {
     let y: Tensor;
     if (this.projectFirst && options.aggregateFirst !== true) {
@@ -85,7 +86,7 @@ export class SAGEConv implements Layer {
       this.ax = await spmm(ctx.exec, mean, x);
       y = await matmul(ctx.exec, this.ax, this.linL.weight.value);
     }
-    const head = headRows(x, mean.rows);
+    const head = options.root ?? headRows(x, mean.rows);
     try {
       const xr = await matmul(ctx.exec, head, this.linR.weight.value);
       try {
@@ -98,9 +99,9 @@ export class SAGEConv implements Layer {
       y.free();
       throw err;
     } finally {
-      if (head !== x) head.free();
+      if (head !== x && head !== options.root) head.free();
     }
-    this.x = x;
+    this.x = options.root ? null : x;
     return y;
   }
 
