@@ -1,7 +1,7 @@
 // Layer-wise inference over every node of a graph store (issue 29): time, heap peak, RSS.
 // Not in CI. Usage (after npm run build):
 //   /usr/bin/time -v node bench/layerwise-inference.mjs STORE [--model sage|gcn] [--hidden 256]
-//     [--layers 3] [--threads 2] [--nodes N] [--max-nodes M (a prefix of the store)]
+//     [--layers 3] [--threads 2] [--nodes N] [--edges E] [--resident false] [--features memory]
 import { parseArgs } from 'node:util';
 import { Runtime } from '../dist/src/runtime/runtime.js';
 import { GraphStore } from '../dist/src/store/format.js';
@@ -18,6 +18,7 @@ const { values: v, positionals } = parseArgs({
     nodes: { type: 'string' },
     edges: { type: 'string' },
     features: { type: 'string', default: 'file' },
+    resident: { type: 'string', default: 'true' },
   },
 });
 const t0 = performance.now();
@@ -44,6 +45,7 @@ const seq = buildSampledModel(rt, store.numFeatures, store.numClasses, c, graph)
 const chunks = {};
 if (v.nodes) chunks.nodes = Number(v.nodes);
 if (v.edges) chunks.edges = Number(v.edges);
+chunks.resident = v.resident !== 'false';
 const t1 = performance.now();
 const logits = await layerwiseInference(rt, store, seq, graph, chunks);
 const ms = performance.now() - t1;
@@ -58,6 +60,7 @@ console.log(
     hidden: c.hidden,
     layers,
     threads: rt.threads,
+    resident: chunks.resident,
     open_s: +(tOpen / 1000).toFixed(1),
     inference_s: +(ms / 1000).toFixed(2),
     nodes_per_s: Math.round(store.numNodes / (ms / 1000)),

@@ -47,7 +47,14 @@ export interface InferenceChunks {
 function residentInput(rt: Runtime, input: Float32Array, n: number, width: number): Tensor | null {
   const heap = rt.heap;
   if (input.length * 4 > (heap.maxBytes - heap.stats().used) * 0.75) return null;
-  const x = Tensor.empty(heap, 'float32', [n, width], 'inference layer input');
+  let x: Tensor;
+  try {
+    x = Tensor.empty(heap, 'float32', [n, width], 'inference layer input');
+  } catch (err) {
+    // A heap whose free space is in pieces (after training's batches) cannot place it: gather instead.
+    if (err instanceof RangeError) return null;
+    throw err;
+  }
   (x.data() as Float32Array).set(input);
   return x;
 }
