@@ -9,6 +9,7 @@ import { BatchPrefetcher } from '../src/store/prefetch.js';
 import { writeSyntheticStore } from '../src/store/synthetic.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier } from '../src/train/node-trainer.js';
 import { layerwiseInference } from '../src/train/sampled-inference.js';
+import { predictSampled } from '../src/train/sampled-predict.js';
 import {
   buildSampledModel,
   type SampledEpochRecord,
@@ -153,6 +154,19 @@ describe('trainSampled', () => {
         seq.dispose();
       }
     }
+  });
+
+  it("predictSampled with a run's reported weights gives the run's predictions (GCN, Cluster-GCN); a missing weight is named", async () => {
+    const gcn: SampledTrainConfig = { ...base, model: 'gcn', epochs: 2 };
+    const cl: SampledTrainConfig = { ...base, epochs: 2, sampler: { kind: 'cluster', parts: 10, partsPerBatch: 3 } };
+    for (const c of [gcn, cl]) {
+      const r = await trainSampled(rt2, store, c, { prefetch: 'inline' });
+      const p = await predictSampled(rt2, store, c, r.weights, { nodes: 500 });
+      expect(bitsEqual(p.pred, r.predictions), c.model).toBe(true);
+    }
+    const r = await trainSampled(rt2, store, { ...base, epochs: 1 }, { prefetch: 'inline', evaluate: false });
+    const partial = new Map([...r.weights].filter(([k]) => k !== 'sage1.lin_r.weight'));
+    await expect(predictSampled(rt2, store, base, partial)).rejects.toThrow("weights['sage1.lin_r.weight']");
   });
 
   it("a trimmed SAGE model gives the seeds the untrimmed model's outputs and the same gradients", async () => {
