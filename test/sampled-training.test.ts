@@ -118,10 +118,12 @@ describe('trainSampled', () => {
 
   it('layer-wise inference in chunks equals the full-graph forward pass (SAGE and GCN)', async () => {
     for (const model of ['sage', 'gcn'] as const) {
+      // GCN at hidden 32 > 24 features: its first layer propagates first (resident), the others project first (gathered).
       const c = {
         ...base,
         model,
         layers: 3,
+        hidden: model === 'gcn' ? 32 : base.hidden,
         sampler: { kind: 'neighbor' as const, fanouts: [5, 5, 5], batchSize: 100 },
       };
       const graph = { prop: null, message: null };

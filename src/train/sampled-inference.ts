@@ -17,10 +17,10 @@ import type { GraphStore } from '../store/format.js';
 // A chunk is targets [start, end) with their rows of the store copied as they are (the store
 // keeps each row sorted by source): no per-chunk sort, no transpose, no edge lists, and each
 // output row is the same sums in the same order whatever chunk it falls in. Its sources are
-// read one of two ways. Resident: a SAGE layer whose input over all nodes fits in the heap
-// gets it uploaded once, and a chunk's matrix is rectangular (targets × all nodes) over the
-// store's own column indices. Gathered: otherwise (and for GCN layers, whose narrowing
-// layers project every input row), local ids are the targets first, then each other source in
+// read one of two ways. Resident: a SAGE layer, or a GCN layer that propagates first, whose
+// input over all nodes fits in the heap gets it uploaded once, and a chunk's matrix is
+// rectangular (targets × all nodes) over the store's own column indices. Gathered: otherwise
+// (a GCN layer that projects first would project every node's row per chunk), local ids are the targets first, then each other source in
 // order of first sight, and the chunk's sources' rows are copied into the heap; on a graph
 // whose neighbourhoods spread over all of it (products), that copies about one row per edge.
 // The index buffers (here and in the heap) are sized once for the largest chunk and reused.
@@ -33,9 +33,9 @@ export interface BatchGraph {
 
 /**
  * How layer-wise inference cuts the nodes: at most `nodes` targets and `edges` in-edges per
- * chunk. `resident` (default true): a SAGE layer whose input over all nodes fits in the heap
- * (three quarters of what it has free) reads it there, uploaded once, instead of gathering
- * each chunk's sources.
+ * chunk. `resident` (default true): a SAGE layer, or a GCN layer that propagates first, whose
+ * input over all nodes fits in the heap (three quarters of what it has free) reads it there,
+ * uploaded once, instead of gathering each chunk's sources.
  */
 export interface InferenceChunks {
   nodes?: number;
@@ -149,9 +149,12 @@ function storeRows(y: Tensor, out: Float32Array, start: number, targets: number,
   if (relu) for (let i = 0; i < o.length; i++) if (o[i]! < 0) o[i] = 0;
 }
 
-/** A SAGE chunk over the layer's input in the heap: mean over the store's columns, the root term on the targets' rows. */
+/**
+ * A chunk over the layer's input in the heap, its matrix over the store's own columns: SAGE's
+ * mean with the root term on the targets' rows, or a propagate-first GCN layer's Â·X.
+ */
 async function residentChunk(
-  conv: SAGEConv,
+  conv: SAGEConv | GCNConv,
   whole: Tensor,
   store: GraphStore,
   start: number,
@@ -159,6 +162,7 @@ async function residentChunk(
   b: ChunkBuffers,
   out: Float32Array,
   relu: boolean,
+  graph: BatchGraph,
 ): Promise<void> {
   const targets = end - start,
     width = whole.shape[1]!;
@@ -166,12 +170,17 @@ async function residentChunk(
   const root = Tensor.view(whole.heap, 'float32', [targets, width], whole.ptr + start * width * 4);
   let y: Tensor | null = null;
   try {
-    y = await conv.forwardOn(b.ctx, whole, adj, { aggregateFirst: true, root });
+    if (conv instanceof SAGEConv) y = await conv.forwardOn(b.ctx, whole, adj, { aggregateFirst: true, root });
+    else {
+      graph.prop = { adj };
+      y = await conv.forward(b.ctx, whole);
+    }
     storeRows(y, out, start, targets, relu);
   } finally {
     conv.release();
     y?.free();
     root.free();
+    graph.prop = null;
   }
 }
 
@@ -291,12 +300,14 @@ export async function layerwiseInference(
       const conv = convs[li]!,
         relu = li < convs.length - 1;
       const out = new Float32Array(n * conv.outFeatures);
-      const whole = conv instanceof SAGEConv && chunks.resident !== false ? residentInput(rt, input, n, width) : null;
+      // A GCN layer that projects first would project every node's row for each chunk: gathered.
+      const residentKind = conv instanceof SAGEConv || conv.propagateFirst;
+      const whole = residentKind && chunks.resident !== false ? residentInput(rt, input, n, width) : null;
       try {
         for (let c = 0; c + 1 < starts.length; c++) {
           const start = starts[c]!,
             end = starts[c + 1]!;
-          if (whole) await residentChunk(conv as SAGEConv, whole, store, start, end, bufs, out, relu);
+          if (whole) await residentChunk(conv, whole, store, start, end, bufs, out, relu, graph);
           else await gatheredChunk(conv, input, width, store, start, end, bufs, out, relu, graph);
         }
       } finally {
