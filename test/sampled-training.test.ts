@@ -9,6 +9,7 @@ import { BatchPrefetcher } from '../src/store/prefetch.js';
 import { writeSyntheticStore } from '../src/store/synthetic.js';
 import { KIPF_DEFAULTS, predictNodes, trainNodeClassifier } from '../src/train/node-trainer.js';
 import { layerwiseInference } from '../src/train/sampled-inference.js';
+import { predictSampled } from '../src/train/sampled-predict.js';
 import {
   buildSampledModel,
   type SampledEpochRecord,
@@ -117,10 +118,12 @@ describe('trainSampled', () => {
 
   it('layer-wise inference in chunks equals the full-graph forward pass (SAGE and GCN)', async () => {
     for (const model of ['sage', 'gcn'] as const) {
+      // GCN at hidden 32 > 24 features: its first layer propagates first (resident), the others project first (gathered).
       const c = {
         ...base,
         model,
         layers: 3,
+        hidden: model === 'gcn' ? 32 : base.hidden,
         sampler: { kind: 'neighbor' as const, fanouts: [5, 5, 5], batchSize: 100 },
       };
       const graph = { prop: null, message: null };
@@ -144,10 +147,28 @@ describe('trainSampled', () => {
           for (let j = 0; j < k; j++) probs[v * k + j] = Math.exp(row[j]! - max) / s;
         }
         expect(closeness(probs, ref.probs, 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+        // Each row is the same sums in the same order whatever its chunk, and whether SAGE
+        // reads a layer's input resident in the heap or gathered per chunk: the same bits.
+        const whole = await layerwiseInference(rt2, store, seq, graph);
+        const gathered = await layerwiseInference(rt2, store, seq, graph, { nodes: 300, resident: false });
+        expect(bitsEqual(whole, logits) && bitsEqual(gathered, logits), model).toBe(true);
       } finally {
         seq.dispose();
       }
     }
+  });
+
+  it("predictSampled with a run's reported weights gives the run's predictions (GCN, Cluster-GCN); a missing weight is named", async () => {
+    const gcn: SampledTrainConfig = { ...base, model: 'gcn', epochs: 2 };
+    const cl: SampledTrainConfig = { ...base, epochs: 2, sampler: { kind: 'cluster', parts: 10, partsPerBatch: 3 } };
+    for (const c of [gcn, cl]) {
+      const r = await trainSampled(rt2, store, c, { prefetch: 'inline' });
+      const p = await predictSampled(rt2, store, c, r.weights, { nodes: 500 });
+      expect(bitsEqual(p.pred, r.predictions), c.model).toBe(true);
+    }
+    const r = await trainSampled(rt2, store, { ...base, epochs: 1 }, { prefetch: 'inline', evaluate: false });
+    const partial = new Map([...r.weights].filter(([k]) => k !== 'sage1.lin_r.weight'));
+    await expect(predictSampled(rt2, store, base, partial)).rejects.toThrow("weights['sage1.lin_r.weight']");
   });
 
   it("a trimmed SAGE model gives the seeds the untrimmed model's outputs and the same gradients", async () => {
@@ -293,6 +314,90 @@ describe('graft train --store --sampler', () => {
     const rows = readFileSync(join(run, 'predictions.csv'), 'utf8').trim().split('\n');
     expect(rows).toHaveLength(n + 1);
     expect(existsSync(join(run, 'checkpoint.safetensors'))).toBe(true);
+  });
+
+  it("graft predict and graft eval on a sampled run give the run's own predictions and accuracy; another store is refused", async () => {
+    const run = join(dir, 'run-predict');
+    const t = await runGraftAsync([
+      'train',
+      '--store',
+      file,
+      '--sampler',
+      'neighbor',
+      '--fanouts',
+      '6,4',
+      '--batch-size',
+      '200',
+      '--hidden',
+      '16',
+      '--epochs',
+      '3',
+      '--out',
+      run,
+      '--quiet',
+    ]);
+    expect(t.stderr).toBe('');
+    expect(t.status).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')) as Record<string, number>;
+    // id -> predicted class, from a predictions.csv (id, predicted, label, split, …).
+    const predicted = (csv: string): Map<string, string> =>
+      new Map(
+        readFileSync(csv, 'utf8')
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(',').slice(0, 2) as [string, string]),
+      );
+    const own = predicted(join(run, 'predictions.csv'));
+    expect(own.size).toBe(store.numNodes);
+    // All nodes, at another thread count than training's.
+    const all = join(dir, 'predict-all.csv');
+    const p = await runGraftAsync(['predict', '--run', run, '--out', all, '--threads', '1']);
+    expect(p.stderr).toBe('');
+    expect(p.status).toBe(0);
+    expect(predicted(all)).toEqual(own);
+    expect(JSON.parse(p.stdout.trim()).test_accuracy).toBe(metrics['test_accuracy']);
+    // The test split only, with node ids: the same classes as the run's rows of those ids.
+    const test = join(dir, 'predict-test.csv');
+    const q = await runGraftAsync(['predict', '--run', run, '--nodes', 'test', '--out', test]);
+    expect(q.status).toBe(0);
+    const rows = readFileSync(test, 'utf8').trim().split('\n');
+    expect(rows[0]!.split(',').slice(0, 5)).toEqual(['id', 'predicted', 'label', 'split', 'p0']);
+    expect(rows).toHaveLength(store.split.test.length + 1);
+    const ids = Array.from(store.split.test, (v) => store.id(v));
+    expect([...predicted(test).keys()]).toEqual(ids.map((id) => JSON.stringify(id)));
+    for (const [id, c] of predicted(test)) expect(c).toBe(own.get(id));
+    expect(rows.slice(1).every((r) => r.split(',')[3] === 'test')).toBe(true);
+    const e = await runGraftAsync(['eval', '--run', run]);
+    expect(e.status).toBe(0);
+    const ev = JSON.parse(e.stdout.trim()) as Record<string, number>;
+    expect([ev['test_accuracy'], ev['val_accuracy']]).toEqual([metrics['test_accuracy'], metrics['val_accuracy']]);
+    // Another graph of the same shape (another seed), and one with another feature count: refused, nothing written.
+    const other = join(dir, 'other.graftstore'),
+      wide = join(dir, 'wide.graftstore');
+    writeSyntheticStore(
+      other,
+      { nodes: 2000, edges: 8000, features: 24, classes: 5, split: [400, 400, 1200] },
+      { seed: 8 },
+    );
+    writeSyntheticStore(wide, { nodes: 2000, edges: 8000, features: 25, classes: 5, split: [400, 400, 1200] });
+    const refusedOut = join(dir, 'refused.csv');
+    for (const [s, message] of [
+      [other, `${other}: not the store the run trained on`],
+      [wide, `${wide}: 25 features, but the run`],
+    ] as const) {
+      const r = await runGraftAsync(['predict', '--run', run, '--store', s, '--out', refusedOut]);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(message);
+      expect(existsSync(refusedOut)).toBe(false);
+    }
+    // The run's store under another name is accepted.
+    const copy = join(dir, 'copy.graftstore');
+    writeFileSync(copy, readFileSync(file));
+    const c = await runGraftAsync(['eval', '--run', run, '--store', copy]);
+    expect(c.status).toBe(0);
+    expect(JSON.parse(c.stdout.trim()).test_accuracy).toBe(metrics['test_accuracy']);
   });
 
   it('refuses bad fanouts, batch sizes and sampler flags, naming the flag', async () => {

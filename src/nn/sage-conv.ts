@@ -1,6 +1,7 @@
+import type { CsrMatrix } from '../graph/csr.js';
 import type { MessageGraph } from '../graph/message-graph.js';
 import type { Heap } from '../memory/heap.js';
-import type { Tensor } from '../memory/tensor.js';
+import { Tensor } from '../memory/tensor.js';
 import { addInto, biasAdd, colSum } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
 import { spmm } from '../ops/sparse.js';
@@ -50,9 +51,31 @@ export class SAGEConv implements Layer {
   }
 
   async forward(ctx: PassContext, x: Tensor): Promise<Tensor> {
-    const mean = this.graph().mean().adj;
+    return this.forwardOn(ctx, x, this.graph().mean().adj);
+  }
+
+  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+    return this.backwardOn(ctx, gy, needInputGrad, this.graph().mean());
+  }
+
+  /**
+   * The layer over a given mean aggregation: `mean` has R ≤ n rows (the targets) and n columns
+   * (x's rows), and the targets are x's first R rows, so H [R, out] = mean(X)·W_l + b + X[:R]·W_r.
+   * forward() is this with the graph's square mean; a trimmed layer of a sampled batch
+   * (train/sampled-sage.ts) and a chunk of layer-wise inference pass a rectangular one.
+   * `aggregateFirst` takes mean(X)·W_l whatever the widths: when the inputs outnumber the
+   * targets many times (an inference chunk), X·W_l over every input would cost more than the
+   * SpMM it saves. `root` gives the targets' rows [R, in] when they are not x's first R rows
+   * (inference over all nodes' rows at once); such a pass has no backward.
+   */
+  async forwardOn(
+    ctx: PassContext,
+    x: Tensor,
+    mean: CsrMatrix,
+    options: { aggregateFirst?: boolean; root?: Tensor } = {},
+  ): Promise<Tensor> {
     let y: Tensor;
-    if (this.projectFirst) {
+    if (this.projectFirst && options.aggregateFirst !== true) {
       const xl = await matmul(ctx.exec, x, this.linL.weight.value);
       try {
         y = await spmm(ctx.exec, mean, xl);
@@ -63,8 +86,9 @@ export class SAGEConv implements Layer {
       this.ax = await spmm(ctx.exec, mean, x);
       y = await matmul(ctx.exec, this.ax, this.linL.weight.value);
     }
+    const head = options.root ?? headRows(x, mean.rows);
     try {
-      const xr = await matmul(ctx.exec, x, this.linR.weight.value);
+      const xr = await matmul(ctx.exec, head, this.linR.weight.value);
       try {
         await addInto(ctx.exec, xr, y);
       } finally {
@@ -74,34 +98,49 @@ export class SAGEConv implements Layer {
     } catch (err) {
       y.free();
       throw err;
+    } finally {
+      if (head !== x && head !== options.root) head.free();
     }
-    this.x = x;
+    this.x = options.root ? null : x;
     return y;
   }
 
-  async backward(ctx: PassContext, gy: Tensor, needInputGrad: boolean): Promise<Tensor | null> {
+  /** backward() of forwardOn's pass: `mean` is the pass's aggregation and `meanT` its transpose. */
+  async backwardOn(
+    ctx: PassContext,
+    gy: Tensor,
+    needInputGrad: boolean,
+    mean: { adj: CsrMatrix; adjT: CsrMatrix },
+  ): Promise<Tensor | null> {
     const x = this.x;
     if (!x) throw new Error(`${this.name}: backward without forward`);
     this.x = null;
     const { exec } = ctx,
-      meanT = this.graph().mean().adjT;
+      meanT = mean.adjT,
+      rows = mean.adj.rows;
     await colSum(exec, gy, this.linL.bias!.grad);
-    await matmul(exec, x, gy, this.linR.weight.grad, { transA: true });
-    if (this.projectFirst) {
+    const head = headRows(x, rows);
+    try {
+      await matmul(exec, head, gy, this.linR.weight.grad, { transA: true });
+    } finally {
+      if (head !== x) head.free();
+    }
+    // The forward kept mean(X) exactly when it aggregated first.
+    const ax = this.ax;
+    this.ax = null;
+    if (!ax) {
       // Y = M·(X·W_l): d(X·W_l) = Mᵀ·G; dW_l = Xᵀ·(Mᵀ·G); dX gets (Mᵀ·G)·W_lᵀ.
       const g = await spmm(exec, meanT, gy);
       try {
         await matmul(exec, x, g, this.linL.weight.grad, { transA: true });
         if (!needInputGrad) return null;
         const gx = await matmul(exec, g, this.linL.weight.value, undefined, { transB: true });
-        return await this.addRoot(ctx, gy, gx);
+        return await this.addRoot(ctx, gy, gx, rows);
       } finally {
         g.free();
       }
     }
     // Y = (M·X)·W_l: dW_l = (M·X)ᵀ·G; dX gets Mᵀ·(G·W_lᵀ).
-    const ax = this.ax!;
-    this.ax = null;
     try {
       await matmul(exec, ax, gy, this.linL.weight.grad, { transA: true });
     } finally {
@@ -115,15 +154,16 @@ export class SAGEConv implements Layer {
     } finally {
       gax.free();
     }
-    return this.addRoot(ctx, gy, gx);
+    return this.addRoot(ctx, gy, gx, rows);
   }
 
-  /** gx += G·W_rᵀ (the root term's input gradient); frees gx if that fails. */
-  private async addRoot(ctx: PassContext, gy: Tensor, gx: Tensor): Promise<Tensor> {
+  /** gx[:rows] += G·W_rᵀ (the root term's input gradient reaches the targets only); frees gx if that fails. */
+  private async addRoot(ctx: PassContext, gy: Tensor, gx: Tensor, rows: number): Promise<Tensor> {
+    const head = headRows(gx, rows);
     try {
       const gr = await matmul(ctx.exec, gy, this.linR.weight.value, undefined, { transB: true });
       try {
-        await addInto(ctx.exec, gr, gx);
+        await addInto(ctx.exec, gr, head);
       } finally {
         gr.free();
       }
@@ -131,6 +171,8 @@ export class SAGEConv implements Layer {
     } catch (err) {
       gx.free();
       throw err;
+    } finally {
+      if (head !== gx) head.free();
     }
   }
 
@@ -145,4 +187,9 @@ export class SAGEConv implements Layer {
     this.linL.dispose();
     this.linR.dispose();
   }
+}
+
+/** The first `rows` rows of x: x itself when that is all of them, else a view (no copy; free() ends only the view). */
+function headRows(x: Tensor, rows: number): Tensor {
+  return rows === x.shape[0] ? x : Tensor.view(x.heap, 'float32', [rows, x.shape[1]!], x.ptr);
 }

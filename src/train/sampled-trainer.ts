@@ -7,6 +7,8 @@ import { gcnStack } from '../nn/gcn-stack.js';
 import type { Parameter } from '../nn/layer.js';
 import { nodeMessageModel } from '../nn/node-models.js';
 import { Sequential } from '../nn/sequential.js';
+import { sequentialModel } from '../nn/model.js';
+import { trainingPass } from './step.js';
 import { softmaxCrossEntropy } from '../ops/losses.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { bfsPartitionCsr } from '../store/cluster.js';
@@ -18,7 +20,7 @@ import { saveCheckpointKeepingPrevious, type Checkpoint } from './checkpoint.js'
 import { resumePointOf, resumeRun, runCheckpoint } from './run-checkpoint.js';
 import { EarlyStopping } from './early-stopping.js';
 import { accuracy, argmaxRows } from './metrics.js';
-import { splitMetrics, type NodeTrainConfig } from './node-trainer.js';
+import { type NodeTrainConfig, type NodeTrainHooks, splitMetrics } from './node-trainer.js';
 import { type BatchGraph, type InferenceChunks, layerwiseInference } from './sampled-inference.js';
 import { TrimmedSAGE, type TrimmedMean } from './sampled-sage.js';
 import { CsrMatrix } from '../graph/csr.js';
@@ -65,17 +67,12 @@ export interface SampledEpochRecord {
   eval_ms: number;
 }
 
-/** Options of trainSampled beyond its config: checkpoints, resume, prefetch, evaluation and progress. */
-export interface SampledTrainHooks {
-  /** Write a checkpoint here every `checkpointEvery` epochs and at the end. */
-  checkpointPath?: string;
-  checkpointEvery?: number;
-  /** Continue from this checkpoint (a file, or one already read) of the same config; epochs may differ. */
-  resumeFrom?: string | { checkpoint: Checkpoint; file: string };
-  /** Stop (as if interrupted) after this epoch; for tests of resume. */
-  stopAfter?: number;
-  /** Asked after every epoch: true stops there (a checkpoint is written first). */
-  interrupted?: () => boolean;
+/**
+ * Options of trainSampled beyond its config: the node trainer's checkpoint, resume and
+ * interrupt hooks (the same fields, the same meaning), progress, prefetch and evaluation.
+ */
+export interface SampledTrainHooks
+  extends Pick<NodeTrainHooks, 'checkpointPath' | 'checkpointEvery' | 'resumeFrom' | 'stopAfter' | 'interrupted'> {
   /** Called after every epoch with its record (progress, logging). */
   onEpoch?: (record: SampledEpochRecord) => void;
   /** 'worker' (default): sampling and gathering on a worker thread, `depth` batches ahead; 'inline': on this thread. */
@@ -307,23 +304,19 @@ async function trainBatch(
     const maskT = Tensor.from(heap, 'uint8', [m], mask);
     made.push(maskT);
     const ctx = { exec: rt.exec, training: true, seed: c.seed, step };
-    let loss: number,
-      correct = 0;
-    try {
-      const seq = trimmed ? trimmed.seq : run.seq;
-      const logits = await seq.forward(ctx, x);
-      const ce = await softmaxCrossEntropy(rt.exec, logits, labels, { mask: maskT });
-      loss = ce.loss;
-      const pred = argmaxRows(logits.data() as Float32Array, m, k);
-      for (let i = 0; i < m; i++) if (mask[i] && pred[i] === lab[i]) correct++;
-      try {
-        await seq.backward(ctx, ce.grad);
-      } finally {
-        ce.grad.free();
-      }
-    } finally {
-      (trimmed ? trimmed.seq : run.seq).release();
-    }
+    const model = sequentialModel(trimmed ? trimmed.seq : run.seq, (t: Tensor) => t);
+    const { loss, read: correct } = await trainingPass(
+      model,
+      ctx,
+      x,
+      (logits) => softmaxCrossEntropy(rt.exec, logits, labels, { mask: maskT }),
+      (logits) => {
+        const pred = argmaxRows(logits.data() as Float32Array, m, k);
+        let hits = 0;
+        for (let i = 0; i < m; i++) if (mask[i] && pred[i] === lab[i]) hits++;
+        return hits;
+      },
+    );
     await run.adam.update(rt.exec);
     return { loss, rows, correct };
   } finally {

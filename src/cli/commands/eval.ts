@@ -8,6 +8,7 @@ import { graphRunTrainer, type GraphRunConfig } from '../../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from '../run-model.js';
 import { predictNodeRun } from './predict-node.js';
+import { fromSampledRun, sampledRunIn } from './predict-sampled.js';
 import { scoreRunData } from '../score-run.js';
 import type { GraphTrainer } from '../../train/graph-trainer.js';
 import { accuracy, classificationReport } from '../../train/metrics.js';
@@ -16,11 +17,13 @@ import { num, joinNegativeValues } from '../args.js';
 // `graft eval`: a run folder's checkpoint scored on its data again (node and graph runs),
 // after checking that the data files are the ones the run recorded.
 
-export const EVAL_USAGE = `  graft eval --run DIR [--threads N] [--data-dir DIR]`;
+export const EVAL_USAGE = `  graft eval --run DIR [--threads N] [--data-dir DIR]
+  graft eval --run SAMPLED_RUN [--store FILE] [--threads N]   (a run of graft train --store --sampler)`;
 
 /** graft eval (mode 'eval'); 'predict' is graft predict on a node run (predict-node.ts). */
 export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise<void> {
   if (mode === 'predict') return predictNodeRun(argv);
+  if (sampledRunIn(argv)) return fromSampledRun(argv, 'eval');
   const { values: v } = parseArgs({
     args: joinNegativeValues(argv),
     strict: true,

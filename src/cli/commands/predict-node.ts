@@ -12,6 +12,7 @@ import { joinNegativeValues, num } from '../args.js';
 import { scoreRunData } from '../score-run.js';
 import { checkOutFile, readRunModel, type RunModel } from '../run-model.js';
 import { writePredictions } from '../node-predictions.js';
+import { fromSampledRun, sampledRunIn } from './predict-sampled.js';
 
 // graft predict on a node run: the run's GCN on its own graph again (input files checked
 // against the checksums the run recorded), or on a new graph (inductive use: the same edge and
@@ -23,6 +24,7 @@ export const PREDICT_NODE_USAGE = `  graft predict --run NODE_RUN [--edges F --f
                to stdout without --out)`;
 
 export async function predictNodeRun(argv: string[]): Promise<void> {
+  if (sampledRunIn(argv)) return fromSampledRun(argv, 'predict');
   const { values: v } = parseArgs({
     args: joinNegativeValues(argv),
     strict: true,

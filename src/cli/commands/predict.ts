@@ -5,12 +5,14 @@ import { predictGenomicRun, PREDICT_GENOMIC_USAGE } from './predict-genomic.js';
 import { predictGraphRun, PREDICT_GRAPH_USAGE } from './predict-graph.js';
 import { predictMicrobiomeRun, PREDICT_MICROBIOME_USAGE } from './predict-microbiome.js';
 import { predictNodeRun, PREDICT_NODE_USAGE } from './predict-node.js';
+import { PREDICT_SAMPLED_USAGE } from './predict-sampled.js';
 
 // `graft predict`: a kept model applied to new samples. The run folder says which pillar it
 // is; each pillar's flags and output live in a file of its own beside this one.
 
 export const PREDICT_USAGE = [
   PREDICT_NODE_USAGE,
+  PREDICT_SAMPLED_USAGE,
   PREDICT_GRAPH_USAGE,
   PREDICT_GENOMIC_USAGE,
   PREDICT_MICROBIOME_USAGE,

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { storeFingerprint } from '../../store/fingerprint.js';
 import { GraphStore } from '../../store/format.js';
 import {
   checkSampledConfig,
@@ -137,6 +138,8 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
       num_nodes: store.numNodes,
       num_features: store.numFeatures,
       num_classes: store.numClasses,
+      // graft predict and graft eval apply the model to this store only (predict-sampled.ts).
+      store_fingerprint: storeFingerprint(store),
       preprocess: { features: [] },
     });
     const s = config.sampler;
