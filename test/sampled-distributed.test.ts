@@ -13,8 +13,10 @@ import { bitsEqual, tempDir } from './helpers.js';
 // Sampled training across MPI ranks (issue 29), under Debian's Open MPI as test/mpi.test.ts
 // runs it: one rank is single-process training bit for bit; two ranks of batch B are one
 // process of batch 2B (up to the order of float32 sums); --compress topk:1 is plain sync bit
-// for bit; topk:0.05 still trains, sending the bytes the formula says; a Cluster-GCN epoch
-// whose batches do not divide among the ranks (a rank sits the last step out) finishes.
+// for bit; a sync run stopped and resumed is the run never stopped, bit for bit; topk:0.05
+// still trains, sending the bytes the formula says; a Cluster-GCN epoch whose batches do not
+// divide among the ranks (a rank sits the last step out) finishes. The plain-process runs
+// also guard the prefetch fix: before it, graft train exited 0 mid-epoch with no checkpoint.
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -70,7 +72,7 @@ async function graft(np: number, args: string[]): ReturnType<typeof run> {
 }
 
 describe.skipIf(why !== null)('graft train --sampler under mpirun', () => {
-  it('one rank = one process bit for bit; 2 ranks of batch B = 1 process of batch 2B up to rounding; topk:1 = sync bit for bit; topk:0.05 trains and sends its share', async () => {
+  it('one rank = one process bit for bit; 2 ranks of batch B = 1 process of batch 2B up to rounding; topk:1 = sync bit for bit; stop and --resume = straight; topk:0.05 trains and sends its share', async () => {
     const dir = tempDir('graft-mpi-sampled-');
     const store = join(dir, 'small.graftstore');
     // 2,000 nodes, 400 training nodes, 5 planted classes (chance 0.2).
@@ -92,16 +94,33 @@ describe.skipIf(why !== null)('graft train --sampler under mpirun', () => {
     // neighbourhood only, whichever batch it is in, so the batch of 2B seeds computes what
     // the two batches of B compute.
     const exact = [...common, '--fanouts', '-1,-1', '--dropout', '0', '--epochs', '3'];
+    // Stopped after 2 of the 3 epochs, then resumed: rank 0's checkpoint is every rank's state under sync.
+    const resumed = (epochs: string, more: string[]) =>
+      graft(2, [
+        ...exact.slice(0, -1),
+        epochs,
+        '--batch-size',
+        '100',
+        '--distributed',
+        'sync',
+        '--checkpoint-every',
+        '1',
+        '--out',
+        join(dir, 'resumed'),
+        ...more,
+      ]);
     const ok = (r: { status: number | null; stderr: string }): void => expect(r.status, r.stderr).toBe(0);
-    const [single, one] = await Promise.all([
+    const [single, one, firstTwo] = await Promise.all([
       graft(0, [...exact, '--batch-size', '200', '--out', join(dir, 'single')]),
       graft(1, [...exact, '--batch-size', '200', '--distributed', 'sync', '--out', join(dir, 'one')]),
+      resumed('2', []),
     ]);
+    ok(firstTwo);
     ok(single);
     ok(one);
     sameBits('single', 'one');
 
-    const [two, twoTopk1] = await Promise.all([
+    const [two, twoTopk1, third] = await Promise.all([
       graft(2, [...exact, '--batch-size', '100', '--distributed', 'sync', '--out', join(dir, 'two')]),
       graft(2, [
         ...exact,
@@ -114,7 +133,10 @@ describe.skipIf(why !== null)('graft train --sampler under mpirun', () => {
         '--out',
         join(dir, 'two-topk1'),
       ]),
+      resumed('3', ['--resume']),
     ]);
+    ok(third);
+    sameBits('two', 'resumed');
     ok(two);
     ok(twoTopk1);
     sameBits('two', 'two-topk1');
@@ -202,6 +224,11 @@ describe('graft train --sampler --compress: bad flags', () => {
       ],
       [['--distributed', 'sync', '--compress', 'topk:0'], '--compress must be topk:R with R in (0, 1]'],
       [['--distributed', 'sync', '--compress', 'random:0.1'], '--compress must be topk:R with R in (0, 1]'],
+      [['--distributed', 'kavg', '--resume'], '--resume with --distributed is for sync without --compress'],
+      [
+        ['--distributed', 'sync', '--compress', 'topk:0.5', '--resume'],
+        '--resume with --distributed is for sync without --compress',
+      ],
     ];
     for (const [flags, message] of cases) {
       const r = await graft(0, [...base, ...flags]);

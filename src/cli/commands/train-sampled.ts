@@ -136,7 +136,14 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
   if (ratio !== null && v.distributed !== 'sync')
     throw new GraftError(`--compress is for --distributed sync, not --distributed ${v.distributed}`);
   sampledConfigOf(v); // bad flags refused before MPI starts
-  const dist = startDistributed(v);
+  // Under sync every rank applies the same averaged gradient to the same Adam state, so rank 0's
+  // checkpoint is every rank's state and each rank resumes from it. The averaging modes' ranks
+  // hold Adam states of their own, and top-k ranks their residuals: the checkpoint has neither.
+  if (v.resume && (v.distributed !== 'sync' || ratio !== null))
+    throw new GraftError(
+      `--resume with --distributed is for sync without --compress (the checkpoint holds rank 0's state; under ${ratio === null ? v.distributed : 'compression'} each rank's differs)`,
+    );
+  const dist = startDistributed({ ...v, resume: false });
   const sync = ratio === null ? dist.sync : new TopKSync(dist.mpi, ratio);
   const ranks: SampledRanks = { rank: dist.rank, ranks: dist.ranks, sync, stats: sync.stats };
   return runOnRanks(dist, () => sampledRun(v, ranks));
