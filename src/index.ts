@@ -238,5 +238,6 @@ export {
   type SamplerChoice,
 } from './train/sampled-trainer.js';
 export { layerwiseInference, type BatchGraph, type InferenceChunks } from './train/sampled-inference.js';
+export { rankBatches, type SampledDistribution } from './train/sampled-distributed.js';
 export type { RecordedInput, RecordedInputs } from './core/input-files.js';
 export type { CandidateRow } from './genomics/candidates.js';

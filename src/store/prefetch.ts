@@ -129,6 +129,7 @@ export class BatchPrefetcher {
     this.worker = new Worker(`${packageRoot()}/dist/src/store/prefetch-worker.js`, { workerData: init });
     this.worker.on('message', (m: PrefetchReply) => {
       const p = this.pending.shift();
+      if (!this.pending.length) this.worker?.unref();
       if (!p) return;
       if (m.type === 'batch') p.resolve(m.batch);
       else p.reject(new GraftError(`batch prefetch: ${m.message}`));
@@ -141,6 +142,9 @@ export class BatchPrefetcher {
     this.worker.on('exit', (code) => {
       if (this.pending.length) die(new Error(`exit code ${code}`));
     });
+    // Unreferenced while idle (an open prefetcher does not keep the process alive), referenced
+    // while a batch is requested: otherwise a process awaiting only its batch has nothing
+    // keeping its event loop alive and exits, silently, with code 0 (the CLI did, mid-epoch).
     this.worker.unref();
   }
 
@@ -196,6 +200,7 @@ export class BatchPrefetcher {
       const p = new Promise<GatheredBatch>((resolve, reject) => this.pending.push({ resolve, reject }));
       p.catch(() => {}); // observed by next(); an unawaited rejection must not end the process
       this.inFlight.push(p);
+      w.ref();
       w.postMessage({ type: 'sample', epoch, b } satisfies PrefetchRequest);
     }
   }

@@ -25,6 +25,7 @@ import { type BatchGraph, type InferenceChunks, layerwiseInference } from './sam
 import { TrimmedSAGE, type TrimmedMean } from './sampled-sage.js';
 import { CsrMatrix } from '../graph/csr.js';
 import { SAGEConv } from '../nn/sage-conv.js';
+import { idleUpdate, rankBatches, type SampledDistribution, syncedUpdate } from './sampled-distributed.js';
 
 // Mini-batch node classification over a graph store (issue 29): per batch, the prefetcher
 // hands over a sampled subgraph with its features gathered; the trainer copies them into the
@@ -87,6 +88,8 @@ export interface SampledTrainHooks
   /** false: no evaluation at all (measurements of training alone): NaN figures, no predictions. */
   evaluate?: boolean;
   inferenceChunks?: InferenceChunks;
+  /** Data-parallel over ranks: this rank trains its share of each epoch's batches (sampled-distributed.ts). */
+  distributed?: SampledDistribution;
 }
 
 /** What trainSampled returns: the node trainer's result fields, the heap's peak, and the sampler's totals. */
@@ -269,6 +272,7 @@ async function trainBatch(
   g: GatheredBatch,
   step: number,
   isTrain: Uint8Array,
+  dist?: SampledDistribution,
 ): Promise<{ loss: number; rows: number; correct: number }> {
   const sub = g.sub,
     k = store.numClasses,
@@ -288,7 +292,10 @@ async function trainBatch(
       rows++;
     }
   }
-  if (rows === 0) return { loss: 0, rows: 0, correct: 0 };
+  if (rows === 0) {
+    if (dist) await idleUpdate(rt, run.params, run.adam, dist.sync);
+    return { loss: 0, rows: 0, correct: 0 };
+  }
   const heap = rt.heap,
     made: { free(): void }[] = [];
   try {
@@ -317,7 +324,7 @@ async function trainBatch(
         return hits;
       },
     );
-    await run.adam.update(rt.exec);
+    await syncedUpdate(rt, run.params, run.adam, dist?.sync);
     return { loss, rows, correct };
   } finally {
     for (const t of made.reverse()) t.free();
@@ -414,6 +421,10 @@ export async function trainSampled(
   const numBatches =
     s.kind === 'neighbor' ? Math.ceil(store.split.train.length / s.batchSize) : Math.ceil(s.parts / s.partsPerBatch);
   const perEpoch = Math.min(numBatches, hooks.maxBatches ?? numBatches);
+  // This rank's batches, step by step (all of them on one process; null: no batch at that step).
+  const dist = hooks.distributed;
+  const steps = dist ? rankBatches(perEpoch, dist.rank, dist.ranks) : Array.from({ length: perEpoch }, (_, b) => b);
+  const mine = steps.filter((b): b is number => b !== null);
   const graph: BatchGraph = { prop: null, message: null };
   const seq = buildSampledModel(rt, store.numFeatures, store.numClasses, c, graph);
   const params = seq.params();
@@ -439,8 +450,7 @@ export async function trainSampled(
       interrupted = false,
       last: { pred: Int32Array; valLoss: number; epoch: number } | null = null;
     // The next epoch's batches are planned before this one's evaluation, so the worker samples during it.
-    const plan = (epoch: number): void =>
-      q!.plan(Array.from({ length: perEpoch }, (_, b): [number, number] => [epoch, b]));
+    const plan = (epoch: number): void => q!.plan(mine.map((b): [number, number] => [epoch, b]));
     if (start <= c.epochs) plan(start);
     for (let epoch = start; epoch <= c.epochs && !run.stopper.shouldStop; epoch++) {
       const t0 = performance.now();
@@ -449,11 +459,15 @@ export async function trainSampled(
         correct = 0,
         sampleMs = 0,
         gatherMs = 0;
-      for (let b = 0; b < perEpoch; b++) {
+      for (const b of steps) {
+        if (b === null) {
+          await idleUpdate(rt, run.params, run.adam, dist!.sync);
+          continue;
+        }
         const g = await q.next();
         sampleMs += g.sampleMs;
         gatherMs += g.gatherMs;
-        const r = await trainBatch(rt, store, run, c, g, (epoch - 1) * numBatches + b + 1, isTrain);
+        const r = await trainBatch(rt, store, run, c, g, (epoch - 1) * numBatches + b + 1, isTrain, dist);
         lossSum += r.loss * r.rows;
         rows += r.rows;
         correct += r.correct;
@@ -461,6 +475,7 @@ export async function trainSampled(
       const wait = q.takeWaitMs();
       if (epoch < c.epochs) plan(epoch + 1);
       const evaluating = hooks.evaluate !== false && (epoch % every === 0 || epoch === c.epochs);
+      if (dist && evaluating) await dist.sync.beforeValidation(run.params.map((p) => p.value));
       const te = performance.now();
       const ev = evaluating ? await evaluateAll(rt, store, run, hooks.inferenceChunks) : null;
       if (ev) last = { ...ev, epoch };
@@ -472,7 +487,7 @@ export async function trainSampled(
         val_accuracy: ev ? accuracy(store.labels, ev.pred, store.split.val) : Number.NaN,
         test_accuracy: ev ? accuracy(store.labels, ev.pred, store.split.test) : Number.NaN,
         ms: performance.now() - t0,
-        batches: perEpoch,
+        batches: mine.length,
         sampler_wait_ms: wait,
         sample_ms: sampleMs,
         gather_ms: gatherMs,

@@ -14,12 +14,16 @@ import { choice, intAtLeast, num } from '../args.js';
 import { Progress } from '../progress.js';
 import { claimRunFolder, resumePoint, writeHistory } from '../run-folder.js';
 import { writePredictions } from '../node-predictions.js';
+import { type DistributedFlags, runOnRanks, startDistributed } from '../distributed-flags.js';
+import { TopKSync } from '../../distributed/topk-sync.js';
+import type { StepSync } from '../../train/step.js';
+import type { DistributedStats } from '../../distributed/averaging.js';
 
 // `graft train --store FILE --sampler neighbor|cluster`: mini-batch training over a graph
 // store (train/sampled-trainer.ts); writes the run folder graft train writes.
 
 /** The flags of a sampled run, as graft train's parser reads them. */
-export interface SampledFlags {
+export interface SampledFlags extends DistributedFlags {
   store?: string;
   sampler?: string;
   fanouts?: string;
@@ -41,6 +45,7 @@ export interface SampledFlags {
   resume?: boolean;
   overwrite?: boolean;
   quiet?: boolean;
+  compress?: string;
 }
 
 /** Sampled training's defaults where they differ from graft train's (GraphSAGE as in PyG's OGB examples). */
@@ -102,23 +107,64 @@ export function sampledConfigOf(v: SampledFlags): SampledTrainConfig {
   return c;
 }
 
+/** `--compress topk:R`: the fraction R in (0, 1] of gradient entries each rank sends. */
+export function parseCompress(v: string): number {
+  const m = /^topk:([0-9.eE+-]+)$/.exec(v.trim());
+  const r = m ? Number(m[1]) : Number.NaN;
+  if (!(r > 0 && r <= 1))
+    throw new GraftError(
+      `--compress must be topk:R with R in (0, 1] (the fraction of gradient entries sent), got ${JSON.stringify(v)}`,
+    );
+  return r;
+}
+
+/** The distributed part of a sampled run: MPI, this rank, and the exchange (--distributed, --compress). */
+interface SampledRanks {
+  rank: number;
+  ranks: number;
+  sync: StepSync;
+  stats: DistributedStats & { denseBytes?: number; compress?: string };
+}
+
 /** Runs `graft train --store FILE --sampler neighbor|cluster` and writes the run folder. */
 export async function trainSampledRun(v: SampledFlags): Promise<number> {
   if (!v.store) throw new GraftError(`--sampler ${v.sampler} needs --store FILE (a graph store: graft prepare)`);
+  if (v.distributed === undefined) {
+    if (v.compress !== undefined) throw new GraftError('--compress is for --distributed sync');
+    return sampledRun(v, null);
+  }
+  const ratio = v.compress === undefined ? null : parseCompress(v.compress);
+  if (ratio !== null && v.distributed !== 'sync')
+    throw new GraftError(`--compress is for --distributed sync, not --distributed ${v.distributed}`);
+  sampledConfigOf(v); // bad flags refused before MPI starts
+  // Under sync every rank applies the same averaged gradient to the same Adam state, so rank 0's
+  // checkpoint is every rank's state and each rank resumes from it. The averaging modes' ranks
+  // hold Adam states of their own, and top-k ranks their residuals: the checkpoint has neither.
+  if (v.resume && (v.distributed !== 'sync' || ratio !== null))
+    throw new GraftError(
+      `--resume with --distributed is for sync without --compress (the checkpoint holds rank 0's state; under ${ratio === null ? v.distributed : 'compression'} each rank's differs)`,
+    );
+  const dist = startDistributed({ ...v, resume: false });
+  const sync = ratio === null ? dist.sync : new TopKSync(dist.mpi, ratio);
+  const ranks: SampledRanks = { rank: dist.rank, ranks: dist.ranks, sync, stats: sync.stats };
+  return runOnRanks(dist, () => sampledRun(v, ranks));
+}
+
+async function sampledRun(v: SampledFlags, dist: SampledRanks | null): Promise<number> {
   const config = sampledConfigOf(v);
   const threads = num(v.threads, '--threads', true);
   if (threads !== undefined && threads < 1) throw new GraftError(`--threads must be at least 1, got ${threads}`);
   const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
-  const file = resolve(v.store);
+  const file = resolve(v.store!); // checked by trainSampledRun
   // Features stay in the file: the prefetch worker and layer-wise inference read rows by
   // offset (the OS page cache serves both), so products' 980 MB are not held in this process.
   const store = GraphStore.open(file, { features: 'file' });
   const out = resolve(v.out ?? join('runs', `${store.header.name}-${config.sampler.kind}-seed${config.seed}`));
-  const release = claimRunFolder(out, {
-    command: 'graft train',
-    overwrite: v.overwrite === true,
-    resume: v.resume === true,
-  });
+  // Distributed, every rank trains and evaluates; rank 0 alone writes the run folder and prints.
+  const lead = dist === null || dist.rank === 0;
+  const release = lead
+    ? claimRunFolder(out, { command: 'graft train', overwrite: v.overwrite === true, resume: v.resume === true })
+    : () => {};
   const checkpoint = join(out, 'checkpoint.safetensors');
   let rt: Runtime;
   try {
@@ -129,41 +175,52 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
   }
   try {
     const resumeFrom = v.resume ? resumePoint(checkpoint, 'graft train') : null;
-    writeJsonAtomic(join(out, 'config.json'), {
-      task: 'node',
-      store: file,
-      ...config,
-      threads: rt.threads,
-      backend: rt.backendKind,
-      num_nodes: store.numNodes,
-      num_features: store.numFeatures,
-      num_classes: store.numClasses,
-      // graft predict and graft eval apply the model to this store only (predict-sampled.ts).
-      store_fingerprint: storeFingerprint(store),
-      preprocess: { features: [] },
-    });
+    if (lead)
+      writeJsonAtomic(join(out, 'config.json'), {
+        task: 'node',
+        store: file,
+        ...config,
+        threads: rt.threads,
+        backend: rt.backendKind,
+        num_nodes: store.numNodes,
+        num_features: store.numFeatures,
+        num_classes: store.numClasses,
+        // graft predict and graft eval apply the model to this store only (predict-sampled.ts).
+        store_fingerprint: storeFingerprint(store),
+        preprocess: { features: [] },
+        ...(dist
+          ? { distributed: { mode: dist.stats.mode, ranks: dist.ranks, compress: dist.stats.compress ?? null } }
+          : {}),
+      });
     const s = config.sampler;
-    if (!v.quiet)
+    if (!v.quiet && lead)
       console.error(
-        `graft: training a ${config.layers}-layer ${config.model === 'gcn' ? 'GCN' : 'GraphSAGE'} on ${store.header.name} (${store.numNodes} nodes, ${store.numEdges} adjacency entries) in ${s.kind === 'neighbor' ? `neighbour-sampled batches of ${s.batchSize} seeds, fanouts ${s.fanouts.join(',')}` : `Cluster-GCN batches of ${s.partsPerBatch} of ${s.parts} parts`}, with ${rt.threads} threads${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`,
+        `graft: training a ${config.layers}-layer ${config.model === 'gcn' ? 'GCN' : 'GraphSAGE'} on ${store.header.name} (${store.numNodes} nodes, ${store.numEdges} adjacency entries) in ${s.kind === 'neighbor' ? `neighbour-sampled batches of ${s.batchSize} seeds, fanouts ${s.fanouts.join(',')}` : `Cluster-GCN batches of ${s.partsPerBatch} of ${s.parts} parts`}, with ${rt.threads} threads${dist ? ` on each of ${dist.ranks} ranks (${dist.stats.mode}${dist.stats.compress ? `, ${dist.stats.compress}` : ''}), each on its share of every epoch's batches` : ''}${resumeFrom ? `, resuming from ${resumeFrom.file}` : ''}`,
       );
-    const progress = new Progress(config.epochs, !v.quiet);
+    const progress = new Progress(config.epochs, !v.quiet && lead);
+    let sentBefore = 0;
     let sigint = false;
     const onSigint = (): void => {
       sigint = true;
     };
-    process.once('SIGINT', onSigint);
+    // Distributed, a rank stopping on its own at Ctrl-C would leave the others in a collective: the signal ends the job.
+    if (!dist) process.once('SIGINT', onSigint);
     const r = await trainSampled(rt, store, config, {
-      checkpointPath: checkpoint,
-      checkpointEvery,
+      ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}),
       interrupted: () => sigint,
-      onEpoch: (e) =>
+      ...(dist ? { distributed: dist } : {}),
+      onEpoch: (e) => {
+        // Distributed: the megabytes this rank sent in the epoch's exchanges.
+        const sent: Record<string, number> = dist ? { sent_MB: (dist.stats.bytesSent - sentBefore) / 1e6 } : {};
+        if (dist) sentBefore = dist.stats.bytesSent;
         progress.tick(e.epoch, {
           loss: e.train_loss,
           val_loss: e.val_loss,
           val_acc: e.val_accuracy,
           wait_ms: e.sampler_wait_ms,
-        }),
+          ...sent,
+        });
+      },
       ...(resumeFrom ? { resumeFrom } : {}),
     }).finally(() => process.removeListener('SIGINT', onSigint));
     progress.end();
@@ -173,6 +230,12 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
       );
       return 130;
     }
+    if (!lead) return 0;
+    const distributed = dist ? distributedMetrics(dist, r.stoppedEpoch) : null;
+    if (distributed && !v.quiet)
+      console.error(
+        `graft train: each rank sent ${(distributed.bytes_sent_per_epoch / 1e6).toFixed(3)} MB per epoch (dense sync: ${(distributed.dense_bytes_per_epoch / 1e6).toFixed(3)} MB)`,
+      );
     writeHistory(out, r.history as unknown as Record<string, number>[]);
     writeJsonAtomic(join(out, 'metrics.json'), {
       dataset: store.header.name,
@@ -180,6 +243,7 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
       threads: rt.threads,
       sampler: config.sampler,
       ...r.metrics,
+      ...(distributed ? { distributed } : {}),
     });
     writePredictions(
       join(out, 'predictions.csv'),
@@ -208,6 +272,7 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
         mean_epoch_ms: r.metrics['mean_epoch_ms'],
         mean_sampler_wait_ms: r.metrics['mean_sampler_wait_ms'],
         heap_peak_bytes: r.heapPeakBytes,
+        ...(distributed ? { distributed } : {}),
         out,
       }),
     );
@@ -217,4 +282,24 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
     store.close();
     release();
   }
+}
+
+/**
+ * The exchange's figures for metrics.json: bytes this rank sent in all and per epoch, beside
+ * what dense sync sends (the same with no compression; n float32 to each other rank a step).
+ */
+function distributedMetrics(
+  dist: SampledRanks,
+  epochs: number,
+): Record<string, unknown> & { bytes_sent_per_epoch: number; dense_bytes_per_epoch: number } {
+  const s = dist.stats,
+    dense = s.denseBytes ?? s.bytesSent,
+    e = Math.max(1, epochs);
+  return {
+    ...s,
+    bytes_sent_per_rank: s.bytesSent,
+    dense_bytes_per_rank: dense,
+    bytes_sent_per_epoch: s.bytesSent / e,
+    dense_bytes_per_epoch: dense / e,
+  };
 }

@@ -44,7 +44,8 @@ export const NODE_USAGE = `  graft train [--config FILE] [--dataset cora|citesee
               [--patience N] [--threads N] [--seed N] [--train-seed N] [--out DIR] [--resume | --overwrite] [--checkpoint-every N]
               [--data-dir DIR] [--no-normalize] [--feature-format auto|sparse|dense] [--node-order auto|rcm|input] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}
-              (distributed: each rank trains on one part of the graph, Cluster-GCN style)
+              (distributed: each rank trains on one part of the graph, Cluster-GCN style; with --sampler neighbor|cluster,
+               on its share of each epoch's batches, and --compress topk:R with sync sends the top R of the gradient entries)
               (--model gat|gatv2 changes the defaults to GAT's on Cora: --hidden 8 --heads 8 --dropout 0.6
                --lr 0.005 --epochs 400 --patience 100, weight decay on every layer)
               (--sampler neighbor|cluster: mini-batches of a graph store (graft prepare); --model sage (default) or gcn;
@@ -84,8 +85,6 @@ export async function trainNode(argv: string[]): Promise<number> {
   // Mini-batches of a graph store: train-sampled.ts; --sampler full keeps to this file's full-batch run.
   const sampler = choice(v.sampler, '--sampler', ['full', 'neighbor', 'cluster'] as const, 'full');
   if (sampler !== 'full') {
-    if (v.distributed !== undefined)
-      throw new GraftError('--distributed does not take --sampler neighbor or cluster yet');
     const unused = [
       'config',
       'dataset',
@@ -102,7 +101,7 @@ export async function trainNode(argv: string[]): Promise<number> {
     if (given) throw new GraftError(`--${given} is not used with --sampler ${sampler} (the data is the --store's)`);
     return trainSampledRun(v);
   }
-  for (const flag of ['fanouts', 'batch-size', 'parts', 'parts-per-batch'] as const)
+  for (const flag of ['fanouts', 'batch-size', 'parts', 'parts-per-batch', 'compress'] as const)
     if (v[flag] !== undefined) throw new GraftError(`--${flag} is for --sampler neighbor or cluster`);
   traceToFile(v.trace); // --trace FILE: the timeline, written when the process exits (runtime/trace.ts)
   const dist = v.distributed === undefined ? null : startDistributed(v);
@@ -148,6 +147,7 @@ function parseNodeArgs(argv: string[]) {
       'batch-size': { type: 'string' },
       parts: { type: 'string' },
       'parts-per-batch': { type: 'string' },
+      compress: { type: 'string' },
       ...DISTRIBUTED_OPTIONS,
     },
   });
