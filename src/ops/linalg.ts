@@ -49,7 +49,7 @@ export async function matmul(
     return c;
   }
   const kernel = transA ? 'gemmTN' : transB ? 'gemmNT' : 'gemmNN';
-  const bounds = splitEven(m, partsFor(exec.threads, m * n * k, 1 << 17), 4);
+  const bounds = splitEven(m, partsFor(exec, m * n * k, 1 << 17), 4);
   await exec.run(kernel, [a.ptr, ac, b.ptr, bc, c.ptr, n, n, k], bounds);
   return c;
 }

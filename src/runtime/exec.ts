@@ -16,5 +16,10 @@ export interface Exec {
    * Runs kernel `name` over parts [bounds[p], bounds[p+1]) at once and resolves when all are
    * done; rejects with the first part's error (a WorkerError for a helper's).
    */
+  /**
+   * Whether every helper of this exec is asleep (so an op split over them pays a wake-up
+   * first); absent or false where no thread sleeps. A hint for partsFor, read without a lock.
+   */
+  helpersAsleep?(): boolean;
   run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void>;
 }

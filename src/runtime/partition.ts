@@ -1,9 +1,44 @@
 // How an op's range is cut into parts. Cuts may depend on the thread count; results may not,
 // so every kernel sums each output element in an order fixed by the data alone.
 
-/** Parts worth making for `work` units (≈ multiply-adds or bytes) so each part beats the dispatch cost. */
-export function partsFor(threads: number, work: number, grain = 1 << 16): number {
-  return Math.max(1, Math.min(threads, Math.floor(work / grain)));
+import type { Exec } from './exec.js';
+
+/**
+ * Told each op's size while a trace records (runtime/trace.ts sets it; null otherwise). A
+ * hook rather than an import: this module goes into the browser's inference bundle, the
+ * tracer (Node only) does not.
+ */
+let workNoted: ((work: number, grain: number) => void) | null = null;
+
+/** Sets (or with null clears) the hook told each op's size; runtime/trace.ts uses it. */
+export function noteOpWorkWith(hook: ((work: number, grain: number) => void) | null): void {
+  workNoted = hook;
+}
+
+/**
+ * Grains (partsFor's unit of work) an op must hold before it is worth waking a sleeping
+ * helper for: split over two threads, an op ends when the woken helper has finished its
+ * half, so the split pays only when half the op outlasts the wake-up. On the 2-core VM
+ * (bench/dispatch-cost.ts, 2026-12-07, issue 31) a wake-up cost 42 µs and a grain of GEMM
+ * 5.4 µs: break-even at 15 grains. The founding study's GEMMs (5 to 9 grains) then stay on
+ * the leader while the helper sleeps, and are still split while it spins for the next op.
+ */
+export const WAKE_GRAINS = 16;
+
+/**
+ * Parts worth making for `work` units (≈ multiply-adds or bytes) so each part beats the
+ * dispatch cost: at most one per thread, at least `grain` units each. Given the exec rather
+ * than its thread count, an op too small to pay for waking helpers that are all asleep runs
+ * as one part, on the calling thread. Parts never change an op's bits, so neither does this.
+ */
+export function partsFor(exec: Exec | number, work: number, grain = 1 << 16): number {
+  // Traced, the op's size goes on its spans (runtime/trace.ts takeOpWork): the timeline then
+  // says which ops were too small to split, and by how much.
+  if (workNoted) workNoted(work, grain);
+  const threads = typeof exec === 'number' ? exec : exec.threads;
+  const parts = Math.max(1, Math.min(threads, Math.floor(work / grain)));
+  if (parts > 1 && work < WAKE_GRAINS * grain && typeof exec !== 'number' && exec.helpersAsleep?.()) return 1;
+  return parts;
 }
 
 /** [0, total) in `parts` nearly equal pieces whose inner cuts fall on multiples of `align`. */

@@ -124,12 +124,13 @@ export class Team implements Exec {
     const bounds = bounds0.length - 1 > helpers + lead ? mergeParts(bounds0, helpers + lead) : bounds0;
     const parts = bounds.length - 1;
     const tr = tracer;
+    const size = tr?.takeOpWork();
     if (helpers === 0 || (parts === 1 && lead === 1)) {
       if (tr) {
         let t = traceNow();
         for (let p = 0; p < parts; p++) {
           invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
-          t = tr.span(kernelCategory(id), kernelName(id), t);
+          t = tr.span(kernelCategory(id), kernelName(id), t, undefined, size);
         }
       } else {
         for (let p = 0; p < parts; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
@@ -161,7 +162,7 @@ export class Team implements Exec {
     // would lose a helper that went to sleep in between.
     const woke = Atomics.load(ctl, C.kSleepers) > 0;
     if (woke) Atomics.notify(ctl, C.kGeneration);
-    if (tr) t = tr.span('dispatch', `publish ${kernelName(id)}`, t, undefined, { parts, woke });
+    if (tr) t = tr.span('dispatch', `publish ${kernelName(id)}`, t, undefined, { parts, woke, ...size });
 
     let leaderError: unknown;
     if (lead === 1) {
@@ -222,6 +223,12 @@ export class Team implements Exec {
       if (r + lead < parts)
         throw new WorkerError(`${kernelName(id)}: worker ${r} died: ${err.message}`, kernelName(id), r);
     }
+  }
+
+  /** Every helper is asleep in Atomics.wait (worker.ts nextGeneration): the next op split over them pays a wake-up. */
+  helpersAsleep(): boolean {
+    const helpers = this.serving.length;
+    return helpers > 0 && Atomics.load(this.ctl, C.kSleepers) >= helpers;
   }
 
   /** No helper is still running a part of the current op (or one has died): a waiting leader can go on. */
