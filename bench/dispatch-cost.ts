@@ -6,8 +6,9 @@
 // inline. Each figure is the minimum over --reps rounds, rounds alternating the cases, so a
 // burst of load on a shared machine falls on all of them. One JSON line per case:
 //   {"case":"empty-op"|"gemm-MxKxN","helper":"spinning"|"asleep"|"inline","us"}
-// and the break-even: grains (partsFor's unit, 2^17 multiply-adds for a GEMM) a GEMM must
-// hold for a split over a sleeping helper to pay, 2 × (asleep empty op) / (µs per grain).
+// and the break-even per op kind: grains (partsFor's unit: 2^17 multiply-adds for a GEMM,
+// 2^15 elements for an elementwise op) an op must hold for a split over a sleeping helper to
+// pay, 2 × (asleep empty op) / (µs per grain).
 import { Tensor } from '../src/memory/tensor.js';
 import { splitEven } from '../src/runtime/partition.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -37,6 +38,10 @@ async function main(): Promise<void> {
       c = fill(m, n);
     const gemmArgs = [a.ptr, k, b.ptr, n, c.ptr, n, n, k];
     const gemmSplit = splitEven(m, 2, 4);
+    // An elementwise op of the molecules bench's size: 3,200 nodes × 128 (12.5 grains of 2^15).
+    const ew = 3200 * 128;
+    const x = Tensor.zeros(rt.heap, 'float32', [ew]),
+      y = Tensor.zeros(rt.heap, 'float32', [ew]);
     const empty = { both: [0, 1, 2], one: [0, 1] };
     const timed = async (n: number, op: () => Promise<void>, pauseUs = 0): Promise<number> => {
       let us = 0;
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
       [`gemm-${m}x${k}x${n}`, 'spinning', () => timed(500, () => rt.exec.run('gemmNN', gemmArgs, gemmSplit))],
       [`gemm-${m}x${k}x${n}`, 'asleep', () => timed(100, () => rt.exec.run('gemmNN', gemmArgs, gemmSplit), 2000)],
       [`gemm-${m}x${k}x${n}`, 'inline', () => timed(500, () => rt.exec.run('gemmNN', gemmArgs, [0, m]))],
+      ['relu-409600', 'inline', () => timed(500, () => rt.exec.run('relu', [x.ptr, y.ptr], [0, ew]))],
     ];
     const best = new Map<string, number>();
     for (let r = 0; r < reps; r++)
@@ -66,16 +72,20 @@ async function main(): Promise<void> {
       }
     for (const [what, helper] of cases)
       console.log(JSON.stringify({ case: what, helper, us: +best.get(`${what} ${helper}`)!.toFixed(2) }));
-    const usPerGrain = best.get(`gemm-${m}x${k}x${n} inline`)! / ((m * k * n) / (1 << 17));
     const wake = best.get('empty-op asleep')!;
-    console.log(
-      JSON.stringify({
-        case: 'break-even',
-        gemm_us_per_grain: +usPerGrain.toFixed(2),
-        wake_us: wake,
-        grains: +((2 * wake) / usPerGrain).toFixed(1),
-      }),
-    );
+    for (const [what, perGrain] of [
+      ['gemm', best.get(`gemm-${m}x${k}x${n} inline`)! / ((m * k * n) / (1 << 17))],
+      ['elementwise', best.get('relu-409600 inline')! / (ew / (1 << 15))],
+    ] as const)
+      console.log(
+        JSON.stringify({
+          case: 'break-even',
+          op: what,
+          us_per_grain: +perGrain.toFixed(2),
+          wake_us: +wake.toFixed(2),
+          grains: +((2 * wake) / perGrain).toFixed(1),
+        }),
+      );
   } finally {
     await rt.close();
   }

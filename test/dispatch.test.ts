@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { biasAdd, colSum } from '../src/ops/elementwise.js';
 import { matmul } from '../src/ops/linalg.js';
-import { partsFor, WAKE_GRAINS } from '../src/runtime/partition.js';
+import { GEMM_WAKE_GRAINS, partsFor, WAKE_GRAINS } from '../src/runtime/partition.js';
 import { Runtime, type RuntimeOptions } from '../src/runtime/runtime.js';
+import type { Team } from '../src/runtime/team.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { randomMatrix } from './fixtures.js';
 import { bitsEqual } from './helpers.js';
@@ -23,7 +24,7 @@ afterAll(async () => {
 /** Resolves once every helper of `rt` sleeps (they do within microseconds at helperSpinMicros 0). */
 async function helpersAsleep(rt: Runtime): Promise<void> {
   for (let i = 0; i < 500; i++) {
-    if (rt.exec.helpersAsleep?.()) return;
+    if ((rt.exec as Team).helpersAsleep()) return;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('the helpers never went to sleep');
@@ -49,9 +50,16 @@ describe('dispatch: small ops and sleeping helpers', () => {
     const rt = await runtime({ threads: 2, helperSpinMicros: 0 });
     await rt.exec.run('noop', [], [0, 1, 2]); // the helper ran a part, then slept at once
     await helpersAsleep(rt);
+    expect(partsFor(rt.exec, WAKE_GRAINS * grain, grain)).toBe(2); // worth a wake-up
     expect(partsFor(rt.exec, 4 * grain, grain)).toBe(1);
     expect(partsFor(rt.exec, (WAKE_GRAINS - 1) * grain, grain)).toBe(1);
-    expect(partsFor(rt.exec, WAKE_GRAINS * grain, grain)).toBe(2);
+    // A GEMM's threshold is its own: its grain costs less time (bench/dispatch-cost.ts).
+    expect(partsFor(rt.exec, WAKE_GRAINS * grain, grain, GEMM_WAKE_GRAINS)).toBe(1);
+    // The fourth small op in a row is split all the same (it wakes the helper, which then
+    // spins for the ops after it); the count starts again after it.
+    expect(partsFor(rt.exec, 4 * grain, grain)).toBe(2);
+    expect(partsFor(rt.exec, 4 * grain, grain)).toBe(1);
+    expect(partsFor(rt.exec, GEMM_WAKE_GRAINS * grain, grain, GEMM_WAKE_GRAINS)).toBe(2);
     // A thread count alone knows nothing of sleep: the grain rule as before.
     expect(partsFor(2, 4 * grain, grain)).toBe(2);
     expect(partsFor(2, grain, grain)).toBe(1);
@@ -62,13 +70,13 @@ describe('dispatch: small ops and sleeping helpers', () => {
     // A spin of 10 s: the helper does not sleep during this test.
     const rt = await runtime({ threads: 2, helperSpinMicros: 10_000_000 });
     await rt.exec.run('noop', [], [0, 1, 2]);
-    expect(rt.exec.helpersAsleep?.()).toBe(false);
+    expect((rt.exec as Team).helpersAsleep()).toBe(false);
     expect(partsFor(rt.exec, 4 * grain, grain)).toBe(2);
   });
 
   it('an exec on one thread never splits, whatever the work', async () => {
     const rt = await runtime({ threads: 1 });
-    expect(rt.exec.helpersAsleep?.() ?? false).toBe(false);
+    expect((rt.exec as Team).helpersAsleep()).toBe(false);
     expect(partsFor(rt.exec, 1000 * (1 << 17), 1 << 17)).toBe(1);
   });
 

@@ -17,9 +17,10 @@ export interface Exec {
    * done; rejects with the first part's error (a WorkerError for a helper's).
    */
   /**
-   * Whether every helper of this exec is asleep (so an op split over them pays a wake-up
-   * first); absent or false where no thread sleeps. A hint for partsFor, read without a lock.
+   * Whether an op too small to pay for waking the helpers should stay on the calling thread
+   * (every helper is asleep, and the exec does not choose to wake them for this op); absent
+   * where no thread sleeps. partsFor asks once per small op that could be split.
    */
-  helpersAsleep?(): boolean;
+  spareWake?(): boolean;
   run(name: RunnableKernel, args: readonly number[], bounds: readonly number[]): Promise<void>;
 }

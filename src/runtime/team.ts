@@ -31,6 +31,8 @@ export class Team implements Exec {
   private exitsSeen = 0;
   private locked = false;
   private waiters: (() => void)[] = [];
+  /** Small ops in a row kept on this thread rather than waking sleeping helpers (spareWake). */
+  private wakesSpared = 0;
   /** Run part 0 on the leader (off for forked branches with helpers). */
   leaderComputes = true;
   /** Let the leader spin for helpers (off while forks run: the leader must keep dispatching). */
@@ -231,6 +233,22 @@ export class Team implements Exec {
     return helpers > 0 && Atomics.load(this.ctl, C.kSleepers) >= helpers;
   }
 
+  /**
+   * Whether to keep an op too small to pay for a wake-up on this thread (partsFor asks): yes
+   * while every helper sleeps, except for the WAKE_EVERY-th such op in a row, which is split
+   * all the same, since a woken helper spins for the next op and the small ops after it then
+   * split cheaply (helpers never woken would leave a stream of small ops on one thread).
+   */
+  spareWake(): boolean {
+    if (!this.helpersAsleep()) {
+      this.wakesSpared = 0;
+      return false;
+    }
+    if (++this.wakesSpared < WAKE_EVERY) return true;
+    this.wakesSpared = 0;
+    return false;
+  }
+
   /** No helper is still running a part of the current op (or one has died): a waiting leader can go on. */
   helpersDone(): boolean {
     return Atomics.load(this.ctl, C.kRemaining) === 0 || this.dead.size > 0;
@@ -319,6 +337,12 @@ export class Team implements Exec {
     else this.locked = false;
   }
 }
+
+/**
+ * Of the small ops in a row that find every helper asleep, the one split anyway (spareWake):
+ * one wake-up per 4 such ops instead of one per op.
+ */
+const WAKE_EVERY = 4;
 
 /** Teams whose leader awaits its helpers on the event loop (this thread's). */
 const awaiting = new Set<Team>();
