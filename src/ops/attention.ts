@@ -26,7 +26,7 @@ function rowBounds(exec: Exec, adj: CsrMatrix, perNonzero: number): number[] {
   return splitByPrefix(
     adj.rowPtr.data(),
     adj.rows,
-    partsFor(exec.threads, (adj.nnz + adj.rows) * Math.max(perNonzero, 1), 1 << 14),
+    partsFor(exec, (adj.nnz + adj.rows) * Math.max(perNonzero, 1), 1 << 14),
     1,
   );
 }
@@ -124,7 +124,7 @@ export async function leakyRelu(exec: Exec, x: Tensor, slope: number, out?: Tens
   tensorArg('leakyRelu', 'x', x, 'float32');
   checkFinite('leakyRelu', 'slope', slope);
   const y = outArg('leakyRelu', out, x, 'float32', x.shape);
-  await exec.run('leakyRelu', [x.ptr, y.ptr, slope], splitEven(x.size, partsFor(exec.threads, x.size, 1 << 15), 16));
+  await exec.run('leakyRelu', [x.ptr, y.ptr, slope], splitEven(x.size, partsFor(exec, x.size, 1 << 15), 16));
   return y;
 }
 
@@ -145,7 +145,7 @@ export async function leakyReluBackward(
   await exec.run(
     'leakyReluBackward',
     [y.ptr, gy.ptr, gx.ptr, slope],
-    splitEven(y.size, partsFor(exec.threads, y.size, 1 << 15), 16),
+    splitEven(y.size, partsFor(exec, y.size, 1 << 15), 16),
   );
   return gx;
 }
@@ -239,7 +239,7 @@ export async function segmentSumHeads(exec: Exec, s: CsrMatrix, v: Tensor, out?:
     await exec.run('fillF32', [y.ptr, 0], [0, y.size]);
     return y;
   }
-  const bounds = splitByPrefix(s.rowPtr.data(), s.rows, partsFor(exec.threads, (s.nnz + s.rows) * heads, 1 << 14), 1);
+  const bounds = splitByPrefix(s.rowPtr.data(), s.rows, partsFor(exec, (s.nnz + s.rows) * heads, 1 << 14), 1);
   for (let h = 0; h < heads; h++) {
     await exec.run(
       'spmmCsr',
@@ -272,7 +272,7 @@ export async function permuteEdgeValues(exec: Exec, v: Tensor, order: Tensor<'in
   const y = outArg(fn, out, v, 'float32', [heads, nnz]);
   if (nnz === 0 || heads === 0) return y;
   if (y.ptr === v.ptr) throw argRangeError(fn, 'out', 'a tensor other than v', 'v itself');
-  const bounds = splitEven(nnz, partsFor(exec.threads, nnz * heads, 1 << 15));
+  const bounds = splitEven(nnz, partsFor(exec, nnz * heads, 1 << 15));
   for (let h = 0; h < heads; h++)
     await exec.run('gatherRows', [v.ptr + 4 * h * nnz, 1, order.ptr, y.ptr + 4 * h * nnz, 1, 1], bounds);
   return y;

@@ -51,13 +51,12 @@ export async function dropout(
   if (p === 0) {
     // The identity, exactly: the kernel's test hash < threshold cannot keep a hash of 2³² − 1.
     (mask.data() as Uint8Array).fill(1);
-    if (y !== x)
-      await exec.run('copyF32', [x.ptr, y.ptr], splitEven(x.size, partsFor(exec.threads, x.size, 1 << 14), 16));
+    if (y !== x) await exec.run('copyF32', [x.ptr, y.ptr], splitEven(x.size, partsFor(exec, x.size, 1 << 14), 16));
     return { y, mask };
   }
   const keep = 1 - p;
   const threshold = Math.min(0xffffffff, Math.round(keep * 2 ** 32));
-  const bounds = splitEven(x.size, partsFor(exec.threads, x.size, 1 << 14), 16);
+  const bounds = splitEven(x.size, partsFor(exec, x.size, 1 << 14), 16);
   await exec.run('dropoutForward', [x.ptr, y.ptr, mask.ptr, key[0], key[1], threshold, 1 / keep], bounds);
   return { y, mask };
 }
@@ -76,7 +75,7 @@ export async function dropoutBackward(
   sameShape('dropoutBackward', 'mask', mask, gy);
   if (!(p >= 0 && p < 1)) throw argRangeError('dropoutBackward', 'p', 'in [0, 1)', p);
   const gx = outArg('dropoutBackward', out, gy, 'float32', gy.shape);
-  const bounds = splitEven(gy.size, partsFor(exec.threads, gy.size, 1 << 15), 16);
+  const bounds = splitEven(gy.size, partsFor(exec, gy.size, 1 << 15), 16);
   await exec.run('dropoutBackward', [gy.ptr, mask.ptr, gx.ptr, 1 / (1 - p)], bounds);
   return gx;
 }

@@ -10,7 +10,7 @@ import { matrixArg, outArg, sameShapePair, tensorArg, sameMemory } from './check
 const GRAIN = 1 << 15;
 
 function elementBounds(exec: Exec, n: number): number[] {
-  return splitEven(n, partsFor(exec.threads, n, GRAIN), 16);
+  return splitEven(n, partsFor(exec, n, GRAIN), 16);
 }
 
 /**
@@ -26,7 +26,7 @@ export async function biasAdd(exec: Exec, y: Tensor, bias: Tensor, options: { re
   await exec.run(
     options.relu ? 'biasAddRelu' : 'biasAdd',
     [y.ptr, n, bias.ptr, n],
-    splitEven(m, partsFor(exec.threads, m * n, GRAIN)),
+    splitEven(m, partsFor(exec, m * n, GRAIN)),
   );
   return y;
 }
@@ -37,7 +37,7 @@ export async function colSum(exec: Exec, g: Tensor, out?: Tensor): Promise<Tenso
   matrixArg('colSum', 'g', g);
   const [m, n] = g.shape as [number, number];
   const o = outArg('colSum', out, g, 'float32', [n]);
-  await exec.run('colSum', [g.ptr, n, o.ptr, m], splitEven(n, partsFor(exec.threads, m * n, GRAIN), 4));
+  await exec.run('colSum', [g.ptr, n, o.ptr, m], splitEven(n, partsFor(exec, m * n, GRAIN), 4));
   return o;
 }
 
@@ -82,7 +82,7 @@ export async function reluBackwardColSum(
   await exec.run(
     'reluBackwardColSum',
     [y.ptr, gy.ptr, gx.ptr, n, biasGrad.ptr, m],
-    splitEven(n, partsFor(exec.threads, m * n, GRAIN), 4),
+    splitEven(n, partsFor(exec, m * n, GRAIN), 4),
   );
   return gx;
 }

@@ -30,7 +30,7 @@ export async function gatherRows(exec: Exec, x: Tensor, idx: Tensor<'int32'>, ou
   const y = outArg(fn, out, x, 'float32', [m, c]);
   if (m === 0 || c === 0) return y;
   if (y.ptr === x.ptr) throw argRangeError(fn, 'out', 'a tensor other than x', 'x itself');
-  await exec.run('gatherRows', [x.ptr, c, idx.ptr, y.ptr, c, c], splitEven(m, partsFor(exec.threads, m * c, GRAIN)));
+  await exec.run('gatherRows', [x.ptr, c, idx.ptr, y.ptr, c, c], splitEven(m, partsFor(exec, m * c, GRAIN)));
   return y;
 }
 
@@ -60,7 +60,7 @@ export async function gatherAddRelu(
   await exec.run(
     'gatherAddRelu',
     [x.ptr, c, idx.ptr, add.ptr, c, y.ptr, c, c],
-    splitEven(m, partsFor(exec.threads, m * c, GRAIN)),
+    splitEven(m, partsFor(exec, m * c, GRAIN)),
   );
   return y;
 }

@@ -99,12 +99,12 @@ export async function matmulInt8(exec: Exec, x: Tensor, w: Int8Weight, out?: Ten
     await exec.run(
       'quantizeU7',
       [x.ptr, k, q.ptr, w.kPad, k, w.inv, w.values.zeroPoint],
-      splitEven(m, partsFor(exec.threads, m * k, 1 << 16)),
+      splitEven(m, partsFor(exec, m * k, 1 << 16)),
     );
     await exec.run(
       'gemmI8',
       [q.ptr, w.kPad, w.q.ptr, w.wsum.ptr, w.scale.ptr, w.values.zeroPoint, y.ptr, n, n],
-      splitEven(m, partsFor(exec.threads, m * n * w.kPad, 1 << 18)),
+      splitEven(m, partsFor(exec, m * n * w.kPad, 1 << 18)),
     );
   } catch (err) {
     if (out === undefined) y.free();

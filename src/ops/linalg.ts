@@ -1,6 +1,6 @@
 import { argRangeError, shapeError } from '../core/errors.js';
 import type { Exec } from '../runtime/exec.js';
-import { partsFor, splitEven } from '../runtime/partition.js';
+import { GEMM_WAKE_GRAINS, partsFor, splitEven } from '../runtime/partition.js';
 import type { Tensor } from '../memory/tensor.js';
 import { matrixArg, outArg, sameMemory } from './check.js';
 
@@ -49,7 +49,7 @@ export async function matmul(
     return c;
   }
   const kernel = transA ? 'gemmTN' : transB ? 'gemmNT' : 'gemmNN';
-  const bounds = splitEven(m, partsFor(exec.threads, m * n * k, 1 << 17), 4);
+  const bounds = splitEven(m, partsFor(exec, m * n * k, 1 << 17, GEMM_WAKE_GRAINS), 4);
   await exec.run(kernel, [a.ptr, ac, b.ptr, bc, c.ptr, n, n, k], bounds);
   return c;
 }

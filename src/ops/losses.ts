@@ -85,7 +85,7 @@ export async function softmaxCrossEntropy(
   const inv = 1 / normalizerArg(fn, options.normalizer, count);
   const grad = outArg(fn, gradOut, logits, 'float32', logits.shape, 'options.gradOut');
   const lossRows = Tensor.empty(logits.heap, 'float32', [n], 'loss rows');
-  const bounds = splitEven(n, partsFor(exec.threads, n * c * 8, 1 << 15));
+  const bounds = splitEven(n, partsFor(exec, n * c * 8, 1 << 15));
   await exec.run(fn, [logits.ptr, c, labels.ptr, m?.ptr ?? 0, c, grad.ptr, c, lossRows.ptr, inv], bounds);
   return { loss: await finish(exec, n, lossRows, inv), grad, count };
 }
@@ -119,7 +119,7 @@ export async function mseLoss(
   await exec.run(
     fn,
     [pred.ptr, t, target.ptr, t, m?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
-    splitEven(n, partsFor(exec.threads, n * t * 4, 1 << 15)),
+    splitEven(n, partsFor(exec, n * t * 4, 1 << 15)),
   );
   return { loss: await finish(exec, n, lossRows, inv), grad, count: rows };
 }
@@ -175,7 +175,7 @@ export async function bceWithLogits(
   await exec.run(
     fn,
     [logits.ptr, t, targets.ptr, t, lm?.ptr ?? 0, pw?.ptr ?? 0, t, grad.ptr, t, lossRows.ptr, inv],
-    splitEven(n, partsFor(exec.threads, n * t * 8, 1 << 15)),
+    splitEven(n, partsFor(exec, n * t * 8, 1 << 15)),
   );
   return { loss: await finish(exec, n, lossRows, inv), grad, count };
 }

@@ -5,7 +5,7 @@ import type { Tensor } from '../memory/tensor.js';
 import { sameShape, sameShapePair, tensorArg, sameMemory } from './check.js';
 
 function bounds(exec: Exec, n: number): number[] {
-  return splitEven(n, partsFor(exec.threads, n * 4, 1 << 15), 16);
+  return splitEven(n, partsFor(exec, n * 4, 1 << 15), 16);
 }
 
 /** Adam's hyperparameters (PyTorch's names), with Adam with L2 or AdamW chosen by `decoupled`. */

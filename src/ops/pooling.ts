@@ -46,7 +46,7 @@ export async function segmentPool(exec: Exec, x: Tensor, offsets: Tensor, mode: 
   const graphs = o.length - 1;
   const out = Tensor.empty(x.heap, 'float32', [graphs, f], 'pooled');
   const argmax = mode === 'max' ? Tensor.empty(x.heap, 'int32', [graphs, f], 'pool argmax') : undefined;
-  const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);
+  const bounds = splitByPrefix(o, graphs, partsFor(exec, nodes * f, 1 << 15), 1);
   await exec.run(fn, [x.ptr, f, offsets.ptr, out.ptr, f, argmax?.ptr ?? 0, f, MODES[mode]], bounds);
   return argmax ? { out, argmax } : { out };
 }
@@ -85,7 +85,7 @@ export async function segmentPoolBackward(
       throw shapeError(fn, 'options.argmax', [graphs, f], argmax.shape);
   }
   const gx = outArg(fn, out, gOut, 'float32', [nodes, f], 'options.out');
-  const bounds = splitByPrefix(o, graphs, partsFor(exec.threads, nodes * f, 1 << 15), 1);
+  const bounds = splitByPrefix(o, graphs, partsFor(exec, nodes * f, 1 << 15), 1);
   await exec.run(fn, [gOut.ptr, f, offsets.ptr, gx.ptr, f, argmax?.ptr ?? 0, f, MODES[mode]], bounds);
   return gx;
 }

@@ -58,7 +58,7 @@ export async function spmm(
   const y = outArg(fn, out, x, 'float32', [a.rows, n]);
   if (a.rows === 0 || n === 0) return y;
   const rowPtr = a.rowPtr.data();
-  const parts = partsFor(exec.threads, (a.nnz + a.rows) * n, 1 << 16);
+  const parts = partsFor(exec, (a.nnz + a.rows) * n, 1 << 16);
   const bounds = splitByPrefix(rowPtr, a.rows, parts, 1);
   const step = block === 0 ? n : block;
   for (let c0 = 0; c0 < n; c0 += step) {
@@ -97,7 +97,7 @@ export async function sddmm(exec: Exec, a: CsrMatrix, g: Tensor, h: Tensor, out?
   // Checked only once there is something to write, as spmm does: an empty output overlaps nothing.
   if (y.ptr === g.ptr || y.ptr === h.ptr) throw argRangeError(fn, 'out', 'a tensor other than g and h', 'one of them');
   // Every nonzero costs a dot of n (at least one step when n = 0: its output is still written).
-  const parts = partsFor(exec.threads, (a.nnz + a.rows) * Math.max(n, 1), 1 << 16);
+  const parts = partsFor(exec, (a.nnz + a.rows) * Math.max(n, 1), 1 << 16);
   const bounds = splitByPrefix(a.rowPtr.data(), a.rows, parts, 1);
   await exec.run('sddmmCsr', [a.rowPtr.ptr, a.colIdx.ptr, g.ptr, n, h.ptr, n, n, y.ptr], bounds);
   return y;

@@ -13,6 +13,12 @@ export interface Exec {
   /** Threads that compute this exec's ops (parts beyond it are merged). */
   readonly threads: number;
   /**
+   * Whether an op too small to pay for waking the helpers should stay on the calling thread
+   * (every helper is asleep, and the exec does not choose to wake them for this op); absent
+   * where no thread sleeps. partsFor asks once per small op that could be split.
+   */
+  spareWake?(): boolean;
+  /**
    * Runs kernel `name` over parts [bounds[p], bounds[p+1]) at once and resolves when all are
    * done; rejects with the first part's error (a WorkerError for a helper's).
    */

@@ -24,10 +24,11 @@ export class InlineExec implements Exec {
     const id = kernelId(name);
     const tr = tracer;
     if (tr) {
+      const size = tr.takeOpWork();
       let t = traceNow();
       for (let p = 0; p + 1 < bounds.length; p++) {
         invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
-        t = tr.span(kernelCategory(id), name, t);
+        t = tr.span(kernelCategory(id), name, t, undefined, size);
       }
       return;
     }

@@ -31,6 +31,8 @@ export class Team implements Exec {
   private exitsSeen = 0;
   private locked = false;
   private waiters: (() => void)[] = [];
+  /** Small ops in a row kept on this thread rather than waking sleeping helpers (spareWake). */
+  private wakesSpared = 0;
   /** Run part 0 on the leader (off for forked branches with helpers). */
   leaderComputes = true;
   /** Let the leader spin for helpers (off while forks run: the leader must keep dispatching). */
@@ -124,12 +126,13 @@ export class Team implements Exec {
     const bounds = bounds0.length - 1 > helpers + lead ? mergeParts(bounds0, helpers + lead) : bounds0;
     const parts = bounds.length - 1;
     const tr = tracer;
+    const size = tr?.takeOpWork();
     if (helpers === 0 || (parts === 1 && lead === 1)) {
       if (tr) {
         let t = traceNow();
         for (let p = 0; p < parts; p++) {
           invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
-          t = tr.span(kernelCategory(id), kernelName(id), t);
+          t = tr.span(kernelCategory(id), kernelName(id), t, undefined, size);
         }
       } else {
         for (let p = 0; p < parts; p++) invokeKernel(this.backend, id, args, bounds[p]!, bounds[p + 1]!);
@@ -161,7 +164,7 @@ export class Team implements Exec {
     // would lose a helper that went to sleep in between.
     const woke = Atomics.load(ctl, C.kSleepers) > 0;
     if (woke) Atomics.notify(ctl, C.kGeneration);
-    if (tr) t = tr.span('dispatch', `publish ${kernelName(id)}`, t, undefined, { parts, woke });
+    if (tr) t = tr.span('dispatch', `publish ${kernelName(id)}`, t, undefined, { parts, woke, ...size });
 
     let leaderError: unknown;
     if (lead === 1) {
@@ -222,6 +225,28 @@ export class Team implements Exec {
       if (r + lead < parts)
         throw new WorkerError(`${kernelName(id)}: worker ${r} died: ${err.message}`, kernelName(id), r);
     }
+  }
+
+  /** Every helper is asleep in Atomics.wait (worker.ts nextGeneration): the next op split over them pays a wake-up. */
+  helpersAsleep(): boolean {
+    const helpers = this.serving.length;
+    return helpers > 0 && Atomics.load(this.ctl, C.kSleepers) >= helpers;
+  }
+
+  /**
+   * Whether to keep an op too small to pay for a wake-up on this thread (partsFor asks): yes
+   * while every helper sleeps, except for the WAKE_EVERY-th such op in a row, which is split
+   * all the same, since a woken helper spins for the next op and the small ops after it then
+   * split cheaply (helpers never woken would leave a stream of small ops on one thread).
+   */
+  spareWake(): boolean {
+    if (!this.helpersAsleep()) {
+      this.wakesSpared = 0;
+      return false;
+    }
+    if (++this.wakesSpared < WAKE_EVERY) return true;
+    this.wakesSpared = 0;
+    return false;
   }
 
   /** No helper is still running a part of the current op (or one has died): a waiting leader can go on. */
@@ -312,6 +337,12 @@ export class Team implements Exec {
     else this.locked = false;
   }
 }
+
+/**
+ * Of the small ops in a row that find every helper asleep, the one split anyway (spareWake):
+ * one wake-up per 4 such ops instead of one per op.
+ */
+const WAKE_EVERY = 4;
 
 /** Teams whose leader awaits its helpers on the event loop (this thread's). */
 const awaiting = new Set<Team>();

@@ -2,6 +2,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { kernelName } from '../kernels/registry.js';
+import { noteOpWorkWith } from './partition.js';
 
 // The timeline (`--trace FILE`): per thread, spans of what the thread did, in Chrome's
 // trace-event format (Perfetto and chrome://tracing open it). Off by default: the hot paths
@@ -60,6 +61,7 @@ export class Tracer {
   private cursor = 0;
   private readonly named = new Set<number>();
   private gc: PerformanceObserver | null = null;
+  private opWork: { work: number; grain: number } | undefined;
 
   constructor(readonly threadName: string) {
     this.name(this.tid, threadName);
@@ -109,6 +111,21 @@ export class Tracer {
     return t1;
   }
 
+  /**
+   * Notes the size of the op about to run (partsFor: its work in the op's units, and the
+   * grain a part needs); the op's next kernel spans carry it (takeOpWork).
+   */
+  noteOpWork(work: number, grain: number): void {
+    this.opWork = { work, grain };
+  }
+
+  /** The size noted for the op now running (once: the next op notes its own), or undefined. */
+  takeOpWork(): { work: number; grain: number } | undefined {
+    const w = this.opWork;
+    this.opWork = undefined;
+    return w;
+  }
+
   /** Ends the current stretch of the own track without a 'js' gap after it (the thread goes idle, or a new task starts). */
   resetCursor(): void {
     this.cursor = 0;
@@ -153,7 +170,11 @@ const absorbed: TraceEvent[] = [];
 
 /** Starts recording on this thread (the main thread's is named "main"). Returns the tracer. */
 export function startTrace(name = isMainThread ? 'main' : `worker ${threadId}`): Tracer {
-  tracer ??= new Tracer(name);
+  if (!tracer) {
+    const t = new Tracer(name);
+    tracer = t;
+    noteOpWorkWith((work, grain) => t.noteOpWork(work, grain));
+  }
   return tracer;
 }
 
@@ -167,6 +188,7 @@ export function stopTrace(): TraceEvent[] {
   if (!tracer) return [];
   const t = tracer;
   tracer = null;
+  noteOpWorkWith(null);
   const out = [...t.take(), ...absorbed.splice(0)];
   t.stop();
   return out;
