@@ -203,6 +203,20 @@ describe('KernelSHAP of gp kernel and linear models', () => {
     const bad = await runGraftAsync(['explain', '--run', run, '--method', 'ig', '--model', 'rrblup', '--overwrite']);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--model picks the kept gp model KernelSHAP explains/);
+    const few = await runGraftAsync([
+      'explain',
+      '--run',
+      run,
+      '--method',
+      'kernelshap',
+      '--model',
+      'gblup',
+      '--budget',
+      '10',
+      '--overwrite',
+    ]);
+    expect(few.status).not.toBe(0);
+    expect(few.stderr).toContain(`--budget 10: KernelSHAP over ${m} markers needs at least ${2 * m + 2} coalitions`);
     const none = await runGraftAsync([
       'explain',
       '--run',

@@ -422,9 +422,10 @@ async function explainKernelModels(
       .shuffle(Array.from({ length: n }, (_, i) => i))
       .slice(0, Math.min(n, a.shap.background))
       .sort((x, y) => x - y);
-    if (a.shap.budget < m && !(m <= 30 && 2 ** m - 2 <= a.shap.budget))
+    // Sampled coalitions come in complementary pairs, at least two per marker and one pair more (kernelshap.ts).
+    if (a.shap.budget < 2 * m + 2 && !(m <= 30 && 2 ** m - 2 <= a.shap.budget))
       throw new GraftError(
-        `--budget ${a.shap.budget}: KernelSHAP over ${m} markers needs at least ${m} coalitions (more for stable values)`,
+        `--budget ${a.shap.budget}: KernelSHAP over ${m} markers needs at least ${2 * m + 2} coalitions (two per marker and one pair more)`,
       );
     a.log(
       `${name}: KernelSHAP of the kept ${model} for ${count} lines × ${m} markers: ${background.length} background lines, ${a.shap.budget} coalitions each`,
