@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGpArgs } from '../src/cli/commands/gp.js';
-import { runCvJob } from '../src/genomics/cv-jobs.js';
+import { planFinalJobs, planJobs, runCvJob, withSoupResults } from '../src/genomics/cv-jobs.js';
 import { gcnSoup, predictWithWeights, type GpGcnConfig } from '../src/genomics/gcn-soup.js';
 import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { prepareStudy, type StudyData } from '../src/genomics/study-data.js';
@@ -148,11 +148,10 @@ describe('graft gp --gcn-soup', () => {
     expect(mse(greedy.predictions)).toBeLessThanOrEqual(best + 1e-9);
   });
 
-  it('a gcn-soup job soups the very members its gcn job averages', async () => {
+  it('a gcn job with a soup trains its members once and soups the very members it averages', async () => {
     const soupy: GpGcnConfig = { ...gcn, soup: 'uniform' };
     const job = { repeat: 0, fold: 1, traits: [0] };
     const ens = await runCvJob(rt, data, folds, { ...job, model: 'gcn' }, soupy);
-    const s = await runCvJob(rt, data, folds, { ...job, model: 'gcn-soup' }, soupy);
     // Members by hand: one seed (fold 1, repeat 0), train seeds apart, one inner validation split.
     const seed = gcn.seed + 1;
     const val = innerValidation(train, gcn.valFraction, seed ^ 0x5eed);
@@ -166,8 +165,56 @@ describe('graft gp --gcn-soup', () => {
       test.map((i) => (fits[0]!.predictions[i]! + fits[1]!.predictions[i]! + fits[2]!.predictions[i]!) / 3),
     );
     const soup = await gcnSoup(rt, data, { ...gcn, seed }, 'uniform', fits, fits[0]!.scale, data.y[0]!, val);
-    expect(s.perTrait[0]!.predicted).toEqual(test.map((i) => soup.predictions[i]!));
-    expect(s.perTrait[0]!.info['ingredients']).toBe(3);
+    // The study splits the soup into a gcn-soup result of its own, after the gcn result.
+    const [plain, s] = withSoupResults([ens]);
+    expect(plain!.job.model).toBe('gcn');
+    expect(plain!.perTrait[0]!.soup).toBeUndefined();
+    expect(plain!.perTrait[0]!.predicted).toEqual(ens.perTrait[0]!.predicted);
+    expect(s!.job).toEqual({ ...job, model: 'gcn-soup' });
+    expect(s!.perTrait[0]!.predicted).toEqual(test.map((i) => soup.predictions[i]!));
+    expect(s!.perTrait[0]!.info['ingredients']).toBe(3);
+    // No gcn-soup job is planned: the gcn job is the only one that trains the members.
+    expect(planJobs(['gcn', 'gcn-soup'], 1, 2, 1).map((j) => j.model)).toEqual(['gcn', 'gcn']);
+    expect(planFinalJobs(['gcn', 'gcn-soup'], 1).map((j) => j.model)).toEqual(['gcn']);
+  });
+
+  it('a final fit with a soup keeps the soup as a one-member GCN that predicts what the soup does', async () => {
+    const soupy: GpGcnConfig = { ...gcn, soup: 'uniform' };
+    // Ten samples without a phenotype: the final fit's candidates, which its models predict.
+    const y = Float64Array.from(data.y[0]!, (v, i) => (i < 10 ? NaN : v));
+    const withCandidates: StudyData = { ...data, y: [y] };
+    const job = { model: 'gcn' as const, repeat: 0, fold: 0, traits: [0], final: true as const };
+    const fin = await runCvJob(rt, withCandidates, folds, job, soupy);
+    const [plain, s] = withSoupResults([fin]);
+    const members = plain!.perTrait[0]!.final!.members!;
+    expect(members.length).toBe(3);
+    // One initialization: the shared seed is member 0's; every member has the same scale.
+    const seed = gcn.seed + 7_919;
+    const kept = s!.perTrait[0]!.final!;
+    expect(kept.members!.length).toBe(1);
+    expect(kept.members![0]!.seed).toBe(seed);
+    expect(kept.members![0]!.scale).toEqual(members[0]!.scale);
+    // Oracle: the uniform mean of the three kept members' weights, computed here.
+    for (const [name, w] of members[0]!.weights) {
+      const hand = Float32Array.from(
+        w,
+        (_, i) => (w[i]! + members[1]!.weights.get(name)![i]! + members[2]!.weights.get(name)![i]!) / 3,
+      );
+      expect(kept.members![0]!.weights.get(name)).toEqual(hand);
+    }
+    // Its stored test predictions are the soup model run on the study graph.
+    const { soup: _, ...c } = soupy;
+    const pred = await predictWithWeights(
+      rt,
+      withCandidates,
+      { ...c, seed },
+      kept.members![0]!.weights,
+      members[0]!.scale,
+    );
+    const test = s!.perTrait[0]!.test;
+    expect(test).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(Array.from(kept.memberTest![0]!)).toEqual(test.map((i) => pred[i]!));
+    expect(s!.perTrait[0]!.predicted).toEqual(test.map((i) => pred[i]!));
   });
 
   it('the flag adds gcn-soup after gcn, and refuses what it cannot soup', () => {

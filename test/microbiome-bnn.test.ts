@@ -357,7 +357,10 @@ describe('graft mb --models bnn --keep-model bnn and graft predict', () => {
 
     const p = runGraft(['predict', '--run', run, '--counts', heldCounts, '--quiet']);
     expect(p.status, p.stderr).toBe(0);
-    const got = p.stdout.trim().split('\n')[1]!.split(',').slice(2).map(Number);
+    const [head, line] = p.stdout.trim().split('\n');
+    expect(head).toBe('id,predicted,p_CD,p_no,predictive_sd');
+    const got = line!.split(',').slice(2, -1).map(Number);
+    const predictiveSd = Number(line!.split(',').at(-1));
 
     // The oracle: HELD as the test row of a fold of the whole table whose training rows are the kept model's samples.
     const all = loadMicrobiome({ counts: allCounts, meta: allMeta, label: 'diagnosis' });
@@ -386,6 +389,8 @@ describe('graft mb --models bnn --keep-model bnn and graft predict', () => {
     );
     expect(got).toEqual(Array.from(inFit.scores));
     expect(inFit.spread![0]).toBeGreaterThan(0);
+    // predictive_sd is the study's own sd of that row (the same posterior draws, the same formula): the same bits.
+    expect(predictiveSd).toBe(inFit.spread![0]);
 
     // The file alone: saved, loaded and scored again in process, the same bits; σ kept positive.
     const kept = loadKeptModel(join(run, 'model', 'model.safetensors'));

@@ -1,10 +1,13 @@
+import { GraftError } from '../core/errors.js';
+import { type ScoringBasis, studyRow } from '../genomics/kept-models.js';
 import type { StudyData } from '../genomics/study-data.js';
+import { type KernelScoring, sampleRows, scoreKernel } from '../graph/gp-scoring.js';
 import { gcnNormArrays } from '../graph/gcn-norm.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { type GcnMember, memberProbe } from './genomic.js';
 import { columnObjective, probeGraph } from './graph-probe.js';
-import { kernelShapAsync, type KernelShapValues } from './kernelshap.js';
+import { kernelShap, kernelShapAsync, type KernelShapValues } from './kernelshap.js';
 
 // KernelSHAP of a genomic GCN ensemble for single lines, over the features the GCN reads (the
 // standardized markers, or the principal components with graft gp --features pcs). The game
@@ -110,4 +113,52 @@ export async function genomicKernelShap(
     scorer.dispose();
   }
   return { values, base, prediction, coalitions: last?.coalitions ?? 0, exact: last?.exact ?? true };
+}
+
+// KernelSHAP of graft gp's kernel and linear models (GBLUP, rrBLUP, RKHS, RKHS-KA) as kept by
+// graft gp --keep-models, over the markers: a line is its dosage row (0..2, or 0/1 for a binary
+// coding), and the model is what graft predict runs on a new line's genotypes, μ + Σ_t k(x, x_t) α_t
+// (sampleRows, scoreKernel). The game is interventional: absent markers take a background
+// line's dosages. rrBLUP is linear in the dosages, φ_j = β_j (x_j − E[x_j]) with
+// β_j = inv_j Σ_t α_t w_tj; GBLUP is linear too (by VanRaden's z), the RKHS models are not.
+
+/** A kept kernel or linear model as a function of lines' dosage rows [count, markers]: one prediction per row (trait units). */
+export function kernelModelScorer(
+  basis: ScoringBasis,
+  fit: KernelScoring,
+): (rows: Float64Array, count: number) => Float64Array {
+  const m = basis.markers?.names.length ?? 0;
+  if (!basis.markers)
+    throw new GraftError('kernelModelScorer: the run was made from a relationship matrix only (no markers to explain)');
+  const row = new Float32Array(m);
+  return (rows, count) => {
+    const out = new Float64Array(count);
+    for (let k = 0; k < count; k++) {
+      for (let j = 0; j < m; j++) row[j] = rows[k * m + j]!;
+      out[k] = scoreKernel(basis, fit, sampleRows(basis, row, null)).prediction;
+    }
+    return out;
+  };
+}
+
+/**
+ * SHAP values of a kept kernel or linear model for the listed study lines over its markers:
+ * values [rows, markers], one base value (the mean prediction over the background lines) and
+ * each line's prediction, which is graft predict's for the same genotypes.
+ */
+export function kernelModelShap(basis: ScoringBasis, fit: KernelScoring, o: GenomicShapOptions): KernelShapValues {
+  const m = basis.markers?.names.length ?? 0;
+  const gather = (lines: readonly number[]): Float64Array => {
+    const out = new Float64Array(lines.length * m);
+    lines.forEach((i, r) => {
+      out.set(studyRow(basis, i), r * m);
+    });
+    return out;
+  };
+  return kernelShap(kernelModelScorer(basis, fit), gather(o.rows), o.rows.length, m, {
+    background: gather(o.background),
+    backgroundRows: o.background.length,
+    budget: o.budget,
+    seed: o.seed,
+  });
 }

@@ -1,6 +1,6 @@
 import type { Runtime } from '../runtime/runtime.js';
 import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
-import { gcnSoup, type GpGcnConfig, type SoupMemberFit } from './gcn-soup.js';
+import { gcnSoup, type GcnSoupRecipe, type GpGcnConfig, type SoupMemberFit } from './gcn-soup.js';
 import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis, type KernelFit } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
 import { jobCheckpointFile } from './job-store.js';
@@ -13,6 +13,7 @@ import type {
   JobCheckpoints,
   KernelState,
   MemberState,
+  SoupRow,
 } from './job-types.js';
 import { blendWeight, innerValidation } from './stacking.js';
 import { fitAcrossEnvironments, fitGxE, hiddenRecords } from './multi-env.js';
@@ -247,18 +248,6 @@ export async function runCvJob(
             }
           : {}),
       });
-    } else if (job.model === 'gcn-soup') {
-      // The gcn job's members (the same bits: same seeds, same validation nodes), their weights souped.
-      if (!soup) throw new GraftError('the gcn-soup model needs a soup recipe (gcn.soup)');
-      const g = await gcnEnsemble(rt, data, job, y, trainIdx, settings, checkpoints);
-      const sh = g.shared!;
-      const s = await gcnSoup(rt, data, { ...gcn, seed: sh.seed }, soup, sh.members, sh.scale, y, sh.validation);
-      perTrait.push({
-        trait: t,
-        test,
-        predicted: test.map((i) => s.predictions[i]!),
-        info: { best_epoch: g.bestEpoch, members: g.members, ingredients: s.ingredients.length },
-      });
     } else {
       const c = job.model === 'appnp' ? { ...gcn, architecture: 'appnp' as const } : gcn;
       const g = await gcnEnsemble(rt, data, job, y, trainIdx, job.model === 'gcn' ? settings : c, checkpoints);
@@ -268,10 +257,75 @@ export async function runCvJob(
         predicted: test.map((i) => g.mean[i]!),
         info: { best_epoch: g.bestEpoch, members: g.members },
         ...(job.final ? { final: finalMembers(g, test, c) } : {}),
+        ...(g.shared && soup ? { soup: await soupOf(rt, data, gcn, soup, g, y, test, job.final === true) } : {}),
       });
     }
   }
   return { job, perTrait, ms: performance.now() - t0 };
+}
+
+/**
+ * The gcn-soup row of a gcn job trained with a soup recipe: the soup of the very members the
+ * gcn row averages (trained once for both), its predictions of the test samples and, for a
+ * final fit, the soup kept as a one-member GCN model.
+ */
+async function soupOf(
+  rt: Runtime,
+  data: StudyData,
+  gcn: GcnRegressorConfig,
+  recipe: GcnSoupRecipe,
+  g: Ensemble,
+  y: Float64Array,
+  test: number[],
+  final: boolean,
+): Promise<SoupRow> {
+  const t0 = performance.now();
+  const sh = g.shared!;
+  const s = await gcnSoup(rt, data, { ...gcn, seed: sh.seed }, recipe, sh.members, sh.scale, y, sh.validation);
+  const predicted = test.map((i) => s.predictions[i]!);
+  return {
+    predicted,
+    info: { best_epoch: g.bestEpoch, members: g.members, ingredients: s.ingredients.length },
+    ...(final
+      ? {
+          final: {
+            members: [{ seed: sh.seed, scale: sh.scale, weights: s.weights }],
+            config: gcn,
+            memberTest: [Float64Array.from(predicted)],
+          },
+        }
+      : {}),
+    ms: performance.now() - t0,
+  };
+}
+
+/**
+ * A study's job results with each gcn job's soup (SoupRow) as a result of its own, model
+ * gcn-soup, right after it: the report, the candidates and the kept models then treat the
+ * soup as one more model. Its ms is the souping's; the members' training counts in gcn's.
+ */
+export function withSoupResults(results: CvJobResult[]): CvJobResult[] {
+  return results.flatMap((r) => {
+    if (!r.perTrait.some((pt) => pt.soup)) return [r];
+    const soupMs = r.perTrait.reduce((a, pt) => a + (pt.soup?.ms ?? 0), 0);
+    const plain: CvJobResult = { ...r, perTrait: r.perTrait.map(({ soup: _, ...pt }) => pt), ms: r.ms - soupMs };
+    const soup: CvJobResult = {
+      job: { ...r.job, model: 'gcn-soup' },
+      perTrait: r.perTrait.map((pt) =>
+        pt.soup
+          ? {
+              trait: pt.trait,
+              test: pt.test,
+              predicted: pt.soup.predicted,
+              info: pt.soup.info,
+              ...(pt.soup.final ? { final: pt.soup.final } : {}),
+            }
+          : { trait: pt.trait, test: pt.test, predicted: [], info: {} },
+      ),
+      ms: soupMs,
+    };
+    return [plain, soup];
+  });
 }
 
 /**
@@ -290,10 +344,11 @@ async function gcnEnsemble(
 ): Promise<Ensemble> {
   const { soup, ...gcn } = config;
   const all = Math.max(1, gcn.ensemble);
-  // With a soup, gcn and gcn-soup cross-validation members share one initialization (the seed of
-  // member 0) and the inner validation nodes, and differ only in their train seeds (dropout).
-  const shared = soup !== undefined && !job.final && (job.model === 'gcn' || job.model === 'gcn-soup');
-  const sharedSeed = gcn.seed + 1000 * job.repeat + job.fold;
+  // With a soup, the gcn members share one initialization (the seed of member 0) and the inner
+  // validation nodes, and differ only in their train seeds (dropout): the gcn row averages their
+  // predictions, the gcn-soup row their weights. A final fit's shared seed is its member 0's.
+  const shared = soup !== undefined && job.model === 'gcn';
+  const sharedSeed = job.final ? gcn.seed + 7_919 : gcn.seed + 1000 * job.repeat + job.fold;
   const validation = shared ? (given ?? innerValidation(trainIdx, gcn.valFraction, sharedSeed ^ 0x5eed)) : given;
   const fits: SoupMemberFit[] = [];
   let scale = { mean: 0, sd: 1 };
@@ -325,7 +380,7 @@ async function gcnEnsemble(
     );
     for (let i = 0; i < data.n; i++) mean[i]! += r.predictions[i]!;
     bestEpoch += r.bestEpoch / members;
-    if (shared && job.model === 'gcn-soup') {
+    if (shared) {
       fits.push({ weights: r.weights, predictions: r.predictions });
       scale = r.scale;
     }
@@ -346,7 +401,7 @@ interface Ensemble {
   bestEpoch: number;
   members: number;
   kept: { state: MemberState; predictions: Float64Array }[];
-  /** gcn-soup: the members' fits from their one initialization (seed), their validation nodes and (common) scale. */
+  /** With a soup: the members' fits from their one initialization (seed), their validation nodes and (common) scale. */
   shared?: { seed: number; validation: Int32Array; scale: { mean: number; sd: number }; members: SoupMemberFit[] };
 }
 
@@ -377,19 +432,14 @@ function vInverse(b: KernelBasis, delta: number): Float64Array {
 
 /** One final-fit job per model (per model and trait for the GCN models): fit on every phenotyped sample, predict the candidates. */
 export function planFinalJobs(models: GpModel[], traits: number): CvJob[] {
-  // gcn-soup is scored in cross-validation only: its final fit (a kept soup) is not written yet.
-  return planJobs(
-    models.filter((m) => m !== 'gcn-soup'),
-    1,
-    1,
-    traits,
-  ).map((j) => ({ ...j, fold: 0, final: true as const }));
+  return planJobs(models, 1, 1, traits).map((j) => ({ ...j, fold: 0, final: true as const }));
 }
 
 /** The jobs of a study, longest first (GCN training dominates), so a pool finishes evenly. */
 export function planJobs(models: GpModel[], repeats: number, k: number, traits: number): CvJob[] {
   const jobs: CvJob[] = [];
-  for (const model of [...models].sort((a, b) => weight(b) - weight(a))) {
+  // gcn-soup has no job of its own: the gcn job soups its members (withSoupResults).
+  for (const model of models.filter((m) => m !== 'gcn-soup').sort((a, b) => weight(b) - weight(a))) {
     for (let r = 0; r < repeats; r++)
       for (let f = 1; f <= k; f++) {
         if (GCN_MODELS.includes(model))

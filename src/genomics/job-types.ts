@@ -67,9 +67,28 @@ export interface FinalState {
   memberTest?: Float64Array[];
 }
 
+/**
+ * A gcn job's soup of its members (graft gp --gcn-soup), carried inside the gcn job's result
+ * (one training for both rows, one cached file) until withSoupResults makes it a gcn-soup
+ * result of its own; ms is the souping's time.
+ */
+export interface SoupRow {
+  predicted: number[];
+  info: Record<string, number>;
+  final?: FinalState;
+  ms: number;
+}
+
 export interface CvJobResult {
   job: CvJob;
-  perTrait: { trait: number; test: number[]; predicted: number[]; info: Record<string, number>; final?: FinalState }[];
+  perTrait: {
+    trait: number;
+    test: number[];
+    predicted: number[];
+    info: Record<string, number>;
+    final?: FinalState;
+    soup?: SoupRow;
+  }[];
   ms: number;
 }
 

@@ -2,7 +2,7 @@ import { GraftError } from '../core/errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { readFolds } from '../data/folds.js';
 import { foldMetrics, kFoldSplits, meanSd, type FoldMetrics } from '../train/cv.js';
-import { planFinalJobs, planJobs } from './cv-jobs.js';
+import { planFinalJobs, planJobs, withSoupResults } from './cv-jobs.js';
 import { ACROSS_ENV_MODELS, type GpModel } from './gp-models.js';
 import type { CvJobResult, FoldPlan } from './job-types.js';
 import { keptModels, studyCandidates, type CandidateRow } from './candidates.js';
@@ -188,7 +188,7 @@ export async function runStudy(
   const what = (j: CvJobResult['job']): string =>
     `${j.model} ${j.final ? 'final fit (every phenotyped sample)' : `repeat ${j.repeat + 1} fold ${j.fold}`}${j.traits.length === 1 ? ` ${data.traits[j.traits[0]!]}` : ''}`;
   let reusedJobs = 0;
-  const results = await runCvJobs(
+  const ran = await runCvJobs(
     { data, folds, gcn: o.gcn, ...(jobStore ? { checkpoints: jobStore.checkpoints } : {}) },
     jobs,
     o.threads,
@@ -205,6 +205,7 @@ export async function runStudy(
     },
   );
   if (reusedJobs) log(`${reusedJobs} of ${jobs.length} jobs were read back from the earlier run`);
+  const results = withSoupResults(ran);
   const tCv = performance.now();
   const cv = results.filter((r) => !r.job.final),
     finals = results.filter((r) => r.job.final);

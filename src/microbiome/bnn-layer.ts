@@ -66,18 +66,62 @@ export function noiseSeed(...parts: number[]): number {
 
 /** `count` standard normals of the stream noiseSeed(...parts). */
 export function normals(count: number, ...parts: number[]): Float64Array {
-  const rng = new Rng(noiseSeed(...parts));
-  return Float64Array.from({ length: count }, () => rng.normal());
+  const out = new Float64Array(count);
+  normalsInto(out, 0, count, noiseSeed(...parts));
+  return out;
+}
+
+/** normals' values of the stream `seed` (a noiseSeed) written into out[at .. at + count), with no allocation but the generator. */
+export function normalsInto(out: Float64Array, at: number, count: number, seed: number): void {
+  const rng = new Rng(seed);
+  for (let k = 0; k < count; k++) out[at + k] = rng.normal();
+}
+
+/**
+ * σ = softplus(ρ) and dσ/dρ = sigmoid(ρ) of every weight and bias of a layer, computed once per
+ * step: the forward pass (σ²), the KL, its gradient and the backward pass all read them, and
+ * each is the double softplus and sigmoid give, so the bits are those of computing them anew.
+ */
+export interface LayerSigmas {
+  sW: Float64Array;
+  dW: Float64Array;
+  sB: Float64Array;
+  dB: Float64Array;
+}
+
+/** The layer's σ and sigmoid(ρ), into `into` when given (buffers of the layer's sizes, reused step after step). */
+export function layerSigmas(l: BnnLayer, into?: LayerSigmas): LayerSigmas {
+  const rw = l.rhoW.data() as Float32Array,
+    rb = l.rhoB.data() as Float32Array;
+  const o = into ?? {
+    sW: new Float64Array(rw.length),
+    dW: new Float64Array(rw.length),
+    sB: new Float64Array(rb.length),
+    dB: new Float64Array(rb.length),
+  };
+  for (let i = 0; i < rw.length; i++) {
+    o.sW[i] = softplus(rw[i]!);
+    o.dW[i] = sigmoid(rw[i]!);
+  }
+  for (let i = 0; i < rb.length; i++) {
+    o.sB[i] = softplus(rb[i]!);
+    o.dB[i] = sigmoid(rb[i]!);
+  }
+  return o;
 }
 
 /** σ² of every weight [fanIn, fanOut] as a heap tensor (the caller frees it), and of every bias. */
-export function layerVariances(exec: Exec, l: BnnLayer): { s2W: Tensor; s2B: Float64Array } {
-  const rho = l.rhoW.data() as Float32Array;
-  const s2 = new Float32Array(rho.length);
-  for (let i = 0; i < rho.length; i++) s2[i] = softplus(rho[i]!) ** 2;
-  const s2W = Tensor.from(exec.heap, 'float32', [l.fanIn, l.fanOut], s2);
-  const rb = l.rhoB.data() as Float32Array;
-  return { s2W, s2B: Float64Array.from(rb, (r) => softplus(r) ** 2) };
+export function layerVariances(
+  exec: Exec,
+  l: BnnLayer,
+  sig: LayerSigmas = layerSigmas(l),
+): { s2W: Tensor; s2B: Float64Array } {
+  const s2W = Tensor.empty(exec.heap, 'float32', [l.fanIn, l.fanOut]);
+  const s2 = s2W.data() as Float32Array;
+  for (let i = 0; i < s2.length; i++) s2[i] = sig.sW[i]! ** 2;
+  const s2B = new Float64Array(l.fanOut);
+  for (let j = 0; j < s2B.length; j++) s2B[j] = sig.sB[j]! ** 2;
+  return { s2W, s2B };
 }
 
 /** What a layer's forward pass keeps for its backward pass. */
@@ -103,11 +147,12 @@ export async function localReparamForward(
   l: BnnLayer,
   x: Tensor,
   x2: Tensor,
-  eps: (row: number) => ArrayLike<number>,
+  eps: ((row: number) => ArrayLike<number>) | Float64Array,
+  sig?: LayerSigmas,
 ): Promise<LayerPass> {
   const rows = x.shape[0]!,
     n = l.fanOut;
-  const { s2W, s2B } = layerVariances(exec, l);
+  const { s2W, s2B } = layerVariances(exec, l, sig);
   const m = await matmul(exec, x, l.muW);
   const v = await matmul(exec, x2, s2W);
   const md = m.data() as Float32Array,
@@ -115,18 +160,25 @@ export async function localReparamForward(
     mb = l.muB.data() as Float32Array;
   const mean = new Float64Array(rows * n),
     variance = new Float64Array(rows * n),
-    out = new Float64Array(rows * n),
+    out = new Float64Array(rows * n);
+  // ε as one [rows, fanOut] array (taken as is), or row by row from the caller's function.
+  let e: Float64Array;
+  if (typeof eps === 'function') {
     e = new Float64Array(rows * n);
-  for (let r = 0; r < rows; r++) {
-    const er = eps(r);
+    for (let r = 0; r < rows; r++) {
+      const er = eps(r);
+      for (let j = 0; j < n; j++) e[r * n + j] = er[j]!;
+    }
+  } else e = eps;
+  for (let r = 0; r < rows; r++)
     for (let j = 0; j < n; j++) {
       const k = r * n + j;
-      mean[k] = md[k]! + mb[j]!;
-      variance[k] = vd[k]! + s2B[j]!;
-      e[k] = er[j]!;
-      out[k] = mean[k]! + Math.sqrt(variance[k]!) * e[k]!;
+      const mk = md[k]! + mb[j]!,
+        vk = vd[k]! + s2B[j]!;
+      mean[k] = mk;
+      variance[k] = vk;
+      out[k] = mk + Math.sqrt(vk) * e[k]!;
     }
-  }
   m.free();
   v.free();
   return { out, mean, variance, eps: e, s2W };
@@ -153,6 +205,7 @@ export async function localReparamBackward(
   pass: LayerPass,
   g: Float64Array,
   needInput: boolean,
+  sig: LayerSigmas = layerSigmas(l),
 ): Promise<{ grads: LayerGrads; gx: Float64Array | null }> {
   const rows = x.shape[0]!,
     n = l.fanOut,
@@ -163,23 +216,21 @@ export async function localReparamBackward(
     gvT = Tensor.from(heap, 'float32', [rows, n], gv);
   const dMuW = await matmul(exec, x, gT, undefined, { transA: true });
   const dS2W = await matmul(exec, x2, gvT, undefined, { transA: true });
-  const rhoW = l.rhoW.data() as Float32Array,
-    rhoB = l.rhoB.data() as Float32Array;
   const grads: LayerGrads = {
     muW: Float64Array.from(dMuW.data() as Float32Array),
-    rhoW: new Float64Array(rhoW.length),
+    rhoW: new Float64Array(sig.sW.length),
     muB: new Float64Array(n),
     rhoB: new Float64Array(n),
   };
   // ∂σ²/∂ρ = 2σ · sigmoid(ρ).
   const ds = dS2W.data() as Float32Array;
-  for (let i = 0; i < rhoW.length; i++) grads.rhoW[i] = ds[i]! * 2 * softplus(rhoW[i]!) * sigmoid(rhoW[i]!);
+  for (let i = 0; i < ds.length; i++) grads.rhoW[i] = ds[i]! * 2 * sig.sW[i]! * sig.dW[i]!;
   for (let r = 0; r < rows; r++)
     for (let j = 0; j < n; j++) {
       grads.muB[j]! += g[r * n + j]!;
       grads.rhoB[j]! += gv[r * n + j]!;
     }
-  for (let j = 0; j < n; j++) grads.rhoB[j] = grads.rhoB[j]! * 2 * softplus(rhoB[j]!) * sigmoid(rhoB[j]!);
+  for (let j = 0; j < n; j++) grads.rhoB[j] = grads.rhoB[j]! * 2 * sig.sB[j]! * sig.dB[j]!;
   dMuW.free();
   dS2W.free();
   let gx: Float64Array | null = null;
@@ -189,7 +240,8 @@ export async function localReparamBackward(
     const ad = a.data() as Float32Array,
       bd = b.data() as Float32Array,
       xd = x.data() as Float32Array;
-    gx = Float64Array.from(ad, (v, k) => v + 2 * xd[k]! * bd[k]!);
+    gx = new Float64Array(ad.length);
+    for (let k = 0; k < ad.length; k++) gx[k] = ad[k]! + 2 * xd[k]! * bd[k]!;
     a.free();
     b.free();
   }

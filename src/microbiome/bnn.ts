@@ -6,14 +6,17 @@ import { adamStep, type AdamHyper } from '../ops/optim.js';
 import type { Exec } from '../runtime/exec.js';
 import {
   gaussianKl,
+  layerSigmas,
   localReparamBackward,
   localReparamForward,
   normals,
+  normalsInto,
   noiseSeed,
   softplus,
   softplusInverse,
   type BnnLayer,
   type LayerGrads,
+  type LayerSigmas,
 } from './bnn-layer.js';
 
 // The microbiome study's Bayesian neural network: graft mb's MLP (taxa → hidden → classes or
@@ -144,6 +147,24 @@ export function freeBnnNet(net: BnnNet): void {
   for (const t of bnnParams(net)) t.free();
 }
 
+/** out[k] = v[k]² rounded to float32 (what Float32Array.map((v) => v * v) gives), with no new array. */
+function squareInto(out: Float32Array, v: Float32Array): void {
+  for (let k = 0; k < v.length; k++) out[k] = v[k]! * v[k]!;
+}
+
+/** The unit normals of a batch's layer, [rows, width]: row r's are the stream (key..., layer, ids[r]), as normals draws them. */
+function rowNoise(
+  rows: number,
+  width: number,
+  key: readonly number[],
+  layer: number,
+  ids: ArrayLike<number>,
+): Float64Array {
+  const e = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) normalsInto(e, r * width, width, noiseSeed(...key, layer, ids[r]!));
+  return e;
+}
+
 /** The negative ELBO per training row of one mini-batch, and the gradients of bnnParams' tensors in their order (when asked). */
 export interface ElboResult {
   loss: number;
@@ -173,23 +194,18 @@ export async function bnnElbo(
     p = l0.fanIn,
     h = l0.fanOut,
     width = l1.fanOut;
+  // σ and sigmoid(ρ) once per step: the forward passes, the KL and every gradient read them.
+  const sig = net.layers.map((l) => layerSigmas(l)) as [LayerSigmas, LayerSigmas];
   const x = Tensor.from(heap, 'float32', [rows, p], b.x);
-  const x2 = Tensor.from(
-    heap,
-    'float32',
-    [rows, p],
-    b.x.map((v) => v * v),
-  );
-  const pass0 = await localReparamForward(exec, l0, x, x2, (r) => normals(h, ...key, 0, b.ids[r]!));
-  const hid = Float32Array.from(pass0.out, (v) => Math.max(v, 0));
-  const hT = Tensor.from(heap, 'float32', [rows, h], hid);
-  const h2T = Tensor.from(
-    heap,
-    'float32',
-    [rows, h],
-    hid.map((v) => v * v),
-  );
-  const pass1 = await localReparamForward(exec, l1, hT, h2T, (r) => normals(width, ...key, 1, b.ids[r]!));
+  const x2 = Tensor.empty(heap, 'float32', [rows, p]);
+  squareInto(x2.data() as Float32Array, b.x);
+  const pass0 = await localReparamForward(exec, l0, x, x2, rowNoise(rows, h, key, 0, b.ids), sig[0]);
+  const hT = Tensor.empty(heap, 'float32', [rows, h]),
+    h2T = Tensor.empty(heap, 'float32', [rows, h]);
+  const hid = hT.data() as Float32Array;
+  for (let k = 0; k < hid.length; k++) hid[k] = Math.max(pass0.out[k]!, 0);
+  squareInto(h2T.data() as Float32Array, hid);
+  const pass1 = await localReparamForward(exec, l1, hT, h2T, rowNoise(rows, width, key, 1, b.ids), sig[1]);
   const g = new Float64Array(rows * width);
   let nll = 0,
     gNoise = 0;
@@ -215,36 +231,38 @@ export async function bnnElbo(
   }
   nll /= rows;
   let kl = 0;
-  for (const l of net.layers)
-    for (const [mu, rho] of [
-      [l.muW, l.rhoW],
-      [l.muB, l.rhoB],
+  net.layers.forEach((l, i) => {
+    for (const [mu, sd] of [
+      [l.muW, sig[i]!.sW],
+      [l.muB, sig[i]!.sB],
     ] as const) {
-      const md = mu.data() as Float32Array,
-        rd = rho.data() as Float32Array;
-      for (let i = 0; i < md.length; i++) kl += gaussianKl(md[i]!, softplus(rd[i]!), s.priorSd);
+      const md = mu.data() as Float32Array;
+      for (let k = 0; k < md.length; k++) kl += gaussianKl(md[k]!, sd[k]!, s.priorSd);
     }
+  });
   const klScale = s.klWeight / trainRows;
   let grads: Float64Array[] | null = null;
   if (withGrads) {
-    const back1 = await localReparamBackward(exec, l1, hT, h2T, pass1, g, true);
-    const g0 = Float64Array.from(back1.gx!, (v, k) => (pass0.out[k]! > 0 ? v : 0));
-    const back0 = await localReparamBackward(exec, l0, x, x2, pass0, g0, false);
+    const back1 = await localReparamBackward(exec, l1, hT, h2T, pass1, g, true, sig[1]);
+    const gx = back1.gx!,
+      g0 = new Float64Array(gx.length);
+    for (let k = 0; k < gx.length; k++) g0[k] = pass0.out[k]! > 0 ? gx[k]! : 0;
+    const back0 = await localReparamBackward(exec, l0, x, x2, pass0, g0, false, sig[0]);
     const layerGrads: LayerGrads[] = [back0.grads, back1.grads];
     grads = [];
     net.layers.forEach((l, i) => {
-      const lg = layerGrads[i]!;
-      for (const [mu, rho, gm, gr] of [
-        [l.muW, l.rhoW, lg.muW, lg.rhoW],
-        [l.muB, l.rhoB, lg.muB, lg.rhoB],
+      const lg = layerGrads[i]!,
+        sg = sig[i]!;
+      for (const [mu, sd, dsd, gm, gr] of [
+        [l.muW, sg.sW, sg.dW, lg.muW, lg.rhoW],
+        [l.muB, sg.sB, sg.dB, lg.muB, lg.rhoB],
       ] as const) {
         const md = mu.data() as Float32Array,
-          rd = rho.data() as Float32Array,
           s2 = s.priorSd * s.priorSd;
         for (let k = 0; k < md.length; k++) {
-          const sigma = softplus(rd[k]!);
+          const sigma = sd[k]!;
           gm[k]! += (klScale * md[k]!) / s2;
-          gr[k]! += klScale * (-1 / sigma + sigma / s2) * (1 / (1 + Math.exp(-rd[k]!)));
+          gr[k]! += klScale * (-1 / sigma + sigma / s2) * dsd[k]!;
         }
       }
       grads!.push(lg.muW, lg.rhoW, lg.muB, lg.rhoB);

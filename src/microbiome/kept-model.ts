@@ -10,7 +10,9 @@ import {
   type MbModelSettings,
   NEEDS_VALIDATION,
   fitMbModel,
+  memberSpread,
   scoreGcnJoined,
+  scoreMbMembers,
   scoreMbModel,
 } from './models.js';
 import type { Normalization } from './normalize.js';
@@ -156,6 +158,25 @@ export async function scoreKeptModel(
     p,
     Int32Array.from({ length: n }, (_, i) => i),
   );
+}
+
+/**
+ * A kept BNN's scores of raw counts (as scoreKeptModel) and each sample's predictive sd across
+ * the posterior samples (memberSpread: the sd graft mb reports as predictive_sd, the same
+ * function on the same draws).
+ */
+export async function scoreKeptBnn(
+  rt: Runtime,
+  k: KeptMbModel,
+  counts: Float64Array,
+  n: number,
+): Promise<{ scores: Float64Array; sd: Float64Array }> {
+  if (k.model.model !== 'bnn') throw new Error(`scoreKeptBnn: the kept model is ${k.model.model}, not bnn`);
+  const p = k.taxa.length;
+  const x = applyPreprocessing(k.preprocessing, counts, n, p);
+  const rows = Int32Array.from({ length: n }, (_, i) => i);
+  const [scores, draws] = await scoreMbMembers(rt, k.model, x, p, rows);
+  return { scores, sd: memberSpread(scores, draws, n, Math.max(1, k.model.classes)) };
 }
 
 /** A kept GCN: the training rows each new sample (raw counts [n, taxa]) is linked to. */

@@ -475,10 +475,19 @@ export async function runMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: M
   const fitted = await fitMbModel(rt, model, fold, s);
   if (fitted.model === 'gcn') return { scores: await scoreGcnNodes(rt, fitted, fold.test) };
   const [scores, each] = await scoreMbMembers(rt, fitted, fold.x, fold.p, fold.test);
-  const members = each.length;
-  if (members === 1) return { scores };
-  const rows = fold.test.length,
-    col = cls ? Math.min(1, width - 1) : 0;
+  if (each.length === 1) return { scores };
+  return { scores, spread: memberSpread(scores, each, fold.test.length, width) };
+}
+
+/**
+ * Each row's sd (n − 1) across an ensemble's members or the BNN's posterior samples, about
+ * their mean `scores` ([rows, width]): of the value (regression), or of the second class's
+ * probability (classification, width ≥ 2). graft mb's ensemble_sd and predictive_sd, and
+ * graft predict's predictive_sd, are this one function.
+ */
+export function memberSpread(scores: Float64Array, each: Float64Array[], rows: number, width: number): Float64Array {
+  const col = Math.min(1, width - 1),
+    members = each.length;
   const spread = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     const mean = scores[r * width + col]!;
@@ -486,5 +495,5 @@ export async function runMbModel(rt: Runtime, model: MbModel, fold: MbFold, s: M
     for (const e of each) ss += (e[r * width + col]! - mean) ** 2;
     spread[r] = Math.sqrt(ss / (members - 1));
   }
-  return { scores, spread };
+  return spread;
 }

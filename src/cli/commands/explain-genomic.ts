@@ -14,7 +14,8 @@ import {
   loadGenomicModels,
   saveGenomicModels,
 } from '../../explain/genomic-models.js';
-import { genomicKernelShap } from '../../explain/genomic-shap.js';
+import { genomicKernelShap, kernelModelShap } from '../../explain/genomic-shap.js';
+import { keptModelFile, loadKeptModel, loadScoringBasis, scoringFile } from '../../genomics/kept-models.js';
 import { type GcnMember, type GenomicMethod, explainGenomic, fitGenomicMembers } from '../../explain/genomic.js';
 import { gblupEffects, rrBlupEffects } from '../../explain/marker-effects.js';
 import { spearman } from '../../explain/rank.js';
@@ -38,8 +39,8 @@ export interface GenomicExplainArgs {
   run: string;
   out: string;
   methods: (GenomicMethod | 'kernelshap')[];
-  /** KernelSHAP: lines explained (spread over the study), background lines, coalitions, seed. */
-  shap: { count: number; background: number; budget: number; seed: number };
+  /** KernelSHAP: lines explained (spread over the study), background lines, coalitions, seed, and the model explained. */
+  shap: { count: number; background: number; budget: number; seed: number; model: GpShapModel };
   steps: number;
   baseline: Baseline;
   keep: number;
@@ -105,7 +106,12 @@ function readTruth(file: string): Map<string, Set<string>> {
 
 const f4 = (x: number): string => (Number.isFinite(x) ? x.toPrecision(4) : 'NA');
 
+/** The gp models KernelSHAP explains: the GCN ensemble, or a kept kernel or linear model. */
+export type GpShapModel = 'gcn' | 'gblup' | 'rrblup' | 'rkhs' | 'rkhs-ka';
+export const GP_SHAP_MODELS: readonly GpShapModel[] = ['gcn', 'gblup', 'rrblup', 'rkhs', 'rkhs-ka'];
+
 export async function explainGenomicRun(rt: Runtime, a: GenomicExplainArgs): Promise<Record<string, unknown>> {
+  if (a.shap.model !== 'gcn') return explainKernelModels(a, a.shap.model);
   const { writeChart, manhattanSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
   const { inputs, gcn, geno } = await studyOf(a.run);
   const truthFile =
@@ -371,5 +377,124 @@ async function shapOfTrait(
     top_features: shown.slice(0, 10).map((j) => ({ feature: label(j), mean_abs_shap: meanAbs[j] })),
     explain_s: (performance.now() - t0) / 1000,
     files: { shap: csv, summary: svg },
+  };
+}
+
+/**
+ * KernelSHAP of a kept kernel or linear model (graft gp --keep-models) for --count lines of each
+ * trait, over the markers: each line's dosages as graft predict scores them (kernelModelShap).
+ * Writes shap.csv (or shap-TRAIT.csv) and a beeswarm of the top markers.
+ */
+async function explainKernelModels(
+  a: GenomicExplainArgs,
+  model: Exclude<GpShapModel, 'gcn'>,
+): Promise<Record<string, unknown>> {
+  const t0 = performance.now();
+  const dir = join(a.run, 'models');
+  if (!existsSync(scoringFile(dir)))
+    throw new GraftError(
+      `${scoringFile(dir)} not found: --model ${model} explains the model graft gp kept; run graft gp again with --keep-models`,
+    );
+  const basis = loadScoringBasis(dir);
+  if (!basis.markers)
+    throw new GraftError(
+      `${a.run}: the run has no marker genotypes (it used --relationship only): there are no markers to explain`,
+    );
+  const names = basis.markers.names,
+    m = names.length,
+    n = basis.n;
+  const traits = a.traits ?? basis.traits;
+  const { writeChart, beeswarmSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
+  const results: Record<string, unknown>[] = [];
+  for (const name of traits) {
+    if (!basis.traits.includes(name))
+      throw new GraftError(`--target ${name}: not a trait of this run (its traits: ${basis.traits.join(', ')})`);
+    const file = keptModelFile(dir, model, name);
+    if (!existsSync(file))
+      throw new GraftError(
+        `${file} not found: the run kept no ${model} model of ${name} (its --models did not include ${model})`,
+      );
+    const fit = loadKeptModel(file, basis).final.kernel;
+    if (!fit) throw new GraftError(`${file}: no kernel fit in it (damaged)`);
+    const count = Math.min(n, a.shap.count),
+      rows = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
+    const background = new Rng(a.shap.seed)
+      .shuffle(Array.from({ length: n }, (_, i) => i))
+      .slice(0, Math.min(n, a.shap.background))
+      .sort((x, y) => x - y);
+    // Sampled coalitions come in complementary pairs, at least two per marker and one pair more (kernelshap.ts).
+    if (a.shap.budget < 2 * m + 2 && !(m <= 30 && 2 ** m - 2 <= a.shap.budget))
+      throw new GraftError(
+        `--budget ${a.shap.budget}: KernelSHAP over ${m} markers needs at least ${2 * m + 2} coalitions (two per marker and one pair more)`,
+      );
+    a.log(
+      `${name}: KernelSHAP of the kept ${model} for ${count} lines × ${m} markers: ${background.length} background lines, ${a.shap.budget} coalitions each`,
+    );
+    const s0 = performance.now();
+    const s = kernelModelShap(basis, fit, { rows, background, budget: a.shap.budget, seed: a.shap.seed });
+    let worst = 0;
+    for (let r = 0; r < count; r++) {
+      let sum = s.base[0]!;
+      for (let j = 0; j < m; j++) sum += s.values[r * m + j]!;
+      worst = Math.max(worst, Math.abs(sum - s.prediction[r]!));
+    }
+    const meanAbs = Float64Array.from({ length: m }, (_, j) => {
+      let t = 0;
+      for (let r = 0; r < count; r++) t += Math.abs(s.values[r * m + j]!) / count;
+      return t;
+    });
+    const order = [...meanAbs.keys()].sort((x, y) => meanAbs[y]! - meanAbs[x]! || x - y);
+    const lines = [['id', ...names, 'base_value', 'prediction'].map(csvCell).join(',')];
+    rows.forEach((i, r) => {
+      lines.push(
+        [
+          csvCell(basis.ids[i]!),
+          ...Array.from({ length: m }, (_, j) => String(s.values[r * m + j]!)),
+          String(s.base[0]!),
+          String(s.prediction[r]!),
+        ].join(','),
+      );
+    });
+    const one = traits.length === 1,
+      safe = name.replace(/[^A-Za-z0-9_.-]+/g, '_');
+    const csv = one ? 'shap.csv' : `shap-${safe}.csv`,
+      svg = one ? 'shap-summary.svg' : `shap-summary-${safe}.svg`;
+    writeFileAtomic(join(a.out, csv), `${lines.join('\n')}\n`);
+    const shown = order.slice(0, Math.min(20, m));
+    writeChart(
+      join(a.out, svg),
+      beeswarmSpec(
+        `${name}: KernelSHAP of ${model}, top ${shown.length} markers`,
+        `SHAP value (effect on the predicted ${name})`,
+        shown.map((j) => ({
+          name: names[j]!,
+          phi: Float64Array.from({ length: count }, (_, r) => s.values[r * m + j]!),
+          value: Float64Array.from(rows, (i) => basis.markers!.dosage[i * m + j]!),
+        })),
+      ),
+    );
+    results.push({
+      target: name,
+      method: 'kernelshap',
+      model,
+      features: 'markers',
+      lines: count,
+      background: background.map((i) => basis.ids[i]),
+      budget: a.shap.budget,
+      coalitions: s.coalitions,
+      exact: s.exact,
+      seed: a.shap.seed,
+      additivity_max_error: worst,
+      top_features: shown.slice(0, 10).map((j) => ({ feature: names[j], mean_abs_shap: meanAbs[j] })),
+      explain_s: (performance.now() - s0) / 1000,
+      files: { shap: csv, summary: svg },
+    });
+  }
+  return {
+    kind: 'genomic',
+    markers: m,
+    samples: n,
+    explanations: results,
+    seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -13,7 +13,7 @@ import { gcnJoinedScorer, mlpBatchScorer } from '../../explain/mb-networks.js';
 import { treeShap } from '../../explain/treeshap.js';
 import { type MicrobiomeData, loadMicrobiome } from '../../microbiome/data.js';
 import { type KeptMbModel, loadKeptModel, newSampleNeighbours } from '../../microbiome/kept-model.js';
-import { scoreShallowModel } from '../../microbiome/models.js';
+import { scoreMbModel, scoreShallowModel } from '../../microbiome/models.js';
 import { applyPreprocessing } from '../../microbiome/pipeline.js';
 import { Runtime } from '../../runtime/runtime.js';
 
@@ -23,7 +23,8 @@ import { Runtime } from '../../runtime/runtime.js';
 
 export const EXPLAIN_MICROBIOME_USAGE = `  graft explain --run MB_RUN --method treeshap|kernelshap [--target CLASS (default: the first)] [--count N] [--background 20]
                 [--budget 512] [--seed 1] [--top 20] [--overwrite] [--quiet]
-                (an mb run kept with graft mb --keep-model; writes explain/shap.csv, shap-summary.svg, summary.md)`;
+                (an mb run kept with graft mb --keep-model; writes explain/shap.csv, shap-summary.svg, summary.md;
+                 a kept bnn is explained by its posterior mean, the mean over its posterior samples)`;
 
 /** A kept mb model with the run's samples, preprocessed as the model reads them. */
 export interface MbRunModel {
@@ -188,11 +189,7 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
         background.set(x.subarray(r * p, r * p + p), i * p);
       });
       const model = k.model;
-      if (model.model === 'bnn')
-        throw new GraftError(
-          `${run}: graft explain does not explain a kept bnn yet; keep an rf, logistic, mlp or gcn model`,
-        );
-      const net = model.model === 'mlp' || model.model === 'gcn';
+      const net = model.model === 'mlp' || model.model === 'gcn' || model.model === 'bnn';
       log(
         `KernelSHAP of ${model.model} for ${n} samples × ${p} taxa: ${nb} background samples, ${budget} coalitions each${net ? ` (${budget * nb} network rows per sample)` : ''}`,
       );
@@ -209,7 +206,20 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       } else {
         const rt = await Runtime.create({});
         try {
-          if (model.model === 'mlp')
+          if (model.model === 'bnn') {
+            // The posterior mean: the mean over the kept model's posterior samples, each drawn
+            // from its fixed seed (the same draws for every row), so one deterministic function;
+            // every row of a batch is scored on its own by each draw (bnnPredict).
+            const scorer = (m: Float64Array, count: number): Promise<Float64Array> =>
+              scoreMbModel(
+                rt,
+                model,
+                m,
+                p,
+                Int32Array.from({ length: count }, (_, i) => i),
+              );
+            s = await kernelShapAsync(scorer, xs, n, p, { background, backgroundRows: nb, budget, seed });
+          } else if (model.model === 'mlp')
             s = await kernelShapAsync(mlpBatchScorer(rt, model), xs, n, p, {
               background,
               backgroundRows: nb,

@@ -7,7 +7,7 @@ import { makeMotifTask, motifSidecar } from '../../chem/motif.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { choice, choices, intAtLeast, joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
-import { explainGenomicRun } from './explain-genomic.js';
+import { GP_SHAP_MODELS, explainGenomicRun } from './explain-genomic.js';
 import { explainMoleculeRun } from './explain-molecules.js';
 import { explainNodeRun } from './explain-nodes.js';
 import { EXPLAIN_MICROBIOME_USAGE, explainMicrobiomeRun } from './explain-microbiome.js';
@@ -17,8 +17,11 @@ export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gx
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
                 [--keep 0.2] [--threads N] [--overwrite] [--quiet]
   graft explain --run GP_RUN --method kernelshap [--target TRAIT[,...]] [--count 5] [--background 10] [--budget 256] [--seed 1]
+                [--model gcn|gblup|rrblup|rkhs|rkhs-ka]
                 (SHAP of the GCN ensemble for --count lines over the features it reads, markers or PCs;
-                 writes explain/shap.csv and shap-summary.svg; each coalition costs --background graph passes)
+                 writes explain/shap.csv and shap-summary.svg; each coalition costs --background graph passes;
+                 --model gblup|rrblup|rkhs|rkhs-ka: the kernel or linear model graft gp --keep-models kept, over
+                 the markers (dosages), as graft predict scores a line's genotypes)
   graft explain --run HYBRID_GRAPH_RUN --method kernelshap [--target LABEL[,...]] [--count 5] [--background 10] [--budget 2048] [--seed 1]
                 (SHAP of the descriptor bits of --count test molecules, each graph held fixed, for the label's
                  probability; default label: the first; writes explain/shap.csv and shap-summary.svg)
@@ -67,6 +70,7 @@ export async function explain(argv: string[]): Promise<void> {
       background: { type: 'string' },
       budget: { type: 'string' },
       seed: { type: 'string' },
+      model: { type: 'string' },
       threads: { type: 'string' },
       overwrite: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -99,7 +103,12 @@ export async function explain(argv: string[]): Promise<void> {
     background: intAtLeast(v.background, '--background', 10, 1, 'line'),
     budget: intAtLeast(v.budget, '--budget', 256, 2, 'coalition'),
     seed: num(v.seed, '--seed', true) ?? 1,
+    model: choice(v.model, '--model', GP_SHAP_MODELS, 'gcn'),
   };
+  if (v.model !== undefined && (kind !== 'genomic' || methods.join() !== 'kernelshap'))
+    throw new GraftError(
+      '--model picks the kept gp model KernelSHAP explains: it goes with --run GP_RUN --method kernelshap',
+    );
   const log = v.quiet ? () => {} : (s: string) => console.error(`graft explain: ${s}`);
   const final = join(run, 'explain');
   if (existsSync(final) && !v.overwrite)

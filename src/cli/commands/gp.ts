@@ -36,7 +36,8 @@ export const GP_USAGE = `  graft gp --geno FILE|--relationship FILE --pheno FILE
              the across and gxe models fit every environment; CV1 new genotypes, CV2 seen elsewhere, CV0 new environment)
            [--layers 3] [--hidden 64] [--dropout 0.2] [--lr 0.005] [--weight-decay 5e-3]
            [--epochs 300] [--patience 60] [--ensemble 5] [--branches 1] [--threads N]
-           [--gcn-soup uniform|greedy]   (gcn's members from one initialization; their weight soup scored as gcn-soup)
+           [--gcn-soup uniform|greedy]   (gcn's members from one initialization; their weight soup scored as gcn-soup,
+             and kept by --keep-models as one GCN: models/gcn-soup-<trait>.safetensors, kept-gcn-soup-<trait>)
            [--resume | --overwrite] [--checkpoint-every 25] [--keep-models] [--quiet]
            (samples genotyped but not phenotyped are candidates: every model fitted on all phenotyped
              samples predicts them, in candidates.csv; --keep-models keeps every model for graft predict)
@@ -253,10 +254,15 @@ export async function gp(argv: string[]): Promise<void> {
   }
 }
 
+/** Where --keep-models writes the gcn soup (one member) as a gp model file, beside gcn-<trait>.safetensors. */
+export const soupModelFile = (dir: string, trait: string): string =>
+  join(dir, `gcn-soup-${trait.replace(/[^A-Za-z0-9_.-]+/g, '_')}.safetensors`);
+
 /**
  * --keep-models: every chosen model fitted on every phenotyped sample (the study's final
  * fits), in out/models with what scores new genotypes (genomics/kept-models.ts; graft
- * predict reads them). The plain GCN's ensemble is also written where graft explain reads it.
+ * predict reads them). The plain GCN's ensemble is also written where graft explain reads it,
+ * and the gcn soup (--gcn-soup) beside it, both in the model-file format graft/infer reads.
  */
 function keepModels(
   res: Awaited<ReturnType<typeof runStudy>>,
@@ -270,10 +276,10 @@ function keepModels(
   saveGenomicInputs(genomicInputsFile(dir), res.data);
   for (const k of fin.kept) {
     saveKeptModel(dir, k, fin.basis);
-    if (k.model === 'gcn') {
+    if (k.model === 'gcn' || k.model === 'gcn-soup') {
       const t = res.data.traits.indexOf(k.trait);
       saveGenomicModels(
-        genomicModelFile(dir, k.trait),
+        k.model === 'gcn' ? genomicModelFile(dir, k.trait) : soupModelFile(dir, k.trait),
         k.final.members!,
         fitFingerprint(res.data, t, o.gcn),
         o.gcn,

@@ -55,7 +55,8 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
       `${scoringFile(modelsDir)} not found: the run kept no models to score new samples; run graft gp again with --keep-models`,
     );
   const basis = loadScoringBasis(modelsDir);
-  const wanted: GpModel[] | null = v.models ? choices(v.models, '--models', GP_MODELS) : null;
+  // gcn-soup is kept like any model (graft gp --gcn-soup --keep-models), though not listed in GP_MODELS.
+  const wanted: GpModel[] | null = v.models ? choices(v.models, '--models', [...GP_MODELS, 'gcn-soup']) : null;
   let kept = keptModelFiles(modelsDir).map((f) => loadKeptModel(f, basis));
   if (wanted) {
     const absent = wanted.filter((m) => !kept.some((k) => k.model === m));

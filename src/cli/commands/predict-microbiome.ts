@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
 import { DataError } from '../../data/csv.js';
 import { readCounts } from '../../microbiome/data.js';
-import { alignTaxa, loadKeptModel, scoreKeptModel } from '../../microbiome/kept-model.js';
+import { alignTaxa, loadKeptModel, scoreKeptBnn, scoreKeptModel } from '../../microbiome/kept-model.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { readRunJson } from '../run-kind.js';
 
@@ -14,7 +14,8 @@ import { readRunJson } from '../run-kind.js';
 // own), so a sample's scores do not depend on the others.
 
 export const PREDICT_MICROBIOME_USAGE = `  graft predict --run MB_RUN --counts FILE [--transpose] [--out FILE] [--quiet]
-                (an mb run kept with graft mb --keep-model; writes id,predicted,p_<class>... or id,prediction)`;
+                (an mb run kept with graft mb --keep-model; writes id,predicted,p_<class>... or id,prediction;
+                 a kept bnn adds predictive_sd: each sample's sd across the posterior samples, as graft mb reports it)`;
 
 const csvCell = (s: string): string => (/[",\n]/.test(s) ? JSON.stringify(s) : s);
 const some = (names: string[]): string =>
@@ -112,26 +113,31 @@ export async function predictMicrobiomeRun(argv: string[]): Promise<void> {
   // One engine thread: the networks are small, and their scores are the same bits on any count.
   const rt = await Runtime.create({ threads: 1 });
   let scores: Float64Array;
+  let sd: Float64Array | null = null;
   try {
-    scores = await scoreKeptModel(rt, k, counts, n);
+    if (k.model.model === 'bnn') ({ scores, sd } = await scoreKeptBnn(rt, k, counts, n));
+    else scores = await scoreKeptModel(rt, k, counts, n);
   } finally {
     await rt.close();
   }
   const cls = k.task === 'classification',
     K = k.classNames.length;
   // Full precision (the shortest text that reads back as the same double), so a score can be compared bit for bit.
+  // A BNN's predictive_sd: of the value, or of the second class's probability (graft mb's column).
+  const sdHead = sd ? ',predictive_sd' : '';
+  const sdCell = (i: number): string => (sd ? `,${String(sd[i]!)}` : '');
   const lines = [
-    cls ? ['id', 'predicted', ...k.classNames.map((s) => `p_${s}`)].map(csvCell).join(',') : 'id,prediction',
+    (cls ? ['id', 'predicted', ...k.classNames.map((s) => `p_${s}`)].map(csvCell).join(',') : 'id,prediction') + sdHead,
   ];
   for (let i = 0; i < n; i++) {
     if (!cls) {
-      lines.push(`${csvCell(c.ids[i]!)},${String(scores[i]!)}`);
+      lines.push(`${csvCell(c.ids[i]!)},${String(scores[i]!)}${sdCell(i)}`);
       continue;
     }
     const row = scores.subarray(i * K, i * K + K);
     let best = 0;
     for (let j = 1; j < K; j++) if (row[j]! > row[best]!) best = j;
-    lines.push([csvCell(c.ids[i]!), csvCell(k.classNames[best]!), ...Array.from(row, String)].join(','));
+    lines.push([csvCell(c.ids[i]!), csvCell(k.classNames[best]!), ...Array.from(row, String)].join(',') + sdCell(i));
   }
   const text = `${lines.join('\n')}\n`;
   if (v.out) {
