@@ -53,7 +53,7 @@ export class SAGEConv implements Layer {
     const mean = this.graph().mean().adj;
     let y: Tensor;
     if (this.projectFirst) {
-      const xl = await matmul(ctx.exec, x, this.linL.weight.value);
+      const xl = await this.linL.project(ctx, x);
       try {
         y = await spmm(ctx.exec, mean, xl);
       } finally {
@@ -61,10 +61,10 @@ export class SAGEConv implements Layer {
       }
     } else {
       this.ax = await spmm(ctx.exec, mean, x);
-      y = await matmul(ctx.exec, this.ax, this.linL.weight.value);
+      y = await this.linL.project(ctx, this.ax);
     }
     try {
-      const xr = await matmul(ctx.exec, x, this.linR.weight.value);
+      const xr = await this.linR.project(ctx, x);
       try {
         await addInto(ctx.exec, xr, y);
       } finally {
