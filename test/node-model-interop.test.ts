@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -302,4 +303,61 @@ describe('graft explain on GAT runs', () => {
       `--method attention reads a GAT or GATv2 run's attention; this run's model is sage (${sage})`,
     );
   });
+});
+
+/** Why the torch-written state dicts cannot be made here (CI has no torch), or null. */
+const noTorch = ((): string | null => {
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  return r.status === 0 ? null : '/usr/bin/python3 has no torch';
+})();
+
+/** The fixtures make.py writes, made once (a torch start is seconds). */
+let torchDir: string | null = null;
+function torchMade(): string {
+  if (torchDir) return torchDir;
+  const d = tempDir('graft-torch-');
+  const made = spawnSync('/usr/bin/python3', [join(packageRoot(), 'test', 'fixtures', 'pyg-layers', 'make.py'), d], {
+    encoding: 'utf8',
+  });
+  expect(made.status, made.stderr).toBe(0);
+  torchDir = d;
+  return d;
+}
+
+describe('PyG state dicts written by torch (test/fixtures/pyg-layers/make.py)', () => {
+  for (const m of ['sage', 'gat'] as const) {
+    it.skipIf(noTorch !== null)(
+      `${m}: graft import reads it, and graft/infer's logits are those of the layers written in plain torch${noTorch ? ` (skipped: ${noTorch})` : ''}`,
+      async () => {
+        const d = torchMade();
+        const data = ['--edges', 'edges.csv', '--features', 'features.csv', '--labels', 'labels.csv'].map((a) =>
+          a.endsWith('.csv') ? join(d, a) : a,
+        );
+        const run = join(d, `${m}-run`);
+        await quietly(() =>
+          importModel([
+            '--from',
+            'pyg',
+            join(d, `${m}.safetensors`),
+            '--model',
+            m,
+            ...data,
+            '--no-normalize',
+            '--out',
+            run,
+          ]),
+        );
+        const file = join(d, `${m}.model.safetensors`);
+        await quietly(() => exportModel(['--to', 'graft', '--run', run, '--out', file]));
+        const model = await loadModel(readFileSync(file), { kernels: kernels(), name: file });
+        const r = await model.predictNodes(rawGraph(run));
+        const want = JSON.parse(readFileSync(join(d, `${m}.logits.json`), 'utf8')) as number[];
+        expect(r.logits.length).toBe(want.length);
+        // float32 both sides, sums of at most a dozen terms in another order: 1e-5 of the scale.
+        for (let i = 0; i < want.length; i++)
+          expect(Math.abs(r.logits[i]! - want[i]!), `logit ${i}`).toBeLessThan(1e-5 * (1 + Math.abs(want[i]!)));
+        model.dispose();
+      },
+    );
+  }
 });
