@@ -74,7 +74,7 @@ export async function importModel(argv: string[]): Promise<void> {
   const layers = gcn.widths.length - 1;
   const wantLayers = num(v.layers, '--layers', true);
   if (wantLayers !== undefined && wantLayers !== layers)
-    throw new GraftError(`--layers ${wantLayers}, but ${file} holds ${layers} ${kind} layers`);
+    throw new GraftError(`--layers ${wantLayers}, but ${file} holds ${layers} ${kind === 'gcn' ? 'GCN' : kind} layers`);
   const data: DataChoice = {
     dataset: v.dataset ?? 'cora',
     normalize: v['no-normalize'] !== true,
