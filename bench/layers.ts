@@ -31,11 +31,14 @@ interface Shape {
   dst: number[];
   inF: number;
   hidden: number;
-  /** Bond features (molecules). */
+  /** Edge features: bond features (molecules), random ones (cora). */
   edgeDim: number;
 }
 
-/** Cora's size: 2708 nodes, 5278 undirected edges (10556 directed), 1433 features → 16. */
+/**
+ * Cora's size: 2708 nodes, 5278 undirected edges (10556 directed), 1433 features → 16. Cora has
+ * no edge features: 8 random binary ones, so GINE and D-MPNN have a cora line as well.
+ */
 function coraShape(): Shape {
   const r = new Rng(1),
     n = 2708,
@@ -47,7 +50,7 @@ function coraShape(): Shape {
     src.push(a, b);
     dst.push(b, a);
   }
-  return { name: 'cora', nodes: n, src, dst, inF: 1433, hidden: 16, edgeDim: 0 };
+  return { name: 'cora', nodes: n, src, dst, inF: 1433, hidden: 16, edgeDim: 8 };
 }
 
 /**

@@ -2,7 +2,8 @@
 """Plain-PyTorch twin of bench/layers.ts (npm run bench:layers), for issue 30's bar: at 2
 threads each Graft layer trains at least as fast as its plain-PyTorch twin.
 
-Not part of CI, and not yet run: PyTorch is not installed where this was written. Needs only
+Not part of CI; run with /usr/bin/python3 (PyTorch 1.13) beside bench/layers.ts, alternating
+(docs/performance.md gives the ratios and the load they were measured under). Needs only
 PyTorch (no PyG): each layer is written with index_add_ / scatter_reduce_ as PyG computes it.
 Same shapes as bench/layers.ts (uniform random edges of the same counts, sparse binary
 features), same step: forward in training mode, then backward of sum(y * y) / 2 (so the
@@ -20,7 +21,10 @@ import torch.nn.functional as F
 def cora(g):
     n, e = 2708, 5278
     a, b = torch.randint(0, n, (e,), generator=g), torch.randint(0, n, (e,), generator=g)
-    return dict(name='cora', nodes=n, src=torch.cat([a, b]), dst=torch.cat([b, a]), inF=1433, hidden=16, edgeDim=0)
+    # Cora has no edge features: 8 random binary ones (as bench/layers.ts), so GINE and D-MPNN have a cora line.
+    # Each edge in both directions, side by side (2k, 2k + 1), as bench/layers.ts lays them out and D-MPNN's reverse reads them.
+    return dict(name='cora', nodes=n, src=torch.stack([a, b], 1).flatten(), dst=torch.stack([b, a], 1).flatten(),
+                inF=1433, hidden=16, edgeDim=8)
 
 
 def molecules(g):

@@ -30,8 +30,8 @@ export interface RunModel {
   featurizerFrom: 'checkpoint' | 'config' | 'assumed' | null;
 }
 
-/** The commands that rebuild a node run of any --model; the others (export, quantize, graft/infer) know the GCN alone. */
-const ANY_NODE_MODEL = new Set(['graft eval', 'graft predict']);
+/** The commands that rebuild a node run of any --model (graft import reads PyG files of any of them too). */
+const ANY_NODE_MODEL = new Set(['graft eval', 'graft predict', 'graft export', 'graft quantize']);
 
 /** A node or graph run folder's model; any other folder is one line saying what it holds and which command reads it. */
 export function readRunModel(run: string, command: string): RunModel {

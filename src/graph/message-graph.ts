@@ -206,16 +206,16 @@ export class MessageGraph {
   mean(): { adj: CsrMatrix; adjT: CsrMatrix } {
     if (!this.meanPair) {
       const rp = this.adj.rowPtr.data(),
-        ord = this.order.data(),
         e = this.edges;
       const v = new Float32Array(e);
       for (let r = 0; r < this.nodes; r++) for (let k = rp[r]!; k < rp[r + 1]!; k++) v[k] = 1 / (rp[r + 1]! - rp[r]!);
       const vals = Tensor.from(this.heap, 'float32', [e], v);
+      // Read after that allocation: growing an unshared heap (graft/infer's) detaches earlier views.
       const valsT = Tensor.from(
         this.heap,
         'float32',
         [e],
-        Float32Array.from(ord, (k) => v[k]!),
+        Float32Array.from(this.order.data(), (k) => v[k]!),
       );
       this.meanPair = { adj: this.adj.withValues(vals), adjT: this.adjT.withValues(valsT), vals, valsT };
     }

@@ -8,7 +8,11 @@ import type { BackendKind, KernelBackend } from '../kernels/backend.js';
 import { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import { joinForward, type JoinParts } from '../nn/join-parts.js';
-import type { Parameter, PassContext } from '../nn/layer.js';
+import type { Layer, Parameter, PassContext } from '../nn/layer.js';
+import { GATConv, GATv2Conv } from '../nn/gat-conv.js';
+import { GINConv } from '../nn/gin-conv.js';
+import { type MessageNodeModelConfig, nodeMessageGraph, nodeMessageModel, nodeModelKind } from '../nn/node-models.js';
+import { SAGEConv } from '../nn/sage-conv.js';
 import { linearMaps, type Linear, type Propagation } from '../nn/layers.js';
 import { Int8Weight } from '../ops/int8.js';
 import { int8Values } from '../quant/int8.js';
@@ -24,7 +28,6 @@ import {
   nodeGcn,
   type GenomicModelConfig,
   type GraphModelConfig,
-  type NodeModelConfig,
 } from '../nn/task-models.js';
 import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels.js';
 import { LocalExec } from './local-exec.js';
@@ -242,7 +245,7 @@ class LocalModel implements GraftModel {
     options?: PredictOptions,
   ): Promise<{ logits: Float32Array; probs: Float32Array; pred: Int32Array; classes: number }> {
     this.check('node', 'predictNodes');
-    const c = this.file.config as unknown as NodeModelConfig & { nodeOrder?: NodeOrderChoice };
+    const c = this.file.config as unknown as MessageNodeModelConfig & { nodeOrder?: NodeOrderChoice };
     const { features: f, classes } = this.file.shape;
     const n = checkRows('predictNodes', 'g.features', g.numNodes, f, g.features);
     const features = this.features('predictNodes', g.features, n, f, options);
@@ -250,11 +253,17 @@ class LocalModel implements GraftModel {
     const order = spmmNodeOrder(n, g.src, g.dst, c.nodeOrder);
     const src = order ? renumbered(g.src, order.rank) : g.src,
       dst = order ? renumbered(g.dst, order.rank) : g.dst;
-    const adj = gcnNorm(this.heap, n, src, dst);
-    const model = nodeGcn(this.heap, f, classes, c, () => ({ adj }));
+    // The graph as training built it for the model: Â for a GCN, the message graph for the others.
+    const kind = nodeModelKind(c);
+    const adj = kind === 'gcn' ? gcnNorm(this.heap, n, src, dst) : null;
+    const message = kind === 'gcn' ? null : nodeMessageGraph(this.heap, n, src, dst, kind);
+    const model =
+      kind === 'gcn'
+        ? nodeGcn(this.heap, f, classes, c, () => ({ adj: adj! }))
+        : nodeMessageModel(this.heap, f, classes, c, () => message!);
     let x: Tensor | null = null;
     try {
-      this.prepare(model.params(), linearMaps(model.layers), '');
+      this.prepare(model.params(), nodeLinears(model.layers), '');
       x = Tensor.from(this.heap, 'float32', [n, f], order ? rowsInOrder(features, f, order.order) : features);
       const out = await model.forward(this.ctx(c.seed), x);
       const computed = (out.data() as Float32Array).slice();
@@ -263,7 +272,8 @@ class LocalModel implements GraftModel {
     } finally {
       model.dispose();
       x?.free();
-      adj.free();
+      adj?.free();
+      message?.free();
     }
   }
 
@@ -411,6 +421,22 @@ class LocalModel implements GraftModel {
   dispose(): void {
     this.disposed = true;
   }
+}
+
+/**
+ * Every linear map of a node model (the GCN's, and those inside SAGE, GIN and GAT layers),
+ * each one X·W that graft quantize calibrates and replaces by its int8 form.
+ */
+export function nodeLinears(layers: readonly Layer[]): Linear[] {
+  const out: Linear[] = [];
+  for (const l of layers) {
+    if (l instanceof SAGEConv) out.push(l.linL, l.linR);
+    else if (l instanceof GINConv) out.push(...linearMaps(l.nn.layers), ...(l.lin ? [l.lin] : []));
+    else if (l instanceof GATConv) out.push(l.lin);
+    else if (l instanceof GATv2Conv) out.push(l.linL, l.linR);
+    else out.push(...linearMaps([l]));
+  }
+  return out;
 }
 
 function checkRows(fn: string, what: string, n: number, f: number, data: Float32Array): number {

@@ -109,11 +109,7 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
       prefix,
       members: [],
       checkpoint: cp,
-      shape: {
-        ...empty,
-        features: shapeOf(cp, `${prefix}gcn0.weight`, file)[0]!,
-        classes: shapeOf(cp, `${prefix}gcn${layers - 1}.weight`, file)[1]!,
-      },
+      shape: { ...empty, ...nodeWidths(cp, prefix, String(config['model'] ?? 'gcn'), layers, file) },
     };
   }
   // task 'graph' (the check above leaves no other).
@@ -127,6 +123,32 @@ function parseModel(cp: Checkpoint, file: string): Omit<ModelFile, 'preprocess'>
     checkpoint: cp,
     shape: { ...empty, features: Number(m['features']), targets: Number(m['targets']) },
   };
+}
+
+/**
+ * A node model's input and output widths from its first and last layers' tensors (PyG's names
+ * under the layer: graft train --model names them gcn0 …, sage0 …, gin0 …, gat0 …, gatv2_0 …).
+ */
+function nodeWidths(
+  cp: Checkpoint,
+  prefix: string,
+  model: string,
+  layers: number,
+  file: string,
+): { features: number; classes: number } {
+  const layer = (l: number): string => `${prefix}${model === 'gatv2' ? 'gatv2_' : model}${l}.`;
+  // [first layer's [in, out] weight, the last layer's tensor whose last dimension is the classes]
+  const read: Record<string, [string, string]> = {
+    gcn: ['weight', 'weight'],
+    sage: ['lin_l.weight', 'lin_l.bias'],
+    gin: ['nn.0.weight', 'nn.2.bias'],
+    gat: ['lin.weight', 'bias'],
+    gatv2: ['lin_l.weight', 'bias'],
+  };
+  const names = read[model];
+  if (!names) throw new GraftError(`${file}: unknown node model ${JSON.stringify(model)} in its config`);
+  const last = shapeOf(cp, `${layer(layers - 1)}${names[1]}`, file);
+  return { features: shapeOf(cp, `${layer(0)}${names[0]}`, file)[0]!, classes: last[last.length - 1]! };
 }
 
 /** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */

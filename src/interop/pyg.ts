@@ -164,3 +164,136 @@ function transpose(a: Float32Array, r: number, c: number): Float32Array {
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = a[i * c + j]!;
   return o;
 }
+
+// A node model of graft train --model sage|gin|gat|gatv2 as a PyG model holds it: its layers
+// conv1 … convL (PyG's examples; convs.0 … as a ModuleList is read too), each under PyG's own
+// parameter names (layersToPyg above). Graft names the same layers sage0 …, gin0 …, gat0 …,
+// gatv2_0 … (nn/node-models.ts).
+
+/** The node models whose layers map to PyG's message-passing layers. */
+export type PygNodeModel = 'sage' | 'gin' | 'gat' | 'gatv2';
+
+/** The prefix of Graft's layer names for `model` (nodeMessageModel's: gatv2's layers are gatv2_0 …). */
+export const graftLayerPrefix = (model: PygNodeModel): string => (model === 'gatv2' ? 'gatv2_' : model);
+
+/** What a node model's PyG state_dict says of its shape. */
+export interface PygNodeShape {
+  layers: number;
+  features: number;
+  classes: number;
+  /** The hidden layers' width (per head for GAT/GATv2); null for one layer. */
+  hidden: number | null;
+  /** GAT/GATv2: the hidden layers' heads (null for one layer, or another model). */
+  heads: number | null;
+}
+
+/** A PyG state_dict of a Graft node model (weights: Graft's parameter names, reported weights). */
+export function nodeModelToPyg(
+  model: PygNodeModel,
+  weights: ReadonlyMap<string, StoredTensor>,
+): Map<string, StoredTensor> {
+  const re = new RegExp(`^${graftLayerPrefix(model)}(\\d+)\\.(.+)$`);
+  const renamed = new Map<string, StoredTensor>();
+  const layers = new Set<number>();
+  for (const [name, t] of weights) {
+    const m = re.exec(name);
+    if (!m) throw new GraftError(`${name}: not a parameter of a ${model} node model's layers`);
+    layers.add(Number(m[1]));
+    renamed.set(`conv${Number(m[1]) + 1}.${m[2]}`, t);
+  }
+  const out = layersToPyg(renamed);
+  // PyG's GINConv(train_eps=False) keeps ε as a buffer, so its state_dict has it: Graft's node GIN fixes ε = 0.
+  if (model === 'gin')
+    for (const l of layers)
+      if (!out.has(`conv${l + 1}.eps`)) out.set(`conv${l + 1}.eps`, { shape: [1], data: new Float32Array(1) });
+  return out;
+}
+
+/** The layer names pattern a PyG state_dict uses (conv1. … or convs.0. …), or null. */
+function layerPattern(names: readonly string[]): ((l: number) => string) | null {
+  return PATTERNS.find((p) => names.some((n) => n.startsWith(p(0)))) ?? null;
+}
+
+/** The shape of a `model` node model a PyG state_dict holds; what does not fit is named (file and tensor). */
+export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string): PygNodeShape {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const pattern = layerPattern(names);
+  // [the first layer's Linear weight [out, in], the tensor whose last dimension is a layer's output]
+  const keys: Record<PygNodeModel, [string, string]> = {
+    sage: ['lin_l.weight', 'lin_l.bias'],
+    gin: ['nn.0.weight', 'nn.2.bias'],
+    gat: ['lin.weight', 'bias'],
+    gatv2: ['lin_l.weight', 'bias'],
+  };
+  const [first, outKey] = keys[model];
+  if (!pattern || !get(`${pattern(0)}${first}`)) {
+    const alt = model === 'gat' && pattern ? get(`${pattern(0)}lin_src.weight`) : undefined;
+    if (!alt)
+      throw new GraftError(
+        `${file}: no ${model} layers (expected conv1.${first}, … as PyG names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
+      );
+  }
+  let layers = 0;
+  while (names.some((n) => n.startsWith(pattern!(layers)))) layers++;
+  const w0 = get(`${pattern!(0)}${first}`) ?? get(`${pattern!(0)}lin_src.weight`)!;
+  const last = get(`${pattern!(layers - 1)}${outKey}`);
+  if (!last) throw new GraftError(`${file}: no ${pattern!(layers - 1)}${outKey} (the last layer's output)`);
+  const att = model === 'gat' ? 'att_src' : model === 'gatv2' ? 'att' : null;
+  const shape: PygNodeShape = {
+    layers,
+    features: w0.shape[1]!,
+    classes: last.shape[last.shape.length - 1]!,
+    hidden: null,
+    heads: null,
+  };
+  if (layers > 1) {
+    const h = get(`${pattern!(0)}${outKey}`)!;
+    if (att) {
+      const a = get(`${pattern!(0)}${att}`);
+      if (a?.shape.length !== 3)
+        throw new GraftError(`${file}: ${pattern!(0)}${att} missing or not [1, heads, channels]`);
+      shape.heads = a.shape[1]!;
+      shape.hidden = a.shape[2]!;
+      const lastAtt = get(`${pattern!(layers - 1)}${att}`);
+      if (lastAtt && lastAtt.shape[1] !== 1)
+        throw new GraftError(
+          `${file}: the last layer has ${lastAtt.shape[1]} heads; Graft's ${model} node model has one at its output`,
+        );
+    } else {
+      shape.hidden = model === 'gin' ? w0.shape[0]! : h.shape[0]!;
+    }
+  }
+  if (model === 'gin')
+    for (let l = 0; l < layers; l++) {
+      const eps = get(`${pattern!(l)}eps`);
+      if (eps && eps.data[0] !== 0)
+        throw new GraftError(
+          `${file}: ${pattern!(l)}eps is ${eps.data[0]}; Graft's node GIN fixes ε = 0 (a GINConv(train_eps=True) that learned another cannot be imported)`,
+        );
+    }
+  return shape;
+}
+
+/**
+ * Graft weights (its parameter names) for a freshly built `model` node model (`want`: its
+ * parameter names and shapes) from a PyG state_dict: each looked up under PyG's name.
+ */
+export function nodeModelFromPyg(
+  sd: Checkpoint,
+  model: PygNodeModel,
+  want: ReadonlyMap<string, readonly number[]>,
+  file: string,
+): Map<string, Float32Array> {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+  const pattern = layerPattern(names) ?? PATTERNS[0]!;
+  const re = new RegExp(`^${graftLayerPrefix(model)}(\\d+)\\.(.+)$`);
+  const toPyg = new Map<string, string>();
+  for (const name of want.keys()) {
+    const m = re.exec(name);
+    if (!m) throw new Error(`nodeModelFromPyg: ${name} is not a ${model} layer's parameter`);
+    toPyg.set(name, `${pattern(Number(m[1]))}${m[2]}`);
+  }
+  const got = layersFromPyg(sd, new Map([...want].map(([k, s]) => [toPyg.get(k)!, s])), file);
+  return new Map([...toPyg].map(([graft, pyg]) => [graft, got.get(pyg)!]));
+}

@@ -174,6 +174,11 @@ class Attention {
     }
   }
 
+  /** The last forward pass's coefficients α [H, nnz] (before dropout), a copy; null after release. */
+  alpha(): Float32Array | null {
+    return this.tape ? (this.tape.alpha.data() as Float32Array).slice() : null;
+  }
+
   private freeTape(t: AttentionTape): void {
     t.alpha.free();
     if (t.kept !== t.alpha) t.kept.free();
@@ -237,6 +242,15 @@ abstract class GatBase implements Layer {
   /** The width of the layer's output per node: heads × channels when heads are concatenated, else channels. */
   get outFeatures(): number {
     return this.concat ? this.heads * this.outChannels : this.outChannels;
+  }
+
+  /**
+   * The attention coefficients of the last forward pass, head-major [H, nnz] in the message
+   * graph's CSR order (rows: destinations), each destination's in-edges summing to 1 per head;
+   * null when no forward pass is held (after backward or release). graft explain reads them.
+   */
+  attentionWeights(): Float32Array | null {
+    return this.attention.alpha();
   }
 
   abstract params(): Parameter[];
@@ -370,7 +384,7 @@ export class GATConv extends GatBase {
       return t;
     };
     try {
-      const xw = keep(await matmul(exec, x, this.lin.weight.value));
+      const xw = keep(await this.lin.project(ctx, x));
       const bs = keep(blockColumns(heap, this.attSrc.value, h, c)),
         bd = keep(blockColumns(heap, this.attDst.value, h, c));
       const aS = keep(await matmul(exec, xw, bs)),

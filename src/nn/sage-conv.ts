@@ -76,7 +76,7 @@ export class SAGEConv implements Layer {
   ): Promise<Tensor> {
     let y: Tensor;
     if (this.projectFirst && options.aggregateFirst !== true) {
-      const xl = await matmul(ctx.exec, x, this.linL.weight.value);
+      const xl = await this.linL.project(ctx, x);
       try {
         y = await spmm(ctx.exec, mean, xl);
       } finally {
@@ -84,11 +84,11 @@ export class SAGEConv implements Layer {
       }
     } else {
       this.ax = await spmm(ctx.exec, mean, x);
-      y = await matmul(ctx.exec, this.ax, this.linL.weight.value);
+      y = await this.linL.project(ctx, this.ax);
     }
     const head = options.root ?? headRows(x, mean.rows);
     try {
-      const xr = await matmul(ctx.exec, head, this.linR.weight.value);
+      const xr = await this.linR.project(ctx, head);
       try {
         await addInto(ctx.exec, xr, y);
       } finally {

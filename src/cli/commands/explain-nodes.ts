@@ -5,14 +5,16 @@ import { ensureDir, writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
 import { type DataChoice, loadData } from '../../store/node-task.js';
 import type { Baseline } from '../../explain/attribution.js';
-import { type NodeMethod, explainNode, fullNorm } from '../../explain/nodes.js';
+import { type NodeMethod, explainNode, fullGraph } from '../../explain/nodes.js';
+import { nodeModelKind } from '../../nn/node-models.js';
 import { reportedWeights } from '../../nn/load-weights.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import type { NodeTrainConfig } from '../../train/node-trainer.js';
 
 // `graft explain` on a `graft train` (node task) run: for each of the first test nodes, the
-// edges and features of its neighbourhood that drive its predicted class (or --target's).
+// edges and features of its neighbourhood that drive its predicted class (or --target's). GAT
+// and GATv2 runs also offer their attention (--method attention: attention.csv, per layer).
 
 export interface NodeExplainArgs {
   run: string;
@@ -31,9 +33,16 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
   const { writeChart, egoSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
   const cfgFile = join(a.run, 'config.json');
   const saved = JSON.parse(readFileSync(cfgFile, 'utf8')) as DataChoice & NodeTrainConfig & { class_names?: string[] };
-  // Its attributions run through the GCN's layers: another model's weights would explain nothing.
-  if ((saved.model ?? 'gcn') !== 'gcn')
-    throw new GraftError(`graft explain supports GCN runs; this run's model is ${saved.model} (${a.run})`);
+  const kind = nodeModelKind(saved);
+  // GNNExplainer's soft edge masks need layers that weight their edges (the GCN's); attention needs attention.
+  if (a.methods.includes('gnnexplainer') && kind !== 'gcn')
+    throw new GraftError(
+      `--method gnnexplainer explains GCN runs (its soft edge masks weight Â); this run's model is ${kind} (${a.run}): use ig, saliency or gxi${kind === 'gat' || kind === 'gatv2' ? ', or attention' : ''}`,
+    );
+  if (a.methods.includes('attention') && kind !== 'gat' && kind !== 'gatv2')
+    throw new GraftError(
+      `--method attention reads a GAT or GATv2 run's attention; this run's model is ${kind} (${a.run})`,
+    );
   const cpFile = join(a.run, 'checkpoint.safetensors');
   if (!existsSync(cpFile)) throw new GraftError(`${a.run}: no checkpoint.safetensors: the run did not finish`);
   const config: NodeTrainConfig = {
@@ -48,6 +57,8 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
     seed: saved.seed,
     restoreBest: saved.restoreBest,
     featureFormat: saved.featureFormat,
+    ...(saved.model ? { model: saved.model } : {}),
+    ...(saved.heads ? { heads: saved.heads } : {}),
   };
   const ds = loadData(
     {
@@ -68,11 +79,12 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
         `--target ${a.target}: not a class of this run (classes 0..${ds.numClasses - 1}${ds.classNames ? `: ${ds.classNames.join(', ')}` : ''})`,
       );
   }
-  const full = fullNorm(ds);
+  const full = fullGraph(ds, kind);
   const nodes = Array.from(ds.split.test.slice(0, a.count));
   ensureDir(join(a.out, 'nodes'));
   const edgeCsv = ['node,method,target,rank,src,dst,score'],
-    featCsv = ['node,method,target,rank,feature,score'];
+    featCsv = ['node,method,target,rank,feature,score'],
+    attentionCsv = ['node,layer,src,dst,alpha'];
   const results: Record<string, unknown>[] = [];
   const F = ds.numFeatures;
   const times: Record<string, number[]> = {};
@@ -120,6 +132,16 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
       topFeatures.forEach((f, r) => {
         featCsv.push([JSON.stringify(id), method, ex.target, r + 1, f.feature, f.score.toPrecision(4)].join(','));
       });
+      for (const w of ex.attention ?? [])
+        attentionCsv.push(
+          [
+            JSON.stringify(id),
+            w.layer,
+            JSON.stringify(ds.ids[nb.nodes[w.src]!]!),
+            JSON.stringify(ds.ids[nb.nodes[w.dst]!]!),
+            w.alpha.toPrecision(6),
+          ].join(','),
+        );
       const file = `nodes/${id.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${method}.svg`;
       writeChart(
         join(a.out, file),
@@ -133,6 +155,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
           edgeScores: ex.edges,
           top: a.top,
           ...(method === 'gnnexplainer' ? { scoreNote: 'GNNExplainer edge mask, 0 to 1' } : {}),
+          ...(method === 'attention' ? { scoreNote: 'attention (head mean) summed over layers and directions' } : {}),
         }),
       );
       results.push({
@@ -154,6 +177,7 @@ export async function explainNodeRun(rt: Runtime, a: NodeExplainArgs): Promise<R
   }
   writeFileAtomic(join(a.out, 'edges.csv'), `${edgeCsv.join('\n')}\n`);
   writeFileAtomic(join(a.out, 'features.csv'), `${featCsv.join('\n')}\n`);
+  if (a.methods.includes('attention')) writeFileAtomic(join(a.out, 'attention.csv'), `${attentionCsv.join('\n')}\n`);
   return {
     kind: 'node',
     dataset: ds.name,

@@ -13,9 +13,11 @@ import { explainNodeRun } from './explain-nodes.js';
 import { EXPLAIN_MICROBIOME_USAGE, explainMicrobiomeRun } from './explain-microbiome.js';
 import { detectRunKind, wrongKind } from '../run-kind.js';
 
-export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer[,...]] [--target NAME[,NAME...]]
+export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gxi|gnnexplainer|attention[,...]] [--target NAME[,NAME...]]
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
                 [--keep 0.2] [--threads N] [--overwrite] [--quiet]
+                (node runs of --model sage, gin, gat, gatv2: edge scores by occlusion; gnnexplainer is the GCN's;
+                 attention: a GAT or GATv2 run's head-mean α per layer, written to explain/attention.csv)
   graft explain --run GP_RUN --method kernelshap [--target TRAIT[,...]] [--count 5] [--background 10] [--budget 256] [--seed 1]
                 [--model gcn|gblup|rrblup|rkhs|rkhs-ka]
                 (SHAP of the GCN ensemble for --count lines over the features it reads, markers or PCs;
@@ -28,7 +30,7 @@ export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gx
 ${EXPLAIN_MICROBIOME_USAGE}
   graft motif-task --data FILE.csv --out FILE.csv [--smiles COL] [--smarts c1ccccc1] [--label has_benzene] [--sample N] [--seed 1]`;
 
-const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer', 'kernelshap'] as const;
+const METHODS = ['ig', 'saliency', 'gxi', 'gnnexplainer', 'attention', 'kernelshap'] as const;
 
 /**
  * What kind of run a folder holds: a graft gp study, a graph-level run or a node run. Told by
@@ -94,6 +96,11 @@ export async function explain(argv: string[]): Promise<void> {
   if (v.truth && !existsSync(v.truth)) throw new GraftError(`--truth ${v.truth}: no such file`);
   if (v.map && !existsSync(v.map)) throw new GraftError(`--map ${v.map}: no such file`);
   const kind = runKind(run);
+  if (methods.includes('attention') && kind !== 'node')
+    throw new GraftError(
+      `--method attention explains GAT and GATv2 node runs (their attention coefficients); ${run} is a ${kind} run`,
+    );
+  const noAttention = methods.filter((m) => m !== 'attention');
   if (methods.includes('kernelshap') && kind === 'node')
     throw new GraftError(
       `--method kernelshap explains gp runs, mb runs and hybrid graph runs; ${run} is a ${kind} run: use --method ig, saliency, gxi or gnnexplainer`,
@@ -132,7 +139,7 @@ export async function explain(argv: string[]): Promise<void> {
       kind === 'genomic'
         ? await explainGenomicRun(rt, {
             ...common,
-            methods,
+            methods: noAttention,
             shap,
             traits: targets,
             truth: v.truth ? resolve(v.truth) : null,
@@ -142,7 +149,7 @@ export async function explain(argv: string[]): Promise<void> {
         : kind === 'graph'
           ? await explainMoleculeRun(rt, {
               ...common,
-              methods: methods.filter((m) => m !== 'kernelshap'),
+              methods: noAttention.filter((m) => m !== 'kernelshap'),
               labels: targets,
               count,
               truth: v.truth ? resolve(v.truth) : null,

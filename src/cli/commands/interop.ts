@@ -3,10 +3,19 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
-import type { StoredTensor } from '../../core/safetensors.js';
+import type { Checkpoint, StoredTensor } from '../../core/safetensors.js';
 import { MODEL_FORMAT, modelWeights, reportedModel } from '../../infer/model-file.js';
 import { preprocessMetadata } from '../../graph/preprocess.js';
-import { gcnFromPyg, gcnToPyg } from '../../interop/pyg.js';
+import {
+  gcnFromPyg,
+  gcnToPyg,
+  nodeModelFromPyg,
+  nodeModelToPyg,
+  pygNodeShape,
+  type PygNodeModel,
+} from '../../interop/pyg.js';
+import { Heap } from '../../memory/heap.js';
+import { NODE_MODEL_CHOICES, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../../nn/node-models.js';
 import { decodeForeignSafetensors, encodeCheckpoint } from '../../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { joinNegativeValues, num } from '../args.js';
@@ -18,7 +27,7 @@ import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
 // and a run's model alone as a small file for graft/infer.
 
-export const INTEROP_USAGE = `  graft import --from pyg FILE.safetensors --model gcn --out DIR [--dataset NAME | --edges F --features F --labels F]
+export const INTEROP_USAGE = `  graft import --from pyg FILE.safetensors --model gcn|sage|gin|gat|gatv2 --out DIR [--dataset NAME | --edges F --features F --labels F]
                [--data-dir DIR] [--no-normalize] [--layers L] [--overwrite]
   graft export --to pyg|graft --run DIR [--out FILE]`;
 
@@ -46,8 +55,11 @@ export async function importModel(argv: string[]): Promise<void> {
     throw new GraftError(
       `--from must be 'pyg' (a PyTorch / PyG state_dict saved as safetensors), got ${JSON.stringify(v.from ?? null)}`,
     );
-  if ((v.model ?? 'gcn') !== 'gcn')
-    throw new GraftError(`--model must be 'gcn' (PyG's GCNConv layers), got ${JSON.stringify(v.model)}`);
+  const kind = (v.model ?? 'gcn') as NodeModelKind;
+  if (!NODE_MODEL_CHOICES.includes(kind))
+    throw new GraftError(
+      `--model must be one of ${NODE_MODEL_CHOICES.join(', ')} (PyG's GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv layers), got ${JSON.stringify(v.model)}`,
+    );
   if (positionals.length !== 1) throw new GraftError('graft import takes one state_dict file (FILE.safetensors)');
   if (!v.out) throw new GraftError('--out DIR is required (the run folder to write)');
   const file = resolve(positionals[0]!);
@@ -57,11 +69,12 @@ export async function importModel(argv: string[]): Promise<void> {
   } catch (err) {
     throw new GraftError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const gcn = gcnFromPyg(decodeForeignSafetensors(bytes, file), file);
+  const sd = decodeForeignSafetensors(bytes, file);
+  const gcn = kind === 'gcn' ? { ...gcnFromPyg(sd, file), hidden: null, heads: null } : messageFromPyg(sd, kind, file);
   const layers = gcn.widths.length - 1;
   const wantLayers = num(v.layers, '--layers', true);
   if (wantLayers !== undefined && wantLayers !== layers)
-    throw new GraftError(`--layers ${wantLayers}, but ${file} holds ${layers} GCN layers`);
+    throw new GraftError(`--layers ${wantLayers}, but ${file} holds ${layers} ${kind === 'gcn' ? 'GCN' : kind} layers`);
   const data: DataChoice = {
     dataset: v.dataset ?? 'cora',
     normalize: v['no-normalize'] !== true,
@@ -72,8 +85,10 @@ export async function importModel(argv: string[]): Promise<void> {
   };
   const config: NodeTrainConfig = {
     ...KIPF_DEFAULTS,
+    ...(kind === 'gcn' ? {} : { model: kind }),
+    ...(gcn.heads ? { heads: gcn.heads } : {}),
     layers,
-    hidden: layers > 1 ? gcn.widths[1]! : KIPF_DEFAULTS.hidden,
+    hidden: gcn.hidden ?? (layers > 1 ? gcn.widths[1]! : KIPF_DEFAULTS.hidden),
     epochs: 0,
     patience: 0,
     restoreBest: false,
@@ -122,6 +137,37 @@ export async function importModel(argv: string[]): Promise<void> {
   console.log(JSON.stringify({ run: out, layers, widths: gcn.widths, dataset: ds.name }));
 }
 
+/**
+ * The weights of a `kind` node model in a PyG state_dict, under Graft's names, with the widths
+ * (input, each layer's output) and the hidden width and heads the model is rebuilt with.
+ */
+function messageFromPyg(
+  sd: Checkpoint,
+  kind: PygNodeModel,
+  file: string,
+): { tensors: Map<string, StoredTensor>; widths: number[]; hidden: number | null; heads: number | null } {
+  const shape = pygNodeShape(sd, kind, file);
+  // The parameters a model of that shape has (names and shapes), built on a graph of one node, never run.
+  const heap = new Heap({ shared: false, initialBytes: 1 << 20 });
+  const config = {
+    ...KIPF_DEFAULTS,
+    model: kind,
+    layers: shape.layers,
+    hidden: shape.hidden ?? KIPF_DEFAULTS.hidden,
+    ...(shape.heads ? { heads: shape.heads } : {}),
+  };
+  const model = nodeMessageModel(heap, shape.features, shape.classes, config, () => {
+    throw new Error('messageFromPyg: the model is not run');
+  });
+  const want = new Map(model.params().map((p) => [p.name, [...p.value.shape]] as const));
+  model.dispose();
+  const weights = nodeModelFromPyg(sd, kind, want, file);
+  const tensors = new Map([...weights].map(([k, data]) => [k, { shape: [...want.get(k)!], data }]));
+  const widths = [shape.features, ...Array.from({ length: shape.layers - 1 }, () => 0), shape.classes];
+  for (let l = 1; l < shape.layers; l++) widths[l] = (shape.hidden ?? 0) * (shape.heads ?? 1);
+  return { tensors, widths, hidden: shape.hidden, heads: shape.heads };
+}
+
 /** A run's reported weights to PyG (a GCN state_dict) or to a Graft model file for graft/infer. */
 export async function exportModel(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
@@ -131,7 +177,7 @@ export async function exportModel(argv: string[]): Promise<void> {
   });
   if (v.to !== 'pyg' && v.to !== 'graft')
     throw new GraftError(
-      `--to must be 'pyg' (a PyG GCN state_dict) or 'graft' (a model file for graft/infer), got ${JSON.stringify(v.to ?? null)}`,
+      `--to must be 'pyg' (a PyG state_dict) or 'graft' (a model file for graft/infer), got ${JSON.stringify(v.to ?? null)}`,
     );
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train or graft import) is required');
   const run = readRunModel(v.run, 'graft export');
@@ -149,14 +195,21 @@ export async function exportModel(argv: string[]): Promise<void> {
   let metadata: Record<string, string>;
   if (v.to === 'pyg') {
     if (model.task !== 'node')
-      throw new GraftError(`${cpFile} is a ${model.task} model: --to pyg writes node GCNs (PyG's GCNConv layers)`);
+      throw new GraftError(
+        `${cpFile} is a ${model.task} model: --to pyg writes node models (PyG's GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv layers)`,
+      );
+    const kind = nodeModelKind(model.config);
     const layers = Number(model.config['layers']);
     const widths = [
       model.shape.features,
       ...Array.from({ length: layers - 1 }, () => Number(model.config['hidden'])),
       model.shape.classes,
     ];
-    tensors = gcnToPyg(modelWeights(model, ''), widths);
+    if (kind === 'gcn') tensors = gcnToPyg(modelWeights(model, ''), widths);
+    else {
+      const reported = new Map([...reportedModel(model).tensors].map(([k, t]) => [k.replace(/^model\./, ''), t]));
+      tensors = nodeModelToPyg(kind, reported);
+    }
     metadata = { format: 'pt' };
   } else {
     ({ tensors, metadata } = reportedModel(model));
