@@ -4,7 +4,7 @@ import { GraftError } from '../../core/errors.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
 import { moleculeReport, moleculeSplit } from '../../chem/train-molecules.js';
-import { graphRunTrainer, type GraphRunConfig } from '../../chem/graph-run.js';
+import { graphRunTrainer, runFeatureSet, type GraphRunConfig } from '../../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from '../run-model.js';
 import { predictNodeRun } from './predict-node.js';
@@ -65,6 +65,7 @@ async function evalGraphRun(run: RunModel, threads: number | undefined): Promise
   const ds = await loadMoleculeCsv(saved.data, {
     targets: saved.targets,
     task: saved.type,
+    atomFeatures: runFeatureSet(saved, join(run.dir, 'config.json')),
     ...(saved.smiles ? { smiles: saved.smiles } : {}),
   });
   const { val, test } = moleculeSplit(ds, { split: saved.split, hybrid: saved.hybrid, config: saved });
