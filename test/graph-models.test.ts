@@ -5,6 +5,7 @@ import { loadMoleculeCsv, type MoleculeDataset } from '../src/chem/dataset.js';
 import { scoreMolecules } from '../src/chem/graph-run.js';
 import { trainMoleculeTask, type MoleculeTaskResult } from '../src/chem/train-molecules.js';
 import { fromRun } from '../src/cli/commands/eval.js';
+import { explain } from '../src/cli/commands/explain.js';
 import { exportModel } from '../src/cli/commands/interop.js';
 import { predictGraphRun } from '../src/cli/commands/predict-graph.js';
 import { trainGraphTask } from '../src/cli/commands/train-graph.js';
@@ -179,6 +180,9 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
       );
       await expect(exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'm.safetensors')])).rejects.toThrow(
         `graft export supports graph runs of --model gcn; this run's model is dmpnn (${run})`,
+      );
+      await expect(explain(['--run', run, '--quiet'])).rejects.toThrow(
+        `graft explain supports graph runs of --model gcn on --atom-features default; this run's model is dmpnn on chemprop features (${run})`,
       );
     } finally {
       log.mockRestore();
