@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadMoleculeCsv, type MoleculeDataset } from '../src/chem/dataset.js';
+import { MORGAN_BITS } from '../src/chem/featurize.js';
 import { scoreMolecules } from '../src/chem/graph-run.js';
 import { trainMoleculeTask, type MoleculeTaskResult } from '../src/chem/train-molecules.js';
 import { fromRun } from '../src/cli/commands/eval.js';
@@ -102,6 +103,31 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
       const bondless = test.map((g) => ({ ...g, bondAttr: new Float32Array(g.bondAttr!.length) }));
       const moved = !bitsEqual(await scoreMolecules(trainer, 'multilabel', bondless), res.testOutputs);
       expect(moved).toBe(m === 'gine' || m === 'dmpnn');
+    } finally {
+      trainer.dispose();
+    }
+  });
+
+  it("gine as the hybrid's graph branch: trains, and the rebuilt hybrid scores the test split to its bits", async () => {
+    const res = await trainMoleculeTask(rt2, ds, {
+      split: 'random',
+      oversample: 'none',
+      oversampleFraction: 0.25,
+      hybrid: true,
+      selectBy: 'auc',
+      config: configOf('gine'),
+    });
+    const names = [...res.weights.keys()];
+    expect(names[0]).toMatch(/^gine0\./);
+    expect(names).toContain('dense0.weight');
+    const trainer = new GraphTrainer(rt2, 133, ds.targets.length, {
+      ...configOf('gine'),
+      hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 },
+    });
+    try {
+      loadWeights(trainer.master.params(), res.weights, 'gine hybrid');
+      const test = res.split.test.map((i) => ds.graphs[i]!);
+      expect(bitsEqual(await scoreMolecules(trainer, 'multilabel', test), res.testOutputs)).toBe(true);
     } finally {
       trainer.dispose();
     }
