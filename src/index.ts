@@ -32,7 +32,7 @@ export { softmaxCrossEntropy, mseLoss, bceWithLogits, type LossResult, type Loss
 export { segmentPool, segmentPoolBackward, type PoolMode, type PoolResult } from './ops/pooling.js';
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './ops/optim.js';
 export { gcnNorm, type GcnNormOptions } from './graph/gcn-norm.js';
-export { collate, type GraphBatch, type GraphSample } from './graph/batch.js';
+export { collate, type DirectedEdges, type GraphBatch, type GraphSample, type MessageSpec } from './graph/batch.js';
 export {
   reverseCuthillMcKee,
   spmmNodeOrder,

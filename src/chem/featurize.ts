@@ -34,6 +34,11 @@ export function featurizerName(set: AtomFeatureSet): string {
   return set === 'chemprop' ? CHEMPROP_FEATURIZER : FEATURIZER_VERSION;
 }
 
+/** The feature set a featurizer name (featurizerName's) stands for; null for a name this graft does not make. */
+export function featureSetOf(name: string): AtomFeatureSet | null {
+  return name === FEATURIZER_VERSION ? 'graft' : name === CHEMPROP_FEATURIZER ? 'chemprop' : null;
+}
+
 /** Atom feature columns of a feature set. */
 export function atomFeatureCount(set: AtomFeatureSet): number {
   return set === 'chemprop' ? CHEMPROP_ATOM_FEATURES : ATOM_FEATURES;
@@ -126,6 +131,7 @@ export function toSample(g: MolGraph, y: Float32Array, withDescriptors: boolean)
     dst: g.dst,
     w: g.w,
     y,
+    ...(g.bondAttr ? { edgeAttr: g.bondAttr } : {}),
     ...(withDescriptors ? { descriptors: g.morgan } : {}),
   };
 }

@@ -6,7 +6,16 @@ import type { Runtime } from '../runtime/runtime.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { GraphTrainer, type GraphTrainConfig } from '../train/graph-trainer.js';
 import { loadWeights, reportedWeights } from '../nn/load-weights.js';
-import { ATOM_FEATURES, FEATURIZER_VERSION, toSample, type MolGraph } from './featurize.js';
+import { readPreprocess } from '../graph/preprocess.js';
+import {
+  atomFeatureCount,
+  type AtomFeatureSet,
+  featureSetOf,
+  featurizerName,
+  FEATURIZER_VERSION,
+  toSample,
+  type MolGraph,
+} from './featurize.js';
 import { FingerprintSet, SIMILARITY_BITS, SIMILARITY_BYTES } from './similarity.js';
 import { moleculeOutputs } from './train-molecules.js';
 
@@ -31,6 +40,23 @@ export interface GraphRunConfig extends Omit<GraphTrainConfig, 'hybrid' | 'task'
   thresholds?: Record<string, number>;
   /** The atom featurizer the model was trained on (featurize.ts); absent in older runs. */
   featurizer?: string;
+  /** The feature set of --atom-features ('default' or 'chemprop'); absent in older runs (default). */
+  atom_features?: 'default' | 'chemprop';
+}
+
+/**
+ * The feature set a graph run's molecules must be featurized with to meet its model (from the
+ * featurizer its config.json records; graft's own when it records none). Refuses a featurizer
+ * this graft does not make, naming the file.
+ */
+export function runFeatureSet(cfg: Pick<GraphRunConfig, 'featurizer'>, file: string): AtomFeatureSet {
+  const name = cfg.featurizer ?? FEATURIZER_VERSION;
+  const set = featureSetOf(name);
+  if (!set)
+    throw new GraftError(
+      `${file}: the run's molecules were featurized by ${name}; this version of graft featurizes by ${featurizerName('graft')} or ${featurizerName('chemprop')}: train the run again`,
+    );
+  return set;
 }
 
 /** The training molecules' fingerprints beside the checkpoint (for max_similarity). */
@@ -83,9 +109,12 @@ export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targe
     throw new GraftError(`${file}: not a graph-training checkpoint (task ${JSON.stringify(m['task'] ?? null)})`);
   const features = Number(m['features']),
     T = Number(m['targets']);
-  if (features !== ATOM_FEATURES)
+  // The featurizer the checkpoint records (graft's own in runs from before it was recorded) decides the atom columns.
+  const name = readPreprocess(m, file)?.featurizer?.name ?? FEATURIZER_VERSION;
+  const set = featureSetOf(name);
+  if (set === null || features !== atomFeatureCount(set))
     throw new GraftError(
-      `${file}: the model reads ${features} atom features; this version of graft makes ${ATOM_FEATURES} (featurizer ${FEATURIZER_VERSION}): train the run again`,
+      `${file}: the model reads ${features} atom features of ${name}; this version of graft makes ${atomFeatureCount(set ?? 'graft')} (featurizer ${featurizerName(set ?? 'graft')}): train the run again`,
     );
   if (T !== targets)
     throw new GraftError(`${file}: the model has ${T} outputs but the run's config.json names ${targets} targets`);

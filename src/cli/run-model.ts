@@ -45,6 +45,10 @@ export function readRunModel(run: string, command: string): RunModel {
   // Refused before any reading: a GCN rebuilt on another model's weights would be wrong, not just fail.
   if (nodeModel !== 'gcn' && !ANY_NODE_MODEL.has(command))
     throw new GraftError(`${command} supports GCN runs; this run's model is ${nodeModel} (${run})`);
+  // A graph run of another --model: graft eval and graft predict rebuild it (chem/graph-run.ts); the rest know the GCN alone.
+  const graphModel = kind === 'graph' ? String(config['model'] ?? 'gcn') : 'gcn';
+  if (graphModel !== 'gcn' && command !== 'graft eval')
+    throw new GraftError(`${command} supports graph runs of --model gcn; this run's model is ${graphModel} (${run})`);
   if (!existsSync(checkpointFile))
     throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);
   const cp = loadCheckpoint(checkpointFile);

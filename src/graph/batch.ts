@@ -3,6 +3,7 @@ import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import { CsrMatrix } from './csr.js';
 import { gcnNormArrays, type CsrArrays } from './gcn-norm.js';
+import { MessageGraph } from './message-graph.js';
 
 /** One small graph with its node features and targets (NaN marks a missing label). */
 export interface GraphSample {
@@ -14,6 +15,8 @@ export interface GraphSample {
   dst: Int32Array;
   /** Edge weights (e.g. bond order); 1 when absent. */
   w?: Float32Array;
+  /** Edge features [edges, dim] row-major, edge e joining src[e] and dst[e] (e.g. bond features); read by models that need them. */
+  edgeAttr?: Float32Array;
   /** Graph-level features for a hybrid model's dense branch (e.g. fingerprint bits). */
   descriptors?: Float32Array;
   /** Targets [t]; NaN where missing. */
@@ -35,8 +38,39 @@ export interface GraphBatch {
   descriptors: Tensor | null;
   /** Set by an explainer: the GCN layers add ∂L/∂Â.vals into it (Propagation.edgeGrad). */
   edgeGrad?: Tensor;
+  /**
+   * The batch's message graph, for models on message-passing layers (collate's `messages`):
+   * every edge in both directions (2e: src → dst, 2e + 1: dst → src), with edge features when
+   * asked. `directed` holds those edges as tensors, so a shard worker can build the same graph.
+   */
+  messages?: MessageGraph;
+  directed?: DirectedEdges;
   /** Frees the batch's tensors and its Â. */
   free(): void;
+}
+
+/** A batch's edges in both directions as collate lays them out, with their features (null: none asked). */
+export interface DirectedEdges {
+  src: Tensor<'int32'>;
+  dst: Tensor<'int32'>;
+  attr: Tensor | null;
+  /** MessageGraph's self-loop handling ('replace' for attention layers). */
+  selfLoops: 'keep' | 'replace';
+}
+
+/** The message graph a batch's model needs: self loops as given or replaced (GAT), and the edge features' width (0: none). */
+export interface MessageSpec {
+  selfLoops: 'keep' | 'replace';
+  edgeFeatures: number;
+}
+
+/** The MessageGraph of `d` (on the caller's heap; the caller frees it). */
+export function directedMessageGraph(heap: Heap, nodes: number, d: DirectedEdges): MessageGraph {
+  const attr = d.attr;
+  return MessageGraph.fromEdges(heap, nodes, d.src.data(), d.dst.data(), {
+    selfLoops: d.selfLoops,
+    ...(attr ? { edgeAttr: { data: attr.data() as Float32Array, dim: attr.shape[1]! } } : {}),
+  });
 }
 
 // Each graph's Â, computed once and kept with its edge arrays (samples are treated as
@@ -54,8 +88,18 @@ export function sampleNorm(g: GraphSample): CsrArrays {
   return norm;
 }
 
-/** Collates samples into one block-diagonal batch (Â = D^-1/2 (A+I) D^-1/2 per graph). */
-export function collate(heap: Heap, samples: readonly GraphSample[], features: number, targets: number): GraphBatch {
+/**
+ * Collates samples into one block-diagonal batch (Â = D^-1/2 (A+I) D^-1/2 per graph). With
+ * `options.messages`, the batch also carries the message graph of its edges (both directions,
+ * edge features of `edgeFeatures` columns when asked) for message-passing layers.
+ */
+export function collate(
+  heap: Heap,
+  samples: readonly GraphSample[],
+  features: number,
+  targets: number,
+  options: { messages?: MessageSpec } = {},
+): GraphBatch {
   if (samples.length === 0) throw argRangeError('collate', 'samples', 'at least one graph', 0);
   let n = 0;
   for (const g of samples) n += g.nodes;
@@ -115,6 +159,15 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     offsets[i + 1] = at;
   });
   const adj = CsrMatrix.fromArrays(heap, n, n, rowPtr, colIdx, vals);
+  const directed = options.messages ? directedEdges(heap, samples, options.messages) : undefined;
+  let messages: MessageGraph | undefined;
+  try {
+    messages = directed ? directedMessageGraph(heap, n, directed) : undefined;
+  } catch (err) {
+    adj.free();
+    freeDirected(directed);
+    throw err;
+  }
   const batch: GraphBatch = {
     graphs: samples.length,
     nodes: n,
@@ -125,8 +178,11 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     y: Tensor.from(heap, 'float32', [samples.length, targets], y),
     labelMask: Tensor.from(heap, 'uint8', [samples.length, targets], mask) as Tensor<'uint8'>,
     descriptors: desc ? Tensor.from(heap, 'float32', [samples.length, dd], desc) : null,
+    ...(messages && directed ? { messages, directed } : {}),
     free() {
       adj.free();
+      messages?.free();
+      freeDirected(directed);
       batch.x.free();
       batch.offsets.free();
       batch.y.free();
@@ -135,6 +191,51 @@ export function collate(heap: Heap, samples: readonly GraphSample[], features: n
     },
   };
   return batch;
+}
+
+function freeDirected(d: DirectedEdges | undefined): void {
+  d?.src.free();
+  d?.dst.free();
+  d?.attr?.free();
+}
+
+/** Every sample's edges both ways (2e: src → dst, 2e + 1: the reverse), shifted by the nodes before it, with their features. */
+function directedEdges(heap: Heap, samples: readonly GraphSample[], spec: MessageSpec): DirectedEdges {
+  const F = spec.edgeFeatures;
+  let edges = 0;
+  for (const g of samples) edges += g.src.length;
+  const src = new Int32Array(2 * edges),
+    dst = new Int32Array(2 * edges),
+    attr = F > 0 ? new Float32Array(2 * edges * F) : null;
+  let at = 0,
+    e0 = 0;
+  samples.forEach((g, i) => {
+    if (attr && g.edgeAttr?.length !== g.src.length * F)
+      throw argRangeError(
+        'collate',
+        `samples[${i}].edgeAttr`,
+        `${g.src.length * F} values (${g.src.length} edges × ${F})`,
+        g.edgeAttr?.length ?? 'none',
+      );
+    for (let b = 0; b < g.src.length; b++) {
+      const e = 2 * (e0 + b);
+      src[e] = dst[e + 1] = at + g.src[b]!;
+      dst[e] = src[e + 1] = at + g.dst[b]!;
+      if (attr) {
+        const row = g.edgeAttr!.subarray(b * F, (b + 1) * F);
+        attr.set(row, e * F);
+        attr.set(row, (e + 1) * F);
+      }
+    }
+    at += g.nodes;
+    e0 += g.src.length;
+  });
+  return {
+    src: Tensor.from(heap, 'int32', [2 * edges], src),
+    dst: Tensor.from(heap, 'int32', [2 * edges], dst),
+    attr: attr ? Tensor.from(heap, 'float32', [2 * edges, F], attr) : null,
+    selfLoops: spec.selfLoops,
+  };
 }
 
 /** The samples' graph-level targets stacked row by row: [samples, targets] (NaN where missing). */

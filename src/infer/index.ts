@@ -32,6 +32,7 @@ import {
 import { chooseLocalBackend, localKernels, type KernelBinaries } from './kernels.js';
 import { LocalExec } from './local-exec.js';
 import { modelWeights, parseModelFile, type ModelFile } from './model-file.js';
+import { checkInferGraphModel } from './molecule.js';
 import {
   MB_MODEL_FORMAT,
   MicrobiomeModel,
@@ -176,6 +177,7 @@ export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOp
   // A kept microbiome model needs no kernels: its forest or linear model is scored in plain JavaScript.
   if (cp.metadata['format'] === MB_MODEL_FORMAT) return new MicrobiomeModel(parseMicrobiomeFile(cp, name), name);
   const file = parseModelFile(cp, name);
+  if (file.task === 'graph') checkInferGraphModel(file.config, name);
   const kind = chooseLocalBackend(options.kernels ?? {}, options.backend);
   const heap = new Heap({ shared: false, initialBytes: 1 << 20 });
   const backend = await localKernels(kind, options.kernels ?? {}, heap.memory);

@@ -67,3 +67,16 @@ export function moleculeGraph(
     };
   });
 }
+
+/**
+ * Refuses a graph model graft/infer cannot rebuild yet: one trained with a `--model` other
+ * than the GCN (SAGE, GIN, GINE, GAT, GATv2, D-MPNN), named in the error, so it is never run
+ * as a GCN on weights that are not a GCN's. `graft predict --run` scores such runs.
+ */
+export function checkInferGraphModel(config: Readonly<Record<string, unknown>>, name: string): void {
+  const model = config['model'] ?? 'gcn';
+  if (model !== 'gcn')
+    throw new GraftError(
+      `${name}: a graph model with --model ${String(model)}: graft/infer rebuilds GCN graph models only for now; score it with graft predict --run RUN`,
+    );
+}

@@ -1,10 +1,19 @@
 import { argRangeError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
-import type { GraphBatch } from '../graph/batch.js';
+import type { GraphBatch, MessageSpec } from '../graph/batch.js';
+import type { MessageGraph } from '../graph/message-graph.js';
 import type { Propagation } from '../nn/layers.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { Sequential } from '../nn/sequential.js';
-import { graphGcnLayers, graphHybridParts } from '../nn/task-models.js';
+import {
+  checkGraphModel,
+  graphGcnLayers,
+  graphHybridParts,
+  graphMessageLayers,
+  graphMessageSpec,
+  graphModelKind,
+  type GraphModelKind,
+} from '../nn/task-models.js';
 import { BranchJoin, type BranchHost } from '../nn/branch-join.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
@@ -15,10 +24,20 @@ import type { Exec } from '../runtime/exec.js';
 // so both run the same arithmetic.
 
 /**
- * A graph-level model's configuration: the task, the GCN's shape, pooling, the optimizer, batches and shards, early stopping and the seed.
+ * A graph-level model's configuration: the task, the model and its shape, pooling, the optimizer, batches and shards, early stopping and the seed.
  */
 export interface GraphTrainConfig {
   task: 'regression' | 'multilabel';
+  /**
+   * The message-passing layer (nn/task-models.ts's GRAPH_MODEL_CHOICES); absent: 'gcn'. Left
+   * out of a GCN's config, so GCN runs record (and resume) as before the choice.
+   */
+  model?: GraphModelKind;
+  /** GAT, GATv2: attention heads per layer (they share `hidden`); default GRAPH_GAT_DEFAULT_HEADS. */
+  heads?: number;
+  /** GINE, D-MPNN: edge (bond) feature columns of each sample (GraphSample.edgeAttr). */
+  edgeFeatures?: number;
+  /** Layers with weights (for D-MPNN, the message-passing depth; see GraphModelConfig). */
   layers: number;
   hidden: number;
   dropout: number;
@@ -67,10 +86,10 @@ export function buildGraphGcn(
 export type GraphModel = Model<GraphBatch>;
 
 /**
- * GCN branch (GCN layers, pooling) and dense branch (Linear + ReLU on the descriptors) side
- * by side, joined column-wise, then a Linear head. On the main team the branches are forked
- * (torch.jit.fork); inside a batch-splitting shard they run one after the other on the
- * shard's threads. Same bits either way: each branch's arithmetic is the same.
+ * Graph branch (the config's layers, pooling) and dense branch (Linear + ReLU on the
+ * descriptors) side by side, joined column-wise, then a Linear head. On the main team the
+ * branches are forked (torch.jit.fork); inside a batch-splitting shard they run one after the
+ * other on the shard's threads. Same bits either way: each branch's arithmetic is the same.
  */
 function hybridModel(
   rt: BranchHost,
@@ -79,8 +98,9 @@ function hybridModel(
   c: GraphTrainConfig,
   graph: () => Propagation,
   offsets: () => GraphBatch['offsets'],
+  messages: () => MessageGraph,
 ): GraphModel {
-  const p = graphHybridParts(rt.heap, features, targets, c, graph, offsets);
+  const p = graphHybridParts(rt.heap, features, targets, c, graph, offsets, messages);
   const join = new BranchJoin(rt, p.branches, p.head, p.widths, { graph, offsets });
   return joinedModel(join, (b) => {
     if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
@@ -88,7 +108,16 @@ function hybridModel(
   });
 }
 
-/** The graph-level model of a config (plain GCN or hybrid), reading the current batch from `batch`. */
+/** How the config's model needs its batches collated: with the message graph for a message-passing model. */
+export function graphBatchOptions(c: GraphTrainConfig): { messages?: MessageSpec } {
+  const spec = graphMessageSpec(c);
+  return spec ? { messages: spec } : {};
+}
+
+/**
+ * The graph-level model of a config (the GCN, another message-passing model, or a hybrid of
+ * either), reading the current batch from `batch` (collated with graphBatchOptions(config)).
+ */
 export function graphModel(
   host: BranchHost,
   features: number,
@@ -96,16 +125,43 @@ export function graphModel(
   config: GraphTrainConfig,
   batch: () => GraphBatch,
 ): GraphModel {
+  checkGraphModel('graphModel', config);
+  const kind = graphModelKind(config);
   const prop = (): Propagation => {
     const b = batch();
     return b.edgeGrad ? { adj: b.adj, edgeGrad: b.edgeGrad } : { adj: b.adj };
   };
-  return config.hybrid
-    ? hybridModel(host, features, targets, config, prop, () => batch().offsets)
-    : sequentialModel(
-        buildGraphGcn(host, features, targets, config, prop, () => batch().offsets),
-        (b: GraphBatch) => b.x,
+  const offsets = (): GraphBatch['offsets'] => batch().offsets;
+  const messages = (): MessageGraph => {
+    const m = batch().messages;
+    if (!m)
+      throw argRangeError(
+        'graphModel',
+        'batch',
+        `a batch with its message graph for a ${kind} model (collate with graphBatchOptions(config))`,
+        'none',
       );
+    return m;
+  };
+  if (config.hybrid) return hybridModel(host, features, targets, config, prop, offsets, messages);
+  const seq =
+    kind === 'gcn'
+      ? buildGraphGcn(host, features, targets, config, prop, offsets)
+      : new Sequential(
+          graphMessageLayers(host.heap, features, targets, config, new Rng(config.seed), messages, offsets),
+        );
+  return sequentialModel(seq, (b: GraphBatch) => b.x);
+}
+
+/**
+ * Activation columns per node to size a shard worker's arena by: the widest of the inputs and
+ * layers; a message-passing model's graph layers count four times, for the rows they keep per
+ * directed edge (about two per atom in molecules; D-MPNN keeps bond states for every step of
+ * its depth: about a third of that at hidden 300 on Tox21's shards).
+ */
+export function graphArenaWidth(c: GraphTrainConfig, features: number, targets: number): number {
+  const graph = Math.max(features, c.hidden) * (graphModelKind(c) === 'gcn' ? 1 : 4);
+  return Math.max(graph, targets, c.hybrid?.descriptors ?? 0);
 }
 
 /** The task's loss: BCE on the labels present (multi-label) or MSE, averaged over `normalizer`. */

@@ -5,7 +5,7 @@ import { Tensor } from '../memory/tensor.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import type { Exec } from '../runtime/exec.js';
 import type { Runtime, WorkerCall } from '../runtime/runtime.js';
-import { graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from './graph-model.js';
+import { graphArenaWidth, graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from './graph-model.js';
 import { batchRef, paramRefs, type ShardStep } from './shard-protocol.js';
 import { evaluationPass, trainingPass } from './step.js';
 
@@ -188,7 +188,7 @@ export class GraphShards {
     return this.rt.withWorkerCalls(this.replicas.length - 1, async (call, lent) => {
       if (lent === 0) return body();
       const c = this.config,
-        w = Math.max(this.features, c.hidden, this.targets, c.hybrid?.descriptors ?? 0);
+        w = graphArenaWidth(c, this.features, this.targets);
       // Activations of one pass: a few [nodes, width] tensors per layer, and their gradients.
       const bytes =
         4 * 1024 * 1024 +

@@ -7,7 +7,7 @@ import type { Checkpoint, ResumePoint } from './checkpoint.js';
 import { EarlyStopping } from './early-stopping.js';
 import { type FaultRecoveryOptions, type SnapshotStats, guardEpochs } from './fault-recovery.js';
 import { graphCheckpoint, resumeGraphRun, sampleSetHash } from './graph-checkpoint.js';
-import { type GraphModel, type GraphTrainConfig, graphLoss } from './graph-model.js';
+import { type GraphModel, type GraphTrainConfig, graphBatchOptions, graphLoss } from './graph-model.js';
 import { forkedEpoch, placedShardSteps } from './graph-placement.js';
 import { GraphShards, type ShardSize } from './graph-shards.js';
 import type { Placement, PlacementChoice } from './placement-trial.js';
@@ -124,7 +124,7 @@ export class GraphTrainer {
   /** One optimizer step on `batch` (graphs); returns the batch's mean loss (NaN if it has no label). */
   async trainStep(batch: readonly GraphSample[]): Promise<number> {
     const shards = shardsOf(batch, this.config.shardSize).map((part) =>
-      collate(this.rt.heap, part, this.features, this.targets),
+      collate(this.rt.heap, part, this.features, this.targets, graphBatchOptions(this.config)),
     );
     try {
       return await this.trainShards(shards);
@@ -185,7 +185,13 @@ export class GraphTrainer {
     use: (batch: GraphBatch, out: GraphBatch['x'], at: number) => Promise<void> | void,
   ): Promise<void> {
     for (let i = 0; i < samples.length; i += this.config.batchSize) {
-      const batch = collate(this.rt.heap, samples.slice(i, i + this.config.batchSize), this.features, this.targets);
+      const batch = collate(
+        this.rt.heap,
+        samples.slice(i, i + this.config.batchSize),
+        this.features,
+        this.targets,
+        graphBatchOptions(this.config),
+      );
       try {
         await this.shards.evaluate(batch, (out) => use(batch, out, i));
       } finally {

@@ -1,5 +1,5 @@
 import { CsrMatrix } from '../graph/csr.js';
-import type { GraphBatch } from '../graph/batch.js';
+import { directedMessageGraph, type DirectedEdges, type GraphBatch } from '../graph/batch.js';
 import type { Heap } from '../memory/heap.js';
 import type { Tensor } from '../memory/tensor.js';
 import { tensorAt, tensorRef, type TensorRef } from '../memory/tensor-ref.js';
@@ -22,6 +22,8 @@ export interface BatchRef {
   y: TensorRef;
   labelMask: TensorRef;
   descriptors: TensorRef | null;
+  /** The batch's directed edges (message-passing models), from which the worker builds the same message graph. */
+  directed?: { src: TensorRef; dst: TensorRef; attr: TensorRef | null; selfLoops: DirectedEdges['selfLoops'] };
 }
 
 /** One shard's training step on a worker: what trainShardStep receives. */
@@ -54,11 +56,32 @@ export function batchRef(b: GraphBatch): BatchRef {
     y: tensorRef(b.y),
     labelMask: tensorRef(b.labelMask),
     descriptors: b.descriptors ? tensorRef(b.descriptors) : null,
+    ...(b.directed
+      ? {
+          directed: {
+            src: tensorRef(b.directed.src),
+            dst: tensorRef(b.directed.dst),
+            attr: b.directed.attr ? tensorRef(b.directed.attr) : null,
+            selfLoops: b.directed.selfLoops,
+          },
+        }
+      : {}),
   };
 }
 
-/** The shard as views of the caller's tensors (the worker's side); freeing it frees nothing. */
+/**
+ * The shard as views of the caller's tensors (the worker's side); freeing it frees only the
+ * message graph a message-passing model's shard builds here from the directed edges.
+ */
 export function batchAt(heap: Heap, b: BatchRef): GraphBatch {
+  const d = b.directed;
+  const directed: DirectedEdges | undefined = d && {
+    src: tensorAt(heap, d.src, 'int32'),
+    dst: tensorAt(heap, d.dst, 'int32'),
+    attr: d.attr ? tensorAt(heap, d.attr) : null,
+    selfLoops: d.selfLoops,
+  };
+  const messages = directed && directedMessageGraph(heap, b.nodes, directed);
   return {
     graphs: b.graphs,
     nodes: b.nodes,
@@ -75,7 +98,8 @@ export function batchAt(heap: Heap, b: BatchRef): GraphBatch {
     y: tensorAt(heap, b.y),
     labelMask: tensorAt(heap, b.labelMask, 'uint8'),
     descriptors: b.descriptors ? tensorAt(heap, b.descriptors) : null,
-    free: () => undefined,
+    ...(messages && directed ? { messages, directed } : {}),
+    free: () => messages?.free(),
   };
 }
 

@@ -78,5 +78,6 @@ export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ 
     throw err;
   } finally {
     r.batch = null;
+    batch.free();
   }
 }

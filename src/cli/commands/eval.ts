@@ -7,6 +7,7 @@ import { moleculeReport, moleculeSplit } from '../../chem/train-molecules.js';
 import { graphRunTrainer, type GraphRunConfig } from '../../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from '../run-model.js';
+import { type AtomFeatureSet, FEATURIZER_VERSION, featureSetOf } from '../../chem/featurize.js';
 import { predictNodeRun } from './predict-node.js';
 import { fromSampledRun, sampledRunIn } from './predict-sampled.js';
 import { scoreRunData } from '../score-run.js';
@@ -33,7 +34,9 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
   const threads = num(v.threads, '--threads', true);
   const run = readRunModel(v.run, 'graft eval');
   if (run.kind === 'graph') {
-    checkRunFeaturizer(run, 'graft eval');
+    // The molecules are featurized again as the run's were: by Chemprop's features, or graft's own (any other is refused).
+    const featureSet = featureSetOf(run.model.preprocess?.featurizer?.name ?? FEATURIZER_VERSION) ?? 'graft';
+    if (featureSet !== 'chemprop') checkRunFeaturizer(run, 'graft eval');
     // The data file read again must be the run's (train --task graph records its SHA-256), as for node runs.
     const recorded = run.config['inputs'] as RecordedInputs | undefined;
     if (!recorded)
@@ -41,7 +44,7 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
         `graft eval: warning: ${join(run.dir, 'config.json')} records no SHA-256 of the run's data file (a run from an older graft): ${String(run.config['data'])} is not checked unchanged`,
       );
     await checkInputs(recorded, join(run.dir, 'config.json'), 'graft eval');
-    return evalGraphRun(run, threads);
+    return evalGraphRun(run, threads, featureSet);
   }
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   try {
@@ -63,11 +66,12 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
 }
 
 /** A graph run scored again from its checkpoint: the same split (seeded) and the same test figures. */
-async function evalGraphRun(run: RunModel, threads: number | undefined): Promise<void> {
+async function evalGraphRun(run: RunModel, threads: number | undefined, atomFeatures: AtomFeatureSet): Promise<void> {
   const saved = run.config as unknown as GraphRunConfig;
   const ds = await loadMoleculeCsv(saved.data, {
     targets: saved.targets,
     task: saved.type,
+    atomFeatures,
     ...(saved.smiles ? { smiles: saved.smiles } : {}),
   });
   const { val, test } = moleculeSplit(ds, { split: saved.split, hybrid: saved.hybrid, config: saved });

@@ -53,6 +53,13 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
       split: 'random' | 'scaffold';
       hybrid: boolean;
     };
+  // Explanations rebuild a GCN on graft's atom features: another --model or Chemprop's features are refused, not explained wrongly.
+  const model = saved.model ?? 'gcn',
+    features = saved['atom_features'] ?? 'default';
+  if (model !== 'gcn' || features !== 'default')
+    throw new GraftError(
+      `graft explain supports graph runs of --model gcn on --atom-features default; this run's model is ${model} on ${String(features)} features (${a.run})`,
+    );
   const cpFile = join(a.run, 'checkpoint.safetensors');
   if (!existsSync(cpFile)) throw new GraftError(`${a.run}: no checkpoint.safetensors: the run did not finish`);
   if (!existsSync(saved.data)) throw new GraftError(`${cfgFile}: the run's data file ${saved.data} is gone`);

@@ -1,11 +1,12 @@
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { featurizeColumn, loadMoleculeCsv, type MoleculeDataset } from '../../chem/dataset.js';
-import { FEATURIZER_VERSION, type MolGraph } from '../../chem/featurize.js';
+import type { MolGraph } from '../../chem/featurize.js';
 import {
   graphRunTrainer,
   loadTrainFingerprints,
   predictionsCsv,
+  runFeatureSet,
   runThresholds,
   scoreMolecules,
   type GraphRunConfig,
@@ -30,7 +31,9 @@ import { readRunJson } from '../run-kind.js';
 // --data, on the run's own test split (what its predictions.csv holds, to the bit).
 
 export const PREDICT_GRAPH_USAGE = `  graft predict --run GRAPH_RUN [--data FILE.csv] [--smiles COLUMN] [--out FILE] [--threads N] [--no-cache]
-              (no --data: the run's own test split, checked unchanged against the SHA-256 the run recorded)`;
+              [--atom-features default|chemprop]
+              (no --data: the run's own test split, checked unchanged against the SHA-256 the run recorded;
+               molecules are featurized as the run's were: --atom-features, if given, must name the run's)`;
 
 export async function predictGraphRun(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
@@ -40,6 +43,7 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
       run: { type: 'string' },
       data: { type: 'string' },
       smiles: { type: 'string' },
+      'atom-features': { type: 'string' },
       out: { type: 'string' },
       threads: { type: 'string' },
       'no-cache': { type: 'boolean' },
@@ -54,11 +58,14 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
     (cfg.type !== 'multilabel' && cfg.type !== 'regression')
   )
     throw new GraftError(`${cfgFile}: damaged (no data, targets or type of a graph run)`);
-  if (cfg.featurizer !== undefined && cfg.featurizer !== FEATURIZER_VERSION) {
+  // New molecules are featurized as the run's were; a different --atom-features is refused, not used.
+  const featureSet = runFeatureSet(cfg, cfgFile);
+  const runFeatures = featureSet === 'chemprop' ? 'chemprop' : 'default';
+  const asked = v['atom-features'];
+  if (asked !== undefined && asked !== runFeatures)
     throw new GraftError(
-      `${cfgFile}: the run's molecules were featurized by ${cfg.featurizer}; this version of graft featurizes by ${FEATURIZER_VERSION}: train the run again`,
+      `--atom-features ${asked}: the run's model was trained on --atom-features ${runFeatures} (${cfgFile}); graft predict featurizes as the run did`,
     );
-  }
   if (v.smiles !== undefined && v.data === undefined)
     throw new GraftError(
       "--smiles names a column of --data FILE.csv; without --data, graft predict scores the run's own test split",
@@ -82,6 +89,7 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
       targets: cfg.targets,
       task: cfg.type,
       cacheDir,
+      atomFeatures: featureSet,
       ...(cfg.smiles ? { smiles: cfg.smiles } : {}),
     });
     return runData;
@@ -109,7 +117,7 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
         `no SMILES column${v.smiles ? ` '${v.smiles}'` : " (none named 'smiles'; name it with --smiles)"}; the columns are ${t.header.map((h) => `'${h}'`).join(', ')}`,
       );
     if (t.rows.length === 0) throw new DataError(v.data, 0, 'no rows after the header');
-    const { graphs } = await featurizeColumn(text, t, si, cacheDir);
+    const { graphs } = await featurizeColumn(text, t, si, cacheDir, featureSet);
     items = t.rows.map((r, k) => {
       const smiles = r[si]!;
       const error = graphs[k] ? '' : smiles.trim() === '' ? 'empty SMILES' : 'invalid SMILES: RDKit cannot parse it';

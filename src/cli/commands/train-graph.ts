@@ -4,7 +4,8 @@ import { traceToFile } from '../../runtime/trace.js';
 import { choice, intAtLeast, joinNegativeValues, num } from '../args.js';
 import { GraftError } from '../../core/errors.js';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
-import { FEATURIZER_VERSION, featurizerRecord } from '../../chem/featurize.js';
+import { bondFeatureCount, featurizerName, featurizerRecord } from '../../chem/featurize.js';
+import { EDGE_FEATURE_MODELS, GRAPH_GAT_DEFAULT_HEADS, GRAPH_MODEL_CHOICES } from '../../nn/task-models.js';
 import { preprocessMetadata } from '../../graph/preprocess.js';
 import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type PredictionRow } from '../../chem/graph-run.js';
 import { fingerprintOf, FingerprintSet, packedFingerprints } from '../../chem/similarity.js';
@@ -30,13 +31,17 @@ import {
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
-              [--invalid skip|fail] [--select-by auc|loss] [--model gcn] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
+              [--invalid skip|fail] [--select-by auc|loss] [--model gcn|sage|gin|gine|gat|gatv2|dmpnn]
+              [--atom-features default|chemprop] [--heads 4] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
               [--patience 15] [--seed 1] [--train-seed N] [--threads N] [--out DIR] [--resume | --overwrite] [--checkpoint-every 10]
               [--no-cache] [--quiet] [--trace FILE]
               ${DISTRIBUTED_USAGE}
               (--seed seeds the split and the initial weights; --train-seed, the batch order and dropout
-               (default: --seed): runs of one --seed and several --train-seed are members graft soup averages)`;
+               (default: --seed): runs of one --seed and several --train-seed are members graft soup averages)
+              (--atom-features chemprop: Chemprop's 133 atom and 14 bond columns, which --model gine and dmpnn
+               need; --model dmpnn is Chemprop's D-MPNN: --layers is its depth, defaults --hidden 300
+               --dropout 0 --pool mean; --heads: GAT and GATv2 heads, sharing --hidden)`;
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
@@ -54,6 +59,8 @@ function parseGraphArgs(argv: string[]) {
     options: {
       task: { type: 'string' },
       model: { type: 'string' },
+      'atom-features': { type: 'string' },
+      heads: { type: 'string' },
       data: { type: 'string' },
       smiles: { type: 'string' },
       targets: { type: 'string' },
@@ -93,25 +100,34 @@ function parseGraphArgs(argv: string[]) {
 type GraphArgs = ReturnType<typeof parseGraphArgs>;
 
 async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<number> {
-  // Graph tasks build GCNs alone so far: another --model is refused before any work, not trained as a GCN.
-  const model = choice(v.model, '--model', ['gcn', 'sage', 'gin', 'gine', 'gat', 'gatv2', 'dmpnn'], 'gcn');
-  if (model !== 'gcn')
+  const model = choice(v.model, '--model', GRAPH_MODEL_CHOICES, 'gcn');
+  const atomFeatures = choice(v['atom-features'], '--atom-features', ['default', 'chemprop'], 'default');
+  const featureSet = atomFeatures === 'chemprop' ? 'chemprop' : 'graft';
+  // Combinations the model cannot be built from are refused before any work, by flag name.
+  if (EDGE_FEATURE_MODELS.includes(model) && featureSet !== 'chemprop')
     throw new GraftError(
-      `--model ${model}: graft train --task graph builds GCNs only for now (--model sage, gin, gat and gatv2 train node tasks)`,
+      `--model ${model} reads bond features, and --atom-features ${atomFeatures} has none: add --atom-features chemprop`,
     );
+  if (v.heads !== undefined && model !== 'gat' && model !== 'gatv2')
+    throw new GraftError(`--heads is for --model gat or gatv2 (attention heads), not --model ${model}`);
   if (!v.data) throw new GraftError('--data FILE.csv is required');
   const type = choice(v.type, '--type', ['multilabel', 'regression'], 'multilabel');
   const split = choice(v.split, '--split', ['random', 'scaffold'], 'random');
   const oversample = choice(v.oversample, '--oversample', OVERSAMPLERS, 'none');
   const invalid = choice(v.invalid, '--invalid', ['skip', 'fail'], 'skip');
   const selectBy = choice(v['select-by'], '--select-by', ['auc', 'loss'], 'auc');
-  const pool = choice(v.pool, '--pool', POOL_MODES, MOLECULE_DEFAULTS.pool);
+  // D-MPNN takes Chemprop's defaults (hidden 300, no dropout, mean readout) where not given.
+  const dmpnn = model === 'dmpnn';
+  const pool = choice(v.pool, '--pool', POOL_MODES, dmpnn ? 'mean' : MOLECULE_DEFAULTS.pool);
+  if (dmpnn && pool === 'max') throw new GraftError("--pool max: --model dmpnn's readout is mean or sum");
   const config: GraphTrainConfig = {
     task: type,
+    // Left out for a GCN, so a GCN run records (and resumes) as before the choice.
+    ...(model !== 'gcn' ? { model } : {}),
     pool,
     layers: num(v.layers, '--layers', true) ?? MOLECULE_DEFAULTS.layers,
-    hidden: num(v.hidden, '--hidden', true) ?? MOLECULE_DEFAULTS.hidden,
-    dropout: num(v.dropout, '--dropout') ?? MOLECULE_DEFAULTS.dropout,
+    hidden: num(v.hidden, '--hidden', true) ?? (dmpnn ? 300 : MOLECULE_DEFAULTS.hidden),
+    dropout: num(v.dropout, '--dropout') ?? (dmpnn ? 0 : MOLECULE_DEFAULTS.dropout),
     lr: num(v.lr, '--lr') ?? MOLECULE_DEFAULTS.lr,
     weightDecay: num(v['weight-decay'], '--weight-decay') ?? MOLECULE_DEFAULTS.weightDecay,
     epochs: num(v.epochs, '--epochs', true) ?? MOLECULE_DEFAULTS.epochs,
@@ -120,6 +136,13 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     patience: num(v.patience, '--patience', true) ?? MOLECULE_DEFAULTS.patience,
     seed: num(v.seed, '--seed', true) ?? MOLECULE_DEFAULTS.seed,
   };
+  if (model === 'gat' || model === 'gatv2') {
+    const heads = num(v.heads, '--heads', true) ?? GRAPH_GAT_DEFAULT_HEADS;
+    if (heads < 1 || config.hidden % heads !== 0)
+      throw new GraftError(`--heads ${heads} must divide --hidden ${config.hidden} (the heads share its columns)`);
+    config.heads = heads;
+  }
+  if (EDGE_FEATURE_MODELS.includes(model)) config.edgeFeatures = bondFeatureCount(featureSet);
   // Left out of the config when not given, so a run without it records (and resumes) as before.
   const trainSeed = num(v['train-seed'], '--train-seed', true);
   if (trainSeed !== undefined) config.trainSeed = trainSeed;
@@ -129,8 +152,9 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
   const checkpointEvery = intAtLeast(v['checkpoint-every'], '--checkpoint-every', 10, 1, 'epoch');
   if (v.resume && v.overwrite) throw new GraftError('--resume and --overwrite exclude each other');
   const name = v.data.replace(/^.*\//, '').replace(/\.csv(\.gz)?$/, '');
+  const variant = `${model !== 'gcn' ? `-${model}` : ''}${featureSet === 'chemprop' ? '-chemprop' : ''}`;
   const out = resolve(
-    v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}-seed${config.seed}`),
+    v.out ?? join('runs', `${name}-${split}-${oversample}${v.hybrid ? '-hybrid' : ''}${variant}-seed${config.seed}`),
   );
   // Distributed, rank 0 speaks and writes the run folder; the other ranks train quietly.
   const lead = dist === null || dist.rank === 0;
@@ -142,6 +166,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     task: type,
     invalid,
     cacheDir: v['no-cache'] ? null : undefined,
+    atomFeatures: featureSet,
     ...(v.smiles ? { smiles: v.smiles } : {}),
   });
   log(
@@ -193,11 +218,12 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     oversample_fraction: oversampleFraction,
     hybrid: !!v.hybrid,
     select_by: selectBy,
+    atom_features: atomFeatures,
   };
   const checkpointFile = join(out, 'checkpoint.safetensors');
   // How the molecules became the model's inputs, in the checkpoint itself (as node runs record
   // their row normalization), so export and quantize stamp the run's featurizer, not their own.
-  const preprocessed = preprocessMetadata({ features: [], featurizer: featurizerRecord(!!v.hybrid) });
+  const preprocessed = preprocessMetadata({ features: [], featurizer: featurizerRecord(!!v.hybrid, featureSet) });
   // The data file's SHA-256, so graft predict and eval refuse it once it has changed.
   const inputs = lead
     ? await recordInputs({ data: v.data }).catch((err: unknown) => {
@@ -210,6 +236,8 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     const found = v.resume ? resumePoint(checkpointFile, 'graft train') : null;
     if (found) {
       const before = JSON.parse(found.checkpoint.metadata['settings'] ?? '{}') as Record<string, unknown>;
+      // Runs from before --atom-features recorded none: they had the default features.
+      before['atom_features'] ??= 'default';
       const differs = Object.keys(settings).filter(
         (k) => JSON.stringify(before[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]),
       );
@@ -337,7 +365,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
       backend: rt.backendKind,
       molecules: ds.graphs.length,
       invalid_smiles: ds.invalid.length,
-      featurizer: FEATURIZER_VERSION,
+      featurizer: featurizerName(featureSet),
       inputs,
       ...(thresholds ? { thresholds } : {}),
     });
@@ -374,6 +402,8 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
         type === 'multilabel'
           ? {
               data: name,
+              model,
+              atom_features: atomFeatures,
               split,
               oversample,
               hybrid: !!v.hybrid,
@@ -391,6 +421,8 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
             }
           : {
               data: name,
+              model,
+              atom_features: atomFeatures,
               split,
               seed: config.seed,
               test_rmse: m['test_rmse'],
