@@ -47,7 +47,7 @@ async function ops(rt: Runtime): Promise<Float32Array[]> {
 describe('dispatch: small ops and sleeping helpers', () => {
   it('while every helper sleeps, an op under WAKE_GRAINS grains is one part; a larger one, or a thread count, still splits', async () => {
     const grain = 1 << 17;
-    const rt = await runtime({ threads: 2, helperSpinMicros: 0 });
+    const rt = await runtime({ threads: 2, helperSpinMicros: 0, keepSmallOpsInline: true });
     await rt.exec.run('noop', [], [0, 1, 2]); // the helper ran a part, then slept at once
     await helpersAsleep(rt);
     expect(partsFor(rt.exec, WAKE_GRAINS * grain, grain)).toBe(2); // worth a wake-up
@@ -74,6 +74,15 @@ describe('dispatch: small ops and sleeping helpers', () => {
     expect(partsFor(rt.exec, 4 * grain, grain)).toBe(2);
   });
 
+  it('by default (keepSmallOpsInline off) a small op is split while the helper sleeps, as before', async () => {
+    const grain = 1 << 17;
+    const rt = await runtime({ threads: 2, helperSpinMicros: 0 });
+    await rt.exec.run('noop', [], [0, 1, 2]);
+    await helpersAsleep(rt);
+    expect(partsFor(rt.exec, 4 * grain, grain)).toBe(2);
+    expect(partsFor(rt.exec, 4 * grain, grain)).toBe(2);
+  });
+
   it('an exec on one thread never splits, whatever the work', async () => {
     const rt = await runtime({ threads: 1 });
     expect((rt.exec as Team).helpersAsleep()).toBe(false);
@@ -82,7 +91,7 @@ describe('dispatch: small ops and sleeping helpers', () => {
 
   it('ops give the bits of one thread whether the helper sleeps (small ops inline) or spins (split)', async () => {
     const serial = await ops(await runtime({ threads: 1 }));
-    const asleep = await runtime({ threads: 2, helperSpinMicros: 0 });
+    const asleep = await runtime({ threads: 2, helperSpinMicros: 0, keepSmallOpsInline: true });
     const spinning = await runtime({ threads: 2, helperSpinMicros: 10_000_000 });
     for (const rt of [asleep, spinning]) {
       const out = await ops(rt);

@@ -22,8 +22,9 @@ export function noteOpWorkWith(hook: ((work: number, grain: number) => void) | n
  * grain) grains. On the 2-core VM (bench/dispatch-cost.ts, 2026-12-07, issue 31, load 16) a
  * wake-up cost 42 µs and a grain of GEMM (2^17 multiply-adds) 5.4 µs: 15 grains
  * (GEMM_WAKE_GRAINS, 16); a grain of an elementwise op (2^15 elements) cost 1.3 times a
- * GEMM's in a second run: 12 grains. The founding study's GEMMs (5 to 9 grains) then stay on
- * the leader while the helper sleeps; any op is split as before while it spins.
+ * GEMM's in a second run: 12 grains. With RuntimeOptions.keepSmallOpsInline the founding
+ * study's GEMMs (5 to 9 grains) then stay on the leader while the helper sleeps; any op is
+ * split as before while it spins. Off by default: on a quiet machine the split paid (issue 31).
  */
 export const WAKE_GRAINS = 12;
 /** WAKE_GRAINS for a GEMM's grain of 2^17 multiply-adds (see WAKE_GRAINS). */

@@ -9,7 +9,7 @@ import type { Exec } from './exec.js';
 import { Future } from './future.js';
 import type { PingResult, TracedCallResult, WorkerInit, WorkerTask } from './protocol.js';
 import { absorbTrace, traceHeap, tracer } from './trace.js';
-import { Team } from './team.js';
+import { Team, type TeamOptions } from './team.js';
 
 /** Options of Runtime.create: threads, kernel backend, shared-memory sizes and the threads' spin times. */
 export interface RuntimeOptions {
@@ -23,6 +23,13 @@ export interface RuntimeOptions {
   helperSpinMicros?: number;
   /** Microseconds the leader spins for helpers before waiting asynchronously (default 2000). */
   leaderSpinMicros?: number;
+  /**
+   * Run an op too small to pay for a wake-up on the calling thread while every helper sleeps
+   * (partition.ts WAKE_GRAINS; default off). It cut wake-ups 4× on the founding study's GCN
+   * and won on a loaded machine, where a wake-up costs tens of µs or more, but lost on a quiet
+   * one (docs/performance.md, issue 31), so it is a choice, not the default.
+   */
+  keepSmallOpsInline?: boolean;
 }
 
 /** Runs export `fn` of ES module `module` (file URL) on a worker thread with `payload`. */
@@ -51,7 +58,7 @@ export class Runtime {
   readonly threads: number;
   private readonly pool: Piscina | null;
   private readonly main: Team;
-  private readonly teamOptions: { helperSpinMicros: number; leaderSpinMicros: number };
+  private readonly teamOptions: TeamOptions;
   private forks = 0;
   /** Groups of threads held by withForkGroups (the free ones, and forks running on the others), or null. */
   private heldBranches: { free: Team[]; running: Set<Promise<unknown>> } | null = null;
@@ -67,6 +74,7 @@ export class Runtime {
     this.teamOptions = {
       helperSpinMicros: options.helperSpinMicros ?? 200,
       leaderSpinMicros: options.leaderSpinMicros ?? 2000,
+      keepSmallOpsInline: options.keepSmallOpsInline ?? false,
     };
     const workerData: WorkerInit = { memory: this.heap.memory, module, backend: kind };
     this.pool =

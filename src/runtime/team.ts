@@ -14,6 +14,8 @@ export interface TeamOptions {
   helperSpinMicros: number;
   /** Microseconds the leader spins for helpers before it waits asynchronously. */
   leaderSpinMicros: number;
+  /** Keep ops under WAKE_GRAINS on the leader while every helper sleeps (spareWake; RuntimeOptions). */
+  keepSmallOpsInline?: boolean;
 }
 
 /**
@@ -240,7 +242,7 @@ export class Team implements Exec {
    * split cheaply (helpers never woken would leave a stream of small ops on one thread).
    */
   spareWake(): boolean {
-    if (!this.helpersAsleep()) {
+    if (!this.options.keepSmallOpsInline || !this.helpersAsleep()) {
       this.wakesSpared = 0;
       return false;
     }
