@@ -67,8 +67,8 @@ describe('dispatch: small ops and sleeping helpers', () => {
 
   it('while the helper spins for the next op, a small op is split as before', async () => {
     const grain = 1 << 17;
-    // A spin of 10 s: the helper does not sleep during this test.
-    const rt = await runtime({ threads: 2, helperSpinMicros: 10_000_000 });
+    // A spin of 2 s: the helper does not sleep during this test (and is not left spinning long after).
+    const rt = await runtime({ threads: 2, helperSpinMicros: 2_000_000 });
     await rt.exec.run('noop', [], [0, 1, 2]);
     expect((rt.exec as Team).helpersAsleep()).toBe(false);
     expect(partsFor(rt.exec, 4 * grain, grain)).toBe(2);
@@ -92,8 +92,12 @@ describe('dispatch: small ops and sleeping helpers', () => {
   it('ops give the bits of one thread whether the helper sleeps (small ops inline) or spins (split)', async () => {
     const serial = await ops(await runtime({ threads: 1 }));
     const asleep = await runtime({ threads: 2, helperSpinMicros: 0, keepSmallOpsInline: true });
-    const spinning = await runtime({ threads: 2, helperSpinMicros: 10_000_000 });
+    const spinning = await runtime({ threads: 2, helperSpinMicros: 2_000_000 });
     for (const rt of [asleep, spinning]) {
+      if (rt === asleep) {
+        await rt.exec.run('noop', [], [0, 1, 2]);
+        await helpersAsleep(rt); // so the small GEMM does run inline
+      }
       const out = await ops(rt);
       out.forEach((o, i) => {
         if (!bitsEqual(o, serial[i]!)) throw new Error(`output ${i} differs from one thread's`);

@@ -201,9 +201,7 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
       );
       await expect(
         loadModel(readFileSync(join(run, 'checkpoint.safetensors')), { name: 'd.safetensors' }),
-      ).rejects.toThrow(
-        /^d\.safetensors: a graph model with --model dmpnn: graft\/infer rebuilds GCN graph models only/,
-      );
+      ).rejects.toThrow(/^d\.safetensors: a graph model of kind dmpnn: graft\/infer rebuilds GCN graph models only/);
       await expect(exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'm.safetensors')])).rejects.toThrow(
         `graft export supports graph runs of --model gcn; this run's model is dmpnn (${run})`,
       );

@@ -166,7 +166,8 @@ export class RankAveraging implements StepSync {
   }
 }
 
-function flatten(ts: Tensor[]): Float32Array {
+/** The tensors' values end to end in one array (the order of `ts`). */
+export function flatten(ts: Tensor[]): Float32Array {
   const n = ts.reduce((a, t) => a + t.size, 0);
   const out = new Float32Array(n);
   let at = 0;
@@ -177,7 +178,8 @@ function flatten(ts: Tensor[]): Float32Array {
   return out;
 }
 
-function unflatten(flat: Float32Array, ts: Tensor[]): void {
+/** Writes `flat` back into the tensors, in the order flatten read them. */
+export function unflatten(flat: Float32Array, ts: Tensor[]): void {
   let at = 0;
   for (const t of ts) {
     (t.data() as Float32Array).set(flat.subarray(at, at + t.size));

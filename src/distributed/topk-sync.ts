@@ -1,7 +1,7 @@
 import { argRangeError } from '../core/errors.js';
 import type { Tensor } from '../memory/tensor.js';
 import type { StepSync } from '../train/step.js';
-import type { DistributedStats } from './averaging.js';
+import { type DistributedStats, flatten, unflatten } from './averaging.js';
 import type { MpiBinding } from './mpi.js';
 
 // Synchronous SGD with top-k sparsified gradients and error feedback (Lin et al. 2018, Deep
@@ -136,13 +136,8 @@ export class TopKSync implements StepSync {
   }
 
   async gradients(grads: Tensor[], _params: Tensor[]): Promise<void> {
-    const n = grads.reduce((a, t) => a + t.size, 0);
-    const flat = new Float32Array(n);
-    let at = 0;
-    for (const t of grads) {
-      flat.set(t.data() as Float32Array, at);
-      at += t.size;
-    }
+    const flat = flatten(grads),
+      n = flat.length;
     this.residual ??= new Float32Array(n);
     const k = topkCount(n, this.ratio);
     const mine = topkErrorFeedback(flat, this.residual, k);
@@ -161,11 +156,7 @@ export class TopKSync implements StepSync {
     }
     sumSparseInRankOrder(parts, flat);
     for (let i = 0; i < n; i++) flat[i] = Math.fround(flat[i]! / this.size);
-    at = 0;
-    for (const t of grads) {
-      (t.data() as Float32Array).set(flat.subarray(at, at + t.size));
-      at += t.size;
-    }
+    unflatten(flat, grads);
     this.stats.bytesSent += k * ENTRY_BYTES * (this.size - 1);
     this.stats.denseBytes += n * 4 * (this.size - 1);
     this.stats.globalAverages++;

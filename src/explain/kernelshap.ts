@@ -51,6 +51,15 @@ function lnChoose(m: number, k: number): number {
   return s;
 }
 
+/**
+ * The fewest coalitions KernelSHAP over `f` features takes: every coalition (2^f − 2) where
+ * that is fewer, else two per feature and one pair more (sampled coalitions come in
+ * complementary pairs, and the weighted fit needs more rows than unknowns).
+ */
+export function kernelShapMinBudget(f: number): number {
+  return Math.max(2, Math.min(2 * f + 2, 2 ** f - 2));
+}
+
 /** Coalitions as 0/1 masks [count, f] with their regression weights. */
 function coalitions(
   f: number,
@@ -217,11 +226,11 @@ function* kernelShapSteps(
     throw argRangeError(fn, 'options.background.length', `backgroundRows*f = ${nb * f}`, bg.length);
   const budget = o.budget ?? 2048,
     seed = o.seed ?? 1;
-  if (!Number.isInteger(budget) || budget < Math.min(2 * f + 2, 2 ** f - 2) || budget < 2) {
+  if (!Number.isInteger(budget) || budget < kernelShapMinBudget(f)) {
     throw argRangeError(
       fn,
       'options.budget',
-      `an integer of at least ${Math.max(2, Math.min(2 * f + 2, 2 ** f - 2))} (two coalitions per feature and one pair more)`,
+      `an integer of at least ${kernelShapMinBudget(f)} (two coalitions per feature and one pair more)`,
       budget,
     );
   }

@@ -429,7 +429,7 @@ class LocalModel implements GraftModel {
  * Every linear map of a node model (the GCN's, and those inside SAGE, GIN and GAT layers),
  * each one X·W that graft quantize calibrates and replaces by its int8 form.
  */
-export function nodeLinears(layers: readonly Layer[]): Linear[] {
+function nodeLinears(layers: readonly Layer[]): Linear[] {
   const out: Linear[] = [];
   for (const l of layers) {
     if (l instanceof SAGEConv) out.push(l.linL, l.linR);

@@ -77,6 +77,6 @@ export function checkInferGraphModel(config: Readonly<Record<string, unknown>>, 
   const model = config['model'] ?? 'gcn';
   if (model !== 'gcn')
     throw new GraftError(
-      `${name}: a graph model with --model ${String(model)}: graft/infer rebuilds GCN graph models only for now; score it with graft predict --run RUN`,
+      `${name}: a graph model of kind ${String(model)}: graft/infer rebuilds GCN graph models only for now (the run it came from can still score molecules)`,
     );
 }

@@ -4,6 +4,7 @@ import type { ChartSpec } from '../reports/charts/render.js';
 import { completenessRecord } from '../reports/explain-record.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
+import { kernelShapMinBudget } from '../../explain/kernelshap.js';
 import { Rng } from '../../core/random.js';
 import { DataError, parseTable } from '../../data/csv.js';
 import type { Baseline } from '../../explain/attribution.js';
@@ -309,6 +310,10 @@ async function shapOfTrait(
     .shuffle(Array.from({ length: n }, (_, i) => i))
     .slice(0, Math.min(n, a.shap.background))
     .sort((x, y) => x - y);
+  if (a.shap.budget < kernelShapMinBudget(f))
+    throw new GraftError(
+      `--budget ${a.shap.budget}: KernelSHAP over ${f} ${features === 'pcs' ? 'principal components' : 'features'} needs at least ${kernelShapMinBudget(f)} coalitions (two per feature and one pair more)`,
+    );
   a.log(
     `${name}: KernelSHAP of the GCN ensemble (${members.length} members) for ${count} lines × ${f} ${features === 'pcs' ? 'principal components' : 'features'}: ${background.length} background lines, ${a.shap.budget} coalitions each (${a.shap.budget * background.length * members.length} graph copies per line)`,
   );
@@ -422,10 +427,9 @@ async function explainKernelModels(
       .shuffle(Array.from({ length: n }, (_, i) => i))
       .slice(0, Math.min(n, a.shap.background))
       .sort((x, y) => x - y);
-    // Sampled coalitions come in complementary pairs, at least two per marker and one pair more (kernelshap.ts).
-    if (a.shap.budget < 2 * m + 2 && !(m <= 30 && 2 ** m - 2 <= a.shap.budget))
+    if (a.shap.budget < kernelShapMinBudget(m))
       throw new GraftError(
-        `--budget ${a.shap.budget}: KernelSHAP over ${m} markers needs at least ${2 * m + 2} coalitions (two per marker and one pair more)`,
+        `--budget ${a.shap.budget}: KernelSHAP over ${m} markers needs at least ${kernelShapMinBudget(m)} coalitions (two per marker and one pair more)`,
       );
     a.log(
       `${name}: KernelSHAP of the kept ${model} for ${count} lines × ${m} markers: ${background.length} background lines, ${a.shap.budget} coalitions each`,

@@ -8,7 +8,7 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../core/atomic-w
 import { GraftError } from '../../core/errors.js';
 import { type RecordedInputs, checkInputs } from '../../core/input-files.js';
 import { Rng } from '../../core/random.js';
-import { kernelShap, kernelShapAsync } from '../../explain/kernelshap.js';
+import { kernelShap, kernelShapAsync, kernelShapMinBudget } from '../../explain/kernelshap.js';
 import { gcnJoinedScorer, mlpBatchScorer } from '../../explain/mb-networks.js';
 import { treeShap } from '../../explain/treeshap.js';
 import { type MicrobiomeData, loadMicrobiome } from '../../microbiome/data.js';
@@ -190,6 +190,10 @@ export async function explainMicrobiomeRun(argv: string[]): Promise<void> {
       });
       const model = k.model;
       const net = model.model === 'mlp' || model.model === 'gcn' || model.model === 'bnn';
+      if (budget < kernelShapMinBudget(p))
+        throw new GraftError(
+          `--budget ${budget}: KernelSHAP over ${p} taxa needs at least ${kernelShapMinBudget(p)} coalitions (two per taxon and one pair more)`,
+        );
       log(
         `KernelSHAP of ${model.model} for ${n} samples × ${p} taxa: ${nb} background samples, ${budget} coalitions each${net ? ` (${budget * nb} network rows per sample)` : ''}`,
       );

@@ -112,7 +112,14 @@ export async function fromSampledRun(argv: string[], mode: 'predict' | 'eval'): 
         store,
         config as unknown as SampledTrainConfig,
         reportedWeights(cp, checkpointFile),
-      );
+      ).catch((e: unknown) => {
+        // A weight missing or of another size: the checkpoint is not this config's model.
+        if (e instanceof RangeError && e.message.startsWith('predictSampled: weights['))
+          throw new GraftError(
+            `${checkpointFile}: ${e.message.slice('predictSampled: '.length)} (not the model config.json describes)`,
+          );
+        throw e;
+      });
       const { labels, split } = store;
       if (mode === 'eval') {
         const rep = classificationReport(labels, pred, split.test, store.numClasses);

@@ -136,6 +136,11 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
   const ratio = v.compress === undefined ? null : parseCompress(v.compress);
   if (ratio !== null && v.distributed !== 'sync')
     throw new GraftError(`--compress is for --distributed sync, not --distributed ${v.distributed}`);
+  // Each entry sent costs 8 bytes (index + value) against dense sync's 4 per entry.
+  if (ratio !== null && ratio >= 0.5 && !v.quiet)
+    console.error(
+      `graft train: warning: --compress topk:${ratio} sends ${ratio === 1 ? 'every entry' : 'at least half the entries'} at 8 bytes each: more bytes than dense sync (4 per entry); topk pays below 0.5`,
+    );
   sampledConfigOf(v); // bad flags refused before MPI starts
   // Under sync every rank applies the same averaged gradient to the same Adam state, so rank 0's
   // checkpoint is every rank's state and each rank resumes from it. The averaging modes' ranks
