@@ -316,6 +316,46 @@ describe('graft train --store --sampler', () => {
     expect(existsSync(join(run, 'checkpoint.safetensors'))).toBe(true);
   });
 
+  it('a kernel worker that dies mid-epoch costs a replay of the epoch: the run ends as a one-thread run with no fault', async () => {
+    const args = (out: string, threads: string): string[] => [
+      'train',
+      '--store',
+      file,
+      '--sampler',
+      'neighbor',
+      '--fanouts',
+      '6,4',
+      '--batch-size',
+      '100',
+      '--epochs',
+      '3',
+      '--threads',
+      threads,
+      '--out',
+      join(dir, out),
+      '--quiet',
+    ];
+    const clean = await runGraftAsync(args('fault-clean', '1'));
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'fault-clean', 'metrics.json'), 'utf8'))['worker_faults']).toBe(0);
+    // The helper thread exits in its 3rd GEMM (the first batch: the epoch is replayed) or its
+    // 17th (later: a batch or an evaluation's layer-wise inference, which is run again).
+    for (const call of [3, 17]) {
+      const out = `fault-hit-${call}`;
+      const faulty = await runGraftAsync(args(out, '2'), { GRAFT_TEST_FAULT: `exit:gemmNN:${call}@helper` });
+      expect(faulty.status, faulty.stderr).toBe(0);
+      expect(faulty.stderr).toMatch(/failed on worker 0: worker exited with code 70 .* \(failure 1;/);
+      const m = (run: string): Record<string, number> =>
+        JSON.parse(readFileSync(join(dir, run, 'metrics.json'), 'utf8')) as Record<string, number>;
+      expect(m(out)['worker_faults'], out).toBe(1);
+      for (const k of ['test_accuracy', 'val_accuracy', 'val_loss', 'best_epoch'])
+        expect(m(out)[k], `${out} ${k}`).toBe(m('fault-clean')[k]);
+      expect(readFileSync(join(dir, out, 'predictions.csv'), 'utf8')).toBe(
+        readFileSync(join(dir, 'fault-clean', 'predictions.csv'), 'utf8'),
+      );
+    }
+  });
+
   it("graft predict and graft eval on a sampled run give the run's own predictions and accuracy; another store is refused", async () => {
     const run = join(dir, 'run-predict');
     const t = await runGraftAsync([

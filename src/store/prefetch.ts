@@ -169,6 +169,17 @@ export class BatchPrefetcher {
     return g;
   }
 
+  /**
+   * Drops every batch queued or in flight and plans `batches` instead: an epoch replayed after
+   * a worker fault (train/fault-recovery.ts) asks for its batches again. A batch depends only
+   * on (seed, epoch, index), so the ones sampled again are the same.
+   */
+  async replan(batches: [number, number][]): Promise<void> {
+    this.queue = [];
+    await Promise.allSettled(this.inFlight.splice(0));
+    this.plan(batches);
+  }
+
   /** Returns and zeroes the time spent waiting for batches. */
   takeWaitMs(): number {
     const w = this.waitMs;

@@ -102,6 +102,18 @@ export class EpochGuard<S> {
   /** Runs one epoch with a snapshot before it; a worker fault rolls back and runs it again. */
   async run<T>(epoch: number, attempt: () => Promise<T>): Promise<T> {
     this.take();
+    return this.retried(epoch, attempt, () => this.restore());
+  }
+
+  /**
+   * Runs work that changes no state the snapshot holds (an evaluation after the epoch's
+   * training): a worker fault runs it again, with nothing to put back.
+   */
+  rerun<T>(epoch: number, attempt: () => Promise<T>): Promise<T> {
+    return this.retried(epoch, attempt, () => {});
+  }
+
+  private async retried<T>(epoch: number, attempt: () => Promise<T>, putBack: () => void): Promise<T> {
     for (let failure = 1; ; failure++) {
       const t0 = performance.now();
       try {
@@ -110,7 +122,7 @@ export class EpochGuard<S> {
         if (!isWorkerFault(err) || failure >= this.maxFailures) throw err;
         const lostMs = performance.now() - t0;
         const t1 = performance.now();
-        this.restore();
+        putBack();
         const f: RecoveredFault = {
           epoch,
           failure,

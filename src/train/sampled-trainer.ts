@@ -25,6 +25,7 @@ import { type BatchGraph, type InferenceChunks, layerwiseInference } from './sam
 import { TrimmedSAGE, type TrimmedMean } from './sampled-sage.js';
 import { CsrMatrix } from '../graph/csr.js';
 import { SAGEConv } from '../nn/sage-conv.js';
+import { guardEpochs } from './fault-recovery.js';
 import { idleUpdate, rankBatches, type SampledDistribution, syncedUpdate } from './sampled-distributed.js';
 
 // Mini-batch node classification over a graph store (issue 29): per batch, the prefetcher
@@ -73,7 +74,10 @@ export interface SampledEpochRecord {
  * interrupt hooks (the same fields, the same meaning), progress, prefetch and evaluation.
  */
 export interface SampledTrainHooks
-  extends Pick<NodeTrainHooks, 'checkpointPath' | 'checkpointEvery' | 'resumeFrom' | 'stopAfter' | 'interrupted'> {
+  extends Pick<
+    NodeTrainHooks,
+    'checkpointPath' | 'checkpointEvery' | 'resumeFrom' | 'stopAfter' | 'interrupted' | 'faults'
+  > {
   /** Called after every epoch with its record (progress, logging). */
   onEpoch?: (record: SampledEpochRecord) => void;
   /** 'worker' (default): sampling and gathering on a worker thread, `depth` batches ahead; 'inline': on this thread. */
@@ -438,6 +442,7 @@ export async function trainSampled(
     history: [],
   };
   let q: BatchPrefetcher | null = null;
+  const guard = dist ? null : guardEpochs(rt.heap, run, hooks.faults);
   try {
     const start = hooks.resumeFrom ? resumeSampled(run, hooks.resumeFrom, c) : 1;
     q = new BatchPrefetcher(store, spec, {
@@ -454,30 +459,42 @@ export async function trainSampled(
     if (start <= c.epochs) plan(start);
     for (let epoch = start; epoch <= c.epochs && !run.stopper.shouldStop; epoch++) {
       const t0 = performance.now();
-      let lossSum = 0,
-        rows = 0,
-        correct = 0,
-        sampleMs = 0,
-        gatherMs = 0;
-      for (const b of steps) {
-        if (b === null) {
-          await idleUpdate(rt, run.params, run.adam, dist!.sync);
-          continue;
+      // One pass over the epoch's batches; a worker fault rolls the weights and Adam back to the
+      // epoch's snapshot and runs it again, its batches sampled again (the same ones). Across
+      // ranks a replay alone would fall out of step: there a fault stops the job.
+      let attempts = 0;
+      const pass = async (): Promise<{
+        lossSum: number;
+        rows: number;
+        correct: number;
+        sampleMs: number;
+        gatherMs: number;
+      }> => {
+        if (attempts++ > 0) await q!.replan(mine.map((b): [number, number] => [epoch, b]));
+        const t = { lossSum: 0, rows: 0, correct: 0, sampleMs: 0, gatherMs: 0 };
+        for (const b of steps) {
+          if (b === null) {
+            await idleUpdate(rt, run.params, run.adam, dist!.sync);
+            continue;
+          }
+          const g = await q!.next();
+          t.sampleMs += g.sampleMs;
+          t.gatherMs += g.gatherMs;
+          const r = await trainBatch(rt, store, run, c, g, (epoch - 1) * numBatches + b + 1, isTrain, dist);
+          t.lossSum += r.loss * r.rows;
+          t.rows += r.rows;
+          t.correct += r.correct;
         }
-        const g = await q.next();
-        sampleMs += g.sampleMs;
-        gatherMs += g.gatherMs;
-        const r = await trainBatch(rt, store, run, c, g, (epoch - 1) * numBatches + b + 1, isTrain, dist);
-        lossSum += r.loss * r.rows;
-        rows += r.rows;
-        correct += r.correct;
-      }
+        return t;
+      };
+      const { lossSum, rows, correct, sampleMs, gatherMs } = guard ? await guard.run(epoch, pass) : await pass();
       const wait = q.takeWaitMs();
       if (epoch < c.epochs) plan(epoch + 1);
       const evaluating = hooks.evaluate !== false && (epoch % every === 0 || epoch === c.epochs);
       if (dist && evaluating) await dist.sync.beforeValidation(run.params.map((p) => p.value));
       const te = performance.now();
-      const ev = evaluating ? await evaluateAll(rt, store, run, hooks.inferenceChunks) : null;
+      const evaluate = (): ReturnType<typeof evaluateAll> => evaluateAll(rt, store, run, hooks.inferenceChunks);
+      const ev = evaluating ? await (guard ? guard.rerun(epoch, evaluate) : evaluate()) : null;
       if (ev) last = { ...ev, epoch };
       const rec: SampledEpochRecord = {
         epoch,
@@ -538,6 +555,7 @@ export async function trainSampled(
         mean_epoch_ms: h.reduce((a, r) => a + r.ms, 0) / Math.max(1, h.length),
         mean_sampler_wait_ms: h.reduce((a, r) => a + r.sampler_wait_ms, 0) / Math.max(1, h.length),
         heap_peak_bytes: rt.heap.stats().peak,
+        worker_faults: guard ? guard.faults.length : 0,
       },
       predictions: ev.pred,
       weights,
@@ -546,6 +564,7 @@ export async function trainSampled(
     };
   } finally {
     await q?.close();
+    guard?.dispose();
     run.adam.dispose();
     seq.dispose();
   }

@@ -11,7 +11,7 @@ import {
   trainSampled,
 } from '../../train/sampled-trainer.js';
 import { choice, intAtLeast, num } from '../args.js';
-import { Progress } from '../progress.js';
+import { Progress, recoveredFaultLine } from '../progress.js';
 import { claimRunFolder, resumePoint, writeHistory } from '../run-folder.js';
 import { writePredictions } from '../node-predictions.js';
 import { type DistributedFlags, runOnRanks, startDistributed } from '../distributed-flags.js';
@@ -213,6 +213,7 @@ async function sampledRun(v: SampledFlags, dist: SampledRanks | null): Promise<n
     const r = await trainSampled(rt, store, config, {
       ...(lead ? { checkpointPath: checkpoint, checkpointEvery } : {}),
       interrupted: () => sigint,
+      faults: { onFault: (f) => console.error(recoveredFaultLine('graft train', f)) },
       ...(dist ? { distributed: dist } : {}),
       onEpoch: (e) => {
         // Distributed: the megabytes this rank sent in the epoch's exchanges.
