@@ -1,13 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MPI_ADDON } from '../src/distributed/mpi.js';
 import { decodeCheckpoint } from '../src/train/checkpoint.js';
 import { moleculeCsv } from './fixtures.js';
 import { tempDir } from './helpers.js';
+import { mpiSkipReason, mpirun, runProcess as run } from './mpi-launch.js';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from './slurm-cluster.js';
 
 // Data-parallel training over the real MPI: Debian's Open MPI (mpirun -np 4, oversubscribed
@@ -16,52 +14,8 @@ import { slurmUnavailable, startSlurm, type SlurmCluster } from './slurm-cluster
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
-const hasMpirun = spawnSync('sh', ['-c', 'command -v mpirun']).status === 0;
-const why = !hasMpirun
-  ? 'no mpirun (apt-get install openmpi-bin libopenmpi-dev; .ci/run installs them)'
-  : !existsSync(MPI_ADDON())
-    ? `the MPI addon is not built (${MPI_ADDON()}; node scripts/build-mpi.mjs builds it)`
-    : null;
+const why = mpiSkipReason;
 if (why) console.warn(`mpi.test: skipped: ${why}`);
-const ROOT_ENV = {
-  OMPI_ALLOW_RUN_AS_ROOT: '1',
-  OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
-  OMPI_MCA_btl_vader_single_copy_mechanism: 'none',
-};
-
-function run(
-  cmd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...ROOT_ENV, ...env } });
-  let stdout = '',
-    stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-// Each launch gets a session directory of its own: mpiruns started together race to create
-// the shared /tmp/ompi.<host>.<uid> and one fails with 'File exists' (seen in CI).
-async function mpirun(np: number, args: string[], env: Record<string, string> = {}): ReturnType<typeof run> {
-  const session = mkdtempSync(join(tmpdir(), 'graft-ompi-'));
-  try {
-    return await run(
-      'mpirun',
-      ['-np', String(np), '--oversubscribe', '--mca', 'orte_tmpdir_base', session, ...args],
-      env,
-    );
-  } finally {
-    rmSync(session, { recursive: true, force: true });
-  }
-}
 
 interface Trained {
   w: number[];

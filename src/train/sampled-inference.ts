@@ -168,18 +168,42 @@ async function residentChunk(
     width = whole.shape[1]!;
   const adj = chunkMatrix(b, targets, store.numNodes, fillRows(store, b, start, end, null));
   const root = Tensor.view(whole.heap, 'float32', [targets, width], whole.ptr + start * width * 4);
+  try {
+    await chunkForward(conv, b, whole, adj, graph, root, out, start, targets, relu);
+  } finally {
+    root.free();
+  }
+}
+
+/**
+ * One layer over one chunk's matrix: SAGE aggregates first (the root term on `root`, the
+ * targets' rows, when given), a GCN layer reads the matrix through the graph provider; the
+ * targets' rows go to `out`, and the layer's saved state and output are released either way.
+ */
+async function chunkForward(
+  conv: SAGEConv | GCNConv,
+  b: ChunkBuffers,
+  x: Tensor,
+  adj: CsrMatrix,
+  graph: BatchGraph,
+  root: Tensor | undefined,
+  out: Float32Array,
+  start: number,
+  targets: number,
+  relu: boolean,
+): Promise<void> {
   let y: Tensor | null = null;
   try {
-    if (conv instanceof SAGEConv) y = await conv.forwardOn(b.ctx, whole, adj, { aggregateFirst: true, root });
+    if (conv instanceof SAGEConv)
+      y = await conv.forwardOn(b.ctx, x, adj, root ? { aggregateFirst: true, root } : { aggregateFirst: true });
     else {
       graph.prop = { adj };
-      y = await conv.forward(b.ctx, whole);
+      y = await conv.forward(b.ctx, x);
     }
     storeRows(y, out, start, targets, relu);
   } finally {
     conv.release();
     y?.free();
-    root.free();
     graph.prop = null;
   }
 }
@@ -213,8 +237,7 @@ async function gatheredChunk(
     }
   }
   const heap = b.rowPtr.heap;
-  let x: Tensor | null = null,
-    y: Tensor | null = null;
+  let x: Tensor | null = null;
   try {
     const adj = chunkMatrix(b, targets, m, fillRows(store, b, start, end, local));
     x = Tensor.empty(heap, 'float32', [m, width], 'inference chunk');
@@ -226,17 +249,9 @@ async function gatheredChunk(
     else
       for (let i = targets; i < m; i++)
         for (let j = 0, a = nodes[i]! * width, c = i * width; j < width; j++) xd[c + j] = input[a + j]!;
-    if (conv instanceof SAGEConv) y = await conv.forwardOn(b.ctx, x, adj, { aggregateFirst: true });
-    else {
-      graph.prop = { adj };
-      y = await conv.forward(b.ctx, x);
-    }
-    storeRows(y, out, start, targets, relu);
+    await chunkForward(conv, b, x, adj, graph, undefined, out, start, targets, relu);
   } finally {
-    conv.release();
-    y?.free();
     x?.free();
-    graph.prop = null;
     for (let i = 0; i < m; i++) local[nodes[i]!] = -1;
   }
 }
