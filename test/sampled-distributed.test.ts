@@ -1,14 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MPI_ADDON } from '../src/distributed/mpi.js';
 import { topkCount } from '../src/distributed/topk-sync.js';
 import { writeSyntheticStore } from '../src/store/synthetic.js';
 import { decodeCheckpoint } from '../src/train/checkpoint.js';
 import { bitsEqual, tempDir } from './helpers.js';
+import { type Finished, mpiSkipReason, mpirun, runProcess } from './mpi-launch.js';
 
 // Sampled training across MPI ranks (issue 29), under Debian's Open MPI as test/mpi.test.ts
 // runs it: one rank is single-process training bit for bit; two ranks of batch B are one
@@ -20,55 +18,12 @@ import { bitsEqual, tempDir } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
-const hasMpirun = spawnSync('sh', ['-c', 'command -v mpirun']).status === 0;
-const why = !hasMpirun
-  ? 'no mpirun (apt-get install openmpi-bin libopenmpi-dev; .ci/run installs them)'
-  : !existsSync(MPI_ADDON())
-    ? `the MPI addon is not built (${MPI_ADDON()}; node scripts/build-mpi.mjs builds it)`
-    : null;
+const why = mpiSkipReason;
 if (why) console.warn(`sampled-distributed.test: skipped: ${why}`);
 
-const ROOT_ENV = {
-  OMPI_ALLOW_RUN_AS_ROOT: '1',
-  OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
-  OMPI_MCA_btl_vader_single_copy_mechanism: 'none',
-};
-
-function run(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...ROOT_ENV } });
-  let stdout = '',
-    stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-/** graft under mpirun -np P (P = 0: a plain process), with a session directory of its own (see mpi.test.ts). */
-async function graft(np: number, args: string[]): ReturnType<typeof run> {
-  if (np === 0) return run(process.execPath, [cli, ...args]);
-  const session = mkdtempSync(join(tmpdir(), 'graft-ompi-'));
-  try {
-    return await run('mpirun', [
-      '-np',
-      String(np),
-      '--oversubscribe',
-      '--mca',
-      'orte_tmpdir_base',
-      session,
-      process.execPath,
-      cli,
-      ...args,
-    ]);
-  } finally {
-    rmSync(session, { recursive: true, force: true });
-  }
+/** graft under mpirun -np P (P = 0: a plain process). */
+function graft(np: number, args: string[]): Promise<Finished> {
+  return np === 0 ? runProcess(process.execPath, [cli, ...args]) : mpirun(np, [process.execPath, cli, ...args]);
 }
 
 describe.skipIf(why !== null)('graft train --sampler under mpirun', () => {
@@ -153,6 +108,20 @@ describe.skipIf(why !== null)('graft train --sampler under mpirun', () => {
     }
     expect(maxDiff).toBeGreaterThan(0); // not the same bits: the sum order differs
     expect(maxDiff).toBeLessThan(1e-5);
+    // History's training loss and accuracy are over every rank's batches: the single process's
+    // figures (each seed's loss from weights within 1e-5; rank 0's half alone is ~1e-2 away).
+    const history = (out: string) =>
+      JSON.parse(readFileSync(join(dir, out, 'epochs.json'), 'utf8')) as {
+        train_loss: number;
+        train_accuracy: number;
+      }[];
+    const h1 = history('single'),
+      h2 = history('two');
+    expect(h2).toHaveLength(h1.length);
+    for (let e = 0; e < h1.length; e++) {
+      expect(Math.abs(h2[e]!.train_loss - h1[e]!.train_loss)).toBeLessThan(1e-4 * h1[e]!.train_loss);
+      expect(Math.abs(h2[e]!.train_accuracy - h1[e]!.train_accuracy)).toBeLessThanOrEqual(1 / 400);
+    }
     const result = (r: { stdout: string }) =>
       r.stdout
         .trim()

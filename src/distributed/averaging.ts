@@ -94,6 +94,10 @@ export class RankAveraging implements StepSync {
     return this.o.mode === 'sync' ? 1 : this.o.mode === 'hieravg' ? this.o.globalK : this.o.k;
   }
 
+  get averagesGradients(): boolean {
+    return this.o.mode === 'sync';
+  }
+
   async gradients(grads: Tensor[], params: Tensor[]): Promise<void> {
     if (this.o.mode === 'sync') this.average(grads, 0);
     // BMUF's first block starts from the parameters before any step: the same on every rank (one seed).

@@ -106,6 +106,8 @@ export interface TopKStats extends DistributedStats {
 
 /** Synchronous SGD over MPI with top-k sparsified gradients and error feedback (see the file comment). */
 export class TopKSync implements StepSync {
+  /** Top-k compresses sync SGD: every rank applies the same summed gradient. */
+  readonly averagesGradients = true;
   readonly stats: TopKStats;
   private residual: Float32Array | null = null;
   private readonly size: number;

@@ -27,6 +27,11 @@ export interface SampledDistribution {
   rank: number;
   ranks: number;
   sync: StepSync;
+  /**
+   * Sums the array over the ranks in place, the same on every rank (the epoch's training loss,
+   * rows and correct counts, so history describes every rank's batches, not rank 0's alone).
+   */
+  sum?: (values: Float32Array) => void;
 }
 
 /**
@@ -62,8 +67,19 @@ export async function syncedUpdate(
   if (sync) await sync.afterStep(values);
 }
 
-/** A step with no batch on this rank: a zero gradient into the exchange, so the ranks stay in step. */
+/**
+ * A step with no batch on this rank: a zero gradient into the exchange, so the ranks stay in
+ * step. Under sync every rank then applies the ranks' mean gradient with Adam, as the others
+ * do; under the averaging modes Adam would still move the parameters by its momentum without a
+ * gradient of this rank's, so the rank skips its own update and only joins the exchange.
+ */
 export async function idleUpdate(rt: Runtime, params: Parameter[], adam: Adam, sync: StepSync): Promise<void> {
   for (const p of params) (p.grad.data() as Float32Array).fill(0);
-  await syncedUpdate(rt, params, adam, sync);
+  if (sync.averagesGradients) return syncedUpdate(rt, params, adam, sync);
+  const values = params.map((p) => p.value);
+  await sync.gradients(
+    params.map((p) => p.grad),
+    values,
+  );
+  await sync.afterStep(values);
 }

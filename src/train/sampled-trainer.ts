@@ -488,6 +488,14 @@ export async function trainSampled(
         return t;
       };
       const { lossSum, rows, correct, sampleMs, gatherMs } = guard ? await guard.run(epoch, pass) : await pass();
+      // Over every rank's batches: the ranks' sums added in rank order (in float32, the
+      // exchange's type: these are reported, not trained on). One rank keeps its own f64 sums.
+      const totals = new Float64Array([lossSum, rows, correct]);
+      if (dist?.sum && dist.ranks > 1) {
+        const t = new Float32Array(totals);
+        dist.sum(t);
+        totals.set(t);
+      }
       const wait = q.takeWaitMs();
       if (epoch < c.epochs) plan(epoch + 1);
       const evaluating = hooks.evaluate !== false && (epoch % every === 0 || epoch === c.epochs);
@@ -498,8 +506,8 @@ export async function trainSampled(
       if (ev) last = { ...ev, epoch };
       const rec: SampledEpochRecord = {
         epoch,
-        train_loss: rows ? lossSum / rows : Number.NaN,
-        train_accuracy: rows ? correct / rows : Number.NaN,
+        train_loss: totals[1]! ? totals[0]! / totals[1]! : Number.NaN,
+        train_accuracy: totals[1]! ? totals[2]! / totals[1]! : Number.NaN,
         val_loss: ev ? ev.valLoss : Number.NaN,
         val_accuracy: ev ? accuracy(store.labels, ev.pred, store.split.val) : Number.NaN,
         test_accuracy: ev ? accuracy(store.labels, ev.pred, store.split.test) : Number.NaN,

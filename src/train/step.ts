@@ -65,4 +65,11 @@ export interface StepSync {
   afterStep(params: Tensor[]): Promise<void>;
   /** Before each validation pass: every process ends the epoch with the same parameters. */
   beforeValidation(params: Tensor[]): Promise<void>;
+  /**
+   * True where every process applies the processes' mean gradient (sync SGD): a process with
+   * no batch of its own must still take the optimizer step with it. Otherwise (the averaging
+   * modes) each process steps on its own gradient, and one without a batch keeps its
+   * parameters and optimizer state, taking part in the exchange only.
+   */
+  readonly averagesGradients?: boolean;
 }

@@ -124,6 +124,7 @@ interface SampledRanks {
   ranks: number;
   sync: StepSync;
   stats: DistributedStats & { denseBytes?: number; compress?: string };
+  sum: (values: Float32Array) => void;
 }
 
 /** Runs `graft train --store FILE --sampler neighbor|cluster` and writes the run folder. */
@@ -151,7 +152,13 @@ export async function trainSampledRun(v: SampledFlags): Promise<number> {
     );
   const dist = startDistributed({ ...v, resume: false });
   const sync = ratio === null ? dist.sync : new TopKSync(dist.mpi, ratio);
-  const ranks: SampledRanks = { rank: dist.rank, ranks: dist.ranks, sync, stats: sync.stats };
+  const ranks: SampledRanks = {
+    rank: dist.rank,
+    ranks: dist.ranks,
+    sync,
+    stats: sync.stats,
+    sum: (a: Float32Array) => dist.mpi.allreduceOrdered(a, 0),
+  };
   return runOnRanks(dist, () => sampledRun(v, ranks));
 }
 
