@@ -174,7 +174,7 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
     expect(bitsEqual(resumed.testOutputs, whole.testOutputs)).toBe(true);
   });
 
-  it('through the CLI: graft predict and eval give back the run, a different --atom-features and graft/infer are refused', async () => {
+  it('through the CLI: graft predict and eval give back the run, a different --atom-features and graft/infer are refused, graft explain scores atoms and bonds', async () => {
     const run = join(dir, 'run-dmpnn');
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
@@ -205,9 +205,14 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
       await expect(exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'm.safetensors')])).rejects.toThrow(
         `graft export supports graph runs of --model gcn; this run's model is dmpnn (${run})`,
       );
-      await expect(explain(['--run', run, '--quiet'])).rejects.toThrow(
-        `graft explain supports graph runs of --model gcn on --atom-features default; this run's model is dmpnn on chemprop features (${run})`,
+      // graft explain rebuilds the run's D-MPNN on its Chemprop features: atoms and bonds scored.
+      await explain(['--run', run, '--count', '1', '--target', 'NR-AR', '--quiet']);
+      const ex = readJson(join(run, 'explain', 'explanations.json'));
+      const first = (ex['explanations'] as { completeness: { error: number; expected: number } }[])[0]!;
+      expect(first.completeness.error).toBeLessThanOrEqual(
+        Math.max(0.01 * Math.abs(first.completeness.expected), 1e-4),
       );
+      expect(readFileSync(join(run, 'explain', 'bonds.csv'), 'utf8')).toMatch(/,features,/);
     } finally {
       log.mockRestore();
     }
