@@ -11,7 +11,7 @@ import { MessageGraph } from '../graph/message-graph.js';
 import { attentionLayers, attentionOf, type AttentionPass } from './attention.js';
 import type { Propagation } from '../nn/layers.js';
 import type { Model } from '../nn/model.js';
-import { nodeMessageModel, nodeModelKind, type NodeModelKind } from '../nn/node-models.js';
+import { nodeMessageEdges, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../nn/node-models.js';
 import { gnnExplainer } from './gnnexplainer.js';
 import { columnObjective, GraphProbe, probeGraph, type Objective, type ProbeModel } from './graph-probe.js';
 import { loadWeights } from '../nn/load-weights.js';
@@ -400,25 +400,20 @@ async function edgeFidelity(
 
 /**
  * The graph a node model propagates on, as CSR arrays (rows: destinations): Â (gcnNorm) for a
- * GCN; for the other models the pattern of the message graph training built (every edge both
- * ways, duplicates merged; the data's self loops kept for SAGE and GIN, while GAT and GATv2
- * add one per node themselves), values 1.
+ * GCN; for the other models the pattern of the message graph training built, by the same rule
+ * (nodeMessageEdges: every edge both ways, duplicates merged; the data's self loops kept for
+ * SAGE and GIN, while GAT and GATv2 add one per node themselves), values 1.
  */
 export function fullGraph(ds: NodeDataset, kind: NodeModelKind): CsrArrays {
   if (kind === 'gcn') return fullNorm(ds);
   const n = ds.numNodes,
-    rows: Set<number>[] = Array.from({ length: n }, () => new Set<number>());
-  for (let e = 0; e < ds.src.length; e++) {
-    const a = ds.src[e]!,
-      b = ds.dst[e]!;
-    if (a === b && (kind === 'gat' || kind === 'gatv2')) continue;
-    rows[b]!.add(a);
-    rows[a]!.add(b);
-  }
+    e = nodeMessageEdges(n, ds.src, ds.dst, kind),
+    rows: number[][] = Array.from({ length: n }, () => []);
+  for (let k = 0; k < e.src.length; k++) rows[e.dst[k]!]!.push(e.src[k]!);
   const rowPtr = new Int32Array(n + 1),
     cols: number[] = [];
   rows.forEach((r, i) => {
-    cols.push(...[...r].sort((p, q) => p - q));
+    cols.push(...r.sort((p, q) => p - q));
     rowPtr[i + 1] = cols.length;
   });
   return { rowPtr, colIdx: Int32Array.from(cols), vals: new Float32Array(cols.length).fill(1) };
