@@ -339,7 +339,10 @@ export interface MoleculeAttention {
   bonds: Float32Array;
 }
 
-/** The attention coefficients a GAT or GATv2 graph model gives molecule `g` (one forward pass). */
+/**
+ * The attention coefficients a GAT or GATv2 graph model gives molecule `g` (one forward pass).
+ * @example const att = await moleculeAttention(rt, spec, toSample(graph, labels, false)); // att.layers[0].alpha
+ */
 export async function moleculeAttention(rt: Runtime, spec: GraphModelSpec, g: GraphSample): Promise<MoleculeAttention> {
   const kind = graphModelKind(spec.config);
   if (kind !== 'gat' && kind !== 'gatv2')
