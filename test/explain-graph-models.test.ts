@@ -222,8 +222,14 @@ describe('graft explain --run on graph runs of gine and gat', () => {
       await explain(['--run', r, '--count', '2', '--target', 'halogen', '--quiet']);
       const out = join(r, 'explain');
       const doc = readJson(join(out, 'explanations.json'));
-      const rows = doc['explanations'] as { method: string; completeness_error?: number; file: string }[];
+      const rows = doc['explanations'] as {
+        method: string;
+        completeness: { error: number; expected: number };
+        file: string;
+      }[];
       expect(rows).toHaveLength(2);
+      for (const { completeness: c } of rows)
+        expect(c.error).toBeLessThanOrEqual(Math.max(0.01 * Math.abs(c.expected), 1e-4));
       const bonds = readFileSync(join(out, 'bonds.csv'), 'utf8').trim().split('\n');
       expect(bonds[0]).toBe(
         'molecule,line,smiles,label,method,bond,begin,end,begin_element,end_element,attributed,score',
@@ -232,8 +238,10 @@ describe('graft explain --run on graph runs of gine and gat', () => {
       const atoms = readFileSync(join(out, 'atoms.csv'), 'utf8').trim().split('\n');
       expect(atoms.length).toBeGreaterThan(2);
       for (const e of rows) expect(existsSync(join(out, e.file))).toBe(true);
-      expect(readFileSync(join(out, rows[0]!.file), 'utf8')).toMatch(/<svg/);
-      console.error(JSON.stringify(rows[0]));
+      expect(readFileSync(join(out, rows[0]!.file), 'utf8')).toMatch(/<path class='bond-\d+ [^>]*style='fill:#/); // a bond highlighted
+      await expect(explain(['--run', r, '--method', 'attention', '--overwrite', '--quiet'])).rejects.toThrow(
+        `--method attention reads a GAT or GATv2 run's attention coefficients; this run's model is gine (${r})`,
+      );
     } finally {
       log.mockRestore();
     }
