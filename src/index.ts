@@ -103,7 +103,7 @@ export {
 export { GraphProbe, probeGraph, columnObjective, type Objective, type ProbeGraph } from './explain/graph-probe.js';
 export { gnnExplainer, GNNEXPLAINER_DEFAULTS } from './explain/gnnexplainer.js';
 export { fidelity } from './explain/fidelity.js';
-export { explainMolecule, moleculeProbe } from './explain/molecules.js';
+export { explainMolecule, moleculeAttention, moleculeProbe } from './explain/molecules.js';
 export { explainNode, neighbourhood } from './explain/nodes.js';
 export { explainGenomic, fitGenomicMembers } from './explain/genomic.js';
 export { rrBlupEffects, gblupEffects } from './explain/marker-effects.js';
@@ -181,7 +181,8 @@ export type { GcnMember, GenomicExplanation, GenomicMethod } from './explain/gen
 export type { GcnRegressionInput, GcnRegressionResult, GcnRegressorHooks } from './train/gcn-regressor.js';
 export type { GnnExplainerOptions, GnnExplanation } from './explain/gnnexplainer.js';
 export type { GpModel } from './genomics/gp-models.js';
-export type { GraphModelSpec, MoleculeExplanation, MoleculeMethod } from './explain/molecules.js';
+export type { GraphModelSpec, MoleculeAttention, MoleculeExplanation, MoleculeMethod } from './explain/molecules.js';
+export type { AttentionPass } from './explain/attention.js';
 export type { ImbalanceStats } from './chem/imbalance.js';
 export type { KernelBasis } from './genomics/kernel-reml.js';
 export type { LongFormat } from './data/phenotypes.js';
@@ -192,7 +193,7 @@ export type { MoleculeTaskOptions, MoleculeTaskResult } from './chem/train-molec
 export type { Model } from './nn/model.js';
 export type { MultilabelReport } from './train/multilabel-metrics.js';
 export type { Neighbourhood, NodeExplanation, NodeMethod, NodeModelSpec } from './explain/nodes.js';
-export type { ProbeCopy, ProbeModel, ProbeModelFactory, ProbeResult } from './explain/graph-probe.js';
+export type { ProbeCopies, ProbeCopy, ProbeModel, ProbeModelFactory, ProbeResult } from './explain/graph-probe.js';
 export type { SimilarityMatrix } from './graph/sample-graph.js';
 export type { FaultRecoveryOptions, RecoveredFault, SnapshotStats } from './train/fault-recovery.js';
 export type { StoredArray, StoredTensor } from './core/safetensors.js';

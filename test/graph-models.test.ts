@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadMoleculeCsv, type MoleculeDataset } from '../src/chem/dataset.js';
@@ -17,6 +17,7 @@ import type { GraphModelKind } from '../src/nn/task-models.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { GraphTrainer, type GraphTrainConfig } from '../src/train/graph-trainer.js';
+import { writeDrugCsv } from './fixtures/drug-molecules.js';
 import { bitsEqual, readJson, sharedData, tempDir } from './helpers.js';
 
 // graft train --task graph --model on a Tox21 slice (160 molecules, Chemprop's atom and bond
@@ -174,7 +175,7 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
     expect(bitsEqual(resumed.testOutputs, whole.testOutputs)).toBe(true);
   });
 
-  it('through the CLI: graft predict and eval give back the run, a different --atom-features and graft/infer are refused', async () => {
+  it('through the CLI: graft predict and eval give back the run, a different --atom-features and graft/infer are refused, graft explain scores atoms and bonds', async () => {
     const run = join(dir, 'run-dmpnn');
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
@@ -205,11 +206,64 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
       await expect(exportModel(['--to', 'graft', '--run', run, '--out', join(dir, 'm.safetensors')])).rejects.toThrow(
         `graft export supports graph runs of --model gcn; this run's model is dmpnn (${run})`,
       );
-      await expect(explain(['--run', run, '--quiet'])).rejects.toThrow(
-        `graft explain supports graph runs of --model gcn on --atom-features default; this run's model is dmpnn on chemprop features (${run})`,
+      // graft explain rebuilds the run's D-MPNN on its Chemprop features: atoms and bonds scored.
+      await explain(['--run', run, '--count', '1', '--target', 'NR-AR', '--quiet']);
+      const ex = readJson(join(run, 'explain', 'explanations.json'));
+      const first = (ex['explanations'] as { completeness: { error: number; expected: number } }[])[0]!;
+      expect(first.completeness.error).toBeLessThanOrEqual(
+        Math.max(0.01 * Math.abs(first.completeness.expected), 1e-4),
       );
+      expect(readFileSync(join(run, 'explain', 'bonds.csv'), 'utf8')).toMatch(/,features,/);
     } finally {
       log.mockRestore();
+    }
+  });
+});
+
+// The same oracles on the repository's own drug fixture (100 real SMILES, labels by a rule on
+// the structure), so they run where ../shared/data is absent.
+describe('graph-level models on the inline drug fixture', () => {
+  const fixture = join(dir, 'fixture');
+  let drugs: MoleculeDataset;
+  let rt: Runtime;
+  beforeAll(async () => {
+    mkdirSync(fixture, { recursive: true });
+    drugs = await loadMoleculeCsv(writeDrugCsv(fixture), {
+      targets: 'all',
+      task: 'multilabel',
+      atomFeatures: 'chemprop',
+      cacheDir: fixture,
+      invalid: 'fail',
+    });
+    rt = await Runtime.create({ threads: 2 });
+  }, 60_000);
+  afterAll(async () => {
+    await rt?.close();
+  });
+
+  it.each(MODELS)('%s trains, and a trainer rebuilt from its config scores the test split to its bits', async (m) => {
+    const config = { ...configOf(m), batchSize: 16, shardSize: 8 };
+    const res = await trainMoleculeTask(rt, drugs, {
+      split: 'random',
+      oversample: 'none',
+      oversampleFraction: 0.25,
+      hybrid: false,
+      selectBy: 'auc',
+      config,
+    });
+    expect(res.history).toHaveLength(2);
+    expect([...res.weights.keys()][0]).toMatch(FIRST_PARAM[m]);
+    const trainer = new GraphTrainer(rt, 133, drugs.targets.length, config);
+    try {
+      loadWeights(trainer.master.params(), res.weights, m);
+      const test = res.split.test.map((i) => drugs.graphs[i]!);
+      expect(bitsEqual(await scoreMolecules(trainer, 'multilabel', test), res.testOutputs)).toBe(true);
+      // GINE and D-MPNN read the bond features (their outputs move without them); the rest do not.
+      const bondless = test.map((g) => ({ ...g, bondAttr: new Float32Array(g.bondAttr!.length) }));
+      const moved = !bitsEqual(await scoreMolecules(trainer, 'multilabel', bondless), res.testOutputs);
+      expect(moved).toBe(m === 'gine' || m === 'dmpnn');
+    } finally {
+      trainer.dispose();
     }
   });
 });

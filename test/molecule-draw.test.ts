@@ -56,6 +56,31 @@ describe('moleculeSvg', () => {
     expect(scoreColor(0)).toEqual([1, 1, 1]);
   });
 
+  it("bond scores: highlights in RDKit's bond order (the featurizer's), on the atoms' scale", async () => {
+    const smiles = 'c1ccccc1O';
+    const g = (await smilesToGraph(smiles))!;
+    // Bond 6 is the ring closure, atoms 5 and 0, in the featurizer's order as in RDKit's drawing.
+    expect([g.src[6], g.dst[6]].sort()).toEqual([0, 5]);
+    const svg = await moleculeSvg(smiles, [0, 0, 0, 0, 0, 0, 0], { bondScores: [1, 0, 0, 0, 0, 0, -0.5] });
+    const fill = (b: number): [number, number, number] | undefined => {
+      const m = new RegExp(`<path class='bond-${b} [^>]*style='fill:#([0-9A-Fa-f]{6})`).exec(svg);
+      return m ? ([0, 2, 4].map((k) => parseInt(m[1]!.slice(k, k + 2), 16)) as [number, number, number]) : undefined;
+    };
+    fill(0)!.forEach((v, k) => {
+      expect(Math.abs(v - scoreColor(1)[k]! * 255)).toBeLessThanOrEqual(1);
+    });
+    fill(6)!.forEach((v, k) => {
+      expect(Math.abs(v - scoreColor(-0.5)[k]! * 255)).toBeLessThanOrEqual(1);
+    });
+    for (const b of [1, 2, 3, 4, 5]) expect(fill(b), `bond ${b}`).toBeUndefined();
+    // One scale for atoms and bonds: an atom at the bonds' largest |score| is as red as bond 0.
+    const both = await moleculeSvg(smiles, [1, 0, 0, 0, 0, 0, 0], { bondScores: [2, 0, 0, 0, 0, 0, 0] });
+    expect(highlightFill(both, 0)![1]).toBeGreaterThan(100); // half of the largest: a lighter red
+    await expect(moleculeSvg(smiles, new Float32Array(7), { bondScores: [1, 2] })).rejects.toThrow(
+      /2 bond scores for 'c1ccccc1O', which has 7 bonds/,
+    );
+  });
+
   it('a wrong-length score array and an unparsable SMILES throw, naming the SMILES', async () => {
     await expect(moleculeSvg('c1ccccc1O', [1, 0, 0])).rejects.toThrow(
       /3 atom scores for 'c1ccccc1O', which has 7 atoms/,

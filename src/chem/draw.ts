@@ -6,6 +6,12 @@ export interface MoleculeSvgOptions {
   height?: number;
   /** Drawn above the molecule as an SVG <text>. */
   title?: string;
+  /**
+   * A score per bond (RDKit's bond order, as featurize.ts reads bonds), drawn as bond
+   * highlights on the same diverging scale, scaled by the largest |score| over atoms and bonds
+   * together (both are shares of one output, as integrated gradients' are).
+   */
+  bondScores?: ArrayLike<number>;
 }
 
 /** The diverging scale's ends: positive scores red (#d7301f), negative blue (#2166ac); 0 is white. */
@@ -49,16 +55,27 @@ export async function moleculeSvg(
   if (!mol) throw new Error(`moleculeSvg: RDKit cannot parse the SMILES '${smiles}'`);
   try {
     if (!mol.is_valid()) throw new Error(`moleculeSvg: RDKit cannot parse the SMILES '${smiles}'`);
-    const atoms = (JSON.parse(mol.get_json()) as { molecules: { atoms: unknown[] }[] }).molecules[0]!.atoms.length;
+    const parsed = (JSON.parse(mol.get_json()) as { molecules: { atoms: unknown[]; bonds?: unknown[] }[] })
+      .molecules[0]!;
+    const atoms = parsed.atoms.length,
+      bondCount = parsed.bonds?.length ?? 0;
     if (atomScores.length !== atoms) {
       throw new Error(
         `moleculeSvg: ${atomScores.length} atom scores for '${smiles}', which has ${atoms} atoms (heavy atoms, in RDKit's order)`,
       );
     }
+    const bondScores = o.bondScores;
+    if (bondScores && bondScores.length !== bondCount)
+      throw new Error(`moleculeSvg: ${bondScores.length} bond scores for '${smiles}', which has ${bondCount} bonds`);
     let max = 0;
     for (let i = 0; i < atoms; i++) {
       const v = atomScores[i]!;
       if (!Number.isFinite(v)) throw new Error(`moleculeSvg: atom ${i} of '${smiles}' has score ${v}`);
+      max = Math.max(max, Math.abs(v));
+    }
+    for (let b = 0; b < (bondScores?.length ?? 0); b++) {
+      const v = bondScores![b]!;
+      if (!Number.isFinite(v)) throw new Error(`moleculeSvg: bond ${b} of '${smiles}' has score ${v}`);
       max = Math.max(max, Math.abs(v));
     }
     const highlighted: number[] = [];
@@ -71,10 +88,19 @@ export async function moleculeSvg(
       highlightAtomColors[i] = scoreColor(t);
       highlightAtomRadii[i] = 0.4;
     }
+    const bonds: number[] = [];
+    const highlightBondColors: Record<number, [number, number, number]> = {};
+    for (let b = 0; b < (bondScores?.length ?? 0); b++) {
+      const t = max > 0 ? bondScores![b]! / max : 0;
+      if (Math.abs(t) < NEAR_ZERO) continue;
+      bonds.push(b);
+      highlightBondColors[b] = scoreColor(t);
+    }
     const svg = mol.get_svg_with_highlights(
       JSON.stringify({
         atoms: highlighted,
-        bonds: [],
+        bonds,
+        ...(bonds.length > 0 ? { highlightBondColors } : {}),
         highlightAtomColors,
         highlightAtomRadii,
         width,

@@ -33,10 +33,31 @@ export interface ProbeModel {
   blocks: number[];
   /** Inputs after the attributed ones, held at their value: per copy a block of rows (covariates [nodes, c], descriptors [1, d]). */
   extras: { values: Float32Array; width: number }[];
+  /**
+   * A model whose edges are not Â's entries (message-passing layers) reads each copy's edge
+   * mask from the factory's `copies` and gives ∂φ/∂mask itself after a backward pass: per
+   * copy, one value per undirected edge. Absent: the gradient is taken through Â's values.
+   */
+  edgeGrads?: () => Float32Array[];
 }
 
-/** Builds the model over the probe's current batch (its Â and, for a pooled model, the copies' node offsets). */
-export type ProbeModelFactory = (graph: () => Propagation, offsets: () => Tensor) => ProbeModel;
+/** The copies of the current pass as a model that reads edge masks itself sees them (ProbeModel.edgeGrads). */
+export interface ProbeCopies {
+  /** Per copy, its multiplier per undirected edge (undefined: the graph as it is). */
+  masks: (Float32Array | undefined)[];
+  /** Whether this pass's backward must give ∂φ/∂mask. */
+  edgeGrads: boolean;
+}
+
+/**
+ * Builds the model over the probe's current batch (its Â and, for a pooled model, the copies'
+ * node offsets; `copies`: the pass's edge masks, for a model that reads them itself).
+ */
+export type ProbeModelFactory = (
+  graph: () => Propagation,
+  offsets: () => Tensor,
+  copies: () => ProbeCopies,
+) => ProbeModel;
 
 /**
  * The scalar explained per copy, from that copy's output rows (all of them, or one node's,
@@ -89,7 +110,7 @@ export interface ProbeCopy {
 /** Runs copies of one graph through a trained model, forward and, when asked, backward to the features and edges. */
 export class GraphProbe {
   private readonly pm: ProbeModel;
-  private current: { prop: Propagation; offsets: Tensor } | null = null;
+  private current: { prop: Propagation; offsets: Tensor; copies: ProbeCopies } | null = null;
   readonly features: number;
 
   constructor(
@@ -102,11 +123,12 @@ export class GraphProbe {
     this.pm = factory(
       () => this.batch().prop,
       () => this.batch().offsets,
+      () => this.batch().copies,
     );
     this.features = this.pm.blocks.reduce((a, b) => a + b, 0);
   }
 
-  private batch(): { prop: Propagation; offsets: Tensor } {
+  private batch(): { prop: Propagation; offsets: Tensor; copies: ProbeCopies } {
     if (!this.current) throw new Error('GraphProbe: the model ran outside a probe pass');
     return this.current;
   }
@@ -176,7 +198,8 @@ export class GraphProbe {
       }
     });
     const adj = CsrMatrix.fromArrays(heap, S * n, S * n, rowPtr, colIdx, vals);
-    const edgeGrad = want.edgeGrads ? Tensor.zeros(heap, 'float32', [S * nnz], 'edge gradient') : undefined;
+    const edgeGrad =
+      want.edgeGrads && !this.pm.edgeGrads ? Tensor.zeros(heap, 'float32', [S * nnz], 'edge gradient') : undefined;
     const offsets = Tensor.from(
       heap,
       'int32',
@@ -191,7 +214,11 @@ export class GraphProbe {
       for (let s = 0; s < S; s++) v.set(e.values, s * e.values.length);
       return Tensor.from(heap, 'float32', [S * rows, e.width], v);
     });
-    this.current = { prop: { adj, ...(edgeGrad ? { edgeGrad } : {}) }, offsets };
+    this.current = {
+      prop: { adj, ...(edgeGrad ? { edgeGrad } : {}) },
+      offsets,
+      copies: { masks: copies.map((c) => c.edgeMask), edgeGrads: want.edgeGrads === true },
+    };
     const ctx: PassContext = { exec: this.rt.exec, training: false, seed: 0, step: 0 };
     let inGrads: Tensor[] | null = null;
     try {
@@ -227,7 +254,8 @@ export class GraphProbe {
         for (let s = 0; s < S; s++) res.grads.push(gd.slice(s * n * F, (s + 1) * n * F));
         if (full !== attributed[0]) full.free();
       }
-      if (edgeGrad) {
+      if (want.edgeGrads && this.pm.edgeGrads) res.edgeGrads.push(...this.pm.edgeGrads());
+      else if (edgeGrad) {
         // ∂φ/∂mask_e = Σ over e's entries (both directions) of ∂φ/∂P_k · Â_k, as P = Â ⊙ mask.
         const eg = edgeGrad.data() as Float32Array;
         for (let s = 0; s < S; s++) {

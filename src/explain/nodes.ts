@@ -8,13 +8,15 @@ import { attribute, identitySpace, type Baseline, type GradientMethod } from './
 import { fidelity, type Fidelity } from './fidelity.js';
 import { GraftError } from '../core/errors.js';
 import { MessageGraph } from '../graph/message-graph.js';
-import { GATConv, GATv2Conv } from '../nn/gat-conv.js';
+import { attentionLayers, attentionOf, type AttentionPass } from './attention.js';
 import type { Propagation } from '../nn/layers.js';
 import type { Model } from '../nn/model.js';
-import { nodeMessageModel, nodeModelKind, type NodeModelKind } from '../nn/node-models.js';
+import { nodeMessageEdges, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../nn/node-models.js';
 import { gnnExplainer } from './gnnexplainer.js';
 import { columnObjective, GraphProbe, probeGraph, type Objective, type ProbeModel } from './graph-probe.js';
 import { loadWeights } from '../nn/load-weights.js';
+
+export type { AttentionPass } from './attention.js';
 
 // Explanations of a node classifier for one node. An L-layer GCN's output at node v reads only
 // v's L-hop neighbourhood, so the probe runs on that subgraph, with Â's entries as the full
@@ -94,15 +96,6 @@ export interface NodeModelSpec {
 }
 
 /**
- * The attention coefficients a GAT or GATv2 model's last forward pass used: per layer, the
- * mean over heads of α on each directed edge of the message graph (src → dst, local indices,
- * self loops included); each destination's in-edges sum to 1.
- */
-export interface AttentionPass {
-  layers: { src: Int32Array; dst: Int32Array; alpha: Float32Array }[];
-}
-
-/**
  * The node model (the dense GCN: buildNodeGcn, whose weights the sparse-input model shares; or
  * the config's SAGE, GIN, GAT or GATv2 model) on a neighbourhood. `attention`, for a GAT or
  * GATv2 model, receives each forward pass's attention coefficients.
@@ -173,7 +166,7 @@ function messageProbeModel(
   };
   const seq = nodeMessageModel(rt.heap, F, classes, spec.config, message);
   loadWeights(seq.params(), spec.weights, 'node model');
-  const gats = seq.layers.filter((l): l is GATConv | GATv2Conv => l instanceof GATConv || l instanceof GATv2Conv);
+  const gats = attentionLayers(seq.layers);
   const base = sequentialModel(seq, (i: Tensor[]) => i[0]!);
   const model: Model<Tensor[]> = {
     ...base,
@@ -189,30 +182,6 @@ function messageProbeModel(
     },
   };
   return { model, blocks: [F], extras: [] };
-}
-
-/** The head-mean attention of each GAT layer's last pass over message graph `g` (rows of g.adj: destinations). */
-function attentionOf(g: MessageGraph, gats: readonly (GATConv | GATv2Conv)[]): AttentionPass {
-  const rp = g.adj.rowPtr.data(),
-    col = g.adj.colIdx.data(),
-    nnz = col.length;
-  const src = Int32Array.from(col),
-    dst = new Int32Array(nnz);
-  for (let r = 0; r < g.nodes; r++) dst.fill(r, rp[r]!, rp[r + 1]!);
-  return {
-    layers: gats.map((layer) => {
-      const a = layer.attentionWeights();
-      if (!a) throw new Error(`${layer.name}: no attention held after its forward pass`);
-      const H = layer.heads,
-        alpha = new Float32Array(nnz);
-      for (let k = 0; k < nnz; k++) {
-        let sum = 0;
-        for (let h = 0; h < H; h++) sum += a[h * nnz + k]!;
-        alpha[k] = sum / H;
-      }
-      return { src, dst, alpha };
-    }),
-  };
 }
 
 /**
@@ -431,25 +400,20 @@ async function edgeFidelity(
 
 /**
  * The graph a node model propagates on, as CSR arrays (rows: destinations): Â (gcnNorm) for a
- * GCN; for the other models the pattern of the message graph training built (every edge both
- * ways, duplicates merged; the data's self loops kept for SAGE and GIN, while GAT and GATv2
- * add one per node themselves), values 1.
+ * GCN; for the other models the pattern of the message graph training built, by the same rule
+ * (nodeMessageEdges: every edge both ways, duplicates merged; the data's self loops kept for
+ * SAGE and GIN, while GAT and GATv2 add one per node themselves), values 1.
  */
 export function fullGraph(ds: NodeDataset, kind: NodeModelKind): CsrArrays {
   if (kind === 'gcn') return fullNorm(ds);
   const n = ds.numNodes,
-    rows: Set<number>[] = Array.from({ length: n }, () => new Set<number>());
-  for (let e = 0; e < ds.src.length; e++) {
-    const a = ds.src[e]!,
-      b = ds.dst[e]!;
-    if (a === b && (kind === 'gat' || kind === 'gatv2')) continue;
-    rows[b]!.add(a);
-    rows[a]!.add(b);
-  }
+    e = nodeMessageEdges(n, ds.src, ds.dst, kind),
+    rows: number[][] = Array.from({ length: n }, () => []);
+  for (let k = 0; k < e.src.length; k++) rows[e.dst[k]!]!.push(e.src[k]!);
   const rowPtr = new Int32Array(n + 1),
     cols: number[] = [];
   rows.forEach((r, i) => {
-    cols.push(...[...r].sort((p, q) => p - q));
+    cols.push(...r.sort((p, q) => p - q));
     rowPtr[i + 1] = cols.length;
   });
   return { rowPtr, colIdx: Int32Array.from(cols), vals: new Float32Array(cols.length).fill(1) };

@@ -58,6 +58,12 @@ export class MessageGraph {
   readonly edgeIds: Int32Array;
   /** Edge features [edges, dim] by edge position, or null. */
   readonly edgeAttr: Tensor<'float32'> | null;
+  /**
+   * Set by an explainer (bond-level attributions): the layers that read edgeAttr (GINE, D-MPNN)
+   * add ∂L/∂edgeAttr [edges, dim] into it in their backward pass, as GCN layers add ∂L/∂Â into
+   * Propagation.edgeGrad. Null (the default) costs nothing; whoever sets it frees it.
+   */
+  edgeAttrGrad: Tensor | null = null;
   private rev: Tensor<'int32'> | null = null;
   private meanPair: { adj: CsrMatrix; adjT: CsrMatrix; vals: Tensor<'float32'>; valsT: Tensor<'float32'> } | null =
     null;

@@ -254,6 +254,13 @@ export class BondMessagePassing implements Layer {
       const d0 = tmp(await reluBackward(exec, t.hs[0]!, dh));
       await addInto(exec, d0, dh0);
       await matmul(exec, attr, dh0, this.block(this.wi.weight.grad, a, this.bondFeatures), { transA: true });
+      if (g.edgeAttrGrad) {
+        // An explainer asked for ∂L/∂e: e enters only through H⁰'s e·W_i[a:].
+        const ge = tmp(
+          await matmul(exec, dh0, this.block(this.wi.weight.value, a, this.bondFeatures), undefined, { transB: true }),
+        );
+        await addInto(exec, ge, g.edgeAttrGrad);
+      }
       const dxa = tmp(await spmm(exec, g.incidenceT, dh0));
       await this.atomsGrad(ctx, t, dxa, this.block(this.wi.weight.grad, 0, a));
       if (gx) {

@@ -4,7 +4,7 @@ import { CsrMatrix } from '../graph/csr.js';
 import type { MessageGraph } from '../graph/message-graph.js';
 import type { Heap } from '../memory/heap.js';
 import type { Tensor } from '../memory/tensor.js';
-import { axpy, reluBackward } from '../ops/elementwise.js';
+import { addInto, axpy, reluBackward } from '../ops/elementwise.js';
 import { gatherAddRelu, gatherRows } from '../ops/gather.js';
 import { sddmm, spmm } from '../ops/sparse.js';
 import { zerosParameter, disposeParams } from './init.js';
@@ -179,7 +179,16 @@ export class GINConv implements Layer {
           const gm = await gatherRows(exec, gh, g.dstOf);
           try {
             await reluBackward(exec, msg, gm, gm);
-            if (this.lin) await this.lin.backward(ctx, gm, false);
+            // An explainer's ∂L/∂edgeAttr (MessageGraph.edgeAttrGrad): through lin, or gm itself without one.
+            const ge = g.edgeAttrGrad;
+            const gAttr = this.lin ? await this.lin.backward(ctx, gm, ge !== null) : null;
+            if (ge) {
+              try {
+                await addInto(exec, gAttr ?? gm, ge);
+              } finally {
+                gAttr?.free();
+              }
+            }
             if (needInputGrad) gx = await spmm(exec, g.incidenceT, gm);
           } finally {
             gm.free();

@@ -93,18 +93,20 @@ export class ELU implements Layer {
 }
 
 /**
- * The message graph a node model of `kind` propagates on: every edge both ways, duplicates
- * merged (gcnNorm's reading of the edge list, so --model changes the layer, not the graph);
- * given self loops kept for SAGE and GIN (their root term is x_i already), and for GAT and
- * GATv2 replaced by one per node (PyG's add_self_loops).
+ * The directed edges a node model of `kind` passes messages along: every edge both ways,
+ * duplicates merged (gcnNorm's reading of the edge list, so --model changes the layer, not the
+ * graph); given self loops kept for SAGE and GIN (their root term is x_i already) and left out
+ * for GAT and GATv2, which get one per node (MessageGraph's selfLoops 'replace', PyG's
+ * add_self_loops). Out-of-range ids pass through for MessageGraph to refuse. The one rule
+ * training, inference and graft explain build a node model's graph by.
  */
-export function nodeMessageGraph(
-  heap: Heap,
+export function nodeMessageEdges(
   nodes: number,
   src: ArrayLike<number>,
   dst: ArrayLike<number>,
   kind: NodeModelKind,
-): MessageGraph {
+): { src: number[]; dst: number[] } {
+  const attention = kind === 'gat' || kind === 'gatv2';
   const seen = new Set<number>();
   const s: number[] = [],
     d: number[] = [];
@@ -124,10 +126,23 @@ export function nodeMessageGraph(
       d.push(b);
       continue;
     }
+    if (a === b && attention) continue;
     add(a, b);
     add(b, a);
   }
-  return MessageGraph.fromEdges(heap, nodes, s, d, {
+  return { src: s, dst: d };
+}
+
+/** The message graph a node model of `kind` propagates on: nodeMessageEdges', with GAT's self loops added. */
+export function nodeMessageGraph(
+  heap: Heap,
+  nodes: number,
+  src: ArrayLike<number>,
+  dst: ArrayLike<number>,
+  kind: NodeModelKind,
+): MessageGraph {
+  const e = nodeMessageEdges(nodes, src, dst, kind);
+  return MessageGraph.fromEdges(heap, nodes, e.src, e.dst, {
     selfLoops: kind === 'gat' || kind === 'gatv2' ? 'replace' : 'keep',
   });
 }

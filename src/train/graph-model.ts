@@ -5,6 +5,7 @@ import type { MessageGraph } from '../graph/message-graph.js';
 import type { Propagation } from '../nn/layers.js';
 import { joinedModel, sequentialModel, type Model } from '../nn/model.js';
 import { Sequential } from '../nn/sequential.js';
+import type { Layer } from '../nn/layer.js';
 import {
   checkGraphModel,
   graphGcnLayers,
@@ -99,13 +100,14 @@ function hybridModel(
   graph: () => Propagation,
   offsets: () => GraphBatch['offsets'],
   messages: () => MessageGraph,
-): GraphModel {
+): GraphModel & { readonly layers: readonly Layer[] } {
   const p = graphHybridParts(rt.heap, features, targets, c, graph, offsets, messages);
   const join = new BranchJoin(rt, p.branches, p.head, p.widths, { graph, offsets });
-  return joinedModel(join, (b) => {
+  const model = joinedModel(join, (b: GraphBatch) => {
     if (!b.descriptors) throw argRangeError('GraphTrainer (hybrid)', 'samples', 'graphs with descriptors', 'none');
     return [b.x, b.descriptors];
   });
+  return Object.assign(model, { layers: [...p.branches.flatMap((b) => b.layers), p.head] });
 }
 
 /** How the config's model needs its batches collated: with the message graph for a message-passing model. */
@@ -117,6 +119,8 @@ export function graphBatchOptions(c: GraphTrainConfig): { messages?: MessageSpec
 /**
  * The graph-level model of a config (the GCN, another message-passing model, or a hybrid of
  * either), reading the current batch from `batch` (collated with graphBatchOptions(config)).
+ * `layers` lists its layers (the hybrid: its branches', then the head), for an explainer that
+ * reads a layer's state after a pass (a GAT layer's attention).
  */
 export function graphModel(
   host: BranchHost,
@@ -124,7 +128,7 @@ export function graphModel(
   targets: number,
   config: GraphTrainConfig,
   batch: () => GraphBatch,
-): GraphModel {
+): GraphModel & { readonly layers: readonly Layer[] } {
   checkGraphModel('graphModel', config);
   const kind = graphModelKind(config);
   const prop = (): Propagation => {
@@ -144,13 +148,16 @@ export function graphModel(
     return m;
   };
   if (config.hybrid) return hybridModel(host, features, targets, config, prop, offsets, messages);
-  const seq =
+  const seq: Sequential =
     kind === 'gcn'
       ? buildGraphGcn(host, features, targets, config, prop, offsets)
       : new Sequential(
           graphMessageLayers(host.heap, features, targets, config, new Rng(config.seed), messages, offsets),
         );
-  return sequentialModel(seq, (b: GraphBatch) => b.x);
+  return Object.assign(
+    sequentialModel(seq, (b: GraphBatch) => b.x),
+    { layers: seq.layers },
+  );
 }
 
 /**

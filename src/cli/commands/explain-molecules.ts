@@ -9,7 +9,14 @@ import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain
 import { ensureDir, writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
 import type { Baseline } from '../../explain/attribution.js';
-import { type MoleculeMethod, explainMolecule, moleculeProbe } from '../../explain/molecules.js';
+import {
+  type GraphModelSpec,
+  type MoleculeMethod,
+  explainMolecule,
+  moleculeAttention,
+  moleculeProbe,
+} from '../../explain/molecules.js';
+import { graphModelKind } from '../../nn/task-models.js';
 import { reportedWeights } from '../../nn/load-weights.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { GraphSample } from '../../graph/batch.js';
@@ -35,6 +42,8 @@ export interface MoleculeExplainArgs {
   baseline: Baseline;
   keep: number;
   labels: string[] | null;
+  /** GAT and GATv2 runs: write each molecule's attention coefficients (--method attention). */
+  attention: boolean;
   count: number;
   truth: string | null;
   /** KernelSHAP of the descriptors (hybrid runs): molecules, background molecules, coalitions, seed. */
@@ -53,12 +62,18 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
       split: 'random' | 'scaffold';
       hybrid: boolean;
     };
-  // Explanations rebuild a GCN on graft's atom features: another --model or Chemprop's features are refused, not explained wrongly.
-  const model = saved.model ?? 'gcn',
+  // The run's own model and features: the molecules are featurized as the run featurized them.
+  const model = graphModelKind(saved),
     features = saved['atom_features'] ?? 'default';
-  if (model !== 'gcn' || features !== 'default')
+  if (features !== 'default' && features !== 'chemprop')
+    throw new GraftError(`${cfgFile}: atom_features ${JSON.stringify(features)} is not one graft knows`);
+  if (a.attention && model !== 'gat' && model !== 'gatv2')
     throw new GraftError(
-      `graft explain supports graph runs of --model gcn on --atom-features default; this run's model is ${model} on ${String(features)} features (${a.run})`,
+      `--method attention reads a GAT or GATv2 run's attention coefficients; this run's model is ${model} (${a.run})`,
+    );
+  if (a.methods.includes('gnnexplainer') && model !== 'gcn')
+    throw new GraftError(
+      `--method gnnexplainer learns soft bond masks, which only a GCN weights its bonds by; this run's model is ${model}: use --method ig, saliency or gxi${model === 'gat' || model === 'gatv2' ? ', or attention' : ''} (${a.run})`,
     );
   const cpFile = join(a.run, 'checkpoint.safetensors');
   if (!existsSync(cpFile)) throw new GraftError(`${a.run}: no checkpoint.safetensors: the run did not finish`);
@@ -66,10 +81,14 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
   const ds = await loadMoleculeCsv(saved.data, {
     targets: saved.targets,
     task: saved.type,
+    atomFeatures: features === 'chemprop' ? 'chemprop' : 'graft',
     ...(saved.smiles ? { smiles: saved.smiles } : {}),
   });
   const config: GraphTrainConfig = {
     task: saved.type,
+    ...(saved.model !== undefined ? { model: saved.model } : {}),
+    ...(saved.heads !== undefined ? { heads: saved.heads } : {}),
+    ...(saved.edgeFeatures !== undefined ? { edgeFeatures: saved.edgeFeatures } : {}),
     layers: saved.layers,
     hidden: saved.hidden,
     dropout: saved.dropout,
@@ -116,10 +135,14 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
     : [];
   const motif = a.truth ? (JSON.parse(readFileSync(a.truth, 'utf8')) as { smarts: string }) : readMotifTask(saved.data);
   if (motif) a.log(`ground truth: the motif ${motif.smarts} (atoms matched by RDKit)`);
-  const picked = a.methods.length > 0 ? test.slice(0, a.count) : [];
+  const picked = a.methods.length > 0 || a.attention ? test.slice(0, a.count) : [];
   const ids = split.test.slice(0, a.count);
   if (picked.length > 0) ensureDir(join(a.out, 'molecules'));
   const csv = ['molecule,line,smiles,label,method,atom,element,score,in_motif'];
+  // A GCN's bond scores are through the bond's weight in Â; a GINE's or D-MPNN's through its features.
+  const bondsBy = model === 'gcn' ? 'weight' : 'features';
+  const bondCsv = ['molecule,line,smiles,label,method,bond,begin,end,begin_element,end_element,attributed,score'];
+  const attentionCsv = ['molecule,line,smiles,layer,src,dst,bond,alpha'];
   const results: Record<string, unknown>[] = [...shapResults];
   const aurocs = new Map<string, number[]>();
   const times: Record<string, number[]> = {};
@@ -128,6 +151,8 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
       i = ids[k]!,
       smiles = ds.smiles[i]!;
     const truthAtoms = motif ? await motifAtoms(smiles, motif.smarts) : null;
+    const element = (atom: number): string => elementSymbol(ds.graphs[i]!.z[atom]!);
+    if (a.attention) results.push(await attentionOfMolecule(rt, a, spec, g, k + 1, ds.lines[i]!, smiles, attentionCsv));
     const probe = moleculeProbe(rt, spec, g);
     try {
       for (const t of labels) {
@@ -150,8 +175,31 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
           const file = `molecules/${k + 1}-${label.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${method}.svg`;
           writeFileAtomic(
             join(a.out, file),
-            await moleculeSvg(smiles, ex.atoms, { title: `${label} (${method}): output ${ex.value.toFixed(3)}` }),
+            await moleculeSvg(smiles, ex.atoms, {
+              title: `${label} (${method}): output ${ex.value.toFixed(3)}`,
+              ...(ex.bonds ? { bondScores: ex.bonds } : {}),
+            }),
           );
+          ex.bonds?.forEach((s, b) => {
+            const u = g.src[b]!,
+              v = g.dst[b]!;
+            bondCsv.push(
+              [
+                k + 1,
+                ds.lines[i],
+                JSON.stringify(smiles),
+                JSON.stringify(label),
+                method,
+                b,
+                u,
+                v,
+                element(u),
+                element(v),
+                bondsBy,
+                s.toPrecision(4),
+              ].join(','),
+            );
+          });
           ex.atoms.forEach((s, atom) => {
             csv.push(
               [
@@ -161,7 +209,7 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
                 JSON.stringify(label),
                 method,
                 atom,
-                elementSymbol(ds.graphs[i]!.z[atom]!),
+                element(atom),
                 s.toPrecision(4),
                 truthAtoms ? truthAtoms[atom] : '',
               ].join(','),
@@ -187,7 +235,9 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
       probe.dispose();
     }
   }
-  if (picked.length > 0) writeFileAtomic(join(a.out, 'atoms.csv'), `${csv.join('\n')}\n`);
+  if (picked.length > 0 && a.methods.length > 0) writeFileAtomic(join(a.out, 'atoms.csv'), `${csv.join('\n')}\n`);
+  if (bondCsv.length > 1) writeFileAtomic(join(a.out, 'bonds.csv'), `${bondCsv.join('\n')}\n`);
+  if (a.attention && picked.length > 0) writeFileAtomic(join(a.out, 'attention.csv'), `${attentionCsv.join('\n')}\n`);
   const auroc = motif
     ? Object.fromEntries([...aurocs].map(([m, v]) => [m, { mean: meanOf(v), molecules: v.length }]))
     : null;
@@ -205,6 +255,51 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
     auroc,
     fidelity: fidelityByMethod(results, a.methods, a.keep),
     ms_per_explanation: Object.fromEntries(Object.entries(times).map(([m, v]) => [m, meanOf(v)])),
+  };
+}
+
+/**
+ * A GAT or GATv2 run's attention on one molecule: its rows in attention.csv (per layer, every
+ * directed edge with the head-mean α, self loops as bond −1) and a drawing with each bond
+ * coloured by the α it carries (both directions, every layer).
+ */
+async function attentionOfMolecule(
+  rt: Runtime,
+  a: MoleculeExplainArgs,
+  spec: GraphModelSpec,
+  g: GraphSample,
+  molecule: number,
+  line: number,
+  smiles: string,
+  rows: string[],
+): Promise<Record<string, unknown>> {
+  const t0 = performance.now();
+  const att = await moleculeAttention(rt, spec, g);
+  att.layers.forEach((l, layer) => {
+    for (let k = 0; k < l.alpha.length; k++)
+      rows.push(
+        [molecule, line, JSON.stringify(smiles), layer, l.src[k], l.dst[k], l.bond[k], l.alpha[k]!.toPrecision(6)].join(
+          ',',
+        ),
+      );
+  });
+  const file = `molecules/${molecule}-attention.svg`;
+  writeFileAtomic(
+    join(a.out, file),
+    await moleculeSvg(smiles, new Float32Array(g.nodes), {
+      title: `attention over ${att.layers.length} layers (head mean, both directions)`,
+      bondScores: att.bonds,
+    }),
+  );
+  return {
+    molecule,
+    line,
+    smiles,
+    method: 'attention',
+    layers: att.layers.length,
+    bonds: Array.from(att.bonds),
+    ms: performance.now() - t0,
+    file,
   };
 }
 

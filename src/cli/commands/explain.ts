@@ -17,7 +17,9 @@ export const EXPLAIN_USAGE = `  graft explain --run DIR [--method ig|saliency|gx
                 [--steps 50] [--baseline zero|mean] [--truth FILE] [--map FILE] [--count 20] [--top 10]
                 [--keep 0.2] [--threads N] [--overwrite] [--quiet]
                 (node runs of --model sage, gin, gat, gatv2: edge scores by occlusion; gnnexplainer is the GCN's;
-                 attention: a GAT or GATv2 run's head-mean α per layer, written to explain/attention.csv)
+                 attention: a GAT or GATv2 run's head-mean α per layer, written to explain/attention.csv;
+                 graph runs: atom scores in explain/atoms.csv, bond scores in explain/bonds.csv for --model gcn
+                 (bond weights), gine and dmpnn (bond features))
   graft explain --run GP_RUN --method kernelshap [--target TRAIT[,...]] [--count 5] [--background 10] [--budget 256] [--seed 1]
                 [--model gcn|gblup|rrblup|rkhs|rkhs-ka]
                 (SHAP of the GCN ensemble for --count lines over the features it reads, markers or PCs;
@@ -96,9 +98,9 @@ export async function explain(argv: string[]): Promise<void> {
   if (v.truth && !existsSync(v.truth)) throw new GraftError(`--truth ${v.truth}: no such file`);
   if (v.map && !existsSync(v.map)) throw new GraftError(`--map ${v.map}: no such file`);
   const kind = runKind(run);
-  if (methods.includes('attention') && kind !== 'node')
+  if (methods.includes('attention') && kind === 'genomic')
     throw new GraftError(
-      `--method attention explains GAT and GATv2 node runs (their attention coefficients); ${run} is a ${kind} run`,
+      `--method attention explains GAT and GATv2 node and graph runs (their attention coefficients); ${run} is a ${kind} run`,
     );
   const noAttention = methods.filter((m) => m !== 'attention');
   if (methods.includes('kernelshap') && kind === 'node')
@@ -150,6 +152,7 @@ export async function explain(argv: string[]): Promise<void> {
           ? await explainMoleculeRun(rt, {
               ...common,
               methods: noAttention.filter((m) => m !== 'kernelshap'),
+              attention: methods.includes('attention'),
               labels: targets,
               count,
               truth: v.truth ? resolve(v.truth) : null,
