@@ -1,4 +1,5 @@
 import { GraftError } from '../core/errors.js';
+import { GRAPH_MODEL_CHOICES } from '../nn/task-models.js';
 import {
   ATOM_FEATURES,
   atomGraph,
@@ -69,14 +70,13 @@ export function moleculeGraph(
 }
 
 /**
- * Refuses a graph model graft/infer cannot rebuild yet: one trained with a `--model` other
- * than the GCN (SAGE, GIN, GINE, GAT, GATv2, D-MPNN), named in the error, so it is never run
- * as a GCN on weights that are not a GCN's. `graft predict --run` scores such runs.
+ * Refuses a graph model of a kind this graft/infer does not know (a newer graft's), named in
+ * the error, so it is never run as another model on weights that are not that model's.
  */
 export function checkInferGraphModel(config: Readonly<Record<string, unknown>>, name: string): void {
   const model = config['model'] ?? 'gcn';
-  if (model !== 'gcn')
+  if (!(GRAPH_MODEL_CHOICES as readonly unknown[]).includes(model))
     throw new GraftError(
-      `${name}: a graph model of kind ${String(model)}: graft/infer rebuilds GCN graph models only for now (the run it came from can still score molecules)`,
+      `${name}: a graph model of kind ${String(model)}: this graft/infer rebuilds ${GRAPH_MODEL_CHOICES.join(', ')}`,
     );
 }

@@ -9,12 +9,14 @@ import { preprocessMetadata } from '../../graph/preprocess.js';
 import {
   gcnFromPyg,
   gcnToPyg,
+  graphModelToPyg,
   nodeModelFromPyg,
   nodeModelToPyg,
   pygNodeShape,
   type PygNodeModel,
 } from '../../interop/pyg.js';
 import { Heap } from '../../memory/heap.js';
+import { graphModelKind } from '../../nn/task-models.js';
 import { NODE_MODEL_CHOICES, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../../nn/node-models.js';
 import { decodeForeignSafetensors, encodeCheckpoint } from '../../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js';
@@ -22,6 +24,7 @@ import { joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
 import { FEATURIZER_VERSION } from '../../chem/featurize.js';
+import { importGraphModel } from './import-graph.js';
 import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
@@ -29,6 +32,9 @@ import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task
 
 export const INTEROP_USAGE = `  graft import --from pyg FILE.safetensors --model gcn|sage|gin|gat|gatv2 --out DIR [--dataset NAME | --edges F --features F --labels F]
                [--data-dir DIR] [--no-normalize] [--layers L] [--overwrite]
+  graft import --from pyg FILE.safetensors --task graph --model gcn|sage|gin|gine|gat|gatv2|dmpnn --out FILE.safetensors
+               [--atom-features default|chemprop] [--type multilabel|regression] [--pool max|mean|sum] [--layers L]
+               (a graph model file for graft/infer; --layers: D-MPNN's depth, default 3, which its weights do not tell)
   graft export --to pyg|graft --run DIR [--out FILE]`;
 
 /** A PyG GCN state_dict as a Graft node run folder (config.json + checkpoint.safetensors), ready for graft eval, predict and explain. */
@@ -49,12 +55,21 @@ export async function importModel(argv: string[]): Promise<void> {
       'no-normalize': { type: 'boolean' },
       layers: { type: 'string' },
       overwrite: { type: 'boolean' },
+      task: { type: 'string' },
+      'atom-features': { type: 'string' },
+      type: { type: 'string' },
+      pool: { type: 'string' },
     },
   });
   if (v.from !== 'pyg')
     throw new GraftError(
       `--from must be 'pyg' (a PyTorch / PyG state_dict saved as safetensors), got ${JSON.stringify(v.from ?? null)}`,
     );
+  if (v.task !== undefined && v.task !== 'node' && v.task !== 'graph')
+    throw new GraftError(`--task must be 'node' or 'graph', got ${JSON.stringify(v.task)}`);
+  if (v.task === 'graph') return importGraphModel(v, positionals);
+  for (const flag of ['atom-features', 'type', 'pool'] as const)
+    if (v[flag] !== undefined) throw new GraftError(`--${flag} is for --task graph`);
   const kind = (v.model ?? 'gcn') as NodeModelKind;
   if (!NODE_MODEL_CHOICES.includes(kind))
     throw new GraftError(
@@ -193,10 +208,14 @@ export async function exportModel(argv: string[]): Promise<void> {
   const out = checkOutFile(v.out ?? join(dir, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
   let tensors: Map<string, StoredTensor>;
   let metadata: Record<string, string>;
-  if (v.to === 'pyg') {
+  if (v.to === 'pyg' && model.task === 'graph') {
+    const reported = new Map([...reportedModel(model).tensors].map(([k, t]) => [k.replace(/^model\./, ''), t]));
+    tensors = graphModelToPyg(graphModelKind(model.config), reported);
+    metadata = { format: 'pt' };
+  } else if (v.to === 'pyg') {
     if (model.task !== 'node')
       throw new GraftError(
-        `${cpFile} is a ${model.task} model: --to pyg writes node models (PyG's GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv layers)`,
+        `${cpFile} is a ${model.task} model: --to pyg writes node and graph models (PyG's GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv layers, and D-MPNN under Chemprop's names)`,
       );
     const kind = nodeModelKind(model.config);
     const layers = Number(model.config['layers']);
