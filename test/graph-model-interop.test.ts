@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,7 +11,7 @@ import { trainGraphTask } from '../src/cli/commands/train-graph.js';
 import { packageRoot } from '../src/core/paths.js';
 import type { StoredTensor } from '../src/core/safetensors.js';
 import type { GraphSample } from '../src/graph/batch.js';
-import { loadModel, type KernelBinaries } from '../src/infer/index.js';
+import { loadModel, type KernelBinaries, type RDKitLike } from '../src/infer/index.js';
 import { enableRelaxedSimd } from '../src/kernels/wasm.js';
 import { reportedWeights } from '../src/nn/load-weights.js';
 import type { GraphModelKind } from '../src/nn/task-models.js';
@@ -131,6 +132,39 @@ describe('graft/infer on graph runs of every model', () => {
       }
     });
   }
+
+  it.each(CASES.filter((c) => c.model === 'dmpnn' || c.model === 'sage'))(
+    "$model on $features features: the bundle's moleculeGraph featurizes the run's test SMILES to training's bits and the run's predictions",
+    async (c) => {
+      const RDKit = await (createRequire(import.meta.url)('@rdkit/rdkit') as () => Promise<RDKitLike>)();
+      const b = (await import(
+        join(packageRoot(), 'dist', 'infer', 'graft-infer.js')
+      )) as typeof import('../src/infer/index.js');
+      const ds = await loadMoleculeCsv(csv, {
+        targets: TARGETS,
+        task: 'multilabel',
+        atomFeatures: c.features === 'chemprop' ? 'chemprop' : 'graft',
+        cacheDir: null,
+      });
+      const { split } = moleculeSplit(ds, { split: 'random', hybrid: false, config: { seed: 1 } });
+      const graphs = [...split.test].map((i) => b.moleculeGraph(RDKit, ds.smiles[i]!, { atomFeatures: c.features })!);
+      for (const [k, i] of [...split.test].entries()) {
+        const want = ds.graphs[i]!;
+        expect(bitsEqual(graphs[k]!.x, want.x)).toBe(true);
+        expect([...graphs[k]!.src, ...graphs[k]!.dst]).toEqual([...want.src, ...want.dst]);
+        if (c.features === 'chemprop') expect(bitsEqual(graphs[k]!.edgeAttr!, want.bondAttr!)).toBe(true);
+        else expect(graphs[k]!.edgeAttr).toBeUndefined();
+      }
+      const model = await b.loadModel(readFileSync(join(runOf(c), 'checkpoint.safetensors')), { kernels: kernels() });
+      expect(bitsEqual((await model.predictGraphs(graphs)).probs!, runProbabilities(runOf(c)))).toBe(true);
+      // A graph of the other featurizer is refused, by name.
+      const other = b.moleculeGraph(RDKit, 'CCO', {
+        atomFeatures: c.features === 'chemprop' ? 'default' : 'chemprop',
+      })!;
+      await expect(model.predictGraphs([other])).rejects.toThrow(/^predictGraphs: graph 0 was featurized by /);
+      model.dispose();
+    },
+  );
 
   it('a model reading bond features refuses graphs without them, naming the graph', async () => {
     const c = CASES.find((k) => k.model === 'dmpnn')!;

@@ -60,11 +60,15 @@ export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
 export { MB_MODEL_FORMAT, type CountsInput, type CountsPrediction } from './microbiome.js';
 export {
+  CHEMPROP_FEATURIZER,
   moleculeGraph,
   MOLECULE_ATOM_FEATURES,
+  MOLECULE_CHEMPROP_ATOM_FEATURES,
+  MOLECULE_CHEMPROP_BOND_FEATURES,
   MOLECULE_FEATURIZER,
   MOLECULE_MORGAN_BITS,
   type MoleculeGraph,
+  type MoleculeGraphOptions,
   type RDKitLike,
   type RDKitMolLike,
 } from './molecule.js';

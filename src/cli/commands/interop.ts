@@ -23,7 +23,8 @@ import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js
 import { joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
-import { FEATURIZER_VERSION } from '../../chem/featurize.js';
+import { featureSetOf, FEATURIZER_VERSION } from '../../chem/featurize.js';
+import { CHEMPROP_FEATURIZER } from '../../graph/chemprop-features.js';
 import { importGraphModel } from './import-graph.js';
 import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task.js';
 
@@ -201,9 +202,10 @@ export async function exportModel(argv: string[]): Promise<void> {
   const note = featurizerNote(run, 'graft export');
   if (note) console.error(note);
   const featurizer = model.preprocess?.featurizer;
-  if (featurizer && featurizer.name !== FEATURIZER_VERSION)
+  // graft/infer's moleculeGraph makes graft's atom features and Chemprop's: a run of any other featurizer is warned of.
+  if (featurizer && featureSetOf(featurizer.name) === null)
     console.error(
-      `graft export: warning: the run's molecules were featurized by ${featurizer.name}, and the model file says so; this graft's featurizer (moleculeGraph in graft/infer) is ${FEATURIZER_VERSION}, whose graphs the model will refuse`,
+      `graft export: warning: the run's molecules were featurized by ${featurizer.name}, and the model file says so; this graft's featurizers (moleculeGraph in graft/infer) are ${FEATURIZER_VERSION} and ${CHEMPROP_FEATURIZER}, whose graphs the model will refuse`,
     );
   const out = checkOutFile(v.out ?? join(dir, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
   let tensors: Map<string, StoredTensor>;
