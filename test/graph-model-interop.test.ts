@@ -15,7 +15,7 @@ import { loadModel, type KernelBinaries, type RDKitLike } from '../src/infer/ind
 import { enableRelaxedSimd } from '../src/kernels/wasm.js';
 import { reportedWeights } from '../src/nn/load-weights.js';
 import type { GraphModelKind } from '../src/nn/task-models.js';
-import { decodeForeignSafetensors, loadCheckpoint } from '../src/train/checkpoint.js';
+import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { meanRocAuc } from '../src/train/multilabel-metrics.js';
 import { bitsEqual, tempDir } from './helpers.js';
 
@@ -283,6 +283,23 @@ describe('graft export --to pyg / graft import --from pyg --task graph', () => {
       a.dispose();
     });
   }
+
+  it("import reads GATConv's weight under its name before PyG 2.3 (lin_src) to the same model", async () => {
+    const gat = join(dir, 'gat-default.pyg.safetensors'),
+      old = join(dir, 'gat-old.pyg.safetensors');
+    const sd = decodeForeignSafetensors(readFileSync(gat), gat);
+    const renamed = new Map([...sd.tensors].map(([k, t]) => [k.replace(/\.lin\.weight$/, '.lin_src.weight'), t]));
+    expect([...renamed.keys()]).toContain('conv1.lin_src.weight');
+    writeFileSync(old, encodeCheckpoint({ tensors: renamed, metadata: { format: 'pt' } }));
+    const a = join(dir, 'gat-old.model.safetensors'),
+      b = join(dir, 'gat-new.model.safetensors');
+    await quietly(() => importModel(['--from', 'pyg', old, '--task', 'graph', '--model', 'gat', '--out', a]));
+    await quietly(() => importModel(['--from', 'pyg', gat, '--task', 'graph', '--model', 'gat', '--out', b]));
+    const wa = reportedWeights(loadCheckpoint(a), a),
+      wb = reportedWeights(loadCheckpoint(b), b);
+    expect([...wa.keys()].sort()).toEqual([...wb.keys()].sort());
+    for (const [k, w] of wb) expect(bitsEqual(wa.get(k)!, w), k).toBe(true);
+  });
 
   it('import refuses a state dict of another model, a learned ε, and atom features of another width, in one line', async () => {
     const sage = join(dir, 'sage-default.pyg.safetensors');

@@ -372,11 +372,16 @@ export function pygGraphShape(sd: Checkpoint, model: PygGraphModel, file: string
   }
   const pattern = layerPattern(names);
   const input = model === 'gcn' ? 'lin.weight' : LAYER_TENSORS[model].input;
-  if (!pattern || !get(`${pattern(0)}${input}`))
+  // GATConv before PyG 2.3 kept its weight as lin_src (shared with lin_dst): layersFromPyg reads either.
+  const first =
+    pattern && (get(`${pattern(0)}${input}`) ?? (model === 'gat' ? get(`${pattern(0)}lin_src.weight`) : undefined));
+  if (!pattern || !first)
     throw shapeMismatch(file, `no ${model} layers (expected conv1.${input}, … as PyG names them, or convs.0.…)`, names);
   let convs = 0;
   while (names.some((n) => n.startsWith(pattern(convs)))) convs++;
-  const w0 = need(`${pattern(0)}${input}`, 2);
+  if (first.shape.length !== 2)
+    throw new GraftError(`${file}: ${pattern(0)}${input} has shape [${first.shape}], expected [out, in]`);
+  const w0 = first;
   const hidden = need(`${pattern(0)}${model === 'gcn' ? 'bias' : LAYER_TENSORS[model].output}`, 1).shape[0]!;
   const head = need('head.weight', 2);
   let heads: number | null = null;
