@@ -315,6 +315,14 @@ describe('graft export --to pyg / graft import --from pyg --task graph', () => {
     await expect(graph(join(dir, 'dmpnn-chemprop.pyg.safetensors'), '--model', 'gine')).rejects.toThrow(
       /no gine layers/,
     );
+    const gine = join(dir, 'gine-chemprop.pyg.safetensors'),
+      learned = join(dir, 'gine-eps.safetensors');
+    const sd = decodeForeignSafetensors(readFileSync(gine), gine);
+    sd.tensors.set('conv2.eps', { shape: [1], data: Float32Array.of(0.5) });
+    writeFileSync(learned, encodeCheckpoint({ tensors: sd.tensors, metadata: { format: 'pt' } }));
+    await expect(graph(learned, '--model', 'gine', '--atom-features', 'chemprop')).rejects.toThrow(
+      `${learned}: conv2.eps is 0.5; Graft's graph GINE fixes ε = 0 (a GINEConv(train_eps=True) that learned another cannot be imported)`,
+    );
   });
 });
 

@@ -23,6 +23,44 @@ function layerPattern(names: readonly string[]): ((l: number) => string) | null 
   return PATTERNS.find((p) => names.some((n) => n.startsWith(p(0)))) ?? null;
 }
 
+/** A PyG state_dict's message-passing layers: the keys (a DataParallel `module.` prefix dropped), their pattern, count and first Linear weight. */
+interface PygLayers {
+  names: string[];
+  get: (k: string) => StoredTensor | undefined;
+  pattern: (l: number) => string;
+  count: number;
+  /** The first layer's LAYER_TENSORS input weight [out, in] (GATConv's lin_src before PyG 2.3). */
+  first: StoredTensor;
+}
+
+/** The `model` layers a state_dict holds; none is one line naming the file, the keys expected and those it holds. */
+function pygLayers(sd: Checkpoint, model: ConvKind, file: string): PygLayers {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const pattern = layerPattern(names);
+  const input = model === 'gcn' ? 'lin.weight' : LAYER_TENSORS[model].input;
+  const first =
+    pattern && (get(`${pattern(0)}${input}`) ?? (model === 'gat' ? get(`${pattern(0)}lin_src.weight`) : undefined));
+  if (!pattern || !first)
+    throw new GraftError(
+      `${file}: no ${model} layers (expected conv1.${input}, … as PyG names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
+    );
+  let count = 0;
+  while (names.some((n) => n.startsWith(pattern(count)))) count++;
+  return { names, get, pattern, count, first };
+}
+
+/** Refuses a GIN or GINE whose `eps` is not 0: Graft's (`who`) fixes ε = 0. */
+function checkEpsZero(l: PygLayers, who: string, pygClass: string, file: string): void {
+  for (let i = 0; i < l.count; i++) {
+    const eps = l.get(`${l.pattern(i)}eps`);
+    if (eps && eps.data[0] !== 0)
+      throw new GraftError(
+        `${file}: ${l.pattern(i)}eps is ${eps.data[0]}; ${who} fixes ε = 0 (a ${pygClass}(train_eps=True) that learned another cannot be imported)`,
+      );
+  }
+}
+
 /** Graft GCN weights from a PyG state_dict; what does not fit is named (file and tensor). */
 export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
   const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, '')); // DataParallel's prefix
@@ -215,22 +253,11 @@ export function nodeModelToPyg(
 
 /** The shape of a `model` node model a PyG state_dict holds; what does not fit is named (file and tensor). */
 export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string): PygNodeShape {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
-  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
-  const pattern = layerPattern(names);
-  const { input: first, output: outKey } = LAYER_TENSORS[model];
-  if (!pattern || !get(`${pattern(0)}${first}`)) {
-    const alt = model === 'gat' && pattern ? get(`${pattern(0)}lin_src.weight`) : undefined;
-    if (!alt)
-      throw new GraftError(
-        `${file}: no ${model} layers (expected conv1.${first}, … as PyG names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
-      );
-  }
-  let layers = 0;
-  while (names.some((n) => n.startsWith(pattern!(layers)))) layers++;
-  const w0 = get(`${pattern!(0)}${first}`) ?? get(`${pattern!(0)}lin_src.weight`)!;
-  const last = get(`${pattern!(layers - 1)}${outKey}`);
-  if (!last) throw new GraftError(`${file}: no ${pattern!(layers - 1)}${outKey} (the last layer's output)`);
+  const l = pygLayers(sd, model, file);
+  const { get, pattern, count: layers, first: w0 } = l;
+  const outKey = LAYER_TENSORS[model].output;
+  const last = get(`${pattern(layers - 1)}${outKey}`);
+  if (!last) throw new GraftError(`${file}: no ${pattern(layers - 1)}${outKey} (the last layer's output)`);
   const att = model === 'gat' ? 'att_src' : model === 'gatv2' ? 'att' : null;
   const shape: PygNodeShape = {
     layers,
@@ -240,14 +267,14 @@ export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string):
     heads: null,
   };
   if (layers > 1) {
-    const h = get(`${pattern!(0)}${outKey}`)!;
+    const h = get(`${pattern(0)}${outKey}`)!;
     if (att) {
-      const a = get(`${pattern!(0)}${att}`);
+      const a = get(`${pattern(0)}${att}`);
       if (a?.shape.length !== 3)
-        throw new GraftError(`${file}: ${pattern!(0)}${att} missing or not [1, heads, channels]`);
+        throw new GraftError(`${file}: ${pattern(0)}${att} missing or not [1, heads, channels]`);
       shape.heads = a.shape[1]!;
       shape.hidden = a.shape[2]!;
-      const lastAtt = get(`${pattern!(layers - 1)}${att}`);
+      const lastAtt = get(`${pattern(layers - 1)}${att}`);
       if (lastAtt && lastAtt.shape[1] !== 1)
         throw new GraftError(
           `${file}: the last layer has ${lastAtt.shape[1]} heads; Graft's ${model} node model has one at its output`,
@@ -256,14 +283,7 @@ export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string):
       shape.hidden = model === 'gin' ? w0.shape[0]! : h.shape[0]!;
     }
   }
-  if (model === 'gin')
-    for (let l = 0; l < layers; l++) {
-      const eps = get(`${pattern!(l)}eps`);
-      if (eps && eps.data[0] !== 0)
-        throw new GraftError(
-          `${file}: ${pattern!(l)}eps is ${eps.data[0]}; Graft's node GIN fixes ε = 0 (a GINConv(train_eps=True) that learned another cannot be imported)`,
-        );
-    }
+  if (model === 'gin') checkEpsZero(l, "Graft's node GIN", 'GINConv', file);
   return shape;
 }
 
@@ -341,16 +361,16 @@ export interface PygGraphShape {
   dense: { descriptors: number; hidden: number } | null;
 }
 
-const shapeMismatch = (file: string, what: string, names: readonly string[]): GraftError =>
-  new GraftError(`${file}: ${what}; it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`);
-
 /** The shape of a `model` graph model a PyG state_dict holds; what does not fit is named (file and tensor). */
 export function pygGraphShape(sd: Checkpoint, model: PygGraphModel, file: string): PygGraphShape {
   const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
   const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
   const need = (k: string, dims: number): StoredTensor => {
     const t = get(k);
-    if (!t) throw shapeMismatch(file, `no ${k} (a ${model} graph model has it)`, names);
+    if (!t)
+      throw new GraftError(
+        `${file}: no ${k} (a ${model} graph model has it); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
+      );
     if (t.shape.length !== dims)
       throw new GraftError(`${file}: ${k} has shape [${t.shape}], expected ${dims} dimensions`);
     return t;
@@ -370,34 +390,19 @@ export function pygGraphShape(sd: Checkpoint, model: PygGraphModel, file: string
     const out = dense ? need('head.weight', 2) : need('ffn1.weight', 2);
     return { layers: null, features: atoms, targets: out.shape[0]!, hidden, heads: null, edgeFeatures: bonds, dense };
   }
-  const pattern = layerPattern(names);
-  const input = model === 'gcn' ? 'lin.weight' : LAYER_TENSORS[model].input;
-  // GATConv before PyG 2.3 kept its weight as lin_src (shared with lin_dst): layersFromPyg reads either.
-  const first =
-    pattern && (get(`${pattern(0)}${input}`) ?? (model === 'gat' ? get(`${pattern(0)}lin_src.weight`) : undefined));
-  if (!pattern || !first)
-    throw shapeMismatch(file, `no ${model} layers (expected conv1.${input}, … as PyG names them, or convs.0.…)`, names);
-  let convs = 0;
-  while (names.some((n) => n.startsWith(pattern(convs)))) convs++;
-  if (first.shape.length !== 2)
-    throw new GraftError(`${file}: ${pattern(0)}${input} has shape [${first.shape}], expected [out, in]`);
-  const w0 = first;
-  const hidden = need(`${pattern(0)}${model === 'gcn' ? 'bias' : LAYER_TENSORS[model].output}`, 1).shape[0]!;
-  const head = need('head.weight', 2);
-  let heads: number | null = null;
-  if (model === 'gat' || model === 'gatv2') {
-    const att = need(`${pattern(0)}${model === 'gat' ? 'att_src' : 'att'}`, 3);
-    heads = att.shape[1]!;
-  }
-  const edgeFeatures = model === 'gine' ? need(`${pattern(0)}lin.weight`, 2).shape[1]! : null;
-  for (let l = 0; l < convs && (model === 'gin' || model === 'gine'); l++) {
-    const eps = get(`${pattern(l)}eps`);
-    if (eps && eps.data[0] !== 0)
-      throw new GraftError(
-        `${file}: ${pattern(l)}eps is ${eps.data[0]}; Graft's ${model} fixes ε = 0 (a ${model === 'gin' ? 'GINConv' : 'GINEConv'}(train_eps=True) that learned another cannot be imported)`,
-      );
-  }
-  return { layers: convs + 1, features: w0.shape[1]!, targets: head.shape[0]!, hidden, heads, edgeFeatures, dense };
+  const l = pygLayers(sd, model, file);
+  if (l.first.shape.length !== 2)
+    throw new GraftError(`${file}: the first layer's weight has shape [${l.first.shape}], expected [out, in]`);
+  const hidden = need(`${l.pattern(0)}${model === 'gcn' ? 'bias' : LAYER_TENSORS[model].output}`, 1).shape[0]!;
+  const heads =
+    model === 'gat' || model === 'gatv2'
+      ? need(`${l.pattern(0)}${model === 'gat' ? 'att_src' : 'att'}`, 3).shape[1]!
+      : null;
+  const edgeFeatures = model === 'gine' ? need(`${l.pattern(0)}lin.weight`, 2).shape[1]! : null;
+  if (model === 'gin' || model === 'gine')
+    checkEpsZero(l, `Graft's graph ${model.toUpperCase()}`, model === 'gin' ? 'GINConv' : 'GINEConv', file);
+  const targets = need('head.weight', 2).shape[0]!;
+  return { layers: l.count + 1, features: l.first.shape[1]!, targets, hidden, heads, edgeFeatures, dense };
 }
 
 /**
