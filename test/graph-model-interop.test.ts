@@ -306,6 +306,9 @@ describe('graft export --to pyg / graft import --from pyg --task graph', () => {
     const out = join(dir, 'refused.safetensors');
     const graph = (file: string, ...more: string[]) =>
       importModel(['--from', 'pyg', file, '--task', 'graph', ...more, '--out', out]);
+    await expect(graph(sage, '--model', 'sage', '--dataset', 'cora')).rejects.toThrow(
+      '--dataset is for node models, not --task graph',
+    );
     await expect(graph(sage, '--model', 'gat')).rejects.toThrow(
       `${sage}: no gat layers (expected conv1.lin.weight, … as PyG names them, or convs.0.…)`,
     );

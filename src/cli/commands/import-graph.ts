@@ -31,7 +31,6 @@ export interface GraphImportFlags {
   model?: string | undefined;
   out?: string | undefined;
   layers?: string | undefined;
-  overwrite?: boolean | undefined;
   'atom-features'?: string | undefined;
   type?: string | undefined;
   pool?: string | undefined;

@@ -68,7 +68,12 @@ export async function importModel(argv: string[]): Promise<void> {
     );
   if (v.task !== undefined && v.task !== 'node' && v.task !== 'graph')
     throw new GraftError(`--task must be 'node' or 'graph', got ${JSON.stringify(v.task)}`);
-  if (v.task === 'graph') return importGraphModel(v, positionals);
+  if (v.task === 'graph') {
+    // A graph model file carries no node data: the node import's data flags would be silently unread.
+    for (const flag of ['dataset', 'data-dir', 'edges', 'features', 'labels', 'no-normalize', 'overwrite'] as const)
+      if (v[flag] !== undefined) throw new GraftError(`--${flag} is for node models, not --task graph`);
+    return importGraphModel(v, positionals);
+  }
   for (const flag of ['atom-features', 'type', 'pool'] as const)
     if (v[flag] !== undefined) throw new GraftError(`--${flag} is for --task graph`);
   const kind = (v.model ?? 'gcn') as NodeModelKind;
