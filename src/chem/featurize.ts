@@ -15,7 +15,7 @@ import {
   CHEMPROP_BOND_FEATURES,
   CHEMPROP_FEATURIZER,
   chempropGraph,
-} from './chemprop-features.js';
+} from '../graph/chemprop-features.js';
 import { rdkit } from './rdkit.js';
 import { SIMILARITY_FP } from './similarity.js';
 
@@ -25,7 +25,7 @@ export { ATOM_FEATURES, ELEMENTS, MORGAN_BITS };
 
 /**
  * Which atom (and bond) features a molecule gets: 'graft' (graft's own 48 atom columns, the
- * default) or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns, chem/chemprop-features.ts).
+ * default) or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns, graph/chemprop-features.ts).
  */
 export type AtomFeatureSet = 'graft' | 'chemprop';
 
@@ -105,7 +105,7 @@ export async function smilesToGraph(smiles: string): Promise<MolGraph | null> {
 
 /**
  * smilesToGraph with a choice of features: `atomFeatures: 'chemprop'` gives Chemprop v1's 133
- * atom and 14 bond columns (chem/chemprop-features.ts) in place of graft's 48 atom columns.
+ * atom and 14 bond columns (graph/chemprop-features.ts) in place of graft's 48 atom columns.
  * @example const g = await featurizeSmiles('CCO', { atomFeatures: 'chemprop' }); // g.x: 3 × 133, g.bondAttr: 2 × 14
  */
 export async function featurizeSmiles(smiles: string, options: FeaturizeOptions): Promise<MolGraph | null> {

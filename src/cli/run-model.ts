@@ -32,6 +32,8 @@ export interface RunModel {
 
 /** The commands that rebuild a node run of any --model (graft import reads PyG files of any of them too). */
 const ANY_NODE_MODEL = new Set(['graft eval', 'graft predict', 'graft export', 'graft quantize']);
+/** The commands that read a graph run of any --model through readRunModel (graft predict reads graph runs its own way). */
+const ANY_GRAPH_MODEL = new Set(['graft eval', 'graft export', 'graft quantize']);
 
 /** A node or graph run folder's model; any other folder is one line saying what it holds and which command reads it. */
 export function readRunModel(run: string, command: string): RunModel {
@@ -45,9 +47,10 @@ export function readRunModel(run: string, command: string): RunModel {
   // Refused before any reading: a GCN rebuilt on another model's weights would be wrong, not just fail.
   if (nodeModel !== 'gcn' && !ANY_NODE_MODEL.has(command))
     throw new GraftError(`${command} supports GCN runs; this run's model is ${nodeModel} (${run})`);
-  // A graph run of another --model: graft eval and graft predict rebuild it (chem/graph-run.ts); the rest know the GCN alone.
+  // A graph run of another --model: graft eval and graft predict rebuild it (chem/graph-run.ts), graft export and
+  // quantize through graft/infer's builders (nn/task-models.ts); the rest know the GCN alone.
   const graphModel = kind === 'graph' ? String(config['model'] ?? 'gcn') : 'gcn';
-  if (graphModel !== 'gcn' && command !== 'graft eval')
+  if (graphModel !== 'gcn' && !ANY_GRAPH_MODEL.has(command))
     throw new GraftError(`${command} supports graph runs of --model gcn; this run's model is ${graphModel} (${run})`);
   if (!existsSync(checkpointFile))
     throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);

@@ -11,6 +11,8 @@ import { joinForward, type JoinParts } from '../nn/join-parts.js';
 import type { Layer, Parameter, PassContext } from '../nn/layer.js';
 import { GATConv, GATv2Conv } from '../nn/gat-conv.js';
 import { GINConv } from '../nn/gin-conv.js';
+import { BondMessagePassing } from '../nn/dmpnn.js';
+import type { MessageGraph } from '../graph/message-graph.js';
 import { type MessageNodeModelConfig, nodeMessageGraph, nodeMessageModel, nodeModelKind } from '../nn/node-models.js';
 import { SAGEConv } from '../nn/sage-conv.js';
 import { linearMaps, type Linear, type Propagation } from '../nn/layers.js';
@@ -25,6 +27,9 @@ import {
   genomicStackShape,
   graphGcnLayers,
   graphHybridParts,
+  graphMessageLayers,
+  graphMessageSpec,
+  graphModelKind,
   nodeGcn,
   type GenomicModelConfig,
   type GraphModelConfig,
@@ -55,11 +60,15 @@ export { GraftError } from '../core/errors.js';
 export { MODEL_FORMAT, parseModelFile, type ModelFile } from './model-file.js';
 export { MB_MODEL_FORMAT, type CountsInput, type CountsPrediction } from './microbiome.js';
 export {
+  CHEMPROP_FEATURIZER,
   moleculeGraph,
   MOLECULE_ATOM_FEATURES,
+  MOLECULE_CHEMPROP_ATOM_FEATURES,
+  MOLECULE_CHEMPROP_BOND_FEATURES,
   MOLECULE_FEATURIZER,
   MOLECULE_MORGAN_BITS,
   type MoleculeGraph,
+  type MoleculeGraphOptions,
   type RDKitLike,
   type RDKitMolLike,
 } from './molecule.js';
@@ -114,6 +123,8 @@ export interface GraphInput {
   src: Int32Array;
   dst: Int32Array;
   w?: Float32Array;
+  /** Bond (edge) features [edges, width] row-major, edge e joining src[e] and dst[e]: models of kind gine and dmpnn read them. */
+  edgeAttr?: Float32Array;
   descriptors?: Float32Array;
   featurizer?: string;
 }
@@ -265,7 +276,7 @@ class LocalModel implements GraftModel {
         : nodeMessageModel(this.heap, f, classes, c, () => message!);
     let x: Tensor | null = null;
     try {
-      this.prepare(model.params(), nodeLinears(model.layers), '');
+      this.prepare(model.params(), modelLinears(model.layers), '');
       x = Tensor.from(this.heap, 'float32', [n, f], order ? rowsInOrder(features, f, order.order) : features);
       const out = await model.forward(this.ctx(c.seed), x);
       const computed = (out.data() as Float32Array).slice();
@@ -307,15 +318,23 @@ class LocalModel implements GraftModel {
     let batch: Batch | null = null;
     const prop = (): Propagation => ({ adj: batch!.adj });
     const offsets = (): Tensor => batch!.offsets;
+    const messages = (): MessageGraph => batch!.messages!;
+    // The batches as training collated them: with the message graph (and bond features) for a model other than the GCN.
+    const spec = graphMessageSpec(c);
+    const gcn = graphModelKind(c) === 'gcn';
     const model: Runner<Batch> = c.hybrid
       ? joined<Batch>(
           this.heap,
-          graphHybridParts(this.heap, features, targets, c, prop, offsets),
+          graphHybridParts(this.heap, features, targets, c, prop, offsets, messages),
           (b) => [b.x, b.descriptors!],
           this.ctx(c.seed),
         )
       : sequential<Batch>(
-          new Sequential(graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)),
+          new Sequential(
+            gcn
+              ? graphGcnLayers(this.heap, features, targets, c, new Rng(c.seed), prop, offsets)
+              : graphMessageLayers(this.heap, features, targets, c, new Rng(c.seed), messages, offsets),
+          ),
           (b) => b.x,
           this.ctx(c.seed),
         );
@@ -325,8 +344,10 @@ class LocalModel implements GraftModel {
       for (let at = 0; at < graphs.length; at += BATCH) {
         const part = graphs
           .slice(at, at + BATCH)
-          .map((g, i) => graphSample(g, at + i, features, c.hybrid?.descriptors ?? 0, targets));
-        batch = collate(this.heap, part, features, targets);
+          .map((g, i) =>
+            graphSample(g, at + i, features, c.hybrid?.descriptors ?? 0, spec?.edgeFeatures ?? 0, targets),
+          );
+        batch = collate(this.heap, part, features, targets, spec ? { messages: spec } : {});
         try {
           outputs.set(await model.run(batch), at * targets);
         } finally {
@@ -426,13 +447,16 @@ class LocalModel implements GraftModel {
 }
 
 /**
- * Every linear map of a node model (the GCN's, and those inside SAGE, GIN and GAT layers),
- * each one X·W that graft quantize calibrates and replaces by its int8 form.
+ * Every linear map of a model's layers (the GCN's and the Linears', those inside SAGE, GIN,
+ * GINE and GAT layers, and D-MPNN's W_h), each one X·W that graft quantize calibrates and
+ * replaces by its int8 form.
  */
-function nodeLinears(layers: readonly Layer[]): Linear[] {
+function modelLinears(layers: readonly Layer[]): Linear[] {
   const out: Linear[] = [];
   for (const l of layers) {
     if (l instanceof SAGEConv) out.push(l.linL, l.linR);
+    // D-MPNN: W_h, the one taken as a whole (W_i and W_o run as blocks on their atom and bond or message rows).
+    else if (l instanceof BondMessagePassing) out.push(l.wh);
     else if (l instanceof GINConv) out.push(...linearMaps(l.nn.layers), ...(l.lin ? [l.lin] : []));
     else if (l instanceof GATConv) out.push(l.lin);
     else if (l instanceof GATv2Conv) out.push(l.linL, l.linR);
@@ -452,7 +476,14 @@ function checkRows(fn: string, what: string, n: number, f: number, data: Float32
   return n;
 }
 
-function graphSample(g: GraphInput, i: number, features: number, descriptors: number, targets: number): GraphSample {
+function graphSample(
+  g: GraphInput,
+  i: number,
+  features: number,
+  descriptors: number,
+  edgeFeatures: number,
+  targets: number,
+): GraphSample {
   if (!(g.x instanceof Float32Array) || g.x.length !== g.nodes * features) {
     throw new GraftError(
       `predictGraphs: graph ${i} must have x of ${g.nodes} × ${features} values (the model reads ${features} atom features), got ${g.x?.length}`,
@@ -463,12 +494,19 @@ function graphSample(g: GraphInput, i: number, features: number, descriptors: nu
       `predictGraphs: graph ${i} needs ${descriptors} descriptors for the hybrid's dense branch, got ${g.descriptors?.length ?? 'none'}`,
     );
   }
+  const edges = g.src?.length ?? 0;
+  if (edgeFeatures > 0 && (!(g.edgeAttr instanceof Float32Array) || g.edgeAttr.length !== edges * edgeFeatures)) {
+    throw new GraftError(
+      `predictGraphs: graph ${i} needs edgeAttr of ${edges} × ${edgeFeatures} values (the model reads ${edgeFeatures} bond features per edge), got ${g.edgeAttr instanceof Float32Array ? g.edgeAttr.length : 'none'}`,
+    );
+  }
   return {
     nodes: g.nodes,
     x: g.x,
     src: g.src,
     dst: g.dst,
     ...(g.w ? { w: g.w } : {}),
+    ...(edgeFeatures > 0 ? { edgeAttr: g.edgeAttr! } : {}),
     ...(g.descriptors ? { descriptors: g.descriptors } : {}),
     y: new Float32Array(targets).fill(NaN),
   };
@@ -479,7 +517,7 @@ type Runner<B> = { params(): Parameter[]; linears: Linear[]; dispose(): void; ru
 function sequential<B>(seq: Sequential, input: (b: B) => Tensor, ctx: PassContext): Runner<B> {
   return {
     params: () => seq.params(),
-    linears: linearMaps(seq.layers),
+    linears: modelLinears(seq.layers),
     dispose: () => seq.dispose(),
     run: async (b) => {
       try {
@@ -495,7 +533,7 @@ function joined<B>(heap: Heap, parts: JoinParts, inputs: (b: B) => Tensor[], ctx
   const all = [...parts.branches, parts.head];
   return {
     params: () => all.flatMap((l) => l.params()),
-    linears: [...parts.branches.flatMap((b) => linearMaps(b.layers)), parts.head],
+    linears: [...parts.branches.flatMap((b) => modelLinears(b.layers)), parts.head],
     dispose: () => {
       for (const l of all) l.dispose();
     },

@@ -1,4 +1,5 @@
 import { GraftError } from '../core/errors.js';
+import { LAYER_TENSORS, layerPrefix, type ConvKind } from '../core/layer-names.js';
 import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
 import { GP_MODELS_FORMAT, reportedPrefix, weightsUnder } from '../nn/load-weights.js';
 import { preprocessMetadata, readPreprocess, type Preprocessing } from '../graph/preprocess.js';
@@ -136,19 +137,12 @@ function nodeWidths(
   layers: number,
   file: string,
 ): { features: number; classes: number } {
-  const layer = (l: number): string => `${prefix}${model === 'gatv2' ? 'gatv2_' : model}${l}.`;
-  // [first layer's [in, out] weight, the last layer's tensor whose last dimension is the classes]
-  const read: Record<string, [string, string]> = {
-    gcn: ['weight', 'weight'],
-    sage: ['lin_l.weight', 'lin_l.bias'],
-    gin: ['nn.0.weight', 'nn.2.bias'],
-    gat: ['lin.weight', 'bias'],
-    gatv2: ['lin_l.weight', 'bias'],
-  };
-  const names = read[model];
+  const layer = (l: number): string => `${prefix}${layerPrefix(model)}${l}.`;
+  // Node models: every kind but GINE (a graph-level layer: node data has no edge features).
+  const names = model !== 'gine' && Object.hasOwn(LAYER_TENSORS, model) ? LAYER_TENSORS[model as ConvKind] : null;
   if (!names) throw new GraftError(`${file}: unknown node model ${JSON.stringify(model)} in its config`);
-  const last = shapeOf(cp, `${layer(layers - 1)}${names[1]}`, file);
-  return { features: shapeOf(cp, `${layer(0)}${names[0]}`, file)[0]!, classes: last[last.length - 1]! };
+  const last = shapeOf(cp, `${layer(layers - 1)}${names.output}`, file);
+  return { features: shapeOf(cp, `${layer(0)}${names.input}`, file)[0]!, classes: last[last.length - 1]! };
 }
 
 /** The reported float weights, by parameter name; `member` picks one of a genomic ensemble ('m0.', …). */

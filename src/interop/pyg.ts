@@ -1,4 +1,5 @@
 import { GraftError } from '../core/errors.js';
+import { LAYER_TENSORS, layerPrefix, type ConvKind } from '../core/layer-names.js';
 import type { Checkpoint, StoredTensor } from '../core/safetensors.js';
 
 // Weights between a PyTorch Geometric GCN's state_dict and Graft's GCN layers. PyG's GCNConv
@@ -17,11 +18,54 @@ export interface GcnWeights {
 
 const PATTERNS = [(i: number) => `conv${i + 1}.`, (i: number) => `convs.${i}.`];
 
+/** The layer names pattern a PyG state_dict uses (conv1. … or convs.0. …), or null. */
+function layerPattern(names: readonly string[]): ((l: number) => string) | null {
+  return PATTERNS.find((p) => names.some((n) => n.startsWith(p(0)))) ?? null;
+}
+
+/** A PyG state_dict's message-passing layers: the keys (a DataParallel `module.` prefix dropped), their pattern, count and first Linear weight. */
+interface PygLayers {
+  names: string[];
+  get: (k: string) => StoredTensor | undefined;
+  pattern: (l: number) => string;
+  count: number;
+  /** The first layer's LAYER_TENSORS input weight [out, in] (GATConv's lin_src before PyG 2.3). */
+  first: StoredTensor;
+}
+
+/** The `model` layers a state_dict holds; none is one line naming the file, the keys expected and those it holds. */
+function pygLayers(sd: Checkpoint, model: ConvKind, file: string): PygLayers {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const pattern = layerPattern(names);
+  const input = model === 'gcn' ? 'lin.weight' : LAYER_TENSORS[model].input;
+  const first =
+    pattern && (get(`${pattern(0)}${input}`) ?? (model === 'gat' ? get(`${pattern(0)}lin_src.weight`) : undefined));
+  if (!pattern || !first)
+    throw new GraftError(
+      `${file}: no ${model} layers (expected conv1.${input}, … as PyG names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
+    );
+  let count = 0;
+  while (names.some((n) => n.startsWith(pattern(count)))) count++;
+  return { names, get, pattern, count, first };
+}
+
+/** Refuses a GIN or GINE whose `eps` is not 0: Graft's (`who`) fixes ε = 0. */
+function checkEpsZero(l: PygLayers, who: string, pygClass: string, file: string): void {
+  for (let i = 0; i < l.count; i++) {
+    const eps = l.get(`${l.pattern(i)}eps`);
+    if (eps && eps.data[0] !== 0)
+      throw new GraftError(
+        `${file}: ${l.pattern(i)}eps is ${eps.data[0]}; ${who} fixes ε = 0 (a ${pygClass}(train_eps=True) that learned another cannot be imported)`,
+      );
+  }
+}
+
 /** Graft GCN weights from a PyG state_dict; what does not fit is named (file and tensor). */
 export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
   const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, '')); // DataParallel's prefix
   const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
-  const pattern = PATTERNS.find((p) => names.some((n) => n.startsWith(p(0))));
+  const pattern = layerPattern(names);
   if (!pattern)
     throw new GraftError(
       `${file}: no GCN layers (expected conv1.lin.weight, conv1.bias, … as PyG's GCNConv names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
@@ -107,7 +151,8 @@ export function gcnToPyg(
 // Graft and [1, H, C] in PyG; everything else (biases, eps) is copied as is.
 
 const ATTENTION = /(^|\.)(att|att_src|att_dst)$/;
-const LINEAR_WEIGHT = /(^|\.)(lin|lin_l|lin_r|lin_src|lin_dst|nn\.\d+|W_i|W_h|W_o)\.weight$/;
+// A graph model's head (`head`), a hybrid's dense branch (`dense0`) and D-MPNN's feed-forward head (`ffn0`, `ffn1`) are torch Linears too.
+const LINEAR_WEIGHT = /(^|\.)(lin|lin_l|lin_r|lin_src|lin_dst|nn\.\d+|W_i|W_h|W_o|head|dense\d+|ffn\d+)\.weight$/;
 
 /** PyG state_dict entries from Graft parameters (name → [shape, values]) of message-passing layers. */
 export function layersToPyg(params: ReadonlyMap<string, StoredTensor>): Map<string, StoredTensor> {
@@ -173,9 +218,6 @@ function transpose(a: Float32Array, r: number, c: number): Float32Array {
 /** The node models whose layers map to PyG's message-passing layers. */
 export type PygNodeModel = 'sage' | 'gin' | 'gat' | 'gatv2';
 
-/** The prefix of Graft's layer names for `model` (nodeMessageModel's: gatv2's layers are gatv2_0 …). */
-export const graftLayerPrefix = (model: PygNodeModel): string => (model === 'gatv2' ? 'gatv2_' : model);
-
 /** What a node model's PyG state_dict says of its shape. */
 export interface PygNodeShape {
   layers: number;
@@ -192,7 +234,7 @@ export function nodeModelToPyg(
   model: PygNodeModel,
   weights: ReadonlyMap<string, StoredTensor>,
 ): Map<string, StoredTensor> {
-  const re = new RegExp(`^${graftLayerPrefix(model)}(\\d+)\\.(.+)$`);
+  const re = new RegExp(`^${layerPrefix(model)}(\\d+)\\.(.+)$`);
   const renamed = new Map<string, StoredTensor>();
   const layers = new Set<number>();
   for (const [name, t] of weights) {
@@ -209,36 +251,13 @@ export function nodeModelToPyg(
   return out;
 }
 
-/** The layer names pattern a PyG state_dict uses (conv1. … or convs.0. …), or null. */
-function layerPattern(names: readonly string[]): ((l: number) => string) | null {
-  return PATTERNS.find((p) => names.some((n) => n.startsWith(p(0)))) ?? null;
-}
-
 /** The shape of a `model` node model a PyG state_dict holds; what does not fit is named (file and tensor). */
 export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string): PygNodeShape {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
-  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
-  const pattern = layerPattern(names);
-  // [the first layer's Linear weight [out, in], the tensor whose last dimension is a layer's output]
-  const keys: Record<PygNodeModel, [string, string]> = {
-    sage: ['lin_l.weight', 'lin_l.bias'],
-    gin: ['nn.0.weight', 'nn.2.bias'],
-    gat: ['lin.weight', 'bias'],
-    gatv2: ['lin_l.weight', 'bias'],
-  };
-  const [first, outKey] = keys[model];
-  if (!pattern || !get(`${pattern(0)}${first}`)) {
-    const alt = model === 'gat' && pattern ? get(`${pattern(0)}lin_src.weight`) : undefined;
-    if (!alt)
-      throw new GraftError(
-        `${file}: no ${model} layers (expected conv1.${first}, … as PyG names them, or convs.0.…); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
-      );
-  }
-  let layers = 0;
-  while (names.some((n) => n.startsWith(pattern!(layers)))) layers++;
-  const w0 = get(`${pattern!(0)}${first}`) ?? get(`${pattern!(0)}lin_src.weight`)!;
-  const last = get(`${pattern!(layers - 1)}${outKey}`);
-  if (!last) throw new GraftError(`${file}: no ${pattern!(layers - 1)}${outKey} (the last layer's output)`);
+  const l = pygLayers(sd, model, file);
+  const { get, pattern, count: layers, first: w0 } = l;
+  const outKey = LAYER_TENSORS[model].output;
+  const last = get(`${pattern(layers - 1)}${outKey}`);
+  if (!last) throw new GraftError(`${file}: no ${pattern(layers - 1)}${outKey} (the last layer's output)`);
   const att = model === 'gat' ? 'att_src' : model === 'gatv2' ? 'att' : null;
   const shape: PygNodeShape = {
     layers,
@@ -248,14 +267,14 @@ export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string):
     heads: null,
   };
   if (layers > 1) {
-    const h = get(`${pattern!(0)}${outKey}`)!;
+    const h = get(`${pattern(0)}${outKey}`)!;
     if (att) {
-      const a = get(`${pattern!(0)}${att}`);
+      const a = get(`${pattern(0)}${att}`);
       if (a?.shape.length !== 3)
-        throw new GraftError(`${file}: ${pattern!(0)}${att} missing or not [1, heads, channels]`);
+        throw new GraftError(`${file}: ${pattern(0)}${att} missing or not [1, heads, channels]`);
       shape.heads = a.shape[1]!;
       shape.hidden = a.shape[2]!;
-      const lastAtt = get(`${pattern!(layers - 1)}${att}`);
+      const lastAtt = get(`${pattern(layers - 1)}${att}`);
       if (lastAtt && lastAtt.shape[1] !== 1)
         throw new GraftError(
           `${file}: the last layer has ${lastAtt.shape[1]} heads; Graft's ${model} node model has one at its output`,
@@ -264,14 +283,7 @@ export function pygNodeShape(sd: Checkpoint, model: PygNodeModel, file: string):
       shape.hidden = model === 'gin' ? w0.shape[0]! : h.shape[0]!;
     }
   }
-  if (model === 'gin')
-    for (let l = 0; l < layers; l++) {
-      const eps = get(`${pattern!(l)}eps`);
-      if (eps && eps.data[0] !== 0)
-        throw new GraftError(
-          `${file}: ${pattern!(l)}eps is ${eps.data[0]}; Graft's node GIN fixes ε = 0 (a GINConv(train_eps=True) that learned another cannot be imported)`,
-        );
-    }
+  if (model === 'gin') checkEpsZero(l, "Graft's node GIN", 'GINConv', file);
   return shape;
 }
 
@@ -287,13 +299,125 @@ export function nodeModelFromPyg(
 ): Map<string, Float32Array> {
   const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
   const pattern = layerPattern(names) ?? PATTERNS[0]!;
-  const re = new RegExp(`^${graftLayerPrefix(model)}(\\d+)\\.(.+)$`);
+  const re = new RegExp(`^${layerPrefix(model)}(\\d+)\\.(.+)$`);
   const toPyg = new Map<string, string>();
   for (const name of want.keys()) {
     const m = re.exec(name);
     if (!m) throw new Error(`nodeModelFromPyg: ${name} is not a ${model} layer's parameter`);
     toPyg.set(name, `${pattern(Number(m[1]))}${m[2]}`);
   }
+  const got = layersFromPyg(sd, new Map([...want].map(([k, s]) => [toPyg.get(k)!, s])), file);
+  return new Map([...toPyg].map(([graft, pyg]) => [graft, got.get(pyg)!]));
+}
+
+// A graph-level model of graft train --task graph --model as a PyG model holds it: its
+// message-passing layers conv1 … convL (convs.0 … read too) under PyG's names, the GCN's
+// weight as PyG's GCNConv keeps it (convN.lin.weight, convN.bias), then the pooled head
+// `head`; a hybrid's dense branch `dense0`. D-MPNN has no PyG twin: its layer keeps
+// Chemprop's names (message_passing.W_i, W_h, W_o) and its feed-forward head Graft's (ffn0,
+// ffn1). Every Linear weight is [out, in], as torch keeps it.
+
+/** The graph-level models whose weights map to a PyG (or, for D-MPNN, Chemprop-named) state_dict. */
+export type PygGraphModel = ConvKind | 'dmpnn';
+
+/** A Graft parameter name of a `model` graph model → its name in a PyG state_dict whose layers follow `pattern`. */
+function graphPygName(model: PygGraphModel, name: string, pattern: (l: number) => string): string {
+  if (model === 'dmpnn') return name;
+  const m = new RegExp(`^${layerPrefix(model)}(\\d+)\\.(.+)$`).exec(name);
+  if (!m) return name; // head, dense0: the same name
+  const rest = model === 'gcn' && m[2] === 'weight' ? 'lin.weight' : m[2]!;
+  return `${pattern(Number(m[1]))}${rest}`;
+}
+
+/** A PyG state_dict of a Graft graph model (weights: Graft's parameter names, the reported weights). */
+export function graphModelToPyg(
+  model: PygGraphModel,
+  weights: ReadonlyMap<string, StoredTensor>,
+): Map<string, StoredTensor> {
+  const renamed = new Map<string, StoredTensor>();
+  for (const [name, t] of weights) renamed.set(graphPygName(model, name, PATTERNS[0]!), t);
+  const out = layersToPyg(renamed);
+  // PyG's GINConv and GINEConv (train_eps=False) keep ε as a buffer: Graft's fixes it at 0.
+  if (model === 'gin' || model === 'gine')
+    for (const name of renamed.keys()) {
+      const m = /^conv(\d+)\./.exec(name);
+      if (m && !out.has(`conv${m[1]}.eps`)) out.set(`conv${m[1]}.eps`, { shape: [1], data: new Float32Array(1) });
+    }
+  return out;
+}
+
+/** What a graph model's PyG state_dict says of its shape (what its config cannot be built without). */
+export interface PygGraphShape {
+  /** Layers with weights as graft train counts them: message-passing layers + the head (D-MPNN: not in the weights). */
+  layers: number | null;
+  features: number;
+  targets: number;
+  hidden: number;
+  /** GAT, GATv2: heads (hidden / heads channels each). */
+  heads: number | null;
+  /** GINE, D-MPNN: bond feature columns. */
+  edgeFeatures: number | null;
+  /** The hybrid's dense branch (dense0): descriptor columns and its width; null without one. */
+  dense: { descriptors: number; hidden: number } | null;
+}
+
+/** The shape of a `model` graph model a PyG state_dict holds; what does not fit is named (file and tensor). */
+export function pygGraphShape(sd: Checkpoint, model: PygGraphModel, file: string): PygGraphShape {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const need = (k: string, dims: number): StoredTensor => {
+    const t = get(k);
+    if (!t)
+      throw new GraftError(
+        `${file}: no ${k} (a ${model} graph model has it); it holds ${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}`,
+      );
+    if (t.shape.length !== dims)
+      throw new GraftError(`${file}: ${k} has shape [${t.shape}], expected ${dims} dimensions`);
+    return t;
+  };
+  const dense0 = get('dense0.weight');
+  const dense = dense0 ? { descriptors: dense0.shape[1]!, hidden: dense0.shape[0]! } : null;
+  if (model === 'dmpnn') {
+    const wi = need('message_passing.W_i.weight', 2),
+      wo = need('message_passing.W_o.weight', 2);
+    const hidden = wo.shape[0]!,
+      atoms = wo.shape[1]! - hidden,
+      bonds = wi.shape[1]! - atoms;
+    if (atoms < 1 || bonds < 1)
+      throw new GraftError(
+        `${file}: message_passing.W_i.weight [${wi.shape}] and W_o.weight [${wo.shape}] do not split into atom, bond and hidden columns`,
+      );
+    const out = dense ? need('head.weight', 2) : need('ffn1.weight', 2);
+    return { layers: null, features: atoms, targets: out.shape[0]!, hidden, heads: null, edgeFeatures: bonds, dense };
+  }
+  const l = pygLayers(sd, model, file);
+  if (l.first.shape.length !== 2)
+    throw new GraftError(`${file}: the first layer's weight has shape [${l.first.shape}], expected [out, in]`);
+  const hidden = need(`${l.pattern(0)}${model === 'gcn' ? 'bias' : LAYER_TENSORS[model].output}`, 1).shape[0]!;
+  const heads =
+    model === 'gat' || model === 'gatv2'
+      ? need(`${l.pattern(0)}${model === 'gat' ? 'att_src' : 'att'}`, 3).shape[1]!
+      : null;
+  const edgeFeatures = model === 'gine' ? need(`${l.pattern(0)}lin.weight`, 2).shape[1]! : null;
+  if (model === 'gin' || model === 'gine')
+    checkEpsZero(l, `Graft's graph ${model.toUpperCase()}`, model === 'gin' ? 'GINConv' : 'GINEConv', file);
+  const targets = need('head.weight', 2).shape[0]!;
+  return { layers: l.count + 1, features: l.first.shape[1]!, targets, hidden, heads, edgeFeatures, dense };
+}
+
+/**
+ * Graft weights (its parameter names) for a freshly built `model` graph model (`want`: its
+ * parameter names and shapes) from a PyG state_dict: each looked up under its PyG name.
+ */
+export function graphModelFromPyg(
+  sd: Checkpoint,
+  model: PygGraphModel,
+  want: ReadonlyMap<string, readonly number[]>,
+  file: string,
+): Map<string, Float32Array> {
+  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+  const pattern = layerPattern(names) ?? PATTERNS[0]!;
+  const toPyg = new Map([...want.keys()].map((k) => [k, graphPygName(model, k, pattern)] as const));
   const got = layersFromPyg(sd, new Map([...want].map(([k, s]) => [toPyg.get(k)!, s])), file);
   return new Map([...toPyg].map(([graft, pyg]) => [graft, got.get(pyg)!]));
 }

@@ -181,7 +181,8 @@ export class BondMessagePassing implements Layer {
           back.free();
         }
         ms.push(m);
-        const next = keep(await matmul(exec, m, this.wh.weight.value));
+        // W_h's product through its Linear: the same GEMM, or the int8 one in a quantized model (graft quantize).
+        const next = keep(await this.wh.project(ctx, m));
         await addInto(exec, h0, next);
         hs.push(await relu(exec, next, next));
       }

@@ -1,4 +1,5 @@
 import { argRangeError } from '../core/errors.js';
+import { layerPrefix } from '../core/layer-names.js';
 import { Rng } from '../core/random.js';
 import { MessageGraph } from '../graph/message-graph.js';
 import type { Heap } from '../memory/heap.js';
@@ -169,7 +170,7 @@ export function nodeMessageModel(
   if (kind === 'gcn') throw new Error("nodeMessageModel: a GCN is nodeGcn's");
   const rng = new Rng(c.seed);
   const heads = c.heads ?? GAT_DEFAULT_HEADS;
-  const prefix = kind === 'gatv2' ? 'gatv2_' : kind;
+  const prefix = layerPrefix(kind);
   const layers: Layer[] = [];
   let width = inFeatures;
   for (let l = 0; l < c.layers; l++) {

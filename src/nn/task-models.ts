@@ -1,4 +1,5 @@
 import { argRangeError } from '../core/errors.js';
+import { layerPrefix } from '../core/layer-names.js';
 import { Rng } from '../core/random.js';
 import type { MessageSpec } from '../graph/batch.js';
 import type { MessageGraph } from '../graph/message-graph.js';
@@ -167,7 +168,7 @@ export function graphMessageLayers(
     ];
   }
   const heads = c.heads ?? GRAPH_GAT_DEFAULT_HEADS;
-  const prefix = kind === 'gatv2' ? 'gatv2_' : kind;
+  const prefix = layerPrefix(kind);
   const layers: Layer[] = [];
   let width = features;
   for (let l = 0; l < Math.max(1, c.layers - 1); l++) {

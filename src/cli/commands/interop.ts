@@ -9,19 +9,23 @@ import { preprocessMetadata } from '../../graph/preprocess.js';
 import {
   gcnFromPyg,
   gcnToPyg,
+  graphModelToPyg,
   nodeModelFromPyg,
   nodeModelToPyg,
   pygNodeShape,
   type PygNodeModel,
 } from '../../interop/pyg.js';
 import { Heap } from '../../memory/heap.js';
+import { graphModelKind } from '../../nn/task-models.js';
 import { NODE_MODEL_CHOICES, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../../nn/node-models.js';
 import { decodeForeignSafetensors, encodeCheckpoint } from '../../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
-import { FEATURIZER_VERSION } from '../../chem/featurize.js';
+import { featureSetOf, FEATURIZER_VERSION } from '../../chem/featurize.js';
+import { CHEMPROP_FEATURIZER } from '../../graph/chemprop-features.js';
+import { importGraphModel } from './import-graph.js';
 import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
@@ -29,6 +33,9 @@ import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task
 
 export const INTEROP_USAGE = `  graft import --from pyg FILE.safetensors --model gcn|sage|gin|gat|gatv2 --out DIR [--dataset NAME | --edges F --features F --labels F]
                [--data-dir DIR] [--no-normalize] [--layers L] [--overwrite]
+  graft import --from pyg FILE.safetensors --task graph --model gcn|sage|gin|gine|gat|gatv2|dmpnn --out FILE.safetensors
+               [--atom-features default|chemprop] [--type multilabel|regression] [--pool max|mean|sum] [--layers L]
+               (a graph model file for graft/infer; --layers: D-MPNN's depth, default 3, which its weights do not tell)
   graft export --to pyg|graft --run DIR [--out FILE]`;
 
 /** A PyG GCN state_dict as a Graft node run folder (config.json + checkpoint.safetensors), ready for graft eval, predict and explain. */
@@ -49,12 +56,26 @@ export async function importModel(argv: string[]): Promise<void> {
       'no-normalize': { type: 'boolean' },
       layers: { type: 'string' },
       overwrite: { type: 'boolean' },
+      task: { type: 'string' },
+      'atom-features': { type: 'string' },
+      type: { type: 'string' },
+      pool: { type: 'string' },
     },
   });
   if (v.from !== 'pyg')
     throw new GraftError(
       `--from must be 'pyg' (a PyTorch / PyG state_dict saved as safetensors), got ${JSON.stringify(v.from ?? null)}`,
     );
+  if (v.task !== undefined && v.task !== 'node' && v.task !== 'graph')
+    throw new GraftError(`--task must be 'node' or 'graph', got ${JSON.stringify(v.task)}`);
+  if (v.task === 'graph') {
+    // A graph model file carries no node data: the node import's data flags would be silently unread.
+    for (const flag of ['dataset', 'data-dir', 'edges', 'features', 'labels', 'no-normalize', 'overwrite'] as const)
+      if (v[flag] !== undefined) throw new GraftError(`--${flag} is for node models, not --task graph`);
+    return importGraphModel(v, positionals);
+  }
+  for (const flag of ['atom-features', 'type', 'pool'] as const)
+    if (v[flag] !== undefined) throw new GraftError(`--${flag} is for --task graph`);
   const kind = (v.model ?? 'gcn') as NodeModelKind;
   if (!NODE_MODEL_CHOICES.includes(kind))
     throw new GraftError(
@@ -186,17 +207,22 @@ export async function exportModel(argv: string[]): Promise<void> {
   const note = featurizerNote(run, 'graft export');
   if (note) console.error(note);
   const featurizer = model.preprocess?.featurizer;
-  if (featurizer && featurizer.name !== FEATURIZER_VERSION)
+  // graft/infer's moleculeGraph makes graft's atom features and Chemprop's: a run of any other featurizer is warned of.
+  if (featurizer && featureSetOf(featurizer.name) === null)
     console.error(
-      `graft export: warning: the run's molecules were featurized by ${featurizer.name}, and the model file says so; this graft's featurizer (moleculeGraph in graft/infer) is ${FEATURIZER_VERSION}, whose graphs the model will refuse`,
+      `graft export: warning: the run's molecules were featurized by ${featurizer.name}, and the model file says so; this graft's featurizers (moleculeGraph in graft/infer) are ${FEATURIZER_VERSION} and ${CHEMPROP_FEATURIZER}, whose graphs the model will refuse`,
     );
   const out = checkOutFile(v.out ?? join(dir, v.to === 'pyg' ? 'model.pyg.safetensors' : 'model.safetensors'));
   let tensors: Map<string, StoredTensor>;
   let metadata: Record<string, string>;
-  if (v.to === 'pyg') {
+  if (v.to === 'pyg' && model.task === 'graph') {
+    const reported = new Map([...reportedModel(model).tensors].map(([k, t]) => [k.replace(/^model\./, ''), t]));
+    tensors = graphModelToPyg(graphModelKind(model.config), reported);
+    metadata = { format: 'pt' };
+  } else if (v.to === 'pyg') {
     if (model.task !== 'node')
       throw new GraftError(
-        `${cpFile} is a ${model.task} model: --to pyg writes node models (PyG's GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv layers)`,
+        `${cpFile} is a ${model.task} model: --to pyg writes node and graph models (PyG's GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv layers, and D-MPNN under Chemprop's names)`,
       );
     const kind = nodeModelKind(model.config);
     const layers = Number(model.config['layers']);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
+import { featureSetOf, FEATURIZER_VERSION, type AtomFeatureSet } from '../../chem/featurize.js';
 import { moleculeSplit } from '../../chem/train-molecules.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
@@ -51,7 +52,8 @@ export async function quantize(argv: string[]): Promise<void> {
   const { dir, model: file, config: saved, checkpointFile: cpFile } = run;
   const out = checkOutFile(v.out ?? join(dir, 'model.int8.safetensors'));
   // The run's molecules are featurized again here to calibrate and score: by the run's featurizer or not at all.
-  checkRunFeaturizer(run, 'graft quantize');
+  const featureSet = featureSetOf(file.preprocess?.featurizer?.name ?? FEATURIZER_VERSION) ?? 'graft';
+  if (featureSet !== 'chemprop') checkRunFeaturizer(run, 'graft quantize');
   const note = featurizerNote(run, 'graft quantize');
   if (note) console.error(note);
   // Calibrated and scored on the run's own data: refused if a file it recorded changed since.
@@ -60,7 +62,7 @@ export async function quantize(argv: string[]): Promise<void> {
     join(dir, 'config.json'),
     'graft quantize (calibration and test scores)',
   );
-  const task = file.task === 'node' ? await nodeTask(saved, file) : await graphTask(saved);
+  const task = file.task === 'node' ? await nodeTask(saved, file) : await graphTask(saved, featureSet);
   const kernels = localKernels();
 
   // Calibration: every linear map's input range over the training rows, on the float model.
@@ -130,7 +132,8 @@ async function nodeTask(saved: Record<string, unknown>, file: ModelFile): Promis
   };
 }
 
-async function graphTask(saved: Record<string, unknown>): Promise<TaskData> {
+/** The run's molecules, featurized as its were (graft's atom features or Chemprop's), split as at training. */
+async function graphTask(saved: Record<string, unknown>, atomFeatures: AtomFeatureSet): Promise<TaskData> {
   const c = saved as {
     data: string;
     smiles?: string;
@@ -143,6 +146,7 @@ async function graphTask(saved: Record<string, unknown>): Promise<TaskData> {
   const ds = await loadMoleculeCsv(c.data, {
     targets: c.targets,
     task: c.type,
+    atomFeatures,
     ...(c.smiles ? { smiles: c.smiles } : {}),
   });
   const { train, test } = moleculeSplit(ds, { split: c.split, hybrid: c.hybrid, config: { seed: c.seed } });
