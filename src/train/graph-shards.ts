@@ -195,6 +195,7 @@ export class GraphShards {
         );
         this.workers = services;
         try {
+          await services.start();
           return await body();
         } finally {
           this.workers = null;

@@ -142,6 +142,8 @@ export const SHARD_SYNC = {
   length: 1,
   /** The shard the service is running (so a failure can name it). */
   running: 2,
+  /** 1 once the service runs and waits for its first step. */
+  ready: 3,
   words: 16,
 } as const;
 

@@ -3,6 +3,7 @@ import { workerUrl } from '../core/worker-url.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import type { WorkerCall } from '../runtime/runtime.js';
+import { traceNow, tracer } from '../runtime/trace.js';
 import type { GraphTrainConfig } from './graph-model.js';
 import { SHARD_STATE, SHARD_SYNC, shardBlockLayout, type ShardRequest, type ShardService } from './shard-protocol.js';
 
@@ -104,6 +105,23 @@ export class ShardServices {
     return svc;
   }
 
+  /**
+   * Starts every worker's service and waits until each runs, so the first step asks a worker
+   * that is already waiting: a placement trial times steps, not a service's start.
+   */
+  async start(): Promise<void> {
+    for (let g = 1; g <= this.workers; g++) {
+      const svc = this.serviceFor(g);
+      for (;;) {
+        const f = this.flags(svc);
+        if (Atomics.load(f, SHARD_SYNC.ready) === 1) break;
+        if (svc.ended) break; // its failure surfaces at the first step that asks it
+        const w = Atomics.waitAsync(f, SHARD_SYNC.ready, 0);
+        if (w.async) await Promise.race([w.value, svc.settled]);
+      }
+    }
+  }
+
   /** The service's flag words, made anew at each use: a heap that grows replaces its buffer. */
   private flags(svc: Service): Int32Array {
     return new Int32Array(this.heap.memory.buffer, svc.block.ptr, SHARD_SYNC.words);
@@ -129,6 +147,9 @@ export class ShardServices {
   async answer(group: number, losses: Float64Array): Promise<void> {
     const svc = this.services[group - 1]!;
     const asked = svc.asked!;
+    const tr = tracer;
+    const w0 = tr ? traceNow() : 0;
+    let slept = false;
     try {
       const deadline = performance.now() + ANSWER_SPIN_MICROS / 1000;
       for (let i = 1; ; i++) {
@@ -148,8 +169,10 @@ export class ShardServices {
           // Sleep until the state word changes (waitAsync returns at once if it already has) or the service ends.
           const w = Atomics.waitAsync(f, SHARD_SYNC.state, state);
           if (w.async) await Promise.race([w.value, svc.settled]);
+          slept = true;
         }
       }
+      if (tr) tr.span(slept ? 'wait-sleep' : 'wait-spin', `await shard worker ${group}`, w0);
       const got = new Float64Array(
         this.heap.memory.buffer,
         svc.block.ptr + shardBlockLayout(this.slots).losses,

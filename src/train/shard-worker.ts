@@ -5,6 +5,7 @@ import type { PassContext } from '../nn/layer.js';
 import type { Exec } from '../runtime/exec.js';
 import { InlineExec } from '../runtime/inline-exec.js';
 import type { WorkerContext } from '../runtime/protocol.js';
+import { traceNow, tracer } from '../runtime/trace.js';
 import { graphLoss, graphModel, type GraphModel } from './graph-model.js';
 import {
   batchAt,
@@ -110,18 +111,27 @@ export async function serveShards(w: WorkerContext, svc: ShardService): Promise<
   // which memory.buffer is a new object.
   const flags = (): Int32Array => new Int32Array(w.memory.buffer, svc.block, SHARD_SYNC.words);
   let steps = 0;
+  const ready = flags();
+  Atomics.store(ready, SHARD_SYNC.ready, 1);
+  Atomics.notify(ready, SHARD_SYNC.ready);
   for (;;) {
     let f = flags();
     let state = Atomics.load(f, SHARD_SYNC.state);
+    const tr = tracer;
+    const w0 = tr ? traceNow() : 0;
     const deadline = performance.now() + SERVICE_SPIN_MICROS / 1000;
+    let slept = false;
     for (let i = 1; state === SHARD_STATE.idle || state === SHARD_STATE.done; i++) {
       if ((i & 255) === 0 && performance.now() > deadline) {
         // Atomics.wait returns at once if the state already moved on: no notify is lost.
         Atomics.wait(f, SHARD_SYNC.state, state);
+        slept = true;
         f = flags();
       }
       state = Atomics.load(f, SHARD_SYNC.state);
     }
+    if (tr) tr.span(slept ? 'wait-sleep' : 'wait-spin', 'shard service: wait for the next step', w0);
+    const s0 = tr ? traceNow() : 0;
     if (state === SHARD_STATE.stop) return { steps };
     if (state !== SHARD_STATE.request) throw new Error(`serveShards: unexpected state ${state} before a step`);
     const length = f[SHARD_SYNC.length]!;
@@ -146,6 +156,11 @@ export async function serveShards(w: WorkerContext, svc: ShardService): Promise<
     }
     new Float64Array(w.memory.buffer, svc.block + layout.losses, losses.length).set(losses);
     steps++;
+    if (tr)
+      tr.spanOn(tr.trackOf(1, `${tr.threadName}: shard steps`), 'step', 'shard step', s0, traceNow(), {
+        shards: req.shards.length,
+        slept,
+      });
     f = flags();
     Atomics.store(f, SHARD_SYNC.state, SHARD_STATE.done);
     Atomics.notify(f, SHARD_SYNC.state);
