@@ -212,7 +212,7 @@ export function formatRows(rows: Row[]): string {
 }
 
 /** Arabidopsis FT16 on chromosome 5 (the study's setting, 162 accessions) when ../shared is there, else the synthetic set. */
-async function genomicData(
+export async function genomicData(
   log: (s: string) => void,
   branches = 1,
 ): Promise<{ name: string; data: StudyData; trait: number }> {
@@ -286,7 +286,8 @@ async function timedMembers(
   return { results, msPerEpoch: (performance.now() - t0) / ((members.length - 1) * gcn.epochs) };
 }
 
-function memberJobs(g: { data: StudyData; trait: number }, members: number): { folds: FoldPlan; jobs: CvJob[] } {
+/** The ensemble members of the study's GCN on fold 1 of a 5-fold split: the jobs replicas run. */
+export function memberJobs(g: { data: StudyData; trait: number }, members: number): { folds: FoldPlan; jobs: CvJob[] } {
   const y = g.data.y[g.trait]!;
   const folds: FoldPlan = [
     kFoldSplits(
