@@ -41,6 +41,8 @@ export interface CvWarmTask {
 
 /** What one worker's warm-up cost (ms): its runtime (kernels compiled and instantiated) and its warm-up job. */
 export interface CvWarmTiming {
+  /** The worker's thread id. */
+  threadId: number;
   runtimeMs: number;
   jobMs: number;
 }
@@ -77,10 +79,15 @@ export class CvPool {
     });
   }
 
-  /** Starts `threads` workers (at least 1) and waits until each has made its runtime. */
+  /** Starts `threads` workers (at least 1); jobs run as soon as a worker is up. */
+  static open(init: CvPoolInit, threads: number): CvPool {
+    return new CvPool(Math.max(1, threads), init);
+  }
+
+  /** Starts `threads` workers (at least 1) and waits until each has made its runtime: start-up timed apart from jobs. */
   static async start(init: CvPoolInit, threads: number): Promise<{ pool: CvPool; startup: CvPoolStartup }> {
     const t0 = performance.now();
-    const pool = new CvPool(Math.max(1, threads), init);
+    const pool = CvPool.open(init, threads);
     try {
       const workers = await pool.warm(null);
       return { pool, startup: { totalMs: performance.now() - t0, workers } };
@@ -174,7 +181,7 @@ export async function runCvJobs(
       await rt.close();
     }
   }
-  const { pool } = await CvPool.start(init, threads);
+  const pool = CvPool.open(init, threads);
   try {
     return await pool.run(jobs, o);
   } finally {

@@ -1,3 +1,4 @@
+import { threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { Runtime } from '../runtime/runtime.js';
 import { runCvJob } from './cv-jobs.js';
@@ -33,5 +34,5 @@ async function warm(w: CvWarmTask['warm']): Promise<CvWarmTiming> {
     Atomics.wait(w.arrived, 0, seen, 50);
     seen = Atomics.load(w.arrived, 0);
   }
-  return { runtimeMs: t1 - t0, jobMs: t2 - t1 };
+  return { threadId, runtimeMs: t1 - t0, jobMs: t2 - t1 };
 }
