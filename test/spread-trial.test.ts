@@ -83,4 +83,48 @@ describe('placement trials spread over short epochs', () => {
       expect(bitsEqual(w, weights[0]![i]!)).toBe(true);
     });
   });
+
+  it('a hybrid of 4-step epochs (branches forked) chooses where its branches run, with the bits of one thread', async () => {
+    const config: GraphTrainConfig = {
+      task: 'regression',
+      layers: 2,
+      hidden: 16,
+      dropout: 0.1,
+      pool: 'max',
+      lr: 0.01,
+      weightDecay: 0,
+      epochs: 5,
+      batchSize: 16,
+      shardSize: 16,
+      patience: 0,
+      seed: 5,
+      hybrid: { descriptors: 12, denseHidden: 8 },
+    };
+    const graphs = syntheticMolecules({ graphs: 64, seed: 8 }).map((g, i) => ({
+      ...g,
+      descriptors: Float32Array.from({ length: 12 }, (_, k) => Math.sin(i * 12 + k)),
+    }));
+    const val = graphs.slice(0, 16);
+    const runs: { w: Float32Array[]; val: number[] }[] = [];
+    for (const threads of [1, 2]) {
+      const rt = await Runtime.create({ threads });
+      const trainer = new GraphTrainer(rt, 8, 4, config);
+      try {
+        await trainer.fit(graphs, val, { restoreBest: false });
+        if (threads === 2) expect(['workers', 'groups', 'inline']).toContain(trainer.branchPlacement?.mode);
+        else expect(trainer.branchPlacement).toBeNull();
+        runs.push({
+          w: trainer.master.params().map((p) => (p.value.data() as Float32Array).slice()),
+          val: trainer.history.map((h) => h.val_loss),
+        });
+      } finally {
+        trainer.dispose();
+        await rt.close();
+      }
+    }
+    runs[1]!.w.forEach((w, i) => {
+      expect(bitsEqual(w, runs[0]!.w[i]!)).toBe(true);
+    });
+    expect(runs[1]!.val).toEqual(runs[0]!.val);
+  });
 });

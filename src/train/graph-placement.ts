@@ -17,8 +17,9 @@ import {
 
 const MODES = ['workers', 'groups', 'inline'] as const;
 
-/** Trials carried over from one short epoch to the next, by the shards they place. */
+/** Trials carried over from one short epoch to the next, by the shards or the hybrid model they place. */
 const spreadTrials = new WeakMap<GraphShards, SpreadTrial<(typeof MODES)[number]>>();
+const spreadBranchTrials = new WeakMap<GraphModel, SpreadTrial<(typeof MODES)[number]>>();
 
 /** Runs `steps` in order (each `step(i)` one optimizer step). */
 async function all(steps: readonly number[], step: (i: number) => Promise<void>): Promise<void> {
@@ -82,7 +83,8 @@ export async function placedShardSteps(
  * their own (whole passes there), on groups of threads this thread dispatches for, or one
  * after another with every op split intra-op; `told` (GraphTrainer.branches) or `known` (an
  * earlier trial) chooses, else a trial on this epoch's first steps (its outcome to `chose`
- * before the rest runs). Validation runs under the same placement; returns its result.
+ * before the rest runs), carried on over the next epochs when this one is too short.
+ * Validation runs under the same placement; returns its result.
  */
 export async function forkedEpoch<T>(
   rt: Runtime,
@@ -105,13 +107,29 @@ export async function forkedEpoch<T>(
   };
   const chosen = told ?? known?.mode;
   if (chosen) return hold(chosen)(stepsThenValidate(steps));
-  const trial = await trialPlacements(
-    MODES,
+  let spread = spreadBranchTrials.get(model);
+  if (!spread) {
+    const trial = await trialPlacements(
+      MODES,
+      steps,
+      (mode, f) => hold(mode)(f),
+      (list) => all(list, step),
+    );
+    if (trial) {
+      chose(placementChoice(trial.best, trial.times));
+      return hold(trial.best)(stepsThenValidate(trial.rest));
+    }
+    // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
+    spread = new SpreadTrial(MODES);
+    spreadBranchTrials.set(model, spread);
+  }
+  const r = await spread.advance(
     steps,
     (mode, f) => hold(mode)(f),
     (list) => all(list, step),
   );
-  if (!trial) return hold('workers')(stepsThenValidate(steps)); // too few steps to measure
-  chose(placementChoice(trial.best, trial.times));
-  return hold(trial.best)(stepsThenValidate(trial.rest));
+  if (r.best === null) return hold('workers')(validate); // the trial goes on next epoch
+  spreadBranchTrials.delete(model);
+  chose(placementChoice(r.best, r.times));
+  return hold(r.best)(stepsThenValidate(r.rest));
 }
