@@ -31,18 +31,104 @@ export interface CvRunOptions {
 }
 
 /**
- * Runs the jobs at once on `threads` Piscina workers (coarse tasks: one job each, every
- * worker with a one-thread runtime of its own) or, with one thread, one after another here.
- * The study's arrays are SharedArrayBuffers, so workers read them without copies. Results
- * come back in job order and are the same bits either way: a job's arithmetic does not
- * depend on where it runs.
+ * A worker's warm-up (CvPool.warm): its one-thread runtime made, optionally a job run and
+ * thrown away, then a wait at a barrier until every worker of the pool has done the same, so
+ * that each worker gets exactly one warm-up. `arrived` is an Int32Array over a SharedArrayBuffer.
  */
-export async function runCvJobs(
-  init: CvPoolInit,
-  jobs: CvJob[],
-  threads: number,
-  o: CvRunOptions = {},
-): Promise<CvJobResult[]> {
+export interface CvWarmTask {
+  warm: { arrived: Int32Array; parties: number; job: CvJob | null };
+}
+
+/** What one worker's warm-up cost (ms): its runtime (kernels compiled and instantiated) and its warm-up job. */
+export interface CvWarmTiming {
+  /** The worker's thread id. */
+  threadId: number;
+  runtimeMs: number;
+  jobMs: number;
+}
+
+/** Where a pool's start-up time went: the threads started, then each worker's warm-up. */
+export interface CvPoolStartup {
+  /** From the constructor to every worker having finished its warm-up. */
+  totalMs: number;
+  /** Per worker, in the order they answered. */
+  workers: CvWarmTiming[];
+}
+
+/**
+ * The cross-validation jobs' worker threads, started once and reused for any number of
+ * runs: each worker holds a one-thread runtime of its own and runs a whole job (a member's
+ * training loop, every op inline: no cross-thread dispatch) per task. The study's arrays are
+ * SharedArrayBuffers, so workers read them without copies; the rest of `init` is copied once
+ * per worker, when it starts. A job's arithmetic does not depend on where it runs, so results
+ * are the same bits as one thread's.
+ */
+export class CvPool {
+  private readonly pool: Piscina;
+
+  private constructor(
+    readonly threads: number,
+    init: CvPoolInit,
+  ) {
+    this.pool = new Piscina({
+      filename: workerUrl('genomics/cv-worker'),
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 2 ** 31 - 1,
+      workerData: init,
+    });
+  }
+
+  /** Starts `threads` workers (at least 1); jobs run as soon as a worker is up. */
+  static open(init: CvPoolInit, threads: number): CvPool {
+    return new CvPool(Math.max(1, threads), init);
+  }
+
+  /** Starts `threads` workers (at least 1) and waits until each has made its runtime: start-up timed apart from jobs. */
+  static async start(init: CvPoolInit, threads: number): Promise<{ pool: CvPool; startup: CvPoolStartup }> {
+    const t0 = performance.now();
+    const pool = CvPool.open(init, threads);
+    try {
+      const workers = await pool.warm(null);
+      return { pool, startup: { totalMs: performance.now() - t0, workers } };
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `job` once on every worker and throws the results away, so that the timed runs after
+   * it find compiled code (the first training on a thread runs unoptimized JavaScript); with
+   * `null`, only makes sure every worker has its runtime. Returns each worker's timings.
+   */
+  async warm(job: CvJob | null): Promise<CvWarmTiming[]> {
+    const arrived = new Int32Array(new SharedArrayBuffer(4));
+    const task = (): CvWarmTask => ({ warm: { arrived, parties: this.threads, job } });
+    return (await Promise.all(Array.from({ length: this.threads }, () => this.pool.run(task())))) as CvWarmTiming[];
+  }
+
+  /** Runs the jobs at once, one per worker at a time; results in job order. */
+  async run(jobs: CvJob[], o: CvRunOptions = {}): Promise<CvJobResult[]> {
+    const { finish, withRetries, cached } = bookkeeping(jobs, o);
+    return Promise.all(
+      jobs.map((j, i) => {
+        const c = cached[i];
+        return c
+          ? Promise.resolve(finish(c, true))
+          : withRetries(j, () => this.pool.run(j) as Promise<CvJobResult>).then((r) => finish(r, false));
+      }),
+    );
+  }
+
+  /** Stops the workers. */
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+/** The cache, the progress callback and the retries around a run's jobs. */
+function bookkeeping(jobs: CvJob[], o: CvRunOptions) {
   let done = 0;
   const finish = (r: CvJobResult, reused: boolean): CvJobResult => {
     if (!reused) {
@@ -65,7 +151,22 @@ export async function runCvJobs(
     }
   };
   const cached = jobs.map((j) => (j.final ? null : (o.cache?.load(j) ?? null)));
+  return { finish, withRetries, cached };
+}
+
+/**
+ * Runs the jobs at once on `threads` workers (a CvPool started for this call) or, with one
+ * thread, one after another here. Results come back in job order and are the same bits
+ * either way: a job's arithmetic does not depend on where it runs.
+ */
+export async function runCvJobs(
+  init: CvPoolInit,
+  jobs: CvJob[],
+  threads: number,
+  o: CvRunOptions = {},
+): Promise<CvJobResult[]> {
   if (threads <= 1) {
+    const { finish, cached } = bookkeeping(jobs, o);
     const rt = await Runtime.create({ threads: 1 });
     try {
       const out: CvJobResult[] = [];
@@ -80,22 +181,10 @@ export async function runCvJobs(
       await rt.close();
     }
   }
-  const pool = new Piscina({
-    filename: workerUrl('genomics/cv-worker'),
-    minThreads: threads,
-    maxThreads: threads,
-    workerData: init,
-  });
+  const pool = CvPool.open(init, threads);
   try {
-    return await Promise.all(
-      jobs.map((j, i) => {
-        const c = cached[i];
-        return c
-          ? Promise.resolve(finish(c, true))
-          : withRetries(j, () => pool.run(j) as Promise<CvJobResult>).then((r) => finish(r, false));
-      }),
-    );
+    return await pool.run(jobs, o);
   } finally {
-    await pool.destroy();
+    await pool.close();
   }
 }

@@ -3,6 +3,7 @@ import { workerUrl } from '../core/worker-url.js';
 import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import type { WorkerCall } from '../runtime/runtime.js';
+import { traceNow, tracer } from '../runtime/trace.js';
 import { PHASE, spinWhile, SYNC, type BranchService, type TensorRef } from './branch-worker.js';
 import type { PassContext } from './layer.js';
 import { describeLayers } from './layer-spec.js';
@@ -165,11 +166,16 @@ export class BranchCalls {
 
   /** Waits until the pass's state is one of `until`; rejects if its worker's service ends first. */
   private async waitState(p: PendingPass, until: number[]): Promise<number> {
+    const tr = tracer;
+    const w0 = tr ? traceNow() : 0;
     for (let spun = false; ; spun = true) {
       const f = this.flags(p);
       // This thread has nothing else to do meanwhile: spin a little before sleeping.
       const state = spun ? Atomics.load(f, SYNC.state) : spinWhile(f, Atomics.load(f, SYNC.state));
-      if (until.includes(state)) return state;
+      if (until.includes(state)) {
+        tr?.span(spun ? 'wait-sleep' : 'wait-spin', `await branch ${p.branch}'s worker`, w0);
+        return state;
+      }
       if (p.svc.ended) throw this.workerFailure(p, p.svc.error ?? new Error('its worker stopped serving'));
       // Sleep until the state word changes from the value just read (waitAsync returns at once
       // if it already has), or until the service ends: a dead worker never notifies.

@@ -4,6 +4,7 @@ import { Tensor } from '../memory/tensor.js';
 import type { TensorRef } from '../memory/tensor-ref.js';
 import { InlineExec } from '../runtime/inline-exec.js';
 import type { WorkerContext } from '../runtime/protocol.js';
+import { traceNow, tracer } from '../runtime/trace.js';
 import type { PassContext } from './layer.js';
 import { buildLayers, type LayerSpec } from './layer-spec.js';
 import type { Propagation } from './layers.js';
@@ -90,12 +91,17 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
   let passes = 0;
   for (;;) {
     let f = flags();
+    // On the timeline the waits are waits, not JavaScript between ops.
+    const w0 = tracer ? traceNow() : 0;
     let state = spinWhile(f, Atomics.load(f, SYNC.state));
+    let slept = false;
     while (state === PHASE.idle || state === PHASE.passDone) {
       Atomics.wait(f, SYNC.state, state);
+      slept = true;
       f = flags();
       state = Atomics.load(f, SYNC.state);
     }
+    tracer?.span(slept ? 'wait-sleep' : 'wait-spin', 'branch service: wait for a pass', w0);
     if (state === PHASE.stop) return { passes };
     if (state !== PHASE.request) throw new Error(`serveBranch: unexpected state ${state} before a pass`);
     const arena = { ptr: f[SYNC.arenaPtr]!, bytes: f[SYNC.arenaBytes]! };
@@ -158,7 +164,10 @@ export async function serveBranch(w: WorkerContext, s: BranchService): Promise<{
       // Spin first (the head is often shorter than a futex wake-up), then sleep; Atomics.wait
       // returns at once if the state already moved on, so a notify between the spin and the
       // wait is never lost.
-      if (spinWhile(f, PHASE.forwardDone) === PHASE.forwardDone) Atomics.wait(f, SYNC.state, PHASE.forwardDone);
+      const g0 = tracer ? traceNow() : 0;
+      const spun = spinWhile(f, PHASE.forwardDone) !== PHASE.forwardDone;
+      if (!spun) Atomics.wait(f, SYNC.state, PHASE.forwardDone);
+      tracer?.span(spun ? 'wait-spin' : 'wait-sleep', "branch service: wait for the output's gradient", g0);
       f = flags();
       f[SYNC.inGradPtr] = 0;
       if (Atomics.load(f, SYNC.state) === PHASE.backward) {

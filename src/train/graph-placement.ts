@@ -1,7 +1,13 @@
 import type { Runtime } from '../runtime/runtime.js';
 import type { GraphModel } from './graph-model.js';
 import type { GraphShards, ShardSize } from './graph-shards.js';
-import { placementChoice, trialPlacements, type Placement, type PlacementChoice } from './placement-trial.js';
+import {
+  placementChoice,
+  SpreadTrial,
+  trialPlacements,
+  type Placement,
+  type PlacementChoice,
+} from './placement-trial.js';
 
 // Where GraphTrainer's epochs run their parallel parts: batch splitting's shards, or a
 // hybrid's two branches when there is no batch splitting. Unless told, the first epoch times
@@ -11,6 +17,10 @@ import { placementChoice, trialPlacements, type Placement, type PlacementChoice 
 
 const MODES = ['workers', 'groups', 'inline'] as const;
 
+/** Trials carried over from one short epoch to the next, by the shards or the hybrid model they place. */
+const spreadTrials = new WeakMap<GraphShards, SpreadTrial<(typeof MODES)[number]>>();
+const spreadBranchTrials = new WeakMap<GraphModel, SpreadTrial<(typeof MODES)[number]>>();
+
 /** Runs `steps` in order (each `step(i)` one optimizer step). */
 async function all(steps: readonly number[], step: (i: number) => Promise<void>): Promise<void> {
   for (const i of steps) await step(i);
@@ -19,7 +29,8 @@ async function all(steps: readonly number[], step: (i: number) => Promise<void>)
 /**
  * One epoch's steps with batch splitting's shards placed by `known`, or by a trial on this
  * epoch's first steps, whose outcome goes to `chose` before the rest of the epoch runs (an
- * epoch replayed after a fault keeps it). With too few steps to time, the next epoch decides.
+ * epoch replayed after a fault keeps it). An epoch with too few steps for a whole trial starts
+ * one that goes on over the next epochs (SpreadTrial), and the choice comes when it ends.
  */
 export async function placedShardSteps(
   shards: GraphShards,
@@ -39,15 +50,32 @@ export async function placedShardSteps(
           ? shards.holdingGroups(f)
           : shards.inline(f);
   if (known) return hold(known.mode)(() => all(steps, step));
-  const trial = await trialPlacements(
-    MODES,
+  let spread = spreadTrials.get(shards);
+  if (!spread) {
+    const trial = await trialPlacements(
+      MODES,
+      steps,
+      (mode, f) => hold(mode)(f),
+      (list) => all(list, step),
+    );
+    if (trial) {
+      chose(placementChoice(trial.best, trial.times));
+      return hold(trial.best)(() => all(trial.rest, step));
+    }
+    // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
+    spread = new SpreadTrial(MODES);
+    spreadTrials.set(shards, spread);
+  }
+  const r = await spread.advance(
     steps,
     (mode, f) => hold(mode)(f),
     (list) => all(list, step),
   );
-  if (!trial) return hold('workers')(() => all(steps, step)); // too few steps to measure: decide next epoch
-  chose(placementChoice(trial.best, trial.times));
-  return hold(trial.best)(() => all(trial.rest, step));
+  if (r.best === null) return;
+  spreadTrials.delete(shards);
+  chose(placementChoice(r.best, r.times));
+  const best = r.best;
+  return hold(best)(() => all(r.rest, step));
 }
 
 /**
@@ -55,7 +83,8 @@ export async function placedShardSteps(
  * their own (whole passes there), on groups of threads this thread dispatches for, or one
  * after another with every op split intra-op; `told` (GraphTrainer.branches) or `known` (an
  * earlier trial) chooses, else a trial on this epoch's first steps (its outcome to `chose`
- * before the rest runs). Validation runs under the same placement; returns its result.
+ * before the rest runs), carried on over the next epochs when this one is too short.
+ * Validation runs under the same placement; returns its result.
  */
 export async function forkedEpoch<T>(
   rt: Runtime,
@@ -78,13 +107,29 @@ export async function forkedEpoch<T>(
   };
   const chosen = told ?? known?.mode;
   if (chosen) return hold(chosen)(stepsThenValidate(steps));
-  const trial = await trialPlacements(
-    MODES,
+  let spread = spreadBranchTrials.get(model);
+  if (!spread) {
+    const trial = await trialPlacements(
+      MODES,
+      steps,
+      (mode, f) => hold(mode)(f),
+      (list) => all(list, step),
+    );
+    if (trial) {
+      chose(placementChoice(trial.best, trial.times));
+      return hold(trial.best)(stepsThenValidate(trial.rest));
+    }
+    // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
+    spread = new SpreadTrial(MODES);
+    spreadBranchTrials.set(model, spread);
+  }
+  const r = await spread.advance(
     steps,
     (mode, f) => hold(mode)(f),
     (list) => all(list, step),
   );
-  if (!trial) return hold('workers')(stepsThenValidate(steps)); // too few steps to measure
-  chose(placementChoice(trial.best, trial.times));
-  return hold(trial.best)(stepsThenValidate(trial.rest));
+  if (r.best === null) return hold('workers')(validate); // the trial goes on next epoch
+  spreadBranchTrials.delete(model);
+  chose(placementChoice(r.best, r.times));
+  return hold(r.best)(stepsThenValidate(r.rest));
 }

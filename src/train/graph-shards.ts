@@ -1,12 +1,11 @@
-import { WorkerError } from '../core/errors.js';
-import { workerUrl } from '../core/worker-url.js';
 import type { GraphBatch } from '../graph/batch.js';
 import { Tensor } from '../memory/tensor.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import type { Exec } from '../runtime/exec.js';
-import type { Runtime, WorkerCall } from '../runtime/runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { graphArenaWidth, graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from './graph-model.js';
-import { batchRef, paramRefs, type ShardStep } from './shard-protocol.js';
+import { batchRef, paramRefs, type ShardRequest } from './shard-protocol.js';
+import { ShardServices } from './shard-services.js';
 import { evaluationPass, trainingPass } from './step.js';
 
 // Batch splitting's execution (as torch.nn.DataParallel): each shard of a batch runs forward
@@ -34,9 +33,10 @@ let nextTrainerId = 1;
 export class GraphShards {
   private readonly replicas: Replica[];
   /** Set while holdingWorkers lends worker threads that run whole shard steps. */
-  private workers: { call: WorkerCall; arenas: Tensor[] } | null = null;
-  private readonly workerModule = workerUrl('train/shard-worker');
+  private workers: ShardServices | null = null;
   private readonly id = `${process.pid}:${nextTrainerId++}`;
+  /** Requests handed to shard workers over this trainer's life (one per step and worker). */
+  serviceRequests = 0;
   /** How shards run while a placement holds its threads (withShardGroups groups, or inline); null: dataParallel per step. */
   private runner: ((shards: number, fn: (exec: Exec, shard: number) => Promise<void>) => Promise<void>) | null = null;
 
@@ -126,11 +126,12 @@ export class GraphShards {
   }
 
   /**
-   * Shard s on group s mod groups: group 0 is this thread, the others are workers that run the
-   * whole step (JavaScript included) in their own arena.
+   * Shard s on group s mod groups: group 0 is this thread, the others are workers that run
+   * whole steps (JavaScript included) in their own arena, each asked once per step for all
+   * its shards (ShardServices) while this thread runs its own.
    */
   private async onWorkers(
-    workers: { call: WorkerCall; arenas: Tensor[] },
+    services: ShardServices,
     shards: readonly GraphBatch[],
     used: Replica[],
     normalizer: number,
@@ -138,41 +139,30 @@ export class GraphShards {
     local: (exec: Exec, s: number) => Promise<void>,
     losses: Float64Array,
   ): Promise<void> {
-    const groups = Math.min(shards.length, workers.arenas.length + 1);
-    const results = await Promise.allSettled(
-      Array.from({ length: groups }, async (_, g) => {
-        for (let s = g; s < shards.length; s += groups) {
-          if (g === 0) {
-            await local(this.rt.exec, s);
-            continue;
-          }
-          const arena = workers.arenas[g - 1]!;
-          const msg: ShardStep = {
-            trainer: this.id,
-            config: this.config,
-            features: this.features,
-            targets: this.targets,
-            arena: { ptr: arena.ptr, bytes: arena.byteLength },
-            params: paramRefs(
-              this.master.params().map((p) => p.value),
-              used[s]!.model.params().map((p) => p.grad),
-            ),
-            batch: batchRef(shards[s]!),
-            normalizer,
-            ctx: { seed: this.config.trainSeed ?? this.config.seed, step: step * this.replicas.length + s },
-          };
-          // A worker that throws or dies fails the step as a WorkerError, so a trainer can roll back and replay it.
-          const res = await workers.call(this.workerModule, 'trainShardStep', msg).catch((err: unknown) => {
-            throw new WorkerError(
-              `shard ${s}'s step failed on worker thread ${g}: ${(err as Error).message}`,
-              'trainShardStep',
-              g,
-            );
-          });
-          losses[s] = (res as { loss: number }).loss;
-        }
-      }),
-    );
+    const groups = Math.min(shards.length, services.workers + 1);
+    const values = this.master.params().map((p) => p.value);
+    for (let g = 1; g < groups; g++) {
+      const asked: ShardRequest['shards'] = [];
+      for (let s = g; s < shards.length; s += groups)
+        asked.push({
+          index: s,
+          params: paramRefs(
+            values,
+            used[s]!.model.params().map((p) => p.grad),
+          ),
+          batch: batchRef(shards[s]!),
+          ctx: { seed: this.config.trainSeed ?? this.config.seed, step: step * this.replicas.length + s },
+        });
+      services.ask(g, { normalizer, shards: asked });
+    }
+    // This thread's shards meanwhile; then every worker's answer, even after a failure here,
+    // so no worker still writes gradients when the step ends. The first failure in group order wins.
+    const results = await Promise.allSettled([
+      (async () => {
+        for (let s = 0; s < shards.length; s += groups) await local(this.rt.exec, s);
+      })(),
+    ]);
+    for (let g = 1; g < groups; g++) results.push(...(await Promise.allSettled([services.answer(g, losses)])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -196,10 +186,23 @@ export class GraphShards {
       const arenas: Tensor[] = [];
       try {
         for (let g = 0; g < lent; g++) arenas.push(Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
-        this.workers = { call, arenas };
-        return await body();
+        const services = new ShardServices(
+          this.rt.heap,
+          call,
+          arenas,
+          { trainer: this.id, config: c, features: this.features, targets: this.targets },
+          this.replicas.length,
+        );
+        this.workers = services;
+        try {
+          await services.start();
+          return await body();
+        } finally {
+          this.workers = null;
+          this.serviceRequests += services.requests;
+          await services.close();
+        }
       } finally {
-        this.workers = null;
         for (const a of arenas) a.free();
       }
     });

@@ -80,3 +80,74 @@ export function placementChoice<M extends Placement>(best: M, times: Record<M, n
   for (const m of Object.keys(times) as M[]) choice[`${m}Ms`] = times[m];
   return choice as PlacementChoice<M>;
 }
+
+/**
+ * A trial spread over calls, for epochs too short for trialPlacements (it needs 2 warm-up
+ * steps and a timed one per placement in one epoch): the same schedule (2 untimed steps per
+ * placement, then rounds of one timed step each in a rotated order, the median per
+ * placement), carried on from one epoch to the next until it ends. Without it, a run whose
+ * epochs are all short never timed anything and kept the default placement.
+ */
+export class SpreadTrial<M extends Placement> {
+  private at = 0;
+  private readonly schedule: { mode: M; timed: boolean }[] = [];
+  private readonly samples: Map<M, number[]>;
+
+  constructor(modes: readonly M[], rounds = 3, warm = 2) {
+    for (const mode of modes) for (let i = 0; i < warm; i++) this.schedule.push({ mode, timed: false });
+    for (let round = 0; round < rounds; round++)
+      for (let j = 0; j < modes.length; j++)
+        this.schedule.push({ mode: modes[(round + j) % modes.length]!, timed: true });
+    this.samples = new Map(modes.map((m) => [m, []]));
+  }
+
+  /**
+   * Runs the trial's next steps from `steps` (in order, each under its placement) until the
+   * schedule or the steps end. Once the schedule has ended: the fastest placement, the median
+   * ms per step of each, and the steps of `steps` not yet run; before that, best null (every
+   * step of `steps` ran).
+   */
+  async advance(
+    steps: number[],
+    hold: <R>(mode: M, body: () => Promise<R>) => Promise<R>,
+    all: (list: number[]) => Promise<void>,
+  ): Promise<{ best: M; times: Record<M, number>; rest: number[] } | { best: null; rest: number[] }> {
+    let used = 0;
+    while (this.at < this.schedule.length && used < steps.length) {
+      const { mode, timed } = this.schedule[this.at]!;
+      if (!timed) {
+        // Consecutive warm-up steps of one placement under one hold.
+        let n = 0;
+        while (
+          this.at + n < this.schedule.length &&
+          used + n < steps.length &&
+          !this.schedule[this.at + n]!.timed &&
+          this.schedule[this.at + n]!.mode === mode
+        )
+          n++;
+        const list = steps.slice(used, used + n);
+        await hold(mode, () => traceTrack(1, 'placement trial', `${mode} (warm-up)`, () => all(list)));
+        used += n;
+        this.at += n;
+        continue;
+      }
+      const list = steps.slice(used, used + 1);
+      this.samples.get(mode)!.push(
+        await hold(mode, () =>
+          traceTrack(1, 'placement trial', mode, async () => {
+            const t0 = performance.now();
+            await all(list);
+            return performance.now() - t0;
+          }),
+        ),
+      );
+      used++;
+      this.at++;
+    }
+    if (this.at < this.schedule.length) return { best: null, rest: steps.slice(used) };
+    const modes = [...this.samples.keys()];
+    const times = {} as Record<M, number>;
+    for (const m of modes) times[m] = median(this.samples.get(m)!);
+    return { best: modes.reduce((m, x) => (times[x] < times[m] ? x : m)), times, rest: steps.slice(used) };
+  }
+}

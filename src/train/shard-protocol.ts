@@ -107,3 +107,51 @@ export function batchAt(heap: Heap, b: BatchRef): GraphBatch {
 export function paramRefs(values: readonly Tensor[], grads: readonly Tensor[]): ShardStep['params'] {
   return values.map((v, i) => ({ value: tensorRef(v), grad: tensorRef(grads[i]!) }));
 }
+
+/**
+ * A shard service (serveShards on a worker, ShardServices on the caller): one worker call
+ * serves shard steps for as long as the caller holds its workers, so a step costs a notify
+ * and a wait on shared flags, not a Piscina round trip with the whole step cloned each time.
+ * What does not change between steps (the trainer, its config, the arena) is sent once here;
+ * each step's shards arrive as JSON in the service's block of shared memory.
+ */
+export interface ShardService {
+  trainer: string;
+  config: GraphTrainConfig;
+  features: number;
+  targets: number;
+  arena: { ptr: number; bytes: number };
+  /** The service's block: flag words (SHARD_SYNC), the losses (float64), then the message. */
+  block: number;
+  /** Loss slots: the most shards one step can ask of this service. */
+  slots: number;
+  /** Bytes the message area holds. */
+  capacity: number;
+}
+
+/** One step's request to a service: its shards, in the order it runs them. */
+export interface ShardRequest {
+  normalizer: number;
+  shards: { index: number; params: ShardStep['params']; batch: BatchRef; ctx: ShardStep['ctx'] }[];
+}
+
+/** Int32 words at the start of a service's block. */
+export const SHARD_SYNC = {
+  state: 0,
+  /** Bytes of the request's JSON. */
+  length: 1,
+  /** The shard the service is running (so a failure can name it). */
+  running: 2,
+  /** 1 once the service runs and waits for its first step. */
+  ready: 3,
+  words: 16,
+} as const;
+
+/** Values of SHARD_SYNC.state. */
+export const SHARD_STATE = { idle: 0, request: 1, done: 2, stop: 3 } as const;
+
+/** Where a service's losses and message start in its block (bytes from the block's start). */
+export function shardBlockLayout(slots: number): { losses: number; message: number } {
+  const losses = 4 * SHARD_SYNC.words;
+  return { losses, message: losses + 8 * slots };
+}

@@ -5,8 +5,17 @@ import type { PassContext } from '../nn/layer.js';
 import type { Exec } from '../runtime/exec.js';
 import { InlineExec } from '../runtime/inline-exec.js';
 import type { WorkerContext } from '../runtime/protocol.js';
+import { traceNow, tracer } from '../runtime/trace.js';
 import { graphLoss, graphModel, type GraphModel } from './graph-model.js';
-import { batchAt, type ShardStep } from './shard-protocol.js';
+import {
+  batchAt,
+  SHARD_STATE,
+  SHARD_SYNC,
+  shardBlockLayout,
+  type ShardRequest,
+  type ShardService,
+  type ShardStep,
+} from './shard-protocol.js';
 import { trainingPass } from './step.js';
 
 // One batch-splitting shard's whole step (forward, loss, backward: the JavaScript too, not
@@ -14,6 +23,8 @@ import { trainingPass } from './step.js';
 // address (shard-protocol.ts): the master's weights, the replica's gradient buffers, the
 // collated shard, and an arena (a block of the owner's heap) for this step's activations,
 // which are all freed before the step returns. The model replica is built once per worker and trainer.
+// serveShards runs such steps for as long as the caller holds the worker, asked for through
+// shared flags (one request and one answer per step, however many shards the step gives it).
 
 interface Replica {
   heap: Heap;
@@ -79,5 +90,79 @@ export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ 
   } finally {
     r.batch = null;
     batch.free();
+  }
+}
+
+/**
+ * Microseconds the service spins for the next request before it sleeps: the caller's work
+ * between two steps (the gradient sum, Adam, the next batch) is often shorter than a futex
+ * wake-up on a VM, and spinning then saves the wake-up.
+ */
+const SERVICE_SPIN_MICROS = 200;
+
+/**
+ * Serves shard steps until the caller sets STOP: per request, the shards it names, one after
+ * another, each loss into its slot, then DONE. A step that fails ends the service with its
+ * error (the caller's call rejects; its replica is rebuilt next time).
+ */
+export async function serveShards(w: WorkerContext, svc: ShardService): Promise<{ steps: number }> {
+  const layout = shardBlockLayout(svc.slots);
+  // Views made anew after every wait and step: the caller may grow the memory meanwhile, after
+  // which memory.buffer is a new object.
+  const flags = (): Int32Array => new Int32Array(w.memory.buffer, svc.block, SHARD_SYNC.words);
+  let steps = 0;
+  const ready = flags();
+  Atomics.store(ready, SHARD_SYNC.ready, 1);
+  Atomics.notify(ready, SHARD_SYNC.ready);
+  for (;;) {
+    let f = flags();
+    let state = Atomics.load(f, SHARD_SYNC.state);
+    const tr = tracer;
+    const w0 = tr ? traceNow() : 0;
+    const deadline = performance.now() + SERVICE_SPIN_MICROS / 1000;
+    let slept = false;
+    for (let i = 1; state === SHARD_STATE.idle || state === SHARD_STATE.done; i++) {
+      if ((i & 255) === 0 && performance.now() > deadline) {
+        // Atomics.wait returns at once if the state already moved on: no notify is lost.
+        Atomics.wait(f, SHARD_SYNC.state, state);
+        slept = true;
+        f = flags();
+      }
+      state = Atomics.load(f, SHARD_SYNC.state);
+    }
+    if (tr) tr.span(slept ? 'wait-sleep' : 'wait-spin', 'shard service: wait for the next step', w0);
+    const s0 = tr ? traceNow() : 0;
+    if (state === SHARD_STATE.stop) return { steps };
+    if (state !== SHARD_STATE.request) throw new Error(`serveShards: unexpected state ${state} before a step`);
+    const length = f[SHARD_SYNC.length]!;
+    // slice() copies out of the shared buffer: TextDecoder does not read shared memory.
+    const bytes = new Uint8Array(w.memory.buffer, svc.block + layout.message, length).slice();
+    const req = JSON.parse(new TextDecoder().decode(bytes)) as ShardRequest;
+    const losses: number[] = [];
+    for (const sh of req.shards) {
+      Atomics.store(flags(), SHARD_SYNC.running, sh.index);
+      const step: ShardStep = {
+        trainer: svc.trainer,
+        config: svc.config,
+        features: svc.features,
+        targets: svc.targets,
+        arena: svc.arena,
+        params: sh.params,
+        batch: sh.batch,
+        normalizer: req.normalizer,
+        ctx: sh.ctx,
+      };
+      losses.push((await trainShardStep(w, step)).loss);
+    }
+    new Float64Array(w.memory.buffer, svc.block + layout.losses, losses.length).set(losses);
+    steps++;
+    if (tr)
+      tr.spanOn(tr.trackOf(1, `${tr.threadName}: shard steps`), 'step', 'shard step', s0, traceNow(), {
+        shards: req.shards.length,
+        slept,
+      });
+    f = flags();
+    Atomics.store(f, SHARD_SYNC.state, SHARD_STATE.done);
+    Atomics.notify(f, SHARD_SYNC.state);
   }
 }

@@ -1,0 +1,200 @@
+import { WorkerError } from '../core/errors.js';
+import { workerUrl } from '../core/worker-url.js';
+import type { Heap } from '../memory/heap.js';
+import { Tensor } from '../memory/tensor.js';
+import type { WorkerCall } from '../runtime/runtime.js';
+import { traceNow, tracer } from '../runtime/trace.js';
+import type { GraphTrainConfig } from './graph-model.js';
+import { SHARD_STATE, SHARD_SYNC, shardBlockLayout, type ShardRequest, type ShardService } from './shard-protocol.js';
+
+// The caller's half of the shard service (shard-worker.ts serveShards is the worker's half):
+// while GraphShards holds its workers, each lent worker runs one serveShards call, and every
+// training step asks it for its shards through the service's block of shared memory. A step
+// is REQUEST (caller: the shards as JSON, then the state) → DONE (worker: the losses, then the
+// state): one hand-over each way per step and worker, whatever the number of shards, where a
+// Piscina call per shard cost a message round trip and a structured clone of the whole step.
+// Atomics.store and Atomics.load are sequentially consistent, so the plain writes before a
+// state store are seen by the side that loads that state.
+
+const SHARD_WORKER = workerUrl('train/shard-worker');
+
+/** Bytes of a service's request area: a step's shard addresses as JSON (a few KB). */
+const MESSAGE_BYTES = 1 << 18;
+
+/** Microseconds the caller spins for a worker's answer before it sleeps on the event loop. */
+const ANSWER_SPIN_MICROS = 50;
+
+/** The static part of every shard step of one trainer: what a service is started with. */
+export interface ShardTrainer {
+  trainer: string;
+  config: GraphTrainConfig;
+  features: number;
+  targets: number;
+}
+
+interface Service {
+  group: number;
+  block: Tensor;
+  call: Promise<unknown>;
+  settled: Promise<void>;
+  ended: boolean;
+  error: unknown;
+  /** Shards of the request under way (in the order the worker runs them), or null between steps. */
+  asked: number[] | null;
+}
+
+/** One service per lent worker (group g ≥ 1), started on first use and again after a failure. */
+export class ShardServices {
+  private readonly services: (Service | null)[];
+  private readonly slots: number;
+  /** Worker threads lent: groups 1..workers. */
+  get workers(): number {
+    return this.arenas.length;
+  }
+
+  /** Requests handed over (one per step and worker): what the trace and the docs count. */
+  requests = 0;
+
+  constructor(
+    private readonly heap: Heap,
+    private readonly call: WorkerCall,
+    private readonly arenas: readonly Tensor[],
+    private readonly trainer: ShardTrainer,
+    /** The most shards a step has: bounds how many one service runs per step. */
+    shards: number,
+  ) {
+    this.services = new Array<Service | null>(arenas.length).fill(null);
+    this.slots = shards;
+  }
+
+  private serviceFor(group: number): Service {
+    const old = this.services[group - 1];
+    if (old && !old.ended) return old;
+    old?.block.free();
+    const layout = shardBlockLayout(this.slots);
+    const block = Tensor.zeros(this.heap, 'uint8', [layout.message + MESSAGE_BYTES], 'shard service block');
+    const arena = this.arenas[group - 1]!;
+    const job: ShardService = {
+      ...this.trainer,
+      arena: { ptr: arena.ptr, bytes: arena.byteLength },
+      block: block.ptr,
+      slots: this.slots,
+      capacity: MESSAGE_BYTES,
+    };
+    const svc: Service = {
+      group,
+      block,
+      call: this.call(SHARD_WORKER, 'serveShards', job),
+      settled: Promise.resolve(),
+      ended: false,
+      error: undefined,
+      asked: null,
+    };
+    // A service ends only by its call settling (STOP, or a step that threw); the caller's wait
+    // races this so it never sleeps on flags no worker will write again.
+    svc.settled = svc.call.then(
+      () => {
+        svc.ended = true;
+      },
+      (err: unknown) => {
+        svc.ended = true;
+        svc.error = err;
+      },
+    );
+    this.services[group - 1] = svc;
+    return svc;
+  }
+
+  /**
+   * Starts every worker's service and waits until each runs, so the first step asks a worker
+   * that is already waiting: a placement trial times steps, not a service's start.
+   */
+  async start(): Promise<void> {
+    for (let g = 1; g <= this.workers; g++) {
+      const svc = this.serviceFor(g);
+      for (;;) {
+        const f = this.flags(svc);
+        if (Atomics.load(f, SHARD_SYNC.ready) === 1) break;
+        if (svc.ended) break; // its failure surfaces at the first step that asks it
+        const w = Atomics.waitAsync(f, SHARD_SYNC.ready, 0);
+        if (w.async) await Promise.race([w.value, svc.settled]);
+      }
+    }
+  }
+
+  /** The service's flag words, made anew at each use: a heap that grows replaces its buffer. */
+  private flags(svc: Service): Int32Array {
+    return new Int32Array(this.heap.memory.buffer, svc.block.ptr, SHARD_SYNC.words);
+  }
+
+  /** Hands group g's worker the shards of `req` (in order); answer() waits for them. */
+  ask(group: number, req: ShardRequest): void {
+    const svc = this.serviceFor(group);
+    const bytes = new TextEncoder().encode(JSON.stringify(req));
+    if (bytes.length > MESSAGE_BYTES)
+      throw new Error(`ShardServices: a step's request takes ${bytes.length} bytes, more than ${MESSAGE_BYTES}`);
+    const layout = shardBlockLayout(this.slots);
+    new Uint8Array(this.heap.memory.buffer, svc.block.ptr + layout.message, bytes.length).set(bytes);
+    const f = this.flags(svc);
+    f[SHARD_SYNC.length] = bytes.length;
+    svc.asked = req.shards.map((s) => s.index);
+    Atomics.store(f, SHARD_SYNC.state, SHARD_STATE.request);
+    Atomics.notify(f, SHARD_SYNC.state);
+    this.requests++;
+  }
+
+  /** Waits for group g's answer and writes its shards' losses; rejects with a WorkerError if its worker failed. */
+  async answer(group: number, losses: Float64Array): Promise<void> {
+    const svc = this.services[group - 1]!;
+    const asked = svc.asked!;
+    const tr = tracer;
+    const w0 = tr ? traceNow() : 0;
+    let slept = false;
+    try {
+      const deadline = performance.now() + ANSWER_SPIN_MICROS / 1000;
+      for (let i = 1; ; i++) {
+        const f = this.flags(svc);
+        const state = Atomics.load(f, SHARD_SYNC.state);
+        if (state === SHARD_STATE.done) break;
+        if (svc.ended) {
+          const shard = f[SHARD_SYNC.running]!;
+          const err = svc.error ?? new Error('its worker stopped serving');
+          throw new WorkerError(
+            `shard ${shard}'s step failed on worker thread ${group}: ${(err as Error).message}`,
+            'trainShardStep',
+            group,
+          );
+        }
+        if ((i & 255) === 0 && performance.now() > deadline) {
+          // Sleep until the state word changes (waitAsync returns at once if it already has) or the service ends.
+          const w = Atomics.waitAsync(f, SHARD_SYNC.state, state);
+          if (w.async) await Promise.race([w.value, svc.settled]);
+          slept = true;
+        }
+      }
+      if (tr) tr.span(slept ? 'wait-sleep' : 'wait-spin', `await shard worker ${group}`, w0);
+      const got = new Float64Array(
+        this.heap.memory.buffer,
+        svc.block.ptr + shardBlockLayout(this.slots).losses,
+        asked.length,
+      );
+      asked.forEach((s, k) => {
+        losses[s] = got[k]!;
+      });
+    } finally {
+      svc.asked = null;
+    }
+  }
+
+  /** Stops every service (between steps), waits for their calls to settle and frees their blocks. */
+  async close(): Promise<void> {
+    for (const svc of this.services) {
+      if (!svc || svc.ended) continue;
+      const f = this.flags(svc);
+      Atomics.store(f, SHARD_SYNC.state, SHARD_STATE.stop);
+      Atomics.notify(f, SHARD_SYNC.state);
+    }
+    await Promise.allSettled(this.services.map((svc) => svc?.settled));
+    for (const svc of this.services) svc?.block.free();
+  }
+}
