@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,15 @@ const ok = async (args: string[]): Promise<string> => {
 const train = (name: string, extra: string[]): Promise<string> =>
   ok(['train', '--dataset', 'synthetic', '--epochs', '8', '--patience', '0', '--quiet', '--out', at(name), ...extra]);
 const ckpt = (run: string): string => join(run, 'checkpoint.safetensors');
+/** SHA-256 of a checkpoint's tensors: names sorted, each name then its raw bytes. */
+const weightsSha256 = (cp: { tensors: Map<string, StoredTensor> }): string => {
+  const h = createHash('sha256');
+  for (const name of [...cp.tensors.keys()].sort()) {
+    const d = cp.tensors.get(name)!.data;
+    h.update(name).update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest('hex');
+};
 
 beforeAll(async () => {
   // Two members of one initialization (--seed 1) and other recipes; one of another --seed, one narrower.
@@ -203,5 +213,8 @@ describe('graft soup (node runs)', () => {
     expect(s.size['sparsity']).toBe(0.5);
     expect(s.size['soup_sparse_bytes']).toBeLessThan(s.size['soup_weight_bytes']!);
     expect(s.soup['test_accuracy']).toBeGreaterThan(0.5); // five classes: chance is 0.2
+    // The retraining's bits, pinned: computed with the retraining that resumed a crafted epoch-0
+    // checkpoint (before the trainers' initialWeights hook replaced it); the hook gives the same.
+    expect(weightsSha256(cp)).toBe('46a30c8f2511831d297a8ec3718a2b9954b778151be84f1a7b55e10d42dacb1f');
   }, 120_000);
 });
