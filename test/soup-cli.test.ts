@@ -217,4 +217,61 @@ describe('graft soup (node runs)', () => {
     // checkpoint (before the trainers' initialWeights hook replaced it); the hook gives the same.
     expect(weightsSha256(cp)).toBe('46a30c8f2511831d297a8ec3718a2b9954b778151be84f1a7b55e10d42dacb1f');
   }, 120_000);
+
+  it('sparse format: the sparse soup file is smaller than its dense twin, and every reader gives the same bits from both', async () => {
+    // The dense twin: the same folder with the checkpoint written again without packSparse.
+    cpSync(at('sparse'), at('dense'), { recursive: true });
+    saveCheckpoint(ckpt(at('dense')), loadCheckpoint(ckpt(at('sparse'))));
+    const header = (file: string): Record<string, { dtype: string }> => {
+      const b = readFileSync(file);
+      return JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString()) as Record<
+        string,
+        { dtype: string }
+      >;
+    };
+    const sparseHeader = header(ckpt(at('sparse')));
+    expect(sparseHeader['model.gcn0.weight:bitmap']?.dtype).toBe('U8');
+    expect(sparseHeader['model.gcn0.weight']).toBeUndefined();
+    expect(header(ckpt(at('dense')))['model.gcn0.weight']?.dtype).toBe('F32');
+    const sizeOf = (f: string): number => readFileSync(f).length;
+    expect(sizeOf(ckpt(at('sparse')))).toBeLessThan(0.6 * sizeOf(ckpt(at('dense'))));
+    const readers = async (run: string): Promise<Record<string, string | Buffer>> => {
+      const [ev] = await Promise.all([
+        ok(['eval', '--run', run]),
+        ok(['predict', '--run', run, '--out', join(run, 'pred.csv')]),
+        ok(['quantize', '--run', run, '--int8']),
+        ok(['export', '--to', 'pyg', '--run', run]),
+        ok(['export', '--to', 'graft', '--run', run]),
+      ]);
+      const model = await loadModel(readFileSync(ckpt(run)), { kernels });
+      try {
+        const data = plantedPartition({ seed: 7 });
+        const { probs } = await model.predictNodes({
+          numNodes: data.numNodes,
+          features: data.features,
+          src: data.src,
+          dst: data.dst,
+        });
+        return {
+          eval: ev,
+          predict: readFileSync(join(run, 'pred.csv')),
+          quantize: readFileSync(join(run, 'model.int8.safetensors')),
+          pyg: readFileSync(join(run, 'model.pyg.safetensors')),
+          graft: readFileSync(join(run, 'model.safetensors')),
+          infer: Buffer.from(probs.buffer, probs.byteOffset, probs.byteLength),
+        };
+      } finally {
+        model.dispose();
+      }
+    };
+    const fromSparse = await readers(at('sparse')),
+      fromDense = await readers(at('dense'));
+    for (const k of Object.keys(fromDense)) expect(fromSparse[k], k).toEqual(fromDense[k]);
+    // graft soup reading a sparse member: the same soup as from its dense twin.
+    await soup(['--runs', `${at('sparse')},${at('a')}`, '--out', at('of-sparse'), '--quiet']);
+    await soup(['--runs', `${at('dense')},${at('a')}`, '--out', at('of-dense'), '--quiet']);
+    expect(weightsSha256(loadCheckpoint(ckpt(at('of-sparse'))))).toBe(
+      weightsSha256(loadCheckpoint(ckpt(at('of-dense')))),
+    );
+  }, 120_000);
 });

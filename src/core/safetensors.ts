@@ -1,11 +1,13 @@
 import { GraftError } from './errors.js';
+import { unpackSparse } from './sparse-tensors.js';
 
 // The safetensors layout (the field's convention, also PyTorch's and PyG's): an 8-byte
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets},
 // __metadata__: {string: string}}, padded with spaces to 8 bytes, then the raw little-endian
 // tensor bytes. Graft's files add __metadata__["graft.sha256"] (the SHA-256 of the data
 // section) and __metadata__["graft.header_sha256"] (that of the tensor table and the other
-// metadata), both verified on load. Pure code over Uint8Array, with no Node built-ins and no
+// metadata), both verified on load. A tensor may be stored sparse (core/sparse-tensors.ts:
+// a bitmap and the nonzero values); decoding gives it back dense. Pure code over Uint8Array, with no Node built-ins and no
 // TextDecoder, so the inference bundle reads the same files in a browser or a bare context.
 
 /** The typed arrays a safetensors file can hold here (F32, I32, U8, U32, I8). */
@@ -152,7 +154,8 @@ export function decodeSafetensors(
   const meta = { ...metadata };
   delete meta['graft.sha256'];
   delete meta['graft.header_sha256'];
-  return { tensors, metadata: meta };
+  // Sparse tensors (core/sparse-tensors.ts) come back dense here, so every reader sees one format.
+  return unpackSparse({ tensors, metadata: meta }, bad);
 }
 
 export function utf8Encode(s: string): Uint8Array {
