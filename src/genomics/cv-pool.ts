@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { workerUrl } from '../core/worker-url.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { GpGcnConfig } from './gcn-soup.js';
+import { lacksSoup, type GpGcnConfig } from './gcn-soup.js';
 import { runCvJob } from './cv-jobs.js';
 import type { CvJob, CvJobResult, FoldPlan, JobCheckpoints } from './job-types.js';
 import type { StudyData } from './study-data.js';
@@ -64,7 +64,11 @@ export async function runCvJobs(
       }
     }
   };
-  const cached = jobs.map((j) => (j.final ? null : (o.cache?.load(j) ?? null)));
+  // A gcn job cached before its soup was part of it is run again, so its fold has a gcn-soup row.
+  const cached = jobs.map((j) => {
+    const c = j.final ? null : (o.cache?.load(j) ?? null);
+    return c && lacksSoup(c, init.gcn) ? null : c;
+  });
   if (threads <= 1) {
     const rt = await Runtime.create({ threads: 1 });
     try {
