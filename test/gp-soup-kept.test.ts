@@ -178,4 +178,30 @@ describe('graft gp --gcn-soup --keep-models', () => {
     const sd = Math.sqrt(y.reduce((a, v) => a + v * v, 0) / y.length - (y.reduce((a, v) => a + v, 0) / y.length) ** 2);
     for (const c of soupRows) expect(Math.abs(Number(c[3]) - inGp.get(c[0])!)).toBeLessThan(0.5 * sd);
   }, 60_000);
+
+  it('graft quantize --int8 --trait: the soup and the ensemble in int8, within the bound their quantization steps give, read by graft/infer', async () => {
+    const models = join(run, 'models');
+    const input = inputsOf(models);
+    for (const model of ['gcn-soup', 'gcn']) {
+      const r = await runGraftAsync(['quantize', '--run', run, '--int8', '--trait', 'yield', '--model', model]);
+      expect(r.status, r.stderr).toBe(0);
+      const q = JSON.parse(r.stdout) as {
+        out: string;
+        max_abs_diff: number;
+        bound: number;
+        bytes: Record<string, number>;
+      };
+      const floatFile = join(models, `${model}-yield.safetensors`);
+      expect(q.out).toBe(join(models, `${model}-yield.int8.safetensors`));
+      // graft/infer reads the int8 file; its difference from the float model is the one reported.
+      const float = await (await loadModel(readFileSync(floatFile))).predictGenomic(input);
+      const int8 = await (await loadModel(readFileSync(q.out))).predictGenomic(input);
+      let worst = 0;
+      for (let i = 0; i < float.length; i++) worst = Math.max(worst, Math.abs(int8[i]! - float[i]!));
+      // (here on this process's backend, there on the CLI's: float rounding may differ in the last bits)
+      expect(Math.abs(worst - q.max_abs_diff)).toBeLessThan(1e-4 * q.max_abs_diff);
+      expect(worst).toBeGreaterThan(0); // quantized, not the float weights
+      expect(worst, model).toBeLessThanOrEqual(q.bound);
+    }
+  }, 60_000);
 });
