@@ -7,6 +7,7 @@ import { keptModelFile, loadKeptModel, loadScoringBasis } from '../src/genomics/
 import type { StudyData } from '../src/genomics/study-data.js';
 import { loadModel } from '../src/infer/index.js';
 import { decodeCheckpoint } from '../src/train/checkpoint.js';
+import { keptGpRun } from './gp-kept-run.js';
 import { runGraftAsync, tempDir } from './helpers.js';
 
 // graft gp --gcn-soup --keep-models: the soup kept as an ordinary gp GCN model of one member.
@@ -30,21 +31,7 @@ let genoFile = '';
 beforeAll(async () => {
   genoFile = join(dir, 'geno.csv');
   writeFileSync(genoFile, csvGenotypes(Array.from({ length: n }, (_, i) => i)));
-  const y = data.traits[0]!.values;
-  const pheno = join(dir, 'pheno.csv');
-  writeFileSync(
-    pheno,
-    `${['id,yield', ...data.ids.map((id, i) => `${id},${isCandidate(i) ? 'NA' : y[i]!.toFixed(5)}`)].join('\n')}\n`,
-  );
-  run = join(dir, 'run');
-  const r = await runGraftAsync([
-    'gp',
-    '--geno',
-    genoFile,
-    '--pheno',
-    pheno,
-    '--trait',
-    'yield',
+  const r = await keptGpRun(dir, data, genoFile, isCandidate, [
     '--models',
     'gcn',
     '--gcn-soup',
@@ -63,11 +50,9 @@ beforeAll(async () => {
     '2',
     '--threads',
     '1',
-    '--keep-models',
-    '--out',
-    run,
     '--quiet',
   ]);
+  run = r.run;
   expect(r.status, r.stderr).toBe(0);
 }, 120_000);
 
