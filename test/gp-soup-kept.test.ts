@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticGenomicData } from '../src/data/genomic-synthetic.js';
@@ -164,6 +164,7 @@ describe('graft gp --gcn-soup --keep-models', () => {
     for (const c of soupRows) expect(Math.abs(Number(c[3]) - inGp.get(c[0])!)).toBeLessThan(0.5 * sd);
   }, 60_000);
 
+  const bounds = new Map<string, number>();
   it('graft quantize --int8 --trait: the soup and the ensemble in int8, within the bound their quantization steps give, read by graft/infer', async () => {
     const models = join(run, 'models');
     const input = inputsOf(models);
@@ -187,6 +188,64 @@ describe('graft gp --gcn-soup --keep-models', () => {
       expect(Math.abs(worst - q.max_abs_diff)).toBeLessThan(1e-4 * q.max_abs_diff);
       expect(worst).toBeGreaterThan(0); // quantized, not the float weights
       expect(worst, model).toBeLessThanOrEqual(q.bound);
+      bounds.set(model, q.bound);
     }
+  }, 60_000);
+
+  it('graft predict --int8 scores new genotypes with the int8 files: near the float models, no spread; a missing file is named', async () => {
+    const cand = Array.from({ length: n }, (_, i) => i).filter(isCandidate);
+    const file = join(dir, 'cand-int8.csv');
+    writeFileSync(file, csvGenotypes(cand));
+    const predict = async (extra: string[], out: string): Promise<Map<string, string[]>> => {
+      const r = await runGraftAsync([
+        'predict',
+        '--run',
+        run,
+        '--geno',
+        file,
+        '--models',
+        'gcn-soup,gcn',
+        '--out',
+        out,
+        '--threads',
+        '1',
+        ...extra,
+      ]);
+      expect(r.status, r.stderr).toBe(0);
+      const rows = readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(','));
+      return new Map(rows.map((c) => [`${c[0]}|${c[2]}`, c]));
+    };
+    const float = await predict([], join(dir, 'pred-float.csv')),
+      int8 = await predict(['--int8'], join(dir, 'pred-int8.csv'));
+    expect(int8.size).toBe(20);
+    let differs = false;
+    for (const [key, c] of int8) {
+      const f = float.get(key)!;
+      const model = c[2]!;
+      // The quantization's bound on the study's samples; a new sample's inputs lie in about the same ranges.
+      expect(Math.abs(Number(c[3]) - Number(f[3])), key).toBeLessThanOrEqual(bounds.get(model)!);
+      differs ||= c[3] !== f[3];
+      expect(c[4]).toBe(''); // the members' mean only: no spread
+    }
+    expect(differs).toBe(true);
+    rmSync(join(run, 'models', 'gcn-soup-yield.int8.safetensors'));
+    const r = await runGraftAsync([
+      'predict',
+      '--run',
+      run,
+      '--geno',
+      file,
+      '--models',
+      'gcn-soup',
+      '--int8',
+      '--out',
+      join(dir, 'x.csv'),
+    ]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${join(run, 'models', 'gcn-soup-yield.int8.safetensors')} not found`);
   }, 60_000);
 });

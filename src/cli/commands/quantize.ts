@@ -29,7 +29,7 @@ export const QUANTIZE_USAGE = `  graft quantize --run DIR --int8 [--out FILE]   
                (a gp run's kept GCN ensemble or soup; writes GP_RUN/models/<model>-<trait>.int8.safetensors)`;
 
 /** The unshared kernel builds graft/infer runs on, read from the package. */
-function localKernels(): KernelBinaries {
+export function localKernels(): KernelBinaries {
   enableRelaxedSimd();
   const read = (k: string): Uint8Array => readFileSync(join(packageRoot(), 'build', `graft-${k}-local.wasm`));
   return { relaxed: read('relaxed'), simd: read('simd') };
