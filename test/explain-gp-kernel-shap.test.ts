@@ -97,7 +97,7 @@ describe('KernelSHAP of gp kernel and linear models', () => {
     }
   });
 
-  it('GBLUP and RKHS: all-coalition KernelSHAP equals enumeration, and base + Σ φ = prediction', () => {
+  it('GBLUP and RKHS: all-coalition KernelSHAP equals enumeration, and base + Σ φ = prediction', async () => {
     for (const model of ['gblup', 'rkhs'] as const) {
       const fit = fitOf(model);
       const f = kernelModelScorer(basis, fit);
@@ -107,15 +107,15 @@ describe('KernelSHAP of gp kernel and linear models', () => {
       });
       const s = kernelModelShap(basis, fit, { rows: lines, background, budget: 2 ** m, seed: 1 });
       expect(s.exact).toBe(true);
-      lines.forEach((i, r) => {
+      for (const [r, i] of lines.entries()) {
         const x = Float64Array.from(studyRow(basis, i));
-        const want = shapleyByEnumeration(f, x, bg, background.length, m);
+        const want = await shapleyByEnumeration(f, x, bg, background.length, m);
         for (let j = 0; j < m; j++)
           expect(Math.abs(s.values[r * m + j]! - want[j]!), `${model} line ${i} marker ${j}`).toBeLessThan(1e-9);
         expect(additivityError([...s.values.subarray(r * m, r * m + m)], s.base[0]!, s.prediction[r]!)).toBeLessThan(
           1e-9,
         );
-      });
+      }
       // Not a constant model: the markers move the prediction.
       expect(Math.max(...s.values.map(Math.abs))).toBeGreaterThan(1e-4);
     }

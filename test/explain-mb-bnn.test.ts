@@ -8,7 +8,7 @@ import { scoreMbModel } from '../src/microbiome/models.js';
 import { applyPreprocessing } from '../src/microbiome/pipeline.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runGraftAsync, tempDir } from './helpers.js';
-import { additivityError, shapleyByEnumerationAsync } from './kernel-shap-oracles.js';
+import { additivityError, shapleyByEnumeration } from './kernel-shap-oracles.js';
 
 // KernelSHAP of a kept BNN (graft mb --models bnn --keep-model bnn): the posterior mean, the
 // mean over the kept posterior samples. Oracles: the interventional Shapley values by
@@ -82,7 +82,7 @@ describe('KernelSHAP of a kept BNN', () => {
         one = x.slice(7 * P, 8 * P);
       const s = await kernelShapAsync(mean, one, 1, P, { background: bg, backgroundRows: 3, budget: 2 ** P });
       expect(s.exact).toBe(true);
-      const want = await shapleyByEnumerationAsync(mean, one, bg, 3, P, cd, k.classNames.length);
+      const want = await shapleyByEnumeration(mean, one, bg, 3, P, cd, k.classNames.length);
       for (let j = 0; j < P; j++) expect(Math.abs(s.values[cd * P + j]! - want[j]!)).toBeLessThan(1e-9);
       // Not a trivial model: the taxa that separate the classes move P(CD).
       expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(1e-3);

@@ -9,7 +9,7 @@ import { scoreMbModel, type FittedNeuralModel } from '../src/microbiome/models.j
 import { applyPreprocessing } from '../src/microbiome/pipeline.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runGraftAsync, tempDir } from './helpers.js';
-import { additivityError, shapleyByEnumerationAsync } from './kernel-shap-oracles.js';
+import { additivityError, shapleyByEnumeration } from './kernel-shap-oracles.js';
 
 // KernelSHAP of graft mb's kept networks (MLP, GCN). Oracles: the interventional Shapley
 // values by enumerating every coalition of the 8 taxa with the same model function (KernelSHAP
@@ -118,7 +118,7 @@ describe.concurrent('KernelSHAP of graft mb networks', () => {
       const cd = k.classNames.indexOf('CD');
       const s = await kernelShapAsync(scorer, one, 1, P, { background: bg, backgroundRows: 3, budget: 300 });
       expect(s.exact).toBe(true);
-      const want = await shapleyByEnumerationAsync(scorer, one, bg, 3, P, cd, k.classNames.length);
+      const want = await shapleyByEnumeration(scorer, one, bg, 3, P, cd, k.classNames.length);
       for (let j = 0; j < P; j++) expect(Math.abs(s.values[cd * P + j]! - want[j]!)).toBeLessThan(1e-6);
     } finally {
       await rt.close();

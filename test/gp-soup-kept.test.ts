@@ -66,6 +66,34 @@ const inputsOf = (models: string) => {
   };
 };
 
+/** graft predict's rows for the candidates' genotypes by the soup and the ensemble, by id|model. */
+async function predictCandidates(extra: string[], outName: string): Promise<Map<string, string[]>> {
+  const file = join(dir, 'cand.csv');
+  writeFileSync(file, csvGenotypes(Array.from({ length: n }, (_, i) => i).filter(isCandidate)));
+  const out = join(dir, outName);
+  const r = await runGraftAsync([
+    'predict',
+    '--run',
+    run,
+    '--geno',
+    file,
+    '--models',
+    'gcn-soup,gcn',
+    '--out',
+    out,
+    '--threads',
+    '1',
+    ...extra,
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
+  return new Map(rows.map((c) => [`${c[0]}|${c[2]}`, c]));
+}
+
 describe('graft gp --gcn-soup --keep-models', () => {
   it('writes the soup as a one-member gp model file: the mean of the kept members, run by graft/infer', async () => {
     const models = join(run, 'models');
@@ -123,29 +151,7 @@ describe('graft gp --gcn-soup --keep-models', () => {
     const kept = loadKeptModel(keptModelFile(models, 'gcn-soup', 'yield'), basis);
     expect(kept.model).toBe('gcn-soup');
     expect(kept.final.members!.length).toBe(1);
-    const cand = Array.from({ length: n }, (_, i) => i).filter(isCandidate);
-    const file = join(dir, 'cand.csv');
-    writeFileSync(file, csvGenotypes(cand));
-    const out = join(dir, 'pred.csv');
-    const r = await runGraftAsync([
-      'predict',
-      '--run',
-      run,
-      '--geno',
-      file,
-      '--models',
-      'gcn-soup,gcn',
-      '--out',
-      out,
-      '--threads',
-      '1',
-    ]);
-    expect(r.status, r.stderr).toBe(0);
-    const rows = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => l.split(','));
+    const rows = [...(await predictCandidates([], 'pred.csv')).values()];
     const soupRows = rows.filter((c) => c[2] === 'gcn-soup');
     expect(soupRows.length).toBe(10);
     // The soup and the ensemble it replaces rank the candidates alike here (new samples joined to the
@@ -193,34 +199,8 @@ describe('graft gp --gcn-soup --keep-models', () => {
   }, 60_000);
 
   it('graft predict --int8 scores new genotypes with the int8 files: near the float models, no spread; a missing file is named', async () => {
-    const cand = Array.from({ length: n }, (_, i) => i).filter(isCandidate);
-    const file = join(dir, 'cand-int8.csv');
-    writeFileSync(file, csvGenotypes(cand));
-    const predict = async (extra: string[], out: string): Promise<Map<string, string[]>> => {
-      const r = await runGraftAsync([
-        'predict',
-        '--run',
-        run,
-        '--geno',
-        file,
-        '--models',
-        'gcn-soup,gcn',
-        '--out',
-        out,
-        '--threads',
-        '1',
-        ...extra,
-      ]);
-      expect(r.status, r.stderr).toBe(0);
-      const rows = readFileSync(out, 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((l) => l.split(','));
-      return new Map(rows.map((c) => [`${c[0]}|${c[2]}`, c]));
-    };
-    const float = await predict([], join(dir, 'pred-float.csv')),
-      int8 = await predict(['--int8'], join(dir, 'pred-int8.csv'));
+    const float = await predictCandidates([], 'pred-float.csv'),
+      int8 = await predictCandidates(['--int8'], 'pred-int8.csv');
     expect(int8.size).toBe(20);
     let differs = false;
     for (const [key, c] of int8) {
@@ -238,7 +218,7 @@ describe('graft gp --gcn-soup --keep-models', () => {
       '--run',
       run,
       '--geno',
-      file,
+      join(dir, 'cand.csv'),
       '--models',
       'gcn-soup',
       '--int8',

@@ -37,21 +37,8 @@ function shapleyFromScores(scores: Float64Array, nb: number, p: number, out: num
  * Exact interventional Shapley values of output `out` (of `width` per row) of f at x over its
  * p features, by every coalition, absent features from each of the nb background rows.
  */
-export function shapleyByEnumeration(
-  f: (rows: Float64Array, n: number) => Float64Array,
-  x: Float64Array,
-  bg: Float64Array,
-  nb: number,
-  p: number,
-  out = 0,
-  width = 1,
-): Float64Array {
-  return shapleyFromScores(f(coalitionRows(x, bg, nb, p), (1 << p) * nb), nb, p, out, width);
-}
-
-/** shapleyByEnumeration of a model scored asynchronously (the engine's batch scorers). */
-export async function shapleyByEnumerationAsync(
-  f: (rows: Float64Array, n: number) => Promise<Float64Array>,
+export async function shapleyByEnumeration(
+  f: (rows: Float64Array, n: number) => Float64Array | Promise<Float64Array>,
   x: Float64Array,
   bg: Float64Array,
   nb: number,
