@@ -1,5 +1,8 @@
 import { GraftError } from './errors.js';
+import type { Checkpoint, StoredArray, StoredTensor } from './checkpoint-types.js';
 import { unpackSparse } from './sparse-tensors.js';
+
+export type { Checkpoint, StoredArray, StoredTensor } from './checkpoint-types.js';
 
 // The safetensors layout (the field's convention, also PyTorch's and PyG's): an 8-byte
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets},
@@ -10,8 +13,6 @@ import { unpackSparse } from './sparse-tensors.js';
 // a bitmap and the nonzero values); decoding gives it back dense. Pure code over Uint8Array, with no Node built-ins and no
 // TextDecoder, so the inference bundle reads the same files in a browser or a bare context.
 
-/** The typed arrays a safetensors file can hold here (F32, I32, U8, U32, I8). */
-export type StoredArray = Float32Array | Int32Array | Uint8Array | Uint32Array | Int8Array;
 type StoredCtor = new (b: ArrayBuffer, o: number, n: number) => StoredArray;
 const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: StoredArray) => boolean }[] = [
   { code: 'F32', ctor: Float32Array, bytes: 4, is: (a) => a instanceof Float32Array },
@@ -21,20 +22,6 @@ const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: 
   { code: 'I8', ctor: Int8Array, bytes: 1, is: (a) => a instanceof Int8Array },
 ];
 const BY_CODE = new Map(DTYPES.map((d) => [d.code, d]));
-
-/** One tensor of a safetensors file: its shape and its values, row-major. */
-export interface StoredTensor {
-  shape: number[];
-  data: StoredArray;
-}
-/**
- * A checkpoint or model file's contents: named tensors (weights, optimizer moments) and string
- * metadata (the config, the format and the training data's description).
- */
-export interface Checkpoint {
-  tensors: Map<string, StoredTensor>;
-  metadata: Record<string, string>;
-}
 
 /** A SHA-256 as lowercase hex: node:crypto's in the Node runtime, core/sha256 in the inference bundle. */
 export type Sha256 = (bytes: Uint8Array) => string;

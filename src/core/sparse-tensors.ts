@@ -1,5 +1,5 @@
 import type { GraftError } from './errors.js';
-import type { Checkpoint, StoredTensor } from './safetensors.js';
+import type { Checkpoint, StoredTensor } from './checkpoint-types.js';
 
 // Sparse float tensors inside a safetensors file, stored only where that is smaller than dense
 // (a sparse soup's pruned weight matrices). A sparse F32 tensor NAME of shape S becomes two
