@@ -25,15 +25,16 @@ export const GP_QUANTIZE_MODELS = ['gcn', 'gcn-soup'] as const;
 /** The int8 file of a kept gp GCN model file: gcn-soup-env1.safetensors → gcn-soup-env1.int8.safetensors. */
 export const int8ModelFile = (file: string): string => file.replace(/\.safetensors$/, '.int8.safetensors');
 
-/** Quantizes RUN/models' kept `model` of `trait`; prints the report as one JSON line. */
+/** Quantizes RUN/models' kept `model` of `trait` (left out: the soup where the run kept one, else gcn); prints the report as one JSON line. */
 export async function quantizeGenomic(
   run: string,
   trait: string,
-  model: (typeof GP_QUANTIZE_MODELS)[number],
+  chosen: (typeof GP_QUANTIZE_MODELS)[number] | undefined,
   out: string | undefined,
   kernels: KernelBinaries,
 ): Promise<void> {
   const models = join(run, 'models');
+  const model = chosen ?? (existsSync(soupModelFile(models, trait)) ? 'gcn-soup' : 'gcn');
   const file = model === 'gcn' ? genomicModelFile(models, trait) : soupModelFile(models, trait);
   const inputsFile = join(models, 'inputs.safetensors');
   for (const f of [file, inputsFile])

@@ -26,7 +26,7 @@ import { GP_QUANTIZE_MODELS, quantizeGenomic } from './quantize-genomic.js';
 
 export const QUANTIZE_USAGE = `  graft quantize --run DIR --int8 [--out FILE]   (node and graph runs; writes DIR/model.int8.safetensors)
   graft quantize --run GP_RUN --int8 --trait NAME [--model gcn|gcn-soup] [--out FILE]
-               (a gp run's kept GCN ensemble or soup; writes GP_RUN/models/<model>-<trait>.int8.safetensors)`;
+               (a gp run's kept GCN ensemble or soup, the soup where kept; writes GP_RUN/models/<model>-<trait>.int8.safetensors)`;
 
 /** The unshared kernel builds graft/infer runs on, read from the package. */
 export function localKernels(): KernelBinaries {
