@@ -13,6 +13,7 @@ import {
 } from '../src/genomics/kept-models.js';
 import type { KernelScoring } from '../src/graph/gp-scoring.js';
 import { runGraftAsync, tempDir } from './helpers.js';
+import { additivityError, shapleyByEnumeration } from './kernel-shap-oracles.js';
 
 // KernelSHAP of graft gp's kept kernel and linear models over the markers. Oracles: rrBLUP is
 // linear in the dosages, so its exact SHAP values with an independent background are known in
@@ -62,37 +63,6 @@ beforeAll(async () => {
   expect(m).toBeGreaterThanOrEqual(6);
 }, 60_000);
 
-/** Exact interventional Shapley values of f at x over every coalition (mean over the background rows). */
-function enumerated(
-  f: (x: Float64Array, k: number) => Float64Array,
-  x: Float64Array,
-  bg: Float64Array,
-  nb: number,
-): Float64Array {
-  const masks = 1 << m,
-    all = new Float64Array(masks * nb * m);
-  for (let s = 0; s < masks; s++)
-    for (let b = 0; b < nb; b++)
-      for (let j = 0; j < m; j++) all[(s * nb + b) * m + j] = (s >> j) & 1 ? x[j]! : bg[b * m + j]!;
-  const out = f(all, masks * nb);
-  const v = Float64Array.from({ length: masks }, (_, s) => {
-    let t = 0;
-    for (let b = 0; b < nb; b++) t += out[s * nb + b]! / nb;
-    return t;
-  });
-  const fact = [1];
-  for (let k = 1; k <= m; k++) fact.push(fact[k - 1]! * k);
-  const phi = new Float64Array(m);
-  for (let j = 0; j < m; j++)
-    for (let s = 0; s < masks; s++) {
-      if ((s >> j) & 1) continue;
-      let c = 0;
-      for (let b = s; b; b &= b - 1) c++;
-      phi[j]! += ((fact[c]! * fact[m - c - 1]!) / fact[m]!) * (v[s | (1 << j)]! - v[s]!);
-    }
-  return phi;
-}
-
 const lines = [3, 17, 41],
   background = [0, 5, 9, 22, 30, 48];
 
@@ -127,7 +97,7 @@ describe('KernelSHAP of gp kernel and linear models', () => {
     }
   });
 
-  it('GBLUP and RKHS: all-coalition KernelSHAP equals enumeration, and base + Σ φ = prediction', () => {
+  it('GBLUP and RKHS: all-coalition KernelSHAP equals enumeration, and base + Σ φ = prediction', async () => {
     for (const model of ['gblup', 'rkhs'] as const) {
       const fit = fitOf(model);
       const f = kernelModelScorer(basis, fit);
@@ -137,14 +107,15 @@ describe('KernelSHAP of gp kernel and linear models', () => {
       });
       const s = kernelModelShap(basis, fit, { rows: lines, background, budget: 2 ** m, seed: 1 });
       expect(s.exact).toBe(true);
-      lines.forEach((i, r) => {
+      for (const [r, i] of lines.entries()) {
         const x = Float64Array.from(studyRow(basis, i));
-        const want = enumerated(f, x, bg, background.length);
+        const want = await shapleyByEnumeration(f, x, bg, background.length, m);
         for (let j = 0; j < m; j++)
           expect(Math.abs(s.values[r * m + j]! - want[j]!), `${model} line ${i} marker ${j}`).toBeLessThan(1e-9);
-        const sum = s.base[0]! + s.values.subarray(r * m, r * m + m).reduce((a, v) => a + v, 0);
-        expect(Math.abs(sum - s.prediction[r]!)).toBeLessThan(1e-9);
-      });
+        expect(additivityError([...s.values.subarray(r * m, r * m + m)], s.base[0]!, s.prediction[r]!)).toBeLessThan(
+          1e-9,
+        );
+      }
       // Not a constant model: the markers move the prediction.
       expect(Math.max(...s.values.map(Math.abs))).toBeGreaterThan(1e-4);
     }

@@ -8,6 +8,7 @@ import { scoreMbModel } from '../src/microbiome/models.js';
 import { applyPreprocessing } from '../src/microbiome/pipeline.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runGraftAsync, tempDir } from './helpers.js';
+import { additivityError, shapleyByEnumeration } from './kernel-shap-oracles.js';
 
 // KernelSHAP of a kept BNN (graft mb --models bnn --keep-model bnn): the posterior mean, the
 // mean over the kept posterior samples. Oracles: the interventional Shapley values by
@@ -30,39 +31,6 @@ writeFileSync(
   `${[['sample_id', ...taxa].join(','), ...rows.map((r, i) => [`s${i}`, ...r].join(','))].join('\n')}\n`,
 );
 writeFileSync(meta, `${['sample_id,diagnosis', ...rows.map((_, i) => `s${i},${i % 2 ? 'CD' : 'no'}`)].join('\n')}\n`);
-
-/** Interventional Shapley values of output `out` of f at x by enumerating every coalition (mean over the background). */
-async function shapleyByEnumeration(
-  f: (x: Float64Array, n: number) => Promise<Float64Array>,
-  x: Float64Array,
-  bg: Float64Array,
-  nb: number,
-  out: number,
-  width: number,
-): Promise<Float64Array> {
-  const masks = 1 << P,
-    all = new Float64Array(masks * nb * P);
-  for (let m = 0; m < masks; m++)
-    for (let b = 0; b < nb; b++)
-      for (let j = 0; j < P; j++) all[(m * nb + b) * P + j] = (m >> j) & 1 ? x[j]! : bg[b * P + j]!;
-  const scores = await f(all, masks * nb);
-  const v = Float64Array.from({ length: masks }, (_, m) => {
-    let s = 0;
-    for (let b = 0; b < nb; b++) s += scores[(m * nb + b) * width + out]! / nb;
-    return s;
-  });
-  const fact = [1];
-  for (let k = 1; k <= P; k++) fact.push(fact[k - 1]! * k);
-  const phi = new Float64Array(P);
-  for (let j = 0; j < P; j++)
-    for (let m = 0; m < masks; m++) {
-      if ((m >> j) & 1) continue;
-      let s = 0;
-      for (let b = m; b; b &= b - 1) s++;
-      phi[j]! += ((fact[s]! * fact[P - s - 1]!) / fact[P]!) * (v[m | (1 << j)]! - v[m]!);
-    }
-  return phi;
-}
 
 describe('KernelSHAP of a kept BNN', () => {
   it("every coalition gives the enumerated Shapley values of the posterior mean; graft explain is additive and gives graft predict's P(CD)", async () => {
@@ -114,7 +82,7 @@ describe('KernelSHAP of a kept BNN', () => {
         one = x.slice(7 * P, 8 * P);
       const s = await kernelShapAsync(mean, one, 1, P, { background: bg, backgroundRows: 3, budget: 2 ** P });
       expect(s.exact).toBe(true);
-      const want = await shapleyByEnumeration(mean, one, bg, 3, cd, k.classNames.length);
+      const want = await shapleyByEnumeration(mean, one, bg, 3, P, cd, k.classNames.length);
       for (let j = 0; j < P; j++) expect(Math.abs(s.values[cd * P + j]! - want[j]!)).toBeLessThan(1e-9);
       // Not a trivial model: the taxa that separate the classes move P(CD).
       expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(1e-3);
@@ -152,7 +120,7 @@ describe('KernelSHAP of a kept BNN', () => {
       const phi = c.slice(1, 1 + P).map(Number),
         base = Number(c[1 + P]),
         pred = Number(c[2 + P]);
-      expect(Math.abs(base + phi.reduce((a, b) => a + b, 0) - pred)).toBeLessThan(1e-5);
+      expect(additivityError(phi, base, pred)).toBeLessThan(1e-5);
       expect(pred).toBe(predicted.get(c[0]!));
     }
   }, 120_000);

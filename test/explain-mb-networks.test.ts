@@ -9,6 +9,7 @@ import { scoreMbModel, type FittedNeuralModel } from '../src/microbiome/models.j
 import { applyPreprocessing } from '../src/microbiome/pipeline.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runGraftAsync, tempDir } from './helpers.js';
+import { additivityError, shapleyByEnumeration } from './kernel-shap-oracles.js';
 
 // KernelSHAP of graft mb's kept networks (MLP, GCN). Oracles: the interventional Shapley
 // values by enumerating every coalition of the 8 taxa with the same model function (KernelSHAP
@@ -92,40 +93,6 @@ async function predicted(run: string): Promise<Map<string, number>> {
   return new Map(lines.map((l) => [l.split(',')[0]!, Number(l.split(',')[col])]));
 }
 
-/** Interventional Shapley values of f at x by enumerating every coalition (mean over the background). */
-async function shapleyByEnumeration(
-  f: (x: Float64Array, n: number) => Promise<Float64Array>,
-  x: Float64Array,
-  bg: Float64Array,
-  nb: number,
-  p: number,
-  out: number,
-  width: number,
-): Promise<Float64Array> {
-  const masks = 1 << p,
-    rowsAll = new Float64Array(masks * nb * p);
-  for (let m = 0; m < masks; m++)
-    for (let b = 0; b < nb; b++)
-      for (let j = 0; j < p; j++) rowsAll[(m * nb + b) * p + j] = (m >> j) & 1 ? x[j]! : bg[b * p + j]!;
-  const scores = await f(rowsAll, masks * nb);
-  const v = Float64Array.from({ length: masks }, (_, m) => {
-    let s = 0;
-    for (let b = 0; b < nb; b++) s += scores[(m * nb + b) * width + out]! / nb;
-    return s;
-  });
-  const fact = [1];
-  for (let k = 1; k <= p; k++) fact.push(fact[k - 1]! * k);
-  const phi = new Float64Array(p);
-  for (let j = 0; j < p; j++)
-    for (let m = 0; m < masks; m++) {
-      if ((m >> j) & 1) continue;
-      let s = 0;
-      for (let b = m; b; b &= b - 1) s++;
-      phi[j]! += ((fact[s]! * fact[p - s - 1]!) / fact[p]!) * (v[m | (1 << j)]! - v[m]!);
-    }
-  return phi;
-}
-
 describe.concurrent('KernelSHAP of graft mb networks', () => {
   it("MLP: every coalition gives the enumerated Shapley values; the batch scorer is the engine's; graft explain is additive and gives graft predict's P(CD)", async () => {
     const run = await mbRun('mlp');
@@ -176,8 +143,7 @@ describe.concurrent('KernelSHAP of graft mb networks', () => {
       want = await predicted(run);
     expect(shap.rows.length).toBe(5);
     for (const [i, row] of shap.rows.entries()) {
-      const sum = row.slice(0, P).reduce((a, b) => a + b, 0) + row[P]!;
-      expect(Math.abs(sum - row[P + 1]!)).toBeLessThan(1e-5);
+      expect(additivityError(row.slice(0, P), row[P]!, row[P + 1]!)).toBeLessThan(1e-5);
       expect(Math.abs(row[P + 1]! - want.get(shap.ids[i]!)!)).toBeLessThan(1e-6);
     }
     const doc = JSON.parse(readFileSync(join(run, 'explain', 'explanations.json'), 'utf8')) as Record<string, unknown>;
@@ -206,8 +172,7 @@ describe.concurrent('KernelSHAP of graft mb networks', () => {
       want = await predicted(run);
     expect(shap.rows.length).toBe(2);
     for (const [i, row] of shap.rows.entries()) {
-      const sum = row.slice(0, P).reduce((a, b) => a + b, 0) + row[P]!;
-      expect(Math.abs(sum - row[P + 1]!)).toBeLessThan(1e-5);
+      expect(additivityError(row.slice(0, P), row[P]!, row[P + 1]!)).toBeLessThan(1e-5);
       expect(row[P + 1]).toBe(want.get(shap.ids[i]!));
     }
   });

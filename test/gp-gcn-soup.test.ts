@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGpArgs } from '../src/cli/commands/gp.js';
 import { planFinalJobs, planJobs, runCvJob, withSoupResults } from '../src/genomics/cv-jobs.js';
+import { runCvJobs } from '../src/genomics/cv-pool.js';
 import { gcnSoup, predictWithWeights, type GpGcnConfig } from '../src/genomics/gcn-soup.js';
+import type { CvJobResult } from '../src/genomics/job-types.js';
 import { SYNTHETIC_GP_DIR } from '../src/genomics/synthetic-set.js';
 import { prepareStudy, type StudyData } from '../src/genomics/study-data.js';
 import type { StudyOptions } from '../src/genomics/study.js';
@@ -176,6 +178,36 @@ describe('graft gp --gcn-soup', () => {
     // No gcn-soup job is planned: the gcn job is the only one that trains the members.
     expect(planJobs(['gcn', 'gcn-soup'], 1, 2, 1).map((j) => j.model)).toEqual(['gcn', 'gcn']);
     expect(planFinalJobs(['gcn', 'gcn-soup'], 1).map((j) => j.model)).toEqual(['gcn']);
+  });
+
+  it('resuming a soup study: a gcn job cached without its soup (an older run folder) runs again and gets its soup, the same bits', async () => {
+    const soupy: GpGcnConfig = { ...gcn, soup: 'uniform' };
+    const job = { model: 'gcn' as const, repeat: 0, fold: 1, traits: [0] };
+    const fresh = await runCvJob(rt, data, folds, job, soupy);
+    expect(fresh.perTrait[0]!.soup).toBeDefined();
+    const old: CvJobResult = { ...fresh, perTrait: fresh.perTrait.map(({ soup: _, ...pt }) => pt) };
+    const resumed = async (cached: CvJobResult): Promise<{ r: CvJobResult; reused: boolean }> => {
+      let reused = false;
+      const [r] = await runCvJobs({ data, folds, gcn: soupy }, [job], 1, {
+        cache: { load: () => cached, save: () => {} },
+        onDone: (_, __, re) => {
+          reused = re;
+        },
+      });
+      return { r: r!, reused };
+    };
+    const again = await resumed(old);
+    expect(again.reused).toBe(false);
+    const { ms: _a, ...want } = fresh,
+      { ms: _b, ...got } = again.r;
+    expect(JSON.stringify(got, (k, v) => (k === 'ms' ? 0 : v))).toBe(
+      JSON.stringify(want, (k, v) => (k === 'ms' ? 0 : v)),
+    );
+    expect(withSoupResults([again.r]).map((r) => r.job.model)).toEqual(['gcn', 'gcn-soup']);
+    // A job cached with its soup is read back; without a soup study the old job is whole.
+    expect((await resumed(fresh)).reused).toBe(true);
+    const [plain] = await runCvJobs({ data, folds, gcn }, [job], 1, { cache: { load: () => old, save: () => {} } });
+    expect(plain).toBe(old);
   });
 
   it('a final fit with a soup keeps the soup as a one-member GCN that predicts what the soup does', async () => {

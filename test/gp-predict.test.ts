@@ -11,6 +11,7 @@ import { vanRadenGrm } from '../src/genomics/relationship.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { runStudy } from '../src/genomics/study.js';
 import { GCN_GP_DEFAULTS } from '../src/train/gcn-regressor.js';
+import { keptGpRun } from './gp-kept-run.js';
 import { runGraftAsync, tempDir } from './helpers.js';
 
 // graft gp's candidates (genotyped, not phenotyped) and graft predict on its kept models.
@@ -97,26 +98,16 @@ beforeAll(async () => {
       data.ids.map((_, i) => i),
     ),
   );
-  const y = data.traits[0]!.values;
   // Candidates have no phenotype.
-  pheno = put(
-    'pheno.csv',
-    `${['id,yield', ...data.ids.map((id, i) => `${id},${isCandidate.has(id) ? 'NA' : y[i]!.toFixed(5)}`)].join('\n')}\n`,
-  );
-  run = join(dir, 'run');
-  const r = await runGraftAsync([
-    'gp',
-    '--geno',
+  const r = await keptGpRun(
+    dir,
+    data,
     geno,
-    '--pheno',
-    pheno,
-    '--trait',
-    'yield',
-    '--keep-models',
-    '--out',
-    run,
-    ...fast.filter((a) => a !== '--quiet'),
-  ]);
+    (i) => isCandidate.has(data.ids[i]!),
+    fast.filter((a) => a !== '--quiet'),
+  );
+  pheno = r.pheno;
+  run = r.run;
   gpStderr = r.stderr;
   expect(r.status, r.stderr).toBe(0);
 }, 120_000);

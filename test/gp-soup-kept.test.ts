@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticGenomicData } from '../src/data/genomic-synthetic.js';
@@ -7,6 +7,7 @@ import { keptModelFile, loadKeptModel, loadScoringBasis } from '../src/genomics/
 import type { StudyData } from '../src/genomics/study-data.js';
 import { loadModel } from '../src/infer/index.js';
 import { decodeCheckpoint } from '../src/train/checkpoint.js';
+import { keptGpRun } from './gp-kept-run.js';
 import { runGraftAsync, tempDir } from './helpers.js';
 
 // graft gp --gcn-soup --keep-models: the soup kept as an ordinary gp GCN model of one member.
@@ -30,21 +31,7 @@ let genoFile = '';
 beforeAll(async () => {
   genoFile = join(dir, 'geno.csv');
   writeFileSync(genoFile, csvGenotypes(Array.from({ length: n }, (_, i) => i)));
-  const y = data.traits[0]!.values;
-  const pheno = join(dir, 'pheno.csv');
-  writeFileSync(
-    pheno,
-    `${['id,yield', ...data.ids.map((id, i) => `${id},${isCandidate(i) ? 'NA' : y[i]!.toFixed(5)}`)].join('\n')}\n`,
-  );
-  run = join(dir, 'run');
-  const r = await runGraftAsync([
-    'gp',
-    '--geno',
-    genoFile,
-    '--pheno',
-    pheno,
-    '--trait',
-    'yield',
+  const r = await keptGpRun(dir, data, genoFile, isCandidate, [
     '--models',
     'gcn',
     '--gcn-soup',
@@ -63,11 +50,9 @@ beforeAll(async () => {
     '2',
     '--threads',
     '1',
-    '--keep-models',
-    '--out',
-    run,
     '--quiet',
   ]);
+  run = r.run;
   expect(r.status, r.stderr).toBe(0);
 }, 120_000);
 
@@ -80,6 +65,34 @@ const inputsOf = (models: string) => {
     dst: cp.tensors.get('dst')!.data as Int32Array,
   };
 };
+
+/** graft predict's rows for the candidates' genotypes by the soup and the ensemble, by id|model. */
+async function predictCandidates(extra: string[], outName: string): Promise<Map<string, string[]>> {
+  const file = join(dir, 'cand.csv');
+  writeFileSync(file, csvGenotypes(Array.from({ length: n }, (_, i) => i).filter(isCandidate)));
+  const out = join(dir, outName);
+  const r = await runGraftAsync([
+    'predict',
+    '--run',
+    run,
+    '--geno',
+    file,
+    '--models',
+    'gcn-soup,gcn',
+    '--out',
+    out,
+    '--threads',
+    '1',
+    ...extra,
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
+  return new Map(rows.map((c) => [`${c[0]}|${c[2]}`, c]));
+}
 
 describe('graft gp --gcn-soup --keep-models', () => {
   it('writes the soup as a one-member gp model file: the mean of the kept members, run by graft/infer', async () => {
@@ -138,29 +151,7 @@ describe('graft gp --gcn-soup --keep-models', () => {
     const kept = loadKeptModel(keptModelFile(models, 'gcn-soup', 'yield'), basis);
     expect(kept.model).toBe('gcn-soup');
     expect(kept.final.members!.length).toBe(1);
-    const cand = Array.from({ length: n }, (_, i) => i).filter(isCandidate);
-    const file = join(dir, 'cand.csv');
-    writeFileSync(file, csvGenotypes(cand));
-    const out = join(dir, 'pred.csv');
-    const r = await runGraftAsync([
-      'predict',
-      '--run',
-      run,
-      '--geno',
-      file,
-      '--models',
-      'gcn-soup,gcn',
-      '--out',
-      out,
-      '--threads',
-      '1',
-    ]);
-    expect(r.status, r.stderr).toBe(0);
-    const rows = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => l.split(','));
+    const rows = [...(await predictCandidates([], 'pred.csv')).values()];
     const soupRows = rows.filter((c) => c[2] === 'gcn-soup');
     expect(soupRows.length).toBe(10);
     // The soup and the ensemble it replaces rank the candidates alike here (new samples joined to the
@@ -177,5 +168,64 @@ describe('graft gp --gcn-soup --keep-models', () => {
     const y = data.traits[0]!.values;
     const sd = Math.sqrt(y.reduce((a, v) => a + v * v, 0) / y.length - (y.reduce((a, v) => a + v, 0) / y.length) ** 2);
     for (const c of soupRows) expect(Math.abs(Number(c[3]) - inGp.get(c[0])!)).toBeLessThan(0.5 * sd);
+  }, 60_000);
+
+  const bounds = new Map<string, number>();
+  it('graft quantize --int8 --trait: the soup and the ensemble in int8, within the bound their quantization steps give, read by graft/infer', async () => {
+    const models = join(run, 'models');
+    const input = inputsOf(models);
+    for (const model of ['gcn-soup', 'gcn']) {
+      const r = await runGraftAsync(['quantize', '--run', run, '--int8', '--trait', 'yield', '--model', model]);
+      expect(r.status, r.stderr).toBe(0);
+      const q = JSON.parse(r.stdout) as {
+        out: string;
+        max_abs_diff: number;
+        bound: number;
+        bytes: Record<string, number>;
+      };
+      const floatFile = join(models, `${model}-yield.safetensors`);
+      expect(q.out).toBe(join(models, `${model}-yield.int8.safetensors`));
+      // graft/infer reads the int8 file; its difference from the float model is the one reported.
+      const float = await (await loadModel(readFileSync(floatFile))).predictGenomic(input);
+      const int8 = await (await loadModel(readFileSync(q.out))).predictGenomic(input);
+      let worst = 0;
+      for (let i = 0; i < float.length; i++) worst = Math.max(worst, Math.abs(int8[i]! - float[i]!));
+      // (here on this process's backend, there on the CLI's: float rounding may differ in the last bits)
+      expect(Math.abs(worst - q.max_abs_diff)).toBeLessThan(1e-4 * q.max_abs_diff);
+      expect(worst).toBeGreaterThan(0); // quantized, not the float weights
+      expect(worst, model).toBeLessThanOrEqual(q.bound);
+      bounds.set(model, q.bound);
+    }
+  }, 60_000);
+
+  it('graft predict --int8 scores new genotypes with the int8 files: near the float models, no spread; a missing file is named', async () => {
+    const float = await predictCandidates([], 'pred-float.csv'),
+      int8 = await predictCandidates(['--int8'], 'pred-int8.csv');
+    expect(int8.size).toBe(20);
+    let differs = false;
+    for (const [key, c] of int8) {
+      const f = float.get(key)!;
+      const model = c[2]!;
+      // The quantization's bound on the study's samples; a new sample's inputs lie in about the same ranges.
+      expect(Math.abs(Number(c[3]) - Number(f[3])), key).toBeLessThanOrEqual(bounds.get(model)!);
+      differs ||= c[3] !== f[3];
+      expect(c[4]).toBe(''); // the members' mean only: no spread
+    }
+    expect(differs).toBe(true);
+    rmSync(join(run, 'models', 'gcn-soup-yield.int8.safetensors'));
+    const r = await runGraftAsync([
+      'predict',
+      '--run',
+      run,
+      '--geno',
+      join(dir, 'cand.csv'),
+      '--models',
+      'gcn-soup',
+      '--int8',
+      '--out',
+      join(dir, 'x.csv'),
+    ]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${join(run, 'models', 'gcn-soup-yield.int8.safetensors')} not found`);
   }, 60_000);
 });

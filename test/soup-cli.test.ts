@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,15 @@ const ok = async (args: string[]): Promise<string> => {
 const train = (name: string, extra: string[]): Promise<string> =>
   ok(['train', '--dataset', 'synthetic', '--epochs', '8', '--patience', '0', '--quiet', '--out', at(name), ...extra]);
 const ckpt = (run: string): string => join(run, 'checkpoint.safetensors');
+/** SHA-256 of a checkpoint's tensors: names sorted, each name then its raw bytes. */
+const weightsSha256 = (cp: { tensors: Map<string, StoredTensor> }): string => {
+  const h = createHash('sha256');
+  for (const name of [...cp.tensors.keys()].sort()) {
+    const d = cp.tensors.get(name)!.data;
+    h.update(name).update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest('hex');
+};
 
 beforeAll(async () => {
   // Two members of one initialization (--seed 1) and other recipes; one of another --seed, one narrower.
@@ -203,5 +213,65 @@ describe('graft soup (node runs)', () => {
     expect(s.size['sparsity']).toBe(0.5);
     expect(s.size['soup_sparse_bytes']).toBeLessThan(s.size['soup_weight_bytes']!);
     expect(s.soup['test_accuracy']).toBeGreaterThan(0.5); // five classes: chance is 0.2
+    // The retraining's bits, pinned: computed with the retraining that resumed a crafted epoch-0
+    // checkpoint (before the trainers' initialWeights hook replaced it); the hook gives the same.
+    expect(weightsSha256(cp)).toBe('46a30c8f2511831d297a8ec3718a2b9954b778151be84f1a7b55e10d42dacb1f');
+  }, 120_000);
+
+  it('sparse format: the sparse soup file is smaller than its dense twin, and every reader gives the same bits from both', async () => {
+    // The dense twin: the same folder with the checkpoint written again without packSparse.
+    cpSync(at('sparse'), at('dense'), { recursive: true });
+    saveCheckpoint(ckpt(at('dense')), loadCheckpoint(ckpt(at('sparse'))));
+    const header = (file: string): Record<string, { dtype: string }> => {
+      const b = readFileSync(file);
+      return JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString()) as Record<
+        string,
+        { dtype: string }
+      >;
+    };
+    const sparseHeader = header(ckpt(at('sparse')));
+    expect(sparseHeader['model.gcn0.weight:bitmap']?.dtype).toBe('U8');
+    expect(sparseHeader['model.gcn0.weight']).toBeUndefined();
+    expect(header(ckpt(at('dense')))['model.gcn0.weight']?.dtype).toBe('F32');
+    const sizeOf = (f: string): number => readFileSync(f).length;
+    expect(sizeOf(ckpt(at('sparse')))).toBeLessThan(0.6 * sizeOf(ckpt(at('dense'))));
+    const readers = async (run: string): Promise<Record<string, string | Buffer>> => {
+      const [ev] = await Promise.all([
+        ok(['eval', '--run', run]),
+        ok(['predict', '--run', run, '--out', join(run, 'pred.csv')]),
+        ok(['quantize', '--run', run, '--int8']),
+        ok(['export', '--to', 'pyg', '--run', run]),
+        ok(['export', '--to', 'graft', '--run', run]),
+      ]);
+      const model = await loadModel(readFileSync(ckpt(run)), { kernels });
+      try {
+        const data = plantedPartition({ seed: 7 });
+        const { probs } = await model.predictNodes({
+          numNodes: data.numNodes,
+          features: data.features,
+          src: data.src,
+          dst: data.dst,
+        });
+        return {
+          eval: ev,
+          predict: readFileSync(join(run, 'pred.csv')),
+          quantize: readFileSync(join(run, 'model.int8.safetensors')),
+          pyg: readFileSync(join(run, 'model.pyg.safetensors')),
+          graft: readFileSync(join(run, 'model.safetensors')),
+          infer: Buffer.from(probs.buffer, probs.byteOffset, probs.byteLength),
+        };
+      } finally {
+        model.dispose();
+      }
+    };
+    const fromSparse = await readers(at('sparse')),
+      fromDense = await readers(at('dense'));
+    for (const k of Object.keys(fromDense)) expect(fromSparse[k], k).toEqual(fromDense[k]);
+    // graft soup reading a sparse member: the same soup as from its dense twin.
+    await soup(['--runs', `${at('sparse')},${at('a')}`, '--out', at('of-sparse'), '--quiet']);
+    await soup(['--runs', `${at('dense')},${at('a')}`, '--out', at('of-dense'), '--quiet']);
+    expect(weightsSha256(loadCheckpoint(ckpt(at('of-sparse'))))).toBe(
+      weightsSha256(loadCheckpoint(ckpt(at('of-dense')))),
+    );
   }, 120_000);
 });

@@ -1,15 +1,18 @@
 import { GraftError } from './errors.js';
+import type { Checkpoint, StoredArray, StoredTensor } from './checkpoint-types.js';
+import { unpackSparse } from './sparse-tensors.js';
+
+export type { Checkpoint, StoredArray, StoredTensor } from './checkpoint-types.js';
 
 // The safetensors layout (the field's convention, also PyTorch's and PyG's): an 8-byte
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets},
 // __metadata__: {string: string}}, padded with spaces to 8 bytes, then the raw little-endian
 // tensor bytes. Graft's files add __metadata__["graft.sha256"] (the SHA-256 of the data
 // section) and __metadata__["graft.header_sha256"] (that of the tensor table and the other
-// metadata), both verified on load. Pure code over Uint8Array, with no Node built-ins and no
+// metadata), both verified on load. A tensor may be stored sparse (core/sparse-tensors.ts:
+// a bitmap and the nonzero values); decoding gives it back dense. Pure code over Uint8Array, with no Node built-ins and no
 // TextDecoder, so the inference bundle reads the same files in a browser or a bare context.
 
-/** The typed arrays a safetensors file can hold here (F32, I32, U8, U32, I8). */
-export type StoredArray = Float32Array | Int32Array | Uint8Array | Uint32Array | Int8Array;
 type StoredCtor = new (b: ArrayBuffer, o: number, n: number) => StoredArray;
 const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: StoredArray) => boolean }[] = [
   { code: 'F32', ctor: Float32Array, bytes: 4, is: (a) => a instanceof Float32Array },
@@ -19,20 +22,6 @@ const DTYPES: readonly { code: string; ctor: StoredCtor; bytes: number; is: (a: 
   { code: 'I8', ctor: Int8Array, bytes: 1, is: (a) => a instanceof Int8Array },
 ];
 const BY_CODE = new Map(DTYPES.map((d) => [d.code, d]));
-
-/** One tensor of a safetensors file: its shape and its values, row-major. */
-export interface StoredTensor {
-  shape: number[];
-  data: StoredArray;
-}
-/**
- * A checkpoint or model file's contents: named tensors (weights, optimizer moments) and string
- * metadata (the config, the format and the training data's description).
- */
-export interface Checkpoint {
-  tensors: Map<string, StoredTensor>;
-  metadata: Record<string, string>;
-}
 
 /** A SHA-256 as lowercase hex: node:crypto's in the Node runtime, core/sha256 in the inference bundle. */
 export type Sha256 = (bytes: Uint8Array) => string;
@@ -152,7 +141,8 @@ export function decodeSafetensors(
   const meta = { ...metadata };
   delete meta['graft.sha256'];
   delete meta['graft.header_sha256'];
-  return { tensors, metadata: meta };
+  // Sparse tensors (core/sparse-tensors.ts) come back dense here, so every reader sees one format.
+  return unpackSparse({ tensors, metadata: meta }, bad);
 }
 
 export function utf8Encode(s: string): Uint8Array {

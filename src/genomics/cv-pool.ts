@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { workerUrl } from '../core/worker-url.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { GpGcnConfig } from './gcn-soup.js';
+import { lacksSoup, type GpGcnConfig } from './gcn-soup.js';
 import { runCvJob } from './cv-jobs.js';
 import type { CvJob, CvJobResult, FoldPlan, JobCheckpoints } from './job-types.js';
 import type { StudyData } from './study-data.js';
@@ -68,7 +68,7 @@ export class CvPool {
 
   private constructor(
     readonly threads: number,
-    init: CvPoolInit,
+    private readonly init: CvPoolInit,
   ) {
     this.pool = new Piscina({
       filename: workerUrl('genomics/cv-worker'),
@@ -110,7 +110,7 @@ export class CvPool {
 
   /** Runs the jobs at once, one per worker at a time; results in job order. */
   async run(jobs: CvJob[], o: CvRunOptions = {}): Promise<CvJobResult[]> {
-    const { finish, withRetries, cached } = bookkeeping(jobs, o);
+    const { finish, withRetries, cached } = bookkeeping(jobs, o, this.init.gcn);
     return Promise.all(
       jobs.map((j, i) => {
         const c = cached[i];
@@ -128,7 +128,7 @@ export class CvPool {
 }
 
 /** The cache, the progress callback and the retries around a run's jobs. */
-function bookkeeping(jobs: CvJob[], o: CvRunOptions) {
+function bookkeeping(jobs: CvJob[], o: CvRunOptions, gcn: GpGcnConfig) {
   let done = 0;
   const finish = (r: CvJobResult, reused: boolean): CvJobResult => {
     if (!reused) {
@@ -150,7 +150,11 @@ function bookkeeping(jobs: CvJob[], o: CvRunOptions) {
       }
     }
   };
-  const cached = jobs.map((j) => (j.final ? null : (o.cache?.load(j) ?? null)));
+  // A gcn job cached before its soup was part of it is run again, so its fold has a gcn-soup row.
+  const cached = jobs.map((j) => {
+    const c = j.final ? null : (o.cache?.load(j) ?? null);
+    return c && lacksSoup(c, gcn) ? null : c;
+  });
   return { finish, withRetries, cached };
 }
 
@@ -166,7 +170,7 @@ export async function runCvJobs(
   o: CvRunOptions = {},
 ): Promise<CvJobResult[]> {
   if (threads <= 1) {
-    const { finish, cached } = bookkeeping(jobs, o);
+    const { finish, cached } = bookkeeping(jobs, o, init.gcn);
     const rt = await Runtime.create({ threads: 1 });
     try {
       const out: CvJobResult[] = [];

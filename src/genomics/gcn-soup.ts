@@ -21,6 +21,16 @@ export interface GpGcnConfig extends GcnRegressorConfig {
   soup?: GcnSoupRecipe;
 }
 
+/**
+ * Whether a finished gcn job (read back from a run folder's job cache) lacks the soup rows a
+ * study with a soup needs: a job cached before graft gp kept the soup inside the gcn job's
+ * result (it was a job of its own then). Such a job runs again: its members come out the same
+ * bits (one seed, the same train seeds), now with their soup.
+ */
+export function lacksSoup(r: { job: { model: string }; perTrait: { soup?: unknown }[] }, gcn: GpGcnConfig): boolean {
+  return gcn.soup !== undefined && r.job.model === 'gcn' && r.perTrait.some((pt) => pt.soup === undefined);
+}
+
 /** One trained member: its best-epoch weights and its prediction of every node (trait units). */
 export interface SoupMemberFit {
   weights: Map<string, Float32Array>;

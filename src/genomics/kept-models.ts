@@ -98,6 +98,12 @@ export interface KeptModel {
   final: FinalState;
   /** GCN input shape (f, blocks, covariates). */
   shape?: { f: number; blocks?: number[]; covariates?: number };
+  /**
+   * Runs the model file another way (graft predict --int8: graft/infer on the int8 file graft
+   * quantize wrote): every node's prediction of a graph, in trait units, the members' mean.
+   * Set, scoreMembers gives that mean as the one member (no members' spread).
+   */
+  forward?: (input: { n: number; features: Float32Array; src: Int32Array; dst: Int32Array }) => Promise<Float64Array>;
 }
 
 // -- building the basis in graft gp ---------------------------------------------------------
@@ -233,6 +239,14 @@ export async function scoreMembers(
     );
   const N = b.n + 1,
     heap = rt.heap;
+  if (kept.forward) {
+    const one = new Float64Array(samples.length);
+    for (const [s, smp] of samples.entries()) {
+      const g = joinedGraph(b, smp);
+      one[s] = (await kept.forward({ n: N, ...g }))[b.n]!;
+    }
+    return [one];
+  }
   const blocks = shape.blocks && shape.blocks.length > 1 ? shape.blocks : null;
   let held: Tensor[] = [];
   let adj: ReturnType<typeof gcnNorm> | null = null;
@@ -249,17 +263,7 @@ export async function scoreMembers(
     try {
       loadWeights(model.params(), m.weights, `${kept.model} ${kept.trait} member ${e}`);
       for (const [s, smp] of samples.entries()) {
-        const x = new Float32Array(N * b.f);
-        x.set(b.features);
-        x.set(smp.features, b.n * b.f);
-        const src = new Int32Array(b.src.length + smp.edges.length),
-          dst = new Int32Array(src.length);
-        src.set(b.src);
-        dst.set(b.dst);
-        smp.edges.forEach((j, q) => {
-          src[b.src.length + q] = j;
-          dst[b.src.length + q] = b.n;
-        });
+        const { features: x, src, dst } = joinedGraph(b, smp);
         const xt = Tensor.from(heap, 'float32', [N, b.f], x);
         adj = gcnNorm(heap, N, src, dst);
         held = blocks ? splitColumns(heap, xt, blocks) : [xt];
@@ -280,6 +284,25 @@ export async function scoreMembers(
     }
   }
   return out;
+}
+
+/** The study's features and graph with one new sample joined as node n, linked to the study samples `edges`. */
+function joinedGraph(
+  b: ScoringBasis,
+  smp: { features: Float32Array; edges: number[] },
+): { features: Float32Array; src: Int32Array; dst: Int32Array } {
+  const features = new Float32Array((b.n + 1) * b.f);
+  features.set(b.features);
+  features.set(smp.features, b.n * b.f);
+  const src = new Int32Array(b.src.length + smp.edges.length),
+    dst = new Int32Array(src.length);
+  src.set(b.src);
+  dst.set(b.dst);
+  smp.edges.forEach((j, q) => {
+    src[b.src.length + q] = j;
+    dst[b.src.length + q] = b.n;
+  });
+  return { features, src, dst };
 }
 
 /** One model's prediction, spread (members' sd) and reliability from its kernel score and members' predictions. */

@@ -75,8 +75,8 @@ export function maskSparsity(mask: PruneMask): number {
  * Bytes the weights would take stored sparse: each pruned parameter as a bitmap of which
  * values are nonzero (one bit a value) and the nonzero values (4 bytes each), the others dense
  * (4 bytes a value). At sparsity s that is (1/32 + 1 − s) of the dense bytes: 53% at s = 0.5,
- * where index + value pairs (8 bytes a nonzero) would save nothing. What a sparse entry would
- * save over the model file, which stores the zeros.
+ * where index + value pairs (8 bytes a nonzero) would save nothing. The weights' bytes in the
+ * soup's model file, which stores them so (core/sparse-tensors.ts).
  */
 export function sparseBytes(weights: Weights, mask: PruneMask): number {
   let bytes = 0;

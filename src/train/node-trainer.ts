@@ -184,6 +184,18 @@ export interface NodeTrainHooks {
    */
   distributed?: { sync: StepSync; sum: (values: Float32Array) => void; validateEvery: number };
   /**
+   * Start from these weights (by parameter name; nn/load-weights.ts's one loader puts them in)
+   * instead of the seeded initialization, with fresh Adam moments and early stopping: a sparse
+   * soup retrains its members from the pruned mean. `source` names them in a mismatch error.
+   * Not with resumeFrom (a checkpoint brings its own weights).
+   */
+  initialWeights?: { weights: ReadonlyMap<string, ArrayLike<number>>; source: string };
+  /**
+   * Called after every optimizer step with the parameters, before validation: a sparse soup's
+   * retraining sets its pruned weights back to zero here.
+   */
+  afterStep?: (params: readonly Parameter[]) => void;
+  /**
    * What turned the raw features into `data.features` (graph/preprocess.ts), recorded in every
    * checkpoint so graft/infer and graft predict apply it to raw inputs. Absent: [] (a model
    * of the features as given).
@@ -313,6 +325,7 @@ interface NodeRunState {
   adam: Adam;
   stopper: EarlyStopping;
   history: EpochRecord[];
+  afterStep?: NodeTrainHooks['afterStep'];
 }
 
 /** The run's state as a checkpoint: weights, Adam moments, best weights, early stopping, history. */
@@ -400,6 +413,7 @@ async function nodeEpoch(
       values,
     );
   await run.adam.update(exec);
+  run.afterStep?.(run.params);
   if (dist) {
     await dist.sync.afterStep(values);
     // Between validations the ranks' parameters differ: no validation figures (NaN).
@@ -521,6 +535,12 @@ export async function trainNodeClassifier(
       ? sparseInputModel(rt.heap, seq.layers, t.sparse, () => t.graphs.prop!)
       : sequentialModel(seq, () => t.x!);
     const params = model.params();
+    if (hooks.initialWeights) {
+      if (hooks.resumeFrom)
+        throw argRangeError('trainNodeClassifier', 'hooks.initialWeights', 'absent with hooks.resumeFrom', 'both');
+      // Before the early stopping's snapshot: with no improving epoch, the start is the best.
+      loadWeights(params, hooks.initialWeights.weights, hooks.initialWeights.source);
+    }
     const every = hooks.distributed?.validateEvery ?? 1;
     run = {
       model,
@@ -528,6 +548,7 @@ export async function trainNodeClassifier(
       adam: new Adam(params, { lr: config.lr }),
       stopper: new EarlyStopping(config.patience > 0 ? Math.ceil(config.patience / every) : 0, params),
       history: [],
+      ...(hooks.afterStep ? { afterStep: hooks.afterStep } : {}),
     };
     const startEpoch = hooks.resumeFrom ? resumeNodeRun(run, hooks.resumeFrom, config) : 1;
     const checkpoints = hooks.checkpointPath

@@ -304,12 +304,7 @@ async function shapOfTrait(
       : features === 'pcs'
         ? `PC${j + 1}`
         : `feature_${j + 1}`;
-  const count = Math.min(n, a.shap.count),
-    rows = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
-  const background = new Rng(a.shap.seed)
-    .shuffle(Array.from({ length: n }, (_, i) => i))
-    .slice(0, Math.min(n, a.shap.background))
-    .sort((x, y) => x - y);
+  const { count, rows, background } = shapSample(n, a.shap);
   if (a.shap.budget < kernelShapMinBudget(f))
     throw new GraftError(
       `--budget ${a.shap.budget}: KernelSHAP over ${f} ${features === 'pcs' ? 'principal components' : 'features'} needs at least ${kernelShapMinBudget(f)} coalitions (two per feature and one pair more)`,
@@ -324,49 +319,22 @@ async function shapOfTrait(
     budget: a.shap.budget,
     seed: a.shap.seed,
   });
-  let worst = 0;
-  for (let r = 0; r < count; r++) {
-    let sum = s.base[r]!;
-    for (let j = 0; j < f; j++) sum += s.values[r * f + j]!;
-    worst = Math.max(worst, Math.abs(sum - s.prediction[r]!));
-  }
-  const meanAbs = Float64Array.from({ length: f }, (_, j) => {
-    let t = 0;
-    for (let r = 0; r < count; r++) t += Math.abs(s.values[r * f + j]!) / count;
-    return t;
+  const out = await shapOutputs({
+    out: a.out,
+    one: (a.traits ?? data.traits).length === 1,
+    safe,
+    f,
+    rows,
+    label,
+    id: (i) => data.ids[i]!,
+    values: s.values,
+    base: (r) => s.base[r]!,
+    prediction: s.prediction,
+    feature: (i, j) => data.features[i * f + j]!,
+    title: (top) =>
+      `${name}: KernelSHAP of the GCN ensemble, top ${top} ${features === 'pcs' ? 'components' : 'features'}`,
+    axis: `SHAP value (effect on the predicted ${name})`,
   });
-  const order = [...meanAbs.keys()].sort((x, y) => meanAbs[y]! - meanAbs[x]! || x - y);
-  const lines = [
-    ['id', ...Array.from({ length: f }, (_, j) => label(j)), 'base_value', 'prediction'].map(csvCell).join(','),
-  ];
-  rows.forEach((i, r) => {
-    lines.push(
-      [
-        csvCell(data.ids[i]!),
-        ...Array.from({ length: f }, (_, j) => String(s.values[r * f + j]!)),
-        String(s.base[r]!),
-        String(s.prediction[r]!),
-      ].join(','),
-    );
-  });
-  const one = (a.traits ?? data.traits).length === 1;
-  const csv = one ? 'shap.csv' : `shap-${safe}.csv`,
-    svg = one ? 'shap-summary.svg' : `shap-summary-${safe}.svg`;
-  writeFileAtomic(join(a.out, csv), `${lines.join('\n')}\n`);
-  const shown = order.slice(0, Math.min(20, f));
-  const { writeChart, beeswarmSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
-  writeChart(
-    join(a.out, svg),
-    beeswarmSpec(
-      `${name}: KernelSHAP of the GCN ensemble, top ${shown.length} ${features === 'pcs' ? 'components' : 'features'}`,
-      `SHAP value (effect on the predicted ${name})`,
-      shown.map((j) => ({
-        name: label(j),
-        phi: Float64Array.from({ length: count }, (_, r) => s.values[r * f + j]!),
-        value: Float64Array.from(rows, (i) => data.features[i * f + j]!),
-      })),
-    ),
-  );
   return {
     target: name,
     method: 'kernelshap',
@@ -378,10 +346,10 @@ async function shapOfTrait(
     coalitions: s.coalitions,
     exact: s.exact,
     seed: a.shap.seed,
-    additivity_max_error: worst,
-    top_features: shown.slice(0, 10).map((j) => ({ feature: label(j), mean_abs_shap: meanAbs[j] })),
+    additivity_max_error: out.additivityMaxError,
+    top_features: out.topFeatures,
     explain_s: (performance.now() - t0) / 1000,
-    files: { shap: csv, summary: svg },
+    files: out.files,
   };
 }
 
@@ -409,7 +377,6 @@ async function explainKernelModels(
     m = names.length,
     n = basis.n;
   const traits = a.traits ?? basis.traits;
-  const { writeChart, beeswarmSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
   const results: Record<string, unknown>[] = [];
   for (const name of traits) {
     if (!basis.traits.includes(name))
@@ -421,12 +388,7 @@ async function explainKernelModels(
       );
     const fit = loadKeptModel(file, basis).final.kernel;
     if (!fit) throw new GraftError(`${file}: no kernel fit in it (damaged)`);
-    const count = Math.min(n, a.shap.count),
-      rows = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
-    const background = new Rng(a.shap.seed)
-      .shuffle(Array.from({ length: n }, (_, i) => i))
-      .slice(0, Math.min(n, a.shap.background))
-      .sort((x, y) => x - y);
+    const { count, rows, background } = shapSample(n, a.shap);
     if (a.shap.budget < kernelShapMinBudget(m))
       throw new GraftError(
         `--budget ${a.shap.budget}: KernelSHAP over ${m} markers needs at least ${kernelShapMinBudget(m)} coalitions (two per marker and one pair more)`,
@@ -436,47 +398,21 @@ async function explainKernelModels(
     );
     const s0 = performance.now();
     const s = kernelModelShap(basis, fit, { rows, background, budget: a.shap.budget, seed: a.shap.seed });
-    let worst = 0;
-    for (let r = 0; r < count; r++) {
-      let sum = s.base[0]!;
-      for (let j = 0; j < m; j++) sum += s.values[r * m + j]!;
-      worst = Math.max(worst, Math.abs(sum - s.prediction[r]!));
-    }
-    const meanAbs = Float64Array.from({ length: m }, (_, j) => {
-      let t = 0;
-      for (let r = 0; r < count; r++) t += Math.abs(s.values[r * m + j]!) / count;
-      return t;
+    const out = await shapOutputs({
+      out: a.out,
+      one: traits.length === 1,
+      safe: name.replace(/[^A-Za-z0-9_.-]+/g, '_'),
+      f: m,
+      rows,
+      label: (j) => names[j]!,
+      id: (i) => basis.ids[i]!,
+      values: s.values,
+      base: () => s.base[0]!,
+      prediction: s.prediction,
+      feature: (i, j) => basis.markers!.dosage[i * m + j]!,
+      title: (top) => `${name}: KernelSHAP of ${model}, top ${top} markers`,
+      axis: `SHAP value (effect on the predicted ${name})`,
     });
-    const order = [...meanAbs.keys()].sort((x, y) => meanAbs[y]! - meanAbs[x]! || x - y);
-    const lines = [['id', ...names, 'base_value', 'prediction'].map(csvCell).join(',')];
-    rows.forEach((i, r) => {
-      lines.push(
-        [
-          csvCell(basis.ids[i]!),
-          ...Array.from({ length: m }, (_, j) => String(s.values[r * m + j]!)),
-          String(s.base[0]!),
-          String(s.prediction[r]!),
-        ].join(','),
-      );
-    });
-    const one = traits.length === 1,
-      safe = name.replace(/[^A-Za-z0-9_.-]+/g, '_');
-    const csv = one ? 'shap.csv' : `shap-${safe}.csv`,
-      svg = one ? 'shap-summary.svg' : `shap-summary-${safe}.svg`;
-    writeFileAtomic(join(a.out, csv), `${lines.join('\n')}\n`);
-    const shown = order.slice(0, Math.min(20, m));
-    writeChart(
-      join(a.out, svg),
-      beeswarmSpec(
-        `${name}: KernelSHAP of ${model}, top ${shown.length} markers`,
-        `SHAP value (effect on the predicted ${name})`,
-        shown.map((j) => ({
-          name: names[j]!,
-          phi: Float64Array.from({ length: count }, (_, r) => s.values[r * m + j]!),
-          value: Float64Array.from(rows, (i) => basis.markers!.dosage[i * m + j]!),
-        })),
-      ),
-    );
     results.push({
       target: name,
       method: 'kernelshap',
@@ -488,10 +424,10 @@ async function explainKernelModels(
       coalitions: s.coalitions,
       exact: s.exact,
       seed: a.shap.seed,
-      additivity_max_error: worst,
-      top_features: shown.slice(0, 10).map((j) => ({ feature: names[j], mean_abs_shap: meanAbs[j] })),
+      additivity_max_error: out.additivityMaxError,
+      top_features: out.topFeatures,
       explain_s: (performance.now() - s0) / 1000,
-      files: { shap: csv, summary: svg },
+      files: out.files,
     });
   }
   return {
@@ -500,5 +436,103 @@ async function explainKernelModels(
     samples: n,
     explanations: results,
     seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** Which lines KernelSHAP explains (--count, evenly spread) and its background lines (--background, drawn by --seed). */
+function shapSample(
+  n: number,
+  shap: { count: number; background: number; seed: number },
+): { count: number; rows: number[]; background: number[] } {
+  const count = Math.min(n, shap.count),
+    rows = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
+  const background = new Rng(shap.seed)
+    .shuffle(Array.from({ length: n }, (_, i) => i))
+    .slice(0, Math.min(n, shap.background))
+    .sort((x, y) => x - y);
+  return { count, rows, background };
+}
+
+/** What shapOutputs writes and reports of one trait's KernelSHAP values. */
+interface ShapOutputInput {
+  out: string;
+  /** One trait: shap.csv and shap-summary.svg; else each file named after the trait (`safe`). */
+  one: boolean;
+  safe: string;
+  /** Features per line. */
+  f: number;
+  /** The explained lines (sample indices), in the values' row order. */
+  rows: readonly number[];
+  label: (j: number) => string;
+  id: (i: number) => string;
+  /** φ [rows, f] row-major. */
+  values: Float64Array;
+  base: (r: number) => number;
+  prediction: Float64Array;
+  /** Line i's value of feature j (the beeswarm's colour). */
+  feature: (i: number, j: number) => number;
+  title: (shown: number) => string;
+  axis: string;
+}
+
+/**
+ * One trait's KernelSHAP outputs, the same for the GCN ensemble and the kept kernel models:
+ * the additivity check (largest |base + Σφ − prediction|), mean |φ| per feature and their
+ * order, shap.csv (id, one column per feature, base_value, prediction) and the beeswarm of the
+ * top 20 features; returns what the record reports of them.
+ */
+async function shapOutputs(o: ShapOutputInput): Promise<{
+  additivityMaxError: number;
+  topFeatures: { feature: string; mean_abs_shap: number }[];
+  files: { shap: string; summary: string };
+}> {
+  const { f, rows, values } = o,
+    count = rows.length;
+  let worst = 0;
+  for (let r = 0; r < count; r++) {
+    let sum = o.base(r);
+    for (let j = 0; j < f; j++) sum += values[r * f + j]!;
+    worst = Math.max(worst, Math.abs(sum - o.prediction[r]!));
+  }
+  const meanAbs = Float64Array.from({ length: f }, (_, j) => {
+    let t = 0;
+    for (let r = 0; r < count; r++) t += Math.abs(values[r * f + j]!) / count;
+    return t;
+  });
+  const order = [...meanAbs.keys()].sort((x, y) => meanAbs[y]! - meanAbs[x]! || x - y);
+  const lines = [
+    ['id', ...Array.from({ length: f }, (_, j) => o.label(j)), 'base_value', 'prediction'].map(csvCell).join(','),
+  ];
+  rows.forEach((i, r) => {
+    lines.push(
+      [
+        csvCell(o.id(i)),
+        ...Array.from({ length: f }, (_, j) => String(values[r * f + j]!)),
+        String(o.base(r)),
+        String(o.prediction[r]!),
+      ].join(','),
+    );
+  });
+  const csv = o.one ? 'shap.csv' : `shap-${o.safe}.csv`,
+    svg = o.one ? 'shap-summary.svg' : `shap-summary-${o.safe}.svg`;
+  writeFileAtomic(join(o.out, csv), `${lines.join('\n')}\n`);
+  const shown = order.slice(0, Math.min(20, f));
+  const { writeChart, beeswarmSpec } = await import('../reports/charts/index.js'); // vega, loaded only to draw
+  writeChart(
+    join(o.out, svg),
+    beeswarmSpec(
+      o.title(shown.length),
+      o.axis,
+      shown.map((j) => ({
+        name: o.label(j),
+        phi: Float64Array.from({ length: count }, (_, r) => values[r * f + j]!),
+        value: Float64Array.from(rows, (i) => o.feature(i, j)),
+      })),
+    ),
+  );
+  return {
+    additivityMaxError: worst,
+    topFeatures: shown.slice(0, 10).map((j) => ({ feature: o.label(j), mean_abs_shap: meanAbs[j]! })),
+    files: { shap: csv, summary: svg },
   };
 }

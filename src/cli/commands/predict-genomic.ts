@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,20 +11,28 @@ import { GP_MODELS, type GpModel } from '../../genomics/gp-models.js';
 import {
   alignGenotypes,
   keptModelFiles,
+  type KeptModel,
   loadKeptModel,
   loadScoringBasis,
   scoringFile,
 } from '../../genomics/kept-models.js';
 import { readRelationshipRows } from '../../genomics/relationship.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { genomicModelFile } from '../../explain/genomic-models.js';
+import { loadModel } from '../../infer/index.js';
+import { decodeCheckpoint } from '../../train/checkpoint.js';
+import { soupModelFile } from './gp.js';
+import { localKernels } from './quantize.js';
+import { int8ModelFile } from './quantize-genomic.js';
 
 // graft predict on a genomic run: the models graft gp --keep-models fitted on every
 // phenotyped sample score genotypes they have never seen, with candidates.csv's columns.
 
 export const PREDICT_GENOMIC_USAGE = `  graft predict --run GP_RUN --geno FILE.(vcf|vcf.gz|csv) [--relationship FILE] [--out FILE] [--models M,...]
-           [--min-overlap 0.9] [--threads N] [--quiet]   (a graft gp run made with --keep-models; writes
+           [--min-overlap 0.9] [--int8] [--threads N] [--quiet]   (a graft gp run made with --keep-models; writes
              id,trait,model,prediction,sd,reliability,rank as candidates.csv; --relationship: the new samples'
-             rows against every sample of the run, for runs made with --relationship)`;
+             rows against every sample of the run, for runs made with --relationship; --int8: gcn and gcn-soup
+             from the int8 files graft quantize --trait wrote, by graft/infer, the members' mean with no sd)`;
 
 export async function predictGenomicRun(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
@@ -37,6 +45,7 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
       out: { type: 'string' },
       models: { type: 'string' },
       'min-overlap': { type: 'string' },
+      int8: { type: 'boolean' },
       threads: { type: 'string' },
       quiet: { type: 'boolean' },
     },
@@ -75,6 +84,7 @@ export async function predictGenomicRun(argv: string[]): Promise<void> {
       "hybrid: needs the new samples' covariates, which graft predict does not take yet; left out (its candidates are in candidates.csv)",
     );
   kept = kept.filter((k) => (k.final.kernel || k.final.members) && !k.shape?.covariates);
+  if (v.int8) kept = await withInt8(modelsDir, kept, dir, log);
   if (basis.markers && !v.geno) throw new GraftError(`--geno FILE is required: ${dir}'s models read marker genotypes`);
   if (basis.relationship === 'given' && !v.relationship)
     throw new GraftError(
@@ -161,4 +171,42 @@ function withFlagHint<T>(f: () => T, rewording: [engine: string, cli: string][])
     }
     throw err;
   }
+}
+
+/**
+ * --int8: the kept gcn and gcn-soup models scored from the int8 files graft quantize wrote
+ * beside their model files, by graft/infer; refused when a file is missing or was quantized
+ * from another fit. The other models have no int8 form and are scored as they are.
+ */
+async function withInt8(
+  modelsDir: string,
+  kept: KeptModel[],
+  dir: string,
+  log: (s: string) => void,
+): Promise<KeptModel[]> {
+  const kernels = localKernels();
+  const out: KeptModel[] = [];
+  for (const k of kept) {
+    if (k.model !== 'gcn' && k.model !== 'gcn-soup') {
+      if (k.final.members)
+        log(`${k.model} ${k.trait}: no int8 form (graft quantize takes gcn and gcn-soup): scored in float`);
+      out.push(k);
+      continue;
+    }
+    const floatFile = k.model === 'gcn' ? genomicModelFile(modelsDir, k.trait) : soupModelFile(modelsDir, k.trait);
+    const file = int8ModelFile(floatFile);
+    if (!existsSync(file))
+      throw new GraftError(
+        `${file} not found: --int8 scores the int8 file of ${k.model} ${k.trait}; make it with graft quantize --run ${dir} --int8 --trait ${k.trait} --model ${k.model}`,
+      );
+    const bytes = readFileSync(file);
+    const fitOf = (f: string, b: Uint8Array): string | undefined => decodeCheckpoint(b, f).metadata['fit_sha256'];
+    if (fitOf(file, bytes) !== fitOf(floatFile, readFileSync(floatFile)))
+      throw new GraftError(
+        `${file}: quantized from another fit than ${floatFile} (graft gp ran again since): run graft quantize again`,
+      );
+    const model = await loadModel(bytes, { kernels, name: file });
+    out.push({ ...k, forward: (input) => model.predictGenomic(input) });
+  }
+  return out;
 }

@@ -17,16 +17,20 @@ import { meanRocAuc } from '../../train/multilabel-metrics.js';
 import { loadRawData, type DataChoice } from '../../store/node-task.js';
 import { checkOutFile, checkRunFeaturizer, featurizerNote, readRunModel } from '../run-model.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
+import { choice } from '../args.js';
+import { GP_QUANTIZE_MODELS, quantizeGenomic } from './quantize-genomic.js';
 
 // graft quantize --int8: a run's model with int8 weights (symmetric, per output channel) and
 // 7-bit activations whose scale per tensor is calibrated on the training nodes or graphs,
 // accumulated exactly in int32 (quant/int8.ts, ops/int8.ts). It reports the test figures of
 // the float model and of the int8 one, both run by graft/infer on one thread, and the sizes.
 
-export const QUANTIZE_USAGE = `  graft quantize --run DIR --int8 [--out FILE]   (node and graph runs; writes DIR/model.int8.safetensors)`;
+export const QUANTIZE_USAGE = `  graft quantize --run DIR --int8 [--out FILE]   (node and graph runs; writes DIR/model.int8.safetensors)
+  graft quantize --run GP_RUN --int8 --trait NAME [--model gcn|gcn-soup] [--out FILE]
+               (a gp run's kept GCN ensemble or soup, the soup where kept; writes GP_RUN/models/<model>-<trait>.int8.safetensors)`;
 
 /** The unshared kernel builds graft/infer runs on, read from the package. */
-function localKernels(): KernelBinaries {
+export function localKernels(): KernelBinaries {
   enableRelaxedSimd();
   const read = (k: string): Uint8Array => readFileSync(join(packageRoot(), 'build', `graft-${k}-local.wasm`));
   return { relaxed: read('relaxed'), simd: read('simd') };
@@ -44,10 +48,27 @@ export async function quantize(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv,
     strict: true,
-    options: { run: { type: 'string' }, int8: { type: 'boolean' }, out: { type: 'string' } },
+    options: {
+      run: { type: 'string' },
+      int8: { type: 'boolean' },
+      out: { type: 'string' },
+      trait: { type: 'string' },
+      model: { type: 'string' },
+    },
   });
   if (!v.run) throw new GraftError('--run DIR (a folder written by graft train) is required');
   if (!v.int8) throw new GraftError('--int8 is required (the one precision graft quantize makes)');
+  if (v.trait !== undefined) {
+    const model = choice(v.model, '--model', GP_QUANTIZE_MODELS, 'gcn-soup');
+    return quantizeGenomic(
+      v.run,
+      v.trait,
+      model,
+      v.out === undefined ? undefined : checkOutFile(v.out),
+      localKernels(),
+    );
+  }
+  if (v.model !== undefined) throw new GraftError("--model picks a gp run's kept GCN: it needs --trait");
   const run = readRunModel(v.run, 'graft quantize');
   const { dir, model: file, config: saved, checkpointFile: cpFile } = run;
   const out = checkOutFile(v.out ?? join(dir, 'model.int8.safetensors'));

@@ -2,12 +2,12 @@ import { join } from 'node:path';
 import { GraftError } from '../../core/errors.js';
 import type { RecordedInputs } from '../../core/input-files.js';
 import { checkInputs } from '../../core/input-files.js';
-import type { Checkpoint, StoredTensor } from '../../core/safetensors.js';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
 import { graphRunTrainer, type GraphRunConfig } from '../../chem/graph-run.js';
 import { moleculeOutputs, moleculeReport, moleculeSplit } from '../../chem/train-molecules.js';
 import { stackTargets } from '../../graph/batch.js';
 import type { Tensor } from '../../memory/tensor.js';
+import type { Parameter } from '../../nn/layer.js';
 import { loadWeights } from '../../nn/load-weights.js';
 import { modelWeights } from '../../infer/model-file.js';
 import type { Runtime } from '../../runtime/runtime.js';
@@ -18,7 +18,6 @@ import type { StepSync } from '../../train/step.js';
 import { accuracy } from '../../train/metrics.js';
 import { chooseThresholds, meanRocAuc, multilabelReport } from '../../train/multilabel-metrics.js';
 import { predictNodes, trainNodeClassifier, type NodeTrainConfig } from '../../train/node-trainer.js';
-import { TRAINING_STATE_FORMAT } from '../../train/training-state.js';
 import { scoreRunData } from '../score-run.js';
 import type { RunModel } from '../run-model.js';
 
@@ -130,45 +129,34 @@ export interface SoupTask {
   close(): void;
 }
 
-/**
- * A StepSync that holds pruned weights at zero: after every optimizer step it zeroes what the
- * mask prunes. `names` gives each parameter tensor's name, in the order the trainer passes them
- * (asked once, at the first step, before any update).
- */
-function maskingSync(mask: PruneMask, names: (params: Tensor[]) => string[]): StepSync {
-  let masks: (Uint8Array | undefined)[] | null = null;
+/** Sets the values the mask prunes back to zero: `tensors` are the parameters named `names`, in order. */
+function zeroPruned(mask: PruneMask, names: readonly string[], tensors: readonly Tensor[]): void {
+  tensors.forEach((t, i) => {
+    const m = mask.get(names[i]!);
+    if (!m) return;
+    const d = t.data() as Float32Array;
+    for (let j = 0; j < m.length; j++) if (m[j] === 0) d[j] = 0;
+  });
+}
+
+/** Holds pruned weights at zero after every optimizer step (a node trainer's afterStep hook). */
+function holdMask(mask: PruneMask, params: readonly Parameter[]): void {
+  zeroPruned(
+    mask,
+    params.map((p) => p.name),
+    params.map((p) => p.value),
+  );
+}
+
+/** A StepSync that holds pruned weights at zero after every optimizer step; `names` name the parameter tensors in the trainer's order. */
+function maskingSync(mask: PruneMask, names: readonly string[]): StepSync {
   return {
-    async gradients(_grads, params) {
-      masks ??= names(params).map((n) => mask.get(n));
-    },
+    async gradients() {},
     async afterStep(params) {
-      params.forEach((t, i) => {
-        const m = masks![i];
-        if (!m) return;
-        const d = t.data() as Float32Array;
-        for (let j = 0; j < m.length; j++) if (m[j] === 0) d[j] = 0;
-      });
+      zeroPruned(mask, names, params);
     },
     async beforeValidation() {},
   };
-}
-
-/**
- * Names parameter tensors by their values: at the first step they hold `start` exactly, so each
- * is the one start parameter of its size with the same bits. Refuses a tie between two pruned
- * parameters (it cannot tell their masks apart).
- */
-function namesByValue(start: Weights, mask: PruneMask): (params: Tensor[]) => string[] {
-  return (params) =>
-    params.map((t) => {
-      const d = t.data() as Float32Array;
-      const same = [...start].filter(([, w]) => w.length === d.length && w.every((x, i) => Object.is(x, d[i])));
-      if (same.length > 1 && same.some(([n]) => mask.has(n)))
-        throw new GraftError(
-          `retraining: parameters ${same.map(([n]) => n).join(' and ')} hold the same values; their masks cannot be told apart`,
-        );
-      return same[0]?.[0] ?? '';
-    });
 }
 
 /** The node task of the first member: its data (checked against the run's checksums) and runtime. */
@@ -214,31 +202,10 @@ export async function nodeSoupTask(rt: Runtime, first: SoupRun, dataDir: string 
     },
     async retrain(member, start, mask) {
       const c = JSON.parse(member.run.model.checkpoint.metadata['config'] ?? '{}') as NodeTrainConfig;
-      // The member's recipe resumed from a checkpoint of epoch 0 that holds the pruned start
-      // (fresh Adam moments and early stopping), as a one-rank run whose step sync holds the mask.
-      const tensors = new Map<string, StoredTensor>();
-      for (const [name, w] of start) {
-        const shape = member.shapes.get(name)!;
-        tensors.set(`model.${name}`, { shape, data: w.slice() });
-        tensors.set(`best.${name}`, { shape, data: w.slice() });
-        tensors.set(`adam.m.${name}`, { shape, data: new Float32Array(w.length) });
-        tensors.set(`adam.v.${name}`, { shape, data: new Float32Array(w.length) });
-      }
-      const checkpoint: Checkpoint = {
-        tensors,
-        metadata: {
-          format: TRAINING_STATE_FORMAT,
-          adam_step: '0',
-          early_stop: JSON.stringify({ bestLoss: null, bestEpoch: 0, bad: 0 }),
-          task: 'node',
-          config: JSON.stringify(c),
-          epoch: '0',
-          history: '[]',
-        },
-      };
+      // The member's recipe from the pruned start (fresh Adam moments and early stopping), the mask held after every step.
       const r = await trainNodeClassifier(rt, ds, c, {
-        resumeFrom: { checkpoint, file: `${member.dir} (the pruned soup)` },
-        distributed: { sync: maskingSync(mask, namesByValue(start, mask)), sum: () => {}, validateEvery: 1 },
+        initialWeights: { weights: start, source: `${member.dir} (the pruned soup)` },
+        afterStep: (params) => holdMask(mask, params),
       });
       const weights = new Map([...r.weights].map(([k, v]) => [k, Float32Array.from(v)]));
       return { weights, score: accuracy(ds.labels, (await probsOf(weights)).pred, ds.split.val) };
@@ -325,7 +292,7 @@ export async function graphSoupTask(rt: Runtime, first: SoupRun): Promise<SoupTa
       try {
         const names = t.master.params().map((p) => p.name);
         loadWeights(t.master.params(), start, `${member.dir} (the pruned soup)`);
-        t.sync = maskingSync(mask, () => names);
+        t.sync = maskingSync(mask, names);
         const pick = auc ? (p: Float32Array): number => meanRocAuc(yVal, p.map(sigmoid), T) : undefined;
         await t.fit(train, val, { restoreBest: true, ...(pick ? { valScore: pick } : {}) });
         const weights = new Map(t.master.params().map((p) => [p.name, (p.value.data() as Float32Array).slice()]));

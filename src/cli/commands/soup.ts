@@ -11,6 +11,7 @@ import { greedySoup, type GreedyStep } from '../../soup/greedy.js';
 import { maskSparsity, sparseBytes } from '../../soup/prune.js';
 import { sparseSoup, type SparseRound } from '../../soup/sparse.js';
 import { saveCheckpoint } from '../../train/checkpoint.js';
+import { packSparse } from '../../core/sparse-tensors.js';
 import { choice, joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { checkRunFeaturizer, readRunModel } from '../run-model.js';
@@ -239,7 +240,8 @@ function writeSoupFolder(
   const tensors = new Map<string, StoredTensor>();
   for (const [name, w] of weights) tensors.set(`model.${name}`, { shape: lead.shapes.get(name)!, data: w });
   const cp: Checkpoint = { tensors, metadata: meta };
-  saveCheckpoint(join(out, 'checkpoint.safetensors'), cp);
+  // Weight matrices a sparse soup pruned are stored as a bitmap and their nonzeros, where smaller.
+  saveCheckpoint(join(out, 'checkpoint.safetensors'), packSparse(cp));
   if (lead.run.kind === 'graph') {
     const fp = join(lead.run.dir, FINGERPRINTS_FILE);
     if (existsSync(fp)) writeFileAtomic(join(out, FINGERPRINTS_FILE), readFileSync(fp));
