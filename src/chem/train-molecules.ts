@@ -95,7 +95,7 @@ export interface MoleculeTaskResult {
   interrupted: boolean;
   snapshot: SnapshotStats | null;
   /** The hybrid with descriptors: their training-split mean and sd, which new molecules must be scaled by. */
-  descriptorScaling?: DescriptorScaling;
+  descriptorScaling?: { mean: Float64Array; sd: Float64Array };
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
