@@ -13,6 +13,7 @@ import {
   featureSetOf,
   featurizerName,
   FEATURIZER_VERSION,
+  MORGAN_BITS,
   toSample,
   type MolGraph,
 } from './featurize.js';
@@ -119,6 +120,11 @@ export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targe
   if (T !== targets)
     throw new GraftError(`${file}: the model has ${T} outputs but the run's config.json names ${targets} targets`);
   const config = JSON.parse(m['config']) as GraphTrainConfig;
+  // A hybrid on RDKit descriptors needs their training-split scaling, which scoring does not rebuild yet.
+  if (config.hybrid && config.hybrid.descriptors !== MORGAN_BITS)
+    throw new GraftError(
+      `${file}: the model's dense branch reads ${config.hybrid.descriptors} columns (RDKit descriptors scaled on its training split), not the ${MORGAN_BITS}-bit fingerprint; scoring new molecules with it is not supported yet`,
+    );
   const trainer = new GraphTrainer(rt, features, T, config);
   try {
     loadGraphWeights(trainer, cp, file);

@@ -8,6 +8,13 @@ import type { SnapshotStats } from '../train/fault-recovery.js';
 import { chooseThresholds, meanRocAuc, multilabelReport, type MultilabelReport } from '../train/multilabel-metrics.js';
 import type { MoleculeDataset } from './dataset.js';
 import { MORGAN_BITS, toSample } from './featurize.js';
+import {
+  DESCRIPTOR_COUNT,
+  descriptorScaling,
+  moleculeDescriptors,
+  standardizeDescriptors,
+  type DescriptorScaling,
+} from './descriptors.js';
 import { imbalanceStats, lpRos, mlRos, mlSmote, withSynthetic, type Oversampler, type Synthetic } from './imbalance.js';
 import { randomSplit, scaffoldSplit, type Split } from './split.js';
 
@@ -20,6 +27,11 @@ export interface MoleculeTaskOptions {
   /** Clones per training molecule for ML-ROS and LP-ROS (default 0.25). */
   oversampleFraction: number;
   hybrid: boolean;
+  /**
+   * What the hybrid's dense branch reads (denseInputs): the Morgan fingerprint (the default),
+   * RDKit's 2D descriptors standardized on the training split, or both side by side.
+   */
+  hybridInputs?: HybridInputs;
   /** Multi-label: choose the epoch by validation ROC-AUC ('auc') or loss ('loss'). */
   selectBy?: 'auc' | 'loss';
   config: GraphTrainConfig;
@@ -82,9 +94,47 @@ export interface MoleculeTaskResult {
   /** Stopped by fit.interrupted before the last epoch: no figures were computed (the checkpoint holds where). */
   interrupted: boolean;
   snapshot: SnapshotStats | null;
+  /** The hybrid with descriptors: their training-split mean and sd, which new molecules must be scaled by. */
+  descriptorScaling?: { mean: Float64Array; sd: Float64Array };
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** What the hybrid's dense branch reads: 'fingerprint' (1024 Morgan bits), 'descriptors' (RDKit 2D, chem/descriptors.ts) or 'both'. */
+export const HYBRID_INPUTS = ['fingerprint', 'descriptors', 'both'] as const;
+/** One of HYBRID_INPUTS. */
+export type HybridInputs = (typeof HYBRID_INPUTS)[number];
+
+/** Columns of the hybrid's dense input for a choice of inputs. */
+export function hybridInputWidth(inputs: HybridInputs): number {
+  return (inputs === 'descriptors' ? 0 : MORGAN_BITS) + (inputs === 'fingerprint' ? 0 : DESCRIPTOR_COUNT);
+}
+
+/**
+ * Each molecule's dense-branch input for `inputs`: its Morgan bits, its RDKit descriptors
+ * standardized with the training rows' mean and sd (`train`: indices into ds.graphs), or the
+ * bits then the descriptors. Also the scaling, which a model applied to new molecules needs.
+ */
+export async function denseInputs(
+  ds: MoleculeDataset,
+  inputs: HybridInputs,
+  train: readonly number[],
+): Promise<{ rows: Float32Array[]; scaling: DescriptorScaling | null }> {
+  if (inputs === 'fingerprint') return { rows: ds.graphs.map((g) => g.morgan), scaling: null };
+  const raw = await moleculeDescriptors(ds.smiles);
+  const scaling = descriptorScaling(raw, DESCRIPTOR_COUNT, train);
+  const z = standardizeDescriptors(raw, scaling);
+  const D = DESCRIPTOR_COUNT;
+  const rows = ds.graphs.map((g, i) => {
+    const d = z.subarray(i * D, (i + 1) * D);
+    if (inputs === 'descriptors') return d;
+    const both = new Float32Array(MORGAN_BITS + D);
+    both.set(g.morgan);
+    both.set(d, MORGAN_BITS);
+    return both;
+  });
+  return { rows, scaling };
+}
 
 /**
  * Trains a graph-level model on a molecule data set: split (random or Bemis–Murcko scaffold),
@@ -99,7 +149,9 @@ export async function trainMoleculeTask(
 ): Promise<MoleculeTaskResult> {
   const T = ds.targets.length,
     c = o.config;
-  const { split, train, val, test, labelsOf } = moleculeSplit(ds, o);
+  const inputs = o.hybridInputs ?? 'fingerprint';
+  const dense = o.hybrid ? await denseInputs(ds, inputs, splitOf(ds, o)) : null;
+  const { split, train, val, test, labelsOf } = moleculeSplit(ds, o, dense ? (i) => dense.rows[i]! : undefined);
   let imbalance: MoleculeTaskResult['imbalance'];
   if (o.oversample !== 'none') {
     if (c.task !== 'multilabel') throw new GraftError('oversampling is for multi-label classification (0/1 labels)');
@@ -124,7 +176,9 @@ export async function trainMoleculeTask(
       after = imbalanceStats(withSynthetic(yTrain, T, extra), T);
     for (const s of extra) {
       const base = train[s.source]!;
-      train.push({ ...base, y: s.y, ...(o.hybrid && s.descriptors ? { descriptors: s.descriptors } : {}) });
+      // MLSMOTE interpolates fingerprints; with descriptors in the dense input a clone keeps its seed's.
+      const fp = o.hybrid && s.descriptors && inputs === 'fingerprint';
+      train.push({ ...base, y: s.y, ...(fp ? { descriptors: s.descriptors } : {}) });
     }
     imbalance = {
       meanIRBefore: before.meanIR,
@@ -134,7 +188,7 @@ export async function trainMoleculeTask(
       synthetic: extra.length,
     };
   }
-  const trainer = moleculeTrainer(rt, ds, c, o.hybrid);
+  const trainer = moleculeTrainer(rt, ds, c, o.hybrid, inputs);
   let mine = train;
   if (o.distributed) {
     mine = rankShard(train, o.distributed.rank, o.distributed.ranks);
@@ -194,6 +248,7 @@ export async function trainMoleculeTask(
       weights,
       interrupted: false,
       snapshot: trainer.snapshot,
+      ...(dense?.scaling ? { descriptorScaling: dense.scaling } : {}),
       testOutputs: report.testOutputs,
       ...(report.thresholds ? { thresholds: report.thresholds } : {}),
       ...(imbalance ? { imbalance } : {}),
@@ -203,10 +258,24 @@ export async function trainMoleculeTask(
   }
 }
 
-/** The task's split (seeded: the same every time for a data set and seed) as graph samples. */
+/** The task's split's training molecules (indices into ds.graphs), as moleculeSplit draws them. */
+function splitOf(
+  ds: MoleculeDataset,
+  o: Pick<MoleculeTaskOptions, 'split'> & { config: Pick<GraphTrainConfig, 'seed'> },
+): number[] {
+  return (
+    o.split === 'scaffold' ? scaffoldSplit(ds.graphs, o.config.seed) : randomSplit(ds.graphs.length, o.config.seed)
+  ).train;
+}
+
+/**
+ * The task's split (seeded: the same every time for a data set and seed) as graph samples;
+ * for the hybrid, each with its Morgan bits as descriptors, or `dense(i)` when given.
+ */
 export function moleculeSplit(
   ds: MoleculeDataset,
   o: Pick<MoleculeTaskOptions, 'split' | 'hybrid'> & { config: Pick<GraphTrainConfig, 'seed'> },
+  dense?: (i: number) => Float32Array,
 ): {
   split: Split;
   train: GraphSample[];
@@ -220,7 +289,10 @@ export function moleculeSplit(
   if (split.train.length === 0 || split.val.length === 0 || split.test.length === 0)
     throw new GraftError(`${ds.file}: ${ds.graphs.length} molecules are too few for a train/validation/test split`);
   const labelsOf = (i: number): Float32Array => ds.y.slice(i * T, (i + 1) * T);
-  const sample = (i: number): GraphSample => toSample(ds.graphs[i]!, labelsOf(i), o.hybrid);
+  const sample = (i: number): GraphSample => {
+    const g = toSample(ds.graphs[i]!, labelsOf(i), o.hybrid);
+    return o.hybrid && dense ? { ...g, descriptors: dense(i) } : g;
+  };
   return { split, train: split.train.map(sample), val: split.val.map(sample), test: split.test.map(sample), labelsOf };
 }
 
@@ -296,9 +368,15 @@ export async function moleculeReport(
 }
 
 /** The trainer of a molecule task: atom features in, one output per target; the hybrid adds the fingerprint branch. */
-export function moleculeTrainer(rt: Runtime, ds: MoleculeDataset, c: GraphTrainConfig, hybrid: boolean): GraphTrainer {
+export function moleculeTrainer(
+  rt: Runtime,
+  ds: MoleculeDataset,
+  c: GraphTrainConfig,
+  hybrid: boolean,
+  inputs: HybridInputs = 'fingerprint',
+): GraphTrainer {
   return new GraphTrainer(rt, ds.graphs[0]!.x.length / ds.graphs[0]!.atoms, ds.targets.length, {
     ...c,
-    ...(hybrid ? { hybrid: { descriptors: MORGAN_BITS, denseHidden: 64 } } : {}),
+    ...(hybrid ? { hybrid: { descriptors: hybridInputWidth(inputs), denseHidden: 64 } } : {}),
   });
 }

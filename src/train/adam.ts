@@ -19,7 +19,8 @@ export class Adam {
   step = 0;
   readonly m: Tensor[];
   readonly v: Tensor[];
-  readonly lr: number;
+  /** The learning rate of the next update; a schedule (train/lr-schedule.ts) may change it between steps. */
+  lr: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;

@@ -19,6 +19,7 @@ import { BranchJoin, type BranchHost } from '../nn/branch-join.js';
 import { bceWithLogits, mseLoss, type LossResult } from '../ops/losses.js';
 import type { PoolMode } from '../ops/pooling.js';
 import type { Exec } from '../runtime/exec.js';
+import type { LrScheduleKind } from './lr-schedule.js';
 
 // The graph-level model of a config and its loss: what GraphTrainer builds once per shard
 // replica and a shard worker (shard-worker.ts) builds once per trainer, from the config alone,
@@ -69,6 +70,12 @@ export interface GraphTrainConfig {
    * each graph's descriptors; the two run forked and are joined before the head.
    */
   hybrid?: { descriptors: number; denseHidden: number };
+  /**
+   * The learning rate per step: absent or 'constant', `lr` throughout; 'noam', Chemprop's Noam
+   * schedule peaking at `lr` (train/lr-schedule.ts's chempropNoam). Left out when constant, so
+   * such runs record (and resume) as before the choice.
+   */
+  lrSchedule?: LrScheduleKind;
 }
 
 /** GCN layers with ReLU (and dropout), pooling per graph, then a Linear head. */

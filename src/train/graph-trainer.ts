@@ -10,6 +10,7 @@ import { graphCheckpoint, resumeGraphRun, sampleSetHash } from './graph-checkpoi
 import { type GraphModel, type GraphTrainConfig, graphBatchOptions, graphLoss } from './graph-model.js';
 import { forkedEpoch, placedShardSteps } from './graph-placement.js';
 import { GraphShards, type ShardSize } from './graph-shards.js';
+import { chempropNoam, LR_SCHEDULES, noamLearningRate, type NoamSchedule } from './lr-schedule.js';
 import type { Placement, PlacementChoice } from './placement-trial.js';
 import { checkpointDue } from './run-checkpoint.js';
 import type { StepSync } from './step.js';
@@ -99,6 +100,8 @@ export class GraphTrainer {
   shardPlacement: PlacementChoice | null = null;
   /** Where a hybrid without batch splitting ran its branches: the first epoch's trial's choice, with its ms per step of each. */
   branchPlacement: PlacementChoice | null = null;
+  /** The Noam schedule fit sets for config.lrSchedule 'noam' (sized by its training set); null: a constant rate. */
+  private schedule: NoamSchedule | null = null;
 
   constructor(
     private readonly rt: Runtime,
@@ -115,10 +118,17 @@ export class GraphTrainer {
       throw argRangeError(fn, 'config.layers', 'at least 2 (GCN layers then the head)', config.layers);
     if (config.task !== 'regression' && config.task !== 'multilabel')
       throw argRangeError(fn, 'config.task', "'regression' or 'multilabel'", config.task);
+    if (config.lrSchedule !== undefined && !LR_SCHEDULES.includes(config.lrSchedule))
+      throw argRangeError(fn, 'config.lrSchedule', LR_SCHEDULES.map((k) => `'${k}'`).join(' or '), config.lrSchedule);
     this.shards = new GraphShards(rt, features, targets, config);
     this.master = this.shards.master;
     this.adam = new Adam(this.master.params(), { lr: config.lr });
     this.rng = new Rng((config.trainSeed ?? config.seed) ^ 0x5eed);
+  }
+
+  /** The learning rate of the latest step (of the next one before any): lr, or where the schedule had it. */
+  get learningRate(): number {
+    return this.adam.lr;
   }
 
   /** One optimizer step on `batch` (graphs); returns the batch's mean loss (NaN if it has no label). */
@@ -153,6 +163,8 @@ export class GraphTrainer {
     // after a failure draws what it would have drawn.
     const losses = await this.shards.run(shards, total, this.step);
     const master = this.master.params();
+    // The rate is a function of the step alone, so a retried or resumed step uses the same one.
+    if (this.schedule) this.adam.lr = noamLearningRate(this.schedule, this.step);
     if (this.sync)
       await this.sync.gradients(
         master.map((p) => p.grad),
@@ -258,6 +270,11 @@ export class GraphTrainer {
     const stopper = new EarlyStopping(this.config.patience, options.restoreBest ? params : undefined);
     const state: TrainingState = { params, adam: this.adam, stopper };
     const trainHash = options.checkpoint || options.resume ? sampleSetHash(train) : '';
+    // Every step of every epoch is on the schedule, the last one ending at its final rate.
+    this.schedule =
+      this.config.lrSchedule === 'noam'
+        ? chempropNoam(this.config.lr, this.config.epochs, Math.max(1, Math.ceil(train.length / this.config.batchSize)))
+        : null;
     let start = 1;
     if (options.resume) start = this.resumeFrom(options.resume, state, trainHash);
     // The largest shard any step can have: the shardSize biggest graphs, for workers' arenas.

@@ -11,7 +11,9 @@ import { FINGERPRINTS_FILE, predictionsCsv, saveTrainFingerprints, type Predicti
 import { fingerprintOf, FingerprintSet, packedFingerprints } from '../../chem/similarity.js';
 import { recordInputs } from '../../core/input-files.js';
 import { OVERSAMPLERS } from '../../chem/imbalance.js';
-import { MOLECULE_DEFAULTS, trainMoleculeTask } from '../../chem/train-molecules.js';
+import { MOLECULE_DESCRIPTORS } from '../../chem/descriptors.js';
+import { HYBRID_INPUTS, hybridInputWidth, MOLECULE_DEFAULTS, trainMoleculeTask } from '../../chem/train-molecules.js';
+import { LR_SCHEDULES } from '../../train/lr-schedule.js';
 import { POOL_MODES } from '../../ops/pooling.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
@@ -31,6 +33,7 @@ import {
 export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles COLUMN] [--targets a,b,c|all]
               [--type multilabel|regression] [--split random|scaffold]
               [--oversample none|mlros|mlsmote|lpros] [--oversample-fraction 0.25] [--hybrid]
+              [--hybrid-inputs fingerprint|descriptors|both] [--lr-schedule constant|noam]
               [--invalid skip|fail] [--select-by auc|loss] [--model gcn|sage|gin|gine|gat|gatv2|dmpnn]
               [--atom-features default|chemprop] [--heads 4] [--layers 3] [--hidden 128] [--dropout 0.1] [--pool max|mean|sum]
               [--lr 0.001] [--weight-decay 0] [--epochs 150] [--batch-size 64] [--shard-size 32]
@@ -41,7 +44,10 @@ export const GRAPH_USAGE = `  graft train --task graph --data FILE.csv [--smiles
                (default: --seed): runs of one --seed and several --train-seed are members graft soup averages)
               (--atom-features chemprop: Chemprop's 133 atom and 14 bond columns, which --model gine and dmpnn
                need; --model dmpnn is Chemprop's D-MPNN: --layers is its depth, defaults --hidden 300
-               --dropout 0 --pool mean; --heads: GAT and GATv2 heads, sharing --hidden)`;
+               --dropout 0 --pool mean; --heads: GAT and GATv2 heads, sharing --hidden)
+              (--hybrid-inputs: what the hybrid's dense branch reads: the 1024-bit Morgan fingerprint, RDKit's
+               43 2D descriptors standardized on the training split, or both; --lr-schedule noam: Chemprop's
+               warm-up over 2 epochs from --lr/10 to --lr, then exponential decay to --lr/10 at the last epoch)`;
 
 /** `graft train --task graph`: molecules (SMILES) to many labels at once; writes a run folder. */
 export async function trainGraphTask(argv: string[]): Promise<number> {
@@ -69,6 +75,8 @@ function parseGraphArgs(argv: string[]) {
       oversample: { type: 'string' },
       'oversample-fraction': { type: 'string' },
       hybrid: { type: 'boolean' },
+      'hybrid-inputs': { type: 'string' },
+      'lr-schedule': { type: 'string' },
       invalid: { type: 'string' },
       layers: { type: 'string' },
       hidden: { type: 'string' },
@@ -116,6 +124,12 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
   const oversample = choice(v.oversample, '--oversample', OVERSAMPLERS, 'none');
   const invalid = choice(v.invalid, '--invalid', ['skip', 'fail'], 'skip');
   const selectBy = choice(v['select-by'], '--select-by', ['auc', 'loss'], 'auc');
+  const hybridInputs = choice(v['hybrid-inputs'], '--hybrid-inputs', HYBRID_INPUTS, 'fingerprint');
+  if (v['hybrid-inputs'] !== undefined && !v.hybrid)
+    throw new GraftError(
+      `--hybrid-inputs ${hybridInputs} is what the --hybrid model's dense branch reads: add --hybrid`,
+    );
+  const lrSchedule = choice(v['lr-schedule'], '--lr-schedule', LR_SCHEDULES, 'constant');
   // D-MPNN takes Chemprop's defaults (hidden 300, no dropout, mean readout) where not given.
   const dmpnn = model === 'dmpnn';
   const pool = choice(v.pool, '--pool', POOL_MODES, dmpnn ? 'mean' : MOLECULE_DEFAULTS.pool);
@@ -135,6 +149,8 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     shardSize: num(v['shard-size'], '--shard-size', true) ?? MOLECULE_DEFAULTS.shardSize,
     patience: num(v.patience, '--patience', true) ?? MOLECULE_DEFAULTS.patience,
     seed: num(v.seed, '--seed', true) ?? MOLECULE_DEFAULTS.seed,
+    // Left out when constant, so such runs record (and resume) as before the choice.
+    ...(lrSchedule !== 'constant' ? { lrSchedule } : {}),
   };
   if (model === 'gat' || model === 'gatv2') {
     const heads = num(v.heads, '--heads', true) ?? GRAPH_GAT_DEFAULT_HEADS;
@@ -217,13 +233,17 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
     oversample,
     oversample_fraction: oversampleFraction,
     hybrid: !!v.hybrid,
+    // Recorded for hybrids only, so other runs record (and resume) as before the choice.
+    ...(v.hybrid ? { hybrid_inputs: hybridInputs } : {}),
     select_by: selectBy,
     atom_features: atomFeatures,
   };
   const checkpointFile = join(out, 'checkpoint.safetensors');
   // How the molecules became the model's inputs, in the checkpoint itself (as node runs record
   // their row normalization), so export and quantize stamp the run's featurizer, not their own.
-  const preprocessed = preprocessMetadata({ features: [], featurizer: featurizerRecord(!!v.hybrid, featureSet) });
+  const featurizer = featurizerRecord(!!v.hybrid, featureSet);
+  if (v.hybrid) featurizer.descriptors = hybridInputWidth(hybridInputs);
+  const preprocessed = preprocessMetadata({ features: [], featurizer });
   // The data file's SHA-256, so graft predict and eval refuse it once it has changed.
   const inputs = lead
     ? await recordInputs({ data: v.data }).catch((err: unknown) => {
@@ -238,6 +258,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
       const before = JSON.parse(found.checkpoint.metadata['settings'] ?? '{}') as Record<string, unknown>;
       // Runs from before --atom-features recorded none: they had the default features.
       before['atom_features'] ??= 'default';
+      before['hybrid_inputs'] ??= 'fingerprint';
       const differs = Object.keys(settings).filter(
         (k) => JSON.stringify(before[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]),
       );
@@ -272,6 +293,7 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
         oversample,
         oversampleFraction,
         hybrid: !!v.hybrid,
+        hybridInputs,
         selectBy,
         config,
         fit: {
@@ -366,6 +388,16 @@ async function trainGraphRun(v: GraphArgs, dist: Distributed | null): Promise<nu
       molecules: ds.graphs.length,
       invalid_smiles: ds.invalid.length,
       featurizer: featurizerName(featureSet),
+      // The descriptors' training-split scaling: new molecules must be scaled alike.
+      ...(res.descriptorScaling
+        ? {
+            descriptor_scaling: {
+              names: MOLECULE_DESCRIPTORS,
+              mean: Array.from(res.descriptorScaling.mean),
+              sd: Array.from(res.descriptorScaling.sd),
+            },
+          }
+        : {}),
       inputs,
       ...(thresholds ? { thresholds } : {}),
     });
