@@ -4,6 +4,7 @@ import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import type { WorkerCall } from '../runtime/runtime.js';
 import { traceNow, tracer } from '../runtime/trace.js';
+import { WorkerService } from '../runtime/worker-service.js';
 import type { GraphTrainConfig } from './graph-model.js';
 import { SHARD_STATE, SHARD_SYNC, shardBlockLayout, type ShardRequest, type ShardService } from './shard-protocol.js';
 
@@ -47,10 +48,7 @@ export interface ShardTrainer {
 interface Service {
   group: number;
   block: Tensor;
-  call: Promise<unknown>;
-  settled: Promise<void>;
-  ended: boolean;
-  error: unknown;
+  worker: WorkerService;
   /** Shards of the request under way (in the order the worker runs them), or null between steps. */
   asked: number[] | null;
   /** Whether its error reached the caller (answer() threw it). */
@@ -89,8 +87,8 @@ export class ShardServices {
   /** Group g's service: the running one, or a new one where none runs (a failed one's error surfaces first). */
   private serviceFor(group: number): Service {
     const old = this.services[group - 1];
-    if (old && !old.ended) return old;
-    if (old && old.error !== undefined && !old.reported) {
+    if (old && !old.worker.ended) return old;
+    if (old && old.worker.error !== undefined && !old.reported) {
       old.reported = true;
       throw this.failure(old, `the shard service of worker thread ${group} failed`);
     }
@@ -109,24 +107,10 @@ export class ShardServices {
     const svc: Service = {
       group,
       block,
-      call: this.call(SHARD_WORKER, 'serveShards', job),
-      settled: Promise.resolve(),
-      ended: false,
-      error: undefined,
+      worker: new WorkerService(this.call(SHARD_WORKER, 'serveShards', job)),
       asked: null,
       reported: false,
     };
-    // A service ends only by its call settling (STOP, or a step that threw); the caller's wait
-    // races this so it never sleeps on flags no worker will write again.
-    svc.settled = svc.call.then(
-      () => {
-        svc.ended = true;
-      },
-      (err: unknown) => {
-        svc.ended = true;
-        svc.error = err;
-      },
-    );
     this.services[group - 1] = svc;
     return svc;
   }
@@ -141,12 +125,11 @@ export class ShardServices {
       for (;;) {
         const f = this.flags(svc);
         if (Atomics.load(f, SHARD_SYNC.ready) === 1) break;
-        if (svc.ended) {
+        if (svc.worker.ended) {
           svc.reported = true;
           throw this.failure(svc, `the shard service of worker thread ${g} failed to start`);
         }
-        const w = Atomics.waitAsync(f, SHARD_SYNC.ready, 0);
-        if (w.async) await Promise.race([w.value, svc.settled]);
+        await svc.worker.waitChange(f, SHARD_SYNC.ready, 0);
       }
     }
   }
@@ -188,8 +171,7 @@ export class ShardServices {
 
   /** A WorkerError naming the group, with the service's own error's message. */
   private failure(svc: Service, what: string): WorkerError {
-    const err = svc.error ?? new Error('its worker stopped serving');
-    return new WorkerError(`${what}: ${(err as Error).message}`, 'serveShards', svc.group);
+    return new WorkerError(`${what}: ${svc.worker.failure.message}`, 'serveShards', svc.group);
   }
 
   /** Waits for group g's answer and writes its shards' losses; rejects with a WorkerError if its worker failed. */
@@ -205,20 +187,18 @@ export class ShardServices {
         const f = this.flags(svc);
         const state = Atomics.load(f, SHARD_SYNC.state);
         if (state === SHARD_STATE.done) break;
-        if (svc.ended) {
+        if (svc.worker.ended) {
           const shard = f[SHARD_SYNC.running]!;
-          const err = svc.error ?? new Error('its worker stopped serving');
           svc.reported = true;
           throw new WorkerError(
-            `shard ${shard}'s step failed on worker thread ${group}: ${(err as Error).message}`,
+            `shard ${shard}'s step failed on worker thread ${group}: ${svc.worker.failure.message}`,
             'trainShardStep',
             group,
           );
         }
         if ((i & 255) === 0 && performance.now() > deadline) {
           // Sleep until the state word changes (waitAsync returns at once if it already has) or the service ends.
-          const w = Atomics.waitAsync(f, SHARD_SYNC.state, state);
-          if (w.async) await Promise.race([w.value, svc.settled]);
+          await svc.worker.waitChange(f, SHARD_SYNC.state, state);
           slept = true;
         }
       }
@@ -239,12 +219,12 @@ export class ShardServices {
   /** Stops every service (between steps), waits for their calls to settle and frees their blocks. */
   async close(): Promise<void> {
     for (const svc of this.services) {
-      if (!svc || svc.ended) continue;
+      if (!svc || svc.worker.ended) continue;
       const f = this.flags(svc);
       Atomics.store(f, SHARD_SYNC.state, SHARD_STATE.stop);
       Atomics.notify(f, SHARD_SYNC.state);
     }
-    await Promise.allSettled(this.services.map((svc) => svc?.settled));
+    await Promise.allSettled(this.services.map((svc) => svc?.worker.settled));
     for (const svc of this.services) svc?.block.free();
     this.services.fill(null);
   }
