@@ -203,3 +203,41 @@ describe('shard services: failures and close', () => {
     expect(new TextEncoder().encode(JSON.stringify(req)).length).toBeLessThanOrEqual(requestBytes(256, 40));
   });
 });
+
+describe('shard services: a large share per worker', () => {
+  it('a step of 256 shards of 8 graphs at 2 threads (128 for the worker) fits its request area, with the bits of one thread', async () => {
+    // 16 layers: the worker's request (about 358 KB of JSON) overflowed the fixed 256 KiB area services had before.
+    const big: GraphTrainConfig = { ...config, batchSize: 2048, shardSize: 8, layers: 16 };
+    const graphs = syntheticMolecules({ graphs: 2048, seed: 5 });
+    const once = async (threads: number) => {
+      const rt = await Runtime.create({ threads });
+      const shards = new GraphShards(rt, 8, 4, big);
+      try {
+        const maxShard = { nodes: Math.max(...graphs.map((g) => g.nodes)) * 8, graphs: 8 };
+        const body = async () => {
+          const batches = Array.from({ length: 256 }, (_, s) =>
+            collate(rt.heap, graphs.slice(s * 8, (s + 1) * 8), 8, 4, graphBatchOptions(big)),
+          );
+          try {
+            const losses = await shards.run(batches, 2048 * 4, 0);
+            return { losses, grads: shards.master.params().map((p) => (p.grad.data() as Float32Array).slice()) };
+          } finally {
+            for (const b of batches) b.free();
+          }
+        };
+        const out = await (threads > 1 ? shards.holdingWorkers(maxShard, body) : shards.inline(body));
+        return { ...out, requests: shards.serviceRequests };
+      } finally {
+        shards.dispose();
+        await rt.close();
+      }
+    };
+    const serial = await once(1);
+    const split = await once(2);
+    expect(split.requests).toBe(1);
+    expect(Array.from(split.losses)).toEqual(Array.from(serial.losses));
+    split.grads.forEach((g, i) => {
+      expect(bitsEqual(g, serial.grads[i]!)).toBe(true);
+    });
+  });
+});
