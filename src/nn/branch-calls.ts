@@ -4,6 +4,7 @@ import type { Heap } from '../memory/heap.js';
 import { Tensor } from '../memory/tensor.js';
 import type { WorkerCall } from '../runtime/runtime.js';
 import { traceNow, tracer } from '../runtime/trace.js';
+import { WorkerService } from '../runtime/worker-service.js';
 import { PHASE, spinWhile, SYNC, type BranchService, type TensorRef } from './branch-worker.js';
 import type { PassContext } from './layer.js';
 import { describeLayers } from './layer-spec.js';
@@ -33,10 +34,7 @@ export interface BranchInputs {
 interface Service {
   branch: number;
   sync: Tensor;
-  call: Promise<unknown>;
-  settled: Promise<void>;
-  ended: boolean;
-  error: unknown;
+  worker: WorkerService;
 }
 
 /** A pass under way on a service's worker. */
@@ -69,7 +67,7 @@ export class BranchCalls {
   private serviceFor(i: number): Service {
     const k = i - 1;
     const old = this.services[k];
-    if (old && !old.ended) return old;
+    if (old && !old.worker.ended) return old;
     old?.sync.free();
     const branch = this.branches[i]!;
     const sync = Tensor.zeros(this.heap, 'int32', [SYNC.words], 'branch service flags');
@@ -79,25 +77,7 @@ export class BranchCalls {
       params: branch.params().map((p) => ({ value: ref(p.value), grad: ref(p.grad) })),
       sync: sync.ptr,
     };
-    const svc: Service = {
-      branch: i,
-      sync,
-      call: this.call(BRANCH_WORKER, 'serveBranch', job),
-      settled: Promise.resolve(),
-      ended: false,
-      error: undefined,
-    };
-    // A service ends only by its call settling (STOP, or a pass that threw); waitState races
-    // this promise so a caller never sleeps on flags no worker will write again.
-    svc.settled = svc.call.then(
-      () => {
-        svc.ended = true;
-      },
-      (err: unknown) => {
-        svc.ended = true;
-        svc.error = err;
-      },
-    );
+    const svc: Service = { branch: i, sync, worker: new WorkerService(this.call(BRANCH_WORKER, 'serveBranch', job)) };
     this.services[k] = svc;
     return svc;
   }
@@ -176,11 +156,9 @@ export class BranchCalls {
         tr?.span(spun ? 'wait-sleep' : 'wait-spin', `await branch ${p.branch}'s worker`, w0);
         return state;
       }
-      if (p.svc.ended) throw this.workerFailure(p, p.svc.error ?? new Error('its worker stopped serving'));
-      // Sleep until the state word changes from the value just read (waitAsync returns at once
-      // if it already has), or until the service ends: a dead worker never notifies.
-      const w = Atomics.waitAsync(f, SYNC.state, state);
-      if (w.async) await Promise.race([w.value, p.svc.settled]);
+      if (p.svc.worker.ended) throw this.workerFailure(p, p.svc.worker.failure);
+      // Sleep until the state word changes from the value just read, or the service ends.
+      await p.svc.worker.waitChange(f, SYNC.state, state);
     }
   }
 
@@ -249,8 +227,8 @@ export class BranchCalls {
     await this.endPasses();
     // STOP only between passes (endPasses waited for each to be done): a worker reads it where
     // it waits for the next REQUEST.
-    for (const svc of this.services) if (svc && !svc.ended) this.setState(svc, PHASE.stop);
-    await Promise.allSettled(this.services.map((svc) => svc?.settled));
+    for (const svc of this.services) if (svc && !svc.worker.ended) this.setState(svc, PHASE.stop);
+    await Promise.allSettled(this.services.map((svc) => svc?.worker.settled));
     for (const svc of this.services) svc?.sync.free();
     for (const a of this.arenas) a.free();
   }

@@ -11,7 +11,8 @@ import {
 
 // Where GraphTrainer's epochs run their parallel parts: batch splitting's shards, or a
 // hybrid's two branches when there is no batch splitting. Unless told, the first epoch times
-// a few steps of each placement (placement-trial.ts) and the run keeps the fastest, so
+// a few steps of each placement (placement-trial.ts; over several epochs where they are
+// short) and the run keeps the fastest, so
 // splitting or forking is never slower than intra-op splitting alone. All give the same bits.
 // Threads are lent once per epoch, not once per step.
 
@@ -24,6 +25,47 @@ const spreadBranchTrials = new WeakMap<GraphModel, SpreadTrial<(typeof MODES)[nu
 /** Runs `steps` in order (each `step(i)` one optimizer step). */
 async function all(steps: readonly number[], step: (i: number) => Promise<void>): Promise<void> {
   for (const i of steps) await step(i);
+}
+
+type Mode = (typeof MODES)[number];
+
+/**
+ * Times placements on this epoch's first steps: a whole trial where the epoch has steps
+ * enough, else the spread trial under `key` (started here, or carried on from earlier epochs).
+ * When the trial ends its outcome goes to `chose` and the placement and the steps left are
+ * returned; null while a spread trial goes on (every step of `steps` ran).
+ */
+async function trialEpoch<K extends object>(
+  spread: WeakMap<K, SpreadTrial<Mode>>,
+  key: K,
+  steps: number[],
+  hold: (mode: Mode) => <R>(f: () => Promise<R>) => Promise<R>,
+  step: (i: number) => Promise<void>,
+  chose: (c: PlacementChoice) => void,
+): Promise<{ best: Mode; rest: number[] } | null> {
+  const holdIn = <R>(mode: Mode, f: () => Promise<R>): Promise<R> => hold(mode)(f);
+  const run = (list: number[]): Promise<void> => all(list, step);
+  let trial = spread.get(key);
+  if (!trial) {
+    const whole = await trialPlacements(MODES, steps, holdIn, run);
+    if (whole) return chosen(whole, chose);
+    // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
+    trial = new SpreadTrial(MODES);
+    spread.set(key, trial);
+  }
+  const r = await trial.advance(steps, holdIn, run);
+  if (!('times' in r)) return null;
+  spread.delete(key);
+  return chosen(r, chose);
+}
+
+/** Reports a trial's outcome to `chose`; returns its placement and the steps left. */
+function chosen(
+  r: { best: Mode; times: Record<Mode, number>; rest: number[] },
+  chose: (c: PlacementChoice) => void,
+): { best: Mode; rest: number[] } {
+  chose(placementChoice(r.best, r.times));
+  return { best: r.best, rest: r.rest };
 }
 
 /**
@@ -50,32 +92,8 @@ export async function placedShardSteps(
           ? shards.holdingGroups(f)
           : shards.inline(f);
   if (known) return hold(known.mode)(() => all(steps, step));
-  let spread = spreadTrials.get(shards);
-  if (!spread) {
-    const trial = await trialPlacements(
-      MODES,
-      steps,
-      (mode, f) => hold(mode)(f),
-      (list) => all(list, step),
-    );
-    if (trial) {
-      chose(placementChoice(trial.best, trial.times));
-      return hold(trial.best)(() => all(trial.rest, step));
-    }
-    // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
-    spread = new SpreadTrial(MODES);
-    spreadTrials.set(shards, spread);
-  }
-  const r = await spread.advance(
-    steps,
-    (mode, f) => hold(mode)(f),
-    (list) => all(list, step),
-  );
-  if (r.best === null) return;
-  spreadTrials.delete(shards);
-  chose(placementChoice(r.best, r.times));
-  const best = r.best;
-  return hold(best)(() => all(r.rest, step));
+  const trial = await trialEpoch(spreadTrials, shards, steps, hold, step, chose);
+  if (trial) return hold(trial.best)(() => all(trial.rest, step));
 }
 
 /**
@@ -107,29 +125,7 @@ export async function forkedEpoch<T>(
   };
   const chosen = told ?? known?.mode;
   if (chosen) return hold(chosen)(stepsThenValidate(steps));
-  let spread = spreadBranchTrials.get(model);
-  if (!spread) {
-    const trial = await trialPlacements(
-      MODES,
-      steps,
-      (mode, f) => hold(mode)(f),
-      (list) => all(list, step),
-    );
-    if (trial) {
-      chose(placementChoice(trial.best, trial.times));
-      return hold(trial.best)(stepsThenValidate(trial.rest));
-    }
-    // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
-    spread = new SpreadTrial(MODES);
-    spreadBranchTrials.set(model, spread);
-  }
-  const r = await spread.advance(
-    steps,
-    (mode, f) => hold(mode)(f),
-    (list) => all(list, step),
-  );
-  if (r.best === null) return hold('workers')(validate); // the trial goes on next epoch
-  spreadBranchTrials.delete(model);
-  chose(placementChoice(r.best, r.times));
-  return hold(r.best)(stepsThenValidate(r.rest));
+  const trial = await trialEpoch(spreadBranchTrials, model, steps, hold, step, chose);
+  if (!trial) return hold('workers')(validate); // the trial goes on next epoch
+  return hold(trial.best)(stepsThenValidate(trial.rest));
 }

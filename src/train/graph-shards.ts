@@ -141,6 +141,7 @@ export class GraphShards {
   ): Promise<void> {
     const groups = Math.min(shards.length, services.workers + 1);
     const values = this.master.params().map((p) => p.value);
+    const requests: ShardRequest[] = [];
     for (let g = 1; g < groups; g++) {
       const asked: ShardRequest['shards'] = [];
       for (let s = g; s < shards.length; s += groups)
@@ -153,8 +154,10 @@ export class GraphShards {
           batch: batchRef(shards[s]!),
           ctx: { seed: this.config.trainSeed ?? this.config.seed, step: step * this.replicas.length + s },
         });
-      services.ask(g, { normalizer, shards: asked });
+      requests.push({ normalizer, shards: asked });
     }
+    // All or none: a request that fails (too large, a service that cannot start) is found before any worker starts.
+    services.askAll(requests);
     // This thread's shards meanwhile; then every worker's answer, even after a failure here,
     // so no worker still writes gradients when the step ends. The first failure in group order wins.
     const results = await Promise.allSettled([
@@ -192,6 +195,7 @@ export class GraphShards {
           arenas,
           { trainer: this.id, config: c, features: this.features, targets: this.targets },
           this.replicas.length,
+          this.master.params().length,
         );
         this.workers = services;
         try {

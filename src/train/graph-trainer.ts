@@ -94,11 +94,11 @@ export class GraphTrainer {
   interrupted = false;
   /** Set by fit: its in-memory snapshots and the worker faults recovered from. */
   snapshot: SnapshotStats | null = null;
-  /** Where a hybrid trained without batch splitting runs its branches; null: the first epoch's trial chooses (branchPlacement). */
+  /** Where a hybrid trained without batch splitting runs its branches; null: a timed trial chooses (branchPlacement), on the first epoch or, where epochs are short, over the first few. */
   branches: Placement | null = null;
-  /** Where batch splitting ran each step's shards: the first epoch's trial's choice, with its ms per step of each. */
+  /** Where batch splitting ran each step's shards: the placement trial's choice (it ends in the first epoch, or a later one where epochs are short), with its ms per step of each. */
   shardPlacement: PlacementChoice | null = null;
-  /** Where a hybrid without batch splitting ran its branches: the first epoch's trial's choice, with its ms per step of each. */
+  /** Where a hybrid without batch splitting ran its branches: the placement trial's choice (it ends in the first epoch, or a later one where epochs are short), with its ms per step of each. */
   branchPlacement: PlacementChoice | null = null;
   /** The Noam schedule fit sets for config.lrSchedule 'noam' (sized by its training set); null: a constant rate. */
   private schedule: NoamSchedule | null = null;

@@ -37,35 +37,10 @@ export async function trialPlacements<M extends Placement>(
   const warm = 2,
     k = Math.min(5, Math.floor((steps.length - warm * modes.length) / modes.length));
   if (k < 1) return null;
-  let at = 0;
-  const take = (n: number): number[] => {
-    const list = steps.slice(at, at + n);
-    at += n;
-    return list;
-  };
-  for (const mode of modes) {
-    const list = take(warm);
-    await hold(mode, () => traceTrack(1, 'placement trial', `${mode} (warm-up)`, () => all(list)));
-  }
-  const samples = new Map<M, number[]>(modes.map((m) => [m, []]));
-  for (let round = 0; round < k; round++) {
-    for (let j = 0; j < modes.length; j++) {
-      const mode = modes[(round + j) % modes.length]!;
-      const list = take(1);
-      samples.get(mode)!.push(
-        await hold(mode, () =>
-          traceTrack(1, 'placement trial', mode, async () => {
-            const t0 = performance.now();
-            await all(list);
-            return performance.now() - t0;
-          }),
-        ),
-      );
-    }
-  }
-  const times = {} as Record<M, number>;
-  for (const m of modes) times[m] = median(samples.get(m)!);
-  return { best: modes.reduce((m, x) => (times[x] < times[m] ? x : m)), times, rest: steps.slice(at) };
+  // The same schedule as a spread trial's, all in this one call: `steps` holds every step of it.
+  const out = await new SpreadTrial(modes, k, warm).advance(steps, hold, all);
+  if (!('times' in out)) throw new Error('trialPlacements: the trial did not end within its steps');
+  return out;
 }
 
 function median(xs: readonly number[]): number {

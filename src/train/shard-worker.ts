@@ -162,7 +162,10 @@ export async function serveShards(w: WorkerContext, svc: ShardService): Promise<
         slept,
       });
     f = flags();
-    Atomics.store(f, SHARD_SYNC.state, SHARD_STATE.done);
+    // REQUEST → DONE only: a STOP the caller set meanwhile (a step that failed elsewhere, then
+    // close()) must stay, or this service would wait on its own DONE for ever.
+    const was = Atomics.compareExchange(f, SHARD_SYNC.state, SHARD_STATE.request, SHARD_STATE.done);
+    if (was === SHARD_STATE.stop) return { steps };
     Atomics.notify(f, SHARD_SYNC.state);
   }
 }
