@@ -67,6 +67,16 @@ describe('graft predict and graft eval on a descriptor hybrid', () => {
     90_000,
   );
 
+  it('scores new molecules (--data) as training scored them: each test row of predictions.csv is a row of the output', async () => {
+    const out = join(dir, 'all.csv');
+    const p = await runGraftAsync(['predict', '--run', runs.both, '--data', data, '--threads', '2', '--out', out]);
+    expect(p.status, p.stderr).toBe(0);
+    const all = new Set(readFileSync(out, 'utf8').trim().split('\n'));
+    const test = readFileSync(join(runs.both, 'predictions.csv'), 'utf8').trim().split('\n');
+    expect(all.size).toBe(readFileSync(data, 'utf8').trim().split('\n').length);
+    for (const line of test) expect(all.has(line), line).toBe(true);
+  }, 60_000);
+
   it('reads the recorded scaling: shifted means give other predictions', async () => {
     const shifted = editedRun(runs.descriptors, 'shifted', (cfg) => {
       const s = cfg['descriptor_scaling'] as Scaling;
