@@ -5,8 +5,9 @@ import { GraftError } from '../src/core/errors.js';
 import { Runtime } from '../src/runtime/runtime.js';
 
 // --hybrid-inputs and --lr-schedule: refused by flag before any work when they cannot apply,
-// and a run whose hybrid reads descriptors is refused by the scoring commands' rebuild (they
-// would feed it the fingerprint) rather than scored wrongly.
+// and a run whose hybrid reads descriptors is refused by graphRunTrainer unless its caller
+// rebuilds those inputs (graft predict and eval: runDenseInputs) of the model's width, rather
+// than scored on the fingerprint.
 
 describe('graft train --task graph refuses --hybrid-inputs and --lr-schedule values that cannot apply, by flag', () => {
   const refused = (argv: string[]) => trainGraphTask(['--task', 'graph', '--data', 'x.csv', ...argv]);
@@ -52,6 +53,11 @@ describe('graphRunTrainer', () => {
     try {
       expect(() => graphRunTrainer(rt, cp, '/runs/r/checkpoint.safetensors', 2)).toThrow(
         /^\/runs\/r\/checkpoint\.safetensors: the model's dense branch reads 43 columns \(RDKit descriptors scaled on its training split\), not the 1024-bit fingerprint/,
+      );
+      expect(() =>
+        graphRunTrainer(rt, cp, '/runs/r/checkpoint.safetensors', 2, { inputs: 'both', scaling: null }),
+      ).toThrow(
+        /^\/runs\/r\/checkpoint\.safetensors: the model's dense branch reads 43 columns, but the run's config\.json records hybrid_inputs both \(1067 columns\)$/,
       );
     } finally {
       await rt.close();

@@ -18,7 +18,14 @@ import {
   type MolGraph,
 } from './featurize.js';
 import { FingerprintSet, SIMILARITY_BITS, SIMILARITY_BYTES } from './similarity.js';
-import { moleculeOutputs } from './train-molecules.js';
+import {
+  DESCRIPTOR_COUNT,
+  type DescriptorScaling,
+  MOLECULE_DESCRIPTORS,
+  moleculeDescriptors,
+  standardizeDescriptors,
+} from './descriptors.js';
+import { HYBRID_INPUTS, type HybridInputs, hybridInputWidth, moleculeOutputs } from './train-molecules.js';
 
 // A graph run's model back from its folder (config.json, checkpoint.safetensors and the
 // training molecules' fingerprints), and the one writer of its predictions.csv, shared by
@@ -43,6 +50,91 @@ export interface GraphRunConfig extends Omit<GraphTrainConfig, 'hybrid' | 'task'
   featurizer?: string;
   /** The feature set of --atom-features ('default' or 'chemprop'); absent in older runs (default). */
   atom_features?: 'default' | 'chemprop';
+  /** Hybrids: what the dense branch reads (train-molecules.ts); absent in runs from before the choice (fingerprint). */
+  hybrid_inputs?: HybridInputs;
+  /** Hybrids on descriptors: the training split's mean and sd per descriptor, in MOLECULE_DESCRIPTORS order. */
+  descriptor_scaling?: { names: string[]; mean: number[]; sd: number[] };
+}
+
+/**
+ * What a hybrid's dense branch reads, as its run recorded it: the kind of input, and for
+ * descriptors their training-split scaling (new molecules are scaled by it, never by their own).
+ */
+export interface RunDenseInputs {
+  inputs: HybridInputs;
+  scaling: DescriptorScaling | null;
+}
+
+/**
+ * A graph run's dense-branch inputs from its config.json (null for a run that is no hybrid).
+ * Refuses, naming the file, an unknown kind of input or a descriptor scaling that is missing,
+ * of another length or order than this graft's descriptors, or not finite.
+ */
+export function runDenseInputs(
+  cfg: Pick<GraphRunConfig, 'hybrid' | 'hybrid_inputs' | 'descriptor_scaling'>,
+  file: string,
+): RunDenseInputs | null {
+  if (!cfg.hybrid) return null;
+  const inputs = cfg.hybrid_inputs ?? 'fingerprint';
+  if (!(HYBRID_INPUTS as readonly string[]).includes(inputs))
+    throw new GraftError(`${file}: hybrid_inputs ${JSON.stringify(inputs)} is none of ${HYBRID_INPUTS.join(', ')}`);
+  if (inputs === 'fingerprint') return { inputs, scaling: null };
+  const s = cfg.descriptor_scaling;
+  const what = `descriptor_scaling (the training split's mean and sd of the ${DESCRIPTOR_COUNT} RDKit descriptors the model's dense branch reads)`;
+  if (!s || typeof s !== 'object') throw new GraftError(`${file}: no ${what}: the run cannot score molecules`);
+  const ok = (a: unknown, positive: boolean): a is number[] =>
+    Array.isArray(a) &&
+    a.length === DESCRIPTOR_COUNT &&
+    a.every((v) => typeof v === 'number' && Number.isFinite(v) && (!positive || v > 0));
+  if (!ok(s.mean, false) || !ok(s.sd, true))
+    throw new GraftError(
+      `${file}: ${what} must be ${DESCRIPTOR_COUNT} finite means and ${DESCRIPTOR_COUNT} positive sds, got ${Array.isArray(s.mean) ? s.mean.length : 'no'} and ${Array.isArray(s.sd) ? s.sd.length : 'no'}`,
+    );
+  if (s.names !== undefined && (!Array.isArray(s.names) || s.names.join() !== MOLECULE_DESCRIPTORS.join()))
+    throw new GraftError(
+      `${file}: descriptor_scaling names other descriptors than this graft computes: train the run again`,
+    );
+  return { inputs, scaling: { mean: Float64Array.from(s.mean), sd: Float64Array.from(s.sd) } };
+}
+
+/**
+ * Refuses a hybrid run whose dense branch reads RDKit descriptors, for a consumer (`what`)
+ * that would rebuild its inputs from the Morgan bits alone or cannot carry the descriptors'
+ * training-split scaling: one line naming `file`. Runs of any other kind pass.
+ */
+export function refuseDescriptorHybrid(
+  cfg: { hybrid?: unknown; hybrid_inputs?: unknown },
+  file: string,
+  what: string,
+): void {
+  const inputs = cfg.hybrid_inputs;
+  if (!cfg.hybrid || inputs === undefined || inputs === 'fingerprint') return;
+  throw new GraftError(
+    `${file}: the run's hybrid reads RDKit descriptors (hybrid_inputs ${String(inputs)}), scaled on its training split; ${what} is not supported on such runs (graft predict and graft eval are)`,
+  );
+}
+
+/**
+ * Each molecule's dense-branch row as training built it (train-molecules.ts denseInputs):
+ * its Morgan bits, its RDKit descriptors standardized by the run's recorded scaling and
+ * clipped, or the bits then the descriptors.
+ */
+export async function runDenseRows(
+  dense: RunDenseInputs,
+  graphs: readonly MolGraph[],
+  smiles: readonly string[],
+): Promise<Float32Array[]> {
+  if (dense.inputs === 'fingerprint' || !dense.scaling) return graphs.map((g) => g.morgan);
+  const z = standardizeDescriptors(await moleculeDescriptors(smiles), dense.scaling);
+  const D = DESCRIPTOR_COUNT;
+  return graphs.map((g, i) => {
+    const d = z.subarray(i * D, (i + 1) * D);
+    if (dense.inputs === 'descriptors') return d;
+    const both = new Float32Array(MORGAN_BITS + D);
+    both.set(g.morgan);
+    both.set(d, MORGAN_BITS);
+    return both;
+  });
 }
 
 /**
@@ -102,9 +194,18 @@ export function loadGraphWeights(trainer: GraphTrainer, cp: Checkpoint, file: st
  * A graph run's trainer rebuilt from its checkpoint alone (the trainer config, feature and
  * target counts are in its metadata), with the reported weights loaded. The caller disposes it.
  *
+ * A hybrid on RDKit descriptors is rebuilt only with `dense` (runDenseInputs) of the same
+ * width: a caller that cannot build those inputs is refused rather than fed fingerprints.
+ *
  * @example const trainer = graphRunTrainer(rt, loadCheckpoint(join(dir, 'checkpoint.safetensors')), file, cfg.targets.length);
  */
-export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targets: number): GraphTrainer {
+export function graphRunTrainer(
+  rt: Runtime,
+  cp: Checkpoint,
+  file: string,
+  targets: number,
+  dense?: RunDenseInputs | null,
+): GraphTrainer {
   const m = cp.metadata;
   if (m['task'] !== 'graph' || m['config'] === undefined)
     throw new GraftError(`${file}: not a graph-training checkpoint (task ${JSON.stringify(m['task'] ?? null)})`);
@@ -120,11 +221,17 @@ export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targe
   if (T !== targets)
     throw new GraftError(`${file}: the model has ${T} outputs but the run's config.json names ${targets} targets`);
   const config = JSON.parse(m['config']) as GraphTrainConfig;
-  // A hybrid on RDKit descriptors needs their training-split scaling, which scoring does not rebuild yet.
-  if (config.hybrid && config.hybrid.descriptors !== MORGAN_BITS)
-    throw new GraftError(
-      `${file}: the model's dense branch reads ${config.hybrid.descriptors} columns (RDKit descriptors scaled on its training split), not the ${MORGAN_BITS}-bit fingerprint; scoring new molecules with it is not supported yet`,
-    );
+  // A hybrid on RDKit descriptors needs their training-split scaling, which only some callers rebuild.
+  if (config.hybrid && config.hybrid.descriptors !== MORGAN_BITS) {
+    if (!dense)
+      throw new GraftError(
+        `${file}: the model's dense branch reads ${config.hybrid.descriptors} columns (RDKit descriptors scaled on its training split), not the ${MORGAN_BITS}-bit fingerprint; this command does not support such runs (graft predict and graft eval do)`,
+      );
+    if (hybridInputWidth(dense.inputs) !== config.hybrid.descriptors)
+      throw new GraftError(
+        `${file}: the model's dense branch reads ${config.hybrid.descriptors} columns, but the run's config.json records hybrid_inputs ${dense.inputs} (${hybridInputWidth(dense.inputs)} columns)`,
+      );
+  }
   const trainer = new GraphTrainer(rt, features, T, config);
   try {
     loadGraphWeights(trainer, cp, file);
@@ -138,17 +245,23 @@ export function graphRunTrainer(rt: Runtime, cp: Checkpoint, file: string, targe
 /**
  * Outputs of a trained model for molecule graphs: probabilities (multi-label) or values,
  * [graphs, targets], computed as the run's own test figures are (train-molecules.ts).
+ * `denseRows` (runDenseRows) are a hybrid's dense inputs; without them it reads the Morgan bits.
  */
 export function scoreMolecules(
   trainer: GraphTrainer,
   task: GraphTrainConfig['task'],
   graphs: readonly MolGraph[],
+  denseRows?: readonly Float32Array[],
 ): Promise<Float32Array> {
   const none = new Float32Array(trainer.targets).fill(NaN);
+  const hybrid = trainer.config.hybrid !== undefined;
   return moleculeOutputs(
     trainer,
     task,
-    graphs.map((g) => toSample(g, none, trainer.config.hybrid !== undefined)),
+    graphs.map((g, i) => {
+      const s = toSample(g, none, hybrid);
+      return hybrid && denseRows ? { ...s, descriptors: denseRows[i]! } : s;
+    }),
   );
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FEATURIZER_VERSION } from '../chem/featurize.js';
+import { refuseDescriptorHybrid } from '../chem/graph-run.js';
 import { GraftError } from '../core/errors.js';
 import { parseModelFile, type ModelFile } from '../infer/model-file.js';
 import { readPreprocess, type Preprocessing } from '../graph/preprocess.js';
@@ -52,6 +53,8 @@ export function readRunModel(run: string, command: string): RunModel {
   const graphModel = kind === 'graph' ? String(config['model'] ?? 'gcn') : 'gcn';
   if (graphModel !== 'gcn' && !ANY_GRAPH_MODEL.has(command))
     throw new GraftError(`${command} supports graph runs of --model gcn; this run's model is ${graphModel} (${run})`);
+  // A model file cannot carry a descriptor hybrid's training-split scaling yet: graft eval alone rebuilds it.
+  if (kind === 'graph' && command !== 'graft eval') refuseDescriptorHybrid(config, join(dir, 'config.json'), command);
   if (!existsSync(checkpointFile))
     throw new GraftError(`${checkpointFile} not found (the run has no checkpoint: did graft train finish an epoch?)`);
   const cp = loadCheckpoint(checkpointFile);

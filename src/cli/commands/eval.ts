@@ -4,7 +4,7 @@ import { GraftError } from '../../core/errors.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
 import { moleculeReport, moleculeSplit } from '../../chem/train-molecules.js';
-import { graphRunTrainer, type GraphRunConfig } from '../../chem/graph-run.js';
+import { graphRunTrainer, runDenseInputs, runDenseRows, type GraphRunConfig } from '../../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from '../run-model.js';
 import { type AtomFeatureSet, FEATURIZER_VERSION, featureSetOf } from '../../chem/featurize.js';
@@ -74,11 +74,18 @@ async function evalGraphRun(run: RunModel, threads: number | undefined, atomFeat
     atomFeatures,
     ...(saved.smiles ? { smiles: saved.smiles } : {}),
   });
-  const { val, test } = moleculeSplit(ds, { split: saved.split, hybrid: saved.hybrid, config: saved });
+  // A hybrid's dense inputs rebuilt as training built them (descriptors by the recorded training-split scaling).
+  const dense = runDenseInputs(saved, join(run.dir, 'config.json'));
+  const rows = dense ? await runDenseRows(dense, ds.graphs, ds.smiles) : undefined;
+  const { val, test } = moleculeSplit(
+    ds,
+    { split: saved.split, hybrid: saved.hybrid, config: saved },
+    rows && ((i) => rows[i]!),
+  );
   const rt = await Runtime.create(threads === undefined ? {} : { threads });
   let trainer: GraphTrainer | undefined;
   try {
-    trainer = graphRunTrainer(rt, run.model.checkpoint, run.checkpointFile, saved.targets.length);
+    trainer = graphRunTrainer(rt, run.model.checkpoint, run.checkpointFile, saved.targets.length, dense);
     const { metrics } = await moleculeReport(trainer, ds, saved.type, val, test);
     console.log(JSON.stringify({ data: saved.data, split: saved.split, seed: saved.seed, ...metrics }));
   } finally {

@@ -23,7 +23,7 @@ import type { GraphSample } from '../../graph/batch.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import type { GraphTrainConfig } from '../../train/graph-trainer.js';
 import { rocAuc } from '../../train/multilabel-metrics.js';
-import { graphRunTrainer } from '../../chem/graph-run.js';
+import { graphRunTrainer, refuseDescriptorHybrid } from '../../chem/graph-run.js';
 import { moleculeOutputs } from '../../chem/train-molecules.js';
 import { Rng } from '../../core/random.js';
 import { moleculeDescriptorShap } from '../../explain/molecule-shap.js';
@@ -75,6 +75,8 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
     throw new GraftError(
       `--method gnnexplainer learns soft bond masks, which only a GCN weights its bonds by; this run's model is ${model}: use --method ig, saliency or gxi${model === 'gat' || model === 'gatv2' ? ', or attention' : ''} (${a.run})`,
     );
+  // Its explainers rebuild the dense branch's input from the Morgan bits: a descriptor hybrid is refused.
+  refuseDescriptorHybrid(saved, cfgFile, 'graft explain');
   const cpFile = join(a.run, 'checkpoint.safetensors');
   if (!existsSync(cpFile)) throw new GraftError(`${a.run}: no checkpoint.safetensors: the run did not finish`);
   if (!existsSync(saved.data)) throw new GraftError(`${cfgFile}: the run's data file ${saved.data} is gone`);

@@ -6,6 +6,8 @@ import {
   graphRunTrainer,
   loadTrainFingerprints,
   predictionsCsv,
+  runDenseInputs,
+  runDenseRows,
   runFeatureSet,
   runThresholds,
   scoreMolecules,
@@ -60,6 +62,8 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
     throw new GraftError(`${cfgFile}: damaged (no data, targets or type of a graph run)`);
   // New molecules are featurized as the run's were; a different --atom-features is refused, not used.
   const featureSet = runFeatureSet(cfg, cfgFile);
+  // A hybrid's dense inputs as training built them (descriptors scaled by the run's training split).
+  const dense = runDenseInputs(cfg, cfgFile);
   const runFeatures = featureSet === 'chemprop' ? 'chemprop' : 'default';
   const asked = v['atom-features'];
   if (asked !== undefined && asked !== runFeatures)
@@ -130,7 +134,7 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
   const ckFile = join(dir, 'checkpoint.safetensors');
   let trainer: GraphTrainer | undefined;
   try {
-    trainer = graphRunTrainer(rt, loadCheckpoint(ckFile), ckFile, cfg.targets.length);
+    trainer = graphRunTrainer(rt, loadCheckpoint(ckFile), ckFile, cfg.targets.length, dense);
     let thresholds = runThresholds(cfg, cfgFile);
     let reference = loadTrainFingerprints(dir);
     if ((cfg.type === 'multilabel' && !thresholds) || !reference) {
@@ -143,7 +147,12 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
           'graft predict (the thresholds and training fingerprints this run did not keep)',
         );
       const ds = await ownDataset();
-      const { split, val } = moleculeSplit(ds, { split: cfg.split, hybrid: cfg.hybrid, config: { seed: cfg.seed } });
+      const valRows = dense ? await runDenseRows(dense, ds.graphs, ds.smiles) : undefined;
+      const { split, val } = moleculeSplit(
+        ds,
+        { split: cfg.split, hybrid: cfg.hybrid, config: { seed: cfg.seed } },
+        valRows && ((i) => valRows[i]!),
+      );
       if (cfg.type === 'multilabel' && !thresholds)
         thresholds = chooseThresholds(
           stackTargets(val, cfg.targets.length),
@@ -158,11 +167,15 @@ export async function predictGraphRun(argv: string[]): Promise<void> {
       );
     }
     const scored = items.filter((it) => it.graph !== null);
-    const outputs = await scoreMolecules(
-      trainer,
-      cfg.type,
-      scored.map((it) => it.graph!),
-    );
+    const graphs = scored.map((it) => it.graph!);
+    const denseRows = dense
+      ? await runDenseRows(
+          dense,
+          graphs,
+          scored.map((it) => it.smiles),
+        )
+      : undefined;
+    const outputs = await scoreMolecules(trainer, cfg.type, graphs, denseRows);
     const T = cfg.targets.length;
     const rows: PredictionRow[] = [];
     let k = 0;
