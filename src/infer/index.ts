@@ -190,7 +190,7 @@ export async function loadModel(bytes: ArrayBuffer | Uint8Array, options: LoadOp
   if (cp.metadata['format'] === MB_MODEL_FORMAT) return new MicrobiomeModel(parseMicrobiomeFile(cp, name), name);
   const file = parseModelFile(cp, name);
   if (file.task === 'graph') checkInferGraphModel(file.config, name);
-  if (file.task === 'graph') checkInferDenseInputs(file.config, name);
+  if (file.task === 'graph') checkInferDenseInputs(file.preprocess?.featurizer, name);
   const kind = chooseLocalBackend(options.kernels ?? {}, options.backend);
   const heap = new Heap({ shared: false, initialBytes: 1 << 20 });
   const backend = await localKernels(kind, options.kernels ?? {}, heap.memory);
