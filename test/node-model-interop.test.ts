@@ -163,6 +163,34 @@ describe('graft export --to pyg / graft import --from pyg (node models)', () => 
       `${learned}: conv2.eps is 0.5; Graft's node GIN fixes ε = 0 (a GINConv(train_eps=True) that learned another cannot be imported)`,
     );
   });
+
+  it('import refuses a tensor it would leave unread (a part the model would silently lack), naming the file and key', async () => {
+    // The runs' exported files import (the round trips above): one more tensor, as a GAT with edge_dim or a
+    // GCN followed by a Linear has, is what makes each refused. DataParallel's `module.` prefix is named without it.
+    for (const [m, extra] of [
+      ['gat', 'conv1.lin_edge.weight'],
+      ['gcn', 'lin.weight'],
+      ['sage', 'module.conv2.lin_r.bias'],
+    ] as const) {
+      const more = join(dir, `${m}-extra.safetensors`);
+      // No GCN run here: a one-layer GCNConv as PyG saves it (refused before any data is read).
+      const sd =
+        m === 'gcn'
+          ? {
+              tensors: new Map([
+                ['conv1.lin.weight', { shape: [2, 3], data: new Float32Array(6) }],
+                ['conv1.bias', { shape: [2], data: new Float32Array(2) }],
+              ]),
+            }
+          : decodeForeignSafetensors(readFileSync(join(dir, `${m}.pyg.safetensors`)), m);
+      sd.tensors.set(extra, { shape: [2, 2], data: new Float32Array(4) });
+      writeFileSync(more, encodeCheckpoint({ tensors: sd.tensors, metadata: { format: 'pt' } }));
+      await expect(
+        importModel(['--from', 'pyg', more, '--model', m, '--dataset', 'synthetic', '--out', join(dir, `${m}-z`)]),
+        m,
+      ).rejects.toThrow(`${more}: ${extra.replace(/^module\./, '')} is not a tensor of a `);
+    }
+  });
 });
 
 describe('graft/infer and graft quantize --int8 (node models)', () => {
