@@ -14,6 +14,7 @@ import {
   CHEMPROP_BOND_FEATURES,
   CHEMPROP_FEATURIZER,
   moleculeFeatureGraph,
+  moleculeGraphFields,
 } from '../graph/chemprop-features.js';
 import { rdkit } from './rdkit.js';
 import { SIMILARITY_FP } from './similarity.js';
@@ -123,13 +124,8 @@ export async function featurizeSmiles(smiles: string, options: FeaturizeOptions)
 /** A GraphSample for training from a molecule and its labels. */
 export function toSample(g: MolGraph, y: Float32Array, withDescriptors: boolean): GraphSample {
   return {
-    nodes: g.atoms,
-    x: g.x,
-    src: g.src,
-    dst: g.dst,
-    w: g.w,
+    ...moleculeGraphFields(g),
     y,
-    ...(g.bondAttr ? { edgeAttr: g.bondAttr } : {}),
     ...(withDescriptors ? { descriptors: g.morgan } : {}),
   };
 }

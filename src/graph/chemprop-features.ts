@@ -23,6 +23,7 @@
 // three neighbours + Hs and π electrons to share), evaluated here from the same JSON.
 
 import type { MainModule as RDKitModule, Mol } from '@rdkit/rdkit';
+import type { GraphSample } from './batch.js';
 import { atomGraph, type AtomGraph, type RDKitLike, type RDKitMolLike } from './molecule-graph.js';
 
 /** The Chemprop featurizer's name and version: part of the featurized-graph cache key and of a model's featurizer record. */
@@ -145,6 +146,13 @@ export function moleculeFeatureGraph(
   if (set === 'graft') return atomGraph(mol);
   // Chemprop's features read more of RDKit than RDKitLike names (SMARTS queries, stereo tags): the full module's.
   return chempropGraph(rdkit as RDKitModule, mol as Mol);
+}
+
+/** A molecule graph's fields as a model's graph input names them (GraphSample's and graft/infer's GraphInput). */
+export function moleculeGraphFields(
+  g: AtomGraph & { bondAttr?: Float32Array },
+): Pick<GraphSample, 'nodes' | 'x' | 'src' | 'dst' | 'edgeAttr'> & { w: Float32Array } {
+  return { nodes: g.atoms, x: g.x, src: g.src, dst: g.dst, w: g.w, ...(g.bondAttr ? { edgeAttr: g.bondAttr } : {}) };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   CHEMPROP_BOND_FEATURES,
   CHEMPROP_FEATURIZER,
   moleculeFeatureGraph,
+  moleculeGraphFields,
 } from '../graph/chemprop-features.js';
 
 // Molecules for graft/infer: a SMILES featurized into the graph a graft train --task graph
@@ -85,14 +86,8 @@ export function moleculeGraph(
       `moleculeGraph: options.atomFeatures must be 'default' or 'chemprop', got ${JSON.stringify(set)}`,
     );
   return withMolecule(rdkit, smiles, (mol) => {
-    const g = moleculeFeatureGraph(rdkit, mol, set === 'default' ? 'graft' : 'chemprop');
     return {
-      nodes: g.atoms,
-      x: g.x,
-      src: g.src,
-      dst: g.dst,
-      w: g.w,
-      ...(g.bondAttr ? { edgeAttr: g.bondAttr } : {}),
+      ...moleculeGraphFields(moleculeFeatureGraph(rdkit, mol, set === 'default' ? 'graft' : 'chemprop')),
       featurizer: set === 'default' ? MOLECULE_FEATURIZER : CHEMPROP_FEATURIZER,
       ...(options.descriptors ? { descriptors: morganBits(mol) } : {}),
     };
