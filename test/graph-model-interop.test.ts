@@ -18,7 +18,7 @@ import { reportedWeights } from '../src/nn/load-weights.js';
 import type { GraphModelKind } from '../src/nn/task-models.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { meanRocAuc } from '../src/train/multilabel-metrics.js';
-import { bitsEqual, tempDir } from './helpers.js';
+import { bitsEqual, tempDir, transposedBitsEqual } from './helpers.js';
 
 // Graph-level runs of every --model beside the GCN through the tools that rebuild a run's
 // model, on 120 small molecules written here (2 epochs each). Oracles: the run's own
@@ -261,9 +261,7 @@ describe('graft export --to pyg / graft import --from pyg --task graph', () => {
         if (/weight$/.test(name)) {
           const [r, k] = shape as [number, number];
           expect(t.shape, pyg).toEqual([k, r]);
-          const back = new Float32Array(r * k);
-          for (let i = 0; i < r; i++) for (let j = 0; j < k; j++) back[i * k + j] = t.data[j * r + i]!;
-          expect(bitsEqual(back, w), pyg).toBe(true);
+          expect(transposedBitsEqual(t.data as Float32Array, w, r, k), pyg).toBe(true);
         } else {
           expect(t.shape, pyg).toEqual(/att/.test(name) ? [1, ...shape] : shape);
           expect(bitsEqual(t.data as Float32Array, w), pyg).toBe(true);

@@ -18,7 +18,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { loadData, loadRawData, type DataChoice } from '../src/store/node-task.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import type { NodeTrainConfig } from '../src/train/node-trainer.js';
-import { bitsEqual, tempDir } from './helpers.js';
+import { bitsEqual, tempDir, transposedBitsEqual } from './helpers.js';
 
 // The node models beside the GCN (graft train --model sage|gin|gat|gatv2) through the commands
 // that rebuild a run's model: graft export --to pyg writes PyG's names and layouts (checked
@@ -120,9 +120,7 @@ describe('graft export --to pyg / graft import --from pyg (node models)', () => 
         if (/weight$/.test(name)) {
           const [r, c] = shape as [number, number];
           expect(t.shape, pyg).toEqual([c, r]);
-          const back = new Float32Array(r * c);
-          for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) back[i * c + j] = t.data[j * r + i]!;
-          expect(bitsEqual(back, w), pyg).toBe(true);
+          expect(transposedBitsEqual(t.data as Float32Array, w, r, c), pyg).toBe(true);
         } else {
           expect(t.shape, pyg).toEqual(/att/.test(name) ? [1, ...shape] : shape);
           expect(bitsEqual(t.data as Float32Array, w), pyg).toBe(true);
