@@ -86,7 +86,7 @@ export {
   type FeaturizeOptions,
   type MolGraph,
 } from './chem/featurize.js';
-export { CHEMPROP_ATOM_FEATURES, CHEMPROP_BOND_FEATURES } from './chem/chemprop-features.js';
+export { CHEMPROP_ATOM_FEATURES, CHEMPROP_BOND_FEATURES } from './graph/chemprop-features.js';
 export { loadMoleculeCsv, type MoleculeDataset } from './chem/dataset.js';
 export { randomSplit, scaffoldSplit, scaffoldKey, type Split } from './chem/split.js';
 export { imbalanceStats, mlRos, mlSmote, lpRos, type Synthetic, type Oversampler } from './chem/imbalance.js';

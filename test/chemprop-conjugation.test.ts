@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHEMPROP_ATOM_LAYOUT as A, CHEMPROP_BOND_LAYOUT as B, chempropGraph } from '../src/chem/chemprop-features.js';
+import { CHEMPROP_ATOM_LAYOUT as A, CHEMPROP_BOND_LAYOUT as B, chempropGraph } from '../src/graph/chemprop-features.js';
 import { rdkit } from '../src/chem/rdkit.js';
 import { sharedData } from './helpers.js';
 

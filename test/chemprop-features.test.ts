@@ -1,4 +1,4 @@
-// Chemprop v1's atom and bond features (chem/chemprop-features.ts) against vectors built here
+// Chemprop v1's atom and bond features (graph/chemprop-features.ts) against vectors built here
 // from Chemprop's definition (its onek_encoding_unk lists, restated below) and atom and bond
 // properties written by hand for each molecule: ethanol, benzene, pyrrole, charged atoms, a
 // chiral centre (both hands), a double bond with E, Z and no stereo, an isotope and a dummy
@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { directedBonds } from '../src/chem/chemprop-features.js';
+import { directedBonds } from '../src/graph/chemprop-features.js';
 import { loadMoleculeCsv } from '../src/chem/dataset.js';
 import { featurizeSmiles } from '../src/chem/featurize.js';
 import { MessageGraph } from '../src/graph/message-graph.js';

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadMoleculeCsv } from '../src/chem/dataset.js';
 import { moleculeSplit } from '../src/chem/train-molecules.js';
+import { explain } from '../src/cli/commands/explain.js';
 import { exportModel, importModel } from '../src/cli/commands/interop.js';
 import { quantize } from '../src/cli/commands/quantize.js';
 import { trainGraphTask } from '../src/cli/commands/train-graph.js';
@@ -17,7 +18,7 @@ import { reportedWeights } from '../src/nn/load-weights.js';
 import type { GraphModelKind } from '../src/nn/task-models.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { meanRocAuc } from '../src/train/multilabel-metrics.js';
-import { bitsEqual, tempDir } from './helpers.js';
+import { bitsEqual, tempDir, transposedBitsEqual } from './helpers.js';
 
 // Graph-level runs of every --model beside the GCN through the tools that rebuild a run's
 // model, on 120 small molecules written here (2 epochs each). Oracles: the run's own
@@ -32,6 +33,7 @@ interface Case {
   hybrid?: boolean;
 }
 const CASES: Case[] = [
+  { model: 'gcn', features: 'default' },
   { model: 'sage', features: 'default' },
   { model: 'gin', features: 'default' },
   { model: 'gine', features: 'chemprop' },
@@ -231,7 +233,8 @@ const CHEMPROP_KEYS = ['W_i.weight', 'W_h.weight', 'W_o.weight', 'W_o.bias'].map
 function expectedKeys(c: Case): string[] {
   const head = c.hybrid ? ['dense0.weight', 'dense0.bias', 'head.weight', 'head.bias'] : ['head.weight', 'head.bias'];
   if (c.model === 'dmpnn') return [...CHEMPROP_KEYS, 'ffn0.weight', 'ffn0.bias', 'ffn1.weight', 'ffn1.bias'];
-  const layer = PYG_LAYER_KEYS[c.model as keyof typeof PYG_LAYER_KEYS];
+  // PyG's GCNConv: a Linear without bias (lin.weight), and the bias added after propagation.
+  const layer = c.model === 'gcn' ? ['lin.weight', 'bias'] : PYG_LAYER_KEYS[c.model as keyof typeof PYG_LAYER_KEYS];
   return [...['conv1', 'conv2'].flatMap((l) => layer.map((k) => `${l}.${k}`)), ...head];
 }
 
@@ -249,16 +252,16 @@ describe('graft export --to pyg / graft import --from pyg --task graph', () => {
       const ours = reportedWeights(cp, cpFile);
       const prefix = c.model === 'gatv2' ? 'gatv2_' : c.model;
       for (const [name, w] of ours) {
-        const pyg = name.replace(new RegExp(`^${prefix}(\\d+)\\.`), (_, l: string) => `conv${Number(l) + 1}.`);
+        const pyg = name
+          .replace(new RegExp(`^${prefix}(\\d+)\\.`), (_, l: string) => `conv${Number(l) + 1}.`)
+          .replace(/^(conv\d+\.)weight$/, '$1lin.weight'); // the GCN's weight, as GCNConv's Linear keeps it
         const t = sd.tensors.get(pyg) as StoredTensor;
         expect(t, pyg).toBeDefined();
         const shape = (cp.tensors.get(`model.${name}`) ?? cp.tensors.get(`best.${name}`))!.shape;
         if (/weight$/.test(name)) {
           const [r, k] = shape as [number, number];
           expect(t.shape, pyg).toEqual([k, r]);
-          const back = new Float32Array(r * k);
-          for (let i = 0; i < r; i++) for (let j = 0; j < k; j++) back[i * k + j] = t.data[j * r + i]!;
-          expect(bitsEqual(back, w), pyg).toBe(true);
+          expect(transposedBitsEqual(t.data as Float32Array, w, r, k), pyg).toBe(true);
         } else {
           expect(t.shape, pyg).toEqual(/att/.test(name) ? [1, ...shape] : shape);
           expect(bitsEqual(t.data as Float32Array, w), pyg).toBe(true);
@@ -326,6 +329,85 @@ describe('graft export --to pyg / graft import --from pyg --task graph', () => {
     await expect(graph(learned, '--model', 'gine', '--atom-features', 'chemprop')).rejects.toThrow(
       `${learned}: conv2.eps is 0.5; Graft's graph GINE fixes ε = 0 (a GINEConv(train_eps=True) that learned another cannot be imported)`,
     );
+  });
+});
+
+describe('graft import --from pyg --task graph refuses what it cannot import faithfully, in one line', () => {
+  const out = join(dir, 'refused.safetensors');
+  const graph = (file: string, ...more: string[]) =>
+    importModel(['--from', 'pyg', file, '--task', 'graph', ...more, '--out', out]);
+  /** The run's exported state dict with `edit` applied, written beside it. */
+  function edited(c: string, name: string, edit: (t: Map<string, StoredTensor>) => void): string {
+    const from = join(dir, `${c}.pyg.safetensors`),
+      to = join(dir, `${c}-${name}.safetensors`);
+    const sd = decodeForeignSafetensors(readFileSync(from), from);
+    edit(sd.tensors);
+    writeFileSync(to, encodeCheckpoint({ tensors: sd.tensors, metadata: { format: 'pt' } }));
+    return to;
+  }
+
+  it('a tensor the import would leave unread: a D-MPNN with a third head layer, a GAT with edge features', async () => {
+    // The exported files import (the round trips above); one more tensor is what makes each refused (keys are
+    // stored sorted, so ffn2.bias is met first). Before,
+    // the 3-layer head imported with ffn1 (its hidden layer) as the output and ffn2 dropped.
+    const deep = edited('dmpnn-chemprop', 'ffn2', (t) => {
+      t.set('ffn2.weight', { shape: [3, 3], data: new Float32Array(9) });
+      t.set('ffn2.bias', { shape: [3], data: new Float32Array(3) });
+    });
+    await expect(graph(deep, '--model', 'dmpnn', '--atom-features', 'chemprop')).rejects.toThrow(
+      `${deep}: ffn2.bias is not a tensor of a dmpnn graph model of this shape, which the import maps (a part it would drop)`,
+    );
+    const edge = edited('gat-default', 'edge', (t) =>
+      t.set('module.conv1.lin_edge.weight', t.get('conv1.lin.weight')!),
+    );
+    await expect(graph(edge, '--model', 'gat')).rejects.toThrow(
+      `${edge}: conv1.lin_edge.weight is not a tensor of a gat`,
+    );
+  });
+
+  it("bond features or hybrid descriptors of another width than the featurizer's, naming the flag or the tensor", async () => {
+    const gine = join(dir, 'gine-chemprop.pyg.safetensors');
+    // The atom width is Chemprop's, the bond width not: --atom-features chemprop makes 14 bond columns.
+    const narrow = edited('gine-chemprop', 'bonds', (t) => {
+      for (const l of ['conv1', 'conv2']) {
+        const w = t.get(`${l}.lin.weight`)!;
+        const [o, i] = w.shape as [number, number];
+        t.set(`${l}.lin.weight`, { shape: [o, i - 1], data: w.data.filter((_, k) => k % i !== i - 1) });
+      }
+    });
+    await expect(graph(narrow, '--model', 'gine', '--atom-features', 'chemprop')).rejects.toThrow(
+      `${narrow}: its layers read 13 bond features, but --atom-features chemprop gives 14`,
+    );
+    await expect(
+      graph(gine, '--model', 'gine', '--atom-features', 'chemprop', '--pool', 'max'),
+    ).resolves.toBeUndefined();
+    const dense = edited('gin-chemprop-hybrid', 'dense', (t) => {
+      const w = t.get('dense0.weight')!;
+      const [o, i] = w.shape as [number, number];
+      t.set('dense0.weight', { shape: [o, i / 2], data: w.data.filter((_, k) => k % i < i / 2) });
+    });
+    await expect(graph(dense, '--model', 'gin', '--atom-features', 'chemprop')).rejects.toThrow(
+      `${dense}: dense0.weight reads 512 descriptor columns, but the hybrid's descriptors are the 1024 Morgan bits graft featurizes`,
+    );
+  });
+});
+
+describe('graft explain on a graph run of another featurizer version', () => {
+  it('refuses in one line naming config.json (as eval, quantize and soup do)', async () => {
+    const run = runOf(CASES.find((c) => c.model === 'sage')!),
+      copy = join(dir, 'sage-other-featurizer');
+    cpSync(run, copy, { recursive: true });
+    const cfgFile = join(copy, 'config.json');
+    const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+    expect(cfg['featurizer']).toBe('graft-atoms-v1');
+    writeFileSync(cfgFile, JSON.stringify({ ...cfg, featurizer: 'graft-atoms-v0' }));
+    await expect(explain(['--run', copy, '--count', '1', '--quiet'])).rejects.toThrow(
+      `${cfgFile}: the run's molecules were featurized by graft-atoms-v0; this version of graft featurizes by graft-atoms-v1, so graft explain would feed its model other features: train the run again`,
+    );
+    // The unedited copy is explained (the refusal is the featurizer's, not the copy's).
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    await quietly(() => explain(['--run', copy, '--count', '1', '--method', 'saliency', '--quiet']));
+    expect(existsSync(join(copy, 'explain', 'atoms.csv'))).toBe(true);
   });
 });
 

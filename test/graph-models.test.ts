@@ -77,6 +77,31 @@ const train = (rt: Runtime, model: GraphModelKind, fit: Parameters<typeof trainM
     fit,
   });
 
+/**
+ * A trainer rebuilt from `config` alone scores the run's test split to its bits (what graft
+ * predict and eval do), and its outputs move when the bond features are zeroed for the models
+ * that read them (GINE and D-MPNN) and for no other.
+ */
+async function expectRebuilt(
+  rt: Runtime,
+  m: GraphModelKind,
+  config: GraphTrainConfig,
+  data: MoleculeDataset,
+  res: MoleculeTaskResult,
+): Promise<void> {
+  const trainer = new GraphTrainer(rt, 133, data.targets.length, config);
+  try {
+    loadWeights(trainer.master.params(), res.weights, m);
+    const test = res.split.test.map((i) => data.graphs[i]!);
+    expect(bitsEqual(await scoreMolecules(trainer, 'multilabel', test), res.testOutputs)).toBe(true);
+    const bondless = test.map((g) => ({ ...g, bondAttr: new Float32Array(g.bondAttr!.length) }));
+    const moved = !bitsEqual(await scoreMolecules(trainer, 'multilabel', bondless), res.testOutputs);
+    expect(moved, m).toBe(m === 'gine' || m === 'dmpnn');
+  } finally {
+    trainer.dispose();
+  }
+}
+
 beforeAll(async () => {
   if (!tox21) return;
   writeFileSync(slice, `${readFileSync(tox21, 'utf8').split('\n').slice(0, 161).join('\n')}\n`);
@@ -95,18 +120,7 @@ describe.skipIf(!tox21)('graph-level models on a Tox21 slice', () => {
     expect([...res.weights.keys()][0]).toMatch(FIRST_PARAM[m]);
     expect(res.metrics['test_roc_auc']).toBeGreaterThan(0);
     expect(res.metrics['test_roc_auc']).toBeLessThan(1);
-    const trainer = new GraphTrainer(rt2, 133, ds.targets.length, configOf(m));
-    try {
-      loadWeights(trainer.master.params(), res.weights, m);
-      const test = res.split.test.map((i) => ds.graphs[i]!);
-      expect(bitsEqual(await scoreMolecules(trainer, 'multilabel', test), res.testOutputs)).toBe(true);
-      // GINE and D-MPNN read the bond features (their outputs move without them); the rest do not.
-      const bondless = test.map((g) => ({ ...g, bondAttr: new Float32Array(g.bondAttr!.length) }));
-      const moved = !bitsEqual(await scoreMolecules(trainer, 'multilabel', bondless), res.testOutputs);
-      expect(moved).toBe(m === 'gine' || m === 'dmpnn');
-    } finally {
-      trainer.dispose();
-    }
+    await expectRebuilt(rt2, m, configOf(m), ds, res);
   });
 
   it("gine as the hybrid's graph branch: trains, and the rebuilt hybrid scores the test split to its bits", async () => {
@@ -251,18 +265,7 @@ describe('graph-level models on the inline drug fixture', () => {
     });
     expect(res.history).toHaveLength(2);
     expect([...res.weights.keys()][0]).toMatch(FIRST_PARAM[m]);
-    const trainer = new GraphTrainer(rt, 133, drugs.targets.length, config);
-    try {
-      loadWeights(trainer.master.params(), res.weights, m);
-      const test = res.split.test.map((i) => drugs.graphs[i]!);
-      expect(bitsEqual(await scoreMolecules(trainer, 'multilabel', test), res.testOutputs)).toBe(true);
-      // GINE and D-MPNN read the bond features (their outputs move without them); the rest do not.
-      const bondless = test.map((g) => ({ ...g, bondAttr: new Float32Array(g.bondAttr!.length) }));
-      const moved = !bitsEqual(await scoreMolecules(trainer, 'multilabel', bondless), res.testOutputs);
-      expect(moved).toBe(m === 'gine' || m === 'dmpnn');
-    } finally {
-      trainer.dispose();
-    }
+    await expectRebuilt(rt, m, config, drugs, res);
   });
 });
 

@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { BackendKind } from '../src/kernels/backend.js';
 import { engineSupports } from '../src/kernels/wasm.js';
@@ -89,6 +90,15 @@ export function runGraftAsync(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
+  return collect(child);
+}
+
+/** A child process (spawned with stdout and stderr piped) run to its end: its exit status and all it wrote. */
+export function collect(child: ChildProcessByStdio<null, Readable, Readable>): Promise<{
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}> {
   let stdout = '',
     stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -101,6 +111,16 @@ export function runGraftAsync(
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/**
+ * Whether `t`, a torch Linear's weight [k, r] as PyTorch stores it, is Graft's [r, k] weight `w`
+ * transposed, bit for bit (the oracle of the PyG exports: written out here, not taken from the code under test).
+ */
+export function transposedBitsEqual(t: Float32Array, w: Float32Array, r: number, k: number): boolean {
+  const back = new Float32Array(r * k);
+  for (let i = 0; i < r; i++) for (let j = 0; j < k; j++) back[i * k + j] = t[j * r + i]!;
+  return bitsEqual(back, w);
 }
 
 /** Runs the built CLI and sends it SIGINT (Ctrl-C) once its stderr matches `when`; resolves with the exit code and stderr. */

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MPI_ADDON } from '../src/distributed/mpi.js';
+import { collect } from './helpers.js';
 
 // Launching processes under Debian's Open MPI for the tests that need real ranks (mpi.test.ts,
 // sampled-distributed.test.ts): why they skip, and mpirun with what it needs as root in CI.
@@ -31,19 +32,7 @@ export interface Finished {
 
 /** Runs a command to its end with Open MPI's root environment, collecting its output. */
 export function runProcess(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Finished> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...ROOT_ENV, ...env } });
-  let stdout = '',
-    stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return collect(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...ROOT_ENV, ...env } }));
 }
 
 /**

@@ -18,7 +18,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { loadData, loadRawData, type DataChoice } from '../src/store/node-task.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import type { NodeTrainConfig } from '../src/train/node-trainer.js';
-import { bitsEqual, tempDir } from './helpers.js';
+import { bitsEqual, tempDir, transposedBitsEqual } from './helpers.js';
 
 // The node models beside the GCN (graft train --model sage|gin|gat|gatv2) through the commands
 // that rebuild a run's model: graft export --to pyg writes PyG's names and layouts (checked
@@ -120,9 +120,7 @@ describe('graft export --to pyg / graft import --from pyg (node models)', () => 
         if (/weight$/.test(name)) {
           const [r, c] = shape as [number, number];
           expect(t.shape, pyg).toEqual([c, r]);
-          const back = new Float32Array(r * c);
-          for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) back[i * c + j] = t.data[j * r + i]!;
-          expect(bitsEqual(back, w), pyg).toBe(true);
+          expect(transposedBitsEqual(t.data as Float32Array, w, r, c), pyg).toBe(true);
         } else {
           expect(t.shape, pyg).toEqual(/att/.test(name) ? [1, ...shape] : shape);
           expect(bitsEqual(t.data as Float32Array, w), pyg).toBe(true);
@@ -162,6 +160,34 @@ describe('graft export --to pyg / graft import --from pyg (node models)', () => 
     ).rejects.toThrow(
       `${learned}: conv2.eps is 0.5; Graft's node GIN fixes ε = 0 (a GINConv(train_eps=True) that learned another cannot be imported)`,
     );
+  });
+
+  it('import refuses a tensor it would leave unread (a part the model would silently lack), naming the file and key', async () => {
+    // The runs' exported files import (the round trips above): one more tensor, as a GAT with edge_dim or a
+    // GCN followed by a Linear has, is what makes each refused. DataParallel's `module.` prefix is named without it.
+    for (const [m, extra] of [
+      ['gat', 'conv1.lin_edge.weight'],
+      ['gcn', 'lin.weight'],
+      ['sage', 'module.conv2.lin_r.bias'],
+    ] as const) {
+      const more = join(dir, `${m}-extra.safetensors`);
+      // No GCN run here: a one-layer GCNConv as PyG saves it (refused before any data is read).
+      const sd =
+        m === 'gcn'
+          ? {
+              tensors: new Map([
+                ['conv1.lin.weight', { shape: [2, 3], data: new Float32Array(6) }],
+                ['conv1.bias', { shape: [2], data: new Float32Array(2) }],
+              ]),
+            }
+          : decodeForeignSafetensors(readFileSync(join(dir, `${m}.pyg.safetensors`)), m);
+      sd.tensors.set(extra, { shape: [2, 2], data: new Float32Array(4) });
+      writeFileSync(more, encodeCheckpoint({ tensors: sd.tensors, metadata: { format: 'pt' } }));
+      await expect(
+        importModel(['--from', 'pyg', more, '--model', m, '--dataset', 'synthetic', '--out', join(dir, `${m}-z`)]),
+        m,
+      ).rejects.toThrow(`${more}: ${extra.replace(/^module\./, '')} is not a tensor of a `);
+    }
   });
 });
 

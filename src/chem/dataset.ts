@@ -26,7 +26,7 @@ export interface MoleculeCsvOptions {
   invalid?: 'skip' | 'fail';
   /** Folder for featurized data (default .graft-cache in the working directory); null: no cache. */
   cacheDir?: string | null;
-  /** Atom (and bond) features: 'graft' (the default) or 'chemprop' (chem/chemprop-features.ts). */
+  /** Atom (and bond) features: 'graft' (the default) or 'chemprop' (graph/chemprop-features.ts). */
   atomFeatures?: 'graft' | 'chemprop';
 }
 

@@ -1,7 +1,6 @@
 import type { GraphSample } from '../graph/batch.js';
 import {
   ATOM_FEATURES,
-  atomGraph,
   ELEMENT_Z,
   ELEMENTS,
   MOLECULE_FEATURIZER,
@@ -14,7 +13,8 @@ import {
   CHEMPROP_ATOM_FEATURES,
   CHEMPROP_BOND_FEATURES,
   CHEMPROP_FEATURIZER,
-  chempropGraph,
+  moleculeFeatureGraph,
+  moleculeGraphFields,
 } from '../graph/chemprop-features.js';
 import { rdkit } from './rdkit.js';
 import { SIMILARITY_FP } from './similarity.js';
@@ -25,7 +25,8 @@ export { ATOM_FEATURES, ELEMENTS, MORGAN_BITS };
 
 /**
  * Which atom (and bond) features a molecule gets: 'graft' (graft's own 48 atom columns, the
- * default) or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns, graph/chemprop-features.ts).
+ * default) or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns); the names and how
+ * graft/infer's 'default' maps to 'graft': graph/chemprop-features.ts's MoleculeFeatureSet, the same two.
  */
 export type AtomFeatureSet = 'graft' | 'chemprop';
 
@@ -116,22 +117,15 @@ export async function featurizeSmiles(smiles: string, options: FeaturizeOptions)
       morgan: morganBits(mol),
       similarity: Uint8Array.from(mol.get_morgan_fp_as_uint8array(SIMILARITY_FP)),
     };
-    if (set === 'graft') return { ...atomGraph(mol), ...common };
-    // withMolecule hands over the RDKit module's own Mol: chempropGraph reads more of it.
-    return { ...chempropGraph(RD, mol as Parameters<typeof chempropGraph>[1]), ...common };
+    return { ...moleculeFeatureGraph(RD, mol, set), ...common };
   });
 }
 
 /** A GraphSample for training from a molecule and its labels. */
 export function toSample(g: MolGraph, y: Float32Array, withDescriptors: boolean): GraphSample {
   return {
-    nodes: g.atoms,
-    x: g.x,
-    src: g.src,
-    dst: g.dst,
-    w: g.w,
+    ...moleculeGraphFields(g),
     y,
-    ...(g.bondAttr ? { edgeAttr: g.bondAttr } : {}),
     ...(withDescriptors ? { descriptors: g.morgan } : {}),
   };
 }

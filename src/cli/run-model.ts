@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { FEATURIZER_VERSION } from '../chem/featurize.js';
+import { type AtomFeatureSet, FEATURIZER_VERSION, featureSetOf } from '../chem/featurize.js';
 import { refuseDescriptorHybrid } from '../chem/graph-run.js';
 import { GraftError } from '../core/errors.js';
 import { parseModelFile, type ModelFile } from '../infer/model-file.js';
@@ -96,13 +96,19 @@ export function featurizerNote(run: RunModel, command: string): string | null {
 }
 
 /**
- * Refuses a graph run whose molecules were featurized otherwise than this graft featurizes
- * (a command that featurizes molecules for it would feed the model other features). One line
- * naming the run's file that records it.
+ * The feature set a run's molecules are featurized again with (a node run: 'graft', which it
+ * never uses); a graph run featurized by a featurizer this graft does not make, or of a set
+ * the command does not featurize by (`reads`: graft's own unless it says), is refused (a command that featurizes molecules
+ * for it would feed the model other features). One line naming the run's file that records it.
  */
-export function checkRunFeaturizer(run: RunModel, command: string): void {
+export function checkRunFeaturizer(
+  run: RunModel,
+  command: string,
+  reads: readonly AtomFeatureSet[] = ['graft'],
+): AtomFeatureSet {
   const f = run.model.preprocess?.featurizer;
-  if (run.kind !== 'graph' || !f || f.name === FEATURIZER_VERSION) return;
+  const set = featureSetOf(f?.name ?? FEATURIZER_VERSION);
+  if (run.kind !== 'graph' || !f || (set !== null && reads.includes(set))) return set ?? 'graft';
   const where = run.featurizerFrom === 'checkpoint' ? run.checkpointFile : join(run.dir, 'config.json');
   throw new GraftError(
     `${where}: the run's molecules were featurized by ${f.name}; this version of graft featurizes by ${FEATURIZER_VERSION}, so ${command} would feed its model other features: train the run again`,

@@ -23,6 +23,8 @@
 // three neighbours + Hs and π electrons to share), evaluated here from the same JSON.
 
 import type { MainModule as RDKitModule, Mol } from '@rdkit/rdkit';
+import type { GraphSample } from './batch.js';
+import { atomGraph, type AtomGraph, type RDKitLike, type RDKitMolLike } from './molecule-graph.js';
 
 /** The Chemprop featurizer's name and version: part of the featurized-graph cache key and of a model's featurizer record. */
 export const CHEMPROP_FEATURIZER = 'chemprop-v1-features';
@@ -120,6 +122,37 @@ export interface ChempropGraph {
   z: Int32Array;
   inRing: Uint8Array;
   aromatic: Uint8Array;
+}
+
+/**
+ * The atom (and bond) feature sets a molecule can be featurized by: 'graft', graft's own 48
+ * atom columns (graph/molecule-graph.ts), or 'chemprop', Chemprop v1's 133 atom and 14 bond
+ * columns. The one place the names meet: chem's AtomFeatureSet uses these; graft/infer's
+ * moleculeGraph keeps its public option name 'default' for 'graft' (and graft train's
+ * --atom-features and a run's config.json `atom_features` say 'default' too).
+ */
+export type MoleculeFeatureSet = 'graft' | 'chemprop';
+
+/**
+ * A parsed molecule's graph by `set`: graft's own features, or Chemprop's with their bond
+ * features (`bondAttr`). The choice chem's featurizer (training) and graft/infer's
+ * moleculeGraph both make, so the two cannot drift apart.
+ */
+export function moleculeFeatureGraph(
+  rdkit: RDKitLike,
+  mol: RDKitMolLike,
+  set: MoleculeFeatureSet,
+): AtomGraph & { bondAttr?: Float32Array } {
+  if (set === 'graft') return atomGraph(mol);
+  // Chemprop's features read more of RDKit than RDKitLike names (SMARTS queries, stereo tags): the full module's.
+  return chempropGraph(rdkit as RDKitModule, mol as Mol);
+}
+
+/** A molecule graph's fields as a model's graph input names them (GraphSample's and graft/infer's GraphInput). */
+export function moleculeGraphFields(
+  g: AtomGraph & { bondAttr?: Float32Array },
+): Pick<GraphSample, 'nodes' | 'x' | 'src' | 'dst' | 'edgeAttr'> & { w: Float32Array } {
+  return { nodes: g.atoms, x: g.x, src: g.src, dst: g.dst, w: g.w, ...(g.bondAttr ? { edgeAttr: g.bondAttr } : {}) };
 }
 
 /**

@@ -2,7 +2,6 @@ import { GraftError } from '../core/errors.js';
 import { GRAPH_MODEL_CHOICES } from '../nn/task-models.js';
 import {
   ATOM_FEATURES,
-  atomGraph,
   MOLECULE_FEATURIZER,
   MORGAN_BITS,
   morganBits,
@@ -13,7 +12,8 @@ import {
   CHEMPROP_ATOM_FEATURES,
   CHEMPROP_BOND_FEATURES,
   CHEMPROP_FEATURIZER,
-  chempropGraph,
+  moleculeFeatureGraph,
+  moleculeGraphFields,
 } from '../graph/chemprop-features.js';
 
 // Molecules for graft/infer: a SMILES featurized into the graph a graft train --task graph
@@ -51,7 +51,7 @@ export interface MoleculeGraph {
 export interface MoleculeGraphOptions {
   /** Add the 1024 Morgan bits a hybrid model's dense branch reads. */
   descriptors?: boolean;
-  /** 'default' (graft's 48 atom columns) or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns), as at training. */
+  /** 'default' (graft's 48 atom columns: MoleculeFeatureSet's 'graft') or 'chemprop' (Chemprop v1's 133 atom and 14 bond columns), as at training. */
   atomFeatures?: 'default' | 'chemprop';
 }
 
@@ -86,23 +86,11 @@ export function moleculeGraph(
       `moleculeGraph: options.atomFeatures must be 'default' or 'chemprop', got ${JSON.stringify(set)}`,
     );
   return withMolecule(rdkit, smiles, (mol) => {
-    const descriptors = options.descriptors ? { descriptors: morganBits(mol) } : {};
-    if (set === 'chemprop') {
-      // Chemprop's features read more of RDKit than RDKitLike names (SMARTS queries, stereo tags): the full module's.
-      const g = chempropGraph(rdkit as Parameters<typeof chempropGraph>[0], mol as Parameters<typeof chempropGraph>[1]);
-      return {
-        nodes: g.atoms,
-        x: g.x,
-        src: g.src,
-        dst: g.dst,
-        w: g.w,
-        edgeAttr: g.bondAttr,
-        featurizer: CHEMPROP_FEATURIZER,
-        ...descriptors,
-      };
-    }
-    const g = atomGraph(mol);
-    return { nodes: g.atoms, x: g.x, src: g.src, dst: g.dst, w: g.w, featurizer: MOLECULE_FEATURIZER, ...descriptors };
+    return {
+      ...moleculeGraphFields(moleculeFeatureGraph(rdkit, mol, set === 'default' ? 'graft' : 'chemprop')),
+      featurizer: set === 'default' ? MOLECULE_FEATURIZER : CHEMPROP_FEATURIZER,
+      ...(options.descriptors ? { descriptors: morganBits(mol) } : {}),
+    };
   });
 }
 

@@ -23,6 +23,27 @@ function layerPattern(names: readonly string[]): ((l: number) => string) | null 
   return PATTERNS.find((p) => names.some((n) => n.startsWith(p(0)))) ?? null;
 }
 
+/** A state_dict's keys without DataParallel's `module.` prefix. */
+function stateDictKeys(sd: Checkpoint): string[] {
+  return [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
+}
+
+/** A state_dict's tensor by its name, with or without DataParallel's `module.` prefix. */
+function pygGetter(sd: Checkpoint): (k: string) => StoredTensor | undefined {
+  return (k) => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+}
+
+/**
+ * Refuses a state_dict key (`module.` dropped) the import did not read (`read`), but for GIN's
+ * and GINE's `eps` buffers (checked 0 by checkEpsZero): a tensor left unread is a part of the
+ * model (a deeper head, another layer) the imported model would silently lack.
+ */
+function refuseUnread(sd: Checkpoint, read: ReadonlySet<string>, file: string, what: string): void {
+  const extra = stateDictKeys(sd).find((k) => !read.has(k) && !/(^|\.)eps$/.test(k));
+  if (extra !== undefined)
+    throw new GraftError(`${file}: ${extra} is not a tensor of ${what}, which the import maps (a part it would drop)`);
+}
+
 /** A PyG state_dict's message-passing layers: the keys (a DataParallel `module.` prefix dropped), their pattern, count and first Linear weight. */
 interface PygLayers {
   names: string[];
@@ -35,8 +56,8 @@ interface PygLayers {
 
 /** The `model` layers a state_dict holds; none is one line naming the file, the keys expected and those it holds. */
 function pygLayers(sd: Checkpoint, model: ConvKind, file: string): PygLayers {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
-  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const names = stateDictKeys(sd);
+  const get = pygGetter(sd);
   const pattern = layerPattern(names);
   const input = model === 'gcn' ? 'lin.weight' : LAYER_TENSORS[model].input;
   const first =
@@ -63,8 +84,8 @@ function checkEpsZero(l: PygLayers, who: string, pygClass: string, file: string)
 
 /** Graft GCN weights from a PyG state_dict; what does not fit is named (file and tensor). */
 export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, '')); // DataParallel's prefix
-  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const names = stateDictKeys(sd);
+  const get = pygGetter(sd);
   const pattern = layerPattern(names);
   if (!pattern)
     throw new GraftError(
@@ -72,6 +93,7 @@ export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
     );
   const tensors = new Map<string, StoredTensor>();
   const widths: number[] = [];
+  const read = new Set<string>();
   let l = 0;
   for (; names.some((n) => n.startsWith(pattern(l))); l++) {
     const p = pattern(l);
@@ -113,7 +135,9 @@ export function gcnFromPyg(sd: Checkpoint, file: string): GcnWeights {
     widths.push(outW);
     tensors.set(`gcn${l}.weight`, { shape: [inW, outW], data: w });
     tensors.set(`gcn${l}.bias`, { shape: [outW], data: f32(bias, `${p}bias`).slice() });
+    read.add(`${p}${lin ? 'lin.weight' : 'weight'}`).add(`${p}bias`);
   }
+  refuseUnread(sd, read, file, `a ${l}-layer GCN`);
   const hidden = widths.slice(1, -1);
   if (hidden.some((h) => h !== hidden[0]))
     throw new GraftError(
@@ -182,7 +206,7 @@ export function layersFromPyg(
   want: ReadonlyMap<string, readonly number[]>,
   file: string,
 ): Map<string, Float32Array> {
-  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const get = pygGetter(sd);
   const out = new Map<string, Float32Array>();
   for (const [name, shape] of want) {
     const t =
@@ -297,16 +321,38 @@ export function nodeModelFromPyg(
   want: ReadonlyMap<string, readonly number[]>,
   file: string,
 ): Map<string, Float32Array> {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
-  const pattern = layerPattern(names) ?? PATTERNS[0]!;
   const re = new RegExp(`^${layerPrefix(model)}(\\d+)\\.(.+)$`);
-  const toPyg = new Map<string, string>();
-  for (const name of want.keys()) {
+  return fromPygByName(sd, want, file, `a ${model} node model of this shape`, (name, pattern) => {
     const m = re.exec(name);
     if (!m) throw new Error(`nodeModelFromPyg: ${name} is not a ${model} layer's parameter`);
-    toPyg.set(name, `${pattern(Number(m[1]))}${m[2]}`);
-  }
+    return `${pattern(Number(m[1]))}${m[2]}`;
+  });
+}
+
+/**
+ * Graft weights for `want` (Graft's names and shapes), each read from a state_dict under the
+ * name `pygName` gives it (layers following the state_dict's own pattern); any key left unread
+ * is refused (refuseUnread, `what` the model).
+ */
+function fromPygByName(
+  sd: Checkpoint,
+  want: ReadonlyMap<string, readonly number[]>,
+  file: string,
+  what: string,
+  pygName: (graft: string, pattern: (l: number) => string) => string,
+): Map<string, Float32Array> {
+  const pattern = layerPattern(stateDictKeys(sd)) ?? PATTERNS[0]!;
+  const toPyg = new Map([...want.keys()].map((k) => [k, pygName(k, pattern)] as const));
   const got = layersFromPyg(sd, new Map([...want].map(([k, s]) => [toPyg.get(k)!, s])), file);
+  // layersFromPyg reads GATConv's lin_src.weight where lin.weight is absent (PyG < 2.3), whose lin_dst is the same Linear.
+  const get = pygGetter(sd);
+  const read = new Set<string>();
+  for (const pyg of toPyg.values()) {
+    if (get(pyg) || !pyg.endsWith('.lin.weight')) read.add(pyg);
+    else
+      read.add(pyg.replace(/\.lin\.weight$/, '.lin_src.weight')).add(pyg.replace(/\.lin\.weight$/, '.lin_dst.weight'));
+  }
+  refuseUnread(sd, read, file, what);
   return new Map([...toPyg].map(([graft, pyg]) => [graft, got.get(pyg)!]));
 }
 
@@ -363,8 +409,8 @@ export interface PygGraphShape {
 
 /** The shape of a `model` graph model a PyG state_dict holds; what does not fit is named (file and tensor). */
 export function pygGraphShape(sd: Checkpoint, model: PygGraphModel, file: string): PygGraphShape {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
-  const get = (k: string): StoredTensor | undefined => sd.tensors.get(k) ?? sd.tensors.get(`module.${k}`);
+  const names = stateDictKeys(sd);
+  const get = pygGetter(sd);
   const need = (k: string, dims: number): StoredTensor => {
     const t = get(k);
     if (!t)
@@ -415,9 +461,7 @@ export function graphModelFromPyg(
   want: ReadonlyMap<string, readonly number[]>,
   file: string,
 ): Map<string, Float32Array> {
-  const names = [...sd.tensors.keys()].map((k) => k.replace(/^module\./, ''));
-  const pattern = layerPattern(names) ?? PATTERNS[0]!;
-  const toPyg = new Map([...want.keys()].map((k) => [k, graphPygName(model, k, pattern)] as const));
-  const got = layersFromPyg(sd, new Map([...want].map(([k, s]) => [toPyg.get(k)!, s])), file);
-  return new Map([...toPyg].map(([graft, pyg]) => [graft, got.get(pyg)!]));
+  return fromPygByName(sd, want, file, `a ${model} graph model of this shape`, (name, pattern) =>
+    graphPygName(model, name, pattern),
+  );
 }

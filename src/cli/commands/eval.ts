@@ -7,7 +7,7 @@ import { moleculeReport, moleculeSplit } from '../../chem/train-molecules.js';
 import { graphRunTrainer, runDenseInputs, runDenseRows, type GraphRunConfig } from '../../chem/graph-run.js';
 import { checkInputs, type RecordedInputs } from '../../core/input-files.js';
 import { checkRunFeaturizer, readRunModel, type RunModel } from '../run-model.js';
-import { type AtomFeatureSet, FEATURIZER_VERSION, featureSetOf } from '../../chem/featurize.js';
+import type { AtomFeatureSet } from '../../chem/featurize.js';
 import { predictNodeRun } from './predict-node.js';
 import { fromSampledRun, sampledRunIn } from './predict-sampled.js';
 import { scoreRunData } from '../score-run.js';
@@ -35,8 +35,7 @@ export async function fromRun(argv: string[], mode: 'eval' | 'predict'): Promise
   const run = readRunModel(v.run, 'graft eval');
   if (run.kind === 'graph') {
     // The molecules are featurized again as the run's were: by Chemprop's features, or graft's own (any other is refused).
-    const featureSet = featureSetOf(run.model.preprocess?.featurizer?.name ?? FEATURIZER_VERSION) ?? 'graft';
-    if (featureSet !== 'chemprop') checkRunFeaturizer(run, 'graft eval');
+    const featureSet = checkRunFeaturizer(run, 'graft eval', ['graft', 'chemprop']);
     // The data file read again must be the run's (train --task graph records its SHA-256), as for node runs.
     const recorded = run.config['inputs'] as RecordedInputs | undefined;
     if (!recorded)

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
 import { moleculeSvg } from '../../chem/draw.js';
-import { MORGAN_BITS, elementSymbol } from '../../chem/featurize.js';
+import { MORGAN_BITS, elementSymbol, featurizerName } from '../../chem/featurize.js';
 import { motifAtoms, readMotifTask } from '../../chem/motif.js';
 import { moleculeSplit } from '../../chem/train-molecules.js';
 import { completenessRecord, fidelityByMethod, meanOf } from '../reports/explain-record.js';
@@ -67,6 +67,12 @@ export async function explainMoleculeRun(rt: Runtime, a: MoleculeExplainArgs): P
     features = saved['atom_features'] ?? 'default';
   if (features !== 'default' && features !== 'chemprop')
     throw new GraftError(`${cfgFile}: atom_features ${JSON.stringify(features)} is not one graft knows`);
+  // As graft eval, quantize and soup: a run featurized by another version would be explained on other features.
+  const featurizer = featurizerName(features === 'chemprop' ? 'chemprop' : 'graft');
+  if (typeof saved['featurizer'] === 'string' && saved['featurizer'] !== featurizer)
+    throw new GraftError(
+      `${cfgFile}: the run's molecules were featurized by ${saved['featurizer']}; this version of graft featurizes by ${featurizer}, so graft explain would feed its model other features: train the run again`,
+    );
   if (a.attention && model !== 'gat' && model !== 'gatv2')
     throw new GraftError(
       `--method attention reads a GAT or GATv2 run's attention coefficients; this run's model is ${model} (${a.run})`,

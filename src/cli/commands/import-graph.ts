@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { atomFeatureCount, featurizerRecord, type AtomFeatureSet } from '../../chem/featurize.js';
+import {
+  atomFeatureCount,
+  bondFeatureCount,
+  featurizerRecord,
+  MORGAN_BITS,
+  type AtomFeatureSet,
+} from '../../chem/featurize.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
+import type { Checkpoint } from '../../core/safetensors.js';
 import { Rng } from '../../core/random.js';
 import { preprocessMetadata } from '../../graph/preprocess.js';
 import { MODEL_FORMAT } from '../../infer/model-file.js';
@@ -41,7 +48,6 @@ export async function importGraphModel(v: GraphImportFlags, positionals: string[
   const kind = (v.model ?? 'gcn') as PygGraphModel;
   if (!(GRAPH_MODEL_CHOICES as readonly string[]).includes(kind))
     throw new GraftError(`--model must be one of ${GRAPH_MODEL_CHOICES.join(', ')}, got ${JSON.stringify(v.model)}`);
-  if (positionals.length !== 1) throw new GraftError('graft import takes one state_dict file (FILE.safetensors)');
   if (!v.out) throw new GraftError('--out FILE.safetensors is required (the model file to write)');
   const set: AtomFeatureSet =
     v['atom-features'] === undefined || v['atom-features'] === 'default'
@@ -61,14 +67,7 @@ export async function importGraphModel(v: GraphImportFlags, positionals: string[
     throw new GraftError(`--pool must be one of ${POOL_MODES.join(', ')}, got ${v.pool}`);
   if (kind === 'dmpnn' && pool === 'max') throw new GraftError("--pool max: --model dmpnn's readout is mean or sum");
   const out = checkOutFile(v.out);
-  const file = resolve(positionals[0]!);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw new GraftError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const sd = decodeForeignSafetensors(bytes, file);
+  const { file, sd } = readStateDict(positionals);
   const shape = pygGraphShape(sd, kind, file);
   const wantLayers = num(v.layers, '--layers', true);
   if (shape.layers !== null && wantLayers !== undefined && wantLayers !== shape.layers)
@@ -76,6 +75,15 @@ export async function importGraphModel(v: GraphImportFlags, positionals: string[
   if (atomFeatureCount(set) !== shape.features)
     throw new GraftError(
       `${file}: its first layer reads ${shape.features} atom features, but --atom-features ${v['atom-features'] ?? 'default'} gives ${atomFeatureCount(set)}`,
+    );
+  // The bond features and the hybrid's fingerprint are made by the featurizer too: of another width, every graph is refused later.
+  if (shape.edgeFeatures !== null && shape.edgeFeatures !== bondFeatureCount(set))
+    throw new GraftError(
+      `${file}: its layers read ${shape.edgeFeatures} bond features, but --atom-features ${v['atom-features'] ?? 'default'} gives ${bondFeatureCount(set)}`,
+    );
+  if (shape.dense && shape.dense.descriptors !== MORGAN_BITS)
+    throw new GraftError(
+      `${file}: dense0.weight reads ${shape.dense.descriptors} descriptor columns, but the hybrid's descriptors are the ${MORGAN_BITS} Morgan bits graft featurizes`,
     );
   const config: GraphModelConfig & { task: string } = {
     task,
@@ -109,6 +117,19 @@ export async function importGraphModel(v: GraphImportFlags, positionals: string[
     }),
   );
   console.log(JSON.stringify({ out, model: kind, config, tensors: [...weights.keys()] }));
+}
+
+/** The one state_dict file graft import reads (its one positional argument), decoded; a file that cannot be read is one line. */
+export function readStateDict(positionals: readonly string[]): { file: string; sd: Checkpoint } {
+  if (positionals.length !== 1) throw new GraftError('graft import takes one state_dict file (FILE.safetensors)');
+  const file = resolve(positionals[0]!);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new GraftError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return { file, sd: decodeForeignSafetensors(bytes, file) };
 }
 
 /** The parameter names and shapes of the config's graph model, built on no graph and never run. */

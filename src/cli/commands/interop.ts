@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-write.js';
@@ -18,14 +17,14 @@ import {
 import { Heap } from '../../memory/heap.js';
 import { graphModelKind } from '../../nn/task-models.js';
 import { NODE_MODEL_CHOICES, nodeMessageModel, nodeModelKind, type NodeModelKind } from '../../nn/node-models.js';
-import { decodeForeignSafetensors, encodeCheckpoint } from '../../train/checkpoint.js';
+import { encodeCheckpoint } from '../../train/checkpoint.js';
 import { KIPF_DEFAULTS, type NodeTrainConfig } from '../../train/node-trainer.js';
 import { joinNegativeValues, num } from '../args.js';
 import { claimRunFolder } from '../run-folder.js';
 import { checkOutFile, featurizerNote, readRunModel } from '../run-model.js';
 import { featureSetOf, FEATURIZER_VERSION } from '../../chem/featurize.js';
 import { CHEMPROP_FEATURIZER } from '../../graph/chemprop-features.js';
-import { importGraphModel } from './import-graph.js';
+import { importGraphModel, readStateDict } from './import-graph.js';
 import { dataPreprocess, loadData, type DataChoice } from '../../store/node-task.js';
 
 // graft import / graft export: weights to and from PyTorch Geometric (safetensors state_dicts),
@@ -81,16 +80,8 @@ export async function importModel(argv: string[]): Promise<void> {
     throw new GraftError(
       `--model must be one of ${NODE_MODEL_CHOICES.join(', ')} (PyG's GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv layers), got ${JSON.stringify(v.model)}`,
     );
-  if (positionals.length !== 1) throw new GraftError('graft import takes one state_dict file (FILE.safetensors)');
   if (!v.out) throw new GraftError('--out DIR is required (the run folder to write)');
-  const file = resolve(positionals[0]!);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw new GraftError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const sd = decodeForeignSafetensors(bytes, file);
+  const { file, sd } = readStateDict(positionals);
   const gcn = kind === 'gcn' ? { ...gcnFromPyg(sd, file), hidden: null, heads: null } : messageFromPyg(sd, kind, file);
   const layers = gcn.widths.length - 1;
   const wantLayers = num(v.layers, '--layers', true);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadMoleculeCsv } from '../../chem/dataset.js';
-import { featureSetOf, FEATURIZER_VERSION, type AtomFeatureSet } from '../../chem/featurize.js';
+import type { AtomFeatureSet } from '../../chem/featurize.js';
 import { moleculeSplit } from '../../chem/train-molecules.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { GraftError } from '../../core/errors.js';
@@ -73,8 +73,7 @@ export async function quantize(argv: string[]): Promise<void> {
   const { dir, model: file, config: saved, checkpointFile: cpFile } = run;
   const out = checkOutFile(v.out ?? join(dir, 'model.int8.safetensors'));
   // The run's molecules are featurized again here to calibrate and score: by the run's featurizer or not at all.
-  const featureSet = featureSetOf(file.preprocess?.featurizer?.name ?? FEATURIZER_VERSION) ?? 'graft';
-  if (featureSet !== 'chemprop') checkRunFeaturizer(run, 'graft quantize');
+  const featureSet = checkRunFeaturizer(run, 'graft quantize', ['graft', 'chemprop']);
   const note = featurizerNote(run, 'graft quantize');
   if (note) console.error(note);
   // Calibrated and scored on the run's own data: refused if a file it recorded changed since.
