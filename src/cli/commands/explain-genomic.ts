@@ -334,6 +334,8 @@ async function shapOfTrait(
     title: (top) =>
       `${name}: KernelSHAP of the GCN ensemble, top ${top} ${features === 'pcs' ? 'components' : 'features'}`,
     axis: `SHAP value (effect on the predicted ${name})`,
+    shap: a.shap,
+    fit: s,
   });
   return {
     target: name,
@@ -342,12 +344,7 @@ async function shapOfTrait(
     features,
     lines: count,
     background: background.map((i) => data.ids[i]),
-    budget: a.shap.budget,
-    coalitions: s.coalitions,
-    exact: s.exact,
-    seed: a.shap.seed,
-    additivity_max_error: out.additivityMaxError,
-    top_features: out.topFeatures,
+    ...out.record,
     explain_s: (performance.now() - t0) / 1000,
     files: out.files,
   };
@@ -412,6 +409,8 @@ async function explainKernelModels(
       feature: (i, j) => basis.markers!.dosage[i * m + j]!,
       title: (top) => `${name}: KernelSHAP of ${model}, top ${top} markers`,
       axis: `SHAP value (effect on the predicted ${name})`,
+      shap: a.shap,
+      fit: s,
     });
     results.push({
       target: name,
@@ -420,12 +419,7 @@ async function explainKernelModels(
       features: 'markers',
       lines: count,
       background: background.map((i) => basis.ids[i]),
-      budget: a.shap.budget,
-      coalitions: s.coalitions,
-      exact: s.exact,
-      seed: a.shap.seed,
-      additivity_max_error: out.additivityMaxError,
-      top_features: out.topFeatures,
+      ...out.record,
       explain_s: (performance.now() - s0) / 1000,
       files: out.files,
     });
@@ -473,6 +467,9 @@ interface ShapOutputInput {
   feature: (i: number, j: number) => number;
   title: (shown: number) => string;
   axis: string;
+  /** The run's settings and the estimate's coalitions, for the record. */
+  shap: { budget: number; seed: number };
+  fit: { coalitions: number; exact: boolean };
 }
 
 /**
@@ -482,8 +479,14 @@ interface ShapOutputInput {
  * top 20 features; returns what the record reports of them.
  */
 async function shapOutputs(o: ShapOutputInput): Promise<{
-  additivityMaxError: number;
-  topFeatures: { feature: string; mean_abs_shap: number }[];
+  record: {
+    budget: number;
+    coalitions: number;
+    exact: boolean;
+    seed: number;
+    additivity_max_error: number;
+    top_features: { feature: string; mean_abs_shap: number }[];
+  };
   files: { shap: string; summary: string };
 }> {
   const { f, rows, values } = o,
@@ -531,8 +534,14 @@ async function shapOutputs(o: ShapOutputInput): Promise<{
     ),
   );
   return {
-    additivityMaxError: worst,
-    topFeatures: shown.slice(0, 10).map((j) => ({ feature: o.label(j), mean_abs_shap: meanAbs[j]! })),
+    record: {
+      budget: o.shap.budget,
+      coalitions: o.fit.coalitions,
+      exact: o.fit.exact,
+      seed: o.shap.seed,
+      additivity_max_error: worst,
+      top_features: shown.slice(0, 10).map((j) => ({ feature: o.label(j), mean_abs_shap: meanAbs[j]! })),
+    },
     files: { shap: csv, summary: svg },
   };
 }
