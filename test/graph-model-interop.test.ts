@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMoleculeCsv } from '../src/chem/dataset.js';
 import { moleculeSplit } from '../src/chem/train-molecules.js';
 import { explain } from '../src/cli/commands/explain.js';
@@ -18,7 +18,7 @@ import { reportedWeights } from '../src/nn/load-weights.js';
 import type { GraphModelKind } from '../src/nn/task-models.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { meanRocAuc } from '../src/train/multilabel-metrics.js';
-import { bitsEqual, tempDir, transposedBitsEqual } from './helpers.js';
+import { bitsEqual, quietly, tempDir, transposedBitsEqual } from './helpers.js';
 
 // Graph-level runs of every --model beside the GCN through the tools that rebuild a run's
 // model, on 120 small molecules written here (2 epochs each). Oracles: the run's own
@@ -60,18 +60,6 @@ function writeMolecules(): void {
       rows.push(`${c}${g},${polar},${c.includes('1') ? 1 : 0},${['Cl', 'F', 'Br'].includes(g) ? 1 : 0}`);
     }
   writeFileSync(csv, `${rows.join('\n')}\n`);
-}
-
-/** The commands print one JSON line each; the tests read files, so stdout is muted. */
-async function quietly<T>(p: () => Promise<T>): Promise<T> {
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  const err = vi.spyOn(console, 'error').mockImplementation(() => {});
-  try {
-    return await p();
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-  }
 }
 
 function kernels(): KernelBinaries {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { vi } from 'vitest';
 import type { BackendKind } from '../src/kernels/backend.js';
 import { engineSupports } from '../src/kernels/wasm.js';
 
@@ -144,4 +145,16 @@ export function runFigures(file: string): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(readJson(file)).filter(([k]) => !/(_ms|_s)$|^threads$|^snapshot_|^timing$|^worker_faults$/.test(k)),
   );
+}
+
+/** Runs a command whose JSON line and messages the test does not read (it reads files), with stdout and stderr muted. */
+export async function quietly<T>(p: () => Promise<T>): Promise<T> {
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+  try {
+    return await p();
+  } finally {
+    log.mockRestore();
+    err.mockRestore();
+  }
 }

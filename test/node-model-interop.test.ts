@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../src/cli/commands/explain.js';
 import { exportModel, importModel } from '../src/cli/commands/interop.js';
 import { fromRun } from '../src/cli/commands/eval.js';
@@ -18,7 +18,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { loadData, loadRawData, type DataChoice } from '../src/store/node-task.js';
 import { decodeForeignSafetensors, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import type { NodeTrainConfig } from '../src/train/node-trainer.js';
-import { bitsEqual, tempDir, transposedBitsEqual } from './helpers.js';
+import { bitsEqual, quietly, tempDir, transposedBitsEqual } from './helpers.js';
 
 // The node models beside the GCN (graft train --model sage|gin|gat|gatv2) through the commands
 // that rebuild a run's model: graft export --to pyg writes PyG's names and layouts (checked
@@ -31,18 +31,6 @@ const MODELS: NodeModelKind[] = ['sage', 'gin', 'gat', 'gatv2'];
 const dir = tempDir('graft-node-interop-');
 const runOf = (m: NodeModelKind): string => join(dir, m);
 const prefixOf = (m: NodeModelKind): string => (m === 'gatv2' ? 'gatv2_' : m);
-
-/** The commands print one JSON line each; the tests read files, so stdout is muted. */
-async function quietly<T>(p: () => Promise<T>): Promise<T> {
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  const err = vi.spyOn(console, 'error').mockImplementation(() => {});
-  try {
-    return await p();
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-  }
-}
 
 /** The predicted class column of a predictions.csv (graft train's or graft predict's). */
 const predicted = (f: string): number[] =>
