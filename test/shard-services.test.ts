@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { syntheticMolecules } from '../src/data/synthetic.js';
-import { collate } from '../src/graph/batch.js';
+import { COLLATE_OVERHEAD, collate, collatedBytesBound } from '../src/graph/batch.js';
+import { packSamples } from '../src/graph/sample-store.js';
 import { GraftError, WorkerError } from '../src/core/errors.js';
 import { Tensor } from '../src/memory/tensor.js';
 import { Runtime, type WorkerCall } from '../src/runtime/runtime.js';
@@ -29,24 +30,43 @@ const config: GraphTrainConfig = {
   seed: 3,
 };
 
-/** Three steps of 4 shards each; per step the shards' losses and the master's summed gradients. */
-async function steps(threads: number, onWorkers: boolean) {
+/**
+ * Three steps of 4 shards each; per step the shards' losses and the master's summed gradients.
+ * `stored`: the shards go as indices into a packed copy of the samples (as GraphTrainer.fit
+ * sends them), each collated by the thread that runs it; else collated here, by address.
+ */
+async function steps(threads: number, onWorkers: boolean, stored = false) {
   const rt = await Runtime.create({ threads });
   const shards = new GraphShards(rt, 8, 4, config);
   const graphs = syntheticMolecules({ graphs: 3 * 64, seed: 9 });
+  const store = stored ? packSamples(graphs) : null;
+  shards.samples = store;
   const out: { losses: Float64Array; grads: Float32Array[] }[] = [];
   try {
-    const maxShard = { nodes: graphs.reduce((a, g) => a + g.nodes, 0), graphs: 16 };
+    const maxShard = {
+      nodes: graphs.reduce((a, g) => a + g.nodes, 0),
+      graphs: 16,
+      collatedBytes: graphs.reduce((a, g) => a + collatedBytesBound(g), COLLATE_OVERHEAD),
+    };
     const body = async (): Promise<void> => {
       for (let k = 0; k < 3; k++) {
-        const batches = [0, 1, 2, 3].map((s) =>
-          collate(rt.heap, graphs.slice(k * 64 + s * 16, k * 64 + (s + 1) * 16), 8, 4, graphBatchOptions(config)),
-        );
+        const indices = [0, 1, 2, 3].map((s) => Array.from({ length: 16 }, (_, i) => k * 64 + s * 16 + i));
+        const batches = store
+          ? indices.map((part) => ({ store, indices: part }))
+          : indices.map((part) =>
+              collate(
+                rt.heap,
+                part.map((i) => graphs[i]!),
+                8,
+                4,
+                graphBatchOptions(config),
+              ),
+            );
         try {
           const losses = await shards.run(batches, 64 * 4, k);
           out.push({ losses, grads: shards.master.params().map((p) => (p.grad.data() as Float32Array).slice()) });
         } finally {
-          for (const b of batches) b.free();
+          for (const b of batches) if ('free' in b) b.free();
         }
       }
     };
@@ -71,6 +91,22 @@ describe('shard services (batch splitting on worker threads)', () => {
         expect(bitsEqual(g, serial.out[k]!.grads[i]!)).toBe(true);
       });
     });
+  });
+});
+
+describe('shard services collating their own shards from a packed sample set', () => {
+  it('at 2 and 3 threads (the workers collate theirs in their arenas), with the bits of one thread collating every shard', async () => {
+    const serial = await steps(1, false);
+    for (const threads of [2, 3]) {
+      const split = await steps(threads, true, true);
+      expect(split.requests).toBe(3 * (threads - 1));
+      split.out.forEach((step, k) => {
+        expect(Array.from(step.losses)).toEqual(Array.from(serial.out[k]!.losses));
+        step.grads.forEach((g, i) => {
+          expect(bitsEqual(g, serial.out[k]!.grads[i]!)).toBe(true);
+        });
+      });
+    }
   });
 });
 
@@ -101,7 +137,7 @@ async function withServices(
     await rt.withWorkerCalls(workers, async (lent, n) => {
       expect(n).toBe(workers);
       const arenas = Array.from({ length: n }, () => Tensor.empty(rt.heap, 'uint8', [1 << 16], 'test arena'));
-      const trainer = { trainer: `test:${workers}`, config, features: 8, targets: 4 };
+      const trainer = { trainer: `test:${workers}`, config, features: 8, targets: 4, store: null };
       const services = new ShardServices(rt.heap, call ?? lent, arenas, trainer, slots, 40);
       try {
         await body(services, rt);
@@ -120,18 +156,20 @@ function bigRequest(n: number): ShardRequest {
   const shard = {
     index: 0,
     params: [{ value: ref, grad: ref }],
-    batch: {
-      graphs: 1,
-      nodes: 1,
-      labels: 1,
-      rowPtr: ref,
-      colIdx: ref,
-      vals: ref,
-      x: ref,
-      offsets: ref,
-      y: ref,
-      labelMask: ref,
-      descriptors: null,
+    input: {
+      batch: {
+        graphs: 1,
+        nodes: 1,
+        labels: 1,
+        rowPtr: ref,
+        colIdx: ref,
+        vals: ref,
+        x: ref,
+        offsets: ref,
+        y: ref,
+        labelMask: ref,
+        descriptors: null,
+      },
     },
     ctx: { seed: 0, step: 0 },
   };

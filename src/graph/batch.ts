@@ -79,6 +79,14 @@ const normCache = new WeakMap<
   Int32Array,
   { nodes: number; dst: Int32Array; w: Float32Array | undefined; norm: CsrArrays }
 >();
+/**
+ * Records `norm` as `g`'s Â, computed elsewhere from the same edges (a packed sample set's
+ * copy, sample-store.ts): collate then uses it as it would one it computed.
+ */
+export function primeSampleNorm(g: GraphSample, norm: CsrArrays): void {
+  normCache.set(g.src, { nodes: g.nodes, dst: g.dst, w: g.w, norm });
+}
+
 /** A sample's Â (gcnNorm of its edges and weights), computed once per sample's edge arrays. */
 export function sampleNorm(g: GraphSample): CsrArrays {
   const hit = normCache.get(g.src);
@@ -237,6 +245,31 @@ function directedEdges(heap: Heap, samples: readonly GraphSample[], spec: Messag
     selfLoops: spec.selfLoops,
   };
 }
+
+/**
+ * Bytes of the heap a sample can take in a batch collate() makes (its rows of x, Â,
+ * targets, mask and descriptors, and of the message graph with edge features), at most: what
+ * sizes a shard worker's arena, which collates there. A batch takes the sum over its samples
+ * plus COLLATE_OVERHEAD.
+ */
+export function collatedBytesBound(g: GraphSample): number {
+  const nnz = sampleNorm(g).colIdx.length,
+    directed = 2 * g.src.length,
+    messages = directed + g.nodes,
+    edgeFeatures = g.src.length > 0 ? (g.edgeAttr?.length ?? 0) / g.src.length : 0;
+  const words =
+    g.x.length +
+    (g.nodes + 1 + 2 * nnz) +
+    2 * g.y.length +
+    1 +
+    (g.descriptors?.length ?? 0) +
+    directed * (2 + edgeFeatures) +
+    messages * (8 + edgeFeatures);
+  return 4 * words;
+}
+
+/** Bytes a collated batch takes beyond its samples' collatedBytesBound: a block's rounding up to 64 bytes, for each of its tensors. */
+export const COLLATE_OVERHEAD = 32 * 64;
 
 /** The samples' graph-level targets stacked row by row: [samples, targets] (NaN where missing). */
 export function stackTargets(samples: readonly GraphSample[], targets: number): Float32Array {

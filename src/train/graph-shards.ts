@@ -1,10 +1,11 @@
 import type { GraphBatch } from '../graph/batch.js';
+import type { SampleStore } from '../graph/sample-store.js';
 import { Tensor } from '../memory/tensor.js';
 import { reduceInOrder } from '../ops/elementwise.js';
 import type { Exec } from '../runtime/exec.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { graphArenaWidth, graphLoss, graphModel, type GraphModel, type GraphTrainConfig } from './graph-model.js';
-import { batchRef, paramRefs, type ShardRequest } from './shard-protocol.js';
+import { batchRef, collateShard, paramRefs, type ShardRequest } from './shard-protocol.js';
 import { ShardServices } from './shard-services.js';
 import { evaluationPass, trainingPass } from './step.js';
 
@@ -25,6 +26,25 @@ interface Replica {
 export interface ShardSize {
   nodes: number;
   graphs: number;
+  /** Bytes the largest shard takes collated (collatedBytesBound), when workers collate their shards; 0: shards come collated. */
+  collatedBytes?: number;
+}
+
+/**
+ * A shard of a step: a batch collated already (the caller keeps and frees it), or samples of
+ * a packed training set (their indices in it) that the thread running the shard collates:
+ * a worker into its own arena, in parallel with the other shards, not this thread for all.
+ */
+export type StepShard = GraphBatch | StoredShard;
+
+/** Samples of a packed set, to collate where the shard runs. */
+export interface StoredShard {
+  store: SampleStore;
+  indices: readonly number[];
+}
+
+function isStored(s: StepShard): s is StoredShard {
+  return 'indices' in s;
 }
 
 let nextTrainerId = 1;
@@ -34,6 +54,13 @@ export class GraphShards {
   private readonly replicas: Replica[];
   /** Set while holdingWorkers lends worker threads that run whole shard steps. */
   private workers: ShardServices | null = null;
+  /** The packed set the workers were given (holdingWorkers), which stored shards must come from. */
+  private workerStore: SampleStore | null = null;
+  /**
+   * The packed training set the steps take their shards from (GraphTrainer.fit sets it for
+   * its run): holdingWorkers hands it to the workers, which collate their shards from it.
+   */
+  samples: SampleStore | null = null;
   private readonly id = `${process.pid}:${nextTrainerId++}`;
   /** Requests handed to shard workers over this trainer's life (one per step and worker). */
   serviceRequests = 0;
@@ -84,13 +111,11 @@ export class GraphShards {
    * Forward and backward of each shard on its replica, at once where a placement allows, then
    * the replicas' gradients added into the master's in shard order. `normalizer` is the whole
    * batch's label count (so the shards' gradients add up to the batch's); `step` the optimizer
-   * step (dropout keys). Returns each shard's loss.
+   * step (dropout keys). A stored shard is collated by the thread that runs it. Returns each
+   * shard's loss.
    */
-  async run(shards: readonly GraphBatch[], normalizer: number, step: number): Promise<Float64Array> {
+  async run(shards: readonly StepShard[], normalizer: number, step: number): Promise<Float64Array> {
     const used = this.replicas.slice(0, shards.length);
-    used.forEach((r, s) => {
-      r.batch = shards[s]!;
-    });
     const losses = new Float64Array(shards.length);
     try {
       const local = async (exec: Exec, s: number): Promise<void> => {
@@ -101,10 +126,25 @@ export class GraphShards {
           seed: this.config.trainSeed ?? this.config.seed,
           step: step * this.replicas.length + s,
         };
-        const batch = r.batch!;
-        losses[s] = (
-          await trainingPass(r.model, ctx, batch, (out) => graphLoss(exec, this.config.task, out, batch, normalizer))
-        ).loss;
+        const shard = shards[s]!;
+        const batch = isStored(shard)
+          ? collateShard(
+              this.rt.heap,
+              shard.indices.map((i) => shard.store.samples[i]!),
+              this.features,
+              this.targets,
+              this.config,
+            )
+          : shard;
+        r.batch = batch;
+        try {
+          losses[s] = (
+            await trainingPass(r.model, ctx, batch, (out) => graphLoss(exec, this.config.task, out, batch, normalizer))
+          ).loss;
+        } finally {
+          r.batch = null;
+          if (batch !== shard) batch.free();
+        }
       };
       if (this.workers) await this.onWorkers(this.workers, shards, used, normalizer, step, local, losses);
       else await (this.runner ?? ((n, fn) => this.rt.dataParallel(n, fn)))(shards.length, local);
@@ -118,9 +158,7 @@ export class GraphShards {
           );
       }
     } finally {
-      used.forEach((r) => {
-        r.batch = null;
-      });
+      for (const r of used) r.batch = null;
     }
     return losses;
   }
@@ -132,7 +170,7 @@ export class GraphShards {
    */
   private async onWorkers(
     services: ShardServices,
-    shards: readonly GraphBatch[],
+    shards: readonly StepShard[],
     used: Replica[],
     normalizer: number,
     step: number,
@@ -144,16 +182,22 @@ export class GraphShards {
     const requests: ShardRequest[] = [];
     for (let g = 1; g < groups; g++) {
       const asked: ShardRequest['shards'] = [];
-      for (let s = g; s < shards.length; s += groups)
+      for (let s = g; s < shards.length; s += groups) {
+        const shard = shards[s]!;
+        if (isStored(shard) && shard.store !== this.workerStore)
+          throw new Error(
+            'GraphShards.run: a stored shard of another sample set than the one holdingWorkers was given',
+          );
         asked.push({
           index: s,
           params: paramRefs(
             values,
             used[s]!.model.params().map((p) => p.grad),
           ),
-          batch: batchRef(shards[s]!),
+          input: isStored(shard) ? { samples: [...shard.indices] } : { batch: batchRef(shard) },
           ctx: { seed: this.config.trainSeed ?? this.config.seed, step: step * this.replicas.length + s },
         });
+      }
       requests.push({ normalizer, shards: asked });
     }
     // All or none: a request that fails (too large, a service that cannot start) is found before any worker starts.
@@ -175,9 +219,12 @@ export class GraphShards {
    * that each run a whole shard step (Runtime.withWorkerCalls), this thread taking the first
    * group: the JavaScript of the shards runs in parallel too, not only their kernels. Each
    * worker gets an arena for its activations, sized from the largest shard `body` will train.
+   * With a packed training set (`samples`), the workers get it, and shards of it (StoredShard)
+   * are collated by the worker that runs them (maxShard.collatedBytes sizes that part).
    */
   async holdingWorkers<T>(maxShard: ShardSize, body: () => Promise<T>): Promise<T> {
     if (!this.splits) return body();
+    const store = this.samples;
     return this.rt.withWorkerCalls(this.replicas.length - 1, async (call, lent) => {
       if (lent === 0) return body();
       const c = this.config,
@@ -185,7 +232,8 @@ export class GraphShards {
       // Activations of one pass: a few [nodes, width] tensors per layer, and their gradients.
       const bytes =
         4 * 1024 * 1024 +
-        4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0)));
+        4 * (c.layers + 2) * 8 * (maxShard.nodes * w + maxShard.graphs * (w + (c.hybrid?.denseHidden ?? 0))) +
+        (store ? (maxShard.collatedBytes ?? 0) : 0);
       const arenas: Tensor[] = [];
       try {
         for (let g = 0; g < lent; g++) arenas.push(Tensor.empty(this.rt.heap, 'uint8', [bytes], 'worker arena'));
@@ -193,16 +241,18 @@ export class GraphShards {
           this.rt.heap,
           call,
           arenas,
-          { trainer: this.id, config: c, features: this.features, targets: this.targets },
+          { trainer: this.id, config: c, features: this.features, targets: this.targets, store: store?.data ?? null },
           this.replicas.length,
           this.master.params().length,
         );
         this.workers = services;
+        this.workerStore = store;
         try {
           await services.start();
           return await body();
         } finally {
           this.workers = null;
+          this.workerStore = null;
           this.serviceRequests += services.requests;
           await services.close();
         }

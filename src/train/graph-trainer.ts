@@ -1,6 +1,7 @@
 import { argRangeError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
-import { type GraphBatch, type GraphSample, collate } from '../graph/batch.js';
+import { type GraphBatch, type GraphSample, COLLATE_OVERHEAD, collate, collatedBytesBound } from '../graph/batch.js';
+import { packSamples, type SampleStore } from '../graph/sample-store.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Adam } from './adam.js';
 import type { Checkpoint, ResumePoint } from './checkpoint.js';
@@ -9,7 +10,7 @@ import { type FaultRecoveryOptions, type SnapshotStats, guardEpochs } from './fa
 import { graphCheckpoint, resumeGraphRun, sampleSetHash } from './graph-checkpoint.js';
 import { type GraphModel, type GraphTrainConfig, graphBatchOptions, graphLoss } from './graph-model.js';
 import { forkedEpoch, placedShardSteps } from './graph-placement.js';
-import { GraphShards, type ShardSize } from './graph-shards.js';
+import { GraphShards, type ShardSize, type StepShard } from './graph-shards.js';
 import { chempropNoam, LR_SCHEDULES, noamLearningRate, type NoamSchedule } from './lr-schedule.js';
 import type { Placement, PlacementChoice } from './placement-trial.js';
 import { checkpointDue } from './run-checkpoint.js';
@@ -158,6 +159,27 @@ export class GraphTrainer {
     }
     const graphs = shards.reduce((a, b) => a + b.graphs, 0);
     const total = this.config.task === 'multilabel' ? shards.reduce((a, b) => a + b.labels, 0) : graphs * this.targets;
+    return this.stepOn(shards, total);
+  }
+
+  /**
+   * One optimizer step on the samples `indices` of the packed training set `store`, cut into
+   * shards that the threads running them collate (a worker from its view of the set).
+   */
+  private async trainStored(store: SampleStore, indices: readonly number[]): Promise<number> {
+    let total = indices.length * this.targets;
+    if (this.config.task === 'multilabel') {
+      total = 0;
+      for (const i of indices) for (const v of store.samples[i]!.y) if (!Number.isNaN(v)) total++;
+    }
+    return this.stepOn(
+      shardsOf(indices, this.config.shardSize).map((part) => ({ store, indices: part })),
+      total,
+    );
+  }
+
+  /** One optimizer step on `shards`, whose loss is averaged over `total` labels (NaN, no step, when 0). */
+  private async stepOn(shards: readonly StepShard[], total: number): Promise<number> {
     if (total === 0) return NaN;
     // The step number (dropout keys) advances only when the step succeeds, so a step retried
     // after a failure draws what it would have drawn.
@@ -279,9 +301,18 @@ export class GraphTrainer {
     if (options.resume) start = this.resumeFrom(options.resume, state, trainHash);
     // The largest shard any step can have: the shardSize biggest graphs, for workers' arenas.
     const sizes = train.map((g) => g.nodes).sort((a, b) => b - a);
-    const maxShard = {
-      nodes: sizes.slice(0, this.config.shardSize).reduce((a, b) => a + b, 0),
+    const top = (xs: number[]) =>
+      xs
+        .sort((a, b) => b - a)
+        .slice(0, this.config.shardSize)
+        .reduce((a, b) => a + b, 0);
+    // Split over threads, every step's shards are collated by the threads that run them, from
+    // one packed copy of the training set (workers cannot read this thread's objects).
+    const store = this.shards.splits && train.length > 0 ? packSamples(train) : null;
+    const maxShard: ShardSize = {
+      nodes: top(sizes),
       graphs: this.config.shardSize,
+      collatedBytes: store ? top(train.map(collatedBytesBound)) + COLLATE_OVERHEAD : 0,
     };
     // Besides the tensors and Adam's step, an epoch changes the step counter (dropout keys) and the shuffling RNG.
     const guard = guardEpochs(this.rt.heap, state, options.faults, {
@@ -292,6 +323,7 @@ export class GraphTrainer {
       },
     });
     this.interrupted = false;
+    this.shards.samples = store;
     try {
       for (let epoch = start; epoch <= this.config.epochs && !stopper.shouldStop; epoch++) {
         const rec = await guard.run(epoch, () => this.epoch(epoch, train, val, valScore, maxShard));
@@ -309,6 +341,7 @@ export class GraphTrainer {
         }
       }
     } finally {
+      this.shards.samples = null;
       this.snapshot = guard.stats;
       guard.dispose();
     }
@@ -330,8 +363,10 @@ export class GraphTrainer {
       batches = 0;
     const steps: number[] = [];
     for (let i = 0; i < order.length; i += this.config.batchSize) steps.push(i);
+    const store = this.shards.samples;
     const step = async (i: number): Promise<void> => {
-      const loss = await this.trainStep(order.slice(i, i + this.config.batchSize).map((k) => train[k]!));
+      const batch = order.slice(i, i + this.config.batchSize);
+      const loss = store ? await this.trainStored(store, batch) : await this.trainStep(batch.map((k) => train[k]!));
       if (!Number.isNaN(loss)) {
         sum += loss;
         batches++;

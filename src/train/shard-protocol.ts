@@ -1,9 +1,17 @@
 import { CsrMatrix } from '../graph/csr.js';
-import { directedMessageGraph, type DirectedEdges, type GraphBatch } from '../graph/batch.js';
+import {
+  collate,
+  directedMessageGraph,
+  type DirectedEdges,
+  type GraphBatch,
+  type GraphSample,
+} from '../graph/batch.js';
 import type { Heap } from '../memory/heap.js';
 import type { Tensor } from '../memory/tensor.js';
 import { tensorAt, tensorRef, type TensorRef } from '../memory/tensor-ref.js';
-import type { GraphTrainConfig } from './graph-model.js';
+import type { SampleStoreData } from '../graph/sample-store.js';
+import { traceNow, tracer } from '../runtime/trace.js';
+import { graphBatchOptions, type GraphTrainConfig } from './graph-model.js';
 
 // The shard-step protocol between a GraphTrainer (graph-shards.ts, the caller) and a shard
 // worker (shard-worker.ts): one message per shard step, everything in it by address over the
@@ -26,6 +34,13 @@ export interface BatchRef {
   directed?: { src: TensorRef; dst: TensorRef; attr: TensorRef | null; selfLoops: DirectedEdges['selfLoops'] };
 }
 
+/**
+ * A shard as a worker gets it: collated already, by address (`batch`), or the indices of its
+ * samples in the service's packed sample set (`samples`), which the worker collates into its
+ * own arena: the collating then runs on the thread that runs the shard, in parallel.
+ */
+export type ShardInput = { batch: BatchRef } | { samples: number[] };
+
 /** One shard's training step on a worker: what trainShardStep receives. */
 export interface ShardStep {
   /** Identifies the trainer (its replica is cached per worker under this key). */
@@ -36,7 +51,7 @@ export interface ShardStep {
   arena: { ptr: number; bytes: number };
   /** Per parameter, in the model's order: the master's value and this shard's gradient buffer. */
   params: { value: TensorRef; grad: TensorRef }[];
-  batch: BatchRef;
+  input: ShardInput;
   /** The loss's denominator: labels (or values) of the whole batch, so shard gradients add up. */
   normalizer: number;
   ctx: { seed: number; step: number };
@@ -103,6 +118,24 @@ export function batchAt(heap: Heap, b: BatchRef): GraphBatch {
   };
 }
 
+/**
+ * A shard's samples collated for `config`'s model on `heap`, by whichever thread runs the
+ * shard (this one's heap, or a worker's arena); traced on a track of its own, beside the ops.
+ */
+export function collateShard(
+  heap: Heap,
+  samples: readonly GraphSample[],
+  features: number,
+  targets: number,
+  config: GraphTrainConfig,
+): GraphBatch {
+  const tr = tracer;
+  const t0 = tr ? traceNow() : 0;
+  const batch = collate(heap, samples, features, targets, graphBatchOptions(config));
+  if (tr) tr.spanOn(tr.trackOf(2, `${tr.threadName}: collate`), 'copy', 'collate shard', t0, traceNow());
+  return batch;
+}
+
 /** Parameters by address: the master's values and a replica's gradient buffers. */
 export function paramRefs(values: readonly Tensor[], grads: readonly Tensor[]): ShardStep['params'] {
   return values.map((v, i) => ({ value: tensorRef(v), grad: tensorRef(grads[i]!) }));
@@ -127,12 +160,14 @@ export interface ShardService {
   slots: number;
   /** Bytes the message area holds. */
   capacity: number;
+  /** The packed training samples that shards given by `samples` index (null: shards come collated). */
+  store: SampleStoreData | null;
 }
 
 /** One step's request to a service: its shards, in the order it runs them. */
 export interface ShardRequest {
   normalizer: number;
-  shards: { index: number; params: ShardStep['params']; batch: BatchRef; ctx: ShardStep['ctx'] }[];
+  shards: { index: number; params: ShardStep['params']; input: ShardInput; ctx: ShardStep['ctx'] }[];
 }
 
 /** Int32 words at the start of a service's block. */

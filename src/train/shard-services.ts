@@ -5,6 +5,7 @@ import { Tensor } from '../memory/tensor.js';
 import type { WorkerCall } from '../runtime/runtime.js';
 import { traceNow, tracer } from '../runtime/trace.js';
 import { WorkerService } from '../runtime/worker-service.js';
+import type { SampleStoreData } from '../graph/sample-store.js';
 import type { GraphTrainConfig } from './graph-model.js';
 import { SHARD_STATE, SHARD_SYNC, shardBlockLayout, type ShardRequest, type ShardService } from './shard-protocol.js';
 
@@ -28,10 +29,15 @@ const SHARD_WORKER = workerUrl('train/shard-worker');
 const REF_BYTES = 128;
 const PARAM_BYTES = 2 * REF_BYTES + 32;
 const SHARD_BYTES = 24 * REF_BYTES + 512;
+/** Bytes of a sample's index in a shard given by its samples (a comma and up to 10 digits). */
+const INDEX_BYTES = 12;
 
-/** Bytes of a service's request area: room for `slots` shards of a model with `params` parameters. */
-export function requestBytes(slots: number, params: number): number {
-  return slots * (params * PARAM_BYTES + SHARD_BYTES) + 64;
+/**
+ * Bytes of a service's request area: room for `slots` shards of a model with `params`
+ * parameters, each given collated or as the indices of up to `graphs` samples.
+ */
+export function requestBytes(slots: number, params: number, graphs = 0): number {
+  return slots * (params * PARAM_BYTES + SHARD_BYTES + graphs * INDEX_BYTES) + 64;
 }
 
 /** Microseconds the caller spins for a worker's answer before it sleeps on the event loop. */
@@ -43,6 +49,8 @@ export interface ShardTrainer {
   config: GraphTrainConfig;
   features: number;
   targets: number;
+  /** The packed training set that shards given by their samples index (null: every shard comes collated). */
+  store: SampleStoreData | null;
 }
 
 interface Service {
@@ -81,7 +89,7 @@ export class ShardServices {
   ) {
     this.services = new Array<Service | null>(arenas.length).fill(null);
     this.slots = shards;
-    this.capacity = requestBytes(shards, params);
+    this.capacity = requestBytes(shards, params, trainer.config.shardSize);
   }
 
   /** Group g's service: the running one, or a new one where none runs (a failed one's error surfaces first). */

@@ -1,6 +1,7 @@
 import { Heap } from '../memory/heap.js';
 import { tensorAt } from '../memory/tensor-ref.js';
-import type { GraphBatch } from '../graph/batch.js';
+import type { GraphBatch, GraphSample } from '../graph/batch.js';
+import { type SampleStoreData, storedSamples } from '../graph/sample-store.js';
 import type { PassContext } from '../nn/layer.js';
 import type { Exec } from '../runtime/exec.js';
 import { InlineExec } from '../runtime/inline-exec.js';
@@ -9,6 +10,7 @@ import { traceNow, tracer } from '../runtime/trace.js';
 import { graphLoss, graphModel, type GraphModel } from './graph-model.js';
 import {
   batchAt,
+  collateShard,
   SHARD_STATE,
   SHARD_SYNC,
   shardBlockLayout,
@@ -21,8 +23,10 @@ import { trainingPass } from './step.js';
 // One batch-splitting shard's whole step (forward, loss, backward: the JavaScript too, not
 // only the kernels) on a worker thread, over the shared memory. Everything arrives by
 // address (shard-protocol.ts): the master's weights, the replica's gradient buffers, the
-// collated shard, and an arena (a block of the owner's heap) for this step's activations,
-// which are all freed before the step returns. The model replica is built once per worker and trainer.
+// shard (collated by the caller, or its samples' indices in the packed training set, which
+// this thread collates itself), and an arena (a block of the owner's heap) for this step's
+// batch and activations, which are all freed before the step returns. The model replica is
+// built once per worker and trainer.
 // serveShards runs such steps for as long as the caller holds the worker, asked for through
 // shared flags (one request and one answer per step, however many shards the step gives it).
 
@@ -65,8 +69,16 @@ function replicaFor(w: WorkerContext, s: ShardStep): Replica {
   return made;
 }
 
-/** Runs one shard's forward, loss and backward; the gradients land in the shard's buffers. */
-export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ loss: number }> {
+/**
+ * Runs one shard's forward, loss and backward; the gradients land in the shard's buffers. A
+ * shard given by its samples' indices is collated here, into the arena, from `stored` (the
+ * service's packed training set).
+ */
+export async function trainShardStep(
+  w: WorkerContext,
+  s: ShardStep,
+  stored: readonly GraphSample[] | null = null,
+): Promise<{ loss: number }> {
   const r = replicaFor(w, s);
   const params = r.model.params();
   if (params.length !== s.params.length)
@@ -75,7 +87,7 @@ export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ 
     p.value = tensorAt(r.heap, s.params[i]!.value);
     p.grad = tensorAt(r.heap, s.params[i]!.grad);
   });
-  const batch = batchAt(r.heap, s.batch);
+  const batch = shardBatch(r.heap, s, stored);
   r.batch = batch;
   const ctx: PassContext = { exec: r.exec, training: true, seed: s.ctx.seed, step: s.ctx.step };
   try {
@@ -91,6 +103,27 @@ export async function trainShardStep(w: WorkerContext, s: ShardStep): Promise<{ 
     r.batch = null;
     batch.free();
   }
+}
+
+/** This thread's views of the latest packed training set: each epoch of a run starts a service on the same set. */
+let storeViews: { id: string; samples: GraphSample[] } | null = null;
+
+/** This thread's views of the packed set `data`, made on first use (only the latest set's are kept). */
+function storedFor(data: SampleStoreData): GraphSample[] {
+  if (storeViews?.id !== data.id) storeViews = { id: data.id, samples: storedSamples(data) };
+  return storeViews.samples;
+}
+
+/** The shard's batch on this thread: views of the caller's collated shard, or its samples collated here. */
+function shardBatch(heap: Heap, s: ShardStep, stored: readonly GraphSample[] | null): GraphBatch {
+  if ('batch' in s.input) return batchAt(heap, s.input.batch);
+  if (!stored) throw new Error('trainShardStep: a shard of stored samples, but the service has no sample set');
+  const samples = s.input.samples.map((i) => {
+    const g = stored[i];
+    if (!g) throw new Error(`trainShardStep: sample ${i} is not in the service's set of ${stored.length}`);
+    return g;
+  });
+  return collateShard(heap, samples, s.features, s.targets, s.config);
 }
 
 /**
@@ -111,6 +144,7 @@ export async function serveShards(w: WorkerContext, svc: ShardService): Promise<
   // which memory.buffer is a new object.
   const flags = (): Int32Array => new Int32Array(w.memory.buffer, svc.block, SHARD_SYNC.words);
   let steps = 0;
+  const stored = svc.store ? storedFor(svc.store) : null;
   const ready = flags();
   Atomics.store(ready, SHARD_SYNC.ready, 1);
   Atomics.notify(ready, SHARD_SYNC.ready);
@@ -148,11 +182,11 @@ export async function serveShards(w: WorkerContext, svc: ShardService): Promise<
         targets: svc.targets,
         arena: svc.arena,
         params: sh.params,
-        batch: sh.batch,
+        input: sh.input,
         normalizer: req.normalizer,
         ctx: sh.ctx,
       };
-      losses.push((await trainShardStep(w, step)).loss);
+      losses.push((await trainShardStep(w, step, stored)).loss);
     }
     new Float64Array(w.memory.buffer, svc.block + layout.losses, losses.length).set(losses);
     steps++;
