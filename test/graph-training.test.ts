@@ -59,6 +59,25 @@ describe('graph-level training with batch splitting', () => {
     }
   });
 
+  it('a hybrid (the dense branch reads descriptors) with batch splitting: the same bits on 1 and 2 threads, whatever placement the trial keeps', async () => {
+    // At 2 threads the training set is packed once and each shard collated where it runs, the
+    // descriptors with it (they are packed only for a hybrid).
+    const graphs = syntheticMolecules({ graphs: 512, seed: 4 }).map((g, k) => ({
+      ...g,
+      descriptors: Float32Array.from({ length: 12 }, (_, j) => ((k * 7 + j * 3) % 5) / 4),
+    }));
+    const hybrid = { ...base, epochs: 2, hybrid: { descriptors: 12, denseHidden: 8 } };
+    const runs = [await train(1, hybrid, graphs), await train(2, hybrid, graphs)];
+    expect(runs[1]!.losses).toEqual(runs[0]!.losses);
+    runs[1]!.weights.forEach((w, i) => {
+      expect(bitsEqual(w, runs[0]!.weights[i]!)).toBe(true);
+    });
+    for (const r of runs) {
+      r.trainer.dispose();
+      await r.rt.close();
+    }
+  });
+
   it('shards add up to the whole batch: split and unsplit training agree to rounding', async () => {
     const noDrop = { ...base, dropout: 0, epochs: 1 };
     const a = await train(2, { ...noDrop, shardSize: 64 });

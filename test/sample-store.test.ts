@@ -9,7 +9,7 @@ import {
   type GraphSample,
   type MessageSpec,
 } from '../src/graph/batch.js';
-import { packSamples, storedSamples } from '../src/graph/sample-store.js';
+import { packedBytes, packSamples, storedSamples } from '../src/graph/sample-store.js';
 import { Heap } from '../src/memory/heap.js';
 import { bitsEqual } from './helpers.js';
 
@@ -54,6 +54,18 @@ describe('packed sample sets', () => {
           else expect(bitsEqual(v[k]!, g[k]!)).toBe(true);
         }
       });
+    }
+  });
+
+  it('leaves out what the model does not read, and packedBytes is the size packSamples makes', () => {
+    const set = richSamples(20, 9);
+    for (const options of [{}, { descriptors: false }, { edgeAttr: false }, { descriptors: false, edgeAttr: false }]) {
+      const store = packSamples(set, options);
+      expect(packedBytes(set, options)).toBe(store.bytes);
+      for (const g of store.samples) {
+        expect(g.descriptors === undefined).toBe(options.descriptors === false);
+        expect(g.edgeAttr === undefined).toBe(options.edgeAttr === false);
+      }
     }
   });
 

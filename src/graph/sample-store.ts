@@ -26,18 +26,39 @@ export interface SampleStoreData {
   floats: SharedArrayBuffer;
 }
 
-/** Training samples and their packed copy: the samples themselves on this thread, the buffers for workers. */
+/** A packed sample set: its buffers (for workers) and this thread's views of them. */
 export interface SampleStore {
+  /** The stored samples as views of the buffers: what this thread collates from, as a worker does. */
   readonly samples: readonly GraphSample[];
   readonly data: SampleStoreData;
   /** Bytes of the packed copy. */
   readonly bytes: number;
 }
 
+/** What a packed set leaves out: arrays the model never reads (a hybrid's descriptors, edge features). */
+export interface PackOptions {
+  /** Keep each sample's descriptors (a hybrid's dense branch reads them); default true. */
+  descriptors?: boolean;
+  /** Keep each sample's edge features (models on bond features read them); default true. */
+  edgeAttr?: boolean;
+}
+
+/** Bytes packSamples(samples, options) would take: to decide whether a set is worth a second copy. */
+export function packedBytes(samples: readonly GraphSample[], options: PackOptions = {}): number {
+  let words = WORDS * samples.length;
+  for (const g of samples) {
+    const a = sampleNorm(g);
+    words += g.x.length + g.y.length + (g.w?.length ?? 0) + 2 * g.src.length + a.rowPtr.length + 2 * a.vals.length;
+    if (options.descriptors !== false) words += g.descriptors?.length ?? 0;
+    if (options.edgeAttr !== false) words += g.edgeAttr?.length ?? 0;
+  }
+  return 4 * words;
+}
+
 let nextStore = 1;
 
-/** Packs `samples` (their arrays and each one's Â) into shared buffers. */
-export function packSamples(samples: readonly GraphSample[]): SampleStore {
+/** Packs `samples` (their arrays and each one's Â, less what `options` leaves out) into shared buffers. */
+export function packSamples(samples: readonly GraphSample[], options: PackOptions = {}): SampleStore {
   const n = samples.length;
   const index = new Int32Array(new SharedArrayBuffer(4 * WORDS * Math.max(1, n)));
   const arrays = samples.map((g) => {
@@ -46,8 +67,8 @@ export function packSamples(samples: readonly GraphSample[]): SampleStore {
       x: g.x,
       y: g.y,
       w: g.w,
-      edgeAttr: g.edgeAttr,
-      descriptors: g.descriptors,
+      edgeAttr: options.edgeAttr === false ? undefined : g.edgeAttr,
+      descriptors: options.descriptors === false ? undefined : g.descriptors,
       vals: a.vals,
     };
     const ints: Record<(typeof INT_ARRAYS)[number], Int32Array> = {
@@ -94,7 +115,11 @@ export function packSamples(samples: readonly GraphSample[]): SampleStore {
     }
     for (const name of INT_ARRAYS) iv.set(ints[name], index[at + WORD.get(name)!]!);
   });
-  return { samples, data, bytes: data.index.byteLength + data.ints.byteLength + data.floats.byteLength };
+  return {
+    samples: storedSamples(data),
+    data,
+    bytes: data.index.byteLength + data.ints.byteLength + data.floats.byteLength,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { argRangeError } from '../core/errors.js';
 import { Rng } from '../core/random.js';
 import { type GraphBatch, type GraphSample, COLLATE_OVERHEAD, collate, collatedBytesBound } from '../graph/batch.js';
-import { packSamples, type SampleStore } from '../graph/sample-store.js';
+import { packedBytes, packSamples, type SampleStore } from '../graph/sample-store.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Adam } from './adam.js';
 import type { Checkpoint, ResumePoint } from './checkpoint.js';
@@ -57,6 +57,12 @@ export interface GraphEpoch {
   val_score?: number;
   ms: number;
 }
+
+/**
+ * The largest packed copy of a training set that batch splitting makes (1 GiB): a larger set's
+ * shards are collated on the main thread, as before, rather than doubling its memory.
+ */
+export const MAX_PACKED_BYTES = 2 ** 30;
 
 function shardsOf<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -306,9 +312,7 @@ export class GraphTrainer {
         .sort((a, b) => b - a)
         .slice(0, this.config.shardSize)
         .reduce((a, b) => a + b, 0);
-    // Split over threads, every step's shards are collated by the threads that run them, from
-    // one packed copy of the training set (workers cannot read this thread's objects).
-    const store = this.shards.splits && train.length > 0 ? packSamples(train) : null;
+    const store = this.packedTrainingSet(train);
     const maxShard: ShardSize = {
       nodes: top(sizes),
       graphs: this.config.shardSize,
@@ -399,6 +403,21 @@ export class GraphTrainer {
       ...(valScore ? { val_score: score } : {}),
       ms: performance.now() - t0,
     };
+  }
+
+  /**
+   * Split over threads, every step's shards are collated by the threads that run them, from
+   * one packed copy of the training set (a worker cannot read this thread's objects), less
+   * what the model never reads. Null (shards collated here, as on one thread) where there is
+   * nothing to split, or where the copy would pass MAX_PACKED_BYTES.
+   */
+  private packedTrainingSet(train: readonly GraphSample[]): SampleStore | null {
+    if (!this.shards.splits || train.length === 0) return null;
+    const options = {
+      descriptors: this.config.hybrid !== undefined,
+      edgeAttr: (graphBatchOptions(this.config).messages?.edgeFeatures ?? 0) > 0,
+    };
+    return packedBytes(train, options) <= MAX_PACKED_BYTES ? packSamples(train, options) : null;
   }
 
   /** The run's state after `epoch` as a checkpoint. */
