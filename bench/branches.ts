@@ -39,7 +39,7 @@ for (const threads of [1, 2]) {
       featureBlocks: data.featureBlocks!,
     };
     const placements: NonNullable<GcnRegressorHooks['branches']>[] =
-      threads === 1 ? ['inline'] : ['workers', 'groups', 'inline'];
+      threads === 1 ? ['inline'] : ['workers', 'groups', 'inline', 'serial'];
     for (const branches of placements) {
       const cfg = { ...GCN_GP_DEFAULTS, epochs, patience: 0, ensemble: 1 };
       await trainGcnRegressor(rt, input, cfg, { branches });

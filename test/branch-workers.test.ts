@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { reloadFaultPlan } from '../src/core/test-fault.js';
 import { syntheticMolecules } from '../src/data/synthetic.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -56,14 +56,14 @@ const models: [string, GcnRegressionInput][] = [
 
 describe('genomic branches on workers', () => {
   for (const [name, data] of models) {
-    it(`${name}: 2, 3 and 4 threads, on workers or on groups, give the predictions of 1 thread bit for bit`, async () => {
+    it(`${name}: 2, 3 and 4 threads, on workers, on groups, inline or serial (one thread), give the predictions of 1 thread bit for bit`, async () => {
       const one = await Runtime.create({ threads: 1 });
       const clean = await trainGcnRegressor(one, data, cfg);
       await one.close();
       for (const threads of [2, 3, 4]) {
         const rt = await Runtime.create({ threads });
         try {
-          for (const branches of ['workers', 'groups'] as const) {
+          for (const branches of ['workers', 'groups', 'inline', 'serial'] as const) {
             const r = await trainGcnRegressor(rt, data, cfg, { branches });
             expect(
               bitsEqual(new Float32Array(r.predictions), new Float32Array(clean.predictions)),
@@ -77,6 +77,34 @@ describe('genomic branches on workers', () => {
       }
     });
   }
+
+  it('left to the trial (longer fits): the plain GCN times inline against serial, the branched model workers, inline and serial; 1 thread holds none; same predictions', async () => {
+    const long = { ...cfg, epochs: 30 }; // more than MIN_EPOCHS_FOR_TRIAL
+    const cases: [string, GcnRegressionInput, string[]][] = [
+      ['plain GCN', base, ['inlineMs', 'mode', 'serialMs']],
+      ['branched', models[1]![1], ['inlineMs', 'mode', 'serialMs', 'workersMs']],
+    ];
+    for (const [name, data, keys] of cases) {
+      const one = await Runtime.create({ threads: 1 });
+      const clean = await trainGcnRegressor(one, data, long);
+      await one.close();
+      expect(clean.placement, name).toBeNull();
+      const rt = await Runtime.create({ threads: 2 });
+      try {
+        const tried = await trainGcnRegressor(rt, data, long);
+        expect(Object.keys(tried.placement ?? {}).sort(), name).toEqual(keys);
+        const oneThread = vi.spyOn(rt, 'onOneThread');
+        const told = await trainGcnRegressor(rt, data, long, { branches: 'serial' });
+        expect(told.placement, name).toBeNull();
+        expect(oneThread.mock.calls.length, name).toBe(1); // the whole fit on one thread
+        oneThread.mockRestore();
+        for (const r of [tried, told])
+          expect(bitsEqual(new Float32Array(r.predictions), new Float32Array(clean.predictions)), name).toBe(true);
+      } finally {
+        await rt.close();
+      }
+    }
+  });
 
   it('a branch pass that throws or whose worker dies is rolled back and replayed: same predictions as with no fault', async () => {
     const data = models[0]![1];
@@ -114,7 +142,7 @@ describe('genomic branches on workers', () => {
 });
 
 describe('the graph-level hybrid on workers', () => {
-  it('fingerprint branch on a worker: same weights and validation losses as 1 thread and as groups', async () => {
+  it('fingerprint branch on a worker: same weights and validation losses as 1 thread, as groups, inline and serial (one thread)', async () => {
     const config: GraphTrainConfig = {
       task: 'regression',
       layers: 3,
@@ -136,13 +164,15 @@ describe('the graph-level hybrid on workers', () => {
       val = withDesc(10);
     const fitWith = async (
       threads: number,
-      placement: 'workers' | 'groups',
+      placement: 'workers' | 'groups' | 'inline' | 'serial',
     ): Promise<{ w: Float32Array[]; val: number[] }> => {
       const rt = await Runtime.create({ threads });
       const t = new GraphTrainer(rt, 8, 4, config);
       t.branches = placement;
+      const oneThread = vi.spyOn(rt, 'onOneThread');
       try {
         await t.fit(train, val, { restoreBest: false });
+        expect(oneThread.mock.calls.length > 0, placement).toBe(placement === 'serial' && threads > 1);
         return {
           w: t.master.params().map((p) => (p.value.data() as Float32Array).slice()),
           val: t.history.map((h) => h.val_loss),
@@ -153,7 +183,7 @@ describe('the graph-level hybrid on workers', () => {
       }
     };
     const clean = await fitWith(1, 'workers');
-    for (const placement of ['workers', 'groups'] as const) {
+    for (const placement of ['workers', 'groups', 'inline', 'serial'] as const) {
       const r = await fitWith(2, placement);
       r.w.forEach((w, i) => {
         expect(bitsEqual(w, clean.w[i]!), `${placement}: parameter ${i}`).toBe(true);

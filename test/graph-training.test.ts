@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { syntheticMolecules } from '../src/data/synthetic.js';
 import type { GraphSample } from '../src/graph/batch.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -43,9 +43,10 @@ describe('graph-level training with batch splitting', () => {
     for (const t of [1, 2, 4]) {
       const r = await train(t, base, syntheticMolecules({ graphs: 1024, seed: 2 }));
       // Several threads: the first epoch timed each placement of the shards (whole shard steps
-      // on workers, a group of threads per shard, or inline with intra-op splitting) and kept
+      // on workers, a group of threads per shard, inline with intra-op splitting, or serial on
+      // the calling thread alone) and kept
       // the fastest; the bits below show that all of them give the 1-thread result.
-      if (t > 1) expect(['workers', 'groups', 'inline']).toContain(r.trainer.shardPlacement?.mode);
+      if (t > 1) expect(['workers', 'groups', 'inline', 'serial']).toContain(r.trainer.shardPlacement?.mode);
       else expect(r.trainer.shardPlacement).toBeNull();
       runs.push(r);
       r.trainer.dispose();
@@ -75,6 +76,36 @@ describe('graph-level training with batch splitting', () => {
     for (const r of runs) {
       r.trainer.dispose();
       await r.rt.close();
+    }
+  });
+
+  it('each placement of the shards, serial (one thread) included, ends with the bits of one thread', async () => {
+    const graphs = syntheticMolecules({ graphs: 256, seed: 2 });
+    const one = await train(1, base, graphs);
+    one.trainer.dispose();
+    await one.rt.close();
+    for (const mode of ['workers', 'groups', 'inline', 'serial'] as const) {
+      const rt = await Runtime.create({ threads: 2 });
+      const trainer = new GraphTrainer(rt, 8, 4, base);
+      // A placement already chosen (as after a trial) is the one every epoch keeps.
+      trainer.shardPlacement = { mode, workersMs: NaN, groupsMs: NaN, inlineMs: NaN, serialMs: NaN };
+      const oneThread = vi.spyOn(rt, 'onOneThread');
+      try {
+        const hist = await trainer.fit(graphs, []);
+        expect(trainer.shardPlacement.mode).toBe(mode);
+        // Serial gave the helpers back for its epochs (each epoch one hold); no other placement did.
+        expect(oneThread.mock.calls.length, mode).toBe(mode === 'serial' ? base.epochs : 0);
+        expect(
+          hist.map((h) => h.train_loss),
+          mode,
+        ).toEqual(one.losses);
+        trainer.master.params().forEach((p, i) => {
+          expect(bitsEqual(p.value.data() as Float32Array, one.weights[i]!), `${mode}: parameter ${i}`).toBe(true);
+        });
+      } finally {
+        trainer.dispose();
+        await rt.close();
+      }
     }
   });
 

@@ -203,7 +203,8 @@ describe('genomic GCN training survives worker faults and resumes from its check
     await one.close();
     const rt = await faulty(`exit:gemmNN:${at(5, 80)}@helper`);
     try {
-      const r = await trainGcnRegressor(rt, data, cfg);
+      // Intra-op every epoch (no placement trial, which may choose one thread): the helpers compute, and the fault finds one.
+      const r = await trainGcnRegressor(rt, data, cfg, { branches: 'inline' });
       expect(r.faults).toHaveLength(1);
       expect(bitsEqual(new Float32Array(r.predictions), new Float32Array(clean.predictions))).toBe(true);
       expect(Array.from(r.predictions)).toEqual(Array.from(clean.predictions));
@@ -219,7 +220,11 @@ describe('genomic GCN training survives worker faults and resumes from its check
     const rt = await faulty(`throw:gemmNN:${at(40, 120)}x99@helper`);
     try {
       await expect(
-        trainGcnRegressor(rt, data, cfg, { checkpoint: { file, every: 4 }, faults: { maxFailures: 3 } }),
+        trainGcnRegressor(rt, data, cfg, {
+          checkpoint: { file, every: 4 },
+          faults: { maxFailures: 3 },
+          branches: 'inline', // intra-op every epoch: the persistent fault on a helper stays in the way
+        }),
       ).rejects.toThrow(WorkerError);
     } finally {
       await rt.close();

@@ -235,6 +235,36 @@ describe('determinism', () => {
     });
   });
 
+  it('onOneThread: every op and fork on the calling thread (no helper serves the main team), the bits of every thread count; the helpers come back after, also after a throw', async () => {
+    const serial = await everyOp(await runtime({ threads: 1 }));
+    const rt = await runtime({ threads: 3 });
+    const inside = await rt.onOneThread(async () => {
+      expect(rt.mainHelpers).toBe(0);
+      // No worker to spare: the fork runs on this thread, interleaved with the ops here.
+      const f = rt.fork((exec) => everyOp(rt, exec));
+      const here = await everyOp(rt);
+      return [here, await f.join()];
+    });
+    for (const res of inside)
+      res.forEach((out, i) => {
+        expect(bitsEqual(out, serial[i]!)).toBe(true);
+      });
+    expect(rt.mainHelpers).toBe(2);
+    const failing = rt.onOneThread(async () => {
+      expect(rt.mainHelpers).toBe(0);
+      throw new Error('body failed');
+    });
+    await expect(failing).rejects.toThrow('body failed');
+    expect(rt.mainHelpers).toBe(2);
+    // The helpers serve again: the ops split over 3 threads give the same bits.
+    (await everyOp(rt)).forEach((out, i) => {
+      expect(bitsEqual(out, serial[i]!)).toBe(true);
+    });
+    const one = await runtime({ threads: 1 });
+    expect(await one.onOneThread(async () => one.mainHelpers)).toBe(0);
+    expect(one.mainHelpers).toBe(0);
+  });
+
   it('batch splitting reduces shard gradients in shard order: same bits for 1, 2 and 4 threads', async () => {
     const run = async (threads: number): Promise<Float32Array> => {
       const rt = await runtime({ threads });

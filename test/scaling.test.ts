@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { genomicPlacementNote } from '../src/cli/commands/scaling.js';
 import { packageRoot } from '../src/core/paths.js';
 import { tempDir } from './helpers.js';
 
@@ -74,4 +75,26 @@ describe('graft scaling', () => {
     }
     expect(readFileSync(join(out, 'speedup.svg'), 'utf8')).toContain('stroke-dasharray');
   }, 300_000);
+
+  it("a genomic row's note: how many member fits ran each placement, and each placement's median trial ms per epoch", () => {
+    const fits = [
+      { mode: 'serial', inlineMs: 1, serialMs: 0.5 },
+      { mode: 'serial', inlineMs: 3, serialMs: 0.75 },
+      null, // a fit that held no trial
+      { mode: 'inline', inlineMs: 0.5, serialMs: 1 },
+    ];
+    // Medians by hand: inline of 1, 3, 0.5 is 1; serial of 0.5, 0.75, 1 is 0.75.
+    expect(genomicPlacementNote('epochs', fits)).toBe(
+      'epochs placed on serial ×2, inline ×1 of 4 member fits (trial ms/epoch, median over the fits: inline 1.00, serial 0.75)',
+    );
+    expect(
+      genomicPlacementNote('branches', [
+        { mode: 'workers', workersMs: 2, inlineMs: 4, serialMs: 3 },
+        { mode: 'serial', workersMs: 4, inlineMs: 6, serialMs: 1 },
+      ]),
+    ).toBe(
+      'branches placed on workers ×1, serial ×1 of 2 member fits (trial ms/epoch, median over the fits: workers 3.00, inline 5.00, serial 2.00)',
+    );
+    expect(genomicPlacementNote('epochs', [null, null])).toBeUndefined();
+  });
 });

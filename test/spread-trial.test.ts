@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { syntheticMolecules } from '../src/data/synthetic.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { GraphTrainer, type GraphTrainConfig } from '../src/train/graph-trainer.js';
-import { type Placement, SpreadTrial } from '../src/train/placement-trial.js';
+import { type Placement, placementChoice, SpreadTrial, trialPlacements } from '../src/train/placement-trial.js';
 import { bitsEqual } from './helpers.js';
 
 // A placement trial that does not fit in one epoch goes on over the next ones (SpreadTrial):
@@ -57,7 +57,7 @@ describe('placement trials spread over short epochs', () => {
       pool: 'mean',
       lr: 0.01,
       weightDecay: 0,
-      epochs: 5,
+      epochs: 6,
       batchSize: 64,
       shardSize: 32,
       patience: 0,
@@ -70,8 +70,8 @@ describe('placement trials spread over short epochs', () => {
       const trainer = new GraphTrainer(rt, 8, 4, config);
       try {
         await trainer.fit(graphs, []);
-        // 4 steps an epoch, 15 for the trial: it ends in the fourth epoch.
-        if (threads === 2) expect(['workers', 'groups', 'inline']).toContain(trainer.shardPlacement?.mode);
+        // 4 steps an epoch, 20 for the trial (4 placements, serial included): it ends in the fifth epoch.
+        if (threads === 2) expect(['workers', 'groups', 'inline', 'serial']).toContain(trainer.shardPlacement?.mode);
         else expect(trainer.shardPlacement).toBeNull();
         weights.push(trainer.master.params().map((p) => (p.value.data() as Float32Array).slice()));
       } finally {
@@ -93,7 +93,7 @@ describe('placement trials spread over short epochs', () => {
       pool: 'max',
       lr: 0.01,
       weightDecay: 0,
-      epochs: 5,
+      epochs: 6,
       batchSize: 16,
       shardSize: 16,
       patience: 0,
@@ -111,7 +111,7 @@ describe('placement trials spread over short epochs', () => {
       const trainer = new GraphTrainer(rt, 8, 4, config);
       try {
         await trainer.fit(graphs, val, { restoreBest: false });
-        if (threads === 2) expect(['workers', 'groups', 'inline']).toContain(trainer.branchPlacement?.mode);
+        if (threads === 2) expect(['workers', 'groups', 'inline', 'serial']).toContain(trainer.branchPlacement?.mode);
         else expect(trainer.branchPlacement).toBeNull();
         runs.push({
           w: trainer.master.params().map((p) => (p.value.data() as Float32Array).slice()),
@@ -126,5 +126,90 @@ describe('placement trials spread over short epochs', () => {
       expect(bitsEqual(w, runs[0]!.w[i]!)).toBe(true);
     });
     expect(runs[1]!.val).toEqual(runs[0]!.val);
+  });
+});
+
+// The trial itself on a fake clock: `hold` sets the placement, `all` advances performance.now()
+// by that placement's known cost per step, so the oracle is arithmetic (the median of each
+// placement's timed steps), not wall-clock time.
+describe('the placement trial chooses the fastest placement, serial (one thread) included', () => {
+  async function trialOn<M extends Placement>(modes: readonly M[], cost: Record<M, readonly number[]>, steps = 40) {
+    let clock = 0;
+    let current: M | null = null;
+    const taken = new Map<M, number>();
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    try {
+      const hold = async <R>(mode: M, body: () => Promise<R>): Promise<R> => {
+        current = mode;
+        try {
+          return await body();
+        } finally {
+          current = null;
+        }
+      };
+      const all = async (list: number[]): Promise<void> => {
+        for (const _ of list) {
+          const k = taken.get(current!) ?? 0;
+          taken.set(current!, k + 1);
+          clock += cost[current!][k % cost[current!].length]!;
+        }
+      };
+      return await trialPlacements(
+        modes,
+        Array.from({ length: steps }, (_, i) => i),
+        hold,
+        all,
+      );
+    } finally {
+      now.mockRestore();
+    }
+  }
+
+  it('over every assignment of 4 costs to the 4 placements: the cheapest wins, the dearest never, with its ms reported', async () => {
+    const modes = ['workers', 'groups', 'inline', 'serial'] as const;
+    const costs = [0.75, 1.5, 2, 3]; // binary fractions: the clock's differences are exact
+    const perms = (xs: number[]): number[][] =>
+      xs.length <= 1
+        ? [xs]
+        : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+    for (const p of perms(costs)) {
+      const cost = Object.fromEntries(modes.map((m, i) => [m, [p[i]!]])) as Record<(typeof modes)[number], number[]>;
+      const r = (await trialOn(modes, cost))!;
+      const cheapest = modes[p.indexOf(0.75)]!,
+        dearest = modes[p.indexOf(3)]!;
+      expect(r.best, JSON.stringify(cost)).toBe(cheapest);
+      expect(r.best).not.toBe(dearest);
+      for (const [i, m] of modes.entries()) expect(r.times[m]).toBe(p[i]);
+      // 2 warm-up steps and 5 timed ones per placement: 28 of the 40 steps, the rest left.
+      expect(r.rest).toEqual(Array.from({ length: 12 }, (_, i) => 28 + i));
+    }
+  });
+
+  it("serial wins where it is fastest, a burst on one of its steps and a lucky step of another's notwithstanding (the median)", async () => {
+    // Steps 0-1 are warm-up; serial's first timed step pays a burst of 9 ms, inline's second is a lucky 0.125 ms.
+    const r = (await trialOn(['inline', 'serial'] as const, {
+      inline: [1.25, 1.25, 1.25, 0.125, 1.25, 1.25, 1.25],
+      serial: [0.75, 0.75, 9, 0.75, 0.75, 0.75, 0.75],
+    }))!;
+    expect(r.best).toBe('serial');
+    expect(r.times).toEqual({ inline: 1.25, serial: 0.75 });
+    expect(placementChoice(r.best, r.times)).toEqual({ mode: 'serial', inlineMs: 1.25, serialMs: 0.75 });
+    const slow = (await trialOn(['inline', 'serial'] as const, { inline: [0.625], serial: [0.75] }))!;
+    expect(slow.best).toBe('inline');
+  });
+
+  it('too few steps for a warm-up and a timed step of each placement: no trial', async () => {
+    expect(
+      await trialOn(
+        ['workers', 'groups', 'inline', 'serial'] as const,
+        {
+          workers: [1],
+          groups: [1],
+          inline: [1],
+          serial: [1],
+        },
+        11,
+      ),
+    ).toBeNull();
   });
 });

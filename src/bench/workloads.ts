@@ -250,15 +250,23 @@ async function runBatchSplit(
   w: Workload,
   reps: number,
   shardSize: number,
-): Promise<{ train_ms: number; infer_ms: number; workers_ms: number; groups_ms: number; inline_ms: number }> {
+): Promise<{
+  train_ms: number;
+  infer_ms: number;
+  workers_ms: number;
+  groups_ms: number;
+  inline_ms: number;
+  serial_ms: number;
+}> {
   const { trainer, shards, whole, dispose } = setupBatchSplit(rt, w, shardSize);
   const time =
     (label: string) =>
     (fn: () => Promise<unknown>): Promise<number> =>
       timeSteps(fn, reps, `${w.name} batch-split ${label}`);
   // Groups of threads held across steps, as GraphTrainer.fit holds them for an epoch.
-  // The three placements the trainer chooses from (GraphTrainer.shardPlacement): whole shard
-  // steps on worker threads, a group of threads per shard, and the shards inline.
+  // The four placements the trainer chooses from (GraphTrainer.shardPlacement): whole shard
+  // steps on worker threads, a group of threads per shard, the shards inline (every op split
+  // over all threads), and serial (the shards inline on the calling thread alone).
   const maxShard = { nodes: Math.max(...shards.map((b) => b.nodes)), graphs: shardSize };
   const workers_ms = await trainer.holdingWorkers(maxShard, () => time('workers')(() => trainer.trainShards(shards)));
   const groups_ms =
@@ -267,28 +275,43 @@ async function runBatchSplit(
       : workers_ms;
   const inline_ms =
     rt.threads > 1 ? await trainer.inlineShards(() => time('inline')(() => trainer.trainShards(shards))) : workers_ms;
+  const serial_ms =
+    rt.threads > 1
+      ? await rt.onOneThread(() => trainer.inlineShards(() => time('serial')(() => trainer.trainShards(shards))))
+      : workers_ms;
   const infer_ms = await time('inference')(() => trainer.predictBatch(whole));
   dispose();
-  return { train_ms: Math.min(workers_ms, groups_ms, inline_ms), infer_ms, workers_ms, groups_ms, inline_ms };
+  return {
+    train_ms: Math.min(workers_ms, groups_ms, inline_ms, serial_ms),
+    infer_ms,
+    workers_ms,
+    groups_ms,
+    inline_ms,
+    serial_ms,
+  };
 }
 
-/** What the batch-splitting line says of its placement: the fastest of the three, and each time. */
+/** What the batch-splitting line says of its placement: the fastest of the four, and each time. */
 function placementNote(
   workers: number,
   groups: number,
   inline: number,
-): Pick<BenchLine, 'placement' | 'workers_ms' | 'groups_ms' | 'inline_ms'> {
-  const best = Math.min(workers, groups, inline);
+  serial: number,
+): Pick<BenchLine, 'placement' | 'workers_ms' | 'groups_ms' | 'inline_ms' | 'serial_ms'> {
+  const best = Math.min(workers, groups, inline, serial);
   return {
     placement:
       best === workers
         ? 'workers'
         : best === groups
           ? 'groups'
-          : 'inline: shards too small to pay for their own threads',
+          : best === inline
+            ? 'inline: shards too small to pay for their own threads'
+            : 'serial: a step too small to pay for a second thread',
     workers_ms: +workers.toFixed(3),
     groups_ms: +groups.toFixed(3),
     inline_ms: +inline.toFixed(3),
+    serial_ms: +serial.toFixed(3),
   };
 }
 
@@ -307,11 +330,12 @@ export interface BenchLine {
   float_infer_ms?: number;
   model_bytes?: number;
   float_model_bytes?: number;
-  /** Batch splitting at several threads: how the trainer would place the shards, and both times. */
+  /** Batch splitting at several threads: how the trainer would place the shards, and each placement's time. */
   placement?: string;
   workers_ms?: number;
   groups_ms?: number;
   inline_ms?: number;
+  serial_ms?: number;
   /**
    * At P > 1 threads with a ceiling measured (bench/ceiling.ts): the speed-up over one thread
    * (this run's 1-thread line, else the ceiling's lone process), the ceiling's speed-up (P
@@ -406,6 +430,7 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
             workers_ms?: number;
             groups_ms?: number;
             inline_ms?: number;
+            serial_ms?: number;
             int8?: Int8Figures;
           } = mode ? await runBatchSplit(rt, w, o.reps, 32) : await runWorkload(rt, w, o.reps);
           if (threads === 1) oneThread.set(ceilingKey(w.name, mode, 1), r.train_ms);
@@ -416,8 +441,12 @@ export async function runBench(o: BenchOptions): Promise<BenchLine[]> {
             infer_ms: +r.infer_ms.toFixed(3),
             peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
             ...(mode ? { mode } : {}),
-            ...(r.workers_ms !== undefined && r.groups_ms !== undefined && r.inline_ms !== undefined && threads > 1
-              ? placementNote(r.workers_ms, r.groups_ms, r.inline_ms)
+            ...(r.workers_ms !== undefined &&
+            r.groups_ms !== undefined &&
+            r.inline_ms !== undefined &&
+            r.serial_ms !== undefined &&
+            threads > 1
+              ? placementNote(r.workers_ms, r.groups_ms, r.inline_ms, r.serial_ms)
               : {}),
             ...(threads > 1
               ? ceilingFields(

@@ -1,5 +1,5 @@
 import type { Runtime } from '../runtime/runtime.js';
-import { trainGcnRegressor, type GcnRegressorConfig } from '../train/gcn-regressor.js';
+import { trainGcnRegressor, type GcnRegressionResult, type GcnRegressorConfig } from '../train/gcn-regressor.js';
 import { gcnSoup, type GcnSoupRecipe, type GpGcnConfig, type SoupMemberFit } from './gcn-soup.js';
 import { cachedBasis, fitKernelReml, predictKernel, type KernelBasis, type KernelFit } from './kernel-reml.js';
 import type { StudyData } from './study-data.js';
@@ -38,7 +38,13 @@ function kernelsAt(data: StudyData, thetas: readonly number[]): Float64Array[] {
   });
 }
 
-/** Runs one job; the result depends only on the job and the data, never on the thread it ran on. */
+/** Where each GCN fit of a job ran, as its placement trial chose (GcnRegressionResult.placement), in fit order. */
+export type GcnPlacementObserver = (placement: GcnRegressionResult['placement']) => void;
+
+/**
+ * Runs one job; the result depends only on the job and the data, never on the thread it ran
+ * on. `onPlacement` hears where each GCN member's fit ran (what graft scaling reports).
+ */
 export async function runCvJob(
   rt: Runtime,
   data: StudyData,
@@ -46,6 +52,7 @@ export async function runCvJob(
   job: CvJob,
   settings: GpGcnConfig,
   checkpoints?: JobCheckpoints,
+  onPlacement?: GcnPlacementObserver,
 ): Promise<CvJobResult> {
   // The soup recipe is the study's, not the regressor's: kept members' configs leave it out.
   const { soup, ...gcn } = settings;
@@ -202,7 +209,7 @@ export async function runCvJob(
         Float64Array.from(inner, (i) => y[i]!),
       );
       const kVal = predictKernel(innerFit, rk.kernel, data.n, inner, val);
-      const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints, val);
+      const g = await gcnEnsemble(rt, data, job, y, trainIdx, gcn, checkpoints, onPlacement, val);
       const w = blendWeight(
         Array.from(val, (i) => y[i]!),
         Array.from(val, (i) => g.mean[i]!),
@@ -232,7 +239,7 @@ export async function runCvJob(
       train.forEach((i, q) => {
         residual[i] = y[i]! - fitted[q]!;
       });
-      const g = await gcnEnsemble(rt, data, job, residual, trainIdx, gcn, checkpoints);
+      const g = await gcnEnsemble(rt, data, job, residual, trainIdx, gcn, checkpoints, onPlacement);
       const kTest = predictKernel(rk.fit, rk.kernel, data.n, trainIdx, testIdx);
       perTrait.push({
         trait: t,
@@ -250,7 +257,16 @@ export async function runCvJob(
       });
     } else {
       const c = job.model === 'appnp' ? { ...gcn, architecture: 'appnp' as const } : gcn;
-      const g = await gcnEnsemble(rt, data, job, y, trainIdx, job.model === 'gcn' ? settings : c, checkpoints);
+      const g = await gcnEnsemble(
+        rt,
+        data,
+        job,
+        y,
+        trainIdx,
+        job.model === 'gcn' ? settings : c,
+        checkpoints,
+        onPlacement,
+      );
       perTrait.push({
         trait: t,
         test,
@@ -340,6 +356,7 @@ async function gcnEnsemble(
   trainIdx: Int32Array,
   config: GpGcnConfig,
   checkpoints: JobCheckpoints | undefined,
+  onPlacement: GcnPlacementObserver | undefined,
   given?: Int32Array,
 ): Promise<Ensemble> {
   const { soup, ...gcn } = config;
@@ -378,6 +395,7 @@ async function gcnEnsemble(
       shared ? { ...gcn, seed: sharedSeed, trainSeed: seed } : { ...gcn, seed },
       checkpoints ? { checkpoint: { file: jobCheckpointFile(checkpoints.dir, job, e), every: checkpoints.every } } : {},
     );
+    onPlacement?.(r.placement);
     for (let i = 0; i < data.n; i++) mean[i]! += r.predictions[i]!;
     bestEpoch += r.bestEpoch / members;
     if (shared) {

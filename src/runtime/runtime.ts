@@ -307,6 +307,32 @@ export class Runtime {
     }
   }
 
+  /**
+   * Runs `body` on the calling thread alone: the main team's helpers are released for its
+   * whole length (as withWorkerCalls lends them), so every op runs here with no dispatch and
+   * no wake-up, and a fork inside, finding no worker to spare, runs here too, interleaved.
+   * The placement for work too small to pay for a second thread. The helpers come back
+   * after, also when `body` throws. Same bits as at any thread count.
+   *
+   * @example
+   *   const loss = await rt.onOneThread(() => trainStep(rt.exec)); // rt.mainHelpers is 0 inside
+   */
+  async onOneThread<T>(body: () => Promise<T>): Promise<T> {
+    if (typeof body !== 'function') throw argTypeError('Runtime.onOneThread', 'body', 'a function () => Promise', body);
+    this.checkOpen('onOneThread');
+    // The count is read where the release runs, after any reconfiguration queued before it.
+    const released = await this.serialize(async () => {
+      const k = this.main.helpers;
+      await this.main.releaseFrom(0);
+      return k;
+    });
+    try {
+      return await body();
+    } finally {
+      if (released > 0) await this.serialize(() => this.main.addHelpers(released));
+    }
+  }
+
   /** Runs a task on a pooled worker through Piscina (the coarse path: no shared team). */
   async ping(): Promise<PingResult[]> {
     if (!this.pool) return [];

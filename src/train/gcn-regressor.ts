@@ -18,7 +18,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
 import { guardEpochs, type FaultRecoveryOptions, type RecoveredFault } from './fault-recovery.js';
 import type { TrainingState } from './training-state.js';
-import { placementChoice, trialPlacements, type Placement, type PlacementChoice } from './placement-trial.js';
+import { placementChoice, trialPlacements, type Placement } from './placement-trial.js';
 import { nodeMask } from './node-mask.js';
 import {
   checkpointDue,
@@ -125,8 +125,15 @@ export interface GcnRegressionResult {
   /** The reported (best-epoch) weights by parameter name, and the trait's scale: prediction = output · sd + mean. */
   weights: Map<string, Float32Array>;
   scale: { mean: number; sd: number };
-  /** The branches' placement a timed trial chose (ms per epoch of each), or null: no trial (no branches, one thread, or chosen by the hooks). */
-  branchPlacement: PlacementChoice<'workers' | 'inline'> | null;
+  /**
+   * Where the fit ran, as a timed trial on its first epochs chose it (with the ms per epoch of
+   * each placement timed), or null: no trial (one thread, too few epochs, or chosen by the
+   * hooks). With branches (the hybrid, the branched model): 'workers', 'inline' or 'serial'
+   * (workersMs, inlineMs, serialMs). The plain GCN has no branches, so its whole epochs are
+   * placed: 'inline' (every op split over all threads) or 'serial' (the calling thread alone,
+   * for a model too small to pay for a second thread); no workersMs.
+   */
+  placement: { mode: 'workers' | 'inline' | 'serial'; inlineMs: number; serialMs: number; workersMs?: number } | null;
 }
 
 /**
@@ -144,9 +151,11 @@ export interface GcnRegressorHooks {
   /**
    * Where the hybrid's and the branched model's branches run: each branch but the first on a
    * worker of its own, a whole pass at a time; forked onto groups of threads that this thread
-   * dispatches for; or one after another with intra-op splitting. Default: a few epochs on
-   * workers and inline are timed and the faster runs the rest (result.branchPlacement). Same
-   * bits every way.
+   * dispatches for; one after another with intra-op splitting; or one after another on the
+   * calling thread alone ('serial'). For the plain GCN, which has no branches, 'serial' runs
+   * its epochs on the calling thread alone and any other placement intra-op over all threads.
+   * Default: a few epochs of each (workers, inline and serial; inline and serial for the plain
+   * GCN) are timed and the fastest runs the rest (result.placement). Same bits every way.
    */
   branches?: Placement;
 }
@@ -249,7 +258,7 @@ export async function trainGcnRegressor(
   const cpHook = hooks.checkpoint;
   const fingerprint = cpHook ? fitFingerprint(c, fitIdx, valIdx, target, data) : '';
   let start = 1;
-  let branchPlacement: GcnRegressionResult['branchPlacement'] = null;
+  let placement: GcnRegressionResult['placement'] = null;
   const checkpointOf = (e: number) =>
     runCheckpoint(state, { task: 'genomic-gcn', epoch: String(e), fit_sha256: fingerprint });
   let epoch = start - 1;
@@ -276,18 +285,26 @@ export async function trainGcnRegressor(
   };
   // The hybrid and the branched model run their branches in every pass. Where they run is
   // held for stretches of epochs: each branch but the first on a worker of its own, forked
-  // groups of threads, or one after another with intra-op splitting. Unless the hooks choose,
-  // a few epochs under workers and under inline are timed and the rest of the fit uses the
-  // faster, so branches never make a fit slower than not forking. Same bits whatever runs where.
+  // groups of threads, one after another with intra-op splitting, or one after another on
+  // this thread alone. Unless the hooks choose, a few epochs of workers, inline and serial are
+  // timed and the rest of the fit uses the fastest, so branches never make a fit slower than
+  // not forking. The plain GCN's epochs are timed inline and serial: the founding study's
+  // model (a millisecond epoch) can be too small for a second thread to pay for its
+  // hand-overs, and then runs on one. Same bits whatever runs where.
   const forks = cov ? 2 : blocks ? blocks.length : 0;
+  const holdThreads = model.holdThreads;
   const placed =
     (mode: Placement) =>
     <T>(f: () => Promise<T>): Promise<T> =>
-      forks === 0 || rt.threads === 1
+      rt.threads === 1
         ? f()
-        : mode === 'groups' || !model.holdThreads
-          ? rt.withForkGroups(forks, f)
-          : model.holdThreads(f, mode);
+        : mode === 'serial'
+          ? rt.onOneThread(() => (forks > 0 && holdThreads ? holdThreads(f, 'inline') : f()))
+          : forks === 0
+            ? f()
+            : mode === 'groups' || !holdThreads
+              ? rt.withForkGroups(forks, f)
+              : holdThreads(f, mode);
   try {
     if (cpHook) {
       checkpoints = resumableFile(cpHook.file, cpHook.every);
@@ -307,19 +324,21 @@ export async function trainGcnRegressor(
         }).epoch;
     }
     epoch = start;
-    let mode: Placement = hooks.branches ?? 'workers';
-    if (hooks.branches === undefined && forks > 0 && rt.threads > 1 && c.epochs - start + 1 > MIN_EPOCHS_FOR_TRIAL) {
-      // A few epochs on workers, then as many inline (the workers given back), timed; the faster takes the rest.
+    let mode: Placement = hooks.branches ?? (forks > 0 ? 'workers' : 'inline');
+    if (hooks.branches === undefined && rt.threads > 1 && c.epochs - start + 1 > MIN_EPOCHS_FOR_TRIAL) {
+      // A few epochs under each placement (the threads handed over between them), timed; the fastest takes the rest.
+      const modes: readonly ('workers' | 'inline' | 'serial')[] =
+        forks > 0 ? ['workers', 'inline', 'serial'] : ['inline', 'serial'];
       const epochs = Array.from({ length: c.epochs - start + 1 }, (_, i) => start + i);
       const trial = await trialPlacements(
-        ['workers', 'inline'] as const,
+        modes,
         epochs,
         (m, f) => placed(m)(f),
         (list) => runEpochs(list[list.length - 1]!),
       );
       if (trial) {
         mode = trial.best;
-        branchPlacement = placementChoice(mode, trial.times);
+        placement = placementChoice(mode, trial.times);
       }
     }
     return await placed(mode)(async () => {
@@ -358,12 +377,15 @@ export async function trainGcnRegressor(
       startEpoch: start,
       weights,
       scale: { mean, sd },
-      branchPlacement,
+      placement,
     };
   }
 }
 
-/** Fits of at most this many epochs do not time their branches' placements (the trial would be much of the fit). */
+/**
+ * Fits of at most this many epochs do not time their placements (the trial would be much of
+ * the fit: 2 warm-up epochs and up to 5 timed ones per placement, 21 with branches).
+ */
 const MIN_EPOCHS_FOR_TRIAL = 24;
 
 /** APPNP's propagation as the paper sets it: 10 steps, restart probability 0.1. */

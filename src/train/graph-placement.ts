@@ -12,11 +12,12 @@ import {
 // Where GraphTrainer's epochs run their parallel parts: batch splitting's shards, or a
 // hybrid's two branches when there is no batch splitting. Unless told, the first epoch times
 // a few steps of each placement (placement-trial.ts; over several epochs where they are
-// short) and the run keeps the fastest, so
-// splitting or forking is never slower than intra-op splitting alone. All give the same bits.
+// short) and the run keeps the fastest, so splitting or forking is never slower than intra-op
+// splitting alone, and no way of using every thread is slower than one thread ('serial': a
+// step too small to split runs on the calling thread alone). All give the same bits.
 // Threads are lent once per epoch, not once per step.
 
-const MODES = ['workers', 'groups', 'inline'] as const;
+const MODES = ['workers', 'groups', 'inline', 'serial'] as const;
 
 /** Trials carried over from one short epoch to the next, by the shards or the hybrid model they place. */
 const spreadTrials = new WeakMap<GraphShards, SpreadTrial<(typeof MODES)[number]>>();
@@ -90,7 +91,9 @@ export async function placedShardSteps(
         ? shards.holdingWorkers(maxShard, f)
         : mode === 'groups'
           ? shards.holdingGroups(f)
-          : shards.inline(f);
+          : mode === 'serial'
+            ? shards.serial(f)
+            : shards.inline(f);
   if (known) return hold(known.mode)(() => all(steps, step));
   const trial = await trialEpoch(spreadTrials, shards, steps, hold, step, chose);
   if (trial) return hold(trial.best)(() => all(trial.rest, step));
@@ -98,8 +101,8 @@ export async function placedShardSteps(
 
 /**
  * An epoch of a hybrid trained without batch splitting: its branches placed on workers of
- * their own (whole passes there), on groups of threads this thread dispatches for, or one
- * after another with every op split intra-op; `told` (GraphTrainer.branches) or `known` (an
+ * their own (whole passes there), on groups of threads this thread dispatches for, one after
+ * another with every op split intra-op, or one after another on this thread alone; `told` (GraphTrainer.branches) or `known` (an
  * earlier trial) chooses, else a trial on this epoch's first steps (its outcome to `chose`
  * before the rest runs), carried on over the next epochs when this one is too short.
  * Validation runs under the same placement; returns its result.
@@ -118,7 +121,11 @@ export async function forkedEpoch<T>(
   const hold =
     (mode: Placement) =>
     <R>(f: () => Promise<R>): Promise<R> =>
-      mode === 'groups' || !holdThreads ? rt.withForkGroups(2, f) : holdThreads<R>(f, mode);
+      mode === 'serial'
+        ? rt.onOneThread(() => (holdThreads ? holdThreads<R>(f, 'inline') : f()))
+        : mode === 'groups' || !holdThreads
+          ? rt.withForkGroups(2, f)
+          : holdThreads<R>(f, mode);
   const stepsThenValidate = (list: number[]) => async (): Promise<T> => {
     await all(list, step);
     return validate();

@@ -274,6 +274,11 @@ export class GraphShards {
     }
   }
 
+  /** Runs `body` with the shards of each step one after another on this thread alone (Runtime.onOneThread): no op split, no wake-up. */
+  serial<T>(body: () => Promise<T>): Promise<T> {
+    return this.rt.onOneThread(() => this.inline(body));
+  }
+
   /** Runs `body` with the batch-splitting groups of threads formed once (Runtime.withShardGroups). */
   holdingGroups<T>(body: () => Promise<T>): Promise<T> {
     return this.rt.withShardGroups(this.replicas.length, async (run) => {

@@ -7,13 +7,15 @@ import { traceTrack } from '../runtime/trace.js';
  * Where parallel work of a step runs (a hybrid's branches, or batch splitting's shards):
  * 'workers', each part but the first on a worker thread of its own, whole passes there;
  * 'groups', forked onto groups of threads this thread dispatches for; 'inline', one part
- * after another with every op split over all threads. Every placement gives the same bits.
+ * after another with every op split over all threads; 'serial', one part after another on the
+ * calling thread alone (Runtime.onOneThread), for work too small to pay for a second thread.
+ * Every placement gives the same bits.
  */
-export type Placement = 'workers' | 'groups' | 'inline';
+export type Placement = 'workers' | 'groups' | 'inline' | 'serial';
 
 /**
  * The placement a timed trial chose among `M`, with the median ms per step of each it timed
- * (`workersMs`, `groupsMs`, `inlineMs`): what a trainer reports, never what it is told.
+ * (`workersMs`, `groupsMs`, `inlineMs`, `serialMs`): what a trainer reports, never what it is told.
  */
 export type PlacementChoice<M extends Placement = Placement> = { mode: M } & { [K in M as `${K}Ms`]: number };
 

@@ -264,26 +264,62 @@ function ensembleR(results: Awaited<ReturnType<typeof runCvJobs>>, y: Float64Arr
   ).r;
 }
 
-/** The members trained one after another on one runtime of t threads, timed from the second (the first warms up). */
+/**
+ * The members trained one after another on one runtime of t threads, timed from the second
+ * (the first warms up), with where each member's fit ran (its placement trial's choice).
+ */
 async function timedMembers(
   t: number,
   d: StudyData,
   folds: FoldPlan,
   members: CvJob[],
   gcn: GcnRegressorConfig,
-): Promise<{ results: Awaited<ReturnType<typeof runCvJobs>>; msPerEpoch: number }> {
+): Promise<{ results: Awaited<ReturnType<typeof runCvJobs>>; msPerEpoch: number; placements: Placed[] }> {
   const rt = await Runtime.create({ threads: t });
   const results = [];
+  const placements: Placed[] = [];
   let t0 = 0;
   try {
     for (const [k, j] of members.entries()) {
       if (k === 1) t0 = performance.now();
-      results.push(await runCvJob(rt, d, folds, j, gcn));
+      results.push(await runCvJob(rt, d, folds, j, gcn, undefined, (p) => placements.push(p)));
     }
   } finally {
     await rt.close();
   }
-  return { results, msPerEpoch: (performance.now() - t0) / ((members.length - 1) * gcn.epochs) };
+  return { results, msPerEpoch: (performance.now() - t0) / ((members.length - 1) * gcn.epochs), placements };
+}
+
+/** A placement trial's outcome as the trainers report it: the mode, and `<mode>Ms` per mode timed. */
+type Placed = { mode: string; [ms: `${string}Ms`]: number | undefined } | null;
+
+/** The trial's ms per step (or epoch) of each mode it timed, in the trial's order: "inline 0.71, serial 0.60". */
+function trialTimes(p: object): string {
+  return Object.entries(p)
+    .filter(([k, v]) => k.endsWith('Ms') && typeof v === 'number')
+    .map(([k, v]) => `${k.slice(0, -2)} ${(v as number).toFixed(v < 10 ? 2 : 1)}`)
+    .join(', ');
+}
+
+/**
+ * What the genomic fits ran on, for a row's note: each member's fit chose its own placement,
+ * so the modes with how many members ran each, and each mode's median trial ms per epoch over
+ * the members; undefined when no fit held a trial (one thread, or too few epochs).
+ */
+export function genomicPlacementNote(what: string, placements: readonly Placed[]): string | undefined {
+  const tried = placements.filter((p) => p !== null);
+  if (tried.length === 0) return undefined;
+  const counts = new Map<string, number>();
+  for (const p of tried) counts.set(p.mode, (counts.get(p.mode) ?? 0) + 1);
+  const ran = [...counts].map(([m, k]) => `${m} ×${k}`).join(', ');
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b),
+      h = s.length >> 1;
+    return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+  };
+  const keys = Object.keys(tried[0]!).filter((k): k is `${string}Ms` => k.endsWith('Ms'));
+  const medians = Object.fromEntries(keys.map((k) => [k, median(tried.map((p) => p[k]!))]));
+  return `${what} placed on ${ran} of ${placements.length} member fits (trial ms/epoch, median over the fits: ${trialTimes(medians)})`;
 }
 
 /** The ensemble members of the study's GCN on fold 1 of a 5-fold split: the jobs replicas run. */
@@ -321,11 +357,21 @@ async function genomicScaling(
   const { folds, jobs } = memberJobs(g, gcn.ensemble);
   for (const t of threads) {
     // Intra-op: one runtime with t threads trains the members one after another.
+    // Each member's fit times intra-op over all t threads against one thread on its first epochs (gcn-regressor.ts).
     const intra = await timedMembers(t, d, folds, jobs, gcn);
     const r = ensembleR(intra.results, y);
     if (t === 1)
       add({ task: 'genomic', strategy: 'serial', threads: 1, ms_per_epoch: intra.msPerEpoch, metric: 'r', value: r });
-    add({ task: 'genomic', strategy: 'intra-op', threads: t, ms_per_epoch: intra.msPerEpoch, metric: 'r', value: r });
+    const note = genomicPlacementNote('epochs', intra.placements);
+    add({
+      task: 'genomic',
+      strategy: 'intra-op',
+      threads: t,
+      ms_per_epoch: intra.msPerEpoch,
+      metric: 'r',
+      value: r,
+      ...(note ? { note } : {}),
+    });
     // Replicas: the members as independent trainings, one per worker thread at a time, each
     // worker's whole training loop inline on a one-thread runtime. As intra-op's runtime and
     // first member, the pool's start-up and a warm-up member per worker are left out of the
@@ -363,6 +409,7 @@ async function genomicForkScaling(
   const { folds, jobs } = memberJobs(g, gcn.ensemble);
   for (const t of threads) {
     const run = await timedMembers(t, g.data, folds, jobs, gcn);
+    const note = genomicPlacementNote('branches', run.placements);
     add({
       task: 'genomic',
       strategy: `fork (${g.data.featureBlocks?.length ?? 1} branches)`,
@@ -370,6 +417,7 @@ async function genomicForkScaling(
       ms_per_epoch: run.msPerEpoch,
       metric: 'r',
       value: ensembleR(run.results, g.data.y[g.trait]!),
+      ...(note ? { note } : {}),
     });
   }
 }
@@ -506,7 +554,7 @@ async function moleculeScaling(
           value: auc,
           ...(p
             ? {
-                note: `${what} placed on ${p.mode} (trial ms/step: workers ${p.workersMs.toFixed(1)}, groups ${p.groupsMs.toFixed(1)}, inline ${p.inlineMs.toFixed(1)})`,
+                note: `${what} placed on ${p.mode} (trial ms/step: ${trialTimes(p)})`,
               }
             : {}),
         });
