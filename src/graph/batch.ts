@@ -109,6 +109,7 @@ export function collate(
   options: { messages?: MessageSpec } = {},
 ): GraphBatch {
   if (samples.length === 0) throw argRangeError('collate', 'samples', 'at least one graph', 0);
+  const g0 = samples.length;
   let n = 0;
   for (const g of samples) n += g.nodes;
   let nnz = 0;
@@ -117,94 +118,104 @@ export function collate(
     nnz += a.colIdx.length;
     return a;
   });
-  const rowPtr = new Int32Array(n + 1),
-    colIdx = new Int32Array(nnz),
-    vals = new Float32Array(nnz);
   const dd = samples[0]!.descriptors?.length ?? 0;
-  const desc = dd > 0 ? new Float32Array(samples.length * dd) : null;
-  const x = new Float32Array(n * features);
-  const offsets = new Int32Array(samples.length + 1);
-  const y = new Float32Array(samples.length * targets),
-    mask = new Uint8Array(samples.length * targets);
-  let at = 0,
-    e = 0,
-    labels = 0;
-  samples.forEach((g, i) => {
-    if (g.x.length !== g.nodes * features)
-      throw argRangeError(
-        'collate',
-        `samples[${i}].x`,
-        `${g.nodes * features} values (${g.nodes} nodes × ${features})`,
-        g.x.length,
-      );
-    if (g.y.length !== targets) throw argRangeError('collate', `samples[${i}].y`, `${targets} targets`, g.y.length);
-    x.set(g.x, at * features);
-    // Â is block diagonal: each graph's rows, shifted by the nodes before it.
-    const a = norms[i]!;
-    for (let r = 0; r < g.nodes; r++) rowPtr[at + r + 1] = e + a.rowPtr[r + 1]!;
-    for (let k = 0; k < a.colIdx.length; k++) colIdx[e + k] = a.colIdx[k]! + at;
-    vals.set(a.vals, e);
-    e += a.colIdx.length;
-    if (desc) {
-      if (g.descriptors?.length !== dd)
+  // The batch's tensors are filled in place (every step collates its shards: JavaScript
+  // arrays copied in after would double the copying and leave garbage for the collector).
+  // Views are taken once every block is allocated, since an allocation may grow the memory.
+  const owned: Tensor[] = [];
+  const take = <D extends 'float32' | 'int32' | 'uint8'>(dtype: D, shape: number[], what: string): Tensor<D> => {
+    const t = Tensor.empty(heap, dtype, shape, what);
+    owned.push(t);
+    return t;
+  };
+  let batch: GraphBatch;
+  try {
+    const rowPtrT = take('int32', [n + 1], 'batch Â rowPtr'),
+      colIdxT = take('int32', [nnz], 'batch Â colIdx'),
+      valsT = take('float32', [nnz], 'batch Â values'),
+      xT = take('float32', [n, features], 'batch features'),
+      offsetsT = take('int32', [g0 + 1], 'batch offsets'),
+      yT = take('float32', [g0, targets], 'batch targets'),
+      maskT = take('uint8', [g0, targets], 'batch label mask'),
+      descT = dd > 0 ? take('float32', [g0, dd], 'batch descriptors') : null;
+    const rowPtr = rowPtrT.data(),
+      colIdx = colIdxT.data(),
+      vals = valsT.data(),
+      x = xT.data(),
+      offsets = offsetsT.data(),
+      y = yT.data(),
+      mask = maskT.data(),
+      desc = descT?.data() ?? null;
+    rowPtr[0] = 0;
+    offsets[0] = 0;
+    y.fill(0);
+    mask.fill(0);
+    let at = 0,
+      e = 0,
+      labels = 0;
+    for (let i = 0; i < g0; i++) {
+      const g = samples[i]!;
+      if (g.x.length !== g.nodes * features)
         throw argRangeError(
           'collate',
-          `samples[${i}].descriptors`,
-          `${dd} values (as samples[0])`,
-          g.descriptors?.length ?? 0,
+          `samples[${i}].x`,
+          `${g.nodes * features} values (${g.nodes} nodes × ${features})`,
+          g.x.length,
         );
-      desc.set(g.descriptors, i * dd);
-    }
-    for (let t = 0; t < targets; t++) {
-      const v = g.y[t]!;
-      if (!Number.isNaN(v)) {
-        y[i * targets + t] = v;
-        mask[i * targets + t] = 1;
-        labels++;
+      if (g.y.length !== targets) throw argRangeError('collate', `samples[${i}].y`, `${targets} targets`, g.y.length);
+      x.set(g.x, at * features);
+      // Â is block diagonal: each graph's rows, shifted by the nodes before it.
+      const a = norms[i]!;
+      for (let r = 0; r < g.nodes; r++) rowPtr[at + r + 1] = e + a.rowPtr[r + 1]!;
+      for (let k = 0; k < a.colIdx.length; k++) colIdx[e + k] = a.colIdx[k]! + at;
+      vals.set(a.vals, e);
+      e += a.colIdx.length;
+      if (desc) {
+        if (g.descriptors?.length !== dd)
+          throw argRangeError(
+            'collate',
+            `samples[${i}].descriptors`,
+            `${dd} values (as samples[0])`,
+            g.descriptors?.length ?? 0,
+          );
+        desc.set(g.descriptors, i * dd);
       }
+      for (let t = 0; t < targets; t++) {
+        const v = g.y[t]!;
+        if (!Number.isNaN(v)) {
+          y[i * targets + t] = v;
+          mask[i * targets + t] = 1;
+          labels++;
+        }
+      }
+      at += g.nodes;
+      offsets[i + 1] = at;
     }
-    at += g.nodes;
-    offsets[i + 1] = at;
-  });
-  const adj = CsrMatrix.fromArrays(heap, n, n, rowPtr, colIdx, vals);
-  const directed = options.messages ? directedEdges(heap, samples, options.messages) : undefined;
-  let messages: MessageGraph | undefined;
-  try {
-    messages = directed ? directedMessageGraph(heap, n, directed) : undefined;
+    const adj = CsrMatrix.view(n, n, rowPtrT, colIdxT, valsT);
+    const directed = options.messages ? directedEdges(heap, samples, options.messages) : undefined;
+    if (directed) owned.push(directed.src, directed.dst, ...(directed.attr ? [directed.attr] : []));
+    const messages = directed ? directedMessageGraph(heap, n, directed) : undefined;
+    batch = {
+      graphs: g0,
+      nodes: n,
+      adj,
+      labels,
+      x: xT,
+      offsets: offsetsT,
+      y: yT,
+      labelMask: maskT as Tensor<'uint8'>,
+      descriptors: descT,
+      ...(messages && directed ? { messages, directed } : {}),
+      free() {
+        messages?.free();
+        for (const t of owned) t.free();
+      },
+    };
   } catch (err) {
-    adj.free();
-    freeDirected(directed);
+    for (const t of owned) t.free();
     throw err;
   }
-  const batch: GraphBatch = {
-    graphs: samples.length,
-    nodes: n,
-    adj,
-    labels,
-    x: Tensor.from(heap, 'float32', [n, features], x),
-    offsets: Tensor.from(heap, 'int32', [samples.length + 1], offsets),
-    y: Tensor.from(heap, 'float32', [samples.length, targets], y),
-    labelMask: Tensor.from(heap, 'uint8', [samples.length, targets], mask) as Tensor<'uint8'>,
-    descriptors: desc ? Tensor.from(heap, 'float32', [samples.length, dd], desc) : null,
-    ...(messages && directed ? { messages, directed } : {}),
-    free() {
-      adj.free();
-      messages?.free();
-      freeDirected(directed);
-      batch.x.free();
-      batch.offsets.free();
-      batch.y.free();
-      batch.labelMask.free();
-      batch.descriptors?.free();
-    },
-  };
   return batch;
-}
-
-function freeDirected(d: DirectedEdges | undefined): void {
-  d?.src.free();
-  d?.dst.free();
-  d?.attr?.free();
 }
 
 /** Every sample's edges both ways (2e: src → dst, 2e + 1: the reverse), shifted by the nodes before it, with their features. */

@@ -40,12 +40,8 @@ export function requestBytes(slots: number, params: number, graphs = 0): number 
   return slots * (params * PARAM_BYTES + SHARD_BYTES + graphs * INDEX_BYTES) + 64;
 }
 
-/**
- * Microseconds the caller spins for a worker's answer before it sleeps on the event loop: the
- * worker's shards end within a millisecond of this thread's most steps (its shards are as
- * large), and waking from the event loop costs tens of microseconds more than a spin.
- */
-const ANSWER_SPIN_MICROS = 1000;
+/** Microseconds the caller spins for a worker's answer before it sleeps on the event loop (not longer: see shard-worker.ts SERVICE_SPIN_MICROS). */
+const ANSWER_SPIN_MICROS = 50;
 
 /** The static part of every shard step of one trainer: what a service is started with. */
 export interface ShardTrainer {

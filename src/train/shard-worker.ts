@@ -128,12 +128,14 @@ function shardBatch(heap: Heap, s: ShardStep, stored: readonly GraphSample[] | n
 
 /**
  * Microseconds the service spins for the next request before it sleeps: the caller's work
- * between two steps (the gradient sum, Adam, its own shard's collating) takes 0.2-1 ms, and a
- * worker asleep by then pays a futex wake-up on a VM at the start of every step (traced: 125
- * of 150 Tox21 steps began with the worker asleep at 200 µs). A held worker has its core to
- * itself, so the spin costs no one else's time; it sleeps once a hold's steps end.
+ * between two steps (the gradient sum, Adam, its own shard's collating) is often shorter than
+ * a futex wake-up on a VM, and spinning then saves the wake-up. Not longer: at 2 ms (and 1 ms
+ * for the caller's answer spin) a Tox21 epoch at 2 threads measured slower (130-170 ms against
+ * 122-143, 4 epochs each, traced, 2026-12-07): on 2 cores two spinning threads leave V8's own
+ * background threads (concurrent marking, compiling) no core, and the main thread collected
+ * garbage 16 times instead of 9, each time for about 5 ms.
  */
-const SERVICE_SPIN_MICROS = 2000;
+const SERVICE_SPIN_MICROS = 200;
 
 /**
  * Serves shard steps until the caller sets STOP: per request, the shards it names, one after
