@@ -109,6 +109,43 @@ describe('graph-level training with batch splitting', () => {
     }
   });
 
+  it('an unsplit step (one shard a batch) at 2 threads: a trial of intra-op against one thread keeps one, with the bits of one thread either way', async () => {
+    const unsplit = { ...base, shardSize: base.batchSize };
+    const graphs = syntheticMolecules({ graphs: 512, seed: 2 });
+    const one = await train(1, unsplit, graphs);
+    expect(one.trainer.shardPlacement).toBeNull();
+    one.trainer.dispose();
+    await one.rt.close();
+    const tried = await train(2, unsplit, graphs);
+    const choice = tried.trainer.shardPlacement!;
+    expect(['inline', 'serial']).toContain(choice.mode);
+    // Only the two placements of an unsplit step were timed.
+    expect(Object.keys(choice).sort()).toEqual(['inlineMs', 'mode', 'serialMs']);
+    tried.trainer.dispose();
+    await tried.rt.close();
+    expect(tried.losses).toEqual(one.losses);
+    tried.weights.forEach((w, i) => {
+      expect(bitsEqual(w, one.weights[i]!)).toBe(true);
+    });
+    for (const mode of ['inline', 'serial'] as const) {
+      const rt = await Runtime.create({ threads: 2 });
+      const trainer = new GraphTrainer(rt, 8, 4, unsplit);
+      trainer.shardPlacement = { mode, inlineMs: NaN, serialMs: NaN };
+      const oneThread = vi.spyOn(rt, 'onOneThread');
+      try {
+        const hist = await trainer.fit(graphs, []);
+        expect(oneThread.mock.calls.length, mode).toBe(mode === 'serial' ? unsplit.epochs : 0);
+        expect(hist.map((h) => h.train_loss)).toEqual(one.losses);
+        trainer.master.params().forEach((p, i) => {
+          expect(bitsEqual(p.value.data() as Float32Array, one.weights[i]!), `${mode}: parameter ${i}`).toBe(true);
+        });
+      } finally {
+        trainer.dispose();
+        await rt.close();
+      }
+    }
+  });
+
   it('shards add up to the whole batch: split and unsplit training agree to rounding', async () => {
     const noDrop = { ...base, dropout: 0, epochs: 1 };
     const a = await train(2, { ...noDrop, shardSize: 64 });

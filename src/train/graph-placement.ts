@@ -18,6 +18,11 @@ import {
 // Threads are lent once per epoch, not once per step.
 
 const MODES = ['workers', 'groups', 'inline', 'serial'] as const;
+/** The placements of a step whose batch is one shard: every op split over the threads, or one thread alone. */
+const UNSPLIT_MODES = ['inline', 'serial'] as const;
+
+/** What a trial of batch splitting's placements chose, or of an unsplit step's two (UNSPLIT_MODES). */
+export type StepPlacementChoice = PlacementChoice | PlacementChoice<(typeof UNSPLIT_MODES)[number]>;
 
 /** Trials carried over from one short epoch to the next, by the shards or the hybrid model they place. */
 const spreadTrials = new WeakMap<GraphShards, SpreadTrial<(typeof MODES)[number]>>();
@@ -39,19 +44,20 @@ type Mode = (typeof MODES)[number];
 async function trialEpoch<K extends object>(
   spread: WeakMap<K, SpreadTrial<Mode>>,
   key: K,
+  modes: readonly Mode[],
   steps: number[],
   hold: (mode: Mode) => <R>(f: () => Promise<R>) => Promise<R>,
   step: (i: number) => Promise<void>,
-  chose: (c: PlacementChoice) => void,
+  chose: (c: StepPlacementChoice) => void,
 ): Promise<{ best: Mode; rest: number[] } | null> {
   const holdIn = <R>(mode: Mode, f: () => Promise<R>): Promise<R> => hold(mode)(f);
   const run = (list: number[]): Promise<void> => all(list, step);
   let trial = spread.get(key);
   if (!trial) {
-    const whole = await trialPlacements(MODES, steps, holdIn, run);
+    const whole = await trialPlacements(modes, steps, holdIn, run);
     if (whole) return chosen(whole, chose);
     // Too few steps in an epoch for a whole trial: it goes on over the next epochs.
-    trial = new SpreadTrial(MODES);
+    trial = new SpreadTrial(modes);
     spread.set(key, trial);
   }
   const r = await trial.advance(steps, holdIn, run);
@@ -62,10 +68,11 @@ async function trialEpoch<K extends object>(
 
 /** Reports a trial's outcome to `chose`; returns its placement and the steps left. */
 function chosen(
-  r: { best: Mode; times: Record<Mode, number>; rest: number[] },
-  chose: (c: PlacementChoice) => void,
+  r: { best: Mode; times: Partial<Record<Mode, number>>; rest: number[] },
+  chose: (c: StepPlacementChoice) => void,
 ): { best: Mode; rest: number[] } {
-  chose(placementChoice(r.best, r.times));
+  // The modes timed are the trial's (all four, or UNSPLIT_MODES): the choice names only those.
+  chose(placementChoice(r.best, r.times as Record<Mode, number>));
   return { best: r.best, rest: r.rest };
 }
 
@@ -80,10 +87,13 @@ export async function placedShardSteps(
   steps: number[],
   step: (i: number) => Promise<void>,
   maxShard: ShardSize,
-  known: PlacementChoice | null,
-  chose: (c: PlacementChoice) => void,
+  known: StepPlacementChoice | null,
+  chose: (c: StepPlacementChoice) => void,
 ): Promise<void> {
-  if (!shards.splits) return all(steps, step);
+  // A batch of one shard has nothing to place but whether its ops split over the threads
+  // (inline) or stay on this one (serial): a step too small to pay for a second thread.
+  const modes: readonly Mode[] | null = shards.splits ? MODES : shards.threads > 1 ? UNSPLIT_MODES : null;
+  if (!modes) return all(steps, step);
   const hold =
     (mode: Placement) =>
     <T>(f: () => Promise<T>): Promise<T> =>
@@ -95,7 +105,7 @@ export async function placedShardSteps(
             ? shards.serial(f)
             : shards.inline(f);
   if (known) return hold(known.mode)(() => all(steps, step));
-  const trial = await trialEpoch(spreadTrials, shards, steps, hold, step, chose);
+  const trial = await trialEpoch(spreadTrials, shards, modes, steps, hold, step, chose);
   if (trial) return hold(trial.best)(() => all(trial.rest, step));
 }
 
@@ -132,7 +142,10 @@ export async function forkedEpoch<T>(
   };
   const chosen = told ?? known?.mode;
   if (chosen) return hold(chosen)(stepsThenValidate(steps));
-  const trial = await trialEpoch(spreadBranchTrials, model, steps, hold, step, chose);
+  // All four modes are timed here, so the choice names all four.
+  const trial = await trialEpoch(spreadBranchTrials, model, MODES, steps, hold, step, (c) =>
+    chose(c as PlacementChoice),
+  );
   if (!trial) return hold('workers')(validate); // the trial goes on next epoch
   return hold(trial.best)(stepsThenValidate(trial.rest));
 }

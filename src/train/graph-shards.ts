@@ -102,6 +102,11 @@ export class GraphShards {
     return this.replicas.length;
   }
 
+  /** Threads of the runtime the shards run on. */
+  get threads(): number {
+    return this.rt.threads;
+  }
+
   /** Batch splitting has shards to place: more than one shard per step and more than one thread. */
   get splits(): boolean {
     return this.replicas.length > 1 && this.rt.threads > 1;

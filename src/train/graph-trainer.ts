@@ -9,7 +9,7 @@ import { EarlyStopping } from './early-stopping.js';
 import { type FaultRecoveryOptions, type SnapshotStats, guardEpochs } from './fault-recovery.js';
 import { graphCheckpoint, resumeGraphRun, sampleSetHash } from './graph-checkpoint.js';
 import { type GraphModel, type GraphTrainConfig, graphBatchOptions, graphLoss } from './graph-model.js';
-import { forkedEpoch, placedShardSteps } from './graph-placement.js';
+import { forkedEpoch, placedShardSteps, type StepPlacementChoice } from './graph-placement.js';
 import { GraphShards, type ShardSize, type StepShard } from './graph-shards.js';
 import { chempropNoam, LR_SCHEDULES, noamLearningRate, type NoamSchedule } from './lr-schedule.js';
 import type { Placement, PlacementChoice } from './placement-trial.js';
@@ -103,8 +103,12 @@ export class GraphTrainer {
   snapshot: SnapshotStats | null = null;
   /** Where a hybrid trained without batch splitting runs its branches; null: a timed trial chooses (branchPlacement), on the first epoch or, where epochs are short, over the first few. */
   branches: Placement | null = null;
-  /** Where batch splitting ran each step's shards: the placement trial's choice (it ends in the first epoch, or a later one where epochs are short), with its ms per step of each. */
-  shardPlacement: PlacementChoice | null = null;
+  /**
+   * Where each step's shards ran: the placement trial's choice (it ends in the first epoch, or
+   * a later one where epochs are short), with its ms per step of each. A batch of one shard at
+   * more than one thread times only 'inline' (every op split) against 'serial' (one thread).
+   */
+  shardPlacement: StepPlacementChoice | null = null;
   /** Where a hybrid without batch splitting ran its branches: the placement trial's choice (it ends in the first epoch, or a later one where epochs are short), with its ms per step of each. */
   branchPlacement: PlacementChoice | null = null;
   /** The Noam schedule fit sets for config.lrSchedule 'noam' (sized by its training set); null: a constant rate. */
