@@ -169,6 +169,7 @@ export type { AttributionOptions, Baseline, GradientMethod } from './explain/att
 export type { GraphEpoch, GraphFitOptions } from './train/graph-trainer.js';
 export type { GraphModel } from './train/graph-model.js';
 export type { Placement, PlacementChoice } from './train/placement-trial.js';
+export type { StepPlacementChoice } from './train/graph-placement.js';
 export type { StepSync } from './train/step.js';
 export type { CsrArrays } from './graph/gcn-norm.js';
 export type { Decision, Fidelity } from './explain/fidelity.js';

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { syntheticMolecules } from '../src/data/synthetic.js';
 import type { GraphSample } from '../src/graph/batch.js';
 import { Runtime } from '../src/runtime/runtime.js';
+import type { StepPlacementChoice } from '../src/train/graph-placement.js';
 import { GraphTrainer, type GraphTrainConfig } from '../src/train/graph-trainer.js';
 import { regressionByTarget } from '../src/train/metrics.js';
 import { bitsEqual, closeness } from './helpers.js';
@@ -79,34 +80,45 @@ describe('graph-level training with batch splitting', () => {
     }
   });
 
+  /**
+   * Trains at 2 threads with the placement `mode` already chosen (as after a trial: every
+   * epoch keeps it) and checks the bits of the one-thread run `one`, and that only 'serial'
+   * gave the helpers back (one hold an epoch).
+   */
+  async function placedLikeOneThread(
+    config: GraphTrainConfig,
+    graphs: GraphSample[],
+    mode: StepPlacementChoice['mode'],
+    one: Awaited<ReturnType<typeof train>>,
+  ): Promise<void> {
+    const rt = await Runtime.create({ threads: 2 });
+    const trainer = new GraphTrainer(rt, 8, 4, config);
+    trainer.shardPlacement = { mode, workersMs: NaN, groupsMs: NaN, inlineMs: NaN, serialMs: NaN };
+    const oneThread = vi.spyOn(rt, 'onOneThread');
+    try {
+      const hist = await trainer.fit(graphs, []);
+      expect(trainer.shardPlacement.mode).toBe(mode);
+      expect(oneThread.mock.calls.length, mode).toBe(mode === 'serial' ? config.epochs : 0);
+      expect(
+        hist.map((h) => h.train_loss),
+        mode,
+      ).toEqual(one.losses);
+      trainer.master.params().forEach((p, i) => {
+        expect(bitsEqual(p.value.data() as Float32Array, one.weights[i]!), `${mode}: parameter ${i}`).toBe(true);
+      });
+    } finally {
+      trainer.dispose();
+      await rt.close();
+    }
+  }
+
   it('each placement of the shards, serial (one thread) included, ends with the bits of one thread', async () => {
     const graphs = syntheticMolecules({ graphs: 256, seed: 2 });
     const one = await train(1, base, graphs);
     one.trainer.dispose();
     await one.rt.close();
-    for (const mode of ['workers', 'groups', 'inline', 'serial'] as const) {
-      const rt = await Runtime.create({ threads: 2 });
-      const trainer = new GraphTrainer(rt, 8, 4, base);
-      // A placement already chosen (as after a trial) is the one every epoch keeps.
-      trainer.shardPlacement = { mode, workersMs: NaN, groupsMs: NaN, inlineMs: NaN, serialMs: NaN };
-      const oneThread = vi.spyOn(rt, 'onOneThread');
-      try {
-        const hist = await trainer.fit(graphs, []);
-        expect(trainer.shardPlacement.mode).toBe(mode);
-        // Serial gave the helpers back for its epochs (each epoch one hold); no other placement did.
-        expect(oneThread.mock.calls.length, mode).toBe(mode === 'serial' ? base.epochs : 0);
-        expect(
-          hist.map((h) => h.train_loss),
-          mode,
-        ).toEqual(one.losses);
-        trainer.master.params().forEach((p, i) => {
-          expect(bitsEqual(p.value.data() as Float32Array, one.weights[i]!), `${mode}: parameter ${i}`).toBe(true);
-        });
-      } finally {
-        trainer.dispose();
-        await rt.close();
-      }
-    }
+    for (const mode of ['workers', 'groups', 'inline', 'serial'] as const)
+      await placedLikeOneThread(base, graphs, mode, one);
   });
 
   it('an unsplit step (one shard a batch) at 2 threads: a trial of intra-op against one thread keeps one, with the bits of one thread either way', async () => {
@@ -127,23 +139,7 @@ describe('graph-level training with batch splitting', () => {
     tried.weights.forEach((w, i) => {
       expect(bitsEqual(w, one.weights[i]!)).toBe(true);
     });
-    for (const mode of ['inline', 'serial'] as const) {
-      const rt = await Runtime.create({ threads: 2 });
-      const trainer = new GraphTrainer(rt, 8, 4, unsplit);
-      trainer.shardPlacement = { mode, inlineMs: NaN, serialMs: NaN };
-      const oneThread = vi.spyOn(rt, 'onOneThread');
-      try {
-        const hist = await trainer.fit(graphs, []);
-        expect(oneThread.mock.calls.length, mode).toBe(mode === 'serial' ? unsplit.epochs : 0);
-        expect(hist.map((h) => h.train_loss)).toEqual(one.losses);
-        trainer.master.params().forEach((p, i) => {
-          expect(bitsEqual(p.value.data() as Float32Array, one.weights[i]!), `${mode}: parameter ${i}`).toBe(true);
-        });
-      } finally {
-        trainer.dispose();
-        await rt.close();
-      }
-    }
+    for (const mode of ['inline', 'serial'] as const) await placedLikeOneThread(unsplit, graphs, mode, one);
   });
 
   it('shards add up to the whole batch: split and unsplit training agree to rounding', async () => {

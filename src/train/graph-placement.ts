@@ -22,7 +22,7 @@ const MODES = ['workers', 'groups', 'inline', 'serial'] as const;
 const UNSPLIT_MODES = ['inline', 'serial'] as const;
 
 /** What a trial of batch splitting's placements chose, or of an unsplit step's two (UNSPLIT_MODES). */
-export type StepPlacementChoice = PlacementChoice | PlacementChoice<(typeof UNSPLIT_MODES)[number]>;
+export type StepPlacementChoice = PlacementChoice | PlacementChoice<'inline' | 'serial'>;
 
 /** Trials carried over from one short epoch to the next, by the shards or the hybrid model they place. */
 const spreadTrials = new WeakMap<GraphShards, SpreadTrial<(typeof MODES)[number]>>();
