@@ -23,38 +23,20 @@ if (!existsSync(csv)) {
   console.error(`tox21-epoch: ${csv} not found`);
   process.exit(2);
 }
-const { loadMoleculeCsv } = await import(dist('chem/dataset.js'));
-const { toSample } = await import(dist('chem/featurize.js'));
+// The workload is graft scaling's own (its moleculeData and MOLECULE_BASE), from ROOT's build.
+const { moleculeData, MOLECULE_BASE } = await import(dist('cli/commands/scaling.js'));
 const { randomSplit } = await import(dist('chem/split.js'));
-const { Rng } = await import(dist('core/random.js'));
 const { Runtime } = await import(dist('runtime/runtime.js'));
 const { GraphTrainer } = await import(dist('train/graph-trainer.js'));
 
-const ds = await loadMoleculeCsv(csv, { targets: 'all', task: 'multilabel' });
-const T = ds.targets.length;
-const picked = new Rng(7).shuffle(Array.from(ds.graphs.keys())).slice(0, 2000);
-const samples = picked.map((i) => toSample(ds.graphs[i], ds.y.subarray(i * T, (i + 1) * T), true));
-const train = randomSplit(samples.length, 1).train.map((i) => samples[i]);
-const features = samples[0].x.length / samples[0].nodes;
+const m = await moleculeData(2000, () => {});
+const train = randomSplit(m.samples.length, 1).train.map((i) => m.samples[i]);
 const epochs = Number(epochsArg ?? 8);
-const config = {
-  task: 'multilabel',
-  layers: 3,
-  hidden: 128,
-  dropout: 0.1,
-  pool: 'max',
-  lr: 1e-3,
-  weightDecay: 0,
-  epochs: 2 + epochs,
-  batchSize: 64,
-  shardSize: 32,
-  patience: 0,
-  seed: 1,
-};
+const config = { ...MOLECULE_BASE, shardSize: 32, epochs: 2 + epochs };
 for (const spec of (modesArg ?? '1:inline,2:workers,2:inline').split(',')) {
   const [threads, mode] = spec.split(':');
   const rt = await Runtime.create({ threads: Number(threads) });
-  const trainer = new GraphTrainer(rt, features, T, config);
+  const trainer = new GraphTrainer(rt, m.features, m.targets, config);
   if (Number(threads) > 1)
     trainer.shardPlacement = { mode, workersMs: NaN, groupsMs: NaN, inlineMs: NaN, serialMs: NaN };
   try {

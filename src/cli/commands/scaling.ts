@@ -423,7 +423,7 @@ async function genomicForkScaling(
 }
 
 /** Tox21 (a seeded subsample) when ../shared is there, else generated molecules. */
-async function moleculeData(
+export async function moleculeData(
   n: number,
   log: (s: string) => void,
 ): Promise<{ name: string; samples: GraphSample[]; features: number; targets: number; descriptors: number }> {
@@ -454,7 +454,7 @@ async function moleculeData(
 }
 
 /** The molecules task's model and batches (intra-op: one shard of 64; batch split: shards of 32). */
-const MOLECULE_BASE: GraphTrainConfig = {
+export const MOLECULE_BASE: GraphTrainConfig = {
   task: 'multilabel',
   layers: 3,
   hidden: 128,
