@@ -276,9 +276,7 @@ async function runBatchSplit(
   const inline_ms =
     rt.threads > 1 ? await trainer.inlineShards(() => time('inline')(() => trainer.trainShards(shards))) : workers_ms;
   const serial_ms =
-    rt.threads > 1
-      ? await rt.onOneThread(() => trainer.inlineShards(() => time('serial')(() => trainer.trainShards(shards))))
-      : workers_ms;
+    rt.threads > 1 ? await trainer.serialShards(() => time('serial')(() => trainer.trainShards(shards))) : workers_ms;
   const infer_ms = await time('inference')(() => trainer.predictBatch(whole));
   dispose();
   return {

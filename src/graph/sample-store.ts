@@ -43,14 +43,33 @@ export interface PackOptions {
   edgeAttr?: boolean;
 }
 
+/** The arrays packSamples stores of a sample (undefined: absent or left out by `options`). */
+function storedArrays(g: GraphSample, options: PackOptions) {
+  const a = sampleNorm(g);
+  const floats: Record<(typeof FLOAT_ARRAYS)[number], Float32Array | undefined> = {
+    x: g.x,
+    y: g.y,
+    w: g.w,
+    edgeAttr: options.edgeAttr === false ? undefined : g.edgeAttr,
+    descriptors: options.descriptors === false ? undefined : g.descriptors,
+    vals: a.vals,
+  };
+  const ints: Record<(typeof INT_ARRAYS)[number], Int32Array> = {
+    src: g.src,
+    dst: g.dst,
+    rowPtr: a.rowPtr,
+    colIdx: a.colIdx,
+  };
+  return { floats, ints };
+}
+
 /** Bytes packSamples(samples, options) would take: to decide whether a set is worth a second copy. */
 export function packedBytes(samples: readonly GraphSample[], options: PackOptions = {}): number {
-  let words = WORDS * samples.length;
+  let words = WORDS * Math.max(1, samples.length);
   for (const g of samples) {
-    const a = sampleNorm(g);
-    words += g.x.length + g.y.length + (g.w?.length ?? 0) + 2 * g.src.length + a.rowPtr.length + 2 * a.vals.length;
-    if (options.descriptors !== false) words += g.descriptors?.length ?? 0;
-    if (options.edgeAttr !== false) words += g.edgeAttr?.length ?? 0;
+    const { floats, ints } = storedArrays(g, options);
+    for (const name of FLOAT_ARRAYS) words += floats[name]?.length ?? 0;
+    for (const name of INT_ARRAYS) words += ints[name].length;
   }
   return 4 * words;
 }
@@ -61,24 +80,7 @@ let nextStore = 1;
 export function packSamples(samples: readonly GraphSample[], options: PackOptions = {}): SampleStore {
   const n = samples.length;
   const index = new Int32Array(new SharedArrayBuffer(4 * WORDS * Math.max(1, n)));
-  const arrays = samples.map((g) => {
-    const a = sampleNorm(g);
-    const floats: Record<(typeof FLOAT_ARRAYS)[number], Float32Array | undefined> = {
-      x: g.x,
-      y: g.y,
-      w: g.w,
-      edgeAttr: options.edgeAttr === false ? undefined : g.edgeAttr,
-      descriptors: options.descriptors === false ? undefined : g.descriptors,
-      vals: a.vals,
-    };
-    const ints: Record<(typeof INT_ARRAYS)[number], Int32Array> = {
-      src: g.src,
-      dst: g.dst,
-      rowPtr: a.rowPtr,
-      colIdx: a.colIdx,
-    };
-    return { floats, ints };
-  });
+  const arrays = samples.map((g) => storedArrays(g, options));
   let nf = 0,
     ni = 0;
   arrays.forEach(({ floats, ints }, k) => {

@@ -284,13 +284,7 @@ export class Runtime {
     const none: WorkerCall = () =>
       Promise.reject(new Error('Runtime.withWorkerCalls: no worker thread is free to lend'));
     if (!pool) return body(none, 0);
-    // The count is read where the release runs, after any reconfiguration queued before it.
-    const lent = await this.serialize(async () => {
-      const k = Math.min(n, this.main.helpers);
-      await this.main.releaseFrom(this.main.helpers - k);
-      return k;
-    });
-    try {
+    return this.releasingHelpers(n, (lent) => {
       const call: WorkerCall = (module, fn, payload) =>
         tracer
           ? // Traced, the worker hands back its spans with the result.
@@ -301,9 +295,25 @@ export class Runtime {
                 return r.value;
               })
           : pool.run({ type: 'call', module, fn, payload } satisfies WorkerTask);
-      return await body(lent === 0 ? none : call, lent);
+      return body(lent === 0 ? none : call, lent);
+    });
+  }
+
+  /**
+   * Runs `body` with up to `n` of the main team's helpers released (its last ones), passing
+   * how many were; they come back after, also when `body` throws. The count is read where the
+   * release runs, after any reconfiguration queued before it.
+   */
+  private async releasingHelpers<T>(n: number, body: (released: number) => Promise<T>): Promise<T> {
+    const released = await this.serialize(async () => {
+      const k = Math.min(n, this.main.helpers);
+      await this.main.releaseFrom(this.main.helpers - k);
+      return k;
+    });
+    try {
+      return await body(released);
     } finally {
-      if (lent > 0) await this.serialize(() => this.main.addHelpers(lent));
+      if (released > 0) await this.serialize(() => this.main.addHelpers(released));
     }
   }
 
@@ -320,17 +330,7 @@ export class Runtime {
   async onOneThread<T>(body: () => Promise<T>): Promise<T> {
     if (typeof body !== 'function') throw argTypeError('Runtime.onOneThread', 'body', 'a function () => Promise', body);
     this.checkOpen('onOneThread');
-    // The count is read where the release runs, after any reconfiguration queued before it.
-    const released = await this.serialize(async () => {
-      const k = this.main.helpers;
-      await this.main.releaseFrom(0);
-      return k;
-    });
-    try {
-      return await body();
-    } finally {
-      if (released > 0) await this.serialize(() => this.main.addHelpers(released));
-    }
+    return this.releasingHelpers(Number.POSITIVE_INFINITY, () => body());
   }
 
   /** Runs a task on a pooled worker through Piscina (the coarse path: no shared team). */

@@ -18,7 +18,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Tensor } from '../memory/tensor.js';
 import { guardEpochs, type FaultRecoveryOptions, type RecoveredFault } from './fault-recovery.js';
 import type { TrainingState } from './training-state.js';
-import { placementChoice, trialPlacements, type Placement } from './placement-trial.js';
+import { placementChoice, trialPlacements, type Placement, type PlacementChoice } from './placement-trial.js';
 import { nodeMask } from './node-mask.js';
 import {
   checkpointDue,
@@ -133,7 +133,7 @@ export interface GcnRegressionResult {
    * placed: 'inline' (every op split over all threads) or 'serial' (the calling thread alone,
    * for a model too small to pay for a second thread); no workersMs.
    */
-  placement: { mode: 'workers' | 'inline' | 'serial'; inlineMs: number; serialMs: number; workersMs?: number } | null;
+  placement: PlacementChoice<'workers' | 'inline' | 'serial'> | PlacementChoice<'inline' | 'serial'> | null;
 }
 
 /**

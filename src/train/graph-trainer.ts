@@ -218,6 +218,11 @@ export class GraphTrainer {
     return this.shards.inline(body);
   }
 
+  /** Runs `body` (many training steps) with each step's shards one after another on this thread alone (the 'serial' placement). */
+  serialShards<T>(body: () => Promise<T>): Promise<T> {
+    return this.shards.serial(body);
+  }
+
   /** Runs `body` (many training steps) with the batch-splitting groups of threads formed once, as fit() does per epoch. */
   holdingShardGroups<T>(body: () => Promise<T>): Promise<T> {
     return this.shards.holdingGroups(body);

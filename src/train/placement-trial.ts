@@ -45,7 +45,8 @@ export async function trialPlacements<M extends Placement>(
   return out;
 }
 
-function median(xs: readonly number[]): number {
+/** The median of `xs` (the mean of the middle two for an even count); `xs` is not reordered. */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b),
     h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;

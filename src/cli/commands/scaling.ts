@@ -25,6 +25,7 @@ import { foldMetrics, kFoldSplits } from '../../train/cv.js';
 import { GCN_GP_DEFAULTS, type GcnRegressorConfig } from '../../train/gcn-regressor.js';
 import { type GraphTrainConfig, GraphTrainer } from '../../train/graph-trainer.js';
 import { meanRocAuc } from '../../train/multilabel-metrics.js';
+import { median } from '../../train/placement-trial.js';
 
 // `graft scaling`: the founding study's experiment. Its 3-layer GCN with ReLU on genotypes,
 // and the molecules task, trained with each kind of parallelism at 1, 2, … threads:
@@ -312,11 +313,6 @@ export function genomicPlacementNote(what: string, placements: readonly Placed[]
   const counts = new Map<string, number>();
   for (const p of tried) counts.set(p.mode, (counts.get(p.mode) ?? 0) + 1);
   const ran = [...counts].map(([m, k]) => `${m} ×${k}`).join(', ');
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b),
-      h = s.length >> 1;
-    return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-  };
   const keys = Object.keys(tried[0]!).filter((k): k is `${string}Ms` => k.endsWith('Ms'));
   const medians = Object.fromEntries(keys.map((k) => [k, median(tried.map((p) => p[k]!))]));
   return `${what} placed on ${ran} of ${placements.length} member fits (trial ms/epoch, median over the fits: ${trialTimes(medians)})`;
